@@ -1,0 +1,160 @@
+"""Fixtures shared by the whole suite: real PostgreSQL, real served instances.
+
+``--fail-on-skip`` (set by ``.ci/run`` and the nox session) turns every skip
+into a failure, so CI cannot go green while a system binary is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+
+from trioflix.config import Settings
+from trioflix.server import serve_app
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fail-on-skip", action="store_true", help="fail the run if any test was skipped"
+    )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not session.config.getoption("--fail-on-skip"):
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
+    if skipped:
+        reporter.write_line(f"--fail-on-skip: {skipped} test(s) skipped; failing the run", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class PostgresCluster:
+    """A private PostgreSQL cluster on a loopback port, run from the system's binaries."""
+
+    port: int
+    datadir: Path
+    run_as: str | None
+    _counter: int = 0
+
+    def _cmd(self, *args: str) -> list[str]:
+        return ["runuser", "-u", self.run_as, "--", *args] if self.run_as else list(args)
+
+    def url(self, database: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self) -> str:
+        self._counter += 1
+        name = f"t{os.getpid()}_{self._counter}"
+        subprocess.run(
+            [str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name],
+            check=True,
+        )
+        return name
+
+    def pg_ctl(self, *args: str) -> None:
+        subprocess.run(
+            self._cmd(str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-w", "-t", "30", *args),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+    def start(self) -> None:
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.datadir.parent} -c fsync=off"
+        self.pg_ctl("-o", options, "-l", str(self.datadir.parent / "log"), "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        self.pg_ctl("-m", mode, "stop")
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PostgresCluster]:
+    if not (PG_BIN / "initdb").exists():
+        pytest.skip(f"PostgreSQL server binaries not found in {PG_BIN} (apt-get install postgresql)")
+    run_as = None
+    base = Path(tempfile.mkdtemp(prefix="trioflix-pg-"))
+    if os.geteuid() == 0:  # initdb and postgres refuse to run as root
+        run_as = "postgres"
+        owner = pwd.getpwnam(run_as)
+        os.chown(base, owner.pw_uid, owner.pw_gid)
+    cluster = PostgresCluster(port=_free_port(), datadir=base / "data", run_as=run_as)
+    subprocess.run(
+        cluster._cmd(
+            str(PG_BIN / "initdb"), "-D", str(cluster.datadir), "-A", "trust", "-U", "postgres",
+            "--no-sync",
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop("immediate")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    database_url = None
+    if backend == "postgresql":
+        cluster: PostgresCluster = request.getfixturevalue("pg_cluster")
+        database_url = cluster.url(cluster.create_database())
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        jwt_secret="test-secret-" + "x" * 64,
+        http="127.0.0.1:0",
+        log_level="DEBUG",
+    )
+
+
+@dataclass
+class Server:
+    url: str
+    client: httpx.AsyncClient
+    settings: Settings
+
+    async def register(self, username: str, password: str = "correct horse") -> tuple[str, dict]:
+        response = await self.client.post(
+            "/api/auth/register", json={"username": username, "password": password}
+        )
+        assert response.status_code == 201, response.text
+        body = response.json()
+        return body["token"], body["user"]
+
+
+@pytest.fixture
+async def server(settings: Settings, nursery: trio.Nursery) -> AsyncIterator[Server]:
+    """trioflix served by hypercorn on a free loopback port, exactly as ``trioflix serve`` does."""
+    stop = trio.Event()
+    binds = await nursery.start(lambda task_status: serve_app(settings, shutdown_trigger=stop.wait, task_status=task_status))
+    url = binds[0]
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        yield Server(url=url, client=client, settings=settings.replace(http=url.removeprefix("http://")))
+    stop.set()

@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import jwt
+import pytest
+
+from conftest import Server
+
+
+async def test_register_login_me(server: Server) -> None:
+    token, user = await server.register("alice")
+    assert user["name"] == "alice"
+    assert "password_hash" not in user
+
+    response = await server.client.post(
+        "/api/auth/login", json={"username": "alice", "password": "correct horse"}
+    )
+    assert response.status_code == 200
+    login = response.json()
+    assert login["user"] == user
+    claims = jwt.decode(login["token"], options={"verify_signature": False})
+    assert claims["sub"] == str(user["id"])
+    assert claims["exp"] - claims["iat"] == server.settings.token_ttl
+
+    me = await server.client.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200
+    assert me.json() == {"user": user}
+
+
+async def test_register_duplicate_name(server: Server) -> None:
+    await server.register("bob")
+    response = await server.client.post(
+        "/api/auth/register", json={"username": "bob", "password": "another one"}
+    )
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "name_taken"
+
+
+async def test_wrong_password(server: Server) -> None:
+    await server.register("carol")
+    response = await server.client.post(
+        "/api/auth/login", json={"username": "carol", "password": "wrong password"}
+    )
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_credentials"
+    response = await server.client.post(
+        "/api/auth/login", json={"username": "nobody", "password": "wrong password"}
+    )
+    assert response.status_code == 401
+
+
+async def test_failed_logins_are_rate_limited(server: Server) -> None:
+    await server.register("dave")
+    statuses = []
+    for _ in range(6):
+        response = await server.client.post(
+            "/api/auth/login", json={"username": "dave", "password": "not it at all"}
+        )
+        statuses.append(response.status_code)
+    assert statuses == [401] * 5 + [429]
+    assert int(response.headers["Retry-After"]) > 0
+    assert response.json()["error"]["code"] == "too_many_attempts"
+    # Even the right password is refused while throttled.
+    response = await server.client.post(
+        "/api/auth/login", json={"username": "dave", "password": "correct horse"}
+    )
+    assert response.status_code == 429
+
+
+def _b64(data: dict[str, object]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize(
+    "make_header",
+    [
+        pytest.param(lambda ok, secret, uid: None, id="missing"),
+        pytest.param(lambda ok, secret, uid: "Basic abc", id="wrong-scheme"),
+        pytest.param(lambda ok, secret, uid: "Bearer", id="empty"),
+        pytest.param(lambda ok, secret, uid: "Bearer not-a-jwt", id="garbage"),
+        pytest.param(lambda ok, secret, uid: "Bearer " + ok[:-4] + "AAAA", id="tampered-signature"),
+        pytest.param(
+            lambda ok, secret, uid: "Bearer "
+            + ".".join([ok.split(".")[0], _b64({"sub": "999", "iat": 1, "exp": 2**40}), ok.split(".")[2]]),
+            id="tampered-payload",
+        ),
+        pytest.param(
+            lambda ok, secret, uid: "Bearer "
+            + _b64({"alg": "none", "typ": "JWT"})
+            + "."
+            + _b64({"sub": str(uid), "iat": int(time.time()), "exp": int(time.time()) + 3600})
+            + ".",
+            id="alg-none",
+        ),
+        pytest.param(
+            lambda ok, secret, uid: "Bearer "
+            + jwt.encode({"sub": str(uid), "iat": 1, "exp": int(time.time()) - 3600}, secret, "HS256"),
+            id="expired",
+        ),
+        pytest.param(
+            lambda ok, secret, uid: "Bearer "
+            + jwt.encode(
+                {"sub": str(uid), "iat": int(time.time()), "exp": int(time.time()) + 60},
+                "another-secret-of-sufficient-length-xx",
+                "HS256",
+            ),
+            id="other-key",
+        ),
+        pytest.param(
+            lambda ok, secret, uid: "Bearer "
+            + jwt.encode(
+                {"sub": str(uid), "iat": int(time.time()), "exp": int(time.time()) + 60},
+                secret,
+                "HS512",
+            ),
+            id="other-algorithm",
+        ),
+        pytest.param(
+            lambda ok, secret, uid: "Bearer "
+            + jwt.encode({"sub": str(uid), "iat": int(time.time())}, secret, "HS256"),
+            id="no-exp",
+        ),
+        pytest.param(
+            lambda ok, secret, uid: "Bearer "
+            + jwt.encode(
+                {"sub": "424242", "iat": int(time.time()), "exp": int(time.time()) + 60},
+                secret,
+                "HS256",
+            ),
+            id="unknown-user",
+        ),
+    ],
+)
+async def test_bad_tokens_get_401(server: Server, make_header) -> None:  # type: ignore[no-untyped-def]
+    token, user = await server.register("erin")
+    header = make_header(token, server.settings.jwt_secret, user["id"])
+    headers = {} if header is None else {"Authorization": header}
+    for method, path in [("GET", "/api/auth/me"), ("GET", "/api/streaming/keys")]:
+        response = await server.client.request(method, path, headers=headers)
+        assert response.status_code == 401, (path, response.text)
+        error = response.json()["error"]
+        assert set(error) == {"code", "message"}
+        assert error["code"] in ("unauthorized", "invalid_token")

@@ -1,0 +1,3 @@
+from trioflix.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,96 @@
+"""Helpers every route uses: strict JSON bodies, bearer-token auth, path ids."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypeVar
+
+import msgspec
+from quart import g, request
+
+from trioflix.app import state
+from trioflix.auth.tokens import InvalidToken
+from trioflix.errors import APIError
+from trioflix.store.users import User, get_user
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+__all__ = ["Body", "current_user", "json_body", "parse_id", "require_user"]
+
+T = TypeVar("T")
+MAX_ID = 2**63 - 1  # BIGINT; larger path ids cannot exist
+
+
+class Body(msgspec.Struct, forbid_unknown_fields=True):
+    """Base of request bodies: an unknown field is an error, not silently ignored."""
+
+
+async def json_body(model: type[T], *, allow_empty: bool = False) -> T:
+    """Decode the request body as ``model``, strictly (no type coercion).
+
+    Raises:
+        APIError: 415 when the body is not declared as JSON, 400 when it is not
+            valid JSON, 422 when it does not fit ``model``. Werkzeug raises 413
+            for a body above the app's limit.
+    """
+    data = await request.get_data(cache=False, as_text=False, parse_form_data=False)
+    assert isinstance(data, bytes)
+    if not data and allow_empty:
+        data = b"{}"
+    elif request.mimetype != "application/json":
+        raise APIError(415, "unsupported_media_type", "the body must be application/json")
+    try:
+        return msgspec.json.decode(data, type=model, strict=True)
+    except msgspec.ValidationError as exc:
+        raise APIError(422, "invalid_body", str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise APIError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
+
+
+def parse_id(text: str, what: str) -> int:
+    """A path id as an int; anything that cannot be an id answers 404."""
+    if not text.isascii() or not text.isdigit() or len(text) > 19 or int(text) > MAX_ID:
+        raise APIError(404, "not_found", f"no such {what}")
+    return int(text)
+
+
+async def current_user() -> User:
+    """The user the request's bearer token names.
+
+    Raises:
+        APIError: 401 for a missing, malformed, expired or forged token, or one
+            whose user no longer exists.
+    """
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise APIError(
+            401,
+            "unauthorized",
+            "send Authorization: Bearer <token>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    app_state = state()
+    try:
+        user_id = app_state.tokens.verify(token.strip())
+    except InvalidToken as exc:
+        raise APIError(
+            401, "invalid_token", str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        ) from None
+    user = await get_user(app_state.db, user_id)
+    if user is None:
+        raise APIError(401, "invalid_token", "the token's user does not exist")
+    g.user = user
+    return user
+
+
+def require_user(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """Route decorator: 401 unless a valid token is presented; the user is in ``g.user``."""
+    from functools import wraps
+
+    @wraps(fn)
+    async def wrapper(*args: object, **kwargs: object) -> T:
+        await current_user()
+        return await fn(*args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,1 @@
+"""Authentication: password hashing, JWT tokens, failed-login throttling."""

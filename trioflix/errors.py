@@ -1,0 +1,80 @@
+"""The API's error shape, ``{"error": {"code", "message"}}``, and the handlers that enforce it.
+
+Every failure reaches the client in that shape with a fitting status: our own
+:class:`APIError`, Werkzeug's HTTP errors (unknown route, wrong method, body too
+large), storage outages (503), and, as a last resort, bugs (500, logged with the
+traceback here, never sent to the client).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING
+
+from quart import jsonify
+from werkzeug.exceptions import HTTPException
+
+from trioflix.store import StoreUnavailable
+
+if TYPE_CHECKING:
+    from quart import Quart, Response
+
+__all__ = ["APIError", "error_response", "install_error_handlers"]
+
+logger = logging.getLogger(__name__)
+
+
+class APIError(Exception):
+    """Raise in a route to answer ``status`` with a JSON error."""
+
+    def __init__(
+        self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    response = jsonify({"error": {"code": code, "message": message}})
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _code_for(exc: HTTPException) -> str:
+    # "Request Entity Too Large" -> "request_entity_too_large"
+    return re.sub(r"[^a-z0-9]+", "_", (exc.name or "error").lower()).strip("_")
+
+
+def install_error_handlers(app: Quart) -> None:
+    @app.errorhandler(APIError)
+    async def _api_error(exc: APIError) -> Response:
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.errorhandler(HTTPException)
+    async def _http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        headers = {}
+        if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
+            headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
+        return error_response(status, _code_for(exc), exc.description or exc.name, headers)
+
+    @app.errorhandler(StoreUnavailable)
+    async def _store_unavailable(exc: StoreUnavailable) -> Response:
+        logger.warning("database unavailable: %s", exc)
+        return error_response(
+            503, "database_unavailable", "the database is unavailable; try again shortly",
+            {"Retry-After": "1"},
+        )
+
+    @app.errorhandler(Exception)
+    async def _bug(exc: Exception) -> Response:
+        logger.error("unhandled error", exc_info=exc)
+        return error_response(500, "internal_error", "internal server error")

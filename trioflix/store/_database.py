@@ -1,0 +1,66 @@
+"""The storage interface every backend implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Literal
+
+__all__ = ["Conflict", "Database", "Row", "StoreError", "StoreUnavailable", "Transaction"]
+
+Row = dict[str, Any]
+Dialect = Literal["sqlite", "postgresql"]
+
+
+class StoreError(Exception):
+    """Base of the storage errors the application handles."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot answer right now (down, restarting, disk trouble): HTTP 503."""
+
+
+class Conflict(StoreError):
+    """A uniqueness or foreign-key constraint refused the write."""
+
+
+class Transaction(ABC):
+    """Queries that commit or roll back together. Obtained from :meth:`Database.transaction`."""
+
+    @abstractmethod
+    async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
+
+    @abstractmethod
+    async def execute(self, sql: str, *args: Any) -> int:
+        """Run a statement; returns the number of rows it changed."""
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        rows = await self.fetch(sql, *args)
+        return rows[0] if rows else None
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        row = await self.fetchrow(sql, *args)
+        return None if row is None else next(iter(row.values()))
+
+
+class Database(Transaction):
+    """A connection pool (or the single SQLite connection). Each call is its own transaction.
+
+    Resource handling:
+        Opened by :func:`trioflix.store.open_database`, an async context manager that
+        closes it; for PostgreSQL it also owns the trio-asyncio loop.
+
+    Error handling:
+        Every method raises :class:`StoreUnavailable` when the database cannot be
+        reached and :class:`Conflict` on a constraint violation; other driver
+        errors are bugs and propagate.
+    """
+
+    dialect: Dialect
+
+    @abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...
+
+    async def ping(self) -> None:
+        """Raise :class:`StoreUnavailable` unless the database answers a trivial query."""
+        await self.fetch("SELECT 1 AS one")

@@ -1,0 +1,117 @@
+"""The embedded backend: one SQLite file, one connection, driven from worker threads.
+
+Every call runs in ``trio.to_thread.run_sync`` so the Trio thread never blocks on
+the disk. One connection and a :class:`trio.Lock` serialise access: SQLite allows
+a single writer anyway, and WAL mode keeps readers of *other* processes (for
+example ``trioflix db migrate``) unblocked.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from trioflix.store._database import Conflict, Database, Row, StoreUnavailable, Transaction
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+    from pathlib import Path
+
+__all__ = ["SQLiteDatabase", "open_sqlite"]
+
+# "$1" (asyncpg's placeholder) -> "?1" (SQLite's numbered placeholder).
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+BUSY_TIMEOUT_MS = 5000  # another process (a migration) may hold the write lock briefly
+
+
+def _run(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> tuple[list[Row], int]:
+    try:
+        cursor = conn.execute(_PLACEHOLDER.sub(r"?\1", sql), args)
+        names = [d[0] for d in cursor.description or ()]
+        rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+        return rows, cursor.rowcount
+    except sqlite3.IntegrityError as exc:
+        raise Conflict(str(exc)) from exc
+    except sqlite3.OperationalError as exc:
+        # "database is locked", "disk I/O error", "database or disk is full"...
+        if "syntax error" in str(exc) or "no such" in str(exc):
+            raise
+        raise StoreUnavailable(f"sqlite: {exc}") from exc
+
+
+class _SQLiteTransaction(Transaction):
+    def __init__(self, db: SQLiteDatabase) -> None:
+        self._db = db
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        rows, _ = await self._db._in_thread(_run, self._db._conn, sql, args)
+        return rows
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        _, count = await self._db._in_thread(_run, self._db._conn, sql, args)
+        return count
+
+
+class SQLiteDatabase(Database):
+    dialect = "sqlite"
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._lock = trio.Lock()
+        self._limiter = trio.CapacityLimiter(1)
+
+    async def _in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        # Not abandoned on cancel: the statement finishes, so the connection's state stays known.
+        return await trio.to_thread.run_sync(fn, *args, limiter=self._limiter)
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        async with self._lock:
+            rows, _ = await self._in_thread(_run, self._conn, sql, args)
+        return rows
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        async with self._lock:
+            _, count = await self._in_thread(_run, self._conn, sql, args)
+        return count
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        async with self._lock:
+            await self._in_thread(_run, self._conn, "BEGIN IMMEDIATE", ())
+            try:
+                yield _SQLiteTransaction(self)
+            except BaseException:
+                with trio.CancelScope(shield=True):
+                    await self._in_thread(self._conn.rollback)
+                raise
+            else:
+                with trio.CancelScope(shield=True):
+                    await self._in_thread(_run, self._conn, "COMMIT", ())
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable across app crashes
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+@asynccontextmanager
+async def open_sqlite(path: Path) -> AsyncIterator[SQLiteDatabase]:
+    """Open (creating if needed) the database file at ``path``."""
+    try:
+        conn = await trio.to_thread.run_sync(_connect, path)
+    except (sqlite3.Error, OSError) as exc:
+        raise StoreUnavailable(f"cannot open {path}: {exc}") from exc
+    try:
+        yield SQLiteDatabase(conn)
+    finally:
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(conn.close)
