@@ -12,9 +12,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -22,6 +22,9 @@ import trio
 
 from trioflix.config import Settings
 from trioflix.server import serve_app
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -37,7 +40,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
-    if skipped:
+    if reporter and skipped:
         reporter.write_line(f"--fail-on-skip: {skipped} test(s) skipped; failing the run", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -67,7 +70,16 @@ class PostgresCluster:
         self._counter += 1
         name = f"t{os.getpid()}_{self._counter}"
         subprocess.run(
-            [str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name],
+            [
+                str(PG_BIN / "createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                name,
+            ],
             check=True,
         )
         return name
@@ -80,17 +92,28 @@ class PostgresCluster:
         )
 
     def start(self) -> None:
-        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.datadir.parent} -c fsync=off"
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.datadir.parent} -c fsync=off"
+        )
         self.pg_ctl("-o", options, "-l", str(self.datadir.parent / "log"), "start")
 
     def stop(self, mode: str = "fast") -> None:
         self.pg_ctl("-m", mode, "stop")
 
+    def is_running(self) -> bool:
+        result = subprocess.run(
+            self._cmd(str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "status"),
+            stdout=subprocess.DEVNULL,
+            check=False,
+        )
+        return result.returncode == 0
 
-@pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[PostgresCluster]:
+
+def _make_cluster() -> Iterator[PostgresCluster]:
     if not (PG_BIN / "initdb").exists():
-        pytest.skip(f"PostgreSQL server binaries not found in {PG_BIN} (apt-get install postgresql)")
+        pytest.skip(
+            f"PostgreSQL server binaries not found in {PG_BIN} (apt-get install postgresql)"
+        )
     run_as = None
     base = Path(tempfile.mkdtemp(prefix="trioflix-pg-"))
     if os.geteuid() == 0:  # initdb and postgres refuse to run as root
@@ -100,7 +123,13 @@ def pg_cluster() -> Iterator[PostgresCluster]:
     cluster = PostgresCluster(port=_free_port(), datadir=base / "data", run_as=run_as)
     subprocess.run(
         cluster._cmd(
-            str(PG_BIN / "initdb"), "-D", str(cluster.datadir), "-A", "trust", "-U", "postgres",
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(cluster.datadir),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
             "--no-sync",
         ),
         check=True,
@@ -110,8 +139,20 @@ def pg_cluster() -> Iterator[PostgresCluster]:
     try:
         yield cluster
     finally:
-        cluster.stop("immediate")
+        if cluster.is_running():
+            cluster.stop("immediate")
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PostgresCluster]:
+    yield from _make_cluster()
+
+
+@pytest.fixture
+def private_pg_cluster() -> Iterator[PostgresCluster]:
+    """A cluster of the test's own, for tests that stop and restart the server."""
+    yield from _make_cluster()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -140,7 +181,9 @@ class Server:
     client: httpx.AsyncClient
     settings: Settings
 
-    async def register(self, username: str, password: str = "correct horse") -> tuple[str, dict]:
+    async def register(
+        self, username: str, password: str = "correct horse"
+    ) -> tuple[str, dict[str, Any]]:
         response = await self.client.post(
             "/api/auth/register", json={"username": username, "password": password}
         )
@@ -153,8 +196,12 @@ class Server:
 async def server(settings: Settings, nursery: trio.Nursery) -> AsyncIterator[Server]:
     """trioflix served by hypercorn on a free loopback port, exactly as ``trioflix serve`` does."""
     stop = trio.Event()
-    binds = await nursery.start(lambda task_status: serve_app(settings, shutdown_trigger=stop.wait, task_status=task_status))
+    binds = await nursery.start(
+        lambda task_status: serve_app(settings, shutdown_trigger=stop.wait, task_status=task_status)
+    )
     url = binds[0]
     async with httpx.AsyncClient(base_url=url, timeout=10) as client:
-        yield Server(url=url, client=client, settings=settings.replace(http=url.removeprefix("http://")))
+        yield Server(
+            url=url, client=client, settings=settings.replace(http=url.removeprefix("http://"))
+        )
     stop.set()

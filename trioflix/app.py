@@ -51,7 +51,9 @@ class AppState:
     settings: Settings
     metrics: Metrics = field(default_factory=Metrics)
     login_names: FailureLimiter = field(
-        default_factory=lambda: FailureLimiter(limit=LOGIN_FAILURES_PER_NAME, window_s=LOGIN_WINDOW_S)
+        default_factory=lambda: FailureLimiter(
+            limit=LOGIN_FAILURES_PER_NAME, window_s=LOGIN_WINDOW_S
+        )
     )
     login_addresses: FailureLimiter = field(
         default_factory=lambda: FailureLimiter(
@@ -129,7 +131,7 @@ def create_app(settings: Settings) -> TrioflixApp:
             request.method,
             request.path,
             response.status_code,
-            extra={"duration_ms": round(elapsed * 1000, 2), "route": route},
+            extra={"duration_ms": round(elapsed * 1000, 2), "route": route, "request_id": rid},
         )
         return response
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 MIN_SECRET_LENGTH = 32  # HS256 wants a key at least as long as its 256-bit hash (RFC 7518 3.2)
 
@@ -32,14 +34,28 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("data_dir", "TRIOFLIX_DATA_DIR", "--data-dir",
-           "directory for the SQLite database, media and uploads"),
-    Option("database_url", "DATABASE_URL", "--database-url",
-           "postgresql://user:pass@host/db to use PostgreSQL; unset means SQLite in the data dir"),
-    Option("jwt_secret", "JWT_SECRET", "--jwt-secret",
-           "HMAC secret for tokens; unset means one generated once and kept in the data dir"),
+    Option(
+        "data_dir",
+        "TRIOFLIX_DATA_DIR",
+        "--data-dir",
+        "directory for the SQLite database, media and uploads",
+    ),
+    Option(
+        "database_url",
+        "DATABASE_URL",
+        "--database-url",
+        "postgresql://user:pass@host/db to use PostgreSQL; unset means SQLite in the data dir",
+    ),
+    Option(
+        "jwt_secret",
+        "JWT_SECRET",
+        "--jwt-secret",
+        "HMAC secret for tokens; unset means one generated once and kept in the data dir",
+    ),
     Option("http", "TRIOFLIX_HTTP", "--http", "HTTP listen address HOST:PORT"),
-    Option("token_ttl", "TRIOFLIX_TOKEN_TTL", "--token-ttl", "lifetime of a login token in seconds"),
+    Option(
+        "token_ttl", "TRIOFLIX_TOKEN_TTL", "--token-ttl", "lifetime of a login token in seconds"
+    ),
     Option("log_level", "TRIOFLIX_LOG_LEVEL", "--log-level", "DEBUG, INFO, WARNING or ERROR"),
 )
 
@@ -57,7 +73,9 @@ class Settings:
 
     @classmethod
     def from_env(
-        cls, overrides: Mapping[str, str | None] | None = None, environ: Mapping[str, str] | None = None
+        cls,
+        overrides: Mapping[str, str | None] | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> Settings:
         """Read the environment, then apply non-``None`` ``overrides`` (CLI flags) by field name.
 

@@ -70,7 +70,9 @@ def install_error_handlers(app: Quart) -> None:
     async def _store_unavailable(exc: StoreUnavailable) -> Response:
         logger.warning("database unavailable: %s", exc)
         return error_response(
-            503, "database_unavailable", "the database is unavailable; try again shortly",
+            503,
+            "database_unavailable",
+            "the database is unavailable; try again shortly",
             {"Retry-After": "1"},
         )
 

@@ -53,4 +53,6 @@ async def serve_app(
     ``task_status.started`` reports the bound URLs (port 0 picks a free port).
     """
     app = create_app(settings)
-    await serve(app, hypercorn_config(settings), shutdown_trigger=shutdown_trigger, task_status=task_status)
+    await serve(
+        app, hypercorn_config(settings), shutdown_trigger=shutdown_trigger, task_status=task_status
+    )

@@ -38,9 +38,9 @@ async def run_services(
     settings = app_state.settings
     try:
         with trio.CancelScope() as scope:
-            secret = settings.jwt_secret or await trio.to_thread.run_sync(
-                load_or_create_secret, settings.data_dir
-            )
+            secret = settings.jwt_secret
+            if secret is None:
+                secret = await trio.to_thread.run_sync(load_or_create_secret, settings.data_dir)
             async with open_database(settings) as db:
                 app_state._db = db
                 app_state._tokens = TokenIssuer(secret, settings.token_ttl)

@@ -3,11 +3,13 @@ from __future__ import annotations
 import base64
 import json
 import time
+from typing import TYPE_CHECKING
 
 import jwt
 import pytest
 
-from conftest import Server
+if TYPE_CHECKING:
+    from conftest import Server
 
 
 async def test_register_login_me(server: Server) -> None:
@@ -83,52 +85,73 @@ def _b64(data: dict[str, object]) -> str:
         pytest.param(lambda ok, secret, uid: "Bearer not-a-jwt", id="garbage"),
         pytest.param(lambda ok, secret, uid: "Bearer " + ok[:-4] + "AAAA", id="tampered-signature"),
         pytest.param(
-            lambda ok, secret, uid: "Bearer "
-            + ".".join([ok.split(".")[0], _b64({"sub": "999", "iat": 1, "exp": 2**40}), ok.split(".")[2]]),
+            lambda ok, secret, uid: (
+                "Bearer "
+                + ".".join(
+                    [
+                        ok.split(".")[0],
+                        _b64({"sub": "999", "iat": 1, "exp": 2**40}),
+                        ok.split(".")[2],
+                    ]
+                )
+            ),
             id="tampered-payload",
         ),
         pytest.param(
-            lambda ok, secret, uid: "Bearer "
-            + _b64({"alg": "none", "typ": "JWT"})
-            + "."
-            + _b64({"sub": str(uid), "iat": int(time.time()), "exp": int(time.time()) + 3600})
-            + ".",
+            lambda ok, secret, uid: (
+                "Bearer "
+                + _b64({"alg": "none", "typ": "JWT"})
+                + "."
+                + _b64({"sub": str(uid), "iat": int(time.time()), "exp": int(time.time()) + 3600})
+                + "."
+            ),
             id="alg-none",
         ),
         pytest.param(
-            lambda ok, secret, uid: "Bearer "
-            + jwt.encode({"sub": str(uid), "iat": 1, "exp": int(time.time()) - 3600}, secret, "HS256"),
+            lambda ok, secret, uid: (
+                "Bearer "
+                + jwt.encode(
+                    {"sub": str(uid), "iat": 1, "exp": int(time.time()) - 3600}, secret, "HS256"
+                )
+            ),
             id="expired",
         ),
         pytest.param(
-            lambda ok, secret, uid: "Bearer "
-            + jwt.encode(
-                {"sub": str(uid), "iat": int(time.time()), "exp": int(time.time()) + 60},
-                "another-secret-of-sufficient-length-xx",
-                "HS256",
+            lambda ok, secret, uid: (
+                "Bearer "
+                + jwt.encode(
+                    {"sub": str(uid), "iat": int(time.time()), "exp": int(time.time()) + 60},
+                    "another-secret-of-sufficient-length-xx",
+                    "HS256",
+                )
             ),
             id="other-key",
         ),
         pytest.param(
-            lambda ok, secret, uid: "Bearer "
-            + jwt.encode(
-                {"sub": str(uid), "iat": int(time.time()), "exp": int(time.time()) + 60},
-                secret,
-                "HS512",
+            lambda ok, secret, uid: (
+                "Bearer "
+                + jwt.encode(
+                    {"sub": str(uid), "iat": int(time.time()), "exp": int(time.time()) + 60},
+                    secret,
+                    "HS512",
+                )
             ),
             id="other-algorithm",
         ),
         pytest.param(
-            lambda ok, secret, uid: "Bearer "
-            + jwt.encode({"sub": str(uid), "iat": int(time.time())}, secret, "HS256"),
+            lambda ok, secret, uid: (
+                "Bearer " + jwt.encode({"sub": str(uid), "iat": int(time.time())}, secret, "HS256")
+            ),
             id="no-exp",
         ),
         pytest.param(
-            lambda ok, secret, uid: "Bearer "
-            + jwt.encode(
-                {"sub": "424242", "iat": int(time.time()), "exp": int(time.time()) + 60},
-                secret,
-                "HS256",
+            lambda ok, secret, uid: (
+                "Bearer "
+                + jwt.encode(
+                    {"sub": "424242", "iat": int(time.time()), "exp": int(time.time()) + 60},
+                    secret,
+                    "HS256",
+                )
             ),
             id="unknown-user",
         ),

@@ -43,7 +43,7 @@ async def json_body(model: type[T], *, allow_empty: bool = False) -> T:
         return msgspec.json.decode(data, type=model, strict=True)
     except msgspec.ValidationError as exc:
         raise APIError(422, "invalid_body", str(exc)) from None
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise APIError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
 
 
@@ -75,7 +75,10 @@ async def current_user() -> User:
         user_id = app_state.tokens.verify(token.strip())
     except InvalidToken as exc:
         raise APIError(
-            401, "invalid_token", str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+            401,
+            "invalid_token",
+            str(exc),
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         ) from None
     user = await get_user(app_state.db, user_id)
     if user is None:

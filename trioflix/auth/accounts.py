@@ -36,7 +36,9 @@ async def create_account(
     if not re.fullmatch(USERNAME_PATTERN, username):
         raise ValueError("a username is 3-32 characters of a-z, 0-9 and _")
     if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
-        raise ValueError(f"a password has {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters")
+        raise ValueError(
+            f"a password has {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters"
+        )
     try:
         return await create_user(
             db,

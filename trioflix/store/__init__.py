@@ -9,11 +9,22 @@ from __future__ import annotations
 
 from trioflix.store._database import (
     Conflict as Conflict,
+)
+from trioflix.store._database import (
     Database as Database,
+)
+from trioflix.store._database import (
     Row as Row,
+)
+from trioflix.store._database import (
     StoreError as StoreError,
+)
+from trioflix.store._database import (
     StoreUnavailable as StoreUnavailable,
+)
+from trioflix.store._database import (
     Transaction as Transaction,
 )
-from trioflix.store._migrations import MIGRATIONS as MIGRATIONS, migrate as migrate
+from trioflix.store._migrations import MIGRATIONS as MIGRATIONS
+from trioflix.store._migrations import migrate as migrate
 from trioflix.store._open import open_database as open_database

@@ -15,7 +15,9 @@ __all__ = ["open_database"]
 
 
 @asynccontextmanager
-async def open_database(settings: Settings, *, apply_migrations: bool = True) -> AsyncIterator[Database]:
+async def open_database(
+    settings: Settings, *, apply_migrations: bool = True
+) -> AsyncIterator[Database]:
     """Open the configured backend and bring its schema up to date.
 
     ``DATABASE_URL`` selects PostgreSQL; otherwise SQLite in the data directory.

@@ -143,7 +143,9 @@ class PostgresDatabase(Database):
 
 
 @asynccontextmanager
-async def open_postgres(url: str, *, max_size: int = POOL_MAX_SIZE) -> AsyncIterator[PostgresDatabase]:
+async def open_postgres(
+    url: str, *, max_size: int = POOL_MAX_SIZE
+) -> AsyncIterator[PostgresDatabase]:
     """Open a connection pool to ``url`` inside a trio-asyncio loop owned by this task.
 
     Resource handling:

@@ -48,12 +48,10 @@ class _SQLiteTransaction(Transaction):
         self._db = db
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        rows, _ = await self._db._in_thread(_run, self._db._conn, sql, args)
-        return rows
+        return (await self._db._run(sql, args))[0]
 
     async def execute(self, sql: str, *args: Any) -> int:
-        _, count = await self._db._in_thread(_run, self._db._conn, sql, args)
-        return count
+        return (await self._db._run(sql, args))[1]
 
 
 class SQLiteDatabase(Database):
@@ -68,20 +66,22 @@ class SQLiteDatabase(Database):
         # Not abandoned on cancel: the statement finishes, so the connection's state stays known.
         return await trio.to_thread.run_sync(fn, *args, limiter=self._limiter)
 
+    async def _run(self, sql: str, args: tuple[Any, ...]) -> tuple[list[Row], int]:
+        result: tuple[list[Row], int] = await self._in_thread(_run, self._conn, sql, args)
+        return result
+
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         async with self._lock:
-            rows, _ = await self._in_thread(_run, self._conn, sql, args)
-        return rows
+            return (await self._run(sql, args))[0]
 
     async def execute(self, sql: str, *args: Any) -> int:
         async with self._lock:
-            _, count = await self._in_thread(_run, self._conn, sql, args)
-        return count
+            return (await self._run(sql, args))[1]
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         async with self._lock:
-            await self._in_thread(_run, self._conn, "BEGIN IMMEDIATE", ())
+            await self._run("BEGIN IMMEDIATE", ())
             try:
                 yield _SQLiteTransaction(self)
             except BaseException:
@@ -90,7 +90,7 @@ class SQLiteDatabase(Database):
                 raise
             else:
                 with trio.CancelScope(shield=True):
-                    await self._in_thread(_run, self._conn, "COMMIT", ())
+                    await self._run("COMMIT", ())
 
 
 def _connect(path: Path) -> sqlite3.Connection:

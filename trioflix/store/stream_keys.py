@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from trioflix.store._database import Database, Row
+    from trioflix.store._database import Row, Transaction
 
 __all__ = [
     "KEY_PREFIX",
@@ -87,7 +87,7 @@ def _key(row: Row | None) -> StreamKey | None:
 
 
 async def create_key(
-    db: Database, *, user_id: int, name: str, enabled: bool = True, record: bool = True
+    db: Transaction, *, user_id: int, name: str, enabled: bool = True, record: bool = True
 ) -> tuple[StreamKey, str]:
     """Create a key; returns it with the full secret, which is never retrievable again."""
     secret = new_key()
@@ -107,14 +107,14 @@ async def create_key(
     return key, secret
 
 
-async def list_keys(db: Database, user_id: int) -> list[StreamKey]:
+async def list_keys(db: Transaction, user_id: int) -> list[StreamKey]:
     rows = await db.fetch(
         f"SELECT {_COLUMNS} FROM stream_keys WHERE user_id = $1 ORDER BY id", user_id
     )
     return [key for row in rows if (key := _key(row)) is not None]
 
 
-async def get_key(db: Database, user_id: int, key_id: int) -> StreamKey | None:
+async def get_key(db: Transaction, user_id: int, key_id: int) -> StreamKey | None:
     """The key ``key_id`` if ``user_id`` owns it; another user's key is indistinguishable
     from a missing one."""
     return _key(
@@ -124,15 +124,17 @@ async def get_key(db: Database, user_id: int, key_id: int) -> StreamKey | None:
     )
 
 
-async def find_key(db: Database, secret: str) -> StreamKey | None:
+async def find_key(db: Transaction, secret: str) -> StreamKey | None:
     """Look a presented secret up by its hash (what the RTMP publish check does)."""
     return _key(
-        await db.fetchrow(f"SELECT {_COLUMNS} FROM stream_keys WHERE key_hash = $1", hash_key(secret))
+        await db.fetchrow(
+            f"SELECT {_COLUMNS} FROM stream_keys WHERE key_hash = $1", hash_key(secret)
+        )
     )
 
 
 async def update_key(
-    db: Database,
+    db: Transaction,
     user_id: int,
     key_id: int,
     *,
@@ -155,7 +157,9 @@ async def update_key(
     )
 
 
-async def regenerate_key(db: Database, user_id: int, key_id: int) -> tuple[StreamKey, str] | None:
+async def regenerate_key(
+    db: Transaction, user_id: int, key_id: int
+) -> tuple[StreamKey, str] | None:
     """Replace the secret; the old one stops working at once."""
     secret = new_key()
     key = _key(
@@ -171,7 +175,7 @@ async def regenerate_key(db: Database, user_id: int, key_id: int) -> tuple[Strea
     return None if key is None else (key, secret)
 
 
-async def delete_key(db: Database, user_id: int, key_id: int) -> bool:
+async def delete_key(db: Transaction, user_id: int, key_id: int) -> bool:
     return (
         await db.execute("DELETE FROM stream_keys WHERE id = $1 AND user_id = $2", key_id, user_id)
         > 0

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from trioflix.store._database import Database, Row
+    from trioflix.store._database import Row, Transaction
 
 __all__ = ["User", "create_user", "get_user", "get_user_by_name"]
 
@@ -37,7 +37,7 @@ def _user(row: Row | None) -> User | None:
 _COLUMNS = "id, name, display_name, password_hash, created_at"
 
 
-async def create_user(db: Database, *, name: str, display_name: str, password_hash: str) -> User:
+async def create_user(db: Transaction, *, name: str, display_name: str, password_hash: str) -> User:
     """Insert a user. Raises :class:`~trioflix.store.Conflict` if the name is taken."""
     row = await db.fetchrow(
         f"INSERT INTO users (name, display_name, password_hash, created_at) "
@@ -51,9 +51,9 @@ async def create_user(db: Database, *, name: str, display_name: str, password_ha
     return User(**row)
 
 
-async def get_user(db: Database, user_id: int) -> User | None:
+async def get_user(db: Transaction, user_id: int) -> User | None:
     return _user(await db.fetchrow(f"SELECT {_COLUMNS} FROM users WHERE id = $1", user_id))
 
 
-async def get_user_by_name(db: Database, name: str) -> User | None:
+async def get_user_by_name(db: Transaction, name: str) -> User | None:
     return _user(await db.fetchrow(f"SELECT {_COLUMNS} FROM users WHERE name = $1", name))

@@ -1,0 +1,164 @@
+"""Table-driven: every route, fed bad input, answers a 4xx in the JSON error shape."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from conftest import Server
+
+JSON = {"Content-Type": "application/json"}
+BIG = b'{"username": "' + b"a" * 70_000 + b'"}'
+
+# (method, path, headers, body, expected status, expected error code)
+CASES: list[tuple[str, str, dict[str, str], bytes | None, int, str]] = [
+    ("POST", "/api/auth/register", JSON, b"{not json", 400, "malformed_json"),
+    ("POST", "/api/auth/register", JSON, b"", 400, "malformed_json"),
+    ("POST", "/api/auth/register", JSON, b"[1, 2]", 422, "invalid_body"),
+    (
+        "POST",
+        "/api/auth/register",
+        JSON,
+        b'{"username": 5, "password": "password1"}',
+        422,
+        "invalid_body",
+    ),
+    ("POST", "/api/auth/register", JSON, b'{"username": "ok_name"}', 422, "invalid_body"),
+    (
+        "POST",
+        "/api/auth/register",
+        JSON,
+        b'{"username": "ok_name", "password": "password1", "admin": true}',
+        422,
+        "invalid_body",
+    ),
+    (
+        "POST",
+        "/api/auth/register",
+        JSON,
+        b'{"username": "Bad Name!", "password": "password1"}',
+        422,
+        "invalid_body",
+    ),
+    (
+        "POST",
+        "/api/auth/register",
+        JSON,
+        b'{"username": "ok_name", "password": "short"}',
+        422,
+        "invalid_body",
+    ),
+    (
+        "POST",
+        "/api/auth/register",
+        JSON,
+        b'{"username": "ok_name", "password": "password1", "display_name": ""}',
+        422,
+        "invalid_body",
+    ),
+    (
+        "POST",
+        "/api/auth/register",
+        {"Content-Type": "text/plain"},
+        b'{"username": "ok_name", "password": "password1"}',
+        415,
+        "unsupported_media_type",
+    ),
+    (
+        "POST",
+        "/api/auth/register",
+        {},
+        b'{"username": "ok_name", "password": "password1"}',
+        415,
+        "unsupported_media_type",
+    ),
+    ("POST", "/api/auth/register", JSON, BIG, 413, "request_entity_too_large"),
+    (
+        "POST",
+        "/api/auth/register",
+        JSON,
+        b'{"username": "\xff\xfe", "password": "password1"}',
+        400,
+        "malformed_json",
+    ),
+    ("GET", "/api/auth/register", {}, None, 405, "method_not_allowed"),
+    ("POST", "/api/auth/login", JSON, b"nope", 400, "malformed_json"),
+    ("POST", "/api/auth/login", JSON, b'{"username": "x"}', 422, "invalid_body"),
+    ("POST", "/api/auth/login", JSON, b'{"username": "x", "password": 1}', 422, "invalid_body"),
+    (
+        "POST",
+        "/api/auth/login",
+        JSON,
+        b'{"username": "x", "password": "y", "otp": 1}',
+        422,
+        "invalid_body",
+    ),
+    ("POST", "/api/auth/login", JSON, BIG, 413, "request_entity_too_large"),
+    ("POST", "/api/streaming/keys", JSON, b"{", 400, "malformed_json"),
+    ("POST", "/api/streaming/keys", JSON, b'{"name": 1}', 422, "invalid_body"),
+    ("POST", "/api/streaming/keys", JSON, b'{"name": ""}', 422, "invalid_body"),
+    ("POST", "/api/streaming/keys", JSON, b'{"name": "' + b"n" * 65 + b'"}', 422, "invalid_body"),
+    ("POST", "/api/streaming/keys", JSON, b'{"enabled": "yes"}', 422, "invalid_body"),
+    ("POST", "/api/streaming/keys", JSON, b'{"key": "live_mine"}', 422, "invalid_body"),
+    (
+        "POST",
+        "/api/streaming/keys",
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        b"name=x",
+        415,
+        "unsupported_media_type",
+    ),
+    ("POST", "/api/streaming/keys", JSON, BIG, 413, "request_entity_too_large"),
+    ("PUT", "/api/streaming/keys/{key}", JSON, b"", 400, "malformed_json"),
+    ("PUT", "/api/streaming/keys/{key}", JSON, b'{"regenerate": 1}', 422, "invalid_body"),
+    ("PUT", "/api/streaming/keys/{key}", JSON, b'{"enabled": null, "x": 1}', 422, "invalid_body"),
+    ("PUT", "/api/streaming/keys/{key}", JSON, b'"string"', 422, "invalid_body"),
+    (
+        "PUT",
+        "/api/streaming/keys/{key}",
+        {"Content-Type": "text/plain"},
+        b"{}",
+        415,
+        "unsupported_media_type",
+    ),
+    ("PUT", "/api/streaming/keys/abc", JSON, b"{}", 404, "not_found"),
+    ("GET", "/api/streaming/keys/abc", {}, None, 404, "not_found"),
+    ("GET", "/api/streaming/keys/-1", {}, None, 404, "not_found"),
+    ("GET", "/api/streaming/keys/1.5", {}, None, 404, "not_found"),
+    ("GET", "/api/streaming/keys/99999999999999999999999", {}, None, 404, "not_found"),
+    ("GET", "/api/streaming/keys/9223372036854775808", {}, None, 404, "not_found"),
+    ("GET", "/api/streaming/keys/9223372036854775807", {}, None, 404, "not_found"),
+    ("GET", "/api/streaming/keys/%D9%A3", {}, None, 404, "not_found"),  # Arabic-Indic digit three
+    ("DELETE", "/api/streaming/keys/0", {}, None, 404, "not_found"),
+    ("PATCH", "/api/streaming/keys/{key}", JSON, b"{}", 405, "method_not_allowed"),
+    ("GET", "/api/no/such/route", {}, None, 404, "not_found"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "headers", "body", "status", "code"), CASES)
+async def test_bad_input(
+    server: Server,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes | None,
+    status: int,
+    code: str,
+) -> None:
+    token, _ = await server.register("alice")
+    created = await server.client.post(
+        "/api/streaming/keys", headers={"Authorization": f"Bearer {token}"}
+    )
+    path = path.replace("{key}", str(created.json()["key"]["id"]))
+    response = await server.client.request(
+        method, path, content=body, headers={**headers, "Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    payload: dict[str, Any] = response.json()
+    assert set(payload) == {"error"}
+    assert set(payload["error"]) == {"code", "message"}
+    assert payload["error"]["code"] == code
+    assert "Traceback" not in response.text

@@ -1,0 +1,198 @@
+"""The command line as a user runs it: real processes, real signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+
+from conftest import PostgresCluster, _free_port
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+TRIOFLIX = [sys.executable, "-m", "trioflix"]
+SHUTDOWN_LIMIT_S = 5.0
+
+
+def _env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "JWT_SECRET")}
+    env.update({"TRIOFLIX_DATA_DIR": str(data_dir), **extra})
+    return env
+
+
+@contextmanager
+def _running(cmd: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``cmd`` with stderr in ``log``; kill it if the test leaves it running."""
+    with log.open("wb") as stderr:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], limit_s: float = 20.0) -> None:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"exited with {proc.returncode}"
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url} did not become healthy")
+
+
+def test_serve_help_documents_every_setting() -> None:
+    from trioflix.config import OPTIONS
+
+    out = subprocess.run(
+        [*TRIOFLIX, "serve", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for option in OPTIONS:
+        assert option.flag in out and option.env in out
+
+
+def test_bad_setting_is_a_clear_error(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*TRIOFLIX, "serve", "--http", "nonsense"],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "TRIOFLIX_HTTP must be HOST:PORT" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_serve_shuts_down_gracefully_on_signal(tmp_path: Path, signum: int) -> None:
+    port = _free_port()
+    data_dir = tmp_path / "data"
+    log = tmp_path / "stderr.log"
+    with _running([*TRIOFLIX, "serve", "--http", f"127.0.0.1:{port}"], _env(data_dir), log) as proc:
+        url = f"http://127.0.0.1:{port}"
+        _wait_healthy(url, proc)
+        # The embedded defaults: SQLite file and a generated secret in the data dir.
+        assert (data_dir / "trioflix.sqlite3").exists()
+        assert (data_dir / "jwt-secret").stat().st_mode & 0o077 == 0
+        # A slow client holds a connection open: shutdown must not wait for it forever.
+        idle = httpx.Client(base_url=url)
+        idle.get("/healthz")
+        started = time.monotonic()
+        proc.send_signal(signum)
+        code = proc.wait(timeout=SHUTDOWN_LIMIT_S + 5)
+        elapsed = time.monotonic() - started
+        idle.close()
+    stderr = log.read_text()
+    assert code in (0, 130), stderr
+    assert elapsed < SHUTDOWN_LIMIT_S, elapsed
+    assert '"services stopped"' in stderr
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.slow
+def test_plain_hypercorn_serves_the_same_app(tmp_path: Path) -> None:
+    port = _free_port()
+    log = tmp_path / "stderr.log"
+    cmd = [
+        sys.executable,
+        "-m",
+        "hypercorn",
+        "-k",
+        "trio",
+        "-b",
+        f"127.0.0.1:{port}",
+        "trioflix.asgi:app",
+    ]
+    with _running(cmd, _env(tmp_path / "data"), log) as proc:
+        url = f"http://127.0.0.1:{port}"
+        _wait_healthy(url, proc)
+        response = httpx.post(
+            f"{url}/api/auth/register", json={"username": "alice", "password": "password1"}
+        )
+        assert response.status_code == 201
+        token = response.json()["token"]
+        keys = httpx.post(f"{url}/api/streaming/keys", headers={"Authorization": f"Bearer {token}"})
+        assert keys.status_code == 201
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=SHUTDOWN_LIMIT_S + 5)
+    stderr = log.read_text()
+    # The services ran inside hypercorn's lifespan and were cancelled at shutdown.
+    assert '"services started"' in stderr and '"services stopped"' in stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_user_create_and_db_migrate(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    extra = {}
+    if backend == "postgresql":
+        cluster: PostgresCluster = request.getfixturevalue("pg_cluster")
+        extra["DATABASE_URL"] = cluster.url(cluster.create_database())
+    env = _env(tmp_path / "data", **extra)
+
+    migrate = subprocess.run(
+        [*TRIOFLIX, "db", "migrate"], capture_output=True, text=True, env=env, check=True
+    )
+    assert "applied migrations: [1]" in migrate.stdout
+    again = subprocess.run(
+        [*TRIOFLIX, "db", "migrate"], capture_output=True, text=True, env=env, check=True
+    )
+    assert "up to date" in again.stdout
+
+    created = subprocess.run(
+        [*TRIOFLIX, "user", "create", "streamer", "--password-stdin"],
+        input="s3cret-password\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    assert "created user streamer" in created.stdout
+    taken = subprocess.run(
+        [*TRIOFLIX, "user", "create", "streamer", "--password-stdin"],
+        input="s3cret-password\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert taken.returncode != 0 and "taken" in taken.stderr
+    weak = subprocess.run(
+        [*TRIOFLIX, "user", "create", "other", "--password-stdin"],
+        input="short\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert weak.returncode != 0 and "password" in weak.stderr
+
+    # The account logs in through a served instance on the same storage.
+    port = _free_port()
+    with _running(
+        [*TRIOFLIX, "serve", "--http", f"127.0.0.1:{port}"], env, tmp_path / "log"
+    ) as proc:
+        _wait_healthy(f"http://127.0.0.1:{port}", proc)
+        login = httpx.post(
+            f"http://127.0.0.1:{port}/api/auth/login",
+            json={"username": "streamer", "password": "s3cret-password"},
+        )
+        assert login.status_code == 200
+        assert login.json()["user"]["name"] == "streamer"

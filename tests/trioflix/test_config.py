@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from trioflix.config import ConfigError, Settings
+
+
+def test_defaults() -> None:
+    settings = Settings.from_env(environ={})
+    assert settings.http == "127.0.0.1:8000"
+    assert settings.data_dir == Path("./trioflix-data")
+    assert settings.database_url is None
+    assert settings.sqlite_path == Path("./trioflix-data/trioflix.sqlite3")
+
+
+def test_flags_override_environment() -> None:
+    env = {
+        "TRIOFLIX_HTTP": "0.0.0.0:9000",
+        "TRIOFLIX_DATA_DIR": "/srv/tf",
+        "TRIOFLIX_TOKEN_TTL": "60",
+    }
+    settings = Settings.from_env({"http": "127.0.0.1:9001", "data_dir": None}, environ=env)
+    assert settings.http == "127.0.0.1:9001"
+    assert settings.data_dir == Path("/srv/tf")
+    assert settings.token_ttl == 60
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"TRIOFLIX_HTTP": "8000"}, "TRIOFLIX_HTTP must be HOST:PORT"),
+        ({"TRIOFLIX_HTTP": "host:99999"}, "TRIOFLIX_HTTP must be HOST:PORT"),
+        ({"TRIOFLIX_TOKEN_TTL": "soon"}, "TRIOFLIX_TOKEN_TTL must be a whole number"),
+        ({"TRIOFLIX_TOKEN_TTL": "-5"}, "TRIOFLIX_TOKEN_TTL must be positive"),
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL must be a postgresql:// URL"),
+        ({"JWT_SECRET": "short"}, "JWT_SECRET must be at least 32 characters"),
+        ({"TRIOFLIX_LOG_LEVEL": "loud"}, "TRIOFLIX_LOG_LEVEL must be"),
+    ],
+)
+def test_bad_values(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(environ=env)

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pytest
+
+    from conftest import Server
+
+
+async def test_healthz(server: Server) -> None:
+    response = await server.client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ok",
+        "database": "sqlite" if server.settings.database_url is None else "postgresql",
+    }
+
+
+async def test_metrics_prometheus_text(server: Server) -> None:
+    await server.client.get("/healthz")
+    await server.client.get("/nowhere")
+    response = await server.client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    text = response.text
+    assert "# TYPE trioflix_http_requests_total counter" in text
+    assert 'trioflix_http_requests_total{method="GET",route="/healthz",status="200"} 1.0' in text
+    # Unknown paths share one label value: cardinality stays bounded.
+    assert 'route="unmatched",status="404"' in text
+    assert "trioflix_http_request_duration_seconds_bucket" in text
+
+
+async def test_request_id_in_header_and_logs(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    from trioflix.logs import JSONFormatter
+
+    caplog.set_level(logging.INFO, logger="trioflix.access")
+    given = await server.client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert given.headers["X-Request-ID"] == "abc-123"
+    made = await server.client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"})
+    generated = made.headers["X-Request-ID"]
+    assert generated != "bad id with spaces" and len(generated) == 16
+
+    records = [r for r in caplog.records if r.name == "trioflix.access"]
+    lines = [json.loads(JSONFormatter().format(r)) for r in records]
+    assert [line.get("request_id") for line in lines][-2:] == ["abc-123", generated]
+    assert lines[-1]["msg"] == "GET /healthz 200"
+    assert lines[-1]["route"] == "/healthz"
