@@ -48,6 +48,7 @@ async def test_database_restart_gives_503_then_recovers(
         assert down.headers["Retry-After"] == "1"
         health = await client.get("/healthz")
         assert health.status_code == 503
+        assert health.json()["error"]["code"] == "database_unavailable"
 
         await trio.to_thread.run_sync(cluster.start)
         # The pool's connections died with the server; the first request after the

@@ -21,8 +21,9 @@ async def healthz() -> tuple[dict[str, Any], int]:
     app_state = state()
     try:
         await app_state.db.ping()
-    except StoreUnavailable as exc:
-        return {"status": "unavailable", "database": str(exc)}, 503
+    except StoreUnavailable:
+        error = {"code": "database_unavailable", "message": "the database does not answer"}
+        return {"status": "unavailable", "error": error}, 503
     return {"status": "ok", "database": app_state.db.dialect}, 200
 
 
