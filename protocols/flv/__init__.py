@@ -1,0 +1,47 @@
+"""FLV tags and the codec records carried in them: sans-IO, bytes in, values out.
+
+- File framing: :class:`FLVReader` (incremental), :func:`encode_header`, :func:`encode_tag`.
+- Tag bodies (also RTMP audio/video message bodies): :func:`parse_video_tag`,
+  :func:`parse_audio_tag` and their inverses.
+- Codec records: :func:`parse_avc_config`, :func:`parse_hevc_config`,
+  :func:`parse_audio_specific_config`, and :func:`parse_h264_sps` for width/height.
+"""
+
+from __future__ import annotations
+
+from ._aac import AAC_SAMPLE_RATES as AAC_SAMPLE_RATES
+from ._aac import AudioSpecificConfig as AudioSpecificConfig
+from ._aac import parse_audio_specific_config as parse_audio_specific_config
+from ._avc import H264SPS as H264SPS
+from ._avc import AVCDecoderConfig as AVCDecoderConfig
+from ._avc import avc_codec_string as avc_codec_string
+from ._avc import parse_avc_config as parse_avc_config
+from ._avc import parse_h264_sps as parse_h264_sps
+from ._errors import FLVError as FLVError
+from ._file import DEFAULT_MAX_TAG_SIZE as DEFAULT_MAX_TAG_SIZE
+from ._file import NEED_DATA as NEED_DATA
+from ._file import FLVEnd as FLVEnd
+from ._file import FLVHeader as FLVHeader
+from ._file import FLVReader as FLVReader
+from ._file import FLVTag as FLVTag
+from ._file import NeedData as NeedData
+from ._file import TagType as TagType
+from ._file import encode_header as encode_header
+from ._file import encode_tag as encode_tag
+from ._hevc import HEVCDecoderConfig as HEVCDecoderConfig
+from ._hevc import HEVCNalArray as HEVCNalArray
+from ._hevc import HEVCNalType as HEVCNalType
+from ._hevc import parse_hevc_config as parse_hevc_config
+from ._tags import AACPacketType as AACPacketType
+from ._tags import AudioTag as AudioTag
+from ._tags import AVCPacketType as AVCPacketType
+from ._tags import ExVideoTag as ExVideoTag
+from ._tags import FrameType as FrameType
+from ._tags import SoundFormat as SoundFormat
+from ._tags import VideoCodecId as VideoCodecId
+from ._tags import VideoPacketType as VideoPacketType
+from ._tags import VideoTag as VideoTag
+from ._tags import encode_audio_tag as encode_audio_tag
+from ._tags import encode_video_tag as encode_video_tag
+from ._tags import parse_audio_tag as parse_audio_tag
+from ._tags import parse_video_tag as parse_video_tag

@@ -1,0 +1,35 @@
+"""MPEG-TS muxing and HLS playlists: sans-IO, frames in, segment bytes and playlist text out.
+
+- :class:`Segmenter`: FLV/RTMP audio/video tags in, :class:`SegmentStarted` /
+  :class:`SegmentFinished` events (with the segment's MPEG-TS bytes) out.
+- :class:`TSMuxer`: the lower-level muxer the segmenter drives.
+- :class:`MediaPlaylist`, :func:`render_vod_playlist`, :func:`render_master_playlist`.
+- :class:`TimestampUnwrapper`: RTMP's 32-bit timestamps to 64-bit ones.
+"""
+
+from __future__ import annotations
+
+from ._errors import HLSError as HLSError
+from ._playlist import DEFAULT_WINDOW_SIZE as DEFAULT_WINDOW_SIZE
+from ._playlist import BitrateMeter as BitrateMeter
+from ._playlist import MediaPlaylist as MediaPlaylist
+from ._playlist import PlaylistSegment as PlaylistSegment
+from ._playlist import Variant as Variant
+from ._playlist import render_master_playlist as render_master_playlist
+from ._playlist import render_vod_playlist as render_vod_playlist
+from ._segmenter import DEFAULT_MAX_SEGMENT_BYTES as DEFAULT_MAX_SEGMENT_BYTES
+from ._segmenter import DEFAULT_TARGET_DURATION_MS as DEFAULT_TARGET_DURATION_MS
+from ._segmenter import Segmenter as Segmenter
+from ._segmenter import SegmentEvent as SegmentEvent
+from ._segmenter import SegmentFinished as SegmentFinished
+from ._segmenter import SegmentStarted as SegmentStarted
+from ._timestamps import TimestampUnwrapper as TimestampUnwrapper
+from ._ts import AUDIO_PID as AUDIO_PID
+from ._ts import DEFAULT_TIMESTAMP_OFFSET_MS as DEFAULT_TIMESTAMP_OFFSET_MS
+from ._ts import PMT_PID as PMT_PID
+from ._ts import STREAM_TYPE_AAC as STREAM_TYPE_AAC
+from ._ts import STREAM_TYPE_H264 as STREAM_TYPE_H264
+from ._ts import STREAM_TYPE_HEVC as STREAM_TYPE_HEVC
+from ._ts import TS_PACKET_SIZE as TS_PACKET_SIZE
+from ._ts import VIDEO_PID as VIDEO_PID
+from ._ts import TSMuxer as TSMuxer
