@@ -1,0 +1,192 @@
+"""A room on this process: its members (websocket connections), its log, its cached state.
+
+Fan-out never waits: each member has a bounded queue filled with
+``send_nowait``; a member whose queue is full is dropped (close 4408) on the
+spot, so one slow client cannot delay the others or grow memory. The frame
+string is shared by every queue: it was serialised once, by the bus.
+"""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from trioflix.chat.content import Emote
+from trioflix.chat.limits import TokenBucket
+from trioflix.chat.protocol import CloseCode
+from trioflix.chat.store import RoomSettings
+
+if TYPE_CHECKING:
+    from trioflix.chat.limits import ChatLimits
+    from trioflix.chat.store import RoomState
+    from trioflix.store.users import User
+
+__all__ = ["LogEntry", "Member", "Room", "RoomLog", "sequence_base"]
+
+# Kinds whose frames are subject to deletion; their history entries are hidden once deleted.
+DELETABLE = frozenset({"message", "superchat"})
+
+
+def sequence_base(now: float) -> int:
+    """Where a fresh id sequence starts: microseconds since the epoch.
+
+    Ids count up by one from there, so a sequence restarted after its store was lost
+    (a process restart in-process, a Redis restart) still continues above every id a
+    client may have seen, and stays below 2**53 (exact in JavaScript) until 2255.
+    """
+    return int(now * 1_000_000)
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    seq: int
+    kind: str
+    target: int  # the message a "delete" removes; 0 otherwise
+    frame: str
+
+
+class RoomLog:
+    """The last ``size`` sequenced events of a room and its last id (0: none seen yet),
+    kept in this process."""
+
+    def __init__(self, size: int) -> None:
+        self.entries: collections.deque[LogEntry] = collections.deque(maxlen=size)
+        self.last_seq = 0
+
+    def append(self, entry: LogEntry) -> None:
+        self.entries.append(entry)
+        self.last_seq = entry.seq
+
+    def find(self, seq: int) -> LogEntry | None:
+        for entry in reversed(self.entries):
+            if entry.seq == seq:
+                return entry
+        return None
+
+
+def visible(entries: list[LogEntry]) -> list[LogEntry]:
+    """History as clients should see it: messages deleted within the window are left out."""
+    deleted = {e.target for e in entries if e.kind == "delete"}
+    return [e for e in entries if not (e.kind in DELETABLE and e.seq in deleted)]
+
+
+@dataclass(eq=False, slots=True, kw_only=True)
+class Member:
+    """One websocket connection in a room.
+
+    Resource handling:
+        ``outbox`` is the receive side of the bounded queue the connection's writer
+        drains. :meth:`drop` removes the member and cancels ``scope`` (the
+        connection's nursery) so the handler closes the socket with ``close_code``.
+    """
+
+    user: User | None
+    inbox: trio.MemorySendChannel[tuple[int, str]]
+    outbox: trio.MemoryReceiveChannel[tuple[int, str]]
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    close_code: int | None = None
+    room: Room | None = None
+
+    def offer(self, seq: int, frame: str) -> None:
+        """Queue a frame without waiting; a full queue drops this member (too slow)."""
+        if self.close_code is not None:
+            return
+        try:
+            self.inbox.send_nowait((seq, frame))
+        except trio.WouldBlock:
+            self.drop(CloseCode.TOO_SLOW)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self.drop(CloseCode.GOING_AWAY)
+
+    def drop(self, code: int) -> None:
+        if self.close_code is None:
+            self.close_code = code
+        if self.room is not None:
+            self.room.members.discard(self)
+        self.scope.cancel()
+
+
+class Room:
+    """A channel's chat as seen from this process (exists while someone here is connected)."""
+
+    def __init__(self, name: str, log: RoomLog, limits: ChatLimits) -> None:
+        self.name = name
+        self.log = log
+        self.limits = limits
+        self.members: set[Member] = set()
+        self.refs = 0  # joins in progress or active; the room closes at zero
+        self.state: RoomState | None = None
+        self.ready = trio.Event()
+        self.failure: Exception | None = None
+        self.viewers = 0  # last total announced to members
+        # Rate limiting per user (all of that user's connections to this process).
+        self.buckets: dict[int, TokenBucket] = {}
+        self.last_sent: dict[int, float] = {}
+        # Signals that arrive while the state loads are applied once it is loaded.
+        self._early: list[tuple[str, dict[str, Any]]] = []
+
+    def loaded(self, state: RoomState) -> None:
+        self.state = state
+        for kind, event in self._early:
+            self.apply(kind, event)
+        self._early.clear()
+        self.ready.set()
+
+    def fail(self, error: Exception) -> None:
+        self.failure = error
+        self.ready.set()
+
+    def apply(self, kind: str, event: dict[str, Any]) -> None:
+        """Update the cached moderation state from a bus event (any process may have sent it)."""
+        if self.state is None:
+            if len(self._early) < self.limits.history:
+                self._early.append((kind, event))
+            return
+        state = self.state
+        if kind == "ban" or kind == "timeout":
+            state.bans[int(event["user"]["id"])] = event.get("until")
+        elif kind == "unban":
+            state.bans.pop(int(event["user"]["id"]), None)
+        elif kind == "settings":
+            state.settings = RoomSettings(**event["settings"])
+        elif kind == "moderators":
+            user_id = int(event["user_id"])
+            if event["add"]:
+                state.moderators.add(user_id)
+            else:
+                state.moderators.discard(user_id)
+        elif kind == "terms":
+            state.terms = list(event["terms"])
+        elif kind == "emotes":
+            if event.get("emote") is None:
+                state.emotes.pop(event["code"], None)
+            else:
+                state.emotes[event["code"]] = Emote(**event["emote"])
+
+    def fan_out(self, seq: int, frame: str) -> None:
+        for member in list(self.members):
+            member.offer(seq, frame)
+
+    def rate_check(self, user_id: int, moderator: bool, now: float) -> float:
+        """0.0 when ``user_id`` may send now, else the seconds to wait (rate limit)."""
+        bucket = self.buckets.get(user_id)
+        if bucket is None:
+            limits = self.limits
+            burst, per_s = (
+                (limits.moderator_burst, limits.moderator_per_s)
+                if moderator
+                else (limits.user_burst, limits.user_per_s)
+            )
+            bucket = self.buckets[user_id] = TokenBucket(burst, per_s, now)
+        return bucket.take(now)
+
+    def prune(self, now: float) -> None:
+        """Forget rate-limit state that no longer limits anyone (keeps the dicts bounded)."""
+        for user_id in [u for u, b in self.buckets.items() if b.full(now)]:
+            del self.buckets[user_id]
+        horizon = self.state.settings.slow_mode_s if self.state is not None else 0
+        for user_id in [u for u, t in self.last_sent.items() if now - t > horizon]:
+            del self.last_sent[user_id]
