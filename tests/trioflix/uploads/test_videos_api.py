@@ -1,0 +1,112 @@
+"""The video library API: visibility, pagination, edits, deletion (files and running jobs)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+import trio
+
+from trioflix.jobs.queue import get_job
+
+from .helpers import auth, create, make_video, metadata, patch
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.conftest import Server
+
+
+async def _ready_video(server: Server, token: str, source: Path, title: str) -> int:
+    data = await trio.Path(source).read_bytes()
+    path = await create(
+        server.client, token, len(data), **{"Upload-Metadata": metadata(title=title)}
+    )
+    assert (await patch(server.client, token, path, 0, data)).status_code == 204
+    status_url = f"/api/upload/status/{path.rsplit('/', 1)[1]}"
+    with trio.fail_after(60):
+        while (
+            status := (await server.client.get(status_url, headers=auth(token))).json()["upload"]
+        )["state"] != "ready":
+            assert status["state"] != "failed", status
+            await trio.sleep(0.1)
+    return int(status["video_id"])
+
+
+@pytest.mark.slow
+async def test_library_listing_edit_and_delete(server: Server, tmp_path: Path) -> None:
+    alice, _ = await server.register("alice")
+    bob, _ = await server.register("bob")
+    source = tmp_path / "in.mp4"
+    make_video(source, seconds=2)
+    ids = [await _ready_video(server, alice, source, f"clip {n}") for n in range(3)]
+
+    first = (await server.client.get("/api/videos", params={"limit": "2"})).json()
+    assert [v["id"] for v in first["videos"]] == [ids[2], ids[1]]  # newest first, public
+    assert first["videos"][0]["thumbnails"]["poster"] == f"/videos/{ids[2]}/poster.jpg"
+    second = (
+        await server.client.get(
+            "/api/videos", params={"limit": "2", "before": str(first["next_before"])}
+        )
+    ).json()
+    assert [v["id"] for v in second["videos"]] == [ids[0]] and second["next_before"] is None
+    by_channel = (await server.client.get("/api/videos", params={"channel": "bob"})).json()
+    assert by_channel["videos"] == []
+    assert (await server.client.get("/api/videos", params={"limit": "0"})).status_code == 422
+    assert (await server.client.get("/api/videos", params={"mine": "1"})).status_code == 401
+
+    edited = await server.client.patch(
+        f"/api/videos/{ids[0]}",
+        json={"title": "Renamed", "description": "new words"},
+        headers=auth(alice),
+    )
+    assert edited.status_code == 200 and edited.json()["video"]["title"] == "Renamed"
+    assert (
+        await server.client.patch(f"/api/videos/{ids[0]}", json={"title": "x"}, headers=auth(bob))
+    ).status_code == 404
+    assert (
+        await server.client.patch(f"/api/videos/{ids[0]}", json={"title": ""}, headers=auth(alice))
+    ).status_code == 422
+
+    assert (
+        await server.client.delete(f"/api/videos/{ids[0]}", headers=auth(bob))
+    ).status_code == 404
+    directory = server.settings.data_dir / "videos" / str(ids[0])
+    assert (directory / "master.m3u8").exists() and (directory / "source").exists()
+    assert (
+        await server.client.delete(f"/api/videos/{ids[0]}", headers=auth(alice))
+    ).status_code == 204
+    assert not directory.exists()
+    assert (await server.client.get(f"/api/videos/{ids[0]}")).status_code == 404
+    assert (await server.client.get(f"/videos/{ids[0]}/master.m3u8")).status_code == 404
+
+
+@pytest.mark.slow
+@pytest.mark.settings(media_workers=1)
+async def test_deleting_a_video_while_it_is_processed_stops_the_work(
+    server: Server, tmp_path: Path
+) -> None:
+    token, _ = await server.register("alice")
+    source = tmp_path / "long.mp4"
+    make_video(source, seconds=60, width=1280, height=720)
+    data = await trio.Path(source).read_bytes()
+    path = await create(server.client, token, len(data))
+    assert (await patch(server.client, token, path, 0, data)).status_code == 204
+    status_url = f"/api/upload/status/{path.rsplit('/', 1)[1]}"
+    with trio.fail_after(60):
+        while True:
+            status = (await server.client.get(status_url, headers=auth(token))).json()["upload"]
+            if status["processing_percent"]:
+                break  # the child process is encoding
+            await trio.sleep(0.05)
+    video_id = status["video_id"]
+    deleted = await server.client.delete(f"/api/videos/{video_id}", headers=auth(token))
+    assert deleted.status_code == 204
+    assert not (server.settings.data_dir / "videos" / str(video_id)).exists()
+    job_id = await server.app.trioflix.db.fetchval(
+        "SELECT id FROM jobs WHERE subject = $1", f"video:{video_id}"
+    )
+    job = await get_job(server.app.trioflix.db, job_id)
+    assert job is not None and job.state == "cancelled"
+    await trio.sleep(1)  # a surviving child would write new files by now
+    assert not (server.settings.data_dir / "videos" / str(video_id)).exists()

@@ -1,0 +1,109 @@
+"""Run a job function in a child process and follow its JSON-lines protocol.
+
+The parent never blocks on the child: it reads progress lines as they come,
+keeps only the tail of stderr for error messages, and on cancellation (job
+cancelled, server stopping) trio terminates the child, then kills it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from trioflix.jobs.child import EXIT_PERMANENT
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, Awaitable, Callable
+
+__all__ = ["JobFailed", "run_job_process"]
+
+MAX_LINE_BYTES = 1024 * 1024  # a result line (probe data, renditions) is a few KiB
+STDERR_TAIL_BYTES = 4096  # enough for the last traceback frames
+
+
+@dataclass
+class JobFailed(Exception):
+    """The job did not succeed. ``permanent``: retrying cannot help."""
+
+    reason: str
+    permanent: bool = False
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+async def _read_lines(stream: trio.abc.ReceiveStream) -> AsyncGenerator[bytes, None]:
+    buffer = bytearray()
+    async for chunk in stream:
+        buffer.extend(chunk)
+        while (end := buffer.find(b"\n")) >= 0:
+            line = bytes(buffer[:end])
+            del buffer[: end + 1]
+            yield line
+        if len(buffer) > MAX_LINE_BYTES:
+            raise JobFailed("the job process wrote an over-long line")
+
+
+async def run_job_process(
+    target: str,
+    payload: dict[str, Any],
+    on_progress: Callable[[float], Awaitable[None]],
+) -> dict[str, Any]:
+    """Run ``target`` (``"module:function"``) on ``payload`` in a low-priority child.
+
+    Returns:
+        The function's result.
+
+    Raises:
+        JobFailed: The child reported a permanent error, crashed, or broke the protocol.
+    """
+    result: dict[str, Any] | None = None
+    error: JobFailed | None = None
+    stderr_tail = bytearray()
+
+    async def collect_stderr(stream: trio.abc.ReceiveStream) -> None:
+        async for chunk in stream:
+            stderr_tail.extend(chunk)
+            del stderr_tail[:-STDERR_TAIL_BYTES]
+
+    async with trio.open_nursery() as nursery:
+        process: trio.Process = await nursery.start(
+            partial(
+                trio.run_process,
+                [sys.executable, "-m", "trioflix.jobs.child", target],
+                stdin=json.dumps(payload).encode(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                check=False,
+            )
+        )
+        assert process.stdout is not None and process.stderr is not None
+        nursery.start_soon(collect_stderr, process.stderr)
+        lines = _read_lines(process.stdout)
+        try:
+            async for line in lines:
+                message = json.loads(line)
+                if "progress" in message:
+                    await on_progress(float(message["progress"]))
+                elif "result" in message:
+                    result = message["result"]
+                elif "error" in message:
+                    error = JobFailed(str(message["error"]), bool(message.get("permanent")))
+        finally:
+            await lines.aclose()
+    if error is not None:
+        raise error
+    if process.returncode != 0 or result is None:
+        tail = stderr_tail.decode("utf-8", errors="replace").strip().splitlines()
+        last = tail[-1] if tail else "no output"
+        raise JobFailed(
+            f"the job process exited with status {process.returncode}: {last}",
+            permanent=process.returncode == EXIT_PERMANENT,
+        )
+    return result

@@ -1,0 +1,188 @@
+"""Processing workers: claim jobs from the queue and run them, a bounded number at once.
+
+:class:`JobWorkers` runs in the service nursery. Each claimed job runs in its
+own task under a cancel scope, next to a lease keeper that renews the job's
+lease and stops the job if someone cancelled it in the database. When the
+server stops, running jobs are handed back to the queue (shielded, bounded),
+so the next start picks them up; if the process dies instead, their leases run
+out and any worker takes them again.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import socket
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import trio
+from quart import current_app
+
+from trioflix.jobs import queue
+from trioflix.jobs.process import JobFailed
+from trioflix.store import StoreError
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Sequence
+
+    from quart import Quart
+
+    from trioflix.store import Database
+
+__all__ = ["JobType", "JobWorkers", "install_job_workers", "job_workers"]
+
+logger = logging.getLogger(__name__)
+
+_KEY = "trioflix.jobs"
+LEASE_S = 60.0  # a dead worker's job is taken over after at most this long
+RENEW_EVERY_S = 15.0  # four renewals per lease: one slow database answer is harmless
+POLL_INTERVAL_S = 2.0  # for jobs enqueued by other hosts and retries coming due
+STORE_RETRY_S = 5.0  # after the database failed to answer a claim
+CLEANUP_TIMEOUT_S = 5.0
+CANCEL_WAIT_S = 10.0  # trio terminates a child process, then kills it after 5 s
+
+
+@dataclass(frozen=True, slots=True)
+class JobType:
+    """A kind of job and the coroutine that runs one.
+
+    ``run(job)`` raises :class:`JobFailed` for a failure it understands
+    (``permanent`` ones are not retried); any other exception is retried too.
+    ``on_gave_up(job, reason)`` runs once a job has failed for good.
+    """
+
+    kind: str
+    run: Callable[[queue.Job], Awaitable[None]]
+    on_gave_up: Callable[[queue.Job, str], Awaitable[None]]
+
+
+class _Running:
+    def __init__(self) -> None:
+        self.scope = trio.CancelScope()
+        self.done = trio.Event()
+
+
+class JobWorkers:
+    """Runs jobs of the registered kinds, at most ``concurrency`` at once.
+
+    Resource handling:
+        :meth:`run` is a service task; cancelling it stops every running job
+        and returns it to the queue.
+    """
+
+    def __init__(self, get_db: Callable[[], Database], concurrency: int) -> None:
+        self._get_db = get_db
+        self._types: dict[str, JobType] = {}
+        self._slots = trio.Semaphore(concurrency)
+        self._wakeup = trio.Event()
+        self._running: dict[int, _Running] = {}
+        self.worker_id = f"{socket.gethostname()}:{secrets.token_hex(4)}"
+
+    def register(self, job_type: JobType) -> None:
+        self._types[job_type.kind] = job_type
+
+    def wake(self) -> None:
+        """A job was just enqueued: look now instead of at the next poll."""
+        self._wakeup.set()
+
+    async def cancel(self, job_ids: Sequence[int]) -> None:
+        """Stop jobs running in this process (already marked cancelled in the
+        database) and wait, bounded, until they have ended."""
+        with trio.move_on_after(CANCEL_WAIT_S):
+            for job_id in job_ids:
+                running = self._running.get(job_id)
+                if running is not None:
+                    running.scope.cancel()
+                    await running.done.wait()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        kinds = tuple(self._types)
+        async with trio.open_nursery() as nursery:
+            task_status.started()
+            while True:
+                await self._slots.acquire()
+                try:
+                    job = await queue.claim_job(self._get_db(), kinds, self.worker_id, LEASE_S)
+                except StoreError as exc:
+                    logger.warning("cannot claim jobs: %s", exc)
+                    self._slots.release()
+                    await trio.sleep(STORE_RETRY_S)
+                    continue
+                if job is None:
+                    self._slots.release()
+                    with trio.move_on_after(POLL_INTERVAL_S):
+                        await self._wakeup.wait()
+                    self._wakeup = trio.Event()
+                    continue
+                nursery.start_soon(self._run_job, job)
+
+    async def _run_job(self, job: queue.Job) -> None:
+        running = self._running[job.id] = _Running()
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._keep_lease, job, running.scope)
+                await self._attempt(job, running.scope)
+                nursery.cancel_scope.cancel()
+        finally:
+            del self._running[job.id]
+            running.done.set()
+            self._slots.release()
+
+    async def _attempt(self, job: queue.Job, scope: trio.CancelScope) -> None:
+        job_type = self._types[job.kind]
+        db = self._get_db()
+        logger.info("job %d (%s) attempt %d started", job.id, job.kind, job.attempts)
+        failure: JobFailed | None = None
+        try:
+            with scope:
+                if job.attempts > job.max_attempts:
+                    # Its earlier attempts all died with their worker (lease expired).
+                    raise JobFailed("the job's worker died on every attempt", permanent=True)
+                await job_type.run(job)
+        except JobFailed as exc:
+            failure = exc
+        except Exception as exc:
+            logger.exception("job %d (%s) crashed", job.id, job.kind)
+            failure = JobFailed(f"{type(exc).__name__}: {exc}")
+        except BaseException:
+            # Server shutdown: give the job back so that the next start runs it.
+            with trio.move_on_after(CLEANUP_TIMEOUT_S, shield=True):
+                await queue.release_job(db, job.id, self.worker_id)
+            raise
+        if scope.cancelled_caught:
+            logger.info("job %d (%s) cancelled", job.id, job.kind)
+            return
+        if failure is None:
+            await queue.finish_job(db, job.id, self.worker_id)
+            logger.info("job %d (%s) done", job.id, job.kind)
+            return
+        new_state = await queue.retry_or_fail_job(
+            db, job, self.worker_id, failure.reason, permanent=failure.permanent
+        )
+        logger.info("job %d (%s) failed (%s): %s", job.id, job.kind, new_state, failure.reason)
+        if new_state == "failed":
+            await job_type.on_gave_up(job, failure.reason)
+
+    async def _keep_lease(self, job: queue.Job, scope: trio.CancelScope) -> None:
+        while True:
+            await trio.sleep(RENEW_EVERY_S)
+            try:
+                mine = await queue.renew_lease(self._get_db(), job.id, self.worker_id, LEASE_S)
+            except StoreError as exc:
+                logger.warning("cannot renew the lease of job %d: %s", job.id, exc)
+                continue
+            if not mine:
+                logger.info("job %d was cancelled or taken over; stopping it", job.id)
+                scope.cancel()
+                return
+
+
+def install_job_workers(app: Quart, workers: JobWorkers) -> None:
+    app.extensions[_KEY] = workers
+
+
+def job_workers() -> JobWorkers:
+    """The running app's :class:`JobWorkers` (needs an app context)."""
+    workers: JobWorkers = current_app.extensions[_KEY]
+    return workers

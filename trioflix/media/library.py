@@ -1,0 +1,218 @@
+"""The video library: rows in ``videos`` and their files under ``DATA_DIR/videos/<id>/``.
+
+A video is made by the processing pipeline from an upload (and, later, from a
+live recording). States: ``processing`` (with ``progress`` 0..1), ``ready``
+(playable: HLS ladder, thumbnails, sprite) and ``failed`` (``failure`` says why).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from trioflix.store import Row, Transaction
+
+__all__ = [
+    "THUMBNAIL_POINTS",
+    "Video",
+    "VideoState",
+    "create_video",
+    "delete_video",
+    "get_video",
+    "list_videos",
+    "set_failed",
+    "set_progress",
+    "set_ready",
+    "update_video",
+    "video_dir",
+]
+
+VideoState = Literal["processing", "ready", "failed"]
+#: Where thumbnails are taken, in percent of the duration; files are ``thumb_<p>.jpg``.
+THUMBNAIL_POINTS: tuple[int, ...] = (10, 25, 50, 75, 90)
+
+_COLUMNS = (
+    "v.id, v.user_id, u.name AS channel, v.title, v.description, v.origin, v.state, v.failure,"
+    " v.progress, v.duration, v.width, v.height, v.media, v.renditions, v.created_at,"
+    " v.updated_at"
+)
+_FROM = "FROM videos v JOIN users u ON u.id = v.user_id"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Video:
+    id: int
+    user_id: int
+    channel: str
+    title: str
+    description: str
+    origin: str
+    state: VideoState
+    failure: str | None
+    progress: float
+    duration: float | None
+    width: int | None
+    height: int | None
+    media: dict[str, Any] | None
+    renditions: list[dict[str, Any]]
+    created_at: float
+    updated_at: float
+
+    def public(self, *, detail: bool = False) -> dict[str, Any]:
+        """The video as the API shows it; ``detail`` adds the probed media facts."""
+        base = f"/videos/{self.id}"
+        ready = self.state == "ready"
+        out: dict[str, Any] = {
+            "id": self.id,
+            "channel": self.channel,
+            "title": self.title,
+            "description": self.description,
+            "state": self.state,
+            "progress": round(self.progress * 100, 1),
+            "failure": self.failure,
+            "duration": self.duration,
+            "width": self.width,
+            "height": self.height,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "thumbnails": {
+                "poster": f"{base}/poster.jpg",
+                "points": {str(p): f"{base}/thumb_{p}.jpg" for p in THUMBNAIL_POINTS},
+                "sprite": f"{base}/sprite.jpg",
+                "sprite_vtt": f"{base}/sprite.vtt",
+            }
+            if ready
+            else None,
+            "playback": {"hls": f"{base}/master.m3u8"} if ready else None,
+        }
+        if detail:
+            out["media"] = self.media
+            out["renditions"] = self.renditions
+        return out
+
+
+def video_dir(data_dir: Path, video_id: int) -> Path:
+    return data_dir / "videos" / str(video_id)
+
+
+def _video(row: Row | None) -> Video | None:
+    if row is None:
+        return None
+    return Video(
+        **{
+            **row,
+            "media": json.loads(row["media"]) if row["media"] else None,
+            "renditions": json.loads(row["renditions"]) if row["renditions"] else [],
+        }
+    )
+
+
+async def create_video(
+    db: Transaction, *, user_id: int, title: str, description: str, origin: str
+) -> int:
+    now = time.time()
+    video_id = await db.fetchval(
+        "INSERT INTO videos (user_id, title, description, origin, state, progress,"
+        " created_at, updated_at) VALUES ($1, $2, $3, $4, 'processing', 0, $5, $5) RETURNING id",
+        user_id,
+        title,
+        description,
+        origin,
+        now,
+    )
+    assert isinstance(video_id, int)
+    return video_id
+
+
+async def get_video(db: Transaction, video_id: int) -> Video | None:
+    return _video(await db.fetchrow(f"SELECT {_COLUMNS} {_FROM} WHERE v.id = $1", video_id))
+
+
+async def list_videos(
+    db: Transaction,
+    *,
+    user_id: int | None,
+    ready_only: bool,
+    before_id: int | None,
+    limit: int,
+) -> list[Video]:
+    """Newest first; ``before_id`` continues a page (keyset pagination)."""
+    rows = await db.fetch(
+        f"SELECT {_COLUMNS} {_FROM}"
+        " WHERE (CAST($1 AS BIGINT) IS NULL OR v.user_id = $1)"
+        " AND (NOT $2 OR v.state = 'ready')"
+        " AND (CAST($3 AS BIGINT) IS NULL OR v.id < $3)"
+        " ORDER BY v.id DESC LIMIT $4",
+        user_id,
+        ready_only,
+        before_id,
+        limit,
+    )
+    return [v for row in rows if (v := _video(row)) is not None]
+
+
+async def update_video(
+    db: Transaction,
+    video_id: int,
+    user_id: int,
+    *,
+    title: str | None,
+    description: str | None,
+) -> Video | None:
+    changed = await db.execute(
+        "UPDATE videos SET title = COALESCE($3, title), description = COALESCE($4, description),"
+        " updated_at = $5 WHERE id = $1 AND user_id = $2",
+        video_id,
+        user_id,
+        title,
+        description,
+        time.time(),
+    )
+    return await get_video(db, video_id) if changed else None
+
+
+async def set_progress(db: Transaction, video_id: int, progress: float) -> None:
+    await db.execute(
+        "UPDATE videos SET progress = $2, updated_at = $3 WHERE id = $1 AND state = 'processing'",
+        video_id,
+        progress,
+        time.time(),
+    )
+
+
+async def set_ready(db: Transaction, video_id: int, result: dict[str, Any]) -> None:
+    """Store the pipeline's result (see :mod:`trioflix.media.pipeline`) and publish the video."""
+    media = result["media"]
+    await db.execute(
+        "UPDATE videos SET state = 'ready', progress = 1, failure = NULL, duration = $2,"
+        " width = $3, height = $4, media = $5, renditions = $6, updated_at = $7"
+        " WHERE id = $1 AND state = 'processing'",
+        video_id,
+        media["duration"],
+        media["video"]["display_width"],
+        media["video"]["display_height"],
+        json.dumps(media),
+        json.dumps(result["renditions"]),
+        time.time(),
+    )
+
+
+async def set_failed(db: Transaction, video_id: int, reason: str) -> None:
+    await db.execute(
+        "UPDATE videos SET state = 'failed', failure = $2, updated_at = $3"
+        " WHERE id = $1 AND state = 'processing'",
+        video_id,
+        reason,
+        time.time(),
+    )
+
+
+async def delete_video(db: Transaction, video_id: int, user_id: int) -> bool:
+    return (
+        await db.execute("DELETE FROM videos WHERE id = $1 AND user_id = $2", video_id, user_id) > 0
+    )

@@ -1,0 +1,207 @@
+"""The media work of a ``video.process`` job, in one decoding pass (runs in a child process).
+
+``process({"source", "output"}, report)`` probes the source, then decodes it
+once and feeds every decoded picture to the HLS rendition writers, the
+thumbnail picker and the sprite sheet, and every audio frame (resampled once)
+to the renditions' AAC encoders. Output, in the video's directory:
+
+- ``master.m3u8`` and ``<rung>/index.m3u8`` + ``<rung>/seg_NNNNN.ts``;
+- ``thumb_<p>.jpg`` at each of :data:`THUMBNAIL_POINTS` percent, and
+  ``poster.jpg``: the first of them, in order of preference, that is not a
+  black or blank frame;
+- ``sprite.jpg`` (seek-preview tiles) and ``sprite.vtt`` (its WebVTT index).
+
+Run it through :mod:`trioflix.jobs.child`, never in the server process.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import av
+from av.audio.fifo import AudioFifo
+from av.audio.resampler import AudioResampler
+
+from protocols.hls import render_master_playlist
+from trioflix.jobs.errors import PermanentJobError
+from trioflix.media.images import SpriteSheet, brightness, encode_jpeg, fit_width
+from trioflix.media.ladder import AUDIO_RATE, RenditionWriter, output_fps, plan_ladder
+from trioflix.media.library import THUMBNAIL_POINTS
+from trioflix.media.probe import NotPlayable, probe
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["process"]
+
+THUMBNAIL_WIDTH = 640
+POSTER_WIDTH = 1280
+POSTER_PREFERENCE = (25, 50, 10, 75, 90)  # a quarter in is rarely a title card or a fade
+SPRITE_TILE_WIDTH = 160
+SPRITE_COLUMNS = 10
+SPRITE_MAX_TILES = 100  # one 1600x900-ish sheet for 16:9
+SPRITE_MIN_INTERVAL_S = 1.0
+AAC_FRAME_SAMPLES = 1024
+PROGRESS_EVERY_S = 1.0  # of media time between progress reports
+
+
+# Clockwise rotation -> the filters that turn a picture upright (what players do).
+_UPRIGHT_FILTERS: dict[int, tuple[str, ...]] = {
+    90: ("transpose=clock",),
+    180: ("hflip", "vflip"),
+    270: ("transpose=cclock",),
+}
+
+
+class _Rotator:
+    """Turns pictures upright according to the probed rotation."""
+
+    def __init__(self, rotation: int, stream: av.VideoStream) -> None:
+        self._graph: av.filter.Graph | None = None
+        self._filters = _UPRIGHT_FILTERS.get(rotation, ())
+        self._stream = stream
+
+    def __call__(self, frame: av.VideoFrame) -> av.VideoFrame:
+        if not self._filters:
+            return frame
+        if self._graph is None:
+            graph = av.filter.Graph()
+            node = graph.add_buffer(
+                template=self._stream,
+                width=frame.width,
+                height=frame.height,
+                format=frame.format,
+                time_base=frame.time_base,
+            )
+            for description in self._filters:
+                name, _, args = description.partition("=")
+                next_node = graph.add(name, args or None)
+                node.link_to(next_node)
+                node = next_node
+            node.link_to(graph.add("buffersink"))
+            graph.configure()
+            self._graph = graph
+        self._graph.push(frame)
+        rotated = self._graph.pull()
+        assert isinstance(rotated, av.VideoFrame)
+        return rotated
+
+
+def process(payload: dict[str, Any], report: Callable[[float], None]) -> dict[str, Any]:
+    source = Path(payload["source"])
+    output = Path(payload["output"])
+    try:
+        info = probe(source)
+    except NotPlayable as exc:
+        raise PermanentJobError(str(exc)) from None
+    report(0.01)
+    fps = output_fps(info)
+    rungs = plan_ladder(info)
+    duration = info.duration
+    width, height = info.video.display_width, info.video.display_height
+    targets = {p: duration * p / 100 for p in THUMBNAIL_POINTS}
+    stills: dict[int, av.VideoFrame] = {}
+    sprite = SpriteSheet(
+        *fit_width(width, height, SPRITE_TILE_WIDTH), SPRITE_COLUMNS, SPRITE_MAX_TILES
+    )
+    sprite_interval = max(SPRITE_MIN_INTERVAL_S, duration / SPRITE_MAX_TILES)
+
+    with av.open(str(source)) as container:
+        video_stream = container.streams.video[0]
+        video_stream.thread_type = "AUTO"
+        audio_stream = container.streams.audio[0] if container.streams.audio else None
+        writers = [RenditionWriter(output, rung, fps, audio_stream is not None) for rung in rungs]
+        rotate = _Rotator(info.video.rotation, video_stream)
+        resampler = AudioResampler(format="fltp", layout="stereo", rate=AUDIO_RATE)
+        fifo = AudioFifo()
+        audio_samples = 0
+        start: float | None = None
+        next_report = 0.0
+
+        def encode_audio(frames: list[av.AudioFrame]) -> None:
+            nonlocal audio_samples
+            for resampled in frames:
+                resampled.pts = None
+                fifo.write(resampled)
+            while (chunk := fifo.read(AAC_FRAME_SAMPLES)) is not None:
+                chunk.pts = audio_samples
+                chunk.time_base = Fraction(1, AUDIO_RATE)
+                audio_samples += chunk.samples
+                for writer in writers:
+                    writer.audio(chunk)
+
+        streams = [s for s in (video_stream, audio_stream) if s is not None]
+        for packet in container.demux(*streams):
+            try:
+                frames = packet.decode()
+            except av.error.InvalidDataError:
+                continue  # one damaged packet: skip it, as players do
+            for frame in frames:
+                if isinstance(frame, av.AudioFrame):
+                    encode_audio(resampler.resample(frame))
+                    continue
+                assert isinstance(frame, av.VideoFrame)
+                if frame.time is None:
+                    continue
+                if start is None:
+                    start = frame.time
+                at = frame.time - start
+                upright = rotate(frame)
+                pts = round(at * fps)
+                for writer in writers:
+                    writer.video(upright, pts)
+                for point, target in targets.items():
+                    if point not in stills and at >= target:
+                        stills[point] = upright
+                if at >= len(sprite) * sprite_interval:
+                    sprite.add(upright, at)
+                if at >= next_report:
+                    report(0.02 + 0.95 * min(at / duration, 1.0))
+                    next_report = at + PROGRESS_EVERY_S
+        if audio_stream is not None:
+            encode_audio(resampler.resample(None))
+            fifo_rest = fifo.read()
+            if fifo_rest is not None:
+                fifo_rest.pts = audio_samples
+                fifo_rest.time_base = Fraction(1, AUDIO_RATE)
+                for writer in writers:
+                    writer.audio(fifo_rest)
+        for writer in writers:
+            writer.close()
+
+    if not stills:
+        raise PermanentJobError("the video has no decodable pictures")
+    thumbnails = _write_stills(output, stills, width, height)
+    image, index = sprite.render(duration, "sprite.jpg")
+    (output / "sprite.jpg").write_bytes(image)
+    (output / "sprite.vtt").write_text(index)
+    master = render_master_playlist([w.variant(fps) for w in writers], independent_segments=True)
+    (output / "master.m3u8").write_text(master)
+    report(1.0)
+    return {
+        "media": info.as_dict(),
+        "renditions": [w.describe() for w in writers],
+        "thumbnails": thumbnails,
+    }
+
+
+def _write_stills(
+    output: Path, stills: dict[int, av.VideoFrame], width: int, height: int
+) -> dict[str, Any]:
+    # A point past the last decoded picture (a short or truncated file) reuses the last one.
+    last = stills[max(stills)]
+    thumb_size = fit_width(width, height, THUMBNAIL_WIDTH)
+    for point in THUMBNAIL_POINTS:
+        frame = stills.get(point, last)
+        (output / f"thumb_{point}.jpg").write_bytes(encode_jpeg(frame, *thumb_size))
+    poster_point = next(
+        (p for p in POSTER_PREFERENCE if p in stills and brightness(stills[p]).usable),
+        max(stills, key=lambda p: brightness(stills[p]).spread),
+    )
+    poster = stills[poster_point]
+    (output / "poster.jpg").write_bytes(
+        encode_jpeg(poster, *fit_width(width, height, POSTER_WIDTH))
+    )
+    return {"poster_from": poster_point, "points": list(THUMBNAIL_POINTS)}

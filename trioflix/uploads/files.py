@@ -1,0 +1,181 @@
+"""Upload bytes on disk: one file per upload, written at explicit offsets from worker threads.
+
+fsync policy (what "the offset is advanced only for bytes on disk" means):
+
+- bytes are written with ``pwrite`` as they arrive, in chunks of at most
+  :data:`trioflix.uploads.http_body.HIGH_WATER_BYTES` plus one network read;
+- the committed offset in the database moves only after ``fsync`` of the data
+  file: every :data:`COMMIT_INTERVAL_BYTES` during a long request, and once
+  at the end of every request, including one cut short by a disconnect, a
+  takeover, a timeout, a full disk or server shutdown (that last step is
+  shielded and time-bounded);
+- a server killed between two commits loses at most the bytes after the last
+  commit: on the next request the file is cut back to the committed offset and
+  HEAD tells the client to send them again.
+
+Every blocking call runs in a worker thread behind :data:`DISK_LIMITER`.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import TYPE_CHECKING
+
+import trio
+
+if TYPE_CHECKING:
+    from _hashlib import HASH
+    from collections.abc import Sequence
+    from pathlib import Path
+
+__all__ = [
+    "COMMIT_INTERVAL_BYTES",
+    "DISK_LIMITER",
+    "DataFile",
+    "DiskFull",
+    "UploadFiles",
+]
+
+COMMIT_INTERVAL_BYTES = 64 * 1024**2  # one fsync per 64 MiB: ~1% of a disk's time, < 1 s to redo
+COPY_CHUNK_BYTES = 64 * 1024**2  # copy_file_range step when assembling a final upload
+DISK_LIMITER = trio.CapacityLimiter(16)  # disk threads shared by every upload
+
+
+class DiskFull(OSError):
+    """No space left for upload bytes (ENOSPC/EDQUOT); what was written before stays."""
+
+
+def _write_all(fd: int, offset: int, data: bytes, hasher: HASH | None) -> int:
+    view = memoryview(data)
+    written = 0
+    try:
+        while written < len(view):
+            written += os.pwrite(fd, view[written:], offset + written)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFull(exc.errno, "no space left on the upload disk") from exc
+        raise
+    finally:
+        if hasher is not None:
+            hasher.update(view[:written])  # releases the GIL for large buffers
+    return written
+
+
+class DataFile:
+    """An open upload file and the position the next byte goes to.
+
+    Resource handling:
+        Close with :meth:`aclose` (shielded); the descriptor is never shared
+        between uploads.
+    """
+
+    def __init__(self, fd: int, position: int) -> None:
+        self._fd = fd
+        self.position = position
+
+    async def write(self, data: bytes, hasher: HASH | None = None) -> None:
+        """Append ``data`` at :attr:`position`, feeding ``hasher`` with what was written.
+
+        Raises:
+            DiskFull: The disk filled up; :attr:`position` counts the bytes that made it.
+        """
+        try:
+            written = await trio.to_thread.run_sync(
+                _write_all, self._fd, self.position, data, hasher, limiter=DISK_LIMITER
+            )
+        except DiskFull:
+            self.position = await trio.to_thread.run_sync(
+                os.lseek, self._fd, 0, os.SEEK_END, limiter=DISK_LIMITER
+            )
+            raise
+        self.position += written
+
+    async def sync(self) -> None:
+        await trio.to_thread.run_sync(os.fsync, self._fd, limiter=DISK_LIMITER)
+
+    async def truncate(self, size: int) -> None:
+        """Drop everything from ``size`` on (a discarded checksummed chunk, a disk-full tail)."""
+        await trio.to_thread.run_sync(os.ftruncate, self._fd, size, limiter=DISK_LIMITER)
+        self.position = size
+
+    async def aclose(self) -> None:
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(os.close, self._fd, limiter=DISK_LIMITER)
+
+
+def _open_at(path: Path, offset: int) -> int:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        if os.fstat(fd).st_size != offset:
+            # Bytes past the committed offset were never acknowledged: the client
+            # will send them again, so keeping them could only duplicate data.
+            os.ftruncate(fd, offset)
+            os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _concatenate(target: Path, sources: Sequence[Path]) -> int:
+    fd_out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    total = 0
+    try:
+        for source in sources:
+            fd_in = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                while True:
+                    copied = os.copy_file_range(fd_in, fd_out, COPY_CHUNK_BYTES)
+                    if copied == 0:
+                        break
+                    total += copied
+            finally:
+                os.close(fd_in)
+        os.fsync(fd_out)
+    finally:
+        os.close(fd_out)
+    return total
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+class UploadFiles:
+    """The directory of upload data files, ``DATA_DIR/uploads/<id>.bin``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, upload_id: str) -> Path:
+        # Upload ids are hex (records.new_upload_id), so this never leaves root.
+        return self.root / f"{upload_id}.bin"
+
+    async def create(self, upload_id: str) -> None:
+        await trio.to_thread.run_sync(self._create, upload_id, limiter=DISK_LIMITER)
+
+    def _create(self, upload_id: str) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(self.path(upload_id), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+
+    async def open_at(self, upload_id: str, offset: int) -> DataFile:
+        """Open the upload's file for writing at ``offset``, its committed length."""
+        fd = await trio.to_thread.run_sync(
+            _open_at, self.path(upload_id), offset, limiter=DISK_LIMITER
+        )
+        return DataFile(fd, offset)
+
+    async def concatenate(self, final_id: str, partial_ids: Sequence[str]) -> int:
+        """Write the partial uploads' bytes, in order, into the final upload's file (fsynced)."""
+        sources = [self.path(p) for p in partial_ids]
+        total: int = await trio.to_thread.run_sync(
+            _concatenate, self.path(final_id), sources, limiter=DISK_LIMITER
+        )
+        return total
+
+    async def remove(self, upload_id: str) -> None:
+        await trio.to_thread.run_sync(_remove, self.path(upload_id), limiter=DISK_LIMITER)
