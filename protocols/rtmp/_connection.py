@@ -441,7 +441,10 @@ class Connection:
     ) -> Event | None:
         if type_id == m.VIDEO or type_id == m.AUDIO:
             # Equivalent to the table lookup: streams exist only while CONNECTED.
-            if self._streams.get(stream_id) is not self._media_in_state:
+            stream_state = self._streams.get(stream_id)
+            if stream_state is not self._media_in_state:
+                if stream_state is None:
+                    raise LocalProtocolError(f"media for unknown message stream {stream_id}")
                 return None
             if type_id == m.VIDEO:
                 return VideoData(stream_id=stream_id, timestamp=timestamp, payload=payload)

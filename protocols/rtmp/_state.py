@@ -32,7 +32,8 @@ Rules:
    flow from client to server on a ``PUBLISHING`` stream and from server to client
    on a ``PLAYING`` stream. Received media on a stream in any other state (for
    example between ``publish`` and the application's ``PublishAccepted``) is
-   dropped silently: the application has not agreed to take it.
+   dropped silently: the application has not agreed to take it. Audio or video
+   for a stream id that ``createStream`` never allocated is a protocol error.
 4. Protocol control messages (Set Chunk Size, Abort, Acknowledgement, Window
    Acknowledgement Size, Set Peer Bandwidth) and User Control pings are handled
    inside the connection in every state after the handshake and produce no

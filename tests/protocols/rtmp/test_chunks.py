@@ -138,11 +138,6 @@ CASES: list[tuple[str, bytes, list[rtmp.Event]]] = [
         [A(stream_id=1, timestamp=5, payload=b"")],
     ),
     (
-        "media on a stream that is not publishing is dropped",
-        h("04 000005 000001 08 02000000 01  04 000005 000001 08 00000000 01"),
-        [],
-    ),
-    (
         "shared object and unknown message types are ignored",
         h("04 000000 000001 13 00000000 00  04 000000 000001 63 00000000 00"),
         [],

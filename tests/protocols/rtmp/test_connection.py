@@ -355,6 +355,18 @@ def test_media_before_accept_is_dropped_and_data_still_validated() -> None:
 
 REMOTE_ERRORS: list[tuple[str, bytes, str, str | None]] = [
     (
+        "video for a stream never created",
+        chunk(6, 9, 7, b"\x17\x01\x00\x00\x00"),
+        "media for unknown message stream 7",
+        None,
+    ),
+    (
+        "audio on stream 0",
+        chunk(4, 8, 0, b"\xaf\x01"),
+        "media for unknown message stream 0",
+        None,
+    ),
+    (
         "second connect",
         command("connect", 2.0, {"app": "live"}),
         "Connect from the client is not allowed in connection state CONNECTED",
@@ -627,8 +639,19 @@ def test_nothing_happens_before_bytes_arrive() -> None:
     assert repr(rtmp.NEED_DATA) == "NEED_DATA"
 
 
+def test_media_on_an_idle_stream_is_dropped() -> None:
+    server = publishing_server_raw()
+    server.receive_data(command("createStream", 3.0, None))
+    assert get_all_events(server) == [rtmp.StreamCreated(stream_id=2)]
+    server.data_to_send()
+    server.receive_data(chunk(4, 8, 2, b"\x01") + chunk(4, 8, 1, b"\x02"))
+    assert get_all_events(server) == [A(stream_id=1, timestamp=0, payload=b"\x02")]
+
+
 def test_aggregate_keeps_only_media_on_publishing_streams() -> None:
     server = publishing_server_raw()
+    server.receive_data(command("createStream", 3.0, None))
+    assert get_all_events(server) == [rtmp.StreamCreated(stream_id=2)]
     body = (
         h("08 000001 000000 00 000000 aa 0000000c")
         + h("14 000001 000000 00 000000 05 0000000c")  # a command inside: ignored

@@ -1,0 +1,162 @@
+"""Real media for interop tests: samples made by ffmpeg, checked by ffprobe."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+FFMPEG = shutil.which("ffmpeg")
+FFPROBE = shutil.which("ffprobe")
+RTMPDUMP = shutil.which("rtmpdump")
+
+
+def require(binary: str | None, name: str) -> str:
+    if binary is None:
+        pytest.skip(f"{name} is not installed (./dev system-packages installs it)")
+    return binary
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A short H.264 (with B-frames) + AAC FLV file and its video packet timestamps."""
+
+    path: Path
+    video_pts_ms: list[int]
+    keyframe_pts_ms: list[int]
+    audio_packets: int
+
+
+def make_sample(path: Path, *, seconds: int = 6, gop: int = 30, size: str = "640x360") -> Sample:
+    ffmpeg = require(FFMPEG, "ffmpeg")
+    subprocess.run(
+        [
+            ffmpeg,
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=size={size}:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100",
+            "-t",
+            str(seconds),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-bf",
+            "2",
+            "-x264-params",
+            "bframes=2:rc-lookahead=0",
+            "-g",
+            str(gop),
+            "-c:a",
+            "aac",
+            "-b:a",
+            "64k",
+            "-f",
+            "flv",
+            str(path),
+        ],
+        check=True,
+    )
+    packets = probe_packets(path)
+    video = [p for p in packets if p.codec_type == "video"]
+    return Sample(
+        path=path,
+        video_pts_ms=[p.pts_ms for p in video],
+        keyframe_pts_ms=[p.pts_ms for p in video if p.key],
+        audio_packets=sum(1 for p in packets if p.codec_type == "audio"),
+    )
+
+
+@dataclass(frozen=True)
+class ProbedPacket:
+    codec_type: str
+    pts_ms: int
+    key: bool
+
+
+def probe_packets(path: Path) -> list[ProbedPacket]:
+    """Every packet of ``path`` (codec type, pts in ms, key flag), as ffprobe reads it."""
+    ffprobe = require(FFPROBE, "ffprobe")
+    out = subprocess.run(
+        [
+            ffprobe,
+            "-v",
+            "error",
+            "-show_entries",
+            "packet=codec_type,pts_time,flags",
+            "-of",
+            "json",
+            str(path),
+        ],
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout
+    return [
+        ProbedPacket(
+            codec_type=p["codec_type"],
+            pts_ms=round(float(p["pts_time"]) * 1000),
+            key="K" in p.get("flags", ""),
+        )
+        for p in json.loads(out).get("packets", [])
+    ]
+
+
+def decoded_frames(path: Path) -> dict[str, int]:
+    """Frames per stream type that ffprobe can actually decode from ``path``."""
+    ffprobe = require(FFPROBE, "ffprobe")
+    out = subprocess.run(
+        [
+            ffprobe,
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_entries",
+            "stream=codec_type,nb_read_frames",
+            "-of",
+            "json",
+            str(path),
+        ],
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout
+    return {s["codec_type"]: int(s["nb_read_frames"]) for s in json.loads(out)["streams"]}
+
+
+def assert_received_suffix(sample: Sample, received: Path) -> list[int]:
+    """The viewer got every video frame from some keyframe on, in order, and they decode.
+
+    A viewer joins mid-stream and starts at the keyframe the server cached, so
+    what arrives must be exactly the sample's frames from that keyframe to the
+    end, with the same timestamps (the server maps the first publisher's clock
+    straight onto the channel's).
+    """
+    packets = probe_packets(received)
+    video_pts = [p.pts_ms for p in packets if p.codec_type == "video"]
+    assert video_pts, "no video received"
+    first = video_pts[0]
+    assert first in sample.keyframe_pts_ms, f"viewer did not start on a keyframe ({first} ms)"
+    expected = [pts for pts in sample.video_pts_ms if pts >= first]
+    assert sorted(video_pts) == sorted(expected)
+    frames = decoded_frames(received)
+    assert frames["video"] == len(expected)
+    return video_pts

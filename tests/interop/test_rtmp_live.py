@@ -1,0 +1,317 @@
+"""Live ingest and playout with real third-party clients: ffmpeg, rtmpdump, a websocket.
+
+ffmpeg publishes a prepared H.264/AAC sample with ``-c copy``; viewers receive
+over RTMP (ffmpeg, rtmpdump), HTTP-FLV (ffmpeg) and WS-FLV (trio-websocket), and
+what they receive must decode and match what was sent frame for frame.
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import trio
+from trio_websocket import ConnectionClosed, open_websocket_url
+
+from protocols import flv
+from tests.interop.media import (
+    FFMPEG,
+    RTMPDUMP,
+    Sample,
+    assert_received_suffix,
+    make_sample,
+    require,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.conftest import Server
+
+pytestmark = [pytest.mark.slow, pytest.mark.interop]
+
+LIVE_TIMEOUT_S = 15.0
+
+
+@pytest.fixture
+def backend() -> str:
+    """Interop is about the wire: one storage backend is enough (both are tested elsewhere)."""
+    return "sqlite"
+
+
+@pytest.fixture(scope="session")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Sample:
+    return make_sample(tmp_path_factory.mktemp("media") / "sample.flv")
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def start_publisher(
+    nursery: trio.Nursery, server: Server, key: str, source: Path, *, realtime: bool = True
+) -> trio.Process:
+    ffmpeg = require(FFMPEG, "ffmpeg")
+    cmd = [ffmpeg, "-hide_banner", "-loglevel", "error"]
+    if realtime:
+        cmd.append("-re")
+    cmd += ["-i", str(source), "-c", "copy", "-f", "flv", f"{server.rtmp_url}/{key}"]
+    process: trio.Process = await nursery.start(_run, cmd)
+    return process
+
+
+async def _run(cmd: list[str], *, task_status: trio.TaskStatus[trio.Process]) -> None:
+    await trio.run_process(cmd, check=False, task_status=task_status, stdin=b"")
+
+
+async def wait_live(server: Server, channel: str, live: bool = True) -> None:
+    """Poll the registry (a test has no event to wait on for another process's publish)."""
+    with trio.fail_after(LIVE_TIMEOUT_S):
+        while (server.app.trioflix.registry.get(channel) is not None) != live:  # noqa: ASYNC110
+            await trio.sleep(0.05)
+
+
+async def status(server: Server, token: str) -> dict[str, Any]:
+    response = await server.client.get("/api/streaming/status", headers=auth(token))
+    assert response.status_code == 200
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def test_publish_and_watch_over_http_flv(
+    server: Server, sample: Sample, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    token, _ = await server.register("alice")
+    key = await server.create_key(token)
+    publisher = await start_publisher(nursery, server, key, sample.path)
+    await wait_live(server, "alice")
+
+    live = await status(server, token)
+    assert live["state"] == "live"
+    assert live["playback"]["http_flv"].endswith("/live/alice.flv")
+    channels = (await server.client.get("/api/channels")).json()["channels"]
+    assert [c["name"] for c in channels] == ["alice"]
+
+    received = tmp_path / "http.flv"
+    ffmpeg = require(FFMPEG, "ffmpeg")
+    url = f"{server.url}/live/alice.flv"
+    with trio.fail_after(30):
+        viewer = await trio.run_process(
+            [
+                ffmpeg,
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-i",
+                url,
+                "-c",
+                "copy",
+                "-y",
+                str(received),
+            ],
+            check=False,
+            stdin=b"",
+        )
+        await publisher.wait()
+    assert publisher.returncode == 0
+    assert viewer.returncode == 0
+    assert_received_suffix(sample, received)
+
+    # The ingest stats saw the real stream.
+    await wait_live(server, "alice", live=False)
+    ended = await status(server, token)
+    assert ended["state"] == "offline"
+    last = (await server.client.get("/api/channels/alice")).json()
+    assert last["session"]["state"] == "ended"
+    assert last["session"]["end_reason"] == "publisher stopped"
+    assert last["session"]["peak_viewers"] == 1
+
+
+async def test_status_reports_codecs_resolution_and_rates(
+    server: Server, sample: Sample, nursery: trio.Nursery
+) -> None:
+    token, _ = await server.register("alice")
+    await server.client.post(
+        "/api/streaming/start", json={"title": "Test run", "description": "d"}, headers=auth(token)
+    )
+    assert (await status(server, token))["state"] == "ready"
+    key = await server.create_key(token)
+    publisher = await start_publisher(nursery, server, key, sample.path)
+    await wait_live(server, "alice")
+    await trio.sleep(2)
+    live = await status(server, token)
+    ingest = live["ingest"]
+    assert ingest["video_codec"].startswith("avc1.")
+    assert ingest["audio_codec"] == "mp4a.40.2"
+    assert (ingest["width"], ingest["height"]) == (640, 360)
+    assert 20 <= ingest["fps"] <= 40
+    assert ingest["bitrate_kbps"] > 10
+    assert live["session"]["title"] == "Test run"
+    assert live["uptime_s"] > 1
+    publisher.terminate()
+
+
+@pytest.mark.parametrize("client", ["ffmpeg", "rtmpdump"])
+async def test_rtmp_play(
+    server: Server, sample: Sample, tmp_path: Path, nursery: trio.Nursery, client: str
+) -> None:
+    token, _ = await server.register("alice")
+    key = await server.create_key(token)
+    publisher = await start_publisher(nursery, server, key, sample.path)
+    await wait_live(server, "alice")
+    received = tmp_path / "rtmp.flv"
+    url = f"{server.rtmp_url}/alice"
+    if client == "ffmpeg":
+        cmd = [
+            require(FFMPEG, "ffmpeg"),
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-i",
+            url,
+            "-c",
+            "copy",
+            "-y",
+            str(received),
+        ]
+    else:
+        cmd = [require(RTMPDUMP, "rtmpdump"), "-q", "--live", "-r", url, "-o", str(received)]
+    with trio.fail_after(30):
+        viewer = await trio.run_process(cmd, check=False, stdin=b"")
+        await publisher.wait()
+    assert viewer.returncode in (0, 2), viewer  # rtmpdump: 2 = "incomplete" on live EOF
+    assert_received_suffix(sample, received)
+
+
+async def test_ws_flv(server: Server, sample: Sample, nursery: trio.Nursery) -> None:
+    token, _ = await server.register("alice")
+    key = await server.create_key(token)
+    await start_publisher(nursery, server, key, sample.path)
+    await wait_live(server, "alice")
+    reader = flv.FLVReader()
+    ws_url = server.url.replace("http://", "ws://") + "/live/alice.flv"
+    with trio.fail_after(30):
+        async with open_websocket_url(ws_url) as ws:
+            try:
+                while True:
+                    message = await ws.get_message()
+                    assert isinstance(message, bytes)
+                    reader.receive_data(message)
+            except ConnectionClosed:
+                pass
+            finally:
+                # trio-websocket 0.12 leaves its TCP stream open when the server
+                # completes the close handshake first; close it ourselves.
+                await trio.aclose_forcefully(ws._stream)
+    assert ws.closed is not None
+    assert ws.closed.code == 1000
+    reader.receive_data(b"")
+    tags = []
+    while (event := reader.next_event()) is not flv.NEED_DATA:
+        if isinstance(event, flv.FLVEnd):
+            break
+        tags.append(event)
+    assert isinstance(tags[0], flv.FLVHeader)
+    video = [t for t in tags[1:] if isinstance(t, flv.FLVTag) and t.tag_type == 9]
+    first_frame = next(t for t in video if not flv.parse_video_tag(t.data).is_sequence_header)
+    assert flv.parse_video_tag(first_frame.data).is_keyframe
+    coded = [t for t in video if flv.parse_video_tag(t.data).is_coded_frame]
+    expected = [pts for pts in sample.video_pts_ms if pts >= sample.keyframe_pts_ms[0]]
+    assert 0 < len(coded) <= len(expected)
+    # Every frame from the first received keyframe to the end arrived.
+    first_dts = coded[0].timestamp_ms
+    assert len(coded) == sum(1 for t in _sample_dts(sample) if t >= first_dts)
+
+
+def _sample_dts(sample: Sample) -> list[int]:
+    reader = flv.FLVReader()
+    reader.receive_data(sample.path.read_bytes())
+    reader.receive_data(b"")
+    out = []
+    while (event := reader.next_event()) is not flv.NEED_DATA and not isinstance(event, flv.FLVEnd):
+        if isinstance(event, flv.FLVTag) and event.tag_type == 9:
+            if flv.parse_video_tag(event.data).is_coded_frame:
+                out.append(event.timestamp_ms)
+    return out
+
+
+async def test_unknown_and_disabled_keys_are_refused(
+    server: Server, sample: Sample, nursery: trio.Nursery
+) -> None:
+    token, _ = await server.register("alice")
+    key = await server.create_key(token)
+    unknown = await start_publisher(nursery, server, "live_not-a-real-key", sample.path)
+    with trio.fail_after(15):
+        await unknown.wait()
+    assert unknown.returncode != 0
+    key_id = (await server.client.get("/api/streaming/keys", headers=auth(token))).json()["keys"][
+        0
+    ]["id"]
+    await server.client.put(
+        f"/api/streaming/keys/{key_id}", json={"enabled": False}, headers=auth(token)
+    )
+    disabled = await start_publisher(nursery, server, key, sample.path)
+    with trio.fail_after(15):
+        await disabled.wait()
+    assert disabled.returncode != 0
+    assert server.app.trioflix.registry.get("alice") is None
+
+
+async def test_second_key_refused_same_key_takes_over(
+    server: Server, sample: Sample, nursery: trio.Nursery
+) -> None:
+    token, _ = await server.register("alice")
+    key1 = await server.create_key(token)
+    key2 = await server.create_key(token)
+    first = await start_publisher(nursery, server, key1, sample.path)
+    await wait_live(server, "alice")
+    session_id = (await status(server, token))["session"]["id"]
+
+    other = await start_publisher(nursery, server, key2, sample.path)
+    with trio.fail_after(15):
+        await other.wait()
+    assert other.returncode != 0
+    assert first.returncode is None  # undisturbed
+
+    takeover = await start_publisher(nursery, server, key1, sample.path)
+    with trio.fail_after(15):
+        await first.wait()  # kicked
+    assert server.app.trioflix.registry.get("alice") is not None
+    assert (await status(server, token))["session"]["id"] == session_id
+    takeover.terminate()
+
+
+async def test_stop_api_disconnects_the_publisher(
+    server: Server, sample: Sample, nursery: trio.Nursery
+) -> None:
+    token, _ = await server.register("alice")
+    key = await server.create_key(token)
+    publisher = await start_publisher(nursery, server, key, sample.path)
+    await wait_live(server, "alice")
+    stopped = await server.client.post("/api/streaming/stop", headers=auth(token))
+    assert stopped.status_code == 200
+    assert stopped.json()["session"]["end_reason"] == "stopped by the streamer"
+    with trio.fail_after(15):
+        await publisher.wait()
+    assert server.app.trioflix.registry.get("alice") is None
+    again = await server.client.post("/api/streaming/stop", headers=auth(token))
+    assert again.status_code == 409
+
+
+async def test_killed_publisher_goes_offline_and_reconnect_continues_session(
+    server: Server, sample: Sample, nursery: trio.Nursery
+) -> None:
+    token, _ = await server.register("alice")
+    key = await server.create_key(token)
+    publisher = await start_publisher(nursery, server, key, sample.path)
+    await wait_live(server, "alice")
+    session_id = (await status(server, token))["session"]["id"]
+    publisher.send_signal(signal.SIGKILL)
+    with trio.fail_after(2):
+        await wait_live(server, "alice", live=False)
+    assert (await status(server, token))["state"] == "reconnecting"
+    again = await start_publisher(nursery, server, key, sample.path)
+    await wait_live(server, "alice")
+    assert (await status(server, token))["session"]["id"] == session_id
+    again.terminate()

@@ -1,0 +1,201 @@
+"""Broken and hostile RTMP peers lose their own connection and nothing else.
+
+Also: every way a connection can end frees its task, socket and channel, and
+200 connect/drop cycles leave the server's file descriptors and tasks where
+they started.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING
+
+import pytest
+import trio
+
+from protocols import amf, rtmp
+from tests.trioflix.live.rtmp_client import RTMPTestClient
+from trioflix.live import rtmp_server
+
+if TYPE_CHECKING:
+    from tests.conftest import Server
+
+pytestmark = pytest.mark.slow
+
+AVC_HEADER = b"\x17\x00\x00\x00\x00" + bytes.fromhex(
+    "0164001effe10004" + "6764001e" + "010004" + "68ebe3cb"
+)
+KEYFRAME = b"\x17\x01\x00\x00\x00" + b"\x00\x00\x00\x05\x65abcd"
+
+
+@pytest.fixture
+def backend() -> str:
+    return "sqlite"
+
+
+def rtmp_address(server: Server) -> tuple[str, int]:
+    address = server.app.trioflix.rtmp_address
+    assert address is not None
+    return address
+
+
+async def publishing_client(server: Server, channel: str) -> tuple[RTMPTestClient, int]:
+    token, _ = await server.register(channel)
+    key = await server.create_key(token)
+    client = await RTMPTestClient.connect(*rtmp_address(server))
+    stream_id = await client.publish(key)
+    await client.send_video(stream_id, 0, AVC_HEADER)
+    await client.send_video(stream_id, 0, KEYFRAME)
+    return client, stream_id
+
+
+async def assert_server_closes(stream: trio.SocketStream) -> None:
+    """The server ends this connection: reads reach EOF (or a reset) promptly."""
+    with trio.fail_after(5):
+        while True:
+            try:
+                if not await stream.receive_some(65536):
+                    return
+            except trio.BrokenResourceError:
+                return
+
+
+def chunk(
+    csid: int, msg_type: int, body: bytes, *, stream_id: int = 0, timestamp: int = 0
+) -> bytes:
+    """One type-0 chunk carrying a whole (small) message."""
+    return (
+        bytes((csid,))
+        + timestamp.to_bytes(3, "big")
+        + len(body).to_bytes(3, "big")
+        + bytes((msg_type,))
+        + stream_id.to_bytes(4, "little")
+        + body
+    )
+
+
+BAD_AFTER_HANDSHAKE = {
+    "chunk size 0": chunk(2, 1, (0).to_bytes(4, "big")),
+    "chunk size above 2**31-1": chunk(2, 1, (2**31).to_bytes(4, "big")),
+    "message longer than the limit": bytes((3,))
+    + b"\x00\x00\x00"
+    + b"\xff\xff\xff"
+    + b"\x14"
+    + b"\x00\x00\x00\x00"
+    + b"x" * 100,
+    "broken AMF in connect": chunk(
+        3, 20, b"\x02\x00\x07connect\x00\x3f\xf0" + b"\x00" * 3 + b"\x03\x00"
+    ),
+    "media on an unknown stream": chunk(3, 20, amf.encode_amf0("connect", 1.0, {"app": "live"}))
+    + chunk(6, 9, KEYFRAME, stream_id=7),
+    "type-3 chunk with no previous header": b"\xc5" + b"x" * 10,
+}
+
+
+async def test_wrong_handshake_version_closes_only_that_connection(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="trioflix.live.rtmp_server")
+    publisher, stream_id = await publishing_client(server, "alice")
+    bad = await trio.open_tcp_stream(*rtmp_address(server))
+    await bad.send_all(b"\x05" + os.urandom(1536))
+    await assert_server_closes(bad)
+    await bad.aclose()
+    assert any("protocol error" in r.getMessage() for r in caplog.records)
+    await publisher.send_video(stream_id, 33, KEYFRAME)  # still publishing
+    assert server.app.trioflix.registry.get("alice") is not None
+    await publisher.aclose()
+
+
+@pytest.mark.parametrize("case", sorted(BAD_AFTER_HANDSHAKE))
+async def test_malformed_chunks_close_only_that_connection(server: Server, case: str) -> None:
+    publisher, stream_id = await publishing_client(server, "alice")
+    client = await RTMPTestClient.connect(*rtmp_address(server))
+    await client.wait_for(lambda e: isinstance(e, rtmp.HandshakeComplete))
+    await client.stream.send_all(BAD_AFTER_HANDSHAKE[case])
+    await assert_server_closes(client.stream)
+    await client.aclose()
+    await publisher.send_video(stream_id, 66, KEYFRAME)
+    assert server.app.trioflix.registry.get("alice") is not None
+    await publisher.aclose()
+
+
+async def test_stalled_handshake_times_out(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rtmp_server, "HANDSHAKE_TIMEOUT_S", 0.5)
+    stream = await trio.open_tcp_stream(*rtmp_address(server))
+    await stream.send_all(b"\x03" + b"\x00" * 100)  # C0 and a fraction of C1, then nothing
+    await assert_server_closes(stream)
+    await stream.aclose()
+
+
+async def test_silent_publisher_times_out(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rtmp_server, "IDLE_TIMEOUT_S", 0.5)
+    publisher, _ = await publishing_client(server, "alice")
+    await assert_server_closes(publisher.stream)
+    with trio.fail_after(5):
+        while server.app.trioflix.registry.get("alice") is not None:  # noqa: ASYNC110
+            await trio.sleep(0.02)
+    await publisher.aclose()
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def _task_count() -> int:
+    def count(task: trio.lowlevel.Task) -> int:
+        return 1 + sum(
+            count(child) for nursery in task.child_nurseries for child in nursery.child_tasks
+        )
+
+    root = trio.lowlevel.current_root_task()
+    assert root is not None
+    return count(root)
+
+
+async def _one_cycle(server: Server, key: str, i: int) -> None:
+    host, port = rtmp_address(server)
+    variant = i % 5
+    stream = await trio.open_tcp_stream(host, port)
+    try:
+        if variant == 0:  # connect and vanish
+            pass
+        elif variant == 1:  # mid-handshake
+            await stream.send_all(b"\x03" + os.urandom(700))
+        else:
+            client = RTMPTestClient(stream)
+            if variant == 2:  # mid-chunk, after connect
+                await client.handshake_and_connect()
+                await stream.send_all(b"\x03\x00\x00\x00\x00\x01\x00\x14")
+            else:  # publishing, then dropped mid-message or cleanly
+                stream_id = await client.publish(key)
+                await client.send_video(stream_id, 0, AVC_HEADER)
+                await client.send_video(stream_id, i, KEYFRAME)
+                if variant == 3:
+                    await stream.send_all(b"\x06\x00\x00\x00\x00\x10\x00\x09")
+    finally:
+        await trio.aclose_forcefully(stream)
+
+
+async def test_connect_drop_cycles_leave_nothing_behind(server: Server) -> None:
+    token, _ = await server.register("alice")
+    key = await server.create_key(token)
+    server.app.trioflix.registry.grace_s = 0  # dropped sessions end at once for this test
+    registry = server.app.trioflix.registry
+
+    async def settle() -> None:
+        with trio.fail_after(10):
+            while registry.live() or registry.state_of("alice"):  # noqa: ASYNC110
+                await trio.sleep(0.01)
+        await trio.sleep(0.2)  # let connection tasks finish closing their sockets
+
+    await _one_cycle(server, key, 4)
+    await settle()
+    fds, tasks = _open_fds(), _task_count()
+    for i in range(200):
+        with trio.fail_after(10):
+            await _one_cycle(server, key, i)
+    await settle()
+    assert _open_fds() <= fds + 2  # allow for the odd socket in TIME_WAIT bookkeeping
+    assert _task_count() <= tasks

@@ -1,0 +1,109 @@
+"""LiveStream: start-up cache for new viewers, stats, session consumers across reconnects."""
+
+from __future__ import annotations
+
+from trioflix.live.fanout import Protocol
+from trioflix.live.packets import Kind
+from trioflix.live.stream import LiveStream
+
+# SPS and PPS from libx264 (640x360, High profile, level 3.0) in an AVCDecoderConfigurationRecord.
+SPS = bytes.fromhex("6764001eacd940a02ff9610000030001000003003c0f162d96")
+PPS = bytes.fromhex("68ebe3cb22c0")
+AVC_CONFIG = (
+    bytes.fromhex("1700000000")
+    + bytes((1, 0x64, 0x00, 0x1E, 0xFF, 0xE1))
+    + len(SPS).to_bytes(2, "big")
+    + SPS
+    + b"\x01"
+    + len(PPS).to_bytes(2, "big")
+    + PPS
+)
+AAC_CONFIG = bytes.fromhex("af001210")
+
+
+def make_stream(gop_cache_bytes: int = 1_000_000) -> LiveStream:
+    stream = LiveStream(
+        channel="alice",
+        user_id=1,
+        session_id=1,
+        key_id=1,
+        started_at=0.0,
+        gop_cache_bytes=gop_cache_bytes,
+    )
+    stream.new_publisher()
+    return stream
+
+
+def key(size: int = 100) -> bytes:
+    return b"\x17\x01\x00\x00\x00" + b"k" * size
+
+
+def delta(size: int = 100) -> bytes:
+    return b"\x27\x01\x00\x00\x00" + b"d" * size
+
+
+def test_new_viewer_starts_with_headers_and_current_gop() -> None:
+    stream = make_stream()
+    stream.set_metadata({"width": 1920.0, "height": 1080.0, "framerate": 30.0})
+    stream.publish(Kind.VIDEO, 0, AVC_CONFIG)
+    stream.publish(Kind.AUDIO, 0, AAC_CONFIG)
+    stream.publish(Kind.VIDEO, 0, key())
+    stream.publish(Kind.VIDEO, 33, delta())
+    stream.publish(Kind.VIDEO, 66, key())  # a new GOP replaces the old one
+    stream.publish(Kind.AUDIO, 70, b"\xaf\x01audio")
+    stream.publish(Kind.VIDEO, 99, delta())
+
+    viewer = stream.subscribe(Protocol.HTTP_FLV)
+    queued = list(viewer._queue)
+    assert queued[0].kind is Kind.SCRIPT
+    assert queued[1].config and queued[1].kind is Kind.VIDEO
+    assert queued[2].config and queued[2].kind is Kind.AUDIO
+    assert [p.timestamp for p in queued[3:]] == [66, 70, 99]
+    assert queued[3].keyframe
+    assert stream.stats.video_codec == "avc1.64001E"
+    assert (stream.stats.width, stream.stats.height) == (640, 360)  # the SPS wins over metadata
+    assert stream.stats.audio_codec == "mp4a.40.2"
+    assert stream.peak_viewers == 1
+
+
+def test_oversized_gop_is_not_cached() -> None:
+    stream = make_stream(gop_cache_bytes=1000)
+    stream.publish(Kind.VIDEO, 0, key(500))
+    stream.publish(Kind.VIDEO, 33, delta(600))  # over the cap: cache dropped
+    viewer = stream.subscribe(Protocol.RTMP)
+    assert list(viewer._queue) == []
+    stream.publish(Kind.VIDEO, 66, delta())
+    assert next(iter(viewer._queue)).timestamp == 66  # live packets still flow
+
+
+def test_viewers_go_on_publisher_drop_session_consumers_stay() -> None:
+    stream = make_stream()
+    viewer = stream.subscribe(Protocol.HTTP_FLV)
+    consumer = stream.subscribe_session()
+    stream.publish(Kind.VIDEO, 0, key())
+    stream.disconnect_viewers("publisher stopped")
+    assert viewer.closed_reason == "publisher stopped"
+    assert consumer.closed_reason is None
+    assert stream.viewers == 0
+
+    stream.new_publisher()  # the same key reconnected within the grace window
+    stream.publish(Kind.VIDEO, 0, key())
+    generations = [p.generation for p in consumer._queue]
+    assert generations == [1, 2]
+    timestamps = [p.timestamp for p in consumer._queue]
+    assert timestamps[1] > timestamps[0]  # stitched onto the same timeline
+
+    stream.end("publisher gone")
+    assert consumer.closed_reason == "publisher gone"
+
+
+def test_viewer_counts_by_protocol() -> None:
+    stream = make_stream()
+    a = stream.subscribe(Protocol.HTTP_FLV)
+    stream.subscribe(Protocol.HTTP_FLV)
+    stream.subscribe(Protocol.RTMP)
+    stream.subscribe_session()  # not a viewer
+    assert stream.viewers_by_protocol() == {"rtmp": 1, "http-flv": 2, "ws-flv": 0}
+    stream.unsubscribe(a)
+    assert stream.viewers == 2
+    assert stream.peak_viewers == 3

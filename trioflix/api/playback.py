@@ -1,0 +1,84 @@
+"""Live playout over HTTP: HTTP-FLV and WS-FLV at ``/live/{channel}.flv``.
+
+Both send the FLV header, then the channel's start-up packets (metadata,
+sequence headers, current GOP), then live tags, one write per batch. The tags
+are the bytes each packet encoded once on arrival, shared by every viewer.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import trio
+from quart import Blueprint, Response, websocket
+
+from trioflix.app import state
+from trioflix.errors import APIError
+from trioflix.live.fanout import Protocol
+from trioflix.live.packets import flv_stream_header
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from trioflix.live.fanout import Subscriber
+    from trioflix.live.stream import LiveStream
+
+__all__ = ["blueprint"]
+
+logger = logging.getLogger(__name__)
+
+blueprint = Blueprint("playback", __name__)
+
+WS_SEND_TIMEOUT_S = 20.0  # a websocket viewer that takes nothing for this long is gone
+
+
+def _live_or_404(channel: str) -> LiveStream:
+    live = state().registry.get(channel)
+    if live is None:
+        raise APIError(404, "not_live", f"{channel} is not live")
+    return live
+
+
+async def _flv_body(live: LiveStream, subscriber: Subscriber) -> AsyncIterator[bytes]:
+    try:
+        yield flv_stream_header()
+        while batch := await subscriber.next_batch():
+            data = b"".join(packet.flv_tag for packet in batch)
+            subscriber.sent_bytes += len(data)
+            yield data
+    finally:
+        live.unsubscribe(subscriber)
+
+
+@blueprint.get("/live/<channel>.flv")
+async def http_flv(channel: str) -> Response:
+    live = _live_or_404(channel)
+    subscriber = live.subscribe(Protocol.HTTP_FLV)
+    response = Response(
+        _flv_body(live, subscriber),
+        content_type="video/x-flv",
+        headers={"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"},
+    )
+    response.timeout = None  # a live stream has no end time
+    return response
+
+
+@blueprint.websocket("/live/<channel>.flv")
+async def ws_flv(channel: str) -> None:
+    live = state().registry.get(channel)
+    if live is None:
+        await websocket.close(4404, f"{channel} is not live")
+        return
+    await websocket.accept()
+    subscriber = live.subscribe(Protocol.WS_FLV)
+    try:
+        await websocket.send(flv_stream_header())
+        while batch := await subscriber.next_batch():
+            data = b"".join(packet.flv_tag for packet in batch)
+            with trio.fail_after(WS_SEND_TIMEOUT_S):
+                await websocket.send(data)
+            subscriber.sent_bytes += len(data)
+        await websocket.close(1000, f"{channel} went offline")
+    finally:
+        live.unsubscribe(subscriber)

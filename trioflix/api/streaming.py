@@ -1,0 +1,164 @@
+"""Going live: ``/api/streaming/{start,stop,status}`` and the public ``/api/channels``."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Annotated, Any
+
+import msgspec
+from quart import Blueprint, g, request
+
+from trioflix.api._http import Body, json_body, require_user
+from trioflix.app import state
+from trioflix.errors import APIError
+from trioflix.store import live_sessions, users
+
+if TYPE_CHECKING:
+    from trioflix.live.stream import LiveStream
+    from trioflix.store.live_sessions import LiveSession
+
+__all__ = ["blueprint", "playback_urls"]
+
+blueprint = Blueprint("streaming", __name__)
+
+Title = Annotated[str, msgspec.Meta(max_length=live_sessions.MAX_TITLE)]
+Description = Annotated[str, msgspec.Meta(max_length=live_sessions.MAX_DESCRIPTION)]
+
+
+class StartBody(Body):
+    title: Title | None = None
+    description: Description | None = None
+
+
+def playback_urls(channel: str) -> dict[str, str]:
+    """Where viewers watch ``channel``, as seen from the requesting client."""
+    host = request.host
+    hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    scheme = request.scheme
+    ws_scheme = "wss" if scheme == "https" else "ws"
+    urls = {
+        "http_flv": f"{scheme}://{host}/live/{channel}.flv",
+        "ws_flv": f"{ws_scheme}://{host}/live/{channel}.flv",
+    }
+    rtmp = state().rtmp_address
+    if rtmp is not None:
+        urls["rtmp"] = f"rtmp://{hostname}:{rtmp[1]}/live/{channel}"
+    return urls
+
+
+def _ingest(live: LiveStream) -> dict[str, Any]:
+    now = time.monotonic()
+    stats = live.stats
+    return {
+        "video_codec": stats.video_codec,
+        "audio_codec": stats.audio_codec,
+        "width": stats.width,
+        "height": stats.height,
+        "fps": stats.fps(now) or stats.declared_fps,
+        "bitrate_kbps": round(stats.bitrate_bps(now) / 1000, 1),
+        "bytes_in": stats.bytes_in,
+        "video_frames": stats.video_frames,
+        "audio_frames": stats.audio_frames,
+        "timestamp_discontinuities": live.timeline.discontinuities,
+    }
+
+
+def _viewers(live: LiveStream | None) -> dict[str, int]:
+    counts = live.viewers_by_protocol() if live is not None else {}
+    return {"total": sum(counts.values()), **counts}
+
+
+async def _status(user_id: int, channel: str) -> dict[str, Any]:
+    app_state = state()
+    session = await live_sessions.active_session(app_state.db, user_id)
+    live = app_state.registry.get(channel)
+    local_state = app_state.registry.state_of(channel)
+    state_name = local_state or (session.state if session is not None else "offline")
+    started = session.started_at if session is not None else None
+    rtmp = app_state.rtmp_address
+    return {
+        "state": state_name,
+        "channel": channel,
+        "session": session.public() if session is not None else None,
+        "uptime_s": round(time.time() - started, 1) if started and state_name != "ready" else 0,
+        "ingest": _ingest(live) if live is not None else None,
+        "viewers": _viewers(live),
+        "playback": playback_urls(channel),
+        "publish": {
+            "server": f"rtmp://{request.host.rsplit(':', 1)[0]}:{rtmp[1]}/live" if rtmp else None
+        },
+    }
+
+
+@blueprint.post("/api/streaming/start")
+@require_user
+async def start() -> dict[str, Any]:
+    """Set the title and description; the session goes live when the encoder publishes."""
+    body = await json_body(StartBody, allow_empty=True)
+    await live_sessions.prepare_session(
+        state().db, g.user.id, title=body.title, description=body.description
+    )
+    return await _status(g.user.id, g.user.name)
+
+
+@blueprint.get("/api/streaming/start")
+@blueprint.get("/api/streaming/status")
+@require_user
+async def status() -> dict[str, Any]:
+    return await _status(g.user.id, g.user.name)
+
+
+@blueprint.post("/api/streaming/stop")
+@require_user
+async def stop() -> dict[str, Any]:
+    """End the session now and disconnect the publisher."""
+    app_state = state()
+    stopped = await app_state.registry.stop_channel(g.user.name, "stopped by the streamer")
+    if not stopped:
+        session = await live_sessions.active_session(app_state.db, g.user.id)
+        if session is None:
+            raise APIError(409, "not_live", "there is no live or prepared session to stop")
+        await live_sessions.end_session(app_state.db, session.id, "stopped by the streamer")
+    last = await live_sessions.last_session(app_state.db, g.user.id)
+    return {"state": "offline", "session": last.public() if last is not None else None}
+
+
+def _channel_entry(session: LiveSession, channel: str, display: str) -> dict[str, Any]:
+    live = state().registry.get(channel)
+    return {
+        "name": channel,
+        "display_name": display,
+        "title": session.title,
+        "started_at": session.started_at,
+        "viewers": _viewers(live)["total"],
+        "playback": playback_urls(channel),
+    }
+
+
+@blueprint.get("/api/channels")
+async def channels() -> dict[str, Any]:
+    """Who is live now (public)."""
+    entries = await live_sessions.live_sessions(state().db)
+    return {"channels": [_channel_entry(*entry) for entry in entries]}
+
+
+@blueprint.get("/api/channels/<name>")
+async def channel(name: str) -> dict[str, Any]:
+    app_state = state()
+    user = await users.get_user_by_name(app_state.db, name)
+    if user is None:
+        raise APIError(404, "not_found", "no such channel")
+    session = await live_sessions.last_session(app_state.db, user.id)
+    is_live = session is not None and session.state == "live"
+    entry: dict[str, Any] = {
+        "name": user.name,
+        "display_name": user.display_name,
+        "state": app_state.registry.state_of(user.name)
+        or (session.state if session else "offline"),
+        "live": is_live,
+        "session": session.public() if session is not None else None,
+        "viewers": _viewers(app_state.registry.get(user.name))["total"],
+    }
+    if is_live:
+        entry["playback"] = playback_urls(user.name)
+    return entry

@@ -1,0 +1,129 @@
+"""Per-viewer queues: bounded, never blocking the publisher.
+
+The publisher's task calls :meth:`Subscriber.offer` for every packet; it never
+waits. Each viewer's task takes everything queued in one :meth:`next_batch` and
+writes it with one send, so a viewer costs one syscall per wake-up, not one per
+tag.
+
+A viewer that cannot keep up (its queue holds more than ``max_bytes``) skips
+ahead: queued frames are dropped and nothing more is queued until the next video
+keyframe, where decoding can resume cleanly. A viewer that is still behind after
+``max_skips`` skips in a row, without draining its queue in between, has stopped
+reading and is disconnected. Either way the publisher and
+the other viewers are unaffected, and memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from typing import TYPE_CHECKING
+
+import trio
+
+from trioflix.live.packets import Kind
+
+if TYPE_CHECKING:
+    from trioflix.live.packets import Packet
+
+__all__ = ["DEFAULT_QUEUE_BYTES", "Protocol", "Subscriber"]
+
+# About 8 s of a 6 Mbit/s stream: enough to ride out a network hiccup, small
+# enough that a few hundred viewers cannot exhaust memory.
+DEFAULT_QUEUE_BYTES = 6 * 1024 * 1024
+# Skips without the viewer ever draining its queue in between: it has stopped reading.
+MAX_CONSECUTIVE_SKIPS = 3
+
+
+class Protocol(enum.StrEnum):
+    RTMP = "rtmp"
+    HTTP_FLV = "http-flv"
+    WS_FLV = "ws-flv"
+    INTERNAL = "internal"  # a consumer inside the server: HLS writer, transcoder, recorder
+
+
+class Subscriber:
+    """One viewer's queue. Created by :meth:`LiveStream.subscribe`.
+
+    Attributes:
+        protocol: How this viewer receives media (for metrics and counts).
+        dropped: Packets this viewer lost by skipping ahead.
+        closed_reason: Why the queue was closed (``None`` while open).
+    """
+
+    def __init__(
+        self,
+        protocol: Protocol,
+        *,
+        max_bytes: int = DEFAULT_QUEUE_BYTES,
+        max_skips: int = MAX_CONSECUTIVE_SKIPS,
+    ) -> None:
+        self.protocol = protocol
+        self.max_bytes = max_bytes
+        self.max_skips = max_skips
+        self.dropped = 0
+        self.sent_bytes = 0
+        self.closed_reason: str | None = None
+        self._queue: deque[Packet] = deque()
+        self._queued_bytes = 0
+        self._skipping = False
+        self._skips = 0
+        self._wakeup = trio.Event()
+
+    @property
+    def queued_bytes(self) -> int:
+        return self._queued_bytes
+
+    def offer(self, packet: Packet) -> None:
+        """Queue ``packet`` without waiting; skip ahead or disconnect if this viewer lags."""
+        if self.closed_reason is not None:
+            return
+        if self._skipping:
+            if not (packet.kind is Kind.VIDEO and packet.keyframe):
+                self.dropped += 1
+                return
+            self._skipping = False
+        elif self._queued_bytes + packet.size > self.max_bytes and not packet.config:
+            self._skip_ahead()
+            if packet.kind is Kind.VIDEO and packet.keyframe:
+                self._skipping = False  # resume right here
+            else:
+                self.dropped += 1
+                return
+        self._queue.append(packet)
+        self._queued_bytes += packet.size
+        self._wakeup.set()
+
+    def _skip_ahead(self) -> None:
+        self._skips += 1
+        if self._skips > self.max_skips:
+            self.close("too slow")
+            return
+        # Keep sequence headers and metadata: the decoder needs them after the gap.
+        kept = deque(p for p in self._queue if p.config or p.kind is Kind.SCRIPT)
+        self.dropped += len(self._queue) - len(kept)
+        self._queue = kept
+        self._queued_bytes = sum(p.size for p in kept)
+        self._skipping = True
+
+    def close(self, reason: str) -> None:
+        """End this viewer's stream: :meth:`next_batch` returns what is queued, then ``[]``."""
+        if self.closed_reason is None:
+            self.closed_reason = reason
+            self._wakeup.set()
+
+    async def next_batch(self) -> list[Packet]:
+        """Wait for packets and take all of them; ``[]`` once closed and drained."""
+        while not self._queue:
+            if self.closed_reason is not None:
+                return []
+            self._wakeup = trio.Event()
+            await self._wakeup.wait()
+        batch = list(self._queue)
+        self._queue.clear()
+        self._queued_bytes = 0
+        if self.closed_reason == "too slow":
+            return []  # what is queued is stale; the connection is being dropped
+        if not self._skipping:
+            self._skips = 0  # the viewer is draining its queue: it is keeping up, for now
+        return batch

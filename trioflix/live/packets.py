@@ -1,0 +1,103 @@
+"""Media packets as they travel from one publisher to many viewers.
+
+A packet is encoded into its FLV tag once, when it arrives, and every HTTP-FLV
+and WS-FLV viewer sends those same bytes: the cost of a viewer is a reference,
+not a copy.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from protocols import amf, flv
+
+if TYPE_CHECKING:
+    from protocols.amf import AMFValue
+
+__all__ = [
+    "Kind",
+    "Packet",
+    "classify_audio",
+    "classify_video",
+    "flv_stream_header",
+    "metadata_packet",
+]
+
+
+class Kind(enum.IntEnum):
+    """FLV tag types, which are also the RTMP message types of the same media."""
+
+    AUDIO = 8
+    VIDEO = 9
+    SCRIPT = 18
+
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    """One audio, video or script-data message on the channel's output timeline.
+
+    Attributes:
+        kind: Audio, video or script data (onMetaData).
+        timestamp: Milliseconds on the channel's timeline (monotonic across
+            publisher reconnects; may exceed 32 bits, wire formats wrap it).
+        payload: The FLV tag body, exactly as the publisher sent it.
+        keyframe: A video frame a decoder can start from.
+        config: A sequence header (AVC/HEVC decoder configuration, AAC AudioSpecificConfig).
+        properties: For script data: the ``onMetaData`` properties the payload encodes
+            (RTMP players are sent these; FLV viewers the encoded payload).
+        generation: Which publisher connection of the session sent it (1, 2, ... after
+            reconnects). Consumers that must mark a discontinuity (HLS) watch it change.
+    """
+
+    kind: Kind
+    timestamp: int
+    payload: bytes
+    keyframe: bool = False
+    config: bool = False
+    properties: dict[str, AMFValue] | None = field(default=None, compare=False)
+    generation: int = 1
+    flv_tag: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        tag = flv.FLVTag(
+            tag_type=self.kind, timestamp_ms=self.timestamp & 0xFFFFFFFF, data=self.payload
+        )
+        object.__setattr__(self, "flv_tag", flv.encode_tag(tag))
+
+    @property
+    def size(self) -> int:
+        return len(self.flv_tag)
+
+
+def metadata_packet(
+    properties: dict[str, AMFValue], timestamp: int = 0, generation: int = 1
+) -> Packet:
+    """An ``onMetaData`` script-data packet carrying ``properties``."""
+    payload = amf.encode_amf0("onMetaData") + amf.encode_amf0(amf.ECMAArray(properties))
+    return Packet(
+        Kind.SCRIPT, timestamp, payload, config=True, properties=properties, generation=generation
+    )
+
+
+def classify_video(payload: bytes) -> tuple[bool, bool]:
+    """``(keyframe, sequence header)`` for a video tag body; unparseable bodies are neither."""
+    try:
+        tag = flv.parse_video_tag(payload)
+    except flv.FLVError:
+        return False, False
+    return tag.is_keyframe and not tag.is_sequence_header, tag.is_sequence_header
+
+
+def classify_audio(payload: bytes) -> bool:
+    """Whether an audio tag body is a sequence header (AAC AudioSpecificConfig)."""
+    try:
+        return flv.parse_audio_tag(payload).is_sequence_header
+    except flv.FLVError:
+        return False
+
+
+def flv_stream_header(*, has_audio: bool = True, has_video: bool = True) -> bytes:
+    """The 9-byte FLV file header plus PreviousTagSize0, which start every FLV stream."""
+    return flv.encode_header(has_audio=has_audio, has_video=has_video)

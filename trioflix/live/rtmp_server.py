@@ -1,0 +1,275 @@
+"""The RTMP listener: one task per connection, driving a sans-IO ``protocols.rtmp.Connection``.
+
+A connection is a publisher (OBS, ffmpeg) or a player (ffmpeg, rtmpdump, VLC).
+Bytes from the socket go into the protocol object; its events are handled here;
+whatever it queues to send goes out through :meth:`RTMPSession.flush`, the only
+place that writes to the socket (a lock keeps the reader's replies and the
+player's media from interleaving).
+
+Failure policy: a peer that breaks the protocol, stalls or disappears is logged
+at INFO and loses only its own connection. A bug is logged with its traceback and
+also closes only that connection. Every exit path releases the channel
+(publisher) or the viewer slot (player) in a shielded, time-bounded step.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from typing import TYPE_CHECKING
+
+import trio
+
+from protocols import rtmp
+from trioflix.live.fanout import Protocol
+from trioflix.live.packets import Kind
+from trioflix.live.registry import PublisherHandle, PublishRefused
+from trioflix.store import StoreUnavailable, stream_keys, users
+
+if TYPE_CHECKING:
+    from trioflix.live.fanout import Subscriber
+    from trioflix.live.registry import StreamRegistry
+    from trioflix.live.stream import LiveStream
+    from trioflix.store import Database
+
+__all__ = ["RTMPSession", "serve_rtmp"]
+
+logger = logging.getLogger(__name__)
+
+APP_NAME = "live"  # rtmp://HOST:1935/live, what OBS is told to use
+HANDSHAKE_TIMEOUT_S = 10.0  # handshake + connect take a few round trips; slower is a stuck peer
+IDLE_TIMEOUT_S = 30.0  # a publisher sends media many times a second; silence means it is gone
+SEND_TIMEOUT_S = 20.0  # a player whose socket accepts nothing for this long is gone
+RECEIVE_BYTES = 256 * 1024  # one read; bounds what one receive adds to the buffer
+# A 4K keyframe at 50 Mbit/s is a few MiB; the wire allows 16 MiB - 1. Together with
+# the partial-message limit this caps what one peer can make us buffer at 64 MiB.
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+MAX_PARTIAL_MESSAGES = 8  # audio, video, data and commands interleave: 3-4 in practice
+CLEANUP_TIMEOUT_S = 5.0
+
+
+async def serve_rtmp(
+    address: tuple[str, int],
+    registry: StreamRegistry,
+    db: Database,
+    *,
+    task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Accept RTMP connections on ``address`` until cancelled.
+
+    ``task_status.started`` reports the bound address (port 0 picks a free port).
+    """
+    host, port = address
+    listeners = await trio.open_tcp_listeners(port, host=host)
+    bound = listeners[0].socket.getsockname()
+    logger.info("RTMP listening on rtmp://%s:%d/%s", bound[0], bound[1], APP_NAME)
+    async with trio.open_nursery() as nursery:
+        task_status.started((bound[0], bound[1]))
+        await trio.serve_listeners(
+            partial(handle_connection, registry=registry, db=db),
+            listeners,
+            handler_nursery=nursery,
+        )
+
+
+async def handle_connection(
+    stream: trio.SocketStream, *, registry: StreamRegistry, db: Database
+) -> None:
+    """One RTMP connection, from handshake to close (``serve_listeners`` closes the socket)."""
+    try:
+        host, port = stream.socket.getpeername()[:2]
+        peer = f"{host}:{port}"
+    except OSError:
+        return  # gone before we looked
+    session = RTMPSession(stream, peer, registry, db)
+    try:
+        await session.run()
+    except* rtmp.RemoteProtocolError as group:
+        logger.info("RTMP %s: protocol error: %s", peer, group.exceptions[0])
+    except* trio.TooSlowError:
+        logger.info("RTMP %s: timed out", peer)
+    except* (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
+        logger.info("RTMP %s: connection lost", peer)
+    except* StoreUnavailable:
+        logger.warning("RTMP %s: database unavailable; closing", peer)
+    except* Exception:
+        logger.exception("RTMP %s: bug in the session; closing this connection only", peer)
+
+
+class RTMPSession:
+    def __init__(
+        self, stream: trio.SocketStream, peer: str, registry: StreamRegistry, db: Database
+    ) -> None:
+        self.stream = stream
+        self.peer = peer
+        self.registry = registry
+        self.db = db
+        self.conn = rtmp.Connection(
+            rtmp.SERVER,
+            max_message_size=MAX_MESSAGE_BYTES,
+            max_partial_chunk_streams=MAX_PARTIAL_MESSAGES,
+        )
+        self._send_lock = trio.Lock()
+        self._scope = trio.CancelScope()
+        self._connected = False
+        self._closing = False
+        self._nursery: trio.Nursery | None = None
+        # Publishing: one stream per connection.
+        self._publishing: tuple[int, LiveStream, PublisherHandle] | None = None
+        # Playing: stream id -> viewer scope
+        self._players: dict[int, trio.CancelScope] = {}
+
+    async def flush(self) -> None:
+        async with self._send_lock:
+            data = self.conn.data_to_send()
+            if data:
+                await self.stream.send_all(data)
+
+    async def run(self) -> None:
+        handle = PublisherHandle(self._scope, self.peer)
+        try:
+            with self._scope:
+                async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
+                    await self._read_loop(handle)
+                    nursery.cancel_scope.cancel()  # players end with the connection
+            if handle.kicked:
+                logger.info("RTMP %s: %s", self.peer, handle.kicked)
+        finally:
+            with trio.move_on_after(CLEANUP_TIMEOUT_S, shield=True):
+                await self._stop_publishing(deliberate=False)
+
+    async def _read_loop(self, handle: PublisherHandle) -> None:
+        with trio.fail_after(HANDSHAKE_TIMEOUT_S) as handshake_deadline:
+            while not self._connected:
+                if not await self._receive(handle):
+                    return
+        del handshake_deadline
+        while not self._closing:
+            with trio.fail_after(IDLE_TIMEOUT_S if self._publishing else float("inf")):
+                if not await self._receive(handle):
+                    return
+
+    async def _receive(self, handle: PublisherHandle) -> bool:
+        """Read once and handle every complete event; ``False`` at end of connection."""
+        data = await self.stream.receive_some(RECEIVE_BYTES)
+        self.conn.receive_data(data)
+        while (event := self.conn.next_event()) is not rtmp.NEED_DATA:
+            if isinstance(event, rtmp.ConnectionClosed):
+                return False
+            await self._handle(event, handle)
+            if self._closing:
+                break
+        await self.flush()
+        return not self._closing
+
+    async def _handle(self, event: rtmp.Event, handle: PublisherHandle) -> None:
+        publishing = self._publishing
+        if isinstance(event, rtmp.VideoData | rtmp.AudioData):
+            if publishing is not None and event.stream_id == publishing[0]:
+                kind = Kind.VIDEO if isinstance(event, rtmp.VideoData) else Kind.AUDIO
+                publishing[1].publish(kind, event.timestamp, event.payload)
+        elif isinstance(event, rtmp.Metadata):
+            if publishing is not None and event.stream_id == publishing[0]:
+                publishing[1].set_metadata(event.metadata)
+        elif isinstance(event, rtmp.Connect):
+            if event.app.strip("/") != APP_NAME:
+                self.conn.send(
+                    rtmp.ConnectRejected(description=f"unknown application {event.app!r}")
+                )
+                self._closing = True
+            else:
+                self.conn.accept_connect()
+                self._connected = True
+        elif isinstance(event, rtmp.Publish):
+            await self._publish(event, handle)
+        elif isinstance(event, rtmp.Play):
+            self._play(event)
+        elif isinstance(event, rtmp.CloseStream | rtmp.DeleteStream):
+            if publishing is not None and event.stream_id == publishing[0]:
+                await self._stop_publishing(deliberate=True)
+            scope = self._players.pop(event.stream_id, None)
+            if scope is not None:
+                scope.cancel()
+
+    async def _publish(self, event: rtmp.Publish, handle: PublisherHandle) -> None:
+        if self._publishing is not None:
+            self.conn.reject_publish(event.stream_id, description="already publishing")
+            return
+        secret = event.stream_key.split("?", 1)[0]
+        key = await stream_keys.find_key(self.db, secret)
+        owner = await users.get_user(self.db, key.user_id) if key is not None else None
+        if key is None or owner is None or not key.enabled:
+            logger.info("RTMP %s: publish refused: unknown or disabled stream key", self.peer)
+            self.conn.reject_publish(event.stream_id, description="unknown or disabled stream key")
+            self._closing = True
+            return
+        try:
+            live = await self.registry.start_publishing(
+                channel=owner.name, user_id=owner.id, key_id=key.id, handle=handle
+            )
+        except PublishRefused as refused:
+            logger.info("RTMP %s: publish refused: %s", self.peer, refused.description)
+            self.conn.reject_publish(
+                event.stream_id, code=refused.code, description=refused.description
+            )
+            self._closing = True
+            return
+        self._publishing = (event.stream_id, live, handle)
+        self.conn.accept_publish(event.stream_id, description=f"{owner.name} is live.")
+        logger.info("RTMP %s: publishing %s", self.peer, owner.name)
+
+    async def _stop_publishing(self, *, deliberate: bool) -> None:
+        if self._publishing is None:
+            return
+        _, live, handle = self._publishing
+        self._publishing = None
+        try:
+            await self.registry.stop_publishing(live, handle, deliberate=deliberate)
+        except StoreUnavailable:
+            logger.warning("RTMP %s: could not record the end of %s", self.peer, live.channel)
+
+    def _play(self, event: rtmp.Play) -> None:
+        channel = event.stream_name.split("?", 1)[0].strip("/")
+        live = self.registry.get(channel)
+        if live is None or self._nursery is None:
+            self.conn.reject_play(event.stream_id, description=f"{channel!r} is not live")
+            return
+        self.conn.accept_play(event.stream_id)
+        subscriber = live.subscribe(Protocol.RTMP)
+        scope = trio.CancelScope()
+        self._players[event.stream_id] = scope
+        self._nursery.start_soon(self._send_to_player, event.stream_id, live, subscriber, scope)
+
+    async def _send_to_player(
+        self, stream_id: int, live: LiveStream, subscriber: Subscriber, scope: trio.CancelScope
+    ) -> None:
+        try:
+            with scope:
+                while batch := await subscriber.next_batch():
+                    for packet in batch:
+                        timestamp = packet.timestamp & 0xFFFFFFFF
+                        if packet.kind is Kind.SCRIPT:
+                            self.conn.send_metadata(stream_id, packet.properties or {}, timestamp)
+                        elif packet.kind is Kind.VIDEO:
+                            self.conn.send_media(stream_id, "video", timestamp, packet.payload)
+                        else:
+                            self.conn.send_media(stream_id, "audio", timestamp, packet.payload)
+                    with trio.fail_after(SEND_TIMEOUT_S):
+                        await self.flush()
+                    subscriber.sent_bytes += sum(p.size for p in batch)
+                # The channel went offline (or this viewer fell too far behind).
+                self.conn.send_stream_eof(stream_id)
+                self.conn.send(
+                    rtmp.Status(
+                        stream_id=stream_id,
+                        code="NetStream.Play.UnpublishNotify",
+                        description=f"{live.channel} is offline ({subscriber.closed_reason}).",
+                    )
+                )
+                with trio.fail_after(SEND_TIMEOUT_S):
+                    await self.flush()
+                self._scope.cancel()  # players such as ffmpeg exit when the connection closes
+        finally:
+            live.unsubscribe(subscriber)
+            self._players.pop(stream_id, None)

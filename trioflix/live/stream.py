@@ -1,0 +1,264 @@
+"""One channel's live session: the publisher's media in, every viewer's queue out.
+
+All methods run on the Trio thread and never block: the publisher's connection
+task calls :meth:`LiveStream.publish` per message, and viewers' tasks drain their
+own :class:`~trioflix.live.fanout.Subscriber` queues.
+
+A new viewer must start at once, on a keyframe, with the decoder configured. The
+stream keeps what that takes: the ``onMetaData`` properties, the latest audio and
+video sequence headers, and the current group of pictures (from the last
+keyframe on), capped at ``gop_cache_bytes``; past the cap the cache is dropped
+until the next keyframe, and new viewers wait for it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from protocols import flv
+from trioflix.live.fanout import DEFAULT_QUEUE_BYTES, Protocol, Subscriber
+from trioflix.live.packets import Kind, Packet, classify_audio, classify_video, metadata_packet
+from trioflix.live.timeline import Timeline
+
+if TYPE_CHECKING:
+    from protocols.amf import AMFValue
+
+__all__ = ["DEFAULT_GOP_CACHE_BYTES", "IngestStats", "LiveStream"]
+
+# Ten seconds of a 6 Mbit/s stream: a long GOP still fits; a runaway one cannot eat memory.
+DEFAULT_GOP_CACHE_BYTES = 8 * 1024 * 1024
+RATE_WINDOW_S = 5.0  # bitrate and frame rate are averaged over the last few seconds
+
+
+@dataclass
+class IngestStats:
+    """What the publisher is sending, for the status API, the studio and metrics."""
+
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    declared_fps: float | None = None
+    bytes_in: int = 0
+    video_frames: int = 0
+    audio_frames: int = 0
+    # (monotonic time, bytes, is video frame) of recent packets, for rates
+    _recent: deque[tuple[float, int, bool]] = field(default_factory=deque, repr=False)
+
+    def record(self, now: float, size: int, video_frame: bool) -> None:
+        self.bytes_in += size
+        self._recent.append((now, size, video_frame))
+        while self._recent and self._recent[0][0] < now - RATE_WINDOW_S:
+            self._recent.popleft()
+
+    def _span(self, now: float) -> float:
+        if not self._recent:
+            return 0.0
+        return max(now - self._recent[0][0], 1e-3)
+
+    def bitrate_bps(self, now: float) -> int:
+        span = self._span(now)
+        return int(sum(size for _, size, _ in self._recent) * 8 / span) if span else 0
+
+    def fps(self, now: float) -> float:
+        span = self._span(now)
+        frames = sum(1 for _, _, video in self._recent if video)
+        return round(frames / span, 2) if span and frames > 1 else 0.0
+
+
+class LiveStream:
+    """A channel that is live (or reconnecting within the grace window).
+
+    Attributes:
+        channel: The channel (user) name.
+        user_id: The owner.
+        session_id: The stored live session this media belongs to.
+        key_id: The stream key publishing it.
+        started_at: Wall-clock start of the session (seconds since the epoch).
+        peak_viewers: Most viewers at once in this session.
+    """
+
+    def __init__(
+        self,
+        *,
+        channel: str,
+        user_id: int,
+        session_id: int,
+        key_id: int,
+        started_at: float,
+        gop_cache_bytes: int = DEFAULT_GOP_CACHE_BYTES,
+    ) -> None:
+        self.channel = channel
+        self.user_id = user_id
+        self.session_id = session_id
+        self.key_id = key_id
+        self.started_at = started_at
+        self.gop_cache_bytes = gop_cache_bytes
+        self.timeline = Timeline()
+        self.stats = IngestStats()
+        self.peak_viewers = 0
+        self.metadata: Packet | None = None
+        self.video_config: Packet | None = None
+        self.audio_config: Packet | None = None
+        self._gop: list[Packet] = []
+        self._gop_bytes = 0
+        self._gop_valid = False
+        self._subscribers: set[Subscriber] = set()  # viewers: gone when the publisher drops
+        self._session_subscribers: set[Subscriber] = set()  # HLS, recording: whole session
+        self._external_viewers: dict[str, int] = {}  # counted elsewhere (HLS playback sessions)
+        self.generation = 0
+
+    # --- publisher side ----------------------------------------------------------------
+
+    def new_publisher(self) -> None:
+        """A (re)connected publisher starts: its timestamps are stitched onto the timeline."""
+        self.timeline.new_publisher()
+        self.generation += 1
+        # The new encoder sends its own headers; stale ones must not reach new viewers.
+        self.metadata = self.video_config = self.audio_config = None
+        self._gop = []
+        self._gop_bytes = 0
+        self._gop_valid = False
+
+    def set_metadata(self, properties: dict[str, AMFValue]) -> None:
+        # @setDataFrame wrappers and encoder-specific keys pass through untouched.
+        self.metadata = metadata_packet(dict(properties), generation=self.generation)
+        width, height, fps = (properties.get(k) for k in ("width", "height", "framerate"))
+        if isinstance(width, float) and isinstance(height, float):
+            self.stats.width, self.stats.height = int(width), int(height)
+        if isinstance(fps, float):
+            self.stats.declared_fps = fps
+        self._fan_out(self.metadata)
+
+    def publish(self, kind: Kind, timestamp: int, payload: bytes) -> Packet:
+        """Take one audio or video message from the publisher and hand it to every viewer."""
+        out_ts = self.timeline.map(kind, timestamp)
+        if kind is Kind.VIDEO:
+            keyframe, config = classify_video(payload)
+            packet = Packet(
+                kind, out_ts, payload, keyframe=keyframe, config=config, generation=self.generation
+            )
+            if config:
+                self.video_config = packet
+                self._describe_video(payload)
+        else:
+            config = classify_audio(payload)
+            packet = Packet(kind, out_ts, payload, config=config, generation=self.generation)
+            if config:
+                self.audio_config = packet
+                self._describe_audio(payload)
+        self.stats.record(time.monotonic(), len(payload), kind is Kind.VIDEO and not config)
+        if kind is Kind.VIDEO and not config:
+            self.stats.video_frames += 1
+        elif not config:
+            self.stats.audio_frames += 1
+        if not config:
+            self._cache(packet)
+        self._fan_out(packet)
+        return packet
+
+    def _cache(self, packet: Packet) -> None:
+        if packet.kind is Kind.VIDEO and packet.keyframe:
+            self._gop = []
+            self._gop_bytes = 0
+            self._gop_valid = True
+        if not self._gop_valid:
+            return
+        if self._gop_bytes + packet.size > self.gop_cache_bytes:
+            self._gop = []
+            self._gop_bytes = 0
+            self._gop_valid = False
+            return
+        self._gop.append(packet)
+        self._gop_bytes += packet.size
+
+    def _fan_out(self, packet: Packet) -> None:
+        for subscribers in (self._subscribers, self._session_subscribers):
+            for subscriber in tuple(subscribers):
+                subscriber.offer(packet)
+                if subscriber.closed_reason is not None:
+                    subscribers.discard(subscriber)
+
+    def _describe_video(self, payload: bytes) -> None:
+        try:
+            tag = flv.parse_video_tag(payload)
+            if tag.fourcc == "avc1":
+                config = flv.parse_avc_config(tag.data)
+                self.stats.video_codec = config.codec_string
+                if config.sps:
+                    sps = flv.parse_h264_sps(config.sps[0])
+                    self.stats.width, self.stats.height = sps.width, sps.height
+            elif tag.fourcc == "hvc1":
+                self.stats.video_codec = flv.parse_hevc_config(tag.data).codec_string
+            else:
+                self.stats.video_codec = tag.fourcc  # av01, vp09: passed through as they are
+        except flv.FLVError:
+            pass  # an exotic or broken header: media still flows, the status just lacks it
+
+    def _describe_audio(self, payload: bytes) -> None:
+        try:
+            tag = flv.parse_audio_tag(payload)
+            self.stats.audio_codec = flv.parse_audio_specific_config(tag.data).codec_string
+        except flv.FLVError:
+            pass
+
+    # --- viewer side -------------------------------------------------------------------
+
+    @property
+    def viewers(self) -> int:
+        return len(self._subscribers) + sum(self._external_viewers.values())
+
+    def viewers_by_protocol(self) -> dict[str, int]:
+        counts = {protocol.value: 0 for protocol in Protocol if protocol is not Protocol.INTERNAL}
+        for subscriber in self._subscribers:
+            counts[subscriber.protocol.value] += 1
+        counts.update(self._external_viewers)
+        return counts
+
+    def set_external_viewers(self, protocol: str, count: int) -> None:
+        """Viewers that hold no subscriber (HLS playback sessions, counted by requests)."""
+        self._external_viewers[protocol] = count
+        self.peak_viewers = max(self.peak_viewers, self.viewers)
+
+    def subscribe(self, protocol: Protocol, *, max_bytes: int = DEFAULT_QUEUE_BYTES) -> Subscriber:
+        """Add a viewer, primed with metadata, sequence headers and the current GOP."""
+        subscriber = Subscriber(protocol, max_bytes=max_bytes)
+        for packet in (self.metadata, self.video_config, self.audio_config):
+            if packet is not None:
+                subscriber.offer(packet)
+        for packet in self._gop:
+            subscriber.offer(packet)
+        self._subscribers.add(subscriber)
+        self.peak_viewers = max(self.peak_viewers, len(self._subscribers))
+        return subscriber
+
+    def subscribe_session(self, *, max_bytes: int = DEFAULT_QUEUE_BYTES) -> Subscriber:
+        """A consumer for the whole session (HLS writer, recorder): it stays subscribed
+        across publisher reconnects and is closed only when the session ends.
+        Packets of a new publisher carry a new ``generation``."""
+        subscriber = Subscriber(Protocol.INTERNAL, max_bytes=max_bytes)
+        for packet in (self.metadata, self.video_config, self.audio_config, *self._gop):
+            if packet is not None:
+                subscriber.offer(packet)
+        self._session_subscribers.add(subscriber)
+        return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.discard(subscriber)
+        self._session_subscribers.discard(subscriber)
+
+    def disconnect_viewers(self, reason: str) -> None:
+        """The publisher is gone: viewers drain what is queued and finish."""
+        for subscriber in self._subscribers:
+            subscriber.close(reason)
+        self._subscribers.clear()
+
+    def end(self, reason: str) -> None:
+        """The session is over: every viewer and session consumer finishes."""
+        self.disconnect_viewers(reason)
+        for subscriber in self._session_subscribers:
+            subscriber.close(reason)
+        self._session_subscribers.clear()

@@ -1,0 +1,214 @@
+"""Live sessions: one row per time a channel went live (or was prepared to).
+
+States: ``ready`` (``POST /api/streaming/start`` called, no publisher yet),
+``live``, ``reconnecting`` (the publisher dropped; within the grace window a
+publish with the same key continues this session), ``ended``. A user has at most
+one session that is not ``ended``; the registry enforces that under its lock.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from trioflix.store._database import Database, Row, Transaction
+
+__all__ = [
+    "ACTIVE_STATES",
+    "LiveSession",
+    "active_session",
+    "begin_publishing",
+    "end_node_sessions",
+    "end_session",
+    "last_session",
+    "live_sessions",
+    "prepare_session",
+    "set_state",
+    "update_peak",
+]
+
+SessionState = Literal["ready", "live", "reconnecting", "ended"]
+ACTIVE_STATES = ("ready", "live", "reconnecting")
+MAX_TITLE = 140
+MAX_DESCRIPTION = 5000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveSession:
+    id: int
+    user_id: int
+    key_id: int | None
+    node: str | None
+    state: SessionState
+    title: str
+    description: str
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+    end_reason: str | None
+    peak_viewers: int
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "state": self.state,
+            "title": self.title,
+            "description": self.description,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "end_reason": self.end_reason,
+            "peak_viewers": self.peak_viewers,
+        }
+
+
+_COLUMNS = (
+    "id, user_id, key_id, node, state, title, description, created_at, started_at,"
+    " ended_at, end_reason, peak_viewers"
+)
+
+
+def _session(row: Row | None) -> LiveSession | None:
+    return None if row is None else LiveSession(**row)
+
+
+async def active_session(db: Transaction, user_id: int) -> LiveSession | None:
+    return _session(
+        await db.fetchrow(
+            f"SELECT {_COLUMNS} FROM live_sessions WHERE user_id = $1 AND state <> 'ended'"
+            " ORDER BY id DESC LIMIT 1",
+            user_id,
+        )
+    )
+
+
+async def last_session(db: Transaction, user_id: int) -> LiveSession | None:
+    return _session(
+        await db.fetchrow(
+            f"SELECT {_COLUMNS} FROM live_sessions WHERE user_id = $1 ORDER BY id DESC LIMIT 1",
+            user_id,
+        )
+    )
+
+
+async def prepare_session(
+    db: Database, user_id: int, *, title: str | None, description: str | None
+) -> LiveSession:
+    """``POST /api/streaming/start``: retitle the active session, or open a ``ready`` one."""
+    async with db.transaction() as tx:
+        current = await active_session(tx, user_id)
+        if current is not None:
+            row = await tx.fetchrow(
+                "UPDATE live_sessions SET title = COALESCE($2, title),"
+                f" description = COALESCE($3, description) WHERE id = $1 RETURNING {_COLUMNS}",
+                current.id,
+                title,
+                description,
+            )
+        else:
+            row = await tx.fetchrow(
+                "INSERT INTO live_sessions (user_id, state, title, description, created_at)"
+                f" VALUES ($1, 'ready', $2, $3, $4) RETURNING {_COLUMNS}",
+                user_id,
+                title or "",
+                description or "",
+                time.time(),
+            )
+    session = _session(row)
+    assert session is not None
+    return session
+
+
+async def begin_publishing(
+    db: Database, user_id: int, key_id: int, node: str, *, default_title: str
+) -> LiveSession:
+    """A publisher went live: the ``ready`` session becomes ``live``, or a new one opens."""
+    now = time.time()
+    async with db.transaction() as tx:
+        current = await active_session(tx, user_id)
+        if current is not None:
+            row = await tx.fetchrow(
+                "UPDATE live_sessions SET state = 'live', key_id = $2, node = $3,"
+                " started_at = COALESCE(started_at, $4),"
+                " title = CASE WHEN title = '' THEN $5 ELSE title END"
+                f" WHERE id = $1 RETURNING {_COLUMNS}",
+                current.id,
+                key_id,
+                node,
+                now,
+                default_title,
+            )
+        else:
+            row = await tx.fetchrow(
+                "INSERT INTO live_sessions (user_id, key_id, node, state, title, description,"
+                " created_at, started_at) VALUES ($1, $2, $3, 'live', $4, '', $5, $5)"
+                f" RETURNING {_COLUMNS}",
+                user_id,
+                key_id,
+                node,
+                default_title,
+                now,
+            )
+        await tx.execute("UPDATE stream_keys SET last_used_at = $2 WHERE id = $1", key_id, now)
+    session = _session(row)
+    assert session is not None
+    return session
+
+
+async def set_state(db: Transaction, session_id: int, state: SessionState) -> None:
+    await db.execute("UPDATE live_sessions SET state = $2 WHERE id = $1", session_id, state)
+
+
+async def update_peak(db: Transaction, session_id: int, viewers: int) -> None:
+    await db.execute(
+        "UPDATE live_sessions SET peak_viewers = $2 WHERE id = $1 AND peak_viewers < $2",
+        session_id,
+        viewers,
+    )
+
+
+async def end_session(
+    db: Transaction,
+    session_id: int,
+    reason: str,
+    *,
+    peak_viewers: int = 0,
+    ended_at: float | None = None,
+) -> None:
+    await db.execute(
+        "UPDATE live_sessions SET state = 'ended', ended_at = $2, end_reason = $3,"
+        " peak_viewers = CASE WHEN peak_viewers < $4 THEN $4 ELSE peak_viewers END"
+        " WHERE id = $1 AND state <> 'ended'",
+        session_id,
+        time.time() if ended_at is None else ended_at,
+        reason,
+        peak_viewers,
+    )
+
+
+async def end_node_sessions(db: Transaction, node: str, reason: str) -> int:
+    """End the sessions a previous run of this node left open (it crashed or was killed)."""
+    return await db.execute(
+        "UPDATE live_sessions SET state = 'ended', ended_at = $2, end_reason = $3"
+        " WHERE node = $1 AND state IN ('live', 'reconnecting')",
+        node,
+        time.time(),
+        reason,
+    )
+
+
+async def live_sessions(db: Transaction) -> list[tuple[LiveSession, str, str]]:
+    """Sessions live now, newest first, with the channel's name and display name."""
+    rows = await db.fetch(
+        f"SELECT {', '.join('s.' + c.strip() for c in _COLUMNS.split(','))},"
+        " u.name AS channel, u.display_name AS display_name"
+        " FROM live_sessions s JOIN users u ON u.id = s.user_id"
+        " WHERE s.state = 'live' ORDER BY s.started_at DESC LIMIT 500"
+    )
+    result = []
+    for row in rows:
+        channel, display = row.pop("channel"), row.pop("display_name")
+        result.append((LiveSession(**row), channel, display))
+    return result
