@@ -48,3 +48,17 @@ def typecheck(session: nox.Session) -> None:
     """mypy over everything; ``protocols/`` is held to ``--strict`` (pyproject.toml)."""
     _install(session)
     session.run("mypy", *SOURCES)
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """atheris on RTMP, AMF0 and FLV: ``nox -s fuzz -- 600 [rtmp amf0 flv]``.
+
+    The number is the wall-clock budget in seconds (default 180), shared by the
+    targets; the corpus grows in this session's tmp folder across runs and crash
+    artifacts land there too (see tests/fuzz/run.py). Not a default session.
+    """
+    if session.venv_backend != "none":
+        session.install("-e", ".[fuzz]")
+    workdir = session.create_tmp()
+    session.run("python", "tests/fuzz/run.py", "--workdir", workdir, *session.posargs)

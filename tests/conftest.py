@@ -12,7 +12,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +22,7 @@ import httpx
 import pytest
 import trio
 
+from trioflix.app import TrioflixApp, create_app
 from trioflix.config import Settings
 from trioflix.server import serve_app
 
@@ -171,6 +174,7 @@ def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Se
         database_url=database_url,
         jwt_secret="test-secret-" + "x" * 64,
         http="127.0.0.1:0",
+        rtmp="127.0.0.1:0",
         log_level="DEBUG",
     )
 
@@ -180,6 +184,22 @@ class Server:
     url: str
     client: httpx.AsyncClient
     settings: Settings
+    app: TrioflixApp
+
+    @property
+    def rtmp_url(self) -> str:
+        """``rtmp://127.0.0.1:PORT/live``, where OBS would be pointed."""
+        address = self.app.trioflix.rtmp_address
+        assert address is not None
+        return f"rtmp://{address[0]}:{address[1]}/live"
+
+    async def create_key(self, token: str) -> str:
+        """A new stream key's full secret."""
+        response = await self.client.post(
+            "/api/streaming/keys", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert response.status_code == 201, response.text
+        return str(response.json()["key"]["key"])
 
     async def register(
         self, username: str, password: str = "correct horse"
@@ -196,12 +216,80 @@ class Server:
 async def server(settings: Settings, nursery: trio.Nursery) -> AsyncIterator[Server]:
     """trioflix served by hypercorn on a free loopback port, exactly as ``trioflix serve`` does."""
     stop = trio.Event()
-    binds = await nursery.start(
-        lambda task_status: serve_app(settings, shutdown_trigger=stop.wait, task_status=task_status)
-    )
+    app = create_app(settings)
+    binds = await nursery.start(partial(serve_app, settings, app=app, shutdown_trigger=stop.wait))
     url = binds[0]
     async with httpx.AsyncClient(base_url=url, timeout=10) as client:
         yield Server(
-            url=url, client=client, settings=settings.replace(http=url.removeprefix("http://"))
+            url=url,
+            client=client,
+            settings=settings.replace(http=url.removeprefix("http://")),
+            app=app,
         )
     stop.set()
+
+
+REDIS_SERVER = Path("/usr/bin/redis-server")
+
+
+@dataclass
+class RedisServer:
+    """A private redis-server on a loopback port (no persistence); can be stopped and restarted."""
+
+    port: int
+    workdir: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        assert self.process is None
+        self.process = subprocess.Popen(
+            [
+                str(REDIS_SERVER),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    if not REDIS_SERVER.exists():
+        pytest.skip(f"{REDIS_SERVER} not found (apt-get install redis-server)")
+    workdir = tmp_path / "redis"
+    workdir.mkdir()
+    server = RedisServer(port=_free_port(), workdir=workdir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -29,7 +29,9 @@ if TYPE_CHECKING:
     from quart import Response
 
     from trioflix.auth.tokens import TokenIssuer
+    from trioflix.chat.hub import ChatHub
     from trioflix.config import Settings
+    from trioflix.live.registry import StreamRegistry
     from trioflix.store import Database
 
 __all__ = ["AppState", "TrioflixApp", "create_app", "state"]
@@ -62,6 +64,9 @@ class AppState:
     )
     _db: Database | None = None
     _tokens: TokenIssuer | None = None
+    _registry: StreamRegistry | None = None
+    rtmp_address: tuple[str, int] | None = None  # as bound (port 0 becomes a real port)
+    _chat: ChatHub | None = None
 
     @property
     def db(self) -> Database:
@@ -72,6 +77,16 @@ class AppState:
     def tokens(self) -> TokenIssuer:
         assert self._tokens is not None, "services not started"
         return self._tokens
+
+    @property
+    def registry(self) -> StreamRegistry:
+        assert self._registry is not None, "services not started"
+        return self._registry
+
+    @property
+    def chat(self) -> ChatHub:
+        assert self._chat is not None, "services not started"
+        return self._chat
 
 
 class TrioflixApp(QuartTrio):

@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 MIN_SECRET_LENGTH = 32  # HS256 wants a key at least as long as its 256-bit hash (RFC 7518 3.2)
 
 
+# x264 presets fast enough for live; slower ones cannot keep a ladder in real time.
+HLS_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
+
+
 class ConfigError(ValueError):
     """A setting has a value that cannot be used; the message names the variable."""
 
@@ -53,10 +57,66 @@ OPTIONS: tuple[Option, ...] = (
         "HMAC secret for tokens; unset means one generated once and kept in the data dir",
     ),
     Option("http", "TRIOFLIX_HTTP", "--http", "HTTP listen address HOST:PORT"),
+    Option("rtmp", "TRIOFLIX_RTMP", "--rtmp", "RTMP listen address HOST:PORT"),
+    Option(
+        "reconnect_grace",
+        "TRIOFLIX_RECONNECT_GRACE",
+        "--reconnect-grace",
+        "seconds a dropped publisher has to reconnect and continue the same live session",
+    ),
     Option(
         "token_ttl", "TRIOFLIX_TOKEN_TTL", "--token-ttl", "lifetime of a login token in seconds"
     ),
     Option("log_level", "TRIOFLIX_LOG_LEVEL", "--log-level", "DEBUG, INFO, WARNING or ERROR"),
+    Option("max_upload", "TRIOFLIX_MAX_UPLOAD", "--max-upload", "largest upload in bytes"),
+    Option(
+        "upload_expiry",
+        "TRIOFLIX_UPLOAD_EXPIRY",
+        "--upload-expiry",
+        "seconds an unfinished upload is kept after its last byte arrived",
+    ),
+    Option(
+        "media_workers",
+        "TRIOFLIX_MEDIA_WORKERS",
+        "--media-workers",
+        "video processing jobs run at once (each in its own low-priority process)",
+    ),
+    Option(
+        "redis_url",
+        "REDIS_URL",
+        "--redis-url",
+        "redis://host:port/db shares chat and viewer counts between processes; unset: in-process",
+    ),
+    Option(
+        "hls_ladder",
+        "TRIOFLIX_HLS_LADDER",
+        "--hls-ladder",
+        "live ABR rungs transcoded below the source, e.g. 1080p,720p:2500k,480p,360p; or off",
+    ),
+    Option(
+        "hls_segment",
+        "TRIOFLIX_HLS_SEGMENT",
+        "--hls-segment",
+        "live HLS target segment duration in seconds (cut on the next keyframe after it)",
+    ),
+    Option(
+        "hls_preset",
+        "TRIOFLIX_HLS_PRESET",
+        "--hls-preset",
+        "x264 preset of the live ladder (ultrafast ... medium)",
+    ),
+    Option(
+        "payment_webhook_secret",
+        "TRIOFLIX_PAYMENT_WEBHOOK_SECRET",
+        "--payment-webhook-secret",
+        "HMAC secret the payment provider signs wallet top-up webhooks with; unset: no webhook",
+    ),
+    Option(
+        "dev_payments",
+        "TRIOFLIX_DEV_PAYMENTS",
+        "--dev-payments",
+        "'on' enables the development payment provider (every top-up succeeds: fake money only)",
+    ),
 )
 
 
@@ -68,8 +128,19 @@ class Settings:
     database_url: str | None = None
     jwt_secret: str | None = None
     http: str = "127.0.0.1:8000"
+    rtmp: str = "127.0.0.1:1935"
+    reconnect_grace: float = 10.0
     token_ttl: int = 24 * 3600
     log_level: str = "INFO"
+    max_upload: int = 10 * 1024**3
+    upload_expiry: int = 24 * 3600
+    media_workers: int = 1
+    redis_url: str | None = None
+    hls_ladder: str = "1080p,720p,480p,360p"
+    hls_segment: float = 2.0
+    hls_preset: str = "veryfast"
+    payment_webhook_secret: str | None = None
+    dev_payments: bool = False
 
     @classmethod
     def from_env(
@@ -105,7 +176,7 @@ def _convert(field: str, value: str) -> Any:
     env = next(o.env for o in OPTIONS if o.field == field)
     if field == "data_dir":
         return Path(value)
-    if field == "token_ttl":
+    if field in ("token_ttl", "max_upload", "upload_expiry", "media_workers"):
         try:
             number = int(value)
         except ValueError:
@@ -113,11 +184,47 @@ def _convert(field: str, value: str) -> Any:
         if number <= 0:
             raise ConfigError(f"{env} must be positive, got {number}")
         return number
-    if field == "http":
+    if field == "reconnect_grace":
+        try:
+            seconds = float(value)
+        except ValueError:
+            raise ConfigError(f"{env} must be a number of seconds, got {value!r}") from None
+        if not 0 <= seconds <= 3600:
+            raise ConfigError(f"{env} must be between 0 and 3600 seconds, got {seconds}")
+        return seconds
+    if field == "hls_ladder":
+        from trioflix.live.ladder_spec import parse_ladder
+
+        try:
+            parse_ladder(value)
+        except ValueError as exc:
+            raise ConfigError(f"{env}: {exc}") from None
+        return value.strip().lower()
+    if field == "hls_segment":
+        try:
+            segment = float(value)
+        except ValueError:
+            raise ConfigError(f"{env} must be a number of seconds, got {value!r}") from None
+        if not 1 <= segment <= 10:
+            raise ConfigError(f"{env} must be between 1 and 10 seconds, got {segment}")
+        return segment
+    if field == "hls_preset":
+        if value not in HLS_PRESETS:
+            raise ConfigError(f"{env} must be one of {', '.join(HLS_PRESETS)}, got {value!r}")
+        return value
+    if field in ("http", "rtmp"):
         parse_address(value, env)
         return value
     if field == "database_url" and not value.startswith(("postgresql://", "postgres://")):
         raise ConfigError(f"{env} must be a postgresql:// URL, got {value.split(':')[0]!r}")
+    if field == "redis_url" and not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"{env} must be a redis:// URL, got {value.split(':')[0]!r}")
+    if field == "payment_webhook_secret" and len(value) < MIN_SECRET_LENGTH:
+        raise ConfigError(f"{env} must be at least {MIN_SECRET_LENGTH} characters")
+    if field == "dev_payments":
+        if value.lower() not in ("on", "off"):
+            raise ConfigError(f"{env} must be on or off, got {value!r}")
+        return value.lower() == "on"
     if field == "jwt_secret" and len(value) < MIN_SECRET_LENGTH:
         raise ConfigError(f"{env} must be at least {MIN_SECRET_LENGTH} characters")
     if field == "log_level":

@@ -15,6 +15,7 @@ from trioflix.app import create_app
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    from trioflix.app import TrioflixApp
     from trioflix.config import Settings
 
 __all__ = ["hypercorn_config", "serve_app", "wait_for_signal"]
@@ -45,14 +46,16 @@ async def wait_for_signal() -> None:
 async def serve_app(
     settings: Settings,
     *,
+    app: TrioflixApp | None = None,
     shutdown_trigger: Callable[[], Awaitable[None]] = wait_for_signal,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve trioflix until ``shutdown_trigger`` returns.
 
     ``task_status.started`` reports the bound URLs (port 0 picks a free port).
+    ``app`` is built from ``settings`` unless given (tests inspect its state).
     """
-    app = create_app(settings)
+    app = app or create_app(settings)
     await serve(
         app, hypercorn_config(settings), shutdown_trigger=shutdown_trigger, task_status=task_status
     )

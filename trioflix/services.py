@@ -9,17 +9,45 @@ does its own shielded, time-bounded cleanup.
 from __future__ import annotations
 
 import logging
+import socket
 from typing import TYPE_CHECKING
 
 import trio
 
+from trioflix.api.hls import hls_hub
 from trioflix.auth.tokens import TokenIssuer, load_or_create_secret
+from trioflix.chat import limits as chat_limits
+from trioflix.chat.hub import ChatHub
+from trioflix.config import parse_address
+from trioflix.live.registry import StreamRegistry
+from trioflix.live.rtmp_server import serve_rtmp
 from trioflix.store import open_database
+from trioflix.uploads.background import run_upload_services
 
 if TYPE_CHECKING:
     from trioflix.app import AppState
+    from trioflix.store import Database
 
 __all__ = ["run_services"]
+
+
+async def _start_live(nursery: trio.Nursery, app_state: AppState, db: Database) -> None:
+    """The stream registry, then the RTMP listener that feeds it."""
+    settings = app_state.settings
+    hub = hls_hub()
+    registry = StreamRegistry(
+        db,
+        node=f"{socket.gethostname()}/{settings.rtmp}",
+        grace_s=settings.reconnect_grace,
+        session_workers=[hub.session_worker],
+    )
+    await nursery.start(hub.run, registry)
+    await nursery.start(registry.run)
+    app_state._registry = registry
+    app_state.rtmp_address = await nursery.start(
+        serve_rtmp, parse_address(settings.rtmp, "TRIOFLIX_RTMP"), registry, db
+    )
+
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +72,13 @@ async def run_services(
             async with open_database(settings) as db:
                 app_state._db = db
                 app_state._tokens = TokenIssuer(secret, settings.token_ttl)
-                async with trio.open_nursery():
-                    # Later services start here: RTMP listener, processing workers,
-                    # chat hub, housekeeping.
+                async with trio.open_nursery() as nursery:
+                    await _start_live(nursery, app_state, db)
+                    await nursery.start(run_upload_services)
+                    chat = ChatHub(db, chat_limits.DEFAULT_LIMITS, settings.redis_url)
+                    await nursery.start(chat.run)
+                    app_state._chat = chat
+                    # Later services start here: processing workers, chat hub, housekeeping.
                     logger.info(
                         "services started",
                         extra={"database": db.dialect, "data_dir": str(settings.data_dir)},
@@ -55,5 +87,7 @@ async def run_services(
                     await trio.sleep_forever()
     finally:
         app_state._db = None
+        app_state._registry = None
+        app_state._chat = None
         done.set()
         logger.info("services stopped")

@@ -9,7 +9,7 @@ import jwt
 import pytest
 
 if TYPE_CHECKING:
-    from conftest import Server
+    from tests.conftest import Server
 
 
 async def test_register_login_me(server: Server) -> None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from conftest import Server
+    from tests.conftest import Server
 
 JSON = {"Content-Type": "application/json"}
 BIG = b'{"username": "' + b"a" * 70_000 + b'"}'

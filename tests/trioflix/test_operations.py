@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pytest
 
-    from conftest import Server
+    from tests.conftest import Server
 
 
 async def test_healthz(server: Server) -> None:

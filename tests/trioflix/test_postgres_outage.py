@@ -14,7 +14,7 @@ from trioflix.server import serve_app
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from conftest import PostgresCluster
+    from tests.conftest import PostgresCluster
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@ import hashlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from conftest import Server
+    from tests.conftest import Server
 
 KEYS = "/api/streaming/keys"
 

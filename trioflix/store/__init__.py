@@ -7,6 +7,9 @@ placeholders; the SQLite backend rewrites them. Repositories (``users``,
 
 from __future__ import annotations
 
+from trioflix.store import live_sessions as live_sessions
+from trioflix.store import stream_keys as stream_keys
+from trioflix.store import users as users
 from trioflix.store._database import (
     Conflict as Conflict,
 )

@@ -60,6 +60,175 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "CREATE INDEX stream_keys_user ON stream_keys (user_id)",
         ),
     ),
+    (
+        2,
+        "live sessions",
+        (
+            """CREATE TABLE live_sessions (
+                id {pk},
+                user_id {bigint} NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                key_id {bigint} REFERENCES stream_keys(id) ON DELETE SET NULL,
+                node TEXT,
+                state TEXT NOT NULL,
+                title TEXT NOT NULL,
+                description TEXT NOT NULL,
+                created_at {float} NOT NULL,
+                started_at {float},
+                ended_at {float},
+                end_reason TEXT,
+                peak_viewers INTEGER NOT NULL DEFAULT 0
+            )""",
+            "CREATE INDEX live_sessions_user ON live_sessions (user_id, id)",
+            "CREATE INDEX live_sessions_state ON live_sessions (state)",
+        ),
+    ),
+    (
+        3,
+        "video library, tus uploads, job queue",
+        (
+            """CREATE TABLE videos (
+                id {pk},
+                user_id {bigint} NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                title TEXT NOT NULL,
+                description TEXT NOT NULL,
+                origin TEXT NOT NULL,
+                state TEXT NOT NULL,
+                failure TEXT,
+                progress {float} NOT NULL,
+                duration {float},
+                width {bigint},
+                height {bigint},
+                media TEXT,
+                renditions TEXT,
+                created_at {float} NOT NULL,
+                updated_at {float} NOT NULL
+            )""",
+            "CREATE INDEX videos_user ON videos (user_id, id)",
+            "CREATE INDEX videos_state ON videos (state, id)",
+            """CREATE TABLE uploads (
+                id TEXT PRIMARY KEY,
+                user_id {bigint} NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                upload_length {bigint},
+                upload_offset {bigint} NOT NULL,
+                concat TEXT,
+                metadata TEXT NOT NULL,
+                state TEXT NOT NULL,
+                video_id {bigint} REFERENCES videos(id) ON DELETE SET NULL,
+                created_at {float} NOT NULL,
+                updated_at {float} NOT NULL,
+                expires_at {float}
+            )""",
+            "CREATE INDEX uploads_state ON uploads (state, expires_at)",
+            "CREATE INDEX uploads_video ON uploads (video_id)",
+            """CREATE TABLE upload_parts (
+                final_id TEXT NOT NULL REFERENCES uploads(id) ON DELETE CASCADE,
+                position INTEGER NOT NULL,
+                partial_id TEXT NOT NULL REFERENCES uploads(id) ON DELETE CASCADE,
+                PRIMARY KEY (final_id, position)
+            )""",
+            "CREATE INDEX upload_parts_partial ON upload_parts (partial_id)",
+            """CREATE TABLE jobs (
+                id {pk},
+                kind TEXT NOT NULL,
+                subject TEXT,
+                payload TEXT NOT NULL,
+                state TEXT NOT NULL,
+                attempts INTEGER NOT NULL,
+                max_attempts INTEGER NOT NULL,
+                run_after {float} NOT NULL,
+                lease_until {float},
+                worker TEXT,
+                last_error TEXT,
+                created_at {float} NOT NULL,
+                updated_at {float} NOT NULL
+            )""",
+            "CREATE INDEX jobs_ready ON jobs (state, run_after)",
+            "CREATE INDEX jobs_subject ON jobs (subject)",
+        ),
+    ),
+    (
+        4,
+        "chat: moderation, audit log, emotes, wallet ledger, superchats",
+        (
+            # Room settings as JSON: one row per channel that changed a default.
+            """CREATE TABLE chat_rooms (
+                channel_id {bigint} PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+                settings TEXT NOT NULL,
+                updated_at {float} NOT NULL
+            )""",
+            """CREATE TABLE chat_moderators (
+                channel_id {bigint} NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                user_id {bigint} NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                created_at {float} NOT NULL,
+                PRIMARY KEY (channel_id, user_id)
+            )""",
+            # A ban has no end (until NULL); a timeout is a ban with one.
+            """CREATE TABLE chat_bans (
+                channel_id {bigint} NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                user_id {bigint} NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                until {float},
+                reason TEXT NOT NULL,
+                moderator_id {bigint} REFERENCES users(id) ON DELETE SET NULL,
+                created_at {float} NOT NULL,
+                PRIMARY KEY (channel_id, user_id)
+            )""",
+            """CREATE TABLE chat_blocked_terms (
+                channel_id {bigint} NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                term TEXT NOT NULL,
+                PRIMARY KEY (channel_id, term)
+            )""",
+            """CREATE TABLE chat_audit (
+                id {pk},
+                channel_id {bigint} NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                actor_id {bigint} REFERENCES users(id) ON DELETE SET NULL,
+                action TEXT NOT NULL,
+                target_user_id {bigint} REFERENCES users(id) ON DELETE SET NULL,
+                detail TEXT NOT NULL,
+                created_at {float} NOT NULL
+            )""",
+            "CREATE INDEX chat_audit_channel ON chat_audit (channel_id, id)",
+            """CREATE TABLE chat_emotes (
+                id {pk},
+                channel_id {bigint} NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                code TEXT NOT NULL,
+                content_type TEXT NOT NULL,
+                image {blob} NOT NULL,
+                created_at {float} NOT NULL,
+                UNIQUE (channel_id, code)
+            )""",
+            # The balance a debit checks and locks; always equal to the ledger's sum.
+            """CREATE TABLE wallets (
+                user_id {bigint} NOT NULL REFERENCES users(id),
+                currency TEXT NOT NULL,
+                balance {bigint} NOT NULL CHECK (balance >= 0),
+                PRIMARY KEY (user_id, currency)
+            )""",
+            # Append-only: rows are inserted, never updated or deleted. Money outlives
+            # accounts, so no cascade.
+            """CREATE TABLE wallet_ledger (
+                id {pk},
+                user_id {bigint} NOT NULL REFERENCES users(id),
+                currency TEXT NOT NULL,
+                amount {bigint} NOT NULL,
+                balance_after {bigint} NOT NULL CHECK (balance_after >= 0),
+                kind TEXT NOT NULL,
+                reference TEXT UNIQUE,
+                created_at {float} NOT NULL
+            )""",
+            "CREATE INDEX wallet_ledger_user ON wallet_ledger (user_id, id)",
+            """CREATE TABLE superchats (
+                id {pk},
+                channel_id {bigint} NOT NULL REFERENCES users(id),
+                user_id {bigint} NOT NULL REFERENCES users(id),
+                amount {bigint} NOT NULL,
+                currency TEXT NOT NULL,
+                text TEXT NOT NULL,
+                ledger_id {bigint} NOT NULL REFERENCES wallet_ledger(id),
+                created_at {float} NOT NULL
+            )""",
+            "CREATE INDEX superchats_channel ON superchats (channel_id, id)",
+        ),
+    ),
 )
 
 

@@ -71,4 +71,6 @@ def serve(mode: str, path: str) -> None:
 
 
 if __name__ == "__main__":
+    if "--port" in sys.argv:  # 19350 may be taken; e.g. --port 19351
+        PORT = int(sys.argv[sys.argv.index("--port") + 1])
     serve(sys.argv[1], sys.argv[2])

@@ -1,0 +1,1 @@
+"""atheris fuzz targets (``nox -s fuzz``); see README.md. Only test_harness.py is collected."""

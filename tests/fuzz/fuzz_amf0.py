@@ -1,0 +1,31 @@
+"""atheris target: the AMF0 decoder, and re-encoding what it decodes.
+
+Run through ``nox -s fuzz`` (tests/fuzz/run.py sets up the corpus), or by hand
+with libFuzzer flags, e.g. to replay a crash artifact::
+
+    python tests/fuzz/fuzz_amf0.py CRASH_FILE
+
+The checks live in :func:`tests.fuzz.harness.amf0_one_input`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import atheris
+
+# Run as a script or with -m: either way the repository root must be importable.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+with atheris.instrument_imports(include=["protocols", "tests.fuzz.harness"]):
+    from tests.fuzz.harness import amf0_one_input
+
+
+def main() -> None:
+    atheris.Setup(sys.argv, amf0_one_input)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,431 @@
+"""What each fuzz target checks, and the seed corpus it starts from (no atheris here).
+
+The ``fuzz_*.py`` scripts wrap these functions for atheris; ``test_harness.py``
+runs them on the seeds under pytest, so a harness that rots fails the normal suite.
+
+The property is the same for every target (STYLE.md §4, invariant 2): arbitrary
+bytes produce values/events or the package's own error
+(:class:`~protocols.rtmp.RemoteProtocolError`, :class:`~protocols.amf.AMFDecodeError`,
+:class:`~protocols.flv.FLVError`). Any other exception, and any broken round trip
+or invariant (an ``AssertionError``), is a crash.
+
+Input layout: the first byte of every input selects a *mode* (which entry point,
+which starting state) and how the rest is split into ``receive_data`` calls;
+the rest is the payload. Seeds carry the same first byte, so libFuzzer keeps
+mutating real sessions in the right mode.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from protocols import amf, flv, rtmp
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["TARGETS", "amf0_one_input", "flv_one_input", "rtmp_one_input", "seeds"]
+
+ROOT = Path(__file__).resolve().parents[2]
+RTMP_VECTORS = ROOT / "tests" / "protocols" / "rtmp" / "vectors"
+FLV_VECTORS = ROOT / "tests" / "protocols" / "flv" / "vectors"
+
+HANDSHAKE_LEN = 1 + 1536 + 1536  # C0 C1 C2
+U32 = 0xFFFFFFFF
+
+
+def _random(seed: int) -> random.Random:
+    return random.Random(seed)
+
+
+def _pieces(data: bytes, step_code: int) -> list[bytes]:
+    """Split ``data`` for ``receive_data``: whole (0) or in pieces of ``step_code**2`` bytes."""
+    if step_code == 0:
+        return [data]
+    step = step_code * step_code
+    return [data[i : i + step] for i in range(0, len(data), step)]
+
+
+# --- RTMP ---------------------------------------------------------------------------------
+
+# Modes (input[0] & 3); input[0] >> 2 is the split code for _pieces.
+RTMP_RAW = 0  # a server fed the input as is: handshake, chunks, AMF
+RTMP_AFTER_HANDSHAKE = 1  # a server after a canned C0/C1/C2
+RTMP_PUBLISHING = 2  # a server after handshake, connect, createStream, publish (accepted)
+RTMP_CLIENT_PLAY = 3  # a client that connects and plays, fed the input as the server's bytes
+
+
+def _rtmp_server() -> rtmp.Connection:
+    return rtmp.Connection(rtmp.SERVER, random_bytes=_random(2).randbytes)
+
+
+def _rtmp_client() -> rtmp.Connection:
+    return rtmp.Connection(rtmp.CLIENT, random_bytes=_random(1).randbytes)
+
+
+def _answer(conn: rtmp.Connection, event: rtmp.Event) -> None:
+    """Accept everything, so that the deeper states are reached."""
+    if isinstance(event, rtmp.Connect):
+        conn.accept_connect()
+    elif isinstance(event, rtmp.Publish):
+        conn.accept_publish(event.stream_id)
+    elif isinstance(event, rtmp.Play):
+        conn.accept_play(event.stream_id)
+        conn.send_metadata(event.stream_id, {"width": 160.0})
+        conn.send_media(event.stream_id, "video", 0, b"\x17\x00\x00\x00\x00")
+    elif isinstance(event, rtmp.HandshakeComplete) and conn.role is rtmp.CLIENT:
+        conn.send(rtmp.Connect(app="live", tc_url="rtmp://127.0.0.1/live"))
+    elif isinstance(event, rtmp.ConnectAccepted):
+        conn.send(rtmp.CreateStream())
+    elif isinstance(event, rtmp.StreamCreated) and conn.role is rtmp.CLIENT:
+        conn.send(rtmp.Play(stream_id=event.stream_id, stream_name="testkey"))
+
+
+def _check_event(event: rtmp.Event) -> None:
+    if isinstance(event, rtmp.AudioData | rtmp.VideoData | rtmp.Metadata | rtmp.DataMessage):
+        assert 0 <= event.timestamp <= U32, event
+    if isinstance(event, rtmp.AudioData | rtmp.VideoData):
+        assert isinstance(event.payload, bytes), event
+
+
+def _check_failed(conn: rtmp.Connection, exc: rtmp.RemoteProtocolError) -> None:
+    assert conn.state is rtmp.State.ERROR
+    assert exc.status_hint is None or isinstance(exc.status_hint, str)
+    try:
+        conn.next_event()
+    except rtmp.RemoteProtocolError:
+        return
+    raise AssertionError("next_event() worked after a RemoteProtocolError")
+
+
+def _drive(conn: rtmp.Connection, pieces: list[bytes]) -> list[rtmp.Event]:
+    """Feed ``pieces`` then EOF, answering as :func:`_answer` does.
+
+    Returns the events; stops at the first ``RemoteProtocolError`` after checking
+    that the connection stays failed.
+    """
+    events: list[rtmp.Event] = []
+    for piece in [*pieces, b""]:
+        conn.receive_data(piece)
+        try:
+            while (event := conn.next_event()) is not rtmp.NEED_DATA:
+                assert isinstance(event, rtmp.Event), event
+                _check_event(event)
+                events.append(event)
+                if isinstance(event, rtmp.ConnectionClosed):
+                    conn.data_to_send()
+                    return events
+                _answer(conn, event)
+        except rtmp.RemoteProtocolError as exc:
+            _check_failed(conn, exc)
+            return events
+        conn.data_to_send()
+    raise AssertionError("EOF did not produce ConnectionClosed or an error")
+
+
+@functools.cache
+def _ffmpeg_publish() -> bytes:
+    return (RTMP_VECTORS / "ffmpeg-publish-h264-aac.bin").read_bytes()
+
+
+@functools.cache
+def _publishing_prefix_len(vector: bytes) -> int:
+    """Length of the shortest prefix of ``vector`` after which the server has a Publish."""
+    conn = _rtmp_server()
+    for i in range(len(vector)):
+        conn.receive_data(vector[i : i + 1])
+        while (event := conn.next_event()) is not rtmp.NEED_DATA:
+            _answer(conn, event)
+            if isinstance(event, rtmp.Publish):
+                return i + 1
+    raise ValueError("no publish in this vector")
+
+
+def rtmp_one_input(data: bytes) -> None:
+    """Fuzz target: an RTMP server (or client) fed arbitrary bytes."""
+    if not data:
+        return
+    mode, step_code, body = data[0] & 3, data[0] >> 2, data[1:]
+    if mode == RTMP_CLIENT_PLAY:
+        conn = _rtmp_client()
+        _drive(conn, _pieces(body, step_code))
+        return
+    if mode == RTMP_AFTER_HANDSHAKE:
+        body = _ffmpeg_publish()[:HANDSHAKE_LEN] + body
+    elif mode == RTMP_PUBLISHING:
+        vector = _ffmpeg_publish()
+        prefix = vector[: _publishing_prefix_len(vector)]
+        conn = _rtmp_server()
+        conn.receive_data(prefix)
+        while (event := conn.next_event()) is not rtmp.NEED_DATA:
+            _answer(conn, event)
+        assert conn.streams == {1: rtmp.StreamState.PUBLISHING}
+        conn.data_to_send()
+        _drive(conn, _pieces(body, step_code))
+        return
+    _drive(_rtmp_server(), _pieces(body, step_code))
+
+
+def _server_to_client_play_session() -> bytes:
+    """Everything a server sends to a client that connects and plays a short stream."""
+    client, server = _rtmp_client(), _rtmp_server()
+    s2c = bytearray()
+    while c2s := client.data_to_send():  # b"" would mean EOF: stop when quiet
+        server.receive_data(c2s)
+        while (event := server.next_event()) is not rtmp.NEED_DATA:
+            _answer(server, event)
+        out = server.data_to_send()
+        s2c += out
+        client.receive_data(out)
+        while (event := client.next_event()) is not rtmp.NEED_DATA:
+            _answer(client, event)
+    stream_id = 1
+    assert server.streams == {stream_id: rtmp.StreamState.PLAYING}
+    for i in range(6):
+        server.send_media(stream_id, "audio", 23 * i, b"\xaf\x01" + bytes(20))
+        server.send_media(stream_id, "video", 40 * i, b"\x27\x01\x00\x00\x50" + bytes(200))
+    server.send(rtmp.Status(stream_id=stream_id, code="NetStream.Play.UnpublishNotify"))
+    server.send_stream_eof(stream_id)
+    s2c += server.data_to_send()
+    return bytes(s2c)
+
+
+def _rtmp_seeds() -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    for path in sorted(RTMP_VECTORS.glob("*.bin")):
+        vector = path.read_bytes()
+        start = _publishing_prefix_len(vector)
+        out[f"{path.stem}-raw"] = bytes((RTMP_RAW,)) + vector
+        out[f"{path.stem}-raw-split"] = bytes((RTMP_RAW | 7 << 2,)) + vector
+        after_handshake = vector[HANDSHAKE_LEN:]
+        out[f"{path.stem}-after-handshake"] = bytes((RTMP_AFTER_HANDSHAKE,)) + after_handshake
+        out[f"{path.stem}-publishing"] = bytes((RTMP_PUBLISHING,)) + vector[start:]
+    play = _server_to_client_play_session()
+    out["client-play"] = bytes((RTMP_CLIENT_PLAY,)) + play
+    out["client-play-split"] = bytes((RTMP_CLIENT_PLAY | 3 << 2,)) + play
+    return out
+
+
+# --- AMF0 ---------------------------------------------------------------------------------
+
+
+def amf0_one_input(data: bytes) -> None:
+    """Fuzz target: decode_amf0; what decodes must re-encode stably."""
+    try:
+        values = amf.decode_amf0(data)
+    except amf.AMFDecodeError:
+        return
+    try:
+        encoded = amf.encode_amf0(*values)
+    except amf.AMFEncodeError:
+        # Only values that came through the AMF3 switch (0x11) may lack an AMF0 form
+        # (byte arrays, names longer than 65535 bytes).
+        assert b"\x11" in data
+        return
+    again = amf.decode_amf0(encoded)
+    assert len(again) == len(values)
+    assert amf.encode_amf0(*again) == encoded
+
+
+def _amf0_seeds() -> dict[str, bytes]:
+    shared = {"shared": 1.0}
+    everything: list[object] = [
+        1.5,
+        True,
+        "str",
+        "x" * 70000,  # long string
+        {"a": None, "b": amf.UNDEFINED, "c": amf.UNSUPPORTED},
+        amf.ECMAArray({"duration": 0.0, "width": 160.0}),
+        [1.0, "two", [3.0]],
+        datetime(2024, 1, 2, 3, 4, 5, 6000, tzinfo=UTC),
+        amf.XMLDocument("<a/>"),
+        amf.TypedObject("flex.messaging.io.ArrayCollection", {"source": []}),
+        [shared, shared],  # the second one is a reference
+    ]
+    out = {f"value-{i}": amf.encode_amf0(value) for i, value in enumerate(everything)}
+    out["connect"] = amf.encode_amf0(
+        "connect",
+        1.0,
+        {
+            "app": "live",
+            "type": "nonprivate",
+            "flashVer": "FMLE/3.0 (compatible; Lavf59.27.100)",
+            "tcUrl": "rtmp://127.0.0.1:1935/live",
+        },
+    )
+    out["result"] = amf.encode_amf0(
+        "_result",
+        1.0,
+        {"fmsVer": "FMS/3,0,1,123", "capabilities": 31.0},
+        {"level": "status", "code": "NetConnection.Connect.Success", "objectEncoding": 0.0},
+    )
+    out["publish"] = amf.encode_amf0("publish", 0.0, None, "testkey", "live")
+    out["avmplus"] = (
+        amf.encode_amf0("x") + b"\x11" + amf.encode_amf3({"a": [1, 2.5, b"\x00"], "b": "s"})
+    )
+    out["object-end-alone"] = b"\x09"
+    out["reference-forward"] = b"\x0a\x00\x00\x00\x01\x07\x00\x00"
+    # Real AMF0 from ffmpeg: the script tags (onMetaData) of the FLV corpus.
+    for path in sorted(FLV_VECTORS.glob("*.flv")):
+        for i, tag in enumerate(_flv_tags(path.read_bytes())):
+            if tag.tag_type == flv.TagType.SCRIPT_DATA:
+                out[f"{path.stem}-script-{i}"] = tag.data
+    return out
+
+
+# --- FLV ----------------------------------------------------------------------------------
+
+# Modes (input[0] % 8); input[0] >> 3 is the split code for FLV_FILE.
+FLV_FILE = 0  # FLVReader over the input, and every tag body parsed
+FLV_VIDEO_BODY = 1
+FLV_AUDIO_BODY = 2
+FLV_H264_SPS = 3
+FLV_HEVC_CONFIG = 4
+FLV_AAC_CONFIG = 5
+FLV_AVC_CONFIG = 6
+FLV_SCRIPT_BODY = 7
+
+
+def _flv_tags(data: bytes) -> list[flv.FLVTag]:
+    reader = flv.FLVReader()
+    reader.receive_data(data)
+    reader.receive_data(b"")
+    tags: list[flv.FLVTag] = []
+    while not isinstance(event := reader.next_event(), flv.FLVEnd):
+        if isinstance(event, flv.FLVTag):
+            tags.append(event)
+    return tags
+
+
+def _avc_config(data: bytes) -> None:
+    config = flv.parse_avc_config(data)
+    for sps in config.sps:
+        _h264_sps(sps)
+
+
+def _h264_sps(data: bytes) -> None:
+    sps = flv.parse_h264_sps(data)
+    assert sps.width > 0 and sps.height > 0, sps
+
+
+def _video_body(body: bytes) -> None:
+    tag = flv.parse_video_tag(body)
+    assert flv.encode_video_tag(tag) == body, tag
+    if tag.is_sequence_header and tag.fourcc == "avc1":
+        _avc_config(tag.data)
+    elif tag.is_sequence_header and tag.fourcc == "hvc1":
+        flv.parse_hevc_config(tag.data)
+
+
+def _audio_body(body: bytes) -> None:
+    tag = flv.parse_audio_tag(body)
+    assert flv.encode_audio_tag(tag) == body, tag
+    if tag.is_sequence_header:
+        flv.parse_audio_specific_config(tag.data)
+
+
+def _script_body(body: bytes) -> None:
+    try:
+        amf.decode_amf0(body)
+    except amf.AMFDecodeError:
+        pass
+
+
+def _flv_file(pieces: list[bytes]) -> None:
+    reader = flv.FLVReader()
+    for piece in [*pieces, b""]:
+        reader.receive_data(piece)
+        while (event := reader.next_event()) is not flv.NEED_DATA:
+            if isinstance(event, flv.FLVEnd):
+                return
+            if isinstance(event, flv.FLVHeader):
+                continue
+            again = flv.FLVReader()
+            again.receive_data(flv.encode_header(has_audio=True, has_video=True))
+            again.receive_data(flv.encode_tag(event))
+            assert isinstance(again.next_event(), flv.FLVHeader)
+            assert again.next_event() == event
+            try:
+                if event.tag_type == flv.TagType.VIDEO:
+                    _video_body(event.data)
+                elif event.tag_type == flv.TagType.AUDIO:
+                    _audio_body(event.data)
+                elif event.tag_type == flv.TagType.SCRIPT_DATA:
+                    _script_body(event.data)
+            except flv.FLVError:
+                pass  # a bad tag body does not stop a reader; keep reading the file
+    raise AssertionError("EOF did not produce FLVEnd or an error")
+
+
+_FLV_BODY_PARSERS: dict[int, Callable[[bytes], object]] = {
+    FLV_VIDEO_BODY: _video_body,
+    FLV_AUDIO_BODY: _audio_body,
+    FLV_H264_SPS: _h264_sps,
+    FLV_HEVC_CONFIG: flv.parse_hevc_config,
+    FLV_AAC_CONFIG: flv.parse_audio_specific_config,
+    FLV_AVC_CONFIG: _avc_config,
+    FLV_SCRIPT_BODY: _script_body,
+}
+
+
+def flv_one_input(data: bytes) -> None:
+    """Fuzz target: the FLV reader, the tag body parsers and the codec record parsers."""
+    if not data:
+        return
+    mode, step_code, body = data[0] & 7, data[0] >> 3, data[1:]
+    try:
+        if mode == FLV_FILE:
+            _flv_file(_pieces(body, step_code))
+        else:
+            _FLV_BODY_PARSERS[mode](body)
+    except flv.FLVError:
+        pass
+
+
+def _flv_seeds() -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    for path in sorted(FLV_VECTORS.glob("*.flv")):
+        data = path.read_bytes()
+        out[f"{path.stem}-file"] = bytes((FLV_FILE,)) + data
+        out[f"{path.stem}-file-split"] = bytes((FLV_FILE | 5 << 3,)) + data
+        seen: set[bytes] = set()
+        for i, tag in enumerate(_flv_tags(data)):
+            # Every distinct tag header byte pattern once, plus all sequence headers.
+            key = tag.data[:2]
+            if key in seen and tag.tag_type != flv.TagType.SCRIPT_DATA:
+                continue
+            seen.add(key)
+            modes = {int(flv.TagType.VIDEO): FLV_VIDEO_BODY, int(flv.TagType.AUDIO): FLV_AUDIO_BODY}
+            mode = modes.get(tag.tag_type, FLV_SCRIPT_BODY)
+            out[f"{path.stem}-tag-{i}"] = bytes((mode,)) + tag.data
+            if tag.tag_type == flv.TagType.VIDEO:
+                video = flv.parse_video_tag(tag.data)
+                if video.is_sequence_header and video.fourcc == "avc1":
+                    out[f"{path.stem}-avcc"] = bytes((FLV_AVC_CONFIG,)) + video.data
+                    for j, sps in enumerate(flv.parse_avc_config(video.data).sps):
+                        out[f"{path.stem}-sps-{j}"] = bytes((FLV_H264_SPS,)) + sps
+                elif video.is_sequence_header and video.fourcc == "hvc1":
+                    out[f"{path.stem}-hvcc"] = bytes((FLV_HEVC_CONFIG,)) + video.data
+            elif tag.tag_type == flv.TagType.AUDIO:
+                audio = flv.parse_audio_tag(tag.data)
+                if audio.is_sequence_header:
+                    out[f"{path.stem}-asc"] = bytes((FLV_AAC_CONFIG,)) + audio.data
+    return out
+
+
+TARGETS = {
+    "rtmp": rtmp_one_input,
+    "amf0": amf0_one_input,
+    "flv": flv_one_input,
+}
+
+_SEEDS = {"rtmp": _rtmp_seeds, "amf0": _amf0_seeds, "flv": _flv_seeds}
+
+
+def seeds(target: str) -> dict[str, bytes]:
+    """The seed corpus of ``target``: name -> input (first byte = mode, see above)."""
+    return _SEEDS[target]()

@@ -1,0 +1,220 @@
+"""Publishing with ffmpeg, reading HLS over HTTP, and checking it against RFC 8216.
+
+The playlist parser here is deliberately independent of ``protocols.hls`` (which
+wrote the playlists): a test that parsed with the writer's own code would agree
+with any mistake it makes.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from tests.interop.media import FFMPEG, FFPROBE, require
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.conftest import Server
+
+LIVE_TIMEOUT_S = 15.0
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def _run(cmd: list[str], *, task_status: trio.TaskStatus[trio.Process]) -> None:
+    await trio.run_process(cmd, check=False, task_status=task_status, stdin=b"")
+
+
+async def start_publisher(
+    nursery: trio.Nursery, server: Server, key: str, source: Path, *, loops: int = 0
+) -> trio.Process:
+    """ffmpeg pushes ``source`` in real time with ``-c copy``, as OBS would push live."""
+    ffmpeg = require(FFMPEG, "ffmpeg")
+    cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-re"]
+    if loops:
+        cmd += ["-stream_loop", str(loops)]
+    cmd += ["-i", str(source), "-c", "copy", "-f", "flv", f"{server.rtmp_url}/{key}"]
+    process: trio.Process = await nursery.start(_run, cmd)
+    return process
+
+
+async def wait_live(server: Server, channel: str, live: bool = True) -> None:
+    """Poll the registry (another process publishes: there is no event to wait on)."""
+    with trio.fail_after(LIVE_TIMEOUT_S):
+        while (server.app.trioflix.registry.get(channel) is not None) != live:  # noqa: ASYNC110
+            await trio.sleep(0.05)
+
+
+# --- playlists ------------------------------------------------------------------------
+
+
+@dataclass
+class Segment:
+    uri: str
+    duration_ms: int
+    discontinuity: bool
+    program_date_time: str | None
+
+
+@dataclass
+class MediaPlaylistText:
+    text: str
+    target_duration: int
+    media_sequence: int
+    discontinuity_sequence: int
+    segments: list[Segment] = field(default_factory=list)
+    ended: bool = False
+
+
+def parse_media_playlist(text: str) -> MediaPlaylistText:
+    lines = text.splitlines()
+    assert lines[0] == "#EXTM3U", text
+    target = media_sequence = discontinuity_sequence = -1
+    segments: list[Segment] = []
+    ended = False
+    pending_disc = False
+    pending_pdt: str | None = None
+    pending_ms: int | None = None
+    for line in lines[1:]:
+        if line.startswith("#EXT-X-TARGETDURATION:"):
+            target = int(line.split(":", 1)[1])
+        elif line.startswith("#EXT-X-MEDIA-SEQUENCE:"):
+            media_sequence = int(line.split(":", 1)[1])
+        elif line.startswith("#EXT-X-DISCONTINUITY-SEQUENCE:"):
+            discontinuity_sequence = int(line.split(":", 1)[1])
+        elif line == "#EXT-X-DISCONTINUITY":
+            pending_disc = True
+        elif line.startswith("#EXT-X-PROGRAM-DATE-TIME:"):
+            pending_pdt = line.split(":", 1)[1]
+        elif line.startswith("#EXTINF:"):
+            pending_ms = round(float(line.split(":", 1)[1].rstrip(",")) * 1000)
+        elif line == "#EXT-X-ENDLIST":
+            ended = True
+        elif line and not line.startswith("#"):
+            assert pending_ms is not None, f"URI without EXTINF: {line}"
+            segments.append(Segment(line, pending_ms, pending_disc, pending_pdt))
+            pending_disc, pending_pdt, pending_ms = False, None, None
+    assert target >= 1 and media_sequence >= 0, text
+    return MediaPlaylistText(
+        text, target, media_sequence, max(discontinuity_sequence, 0), segments, ended
+    )
+
+
+def parse_master_playlist(text: str) -> list[tuple[dict[str, str], str]]:
+    """``[(attributes, uri)]`` for each EXT-X-STREAM-INF."""
+    lines = text.splitlines()
+    assert lines[0] == "#EXTM3U", text
+    variants = []
+    for i, line in enumerate(lines):
+        if line.startswith("#EXT-X-STREAM-INF:"):
+            attrs: dict[str, str] = {}
+            rest = line.split(":", 1)[1]
+            while rest:
+                name, _, rest = rest.partition("=")
+                if rest.startswith('"'):
+                    value, _, rest = rest[1:].partition('"')
+                    rest = rest.removeprefix(",")
+                else:
+                    value, _, rest = rest.partition(",")
+                attrs[name] = value
+            variants.append((attrs, lines[i + 1]))
+    return variants
+
+
+def check_playlist_rules(playlist: MediaPlaylistText, target_ms: int) -> None:
+    """RFC 8216's rules on one playlist, and the issue's on segment durations."""
+    for segment in playlist.segments:
+        # 4.3.3.1: EXTINF rounded to the nearest integer MUST be <= EXT-X-TARGETDURATION.
+        assert round(segment.duration_ms / 1000) <= playlist.target_duration, segment
+        assert segment.program_date_time is not None, segment
+    # Within 10 % of the target, except the last one before a discontinuity or the end.
+    for i, segment in enumerate(playlist.segments[:-1]):
+        if playlist.segments[i + 1].discontinuity:
+            continue
+        assert abs(segment.duration_ms - target_ms) <= target_ms / 10, (i, segment)
+
+
+# --- media ----------------------------------------------------------------------------
+
+
+def probe_packets(path: Path) -> list[dict[str, Any]]:
+    ffprobe = require(FFPROBE, "ffprobe")
+    out = subprocess.run(
+        [
+            ffprobe,
+            "-v",
+            "error",
+            "-show_entries",
+            "packet=codec_type,pts_time,dts_time,flags",
+            "-of",
+            "json",
+            str(path),
+        ],
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout
+    packets: list[dict[str, Any]] = json.loads(out).get("packets", [])
+    return packets
+
+
+def video_pts_ms(path: Path) -> list[int]:
+    return sorted(
+        round(float(p["pts_time"]) * 1000) for p in probe_packets(path) if p["codec_type"] == "video"
+    )
+
+
+def decode_errors(path: Path) -> str:
+    """What ffprobe reports while decoding every frame of ``path`` (empty: clean); also
+    checks that every video packet decoded to a picture."""
+    ffprobe = require(FFPROBE, "ffprobe")
+    result = subprocess.run(
+        [
+            ffprobe,
+            "-v",
+            "error",
+            "-count_frames",
+            "-count_packets",
+            "-show_entries",
+            "stream=codec_type,nb_read_frames,nb_read_packets",
+            "-of",
+            "json",
+            str(path),
+        ],
+        capture_output=True,
+        check=False,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    for stream in json.loads(result.stdout)["streams"]:
+        if stream["codec_type"] == "video":
+            assert stream["nb_read_frames"] == stream["nb_read_packets"], (path, stream)
+    return result.stderr.strip()
+
+
+def stream_info(path: Path) -> list[dict[str, Any]]:
+    ffprobe = require(FFPROBE, "ffprobe")
+    out = subprocess.run(
+        [
+            ffprobe,
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type,codec_name,width,height,profile",
+            "-of",
+            "json",
+            str(path),
+        ],
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout
+    streams: list[dict[str, Any]] = json.loads(out)["streams"]
+    return streams

@@ -1,0 +1,164 @@
+"""The transcoded ladder: renditions decode, cut at the same timestamps, and fail alone."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import pytest
+import trio
+
+from tests.interop.media import Sample, make_sample
+
+from .helpers import (
+    check_playlist_rules,
+    decode_errors,
+    parse_master_playlist,
+    parse_media_playlist,
+    start_publisher,
+    stream_info,
+    video_pts_ms,
+    wait_live,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.conftest import Server
+    from trioflix.live.hls_writer import HLSHub, HLSSession
+
+pytestmark = [pytest.mark.slow, pytest.mark.interop]
+
+LADDER = pytest.mark.settings(hls_ladder="240p:300k,160p")
+
+
+@pytest.fixture(scope="session")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Sample:
+    return make_sample(tmp_path_factory.mktemp("ladder-media") / "sample.flv", seconds=7)
+
+
+def _hub(server: Server) -> HLSHub:
+    from trioflix.api.hls import _HUB_KEY
+
+    hub: HLSHub = server.app.extensions[_HUB_KEY]
+    return hub
+
+
+async def _session(server: Server, channel: str) -> HLSSession:
+    session = _hub(server).session(channel)
+    assert session is not None
+    return session
+
+
+async def _playlist_until_ended(server: Server, channel: str, uri: str) -> str:
+    with trio.fail_after(5):
+        while True:
+            text = (await server.client.get(f"/live/{channel}/{uri}")).text
+            if parse_media_playlist(text).ended:
+                return text
+            await trio.sleep(0.05)
+
+
+@LADDER
+async def test_ladder_renditions_decode_and_align(
+    server: Server, sample: Sample, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    token, _ = await server.register("alice")
+    key = await server.create_key(token)
+    publisher = await start_publisher(nursery, server, key, sample.path)
+    await wait_live(server, "alice")
+    master = await server.client.get("/live/alice/master.m3u8")
+    variants = parse_master_playlist(master.text)
+    assert [a["RESOLUTION"] for a, _ in variants] == ["640x360", "426x240", "284x160"]
+    for attrs, _ in variants:
+        assert attrs["CODECS"].startswith("avc1.") and attrs["CODECS"].endswith(",mp4a.40.2")
+        assert float(attrs["FRAME-RATE"]) == pytest.approx(30, abs=0.01)
+        assert int(attrs["BANDWIDTH"]) >= int(attrs["AVERAGE-BANDWIDTH"]) > 0
+    # The 240p rung's declared peak covers its configured 300 kbit/s plus audio.
+    assert int(variants[1][0]["BANDWIDTH"]) >= 300_000
+    with trio.fail_after(30):
+        await publisher.wait()
+
+    starts: dict[str, list[int]] = {}
+    for attrs, uri in variants:
+        name = uri.split("/")[0]
+        playlist = parse_media_playlist(await _playlist_until_ended(server, "alice", uri))
+        check_playlist_rules(playlist, 2000)
+        assert playlist.target_duration == 3
+        starts[name] = []
+        for segment in playlist.segments:
+            path = tmp_path / f"{name}-{segment.uri}"
+            response = await server.client.get(f"/live/alice/{name}/{segment.uri}")
+            assert response.status_code == 200
+            path.write_bytes(response.content)
+            assert decode_errors(path) == ""
+            starts[name].append(video_pts_ms(path)[0])
+            width, height = (int(x) for x in attrs["RESOLUTION"].split("x"))
+            video = next(s for s in stream_info(path) if s["codec_type"] == "video")
+            assert (video["width"], video["height"]) == (width, height)
+            assert any(s["codec_type"] == "audio" for s in stream_info(path))
+    # Aligned: every rendition's segments start at the same presentation timestamps.
+    source = starts["source"]
+    assert len(source) >= 3
+    for name in ("240p", "160p"):
+        assert len(starts[name]) >= len(source) - 1
+        common = min(len(source), len(starts[name]))
+        assert starts[name][:common] == source[:common], name
+
+
+@LADDER
+async def test_encoder_crash_leaves_the_source_going(
+    server: Server, sample: Sample, nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
+) -> None:
+    token, _ = await server.register("alice")
+    key = await server.create_key(token)
+    publisher = await start_publisher(nursery, server, key, sample.path, loops=2)
+    await wait_live(server, "alice")
+    master = parse_master_playlist((await server.client.get("/live/alice/master.m3u8")).text)
+    assert len(master) == 3
+    session = await _session(server, "alice")
+    assert session.ladder is not None and session.ladder.process is not None
+    before = session.source.segments_added
+    with caplog.at_level(logging.ERROR, logger="trioflix.live.transcoder"):
+        session.ladder.process.kill()
+        with trio.fail_after(5):
+            while any(not r.dropped for r in session.rungs.values()):  # noqa: ASYNC110
+                await trio.sleep(0.05)
+    assert "the ladder process died" in caplog.text
+    master = parse_master_playlist((await server.client.get("/live/alice/master.m3u8")).text)
+    assert [a["RESOLUTION"] for a, _ in master] == ["640x360"]
+    rung = parse_media_playlist((await server.client.get("/live/alice/240p/index.m3u8")).text)
+    assert rung.ended
+    # The source rendition goes on.
+    with trio.fail_after(10):
+        while session.source.segments_added < before + 2:  # noqa: ASYNC110
+            await trio.sleep(0.1)
+    assert not parse_media_playlist(session.source.text).ended
+    publisher.terminate()
+
+
+@LADDER
+async def test_rung_behind_real_time_is_dropped_highest_first(
+    server: Server, sample: Sample, nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
+) -> None:
+    token, _ = await server.register("alice")
+    key = await server.create_key(token)
+    publisher = await start_publisher(nursery, server, key, sample.path, loops=2)
+    await wait_live(server, "alice")
+    session = await _session(server, "alice")
+    await server.client.get("/live/alice/master.m3u8")
+    assert session.ladder is not None
+    # No encoder is that fast: with a 1 ms allowance every rung is "behind".
+    session.ladder.lag_limit_ms = -1_000_000
+    with caplog.at_level(logging.WARNING, logger="trioflix.live.transcoder"):
+        with trio.fail_after(5):
+            while not session.rungs["240p"].dropped:  # noqa: ASYNC110
+                await trio.sleep(0.05)
+        # One at a time: the lower rung gets DROP_INTERVAL_S to catch up.
+        assert not session.rungs["160p"].dropped
+    assert "dropping rung 240p from the master playlist" in caplog.text
+    master = parse_master_playlist((await server.client.get("/live/alice/master.m3u8")).text)
+    assert [a["RESOLUTION"] for a, _ in master] == ["640x360", "284x160"]
+    assert parse_media_playlist(session.rungs["240p"].text).ended
+    assert session.ladder.process is not None and session.ladder.process.returncode is None
+    publisher.terminate()

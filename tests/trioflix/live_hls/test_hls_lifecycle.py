@@ -1,0 +1,95 @@
+"""The HLS session worker without sockets: a LiveStream fed from a sample, both endings."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+import trio
+import trio.testing
+
+from tests.interop.media import Sample, make_sample
+from protocols import flv
+from trioflix.config import Settings
+from trioflix.live.hls_writer import HLSHub
+from trioflix.live.packets import Kind
+from trioflix.live.stream import LiveStream
+
+from .helpers import check_playlist_rules, decode_errors, parse_media_playlist
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Sample:
+    return make_sample(tmp_path_factory.mktemp("hls-lifecycle") / "sample.flv", seconds=5)
+
+
+def _tags(path: Path) -> list[flv.FLVTag]:
+    reader = flv.FLVReader()
+    reader.receive_data(path.read_bytes())
+    reader.receive_data(b"")
+    tags = []
+    while (event := reader.next_event()) is not flv.NEED_DATA:
+        if isinstance(event, flv.FLVEnd):
+            break
+        if isinstance(event, flv.FLVTag) and event.tag_type in (Kind.AUDIO, Kind.VIDEO):
+            tags.append(event)
+    return tags
+
+
+@pytest.mark.parametrize("ending", ["session_ends", "server_cancels"])
+async def test_worker_finalises_playlist(ending: str, sample: Sample, tmp_path: Path) -> None:
+    hub = HLSHub(Settings(data_dir=tmp_path, hls_ladder="off"))
+    stream = LiveStream(channel="alice", user_id=1, session_id=7, key_id=1, started_at=0.0)
+    stream.new_publisher()
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(hub.session_worker, stream)
+            await trio.testing.wait_all_tasks_blocked()  # it has subscribed
+            for tag in _tags(sample.path):
+                stream.publish(Kind(tag.tag_type), tag.timestamp_ms, tag.data)
+            session = hub.session("alice")
+            assert session is not None
+            while session.source.segments_added < 2:  # noqa: ASYNC110 (a thread writes them)
+                await trio.sleep(0.02)
+            assert not session.source.playlist.ended
+            if ending == "session_ends":
+                stream.end("publisher stopped")
+            else:
+                nursery.cancel_scope.cancel()
+    playlist_path = tmp_path / "live" / "alice" / "7" / "source" / "index.m3u8"
+    playlist = parse_media_playlist(playlist_path.read_text())
+    assert playlist.ended
+    # The open segment was flushed too: every frame made it into a segment.
+    assert len(playlist.segments) == 3
+    check_playlist_rules(playlist, 2000)
+    for segment in playlist.segments:
+        assert decode_errors(playlist_path.parent / segment.uri) == ""
+    assert (tmp_path / "live" / "alice" / "7" / "master.m3u8").exists()
+    assert not list((tmp_path / "live").rglob(".*.tmp"))
+
+
+async def test_sweep_deletes_ended_sessions_after_linger(sample: Sample, tmp_path: Path) -> None:
+    hub = HLSHub(Settings(data_dir=tmp_path, hls_ladder="off"))
+    stream = LiveStream(channel="bob", user_id=1, session_id=8, key_id=1, started_at=0.0)
+    stream.new_publisher()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(hub.session_worker, stream)
+        await trio.testing.wait_all_tasks_blocked()
+        for tag in _tags(sample.path)[:40]:
+            stream.publish(Kind(tag.tag_type), tag.timestamp_ms, tag.data)
+        stream.end("publisher stopped")
+    session = hub.session("bob")
+    assert session is not None and session.ended_at is not None
+    directory = session.directory
+    assert directory.exists()
+    await hub.sweep(session.ended_at + 1)
+    assert hub.session("bob") is session  # still lingering for players finishing
+    await hub.sweep(session.ended_at + 61)
+    assert hub.session("bob") is None
+    assert hub.session("bob", 8) is None
+    assert not directory.exists()

@@ -1,0 +1,563 @@
+"""Live HLS: each live session's renditions, cut into MPEG-TS segments on disk, and playlists.
+
+Rules / theory of operation
+---------------------------
+1. One :class:`HLSSession` per live session, run by :meth:`HLSHub.session_worker`, a
+   registry session worker: it lives as long as the session, across publisher
+   reconnects, and takes media from ``LiveStream.subscribe_session``.
+2. The *source* rendition is passthrough: FLV tags go through
+   :class:`protocols.hls.Segmenter` as they are (no decode). Every TS byte and every
+   playlist line comes from :mod:`protocols.hls`.
+3. Below it, the ABR ladder (:mod:`trioflix.live.transcoder`) re-encodes video in a
+   child process. The source segmenter decides where every segment starts; the ladder
+   is told, and forces an IDR exactly there, so all renditions cut at the same
+   presentation timestamps (rung segmenters cut at every keyframe they see).
+4. Files are written off the Trio thread, to a temporary name and renamed into place,
+   so an HTTP reader never sees a partial segment or playlist. Segments that leave the
+   window are deleted once RFC 8216 6.2.2's hold time has passed.
+5. Lifecycle: when the publisher goes away (it stops, drops, or the session ends) every
+   playlist is finalised with EXT-X-ENDLIST within :data:`ENDLIST_DEADLINE_S`. If the
+   same key reconnects within the registry's grace window, the same playlists go on:
+   ENDLIST is withdrawn and the next segment carries EXT-X-DISCONTINUITY. A new
+   publisher generation (a takeover without a gap) is cut the same way.
+6. After the session, its files stay :data:`LINGER_S` for players finishing the tail,
+   then the directory goes. Segment names carry the session id, so a new session on the
+   same channel never serves an old player a new session's segment.
+"""
+
+from __future__ import annotations
+
+import bisect
+import copy
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from typing import TYPE_CHECKING, Final
+
+import trio
+
+from protocols import flv, hls
+from trioflix.live.ladder_spec import parse_ladder
+from trioflix.live.packets import Kind
+from trioflix.live.viewers import HLSViewers
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from trioflix.config import Settings
+    from trioflix.live.fanout import Subscriber
+    from trioflix.live.packets import Packet
+    from trioflix.live.registry import StreamRegistry
+    from trioflix.live.stream import LiveStream
+    from trioflix.live.transcoder import Ladder
+
+__all__ = [
+    "ENDLIST_DEADLINE_S",
+    "LINGER_S",
+    "SOURCE",
+    "HLSHub",
+    "HLSSession",
+    "Rendition",
+    "VariantInfo",
+    "write_atomic",
+]
+
+logger = logging.getLogger(__name__)
+
+SOURCE: Final = "source"
+# The issue's promise: every playlist ends within 2 s of the publisher stopping.
+ENDLIST_DEADLINE_S: Final = 2.0
+# An idle writer looks this often whether the publisher is gone; 4 checks fit in the
+# ENDLIST deadline with room for the writes.
+IDLE_CHECK_S: Final = 0.25
+# Players finishing the last segments of an ended session; then the directory goes.
+LINGER_S: Final = 60.0
+JANITOR_INTERVAL_S: Final = 5.0
+# 32 MiB is ~40 s of a 6 Mbit/s stream: a slow disk is ridden out, not skipped over
+# (a skip would tear a segment), yet memory stays bounded.
+SESSION_QUEUE_BYTES: Final = 32 * 1024 * 1024
+# Disk work at once across all sessions; more only queues in the kernel.
+DISK_THREADS: Final = 8
+# How long the master playlist waits for the ladder's first segments after the source
+# has one; a rung that misses it joins the master playlist for later players.
+RUNG_START_WAIT_S: Final = 6.0
+LADDER_CATCH_UP_S: Final = 0.75  # of the ENDLIST budget, for the rungs' last frames
+AUDIO_BPS_ESTIMATE: Final = 160_000  # AAC stereo at the usual OBS setting, for BANDWIDTH
+SEGMENT_PREFIX: Final = "seg"
+VIEWER_TICK_S: Final = 1.0  # HLS viewer counts expire and refresh this often
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary name beside ``path``, then rename it into place.
+
+    Blocking: call through ``trio.to_thread``.
+    """
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def _unlink_all(paths: list[Path]) -> None:
+    for path in paths:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+@dataclass(frozen=True, slots=True)
+class VariantInfo:
+    """What the master playlist says about one rendition (URI aside, which is per viewer)."""
+
+    name: str
+    bandwidth: int
+    average_bandwidth: int
+    codecs: tuple[str, ...]
+    resolution: tuple[int, int] | None
+    frame_rate: float | None
+
+
+class Rendition:
+    """One media playlist and its segment files.
+
+    The playlist text served over HTTP is kept in memory (:attr:`text`) and written to
+    ``index.m3u8`` after each change, both only once the segment it lists is on disk.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        directory: Path,
+        *,
+        session_id: int,
+        target_duration_s: int,
+        limiter: trio.CapacityLimiter,
+        nominal_bps: int = 0,
+        resolution: tuple[int, int] | None = None,
+    ) -> None:
+        self.name = name
+        self.directory = directory
+        self.session_id = session_id
+        self.playlist = hls.MediaPlaylist(target_duration_s=target_duration_s)
+        self.meter = hls.BitrateMeter()
+        self.nominal_bps = nominal_bps
+        self.resolution = resolution
+        self.codecs: tuple[str, ...] = ()
+        self.frame_rate: float | None = None
+        self.text = self.playlist.render()
+        self.segments_added = 0
+        self.newest_ms: int | None = None  # newest media timestamp this rendition has taken
+        self.dropped = False  # removed from the master playlist (a ladder rung that failed)
+        self.provisional_end = False  # ENDLIST shown while the publisher is away
+        self.first_segment = trio.Event()
+        self._limiter = limiter
+        self._next_number = 0
+
+    @property
+    def segment_count(self) -> int:
+        return self.segments_added
+
+    def segment_path(self, uri: str) -> Path:
+        return self.directory / uri
+
+    async def add(
+        self,
+        segment: hls.SegmentFinished,
+        program_date_time: datetime | None,
+        *,
+        discontinuity: bool | None = None,
+    ) -> None:
+        """Write the segment file, then list it (rule 4), then delete what left the window."""
+        if self.playlist.ended or segment.duration_ms <= 0:
+            return
+        uri = f"{SEGMENT_PREFIX}-{self.session_id}-{self._next_number:06d}.ts"
+        self._next_number += 1
+        await trio.to_thread.run_sync(
+            write_atomic, self.directory / uri, segment.data, limiter=self._limiter
+        )
+        entry = hls.PlaylistSegment(
+            uri=uri,
+            duration_ms=segment.duration_ms,
+            discontinuity=segment.discontinuity if discontinuity is None else discontinuity,
+            program_date_time=program_date_time,
+        )
+        try:
+            deletable = self.playlist.add_segment(entry)
+        except hls.HLSError:
+            # Cannot happen with our segmenters (target duration bounds every segment);
+            # if it did, dropping the segment keeps the playlist valid.
+            logger.exception("segment %s of %s refused by its playlist", uri, self.name)
+            return
+        self.meter.add(len(segment.data), segment.duration_ms)
+        self.segments_added += 1
+        self.provisional_end = False
+        await self._publish(self.playlist.render())
+        self.first_segment.set()
+        if deletable:
+            paths = [self.directory / u for u in deletable]
+            await trio.to_thread.run_sync(_unlink_all, paths, limiter=self._limiter)
+
+    async def end(self, *, provisional: bool = False) -> None:
+        """Show EXT-X-ENDLIST. ``provisional``: the publisher may come back (rule 5), so
+        the playlist itself stays open and :meth:`resume` withdraws the end."""
+        if self.playlist.ended:
+            return
+        if provisional:
+            ended = copy.deepcopy(self.playlist)
+            ended.end()
+            self.provisional_end = True
+            await self._publish(ended.render())
+        else:
+            self.playlist.end()
+            self.provisional_end = False
+            await self._publish(self.playlist.render())
+
+    async def resume(self) -> None:
+        if self.provisional_end and not self.playlist.ended:
+            self.provisional_end = False
+            await self._publish(self.playlist.render())
+
+    async def _publish(self, text: str) -> None:
+        await trio.to_thread.run_sync(
+            write_atomic, self.directory / "index.m3u8", text.encode(), limiter=self._limiter
+        )
+        self.text = text
+
+    def variant(self) -> VariantInfo:
+        peak = max(self.meter.peak_bps, self.nominal_bps)
+        average = self.meter.average_bps or self.nominal_bps or peak
+        return VariantInfo(
+            name=self.name,
+            bandwidth=max(peak, 1),
+            average_bandwidth=max(min(average, peak), 1),
+            codecs=self.codecs,
+            resolution=self.resolution,
+            frame_rate=self.frame_rate,
+        )
+
+
+class _DateAnchors:
+    """Media timestamp -> wall clock, re-anchored at each publisher generation (the gap of
+    a reconnect is not on the media timeline, but it is on the wall clock)."""
+
+    def __init__(self) -> None:
+        self._ts: list[int] = []
+        self._wall: list[float] = []
+
+    def anchor(self, timestamp_ms: int, wall: float) -> None:
+        if self._ts and timestamp_ms <= self._ts[-1]:
+            return
+        self._ts.append(timestamp_ms)
+        self._wall.append(wall)
+
+    def at(self, timestamp_ms: int) -> datetime | None:
+        i = bisect.bisect_right(self._ts, timestamp_ms) - 1
+        if i < 0:
+            if not self._ts:
+                return None
+            i = 0
+        seconds = self._wall[i] + (timestamp_ms - self._ts[i]) / 1000
+        return datetime.fromtimestamp(seconds, UTC)
+
+
+class HLSSession:
+    """One live session's HLS output: the source rendition, the ladder's, the master."""
+
+    def __init__(self, hub: HLSHub, stream: LiveStream) -> None:
+        self.hub = hub
+        self.stream = stream
+        self.channel = stream.channel
+        self.session_id = stream.session_id
+        self.directory = hub.root / stream.channel / str(stream.session_id)
+        self.segmenter = hls.Segmenter(
+            target_duration_ms=hub.target_ms, max_duration_ms=hub.max_segment_ms
+        )
+        self.target_duration_s = self.segmenter.target_duration_s
+        self.source = Rendition(
+            SOURCE,
+            self.directory / SOURCE,
+            session_id=stream.session_id,
+            target_duration_s=self.target_duration_s,
+            limiter=hub.limiter,
+        )
+        self.rungs: dict[str, Rendition] = {}
+        self.dates = _DateAnchors()
+        self.master_ready = trio.Event()
+        self.ended = False
+        self.ended_at: float | None = None
+        self.ladder: Ladder | None = None
+        self._generation: int | None = None
+        self._paused = False
+        self._frames_in_segment = 0
+        self._prepared = False  # the directory exists
+
+    @property
+    def paused(self) -> bool:
+        """The publisher is away (the playlists show a provisional ENDLIST)."""
+        return self._paused
+
+    # --- for HTTP ----------------------------------------------------------------------
+
+    def rendition(self, name: str) -> Rendition | None:
+        if name == SOURCE:
+            return self.source
+        return self.rungs.get(name)
+
+    def variants(self) -> list[VariantInfo]:
+        """The renditions to offer: the source, then every rung that has a segment and has
+        not been dropped, highest first."""
+        out = [self.source.variant()]
+        for rung in sorted(self.rungs.values(), key=lambda r: -(r.resolution or (0, 0))[1]):
+            if rung.segments_added and not rung.dropped:
+                out.append(rung.variant())
+        return out
+
+    def render_master(self, query: str = "") -> str:
+        variants = [
+            hls.Variant(
+                uri=f"{v.name}/index.m3u8{query}",
+                bandwidth=v.bandwidth,
+                average_bandwidth=v.average_bandwidth,
+                codecs=v.codecs,
+                resolution=v.resolution,
+                frame_rate=v.frame_rate,
+            )
+            for v in self.variants()
+        ]
+        return hls.render_master_playlist(variants, independent_segments=True)
+
+    # --- the worker --------------------------------------------------------------------
+
+    async def run(self, subscriber: Subscriber) -> None:
+        """Take media until the session ends; the caller finalises (shielded)."""
+        await trio.to_thread.run_sync(
+            lambda: self.source.directory.mkdir(parents=True, exist_ok=True),
+            limiter=self.hub.limiter,
+        )
+        self._prepared = True
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._announce_master)
+            if self.hub.ladder:
+                from trioflix.live.transcoder import Ladder
+
+                self.ladder = Ladder(self, self.hub.ladder_settings)
+                nursery.start_soon(self.ladder.run)
+            await self._consume(subscriber)
+            nursery.cancel_scope.cancel()
+
+    async def _consume(self, subscriber: Subscriber) -> None:
+        registry = self.hub.registry
+        while True:
+            batch: list[Packet] | None = None
+            with trio.move_on_after(IDLE_CHECK_S):
+                batch = await subscriber.next_batch()
+            if batch is None:
+                if (
+                    not self._paused
+                    and registry is not None
+                    and registry.get(self.channel) is not self.stream
+                ):
+                    await self._pause()
+                continue
+            if not batch:
+                return
+            for packet in batch:
+                await self._on_packet(packet)
+
+    async def _on_packet(self, packet: Packet) -> None:
+        if packet.kind is Kind.SCRIPT:
+            return
+        if packet.generation != self._generation:
+            if self._generation is not None and not self._paused:
+                await self._cut()
+            self._generation = packet.generation
+            self.dates.anchor(packet.timestamp, time.time())
+        if self._paused:
+            self._paused = False
+            for rendition in self._renditions():
+                await rendition.resume()
+        try:
+            if packet.kind is Kind.VIDEO:
+                tag = flv.parse_video_tag(packet.payload)
+                events = self.segmenter.push_video(tag, packet.timestamp)
+            else:
+                audio = flv.parse_audio_tag(packet.payload)
+                events = self.segmenter.push_audio(audio, packet.timestamp)
+        except (flv.FLVError, hls.HLSError) as exc:
+            logger.debug("%s: skipping a bad %s tag: %s", self.channel, packet.kind.name, exc)
+            return
+        cut = None
+        for event in events:
+            if isinstance(event, hls.SegmentFinished):
+                await self._add_source(event)
+            elif packet.kind is Kind.VIDEO:
+                cut = event
+        if packet.kind is Kind.VIDEO and not packet.config:
+            self._frames_in_segment += 1
+        self.source.newest_ms = packet.timestamp
+        if self.ladder is not None:
+            self.ladder.feed(packet, cut)
+
+    async def _add_source(self, segment: hls.SegmentFinished) -> None:
+        source = self.source
+        if source.codecs == () or source.resolution is None:
+            source.codecs = self.segmenter.codecs
+            stats = self.stream.stats
+            if stats.width and stats.height:
+                source.resolution = (stats.width, stats.height)
+        frames = self._frames_in_segment
+        self._frames_in_segment = 0
+        if source.frame_rate is None and segment.duration_ms > 0 and frames > 1:
+            declared = self.stream.stats.declared_fps
+            measured = frames * 1000 / segment.duration_ms
+            source.frame_rate = round(declared if declared else measured, 3)
+        await source.add(segment, self.dates.at(segment.start_ms))
+        if self.ladder is not None:
+            self.ladder.source_segment_added()
+        await self._write_master()
+
+    def _renditions(self) -> list[Rendition]:
+        return [self.source, *self.rungs.values()]
+
+    async def _cut(self) -> None:
+        """A new publisher took over: close the open segments; the next are discontinuities."""
+        for event in self.segmenter.finish():
+            if isinstance(event, hls.SegmentFinished):
+                await self._add_source(event)
+        if self.ladder is not None:
+            await self.ladder.cut()
+
+    async def _pause(self) -> None:
+        """The publisher is gone (rule 5): finalise what we have, show ENDLIST."""
+        self._paused = True
+        if self.ladder is not None:
+            with trio.move_on_after(LADDER_CATCH_UP_S):
+                await self.ladder.catch_up()
+        await self._cut()
+        for rendition in self._renditions():
+            await rendition.end(provisional=True)
+        logger.info("%s: publisher gone; HLS playlists ended (provisionally)", self.channel)
+
+    async def finish(self) -> None:
+        """The session is over: flush, EXT-X-ENDLIST everywhere. Call shielded, bounded."""
+        self.ended = True
+        if not self._prepared:
+            self.master_ready.set()
+            return
+        if not self._paused:
+            await self._cut()
+        if self.ladder is not None:
+            await self.ladder.close()
+        for rendition in self._renditions():
+            await rendition.end()
+        await self._write_master()
+        self.master_ready.set()
+
+    async def _announce_master(self) -> None:
+        await self.source.first_segment.wait()
+        with trio.move_on_after(RUNG_START_WAIT_S):
+            for rung in list(self.rungs.values()):
+                await rung.first_segment.wait()
+        await self._write_master()
+        self.master_ready.set()
+
+    async def _write_master(self) -> None:
+        if not self.source.segments_added:
+            return
+        text = self.render_master()
+        await trio.to_thread.run_sync(
+            write_atomic, self.directory / "master.m3u8", text.encode(), limiter=self.hub.limiter
+        )
+
+    async def rung_changed(self) -> None:
+        """A rung was added, produced its first segment, or was dropped."""
+        await self._write_master()
+
+
+class HLSHub:
+    """All live HLS output of this server: sessions by channel, their files, housekeeping.
+
+    Resource handling:
+        :meth:`run` is a service task (it removes what a previous run left in
+        ``DATA_DIR/live`` and deletes ended sessions after :data:`LINGER_S`);
+        :meth:`session_worker` is passed to the :class:`StreamRegistry`.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        from trioflix.live.transcoder import LadderSettings
+
+        self.root = settings.data_dir / "live"
+        self.target_ms = round(settings.hls_segment * 1000)
+        # protocols.hls's default: a keyframe-less stretch is cut 1 s past the target.
+        self.max_segment_ms = self.target_ms + 1000
+        self.ladder = parse_ladder(settings.hls_ladder)
+        self.ladder_settings = LadderSettings(preset=settings.hls_preset)
+        self.limiter = trio.CapacityLimiter(DISK_THREADS)
+        self.registry: StreamRegistry | None = None
+        self.viewers = HLSViewers()
+        self._current: dict[str, HLSSession] = {}
+        self._all: dict[tuple[str, int], HLSSession] = {}
+
+    def session(self, channel: str, session_id: int | None = None) -> HLSSession | None:
+        """The channel's current (or lingering) HLS session; with ``session_id``, that one."""
+        if session_id is None:
+            return self._current.get(channel)
+        return self._all.get((channel, session_id))
+
+    async def run(
+        self,
+        registry: StreamRegistry,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        self.registry = registry
+        root = self.root
+        # A previous run's live output is stale: no session of it survives a restart.
+        await trio.to_thread.run_sync(lambda: shutil.rmtree(root, ignore_errors=True))
+        await trio.to_thread.run_sync(lambda: root.mkdir(parents=True, exist_ok=True))
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._count_viewers)
+            task_status.started()
+            while True:
+                await trio.sleep(JANITOR_INTERVAL_S)
+                await self.sweep(trio.current_time())
+
+    async def _count_viewers(self) -> None:
+        while True:
+            await trio.sleep(VIEWER_TICK_S)
+            self.viewers.tick(trio.current_time())
+
+    async def sweep(self, now: float) -> None:
+        """Delete ended sessions older than :data:`LINGER_S`."""
+        for key, session in list(self._all.items()):
+            if session.ended_at is None or now - session.ended_at < LINGER_S:
+                continue
+            del self._all[key]
+            if self._current.get(session.channel) is session:
+                del self._current[session.channel]
+            await trio.to_thread.run_sync(
+                partial(shutil.rmtree, session.directory, ignore_errors=True)
+            )
+
+    async def session_worker(self, stream: LiveStream) -> None:
+        session = HLSSession(self, stream)
+        self._current[stream.channel] = session
+        self._all[(stream.channel, stream.session_id)] = session
+        subscriber = stream.subscribe_session(max_bytes=SESSION_QUEUE_BYTES)
+        try:
+            await session.run(subscriber)
+        finally:
+            stream.unsubscribe(subscriber)
+            with trio.move_on_after(ENDLIST_DEADLINE_S, shield=True):
+                try:
+                    await session.finish()
+                except OSError:
+                    logger.exception("%s: could not finalise the HLS output", stream.channel)
+            session.ended = True
+            session.ended_at = trio.current_time()
+            logger.info("%s: HLS session %d finished", stream.channel, stream.session_id)
