@@ -8,10 +8,10 @@ are the bytes each packet encoded once on arrival, shared by every viewer.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import trio
-from quart import Blueprint, Response, websocket
+from quart import Blueprint, Response, request, websocket
 
 from trioflix.app import state
 from trioflix.errors import APIError
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from trioflix.live.fanout import Subscriber
     from trioflix.live.stream import LiveStream
+    from trioflix.live.webhooks import Webhooks
 
 __all__ = ["blueprint"]
 
@@ -40,23 +41,41 @@ def _live_or_404(channel: str) -> LiveStream:
     return live
 
 
-async def _flv_body(live: LiveStream, subscriber: Subscriber) -> AsyncIterator[bytes]:
+def _play_event(live: LiveStream, protocol: Protocol) -> dict[str, Any]:
+    return {
+        "channel": live.channel,
+        "session_id": live.session_id,
+        "protocol": protocol.value,
+        "remote": request.remote_addr if protocol is Protocol.HTTP_FLV else websocket.remote_addr,
+    }
+
+
+async def _flv_body(
+    live: LiveStream, subscriber: Subscriber, event: dict[str, Any], webhooks: Webhooks | None
+) -> AsyncIterator[bytes]:
+    # Runs after the request context is gone (Quart streams the body later):
+    # everything it needs is passed in.
     try:
         yield flv_stream_header()
         while batch := await subscriber.next_batch():
             data = b"".join(packet.flv_tag for packet in batch)
-            subscriber.sent_bytes += len(data)
+            live.count_sent(len(data))
             yield data
     finally:
         live.unsubscribe(subscriber)
+        if webhooks is not None:
+            webhooks.notify("play.end", event)
 
 
 @blueprint.get("/live/<channel>.flv")
 async def http_flv(channel: str) -> Response:
     live = _live_or_404(channel)
     subscriber = live.subscribe(Protocol.HTTP_FLV)
+    event = _play_event(live, Protocol.HTTP_FLV)
+    if (webhooks := state().webhooks) is not None:
+        webhooks.notify("play.start", event)
     response = Response(
-        _flv_body(live, subscriber),
+        _flv_body(live, subscriber, event, webhooks),
         content_type="video/x-flv",
         headers={"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"},
     )
@@ -72,13 +91,19 @@ async def ws_flv(channel: str) -> None:
         return
     await websocket.accept()
     subscriber = live.subscribe(Protocol.WS_FLV)
+    event = _play_event(live, Protocol.WS_FLV)
+    webhooks = state().webhooks
+    if webhooks is not None:
+        webhooks.notify("play.start", event)
     try:
         await websocket.send(flv_stream_header())
         while batch := await subscriber.next_batch():
             data = b"".join(packet.flv_tag for packet in batch)
             with trio.fail_after(WS_SEND_TIMEOUT_S):
                 await websocket.send(data)
-            subscriber.sent_bytes += len(data)
+            live.count_sent(len(data))
         await websocket.close(1000, f"{channel} went offline")
     finally:
         live.unsubscribe(subscriber)
+        if webhooks is not None:
+            webhooks.notify("play.end", event)

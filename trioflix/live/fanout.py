@@ -62,7 +62,6 @@ class Subscriber:
         self.max_bytes = max_bytes
         self.max_skips = max_skips
         self.dropped = 0
-        self.sent_bytes = 0
         self.closed_reason: str | None = None
         self._queue: deque[Packet] = deque()
         self._queued_bytes = 0

@@ -37,6 +37,7 @@ from trioflix.store import StoreError, live_sessions
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
+    from trioflix.live.webhooks import Webhooks
     from trioflix.store import Database
 
     SessionWorker = Callable[[LiveStream], Awaitable[None]]
@@ -86,8 +87,10 @@ class StreamRegistry:
         grace_s: float = DEFAULT_GRACE_S,
         gop_cache_bytes: int = DEFAULT_GOP_CACHE_BYTES,
         session_workers: Sequence[SessionWorker] = (),
+        webhooks: Webhooks | None = None,
     ) -> None:
         self._db = db
+        self._webhooks = webhooks
         self._session_workers = tuple(session_workers)
         self.node = node
         self.grace_s = grace_s
@@ -265,6 +268,16 @@ class StreamRegistry:
         if stream is None:
             return
         stream.end(reason)
+        if self._webhooks is not None:
+            self._webhooks.notify(
+                "publish.end",
+                {
+                    "channel": channel,
+                    "session_id": stream.session_id,
+                    "reason": reason,
+                    "peak_viewers": stream.peak_viewers,
+                },
+            )
         try:
             await live_sessions.end_session(
                 self._db, stream.session_id, reason, peak_viewers=stream.peak_viewers

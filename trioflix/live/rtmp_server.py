@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from trioflix.live.fanout import Subscriber
     from trioflix.live.registry import StreamRegistry
     from trioflix.live.stream import LiveStream
+    from trioflix.live.webhooks import Webhooks
     from trioflix.store import Database
 
 __all__ = ["RTMPSession", "serve_rtmp"]
@@ -52,6 +53,7 @@ async def serve_rtmp(
     address: tuple[str, int],
     registry: StreamRegistry,
     db: Database,
+    webhooks: Webhooks | None = None,
     *,
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -66,14 +68,18 @@ async def serve_rtmp(
     async with trio.open_nursery() as nursery:
         task_status.started((bound[0], bound[1]))
         await trio.serve_listeners(
-            partial(handle_connection, registry=registry, db=db),
+            partial(handle_connection, registry=registry, db=db, webhooks=webhooks),
             listeners,
             handler_nursery=nursery,
         )
 
 
 async def handle_connection(
-    stream: trio.SocketStream, *, registry: StreamRegistry, db: Database
+    stream: trio.SocketStream,
+    *,
+    registry: StreamRegistry,
+    db: Database,
+    webhooks: Webhooks | None = None,
 ) -> None:
     """One RTMP connection, from handshake to close (``serve_listeners`` closes the socket)."""
     try:
@@ -81,7 +87,7 @@ async def handle_connection(
         peer = f"{host}:{port}"
     except OSError:
         return  # gone before we looked
-    session = RTMPSession(stream, peer, registry, db)
+    session = RTMPSession(stream, peer, registry, db, webhooks)
     try:
         await session.run()
     except* rtmp.RemoteProtocolError as group:
@@ -98,9 +104,15 @@ async def handle_connection(
 
 class RTMPSession:
     def __init__(
-        self, stream: trio.SocketStream, peer: str, registry: StreamRegistry, db: Database
+        self,
+        stream: trio.SocketStream,
+        peer: str,
+        registry: StreamRegistry,
+        db: Database,
+        webhooks: Webhooks | None = None,
     ) -> None:
         self.stream = stream
+        self.webhooks = webhooks
         self.peer = peer
         self.registry = registry
         self.db = db
@@ -204,6 +216,15 @@ class RTMPSession:
             self.conn.reject_publish(event.stream_id, description="unknown or disabled stream key")
             self._closing = True
             return
+        if self.webhooks is not None and self.webhooks.enabled:
+            refusal = await self.webhooks.authorize_publish(
+                {"channel": owner.name, "key_id": key.id, "remote": self.peer}
+            )
+            if refusal is not None:
+                logger.info("RTMP %s: publish refused: %s", self.peer, refusal)
+                self.conn.reject_publish(event.stream_id, description=refusal)
+                self._closing = True
+                return
         try:
             live = await self.registry.start_publishing(
                 channel=owner.name, user_id=owner.id, key_id=key.id, handle=handle
@@ -237,6 +258,8 @@ class RTMPSession:
             return
         self.conn.accept_play(event.stream_id)
         subscriber = live.subscribe(Protocol.RTMP)
+        if self.webhooks is not None:
+            self.webhooks.notify("play.start", self._play_event(live))
         scope = trio.CancelScope()
         self._players[event.stream_id] = scope
         self._nursery.start_soon(self._send_to_player, event.stream_id, live, subscriber, scope)
@@ -257,7 +280,7 @@ class RTMPSession:
                             self.conn.send_media(stream_id, "audio", timestamp, packet.payload)
                     with trio.fail_after(SEND_TIMEOUT_S):
                         await self.flush()
-                    subscriber.sent_bytes += sum(p.size for p in batch)
+                    live.count_sent(sum(p.size for p in batch))
                 # The channel went offline (or this viewer fell too far behind).
                 self.conn.send_stream_eof(stream_id)
                 self.conn.send(
@@ -273,3 +296,13 @@ class RTMPSession:
         finally:
             live.unsubscribe(subscriber)
             self._players.pop(stream_id, None)
+            if self.webhooks is not None:
+                self.webhooks.notify("play.end", self._play_event(live))
+
+    def _play_event(self, live: LiveStream) -> dict[str, object]:
+        return {
+            "channel": live.channel,
+            "session_id": live.session_id,
+            "protocol": Protocol.RTMP.value,
+            "remote": self.peer,
+        }

@@ -110,6 +110,8 @@ class LiveStream:
         self._session_subscribers: set[Subscriber] = set()  # HLS, recording: whole session
         self._external_viewers: dict[str, int] = {}  # counted elsewhere (HLS playback sessions)
         self.generation = 0
+        self.bytes_out = 0  # to viewers, all protocols, this session
+        self.dropped = 0  # packets viewers lost by skipping ahead (those who left)
 
     # --- publisher side ----------------------------------------------------------------
 
@@ -181,6 +183,7 @@ class LiveStream:
                 subscriber.offer(packet)
                 if subscriber.closed_reason is not None:
                     subscribers.discard(subscriber)
+                    self.dropped += subscriber.dropped
 
     def _describe_video(self, payload: bytes) -> None:
         try:
@@ -247,8 +250,19 @@ class LiveStream:
         return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
+        if subscriber in self._subscribers or subscriber in self._session_subscribers:
+            self.dropped += subscriber.dropped
         self._subscribers.discard(subscriber)
         self._session_subscribers.discard(subscriber)
+
+    def count_sent(self, size: int) -> None:
+        """A viewer wrote ``size`` bytes (for metrics)."""
+        self.bytes_out += size
+
+    @property
+    def dropped_total(self) -> int:
+        """Packets skipped by viewers, present and past."""
+        return self.dropped + sum(s.dropped for s in self._subscribers)
 
     def disconnect_viewers(self, reason: str) -> None:
         """The publisher is gone: viewers drain what is queued and finish."""
