@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,9 +54,7 @@ async def test_hevc_enhanced_rtmp_passes_through(
     token, _ = await server.register("alice")
     key = await server.create_key(token)
     cmd = [sys.executable, str(PUBLISHER), f"{server.rtmp_url}/{key}", "4"]
-    publisher: trio.Process = await nursery.start(
-        lambda task_status: trio.run_process(cmd, check=False, task_status=task_status)
-    )
+    publisher: trio.Process = await nursery.start(partial(trio.run_process, cmd, check=False))
     await wait_live(server, "alice")
     with trio.fail_after(30):
         data = await read_flv(server, "alice")
