@@ -6,12 +6,14 @@ Run alone, ``nox -s NAME`` builds a fresh virtualenv for the session; under
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
-nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.sessions = ["tests", "coverage", "lint", "typecheck"]
 nox.options.reuse_venv = "yes"
 
-SOURCES = ["trioflix", "protocols", "tests", "noxfile.py"]
+SOURCES = ["trioflix", "protocols", "tests", "bench", "noxfile.py"]
 
 
 def _install(session: nox.Session) -> None:
@@ -37,6 +39,16 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def coverage(session: nox.Session) -> None:
+    """protocols/ at 100% branch coverage from tests/protocols alone (pyproject.toml)."""
+    _install(session)
+    Path(".nox").mkdir(exist_ok=True)
+    env = {"COVERAGE_FILE": str(Path(".nox") / ".coverage-protocols")}
+    session.run("python", "-m", "coverage", "run", "-m", "pytest", "-q", "tests/protocols", env=env)
+    session.run("python", "-m", "coverage", "report", env=env)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     _install(session)
     session.run("ruff", "check", *SOURCES)
@@ -55,10 +67,33 @@ def fuzz(session: nox.Session) -> None:
     """atheris on RTMP, AMF0 and FLV: ``nox -s fuzz -- 600 [rtmp amf0 flv]``.
 
     The number is the wall-clock budget in seconds (default 180), shared by the
-    targets; the corpus grows in this session's tmp folder across runs and crash
-    artifacts land there too (see tests/fuzz/run.py). Not a default session.
+    targets; the corpus grows in .nox/fuzz-data across runs and crash artifacts
+    land there too (see tests/fuzz/run.py). Not a default session.
     """
     if session.venv_backend != "none":
         session.install("-e", ".[fuzz]")
-    workdir = session.create_tmp()
-    session.run("python", "tests/fuzz/run.py", "--workdir", workdir, *session.posargs)
+    session.run("python", "tests/fuzz/run.py", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks against reference servers; figures go to docs/benchmarks.md.
+
+    ``nox -s bench`` runs every ``bench/NAME.py`` whose name does not start with
+    ``_`` (those are helpers), one after the other; ``nox -s bench -- live chat``
+    runs the named ones. Options after the names go to each: ``-- live --quick``.
+    Needs ffmpeg, node and npm on PATH; talks to 127.0.0.1 only. Not a default session.
+    """
+    _install(session)
+    available = sorted(
+        path.stem for path in Path("bench").glob("*.py") if not path.name.startswith("_")
+    )
+    names = []
+    options = list(session.posargs)
+    while options and not options[0].startswith("-"):
+        names.append(options.pop(0))
+    unknown = sorted(set(names) - set(available))
+    if unknown:
+        session.error(f"no benchmark {', '.join(unknown)}; there are: {', '.join(available)}")
+    for name in names or available:
+        session.run("python", "-m", f"bench.{name}", *options)

@@ -169,7 +169,7 @@ def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Se
     if backend == "postgresql":
         cluster: PostgresCluster = request.getfixturevalue("pg_cluster")
         database_url = cluster.url(cluster.create_database())
-    return Settings(
+    settings = Settings(
         data_dir=tmp_path / "data",
         database_url=database_url,
         jwt_secret="test-secret-" + "x" * 64,
@@ -177,6 +177,9 @@ def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Se
         rtmp="127.0.0.1:0",
         log_level="DEBUG",
     )
+    # ``@pytest.mark.settings(field=value)`` changes the served instance's settings for one test.
+    marker = request.node.get_closest_marker("settings")
+    return settings.replace(**marker.kwargs) if marker is not None else settings
 
 
 @dataclass

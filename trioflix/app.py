@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from trioflix.chat.hub import ChatHub
     from trioflix.config import Settings
     from trioflix.live.registry import StreamRegistry
+    from trioflix.live.webhooks import Webhooks
     from trioflix.store import Database
 
 __all__ = ["AppState", "TrioflixApp", "create_app", "state"]
@@ -66,6 +67,7 @@ class AppState:
     _tokens: TokenIssuer | None = None
     _registry: StreamRegistry | None = None
     rtmp_address: tuple[str, int] | None = None  # as bound (port 0 becomes a real port)
+    webhooks: Webhooks | None = None
     _chat: ChatHub | None = None
 
     @property

@@ -1,4 +1,4 @@
-"""The ``trioflix`` command: ``serve``, ``user create NAME``, ``db migrate``."""
+"""The ``trioflix`` command: ``serve``, ``user create NAME``, ``db migrate``, ``upload FILE``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from trioflix import __version__
+from trioflix import __version__, upload_client
 from trioflix.config import OPTIONS, ConfigError, Settings
 from trioflix.logs import configure_logging
 
@@ -64,6 +64,14 @@ def _parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(dest="db_command", required=True)
     migrate = db_commands.add_parser("migrate", help="apply pending schema migrations")
     _add_options(migrate, _STORAGE_FIELDS)
+
+    upload = commands.add_parser(
+        "upload",
+        help="upload a video file to a server (resumable)",
+        description="Upload FILE over tus, resuming an earlier interrupted upload of it, "
+        "with a progress bar; prints the video's id and URLs.",
+    )
+    upload_client.add_arguments(upload)
     return parser
 
 
@@ -100,6 +108,8 @@ async def _migrate(settings: Settings) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "upload":  # a client: no server settings, no logging set-up
+        return upload_client.run(args)
     overrides = {o.field: getattr(args, o.field, None) for o in OPTIONS}
     try:
         settings = Settings.from_env(overrides)

@@ -65,6 +65,19 @@ OPTIONS: tuple[Option, ...] = (
         "seconds a dropped publisher has to reconnect and continue the same live session",
     ),
     Option(
+        "webhook_urls",
+        "TRIOFLIX_WEBHOOK_URLS",
+        "--webhook-urls",
+        "comma-separated http(s) URLs told of publish start/end and play start/end"
+        " (a non-2xx answer to publish start refuses the stream)",
+    ),
+    Option(
+        "webhook_secret",
+        "TRIOFLIX_WEBHOOK_SECRET",
+        "--webhook-secret",
+        "HMAC-SHA256 key signing webhook bodies (X-Trioflix-Signature); needed with webhook URLs",
+    ),
+    Option(
         "token_ttl", "TRIOFLIX_TOKEN_TTL", "--token-ttl", "lifetime of a login token in seconds"
     ),
     Option("log_level", "TRIOFLIX_LOG_LEVEL", "--log-level", "DEBUG, INFO, WARNING or ERROR"),
@@ -130,6 +143,8 @@ class Settings:
     http: str = "127.0.0.1:8000"
     rtmp: str = "127.0.0.1:1935"
     reconnect_grace: float = 10.0
+    webhook_urls: tuple[str, ...] = ()
+    webhook_secret: str | None = None
     token_ttl: int = 24 * 3600
     log_level: str = "INFO"
     max_upload: int = 10 * 1024**3
@@ -162,7 +177,10 @@ class Settings:
         for field, value in (overrides or {}).items():
             if value is not None:
                 raw[field] = value
-        return cls(**{field: _convert(field, value) for field, value in raw.items()})
+        settings = cls(**{field: _convert(field, value) for field, value in raw.items()})
+        if settings.webhook_urls and not settings.webhook_secret:
+            raise ConfigError("TRIOFLIX_WEBHOOK_URLS needs TRIOFLIX_WEBHOOK_SECRET to sign with")
+        return settings
 
     @property
     def sqlite_path(self) -> Path:
@@ -192,6 +210,14 @@ def _convert(field: str, value: str) -> Any:
         if not 0 <= seconds <= 3600:
             raise ConfigError(f"{env} must be between 0 and 3600 seconds, got {seconds}")
         return seconds
+    if field == "webhook_urls":
+        urls = tuple(url.strip() for url in value.split(",") if url.strip())
+        bad = [url for url in urls if not url.startswith(("http://", "https://"))]
+        if bad:
+            raise ConfigError(f"{env} must list http(s) URLs, got {bad[0]!r}")
+        return urls
+    if field == "webhook_secret" and len(value) < MIN_SECRET_LENGTH:
+        raise ConfigError(f"{env} must be at least {MIN_SECRET_LENGTH} characters")
     if field == "hls_ladder":
         from trioflix.live.ladder_spec import parse_ladder
 

@@ -18,9 +18,14 @@ from trioflix.api.hls import hls_hub
 from trioflix.auth.tokens import TokenIssuer, load_or_create_secret
 from trioflix.chat import limits as chat_limits
 from trioflix.chat.hub import ChatHub
+from trioflix.chat.metrics import expose as expose_chat_metrics
 from trioflix.config import parse_address
+from trioflix.jobs.worker import job_workers
+from trioflix.live.metrics import LiveCollector
+from trioflix.live.recorder import Recorder
 from trioflix.live.registry import StreamRegistry
 from trioflix.live.rtmp_server import serve_rtmp
+from trioflix.live.webhooks import Webhooks
 from trioflix.store import open_database
 from trioflix.uploads.background import run_upload_services
 
@@ -35,17 +40,24 @@ async def _start_live(nursery: trio.Nursery, app_state: AppState, db: Database) 
     """The stream registry, then the RTMP listener that feeds it."""
     settings = app_state.settings
     hub = hls_hub()
+    recorder = Recorder(settings.data_dir, lambda: app_state.db, job_workers().wake)
+    webhooks = Webhooks(settings.webhook_urls, settings.webhook_secret)
+    await nursery.start(webhooks.run)
+    app_state.webhooks = webhooks
     registry = StreamRegistry(
         db,
         node=f"{socket.gethostname()}/{settings.rtmp}",
         grace_s=settings.reconnect_grace,
-        session_workers=[hub.session_worker],
+        session_workers=[hub.session_worker, recorder.session_worker],
+        webhooks=webhooks,
     )
     await nursery.start(hub.run, registry)
     await nursery.start(registry.run)
+    await nursery.start(recorder.run)  # after the registry ended a crashed run's sessions
     app_state._registry = registry
+    app_state.metrics.registry.register(LiveCollector(registry))
     app_state.rtmp_address = await nursery.start(
-        serve_rtmp, parse_address(settings.rtmp, "TRIOFLIX_RTMP"), registry, db
+        serve_rtmp, parse_address(settings.rtmp, "TRIOFLIX_RTMP"), registry, db, webhooks
     )
 
 
@@ -77,6 +89,7 @@ async def run_services(
                     await nursery.start(run_upload_services)
                     chat = ChatHub(db, chat_limits.DEFAULT_LIMITS, settings.redis_url)
                     await nursery.start(chat.run)
+                    await nursery.start(expose_chat_metrics, app_state.metrics.registry, chat)
                     app_state._chat = chat
                     # Later services start here: processing workers, chat hub, housekeeping.
                     logger.info(

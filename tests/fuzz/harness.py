@@ -7,7 +7,9 @@ The property is the same for every target (STYLE.md §4, invariant 2): arbitrary
 bytes produce values/events or the package's own error
 (:class:`~protocols.rtmp.RemoteProtocolError`, :class:`~protocols.amf.AMFDecodeError`,
 :class:`~protocols.flv.FLVError`). Any other exception, and any broken round trip
-or invariant (an ``AssertionError``), is a crash.
+or invariant (an ``AssertionError``), is a crash. The RTMP target also checks
+invariant 1: an input split into many ``receive_data`` calls gives the same events
+as the input in one piece.
 
 Input layout: the first byte of every input selects a *mode* (which entry point,
 which starting state) and how the rest is split into ``receive_data`` calls;
@@ -102,13 +104,13 @@ def _check_failed(conn: rtmp.Connection, exc: rtmp.RemoteProtocolError) -> None:
     raise AssertionError("next_event() worked after a RemoteProtocolError")
 
 
-def _drive(conn: rtmp.Connection, pieces: list[bytes]) -> list[rtmp.Event]:
+def _drive(conn: rtmp.Connection, pieces: list[bytes]) -> list[rtmp.Event | str]:
     """Feed ``pieces`` then EOF, answering as :func:`_answer` does.
 
-    Returns the events; stops at the first ``RemoteProtocolError`` after checking
-    that the connection stays failed.
+    Returns the events; stops at the first ``RemoteProtocolError``, after checking
+    that the connection stays failed, and ends the list with ``"RemoteProtocolError"``.
     """
-    events: list[rtmp.Event] = []
+    events: list[rtmp.Event | str] = []
     for piece in [*pieces, b""]:
         conn.receive_data(piece)
         try:
@@ -122,7 +124,7 @@ def _drive(conn: rtmp.Connection, pieces: list[bytes]) -> list[rtmp.Event]:
                 _answer(conn, event)
         except rtmp.RemoteProtocolError as exc:
             _check_failed(conn, exc)
-            return events
+            return [*events, "RemoteProtocolError"]
         conn.data_to_send()
     raise AssertionError("EOF did not produce ConnectionClosed or an error")
 
@@ -145,36 +147,50 @@ def _publishing_prefix_len(vector: bytes) -> int:
     raise ValueError("no publish in this vector")
 
 
+def _publishing_server() -> rtmp.Connection:
+    vector = _ffmpeg_publish()
+    conn = _rtmp_server()
+    conn.receive_data(vector[: _publishing_prefix_len(vector)])
+    while (event := conn.next_event()) is not rtmp.NEED_DATA:
+        _answer(conn, event)
+    assert conn.streams == {1: rtmp.StreamState.PUBLISHING}
+    conn.data_to_send()
+    return conn
+
+
+def _rtmp_run(mode: int, pieces: list[bytes]) -> list[rtmp.Event | str]:
+    if mode == RTMP_CLIENT_PLAY:
+        return _drive(_rtmp_client(), pieces)
+    if mode == RTMP_PUBLISHING:
+        return _drive(_publishing_server(), pieces)
+    return _drive(_rtmp_server(), pieces)
+
+
 def rtmp_one_input(data: bytes) -> None:
     """Fuzz target: an RTMP server (or client) fed arbitrary bytes."""
     if not data:
         return
     mode, step_code, body = data[0] & 3, data[0] >> 2, data[1:]
-    if mode == RTMP_CLIENT_PLAY:
-        conn = _rtmp_client()
-        _drive(conn, _pieces(body, step_code))
-        return
     if mode == RTMP_AFTER_HANDSHAKE:
         body = _ffmpeg_publish()[:HANDSHAKE_LEN] + body
-    elif mode == RTMP_PUBLISHING:
-        vector = _ffmpeg_publish()
-        prefix = vector[: _publishing_prefix_len(vector)]
-        conn = _rtmp_server()
-        conn.receive_data(prefix)
-        while (event := conn.next_event()) is not rtmp.NEED_DATA:
-            _answer(conn, event)
-        assert conn.streams == {1: rtmp.StreamState.PUBLISHING}
-        conn.data_to_send()
-        _drive(conn, _pieces(body, step_code))
-        return
-    _drive(_rtmp_server(), _pieces(body, step_code))
+    events = _rtmp_run(mode, _pieces(body, step_code))
+    if step_code:
+        # STYLE.md §4 invariant 1: how the bytes are split changes nothing.
+        assert events == _rtmp_run(mode, [body])
 
 
 def _server_to_client_play_session() -> bytes:
     """Everything a server sends to a client that connects and plays a short stream."""
+    return _play_session()[1]
+
+
+def _play_session() -> tuple[bytes, bytes]:
+    """(client bytes, server bytes) of a client that connects and plays a short stream."""
     client, server = _rtmp_client(), _rtmp_server()
     s2c = bytearray()
+    c2s_all = bytearray()
     while c2s := client.data_to_send():  # b"" would mean EOF: stop when quiet
+        c2s_all += c2s
         server.receive_data(c2s)
         while (event := server.next_event()) is not rtmp.NEED_DATA:
             _answer(server, event)
@@ -191,7 +207,50 @@ def _server_to_client_play_session() -> bytes:
     server.send(rtmp.Status(stream_id=stream_id, code="NetStream.Play.UnpublishNotify"))
     server.send_stream_eof(stream_id)
     s2c += server.data_to_send()
-    return bytes(s2c)
+    client.send(rtmp.PingResponse(timestamp=7))
+    client.send(rtmp.CloseStream(stream_id=stream_id))
+    client.send(rtmp.DeleteStream(stream_id=stream_id))
+    c2s_all += client.data_to_send()
+    return bytes(c2s_all), bytes(s2c)
+
+
+def _chunk(csid: int, type_id: int, stream_id: int, payload: bytes) -> bytes:
+    """One fmt0 chunk: a whole message of at most 128 bytes (any chunk size fits)."""
+    assert len(payload) <= 128
+    return (
+        bytes((csid,))
+        + bytes(3)
+        + len(payload).to_bytes(3, "big")
+        + bytes((type_id,))
+        + stream_id.to_bytes(4, "little")
+        + payload
+    )
+
+
+def _publishing_extras() -> bytes:
+    """Messages ffmpeg does not send, for a server in the publishing state."""
+    sub_tag = (
+        bytes((8,)) + (2).to_bytes(3, "big") + bytes(7) + b"\xaf\x01" + (13).to_bytes(4, "big")
+    )
+    return b"".join(
+        (
+            _chunk(2, 2, 0, (9).to_bytes(4, "big")),  # Abort
+            _chunk(2, 3, 0, (1000).to_bytes(4, "big")),  # Acknowledgement
+            _chunk(2, 5, 0, (100).to_bytes(4, "big")),  # Window Acknowledgement Size
+            _chunk(2, 6, 0, (5000).to_bytes(4, "big") + b"\x02"),  # Set Peer Bandwidth
+            _chunk(2, 4, 0, bytes.fromhex("0006 00000007")),  # Ping Request
+            _chunk(2, 4, 0, bytes.fromhex("0003 00000001 00000bb8")),  # Set Buffer Length
+            _chunk(3, 17, 0, b"\x00" + amf.encode_amf0("FCUnpublish", 5.0, None, "testkey")),
+            _chunk(3, 17, 0, b"\x00" + amf.encode_amf0("getStreamLength", 6.0, None, "x")),
+            _chunk(3, 20, 0, amf.encode_amf0("someCall", 7.0, None)),
+            _chunk(8, 15, 1, b"\x00" + amf.encode_amf0("onCuePoint", {"name": "c"})),
+            _chunk(8, 18, 1, amf.encode_amf0("onTextData", {"text": "hi"})),
+            _chunk(8, 22, 1, sub_tag + sub_tag),  # Aggregate of two AAC frames
+            _chunk(8, 19, 1, b"\x00"),  # shared object: ignored
+            _chunk(3, 20, 1, amf.encode_amf0("closeStream", 0.0, None)),
+            _chunk(3, 20, 0, amf.encode_amf0("deleteStream", 8.0, None, 1.0)),
+        )
+    )
 
 
 def _rtmp_seeds() -> dict[str, bytes]:
@@ -204,9 +263,11 @@ def _rtmp_seeds() -> dict[str, bytes]:
         after_handshake = vector[HANDSHAKE_LEN:]
         out[f"{path.stem}-after-handshake"] = bytes((RTMP_AFTER_HANDSHAKE,)) + after_handshake
         out[f"{path.stem}-publishing"] = bytes((RTMP_PUBLISHING,)) + vector[start:]
-    play = _server_to_client_play_session()
+    player, play = _play_session()
     out["client-play"] = bytes((RTMP_CLIENT_PLAY,)) + play
     out["client-play-split"] = bytes((RTMP_CLIENT_PLAY | 3 << 2,)) + play
+    out["server-play"] = bytes((RTMP_RAW,)) + player
+    out["publishing-extras"] = bytes((RTMP_PUBLISHING,)) + _publishing_extras()
     return out
 
 
@@ -237,7 +298,6 @@ def _amf0_seeds() -> dict[str, bytes]:
         1.5,
         True,
         "str",
-        "x" * 70000,  # long string
         {"a": None, "b": amf.UNDEFINED, "c": amf.UNSUPPORTED},
         amf.ECMAArray({"duration": 0.0, "width": 160.0}),
         [1.0, "two", [3.0]],
@@ -267,6 +327,9 @@ def _amf0_seeds() -> dict[str, bytes]:
     out["avmplus"] = (
         amf.encode_amf0("x") + b"\x11" + amf.encode_amf3({"a": [1, 2.5, b"\x00"], "b": "s"})
     )
+    # A long string (0x0C) with a short body: decoders must take the marker's word for
+    # it, and a 64 KiB seed would slow every mutation down.
+    out["long-string"] = b"\x0c\x00\x00\x00\x03abc"
     out["object-end-alone"] = b"\x09"
     out["reference-forward"] = b"\x0a\x00\x00\x00\x01\x07\x00\x00"
     # Real AMF0 from ffmpeg: the script tags (onMetaData) of the FLV corpus.

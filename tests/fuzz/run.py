@@ -5,7 +5,7 @@ for the whole run, shared equally by the targets (default: all of rtmp, amf0, fl
 which run one after another. Each target starts from its seed corpus (real ffmpeg
 sessions and FLV files from tests/protocols/*/vectors, see harness.py) plus what
 earlier runs found, kept in ``WORKDIR/corpus/TARGET`` (``--workdir``, default
-``.nox/fuzz/tmp``, the nox session's tmp folder, so the corpus grows run after run).
+``.nox/fuzz-data``, so the corpus grows run after run).
 
 A crash leaves ``WORKDIR/artifacts/TARGET-crash-*``; replay one with
 ``python tests/fuzz/fuzz_TARGET.py FILE``. The exit status is 1 if any target crashed.
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -26,9 +27,11 @@ sys.path.insert(0, str(ROOT))
 from tests.fuzz import harness  # noqa: E402
 
 # Longest input libFuzzer builds per target: the largest seed fits, with room to grow.
-MAX_LEN_BYTES = {"rtmp": 40_000, "amf0": 80_000, "flv": 16_000}
-# Where the nox session keeps it too (.nox/ is ignored by git).
-DEFAULT_WORKDIR = Path(".nox/fuzz/tmp")
+MAX_LEN_BYTES = {"rtmp": 40_000, "amf0": 8_000, "flv": 16_000}
+# Under .nox/ (ignored by git) but outside the session's virtualenv folder
+# (.nox/fuzz), so that the corpus outlives a rebuilt virtualenv and a --no-venv run
+# leaves no half-made .nox/fuzz for a later venv run to "reuse".
+DEFAULT_WORKDIR = Path(".nox/fuzz-data")
 # A single input taking this long is a hang (every seed runs in well under 1 s).
 INPUT_TIMEOUT_S = 10
 
@@ -77,8 +80,11 @@ def main(argv: list[str]) -> int:
     if unknown:
         parser.error(f"unknown targets {unknown}; choose from {list(harness.TARGETS)}")
     share = max(1, args.seconds // len(targets))
+    started = time.time()
     failed = [t for t in targets if run(t, share, args.workdir) != 0]
-    crashes = sorted((args.workdir / "artifacts").glob("*"))
+    crashes = sorted(
+        p for p in (args.workdir / "artifacts").glob("*") if p.stat().st_mtime >= started
+    )
     print(f"== fuzz done: {len(targets) - len(failed)}/{len(targets)} targets clean", flush=True)
     for crash in crashes:
         print(f"   artifact: {crash}")

@@ -17,6 +17,7 @@ def register_blueprints(app: Quart) -> None:
     from trioflix.api.emotes import blueprint as emotes
     from trioflix.api.hls import blueprint as hls
     from trioflix.api.operations import blueprint as operations
+    from trioflix.api.pages import blueprint as pages
     from trioflix.api.playback import blueprint as playback
     from trioflix.api.stream_keys import blueprint as stream_keys
     from trioflix.api.streaming import blueprint as streaming
@@ -36,3 +37,4 @@ def register_blueprints(app: Quart) -> None:
     app.register_blueprint(chat_socket)
     app.register_blueprint(emotes)
     app.register_blueprint(wallet)
+    app.register_blueprint(pages)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from trioflix.chat.bus import LocalBus
+from trioflix.chat.metrics import ChatStats
 from trioflix.chat.protocol import ChatError, encode
 from trioflix.chat.room import LogEntry, Member, Room, RoomLog
 from trioflix.chat.store import RoomState, load_room_state
@@ -57,6 +58,7 @@ class ChatHub:
         self.db = db
         self.limits = limits
         self.rooms: dict[str, Room] = {}
+        self.stats = ChatStats()  # read by trioflix.chat.metrics at scrape time
         self._logs: collections.OrderedDict[str, RoomLog] = collections.OrderedDict()
         self.bus: Bus
         if redis_url:
@@ -97,12 +99,15 @@ class ChatHub:
         if seq <= log.last_seq:
             return
         log.append(LogEntry(seq, kind, target, frame))
+        self.stats.event(kind)
         room = self.rooms.get(channel)
         if room is not None:
             room.apply(kind, event)
+            self.stats.frames_out += len(room.members)
             room.fan_out(seq, frame)
 
     def signal_received(self, channel: str, kind: str, event: dict[str, Any]) -> None:
+        self.stats.signal(kind)
         room = self.rooms.get(channel)
         if room is not None:
             room.apply(kind, event)
@@ -121,6 +126,7 @@ class ChatHub:
         opener = room is None
         if room is None:
             room = self.rooms[channel] = Room(channel, self.log_for(channel), self.limits)
+            room.on_drop = self.stats.dropped_one
         room.refs += 1
         inbox, outbox = trio.open_memory_channel[tuple[int, str]](self.limits.outgoing_queue)
         member = Member(user=user, inbox=inbox, outbox=outbox, room=room)
@@ -217,5 +223,6 @@ class ChatHub:
                 total = self.bus.viewers(room.name, local, now)
                 if total != room.viewers:
                     room.viewers = total
+                    self.stats.frames_out += len(room.members)
                     room.fan_out(0, encode({"type": "viewers", "count": total}))
                 room.prune(now)

@@ -20,6 +20,8 @@ from trioflix.chat.protocol import CloseCode
 from trioflix.chat.store import RoomSettings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from trioflix.chat.limits import ChatLimits
     from trioflix.chat.store import RoomState
     from trioflix.store.users import User
@@ -104,6 +106,8 @@ class Member:
     def drop(self, code: int) -> None:
         if self.close_code is None:
             self.close_code = code
+            if self.room is not None and self.room.on_drop is not None:
+                self.room.on_drop(code)  # counted now: the socket may take long to close
         if self.room is not None:
             self.room.members.discard(self)
         self.scope.cancel()
@@ -122,6 +126,7 @@ class Room:
         self.ready = trio.Event()
         self.failure: Exception | None = None
         self.viewers = 0  # last total announced to members
+        self.on_drop: Callable[[int], None] | None = None  # the hub's metrics
         # Rate limiting per user (all of that user's connections to this process).
         self.buckets: dict[int, TokenBucket] = {}
         self.last_sent: dict[int, float] = {}

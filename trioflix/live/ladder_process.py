@@ -45,6 +45,7 @@ from typing import Any, Final
 
 import av
 from av.video.frame import PictureType
+from av.video.reformatter import VideoReformatter
 
 from protocols import amf, flv, hls
 
@@ -76,6 +77,9 @@ class Rung:
         self.preset = preset
         self.fps = fps
         self.alive = True
+        # One scaler per rung: VideoFrame.reformat caches one on the frame, and the
+        # frame is shared by every rung's thread.
+        self.scaler = VideoReformatter()
         self.queue: queue.Queue[tuple[av.VideoFrame, bool] | None] = queue.Queue(QUEUE_FRAMES)
         self.thread = threading.Thread(target=self._run, name=f"rung-{self.name}", daemon=True)
 
@@ -135,7 +139,9 @@ class Rung:
                 if not started and not key:
                     continue  # start where a source segment starts
                 started = True
-                scaled = frame.reformat(self.width, self.height, "yuv420p", interpolation="BICUBIC")
+                scaled = self.scaler.reformat(
+                    frame, self.width, self.height, "yuv420p", interpolation="BICUBIC"
+                )
                 scaled.pts = frame.pts
                 scaled.time_base = MS
                 scaled.pict_type = PictureType.I if key else PictureType.NONE

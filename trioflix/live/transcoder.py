@@ -67,6 +67,7 @@ STDERR_LINE_BYTES: Final = 2000
 KILL_WAIT_S: Final = 1.0
 DEFAULT_FPS: Final = 30.0
 CATCH_UP_SLACK_MS: Final = 100  # a B-frame source's last DTS runs ahead of the rungs' PTS
+CHILD_MODULE: Final = "trioflix.live.ladder_process"
 NOMINAL_HEADROOM: Final = 1.1  # BANDWIDTH is a peak: the VBV cap lets bursts reach ~10 % over
 
 
@@ -252,7 +253,8 @@ class Ladder:
         argument = json.dumps({"rungs": config, "preset": self.settings.preset, "fps": fps})
         try:
             process = await trio.lowlevel.open_process(
-                [sys.executable, "-m", "trioflix.live.ladder_process", argument],
+                # faulthandler: a crash in FFmpeg or x264 leaves its stack in our log.
+                [sys.executable, "-X", "faulthandler", "-m", CHILD_MODULE, argument],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,

@@ -166,9 +166,8 @@ def probe_packets(path: Path) -> list[dict[str, Any]]:
 
 
 def video_pts_ms(path: Path) -> list[int]:
-    return sorted(
-        round(float(p["pts_time"]) * 1000) for p in probe_packets(path) if p["codec_type"] == "video"
-    )
+    packets = probe_packets(path)
+    return sorted(round(float(p["pts_time"]) * 1000) for p in packets if p["codec_type"] == "video")
 
 
 def decode_errors(path: Path) -> str:

@@ -44,10 +44,17 @@ def _hub(server: Server) -> HLSHub:
     return hub
 
 
-async def _session(server: Server, channel: str) -> HLSSession:
-    session = _hub(server).session(channel)
-    assert session is not None
-    return session
+async def _wait_rungs(server: Server, channel: str, count: int) -> HLSSession:
+    """Until the ladder has ``count`` rungs with a segment each (the master playlist lists
+    the rungs ready within RUNG_START_WAIT_S; a loaded CI machine may take longer)."""
+    with trio.fail_after(30):
+        while True:
+            session = _hub(server).session(channel)
+            if session is not None:
+                rungs = session.rungs.values()
+                if len(rungs) == count and all(r.segments_added for r in rungs):
+                    return session
+            await trio.sleep(0.05)
 
 
 async def _playlist_until_ended(server: Server, channel: str, uri: str) -> str:
@@ -67,6 +74,7 @@ async def test_ladder_renditions_decode_and_align(
     key = await server.create_key(token)
     publisher = await start_publisher(nursery, server, key, sample.path)
     await wait_live(server, "alice")
+    await _wait_rungs(server, "alice", 2)
     master = await server.client.get("/live/alice/master.m3u8")
     variants = parse_master_playlist(master.text)
     assert [a["RESOLUTION"] for a, _ in variants] == ["640x360", "426x240", "284x160"]
@@ -114,9 +122,9 @@ async def test_encoder_crash_leaves_the_source_going(
     key = await server.create_key(token)
     publisher = await start_publisher(nursery, server, key, sample.path, loops=2)
     await wait_live(server, "alice")
+    session = await _wait_rungs(server, "alice", 2)
     master = parse_master_playlist((await server.client.get("/live/alice/master.m3u8")).text)
     assert len(master) == 3
-    session = await _session(server, "alice")
     assert session.ladder is not None and session.ladder.process is not None
     before = session.source.segments_added
     with caplog.at_level(logging.ERROR, logger="trioflix.live.transcoder"):
@@ -145,8 +153,7 @@ async def test_rung_behind_real_time_is_dropped_highest_first(
     key = await server.create_key(token)
     publisher = await start_publisher(nursery, server, key, sample.path, loops=2)
     await wait_live(server, "alice")
-    session = await _session(server, "alice")
-    await server.client.get("/live/alice/master.m3u8")
+    session = await _wait_rungs(server, "alice", 2)
     assert session.ladder is not None
     # No encoder is that fast: with a 1 ms allowance every rung is "behind".
     session.ladder.lag_limit_ms = -1_000_000

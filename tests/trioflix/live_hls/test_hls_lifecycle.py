@@ -8,8 +8,8 @@ import pytest
 import trio
 import trio.testing
 
-from tests.interop.media import Sample, make_sample
 from protocols import flv
+from tests.interop.media import Sample, make_sample
 from trioflix.config import Settings
 from trioflix.live.hls_writer import HLSHub
 from trioflix.live.packets import Kind

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import signal
 from typing import TYPE_CHECKING
 
@@ -40,7 +41,7 @@ async def _download(server: Server, url: str, path: Path) -> None:
     response = await server.client.get(url)
     assert response.status_code == 200, (url, response.text)
     assert response.headers["content-type"] == "video/mp2t"
-    path.write_bytes(response.content)
+    await trio.Path(path).write_bytes(response.content)
 
 
 async def test_source_rendition_plays_and_ends(
@@ -106,7 +107,7 @@ async def test_source_rendition_plays_and_ends(
     expected = [p for p in sample.video_pts_ms if p >= first]
     offset = all_pts[0] - min(expected)  # TS timestamps start at 1 s (protocols.hls)
     assert sorted(p - offset for p in all_pts) == sorted(expected)
-    gaps = [b - a for a, b in zip(all_pts, all_pts[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(all_pts)]
     assert max(gaps) <= FRAME_MS + 1
 
     # A player reads the whole thing through the master playlist.
@@ -161,7 +162,10 @@ async def test_killed_publisher_ends_playlist_and_reconnect_continues_it(
     master = await server.client.get("/live/alice/master.m3u8")
     uri = parse_master_playlist(master.text)[0][1]
     with trio.fail_after(10):
-        while len(parse_media_playlist((await server.client.get(f"/live/alice/{uri}")).text).segments) < 2:
+        while True:
+            response = await server.client.get(f"/live/alice/{uri}")
+            if len(parse_media_playlist(response.text).segments) >= 2:
+                break
             await trio.sleep(0.2)
 
     publisher.send_signal(signal.SIGKILL)

@@ -1,0 +1,872 @@
+"""Live benchmark: trioflix against node-media-server 4, the same workload in the same run.
+
+    nox -s bench -- live            # full run, about 8 minutes
+    nox -s bench -- live --quick    # smoke run, about 2 minutes
+    python -m bench.live --help     # from the repository root, in .venv
+
+Workloads, each run against one server at a time, the two servers alternating
+level by level so that the noise of a shared machine falls on both:
+
+- ingest: N concurrent ffmpeg ``-re -c copy`` publishers of a 3 Mbit/s H.264/AAC FLV
+  sample (made once by ffmpeg and cached): server CPU seconds per stream-second,
+  peak RSS, publishers dropped;
+- fan-out: one publisher, N HTTP-FLV viewers (``bench/_flv_viewers.py``, about 100
+  viewers per process): delivered bitrate per viewer, server CPU, peak RSS;
+- latency: a paced in-process RTMP publisher (``bench/_rtmp_publisher.py``) and two
+  HTTP-FLV viewers in the same process: for each tag sent after the viewer
+  connected, the time from the publisher's socket write to the viewer's receipt;
+  and the time from a viewer's TCP connect to its first complete keyframe.
+
+Every server is started fresh for each measurement, so peak RSS (``VmHWM``) is that
+workload's. CPU is ``utime + stime`` from ``/proc/PID/stat``, summed over the server's
+process tree, over a window that excludes start-up and ramp-up. Everything talks to
+127.0.0.1 only, and every loop is bounded in time.
+
+node-media-server is installed with npm into a temporary folder at run time, at the
+exact version :data:`NMS_VERSION`; nothing of it is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import trio
+
+from bench._flv_viewers import ViewerResult, watch
+from bench._rtmp_publisher import publish_paced, read_media_tags
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from protocols import flv
+
+HOST = "127.0.0.1"
+NMS_VERSION = "4.4.3"  # node-media-server, exact: figures are only comparable per version
+RUN_BUDGET_S = 15 * 60  # the full run takes ~8 min; past this something is stuck
+STARTUP_TIMEOUT_S = 30.0  # trioflix runs migrations and binds two ports; node starts in ~1 s
+STOP_TIMEOUT_S = 10.0  # both shut down gracefully within a second or two
+NPM_TIMEOUT_S = 240.0
+SAMPLE_TIMEOUT_S = 180.0  # ~10 s of x264 on 2 cores; generous for a loaded machine
+
+# The sample: what OBS sends at "720p30, 3 Mbit/s CBR, keyframe every 2 s".
+SAMPLE_SECONDS = 40  # longer than any phase's publisher
+SAMPLE_VIDEO_KBPS = 2850
+SAMPLE_AUDIO_KBPS = 128
+SAMPLE_NAME = f"live-720p30-{SAMPLE_VIDEO_KBPS + SAMPLE_AUDIO_KBPS}k-{SAMPLE_SECONDS}s-v1.flv"
+
+PUBLISHER_STAGGER_S = 0.1  # 25 ffmpeg starts at once would be a CPU spike of their own
+WARMUP_S = 3.0  # after the last publisher/viewer started: GOP bursts and handshakes are over
+PROBE_TIMEOUT_S = 3.0  # a live stream's GOP cache hands out a keyframe at once
+LIVE_WAIT_S = 10.0  # publisher start to the stream being watchable
+VIEWERS_PER_PROCESS = 100  # ~20% of a core per 100 viewers at 3 Mbit/s
+VIEWER_PROCESS_START_S = 1.5  # Python + trio + h11 import before the first connect
+FULL_RATE = 0.95  # a viewer at >= 95% of the source bitrate is getting the stream
+PASSWORD = "bench password, not secret"
+POLL_INTERVAL_S = 0.1
+POLLS = 300  # readiness polls: with the timeouts around them, never an endless loop
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Plan:
+    ingest_levels: tuple[int, ...]
+    ingest_s: float  # each publisher's ffmpeg -t
+    fanout_levels: tuple[int, ...]
+    fanout_window_s: float
+    ramp_s: float  # viewers connect spread over this
+    latency_s: float
+    keyframe_probes: int
+
+
+FULL = Plan((1, 10, 25), 24.0, (10, 50, 100, 200), 10.0, 2.0, 20.0, 10)
+QUICK = Plan((1, 5), 10.0, (10, 50), 4.0, 1.0, 5.0, 3)
+
+
+# --- /proc -------------------------------------------------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid: int) -> list[str]:
+    text = Path(f"/proc/{pid}/stat").read_text()
+    # comm may contain spaces and parentheses: the fields start after the last ")".
+    return text[text.rindex(")") + 2 :].split()
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants alive now."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int(_stat_fields(int(entry.name))[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, []))
+    return tree
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of the process tree (utime, stime: fields 14 and 15 of stat)."""
+    total = 0
+    for member in process_tree(pid):
+        try:
+            fields = _stat_fields(member)
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / CLOCK_TICKS
+
+
+def peak_rss_mib(pid: int) -> float:
+    """Sum of ``VmHWM`` (peak resident set) over the process tree."""
+    total_kib = 0
+    for member in process_tree(pid):
+        try:
+            status = Path(f"/proc/{member}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                total_kib += int(line.split()[1])
+    return total_kib / 1024
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def sleep_until(deadline: float) -> None:
+    await trio.sleep(max(0.0, deadline - time.monotonic()))
+
+
+async def port_open(port: int) -> bool:
+    try:
+        stream = await trio.open_tcp_stream(HOST, port)
+    except OSError:
+        return False
+    await stream.aclose()
+    return True
+
+
+# --- servers -----------------------------------------------------------------------------
+
+
+class Server:
+    """One server under test: how to start it, where to publish and to watch."""
+
+    name = ""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.http_port = free_port()
+        self.rtmp_port = free_port()
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    async def wait_ready(self) -> None:
+        for _ in range(POLLS):
+            if await port_open(self.http_port) and await port_open(self.rtmp_port):
+                return
+            await trio.sleep(POLL_INTERVAL_S)
+        raise TimeoutError(f"{self.name} does not accept connections")
+
+    def stream_key(self, index: int) -> str:
+        """The publishing name after ``rtmp://HOST:PORT/live/``."""
+        raise NotImplementedError
+
+    def play_path(self, index: int) -> str:
+        raise NotImplementedError
+
+    def publish_url(self, index: int) -> str:
+        return f"rtmp://{HOST}:{self.rtmp_port}/live/{self.stream_key(index)}"
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+
+class Trioflix(Server):
+    """``trioflix serve`` with the HLS ladder off: RTMP in, FLV out, source HLS remux."""
+
+    name = "trioflix"
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir)
+        self.data_dir = workdir / "trioflix-data"
+        self.keys: list[str] = []
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "trioflix",
+            "serve",
+            "--http",
+            f"{HOST}:{self.http_port}",
+            "--rtmp",
+            f"{HOST}:{self.rtmp_port}",
+            "--data-dir",
+            str(self.data_dir),
+            "--hls-ladder",
+            "off",
+            "--log-level",
+            "WARNING",
+            "--jwt-secret",
+            "bench-only-secret-0123456789abcdefghijklmnop",
+        ]
+
+    async def wait_ready(self) -> None:
+        async with httpx.AsyncClient(base_url=f"http://{HOST}:{self.http_port}") as client:
+            for _ in range(POLLS):
+                try:
+                    if (await client.get("/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await trio.sleep(POLL_INTERVAL_S)
+        await super().wait_ready()
+
+    async def create_channels(self, count: int) -> None:
+        """Register ``bench00``... and give each a stream key (the server is running)."""
+        async with httpx.AsyncClient(base_url=f"http://{HOST}:{self.http_port}") as client:
+            for index in range(len(self.keys), count):
+                answer = await client.post(
+                    "/api/auth/register",
+                    json={"username": self.channel(index), "password": PASSWORD},
+                )
+                answer.raise_for_status()
+                token = answer.json()["token"]
+                answer = await client.post(
+                    "/api/streaming/keys",
+                    headers={"Authorization": f"Bearer {token}"},
+                    json={"name": "bench", "record": False},
+                )
+                answer.raise_for_status()
+                self.keys.append(answer.json()["key"]["key"])
+
+    @staticmethod
+    def channel(index: int) -> str:
+        return f"bench{index:02d}"
+
+    def stream_key(self, index: int) -> str:
+        return self.keys[index]
+
+    def play_path(self, index: int) -> str:
+        return f"/live/{self.channel(index)}.flv"
+
+    def describe(self) -> str:
+        return (
+            "trioflix (this tree), `trioflix serve --hls-ladder off`, SQLite; stream keys"
+            " with `record: false`. Still on: the source-rendition HLS remux to disk"
+            " (not switchable), ingest statistics, the status API"
+        )
+
+
+class NodeMediaServer(Server):
+    """node-media-server, installed with npm into the work folder, admin console off."""
+
+    name = "nms"
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir)
+        self.root = workdir / "nms"
+
+    async def install(self) -> None:
+        self.root.mkdir(exist_ok=True)
+        with trio.fail_after(NPM_TIMEOUT_S):
+            await trio.run_process(
+                [
+                    "npm",
+                    "install",
+                    "--no-save",
+                    "--no-audit",
+                    "--no-fund",
+                    "--loglevel=error",
+                    f"node-media-server@{NMS_VERSION}",
+                ],
+                cwd=self.root,
+                stdout=subprocess.DEVNULL,
+            )
+
+    def command(self) -> list[str]:
+        config = {
+            "bind": HOST,
+            "notify": {"url": ""},
+            "store": {"path": str(self.root / "data"), "maxHistory": 100},
+            "auth": {
+                "play": False,
+                "publish": False,
+                "secret": "bench-only",
+                "jwt": {
+                    "secret": "bench-only-secret-0123456789abcdefghijklmnop",
+                    "expiresIn": "1h",
+                    "refreshExpiresIn": "1h",
+                    "algorithm": "HS256",
+                    "users": [],
+                },
+            },
+            "rtmp": {"port": self.rtmp_port},
+            "http": {"port": self.http_port},
+            "webadmin": {"enable": False},
+            "record": {"auto": False, "path": str(self.root / "record")},
+        }
+        path = self.root / "config.json"
+        path.write_text(json.dumps(config, indent=2))
+        app = self.root / "node_modules" / "node-media-server" / "bin" / "app.js"
+        return ["node", str(app), "-c", str(path)]
+
+    def stream_key(self, index: int) -> str:
+        return f"bench{index:02d}"
+
+    def play_path(self, index: int) -> str:
+        return f"/live/{self.stream_key(index)}.flv"
+
+    def describe(self) -> str:
+        return (
+            f"node-media-server {NMS_VERSION} (npm), Node {node_version()}, default"
+            " config with the web admin off, recording off, no auth"
+        )
+
+
+@dataclass
+class Running:
+    pid: int
+    log: Path
+
+    def errors_logged(self) -> int:
+        """Lines at level ERROR (trioflix JSON lines, node-media-server's ``[ERROR]``)."""
+        text = self.log.read_text(errors="replace")
+        return sum('"level": "ERROR"' in line or "[ERROR]" in line for line in text.splitlines())
+
+
+@asynccontextmanager
+async def serving(server: Server, label: str) -> AsyncIterator[Running]:
+    """Run ``server`` fresh, logging to its own file; yield once it accepts on both ports."""
+    path = server.workdir / f"{server.name}-{label}.log"
+    with path.open("ab") as log:
+        process = await trio.lowlevel.open_process(
+            server.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=server.workdir
+        )
+        try:
+            with trio.fail_after(STARTUP_TIMEOUT_S):
+                await server.wait_ready()
+            yield Running(process.pid, path)
+        finally:
+            with trio.move_on_after(STOP_TIMEOUT_S, shield=True):
+                if process.returncode is None:
+                    process.send_signal(signal.SIGTERM)
+                await process.wait()
+            if process.returncode is None:
+                process.kill()
+                with trio.move_on_after(STOP_TIMEOUT_S, shield=True):
+                    await process.wait()
+
+
+# --- clients -----------------------------------------------------------------------------
+
+
+@dataclass
+class PublisherRun:
+    returncode: int | None = None
+    seconds: float = 0.0
+    live: bool = False
+
+    def dropped(self, expected_s: float) -> bool:
+        return self.returncode != 0 or self.seconds < expected_s - 1.0 or not self.live
+
+
+async def run_ffmpeg(sample: Path, url: str, seconds: float, log: Path, run: PublisherRun) -> None:
+    started = time.monotonic()
+    with log.open("ab") as errors:
+        completed = await trio.run_process(
+            [
+                "ffmpeg",
+                "-hide_banner",
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-re",
+                "-i",
+                str(sample),
+                "-c",
+                "copy",
+                "-t",
+                f"{seconds:g}",
+                "-f",
+                "flv",
+                url,
+            ],
+            check=False,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
+    run.returncode = completed.returncode
+    run.seconds = time.monotonic() - started
+
+
+async def probe(server: Server, index: int) -> ViewerResult:
+    """Watch until the first keyframe (or :data:`PROBE_TIMEOUT_S`)."""
+    result = ViewerResult()
+    with trio.move_on_after(PROBE_TIMEOUT_S):
+        await watch(HOST, server.http_port, server.play_path(index), result, until_keyframe=True)
+    return result
+
+
+async def wait_live(server: Server, index: int) -> None:
+    with trio.fail_after(LIVE_WAIT_S):
+        for _ in range(POLLS):
+            if (await probe(server, index)).first_keyframe_s is not None:
+                return
+            await trio.sleep(POLL_INTERVAL_S)
+    raise TimeoutError(f"{server.play_path(index)} on {server.name} did not go live")
+
+
+# --- workloads ---------------------------------------------------------------------------
+
+
+async def ingest(server: Server, sample: Path, count: int, plan: Plan) -> dict[str, Any]:
+    runs = [PublisherRun() for _ in range(count)]
+    async with serving(server, f"ingest-{count}") as running, trio.open_nursery() as nursery:
+        pid = running.pid
+        started = time.monotonic()
+        for index in range(count):
+            log = server.workdir / f"ffmpeg-{server.name}-{count}-{index}.log"
+            nursery.start_soon(
+                run_ffmpeg, sample, server.publish_url(index), plan.ingest_s, log, runs[index]
+            )
+            await trio.sleep(PUBLISHER_STAGGER_S)
+        await sleep_until(time.monotonic() + WARMUP_S)
+        cpu0, t0 = cpu_seconds(pid), time.monotonic()
+        # Leave time to check every stream while all publishers are still sending.
+        await sleep_until(started + plan.ingest_s - PROBE_TIMEOUT_S - 1.0)
+        cpu1, t1 = cpu_seconds(pid), time.monotonic()
+
+        async def check(index: int) -> None:
+            runs[index].live = (await probe(server, index)).first_keyframe_s is not None
+
+        async with trio.open_nursery() as probes:
+            for index in range(count):
+                probes.start_soon(check, index)
+        rss = peak_rss_mib(pid)
+        # Publishers end by themselves after -t; this only bounds a stuck one.
+        nursery.cancel_scope.deadline = trio.current_time() + plan.ingest_s + STOP_TIMEOUT_S
+    dropped = sum(run.dropped(plan.ingest_s) for run in runs)
+    return {
+        "publishers": count,
+        "window_s": t1 - t0,
+        "cpu_s": cpu1 - cpu0,
+        "cpu_per_stream_s": (cpu1 - cpu0) / (count * (t1 - t0)),
+        "peak_rss_mib": rss,
+        "dropped": dropped,
+        "errors_logged": running.errors_logged(),
+        "runs": [asdict(run) for run in runs],
+    }
+
+
+async def run_viewer_process(
+    server: Server, count: int, start_at: float, ramp_s: float, window: tuple[float, float],
+    stop_at: float, out: list[dict[str, Any]],
+) -> None:  # fmt: skip
+    completed = await trio.run_process(
+        [
+            sys.executable,
+            "-m",
+            "bench._flv_viewers",
+            "--port",
+            str(server.http_port),
+            "--path",
+            server.play_path(0),
+            "--count",
+            str(count),
+            "--start-at",
+            repr(start_at),
+            "--ramp-s",
+            repr(ramp_s),
+            "--window",
+            repr(window[0]),
+            repr(window[1]),
+            "--stop-at",
+            repr(stop_at),
+        ],
+        capture_stdout=True,
+        cwd=REPOSITORY,
+    )
+    out.append(json.loads(completed.stdout))
+
+
+async def fanout(
+    server: Server, sample: Path, count: int, plan: Plan, source_bps: float
+) -> dict[str, Any]:
+    outputs: list[dict[str, Any]] = []
+    publisher = PublisherRun()
+    async with serving(server, f"fanout-{count}") as running, trio.open_nursery() as nursery:
+        pid = running.pid
+        log = server.workdir / f"ffmpeg-{server.name}-fanout-{count}.log"
+        nursery.start_soon(
+            run_ffmpeg, sample, server.publish_url(0), SAMPLE_SECONDS, log, publisher
+        )
+        await wait_live(server, 0)
+        processes = math.ceil(count / VIEWERS_PER_PROCESS)
+        start_at = time.monotonic() + VIEWER_PROCESS_START_S
+        window = (start_at + plan.ramp_s + WARMUP_S, 0.0)
+        window = (window[0], window[0] + plan.fanout_window_s)
+        stop_at = window[1] + 0.3
+        async with trio.open_nursery() as viewers:
+            for part in range(processes):
+                share = count // processes + (part < count % processes)
+                viewers.start_soon(
+                    run_viewer_process, server, share, start_at, plan.ramp_s, window, stop_at,
+                    outputs,
+                )  # fmt: skip
+            await sleep_until(window[0])
+            cpu0, t0 = cpu_seconds(pid), time.monotonic()
+            await sleep_until(window[1])
+            cpu1, t1 = cpu_seconds(pid), time.monotonic()
+            rss = peak_rss_mib(pid)
+        nursery.cancel_scope.cancel()
+    results = [ViewerResult(**v) for out in outputs for v in out["viewers"]]
+    window_s = window[1] - window[0]
+    rates = [r.window_bytes * 8 / window_s for r in results]
+    return {
+        "viewers": count,
+        "window_s": t1 - t0,
+        "cpu_s": cpu1 - cpu0,
+        "cpu_cores": (cpu1 - cpu0) / (t1 - t0),
+        "peak_rss_mib": rss,
+        "bitrate_min_bps": min(rates),
+        "bitrate_median_bps": statistics.median(rates),
+        "full_rate": sum(rate >= FULL_RATE * source_bps for rate in rates),
+        "errors": sum(r.error is not None or r.ended_early for r in results),
+        "viewer_cpu_s": sum(out["cpu_s"] for out in outputs),
+        "errors_logged": running.errors_logged(),
+    }
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+async def latency(server: Server, tags: list[flv.FLVTag], plan: Plan) -> dict[str, Any]:
+    sent_at: dict[tuple[int, int], float] = {}
+    arrivals: list[tuple[float, int, int, float]] = []  # viewer start, type, ts, arrival
+    keyframes: list[float | None] = []
+    async with serving(server, "latency") as running, trio.open_nursery() as nursery:
+        await nursery.start(
+            partial(
+                publish_paced, HOST, server.rtmp_port, server.stream_key(0), tags, sent_at=sent_at
+            )
+        )
+        await wait_live(server, 0)
+        await trio.sleep(1.0)
+        with trio.move_on_after(plan.latency_s):
+            async with trio.open_nursery() as viewers:
+                for _ in range(2):
+                    result = ViewerResult()
+
+                    def note(tag: flv.FLVTag, now: float, result: ViewerResult = result) -> None:
+                        arrivals.append((result.started_at, tag.tag_type, tag.timestamp_ms, now))
+
+                    viewers.start_soon(
+                        partial(
+                            watch, HOST, server.http_port, server.play_path(0), result, on_tag=note
+                        )
+                    )
+        for _ in range(plan.keyframe_probes):
+            keyframes.append((await probe(server, 0)).first_keyframe_s)
+            await trio.sleep(0.25)
+        nursery.cancel_scope.cancel()
+    delays, unmatched = [], 0
+    for viewer_start, tag_type, timestamp, arrival in arrivals:
+        sent = sent_at.get((tag_type, timestamp))
+        if sent is None:
+            unmatched += 1
+        elif sent >= viewer_start:  # sent live, not replayed from the GOP cache
+            delays.append((arrival - sent) * 1000)
+    found = [k * 1000 for k in keyframes if k is not None]
+    return {
+        "errors_logged": running.errors_logged(),
+        "tags": len(delays),
+        "unmatched_tags": unmatched,
+        "delay_ms": {
+            "p50": _percentile(delays, 0.5),
+            "p95": _percentile(delays, 0.95),
+            "p99": _percentile(delays, 0.99),
+            "max": max(delays),
+        },
+        "first_keyframe_ms": {
+            "median": statistics.median(found) if found else None,
+            "max": max(found) if found else None,
+            "missing": len(keyframes) - len(found),
+        },
+    }
+
+
+# --- setup -------------------------------------------------------------------------------
+
+
+def node_version() -> str:
+    return subprocess.run(
+        ["node", "--version"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def machine() -> dict[str, str]:
+    model = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    ffmpeg = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True, check=True)
+    return {
+        "cpu": f"{os.cpu_count()} x {model}",
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "node": node_version(),
+        "ffmpeg": ffmpeg.stdout.split("\n", 1)[0].split(" Copyright")[0],
+    }
+
+
+async def make_sample(cache_dir: Path) -> Path:
+    """The 3 Mbit/s H.264/AAC FLV sample, made by ffmpeg once and cached."""
+    path = cache_dir / SAMPLE_NAME
+    if path.exists():
+        return path
+    await trio.Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    partial_path = path.with_suffix(".partial.flv")
+    kbps = SAMPLE_VIDEO_KBPS
+    print(f"making the sample {path} (once)", file=sys.stderr)
+    with trio.fail_after(SAMPLE_TIMEOUT_S):
+        await trio.run_process(
+            [
+                "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+                # Noise keeps x264 busy enough that CBR is real bits, not filler.
+                "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30,noise=alls=12:allf=t",
+                "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+                "-t", str(SAMPLE_SECONDS),
+                "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency",
+                "-profile:v", "high", "-pix_fmt", "yuv420p",
+                "-b:v", f"{kbps}k", "-maxrate", f"{kbps}k", "-bufsize", f"{kbps}k",
+                "-x264-params", "nal-hrd=cbr:keyint=60:min-keyint=60:scenecut=0",
+                "-c:a", "aac", "-b:a", f"{SAMPLE_AUDIO_KBPS}k", "-ac", "2",
+                "-f", "flv", str(partial_path),
+            ]
+        )  # fmt: skip
+    partial_path.replace(path)
+    return path
+
+
+# --- report ------------------------------------------------------------------------------
+
+
+def _ratio(ours: float | None, theirs: float | None) -> str:
+    if ours is None or theirs is None or theirs == 0:
+        return "n/a"
+    return f"{ours / theirs:.2f}"
+
+
+def _mbps(bps: float) -> str:
+    return f"{bps / 1e6:.2f}"
+
+
+def render(report: dict[str, Any]) -> str:
+    """The markdown tables of ``docs/benchmarks.md`` for this run."""
+    tf, nms = report["trioflix"], report["nms"]
+    lines = [
+        "Ingest (ffmpeg `-re -c copy` publishers of the 3 Mbit/s sample):",
+        "",
+        "| publishers | CPU s per stream-s, trioflix | nms | ratio | peak RSS MiB, trioflix"
+        " | nms | ratio | dropped, trioflix | nms |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for ours, theirs in zip(tf["ingest"], nms["ingest"], strict=True):
+        lines.append(
+            f"| {ours['publishers']} | {ours['cpu_per_stream_s']:.4f}"
+            f" | {theirs['cpu_per_stream_s']:.4f}"
+            f" | {_ratio(ours['cpu_per_stream_s'], theirs['cpu_per_stream_s'])}"
+            f" | {ours['peak_rss_mib']:.0f} | {theirs['peak_rss_mib']:.0f}"
+            f" | {_ratio(ours['peak_rss_mib'], theirs['peak_rss_mib'])}"
+            f" | {ours['dropped']} | {theirs['dropped']} |"
+        )
+    lines += [
+        "",
+        f"Fan-out (one publisher, HTTP-FLV viewers; source {_mbps(report['source_bps'])}"
+        f" Mbit/s; full rate = at least {FULL_RATE:.0%} of it):",
+        "",
+        "| viewers | Mbit/s per viewer min / median, trioflix | nms | at full rate, trioflix"
+        " | nms | server CPU (cores), trioflix | nms | ratio | peak RSS MiB, trioflix | nms"
+        " | viewer-client CPU (cores), trioflix run | nms run |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for ours, theirs in zip(tf["fanout"], nms["fanout"], strict=True):
+        n = ours["viewers"]
+        lines.append(
+            f"| {n}"
+            f" | {_mbps(ours['bitrate_min_bps'])} / {_mbps(ours['bitrate_median_bps'])}"
+            f" | {_mbps(theirs['bitrate_min_bps'])} / {_mbps(theirs['bitrate_median_bps'])}"
+            f" | {ours['full_rate']}/{n} | {theirs['full_rate']}/{n}"
+            f" | {ours['cpu_cores']:.3f} | {theirs['cpu_cores']:.3f}"
+            f" | {_ratio(ours['cpu_cores'], theirs['cpu_cores'])}"
+            f" | {ours['peak_rss_mib']:.0f} | {theirs['peak_rss_mib']:.0f}"
+            f" | {ours['viewer_cpu_s'] / ours['window_s']:.2f}"
+            f" | {theirs['viewer_cpu_s'] / theirs['window_s']:.2f} |"
+        )
+    ol, tl = tf["latency"], nms["latency"]
+    lines += [
+        "",
+        "Latency (paced RTMP publisher to HTTP-FLV viewer, same process; per tag sent after"
+        " the viewer connected):",
+        "",
+        "| | trioflix | nms | ratio |",
+        "|---|---:|---:|---:|",
+    ]
+    for key in ("p50", "p95", "p99", "max"):
+        ours_ms, theirs_ms = ol["delay_ms"][key], tl["delay_ms"][key]
+        lines.append(
+            f"| added delay {key}, ms | {ours_ms:.1f} | {theirs_ms:.1f}"
+            f" | {_ratio(ours_ms, theirs_ms)} |"
+        )
+    for key in ("median", "max"):
+        ours_kf, theirs_kf = ol["first_keyframe_ms"][key], tl["first_keyframe_ms"][key]
+        lines.append(
+            f"| connect to first keyframe {key}, ms | {ours_kf or float('nan'):.1f}"
+            f" | {theirs_kf or float('nan'):.1f} | {_ratio(ours_kf, theirs_kf)} |"
+        )
+    lines.append(
+        f"| tags measured (unmatched) | {ol['tags']} ({ol['unmatched_tags']})"
+        f" | {tl['tags']} ({tl['unmatched_tags']}) | |"
+    )
+    errors = [
+        f"{name} {phase}-{figures.get('publishers') or figures.get('viewers')}:"
+        f" {figures['errors_logged']}"
+        for name in ("trioflix", "nms")
+        for phase in ("ingest", "fanout")
+        for figures in report[name][phase]
+        if figures["errors_logged"]
+    ] + [
+        f"{name} latency: {report[name]['latency']['errors_logged']}"
+        for name in ("trioflix", "nms")
+        if report[name]["latency"]["errors_logged"]
+    ]
+    lines += ["", "Errors in the server logs: " + ("; ".join(errors) or "none") + "."]
+    return "\n".join(lines)
+
+
+# --- main --------------------------------------------------------------------------------
+
+
+async def run(plan: Plan, workdir: Path, cache_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    sample = await make_sample(cache_dir)
+    source_bps = sample.stat().st_size * 8 / SAMPLE_SECONDS
+    tags = await trio.to_thread.run_sync(read_media_tags, sample)
+    trioflix, nms = Trioflix(workdir), NodeMediaServer(workdir)
+    print(f"installing node-media-server@{NMS_VERSION} into {nms.root}", file=sys.stderr)
+    await nms.install()
+    async with serving(trioflix, "setup"):
+        await trioflix.create_channels(max(plan.ingest_levels))
+    meta["servers"] = {"trioflix": trioflix.describe(), "nms": nms.describe()}
+    results: dict[str, dict[str, Any]] = {
+        server.name: {"ingest": [], "fanout": [], "latency": None} for server in (trioflix, nms)
+    }
+    order: tuple[Server, ...] = (trioflix, nms)
+    for count in plan.ingest_levels:
+        for server in order:
+            print(f"ingest: {count} publishers -> {server.name}", file=sys.stderr)
+            results[server.name]["ingest"].append(await ingest(server, sample, count, plan))
+        order = order[::-1]
+    for count in plan.fanout_levels:
+        for server in order:
+            print(f"fan-out: {count} viewers <- {server.name}", file=sys.stderr)
+            figures = await fanout(server, sample, count, plan, source_bps)
+            results[server.name]["fanout"].append(figures)
+        order = order[::-1]
+    for server in order:
+        print(f"latency: {server.name}", file=sys.stderr)
+        results[server.name]["latency"] = await latency(server, tags, plan)
+    return {"meta": meta, "source_bps": source_bps, **results}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.live", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="a short smoke run (~2 min)")
+    parser.add_argument("--json", type=Path, help="also write every figure here")
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path.home() / ".cache" / "trioflix-bench",
+        help="where the ffmpeg-made sample is kept between runs",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
+    args = parser.parse_args(argv)
+    for tool in ("ffmpeg", "node", "npm"):
+        if shutil.which(tool) is None:
+            parser.error(f"{tool} is not on PATH")
+    plan = QUICK if args.quick else FULL
+    command = "nox -s bench -- live" + (" --quick" if args.quick else "")
+    meta = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": command,
+        "plan": asdict(plan),
+        "machine": machine(),
+    }
+    workdir = Path(tempfile.mkdtemp(prefix="trioflix-bench-live-"))
+    started = time.monotonic()
+    try:
+        report = trio.run(partial(_bounded, plan, workdir, args.cache_dir, meta))
+    finally:
+        if args.keep:
+            print(f"work folder kept: {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    report["meta"]["duration_s"] = round(time.monotonic() - started)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    m = report["meta"]
+    print(f"Machine: {m['machine']['cpu']}, Linux {m['machine']['kernel']}")
+    print(f"Versions: Python {m['machine']['python']}, {m['machine']['ffmpeg']}")
+    print(f"trioflix: {m['servers']['trioflix']}")
+    print(f"nms: {m['servers']['nms']}")
+    print(f"Command: `{m['command']}`; date: {m['date']}; took {m['duration_s']} s")
+    print()
+    print(render(report))
+    return 0
+
+
+async def _bounded(plan: Plan, workdir: Path, cache_dir: Path, meta: dict[str, Any]) -> Any:
+    with trio.fail_after(RUN_BUDGET_S):
+        return await run(plan, workdir, cache_dir, meta)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

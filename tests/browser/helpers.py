@@ -1,0 +1,135 @@
+"""Driving the system's Chromium with Playwright from Trio tests.
+
+Playwright's Python API is synchronous (greenlets) or asyncio, never Trio. A
+browser scenario is therefore a plain synchronous function run in one worker
+thread (``trio.to_thread.run_sync``) while the served trioflix keeps running on
+the Trio thread; every Playwright object stays on that one thread. A scenario
+that needs Trio again (publish a stream, poll the registry) calls
+``trio.from_thread.run``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pytest
+import trio
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from playwright.sync_api import Browser, BrowserContext, Page
+
+T = TypeVar("T")
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Debian's Chromium as root in a container: no sandbox, no GPU, nothing phoning home.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    # Autoplay with sound, as after a click: the tests check audio+video playback.
+    "--autoplay-policy=no-user-gesture-required",
+]
+VIEWPORT = {"width": 1280, "height": 720}
+TIMEOUT_MS = 30_000  # every Playwright wait; a stream's first HLS segments take ~6 s
+
+
+def require_browser() -> None:
+    """Skip (CI fails on skips) unless Playwright and the system Chromium are installed."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.skip("playwright is not installed (pip install -e '.[test]')")
+    if not CHROMIUM.exists() or shutil.which(str(CHROMIUM)) is None:
+        pytest.skip(f"{CHROMIUM} not found (./dev system-packages installs chromium)")
+
+
+async def in_browser(scenario: Callable[[Browser], T]) -> T:
+    """Launch Chromium in a worker thread, run ``scenario(browser)`` there, close it."""
+    require_browser()
+    return await trio.to_thread.run_sync(partial(_run_scenario, scenario))
+
+
+def _run_scenario(scenario: Callable[[Browser], T]) -> T:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            return scenario(browser)
+        finally:
+            browser.close()
+
+
+@dataclass
+class PageLog:
+    """What the page said on its console and which scripts threw: asserted empty at the end."""
+
+    errors: list[str] = field(default_factory=list)
+
+    def attach(self, page: Page, *, allow: tuple[str, ...] = ()) -> None:
+        def console(message: Any) -> None:
+            text = str(message.text)
+            if message.type == "error" and not any(part in text for part in allow):
+                self.errors.append(f"console: {text}")
+
+        page.on("console", console)
+        page.on("pageerror", lambda error: self.errors.append(f"pageerror: {error}"))
+
+
+def new_context(
+    browser: Browser, base_url: str, *, login: tuple[str, dict[str, Any]] | None = None
+) -> BrowserContext:
+    """A fresh profile on ``base_url``; ``login``: (token, user), stored as the pages do."""
+    context = browser.new_context(base_url=base_url, viewport=VIEWPORT)  # type: ignore[arg-type]
+    context.set_default_timeout(TIMEOUT_MS)
+    if login is not None:
+        token, user = login
+        context.add_init_script(
+            "localStorage.setItem('trioflix.token', "
+            f"{json.dumps(token)}); localStorage.setItem('trioflix.user', "
+            f"{json.dumps(json.dumps(user))});"
+        )
+    return context
+
+
+def video_time(page: Page) -> float:
+    return float(page.evaluate("document.querySelector('video').currentTime"))
+
+
+def wait_playing(page: Page, *, advance_s: float = 1.5) -> float:
+    """Wait until the page's video plays: ``currentTime`` moves ``advance_s`` past where it was."""
+    page.wait_for_function(
+        "() => { const v = document.querySelector('video'); return v && v.currentTime > 0 }"
+    )
+    start = video_time(page)
+    page.wait_for_function(
+        f"() => document.querySelector('video').currentTime > {start + advance_s}"
+    )
+    return video_time(page)
+
+
+@dataclass
+class Screenshots:
+    """Saves page screenshots by name (PNG) into ``directory``."""
+
+    directory: Path
+
+    def save(self, page: Page, name: str, *, full_page: bool = False) -> Path:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f"{name}.png"
+        page.screenshot(path=str(path), full_page=full_page, animations="disabled")
+        return path

@@ -1,0 +1,171 @@
+"""The channel page's LivePlayer in headless Chromium, with a stream published by ffmpeg.
+
+HLS through hls.js plays and its quality menu switches between the real
+renditions of the live ladder; the low-latency modes play over HTTP-FLV and
+WS-FLV through mpegts.js; the offline slate gives way to playback by itself when
+the channel goes live.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+import trio
+
+from tests.browser.helpers import PageLog, in_browser, new_context, video_time, wait_playing
+from tests.interop.test_rtmp_live import start_publisher, wait_live
+from tests.trioflix.live_hls.helpers import parse_master_playlist
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
+    from tests.browser.helpers import Screenshots
+    from tests.conftest import Server
+    from tests.interop.media import Sample
+
+pytestmark = [pytest.mark.slow, pytest.mark.interop]
+
+LADDER_TIMEOUT_S = 20.0
+
+
+async def go_live(server: Server, nursery: trio.Nursery, sample: Sample, name: str) -> str:
+    """Register ``name``, publish ``sample`` with a new key; returns the token."""
+    token, _ = await server.register(name)
+    key = await server.create_key(token)
+    await start_publisher(nursery, server, key, sample.path)
+    await wait_live(server, name)
+    return token
+
+
+async def wait_renditions(server: Server, channel: str, count: int) -> list[str]:
+    """Wait until the live master playlist lists ``count`` renditions; their heights."""
+    with trio.fail_after(LADDER_TIMEOUT_S):
+        while True:
+            response = await server.client.get(f"/live/{channel}/master.m3u8")
+            if response.status_code == 200:
+                variants = parse_master_playlist(response.text)
+                if len(variants) >= count:
+                    return [attrs["RESOLUTION"].split("x")[1] for attrs, _ in variants]
+            await trio.sleep(0.25)
+
+
+async def test_hls_plays_and_quality_menu_switches_renditions(
+    server: Server, live_sample: Sample, nursery: trio.Nursery, screenshots: Screenshots
+) -> None:
+    await go_live(server, nursery, live_sample, "alice")
+    heights = await wait_renditions(server, "alice", 3)
+    assert sorted(heights) == ["160", "240", "360"]
+
+    def scenario(browser: Browser) -> None:
+        context = new_context(browser, server.url)
+        page = context.new_page()
+        log = PageLog()
+        log.attach(page)
+        page.goto("/channel/alice")
+        wait_playing(page)
+        player = page.locator(".player")
+        assert player.get_attribute("data-engine") == "hls"
+        quality = page.get_by_label("Quality")
+        # Auto plus the three real renditions, highest first.
+        page.wait_for_function("() => document.querySelectorAll('.quality option').length === 4")
+        labels = quality.locator("option").all_text_contents()
+        assert labels[0].startswith("Auto")
+        assert labels[1:] == ["Source (360p)", "240p", "160p"]
+
+        for label, height in [("160p", 160), ("240p", 240)]:
+            quality.select_option(label=label)
+            page.wait_for_function(
+                f"() => document.querySelector('video').videoHeight === {height}"
+            )
+            wait_playing(page)
+        quality.select_option(label=labels[0])
+        assert page.evaluate("trioflix.player.engine.auto") is True
+
+        page.get_by_role("heading", name="alice live").wait_for()
+        page.locator(".player").hover()
+        edge = page.locator(".live-edge").text_content() or ""
+        assert edge == "LIVE" or edge.endswith("s behind")
+        screenshots.save(page, "channel-live")
+        assert log.errors == []
+        context.close()
+
+    await in_browser(scenario)
+
+
+@pytest.mark.parametrize("mode", ["http-flv", "ws-flv"])
+async def test_low_latency_mode_plays_over_flv(
+    server: Server, live_sample: Sample, nursery: trio.Nursery, mode: str
+) -> None:
+    await go_live(server, nursery, live_sample, "alice")
+
+    def scenario(browser: Browser) -> float:
+        context = new_context(browser, server.url)
+        page = context.new_page()
+        log = PageLog()
+        log.attach(page)
+        page.goto("/channel/alice")
+        page.get_by_label("Latency mode").select_option(mode)
+        page.wait_for_function(
+            "() => document.querySelector('.player').dataset.engine === 'flv'"
+            f" && document.querySelector('.player').dataset.mode === '{mode}'"
+        )
+        wait_playing(page, advance_s=2.0)
+        assert page.evaluate("document.querySelector('video').videoHeight") == 360
+        # mpegts.js keeps close to what has arrived: the low-latency point of this mode.
+        behind = float(page.evaluate("trioflix.player.engine.behindLive()"))
+        # The choice is remembered for the next visit.
+        page.reload()
+        page.wait_for_function("() => document.querySelector('.player').dataset.engine === 'flv'")
+        wait_playing(page)
+        assert page.get_by_label("Latency mode").input_value() == mode
+        assert log.errors == []
+        context.close()
+        return behind
+
+    behind = await in_browser(scenario)
+    assert behind < 3.0
+    viewers = server.app.trioflix.registry.get("alice")
+    assert viewers is not None
+
+
+async def test_offline_slate_then_playback_starts_by_itself(
+    server: Server, live_sample: Sample, nursery: trio.Nursery, screenshots: Screenshots
+) -> None:
+    token, _ = await server.register("alice")
+    await server.client.post(
+        "/api/streaming/start",
+        json={"title": "Friday build", "description": "we build things"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    key = await server.create_key(token)
+
+    async def publish() -> None:
+        await start_publisher(nursery, server, key, live_sample.path)
+        await wait_live(server, "alice")
+
+    def scenario(browser: Browser) -> None:
+        context = new_context(browser, server.url)
+        page = context.new_page()
+        log = PageLog()
+        log.attach(page)
+        page.goto("/channel/alice")
+        slate = page.locator(".slate")
+        slate.get_by_text("alice is offline").wait_for()
+        assert "Friday build" in (slate.text_content() or "")
+        screenshots.save(page, "channel-offline")
+        trio.from_thread.run(publish)
+        wait_playing(page)
+        assert slate.is_hidden()
+        page.get_by_role("heading", name="Friday build").wait_for()
+        assert video_time(page) > 0
+        # The home page lists the channel as live now.
+        page.goto("/")
+        card = page.locator("#live-grid .tile", has_text="Friday build")
+        card.wait_for()
+        assert card.locator(".badge.live").text_content() == "LIVE"
+        screenshots.save(page, "home")
+        assert log.errors == []
+        context.close()
+
+    await in_browser(scenario)

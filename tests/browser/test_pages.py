@@ -1,0 +1,76 @@
+"""The pages and their files over plain HTTP (no browser): shells, headers, asset serving."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from trioflix.api.pages import CONTENT_SECURITY_POLICY
+
+if TYPE_CHECKING:
+    from tests.conftest import Server
+
+
+@pytest.mark.parametrize(
+    ("path", "needle"),
+    [
+        ("/", 'src="/assets/js/home.js"'),
+        ("/channel/alice", 'data-channel="alice"'),
+        ("/watch/7", 'data-video-id="7"'),
+        ("/studio", 'src="/assets/js/studio.js"'),
+        ("/upload", 'src="/assets/vendor/tus.min.js"'),
+        ("/login", 'id="auth-form"'),
+    ],
+)
+async def test_pages_render_with_a_strict_policy(server: Server, path: str, needle: str) -> None:
+    response = await server.client.get(path)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert "'unsafe-inline'" not in CONTENT_SECURITY_POLICY
+    assert needle in response.text
+    assert "<script>" not in response.text  # no inline script: the policy would block it
+
+
+async def test_channel_names_are_escaped_not_interpreted(server: Server) -> None:
+    response = await server.client.get('/channel/"><img src=x>')
+    assert response.status_code == 200
+    assert "<img src=x>" not in response.text
+    assert "&#34;&gt;&lt;img src=x&gt;" in response.text
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("/assets/js/player.js", "text/javascript; charset=utf-8"),
+        ("/assets/css/site.css", "text/css; charset=utf-8"),
+        ("/assets/vendor/hls.min.js", "text/javascript; charset=utf-8"),
+        ("/assets/vendor/mpegts.js", "text/javascript; charset=utf-8"),
+        ("/assets/vendor/tus.min.js", "text/javascript; charset=utf-8"),
+    ],
+)
+async def test_assets_and_vendor_builds_are_served(
+    server: Server, path: str, content_type: str
+) -> None:
+    response = await server.client.get(path)
+    assert response.status_code == 200, (path, response.text[:200])
+    assert response.headers["content-type"] == content_type
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert len(response.content) > 1000
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/assets/../api/pages.py",
+        "/assets/%2e%2e/%2e%2e/pyproject.toml",
+        "/assets/vendor/lodash.throttle",
+        "/assets/vendor/../../web/package.json",
+        "/assets/js/missing.js",
+        "/watch/not-a-number",
+    ],
+)
+async def test_nothing_outside_the_asset_folders_is_served(server: Server, path: str) -> None:
+    response = await server.client.get(path)
+    assert response.status_code == 404

@@ -1,0 +1,95 @@
+"""The studio, as a new streamer uses it: register, make a key, paste it into the encoder,
+watch the ingest health, end the stream."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+import trio
+
+from tests.browser.helpers import PageLog, in_browser, new_context
+from tests.interop.test_rtmp_live import start_publisher, wait_live
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
+    from tests.browser.helpers import Screenshots
+    from tests.conftest import Server
+    from tests.interop.media import Sample
+
+pytestmark = [pytest.mark.slow, pytest.mark.interop]
+
+
+async def test_register_create_key_go_live_and_stop_from_the_studio(
+    server: Server, live_sample: Sample, nursery: trio.Nursery, screenshots: Screenshots
+) -> None:
+    publishers: list[trio.Process] = []
+
+    async def publish(key: str) -> None:
+        publishers.append(await start_publisher(nursery, server, key, live_sample.path))
+        await wait_live(server, "carol")
+
+    def scenario(browser: Browser) -> None:
+        context = new_context(browser, server.url)
+        context.grant_permissions(["clipboard-read", "clipboard-write"])
+        page = context.new_page()
+        log = PageLog()
+        log.attach(page)
+        page.on("dialog", lambda dialog: dialog.accept())
+
+        # Not signed in: the studio sends you to sign in, and back afterwards.
+        page.goto("/studio")
+        page.wait_for_url("**/login?next=%2Fstudio")
+        page.get_by_role("tab", name="Create account").click()
+        page.get_by_label("Username").fill("carol")
+        page.get_by_label("Display name").fill("Carol")
+        page.get_by_label("Password").fill("a long password")
+        page.get_by_role("button", name="Create account").click()
+        page.wait_for_url("**/studio")
+        page.locator("#account").get_by_text("Carol").wait_for()
+
+        page.get_by_label("Name of a new key").fill("obs")
+        page.get_by_role("button", name="Create key").click()
+        full_key = page.get_by_label("Stream key", exact=True)
+        page.wait_for_function("() => document.getElementById('obs-key').value.startsWith('live_')")
+        key = full_key.input_value()
+        item = page.locator(".key-item", has_text="obs")
+        item.wait_for()
+        assert "*" in (item.locator(".key-masked").text_content() or "")
+
+        page.locator("[data-copy=obs-key]").click()
+        assert page.evaluate("navigator.clipboard.readText()") == key
+        server_url = page.get_by_label("Server", exact=True).input_value()
+        assert server_url == server.rtmp_url
+
+        page.get_by_label("Title", exact=True).fill("Studio test run")
+        page.get_by_label("Description", exact=True).fill("from the browser")
+        page.get_by_role("button", name="Save title and description").click()
+        page.locator("#live-state[data-state=ready]").wait_for()
+
+        # The encoder uses exactly what the page shows.
+        trio.from_thread.run(publish, key)
+        page.locator("#live-state[data-state=live]").wait_for()
+        page.wait_for_function(
+            "() => document.getElementById('h-resolution').textContent === '640\u00d7360'"
+        )
+        page.wait_for_function(
+            "() => parseFloat(document.getElementById('h-fps').textContent) > 20"
+        )
+        page.wait_for_function(
+            "() => parseFloat(document.getElementById('h-bitrate').textContent) > 10"
+        )
+        assert "avc1" in (page.locator("#h-codecs").text_content() or "")
+        assert page.get_by_label("Title", exact=True).input_value() == "Studio test run"
+        screenshots.save(page, "studio", full_page=True)
+
+        page.get_by_role("button", name="End stream").click()
+        page.locator("#live-state[data-state=offline]").wait_for()
+        assert log.errors == []
+        context.close()
+
+    await in_browser(scenario)
+    with trio.fail_after(10):
+        await publishers[0].wait()  # the stop disconnected the encoder
+    await wait_live(server, "carol", live=False)

@@ -1,0 +1,77 @@
+"""HLS viewers are counted by playback session, alongside the connection-based protocols."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+import trio
+
+from tests.interop.media import Sample, make_sample
+from trioflix.live.stream import LiveStream
+from trioflix.live.viewers import HLSViewers
+
+from .helpers import auth, parse_master_playlist, start_publisher, wait_live
+
+if TYPE_CHECKING:
+    from tests.conftest import Server
+
+
+def _stream() -> LiveStream:
+    return LiveStream(channel="alice", user_id=1, session_id=3, key_id=1, started_at=0.0)
+
+
+def test_a_session_is_one_viewer_until_it_stops_reloading() -> None:
+    stream = _stream()
+    viewers = HLSViewers()
+    viewers.seen(stream, "token-a", 100.0, 3)
+    viewers.seen(stream, "token-a", 101.0, 3)  # another rendition, same player
+    viewers.seen(stream, "token-b", 101.5, 3)
+    assert stream.viewers_by_protocol()["hls"] == 2
+    assert stream.viewers == 2
+    assert stream.peak_viewers == 2
+    # Alive for 2 target durations + 1 s after its last reload.
+    viewers.tick(107.9)
+    assert viewers.count(stream) == 2
+    viewers.tick(108.1)
+    assert viewers.count(stream) == 1  # token-a last seen at 101.0
+    viewers.tick(109.0)
+    assert stream.viewers == 0
+    assert stream.peak_viewers == 2  # the peak stays
+
+
+@pytest.fixture(scope="session")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Sample:
+    return make_sample(tmp_path_factory.mktemp("viewers-media") / "sample.flv", seconds=10)
+
+
+@pytest.mark.slow
+@pytest.mark.interop
+async def test_status_channels_and_metrics_count_hls_viewers(
+    server: Server, sample: Sample, nursery: trio.Nursery
+) -> None:
+    token, _ = await server.register("alice")
+    key = await server.create_key(token)
+    publisher = await start_publisher(nursery, server, key, sample.path)
+    await wait_live(server, "alice")
+    players = []
+    for _ in range(2):
+        master = await server.client.get("/live/alice/master.m3u8")
+        players.append(parse_master_playlist(master.text)[0][1])
+    assert players[0] != players[1]  # each player its own session token
+    for uri in players:
+        assert (await server.client.get(f"/live/alice/{uri}")).status_code == 200
+    # The same player reloading (or switching renditions) stays one viewer.
+    await server.client.get(f"/live/alice/{players[0]}")
+    status = (await server.client.get("/api/streaming/status", headers=auth(token))).json()
+    assert status["viewers"]["hls"] == 2
+    assert status["viewers"]["total"] == 2
+    channels = (await server.client.get("/api/channels")).json()["channels"]
+    assert channels[0]["viewers"] == 2
+    metrics = (await server.client.get("/metrics")).text
+    assert 'trioflix_live_viewers{channel="alice",protocol="hls"} 2.0' in metrics
+    with trio.fail_after(30):
+        await publisher.wait()
+    await wait_live(server, "alice", live=False)
+    last = (await server.client.get("/api/channels/alice")).json()
+    assert last["session"]["peak_viewers"] == 2

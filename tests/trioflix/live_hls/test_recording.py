@@ -1,0 +1,132 @@
+"""Every live session is recorded and becomes a video through the processing pipeline."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import trio
+
+from tests.interop.media import Sample, make_sample
+from trioflix.live.recorder import Recorder
+
+from .helpers import auth, start_publisher, wait_live
+
+if TYPE_CHECKING:
+    from tests.conftest import Server
+
+pytestmark = [pytest.mark.slow, pytest.mark.interop]
+
+SAMPLE_S = 8
+
+
+@pytest.fixture(scope="session")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Sample:
+    return make_sample(tmp_path_factory.mktemp("rec-media") / "sample.flv", seconds=SAMPLE_S)
+
+
+async def _videos(server: Server, token: str) -> list[dict[str, Any]]:
+    response = await server.client.get("/api/videos", params={"mine": "1"}, headers=auth(token))
+    assert response.status_code == 200, response.text
+    videos: list[dict[str, Any]] = response.json()["videos"]
+    return videos
+
+
+async def _wait_ready(server: Server, token: str, video_id: int) -> dict[str, Any]:
+    with trio.fail_after(90):
+        while True:
+            response = await server.client.get(f"/api/videos/{video_id}", headers=auth(token))
+            video: dict[str, Any] = response.json()["video"]
+            assert video["state"] != "failed", video
+            if video["state"] == "ready":
+                return video
+            await trio.sleep(0.25)
+
+
+async def test_live_session_becomes_a_video(
+    server: Server, sample: Sample, nursery: trio.Nursery
+) -> None:
+    token, _ = await server.register("alice")
+    await server.client.post(
+        "/api/streaming/start", json={"title": "Morning show"}, headers=auth(token)
+    )
+    key = await server.create_key(token)
+    publisher = await start_publisher(nursery, server, key, sample.path)
+    await wait_live(server, "alice")
+    recording = server.settings.data_dir / "recordings"
+    with trio.fail_after(30):
+        await publisher.wait()
+    await wait_live(server, "alice", live=False)
+    with trio.fail_after(10):
+        while not (videos := await _videos(server, token)):  # noqa: ASYNC110 (HTTP polling)
+            await trio.sleep(0.1)
+    assert len(videos) == 1
+    assert videos[0]["title"].startswith("Morning show (")
+    video = await _wait_ready(server, token, videos[0]["id"])
+    assert abs(video["duration"] - SAMPLE_S) < 5
+    assert (video["width"], video["height"]) == (640, 360)
+    # The file moved into the library; nothing is left in recordings/.
+    assert list(recording.iterdir()) == []
+    master = await server.client.get(f"/videos/{video['id']}/master.m3u8")
+    assert master.status_code == 200
+
+
+@pytest.mark.settings(hls_ladder="off")
+async def test_recording_off_for_the_key(
+    server: Server, sample: Sample, nursery: trio.Nursery
+) -> None:
+    token, _ = await server.register("alice")
+    key = await server.create_key(token)
+    keys = (await server.client.get("/api/streaming/keys", headers=auth(token))).json()["keys"]
+    changed = await server.client.put(
+        f"/api/streaming/keys/{keys[0]['id']}", json={"record": False}, headers=auth(token)
+    )
+    assert changed.status_code == 200, changed.text
+    publisher = await start_publisher(nursery, server, key, sample.path)
+    await wait_live(server, "alice")
+    with trio.fail_after(30):
+        await publisher.wait()
+    await wait_live(server, "alice", live=False)
+    await trio.sleep(1)  # a hand-off, had there been one, takes milliseconds
+    assert await _videos(server, token) == []
+    assert not any((server.settings.data_dir / "recordings").iterdir())
+
+
+async def test_recording_torn_by_a_crash_is_handed_off_at_next_start(
+    server: Server, sample: Sample, nursery: trio.Nursery
+) -> None:
+    """What a killed server leaves: an open session and a recording cut mid-tag. The
+    recorder's start-up hand-off turns it into a video that plays to within 5 s."""
+    token, user = await server.register("alice")
+    key = await server.create_key(token)
+    publisher = await start_publisher(nursery, server, key, sample.path)
+    await wait_live(server, "alice")
+    session_id = (await server.client.get("/api/streaming/status", headers=auth(token))).json()[
+        "session"
+    ]["id"]
+    with trio.fail_after(30):
+        await publisher.wait()
+    await wait_live(server, "alice", live=False)
+    with trio.fail_after(10):
+        while not (videos := await _videos(server, token)):  # noqa: ASYNC110 (HTTP polling)
+            await trio.sleep(0.1)
+    video = await _wait_ready(server, token, videos[0]["id"])
+    # Rebuild the crash: the source file back in recordings/, torn two thirds in.
+    data_dir = server.settings.data_dir
+    source = data_dir / "videos" / str(video["id"]) / "source"
+    torn = data_dir / "recordings" / f"session-{session_id}.flv"
+    await trio.to_thread.run_sync(shutil.copyfile, source, torn)
+    size = torn.stat().st_size
+    await trio.to_thread.run_sync(os.truncate, torn, size * 2 // 3 + 5)
+    recorder = Recorder(data_dir, lambda: server.app.trioflix.db, lambda: None)
+    async with trio.open_nursery() as inner:
+        await inner.start(recorder.run)  # started: the leftovers are handed off
+        inner.cancel_scope.cancel()
+    assert not torn.exists()
+    videos = await _videos(server, token)
+    assert len(videos) == 2
+    recovered = await _wait_ready(server, token, videos[0]["id"])
+    assert abs(recovered["duration"] - SAMPLE_S * 2 / 3) < 5
+    assert user["name"] == "alice"

@@ -1,0 +1,136 @@
+// Channel: the live player beside the chat; an offline slate with the last or next
+// stream when nobody is live, and playback that starts by itself when the stream returns.
+import { api, el, timeAgo } from "./api.js";
+import { ChatPanel } from "./chat.js";
+import { Player } from "./player.js";
+
+const channel = document.body.dataset.channel;
+const OFFLINE_POLL_MS = 3000; // how soon a returning stream starts playing
+const LIVE_POLL_MS = 10000; // viewer count and title while live
+
+const title = document.getElementById("stream-title");
+const stateText = document.getElementById("stream-state");
+const description = document.getElementById("stream-description");
+let info = null;
+let polling = null;
+
+const origin = location.origin;
+const wsOrigin = origin.replace(/^http/, "ws");
+const player = new Player(document.getElementById("player"), {
+  live: true,
+  sources: {
+    hls: `${origin}/live/${channel}/master.m3u8`,
+    "http-flv": `${origin}/live/${channel}.flv`,
+    "ws-flv": `${wsOrigin}/live/${channel}.flv`,
+  },
+  onOffline: () => offline(),
+});
+const chat = new ChatPanel(document.getElementById("chat"), channel);
+window.trioflix = { player, chat };
+
+function slateFor(data) {
+  const session = data && data.session;
+  const lines = [el("strong", { class: "slate-title" }, `${data ? data.display_name : channel} is offline`)];
+  if (session && session.state === "ready") {
+    lines.push(el("p", {}, "Next stream: ", el("em", {}, session.title || "untitled")));
+  } else if (session && session.ended_at) {
+    lines.push(el("p", {}, `Last stream ${timeAgo(session.ended_at)}: `, el("em", {}, session.title || "")));
+  }
+  lines.push(el("p", { class: "muted" }, "Playback starts by itself when the stream begins."));
+  return lines;
+}
+
+function render(data) {
+  info = data;
+  const session = data.session;
+  title.textContent = (data.live && session && session.title) || data.display_name;
+  document.title = `${data.display_name} · trioflix`;
+  stateText.textContent = data.live ? `· live since ${timeAgo(session.started_at)}` : "· offline";
+  description.textContent = (data.live && session && session.description) || "";
+  player.setViewers(data.viewers || 0);
+}
+
+async function fetchChannel() {
+  return api(`/api/channels/${encodeURIComponent(channel)}`, { auth: false });
+}
+
+function schedule(fn, ms) {
+  clearTimeout(polling);
+  polling = setTimeout(fn, ms);
+}
+
+async function offline() {
+  let data = info;
+  try {
+    data = await fetchChannel();
+    render(data);
+  } catch (error) {
+    if (error.status === 404) {
+      player.showSlate([el("strong", { class: "slate-title" }, "No such channel")]);
+      title.textContent = "No such channel";
+      return;
+    }
+  }
+  if (data && data.live) {
+    // Live by the API, but the player failed (HLS not ready yet, a blip): try again soon.
+    player.showSlate([el("strong", { class: "slate-title" }, "Reconnecting…")]);
+    schedule(start, OFFLINE_POLL_MS);
+    return;
+  }
+  player.showSlate(slateFor(data));
+  schedule(waitForLive, OFFLINE_POLL_MS);
+}
+
+async function waitForLive() {
+  try {
+    const data = await fetchChannel();
+    render(data);
+    if (data.live) {
+      player.load();
+      schedule(whileLive, LIVE_POLL_MS);
+      return;
+    }
+    player.showSlate(slateFor(data));
+  } catch {
+    // network blip: keep waiting
+  }
+  schedule(waitForLive, OFFLINE_POLL_MS);
+}
+
+async function whileLive() {
+  try {
+    const data = await fetchChannel();
+    render(data);
+    if (!data.live) {
+      offline();
+      return;
+    }
+  } catch {
+    // keep the stream playing through API blips
+  }
+  schedule(whileLive, LIVE_POLL_MS);
+}
+
+async function start() {
+  try {
+    const data = await fetchChannel();
+    render(data);
+    if (data.live) {
+      player.load();
+      schedule(whileLive, LIVE_POLL_MS);
+    } else {
+      player.showSlate(slateFor(data));
+      schedule(waitForLive, OFFLINE_POLL_MS);
+    }
+  } catch (error) {
+    if (error.status === 404) {
+      player.showSlate([el("strong", { class: "slate-title" }, "No such channel")]);
+      title.textContent = "No such channel";
+    } else {
+      player.showSlate([el("strong", { class: "slate-title" }, "Cannot reach the server")]);
+      schedule(start, OFFLINE_POLL_MS);
+    }
+  }
+}
+
+start();

@@ -1,0 +1,79 @@
+// Home: who is live now and the most recent videos; the live list refreshes itself.
+import { api, el, formatDuration, timeAgo } from "./api.js";
+
+const REFRESH_MS = 15000;
+
+function initials(name) {
+  return (name || "?").slice(0, 2).toUpperCase();
+}
+
+export function liveCard(channel) {
+  return el(
+    "a",
+    { class: "card tile", href: "/channel/" + channel.name, dataset: { channel: channel.name } },
+    el(
+      "div",
+      { class: "thumb live-thumb" },
+      // No live thumbnail exists in the API yet: the card shows the channel's initials.
+      el("span", { class: "thumb-initials", "aria-hidden": "true" }, initials(channel.display_name)),
+      el("span", { class: "badge live" }, "LIVE"),
+      el("span", { class: "badge viewers" }, `${channel.viewers} watching`),
+    ),
+    el(
+      "div",
+      { class: "tile-text" },
+      el("strong", { class: "tile-title" }, channel.title || channel.display_name + " live"),
+      el("span", { class: "muted" }, channel.display_name),
+    ),
+  );
+}
+
+export function videoCard(video) {
+  const poster = video.thumbnails && video.thumbnails.poster;
+  return el(
+    "a",
+    { class: "card tile", href: "/watch/" + video.id, dataset: { video: video.id } },
+    el(
+      "div",
+      { class: "thumb" },
+      poster ? el("img", { src: poster, alt: "", loading: "lazy" }) : null,
+      video.duration ? el("span", { class: "badge duration" }, formatDuration(video.duration)) : null,
+    ),
+    el(
+      "div",
+      { class: "tile-text" },
+      el("strong", { class: "tile-title" }, video.title),
+      el("span", { class: "muted" }, `${video.channel} · ${timeAgo(video.created_at)}`),
+    ),
+  );
+}
+
+async function loadLive() {
+  const grid = document.getElementById("live-grid");
+  try {
+    const { channels } = await api("/api/channels", { auth: false });
+    grid.replaceChildren(
+      ...(channels.length ? channels.map(liveCard) : [el("p", { class: "muted" }, "Nobody is live right now.")]),
+    );
+  } catch (error) {
+    grid.replaceChildren(el("p", { class: "form-error" }, "Could not load live channels: " + error.message));
+  }
+}
+
+async function loadVideos() {
+  const grid = document.getElementById("video-grid");
+  try {
+    const { videos } = await api("/api/videos?limit=24", { auth: false });
+    grid.replaceChildren(
+      ...(videos.length ? videos.map(videoCard) : [el("p", { class: "muted" }, "No videos yet.")]),
+    );
+  } catch (error) {
+    grid.replaceChildren(el("p", { class: "form-error" }, "Could not load videos: " + error.message));
+  }
+}
+
+loadLive();
+loadVideos();
+setInterval(() => {
+  if (!document.hidden) loadLive();
+}, REFRESH_MS);

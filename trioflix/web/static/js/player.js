@@ -1,0 +1,702 @@
+// The player: one <video> with our own controls, fed by one of three engines.
+//
+//   hls     hls.js (MSE): the ABR ladder of /live/{channel}/master.m3u8 or a VOD master,
+//           automatic quality plus a manual choice of the real renditions
+//   native  the browser's own HLS (Safari), where hls.js has no MSE to work with
+//   flv     mpegts.js over HTTP-FLV or WS-FLV (/live/{channel}.flv): the low-latency mode
+//
+// The vendor builds are plain scripts that define the globals Hls and mpegts.
+import { el, formatDuration } from "./api.js";
+
+export const MODES = {
+  hls: "Standard (HLS)",
+  "http-flv": "Low latency (HTTP-FLV)",
+  "ws-flv": "Low latency (WS-FLV)",
+};
+const MODE_KEY = "trioflix.latencyMode";
+const VOLUME_KEY = "trioflix.volume";
+// Within this many seconds of the live edge the indicator says LIVE.
+const LIVE_SLACK_S = { hls: 2.5, native: 8, flv: 1.5 };
+const TICK_MS = 500;
+
+function hlsAvailable() {
+  return typeof window.Hls !== "undefined" && window.Hls.isSupported();
+}
+
+function mpegtsAvailable() {
+  return (
+    typeof window.mpegts !== "undefined" &&
+    window.mpegts.isSupported() &&
+    window.mpegts.getFeatureList().mseLivePlayback
+  );
+}
+
+// --- engines -------------------------------------------------------------------------
+
+class HlsEngine {
+  constructor(video, url, { live, onFatal, onLevels, onLevel }) {
+    this.kind = "hls";
+    this.video = video;
+    const Hls = window.Hls;
+    this.hls = new Hls({
+      enableWorker: true,
+      liveSyncDurationCount: 3,
+      backBufferLength: live ? 30 : 90,
+      // A session that has just started may still answer 404 for a moment.
+      manifestLoadingMaxRetry: 4,
+      levelLoadingMaxRetry: 4,
+    });
+    this.recoveries = 0;
+    this.hls.on(Hls.Events.MANIFEST_PARSED, () => onLevels(this.levels()));
+    this.hls.on(Hls.Events.LEVEL_SWITCHED, (_event, data) => onLevel(this.levels()[data.level]));
+    this.hls.on(Hls.Events.ERROR, (_event, data) => {
+      if (!data.fatal) return;
+      if (data.type === Hls.ErrorTypes.MEDIA_ERROR && this.recoveries < 3) {
+        this.recoveries += 1;
+        this.hls.recoverMediaError();
+        return;
+      }
+      onFatal(data.details || data.type, data.response && data.response.code);
+    });
+    this.hls.loadSource(url);
+    this.hls.attachMedia(video);
+  }
+
+  levels() {
+    return this.hls.levels.map((level, index) => ({
+      index,
+      height: level.height,
+      bitrate: level.bitrate,
+      // The passthrough rendition is the publisher's own encoding: label it so.
+      source: /\/source\//.test(Array.isArray(level.url) ? level.url[0] : level.url || ""),
+      label: level.height ? level.height + "p" : Math.round(level.bitrate / 1000) + " kb/s",
+    }));
+  }
+
+  get auto() {
+    return this.hls.autoLevelEnabled;
+  }
+
+  get currentLevel() {
+    return this.hls.currentLevel;
+  }
+
+  setLevel(index) {
+    // currentLevel switches now (flushing what is buffered); -1 gives the choice back to ABR.
+    this.hls.currentLevel = index;
+  }
+
+  behindLive() {
+    const sync = this.hls.liveSyncPosition;
+    if (sync === null || sync === undefined) return 0;
+    return Math.max(0, sync - this.video.currentTime);
+  }
+
+  jumpToLive() {
+    const sync = this.hls.liveSyncPosition;
+    if (sync !== null && sync !== undefined) this.video.currentTime = sync;
+  }
+
+  destroy() {
+    this.hls.destroy();
+  }
+}
+
+class NativeEngine {
+  constructor(video, url) {
+    this.kind = "native";
+    this.video = video;
+    video.src = url;
+  }
+
+  levels() {
+    return [];
+  }
+
+  get auto() {
+    return true;
+  }
+
+  get currentLevel() {
+    return -1;
+  }
+
+  setLevel() {}
+
+  behindLive() {
+    const ranges = this.video.seekable;
+    if (!ranges.length) return 0;
+    return Math.max(0, ranges.end(ranges.length - 1) - this.video.currentTime);
+  }
+
+  jumpToLive() {
+    const ranges = this.video.seekable;
+    if (ranges.length) this.video.currentTime = ranges.end(ranges.length - 1);
+  }
+
+  destroy() {
+    this.video.removeAttribute("src");
+    this.video.load();
+  }
+}
+
+class FlvEngine {
+  constructor(video, url, { onFatal }) {
+    this.kind = "flv";
+    this.video = video;
+    const mpegts = window.mpegts;
+    this.player = mpegts.createPlayer(
+      { type: "flv", isLive: true, url },
+      {
+        enableWorker: false,
+        enableStashBuffer: false, // hand every tag to MSE at once: latency over smoothness
+        lazyLoad: false,
+        autoCleanupSourceBuffer: true,
+        liveBufferLatencyChasing: true,
+        liveBufferLatencyMaxLatency: 1.5,
+        liveBufferLatencyMinRemain: 0.3,
+      },
+    );
+    this.player.on(mpegts.Events.ERROR, (type, detail) => onFatal(detail || type));
+    // The server ends the FLV body (or closes the websocket) when the channel goes offline.
+    this.player.on(mpegts.Events.LOADING_COMPLETE, () => onFatal("ended"));
+    this.player.attachMediaElement(video);
+    this.player.load();
+  }
+
+  levels() {
+    return [];
+  }
+
+  get auto() {
+    return true;
+  }
+
+  get currentLevel() {
+    return -1;
+  }
+
+  setLevel() {}
+
+  behindLive() {
+    const ranges = this.video.buffered;
+    if (!ranges.length) return 0;
+    return Math.max(0, ranges.end(ranges.length - 1) - this.video.currentTime);
+  }
+
+  jumpToLive() {
+    const ranges = this.video.buffered;
+    if (ranges.length) this.video.currentTime = Math.max(0, ranges.end(ranges.length - 1) - 0.3);
+  }
+
+  destroy() {
+    this.player.pause();
+    this.player.unload();
+    this.player.detachMediaElement();
+    this.player.destroy();
+  }
+}
+
+// --- the player ----------------------------------------------------------------------
+
+// Icons are inline SVG drawn here (no icon font, no emoji font needed); each button's
+// aria-label carries the meaning.
+const SVG_NS = "http://www.w3.org/2000/svg";
+const ICONS = {
+  play: [["fill", "M8 5v14l11-7z"]],
+  pause: [["fill", "M6 5h4v14H6zM14 5h4v14h-4z"]],
+  volume: [
+    ["fill", "M3 9v6h4l5 4V5L7 9H3z"],
+    ["stroke", "M15.5 8.5a5 5 0 0 1 0 7M18 6a8.5 8.5 0 0 1 0 12"],
+  ],
+  muted: [
+    ["fill", "M3 9v6h4l5 4V5L7 9H3z"],
+    ["stroke", "M16 9l6 6M22 9l-6 6"],
+  ],
+  pip: [
+    ["stroke", "M3 5h18v14H3z"],
+    ["fill", "M12 11h7v6h-7z"],
+  ],
+  fullscreen: [["stroke", "M4 9V4h5M15 4h5v5M20 15v5h-5M9 20H4v-5"]],
+};
+
+function icon(name) {
+  const svg = document.createElementNS(SVG_NS, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("width", "20");
+  svg.setAttribute("height", "20");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("focusable", "false");
+  for (const [paint, d] of ICONS[name]) {
+    const path = document.createElementNS(SVG_NS, "path");
+    path.setAttribute("d", d);
+    if (paint === "fill") {
+      path.setAttribute("fill", "currentColor");
+    } else {
+      path.setAttribute("fill", "none");
+      path.setAttribute("stroke", "currentColor");
+      path.setAttribute("stroke-width", "2");
+      path.setAttribute("stroke-linecap", "round");
+      path.setAttribute("stroke-linejoin", "round");
+    }
+    svg.append(path);
+  }
+  return svg;
+}
+
+/**
+ * A player in `root`.
+ *
+ * options.live      true for a channel (live edge, latency modes), false for a VOD
+ * options.sources   {hls, "http-flv", "ws-flv"} URLs (VOD: hls only)
+ * options.preview   VOD only: {vtt} URL of the seek-preview sprite index
+ * options.poster    poster image URL
+ * options.onOffline called when the stream ends or cannot be loaded (live)
+ */
+export class Player {
+  constructor(root, options) {
+    this.root = root;
+    this.live = Boolean(options.live);
+    this.sources = options.sources || {};
+    this.onOffline = options.onOffline || (() => {});
+    this.engine = null;
+    this.mode = null;
+    this.previewCues = [];
+    this.build(options);
+    this.bindKeys();
+    this.timer = setInterval(() => this.tick(), TICK_MS);
+    if (options.preview && options.preview.vtt) this.loadPreview(options.preview.vtt);
+  }
+
+  build(options) {
+    const root = this.root;
+    root.classList.add("player", "paused");
+    root.tabIndex = 0;
+    root.setAttribute("role", "region");
+    root.setAttribute("aria-label", this.live ? "Live player" : "Video player");
+    this.video = el("video", { playsinline: true, preload: "auto", poster: options.poster || null });
+    this.slate = el("div", { class: "slate", hidden: true });
+    this.notice = el("div", { class: "player-notice", role: "status", "aria-live": "polite" });
+    this.playButton = el("button", { type: "button", class: "ctl play", "aria-label": "Play (k)" }, icon("play"));
+    this.muteButton = el("button", { type: "button", class: "ctl mute", "aria-label": "Mute (m)" }, icon("volume"));
+    this.volume = el("input", {
+      type: "range",
+      class: "volume",
+      min: "0",
+      max: "1",
+      step: "0.05",
+      "aria-label": "Volume",
+    });
+    this.liveButton = el(
+      "button",
+      { type: "button", class: "ctl live-edge", "aria-label": "Jump to live (l)", hidden: !this.live },
+      "LIVE",
+    );
+    this.viewers = el("span", { class: "ctl-text viewers", hidden: !this.live });
+    this.time = el("span", { class: "ctl-text time", hidden: this.live }, "0:00 / 0:00");
+    this.seek = el("input", {
+      type: "range",
+      class: "seek",
+      min: "0",
+      max: "0",
+      step: "0.1",
+      value: "0",
+      "aria-label": "Seek",
+      hidden: this.live,
+    });
+    this.previewBox = el(
+      "div",
+      { class: "seek-preview", hidden: true, "aria-hidden": "true" },
+      el("div", { class: "seek-preview-image" }),
+      el("span", { class: "seek-preview-time" }),
+    );
+    this.quality = el("select", { class: "ctl-select quality", "aria-label": "Quality", disabled: true });
+    this.quality.append(el("option", { value: "-1" }, "Auto"));
+    this.latency = el("select", { class: "ctl-select latency", "aria-label": "Latency mode", hidden: !this.live });
+    for (const [value, label] of Object.entries(MODES)) this.latency.append(el("option", { value }, label));
+    this.pipButton = el(
+      "button",
+      {
+        type: "button",
+        class: "ctl pip",
+        "aria-label": "Picture in picture (p)",
+        hidden: !document.pictureInPictureEnabled,
+      },
+      icon("pip"),
+    );
+    this.fullButton = el(
+      "button",
+      { type: "button", class: "ctl fullscreen", "aria-label": "Fullscreen (f)" },
+      icon("fullscreen"),
+    );
+    const seekWrap = el("div", { class: "seek-wrap", hidden: this.live }, this.seek, this.previewBox);
+    this.controls = el(
+      "div",
+      { class: "controls" },
+      seekWrap,
+      el(
+        "div",
+        { class: "control-row" },
+        this.playButton,
+        this.muteButton,
+        this.volume,
+        this.time,
+        this.liveButton,
+        this.viewers,
+        el("span", { class: "spacer" }),
+        this.latency,
+        this.quality,
+        this.pipButton,
+        this.fullButton,
+      ),
+    );
+    root.replaceChildren(this.video, this.slate, this.notice, this.controls);
+
+    const video = this.video;
+    const savedVolume = Number(localStorage.getItem(VOLUME_KEY));
+    video.volume = Number.isFinite(savedVolume) && localStorage.getItem(VOLUME_KEY) !== null ? savedVolume : 1;
+    this.volume.value = String(video.volume);
+    video.addEventListener("click", () => this.togglePlay());
+    video.addEventListener("dblclick", () => this.toggleFullscreen());
+    video.addEventListener("play", () => this.syncButtons());
+    video.addEventListener("pause", () => this.syncButtons());
+    video.addEventListener("volumechange", () => this.syncButtons());
+    video.addEventListener("waiting", () => root.classList.add("buffering"));
+    video.addEventListener("playing", () => root.classList.remove("buffering"));
+    video.addEventListener("loadedmetadata", () => this.syncTime());
+    video.addEventListener("ended", () => {
+      if (this.live) this.onOffline("ended");
+    });
+    this.playButton.addEventListener("click", () => this.togglePlay());
+    this.muteButton.addEventListener("click", () => this.toggleMute());
+    this.volume.addEventListener("input", () => this.setVolume(Number(this.volume.value)));
+    this.liveButton.addEventListener("click", () => this.jumpToLive());
+    this.quality.addEventListener("change", () => this.setQuality(Number(this.quality.value)));
+    this.latency.addEventListener("change", () => this.setMode(this.latency.value));
+    this.pipButton.addEventListener("click", () => this.togglePip());
+    this.fullButton.addEventListener("click", () => this.toggleFullscreen());
+    this.seek.addEventListener("input", () => {
+      video.currentTime = Number(this.seek.value);
+    });
+    this.seek.addEventListener("pointermove", (event) => this.showPreview(event));
+    this.seek.addEventListener("pointerleave", () => {
+      this.previewBox.hidden = true;
+    });
+    this.syncButtons();
+  }
+
+  bindKeys() {
+    this.onKey = (event) => {
+      if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
+      const target = event.target;
+      const typing =
+        target instanceof HTMLInputElement ||
+        target instanceof HTMLTextAreaElement ||
+        target instanceof HTMLSelectElement ||
+        (target instanceof HTMLElement && target.isContentEditable);
+      // Range inputs of the player itself keep their arrow keys; other keys still work there.
+      if (typing && !(target instanceof HTMLInputElement && target.type === "range")) return;
+      if (target instanceof HTMLButtonElement && (event.key === " " || event.key === "Enter")) return;
+      const key = event.key.toLowerCase();
+      const actions = {
+        k: () => this.togglePlay(),
+        " ": () => this.togglePlay(),
+        m: () => this.toggleMute(),
+        f: () => this.toggleFullscreen(),
+        p: () => this.togglePip(),
+        l: () => (this.live ? this.jumpToLive() : this.skip(10)),
+        j: () => this.skip(-10),
+        arrowup: () => this.setVolume(this.video.volume + 0.1),
+        arrowdown: () => this.setVolume(this.video.volume - 0.1),
+        arrowleft: () => this.skip(-5),
+        arrowright: () => this.skip(5),
+      };
+      const action = actions[key];
+      if (!action) return;
+      if (target instanceof HTMLInputElement && key.startsWith("arrow")) return;
+      event.preventDefault();
+      action();
+    };
+    document.addEventListener("keydown", this.onKey);
+  }
+
+  // --- sources -----------------------------------------------------------------------
+
+  preferredMode() {
+    const saved = localStorage.getItem(MODE_KEY);
+    return saved && MODES[saved] ? saved : "hls";
+  }
+
+  /** Start playback in `mode` (live: hls, http-flv, ws-flv; VOD: hls). */
+  load(mode = this.live ? this.preferredMode() : "hls") {
+    this.stopEngine();
+    this.mode = mode;
+    this.latency.value = mode;
+    this.setNotice("");
+    this.slate.hidden = true;
+    this.root.classList.remove("offline");
+    this.quality.replaceChildren(el("option", { value: "-1" }, "Auto"));
+    this.quality.disabled = true;
+    const callbacks = {
+      live: this.live,
+      onFatal: (reason, status) => this.fail(reason, status),
+      onLevels: (levels) => this.showLevels(levels),
+      onLevel: (level) => this.showCurrentLevel(level),
+    };
+    if (mode === "hls") {
+      const url = this.sources.hls;
+      if (hlsAvailable()) {
+        this.engine = new HlsEngine(this.video, url, callbacks);
+      } else if (this.video.canPlayType("application/vnd.apple.mpegurl")) {
+        this.engine = new NativeEngine(this.video, url);
+      } else {
+        this.setNotice("This browser cannot play HLS (the hls.js library did not load).");
+        return;
+      }
+    } else {
+      if (!mpegtsAvailable()) {
+        this.setNotice("Low-latency mode needs Media Source Extensions; using HLS.");
+        this.load("hls");
+        return;
+      }
+      this.engine = new FlvEngine(this.video, this.sources[mode], callbacks);
+    }
+    this.root.dataset.engine = this.engine.kind;
+    this.root.dataset.mode = mode;
+    this.autoplay();
+  }
+
+  async autoplay() {
+    try {
+      await this.video.play();
+    } catch (error) {
+      if (error.name !== "NotAllowedError") return;
+      // Browsers allow muted autoplay only: start muted and invite a click to unmute.
+      this.video.muted = true;
+      this.setNotice("Muted: press m or the speaker to unmute.");
+      try {
+        await this.video.play();
+      } catch {
+        this.syncButtons();
+      }
+    }
+  }
+
+  stopEngine() {
+    if (this.engine) {
+      this.engine.destroy();
+      this.engine = null;
+    }
+    delete this.root.dataset.engine;
+  }
+
+  fail(reason, status) {
+    // A live stream that ended or is not there (404) goes to the slate; the page decides
+    // when to try again. Anything else is shown as it is.
+    if (this.live) {
+      this.stopEngine();
+      this.onOffline(reason, status);
+    } else {
+      this.setNotice("Playback failed: " + reason);
+    }
+  }
+
+  setMode(mode) {
+    localStorage.setItem(MODE_KEY, mode);
+    this.load(mode);
+  }
+
+  showLevels(levels) {
+    const options = [el("option", { value: "-1" }, "Auto")];
+    const sorted = [...levels].sort((a, b) => b.height - a.height || b.bitrate - a.bitrate);
+    for (const level of sorted) {
+      const label = level.source ? `Source (${level.label})` : level.label;
+      options.push(el("option", { value: String(level.index), dataset: { height: level.height } }, label));
+    }
+    this.quality.replaceChildren(...options);
+    this.quality.disabled = levels.length < 2;
+    this.quality.value = "-1";
+  }
+
+  showCurrentLevel(level) {
+    if (!level || !this.engine) return;
+    this.root.dataset.level = level.label;
+    const auto = this.quality.querySelector('option[value="-1"]');
+    if (auto) auto.textContent = this.engine.auto ? `Auto (${level.label})` : "Auto";
+  }
+
+  setQuality(index) {
+    if (!this.engine) return;
+    this.engine.setLevel(index);
+  }
+
+  // --- controls ----------------------------------------------------------------------
+
+  togglePlay() {
+    if (this.video.paused) {
+      if (this.live && this.engine) this.jumpToLive();
+      this.video.play().catch(() => {});
+    } else {
+      this.video.pause();
+    }
+  }
+
+  toggleMute() {
+    this.video.muted = !this.video.muted;
+    if (!this.video.muted && this.video.volume === 0) this.video.volume = 0.5;
+    if (!this.video.muted) this.setNotice("");
+  }
+
+  setVolume(value) {
+    const volume = Math.min(1, Math.max(0, value));
+    this.video.volume = volume;
+    this.video.muted = volume === 0;
+    localStorage.setItem(VOLUME_KEY, String(volume));
+  }
+
+  skip(seconds) {
+    if (this.live) return;
+    const duration = this.video.duration || 0;
+    this.video.currentTime = Math.min(duration, Math.max(0, this.video.currentTime + seconds));
+  }
+
+  jumpToLive() {
+    if (this.engine) this.engine.jumpToLive();
+  }
+
+  async togglePip() {
+    if (!document.pictureInPictureEnabled) return;
+    try {
+      if (document.pictureInPictureElement) await document.exitPictureInPicture();
+      else await this.video.requestPictureInPicture();
+    } catch (error) {
+      this.setNotice("Picture in picture: " + error.message);
+    }
+  }
+
+  async toggleFullscreen() {
+    try {
+      if (document.fullscreenElement) await document.exitFullscreen();
+      else await this.root.requestFullscreen();
+    } catch (error) {
+      this.setNotice("Fullscreen: " + error.message);
+    }
+  }
+
+  setNotice(text) {
+    this.notice.textContent = text;
+    this.notice.hidden = !text;
+  }
+
+  setViewers(count) {
+    this.viewers.textContent = `${count} watching`;
+    this.viewers.setAttribute("aria-label", `${count} viewers`);
+  }
+
+  showSlate(content) {
+    this.stopEngine();
+    this.root.classList.add("offline");
+    this.slate.replaceChildren(...content);
+    this.slate.hidden = false;
+  }
+
+  syncButtons() {
+    const video = this.video;
+    const paused = video.paused;
+    this.root.classList.toggle("paused", paused);
+    this.playButton.replaceChildren(icon(paused ? "play" : "pause"));
+    this.playButton.setAttribute("aria-label", paused ? "Play (k)" : "Pause (k)");
+    const muted = video.muted || video.volume === 0;
+    this.muteButton.replaceChildren(icon(muted ? "muted" : "volume"));
+    this.muteButton.setAttribute("aria-label", muted ? "Unmute (m)" : "Mute (m)");
+    this.muteButton.setAttribute("aria-pressed", String(muted));
+    this.volume.value = String(muted ? 0 : video.volume);
+  }
+
+  syncTime() {
+    if (this.live) return;
+    const duration = Number.isFinite(this.video.duration) ? this.video.duration : 0;
+    this.seek.max = String(duration);
+    if (document.activeElement !== this.seek) this.seek.value = String(this.video.currentTime);
+    this.time.textContent = `${formatDuration(this.video.currentTime)} / ${formatDuration(duration)}`;
+  }
+
+  tick() {
+    if (!this.live) {
+      this.syncTime();
+      return;
+    }
+    if (!this.engine) return;
+    const behind = this.engine.behindLive();
+    const atEdge = behind <= LIVE_SLACK_S[this.engine.kind];
+    this.liveButton.textContent = atEdge ? "LIVE" : `${Math.round(behind)} s behind`;
+    this.liveButton.classList.toggle("at-edge", atEdge);
+    this.liveButton.setAttribute("aria-label", atEdge ? "At the live edge" : `${Math.round(behind)} seconds behind live; jump to live (l)`);
+    this.root.dataset.behind = behind.toFixed(1);
+  }
+
+  // --- seek preview (VOD) ------------------------------------------------------------
+
+  async loadPreview(url) {
+    try {
+      const response = await fetch(url);
+      if (!response.ok) return;
+      this.previewCues = parseSpriteVtt(await response.text(), new URL(url, location.href));
+    } catch {
+      this.previewCues = [];
+    }
+  }
+
+  showPreview(event) {
+    const duration = this.video.duration;
+    if (!this.previewCues.length || !Number.isFinite(duration)) return;
+    const rect = this.seek.getBoundingClientRect();
+    const fraction = Math.min(1, Math.max(0, (event.clientX - rect.left) / rect.width));
+    const time = fraction * duration;
+    const cue = this.previewCues.find((c) => time >= c.start && time < c.end) || this.previewCues.at(-1);
+    const image = this.previewBox.firstChild;
+    image.style.backgroundImage = `url("${cue.image}")`;
+    image.style.backgroundPosition = `-${cue.x}px -${cue.y}px`;
+    image.style.width = cue.w + "px";
+    image.style.height = cue.h + "px";
+    this.previewBox.lastChild.textContent = formatDuration(time);
+    const left = Math.min(rect.width - cue.w / 2, Math.max(cue.w / 2, fraction * rect.width));
+    this.previewBox.style.left = left + "px";
+    this.previewBox.hidden = false;
+  }
+
+  destroy() {
+    clearInterval(this.timer);
+    document.removeEventListener("keydown", this.onKey);
+    this.stopEngine();
+  }
+}
+
+function parseTimestamp(text) {
+  const parts = text.trim().split(":").map(Number);
+  return parts.reduce((total, part) => total * 60 + part, 0);
+}
+
+/** WebVTT cues "start --> end" + "sprite.jpg#xywh=x,y,w,h" as {start, end, image, x, y, w, h}. */
+export function parseSpriteVtt(text, base) {
+  const cues = [];
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i += 1) {
+    const match = lines[i].match(/^([\d:.]+)\s+-->\s+([\d:.]+)/);
+    if (!match) continue;
+    const target = (lines[i + 1] || "").trim();
+    const [file, fragment] = target.split("#xywh=");
+    if (!fragment) continue;
+    const [x, y, w, h] = fragment.split(",").map(Number);
+    cues.push({
+      start: parseTimestamp(match[1]),
+      end: parseTimestamp(match[2]),
+      image: new URL(file, base).href,
+      x,
+      y,
+      w,
+      h,
+    });
+  }
+  return cues;
+}
