@@ -640,6 +640,11 @@ def node_version() -> str:
     ).stdout.strip()
 
 
+def load_average() -> str:
+    """1-, 5- and 15-minute load averages: how shared the machine was."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def machine() -> dict[str, str]:
     model = "unknown"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -839,6 +844,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": command,
         "plan": asdict(plan),
         "machine": machine(),
+        "load_before": load_average(),
     }
     workdir = Path(tempfile.mkdtemp(prefix="trioflix-bench-live-"))
     started = time.monotonic()
@@ -850,6 +856,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     report["meta"]["duration_s"] = round(time.monotonic() - started)
+    report["meta"]["load_after"] = load_average()
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     m = report["meta"]
@@ -858,6 +865,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"trioflix: {m['servers']['trioflix']}")
     print(f"nms: {m['servers']['nms']}")
     print(f"Command: `{m['command']}`; date: {m['date']}; took {m['duration_s']} s")
+    print(f"Load average (1, 5, 15 min): {m['load_before']} before, {m['load_after']} after")
     print()
     print(render(report))
     return 0

@@ -176,6 +176,9 @@ def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Se
         http="127.0.0.1:0",
         rtmp="127.0.0.1:0",
         log_level="DEBUG",
+        # Tests publish small sources: no transcoding unless a test asks for a ladder.
+        hls_ladder="off",
+        hls_preset="ultrafast",
     )
     # ``@pytest.mark.settings(field=value)`` changes the served instance's settings for one test.
     marker = request.node.get_closest_marker("settings")

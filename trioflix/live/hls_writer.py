@@ -32,6 +32,7 @@ import copy
 import logging
 import os
 import shutil
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -96,7 +97,7 @@ def write_atomic(path: Path, data: bytes) -> None:
 
     Blocking: call through ``trio.to_thread``.
     """
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{threading.get_ident()}.tmp")
     with open(tmp, "wb") as f:
         f.write(data)
     os.replace(tmp, path)
@@ -157,6 +158,7 @@ class Rendition:
         self.first_segment = trio.Event()
         self._limiter = limiter
         self._next_number = 0
+        self._write_lock = trio.Lock()
 
     @property
     def segment_count(self) -> int:
@@ -223,10 +225,13 @@ class Rendition:
             await self._publish(self.playlist.render())
 
     async def _publish(self, text: str) -> None:
-        await trio.to_thread.run_sync(
-            write_atomic, self.directory / "index.m3u8", text.encode(), limiter=self._limiter
-        )
-        self.text = text
+        # The session task (pause, resume, finish) and a rung's reader task both publish;
+        # the lock keeps the file's last write the newest text.
+        async with self._write_lock:
+            await trio.to_thread.run_sync(
+                write_atomic, self.directory / "index.m3u8", text.encode(), limiter=self._limiter
+            )
+            self.text = text
 
     def variant(self) -> VariantInfo:
         peak = max(self.meter.peak_bps, self.nominal_bps)
@@ -295,6 +300,7 @@ class HLSSession:
         self._paused = False
         self._frames_in_segment = 0
         self._prepared = False  # the directory exists
+        self._master_lock = trio.Lock()
 
     @property
     def paused(self) -> bool:
@@ -469,10 +475,14 @@ class HLSSession:
     async def _write_master(self) -> None:
         if not self.source.segments_added:
             return
-        text = self.render_master()
-        await trio.to_thread.run_sync(
-            write_atomic, self.directory / "master.m3u8", text.encode(), limiter=self.hub.limiter
-        )
+        async with self._master_lock:
+            text = self.render_master()
+            await trio.to_thread.run_sync(
+                write_atomic,
+                self.directory / "master.m3u8",
+                text.encode(),
+                limiter=self.hub.limiter,
+            )
 
     async def rung_changed(self) -> None:
         """A rung was added, produced its first segment, or was dropped."""

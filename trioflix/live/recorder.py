@@ -129,18 +129,18 @@ class Recorder:
         return row is None or bool(row["record"])
 
     async def session_worker(self, stream: LiveStream) -> None:
-        try:
-            wanted = await self._wants_recording(stream)
-        except StoreError:
-            wanted = True  # recording by default: losing a stream is worse than keeping one
-        if not wanted:
-            logger.info("%s: recording is off for this stream key", stream.channel)
-            return
-        path = self.path_for(stream.session_id)
+        # Subscribe before the first checkpoint: nothing the publisher sends is missed.
         subscriber = stream.subscribe_session(max_bytes=RECORDING_QUEUE_BYTES)
         f: BinaryIO | None = None
         try:
-            f = await trio.to_thread.run_sync(_open, path)
+            try:
+                wanted = await self._wants_recording(stream)
+            except StoreError:
+                wanted = True  # by default: losing a stream is worse than keeping one
+            if not wanted:
+                logger.info("%s: recording is off for this stream key", stream.channel)
+                return
+            f = await trio.to_thread.run_sync(_open, self.path_for(stream.session_id))
             last_sync = time.monotonic()
             while batch := await subscriber.next_batch():
                 data = b"".join(p.flv_tag for p in batch if p.kind is not Kind.SCRIPT)
@@ -151,10 +151,10 @@ class Recorder:
                 await trio.to_thread.run_sync(_write, f, data, sync)
         finally:
             stream.unsubscribe(subscriber)
-            with trio.move_on_after(CLEANUP_TIMEOUT_S, shield=True):
-                if f is not None:
+            if f is not None:
+                with trio.move_on_after(CLEANUP_TIMEOUT_S, shield=True):
                     await trio.to_thread.run_sync(_close, f)
-                await self.hand_off(stream.session_id)
+                    await self.hand_off(stream.session_id)
 
     async def hand_off(self, session_id: int) -> int | None:
         """Turn the session's recording into a video being processed (rule 4).

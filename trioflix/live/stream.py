@@ -109,6 +109,7 @@ class LiveStream:
         self._subscribers: set[Subscriber] = set()  # viewers: gone when the publisher drops
         self._session_subscribers: set[Subscriber] = set()  # HLS, recording: whole session
         self._external_viewers: dict[str, int] = {}  # counted elsewhere (HLS playback sessions)
+        self.ended_reason: str | None = None  # set by end()
         self.generation = 0
         self.bytes_out = 0  # to viewers, all protocols, this session
         self.dropped = 0  # packets viewers lost by skipping ahead (those who left)
@@ -243,6 +244,11 @@ class LiveStream:
         across publisher reconnects and is closed only when the session ends.
         Packets of a new publisher carry a new ``generation``."""
         subscriber = Subscriber(Protocol.INTERNAL, max_bytes=max_bytes)
+        if self.ended_reason is not None:
+            # A session worker that starts after a very short session ended must not wait
+            # for an end that already happened.
+            subscriber.close(self.ended_reason)
+            return subscriber
         for packet in (self.metadata, self.video_config, self.audio_config, *self._gop):
             if packet is not None:
                 subscriber.offer(packet)
@@ -272,6 +278,7 @@ class LiveStream:
 
     def end(self, reason: str) -> None:
         """The session is over: every viewer and session consumer finishes."""
+        self.ended_reason = self.ended_reason or reason
         self.disconnect_viewers(reason)
         for subscriber in self._session_subscribers:
             subscriber.close(reason)

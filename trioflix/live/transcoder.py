@@ -260,6 +260,9 @@ class Ladder:
                 stderr=subprocess.PIPE,
                 pass_fds=fds,
             )
+        except BaseException:
+            self._close_read_fds()
+            raise
         finally:
             for fd in fds:
                 os.close(fd)
@@ -290,9 +293,20 @@ class Ladder:
                 if process.returncode is None:
                     process.kill()
                 await process.wait()
-                for rung in self.rungs:
-                    if rung.stream is not None:
-                        await rung.stream.aclose()
+                for pipe in (process.stdin, process.stderr):
+                    if pipe is not None:
+                        await pipe.aclose()
+            self._close_read_fds()
+
+    def _close_read_fds(self) -> None:
+        """Close the rungs' pipe ends, wrapped in a stream or not (no await: cannot fail
+        half-way under cancellation)."""
+        for rung in self.rungs:
+            if rung.stream is not None:
+                rung.stream.close()
+            elif rung.read_fd is not None:
+                os.close(rung.read_fd)
+            rung.read_fd = None
 
     async def _write_input(self, stdin: trio.abc.SendStream) -> None:
         try:
