@@ -101,6 +101,12 @@ OPTIONS: tuple[Option, ...] = (
         "redis://host:port/db shares chat and viewer counts between processes; unset: in-process",
     ),
     Option(
+        "hls",
+        "TRIOFLIX_HLS",
+        "--hls",
+        "'off' serves live channels over RTMP, HTTP-FLV and WS-FLV only (no live HLS)",
+    ),
+    Option(
         "hls_ladder",
         "TRIOFLIX_HLS_LADDER",
         "--hls-ladder",
@@ -151,6 +157,7 @@ class Settings:
     upload_expiry: int = 24 * 3600
     media_workers: int = 1
     redis_url: str | None = None
+    hls: bool = True
     hls_ladder: str = "1080p,720p,480p,360p"
     hls_segment: float = 2.0
     hls_preset: str = "veryfast"
@@ -218,6 +225,10 @@ def _convert(field: str, value: str) -> Any:
         return urls
     if field == "webhook_secret" and len(value) < MIN_SECRET_LENGTH:
         raise ConfigError(f"{env} must be at least {MIN_SECRET_LENGTH} characters")
+    if field == "hls":
+        if value.lower() not in ("on", "off"):
+            raise ConfigError(f"{env} must be on or off, got {value!r}")
+        return value.lower() == "on"
     if field == "hls_ladder":
         from trioflix.live.ladder_spec import parse_ladder
 

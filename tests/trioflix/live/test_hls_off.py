@@ -1,0 +1,38 @@
+"""``TRIOFLIX_HLS=off``: channels play over FLV and RTMP only; no HLS is written."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+import trio
+
+from tests.trioflix.live.rtmp_client import RTMPTestClient
+from tests.trioflix.live.test_rtmp_robustness import AVC_HEADER, KEYFRAME, rtmp_address
+from tests.trioflix.live.test_webhooks_metrics import open_flv_viewer
+
+if TYPE_CHECKING:
+    from tests.conftest import Server
+
+
+@pytest.fixture
+def backend() -> str:
+    return "sqlite"
+
+
+@pytest.mark.settings(hls=False)
+async def test_hls_off_keeps_flv(server: Server) -> None:
+    token, _ = await server.register("alice")
+    key = await server.create_key(token)
+    client = await RTMPTestClient.connect(*rtmp_address(server))
+    stream_id = await client.publish(key)
+    for i in range(3):
+        await client.send_video(stream_id, 0, AVC_HEADER)
+        await client.send_video(stream_id, i * 1000, KEYFRAME)
+    viewer = await open_flv_viewer(server, "alice")
+    await viewer.aclose()
+    await trio.sleep(0.5)
+    response = await server.client.get("/live/alice/master.m3u8")
+    assert response.status_code == 404
+    assert not list((server.settings.data_dir).rglob("*.m3u8"))
+    await client.aclose()
