@@ -16,6 +16,19 @@
 - passthrough: CPU seconds per stream-second of the source rendition's work in the
   server (FLV tags through ``protocols.hls.Segmenter`` into MPEG-TS segments), the
   whole per-stream cost of passthrough HLS apart from file writes.
+- live HLS through running servers, trioflix (``trioflix serve --hls-ladder off``,
+  keys with recording off) against nginx-rtmp (Debian's ``nginx`` +
+  ``libnginx-mod-rtmp``, ``hls on``), both with 2 s segments and a 12 s window,
+  each started fresh by the benchmark on loopback ports with its own config, data
+  and temporary paths (never the system service):
+  (a) server CPU per stream-second (``/proc`` utime + stime of the process tree)
+  with N ffmpeg ``-re -c copy`` publishers of the 1080p source, over a window that
+  starts once every stream lists a segment;
+  (b) per run, a fresh channel: time from starting the publisher to the first
+  playlist a player gets (trioflix: the master playlist, which waits for the first
+  segment; nginx-rtmp: its one playlist) and to the first segment listed in the
+  media playlist, polled every 20 ms over HTTP.
+  Needs ``apt-get install nginx libnginx-mod-rtmp``; ``--only ladder`` skips it.
 """
 
 from __future__ import annotations
@@ -34,6 +47,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+import trio
+
+from bench.live import HOST, Server, Trioflix, cpu_seconds, serving
 from protocols import amf, flv, hls
 from trioflix.live.ladder_process import CUT_MARKER, ENDLESS_GOP
 
@@ -181,39 +198,300 @@ def passthrough_cpu(tags: list[flv.FLVTag], seconds: float, repeat: int) -> floa
     return (time.process_time() - start) / (seconds * repeat)
 
 
+# --- passthrough HLS and latency through running servers: trioflix vs nginx-rtmp ---------
+
+NGINX = "nginx"
+NGINX_RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")  # libnginx-mod-rtmp
+SEGMENT_S = 2  # both servers: 2 s target segments...
+WINDOW_SEGMENTS = 6  # ...and a 6-segment (12 s) live window, trioflix's defaults
+LISTING_POLL_S = 0.02  # playlist polling step: the latency figures' resolution
+LATENCY_DEADLINE_S = 15.0  # publish start to a listed segment; past this, a failure
+LATENCY_PUBLISH_S = 6.0  # each latency run's publish: three segments' worth
+LIVE_STAGGER_S = 0.2  # between the CPU run's publishers' starts
+CPU_WARMUP_S = 3.0  # after every stream lists a segment: handshakes and first cuts are over
+LIVE_BUDGET_S = 240.0  # the live part takes ~90 s; past this something is stuck
+
+
+class NginxRtmp(Server):
+    """nginx with Debian's libnginx-mod-rtmp: ``live on; hls on;`` with the same segment
+    length and window as trioflix; the playlists and segments served by its own HTTP
+    server. Its own prefix, config, logs and temporary paths; loopback ports only."""
+
+    name = "nginx-rtmp"
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir)
+        self.root = workdir / "nginx"
+        hls_dir = self.root / "hls"
+        hls_dir.mkdir(parents=True)
+        # The workers drop root (Debian's default user); they write the HLS files.
+        for directory in (workdir.parent, workdir, self.root):  # all inside the run's temp dir
+            directory.chmod(0o755)
+        hls_dir.chmod(0o777)
+        temp = "".join(
+            f"    {kind}_temp_path {self.root / kind};\n"
+            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
+        self.config = self.root / "nginx.conf"
+        self.config.write_text(
+            f"load_module {NGINX_RTMP_MODULE};\n"
+            "daemon off;\nworker_processes 1;\n"
+            f"pid {self.root / 'nginx.pid'};\nerror_log {self.root / 'error.log'} warn;\n"
+            "events { worker_connections 256; }\n"
+            "rtmp {\n  server {\n"
+            f"    listen {HOST}:{self.rtmp_port};\n"
+            "    application live {\n      live on;\n      record off;\n      hls on;\n"
+            f"      hls_path {hls_dir};\n      hls_fragment {SEGMENT_S}s;\n"
+            f"      hls_playlist_length {SEGMENT_S * WINDOW_SEGMENTS}s;\n"
+            "    }\n  }\n}\n"
+            "http {\n    access_log off;\n"
+            f"{temp}"
+            "    types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; }\n"
+            f"    server {{\n      listen {HOST}:{self.http_port};\n"
+            f"      location /hls/ {{ alias {hls_dir}/; add_header Cache-Control no-cache; }}\n"
+            "    }\n}\n"
+        )
+
+    def command(self) -> list[str]:
+        return [NGINX, "-p", str(self.root), "-c", str(self.config), "-e", "stderr"]
+
+    def stream_key(self, index: int) -> str:
+        return f"bench{index:02d}"
+
+    def play_path(self, index: int) -> str:
+        return f"/hls/{self.stream_key(index)}.m3u8"
+
+    def describe(self) -> str:
+        return f"{nginx_version()} + libnginx-mod-rtmp {nginx_rtmp_version()}"
+
+
+def nginx_version() -> str:
+    out = subprocess.run([NGINX, "-v"], capture_output=True, text=True, check=True).stderr
+    return out.strip().removeprefix("nginx version: ")
+
+
+def nginx_rtmp_version() -> str:
+    out = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Version}", "libnginx-mod-rtmp"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return out.stdout.strip() or "unknown"
+
+
+class TrioflixHLS(Trioflix):
+    """``trioflix serve --hls-ladder off --hls-segment 2``: the source rendition only."""
+
+    def command(self) -> list[str]:
+        return [*super().command(), "--hls-segment", str(SEGMENT_S)]
+
+    def master_path(self, index: int) -> str:
+        return f"/live/{self.channel(index)}/master.m3u8"
+
+    def media_path(self, index: int) -> str:
+        return f"/live/{self.channel(index)}/source/index.m3u8"
+
+
+def _master_path(server: Server, index: int) -> str:
+    """What a player asks for first."""
+    return server.master_path(index) if isinstance(server, TrioflixHLS) else server.play_path(index)
+
+
+def _media_path(server: Server, index: int) -> str:
+    """The playlist that lists segments."""
+    return server.media_path(index) if isinstance(server, TrioflixHLS) else server.play_path(index)
+
+
+def _lists_a_segment(text: str) -> bool:
+    return any(line and not line.startswith("#") for line in text.splitlines())
+
+
+async def _publish(source: Path, url: str, seconds: float, log: Path) -> int:
+    """ffmpeg ``-re -c copy`` of ``source`` (looped) for ``seconds``: how OBS pushes."""
+    with log.open("ab") as errors:
+        completed = await trio.run_process(
+            [
+                "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-re",
+                "-stream_loop", "-1", "-i", str(source), "-c", "copy", "-t", f"{seconds:g}",
+                "-f", "flv", url,
+            ],
+            check=False,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )  # fmt: skip
+    return completed.returncode
+
+
+async def _first(client: httpx.AsyncClient, path: str, listed: bool) -> float | None:
+    """When ``path`` first answers 200 (``listed``: and lists a segment); bounded."""
+    deadline = time.monotonic() + LATENCY_DEADLINE_S
+    while time.monotonic() < deadline:
+        try:
+            with trio.move_on_after(LATENCY_DEADLINE_S):
+                response = await client.get(path)
+                if response.status_code == 200 and (not listed or _lists_a_segment(response.text)):
+                    return time.monotonic()
+        except httpx.TransportError:
+            pass
+        await trio.sleep(LISTING_POLL_S)
+    return None
+
+
+async def _record_first(
+    found: dict[str, float | None], kind: str, client: httpx.AsyncClient, path: str, listed: bool
+) -> None:
+    found[kind] = await _first(client, path, listed)
+
+
+async def hls_cpu(server: Server, source: Path, streams: int, window_s: float) -> dict[str, Any]:
+    """Server CPU per stream-second with ``streams`` publishers, HLS written by the server."""
+    seconds = CPU_WARMUP_S + window_s + LATENCY_DEADLINE_S + streams * LIVE_STAGGER_S
+    async with serving(server, f"hls-cpu-{streams}") as running, trio.open_nursery() as nursery:
+        if isinstance(server, Trioflix):
+            await server.create_channels(streams)
+        for index in range(streams):
+            log = server.workdir / f"ffmpeg-{server.name}-hls-{index}.log"
+            nursery.start_soon(_publish, source, server.publish_url(index), seconds, log)
+            await trio.sleep(LIVE_STAGGER_S)
+        async with httpx.AsyncClient(base_url=f"http://{HOST}:{server.http_port}") as client:
+            for index in range(streams):
+                if await _first(client, _media_path(server, index), listed=True) is None:
+                    raise TimeoutError(f"{server.name}: stream {index} never listed a segment")
+            await trio.sleep(CPU_WARMUP_S)
+            cpu0, t0 = cpu_seconds(running.pid), time.monotonic()
+            await trio.sleep(window_s)
+            cpu1, t1 = cpu_seconds(running.pid), time.monotonic()
+            alive = 0
+            for index in range(streams):  # still segmenting at the end of the window?
+                response = await client.get(_media_path(server, index))
+                alive += response.status_code == 200 and "#EXT-X-ENDLIST" not in response.text
+        nursery.cancel_scope.cancel()  # the publishers: the window is over
+    return {
+        "streams": streams,
+        "window_s": round(t1 - t0, 2),
+        "cpu_s": round(cpu1 - cpu0, 3),
+        "cpu_per_stream_s": round((cpu1 - cpu0) / (streams * (t1 - t0)), 5),
+        "streams_live_at_end": alive,
+    }
+
+
+async def hls_latency(server: Server, source: Path, runs: int) -> dict[str, Any]:
+    """Per run, a fresh channel: publish start to the first playlist answered, and to
+    the first segment listed in the media playlist."""
+    playlist_s: list[float] = []
+    listed_s: list[float] = []
+    async with serving(server, "hls-latency"):
+        if isinstance(server, Trioflix):
+            await server.create_channels(runs)
+        async with httpx.AsyncClient(
+            base_url=f"http://{HOST}:{server.http_port}", timeout=LATENCY_DEADLINE_S
+        ) as client:
+            for index in range(runs):
+                found: dict[str, float | None] = {}
+                log = server.workdir / f"ffmpeg-{server.name}-latency-{index}.log"
+                async with trio.open_nursery() as nursery:
+                    t0 = time.monotonic()
+                    nursery.start_soon(
+                        _publish, source, server.publish_url(index), LATENCY_PUBLISH_S, log
+                    )
+                    master, media = _master_path(server, index), _media_path(server, index)
+                    nursery.start_soon(_record_first, found, "playlist", client, master, False)
+                    nursery.start_soon(_record_first, found, "listed", client, media, True)
+                playlist, listed = found["playlist"], found["listed"]
+                if playlist is None or listed is None:
+                    raise TimeoutError(f"{server.name}: run {index} listed nothing")
+                playlist_s.append(playlist - t0)
+                listed_s.append(listed - t0)
+    return {
+        "runs": runs,
+        "first_playlist_s": [round(s, 3) for s in playlist_s],
+        "segment_listed_s": [round(s, 3) for s in listed_s],
+        "first_playlist_median_s": round(statistics.median(playlist_s), 3),
+        "segment_listed_median_s": round(statistics.median(listed_s), 3),
+    }
+
+
+async def live_hls(
+    workdir: Path, source: Path, streams: int, window_s: float, runs: int
+) -> dict[str, Any]:
+    """trioflix and nginx-rtmp, each started fresh per measurement, alternating."""
+    servers: list[Server] = [TrioflixHLS(workdir / "t-cpu"), NginxRtmp(workdir / "n-cpu")]
+    result: dict[str, Any] = {"nginx": servers[1].describe()}
+    for server in servers:
+        server.workdir.mkdir(exist_ok=True)
+        result[f"{server.name}_cpu"] = await hls_cpu(server, source, streams, window_s)
+    for server in (TrioflixHLS(workdir / "t-lat"), NginxRtmp(workdir / "n-lat")):
+        server.workdir.mkdir(exist_ok=True)
+        result[f"{server.name}_latency"] = await hls_latency(server, source, runs)
+    return result
+
+
+async def _bounded_live(
+    workdir: Path, source: Path, streams: int, window_s: float, runs: int
+) -> dict[str, Any]:
+    with trio.fail_after(LIVE_BUDGET_S):
+        return await live_hls(workdir, source, streams, window_s, runs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--only", choices=["ladder", "live"], help="run one part (default: both)")
     args = parser.parse_args()
     seconds, reps = (8, 1) if args.quick else (20, 3)
-    with tempfile.TemporaryDirectory(prefix="trioflix-bench-hls-") as tmp:
-        source = Path(tmp) / "source-1080p.flv"
-        make_source(source, seconds)
-        tags = read_tags(source)
-        feed, cuts = ladder_input(tags)
-        ours, theirs = [], []
-        for _ in range(reps):
-            ours.append(run_ours(feed))
-            theirs.append(run_ffmpeg(source, cuts))
-        passthrough = passthrough_cpu(tags, seconds, 3)
-    ours_wall = statistics.median(w for w, _ in ours)
-    ffmpeg_wall = statistics.median(w for w, _ in theirs)
+    streams, window_s, runs = (2, 6.0, 1) if args.quick else (4, 15.0, 3)
     result: dict[str, Any] = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
         f"{platform.system()} {platform.release()}, Python {platform.python_version()}",
         "source": f"1920x1080 {FPS} fps H.264 6 Mbit/s, {seconds} s",
-        "ladder": ",".join(n for n, *_ in RUNGS) + f" libx264 {PRESET} zerolatency",
-        "trioflix_wall_s": round(ours_wall, 2),
-        "trioflix_speed_x": round(seconds / ours_wall, 2),
-        "trioflix_cpu_s": round(statistics.median(c for _, c in ours), 2),
-        "ffmpeg_wall_s": round(ffmpeg_wall, 2),
-        "ffmpeg_speed_x": round(seconds / ffmpeg_wall, 2),
-        "ffmpeg_cpu_s": round(statistics.median(c for _, c in theirs), 2),
-        "speed_ratio_trioflix_over_ffmpeg": round(ffmpeg_wall / ours_wall, 3),
-        "passthrough_cpu_s_per_stream_s": round(passthrough, 5),
-        "repetitions": reps,
+        "load_average_before": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
     }
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="trioflix-bench-hls-") as tmp:
+        source = Path(tmp) / "source-1080p.flv"
+        make_source(source, seconds)
+        if args.only != "live":
+            tags = read_tags(source)
+            feed, cuts = ladder_input(tags)
+            ours, theirs = [], []
+            for _ in range(reps):
+                ours.append(run_ours(feed))
+                theirs.append(run_ffmpeg(source, cuts))
+            passthrough = passthrough_cpu(tags, seconds, 3)
+            ours_wall = statistics.median(w for w, _ in ours)
+            ffmpeg_wall = statistics.median(w for w, _ in theirs)
+            result |= {
+                "ladder": ",".join(n for n, *_ in RUNGS) + f" libx264 {PRESET} zerolatency",
+                "trioflix_wall_s": round(ours_wall, 2),
+                "trioflix_speed_x": round(seconds / ours_wall, 2),
+                "trioflix_cpu_s": round(statistics.median(c for _, c in ours), 2),
+                "ffmpeg_wall_s": round(ffmpeg_wall, 2),
+                "ffmpeg_speed_x": round(seconds / ffmpeg_wall, 2),
+                "ffmpeg_cpu_s": round(statistics.median(c for _, c in theirs), 2),
+                "speed_ratio_trioflix_over_ffmpeg": round(ffmpeg_wall / ours_wall, 3),
+                "passthrough_cpu_s_per_stream_s": round(passthrough, 5),
+                "repetitions": reps,
+            }
+        if args.only != "ladder":
+            live = trio.run(_bounded_live, Path(tmp), source, streams, window_s, runs)
+            cpu_t, cpu_n = live["trioflix_cpu"], live["nginx-rtmp_cpu"]
+            lat_t, lat_n = live["trioflix_latency"], live["nginx-rtmp_latency"]
+            result["live_hls"] = live | {
+                "cpu_ratio_trioflix_over_nginx": round(
+                    cpu_t["cpu_per_stream_s"] / cpu_n["cpu_per_stream_s"], 2
+                ),
+                "first_playlist_ratio_trioflix_over_nginx": round(
+                    lat_t["first_playlist_median_s"] / lat_n["first_playlist_median_s"], 2
+                ),
+                "segment_listed_ratio_trioflix_over_nginx": round(
+                    lat_t["segment_listed_median_s"] / lat_n["segment_listed_median_s"], 2
+                ),
+            }
+    result["load_average_after"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    result["wall_s"] = round(time.monotonic() - started, 1)
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))

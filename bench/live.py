@@ -235,7 +235,8 @@ class Trioflix(Server):
             f"{HOST}:{self.rtmp_port}",
             "--data-dir",
             str(self.data_dir),
-            "--hls-ladder",
+            # node-media-server 4 has no HLS: compare the same work (RTMP in, FLV out).
+            "--hls",
             "off",
             "--log-level",
             "WARNING",
@@ -284,9 +285,10 @@ class Trioflix(Server):
 
     def describe(self) -> str:
         return (
-            "trioflix (this tree), `trioflix serve --hls-ladder off`, SQLite; stream keys"
-            " with `record: false`. Still on: the source-rendition HLS remux to disk"
-            " (not switchable), ingest statistics, the status API"
+            "trioflix (this tree), `trioflix serve --hls off` (node-media-server 4 has no"
+            " HLS, so both do RTMP in, FLV out), SQLite; stream keys with `record: false`."
+            " Still on: ingest statistics, the status API, viewers coalesced to one write"
+            " per 25 ms"
         )
 
 
@@ -493,9 +495,14 @@ async def ingest(server: Server, sample: Path, count: int, plan: Plan) -> dict[s
 
 
 async def run_viewer_process(
-    server: Server, count: int, start_at: float, ramp_s: float, window: tuple[float, float],
-    stop_at: float, out: list[dict[str, Any]],
-) -> None:  # fmt: skip
+    server: Server,
+    count: int,
+    start_at: float,
+    ramp_s: float,
+    window: tuple[float, float],
+    stop_at: float,
+    out: list[dict[str, Any]],
+) -> None:
     completed = await trio.run_process(
         [
             sys.executable,
@@ -537,16 +544,24 @@ async def fanout(
         await wait_live(server, 0)
         processes = math.ceil(count / VIEWERS_PER_PROCESS)
         start_at = time.monotonic() + VIEWER_PROCESS_START_S
-        window = (start_at + plan.ramp_s + WARMUP_S, 0.0)
-        window = (window[0], window[0] + plan.fanout_window_s)
+        window_start = start_at + plan.ramp_s + WARMUP_S
+        window = (window_start, window_start + plan.fanout_window_s)
         stop_at = window[1] + 0.3
         async with trio.open_nursery() as viewers:
             for part in range(processes):
                 share = count // processes + (part < count % processes)
                 viewers.start_soon(
-                    run_viewer_process, server, share, start_at, plan.ramp_s, window, stop_at,
-                    outputs,
-                )  # fmt: skip
+                    partial(
+                        run_viewer_process,
+                        server,
+                        share,
+                        start_at,
+                        plan.ramp_s,
+                        window,
+                        stop_at,
+                        outputs,
+                    )
+                )
             await sleep_until(window[0])
             cpu0, t0 = cpu_seconds(pid), time.monotonic()
             await sleep_until(window[1])

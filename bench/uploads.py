@@ -14,7 +14,10 @@ creation ``POST`` to the last response. ``dd bs=8M conv=fsync`` copies the same
 file on the same disk: the physical limit. trioflix fsyncs every 64 MiB and at
 the end of every request; @tus/file-store never fsyncs; dd once at the end.
 
-Each server is started fresh for each measurement, the two alternating. "idle"
+Each server is started fresh for each measurement. The runs go in rounds, one
+per (chunk size, repeat): trioflix, @tus/server, dd (the two servers swapping
+places every round), so that on a shared machine the three see the same load;
+the load average is recorded at the start and the end. "idle"
 is the server process's RSS before the upload; its high-water mark is then reset
 (``clear_refs``), so "peak" (``VmHWM`` after the upload) is the upload's own.
 dd's and the encoders' peaks are their last ``VmHWM`` before they exit.
@@ -477,7 +480,9 @@ def _label(chunk: int | None) -> str:
     return "one PATCH" if chunk is None else f"{chunk // MIB} MiB chunks"
 
 
-def run(plan: Plan, workdir: Path, cache_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
+def run(
+    plan: Plan, workdir: Path, cache_dir: Path, meta: dict[str, Any], *, with_ladder: bool = True
+) -> dict[str, Any]:
     source = workdir / "upload.bin"
     print(f"writing {plan.size // MIB} MiB of random bytes", file=sys.stderr)
     make_random_file(source, plan.size)
@@ -493,8 +498,10 @@ def run(plan: Plan, workdir: Path, cache_dir: Path, meta: dict[str, Any]) -> dic
         "@tus/server": lambda: tus_node(workdir, node_root),
     }
     uploads: list[dict[str, Any]] = []
+    dd_runs: list[dict[str, Any]] = []
     order = list(servers)
     described: dict[str, str] = {}
+    meta["load_start"] = _loadavg()
     for chunk in plan.chunks:
         for _ in range(plan.repeat):
             for name in order:
@@ -516,23 +523,28 @@ def run(plan: Plan, workdir: Path, cache_dir: Path, meta: dict[str, Any]) -> dic
                     }
                 )
             order.reverse()
-    dd_runs = []
-    for _ in range(plan.repeat):
-        print("dd", file=sys.stderr)
-        seconds, peak = dd(source, workdir / "dd.out")
-        dd_runs.append(
-            {"seconds": seconds, "mib_s": plan.size / MIB / seconds, "peak_rss_mib": peak / 1024}
-        )
+            print("dd", file=sys.stderr)
+            seconds, peak = dd(source, workdir / "dd.out")
+            dd_runs.append(
+                {
+                    "chunk": chunk,
+                    "seconds": seconds,
+                    "mib_s": plan.size / MIB / seconds,
+                    "peak_rss_mib": peak / 1024,
+                }
+            )
+    meta["load_end"] = _loadavg()
     source.unlink()
-    sample = make_sample(cache_dir, plan.sample_seconds)
     meta["servers"] = described
-    return {
-        "meta": meta,
-        "size": plan.size,
-        "uploads": uploads,
-        "dd": dd_runs,
-        "ladder": ladder(sample, workdir),
-    }
+    report: dict[str, Any] = {"meta": meta, "size": plan.size, "uploads": uploads, "dd": dd_runs}
+    if with_ladder:
+        report["ladder"] = ladder(make_sample(cache_dir, plan.sample_seconds), workdir)
+    return report
+
+
+def _loadavg() -> str:
+    """The 1, 5 and 15 minute load averages (proc(5)): how busy the shared machine was."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def render(report: dict[str, Any]) -> str:
@@ -558,6 +570,8 @@ def render(report: dict[str, Any]) -> str:
         f"| `dd bs=8M conv=fsync` | 8 MiB blocks | {dd_best['mib_s']:.0f} | 100% | - | "
         f"{dd_best['peak_rss_mib']:.1f} |"
     )
+    if "ladder" not in report:
+        return "\n".join(lines)
     vod = report["ladder"]
     lines += [
         "",
@@ -613,6 +627,9 @@ def main(argv: list[str] | None = None) -> int:
         help="work folder parent (the disk measured; default /tmp)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
+    parser.add_argument(
+        "--no-ladder", action="store_true", help="uploads only, without the VOD ladder"
+    )
     args = parser.parse_args(argv)
     for tool in ("ffmpeg", "node", "npm", "dd", "nice"):
         if shutil.which(tool) is None:
@@ -620,14 +637,16 @@ def main(argv: list[str] | None = None) -> int:
     plan = QUICK if args.quick else FULL
     meta: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "nox -s bench -- uploads" + (" --quick" if args.quick else ""),
+        "command": "nox -s bench -- uploads"
+        + (" --quick" if args.quick else "")
+        + (" --no-ladder" if args.no_ladder else ""),
         "plan": asdict(plan),
         "machine": machine(),
     }
     workdir = Path(tempfile.mkdtemp(prefix="trioflix-bench-uploads-", dir=args.dir))
     started = time.monotonic()
     try:
-        report = run(plan, workdir, args.cache_dir, meta)
+        report = run(plan, workdir, args.cache_dir, meta, with_ladder=not args.no_ladder)
     finally:
         if args.keep:
             print(f"work folder kept: {workdir}", file=sys.stderr)
@@ -643,6 +662,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, describe in m["servers"].items():
         print(f"{name}: {describe}")
     print(f"Command: `{m['command']}`; date: {m['date']}; took {m['duration_s']} s")
+    print(f"Load average (1/5/15 min): {m['load_start']} at the start, {m['load_end']} at the end")
     print()
     print(render(report))
     return 0

@@ -9,7 +9,9 @@ from __future__ import annotations
 from trioflix.app import create_app
 from trioflix.config import Settings
 from trioflix.logs import configure_logging
+from trioflix.server import tune_gc
 
 _settings = Settings.from_env()
 configure_logging(_settings.log_level)
 app = create_app(_settings)
+tune_gc()  # this module is imported once, by the server process

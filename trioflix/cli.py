@@ -122,8 +122,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         if args.command == "serve":
-            from trioflix.server import serve_app
+            from trioflix.server import serve_app, tune_gc
 
+            tune_gc()
             trio.run(partial(serve_app, settings))
         elif args.command == "user":
             password = _read_password(args.password_stdin)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 from typing import TYPE_CHECKING
@@ -18,11 +19,20 @@ if TYPE_CHECKING:
     from trioflix.app import TrioflixApp
     from trioflix.config import Settings
 
-__all__ = ["hypercorn_config", "serve_app", "wait_for_signal"]
+__all__ = ["hypercorn_config", "serve_app", "tune_gc", "wait_for_signal"]
 
 logger = logging.getLogger(__name__)
 
 GRACEFUL_TIMEOUT_S = 3.0  # open requests get this long after SIGTERM; the issue allows 5 s
+# Net new container objects before a young garbage collection (CPython's default: 700).
+# A chat fan-out keeps ~40 objects alive per recipient until its socket write returns
+# (1000 recipients: ~40,000), and a backlog keeps more. At 700, every fan-out ran dozens
+# of young collections that promoted those short-lived objects, which triggered a full
+# collection every ~1.5 s: 100-500 ms pauses that found almost nothing to free and set
+# the chat's p99 (docs/benchmarks.md, "Chat"). Above the in-flight peak, a fan-out
+# allocates and frees without collecting; cyclic garbage waits for at most this many
+# objects (a few MiB).
+GC_YOUNG_THRESHOLD = 100_000
 
 
 def hypercorn_config(settings: Settings) -> Config:
@@ -33,6 +43,20 @@ def hypercorn_config(settings: Settings) -> Config:
     config.errorlog = logging.getLogger("hypercorn.error")
     config.include_server_header = False
     return config
+
+
+def tune_gc() -> None:
+    """Garbage-collector policy for a server process: call once, after the imports.
+
+    Freezes what exists now (modules, classes, the app: ~55,000 objects that live as
+    long as the process) so that collections no longer scan it, and raises the young
+    generation's threshold (:data:`GC_YOUNG_THRESHOLD`). Process-wide, so only the
+    process entry points call it (``trioflix serve``, ``trioflix.asgi``), not the app:
+    tests build many apps in one process.
+    """
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
 async def wait_for_signal() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from functools import partial
 from typing import TYPE_CHECKING
 
 import trio
@@ -25,6 +26,7 @@ from trioflix.live.metrics import LiveCollector
 from trioflix.live.recorder import Recorder
 from trioflix.live.registry import StreamRegistry
 from trioflix.live.rtmp_server import serve_rtmp
+from trioflix.live.viewers import live_viewer_counts
 from trioflix.live.webhooks import Webhooks
 from trioflix.store import open_database
 from trioflix.uploads.background import run_upload_services
@@ -48,7 +50,11 @@ async def _start_live(nursery: trio.Nursery, app_state: AppState, db: Database) 
         db,
         node=f"{socket.gethostname()}/{settings.rtmp}",
         grace_s=settings.reconnect_grace,
-        session_workers=[hub.session_worker, recorder.session_worker],
+        # Live HLS can be turned off for FLV-only deployments; recording always runs
+        # (it is per stream key).
+        session_workers=[hub.session_worker, recorder.session_worker]
+        if settings.hls
+        else [recorder.session_worker],
         webhooks=webhooks,
     )
     await nursery.start(hub.run, registry)
@@ -87,7 +93,12 @@ async def run_services(
                 async with trio.open_nursery() as nursery:
                     await _start_live(nursery, app_state, db)
                     await nursery.start(run_upload_services)
-                    chat = ChatHub(db, chat_limits.DEFAULT_LIMITS, settings.redis_url)
+                    chat = ChatHub(
+                        db,
+                        chat_limits.DEFAULT_LIMITS,
+                        settings.redis_url,
+                        live_viewers=partial(live_viewer_counts, app_state.registry),
+                    )
                     await nursery.start(chat.run)
                     await nursery.start(expose_chat_metrics, app_state.metrics.registry, chat)
                     app_state._chat = chat

@@ -18,7 +18,7 @@ from tests.interop.test_rtmp_live import start_publisher, wait_live
 from tests.trioflix.live_hls.helpers import parse_master_playlist
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser
+    from playwright.sync_api import Browser, Route
 
     from tests.browser.helpers import Screenshots
     from tests.conftest import Server
@@ -164,8 +164,70 @@ async def test_offline_slate_then_playback_starts_by_itself(
         card = page.locator("#live-grid .tile", has_text="Friday build")
         card.wait_for()
         assert card.locator(".badge.live").text_content() == "LIVE"
+        # The card shows a picture of the stream (the server's live thumbnail, 320 px wide).
+        picture = card.locator("img.live-picture")
+        assert (picture.get_attribute("src") or "").startswith("/live/alice/thumbnail.jpg?t=")
+        page.wait_for_function(
+            "() => { const img = document.querySelector('#live-grid img.live-picture');"
+            " return img && img.complete && img.naturalWidth === 320 }"
+        )
         screenshots.save(page, "home")
         assert log.errors == []
         context.close()
 
     await in_browser(scenario)
+
+
+def source_only(master: str) -> str:
+    """``master`` as it was before the ladder's rungs had segments: the source variant only."""
+    lines = master.splitlines()
+    kept: list[str] = []
+    for index, line in enumerate(lines):
+        if line.startswith("#EXT-X-STREAM-INF"):
+            if lines[index + 1].startswith("source/"):
+                kept += [line, lines[index + 1]]
+        elif line.startswith("#") and line:
+            kept.append(line)
+    return "\n".join(kept) + "\n"
+
+
+async def test_a_player_that_loaded_before_the_ladder_gets_its_renditions(
+    server: Server, live_sample: Sample, nursery: trio.Nursery
+) -> None:
+    """hls.js never reloads a master playlist: the player re-reads it and starts again."""
+    await go_live(server, nursery, live_sample, "alice")
+    await wait_renditions(server, "alice", 3)
+
+    def scenario(browser: Browser) -> list[int]:
+        context = new_context(browser, server.url)
+        page = context.new_page()
+        log = PageLog()
+        log.attach(page)
+        masters: list[int] = []
+
+        def early_master(route: Route) -> None:
+            # The first master this page gets is the one a viewer got before the rungs existed.
+            response = route.fetch()
+            body = response.text() if masters else source_only(response.text())
+            masters.append(len(parse_master_playlist(body)))
+            headers = {k: v for k, v in response.headers.items() if k != "content-length"}
+            route.fulfill(response=response, body=body, headers=headers)
+
+        page.route("**/live/alice/master.m3u8*", early_master)
+        page.goto("/channel/alice")
+        wait_playing(page)
+        # A few seconds later the player has found the rungs and plays them too.
+        page.wait_for_function("() => document.querySelectorAll('.quality option').length === 4")
+        assert page.evaluate("trioflix.player.engine.restarts") == 1
+        labels = page.get_by_label("Quality").locator("option").all_text_contents()
+        assert labels[1:] == ["Source (360p)", "240p", "160p"]
+        wait_playing(page)
+        page.get_by_label("Quality").select_option(label="160p")
+        page.wait_for_function("() => document.querySelector('video').videoHeight === 160")
+        assert log.errors == []
+        context.close()
+        return masters
+
+    masters = await in_browser(scenario)
+    assert masters[0] == 1
+    assert masters[1:] and all(count == 3 for count in masters[1:])

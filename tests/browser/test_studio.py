@@ -10,6 +10,7 @@ import trio
 
 from tests.browser.helpers import PageLog, in_browser, new_context
 from tests.interop.test_rtmp_live import start_publisher, wait_live
+from trioflix.media.library import create_video, set_failed, set_progress
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -81,6 +82,10 @@ async def test_register_create_key_go_live_and_stop_from_the_studio(
             "() => parseFloat(document.getElementById('h-bitrate').textContent) > 10"
         )
         assert "avc1" in (page.locator("#h-codecs").text_content() or "")
+        # ffmpeg's stream is clean: nothing dropped on ingest, no slow viewer skipped.
+        assert page.locator("#h-dropped").text_content() == "0"
+        assert page.locator("#h-skipped").text_content() == "0 packets"
+        assert page.locator("#h-discontinuities").text_content() == "0"
         assert page.get_by_label("Title", exact=True).input_value() == "Studio test run"
         screenshots.save(page, "studio", full_page=True)
 
@@ -93,3 +98,40 @@ async def test_register_create_key_go_live_and_stop_from_the_studio(
     with trio.fail_after(10):
         await publishers[0].wait()  # the stop disconnected the encoder
     await wait_live(server, "carol", live=False)
+
+
+async def test_recordings_and_uploads_are_listed_apart_with_their_state(server: Server) -> None:
+    token, user = await server.register("dave")
+    db = server.app.trioflix.db
+    recording = await create_video(
+        db, user_id=user["id"], title="Tuesday stream", description="", origin="live"
+    )
+    await set_progress(db, recording, 0.4)
+    upload = await create_video(
+        db, user_id=user["id"], title="broken.mov", description="", origin="upload"
+    )
+    await set_failed(db, upload, "no video stream")
+
+    def scenario(browser: Browser) -> None:
+        context = new_context(browser, server.url, login=(token, user))
+        page = context.new_page()
+        log = PageLog()
+        log.attach(page)
+        page.goto("/studio")
+        recordings = page.get_by_role("region", name="Recordings", exact=True)
+        uploads = page.get_by_role("region", name="Uploads", exact=True)
+        item = recordings.locator(f".video-item[data-video='{recording}']")
+        item.wait_for()
+        assert item.get_attribute("data-state") == "processing"
+        assert "40%" in (item.text_content() or "")
+        assert item.get_by_role("progressbar").get_attribute("value") == "40"
+        assert recordings.locator(".video-item").count() == 1
+        failed = uploads.locator(f".video-item[data-video='{upload}']")
+        failed.wait_for()
+        assert failed.locator(".state-badge").text_content() == "failed"
+        assert "no video stream" in (failed.text_content() or "")
+        assert uploads.locator(".video-item").count() == 1
+        assert log.errors == []
+        context.close()
+
+    await in_browser(scenario)

@@ -147,6 +147,9 @@ async def test_status_reports_codecs_resolution_and_rates(
     assert (ingest["width"], ingest["height"]) == (640, 360)
     assert 20 <= ingest["fps"] <= 40
     assert ingest["bitrate_kbps"] > 10
+    # ffmpeg sends a well-formed stream that starts on a keyframe: nothing unusable.
+    assert ingest["dropped_frames"] == 0
+    assert ingest["viewer_skipped_packets"] == 0
     assert live["session"]["title"] == "Test run"
     assert live["uptime_s"] > 1
     publisher.terminate()

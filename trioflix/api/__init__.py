@@ -21,6 +21,7 @@ def register_blueprints(app: Quart) -> None:
     from trioflix.api.playback import blueprint as playback
     from trioflix.api.stream_keys import blueprint as stream_keys
     from trioflix.api.streaming import blueprint as streaming
+    from trioflix.api.thumbnails import blueprint as thumbnails
     from trioflix.api.uploads import blueprint as uploads
     from trioflix.api.videos import blueprint as videos
     from trioflix.api.wallet import blueprint as wallet
@@ -31,6 +32,7 @@ def register_blueprints(app: Quart) -> None:
     app.register_blueprint(streaming)
     app.register_blueprint(playback)
     app.register_blueprint(hls)
+    app.register_blueprint(thumbnails)
     app.register_blueprint(uploads)
     app.register_blueprint(videos)
     app.register_blueprint(chat)

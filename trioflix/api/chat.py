@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 from quart import Blueprint, g, request, websocket
+from quart.globals import websocket_ctx
 
 from trioflix.api._http import Body, json_body, parse_id, require_user
 from trioflix.app import state
@@ -71,8 +72,10 @@ class SuperChatBody(Body):
 @socket_blueprint.websocket("/ws/chat/<channel>")
 async def chat_socket(channel: str) -> None:
     app_state = state()
+    # The websocket itself, not the context-local proxy: every frame sent or received
+    # through ``websocket`` would pay a context-variable lookup, once per member per event.
     await serve_connection(
-        websocket,
+        websocket_ctx.websocket,
         app_state.chat,
         app_state.tokens,
         channel,

@@ -39,6 +39,7 @@ def playback_urls(channel: str) -> dict[str, str]:
     urls = {
         "http_flv": f"{scheme}://{host}/live/{channel}.flv",
         "ws_flv": f"{ws_scheme}://{host}/live/{channel}.flv",
+        "hls": f"{scheme}://{host}/live/{channel}/master.m3u8",
     }
     rtmp = state().rtmp_address
     if rtmp is not None:
@@ -60,6 +61,10 @@ def _ingest(live: LiveStream) -> dict[str, Any]:
         "video_frames": stats.video_frames,
         "audio_frames": stats.audio_frames,
         "timestamp_discontinuities": live.timeline.discontinuities,
+        # Video frames no output could use (before the first keyframe, malformed);
+        # frames the encoder itself dropped never reach us (OBS shows those).
+        "dropped_frames": stats.dropped_frames,
+        "viewer_skipped_packets": live.dropped_total,
     }
 
 
@@ -132,6 +137,7 @@ def _channel_entry(session: LiveSession, channel: str, display: str) -> dict[str
         "started_at": session.started_at,
         "viewers": _viewers(live)["total"],
         "playback": playback_urls(channel),
+        "thumbnail": f"/live/{channel}/thumbnail.jpg",
     }
 
 

@@ -101,9 +101,13 @@ class LocalBus:
     async def publish(
         self, channel: str, kind: str, parts: tuple[str, str], target: int, event: dict[str, Any]
     ) -> int:
-        await trio.lowlevel.checkpoint()
+        # Deliver first, yield after (trio's own send pattern): a plain checkpoint before
+        # the fan-out would put the event behind every task already runnable, which
+        # during a fan-out to 1000 members is 1000 socket writes.
+        await trio.lowlevel.checkpoint_if_cancelled()
         seq = next_local_seq(self._hub.log_for(channel), time.time())
         self._hub.deliver(channel, seq, kind, target, parts[0] + str(seq) + parts[1], event)
+        await trio.lowlevel.cancel_shielded_checkpoint()
         return seq
 
     async def signal(self, channel: str, kind: str, event: dict[str, Any]) -> None:

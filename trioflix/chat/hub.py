@@ -4,6 +4,11 @@ It runs in the service nursery (:func:`ChatHub.run`). Websocket handlers, which
 hypercorn runs elsewhere, enter rooms with ``async with hub.join(channel, user)``;
 the room opens with its first member (loading moderation state from the
 database and subscribing on the bus) and closes with its last.
+
+The ticker pushes a ``viewers`` frame when a room's counts change: its chat
+members over all processes, and the live stream's viewers (every protocol, HLS
+included) as the ``live_viewers`` callable reports them; the hub knows nothing
+of the live side beyond that callable.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from trioflix.chat.store import RoomState, load_room_state
 from trioflix.store.users import get_user_by_name
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
 
     from trioflix.chat.bus import Bus
     from trioflix.chat.limits import ChatLimits
@@ -35,6 +40,10 @@ if TYPE_CHECKING:
 __all__ = ["ChatHub", "role_of"]
 
 logger = logging.getLogger(__name__)
+
+
+def _not_live(channel: str) -> dict[str, int] | None:
+    return None
 
 
 def role_of(state: RoomState, user: User | None) -> str:
@@ -48,15 +57,31 @@ def role_of(state: RoomState, user: User | None) -> str:
 class ChatHub:
     """Rooms of this process.
 
+    Args:
+        db: The database (moderation state, users).
+        limits: Rate limits, queue sizes, the viewer tick.
+        redis_url: Share rooms with other processes over Redis.
+        live_viewers: ``channel -> counts | None``: the live stream's viewers by
+            protocol with a ``total`` (``None``: not live here). Synchronous and
+            cheap: called for every open room at every tick.
+
     Resource handling:
         Every member's queue is closed when its ``join`` block exits; a room with
         no member left is detached from the bus and forgotten, its log kept (up to
         ``limits.idle_rooms`` logs of empty rooms) for clients that come back.
     """
 
-    def __init__(self, db: Database, limits: ChatLimits, redis_url: str | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        limits: ChatLimits,
+        redis_url: str | None = None,
+        *,
+        live_viewers: Callable[[str], dict[str, int] | None] = _not_live,
+    ) -> None:
         self.db = db
         self.limits = limits
+        self._live_viewers = live_viewers
         self.rooms: dict[str, Room] = {}
         self.stats = ChatStats()  # read by trioflix.chat.metrics at scrape time
         self._logs: collections.OrderedDict[str, RoomLog] = collections.OrderedDict()
@@ -199,6 +224,7 @@ class ChatHub:
             "settings": state.settings.public(),
             "emotes": [e.public() for e in state.emotes.values()],
             "viewers": max(room.viewers, len(room.members)),
+            "live_viewers": self._live_viewers(room.name),
             "resumed": since is not None,
             "truncated": truncated,
         }
@@ -221,8 +247,10 @@ class ChatHub:
                 local = len(room.members)
                 await self.bus.share_viewers(room.name, local)
                 total = self.bus.viewers(room.name, local, now)
-                if total != room.viewers:
-                    room.viewers = total
+                live = self._live_viewers(room.name)
+                if total != room.viewers or live != room.live_viewers:
+                    room.viewers, room.live_viewers = total, live
                     self.stats.frames_out += len(room.members)
-                    room.fan_out(0, encode({"type": "viewers", "count": total}))
+                    frame = {"type": "viewers", "count": total, "live": live}
+                    room.fan_out(0, encode(frame))
                 room.prune(now)

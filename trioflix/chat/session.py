@@ -148,15 +148,18 @@ async def _write(ws: WebsocketLike, member: Member, welcome_last: int, max_batch
         seq, frame = await outbox.receive()
         if seq and seq <= welcome_last:
             continue  # already in the welcome's history
-        batch = [frame]
-        while len(batch) < max_batch:
-            try:
+        # Coalesce what is already queued (never wait for more). ``queued`` is counted
+        # first so that the common case, an empty queue, allocates no list and raises
+        # no WouldBlock: this loop runs once per member per event.
+        queued = min(outbox.statistics().current_buffer_used, max_batch - 1)
+        if queued:
+            batch = [frame]
+            for _ in range(queued):
                 seq, frame = outbox.receive_nowait()
-            except trio.WouldBlock:
-                break
-            if not (seq and seq <= welcome_last):
-                batch.append(frame)
-        await ws.send("\n".join(batch))
+                if not (seq and seq <= welcome_last):
+                    batch.append(frame)
+            frame = "\n".join(batch)
+        await ws.send(frame)
 
 
 async def _read(ws: WebsocketLike, hub: ChatHub, member: Member) -> None:

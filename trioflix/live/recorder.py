@@ -21,6 +21,12 @@ Rules / theory of operation
    queue does the rest (metadata, thumbnails, HLS VOD), retried across restarts.
 5. A recording left by a crash (the file is still in ``recordings/``) is handed
    off by :meth:`Recorder.run` at the next start.
+6. The hand-off is idempotent: the transaction of rule 4 also records
+   ``live_recordings(session_id -> video_id)``. A recording found again for a
+   session that has that row (the server died between the commit and the move)
+   only finishes the move into the same video; the job, still queued, then finds
+   its source. If that video was deleted meanwhile, or already has its source (the
+   move completed), the file is dropped.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ import trio
 from trioflix.jobs.queue import enqueue
 from trioflix.live.packets import Kind, flv_stream_header
 from trioflix.media.library import create_video, video_dir
-from trioflix.media.processing import PROCESS_VIDEO, adopt_source
+from trioflix.media.processing import PROCESS_VIDEO, SOURCE_NAME, adopt_source
 from trioflix.store import StoreError
 
 if TYPE_CHECKING:
@@ -169,36 +175,81 @@ class Recorder:
             return None
         db = self._get_db()
         try:
-            row = await db.fetchrow(
-                "SELECT user_id, title, description, started_at FROM live_sessions WHERE id = $1",
-                session_id,
+            done = await db.fetchrow(
+                "SELECT video_id FROM live_recordings WHERE session_id = $1", session_id
             )
-            if row is None or size < MIN_RECORDING_BYTES:
-                logger.info("recording of session %d discarded (%d bytes)", session_id, size)
-                await trio.to_thread.run_sync(path.unlink)
-                return None
-            started = time.strftime("%Y-%m-%d %H:%M", time.gmtime(row["started_at"] or 0))
-            async with db.transaction() as tx:
-                video_id = await create_video(
-                    tx,
-                    user_id=row["user_id"],
-                    title=f"{row['title']} ({started} UTC)",
-                    description=row["description"],
-                    origin="live",
-                )
-                await enqueue(
-                    tx,
-                    PROCESS_VIDEO,
-                    {"video_id": video_id, "upload": None, "live_session": session_id},
-                    subject=f"video:{video_id}",
-                )
+            if done is not None:
+                video_id = await self._resume_hand_off(session_id, done["video_id"])
+                if video_id is None:
+                    await trio.to_thread.run_sync(path.unlink)
+                    return None
+                source = video_dir(self.data_dir, video_id) / SOURCE_NAME
+                if await trio.to_thread.run_sync(source.exists):
+                    # The move completed (a copy across disks dies before its unlink):
+                    # what is left is a duplicate, never a replacement for the source.
+                    await trio.to_thread.run_sync(path.unlink)
+                    return video_id
+            else:
+                video_id = await self._create_video(session_id, size)
+                if video_id is None:
+                    logger.info("recording of session %d discarded (%d bytes)", session_id, size)
+                    await trio.to_thread.run_sync(path.unlink)
+                    return None
         except StoreError:
             logger.warning("recording of session %d kept for the next start", session_id)
             return None
-        # The job waits for a worker to poll; the file is in place long before (and if
-        # the server dies right here, the job fails as unplayable and the next start
-        # hands the recording off again: see the report in docs/hls.md).
+        # The job waits for a worker to poll; the file is in place long before. If the
+        # server dies right here, the next start finds the file again and rule 6 moves
+        # it into this same video before the workers run.
         await adopt_source(path, video_dir(self.data_dir, video_id))
         self._wake()
         logger.info("recording of session %d is video %d, queued", session_id, video_id)
         return video_id
+
+    async def _create_video(self, session_id: int, size: int) -> int | None:
+        """The video row, its job and the hand-off marker, in one transaction (rules 4, 6)."""
+        db = self._get_db()
+        row = await db.fetchrow(
+            "SELECT user_id, title, description, started_at FROM live_sessions WHERE id = $1",
+            session_id,
+        )
+        if row is None or size < MIN_RECORDING_BYTES:
+            return None
+        started = time.strftime("%Y-%m-%d %H:%M", time.gmtime(row["started_at"] or 0))
+        async with db.transaction() as tx:
+            video_id = await create_video(
+                tx,
+                user_id=row["user_id"],
+                title=f"{row['title']} ({started} UTC)",
+                description=row["description"],
+                origin="live",
+            )
+            await enqueue(
+                tx,
+                PROCESS_VIDEO,
+                {"video_id": video_id, "upload": None, "live_session": session_id},
+                subject=f"video:{video_id}",
+            )
+            await tx.execute(
+                "INSERT INTO live_recordings (session_id, video_id, created_at)"
+                " VALUES ($1, $2, $3)",
+                session_id,
+                video_id,
+                time.time(),
+            )
+        return video_id
+
+    async def _resume_hand_off(self, session_id: int, video_id: int | None) -> int | None:
+        """A hand-off that committed but died before the move (rule 6): the same video."""
+        db = self._get_db()
+        if video_id is not None and await db.fetchval(
+            "SELECT id FROM videos WHERE id = $1", video_id
+        ):
+            logger.warning(
+                "recording of session %d was already video %d; finishing its move",
+                session_id,
+                video_id,
+            )
+            return video_id
+        logger.info("recording of session %d dropped: its video was deleted", session_id)
+        return None

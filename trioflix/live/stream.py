@@ -45,6 +45,10 @@ class IngestStats:
     bytes_in: int = 0
     video_frames: int = 0
     audio_frames: int = 0
+    # Video frames no output could use: inter frames before the publisher's first
+    # keyframe (the GOP cache, HLS and the ladder all start at a keyframe) and video
+    # messages too malformed to parse (the HLS segmenter skips them).
+    dropped_frames: int = 0
     # (monotonic time, bytes, is video frame) of recent packets, for rates
     _recent: deque[tuple[float, int, bool]] = field(default_factory=deque, repr=False)
 
@@ -67,6 +71,14 @@ class IngestStats:
         span = self._span(now)
         frames = sum(1 for _, _, video in self._recent if video)
         return round(frames / span, 2) if span and frames > 1 else 0.0
+
+
+def _parseable_video(payload: bytes) -> bool:
+    try:
+        flv.parse_video_tag(payload)
+    except flv.FLVError:
+        return False
+    return True
 
 
 class LiveStream:
@@ -106,6 +118,7 @@ class LiveStream:
         self._gop: list[Packet] = []
         self._gop_bytes = 0
         self._gop_valid = False
+        self._awaiting_keyframe = True  # this publisher has sent no keyframe yet
         self._subscribers: set[Subscriber] = set()  # viewers: gone when the publisher drops
         self._session_subscribers: set[Subscriber] = set()  # HLS, recording: whole session
         self._external_viewers: dict[str, int] = {}  # counted elsewhere (HLS playback sessions)
@@ -125,6 +138,7 @@ class LiveStream:
         self._gop = []
         self._gop_bytes = 0
         self._gop_valid = False
+        self._awaiting_keyframe = True
 
     def set_metadata(self, properties: dict[str, AMFValue]) -> None:
         # @setDataFrame wrappers and encoder-specific keys pass through untouched.
@@ -156,6 +170,7 @@ class LiveStream:
         self.stats.record(time.monotonic(), len(payload), kind is Kind.VIDEO and not config)
         if kind is Kind.VIDEO and not config:
             self.stats.video_frames += 1
+            self._count_dropped(keyframe, payload)
         elif not config:
             self.stats.audio_frames += 1
         if not config:
@@ -177,6 +192,20 @@ class LiveStream:
             return
         self._gop.append(packet)
         self._gop_bytes += packet.size
+
+    def _count_dropped(self, keyframe: bool, payload: bytes) -> None:
+        if keyframe:
+            self._awaiting_keyframe = False
+        elif self._awaiting_keyframe or not _parseable_video(payload):
+            self.stats.dropped_frames += 1
+
+    def latest_keyframe(self) -> Packet | None:
+        """The keyframe that opens the current GOP (with :attr:`video_config`, enough to
+        decode one picture), or ``None`` before the first one or while the GOP is over
+        the cache's cap."""
+        if self._gop_valid and self._gop and self._gop[0].keyframe:
+            return self._gop[0]
+        return None
 
     def _fan_out(self, packet: Packet) -> None:
         for subscribers in (self._subscribers, self._session_subscribers):

@@ -18,9 +18,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
+    from trioflix.live.registry import StreamRegistry
     from trioflix.live.stream import LiveStream
 
-__all__ = ["ALIVE_SLACK_S", "ALIVE_TARGETS", "MAX_SESSIONS_PER_STREAM", "HLSViewers"]
+__all__ = [
+    "ALIVE_SLACK_S",
+    "ALIVE_TARGETS",
+    "MAX_SESSIONS_PER_STREAM",
+    "HLSViewers",
+    "live_viewer_counts",
+]
 
 ALIVE_TARGETS: Final = 2  # players reload every target duration; one missed reload is fine
 ALIVE_SLACK_S: Final = 1.0
@@ -71,3 +78,19 @@ class HLSViewers:
             sessions.stream.set_external_viewers(PROTOCOL, len(sessions.last_seen))
             if not sessions.last_seen:
                 del self._streams[session_id]
+
+
+def live_viewer_counts(registry: StreamRegistry, channel: str) -> dict[str, int] | None:
+    """``channel``'s live viewers now, all protocols (HLS included), or ``None`` if it is
+    not live on this node.
+
+    Returns:
+        ``{"total": n, "rtmp": ..., "http-flv": ..., "ws-flv": ..., "hls": ...}``, the
+        shape of the status API's ``viewers``; the chat hub pushes it to the room.
+    """
+    live = registry.get(channel)
+    if live is None:
+        return None
+    counts = live.viewers_by_protocol()
+    counts.setdefault(PROTOCOL, 0)  # present before the first HLS player shows up
+    return {"total": sum(counts.values()), **counts}

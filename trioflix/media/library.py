@@ -72,6 +72,7 @@ class Video:
             "channel": self.channel,
             "title": self.title,
             "description": self.description,
+            "origin": self.origin,
             "state": self.state,
             "progress": round(self.progress * 100, 1),
             "failure": self.failure,

@@ -229,6 +229,21 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "CREATE INDEX superchats_channel ON superchats (channel_id, id)",
         ),
     ),
+    (
+        5,
+        "live recordings handed off",
+        (
+            # One row per live session whose recording became a video, written in the
+            # hand-off's transaction: a recording found again after a crash between
+            # that commit and the file's move goes to the same video, not a second one.
+            # A deleted video leaves video_id NULL: the leftover file is then dropped.
+            """CREATE TABLE live_recordings (
+                session_id {bigint} PRIMARY KEY REFERENCES live_sessions(id) ON DELETE CASCADE,
+                video_id {bigint} REFERENCES videos(id) ON DELETE SET NULL,
+                created_at {float} NOT NULL
+            )""",
+        ),
+    ),
 )
 
 

@@ -1,4 +1,9 @@
-"""Move one request body into an upload's file: bounded chunks, periodic commits, safe endings.
+"""Move one request body into an upload's file: large writes, background commits, safe endings.
+
+The body is written :data:`~trioflix.uploads.http_body.WRITE_BYTES` at a time
+(one worker thread round trip and one ``pwritev`` each, while the next write's
+bytes arrive), and the fsync that lets the offset move runs beside the writing
+(:class:`_Commits`), so a long request never stops reading for the disk.
 
 However the transfer ends (body complete, client gone, evicted by a newer
 request, idle too long, disk full, 413 or 460, server shutdown), the ending is
@@ -19,28 +24,49 @@ from protocols import tus
 from trioflix.errors import APIError
 from trioflix.store import StoreError
 from trioflix.uploads.files import COMMIT_INTERVAL_BYTES, DiskFull
+from trioflix.uploads.http_body import WRITE_BYTES
 from trioflix.uploads.progress import NOTIFY_INTERVAL_S
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable
+    from _hashlib import HASH
+    from collections.abc import Awaitable, Callable, Sequence
 
-    from trioflix.uploads.files import DataFile
     from trioflix.uploads.locks import Holder
 
-__all__ = ["BODY_IDLE_TIMEOUT_S", "CLEANUP_TIMEOUT_S", "receive_body"]
+__all__ = ["BODY_IDLE_TIMEOUT_S", "CLEANUP_TIMEOUT_S", "WRITE_LINGER_S", "receive_body"]
 
 logger = logging.getLogger(__name__)
 
 BODY_IDLE_TIMEOUT_S = 60.0  # no body byte for a minute: the connection is dead, keep what came
 CLEANUP_TIMEOUT_S = 10.0  # one fsync and one database write, even on a loaded disk
+# A client slower than WRITE_BYTES per this long still has its bytes written (and
+# its progress shown) this often; a fast one fills a whole write well before.
+WRITE_LINGER_S = 0.1
 
 
 class Body(Protocol):
-    """A request body that can also hand over what it has buffered but not yet yielded."""
+    """A request body read in batches (:class:`~trioflix.uploads.http_body.FlowControlledBody`)."""
 
-    def __aiter__(self) -> AsyncIterator[bytes]: ...
+    async def wait_buffered(self, size: int) -> None:
+        """Return once ``size`` bytes are buffered or the body has ended."""
 
-    def take_buffered(self) -> bytes: ...
+    def take(self) -> list[bytes]:
+        """Everything buffered, in order; ``[]`` if nothing is."""
+
+
+class DataFile(Protocol):
+    """An upload's open file (:class:`trioflix.uploads.files.DataFile`)."""
+
+    position: int
+
+    async def write(self, pieces: Sequence[bytes], hasher: HASH | None = None) -> None:
+        """Append ``pieces`` at :attr:`position` and move it past them."""
+
+    async def sync(self) -> None:
+        """fsync: every byte written before the call is on disk when it returns."""
+
+    async def truncate(self, size: int) -> None:
+        """Cut the file (and :attr:`position`) back to ``size``."""
 
 
 async def receive_body(
@@ -78,41 +104,44 @@ async def receive_body(
         trio.Cancelled: The client went away or the server is stopping; the
             bytes received before are kept.
     """
-    start = committed = data.position
+    start = data.position
     hasher = hashlib.new(checksum.algorithm) if checksum is not None else None
     verified = checksum is None
     next_progress = trio.current_time()
-    chunks = aiter(body)
     refused = False  # 413, 460 or a full disk: nothing more may be written
+    commits = _Commits(data, commit)
+    failure: Exception | None = None
     try:
         with holder.transfer:
-            while True:
-                with trio.move_on_after(BODY_IDLE_TIMEOUT_S) as idle:
-                    chunk = await anext(chunks, None)
-                if idle.cancelled_caught:
-                    raise APIError(408, "body_timeout", "no upload data arrived for too long")
-                if chunk is None:
-                    break
-                sent = data.position - start + len(chunk)
-                if plan.limit is not None and sent > plan.limit:
-                    refused = True
-                    await data.write(chunk[: len(chunk) - (sent - plan.limit)], hasher)
-                    plan.check_received(sent)  # raises 413
-                await data.write(chunk, hasher)
-                holder.received = data.position
-                if hasher is None and data.position - committed >= COMMIT_INTERVAL_BYTES:
-                    await data.sync()
-                    await commit(data.position)
-                    committed = data.position
-                if trio.current_time() >= next_progress:
-                    progress()
-                    next_progress = trio.current_time() + NOTIFY_INTERVAL_S
-            if checksum is not None:
-                assert hasher is not None
-                refused = True
-                tus.verify_checksum(checksum, hasher.digest())  # raises 460
-                refused = False
-                verified = True
+            async with trio.open_nursery() as nursery:
+                try:
+                    while pieces := await _next_write(body):
+                        size = sum(map(len, pieces))
+                        sent = data.position - start + size
+                        if plan.limit is not None and sent > plan.limit:
+                            refused = True
+                            await data.write(_first(pieces, size - (sent - plan.limit)), hasher)
+                            plan.check_received(sent)  # raises 413
+                        await data.write(pieces, hasher)
+                        holder.received = data.position
+                        if hasher is None:
+                            await commits.start_due(nursery)
+                        if trio.current_time() >= next_progress:
+                            progress()
+                            next_progress = trio.current_time() + NOTIFY_INTERVAL_S
+                    await commits.settle()
+                    if checksum is not None:
+                        assert hasher is not None
+                        refused = True
+                        tus.verify_checksum(checksum, hasher.digest())  # raises 460
+                        refused = False
+                        verified = True
+                except Exception as exc:
+                    # Raised outside the nursery, so that callers get it as it is and
+                    # not inside an exception group (the commit task never raises).
+                    failure = exc
+            if failure is not None:
+                raise failure
     except DiskFull:
         refused = True
         raise APIError(
@@ -125,48 +154,137 @@ async def receive_body(
         with trio.move_on_after(CLEANUP_TIMEOUT_S, shield=True):
             if verified and not refused:
                 await _keep_buffered(body, data, plan.limit, start)
-            committed = await _finish(data, start, committed, verified, commit)
-            holder.received = committed
+            if verified:
+                await commits.finish()
+            else:
+                await data.truncate(start)
+            holder.received = commits.committed
             progress()
     if holder.evicted:
         raise APIError(423, "upload_locked", "a newer request for this upload took over")
-    return committed
+    return commits.committed
+
+
+class _Commits:
+    """The committed offset, moved only after an fsync (the policy in :mod:`.files`).
+
+    While a request goes on, an fsync starts every :data:`COMMIT_INTERVAL_BYTES`
+    in a task of its own and the offset written before it is committed when it
+    returns: the body keeps flowing to the disk meanwhile. One runs at a time,
+    so the bytes not yet committed stay under two intervals plus one write.
+    """
+
+    def __init__(self, data: DataFile, commit: Callable[[int], Awaitable[None]]) -> None:
+        self._data = data
+        self._commit = commit
+        self.committed = data.position
+        self._synced_from = data.position  # where the last fsync started
+        self._idle = trio.Event()
+        self._idle.set()
+        self._failure: Exception | None = None
+        self._fsync_failed = False
+
+    async def start_due(self, nursery: trio.Nursery) -> None:
+        """Start an fsync and commit if an interval was written since the last one.
+
+        Raises:
+            OSError: A background fsync failed.
+            StoreError: A background commit failed.
+        """
+        self._check()
+        if self._data.position - self._synced_from < COMMIT_INTERVAL_BYTES:
+            return
+        await self.settle()  # one at a time
+        self._idle = trio.Event()
+        self._synced_from = self._data.position
+        nursery.start_soon(self._sync_and_commit, self._synced_from)
+
+    async def settle(self) -> None:
+        """Wait for the fsync and commit in progress, if any.
+
+        Raises:
+            OSError: A background fsync failed.
+            StoreError: A background commit failed.
+        """
+        await self._idle.wait()
+        self._check()
+
+    def _check(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    async def _sync_and_commit(self, offset: int) -> None:
+        try:
+            await self._data.sync()
+        except OSError as exc:
+            self._failure = exc
+            self._fsync_failed = True
+        else:
+            try:
+                await self._commit(offset)
+            except StoreError as exc:
+                self._failure = exc
+            else:
+                self.committed = offset
+        finally:
+            self._idle.set()
+
+    async def finish(self) -> None:
+        """The end of the request: fsync and commit everything written (call shielded)."""
+        await self._idle.wait()
+        position = self._data.position
+        if self._fsync_failed:
+            # After a failed fsync Linux may have dropped the dirty pages and a
+            # later fsync can succeed all the same: nothing written since the
+            # last commit is known to be on disk. The next request cuts it off.
+            logger.warning("fsync failed; keeping the upload at offset %d", self.committed)
+            return
+        if position == self.committed:
+            return
+        try:
+            await self._data.sync()
+        except OSError:
+            logger.warning(
+                "fsync failed; keeping the upload at offset %d", self.committed, exc_info=True
+            )
+            return
+        try:
+            await self._commit(position)
+        except StoreError:
+            logger.warning("could not commit offset %d; keeping %d", position, self.committed)
+            return
+        self.committed = position
+
+
+async def _next_write(body: Body) -> list[bytes]:
+    """The body's next bytes, up to about :data:`WRITE_BYTES`; ``[]`` at its end."""
+    with trio.move_on_after(BODY_IDLE_TIMEOUT_S) as idle:
+        await body.wait_buffered(1)
+    if idle.cancelled_caught:
+        raise APIError(408, "body_timeout", "no upload data arrived for too long")
+    with trio.move_on_after(WRITE_LINGER_S):
+        await body.wait_buffered(WRITE_BYTES)
+    return body.take()
+
+
+def _first(pieces: list[bytes], size: int) -> list[bytes]:
+    """The first ``size`` bytes of ``pieces``."""
+    out: list[bytes] = []
+    for piece in pieces:
+        if size <= 0:
+            break
+        out.append(piece[:size])
+        size -= len(piece)
+    return out
 
 
 async def _keep_buffered(body: Body, data: DataFile, limit: int | None, start: int) -> None:
     # tus: "The Server SHOULD always attempt to store as much of the received data as possible."
-    rest = body.take_buffered()
+    rest = body.take()
     if limit is not None:
-        rest = rest[: max(limit - (data.position - start), 0)]
+        rest = _first(rest, limit - (data.position - start))
     if rest:
         try:
             await data.write(rest)
         except OSError:
-            logger.warning("could not keep %d buffered bytes", len(rest), exc_info=True)
-
-
-async def _finish(
-    data: DataFile,
-    start: int,
-    committed: int,
-    verified: bool,
-    commit: Callable[[int], Awaitable[None]],
-) -> int:
-    if not verified:
-        await data.truncate(start)
-        return committed
-    if data.position == committed:
-        return committed
-    try:
-        await data.sync()
-    except OSError:
-        # Nothing past the last commit is known to be on disk; the next request
-        # cuts the file back to it.
-        logger.warning("fsync failed; keeping the upload at offset %d", committed, exc_info=True)
-        return committed
-    try:
-        await commit(data.position)
-    except StoreError:
-        logger.warning("could not commit offset %d; keeping %d", data.position, committed)
-        return committed
-    return data.position
+            logger.warning("could not keep %d buffered bytes", sum(map(len, rest)), exc_info=True)

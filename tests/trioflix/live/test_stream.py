@@ -107,3 +107,53 @@ def test_viewer_counts_by_protocol() -> None:
     stream.unsubscribe(a)
     assert stream.viewers == 2
     assert stream.peak_viewers == 3
+
+
+def test_latest_keyframe_opens_the_current_gop() -> None:
+    stream = make_stream(gop_cache_bytes=1000)
+    assert stream.latest_keyframe() is None
+    stream.publish(Kind.VIDEO, 0, AVC_CONFIG)
+    stream.publish(Kind.VIDEO, 0, delta())  # before any keyframe: nothing to show
+    assert stream.latest_keyframe() is None
+    first = stream.publish(Kind.VIDEO, 33, key())
+    stream.publish(Kind.AUDIO, 40, b"\xaf\x01audio")
+    stream.publish(Kind.VIDEO, 66, delta())
+    assert stream.latest_keyframe() is first
+    second = stream.publish(Kind.VIDEO, 99, key())
+    assert stream.latest_keyframe() is second
+    stream.publish(Kind.VIDEO, 133, delta(900))  # the GOP outgrew the cache
+    assert stream.latest_keyframe() is None
+    stream.new_publisher()  # a new encoder: the old picture is not its picture
+    assert stream.latest_keyframe() is None
+
+
+def test_dropped_frames_count_what_no_output_can_use() -> None:
+    stream = make_stream()
+    stream.publish(Kind.VIDEO, 0, AVC_CONFIG)
+    stream.publish(Kind.VIDEO, 0, delta())  # no keyframe yet: undecodable
+    stream.publish(Kind.VIDEO, 33, delta())
+    stream.publish(Kind.VIDEO, 66, key())
+    stream.publish(Kind.VIDEO, 99, delta())
+    stream.publish(Kind.VIDEO, 133, b"\x27\x01")  # malformed: too short for its header
+    stream.publish(Kind.AUDIO, 140, b"\xaf\x01audio")  # audio is not counted
+    assert stream.stats.dropped_frames == 3
+    assert stream.stats.video_frames == 5
+
+    stream.new_publisher()  # the next encoder must send its own keyframe first
+    stream.publish(Kind.VIDEO, 0, delta())
+    stream.publish(Kind.VIDEO, 33, key())
+    stream.publish(Kind.VIDEO, 66, delta())
+    assert stream.stats.dropped_frames == 4
+
+
+def test_viewer_skips_are_counted_apart_from_ingest_drops() -> None:
+    stream = make_stream()
+    viewer = stream.subscribe(Protocol.HTTP_FLV, max_bytes=400)
+    stream.publish(Kind.VIDEO, 0, key(150))
+    for n in range(1, 5):
+        stream.publish(Kind.VIDEO, n * 33, delta(150))  # the viewer never reads: it skips
+    assert stream.dropped_total > 0
+    assert stream.stats.dropped_frames == 0
+    skipped = stream.dropped_total
+    stream.unsubscribe(viewer)
+    assert stream.dropped_total == skipped  # a viewer that left still counts

@@ -51,6 +51,11 @@ async def test_source_rendition_plays_and_ends(
     key = await server.create_key(token)
     publisher = await start_publisher(nursery, server, key, sample.path)
     await wait_live(server, "alice")
+    status = await server.client.get("/api/streaming/status", headers=auth(token))
+    hls_url = f"{server.url}/live/alice/master.m3u8"
+    assert status.json()["playback"]["hls"] == hls_url
+    channels = (await server.client.get("/api/channels")).json()["channels"]
+    assert channels[0]["playback"]["hls"] == hls_url
 
     # The master playlist waits for the first segment rather than answering 404.
     response = await server.client.get("/live/alice/master.m3u8")

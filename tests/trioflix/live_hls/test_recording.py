@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio
 
 from tests.interop.media import Sample, make_sample
+from trioflix.live import recorder as recorder_module
 from trioflix.live.recorder import Recorder
 
 from .helpers import auth, start_publisher, wait_live
@@ -113,7 +115,11 @@ async def test_recording_torn_by_a_crash_is_handed_off_at_next_start(
         while not (videos := await _videos(server, token)):  # noqa: ASYNC110 (HTTP polling)
             await trio.sleep(0.1)
     video = await _wait_ready(server, token, videos[0]["id"])
-    # Rebuild the crash: the source file back in recordings/, torn two thirds in.
+    # Rebuild the crash: the source file back in recordings/, torn two thirds in, and
+    # no hand-off recorded for the session (a killed server never made one).
+    await server.app.trioflix.db.execute(
+        "DELETE FROM live_recordings WHERE session_id = $1", session_id
+    )
     data_dir = server.settings.data_dir
     source = data_dir / "videos" / str(video["id"]) / "source"
     torn = data_dir / "recordings" / f"session-{session_id}.flv"
@@ -130,3 +136,61 @@ async def test_recording_torn_by_a_crash_is_handed_off_at_next_start(
     recovered = await _wait_ready(server, token, videos[0]["id"])
     assert abs(recovered["duration"] - SAMPLE_S * 2 / 3) < 5
     assert user["name"] == "alice"
+
+
+class _Died(Exception):
+    """Stands for the server dying at one precise point."""
+
+
+async def test_hand_off_cut_between_commit_and_move_is_not_repeated(
+    server: Server, sample: Sample, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server dies after the hand-off's transaction, before the file's move: the
+    next start moves the file into that same video instead of making a second one."""
+    token, user = await server.register("alice")
+    db = server.app.trioflix.db
+    session_id = await db.fetchval(
+        "INSERT INTO live_sessions (user_id, state, title, description, created_at,"
+        " started_at, ended_at) VALUES ($1, 'ended', 'Cut', '', $2, $2, $2) RETURNING id",
+        user["id"],
+        time.time(),
+    )
+    data_dir = server.settings.data_dir
+    leftover = data_dir / "recordings" / f"session-{session_id}.flv"
+    await trio.to_thread.run_sync(shutil.copyfile, sample.path, leftover)
+    recorder = Recorder(data_dir, lambda: db, lambda: None)
+
+    async def die(*args: object) -> None:
+        raise _Died
+
+    with monkeypatch.context() as patch:
+        patch.setattr(recorder_module, "adopt_source", die)
+        with pytest.raises(_Died):
+            await recorder.hand_off(session_id)
+    (video,) = await _videos(server, token)  # committed: the video and its job exist
+    assert leftover.exists()
+
+    async with trio.open_nursery() as inner:  # the next start
+        await inner.start(recorder.run)
+        inner.cancel_scope.cancel()
+    assert not leftover.exists()
+    assert [v["id"] for v in await _videos(server, token)] == [video["id"]]
+    assert (data_dir / "videos" / str(video["id"]) / "source").exists()
+    jobs = await db.fetch("SELECT subject FROM jobs WHERE kind = 'video.process'")
+    assert [j["subject"] for j in jobs] == [f"video:{video['id']}"]
+
+    # A copy across disks that died before its unlink leaves a duplicate: dropped, and
+    # the video's source is kept as it is.
+    source = data_dir / "videos" / str(video["id"]) / "source"
+    await trio.Path(leftover).write_bytes(b"duplicate")
+    assert await recorder.hand_off(session_id) == video["id"]
+    assert not leftover.exists()
+    assert await trio.Path(source).read_bytes() == await trio.Path(sample.path).read_bytes()
+
+    # Once its video is deleted, a recording found again for that session is dropped.
+    deleted = await server.client.delete(f"/api/videos/{video['id']}", headers=auth(token))
+    assert deleted.status_code == 204, deleted.text
+    await trio.to_thread.run_sync(shutil.copyfile, sample.path, leftover)
+    assert await recorder.hand_off(session_id) is None
+    assert not leftover.exists()
+    assert await _videos(server, token) == []

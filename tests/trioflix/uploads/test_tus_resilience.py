@@ -167,7 +167,9 @@ async def test_full_disk_is_a_clear_error_and_the_upload_resumes(
     small_upload_disk: Path, server: Server
 ) -> None:
     token, _ = await server.register("alice")
-    data = os.urandom(6 * 1024 * 1024)
+    # Far more than the server and the sockets buffer (two 4 MiB writes, a few MiB
+    # of TCP windows), so the disk fills while most of the body is still unsent.
+    data = os.urandom(32 * 1024 * 1024)
     path = await create(server.client, token, len(data))
     status, body = await _raw_patch(server, token, path, 0, data)
     assert status == 507
@@ -176,7 +178,7 @@ async def test_full_disk_is_a_clear_error_and_the_upload_resumes(
     assert 0 < kept < len(data)
     stored = small_upload_disk / f"{path.rsplit('/', 1)[1]}.bin"
     assert stored.read_bytes() == data[:kept]
-    await trio.run_process(["mount", "-o", "remount,size=16m", str(small_upload_disk)])
+    await trio.run_process(["mount", "-o", "remount,size=40m", str(small_upload_disk)])
     rest = await patch(server.client, token, path, kept, data[kept:])
     assert rest.status_code == 204 and rest.headers["Upload-Offset"] == str(len(data))
 

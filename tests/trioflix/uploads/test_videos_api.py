@@ -8,6 +8,7 @@ import pytest
 import trio
 
 from trioflix.jobs.queue import get_job
+from trioflix.media.library import create_video
 
 from .helpers import auth, create, make_video, metadata, patch
 
@@ -110,3 +111,21 @@ async def test_deleting_a_video_while_it_is_processed_stops_the_work(
     assert job is not None and job.state == "cancelled"
     await trio.sleep(1)  # a surviving child would write new files by now
     assert not (server.settings.data_dir / "videos" / str(video_id)).exists()
+
+
+async def test_videos_say_whether_they_are_recordings_or_uploads(server: Server) -> None:
+    token, user = await server.register("alice")
+    db = server.app.trioflix.db
+    recording = await create_video(
+        db, user_id=user["id"], title="Friday stream", description="", origin="live"
+    )
+    upload = await create_video(
+        db, user_id=user["id"], title="holiday.mp4", description="", origin="upload"
+    )
+    mine = (await server.client.get("/api/videos?mine=1", headers=auth(token))).json()["videos"]
+    assert [(v["id"], v["origin"], v["state"]) for v in mine] == [
+        (upload, "upload", "processing"),
+        (recording, "live", "processing"),
+    ]
+    one = await server.client.get(f"/api/videos/{recording}", headers=auth(token))
+    assert one.json()["video"]["origin"] == "live"

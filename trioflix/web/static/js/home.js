@@ -7,6 +7,15 @@ function initials(name) {
   return (name || "?").slice(0, 2).toUpperCase();
 }
 
+// A recent picture of the stream, refreshed with the list: the query changes every refresh so
+// the browser asks again (the server caches each channel's picture for a few seconds).
+function liveThumbnail(channel) {
+  if (!channel.thumbnail) return null;
+  const src = `${channel.thumbnail}?t=${Math.floor(Date.now() / REFRESH_MS)}`;
+  // No picture yet (the first keyframe is on its way): the initials behind it stay visible.
+  return el("img", { src, alt: "", class: "live-picture", onerror: (event) => event.target.remove() });
+}
+
 export function liveCard(channel) {
   return el(
     "a",
@@ -14,8 +23,8 @@ export function liveCard(channel) {
     el(
       "div",
       { class: "thumb live-thumb" },
-      // No live thumbnail exists in the API yet: the card shows the channel's initials.
       el("span", { class: "thumb-initials", "aria-hidden": "true" }, initials(channel.display_name)),
+      liveThumbnail(channel),
       el("span", { class: "badge live" }, "LIVE"),
       el("span", { class: "badge viewers" }, `${channel.viewers} watching`),
     ),

@@ -18,6 +18,24 @@ const VOLUME_KEY = "trioflix.volume";
 // Within this many seconds of the live edge the indicator says LIVE.
 const LIVE_SLACK_S = { hls: 2.5, native: 8, flv: 1.5 };
 const TICK_MS = 500;
+// hls.js reads a master playlist once, but a live ladder's rungs join the master only when
+// they have a first segment. The server holds the first master back a few seconds for them;
+// a rung slower than that (a busy machine) would never reach a player that loaded early. So
+// for a while after loading, the player re-reads the master and, when its renditions
+// changed, starts hls.js again on it. Rungs appear within ~15 s of the stream's start or
+// not at all (docs/hls.md), so the checks stop after LADDER_RECHECK_FOR_MS.
+const LADDER_RECHECK_MS = 3000;
+const LADDER_RECHECK_FOR_MS = 45000;
+
+/** The variant playlists (absolute paths, no query) a master playlist lists, sorted. */
+export function masterVariants(text, base) {
+  return text
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith("#"))
+    .map((uri) => new URL(uri, base).pathname)
+    .sort();
+}
 
 function hlsAvailable() {
   return typeof window.Hls !== "undefined" && window.Hls.isSupported();
@@ -34,9 +52,27 @@ function mpegtsAvailable() {
 // --- engines -------------------------------------------------------------------------
 
 class HlsEngine {
-  constructor(video, url, { live, onFatal, onLevels, onLevel }) {
+  constructor(video, url, callbacks) {
     this.kind = "hls";
     this.video = video;
+    this.url = url;
+    this.base = new URL(url, location.href).href; // the page may give a path (VOD)
+    this.callbacks = callbacks;
+    this.restarts = 0;
+    this.start(null);
+    if (callbacks.live) {
+      const until = Date.now() + LADDER_RECHECK_FOR_MS;
+      this.recheck = setInterval(() => {
+        if (Date.now() > until) clearInterval(this.recheck);
+        else this.checkRenditions();
+      }, LADDER_RECHECK_MS);
+    }
+  }
+
+  // resume: null, or {behind, height} to restore after a restart (seconds behind the live
+  // edge when that was more than the LIVE slack; the height of a pinned quality).
+  start(resume) {
+    const { live, onFatal, onLevels, onLevel } = this.callbacks;
     const Hls = window.Hls;
     this.hls = new Hls({
       enableWorker: true,
@@ -47,8 +83,23 @@ class HlsEngine {
       levelLoadingMaxRetry: 4,
     });
     this.recoveries = 0;
-    this.hls.on(Hls.Events.MANIFEST_PARSED, () => onLevels(this.levels()));
+    this.hls.on(Hls.Events.MANIFEST_PARSED, () => {
+      const levels = this.levels();
+      this.variants = levels.map((level) => level.path).sort();
+      const pinned = resume && resume.height ? levels.find((level) => level.height === resume.height) : null;
+      if (pinned) this.hls.currentLevel = pinned.index;
+      onLevels(levels, pinned ? pinned.index : -1);
+    });
     this.hls.on(Hls.Events.LEVEL_SWITCHED, (_event, data) => onLevel(this.levels()[data.level]));
+    if (resume && resume.behind) {
+      this.hls.once(Hls.Events.FRAG_BUFFERED, () => {
+        const sync = this.hls.liveSyncPosition;
+        if (sync === null || sync === undefined) return;
+        const ranges = this.video.seekable;
+        const earliest = ranges.length ? ranges.start(0) : 0;
+        this.video.currentTime = Math.max(earliest, sync - resume.behind);
+      });
+    }
     this.hls.on(Hls.Events.ERROR, (_event, data) => {
       if (!data.fatal) return;
       if (data.type === Hls.ErrorTypes.MEDIA_ERROR && this.recoveries < 3) {
@@ -58,19 +109,54 @@ class HlsEngine {
       }
       onFatal(data.details || data.type, data.response && data.response.code);
     });
-    this.hls.loadSource(url);
-    this.hls.attachMedia(video);
+    this.hls.loadSource(this.url);
+    this.hls.attachMedia(this.video);
+  }
+
+  async checkRenditions() {
+    if (!this.variants || this.checking) return;
+    this.checking = true;
+    try {
+      const response = await fetch(this.url, { cache: "no-store" });
+      if (!response.ok) return; // ended or not ready: the playing engine reports that itself
+      const variants = masterVariants(await response.text(), this.base);
+      if (this.hls && variants.length && variants.join() !== this.variants.join()) this.restart();
+    } catch {
+      // a network blip: the next check tries again
+    } finally {
+      this.checking = false;
+    }
+  }
+
+  /** Start hls.js again on the current master: same distance from the live edge, same
+   * pinned quality, still paused or playing. */
+  restart() {
+    const behind = this.behindLive();
+    const pinned = this.auto ? null : this.levels()[this.currentLevel];
+    const paused = this.video.paused;
+    this.variants = null;
+    this.hls.destroy();
+    this.restarts += 1;
+    this.start({
+      behind: behind > LIVE_SLACK_S.hls ? behind : 0,
+      height: pinned ? pinned.height : null,
+    });
+    if (!paused) this.video.play().catch(() => {});
   }
 
   levels() {
-    return this.hls.levels.map((level, index) => ({
-      index,
-      height: level.height,
-      bitrate: level.bitrate,
-      // The passthrough rendition is the publisher's own encoding: label it so.
-      source: /\/source\//.test(Array.isArray(level.url) ? level.url[0] : level.url || ""),
-      label: level.height ? level.height + "p" : Math.round(level.bitrate / 1000) + " kb/s",
-    }));
+    return this.hls.levels.map((level, index) => {
+      const url = (Array.isArray(level.url) ? level.url[0] : level.url) || "";
+      return {
+        index,
+        height: level.height,
+        bitrate: level.bitrate,
+        path: url ? new URL(url, this.base).pathname : "",
+        // The passthrough rendition is the publisher's own encoding: label it so.
+        source: /\/source\//.test(url),
+        label: level.height ? level.height + "p" : Math.round(level.bitrate / 1000) + " kb/s",
+      };
+    });
   }
 
   get auto() {
@@ -98,7 +184,9 @@ class HlsEngine {
   }
 
   destroy() {
+    clearInterval(this.recheck);
     this.hls.destroy();
+    this.hls = null;
   }
 }
 
@@ -440,7 +528,7 @@ export class Player {
     const callbacks = {
       live: this.live,
       onFatal: (reason, status) => this.fail(reason, status),
-      onLevels: (levels) => this.showLevels(levels),
+      onLevels: (levels, selected) => this.showLevels(levels, selected),
       onLevel: (level) => this.showCurrentLevel(level),
     };
     if (mode === "hls") {
@@ -506,7 +594,7 @@ export class Player {
     this.load(mode);
   }
 
-  showLevels(levels) {
+  showLevels(levels, selected = -1) {
     const options = [el("option", { value: "-1" }, "Auto")];
     const sorted = [...levels].sort((a, b) => b.height - a.height || b.bitrate - a.bitrate);
     for (const level of sorted) {
@@ -515,7 +603,7 @@ export class Player {
     }
     this.quality.replaceChildren(...options);
     this.quality.disabled = levels.length < 2;
-    this.quality.value = "-1";
+    this.quality.value = String(selected);
   }
 
   showCurrentLevel(level) {

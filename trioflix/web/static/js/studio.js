@@ -63,8 +63,11 @@ function showStatus(status) {
   $("h-fps").textContent = ingest && ingest.fps ? `${ingest.fps.toFixed(1)} fps` : dash;
   $("h-resolution").textContent = ingest && ingest.width ? `${ingest.width}×${ingest.height}` : dash;
   $("h-codecs").textContent = ingest ? [ingest.video_codec, ingest.audio_codec].filter(Boolean).join(", ") : dash;
-  // The server reports timestamp discontinuities; frames dropped by the encoder are OBS's own.
-  $("h-drops").textContent = ingest ? String(ingest.timestamp_discontinuities) : dash;
+  // What the server can see: frames it could not use, packets slow viewers skipped, and
+  // timestamp jumps. Frames the encoder drops itself never arrive (OBS shows those).
+  $("h-dropped").textContent = ingest ? String(ingest.dropped_frames) : dash;
+  $("h-skipped").textContent = ingest ? `${ingest.viewer_skipped_packets} packets` : dash;
+  $("h-discontinuities").textContent = ingest ? String(ingest.timestamp_discontinuities) : dash;
   const viewers = status.viewers || { total: 0 };
   const parts = Object.entries(viewers)
     .filter(([name, count]) => name !== "total" && count)
@@ -198,7 +201,7 @@ function videoItem(video) {
       : null;
   return el(
     "li",
-    { class: "video-item", dataset: { video: video.id, state: video.state } },
+    { class: "video-item", dataset: { video: video.id, state: video.state, origin: video.origin } },
     el(
       "a",
       { href: video.state === "ready" ? "/watch/" + video.id : null, class: "video-title" },
@@ -212,16 +215,23 @@ function videoItem(video) {
   );
 }
 
+// Recordings are made from live sessions (origin "live"), uploads from files.
+const VIDEO_LISTS = [
+  { id: "my-recordings", live: true, empty: "No recordings yet: live sessions are recorded when the key's Record box is on." },
+  { id: "my-uploads", live: false, empty: "No uploads yet." },
+];
+
 async function loadVideos() {
   let busy = false;
   try {
     const { videos } = await api("/api/videos?mine=1&limit=50");
     busy = videos.some((video) => video.state === "processing");
-    $("my-videos").replaceChildren(
-      ...(videos.length ? videos.map(videoItem) : [el("li", { class: "muted" }, "No recordings or uploads yet.")]),
-    );
+    for (const list of VIDEO_LISTS) {
+      const mine = videos.filter((video) => (video.origin === "live") === list.live);
+      $(list.id).replaceChildren(...(mine.length ? mine.map(videoItem) : [el("li", { class: "muted" }, list.empty)]));
+    }
   } catch (error) {
-    $("my-videos").replaceChildren(el("li", { class: "form-error" }, error.message));
+    for (const list of VIDEO_LISTS) $(list.id).replaceChildren(el("li", { class: "form-error" }, error.message));
   }
   setTimeout(loadVideos, busy ? VIDEOS_POLL_MS / 2 : VIDEOS_POLL_MS);
 }

@@ -1,0 +1,92 @@
+"""Live thumbnails (``/live/{channel}/thumbnail.jpg``) of a stream published by ffmpeg."""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING
+
+import av
+import pytest
+import trio
+
+from tests.interop.media import make_sample
+from tests.interop.test_rtmp_live import start_publisher, wait_live
+from trioflix.api import thumbnails
+from trioflix.api.thumbnails import CACHE_KEY, THUMBNAIL_WIDTH, ThumbnailCache
+
+if TYPE_CHECKING:
+    from tests.conftest import Server
+    from tests.interop.media import Sample
+
+pytestmark = [pytest.mark.slow, pytest.mark.interop]
+
+VIEWERS = 8  # home pages asking at once
+
+
+@pytest.fixture
+def backend() -> str:
+    return "sqlite"
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Sample:
+    """640x360 with a keyframe every second."""
+    return make_sample(tmp_path_factory.mktemp("thumbs") / "live.flv", seconds=12, gop=30)
+
+
+def jpeg_size(data: bytes) -> tuple[int, int]:
+    with av.open(io.BytesIO(data), mode="r", format="image2pipe") as container:
+        frame = next(container.decode(video=0))
+        return frame.width, frame.height
+
+
+async def test_thumbnail_is_a_cached_scaled_jpeg_of_the_live_stream(
+    server: Server, sample: Sample, nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(thumbnails, "CACHE_S", 1.0)
+    cache: ThumbnailCache = server.app.extensions[CACHE_KEY]
+    offline = await server.client.get("/live/alice/thumbnail.jpg")
+    assert offline.status_code == 404
+    assert offline.json()["error"]["code"] == "not_live"
+
+    token, _ = await server.register("alice")
+    key = await server.create_key(token)
+    publisher = await start_publisher(nursery, server, key, sample.path)
+    await wait_live(server, "alice")
+    stream = server.app.trioflix.registry.get("alice")
+    assert stream is not None
+    with trio.fail_after(10):
+        while stream.latest_keyframe() is None:  # noqa: ASYNC110 (ffmpeg is another process)
+            await trio.sleep(0.05)
+
+    # Many viewers at once cost one decode, and all get the same picture.
+    answers: list[bytes] = []
+
+    async def fetch() -> None:
+        response = await server.client.get("/live/alice/thumbnail.jpg")
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "image/jpeg"
+        answers.append(response.content)
+
+    async with trio.open_nursery() as viewers:
+        for _ in range(VIEWERS):
+            viewers.start_soon(fetch)
+    assert len(answers) == VIEWERS and len(set(answers)) == 1
+    assert cache.decodes == 1
+    assert jpeg_size(answers[0]) == (THUMBNAIL_WIDTH, 180)  # 640x360 scaled, aspect kept
+
+    channels = (await server.client.get("/api/channels")).json()["channels"]
+    assert channels[0]["thumbnail"] == "/live/alice/thumbnail.jpg"
+
+    # Once the cache is stale and a newer keyframe exists, the picture is made again.
+    await trio.sleep(1.2)
+    newer = await server.client.get("/live/alice/thumbnail.jpg")
+    assert newer.status_code == 200
+    assert cache.decodes == 2
+    assert jpeg_size(newer.content) == (THUMBNAIL_WIDTH, 180)
+
+    publisher.terminate()
+    await wait_live(server, "alice", live=False)
+    gone = await server.client.get("/live/alice/thumbnail.jpg")
+    assert gone.status_code == 404
+    assert gone.json()["error"]["code"] == "not_live"

@@ -1,0 +1,127 @@
+"""The fan-out hot path without a server: shared queue items, the writer's coalescing,
+and the in-process bus delivering before it yields (docs/benchmarks.md, "Chat")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+import trio.testing
+
+from trioflix.chat.bus import LocalBus
+from trioflix.chat.limits import ChatLimits
+from trioflix.chat.protocol import event_parts
+from trioflix.chat.room import LogEntry, Member, Room, RoomLog
+from trioflix.chat.session import _write
+
+
+def _member(room: Room | None = None, queue: int = 16) -> Member:
+    inbox, outbox = trio.open_memory_channel[tuple[int, str]](queue)
+    return Member(user=None, inbox=inbox, outbox=outbox, room=room)
+
+
+class FakeWebsocket:
+    """Records what the writer sends; the session's :class:`WebsocketLike`."""
+
+    def __init__(self) -> None:
+        self.sent: list[str | bytes] = []
+
+    async def accept(self) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def receive(self) -> str | bytes:
+        await trio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async def send(self, data: str | bytes) -> None:
+        await trio.lowlevel.checkpoint()
+        self.sent.append(data)
+
+    async def close(self, code: int, reason: str = "") -> None:
+        await trio.lowlevel.checkpoint()
+
+
+class FakeHub:
+    """The bus's :class:`~trioflix.chat.bus.Delivery`: records deliveries in order."""
+
+    def __init__(self) -> None:
+        self.log = RoomLog(10)
+        self.events: list[str] = []
+
+    def deliver(
+        self, channel: str, seq: int, kind: str, target: int, frame: str, event: dict[str, Any]
+    ) -> None:
+        self.log.append(LogEntry(seq, kind, target, frame))
+        self.events.append(f"deliver {seq}")
+
+    def signal_received(self, channel: str, kind: str, event: dict[str, Any]) -> None:
+        raise AssertionError("no signals here")
+
+    def log_for(self, channel: str) -> RoomLog:
+        return self.log
+
+
+def test_fan_out_queues_one_item_shared_by_every_member() -> None:
+    room = Room("alice", RoomLog(10), ChatLimits())
+    members = [_member(room) for _ in range(3)]
+    room.members.update(members)
+    room.fan_out(7, '{"type":"message","id":7}')
+    items = [m.outbox.receive_nowait() for m in members]
+    assert items[0] == (7, '{"type":"message","id":7}')
+    assert all(item is items[0] for item in items)  # nothing allocated per member
+
+
+def test_fan_out_still_drops_a_full_member() -> None:
+    room = Room("alice", RoomLog(10), ChatLimits())
+    slow, fine = _member(room, queue=1), _member(room, queue=4)
+    room.members.update((slow, fine))
+    room.fan_out(1, "a")
+    room.fan_out(2, "b")
+    assert slow.close_code == 4408 and slow not in room.members
+    assert fine.close_code is None and fine.outbox.receive_nowait() == (1, "a")
+
+
+async def test_writer_sends_a_lone_frame_as_it_is_and_coalesces_a_backlog() -> None:
+    member = _member()
+    ws = FakeWebsocket()
+    async with trio.open_nursery() as nursery:
+        # Queued before the writer starts: 3 is already in the welcome's history.
+        for seq, frame in [(3, "old"), (4, "a"), (0, "viewers"), (5, "b"), (6, "c"), (7, "d")]:
+            member.offer(seq, frame)
+        nursery.start_soon(_write, ws, member, 3, 3)
+        await trio.testing.wait_all_tasks_blocked()
+        assert ws.sent == ["a\nviewers\nb", "c\nd"]  # at most max_batch=3 per frame
+        member.offer(8, "e")
+        await trio.testing.wait_all_tasks_blocked()
+        assert ws.sent[-1] == "e"
+        member.offer(2, "older")  # a history duplicate alone is skipped, not sent empty
+        member.offer(9, "f")
+        await trio.testing.wait_all_tasks_blocked()
+        assert ws.sent[-1] == "f" and len(ws.sent) == 4
+        nursery.cancel_scope.cancel()
+
+
+async def test_local_bus_delivers_before_other_runnable_tasks_run() -> None:
+    hub = FakeHub()
+    bus = LocalBus(hub)
+    parts = event_parts("message", {"text": "hi"})
+
+    async def other() -> None:
+        await trio.lowlevel.checkpoint()  # stands for a member's writer, already runnable
+        hub.events.append("other task")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(other)
+        seq = await bus.publish("alice", "message", parts, 0, {"text": "hi"})
+    assert hub.events[0] == f"deliver {seq}"
+    assert hub.log.entries[-1].frame == f'{{"type":"message","id":{seq},"text":"hi"}}'
+
+
+async def test_local_bus_publish_cancelled_before_numbering_delivers_nothing() -> None:
+    hub = FakeHub()
+    bus = LocalBus(hub)
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await bus.publish("alice", "message", event_parts("message", {}), 0, {})
+    assert scope.cancelled_caught
+    assert hub.events == [] and hub.log.last_seq == 0

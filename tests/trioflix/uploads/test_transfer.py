@@ -1,0 +1,177 @@
+"""receive_body: large writes, commits only over fsynced bytes, fsyncs beside the writing."""
+
+from __future__ import annotations
+
+import errno
+from functools import partial
+from typing import TYPE_CHECKING
+
+import pytest
+import trio
+
+from protocols import tus
+from trioflix.errors import APIError
+from trioflix.uploads import http_body, transfer
+from trioflix.uploads.http_body import FlowControlledBody
+from trioflix.uploads.locks import Holder
+from trioflix.uploads.transfer import receive_body
+
+if TYPE_CHECKING:
+    from _hashlib import HASH
+    from collections.abc import Sequence
+
+KIB = 1024
+
+
+class MemoryFile:
+    """An upload file in memory whose fsync takes a while and covers what was written before it.
+
+    Attributes:
+        synced: Bytes the last finished fsync covered (what survives a crash).
+        events: ``("write", size)``, ``("sync", position)`` when an fsync starts,
+            ``("synced", position)`` when it returns.
+    """
+
+    def __init__(self, *, failing_sync: int | None = None) -> None:
+        self.data = bytearray()
+        self.position = 0
+        self.synced = 0
+        self.events: list[tuple[str, int]] = []
+        self._syncs = 0
+        self._failing_sync = failing_sync
+
+    async def write(self, pieces: Sequence[bytes], hasher: HASH | None = None) -> None:
+        await trio.lowlevel.checkpoint()
+        for piece in pieces:
+            self.data += piece
+            if hasher is not None:
+                hasher.update(piece)
+        self.position = len(self.data)
+        self.events.append(("write", sum(map(len, pieces))))
+
+    async def sync(self) -> None:
+        covered = self.position
+        self.events.append(("sync", covered))
+        self._syncs += 1
+        await trio.sleep(0.01)
+        if self._syncs == self._failing_sync:
+            raise OSError(errno.EIO, "fsync failed (simulated)")
+        self.synced = max(self.synced, covered)
+        self.events.append(("synced", covered))
+
+    async def truncate(self, size: int) -> None:
+        del self.data[size:]
+        self.position = size
+
+
+@pytest.fixture
+def small_sizes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """64 KiB writes, a commit every 256 KiB: the production ratios, in less memory."""
+    monkeypatch.setattr(transfer, "WRITE_BYTES", 64 * KIB)
+    monkeypatch.setattr(http_body, "HIGH_WATER_BYTES", 64 * KIB)
+    monkeypatch.setattr(transfer, "COMMIT_INTERVAL_BYTES", 256 * KIB)
+
+
+async def _send(body: FlowControlledBody, pieces: list[bytes], *, end: bool = True) -> None:
+    for piece in pieces:
+        await body.put(piece, more=True)
+    if end:
+        await body.put(b"", more=False)
+
+
+def _pieces(count: int, size: int) -> list[bytes]:
+    return [bytes([i % 251]) * size for i in range(count)]
+
+
+async def _receive(
+    body: FlowControlledBody, file: MemoryFile, holder: Holder, commits: list[int]
+) -> int:
+    async def commit(offset: int) -> None:
+        # The policy under test: the database never gets ahead of the disk.
+        assert offset <= file.synced, f"commit {offset} before fsync (synced {file.synced})"
+        commits.append(offset)
+
+    return await receive_body(
+        body,
+        file,
+        plan=tus.PatchPlan(state=tus.UploadState(), declared_length=None, limit=None),
+        checksum=None,
+        holder=holder,
+        commit=commit,
+        progress=lambda: None,
+    )
+
+
+@pytest.mark.usefixtures("small_sizes")
+async def test_fsyncs_run_beside_the_writes_and_commits_follow_them(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    body = FlowControlledBody(None, None)
+    file = MemoryFile()
+    sent = _pieces(160, 16 * KIB)  # 2.5 MiB: ten commit intervals
+    commits: list[int] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_send, body, sent)
+        committed = await _receive(body, file, Holder(), commits)
+
+    total = sum(map(len, sent))
+    assert committed == total == commits[-1] == file.synced
+    assert file.data == b"".join(sent)
+    assert commits == sorted(commits) and len(commits) >= 5
+    # Writes are whole batches, not one per received piece.
+    writes = [size for event, size in file.events if event == "write"]
+    assert all(size >= 64 * KIB for size in writes[:-1])
+    # The body kept going to the disk while an fsync was running.
+    running = 0
+    overlapped = 0
+    for event, _ in file.events:
+        running += {"sync": 1, "synced": -1}.get(event, 0)
+        overlapped += event == "write" and running > 0
+    assert overlapped > 0
+
+
+@pytest.mark.usefixtures("small_sizes")
+async def test_no_commit_after_a_failed_fsync(autojump_clock: trio.abc.Clock) -> None:
+    body = FlowControlledBody(None, None)
+    file = MemoryFile(failing_sync=2)
+    commits: list[int] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_send, body, _pieces(160, 16 * KIB))
+        with pytest.raises(OSError, match="simulated"):
+            await _receive(body, file, Holder(), commits)
+        nursery.cancel_scope.cancel()
+    # Linux may drop the pages of a failed fsync and let the next one succeed:
+    # the offset stays at the last commit before the failure.
+    first_sync = file.events[[event for event, _ in file.events].index("sync")][1]
+    assert commits == [first_sync]
+
+
+@pytest.mark.parametrize("ending", ["evicted", "client_gone"])
+async def test_a_cut_short_transfer_keeps_every_byte_received(
+    ending: str, autojump_clock: trio.abc.Clock
+) -> None:
+    body = FlowControlledBody(None, None)
+    file = MemoryFile()
+    holder = Holder()
+    sent = _pieces(500, 3001)  # 1.4 MiB: less than one write, in odd sizes
+    commits: list[int] = []
+
+    async def cut_short() -> None:
+        await trio.sleep(1)
+        if ending == "evicted":
+            holder.evict()  # a newer request for the upload arrived
+        else:
+            request.cancel()  # what the ASGI glue does on http.disconnect
+
+    with trio.CancelScope() as request:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(partial(_send, body, sent, end=False))  # the body never ends
+            nursery.start_soon(cut_short)
+            with pytest.raises(APIError) as raised:
+                await _receive(body, file, holder, commits)
+            assert raised.value.status == 423
+            nursery.cancel_scope.cancel()
+    assert request.cancelled_caught == (ending == "client_gone")
+    total = sum(map(len, sent))
+    assert commits == [total] and file.synced == total
+    assert file.data == b"".join(sent)
