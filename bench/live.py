@@ -287,8 +287,7 @@ class Trioflix(Server):
         return (
             "trioflix (this tree), `trioflix serve --hls off` (node-media-server 4 has no"
             " HLS, so both do RTMP in, FLV out), SQLite; stream keys with `record: false`."
-            " Still on: ingest statistics, the status API, viewers coalesced to one write"
-            " per 25 ms"
+            " Still on: ingest statistics, the status API"
         )
 
 

@@ -15,7 +15,7 @@ from quart import Blueprint, Response, request, websocket
 
 from trioflix.app import state
 from trioflix.errors import APIError
-from trioflix.live.fanout import VIEWER_COALESCE_S, Protocol
+from trioflix.live.fanout import Protocol
 from trioflix.live.packets import flv_stream_header
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ async def _flv_body(
     # everything it needs is passed in.
     try:
         yield flv_stream_header()
-        while batch := await subscriber.next_batch(coalesce_s=VIEWER_COALESCE_S):
+        while batch := await subscriber.next_batch():
             data = b"".join(packet.flv_tag for packet in batch)
             live.count_sent(len(data))
             yield data
@@ -97,7 +97,7 @@ async def ws_flv(channel: str) -> None:
         webhooks.notify("play.start", event)
     try:
         await websocket.send(flv_stream_header())
-        while batch := await subscriber.next_batch(coalesce_s=VIEWER_COALESCE_S):
+        while batch := await subscriber.next_batch():
             data = b"".join(packet.flv_tag for packet in batch)
             with trio.fail_after(WS_SEND_TIMEOUT_S):
                 await websocket.send(data)

@@ -26,16 +26,11 @@ from trioflix.live.packets import Kind
 if TYPE_CHECKING:
     from trioflix.live.packets import Packet
 
-__all__ = ["DEFAULT_QUEUE_BYTES", "VIEWER_COALESCE_S", "Protocol", "Subscriber"]
+__all__ = ["DEFAULT_QUEUE_BYTES", "Protocol", "Subscriber"]
 
 # About 8 s of a 6 Mbit/s stream: enough to ride out a network hiccup, small
 # enough that a few hundred viewers cannot exhaust memory.
 DEFAULT_QUEUE_BYTES = 6 * 1024 * 1024
-# Viewers get at most one write per this interval (see Subscriber.next_batch): at 30 fps
-# plus audio that is ~40 writes/s instead of ~75, for at most 25 ms of added delay.
-# (40 ms measured: 200-viewer CPU 0.46 -> 0.27 cores, but added delay p50 21 ms and a
-# worst case of 101 ms on a loaded machine: over the 100 ms budget.)
-VIEWER_COALESCE_S = 0.025
 # Skips without the viewer ever draining its queue in between: it has stopped reading.
 MAX_CONSECUTIVE_SKIPS = 3
 
@@ -73,7 +68,6 @@ class Subscriber:
         self._skipping = False
         self._skips = 0
         self._wakeup = trio.Event()
-        self._last_batch_at: float | None = None
 
     @property
     def queued_bytes(self) -> int:
@@ -117,17 +111,8 @@ class Subscriber:
             self.closed_reason = reason
             self._wakeup.set()
 
-    async def next_batch(self, *, coalesce_s: float = 0.0) -> list[Packet]:
-        """Wait for packets and take all of them; ``[]`` once closed and drained.
-
-        With ``coalesce_s``, batches are at least that far apart: packets that
-        arrive in between go out together in the next write. Each write through
-        the HTTP stack costs far more than its bytes, so gathering a few tags per
-        write is what lets one process feed hundreds of viewers; the price is at
-        most ``coalesce_s`` of added delay.
-        """
-        if coalesce_s > 0 and self._last_batch_at is not None:
-            await trio.sleep_until(self._last_batch_at + coalesce_s)
+    async def next_batch(self) -> list[Packet]:
+        """Wait for packets and take all of them; ``[]`` once closed and drained."""
         while not self._queue:
             if self.closed_reason is not None:
                 return []
@@ -140,5 +125,4 @@ class Subscriber:
             return []  # what is queued is stale; the connection is being dropped
         if not self._skipping:
             self._skips = 0  # the viewer is draining its queue: it is keeping up, for now
-        self._last_batch_at = trio.current_time()
         return batch

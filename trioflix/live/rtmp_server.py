@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from protocols import rtmp
-from trioflix.live.fanout import VIEWER_COALESCE_S, Protocol
+from trioflix.live.fanout import Protocol
 from trioflix.live.packets import Kind
 from trioflix.live.registry import PublisherHandle, PublishRefused
 from trioflix.store import StoreUnavailable, stream_keys, users
@@ -269,7 +269,7 @@ class RTMPSession:
     ) -> None:
         try:
             with scope:
-                while batch := await subscriber.next_batch(coalesce_s=VIEWER_COALESCE_S):
+                while batch := await subscriber.next_batch():
                     for packet in batch:
                         timestamp = packet.timestamp & 0xFFFFFFFF
                         if packet.kind is Kind.SCRIPT:

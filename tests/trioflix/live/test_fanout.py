@@ -93,21 +93,3 @@ async def test_viewer_that_falls_behind_now_and_then_is_not_disconnected() -> No
             assert await sub.next_batch()
     assert sub.closed_reason is None
     assert sub.dropped > 0
-
-
-async def test_batches_are_coalesced(autojump_clock: trio.testing.MockClock) -> None:
-    sub = Subscriber(Protocol.HTTP_FLV)
-    sub.offer(frame(0, key=True))
-    assert len(await sub.next_batch(coalesce_s=0.04)) == 1
-    first = trio.current_time()
-    sub.offer(frame(33))
-
-    async def publisher() -> None:
-        await trio.sleep(0.01)
-        sub.offer(frame(66))  # arrives while the viewer waits out the interval
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(publisher)
-        batch = await sub.next_batch(coalesce_s=0.04)
-    assert [p.timestamp for p in batch] == [33, 66]  # one write for both
-    assert trio.current_time() - first >= 0.04
