@@ -6,7 +6,8 @@
   folder (never into the repository), and the broadcast room server below.
 
 Both are watched through ``/proc/PID``: CPU seconds from ``stat`` (utime + stime),
-resident memory from ``status`` (VmRSS, and VmHWM for the peak).
+run-queue wait from ``schedstat``, resident memory from ``status`` (VmRSS, and VmHWM
+for the peak).
 """
 
 from __future__ import annotations
@@ -83,6 +84,16 @@ class ServerProcess:
         with open(f"/proc/{self.pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (proc(5) 14, 15)
+
+    def runqueue_wait_s(self) -> float:
+        """Seconds the server's main thread (the event loop) was runnable but not running.
+
+        ``/proc/PID/schedstat`` field 2 (kernel docs, sched-stats): time spent waiting on
+        a run queue. It grows when other processes hold the CPUs, so it tells a busy
+        machine's delays apart from the server's own.
+        """
+        with open(f"/proc/{self.pid}/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
 
     def memory_kib(self) -> dict[str, int]:
         """VmRSS (now) and VmHWM (peak so far) in KiB."""

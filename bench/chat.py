@@ -9,9 +9,10 @@ Workload (both servers): one room; N read-only receivers (N = 100, 500, 1000,
 messages at a fixed rate (10, 50, 100 per second). Each message embeds its send
 time (``CLOCK_MONOTONIC``); receivers record delivery latency. Measured per
 step: delivered messages/s over all receivers, delivered share, latency
-percentiles, the server's CPU seconds (``/proc/PID/stat``) and peak RSS (VmRSS
-sampled every 100 ms), and the load clients' own CPU (to show when the client,
-not the server, was the limit). Then a slow-consumer scenario: healthy receivers
+percentiles, the server's CPU seconds (``/proc/PID/stat``), the time its event
+loop waited for a CPU held by other processes (``/proc/PID/schedstat``), peak RSS
+(VmRSS sampled every 100 ms), and the load clients' own CPU (to show when the
+client, not the server, was the limit). Then a slow-consumer scenario: healthy receivers
 plus some that never read (4 KiB receive buffer), larger messages, compared with
 the same load without them.
 
@@ -82,6 +83,7 @@ class Row:
     p99_ms: float = 0.0
     max_ms: float = 0.0
     server_cpu_s: float = 0.0
+    server_wait_s: float = 0.0  # runnable but not running: other processes had the CPUs
     wall_s: float = 0.0
     rss_start_mib: float = 0.0
     rss_peak_mib: float = 0.0
@@ -253,6 +255,7 @@ async def run_phase(
     stop = trio.Event()
     row.rss_start_mib = server.memory_kib()["VmRSS"] / 1024
     cpu0 = server.cpu_s()
+    wait0 = server.runqueue_wait_s()
     wall0 = time.monotonic()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(sample_memory, server, peak, stop)
@@ -277,6 +280,7 @@ async def run_phase(
                 break
             await trio.sleep(0.1)
         row.server_cpu_s = server.cpu_s() - cpu0
+        row.server_wait_s = server.runqueue_wait_s() - wait0
         row.wall_s = time.monotonic() - wall0
         stop.set()
     row.rss_peak_mib = max(peak[0], server.memory_kib()["VmRSS"]) / 1024
@@ -318,7 +322,8 @@ def line_of(row: Row) -> str:
         f"{row.server:9} {row.scenario:8} N={row.clients:<5} {row.rate:>4.0f}/s "
         f"{row.throughput:>9.0f} msg/s {row.delivered_pct:5.1f}% "
         f"p50 {row.p50_ms:7.1f} p99 {row.p99_ms:7.1f} ms "
-        f"cpu {row.server_cpu_s:5.2f}s rss {row.rss_peak_mib:6.1f}MiB "
+        f"cpu {row.server_cpu_s:5.2f}s wait {row.server_wait_s:5.2f}s "
+        f"rss {row.rss_peak_mib:6.1f}MiB "
         f"client cpu {row.client_cpu_s:5.2f}s" + extra
     )
 
@@ -467,8 +472,9 @@ def ratio(a: float, b: float) -> str:
 def markdown(rows: list[Row]) -> str:
     head = (
         "| server | scenario | clients | msg/s sent | delivered msg/s | delivered | "
-        "p50 ms | p99 ms | server CPU s (% core) | peak RSS MiB | load-client CPU s |\n"
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n"
+        "p50 ms | p99 ms | server CPU s (% core) | server run-queue wait s | peak RSS MiB "
+        "| load-client CPU s |\n"
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n"
     )
     body = ""
     for r in rows:
@@ -476,7 +482,8 @@ def markdown(rows: list[Row]) -> str:
         body += (
             f"| {r.server} | {r.scenario} | {r.clients} | {r.rate:.0f} | {fmt(r.throughput, 0)} "
             f"| {fmt(r.delivered_pct)}% | {fmt(r.p50_ms)} | {fmt(r.p99_ms)} "
-            f"| {r.server_cpu_s:.2f} ({pct:.0f}%) | {r.rss_peak_mib:.0f} | {r.client_cpu_s:.2f} |\n"
+            f"| {r.server_cpu_s:.2f} ({pct:.0f}%) | {r.server_wait_s:.2f} "
+            f"| {r.rss_peak_mib:.0f} | {r.client_cpu_s:.2f} |\n"
         )
     keyed: dict[tuple[str, int, float], dict[str, Row]] = {}
     for r in rows:

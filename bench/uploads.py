@@ -11,14 +11,17 @@ and in one single PATCH, to trioflix and to @tus/server with @tus/file-store
 serves both: a raw HTTP/1.1 request whose body goes out with ``sendfile`` from
 the page cache, so the client costs next to no CPU. The clock runs from the
 creation ``POST`` to the last response. ``dd bs=8M conv=fsync`` copies the same
-file on the same disk: the physical limit. trioflix fsyncs every 64 MiB and at
-the end of every request; @tus/file-store never fsyncs; dd once at the end.
+file on the same disk: the physical limit. trioflix fsyncs every 32 MiB (in the
+background) and at the end of every request; @tus/file-store never fsyncs; dd
+once at the end.
 
 Each server is started fresh for each measurement. The runs go in rounds, one
-per (chunk size, repeat): trioflix, @tus/server, dd (the two servers swapping
-places every round), so that on a shared machine the three see the same load;
-the load average is recorded at the start and the end. "idle"
-is the server process's RSS before the upload; its high-water mark is then reset
+per (chunk size, repeat): trioflix, @tus/server, dd (the servers taking turns
+at going first), so that on a shared machine they all see the same load; the
+load average is recorded at the start and the end. ``--baseline DIR`` adds an
+older trioflix (the ``trioflix`` and ``protocols`` packages in DIR) to every
+round, for before/after figures from the same conditions. "idle" is the
+server process's RSS before the upload; its high-water mark is then reset
 (``clear_refs``), so "peak" (``VmHWM`` after the upload) is the upload's own.
 dd's and the encoders' peaks are their last ``VmHWM`` before they exit.
 
@@ -43,6 +46,7 @@ import resource
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -80,6 +84,7 @@ DD_TIMEOUT_S = 300.0
 LADDER_TIMEOUT_S = 900.0  # 20 s of 1080p through four x264 encoders on 2 cores: ~1-2 min
 SAMPLE_TIMEOUT_S = 300.0
 TUS_PATH = "/api/upload/video/tus"
+BASELINE = "trioflix (baseline)"
 PASSWORD = "bench password, not secret"
 
 
@@ -91,7 +96,7 @@ class Plan:
     sample_seconds: int  # VOD sample duration
 
 
-FULL = Plan(1024 * MIB, (8 * MIB, 64 * MIB, None), 2, 20)
+FULL = Plan(1024 * MIB, (8 * MIB, 64 * MIB, None), 3, 20)  # 3 rounds: the VM is shared
 QUICK = Plan(128 * MIB, (8 * MIB, 64 * MIB, None), 1, 6)
 
 
@@ -166,7 +171,11 @@ def _wait_up(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
 
 
 @contextlib.contextmanager
-def trioflix(workdir: Path, size: int) -> Iterator[Server]:
+def trioflix(
+    workdir: Path, size: int, *, baseline: Path | None = None, name: str = "trioflix"
+) -> Iterator[Server]:
+    """trioflix from this checkout, or from ``baseline`` (a folder holding an older
+    ``trioflix`` and ``protocols``), to compare two versions in one run."""
     data = workdir / "trioflix-data"
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIOFLIX_")}
@@ -178,15 +187,21 @@ def trioflix(workdir: Path, size: int) -> Iterator[Server]:
         TRIOFLIX_MAX_UPLOAD=str(max(size, 1024 * MIB)),
         JWT_SECRET="bench-" + "x" * 40,
     )
+    cwd = None  # ``python -m`` finds this checkout's package first
+    if baseline is not None:
+        env["PYTHONPATH"] = str(baseline)
+        cwd = workdir  # where no trioflix package shadows the baseline's
     log = workdir / "trioflix.log"
     with log.open("ab") as stderr:
         proc = subprocess.Popen(
             [sys.executable, "-m", "trioflix", "serve", "--http", f"{HOST}:{port}"],
             env=env,
+            cwd=cwd,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
         )
-    server = Server("trioflix", _trioflix_version(), proc, port, TUS_PATH, {})
+    describe = _trioflix_version() + ("" if baseline is None else f", from {baseline}")
+    server = Server(name, describe, proc, port, TUS_PATH, {})
     try:
         _wait_up(proc, f"http://{HOST}:{port}{TUS_PATH}", log)
         registered = httpx.post(
@@ -481,7 +496,13 @@ def _label(chunk: int | None) -> str:
 
 
 def run(
-    plan: Plan, workdir: Path, cache_dir: Path, meta: dict[str, Any], *, with_ladder: bool = True
+    plan: Plan,
+    workdir: Path,
+    cache_dir: Path,
+    meta: dict[str, Any],
+    *,
+    with_ladder: bool = True,
+    baseline: Path | None = None,
 ) -> dict[str, Any]:
     source = workdir / "upload.bin"
     print(f"writing {plan.size // MIB} MiB of random bytes", file=sys.stderr)
@@ -497,6 +518,8 @@ def run(
         "trioflix": lambda: trioflix(workdir, plan.size),
         "@tus/server": lambda: tus_node(workdir, node_root),
     }
+    if baseline is not None:
+        servers[BASELINE] = lambda: trioflix(workdir, plan.size, baseline=baseline, name=BASELINE)
     uploads: list[dict[str, Any]] = []
     dd_runs: list[dict[str, Any]] = []
     order = list(servers)
@@ -522,7 +545,7 @@ def run(
                         "peak_rss_mib": peak / 1024,
                     }
                 )
-            order.reverse()
+            order = order[1:] + order[:1]  # every server takes every place in turn
             print("dd", file=sys.stderr)
             seconds, peak = dd(source, workdir / "dd.out")
             dd_runs.append(
@@ -548,26 +571,41 @@ def _loadavg() -> str:
 
 
 def render(report: dict[str, Any]) -> str:
-    """The markdown tables of ``docs/benchmarks.md`` for this run (best of the repeats)."""
+    """The markdown tables of ``docs/benchmarks.md`` for this run.
+
+    "best" and "median" are over the repeats; "% of dd" is the best against dd's
+    best; "same round" is the median over the rounds of each run against the dd
+    copy made right after it, which the load of a shared machine skews least.
+    """
     dd_best = max(report["dd"], key=lambda r: r["mib_s"])
     lines = [
-        f"Upload of {report['size'] // MIB} MiB of random bytes (best of "
-        f"{report['meta']['plan']['repeat']}); peak RSS is the server process's.",
+        f"Upload of {report['size'] // MIB} MiB of random bytes "
+        f"({report['meta']['plan']['repeat']} rounds); peak RSS is the server process's.",
         "",
-        "| client → server | chunks | MiB/s | % of dd | idle RSS MiB | peak RSS MiB |",
-        "|---|---|---:|---:|---:|---:|",
+        "| client → server | chunks | best MiB/s | median MiB/s | % of dd | same round "
+        "| idle RSS MiB | peak RSS MiB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for chunk in report["meta"]["plan"]["chunks"]:
-        for name in ("trioflix", "@tus/server"):
+        dd_rounds = [r["mib_s"] for r in report["dd"] if r["chunk"] == chunk]
+        for name in ("trioflix", BASELINE, "@tus/server"):
             runs = [r for r in report["uploads"] if r["server"] == name and r["chunk"] == chunk]
+            if not runs:
+                continue
             best = max(runs, key=lambda r: r["mib_s"])
+            speeds = [r["mib_s"] for r in runs]
+            rounds = [speed / dd for speed, dd in zip(speeds, dd_rounds, strict=True)]
             lines.append(
                 f"| {name} | {_label(chunk)} | {best['mib_s']:.0f} | "
-                f"{100 * best['mib_s'] / dd_best['mib_s']:.0f}% | {best['idle_rss_mib']:.0f} | "
+                f"{statistics.median(speeds):.0f} | "
+                f"{100 * best['mib_s'] / dd_best['mib_s']:.0f}% | "
+                f"{100 * statistics.median(rounds):.0f}% | {best['idle_rss_mib']:.0f} | "
                 f"{max(r['peak_rss_mib'] for r in runs):.0f} |"
             )
+    dd_speeds = [r["mib_s"] for r in report["dd"]]
     lines.append(
-        f"| `dd bs=8M conv=fsync` | 8 MiB blocks | {dd_best['mib_s']:.0f} | 100% | - | "
+        f"| `dd bs=8M conv=fsync` | 8 MiB blocks | {dd_best['mib_s']:.0f} | "
+        f"{statistics.median(dd_speeds):.0f} | 100% | 100% | - | "
         f"{dd_best['peak_rss_mib']:.1f} |"
     )
     if "ladder" not in report:
@@ -630,6 +668,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-ladder", action="store_true", help="uploads only, without the VOD ladder"
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="also run the trioflix (and protocols) packages in this folder, for before/after",
+    )
     args = parser.parse_args(argv)
     for tool in ("ffmpeg", "node", "npm", "dd", "nice"):
         if shutil.which(tool) is None:
@@ -646,7 +689,14 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="trioflix-bench-uploads-", dir=args.dir))
     started = time.monotonic()
     try:
-        report = run(plan, workdir, args.cache_dir, meta, with_ladder=not args.no_ladder)
+        report = run(
+            plan,
+            workdir,
+            args.cache_dir,
+            meta,
+            with_ladder=not args.no_ladder,
+            baseline=args.baseline,
+        )
     finally:
         if args.keep:
             print(f"work folder kept: {workdir}", file=sys.stderr)

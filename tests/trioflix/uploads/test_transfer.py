@@ -141,9 +141,10 @@ async def test_no_commit_after_a_failed_fsync(autojump_clock: trio.abc.Clock) ->
             await _receive(body, file, Holder(), commits)
         nursery.cancel_scope.cancel()
     # Linux may drop the pages of a failed fsync and let the next one succeed:
-    # the offset stays at the last commit before the failure.
-    first_sync = file.events[[event for event, _ in file.events].index("sync")][1]
-    assert commits == [first_sync]
+    # the offset stays at the one commit made before the failure.
+    synced = [position for event, position in file.events if event == "synced"]
+    assert len(synced) == 1
+    assert len(commits) == 1 and 0 < commits[0] <= synced[0]
 
 
 @pytest.mark.parametrize("ending", ["evicted", "client_gone"])
@@ -153,7 +154,7 @@ async def test_a_cut_short_transfer_keeps_every_byte_received(
     body = FlowControlledBody(None, None)
     file = MemoryFile()
     holder = Holder()
-    sent = _pieces(500, 3001)  # 1.4 MiB: less than one write, in odd sizes
+    sent = _pieces(300, 3001)  # 0.86 MiB: less than one write, in odd sizes
     commits: list[int] = []
 
     async def cut_short() -> None:

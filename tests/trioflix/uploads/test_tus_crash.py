@@ -104,7 +104,7 @@ def test_sigkill_mid_upload_then_resume(
         assert state.status_code == 200
         offset = int(state.headers["Upload-Offset"])
         # An fsync starts every 32 MiB while the body goes on, and its offset is
-        # committed when it returns: the bytes after the last commit (under 72 MiB,
+        # committed when it returns: the bytes after the last commit (under 66 MiB,
         # plus what the sockets and the body buffer held, well under 24 MiB) are
         # sent again. Never more than was sent is kept.
         assert sent - 96 * MIB <= offset <= sent

@@ -167,8 +167,8 @@ async def test_full_disk_is_a_clear_error_and_the_upload_resumes(
     small_upload_disk: Path, server: Server
 ) -> None:
     token, _ = await server.register("alice")
-    # Far more than the server and the sockets buffer (two 4 MiB writes, a few MiB
-    # of TCP windows), so the disk fills while most of the body is still unsent.
+    # Far more than the server and the sockets buffer (two 1 MiB writes, up to
+    # about 10 MiB of TCP buffers), so the disk fills while most of the body is unsent.
     data = os.urandom(32 * 1024 * 1024)
     path = await create(server.client, token, len(data))
     status, body = await _raw_patch(server, token, path, 0, data)
