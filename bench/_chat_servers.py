@@ -211,10 +211,3 @@ async def start_socketio(nursery: trio.Nursery, folder: Path) -> ServerProcess:
     # Engine.IO answers a polling request with 400 when only websockets are allowed.
     await _wait_http(server, "/socket.io/?EIO=4&transport=polling", {200, 400})
     return server
-
-
-def node_version() -> str:
-    node = shutil.which("node")
-    if node is None:
-        return "none"
-    return subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip()

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
 import subprocess
 import sys
 import tempfile
@@ -51,10 +50,10 @@ from bench._chat_servers import (
     SOCKETIO_VERSION,
     ServerProcess,
     install_socketio,
-    node_version,
     start_socketio,
     start_trioflix,
 )
+from bench._machine import load_average, machine
 
 REPO = Path(__file__).resolve().parent.parent
 RECEIVER_PROCESSES = 2  # one per core of the reference machine; the server has its own
@@ -436,27 +435,8 @@ async def bench_server(
         await target.close_clients()
 
 
-def machine() -> dict[str, str]:
-    model = "unknown"
-    cores = 0
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                cores += 1
-    mem_kib = 0
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemTotal:"):
-                mem_kib = int(line.split()[1])
-    return {
-        "cpu": f"{model} x {cores} logical CPUs",
-        "memory": f"{mem_kib / 1024 / 1024:.0f} GiB",
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "node": node_version(),
-        "socket.io": SOCKETIO_VERSION,
-    }
+def machine_info() -> dict[str, str]:
+    return {**machine(), "socket.io": SOCKETIO_VERSION}
 
 
 def fmt(value: float, digits: int = 1) -> str:
@@ -547,15 +527,10 @@ def make_plan(args: argparse.Namespace) -> Plan:
     return plan
 
 
-def loadavg() -> str:
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
-
-
 async def run(args: argparse.Namespace) -> None:
     plan = make_plan(args)
     started = time.monotonic()
-    load_before = loadavg()
+    load_before = load_average()
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     senders = math.ceil(max([*plan.rates, plan.slow_rate]) / SENDER_RATE_MAX)
     rows: list[Row] = []
@@ -583,19 +558,19 @@ async def run(args: argparse.Namespace) -> None:
                     await bench_server(target, plan, rows, time.monotonic(), share)
                 finally:
                     await server.stop()
-    info = machine()
+    info = machine_info()
     command = "nox -s bench -- chat" + "".join(f" {a}" for a in args.argv)
     print()
     print(f"Machine: {info['cpu']}, {info['memory']}, Linux {info['kernel']}")
     print(f"Software: Python {info['python']}, node {info['node']}, socket.io {info['socket.io']}")
     print(f"Command: {command}")
     print(f"Date: {date}; {senders} sender accounts; took {time.monotonic() - started:.0f} s")
-    print(f"Load average (1, 5, 15 min) before: {load_before}; after: {loadavg()}")
+    print(f"Load average (1, 5, 15 min) before: {load_before}; after: {load_average()}")
     print()
     print(markdown(rows))
     if args.json:
         payload: dict[str, Any] = {"machine": info, "command": command, "date": date}
-        payload |= {"senders": senders, "loadavg": [load_before, loadavg()]}
+        payload |= {"senders": senders, "loadavg": [load_before, load_average()]}
         payload["rows"] = [asdict(r) for r in rows]
         args.json.write_text(json.dumps(payload, indent=1))
 

@@ -32,7 +32,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import shutil
 import signal
 import socket
@@ -52,6 +51,7 @@ import httpx
 import trio
 
 from bench._flv_viewers import ViewerResult, watch
+from bench._machine import load_average, machine, node_version
 from bench._rtmp_publisher import publish_paced, read_media_tags
 
 if TYPE_CHECKING:
@@ -646,33 +646,6 @@ async def latency(server: Server, tags: list[flv.FLVTag], plan: Plan) -> dict[st
 
 
 # --- setup -------------------------------------------------------------------------------
-
-
-def node_version() -> str:
-    return subprocess.run(
-        ["node", "--version"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-
-
-def load_average() -> str:
-    """1-, 5- and 15-minute load averages: how shared the machine was."""
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-
-
-def machine() -> dict[str, str]:
-    model = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    ffmpeg = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True, check=True)
-    return {
-        "cpu": f"{os.cpu_count()} x {model}",
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "node": node_version(),
-        "ffmpeg": ffmpeg.stdout.split("\n", 1)[0].split(" Copyright")[0],
-    }
 
 
 async def make_sample(cache_dir: Path) -> Path:

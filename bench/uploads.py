@@ -41,7 +41,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import resource
 import shutil
 import signal
@@ -58,6 +57,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 
+from bench._machine import load_average, machine, node_version
 from trioflix.media.ladder import (
     AUDIO_BITRATE,
     AUDIO_RATE,
@@ -271,7 +271,7 @@ def tus_node(workdir: Path, root: Path) -> Iterator[Server]:
         )
     describe = (
         f"@tus/server {TUS_SERVER_VERSION} + @tus/file-store {FILE_STORE_VERSION}, "
-        f"Node.js {_node_version()}"
+        f"Node.js {node_version()}"
     )
     server = Server("@tus/server", describe, proc, port, "/files", {})
     try:
@@ -280,12 +280,6 @@ def tus_node(workdir: Path, root: Path) -> Iterator[Server]:
     finally:
         server.stop()
         shutil.rmtree(data, ignore_errors=True)
-
-
-def _node_version() -> str:
-    return subprocess.run(
-        ["node", "--version"], capture_output=True, text=True, check=True
-    ).stdout.strip()
 
 
 # --- the client ----------------------------------------------------------------------
@@ -524,7 +518,7 @@ def run(
     dd_runs: list[dict[str, Any]] = []
     order = list(servers)
     described: dict[str, str] = {}
-    meta["load_start"] = _loadavg()
+    meta["load_start"] = load_average()
     for chunk in plan.chunks:
         for _ in range(plan.repeat):
             for name in order:
@@ -556,18 +550,13 @@ def run(
                     "peak_rss_mib": peak / 1024,
                 }
             )
-    meta["load_end"] = _loadavg()
+    meta["load_end"] = load_average()
     source.unlink()
     meta["servers"] = described
     report: dict[str, Any] = {"meta": meta, "size": plan.size, "uploads": uploads, "dd": dd_runs}
     if with_ladder:
         report["ladder"] = ladder(make_sample(cache_dir, plan.sample_seconds), workdir)
     return report
-
-
-def _loadavg() -> str:
-    """The 1, 5 and 15 minute load averages (proc(5)): how busy the shared machine was."""
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def render(report: dict[str, Any]) -> str:
@@ -629,22 +618,6 @@ def render(report: dict[str, Any]) -> str:
             f"{r['segments']} |"
         )
     return "\n".join(lines)
-
-
-def machine() -> dict[str, str]:
-    model = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    ffmpeg = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True, check=True)
-    return {
-        "cpu": f"{os.cpu_count()} x {model}",
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "node": _node_version(),
-        "ffmpeg": ffmpeg.stdout.split("\n", 1)[0].split(" Copyright")[0],
-    }
 
 
 def main(argv: list[str] | None = None) -> int:
