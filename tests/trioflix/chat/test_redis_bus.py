@@ -71,13 +71,13 @@ async def _healthy(url: str) -> None:
 @pytest.fixture
 async def two_hosts(settings: Settings, redis_server: RedisServer, tmp_path: Path) -> Any:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with (
-        _process(settings, redis_server.url, tmp_path / "a.log") as a,
-        _process(settings, redis_server.url, tmp_path / "b.log") as b,
-    ):
+    # One after the other: B picks its free ports only once A has bound its own, so
+    # the two can never be handed the same port.
+    with _process(settings, redis_server.url, tmp_path / "a.log") as a:
         await _healthy(a)
-        await _healthy(b)
-        yield a, b
+        with _process(settings, redis_server.url, tmp_path / "b.log") as b:
+            await _healthy(b)
+            yield a, b
 
 
 async def _register(url: str, name: str) -> str:
