@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import hypercorn.trio
 import pytest
 import trio
 
 from trioflix.app import TrioflixApp, create_app
 from trioflix.config import Settings
-from trioflix.server import serve_app
+from trioflix.server import hypercorn_config, serve_app
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -219,11 +220,23 @@ class Server:
 
 
 @pytest.fixture
-async def server(settings: Settings, nursery: trio.Nursery) -> AsyncIterator[Server]:
-    """trioflix served by hypercorn on a free loopback port, exactly as ``trioflix serve`` does."""
+async def server(
+    settings: Settings, nursery: trio.Nursery, request: pytest.FixtureRequest
+) -> AsyncIterator[Server]:
+    """trioflix served on a free loopback port, exactly as ``trioflix serve`` does.
+
+    ``@pytest.mark.parametrize("server", ["direct", "asgi"], indirect=True)`` runs
+    a test twice: as ``trioflix serve`` does (direct routes in front of hypercorn)
+    and as plain ``hypercorn -k trio trioflix.asgi:app`` does (every route through
+    ASGI).
+    """
     stop = trio.Event()
     app = create_app(settings)
-    binds = await nursery.start(partial(serve_app, settings, app=app, shutdown_trigger=stop.wait))
+    if getattr(request, "param", "direct") == "asgi":
+        serve = partial(hypercorn.trio.serve, app, hypercorn_config(settings))
+    else:
+        serve = partial(serve_app, settings, app=app)
+    binds = await nursery.start(partial(serve, shutdown_trigger=stop.wait))
     url = binds[0]
     async with httpx.AsyncClient(base_url=url, timeout=10) as client:
         yield Server(

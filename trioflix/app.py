@@ -68,6 +68,8 @@ class AppState:
     _registry: StreamRegistry | None = None
     rtmp_address: tuple[str, int] | None = None  # as bound (port 0 becomes a real port)
     webhooks: Webhooks | None = None
+    # Connections served on the socket by ``trioflix serve`` (trioflix.direct); 0 under hypercorn.
+    direct_connections: int = 0
     _chat: ChatHub | None = None
 
     @property

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 import trio
 from hypercorn.config import Config
-from hypercorn.trio import serve
 
 from trioflix.app import create_app
+from trioflix.direct.worker import serve
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

@@ -79,6 +79,7 @@ async def status(server: Server, token: str) -> dict[str, Any]:
     return result
 
 
+@pytest.mark.parametrize("server", ["direct", "asgi"], indirect=True)
 async def test_publish_and_watch_over_http_flv(
     server: Server, sample: Sample, tmp_path: Path, nursery: trio.Nursery
 ) -> None:
@@ -187,6 +188,7 @@ async def test_rtmp_play(
     assert_received_suffix(sample, received)
 
 
+@pytest.mark.parametrize("server", ["direct", "asgi"], indirect=True)
 async def test_ws_flv(server: Server, sample: Sample, nursery: trio.Nursery) -> None:
     token, _ = await server.register("alice")
     key = await server.create_key(token)

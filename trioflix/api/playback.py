@@ -3,12 +3,17 @@
 Both send the FLV header, then the channel's start-up packets (metadata,
 sequence headers, current GOP), then live tags, one write per batch. The tags
 are the bytes each packet encoded once on arrival, shared by every viewer.
+
+These are the ASGI versions, used under plain hypercorn and for a request that
+arrives on a kept-alive connection; ``trioflix serve`` answers a new
+connection's request for a live channel in :mod:`trioflix.direct.flv`, on the
+socket itself.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import trio
 from quart import Blueprint, Response, request, websocket
@@ -17,11 +22,11 @@ from trioflix.app import state
 from trioflix.errors import APIError
 from trioflix.live.fanout import Protocol
 from trioflix.live.packets import flv_stream_header
+from trioflix.live.viewing import watching
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from trioflix.live.fanout import Subscriber
     from trioflix.live.stream import LiveStream
     from trioflix.live.webhooks import Webhooks
 
@@ -41,41 +46,24 @@ def _live_or_404(channel: str) -> LiveStream:
     return live
 
 
-def _play_event(live: LiveStream, protocol: Protocol) -> dict[str, Any]:
-    return {
-        "channel": live.channel,
-        "session_id": live.session_id,
-        "protocol": protocol.value,
-        "remote": request.remote_addr if protocol is Protocol.HTTP_FLV else websocket.remote_addr,
-    }
-
-
 async def _flv_body(
-    live: LiveStream, subscriber: Subscriber, event: dict[str, Any], webhooks: Webhooks | None
+    live: LiveStream, remote: str | None, webhooks: Webhooks | None
 ) -> AsyncIterator[bytes]:
     # Runs after the request context is gone (Quart streams the body later):
     # everything it needs is passed in.
-    try:
+    with watching(live, Protocol.HTTP_FLV, remote, webhooks) as subscriber:
         yield flv_stream_header()
         while batch := await subscriber.next_batch():
             data = b"".join(packet.flv_tag for packet in batch)
             live.count_sent(len(data))
             yield data
-    finally:
-        live.unsubscribe(subscriber)
-        if webhooks is not None:
-            webhooks.notify("play.end", event)
 
 
 @blueprint.get("/live/<channel>.flv")
 async def http_flv(channel: str) -> Response:
     live = _live_or_404(channel)
-    subscriber = live.subscribe(Protocol.HTTP_FLV)
-    event = _play_event(live, Protocol.HTTP_FLV)
-    if (webhooks := state().webhooks) is not None:
-        webhooks.notify("play.start", event)
     response = Response(
-        _flv_body(live, subscriber, event, webhooks),
+        _flv_body(live, request.remote_addr, state().webhooks),
         content_type="video/x-flv",
         headers={"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"},
     )
@@ -90,12 +78,7 @@ async def ws_flv(channel: str) -> None:
         await websocket.close(4404, f"{channel} is not live")
         return
     await websocket.accept()
-    subscriber = live.subscribe(Protocol.WS_FLV)
-    event = _play_event(live, Protocol.WS_FLV)
-    webhooks = state().webhooks
-    if webhooks is not None:
-        webhooks.notify("play.start", event)
-    try:
+    with watching(live, Protocol.WS_FLV, websocket.remote_addr, state().webhooks) as subscriber:
         await websocket.send(flv_stream_header())
         while batch := await subscriber.next_batch():
             data = b"".join(packet.flv_tag for packet in batch)
@@ -103,7 +86,3 @@ async def ws_flv(channel: str) -> None:
                 await websocket.send(data)
             live.count_sent(len(data))
         await websocket.close(1000, f"{channel} went offline")
-    finally:
-        live.unsubscribe(subscriber)
-        if webhooks is not None:
-            webhooks.notify("play.end", event)

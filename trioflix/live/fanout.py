@@ -24,6 +24,8 @@ import trio
 from trioflix.live.packets import Kind
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from trioflix.live.packets import Packet
 
 __all__ = ["DEFAULT_QUEUE_BYTES", "Protocol", "Subscriber"]
@@ -49,6 +51,10 @@ class Subscriber:
         protocol: How this viewer receives media (for metrics and counts).
         dropped: Packets this viewer lost by skipping ahead.
         closed_reason: Why the queue was closed (``None`` while open).
+        on_too_slow: Called once when this viewer is disconnected for lagging. A
+            viewer's task may be blocked in a socket write that will never finish
+            (the peer stopped reading); this lets it cancel that write instead of
+            waiting for a timeout.
     """
 
     def __init__(
@@ -63,6 +69,7 @@ class Subscriber:
         self.max_skips = max_skips
         self.dropped = 0
         self.closed_reason: str | None = None
+        self.on_too_slow: Callable[[], object] | None = None
         self._queue: deque[Packet] = deque()
         self._queued_bytes = 0
         self._skipping = False
@@ -97,6 +104,8 @@ class Subscriber:
         self._skips += 1
         if self._skips > self.max_skips:
             self.close("too slow")
+            if self.on_too_slow is not None:
+                self.on_too_slow()
             return
         # Keep sequence headers and metadata: the decoder needs them after the gap.
         kept = deque(p for p in self._queue if p.config or p.kind is Kind.SCRIPT)

@@ -15,6 +15,9 @@ from .helpers import chat, close_code
 if TYPE_CHECKING:
     from tests.conftest import Server
 
+# Both transports: ``trioflix serve``'s direct websocket and plain hypercorn's ASGI one.
+pytestmark = pytest.mark.parametrize("server", ["direct", "asgi"], indirect=True)
+
 
 @pytest.fixture
 def tight_limits(monkeypatch: pytest.MonkeyPatch) -> None:

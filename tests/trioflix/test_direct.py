@@ -1,0 +1,267 @@
+"""The front door of ``trioflix serve``: direct routes on the socket, everything else to hypercorn.
+
+What must hold: a connection the front does not serve reaches hypercorn exactly as
+the client sent it (split heads, pipelined requests, garbage, oversized heads), a
+direct route declines what it would refuse (hypercorn and Quart answer), and a
+direct connection is cleaned up however it ends, shutdown included.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import partial
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+import trio
+from trio_websocket import ConnectionClosed, open_websocket_url
+
+from tests.trioflix.live.test_rtmp_robustness import publishing_client
+from trioflix.app import create_app
+from trioflix.direct.front import HEAD_LIMIT, parse_head
+from trioflix.direct.websocket import text_frame
+from trioflix.server import serve_app
+
+if TYPE_CHECKING:
+    from trio_websocket import WebSocketConnection
+
+    from tests.conftest import Server
+    from trioflix.config import Settings
+
+
+@pytest.fixture
+def backend() -> str:
+    return "sqlite"
+
+
+def head(text: str) -> bytes:
+    return text.replace("\n", "\r\n").encode() + b"\r\n"
+
+
+# -- parse_head: pure ----------------------------------------------------------------------
+
+
+def test_parse_head_reads_what_routing_needs() -> None:
+    parsed = parse_head(
+        head(
+            "GET /ws/chat/al%69ce?token=a&since=5&token=b HTTP/1.1\n"
+            "Host: x\nUpgrade: WebSocket\nConnection: keep-alive, Upgrade\n"
+        )
+    )
+    assert parsed is not None
+    assert parsed.method == "GET" and parsed.path == "/ws/chat/alice"
+    assert parsed.query == {"token": "a", "since": "5"}  # the first value, as Quart's args.get
+    assert parsed.websocket and not parsed.has_body
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        head("GET /live/a.flv HTTP/1.0\nHost: x\n"),  # HTTP/1.0: hypercorn's
+        b"GET /live/a.flv HTTP/1.1\r\nHost: x\r\n",  # not a whole head yet
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 40,  # a TLS hello
+        b"BREW /pot HTCPCP/1.0\r\n\r\n",
+        head("GET /live/a.flv HTTP/1.1\n"),  # no Host: h11 refuses HTTP/1.1 without it
+    ],
+    ids=["http-1.0", "incomplete", "tls", "not-http", "no-host"],
+)
+def test_parse_head_declines_what_it_does_not_fully_understand(data: bytes) -> None:
+    assert parse_head(data) is None
+
+
+def test_parse_head_notices_bodies_and_plain_requests() -> None:
+    posted = parse_head(head("POST /live/a.flv HTTP/1.1\nHost: x\nContent-Length: 3\n"))
+    chunked = parse_head(head("GET /live/a.flv HTTP/1.1\nHost: x\nTransfer-Encoding: chunked\n"))
+    plain = parse_head(head("GET /live/a.flv HTTP/1.1\nHost: x\nUpgrade: websocket\n"))
+    assert posted is not None and posted.has_body
+    assert chunked is not None and chunked.has_body
+    assert plain is not None and not plain.websocket  # Upgrade without Connection: upgrade
+
+
+def test_text_frames_are_encoded_once_and_shared() -> None:
+    text = "".join(["shared ", "frame"])  # a fresh string, as a room's fan-out has
+    first = text_frame(text)
+    assert first[:2] == bytes([0x81, len(text)]) and first[2:] == text.encode()
+    assert text_frame(text) is first
+
+
+# -- hand-over: hypercorn sees the connection as sent --------------------------------------
+
+
+STATUS_LINE = re.compile(rb"HTTP/1\.1 (\d{3}) ")
+
+
+async def statuses(server: Server, data: bytes, *, pieces: int = 1, count: int = 1) -> list[int]:
+    """Send ``data`` (in ``pieces`` writes, 50 ms apart); the status codes of the first
+    ``count`` responses (fewer if the server closes first)."""
+    host, port = server.url.removeprefix("http://").split(":")
+    received = b""
+    async with await trio.open_tcp_stream(host, int(port)) as stream:
+        step = -(-len(data) // pieces)
+        for start in range(0, len(data), step):
+            await stream.send_all(data[start : start + step])
+            await trio.sleep(0.05)
+        with trio.fail_after(10):
+            while len(STATUS_LINE.findall(received)) < count:
+                chunk = await stream.receive_some(65536)
+                if not chunk:
+                    break
+                received += chunk
+    return [int(code) for code in STATUS_LINE.findall(received)]
+
+
+async def test_a_head_split_into_pieces_reaches_hypercorn_whole(server: Server) -> None:
+    data = head("GET /healthz HTTP/1.1\nHost: x\n")
+    assert await statuses(server, data, pieces=5) == [200]
+
+
+async def test_pipelined_requests_after_the_first_are_replayed(server: Server) -> None:
+    first = head("GET /healthz HTTP/1.1\nHost: x\n")
+    second = head("GET /nowhere HTTP/1.1\nHost: x\n")
+    assert await statuses(server, first + second, count=2) == [200, 404]
+
+
+@pytest.mark.parametrize(
+    ("data", "status"),
+    [
+        (b"this is not http\r\n\r\n", 400),
+        # Longer than the front reads: hypercorn gets all of it, and answers.
+        (head("GET /healthz HTTP/1.1\nHost: x\nX-Big: " + "a" * HEAD_LIMIT + "\n"), 200),
+    ],
+    ids=["garbage", "oversized-head"],
+)
+async def test_what_the_front_does_not_take_reaches_hypercorn_intact(
+    server: Server, data: bytes, status: int
+) -> None:
+    assert await statuses(server, data) == [status]
+
+
+async def test_a_silent_connection_is_closed(server: Server) -> None:
+    host, port = server.url.removeprefix("http://").split(":")
+    stream = await trio.open_tcp_stream(host, int(port))
+    async with stream:
+        with trio.fail_after(10):  # hypercorn's keep-alive timeout is 5 s
+            assert await stream.receive_some(100) == b""
+
+
+async def test_channels_that_are_not_live_get_the_apis_404(server: Server) -> None:
+    response = await server.client.get("/live/nobody.flv")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_live"
+
+
+async def test_a_broken_websocket_upgrade_gets_hypercorns_refusal(server: Server) -> None:
+    data = head(
+        "GET /ws/chat/alice HTTP/1.1\nHost: x\nUpgrade: websocket\nConnection: Upgrade\n"
+        "Sec-WebSocket-Version: 13\n"  # no Sec-WebSocket-Key
+    )
+    assert await statuses(server, data) == [400]
+
+
+# -- direct HTTP-FLV -----------------------------------------------------------------------
+
+
+async def read_until(stream: trio.SocketStream, marker: bytes) -> bytes:
+    received = b""
+    with trio.fail_after(10):
+        while marker not in received:
+            data = await stream.receive_some(65536)
+            assert data, received
+            received += data
+    return received
+
+
+async def test_http_flv_on_a_new_connection_is_served_directly(server: Server) -> None:
+    client, _ = await publishing_client(server, "alice")
+    host, port = server.url.removeprefix("http://").split(":")
+    async with await trio.open_tcp_stream(host, int(port)) as stream:
+        await stream.send_all(head("GET /live/alice.flv HTTP/1.1\nHost: x\nX-Request-ID: rid-1\n"))
+        received = await read_until(stream, b"FLV")
+    response_head = received.split(b"\r\n\r\n")[0].decode().lower()
+    assert response_head.startswith("http/1.1 200")
+    assert "content-type: video/x-flv" in response_head and "connection: close" in response_head
+    assert "x-request-id: rid-1" in response_head and "transfer-encoding" not in response_head
+    metrics = (await server.client.get("/metrics")).text
+    assert 'route="/live/<channel>.flv"' in metrics
+    live = server.app.trioflix.registry.get("alice")
+    assert live is not None
+    with trio.fail_after(5):
+        while live.viewers_by_protocol().get("http-flv"):  # noqa: ASYNC110 - no event to wait on
+            await trio.sleep(0.02)
+    await client.aclose()
+
+
+async def test_http_flv_on_a_kept_alive_connection_goes_through_asgi(server: Server) -> None:
+    client, _ = await publishing_client(server, "alice")
+    host, port = server.url.removeprefix("http://").split(":")
+    async with await trio.open_tcp_stream(host, int(port)) as stream:
+        await stream.send_all(head("GET /healthz HTTP/1.1\nHost: x\n"))
+        await read_until(stream, b"\r\n\r\n")
+        await stream.send_all(head("GET /live/alice.flv HTTP/1.1\nHost: x\n"))
+        received = await read_until(stream, b"FLV")
+    assert b"transfer-encoding: chunked" in received.lower()  # hypercorn's framing
+    await client.aclose()
+
+
+async def test_an_http_flv_viewer_that_stops_reading_is_dropped(server: Server) -> None:
+    client, stream_id = await publishing_client(server, "alice")
+    live = server.app.trioflix.registry.get("alice")
+    assert live is not None
+    host, port = server.url.removeprefix("http://").split(":")
+    sock = trio.socket.socket()
+    sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_RCVBUF, 4096)
+    await sock.connect((host, int(port)))
+    async with trio.SocketStream(sock) as stream:
+        await stream.send_all(head("GET /live/alice.flv HTTP/1.1\nHost: x\n"))
+        await read_until(stream, b"FLV")
+        assert live.viewers_by_protocol()["http-flv"] == 1
+        assert server.app.trioflix.direct_connections == 1
+        keyframe = b"\x17\x01\x00\x00\x00" + bytes(256 * 1024)
+        timestamp = 40
+        with trio.fail_after(30):
+            # The publisher is never held up: each send goes through while the viewer lags.
+            while live.viewers_by_protocol().get("http-flv"):
+                await client.send_video(stream_id, timestamp, keyframe)
+                timestamp += 40
+        # Its connection is closed while it still reads nothing (its write was cut
+        # short, not left waiting for a reader that may never come back)...
+        with trio.fail_after(5):
+            while server.app.trioflix.direct_connections:  # noqa: ASYNC110 - nothing to wait on
+                await trio.sleep(0.02)
+        # ...and what had been sent is followed by EOF.
+        with trio.fail_after(10):
+            while await stream.receive_some(1 << 20):
+                pass
+    assert timestamp > 40
+    await client.aclose()
+
+
+# -- shutdown ------------------------------------------------------------------------------
+
+
+async def drain(ws: WebSocketConnection) -> None:
+    while True:
+        await ws.get_message()
+
+
+async def test_shutdown_says_going_away_to_chat_clients(settings: Settings) -> None:
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+        binds = await nursery.start(
+            partial(serve_app, settings, app=create_app(settings), shutdown_trigger=stop.wait)
+        )
+        async with httpx.AsyncClient(base_url=binds[0]) as client:
+            registered = await client.post(
+                "/api/auth/register", json={"username": "alice", "password": "correct horse"}
+            )
+            assert registered.status_code == 201
+        url = binds[0].replace("http://", "ws://") + "/ws/chat/alice"
+        async with open_websocket_url(url) as ws:
+            assert json.loads(await ws.get_message())["type"] == "welcome"
+            stop.set()
+            with trio.fail_after(5), pytest.raises(ConnectionClosed) as closed:
+                await drain(ws)
+    reason = closed.value.reason
+    assert reason is not None and reason.code == 1001

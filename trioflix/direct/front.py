@@ -1,0 +1,158 @@
+"""The front door of ``trioflix serve``: the first request on a connection picks who serves it.
+
+Every new connection's request head is read here (bounded in size and time) and
+parsed with h11. A request for a route in :mod:`trioflix.direct.routes` (a chat
+websocket, a live channel's FLV) is served right here, on the socket; anything
+else, including anything this module does not fully understand, is handed to
+hypercorn with the bytes read so far replayed in front of the stream, so that
+hypercorn sees the connection exactly as the client sent it.
+
+Only a connection's *first* request is looked at: after the hand-over the
+connection is hypercorn's, and a later request for a direct route on it (a
+kept-alive browser connection) is served by the ASGI version of the route,
+which behaves the same.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, unquote
+
+import h11
+import trio
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    # Serves a connection whose first request (``Head``, and the bytes read so far) it took.
+    DirectRoute = Callable[[trio.SocketStream, "Head"], Awaitable[None]]
+
+__all__ = [
+    "HEAD_LIMIT",
+    "Head",
+    "PrefixedStream",
+    "handle_connection",
+    "parse_head",
+]
+
+logger = logging.getLogger(__name__)
+
+HEAD_LIMIT = 16 * 1024  # h11's own limit for a request head
+READ_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The parts of a request head the direct routes look at."""
+
+    method: str
+    path: str  # percent-decoded, as Quart's router sees it
+    query: dict[str, str]  # the first value of each name, as ``request.args.get`` gives
+    headers: dict[str, str]  # lower-case names; a repeated name keeps its last value
+    websocket: bool  # asks for a websocket upgrade
+    has_body: bool
+
+
+def parse_head(data: bytes) -> Head | None:
+    """The request head at the start of ``data``; ``None`` if it is not one (yet)."""
+    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=HEAD_LIMIT)
+    try:
+        conn.receive_data(data)
+        event = conn.next_event()
+    except h11.RemoteProtocolError:
+        return None
+    if not isinstance(event, h11.Request) or event.http_version != b"1.1":
+        return None
+    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in event.headers}
+    target = event.target.decode("ascii", "replace")
+    raw_path, _, raw_query = target.partition("?")
+    query: dict[str, str] = {}
+    for name, value in parse_qsl(raw_query, keep_blank_values=True, max_num_fields=100):
+        query.setdefault(name, value)
+    connection = {token.strip().lower() for token in headers.get("connection", "").split(",")}
+    return Head(
+        method=event.method.decode("ascii"),
+        path=unquote(raw_path),
+        query=query,
+        headers=headers,
+        websocket=headers.get("upgrade", "").lower() == "websocket" and "upgrade" in connection,
+        has_body=headers.get("content-length", "0") != "0" or "transfer-encoding" in headers,
+    )
+
+
+class PrefixedStream(trio.abc.HalfCloseableStream):
+    """``stream`` with ``prefix`` (bytes already read from it) replayed first.
+
+    What hypercorn's ``TCPServer`` is given for a connection it takes over. It has
+    ``socket`` (hypercorn reads the peer's address from it) and no
+    ``do_handshake`` (which hypercorn takes to mean: not TLS).
+    """
+
+    def __init__(self, stream: trio.SocketStream, prefix: bytes) -> None:
+        self.transport = stream
+        self.socket = stream.socket
+        self._prefix = prefix
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        if self._prefix:
+            await trio.lowlevel.checkpoint()
+            size = len(self._prefix) if max_bytes is None else max_bytes
+            data, self._prefix = self._prefix[:size], self._prefix[size:]
+            return data
+        return await self.transport.receive_some(max_bytes)
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self.transport.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.transport.wait_send_all_might_not_block()
+
+    async def send_eof(self) -> None:
+        await self.transport.send_eof()
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+
+async def read_head(stream: trio.SocketStream, buffered: bytearray) -> None:
+    """Read into ``buffered`` until a whole request head has arrived, more than
+    :data:`HEAD_LIMIT` bytes have, or EOF."""
+    while b"\r\n\r\n" not in buffered and len(buffered) <= HEAD_LIMIT:
+        data = await stream.receive_some(READ_BYTES)
+        if not data:
+            return
+        buffered += data
+
+
+async def handle_connection(
+    stream: trio.SocketStream,
+    *,
+    route_for: Callable[[Head, bytes], DirectRoute | None],
+    hand_over: Callable[[trio.abc.HalfCloseableStream], Awaitable[None]],
+    head_timeout: float,
+) -> None:
+    """Serve one new connection: directly if its first request has a direct route,
+    else through ``hand_over`` (hypercorn)."""
+    received = bytearray()
+    try:
+        with trio.move_on_after(head_timeout):
+            await read_head(stream, received)
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        received.clear()
+    buffered = bytes(received)
+    if not buffered:
+        await stream.aclose()  # the client sent nothing: what hypercorn's idle timeout does
+        return
+    head = parse_head(buffered)
+    route = route_for(head, buffered) if head is not None and not head.has_body else None
+    if route is None:
+        await hand_over(PrefixedStream(stream, buffered))
+        return
+    assert head is not None
+    async with stream:
+        try:
+            await route(stream, head)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # the client went away mid-write

@@ -1,0 +1,237 @@
+"""The routes ``trioflix serve`` answers on the socket itself: chat and live FLV.
+
+These are the routes whose cost is per write, not per request: a chat message is
+written to every member of a room, a live tag to every viewer. Through ASGI, each
+of those writes passes Quart, hypercorn's stream, h11 or wsproto, and a lock with
+its cancel scopes; here it is one ``send_all`` (docs/benchmarks.md has the
+figures). The work itself is shared with the ASGI versions of the same routes
+(:mod:`trioflix.api.chat`, :mod:`trioflix.api.playback`), which serve under
+plain hypercorn; only the transport differs.
+
+A route declines (returns ``None`` from :meth:`DirectRoutes.route_for`) whatever
+it would answer with an error, such as a channel that is not live: hypercorn and
+Quart then give the same answer they always give.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from contextlib import contextmanager
+from functools import partial
+from typing import TYPE_CHECKING
+
+import trio
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import Request
+from wsproto.utilities import RemoteProtocolError
+
+from trioflix.chat.session import serve_connection
+from trioflix.direct.websocket import DirectWebsocket
+from trioflix.live.fanout import Protocol
+from trioflix.live.packets import flv_stream_header
+from trioflix.live.viewing import watching
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from trioflix.app import AppState
+    from trioflix.direct.front import DirectRoute, Head
+    from trioflix.live.stream import LiveStream
+
+__all__ = ["DirectRoutes"]
+
+logger = logging.getLogger(__name__)
+access_logger = logging.getLogger("trioflix.access")
+
+CLOSE_TIMEOUT_S = 2.0
+GOODBYE_TIMEOUT_S = 1.0  # at shutdown, how long a websocket's 1001 may take
+GOING_AWAY = 1001
+CONTROL_MESSAGE_BYTES = 64 * 1024  # WS-FLV viewers send nothing that matters
+DISCARD_BYTES = 4096
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+FLV_ROUTE = "/live/<channel>.flv"
+
+
+class DirectRoutes:
+    """The direct routes of one app, and the connections they hold open."""
+
+    def __init__(self, state: AppState) -> None:
+        self.state = state
+        self.closing = False
+        self._open: set[trio.CancelScope] = set()
+
+    def route_for(self, head: Head, data: bytes) -> DirectRoute | None:
+        """The route that serves this request head (``data``: the bytes read), if any."""
+        if head.method != "GET":
+            return None
+        path = head.path
+        if path.startswith("/ws/chat/"):
+            channel = path.removeprefix("/ws/chat/")
+            if head.websocket and _is_segment(channel) and (conn := _upgrade(data)):
+                return partial(self._chat, channel, conn)
+        elif path.startswith("/live/") and path.endswith(".flv"):
+            channel = path.removeprefix("/live/").removesuffix(".flv")
+            live = self.state.registry.get(channel) if _is_segment(channel) else None
+            if live is None:
+                return None
+            if not head.websocket:
+                return partial(self._http_flv, live)
+            if conn := _upgrade(data):
+                return partial(self._ws_flv, live, conn)
+        return None
+
+    def close_all(self) -> None:
+        """Shutdown: end every direct connection (websockets get a 1001 first)."""
+        self.closing = True
+        for scope in self._open:
+            scope.cancel()
+
+    @contextmanager
+    def _tracked(self) -> Iterator[trio.CancelScope]:
+        with trio.CancelScope() as scope:
+            self._open.add(scope)
+            self.state.direct_connections = len(self._open)
+            try:
+                if self.closing:
+                    scope.cancel()
+                yield scope
+            finally:
+                self._open.discard(scope)
+                self.state.direct_connections = len(self._open)
+
+    async def _chat(
+        self, channel: str, conn: WSConnection, stream: trio.SocketStream, head: Head
+    ) -> None:
+        ws = DirectWebsocket(
+            stream, conn, _remote_addr(stream), max_message_bytes=self._max_chat_bytes()
+        )
+        with self._tracked() as scope:
+            ws.on_disconnect = scope
+            await serve_connection(ws, self.state.chat, self.state.tokens, channel, head.query)
+        await self._goodbye(ws, scope)
+
+    async def _ws_flv(
+        self, live: LiveStream, conn: WSConnection, stream: trio.SocketStream, head: Head
+    ) -> None:
+        ws = DirectWebsocket(
+            stream, conn, _remote_addr(stream), max_message_bytes=CONTROL_MESSAGE_BYTES
+        )
+        await ws.accept()
+        with (
+            self._tracked() as scope,
+            watching(live, Protocol.WS_FLV, ws.remote_addr, self.state.webhooks) as subscriber,
+        ):
+            ws.on_disconnect = scope
+            subscriber.on_too_slow = scope.cancel
+            async with trio.open_nursery() as nursery:
+                reader = trio.CancelScope()
+                nursery.start_soon(_discard_messages, ws, reader)
+                await ws.send(flv_stream_header())
+                while batch := await subscriber.next_batch():
+                    data = b"".join(packet.flv_tag for packet in batch)
+                    await ws.send(data)
+                    live.count_sent(len(data))
+                reader.cancel()  # ``close`` reads the peer's answer itself
+            with trio.move_on_after(CLOSE_TIMEOUT_S):
+                await ws.close(1000, f"{live.channel} went offline")
+        await self._goodbye(ws, scope)
+
+    async def _http_flv(self, live: LiveStream, stream: trio.SocketStream, head: Head) -> None:
+        request_id = _request_id(head)
+        remote = _remote_addr(stream)
+        response_head = (
+            "HTTP/1.1 200 OK\r\n"
+            "content-type: video/x-flv\r\n"
+            "cache-control: no-cache\r\n"
+            "access-control-allow-origin: *\r\n"
+            f"x-request-id: {request_id}\r\n"
+            "connection: close\r\n"  # the body ends when the connection does
+            "\r\n"
+        ).encode("latin-1")
+        self._log_access(head, FLV_ROUTE, 200, request_id)
+        with (
+            self._tracked() as scope,
+            watching(live, Protocol.HTTP_FLV, remote, self.state.webhooks) as subscriber,
+        ):
+            subscriber.on_too_slow = scope.cancel
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_cancel_at_eof, stream, scope)
+                await stream.send_all(response_head + flv_stream_header())
+                while batch := await subscriber.next_batch():
+                    data = b"".join(packet.flv_tag for packet in batch)
+                    await stream.send_all(data)
+                    live.count_sent(len(data))
+                nursery.cancel_scope.cancel()
+
+    async def _goodbye(self, ws: DirectWebsocket, scope: trio.CancelScope) -> None:
+        if self.closing and scope.cancelled_caught:
+            with trio.CancelScope(shield=True), trio.move_on_after(GOODBYE_TIMEOUT_S):
+                try:
+                    await ws.close(GOING_AWAY, "server shutting down")
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    pass
+
+    def _max_chat_bytes(self) -> int:
+        # The session closes on frames longer than this many characters (1009); reading
+        # stops at the UTF-8 worst case of that, so that memory stays bounded first.
+        return self.state.chat.limits.max_frame_chars * 4 + 4
+
+    def _log_access(self, head: Head, route: str, status: int, request_id: str) -> None:
+        self.state.metrics.http_requests.labels(route, head.method, str(status)).inc()
+        access_logger.info(
+            "%s %s %d",
+            head.method,
+            head.path,
+            status,
+            extra={"duration_ms": 0.0, "route": route, "request_id": request_id},
+        )
+
+
+def _is_segment(text: str) -> bool:
+    """What Quart's default ``<name>`` converter matches: one non-empty path segment."""
+    return bool(text) and "/" not in text
+
+
+def _request_id(head: Head) -> str:
+    incoming = head.headers.get("x-request-id", "")
+    return incoming if _REQUEST_ID.match(incoming) else secrets.token_hex(8)
+
+
+def _remote_addr(stream: trio.SocketStream) -> str | None:
+    try:
+        address = stream.socket.getpeername()
+    except OSError:
+        return None
+    return str(address[0]) if isinstance(address, tuple) else None
+
+
+def _upgrade(data: bytes) -> WSConnection | None:
+    """wsproto's view of a websocket upgrade request; ``None`` if it refuses it (then
+    hypercorn answers the request, with the error it gives any client)."""
+    conn = WSConnection(ConnectionType.SERVER)
+    try:
+        conn.receive_data(data)
+        ready = any(isinstance(event, Request) for event in conn.events())
+    except RemoteProtocolError:
+        return None
+    return conn if ready else None
+
+
+async def _discard_messages(ws: DirectWebsocket, scope: trio.CancelScope) -> None:
+    """Read (and drop) what a WS-FLV viewer sends, so pings get answers and a close is seen."""
+    with scope:
+        while True:
+            await ws.receive()
+
+
+async def _cancel_at_eof(stream: trio.SocketStream, scope: trio.CancelScope) -> None:
+    """An HTTP-FLV viewer sends nothing after its request; EOF (or a reset) means it left."""
+    try:
+        while await stream.receive_some(DISCARD_BYTES):
+            pass
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
+    scope.cancel()
