@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -235,6 +236,46 @@ async def test_an_http_flv_viewer_that_stops_reading_is_dropped(server: Server) 
             while await stream.receive_some(1 << 20):
                 pass
     assert timestamp > 40
+    await client.aclose()
+
+
+UPGRADE = (
+    "Upgrade: websocket\nConnection: Upgrade\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\nSec-WebSocket-Version: 13\n"
+)
+
+
+@pytest.mark.parametrize("kind", ["http-flv", "ws-flv"])
+async def test_viewers_that_reset_mid_write_leave_everyone_else_served(
+    server: Server, kind: str
+) -> None:
+    client, stream_id = await publishing_client(server, "alice")
+    host, port = server.url.removeprefix("http://").split(":")
+    request = head(
+        "GET /live/alice.flv HTTP/1.1\nHost: x\n" + (UPGRADE if kind == "ws-flv" else "")
+    )
+    keyframe = b"\x17\x01\x00\x00\x00" + bytes(64 * 1024)
+    timestamp = 40
+    for _ in range(5):
+        sock = trio.socket.socket()
+        sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_RCVBUF, 4096)
+        await sock.connect((host, int(port)))
+        stream = trio.SocketStream(sock)
+        await stream.send_all(request)
+        await read_until(stream, b"\r\n\r\n")
+        for _ in range(10):  # the server is writing, and blocked, when the reset comes
+            await client.send_video(stream_id, timestamp, keyframe)
+            timestamp += 40
+        sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()  # RST, not FIN
+        await client.send_video(stream_id, timestamp, keyframe)
+    with trio.fail_after(5):
+        while server.app.trioflix.direct_connections:  # noqa: ASYNC110 - nothing to wait on
+            await trio.sleep(0.02)
+    assert (await server.client.get("/healthz")).status_code == 200
+    async with await trio.open_tcp_stream(host, int(port)) as stream:
+        await stream.send_all(head("GET /live/alice.flv HTTP/1.1\nHost: x\n"))
+        assert b"FLV" in await read_until(stream, b"FLV")
     await client.aclose()
 
 

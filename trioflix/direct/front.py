@@ -154,5 +154,9 @@ async def handle_connection(
     async with stream:
         try:
             await route(stream, head)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass  # the client went away mid-write
+        except* (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # the client went away mid-write (a route's nursery reports it in a group)
+        except* Exception:
+            # Whatever it is, it ends this connection only: the listener and every
+            # other connection go on.
+            logger.exception("bug in a direct route; closing its connection")

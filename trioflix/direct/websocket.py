@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import trio
 from wsproto.connection import ConnectionState
@@ -171,7 +171,7 @@ class DirectWebsocket:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
 
-    async def _gone(self) -> None:
+    async def _gone(self) -> NoReturn:
         """The peer left: stop the connection's work (raises ``Cancelled`` here)."""
         if self.on_disconnect is not None:
             self.on_disconnect.cancel()
@@ -206,7 +206,7 @@ class DirectWebsocket:
             while view:
                 self._unsent = view
                 view = view[await socket.send(view) :]
-        except OSError as exc:
+        except OSError:
             self._failed = True
-            raise trio.BrokenResourceError(str(exc)) from exc
+            await self._gone()
         self._unsent = None

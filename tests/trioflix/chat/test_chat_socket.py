@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import struct
 from typing import TYPE_CHECKING
 
 import pytest
@@ -136,3 +138,36 @@ async def test_slow_consumer_is_dropped_without_slowing_the_room(
                 code = close_code(closed)
             assert code == 4408
             assert got < 300
+
+
+async def test_a_client_that_resets_mid_write_is_removed_quietly(
+    tight_limits: None, server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    alice, _ = await server.register("alice")
+    host, port = server.url.removeprefix("http://").split(":")
+    sock = trio.socket.socket()
+    sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_RCVBUF, 4096)
+    await sock.connect((host, int(port)))
+    stream = trio.SocketStream(sock)
+    await stream.send_all(
+        b"GET /ws/chat/alice HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    received = b""
+    with trio.fail_after(10):
+        while b"welcome" not in received:
+            received += await stream.receive_some(4096)
+    with trio.fail_after(30):
+        async with chat(server.url, "alice", alice) as (sender, _):
+            room = server.app.trioflix.chat.rooms["alice"]
+            assert len(room.members) == 2
+            for _ in range(12):  # more than the socket buffers hold, less than the queue
+                await sender.say("x" * 450)
+            sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()  # RST while the server is writing to it
+            await sender.say("still here")
+            while len(room.members) > 1:  # noqa: ASYNC110 - the room has no event for this
+                await trio.sleep(0.02)
+            assert (await sender.until("message"))["id"]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
