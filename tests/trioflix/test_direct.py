@@ -302,7 +302,12 @@ async def test_shutdown_says_going_away_to_chat_clients(settings: Settings) -> N
         async with open_websocket_url(url) as ws:
             assert json.loads(await ws.get_message())["type"] == "welcome"
             stop.set()
-            with trio.fail_after(5), pytest.raises(ConnectionClosed) as closed:
-                await drain(ws)
+            try:
+                with trio.fail_after(5), pytest.raises(ConnectionClosed) as closed:
+                    await drain(ws)
+            finally:
+                # trio-websocket 0.12 leaves its TCP stream open when the server
+                # completes the close handshake first; close it ourselves.
+                await trio.aclose_forcefully(ws._stream)
     reason = closed.value.reason
     assert reason is not None and reason.code == 1001
