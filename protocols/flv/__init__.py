@@ -1,8 +1,10 @@
 """FLV tags and the codec records carried in them: sans-IO, bytes in, values out.
 
-- File framing: :class:`FLVReader` (incremental), :func:`encode_header`, :func:`encode_tag`.
+- File framing: :class:`FLVReader` (incremental), :func:`encode_header`, :func:`encode_tag`
+  (:func:`encode_tag_fields` without an :class:`FLVTag`).
 - Tag bodies (also RTMP audio/video message bodies): :func:`parse_video_tag`,
-  :func:`parse_audio_tag` and their inverses.
+  :func:`parse_audio_tag` and their inverses; :func:`classify_video_tag` and
+  :func:`classify_audio_tag` read only the flags (per-packet hot paths).
 - Codec records: :func:`parse_avc_config`, :func:`parse_hevc_config`,
   :func:`parse_audio_specific_config`, and :func:`parse_h264_sps` for width/height.
 """
@@ -28,6 +30,7 @@ from ._file import NeedData as NeedData
 from ._file import TagType as TagType
 from ._file import encode_header as encode_header
 from ._file import encode_tag as encode_tag
+from ._file import encode_tag_fields as encode_tag_fields
 from ._hevc import HEVCDecoderConfig as HEVCDecoderConfig
 from ._hevc import HEVCNalArray as HEVCNalArray
 from ._hevc import HEVCNalType as HEVCNalType
@@ -41,6 +44,8 @@ from ._tags import SoundFormat as SoundFormat
 from ._tags import VideoCodecId as VideoCodecId
 from ._tags import VideoPacketType as VideoPacketType
 from ._tags import VideoTag as VideoTag
+from ._tags import classify_audio_tag as classify_audio_tag
+from ._tags import classify_video_tag as classify_video_tag
 from ._tags import encode_audio_tag as encode_audio_tag
 from ._tags import encode_video_tag as encode_video_tag
 from ._tags import parse_audio_tag as parse_audio_tag

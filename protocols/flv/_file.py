@@ -38,6 +38,7 @@ __all__ = [
     "TagType",
     "encode_header",
     "encode_tag",
+    "encode_tag_fields",
 ]
 
 HEADER_SIZE: Final = 9
@@ -93,12 +94,16 @@ class FLVTag:
     data: bytes
 
     def __post_init__(self) -> None:
-        if not 0 <= self.tag_type < 32:
-            raise ValueError(f"tag type {self.tag_type} does not fit in 5 bits")
-        if not 0 <= self.timestamp_ms < 1 << 32:
-            raise ValueError(f"timestamp {self.timestamp_ms} does not fit in 32 bits")
-        if len(self.data) >= 1 << 24:
-            raise ValueError(f"tag body of {len(self.data)} bytes does not fit in 24 bits")
+        _check_tag(self.tag_type, self.timestamp_ms, len(self.data))
+
+
+def _check_tag(tag_type: int, timestamp_ms: int, size: int) -> None:
+    if not 0 <= tag_type < 32:
+        raise ValueError(f"tag type {tag_type} does not fit in 5 bits")
+    if not 0 <= timestamp_ms < 1 << 32:
+        raise ValueError(f"timestamp {timestamp_ms} does not fit in 32 bits")
+    if size >= 1 << 24:
+        raise ValueError(f"tag body of {size} bytes does not fit in 24 bits")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,16 +123,31 @@ def encode_header(*, has_audio: bool, has_video: bool) -> bytes:
 
 def encode_tag(tag: FLVTag) -> bytes:
     """Serialise a tag followed by its PreviousTagSize trailer."""
-    size = len(tag.data)
-    ts = tag.timestamp_ms
-    # type(1) DataSize(3) Timestamp low 24 bits(3) TimestampExtended(1) StreamID(3) = 0
-    header = (
-        bytes((tag.tag_type,))
-        + size.to_bytes(3, "big")
-        + (ts & 0xFFFFFF).to_bytes(3, "big")
-        + bytes((ts >> 24, 0, 0, 0))
+    return _encode_tag(tag.tag_type, tag.timestamp_ms, tag.data)
+
+
+def encode_tag_fields(tag_type: int, timestamp_ms: int, data: bytes) -> bytes:
+    """:func:`encode_tag` without building an :class:`FLVTag` first (per-packet hot paths).
+
+    Raises:
+        ValueError: A field out of range, as :class:`FLVTag` would raise.
+    """
+    _check_tag(tag_type, timestamp_ms, len(data))
+    return _encode_tag(tag_type, timestamp_ms, data)
+
+
+# type(1) DataSize(3) | Timestamp low 24 bits(3) TimestampExtended(1) | StreamID(3) = 0
+_TAG_HEADER = struct.Struct(">II3x")
+_PREVIOUS_TAG_SIZE = struct.Struct(">I")
+
+
+def _encode_tag(tag_type: int, timestamp_ms: int, data: bytes) -> bytes:
+    size = len(data)
+    header = _TAG_HEADER.pack(
+        tag_type << 24 | size, (timestamp_ms & 0xFFFFFF) << 8 | timestamp_ms >> 24
     )
-    return header + tag.data + struct.pack(">I", TAG_HEADER_SIZE + size)
+    # One copy of the body, however large.
+    return b"".join((header, data, _PREVIOUS_TAG_SIZE.pack(TAG_HEADER_SIZE + size)))
 
 
 class FLVReader:

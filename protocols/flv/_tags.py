@@ -32,6 +32,8 @@ __all__ = [
     "VideoCodecId",
     "VideoPacketType",
     "VideoTag",
+    "classify_audio_tag",
+    "classify_video_tag",
     "encode_audio_tag",
     "encode_video_tag",
     "parse_audio_tag",
@@ -309,6 +311,59 @@ def parse_audio_tag(body: bytes) -> AudioTag:
             raise FLVError("AAC audio tag without an AACPacketType")
         return AudioTag(**fields, aac_packet_type=body[1], data=body[2:])
     return AudioTag(**fields, data=body[1:])
+
+
+# Plain ints for the per-packet classifiers: enum member lookups cost more than the work.
+_KEY, _GENERATED_KEY, _COMMAND = int(FrameType.KEY), int(FrameType.GENERATED_KEY), 5
+_AVC, _HEVC, _AAC = int(VideoCodecId.AVC), int(VideoCodecId.HEVC), int(SoundFormat.AAC)
+_CTS_FOURCCS: Final = frozenset({b"avc1", b"hvc1"})
+
+
+def classify_video_tag(body: bytes) -> tuple[bool, bool] | None:
+    """``(is_keyframe, is_sequence_header)`` of a video tag body, or ``None`` if malformed.
+
+    The same answer as the properties of ``parse_video_tag(body)`` (``None`` where it
+    raises :class:`FLVError`), from the header bytes alone: the payload is not copied.
+    """
+    if not body:
+        return None
+    first = body[0]
+    if first & 0x80:  # enhanced RTMP: same checks as _parse_ex_video
+        frame_type, packet_type = (first >> 4) & 0x07, first & 0x0F
+        if frame_type == _COMMAND and packet_type != VideoPacketType.METADATA:
+            return None if len(body) < 2 else (False, False)  # no FourCC: never a header
+        keyframe = frame_type == _KEY or frame_type == _GENERATED_KEY
+        if packet_type > VideoPacketType.MPEG2TS_SEQUENCE_START:
+            return keyframe, False
+        if len(body) < 5 or (
+            len(body) < 8
+            and packet_type == VideoPacketType.CODED_FRAMES
+            and body[1:5] in _CTS_FOURCCS
+        ):
+            return None
+        return keyframe, packet_type == VideoPacketType.SEQUENCE_START
+    frame_type, codec_id = first >> 4, first & 0x0F
+    keyframe = frame_type == _KEY or frame_type == _GENERATED_KEY
+    if codec_id == _AVC or codec_id == _HEVC:
+        if len(body) < 5:
+            return None
+        return keyframe, body[1] == AVCPacketType.SEQUENCE_HEADER
+    return keyframe, False
+
+
+def classify_audio_tag(body: bytes) -> bool | None:
+    """``is_sequence_header`` of an audio tag body, or ``None`` if malformed.
+
+    The same answer as ``parse_audio_tag(body).is_sequence_header`` (``None`` where it
+    raises :class:`FLVError`), without copying the payload.
+    """
+    if not body:
+        return None
+    if body[0] >> 4 == _AAC:
+        if len(body) < 2:
+            return None
+        return body[1] == AACPacketType.SEQUENCE_HEADER
+    return False
 
 
 def encode_video_tag(tag: VideoTag | ExVideoTag) -> bytes:

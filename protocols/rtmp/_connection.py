@@ -271,6 +271,11 @@ class Connection:
             self.state = State.ERROR
             raise RemoteProtocolError(str(exc), status_hint=exc.status_hint) from exc
 
+    @property
+    def bytes_to_send(self) -> int:
+        """How many bytes :meth:`data_to_send` would return now (0: nothing queued)."""
+        return len(self._out)
+
     def data_to_send(self) -> bytes:
         """Drain and return the bytes queued for the peer (possibly ``b""``)."""
         out = bytes(self._out)

@@ -61,10 +61,8 @@ class Packet:
     flv_tag: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        tag = flv.FLVTag(
-            tag_type=self.kind, timestamp_ms=self.timestamp & 0xFFFFFFFF, data=self.payload
-        )
-        object.__setattr__(self, "flv_tag", flv.encode_tag(tag))
+        tag = flv.encode_tag_fields(self.kind, self.timestamp & 0xFFFFFFFF, self.payload)
+        object.__setattr__(self, "flv_tag", tag)
 
     @property
     def size(self) -> int:
@@ -83,19 +81,16 @@ def metadata_packet(
 
 def classify_video(payload: bytes) -> tuple[bool, bool]:
     """``(keyframe, sequence header)`` for a video tag body; unparseable bodies are neither."""
-    try:
-        tag = flv.parse_video_tag(payload)
-    except flv.FLVError:
+    flags = flv.classify_video_tag(payload)
+    if flags is None:
         return False, False
-    return tag.is_keyframe and not tag.is_sequence_header, tag.is_sequence_header
+    keyframe, config = flags
+    return keyframe and not config, config
 
 
 def classify_audio(payload: bytes) -> bool:
     """Whether an audio tag body is a sequence header (AAC AudioSpecificConfig)."""
-    try:
-        return flv.parse_audio_tag(payload).is_sequence_header
-    except flv.FLVError:
-        return False
+    return flv.classify_audio_tag(payload) is True
 
 
 def flv_stream_header(*, has_audio: bool = True, has_video: bool = True) -> bytes:

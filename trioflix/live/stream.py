@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from protocols import flv
 from trioflix.live.fanout import DEFAULT_QUEUE_BYTES, Protocol, Subscriber
-from trioflix.live.packets import Kind, Packet, classify_audio, classify_video, metadata_packet
+from trioflix.live.packets import Kind, Packet, metadata_packet
 from trioflix.live.timeline import Timeline
 
 if TYPE_CHECKING:
@@ -54,9 +54,11 @@ class IngestStats:
 
     def record(self, now: float, size: int, video_frame: bool) -> None:
         self.bytes_in += size
-        self._recent.append((now, size, video_frame))
-        while self._recent and self._recent[0][0] < now - RATE_WINDOW_S:
-            self._recent.popleft()
+        recent = self._recent
+        recent.append((now, size, video_frame))
+        horizon = now - RATE_WINDOW_S
+        while recent[0][0] < horizon:  # stops at the entry just added, at the latest
+            recent.popleft()
 
     def _span(self, now: float) -> float:
         if not self._recent:
@@ -71,14 +73,6 @@ class IngestStats:
         span = self._span(now)
         frames = sum(1 for _, _, video in self._recent if video)
         return round(frames / span, 2) if span and frames > 1 else 0.0
-
-
-def _parseable_video(payload: bytes) -> bool:
-    try:
-        flv.parse_video_tag(payload)
-    except flv.FLVError:
-        return False
-    return True
 
 
 class LiveStream:
@@ -152,27 +146,35 @@ class LiveStream:
 
     def publish(self, kind: Kind, timestamp: int, payload: bytes) -> Packet:
         """Take one audio or video message from the publisher and hand it to every viewer."""
+        # Runs for every message of every publisher: the tag flags are read without
+        # parsing (copying) the body, and the FLV tag is encoded once, in Packet.
         out_ts = self.timeline.map(kind, timestamp)
+        stats = self.stats
         if kind is Kind.VIDEO:
-            keyframe, config = classify_video(payload)
+            flags = flv.classify_video_tag(payload)
+            keyframe, config = (False, False) if flags is None else flags
+            keyframe = keyframe and not config
             packet = Packet(
                 kind, out_ts, payload, keyframe=keyframe, config=config, generation=self.generation
             )
             if config:
                 self.video_config = packet
                 self._describe_video(payload)
+            else:
+                stats.video_frames += 1
+                if keyframe:
+                    self._awaiting_keyframe = False
+                elif self._awaiting_keyframe or flags is None:
+                    stats.dropped_frames += 1
         else:
-            config = classify_audio(payload)
+            config = flv.classify_audio_tag(payload) is True
             packet = Packet(kind, out_ts, payload, config=config, generation=self.generation)
             if config:
                 self.audio_config = packet
                 self._describe_audio(payload)
-        self.stats.record(time.monotonic(), len(payload), kind is Kind.VIDEO and not config)
-        if kind is Kind.VIDEO and not config:
-            self.stats.video_frames += 1
-            self._count_dropped(keyframe, payload)
-        elif not config:
-            self.stats.audio_frames += 1
+            else:
+                stats.audio_frames += 1
+        stats.record(time.monotonic(), len(payload), kind is Kind.VIDEO and not config)
         if not config:
             self._cache(packet)
         self._fan_out(packet)
@@ -193,12 +195,6 @@ class LiveStream:
         self._gop.append(packet)
         self._gop_bytes += packet.size
 
-    def _count_dropped(self, keyframe: bool, payload: bytes) -> None:
-        if keyframe:
-            self._awaiting_keyframe = False
-        elif self._awaiting_keyframe or not _parseable_video(payload):
-            self.stats.dropped_frames += 1
-
     def latest_keyframe(self) -> Packet | None:
         """The keyframe that opens the current GOP (with :attr:`video_config`, enough to
         decode one picture), or ``None`` before the first one or while the GOP is over
@@ -209,6 +205,8 @@ class LiveStream:
 
     def _fan_out(self, packet: Packet) -> None:
         for subscribers in (self._subscribers, self._session_subscribers):
+            if not subscribers:
+                continue
             for subscriber in tuple(subscribers):
                 subscriber.offer(packet)
                 if subscriber.closed_reason is not None:

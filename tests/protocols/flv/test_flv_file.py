@@ -150,6 +150,19 @@ def test_data_after_eof() -> None:
 def test_tag_validation(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="does not fit"):
         flv.FLVTag(**kwargs)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="does not fit"):
+        flv.encode_tag_fields(**kwargs)  # type: ignore[arg-type]
+
+
+@given(
+    st.integers(0, 31),
+    st.integers(0, 2**32 - 1),
+    st.binary(max_size=300),
+)
+def test_encode_tag_fields_is_encode_tag(tag_type: int, timestamp_ms: int, data: bytes) -> None:
+    tag = flv.FLVTag(tag_type=tag_type, timestamp_ms=timestamp_ms, data=data)
+    assert flv.encode_tag_fields(tag_type, timestamp_ms, data) == flv.encode_tag(tag)
+    assert read_all(HEADER_AV + flv.encode_tag(tag))[1] == tag
 
 
 def test_reads_an_flv_written_by_ffmpeg() -> None:

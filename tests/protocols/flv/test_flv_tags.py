@@ -156,3 +156,54 @@ def test_enum_values() -> None:
     assert VPT.MPEG2TS_SEQUENCE_START.value == 5 and VPT.CODED_FRAMES_X.value == 3
     assert flv.VideoCodecId.HEVC.value == 12 and flv.FrameType.COMMAND.value == 5
     assert flv.AACPacketType.RAW.value == 1
+
+
+def _parsed_video_flags(body: bytes) -> tuple[bool, bool] | None:
+    try:
+        tag = flv.parse_video_tag(body)
+    except flv.FLVError:
+        return None
+    return tag.is_keyframe, tag.is_sequence_header
+
+
+def _parsed_audio_flag(body: bytes) -> bool | None:
+    try:
+        return flv.parse_audio_tag(body).is_sequence_header
+    except flv.FLVError:
+        return None
+
+
+# Every first byte, at every length around the thresholds, with the FourCCs and packet
+# type bytes that change the answer.
+_SECOND_BYTES = (b"", b"\x00", b"\x01", b"avc1", b"hvc1", b"av01", b"\x00\x00\x00\x00")
+CLASSIFY_BODIES = sorted(
+    {
+        (bytes((first,)) + second + bytes(range(1, 10)))[:length]
+        for first in range(256)
+        for second in _SECOND_BYTES
+        for length in range(10)
+    }
+)
+
+
+def test_classify_video_tag_agrees_with_parse_video_tag() -> None:
+    for body in CLASSIFY_BODIES:
+        assert flv.classify_video_tag(body) == _parsed_video_flags(body), body
+    assert flv.classify_video_tag(b"\x17\x00\x00\x00\x00REC") == (True, True)
+    assert flv.classify_video_tag(b"\x17\x01\x00\x00\x00NAL") == (True, False)
+    assert flv.classify_video_tag(b"\x17\x01") is None
+
+
+def test_classify_audio_tag_agrees_with_parse_audio_tag() -> None:
+    for body in CLASSIFY_BODIES:
+        assert flv.classify_audio_tag(body) == _parsed_audio_flag(body), body
+    assert flv.classify_audio_tag(b"\xaf\x00\x12\x10") is True
+    assert flv.classify_audio_tag(b"\xaf\x01raw") is False
+    assert flv.classify_audio_tag(b"\x2fmp3") is False
+    assert flv.classify_audio_tag(b"\xaf") is None
+
+
+@given(st.binary(max_size=12))
+def test_classifiers_agree_with_the_parsers(body: bytes) -> None:
+    assert flv.classify_video_tag(body) == _parsed_video_flags(body)
+    assert flv.classify_audio_tag(body) == _parsed_audio_flag(body)

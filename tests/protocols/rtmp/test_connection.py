@@ -203,9 +203,12 @@ def raw_server() -> rtmp.Connection:
 
 def test_ping_reply_wire_bytes() -> None:
     server = raw_server()
+    assert server.bytes_to_send == 0
     server.receive_data(h("02 000000 000006 04 00000000 0006 12345678"))
     assert get_all_events(server) == []
+    assert server.bytes_to_send == 18
     assert server.data_to_send() == h("02 000000 000006 04 00000000 0007 12345678")
+    assert server.bytes_to_send == 0
 
 
 CONNECT = encode_amf0(

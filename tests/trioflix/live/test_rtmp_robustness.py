@@ -139,6 +139,22 @@ async def test_silent_publisher_times_out(server: Server, monkeypatch: pytest.Mo
     await publisher.aclose()
 
 
+async def test_publisher_sending_within_the_timeout_stays(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The idle deadline moves with the reads: five timeouts' worth of media keeps going."""
+    monkeypatch.setattr(rtmp_server, "IDLE_TIMEOUT_S", 0.5)
+    publisher, stream_id = await publishing_client(server, "alice")
+    for i in range(1, 9):
+        await trio.sleep(0.3)
+        await publisher.send_video(stream_id, 300 * i, KEYFRAME)
+    await trio.sleep(0.1)
+    live = server.app.trioflix.registry.get("alice")
+    assert live is not None
+    assert live.stats.video_frames == 9
+    await publisher.aclose()
+
+
 def _open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
