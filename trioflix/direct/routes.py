@@ -159,10 +159,11 @@ class DirectRoutes:
             subscriber.on_too_slow = scope.cancel
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_cancel_at_eof, stream, scope)
-                await stream.send_all(response_head + flv_stream_header())
+                socket = stream.socket
+                await send_all(socket, response_head + flv_stream_header())
                 while batch := await subscriber.next_batch():
-                    data = b"".join(packet.flv_tag for packet in batch)
-                    await stream.send_all(data)
+                    data = b"".join([packet.flv_tag for packet in batch])
+                    await send_all(socket, data)
                     live.count_sent(len(data))
                 nursery.cancel_scope.cancel()
 
@@ -188,6 +189,21 @@ class DirectRoutes:
             status,
             extra={"duration_ms": 0.0, "route": route, "request_id": request_id},
         )
+
+
+async def send_all(socket: trio.socket.SocketType, data: bytes) -> None:
+    """``SocketStream.send_all`` for the one task that writes to ``socket``: the same
+    system calls and checkpoints, without its per-call conflict detector, error
+    translation context and memoryview context (a fifth of a viewer's CPU at 60
+    writes a second). Raises ``BrokenResourceError`` when the peer is gone."""
+    try:
+        sent = await socket.send(data)
+        if sent < len(data):
+            view = memoryview(data)[sent:]
+            while view:
+                view = view[await socket.send(view) :]
+    except OSError as exc:
+        raise trio.BrokenResourceError(f"socket connection broken: {exc}") from exc
 
 
 def _is_segment(text: str) -> bool:
