@@ -311,3 +311,65 @@ async def test_shutdown_says_going_away_to_chat_clients(settings: Settings) -> N
                 await trio.aclose_forcefully(ws._stream)
     reason = closed.value.reason
     assert reason is not None and reason.code == 1001
+
+
+# -- hostile websocket peers ---------------------------------------------------------------
+
+
+async def raw_chat_socket(server: Server) -> tuple[trio.SocketStream, bytes]:
+    """A chat websocket opened by hand: the stream, and what arrived up to the welcome."""
+    host, port = server.url.removeprefix("http://").split(":")
+    stream = await trio.open_tcp_stream(host, int(port))
+    await stream.send_all(head("GET /ws/chat/alice HTTP/1.1\nHost: x\n" + UPGRADE))
+    return stream, await read_until(stream, b"welcome")
+
+
+def close_frame_code(data: bytes) -> int | None:
+    """The status code of the first close frame in ``data`` (unmasked server frames)."""
+    at = 0
+    while at + 2 <= len(data):
+        opcode, length = data[at] & 0x0F, data[at + 1] & 0x7F
+        at += 2
+        if length == 126:
+            length, at = int.from_bytes(data[at : at + 2], "big"), at + 2
+        elif length == 127:
+            length, at = int.from_bytes(data[at : at + 8], "big"), at + 8
+        if opcode == 0x8:
+            return int.from_bytes(data[at : at + 2], "big")
+        at += length
+    return None
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        (b"\x81\x05hello", 1002),  # a client frame must be masked
+        (b"\x81\x82\x00\x00\x00\x00\xff\xfe", 1007),  # masked, but not UTF-8
+        # Announces 1 MiB (over the chat's frame limit): closed before it is read.
+        (b"\x82\xff" + (1 << 20).to_bytes(8, "big") + b"\x00\x00\x00\x00", 1009),
+    ],
+    ids=["unmasked", "bad-utf8", "too-big"],
+)
+async def test_a_hostile_chat_frame_closes_that_socket_only(
+    server: Server, frame: bytes, code: int
+) -> None:
+    await server.register("alice")
+    room_members = server.app.trioflix.chat
+    stream, _ = await raw_chat_socket(server)
+    async with stream:
+        other, _ = await raw_chat_socket(server)
+        async with other:
+            await stream.send_all(frame + bytes(64 * 1024 if code == 1009 else 0))
+            received = b""
+            with trio.fail_after(10):
+                while close_frame_code(received) is None:
+                    data = await stream.receive_some(65536)
+                    if not data:
+                        break
+                    received += data
+            assert close_frame_code(received) == code
+            with trio.fail_after(5):
+                while len(room_members.rooms["alice"].members) > 1:  # noqa: ASYNC110
+                    await trio.sleep(0.02)
+            await other.send_all(b"\x89\x80\x00\x00\x00\x00")  # a ping: the other is served
+            assert b"\x8a\x00" in await read_until(other, b"\x8a\x00")
