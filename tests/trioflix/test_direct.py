@@ -19,10 +19,12 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
-from tests.trioflix.live.test_rtmp_robustness import publishing_client
+from protocols import flv
+from tests.trioflix.live.test_rtmp_robustness import AVC_HEADER, KEYFRAME, publishing_client
 from trioflix.app import create_app
 from trioflix.direct.front import HEAD_LIMIT, parse_head
 from trioflix.direct.websocket import text_frame
+from trioflix.live.fanout import Subscriber
 from trioflix.server import serve_app
 
 if TYPE_CHECKING:
@@ -236,6 +238,77 @@ async def test_an_http_flv_viewer_that_stops_reading_is_dropped(server: Server) 
             while await stream.receive_some(1 << 20):
                 pass
     assert timestamp > 40
+    await client.aclose()
+
+
+async def test_an_http_flv_viewer_gets_every_tag_in_order_through_slow_and_fast_reads(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Both ways bytes reach a viewer must be exercised: written from the publisher's
+    # task while the viewer is idle, and sent by its own task after a write fell short.
+    direct_bytes: list[int] = []
+    task_sends: list[int] = []
+    write_direct, next_bytes = Subscriber.write_direct, Subscriber.next_bytes
+
+    def counting_write_direct(self: Subscriber) -> int:
+        sent = write_direct(self)
+        if sent:
+            direct_bytes.append(sent)
+        return sent
+
+    async def counting_next_bytes(self: Subscriber) -> bytes:
+        data = await next_bytes(self)
+        task_sends.append(len(data))
+        return data
+
+    monkeypatch.setattr(Subscriber, "write_direct", counting_write_direct)
+    monkeypatch.setattr(Subscriber, "next_bytes", counting_next_bytes)
+
+    client, stream_id = await publishing_client(server, "alice")
+    host, port = server.url.removeprefix("http://").split(":")
+    payloads = [
+        b"\x27\x01\x00\x00\x00" + i.to_bytes(4, "big") * (250 + (i * 997) % 3000)
+        for i in range(600)
+    ]
+    expected = [(9, 0, AVC_HEADER), (9, 0, KEYFRAME)] + [
+        (9, 40 + 10 * i, payload) for i, payload in enumerate(payloads)
+    ]
+    slow = False
+    tags: list[tuple[int, int, bytes]] = []
+
+    async def publish() -> None:
+        nonlocal slow
+        for i, payload in enumerate(payloads):
+            slow = 100 <= i < 350  # fast, then slow (its socket fills up), then fast again
+            await client.send_video(stream_id, 40 + 10 * i, payload)
+            await trio.sleep(0.002)
+        slow = False
+
+    sock = trio.socket.socket()
+    sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_RCVBUF, 4096)
+    await sock.connect((host, int(port)))
+    reader = flv.FLVReader()
+    async with trio.SocketStream(sock) as stream, trio.open_nursery() as nursery:
+        await stream.send_all(head("GET /live/alice.flv HTTP/1.1\nHost: x\n"))
+        received = await read_until(stream, b"\r\n\r\n")
+        reader.receive_data(received.split(b"\r\n\r\n", 1)[1])
+        nursery.start_soon(publish)
+        with trio.fail_after(30):
+            while len(tags) < len(expected):
+                while (event := reader.next_event()) is not flv.NEED_DATA:
+                    if isinstance(event, flv.FLVTag):
+                        tags.append((event.tag_type, event.timestamp_ms, event.data))
+                if len(tags) >= len(expected):
+                    break
+                if slow:
+                    await trio.sleep(0.005)
+                data = await stream.receive_some(4096 if slow else 1 << 20)
+                assert data, "the server closed the connection"
+                reader.receive_data(data)
+    assert [tag[:2] for tag in tags] == [tag[:2] for tag in expected]
+    assert tags == expected  # every byte, in order: nothing lost, nothing written twice
+    assert len(direct_bytes) > 100  # most tags went out from the publisher's task
+    assert len([n for n in task_sends if n]) > 1  # the primed queue, then at least one rest
     await client.aclose()
 
 

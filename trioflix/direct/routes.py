@@ -16,6 +16,7 @@ Quart then give the same answer they always give.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import secrets
 from contextlib import contextmanager
@@ -161,10 +162,20 @@ class DirectRoutes:
                 nursery.start_soon(_cancel_at_eof, stream, scope)
                 socket = stream.socket
                 await send_all(socket, response_head + flv_stream_header())
-                while batch := await subscriber.next_batch():
-                    data = b"".join([packet.flv_tag for packet in batch])
+
+                def write(data: bytes) -> int:
+                    # The socket is non-blocking (trio's); closed, fileno() is -1: EBADF.
+                    return os.write(socket.fileno(), data)
+
+                # While this task is idle, the publisher's task writes to the socket
+                # itself; this task sends only what such a write could not.
+                subscriber.attach_writer(write)
+                while data := await subscriber.next_bytes():
                     await send_all(socket, data)
                     live.count_sent(len(data))
+                    # Not kept while idle: this may be the whole primed GOP, and the
+                    # task may now stay idle for as long as the viewer watches.
+                    del data
                 nursery.cancel_scope.cancel()
 
     async def _goodbye(self, ws: DirectWebsocket, scope: trio.CancelScope) -> None:

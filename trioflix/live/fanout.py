@@ -5,6 +5,16 @@ waits. Each viewer's task takes everything queued in one :meth:`next_batch` and
 writes it with one send, so a viewer costs one syscall per wake-up, not one per
 tag.
 
+A viewer whose socket can be written without waiting (HTTP-FLV) can go further:
+given a non-blocking writer (:meth:`Subscriber.attach_writer`), while its task is
+parked with nothing to send it is *direct idle*. Offers then queue without waking
+the task, and the publisher's task, once per socket read, writes what is queued
+with one non-blocking write (:meth:`Subscriber.write_direct`, through
+:meth:`LiveStream.flush`), as Node and nginx servers do. Only a write that does not
+complete wakes the task, which sends the rest as it sends anything else and parks
+again once its queue is empty. In the steady state a viewer costs one system call
+per publisher read and no task switch.
+
 A viewer that cannot keep up (its queue holds more than ``max_bytes``) skips
 ahead: queued frames are dropped and nothing more is queued until the next video
 keyframe, where decoding can resume cleanly. A viewer that is still behind after
@@ -75,6 +85,10 @@ class Subscriber:
         self._skipping = False
         self._skips = 0
         self._wakeup = trio.Event()
+        self._write: Callable[[bytes], int] | None = None
+        self._direct = False  # direct idle: the task is parked in next_bytes, nothing pending
+        self._pending = b""  # what a direct write left unsent: the task sends it first
+        self._broken = False  # the writer failed: the peer is gone, nothing more to send
 
     @property
     def queued_bytes(self) -> int:
@@ -98,7 +112,8 @@ class Subscriber:
                 return
         self._queue.append(packet)
         self._queued_bytes += packet.size
-        self._wakeup.set()
+        if not self._direct:  # direct idle: the publisher's flush writes it, no wake-up
+            self._wakeup.set()
 
     def _skip_ahead(self) -> None:
         self._skips += 1
@@ -118,6 +133,7 @@ class Subscriber:
         """End this viewer's stream: :meth:`next_batch` returns what is queued, then ``[]``."""
         if self.closed_reason is None:
             self.closed_reason = reason
+            self._direct = False  # the task writes what is queued, then ends
             self._wakeup.set()
 
     async def next_batch(self) -> list[Packet]:
@@ -135,3 +151,77 @@ class Subscriber:
         if not self._skipping:
             self._skips = 0  # the viewer is draining its queue: it is keeping up, for now
         return batch
+
+    # --- direct writes (a viewer with a non-blocking writer) ------------------------------
+
+    def attach_writer(self, write: Callable[[bytes], int]) -> None:
+        """Let the publisher's task write to this viewer while its task is idle.
+
+        ``write`` must not block: it returns how many bytes it wrote, raises
+        ``BlockingIOError`` when it can write none, and any other ``OSError`` when the
+        viewer is gone. The viewer's task must then use :meth:`next_bytes`.
+        """
+        self._write = write
+
+    def write_direct(self) -> int:
+        """If direct idle, write what is queued (FLV tags) at once; the bytes written.
+
+        Called from the publisher's task, once per read (:meth:`LiveStream.flush`).
+        What the write leaves unsent is kept for the viewer's task, which is woken;
+        a writer error closes this viewer. Never raises, never blocks.
+        """
+        if not self._direct or not self._queue:
+            return 0
+        write = self._write
+        assert write is not None
+        queue = self._queue
+        data = queue[0].flv_tag if len(queue) == 1 else b"".join([p.flv_tag for p in queue])
+        queue.clear()
+        self._queued_bytes = 0
+        if not self._skipping:
+            self._skips = 0  # as when the task takes its queue: the viewer keeps up
+        try:
+            sent = write(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self._broken = True
+            self.close("connection lost")
+            return 0
+        if sent < len(data):
+            self._pending = data[sent:]
+            self._direct = False
+            self._wakeup.set()
+        return sent
+
+    async def next_bytes(self) -> bytes:
+        """For a viewer with a writer: wait for the next bytes to send; ``b""`` at the end.
+
+        What a direct write left unsent comes first, then the queue as FLV tags joined.
+        While there is nothing, the task is parked direct idle (see :meth:`write_direct`).
+        """
+        while True:
+            if self._broken or self.closed_reason == "too slow":
+                self._queue.clear()  # stale, or nowhere to go: the connection is dropped
+                self._queued_bytes = 0
+                self._pending = b""
+                return b""
+            if pending := self._pending:
+                self._pending = b""
+                return pending
+            queue = self._queue
+            if queue:
+                data = b"".join([p.flv_tag for p in queue])
+                queue.clear()
+                self._queued_bytes = 0
+                if not self._skipping:
+                    self._skips = 0
+                return data
+            if self.closed_reason is not None:
+                return b""
+            self._wakeup = trio.Event()
+            self._direct = self._write is not None
+            try:
+                await self._wakeup.wait()
+            finally:
+                self._direct = False

@@ -203,6 +203,8 @@ class RTMPSession:
             await self._handle(event, handle)
             if self._closing:
                 break
+        if (publishing := self._publishing) is not None:
+            publishing[1].flush()  # one write per direct-idle viewer for the whole read
         if conn.bytes_to_send:  # most reads of a publisher queue no reply
             await self.flush()
         return not self._closing

@@ -180,6 +180,18 @@ class LiveStream:
         self._fan_out(packet)
         return packet
 
+    def flush(self) -> None:
+        """Write what is queued for every direct-idle viewer, one write each.
+
+        The publisher's task calls this once per socket read, after publishing all
+        of it (:meth:`Subscriber.write_direct`). Never raises, never blocks.
+        """
+        sent = 0
+        for subscriber in self._subscribers:
+            sent += subscriber.write_direct()
+        if sent:
+            self.count_sent(sent)
+
     def _cache(self, packet: Packet) -> None:
         if packet.kind is Kind.VIDEO and packet.keyframe:
             self._gop = []

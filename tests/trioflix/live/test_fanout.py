@@ -93,3 +93,172 @@ async def test_viewer_that_falls_behind_now_and_then_is_not_disconnected() -> No
             assert await sub.next_batch()
     assert sub.closed_reason is None
     assert sub.dropped > 0
+
+
+# -- direct writes: the publisher's task writes to idle viewers itself ----------------------
+
+
+class FakeSocket:
+    """A non-blocking socket: the writer takes up to ``room`` bytes per call (``None``:
+    all), raises BlockingIOError when ``room`` is 0 and ``error`` when set; what the
+    viewer's task sends is appended in order too, so ``wire`` is what the peer got."""
+
+    def __init__(self) -> None:
+        self.wire = bytearray()
+        self.writes: list[bytes] = []
+        self.room: int | None = None
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        if self.error is not None:
+            raise self.error
+        if self.room == 0:
+            raise BlockingIOError
+        taken = data if self.room is None else data[: self.room]
+        self.writes.append(bytes(taken))
+        self.wire += taken
+        return len(taken)
+
+
+def direct_viewer(**kwargs: int) -> tuple[Subscriber, FakeSocket]:
+    sub = Subscriber(Protocol.HTTP_FLV, **kwargs)
+    sock = FakeSocket()
+    sub.attach_writer(sock.write)
+    return sub, sock
+
+
+async def viewer_task(sub: Subscriber, sock: FakeSocket, sends: list[bytes]) -> None:
+    """What the HTTP-FLV route does with what the task must send itself."""
+    while data := await sub.next_bytes():
+        sends.append(data)
+        sock.wire += data
+
+
+async def test_an_idle_viewer_is_written_at_flush_without_waking_its_task() -> None:
+    sub, sock = direct_viewer()
+    sends: list[bytes] = []
+    packets = [frame(0, key=True), frame(33), frame(66)]
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(viewer_task, sub, sock, sends)
+            await trio.testing.wait_all_tasks_blocked()
+            for packet in packets:
+                sub.offer(packet)
+            assert not sub._wakeup.is_set()  # no wake-up for the offers
+            await trio.testing.wait_all_tasks_blocked()
+            assert sends == [] and sock.writes == []
+            joined = b"".join(p.flv_tag for p in packets)
+            assert sub.write_direct() == len(joined)
+            assert sock.writes == [joined]  # one write, all the tags
+            assert sub.queued_bytes == 0
+            assert sub.write_direct() == 0  # nothing queued: no write
+            assert sock.writes == [joined]
+            await trio.testing.wait_all_tasks_blocked()
+            assert sends == []  # the task never had anything to do
+            sub.close("done")
+    assert bytes(sock.wire) == joined
+
+
+async def test_a_partial_write_leaves_the_rest_to_the_task_in_order() -> None:
+    sub, sock = direct_viewer()
+    sends: list[bytes] = []
+    packets = [frame(i * 33, key=i == 0) for i in range(6)]
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(viewer_task, sub, sock, sends)
+            await trio.testing.wait_all_tasks_blocked()
+            sub.offer(packets[0])
+            sub.offer(packets[1])
+            sock.room = 100
+            assert sub.write_direct() == 100
+            assert sub._wakeup.is_set()  # the task is woken for the rest
+            sub.offer(packets[2])  # arrives before the task runs: queued after the rest
+            assert sub.write_direct() == 0  # not direct idle now: the task owns the socket
+            await trio.testing.wait_all_tasks_blocked()
+            rest = (packets[0].flv_tag + packets[1].flv_tag)[100:]
+            assert sends == [rest, packets[2].flv_tag]
+            # The queue drained, the task is idle again: back to direct writes.
+            sock.room = None
+            sub.offer(packets[3])
+            sub.offer(packets[4])
+            assert sub.write_direct() == packets[3].size + packets[4].size
+            sub.offer(packets[5])
+            sub.close("publisher stopped")  # the task writes what is queued, then ends
+    assert sends[2:] == [packets[5].flv_tag]
+    assert bytes(sock.wire) == b"".join(p.flv_tag for p in packets)
+    assert len(sock.writes) == 2
+
+
+async def test_a_write_that_would_block_hands_everything_to_the_task() -> None:
+    sub, sock = direct_viewer()
+    sends: list[bytes] = []
+    packets = [frame(0, key=True), frame(33), frame(66)]
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(viewer_task, sub, sock, sends)
+            await trio.testing.wait_all_tasks_blocked()
+            sub.offer(packets[0])
+            sub.offer(packets[1])
+            sock.room = 0
+            assert sub.write_direct() == 0
+            await trio.testing.wait_all_tasks_blocked()
+            assert sends == [packets[0].flv_tag + packets[1].flv_tag]
+            sock.room = None
+            sub.offer(packets[2])
+            assert sub.write_direct() == packets[2].size
+            sub.close("done")
+    assert sock.writes == [packets[2].flv_tag]
+    assert bytes(sock.wire) == b"".join(p.flv_tag for p in packets)
+
+
+async def test_a_writer_error_closes_that_viewer_and_ends_its_task() -> None:
+    sub, sock = direct_viewer()
+    sends: list[bytes] = []
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(viewer_task, sub, sock, sends)
+            await trio.testing.wait_all_tasks_blocked()
+            sub.offer(frame(0, key=True))
+            sock.error = ConnectionResetError()
+            assert sub.write_direct() == 0  # no exception into the publisher's task
+            assert sub.closed_reason is not None
+            sub.offer(frame(33))  # ignored from now on
+            assert sub.queued_bytes == 0
+            assert sub.write_direct() == 0
+        # The nursery exits: the task ended, having sent nothing.
+    assert sends == [] and sock.wire == b""
+
+
+async def test_skipping_ahead_still_bounds_memory_while_writes_block() -> None:
+    sub = Subscriber(Protocol.HTTP_FLV, max_bytes=10_000, max_skips=3)
+    sock = FakeSocket()
+    sub.attach_writer(sock.write)
+    too_slow: list[bool] = []
+    sub.on_too_slow = lambda: too_slow.append(True)
+    stuck: list[bytes] = []
+
+    async def blocked_in_a_write() -> None:
+        stuck.append(await sub.next_bytes())
+        await trio.sleep_forever()  # the peer stopped reading
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(blocked_in_a_write)
+            await trio.testing.wait_all_tasks_blocked()
+            sub.offer(config())
+            sub.offer(frame(0, key=True))
+            sock.room = 0
+            sub.write_direct()
+            await trio.testing.wait_all_tasks_blocked()
+            assert len(stuck) == 1
+            ts = 0
+            for _ in range(10):
+                for i in range(12):
+                    ts += 33
+                    sub.offer(frame(ts, key=i == 0))
+                    sub.write_direct()  # the publisher flushes after every read
+                    assert sub.queued_bytes <= 10_000 + 2000
+            assert sub.dropped > 0
+            assert sub.closed_reason == "too slow" and too_slow == [True]
+            nursery.cancel_scope.cancel()
+    assert sock.writes == []  # never written directly: the task held the socket

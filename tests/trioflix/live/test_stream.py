@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import trio
+import trio.testing
+
 from trioflix.live.fanout import Protocol
 from trioflix.live.packets import Kind
 from trioflix.live.stream import LiveStream
@@ -157,3 +160,52 @@ def test_viewer_skips_are_counted_apart_from_ingest_drops() -> None:
     skipped = stream.dropped_total
     stream.unsubscribe(viewer)
     assert stream.dropped_total == skipped  # a viewer that left still counts
+
+
+async def test_flush_writes_idle_direct_viewers_once_and_wakes_only_the_others() -> None:
+    stream = make_stream()
+    stream.publish(Kind.VIDEO, 0, AVC_CONFIG)
+    stream.publish(Kind.VIDEO, 0, key())
+    direct = stream.subscribe(Protocol.HTTP_FLV)
+    writes: list[bytes] = []
+
+    def write(data: bytes) -> int:
+        writes.append(data)
+        return len(data)
+
+    direct.attach_writer(write)
+    player = stream.subscribe(Protocol.RTMP)  # no writer: woken as before
+    consumer = stream.subscribe_session()
+    sent: list[bytes] = []
+    batches: list[int] = []
+
+    async def direct_task() -> None:
+        while data := await direct.next_bytes():
+            sent.append(data)
+
+    async def player_task() -> None:
+        while batch := await player.next_batch():
+            batches.append(len(batch))
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(direct_task)
+            nursery.start_soon(player_task)
+            await trio.testing.wait_all_tasks_blocked()
+            primed = b"".join(p.flv_tag for p in (stream.video_config, *stream._gop) if p)
+            assert sent == [primed]  # the primed queue goes out through the task first
+            assert batches == [2]
+            assert writes == []
+            bytes_out = stream.bytes_out
+            packets = [
+                stream.publish(Kind.VIDEO, 33, delta()),
+                stream.publish(Kind.AUDIO, 40, b"\xaf\x01audio"),
+            ]
+            assert not direct._wakeup.is_set() and player._wakeup.is_set()
+            stream.flush()
+            assert writes == [b"".join(p.flv_tag for p in packets)]
+            assert stream.bytes_out == bytes_out + len(writes[0])  # counted as sent
+            await trio.testing.wait_all_tasks_blocked()
+            assert sent == [primed] and batches == [2, 2]
+            assert [p.timestamp for p in consumer._queue][-2:] == [33, 40]
+            stream.end("done")
