@@ -136,7 +136,11 @@ async def test_status_reports_codecs_resolution_and_rates(
     await server.client.post(
         "/api/streaming/start", json={"title": "Test run", "description": "d"}, headers=auth(token)
     )
-    assert (await status(server, token))["state"] == "ready"
+    ready = await status(server, token)
+    assert ready["state"] == "ready"
+    # Every protocol the server serves is listed, at 0, before anyone watches.
+    nobody = {"total": 0, "rtmp": 0, "http-flv": 0, "ws-flv": 0, "hls": 0}
+    assert ready["viewers"] == nobody
     key = await server.create_key(token)
     publisher = await start_publisher(nursery, server, key, sample.path)
     await wait_live(server, "alice")
@@ -153,6 +157,7 @@ async def test_status_reports_codecs_resolution_and_rates(
     assert ingest["viewer_skipped_packets"] == 0
     assert live["session"]["title"] == "Test run"
     assert live["uptime_s"] > 1
+    assert live["viewers"] == nobody
     publisher.terminate()
 
 

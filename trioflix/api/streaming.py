@@ -11,6 +11,8 @@ from quart import Blueprint, g, request
 from trioflix.api._http import Body, json_body, require_user
 from trioflix.app import state
 from trioflix.errors import APIError
+from trioflix.live.fanout import Protocol
+from trioflix.live.viewers import PROTOCOL as HLS_PROTOCOL
 from trioflix.store import live_sessions, users
 
 if TYPE_CHECKING:
@@ -68,8 +70,14 @@ def _ingest(live: LiveStream) -> dict[str, Any]:
     }
 
 
-def _viewers(live: LiveStream | None) -> dict[str, int]:
-    counts = live.viewers_by_protocol() if live is not None else {}
+def _viewers(live: LiveStream | None, *, hls: bool) -> dict[str, int]:
+    """Viewers by protocol: every protocol this server serves, 0 included, so that the
+    shape does not change as viewers come and go or the channel goes offline."""
+    counts = {protocol.value: 0 for protocol in Protocol if protocol is not Protocol.INTERNAL}
+    if hls:
+        counts[HLS_PROTOCOL] = 0
+    if live is not None:
+        counts.update(live.viewers_by_protocol())
     return {"total": sum(counts.values()), **counts}
 
 
@@ -87,7 +95,7 @@ async def _status(user_id: int, channel: str) -> dict[str, Any]:
         "session": session.public() if session is not None else None,
         "uptime_s": round(time.time() - started, 1) if started and state_name != "ready" else 0,
         "ingest": _ingest(live) if live is not None else None,
-        "viewers": _viewers(live),
+        "viewers": _viewers(live, hls=app_state.settings.hls),
         "playback": playback_urls(channel),
         "publish": {
             "server": f"rtmp://{request.host.rsplit(':', 1)[0]}:{rtmp[1]}/live" if rtmp else None
@@ -135,7 +143,7 @@ def _channel_entry(session: LiveSession, channel: str, display: str) -> dict[str
         "display_name": display,
         "title": session.title,
         "started_at": session.started_at,
-        "viewers": _viewers(live)["total"],
+        "viewers": live.viewers if live is not None else 0,
         "playback": playback_urls(channel),
         "thumbnail": f"/live/{channel}/thumbnail.jpg",
     }
@@ -163,7 +171,7 @@ async def channel(name: str) -> dict[str, Any]:
         or (session.state if session else "offline"),
         "live": is_live,
         "session": session.public() if session is not None else None,
-        "viewers": _viewers(app_state.registry.get(user.name))["total"],
+        "viewers": live.viewers if (live := app_state.registry.get(user.name)) is not None else 0,
     }
     if is_live:
         entry["playback"] = playback_urls(user.name)
