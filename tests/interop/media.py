@@ -6,7 +6,7 @@ import json
 import shutil
 import subprocess
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -92,54 +92,40 @@ class ProbedPacket:
     key: bool
 
 
+def ffprobe(path: Path, *options: str) -> tuple[dict[str, Any], str]:
+    """Run ffprobe on ``path`` with ``options`` and JSON output: (the JSON, stderr).
+
+    Fails the test if ffprobe itself fails; what it reports on stderr (decoding
+    errors) is returned for the caller to judge.
+    """
+    result = subprocess.run(
+        [require(FFPROBE, "ffprobe"), "-v", "error", *options, "-of", "json", str(path)],
+        capture_output=True,
+        check=False,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    report: dict[str, Any] = json.loads(result.stdout)
+    return report, result.stderr.strip()
+
+
 def probe_packets(path: Path) -> list[ProbedPacket]:
     """Every packet of ``path`` (codec type, pts in ms, key flag), as ffprobe reads it."""
-    ffprobe = require(FFPROBE, "ffprobe")
-    out = subprocess.run(
-        [
-            ffprobe,
-            "-v",
-            "error",
-            "-show_entries",
-            "packet=codec_type,pts_time,flags",
-            "-of",
-            "json",
-            str(path),
-        ],
-        capture_output=True,
-        check=True,
-        text=True,
-    ).stdout
+    report, _ = ffprobe(path, "-show_entries", "packet=codec_type,pts_time,flags")
     return [
         ProbedPacket(
             codec_type=p["codec_type"],
             pts_ms=round(float(p["pts_time"]) * 1000),
             key="K" in p.get("flags", ""),
         )
-        for p in json.loads(out).get("packets", [])
+        for p in report.get("packets", [])
     ]
 
 
 def decoded_frames(path: Path) -> dict[str, int]:
     """Frames per stream type that ffprobe can actually decode from ``path``."""
-    ffprobe = require(FFPROBE, "ffprobe")
-    out = subprocess.run(
-        [
-            ffprobe,
-            "-v",
-            "error",
-            "-count_frames",
-            "-show_entries",
-            "stream=codec_type,nb_read_frames",
-            "-of",
-            "json",
-            str(path),
-        ],
-        capture_output=True,
-        check=True,
-        text=True,
-    ).stdout
-    return {s["codec_type"]: int(s["nb_read_frames"]) for s in json.loads(out)["streams"]}
+    report, _ = ffprobe(path, "-count_frames", "-show_entries", "stream=codec_type,nb_read_frames")
+    return {s["codec_type"]: int(s["nb_read_frames"]) for s in report["streams"]}
 
 
 def assert_received_suffix(sample: Sample, received: Path) -> list[int]:

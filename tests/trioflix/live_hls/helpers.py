@@ -7,14 +7,12 @@ with any mistake it makes.
 
 from __future__ import annotations
 
-import json
-import subprocess
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import trio
 
-from tests.interop.media import FFMPEG, FFPROBE, require
+from tests.interop.media import FFMPEG, ffprobe, require
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -145,23 +143,8 @@ def check_playlist_rules(playlist: MediaPlaylistText, target_ms: int) -> None:
 
 
 def probe_packets(path: Path) -> list[dict[str, Any]]:
-    ffprobe = require(FFPROBE, "ffprobe")
-    out = subprocess.run(
-        [
-            ffprobe,
-            "-v",
-            "error",
-            "-show_entries",
-            "packet=codec_type,pts_time,dts_time,flags",
-            "-of",
-            "json",
-            str(path),
-        ],
-        capture_output=True,
-        check=True,
-        text=True,
-    ).stdout
-    packets: list[dict[str, Any]] = json.loads(out).get("packets", [])
+    report, _ = ffprobe(path, "-show_entries", "packet=codec_type,pts_time,dts_time,flags")
+    packets: list[dict[str, Any]] = report.get("packets", [])
     return packets
 
 
@@ -173,47 +156,20 @@ def video_pts_ms(path: Path) -> list[int]:
 def decode_errors(path: Path) -> str:
     """What ffprobe reports while decoding every frame of ``path`` (empty: clean); also
     checks that every video packet decoded to a picture."""
-    ffprobe = require(FFPROBE, "ffprobe")
-    result = subprocess.run(
-        [
-            ffprobe,
-            "-v",
-            "error",
-            "-count_frames",
-            "-count_packets",
-            "-show_entries",
-            "stream=codec_type,nb_read_frames,nb_read_packets",
-            "-of",
-            "json",
-            str(path),
-        ],
-        capture_output=True,
-        check=False,
-        text=True,
+    report, errors = ffprobe(
+        path,
+        "-count_frames",
+        "-count_packets",
+        "-show_entries",
+        "stream=codec_type,nb_read_frames,nb_read_packets",
     )
-    assert result.returncode == 0, result.stderr
-    for stream in json.loads(result.stdout)["streams"]:
+    for stream in report["streams"]:
         if stream["codec_type"] == "video":
             assert stream["nb_read_frames"] == stream["nb_read_packets"], (path, stream)
-    return result.stderr.strip()
+    return errors
 
 
 def stream_info(path: Path) -> list[dict[str, Any]]:
-    ffprobe = require(FFPROBE, "ffprobe")
-    out = subprocess.run(
-        [
-            ffprobe,
-            "-v",
-            "error",
-            "-show_entries",
-            "stream=codec_type,codec_name,width,height,profile",
-            "-of",
-            "json",
-            str(path),
-        ],
-        capture_output=True,
-        check=True,
-        text=True,
-    ).stdout
-    streams: list[dict[str, Any]] = json.loads(out)["streams"]
+    report, _ = ffprobe(path, "-show_entries", "stream=codec_type,codec_name,width,height,profile")
+    streams: list[dict[str, Any]] = report["streams"]
     return streams
