@@ -21,7 +21,7 @@ from quart import Blueprint, Response, request, websocket
 from trioflix.app import state
 from trioflix.errors import APIError
 from trioflix.live.fanout import Protocol
-from trioflix.live.packets import flv_stream_header
+from trioflix.live.packets import flv_bytes, flv_stream_header
 from trioflix.live.viewing import watching
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ async def _flv_body(
     with watching(live, Protocol.HTTP_FLV, remote, webhooks) as subscriber:
         yield flv_stream_header()
         while batch := await subscriber.next_batch():
-            data = b"".join(packet.flv_tag for packet in batch)
+            data = flv_bytes(batch)
             live.count_sent(len(data))
             yield data
 
@@ -81,7 +81,7 @@ async def ws_flv(channel: str) -> None:
     with watching(live, Protocol.WS_FLV, websocket.remote_addr, state().webhooks) as subscriber:
         await websocket.send(flv_stream_header())
         while batch := await subscriber.next_batch():
-            data = b"".join(packet.flv_tag for packet in batch)
+            data = flv_bytes(batch)
             with trio.fail_after(WS_SEND_TIMEOUT_S):
                 await websocket.send(data)
             live.count_sent(len(data))

@@ -31,7 +31,7 @@ from wsproto.utilities import RemoteProtocolError
 from trioflix.chat.session import serve_connection
 from trioflix.direct.websocket import DirectWebsocket
 from trioflix.live.fanout import Protocol
-from trioflix.live.packets import flv_stream_header
+from trioflix.live.packets import flv_bytes, flv_stream_header
 from trioflix.live.viewing import watching
 
 if TYPE_CHECKING:
@@ -132,7 +132,7 @@ class DirectRoutes:
                 nursery.start_soon(_discard_messages, ws, reader)
                 await ws.send(flv_stream_header())
                 while batch := await subscriber.next_batch():
-                    data = b"".join(packet.flv_tag for packet in batch)
+                    data = flv_bytes(batch)
                     await ws.send(data)
                     live.count_sent(len(data))
                 reader.cancel()  # ``close`` reads the peer's answer itself

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from trioflix.live.packets import Kind
+from trioflix.live.packets import Kind, flv_bytes
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -143,11 +143,16 @@ class Subscriber:
                 return []
             self._wakeup = trio.Event()
             await self._wakeup.wait()
+        batch = self._take()
+        if self.closed_reason == "too slow":
+            return []  # what is queued is stale; the connection is being dropped
+        return batch
+
+    def _take(self) -> list[Packet]:
+        """Empty the queue: what was in it."""
         batch = list(self._queue)
         self._queue.clear()
         self._queued_bytes = 0
-        if self.closed_reason == "too slow":
-            return []  # what is queued is stale; the connection is being dropped
         if not self._skipping:
             self._skips = 0  # the viewer is draining its queue: it is keeping up, for now
         return batch
@@ -174,12 +179,7 @@ class Subscriber:
             return 0
         write = self._write
         assert write is not None
-        queue = self._queue
-        data = queue[0].flv_tag if len(queue) == 1 else b"".join([p.flv_tag for p in queue])
-        queue.clear()
-        self._queued_bytes = 0
-        if not self._skipping:
-            self._skips = 0  # as when the task takes its queue: the viewer keeps up
+        data = flv_bytes(self._take())
         try:
             sent = write(data)
         except BlockingIOError:
@@ -202,21 +202,14 @@ class Subscriber:
         """
         while True:
             if self._broken or self.closed_reason == "too slow":
-                self._queue.clear()  # stale, or nowhere to go: the connection is dropped
-                self._queued_bytes = 0
+                self._take()  # stale, or nowhere to go: the connection is dropped
                 self._pending = b""
                 return b""
             if pending := self._pending:
                 self._pending = b""
                 return pending
-            queue = self._queue
-            if queue:
-                data = b"".join([p.flv_tag for p in queue])
-                queue.clear()
-                self._queued_bytes = 0
-                if not self._skipping:
-                    self._skips = 0
-                return data
+            if self._queue:
+                return flv_bytes(self._take())
             if self.closed_reason is not None:
                 return b""
             self._wakeup = trio.Event()

@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING
 from protocols import amf, flv
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from protocols.amf import AMFValue
 
 __all__ = [
     "Kind",
     "Packet",
-    "classify_audio",
-    "classify_video",
+    "flv_bytes",
     "flv_stream_header",
     "metadata_packet",
 ]
@@ -79,18 +80,11 @@ def metadata_packet(
     )
 
 
-def classify_video(payload: bytes) -> tuple[bool, bool]:
-    """``(keyframe, sequence header)`` for a video tag body; unparseable bodies are neither."""
-    flags = flv.classify_video_tag(payload)
-    if flags is None:
-        return False, False
-    keyframe, config = flags
-    return keyframe and not config, config
-
-
-def classify_audio(payload: bytes) -> bool:
-    """Whether an audio tag body is a sequence header (AAC AudioSpecificConfig)."""
-    return flv.classify_audio_tag(payload) is True
+def flv_bytes(packets: Sequence[Packet]) -> bytes:
+    """The FLV tags of ``packets``, back to back: what one write to a viewer carries."""
+    if len(packets) == 1:
+        return packets[0].flv_tag
+    return b"".join([packet.flv_tag for packet in packets])
 
 
 def flv_stream_header(*, has_audio: bool = True, has_video: bool = True) -> bytes:
