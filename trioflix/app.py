@@ -10,8 +10,6 @@ their shielded cleanup.
 from __future__ import annotations
 
 import logging
-import re
-import secrets
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
@@ -22,7 +20,7 @@ from quart_trio import QuartTrio
 
 from trioflix.auth.ratelimit import FailureLimiter
 from trioflix.errors import install_error_handlers
-from trioflix.logs import request_id
+from trioflix.logs import new_request_id, request_id
 from trioflix.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -35,7 +33,7 @@ if TYPE_CHECKING:
     from trioflix.live.webhooks import Webhooks
     from trioflix.store import Database
 
-__all__ = ["AppState", "TrioflixApp", "create_app", "state"]
+__all__ = ["AppState", "TrioflixApp", "create_app", "record_request", "state"]
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("trioflix.access")
@@ -44,7 +42,6 @@ MAX_JSON_BODY_BYTES = 64 * 1024  # API bodies are small; uploads go through TUS
 LOGIN_FAILURES_PER_NAME = 5  # per 5 minutes: slows guessing to ~1,400 tries a day
 LOGIN_FAILURES_PER_ADDRESS = 20
 LOGIN_WINDOW_S = 300.0
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 @dataclass
@@ -99,6 +96,27 @@ class TrioflixApp(QuartTrio):
     services_done: trio.Event | None = None
 
 
+def record_request(
+    metrics: Metrics,
+    method: str,
+    path: str,
+    route: str,
+    status: int,
+    elapsed_s: float,
+    rid: str | None,
+) -> None:
+    """Count a request in ``/metrics`` and write its access-log line."""
+    metrics.http_requests.labels(route, method, str(status)).inc()
+    metrics.http_duration.labels(route).observe(elapsed_s)
+    access_logger.info(
+        "%s %s %d",
+        method,
+        path,
+        status,
+        extra={"duration_ms": round(elapsed_s * 1000, 2), "route": route, "request_id": rid},
+    )
+
+
 def state() -> AppState:
     """The running app's :class:`AppState` (inside a request or lifespan context)."""
     return cast("TrioflixApp", current_app).trioflix
@@ -128,8 +146,7 @@ def create_app(settings: Settings) -> TrioflixApp:
 
     @app.before_request
     async def _begin() -> None:
-        incoming = request.headers.get("X-Request-ID", "")
-        rid = incoming if _REQUEST_ID.match(incoming) else secrets.token_hex(8)
+        rid = new_request_id(request.headers.get("X-Request-ID", ""))
         request_id.set(rid)
         g.request_id = rid
         g.started = time.perf_counter()
@@ -139,18 +156,17 @@ def create_app(settings: Settings) -> TrioflixApp:
         started = getattr(g, "started", None)
         elapsed = time.perf_counter() - started if started is not None else 0.0
         route = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        metrics = app.trioflix.metrics
-        metrics.http_requests.labels(route, request.method, str(response.status_code)).inc()
-        metrics.http_duration.labels(route).observe(elapsed)
         rid = getattr(g, "request_id", None)
         if rid is not None:
             response.headers["X-Request-ID"] = rid
-        access_logger.info(
-            "%s %s %d",
+        record_request(
+            app.trioflix.metrics,
             request.method,
             request.path,
+            route,
             response.status_code,
-            extra={"duration_ms": round(elapsed * 1000, 2), "route": route, "request_id": rid},
+            elapsed,
+            rid,
         )
         return response
 

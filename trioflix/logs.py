@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import secrets
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
-__all__ = ["JSONFormatter", "configure_logging", "request_id"]
+__all__ = ["JSONFormatter", "configure_logging", "new_request_id", "request_id"]
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def new_request_id(incoming: str) -> str:
+    """The id of a request: the client's ``X-Request-ID`` if it is a sane one (a proxy's
+    id keeps its value across hops), else a random one."""
+    return incoming if _REQUEST_ID.match(incoming) else secrets.token_hex(8)
+
 
 _RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 

@@ -15,10 +15,7 @@ Quart then give the same answer they always give.
 
 from __future__ import annotations
 
-import logging
 import os
-import re
-import secrets
 from contextlib import contextmanager
 from functools import partial
 from typing import TYPE_CHECKING
@@ -28,11 +25,13 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import Request
 from wsproto.utilities import RemoteProtocolError
 
+from trioflix.app import record_request
 from trioflix.chat.session import serve_connection
 from trioflix.direct.websocket import DirectWebsocket
 from trioflix.live.fanout import Protocol
 from trioflix.live.packets import flv_bytes, flv_stream_header
 from trioflix.live.viewing import watching
+from trioflix.logs import new_request_id
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -43,15 +42,11 @@ if TYPE_CHECKING:
 
 __all__ = ["DirectRoutes"]
 
-logger = logging.getLogger(__name__)
-access_logger = logging.getLogger("trioflix.access")
-
 CLOSE_TIMEOUT_S = 2.0
 GOODBYE_TIMEOUT_S = 1.0  # at shutdown, how long a websocket's 1001 may take
 GOING_AWAY = 1001
 CONTROL_MESSAGE_BYTES = 64 * 1024  # WS-FLV viewers send nothing that matters
 DISCARD_BYTES = 4096
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 FLV_ROUTE = "/live/<channel>.flv"
 
@@ -141,7 +136,7 @@ class DirectRoutes:
         await self._goodbye(ws, scope)
 
     async def _http_flv(self, live: LiveStream, stream: trio.SocketStream, head: Head) -> None:
-        request_id = _request_id(head)
+        request_id = new_request_id(head.headers.get("x-request-id", ""))
         remote = _remote_addr(stream)
         response_head = (
             "HTTP/1.1 200 OK\r\n"
@@ -152,7 +147,8 @@ class DirectRoutes:
             "connection: close\r\n"  # the body ends when the connection does
             "\r\n"
         ).encode("latin-1")
-        self._log_access(head, FLV_ROUTE, 200, request_id)
+        # Logged and counted as the ASGI route logs a streamed response: when it starts.
+        record_request(self.state.metrics, head.method, head.path, FLV_ROUTE, 200, 0.0, request_id)
         with (
             self._tracked() as scope,
             watching(live, Protocol.HTTP_FLV, remote, self.state.webhooks) as subscriber,
@@ -191,16 +187,6 @@ class DirectRoutes:
         # stops at the UTF-8 worst case of that, so that memory stays bounded first.
         return self.state.chat.limits.max_frame_chars * 4 + 4
 
-    def _log_access(self, head: Head, route: str, status: int, request_id: str) -> None:
-        self.state.metrics.http_requests.labels(route, head.method, str(status)).inc()
-        access_logger.info(
-            "%s %s %d",
-            head.method,
-            head.path,
-            status,
-            extra={"duration_ms": 0.0, "route": route, "request_id": request_id},
-        )
-
 
 async def send_all(socket: trio.socket.SocketType, data: bytes) -> None:
     """``SocketStream.send_all`` for the one task that writes to ``socket``: the same
@@ -220,11 +206,6 @@ async def send_all(socket: trio.socket.SocketType, data: bytes) -> None:
 def _is_segment(text: str) -> bool:
     """What Quart's default ``<name>`` converter matches: one non-empty path segment."""
     return bool(text) and "/" not in text
-
-
-def _request_id(head: Head) -> str:
-    incoming = head.headers.get("x-request-id", "")
-    return incoming if _REQUEST_ID.match(incoming) else secrets.token_hex(8)
 
 
 def _remote_addr(stream: trio.SocketStream) -> str | None:
