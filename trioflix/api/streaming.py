@@ -11,7 +11,7 @@ from quart import Blueprint, g, request
 from trioflix.api._http import Body, json_body, require_user
 from trioflix.app import state
 from trioflix.errors import APIError
-from trioflix.live.fanout import Protocol
+from trioflix.live.fanout import VIEWER_PROTOCOLS
 from trioflix.live.viewers import PROTOCOL as HLS_PROTOCOL
 from trioflix.store import live_sessions, users
 
@@ -73,7 +73,7 @@ def _ingest(live: LiveStream) -> dict[str, Any]:
 def _viewers(live: LiveStream | None, *, hls: bool) -> dict[str, int]:
     """Viewers by protocol: every protocol this server serves, 0 included, so that the
     shape does not change as viewers come and go or the channel goes offline."""
-    counts = {protocol.value: 0 for protocol in Protocol if protocol is not Protocol.INTERNAL}
+    counts = dict.fromkeys(VIEWER_PROTOCOLS, 0)
     if hls:
         counts[HLS_PROTOCOL] = 0
     if live is not None:

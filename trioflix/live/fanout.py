@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from trioflix.live.packets import Packet
 
-__all__ = ["DEFAULT_QUEUE_BYTES", "Protocol", "Subscriber"]
+__all__ = ["DEFAULT_QUEUE_BYTES", "VIEWER_PROTOCOLS", "Protocol", "Subscriber"]
 
 # About 8 s of a 6 Mbit/s stream: enough to ride out a network hiccup, small
 # enough that a few hundred viewers cannot exhaust memory.
@@ -52,6 +52,12 @@ class Protocol(enum.StrEnum):
     HTTP_FLV = "http-flv"
     WS_FLV = "ws-flv"
     INTERNAL = "internal"  # a consumer inside the server: HLS writer, transcoder, recorder
+
+
+# What viewers are counted by (the status API, /metrics): every protocol but INTERNAL.
+VIEWER_PROTOCOLS = tuple(
+    protocol.value for protocol in Protocol if protocol is not Protocol.INTERNAL
+)
 
 
 class Subscriber:

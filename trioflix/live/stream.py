@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from protocols import flv
-from trioflix.live.fanout import DEFAULT_QUEUE_BYTES, Protocol, Subscriber
+from trioflix.live.fanout import DEFAULT_QUEUE_BYTES, VIEWER_PROTOCOLS, Protocol, Subscriber
 from trioflix.live.packets import Kind, Packet, metadata_packet
 from trioflix.live.timeline import Timeline
 
@@ -255,7 +255,7 @@ class LiveStream:
         return len(self._subscribers) + sum(self._external_viewers.values())
 
     def viewers_by_protocol(self) -> dict[str, int]:
-        counts = {protocol.value: 0 for protocol in Protocol if protocol is not Protocol.INTERNAL}
+        counts = dict.fromkeys(VIEWER_PROTOCOLS, 0)
         for subscriber in self._subscribers:
             counts[subscriber.protocol.value] += 1
         counts.update(self._external_viewers)
