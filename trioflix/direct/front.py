@@ -130,7 +130,7 @@ async def handle_connection(
     stream: trio.SocketStream,
     *,
     route_for: Callable[[Head, bytes], DirectRoute | None],
-    hand_over: Callable[[trio.abc.HalfCloseableStream], Awaitable[None]],
+    hand_over: Callable[[trio.abc.HalfCloseableStream], Awaitable[object]],
     head_timeout: float,
 ) -> None:
     """Serve one new connection: directly if its first request has a direct route,

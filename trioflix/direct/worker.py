@@ -69,7 +69,7 @@ async def serve(
             handler = partial(
                 handle_connection,
                 route_for=routes.route_for,
-                hand_over=_awaiting(hand_over),
+                hand_over=hand_over,
                 head_timeout=config.keep_alive_timeout,
             )
             task_status.started(binds)
@@ -94,12 +94,3 @@ async def serve(
 
         await lifespan.wait_for_shutdown()
         lifespan_nursery.cancel_scope.cancel()
-
-
-def _awaiting(
-    make: Callable[[trio.abc.HalfCloseableStream], TCPServer],
-) -> Callable[[trio.abc.HalfCloseableStream], Awaitable[None]]:
-    async def hand_over(stream: trio.abc.HalfCloseableStream) -> None:
-        await make(stream)
-
-    return hand_over
