@@ -190,13 +190,8 @@ class HlsEngine {
   }
 }
 
-class NativeEngine {
-  constructor(video, url) {
-    this.kind = "native";
-    this.video = video;
-    video.src = url;
-  }
-
+// One rendition, no quality menu: what the native HLS and FLV engines share.
+class SingleLevelEngine {
   levels() {
     return [];
   }
@@ -210,6 +205,15 @@ class NativeEngine {
   }
 
   setLevel() {}
+}
+
+class NativeEngine extends SingleLevelEngine {
+  constructor(video, url) {
+    super();
+    this.kind = "native";
+    this.video = video;
+    video.src = url;
+  }
 
   behindLive() {
     const ranges = this.video.seekable;
@@ -228,8 +232,9 @@ class NativeEngine {
   }
 }
 
-class FlvEngine {
+class FlvEngine extends SingleLevelEngine {
   constructor(video, url, { onFatal }) {
+    super();
     this.kind = "flv";
     this.video = video;
     const mpegts = window.mpegts;
@@ -251,20 +256,6 @@ class FlvEngine {
     this.player.attachMediaElement(video);
     this.player.load();
   }
-
-  levels() {
-    return [];
-  }
-
-  get auto() {
-    return true;
-  }
-
-  get currentLevel() {
-    return -1;
-  }
-
-  setLevel() {}
 
   behindLive() {
     const ranges = this.video.buffered;
