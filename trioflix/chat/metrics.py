@@ -22,7 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from trioflix.chat.protocol import CloseCode
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
 
     from prometheus_client import CollectorRegistry
     from prometheus_client.core import Metric
@@ -114,35 +114,37 @@ class ChatCollector:
         for room in rooms:
             per_room.add_metric([room.name], len(room.members))
         yield per_room
-        events = CounterMetricFamily(
+        yield _by_label(
             "trioflix_chat_events",
             "Room events (messages in) received by this process for fan-out, by kind.",
-            labels=["kind"],
+            "kind",
+            stats.events,
         )
-        for kind, count in stats.events.items():
-            events.add_metric([kind], count)
-        yield events
         yield CounterMetricFamily(
             "trioflix_chat_frames_out",
             "Room frames (messages out) queued for connections: one per member per event.",
             value=stats.frames_out,
         )
-        dropped = CounterMetricFamily(
+        yield _by_label(
             "trioflix_chat_dropped_connections",
             "Connections the server closed, by reason (too_slow: slow consumers, close 4408).",
-            labels=["reason"],
+            "reason",
+            stats.dropped,
         )
-        for reason, count in stats.dropped.items():
-            dropped.add_metric([reason], count)
-        yield dropped
-        moderation = CounterMetricFamily(
+        yield _by_label(
             "trioflix_chat_moderation_actions",
             "Moderation actions received by this process, by action.",
-            labels=["action"],
+            "action",
+            stats.moderation,
         )
-        for action, count in stats.moderation.items():
-            moderation.add_metric([action], count)
-        yield moderation
+
+
+def _by_label(name: str, documentation: str, label: str, counts: Mapping[str, int]) -> Metric:
+    """A counter family with one series per key of ``counts``."""
+    family = CounterMetricFamily(name, documentation, labels=[label])
+    for value, count in counts.items():
+        family.add_metric([value], count)
+    return family
 
 
 async def expose(
