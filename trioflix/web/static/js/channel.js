@@ -81,20 +81,25 @@ async function offline() {
   schedule(waitForLive, OFFLINE_POLL_MS);
 }
 
+// Play a live channel; otherwise show its offline slate and wait for it to go live.
+function follow(data) {
+  if (data.live) {
+    player.load();
+    schedule(whileLive, LIVE_POLL_MS);
+  } else {
+    player.showSlate(slateFor(data));
+    schedule(waitForLive, OFFLINE_POLL_MS);
+  }
+}
+
 async function waitForLive() {
   try {
     const data = await fetchChannel();
     render(data);
-    if (data.live) {
-      player.load();
-      schedule(whileLive, LIVE_POLL_MS);
-      return;
-    }
-    player.showSlate(slateFor(data));
+    follow(data);
   } catch {
-    // network blip: keep waiting
+    schedule(waitForLive, OFFLINE_POLL_MS); // network blip: keep waiting
   }
-  schedule(waitForLive, OFFLINE_POLL_MS);
 }
 
 async function whileLive() {
@@ -115,13 +120,7 @@ async function start() {
   try {
     const data = await fetchChannel();
     render(data);
-    if (data.live) {
-      player.load();
-      schedule(whileLive, LIVE_POLL_MS);
-    } else {
-      player.showSlate(slateFor(data));
-      schedule(waitForLive, OFFLINE_POLL_MS);
-    }
+    follow(data);
   } catch (error) {
     if (error.status === 404) {
       player.showSlate([el("strong", { class: "slate-title" }, "No such channel")]);
