@@ -14,8 +14,7 @@ import pytest
 import trio
 
 from tests.browser.helpers import PageLog, in_browser, new_context, video_time, wait_playing
-from tests.interop.test_rtmp_live import start_publisher, wait_live
-from tests.trioflix.live_hls.helpers import parse_master_playlist
+from tests.trioflix.live_hls.helpers import parse_master_playlist, start_publisher, wait_live
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Route

@@ -9,7 +9,7 @@ import pytest
 import trio
 
 from tests.browser.helpers import PageLog, in_browser, new_context
-from tests.interop.test_rtmp_live import start_publisher, wait_live
+from tests.trioflix.live_hls.helpers import start_publisher, wait_live
 from trioflix.media.library import create_video, set_failed, set_progress
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ import pytest
 import trio
 
 from protocols import flv
-from tests.interop.test_rtmp_live import wait_live
+from tests.trioflix.live_hls.helpers import wait_live
 
 if TYPE_CHECKING:
     from tests.conftest import Server

@@ -10,7 +10,7 @@ import pytest
 import trio
 
 from tests.interop.media import make_sample
-from tests.interop.test_rtmp_live import start_publisher, wait_live
+from tests.trioflix.live_hls.helpers import start_publisher, wait_live
 from trioflix.api import thumbnails
 from trioflix.api.thumbnails import CACHE_KEY, THUMBNAIL_WIDTH, ThumbnailCache
 

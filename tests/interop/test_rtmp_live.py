@@ -23,6 +23,7 @@ from tests.interop.media import (
     make_sample,
     require,
 )
+from tests.trioflix.live_hls.helpers import auth, start_publisher, wait_live
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
     from tests.conftest import Server
 
 pytestmark = [pytest.mark.slow, pytest.mark.interop]
-
-LIVE_TIMEOUT_S = 15.0
 
 
 @pytest.fixture
@@ -43,33 +42,6 @@ def backend() -> str:
 @pytest.fixture(scope="session")
 def sample(tmp_path_factory: pytest.TempPathFactory) -> Sample:
     return make_sample(tmp_path_factory.mktemp("media") / "sample.flv")
-
-
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-async def start_publisher(
-    nursery: trio.Nursery, server: Server, key: str, source: Path, *, realtime: bool = True
-) -> trio.Process:
-    ffmpeg = require(FFMPEG, "ffmpeg")
-    cmd = [ffmpeg, "-hide_banner", "-loglevel", "error"]
-    if realtime:
-        cmd.append("-re")
-    cmd += ["-i", str(source), "-c", "copy", "-f", "flv", f"{server.rtmp_url}/{key}"]
-    process: trio.Process = await nursery.start(_run, cmd)
-    return process
-
-
-async def _run(cmd: list[str], *, task_status: trio.TaskStatus[trio.Process]) -> None:
-    await trio.run_process(cmd, check=False, task_status=task_status, stdin=b"")
-
-
-async def wait_live(server: Server, channel: str, live: bool = True) -> None:
-    """Poll the registry (a test has no event to wait on for another process's publish)."""
-    with trio.fail_after(LIVE_TIMEOUT_S):
-        while (server.app.trioflix.registry.get(channel) is not None) != live:  # noqa: ASYNC110
-            await trio.sleep(0.05)
 
 
 async def status(server: Server, token: str) -> dict[str, Any]:
