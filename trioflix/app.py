@@ -67,6 +67,8 @@ class AppState:
     webhooks: Webhooks | None = None
     # Connections served on the socket by ``trioflix serve`` (trioflix.direct); 0 under hypercorn.
     direct_connections: int = 0
+    # Request trailers reach the app (trioflix.direct.trailers): tus checksum-trailer.
+    request_trailers: bool = False
     _chat: ChatHub | None = None
 
     @property

@@ -23,6 +23,7 @@ from protocols import tus
 from trioflix.api._http import current_user
 from trioflix.app import state
 from trioflix.auth.tokens import InvalidToken
+from trioflix.direct.trailers import request_trailers
 from trioflix.errors import APIError
 from trioflix.jobs.worker import JobWorkers, install_job_workers
 from trioflix.media.library import get_video
@@ -35,7 +36,7 @@ from trioflix.uploads.completion import (
 )
 from trioflix.uploads.http_body import FlowControlledBody, install_flow_control
 from trioflix.uploads.service import TUS_PATH, install_uploads, uploads
-from trioflix.uploads.transfer import receive_body
+from trioflix.uploads.transfer import ExpectedChecksum, receive_body
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -275,7 +276,7 @@ async def _receive(
             body,
             data,
             plan=plan,
-            checksum=req.checksum,
+            checksum=_expected_checksum(req, service.config),
             holder=holder,
             commit=commit,
             progress=lambda: service.hub.notify(upload.user_id),
@@ -289,6 +290,29 @@ async def _receive(
         stored = await records.get_upload(service.db, upload.id, None)
         assert stored is not None
     return stored
+
+
+def _expected_checksum(req: tus.PatchRequest, config: tus.TusConfig) -> ExpectedChecksum | None:
+    """What the body must match: ``Upload-Checksum`` from the head, or from the trailer."""
+    if req.checksum is not None:
+        return ExpectedChecksum.given(req.checksum)
+    if not req.checksum_trailer:
+        return None
+    scope = request.scope
+
+    def from_trailer() -> tus.Checksum:
+        trailers = request_trailers(scope)
+        if trailers is None:
+            raise tus.TusError(
+                400,
+                tus.ErrorCode.EXTENSION_NOT_SUPPORTED,
+                "trailers do not reach the server over this connection (HTTP/2): "
+                "send Upload-Checksum as a header",
+            )
+        values = [value for name, value in trailers if name == b"upload-checksum"]
+        return tus.parse_checksum_trailer(values[-1].decode("latin-1") if values else None, config)
+
+    return ExpectedChecksum(config.checksum_algorithms, from_trailer)
 
 
 async def _after_release(service: Uploads, upload: Upload) -> None:

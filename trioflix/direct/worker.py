@@ -1,10 +1,11 @@
 """hypercorn's Trio worker with trioflix's front door in front of its connection handler.
 
 This is ``hypercorn.trio.run.worker_serve`` (hypercorn 0.18, pinned) for what
-``trioflix serve`` uses (plain TCP listeners, no TLS, no QUIC), with one change:
+``trioflix serve`` uses (plain TCP listeners, no TLS, no QUIC), with two changes:
 each accepted connection goes to :func:`trioflix.direct.front.handle_connection`,
 which serves the direct routes itself and hands everything else to hypercorn's
-``TCPServer``. Lifespan, graceful shutdown and the connection handling are
+``TCPServer``; and that ``TCPServer`` keeps request trailers for the app
+(:mod:`trioflix.direct.trailers`). Lifespan, graceful shutdown and the connection handling are
 hypercorn's own classes, so the ASGI side behaves exactly as under
 ``hypercorn.trio.serve``; tests/trioflix/test_server.py covers both.
 """
@@ -16,13 +17,13 @@ from typing import TYPE_CHECKING
 
 import trio
 from hypercorn.trio.lifespan import Lifespan
-from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import ConnectionState, LifespanState
 from hypercorn.utils import ShutdownError, raise_shutdown, repr_socket_addr, wrap_app
 
 from trioflix.direct.front import handle_connection
 from trioflix.direct.routes import DirectRoutes
+from trioflix.direct.trailers import TrailerKeepingTCPServer
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -47,6 +48,7 @@ async def serve(
     lifespan = Lifespan(asgi_app, config, lifespan_state)
     context = WorkerContext(None)
     routes = DirectRoutes(app.trioflix)
+    app.trioflix.request_trailers = True  # TrailerKeepingTCPServer below
 
     async with trio.open_nursery() as lifespan_nursery:
         await lifespan_nursery.start(lifespan.handle_lifespan)
@@ -64,7 +66,11 @@ async def serve(
                 await config.log.info(f"Running on http://{bind} (CTRL + C to quit)")
 
             hand_over = partial(
-                TCPServer, asgi_app, config, context, ConnectionState(lifespan_state.copy())
+                TrailerKeepingTCPServer,
+                asgi_app,
+                config,
+                context,
+                ConnectionState(lifespan_state.copy()),
             )
             handler = partial(
                 handle_connection,

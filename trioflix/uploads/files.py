@@ -27,12 +27,11 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 import trio
 
 if TYPE_CHECKING:
-    from _hashlib import HASH
     from collections.abc import Callable, Sequence
     from pathlib import Path
 
@@ -41,6 +40,7 @@ __all__ = [
     "DISK_LIMITER",
     "DataFile",
     "DiskFull",
+    "Hasher",
     "UploadFiles",
 ]
 
@@ -65,11 +65,17 @@ def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
 _start_writeback = _sync_file_range()
 
 
+class Hasher(Protocol):
+    """What sees the bytes as they are written (``hashlib`` objects, or several at once)."""
+
+    def update(self, data: memoryview, /) -> None: ...
+
+
 class DiskFull(OSError):
     """No space left for upload bytes (ENOSPC/EDQUOT); what was written before stays."""
 
 
-def _write_all(fd: int, offset: int, pieces: Sequence[bytes], hasher: HASH | None) -> int:
+def _write_all(fd: int, offset: int, pieces: Sequence[bytes], hasher: Hasher | None) -> int:
     # One pwritev per IOV_MAX pieces (hypercorn hands over one piece per 64 KiB
     # socket read, so 1 MiB is 16 pieces: one system call); hashing here keeps it
     # off the event loop, and hashlib releases the GIL for large buffers.
@@ -117,7 +123,7 @@ class DataFile:
         self._fd = fd
         self.position = position
 
-    async def write(self, pieces: Sequence[bytes], hasher: HASH | None = None) -> None:
+    async def write(self, pieces: Sequence[bytes], hasher: Hasher | None = None) -> None:
         """Append ``pieces``, in order, at :attr:`position`; ``hasher`` sees what was written.
 
         One worker thread round trip and one ``pwritev`` for the lot, without

@@ -24,24 +24,26 @@ if TYPE_CHECKING:
     from trioflix.app import AppState
     from trioflix.store import Database
 
-__all__ = ["EXTENSIONS", "TUS_PATH", "Uploads", "install_uploads", "uploads"]
+__all__ = [
+    "EXTENSIONS",
+    "EXTENSIONS_WITHOUT_TRAILERS",
+    "TUS_PATH",
+    "Uploads",
+    "install_uploads",
+    "uploads",
+]
 
 #: Where the tus endpoints live (the creation URL; uploads are ``TUS_PATH/<id>``).
 TUS_PATH = "/api/upload/video/tus"
 _KEY = "trioflix.uploads"
 
-#: What this server implements and therefore advertises. checksum-trailer is
-#: absent: ASGI has no way to deliver request trailers to an application
-#: (hypercorn reads and drops them), so we could never see the checksum.
-EXTENSIONS: tuple[tus.Extension, ...] = (
-    tus.Extension.CREATION,
-    tus.Extension.CREATION_WITH_UPLOAD,
-    tus.Extension.CREATION_DEFER_LENGTH,
-    tus.Extension.EXPIRATION,
-    tus.Extension.CHECKSUM,
-    tus.Extension.TERMINATION,
-    tus.Extension.CONCATENATION,
-    tus.Extension.CONCATENATION_UNFINISHED,
+#: What ``trioflix serve`` implements and advertises: every extension of tus 1.0.0.
+EXTENSIONS: tuple[tus.Extension, ...] = tuple(tus.Extension)
+#: The same without checksum-trailer, where request trailers cannot reach the app:
+#: ASGI has no message for them, so under plain hypercorn the checksum could never
+#: be seen. ``trioflix serve`` delivers them (:mod:`trioflix.direct.trailers`).
+EXTENSIONS_WITHOUT_TRAILERS = tuple(
+    extension for extension in EXTENSIONS if extension is not tus.Extension.CHECKSUM_TRAILER
 )
 
 
@@ -49,7 +51,8 @@ class Uploads:
     """Shared upload state of one server process.
 
     Attributes:
-        config: The tus capabilities, with ``TRIOFLIX_MAX_UPLOAD`` as the limit.
+        config: The tus capabilities, with ``TRIOFLIX_MAX_UPLOAD`` as the limit
+            (checksum-trailer only where the server delivers request trailers).
         files: The upload data files.
         locks: Per-upload request serialisation with takeover.
         hub: Live progress wake-ups for status streams.
@@ -60,12 +63,22 @@ class Uploads:
     def __init__(self, app_state: AppState) -> None:
         self._app_state = app_state
         settings = app_state.settings
-        self.config = tus.TusConfig(extensions=EXTENSIONS, max_size=settings.max_upload)
+        self._configs = {
+            trailers: tus.TusConfig(
+                extensions=EXTENSIONS if trailers else EXTENSIONS_WITHOUT_TRAILERS,
+                max_size=settings.max_upload,
+            )
+            for trailers in (False, True)
+        }
         self.files = UploadFiles(settings.data_dir / "uploads")
         self.locks = UploadLocks()
         self.hub = ProgressHub()
         self.expiry_s = float(settings.upload_expiry)
         self.job_enqueued: Callable[[], None] = lambda: None
+
+    @property
+    def config(self) -> tus.TusConfig:
+        return self._configs[self._app_state.request_trailers]
 
     @property
     def db(self) -> Database:

@@ -10,12 +10,17 @@ request, idle too long, disk full, 413 or 460, server shutdown), the ending is
 the same shielded, time-bounded step: fsync what was written and commit that
 offset, or, for a checksummed body that did not verify, cut the file back to
 where the request started (tus checksum: the chunk MUST be discarded).
+
+A checksum named in a trailer (tus checksum-trailer) is only known once the
+body is in, so such a body is hashed with every offered algorithm while it
+streams (:class:`ExpectedChecksum`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import trio
@@ -28,12 +33,18 @@ from trioflix.uploads.http_body import WRITE_BYTES
 from trioflix.uploads.progress import NOTIFY_INTERVAL_S
 
 if TYPE_CHECKING:
-    from _hashlib import HASH
     from collections.abc import Awaitable, Callable, Sequence
 
+    from trioflix.uploads.files import Hasher
     from trioflix.uploads.locks import Holder
 
-__all__ = ["BODY_IDLE_TIMEOUT_S", "CLEANUP_TIMEOUT_S", "WRITE_LINGER_S", "receive_body"]
+__all__ = [
+    "BODY_IDLE_TIMEOUT_S",
+    "CLEANUP_TIMEOUT_S",
+    "WRITE_LINGER_S",
+    "ExpectedChecksum",
+    "receive_body",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +53,41 @@ CLEANUP_TIMEOUT_S = 10.0  # one fsync and one database write, even on a loaded d
 # A client slower than WRITE_BYTES per this long still has its bytes written (and
 # its progress shown) this often; a fast one fills a whole write well before.
 WRITE_LINGER_S = 0.1
+
+
+@dataclass(frozen=True)
+class ExpectedChecksum:
+    """What a checksummed body must match.
+
+    Attributes:
+        algorithms: The digests computed while the body streams: the one an
+            ``Upload-Checksum`` header names, or every offered algorithm when the
+            checksum comes in a trailer.
+        resolve: The expected checksum, asked once the whole body is in; may
+            raise :class:`tus.TusError` (a trailer that is missing or malformed).
+    """
+
+    algorithms: tuple[str, ...]
+    resolve: Callable[[], tus.Checksum]
+
+    @classmethod
+    def given(cls, checksum: tus.Checksum) -> ExpectedChecksum:
+        """A checksum known before the body (the ``Upload-Checksum`` header)."""
+        return cls((checksum.algorithm,), lambda: checksum)
+
+
+class _Digests:
+    """Several hashes of the same bytes, fed as one (runs in the disk worker thread)."""
+
+    def __init__(self, algorithms: tuple[str, ...]) -> None:
+        self._hashes = {name: hashlib.new(name) for name in algorithms}
+
+    def update(self, data: memoryview, /) -> None:
+        for one in self._hashes.values():
+            one.update(data)
+
+    def digest(self, algorithm: str) -> bytes:
+        return self._hashes[algorithm].digest()
 
 
 class Body(Protocol):
@@ -59,7 +105,7 @@ class DataFile(Protocol):
 
     position: int
 
-    async def write(self, pieces: Sequence[bytes], hasher: HASH | None = None) -> None:
+    async def write(self, pieces: Sequence[bytes], hasher: Hasher | None = None) -> None:
         """Append ``pieces`` at :attr:`position` and move it past them."""
 
     async def sync(self) -> None:
@@ -74,7 +120,7 @@ async def receive_body(
     data: DataFile,
     *,
     plan: tus.PatchPlan,
-    checksum: tus.Checksum | None,
+    checksum: ExpectedChecksum | None,
     holder: Holder,
     commit: Callable[[int], Awaitable[None]],
     progress: Callable[[], None],
@@ -87,7 +133,7 @@ async def receive_body(
             the bytes it had already received are written too.
         data: The upload's file, positioned at the upload's committed offset.
         plan: From :meth:`tus.UploadState.plan_patch`; supplies the byte limit.
-        checksum: The expected checksum of the whole body, if the client sent one.
+        checksum: What the whole body must match, if the client sent a checksum.
         holder: This request's hold on the upload; eviction cancels ``holder.transfer``.
         commit: Persists a new committed offset (called only after an fsync).
         progress: Called as bytes arrive (at most every ``NOTIFY_INTERVAL_S``).
@@ -97,7 +143,8 @@ async def receive_body(
 
     Raises:
         tus.TusError: 413 past the limit (bytes up to the limit are kept), 460 on
-            a checksum mismatch (nothing kept).
+            a checksum mismatch, 400 for a checksum trailer that is missing or
+            malformed (nothing kept).
         APIError: 408 after ``BODY_IDLE_TIMEOUT_S`` without a byte, 423 if a newer
             request evicted this one, 507 when the disk is full. The bytes
             received before are kept.
@@ -105,7 +152,7 @@ async def receive_body(
             bytes received before are kept.
     """
     start = data.position
-    hasher = hashlib.new(checksum.algorithm) if checksum is not None else None
+    hasher = _Digests(checksum.algorithms) if checksum is not None else None
     verified = checksum is None
     next_progress = trio.current_time()
     refused = False  # 413, 460 or a full disk: nothing more may be written
@@ -133,7 +180,8 @@ async def receive_body(
                     if checksum is not None:
                         assert hasher is not None
                         refused = True
-                        tus.verify_checksum(checksum, hasher.digest())  # raises 460
+                        expected = checksum.resolve()
+                        tus.verify_checksum(expected, hasher.digest(expected.algorithm))  # 460
                         refused = False
                         verified = True
                 except Exception as exc:

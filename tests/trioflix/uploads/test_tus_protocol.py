@@ -23,7 +23,10 @@ def _stored(server: Server, upload_path: str) -> bytes:
     ).read_bytes()
 
 
+@pytest.mark.parametrize("server", ["direct", "asgi"], indirect=True)
 async def test_options_advertises_exactly_what_is_implemented(server: Server) -> None:
+    # Under plain hypercorn request trailers never reach the app: no checksum-trailer.
+    trailers = ["checksum-trailer"] if server.app.trioflix.request_trailers else []
     response = await server.client.options(TUS)
     assert response.status_code == 204
     assert response.headers["Tus-Version"] == "1.0.0"
@@ -33,6 +36,7 @@ async def test_options_advertises_exactly_what_is_implemented(server: Server) ->
         "creation-defer-length",
         "expiration",
         "checksum",
+        *trailers,
         "termination",
         "concatenation",
         "concatenation-unfinished",
@@ -244,13 +248,13 @@ ERROR_CASES = [
         "unsupported_checksum_algorithm",
     ),
     (
-        "checksum trailer",
+        "announced checksum trailer not sent",
         "PATCH",
         "upload",
         {"Upload-Offset": "0", "Trailer": "Upload-Checksum"},
         b"abc",
         400,
-        "extension_not_supported",
+        "missing_header",
     ),
     ("no offset", "PATCH", "upload", {}, b"abc", 400, "missing_header"),
     ("unknown upload", "HEAD", "missing", {}, b"", 404, "not_found"),
