@@ -8,12 +8,13 @@ import msgspec
 from quart import g, request
 
 from trioflix.app import state
-from trioflix.auth.tokens import InvalidToken
+from trioflix.auth.bearer import user_for_authorization
 from trioflix.errors import APIError
-from trioflix.store.users import User, get_user
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
+
+    from trioflix.store.users import User
 
 __all__ = ["Body", "current_user", "json_body", "parse_id", "require_user"]
 
@@ -61,28 +62,7 @@ async def current_user() -> User:
         APIError: 401 for a missing, malformed, expired or forged token, or one
             whose user no longer exists.
     """
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise APIError(
-            401,
-            "unauthorized",
-            "send Authorization: Bearer <token>",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    app_state = state()
-    try:
-        user_id = app_state.tokens.verify(token.strip())
-    except InvalidToken as exc:
-        raise APIError(
-            401,
-            "invalid_token",
-            str(exc),
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        ) from None
-    user = await get_user(app_state.db, user_id)
-    if user is None:
-        raise APIError(401, "invalid_token", "the token's user does not exist")
+    user = await user_for_authorization(state(), request.headers.get("Authorization", ""))
     g.user = user
     return user
 

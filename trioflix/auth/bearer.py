@@ -1,0 +1,44 @@
+"""The user an ``Authorization: Bearer <token>`` header names, for any transport."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from trioflix.auth.tokens import InvalidToken
+from trioflix.errors import APIError
+from trioflix.store.users import User, get_user
+
+if TYPE_CHECKING:
+    from trioflix.app import AppState
+
+__all__ = ["user_for_authorization"]
+
+
+async def user_for_authorization(app_state: AppState, header: str) -> User:
+    """The user whose token ``header`` (an ``Authorization`` value) carries.
+
+    Raises:
+        APIError: 401 for a missing, malformed, expired or forged token, or one
+            whose user no longer exists.
+    """
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise APIError(
+            401,
+            "unauthorized",
+            "send Authorization: Bearer <token>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    try:
+        user_id = app_state.tokens.verify(token.strip())
+    except InvalidToken as exc:
+        raise APIError(
+            401,
+            "invalid_token",
+            str(exc),
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        ) from None
+    user = await get_user(app_state.db, user_id)
+    if user is None:
+        raise APIError(401, "invalid_token", "the token's user does not exist")
+    return user
