@@ -190,6 +190,10 @@ def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Se
 class Server:
     url: str
     client: httpx.AsyncClient
+    # For tus requests alone: under ``trioflix serve`` its connections open with a
+    # tus request, so they take the direct tus route (trioflix.direct.tus) as real
+    # tus clients' connections do; ``client``'s open with other API calls.
+    tus: httpx.AsyncClient
     settings: Settings
     app: TrioflixApp
 
@@ -238,10 +242,14 @@ async def server(
         serve = partial(serve_app, settings, app=app)
     binds = await nursery.start(partial(serve, shutdown_trigger=stop.wait))
     url = binds[0]
-    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=10) as client,
+        httpx.AsyncClient(base_url=url, timeout=10) as tus,
+    ):
         yield Server(
             url=url,
             client=client,
+            tus=tus,
             settings=settings.replace(http=url.removeprefix("http://")),
             app=app,
         )

@@ -1,16 +1,16 @@
-"""The front door of ``trioflix serve``: the first request on a connection picks who serves it.
+"""The front door of ``trioflix serve``: a connection's first request picks who serves it.
 
 Every new connection's request head is read here (bounded in size and time) and
 parsed with h11. A request for a route in :mod:`trioflix.direct.routes` (a chat
-websocket, a live channel's FLV) is served right here, on the socket; anything
-else, including anything this module does not fully understand, is handed to
-hypercorn with the bytes read so far replayed in front of the stream, so that
-hypercorn sees the connection exactly as the client sent it.
+websocket, a live channel's FLV, a tus request) is served right here, on the
+socket; anything else, including anything this module does not fully
+understand, is handed to hypercorn with the bytes read so far replayed in front
+of the stream, so that hypercorn sees the connection exactly as the client sent it.
 
-Only a connection's *first* request is looked at: after the hand-over the
-connection is hypercorn's, and a later request for a direct route on it (a
-kept-alive browser connection) is served by the ASGI version of the route,
-which behaves the same.
+A route may give the connection back for its next request (tus requests on a
+kept-alive connection); the next head is then looked at the same way. Once a
+connection is hypercorn's it stays hypercorn's: a later request for a direct
+route on it is served by the ASGI version of the route, which behaves the same.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ import trio
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    # Serves a connection whose first request (``Head``, and the bytes read so far) it took.
-    DirectRoute = Callable[[trio.SocketStream, "Head"], Awaitable[None]]
+    # Serves the request ``Head`` on a connection; returns the bytes read past that
+    # request if the connection may carry another one, or None once it is closed.
+    DirectRoute = Callable[[trio.SocketStream, "Head"], Awaitable[bytes | None]]
 
 __all__ = [
     "HEAD_LIMIT",
@@ -133,30 +134,33 @@ async def handle_connection(
     hand_over: Callable[[trio.abc.HalfCloseableStream], Awaitable[object]],
     head_timeout: float,
 ) -> None:
-    """Serve one new connection: directly if its first request has a direct route,
-    else through ``hand_over`` (hypercorn)."""
-    received = bytearray()
-    try:
-        with trio.move_on_after(head_timeout):
-            await read_head(stream, received)
-    except (trio.BrokenResourceError, trio.ClosedResourceError):
-        received.clear()
-    buffered = bytes(received)
-    if not buffered:
-        await stream.aclose()  # the client sent nothing: what hypercorn's idle timeout does
-        return
-    head = parse_head(buffered)
-    route = route_for(head, buffered) if head is not None and not head.has_body else None
-    if route is None:
-        await hand_over(PrefixedStream(stream, buffered))
-        return
-    assert head is not None
+    """Serve one new connection: each request directly while it has a direct route,
+    else (and from then on) through ``hand_over`` (hypercorn)."""
     async with stream:
-        try:
-            await route(stream, head)
-        except* (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass  # the client went away mid-write (a route's nursery reports it in a group)
-        except* Exception:
-            # Whatever it is, it ends this connection only: the listener and every
-            # other connection go on.
-            logger.exception("bug in a direct route; closing its connection")
+        buffered: bytes | None = b""
+        while buffered is not None:
+            received = bytearray(buffered)
+            try:
+                with trio.move_on_after(head_timeout):
+                    await read_head(stream, received)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                received.clear()
+            buffered = bytes(received)
+            if not buffered:
+                return  # the client sent nothing: what hypercorn's idle timeout does
+            head = parse_head(buffered)
+            route = route_for(head, buffered) if head is not None else None
+            if route is None:
+                await hand_over(PrefixedStream(stream, buffered))
+                return
+            assert head is not None
+            try:
+                buffered = await route(stream, head)
+            except* (trio.BrokenResourceError, trio.ClosedResourceError):
+                # The client went away mid-write (a route's nursery reports it in a group).
+                buffered = None
+            except* Exception:
+                # Whatever it is, it ends this connection only: the listener and every
+                # other connection go on.
+                logger.exception("bug in a direct route; closing its connection")
+                buffered = None

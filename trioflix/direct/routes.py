@@ -1,12 +1,14 @@
-"""The routes ``trioflix serve`` answers on the socket itself: chat and live FLV.
+"""The routes ``trioflix serve`` answers on the socket itself: chat, live FLV and tus.
 
-These are the routes whose cost is per write, not per request: a chat message is
-written to every member of a room, a live tag to every viewer. Through ASGI, each
-of those writes passes Quart, hypercorn's stream, h11 or wsproto, and a lock with
-its cancel scopes; here it is one ``send_all`` (docs/benchmarks.md has the
-figures). The work itself is shared with the ASGI versions of the same routes
-(:mod:`trioflix.api.chat`, :mod:`trioflix.api.playback`), which serve under
-plain hypercorn; only the transport differs.
+These are the routes whose cost is per write or per read, not per request: a
+chat message is written to every member of a room, a live tag to every viewer,
+an upload arrives in thousands of socket reads. Through ASGI, each of those
+passes Quart, hypercorn's stream, h11 or wsproto, and a lock or a queue with its
+cancel scopes; here it is one system call (docs/benchmarks.md has the figures).
+The work itself is shared with the ASGI versions of the same routes
+(:mod:`trioflix.api.chat`, :mod:`trioflix.api.playback`,
+:mod:`trioflix.api.uploads`), which serve under plain hypercorn; only the
+transport differs.
 
 A route declines (returns ``None`` from :meth:`DirectRoutes.route_for`) whatever
 it would answer with an error, such as a channel that is not live: hypercorn and
@@ -27,6 +29,7 @@ from wsproto.utilities import RemoteProtocolError
 
 from trioflix.app import record_request
 from trioflix.chat.session import serve_connection
+from trioflix.direct.tus import serve_tus_request, tus_target
 from trioflix.direct.websocket import DirectWebsocket
 from trioflix.live.fanout import Protocol
 from trioflix.live.packets import flv_bytes, flv_stream_header
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
     from trioflix.app import AppState
     from trioflix.direct.front import DirectRoute, Head
     from trioflix.live.stream import LiveStream
+    from trioflix.uploads.service import Uploads
 
 __all__ = ["DirectRoutes"]
 
@@ -54,16 +58,19 @@ FLV_ROUTE = "/live/<channel>.flv"
 class DirectRoutes:
     """The direct routes of one app, and the connections they hold open."""
 
-    def __init__(self, state: AppState) -> None:
+    def __init__(self, state: AppState, uploads: Uploads) -> None:
         self.state = state
+        self.uploads = uploads
         self.closing = False
         self._open: set[trio.CancelScope] = set()
 
     def route_for(self, head: Head, data: bytes) -> DirectRoute | None:
         """The route that serves this request head (``data``: the bytes read), if any."""
-        if head.method != "GET":
-            return None
         path = head.path
+        if tus_target(path) is not None:
+            return partial(self._tus, data)
+        if head.method != "GET" or head.has_body:
+            return None
         if path.startswith("/ws/chat/"):
             channel = path.removeprefix("/ws/chat/")
             if head.websocket and _is_segment(channel) and (conn := _upgrade(data)):
@@ -97,6 +104,13 @@ class DirectRoutes:
             finally:
                 self._open.discard(scope)
                 self.state.direct_connections = len(self._open)
+
+    async def _tus(self, data: bytes, stream: trio.SocketStream, head: Head) -> bytes | None:
+        with self._tracked() as scope:
+            rest = await serve_tus_request(
+                stream, head, data, service=self.uploads, app_state=self.state
+            )
+        return None if scope.cancelled_caught else rest
 
     async def _chat(
         self, channel: str, conn: WSConnection, stream: trio.SocketStream, head: Head

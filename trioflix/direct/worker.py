@@ -7,7 +7,7 @@ which serves the direct routes itself and hands everything else to hypercorn's
 ``TCPServer``; and that ``TCPServer`` keeps request trailers for the app
 (:mod:`trioflix.direct.trailers`). Lifespan, graceful shutdown and the connection handling are
 hypercorn's own classes, so the ASGI side behaves exactly as under
-``hypercorn.trio.serve``; tests/trioflix/test_server.py covers both.
+``hypercorn.trio.serve``; tests/trioflix/test_direct.py covers both.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from hypercorn.utils import ShutdownError, raise_shutdown, repr_socket_addr, wra
 from trioflix.direct.front import handle_connection
 from trioflix.direct.routes import DirectRoutes
 from trioflix.direct.trailers import TrailerKeepingTCPServer
+from trioflix.uploads.service import uploads_of
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -47,7 +48,7 @@ async def serve(
     lifespan_state: LifespanState = {}
     lifespan = Lifespan(asgi_app, config, lifespan_state)
     context = WorkerContext(None)
-    routes = DirectRoutes(app.trioflix)
+    routes = DirectRoutes(app.trioflix, uploads_of(app))
     app.trioflix.request_trailers = True  # TrailerKeepingTCPServer below
 
     async with trio.open_nursery() as lifespan_nursery:

@@ -31,6 +31,7 @@ __all__ = [
     "Uploads",
     "install_uploads",
     "uploads",
+    "uploads_of",
 ]
 
 #: Where the tus endpoints live (the creation URL; uploads are ``TUS_PATH/<id>``).
@@ -94,6 +95,11 @@ def install_uploads(app: Quart, app_state: AppState) -> Uploads:
     return service
 
 
+def uploads_of(app: Quart) -> Uploads:
+    """``app``'s :class:`Uploads`."""
+    return cast("Uploads", app.extensions[_KEY])
+
+
 def uploads() -> Uploads:
     """The running app's :class:`Uploads` (needs an app context)."""
-    return cast("Uploads", current_app.extensions[_KEY])
+    return uploads_of(current_app)

@@ -1,18 +1,26 @@
-"""Shared helpers for the upload tests: tus requests by hand, sample media made with PyAV."""
+"""Shared helpers for the upload tests: tus requests by hand (httpx, or h11 on one
+kept-alive connection), sample media made with PyAV."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+from contextlib import asynccontextmanager
 from fractions import Fraction
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import av
+import h11
+import trio
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable
     from pathlib import Path
 
     import httpx
+
+    from tests.conftest import Server
 
 TUS = "/api/upload/video/tus"
 V = {"Tus-Resumable": "1.0.0"}
@@ -104,3 +112,60 @@ def make_video(
             out.mux(packet)
         for packet in audio.encode():
             out.mux(packet)
+
+
+class RawClient:
+    """One kept-alive HTTP/1.1 connection, driven with h11.
+
+    A body is sent chunked (then ``trailers`` may follow it) unless the headers give
+    its ``Content-Length``; ``between`` is awaited after its first chunk is sent.
+    """
+
+    def __init__(self, stream: trio.SocketStream, host: str) -> None:
+        self._stream = stream
+        self._host = host
+        self._conn = h11.Connection(h11.CLIENT)
+
+    async def request(
+        self,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        chunks: tuple[bytes, ...] = (),
+        trailers: dict[str, str] | None = None,
+        between: Callable[[], Awaitable[None]] | None = None,
+    ) -> tuple[int, dict[str, str], bytes]:
+        fields = [("Host", self._host), *headers.items()]
+        if (chunks or trailers is not None) and "Content-Length" not in headers:
+            fields.append(("Transfer-Encoding", "chunked"))
+        out = self._conn.send(h11.Request(method=method, target=target, headers=fields))
+        for number, chunk in enumerate(chunks):
+            await self._stream.send_all(out + self._conn.send(h11.Data(data=chunk)))
+            out = b""
+            if number == 0 and between is not None:
+                await between()
+        out += self._conn.send(h11.EndOfMessage(headers=list((trailers or {}).items())))
+        await self._stream.send_all(out)
+        status, response_headers, body = 0, {}, b""
+        while True:
+            event = self._conn.next_event()
+            if event is h11.NEED_DATA:
+                self._conn.receive_data(await self._stream.receive_some(65536))
+            elif isinstance(event, h11.Response):
+                status = event.status_code
+                response_headers = {k.decode(): v.decode() for k, v in event.headers}
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                break
+        if self._conn.their_state is h11.DONE:  # else the server closes the connection
+            self._conn.start_next_cycle()
+        return status, response_headers, body
+
+
+@asynccontextmanager
+async def connect(server: Server) -> AsyncIterator[RawClient]:
+    url = urlsplit(server.url)
+    assert url.hostname is not None and url.port is not None
+    async with await trio.open_tcp_stream(url.hostname, url.port) as stream:
+        yield RawClient(stream, url.netloc)

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
     from tests.conftest import Server
 
+# Every test runs over trioflix serve's direct tus route and over plain hypercorn (ASGI).
+pytestmark = pytest.mark.parametrize("server", ["direct", "asgi"], indirect=True)
+
 
 async def _raw_patch_start(
     server: Server, token: str, path: str, offset: int, total: int, sent: bytes
@@ -77,7 +80,7 @@ async def _wait_offset(server: Server, token: str, path: str, offset: int) -> No
     """Poll HEAD (which evicts a holder) until the offset is ``offset``."""
     with trio.fail_after(20):
         while True:
-            response = await head(server.client, token, path)
+            response = await head(server.tus, token, path)
             if response.headers.get("Upload-Offset") == str(offset):
                 return
             await trio.sleep(0.05)
@@ -87,13 +90,13 @@ async def _wait_offset(server: Server, token: str, path: str, offset: int) -> No
 async def test_dropped_client_keeps_exactly_the_bytes_sent(server: Server) -> None:
     token, _ = await server.register("alice")
     data = os.urandom(2_000_000)
-    path = await create(server.client, token, len(data))
+    path = await create(server.tus, token, len(data))
     stream = await _raw_patch_start(server, token, path, 0, len(data), data[:1_234_567])
     # Give the server the bytes, then vanish without a FIN-acknowledged goodbye.
     await trio.sleep(0.3)
     await stream.aclose()
     await _wait_offset(server, token, path, 1_234_567)
-    rest = await patch(server.client, token, path, 1_234_567, data[1_234_567:])
+    rest = await patch(server.tus, token, path, 1_234_567, data[1_234_567:])
     assert rest.status_code == 204 and rest.headers["Upload-Offset"] == str(len(data))
     status = await server.client.get(
         f"/api/upload/status/{path.rsplit('/', 1)[1]}", headers=auth(token)
@@ -107,15 +110,15 @@ async def test_dropped_client_keeps_exactly_the_bytes_sent(server: Server) -> No
 async def test_reconnecting_client_evicts_a_hanging_patch(server: Server) -> None:
     token, _ = await server.register("alice")
     data = os.urandom(1_000_000)
-    path = await create(server.client, token, len(data))
+    path = await create(server.tus, token, len(data))
     stale = await _raw_patch_start(server, token, path, 0, len(data), data[:400_000])
     await trio.sleep(0.3)
     # The stale connection stays open and silent; the client comes back on a new one.
     with trio.fail_after(10):  # far below the 60 s body idle timeout
-        response = await head(server.client, token, path)
+        response = await head(server.tus, token, path)
     assert response.status_code == 200
     assert response.headers["Upload-Offset"] == "400000"
-    done = await patch(server.client, token, path, 400_000, data[400_000:])
+    done = await patch(server.tus, token, path, 400_000, data[400_000:])
     assert done.status_code == 204 and done.headers["Upload-Offset"] == "1000000"
     # The evicted request was answered 423 (tus clients retry on it), on its own connection.
     with trio.fail_after(10):
@@ -128,16 +131,16 @@ async def test_reconnecting_client_evicts_a_hanging_patch(server: Server) -> Non
 @pytest.mark.settings(upload_expiry=1)
 async def test_expired_upload_is_reaped_and_answers_410(server: Server) -> None:
     token, _ = await server.register("alice")
-    path = await create(server.client, token, 100)
-    await patch(server.client, token, path, 0, b"x" * 10)
+    path = await create(server.tus, token, 100)
+    await patch(server.tus, token, path, 0, b"x" * 10)
     data_file = server.settings.data_dir / "uploads" / f"{path.rsplit('/', 1)[1]}.bin"
     assert data_file.exists()
     with trio.fail_after(10):
         while data_file.exists():  # noqa: ASYNC110 (a file vanishing has no event to wait on)
             await trio.sleep(0.1)
-    gone = await head(server.client, token, path)
+    gone = await head(server.tus, token, path)
     assert gone.status_code == 410
-    late = await patch(server.client, token, path, 10, b"y")
+    late = await patch(server.tus, token, path, 10, b"y")
     assert late.status_code == 410 and late.json()["error"]["code"] == "upload_expired"
     status = await server.client.get(
         f"/api/upload/status/{path.rsplit('/', 1)[1]}", headers=auth(token)
@@ -170,16 +173,16 @@ async def test_full_disk_is_a_clear_error_and_the_upload_resumes(
     # Far more than the server and the sockets buffer (two 1 MiB writes, up to
     # about 10 MiB of TCP buffers), so the disk fills while most of the body is unsent.
     data = os.urandom(32 * 1024 * 1024)
-    path = await create(server.client, token, len(data))
+    path = await create(server.tus, token, len(data))
     status, body = await _raw_patch(server, token, path, 0, data)
     assert status == 507
     assert json.loads(body)["error"]["code"] == "insufficient_storage"
-    kept = int((await head(server.client, token, path)).headers["Upload-Offset"])
+    kept = int((await head(server.tus, token, path)).headers["Upload-Offset"])
     assert 0 < kept < len(data)
     stored = small_upload_disk / f"{path.rsplit('/', 1)[1]}.bin"
     assert stored.read_bytes() == data[:kept]
     await trio.run_process(["mount", "-o", "remount,size=40m", str(small_upload_disk)])
-    rest = await patch(server.client, token, path, kept, data[kept:])
+    rest = await patch(server.tus, token, path, kept, data[kept:])
     assert rest.status_code == 204 and rest.headers["Upload-Offset"] == str(len(data))
 
 
@@ -242,8 +245,8 @@ async def test_memory_stays_flat_during_a_large_single_patch(server: Server) -> 
     token, _ = await server.register("alice")
     total = 384 * 1024 * 1024
     chunk = os.urandom(1024 * 1024)
-    path = await create(server.client, token, total)
-    await patch(server.client, token, path, 0, chunk)  # warm up every code path once
+    path = await create(server.tus, token, total)
+    await patch(server.tus, token, path, 0, chunk)  # warm up every code path once
     await trio.Path("/proc/self/clear_refs").write_text("5")  # reset the RSS high-water mark
     before = _rss_high_water_kib()
 
@@ -251,7 +254,7 @@ async def test_memory_stays_flat_during_a_large_single_patch(server: Server) -> 
         for _ in range(total // len(chunk) - 1):
             yield chunk
 
-    response = await server.client.patch(
+    response = await server.tus.patch(
         path,
         content=body(),
         headers={

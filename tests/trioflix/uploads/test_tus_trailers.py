@@ -1,8 +1,10 @@
 """tus checksum-trailer: ``Upload-Checksum`` after a chunked body, sent with h11 by hand.
 
-``trioflix serve`` delivers request trailers to the app (trioflix.direct.trailers),
-on any HTTP/1.1 connection, including a kept-alive one whose first request was
-not a tus one; plain hypercorn cannot, and there the extension is not offered.
+``trioflix serve`` reads them on any HTTP/1.1 connection: its direct tus route
+(trioflix.direct.tus) on connections that open with a tus request, and hypercorn
+with trioflix.direct.trailers on the others (a kept-alive connection whose first
+request was not a tus one). Plain hypercorn cannot, and there the extension is
+not offered.
 """
 
 from __future__ import annotations
@@ -11,20 +13,14 @@ import base64
 import hashlib
 import json
 import os
-from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
-import h11
 import httpx
 import pytest
-import trio
 
-from .helpers import STREAM, TUS, V, auth, head
+from .helpers import STREAM, TUS, V, auth, connect, head
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
     from tests.conftest import Server
 
 
@@ -32,60 +28,11 @@ def _checksum(algorithm: str, data: bytes) -> str:
     return f"{algorithm} {base64.b64encode(hashlib.new(algorithm, data).digest()).decode()}"
 
 
-class RawClient:
-    """One kept-alive HTTP/1.1 connection; bodies are sent chunked, trailers after them."""
-
-    def __init__(self, stream: trio.SocketStream, host: str) -> None:
-        self._stream = stream
-        self._host = host
-        self._conn = h11.Connection(h11.CLIENT)
-
-    async def request(
-        self,
-        method: str,
-        target: str,
-        headers: dict[str, str],
-        chunks: tuple[bytes, ...] = (),
-        trailers: dict[str, str] | None = None,
-    ) -> tuple[int, dict[str, str], bytes]:
-        fields = [("Host", self._host), *headers.items()]
-        if chunks or trailers is not None:
-            fields.append(("Transfer-Encoding", "chunked"))
-        out = self._conn.send(h11.Request(method=method, target=target, headers=fields))
-        for chunk in chunks:
-            out += self._conn.send(h11.Data(data=chunk))
-        out += self._conn.send(h11.EndOfMessage(headers=list((trailers or {}).items())))
-        await self._stream.send_all(out)
-        status, response_headers, body = 0, {}, b""
-        while True:
-            event = self._conn.next_event()
-            if event is h11.NEED_DATA:
-                self._conn.receive_data(await self._stream.receive_some(65536))
-            elif isinstance(event, h11.Response):
-                status = event.status_code
-                response_headers = {k.decode(): v.decode() for k, v in event.headers}
-            elif isinstance(event, h11.Data):
-                body += event.data
-            elif isinstance(event, h11.EndOfMessage):
-                break
-        if self._conn.their_state is h11.DONE:  # else the server closes the connection
-            self._conn.start_next_cycle()
-        return status, response_headers, body
-
-
-@asynccontextmanager
-async def _connect(server: Server) -> AsyncIterator[RawClient]:
-    url = urlsplit(server.url)
-    assert url.hostname is not None and url.port is not None
-    async with await trio.open_tcp_stream(url.hostname, url.port) as stream:
-        yield RawClient(stream, url.netloc)
-
-
 async def test_checksum_trailer_on_a_kept_alive_connection(server: Server) -> None:
     token, _ = await server.register("alice")
     data = os.urandom(600_000)
     first, second = data[:250_000], data[250_000:]
-    async with _connect(server) as client:
+    async with connect(server) as client:
         # The connection's first request is not a tus one (the front door hands it to
         # hypercorn), as in a browser's shared connection pool.
         status, _, _ = await client.request("GET", "/healthz", {})
@@ -152,7 +99,7 @@ async def test_checksum_trailer_on_a_kept_alive_connection(server: Server) -> No
 async def test_creation_with_upload_and_a_checksum_trailer(server: Server) -> None:
     token, _ = await server.register("bob")
     data = os.urandom(70_000)
-    async with _connect(server) as client:
+    async with connect(server) as client:
         status, headers, _ = await client.request(
             "POST",
             TUS,
@@ -175,7 +122,7 @@ async def test_plain_hypercorn_refuses_a_checksum_trailer_before_the_body(server
     token, _ = await server.register("carol")
     response = await server.client.post(TUS, headers={**V, **auth(token), "Upload-Length": "3"})
     path = response.headers["Location"]
-    async with _connect(server) as client:
+    async with connect(server) as client:
         status, _, body = await client.request(
             "PATCH",
             path,
