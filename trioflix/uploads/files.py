@@ -68,7 +68,7 @@ _start_writeback = _sync_file_range()
 class Hasher(Protocol):
     """What sees the bytes as they are written (``hashlib`` objects, or several at once)."""
 
-    def update(self, data: memoryview, /) -> None: ...
+    def update(self, data: bytes | memoryview, /) -> None: ...
 
 
 class DiskFull(OSError):

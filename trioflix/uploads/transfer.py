@@ -82,7 +82,7 @@ class _Digests:
     def __init__(self, algorithms: tuple[str, ...]) -> None:
         self._hashes = {name: hashlib.new(name) for name in algorithms}
 
-    def update(self, data: memoryview, /) -> None:
+    def update(self, data: bytes | memoryview, /) -> None:
         for one in self._hashes.values():
             one.update(data)
 

@@ -17,8 +17,9 @@ from trioflix.uploads.locks import Holder
 from trioflix.uploads.transfer import receive_body
 
 if TYPE_CHECKING:
-    from _hashlib import HASH
     from collections.abc import Sequence
+
+    from trioflix.uploads.files import Hasher
 
 KIB = 1024
 
@@ -40,7 +41,7 @@ class MemoryFile:
         self._syncs = 0
         self._failing_sync = failing_sync
 
-    async def write(self, pieces: Sequence[bytes], hasher: HASH | None = None) -> None:
+    async def write(self, pieces: Sequence[bytes], hasher: Hasher | None = None) -> None:
         await trio.lowlevel.checkpoint()
         for piece in pieces:
             self.data += piece
