@@ -478,9 +478,19 @@ def _metadata(options: Options, source: _Source) -> str:
 
 
 class _Uploader:
-    def __init__(self, options: Options, client: httpx.Client, say: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        options: Options,
+        client: httpx.Client,
+        tus_client: httpx.Client,
+        say: Callable[[str], None],
+    ) -> None:
         self.options = options
-        self.client = client
+        self.client = client  # the API: login, the upload's status
+        # tus requests go on connections of their own: ``trioflix serve`` serves a
+        # connection that opens with a tus request on the socket, with less CPU per
+        # byte than one that opened with another API call (that one is ASGI's).
+        self.tus_client = tus_client
         self.say = say
         self.token = options.token
         self.backoff = _Backoff(options.retries)
@@ -546,7 +556,7 @@ class _Uploader:
         """The checksum to use and the server's ``Tus-Max-Size``."""
         response = self._call(
             "asking the server (OPTIONS)",
-            lambda: self.client.options(TUS_PATH, headers={"Tus-Resumable": tus.TUS_RESUMABLE}),
+            lambda: self.tus_client.options(TUS_PATH, headers={"Tus-Resumable": tus.TUS_RESUMABLE}),
         )
         if response.status_code not in (200, 204):
             raise UploadError(f"{self.options.server} does not speak tus: {_error_text(response)}")
@@ -590,7 +600,7 @@ class _Uploader:
             return _offset_header(response)
 
     def _head(self, url: str) -> httpx.Response:
-        return self.client.head(url, headers=self._tus())
+        return self.tus_client.head(url, headers=self._tus())
 
     def create(self, source: _Source) -> str:
         metadata = _metadata(self.options, source)
@@ -600,7 +610,7 @@ class _Uploader:
                 headers = {**self._tus(), "Upload-Length": str(source.size)}
                 if metadata:
                     headers["Upload-Metadata"] = metadata
-                return self.client.post(TUS_PATH, headers=headers)
+                return self.tus_client.post(TUS_PATH, headers=headers)
 
             response = self._call("creating the upload", send)
             if response.status_code == 401:
@@ -639,7 +649,7 @@ class _Uploader:
             headers["Upload-Checksum"] = f"{algorithm} {_b64(digest)}"
         body = _Throttled(source.blocks(offset, length), self.options.limit_rate, bar.update)
         try:
-            response = self.client.patch(url, content=iter(body), headers=headers)
+            response = self.tus_client.patch(url, content=iter(body), headers=headers)
         except httpx.TransportError as exc:
             raise _Transient(f"sending bytes {offset}-{offset + length}: {exc!r}") from exc
         if response.status_code == 204:
@@ -884,8 +894,11 @@ def upload(options: Options, out: IO[str] = sys.stdout) -> int:
     timeout = httpx.Timeout(IO_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
     headers = {"User-Agent": f"trioflix-upload/{__version__}"}
     store = ResumeStore(options.state_file)
-    with httpx.Client(base_url=options.server, timeout=timeout, headers=headers) as client:
-        uploader = _Uploader(options, client, say)
+    with (
+        httpx.Client(base_url=options.server, timeout=timeout, headers=headers) as client,
+        httpx.Client(base_url=options.server, timeout=timeout, headers=headers) as tus_client,
+    ):
+        uploader = _Uploader(options, client, tus_client, say)
         url, size = _upload(options, uploader, store)
         upload_id = url.rstrip("/").rsplit("/", 1)[1]
         say(f"uploaded {size} bytes as {url}")
