@@ -65,6 +65,31 @@ async def head(client: httpx.AsyncClient, token: str, path: str) -> httpx.Respon
     return await client.head(path, headers={**V, **auth(token)})
 
 
+async def raw_patch_start(
+    address: str,
+    token: str,
+    path: str,
+    offset: int,
+    total: int,
+    sent: bytes,
+    *,
+    expect_continue: bool = False,
+) -> trio.SocketStream:
+    """Open a PATCH to ``address`` (host:port) announcing ``total`` body bytes, send
+    ``sent`` of them, and leave it open."""
+    host, port = address.rsplit(":", 1)
+    stream = await trio.open_tcp_stream(host, int(port))
+    head_lines = (
+        f"PATCH {path} HTTP/1.1\r\nHost: {host}\r\nTus-Resumable: 1.0.0\r\n"
+        f"Authorization: Bearer {token}\r\nContent-Type: application/offset+octet-stream\r\n"
+        f"Upload-Offset: {offset}\r\nContent-Length: {total}\r\n"
+        + ("Expect: 100-continue\r\n" if expect_continue else "")
+        + "\r\n"
+    )
+    await stream.send_all(head_lines.encode() + sent)
+    return stream
+
+
 def make_video(
     path: Path,
     *,

@@ -19,7 +19,7 @@ import trio
 from trioflix.app import create_app
 from trioflix.server import serve_app
 
-from .helpers import STREAM, TUS, V, auth, connect, create, head
+from .helpers import STREAM, TUS, V, auth, connect, create, head, raw_patch_start
 
 if TYPE_CHECKING:
     from tests.conftest import Server
@@ -78,16 +78,8 @@ async def test_tus_requests_are_served_directly_until_another_request(server: Se
 async def test_a_patch_in_progress_is_a_direct_connection(server: Server) -> None:
     token, _ = await server.register("bob")
     path = await create(server.tus, token, 1000)
-    host, port = server.url.removeprefix("http://").split(":")
-    async with await trio.open_tcp_stream(host, int(port)) as stream:
-        await stream.send_all(
-            (
-                f"PATCH {path} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\n"
-                "Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\n"
-                f"Content-Length: 1000\r\nAuthorization: Bearer {token}\r\n\r\n"
-            ).encode()
-            + b"x" * 400
-        )
+    stream = await raw_patch_start(server.settings.http, token, path, 0, 1000, b"x" * 400)
+    async with stream:
         with trio.fail_after(5):
             while server.app.trioflix.direct_connections != 1:  # noqa: ASYNC110
                 await trio.sleep(0.01)
@@ -103,16 +95,10 @@ async def test_expect_100_continue_is_answered_before_the_body(server: Server) -
     # curl sends Expect: 100-continue with bodies over 1 MiB and waits a second for it.
     token, _ = await server.register("carol")
     path = await create(server.tus, token, 5)
-    host, port = server.url.removeprefix("http://").split(":")
-    async with await trio.open_tcp_stream(host, int(port)) as stream:
-        await stream.send_all(
-            (
-                f"PATCH {path} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\n"
-                "Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\n"
-                "Content-Length: 5\r\nExpect: 100-continue\r\n"
-                f"Authorization: Bearer {token}\r\n\r\n"
-            ).encode()
-        )
+    stream = await raw_patch_start(
+        server.settings.http, token, path, 0, 5, b"", expect_continue=True
+    )
+    async with stream:
         with trio.fail_after(5):
             interim = await stream.receive_some(4096)
         assert interim.startswith(b"HTTP/1.1 100 ")
@@ -151,16 +137,9 @@ async def test_shutdown_mid_body_keeps_the_bytes_received(settings: Settings) ->
             )
             token = registered.json()["token"]
             path = await create(client, token, 1_000_000)
-        host, port = binds[0].removeprefix("http://").split(":")
-        async with await trio.open_tcp_stream(host, int(port)) as stream:
-            await stream.send_all(
-                (
-                    f"PATCH {path} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\n"
-                    "Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\n"
-                    f"Content-Length: 1000000\r\nAuthorization: Bearer {token}\r\n\r\n"
-                ).encode()
-                + b"z" * 250_000
-            )
+        address = binds[0].removeprefix("http://")
+        stream = await raw_patch_start(address, token, path, 0, 1_000_000, b"z" * 250_000)
+        async with stream:
             with trio.fail_after(5):
                 while app.trioflix.direct_connections != 1:  # noqa: ASYNC110
                     await trio.sleep(0.01)

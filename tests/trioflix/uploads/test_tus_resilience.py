@@ -14,7 +14,7 @@ import pytest
 import trio
 from tusclient import client as tus_client
 
-from .helpers import TUS, V, auth, create, head, patch
+from .helpers import TUS, V, auth, create, head, patch, raw_patch_start
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -25,27 +25,12 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.parametrize("server", ["direct", "asgi"], indirect=True)
 
 
-async def _raw_patch_start(
-    server: Server, token: str, path: str, offset: int, total: int, sent: bytes
-) -> trio.SocketStream:
-    """Open a PATCH announcing ``total`` body bytes, send ``sent`` of them, and leave it open."""
-    host, port = server.settings.http.rsplit(":", 1)
-    stream = await trio.open_tcp_stream(host, int(port))
-    head_lines = (
-        f"PATCH {path} HTTP/1.1\r\nHost: {host}\r\nTus-Resumable: 1.0.0\r\n"
-        f"Authorization: Bearer {token}\r\nContent-Type: application/offset+octet-stream\r\n"
-        f"Upload-Offset: {offset}\r\nContent-Length: {total}\r\n\r\n"
-    )
-    await stream.send_all(head_lines.encode() + sent)
-    return stream
-
-
 async def _raw_patch(
     server: Server, token: str, path: str, offset: int, data: bytes
 ) -> tuple[int, bytes]:
     """A whole PATCH over a raw socket, for answers that arrive before the body is sent
     (the server then closes the connection, which httpx reports as a leaked stream)."""
-    stream = await _raw_patch_start(server, token, path, offset, len(data), b"")
+    stream = await raw_patch_start(server.settings.http, token, path, offset, len(data), b"")
     reply = bytearray()
 
     async def send_body() -> None:
@@ -91,7 +76,9 @@ async def test_dropped_client_keeps_exactly_the_bytes_sent(server: Server) -> No
     token, _ = await server.register("alice")
     data = os.urandom(2_000_000)
     path = await create(server.tus, token, len(data))
-    stream = await _raw_patch_start(server, token, path, 0, len(data), data[:1_234_567])
+    stream = await raw_patch_start(
+        server.settings.http, token, path, 0, len(data), data[:1_234_567]
+    )
     # Give the server the bytes, then vanish without a FIN-acknowledged goodbye.
     await trio.sleep(0.3)
     await stream.aclose()
@@ -111,7 +98,7 @@ async def test_reconnecting_client_evicts_a_hanging_patch(server: Server) -> Non
     token, _ = await server.register("alice")
     data = os.urandom(1_000_000)
     path = await create(server.tus, token, len(data))
-    stale = await _raw_patch_start(server, token, path, 0, len(data), data[:400_000])
+    stale = await raw_patch_start(server.settings.http, token, path, 0, len(data), data[:400_000])
     await trio.sleep(0.3)
     # The stale connection stays open and silent; the client comes back on a new one.
     with trio.fail_after(10):  # far below the 60 s body idle timeout
