@@ -10,6 +10,11 @@ level by level so that the noise of a shared machine falls on both:
 - ingest: N concurrent ffmpeg ``-re -c copy`` publishers of a 3 Mbit/s H.264/AAC FLV
   sample (made once by ffmpeg and cached): server CPU seconds per stream-second,
   peak RSS, publishers dropped;
+- paired ingest: the same with both servers running at once, each with its own N
+  publishers, their CPU read over the same window, for a few rounds. On a shared
+  machine one server's run can see twice the load of the other's; paired, both see
+  the same, and the ratio of the two holds to a few percent where the figures of
+  separate runs swing by a third;
 - fan-out: one publisher, N HTTP-FLV viewers (``bench/_flv_viewers.py``, about 100
   viewers per process): delivered bitrate per viewer, server CPU, peak RSS;
 - latency: a paced in-process RTMP publisher (``bench/_rtmp_publisher.py``) and two
@@ -40,7 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -55,13 +60,13 @@ from bench._machine import load_average, machine, node_version
 from bench._rtmp_publisher import publish_paced, read_media_tags
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Sequence
 
     from protocols import flv
 
 HOST = "127.0.0.1"
 NMS_VERSION = "4.4.3"  # node-media-server, exact: figures are only comparable per version
-RUN_BUDGET_S = 15 * 60  # the full run takes ~8 min; past this something is stuck
+RUN_BUDGET_S = 20 * 60  # the full run takes ~11 min; past this something is stuck
 STARTUP_TIMEOUT_S = 30.0  # trioflix runs migrations and binds two ports; node starts in ~1 s
 STOP_TIMEOUT_S = 10.0  # both shut down gracefully within a second or two
 NPM_TIMEOUT_S = 240.0
@@ -95,10 +100,12 @@ class Plan:
     ramp_s: float  # viewers connect spread over this
     latency_s: float
     keyframe_probes: int
+    paired_levels: tuple[int, ...]  # publishers per server in the paired ingest
+    paired_rounds: int
 
 
-FULL = Plan((1, 10, 25), 24.0, (10, 50, 100, 200), 10.0, 2.0, 20.0, 10)
-QUICK = Plan((1, 5), 10.0, (10, 50), 4.0, 1.0, 5.0, 3)
+FULL = Plan((1, 10, 25), 24.0, (10, 50, 100, 200), 10.0, 2.0, 20.0, 10, (10, 25), 3)
+QUICK = Plan((1, 5), 10.0, (10, 50), 4.0, 1.0, 5.0, 3, (5,), 1)
 
 
 # --- /proc -------------------------------------------------------------------------------
@@ -454,42 +461,86 @@ async def wait_live(server: Server, index: int) -> None:
 # --- workloads ---------------------------------------------------------------------------
 
 
-async def ingest(server: Server, sample: Path, count: int, plan: Plan) -> dict[str, Any]:
-    runs = [PublisherRun() for _ in range(count)]
-    async with serving(server, f"ingest-{count}") as running, trio.open_nursery() as nursery:
-        pid = running.pid
-        started = time.monotonic()
-        for index in range(count):
-            log = server.workdir / f"ffmpeg-{server.name}-{count}-{index}.log"
-            nursery.start_soon(
-                run_ffmpeg, sample, server.publish_url(index), plan.ingest_s, log, runs[index]
-            )
-            await trio.sleep(PUBLISHER_STAGGER_S)
-        await sleep_until(time.monotonic() + WARMUP_S)
-        cpu0, t0 = cpu_seconds(pid), time.monotonic()
-        # Leave time to check every stream while all publishers are still sending.
-        await sleep_until(started + plan.ingest_s - PROBE_TIMEOUT_S - 1.0)
-        cpu1, t1 = cpu_seconds(pid), time.monotonic()
-
-        async def check(index: int) -> None:
-            runs[index].live = (await probe(server, index)).first_keyframe_s is not None
-
-        async with trio.open_nursery() as probes:
+async def ingest(
+    servers: Sequence[Server], sample: Path, count: int, plan: Plan
+) -> list[dict[str, Any]]:
+    """``count`` publishers to each of ``servers``, all running at once: the figures
+    of each, their CPU read over the same window."""
+    runs = {server.name: [PublisherRun() for _ in range(count)] for server in servers}
+    async with AsyncExitStack() as stack:
+        running = [
+            await stack.enter_async_context(serving(server, f"ingest-{count}"))
+            for server in servers
+        ]
+        async with trio.open_nursery() as nursery:
+            started = time.monotonic()
             for index in range(count):
-                probes.start_soon(check, index)
-        rss = peak_rss_mib(pid)
-        # Publishers end by themselves after -t; this only bounds a stuck one.
-        nursery.cancel_scope.deadline = trio.current_time() + plan.ingest_s + STOP_TIMEOUT_S
-    dropped = sum(run.dropped(plan.ingest_s) for run in runs)
+                for server in servers:
+                    log = server.workdir / f"ffmpeg-{server.name}-{count}-{index}.log"
+                    nursery.start_soon(
+                        run_ffmpeg,
+                        sample,
+                        server.publish_url(index),
+                        plan.ingest_s,
+                        log,
+                        runs[server.name][index],
+                    )
+                await trio.sleep(PUBLISHER_STAGGER_S)
+            await sleep_until(time.monotonic() + WARMUP_S)
+            cpu0, t0 = [cpu_seconds(r.pid) for r in running], time.monotonic()
+            # Leave time to check every stream while all publishers are still sending.
+            await sleep_until(started + plan.ingest_s - PROBE_TIMEOUT_S - 1.0)
+            cpu1, t1 = [cpu_seconds(r.pid) for r in running], time.monotonic()
+
+            async def check(server: Server, index: int) -> None:
+                live = (await probe(server, index)).first_keyframe_s is not None
+                runs[server.name][index].live = live
+
+            async with trio.open_nursery() as probes:
+                for server in servers:
+                    for index in range(count):
+                        probes.start_soon(check, server, index)
+            rss = [peak_rss_mib(r.pid) for r in running]
+            # Publishers end by themselves after -t; this only bounds a stuck one.
+            nursery.cancel_scope.deadline = trio.current_time() + plan.ingest_s + STOP_TIMEOUT_S
+    return [
+        {
+            "publishers": count,
+            "window_s": t1 - t0,
+            "cpu_s": cpu1[i] - cpu0[i],
+            "cpu_per_stream_s": (cpu1[i] - cpu0[i]) / (count * (t1 - t0)),
+            "peak_rss_mib": rss[i],
+            "dropped": sum(run.dropped(plan.ingest_s) for run in runs[server.name]),
+            "errors_logged": running[i].errors_logged(),
+            "runs": [asdict(run) for run in runs[server.name]],
+        }
+        for i, server in enumerate(servers)
+    ]
+
+
+async def paired_ingest(
+    trioflix: Server, nms: Server, sample: Path, count: int, plan: Plan
+) -> dict[str, Any]:
+    """:data:`Plan.paired_rounds` paired ingest runs: per round, both servers' CPU per
+    stream-second over the same window, and their ratio."""
+    rounds = []
+    for number in range(plan.paired_rounds):
+        print(f"paired ingest: {count} publishers each, round {number + 1}", file=sys.stderr)
+        ours, theirs = await ingest((trioflix, nms), sample, count, plan)
+        rounds.append(
+            {
+                "trioflix": ours["cpu_per_stream_s"],
+                "nms": theirs["cpu_per_stream_s"],
+                "ratio": ours["cpu_per_stream_s"] / theirs["cpu_per_stream_s"],
+                "dropped": ours["dropped"] + theirs["dropped"],
+                "errors_logged": ours["errors_logged"] + theirs["errors_logged"],
+                "load": load_average(),
+            }
+        )
     return {
         "publishers": count,
-        "window_s": t1 - t0,
-        "cpu_s": cpu1 - cpu0,
-        "cpu_per_stream_s": (cpu1 - cpu0) / (count * (t1 - t0)),
-        "peak_rss_mib": rss,
-        "dropped": dropped,
-        "errors_logged": running.errors_logged(),
-        "runs": [asdict(run) for run in runs],
+        "rounds": rounds,
+        "median_ratio": statistics.median(r["ratio"] for r in rounds),
     }
 
 
@@ -711,6 +762,26 @@ def render(report: dict[str, Any]) -> str:
         )
     lines += [
         "",
+        "Paired ingest (both servers at once, each with its own publishers, CPU over the"
+        " same window):",
+        "",
+        "| publishers each | CPU s per stream-s per round, trioflix | nms | ratio per round"
+        " | median ratio | dropped | load average per round |",
+        "|---:|---|---|---|---:|---:|---|",
+    ]
+    for level in report["paired_ingest"]:
+        rounds = level["rounds"]
+        ours = ", ".join(f"{r['trioflix']:.4f}" for r in rounds)
+        theirs = ", ".join(f"{r['nms']:.4f}" for r in rounds)
+        ratios = ", ".join(f"{r['ratio']:.2f}" for r in rounds)
+        loads = ", ".join(r["load"].split()[0] for r in rounds)
+        dropped = sum(r["dropped"] for r in rounds)
+        lines.append(
+            f"| {level['publishers']} | {ours} | {theirs} | {ratios}"
+            f" | {level['median_ratio']:.2f} | {dropped} | {loads} |"
+        )
+    lines += [
+        "",
         f"Fan-out (one publisher, HTTP-FLV viewers; source {_mbps(report['source_bps'])}"
         f" Mbit/s; full rate = at least {FULL_RATE:.0%} of it):",
         "",
@@ -757,18 +828,27 @@ def render(report: dict[str, Any]) -> str:
         f"| tags measured (unmatched) | {ol['tags']} ({ol['unmatched_tags']})"
         f" | {tl['tags']} ({tl['unmatched_tags']}) | |"
     )
-    errors = [
-        f"{name} {phase}-{figures.get('publishers') or figures.get('viewers')}:"
-        f" {figures['errors_logged']}"
-        for name in ("trioflix", "nms")
-        for phase in ("ingest", "fanout")
-        for figures in report[name][phase]
-        if figures["errors_logged"]
-    ] + [
-        f"{name} latency: {report[name]['latency']['errors_logged']}"
-        for name in ("trioflix", "nms")
-        if report[name]["latency"]["errors_logged"]
-    ]
+    errors = (
+        [
+            f"{name} {phase}-{figures.get('publishers') or figures.get('viewers')}:"
+            f" {figures['errors_logged']}"
+            for name in ("trioflix", "nms")
+            for phase in ("ingest", "fanout")
+            for figures in report[name][phase]
+            if figures["errors_logged"]
+        ]
+        + [
+            f"{name} latency: {report[name]['latency']['errors_logged']}"
+            for name in ("trioflix", "nms")
+            if report[name]["latency"]["errors_logged"]
+        ]
+        + [
+            f"paired ingest-{level['publishers']}: {r['errors_logged']}"
+            for level in report["paired_ingest"]
+            for r in level["rounds"]
+            if r["errors_logged"]
+        ]
+    )
     lines += ["", "Errors in the server logs: " + ("; ".join(errors) or "none") + "."]
     return "\n".join(lines)
 
@@ -793,8 +873,10 @@ async def run(plan: Plan, workdir: Path, cache_dir: Path, meta: dict[str, Any]) 
     for count in plan.ingest_levels:
         for server in order:
             print(f"ingest: {count} publishers -> {server.name}", file=sys.stderr)
-            results[server.name]["ingest"].append(await ingest(server, sample, count, plan))
+            (figures,) = await ingest((server,), sample, count, plan)
+            results[server.name]["ingest"].append(figures)
         order = order[::-1]
+    paired = [await paired_ingest(trioflix, nms, sample, n, plan) for n in plan.paired_levels]
     for count in plan.fanout_levels:
         for server in order:
             print(f"fan-out: {count} viewers <- {server.name}", file=sys.stderr)
@@ -804,7 +886,7 @@ async def run(plan: Plan, workdir: Path, cache_dir: Path, meta: dict[str, Any]) 
     for server in order:
         print(f"latency: {server.name}", file=sys.stderr)
         results[server.name]["latency"] = await latency(server, tags, plan)
-    return {"meta": meta, "source_bps": source_bps, **results}
+    return {"meta": meta, "source_bps": source_bps, "paired_ingest": paired, **results}
 
 
 def main(argv: list[str] | None = None) -> int:
