@@ -40,6 +40,8 @@ from ._events import (
     StreamCreated,
     StreamEOF,
     VideoData,
+    received_audio,
+    received_video,
 )
 from ._handshake import HANDSHAKE_SIZE, ClientHandshake, check_version, server_reply
 from ._state import STREAM_TRANSITIONS, TRANSITIONS, Role, State, StreamState
@@ -452,8 +454,8 @@ class Connection:
                     raise LocalProtocolError(f"media for unknown message stream {stream_id}")
                 return None
             if type_id == m.VIDEO:
-                return VideoData(stream_id=stream_id, timestamp=timestamp, payload=payload)
-            return AudioData(stream_id=stream_id, timestamp=timestamp, payload=payload)
+                return received_video(stream_id, timestamp, payload)
+            return received_audio(stream_id, timestamp, payload)
         if type_id == m.AMF0_COMMAND or type_id == m.AMF3_COMMAND:
             return self._handle_command(stream_id, *m.decode_command(type_id, payload))
         if type_id == m.AMF0_DATA or type_id == m.AMF3_DATA:

@@ -367,3 +367,39 @@ class DataMessage(Event):
 
 
 MediaEvent: TypeAlias = AudioData | VideoData | Metadata
+
+
+# Media events built by the connection for every message a publisher sends: the chunk
+# reader's timestamps are 32-bit by construction, so the slots are filled directly,
+# skipping the dataclass __init__ and its __post_init__ check (several times the cost).
+_new = object.__new__
+_set_video = (
+    VideoData.__dict__["stream_id"].__set__,
+    VideoData.__dict__["timestamp"].__set__,
+    VideoData.__dict__["payload"].__set__,
+)
+_set_audio = (
+    AudioData.__dict__["stream_id"].__set__,
+    AudioData.__dict__["timestamp"].__set__,
+    AudioData.__dict__["payload"].__set__,
+)
+
+
+def received_video(stream_id: int, timestamp: int, payload: bytes) -> VideoData:
+    """``VideoData(stream_id=..., timestamp=..., payload=...)`` for a received message."""
+    event: VideoData = _new(VideoData)
+    set_stream_id, set_timestamp, set_payload = _set_video
+    set_stream_id(event, stream_id)
+    set_timestamp(event, timestamp)
+    set_payload(event, payload)
+    return event
+
+
+def received_audio(stream_id: int, timestamp: int, payload: bytes) -> AudioData:
+    """``AudioData(stream_id=..., timestamp=..., payload=...)`` for a received message."""
+    event: AudioData = _new(AudioData)
+    set_stream_id, set_timestamp, set_payload = _set_audio
+    set_stream_id(event, stream_id)
+    set_timestamp(event, timestamp)
+    set_payload(event, payload)
+    return event

@@ -8,8 +8,7 @@ not a copy.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from protocols import amf, flv
 
@@ -27,6 +26,10 @@ __all__ = [
 ]
 
 
+# An FLV tag's header and PreviousTagSize trailer around the body.
+_TAG_OVERHEAD = 11 + 4
+
+
 class Kind(enum.IntEnum):
     """FLV tag types, which are also the RTMP message types of the same media."""
 
@@ -35,9 +38,13 @@ class Kind(enum.IntEnum):
     SCRIPT = 18
 
 
-@dataclass(frozen=True, slots=True)
 class Packet:
     """One audio, video or script-data message on the channel's output timeline.
+
+    Immutable by contract (the attributes are ``Final``): one packet object is shared
+    by every viewer. A plain ``__slots__`` class, not a frozen dataclass, because one is
+    built for every message of every publisher and a frozen dataclass's ``__init__``
+    costs several times as much.
 
     Attributes:
         kind: Audio, video or script data (onMetaData).
@@ -52,22 +59,78 @@ class Packet:
             reconnects). Consumers that must mark a discontinuity (HLS) watch it change.
     """
 
-    kind: Kind
-    timestamp: int
-    payload: bytes
-    keyframe: bool = False
-    config: bool = False
-    properties: dict[str, AMFValue] | None = field(default=None, compare=False)
-    generation: int = 1
-    flv_tag: bytes = field(init=False, repr=False, compare=False)
+    __slots__ = (
+        "_flv_tag",
+        "config",
+        "generation",
+        "keyframe",
+        "kind",
+        "payload",
+        "properties",
+        "timestamp",
+    )
 
-    def __post_init__(self) -> None:
-        tag = flv.encode_tag_fields(self.kind, self.timestamp & 0xFFFFFFFF, self.payload)
-        object.__setattr__(self, "flv_tag", tag)
+    def __init__(
+        self,
+        kind: Kind,
+        timestamp: int,
+        payload: bytes,
+        keyframe: bool = False,
+        config: bool = False,
+        properties: dict[str, AMFValue] | None = None,
+        generation: int = 1,
+    ) -> None:
+        self.kind: Final = kind
+        self.timestamp: Final = timestamp
+        self.payload: Final = payload
+        self.keyframe: Final = keyframe
+        self.config: Final = config
+        self.properties: Final = properties
+        self.generation: Final = generation
+        self._flv_tag: bytes | None = None
+
+    @property
+    def flv_tag(self) -> bytes:
+        """The whole FLV tag (header, body, PreviousTagSize), encoded on first use and
+        then shared: only FLV viewers and the recorder need it, and they send the same
+        bytes, so a publisher without them never pays for it."""
+        tag = self._flv_tag
+        if tag is None:
+            tag = self._flv_tag = flv.encode_tag_fields(
+                self.kind, self.timestamp & 0xFFFFFFFF, self.payload
+            )
+        return tag
 
     @property
     def size(self) -> int:
-        return len(self.flv_tag)
+        """``len(self.flv_tag)``, without encoding it."""
+        return len(self.payload) + _TAG_OVERHEAD
+
+    def _key(self) -> tuple[object, ...]:
+        return (
+            self.kind,
+            self.timestamp,
+            self.payload,
+            self.keyframe,
+            self.config,
+            self.generation,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Packet)
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"Packet(kind={self.kind!r}, timestamp={self.timestamp!r}, payload={self.payload!r},"
+            f" keyframe={self.keyframe!r}, config={self.config!r},"
+            f" properties={self.properties!r}, generation={self.generation!r})"
+        )
 
 
 def metadata_packet(

@@ -13,12 +13,13 @@ until the next keyframe, and new viewers wait for it.
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from dataclasses import dataclass, field
+from time import monotonic
 from typing import TYPE_CHECKING
 
 from protocols import flv
+from protocols.flv import classify_audio_tag, classify_video_tag
 from trioflix.live.fanout import DEFAULT_QUEUE_BYTES, VIEWER_PROTOCOLS, Protocol, Subscriber
 from trioflix.live.packets import Kind, Packet, metadata_packet
 from trioflix.live.timeline import Timeline
@@ -57,8 +58,10 @@ class IngestStats:
         recent = self._recent
         recent.append((now, size, video_frame))
         horizon = now - RATE_WINDOW_S
-        while recent[0][0] < horizon:  # stops at the entry just added, at the latest
-            recent.popleft()
+        if recent[0][0] < horizon:
+            popleft = recent.popleft
+            while recent[0][0] < horizon:  # stops at the entry just added, at the latest
+                popleft()
 
     def _span(self, now: float) -> float:
         if not self._recent:
@@ -147,16 +150,16 @@ class LiveStream:
     def publish(self, kind: Kind, timestamp: int, payload: bytes) -> Packet:
         """Take one audio or video message from the publisher and hand it to every viewer."""
         # Runs for every message of every publisher: the tag flags are read without
-        # parsing (copying) the body, and the FLV tag is encoded once, in Packet.
+        # parsing (copying) the body, the FLV tag is encoded only if a viewer needs it
+        # (Packet.flv_tag), and the common steps (stats, GOP cache) are inlined.
         out_ts = self.timeline.map(kind, timestamp)
         stats = self.stats
-        if kind is Kind.VIDEO:
-            flags = flv.classify_video_tag(payload)
+        video = kind is Kind.VIDEO
+        if video:
+            flags = classify_video_tag(payload)
             keyframe, config = (False, False) if flags is None else flags
             keyframe = keyframe and not config
-            packet = Packet(
-                kind, out_ts, payload, keyframe=keyframe, config=config, generation=self.generation
-            )
+            packet = Packet(kind, out_ts, payload, keyframe, config, None, self.generation)
             if config:
                 self.video_config = packet
                 self._describe_video(payload)
@@ -167,17 +170,33 @@ class LiveStream:
                 elif self._awaiting_keyframe or flags is None:
                     stats.dropped_frames += 1
         else:
-            config = flv.classify_audio_tag(payload) is True
-            packet = Packet(kind, out_ts, payload, config=config, generation=self.generation)
+            keyframe = False
+            config = classify_audio_tag(payload) is True
+            packet = Packet(kind, out_ts, payload, False, config, None, self.generation)
             if config:
                 self.audio_config = packet
                 self._describe_audio(payload)
             else:
                 stats.audio_frames += 1
-        stats.record(time.monotonic(), len(payload), kind is Kind.VIDEO and not config)
+        stats.record(monotonic(), len(payload), video and not config)
         if not config:
-            self._cache(packet)
-        self._fan_out(packet)
+            # The GOP cache: a keyframe starts it again; past gop_cache_bytes it is
+            # dropped until the next keyframe (inlined: this runs for every message).
+            if keyframe:
+                self._gop = []
+                self._gop_bytes = 0
+                self._gop_valid = True
+            if self._gop_valid:
+                size = packet.size
+                if self._gop_bytes + size > self.gop_cache_bytes:
+                    self._gop = []
+                    self._gop_bytes = 0
+                    self._gop_valid = False
+                else:
+                    self._gop.append(packet)
+                    self._gop_bytes += size
+        if self._subscribers or self._session_subscribers:
+            self._fan_out(packet)
         return packet
 
     def flush(self) -> None:
@@ -191,21 +210,6 @@ class LiveStream:
             sent += subscriber.write_direct()
         if sent:
             self.count_sent(sent)
-
-    def _cache(self, packet: Packet) -> None:
-        if packet.kind is Kind.VIDEO and packet.keyframe:
-            self._gop = []
-            self._gop_bytes = 0
-            self._gop_valid = True
-        if not self._gop_valid:
-            return
-        if self._gop_bytes + packet.size > self.gop_cache_bytes:
-            self._gop = []
-            self._gop_bytes = 0
-            self._gop_valid = False
-            return
-        self._gop.append(packet)
-        self._gop_bytes += packet.size
 
     def latest_keyframe(self) -> Packet | None:
         """The keyframe that opens the current GOP (with :attr:`video_config`, enough to

@@ -47,16 +47,22 @@ class Timeline:
     def map(self, track: int, timestamp: int) -> int:
         """The output timestamp for ``timestamp`` (32-bit ms) on ``track``."""
         unwrapped = self._unwrapper.unwrap(timestamp)
-        previous = self._last_in.get(track)
-        if self._offset is None:
-            self._offset = self._last_out + STITCH_GAP_MS - unwrapped
-        elif previous is not None and not (
-            -MAX_BACKWARD_JUMP_MS <= unwrapped - previous <= MAX_FORWARD_JUMP_MS
-        ):
-            self.discontinuities += 1
-            self._offset = self._last_out + STITCH_GAP_MS - unwrapped
-            self._last_in.clear()
-        self._last_in[track] = unwrapped
-        out = max(unwrapped + self._offset, 0)
-        self._last_out = max(self._last_out, out)
+        offset = self._offset
+        last_in = self._last_in
+        if offset is None:
+            offset = self._offset = self._last_out + STITCH_GAP_MS - unwrapped
+        else:
+            previous = last_in.get(track)
+            if previous is not None and not (
+                -MAX_BACKWARD_JUMP_MS <= unwrapped - previous <= MAX_FORWARD_JUMP_MS
+            ):
+                self.discontinuities += 1
+                offset = self._offset = self._last_out + STITCH_GAP_MS - unwrapped
+                last_in.clear()
+        last_in[track] = unwrapped
+        out = unwrapped + offset
+        if out < 0:
+            out = 0
+        if out > self._last_out:
+            self._last_out = out
         return out

@@ -257,3 +257,13 @@ def test_eof_inside_a_chunk_is_an_error_but_between_chunks_is_not() -> None:
     server.receive_data(b"")
     with pytest.raises(RuntimeError, match="after EOF"):
         server.receive_data(b"x")
+
+
+def test_received_media_events_equal_constructed_ones() -> None:
+    from protocols.rtmp._events import received_audio, received_video
+
+    video = received_video(1, 0xFFFFFFFF, b"\x17")
+    audio = received_audio(1, 0, b"\xaf")
+    assert video == V(stream_id=1, timestamp=0xFFFFFFFF, payload=b"\x17")
+    assert audio == A(stream_id=1, timestamp=0, payload=b"\xaf")
+    assert type(video) is V and type(audio) is A
