@@ -1,6 +1,6 @@
 """Live benchmark: trioflix against node-media-server 4, the same workload in the same run.
 
-    nox -s bench -- live            # full run, about 8 minutes
+    nox -s bench -- live            # full run, about 9 minutes
     nox -s bench -- live --quick    # smoke run, about 2 minutes
     python -m bench.live --help     # from the repository root, in .venv
 
@@ -66,7 +66,7 @@ if TYPE_CHECKING:
 
 HOST = "127.0.0.1"
 NMS_VERSION = "4.4.3"  # node-media-server, exact: figures are only comparable per version
-RUN_BUDGET_S = 20 * 60  # the full run takes ~11 min; past this something is stuck
+RUN_BUDGET_S = 20 * 60  # the full run takes ~9 min; past this something is stuck
 STARTUP_TIMEOUT_S = 30.0  # trioflix runs migrations and binds two ports; node starts in ~1 s
 STOP_TIMEOUT_S = 10.0  # both shut down gracefully within a second or two
 NPM_TIMEOUT_S = 240.0
