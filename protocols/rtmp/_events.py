@@ -9,11 +9,13 @@ never appear here, except on the escape hatch :class:`Command`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias, TypeVar
 
 from ._errors import LocalProtocolError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from protocols.amf import AMFValue
 
 __all__ = [
@@ -372,34 +374,26 @@ MediaEvent: TypeAlias = AudioData | VideoData | Metadata
 # Media events built by the connection for every message a publisher sends: the chunk
 # reader's timestamps are 32-bit by construction, so the slots are filled directly,
 # skipping the dataclass __init__ and its __post_init__ check (several times the cost).
-_new = object.__new__
-_set_video = (
-    VideoData.__dict__["stream_id"].__set__,
-    VideoData.__dict__["timestamp"].__set__,
-    VideoData.__dict__["payload"].__set__,
-)
-_set_audio = (
-    AudioData.__dict__["stream_id"].__set__,
-    AudioData.__dict__["timestamp"].__set__,
-    AudioData.__dict__["payload"].__set__,
-)
+_MediaT = TypeVar("_MediaT", VideoData, AudioData)
 
 
-def received_video(stream_id: int, timestamp: int, payload: bytes) -> VideoData:
-    """``VideoData(stream_id=..., timestamp=..., payload=...)`` for a received message."""
-    event: VideoData = _new(VideoData)
-    set_stream_id, set_timestamp, set_payload = _set_video
-    set_stream_id(event, stream_id)
-    set_timestamp(event, timestamp)
-    set_payload(event, payload)
-    return event
+def _direct_builder(cls: type[_MediaT]) -> Callable[[int, int, bytes], _MediaT]:
+    new = object.__new__
+    set_stream_id, set_timestamp, set_payload = (
+        cls.__dict__[name].__set__ for name in ("stream_id", "timestamp", "payload")
+    )
+
+    def build(stream_id: int, timestamp: int, payload: bytes) -> _MediaT:
+        event: _MediaT = new(cls)
+        set_stream_id(event, stream_id)
+        set_timestamp(event, timestamp)
+        set_payload(event, payload)
+        return event
+
+    return build
 
 
-def received_audio(stream_id: int, timestamp: int, payload: bytes) -> AudioData:
-    """``AudioData(stream_id=..., timestamp=..., payload=...)`` for a received message."""
-    event: AudioData = _new(AudioData)
-    set_stream_id, set_timestamp, set_payload = _set_audio
-    set_stream_id(event, stream_id)
-    set_timestamp(event, timestamp)
-    set_payload(event, payload)
-    return event
+#: ``VideoData(stream_id=..., timestamp=..., payload=...)`` for a received message.
+received_video = _direct_builder(VideoData)
+#: ``AudioData(stream_id=..., timestamp=..., payload=...)`` for a received message.
+received_audio = _direct_builder(AudioData)
