@@ -20,6 +20,7 @@ import h11
 import trio
 
 from trioflix.app import record_request
+from trioflix.direct.front import HEAD_LIMIT, Head
 from trioflix.logs import new_request_id, request_id
 from trioflix.uploads.service import TUS_PATH
 from trioflix.uploads.tus_handler import TusAnswer, TusCall, handle_tus
@@ -27,7 +28,6 @@ from trioflix.uploads.tus_handler import TusAnswer, TusCall, handle_tus
 if TYPE_CHECKING:
     from protocols import tus
     from trioflix.app import AppState
-    from trioflix.direct.front import Head
     from trioflix.uploads.service import Uploads
 
 __all__ = ["SocketBody", "serve_tus_request", "tus_target"]
@@ -38,7 +38,6 @@ logger = logging.getLogger(__name__)
 # through this path at the same speed with 64 and 256 KiB reads and 20% slower
 # with 1 MiB ones (larger copies through h11's buffer).
 READ_BYTES = 256 * 1024
-HEAD_LIMIT = 16 * 1024  # as the front door's
 _ROUTES = {"creation": TUS_PATH, "upload": f"{TUS_PATH}/<upload_id>"}  # as Quart names them
 _BUG = b'{"error": {"code": "internal_error", "message": "internal server error"}}'
 
