@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
 import trio
 import trio.testing
 
 from trioflix.live.fanout import Protocol, Subscriber
 from trioflix.live.packets import Kind, Packet
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 
 def frame(ts: int, *, key: bool = False, size: int = 1000) -> Packet:
@@ -134,98 +140,91 @@ async def viewer_task(sub: Subscriber, sock: FakeSocket, sends: list[bytes]) -> 
         sock.wire += data
 
 
-async def test_an_idle_viewer_is_written_at_flush_without_waking_its_task() -> None:
+@asynccontextmanager
+async def running_viewer() -> AsyncIterator[tuple[Subscriber, FakeSocket, list[bytes]]]:
+    """A direct viewer with its task running (and parked): the subscriber, its socket,
+    and what the task sent itself. Leaving waits for the task to end (within 5 s)."""
     sub, sock = direct_viewer()
     sends: list[bytes] = []
-    packets = [frame(0, key=True), frame(33), frame(66)]
     with trio.fail_after(5):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(viewer_task, sub, sock, sends)
             await trio.testing.wait_all_tasks_blocked()
-            for packet in packets:
-                sub.offer(packet)
-            assert not sub._wakeup.is_set()  # no wake-up for the offers
-            await trio.testing.wait_all_tasks_blocked()
-            assert sends == [] and sock.writes == []
-            joined = b"".join(p.flv_tag for p in packets)
-            assert sub.write_direct() == len(joined)
-            assert sock.writes == [joined]  # one write, all the tags
-            assert sub.queued_bytes == 0
-            assert sub.write_direct() == 0  # nothing queued: no write
-            assert sock.writes == [joined]
-            await trio.testing.wait_all_tasks_blocked()
-            assert sends == []  # the task never had anything to do
-            sub.close("done")
+            yield sub, sock, sends
+
+
+async def test_an_idle_viewer_is_written_at_flush_without_waking_its_task() -> None:
+    packets = [frame(0, key=True), frame(33), frame(66)]
+    async with running_viewer() as (sub, sock, sends):
+        for packet in packets:
+            sub.offer(packet)
+        assert not sub._wakeup.is_set()  # no wake-up for the offers
+        await trio.testing.wait_all_tasks_blocked()
+        assert sends == [] and sock.writes == []
+        joined = b"".join(p.flv_tag for p in packets)
+        assert sub.write_direct() == len(joined)
+        assert sock.writes == [joined]  # one write, all the tags
+        assert sub.queued_bytes == 0
+        assert sub.write_direct() == 0  # nothing queued: no write
+        assert sock.writes == [joined]
+        await trio.testing.wait_all_tasks_blocked()
+        assert sends == []  # the task never had anything to do
+        sub.close("done")
     assert bytes(sock.wire) == joined
 
 
 async def test_a_partial_write_leaves_the_rest_to_the_task_in_order() -> None:
-    sub, sock = direct_viewer()
-    sends: list[bytes] = []
     packets = [frame(i * 33, key=i == 0) for i in range(6)]
-    with trio.fail_after(5):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(viewer_task, sub, sock, sends)
-            await trio.testing.wait_all_tasks_blocked()
-            sub.offer(packets[0])
-            sub.offer(packets[1])
-            sock.room = 100
-            assert sub.write_direct() == 100
-            assert sub._wakeup.is_set()  # the task is woken for the rest
-            sub.offer(packets[2])  # arrives before the task runs: queued after the rest
-            assert sub.write_direct() == 0  # not direct idle now: the task owns the socket
-            await trio.testing.wait_all_tasks_blocked()
-            rest = (packets[0].flv_tag + packets[1].flv_tag)[100:]
-            assert sends == [rest, packets[2].flv_tag]
-            # The queue drained, the task is idle again: back to direct writes.
-            sock.room = None
-            sub.offer(packets[3])
-            sub.offer(packets[4])
-            assert sub.write_direct() == packets[3].size + packets[4].size
-            sub.offer(packets[5])
-            sub.close("publisher stopped")  # the task writes what is queued, then ends
+    async with running_viewer() as (sub, sock, sends):
+        sub.offer(packets[0])
+        sub.offer(packets[1])
+        sock.room = 100
+        assert sub.write_direct() == 100
+        assert sub._wakeup.is_set()  # the task is woken for the rest
+        sub.offer(packets[2])  # arrives before the task runs: queued after the rest
+        assert sub.write_direct() == 0  # not direct idle now: the task owns the socket
+        await trio.testing.wait_all_tasks_blocked()
+        rest = (packets[0].flv_tag + packets[1].flv_tag)[100:]
+        assert sends == [rest, packets[2].flv_tag]
+        # The queue drained, the task is idle again: back to direct writes.
+        sock.room = None
+        sub.offer(packets[3])
+        sub.offer(packets[4])
+        assert sub.write_direct() == packets[3].size + packets[4].size
+        sub.offer(packets[5])
+        sub.close("publisher stopped")  # the task writes what is queued, then ends
     assert sends[2:] == [packets[5].flv_tag]
     assert bytes(sock.wire) == b"".join(p.flv_tag for p in packets)
     assert len(sock.writes) == 2
 
 
 async def test_a_write_that_would_block_hands_everything_to_the_task() -> None:
-    sub, sock = direct_viewer()
-    sends: list[bytes] = []
     packets = [frame(0, key=True), frame(33), frame(66)]
-    with trio.fail_after(5):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(viewer_task, sub, sock, sends)
-            await trio.testing.wait_all_tasks_blocked()
-            sub.offer(packets[0])
-            sub.offer(packets[1])
-            sock.room = 0
-            assert sub.write_direct() == 0
-            await trio.testing.wait_all_tasks_blocked()
-            assert sends == [packets[0].flv_tag + packets[1].flv_tag]
-            sock.room = None
-            sub.offer(packets[2])
-            assert sub.write_direct() == packets[2].size
-            sub.close("done")
+    async with running_viewer() as (sub, sock, sends):
+        sub.offer(packets[0])
+        sub.offer(packets[1])
+        sock.room = 0
+        assert sub.write_direct() == 0
+        await trio.testing.wait_all_tasks_blocked()
+        assert sends == [packets[0].flv_tag + packets[1].flv_tag]
+        sock.room = None
+        sub.offer(packets[2])
+        assert sub.write_direct() == packets[2].size
+        sub.close("done")
     assert sock.writes == [packets[2].flv_tag]
     assert bytes(sock.wire) == b"".join(p.flv_tag for p in packets)
 
 
 async def test_a_writer_error_closes_that_viewer_and_ends_its_task() -> None:
-    sub, sock = direct_viewer()
-    sends: list[bytes] = []
-    with trio.fail_after(5):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(viewer_task, sub, sock, sends)
-            await trio.testing.wait_all_tasks_blocked()
-            sub.offer(frame(0, key=True))
-            sock.error = ConnectionResetError()
-            assert sub.write_direct() == 0  # no exception into the publisher's task
-            assert sub.closed_reason is not None
-            sub.offer(frame(33))  # ignored from now on
-            assert sub.queued_bytes == 0
-            assert sub.write_direct() == 0
-        # The nursery exits: the task ended, having sent nothing.
+    async with running_viewer() as (sub, sock, sends):
+        sub.offer(frame(0, key=True))
+        sock.error = ConnectionResetError()
+        assert sub.write_direct() == 0  # no exception into the publisher's task
+        assert sub.closed_reason is not None
+        sub.offer(frame(33))  # ignored from now on
+        assert sub.queued_bytes == 0
+        assert sub.write_direct() == 0
+    # The nursery exits: the task ended, having sent nothing.
     assert sends == [] and sock.wire == b""
 
 
