@@ -18,12 +18,11 @@ from werkzeug.datastructures import Headers
 
 from trioflix.api._http import current_user
 from trioflix.app import state
-from trioflix.auth.tokens import InvalidToken
+from trioflix.auth.bearer import user_for_token
 from trioflix.direct.trailers import request_trailers
 from trioflix.errors import APIError
 from trioflix.jobs.worker import JobWorkers, install_job_workers
 from trioflix.media.library import get_video
-from trioflix.store.users import get_user
 from trioflix.uploads import records
 from trioflix.uploads.http_body import FlowControlledBody, install_flow_control
 from trioflix.uploads.service import TUS_PATH, install_uploads, uploads
@@ -140,15 +139,7 @@ async def _status_user() -> User:
     token = request.args.get("token")
     if token is None:
         return await current_user()
-    app_state = state()
-    try:
-        user_id = app_state.tokens.verify(token)
-    except InvalidToken as exc:
-        raise APIError(401, "invalid_token", str(exc)) from None
-    user = await get_user(app_state.db, user_id)
-    if user is None:
-        raise APIError(401, "invalid_token", "the token's user does not exist")
-    return user
+    return await user_for_token(state(), token)
 
 
 async def _visible(service: Uploads, user: User, upload_id: str) -> Upload:

@@ -1,4 +1,5 @@
-"""The user an ``Authorization: Bearer <token>`` header names, for any transport."""
+"""The user a bearer token names (from an ``Authorization`` header or elsewhere), for any
+transport."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from trioflix.store.users import User, get_user
 if TYPE_CHECKING:
     from trioflix.app import AppState
 
-__all__ = ["user_for_authorization"]
+__all__ = ["user_for_authorization", "user_for_token"]
 
 
 async def user_for_authorization(app_state: AppState, header: str) -> User:
@@ -29,15 +30,26 @@ async def user_for_authorization(app_state: AppState, header: str) -> User:
             "send Authorization: Bearer <token>",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    return await user_for_token(
+        app_state,
+        token.strip(),
+        challenge={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
+
+
+async def user_for_token(
+    app_state: AppState, token: str, *, challenge: dict[str, str] | None = None
+) -> User:
+    """The user ``token`` (a JWT this server issued) names.
+
+    Raises:
+        APIError: 401 ``invalid_token`` for an expired or forged token (with the
+            ``challenge`` headers), or one whose user no longer exists.
+    """
     try:
-        user_id = app_state.tokens.verify(token.strip())
+        user_id = app_state.tokens.verify(token)
     except InvalidToken as exc:
-        raise APIError(
-            401,
-            "invalid_token",
-            str(exc),
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        ) from None
+        raise APIError(401, "invalid_token", str(exc), headers=challenge) from None
     user = await get_user(app_state.db, user_id)
     if user is None:
         raise APIError(401, "invalid_token", "the token's user does not exist")
