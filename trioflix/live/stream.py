@@ -221,8 +221,6 @@ class LiveStream:
 
     def _fan_out(self, packet: Packet) -> None:
         for subscribers in (self._subscribers, self._session_subscribers):
-            if not subscribers:
-                continue
             for subscriber in tuple(subscribers):
                 subscriber.offer(packet)
                 if subscriber.closed_reason is not None:
