@@ -25,7 +25,7 @@ from trioflix.jobs.worker import JobWorkers, install_job_workers
 from trioflix.media.library import get_video
 from trioflix.uploads import records
 from trioflix.uploads.http_body import FlowControlledBody, install_flow_control
-from trioflix.uploads.service import TUS_PATH, install_uploads, uploads
+from trioflix.uploads.service import TUS_PATH, TUS_UPLOAD_ROUTE, install_uploads, uploads
 from trioflix.uploads.tus_handler import TusCall, handle_tus
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ async def tus_creation() -> Response:
     return await _tus("creation", None)
 
 
-@blueprint.route(f"{TUS_PATH}/<upload_id>", methods=_METHODS)
+@blueprint.route(TUS_UPLOAD_ROUTE, methods=_METHODS)
 async def tus_upload(upload_id: str) -> Response:
     return await _tus("upload", upload_id)
 

@@ -22,7 +22,7 @@ import trio
 from trioflix.app import record_request
 from trioflix.direct.front import HEAD_LIMIT, Head
 from trioflix.logs import new_request_id, request_id
-from trioflix.uploads.service import TUS_PATH
+from trioflix.uploads.service import TUS_PATH, TUS_UPLOAD_ROUTE
 from trioflix.uploads.tus_handler import TusAnswer, TusCall, handle_tus
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 # through this path at the same speed with 64 and 256 KiB reads and 20% slower
 # with 1 MiB ones (larger copies through h11's buffer).
 READ_BYTES = 256 * 1024
-_ROUTES = {"creation": TUS_PATH, "upload": f"{TUS_PATH}/<upload_id>"}  # as Quart names them
+_ROUTES = {"creation": TUS_PATH, "upload": TUS_UPLOAD_ROUTE}  # as Quart names them
 _BUG = b'{"error": {"code": "internal_error", "message": "internal server error"}}'
 
 

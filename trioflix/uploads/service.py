@@ -28,6 +28,7 @@ __all__ = [
     "EXTENSIONS",
     "EXTENSIONS_WITHOUT_TRAILERS",
     "TUS_PATH",
+    "TUS_UPLOAD_ROUTE",
     "Uploads",
     "install_uploads",
     "uploads",
@@ -36,6 +37,8 @@ __all__ = [
 
 #: Where the tus endpoints live (the creation URL; uploads are ``TUS_PATH/<id>``).
 TUS_PATH = "/api/upload/video/tus"
+#: The upload URLs' route, as Quart names it (and as requests are counted in /metrics).
+TUS_UPLOAD_ROUTE = f"{TUS_PATH}/<upload_id>"
 _KEY = "trioflix.uploads"
 
 #: What ``trioflix serve`` implements and advertises: every extension of tus 1.0.0.
