@@ -89,6 +89,7 @@ PASSWORD = "bench password, not secret"
 POLL_INTERVAL_S = 0.1
 POLLS = 300  # readiness polls: with the timeouts around them, never an endless loop
 REPOSITORY = Path(__file__).resolve().parent.parent
+UNPACED = "trioflix-0ms"  # trioflix with its read clock off, in paired ingest and latency
 
 
 @dataclass(frozen=True)
@@ -221,13 +222,17 @@ class Server:
 
 
 class Trioflix(Server):
-    """``trioflix serve`` with the HLS ladder off: RTMP in, FLV out, source HLS remux."""
+    """``trioflix serve`` with live HLS off: RTMP in, FLV out.
 
-    name = "trioflix"
+    ``read_interval_ms`` None runs the server's default read clock; a number sets
+    ``--rtmp-read-interval-ms`` (0: each publisher read as soon as its bytes arrive).
+    """
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, read_interval_ms: int | None = None) -> None:
         super().__init__(workdir)
-        self.data_dir = workdir / "trioflix-data"
+        self.read_interval_ms = read_interval_ms
+        self.name = "trioflix" if read_interval_ms is None else f"trioflix-{read_interval_ms}ms"
+        self.data_dir = workdir / f"{self.name}-data"
         self.keys: list[str] = []
 
     def command(self) -> list[str]:
@@ -249,7 +254,11 @@ class Trioflix(Server):
             "WARNING",
             "--jwt-secret",
             "bench-only-secret-0123456789abcdefghijklmnop",
-        ]
+        ] + (
+            []
+            if self.read_interval_ms is None
+            else ["--rtmp-read-interval-ms", str(self.read_interval_ms)]
+        )
 
     async def wait_ready(self) -> None:
         async with httpx.AsyncClient(base_url=f"http://{HOST}:{self.http_port}") as client:
@@ -291,10 +300,15 @@ class Trioflix(Server):
         return f"/live/{self.channel(index)}.flv"
 
     def describe(self) -> str:
+        reads = (
+            "the default read clock"
+            if self.read_interval_ms is None
+            else f"`--rtmp-read-interval-ms {self.read_interval_ms}`"
+        )
         return (
-            "trioflix (this tree), `trioflix serve --hls off` (node-media-server 4 has no"
-            " HLS, so both do RTMP in, FLV out), SQLite; stream keys with `record: false`."
-            " Still on: ingest statistics, the status API"
+            f"trioflix (this tree), `trioflix serve --hls off` with {reads} (node-media-server"
+            " 4 has no HLS, so both do RTMP in, FLV out), SQLite; stream keys with"
+            " `record: false`. Still on: ingest statistics, the status API"
         )
 
 
@@ -519,28 +533,39 @@ async def ingest(
 
 
 async def paired_ingest(
-    trioflix: Server, nms: Server, sample: Path, count: int, plan: Plan
+    servers: Sequence[Server], nms: Server, sample: Path, count: int, plan: Plan
 ) -> dict[str, Any]:
-    """:data:`Plan.paired_rounds` paired ingest runs: per round, both servers' CPU per
-    stream-second over the same window, and their ratio."""
+    """:data:`Plan.paired_rounds` paired ingest runs of ``servers`` and ``nms`` all at
+    once: per round, each server's CPU per stream-second over the same window, and the
+    ratio of each of ``servers`` to ``nms``."""
     rounds = []
     for number in range(plan.paired_rounds):
         print(f"paired ingest: {count} publishers each, round {number + 1}", file=sys.stderr)
-        ours, theirs = await ingest((trioflix, nms), sample, count, plan)
+        *ours, theirs = await ingest((*servers, nms), sample, count, plan)
+        nms_cpu = theirs["cpu_per_stream_s"]
         rounds.append(
             {
-                "trioflix": ours["cpu_per_stream_s"],
-                "nms": theirs["cpu_per_stream_s"],
-                "ratio": ours["cpu_per_stream_s"] / theirs["cpu_per_stream_s"],
-                "dropped": ours["dropped"] + theirs["dropped"],
-                "errors_logged": ours["errors_logged"] + theirs["errors_logged"],
+                "cpu_per_stream_s": {
+                    server.name: figures["cpu_per_stream_s"]
+                    for server, figures in zip((*servers, nms), (*ours, theirs), strict=True)
+                },
+                "ratio": {
+                    server.name: figures["cpu_per_stream_s"] / nms_cpu
+                    for server, figures in zip(servers, ours, strict=True)
+                },
+                "dropped": sum(figures["dropped"] for figures in (*ours, theirs)),
+                "errors_logged": sum(figures["errors_logged"] for figures in (*ours, theirs)),
                 "load": load_average(),
             }
         )
     return {
         "publishers": count,
+        "servers": [server.name for server in (*servers, nms)],
         "rounds": rounds,
-        "median_ratio": statistics.median(r["ratio"] for r in rounds),
+        "median_ratio": {
+            server.name: statistics.median(r["ratio"][server.name] for r in rounds)
+            for server in servers
+        },
     }
 
 
@@ -765,21 +790,26 @@ def render(report: dict[str, Any]) -> str:
         "Paired ingest (both servers at once, each with its own publishers, CPU over the"
         " same window):",
         "",
-        "| publishers each | CPU s per stream-s per round, trioflix | nms | ratio per round"
-        " | median ratio | dropped | load average per round |",
+        "| publishers each | server | CPU s per stream-s, per round | ratio to nms, per round"
+        " | median ratio | dropped (all) | load average per round |",
         "|---:|---|---|---|---:|---:|---|",
     ]
     for level in report["paired_ingest"]:
         rounds = level["rounds"]
-        ours = ", ".join(f"{r['trioflix']:.4f}" for r in rounds)
-        theirs = ", ".join(f"{r['nms']:.4f}" for r in rounds)
-        ratios = ", ".join(f"{r['ratio']:.2f}" for r in rounds)
         loads = ", ".join(r["load"].split()[0] for r in rounds)
         dropped = sum(r["dropped"] for r in rounds)
-        lines.append(
-            f"| {level['publishers']} | {ours} | {theirs} | {ratios}"
-            f" | {level['median_ratio']:.2f} | {dropped} | {loads} |"
-        )
+        for row, name in enumerate(level["servers"]):
+            cpu = ", ".join(f"{r['cpu_per_stream_s'][name]:.4f}" for r in rounds)
+            if name in level["median_ratio"]:
+                ratios = ", ".join(f"{r['ratio'][name]:.2f}" for r in rounds)
+                median = f"{level['median_ratio'][name]:.2f}"
+            else:
+                ratios = median = ""
+            first = row == 0
+            lines.append(
+                f"| {level['publishers'] if first else ''} | {name} | {cpu} | {ratios}"
+                f" | {median} | {dropped if first else ''} | {loads if first else ''} |"
+            )
     lines += [
         "",
         f"Fan-out (one publisher, HTTP-FLV viewers; source {_mbps(report['source_bps'])}"
@@ -803,30 +833,32 @@ def render(report: dict[str, Any]) -> str:
             f" | {ours['viewer_cpu_s'] / ours['window_s']:.2f}"
             f" | {theirs['viewer_cpu_s'] / theirs['window_s']:.2f} |"
         )
-    ol, tl = tf["latency"], nms["latency"]
+    ol, zl, tl = tf["latency"], report[UNPACED]["latency"], nms["latency"]
     lines += [
         "",
         "Latency (paced RTMP publisher to HTTP-FLV viewer, same process; per tag sent after"
-        " the viewer connected):",
+        f" the viewer connected); {UNPACED} reads each publisher as its bytes arrive:",
         "",
-        "| | trioflix | nms | ratio |",
-        "|---|---:|---:|---:|",
+        f"| | trioflix | {UNPACED} | nms | ratio trioflix / nms |",
+        "|---|---:|---:|---:|---:|",
     ]
     for key in ("p50", "p95", "p99", "max"):
-        ours_ms, theirs_ms = ol["delay_ms"][key], tl["delay_ms"][key]
+        ours_ms, unpaced_ms, theirs_ms = (x["delay_ms"][key] for x in (ol, zl, tl))
         lines.append(
-            f"| added delay {key}, ms | {ours_ms:.1f} | {theirs_ms:.1f}"
+            f"| added delay {key}, ms | {ours_ms:.1f} | {unpaced_ms:.1f} | {theirs_ms:.1f}"
             f" | {_ratio(ours_ms, theirs_ms)} |"
         )
     for key in ("median", "max"):
-        ours_kf, theirs_kf = ol["first_keyframe_ms"][key], tl["first_keyframe_ms"][key]
+        ours_kf, unpaced_kf, theirs_kf = (x["first_keyframe_ms"][key] for x in (ol, zl, tl))
         lines.append(
             f"| connect to first keyframe {key}, ms | {ours_kf or float('nan'):.1f}"
-            f" | {theirs_kf or float('nan'):.1f} | {_ratio(ours_kf, theirs_kf)} |"
+            f" | {unpaced_kf or float('nan'):.1f} | {theirs_kf or float('nan'):.1f}"
+            f" | {_ratio(ours_kf, theirs_kf)} |"
         )
     lines.append(
-        f"| tags measured (unmatched) | {ol['tags']} ({ol['unmatched_tags']})"
-        f" | {tl['tags']} ({tl['unmatched_tags']}) | |"
+        "| tags measured (unmatched) | "
+        + " | ".join(f"{x['tags']} ({x['unmatched_tags']})" for x in (ol, zl, tl))
+        + " | |"
     )
     errors = (
         [
@@ -839,7 +871,7 @@ def render(report: dict[str, Any]) -> str:
         ]
         + [
             f"{name} latency: {report[name]['latency']['errors_logged']}"
-            for name in ("trioflix", "nms")
+            for name in ("trioflix", UNPACED, "nms")
             if report[name]["latency"]["errors_logged"]
         ]
         + [
@@ -861,13 +893,17 @@ async def run(plan: Plan, workdir: Path, cache_dir: Path, meta: dict[str, Any]) 
     source_bps = sample.stat().st_size * 8 / SAMPLE_SECONDS
     tags = await trio.to_thread.run_sync(read_media_tags, sample)
     trioflix, nms = Trioflix(workdir), NodeMediaServer(workdir)
+    unpaced = Trioflix(workdir, read_interval_ms=0)  # the read clock's trade, measured
+    assert unpaced.name == UNPACED
     print(f"installing node-media-server@{NMS_VERSION} into {nms.root}", file=sys.stderr)
     await nms.install()
-    async with serving(trioflix, "setup"):
-        await trioflix.create_channels(max(plan.ingest_levels))
-    meta["servers"] = {"trioflix": trioflix.describe(), "nms": nms.describe()}
+    for ours in (trioflix, unpaced):
+        async with serving(ours, "setup"):
+            await ours.create_channels(max(plan.ingest_levels))
+    meta["servers"] = {server.name: server.describe() for server in (trioflix, unpaced, nms)}
     results: dict[str, dict[str, Any]] = {
-        server.name: {"ingest": [], "fanout": [], "latency": None} for server in (trioflix, nms)
+        server.name: {"ingest": [], "fanout": [], "latency": None}
+        for server in (trioflix, unpaced, nms)
     }
     order: tuple[Server, ...] = (trioflix, nms)
     for count in plan.ingest_levels:
@@ -876,14 +912,16 @@ async def run(plan: Plan, workdir: Path, cache_dir: Path, meta: dict[str, Any]) 
             (figures,) = await ingest((server,), sample, count, plan)
             results[server.name]["ingest"].append(figures)
         order = order[::-1]
-    paired = [await paired_ingest(trioflix, nms, sample, n, plan) for n in plan.paired_levels]
+    paired = [
+        await paired_ingest((trioflix, unpaced), nms, sample, n, plan) for n in plan.paired_levels
+    ]
     for count in plan.fanout_levels:
         for server in order:
             print(f"fan-out: {count} viewers <- {server.name}", file=sys.stderr)
             figures = await fanout(server, sample, count, plan, source_bps)
             results[server.name]["fanout"].append(figures)
         order = order[::-1]
-    for server in order:
+    for server in (*order, unpaced):
         print(f"latency: {server.name}", file=sys.stderr)
         results[server.name]["latency"] = await latency(server, tags, plan)
     return {"meta": meta, "source_bps": source_bps, "paired_ingest": paired, **results}
@@ -932,6 +970,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Machine: {m['machine']['cpu']}, Linux {m['machine']['kernel']}")
     print(f"Versions: Python {m['machine']['python']}, {m['machine']['ffmpeg']}")
     print(f"trioflix: {m['servers']['trioflix']}")
+    print(f"{UNPACED}: {m['servers'][UNPACED]}")
     print(f"nms: {m['servers']['nms']}")
     print(f"Command: `{m['command']}`; date: {m['date']}; took {m['duration_s']} s")
     print(f"Load average (1, 5, 15 min): {m['load_before']} before, {m['load_after']} after")

@@ -21,6 +21,7 @@ MIN_SECRET_LENGTH = 32  # HS256 wants a key at least as long as its 256-bit hash
 
 # x264 presets fast enough for live; slower ones cannot keep a ladder in real time.
 HLS_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
+MAX_RTMP_READ_INTERVAL_MS = 1000  # past a second the added delay is no longer "live"
 
 
 class ConfigError(ValueError):
@@ -63,6 +64,13 @@ OPTIONS: tuple[Option, ...] = (
         "TRIOFLIX_RECONNECT_GRACE",
         "--reconnect-grace",
         "seconds a dropped publisher has to reconnect and continue the same live session",
+    ),
+    Option(
+        "rtmp_read_interval_ms",
+        "TRIOFLIX_RTMP_READ_INTERVAL_MS",
+        "--rtmp-read-interval-ms",
+        "publishers' sockets are read together every this many milliseconds (less CPU per"
+        " stream, up to this much added delay); 0 reads each as soon as data arrives",
     ),
     Option(
         "webhook_urls",
@@ -149,6 +157,7 @@ class Settings:
     http: str = "127.0.0.1:8000"
     rtmp: str = "127.0.0.1:1935"
     reconnect_grace: float = 10.0
+    rtmp_read_interval_ms: int = 30
     webhook_urls: tuple[str, ...] = ()
     webhook_secret: str | None = None
     token_ttl: int = 24 * 3600
@@ -217,6 +226,18 @@ def _convert(field: str, value: str) -> Any:
         if not 0 <= seconds <= 3600:
             raise ConfigError(f"{env} must be between 0 and 3600 seconds, got {seconds}")
         return seconds
+    if field == "rtmp_read_interval_ms":
+        try:
+            interval = int(value)
+        except ValueError:
+            raise ConfigError(
+                f"{env} must be a whole number of milliseconds, got {value!r}"
+            ) from None
+        if not 0 <= interval <= MAX_RTMP_READ_INTERVAL_MS:
+            raise ConfigError(
+                f"{env} must be between 0 and {MAX_RTMP_READ_INTERVAL_MS} ms, got {interval}"
+            )
+        return interval
     if field == "webhook_urls":
         urls = tuple(url.strip() for url in value.split(",") if url.strip())
         bad = [url for url in urls if not url.startswith(("http://", "https://"))]

@@ -63,7 +63,11 @@ async def _start_live(nursery: trio.Nursery, app_state: AppState, db: Database) 
     app_state._registry = registry
     app_state.metrics.registry.register(LiveCollector(registry))
     app_state.rtmp_address = await nursery.start(
-        serve_rtmp, parse_address(settings.rtmp, "TRIOFLIX_RTMP"), registry, db, webhooks
+        partial(serve_rtmp, read_interval=settings.rtmp_read_interval_ms / 1000),
+        parse_address(settings.rtmp, "TRIOFLIX_RTMP"),
+        registry,
+        db,
+        webhooks,
     )
 
 

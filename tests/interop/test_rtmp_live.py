@@ -51,9 +51,20 @@ async def status(server: Server, token: str) -> dict[str, Any]:
     return result
 
 
-@pytest.mark.parametrize("server", ["direct", "asgi"], indirect=True)
+@pytest.mark.parametrize(
+    ("server", "reads"),
+    [
+        ("direct", "on the read clock"),
+        ("asgi", "on the read clock"),
+        # The low-latency setting: each publisher read as soon as its bytes arrive.
+        pytest.param(
+            "direct", "as data arrives", marks=pytest.mark.settings(rtmp_read_interval_ms=0)
+        ),
+    ],
+    indirect=["server"],
+)
 async def test_publish_and_watch_over_http_flv(
-    server: Server, sample: Sample, tmp_path: Path, nursery: trio.Nursery
+    server: Server, sample: Sample, tmp_path: Path, nursery: trio.Nursery, reads: str
 ) -> None:
     token, _ = await server.register("alice")
     key = await server.create_key(token)

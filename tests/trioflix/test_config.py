@@ -27,6 +27,14 @@ def test_flags_override_environment() -> None:
     assert settings.token_ttl == 60
 
 
+def test_rtmp_read_interval() -> None:
+    assert Settings.from_env(environ={}).rtmp_read_interval_ms == 30
+    env = {"TRIOFLIX_RTMP_READ_INTERVAL_MS": "0"}
+    assert Settings.from_env(environ=env).rtmp_read_interval_ms == 0
+    settings = Settings.from_env({"rtmp_read_interval_ms": "40"}, environ=env)
+    assert settings.rtmp_read_interval_ms == 40
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -37,6 +45,9 @@ def test_flags_override_environment() -> None:
         ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL must be a postgresql:// URL"),
         ({"JWT_SECRET": "short"}, "JWT_SECRET must be at least 32 characters"),
         ({"TRIOFLIX_LOG_LEVEL": "loud"}, "TRIOFLIX_LOG_LEVEL must be"),
+        ({"TRIOFLIX_RTMP_READ_INTERVAL_MS": "fast"}, "must be a whole number of milliseconds"),
+        ({"TRIOFLIX_RTMP_READ_INTERVAL_MS": "-1"}, "must be between 0 and 1000 ms"),
+        ({"TRIOFLIX_RTMP_READ_INTERVAL_MS": "1001"}, "must be between 0 and 1000 ms"),
     ],
 )
 def test_bad_values(env: dict[str, str], message: str) -> None:

@@ -241,6 +241,9 @@ async def test_an_http_flv_viewer_that_stops_reading_is_dropped(server: Server) 
     await client.aclose()
 
 
+# Each publisher read as it arrives: a flush per tag, the finest interleaving of the
+# two write paths (on the read clock a flush carries several tags).
+@pytest.mark.settings(rtmp_read_interval_ms=0)
 async def test_an_http_flv_viewer_gets_every_tag_in_order_through_slow_and_fast_reads(
     server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -27,6 +27,7 @@ import trio
 from protocols import rtmp
 from trioflix.live.fanout import Protocol
 from trioflix.live.packets import Kind
+from trioflix.live.read_clock import ReadClock
 from trioflix.live.registry import PublisherHandle, PublishRefused
 from trioflix.store import StoreUnavailable, stream_keys, users
 
@@ -55,6 +56,9 @@ HEADER_ONLY_BYTES = 64
 # Every connection reads into this one buffer and copies the bytes out before its next
 # checkpoint (RTMPSession._read); reads are ~6 KiB for a 3 Mbit/s publisher.
 _READ_BUFFER = bytearray(RECEIVE_BYTES)
+# A paced publisher whose read brings this much is behind (see RTMPSession._read).
+# A fresh TCP connection's receive window is ~64 KiB; 3 Mbit/s brings 11 KiB per 30 ms tick.
+CATCH_UP_READ_BYTES = 32 * 1024
 _READ_VIEW = memoryview(_READ_BUFFER)
 _READ_BUFFERS = (_READ_BUFFER,)
 # A 4K keyframe at 50 Mbit/s is a few MiB; the wire allows 16 MiB - 1. Together with
@@ -70,10 +74,13 @@ async def serve_rtmp(
     db: Database,
     webhooks: Webhooks | None = None,
     *,
+    read_interval: float = 0.0,
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Accept RTMP connections on ``address`` until cancelled.
 
+    ``read_interval`` > 0 paces the publishers' reads with a shared :class:`ReadClock`
+    of that period in seconds; 0 reads every socket as soon as data arrives.
     ``task_status.started`` reports the bound address (port 0 picks a free port).
     """
     host, port = address
@@ -81,9 +88,19 @@ async def serve_rtmp(
     bound = listeners[0].socket.getsockname()
     logger.info("RTMP listening on rtmp://%s:%d/%s", bound[0], bound[1], APP_NAME)
     async with trio.open_nursery() as nursery:
+        read_clock = None
+        if read_interval > 0:
+            read_clock = ReadClock(read_interval)
+            await nursery.start(read_clock.run)
         task_status.started((bound[0], bound[1]))
         await trio.serve_listeners(
-            partial(handle_connection, registry=registry, db=db, webhooks=webhooks),
+            partial(
+                handle_connection,
+                registry=registry,
+                db=db,
+                webhooks=webhooks,
+                read_clock=read_clock,
+            ),
             listeners,
             handler_nursery=nursery,
         )
@@ -95,6 +112,7 @@ async def handle_connection(
     registry: StreamRegistry,
     db: Database,
     webhooks: Webhooks | None = None,
+    read_clock: ReadClock | None = None,
 ) -> None:
     """One RTMP connection, from handshake to close (``serve_listeners`` closes the socket)."""
     try:
@@ -102,7 +120,7 @@ async def handle_connection(
         peer = f"{host}:{port}"
     except OSError:
         return  # gone before we looked
-    session = RTMPSession(stream, peer, registry, db, webhooks)
+    session = RTMPSession(stream, peer, registry, db, webhooks, read_clock)
     try:
         await session.run()
     except* rtmp.RemoteProtocolError as group:
@@ -125,9 +143,12 @@ class RTMPSession:
         registry: StreamRegistry,
         db: Database,
         webhooks: Webhooks | None = None,
+        read_clock: ReadClock | None = None,
     ) -> None:
         self.stream = stream
         self.webhooks = webhooks
+        self._read_clock = read_clock
+        self._last_read = 0  # bytes
         self.peer = peer
         self.registry = registry
         self.db = db
@@ -231,12 +252,23 @@ class RTMPSession:
         out of it before its next checkpoint. Errors are translated as SocketStream does.
         """
         socket = self.stream.socket
+        # A publisher reads on the read clock's ticks, unless its last read was large:
+        # then it is sending faster than the socket's receive buffer holds per tick (a
+        # keyframe, a high bitrate) and it reads as data arrives until it has caught up.
+        clock = self._read_clock
+        if self._publishing is None or self._last_read >= CATCH_UP_READ_BYTES:
+            clock = None
         while True:
-            await trio.lowlevel.wait_readable(socket)
+            if clock is None:
+                await trio.lowlevel.wait_readable(socket)
+            else:
+                await clock.tick()
             try:
-                return self._read_now()
+                count = self._read_now()
             except BlockingIOError:
-                continue  # woken without data after all: wait again
+                continue  # nothing after all: wait again
+            self._last_read = count
+            return count
 
     def _read_now(self) -> int:
         """One ``readv`` into ``_READ_BUFFER``, no wait; ``BlockingIOError`` if empty."""

@@ -215,3 +215,19 @@ async def test_connect_drop_cycles_leave_nothing_behind(server: Server) -> None:
     await settle()
     assert _open_fds() <= fds + 2  # allow for the odd socket in TIME_WAIT bookkeeping
     assert _task_count() <= tasks
+
+
+@pytest.mark.settings(rtmp_read_interval_ms=1000)
+async def test_a_burst_larger_than_one_read_is_read_within_one_tick(server: Server) -> None:
+    """The read clock paces a publisher's reads, but after a large read it reads as data
+    arrives: a 2 MiB keyframe (dozens of window-sized reads) is not held to one read a tick."""
+    publisher, stream_id = await publishing_client(server, "alice")
+    live = server.app.trioflix.registry.get("alice")
+    assert live is not None
+    big = b"\x17\x01\x00\x00\x00" + (8 * rtmp_server.RECEIVE_BYTES).to_bytes(4, "big")
+    big += b"\x65" + os.urandom(8 * rtmp_server.RECEIVE_BYTES - 1)
+    with trio.fail_after(1.9):  # at most one tick to wait for, then the reads back to back
+        await publisher.send_video(stream_id, 40, big)
+        while live.stats.video_frames < 2:  # noqa: ASYNC110
+            await trio.sleep(0.01)
+    await publisher.aclose()

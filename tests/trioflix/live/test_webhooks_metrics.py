@@ -177,6 +177,11 @@ async def test_live_metrics(server: Server) -> None:
     stream_id = await client.publish(key)
     await client.send_video(stream_id, 0, AVC_HEADER)
     await client.send_video(stream_id, 0, KEYFRAME)
+    live = server.app.trioflix.registry.get("alice")
+    assert live is not None
+    with trio.fail_after(5):  # read on the server's next read-clock tick
+        while live.stats.video_frames < 1:  # noqa: ASYNC110
+            await trio.sleep(0.01)
     viewer = await open_flv_viewer(server, "alice")
     text = (await server.client.get("/metrics")).text
     await viewer.aclose()
