@@ -10,17 +10,19 @@ level by level so that the noise of a shared machine falls on both:
 - ingest: N concurrent ffmpeg ``-re -c copy`` publishers of a 3 Mbit/s H.264/AAC FLV
   sample (made once by ffmpeg and cached): server CPU seconds per stream-second,
   peak RSS, publishers dropped;
-- paired ingest: the same with both servers running at once, each with its own N
-  publishers, their CPU read over the same window, for a few rounds. On a shared
-  machine one server's run can see twice the load of the other's; paired, both see
-  the same, and the ratio of the two holds to a few percent where the figures of
-  separate runs swing by a third;
+- paired ingest: the same with the servers running at once, each with its own N
+  publishers, their CPU read over the same window, for a few rounds: trioflix, nms,
+  and trioflix with its read clock off (``--rtmp-read-interval-ms 0``). On a shared
+  machine one server's run can see twice the load of the other's; paired, all see
+  the same, and the ratios hold to a few percent where the figures of separate runs
+  swing by a third;
 - fan-out: one publisher, N HTTP-FLV viewers (``bench/_flv_viewers.py``, about 100
   viewers per process): delivered bitrate per viewer, server CPU, peak RSS;
 - latency: a paced in-process RTMP publisher (``bench/_rtmp_publisher.py``) and two
   HTTP-FLV viewers in the same process: for each tag sent after the viewer
   connected, the time from the publisher's socket write to the viewer's receipt;
-  and the time from a viewer's TCP connect to its first complete keyframe.
+  and the time from a viewer's TCP connect to its first complete keyframe. For
+  trioflix with its read clock off too: the clock's price in delay.
 
 Every server is started fresh for each measurement, so peak RSS (``VmHWM``) is that
 workload's. CPU is ``utime + stime`` from ``/proc/PID/stat``, summed over the server's

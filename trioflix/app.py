@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from trioflix.auth.tokens import TokenIssuer
     from trioflix.chat.hub import ChatHub
     from trioflix.config import Settings
+    from trioflix.live.read_clock import ReadClock
     from trioflix.live.registry import StreamRegistry
     from trioflix.live.webhooks import Webhooks
     from trioflix.store import Database
@@ -64,6 +65,7 @@ class AppState:
     _tokens: TokenIssuer | None = None
     _registry: StreamRegistry | None = None
     rtmp_address: tuple[str, int] | None = None  # as bound (port 0 becomes a real port)
+    rtmp_read_clock: ReadClock | None = None  # None: TRIOFLIX_RTMP_READ_INTERVAL_MS=0
     webhooks: Webhooks | None = None
     # Connections served on the socket by ``trioflix serve`` (trioflix.direct); 0 under hypercorn.
     direct_connections: int = 0

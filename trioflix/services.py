@@ -23,6 +23,7 @@ from trioflix.chat.metrics import expose as expose_chat_metrics
 from trioflix.config import parse_address
 from trioflix.jobs.worker import job_workers
 from trioflix.live.metrics import LiveCollector
+from trioflix.live.read_clock import ReadClock
 from trioflix.live.recorder import Recorder
 from trioflix.live.registry import StreamRegistry
 from trioflix.live.rtmp_server import serve_rtmp
@@ -62,8 +63,11 @@ async def _start_live(nursery: trio.Nursery, app_state: AppState, db: Database) 
     await nursery.start(recorder.run)  # after the registry ended a crashed run's sessions
     app_state._registry = registry
     app_state.metrics.registry.register(LiveCollector(registry))
+    if settings.rtmp_read_interval_ms:
+        app_state.rtmp_read_clock = ReadClock(settings.rtmp_read_interval_ms / 1000)
+        await nursery.start(app_state.rtmp_read_clock.run)
     app_state.rtmp_address = await nursery.start(
-        partial(serve_rtmp, read_interval=settings.rtmp_read_interval_ms / 1000),
+        partial(serve_rtmp, read_clock=app_state.rtmp_read_clock),
         parse_address(settings.rtmp, "TRIOFLIX_RTMP"),
         registry,
         db,

@@ -27,12 +27,12 @@ import trio
 from protocols import rtmp
 from trioflix.live.fanout import Protocol
 from trioflix.live.packets import Kind
-from trioflix.live.read_clock import ReadClock
 from trioflix.live.registry import PublisherHandle, PublishRefused
 from trioflix.store import StoreUnavailable, stream_keys, users
 
 if TYPE_CHECKING:
     from trioflix.live.fanout import Subscriber
+    from trioflix.live.read_clock import ReadClock
     from trioflix.live.registry import StreamRegistry
     from trioflix.live.stream import LiveStream
     from trioflix.live.webhooks import Webhooks
@@ -54,13 +54,13 @@ RECEIVE_BYTES = 256 * 1024  # one read; bounds what one receive adds to the buff
 # again at once finds the body (on loopback ~90% of the time) and saves a wake-up.
 HEADER_ONLY_BYTES = 64
 # Every connection reads into this one buffer and copies the bytes out before its next
-# checkpoint (RTMPSession._read); reads are ~6 KiB for a 3 Mbit/s publisher.
+# checkpoint (RTMPSession._read); a 3 Mbit/s publisher's are ~11 KiB on a 30 ms clock.
 _READ_BUFFER = bytearray(RECEIVE_BYTES)
+_READ_VIEW = memoryview(_READ_BUFFER)
+_READ_BUFFERS = (_READ_BUFFER,)
 # A paced publisher whose read brings this much is behind (see RTMPSession._read).
 # A fresh TCP connection's receive window is ~64 KiB; 3 Mbit/s brings 11 KiB per 30 ms tick.
 CATCH_UP_READ_BYTES = 32 * 1024
-_READ_VIEW = memoryview(_READ_BUFFER)
-_READ_BUFFERS = (_READ_BUFFER,)
 # A 4K keyframe at 50 Mbit/s is a few MiB; the wire allows 16 MiB - 1. Together with
 # the partial-message limit this caps what one peer can make us buffer at 64 MiB.
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
@@ -74,13 +74,13 @@ async def serve_rtmp(
     db: Database,
     webhooks: Webhooks | None = None,
     *,
-    read_interval: float = 0.0,
+    read_clock: ReadClock | None = None,
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Accept RTMP connections on ``address`` until cancelled.
 
-    ``read_interval`` > 0 paces the publishers' reads with a shared :class:`ReadClock`
-    of that period in seconds; 0 reads every socket as soon as data arrives.
+    ``read_clock`` (running elsewhere) paces the publishers' reads; without one every
+    socket is read as soon as data arrives.
     ``task_status.started`` reports the bound address (port 0 picks a free port).
     """
     host, port = address
@@ -88,10 +88,6 @@ async def serve_rtmp(
     bound = listeners[0].socket.getsockname()
     logger.info("RTMP listening on rtmp://%s:%d/%s", bound[0], bound[1], APP_NAME)
     async with trio.open_nursery() as nursery:
-        read_clock = None
-        if read_interval > 0:
-            read_clock = ReadClock(read_interval)
-            await nursery.start(read_clock.run)
         task_status.started((bound[0], bound[1]))
         await trio.serve_listeners(
             partial(
@@ -252,11 +248,17 @@ class RTMPSession:
         out of it before its next checkpoint. Errors are translated as SocketStream does.
         """
         socket = self.stream.socket
-        # A publisher reads on the read clock's ticks, unless its last read was large:
-        # then it is sending faster than the socket's receive buffer holds per tick (a
-        # keyframe, a high bitrate) and it reads as data arrives until it has caught up.
+        # A publisher reads on the read clock's ticks while it paces (enough publishers),
+        # unless its last read was large: then it is sending faster than the socket's
+        # receive buffer holds per tick (a keyframe, a high bitrate) and it reads as data
+        # arrives until it has caught up.
         clock = self._read_clock
-        if self._publishing is None or self._last_read >= CATCH_UP_READ_BYTES:
+        if (
+            clock is None
+            or not clock.pacing
+            or self._publishing is None
+            or self._last_read >= CATCH_UP_READ_BYTES
+        ):
             clock = None
         while True:
             if clock is None:
@@ -339,6 +341,8 @@ class RTMPSession:
             self._closing = True
             return
         self._publishing = (event.stream_id, live, handle)
+        if self._read_clock is not None:
+            self._read_clock.join()
         self.conn.accept_publish(event.stream_id, description=f"{owner.name} is live.")
         logger.info("RTMP %s: publishing %s", self.peer, owner.name)
 
@@ -347,6 +351,8 @@ class RTMPSession:
             return
         _, live, handle = self._publishing
         self._publishing = None
+        if self._read_clock is not None:
+            self._read_clock.leave()
         try:
             await self.registry.stop_publishing(live, handle, deliberate=deliberate)
         except StoreUnavailable:

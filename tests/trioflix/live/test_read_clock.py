@@ -4,7 +4,7 @@ import pytest
 import trio
 import trio.testing
 
-from trioflix.live.read_clock import ReadClock
+from trioflix.live.read_clock import MIN_MEMBERS, ReadClock
 
 
 async def test_parked_readers_wake_together_once_per_tick(autojump_clock: trio.abc.Clock) -> None:
@@ -77,3 +77,53 @@ async def test_a_cancelled_reader_leaves_the_others_parked(
 def test_interval_must_be_positive(interval: float) -> None:
     with pytest.raises(ValueError, match="positive interval"):
         ReadClock(interval)
+
+
+async def test_the_clock_stops_without_readers_and_restarts_for_one(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    clock = ReadClock(0.02)
+    woken: list[float] = []
+
+    async def reader() -> None:
+        await clock.tick()
+        woken.append(trio.current_time())
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(clock.run)
+        await trio.sleep(0.05)  # the tick at 0.02 found nobody waiting: the clock stopped
+        assert trio.lowlevel.current_statistics().seconds_to_next_deadline == float("inf")
+        arrived = trio.current_time()
+        nursery.start_soon(reader)
+        await trio.sleep(0.1)
+        nursery.cancel_scope.cancel()
+    assert [round(at - arrived, 6) for at in woken] == [0.02]  # one interval, as any reader
+
+
+async def test_members_pace_only_together_and_the_last_one_is_let_go(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    clock = ReadClock(0.5)
+    assert MIN_MEMBERS == 2
+    released: list[float] = []
+
+    async def reader() -> None:
+        await clock.tick()
+        released.append(trio.current_time())
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(clock.run)
+        clock.join()
+        assert not clock.pacing  # alone: reads as data arrives
+        clock.join()
+        assert clock.pacing
+        start = trio.current_time()
+        nursery.start_soon(reader)
+        await trio.sleep(0.1)
+        clock.leave()  # one publisher left: it must not wait for the tick any longer
+        await trio.sleep(0.1)
+        assert not clock.pacing
+        assert [round(at - start, 6) for at in released] == [0.1]
+        clock.leave()
+        assert clock.members == 0
+        nursery.cancel_scope.cancel()

@@ -221,7 +221,11 @@ async def test_connect_drop_cycles_leave_nothing_behind(server: Server) -> None:
 async def test_a_burst_larger_than_one_read_is_read_within_one_tick(server: Server) -> None:
     """The read clock paces a publisher's reads, but after a large read it reads as data
     arrives: a 2 MiB keyframe (dozens of window-sized reads) is not held to one read a tick."""
+    other, _ = await publishing_client(server, "bob")  # two publishers: the clock paces
     publisher, stream_id = await publishing_client(server, "alice")
+    clock = server.app.trioflix.rtmp_read_clock
+    assert clock is not None
+    assert clock.pacing
     live = server.app.trioflix.registry.get("alice")
     assert live is not None
     big = b"\x17\x01\x00\x00\x00" + (8 * rtmp_server.RECEIVE_BYTES).to_bytes(4, "big")
@@ -231,3 +235,4 @@ async def test_a_burst_larger_than_one_read_is_read_within_one_tick(server: Serv
         while live.stats.video_frames < 2:  # noqa: ASYNC110
             await trio.sleep(0.01)
     await publisher.aclose()
+    await other.aclose()

@@ -179,7 +179,7 @@ async def test_live_metrics(server: Server) -> None:
     await client.send_video(stream_id, 0, KEYFRAME)
     live = server.app.trioflix.registry.get("alice")
     assert live is not None
-    with trio.fail_after(5):  # read on the server's next read-clock tick
+    with trio.fail_after(5):  # once the server has read it
         while live.stats.video_frames < 1:  # noqa: ASYNC110
             await trio.sleep(0.01)
     viewer = await open_flv_viewer(server, "alice")
