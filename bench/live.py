@@ -18,11 +18,12 @@ level by level so that the noise of a shared machine falls on both:
   swing by a third;
 - fan-out: one publisher, N HTTP-FLV viewers (``bench/_flv_viewers.py``, about 100
   viewers per process): delivered bitrate per viewer, server CPU, peak RSS;
-- latency: a paced in-process RTMP publisher (``bench/_rtmp_publisher.py``) and two
-  HTTP-FLV viewers in the same process: for each tag sent after the viewer
-  connected, the time from the publisher's socket write to the viewer's receipt;
-  and the time from a viewer's TCP connect to its first complete keyframe. For
-  trioflix with its read clock off too: the clock's price in delay.
+- latency: with a second channel live (ffmpeg), a paced in-process RTMP publisher
+  (``bench/_rtmp_publisher.py``) and two HTTP-FLV viewers in the same process: for
+  each tag sent after the viewer connected, the time from the publisher's socket
+  write to the viewer's receipt; and the time from a viewer's TCP connect to its
+  first complete keyframe. For trioflix with its read clock off too: the clock's
+  price in delay.
 
 Every server is started fresh for each measurement, so peak RSS (``VmHWM``) is that
 workload's. CPU is ``utime + stime`` from ``/proc/PID/stat``, summed over the server's
@@ -668,17 +669,30 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-async def latency(server: Server, tags: list[flv.FLVTag], plan: Plan) -> dict[str, Any]:
+async def latency(
+    server: Server, sample: Path, tags: list[flv.FLVTag], plan: Plan
+) -> dict[str, Any]:
     sent_at: dict[tuple[int, int], float] = {}
     arrivals: list[tuple[float, int, int, float]] = []  # viewer start, type, ts, arrival
     keyframes: list[float | None] = []
     async with serving(server, "latency") as running, trio.open_nursery() as nursery:
+        # A second channel live alongside, as on any busy server (for trioflix it is what
+        # makes the read clock pace: it runs with two publishers or more).
+        nursery.start_soon(
+            run_ffmpeg,
+            sample,
+            server.publish_url(1),
+            SAMPLE_SECONDS,  # longer than the phase, which ends it
+            server.workdir / "ffmpeg-latency-background.log",
+            PublisherRun(),
+        )
         await nursery.start(
             partial(
                 publish_paced, HOST, server.rtmp_port, server.stream_key(0), tags, sent_at=sent_at
             )
         )
         await wait_live(server, 0)
+        await wait_live(server, 1)
         await trio.sleep(1.0)
         with trio.move_on_after(plan.latency_s):
             async with trio.open_nursery() as viewers:
@@ -925,7 +939,7 @@ async def run(plan: Plan, workdir: Path, cache_dir: Path, meta: dict[str, Any]) 
         order = order[::-1]
     for server in (*order, unpaced):
         print(f"latency: {server.name}", file=sys.stderr)
-        results[server.name]["latency"] = await latency(server, tags, plan)
+        results[server.name]["latency"] = await latency(server, sample, tags, plan)
     return {"meta": meta, "source_bps": source_bps, "paired_ingest": paired, **results}
 
 

@@ -69,8 +69,9 @@ OPTIONS: tuple[Option, ...] = (
         "rtmp_read_interval_ms",
         "TRIOFLIX_RTMP_READ_INTERVAL_MS",
         "--rtmp-read-interval-ms",
-        "publishers' sockets are read together every this many milliseconds (less CPU per"
-        " stream, up to this much added delay); 0 reads each as soon as data arrives",
+        "with two or more publishers, their sockets are read together every this many"
+        " milliseconds (less CPU per stream, up to this much added delay); 0 reads each as"
+        " soon as data arrives",
     ),
     Option(
         "webhook_urls",
