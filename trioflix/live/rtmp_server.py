@@ -253,18 +253,16 @@ class RTMPSession:
         # receive buffer holds per tick (a keyframe, a high bitrate) and it reads as data
         # arrives until it has caught up.
         clock = self._read_clock
-        if (
-            clock is None
-            or not clock.pacing
-            or self._publishing is None
-            or self._last_read >= CATCH_UP_READ_BYTES
-        ):
-            clock = None
         while True:
-            if clock is None:
-                await trio.lowlevel.wait_readable(socket)
-            else:
+            if (
+                clock is not None
+                and clock.pacing
+                and self._publishing is not None
+                and self._last_read < CATCH_UP_READ_BYTES
+            ):
                 await clock.tick()
+            else:
+                await trio.lowlevel.wait_readable(socket)
             try:
                 count = self._read_now()
             except BlockingIOError:
