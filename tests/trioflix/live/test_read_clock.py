@@ -7,6 +7,12 @@ import trio.testing
 from trioflix.live.read_clock import MIN_MEMBERS, ReadClock
 
 
+async def read_once(clock: ReadClock, woken: list[float]) -> None:
+    """A paced reader's wait: note when the tick let it go."""
+    await clock.tick()
+    woken.append(trio.current_time())
+
+
 async def test_parked_readers_wake_together_once_per_tick(autojump_clock: trio.abc.Clock) -> None:
     clock = ReadClock(0.02)
     woken: list[tuple[int, float]] = []
@@ -84,17 +90,12 @@ async def test_the_clock_stops_without_readers_and_restarts_for_one(
 ) -> None:
     clock = ReadClock(0.02)
     woken: list[float] = []
-
-    async def reader() -> None:
-        await clock.tick()
-        woken.append(trio.current_time())
-
     async with trio.open_nursery() as nursery:
         await nursery.start(clock.run)
         await trio.sleep(0.05)  # the tick at 0.02 found nobody waiting: the clock stopped
         assert trio.lowlevel.current_statistics().seconds_to_next_deadline == float("inf")
         arrived = trio.current_time()
-        nursery.start_soon(reader)
+        nursery.start_soon(read_once, clock, woken)
         await trio.sleep(0.1)
         nursery.cancel_scope.cancel()
     assert [round(at - arrived, 6) for at in woken] == [0.02]  # one interval, as any reader
@@ -106,11 +107,6 @@ async def test_members_pace_only_together_and_the_last_one_is_let_go(
     clock = ReadClock(0.5)
     assert MIN_MEMBERS == 2
     released: list[float] = []
-
-    async def reader() -> None:
-        await clock.tick()
-        released.append(trio.current_time())
-
     async with trio.open_nursery() as nursery:
         await nursery.start(clock.run)
         clock.join()
@@ -118,7 +114,7 @@ async def test_members_pace_only_together_and_the_last_one_is_let_go(
         clock.join()
         assert clock.pacing
         start = trio.current_time()
-        nursery.start_soon(reader)
+        nursery.start_soon(read_once, clock, released)
         await trio.sleep(0.1)
         clock.leave()  # one publisher left: it must not wait for the tick any longer
         await trio.sleep(0.1)
