@@ -803,7 +803,7 @@ def render(report: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "Paired ingest (both servers at once, each with its own publishers, CPU over the"
+        "Paired ingest (all servers at once, each with its own publishers, CPU over the"
         " same window):",
         "",
         "| publishers each | server | CPU s per stream-s, per round | ratio to nms, per round"
