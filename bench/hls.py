@@ -6,7 +6,7 @@
 
 - ladder: the same 1080p30 H.264 source (made once by ffmpeg), transcoded to
   720p/480p/360p by (a) trioflix's ladder child process
-  (``trioflix.live.ladder_process``, fed exactly as the server feeds it, with the
+  (``trioflix.live.hls.ladder_process``, fed exactly as the server feeds it, with the
   source segmenter's cut markers) and (b) one ``ffmpeg`` command line doing the
   same ladder: one decode, ``split``, bicubic ``scale``, libx264 with the same
   preset, tune, bit rate, VBV cap, ``scenecut=0``, an endless GOP and IDRs forced at
@@ -52,7 +52,7 @@ import trio
 
 from bench.live import HOST, Server, Trioflix, cpu_seconds, serving
 from protocols import amf, flv, hls
-from trioflix.live.ladder_process import CUT_MARKER, ENDLESS_GOP
+from trioflix.live.hls.ladder_process import CUT_MARKER, ENDLESS_GOP
 
 RUNGS = [("720p", 1280, 720, 2800), ("480p", 854, 480, 1400), ("360p", 640, 360, 800)]
 PRESET = "veryfast"
@@ -128,7 +128,7 @@ def run_ours(feed: bytes) -> tuple[float, float]:
     }
     cpu0, t0 = _children_cpu(), time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "trioflix.live.ladder_process", json.dumps(config)],
+        [sys.executable, "-m", "trioflix.live.hls.ladder_process", json.dumps(config)],
         stdin=subprocess.PIPE,
         pass_fds=[w for _, w in pipes],
     )

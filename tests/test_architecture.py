@@ -1,4 +1,4 @@
-"""protocols/ is sans-IO: it never imports I/O, concurrency, clocks or the application."""
+"""The layers: protocols/ is sans-IO, and trioflix/live's groups import one way."""
 
 from __future__ import annotations
 
@@ -54,3 +54,29 @@ def test_no_io_imports(path: Path) -> None:
     bad = [name for name in _imports(path) if name.split(".")[0] in FORBIDDEN]
     assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
     assert not _calls_open(path), f"{path.relative_to(ROOT)} opens files"
+
+
+# trioflix/live is grouped by what each part does; the groups may import the channel
+# core, and the channel core none of them, nor may one output import another.
+LIVE = ROOT / "trioflix" / "live"
+LIVE_GROUPS = {"channel": set(), "rtmp": {"channel"}, "hls": {"channel"}, "recording": {"channel"}}
+
+
+@pytest.mark.parametrize("group", sorted(LIVE_GROUPS))
+def test_live_groups_import_one_way(group: str) -> None:
+    allowed = LIVE_GROUPS[group] | {group}
+    bad = []
+    for path in sorted((LIVE / group).rglob("*.py")):
+        for name in _imports(path):
+            parts = name.split(".")
+            if parts[:2] == ["trioflix", "live"] and len(parts) > 2 and parts[2] not in allowed:
+                bad.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert not bad, "\n".join(bad)
+
+
+def test_live_has_only_groups() -> None:
+    modules = {p.name for p in LIVE.glob("*.py")}
+    assert modules == {"__init__.py"}, f"modules outside a group in trioflix/live: {modules}"
+    assert {p.name for p in LIVE.iterdir() if p.is_dir() and p.name != "__pycache__"} == set(
+        LIVE_GROUPS
+    )

@@ -29,9 +29,9 @@ if TYPE_CHECKING:
     from trioflix.auth.tokens import TokenIssuer
     from trioflix.chat.hub import ChatHub
     from trioflix.config import Settings
-    from trioflix.live.read_clock import ReadClock
-    from trioflix.live.registry import StreamRegistry
-    from trioflix.live.webhooks import Webhooks
+    from trioflix.live.channel.registry import StreamRegistry
+    from trioflix.live.channel.webhooks import Webhooks
+    from trioflix.live.rtmp.read_clock import ReadClock
     from trioflix.store import Database
 
 __all__ = ["AppState", "TrioflixApp", "create_app", "record_request", "state"]

@@ -252,7 +252,7 @@ def _convert(field: str, value: str) -> Any:
             raise ConfigError(f"{env} must be on or off, got {value!r}")
         return value.lower() == "on"
     if field == "hls_ladder":
-        from trioflix.live.ladder_spec import parse_ladder
+        from trioflix.live.hls.ladder_spec import parse_ladder
 
         try:
             parse_ladder(value)

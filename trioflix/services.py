@@ -22,13 +22,13 @@ from trioflix.chat.hub import ChatHub
 from trioflix.chat.metrics import expose as expose_chat_metrics
 from trioflix.config import parse_address
 from trioflix.jobs.worker import job_workers
-from trioflix.live.metrics import LiveCollector
-from trioflix.live.read_clock import ReadClock
-from trioflix.live.recorder import Recorder
-from trioflix.live.registry import StreamRegistry
-from trioflix.live.rtmp_server import serve_rtmp
-from trioflix.live.viewers import live_viewer_counts
-from trioflix.live.webhooks import Webhooks
+from trioflix.live.channel.metrics import LiveCollector
+from trioflix.live.channel.registry import StreamRegistry
+from trioflix.live.channel.webhooks import Webhooks
+from trioflix.live.hls.playback_sessions import live_viewer_counts
+from trioflix.live.recording.recorder import Recorder
+from trioflix.live.rtmp.read_clock import ReadClock
+from trioflix.live.rtmp.server import serve_rtmp
 from trioflix.store import open_database
 from trioflix.uploads.background import run_upload_services
 

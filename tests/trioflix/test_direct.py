@@ -24,7 +24,7 @@ from tests.trioflix.live.test_rtmp_robustness import AVC_HEADER, KEYFRAME, publi
 from trioflix.app import create_app
 from trioflix.direct.front import HEAD_LIMIT, parse_head
 from trioflix.direct.websocket import text_frame
-from trioflix.live.fanout import Subscriber
+from trioflix.live.channel.fanout import Subscriber
 from trioflix.server import serve_app
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ import pytest
 
 from tests.trioflix.live.test_stream import AVC_CONFIG, key
 from trioflix.api.thumbnails import ThumbnailCache, ThumbnailError, render_thumbnail
-from trioflix.live.packets import Kind, Packet
+from trioflix.live.channel.packets import Kind, Packet
 
 
 @pytest.mark.parametrize(

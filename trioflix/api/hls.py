@@ -4,7 +4,7 @@ Playlists are served from memory (the text the writer last published, which it
 writes to disk too); segments from their files, which appear only complete
 (temporary name, then rename). The master playlist gives each player a playback
 session token (``vs``) in its variant URIs, so that HLS viewers can be counted by
-the media-playlist reloads they make (:mod:`trioflix.live.viewers`).
+the media-playlist reloads they make (:mod:`trioflix.live.hls.playback_sessions`).
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ import trio
 from quart import Blueprint, Response, current_app, request
 
 from trioflix.errors import APIError
-from trioflix.live.hls_writer import HLSHub
+from trioflix.live.hls.hub import HLSHub
 
 if TYPE_CHECKING:
     from quart.blueprints import BlueprintSetupState
 
     from trioflix.app import AppState
-    from trioflix.live.hls_writer import HLSSession
+    from trioflix.live.hls.writer import HLSSession
 
 __all__ = ["blueprint", "hls_hub"]
 

@@ -20,15 +20,15 @@ from quart import Blueprint, Response, request, websocket
 
 from trioflix.app import state
 from trioflix.errors import APIError
-from trioflix.live.fanout import Protocol
-from trioflix.live.packets import flv_bytes, flv_stream_header
-from trioflix.live.viewing import watching
+from trioflix.live.channel.fanout import Transport
+from trioflix.live.channel.packets import flv_bytes, flv_stream_header
+from trioflix.live.channel.viewer_lifecycle import watching
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from trioflix.live.stream import LiveStream
-    from trioflix.live.webhooks import Webhooks
+    from trioflix.live.channel.stream import LiveStream
+    from trioflix.live.channel.webhooks import Webhooks
 
 __all__ = ["blueprint"]
 
@@ -51,7 +51,7 @@ async def _flv_body(
 ) -> AsyncIterator[bytes]:
     # Runs after the request context is gone (Quart streams the body later):
     # everything it needs is passed in.
-    with watching(live, Protocol.HTTP_FLV, remote, webhooks) as subscriber:
+    with watching(live, Transport.HTTP_FLV, remote, webhooks) as subscriber:
         yield flv_stream_header()
         while batch := await subscriber.next_batch():
             data = flv_bytes(batch)
@@ -78,7 +78,7 @@ async def ws_flv(channel: str) -> None:
         await websocket.close(4404, f"{channel} is not live")
         return
     await websocket.accept()
-    with watching(live, Protocol.WS_FLV, websocket.remote_addr, state().webhooks) as subscriber:
+    with watching(live, Transport.WS_FLV, websocket.remote_addr, state().webhooks) as subscriber:
         await websocket.send(flv_stream_header())
         while batch := await subscriber.next_batch():
             data = flv_bytes(batch)

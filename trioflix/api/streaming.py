@@ -11,12 +11,12 @@ from quart import Blueprint, g, request
 from trioflix.api._http import Body, json_body, require_user
 from trioflix.app import state
 from trioflix.errors import APIError
-from trioflix.live.fanout import VIEWER_PROTOCOLS
-from trioflix.live.viewers import PROTOCOL as HLS_PROTOCOL
+from trioflix.live.channel.fanout import VIEWER_PROTOCOLS
+from trioflix.live.hls.playback_sessions import PROTOCOL as HLS_PROTOCOL
 from trioflix.store import live_sessions, users
 
 if TYPE_CHECKING:
-    from trioflix.live.stream import LiveStream
+    from trioflix.live.channel.stream import LiveStream
     from trioflix.store.live_sessions import LiveSession
 
 __all__ = ["blueprint", "playback_urls"]

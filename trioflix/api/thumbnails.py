@@ -27,7 +27,7 @@ from trioflix.media.images import encode_jpeg, fit_width
 if TYPE_CHECKING:
     from quart.blueprints import BlueprintSetupState
 
-    from trioflix.live.packets import Packet
+    from trioflix.live.channel.packets import Packet
 
 __all__ = [
     "CACHE_KEY",

@@ -31,9 +31,9 @@ from trioflix.app import record_request
 from trioflix.chat.session import serve_connection
 from trioflix.direct.tus import serve_tus_request, tus_target
 from trioflix.direct.websocket import DirectWebsocket
-from trioflix.live.fanout import Protocol
-from trioflix.live.packets import flv_bytes, flv_stream_header
-from trioflix.live.viewing import watching
+from trioflix.live.channel.fanout import Transport
+from trioflix.live.channel.packets import flv_bytes, flv_stream_header
+from trioflix.live.channel.viewer_lifecycle import watching
 from trioflix.logs import new_request_id
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
     from trioflix.app import AppState
     from trioflix.direct.front import DirectRoute, Head
-    from trioflix.live.stream import LiveStream
+    from trioflix.live.channel.stream import LiveStream
     from trioflix.uploads.service import Uploads
 
 __all__ = ["DirectRoutes"]
@@ -132,7 +132,7 @@ class DirectRoutes:
         await ws.accept()
         with (
             self._tracked() as scope,
-            watching(live, Protocol.WS_FLV, ws.remote_addr, self.state.webhooks) as subscriber,
+            watching(live, Transport.WS_FLV, ws.remote_addr, self.state.webhooks) as subscriber,
         ):
             ws.on_disconnect = scope
             subscriber.on_too_slow = scope.cancel
@@ -165,7 +165,7 @@ class DirectRoutes:
         record_request(self.state.metrics, head.method, head.path, FLV_ROUTE, 200, 0.0, request_id)
         with (
             self._tracked() as scope,
-            watching(live, Protocol.HTTP_FLV, remote, self.state.webhooks) as subscriber,
+            watching(live, Transport.HTTP_FLV, remote, self.state.webhooks) as subscriber,
         ):
             subscriber.on_too_slow = scope.cancel
             async with trio.open_nursery() as nursery:

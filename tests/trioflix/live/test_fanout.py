@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import trio
 import trio.testing
 
-from trioflix.live.fanout import Protocol, Subscriber
-from trioflix.live.packets import Kind, Packet
+from trioflix.live.channel.fanout import Subscriber, Transport
+from trioflix.live.channel.packets import Kind, Packet
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -25,7 +25,7 @@ def config() -> Packet:
 
 
 async def test_batches_take_everything_queued() -> None:
-    sub = Subscriber(Protocol.HTTP_FLV)
+    sub = Subscriber(Transport.HTTP_FLV)
     packets = [frame(0, key=True), frame(33), frame(66)]
     for packet in packets:
         sub.offer(packet)
@@ -35,7 +35,7 @@ async def test_batches_take_everything_queued() -> None:
 
 
 async def test_next_batch_waits_for_a_packet() -> None:
-    sub = Subscriber(Protocol.RTMP)
+    sub = Subscriber(Transport.RTMP)
     got: list[Packet] = []
 
     async def reader() -> None:
@@ -51,7 +51,7 @@ async def test_next_batch_waits_for_a_packet() -> None:
 
 
 def test_slow_viewer_skips_to_next_keyframe_and_memory_stays_bounded() -> None:
-    sub = Subscriber(Protocol.HTTP_FLV, max_bytes=10_000)
+    sub = Subscriber(Transport.HTTP_FLV, max_bytes=10_000)
     sub.offer(config())
     sub.offer(frame(0, key=True))
     for i in range(1, 30):
@@ -70,7 +70,7 @@ def test_slow_viewer_skips_to_next_keyframe_and_memory_stays_bounded() -> None:
 
 
 def test_stalled_viewer_is_disconnected() -> None:
-    sub = Subscriber(Protocol.WS_FLV, max_bytes=5_000, max_skips=3)
+    sub = Subscriber(Transport.WS_FLV, max_bytes=5_000, max_skips=3)
     ts = 0
     for _ in range(10):
         sub.offer(frame(ts, key=True))
@@ -82,7 +82,7 @@ def test_stalled_viewer_is_disconnected() -> None:
 
 
 async def test_viewer_that_falls_behind_now_and_then_is_not_disconnected() -> None:
-    sub = Subscriber(Protocol.WS_FLV, max_bytes=5_000, max_skips=2)
+    sub = Subscriber(Transport.WS_FLV, max_bytes=5_000, max_skips=2)
     ts = 0
 
     def gop(frames: int) -> None:
@@ -127,7 +127,7 @@ class FakeSocket:
 
 
 def direct_viewer(**kwargs: int) -> tuple[Subscriber, FakeSocket]:
-    sub = Subscriber(Protocol.HTTP_FLV, **kwargs)
+    sub = Subscriber(Transport.HTTP_FLV, **kwargs)
     sock = FakeSocket()
     sub.attach_writer(sock.write)
     return sub, sock
@@ -229,7 +229,7 @@ async def test_a_writer_error_closes_that_viewer_and_ends_its_task() -> None:
 
 
 async def test_skipping_ahead_still_bounds_memory_while_writes_block() -> None:
-    sub = Subscriber(Protocol.HTTP_FLV, max_bytes=10_000, max_skips=3)
+    sub = Subscriber(Transport.HTTP_FLV, max_bytes=10_000, max_skips=3)
     sock = FakeSocket()
     sub.attach_writer(sock.write)
     too_slow: list[bool] = []

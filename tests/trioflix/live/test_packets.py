@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from protocols import flv
-from trioflix.live.packets import Kind, Packet, flv_bytes, metadata_packet
+from trioflix.live.channel.packets import Kind, Packet, flv_bytes, metadata_packet
 
 
 def test_flv_tag_is_encoded_once_on_first_use() -> None:

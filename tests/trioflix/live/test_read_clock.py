@@ -4,7 +4,7 @@ import pytest
 import trio
 import trio.testing
 
-from trioflix.live.read_clock import MIN_MEMBERS, ReadClock
+from trioflix.live.rtmp.read_clock import MIN_MEMBERS, ReadClock
 
 
 async def read_once(clock: ReadClock, woken: list[float]) -> None:

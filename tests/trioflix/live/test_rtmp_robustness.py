@@ -16,7 +16,7 @@ import trio
 
 from protocols import amf, rtmp
 from tests.trioflix.live.rtmp_client import RTMPTestClient
-from trioflix.live import rtmp_server
+from trioflix.live.rtmp import server as rtmp_server
 
 if TYPE_CHECKING:
     from tests.conftest import Server
@@ -96,7 +96,7 @@ BAD_AFTER_HANDSHAKE = {
 async def test_wrong_handshake_version_closes_only_that_connection(
     server: Server, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="trioflix.live.rtmp_server")
+    caplog.set_level(logging.INFO, logger="trioflix.live.rtmp.server")
     publisher, stream_id = await publishing_client(server, "alice")
     bad = await trio.open_tcp_stream(*rtmp_address(server))
     await bad.send_all(b"\x05" + os.urandom(1536))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import trio
 import trio.testing
 
-from trioflix.live.fanout import Protocol
-from trioflix.live.packets import Kind
-from trioflix.live.stream import LiveStream
+from trioflix.live.channel.fanout import Transport
+from trioflix.live.channel.packets import Kind
+from trioflix.live.channel.stream import LiveStream
 
 # SPS and PPS from libx264 (640x360, High profile, level 3.0) in an AVCDecoderConfigurationRecord.
 SPS = bytes.fromhex("6764001eacd940a02ff9610000030001000003003c0f162d96")
@@ -56,7 +56,7 @@ def test_new_viewer_starts_with_headers_and_current_gop() -> None:
     stream.publish(Kind.AUDIO, 70, b"\xaf\x01audio")
     stream.publish(Kind.VIDEO, 99, delta())
 
-    viewer = stream.subscribe(Protocol.HTTP_FLV)
+    viewer = stream.subscribe(Transport.HTTP_FLV)
     queued = list(viewer._queue)
     assert queued[0].kind is Kind.SCRIPT
     assert queued[1].config and queued[1].kind is Kind.VIDEO
@@ -73,7 +73,7 @@ def test_oversized_gop_is_not_cached() -> None:
     stream = make_stream(gop_cache_bytes=1000)
     stream.publish(Kind.VIDEO, 0, key(500))
     stream.publish(Kind.VIDEO, 33, delta(600))  # over the cap: cache dropped
-    viewer = stream.subscribe(Protocol.RTMP)
+    viewer = stream.subscribe(Transport.RTMP)
     assert list(viewer._queue) == []
     stream.publish(Kind.VIDEO, 66, delta())
     assert next(iter(viewer._queue)).timestamp == 66  # live packets still flow
@@ -81,7 +81,7 @@ def test_oversized_gop_is_not_cached() -> None:
 
 def test_viewers_go_on_publisher_drop_session_consumers_stay() -> None:
     stream = make_stream()
-    viewer = stream.subscribe(Protocol.HTTP_FLV)
+    viewer = stream.subscribe(Transport.HTTP_FLV)
     consumer = stream.subscribe_session()
     stream.publish(Kind.VIDEO, 0, key())
     stream.disconnect_viewers("publisher stopped")
@@ -102,9 +102,9 @@ def test_viewers_go_on_publisher_drop_session_consumers_stay() -> None:
 
 def test_viewer_counts_by_protocol() -> None:
     stream = make_stream()
-    a = stream.subscribe(Protocol.HTTP_FLV)
-    stream.subscribe(Protocol.HTTP_FLV)
-    stream.subscribe(Protocol.RTMP)
+    a = stream.subscribe(Transport.HTTP_FLV)
+    stream.subscribe(Transport.HTTP_FLV)
+    stream.subscribe(Transport.RTMP)
     stream.subscribe_session()  # not a viewer
     assert stream.viewers_by_protocol() == {"rtmp": 1, "http-flv": 2, "ws-flv": 0}
     stream.unsubscribe(a)
@@ -151,7 +151,7 @@ def test_dropped_frames_count_what_no_output_can_use() -> None:
 
 def test_viewer_skips_are_counted_apart_from_ingest_drops() -> None:
     stream = make_stream()
-    viewer = stream.subscribe(Protocol.HTTP_FLV, max_bytes=400)
+    viewer = stream.subscribe(Transport.HTTP_FLV, max_bytes=400)
     stream.publish(Kind.VIDEO, 0, key(150))
     for n in range(1, 5):
         stream.publish(Kind.VIDEO, n * 33, delta(150))  # the viewer never reads: it skips
@@ -166,7 +166,7 @@ async def test_flush_writes_idle_direct_viewers_once_and_wakes_only_the_others()
     stream = make_stream()
     stream.publish(Kind.VIDEO, 0, AVC_CONFIG)
     stream.publish(Kind.VIDEO, 0, key())
-    direct = stream.subscribe(Protocol.HTTP_FLV)
+    direct = stream.subscribe(Transport.HTTP_FLV)
     writes: list[bytes] = []
 
     def write(data: bytes) -> int:
@@ -174,7 +174,7 @@ async def test_flush_writes_idle_direct_viewers_once_and_wakes_only_the_others()
         return len(data)
 
     direct.attach_writer(write)
-    player = stream.subscribe(Protocol.RTMP)  # no writer: woken as before
+    player = stream.subscribe(Transport.RTMP)  # no writer: woken as before
     consumer = stream.subscribe_session()
     sent: list[bytes] = []
     batches: list[int] = []

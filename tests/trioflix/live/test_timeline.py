@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from trioflix.live.timeline import (
+from trioflix.live.channel.timeline import (
     MAX_BACKWARD_JUMP_MS,
     MAX_FORWARD_JUMP_MS,
     STITCH_GAP_MS,

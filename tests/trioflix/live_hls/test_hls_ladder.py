@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from tests.conftest import Server
-    from trioflix.live.hls_writer import HLSHub, HLSSession
+    from trioflix.live.hls.hub import HLSHub
+    from trioflix.live.hls.writer import HLSSession
 
 pytestmark = [pytest.mark.slow, pytest.mark.interop]
 
@@ -127,7 +128,7 @@ async def test_encoder_crash_leaves_the_source_going(
     assert len(master) == 3
     assert session.ladder is not None and session.ladder.process is not None
     before = session.source.segments_added
-    with caplog.at_level(logging.ERROR, logger="trioflix.live.transcoder"):
+    with caplog.at_level(logging.ERROR, logger="trioflix.live.hls.transcoder"):
         session.ladder.process.kill()
         with trio.fail_after(5):
             while any(not r.dropped for r in session.rungs.values()):  # noqa: ASYNC110
@@ -157,7 +158,7 @@ async def test_rung_behind_real_time_is_dropped_highest_first(
     assert session.ladder is not None
     # No encoder is that fast: with a 1 ms allowance every rung is "behind".
     session.ladder.lag_limit_ms = -1_000_000
-    with caplog.at_level(logging.WARNING, logger="trioflix.live.transcoder"):
+    with caplog.at_level(logging.WARNING, logger="trioflix.live.hls.transcoder"):
         with trio.fail_after(5):
             while not session.rungs["240p"].dropped:  # noqa: ASYNC110
                 await trio.sleep(0.05)

@@ -11,9 +11,9 @@ import trio.testing
 from protocols import flv
 from tests.interop.media import Sample, make_sample
 from trioflix.config import Settings
-from trioflix.live.hls_writer import HLSHub
-from trioflix.live.packets import Kind
-from trioflix.live.stream import LiveStream
+from trioflix.live.channel.packets import Kind
+from trioflix.live.channel.stream import LiveStream
+from trioflix.live.hls.hub import HLSHub
 
 from .helpers import check_playlist_rules, decode_errors, parse_media_playlist
 

@@ -8,8 +8,8 @@ import pytest
 import trio
 
 from tests.interop.media import Sample, make_sample
-from trioflix.live.stream import LiveStream
-from trioflix.live.viewers import HLSViewers
+from trioflix.live.channel.stream import LiveStream
+from trioflix.live.hls.playback_sessions import HLSViewers
 
 from .helpers import auth, parse_master_playlist, start_publisher, wait_live
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from trioflix.config import ConfigError, Settings
-from trioflix.live.ladder_spec import RungSpec, parse_ladder, plan_rungs
+from trioflix.live.hls.ladder_spec import RungSpec, parse_ladder, plan_rungs
 
 
 def test_parse_defaults_bitrates_and_off() -> None:

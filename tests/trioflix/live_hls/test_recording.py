@@ -11,8 +11,8 @@ import pytest
 import trio
 
 from tests.interop.media import Sample, make_sample
-from trioflix.live import recorder as recorder_module
-from trioflix.live.recorder import Recorder
+from trioflix.live.recording import recorder as recorder_module
+from trioflix.live.recording.recorder import Recorder
 
 from .helpers import auth, start_publisher, wait_live
 

@@ -8,7 +8,7 @@ within :data:`ALIVE_TARGETS` target durations (plus :data:`ALIVE_SLACK_S` for
 network jitter). Switching renditions keeps the token, so an ABR player is one
 viewer, not one per rung.
 
-Counts go to the :class:`~trioflix.live.stream.LiveStream` as ``hls`` viewers,
+Counts go to the :class:`~trioflix.live.channel.stream.LiveStream` as ``hls`` viewers,
 so the status API, ``/api/channels``, the session's peak and ``/metrics`` all
 include them.
 """
@@ -18,8 +18,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
-    from trioflix.live.registry import StreamRegistry
-    from trioflix.live.stream import LiveStream
+    from trioflix.live.channel.registry import StreamRegistry
+    from trioflix.live.channel.stream import LiveStream
 
 __all__ = [
     "ALIVE_SLACK_S",

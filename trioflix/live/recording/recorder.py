@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, BinaryIO, Final
 import trio
 
 from trioflix.jobs.queue import enqueue
-from trioflix.live.packets import Kind, flv_stream_header
+from trioflix.live.channel.packets import Kind, flv_stream_header
 from trioflix.media.library import create_video, video_dir
 from trioflix.media.processing import PROCESS_VIDEO, SOURCE_NAME, adopt_source
 from trioflix.store import StoreError
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-    from trioflix.live.stream import LiveStream
+    from trioflix.live.channel.stream import LiveStream
     from trioflix.store import Database
 
 __all__ = ["FSYNC_INTERVAL_S", "Recorder"]

@@ -5,7 +5,7 @@ Rules / theory of operation
 1. One :class:`Ladder` per HLS session, planned from the source's first video
    sequence header: only rungs below the source height (:func:`plan_rungs`).
 2. Decoding, scaling and encoding run in a child process
-   (:mod:`trioflix.live.ladder_process`), never on the Trio thread nor in the server
+   (:mod:`trioflix.live.hls.ladder_process`), never on the Trio thread nor in the server
    process. Its input is an FLV stream of the source's video tags written to its
    stdin; each rung comes back as an FLV stream on a pipe of its own.
 3. Keyframe alignment: before a video frame that opened a source segment, the
@@ -41,15 +41,15 @@ from typing import TYPE_CHECKING, Final
 import trio
 
 from protocols import amf, flv, hls
-from trioflix.live.hls_writer import AUDIO_BPS_ESTIMATE, Rendition
-from trioflix.live.ladder_process import CUT_MARKER
-from trioflix.live.ladder_spec import plan_rungs
-from trioflix.live.packets import Kind
+from trioflix.live.channel.packets import Kind
+from trioflix.live.hls.ladder_process import CUT_MARKER
+from trioflix.live.hls.ladder_spec import plan_rungs
+from trioflix.live.hls.writer import AUDIO_BPS_ESTIMATE, Rendition
 
 if TYPE_CHECKING:
-    from trioflix.live.hls_writer import HLSSession
-    from trioflix.live.ladder_spec import PlannedRung
-    from trioflix.live.packets import Packet
+    from trioflix.live.channel.packets import Packet
+    from trioflix.live.hls.ladder_spec import PlannedRung
+    from trioflix.live.hls.writer import HLSSession
 
 __all__ = ["Ladder", "LadderSettings"]
 
@@ -67,7 +67,7 @@ STDERR_LINE_BYTES: Final = 2000
 KILL_WAIT_S: Final = 1.0
 DEFAULT_FPS: Final = 30.0
 CATCH_UP_SLACK_MS: Final = 100  # a B-frame source's last DTS runs ahead of the rungs' PTS
-CHILD_MODULE: Final = "trioflix.live.ladder_process"
+CHILD_MODULE: Final = "trioflix.live.hls.ladder_process"
 NOMINAL_HEADROOM: Final = 1.1  # BANDWIDTH is a peak: the VBV cap lets bursts reach ~10 % over
 
 

@@ -1,4 +1,4 @@
-"""The live ladder's child process: ``python -m trioflix.live.ladder_process CONFIG_JSON``.
+"""The live ladder's child process: ``python -m trioflix.live.hls.ladder_process CONFIG_JSON``.
 
 It exists so that decoding, scaling and encoding never run in the server
 process: a crash in FFmpeg or x264 ends this process, not the server, and its
@@ -51,7 +51,7 @@ from protocols import amf, flv, hls
 
 __all__ = ["CUT_MARKER", "main"]
 
-logger = logging.getLogger("trioflix.live.ladder_process")
+logger = logging.getLogger("trioflix.live.hls.ladder_process")
 
 CUT_MARKER: Final = "onCut"
 READ_BYTES: Final = 256 * 1024

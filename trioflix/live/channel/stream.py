@@ -2,7 +2,7 @@
 
 All methods run on the Trio thread and never block: the publisher's connection
 task calls :meth:`LiveStream.publish` per message, and viewers' tasks drain their
-own :class:`~trioflix.live.fanout.Subscriber` queues.
+own :class:`~trioflix.live.channel.fanout.Subscriber` queues.
 
 A new viewer must start at once, on a keyframe, with the decoder configured. The
 stream keeps what that takes: the ``onMetaData`` properties, the latest audio and
@@ -20,9 +20,14 @@ from typing import TYPE_CHECKING
 
 from protocols import flv
 from protocols.flv import classify_audio_tag, classify_video_tag
-from trioflix.live.fanout import DEFAULT_QUEUE_BYTES, VIEWER_PROTOCOLS, Protocol, Subscriber
-from trioflix.live.packets import Kind, Packet, metadata_packet
-from trioflix.live.timeline import Timeline
+from trioflix.live.channel.fanout import (
+    DEFAULT_QUEUE_BYTES,
+    VIEWER_PROTOCOLS,
+    Subscriber,
+    Transport,
+)
+from trioflix.live.channel.packets import Kind, Packet, metadata_packet
+from trioflix.live.channel.timeline import Timeline
 
 if TYPE_CHECKING:
     from protocols.amf import AMFValue
@@ -268,7 +273,7 @@ class LiveStream:
         self._external_viewers[protocol] = count
         self.peak_viewers = max(self.peak_viewers, self.viewers)
 
-    def subscribe(self, protocol: Protocol, *, max_bytes: int = DEFAULT_QUEUE_BYTES) -> Subscriber:
+    def subscribe(self, protocol: Transport, *, max_bytes: int = DEFAULT_QUEUE_BYTES) -> Subscriber:
         """Add a viewer, primed with metadata, sequence headers and the current GOP."""
         subscriber = Subscriber(protocol, max_bytes=max_bytes)
         for packet in (self.metadata, self.video_config, self.audio_config):
@@ -284,7 +289,7 @@ class LiveStream:
         """A consumer for the whole session (HLS writer, recorder): it stays subscribed
         across publisher reconnects and is closed only when the session ends.
         Packets of a new publisher carry a new ``generation``."""
-        subscriber = Subscriber(Protocol.INTERNAL, max_bytes=max_bytes)
+        subscriber = Subscriber(Transport.INTERNAL, max_bytes=max_bytes)
         if self.ended_reason is not None:
             # A session worker that starts after a very short session ended must not wait
             # for an end that already happened.

@@ -13,16 +13,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from trioflix.live.fanout import Protocol, Subscriber
-    from trioflix.live.stream import LiveStream
-    from trioflix.live.webhooks import Webhooks
+    from trioflix.live.channel.fanout import Subscriber, Transport
+    from trioflix.live.channel.stream import LiveStream
+    from trioflix.live.channel.webhooks import Webhooks
 
 __all__ = ["watching"]
 
 
 @contextmanager
 def watching(
-    live: LiveStream, protocol: Protocol, remote: str | None, webhooks: Webhooks | None
+    live: LiveStream, protocol: Transport, remote: str | None, webhooks: Webhooks | None
 ) -> Iterator[Subscriber]:
     """Subscribe a viewer to ``live`` for the duration of the ``with`` block.
 

@@ -31,13 +31,13 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from trioflix.live.stream import DEFAULT_GOP_CACHE_BYTES, LiveStream
+from trioflix.live.channel.stream import DEFAULT_GOP_CACHE_BYTES, LiveStream
 from trioflix.store import StoreError, live_sessions
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
-    from trioflix.live.webhooks import Webhooks
+    from trioflix.live.channel.webhooks import Webhooks
     from trioflix.store import Database
 
     SessionWorker = Callable[[LiveStream], Awaitable[None]]

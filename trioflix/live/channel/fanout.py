@@ -31,14 +31,14 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from trioflix.live.packets import Kind, flv_bytes
+from trioflix.live.channel.packets import Kind, flv_bytes
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from trioflix.live.packets import Packet
+    from trioflix.live.channel.packets import Packet
 
-__all__ = ["DEFAULT_QUEUE_BYTES", "VIEWER_PROTOCOLS", "Protocol", "Subscriber"]
+__all__ = ["DEFAULT_QUEUE_BYTES", "VIEWER_PROTOCOLS", "Subscriber", "Transport"]
 
 # About 8 s of a 6 Mbit/s stream: enough to ride out a network hiccup, small
 # enough that a few hundred viewers cannot exhaust memory.
@@ -47,7 +47,7 @@ DEFAULT_QUEUE_BYTES = 6 * 1024 * 1024
 MAX_CONSECUTIVE_SKIPS = 3
 
 
-class Protocol(enum.StrEnum):
+class Transport(enum.StrEnum):
     RTMP = "rtmp"
     HTTP_FLV = "http-flv"
     WS_FLV = "ws-flv"
@@ -56,7 +56,7 @@ class Protocol(enum.StrEnum):
 
 # What viewers are counted by (the status API, /metrics): every protocol but INTERNAL.
 VIEWER_PROTOCOLS = tuple(
-    protocol.value for protocol in Protocol if protocol is not Protocol.INTERNAL
+    protocol.value for protocol in Transport if protocol is not Transport.INTERNAL
 )
 
 
@@ -75,7 +75,7 @@ class Subscriber:
 
     def __init__(
         self,
-        protocol: Protocol,
+        protocol: Transport,
         *,
         max_bytes: int = DEFAULT_QUEUE_BYTES,
         max_skips: int = MAX_CONSECUTIVE_SKIPS,

@@ -25,17 +25,17 @@ from typing import TYPE_CHECKING
 import trio
 
 from protocols import rtmp
-from trioflix.live.fanout import Protocol
-from trioflix.live.packets import Kind
-from trioflix.live.registry import PublisherHandle, PublishRefused
+from trioflix.live.channel.fanout import Transport
+from trioflix.live.channel.packets import Kind
+from trioflix.live.channel.registry import PublisherHandle, PublishRefused
 from trioflix.store import StoreUnavailable, stream_keys, users
 
 if TYPE_CHECKING:
-    from trioflix.live.fanout import Subscriber
-    from trioflix.live.read_clock import ReadClock
-    from trioflix.live.registry import StreamRegistry
-    from trioflix.live.stream import LiveStream
-    from trioflix.live.webhooks import Webhooks
+    from trioflix.live.channel.fanout import Subscriber
+    from trioflix.live.channel.registry import StreamRegistry
+    from trioflix.live.channel.stream import LiveStream
+    from trioflix.live.channel.webhooks import Webhooks
+    from trioflix.live.rtmp.read_clock import ReadClock
     from trioflix.store import Database
 
 __all__ = ["RTMPSession", "serve_rtmp"]
@@ -363,7 +363,7 @@ class RTMPSession:
             self.conn.reject_play(event.stream_id, description=f"{channel!r} is not live")
             return
         self.conn.accept_play(event.stream_id)
-        subscriber = live.subscribe(Protocol.RTMP)
+        subscriber = live.subscribe(Transport.RTMP)
         if self.webhooks is not None:
             self.webhooks.notify("play.start", self._play_event(live))
         scope = trio.CancelScope()
@@ -409,6 +409,6 @@ class RTMPSession:
         return {
             "channel": live.channel,
             "session_id": live.session_id,
-            "protocol": Protocol.RTMP.value,
+            "protocol": Transport.RTMP.value,
             "remote": self.peer,
         }

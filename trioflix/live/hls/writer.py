@@ -8,7 +8,7 @@ Rules / theory of operation
 2. The *source* rendition is passthrough: FLV tags go through
    :class:`protocols.hls.Segmenter` as they are (no decode). Every TS byte and every
    playlist line comes from :mod:`protocols.hls`.
-3. Below it, the ABR ladder (:mod:`trioflix.live.transcoder`) re-encodes video in a
+3. Below it, the ABR ladder (:mod:`trioflix.live.hls.transcoder`) re-encodes video in a
    child process. The source segmenter decides where every segment starts; the ladder
    is told, and forces an IDR exactly there, so all renditions cut at the same
    presentation timestamps (rung segmenters cut at every keyframe they see).
@@ -31,36 +31,31 @@ import bisect
 import copy
 import logging
 import os
-import shutil
 import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from typing import TYPE_CHECKING, Final
 
 import trio
 
 from protocols import flv, hls
-from trioflix.live.ladder_spec import parse_ladder
-from trioflix.live.packets import Kind
-from trioflix.live.viewers import HLSViewers
+from trioflix.live.channel.packets import Kind
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from trioflix.config import Settings
-    from trioflix.live.fanout import Subscriber
-    from trioflix.live.packets import Packet
-    from trioflix.live.registry import StreamRegistry
-    from trioflix.live.stream import LiveStream
-    from trioflix.live.transcoder import Ladder
+    from trioflix.live.channel.fanout import Subscriber
+    from trioflix.live.channel.packets import Packet
+    from trioflix.live.channel.stream import LiveStream
+    from trioflix.live.hls.hub import HLSHub
+    from trioflix.live.hls.transcoder import Ladder
 
 __all__ = [
     "ENDLIST_DEADLINE_S",
     "LINGER_S",
+    "SESSION_QUEUE_BYTES",
     "SOURCE",
-    "HLSHub",
     "HLSSession",
     "Rendition",
     "VariantInfo",
@@ -77,19 +72,15 @@ ENDLIST_DEADLINE_S: Final = 2.0
 IDLE_CHECK_S: Final = 0.25
 # Players finishing the last segments of an ended session; then the directory goes.
 LINGER_S: Final = 60.0
-JANITOR_INTERVAL_S: Final = 5.0
 # 32 MiB is ~40 s of a 6 Mbit/s stream: a slow disk is ridden out, not skipped over
 # (a skip would tear a segment), yet memory stays bounded.
 SESSION_QUEUE_BYTES: Final = 32 * 1024 * 1024
-# Disk work at once across all sessions; more only queues in the kernel.
-DISK_THREADS: Final = 8
 # How long the master playlist waits for the ladder's first segments after the source
 # has one; a rung that misses it joins the master playlist for later players.
 RUNG_START_WAIT_S: Final = 6.0
 LADDER_CATCH_UP_S: Final = 0.75  # of the ENDLIST budget, for the rungs' last frames
 AUDIO_BPS_ESTIMATE: Final = 160_000  # AAC stereo at the usual OBS setting, for BANDWIDTH
 SEGMENT_PREFIX: Final = "seg"
-VIEWER_TICK_S: Final = 1.0  # HLS viewer counts expire and refresh this often
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -349,7 +340,7 @@ class HLSSession:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._announce_master)
             if self.hub.ladder:
-                from trioflix.live.transcoder import Ladder
+                from trioflix.live.hls.transcoder import Ladder
 
                 self.ladder = Ladder(self, self.hub.ladder_settings)
                 nursery.start_soon(self.ladder.run)
@@ -487,87 +478,3 @@ class HLSSession:
     async def rung_changed(self) -> None:
         """A rung was added, produced its first segment, or was dropped."""
         await self._write_master()
-
-
-class HLSHub:
-    """All live HLS output of this server: sessions by channel, their files, housekeeping.
-
-    Resource handling:
-        :meth:`run` is a service task (it removes what a previous run left in
-        ``DATA_DIR/live`` and deletes ended sessions after :data:`LINGER_S`);
-        :meth:`session_worker` is passed to the :class:`StreamRegistry`.
-    """
-
-    def __init__(self, settings: Settings) -> None:
-        from trioflix.live.transcoder import LadderSettings
-
-        self.root = settings.data_dir / "live"
-        self.target_ms = round(settings.hls_segment * 1000)
-        # protocols.hls's default: a keyframe-less stretch is cut 1 s past the target.
-        self.max_segment_ms = self.target_ms + 1000
-        self.ladder = parse_ladder(settings.hls_ladder)
-        self.ladder_settings = LadderSettings(preset=settings.hls_preset)
-        self.limiter = trio.CapacityLimiter(DISK_THREADS)
-        self.registry: StreamRegistry | None = None
-        self.viewers = HLSViewers()
-        self._current: dict[str, HLSSession] = {}
-        self._all: dict[tuple[str, int], HLSSession] = {}
-
-    def session(self, channel: str, session_id: int | None = None) -> HLSSession | None:
-        """The channel's current (or lingering) HLS session; with ``session_id``, that one."""
-        if session_id is None:
-            return self._current.get(channel)
-        return self._all.get((channel, session_id))
-
-    async def run(
-        self,
-        registry: StreamRegistry,
-        *,
-        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
-    ) -> None:
-        self.registry = registry
-        root = self.root
-        # A previous run's live output is stale: no session of it survives a restart.
-        await trio.to_thread.run_sync(lambda: shutil.rmtree(root, ignore_errors=True))
-        await trio.to_thread.run_sync(lambda: root.mkdir(parents=True, exist_ok=True))
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._count_viewers)
-            task_status.started()
-            while True:
-                await trio.sleep(JANITOR_INTERVAL_S)
-                await self.sweep(trio.current_time())
-
-    async def _count_viewers(self) -> None:
-        while True:
-            await trio.sleep(VIEWER_TICK_S)
-            self.viewers.tick(trio.current_time())
-
-    async def sweep(self, now: float) -> None:
-        """Delete ended sessions older than :data:`LINGER_S`."""
-        for key, session in list(self._all.items()):
-            if session.ended_at is None or now - session.ended_at < LINGER_S:
-                continue
-            del self._all[key]
-            if self._current.get(session.channel) is session:
-                del self._current[session.channel]
-            await trio.to_thread.run_sync(
-                partial(shutil.rmtree, session.directory, ignore_errors=True)
-            )
-
-    async def session_worker(self, stream: LiveStream) -> None:
-        session = HLSSession(self, stream)
-        self._current[stream.channel] = session
-        self._all[(stream.channel, stream.session_id)] = session
-        subscriber = stream.subscribe_session(max_bytes=SESSION_QUEUE_BYTES)
-        try:
-            await session.run(subscriber)
-        finally:
-            stream.unsubscribe(subscriber)
-            with trio.move_on_after(ENDLIST_DEADLINE_S, shield=True):
-                try:
-                    await session.finish()
-                except OSError:
-                    logger.exception("%s: could not finalise the HLS output", stream.channel)
-            session.ended = True
-            session.ended_at = trio.current_time()
-            logger.info("%s: HLS session %d finished", stream.channel, stream.session_id)

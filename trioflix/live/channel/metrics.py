@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from prometheus_client.metrics_core import Metric
 
-    from trioflix.live.registry import StreamRegistry
+    from trioflix.live.channel.registry import StreamRegistry
 
 __all__ = ["LiveCollector"]
 

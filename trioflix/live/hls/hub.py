@@ -1,0 +1,123 @@
+"""The live HLS hub: every live session's HLS output on this server, and its housekeeping.
+
+The hub is a registry session worker (:meth:`HLSHub.session_worker`): it runs one
+:class:`~trioflix.live.hls.writer.HLSSession` per live session, finds them for the
+HTTP routes, counts their viewers and deletes ended sessions' files after
+:data:`~trioflix.live.hls.writer.LINGER_S`.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from functools import partial
+from typing import TYPE_CHECKING, Final
+
+import trio
+
+from trioflix.live.hls.ladder_spec import parse_ladder
+from trioflix.live.hls.playback_sessions import HLSViewers
+from trioflix.live.hls.writer import (
+    ENDLIST_DEADLINE_S,
+    LINGER_S,
+    SESSION_QUEUE_BYTES,
+    HLSSession,
+)
+
+if TYPE_CHECKING:
+    from trioflix.config import Settings
+    from trioflix.live.channel.registry import StreamRegistry
+    from trioflix.live.channel.stream import LiveStream
+
+__all__ = ["HLSHub"]
+
+logger = logging.getLogger(__name__)
+
+JANITOR_INTERVAL_S: Final = 5.0
+# Disk work at once across all sessions; more only queues in the kernel.
+DISK_THREADS: Final = 8
+VIEWER_TICK_S: Final = 1.0  # HLS viewer counts expire and refresh this often
+
+
+class HLSHub:
+    """All live HLS output of this server: sessions by channel, their files, housekeeping.
+
+    Resource handling:
+        :meth:`run` is a service task (it removes what a previous run left in
+        ``DATA_DIR/live`` and deletes ended sessions after :data:`LINGER_S`);
+        :meth:`session_worker` is passed to the :class:`StreamRegistry`.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        from trioflix.live.hls.transcoder import LadderSettings
+
+        self.root = settings.data_dir / "live"
+        self.target_ms = round(settings.hls_segment * 1000)
+        # protocols.hls's default: a keyframe-less stretch is cut 1 s past the target.
+        self.max_segment_ms = self.target_ms + 1000
+        self.ladder = parse_ladder(settings.hls_ladder)
+        self.ladder_settings = LadderSettings(preset=settings.hls_preset)
+        self.limiter = trio.CapacityLimiter(DISK_THREADS)
+        self.registry: StreamRegistry | None = None
+        self.viewers = HLSViewers()
+        self._current: dict[str, HLSSession] = {}
+        self._all: dict[tuple[str, int], HLSSession] = {}
+
+    def session(self, channel: str, session_id: int | None = None) -> HLSSession | None:
+        """The channel's current (or lingering) HLS session; with ``session_id``, that one."""
+        if session_id is None:
+            return self._current.get(channel)
+        return self._all.get((channel, session_id))
+
+    async def run(
+        self,
+        registry: StreamRegistry,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        self.registry = registry
+        root = self.root
+        # A previous run's live output is stale: no session of it survives a restart.
+        await trio.to_thread.run_sync(lambda: shutil.rmtree(root, ignore_errors=True))
+        await trio.to_thread.run_sync(lambda: root.mkdir(parents=True, exist_ok=True))
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._count_viewers)
+            task_status.started()
+            while True:
+                await trio.sleep(JANITOR_INTERVAL_S)
+                await self.sweep(trio.current_time())
+
+    async def _count_viewers(self) -> None:
+        while True:
+            await trio.sleep(VIEWER_TICK_S)
+            self.viewers.tick(trio.current_time())
+
+    async def sweep(self, now: float) -> None:
+        """Delete ended sessions older than :data:`LINGER_S`."""
+        for key, session in list(self._all.items()):
+            if session.ended_at is None or now - session.ended_at < LINGER_S:
+                continue
+            del self._all[key]
+            if self._current.get(session.channel) is session:
+                del self._current[session.channel]
+            await trio.to_thread.run_sync(
+                partial(shutil.rmtree, session.directory, ignore_errors=True)
+            )
+
+    async def session_worker(self, stream: LiveStream) -> None:
+        session = HLSSession(self, stream)
+        self._current[stream.channel] = session
+        self._all[(stream.channel, stream.session_id)] = session
+        subscriber = stream.subscribe_session(max_bytes=SESSION_QUEUE_BYTES)
+        try:
+            await session.run(subscriber)
+        finally:
+            stream.unsubscribe(subscriber)
+            with trio.move_on_after(ENDLIST_DEADLINE_S, shield=True):
+                try:
+                    await session.finish()
+                except OSError:
+                    logger.exception("%s: could not finalise the HLS output", stream.channel)
+            session.ended = True
+            session.ended_at = trio.current_time()
+            logger.info("%s: HLS session %d finished", stream.channel, stream.session_id)

@@ -1,0 +1,1 @@
+"""Recording every live session into the video library, then handing it to processing."""
