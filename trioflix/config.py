@@ -1,4 +1,4 @@
-"""Settings: every one has a CLI flag and an environment variable (DESIGN.md contract).
+"""Settings: every one has a CLI flag and an environment variable (the table in README.md, "Configuration").
 
 Precedence is flag > environment > default. ``Settings.from_env`` is what
 ``trioflix.asgi`` uses under plain hypercorn; ``trioflix serve`` layers its flags

@@ -23,7 +23,7 @@ __all__ = ["hypercorn_config", "serve_app", "tune_gc", "wait_for_signal"]
 
 logger = logging.getLogger(__name__)
 
-GRACEFUL_TIMEOUT_S = 3.0  # open requests get this long after SIGTERM; the issue allows 5 s
+GRACEFUL_TIMEOUT_S = 3.0  # open requests get this long after SIGTERM; a stop takes < 5 s
 # Net new container objects before a young garbage collection (CPython's default: 700).
 # A chat fan-out keeps ~40 objects alive per recipient until its socket write returns
 # (1000 recipients: ~40,000), and a backlog keeps more. At 700, every fan-out ran dozens

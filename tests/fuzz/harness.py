@@ -3,7 +3,7 @@
 The ``fuzz_*.py`` scripts wrap these functions for atheris; ``test_harness.py``
 runs them on the seeds under pytest, so a harness that rots fails the normal suite.
 
-The property is the same for every target (STYLE.md §4, invariant 2): arbitrary
+The property is the same for every target (the protocol suites' "arbitrary input" invariant): arbitrary
 bytes produce values/events or the package's own error
 (:class:`~protocols.rtmp.RemoteProtocolError`, :class:`~protocols.amf.AMFDecodeError`,
 :class:`~protocols.flv.FLVError`). Any other exception, and any broken round trip
@@ -175,7 +175,7 @@ def rtmp_one_input(data: bytes) -> None:
         body = _ffmpeg_publish()[:HANDSHAKE_LEN] + body
     events = _rtmp_run(mode, _pieces(body, step_code))
     if step_code:
-        # STYLE.md §4 invariant 1: how the bytes are split changes nothing.
+        # Invariant: how the bytes are split changes nothing.
         assert events == _rtmp_run(mode, [body])
 
 

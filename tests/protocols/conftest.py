@@ -1,4 +1,4 @@
-"""Hypothesis profiles for the protocol suites (STYLE.md §4).
+"""Hypothesis profiles for the protocol suites.
 
 ``HYPOTHESIS_PROFILE=dev`` (the default on a workstation) or ``ci`` (the default
 when ``CI`` is set, as .ci/run has it). Tests that pin ``max_examples`` with

@@ -28,7 +28,7 @@ __all__ = [
     "event_parts",
 ]
 
-MAX_TIMEOUT_S = 14 * 24 * 3600  # the issue: timeouts from 1 s to 2 weeks
+MAX_TIMEOUT_S = 14 * 24 * 3600  # moderators time users out for 1 s to 2 weeks
 MAX_REASON_CHARS = 200
 MAX_TERM_CHARS = 64
 

@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 KEY_PREFIX = "live_"
-KEY_BYTES = 32  # 256 bits: unguessable; the issue asks for at least 32 random bytes
+KEY_BYTES = 32  # 256 bits: unguessable; at least 32 random bytes
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -29,7 +29,7 @@ def get_all_events(conn: rtmp.Connection) -> list[rtmp.Event]:
 
 
 class ConnectionPair:
-    """A client and a server with in-memory transport, h11 tests/helpers.py style.
+    """A client and a server with in-memory transport, in the style of h11's test helpers.
 
     ``client_to_server`` records every byte the client sent, for replay tests.
     """

@@ -4,7 +4,7 @@ A Hypothesis state machine drives a client and a server ``Connection`` wired
 together with random events from either side, including ones the state machine
 must refuse. Whatever one side manages to send, the other accepts, and both end
 up agreeing on the connection state and on every message stream's state
-(STYLE §4, invariant 3; h2's tests/test_state_machines.py is the model).
+(h2's state-machine tests are the model).
 """
 
 from __future__ import annotations

@@ -127,7 +127,7 @@ def parse_master_playlist(text: str) -> list[tuple[dict[str, str], str]]:
 
 
 def check_playlist_rules(playlist: MediaPlaylistText, target_ms: int) -> None:
-    """RFC 8216's rules on one playlist, and the issue's on segment durations."""
+    """RFC 8216's rules on one playlist, and ours on segment durations (docs/hls.md)."""
     for segment in playlist.segments:
         # 4.3.3.1: EXTINF rounded to the nearest integer MUST be <= EXT-X-TARGETDURATION.
         assert round(segment.duration_ms / 1000) <= playlist.target_duration, segment

@@ -1,4 +1,4 @@
-"""The issue's recording check: "a recording made from a 60 s publish, including one
+"""The recording check: "a recording made from a 60 s publish, including one
 where the server was killed mid-stream, plays to within 5 s of its length".
 
 Both cases run in one test, side by side, so the suite pays for one minute of
@@ -42,7 +42,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.interop]
 
 PUBLISH_S = 60
 KILL_AFTER_S = 40.0
-TOLERANCE_S = 5.0  # the issue's "plays to within 5 s of its length"
+TOLERANCE_S = 5.0  # "plays to within 5 s of its length" (docs/hls.md)
 READY_TIMEOUT_S = 90.0
 
 

@@ -65,7 +65,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 SOURCE: Final = "source"
-# The promise: every playlist ends within 2 s of the publisher stopping.
+# The promise (docs/hls.md): every playlist ends within 2 s of the publisher stopping.
 ENDLIST_DEADLINE_S: Final = 2.0
 # An idle writer looks this often whether the publisher is gone; 4 checks fit in the
 # ENDLIST deadline with room for the writes.
