@@ -9,6 +9,7 @@ import pytest
 import trio
 
 from tests.interop.media import Sample, make_sample
+from trioflix.live.hls.transcoder import Ladder
 
 from .helpers import (
     check_playlist_rules,
@@ -126,10 +127,11 @@ async def test_encoder_crash_leaves_the_source_going(
     session = await _wait_rungs(server, "alice", 2)
     master = parse_master_playlist((await server.client.get("/live/alice/master.m3u8")).text)
     assert len(master) == 3
-    assert session.ladder is not None and session.ladder.process is not None
+    ladder = session.ladder
+    assert isinstance(ladder, Ladder) and ladder.process is not None
     before = session.source.segments_added
     with caplog.at_level(logging.ERROR, logger="trioflix.live.hls.transcoder"):
-        session.ladder.process.kill()
+        ladder.process.kill()
         with trio.fail_after(5):
             while any(not r.dropped for r in session.rungs.values()):  # noqa: ASYNC110
                 await trio.sleep(0.05)
@@ -155,9 +157,10 @@ async def test_rung_behind_real_time_is_dropped_highest_first(
     publisher = await start_publisher(nursery, server, key, sample.path, loops=2)
     await wait_live(server, "alice")
     session = await _wait_rungs(server, "alice", 2)
-    assert session.ladder is not None
+    ladder = session.ladder
+    assert isinstance(ladder, Ladder)
     # No encoder is that fast: with a 1 ms allowance every rung is "behind".
-    session.ladder.lag_limit_ms = -1_000_000
+    ladder.lag_limit_ms = -1_000_000
     with caplog.at_level(logging.WARNING, logger="trioflix.live.hls.transcoder"):
         with trio.fail_after(5):
             while not session.rungs["240p"].dropped:  # noqa: ASYNC110
@@ -168,5 +171,5 @@ async def test_rung_behind_real_time_is_dropped_highest_first(
     master = parse_master_playlist((await server.client.get("/live/alice/master.m3u8")).text)
     assert [a["RESOLUTION"] for a, _ in master] == ["640x360", "284x160"]
     assert parse_media_playlist(session.rungs["240p"].text).ended
-    assert session.ladder.process is not None and session.ladder.process.returncode is None
+    assert ladder.process is not None and ladder.process.returncode is None
     publisher.terminate()

@@ -1,9 +1,10 @@
 """The live HLS hub: every live session's HLS output on this server, and its housekeeping.
 
 The hub is a registry session worker (:meth:`HLSHub.session_worker`): it runs one
-:class:`~trioflix.live.hls.writer.HLSSession` per live session, finds them for the
-HTTP routes, counts their viewers and deletes ended sessions' files after
-:data:`~trioflix.live.hls.writer.LINGER_S`.
+:class:`~trioflix.live.hls.writer.HLSSession` per live session and, when a ladder is
+configured, gives it a :class:`~trioflix.live.hls.transcoder.Ladder`. It finds the
+sessions for the HTTP routes, counts their viewers and deletes ended sessions' files
+after :data:`~trioflix.live.hls.writer.LINGER_S`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import trio
 
 from trioflix.live.hls.ladder_spec import parse_ladder
 from trioflix.live.hls.playback_sessions import HLSViewers
+from trioflix.live.hls.transcoder import Ladder, LadderSettings
 from trioflix.live.hls.writer import (
     ENDLIST_DEADLINE_S,
     LINGER_S,
@@ -49,14 +51,16 @@ class HLSHub:
     """
 
     def __init__(self, settings: Settings) -> None:
-        from trioflix.live.hls.transcoder import LadderSettings
-
         self.root = settings.data_dir / "live"
         self.target_ms = round(settings.hls_segment * 1000)
         # protocols.hls's default: a keyframe-less stretch is cut 1 s past the target.
         self.max_segment_ms = self.target_ms + 1000
-        self.ladder = parse_ladder(settings.hls_ladder)
-        self.ladder_settings = LadderSettings(preset=settings.hls_preset)
+        self.ladder_settings = LadderSettings(
+            rungs=parse_ladder(settings.hls_ladder),
+            preset=settings.hls_preset,
+            segment_ms=self.target_ms,
+            max_segment_ms=self.max_segment_ms,
+        )
         self.limiter = trio.CapacityLimiter(DISK_THREADS)
         self.registry: StreamRegistry | None = None
         self.viewers = HLSViewers()
@@ -106,11 +110,20 @@ class HLSHub:
 
     async def session_worker(self, stream: LiveStream) -> None:
         session = HLSSession(self, stream)
+        ladder = None
+        if self.ladder_settings.rungs:
+            ladder = Ladder(
+                self.ladder_settings,
+                session,
+                channel=stream.channel,
+                source=session.source,
+                stats=stream.stats,
+            )
         self._current[stream.channel] = session
         self._all[(stream.channel, stream.session_id)] = session
         subscriber = stream.subscribe_session(max_bytes=SESSION_QUEUE_BYTES)
         try:
-            await session.run(subscriber)
+            await session.run(subscriber, ladder)
         finally:
             stream.unsubscribe(subscriber)
             with trio.move_on_after(ENDLIST_DEADLINE_S, shield=True):

@@ -3,7 +3,10 @@
 Rules / theory of operation
 ---------------------------
 1. One :class:`Ladder` per HLS session, planned from the source's first video
-   sequence header: only rungs below the source height (:func:`plan_rungs`).
+   sequence header: only rungs below the source height (:func:`plan_rungs`). The
+   ladder knows its session only as a :class:`LadderHost`, which hands out each
+   rung's rendition and hears when the master playlist changes; everything else
+   comes in as arguments (the settings, the source rendition and stream statistics).
 2. Decoding, scaling and encoding run in a child process
    (:mod:`trioflix.live.hls.ladder_process`), never on the Trio thread nor in the server
    process. Its input is an FLV stream of the source's video tags written to its
@@ -36,7 +39,7 @@ import sys
 from collections import deque
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 import trio
 
@@ -44,14 +47,16 @@ from protocols import amf, flv, hls
 from trioflix.live.channel.packets import Kind
 from trioflix.live.hls.ladder_process import CUT_MARKER
 from trioflix.live.hls.ladder_spec import plan_rungs
-from trioflix.live.hls.writer import AUDIO_BPS_ESTIMATE, Rendition
 
 if TYPE_CHECKING:
-    from trioflix.live.channel.packets import Packet
-    from trioflix.live.hls.ladder_spec import PlannedRung
-    from trioflix.live.hls.writer import HLSSession
+    from datetime import datetime
 
-__all__ = ["Ladder", "LadderSettings"]
+    from trioflix.live.channel.packets import Packet
+    from trioflix.live.channel.stream import IngestStats
+    from trioflix.live.hls.ladder_spec import PlannedRung, RungSpec
+    from trioflix.live.hls.rendition import Rendition
+
+__all__ = ["Ladder", "LadderHost", "LadderSettings"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,13 +74,46 @@ DEFAULT_FPS: Final = 30.0
 CATCH_UP_SLACK_MS: Final = 100  # a B-frame source's last DTS runs ahead of the rungs' PTS
 CHILD_MODULE: Final = "trioflix.live.hls.ladder_process"
 NOMINAL_HEADROOM: Final = 1.1  # BANDWIDTH is a peak: the VBV cap lets bursts reach ~10 % over
+AUDIO_BPS_ESTIMATE: Final = 160_000  # AAC stereo at the usual OBS setting, for BANDWIDTH
+MIN_LAG_LIMIT_MS: Final = 6000  # however short the segments, an encoder's hiccup is no lag
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LadderSettings:
-    """How the ladder encodes (the rungs themselves come from ``TRIOFLIX_HLS_LADDER``)."""
+    """The ladder as configured; the same for every session.
 
-    preset: str = "veryfast"
+    Attributes:
+        rungs: ``TRIOFLIX_HLS_LADDER``; a session transcodes those below its source's height.
+        preset: The x264 preset.
+        segment_ms: The source's target segment duration; a rung three of them behind
+            the live edge (and at least :data:`MIN_LAG_LIMIT_MS`) is dropped.
+        max_segment_ms: The longest segment the source cuts; the rungs cut no longer.
+    """
+
+    rungs: tuple[RungSpec, ...]
+    preset: str
+    segment_ms: int
+    max_segment_ms: int
+
+
+class LadderHost(Protocol):
+    """The HLS session a ladder serves, as far as the ladder needs it.
+
+    :class:`trioflix.live.hls.writer.HLSSession` is the one in use.
+    """
+
+    @property
+    def paused(self) -> bool:
+        """The publisher is away: the live edge stands still, so no rung lags."""
+
+    def new_rung(self, name: str, *, nominal_bps: int, resolution: tuple[int, int]) -> Rendition:
+        """The rendition a planned rung writes to; the host lists it."""
+
+    def program_date_time(self, timestamp_ms: int) -> datetime | None:
+        """The wall clock of a media timestamp, for EXT-X-PROGRAM-DATE-TIME."""
+
+    async def rung_changed(self) -> None:
+        """A rung produced its first segment or was dropped."""
 
 
 class _Rung:
@@ -97,7 +135,20 @@ class _Rung:
 
 
 class Ladder:
-    """The transcoded renditions of one :class:`HLSSession`.
+    """The transcoded renditions of one HLS session.
+
+    Inputs are the source's packets (:meth:`feed`) and the facts passed in here;
+    outputs are the rungs' segments, written to the renditions the host hands out,
+    and :meth:`LadderHost.rung_changed` when the master playlist should change.
+
+    Args:
+        settings: The ladder as configured.
+        host: The session the rungs belong to.
+        channel: Names the stream in the log.
+        source: The source rendition: its live edge (``newest_ms``) and frame rate,
+            which the rungs share.
+        stats: The publisher's stream: its size plans the rungs, its declared frame
+            rate goes to the encoder.
 
     Resource handling:
         :meth:`run` owns the child process and kills it when cancelled (shielded,
@@ -105,11 +156,22 @@ class Ladder:
         and ends the rung playlists.
     """
 
-    def __init__(self, session: HLSSession, settings: LadderSettings) -> None:
-        self.session = session
+    def __init__(
+        self,
+        settings: LadderSettings,
+        host: LadderHost,
+        *,
+        channel: str,
+        source: Rendition,
+        stats: IngestStats,
+    ) -> None:
         self.settings = settings
+        self.channel = channel
+        self._host = host
+        self._source = source
+        self._stats = stats
         self.rungs: list[_Rung] = []
-        self.lag_limit_ms = max(6000, 3 * session.hub.target_ms)
+        self.lag_limit_ms = max(MIN_LAG_LIMIT_MS, 3 * settings.segment_ms)
         self._planned = trio.Event()
         self._feed: deque[bytes] = deque()
         self._feed_bytes = 0
@@ -143,7 +205,7 @@ class Ladder:
         if self._feed_bytes > FEED_MAX_BYTES and not packet.config:
             logger.warning(
                 "%s: ladder input over %d bytes; skipping to the next keyframe",
-                self.session.channel,
+                self.channel,
                 FEED_MAX_BYTES,
             )
             self._feed.clear()
@@ -191,28 +253,22 @@ class Ladder:
                 self._drop_soon(rung, "its audio queue overflowed")
 
     def _plan(self) -> bool:
-        stats = self.session.stream.stats
+        stats = self._stats
         if not (stats.width and stats.height):
             return False
-        planned = plan_rungs(self.session.hub.ladder, stats.width, stats.height)
-        max_ms = self.session.hub.max_segment_ms
+        planned = plan_rungs(self.settings.rungs, stats.width, stats.height)
         for plan in planned:
-            rendition = Rendition(
+            rendition = self._host.new_rung(
                 plan.name,
-                self.session.directory / plan.name,
-                session_id=self.session.session_id,
-                target_duration_s=self.session.target_duration_s,
-                limiter=self.session.hub.limiter,
                 nominal_bps=round(plan.video_kbps * 1000 * NOMINAL_HEADROOM) + AUDIO_BPS_ESTIMATE,
                 resolution=(plan.width, plan.height),
             )
-            self.session.rungs[plan.name] = rendition
-            self.rungs.append(_Rung(plan, rendition, max_ms))
+            self.rungs.append(_Rung(plan, rendition, self.settings.max_segment_ms))
         self._planned.set()
         if planned:
             logger.info(
                 "%s: ladder %s below %dx%d",
-                self.session.channel,
+                self.channel,
                 ",".join(p.name for p in planned),
                 stats.width,
                 stats.height,
@@ -223,71 +279,25 @@ class Ladder:
     def source_segment_added(self) -> None:
         """The source got a segment: rungs take its frame rate (they do not convert it)."""
         for rung in self.rungs:
-            rung.rendition.frame_rate = self.session.source.frame_rate
+            rung.rendition.frame_rate = self._source.frame_rate
 
     # --- the child -----------------------------------------------------------------------
 
     async def run(self) -> None:
+        """Once the rungs are planned, start the child and serve it until it exits.
+
+        Resource handling:
+            The child is killed when this is cancelled (shielded, bounded), and every
+            pipe end is closed.
+        """
         await self._planned.wait()
         if not self.rungs:
             return
-        fds: list[int] = []
-        config = []
-        for rung in self.rungs:
-            directory = rung.rendition.directory
-            await trio.to_thread.run_sync(partial(directory.mkdir, parents=True, exist_ok=True))
-            read_fd, write_fd = os.pipe()
-            rung.read_fd = read_fd
-            fds.append(write_fd)
-            plan = rung.plan
-            config.append(
-                {
-                    "name": plan.name,
-                    "width": plan.width,
-                    "height": plan.height,
-                    "kbps": plan.video_kbps,
-                    "fd": write_fd,
-                }
-            )
-        fps = self.session.stream.stats.declared_fps or DEFAULT_FPS
-        argument = json.dumps({"rungs": config, "preset": self.settings.preset, "fps": fps})
-        try:
-            process = await trio.lowlevel.open_process(
-                # faulthandler: a crash in FFmpeg or x264 leaves its stack in our log.
-                [sys.executable, "-X", "faulthandler", "-m", CHILD_MODULE, argument],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                pass_fds=fds,
-            )
-        except BaseException:
-            self._close_read_fds()
-            raise
-        finally:
-            for fd in fds:
-                os.close(fd)
+        process = await self._spawn()
         self.process = process
         self._started_at = trio.current_time()
         try:
-            async with trio.open_nursery() as nursery:
-                assert process.stdin is not None and process.stderr is not None
-                nursery.start_soon(self._write_input, process.stdin)
-                nursery.start_soon(self._log_stderr, process.stderr)
-                for rung in self.rungs:
-                    assert rung.read_fd is not None
-                    rung.stream = trio.lowlevel.FdStream(rung.read_fd)
-                    nursery.start_soon(self._read_rung, rung, rung.stream)
-                nursery.start_soon(self._watch)
-                await process.wait()
-                if process.returncode != 0 and not self._closed:
-                    logger.error(
-                        "%s: the ladder process died (status %s); going on with the source only",
-                        self.session.channel,
-                        process.returncode,
-                    )
-                    for rung in self.rungs:
-                        await self._drop(rung, "the ladder process died")
-                # Its outputs are closed; the readers finish on EOF by themselves.
+            await self._serve(process)
         finally:
             with trio.move_on_after(KILL_WAIT_S + 1, shield=True):
                 if process.returncode is None:
@@ -297,6 +307,66 @@ class Ladder:
                     if pipe is not None:
                         await pipe.aclose()
             self._close_read_fds()
+
+    async def _spawn(self) -> trio.Process:
+        """The child, with a pipe per rung: it holds the write ends, we the read ends."""
+        for rung in self.rungs:
+            directory = rung.rendition.directory
+            await trio.to_thread.run_sync(partial(directory.mkdir, parents=True, exist_ok=True))
+        write_fds: list[int] = []
+        try:  # from the first pipe on: no descriptor outlives a failure or cancellation
+            config = []
+            for rung in self.rungs:
+                rung.read_fd, write_fd = os.pipe()
+                write_fds.append(write_fd)
+                plan = rung.plan
+                config.append(
+                    {
+                        "name": plan.name,
+                        "width": plan.width,
+                        "height": plan.height,
+                        "kbps": plan.video_kbps,
+                        "fd": write_fd,
+                    }
+                )
+            fps = self._stats.declared_fps or DEFAULT_FPS
+            argument = json.dumps({"rungs": config, "preset": self.settings.preset, "fps": fps})
+            return await trio.lowlevel.open_process(
+                # faulthandler: a crash in FFmpeg or x264 leaves its stack in our log.
+                [sys.executable, "-X", "faulthandler", "-m", CHILD_MODULE, argument],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                pass_fds=write_fds,
+            )
+        except BaseException:
+            self._close_read_fds()
+            raise
+        finally:
+            for fd in write_fds:
+                os.close(fd)
+
+    async def _serve(self, process: trio.Process) -> None:
+        """Feed the child, read its rungs and its log, watch the lag, until it exits."""
+        async with trio.open_nursery() as nursery:
+            assert process.stdin is not None and process.stderr is not None
+            nursery.start_soon(self._write_input, process.stdin)
+            nursery.start_soon(self._log_stderr, process.stderr)
+            for rung in self.rungs:
+                assert rung.read_fd is not None
+                rung.stream = trio.lowlevel.FdStream(rung.read_fd)
+                nursery.start_soon(self._read_rung, rung, rung.stream)
+            nursery.start_soon(self._watch)
+            await process.wait()
+            if process.returncode != 0 and not self._closed:
+                logger.error(
+                    "%s: the ladder process died (status %s); going on with the source only",
+                    self.channel,
+                    process.returncode,
+                )
+                for rung in self.rungs:
+                    await self._drop(rung, "the ladder process died")
+            # Its outputs are closed; the readers finish on EOF by themselves.
 
     def _close_read_fds(self) -> None:
         """Close the rungs' pipe ends, wrapped in a stream or not (no await: cannot fail
@@ -330,7 +400,7 @@ class Ladder:
             for line in lines:
                 text = line[:STDERR_LINE_BYTES].decode("utf-8", "replace").strip()
                 if text:
-                    logger.info("%s: ladder: %s", self.session.channel, text)
+                    logger.info("%s: ladder: %s", self.channel, text)
 
     async def _read_rung(self, rung: _Rung, stream: trio.lowlevel.FdStream) -> None:
         reader = flv.FLVReader()
@@ -348,9 +418,7 @@ class Ladder:
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             pass  # dropped: the stream was closed under us
         except flv.FLVError as exc:
-            logger.warning(
-                "%s: rung %s sent bad FLV: %s", self.session.channel, rung.plan.name, exc
-            )
+            logger.warning("%s: rung %s sent bad FLV: %s", self.channel, rung.plan.name, exc)
 
     async def _rung_video(self, rung: _Rung, event: flv.FLVTag) -> None:
         if not rung.alive:
@@ -378,12 +446,12 @@ class Ladder:
             discontinuity = rung.discontinuity_at.pop(event.start_ms, event.discontinuity)
             first = not rung.rendition.segments_added
             rung.rendition.codecs = rung.segmenter.codecs
-            rung.rendition.frame_rate = self.session.source.frame_rate
+            rung.rendition.frame_rate = self._source.frame_rate
             await rung.rendition.add(
-                event, self.session.dates.at(event.start_ms), discontinuity=discontinuity
+                event, self._host.program_date_time(event.start_ms), discontinuity=discontinuity
             )
             if first:
-                await self.session.rung_changed()
+                await self._host.rung_changed()
 
     # --- supervision ---------------------------------------------------------------------
 
@@ -391,8 +459,8 @@ class Ladder:
         while True:
             await trio.sleep(WATCH_INTERVAL_S)
             now = trio.current_time()
-            source_ms = self.session.source.newest_ms
-            if source_ms is None or self.session.paused or self._started_at is None:
+            source_ms = self._source.newest_ms
+            if source_ms is None or self._host.paused or self._started_at is None:
                 continue
             lagging = []
             for rung in self.rungs:
@@ -415,7 +483,7 @@ class Ladder:
         rung.rendition.dropped = True
         logger.warning(
             "%s: dropping rung %s from the master playlist: %s",
-            self.session.channel,
+            self.channel,
             rung.plan.name,
             reason,
         )
@@ -428,13 +496,13 @@ class Ladder:
         if rung.stream is not None:
             await rung.stream.aclose()  # the child's writes fail: that rung's thread stops
         await rung.rendition.end()
-        await self.session.rung_changed()
+        await self._host.rung_changed()
 
     # --- lifecycle -----------------------------------------------------------------------
 
     async def catch_up(self) -> None:
         """Wait (the caller bounds it) until every rung has what the source has."""
-        source_ms = self.session.source.newest_ms
+        source_ms = self._source.newest_ms
         while source_ms is not None and any(
             rung.alive and (rung.rendition.newest_ms or -1) < source_ms - CATCH_UP_SLACK_MS
             for rung in self.rungs

@@ -1,0 +1,191 @@
+"""One HLS rendition: a media playlist and its MPEG-TS segment files on disk.
+
+Both the source (:mod:`trioflix.live.hls.writer`) and every ladder rung
+(:mod:`trioflix.live.hls.transcoder`) are a :class:`Rendition`; it is the type the
+two share, so neither needs the other.
+
+Rules
+-----
+1. Files are written off the Trio thread, to a temporary name and renamed into place
+   (:func:`write_atomic`), so an HTTP reader never sees a partial segment or playlist.
+2. A playlist is published only once the segment it lists is on disk.
+3. Segments that leave the window are deleted once RFC 8216 6.2.2's hold time has
+   passed (:class:`protocols.hls.MediaPlaylist` says when).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+import trio
+
+from protocols import hls
+
+if TYPE_CHECKING:
+    from datetime import datetime
+    from pathlib import Path
+
+__all__ = ["Rendition", "VariantInfo", "write_atomic"]
+
+logger = logging.getLogger(__name__)
+
+SEGMENT_PREFIX: Final = "seg"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary name beside ``path``, then rename it into place.
+
+    Blocking: call through ``trio.to_thread``.
+    """
+    tmp = path.with_name(f".{path.name}.{threading.get_ident()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def _unlink_all(paths: list[Path]) -> None:
+    for path in paths:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+@dataclass(frozen=True, slots=True)
+class VariantInfo:
+    """What the master playlist says about one rendition (URI aside, which is per viewer)."""
+
+    name: str
+    bandwidth: int
+    average_bandwidth: int
+    codecs: tuple[str, ...]
+    resolution: tuple[int, int] | None
+    frame_rate: float | None
+
+
+class Rendition:
+    """One media playlist and its segment files.
+
+    The playlist text served over HTTP is kept in memory (:attr:`text`) and written to
+    ``index.m3u8`` after each change, both only once the segment it lists is on disk.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        directory: Path,
+        *,
+        session_id: int,
+        target_duration_s: int,
+        limiter: trio.CapacityLimiter,
+        nominal_bps: int = 0,
+        resolution: tuple[int, int] | None = None,
+    ) -> None:
+        self.name = name
+        self.directory = directory
+        self.session_id = session_id
+        self.playlist = hls.MediaPlaylist(target_duration_s=target_duration_s)
+        self.meter = hls.BitrateMeter()
+        self.nominal_bps = nominal_bps
+        self.resolution = resolution
+        self.codecs: tuple[str, ...] = ()
+        self.frame_rate: float | None = None
+        self.text = self.playlist.render()
+        self.segments_added = 0
+        self.newest_ms: int | None = None  # newest media timestamp this rendition has taken
+        self.dropped = False  # removed from the master playlist (a ladder rung that failed)
+        self.provisional_end = False  # ENDLIST shown while the publisher is away
+        self.first_segment = trio.Event()
+        self._limiter = limiter
+        self._next_number = 0
+        self._write_lock = trio.Lock()
+
+    def segment_path(self, uri: str) -> Path:
+        """Where the segment a playlist line names is on disk."""
+        return self.directory / uri
+
+    async def add(
+        self,
+        segment: hls.SegmentFinished,
+        program_date_time: datetime | None,
+        *,
+        discontinuity: bool | None = None,
+    ) -> None:
+        """Write the segment file (rule 1), then list it (rule 2), then delete what left the
+        window (rule 3)."""
+        if self.playlist.ended or segment.duration_ms <= 0:
+            return
+        uri = f"{SEGMENT_PREFIX}-{self.session_id}-{self._next_number:06d}.ts"
+        self._next_number += 1
+        await trio.to_thread.run_sync(
+            write_atomic, self.directory / uri, segment.data, limiter=self._limiter
+        )
+        entry = hls.PlaylistSegment(
+            uri=uri,
+            duration_ms=segment.duration_ms,
+            discontinuity=segment.discontinuity if discontinuity is None else discontinuity,
+            program_date_time=program_date_time,
+        )
+        try:
+            deletable = self.playlist.add_segment(entry)
+        except hls.HLSError:
+            # Cannot happen with our segmenters (target duration bounds every segment);
+            # if it did, dropping the segment keeps the playlist valid.
+            logger.exception("segment %s of %s refused by its playlist", uri, self.name)
+            return
+        self.meter.add(len(segment.data), segment.duration_ms)
+        self.segments_added += 1
+        self.provisional_end = False
+        await self._publish(self.playlist.render())
+        self.first_segment.set()
+        if deletable:
+            paths = [self.directory / u for u in deletable]
+            await trio.to_thread.run_sync(_unlink_all, paths, limiter=self._limiter)
+
+    async def end(self, *, provisional: bool = False) -> None:
+        """Show EXT-X-ENDLIST. ``provisional``: the publisher may come back (a reconnect), so
+        the playlist itself stays open and :meth:`resume` withdraws the end."""
+        if self.playlist.ended:
+            return
+        if provisional:
+            ended = copy.deepcopy(self.playlist)
+            ended.end()
+            self.provisional_end = True
+            await self._publish(ended.render())
+        else:
+            self.playlist.end()
+            self.provisional_end = False
+            await self._publish(self.playlist.render())
+
+    async def resume(self) -> None:
+        """The publisher is back: withdraw a provisional EXT-X-ENDLIST."""
+        if self.provisional_end and not self.playlist.ended:
+            self.provisional_end = False
+            await self._publish(self.playlist.render())
+
+    async def _publish(self, text: str) -> None:
+        # The session task (pause, resume, finish) and a rung's reader task both publish;
+        # the lock keeps the file's last write the newest text.
+        async with self._write_lock:
+            await trio.to_thread.run_sync(
+                write_atomic, self.directory / "index.m3u8", text.encode(), limiter=self._limiter
+            )
+            self.text = text
+
+    def variant(self) -> VariantInfo:
+        """This rendition's master playlist entry: measured rates, at least the nominal."""
+        peak = max(self.meter.peak_bps, self.nominal_bps)
+        average = self.meter.average_bps or self.nominal_bps or peak
+        return VariantInfo(
+            name=self.name,
+            bandwidth=max(peak, 1),
+            average_bandwidth=max(min(average, peak), 1),
+            codecs=self.codecs,
+            resolution=self.resolution,
+            frame_rate=self.frame_rate,
+        )
