@@ -9,12 +9,15 @@ Rules / theory of operation
    :class:`protocols.hls.Segmenter` as they are (no decode). Every TS byte and every
    playlist line comes from :mod:`protocols.hls`.
 3. Below it, the ABR ladder (:mod:`trioflix.live.hls.transcoder`) re-encodes video in a
-   child process. The source segmenter decides where every segment starts; the ladder
-   is told, and forces an IDR exactly there, so all renditions cut at the same
-   presentation timestamps (rung segmenters cut at every keyframe they see).
-4. Files are written off the Trio thread, to a temporary name and renamed into place,
-   so an HTTP reader never sees a partial segment or playlist. Segments that leave the
-   window are deleted once RFC 8216 6.2.2's hold time has passed.
+   child process. The session drives it through :class:`Transcoder` alone, and the
+   ladder asks the session for each rung's :class:`Rendition`. The source segmenter
+   decides where every segment starts; the ladder is told, and forces an IDR exactly
+   there, so all renditions cut at the same presentation timestamps (rung segmenters
+   cut at every keyframe they see).
+4. Every rendition's files are written by :class:`Rendition`: off the Trio thread, to
+   a temporary name and renamed into place, so an HTTP reader never sees a partial
+   segment or playlist. Segments that leave the window are deleted once RFC 8216
+   6.2.2's hold time has passed.
 5. Lifecycle: when the publisher goes away (it stops, drops, or the session ends) every
    playlist is finalised with EXT-X-ENDLIST within :data:`ENDLIST_DEADLINE_S`. If the
    same key reconnects within the registry's grace window, the same playlists go on:
@@ -28,28 +31,22 @@ Rules / theory of operation
 from __future__ import annotations
 
 import bisect
-import copy
 import logging
-import os
-import threading
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 import trio
 
 from protocols import flv, hls
 from trioflix.live.channel.packets import Kind
+from trioflix.live.hls.rendition import Rendition, VariantInfo, write_atomic
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from trioflix.live.channel.fanout import Subscriber
     from trioflix.live.channel.packets import Packet
     from trioflix.live.channel.stream import LiveStream
     from trioflix.live.hls.hub import HLSHub
-    from trioflix.live.hls.transcoder import Ladder
 
 __all__ = [
     "ENDLIST_DEADLINE_S",
@@ -57,9 +54,7 @@ __all__ = [
     "SESSION_QUEUE_BYTES",
     "SOURCE",
     "HLSSession",
-    "Rendition",
-    "VariantInfo",
-    "write_atomic",
+    "Transcoder",
 ]
 
 logger = logging.getLogger(__name__)
@@ -79,162 +74,6 @@ SESSION_QUEUE_BYTES: Final = 32 * 1024 * 1024
 # has one; a rung that misses it joins the master playlist for later players.
 RUNG_START_WAIT_S: Final = 6.0
 LADDER_CATCH_UP_S: Final = 0.75  # of the ENDLIST budget, for the rungs' last frames
-AUDIO_BPS_ESTIMATE: Final = 160_000  # AAC stereo at the usual OBS setting, for BANDWIDTH
-SEGMENT_PREFIX: Final = "seg"
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary name beside ``path``, then rename it into place.
-
-    Blocking: call through ``trio.to_thread``.
-    """
-    tmp = path.with_name(f".{path.name}.{threading.get_ident()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
-def _unlink_all(paths: list[Path]) -> None:
-    for path in paths:
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            pass
-
-
-@dataclass(frozen=True, slots=True)
-class VariantInfo:
-    """What the master playlist says about one rendition (URI aside, which is per viewer)."""
-
-    name: str
-    bandwidth: int
-    average_bandwidth: int
-    codecs: tuple[str, ...]
-    resolution: tuple[int, int] | None
-    frame_rate: float | None
-
-
-class Rendition:
-    """One media playlist and its segment files.
-
-    The playlist text served over HTTP is kept in memory (:attr:`text`) and written to
-    ``index.m3u8`` after each change, both only once the segment it lists is on disk.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        directory: Path,
-        *,
-        session_id: int,
-        target_duration_s: int,
-        limiter: trio.CapacityLimiter,
-        nominal_bps: int = 0,
-        resolution: tuple[int, int] | None = None,
-    ) -> None:
-        self.name = name
-        self.directory = directory
-        self.session_id = session_id
-        self.playlist = hls.MediaPlaylist(target_duration_s=target_duration_s)
-        self.meter = hls.BitrateMeter()
-        self.nominal_bps = nominal_bps
-        self.resolution = resolution
-        self.codecs: tuple[str, ...] = ()
-        self.frame_rate: float | None = None
-        self.text = self.playlist.render()
-        self.segments_added = 0
-        self.newest_ms: int | None = None  # newest media timestamp this rendition has taken
-        self.dropped = False  # removed from the master playlist (a ladder rung that failed)
-        self.provisional_end = False  # ENDLIST shown while the publisher is away
-        self.first_segment = trio.Event()
-        self._limiter = limiter
-        self._next_number = 0
-        self._write_lock = trio.Lock()
-
-    @property
-    def segment_count(self) -> int:
-        return self.segments_added
-
-    def segment_path(self, uri: str) -> Path:
-        return self.directory / uri
-
-    async def add(
-        self,
-        segment: hls.SegmentFinished,
-        program_date_time: datetime | None,
-        *,
-        discontinuity: bool | None = None,
-    ) -> None:
-        """Write the segment file, then list it (rule 4), then delete what left the window."""
-        if self.playlist.ended or segment.duration_ms <= 0:
-            return
-        uri = f"{SEGMENT_PREFIX}-{self.session_id}-{self._next_number:06d}.ts"
-        self._next_number += 1
-        await trio.to_thread.run_sync(
-            write_atomic, self.directory / uri, segment.data, limiter=self._limiter
-        )
-        entry = hls.PlaylistSegment(
-            uri=uri,
-            duration_ms=segment.duration_ms,
-            discontinuity=segment.discontinuity if discontinuity is None else discontinuity,
-            program_date_time=program_date_time,
-        )
-        try:
-            deletable = self.playlist.add_segment(entry)
-        except hls.HLSError:
-            # Cannot happen with our segmenters (target duration bounds every segment);
-            # if it did, dropping the segment keeps the playlist valid.
-            logger.exception("segment %s of %s refused by its playlist", uri, self.name)
-            return
-        self.meter.add(len(segment.data), segment.duration_ms)
-        self.segments_added += 1
-        self.provisional_end = False
-        await self._publish(self.playlist.render())
-        self.first_segment.set()
-        if deletable:
-            paths = [self.directory / u for u in deletable]
-            await trio.to_thread.run_sync(_unlink_all, paths, limiter=self._limiter)
-
-    async def end(self, *, provisional: bool = False) -> None:
-        """Show EXT-X-ENDLIST. ``provisional``: the publisher may come back (rule 5), so
-        the playlist itself stays open and :meth:`resume` withdraws the end."""
-        if self.playlist.ended:
-            return
-        if provisional:
-            ended = copy.deepcopy(self.playlist)
-            ended.end()
-            self.provisional_end = True
-            await self._publish(ended.render())
-        else:
-            self.playlist.end()
-            self.provisional_end = False
-            await self._publish(self.playlist.render())
-
-    async def resume(self) -> None:
-        if self.provisional_end and not self.playlist.ended:
-            self.provisional_end = False
-            await self._publish(self.playlist.render())
-
-    async def _publish(self, text: str) -> None:
-        # The session task (pause, resume, finish) and a rung's reader task both publish;
-        # the lock keeps the file's last write the newest text.
-        async with self._write_lock:
-            await trio.to_thread.run_sync(
-                write_atomic, self.directory / "index.m3u8", text.encode(), limiter=self._limiter
-            )
-            self.text = text
-
-    def variant(self) -> VariantInfo:
-        peak = max(self.meter.peak_bps, self.nominal_bps)
-        average = self.meter.average_bps or self.nominal_bps or peak
-        return VariantInfo(
-            name=self.name,
-            bandwidth=max(peak, 1),
-            average_bandwidth=max(min(average, peak), 1),
-            codecs=self.codecs,
-            resolution=self.resolution,
-            frame_rate=self.frame_rate,
-        )
 
 
 class _DateAnchors:
@@ -261,6 +100,35 @@ class _DateAnchors:
         return datetime.fromtimestamp(seconds, UTC)
 
 
+class Transcoder(Protocol):
+    """The session's ABR ladder, as the session drives it.
+
+    :class:`trioflix.live.hls.transcoder.Ladder` is the one in use: the hub builds it
+    for the session and hands it to :meth:`HLSSession.run`. It asks the session for
+    each rung's rendition (:meth:`HLSSession.new_rung`) and tells it when the master
+    playlist changes (:meth:`HLSSession.rung_changed`).
+    """
+
+    async def run(self) -> None:
+        """Serve the encoder; started in the session's nursery, cancelled at its end."""
+
+    def feed(self, packet: Packet, cut: hls.SegmentEvent | None) -> None:
+        """Take one source packet without waiting; ``cut`` is the source segment this
+        video frame opened (rule 3)."""
+
+    def source_segment_added(self) -> None:
+        """The source rendition got a segment."""
+
+    async def catch_up(self) -> None:
+        """Wait until the rungs have what the source has; the caller bounds the wait."""
+
+    async def cut(self) -> None:
+        """A new publisher, or none for now: close the open rung segments."""
+
+    async def close(self) -> None:
+        """The session is over: flush the rungs and end their playlists."""
+
+
 class HLSSession:
     """One live session's HLS output: the source rendition, the ladder's, the master."""
 
@@ -274,19 +142,13 @@ class HLSSession:
             target_duration_ms=hub.target_ms, max_duration_ms=hub.max_segment_ms
         )
         self.target_duration_s = self.segmenter.target_duration_s
-        self.source = Rendition(
-            SOURCE,
-            self.directory / SOURCE,
-            session_id=stream.session_id,
-            target_duration_s=self.target_duration_s,
-            limiter=hub.limiter,
-        )
+        self.source = self._rendition(SOURCE)
         self.rungs: dict[str, Rendition] = {}
         self.dates = _DateAnchors()
         self.master_ready = trio.Event()
         self.ended = False
         self.ended_at: float | None = None
-        self.ladder: Ladder | None = None
+        self.ladder: Transcoder | None = None
         self._generation: int | None = None
         self._paused = False
         self._frames_in_segment = 0
@@ -297,6 +159,36 @@ class HLSSession:
     def paused(self) -> bool:
         """The publisher is away (the playlists show a provisional ENDLIST)."""
         return self._paused
+
+    def _rendition(
+        self, name: str, *, nominal_bps: int = 0, resolution: tuple[int, int] | None = None
+    ) -> Rendition:
+        return Rendition(
+            name,
+            self.directory / name,
+            session_id=self.session_id,
+            target_duration_s=self.target_duration_s,
+            limiter=self.hub.limiter,
+            nominal_bps=nominal_bps,
+            resolution=resolution,
+        )
+
+    # --- for the ladder ----------------------------------------------------------------
+
+    def new_rung(self, name: str, *, nominal_bps: int, resolution: tuple[int, int]) -> Rendition:
+        """A ladder rung's rendition, beside the source's and listed with it once it has
+        a segment; the ladder creates its directory."""
+        rendition = self._rendition(name, nominal_bps=nominal_bps, resolution=resolution)
+        self.rungs[name] = rendition
+        return rendition
+
+    def program_date_time(self, timestamp_ms: int) -> datetime | None:
+        """The wall clock of a media timestamp, for EXT-X-PROGRAM-DATE-TIME."""
+        return self.dates.at(timestamp_ms)
+
+    async def rung_changed(self) -> None:
+        """A rung produced its first segment or was dropped: the master playlist changes."""
+        await self._write_master()
 
     # --- for HTTP ----------------------------------------------------------------------
 
@@ -330,8 +222,13 @@ class HLSSession:
 
     # --- the worker --------------------------------------------------------------------
 
-    async def run(self, subscriber: Subscriber) -> None:
-        """Take media until the session ends; the caller finalises (shielded)."""
+    async def run(self, subscriber: Subscriber, ladder: Transcoder | None = None) -> None:
+        """Take media until the session ends; the caller finalises (shielded).
+
+        Args:
+            subscriber: The session's media.
+            ladder: Transcodes the source into rungs; runs in this task's nursery.
+        """
         await trio.to_thread.run_sync(
             lambda: self.source.directory.mkdir(parents=True, exist_ok=True),
             limiter=self.hub.limiter,
@@ -339,11 +236,9 @@ class HLSSession:
         self._prepared = True
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._announce_master)
-            if self.hub.ladder:
-                from trioflix.live.hls.transcoder import Ladder
-
-                self.ladder = Ladder(self, self.hub.ladder_settings)
-                nursery.start_soon(self.ladder.run)
+            if ladder is not None:
+                self.ladder = ladder
+                nursery.start_soon(ladder.run)
             await self._consume(subscriber)
             nursery.cancel_scope.cancel()
 
@@ -413,7 +308,7 @@ class HLSSession:
             declared = self.stream.stats.declared_fps
             measured = frames * 1000 / segment.duration_ms
             source.frame_rate = round(declared if declared else measured, 3)
-        await source.add(segment, self.dates.at(segment.start_ms))
+        await source.add(segment, self.program_date_time(segment.start_ms))
         if self.ladder is not None:
             self.ladder.source_segment_added()
         await self._write_master()
@@ -474,7 +369,3 @@ class HLSSession:
                 text.encode(),
                 limiter=self.hub.limiter,
             )
-
-    async def rung_changed(self) -> None:
-        """A rung was added, produced its first segment, or was dropped."""
-        await self._write_master()
