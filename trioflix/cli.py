@@ -25,8 +25,7 @@ _STORAGE_FIELDS = ("data_dir", "database_url")
 def _add_options(parser: argparse.ArgumentParser, fields: Sequence[str] | None = None) -> None:
     for option in OPTIONS:
         if fields is None or option.field in fields:
-            default = Settings.__dataclass_fields__[option.field].default
-            shown = f"default: {default}" if default is not None else "default: unset"
+            shown = f"default: {option.default}" if option.default is not None else "default: unset"
             parser.add_argument(
                 option.flag,
                 dest=option.field,
