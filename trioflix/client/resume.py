@@ -38,14 +38,17 @@ class ResumeStore:
         return hashlib.sha256(identity.encode()).hexdigest()
 
     def get(self, key: str) -> str | None:
+        """The upload URL remembered under ``key``, if any."""
         entry = self._read().get(key)
         return str(entry["url"]) if isinstance(entry, dict) and "url" in entry else None
 
     def put(self, key: str, url: str, file: Path) -> None:
+        """Remember ``url`` as the upload of ``file`` under ``key``."""
         with self._locked() as entries:
             entries[key] = {"url": url, "path": str(file), "saved_at": time.time()}
 
     def forget(self, key: str) -> None:
+        """Forget ``key``'s upload (it is complete, or the server no longer has it)."""
         with self._locked() as entries:
             entries.pop(key, None)
 

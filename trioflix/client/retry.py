@@ -69,9 +69,15 @@ class Backoff:
         self._jitter = jitter
 
     def reset(self) -> None:
+        """The upload moved on: count failures from zero again."""
         self.failures = 0
 
     def pause(self, error: Transient, say: Callable[[str], None]) -> None:
+        """Tell the user about ``error`` through ``say``, then sleep before the next attempt.
+
+        Raises:
+            UploadError: That was one failure too many in a row.
+        """
         self.failures += 1
         if self.failures > self.attempts:
             raise UploadError(

@@ -32,9 +32,11 @@ class SourceFile:
         self.mtime_ns = stat.st_mtime_ns
 
     def close(self) -> None:
+        """Close the file."""
         os.close(self._fd)
 
     def check_unchanged(self) -> None:
+        """Raise :class:`UploadError` if the file's size or modification time moved."""
         stat = os.fstat(self._fd)
         if (stat.st_size, stat.st_mtime_ns) != (self.size, self.mtime_ns):
             raise UploadError(f"{self.path} changed while it was being uploaded")
@@ -50,6 +52,7 @@ class SourceFile:
             yield data
 
     def digest(self, algorithm: str, start: int, length: int) -> bytes:
+        """The ``algorithm`` hash of ``length`` bytes from ``start``, read in blocks."""
         hasher = hashlib.new(algorithm, usedforsecurity=False)
         for data in self.blocks(start, length):
             hasher.update(data)
