@@ -23,12 +23,15 @@ import hypercorn.trio
 import pytest
 import trio
 
+from tests.interop.media import make_sample
 from trioflix.app import TrioflixApp, create_app
 from trioflix.config import Settings
 from trioflix.server import hypercorn_config, serve_app
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
+
+    from tests.interop.media import Sample
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -320,3 +323,16 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def sample(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Sample:
+    """An H.264 + AAC FLV file made by ffmpeg (:func:`make_sample`), once per test module.
+
+    A module sets its length in seconds with ``SAMPLE_SECONDS`` (else
+    :func:`make_sample`'s default): tests that publish it in real time take as
+    long as it lasts.
+    """
+    path = tmp_path_factory.mktemp("sample") / "sample.flv"
+    seconds: int | None = getattr(request.module, "SAMPLE_SECONDS", None)
+    return make_sample(path) if seconds is None else make_sample(path, seconds=seconds)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from trioflix import __version__, upload_client
+from trioflix import __version__
 from trioflix.config import OPTIONS, ConfigError, Settings
 from trioflix.logs import configure_logging
 
@@ -25,8 +25,7 @@ _STORAGE_FIELDS = ("data_dir", "database_url")
 def _add_options(parser: argparse.ArgumentParser, fields: Sequence[str] | None = None) -> None:
     for option in OPTIONS:
         if fields is None or option.field in fields:
-            default = Settings.__dataclass_fields__[option.field].default
-            shown = f"default: {default}" if default is not None else "default: unset"
+            shown = f"default: {option.default}" if option.default is not None else "default: unset"
             parser.add_argument(
                 option.flag,
                 dest=option.field,
@@ -71,7 +70,10 @@ def _parser() -> argparse.ArgumentParser:
         description="Upload FILE over tus, resuming an earlier interrupted upload of it, "
         "with a progress bar; prints the video's id and URLs.",
     )
-    upload_client.add_arguments(upload)
+    # Only the flags: the client itself (and tqdm) loads when the command runs.
+    from trioflix.client.arguments import add_arguments
+
+    add_arguments(upload)
     return parser
 
 
@@ -106,10 +108,25 @@ async def _migrate(settings: Settings) -> None:
     print(f"applied migrations: {applied}" if applied else "the schema is up to date")
 
 
+def _upload(args: argparse.Namespace) -> int:
+    try:
+        from trioflix.client.command import run
+    except ModuleNotFoundError as exc:
+        if exc.name != "tqdm":
+            raise
+        print(
+            "trioflix upload: needs tqdm, which comes with the upload extra: "
+            "pip install 'trioflix[upload]'",
+            file=sys.stderr,
+        )
+        return 1
+    return run(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "upload":  # a client: no server settings, no logging set-up
-        return upload_client.run(args)
+        return _upload(args)
     overrides = {o.field: getattr(args, o.field, None) for o in OPTIONS}
     try:
         settings = Settings.from_env(overrides)

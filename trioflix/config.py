@@ -1,4 +1,4 @@
-"""Settings: every one has a CLI flag and an environment variable (the table in README.md, "Configuration").
+"""Settings: every one has a CLI flag and an environment variable, declared together.
 
 Precedence is flag > environment > default. ``Settings.from_env`` is what
 ``trioflix.asgi`` uses under plain hypercorn; ``trioflix serve`` layers its flags
@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -28,151 +29,262 @@ class ConfigError(ValueError):
     """A setting has a value that cannot be used; the message names the variable."""
 
 
+T = TypeVar("T")
+
+#: Turns a setting's text into its value: ``convert(text, env)``, where ``env``
+#: names the variable in the :class:`ConfigError` it raises for a bad value.
+Converter = Callable[[str, str], T]
+
+
 @dataclass(frozen=True, slots=True)
 class Option:
-    """One setting: its field name, environment variable, CLI flag and help text."""
+    """One setting: its field, environment variable, CLI flag, help text and default.
+
+    Declared once, as a :class:`Settings` field with :func:`_setting`; the
+    ``serve`` flags, the environment reading and the validation all follow from it.
+    """
 
     field: str
     env: str
     flag: str
     help: str
+    default: Any
+    convert: Converter[Any]
 
 
-OPTIONS: tuple[Option, ...] = (
-    Option(
-        "data_dir",
-        "TRIOFLIX_DATA_DIR",
-        "--data-dir",
-        "directory for the SQLite database, media and uploads",
-    ),
-    Option(
-        "database_url",
-        "DATABASE_URL",
-        "--database-url",
-        "postgresql://user:pass@host/db to use PostgreSQL; unset means SQLite in the data dir",
-    ),
-    Option(
-        "jwt_secret",
-        "JWT_SECRET",
-        "--jwt-secret",
-        "HMAC secret for tokens; unset means one generated once and kept in the data dir",
-    ),
-    Option("http", "TRIOFLIX_HTTP", "--http", "HTTP listen address HOST:PORT"),
-    Option("rtmp", "TRIOFLIX_RTMP", "--rtmp", "RTMP listen address HOST:PORT"),
-    Option(
-        "reconnect_grace",
-        "TRIOFLIX_RECONNECT_GRACE",
-        "--reconnect-grace",
-        "seconds a dropped publisher has to reconnect and continue the same live session",
-    ),
-    Option(
-        "rtmp_read_interval_ms",
-        "TRIOFLIX_RTMP_READ_INTERVAL_MS",
-        "--rtmp-read-interval-ms",
-        "with two or more publishers, their sockets are read together every this many"
-        " milliseconds (less CPU per stream, up to this much added delay); 0 reads each as"
-        " soon as data arrives",
-    ),
-    Option(
-        "webhook_urls",
-        "TRIOFLIX_WEBHOOK_URLS",
-        "--webhook-urls",
-        "comma-separated http(s) URLs told of publish start/end and play start/end"
-        " (a non-2xx answer to publish start refuses the stream)",
-    ),
-    Option(
-        "webhook_secret",
-        "TRIOFLIX_WEBHOOK_SECRET",
-        "--webhook-secret",
-        "HMAC-SHA256 key signing webhook bodies (X-Trioflix-Signature); needed with webhook URLs",
-    ),
-    Option(
-        "token_ttl", "TRIOFLIX_TOKEN_TTL", "--token-ttl", "lifetime of a login token in seconds"
-    ),
-    Option("log_level", "TRIOFLIX_LOG_LEVEL", "--log-level", "DEBUG, INFO, WARNING or ERROR"),
-    Option("max_upload", "TRIOFLIX_MAX_UPLOAD", "--max-upload", "largest upload in bytes"),
-    Option(
-        "upload_expiry",
-        "TRIOFLIX_UPLOAD_EXPIRY",
-        "--upload-expiry",
-        "seconds an unfinished upload is kept after its last byte arrived",
-    ),
-    Option(
-        "media_workers",
-        "TRIOFLIX_MEDIA_WORKERS",
-        "--media-workers",
-        "video processing jobs run at once (each in its own low-priority process)",
-    ),
-    Option(
-        "redis_url",
-        "REDIS_URL",
-        "--redis-url",
-        "redis://host:port/db shares chat and viewer counts between processes; unset: in-process",
-    ),
-    Option(
-        "hls",
-        "TRIOFLIX_HLS",
-        "--hls",
-        "'off' serves live channels over RTMP, HTTP-FLV and WS-FLV only (no live HLS)",
-    ),
-    Option(
-        "hls_ladder",
-        "TRIOFLIX_HLS_LADDER",
-        "--hls-ladder",
-        "live ABR rungs transcoded below the source, e.g. 1080p,720p:2500k,480p,360p; or off",
-    ),
-    Option(
-        "hls_segment",
-        "TRIOFLIX_HLS_SEGMENT",
-        "--hls-segment",
-        "live HLS target segment duration in seconds (cut on the next keyframe after it)",
-    ),
-    Option(
-        "hls_preset",
-        "TRIOFLIX_HLS_PRESET",
-        "--hls-preset",
-        "x264 preset of the live ladder (ultrafast ... medium)",
-    ),
-    Option(
-        "payment_webhook_secret",
-        "TRIOFLIX_PAYMENT_WEBHOOK_SECRET",
-        "--payment-webhook-secret",
-        "HMAC secret the payment provider signs wallet top-up webhooks with; unset: no webhook",
-    ),
-    Option(
-        "dev_payments",
-        "TRIOFLIX_DEV_PAYMENTS",
-        "--dev-payments",
-        "'on' enables the development payment provider (every top-up succeeds: fake money only)",
-    ),
-)
+def _setting(default: T, env: str, help: str, convert: Converter[T]) -> T:
+    """A :class:`Settings` field read from ``env`` or the flag named after the field."""
+    return dataclasses.field(
+        default=default, metadata={"env": env, "help": help, "convert": convert}
+    )
+
+
+# --- converters: text in, value out, or ConfigError naming the variable -----------
+
+
+def _path(value: str, env: str) -> Path:
+    return Path(value)
+
+
+def _positive_int(value: str, env: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{env} must be a whole number, got {value!r}") from None
+    if number <= 0:
+        raise ConfigError(f"{env} must be positive, got {number}")
+    return number
+
+
+def _seconds_between(low: int, high: int) -> Converter[float]:
+    def convert(value: str, env: str) -> float:
+        try:
+            seconds = float(value)
+        except ValueError:
+            raise ConfigError(f"{env} must be a number of seconds, got {value!r}") from None
+        if not low <= seconds <= high:
+            raise ConfigError(f"{env} must be between {low} and {high} seconds, got {seconds}")
+        return seconds
+
+    return convert
+
+
+def _milliseconds_between(low: int, high: int) -> Converter[int]:
+    def convert(value: str, env: str) -> int:
+        try:
+            interval = int(value)
+        except ValueError:
+            raise ConfigError(
+                f"{env} must be a whole number of milliseconds, got {value!r}"
+            ) from None
+        if not low <= interval <= high:
+            raise ConfigError(f"{env} must be between {low} and {high} ms, got {interval}")
+        return interval
+
+    return convert
+
+
+def _url(*schemes: str) -> Converter[str]:
+    """A URL with one of ``schemes``; the first names them in the error."""
+
+    def convert(value: str, env: str) -> str:
+        if not value.startswith(schemes):
+            raise ConfigError(f"{env} must be a {schemes[0]} URL, got {value.split(':')[0]!r}")
+        return value
+
+    return convert
+
+
+def _http_urls(value: str, env: str) -> tuple[str, ...]:
+    urls = tuple(url.strip() for url in value.split(",") if url.strip())
+    bad = [url for url in urls if not url.startswith(("http://", "https://"))]
+    if bad:
+        raise ConfigError(f"{env} must list http(s) URLs, got {bad[0]!r}")
+    return urls
+
+
+def _secret(value: str, env: str) -> str:
+    if len(value) < MIN_SECRET_LENGTH:
+        raise ConfigError(f"{env} must be at least {MIN_SECRET_LENGTH} characters")
+    return value
+
+
+def _on_off(value: str, env: str) -> bool:
+    if value.lower() not in ("on", "off"):
+        raise ConfigError(f"{env} must be on or off, got {value!r}")
+    return value.lower() == "on"
+
+
+def _address(value: str, env: str) -> str:
+    parse_address(value, env)
+    return value
+
+
+def _log_level(value: str, env: str) -> str:
+    level = value.upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"{env} must be DEBUG, INFO, WARNING or ERROR, got {value!r}")
+    return level
+
+
+def _ladder(value: str, env: str) -> str:
+    from trioflix.live.hls.ladder_spec import parse_ladder
+
+    try:
+        parse_ladder(value)
+    except ValueError as exc:
+        raise ConfigError(f"{env}: {exc}") from None
+    return value.strip().lower()
+
+
+def _hls_preset(value: str, env: str) -> str:
+    if value not in HLS_PRESETS:
+        raise ConfigError(f"{env} must be one of {', '.join(HLS_PRESETS)}, got {value!r}")
+    return value
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
-    """The server's configuration. Immutable; build it with :meth:`from_env`."""
+    """The server's configuration. Immutable; build it with :meth:`from_env`.
 
-    data_dir: Path = Path("./trioflix-data")
-    database_url: str | None = None
-    jwt_secret: str | None = None
-    http: str = "127.0.0.1:8000"
-    rtmp: str = "127.0.0.1:1935"
-    reconnect_grace: float = 10.0
-    rtmp_read_interval_ms: int = 30
-    webhook_urls: tuple[str, ...] = ()
-    webhook_secret: str | None = None
-    token_ttl: int = 24 * 3600
-    log_level: str = "INFO"
-    max_upload: int = 10 * 1024**3
-    upload_expiry: int = 24 * 3600
-    media_workers: int = 1
-    redis_url: str | None = None
-    hls: bool = True
-    hls_ladder: str = "1080p,720p,480p,360p"
-    hls_segment: float = 2.0
-    hls_preset: str = "veryfast"
-    payment_webhook_secret: str | None = None
-    dev_payments: bool = False
+    Every field is a setting: a new one is one more field here, and ``trioflix
+    serve --help``, the environment and the validation pick it up.
+    """
+
+    data_dir: Path = _setting(
+        Path("./trioflix-data"),
+        "TRIOFLIX_DATA_DIR",
+        "directory for the SQLite database, media and uploads",
+        _path,
+    )
+    database_url: str | None = _setting(
+        None,
+        "DATABASE_URL",
+        "postgresql://user:pass@host/db to use PostgreSQL; unset means SQLite in the data dir",
+        _url("postgresql://", "postgres://"),
+    )
+    jwt_secret: str | None = _setting(
+        None,
+        "JWT_SECRET",
+        "HMAC secret for tokens; unset means one generated once and kept in the data dir",
+        _secret,
+    )
+    http: str = _setting(
+        "127.0.0.1:8000", "TRIOFLIX_HTTP", "HTTP listen address HOST:PORT", _address
+    )
+    rtmp: str = _setting(
+        "127.0.0.1:1935", "TRIOFLIX_RTMP", "RTMP listen address HOST:PORT", _address
+    )
+    reconnect_grace: float = _setting(
+        10.0,
+        "TRIOFLIX_RECONNECT_GRACE",
+        "seconds a dropped publisher has to reconnect and continue the same live session",
+        _seconds_between(0, 3600),
+    )
+    rtmp_read_interval_ms: int = _setting(
+        30,
+        "TRIOFLIX_RTMP_READ_INTERVAL_MS",
+        "with two or more publishers, their sockets are read together every this many"
+        " milliseconds (less CPU per stream, up to this much added delay); 0 reads each as"
+        " soon as data arrives",
+        _milliseconds_between(0, MAX_RTMP_READ_INTERVAL_MS),
+    )
+    webhook_urls: tuple[str, ...] = _setting(
+        (),
+        "TRIOFLIX_WEBHOOK_URLS",
+        "comma-separated http(s) URLs told of publish start/end and play start/end"
+        " (a non-2xx answer to publish start refuses the stream)",
+        _http_urls,
+    )
+    webhook_secret: str | None = _setting(
+        None,
+        "TRIOFLIX_WEBHOOK_SECRET",
+        "HMAC-SHA256 key signing webhook bodies (X-Trioflix-Signature); needed with webhook URLs",
+        _secret,
+    )
+    token_ttl: int = _setting(
+        24 * 3600, "TRIOFLIX_TOKEN_TTL", "lifetime of a login token in seconds", _positive_int
+    )
+    log_level: str = _setting(
+        "INFO", "TRIOFLIX_LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR", _log_level
+    )
+    max_upload: int = _setting(
+        10 * 1024**3, "TRIOFLIX_MAX_UPLOAD", "largest upload in bytes", _positive_int
+    )
+    upload_expiry: int = _setting(
+        24 * 3600,
+        "TRIOFLIX_UPLOAD_EXPIRY",
+        "seconds an unfinished upload is kept after its last byte arrived",
+        _positive_int,
+    )
+    media_workers: int = _setting(
+        1,
+        "TRIOFLIX_MEDIA_WORKERS",
+        "video processing jobs run at once (each in its own low-priority process)",
+        _positive_int,
+    )
+    redis_url: str | None = _setting(
+        None,
+        "REDIS_URL",
+        "redis://host:port/db shares chat and viewer counts between processes; unset: in-process",
+        _url("redis://", "rediss://", "unix://"),
+    )
+    hls: bool = _setting(
+        True,
+        "TRIOFLIX_HLS",
+        "'off' serves live channels over RTMP, HTTP-FLV and WS-FLV only (no live HLS)",
+        _on_off,
+    )
+    hls_ladder: str = _setting(
+        "1080p,720p,480p,360p",
+        "TRIOFLIX_HLS_LADDER",
+        "live ABR rungs transcoded below the source, e.g. 1080p,720p:2500k,480p,360p; or off",
+        _ladder,
+    )
+    hls_segment: float = _setting(
+        2.0,
+        "TRIOFLIX_HLS_SEGMENT",
+        "live HLS target segment duration in seconds (cut on the next keyframe after it)",
+        _seconds_between(1, 10),
+    )
+    hls_preset: str = _setting(
+        "veryfast",
+        "TRIOFLIX_HLS_PRESET",
+        "x264 preset of the live ladder (ultrafast ... medium)",
+        _hls_preset,
+    )
+    payment_webhook_secret: str | None = _setting(
+        None,
+        "TRIOFLIX_PAYMENT_WEBHOOK_SECRET",
+        "HMAC secret the payment provider signs wallet top-up webhooks with; unset: no webhook",
+        _secret,
+    )
+    dev_payments: bool = _setting(
+        False,
+        "TRIOFLIX_DEV_PAYMENTS",
+        "'on' enables the development payment provider (every top-up succeeds: fake money only)",
+        _on_off,
+    )
 
     @classmethod
     def from_env(
@@ -186,15 +298,15 @@ class Settings:
             ConfigError: a value does not parse.
         """
         environ = os.environ if environ is None else environ
-        raw: dict[str, str] = {}
+        overrides = overrides or {}
+        values: dict[str, Any] = {}
         for option in OPTIONS:
-            value = environ.get(option.env)
-            if value:
-                raw[option.field] = value
-        for field, value in (overrides or {}).items():
-            if value is not None:
-                raw[field] = value
-        settings = cls(**{field: _convert(field, value) for field, value in raw.items()})
+            text = overrides.get(option.field)
+            if text is None:
+                text = environ.get(option.env) or None
+            if text is not None:
+                values[option.field] = option.convert(text, option.env)
+        settings = cls(**values)
         if settings.webhook_urls and not settings.webhook_secret:
             raise ConfigError("TRIOFLIX_WEBHOOK_URLS needs TRIOFLIX_WEBHOOK_SECRET to sign with")
         return settings
@@ -207,91 +319,18 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
-def _convert(field: str, value: str) -> Any:
-    env = next(o.env for o in OPTIONS if o.field == field)
-    if field == "data_dir":
-        return Path(value)
-    if field in ("token_ttl", "max_upload", "upload_expiry", "media_workers"):
-        try:
-            number = int(value)
-        except ValueError:
-            raise ConfigError(f"{env} must be a whole number, got {value!r}") from None
-        if number <= 0:
-            raise ConfigError(f"{env} must be positive, got {number}")
-        return number
-    if field == "reconnect_grace":
-        try:
-            seconds = float(value)
-        except ValueError:
-            raise ConfigError(f"{env} must be a number of seconds, got {value!r}") from None
-        if not 0 <= seconds <= 3600:
-            raise ConfigError(f"{env} must be between 0 and 3600 seconds, got {seconds}")
-        return seconds
-    if field == "rtmp_read_interval_ms":
-        try:
-            interval = int(value)
-        except ValueError:
-            raise ConfigError(
-                f"{env} must be a whole number of milliseconds, got {value!r}"
-            ) from None
-        if not 0 <= interval <= MAX_RTMP_READ_INTERVAL_MS:
-            raise ConfigError(
-                f"{env} must be between 0 and {MAX_RTMP_READ_INTERVAL_MS} ms, got {interval}"
-            )
-        return interval
-    if field == "webhook_urls":
-        urls = tuple(url.strip() for url in value.split(",") if url.strip())
-        bad = [url for url in urls if not url.startswith(("http://", "https://"))]
-        if bad:
-            raise ConfigError(f"{env} must list http(s) URLs, got {bad[0]!r}")
-        return urls
-    if field == "webhook_secret" and len(value) < MIN_SECRET_LENGTH:
-        raise ConfigError(f"{env} must be at least {MIN_SECRET_LENGTH} characters")
-    if field == "hls":
-        if value.lower() not in ("on", "off"):
-            raise ConfigError(f"{env} must be on or off, got {value!r}")
-        return value.lower() == "on"
-    if field == "hls_ladder":
-        from trioflix.live.hls.ladder_spec import parse_ladder
-
-        try:
-            parse_ladder(value)
-        except ValueError as exc:
-            raise ConfigError(f"{env}: {exc}") from None
-        return value.strip().lower()
-    if field == "hls_segment":
-        try:
-            segment = float(value)
-        except ValueError:
-            raise ConfigError(f"{env} must be a number of seconds, got {value!r}") from None
-        if not 1 <= segment <= 10:
-            raise ConfigError(f"{env} must be between 1 and 10 seconds, got {segment}")
-        return segment
-    if field == "hls_preset":
-        if value not in HLS_PRESETS:
-            raise ConfigError(f"{env} must be one of {', '.join(HLS_PRESETS)}, got {value!r}")
-        return value
-    if field in ("http", "rtmp"):
-        parse_address(value, env)
-        return value
-    if field == "database_url" and not value.startswith(("postgresql://", "postgres://")):
-        raise ConfigError(f"{env} must be a postgresql:// URL, got {value.split(':')[0]!r}")
-    if field == "redis_url" and not value.startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError(f"{env} must be a redis:// URL, got {value.split(':')[0]!r}")
-    if field == "payment_webhook_secret" and len(value) < MIN_SECRET_LENGTH:
-        raise ConfigError(f"{env} must be at least {MIN_SECRET_LENGTH} characters")
-    if field == "dev_payments":
-        if value.lower() not in ("on", "off"):
-            raise ConfigError(f"{env} must be on or off, got {value!r}")
-        return value.lower() == "on"
-    if field == "jwt_secret" and len(value) < MIN_SECRET_LENGTH:
-        raise ConfigError(f"{env} must be at least {MIN_SECRET_LENGTH} characters")
-    if field == "log_level":
-        level = value.upper()
-        if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-            raise ConfigError(f"{env} must be DEBUG, INFO, WARNING or ERROR, got {value!r}")
-        return level
-    return value
+#: Every setting, in the order ``trioflix serve --help`` lists them.
+OPTIONS: tuple[Option, ...] = tuple(
+    Option(
+        field=field.name,
+        env=field.metadata["env"],
+        flag="--" + field.name.replace("_", "-"),
+        help=field.metadata["help"],
+        default=field.default,
+        convert=field.metadata["convert"],
+    )
+    for field in dataclasses.fields(Settings)
+)
 
 
 def parse_address(value: str, name: str = "address") -> tuple[str, int]:

@@ -282,14 +282,38 @@ def parse_creation(headers: HeaderSource, config: TusConfig) -> CreationRequest:
         raise _method_not_allowed("POST", allowed_methods(config, "creation"))
     fields = Fields(headers)
     _require_version(fields)
-
-    concat: Partial | Final | None = None
     concat_value = fields.get("Upload-Concat")
+    concat: Partial | Final | None = None
     if concat_value is not None:
         _require_extension(config, Extension.CONCATENATION, "Upload-Concat")
         concat = parse_concat(concat_value)
+    length, defer_length = _creation_length(fields, config, concat)
+    metadata_value = fields.get("Upload-Metadata")
+    metadata = parse_metadata(metadata_value) if metadata_value is not None else {}
+    has_body, content_length = _creation_body(fields, config, concat, length)
+    checksum, checksum_trailer = _parse_body_checksum(fields, config)
+    if (checksum is not None or checksum_trailer) and not has_body:
+        raise TusError(
+            400, ErrorCode.INVALID_HEADER, "Upload-Checksum was sent without upload data"
+        )
+    return CreationRequest(
+        length=length,
+        defer_length=defer_length,
+        metadata=metadata,
+        concat=concat,
+        has_body=has_body,
+        content_length=content_length,
+        checksum=checksum,
+        checksum_trailer=checksum_trailer,
+    )
 
-    length: int | None = None
+
+def _creation_length(
+    fields: Fields, config: TusConfig, concat: Partial | Final | None
+) -> tuple[int | None, bool]:
+    """The upload's length: ``Upload-Length`` or ``Upload-Defer-Length``, or neither
+    for a final upload. Returns the length (None if deferred or final) and whether
+    it is deferred."""
     length_value = fields.get("Upload-Length")
     defer_value = fields.get("Upload-Defer-Length")
     if isinstance(concat, Final):
@@ -302,7 +326,8 @@ def parse_creation(headers: HeaderSource, config: TusConfig) -> CreationRequest:
                 "a final upload takes its length from its partial uploads; "
                 "do not send Upload-Length or Upload-Defer-Length",
             )
-    elif defer_value is not None:
+        return None, False
+    if defer_value is not None:
         _require_extension(config, Extension.CREATION_DEFER_LENGTH, "Upload-Defer-Length")
         if defer_value != "1":
             raise TusError(
@@ -316,19 +341,23 @@ def parse_creation(headers: HeaderSource, config: TusConfig) -> CreationRequest:
                 ErrorCode.INVALID_HEADER,
                 "send either Upload-Length or Upload-Defer-Length, not both",
             )
-    elif length_value is None:
+        return None, True
+    if length_value is None:
         raise TusError(
             400,
             ErrorCode.MISSING_HEADER,
             "creating an upload needs Upload-Length (or Upload-Defer-Length: 1)",
         )
-    else:
-        length = parse_uint("Upload-Length", length_value)
-        _check_max_size(config, length, "Upload-Length")
+    length = parse_uint("Upload-Length", length_value)
+    _check_max_size(config, length, "Upload-Length")
+    return length, False
 
-    metadata_value = fields.get("Upload-Metadata")
-    metadata = parse_metadata(metadata_value) if metadata_value is not None else {}
 
+def _creation_body(
+    fields: Fields, config: TusConfig, concat: Partial | Final | None, length: int | None
+) -> tuple[bool, int | None]:
+    """Whether the request carries upload data (creation-with-upload), and its
+    ``Content-Length``; checks its media type and size."""
     content_length = _optional_uint(fields, "Content-Length")
     content_type = fields.get("Content-Type")
     is_offset_stream = content_type is not None and media_type(content_type) == OFFSET_OCTET_STREAM
@@ -359,22 +388,7 @@ def parse_creation(headers: HeaderSource, config: TusConfig) -> CreationRequest:
                 f"Content-Length {content_length} exceeds Upload-Length {length}",
             )
         _check_max_size(config, content_length, "Content-Length")
-
-    checksum, checksum_trailer = _parse_body_checksum(fields, config)
-    if (checksum is not None or checksum_trailer) and not has_body:
-        raise TusError(
-            400, ErrorCode.INVALID_HEADER, "Upload-Checksum was sent without upload data"
-        )
-    return CreationRequest(
-        length=length,
-        defer_length=defer_value is not None,
-        metadata=metadata,
-        concat=concat,
-        has_body=has_body,
-        content_length=content_length,
-        checksum=checksum,
-        checksum_trailer=checksum_trailer,
-    )
+    return has_body, content_length
 
 
 def parse_patch(headers: HeaderSource, config: TusConfig) -> PatchRequest:

@@ -3,8 +3,8 @@
 The ``fuzz_*.py`` scripts wrap these functions for atheris; ``test_harness.py``
 runs them on the seeds under pytest, so a harness that rots fails the normal suite.
 
-The property is the same for every target (the protocol suites' "arbitrary input" invariant): arbitrary
-bytes produce values/events or the package's own error
+The property is the same for every target (the protocol suites' "arbitrary
+input" invariant): arbitrary bytes produce values/events or the package's own error
 (:class:`~protocols.rtmp.RemoteProtocolError`, :class:`~protocols.amf.AMFDecodeError`,
 :class:`~protocols.flv.FLVError`). Any other exception, and any broken round trip
 or invariant (an ``AssertionError``), is a crash. The RTMP target also checks

@@ -9,7 +9,6 @@ import av
 import pytest
 import trio
 
-from tests.interop.media import make_sample
 from tests.trioflix.live_hls.helpers import start_publisher, wait_live
 from trioflix.api import thumbnails
 from trioflix.api.thumbnails import CACHE_KEY, THUMBNAIL_WIDTH, ThumbnailCache
@@ -28,10 +27,7 @@ def backend() -> str:
     return "sqlite"
 
 
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> Sample:
-    """640x360 with a keyframe every second."""
-    return make_sample(tmp_path_factory.mktemp("thumbs") / "live.flv", seconds=12, gop=30)
+SAMPLE_SECONDS = 12  # the sample fixture's length (640x360, a keyframe every second)
 
 
 def jpeg_size(data: bytes) -> tuple[int, int]:

@@ -20,7 +20,6 @@ from tests.interop.media import (
     RTMPDUMP,
     Sample,
     assert_received_suffix,
-    make_sample,
     require,
 )
 from tests.trioflix.live_hls.helpers import auth, start_publisher, wait_live
@@ -37,11 +36,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.interop]
 def backend() -> str:
     """Interop is about the wire: one storage backend is enough (both are tested elsewhere)."""
     return "sqlite"
-
-
-@pytest.fixture(scope="session")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> Sample:
-    return make_sample(tmp_path_factory.mktemp("media") / "sample.flv")
 
 
 async def status(server: Server, token: str) -> dict[str, Any]:

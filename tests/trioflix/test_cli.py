@@ -79,6 +79,51 @@ def test_bad_setting_is_a_clear_error(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+# The command as installed without the "upload" extra: tqdm cannot be imported.
+WITHOUT_TQDM = [
+    sys.executable,
+    "-c",
+    "import sys; sys.modules['tqdm'] = None; "
+    "from trioflix.cli import main; raise SystemExit(main())",
+]
+
+
+def test_importing_the_cli_loads_neither_the_client_nor_tqdm() -> None:
+    code = (
+        "import sys, trioflix.cli; "
+        "print(sorted(m for m in sys.modules if m == 'tqdm' or m.startswith('trioflix.client')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert loaded.strip() == "[]"
+
+
+def test_upload_without_tqdm_names_the_extra(tmp_path: Path) -> None:
+    source = tmp_path / "clip.mp4"
+    source.write_bytes(b"x")
+    result = subprocess.run(
+        [*WITHOUT_TQDM, "upload", str(source), "--token", "t"],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "pip install 'trioflix[upload]'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_serve_runs_without_tqdm(tmp_path: Path) -> None:
+    port = _free_port()
+    cmd = [*WITHOUT_TQDM, "serve", "--http", f"127.0.0.1:{port}"]
+    with _running(cmd, _env(tmp_path / "data"), tmp_path / "stderr.log") as proc:
+        _wait_healthy(f"http://127.0.0.1:{port}", proc)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=SHUTDOWN_LIMIT_S + 5) in (0, 130)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_serve_shuts_down_gracefully_on_signal(tmp_path: Path, signum: int) -> None:

@@ -3,14 +3,12 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
+from tests.api import auth
+
 if TYPE_CHECKING:
     from tests.conftest import Server
 
 KEYS = "/api/streaming/keys"
-
-
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def test_key_lifecycle(server: Server) -> None:

@@ -32,7 +32,7 @@ from trioflix.media.library import THUMBNAIL_POINTS
 from trioflix.media.probe import NotPlayable, probe
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
 __all__ = ["process"]
 
@@ -90,6 +90,18 @@ class _Rotator:
 
 
 def process(payload: dict[str, Any], report: Callable[[float], None]) -> dict[str, Any]:
+    """Make a video's renditions, thumbnails and sprite from its source, decoding it once.
+
+    Args:
+        payload: ``{"source": path of the upload, "output": the video's directory}``.
+        report: Told the progress, 0 to 1.
+
+    Returns:
+        What the library records: the probed media, the renditions, the thumbnails.
+
+    Raises:
+        PermanentJobError: The source is not a playable video.
+    """
     source = Path(payload["source"])
     output = Path(payload["output"])
     try:
@@ -98,82 +110,37 @@ def process(payload: dict[str, Any], report: Callable[[float], None]) -> dict[st
         raise PermanentJobError(str(exc)) from None
     report(0.01)
     fps = output_fps(info)
-    rungs = plan_ladder(info)
     duration = info.duration
     width, height = info.video.display_width, info.video.display_height
-    targets = {p: duration * p / 100 for p in THUMBNAIL_POINTS}
-    stills: dict[int, av.VideoFrame] = {}
+    stills = _StillPicker(duration)
     sprite = SpriteSheet(
         *fit_width(width, height, SPRITE_TILE_WIDTH), SPRITE_COLUMNS, SPRITE_MAX_TILES
     )
     sprite_interval = max(SPRITE_MIN_INTERVAL_S, duration / SPRITE_MAX_TILES)
+    next_report = 0.0
 
     with av.open(str(source)) as container:
-        video_stream = container.streams.video[0]
-        video_stream.thread_type = "AUTO"
-        audio_stream = container.streams.audio[0] if container.streams.audio else None
-        writers = [RenditionWriter(output, rung, fps, audio_stream is not None) for rung in rungs]
-        rotate = _Rotator(info.video.rotation, video_stream)
-        resampler = AudioResampler(format="fltp", layout="stereo", rate=AUDIO_RATE)
-        fifo = AudioFifo()
-        audio_samples = 0
-        start: float | None = None
-        next_report = 0.0
-
-        def encode_audio(frames: list[av.AudioFrame]) -> None:
-            nonlocal audio_samples
-            for resampled in frames:
-                resampled.pts = None
-                fifo.write(resampled)
-            while (chunk := fifo.read(AAC_FRAME_SAMPLES)) is not None:
-                chunk.pts = audio_samples
-                chunk.time_base = Fraction(1, AUDIO_RATE)
-                audio_samples += chunk.samples
-                for writer in writers:
-                    writer.audio(chunk)
-
-        streams = [s for s in (video_stream, audio_stream) if s is not None]
-        for packet in container.demux(*streams):
-            try:
-                frames = packet.decode()
-            except av.error.InvalidDataError:
-                continue  # one damaged packet: skip it, as players do
-            for frame in frames:
-                if isinstance(frame, av.AudioFrame):
-                    encode_audio(resampler.resample(frame))
-                    continue
-                assert isinstance(frame, av.VideoFrame)
-                if frame.time is None:
-                    continue
-                if start is None:
-                    start = frame.time
-                at = frame.time - start
-                upright = rotate(frame)
-                pts = round(at * fps)
-                for writer in writers:
-                    writer.video(upright, pts)
-                for point, target in targets.items():
-                    if point not in stills and at >= target:
-                        stills[point] = upright
-                if at >= len(sprite) * sprite_interval:
-                    sprite.add(upright, at)
-                if at >= next_report:
-                    report(0.02 + 0.95 * min(at / duration, 1.0))
-                    next_report = at + PROGRESS_EVERY_S
-        if audio_stream is not None:
-            encode_audio(resampler.resample(None))
-            fifo_rest = fifo.read()
-            if fifo_rest is not None:
-                fifo_rest.pts = audio_samples
-                fifo_rest.time_base = Fraction(1, AUDIO_RATE)
-                for writer in writers:
-                    writer.audio(fifo_rest)
+        has_audio = bool(container.streams.audio)
+        writers = [RenditionWriter(output, rung, fps, has_audio) for rung in plan_ladder(info)]
+        audio = _AudioEncoder(writers)
+        for at, picture in _decode(container, info.video.rotation, audio):
+            pts = round(at * fps)
+            for writer in writers:
+                writer.video(picture, pts)
+            stills.offer(at, picture)
+            if at >= len(sprite) * sprite_interval:
+                sprite.add(picture, at)
+            if at >= next_report:
+                report(0.02 + 0.95 * min(at / duration, 1.0))
+                next_report = at + PROGRESS_EVERY_S
+        if has_audio:
+            audio.flush()
         for writer in writers:
             writer.close()
 
-    if not stills:
+    if not stills.picked:
         raise PermanentJobError("the video has no decodable pictures")
-    thumbnails = _write_stills(output, stills, width, height)
+    thumbnails = _write_stills(output, stills.picked, width, height)
     image, index = sprite.render(duration, "sprite.jpg")
     (output / "sprite.jpg").write_bytes(image)
     (output / "sprite.vtt").write_text(index)
@@ -185,6 +152,83 @@ def process(payload: dict[str, Any], report: Callable[[float], None]) -> dict[st
         "renditions": [w.describe() for w in writers],
         "thumbnails": thumbnails,
     }
+
+
+def _decode(
+    container: av.container.InputContainer, rotation: int, audio: _AudioEncoder
+) -> Iterator[tuple[float, av.VideoFrame]]:
+    """The decoding pass: every picture, upright, with its time from the first one.
+
+    The audio frames met on the way go to ``audio``; a packet that does not
+    decode is skipped, as players do.
+    """
+    video_stream = container.streams.video[0]
+    video_stream.thread_type = "AUTO"
+    streams = [video_stream, *container.streams.audio[:1]]
+    rotate = _Rotator(rotation, video_stream)
+    start: float | None = None
+    for packet in container.demux(*streams):
+        try:
+            frames = packet.decode()
+        except av.error.InvalidDataError:
+            continue  # one damaged packet: skip it, as players do
+        for frame in frames:
+            if isinstance(frame, av.AudioFrame):
+                audio.encode(frame)
+                continue
+            assert isinstance(frame, av.VideoFrame)
+            if frame.time is None:
+                continue
+            if start is None:
+                start = frame.time
+            yield frame.time - start, rotate(frame)
+
+
+class _AudioEncoder:
+    """Resamples the source's audio once and hands it to every rendition in AAC-sized frames."""
+
+    def __init__(self, writers: list[RenditionWriter]) -> None:
+        self._writers = writers
+        self._resampler = AudioResampler(format="fltp", layout="stereo", rate=AUDIO_RATE)
+        self._fifo = AudioFifo()
+        self._samples = 0
+
+    def encode(self, frame: av.AudioFrame) -> None:
+        self._write(self._resampler.resample(frame))
+
+    def flush(self) -> None:
+        """The resampler's and the FIFO's last samples, at the end of the source."""
+        self._write(self._resampler.resample(None))
+        rest = self._fifo.read()
+        if rest is not None:
+            self._send(rest)
+
+    def _write(self, frames: list[av.AudioFrame]) -> None:
+        for resampled in frames:
+            resampled.pts = None
+            self._fifo.write(resampled)
+        while (chunk := self._fifo.read(AAC_FRAME_SAMPLES)) is not None:
+            self._send(chunk)
+
+    def _send(self, chunk: av.AudioFrame) -> None:
+        chunk.pts = self._samples
+        chunk.time_base = Fraction(1, AUDIO_RATE)
+        self._samples += chunk.samples
+        for writer in self._writers:
+            writer.audio(chunk)
+
+
+class _StillPicker:
+    """Keeps the first picture at or past each of :data:`THUMBNAIL_POINTS` percent."""
+
+    def __init__(self, duration: float) -> None:
+        self._targets = {p: duration * p / 100 for p in THUMBNAIL_POINTS}
+        self.picked: dict[int, av.VideoFrame] = {}
+
+    def offer(self, at: float, picture: av.VideoFrame) -> None:
+        for point, target in self._targets.items():
+            if point not in self.picked and at >= target:
+                self.picked[point] = picture
 
 
 def _write_stills(

@@ -12,16 +12,14 @@ from urllib.parse import urlencode
 import trio
 from trio_websocket import ConnectionClosed, wrap_client_stream
 
+from tests.api import auth as auth  # the tests import it from here
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from trio_websocket import WebSocketConnection
 
 _nonces = itertools.count(1)
-
-
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 class ChatClient:

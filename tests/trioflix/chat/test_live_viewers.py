@@ -14,13 +14,13 @@ import httpx
 import pytest
 import trio
 
-from tests.interop.media import Sample, make_sample
 from tests.trioflix.live_hls.helpers import parse_master_playlist, start_publisher, wait_live
 
 from .helpers import ChatClient, chat
 
 if TYPE_CHECKING:
     from tests.conftest import Server
+    from tests.interop.media import Sample
 
 pytestmark = [pytest.mark.slow, pytest.mark.interop]
 
@@ -33,9 +33,7 @@ def backend() -> str:
     return "sqlite"
 
 
-@pytest.fixture(scope="session")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> Sample:
-    return make_sample(tmp_path_factory.mktemp("chat-live") / "sample.flv", seconds=12)
+SAMPLE_SECONDS = 12  # the sample fixture's length
 
 
 async def _frame_where(client: ChatClient, done: Any) -> dict[str, Any]:

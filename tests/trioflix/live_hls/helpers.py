@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from tests.interop.media import FFMPEG, ffprobe, require
+from tests.api import auth as auth  # the tests import it from here
+from tests.interop.media import FFMPEG, ffprobe, probe_packets, require
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -20,10 +21,6 @@ if TYPE_CHECKING:
     from tests.conftest import Server
 
 LIVE_TIMEOUT_S = 15.0
-
-
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def _run(cmd: list[str], *, task_status: trio.TaskStatus[trio.Process]) -> None:
@@ -142,15 +139,8 @@ def check_playlist_rules(playlist: MediaPlaylistText, target_ms: int) -> None:
 # --- media ----------------------------------------------------------------------------
 
 
-def probe_packets(path: Path) -> list[dict[str, Any]]:
-    report, _ = ffprobe(path, "-show_entries", "packet=codec_type,pts_time,dts_time,flags")
-    packets: list[dict[str, Any]] = report.get("packets", [])
-    return packets
-
-
 def video_pts_ms(path: Path) -> list[int]:
-    packets = probe_packets(path)
-    return sorted(round(float(p["pts_time"]) * 1000) for p in packets if p["codec_type"] == "video")
+    return sorted(p.pts_ms for p in probe_packets(path) if p.codec_type == "video")
 
 
 def decode_errors(path: Path) -> str:

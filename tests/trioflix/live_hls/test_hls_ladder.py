@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 import pytest
 import trio
 
-from tests.interop.media import Sample, make_sample
 from trioflix.live.hls.transcoder import Ladder
 
 from .helpers import (
@@ -26,6 +25,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from tests.conftest import Server
+    from tests.interop.media import Sample
     from trioflix.live.hls.hub import HLSHub
     from trioflix.live.hls.writer import HLSSession
 
@@ -33,10 +33,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.interop]
 
 LADDER = pytest.mark.settings(hls_ladder="240p:300k,160p")
 
-
-@pytest.fixture(scope="session")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> Sample:
-    return make_sample(tmp_path_factory.mktemp("ladder-media") / "sample.flv", seconds=7)
+SAMPLE_SECONDS = 7  # the sample fixture's length
 
 
 def _hub(server: Server) -> HLSHub:

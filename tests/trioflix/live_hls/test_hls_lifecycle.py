@@ -9,7 +9,6 @@ import trio
 import trio.testing
 
 from protocols import flv
-from tests.interop.media import Sample, make_sample
 from trioflix.config import Settings
 from trioflix.live.channel.packets import Kind
 from trioflix.live.channel.stream import LiveStream
@@ -20,12 +19,11 @@ from .helpers import check_playlist_rules, decode_errors, parse_media_playlist
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from tests.interop.media import Sample
+
 pytestmark = pytest.mark.slow
 
-
-@pytest.fixture(scope="session")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> Sample:
-    return make_sample(tmp_path_factory.mktemp("hls-lifecycle") / "sample.flv", seconds=5)
+SAMPLE_SECONDS = 5  # the sample fixture's length
 
 
 def _tags(path: Path) -> list[flv.FLVTag]:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 import trio
 
-from tests.interop.media import FFMPEG, Sample, make_sample, require
+from tests.interop.media import FFMPEG, Sample, require
 
 from .helpers import (
     auth,
@@ -31,10 +31,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.interop]
 
 FRAME_MS = 1000 / 30
 
-
-@pytest.fixture(scope="session")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> Sample:
-    return make_sample(tmp_path_factory.mktemp("hls-media") / "sample.flv", seconds=7)
+SAMPLE_SECONDS = 7  # the sample fixture's length
 
 
 async def _download(server: Server, url: str, path: Path) -> None:

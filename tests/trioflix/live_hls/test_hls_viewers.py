@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 import pytest
 import trio
 
-from tests.interop.media import Sample, make_sample
 from trioflix.live.channel.stream import LiveStream
 from trioflix.live.hls.playback_sessions import HLSViewers
 
@@ -15,6 +14,7 @@ from .helpers import auth, parse_master_playlist, start_publisher, wait_live
 
 if TYPE_CHECKING:
     from tests.conftest import Server
+    from tests.interop.media import Sample
 
 
 def _stream() -> LiveStream:
@@ -40,9 +40,7 @@ def test_a_session_is_one_viewer_until_it_stops_reloading() -> None:
     assert stream.peak_viewers == 2  # the peak stays
 
 
-@pytest.fixture(scope="session")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> Sample:
-    return make_sample(tmp_path_factory.mktemp("viewers-media") / "sample.flv", seconds=10)
+SAMPLE_SECONDS = 10  # the sample fixture's length
 
 
 @pytest.mark.slow

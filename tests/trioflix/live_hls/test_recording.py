@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import trio
 
-from tests.interop.media import Sample, make_sample
 from trioflix.live.recording import recorder as recorder_module
 from trioflix.live.recording.recorder import Recorder
 
@@ -18,15 +17,11 @@ from .helpers import auth, start_publisher, wait_live
 
 if TYPE_CHECKING:
     from tests.conftest import Server
+    from tests.interop.media import Sample
 
 pytestmark = [pytest.mark.slow, pytest.mark.interop]
 
-SAMPLE_S = 8
-
-
-@pytest.fixture(scope="session")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> Sample:
-    return make_sample(tmp_path_factory.mktemp("rec-media") / "sample.flv", seconds=SAMPLE_S)
+SAMPLE_SECONDS = 8  # the sample fixture's length
 
 
 async def _videos(server: Server, token: str) -> list[dict[str, Any]]:
@@ -67,7 +62,7 @@ async def test_live_session_becomes_a_video(
     assert len(videos) == 1
     assert videos[0]["title"].startswith("Morning show (")
     video = await _wait_ready(server, token, videos[0]["id"])
-    assert abs(video["duration"] - SAMPLE_S) < 5
+    assert abs(video["duration"] - SAMPLE_SECONDS) < 5
     assert (video["width"], video["height"]) == (640, 360)
     # The file moved into the library; nothing is left in recordings/.
     assert list(recording.iterdir()) == []
@@ -134,7 +129,7 @@ async def test_recording_torn_by_a_crash_is_handed_off_at_next_start(
     videos = await _videos(server, token)
     assert len(videos) == 2
     recovered = await _wait_ready(server, token, videos[0]["id"])
-    assert abs(recovered["duration"] - SAMPLE_S * 2 / 3) < 5
+    assert abs(recovered["duration"] - SAMPLE_SECONDS * 2 / 3) < 5
     assert user["name"] == "alice"
 
 

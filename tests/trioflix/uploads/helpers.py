@@ -14,6 +14,8 @@ import av
 import h11
 import trio
 
+from tests.api import auth as auth  # the tests import it from here
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
     from pathlib import Path
@@ -25,10 +27,6 @@ if TYPE_CHECKING:
 TUS = "/api/upload/video/tus"
 V = {"Tus-Resumable": "1.0.0"}
 STREAM = {"Content-Type": "application/offset+octet-stream"}
-
-
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def metadata(**values: str) -> str:

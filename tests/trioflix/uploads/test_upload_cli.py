@@ -19,17 +19,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import trio
 
-from trioflix.upload_client import (
-    EXIT_AUTH,
-    EXIT_ERROR,
-    EXIT_USAGE,
-    EXIT_VIDEO_FAILED,
-    ResumeStore,
-    _Backoff,
-    _Throttled,
-    _Transient,
-    parse_size,
-)
+from trioflix.client.arguments import parse_size
+from trioflix.client.errors import EXIT_AUTH, EXIT_ERROR, EXIT_USAGE, EXIT_VIDEO_FAILED
+from trioflix.client.resume import ResumeStore
+from trioflix.client.retry import Backoff, Transient
+from trioflix.client.transfer import Throttled
 
 from .helpers import auth, head
 
@@ -384,14 +378,14 @@ def test_parse_size_rejects(text: str) -> None:
 def test_backoff_doubles_caps_and_gives_up() -> None:
     slept: list[float] = []
     said: list[str] = []
-    backoff = _Backoff(8, sleep=slept.append, jitter=lambda: 0.5)
+    backoff = Backoff(8, sleep=slept.append, jitter=lambda: 0.5)
     for _ in range(8):
-        backoff.pause(_Transient("boom"), said.append)
+        backoff.pause(Transient("boom"), said.append)
     assert slept == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
     with pytest.raises(Exception, match="gave up after 8 retries"):
-        backoff.pause(_Transient("boom"), said.append)
+        backoff.pause(Transient("boom"), said.append)
     backoff.reset()
-    backoff.pause(_Transient("locked", retry_after=5), said.append)
+    backoff.pause(Transient("locked", retry_after=5), said.append)
     assert slept[-1] == 5.0  # Retry-After wins when longer
 
 
@@ -403,7 +397,7 @@ def test_throttle_paces_to_the_rate() -> None:
 
     sent: list[int] = []
     blocks = iter([b"x" * 1000] * 10)
-    out = list(_Throttled(blocks, 1000, sent.append, clock=lambda: now[0], sleep=sleep))
+    out = list(Throttled(blocks, 1000, sent.append, clock=lambda: now[0], sleep=sleep))
     assert b"".join(out) == b"x" * 10_000
     assert sum(sent) == 10_000
     assert now[0] == pytest.approx(9.0)  # the last of 10 s of data leaves at 9 s

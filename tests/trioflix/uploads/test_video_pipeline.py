@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from typing import TYPE_CHECKING, Any
 
 import av
 import pytest
 import trio
+
+from tests.interop.media import ffprobe
 
 from .helpers import auth, create, make_video, metadata, patch
 
@@ -37,17 +38,6 @@ async def _follow_events(server: Server, token: str, upload_id: str) -> list[dic
                 if line.startswith("data: "):
                     seen.append(json.loads(line[len("data: ") :]))
     return seen
-
-
-def _ffprobe(path: Path) -> dict[str, Any]:
-    out = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)],
-        capture_output=True,
-        check=True,
-        text=True,
-    ).stdout
-    result: dict[str, Any] = json.loads(out)
-    return result
 
 
 @pytest.mark.slow
@@ -103,7 +93,7 @@ async def test_upload_becomes_a_playable_video(server: Server, tmp_path: Path) -
         image = await server.client.get(f"/videos/{video_id}/{name}")
         assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
         (tmp_path / name).write_bytes(image.content)
-        assert _ffprobe(tmp_path / name)["streams"][0]["codec_name"] == "mjpeg"
+        assert ffprobe(tmp_path / name, "-show_streams")[0]["streams"][0]["codec_name"] == "mjpeg"
     # 10% and 25% fall in the black opening: the poster comes from later.
     assert _poster_luma(tmp_path / "poster.jpg") > 40
     vtt = (await server.client.get(f"/videos/{video_id}/sprite.vtt")).text
