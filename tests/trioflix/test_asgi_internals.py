@@ -29,6 +29,8 @@ from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import ConnectionState
 from hypercorn.utils import wrap_app
+from quart_trio import QuartTrio
+from quart_trio.asgi import TrioASGIHTTPConnection
 from quart_trio.wrappers.request import TrioBody, TrioRequest
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -137,6 +139,12 @@ SIGNATURES = {
     "quart_trio.asgi.TrioASGIHTTPConnection.__call__": ["self", "receive", "send"],
     "quart_trio.asgi.TrioASGIHTTPConnection._create_request_from_scope": ["self", "send"],
     "quart_trio.asgi.TrioASGIHTTPConnection._send_response": ["self", "send", "response"],
+    # 5: what FlowControlledBody overrides
+    "quart.wrappers.request.Body.append": ["self", "data"],
+    "quart.wrappers.request.Body.clear": ["self"],
+    "quart.wrappers.request.Body.set_complete": ["self"],
+    "quart.wrappers.request.Body.__anext__": ["self"],
+    "quart.wrappers.request.Body.__await__": ["self"],
 }
 
 
@@ -144,7 +152,8 @@ SIGNATURES = {
 def test_what_trioflix_calls_has_the_same_signature(upstream: str) -> None:
     names = list(inspect.signature(_resolve(upstream)).parameters)
     assert names == SIGNATURES[upstream], (
-        f"{upstream} now takes {names}: compare it with its use in trioflix/asgi_internals.py"
+        f"{upstream} now takes {names}: compare it with the code that relies on it"
+        " (trioflix/asgi_internals.py's docstring says which)"
     )
 
 
@@ -160,6 +169,10 @@ def test_tcp_server_run_assigns_the_protocol_before_reading() -> None:
     assert run.index("self.protocol = ProtocolWrapper(") < run.index("self._read_data()"), (
         "hypercorn.trio.tcp_server.TCPServer.run reads before it assigns self.protocol:"
         " TrailerKeepingTCPServer would swap an h11 connection that was already fed"
+    )
+    assert "self.protocol =" not in _source("hypercorn.trio.tcp_server.TCPServer.__init__"), (
+        "hypercorn.trio.tcp_server.TCPServer.__init__ assigns self.protocol now: compare it"
+        " with trioflix.asgi_internals.TrailerKeepingTCPServer, whose setter expects a wrapper"
     )
 
 
@@ -253,11 +266,10 @@ async def test_a_handed_over_connection_is_served_with_its_trailers(
     rest = b"3\r\nabc\r\n0\r\nUpload-Checksum: sha1 qZk+NkcGgWq6PiVxeFDCbJzQ2J0=\r\n\r\n"
     (listener,) = await trio.open_tcp_listeners(0, host="127.0.0.1")
     with trio.fail_after(10):
-        async with listener, trio.open_nursery() as nursery:
-            client = await trio.open_tcp_stream(*listener.socket.getsockname())
-            async with client:
-                client_address = client.socket.getsockname()
-                server_stream = await listener.accept()
+        async with listener, await trio.open_tcp_stream(*listener.socket.getsockname()) as client:
+            client_address = client.socket.getsockname()
+            # Closed here too, should hypercorn fail before it closes it.
+            async with await listener.accept() as server_stream, trio.open_nursery() as nursery:
                 tcp_server = server_class(
                     wrap_app(app, config.wsgi_max_body_size, None),
                     config,
@@ -270,6 +282,7 @@ async def test_a_handed_over_connection_is_served_with_its_trailers(
                 response = b""
                 while not response.endswith(b"done"):
                     response += await client.receive_some()
+                await client.aclose()  # EOF: hypercorn ends the connection
     assert response.startswith(b"HTTP/1.1 200 "), response
     assert seen["body"] == b"abc"
     assert seen["client"] == client_address, (
@@ -315,6 +328,17 @@ async def test_quart_trio_body_names_that_state() -> None:
     with trio.fail_after(1):
         await body.wait_complete()
     assert body.complete
+
+
+def test_quart_trio_uses_the_classes_trioflix_extends() -> None:
+    assert QuartTrio.asgi_http_class is TrioASGIHTTPConnection, (
+        "quart_trio.app.QuartTrio.asgi_http_class changed: compare it with"
+        " trioflix.asgi_internals.QuartTrioHTTPConnection"
+    )
+    assert QuartTrio.request_class is TrioRequest and TrioRequest.body_class is TrioBody, (
+        "quart_trio.app.QuartTrio.request_class or TrioRequest.body_class changed: compare"
+        " them with trioflix.asgi_internals.QuartTrioBody"
+    )
 
 
 def test_quart_feeds_a_body_through_append_and_set_complete() -> None:
