@@ -148,6 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             trio.run(_create_user, settings, args.name, password, args.display_name)
         elif args.command == "db":
             trio.run(_migrate, settings)
+    except ConfigError as exc:  # a setting trioflix serve would not apply (trioflix.server)
+        print(f"trioflix: {exc}", file=sys.stderr)
+        return 2
     except StoreUnavailable as exc:
         print(f"trioflix: {exc}", file=sys.stderr)
         return 1

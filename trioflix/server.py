@@ -11,6 +11,7 @@ import trio
 from hypercorn.config import Config
 
 from trioflix.app import create_app
+from trioflix.config import ConfigError
 from trioflix.direct.worker import serve
 
 if TYPE_CHECKING:
@@ -36,6 +37,18 @@ GC_YOUNG_THRESHOLD = 100_000
 
 
 def hypercorn_config(settings: Settings) -> Config:
+    """hypercorn's settings for serving trioflix on ``settings.http``.
+
+    Raises:
+        ConfigError: ``settings.http`` is one that hypercorn would read as a
+            ``unix:`` or ``fd://`` bind, not as the ``HOST:PORT`` it passed for.
+    """
+    if settings.http.startswith(("unix:", "fd://")):
+        raise ConfigError(
+            f"TRIOFLIX_HTTP must be a TCP HOST:PORT, got {settings.http!r}: trioflix serve"
+            " does not listen on unix: or fd:// binds (plain hypercorn -k trio"
+            " trioflix.asgi:app does, without the front door)"
+        )
     config = Config()
     config.bind = [settings.http]
     config.graceful_timeout = GRACEFUL_TIMEOUT_S
@@ -78,8 +91,11 @@ async def serve_app(
 
     ``task_status.started`` reports the bound URLs (port 0 picks a free port).
     ``app`` is built from ``settings`` unless given (tests inspect its state).
+
+    Raises:
+        ConfigError: ``settings`` asks for what ``trioflix serve`` does not offer,
+            before anything is started.
     """
+    config = hypercorn_config(settings)
     app = app or create_app(settings)
-    await serve(
-        app, hypercorn_config(settings), shutdown_trigger=shutdown_trigger, task_status=task_status
-    )
+    await serve(app, config, shutdown_trigger=shutdown_trigger, task_status=task_status)

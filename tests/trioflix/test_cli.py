@@ -125,6 +125,27 @@ def test_serve_runs_without_tqdm(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("scheme", ["unix:", "fd://"])
+def test_serve_refuses_an_address_hypercorn_would_misread(tmp_path: Path, scheme: str) -> None:
+    # Both pass as HOST:PORT, but hypercorn would bind a unix socket named
+    # ".../trioflix.sock:8000", or fail on the descriptor "3:8000".
+    target = f"{tmp_path / 'trioflix.sock'}" if scheme == "unix:" else "3"
+    result = subprocess.run(
+        [*TRIOFLIX, "serve", "--http", f"{scheme}{target}:8000"],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path / "data", TRIOFLIX_RTMP="127.0.0.1:0"),
+        check=False,
+        timeout=30,  # a server that started after all would run until killed
+    )
+    assert result.returncode == 2, result.stderr
+    assert "TRIOFLIX_HTTP must be a TCP HOST:PORT" in result.stderr
+    assert "does not listen on unix: or fd:// binds" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []  # refused before any socket or data dir
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_serve_shuts_down_gracefully_on_signal(tmp_path: Path, signum: int) -> None:
     port = _free_port()

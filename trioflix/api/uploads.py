@@ -18,8 +18,8 @@ from werkzeug.datastructures import Headers
 
 from trioflix.api._http import current_user
 from trioflix.app import state
+from trioflix.asgi_internals import request_trailers
 from trioflix.auth.bearer import user_for_token
-from trioflix.direct.trailers import request_trailers
 from trioflix.errors import APIError
 from trioflix.jobs.worker import JobWorkers, install_job_workers
 from trioflix.media.library import get_video

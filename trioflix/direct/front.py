@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 __all__ = [
     "HEAD_LIMIT",
     "Head",
-    "PrefixedStream",
     "handle_connection",
     "parse_head",
 ]
@@ -83,40 +82,6 @@ def parse_head(data: bytes) -> Head | None:
     )
 
 
-class PrefixedStream(trio.abc.HalfCloseableStream):
-    """``stream`` with ``prefix`` (bytes already read from it) replayed first.
-
-    What hypercorn's ``TCPServer`` is given for a connection it takes over. It has
-    ``socket`` (hypercorn reads the peer's address from it) and no
-    ``do_handshake`` (which hypercorn takes to mean: not TLS).
-    """
-
-    def __init__(self, stream: trio.SocketStream, prefix: bytes) -> None:
-        self.transport = stream
-        self.socket = stream.socket
-        self._prefix = prefix
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes:
-        if self._prefix:
-            await trio.lowlevel.checkpoint()
-            size = len(self._prefix) if max_bytes is None else max_bytes
-            data, self._prefix = self._prefix[:size], self._prefix[size:]
-            return data
-        return await self.transport.receive_some(max_bytes)
-
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        await self.transport.send_all(data)
-
-    async def wait_send_all_might_not_block(self) -> None:
-        await self.transport.wait_send_all_might_not_block()
-
-    async def send_eof(self) -> None:
-        await self.transport.send_eof()
-
-    async def aclose(self) -> None:
-        await self.transport.aclose()
-
-
 async def read_head(stream: trio.SocketStream, buffered: bytearray) -> None:
     """Read into ``buffered`` until a whole request head has arrived, more than
     :data:`HEAD_LIMIT` bytes have, or EOF."""
@@ -129,13 +94,14 @@ async def read_head(stream: trio.SocketStream, buffered: bytearray) -> None:
 
 async def handle_connection(
     stream: trio.SocketStream,
+    hand_over: Callable[[trio.SocketStream, bytes], Awaitable[object]],
     *,
     route_for: Callable[[Head, bytes], DirectRoute | None],
-    hand_over: Callable[[trio.abc.HalfCloseableStream], Awaitable[object]],
     head_timeout: float,
 ) -> None:
     """Serve one new connection: each request directly while it has a direct route,
-    else (and from then on) through ``hand_over`` (hypercorn)."""
+    else (and from then on) through ``hand_over`` (hypercorn), which replays the
+    bytes read so far in front of the stream."""
     async with stream:
         buffered: bytes | None = b""
         while buffered is not None:
@@ -151,7 +117,7 @@ async def handle_connection(
             head = parse_head(buffered)
             route = route_for(head, buffered) if head is not None else None
             if route is None:
-                await hand_over(PrefixedStream(stream, buffered))
+                await hand_over(stream, buffered)
                 return
             assert head is not None
             try:

@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 from quart import Response
-from quart_trio.asgi import TrioASGIHTTPConnection
-from quart_trio.wrappers.request import TrioBody, TrioRequest
+from quart_trio.wrappers import TrioRequest
 from werkzeug.exceptions import RequestEntityTooLarge
+
+from trioflix.asgi_internals import QuartTrioBody, QuartTrioHTTPConnection
 
 if TYPE_CHECKING:
     from collections.abc import Generator
@@ -58,7 +59,7 @@ HIGH_WATER_BYTES = WRITE_BYTES
 DRAIN_TIMEOUT_S = 30.0  # unread body after the response: give up and drop the connection
 
 
-class FlowControlledBody(TrioBody):
+class FlowControlledBody(QuartTrioBody):
     """A request body whose producer waits while :data:`HIGH_WATER_BYTES` are buffered.
 
     Awaiting the whole body (``await request.get_data()``) turns the wait off:
@@ -80,14 +81,9 @@ class FlowControlledBody(TrioBody):
 
     def lift_size_limit(self) -> None:
         """Accept a body of any size (the route enforces its own limits)."""
-        self._max_content_length = None
-        if isinstance(self._must_raise, RequestEntityTooLarge):
-            self._must_raise = None
-
-    @property
-    def complete(self) -> bool:
-        """The whole body has arrived (it may still be buffered)."""
-        return self._complete.is_set()
+        self.max_content_length = None
+        if isinstance(self.error, RequestEntityTooLarge):
+            self.error = None
 
     @property
     def buffered(self) -> int:
@@ -100,15 +96,15 @@ class FlowControlledBody(TrioBody):
         Raises:
             RequestEntityTooLarge: The body is above the size limit.
         """
-        while self._buffered < size and not self._complete.is_set() and self._must_raise is None:
+        while self._buffered < size and not self.complete and self.error is None:
             self._wanted = size
             self._ready = trio.Event()
             try:
                 await self._ready.wait()
             finally:
                 self._wanted = 0
-        if self._must_raise is not None:
-            raise self._must_raise
+        if self.error is not None:
+            raise self.error
 
     def take(self) -> list[bytes]:
         """Take every buffered message (an empty list: nothing is buffered)."""
@@ -125,7 +121,7 @@ class FlowControlledBody(TrioBody):
 
     def append(self, data: bytes) -> None:
         # Quart's own entry point (set_result, used by its test client).
-        if data and self._must_raise is None:
+        if data and self.error is None:
             self._add(data)
 
     def clear(self) -> None:
@@ -139,8 +135,8 @@ class FlowControlledBody(TrioBody):
         self._received += len(data)
         self._pieces.append(data)
         self._buffered += len(data)
-        if self._max_content_length is not None and self._received > self._max_content_length:
-            self._must_raise = RequestEntityTooLarge()
+        if self.max_content_length is not None and self._received > self.max_content_length:
+            self.error = RequestEntityTooLarge()
             self.set_complete()
         elif self._wanted and self._buffered >= self._wanted:
             self._ready.set()
@@ -151,12 +147,10 @@ class FlowControlledBody(TrioBody):
             if not more:
                 self.set_complete()
             return
-        while (
-            self._buffered >= HIGH_WATER_BYTES and not self._whole and not self._complete.is_set()
-        ):
+        while self._buffered >= HIGH_WATER_BYTES and not self._whole and not self.complete:
             await self._drained.wait()
             self._drained = trio.Event()
-        if data and self._must_raise is None:
+        if data and self.error is None:
             self._add(bytes(data))
         if not more:
             self.set_complete()
@@ -170,11 +164,11 @@ class FlowControlledBody(TrioBody):
     def __await__(self) -> Generator[Any, None, Any]:
         self._whole = True
         self._drained.set()
-        if self._must_raise is not None:
-            raise self._must_raise
-        yield from self._complete.wait().__await__()
-        if self._must_raise is not None:
-            raise self._must_raise
+        if self.error is not None:
+            raise self.error
+        yield from self.wait_complete().__await__()
+        if self.error is not None:
+            raise self.error
         if len(self._pieces) > 1:
             self._pieces = [b"".join(self._pieces)]  # awaited again: no second join
         return self._pieces[0] if self._pieces else b""
@@ -184,24 +178,24 @@ class FlowControlledRequest(TrioRequest):
     body_class = FlowControlledBody
 
 
-class _Connection(TrioASGIHTTPConnection):
+class _Connection(QuartTrioHTTPConnection):
     streaming_prefixes: tuple[str, ...] = ()
 
     async def __call__(self, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
-        request = self._create_request_from_scope(send)
+        request = self.create_request(send)
         body = request.body
         assert isinstance(body, FlowControlledBody)
         if request.path.startswith(self.streaming_prefixes):
             body.lift_size_limit()
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self.handle_messages, nursery, request, receive)
+            nursery.start_soon(self._receive_body, nursery, request, receive)
             await self._respond(request, send)
             # hypercorn waits to hand over the rest of a body the app did not read:
             # take it and drop it (bounded), until it ends, or the connection
             # does (the route answered with Connection: close).
             body.discard()
             with trio.move_on_after(DRAIN_TIMEOUT_S):
-                await body._complete.wait()
+                await body.wait_complete()
             nursery.cancel_scope.cancel()
 
     async def _respond(self, request: Request, send: ASGISendCallable) -> None:
@@ -210,9 +204,9 @@ class _Connection(TrioASGIHTTPConnection):
         if isinstance(response, Response) and response.timeout != Ellipsis:
             timeout = response.timeout
         with trio.move_on_after(float("inf") if timeout is None else timeout):
-            await self._send_response(send, response)
+            await self.send_response(send, response)
 
-    async def handle_messages(  # type: ignore[override]
+    async def _receive_body(
         self, nursery: trio.Nursery, request: Request, receive: ASGIReceiveCallable
     ) -> None:
         body = request.body

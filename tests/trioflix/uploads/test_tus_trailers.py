@@ -2,7 +2,7 @@
 
 ``trioflix serve`` reads them on any HTTP/1.1 connection: its direct tus route
 (trioflix.direct.tus) on connections that open with a tus request, and hypercorn
-with trioflix.direct.trailers on the others (a kept-alive connection whose first
+with trioflix.asgi_internals on the others (a kept-alive connection whose first
 request was not a tus one). Plain hypercorn cannot, and there the extension is
 not offered.
 """

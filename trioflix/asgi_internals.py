@@ -1,0 +1,380 @@
+"""Every use of hypercorn's and quart-trio's internals, in one module.
+
+``trioflix serve`` needs three things neither project offers as API: a front
+door before hypercorn's connection handler (hypercorn has no per-connection
+hook), request trailers in the ASGI scope (ASGI has no message for them), and
+request bodies with backpressure (Quart buffers a body without limit). Each
+needs hypercorn's or quart-trio's private classes and attributes. They are all
+used here, and only here, behind names that say what trioflix needs of them;
+the rest of trioflix uses only the public ``hypercorn.config.Config``,
+``hypercorn.typing`` and ``quart_trio.QuartTrio``.
+
+What this module relies on, in hypercorn 0.18.0 and quart-trio 0.12.0 (pinned
+in pyproject.toml). ``tests/trioflix/test_asgi_internals.py`` checks each item
+against the installed versions; when a check fails, or when either project is
+upgraded, compare the upstream function named with the code here.
+
+hypercorn
+
+1. ``hypercorn.trio.run.worker_serve``: :func:`serve_with_front_door` is a copy
+   of it (and of ``hypercorn.trio.serve``, which wraps the app for it) in which
+   each accepted connection goes to the front door first, since the handler it
+   gives ``trio.serve_listeners`` is fixed. The copy uses the same pieces with
+   the same signatures: ``hypercorn.utils.wrap_app``,
+   ``hypercorn.trio.lifespan.Lifespan`` (``handle_lifespan``,
+   ``wait_for_startup``, ``wait_for_shutdown``),
+   ``hypercorn.trio.worker_context.WorkerContext`` (``terminated``, which
+   hypercorn's idle connections wait on to close at shutdown),
+   ``hypercorn.utils.raise_shutdown``, ``ShutdownError``, ``repr_socket_addr``,
+   ``Config.create_sockets`` and ``Config.set_statsd_logger_class``. It leaves
+   out what ``trioflix serve`` does not offer (TLS and QUIC listeners,
+   ``max_requests``) and refuses a config that asks for it
+   (:func:`unsupported_settings`), where hypercorn's own worker would honour it.
+2. ``hypercorn.trio.tcp_server.TCPServer.run``, given the connection the front
+   door hands over:
+
+   - it takes a stream without ``do_handshake`` (``AttributeError``) for plain
+     TCP, reads the peer's and its own address from ``stream.socket``, and
+     ends with ``send_eof`` and ``aclose``: :class:`PrefixedStream` is exactly
+     that;
+   - it assigns ``self.protocol = ProtocolWrapper(...)`` before it feeds the
+     connection's first byte: :class:`TrailerKeepingTCPServer` intercepts that
+     assignment (a property) to swap the h11 connection.
+3. ``hypercorn.protocol.ProtocolWrapper.__init__``: its ``protocol`` is an
+   ``H11Protocol`` for HTTP/1.1. ``hypercorn.protocol.h11.H11Protocol.__init__``:
+   ``connection`` is a fresh ``h11.Connection`` built with
+   ``config.h11_max_incomplete_size``, ``stream`` is ``None`` until a request
+   head arrives, then an ``HTTPStream`` (a ``WSStream`` for a websocket).
+   ``H11Protocol._handle_events`` gets every event from
+   ``connection.next_event()`` and hands ``EndOfMessage`` to the stream as
+   the body's end after that call returns.
+4. ``hypercorn.protocol.http_stream.HTTPStream.handle``: ``scope`` is the
+   dict the app gets, and ``scope["extensions"]`` a dict in it.
+
+quart-trio (and the Quart classes it extends)
+
+5. ``quart_trio.wrappers.request.TrioBody.__init__``: the private
+   ``_complete`` (an event with ``is_set`` and ``wait``), ``_must_raise`` (the
+   error the app's next read raises, set by the ASGI side) and
+   ``_max_content_length``. ``quart.wrappers.request.Body.set_result`` calls
+   ``append`` then ``set_complete``, and ``TrioRequest.get_data`` calls
+   ``clear`` when it does not cache: :class:`QuartTrioBody` names the first
+   three, and subclasses override the rest.
+6. ``quart_trio.asgi.TrioASGIHTTPConnection.__call__``: a subclass replaces it
+   and uses ``_create_request_from_scope(send)`` and
+   ``_send_response(send, response)`` (:class:`QuartTrioHTTPConnection`).
+   ``Quart.asgi_http_class`` and ``Quart.request_class`` are documented
+   settings, not internals.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import h11
+import trio
+from hypercorn.protocol.h11 import H11Protocol
+from hypercorn.protocol.http_stream import HTTPStream
+from hypercorn.trio.lifespan import Lifespan
+from hypercorn.trio.statsd import StatsdLogger
+from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.trio.worker_context import WorkerContext
+from hypercorn.typing import ConnectionState, LifespanState
+from hypercorn.utils import ShutdownError, raise_shutdown, repr_socket_addr, wrap_app
+from quart_trio.asgi import TrioASGIHTTPConnection
+from quart_trio.wrappers.request import TrioBody
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping
+
+    from hypercorn.config import Config
+    from hypercorn.protocol import ProtocolWrapper
+    from hypercorn.typing import ASGIFramework, ASGISendCallable
+    from quart import Request
+    from quart.typing import ResponseTypes
+
+    # Serves one accepted connection; hands it to hypercorn with the bytes it read so far.
+    HandOver = Callable[[trio.SocketStream, bytes], Awaitable[None]]
+    FrontDoor = Callable[[trio.SocketStream, HandOver], Awaitable[object]]
+
+__all__ = [
+    "REQUEST_TRAILERS",
+    "PrefixedStream",
+    "QuartTrioBody",
+    "QuartTrioHTTPConnection",
+    "TrailerKeepingTCPServer",
+    "UnsupportedSettingError",
+    "request_trailers",
+    "serve_with_front_door",
+    "unsupported_settings",
+]
+
+REQUEST_TRAILERS = "trioflix.request_trailers"
+
+
+class UnsupportedSettingError(ValueError):
+    """A hypercorn setting that :func:`serve_with_front_door` would not apply."""
+
+
+def unsupported_settings(config: Config) -> list[str]:
+    """The settings in ``config`` that :func:`serve_with_front_door` does not apply.
+
+    Each entry names the setting and what to do instead; an empty list means
+    the worker honours the whole config, as ``hypercorn.trio.serve`` would.
+    """
+    unsupported = []
+    tls = [name for name in ("certfile", "keyfile", "ca_certs") if getattr(config, name)]
+    if tls:
+        unsupported.append(
+            f"TLS ({', '.join(tls)}): terminate TLS in a reverse proxy in front of trioflix"
+        )
+    if config.quic_bind:
+        unsupported.append("HTTP/3 (quic_bind): needs TLS; a reverse proxy can offer it")
+    if config.insecure_bind:
+        unsupported.append("insecure_bind (plain HTTP next to TLS binds): put the address in bind")
+    if config.max_requests is not None:
+        unsupported.append("max_requests: no supervisor starts a fresh worker after it stops")
+    if config.workers != 1:
+        unsupported.append("workers: one process per host runs the live services")
+    return unsupported
+
+
+async def serve_with_front_door(
+    app: ASGIFramework,
+    config: Config,
+    front_door: FrontDoor,
+    *,
+    on_stop: Callable[[], object],
+    shutdown_trigger: Callable[[], Awaitable[None]],
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve ``app`` as ``hypercorn.trio.serve`` does, each connection through ``front_door``.
+
+    ``front_door(stream, hand_over)`` serves an accepted connection; it may
+    ``await hand_over(stream, read)`` to let hypercorn serve it, with ``read``
+    (the bytes it took from the stream) replayed first. hypercorn's HTTP/1.1
+    connections keep their request trailers (:class:`TrailerKeepingTCPServer`).
+
+    Args:
+        app: The ASGI application.
+        config: hypercorn's settings; plain TCP listeners on ``config.bind``.
+        front_door: Serves each accepted connection (see above).
+        on_stop: Called once the listeners stop, before open connections get
+            ``config.graceful_timeout`` to finish: close what the front door
+            serves itself.
+        shutdown_trigger: Returns when the server should shut down.
+        task_status: Started with the bound URLs (``http://HOST:PORT``).
+
+    Raises:
+        UnsupportedSettingError: ``config`` sets what this worker does not
+            apply (:func:`unsupported_settings`), before anything is bound.
+    """
+    unsupported = unsupported_settings(config)
+    if unsupported:
+        raise UnsupportedSettingError("trioflix serve does not offer: " + "; ".join(unsupported))
+    # From here on, hypercorn.trio.serve and worker_serve (hypercorn 0.18) without the
+    # TLS, QUIC and max_requests parts; the connection handler differs (module docstring).
+    config.set_statsd_logger_class(StatsdLogger)
+    asgi_app = wrap_app(app, config.wsgi_max_body_size, None)
+    lifespan_state: LifespanState = {}
+    lifespan = Lifespan(asgi_app, config, lifespan_state)
+    context = WorkerContext(None)
+
+    async with trio.open_nursery() as lifespan_nursery:
+        await lifespan_nursery.start(lifespan.handle_lifespan)
+        await lifespan.wait_for_startup()
+
+        async with trio.open_nursery() as server_nursery:
+            sockets = config.create_sockets()
+            listeners = []
+            binds = []
+            for sock in sockets.insecure_sockets:
+                sock.listen(config.backlog)
+                listeners.append(trio.SocketListener(trio.socket.from_stdlib_socket(sock)))
+                bind = repr_socket_addr(sock.family, sock.getsockname())
+                binds.append(f"http://{bind}")
+                await config.log.info(f"Running on http://{bind} (CTRL + C to quit)")
+
+            tcp_server = partial(
+                TrailerKeepingTCPServer,
+                asgi_app,
+                config,
+                context,
+                ConnectionState(lifespan_state.copy()),
+            )
+
+            async def hand_over(stream: trio.SocketStream, read: bytes) -> None:
+                # Annotated as an SSLStream, but run() takes any stream (item 2 above).
+                await tcp_server(PrefixedStream(stream, read))  # type: ignore[arg-type]
+
+            async def handle(stream: trio.SocketStream) -> None:
+                await front_door(stream, hand_over)
+
+            task_status.started(binds)
+            try:
+                async with trio.open_nursery(strict_exception_groups=True) as nursery:
+                    # (No raise_shutdown on context.terminate: only max_requests sets it.)
+                    nursery.start_soon(raise_shutdown, shutdown_trigger)
+                    nursery.start_soon(
+                        partial(
+                            trio.serve_listeners,
+                            handle,
+                            listeners,
+                            handler_nursery=server_nursery,
+                        )
+                    )
+                    await trio.sleep_forever()
+            except BaseExceptionGroup as error:
+                _, other_errors = error.split((ShutdownError, KeyboardInterrupt))
+                if other_errors is not None:
+                    raise other_errors from None
+            finally:
+                await context.terminated.set()
+                on_stop()
+                server_nursery.cancel_scope.deadline = trio.current_time() + config.graceful_timeout
+
+        await lifespan.wait_for_shutdown()
+        lifespan_nursery.cancel_scope.cancel()
+
+
+class PrefixedStream(trio.abc.HalfCloseableStream):
+    """``stream`` with ``prefix`` (bytes already read from it) replayed first.
+
+    What hypercorn's ``TCPServer`` is given for a connection it takes over. It
+    has ``socket`` (hypercorn reads the addresses from it) and no
+    ``do_handshake`` (which hypercorn takes to mean: not TLS).
+    """
+
+    def __init__(self, stream: trio.SocketStream, prefix: bytes) -> None:
+        self.transport = stream
+        self.socket = stream.socket
+        self._prefix = prefix
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        if self._prefix:
+            await trio.lowlevel.checkpoint()
+            size = len(self._prefix) if max_bytes is None else max_bytes
+            data, self._prefix = self._prefix[:size], self._prefix[size:]
+            return data
+        return await self.transport.receive_some(max_bytes)
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self.transport.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.transport.wait_send_all_might_not_block()
+
+    async def send_eof(self) -> None:
+        await self.transport.send_eof()
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+
+# -- request trailers ----------------------------------------------------------------------
+#
+# ASGI has no message for the trailer fields that may follow a chunked request
+# body, and hypercorn reads them with h11 and drops them. tus's checksum-trailer
+# extension sends ``Upload-Checksum`` that way, so hypercorn's HTTP/1.1
+# connections under serve_with_front_door keep them: when a request body ends,
+# its trailer fields are put in the request's scope,
+#
+#     scope["extensions"][REQUEST_TRAILERS] == {"headers": [(name, value), ...]}
+#
+# (lower-case names, as h11 gives them), before the app receives the body's last
+# ``http.request`` message. A scope without the key came over a connection that
+# cannot deliver trailers: plain hypercorn, or HTTP/2 (hypercorn ignores h2's
+# trailer frames too).
+
+
+def request_trailers(scope: Mapping[str, Any]) -> list[tuple[bytes, bytes]] | None:
+    """The trailer fields of the request whose body has ended; ``None``: not deliverable here."""
+    trailers = scope.get("extensions", {}).get(REQUEST_TRAILERS)
+    return None if trailers is None else trailers["headers"]
+
+
+class _TrailerKeepingConnection(h11.Connection):
+    """An h11 server connection that hands each request's trailers to its ASGI scope."""
+
+    def __init__(self, protocol: H11Protocol, max_incomplete_event_size: int) -> None:
+        super().__init__(h11.SERVER, max_incomplete_event_size=max_incomplete_event_size)
+        self._protocol = protocol
+
+    def next_event(self) -> h11.Event | type[h11.PAUSED] | type[h11.NEED_DATA]:
+        event = super().next_event()
+        if type(event) is h11.EndOfMessage:
+            stream = self._protocol.stream
+            # The request was seen (it made the stream); a websocket's is never here.
+            if isinstance(stream, HTTPStream):
+                stream.scope["extensions"][REQUEST_TRAILERS] = {"headers": list(event.headers)}
+        return event
+
+
+class TrailerKeepingTCPServer(TCPServer):
+    """hypercorn's ``TCPServer`` whose HTTP/1.1 requests keep their trailers.
+
+    ``TCPServer.run`` builds its ``ProtocolWrapper`` and assigns it to
+    ``self.protocol`` before the first byte is handled; this property swaps the
+    fresh ``H11Protocol``'s h11 connection (nothing was fed to it yet) for one
+    that keeps trailers. Everything else is hypercorn's.
+    """
+
+    @property
+    def protocol(self) -> ProtocolWrapper:
+        return self._wrapper
+
+    @protocol.setter
+    def protocol(self, wrapper: ProtocolWrapper) -> None:
+        inner = wrapper.protocol
+        if isinstance(inner, H11Protocol):
+            inner.connection = _TrailerKeepingConnection(
+                inner, max_incomplete_event_size=inner.config.h11_max_incomplete_size
+            )
+        self._wrapper = wrapper
+
+
+# -- quart-trio --------------------------------------------------------------------------
+
+
+class QuartTrioBody(TrioBody):
+    """quart-trio's request body, with the private state a subclass needs under public names."""
+
+    @property
+    def error(self) -> Exception | None:
+        """What the app's next read of the body raises (Quart raises it there, not in ASGI)."""
+        return self._must_raise
+
+    @error.setter
+    def error(self, error: Exception | None) -> None:
+        self._must_raise = error
+
+    @property
+    def max_content_length(self) -> int | None:
+        """The size limit, checked as the body arrives; ``None``: no limit."""
+        return self._max_content_length
+
+    @max_content_length.setter
+    def max_content_length(self, limit: int | None) -> None:
+        self._max_content_length = limit
+
+    @property
+    def complete(self) -> bool:
+        """The whole body has arrived (it may still be buffered)."""
+        return self._complete.is_set()
+
+    async def wait_complete(self) -> None:
+        """Wait until the whole body has arrived, or ended for good (the limit, a disconnect)."""
+        await self._complete.wait()
+
+
+class QuartTrioHTTPConnection(TrioASGIHTTPConnection):
+    """quart-trio's ASGI HTTP handler, for a subclass that replaces ``__call__``."""
+
+    def create_request(self, send: ASGISendCallable) -> Request:
+        """The request object for this connection's scope (the app's ``request_class``)."""
+        return self._create_request_from_scope(send)
+
+    async def send_response(self, send: ASGISendCallable, response: ResponseTypes) -> None:
+        """Send ``response`` as Quart does: the start, each body part, the end."""
+        await self._send_response(send, response)
