@@ -6,7 +6,7 @@ are the bytes each packet encoded once on arrival, shared by every viewer.
 
 These are the ASGI versions, used under plain hypercorn and for a request that
 arrives on a kept-alive connection; ``trioflix serve`` answers a new
-connection's request for a live channel in :mod:`trioflix.direct.flv`, on the
+connection's request for a live channel in :mod:`trioflix.direct.routes`, on the
 socket itself.
 """
 
