@@ -23,12 +23,14 @@ import hypercorn.trio
 import pytest
 import trio
 
-from trioflix.app import TrioflixApp, create_app
+from trioflix.app import create_app
 from trioflix.config import Settings
 from trioflix.server import hypercorn_config, serve_app
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
+
+    from trioflix.state import TrioflixApp
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, TypeVar
 import msgspec
 from quart import g, request
 
-from trioflix.app import state
 from trioflix.auth.bearer import user_for_authorization
 from trioflix.errors import APIError
+from trioflix.state import state
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

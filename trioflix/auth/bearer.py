@@ -10,7 +10,7 @@ from trioflix.errors import APIError
 from trioflix.store.users import User, get_user
 
 if TYPE_CHECKING:
-    from trioflix.app import AppState
+    from trioflix.state import AppState
 
 __all__ = ["user_for_authorization", "user_for_token"]
 

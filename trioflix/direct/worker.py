@@ -24,14 +24,13 @@ from hypercorn.utils import ShutdownError, raise_shutdown, repr_socket_addr, wra
 from trioflix.direct.front import handle_connection
 from trioflix.direct.routes import DirectRoutes
 from trioflix.direct.trailers import TrailerKeepingTCPServer
-from trioflix.uploads.service import uploads_of
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from hypercorn.config import Config
 
-    from trioflix.app import TrioflixApp
+    from trioflix.state import TrioflixApp
 
 __all__ = ["serve"]
 
@@ -48,7 +47,7 @@ async def serve(
     lifespan_state: LifespanState = {}
     lifespan = Lifespan(asgi_app, config, lifespan_state)
     context = WorkerContext(None)
-    routes = DirectRoutes(app.trioflix, uploads_of(app))
+    routes = DirectRoutes(app.trioflix, app.trioflix.uploads)
     app.trioflix.request_trailers = True  # TrailerKeepingTCPServer below
 
     async with trio.open_nursery() as lifespan_nursery:

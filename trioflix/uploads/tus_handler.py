@@ -35,7 +35,7 @@ from trioflix.uploads.transfer import Body, ExpectedChecksum, receive_body
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from trioflix.app import AppState
+    from trioflix.state import AppState
     from trioflix.store.users import User
     from trioflix.uploads.locks import Holder
     from trioflix.uploads.records import Upload

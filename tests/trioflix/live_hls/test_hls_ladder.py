@@ -39,10 +39,7 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Sample:
 
 
 def _hub(server: Server) -> HLSHub:
-    from trioflix.api.hls import _HUB_KEY
-
-    hub: HLSHub = server.app.extensions[_HUB_KEY]
-    return hub
+    return server.app.trioflix.hls
 
 
 async def _wait_rungs(server: Server, channel: str, count: int) -> HLSSession:
