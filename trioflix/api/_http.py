@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import wraps
 from typing import TYPE_CHECKING, TypeVar
 
 import msgspec
@@ -69,7 +70,6 @@ async def current_user() -> User:
 
 def require_user(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
     """Route decorator: 401 unless a valid token is presented; the user is in ``g.user``."""
-    from functools import wraps
 
     @wraps(fn)
     async def wrapper(*args: object, **kwargs: object) -> T:
