@@ -56,6 +56,7 @@ class Uploads:
     Attributes:
         config: The tus capabilities, with ``TRIOFLIX_MAX_UPLOAD`` as the limit
             (checksum-trailer only where the server delivers request trailers).
+        data_dir: The server's data directory.
         files: The upload data files.
         locks: Per-upload request serialisation with takeover.
         hub: Live progress wake-ups for status streams.
