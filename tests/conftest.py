@@ -24,7 +24,7 @@ import pytest
 import trio
 
 from tests.interop.media import make_sample
-from trioflix.app import TrioflixApp, create_app
+from trioflix.app import create_app
 from trioflix.config import Settings
 from trioflix.server import hypercorn_config, serve_app
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
     from tests.interop.media import Sample
+    from trioflix.state import TrioflixApp
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 

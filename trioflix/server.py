@@ -17,8 +17,8 @@ from trioflix.direct.worker import serve
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from trioflix.app import TrioflixApp
     from trioflix.config import Settings
+    from trioflix.state import TrioflixApp
 
 __all__ = ["hypercorn_config", "serve_app", "tune_gc", "wait_for_signal"]
 

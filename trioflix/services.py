@@ -1,9 +1,12 @@
-"""The service nursery: everything long-lived that is not an HTTP request.
+"""Every service of the app, built from the settings and run in the service nursery.
 
-It owns the database (for PostgreSQL, the trio-asyncio loop as well), and it is
-where the RTMP listener, the processing workers, the chat hub and housekeeping
-hang (see docs/architecture.md). Cancelling its scope stops them all; each one
-does its own shielded, time-bounded cleanup.
+:func:`build_state` builds the services when the app is created, without I/O,
+and returns the :class:`~trioflix.state.AppState` that the routes read.
+:func:`run_services` runs from ASGI lifespan startup to shutdown: it opens the
+database (for PostgreSQL, the trio-asyncio loop as well), builds the services
+that need it (stream registry, chat hub) and starts every service's task in the
+service nursery (docs/architecture.md, "The nursery tree"). Cancelling its scope
+stops them all; each one does its own shielded, time-bounded cleanup.
 """
 
 from __future__ import annotations
@@ -15,38 +18,65 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from trioflix.api.hls import hls_hub
 from trioflix.auth.tokens import TokenIssuer, load_or_create_secret
 from trioflix.chat import limits as chat_limits
 from trioflix.chat.hub import ChatHub
 from trioflix.chat.metrics import expose as expose_chat_metrics
 from trioflix.config import parse_address
-from trioflix.jobs.worker import job_workers
+from trioflix.jobs.worker import JobWorkers
 from trioflix.live.channel.metrics import LiveCollector
 from trioflix.live.channel.registry import StreamRegistry
 from trioflix.live.channel.webhooks import Webhooks
+from trioflix.live.hls.hub import HLSHub
 from trioflix.live.hls.playback_sessions import live_viewer_counts
 from trioflix.live.recording.recorder import Recorder
 from trioflix.live.rtmp.read_clock import ReadClock
 from trioflix.live.rtmp.server import serve_rtmp
+from trioflix.media.live_thumbnails import ThumbnailCache
+from trioflix.media.processing import video_job_type
+from trioflix.state import AppState
 from trioflix.store import open_database
 from trioflix.uploads.background import run_upload_services
+from trioflix.uploads.service import Uploads
 
 if TYPE_CHECKING:
-    from trioflix.app import AppState
+    from trioflix.config import Settings
     from trioflix.store import Database
 
-__all__ = ["run_services"]
+__all__ = ["build_state", "run_services"]
+
+logger = logging.getLogger(__name__)
+
+
+def build_state(settings: Settings) -> AppState:
+    """Build the services from ``settings`` (no I/O) and the state that holds them."""
+
+    def db() -> Database:
+        # Opened by run_services at startup; the services look it up when they use it.
+        return app_state.db
+
+    jobs = JobWorkers(db, concurrency=settings.media_workers)
+    uploads = Uploads(settings, db, lambda: app_state.request_trailers, jobs.wake)
+    jobs.register(video_job_type(db, settings.data_dir, uploads.hub))
+    read_interval_s = settings.rtmp_read_interval_ms / 1000
+    app_state = AppState(
+        settings=settings,
+        hls=HLSHub(settings),
+        jobs=jobs,
+        uploads=uploads,
+        thumbnails=ThumbnailCache(),
+        webhooks=Webhooks(settings.webhook_urls, settings.webhook_secret),
+        recorder=Recorder(settings.data_dir, db, jobs.wake),
+        rtmp_read_clock=ReadClock(read_interval_s) if read_interval_s else None,
+    )
+    return app_state
 
 
 async def _start_live(nursery: trio.Nursery, app_state: AppState, db: Database) -> None:
     """The stream registry, then the RTMP listener that feeds it."""
     settings = app_state.settings
-    hub = hls_hub()
-    recorder = Recorder(settings.data_dir, lambda: app_state.db, job_workers().wake)
-    webhooks = Webhooks(settings.webhook_urls, settings.webhook_secret)
+    hub, recorder, webhooks = app_state.hls, app_state.recorder, app_state.webhooks
     await nursery.start(webhooks.run)
-    app_state.webhooks = webhooks
     registry = StreamRegistry(
         db,
         node=f"{socket.gethostname()}/{settings.rtmp}",
@@ -63,8 +93,7 @@ async def _start_live(nursery: trio.Nursery, app_state: AppState, db: Database) 
     await nursery.start(recorder.run)  # after the registry ended a crashed run's sessions
     app_state._registry = registry
     app_state.metrics.registry.register(LiveCollector(registry))
-    if settings.rtmp_read_interval_ms:
-        app_state.rtmp_read_clock = ReadClock(settings.rtmp_read_interval_ms / 1000)
+    if app_state.rtmp_read_clock is not None:
         await nursery.start(app_state.rtmp_read_clock.run)
     app_state.rtmp_address = await nursery.start(
         partial(serve_rtmp, read_clock=app_state.rtmp_read_clock),
@@ -73,9 +102,6 @@ async def _start_live(nursery: trio.Nursery, app_state: AppState, db: Database) 
         db,
         webhooks,
     )
-
-
-logger = logging.getLogger(__name__)
 
 
 async def run_services(
@@ -100,7 +126,7 @@ async def run_services(
                 app_state._tokens = TokenIssuer(secret, settings.token_ttl)
                 async with trio.open_nursery() as nursery:
                     await _start_live(nursery, app_state, db)
-                    await nursery.start(run_upload_services)
+                    await nursery.start(run_upload_services, app_state.uploads, app_state.jobs)
                     chat = ChatHub(
                         db,
                         chat_limits.DEFAULT_LIMITS,
@@ -110,7 +136,6 @@ async def run_services(
                     await nursery.start(chat.run)
                     await nursery.start(expose_chat_metrics, app_state.metrics.registry, chat)
                     app_state._chat = chat
-                    # Later services start here: processing workers, chat hub, housekeeping.
                     logger.info(
                         "services started",
                         extra={"database": db.dialect, "data_dir": str(settings.data_dir)},

@@ -10,8 +10,8 @@ import pytest
 import trio
 
 from tests.trioflix.live_hls.helpers import start_publisher, wait_live
-from trioflix.api import thumbnails
-from trioflix.api.thumbnails import CACHE_KEY, THUMBNAIL_WIDTH, ThumbnailCache
+from trioflix.media import live_thumbnails
+from trioflix.media.live_thumbnails import THUMBNAIL_WIDTH
 
 if TYPE_CHECKING:
     from tests.conftest import Server
@@ -39,8 +39,8 @@ def jpeg_size(data: bytes) -> tuple[int, int]:
 async def test_thumbnail_is_a_cached_scaled_jpeg_of_the_live_stream(
     server: Server, sample: Sample, nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(thumbnails, "CACHE_S", 1.0)
-    cache: ThumbnailCache = server.app.extensions[CACHE_KEY]
+    monkeypatch.setattr(live_thumbnails, "CACHE_S", 1.0)
+    cache = server.app.trioflix.thumbnails
     offline = await server.client.get("/live/alice/thumbnail.jpg")
     assert offline.status_code == 404
     assert offline.json()["error"]["code"] == "not_live"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.trioflix.live.test_stream import AVC_CONFIG, key
-from trioflix.api.thumbnails import ThumbnailCache, ThumbnailError, render_thumbnail
 from trioflix.live.channel.packets import Kind, Packet
+from trioflix.media.live_thumbnails import ThumbnailCache, ThumbnailError, render_thumbnail
 
 
 @pytest.mark.parametrize(

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from functools import wraps
 from typing import TYPE_CHECKING, TypeVar
 
 import msgspec
 from quart import g, request
 
-from trioflix.app import state
 from trioflix.auth.bearer import user_for_authorization
 from trioflix.errors import APIError
+from trioflix.state import state
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -69,7 +70,6 @@ async def current_user() -> User:
 
 def require_user(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
     """Route decorator: 401 unless a valid token is presented; the user is in ``g.user``."""
-    from functools import wraps
 
     @wraps(fn)
     async def wrapper(*args: object, **kwargs: object) -> T:

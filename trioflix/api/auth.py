@@ -9,7 +9,6 @@ import msgspec
 from quart import Blueprint, g, request
 
 from trioflix.api._http import Body, json_body, require_user
-from trioflix.app import state
 from trioflix.auth.accounts import (
     MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
@@ -19,6 +18,7 @@ from trioflix.auth.accounts import (
 )
 from trioflix.auth.passwords import verify_password
 from trioflix.errors import APIError
+from trioflix.state import state
 from trioflix.store.users import get_user_by_name
 
 __all__ = ["blueprint"]

@@ -15,11 +15,11 @@ from quart import Blueprint, g, request, websocket
 from quart.globals import websocket_ctx
 
 from trioflix.api._http import Body, json_body, parse_id, require_user
-from trioflix.app import state
 from trioflix.chat import actions, store
 from trioflix.chat.protocol import MAX_REASON_CHARS, MAX_TERM_CHARS, MAX_TIMEOUT_S, ChatError
 from trioflix.chat.session import serve_connection
 from trioflix.errors import APIError
+from trioflix.state import state
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

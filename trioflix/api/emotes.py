@@ -8,12 +8,12 @@ from typing import Any
 from quart import Blueprint, Response, g, request
 
 from trioflix.api._http import parse_id, require_user
-from trioflix.app import state
 from trioflix.chat import store
 from trioflix.chat.content import EMOTE_CODE, GLOBAL_EMOTES, Emote
 from trioflix.chat.images import image_info
 from trioflix.chat.protocol import ChatError
 from trioflix.errors import APIError
+from trioflix.state import state
 from trioflix.store import Conflict
 
 __all__ = ["blueprint"]

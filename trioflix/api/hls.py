@@ -11,25 +11,21 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import TYPE_CHECKING, Final, cast
+from typing import TYPE_CHECKING, Final
 
 import trio
-from quart import Blueprint, Response, current_app, request
+from quart import Blueprint, Response, request
 
 from trioflix.errors import APIError
-from trioflix.live.hls.hub import HLSHub
+from trioflix.state import state
 
 if TYPE_CHECKING:
-    from quart.blueprints import BlueprintSetupState
-
-    from trioflix.app import AppState
     from trioflix.live.hls.writer import HLSSession
 
-__all__ = ["blueprint", "hls_hub"]
+__all__ = ["blueprint"]
 
 blueprint = Blueprint("hls", __name__)
 
-_HUB_KEY: Final = "trioflix.hls"
 PLAYLIST_TYPE: Final = "application/vnd.apple.mpegurl"
 SEGMENT_TYPE: Final = "video/mp2t"
 # A player asks for the master playlist right after the publish; the first segment
@@ -41,20 +37,8 @@ _SEGMENT = re.compile(r"^seg-(\d{1,18})-(\d{6,12})\.ts$")
 _HEADERS: Final = {"Access-Control-Allow-Origin": "*"}
 
 
-@blueprint.record_once
-def _install(setup: BlueprintSetupState) -> None:
-    app = setup.app
-    app_state: AppState = app.trioflix  # type: ignore[attr-defined]
-    app.extensions[_HUB_KEY] = HLSHub(app_state.settings)
-
-
-def hls_hub() -> HLSHub:
-    """The running app's :class:`HLSHub` (needs an app context)."""
-    return cast("HLSHub", current_app.extensions[_HUB_KEY])
-
-
 def _session_or_404(channel: str, session_id: int | None = None) -> HLSSession:
-    session = hls_hub().session(channel, session_id)
+    session = state().hls.session(channel, session_id)
     if session is None:
         raise APIError(404, "not_live", f"{channel} has no live HLS stream")
     return session

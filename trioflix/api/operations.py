@@ -6,7 +6,7 @@ from typing import Any
 
 from quart import Blueprint, Response
 
-from trioflix.app import state
+from trioflix.state import state
 from trioflix.store import StoreUnavailable
 
 __all__ = ["blueprint"]

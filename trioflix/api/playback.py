@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 import trio
 from quart import Blueprint, Response, request, websocket
 
-from trioflix.app import state
 from trioflix.errors import APIError
 from trioflix.live.channel.fanout import Transport
 from trioflix.live.channel.packets import flv_bytes, flv_stream_header
 from trioflix.live.channel.viewer_lifecycle import watching
+from trioflix.state import state
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

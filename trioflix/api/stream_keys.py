@@ -8,8 +8,8 @@ import msgspec
 from quart import Blueprint, g
 
 from trioflix.api._http import Body, json_body, parse_id, require_user
-from trioflix.app import state
 from trioflix.errors import APIError
+from trioflix.state import state
 from trioflix.store import stream_keys
 
 __all__ = ["MAX_KEYS_PER_USER", "blueprint"]

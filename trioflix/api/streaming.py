@@ -9,10 +9,10 @@ import msgspec
 from quart import Blueprint, g, request
 
 from trioflix.api._http import Body, json_body, require_user
-from trioflix.app import state
 from trioflix.errors import APIError
 from trioflix.live.channel.fanout import VIEWER_PROTOCOLS
 from trioflix.live.hls.playback_sessions import PROTOCOL as HLS_PROTOCOL
+from trioflix.state import state
 from trioflix.store import live_sessions, users
 
 if TYPE_CHECKING:

@@ -17,15 +17,14 @@ from quart import Blueprint, Response, request
 from werkzeug.datastructures import Headers
 
 from trioflix.api._http import current_user
-from trioflix.app import state
 from trioflix.asgi_internals import request_trailers
 from trioflix.auth.bearer import user_for_token
 from trioflix.errors import APIError
-from trioflix.jobs.worker import JobWorkers, install_job_workers
 from trioflix.media.library import get_video
+from trioflix.state import state
 from trioflix.uploads import records
 from trioflix.uploads.http_body import FlowControlledBody, install_flow_control
-from trioflix.uploads.service import TUS_PATH, TUS_UPLOAD_ROUTE, install_uploads, uploads
+from trioflix.uploads.service import TUS_PATH, TUS_UPLOAD_ROUTE
 from trioflix.uploads.tus_handler import TusCall, handle_tus
 
 if TYPE_CHECKING:
@@ -35,7 +34,6 @@ if TYPE_CHECKING:
     from quart.blueprints import BlueprintSetupState
 
     from protocols import tus
-    from trioflix.app import AppState
     from trioflix.store.users import User
     from trioflix.uploads.records import Upload
     from trioflix.uploads.service import Uploads
@@ -54,13 +52,9 @@ STATUS_STREAM_MAX_S = 3600.0  # EventSource reconnects by itself; this bounds on
 
 
 @blueprint.record_once
-def _install(setup: BlueprintSetupState) -> None:
-    app = cast("Quart", setup.app)
-    app_state: AppState = app.trioflix  # type: ignore[attr-defined]
-    workers = JobWorkers(lambda: app_state.db, concurrency=app_state.settings.media_workers)
-    install_job_workers(app, workers)
-    install_uploads(app, app_state).job_enqueued = workers.wake
-    install_flow_control(app, (TUS_PATH,))
+def _install_flow_control(setup: BlueprintSetupState) -> None:
+    # The tus routes read their bodies under backpressure, past the JSON size limit.
+    install_flow_control(cast("Quart", setup.app), (TUS_PATH,))
 
 
 # --- tus --------------------------------------------------------------------
@@ -86,7 +80,8 @@ async def _tus(resource: tus.Resource, upload_id: str | None) -> Response:
         body=body,
         trailers=lambda: request_trailers(scope),
     )
-    answer = await handle_tus(uploads(), state(), call, resource, upload_id)
+    app_state = state()
+    answer = await handle_tus(app_state.uploads, app_state, call, resource, upload_id)
     headers = Headers(answer.headers)
     if not body.complete and (
         request.content_length or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
@@ -151,7 +146,7 @@ async def _visible(service: Uploads, user: User, upload_id: str) -> Upload:
 
 @blueprint.get("/api/upload/status/<upload_id>")
 async def upload_status(upload_id: str) -> dict[str, Any]:
-    service = uploads()
+    service = state().uploads
     user = await _status_user()
     return {"upload": await _status(service, await _visible(service, user, upload_id))}
 
@@ -159,7 +154,7 @@ async def upload_status(upload_id: str) -> dict[str, Any]:
 @blueprint.get("/api/upload/status/<upload_id>/events")
 async def upload_status_events(upload_id: str) -> Response:
     """Server-sent events: the status object each time it changes, until ready or failed."""
-    service = uploads()
+    service = state().uploads
     user = await _status_user()
     await _visible(service, user, upload_id)
 

@@ -17,10 +17,8 @@ import trio
 from quart import Blueprint, Response, request, send_file
 
 from trioflix.api._http import Body, current_user, json_body, parse_id
-from trioflix.app import state
 from trioflix.errors import APIError
 from trioflix.jobs.queue import cancel_jobs
-from trioflix.jobs.worker import job_workers
 from trioflix.media.library import (
     Video,
     delete_video,
@@ -29,6 +27,7 @@ from trioflix.media.library import (
     update_video,
     video_dir,
 )
+from trioflix.state import state
 from trioflix.store.users import get_user_by_name
 
 if TYPE_CHECKING:
@@ -140,7 +139,7 @@ async def delete(video_id: str) -> tuple[str, int]:
     if video is None or video.user_id != user.id:
         raise APIError(404, "not_found", "no such video")
     cancelled = await cancel_jobs(app_state.db, f"video:{vid}")
-    await job_workers().cancel(cancelled)
+    await app_state.jobs.cancel(cancelled)
     await delete_video(app_state.db, vid, user.id)
     directory = video_dir(app_state.settings.data_dir, vid)
     await trio.to_thread.run_sync(lambda: shutil.rmtree(directory, ignore_errors=True))

@@ -9,12 +9,12 @@ import msgspec
 from quart import Blueprint, g, request
 
 from trioflix.api._http import Body, json_body, parse_id, require_user
-from trioflix.app import state
 from trioflix.chat import wallet
 from trioflix.chat.payments import SIGNATURE_HEADER, DevProvider, verify_webhook
 from trioflix.chat.protocol import ChatError
 from trioflix.chat.superchat import CURRENCIES
 from trioflix.errors import APIError
+from trioflix.state import state
 from trioflix.store import Conflict
 
 __all__ = ["blueprint"]

@@ -3,19 +3,31 @@ transport."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from trioflix.auth.tokens import InvalidToken
 from trioflix.errors import APIError
 from trioflix.store.users import User, get_user
 
 if TYPE_CHECKING:
-    from trioflix.app import AppState
+    from trioflix.auth.tokens import TokenIssuer
+    from trioflix.store import Database
 
-__all__ = ["user_for_authorization", "user_for_token"]
+__all__ = ["Verifier", "user_for_authorization", "user_for_token"]
 
 
-async def user_for_authorization(app_state: AppState, header: str) -> User:
+class Verifier(Protocol):
+    """What checks a bearer token: the issuer that signed it and the database of its
+    users (the app's state is one)."""
+
+    @property
+    def tokens(self) -> TokenIssuer: ...
+
+    @property
+    def db(self) -> Database: ...
+
+
+async def user_for_authorization(app_state: Verifier, header: str) -> User:
     """The user whose token ``header`` (an ``Authorization`` value) carries.
 
     Raises:
@@ -38,7 +50,7 @@ async def user_for_authorization(app_state: AppState, header: str) -> User:
 
 
 async def user_for_token(
-    app_state: AppState, token: str, *, challenge: dict[str, str] | None = None
+    app_state: Verifier, token: str, *, challenge: dict[str, str] | None = None
 ) -> User:
     """The user ``token`` (a JWT this server issued) names.
 

@@ -27,7 +27,7 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import Request
 from wsproto.utilities import RemoteProtocolError
 
-from trioflix.app import record_request
+from trioflix.access import record_request
 from trioflix.chat.session import serve_connection
 from trioflix.direct.tus import serve_tus_request, tus_target
 from trioflix.direct.websocket import DirectWebsocket
@@ -39,9 +39,9 @@ from trioflix.logs import new_request_id
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from trioflix.app import AppState
     from trioflix.direct.front import DirectRoute, Head
     from trioflix.live.channel.stream import LiveStream
+    from trioflix.state import AppState
     from trioflix.uploads.service import Uploads
 
 __all__ = ["DirectRoutes"]

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import h11
 import trio
 
-from trioflix.app import record_request
+from trioflix.access import record_request
 from trioflix.direct.front import HEAD_LIMIT, Head
 from trioflix.logs import new_request_id, request_id
 from trioflix.uploads.service import TUS_PATH, TUS_UPLOAD_ROUTE
@@ -27,7 +27,7 @@ from trioflix.uploads.tus_handler import TusAnswer, TusCall, handle_tus
 
 if TYPE_CHECKING:
     from protocols import tus
-    from trioflix.app import AppState
+    from trioflix.state import AppState
     from trioflix.uploads.service import Uploads
 
 __all__ = ["SocketBody", "serve_tus_request", "tus_target"]

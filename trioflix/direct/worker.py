@@ -19,14 +19,13 @@ import trio
 from trioflix.asgi_internals import serve_with_front_door
 from trioflix.direct.front import handle_connection
 from trioflix.direct.routes import DirectRoutes
-from trioflix.uploads.service import uploads_of
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from hypercorn.config import Config
 
-    from trioflix.app import TrioflixApp
+    from trioflix.state import TrioflixApp
 
 __all__ = ["serve"]
 
@@ -44,7 +43,7 @@ async def serve(
         UnsupportedSettingError: ``config`` asks for what this worker does not
             offer (TLS, QUIC, ``max_requests``, several workers).
     """
-    routes = DirectRoutes(app.trioflix, uploads_of(app))
+    routes = DirectRoutes(app.trioflix, app.trioflix.uploads)
     app.trioflix.request_trailers = True  # serve_with_front_door keeps them
     front_door = partial(
         handle_connection, route_for=routes.route_for, head_timeout=config.keep_alive_timeout

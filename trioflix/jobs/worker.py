@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import trio
-from quart import current_app
 
 from trioflix.jobs import queue
 from trioflix.jobs.process import JobFailed
@@ -26,15 +25,12 @@ from trioflix.store import StoreError
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
-    from quart import Quart
-
     from trioflix.store import Database
 
-__all__ = ["JobType", "JobWorkers", "install_job_workers", "job_workers"]
+__all__ = ["JobType", "JobWorkers"]
 
 logger = logging.getLogger(__name__)
 
-_KEY = "trioflix.jobs"
 LEASE_S = 60.0  # a dead worker's job is taken over after at most this long
 RENEW_EVERY_S = 15.0  # four renewals per lease: one slow database answer is harmless
 POLL_INTERVAL_S = 2.0  # for jobs enqueued by other hosts and retries coming due
@@ -176,13 +172,3 @@ class JobWorkers:
                 logger.info("job %d was cancelled or taken over; stopping it", job.id)
                 scope.cancel()
                 return
-
-
-def install_job_workers(app: Quart, workers: JobWorkers) -> None:
-    app.extensions[_KEY] = workers
-
-
-def job_workers() -> JobWorkers:
-    """The running app's :class:`JobWorkers` (needs an app context)."""
-    workers: JobWorkers = current_app.extensions[_KEY]
-    return workers

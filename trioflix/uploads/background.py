@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import trio
 
-from trioflix.jobs.worker import job_workers
-from trioflix.media.processing import video_job_type
 from trioflix.uploads.housekeeping import SWEEP_INTERVAL_S, run_housekeeping
-from trioflix.uploads.service import uploads
+
+if TYPE_CHECKING:
+    from trioflix.jobs.worker import JobWorkers
+    from trioflix.uploads.service import Uploads
 
 __all__ = ["MIN_SWEEP_INTERVAL_S", "run_upload_services"]
 
@@ -15,17 +18,16 @@ MIN_SWEEP_INTERVAL_S = 0.5
 
 
 async def run_upload_services(
-    *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    service: Uploads,
+    workers: JobWorkers,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Start the job workers (with the video job registered) and upload housekeeping.
+    """Run the job workers and upload housekeeping until cancelled.
 
-    Runs in the app context of the service nursery (started from ASGI lifespan),
-    where :func:`uploads` and :func:`job_workers` find the app's instances.
-    Other job kinds (live recordings) register on :func:`job_workers` before this starts.
+    Every job kind (videos, live recordings) is registered on ``workers`` before
+    this starts.
     """
-    service = uploads()
-    workers = job_workers()
-    workers.register(video_job_type(lambda: service.db, service.data_dir, service.hub))
     # Sweep at least twice per expiry period, so a short expiry is honoured closely.
     interval = min(SWEEP_INTERVAL_S, max(service.expiry_s / 2, MIN_SWEEP_INTERVAL_S))
     async with trio.open_nursery() as nursery:

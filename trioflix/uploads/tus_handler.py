@@ -35,7 +35,7 @@ from trioflix.uploads.transfer import Body, ExpectedChecksum, receive_body
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from trioflix.app import AppState
+    from trioflix.auth.bearer import Verifier
     from trioflix.store.users import User
     from trioflix.uploads.locks import Holder
     from trioflix.uploads.records import Upload
@@ -132,7 +132,7 @@ def _preflight() -> TusAnswer:
 
 async def handle_tus(
     service: Uploads,
-    app_state: AppState,
+    app_state: Verifier,
     call: TusCall,
     resource: tus.Resource,
     upload_id: str | None,

@@ -37,10 +37,7 @@ SAMPLE_SECONDS = 7  # the sample fixture's length
 
 
 def _hub(server: Server) -> HLSHub:
-    from trioflix.api.hls import _HUB_KEY
-
-    hub: HLSHub = server.app.extensions[_HUB_KEY]
-    return hub
+    return server.app.trioflix.hls
 
 
 async def _wait_rungs(server: Server, channel: str, count: int) -> HLSSession:

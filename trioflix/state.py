@@ -1,0 +1,128 @@
+"""The application's state: the services and what routes read at run time.
+
+:func:`trioflix.services.build_state` builds an :class:`AppState` from the
+settings and :func:`trioflix.app.create_app` hands it to the app; routes find it
+with :func:`state`. This module sits just above the domain packages and imports
+nothing above them, so routes, the front door and the services all import it
+without importing each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, cast
+
+from quart import current_app
+from quart_trio import QuartTrio
+
+from trioflix.auth.ratelimit import FailureLimiter
+from trioflix.metrics import Metrics
+
+if TYPE_CHECKING:
+    import trio
+
+    from trioflix.auth.tokens import TokenIssuer
+    from trioflix.chat.hub import ChatHub
+    from trioflix.config import Settings
+    from trioflix.jobs.worker import JobWorkers
+    from trioflix.live.channel.registry import StreamRegistry
+    from trioflix.live.channel.webhooks import Webhooks
+    from trioflix.live.hls.hub import HLSHub
+    from trioflix.live.recording.recorder import Recorder
+    from trioflix.live.rtmp.read_clock import ReadClock
+    from trioflix.media.live_thumbnails import ThumbnailCache
+    from trioflix.store import Database
+    from trioflix.uploads.service import Uploads
+
+__all__ = ["AppState", "TrioflixApp", "state"]
+
+LOGIN_FAILURES_PER_NAME = 5  # per 5 minutes: slows guessing to ~1,400 tries a day
+LOGIN_FAILURES_PER_ADDRESS = 20
+LOGIN_WINDOW_S = 300.0
+
+
+@dataclass(kw_only=True)
+class AppState:
+    """What routes need at run time.
+
+    The services that need no I/O to build are here from the start; ``db``,
+    ``tokens``, ``registry`` and ``chat`` exist while the services run (from ASGI
+    lifespan startup to shutdown).
+
+    Attributes:
+        settings: The server's settings.
+        hls: All live HLS output.
+        jobs: The processing workers.
+        uploads: The tus uploads of this process.
+        thumbnails: The live thumbnails of each channel.
+        webhooks: Live-event webhook deliveries.
+        recorder: Records live sessions into the video library.
+        rtmp_read_clock: Paces the publishers' reads; None with
+            ``TRIOFLIX_RTMP_READ_INTERVAL_MS=0``.
+        metrics: What ``/metrics`` serves.
+        rtmp_address: The RTMP listener's address as bound (port 0 becomes a real port).
+        direct_connections: Connections served on the socket by ``trioflix serve``
+            (:mod:`trioflix.direct`); 0 under hypercorn.
+        request_trailers: Request trailers reach the app (``trioflix serve``):
+            tus checksum-trailer.
+    """
+
+    settings: Settings
+    hls: HLSHub
+    jobs: JobWorkers
+    uploads: Uploads
+    thumbnails: ThumbnailCache
+    webhooks: Webhooks
+    recorder: Recorder
+    rtmp_read_clock: ReadClock | None
+    metrics: Metrics = field(default_factory=Metrics)
+    login_names: FailureLimiter = field(
+        default_factory=lambda: FailureLimiter(
+            limit=LOGIN_FAILURES_PER_NAME, window_s=LOGIN_WINDOW_S
+        )
+    )
+    login_addresses: FailureLimiter = field(
+        default_factory=lambda: FailureLimiter(
+            limit=LOGIN_FAILURES_PER_ADDRESS, window_s=LOGIN_WINDOW_S
+        )
+    )
+    _db: Database | None = None
+    _tokens: TokenIssuer | None = None
+    _registry: StreamRegistry | None = None
+    _chat: ChatHub | None = None
+    rtmp_address: tuple[str, int] | None = None
+    direct_connections: int = 0
+    request_trailers: bool = False
+
+    @property
+    def db(self) -> Database:
+        assert self._db is not None, "services not started"
+        return self._db
+
+    @property
+    def tokens(self) -> TokenIssuer:
+        assert self._tokens is not None, "services not started"
+        return self._tokens
+
+    @property
+    def registry(self) -> StreamRegistry:
+        assert self._registry is not None, "services not started"
+        return self._registry
+
+    @property
+    def chat(self) -> ChatHub:
+        assert self._chat is not None, "services not started"
+        return self._chat
+
+
+class TrioflixApp(QuartTrio):
+    """The quart-trio app with its :class:`AppState` and the services' lifetime."""
+
+    trioflix: AppState
+    services_scope: trio.CancelScope | None = None
+    services_done: trio.Event | None = None
+
+
+def state() -> AppState:
+    """The running app's :class:`AppState` (inside a request or lifespan context)."""
+    return cast("TrioflixApp", current_app).trioflix
