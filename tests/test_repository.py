@@ -7,6 +7,7 @@ elsewhere) sends the reader nowhere, so each one is checked here.
 
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
 
@@ -72,3 +73,32 @@ def test_cites_nothing_outside(path: Path) -> None:
         if OUTSIDE.search(line)
     ]
     assert not hits, "\n".join(hits)
+
+
+# A name in backquotes (a reST role or Markdown code) such as
+# :class:`~trioflix.live.channel.stream.LiveStream` or ``protocols.rtmp.Connection``:
+# a module, then perhaps attributes of it. (Logger names, file names and JavaScript
+# objects that also start with "trioflix." are not written this way.)
+DOTTED = re.compile(r"`~?((?:trioflix|protocols)(?:\.[A-Za-z_]\w*)+)`")
+
+
+def _resolves(dotted: str) -> bool:
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            target: object = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attribute in parts[cut:]:
+            if not hasattr(target, attribute):
+                return False
+            target = getattr(target, attribute)
+        return True
+    return False
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_cited_names_exist(path: Path) -> None:
+    text = path.read_text(errors="replace")
+    missing = sorted({name for name in DOTTED.findall(text) if not _resolves(name)})
+    assert not missing, f"{path.relative_to(ROOT)} names what does not exist: {missing}"

@@ -37,7 +37,7 @@ TUS_UPLOAD_ROUTE = f"{TUS_PATH}/<upload_id>"
 EXTENSIONS: tuple[tus.Extension, ...] = tuple(tus.Extension)
 #: The same without checksum-trailer, where request trailers cannot reach the app:
 #: ASGI has no message for them, so under plain hypercorn the checksum could never
-#: be seen. ``trioflix serve`` delivers them (:mod:`trioflix.direct.trailers`).
+#: be seen. ``trioflix serve`` delivers them (:mod:`trioflix.asgi_internals`).
 EXTENSIONS_WITHOUT_TRAILERS = tuple(
     extension for extension in EXTENSIONS if extension is not tus.Extension.CHECKSUM_TRAILER
 )
