@@ -41,6 +41,8 @@ async def _download(server: Server, url: str, path: Path) -> None:
     response = await server.client.get(url)
     assert response.status_code == 200, (url, response.text)
     assert response.headers["content-type"] == "video/mp2t"
+    # A segment name is never reused and its file never changes: caches keep it.
+    assert response.headers["cache-control"] == "public, max-age=3600, immutable"
     await trio.Path(path).write_bytes(response.content)
 
 
