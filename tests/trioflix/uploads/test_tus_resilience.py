@@ -14,7 +14,9 @@ import pytest
 import trio
 from tusclient import client as tus_client
 
-from .helpers import TUS, auth, create, head, patch, raw_patch_start
+from tests.waiting import wait_until
+
+from .helpers import TUS, auth, create, head, patch, raw_patch_start, stored_size
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -79,8 +81,8 @@ async def test_dropped_client_keeps_exactly_the_bytes_sent(server: Server) -> No
     stream = await raw_patch_start(
         server.settings.http, token, path, 0, len(data), data[:1_234_567]
     )
-    # Give the server the bytes, then vanish without a FIN-acknowledged goodbye.
-    await trio.sleep(0.3)
+    # Once the server has the bytes, vanish without a FIN-acknowledged goodbye.
+    await wait_until(lambda: stored_size(server.settings.data_dir, path) == 1_234_567)
     await stream.aclose()
     await _wait_offset(server, token, path, 1_234_567)
     rest = await patch(server.tus, token, path, 1_234_567, data[1_234_567:])
@@ -99,7 +101,7 @@ async def test_reconnecting_client_evicts_a_hanging_patch(server: Server) -> Non
     data = os.urandom(1_000_000)
     path = await create(server.tus, token, len(data))
     stale = await raw_patch_start(server.settings.http, token, path, 0, len(data), data[:400_000])
-    await trio.sleep(0.3)
+    await wait_until(lambda: stored_size(server.settings.data_dir, path) == 400_000)
     # The stale connection stays open and silent; the client comes back on a new one.
     with trio.fail_after(10):  # far below the 60 s body idle timeout
         response = await head(server.tus, token, path)

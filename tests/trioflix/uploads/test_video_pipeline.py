@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import av
@@ -14,9 +13,11 @@ import trio
 
 from tests.interop.media import FFMPEG, require
 
-from .helpers import auth, create, make_video, metadata, patch
+from .helpers import auth, create, job_children, make_video, metadata, patch
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tests.conftest import Server
 
 
@@ -204,24 +205,6 @@ async def test_a_rotated_upload_is_turned_upright(server: Server, tmp_path: Path
     assert _white_quarter(gray, width, height) == expected
 
 
-def _job_children() -> dict[int, int]:
-    """This process's job children (``trioflix.jobs.child``): pid -> nice value."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes()
-            # Field 4 is the parent pid; the command name (field 2) may hold spaces.
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            if parent == os.getpid() and b"trioflix.jobs.child" in command:
-                found[int(entry.name)] = os.getpriority(os.PRIO_PROCESS, int(entry.name))
-        except (FileNotFoundError, ProcessLookupError):  # it exited meanwhile
-            continue
-    return found
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 async def test_media_jobs_run_at_nice_plus_10(server: Server, tmp_path: Path) -> None:
@@ -233,7 +216,7 @@ async def test_media_jobs_run_at_nice_plus_10(server: Server, tmp_path: Path) ->
 
     async def watch_job_children() -> None:
         while True:
-            for pid, nice in _job_children().items():
+            for pid, nice in job_children().items():
                 seen.setdefault(pid, set()).add(nice)
             await trio.sleep(0.005)
 
