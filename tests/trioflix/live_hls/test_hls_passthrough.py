@@ -32,6 +32,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.interop]
 FRAME_MS = 1000 / 30
 
 
+ENDLIST_WAIT_S = 6.0
+
+
 @pytest.fixture(scope="session")
 def sample(tmp_path_factory: pytest.TempPathFactory) -> Sample:
     return make_sample(tmp_path_factory.mktemp("hls-media") / "sample.flv", seconds=7)
@@ -86,8 +89,9 @@ async def test_source_rendition_plays_and_ends(
     assert sequences == sorted(sequences), "media sequence or segment count went backwards"
     assert publisher.returncode == 0
 
-    # ffmpeg unpublished: EXT-X-ENDLIST within 2 s.
-    with trio.fail_after(2.0):
+    # ffmpeg unpublished: EXT-X-ENDLIST within 2 s by design, bounded more loosely here
+    # for a busy machine (a writer that waited for the reconnect grace would take 10 s).
+    with trio.fail_after(ENDLIST_WAIT_S):
         while True:
             playlist = parse_media_playlist((await server.client.get(f"/live/alice/{uri}")).text)
             if playlist.ended:
@@ -177,8 +181,9 @@ async def test_killed_publisher_ends_playlist_and_reconnect_continues_it(
 
     publisher.send_signal(signal.SIGKILL)
     await publisher.wait()
-    # The publisher dropped (no unpublish): within 2 s every playlist shows the end.
-    with trio.fail_after(2.0):
+    # The publisher dropped (no unpublish): every playlist shows the end, within 2 s by
+    # design (bounded as above).
+    with trio.fail_after(ENDLIST_WAIT_S):
         while True:
             response = await server.client.get(f"/live/alice/{uri}")
             assert response.status_code == 200
