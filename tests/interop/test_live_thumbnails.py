@@ -11,6 +11,7 @@ import trio
 
 from tests.interop.media import make_sample
 from tests.trioflix.live_hls.helpers import start_publisher, wait_live
+from tests.waiting import wait_until
 from trioflix.api import thumbnails
 from trioflix.api.thumbnails import CACHE_KEY, THUMBNAIL_WIDTH, ThumbnailCache
 
@@ -79,7 +80,9 @@ async def test_thumbnail_is_a_cached_scaled_jpeg_of_the_live_stream(
     assert channels[0]["thumbnail"] == "/live/alice/thumbnail.jpg"
 
     # Once the cache is stale and a newer keyframe exists, the picture is made again.
-    await trio.sleep(1.2)
+    decoded = stream.latest_keyframe()
+    await trio.sleep(thumbnails.CACHE_S)  # the cache's age is real time
+    await wait_until(lambda: stream.latest_keyframe() not in (None, decoded))
     newer = await server.client.get("/live/alice/thumbnail.jpg")
     assert newer.status_code == 200
     assert cache.decodes == 2
