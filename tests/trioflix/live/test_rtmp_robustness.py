@@ -224,8 +224,9 @@ async def test_a_burst_larger_than_one_read_is_read_within_one_tick(server: Serv
     assert live is not None
     big = b"\x17\x01\x00\x00\x00" + (8 * rtmp_server.RECEIVE_BYTES).to_bytes(4, "big")
     big += b"\x65" + os.urandom(8 * rtmp_server.RECEIVE_BYTES - 1)
-    # At most one tick (1 s) to wait for, then the reads back to back; held to one read
-    # a tick, the dozens of reads would take dozens of seconds. The rest is for a busy machine.
+    # At most one tick (1 s) to wait for, then the reads back to back. Held to one read a
+    # tick, 2 MiB in reads of at most 256 KiB would take 8 s or more; the rest of the
+    # bound is room for a busy machine.
     with trio.fail_after(5):
         await publisher.send_video(stream_id, 40, big)
         while live.stats.video_frames < 2:  # noqa: ASYNC110
