@@ -10,6 +10,7 @@ import pytest
 import trio
 
 from tests.trioflix.live_hls.helpers import start_publisher, wait_live
+from tests.waiting import wait_until
 from trioflix.media import live_thumbnails
 from trioflix.media.live_thumbnails import THUMBNAIL_WIDTH
 
@@ -75,7 +76,9 @@ async def test_thumbnail_is_a_cached_scaled_jpeg_of_the_live_stream(
     assert channels[0]["thumbnail"] == "/live/alice/thumbnail.jpg"
 
     # Once the cache is stale and a newer keyframe exists, the picture is made again.
-    await trio.sleep(1.2)
+    decoded = stream.latest_keyframe()
+    await trio.sleep(live_thumbnails.CACHE_S)  # the cache's age is real time
+    await wait_until(lambda: stream.latest_keyframe() not in (None, decoded))
     newer = await server.client.get("/live/alice/thumbnail.jpg")
     assert newer.status_code == 200
     assert cache.decodes == 2

@@ -72,6 +72,28 @@ async def test_failed_logins_are_rate_limited(server: Server) -> None:
     assert response.status_code == 429
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_failed_logins_are_rate_limited_per_address(server: Server) -> None:
+    """20 failures from one address (docs/api.md), over names that each stay under their limit."""
+    await server.register("erin")
+    statuses = []
+    for attempt in range(20):
+        response = await server.client.post(
+            "/api/auth/login",
+            json={"username": f"guess{attempt // 4}", "password": "not it at all"},
+        )
+        statuses.append(response.status_code)
+    assert statuses == [401] * 20
+    # A name never tried, with the right password: the address is what is throttled.
+    response = await server.client.post(
+        "/api/auth/login", json={"username": "erin", "password": "correct horse"}
+    )
+    assert response.status_code == 429
+    assert response.json()["error"]["code"] == "too_many_attempts"
+    assert int(response.headers["Retry-After"]) > 0
+
+
 def _b64(data: dict[str, object]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from trioflix.api.auth import blueprint as auth
-from trioflix.api.chat import blueprint as chat
-from trioflix.api.chat import socket_blueprint as chat_socket
-from trioflix.api.emotes import blueprint as emotes
-from trioflix.api.hls import blueprint as hls
-from trioflix.api.operations import blueprint as operations
-from trioflix.api.pages import blueprint as pages
-from trioflix.api.playback import blueprint as playback
-from trioflix.api.stream_keys import blueprint as stream_keys
-from trioflix.api.streaming import blueprint as streaming
-from trioflix.api.thumbnails import blueprint as thumbnails
-from trioflix.api.uploads import blueprint as uploads
-from trioflix.api.videos import blueprint as videos
-from trioflix.api.wallet import blueprint as wallet
+# The area modules themselves, not their blueprints, are bound here: a blueprint
+# bound as ``trioflix.api.hls`` would hide the module of that name from every
+# ``from trioflix.api import hls``.
+from trioflix.api import (
+    auth,
+    chat,
+    emotes,
+    hls,
+    operations,
+    pages,
+    playback,
+    stream_keys,
+    streaming,
+    thumbnails,
+    uploads,
+    videos,
+    wallet,
+)
 
 if TYPE_CHECKING:
     from quart import Quart
@@ -28,19 +32,19 @@ __all__ = ["register_blueprints"]
 def register_blueprints(app: Quart) -> None:
     """Register every area's routes on ``app``."""
     for blueprint in (
-        auth,
-        stream_keys,
-        operations,
-        streaming,
-        playback,
-        hls,
-        thumbnails,
-        uploads,
-        videos,
-        chat,
-        chat_socket,
-        emotes,
-        wallet,
-        pages,
+        auth.blueprint,
+        stream_keys.blueprint,
+        operations.blueprint,
+        streaming.blueprint,
+        playback.blueprint,
+        hls.blueprint,
+        thumbnails.blueprint,
+        uploads.blueprint,
+        videos.blueprint,
+        chat.blueprint,
+        chat.socket_blueprint,
+        emotes.blueprint,
+        wallet.blueprint,
+        pages.blueprint,
     ):
         app.register_blueprint(blueprint)

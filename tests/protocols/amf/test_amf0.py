@@ -5,7 +5,7 @@ import struct
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from protocols.amf import (
@@ -206,6 +206,19 @@ def test_random_bytes_only_raise_decode_error(data: bytes) -> None:
         decode_amf0(data)
     except AMFDecodeError:
         pass
+
+
+@given(st.lists(amf0_values, min_size=1, max_size=4), st.data())
+def test_input_ending_inside_a_value_is_a_decode_error(
+    values: list[AMFValue], data: st.DataObject
+) -> None:
+    """The end of the input is never taken for the end of a value."""
+    encoded = encode_amf0(*values)
+    last_starts = len(encode_amf0(*values[:-1]))
+    assume(len(encoded) - last_starts > 1)
+    cut = data.draw(st.integers(last_starts + 1, len(encoded) - 1))
+    with pytest.raises(AMFDecodeError):
+        decode_amf0(encoded[:cut])
 
 
 def test_nan_roundtrips() -> None:

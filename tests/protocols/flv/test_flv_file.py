@@ -19,6 +19,8 @@ TAG_VECTOR = b"\x09\x00\x00\x03\x34\x56\x78\x12\x00\x00\x00abc\x00\x00\x00\x0e"
 
 
 def read_all(data: bytes, *, chunk: int | None = None, **kwargs: int) -> list[object]:
+    """The events of ``data`` and then of the end of input, which must end the file:
+    the last event is :class:`flv.FLVEnd`, or :class:`flv.FLVError` is raised."""
     reader = flv.FLVReader(**kwargs)
     events: list[object] = []
     chunks = [data] if chunk is None else [data[i : i + chunk] for i in range(0, len(data), chunk)]
@@ -28,7 +30,7 @@ def read_all(data: bytes, *, chunk: int | None = None, **kwargs: int) -> list[ob
             events.append(event)
             if isinstance(event, flv.FLVEnd):
                 return events
-    return events
+    raise AssertionError("the end of input neither ended the file nor failed it")
 
 
 def test_header_vector() -> None:

@@ -108,3 +108,30 @@ class ConnectionPair:
             [rtmp.StreamBegin(stream_id=stream_id), rtmp.PublishAccepted(stream_id=stream_id)],
         )
         return stream_id
+
+
+def feed_to_the_end(conn: rtmp.Connection, data: bytes) -> rtmp.Event | rtmp.RemoteProtocolError:
+    """Feed ``data`` and then the end of input, accepting every connect, publish and play.
+
+    Whatever the bytes, the end of input ends the connection: the last thing
+    returned is :class:`rtmp.ConnectionClosed` (the state is then ``CLOSED``) or the
+    :class:`rtmp.RemoteProtocolError` that failed it (the state is then ``ERROR``).
+    Anything else, such as ``NEED_DATA`` after the end, fails the test.
+    """
+    for piece in (data, b""):
+        conn.receive_data(piece)
+        try:
+            while (event := conn.next_event()) is not rtmp.NEED_DATA:
+                if isinstance(event, rtmp.ConnectionClosed):
+                    assert conn.state is rtmp.State.CLOSED
+                    return event
+                if isinstance(event, rtmp.Connect):
+                    conn.accept_connect()
+                elif isinstance(event, rtmp.Publish):
+                    conn.accept_publish(event.stream_id)
+                elif isinstance(event, rtmp.Play):
+                    conn.accept_play(event.stream_id)
+        except rtmp.RemoteProtocolError as exc:
+            assert conn.state is rtmp.State.ERROR
+            return exc
+    raise AssertionError("the end of input neither closed the connection nor failed it")

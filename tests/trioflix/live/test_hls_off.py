@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-import trio
 
 from tests.trioflix.live.rtmp_client import RTMPTestClient
 from tests.trioflix.live.test_rtmp_robustness import AVC_HEADER, KEYFRAME, rtmp_address
 from tests.trioflix.live.test_webhooks_metrics import open_flv_viewer
+from tests.waiting import wait_until
 
 if TYPE_CHECKING:
     from tests.conftest import Server
@@ -31,8 +31,12 @@ async def test_hls_off_keeps_flv(server: Server) -> None:
         await client.send_video(stream_id, i * 1000, KEYFRAME)
     viewer = await open_flv_viewer(server, "alice")
     await viewer.aclose()
-    await trio.sleep(0.5)
+    live = server.app.trioflix.registry.get("alice")
+    assert live is not None
+    await wait_until(lambda: live.stats.video_frames == 3)  # the channel has every keyframe
+    # No HLS session exists for the live channel, so nothing can write a playlist.
     response = await server.client.get("/live/alice/master.m3u8")
     assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_live"
     assert not list((server.settings.data_dir).rglob("*.m3u8"))
     await client.aclose()

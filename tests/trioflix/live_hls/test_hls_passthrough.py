@@ -32,12 +32,15 @@ pytestmark = [pytest.mark.slow, pytest.mark.interop]
 FRAME_MS = 1000 / 30
 
 SAMPLE_SECONDS = 7  # the sample fixture's length
+ENDLIST_WAIT_S = 6.0
 
 
 async def _download(server: Server, url: str, path: Path) -> None:
     response = await server.client.get(url)
     assert response.status_code == 200, (url, response.text)
     assert response.headers["content-type"] == "video/mp2t"
+    # A segment name is never reused and its file never changes: caches keep it.
+    assert response.headers["cache-control"] == "public, max-age=3600, immutable"
     await trio.Path(path).write_bytes(response.content)
 
 
@@ -81,8 +84,9 @@ async def test_source_rendition_plays_and_ends(
     assert sequences == sorted(sequences), "media sequence or segment count went backwards"
     assert publisher.returncode == 0
 
-    # ffmpeg unpublished: EXT-X-ENDLIST within 2 s.
-    with trio.fail_after(2.0):
+    # ffmpeg unpublished: EXT-X-ENDLIST within 2 s by design, bounded more loosely here
+    # for a busy machine (a writer that waited for the reconnect grace would take 10 s).
+    with trio.fail_after(ENDLIST_WAIT_S):
         while True:
             playlist = parse_media_playlist((await server.client.get(f"/live/alice/{uri}")).text)
             if playlist.ended:
@@ -172,8 +176,9 @@ async def test_killed_publisher_ends_playlist_and_reconnect_continues_it(
 
     publisher.send_signal(signal.SIGKILL)
     await publisher.wait()
-    # The publisher dropped (no unpublish): within 2 s every playlist shows the end.
-    with trio.fail_after(2.0):
+    # The publisher dropped (no unpublish): every playlist shows the end, within 2 s by
+    # design (bounded as above).
+    with trio.fail_after(ENDLIST_WAIT_S):
         while True:
             response = await server.client.get(f"/live/alice/{uri}")
             assert response.status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import time
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import trio
 
+from tests.waiting import wait_until
 from trioflix.live.recording import recorder as recorder_module
 from trioflix.live.recording.recorder import Recorder
 
@@ -72,8 +74,9 @@ async def test_live_session_becomes_a_video(
 
 @pytest.mark.settings(hls_ladder="off")
 async def test_recording_off_for_the_key(
-    server: Server, sample: Sample, nursery: trio.Nursery
+    server: Server, sample: Sample, nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger=recorder_module.__name__)
     token, _ = await server.register("alice")
     key = await server.create_key(token)
     keys = (await server.client.get("/api/streaming/keys", headers=auth(token))).json()["keys"]
@@ -86,7 +89,8 @@ async def test_recording_off_for_the_key(
     with trio.fail_after(30):
         await publisher.wait()
     await wait_live(server, "alice", live=False)
-    await trio.sleep(1)  # a hand-off, had there been one, takes milliseconds
+    # The recorder looked at the session's key and declined: the one path without a file.
+    await wait_until(lambda: "alice: recording is off for this stream key" in caplog.messages)
     assert await _videos(server, token) == []
     assert not any((server.settings.data_dir / "recordings").iterdir())
 

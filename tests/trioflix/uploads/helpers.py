@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from contextlib import asynccontextmanager
 from fractions import Fraction
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -18,7 +20,6 @@ from tests.api import auth as auth  # the tests import it from here
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
-    from pathlib import Path
 
     import httpx
 
@@ -63,6 +64,15 @@ async def head(client: httpx.AsyncClient, token: str, path: str) -> httpx.Respon
     return await client.head(path, headers={**V, **auth(token)})
 
 
+def stored_size(data_dir: Path, path: str) -> int:
+    """How many bytes of the upload at ``path`` (its URL path) the server has written
+    to its data file: the bytes it has received, give or take one write's linger."""
+    try:
+        return (data_dir / "uploads" / f"{path.rsplit('/', 1)[1]}.bin").stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
 async def raw_patch_start(
     address: str,
     token: str,
@@ -86,6 +96,24 @@ async def raw_patch_start(
     )
     await stream.send_all(head_lines.encode() + sent)
     return stream
+
+
+def job_children() -> dict[int, int]:
+    """This process's job children (``trioflix.jobs.child``): pid -> nice value."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+            # Field 4 is the parent pid; the command name (field 2) may hold spaces.
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            if parent == os.getpid() and b"trioflix.jobs.child" in command:
+                found[int(entry.name)] = os.getpriority(os.PRIO_PROCESS, int(entry.name))
+        except (FileNotFoundError, ProcessLookupError):  # it exited meanwhile
+            continue
+    return found
 
 
 def make_video(

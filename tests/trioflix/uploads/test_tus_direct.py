@@ -16,10 +16,21 @@ from typing import TYPE_CHECKING
 import httpx
 import trio
 
+from tests.waiting import wait_until
 from trioflix.app import create_app
 from trioflix.server import serve_app
 
-from .helpers import STREAM, TUS, V, auth, connect, create, head, raw_patch_start
+from .helpers import (
+    STREAM,
+    TUS,
+    V,
+    auth,
+    connect,
+    create,
+    head,
+    raw_patch_start,
+    stored_size,
+)
 
 if TYPE_CHECKING:
     from tests.conftest import Server
@@ -143,7 +154,7 @@ async def test_shutdown_mid_body_keeps_the_bytes_received(settings: Settings) ->
             with trio.fail_after(5):
                 while app.trioflix.direct_connections != 1:  # noqa: ASYNC110
                     await trio.sleep(0.01)
-            await trio.sleep(0.2)  # the bytes reach the server
+            await wait_until(lambda: stored_size(settings.data_dir, path) == 250_000)
             stop.set()
     # A server started again on the same data reports what the stopped one kept.
     async with trio.open_nursery() as nursery:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from typing import TYPE_CHECKING, Any
 
 import av
 import pytest
 import trio
 
-from tests.interop.media import ffprobe
+from tests.interop.media import FFMPEG, ffprobe, require
 
-from .helpers import auth, create, make_video, metadata, patch
+from .helpers import auth, create, job_children, make_video, metadata, patch
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -108,6 +110,117 @@ def _poster_luma(path: Path) -> float:
     data = bytes(plane)
     values = [data[r * plane.line_size + x] for r in range(9) for x in range(16)]
     return sum(values) / len(values)
+
+
+def _make_rotated_video(path: Path) -> None:
+    """A landscape 320x240 picture, white in its top-left quarter only, tagged to be
+    shown rotated a quarter turn (a phone held upright records such files)."""
+    ffmpeg = require(FFMPEG, "ffmpeg")
+    coded = path.with_suffix(".coded.mp4")
+    picture = "color=c=black:s=320x240:d=2:r=25,drawbox=x=0:y=0:w=160:h=120:color=white:t=fill"
+    inputs = ["-f", "lavfi", "-i", picture, "-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo"]
+    encode = "-shortest -c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac"
+    subprocess.run([ffmpeg, "-v", "error", *inputs, *encode.split(), str(coded)], check=True)
+    # Stream copy writes the tag as the track's display matrix.
+    tag = "-c copy -metadata:s:v:0 rotate=90"
+    subprocess.run([ffmpeg, "-v", "error", "-i", str(coded), *tag.split(), str(path)], check=True)
+
+
+def _shown_picture(path: Path) -> bytes:
+    """The first picture of ``path`` as players show it, in gray: ffmpeg applies the
+    display matrix when it decodes."""
+    command = "-frames:v 1 -pix_fmt gray -f rawvideo -"
+    return subprocess.run(
+        [require(FFMPEG, "ffmpeg"), "-v", "error", "-i", str(path), *command.split()],
+        capture_output=True,
+        check=True,
+    ).stdout
+
+
+def _white_quarter(gray: bytes, width: int, height: int) -> int:
+    """Which quarter of a gray picture is the white one: 0 1 / 2 3, reading order."""
+    means = []
+    for top, left in ((0, 0), (0, width // 2), (height // 2, 0), (height // 2, width // 2)):
+        rows = range(top + 4, top + height // 2 - 4, 4)  # clear of the edges' blur
+        values = [
+            gray[y * width + x] for y in rows for x in range(left + 4, left + width // 2 - 4, 4)
+        ]
+        means.append(sum(values) / len(values))
+    assert sorted(means)[-1] > 200 and sorted(means)[-2] < 50, means
+    return means.index(max(means))
+
+
+def _first_picture(path: Path) -> tuple[bytes, int, int]:
+    """The first decoded picture of ``path`` as it is stored: gray bytes, width, height."""
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0)).reformat(format="gray")
+    plane = frame.planes[0]
+    rows = bytes(plane)
+    gray = b"".join(
+        rows[y * plane.line_size : y * plane.line_size + frame.width] for y in range(frame.height)
+    )
+    return gray, frame.width, frame.height
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_a_rotated_upload_is_turned_upright(server: Server, tmp_path: Path) -> None:
+    token, _ = await server.register("alice")
+    source = tmp_path / "phone.mp4"
+    await trio.to_thread.run_sync(_make_rotated_video, source)
+    shown = await trio.to_thread.run_sync(_shown_picture, source)
+    assert len(shown) == 240 * 320
+    expected = _white_quarter(shown, 240, 320)
+    assert expected != 0  # the tag does turn the picture
+
+    upload_id = await _upload(server, token, source.read_bytes(), filename="phone.mp4")
+    events = await _follow_events(server, token, upload_id)
+    assert events[-1]["state"] == "ready", events[-1]
+    video_id = events[-1]["video_id"]
+    detail = (await server.client.get(f"/api/videos/{video_id}")).json()["video"]
+    assert detail["renditions"]
+    video_dir = server.settings.data_dir / "videos" / str(video_id)
+    for rendition in detail["renditions"]:
+        name = rendition["name"]
+        playlist = (await server.client.get(f"/videos/{video_id}/{name}/index.m3u8")).text
+        first = next(line for line in playlist.splitlines() if line.endswith(".ts"))
+        gray, width, height = _first_picture(video_dir / name / first)
+        assert width < height, (name, width, height)
+        assert _white_quarter(gray, width, height) == expected, name
+    poster = await server.client.get(f"/videos/{video_id}/poster.jpg")
+    (tmp_path / "poster.jpg").write_bytes(poster.content)
+    gray, width, height = _first_picture(tmp_path / "poster.jpg")
+    assert width < height
+    assert _white_quarter(gray, width, height) == expected
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_media_jobs_run_at_nice_plus_10(server: Server, tmp_path: Path) -> None:
+    token, _ = await server.register("alice")
+    source = tmp_path / "in.mp4"
+    make_video(source, seconds=2)
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    seen: dict[int, set[int]] = {}
+
+    async def watch_job_children() -> None:
+        while True:
+            for pid, nice in job_children().items():
+                seen.setdefault(pid, set()).add(nice)
+            await trio.sleep(0.005)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(watch_job_children)
+        upload_id = await _upload(server, token, source.read_bytes(), filename="in.mp4")
+        events = await _follow_events(server, token, upload_id)
+        nursery.cancel_scope.cancel()
+    assert events[-1]["state"] == "ready", events[-1]
+    assert seen, "no job child process was seen"
+    # A child starts at the server's priority and lowers its own as its first step.
+    lowered = min(own + 10, 19)
+    for values in seen.values():
+        assert values <= {own, lowered}
+    assert any(lowered in values for values in seen.values()), seen
 
 
 @pytest.mark.slow

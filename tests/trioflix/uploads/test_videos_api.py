@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING
 import pytest
 import trio
 
+from tests.waiting import wait_until
 from trioflix.jobs.queue import get_job
 from trioflix.media.library import create_video
 
-from .helpers import auth, create, make_video, metadata, patch
+from .helpers import auth, create, job_children, make_video, metadata, patch
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -101,6 +102,7 @@ async def test_deleting_a_video_while_it_is_processed_stops_the_work(
                 break  # the child process is encoding
             await trio.sleep(0.05)
     video_id = status["video_id"]
+    assert job_children()  # what the end of this test waits to see gone
     deleted = await server.client.delete(f"/api/videos/{video_id}", headers=auth(token))
     assert deleted.status_code == 204
     assert not (server.settings.data_dir / "videos" / str(video_id)).exists()
@@ -109,7 +111,8 @@ async def test_deleting_a_video_while_it_is_processed_stops_the_work(
     )
     job = await get_job(server.app.trioflix.db, job_id)
     assert job is not None and job.state == "cancelled"
-    await trio.sleep(1)  # a surviving child would write new files by now
+    # The cancelled job's child process is gone, so nothing can write files any more.
+    await wait_until(lambda: not job_children())
     assert not (server.settings.data_dir / "videos" / str(video_id)).exists()
 
 
