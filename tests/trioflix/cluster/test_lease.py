@@ -66,7 +66,10 @@ async def test_take_over_raises_the_epoch_and_fences_the_old_holder(
     assert not await leases.release(old)  # compare-and-delete: the new holder keeps it
     assert await leases.current("chan") == new.origin
     assert await leases.refresh(new)
-    assert await leases.release(new)
+    again = await leases.take_over("chan", B, TTL_S)  # the same host, a later publish
+    assert again.origin.epoch > new.origin.epoch
+    assert not await leases.refresh(new)
+    assert await leases.release(again)
     assert await leases.current("chan") is None
 
 
@@ -137,23 +140,32 @@ async def _hold(
     return scope
 
 
-async def test_holder_keeps_the_lease_past_its_ttl_and_releases_when_cancelled(
+async def test_holder_keeps_the_lease_past_its_ttl(
     redis: coredis.Redis[bytes], nursery: trio.Nursery
 ) -> None:
     leases = OriginLeases(redis)
     lease = await leases.acquire("chan", A, 0.5)
     losses = Losses()
-    scope = await _hold(nursery, leases, lease, losses)
+    await _hold(nursery, leases, lease, losses)
     with trio.move_on_after(1.5):  # three TTLs: only refreshes keep it
         await losses.event.wait()
     assert losses.reasons == []
     assert await leases.current("chan") == lease.origin
+
+
+async def test_holder_releases_the_lease_when_cancelled(
+    redis: coredis.Redis[bytes], nursery: trio.Nursery
+) -> None:
+    leases = OriginLeases(redis)
+    lease = await leases.acquire("chan", A, 30.0)
+    losses = Losses()
+    scope = await _hold(nursery, leases, lease, losses)
     scope.cancel()
 
     async def released() -> bool:
         return await leases.current("chan") is None
 
-    with trio.fail_after(1):  # released on cancel, not left to expire
+    with trio.fail_after(2):  # released on cancel, not left to expire after 30 s
         await wait_until(released)
     assert losses.reasons == []
 
