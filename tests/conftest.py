@@ -159,8 +159,30 @@ def private_pg_cluster() -> Iterator[PostgresCluster]:
     yield from _make_cluster()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``@pytest.mark.backends("sqlite", reason=...)`` narrows ``backend`` for a test or module.
+
+    Runs before the fixture's own parametrisation so that it can take its place:
+    pytest leaves a fixture alone when a ``parametrize`` mark names it.
+    """
+    marker = metafunc.definition.get_closest_marker("backends")
+    if marker is None or "backend" not in metafunc.fixturenames:
+        return
+    if not marker.args or not set(marker.args) <= set(BACKENDS) or not marker.kwargs.get("reason"):
+        raise pytest.UsageError(
+            f"{metafunc.definition.nodeid}: @pytest.mark.backends takes names from {BACKENDS}"
+            " and reason=, why the others are left out"
+        )
+    metafunc.definition.add_marker(pytest.mark.parametrize("backend", marker.args, indirect=True))
+
+
+@pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
+    """The storage backend: every test that touches storage runs against each of them."""
     return str(request.param)
 
 

@@ -23,11 +23,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.interop]
 VIEWERS = 8  # home pages asking at once
 
 
-@pytest.fixture
-def backend() -> str:
-    return "sqlite"
-
-
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory: pytest.TempPathFactory) -> Sample:
     """640x360 with a keyframe every second."""

@@ -34,11 +34,6 @@ if TYPE_CHECKING:
     from trioflix.config import Settings
 
 
-@pytest.fixture
-def backend() -> str:
-    return "sqlite"
-
-
 def head(text: str) -> bytes:
     return text.replace("\n", "\r\n").encode() + b"\r\n"
 

@@ -27,12 +27,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.interop]
 PROTOCOLS = {"rtmp", "http-flv", "ws-flv", "hls"}
 
 
-@pytest.fixture
-def backend() -> str:
-    """The counts come from the registry, not the database: one backend is enough."""
-    return "sqlite"
-
-
 @pytest.fixture(scope="session")
 def sample(tmp_path_factory: pytest.TempPathFactory) -> Sample:
     return make_sample(tmp_path_factory.mktemp("chat-live") / "sample.flv", seconds=12)
