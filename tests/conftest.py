@@ -28,7 +28,9 @@ from trioflix.config import Settings
 from trioflix.server import hypercorn_config, serve_app
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncIterator, Callable, Iterator
+
+    from _typeshed import FileDescriptorLike
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -276,6 +278,61 @@ async def server(
             app=app,
         )
     stop.set()
+
+
+@dataclass(frozen=True, slots=True)
+class DiskSync:
+    """One finished ``fsync``/``fdatasync`` system call.
+
+    Attributes:
+        path: The file the descriptor was open on when the call was made.
+        size: The file's length when the call began: what the sync made durable.
+        at: ``time.monotonic()`` when the call returned.
+    """
+
+    path: Path
+    size: int
+    at: float
+
+
+class DiskSyncs:
+    """Every ``os.fsync``/``os.fdatasync`` the process makes while the fixture is active."""
+
+    def __init__(self) -> None:
+        self.calls: list[DiskSync] = []  # appended from worker threads: list.append is atomic
+
+    def of(self, path: Path) -> list[DiskSync]:
+        """The syncs of ``path``, in the order they returned."""
+        target = path.resolve()
+        return [call for call in list(self.calls) if call.path == target]
+
+    def durable_size(self, path: Path) -> int:
+        """How much of ``path`` the syncs so far have made durable (0 without any)."""
+        return max((call.size for call in self.of(path)), default=0)
+
+
+@pytest.fixture
+def disk_syncs(monkeypatch: pytest.MonkeyPatch) -> DiskSyncs:
+    """Observe the real ``fsync``/``fdatasync`` calls, on the real files.
+
+    The code calls them through the ``os`` module, so the wrappers see every one;
+    they still make the real system call, and record it only once it returned.
+    """
+    syncs = DiskSyncs()
+
+    def observing(real: Callable[[int], None]) -> Callable[[FileDescriptorLike], None]:
+        def sync(fd: FileDescriptorLike) -> None:
+            number = fd if isinstance(fd, int) else fd.fileno()
+            path = Path(os.readlink(f"/proc/self/fd/{number}"))
+            size = os.fstat(number).st_size
+            real(number)
+            syncs.calls.append(DiskSync(path, size, time.monotonic()))
+
+        return sync
+
+    monkeypatch.setattr(os, "fsync", observing(os.fsync))
+    monkeypatch.setattr(os, "fdatasync", observing(os.fdatasync))
+    return syncs
 
 
 REDIS_SERVER = Path("/usr/bin/redis-server")
