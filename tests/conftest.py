@@ -29,7 +29,9 @@ from trioflix.config import Settings
 from trioflix.server import hypercorn_config, serve_app
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncIterator, Callable, Iterator
+
+    from _typeshed import FileDescriptorLike
 
     from tests.interop.media import Sample
     from trioflix.state import TrioflixApp
@@ -163,8 +165,30 @@ def private_pg_cluster() -> Iterator[PostgresCluster]:
     yield from _make_cluster()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``@pytest.mark.backends("sqlite", reason=...)`` narrows ``backend`` for a test or module.
+
+    Runs before the fixture's own parametrisation so that it can take its place:
+    pytest leaves a fixture alone when a ``parametrize`` mark names it.
+    """
+    marker = metafunc.definition.get_closest_marker("backends")
+    if marker is None or "backend" not in metafunc.fixturenames:
+        return
+    if not marker.args or not set(marker.args) <= set(BACKENDS) or not marker.kwargs.get("reason"):
+        raise pytest.UsageError(
+            f"{metafunc.definition.nodeid}: @pytest.mark.backends takes names from {BACKENDS}"
+            " and reason=, why the others are left out"
+        )
+    metafunc.definition.add_marker(pytest.mark.parametrize("backend", marker.args, indirect=True))
+
+
+@pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
+    """The storage backend: every test that touches storage runs against each of them."""
     return str(request.param)
 
 
@@ -258,6 +282,61 @@ async def server(
             app=app,
         )
     stop.set()
+
+
+@dataclass(frozen=True, slots=True)
+class DiskSync:
+    """One finished ``fsync``/``fdatasync`` system call.
+
+    Attributes:
+        path: The file the descriptor was open on when the call was made.
+        size: The file's length when the call began: what the sync made durable.
+        at: ``time.monotonic()`` when the call returned.
+    """
+
+    path: Path
+    size: int
+    at: float
+
+
+class DiskSyncs:
+    """Every ``os.fsync``/``os.fdatasync`` the process makes while the fixture is active."""
+
+    def __init__(self) -> None:
+        self.calls: list[DiskSync] = []  # appended from worker threads: list.append is atomic
+
+    def of(self, path: Path) -> list[DiskSync]:
+        """The syncs of ``path``, in the order they returned."""
+        target = path.resolve()
+        return [call for call in list(self.calls) if call.path == target]
+
+    def durable_size(self, path: Path) -> int:
+        """How much of ``path`` the syncs so far have made durable (0 without any)."""
+        return max((call.size for call in self.of(path)), default=0)
+
+
+@pytest.fixture
+def disk_syncs(monkeypatch: pytest.MonkeyPatch) -> DiskSyncs:
+    """Observe the real ``fsync``/``fdatasync`` calls, on the real files.
+
+    The code calls them through the ``os`` module, so the wrappers see every one;
+    they still make the real system call, and record it only once it returned.
+    """
+    syncs = DiskSyncs()
+
+    def observing(real: Callable[[int], None]) -> Callable[[FileDescriptorLike], None]:
+        def sync(fd: FileDescriptorLike) -> None:
+            number = fd if isinstance(fd, int) else fd.fileno()
+            path = Path(os.readlink(f"/proc/self/fd/{number}"))
+            size = os.fstat(number).st_size
+            real(number)
+            syncs.calls.append(DiskSync(path, size, time.monotonic()))
+
+        return sync
+
+    monkeypatch.setattr(os, "fsync", observing(os.fsync))
+    monkeypatch.setattr(os, "fdatasync", observing(os.fdatasync))
+    return syncs
 
 
 REDIS_SERVER = Path("/usr/bin/redis-server")

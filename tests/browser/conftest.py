@@ -1,4 +1,4 @@
-"""Browser tests: SQLite, the development payment provider, a small live ladder.
+"""Browser tests: the development payment provider, a small live ladder.
 
 ``TRIOFLIX_SCREENSHOTS=DIR`` makes the tests save their page screenshots in DIR
 (``docs/screenshots`` refreshes the README's pictures); otherwise they go to the
@@ -22,12 +22,6 @@ if TYPE_CHECKING:
 # A cheap ladder under the 360p source: two rungs keep the quality menu real while the
 # transcoder stays far inside real time on a 2-core CI machine running a browser too.
 BROWSER_LADDER = "240p:300k,160p"
-
-
-@pytest.fixture
-def backend() -> str:
-    """Pages use the API over HTTP: one storage backend is enough (both are tested elsewhere)."""
-    return "sqlite"
 
 
 @pytest.fixture

@@ -27,6 +27,12 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+# A browser per test is the dearest thing the suite runs; the pages reach the database
+# only through the API, whose SQL the tests under tests/trioflix run on every backend.
+ONE_BACKEND = pytest.mark.backends(
+    "sqlite", reason="pages reach storage only through the API, tested on both elsewhere"
+)
+
 CHROMIUM = Path("/usr/bin/chromium")
 # Debian's Chromium as root in a container: no sandbox, no GPU, nothing phoning home.
 CHROMIUM_ARGS = [

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.browser.helpers import PageLog, in_browser, new_context
+from tests.browser.helpers import ONE_BACKEND, PageLog, in_browser, new_context
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from tests.browser.helpers import Screenshots
     from tests.conftest import Server
 
-pytestmark = [pytest.mark.slow, pytest.mark.interop]
+pytestmark = [pytest.mark.slow, pytest.mark.interop, ONE_BACKEND]
 
 
 def open_chat(browser: Browser, server: Server, login: tuple[str, dict[str, object]]) -> Page:

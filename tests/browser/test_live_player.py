@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING
 import pytest
 import trio
 
-from tests.browser.helpers import PageLog, in_browser, new_context, video_time, wait_playing
+from tests.browser.helpers import (
+    ONE_BACKEND,
+    PageLog,
+    in_browser,
+    new_context,
+    video_time,
+    wait_playing,
+)
 from tests.trioflix.live_hls.helpers import parse_master_playlist, start_publisher, wait_live
 
 if TYPE_CHECKING:
@@ -23,7 +30,7 @@ if TYPE_CHECKING:
     from tests.conftest import Server
     from tests.interop.media import Sample
 
-pytestmark = [pytest.mark.slow, pytest.mark.interop]
+pytestmark = [pytest.mark.slow, pytest.mark.interop, ONE_BACKEND]
 
 LADDER_TIMEOUT_S = 20.0
 

@@ -6,10 +6,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.browser.helpers import ONE_BACKEND
 from trioflix.api.pages import CONTENT_SECURITY_POLICY
 
 if TYPE_CHECKING:
     from tests.conftest import Server
+
+pytestmark = ONE_BACKEND
 
 
 @pytest.mark.parametrize(

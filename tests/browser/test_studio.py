@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 import trio
 
-from tests.browser.helpers import PageLog, in_browser, new_context
+from tests.browser.helpers import ONE_BACKEND, PageLog, in_browser, new_context
 from tests.trioflix.live_hls.helpers import start_publisher, wait_live
 from trioflix.media.library import create_video, set_failed, set_progress
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from tests.conftest import Server
     from tests.interop.media import Sample
 
-pytestmark = [pytest.mark.slow, pytest.mark.interop]
+pytestmark = [pytest.mark.slow, pytest.mark.interop, ONE_BACKEND]
 
 
 async def test_register_create_key_go_live_and_stop_from_the_studio(

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.browser.helpers import PageLog, in_browser, new_context, wait_playing
+from tests.browser.helpers import ONE_BACKEND, PageLog, in_browser, new_context, wait_playing
 from tests.trioflix.uploads.helpers import make_video
 from trioflix.media.library import video_dir
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from tests.browser.helpers import Screenshots
     from tests.conftest import Server
 
-pytestmark = [pytest.mark.slow, pytest.mark.interop]
+pytestmark = [pytest.mark.slow, pytest.mark.interop, ONE_BACKEND]
 
 PROCESSING_TIMEOUT_MS = 120_000  # one media worker; two small videos, each a full ladder
 

@@ -18,14 +18,15 @@ from tests.trioflix.live_hls.helpers import wait_live
 if TYPE_CHECKING:
     from tests.conftest import Server
 
-pytestmark = [pytest.mark.slow, pytest.mark.interop]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.interop,
+    pytest.mark.backends(
+        "sqlite", reason="what it checks is the HEVC media reaching viewers unchanged"
+    ),
+]
 
 PUBLISHER = Path(__file__).with_name("publish_hevc.py")
-
-
-@pytest.fixture
-def backend() -> str:
-    return "sqlite"
 
 
 async def read_flv(server: Server, channel: str) -> bytes:

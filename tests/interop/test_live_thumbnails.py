@@ -23,11 +23,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.interop]
 VIEWERS = 8  # home pages asking at once
 
 
-@pytest.fixture
-def backend() -> str:
-    return "sqlite"
-
-
 SAMPLE_SECONDS = 12  # the sample fixture's length (640x360, a keyframe every second)
 
 

@@ -31,11 +31,11 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.slow, pytest.mark.interop]
 
-
-@pytest.fixture
-def backend() -> str:
-    """Interop is about the wire: one storage backend is enough (both are tested elsewhere)."""
-    return "sqlite"
+# The tests of what a client receives run on one backend; those of keys, takeovers,
+# stops and reconnects (the live sessions' SQL) run on both.
+WIRE_ONLY = pytest.mark.backends(
+    "sqlite", reason="what the clients receive is the same whatever stores the sessions"
+)
 
 
 async def status(server: Server, token: str) -> dict[str, Any]:
@@ -45,6 +45,7 @@ async def status(server: Server, token: str) -> dict[str, Any]:
     return result
 
 
+@WIRE_ONLY
 @pytest.mark.parametrize("server", ["direct", "asgi"], indirect=True)
 async def test_publish_and_watch_over_http_flv(
     server: Server, sample: Sample, tmp_path: Path, nursery: trio.Nursery
@@ -95,6 +96,7 @@ async def test_publish_and_watch_over_http_flv(
     assert last["session"]["peak_viewers"] == 1
 
 
+@WIRE_ONLY
 async def test_two_publishers_paced_by_the_read_clock_each_reach_their_viewer(
     server: Server, sample: Sample, tmp_path: Path, nursery: trio.Nursery
 ) -> None:
@@ -163,6 +165,7 @@ async def test_status_reports_codecs_resolution_and_rates(
     publisher.terminate()
 
 
+@WIRE_ONLY
 @pytest.mark.parametrize("client", ["ffmpeg", "rtmpdump"])
 async def test_rtmp_play(
     server: Server, sample: Sample, tmp_path: Path, nursery: trio.Nursery, client: str
@@ -195,6 +198,7 @@ async def test_rtmp_play(
     assert_received_suffix(sample, received)
 
 
+@WIRE_ONLY
 @pytest.mark.parametrize("server", ["direct", "asgi"], indirect=True)
 async def test_ws_flv(server: Server, sample: Sample, nursery: trio.Nursery) -> None:
     token, _ = await server.register("alice")

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from typing import TYPE_CHECKING
 
+import argon2
 import jwt
 import pytest
 
@@ -30,6 +32,39 @@ async def test_register_login_me(server: Server) -> None:
     me = await server.client.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})
     assert me.status_code == 200
     assert me.json() == {"user": user}
+
+
+# docs/api.md: RFC 9106's low-memory profile, written out in the PHC string format.
+ARGON2ID_PHC = re.compile(
+    r"^\$argon2id\$v=19\$m=(?P<m>\d+),t=(?P<t>\d+),p=(?P<p>\d+)"
+    r"\$(?P<salt>[A-Za-z0-9+/]+)\$(?P<hash>[A-Za-z0-9+/]+)$"
+)
+
+
+async def test_the_password_is_stored_as_a_documented_argon2id_hash(server: Server) -> None:
+    password = "correct horse battery staple"
+    _, user = await server.register("frank", password)
+    stored = await server.app.trioflix.db.fetchval(
+        "SELECT password_hash FROM users WHERE id = $1", user["id"]
+    )
+    assert isinstance(stored, str)
+    assert password not in stored and password.encode().hex() not in stored
+    phc = ARGON2ID_PHC.match(stored)
+    assert phc is not None, stored
+    assert (int(phc["m"]), int(phc["t"]), int(phc["p"])) == (65536, 3, 4)
+    # Unpadded base64: 16 bytes of salt, 32 of hash.
+    assert len(base64.b64decode(phc["salt"] + "==")) == 16
+    assert len(base64.b64decode(phc["hash"] + "==")) == 32
+    # The hash checks out with argon2's reference implementation, not the project's code.
+    assert argon2.low_level.verify_secret(stored.encode(), password.encode(), argon2.Type.ID)
+    with pytest.raises(argon2.exceptions.VerifyMismatchError):
+        argon2.low_level.verify_secret(stored.encode(), b"correct horse", argon2.Type.ID)
+    # Two users with one password get different hashes (a fresh salt each).
+    _, other = await server.register("grace", password)
+    again = await server.app.trioflix.db.fetchval(
+        "SELECT password_hash FROM users WHERE id = $1", other["id"]
+    )
+    assert again != stored
 
 
 async def test_register_duplicate_name(server: Server) -> None:

@@ -33,10 +33,11 @@ if TYPE_CHECKING:
     from tests.conftest import Server
     from trioflix.config import Settings
 
-
-@pytest.fixture
-def backend() -> str:
-    return "sqlite"
+pytestmark = pytest.mark.backends(
+    "sqlite",
+    reason="the front's bytes and sockets, whatever stores the sessions; publishing's SQL"
+    " runs on both in tests/trioflix/live and live_hls",
+)
 
 
 def head(text: str) -> bytes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import itertools
 import json
 import socket
@@ -20,6 +22,14 @@ if TYPE_CHECKING:
     from trio_websocket import WebSocketConnection
 
 _nonces = itertools.count(1)
+
+
+def provider_signature(secret: str, body: bytes, timestamp: int) -> str:
+    """``Trioflix-Signature`` as a payment provider computes it, from docs/api.md alone:
+    ``t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<raw body>" keyed with the secret>``."""
+    signed = str(timestamp).encode("ascii") + b"." + body
+    digest = hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
 
 
 class ChatClient:

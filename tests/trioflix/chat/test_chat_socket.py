@@ -140,6 +140,25 @@ async def test_slow_consumer_is_dropped_without_slowing_the_room(
             assert got < 300
 
 
+async def test_the_served_chat_drops_a_member_past_256_waiting_frames(server: Server) -> None:
+    """docs/chat-protocol.md: close 4408 when more than 256 frames wait for a client."""
+    await server.register("alice")
+    with trio.fail_after(20):
+        async with chat(server.url, "alice") as (_, _):
+            room = server.app.trioflix.chat.rooms["alice"]
+            (member,) = room.members
+            # No checkpoint from here on: the member's writer cannot drain anything (a
+            # writer parked in receive takes the first frame, which then is not waiting).
+            seq = 0
+            while member.inbox.statistics().current_buffer_used < 256:
+                seq += 1
+                room.fan_out(seq, "{}")
+                assert member.close_code is None, seq
+            assert member in room.members
+            room.fan_out(seq + 1, "{}")
+            assert member not in room.members and member.close_code == 4408
+
+
 async def test_a_client_that_resets_mid_write_is_removed_quietly(
     tight_limits: None, server: Server, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -22,15 +22,15 @@ if TYPE_CHECKING:
     from tests.conftest import Server
     from tests.interop.media import Sample
 
-pytestmark = [pytest.mark.slow, pytest.mark.interop]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.interop,
+    pytest.mark.backends(
+        "sqlite", reason="the counts come from the registry and the playback sessions, not SQL"
+    ),
+]
 
 PROTOCOLS = {"rtmp", "http-flv", "ws-flv", "hls"}
-
-
-@pytest.fixture
-def backend() -> str:
-    """The counts come from the registry, not the database: one backend is enough."""
-    return "sqlite"
 
 
 SAMPLE_SECONDS = 12  # the sample fixture's length

@@ -8,10 +8,8 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from trioflix.chat.payments import sign_webhook
-
 from .conftest import WEBHOOK_SECRET
-from .helpers import auth, chat, topup
+from .helpers import auth, chat, provider_signature, topup
 
 if TYPE_CHECKING:
     from tests.conftest import Server
@@ -102,12 +100,12 @@ async def test_webhook_credits_once_and_only_when_signed(server: Server) -> None
         }
     ).encode()
     now = int(time.time())
-    good = {"Trioflix-Signature": sign_webhook(WEBHOOK_SECRET, body, now)}
+    good = {"Trioflix-Signature": provider_signature(WEBHOOK_SECRET, body, now)}
     for headers, status in [
         ({}, 400),
-        ({"Trioflix-Signature": sign_webhook("wrong-secret" * 4, body, now)}, 400),
-        ({"Trioflix-Signature": sign_webhook(WEBHOOK_SECRET, body, now - 3600)}, 400),
-        ({"Trioflix-Signature": sign_webhook(WEBHOOK_SECRET, body + b" ", now)}, 400),
+        ({"Trioflix-Signature": provider_signature("wrong-secret" * 4, body, now)}, 400),
+        ({"Trioflix-Signature": provider_signature(WEBHOOK_SECRET, body, now - 3600)}, 400),
+        ({"Trioflix-Signature": provider_signature(WEBHOOK_SECRET, body + b" ", now)}, 400),
         (good, 200),
         (good, 200),
     ]:

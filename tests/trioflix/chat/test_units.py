@@ -20,6 +20,8 @@ from trioflix.chat.protocol import (
 )
 from trioflix.chat.superchat import tier_for
 
+from .helpers import provider_signature
+
 
 def test_client_frames_decode_strictly() -> None:
     assert decode_client_frame('{"type":"send","nonce":"a","text":"hi"}') == Send(
@@ -88,13 +90,18 @@ def test_tiers_follow_the_table() -> None:
 
 def test_webhook_signature() -> None:
     body = b'{"id":"evt"}'
-    header = sign_webhook("s" * 32, body, 1_000_000)
+    header = provider_signature("s" * 32, body, 1_000_000)
+    # What the project signs with is the documented scheme, byte for byte.
+    assert sign_webhook("s" * 32, body, 1_000_000) == header
     verify_webhook("s" * 32, header, body, 1_000_100)
+    verify_webhook("s" * 32, header, body, 1_000_300)  # the 5-minute window's edges
+    verify_webhook("s" * 32, header, body, 999_700)
     verify_webhook("s" * 32, "v1=deadbeef," + header, body, 1_000_000)  # any v1 may match
     for secret, sig, data, now in [
         ("t" * 32, header, body, 1_000_000),
         ("s" * 32, header, body + b" ", 1_000_000),
         ("s" * 32, header, body, 1_000_301),
+        ("s" * 32, header, body, 999_699),
         ("s" * 32, "t=abc,v1=00", body, 1_000_000),
         ("s" * 32, "", body, 1_000_000),
     ]:

@@ -15,11 +15,6 @@ if TYPE_CHECKING:
     from tests.conftest import Server
 
 
-@pytest.fixture
-def backend() -> str:
-    return "sqlite"
-
-
 @pytest.mark.settings(hls=False)
 async def test_hls_off_keeps_flv(server: Server) -> None:
     token, _ = await server.register("alice")

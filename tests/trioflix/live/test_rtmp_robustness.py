@@ -18,6 +18,7 @@ from protocols import amf, rtmp
 from tests.trioflix.live.rtmp_client import RTMPTestClient
 from tests.waiting import wait_until
 from trioflix.live.rtmp import server as rtmp_server
+from trioflix.store._postgres import POOL_MAX_SIZE
 
 if TYPE_CHECKING:
     from tests.conftest import Server
@@ -28,11 +29,6 @@ AVC_HEADER = b"\x17\x00\x00\x00\x00" + bytes.fromhex(
     "0164001effe10004" + "6764001e" + "010004" + "68ebe3cb"
 )
 KEYFRAME = b"\x17\x01\x00\x00\x00" + b"\x00\x00\x00\x05\x65abcd"
-
-
-@pytest.fixture
-def backend() -> str:
-    return "sqlite"
 
 
 def rtmp_address(server: Server) -> tuple[str, int]:
@@ -194,6 +190,33 @@ async def _one_cycle(server: Server, key: str, i: int) -> None:
         await trio.aclose_forcefully(stream)
 
 
+async def _fill_the_database_pool(server: Server) -> None:
+    """On PostgreSQL, open every connection the pool may hold, and give them back.
+
+    The pool keeps what it opened, each with its socket and trio-asyncio I/O task:
+    connections opened later, as the cycles' concurrency peaks, are not leaks.
+    """
+    if server.settings.database_url is None:
+        return
+    db = server.app.trioflix.db
+    opened = 0
+    all_open = trio.Event()
+
+    async def hold_one() -> None:
+        nonlocal opened
+        async with db.transaction() as tx:
+            await tx.fetchval("SELECT 1")
+            opened += 1
+            if opened == POOL_MAX_SIZE:
+                all_open.set()
+            await all_open.wait()
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            for _ in range(POOL_MAX_SIZE):
+                nursery.start_soon(hold_one)
+
+
 async def test_connect_drop_cycles_leave_nothing_behind(server: Server) -> None:
     token, _ = await server.register("alice")
     key = await server.create_key(token)
@@ -201,6 +224,7 @@ async def test_connect_drop_cycles_leave_nothing_behind(server: Server) -> None:
     registry = server.app.trioflix.registry
 
     await _one_cycle(server, key, 4)
+    await _fill_the_database_pool(server)
     await wait_until(lambda: not (registry.live() or registry.state_of("alice")))
     fds, tasks = _open_fds(), _task_count()
     for i in range(200):

@@ -45,6 +45,51 @@ def delta(size: int = 100) -> bytes:
     return b"\x27\x01\x00\x00\x00" + b"d" * size
 
 
+MIB = 1024 * 1024
+
+
+def shipped_stream() -> LiveStream:
+    """A stream with every bound left at its default, as the registry makes them."""
+    stream = LiveStream(channel="alice", user_id=1, session_id=1, key_id=1, started_at=0.0)
+    stream.new_publisher()
+    return stream
+
+
+def test_the_gop_cache_holds_8_mib_and_no_more() -> None:
+    """docs/architecture.md: new viewers get the current GOP, capped at 8 MiB (FLV tags)."""
+    stream = shipped_stream()
+    first = stream.publish(Kind.VIDEO, 0, key(4 * MIB))
+    overhead = first.size - len(first.payload)
+    # A delta that brings the GOP's tags to exactly 8 MiB: still cached.
+    stream.publish(Kind.VIDEO, 33, delta(8 * MIB - first.size - overhead - 5))
+    assert stream.latest_keyframe() is first
+    viewer = stream.subscribe(Transport.RTMP, max_bytes=16 * MIB)
+    assert viewer.queued_bytes == 8 * MIB
+    # One byte more in the next GOP: the cache is dropped until the keyframe after it.
+    second = stream.publish(Kind.VIDEO, 66, key(4 * MIB))
+    stream.publish(Kind.VIDEO, 99, delta(8 * MIB - second.size - overhead - 5 + 1))
+    assert stream.latest_keyframe() is None
+    assert stream.subscribe(Transport.RTMP, max_bytes=16 * MIB).queued_bytes == 0
+
+
+def test_a_viewer_that_stops_reading_is_dropped_after_three_skips() -> None:
+    """docs/architecture.md: a 6 MiB queue per viewer; one that falls behind skips to
+    the next keyframe, and one that stops reading is disconnected after three skips."""
+    stream = shipped_stream()
+    viewer = stream.subscribe(Transport.WS_FLV)
+    for skip in range(1, 5):
+        # A 7 MiB GOP: the viewer, reading nothing, overflows 6 MiB once per GOP.
+        dropped = viewer.dropped
+        stream.publish(Kind.VIDEO, skip * 1000, key(MIB))
+        for n in range(1, 7):
+            stream.publish(Kind.VIDEO, skip * 1000 + n * 33, delta(MIB))
+        if skip <= 3:
+            assert viewer.closed_reason is None, skip
+            assert viewer.dropped > dropped  # it did skip
+        else:
+            assert viewer.closed_reason == "too slow"
+
+
 def test_new_viewer_starts_with_headers_and_current_gop() -> None:
     stream = make_stream()
     stream.set_metadata({"width": 1920.0, "height": 1080.0, "framerate": 30.0})

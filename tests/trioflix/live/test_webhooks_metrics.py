@@ -24,11 +24,6 @@ SECRET = "hook-secret-" + "s" * 40
 
 
 @pytest.fixture
-def backend() -> str:
-    return "sqlite"
-
-
-@pytest.fixture
 def hook_port() -> int:
     return _free_port()
 

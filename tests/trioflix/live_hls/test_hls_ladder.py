@@ -29,7 +29,15 @@ if TYPE_CHECKING:
     from trioflix.live.hls.hub import HLSHub
     from trioflix.live.hls.writer import HLSSession
 
-pytestmark = [pytest.mark.slow, pytest.mark.interop]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.interop,
+    pytest.mark.backends(
+        "sqlite",
+        reason="the transcoder's media, at real-time speed; publishing's SQL runs on both"
+        " in test_hls_passthrough and test_recording",
+    ),
+]
 
 LADDER = pytest.mark.settings(hls_ladder="240p:300k,160p")
 

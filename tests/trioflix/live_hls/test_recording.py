@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import shutil
@@ -14,11 +15,13 @@ import trio
 from tests.waiting import wait_until
 from trioflix.live.recording import recorder as recorder_module
 from trioflix.live.recording.recorder import Recorder
+from trioflix.media.library import video_dir
+from trioflix.media.processing import SOURCE_NAME
 
 from .helpers import auth, start_publisher, wait_live
 
 if TYPE_CHECKING:
-    from tests.conftest import Server
+    from tests.conftest import DiskSyncs, Server
     from tests.interop.media import Sample
 
 pytestmark = [pytest.mark.slow, pytest.mark.interop]
@@ -45,7 +48,7 @@ async def _wait_ready(server: Server, token: str, video_id: int) -> dict[str, An
 
 
 async def test_live_session_becomes_a_video(
-    server: Server, sample: Sample, nursery: trio.Nursery
+    server: Server, sample: Sample, nursery: trio.Nursery, disk_syncs: DiskSyncs
 ) -> None:
     token, _ = await server.register("alice")
     await server.client.post(
@@ -54,6 +57,8 @@ async def test_live_session_becomes_a_video(
     key = await server.create_key(token)
     publisher = await start_publisher(nursery, server, key, sample.path)
     await wait_live(server, "alice")
+    stream = server.app.trioflix.registry.get("alice")
+    assert stream is not None
     recording = server.settings.data_dir / "recordings"
     with trio.fail_after(30):
         await publisher.wait()
@@ -62,6 +67,14 @@ async def test_live_session_becomes_a_video(
         while not (videos := await _videos(server, token)):  # noqa: ASYNC110 (HTTP polling)
             await trio.sleep(0.1)
     assert len(videos) == 1
+    # docs/hls.md: the recording is fsynced every 2 s while it grows, and once more
+    # when it is closed (before the hand-off made it the video's source), all of it.
+    *periodic, closing = disk_syncs.of(recording / f"session-{stream.session_id}.flv")
+    assert len(periodic) >= 2, periodic
+    gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(periodic)]
+    assert all(1.5 <= gap <= 3.5 for gap in gaps), gaps
+    source = video_dir(server.settings.data_dir, videos[0]["id"]) / SOURCE_NAME
+    assert closing.size == source.stat().st_size
     assert videos[0]["title"].startswith("Morning show (")
     video = await _wait_ready(server, token, videos[0]["id"])
     assert abs(video["duration"] - SAMPLE_SECONDS) < 5

@@ -1,4 +1,8 @@
-"""receive_body: large writes, commits only over fsynced bytes, fsyncs beside the writing."""
+"""receive_body: large writes, commits only over fsynced bytes, fsyncs beside the writing.
+
+The policy is proven step by step against an in-memory file, then observed on a
+served upload's real file through its real ``fsync`` calls.
+"""
 
 from __future__ import annotations
 
@@ -16,12 +20,16 @@ from trioflix.uploads.http_body import FlowControlledBody
 from trioflix.uploads.locks import Holder
 from trioflix.uploads.transfer import receive_body
 
+from .helpers import create, raw_patch_start
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from tests.conftest import DiskSyncs, Server
     from trioflix.uploads.files import Hasher
 
 KIB = 1024
+MIB = 1024 * KIB
 
 
 class MemoryFile:
@@ -177,3 +185,45 @@ async def test_a_cut_short_transfer_keeps_every_byte_received(
     total = sum(map(len, sent))
     assert commits == [total] and file.synced == total
     assert file.data == b"".join(sent)
+
+
+@pytest.mark.slow
+async def test_on_the_real_file_the_offset_moves_only_over_fsynced_bytes(
+    server: Server, disk_syncs: DiskSyncs
+) -> None:
+    """The same policy, observed on the served upload's data file and its database row.
+
+    The body stops 4 MiB after the documented 32 MiB interval: the commit made
+    during the request must follow an fsync that covered it, and so must the one
+    at its end.
+    """
+    token, _ = await server.register("alice")
+    interval = 32 * MIB  # docs/uploads.md: an fsync starts every 32 MiB
+    data = b"".join(_pieces(interval // MIB + 8, MIB))
+    path = await create(server.tus, token, len(data))
+    upload_id = path.rsplit("/", 1)[1]
+    data_file = server.settings.data_dir / "uploads" / f"{upload_id}.bin"
+    db = server.app.trioflix.db
+
+    async def committed() -> int:
+        # The row, not HEAD: a HEAD would evict the open request.
+        offset = await db.fetchval("SELECT upload_offset FROM uploads WHERE id = $1", upload_id)
+        assert isinstance(offset, int)
+        return offset
+
+    first = interval + 4 * MIB
+    stream = await raw_patch_start(server.settings.http, token, path, 0, len(data), data[:first])
+    async with stream:
+        with trio.fail_after(30):
+            while not (offset := await committed()):  # noqa: ASYNC110 (nothing signals a commit)
+                await trio.sleep(0.05)
+        assert interval <= offset <= disk_syncs.durable_size(data_file)
+        await stream.send_all(data[first:])
+        reply = b""
+        with trio.fail_after(30):
+            while b"\r\n\r\n" not in reply:
+                chunk = await stream.receive_some(4096)
+                assert chunk, "the server closed the connection without an answer"
+                reply += chunk
+    assert reply.startswith(b"HTTP/1.1 204"), reply
+    assert await committed() == len(data) == disk_syncs.durable_size(data_file)
