@@ -1,4 +1,4 @@
-"""Hypothesis properties of the RTMP connection beyond test_vectors.py (STYLE.md §4).
+"""Hypothesis properties of the RTMP connection beyond test_vectors.py.
 
 test_vectors.py holds them for the first ffmpeg capture; here: the same for the
 later captures (H.264 with B-frames, HEVC over enhanced RTMP), chunk streams

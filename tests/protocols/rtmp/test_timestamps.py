@@ -1,4 +1,4 @@
-"""Timestamp regression vectors for the protocol layer (issue 3, "Timestamps").
+"""Timestamp regression vectors for the protocol layer.
 
 Streams longer than 4.66 hours (timestamps past 0xFFFFFF ms: extended timestamps,
 also on type 3 chunks), longer than 49.7 days (past 2**32 ms: 32-bit wrap),
