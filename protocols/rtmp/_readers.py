@@ -213,7 +213,7 @@ class Reader:
     def _read_user_control(self, event_type: int, value: int) -> Event | None:
         event: Event
         if event_type == m.UC_PING_REQUEST:  # 7.1.7: answer with the same timestamp
-            self._writer.control(m.USER_CONTROL, m.user_control(m.UC_PING_RESPONSE, value))
+            self._writer.user_control(m.UC_PING_RESPONSE, value)
             return None
         if event_type == m.UC_PING_RESPONSE:
             event = PingResponse(timestamp=value)

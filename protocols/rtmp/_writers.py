@@ -107,6 +107,10 @@ class Writer:
         """Queue a protocol control or User Control message (RTMP 5.4, 7.1.7)."""
         self.chunks.write(self.out, CSID_CONTROL, type_id, 0, 0, payload)
 
+    def user_control(self, kind: int, value: int) -> None:
+        """Queue a User Control message: event type ``kind`` with its 32-bit value."""
+        self.control(m.USER_CONTROL, m.user_control(kind, value))
+
     def window(self, size: int) -> None:
         """Queue Window Acknowledgement Size ``size`` and remember it."""
         self.window_sent = size
@@ -184,7 +188,7 @@ def _write_publish(w: Writer, event: Publish) -> None:
 
 
 def _write_publish_accepted(w: Writer, event: PublishAccepted) -> None:
-    w.control(m.USER_CONTROL, m.user_control(m.UC_STREAM_BEGIN, event.stream_id))
+    w.user_control(m.UC_STREAM_BEGIN, event.stream_id)
     w.on_status(event.stream_id, "status", "NetStream.Publish.Start", event.description)
 
 
@@ -195,7 +199,7 @@ def _write_play(w: Writer, event: Play) -> None:
 
 def _write_play_accepted(w: Writer, event: PlayAccepted) -> None:
     sid = event.stream_id
-    w.control(m.USER_CONTROL, m.user_control(m.UC_STREAM_BEGIN, sid))
+    w.user_control(m.UC_STREAM_BEGIN, sid)
     w.on_status(sid, "status", "NetStream.Play.Reset", "Playing and resetting.")
     w.on_status(sid, "status", "NetStream.Play.Start", event.description)
     w.data(sid, 0, "|RtmpSampleAccess", True, True)
@@ -218,19 +222,19 @@ def _write_status(w: Writer, event: Status) -> None:
 
 
 def _write_stream_begin(w: Writer, event: StreamBegin) -> None:
-    w.control(m.USER_CONTROL, m.user_control(m.UC_STREAM_BEGIN, event.stream_id))
+    w.user_control(m.UC_STREAM_BEGIN, event.stream_id)
 
 
 def _write_stream_eof(w: Writer, event: StreamEOF) -> None:
-    w.control(m.USER_CONTROL, m.user_control(m.UC_STREAM_EOF, event.stream_id))
+    w.user_control(m.UC_STREAM_EOF, event.stream_id)
 
 
 def _write_ping_request(w: Writer, event: PingRequest) -> None:
-    w.control(m.USER_CONTROL, m.user_control(m.UC_PING_REQUEST, event.timestamp))
+    w.user_control(m.UC_PING_REQUEST, event.timestamp)
 
 
 def _write_ping_response(w: Writer, event: PingResponse) -> None:
-    w.control(m.USER_CONTROL, m.user_control(m.UC_PING_RESPONSE, event.timestamp))
+    w.user_control(m.UC_PING_RESPONSE, event.timestamp)
 
 
 def _write_audio(w: Writer, event: AudioData) -> None:
