@@ -111,6 +111,22 @@ class Connection:
         the unread input and unsent output, both of which the caller controls.
     """
 
+    __slots__ = (
+        "_buffer",
+        "_chunk_writer",
+        "_cstate",
+        "_eof",
+        "_last_ack",
+        "_media_state",
+        "_out",
+        "_peer",
+        "_reader",
+        "_writer",
+        "bytes_received",
+        "bytes_sent",
+        "role",
+    )
+
     def __init__(
         self,
         role: Role,
