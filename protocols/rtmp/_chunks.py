@@ -220,7 +220,7 @@ class ChunkReader:
 
 
 def _basic_header(fmt: int, csid: int) -> bytes:
-    # We only send on chunk streams 2..63 (see _connection.CSID_*): one-byte form.
+    # We only send on chunk streams 2..63 (see _writers.CSID_*): one-byte form.
     return bytes(((fmt << 6) | csid,))
 
 

@@ -48,12 +48,22 @@ Rules:
    the server send ``onStatus NetStream.Unpublish.Success``.
 7. ``ConnectionClosed`` (EOF) is accepted in every state except ``ERROR`` and
    leads to ``CLOSED``, where nothing more may be sent or received.
+
+:class:`ConnectionState` applies both tables and is the only code that changes a
+connection or stream state: ``StreamCreated`` adds a stream as ``IDLE``,
+``DeleteStream`` removes it, and every other change is a table entry. The reader,
+the command handlers and ``send`` call :meth:`ConnectionState.process_event` before
+they act, so a refused event changes nothing. Only the media fast paths (received
+audio/video, ``Connection.send_media``) skip the lookup: they compare the stream's
+state with :data:`MEDIA_STATES`, which is read off ``STREAM_TRANSITIONS``.
 """
 
 from __future__ import annotations
 
 import enum
+from typing import TYPE_CHECKING
 
+from ._errors import LocalProtocolError
 from ._events import (
     AudioData,
     CloseStream,
@@ -83,7 +93,18 @@ from ._events import (
     VideoData,
 )
 
-__all__ = ["STREAM_TRANSITIONS", "TRANSITIONS", "Role", "State", "StreamState"]
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = [
+    "MEDIA_STATES",
+    "STREAM_TRANSITIONS",
+    "TRANSITIONS",
+    "ConnectionState",
+    "Role",
+    "State",
+    "StreamState",
+]
 
 
 class Role(enum.Enum):
@@ -160,3 +181,86 @@ for _stream_state in StreamState:
 for _event in (AudioData, VideoData, Metadata, DataMessage):
     STREAM_TRANSITIONS[_M.PUBLISHING, CLIENT, _event] = _M.PUBLISHING
     STREAM_TRANSITIONS[_M.PLAYING, SERVER, _event] = _M.PLAYING
+
+# Rule 3 for the media fast paths: the stream state in which each sender's audio and
+# video flow (the one state where the table maps VideoData from that sender).
+MEDIA_STATES: dict[Role, StreamState] = {
+    _role: _stream_state
+    for (_stream_state, _role, _event) in STREAM_TRANSITIONS
+    if _event is VideoData
+}
+
+# Events that concern one message stream: checked against STREAM_TRANSITIONS too.
+# StreamCreated is not among them: it names a stream that does not exist yet.
+_STREAM_EVENTS: frozenset[type[Event]] = frozenset(
+    (
+        Publish,
+        PublishAccepted,
+        PublishRejected,
+        Play,
+        PlayAccepted,
+        PlayRejected,
+        CloseStream,
+        DeleteStream,
+        AudioData,
+        VideoData,
+        Metadata,
+        DataMessage,
+    )
+)
+
+
+class ConnectionState:
+    """The connection's state and its message streams' states, changed only here.
+
+    Attributes:
+        state: The connection machine's state.
+        streams: Message stream id -> state, for the streams ``createStream`` made.
+            Read-only outside this class: every change goes through
+            :meth:`process_event`.
+    """
+
+    __slots__ = ("_streams", "state", "streams")
+
+    def __init__(self) -> None:
+        self.state = State.HANDSHAKE
+        self._streams: dict[int, StreamState] = {}
+        self.streams: Mapping[int, StreamState] = self._streams
+
+    def process_event(self, sender: Role, event: Event) -> None:
+        """Apply ``event`` from ``sender`` to both machines (rules 1 and 2).
+
+        Raises:
+            LocalProtocolError: the tables do not allow the event; nothing changed.
+        """
+        event_type = type(event)
+        new_state = TRANSITIONS.get((self.state, sender, event_type))
+        if new_state is None:
+            raise LocalProtocolError(
+                f"{event_type.__name__} from the {sender.value} is not allowed"
+                f" in connection state {self.state.name}"
+            )
+        if event_type in _STREAM_EVENTS:
+            stream_id: int = event.stream_id  # type: ignore[attr-defined]
+            stream_state = self._streams.get(stream_id)
+            if stream_state is None:
+                raise LocalProtocolError(
+                    f"{event_type.__name__} on message stream {stream_id}, which does not exist"
+                )
+            if event_type is DeleteStream:
+                del self._streams[stream_id]
+            else:
+                new_stream_state = STREAM_TRANSITIONS.get((stream_state, sender, event_type))
+                if new_stream_state is None:
+                    raise LocalProtocolError(
+                        f"{event_type.__name__} from the {sender.value} is not allowed"
+                        f" on stream {stream_id} in state {stream_state.name}"
+                    )
+                self._streams[stream_id] = new_stream_state
+        elif isinstance(event, StreamCreated):
+            self._streams[event.stream_id] = StreamState.IDLE
+        self.state = new_state
+
+    def process_error(self) -> None:
+        """The peer broke the protocol: ``ERROR`` for good (rule 2)."""
+        self.state = State.ERROR
