@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from trioflix.direct.front import DirectRoute, Head
     from trioflix.live.channel.stream import LiveStream
     from trioflix.state import AppState
-    from trioflix.uploads.service import Uploads
 
 __all__ = ["DirectRoutes"]
 
@@ -58,9 +57,8 @@ FLV_ROUTE = "/live/<channel>.flv"
 class DirectRoutes:
     """The direct routes of one app, and the connections they hold open."""
 
-    def __init__(self, state: AppState, uploads: Uploads) -> None:
+    def __init__(self, state: AppState) -> None:
         self.state = state
-        self.uploads = uploads
         self.closing = False
         self._open: set[trio.CancelScope] = set()
 
@@ -108,7 +106,7 @@ class DirectRoutes:
     async def _tus(self, data: bytes, stream: trio.SocketStream, head: Head) -> bytes | None:
         with self._tracked() as scope:
             rest = await serve_tus_request(
-                stream, head, data, service=self.uploads, app_state=self.state
+                stream, head, data, service=self.state.uploads, app_state=self.state
             )
         return None if scope.cancelled_caught else rest
 

@@ -43,7 +43,7 @@ async def serve(
         UnsupportedSettingError: ``config`` asks for what this worker does not
             offer (TLS, QUIC, ``max_requests``, several workers).
     """
-    routes = DirectRoutes(app.trioflix, app.trioflix.uploads)
+    routes = DirectRoutes(app.trioflix)
     app.trioflix.request_trailers = True  # serve_with_front_door keeps them
     front_door = partial(
         handle_connection, route_for=routes.route_for, head_timeout=config.keep_alive_timeout
