@@ -74,9 +74,12 @@ async def test_two_people_chat_and_a_moderator_deletes_a_message(
         ).click()
         owner.get_by_role("menuitem", name="Timeout bob 1 minute").click()
         viewer.locator(".chat-system", has_text="bob was timed out").wait_for()
-        say(viewer, "am I muted?")
-        viewer.get_by_role("button", name="Wait").wait_for()
-        assert message(viewer, "am I muted?").count() == 0  # type: ignore[attr-defined]
+        # The timeout frame starts the countdown at once (no send needed to learn it),
+        # so bob has no "Chat" button to press; the server's own refusal of a timed-out
+        # member is tested in tests/trioflix/chat/test_moderation.py.
+        countdown = viewer.get_by_role("button", name="Wait")
+        countdown.wait_for()
+        assert countdown.is_disabled()
         owner.context.close()
         viewer.context.close()
 
