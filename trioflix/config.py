@@ -123,6 +123,10 @@ def _http_urls(value: str, env: str) -> tuple[str, ...]:
     return urls
 
 
+def _text(value: str, env: str) -> str:
+    return value
+
+
 def _secret(value: str, env: str) -> str:
     if len(value) < MIN_SECRET_LENGTH:
         raise ConfigError(f"{env} must be at least {MIN_SECRET_LENGTH} characters")
@@ -246,8 +250,25 @@ class Settings:
     redis_url: str | None = _setting(
         None,
         "REDIS_URL",
-        "redis://host:port/db shares chat and viewer counts between processes; unset: in-process",
+        "redis://host:port/db joins the cluster of hosts sharing it (needs a PostgreSQL"
+        " DATABASE_URL, JWT_SECRET and TRIOFLIX_ADVERTISE_URL); unset: one host alone",
         _url("redis://", "rediss://", "unix://"),
+    )
+    # Its form is checked with the other cluster settings (trioflix.cluster.checks),
+    # which name every setting that would split the site in one message.
+    advertise_url: str | None = _setting(
+        None,
+        "TRIOFLIX_ADVERTISE_URL",
+        "in a cluster, the base URL at which the other hosts reach this host's HTTP port,"
+        " e.g. http://10.0.0.5:8000",
+        _text,
+    )
+    cluster_api: bool = _setting(
+        False,
+        "TRIOFLIX_CLUSTER_API",
+        "'on' serves GET /api/cluster (the hosts, their live channels and load) to signed-in"
+        " users",
+        _on_off,
     )
     hls: bool = _setting(
         True,

@@ -53,3 +53,15 @@ def test_rtmp_read_interval() -> None:
 def test_bad_values(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Settings.from_env(environ=env)
+
+
+def test_cluster_settings() -> None:
+    defaults = Settings.from_env(environ={})
+    assert defaults.advertise_url is None
+    assert defaults.cluster_api is False
+    env = {"TRIOFLIX_ADVERTISE_URL": "http://10.0.0.5:8000", "TRIOFLIX_CLUSTER_API": "on"}
+    settings = Settings.from_env(environ=env)
+    assert settings.advertise_url == "http://10.0.0.5:8000"
+    assert settings.cluster_api is True
+    flagged = Settings.from_env({"advertise_url": "http://10.0.0.6:8000"}, environ=env)
+    assert flagged.advertise_url == "http://10.0.0.6:8000"
