@@ -266,8 +266,7 @@ class Settings:
     cluster_api: bool = _setting(
         False,
         "TRIOFLIX_CLUSTER_API",
-        "'on' serves GET /api/cluster (the hosts, their live channels and load) to signed-in"
-        " users",
+        "'on' serves GET /api/cluster (the hosts, their live channels and load) to signed-in users",
         _on_off,
     )
     hls: bool = _setting(
