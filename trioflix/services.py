@@ -3,7 +3,9 @@
 :func:`build_state` builds the services when the app is created, without I/O,
 and returns the :class:`~trioflix.state.AppState` that the routes read.
 :func:`run_services` runs from ASGI lifespan startup to shutdown: it opens the
-database (for PostgreSQL, the trio-asyncio loop as well), builds the services
+database (for PostgreSQL, the trio-asyncio loop as well) once this host's
+place in the site is checked (:func:`trioflix.cluster.site.join_site`: a
+cluster's settings and peers), builds the services
 that need it (stream registry, chat hub) and starts every service's task in the
 service nursery (docs/architecture.md, "The nursery tree"). Cancelling its scope
 stops them all; each one does its own shielded, time-bounded cleanup.
@@ -22,6 +24,9 @@ from trioflix.auth.tokens import TokenIssuer, load_or_create_secret
 from trioflix.chat import limits as chat_limits
 from trioflix.chat.hub import ChatHub
 from trioflix.chat.metrics import expose as expose_chat_metrics
+from trioflix.cluster.checks import Mode
+from trioflix.cluster.members import Load
+from trioflix.cluster.site import join_site
 from trioflix.config import parse_address
 from trioflix.jobs.worker import JobWorkers
 from trioflix.live.channel.metrics import LiveCollector
@@ -72,6 +77,22 @@ def build_state(settings: Settings) -> AppState:
     return app_state
 
 
+def _serving(app_state: AppState) -> tuple[tuple[str, ...], Load]:
+    """The channels live on this host and its viewers, for its member record."""
+    registry = app_state._registry
+    streams = registry.live() if registry is not None else []
+    by_protocol: dict[str, int] = {}
+    for stream in streams:
+        for protocol, count in stream.viewers_by_protocol().items():
+            by_protocol[protocol] = by_protocol.get(protocol, 0) + count
+    load = Load(
+        publishers=len(streams),
+        viewers=sum(by_protocol.values()),
+        viewers_by_protocol=by_protocol,
+    )
+    return tuple(sorted(stream.channel for stream in streams)), load
+
+
 async def _start_live(nursery: trio.Nursery, app_state: AppState, db: Database) -> None:
     """The stream registry, then the RTMP listener that feeds it."""
     settings = app_state.settings
@@ -118,6 +139,9 @@ async def run_services(
     settings = app_state.settings
     try:
         with trio.CancelScope() as scope:
+            # First, before anything is opened or written: a refusal raised here is
+            # the lifespan's startup error as it is, with what to set.
+            site = await join_site(settings, partial(_serving, app_state))
             secret = settings.jwt_secret
             if secret is None:
                 secret = await trio.to_thread.run_sync(load_or_create_secret, settings.data_dir)
@@ -136,9 +160,17 @@ async def run_services(
                     await nursery.start(chat.run)
                     await nursery.start(expose_chat_metrics, app_state.metrics.registry, chat)
                     app_state._chat = chat
+                    if site.mode is Mode.CLUSTER:  # announced once it serves
+                        await nursery.start(site.run)
+                    app_state._site = site
                     logger.info(
                         "services started",
-                        extra={"database": db.dialect, "data_dir": str(settings.data_dir)},
+                        extra={
+                            "database": db.dialect,
+                            "data_dir": str(settings.data_dir),
+                            "mode": site.mode.value,
+                            "host": site.host.id,
+                        },
                     )
                     task_status.started(scope)
                     await trio.sleep_forever()
@@ -146,5 +178,6 @@ async def run_services(
         app_state._db = None
         app_state._registry = None
         app_state._chat = None
+        app_state._site = None
         done.set()
         logger.info("services stopped")
