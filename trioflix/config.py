@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -334,6 +335,22 @@ class Settings:
     @property
     def sqlite_path(self) -> Path:
         return self.data_dir / "trioflix.sqlite3"
+
+    @property
+    def host_dir(self) -> Path:
+        """Where this host keeps what is its own alone: live HLS output, recordings
+        being written.
+
+        The data directory itself on a single host. The hosts of a cluster share
+        their data directory (recordings and uploads are served by all of them), and
+        each clears or hands off what a previous run of its own left there at start,
+        so each gets ``hosts/<its advertise URL as a name>`` in it: the same for each
+        run of the host, another for every other host.
+        """
+        if self.advertise_url is None:
+            return self.data_dir
+        name = re.sub(r"[^A-Za-z0-9]+", "-", self.advertise_url.split("://", 1)[-1])
+        return self.data_dir / "hosts" / name.strip("-")
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

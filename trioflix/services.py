@@ -71,7 +71,7 @@ def build_state(settings: Settings) -> AppState:
         uploads=uploads,
         thumbnails=ThumbnailCache(),
         webhooks=Webhooks(settings.webhook_urls, settings.webhook_secret),
-        recorder=Recorder(settings.data_dir, db, jobs.wake),
+        recorder=Recorder(settings.data_dir, db, jobs.wake, host_dir=settings.host_dir),
         rtmp_read_clock=ReadClock(read_interval_s) if read_interval_s else None,
     )
     return app_state
