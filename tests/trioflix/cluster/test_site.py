@@ -3,6 +3,7 @@ and the refusals as ``trioflix serve`` and plain hypercorn meet them in process.
 
 from __future__ import annotations
 
+import gc
 from typing import TYPE_CHECKING
 
 import hypercorn.trio
@@ -108,6 +109,7 @@ async def test_a_host_that_cannot_reach_redis_is_refused(
     redis_server.stop()
     with pytest.raises(SiteUnavailable, match=r"cannot reach Redis \(REDIS_URL\)"):
         await join_site(cluster_settings(tmp_path, redis_server.url), lambda: SERVING)
+    gc.collect()  # the failed connection's streams, while REDIS_STOPS applies (helpers.py)
 
 
 def split_settings(tmp_path: Path, redis_server: RedisServer) -> Settings:
