@@ -25,12 +25,13 @@ from trioflix.chat import limits as chat_limits
 from trioflix.chat.hub import ChatHub
 from trioflix.chat.metrics import expose as expose_chat_metrics
 from trioflix.cluster.checks import Mode
+from trioflix.cluster.lease import LeaseRefused
 from trioflix.cluster.members import Load
-from trioflix.cluster.site import join_site
+from trioflix.cluster.site import SiteUnavailable, join_site
 from trioflix.config import parse_address
 from trioflix.jobs.worker import JobWorkers
 from trioflix.live.channel.metrics import LiveCollector
-from trioflix.live.channel.registry import StreamRegistry
+from trioflix.live.channel.registry import PublishRefused, StreamRegistry
 from trioflix.live.channel.webhooks import Webhooks
 from trioflix.live.hls.hub import HLSHub
 from trioflix.live.hls.playback_sessions import live_viewer_counts
@@ -40,12 +41,16 @@ from trioflix.live.rtmp.server import serve_rtmp
 from trioflix.media.live_thumbnails import ThumbnailCache
 from trioflix.media.processing import video_job_type
 from trioflix.state import AppState
-from trioflix.store import open_database
+from trioflix.store import live_sessions, open_database
 from trioflix.uploads.background import run_upload_services
 from trioflix.uploads.service import Uploads
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from trioflix.cluster.site import Site
     from trioflix.config import Settings
+    from trioflix.live.channel.registry import ClaimOrigin
     from trioflix.store import Database
 
 __all__ = ["build_state", "run_services"]
@@ -93,7 +98,39 @@ def _serving(app_state: AppState) -> tuple[tuple[str, ...], Load]:
     return tuple(sorted(stream.channel for stream in streams)), load
 
 
-async def _start_live(nursery: trio.Nursery, app_state: AppState, db: Database) -> None:
+def _origin_claims(site: Site, db: Database) -> ClaimOrigin:
+    """How the stream registry makes this host a channel's origin in the cluster."""
+
+    async def claim(
+        channel: str, user_id: int, key_id: int, on_superseded: Callable[[], None]
+    ) -> Callable[[], None]:
+        async def same_key() -> bool:
+            # The stored session is the site's: whichever host the channel is live
+            # on (or waiting for its encoder), the key it is live from is there.
+            current = await live_sessions.active_session(db, user_id)
+            return (
+                current is not None
+                and current.state in ("live", "reconnecting")
+                and current.key_id == key_id
+            )
+
+        try:
+            return await site.claim_origin(channel, same_key, on_superseded)
+        except LeaseRefused as exc:
+            raise PublishRefused(
+                "NetStream.Publish.BadName",
+                f"{channel} is already live from another key on {exc.holder.advertise_url}",
+            ) from None
+        except SiteUnavailable as exc:
+            raise PublishRefused(
+                "NetStream.Publish.BadName",
+                f"cannot tell whether {channel} is live on another host: {exc}",
+            ) from None
+
+    return claim
+
+
+async def _start_live(nursery: trio.Nursery, app_state: AppState, db: Database, site: Site) -> None:
     """The stream registry, then the RTMP listener that feeds it."""
     settings = app_state.settings
     hub, recorder, webhooks = app_state.hls, app_state.recorder, app_state.webhooks
@@ -108,6 +145,7 @@ async def _start_live(nursery: trio.Nursery, app_state: AppState, db: Database) 
         if settings.hls
         else [recorder.session_worker],
         webhooks=webhooks,
+        claim_origin=_origin_claims(site, db) if site.mode is Mode.CLUSTER else None,
     )
     await nursery.start(hub.run, registry)
     await nursery.start(registry.run)
@@ -149,7 +187,9 @@ async def run_services(
                 app_state._db = db
                 app_state._tokens = TokenIssuer(secret, settings.token_ttl)
                 async with trio.open_nursery() as nursery:
-                    await _start_live(nursery, app_state, db)
+                    if site.mode is Mode.CLUSTER:  # before publishers: they claim through it
+                        await nursery.start(site.run)
+                    await _start_live(nursery, app_state, db, site)
                     await nursery.start(run_upload_services, app_state.uploads, app_state.jobs)
                     chat = ChatHub(
                         db,
@@ -160,8 +200,6 @@ async def run_services(
                     await nursery.start(chat.run)
                     await nursery.start(expose_chat_metrics, app_state.metrics.registry, chat)
                     app_state._chat = chat
-                    if site.mode is Mode.CLUSTER:  # announced once it serves
-                        await nursery.start(site.run)
                     app_state._site = site
                     logger.info(
                         "services started",

@@ -119,6 +119,8 @@ async def test_the_nursery_tree_names_every_service_task(server: Server) -> None
         "RedisBus.run",
         "HLSSession._announce_master",
         "Site.run",
+        "heartbeat",
+        "Site._hold_origin",
     ):
         assert any(path[-1].endswith(f".{name}") for path in running), name
     missing = undocumented(running, documented)

@@ -11,8 +11,9 @@ and lists the members (:meth:`Site.members`).
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import coredis
@@ -23,16 +24,29 @@ from trioflix.cluster.checks import Mode, check_advertise_url, check_peers, clus
 from trioflix.cluster.errors import REDIS_ERRORS, ClusterError
 from trioflix.cluster.host import Host
 from trioflix.cluster.keys import secret_fingerprint
+from trioflix.cluster.lease import Lease, LeaseRefused, LossReason, OriginLeases, hold
 from trioflix.cluster.members import Load, Member, Membership, heartbeat
 from trioflix.cluster.shared_storage import storage_id
 
 if TYPE_CHECKING:
     from trioflix.config import Settings
 
-__all__ = ["MEMBER_TTL_S", "Serving", "Site", "SiteUnavailable", "join_site", "site_mode"]
+__all__ = [
+    "MEMBER_TTL_S",
+    "ORIGIN_TTL_S",
+    "Serving",
+    "Site",
+    "SiteUnavailable",
+    "join_site",
+    "site_mode",
+]
+
+logger = logging.getLogger(__name__)
 
 MEMBER_TTL_S = 5.0  # a killed host drops out within 5 s; one heartbeat every 5/3 s
+ORIGIN_TTL_S = 6.0  # refreshed every 2 s, so an origin learns of a takeover within 2 s
 JOIN_TIMEOUT_S = 5.0  # a healthy Redis answers in a millisecond; longer is an outage
+CLAIM_TIMEOUT_S = 2.0  # an encoder waits for its publish answer; Redis answers in a ms
 CPU_SAMPLE_MIN_S = 1.0  # shorter intervals measure scheduling noise, not load
 
 #: What this host serves now: the channels live on it and its load figures (the
@@ -103,6 +117,8 @@ class Site:
         self._serving = serving
         self._cpu = _CpuMeter()
         self._membership: Membership | None = None
+        self._leases: OriginLeases | None = None
+        self._holders: trio.Nursery | None = None
 
     def describe(self) -> Member:
         """This host's record now: the channels it serves and its load."""
@@ -170,14 +186,82 @@ class Site:
         with trio.CancelScope(shield=True):
             async with _redis(redis_url) as client:
                 self._membership = Membership(client)
+                self._leases = OriginLeases(client)
                 try:
+                    # The origin leases are held here too (claim_origin): cancelled
+                    # with the heartbeat, each releases its lease on the client.
                     async with trio.open_nursery() as beats:
                         await beats.start(heartbeat, self._membership, self.describe, MEMBER_TTL_S)
+                        self._holders = beats
                         task_status.started()
                         await stopping.wait()
                         beats.cancel_scope.cancel()
                 finally:
-                    self._membership = None
+                    self._membership = self._leases = self._holders = None
+
+    async def claim_origin(
+        self,
+        channel: str,
+        same_key: Callable[[], Awaitable[bool]],
+        on_superseded: Callable[[], object],
+    ) -> Callable[[], None]:
+        """Become ``channel``'s origin (a cluster only) and hold the lease until released.
+
+        Args:
+            channel: The channel a publisher starts on this host.
+            same_key: Whether the publisher uses the stream key the channel is live
+                from now (on the host holding the lease): asked only when another
+                host holds it.
+            on_superseded: Called once if another host takes the channel over
+                later: this host must then stop serving it.
+
+        Returns:
+            Releases the lease (at once, without waiting); call it when the
+            channel's session ends.
+
+        Raises:
+            LeaseRefused: another host serves the channel from another key.
+            SiteUnavailable: Redis does not answer (or the heartbeat is not running).
+
+        Error handling:
+            A lease that expires because Redis stayed out of reach is logged and
+            not reported: the session goes on serving this host's viewers.
+        """
+        leases, holders = self._leases, self._holders
+        if leases is None or holders is None:
+            raise SiteUnavailable("this host's heartbeat is not running")
+        try:
+            with trio.fail_after(CLAIM_TIMEOUT_S):
+                try:
+                    lease = await leases.acquire(channel, self.host, ORIGIN_TTL_S)
+                except LeaseRefused:
+                    if not await same_key():
+                        raise
+                    # The same key on another host moves the channel here.
+                    lease = await leases.take_over(channel, self.host, ORIGIN_TTL_S)
+        except REDIS_ERRORS as exc:
+            raise SiteUnavailable(f"Redis does not answer: {exc!r}") from None
+
+        def lost(reason: LossReason) -> None:
+            if reason is LossReason.SUPERSEDED:
+                on_superseded()
+            else:
+                logger.warning("%s: origin lease expired; serving this host's viewers", channel)
+
+        scope = trio.CancelScope()
+        holders.start_soon(self._hold_origin, scope, leases, lease, lost)
+        return scope.cancel
+
+    async def _hold_origin(
+        self,
+        scope: trio.CancelScope,
+        leases: OriginLeases,
+        lease: Lease,
+        lost: Callable[[LossReason], None],
+    ) -> None:
+        """:func:`~trioflix.cluster.lease.hold` until ``scope`` is cancelled (released)."""
+        with scope:
+            await hold(leases, lease, lost)
 
 
 def _redis(url: str) -> coredis.Redis[bytes]:
