@@ -1,12 +1,14 @@
-"""This host's place in the site: how it runs, its start-up checks, its heartbeat.
+"""This host's place in the site: how it runs, its start-up checks, its heartbeat,
+the channels it is the origin of.
 
 :func:`join_site` decides from the settings whether this host runs alone or
 joins a cluster (:func:`~trioflix.cluster.checks.cluster_mode`) and, to join,
 checks it against the hosts already up (:func:`~trioflix.cluster.checks.check_join`).
 It refuses with a :class:`~trioflix.cluster.checks.ClusterConfigError` that
 says what to set, or a :class:`SiteUnavailable` when Redis cannot be asked.
-The :class:`Site` it returns heartbeats this host's record (:meth:`Site.run`)
-and lists the members (:meth:`Site.members`).
+The :class:`Site` it returns heartbeats this host's record (:meth:`Site.run`),
+lists the members (:meth:`Site.members`) and makes this host a channel's origin
+for a live session (:meth:`Site.claim_origin`).
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ Serving = Callable[[], tuple[tuple[str, ...], Load]]
 
 
 class SiteUnavailable(ClusterError):
-    """Redis could not be asked who the other hosts are, so this host cannot join."""
+    """Redis could not be asked who the other hosts are, or who serves a channel."""
 
 
 def site_mode(settings: Settings) -> Mode:
