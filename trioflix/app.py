@@ -45,7 +45,14 @@ def create_app(settings: Settings) -> TrioflixApp:
     @app.before_serving
     async def _start_services() -> None:
         app.services_done = trio.Event()
-        app.services_scope = await app.nursery.start(run_services, app.trioflix, app.services_done)
+        try:
+            app.services_scope = await app.nursery.start(
+                run_services, app.trioflix, app.services_done
+            )
+        except Exception as exc:
+            # The ASGI lifespan passes on only its text; trioflix serve raises it.
+            app.startup_error = exc
+            raise
 
     @app.after_serving
     async def _stop_services() -> None:

@@ -135,6 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_level)
 
+    from trioflix.cluster.checks import ClusterConfigError
+    from trioflix.cluster.errors import ClusterError
     from trioflix.store import StoreUnavailable
 
     try:
@@ -148,9 +150,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             trio.run(_create_user, settings, args.name, password, args.display_name)
         elif args.command == "db":
             trio.run(_migrate, settings)
-    except ConfigError as exc:  # a setting trioflix serve would not apply (trioflix.server)
+    # A setting trioflix serve would not apply (trioflix.server), or cluster settings
+    # that would split the site (trioflix.cluster.site).
+    except (ConfigError, ClusterConfigError) as exc:
         print(f"trioflix: {exc}", file=sys.stderr)
         return 2
+    except ClusterError as exc:  # Redis could not be asked who the other hosts are
+        print(f"trioflix: {exc}", file=sys.stderr)
+        return 1
     except StoreUnavailable as exc:
         print(f"trioflix: {exc}", file=sys.stderr)
         return 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,6 +122,10 @@ def _http_urls(value: str, env: str) -> tuple[str, ...]:
     if bad:
         raise ConfigError(f"{env} must list http(s) URLs, got {bad[0]!r}")
     return urls
+
+
+def _text(value: str, env: str) -> str:
+    return value
 
 
 def _secret(value: str, env: str) -> str:
@@ -246,8 +251,24 @@ class Settings:
     redis_url: str | None = _setting(
         None,
         "REDIS_URL",
-        "redis://host:port/db shares chat and viewer counts between processes; unset: in-process",
+        "redis://host:port/db joins the cluster of hosts sharing it (needs a PostgreSQL"
+        " DATABASE_URL, JWT_SECRET and TRIOFLIX_ADVERTISE_URL); unset: one host alone",
         _url("redis://", "rediss://", "unix://"),
+    )
+    # Its form is checked with the other cluster settings (trioflix.cluster.checks),
+    # which name every setting that would split the site in one message.
+    advertise_url: str | None = _setting(
+        None,
+        "TRIOFLIX_ADVERTISE_URL",
+        "in a cluster, the base URL at which the other hosts reach this host's HTTP port,"
+        " e.g. http://10.0.0.5:8000",
+        _text,
+    )
+    cluster_api: bool = _setting(
+        False,
+        "TRIOFLIX_CLUSTER_API",
+        "'on' serves GET /api/cluster (the hosts, their live channels and load) to signed-in users",
+        _on_off,
     )
     hls: bool = _setting(
         True,
@@ -314,6 +335,22 @@ class Settings:
     @property
     def sqlite_path(self) -> Path:
         return self.data_dir / "trioflix.sqlite3"
+
+    @property
+    def host_dir(self) -> Path:
+        """Where this host keeps what is its own alone: live HLS output, recordings
+        being written.
+
+        The data directory itself on a single host. The hosts of a cluster share
+        their data directory (recordings and uploads are served by all of them), and
+        each clears or hands off what a previous run of its own left there at start,
+        so each gets ``hosts/<its advertise URL as a name>`` in it: the same for each
+        run of the host, another for every other host.
+        """
+        if self.advertise_url is None:
+            return self.data_dir
+        name = re.sub(r"[^A-Za-z0-9]+", "-", self.advertise_url.split("://", 1)[-1])
+        return self.data_dir / "hosts" / name.strip("-")
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

@@ -95,7 +95,16 @@ async def serve_app(
     Raises:
         ConfigError: ``settings`` asks for what ``trioflix serve`` does not offer,
             before anything is started.
+        Exception: what stopped the services from starting (e.g. a
+            ``ClusterConfigError`` refusing to join the site), as they raised it.
     """
     config = hypercorn_config(settings)
     app = app or create_app(settings)
-    await serve(app, config, shutdown_trigger=shutdown_trigger, task_status=task_status)
+    try:
+        await serve(app, config, shutdown_trigger=shutdown_trigger, task_status=task_status)
+    except Exception:
+        # hypercorn reports a failed lifespan startup by its text alone; the error
+        # itself tells the command what to print and how to exit.
+        if app.startup_error is not None:
+            raise app.startup_error from None
+        raise

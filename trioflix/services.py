@@ -3,7 +3,9 @@
 :func:`build_state` builds the services when the app is created, without I/O,
 and returns the :class:`~trioflix.state.AppState` that the routes read.
 :func:`run_services` runs from ASGI lifespan startup to shutdown: it opens the
-database (for PostgreSQL, the trio-asyncio loop as well), builds the services
+database (for PostgreSQL, the trio-asyncio loop as well) once this host's
+place in the site is checked (:func:`trioflix.cluster.site.join_site`: a
+cluster's settings and peers), builds the services
 that need it (stream registry, chat hub) and starts every service's task in the
 service nursery (docs/architecture.md, "The nursery tree"). Cancelling its scope
 stops them all; each one does its own shielded, time-bounded cleanup.
@@ -22,10 +24,14 @@ from trioflix.auth.tokens import TokenIssuer, load_or_create_secret
 from trioflix.chat import limits as chat_limits
 from trioflix.chat.hub import ChatHub
 from trioflix.chat.metrics import expose as expose_chat_metrics
+from trioflix.cluster.checks import Mode
+from trioflix.cluster.lease import LeaseRefused
+from trioflix.cluster.members import Load
+from trioflix.cluster.site import SiteUnavailable, join_site
 from trioflix.config import parse_address
 from trioflix.jobs.worker import JobWorkers
 from trioflix.live.channel.metrics import LiveCollector
-from trioflix.live.channel.registry import StreamRegistry
+from trioflix.live.channel.registry import PublishRefused, StreamRegistry
 from trioflix.live.channel.webhooks import Webhooks
 from trioflix.live.hls.hub import HLSHub
 from trioflix.live.hls.playback_sessions import live_viewer_counts
@@ -35,12 +41,16 @@ from trioflix.live.rtmp.server import serve_rtmp
 from trioflix.media.live_thumbnails import ThumbnailCache
 from trioflix.media.processing import video_job_type
 from trioflix.state import AppState
-from trioflix.store import open_database
+from trioflix.store import live_sessions, open_database
 from trioflix.uploads.background import run_upload_services
 from trioflix.uploads.service import Uploads
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from trioflix.cluster.site import Site
     from trioflix.config import Settings
+    from trioflix.live.channel.registry import ClaimOrigin
     from trioflix.store import Database
 
 __all__ = ["build_state", "run_services"]
@@ -66,13 +76,61 @@ def build_state(settings: Settings) -> AppState:
         uploads=uploads,
         thumbnails=ThumbnailCache(),
         webhooks=Webhooks(settings.webhook_urls, settings.webhook_secret),
-        recorder=Recorder(settings.data_dir, db, jobs.wake),
+        recorder=Recorder(settings.data_dir, db, jobs.wake, host_dir=settings.host_dir),
         rtmp_read_clock=ReadClock(read_interval_s) if read_interval_s else None,
     )
     return app_state
 
 
-async def _start_live(nursery: trio.Nursery, app_state: AppState, db: Database) -> None:
+def _serving(app_state: AppState) -> tuple[tuple[str, ...], Load]:
+    """The channels live on this host and its viewers, for its member record."""
+    registry = app_state._registry
+    streams = registry.live() if registry is not None else []
+    by_protocol: dict[str, int] = {}
+    for stream in streams:
+        for protocol, count in stream.viewers_by_protocol().items():
+            by_protocol[protocol] = by_protocol.get(protocol, 0) + count
+    load = Load(
+        publishers=len(streams),
+        viewers=sum(by_protocol.values()),
+        viewers_by_protocol=by_protocol,
+    )
+    return tuple(sorted(stream.channel for stream in streams)), load
+
+
+def _origin_claims(site: Site, db: Database) -> ClaimOrigin:
+    """How the stream registry makes this host a channel's origin in the cluster."""
+
+    async def claim(
+        channel: str, user_id: int, key_id: int, on_superseded: Callable[[], None]
+    ) -> Callable[[], None]:
+        async def same_key() -> bool:
+            # The stored session is the site's: whichever host the channel is live
+            # on (or waiting for its encoder), the key it is live from is there.
+            current = await live_sessions.active_session(db, user_id)
+            return (
+                current is not None
+                and current.state in ("live", "reconnecting")
+                and current.key_id == key_id
+            )
+
+        try:
+            return await site.claim_origin(channel, same_key, on_superseded)
+        except LeaseRefused as exc:
+            raise PublishRefused(
+                "NetStream.Publish.BadName",
+                f"{channel} is already live from another key on {exc.holder.advertise_url}",
+            ) from None
+        except SiteUnavailable as exc:
+            raise PublishRefused(
+                "NetStream.Publish.BadName",
+                f"cannot tell whether {channel} is live on another host: {exc}",
+            ) from None
+
+    return claim
+
+
+async def _start_live(nursery: trio.Nursery, app_state: AppState, db: Database, site: Site) -> None:
     """The stream registry, then the RTMP listener that feeds it."""
     settings = app_state.settings
     hub, recorder, webhooks = app_state.hls, app_state.recorder, app_state.webhooks
@@ -87,6 +145,7 @@ async def _start_live(nursery: trio.Nursery, app_state: AppState, db: Database) 
         if settings.hls
         else [recorder.session_worker],
         webhooks=webhooks,
+        claim_origin=_origin_claims(site, db) if site.mode is Mode.CLUSTER else None,
     )
     await nursery.start(hub.run, registry)
     await nursery.start(registry.run)
@@ -118,6 +177,9 @@ async def run_services(
     settings = app_state.settings
     try:
         with trio.CancelScope() as scope:
+            # First, before anything is opened or written: a refusal raised here is
+            # the lifespan's startup error as it is, with what to set.
+            site = await join_site(settings, partial(_serving, app_state))
             secret = settings.jwt_secret
             if secret is None:
                 secret = await trio.to_thread.run_sync(load_or_create_secret, settings.data_dir)
@@ -125,7 +187,9 @@ async def run_services(
                 app_state._db = db
                 app_state._tokens = TokenIssuer(secret, settings.token_ttl)
                 async with trio.open_nursery() as nursery:
-                    await _start_live(nursery, app_state, db)
+                    if site.mode is Mode.CLUSTER:  # before publishers: they claim through it
+                        await nursery.start(site.run)
+                    await _start_live(nursery, app_state, db, site)
                     await nursery.start(run_upload_services, app_state.uploads, app_state.jobs)
                     chat = ChatHub(
                         db,
@@ -136,9 +200,15 @@ async def run_services(
                     await nursery.start(chat.run)
                     await nursery.start(expose_chat_metrics, app_state.metrics.registry, chat)
                     app_state._chat = chat
+                    app_state._site = site
                     logger.info(
                         "services started",
-                        extra={"database": db.dialect, "data_dir": str(settings.data_dir)},
+                        extra={
+                            "database": db.dialect,
+                            "data_dir": str(settings.data_dir),
+                            "mode": site.mode.value,
+                            "host": site.host.id,
+                        },
                     )
                     task_status.started(scope)
                     await trio.sleep_forever()
@@ -146,5 +216,6 @@ async def run_services(
         app_state._db = None
         app_state._registry = None
         app_state._chat = None
+        app_state._site = None
         done.set()
         logger.info("services stopped")

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from trioflix.auth.tokens import TokenIssuer
     from trioflix.chat.hub import ChatHub
+    from trioflix.cluster.site import Site
     from trioflix.config import Settings
     from trioflix.jobs.worker import JobWorkers
     from trioflix.live.channel.registry import StreamRegistry
@@ -46,7 +47,7 @@ class AppState:
     """What routes need at run time.
 
     The services that need no I/O to build are here from the start; ``db``,
-    ``tokens``, ``registry`` and ``chat`` exist while the services run (from ASGI
+    ``tokens``, ``registry``, ``chat`` and ``site`` exist while the services run (from ASGI
     lifespan startup to shutdown).
 
     Attributes:
@@ -90,6 +91,7 @@ class AppState:
     _tokens: TokenIssuer | None = None
     _registry: StreamRegistry | None = None
     _chat: ChatHub | None = None
+    _site: Site | None = None
     rtmp_address: tuple[str, int] | None = None
     direct_connections: int = 0
     request_trailers: bool = False
@@ -114,6 +116,11 @@ class AppState:
         assert self._chat is not None, "services not started"
         return self._chat
 
+    @property
+    def site(self) -> Site:
+        assert self._site is not None, "services not started"
+        return self._site
+
 
 class TrioflixApp(QuartTrio):
     """The quart-trio app with its :class:`AppState` and the services' lifetime."""
@@ -121,6 +128,8 @@ class TrioflixApp(QuartTrio):
     trioflix: AppState
     services_scope: trio.CancelScope | None = None
     services_done: trio.Event | None = None
+    #: Why the services did not start, if they did not (``trioflix serve`` reports it).
+    startup_error: Exception | None = None
 
 
 def state() -> AppState:

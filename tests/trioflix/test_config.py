@@ -53,3 +53,25 @@ def test_rtmp_read_interval() -> None:
 def test_bad_values(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Settings.from_env(environ=env)
+
+
+def test_cluster_settings() -> None:
+    defaults = Settings.from_env(environ={})
+    assert defaults.advertise_url is None
+    assert defaults.cluster_api is False
+    env = {"TRIOFLIX_ADVERTISE_URL": "http://10.0.0.5:8000", "TRIOFLIX_CLUSTER_API": "on"}
+    settings = Settings.from_env(environ=env)
+    assert settings.advertise_url == "http://10.0.0.5:8000"
+    assert settings.cluster_api is True
+    flagged = Settings.from_env({"advertise_url": "http://10.0.0.6:8000"}, environ=env)
+    assert flagged.advertise_url == "http://10.0.0.6:8000"
+
+
+def test_each_host_of_a_cluster_has_its_own_directory_in_the_shared_one() -> None:
+    alone = Settings.from_env(environ={"TRIOFLIX_DATA_DIR": "/srv/tf"})
+    assert alone.host_dir == Path("/srv/tf")
+    env = {"TRIOFLIX_DATA_DIR": "/srv/tf", "TRIOFLIX_ADVERTISE_URL": "http://10.0.0.5:8000/"}
+    host = Settings.from_env(environ=env)
+    assert host.host_dir == Path("/srv/tf/hosts/10-0-0-5-8000")
+    other = Settings.from_env({"advertise_url": "http://10.0.0.6:8000"}, environ=env)
+    assert other.host_dir != host.host_dir

@@ -1,6 +1,6 @@
 """docs/architecture.md's nursery tree names every task the services run, under its parent.
 
-The services run for real (with Redis for chat, on both database backends) with
+The services run for real (as a cluster of one: Redis, PostgreSQL) with
 a live publisher, and then with that publisher dropped inside its grace window;
 the running tasks are read from trio's task tree, so the check follows the code.
 """
@@ -79,9 +79,15 @@ def undocumented(running: set[TaskPath], documented: set[TaskPath]) -> list[str]
     )
 
 
+# A cluster of one: Redis (for chat and membership) needs PostgreSQL.
+@pytest.fixture
+def backend() -> str:
+    return "postgresql"
+
+
 @pytest.fixture
 def settings(settings: Settings, redis_server: RedisServer) -> Settings:
-    return settings.replace(redis_url=redis_server.url)
+    return settings.replace(redis_url=redis_server.url, advertise_url="http://127.0.0.1:8000")
 
 
 async def _wait_for_task(suffix: str) -> set[TaskPath]:
@@ -112,6 +118,9 @@ async def test_the_nursery_tree_names_every_service_task(server: Server) -> None
         "run_housekeeping",
         "RedisBus.run",
         "HLSSession._announce_master",
+        "Site.run",
+        "heartbeat",
+        "Site._hold_origin",
     ):
         assert any(path[-1].endswith(f".{name}") for path in running), name
     missing = undocumented(running, documented)

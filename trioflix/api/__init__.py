@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from trioflix.api import (
     auth,
     chat,
+    cluster,
     emotes,
     hls,
     operations,
@@ -35,6 +36,7 @@ def register_blueprints(app: Quart) -> None:
         auth.blueprint,
         stream_keys.blueprint,
         operations.blueprint,
+        cluster.blueprint,
         streaming.blueprint,
         playback.blueprint,
         hls.blueprint,

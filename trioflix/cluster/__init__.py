@@ -6,5 +6,7 @@ per channel: a lease with a fencing epoch, and the task that holds it),
 are), ``checks`` (settings that would split the site, refused at start),
 ``shared_storage`` (hosts prove they see the same data directory), ``keys``
 (keys derived from the shared secret) and ``pull_auth`` (the short-lived tokens
-an edge presents when it pulls a channel from its origin). See docs/cluster.md.
+an edge presents when it pulls a channel from its origin); ``site`` puts them
+together for the running server (this host's mode, its start-up checks and its
+heartbeat). See docs/cluster.md.
 """

@@ -63,15 +63,17 @@ class Load(msgspec.Struct, frozen=True, kw_only=True):
     """How busy a host is, as of its last heartbeat.
 
     Attributes:
-        publishers: Encoders publishing to this host.
+        publishers: Channels live on this host (publishing, or waiting for their
+            encoder within the reconnect grace).
         viewers: Viewers served by this host, all protocols together.
-        egress_bps: Bytes per second sent to viewers and edges.
+        viewers_by_protocol: The same by playback protocol (``rtmp``,
+            ``http-flv``, ``ws-flv``, ``hls``).
         cpu: Process CPU seconds per second (1.0 is one core busy).
     """
 
     publishers: int = 0
     viewers: int = 0
-    egress_bps: float = 0.0
+    viewers_by_protocol: dict[str, int] = {}
     cpu: float = 0.0
 
 

@@ -1,4 +1,8 @@
-"""Two trioflix processes and one real redis-server: one room, spread over both."""
+"""Two trioflix processes and one real redis-server: one room, spread over both.
+
+With ``REDIS_URL`` the processes are hosts of one cluster, so they share a
+PostgreSQL database and a data directory, and each advertises its own URL.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +30,11 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture
+def backend() -> str:
+    return "postgresql"  # Redis with SQLite is refused: each host would keep its own
+
+
 @contextmanager
 def _process(settings: Settings, redis_url: str, log: Path) -> Iterator[str]:
     """``trioflix serve`` as its own process; yields its base URL."""
@@ -35,13 +44,13 @@ def _process(settings: Settings, redis_url: str, log: Path) -> Iterator[str]:
         {
             "TRIOFLIX_DATA_DIR": str(settings.data_dir),
             "JWT_SECRET": str(settings.jwt_secret),
+            "DATABASE_URL": str(settings.database_url),
             "TRIOFLIX_HTTP": f"127.0.0.1:{port}",
             "TRIOFLIX_RTMP": f"127.0.0.1:{_free_port()}",
             "REDIS_URL": redis_url,
+            "TRIOFLIX_ADVERTISE_URL": f"http://127.0.0.1:{port}",
         }
     )
-    if settings.database_url:
-        env["DATABASE_URL"] = settings.database_url
     with log.open("wb") as stderr:
         proc = subprocess.Popen(
             [sys.executable, "-m", "trioflix", "serve"],

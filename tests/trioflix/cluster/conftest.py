@@ -1,4 +1,5 @@
-"""A Redis client on the test's own redis-server, as the cluster modules are given one."""
+"""A Redis client on the test's own redis-server, as the cluster modules are given one;
+and the rig: three hosts of one site."""
 
 from __future__ import annotations
 
@@ -9,10 +10,14 @@ import coredis
 import pytest
 from coredis.retry import NoRetryPolicy
 
-if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+from tests.conftest import REDIS_SERVER, RedisServer, _free_port
 
-    from tests.conftest import RedisServer
+from .rig import Rig
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+
+    from tests.conftest import PostgresCluster
 
 
 @pytest.fixture
@@ -27,3 +32,31 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[coredis.Redis[bytes]
     # Connections that failed (Redis stopped) are garbage now: collect them while the
     # test's warning filters apply, not at some later test's expense.
     gc.collect()
+
+
+@pytest.fixture(scope="module")
+def rig(pg_cluster: PostgresCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    """Three hosts of one site (tests/trioflix/cluster/rig.py), for a whole module.
+
+    The module's tests run in order on the same hosts: one that stops or kills a
+    host comes last.
+    """
+    if not REDIS_SERVER.exists():
+        pytest.skip(f"{REDIS_SERVER} not found (apt-get install redis-server)")
+    workdir = tmp_path_factory.mktemp("rig")
+    (workdir / "redis").mkdir()
+    redis = RedisServer(port=_free_port(), workdir=workdir / "redis")
+    redis.start()
+    site = Rig(
+        database_url=pg_cluster.url(pg_cluster.create_database()),
+        redis_url=redis.url,
+        data_dir=workdir / "data",
+        workdir=workdir,
+    )
+    try:
+        for name in ("a", "b", "c"):
+            site.start(name)
+        yield site
+    finally:
+        site.stop()
+        redis.stop()

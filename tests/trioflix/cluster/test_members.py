@@ -43,7 +43,9 @@ async def test_a_heartbeating_host_is_listed_with_its_record_and_stays(
 ) -> None:
     membership = Membership(redis)
     record = member(
-        "a", channels=("alice",), load=Load(publishers=1, viewers=7, egress_bps=1e6, cpu=0.25)
+        "a",
+        channels=("alice",),
+        load=Load(publishers=1, viewers=7, viewers_by_protocol={"hls": 7}, cpu=0.25),
     )
     current = [record]
     await nursery.start(heartbeat, membership, lambda: current[0], TTL_S)

@@ -18,6 +18,13 @@ Rules:
    nursery of their own under the registry: they take media through
    ``LiveStream.subscribe_session`` and finish when the session ends. A worker
    that fails is logged; the stream and the other workers go on.
+6. In a cluster (``claim_origin`` given), rules 1 and 2 hold across hosts: a
+   session starting here first makes this host the channel's origin, which
+   refuses a publish while another host serves the channel from another key and
+   takes the channel over from it for the same key. The claim lasts the session
+   (grace window included) and is released when it ends. A host whose channel
+   another host took over drops its publisher and the channel at once, without
+   ending the stored session: it goes on from the other host.
 
 Every database write runs under one lock, so the in-memory map and the stored
 sessions never disagree, and two racing publishers cannot both win.
@@ -41,6 +48,9 @@ if TYPE_CHECKING:
     from trioflix.store import Database
 
     SessionWorker = Callable[[LiveStream], Awaitable[None]]
+    #: ``claim(channel, user_id, key_id, on_superseded)``: makes this host the
+    #: channel's origin; returns what releases it. Raises :class:`PublishRefused`.
+    ClaimOrigin = Callable[[str, int, int, Callable[[], None]], Awaitable[Callable[[], None]]]
 
 __all__ = [
     "DEFAULT_GRACE_S",
@@ -88,8 +98,11 @@ class StreamRegistry:
         gop_cache_bytes: int = DEFAULT_GOP_CACHE_BYTES,
         session_workers: Sequence[SessionWorker] = (),
         webhooks: Webhooks | None = None,
+        claim_origin: ClaimOrigin | None = None,
     ) -> None:
         self._db = db
+        self._claim_origin = claim_origin
+        self._origins: dict[str, Callable[[], None]] = {}  # channel -> release its claim
         self._webhooks = webhooks
         self._session_workers = tuple(session_workers)
         self.node = node
@@ -171,9 +184,15 @@ class StreamRegistry:
                 if pending is not None:  # another key after a drop: the old session is over
                     pending[1].cancel()
                     await self._end_locked(channel, "replaced by another stream key")
-                session = await live_sessions.begin_publishing(
-                    self._db, user_id, key_id, self.node, default_title=f"{channel} live"
-                )
+                release = await self._claim(channel, user_id, key_id)
+                try:
+                    session = await live_sessions.begin_publishing(
+                        self._db, user_id, key_id, self.node, default_title=f"{channel} live"
+                    )
+                except BaseException:
+                    release()
+                    raise
+                self._origins[channel] = release
                 stream = LiveStream(
                     channel=channel,
                     user_id=user_id,
@@ -219,6 +238,34 @@ class StreamRegistry:
             self._reconnecting[channel] = (stream, timer)
             logger.info("publisher of %s dropped; waiting %.0f s for it", channel, self.grace_s)
 
+    async def _claim(self, channel: str, user_id: int, key_id: int) -> Callable[[], None]:
+        """Rule 6: this host becomes the channel's origin (nothing to do on one host)."""
+        if self._claim_origin is None:
+            return _nothing
+        release: Callable[[], None] | None = None
+
+        def superseded() -> None:
+            # The claim itself tells which session it was: the channel may have
+            # ended, or started again with a claim of its own, meanwhile.
+            if release is not None and self._nursery is not None:
+                self._nursery.start_soon(self._taken_over, channel, release)
+
+        release = await self._claim_origin(channel, user_id, key_id, superseded)
+        return release
+
+    async def _taken_over(self, channel: str, claim: Callable[[], None]) -> None:
+        """Rule 6: another host serves the channel now; this one lets it go."""
+        reason = "taken over by another host"
+        async with self._lock:
+            if self._origins.get(channel) is not claim:
+                return
+            del self._origins[channel]  # lost, not ours to release
+            handle = self._publishers.get(channel)
+            if handle is not None:
+                handle.kick(reason)
+            stream = self._live.pop(channel, None)
+            await self._end_locked(channel, reason, stream, keep_session=True)
+
     async def _grace_timer(self, channel: str, stream: LiveStream, timer: trio.CancelScope) -> None:
         with timer:
             await trio.sleep(self.grace_s)
@@ -257,17 +304,29 @@ class StreamRegistry:
             await self._end_locked(channel, reason)
 
     async def _end_locked(
-        self, channel: str, reason: str, stream: LiveStream | None = None
+        self,
+        channel: str,
+        reason: str,
+        stream: LiveStream | None = None,
+        *,
+        keep_session: bool = False,
     ) -> None:
+        """End the channel here; unless ``keep_session``, its stored session too."""
         stream = stream or self._live.pop(channel, None)
         self._publishers.pop(channel, None)
         pending = self._reconnecting.pop(channel, None)
         if pending is not None:
             pending[1].cancel()
             stream = stream or pending[0]
+        release = self._origins.pop(channel, None)
+        if release is not None:
+            release()
         if stream is None:
             return
         stream.end(reason)
+        if keep_session:  # it goes on from another host (rule 6)
+            logger.info("%s went offline here: %s", channel, reason)
+            return
         if self._webhooks is not None:
             self._webhooks.notify(
                 "publish.end",
@@ -286,3 +345,7 @@ class StreamRegistry:
             # The node id lets the next start end it (end_node_sessions).
             logger.warning("could not record the end of session %d", stream.session_id)
         logger.info("%s went offline: %s", channel, reason)
+
+
+def _nothing() -> None:
+    """Releases nothing: on one host there is no claim."""

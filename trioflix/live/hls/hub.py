@@ -46,12 +46,13 @@ class HLSHub:
 
     Resource handling:
         :meth:`run` is a service task (it removes what a previous run left in
-        ``DATA_DIR/live`` and deletes ended sessions after :data:`LINGER_S`);
+        ``live`` in the host's directory, ``Settings.host_dir``, and deletes ended
+        sessions after :data:`LINGER_S`);
         :meth:`session_worker` is passed to the :class:`StreamRegistry`.
     """
 
     def __init__(self, settings: Settings) -> None:
-        self.root = settings.data_dir / "live"
+        self.root = settings.host_dir / "live"
         self.target_ms = round(settings.hls_segment * 1000)
         # protocols.hls's default: a keyframe-less stretch is cut 1 s past the target.
         self.max_segment_ms = self.target_ms + 1000

@@ -91,9 +91,13 @@ class Recorder:
     """Records live sessions and hands them to the video pipeline.
 
     Args:
-        data_dir: The server's data directory.
+        data_dir: The server's data directory (finished recordings go to its video
+            library).
         get_db: The database (available once the services started).
         wake_workers: Called after a processing job was enqueued.
+        host_dir: This host's own directory (``Settings.host_dir``), where
+            recordings are written while live, and where :meth:`run` finds the ones
+            a previous run of this host left; ``data_dir`` if not given.
 
     Resource handling:
         :meth:`session_worker` closes and hands off its file in a shielded,
@@ -101,10 +105,15 @@ class Recorder:
     """
 
     def __init__(
-        self, data_dir: Path, get_db: Callable[[], Database], wake_workers: Callable[[], None]
+        self,
+        data_dir: Path,
+        get_db: Callable[[], Database],
+        wake_workers: Callable[[], None],
+        *,
+        host_dir: Path | None = None,
     ) -> None:
         self.data_dir = data_dir
-        self.directory = data_dir / "recordings"
+        self.directory = (host_dir or data_dir) / "recordings"
         self._get_db = get_db
         self._wake = wake_workers
 

@@ -1,0 +1,138 @@
+"""A host's place in the site: start-up checks against a real redis-server, its record,
+and the refusals as ``trioflix serve`` and plain hypercorn meet them in process."""
+
+from __future__ import annotations
+
+import gc
+from typing import TYPE_CHECKING
+
+import hypercorn.trio
+import pytest
+import trio
+from hypercorn.utils import LifespanFailureError
+
+from trioflix.app import create_app
+from trioflix.cluster.checks import ClusterConfigError, Mode
+from trioflix.cluster.keys import secret_fingerprint
+from trioflix.cluster.members import Load, Membership
+from trioflix.cluster.shared_storage import STORAGE_ID_FILE, storage_id
+from trioflix.cluster.site import MEMBER_TTL_S, SiteUnavailable, join_site
+from trioflix.config import Settings
+from trioflix.server import hypercorn_config, serve_app
+
+from .helpers import REDIS_STOPS
+from .test_members import member
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import coredis
+
+    from tests.conftest import RedisServer
+
+pytestmark = [pytest.mark.slow, REDIS_STOPS]
+
+SECRET = "cluster-secret-" + "s" * 32
+POSTGRES = "postgresql://trioflix:pw@127.0.0.1:1/trioflix"  # never opened: checks come first
+SERVING = (("alice",), Load(publishers=1, viewers=3, viewers_by_protocol={"hls": 3}))
+
+
+def cluster_settings(data_dir: Path, redis_url: str, **changes: object) -> Settings:
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=POSTGRES,
+        jwt_secret=SECRET,
+        redis_url=redis_url,
+        advertise_url="http://127.0.0.1:8101/",
+        http="127.0.0.1:0",
+        rtmp="127.0.0.1:0",
+    )
+    return settings.replace(**changes)
+
+
+async def test_a_single_host_lists_itself_and_writes_nothing(tmp_path: Path) -> None:
+    site = await join_site(Settings(data_dir=tmp_path / "data"), lambda: SERVING)
+    assert site.mode is Mode.SINGLE_HOST
+    (only,) = await site.members()
+    assert only.host == site.host.id
+    assert only.channels == ("alice",)
+    assert only.load.viewers_by_protocol == {"hls": 3}
+    assert not (tmp_path / "data").exists()
+
+
+async def test_a_cluster_host_announces_what_it_serves(
+    tmp_path: Path, redis_server: RedisServer, redis: coredis.Redis[bytes], nursery: trio.Nursery
+) -> None:
+    site = await join_site(cluster_settings(tmp_path, redis_server.url), lambda: SERVING)
+    assert site.mode is Mode.CLUSTER
+    with pytest.raises(SiteUnavailable, match="heartbeat is not running"):
+        await site.members()
+    await nursery.start(site.run)
+    (listed,) = await Membership(redis).members()
+    assert listed.host == site.host.id
+    assert listed.advertise_url == "http://127.0.0.1:8101"  # without the trailing slash
+    assert listed.secret_fingerprint == secret_fingerprint(SECRET)
+    assert listed.storage == storage_id(tmp_path)
+    assert (listed.channels, listed.load.publishers, listed.load.viewers) == (("alice",), 1, 3)
+    assert await site.members() == [listed]
+    assert MEMBER_TTL_S <= 5  # a killed host is gone within seconds
+    nursery.cancel_scope.cancel()
+
+
+async def test_a_host_with_another_secret_is_refused(
+    tmp_path: Path, redis_server: RedisServer, redis: coredis.Redis[bytes]
+) -> None:
+    up = member("up", storage=storage_id(tmp_path), secret_fingerprint=secret_fingerprint(SECRET))
+    await Membership(redis).announce(up, 30)
+    settings = cluster_settings(tmp_path, redis_server.url)
+    assert (await join_site(settings, lambda: SERVING)).mode is Mode.CLUSTER  # same secret
+    other = settings.replace(jwt_secret="another-secret-" + "o" * 32)
+    with pytest.raises(ClusterConfigError, match=r"JWT_SECRET differs .* http://up:8000"):
+        await join_site(other, lambda: SERVING)
+
+
+async def test_a_host_on_other_storage_is_refused(
+    tmp_path: Path, redis_server: RedisServer, redis: coredis.Redis[bytes]
+) -> None:
+    shared = storage_id(tmp_path / "shared")
+    up = member("up", storage=shared, secret_fingerprint=secret_fingerprint(SECRET))
+    await Membership(redis).announce(up, 30)
+    settings = cluster_settings(tmp_path / "local", redis_server.url)
+    with pytest.raises(ClusterConfigError, match="TRIOFLIX_DATA_DIR is not the directory"):
+        await join_site(settings, lambda: SERVING)
+    assert (tmp_path / "local" / STORAGE_ID_FILE).exists()  # its own id, unlike the others'
+
+
+async def test_a_host_that_cannot_reach_redis_is_refused(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    redis_server.stop()
+    with pytest.raises(SiteUnavailable, match=r"cannot reach Redis \(REDIS_URL\)"):
+        await join_site(cluster_settings(tmp_path, redis_server.url), lambda: SERVING)
+    gc.collect()  # the failed connection's streams, while REDIS_STOPS applies (helpers.py)
+
+
+def split_settings(tmp_path: Path, redis_server: RedisServer) -> Settings:
+    """Redis with SQLite: the refusal every entry point must report."""
+    return cluster_settings(tmp_path / "data", redis_server.url, database_url=None)
+
+
+async def test_serve_app_raises_the_refusal(tmp_path: Path, redis_server: RedisServer) -> None:
+    settings = split_settings(tmp_path, redis_server)
+    with trio.fail_after(20), pytest.raises(ClusterConfigError, match="DATABASE_URL is not set"):
+        await serve_app(settings, shutdown_trigger=trio.sleep_forever)
+    assert not (tmp_path / "data").exists()  # refused before the database was opened
+
+
+async def test_plain_hypercorn_fails_its_lifespan_with_the_refusal(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    settings = split_settings(tmp_path, redis_server)
+    app = create_app(settings)
+    # What hypercorn reports (and prints) is the refusal's text, with what to set.
+    failure = pytest.RaisesExc(LifespanFailureError, match="DATABASE_URL is not set")
+    with trio.fail_after(20), pytest.RaisesGroup(failure, flatten_subgroups=True):
+        await hypercorn.trio.serve(
+            app, hypercorn_config(settings), shutdown_trigger=trio.sleep_forever
+        )
+    assert isinstance(app.startup_error, ClusterConfigError)

@@ -1,0 +1,339 @@
+"""This host's place in the site: how it runs, its start-up checks, its heartbeat,
+the channels it is the origin of.
+
+:func:`join_site` decides from the settings whether this host runs alone or
+joins a cluster (:func:`~trioflix.cluster.checks.cluster_mode`) and, to join,
+checks it against the hosts already up (:func:`~trioflix.cluster.checks.check_join`).
+It refuses with a :class:`~trioflix.cluster.checks.ClusterConfigError` that
+says what to set, or a :class:`SiteUnavailable` when Redis cannot be asked.
+The :class:`Site` it returns heartbeats this host's record (:meth:`Site.run`),
+lists the members (:meth:`Site.members`) and makes this host a channel's origin
+for a live session (:meth:`Site.claim_origin`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import coredis
+import trio
+from coredis.retry import NoRetryPolicy
+
+from trioflix.cluster.checks import Mode, check_advertise_url, check_peers, cluster_mode
+from trioflix.cluster.errors import REDIS_ERRORS, ClusterError
+from trioflix.cluster.host import Host
+from trioflix.cluster.keys import secret_fingerprint
+from trioflix.cluster.lease import Lease, LeaseRefused, LossReason, OriginLeases, hold
+from trioflix.cluster.members import Load, Member, Membership, heartbeat
+from trioflix.cluster.shared_storage import storage_id
+
+if TYPE_CHECKING:
+    from trioflix.config import Settings
+
+__all__ = [
+    "MEMBER_TTL_S",
+    "ORIGIN_TTL_S",
+    "Serving",
+    "Site",
+    "SiteUnavailable",
+    "join_site",
+    "site_mode",
+]
+
+logger = logging.getLogger(__name__)
+
+MEMBER_TTL_S = 5.0  # a killed host drops out within 5 s; one heartbeat every 5/3 s
+ORIGIN_TTL_S = 6.0  # refreshed every 2 s, so an origin learns of a takeover within 2 s
+JOIN_TIMEOUT_S = 5.0  # a healthy Redis answers in a millisecond; longer is an outage
+CLAIM_TIMEOUT_S = 2.0  # an encoder waits for its publish answer; Redis answers in a ms
+CPU_SAMPLE_MIN_S = 1.0  # shorter intervals measure scheduling noise, not load
+
+#: What this host serves now: the channels live on it and its load figures (the
+#: CPU figure is the site's own, filled in by :meth:`Site.describe`).
+Serving = Callable[[], tuple[tuple[str, ...], Load]]
+
+
+class SiteUnavailable(ClusterError):
+    """Redis could not be asked who the other hosts are, or who serves a channel."""
+
+
+def site_mode(settings: Settings) -> Mode:
+    """:func:`~trioflix.cluster.checks.cluster_mode` of ``settings``.
+
+    Raises:
+        ClusterConfigError: the settings would split the site.
+    """
+    return cluster_mode(
+        redis_url=settings.redis_url,
+        database_url=settings.database_url,
+        advertise_url=settings.advertise_url,
+        jwt_secret_set=settings.jwt_secret is not None,
+    )
+
+
+class _CpuMeter:
+    """This process's CPU seconds per second, over the interval since the last sample."""
+
+    def __init__(self) -> None:
+        self._at = (time.monotonic(), time.process_time())
+        self._figure = 0.0
+
+    def read(self) -> float:
+        wall, cpu = time.monotonic(), time.process_time()
+        elapsed = wall - self._at[0]
+        if elapsed >= CPU_SAMPLE_MIN_S:
+            self._figure = (cpu - self._at[1]) / elapsed
+            self._at = (wall, cpu)
+        return self._figure
+
+
+class Site:
+    """This host as the site sees it, and the other hosts as it sees them.
+
+    Build it with :func:`join_site`.
+
+    Attributes:
+        mode: Single host or cluster.
+        host: This process's identity (its advertise URL is ``""`` on a single host).
+    """
+
+    def __init__(
+        self,
+        *,
+        mode: Mode,
+        host: Host,
+        fingerprint: str,
+        storage: str,
+        redis_url: str | None,
+        serving: Serving,
+    ) -> None:
+        self.mode = mode
+        self.host = host
+        self._started_at = time.time()
+        self._fingerprint = fingerprint
+        self._storage = storage
+        self._redis_url = redis_url
+        self._serving = serving
+        self._cpu = _CpuMeter()
+        self._membership: Membership | None = None
+        self._leases: OriginLeases | None = None
+        self._holders: trio.Nursery | None = None
+
+    def describe(self) -> Member:
+        """This host's record now: the channels it serves and its load."""
+        channels, load = self._serving()
+        return Member(
+            host=self.host.id,
+            advertise_url=self.host.advertise_url,
+            started_at=self._started_at,
+            secret_fingerprint=self._fingerprint,
+            storage=self._storage,
+            channels=channels,
+            load=Load(
+                publishers=load.publishers,
+                viewers=load.viewers,
+                viewers_by_protocol=load.viewers_by_protocol,
+                cpu=round(self._cpu.read(), 3),
+            ),
+        )
+
+    async def members(self) -> list[Member]:
+        """The live hosts of the site, this one included, ordered by host id.
+
+        Raises:
+            SiteUnavailable: in a cluster, Redis does not answer (or the heartbeat
+                is not running).
+        """
+        if self.mode is Mode.SINGLE_HOST:
+            return [self.describe()]
+        if self._membership is None:
+            raise SiteUnavailable("this host's heartbeat is not running")
+        try:
+            return await self._membership.members()
+        except REDIS_ERRORS as exc:
+            raise SiteUnavailable(f"Redis does not answer: {exc!r}") from None
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Heartbeat this host's record until cancelled (a cluster only).
+
+        Reports started after the first heartbeat was attempted; a heartbeat
+        that fails is logged and retried (:func:`~trioflix.cluster.members.heartbeat`).
+
+        Resource handling:
+            Owns its Redis client; cancelled, it removes this host's record, then
+            closes the client.
+        """
+        assert self._redis_url is not None, "a single host has no heartbeat"
+        stopping = trio.Event()
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self._announce, self._redis_url, stopping)
+            task_status.started()
+            try:
+                await trio.sleep_forever()
+            finally:
+                stopping.set()
+
+    async def _announce(
+        self, redis_url: str, stopping: trio.Event, *, task_status: trio.TaskStatus[None]
+    ) -> None:
+        """The heartbeat, and the Redis client it uses, until ``stopping`` is set.
+
+        Shielded: cancelling the client's own tasks would close its connection
+        before the heartbeat's last act, removing this host's record, which is
+        bounded by :data:`~trioflix.cluster.members.LEAVE_TIMEOUT_S`.
+        """
+        with trio.CancelScope(shield=True):
+            async with _redis(redis_url) as client:
+                self._membership = Membership(client)
+                self._leases = OriginLeases(client)
+                try:
+                    # The origin leases are held here too (claim_origin): cancelled
+                    # with the heartbeat, each releases its lease on the client.
+                    async with trio.open_nursery() as beats:
+                        await beats.start(heartbeat, self._membership, self.describe, MEMBER_TTL_S)
+                        self._holders = beats
+                        task_status.started()
+                        await stopping.wait()
+                        beats.cancel_scope.cancel()
+                finally:
+                    self._membership = self._leases = self._holders = None
+
+    async def claim_origin(
+        self,
+        channel: str,
+        same_key: Callable[[], Awaitable[bool]],
+        on_superseded: Callable[[], object],
+    ) -> Callable[[], None]:
+        """Become ``channel``'s origin (a cluster only) and hold the lease until released.
+
+        Args:
+            channel: The channel a publisher starts on this host.
+            same_key: Whether the publisher uses the stream key the channel is live
+                from now (on the host holding the lease): asked only when another
+                host holds it.
+            on_superseded: Called once if another host takes the channel over
+                later: this host must then stop serving it.
+
+        Returns:
+            Releases the lease (at once, without waiting); call it when the
+            channel's session ends.
+
+        Raises:
+            LeaseRefused: another host serves the channel from another key.
+            SiteUnavailable: Redis does not answer (or the heartbeat is not running).
+
+        Error handling:
+            A lease that expires because Redis stayed out of reach is logged and
+            not reported: the session goes on serving this host's viewers.
+        """
+        leases, holders = self._leases, self._holders
+        if leases is None or holders is None:
+            raise SiteUnavailable("this host's heartbeat is not running")
+        try:
+            with trio.fail_after(CLAIM_TIMEOUT_S):
+                try:
+                    lease = await leases.acquire(channel, self.host, ORIGIN_TTL_S)
+                except LeaseRefused:
+                    if not await same_key():
+                        raise
+                    # The same key on another host moves the channel here.
+                    lease = await leases.take_over(channel, self.host, ORIGIN_TTL_S)
+        except REDIS_ERRORS as exc:
+            raise SiteUnavailable(f"Redis does not answer: {exc!r}") from None
+
+        def lost(reason: LossReason) -> None:
+            if reason is LossReason.SUPERSEDED:
+                on_superseded()
+            else:
+                logger.warning("%s: origin lease expired; serving this host's viewers", channel)
+
+        scope = trio.CancelScope()
+        holders.start_soon(self._hold_origin, scope, leases, lease, lost)
+        return scope.cancel
+
+    async def _hold_origin(
+        self,
+        scope: trio.CancelScope,
+        leases: OriginLeases,
+        lease: Lease,
+        lost: Callable[[LossReason], None],
+    ) -> None:
+        """:func:`~trioflix.cluster.lease.hold` until ``scope`` is cancelled (released)."""
+        with scope:
+            await hold(leases, lease, lost)
+
+
+def _redis(url: str) -> coredis.Redis[bytes]:
+    # No retries: a failed heartbeat is retried at the next beat, and a join that
+    # cannot ask Redis is refused at once.
+    client: coredis.Redis[bytes] = coredis.Redis.from_url(
+        url, decode_responses=False, retry_policy=NoRetryPolicy()
+    )
+    return client
+
+
+async def join_site(settings: Settings, serving: Serving) -> Site:
+    """This host's :class:`Site`, after the start-up checks of its settings and peers.
+
+    On a single host (neither ``REDIS_URL`` nor an advertise URL) nothing is
+    checked or written, and the record has no advertise URL, secret fingerprint or
+    storage id. In a cluster, the storage id is read (or created) in the
+    data directory and this host's record is checked against the live members'.
+
+    Args:
+        settings: This host's settings (a cluster's include its ``JWT_SECRET``).
+        serving: Reads the channels live on this host and its load figures.
+
+    Raises:
+        ClusterConfigError: the settings would split the site, or this host's
+            secret or storage differs from the live members'.
+        SiteUnavailable: in a cluster, Redis could not be asked who the members are.
+    """
+    mode = site_mode(settings)
+    if mode is Mode.SINGLE_HOST:
+        return Site(
+            mode=mode,
+            host=Host.new(""),
+            fingerprint="",
+            storage="",
+            redis_url=None,
+            serving=serving,
+        )
+    assert settings.advertise_url and settings.redis_url and settings.jwt_secret
+    storage = await trio.to_thread.run_sync(storage_id, settings.data_dir)
+    site = Site(
+        mode=mode,
+        host=Host.new(check_advertise_url(settings.advertise_url)),
+        fingerprint=secret_fingerprint(settings.jwt_secret),
+        storage=storage,
+        redis_url=settings.redis_url,
+        serving=serving,
+    )
+    check_peers(site.describe(), await _live_members(settings.redis_url))
+    return site
+
+
+async def _live_members(redis_url: str) -> list[Member]:
+    """The members Redis lists now, on a connection of its own.
+
+    Raises:
+        SiteUnavailable: Redis does not answer within :data:`JOIN_TIMEOUT_S`.
+    """
+    found: list[Member] = []
+    failure: BaseException | None = None
+    try:
+        with trio.fail_after(JOIN_TIMEOUT_S):
+            async with _redis(redis_url) as client:
+                found = await Membership(client).members()
+    # The client's task group raises what its body raised inside a group.
+    except* REDIS_ERRORS as group:
+        failure = group.exceptions[0]
+    if failure is not None:
+        raise SiteUnavailable(
+            f"cannot reach Redis (REDIS_URL) to join the cluster: {failure!r}; start Redis,"
+            " or unset REDIS_URL to run a single host"
+        )
+    return found
