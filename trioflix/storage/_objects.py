@@ -231,7 +231,10 @@ class ObjectStore(ABC):
     ) -> Part:
         """Send ``length`` bytes of the file at ``path`` from ``offset`` as part ``number``.
 
-        Streamed from disk in bounded chunks. Sending a number again replaces that part.
+        Streamed from disk in bounded chunks. Sending a number again replaces that part
+        for :meth:`complete_multipart` (quote the new ETag), but S3 servers differ on
+        what :meth:`list_parts` then shows (SeaweedFS 4.48 lists both sends): code that
+        resumes from ``list_parts`` must send each number once.
 
         Raises:
             UploadNotFound: The upload was completed or aborted, or never existed.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -27,10 +28,12 @@ from trioflix.storage._objects import (
     check_key,
     check_part_number,
 )
+from trioflix.storage._s3_requests import TRANSIENT_TRANSPORT_ERRORS
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Sequence
+    from collections.abc import Sequence
     from pathlib import Path
+    from typing import Self
 
     from trioflix.storage._s3_requests import S3Requests
 
@@ -46,6 +49,35 @@ def _headers(content_type: str, cache_control: str | None) -> dict[str, str]:
     if cache_control is not None:
         headers["CacheControl"] = cache_control
     return headers
+
+
+class _FileRange(httpx.AsyncByteStream):
+    """A request body: ``length`` bytes of an open file from ``offset``, read as it is sent.
+
+    An iterator object rather than an async generator: httpx may stop iterating
+    midway (the connection died), and an abandoned generator needs finalising.
+    """
+
+    def __init__(self, fd: int, offset: int, length: int, limiter: trio.CapacityLimiter):
+        self._fd = fd
+        self._position = offset
+        self._end = offset + length
+        self._limiter = limiter
+
+    def __aiter__(self) -> Self:  # an iterator, not a generator
+        return self
+
+    async def __anext__(self) -> bytes:
+        size = min(UPLOAD_CHUNK_BYTES, self._end - self._position)
+        if size == 0:
+            raise StopAsyncIteration
+        chunk: bytes = await trio.to_thread.run_sync(
+            os.pread, self._fd, size, self._position, limiter=self._limiter
+        )
+        if not chunk:
+            raise StorageError(f"the file ended {self._end - self._position} bytes early")
+        self._position += len(chunk)
+        return chunk
 
 
 class _S3Reader(ObjectReader):
@@ -70,7 +102,7 @@ class _S3Reader(ObjectReader):
                         f"{self.length} bytes"
                     ) from None
                 return b""
-            except httpx.TransportError as exc:
+            except TRANSIENT_TRANSPORT_ERRORS as exc:
                 raise StorageUnavailable(f"reading {self.info.key}: {exc!r}") from exc
         size = len(self._pending) if max_bytes is None else max_bytes
         chunk, self._pending = self._pending[:size], self._pending[size:]
@@ -79,6 +111,10 @@ class _S3Reader(ObjectReader):
 
     async def aclose(self) -> None:
         self._closed = True
+        # httpx's iterator is an async generator: close it here rather than leave it
+        # to the garbage collector when the reader stops early.
+        if isinstance(self._chunks, AsyncGenerator):
+            await self._chunks.aclose()
         await self._response.aclose()
 
 
@@ -105,33 +141,36 @@ class S3ObjectStore(ObjectStore):
     def _key(self, key: str) -> str:
         return self.prefix + check_key(key)
 
-    async def _file_chunks(self, path: Path, offset: int, length: int) -> AsyncIterator[bytes]:
+    async def _send_file(
+        self,
+        operation: str,
+        params: dict[str, Any],
+        path: Path,
+        offset: int,
+        length: int | None,
+        *,
+        what: str,
+    ) -> tuple[dict[str, Any], int]:
+        """Perform ``operation`` with a range of the file at ``path`` as its body.
+
+        Returns botocore's parse of the answer and the number of bytes sent.
+        """
         fd: int = await trio.to_thread.run_sync(
             os.open, path, os.O_RDONLY, limiter=self._file_limiter
         )
         try:
-            sent = 0
-            while sent < length:
-                size = min(UPLOAD_CHUNK_BYTES, length - sent)
-                chunk: bytes = await trio.to_thread.run_sync(
-                    os.pread, fd, size, offset + sent, limiter=self._file_limiter
-                )
-                if not chunk:
-                    raise StorageError(f"{path} is shorter than {offset + length} bytes")
-                sent += len(chunk)
-                yield chunk
+            size = os.fstat(fd).st_size  # of an open file: no disk access
+            if length is None:
+                length = max(size - offset, 0)
+            elif offset + length > size:
+                raise StorageError(f"{path} is shorter than {offset + length} bytes")
+            body = _FileRange(fd, offset, length, self._file_limiter)
+            answer = await self._requests.call(
+                operation, params | {"ContentLength": length}, content=body, what=what
+            )
         finally:
             os.close(fd)
-
-    async def _file_length(self, path: Path, offset: int, length: int | None) -> int:
-        size: int = (
-            await trio.to_thread.run_sync(os.stat, path, limiter=self._file_limiter)
-        ).st_size
-        if length is None:
-            return max(size - offset, 0)
-        if offset + length > size:
-            raise StorageError(f"{path} is shorter than {offset + length} bytes")
-        return length
+        return answer, length
 
     async def put_bytes(
         self,
@@ -163,13 +202,12 @@ class S3ObjectStore(ObjectStore):
         content_type: str = DEFAULT_CONTENT_TYPE,
         cache_control: str | None = None,
     ) -> ObjectInfo:
-        full_key = self._key(key)
-        size = await self._file_length(path, 0, None)
-        answer = await self._requests.call(
+        answer, size = await self._send_file(
             "PutObject",
-            {"Bucket": self.bucket, "Key": full_key, "ContentLength": size}
-            | _headers(content_type, cache_control),
-            content=self._file_chunks(path, 0, size),
+            {"Bucket": self.bucket, "Key": self._key(key)} | _headers(content_type, cache_control),
+            path,
+            0,
+            None,
             what=f"storing {key!r} from {path}",
         )
         return ObjectInfo(
@@ -287,18 +325,17 @@ class S3ObjectStore(ObjectStore):
         length: int | None = None,
     ) -> Part:
         check_part_number(number)
-        full_key = self._key(key)
-        size = await self._file_length(path, offset, length)
-        answer = await self._requests.call(
+        answer, size = await self._send_file(
             "UploadPart",
             {
                 "Bucket": self.bucket,
-                "Key": full_key,
+                "Key": self._key(key),
                 "UploadId": upload_id,
                 "PartNumber": number,
-                "ContentLength": size,
             },
-            content=self._file_chunks(path, offset, size),
+            path,
+            offset,
+            length,
             what=f"sending part {number} of {key!r}",
         )
         return Part(number=number, etag=answer["ETag"], size=size)

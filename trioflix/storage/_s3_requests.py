@@ -45,11 +45,11 @@ from trioflix.storage._errors import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterable, Mapping
+    from collections.abc import Mapping
 
     from botocore.model import ServiceModel, Shape
 
-__all__ = ["S3Requests", "load_s3_model"]
+__all__ = ["TRANSIENT_TRANSPORT_ERRORS", "S3Requests", "load_s3_model"]
 
 # A connection that cannot be opened in 10 s, or a server silent for 60 s in
 # the middle of an answer, is down for our purposes: the caller gets
@@ -59,6 +59,10 @@ CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 60.0
 WRITE_TIMEOUT_S = 60.0
 MAX_CONNECTIONS = 64  # per store: concurrent part uploads and reads across all requests
+
+# What the network or the server did, as opposed to httpx.LocalProtocolError and
+# UnsupportedProtocol, which would be a bug here and must not pass for an outage.
+TRANSIENT_TRANSPORT_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 _SIGN_PAYLOAD = Config(s3={"payload_signing_enabled": True})
 _UNSIGNED_PAYLOAD = Config(s3={"payload_signing_enabled": False})
@@ -156,21 +160,23 @@ class S3Requests:
         self,
         operation: str,
         params: Mapping[str, Any],
-        content: AsyncIterable[bytes] | None,
+        content: httpx.AsyncByteStream | None,
         what: str,
     ) -> httpx.Response:
         method, url, headers, body = self._signed(operation, params, streamed=content is not None)
-        request = self._http.build_request(
-            method, url, headers=headers, content=body if content is None else content
-        )
+        request = self._http.build_request(method, url, headers=headers, content=body)
+        if content is not None:  # set as the stream itself: httpx wraps iterables in generators
+            request.stream = content
         try:
             response = await self._http.send(request, stream=True)
-        except httpx.TransportError as exc:
-            raise StorageUnavailable(f"{what}: {self.endpoint_url} unreachable ({exc!r})") from exc
+        except TRANSIENT_TRANSPORT_ERRORS as exc:
+            raise StorageUnavailable(
+                f"{what}: {self.endpoint_url} unreachable or failing ({exc!r})"
+            ) from exc
         if response.status_code >= 300:
             try:
                 error_body = await response.aread()
-            except httpx.TransportError as exc:
+            except TRANSIENT_TRANSPORT_ERRORS as exc:
                 raise StorageUnavailable(f"{what}: {exc!r}") from exc
             finally:
                 await response.aclose()
@@ -182,7 +188,7 @@ class S3Requests:
         operation: str,
         params: Mapping[str, Any],
         *,
-        content: AsyncIterable[bytes] | None = None,
+        content: httpx.AsyncByteStream | None = None,
         what: str,
     ) -> dict[str, Any]:
         """Perform ``operation`` and return botocore's parse of the answer.
@@ -200,7 +206,7 @@ class S3Requests:
         response = await self._send(operation, params, content, what)
         try:
             body = await response.aread()
-        except httpx.TransportError as exc:
+        except TRANSIENT_TRANSPORT_ERRORS as exc:
             raise StorageUnavailable(f"{what}: {exc!r}") from exc
         finally:
             await response.aclose()

