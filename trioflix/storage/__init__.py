@@ -35,4 +35,4 @@ from trioflix.storage._objects import ObjectStore as ObjectStore
 from trioflix.storage._objects import Part as Part
 from trioflix.storage._probe import probe_object_store as probe_object_store
 from trioflix.storage._s3 import S3ObjectStore as S3ObjectStore
-from trioflix.storage._s3_requests import S3Requests as S3Requests
+from trioflix.storage._s3 import create_s3_client as create_s3_client

@@ -21,8 +21,7 @@ import trio
 
 from trioflix.storage._errors import StorageConfigError
 from trioflix.storage._local import LocalObjectStore
-from trioflix.storage._s3 import S3ObjectStore
-from trioflix.storage._s3_requests import S3Requests, load_s3_model
+from trioflix.storage._s3 import S3ObjectStore, create_s3_client
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping
@@ -147,15 +146,14 @@ async def open_object_store(config: StorageConfig, *, data_dir: Path) -> AsyncIt
         await local.start()
         store = local
     else:
-        model = await trio.to_thread.run_sync(load_s3_model)
-        requests = S3Requests(
-            model=model,
-            endpoint_url=config.endpoint_url,
-            region=config.region,
-            access_key_id=config.access_key_id,
-            secret_access_key=config.secret_access_key,
+        client = await trio.to_thread.run_sync(
+            create_s3_client,
+            config.endpoint_url,
+            config.region,
+            config.access_key_id,
+            config.secret_access_key,
         )
-        store = S3ObjectStore(requests, config.bucket, config.prefix)
+        store = S3ObjectStore(client, config.bucket, config.prefix)
     try:
         yield store
     finally:

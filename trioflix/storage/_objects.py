@@ -246,6 +246,8 @@ class ObjectStore(ABC):
     ) -> Part:
         """Make the whole object ``source_key`` part ``number``, copied inside the store.
 
+        Up to 5 GiB (S3's limit on one copied part).
+
         Raises:
             ObjectNotFound: No object under ``source_key``.
             UploadNotFound: No such upload.

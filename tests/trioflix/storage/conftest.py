@@ -15,26 +15,27 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import botocore.exceptions
 import pytest
 import trio
+from botocore.exceptions import ClientError
 
 from tests.conftest import _free_port
 from trioflix.storage import (
     LocalStorageConfig,
-    S3Requests,
     S3StorageConfig,
-    StorageFailure,
+    create_s3_client,
     open_object_store,
 )
-from trioflix.storage._s3_requests import load_s3_model
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
+
+    from types_boto3_s3 import S3Client
 
     from trioflix.storage import ObjectStore, StorageConfig
 
@@ -119,34 +120,27 @@ class SeaweedServer:
             # volume server again after a restart; until then reads of stored objects
             # fail with InternalError. A canary object written at the first start and
             # read back is the condition the tests need.
-            with contextlib.suppress(OSError, StorageFailure):
-                # In a thread of its own: start() may be called from inside a Trio run.
-                with ThreadPoolExecutor(1) as thread:
-                    thread.submit(trio.run, self._canary).result()
+            with contextlib.suppress(botocore.exceptions.BotoCoreError, ClientError):
+                self._canary()
                 return
             time.sleep(0.05)
         log_text = (self.workdir / "weed.log").read_text(errors="replace")[-2000:]
         self.stop()
         raise RuntimeError(f"weed mini did not start on {self.endpoint_url}:\n{log_text}")
 
-    async def _canary(self) -> None:
-        requests = S3Requests(
-            model=load_s3_model(),
-            endpoint_url=self.endpoint_url,
-            region="us-east-1",
-            access_key_id=ACCESS_KEY_ID,
-            secret_access_key=SECRET_ACCESS_KEY,
-        )
-        where = {"Bucket": CANARY_BUCKET, "Key": "canary"}
+    def client(self) -> S3Client:
+        """A boto3 client with the server's identity (for what the store does not do)."""
+        return create_s3_client(self.endpoint_url, "us-east-1", ACCESS_KEY_ID, SECRET_ACCESS_KEY)
+
+    def _canary(self) -> None:
+        client = self.client()
         try:
             if not self._canary_written:
-                await requests.call("PutObject", where | {"Body": b"ok"}, what="canary")
+                client.put_object(Bucket=CANARY_BUCKET, Key="canary", Body=b"ok")
                 self._canary_written = True
-            response = await requests.open("GetObject", where, what="canary")
-            await response.aread()
-            await response.aclose()
+            client.get_object(Bucket=CANARY_BUCKET, Key="canary")["Body"].read()
         finally:
-            await requests.aclose()
+            client.close()
 
     def stop(self, *, kill: bool = False) -> None:
         """Stop the server; ``kill`` takes it away at once (SIGKILL), as a crash would."""
@@ -192,17 +186,15 @@ def restart_seaweed(seaweed: SeaweedServer) -> Iterator[SeaweedServer]:
 async def create_bucket(server: SeaweedServer) -> str:
     """A new, empty bucket of the test's own."""
     bucket = f"test-{secrets.token_hex(6)}"
-    requests = S3Requests(
-        model=load_s3_model(),
-        endpoint_url=server.endpoint_url,
-        region="us-east-1",
-        access_key_id=ACCESS_KEY_ID,
-        secret_access_key=SECRET_ACCESS_KEY,
-    )
-    try:
-        await requests.call("CreateBucket", {"Bucket": bucket}, what=f"creating {bucket}")
-    finally:
-        await requests.aclose()
+
+    def create() -> None:
+        client = server.client()
+        try:
+            client.create_bucket(Bucket=bucket)
+        finally:
+            client.close()
+
+    await trio.to_thread.run_sync(create)
     return bucket
 
 
