@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import botocore.exceptions
 import pytest
 import trio
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from tests.conftest import _free_port
 from trioflix.storage import (
@@ -120,7 +119,7 @@ class SeaweedServer:
             # volume server again after a restart; until then reads of stored objects
             # fail with InternalError. A canary object written at the first start and
             # read back is the condition the tests need.
-            with contextlib.suppress(botocore.exceptions.BotoCoreError, ClientError):
+            with contextlib.suppress(BotoCoreError, ClientError):
                 self._canary()
                 return
             time.sleep(0.05)
