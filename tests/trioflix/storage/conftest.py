@@ -113,6 +113,14 @@ class SeaweedServer:
                 stdout=subprocess.DEVNULL,
                 stderr=log,
             )
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop(kill=True)  # never leave a server behind a failed start
+            raise
+
+    def _wait_ready(self) -> None:
+        assert self.process is not None
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline and self.process.poll() is None:
             # The gateway answers (even /healthz) before the master has heard from the
@@ -124,7 +132,6 @@ class SeaweedServer:
                 return
             time.sleep(0.05)
         log_text = (self.workdir / "weed.log").read_text(errors="replace")[-2000:]
-        self.stop()
         raise RuntimeError(f"weed mini did not start on {self.endpoint_url}:\n{log_text}")
 
     def client(self) -> S3Client:
