@@ -1,0 +1,295 @@
+"""The object-store interface both backends implement, and the values it passes.
+
+Keys are S3 keys: ``/``-separated, relative, without empty, ``.`` or ``..``
+segments (so the local backend can map them onto paths safely, and a prefix
+such as ``videos/abc/`` names one video's whole tree on either backend).
+Every method that can block is ``async`` and checkpoints; none takes a timeout
+(wrap the call in a cancel scope).
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import trio
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+__all__ = [
+    "DEFAULT_CONTENT_TYPE",
+    "MAX_PARTS",
+    "MIN_PART_SIZE",
+    "ObjectInfo",
+    "ObjectReader",
+    "ObjectStore",
+    "Part",
+    "check_key",
+    "check_part_number",
+]
+
+# S3's own limits, enforced by the local backend too so that code tested on
+# disk behaves the same on a bucket: every part but the last is at least 5 MiB,
+# and an upload has at most 10,000 parts.
+MIN_PART_SIZE = 5 * 1024 * 1024
+MAX_PARTS = 10_000
+DEFAULT_CONTENT_TYPE = "application/octet-stream"  # what S3 answers when none was given
+_MAX_KEY_BYTES = 1024  # S3's limit on a key's UTF-8 length
+_BAD_SEGMENTS = {"", ".", ".."}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_key(key: str, *, prefix: bool = False) -> str:
+    """Return ``key`` if it is a safe object key (or key prefix), else raise ``ValueError``.
+
+    A prefix may be empty or end with ``/``; a key may not.
+    """
+    if len(key.encode()) > _MAX_KEY_BYTES or _CONTROL.search(key):
+        raise ValueError(f"unusable object key {key!r}")
+    if prefix and key == "":
+        return key
+    segments = key.split("/")
+    if prefix and key.endswith("/"):
+        segments.pop()
+    if key.startswith("/") or any(segment in _BAD_SEGMENTS for segment in segments):
+        raise ValueError(f"unusable object key {key!r}: empty, '.' or '..' segment")
+    return key
+
+
+def check_part_number(number: int) -> int:
+    """Return ``number`` if it is a valid part number (1 to 10,000), else raise ``ValueError``."""
+    if not 1 <= number <= MAX_PARTS:
+        raise ValueError(f"part number {number} is outside 1..{MAX_PARTS}")
+    return number
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObjectInfo:
+    """What ``head`` and ``list_prefix`` tell about one object.
+
+    Attributes:
+        key: The object's key, without the store's own prefix.
+        size: Length in bytes.
+        etag: Opaque version tag; changes whenever the content does.
+        content_type: ``Content-Type`` given at write time (``None`` from a listing,
+            which does not carry it).
+        cache_control: ``Cache-Control`` given at write time, if any (``None`` from a listing).
+    """
+
+    key: str
+    size: int
+    etag: str
+    content_type: str | None = None
+    cache_control: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Part:
+    """One uploaded part of a multipart upload.
+
+    Attributes:
+        number: 1 to 10,000; the object is the parts in ascending order.
+        etag: What completing the upload must quote back for this part.
+        size: Length in bytes.
+    """
+
+    number: int
+    etag: str
+    size: int
+
+
+class ObjectReader(trio.abc.ReceiveStream):
+    """The bytes of one object (or of a range of it), received in bounded chunks.
+
+    ``receive_some()`` returns ``b""`` at the end, as every Trio stream does.
+    Close it (``async with reader:``) to release the file or the connection early.
+
+    Attributes:
+        info: The whole object's metadata (``size`` is the whole object's).
+        offset: First byte this reader yields.
+        length: How many bytes it yields in all.
+    """
+
+    def __init__(self, info: ObjectInfo, offset: int, length: int) -> None:
+        self.info = info
+        self.offset = offset
+        self.length = length
+
+
+class ObjectStore(ABC):
+    """A flat namespace of immutable objects, written whole or in parts.
+
+    Writes are atomic: a reader sees the old object or the new one, never a
+    mix, and a failed write leaves nothing behind under the key.
+
+    Resource handling:
+        An object store owns connections or threads; open it with
+        :func:`trioflix.storage.open_object_store` and use it within that block.
+
+    Error handling:
+        Transient failures raise :class:`~trioflix.storage.StorageUnavailable`
+        (retry later); permanent ones a :class:`~trioflix.storage.StorageError`
+        subclass. Invalid keys, ranges and part numbers raise ``ValueError``
+        before any I/O.
+    """
+
+    #: Where the objects live, for messages: ``s3://bucket/prefix`` or ``file:/path``.
+    location: str
+
+    @abstractmethod
+    async def put_bytes(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str = DEFAULT_CONTENT_TYPE,
+        cache_control: str | None = None,
+    ) -> ObjectInfo:
+        """Store ``data`` under ``key``, replacing any object there."""
+
+    @abstractmethod
+    async def put_file(
+        self,
+        key: str,
+        path: Path,
+        *,
+        content_type: str = DEFAULT_CONTENT_TYPE,
+        cache_control: str | None = None,
+    ) -> ObjectInfo:
+        """Store the file at ``path`` under ``key``, streamed from disk in bounded chunks.
+
+        Up to 5 GiB (S3's limit on one ``PUT``); larger files go through a multipart upload.
+        """
+
+    @abstractmethod
+    async def open_read(
+        self, key: str, *, offset: int = 0, length: int | None = None
+    ) -> ObjectReader:
+        """Start reading ``key`` from ``offset``, ``length`` bytes or to the end.
+
+        Raises:
+            ObjectNotFound: No object under ``key``.
+            InvalidRange: ``offset`` is at or past the end of a non-empty object.
+        """
+
+    async def read_bytes(self, key: str, *, offset: int = 0, length: int | None = None) -> bytes:
+        """The object (or the range) in memory: for small objects such as playlists."""
+        reader = await self.open_read(key, offset=offset, length=length)
+        chunks = []
+        async with reader:
+            while chunk := await reader.receive_some():
+                chunks.append(chunk)
+        return b"".join(chunks)
+
+    @abstractmethod
+    async def head(self, key: str) -> ObjectInfo:
+        """Metadata of ``key``.
+
+        Raises:
+            ObjectNotFound: No object under ``key``.
+        """
+
+    @abstractmethod
+    async def list_prefix(self, prefix: str) -> list[ObjectInfo]:
+        """Every object whose key starts with ``prefix``, sorted by key."""
+
+    @abstractmethod
+    async def delete(self, key: str) -> None:
+        """Remove ``key``; nothing happens if it does not exist (as on S3)."""
+
+    @abstractmethod
+    async def delete_prefix(self, prefix: str) -> int:
+        """Remove every object whose key starts with ``prefix``; returns how many.
+
+        ``prefix`` must not be empty: emptying the whole store is never one call.
+        """
+
+    @abstractmethod
+    async def create_multipart(
+        self,
+        key: str,
+        *,
+        content_type: str = DEFAULT_CONTENT_TYPE,
+        cache_control: str | None = None,
+    ) -> str:
+        """Begin a multipart upload to ``key``; returns its upload id."""
+
+    @abstractmethod
+    async def upload_part(
+        self,
+        key: str,
+        upload_id: str,
+        number: int,
+        path: Path,
+        *,
+        offset: int = 0,
+        length: int | None = None,
+    ) -> Part:
+        """Send ``length`` bytes of the file at ``path`` from ``offset`` as part ``number``.
+
+        Streamed from disk in bounded chunks. Sending a number again replaces that part
+        for :meth:`complete_multipart` (quote the new ETag), but S3 servers differ on
+        what :meth:`list_parts` then shows (SeaweedFS 4.48 lists both sends): code that
+        resumes from ``list_parts`` must send each number once.
+
+        Raises:
+            UploadNotFound: The upload was completed or aborted, or never existed.
+        """
+
+    @abstractmethod
+    async def upload_part_copy(
+        self, key: str, upload_id: str, number: int, source_key: str
+    ) -> Part:
+        """Make the whole object ``source_key`` part ``number``, copied inside the store.
+
+        Up to 5 GiB (S3's limit on one copied part).
+
+        Raises:
+            ObjectNotFound: No object under ``source_key``.
+            UploadNotFound: No such upload.
+        """
+
+    @abstractmethod
+    async def list_parts(self, key: str, upload_id: str) -> list[Part]:
+        """The parts uploaded so far, by ascending number.
+
+        Raises:
+            UploadNotFound: No such upload.
+        """
+
+    @abstractmethod
+    async def complete_multipart(
+        self, key: str, upload_id: str, parts: Sequence[Part]
+    ) -> ObjectInfo:
+        """Join ``parts`` (ascending numbers) into the object ``key``.
+
+        Raises:
+            InvalidPart: A part is missing or changed, out of order, or smaller than
+                :data:`MIN_PART_SIZE` without being the last.
+            UploadNotFound: No such upload.
+        """
+
+    @abstractmethod
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        """Drop the upload and its parts.
+
+        Raises:
+            UploadNotFound: No such upload.
+        """
+
+    @abstractmethod
+    async def presign_get(self, key: str, *, expires_s: int) -> str | None:
+        """A URL that GETs ``key`` without credentials for ``expires_s`` seconds.
+
+        ``None`` when the store has no URL of its own (local disk): serve the
+        bytes through the host instead. Computed locally; says nothing about
+        whether the object exists.
+        """
+
+    @abstractmethod
+    async def aclose(self) -> None:
+        """Release connections and threads; the store is unusable afterwards."""
