@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import outcome as outcome_
 import pytest
 import trio
 
@@ -64,25 +62,9 @@ def require_browser() -> None:
 
 
 async def in_browser(scenario: Callable[[Browser], T]) -> T:
-    """Launch Chromium in a thread of its own, run ``scenario(browser)`` there, close it.
-
-    A fresh thread, not one of Trio's cached workers: a scenario that fails inside
-    Playwright can leave its event loop marked running on the thread, and the next
-    scenario on that thread would fail with "Sync API inside the asyncio loop".
-    """
+    """Launch Chromium in a worker thread, run ``scenario(browser)`` there, close it."""
     require_browser()
-    return await trio.to_thread.run_sync(partial(_in_new_thread, scenario))
-
-
-def _in_new_thread(scenario: Callable[[Browser], T]) -> T:
-    outcome: list[outcome_.Outcome[T]] = []
-    thread = threading.Thread(
-        target=lambda: outcome.append(outcome_.capture(_run_scenario, scenario)),
-        name="playwright",
-    )
-    thread.start()
-    thread.join()
-    return outcome[0].unwrap()
+    return await trio.to_thread.run_sync(partial(_run_scenario, scenario))
 
 
 def _run_scenario(scenario: Callable[[Browser], T]) -> T:
