@@ -10,6 +10,7 @@ that needs Trio again (publish a stream, poll the registry) calls
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -70,14 +71,23 @@ async def in_browser(scenario: Callable[[Browser], T]) -> T:
 def _run_scenario(scenario: Callable[[Browser], T]) -> T:
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            return scenario(browser)
-        finally:
-            browser.close()
+    # Playwright's sync API runs an asyncio loop of its own on this thread. Once
+    # trio_asyncio is loaded (PostgreSQL tests, or any module importing the store's
+    # PostgreSQL backend), its event loop policy would hand this thread a Trio-backed
+    # loop that Playwright cannot drive; trio_asyncio makes the policy per thread
+    # outside Trio, so the standard one is set here for this thread alone.
+    asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+            )
+            try:
+                return scenario(browser)
+            finally:
+                browser.close()
+    finally:
+        asyncio.set_event_loop_policy(None)
 
 
 @dataclass
