@@ -26,7 +26,6 @@ __all__ = [
     "live_sessions",
     "prepare_session",
     "set_state",
-    "update_peak",
 ]
 
 SessionState = Literal["ready", "live", "reconnecting", "ended"]
@@ -159,14 +158,6 @@ async def begin_publishing(
 
 async def set_state(db: Transaction, session_id: int, state: SessionState) -> None:
     await db.execute("UPDATE live_sessions SET state = $2 WHERE id = $1", session_id, state)
-
-
-async def update_peak(db: Transaction, session_id: int, viewers: int) -> None:
-    await db.execute(
-        "UPDATE live_sessions SET peak_viewers = $2 WHERE id = $1 AND peak_viewers < $2",
-        session_id,
-        viewers,
-    )
 
 
 async def end_session(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio
@@ -71,5 +71,17 @@ async def test_status_channels_and_metrics_count_hls_viewers(
     with trio.fail_after(30):
         await publisher.wait()
     await wait_live(server, "alice", live=False)
-    last = (await server.client.get("/api/channels/alice")).json()
-    assert last["session"]["peak_viewers"] == 2
+    # The channel goes offline first; the session's end (with its peak) is written after.
+    session = await _ended_session(server, "alice")
+    assert session["peak_viewers"] == 2
+
+
+async def _ended_session(server: Server, channel: str) -> dict[str, Any]:
+    with trio.fail_after(10):
+        while True:
+            session: dict[str, Any] = (await server.client.get(f"/api/channels/{channel}")).json()[
+                "session"
+            ]
+            if session["ended_at"] is not None:
+                return session
+            await trio.sleep(0.05)
