@@ -70,14 +70,17 @@ def _ingest(live: LiveStream) -> dict[str, Any]:
     }
 
 
-def _viewers(live: LiveStream | None, *, hls: bool) -> dict[str, int]:
-    """Viewers by protocol: every protocol this server serves, 0 included, so that the
-    shape does not change as viewers come and go or the channel goes offline."""
+def _viewers(channel: str) -> dict[str, int]:
+    """The channel's viewers on the whole site by protocol: every protocol this server
+    serves, 0 included, so that the shape does not change as viewers come and go or the
+    channel goes offline."""
+    app_state = state()
     counts = dict.fromkeys(VIEWER_PROTOCOLS, 0)
-    if hls:
+    if app_state.settings.hls:
         counts[HLS_PROTOCOL] = 0
-    if live is not None:
-        counts.update(live.viewers_by_protocol())
+    live = app_state.registry.get(channel)
+    here = live.viewers_by_protocol() if live is not None else None
+    counts.update(app_state.site.viewers(channel, here) or {})
     return {"total": sum(counts.values()), **counts}
 
 
@@ -95,7 +98,7 @@ async def _status(user_id: int, channel: str) -> dict[str, Any]:
         "session": session.public() if session is not None else None,
         "uptime_s": round(time.time() - started, 1) if started and state_name != "ready" else 0,
         "ingest": _ingest(live) if live is not None else None,
-        "viewers": _viewers(live, hls=app_state.settings.hls),
+        "viewers": _viewers(channel),
         "playback": playback_urls(channel),
         "publish": {
             "server": f"rtmp://{request.host.rsplit(':', 1)[0]}:{rtmp[1]}/live" if rtmp else None
@@ -137,13 +140,12 @@ async def stop() -> dict[str, Any]:
 
 
 def _channel_entry(session: LiveSession, channel: str, display: str) -> dict[str, Any]:
-    live = state().registry.get(channel)
     return {
         "name": channel,
         "display_name": display,
         "title": session.title,
         "started_at": session.started_at,
-        "viewers": live.viewers if live is not None else 0,
+        "viewers": _viewers(channel)["total"],
         "playback": playback_urls(channel),
         "thumbnail": f"/live/{channel}/thumbnail.jpg",
     }
@@ -171,7 +173,7 @@ async def channel(name: str) -> dict[str, Any]:
         or (session.state if session else "offline"),
         "live": is_live,
         "session": session.public() if session is not None else None,
-        "viewers": live.viewers if (live := app_state.registry.get(user.name)) is not None else 0,
+        "viewers": _viewers(user.name)["total"],
     }
     if is_live:
         entry["playback"] = playback_urls(user.name)

@@ -89,6 +89,8 @@ class Member(msgspec.Struct, frozen=True, kw_only=True):
         storage: Identifies where its media lives (``trioflix.cluster.shared_storage``):
             equal on hosts that share it.
         channels: The channels it is the origin of.
+        viewers: Its viewers by channel and protocol, for the site's sums (a
+            channel or protocol with none is left out, to keep the record small).
         load: Its load figures.
     """
 
@@ -98,6 +100,7 @@ class Member(msgspec.Struct, frozen=True, kw_only=True):
     secret_fingerprint: str
     storage: str
     channels: tuple[str, ...] = ()
+    viewers: dict[str, dict[str, int]] = {}
     load: Load = Load()
 
 

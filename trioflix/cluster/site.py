@@ -7,15 +7,17 @@ checks it against the hosts already up (:func:`~trioflix.cluster.checks.check_jo
 It refuses with a :class:`~trioflix.cluster.checks.ClusterConfigError` that
 says what to set, or a :class:`SiteUnavailable` when Redis cannot be asked.
 The :class:`Site` it returns heartbeats this host's record (:meth:`Site.run`),
-lists the members (:meth:`Site.members`) and makes this host a channel's origin
-for a live session (:meth:`Site.claim_origin`).
+lists the members (:meth:`Site.members`), sums a channel's viewers over the
+hosts (:meth:`Site.viewers`) and makes this host a channel's origin for a live
+session (:meth:`Site.claim_origin`).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
 import coredis
@@ -27,7 +29,7 @@ from trioflix.cluster.errors import REDIS_ERRORS, ClusterError
 from trioflix.cluster.host import Host
 from trioflix.cluster.keys import secret_fingerprint
 from trioflix.cluster.lease import Lease, LeaseRefused, LossReason, OriginLeases, hold
-from trioflix.cluster.members import Load, Member, Membership, heartbeat
+from trioflix.cluster.members import BEATS_PER_TTL, Load, Member, Membership, heartbeat
 from trioflix.cluster.shared_storage import storage_id
 
 if TYPE_CHECKING:
@@ -51,9 +53,8 @@ JOIN_TIMEOUT_S = 5.0  # a healthy Redis answers in a millisecond; longer is an o
 CLAIM_TIMEOUT_S = 2.0  # an encoder waits for its publish answer; Redis answers in a ms
 CPU_SAMPLE_MIN_S = 1.0  # shorter intervals measure scheduling noise, not load
 
-#: What this host serves now: the channels live on it and its load figures (the
-#: CPU figure is the site's own, filled in by :meth:`Site.describe`).
-Serving = Callable[[], tuple[tuple[str, ...], Load]]
+#: What this host serves now: each channel live on it, with its viewers by protocol.
+Serving = Callable[[], Mapping[str, Mapping[str, int]]]
 
 
 class SiteUnavailable(ClusterError):
@@ -121,24 +122,66 @@ class Site:
         self._membership: Membership | None = None
         self._leases: OriginLeases | None = None
         self._holders: trio.Nursery | None = None
+        # The other hosts' records as last read, and when (trio time): what
+        # viewers() sums, synchronously, for every chat room at every tick.
+        self._peers: list[Member] = []
+        self._peers_read_at = -math.inf
 
     def describe(self) -> Member:
-        """This host's record now: the channels it serves and its load."""
-        channels, load = self._serving()
+        """This host's record now: the channels it serves, their viewers and its load."""
+        serving = self._serving()
+        by_protocol: dict[str, int] = {}
+        for counts in serving.values():
+            for protocol, count in counts.items():
+                by_protocol[protocol] = by_protocol.get(protocol, 0) + count
         return Member(
             host=self.host.id,
             advertise_url=self.host.advertise_url,
             started_at=self._started_at,
             secret_fingerprint=self._fingerprint,
             storage=self._storage,
-            channels=channels,
+            channels=tuple(sorted(serving)),
+            viewers={
+                channel: watching
+                for channel, counts in serving.items()
+                if (watching := {protocol: n for protocol, n in counts.items() if n})
+            },
             load=Load(
-                publishers=load.publishers,
-                viewers=load.viewers,
-                viewers_by_protocol=load.viewers_by_protocol,
+                publishers=len(serving),
+                viewers=sum(by_protocol.values()),
+                viewers_by_protocol=by_protocol,
                 cpu=round(self._cpu.read(), 3),
             ),
         )
+
+    def viewers(self, channel: str, here: Mapping[str, int] | None) -> dict[str, int] | None:
+        """``channel``'s viewers on the whole site, by protocol.
+
+        Args:
+            channel: The channel.
+            here: Its viewers by protocol on this host now, ``None`` if it is not
+                live here.
+
+        Returns:
+            ``here`` plus the other hosts' counts as of their last heartbeats (a
+            protocol nobody watches may be missing), or ``None`` if the channel is
+            live on no host. On a single host, ``here`` as it is.
+
+        The other hosts' records are read once per heartbeat (:meth:`run`), and
+        forgotten when no read succeeded for a member TTL: counts from hosts this
+        one cannot see are not reported as current.
+        """
+        counts = dict(here) if here is not None else None
+        if trio.current_time() - self._peers_read_at > MEMBER_TTL_S:
+            return counts
+        for peer in self._peers:
+            theirs = peer.viewers.get(channel)
+            if theirs is None and channel not in peer.channels:
+                continue
+            counts = counts if counts is not None else {}
+            for protocol, count in (theirs or {}).items():
+                counts[protocol] = counts.get(protocol, 0) + count
+        return counts
 
     async def members(self) -> list[Member]:
         """The live hosts of the site, this one included, ordered by host id.
@@ -194,12 +237,28 @@ class Site:
                     # with the heartbeat, each releases its lease on the client.
                     async with trio.open_nursery() as beats:
                         await beats.start(heartbeat, self._membership, self.describe, MEMBER_TTL_S)
+                        beats.start_soon(self._read_peers, self._membership)
                         self._holders = beats
                         task_status.started()
                         await stopping.wait()
                         beats.cancel_scope.cancel()
                 finally:
                     self._membership = self._leases = self._holders = None
+
+    async def _read_peers(self, membership: Membership) -> None:
+        """Read the other hosts' records once per heartbeat, for :meth:`viewers`."""
+        interval = MEMBER_TTL_S / BEATS_PER_TTL
+        while True:
+            read_at = trio.current_time()
+            with trio.move_on_after(interval):
+                try:
+                    members = await membership.members()
+                except REDIS_ERRORS as exc:
+                    logger.debug("could not read the other hosts' records: %r", exc)
+                else:
+                    self._peers = [m for m in members if m.host != self.host.id]
+                    self._peers_read_at = read_at
+            await trio.sleep_until(read_at + interval)
 
     async def claim_origin(
         self,
