@@ -9,6 +9,7 @@ import msgspec
 from quart import Blueprint, g, request
 
 from trioflix.api._http import Body, json_body, require_user
+from trioflix.cluster.site import SiteUnavailable
 from trioflix.errors import APIError
 from trioflix.live.channel.fanout import VIEWER_PROTOCOLS
 from trioflix.live.hls.playback_sessions import PROTOCOL as HLS_PROTOCOL
@@ -127,9 +128,18 @@ async def status() -> dict[str, Any]:
 @blueprint.post("/api/streaming/stop")
 @require_user
 async def stop() -> dict[str, Any]:
-    """End the session now and disconnect the publisher."""
+    """End the session now and disconnect the publisher, on whichever host it publishes to."""
     app_state = state()
-    stopped = await app_state.registry.stop_channel(g.user.name, "stopped by the streamer")
+    reason = "stopped by the streamer"
+    stopped = await app_state.registry.stop_channel(g.user.name, reason)
+    if not stopped:
+        try:
+            stopped = await app_state.site.stop_on_origin(g.user.name, reason)
+        except SiteUnavailable as exc:
+            # Ending the stored session alone would leave the encoder on the air.
+            raise APIError(
+                503, "origin_unavailable", str(exc), headers={"Retry-After": "1"}
+            ) from None
     if not stopped:
         session = await live_sessions.active_session(app_state.db, g.user.id)
         if session is None:

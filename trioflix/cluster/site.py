@@ -19,8 +19,10 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 import coredis
+import httpx
 import trio
 from coredis.retry import NoRetryPolicy
 
@@ -30,6 +32,7 @@ from trioflix.cluster.host import Host
 from trioflix.cluster.keys import secret_fingerprint
 from trioflix.cluster.lease import Lease, LeaseRefused, LossReason, OriginLeases, hold
 from trioflix.cluster.members import BEATS_PER_TTL, Load, Member, Membership, heartbeat
+from trioflix.cluster.pull_auth import PullTokenRejected, PullTokens, Rejection
 from trioflix.cluster.shared_storage import storage_id
 
 if TYPE_CHECKING:
@@ -38,6 +41,8 @@ if TYPE_CHECKING:
 __all__ = [
     "MEMBER_TTL_S",
     "ORIGIN_TTL_S",
+    "STOP_PATH",
+    "STOP_TOKEN_HEADER",
     "Serving",
     "Site",
     "SiteUnavailable",
@@ -51,7 +56,14 @@ MEMBER_TTL_S = 5.0  # a killed host drops out within 5 s; one heartbeat every 5/
 ORIGIN_TTL_S = 6.0  # refreshed every 2 s, so an origin learns of a takeover within 2 s
 JOIN_TIMEOUT_S = 5.0  # a healthy Redis answers in a millisecond; longer is an outage
 CLAIM_TIMEOUT_S = 2.0  # an encoder waits for its publish answer; Redis answers in a ms
+STOP_TIMEOUT_S = 5.0  # the origin ends a session in milliseconds; longer is an outage
 CPU_SAMPLE_MIN_S = 1.0  # shorter intervals measure scheduling noise, not load
+
+#: The route on which a channel's origin stops it for another host, and the header
+#: carrying the token that proves the caller is a host of the site.
+STOP_PATH = "/internal/stop/<channel>"
+STOP_TOKEN_HEADER = "X-Trioflix-Site-Token"
+_STOP_LABEL = b"trioflix-cluster-stop"
 
 #: What this host serves now: each channel live on it, with its viewers by protocol.
 Serving = Callable[[], Mapping[str, Mapping[str, int]]]
@@ -110,6 +122,7 @@ class Site:
         storage: str,
         redis_url: str | None,
         serving: Serving,
+        secret: str | None = None,
     ) -> None:
         self.mode = mode
         self.host = host
@@ -118,6 +131,7 @@ class Site:
         self._storage = storage
         self._redis_url = redis_url
         self._serving = serving
+        self._stop_tokens = PullTokens(secret, _STOP_LABEL) if secret is not None else None
         self._cpu = _CpuMeter()
         self._membership: Membership | None = None
         self._leases: OriginLeases | None = None
@@ -245,6 +259,54 @@ class Site:
                 finally:
                     self._membership = self._leases = self._holders = None
 
+    async def stop_on_origin(self, channel: str, reason: str) -> bool:
+        """Ask ``channel``'s origin, if another host, to stop it; wait for its answer.
+
+        Returns:
+            Whether the origin stopped the channel; ``False`` also when no other
+            host is its origin (a single host, no lease, or this host's own).
+
+        Raises:
+            SiteUnavailable: Redis or the origin did not answer within
+                :data:`STOP_TIMEOUT_S`, or the origin refused the request.
+        """
+        leases, tokens = self._leases, self._stop_tokens
+        if leases is None or tokens is None:
+            return False
+        with trio.move_on_after(STOP_TIMEOUT_S):
+            try:
+                origin = await leases.current(channel)
+                if origin is None or origin.host == self.host.id:
+                    return False
+                token = tokens.issue(channel, time.time())
+                path = STOP_PATH.replace("<channel>", quote(channel, safe=""))
+                async with httpx.AsyncClient() as client:
+                    response = await client.post(
+                        origin.advertise_url + path,
+                        headers={STOP_TOKEN_HEADER: token},
+                        json={"reason": reason},
+                    )
+            except (*REDIS_ERRORS, httpx.HTTPError) as exc:
+                raise SiteUnavailable(f"cannot stop {channel} on its origin: {exc!r}") from None
+            if response.status_code != 200:
+                raise SiteUnavailable(
+                    f"the origin of {channel} at {origin.advertise_url} refused to stop it:"
+                    f" {response.status_code} {response.text[:200]}"
+                )
+            return bool(response.json().get("stopped"))
+        raise SiteUnavailable(f"the origin of {channel} did not answer within {STOP_TIMEOUT_S} s")
+
+    def check_stop_token(self, token: str, channel: str) -> None:
+        """Accept a request from another host to stop ``channel`` here, or say why not.
+
+        Raises:
+            PullTokenRejected: the token is not a stop token of this site for
+                ``channel`` that is still good (a single host accepts none).
+        """
+        if self._stop_tokens is None:
+            raise PullTokenRejected(Rejection.BAD_SIGNATURE, "a single host takes no stop requests")
+        self._stop_tokens.verify(token, channel, time.time())
+
     async def _read_peers(self, membership: Membership) -> None:
         """Read the other hosts' records once per heartbeat, for :meth:`viewers`."""
         interval = MEMBER_TTL_S / BEATS_PER_TTL
@@ -370,6 +432,7 @@ async def join_site(settings: Settings, serving: Serving) -> Site:
         storage=storage,
         redis_url=settings.redis_url,
         serving=serving,
+        secret=settings.jwt_secret,
     )
     check_peers(site.describe(), await _live_members(settings.redis_url))
     return site

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
+from trioflix.live.channel.fanout import VIEWER_PROTOCOLS
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -90,6 +92,8 @@ def live_viewer_counts(counts: Mapping[str, int] | None) -> dict[str, int] | Non
     """
     if counts is None:
         return None
-    shaped = dict(counts)
-    shaped.setdefault(PROTOCOL, 0)  # present before the first HLS player shows up
+    # Every protocol, 0 included: the shape is the same on every host of a site,
+    # whichever protocols its own viewers use, and before the first HLS player.
+    shaped = dict.fromkeys((*VIEWER_PROTOCOLS, PROTOCOL), 0)
+    shaped.update(counts)
     return {"total": sum(shaped.values()), **shaped}
