@@ -44,10 +44,18 @@ def playback_urls(channel: str) -> dict[str, str]:
         "ws_flv": f"{ws_scheme}://{host}/live/{channel}.flv",
         "hls": f"{scheme}://{host}/live/{channel}/master.m3u8",
     }
-    rtmp = state().rtmp_address
-    if rtmp is not None:
-        urls["rtmp"] = f"rtmp://{hostname}:{rtmp[1]}/live/{channel}"
+    port = _rtmp_port()
+    if port is not None:
+        urls["rtmp"] = f"rtmp://{hostname}:{port}/live/{channel}"
     return urls
+
+
+def _rtmp_port() -> int | None:
+    """The RTMP port clients reach: the balancer's in front of a site, else this host's."""
+    app_state = state()
+    if app_state.rtmp_address is None:
+        return None
+    return app_state.settings.public_rtmp_port or app_state.rtmp_address[1]
 
 
 def _ingest(live: LiveStream) -> dict[str, Any]:
@@ -92,7 +100,7 @@ async def _status(user_id: int, channel: str) -> dict[str, Any]:
     local_state = app_state.registry.state_of(channel)
     state_name = local_state or (session.state if session is not None else "offline")
     started = session.started_at if session is not None else None
-    rtmp = app_state.rtmp_address
+    rtmp_port = _rtmp_port()
     return {
         "state": state_name,
         "channel": channel,
@@ -102,7 +110,9 @@ async def _status(user_id: int, channel: str) -> dict[str, Any]:
         "viewers": _viewers(channel),
         "playback": playback_urls(channel),
         "publish": {
-            "server": f"rtmp://{request.host.rsplit(':', 1)[0]}:{rtmp[1]}/live" if rtmp else None
+            "server": f"rtmp://{request.host.rsplit(':', 1)[0]}:{rtmp_port}/live"
+            if rtmp_port
+            else None
         },
     }
 
