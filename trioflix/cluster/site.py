@@ -30,7 +30,7 @@ from trioflix.cluster.checks import Mode, check_advertise_url, check_peers, clus
 from trioflix.cluster.errors import REDIS_ERRORS, ClusterError
 from trioflix.cluster.host import Host
 from trioflix.cluster.keys import secret_fingerprint
-from trioflix.cluster.lease import Lease, LeaseRefused, LossReason, OriginLeases, hold
+from trioflix.cluster.lease import Lease, LeaseRefused, LossReason, Origin, OriginLeases, hold
 from trioflix.cluster.members import BEATS_PER_TTL, Load, Member, Membership, heartbeat
 from trioflix.cluster.pull_auth import PullTokenRejected, PullTokens, Rejection
 from trioflix.cluster.shared_storage import storage_id
@@ -56,6 +56,7 @@ MEMBER_TTL_S = 5.0  # a killed host drops out within 5 s; one heartbeat every 5/
 ORIGIN_TTL_S = 6.0  # refreshed every 2 s, so an origin learns of a takeover within 2 s
 JOIN_TIMEOUT_S = 5.0  # a healthy Redis answers in a millisecond; longer is an outage
 CLAIM_TIMEOUT_S = 2.0  # an encoder waits for its publish answer; Redis answers in a ms
+LOOKUP_TIMEOUT_S = 2.0  # who serves a channel: Redis answers in a millisecond
 STOP_TIMEOUT_S = 5.0  # the origin ends a session in milliseconds; longer is an outage
 CPU_SAMPLE_MIN_S = 1.0  # shorter intervals measure scheduling noise, not load
 
@@ -259,6 +260,24 @@ class Site:
                 finally:
                     self._membership = self._leases = self._holders = None
 
+    async def remote_origin(self, channel: str) -> Origin | None:
+        """``channel``'s origin if it is another host of the site, else ``None``.
+
+        Raises:
+            SiteUnavailable: in a cluster, Redis does not answer within
+                :data:`LOOKUP_TIMEOUT_S` (or the heartbeat is not running).
+        """
+        if self.mode is Mode.SINGLE_HOST:
+            return None
+        if self._leases is None:
+            raise SiteUnavailable("this host's heartbeat is not running")
+        try:
+            with trio.fail_after(LOOKUP_TIMEOUT_S):
+                origin = await self._leases.current(channel)
+        except (*REDIS_ERRORS, trio.TooSlowError) as exc:
+            raise SiteUnavailable(f"Redis does not answer: {exc!r}") from None
+        return origin if origin is not None and origin.host != self.host.id else None
+
     async def stop_on_origin(self, channel: str, reason: str) -> bool:
         """Ask ``channel``'s origin, if another host, to stop it; wait for its answer.
 
@@ -270,14 +289,12 @@ class Site:
             SiteUnavailable: Redis or the origin did not answer within
                 :data:`STOP_TIMEOUT_S`, or the origin refused the request.
         """
-        leases, tokens = self._leases, self._stop_tokens
-        if leases is None or tokens is None:
+        tokens = self._stop_tokens
+        origin = await self.remote_origin(channel)
+        if origin is None or tokens is None:
             return False
         with trio.move_on_after(STOP_TIMEOUT_S):
             try:
-                origin = await leases.current(channel)
-                if origin is None or origin.host == self.host.id:
-                    return False
                 token = tokens.issue(channel, time.time())
                 path = STOP_PATH.replace("<channel>", quote(channel, safe=""))
                 async with httpx.AsyncClient() as client:
@@ -286,7 +303,7 @@ class Site:
                         headers={STOP_TOKEN_HEADER: token},
                         json={"reason": reason},
                     )
-            except (*REDIS_ERRORS, httpx.HTTPError) as exc:
+            except httpx.HTTPError as exc:
                 raise SiteUnavailable(f"cannot stop {channel} on its origin: {exc!r}") from None
             if response.status_code != 200:
                 raise SiteUnavailable(

@@ -1,5 +1,5 @@
 """One view of the site on the rig: every host lists a channel live on one of them with
-the same viewers, a stop sent to another host ends it on its origin, and each webhook
+the same viewers and picture, a stop sent to another host ends it on its origin, and each webhook
 event reaches the receiver once, not once per host."""
 
 from __future__ import annotations
@@ -95,6 +95,14 @@ async def get(host: RigHost, path: str, token: str | None = None) -> Any:
     return response.json()
 
 
+async def thumbnail(host: RigHost) -> bytes:
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.get(f"{host.url}/live/alice/thumbnail.jpg")
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"] == "image/jpeg"
+    return response.content
+
+
 async def site_view(host: RigHost, token: str) -> tuple[Any, ...]:
     """What ``host`` says of alice's channel, less what depends on who asks or when."""
     listed = [
@@ -143,6 +151,12 @@ async def test_every_host_gives_one_view_and_a_stop_on_any_host_ends_it_on_the_o
     assert channel[:2] == ("live", True)
     assert status[0] == "live"
     assert status[2]["total"] == 1
+    # The same picture from every host: the origin's, which the others fetch. A new
+    # keyframe may come between two fetches: then ask again.
+    with trio.fail_after(30):
+        while len(pictures := {await thumbnail(host) for host in (a, b, c)}) != 1:  # noqa: ASYNC110
+            await trio.sleep(0.5)
+    assert pictures.pop().startswith(b"\xff\xd8")  # a JPEG
     # The chat on another host pushes the same counts.
     async with chat(c.url, "alice") as (_, welcome):
         assert welcome["live_viewers"] == status[2]
