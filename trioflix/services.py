@@ -29,6 +29,7 @@ from trioflix.cluster.lease import LeaseRefused
 from trioflix.cluster.site import SiteUnavailable, join_site
 from trioflix.config import parse_address
 from trioflix.jobs.worker import JobWorkers
+from trioflix.live.channel.ingest import ingest_figures
 from trioflix.live.channel.metrics import LiveCollector
 from trioflix.live.channel.registry import PublishRefused, StreamRegistry
 from trioflix.live.channel.webhooks import Webhooks
@@ -47,6 +48,7 @@ from trioflix.uploads.service import Uploads
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from trioflix.cluster.members import IngestFigure
     from trioflix.cluster.site import Site
     from trioflix.config import Settings
     from trioflix.live.channel.registry import ClaimOrigin
@@ -86,6 +88,13 @@ def _serving(app_state: AppState) -> dict[str, dict[str, int]]:
     registry = app_state._registry
     streams = registry.live() if registry is not None else []
     return {stream.channel: stream.viewers_by_protocol() for stream in streams}
+
+
+def _ingesting(app_state: AppState) -> dict[str, dict[str, IngestFigure]]:
+    """The ingest figures of the channels live on this host, for its member record."""
+    registry = app_state._registry
+    streams = registry.live() if registry is not None else []
+    return {stream.channel: ingest_figures(stream) for stream in streams}
 
 
 def _live_viewers(app_state: AppState, channel: str) -> dict[str, int] | None:
@@ -176,7 +185,9 @@ async def run_services(
         with trio.CancelScope() as scope:
             # First, before anything is opened or written: a refusal raised here is
             # the lifespan's startup error as it is, with what to set.
-            site = await join_site(settings, partial(_serving, app_state))
+            site = await join_site(
+                settings, partial(_serving, app_state), partial(_ingesting, app_state)
+            )
             secret = settings.jwt_secret
             if secret is None:
                 secret = await trio.to_thread.run_sync(load_or_create_secret, settings.data_dir)

@@ -12,12 +12,12 @@ from trioflix.api._http import Body, json_body, require_user
 from trioflix.cluster.site import SiteUnavailable
 from trioflix.errors import APIError
 from trioflix.live.channel.fanout import VIEWER_PROTOCOLS
+from trioflix.live.channel.ingest import ingest_figures
 from trioflix.live.hls.playback_sessions import PROTOCOL as HLS_PROTOCOL
 from trioflix.state import state
 from trioflix.store import live_sessions, users
 
 if TYPE_CHECKING:
-    from trioflix.live.channel.stream import LiveStream
     from trioflix.store.live_sessions import LiveSession
 
 __all__ = ["blueprint", "playback_urls"]
@@ -58,27 +58,6 @@ def _rtmp_port() -> int | None:
     return app_state.settings.public_rtmp_port or app_state.rtmp_address[1]
 
 
-def _ingest(live: LiveStream) -> dict[str, Any]:
-    now = time.monotonic()
-    stats = live.stats
-    return {
-        "video_codec": stats.video_codec,
-        "audio_codec": stats.audio_codec,
-        "width": stats.width,
-        "height": stats.height,
-        "fps": stats.fps(now) or stats.declared_fps,
-        "bitrate_kbps": round(stats.bitrate_bps(now) / 1000, 1),
-        "bytes_in": stats.bytes_in,
-        "video_frames": stats.video_frames,
-        "audio_frames": stats.audio_frames,
-        "timestamp_discontinuities": live.timeline.discontinuities,
-        # Video frames no output could use (before the first keyframe, malformed);
-        # frames the encoder itself dropped never reach us (OBS shows those).
-        "dropped_frames": stats.dropped_frames,
-        "viewer_skipped_packets": live.dropped_total,
-    }
-
-
 def _viewers(channel: str) -> dict[str, int]:
     """The channel's viewers on the whole site by protocol: every protocol this server
     serves, 0 included, so that the shape does not change as viewers come and go or the
@@ -106,7 +85,7 @@ async def _status(user_id: int, channel: str) -> dict[str, Any]:
         "channel": channel,
         "session": session.public() if session is not None else None,
         "uptime_s": round(time.time() - started, 1) if started and state_name != "ready" else 0,
-        "ingest": _ingest(live) if live is not None else None,
+        "ingest": ingest_figures(live) if live is not None else app_state.site.ingest(channel),
         "viewers": _viewers(channel),
         "playback": playback_urls(channel),
         "publish": {

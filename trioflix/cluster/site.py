@@ -31,7 +31,14 @@ from trioflix.cluster.errors import REDIS_ERRORS, ClusterError
 from trioflix.cluster.host import Host
 from trioflix.cluster.keys import secret_fingerprint
 from trioflix.cluster.lease import Lease, LeaseRefused, LossReason, Origin, OriginLeases, hold
-from trioflix.cluster.members import BEATS_PER_TTL, Load, Member, Membership, heartbeat
+from trioflix.cluster.members import (
+    BEATS_PER_TTL,
+    IngestFigure,
+    Load,
+    Member,
+    Membership,
+    heartbeat,
+)
 from trioflix.cluster.pull_auth import PullTokenRejected, PullTokens, Rejection
 from trioflix.cluster.shared_storage import storage_id
 
@@ -68,6 +75,12 @@ _STOP_LABEL = b"trioflix-cluster-stop"
 
 #: What this host serves now: each channel live on it, with its viewers by protocol.
 Serving = Callable[[], Mapping[str, Mapping[str, int]]]
+#: The ingest figures of each channel live on this host.
+Ingesting = Callable[[], Mapping[str, Mapping[str, IngestFigure]]]
+
+
+def _no_ingest() -> dict[str, dict[str, IngestFigure]]:
+    return {}
 
 
 class SiteUnavailable(ClusterError):
@@ -124,6 +137,7 @@ class Site:
         redis_url: str | None,
         serving: Serving,
         secret: str | None = None,
+        ingesting: Ingesting = _no_ingest,
     ) -> None:
         self.mode = mode
         self.host = host
@@ -132,6 +146,7 @@ class Site:
         self._storage = storage
         self._redis_url = redis_url
         self._serving = serving
+        self._ingesting = ingesting
         self._stop_tokens = PullTokens(secret, _STOP_LABEL) if secret is not None else None
         self._cpu = _CpuMeter()
         self._membership: Membership | None = None
@@ -161,6 +176,7 @@ class Site:
                 for channel, counts in serving.items()
                 if (watching := {protocol: n for protocol, n in counts.items() if n})
             },
+            ingest={channel: dict(figures) for channel, figures in self._ingesting().items()},
             load=Load(
                 publishers=len(serving),
                 viewers=sum(by_protocol.values()),
@@ -324,6 +340,16 @@ class Site:
             raise PullTokenRejected(Rejection.BAD_SIGNATURE, "a single host takes no stop requests")
         self._stop_tokens.verify(token, channel, time.time())
 
+    def ingest(self, channel: str) -> dict[str, IngestFigure] | None:
+        """``channel``'s ingest figures from its origin's last heartbeat, if another
+        host of the site is its origin (``None`` otherwise, or when unknown)."""
+        if trio.current_time() - self._peers_read_at > MEMBER_TTL_S:
+            return None
+        for peer in self._peers:
+            if channel in peer.ingest:
+                return dict(peer.ingest[channel])
+        return None
+
     async def _read_peers(self, membership: Membership) -> None:
         """Read the other hosts' records once per heartbeat, for :meth:`viewers`."""
         interval = MEMBER_TTL_S / BEATS_PER_TTL
@@ -413,7 +439,9 @@ def _redis(url: str) -> coredis.Redis[bytes]:
     return client
 
 
-async def join_site(settings: Settings, serving: Serving) -> Site:
+async def join_site(
+    settings: Settings, serving: Serving, ingesting: Ingesting = _no_ingest
+) -> Site:
     """This host's :class:`Site`, after the start-up checks of its settings and peers.
 
     On a single host (neither ``REDIS_URL`` nor an advertise URL) nothing is
@@ -423,7 +451,8 @@ async def join_site(settings: Settings, serving: Serving) -> Site:
 
     Args:
         settings: This host's settings (a cluster's include its ``JWT_SECRET``).
-        serving: Reads the channels live on this host and its load figures.
+        serving: Reads the channels live on this host and their viewers.
+        ingesting: Reads the ingest figures of the channels live on this host.
 
     Raises:
         ClusterConfigError: the settings would split the site, or this host's
@@ -450,6 +479,7 @@ async def join_site(settings: Settings, serving: Serving) -> Site:
         redis_url=settings.redis_url,
         serving=serving,
         secret=settings.jwt_secret,
+        ingesting=ingesting,
     )
     check_peers(site.describe(), await _live_members(settings.redis_url))
     return site

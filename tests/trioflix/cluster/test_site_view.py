@@ -111,10 +111,12 @@ async def site_view(host: RigHost, token: str) -> tuple[Any, ...]:
     ]
     channel = await get(host, "/api/channels/alice")
     status = await get(host, "/api/streaming/status", token)
+    ingest = status["ingest"] or {}  # its counters move on: what the encoder sends
     return (
         listed,
         (channel["state"], channel["live"], channel["session"]["id"], channel["viewers"]),
         (status["state"], status["session"]["id"], status["viewers"]),
+        (ingest.get("video_codec"), ingest.get("width"), ingest.get("height")),
     )
 
 
@@ -146,11 +148,12 @@ async def test_every_host_gives_one_view_and_a_stop_on_any_host_ends_it_on_the_o
             if views[0][2][2]["http-flv"] == 1 and views.count(views[0]) == 3:
                 break
             await trio.sleep(0.1)
-    listed, channel, status = views[0]
+    listed, channel, status, ingest = views[0]
     assert [(name, viewers) for name, _, _, viewers in listed] == [("alice", 1)]
     assert channel[:2] == ("live", True)
     assert status[0] == "live"
     assert status[2]["total"] == 1
+    assert ingest[1:] == (640, 360), ingest  # the sample's picture, told by every host
     # The same picture from every host: the origin's, which the others fetch. A new
     # keyframe may come between two fetches: then ask again.
     with trio.fail_after(30):
