@@ -264,6 +264,13 @@ class Settings:
         " e.g. http://10.0.0.5:8000",
         _text,
     )
+    public_rtmp_port: int | None = _setting(
+        None,
+        "TRIOFLIX_PUBLIC_RTMP_PORT",
+        "the RTMP port encoders and players reach, when it is not this host's own"
+        " (a load balancer in front); it goes into the RTMP URLs the API hands out",
+        _positive_int,
+    )
     cluster_api: bool = _setting(
         False,
         "TRIOFLIX_CLUSTER_API",

@@ -26,10 +26,10 @@ from trioflix.chat.hub import ChatHub
 from trioflix.chat.metrics import expose as expose_chat_metrics
 from trioflix.cluster.checks import Mode
 from trioflix.cluster.lease import LeaseRefused
-from trioflix.cluster.members import Load
 from trioflix.cluster.site import SiteUnavailable, join_site
 from trioflix.config import parse_address
 from trioflix.jobs.worker import JobWorkers
+from trioflix.live.channel.ingest import ingest_figures
 from trioflix.live.channel.metrics import LiveCollector
 from trioflix.live.channel.registry import PublishRefused, StreamRegistry
 from trioflix.live.channel.webhooks import Webhooks
@@ -48,6 +48,7 @@ from trioflix.uploads.service import Uploads
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from trioflix.cluster.members import IngestFigure
     from trioflix.cluster.site import Site
     from trioflix.config import Settings
     from trioflix.live.channel.registry import ClaimOrigin
@@ -82,20 +83,25 @@ def build_state(settings: Settings) -> AppState:
     return app_state
 
 
-def _serving(app_state: AppState) -> tuple[tuple[str, ...], Load]:
-    """The channels live on this host and its viewers, for its member record."""
+def _serving(app_state: AppState) -> dict[str, dict[str, int]]:
+    """The channels live on this host and their viewers by protocol, for its member record."""
     registry = app_state._registry
     streams = registry.live() if registry is not None else []
-    by_protocol: dict[str, int] = {}
-    for stream in streams:
-        for protocol, count in stream.viewers_by_protocol().items():
-            by_protocol[protocol] = by_protocol.get(protocol, 0) + count
-    load = Load(
-        publishers=len(streams),
-        viewers=sum(by_protocol.values()),
-        viewers_by_protocol=by_protocol,
-    )
-    return tuple(sorted(stream.channel for stream in streams)), load
+    return {stream.channel: stream.viewers_by_protocol() for stream in streams}
+
+
+def _ingesting(app_state: AppState) -> dict[str, dict[str, IngestFigure]]:
+    """The ingest figures of the channels live on this host, for its member record."""
+    registry = app_state._registry
+    streams = registry.live() if registry is not None else []
+    return {stream.channel: ingest_figures(stream) for stream in streams}
+
+
+def _live_viewers(app_state: AppState, channel: str) -> dict[str, int] | None:
+    """``channel``'s viewers on the whole site, shaped for the chat's frames."""
+    live = app_state.registry.get(channel)
+    here = live.viewers_by_protocol() if live is not None else None
+    return live_viewer_counts(app_state.site.viewers(channel, here))
 
 
 def _origin_claims(site: Site, db: Database) -> ClaimOrigin:
@@ -179,13 +185,16 @@ async def run_services(
         with trio.CancelScope() as scope:
             # First, before anything is opened or written: a refusal raised here is
             # the lifespan's startup error as it is, with what to set.
-            site = await join_site(settings, partial(_serving, app_state))
+            site = await join_site(
+                settings, partial(_serving, app_state), partial(_ingesting, app_state)
+            )
             secret = settings.jwt_secret
             if secret is None:
                 secret = await trio.to_thread.run_sync(load_or_create_secret, settings.data_dir)
             async with open_database(settings) as db:
                 app_state._db = db
                 app_state._tokens = TokenIssuer(secret, settings.token_ttl)
+                app_state._site = site  # before the chat hub: its ticks sum through it
                 async with trio.open_nursery() as nursery:
                     if site.mode is Mode.CLUSTER:  # before publishers: they claim through it
                         await nursery.start(site.run)
@@ -195,12 +204,11 @@ async def run_services(
                         db,
                         chat_limits.DEFAULT_LIMITS,
                         settings.redis_url,
-                        live_viewers=partial(live_viewer_counts, app_state.registry),
+                        live_viewers=partial(_live_viewers, app_state),
                     )
                     await nursery.start(chat.run)
                     await nursery.start(expose_chat_metrics, app_state.metrics.registry, chat)
                     app_state._chat = chat
-                    app_state._site = site
                     logger.info(
                         "services started",
                         extra={

@@ -9,14 +9,15 @@ import msgspec
 from quart import Blueprint, g, request
 
 from trioflix.api._http import Body, json_body, require_user
+from trioflix.cluster.site import SiteUnavailable
 from trioflix.errors import APIError
 from trioflix.live.channel.fanout import VIEWER_PROTOCOLS
+from trioflix.live.channel.ingest import ingest_figures
 from trioflix.live.hls.playback_sessions import PROTOCOL as HLS_PROTOCOL
 from trioflix.state import state
 from trioflix.store import live_sessions, users
 
 if TYPE_CHECKING:
-    from trioflix.live.channel.stream import LiveStream
     from trioflix.store.live_sessions import LiveSession
 
 __all__ = ["blueprint", "playback_urls"]
@@ -43,41 +44,31 @@ def playback_urls(channel: str) -> dict[str, str]:
         "ws_flv": f"{ws_scheme}://{host}/live/{channel}.flv",
         "hls": f"{scheme}://{host}/live/{channel}/master.m3u8",
     }
-    rtmp = state().rtmp_address
-    if rtmp is not None:
-        urls["rtmp"] = f"rtmp://{hostname}:{rtmp[1]}/live/{channel}"
+    port = _rtmp_port()
+    if port is not None:
+        urls["rtmp"] = f"rtmp://{hostname}:{port}/live/{channel}"
     return urls
 
 
-def _ingest(live: LiveStream) -> dict[str, Any]:
-    now = time.monotonic()
-    stats = live.stats
-    return {
-        "video_codec": stats.video_codec,
-        "audio_codec": stats.audio_codec,
-        "width": stats.width,
-        "height": stats.height,
-        "fps": stats.fps(now) or stats.declared_fps,
-        "bitrate_kbps": round(stats.bitrate_bps(now) / 1000, 1),
-        "bytes_in": stats.bytes_in,
-        "video_frames": stats.video_frames,
-        "audio_frames": stats.audio_frames,
-        "timestamp_discontinuities": live.timeline.discontinuities,
-        # Video frames no output could use (before the first keyframe, malformed);
-        # frames the encoder itself dropped never reach us (OBS shows those).
-        "dropped_frames": stats.dropped_frames,
-        "viewer_skipped_packets": live.dropped_total,
-    }
+def _rtmp_port() -> int | None:
+    """The RTMP port clients reach: the balancer's in front of a site, else this host's."""
+    app_state = state()
+    if app_state.rtmp_address is None:
+        return None
+    return app_state.settings.public_rtmp_port or app_state.rtmp_address[1]
 
 
-def _viewers(live: LiveStream | None, *, hls: bool) -> dict[str, int]:
-    """Viewers by protocol: every protocol this server serves, 0 included, so that the
-    shape does not change as viewers come and go or the channel goes offline."""
+def _viewers(channel: str) -> dict[str, int]:
+    """The channel's viewers on the whole site by protocol: every protocol this server
+    serves, 0 included, so that the shape does not change as viewers come and go or the
+    channel goes offline."""
+    app_state = state()
     counts = dict.fromkeys(VIEWER_PROTOCOLS, 0)
-    if hls:
+    if app_state.settings.hls:
         counts[HLS_PROTOCOL] = 0
-    if live is not None:
-        counts.update(live.viewers_by_protocol())
+    live = app_state.registry.get(channel)
+    here = live.viewers_by_protocol() if live is not None else None
+    counts.update(app_state.site.viewers(channel, here) or {})
     return {"total": sum(counts.values()), **counts}
 
 
@@ -88,17 +79,19 @@ async def _status(user_id: int, channel: str) -> dict[str, Any]:
     local_state = app_state.registry.state_of(channel)
     state_name = local_state or (session.state if session is not None else "offline")
     started = session.started_at if session is not None else None
-    rtmp = app_state.rtmp_address
+    rtmp_port = _rtmp_port()
     return {
         "state": state_name,
         "channel": channel,
         "session": session.public() if session is not None else None,
         "uptime_s": round(time.time() - started, 1) if started and state_name != "ready" else 0,
-        "ingest": _ingest(live) if live is not None else None,
-        "viewers": _viewers(live, hls=app_state.settings.hls),
+        "ingest": ingest_figures(live) if live is not None else app_state.site.ingest(channel),
+        "viewers": _viewers(channel),
         "playback": playback_urls(channel),
         "publish": {
-            "server": f"rtmp://{request.host.rsplit(':', 1)[0]}:{rtmp[1]}/live" if rtmp else None
+            "server": f"rtmp://{request.host.rsplit(':', 1)[0]}:{rtmp_port}/live"
+            if rtmp_port
+            else None
         },
     }
 
@@ -124,9 +117,18 @@ async def status() -> dict[str, Any]:
 @blueprint.post("/api/streaming/stop")
 @require_user
 async def stop() -> dict[str, Any]:
-    """End the session now and disconnect the publisher."""
+    """End the session now and disconnect the publisher, on whichever host it publishes to."""
     app_state = state()
-    stopped = await app_state.registry.stop_channel(g.user.name, "stopped by the streamer")
+    reason = "stopped by the streamer"
+    stopped = await app_state.registry.stop_channel(g.user.name, reason)
+    if not stopped:
+        try:
+            stopped = await app_state.site.stop_on_origin(g.user.name, reason)
+        except SiteUnavailable as exc:
+            # Ending the stored session alone would leave the encoder on the air.
+            raise APIError(
+                503, "origin_unavailable", str(exc), headers={"Retry-After": "1"}
+            ) from None
     if not stopped:
         session = await live_sessions.active_session(app_state.db, g.user.id)
         if session is None:
@@ -137,13 +139,12 @@ async def stop() -> dict[str, Any]:
 
 
 def _channel_entry(session: LiveSession, channel: str, display: str) -> dict[str, Any]:
-    live = state().registry.get(channel)
     return {
         "name": channel,
         "display_name": display,
         "title": session.title,
         "started_at": session.started_at,
-        "viewers": live.viewers if live is not None else 0,
+        "viewers": _viewers(channel)["total"],
         "playback": playback_urls(channel),
         "thumbnail": f"/live/{channel}/thumbnail.jpg",
     }
@@ -171,7 +172,7 @@ async def channel(name: str) -> dict[str, Any]:
         or (session.state if session else "offline"),
         "live": is_live,
         "session": session.public() if session is not None else None,
-        "viewers": live.viewers if (live := app_state.registry.get(user.name)) is not None else 0,
+        "viewers": _viewers(user.name)["total"],
     }
     if is_live:
         entry["playback"] = playback_urls(user.name)

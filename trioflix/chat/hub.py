@@ -62,7 +62,8 @@ class ChatHub:
         limits: Rate limits, queue sizes, the viewer tick.
         redis_url: Share rooms with other processes over Redis.
         live_viewers: ``channel -> counts | None``: the live stream's viewers by
-            protocol with a ``total`` (``None``: not live here). Synchronous and
+            protocol with a ``total``, over every host of the site (``None``: not
+            live). Synchronous and
             cheap: called for every open room at every tick.
 
     Resource handling:

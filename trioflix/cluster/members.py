@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     import coredis
 
-__all__ = ["Load", "Member", "Membership", "heartbeat"]
+__all__ = ["IngestFigure", "Load", "Member", "Membership", "heartbeat"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,10 @@ return redis.call('HVALS', KEYS[1])
 )
 
 
+#: One figure of a channel's ingest (codec, size, frame rate, bitrate, counters).
+IngestFigure = float | int | str | None
+
+
 class Load(msgspec.Struct, frozen=True, kw_only=True):
     """How busy a host is, as of its last heartbeat.
 
@@ -89,6 +93,10 @@ class Member(msgspec.Struct, frozen=True, kw_only=True):
         storage: Identifies where its media lives (``trioflix.cluster.shared_storage``):
             equal on hosts that share it.
         channels: The channels it is the origin of.
+        viewers: Its viewers by channel and protocol, for the site's sums (a
+            channel or protocol with none is left out, to keep the record small).
+        ingest: The ingest figures of the channels it is the origin of, as the
+            status API shows them, for the other hosts' status answers.
         load: Its load figures.
     """
 
@@ -98,6 +106,8 @@ class Member(msgspec.Struct, frozen=True, kw_only=True):
     secret_fingerprint: str
     storage: str
     channels: tuple[str, ...] = ()
+    viewers: dict[str, dict[str, int]] = {}
+    ingest: dict[str, dict[str, IngestFigure]] = {}
     load: Load = Load()
 
 

@@ -62,10 +62,17 @@ def _unb64(text: str) -> bytes:
 
 
 class PullTokens:
-    """Makes and checks pull tokens with the site's shared secret."""
+    """Makes and checks pull tokens with the site's shared secret.
 
-    def __init__(self, secret: str) -> None:
-        self._key = derive_key(secret, _LABEL)
+    Args:
+        secret: The site's ``JWT_SECRET``.
+        label: What the tokens are for (pulls by default): a token made under
+            one label fails the signature check under any other, so a pull token
+            cannot be replayed to do something else with the same channel.
+    """
+
+    def __init__(self, secret: str, label: bytes = _LABEL) -> None:
+        self._key = derive_key(secret, label)
 
     def _sign(self, payload: str) -> str:
         return _b64(hmac.digest(self._key, payload.encode("ascii"), hashlib.sha256))

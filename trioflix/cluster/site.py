@@ -7,18 +7,22 @@ checks it against the hosts already up (:func:`~trioflix.cluster.checks.check_jo
 It refuses with a :class:`~trioflix.cluster.checks.ClusterConfigError` that
 says what to set, or a :class:`SiteUnavailable` when Redis cannot be asked.
 The :class:`Site` it returns heartbeats this host's record (:meth:`Site.run`),
-lists the members (:meth:`Site.members`) and makes this host a channel's origin
-for a live session (:meth:`Site.claim_origin`).
+lists the members (:meth:`Site.members`), sums a channel's viewers over the
+hosts (:meth:`Site.viewers`) and makes this host a channel's origin for a live
+session (:meth:`Site.claim_origin`).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 import coredis
+import httpx
 import trio
 from coredis.retry import NoRetryPolicy
 
@@ -26,8 +30,16 @@ from trioflix.cluster.checks import Mode, check_advertise_url, check_peers, clus
 from trioflix.cluster.errors import REDIS_ERRORS, ClusterError
 from trioflix.cluster.host import Host
 from trioflix.cluster.keys import secret_fingerprint
-from trioflix.cluster.lease import Lease, LeaseRefused, LossReason, OriginLeases, hold
-from trioflix.cluster.members import Load, Member, Membership, heartbeat
+from trioflix.cluster.lease import Lease, LeaseRefused, LossReason, Origin, OriginLeases, hold
+from trioflix.cluster.members import (
+    BEATS_PER_TTL,
+    IngestFigure,
+    Load,
+    Member,
+    Membership,
+    heartbeat,
+)
+from trioflix.cluster.pull_auth import PullTokenRejected, PullTokens, Rejection
 from trioflix.cluster.shared_storage import storage_id
 
 if TYPE_CHECKING:
@@ -36,6 +48,8 @@ if TYPE_CHECKING:
 __all__ = [
     "MEMBER_TTL_S",
     "ORIGIN_TTL_S",
+    "STOP_PATH",
+    "STOP_TOKEN_HEADER",
     "Serving",
     "Site",
     "SiteUnavailable",
@@ -49,11 +63,24 @@ MEMBER_TTL_S = 5.0  # a killed host drops out within 5 s; one heartbeat every 5/
 ORIGIN_TTL_S = 6.0  # refreshed every 2 s, so an origin learns of a takeover within 2 s
 JOIN_TIMEOUT_S = 5.0  # a healthy Redis answers in a millisecond; longer is an outage
 CLAIM_TIMEOUT_S = 2.0  # an encoder waits for its publish answer; Redis answers in a ms
+LOOKUP_TIMEOUT_S = 2.0  # who serves a channel: Redis answers in a millisecond
+STOP_TIMEOUT_S = 5.0  # the origin ends a session in milliseconds; longer is an outage
 CPU_SAMPLE_MIN_S = 1.0  # shorter intervals measure scheduling noise, not load
 
-#: What this host serves now: the channels live on it and its load figures (the
-#: CPU figure is the site's own, filled in by :meth:`Site.describe`).
-Serving = Callable[[], tuple[tuple[str, ...], Load]]
+#: The route on which a channel's origin stops it for another host, and the header
+#: carrying the token that proves the caller is a host of the site.
+STOP_PATH = "/internal/stop/<channel>"
+STOP_TOKEN_HEADER = "X-Trioflix-Site-Token"
+_STOP_LABEL = b"trioflix-cluster-stop"
+
+#: What this host serves now: each channel live on it, with its viewers by protocol.
+Serving = Callable[[], Mapping[str, Mapping[str, int]]]
+#: The ingest figures of each channel live on this host.
+Ingesting = Callable[[], Mapping[str, Mapping[str, IngestFigure]]]
+
+
+def _no_ingest() -> dict[str, dict[str, IngestFigure]]:
+    return {}
 
 
 class SiteUnavailable(ClusterError):
@@ -109,6 +136,8 @@ class Site:
         storage: str,
         redis_url: str | None,
         serving: Serving,
+        secret: str | None = None,
+        ingesting: Ingesting = _no_ingest,
     ) -> None:
         self.mode = mode
         self.host = host
@@ -117,28 +146,73 @@ class Site:
         self._storage = storage
         self._redis_url = redis_url
         self._serving = serving
+        self._ingesting = ingesting
+        self._stop_tokens = PullTokens(secret, _STOP_LABEL) if secret is not None else None
         self._cpu = _CpuMeter()
         self._membership: Membership | None = None
         self._leases: OriginLeases | None = None
         self._holders: trio.Nursery | None = None
+        # The other hosts' records as last read, and when (trio time): what
+        # viewers() sums, synchronously, for every chat room at every tick.
+        self._peers: list[Member] = []
+        self._peers_read_at = -math.inf
 
     def describe(self) -> Member:
-        """This host's record now: the channels it serves and its load."""
-        channels, load = self._serving()
+        """This host's record now: the channels it serves, their viewers and its load."""
+        serving = self._serving()
+        by_protocol: dict[str, int] = {}
+        for counts in serving.values():
+            for protocol, count in counts.items():
+                by_protocol[protocol] = by_protocol.get(protocol, 0) + count
         return Member(
             host=self.host.id,
             advertise_url=self.host.advertise_url,
             started_at=self._started_at,
             secret_fingerprint=self._fingerprint,
             storage=self._storage,
-            channels=channels,
+            channels=tuple(sorted(serving)),
+            viewers={
+                channel: watching
+                for channel, counts in serving.items()
+                if (watching := {protocol: n for protocol, n in counts.items() if n})
+            },
+            ingest={channel: dict(figures) for channel, figures in self._ingesting().items()},
             load=Load(
-                publishers=load.publishers,
-                viewers=load.viewers,
-                viewers_by_protocol=load.viewers_by_protocol,
+                publishers=len(serving),
+                viewers=sum(by_protocol.values()),
+                viewers_by_protocol=by_protocol,
                 cpu=round(self._cpu.read(), 3),
             ),
         )
+
+    def viewers(self, channel: str, here: Mapping[str, int] | None) -> dict[str, int] | None:
+        """``channel``'s viewers on the whole site, by protocol.
+
+        Args:
+            channel: The channel.
+            here: Its viewers by protocol on this host now, ``None`` if it is not
+                live here.
+
+        Returns:
+            ``here`` plus the other hosts' counts as of their last heartbeats (a
+            protocol nobody watches may be missing), or ``None`` if the channel is
+            live on no host. On a single host, ``here`` as it is.
+
+        The other hosts' records are read once per heartbeat (:meth:`run`), and
+        forgotten when no read succeeded for a member TTL: counts from hosts this
+        one cannot see are not reported as current.
+        """
+        counts = dict(here) if here is not None else None
+        if trio.current_time() - self._peers_read_at > MEMBER_TTL_S:
+            return counts
+        for peer in self._peers:
+            theirs = peer.viewers.get(channel)
+            if theirs is None and channel not in peer.channels:
+                continue
+            counts = counts if counts is not None else {}
+            for protocol, count in (theirs or {}).items():
+                counts[protocol] = counts.get(protocol, 0) + count
+        return counts
 
     async def members(self) -> list[Member]:
         """The live hosts of the site, this one included, ordered by host id.
@@ -194,12 +268,102 @@ class Site:
                     # with the heartbeat, each releases its lease on the client.
                     async with trio.open_nursery() as beats:
                         await beats.start(heartbeat, self._membership, self.describe, MEMBER_TTL_S)
+                        beats.start_soon(self._read_peers, self._membership)
                         self._holders = beats
                         task_status.started()
                         await stopping.wait()
                         beats.cancel_scope.cancel()
                 finally:
                     self._membership = self._leases = self._holders = None
+
+    async def remote_origin(self, channel: str) -> Origin | None:
+        """``channel``'s origin if it is another host of the site, else ``None``.
+
+        Raises:
+            SiteUnavailable: in a cluster, Redis does not answer within
+                :data:`LOOKUP_TIMEOUT_S` (or the heartbeat is not running).
+        """
+        if self.mode is Mode.SINGLE_HOST:
+            return None
+        if self._leases is None:
+            raise SiteUnavailable("this host's heartbeat is not running")
+        try:
+            with trio.fail_after(LOOKUP_TIMEOUT_S):
+                origin = await self._leases.current(channel)
+        except (*REDIS_ERRORS, trio.TooSlowError) as exc:
+            raise SiteUnavailable(f"Redis does not answer: {exc!r}") from None
+        return origin if origin is not None and origin.host != self.host.id else None
+
+    async def stop_on_origin(self, channel: str, reason: str) -> bool:
+        """Ask ``channel``'s origin, if another host, to stop it; wait for its answer.
+
+        Returns:
+            Whether the origin stopped the channel; ``False`` also when no other
+            host is its origin (a single host, no lease, or this host's own).
+
+        Raises:
+            SiteUnavailable: Redis or the origin did not answer within
+                :data:`STOP_TIMEOUT_S`, or the origin refused the request.
+        """
+        tokens = self._stop_tokens
+        origin = await self.remote_origin(channel)
+        if origin is None or tokens is None:
+            return False
+        with trio.move_on_after(STOP_TIMEOUT_S):
+            try:
+                token = tokens.issue(channel, time.time())
+                path = STOP_PATH.replace("<channel>", quote(channel, safe=""))
+                async with httpx.AsyncClient() as client:
+                    response = await client.post(
+                        origin.advertise_url + path,
+                        headers={STOP_TOKEN_HEADER: token},
+                        json={"reason": reason},
+                    )
+            except httpx.HTTPError as exc:
+                raise SiteUnavailable(f"cannot stop {channel} on its origin: {exc!r}") from None
+            if response.status_code != 200:
+                raise SiteUnavailable(
+                    f"the origin of {channel} at {origin.advertise_url} refused to stop it:"
+                    f" {response.status_code} {response.text[:200]}"
+                )
+            return bool(response.json().get("stopped"))
+        raise SiteUnavailable(f"the origin of {channel} did not answer within {STOP_TIMEOUT_S} s")
+
+    def check_stop_token(self, token: str, channel: str) -> None:
+        """Accept a request from another host to stop ``channel`` here, or say why not.
+
+        Raises:
+            PullTokenRejected: the token is not a stop token of this site for
+                ``channel`` that is still good (a single host accepts none).
+        """
+        if self._stop_tokens is None:
+            raise PullTokenRejected(Rejection.BAD_SIGNATURE, "a single host takes no stop requests")
+        self._stop_tokens.verify(token, channel, time.time())
+
+    def ingest(self, channel: str) -> dict[str, IngestFigure] | None:
+        """``channel``'s ingest figures from its origin's last heartbeat, if another
+        host of the site is its origin (``None`` otherwise, or when unknown)."""
+        if trio.current_time() - self._peers_read_at > MEMBER_TTL_S:
+            return None
+        for peer in self._peers:
+            if channel in peer.ingest:
+                return dict(peer.ingest[channel])
+        return None
+
+    async def _read_peers(self, membership: Membership) -> None:
+        """Read the other hosts' records once per heartbeat, for :meth:`viewers`."""
+        interval = MEMBER_TTL_S / BEATS_PER_TTL
+        while True:
+            read_at = trio.current_time()
+            with trio.move_on_after(interval):
+                try:
+                    members = await membership.members()
+                except REDIS_ERRORS as exc:
+                    logger.debug("could not read the other hosts' records: %r", exc)
+                else:
+                    self._peers = [m for m in members if m.host != self.host.id]
+                    self._peers_read_at = read_at
+            await trio.sleep_until(read_at + interval)
 
     async def claim_origin(
         self,
@@ -275,7 +439,9 @@ def _redis(url: str) -> coredis.Redis[bytes]:
     return client
 
 
-async def join_site(settings: Settings, serving: Serving) -> Site:
+async def join_site(
+    settings: Settings, serving: Serving, ingesting: Ingesting = _no_ingest
+) -> Site:
     """This host's :class:`Site`, after the start-up checks of its settings and peers.
 
     On a single host (neither ``REDIS_URL`` nor an advertise URL) nothing is
@@ -285,7 +451,8 @@ async def join_site(settings: Settings, serving: Serving) -> Site:
 
     Args:
         settings: This host's settings (a cluster's include its ``JWT_SECRET``).
-        serving: Reads the channels live on this host and its load figures.
+        serving: Reads the channels live on this host and their viewers.
+        ingesting: Reads the ingest figures of the channels live on this host.
 
     Raises:
         ClusterConfigError: the settings would split the site, or this host's
@@ -311,6 +478,8 @@ async def join_site(settings: Settings, serving: Serving) -> Site:
         storage=storage,
         redis_url=settings.redis_url,
         serving=serving,
+        secret=settings.jwt_secret,
+        ingesting=ingesting,
     )
     check_peers(site.describe(), await _live_members(settings.redis_url))
     return site

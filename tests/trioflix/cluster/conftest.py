@@ -4,6 +4,7 @@ and the rig: three hosts of one site."""
 from __future__ import annotations
 
 import gc
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import coredis
@@ -34,13 +35,11 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[coredis.Redis[bytes]
     gc.collect()
 
 
-@pytest.fixture(scope="module")
-def rig(pg_cluster: PostgresCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
-    """Three hosts of one site (tests/trioflix/cluster/rig.py), for a whole module.
-
-    The module's tests run in order on the same hosts: one that stops or kills a
-    host comes last.
-    """
+@contextmanager
+def running_rig(
+    pg_cluster: PostgresCluster, tmp_path_factory: pytest.TempPathFactory, **site_env: str
+) -> Iterator[Rig]:
+    """Three hosts of one site (tests/trioflix/cluster/rig.py), each with ``site_env``."""
     if not REDIS_SERVER.exists():
         pytest.skip(f"{REDIS_SERVER} not found (apt-get install redis-server)")
     workdir = tmp_path_factory.mktemp("rig")
@@ -52,6 +51,7 @@ def rig(pg_cluster: PostgresCluster, tmp_path_factory: pytest.TempPathFactory) -
         redis_url=redis.url,
         data_dir=workdir / "data",
         workdir=workdir,
+        site_env=site_env,
     )
     try:
         for name in ("a", "b", "c"):
@@ -60,3 +60,14 @@ def rig(pg_cluster: PostgresCluster, tmp_path_factory: pytest.TempPathFactory) -
     finally:
         site.stop()
         redis.stop()
+
+
+@pytest.fixture(scope="module")
+def rig(pg_cluster: PostgresCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    """Three hosts of one site, for a whole module.
+
+    The module's tests run in order on the same hosts: one that stops or kills a
+    host comes last.
+    """
+    with running_rig(pg_cluster, tmp_path_factory) as site:
+        yield site

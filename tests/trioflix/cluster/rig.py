@@ -81,6 +81,7 @@ class Rig:
         redis_url: The site's redis-server.
         data_dir: The data directory every host shares.
         workdir: Where each host's stderr log goes.
+        site_env: Settings every host of this rig gets (e.g. its webhook URLs).
         hosts: The hosts started so far, in order.
     """
 
@@ -88,6 +89,7 @@ class Rig:
     redis_url: str
     data_dir: Path
     workdir: Path
+    site_env: dict[str, str] = field(default_factory=dict)
     hosts: list[RigHost] = field(default_factory=list)
 
     def env(self, http_port: int, rtmp_port: int, **changes: str) -> dict[str, str]:
@@ -104,6 +106,7 @@ class Rig:
             TRIOFLIX_CLUSTER_API="on",
             TRIOFLIX_HLS_LADDER="off",
         )
+        env.update(self.site_env)
         env.update(changes)
         return {name: value for name, value in env.items() if value}
 

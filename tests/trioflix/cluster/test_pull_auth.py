@@ -101,3 +101,12 @@ def test_a_malformed_token_is_refused(token: str) -> None:
     refused = rejection(token)
     assert refused.reason is Rejection.MALFORMED
     assert str(refused) == "pull token refused (malformed): expected <channel>.<expiry>.<signature>"
+
+
+def test_a_token_made_for_another_use_is_refused() -> None:
+    stop = PullTokens(SECRET, b"trioflix-cluster-stop")
+    token = stop.issue("alice", NOW)
+    stop.verify(token, "alice", NOW)
+    assert rejection(token).reason is Rejection.BAD_SIGNATURE  # not a pull token
+    with pytest.raises(PullTokenRejected, match="bad signature"):
+        stop.verify(PullTokens(SECRET).issue("alice", NOW), "alice", NOW)

@@ -4,6 +4,7 @@ and the refusals as ``trioflix serve`` and plain hypercorn meet them in process.
 from __future__ import annotations
 
 import gc
+from functools import partial
 from typing import TYPE_CHECKING
 
 import hypercorn.trio
@@ -14,13 +15,13 @@ from hypercorn.utils import LifespanFailureError
 from trioflix.app import create_app
 from trioflix.cluster.checks import ClusterConfigError, Mode
 from trioflix.cluster.keys import secret_fingerprint
-from trioflix.cluster.members import Load, Membership
+from trioflix.cluster.members import Membership
 from trioflix.cluster.shared_storage import STORAGE_ID_FILE, storage_id
 from trioflix.cluster.site import MEMBER_TTL_S, SiteUnavailable, join_site
 from trioflix.config import Settings
 from trioflix.server import hypercorn_config, serve_app
 
-from .helpers import REDIS_STOPS
+from .helpers import REDIS_STOPS, wait_until
 from .test_members import member
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ pytestmark = [pytest.mark.slow, REDIS_STOPS]
 
 SECRET = "cluster-secret-" + "s" * 32
 POSTGRES = "postgresql://trioflix:pw@127.0.0.1:1/trioflix"  # never opened: checks come first
-SERVING = (("alice",), Load(publishers=1, viewers=3, viewers_by_protocol={"hls": 3}))
+SERVING = {"alice": {"hls": 3, "rtmp": 0}}
 
 
 def cluster_settings(data_dir: Path, redis_url: str, **changes: object) -> Settings:
@@ -56,7 +57,7 @@ async def test_a_single_host_lists_itself_and_writes_nothing(tmp_path: Path) -> 
     (only,) = await site.members()
     assert only.host == site.host.id
     assert only.channels == ("alice",)
-    assert only.load.viewers_by_protocol == {"hls": 3}
+    assert only.load.viewers_by_protocol == {"hls": 3, "rtmp": 0}
     assert not (tmp_path / "data").exists()
 
 
@@ -74,8 +75,36 @@ async def test_a_cluster_host_announces_what_it_serves(
     assert listed.secret_fingerprint == secret_fingerprint(SECRET)
     assert listed.storage == storage_id(tmp_path)
     assert (listed.channels, listed.load.publishers, listed.load.viewers) == (("alice",), 1, 3)
+    assert listed.viewers == {"alice": {"hls": 3}}  # what nobody watches is left out
     assert await site.members() == [listed]
     assert MEMBER_TTL_S <= 5  # a killed host is gone within seconds
+    nursery.cancel_scope.cancel()
+
+
+async def test_viewers_are_summed_over_the_hosts_by_protocol(
+    tmp_path: Path, redis_server: RedisServer, nursery: trio.Nursery
+) -> None:
+    serving: dict[str, dict[str, dict[str, int]]] = {
+        "a": {"alice": {"hls": 3, "http-flv": 1}},
+        "b": {"alice": {"http-flv": 2, "rtmp": 0}, "bob": {}},
+    }
+    sites = {}
+    for name, port in (("a", 8101), ("b", 8102)):
+        settings = cluster_settings(tmp_path, redis_server.url, advertise_url=f"http://h:{port}")
+        sites[name] = site = await join_site(settings, partial(serving.__getitem__, name))
+        await nursery.start(site.run)
+    a, b = sites["a"], sites["b"]
+
+    async def both_see_each_other() -> bool:
+        return a.viewers("bob", None) is not None and b.viewers("alice", None) is not None
+
+    with trio.fail_after(MEMBER_TTL_S):
+        await wait_until(both_see_each_other)
+    site_wide = {"hls": 3, "http-flv": 3}
+    assert a.viewers("alice", serving["a"]["alice"]) == site_wide
+    assert b.viewers("alice", serving["b"]["alice"]) == site_wide | {"rtmp": 0}
+    assert a.viewers("bob", None) == {}  # live on b, watched by nobody
+    assert a.viewers("carol", None) is None  # live nowhere
     nursery.cancel_scope.cancel()
 
 

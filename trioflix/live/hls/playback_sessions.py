@@ -17,8 +17,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
+from trioflix.live.channel.fanout import VIEWER_PROTOCOLS
+
 if TYPE_CHECKING:
-    from trioflix.live.channel.registry import StreamRegistry
+    from collections.abc import Mapping
+
     from trioflix.live.channel.stream import LiveStream
 
 __all__ = [
@@ -80,17 +83,17 @@ class HLSViewers:
                 del self._streams[session_id]
 
 
-def live_viewer_counts(registry: StreamRegistry, channel: str) -> dict[str, int] | None:
-    """``channel``'s live viewers now, all protocols (HLS included), or ``None`` if it is
-    not live on this node.
+def live_viewer_counts(counts: Mapping[str, int] | None) -> dict[str, int] | None:
+    """A live channel's viewers by protocol (``None``: not live), with HLS and a total.
 
     Returns:
         ``{"total": n, "rtmp": ..., "http-flv": ..., "ws-flv": ..., "hls": ...}``, the
         shape of the status API's ``viewers``; the chat hub pushes it to the room.
     """
-    live = registry.get(channel)
-    if live is None:
+    if counts is None:
         return None
-    counts = live.viewers_by_protocol()
-    counts.setdefault(PROTOCOL, 0)  # present before the first HLS player shows up
-    return {"total": sum(counts.values()), **counts}
+    # Every protocol, 0 included: the shape is the same on every host of a site,
+    # whichever protocols its own viewers use, and before the first HLS player.
+    shaped = dict.fromkeys((*VIEWER_PROTOCOLS, PROTOCOL), 0)
+    shaped.update(counts)
+    return {"total": sum(shaped.values()), **shaped}
