@@ -27,12 +27,15 @@ from trioflix.chat.metrics import expose as expose_chat_metrics
 from trioflix.cluster.checks import Mode
 from trioflix.cluster.lease import LeaseRefused
 from trioflix.cluster.members import Load
+from trioflix.cluster.pull_auth import PullTokens
 from trioflix.cluster.site import SiteUnavailable, join_site
 from trioflix.config import parse_address
 from trioflix.jobs.worker import JobWorkers
 from trioflix.live.channel.metrics import LiveCollector
 from trioflix.live.channel.registry import PublishRefused, StreamRegistry
 from trioflix.live.channel.webhooks import Webhooks
+from trioflix.live.edge.lookup import LiveChannels
+from trioflix.live.edge.relays import EdgeRelays
 from trioflix.live.hls.hub import HLSHub
 from trioflix.live.hls.playback_sessions import live_viewer_counts
 from trioflix.live.recording.recorder import Recorder
@@ -83,11 +86,13 @@ def build_state(settings: Settings) -> AppState:
 
 
 def _serving(app_state: AppState) -> tuple[tuple[str, ...], Load]:
-    """The channels live on this host and its viewers, for its member record."""
-    registry = app_state._registry
+    """The channels live on this host and its viewers, for its member record (the
+    viewers of channels it relays from their origin included)."""
+    registry, channels = app_state._registry, app_state._channels
     streams = registry.live() if registry is not None else []
+    relayed = channels.relayed() if channels is not None else []
     by_protocol: dict[str, int] = {}
-    for stream in streams:
+    for stream in (*streams, *relayed):
         for protocol, count in stream.viewers_by_protocol().items():
             by_protocol[protocol] = by_protocol.get(protocol, 0) + count
     load = Load(
@@ -150,12 +155,24 @@ async def _start_live(nursery: trio.Nursery, app_state: AppState, db: Database, 
     await nursery.start(hub.run, registry)
     await nursery.start(registry.run)
     await nursery.start(recorder.run)  # after the registry ended a crashed run's sessions
+    relays = None
+    if site.mode is Mode.CLUSTER:  # viewers here of channels whose origin is another host
+        relays = EdgeRelays(
+            origin_of=site.origin_of,
+            this_host=site.host.id,
+            tokens=app_state.pull_tokens,
+            idle_s=settings.edge_idle,
+        )
+        await nursery.start(relays.run)
     app_state._registry = registry
+    app_state._channels = LiveChannels(registry, relays)
     app_state.metrics.registry.register(LiveCollector(registry))
     if app_state.rtmp_read_clock is not None:
         await nursery.start(app_state.rtmp_read_clock.run)
     app_state.rtmp_address = await nursery.start(
-        partial(serve_rtmp, read_clock=app_state.rtmp_read_clock),
+        partial(
+            serve_rtmp, read_clock=app_state.rtmp_read_clock, find_live=app_state.channels.find
+        ),
         parse_address(settings.rtmp, "TRIOFLIX_RTMP"),
         registry,
         db,
@@ -186,6 +203,7 @@ async def run_services(
             async with open_database(settings) as db:
                 app_state._db = db
                 app_state._tokens = TokenIssuer(secret, settings.token_ttl)
+                app_state._pull_tokens = PullTokens(secret)
                 async with trio.open_nursery() as nursery:
                     if site.mode is Mode.CLUSTER:  # before publishers: they claim through it
                         await nursery.start(site.run)
@@ -215,6 +233,7 @@ async def run_services(
     finally:
         app_state._db = None
         app_state._registry = None
+        app_state._channels = None
         app_state._chat = None
         app_state._site = None
         done.set()

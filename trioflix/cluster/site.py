@@ -7,7 +7,8 @@ checks it against the hosts already up (:func:`~trioflix.cluster.checks.check_jo
 It refuses with a :class:`~trioflix.cluster.checks.ClusterConfigError` that
 says what to set, or a :class:`SiteUnavailable` when Redis cannot be asked.
 The :class:`Site` it returns heartbeats this host's record (:meth:`Site.run`),
-lists the members (:meth:`Site.members`) and makes this host a channel's origin
+lists the members (:meth:`Site.members`), says who serves a channel
+(:meth:`Site.origin_of`) and makes this host a channel's origin
 for a live session (:meth:`Site.claim_origin`).
 """
 
@@ -26,7 +27,7 @@ from trioflix.cluster.checks import Mode, check_advertise_url, check_peers, clus
 from trioflix.cluster.errors import REDIS_ERRORS, ClusterError
 from trioflix.cluster.host import Host
 from trioflix.cluster.keys import secret_fingerprint
-from trioflix.cluster.lease import Lease, LeaseRefused, LossReason, OriginLeases, hold
+from trioflix.cluster.lease import Lease, LeaseRefused, LossReason, Origin, OriginLeases, hold
 from trioflix.cluster.members import Load, Member, Membership, heartbeat
 from trioflix.cluster.shared_storage import storage_id
 
@@ -153,6 +154,20 @@ class Site:
             raise SiteUnavailable("this host's heartbeat is not running")
         try:
             return await self._membership.members()
+        except REDIS_ERRORS as exc:
+            raise SiteUnavailable(f"Redis does not answer: {exc!r}") from None
+
+    async def origin_of(self, channel: str) -> Origin | None:
+        """Who serves ``channel`` to the site now (``None``: no host).
+
+        Raises:
+            SiteUnavailable: Redis does not answer (or the heartbeat is not running).
+        """
+        leases = self._leases
+        if leases is None:
+            raise SiteUnavailable("this host's heartbeat is not running")
+        try:
+            return await leases.current(channel)
         except REDIS_ERRORS as exc:
             raise SiteUnavailable(f"Redis does not answer: {exc!r}") from None
 
