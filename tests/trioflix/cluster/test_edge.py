@@ -4,6 +4,7 @@ host, which follows the channel to a new origin and closes when nobody watches."
 
 from __future__ import annotations
 
+import signal
 import time
 from functools import partial
 from typing import TYPE_CHECKING
@@ -35,6 +36,9 @@ pytestmark = pytest.mark.slow
 SAMPLE_SECONDS = 4
 VIEWERS = 100
 PLAY_S = 3  # seconds of media each player records
+# Long enough for B to take every viewer's request, short of the pull's open timeout
+# and of A's origin lease (refreshed every 2 s, lost after 6).
+ORIGIN_PAUSE_S = 1.5
 
 
 async def metric(host: RigHost, name: str) -> float:
@@ -82,27 +86,32 @@ async def record(cmd: list[str], seconds: float) -> None:
         process.terminate()
 
 
-async def open_http_flv(
-    host: RigHost, channel: str, path: str = "/live/{}.flv", headers: str = ""
-) -> trio.SocketStream:
-    """A raw HTTP-FLV viewer of ``channel`` on ``host``, once the FLV header arrived.
+async def connect(host: RigHost) -> trio.SocketStream:
+    return await trio.open_tcp_stream("127.0.0.1", int(host.url.rsplit(":", 1)[1]))
 
-    A socket of its own, as a player's, that the test closes when the viewer leaves.
+
+async def request_flv(stream: trio.SocketStream, path: str, headers: str = "") -> None:
+    """Ask for an FLV stream on ``stream`` and read until the FLV header arrived.
+
     The first viewers of a relay are answered through the ASGI route (chunked),
     later ones on the socket itself (until the connection closes): both carry the
     FLV stream.
     """
-    port = int(host.url.rsplit(":", 1)[1])
-    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    await stream.send_all(f"GET {path} HTTP/1.1\r\nHost: edge\r\n{headers}\r\n".encode())
+    received = b""
+    while b"FLV\x01" not in received.partition(b"\r\n\r\n")[2]:
+        chunk = await stream.receive_some(65536)
+        assert chunk, received
+        received += chunk
+    assert received.startswith(b"HTTP/1.1 200"), received
+
+
+async def open_http_flv(host: RigHost, path: str, headers: str = "") -> trio.SocketStream:
+    """A raw HTTP-FLV viewer of ``path`` on ``host``, once the FLV header arrived: a
+    socket of its own, as a player's, that the test closes when the viewer leaves."""
+    stream = await connect(host)
     try:
-        request = f"GET {path.format(channel)} HTTP/1.1\r\nHost: edge\r\n{headers}\r\n"
-        await stream.send_all(request.encode())
-        received = b""
-        while b"FLV\x01" not in received.partition(b"\r\n\r\n")[2]:
-            chunk = await stream.receive_some(65536)
-            assert chunk, received
-            received += chunk
-        assert received.startswith(b"HTTP/1.1 200"), received
+        await request_flv(stream, path, headers)
     except BaseException:
         await stream.aclose()
         raise
@@ -174,19 +183,24 @@ async def test_a_hundred_viewers_at_once_open_one_pull_which_closes_when_idle(
     with trio.fail_after(RIG_EDGE_IDLE_S + FOLLOW_POLL_S + SLACK_S):
         await wait_pulls_open(a, 0)  # the previous test's pulls have closed
     _, opened_before = await pulls(a)
-    viewers: list[trio.SocketStream] = []
-
-    async def viewer() -> None:
-        viewers.append(await open_http_flv(b, "bob"))
-
-    with trio.fail_after(60):
-        async with trio.open_nursery() as arriving:
-            for _ in range(VIEWERS):
-                arriving.start_soon(viewer)
-    open_now, opened = await pulls(a)
-    assert (open_now, opened - opened_before) == (1, 1)
-    for stream in viewers:
-        await stream.aclose()
+    # Every viewer connected first, then all ask at once, while A is paused: they
+    # all arrive while B's pull from A is opening, and wait for that same pull.
+    viewers = [await connect(b) for _ in range(VIEWERS)]
+    try:
+        with trio.fail_after(60):
+            async with trio.open_nursery() as arriving:
+                a.process.send_signal(signal.SIGSTOP)
+                try:
+                    for stream in viewers:
+                        arriving.start_soon(request_flv, stream, "/live/bob.flv")
+                    await trio.sleep(ORIGIN_PAUSE_S)
+                finally:
+                    a.process.send_signal(signal.SIGCONT)
+        open_now, opened = await pulls(a)
+        assert (open_now, opened - opened_before) == (1, 1)
+    finally:
+        for stream in viewers:
+            await stream.aclose()
     left = trio.current_time()
     with trio.fail_after(RIG_EDGE_IDLE_S + FOLLOW_POLL_S + SLACK_S):
         await wait_pulls_open(a, 0)
@@ -208,13 +222,14 @@ async def test_a_pull_needs_a_valid_token(rig: Rig, sample: Sample, nursery: tri
     }
     async with httpx.AsyncClient(timeout=10) as client:
         for case, headers in refused.items():
-            response = await client.get(url, headers=headers)
+            with trio.fail_after(10):  # a pull let through would stream forever
+                response = await client.get(url, headers=headers)
             assert response.status_code == 403, case
             assert response.json()["error"]["code"] == "pull_refused", case
     # The right token: the FLV stream, as a viewer gets it.
     valid = PullTokens(RIG_SECRET).issue("carol", now)
     token_header = f"{PULL_TOKEN_HEADER}: {valid}\r\n"
-    async with await open_http_flv(a, "carol", "/internal/live/{}.flv", token_header):
+    async with await open_http_flv(a, "/internal/live/carol.flv", token_header):
         pass
 
 
@@ -224,7 +239,7 @@ async def test_edges_follow_a_takeover(rig: Rig, sample: Sample, nursery: trio.N
     got: list[int] = []
 
     async def viewer(task_status: trio.TaskStatus[None]) -> None:
-        async with await open_http_flv(b, "dave") as stream:
+        async with await open_http_flv(b, "/live/dave.flv") as stream:
             task_status.started()
             while chunk := await stream.receive_some(65536):
                 got.append(len(chunk))
@@ -250,3 +265,8 @@ async def test_edges_follow_a_takeover(rig: Rig, sample: Sample, nursery: trio.N
     with trio.fail_after(10):
         while sum(got) < before + 100_000:  # noqa: ASYNC110 (bytes arrive from C now)
             await trio.sleep(0.1)
+    # A viewer arriving on B now gets the channel, from C.
+    with trio.fail_after(SLACK_S):
+        async with await open_http_flv(b, "/live/dave.flv"):
+            pass
+    assert (await pulls(c))[0] == 1
