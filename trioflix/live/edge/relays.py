@@ -145,6 +145,10 @@ class EdgeRelays:
                 relay.follow = None
                 await self._pull(relay, origin)
                 origin = relay.follow or await self._other_origin(relay.channel, origin)
+        except Exception:
+            # A bug ends this relay only, not the others or the services.
+            relay.ended = "relay failed"
+            logger.exception("edge: bug in the relay of %s; closing it", relay.channel)
         finally:
             del self._relays[relay.channel]
             relay.ready.set()
@@ -205,7 +209,7 @@ class EdgeRelays:
                 nursery.start_soon(self._follow, relay, origin, nursery.cancel_scope)
                 await _feed(relay.stream, response)
                 nursery.cancel_scope.cancel()
-        except (httpx.HTTPError, flv.FLVError) as exc:
+        except (httpx.HTTPError, flv.FLVError, amf.AMFDecodeError) as exc:
             logger.warning(
                 "edge: the pull of %s from %s broke: %r", channel, origin.advertise_url, exc
             )
@@ -245,6 +249,7 @@ async def _feed(stream: LiveStream, response: httpx.Response) -> None:
 
     Raises:
         FLVError: the origin sent something that is not FLV.
+        AMFDecodeError: its script data (``onMetaData``) does not decode.
     """
     reader = flv.FLVReader()
     async for chunk in response.aiter_raw():
