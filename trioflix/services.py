@@ -166,7 +166,7 @@ async def _start_live(nursery: trio.Nursery, app_state: AppState, db: Database, 
         await nursery.start(relays.run)
     app_state._registry = registry
     app_state._channels = LiveChannels(registry, relays)
-    app_state.metrics.registry.register(LiveCollector(registry))
+    app_state.metrics.registry.register(LiveCollector(registry, app_state.channels.relayed))
     if app_state.rtmp_read_clock is not None:
         await nursery.start(app_state.rtmp_read_clock.run)
     app_state.rtmp_address = await nursery.start(

@@ -198,6 +198,10 @@ async def test_a_hundred_viewers_at_once_open_one_pull_which_closes_when_idle(
                     a.process.send_signal(signal.SIGCONT)
         open_now, opened = await pulls(a)
         assert (open_now, opened - opened_before) == (1, 1)
+        # B reports its viewers, so that the site's figure is the sum over hosts.
+        viewers_on_b = 'trioflix_live_viewers{channel="bob",protocol="http-flv"}'
+        assert await metric(b, viewers_on_b) == VIEWERS
+        assert await metric(a, viewers_on_b) == 0
     finally:
         for stream in viewers:
             await stream.aclose()
