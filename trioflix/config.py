@@ -277,6 +277,13 @@ class Settings:
         "'on' serves GET /api/cluster (the hosts, their live channels and load) to signed-in users",
         _on_off,
     )
+    edge_idle: float = _setting(
+        10.0,
+        "TRIOFLIX_EDGE_IDLE",
+        "in a cluster, seconds a channel pulled from another host stays pulled with no"
+        " viewers here (a viewer who reloads finds it still open)",
+        _seconds_between(1, 3600),
+    )
     hls: bool = _setting(
         True,
         "TRIOFLIX_HLS",

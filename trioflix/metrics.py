@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 __all__ = ["Metrics"]
 
@@ -24,6 +24,16 @@ class Metrics:
             "trioflix_http_request_duration_seconds",
             "Time from request to response headers, by route pattern.",
             ["route"],
+            registry=self.registry,
+        )
+        self.internal_pulls = Gauge(
+            "trioflix_internal_pulls",
+            "Internal pulls other hosts hold open on this host's live channels.",
+            registry=self.registry,
+        )
+        self.internal_pulls_opened = Counter(
+            "trioflix_internal_pulls_opened",
+            "Internal pulls other hosts opened on this host's live channels.",
             registry=self.registry,
         )
         self.logins_failed = Counter(

@@ -26,6 +26,7 @@ from trioflix.chat.hub import ChatHub
 from trioflix.chat.metrics import expose as expose_chat_metrics
 from trioflix.cluster.checks import Mode
 from trioflix.cluster.lease import LeaseRefused
+from trioflix.cluster.pull_auth import PullTokens
 from trioflix.cluster.site import SiteUnavailable, join_site
 from trioflix.config import parse_address
 from trioflix.jobs.worker import JobWorkers
@@ -33,6 +34,8 @@ from trioflix.live.channel.ingest import ingest_figures
 from trioflix.live.channel.metrics import LiveCollector
 from trioflix.live.channel.registry import PublishRefused, StreamRegistry
 from trioflix.live.channel.webhooks import Webhooks
+from trioflix.live.edge.lookup import LiveChannels
+from trioflix.live.edge.relays import EdgeRelays
 from trioflix.live.hls.hub import HLSHub
 from trioflix.live.hls.playback_sessions import live_viewer_counts
 from trioflix.live.recording.recorder import Recorder
@@ -104,6 +107,13 @@ def _live_viewers(app_state: AppState, channel: str) -> dict[str, int] | None:
     return live_viewer_counts(app_state.site.viewers(channel, here))
 
 
+def _relaying(app_state: AppState) -> dict[str, dict[str, int]]:
+    """The channels this host relays from their origins and their viewers here by protocol."""
+    channels = app_state._channels
+    relayed = channels.relayed() if channels is not None else []
+    return {stream.channel: stream.viewers_by_protocol() for stream in relayed}
+
+
 def _origin_claims(site: Site, db: Database) -> ClaimOrigin:
     """How the stream registry makes this host a channel's origin in the cluster."""
 
@@ -156,12 +166,24 @@ async def _start_live(nursery: trio.Nursery, app_state: AppState, db: Database, 
     await nursery.start(hub.run, registry)
     await nursery.start(registry.run)
     await nursery.start(recorder.run)  # after the registry ended a crashed run's sessions
+    relays = None
+    if site.mode is Mode.CLUSTER:  # viewers here of channels whose origin is another host
+        relays = EdgeRelays(
+            origin_of=site.origin_of,
+            this_host=site.host.id,
+            tokens=app_state.pull_tokens,
+            idle_s=settings.edge_idle,
+        )
+        await nursery.start(relays.run)
     app_state._registry = registry
-    app_state.metrics.registry.register(LiveCollector(registry))
+    app_state._channels = LiveChannels(registry, relays)
+    app_state.metrics.registry.register(LiveCollector(registry, app_state.channels.relayed))
     if app_state.rtmp_read_clock is not None:
         await nursery.start(app_state.rtmp_read_clock.run)
     app_state.rtmp_address = await nursery.start(
-        partial(serve_rtmp, read_clock=app_state.rtmp_read_clock),
+        partial(
+            serve_rtmp, read_clock=app_state.rtmp_read_clock, find_live=app_state.channels.find
+        ),
         parse_address(settings.rtmp, "TRIOFLIX_RTMP"),
         registry,
         db,
@@ -186,7 +208,10 @@ async def run_services(
             # First, before anything is opened or written: a refusal raised here is
             # the lifespan's startup error as it is, with what to set.
             site = await join_site(
-                settings, partial(_serving, app_state), partial(_ingesting, app_state)
+                settings,
+                partial(_serving, app_state),
+                partial(_ingesting, app_state),
+                partial(_relaying, app_state),
             )
             secret = settings.jwt_secret
             if secret is None:
@@ -195,6 +220,7 @@ async def run_services(
                 app_state._db = db
                 app_state._tokens = TokenIssuer(secret, settings.token_ttl)
                 app_state._site = site  # before the chat hub: its ticks sum through it
+                app_state._pull_tokens = PullTokens(secret)
                 async with trio.open_nursery() as nursery:
                     if site.mode is Mode.CLUSTER:  # before publishers: they claim through it
                         await nursery.start(site.run)
@@ -223,6 +249,7 @@ async def run_services(
     finally:
         app_state._db = None
         app_state._registry = None
+        app_state._channels = None
         app_state._chat = None
         app_state._site = None
         done.set()

@@ -23,11 +23,13 @@ if TYPE_CHECKING:
 
     from trioflix.auth.tokens import TokenIssuer
     from trioflix.chat.hub import ChatHub
+    from trioflix.cluster.pull_auth import PullTokens
     from trioflix.cluster.site import Site
     from trioflix.config import Settings
     from trioflix.jobs.worker import JobWorkers
     from trioflix.live.channel.registry import StreamRegistry
     from trioflix.live.channel.webhooks import Webhooks
+    from trioflix.live.edge.lookup import LiveChannels
     from trioflix.live.hls.hub import HLSHub
     from trioflix.live.recording.recorder import Recorder
     from trioflix.live.rtmp.read_clock import ReadClock
@@ -47,8 +49,8 @@ class AppState:
     """What routes need at run time.
 
     The services that need no I/O to build are here from the start; ``db``,
-    ``tokens``, ``registry``, ``chat`` and ``site`` exist while the services run (from ASGI
-    lifespan startup to shutdown).
+    ``tokens``, ``pull_tokens``, ``registry``, ``channels``, ``chat`` and ``site``
+    exist while the services run (from ASGI lifespan startup to shutdown).
 
     Attributes:
         settings: The server's settings.
@@ -89,7 +91,9 @@ class AppState:
     )
     _db: Database | None = None
     _tokens: TokenIssuer | None = None
+    _pull_tokens: PullTokens | None = None
     _registry: StreamRegistry | None = None
+    _channels: LiveChannels | None = None
     _chat: ChatHub | None = None
     _site: Site | None = None
     rtmp_address: tuple[str, int] | None = None
@@ -105,6 +109,18 @@ class AppState:
     def tokens(self) -> TokenIssuer:
         assert self._tokens is not None, "services not started"
         return self._tokens
+
+    @property
+    def pull_tokens(self) -> PullTokens:
+        """Checks the tokens of other hosts' internal pulls (signed with this host's secret)."""
+        assert self._pull_tokens is not None, "services not started"
+        return self._pull_tokens
+
+    @property
+    def channels(self) -> LiveChannels:
+        """The live channels viewers can watch here: published here or relayed."""
+        assert self._channels is not None, "services not started"
+        return self._channels
 
     @property
     def registry(self) -> StreamRegistry:

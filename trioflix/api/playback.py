@@ -1,8 +1,11 @@
-"""Live playout over HTTP: HTTP-FLV and WS-FLV at ``/live/{channel}.flv``.
+"""Live playout over HTTP: HTTP-FLV and WS-FLV at ``/live/{channel}.flv``, and the
+internal pull other hosts of the site relay a channel with.
 
-Both send the FLV header, then the channel's start-up packets (metadata,
+Each sends the FLV header, then the channel's start-up packets (metadata,
 sequence headers, current GOP), then live tags, one write per batch. The tags
-are the bytes each packet encoded once on arrival, shared by every viewer.
+are the bytes each packet encoded once on arrival, shared by every viewer. A
+viewer finds the channel here or, in a cluster, relayed from its origin
+(:class:`~trioflix.live.edge.lookup.LiveChannels`).
 
 These are the ASGI versions, used under plain hypercorn and for a request that
 arrives on a kept-alive connection; ``trioflix serve`` answers a new
@@ -13,15 +16,18 @@ socket itself.
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING
 
 import trio
 from quart import Blueprint, Response, request, websocket
 
+from trioflix.cluster.pull_auth import PullTokenRejected
 from trioflix.errors import APIError
 from trioflix.live.channel.fanout import Transport
 from trioflix.live.channel.packets import flv_bytes, flv_stream_header
 from trioflix.live.channel.viewer_lifecycle import watching
+from trioflix.live.edge.pull import PULL_TOKEN_HEADER, session_headers
 from trioflix.state import state
 
 if TYPE_CHECKING:
@@ -29,6 +35,7 @@ if TYPE_CHECKING:
 
     from trioflix.live.channel.stream import LiveStream
     from trioflix.live.channel.webhooks import Webhooks
+    from trioflix.metrics import Metrics
 
 __all__ = ["blueprint"]
 
@@ -39,11 +46,8 @@ blueprint = Blueprint("playback", __name__)
 WS_SEND_TIMEOUT_S = 20.0  # a websocket viewer that takes nothing for this long is gone
 
 
-def _live_or_404(channel: str) -> LiveStream:
-    live = state().registry.get(channel)
-    if live is None:
-        raise APIError(404, "not_live", f"{channel} is not live")
-    return live
+def _not_live(channel: str) -> APIError:
+    return APIError(404, "not_live", f"{channel} is not live")
 
 
 async def _flv_body(
@@ -61,7 +65,9 @@ async def _flv_body(
 
 @blueprint.get("/live/<channel>.flv")
 async def http_flv(channel: str) -> Response:
-    live = _live_or_404(channel)
+    live = await state().channels.find(channel)
+    if live is None:
+        raise _not_live(channel)
     response = Response(
         _flv_body(live, request.remote_addr, state().webhooks),
         content_type="video/x-flv",
@@ -73,7 +79,7 @@ async def http_flv(channel: str) -> Response:
 
 @blueprint.websocket("/live/<channel>.flv")
 async def ws_flv(channel: str) -> None:
-    live = state().registry.get(channel)
+    live = await state().channels.find(channel)
     if live is None:
         await websocket.close(4404, f"{channel} is not live")
         return
@@ -86,3 +92,46 @@ async def ws_flv(channel: str) -> None:
                 await websocket.send(data)
             live.count_sent(len(data))
         await websocket.close(1000, f"{channel} went offline")
+
+
+async def _pull_body(live: LiveStream, metrics: Metrics) -> AsyncIterator[bytes]:
+    # A consumer of the whole session, as the HLS writer is: not counted as a viewer
+    # here (the edge counts its own), and it rides out the encoder's reconnects.
+    subscriber = live.subscribe_session()
+    metrics.internal_pulls.inc()
+    metrics.internal_pulls_opened.inc()
+    try:
+        yield flv_stream_header()
+        while batch := await subscriber.next_batch():
+            data = flv_bytes(batch)
+            live.count_sent(len(data))
+            yield data
+    finally:
+        live.unsubscribe(subscriber)
+        metrics.internal_pulls.dec()
+
+
+@blueprint.get("/internal/live/<channel>.flv")
+async def internal_pull(channel: str) -> Response:
+    """Another host of the site relays a channel published here (an edge pull).
+
+    Only with a pull token made with the site's secret, for this channel, unexpired;
+    it serves only a channel live on this host (never one relayed from elsewhere).
+    """
+    app_state = state()
+    try:
+        app_state.pull_tokens.verify(
+            request.headers.get(PULL_TOKEN_HEADER, ""), channel, time.time()
+        )
+    except PullTokenRejected as exc:
+        raise APIError(403, "pull_refused", str(exc)) from None
+    live = app_state.registry.get(channel)
+    if live is None:
+        raise _not_live(channel)
+    response = Response(
+        _pull_body(live, app_state.metrics),
+        content_type="video/x-flv",
+        headers={"Cache-Control": "no-cache", **session_headers(live)},
+    )
+    response.timeout = None
+    return response

@@ -8,8 +8,8 @@ It refuses with a :class:`~trioflix.cluster.checks.ClusterConfigError` that
 says what to set, or a :class:`SiteUnavailable` when Redis cannot be asked.
 The :class:`Site` it returns heartbeats this host's record (:meth:`Site.run`),
 lists the members (:meth:`Site.members`), sums a channel's viewers over the
-hosts (:meth:`Site.viewers`) and makes this host a channel's origin for a live
-session (:meth:`Site.claim_origin`).
+hosts (:meth:`Site.viewers`), says who serves a channel (:meth:`Site.origin_of`)
+and makes this host a channel's origin for a live session (:meth:`Site.claim_origin`).
 """
 
 from __future__ import annotations
@@ -73,10 +73,15 @@ STOP_PATH = "/internal/stop/<channel>"
 STOP_TOKEN_HEADER = "X-Trioflix-Site-Token"
 _STOP_LABEL = b"trioflix-cluster-stop"
 
-#: What this host serves now: each channel live on it, with its viewers by protocol.
+#: What this host serves now: each channel live on it (or, for ``relaying``, each one
+#: it relays from the channel's origin), with its viewers here by protocol.
 Serving = Callable[[], Mapping[str, Mapping[str, int]]]
 #: The ingest figures of each channel live on this host.
 Ingesting = Callable[[], Mapping[str, Mapping[str, IngestFigure]]]
+
+
+def _no_relays() -> dict[str, dict[str, int]]:
+    return {}
 
 
 def _no_ingest() -> dict[str, dict[str, IngestFigure]]:
@@ -138,6 +143,7 @@ class Site:
         serving: Serving,
         secret: str | None = None,
         ingesting: Ingesting = _no_ingest,
+        relaying: Serving = _no_relays,
     ) -> None:
         self.mode = mode
         self.host = host
@@ -146,6 +152,7 @@ class Site:
         self._storage = storage
         self._redis_url = redis_url
         self._serving = serving
+        self._relaying = relaying
         self._ingesting = ingesting
         self._stop_tokens = PullTokens(secret, _STOP_LABEL) if secret is not None else None
         self._cpu = _CpuMeter()
@@ -158,10 +165,16 @@ class Site:
         self._peers_read_at = -math.inf
 
     def describe(self) -> Member:
-        """This host's record now: the channels it serves, their viewers and its load."""
+        """This host's record now: the channels live on it, the viewers it serves (of
+        those and of the channels it relays) and its load."""
         serving = self._serving()
+        watched: dict[str, dict[str, int]] = {c: dict(n) for c, n in serving.items()}
+        for channel, counts in self._relaying().items():
+            mine = watched.setdefault(channel, {})
+            for protocol, count in counts.items():
+                mine[protocol] = mine.get(protocol, 0) + count
         by_protocol: dict[str, int] = {}
-        for counts in serving.values():
+        for counts in watched.values():
             for protocol, count in counts.items():
                 by_protocol[protocol] = by_protocol.get(protocol, 0) + count
         return Member(
@@ -173,7 +186,7 @@ class Site:
             channels=tuple(sorted(serving)),
             viewers={
                 channel: watching
-                for channel, counts in serving.items()
+                for channel, counts in watched.items()
                 if (watching := {protocol: n for protocol, n in counts.items() if n})
             },
             ingest={channel: dict(figures) for channel, figures in self._ingesting().items()},
@@ -227,6 +240,20 @@ class Site:
             raise SiteUnavailable("this host's heartbeat is not running")
         try:
             return await self._membership.members()
+        except REDIS_ERRORS as exc:
+            raise SiteUnavailable(f"Redis does not answer: {exc!r}") from None
+
+    async def origin_of(self, channel: str) -> Origin | None:
+        """Who serves ``channel`` to the site now (``None``: no host).
+
+        Raises:
+            SiteUnavailable: Redis does not answer (or the heartbeat is not running).
+        """
+        leases = self._leases
+        if leases is None:
+            raise SiteUnavailable("this host's heartbeat is not running")
+        try:
+            return await leases.current(channel)
         except REDIS_ERRORS as exc:
             raise SiteUnavailable(f"Redis does not answer: {exc!r}") from None
 
@@ -440,7 +467,10 @@ def _redis(url: str) -> coredis.Redis[bytes]:
 
 
 async def join_site(
-    settings: Settings, serving: Serving, ingesting: Ingesting = _no_ingest
+    settings: Settings,
+    serving: Serving,
+    ingesting: Ingesting = _no_ingest,
+    relaying: Serving = _no_relays,
 ) -> Site:
     """This host's :class:`Site`, after the start-up checks of its settings and peers.
 
@@ -453,6 +483,8 @@ async def join_site(
         settings: This host's settings (a cluster's include its ``JWT_SECRET``).
         serving: Reads the channels live on this host and their viewers.
         ingesting: Reads the ingest figures of the channels live on this host.
+        relaying: Reads the channels this host relays from their origins, with
+            their viewers here.
 
     Raises:
         ClusterConfigError: the settings would split the site, or this host's
@@ -480,6 +512,7 @@ async def join_site(
         serving=serving,
         secret=settings.jwt_secret,
         ingesting=ingesting,
+        relaying=relaying,
     )
     check_peers(site.describe(), await _live_members(settings.redis_url))
     return site

@@ -75,7 +75,9 @@ class DirectRoutes:
                 return partial(self._chat, channel, conn)
         elif path.startswith("/live/") and path.endswith(".flv"):
             channel = path.removeprefix("/live/").removesuffix(".flv")
-            live = self.state.registry.get(channel) if _is_segment(channel) else None
+            # Only a channel at hand: the first viewer of a channel to relay from its
+            # origin is served by the ASGI route, which may wait for the relay to open.
+            live = self.state.channels.get_nowait(channel) if _is_segment(channel) else None
             if live is None:
                 return None
             if not head.websocket:

@@ -24,9 +24,10 @@ from tests.trioflix.test_cli import TRIOFLIX, _env
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["RIG_SECRET", "Rig", "RigHost"]
+__all__ = ["RIG_EDGE_IDLE_S", "RIG_SECRET", "Rig", "RigHost"]
 
 RIG_SECRET = "rig-secret-" + "r" * 32
+RIG_EDGE_IDLE_S = 2  # an edge's pull with no viewers closes soon enough for a test to see
 START_LIMIT_S = 60.0  # three Python servers starting on a busy two-core machine
 STOP_LIMIT_S = 15.0
 REFUSAL_LIMIT_S = 60.0
@@ -105,6 +106,7 @@ class Rig:
             TRIOFLIX_ADVERTISE_URL=f"http://127.0.0.1:{http_port}",
             TRIOFLIX_CLUSTER_API="on",
             TRIOFLIX_HLS_LADDER="off",
+            TRIOFLIX_EDGE_IDLE=str(RIG_EDGE_IDLE_S),
         )
         env.update(self.site_env)
         env.update(changes)

@@ -145,6 +145,18 @@ def test_viewers_go_on_publisher_drop_session_consumers_stay() -> None:
     assert consumer.closed_reason == "publisher gone"
 
 
+async def test_a_viewer_of_an_ended_session_sees_the_end_at_once() -> None:
+    """A viewer looked the stream up just before it ended (an edge relay that closed)."""
+    stream = make_stream()
+    stream.publish(Kind.VIDEO, 0, key())
+    stream.end("no viewers")
+    viewer = stream.subscribe(Transport.HTTP_FLV)
+    assert viewer.closed_reason == "no viewers"
+    with trio.fail_after(1):
+        assert await viewer.next_batch() == []
+    assert stream.viewers == 0
+
+
 def test_viewer_counts_by_protocol() -> None:
     stream = make_stream()
     a = stream.subscribe(Transport.HTTP_FLV)

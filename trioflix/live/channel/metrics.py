@@ -1,5 +1,10 @@
 """Prometheus metrics for live channels, read from the registry at scrape time.
 
+In a cluster the viewers of channels this node relays from their origin are
+reported too (viewers, bytes sent, drops: what happens on this node), so that
+summing a channel's series over the nodes counts every viewer once; its ingest
+figures come from the origin alone.
+
 A collector (rather than gauges updated as things happen) means a channel that
 goes offline simply stops being reported: no stale label sets, no cleanup code.
 Per-channel labels are bounded by the number of channels live on this node.
@@ -14,18 +19,28 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from prometheus_client.metrics_core import Metric
 
     from trioflix.live.channel.registry import StreamRegistry
+    from trioflix.live.channel.stream import LiveStream
 
 __all__ = ["LiveCollector"]
 
 
+def _none() -> Iterable[LiveStream]:
+    return ()
+
+
 class LiveCollector(Collector):
-    def __init__(self, registry: StreamRegistry) -> None:
+    """The live channels of ``registry``, and the viewers of those ``relayed`` reads."""
+
+    def __init__(
+        self, registry: StreamRegistry, relayed: Callable[[], Iterable[LiveStream]] = _none
+    ) -> None:
         self._registry = registry
+        self._relayed = relayed
 
     def collect(self) -> Iterator[Metric]:
         streams = self._registry.live()
@@ -67,6 +82,14 @@ class LiveCollector(Collector):
             bytes_in.add_metric(channel, stream.stats.bytes_in)
             bytes_out.add_metric(channel, stream.bytes_out)
             dropped.add_metric(channel, stream.dropped_total)
+        local = {stream.channel for stream in streams}
+        for stream in self._relayed():
+            if stream.channel in local:  # moving here this instant: reported once
+                continue
+            for protocol, count in stream.viewers_by_protocol().items():
+                viewers.add_metric([stream.channel, protocol], count)
+            bytes_out.add_metric([stream.channel], stream.bytes_out)
+            dropped.add_metric([stream.channel], stream.dropped_total)
         yield GaugeMetricFamily(
             "trioflix_live_channels", "Channels live on this node.", value=len(streams)
         )

@@ -276,6 +276,10 @@ class LiveStream:
     def subscribe(self, protocol: Transport, *, max_bytes: int = DEFAULT_QUEUE_BYTES) -> Subscriber:
         """Add a viewer, primed with metadata, sequence headers and the current GOP."""
         subscriber = Subscriber(protocol, max_bytes=max_bytes)
+        if self.ended_reason is not None:
+            # Looked up just before the session ended: the viewer sees the end at once.
+            subscriber.close(self.ended_reason)
+            return subscriber
         for packet in (self.metadata, self.video_config, self.audio_config):
             if packet is not None:
                 subscriber.offer(packet)

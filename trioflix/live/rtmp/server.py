@@ -31,12 +31,17 @@ from trioflix.live.channel.registry import PublisherHandle, PublishRefused
 from trioflix.store import StoreUnavailable, stream_keys, users
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from trioflix.live.channel.fanout import Subscriber
     from trioflix.live.channel.registry import StreamRegistry
     from trioflix.live.channel.stream import LiveStream
     from trioflix.live.channel.webhooks import Webhooks
     from trioflix.live.rtmp.read_clock import ReadClock
     from trioflix.store import Database
+
+    #: Finds the live channel a player asks for (``None``: not live anywhere it can reach).
+    FindLive = Callable[[str], Awaitable[LiveStream | None]]
 
 __all__ = ["RTMPSession", "serve_rtmp"]
 
@@ -75,12 +80,15 @@ async def serve_rtmp(
     webhooks: Webhooks | None = None,
     *,
     read_clock: ReadClock | None = None,
+    find_live: FindLive | None = None,
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Accept RTMP connections on ``address`` until cancelled.
 
     ``read_clock`` (running elsewhere) paces the publishers' reads; without one every
-    socket is read as soon as data arrives.
+    socket is read as soon as data arrives. ``find_live`` finds the channel a player
+    asks for (in a cluster, relayed from its origin if need be); without one, players
+    watch the channels published to ``registry``.
     ``task_status.started`` reports the bound address (port 0 picks a free port).
     """
     host, port = address
@@ -96,6 +104,7 @@ async def serve_rtmp(
                 db=db,
                 webhooks=webhooks,
                 read_clock=read_clock,
+                find_live=find_live,
             ),
             listeners,
             handler_nursery=nursery,
@@ -109,6 +118,7 @@ async def handle_connection(
     db: Database,
     webhooks: Webhooks | None = None,
     read_clock: ReadClock | None = None,
+    find_live: FindLive | None = None,
 ) -> None:
     """One RTMP connection, from handshake to close (``serve_listeners`` closes the socket)."""
     try:
@@ -116,7 +126,7 @@ async def handle_connection(
         peer = f"{host}:{port}"
     except OSError:
         return  # gone before we looked
-    session = RTMPSession(stream, peer, registry, db, webhooks, read_clock)
+    session = RTMPSession(stream, peer, registry, db, webhooks, read_clock, find_live)
     try:
         await session.run()
     except* rtmp.RemoteProtocolError as group:
@@ -140,8 +150,10 @@ class RTMPSession:
         db: Database,
         webhooks: Webhooks | None = None,
         read_clock: ReadClock | None = None,
+        find_live: FindLive | None = None,
     ) -> None:
         self.stream = stream
+        self._find_live = find_live
         self.webhooks = webhooks
         self._read_clock = read_clock
         self._last_read = 0  # bytes
@@ -298,7 +310,7 @@ class RTMPSession:
         elif isinstance(event, rtmp.Publish):
             await self._publish(event, handle)
         elif isinstance(event, rtmp.Play):
-            self._play(event)
+            await self._play(event)
         elif isinstance(event, rtmp.CloseStream | rtmp.DeleteStream):
             if publishing is not None and event.stream_id == publishing[0]:
                 await self._stop_publishing(deliberate=True)
@@ -356,9 +368,12 @@ class RTMPSession:
         except StoreUnavailable:
             logger.warning("RTMP %s: could not record the end of %s", self.peer, live.channel)
 
-    def _play(self, event: rtmp.Play) -> None:
+    async def _play(self, event: rtmp.Play) -> None:
         channel = event.stream_name.split("?", 1)[0].strip("/")
-        live = self.registry.get(channel)
+        if self._find_live is not None:
+            live = await self._find_live(channel)
+        else:
+            live = self.registry.get(channel)
         if live is None or self._nursery is None:
             self.conn.reject_play(event.stream_id, description=f"{channel!r} is not live")
             return

@@ -1,0 +1,266 @@
+"""Edge relays: the live channels this host pulls from their origin, one pull each.
+
+Rules / theory of operation:
+
+- A viewer on this host asks for a channel that is not live here
+  (:meth:`EdgeRelays.open`). If the channel's origin lease names another host,
+  one relay opens an HTTP pull from it (:func:`~trioflix.live.edge.pull.pull_url`,
+  with a pull token). Viewers arriving while the relay opens wait for the same
+  relay (singleflight): a hundred viewers at once open one pull.
+- The relay feeds a :class:`~trioflix.live.channel.stream.LiveStream` as a
+  publisher does, so the start-up cache (a new viewer starts on a keyframe at
+  once) and the bounded per-viewer queues are the channel core's own. That
+  stream is never in the stream registry: the edge does not count it as a
+  publisher, record it or write its HLS; the origin does.
+- Every :data:`FOLLOW_POLL_S` the relay reads the lease. When it names another
+  host with a larger epoch (a takeover or failover), the relay reopens its pull
+  there and its viewers go on, the new origin's timestamps stitched onto the
+  stream's timeline as after a publisher reconnect. When the pull ends (the
+  origin ended the channel, or the connection broke) the relay follows the
+  lease the same way if it moved, and ends otherwise: its viewers see the end.
+  If the lease moves to this host, the relay ends too: the channel is live here.
+- A relay with no viewers for ``idle_s`` closes its pull and ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import httpx
+import trio
+
+from protocols import amf, flv
+from trioflix.cluster.errors import ClusterError
+from trioflix.cluster.lease import Origin
+from trioflix.live.channel.packets import Kind
+from trioflix.live.channel.stream import DEFAULT_GOP_CACHE_BYTES, LiveStream
+from trioflix.live.edge.pull import PULL_TOKEN_HEADER, pull_url, stream_from_headers
+
+if TYPE_CHECKING:
+    from trioflix.cluster.pull_auth import PullTokens
+
+__all__ = ["DEFAULT_IDLE_S", "FOLLOW_POLL_S", "EdgeRelays", "OriginOf"]
+
+logger = logging.getLogger(__name__)
+
+# A viewer who reloads the page or a player that reconnects within this finds the
+# pull still open; longer holds the origin's bandwidth for nobody.
+DEFAULT_IDLE_S = 10.0
+FOLLOW_POLL_S = 0.5  # a lease read a few times per second: a new origin is followed within 2 s
+# Connecting to a host of the site and getting its answer's head takes milliseconds;
+# a viewer should not wait longer than this to learn that the origin is unreachable.
+OPEN_TIMEOUT_S = 5.0
+LEASE_READ_TIMEOUT_S = 1.0  # Redis answers in a millisecond; longer is an outage
+
+#: Who serves a channel now (``None``: no host); raises a ``ClusterError`` when it
+#: cannot tell (Redis unreachable).
+OriginOf = Callable[[str], Awaitable[Origin | None]]
+
+
+@dataclass(eq=False)
+class _Relay:
+    channel: str
+    ready: trio.Event = field(default_factory=trio.Event)
+    stream: LiveStream | None = None
+    follow: Origin | None = None  # the origin to pull from next, once this pull stops
+    ended: str = "origin ended the channel"
+
+
+class EdgeRelays:
+    """The channels this host relays from other hosts.
+
+    Args:
+        origin_of: Reads a channel's origin lease.
+        this_host: This host's id: a lease naming it is not pulled.
+        tokens: Makes the pull tokens the origin checks.
+        idle_s: How long a relay stays open with no viewers.
+        gop_cache_bytes: The start-up cache's cap, as for a local channel.
+    """
+
+    def __init__(
+        self,
+        *,
+        origin_of: OriginOf,
+        this_host: str,
+        tokens: PullTokens,
+        idle_s: float = DEFAULT_IDLE_S,
+        gop_cache_bytes: int = DEFAULT_GOP_CACHE_BYTES,
+    ) -> None:
+        self._origin_of = origin_of
+        self._this_host = this_host
+        self._tokens = tokens
+        self._idle_s = idle_s
+        self._gop_cache_bytes = gop_cache_bytes
+        self._relays: dict[str, _Relay] = {}
+        self._client: httpx.AsyncClient | None = None
+        self._nursery: trio.Nursery | None = None
+
+    def relayed(self) -> list[LiveStream]:
+        """The streams relayed now."""
+        return [r.stream for r in self._relays.values() if r.stream and r.ready.is_set()]
+
+    def get_nowait(self, channel: str) -> LiveStream | None:
+        """The channel's relayed stream, if a relay of it is open now."""
+        relay = self._relays.get(channel)
+        if relay is None or not relay.ready.is_set():
+            return None
+        return relay.stream
+
+    async def open(self, channel: str) -> LiveStream | None:
+        """The channel's relayed stream, opening the relay if need be; ``None`` if no
+        other host serves the channel (or it cannot be reached)."""
+        relay = self._relays.get(channel)
+        if relay is None:
+            if self._nursery is None:
+                return None
+            relay = self._relays[channel] = _Relay(channel)
+            self._nursery.start_soon(self._run_relay, relay)
+        await relay.ready.wait()
+        stream = relay.stream
+        return stream if stream is not None and stream.ended_reason is None else None
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Host the relays until cancelled; each ends its stream as it stops.
+
+        Resource handling:
+            Owns the HTTP client the pulls use.
+        """
+        timeout = httpx.Timeout(OPEN_TIMEOUT_S, read=None)  # a live stream may pause
+        async with httpx.AsyncClient(timeout=timeout) as client, trio.open_nursery() as nursery:
+            self._client, self._nursery = client, nursery
+            task_status.started()
+            try:
+                await trio.sleep_forever()
+            finally:
+                self._nursery = None
+
+    async def _run_relay(self, relay: _Relay) -> None:
+        try:
+            origin = await self._other_origin(relay.channel, None)
+            while origin is not None:
+                relay.follow = None
+                await self._pull(relay, origin)
+                origin = relay.follow or await self._other_origin(relay.channel, origin)
+        except Exception:
+            # A bug ends this relay only, not the others or the services.
+            relay.ended = "relay failed"
+            logger.exception("edge: bug in the relay of %s; closing it", relay.channel)
+        finally:
+            del self._relays[relay.channel]
+            relay.ready.set()
+            if relay.stream is not None:
+                relay.stream.end(relay.ended)
+                logger.info("edge relay of %s closed: %s", relay.channel, relay.ended)
+
+    async def _other_origin(self, channel: str, after: Origin | None) -> Origin | None:
+        """The channel's origin if it is another host, and newer than ``after``."""
+        try:
+            with trio.fail_after(LEASE_READ_TIMEOUT_S):
+                origin = await self._origin_of(channel)
+        except (ClusterError, trio.TooSlowError) as exc:
+            logger.warning("edge: cannot tell who serves %s: %s", channel, exc)
+            return None
+        if origin is None or origin.host == self._this_host:
+            return None
+        if after is not None and origin.epoch <= after.epoch:
+            return None
+        return origin
+
+    async def _pull(self, relay: _Relay, origin: Origin) -> None:
+        """Pull from ``origin`` until the pull ends, the lease moves or no one watches."""
+        assert self._client is not None
+        channel = relay.channel
+        headers = {PULL_TOKEN_HEADER: self._tokens.issue(channel, time.time())}
+        request = self._client.build_request(
+            "GET", pull_url(origin.advertise_url, channel), headers=headers
+        )
+        try:
+            with trio.fail_after(OPEN_TIMEOUT_S):
+                response = await self._client.send(request, stream=True)
+        except (httpx.HTTPError, trio.TooSlowError) as exc:
+            logger.warning("edge: cannot pull %s from %s: %r", channel, origin.advertise_url, exc)
+            return
+        try:
+            if response.status_code != 200:
+                logger.warning(
+                    "edge: %s refused the pull of %s: %d %s",
+                    origin.advertise_url,
+                    channel,
+                    response.status_code,
+                    (await response.aread())[:200].decode(errors="replace"),
+                )
+                return
+            if relay.stream is None:
+                try:
+                    relay.stream = stream_from_headers(
+                        channel, response.headers, gop_cache_bytes=self._gop_cache_bytes
+                    )
+                except ValueError as exc:
+                    logger.warning("edge: %s: %s", origin.advertise_url, exc)
+                    return
+            relay.stream.new_publisher()
+            relay.ready.set()
+            logger.info("edge: pulling %s from %s", channel, origin.advertise_url)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._follow, relay, origin, nursery.cancel_scope)
+                await _feed(relay.stream, response)
+                nursery.cancel_scope.cancel()
+        except (httpx.HTTPError, flv.FLVError, amf.AMFDecodeError) as exc:
+            logger.warning(
+                "edge: the pull of %s from %s broke: %r", channel, origin.advertise_url, exc
+            )
+        finally:
+            with trio.CancelScope(shield=True):
+                await response.aclose()
+
+    async def _follow(self, relay: _Relay, origin: Origin, pull: trio.CancelScope) -> None:
+        """Stop the pull when nobody watched for ``idle_s``, or when the lease moved."""
+        assert relay.stream is not None
+        watched_at = trio.current_time()
+        while True:
+            await trio.sleep(FOLLOW_POLL_S)
+            now = trio.current_time()
+            if relay.stream.viewers:
+                watched_at = now
+            elif now - watched_at >= self._idle_s:
+                relay.ended = "no viewers"
+                break
+            try:
+                with trio.fail_after(LEASE_READ_TIMEOUT_S):
+                    current = await self._origin_of(relay.channel)
+            except (ClusterError, trio.TooSlowError):
+                continue  # Redis out of reach: the origin we know is the best guess
+            if current is not None and current.epoch > origin.epoch:
+                if current.host == self._this_host:
+                    relay.ended = "the channel moved to this host"
+                else:
+                    relay.follow = current
+                    logger.info("edge: %s moved to %s", relay.channel, current.advertise_url)
+                break
+        pull.cancel()
+
+
+async def _feed(stream: LiveStream, response: httpx.Response) -> None:
+    """Publish the FLV stream of ``response`` into ``stream`` until it ends.
+
+    Raises:
+        FLVError: the origin sent something that is not FLV.
+        AMFDecodeError: its script data (``onMetaData``) does not decode.
+    """
+    reader = flv.FLVReader()
+    async for chunk in response.aiter_raw():
+        reader.receive_data(chunk)
+        while (event := reader.next_event()) is not flv.NEED_DATA:
+            if not isinstance(event, flv.FLVTag):
+                continue  # the header; FLVEnd cannot come before the response ends
+            if event.tag_type == Kind.SCRIPT:
+                values = amf.decode_amf0(event.data)
+                if len(values) >= 2 and values[0] == "onMetaData" and isinstance(values[1], dict):
+                    stream.set_metadata(values[1])
+            elif event.tag_type in (Kind.AUDIO, Kind.VIDEO):
+                stream.publish(Kind(event.tag_type), event.timestamp_ms, event.data)
+        stream.flush()
