@@ -1,0 +1,76 @@
+"""Paired ingest of this checkout's trioflix against another checkout's, with nms beside them.
+
+``python -m bench._paired_baseline /path/to/other/checkout [--publishers 10] [--rounds 3]``
+
+A refactoring should not cost ingest CPU. This runs :func:`bench.live.paired_ingest`
+with two trioflix servers, this checkout's and the one in ``SRC`` (its ``trioflix``
+package imported through ``PYTHONPATH``), and node-media-server, all at once with
+their own publishers and their CPU read over the same window, so a shared, noisy
+machine loads them alike. It prints each round's CPU per stream-second and the
+ratios to nms; the two trioflix ratios are the comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from bench import live
+from bench._machine import load_average
+
+BASELINE = "trioflix-baseline"
+
+
+class BaselineTrioflix(live.Trioflix):
+    """``trioflix serve`` from another checkout, otherwise run exactly as this one's."""
+
+    def __init__(self, workdir: Path, source: Path) -> None:
+        super().__init__(workdir)
+        self.name = BASELINE
+        self.data_dir = workdir / f"{self.name}-data"
+        self.source = source
+
+    def command(self) -> list[str]:
+        return ["env", f"PYTHONPATH={self.source}", *super().command()]
+
+
+async def run(source: Path, publishers: int, rounds: int, workdir: Path) -> dict[str, Any]:
+    sample = await live.make_sample(Path.home() / ".cache" / "trioflix-bench")
+    ours, theirs = live.Trioflix(workdir), BaselineTrioflix(workdir, source)
+    nms = live.NodeMediaServer(workdir)
+    await nms.install()
+    for server in (ours, theirs):
+        async with live.serving(server, "setup"):
+            await server.create_channels(publishers)
+    plan = replace(live.FULL, paired_rounds=rounds)
+    return await live.paired_ingest((ours, theirs), nms, sample, publishers, plan)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench._paired_baseline", description=__doc__)
+    parser.add_argument("source", type=Path, help="the other checkout (its root folder)")
+    parser.add_argument("--publishers", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="trioflix-bench-baseline-"))
+    try:
+        report = trio.run(
+            partial(run, args.source.resolve(), args.publishers, args.rounds, workdir)
+        )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    for number, round_ in enumerate(report["rounds"], 1):
+        print(f"round {number}: {json.dumps(round_)}")
+    print(f"median ratio to nms: {json.dumps(report['median_ratio'])}; load {load_average()}")
+
+
+if __name__ == "__main__":
+    main()
