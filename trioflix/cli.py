@@ -137,6 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from trioflix.cluster.checks import ClusterConfigError
     from trioflix.cluster.errors import ClusterError
+    from trioflix.storage import StorageProbeError
     from trioflix.store import StoreUnavailable
 
     try:
@@ -150,9 +151,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             trio.run(_create_user, settings, args.name, password, args.display_name)
         elif args.command == "db":
             trio.run(_migrate, settings)
-    # A setting trioflix serve would not apply (trioflix.server), or cluster settings
-    # that would split the site (trioflix.cluster.site).
-    except (ConfigError, ClusterConfigError) as exc:
+    # A setting trioflix serve would not apply (trioflix.server), cluster settings
+    # that would split the site (trioflix.cluster.site), or storage that cannot be
+    # written, read back and emptied (trioflix.services).
+    except (ConfigError, ClusterConfigError, StorageProbeError) as exc:
         print(f"trioflix: {exc}", file=sys.stderr)
         return 2
     except ClusterError as exc:  # Redis could not be asked who the other hosts are

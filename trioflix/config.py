@@ -14,9 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from trioflix.storage import StorageConfig
 
 MIN_SECRET_LENGTH = 32  # HS256 wants a key at least as long as its 256-bit hash (RFC 7518 3.2)
 
@@ -124,6 +127,16 @@ def _http_urls(value: str, env: str) -> tuple[str, ...]:
     return urls
 
 
+def _base_url(value: str, env: str) -> str:
+    """An absolute http(s) URL that paths are appended to: no trailing slash."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{env} must be an absolute http(s) URL, got {value!r}")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{env} must have no query or fragment, got {value!r}")
+    return value.rstrip("/")
+
+
 def _text(value: str, env: str) -> str:
     return value
 
@@ -187,6 +200,22 @@ class Settings:
         "DATABASE_URL",
         "postgresql://user:pass@host/db to use PostgreSQL; unset means SQLite in the data dir",
         _url("postgresql://", "postgres://"),
+    )
+    # Checked against the AWS variables in from_env, where the environment is at hand.
+    storage_url: str | None = _setting(
+        None,
+        "TRIOFLIX_STORAGE_URL",
+        "where media is stored: file: (the data directory) or s3://BUCKET/PREFIX, reached with"
+        " AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION;"
+        " unset means file:",
+        _text,
+    )
+    media_base_url: str | None = _setting(
+        None,
+        "TRIOFLIX_MEDIA_BASE_URL",
+        "public base URL of the stored media (a CDN in front of the bucket), e.g."
+        " https://cdn.example.com/media; unset: media is served by the hosts",
+        _base_url,
     )
     jwt_secret: str | None = _setting(
         None,
@@ -344,7 +373,27 @@ class Settings:
         settings = cls(**values)
         if settings.webhook_urls and not settings.webhook_secret:
             raise ConfigError("TRIOFLIX_WEBHOOK_URLS needs TRIOFLIX_WEBHOOK_SECRET to sign with")
+        if settings.storage_url:
+            settings.storage(environ)  # refuse a bad URL or a missing AWS variable now
         return settings
+
+    def storage(self, environ: Mapping[str, str] | None = None) -> StorageConfig:
+        """The object store ``storage_url`` names, with the AWS variables of ``environ``.
+
+        Args:
+            environ: Where the AWS variables are read; the process environment if ``None``.
+
+        Raises:
+            ConfigError: the URL is malformed or a variable S3 needs is missing.
+        """
+        # Imported here: the S3 backend loads boto3, which only a server with
+        # storage needs (not ``trioflix user create``, not the settings alone).
+        from trioflix.storage import StorageConfigError, parse_storage_url
+
+        try:
+            return parse_storage_url(self.storage_url, os.environ if environ is None else environ)
+        except StorageConfigError as exc:
+            raise ConfigError(f"TRIOFLIX_STORAGE_URL: {exc}") from None
 
     @property
     def sqlite_path(self) -> Path:

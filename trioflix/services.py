@@ -2,10 +2,11 @@
 
 :func:`build_state` builds the services when the app is created, without I/O,
 and returns the :class:`~trioflix.state.AppState` that the routes read.
-:func:`run_services` runs from ASGI lifespan startup to shutdown: it opens the
-database (for PostgreSQL, the trio-asyncio loop as well) once this host's
-place in the site is checked (:func:`trioflix.cluster.site.join_site`: a
-cluster's settings and peers), builds the services
+:func:`run_services` runs from ASGI lifespan startup to shutdown: once this
+host's place in the site is checked (:func:`trioflix.cluster.site.join_site`: a
+cluster's settings and peers), it opens the object store and probes it
+(:func:`trioflix.storage.probe_object_store`: write, read back, delete), then
+the database (for PostgreSQL, the trio-asyncio loop as well), builds the services
 that need it (stream registry, chat hub) and starts every service's task in the
 service nursery (docs/architecture.md, "The nursery tree"). Cancelling its scope
 stops them all; each one does its own shielded, time-bounded cleanup.
@@ -44,6 +45,7 @@ from trioflix.live.rtmp.server import serve_rtmp
 from trioflix.media.live_thumbnails import ThumbnailCache
 from trioflix.media.processing import video_job_type
 from trioflix.state import AppState
+from trioflix.storage import open_object_store, probe_object_store
 from trioflix.store import live_sessions, open_database
 from trioflix.uploads.background import run_upload_services
 from trioflix.uploads.service import Uploads
@@ -213,44 +215,62 @@ async def run_services(
                 partial(_ingesting, app_state),
                 partial(_relaying, app_state),
             )
-            secret = settings.jwt_secret
-            if secret is None:
-                secret = await trio.to_thread.run_sync(load_or_create_secret, settings.data_dir)
-            async with open_database(settings) as db:
-                app_state._db = db
-                app_state._tokens = TokenIssuer(secret, settings.token_ttl)
-                app_state._site = site  # before the chat hub: its ticks sum through it
-                app_state._pull_tokens = PullTokens(secret)
-                async with trio.open_nursery() as nursery:
-                    if site.mode is Mode.CLUSTER:  # before publishers: they claim through it
-                        await nursery.start(site.run)
-                    await _start_live(nursery, app_state, db, site)
-                    await nursery.start(run_upload_services, app_state.uploads, app_state.jobs)
-                    chat = ChatHub(
-                        db,
-                        chat_limits.DEFAULT_LIMITS,
-                        settings.redis_url,
-                        live_viewers=partial(_live_viewers, app_state),
-                    )
-                    await nursery.start(chat.run)
-                    await nursery.start(expose_chat_metrics, app_state.metrics.registry, chat)
-                    app_state._chat = chat
-                    logger.info(
-                        "services started",
-                        extra={
-                            "database": db.dialect,
-                            "data_dir": str(settings.data_dir),
-                            "mode": site.mode.value,
-                            "host": site.host.id,
-                        },
-                    )
-                    task_status.started(scope)
-                    await trio.sleep_forever()
+            # Next, before any service: storage that cannot be written, read back
+            # and emptied refuses the start (StorageProbeError), not the first upload.
+            async with open_object_store(settings.storage(), data_dir=settings.data_dir) as objects:
+                await probe_object_store(objects)
+                app_state._objects = objects
+                await _run_with_storage(app_state, site, scope, task_status)
     finally:
         app_state._db = None
         app_state._registry = None
         app_state._channels = None
         app_state._chat = None
         app_state._site = None
+        app_state._objects = None
         done.set()
         logger.info("services stopped")
+
+
+async def _run_with_storage(
+    app_state: AppState,
+    site: Site,
+    scope: trio.CancelScope,
+    task_status: trio.TaskStatus[trio.CancelScope],
+) -> None:
+    """Open the database and run every service in the service nursery until cancelled."""
+    settings = app_state.settings
+    secret = settings.jwt_secret
+    if secret is None:
+        secret = await trio.to_thread.run_sync(load_or_create_secret, settings.data_dir)
+    async with open_database(settings) as db:
+        app_state._db = db
+        app_state._tokens = TokenIssuer(secret, settings.token_ttl)
+        app_state._site = site  # before the chat hub: its ticks sum through it
+        app_state._pull_tokens = PullTokens(secret)
+        async with trio.open_nursery() as nursery:
+            if site.mode is Mode.CLUSTER:  # before publishers: they claim through it
+                await nursery.start(site.run)
+            await _start_live(nursery, app_state, db, site)
+            await nursery.start(run_upload_services, app_state.uploads, app_state.jobs)
+            chat = ChatHub(
+                db,
+                chat_limits.DEFAULT_LIMITS,
+                settings.redis_url,
+                live_viewers=partial(_live_viewers, app_state),
+            )
+            await nursery.start(chat.run)
+            await nursery.start(expose_chat_metrics, app_state.metrics.registry, chat)
+            app_state._chat = chat
+            logger.info(
+                "services started",
+                extra={
+                    "database": db.dialect,
+                    "data_dir": str(settings.data_dir),
+                    "storage": app_state.objects.location,
+                    "mode": site.mode.value,
+                    "host": site.host.id,
+                },
+            )
+            task_status.started(scope)
+            await trio.sleep_forever()

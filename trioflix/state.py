@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from trioflix.live.recording.recorder import Recorder
     from trioflix.live.rtmp.read_clock import ReadClock
     from trioflix.media.live_thumbnails import ThumbnailCache
+    from trioflix.storage import ObjectStore
     from trioflix.store import Database
     from trioflix.uploads.service import Uploads
 
@@ -49,8 +50,8 @@ class AppState:
     """What routes need at run time.
 
     The services that need no I/O to build are here from the start; ``db``,
-    ``tokens``, ``pull_tokens``, ``registry``, ``channels``, ``chat`` and ``site``
-    exist while the services run (from ASGI lifespan startup to shutdown).
+    ``tokens``, ``pull_tokens``, ``registry``, ``channels``, ``chat``, ``site`` and
+    ``objects`` exist while the services run (from ASGI lifespan startup to shutdown).
 
     Attributes:
         settings: The server's settings.
@@ -96,6 +97,7 @@ class AppState:
     _channels: LiveChannels | None = None
     _chat: ChatHub | None = None
     _site: Site | None = None
+    _objects: ObjectStore | None = None
     rtmp_address: tuple[str, int] | None = None
     direct_connections: int = 0
     request_trailers: bool = False
@@ -136,6 +138,12 @@ class AppState:
     def site(self) -> Site:
         assert self._site is not None, "services not started"
         return self._site
+
+    @property
+    def objects(self) -> ObjectStore:
+        """The object store of ``TRIOFLIX_STORAGE_URL``, probed at start-up."""
+        assert self._objects is not None, "services not started"
+        return self._objects
 
 
 class TrioflixApp(QuartTrio):

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from trioflix.config import ConfigError, Settings
+from trioflix.storage import LocalStorageConfig, S3StorageConfig
 
 
 def test_defaults() -> None:
@@ -75,3 +76,49 @@ def test_each_host_of_a_cluster_has_its_own_directory_in_the_shared_one() -> Non
     assert host.host_dir == Path("/srv/tf/hosts/10-0-0-5-8000")
     other = Settings.from_env({"advertise_url": "http://10.0.0.6:8000"}, environ=env)
     assert other.host_dir != host.host_dir
+
+
+def test_storage_settings() -> None:
+    defaults = Settings.from_env(environ={})
+    assert defaults.storage_url is None
+    assert defaults.media_base_url is None
+    env = {
+        "TRIOFLIX_STORAGE_URL": "s3://media/site",
+        "TRIOFLIX_MEDIA_BASE_URL": "https://cdn.example.com/media/",
+        "AWS_ACCESS_KEY_ID": "AKID",
+        "AWS_SECRET_ACCESS_KEY": "s3cr3t",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:8333",
+    }
+    settings = Settings.from_env(environ=env)
+    assert settings.storage_url == "s3://media/site"
+    assert settings.media_base_url == "https://cdn.example.com/media"
+    storage = settings.storage(env)
+    assert isinstance(storage, S3StorageConfig)
+    assert (storage.bucket, storage.prefix) == ("media", "site/")
+    assert storage.endpoint_url == "http://127.0.0.1:8333"
+    flagged = Settings.from_env({"storage_url": "file:"}, environ=env)
+    assert flagged.storage(env) == LocalStorageConfig()
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"TRIOFLIX_STORAGE_URL": "ftp://media"},
+            "TRIOFLIX_STORAGE_URL: .* expected file: or s3://",
+        ),
+        ({"TRIOFLIX_STORAGE_URL": "s3://"}, "TRIOFLIX_STORAGE_URL: .* is not a valid bucket name"),
+        ({"TRIOFLIX_STORAGE_URL": "s3:///site"}, "is not a valid bucket name"),
+        (
+            {"TRIOFLIX_STORAGE_URL": "s3://media", "AWS_ACCESS_KEY_ID": "AKID"},
+            "TRIOFLIX_STORAGE_URL: .* needs AWS_SECRET_ACCESS_KEY set",
+        ),
+        ({"TRIOFLIX_MEDIA_BASE_URL": "cdn.example.com"}, "must be an absolute http"),
+        ({"TRIOFLIX_MEDIA_BASE_URL": "ftp://cdn.example.com"}, "must be an absolute http"),
+        ({"TRIOFLIX_MEDIA_BASE_URL": "https://"}, "must be an absolute http"),
+        ({"TRIOFLIX_MEDIA_BASE_URL": "https://cdn.example.com/?v=1"}, "no query or fragment"),
+    ],
+)
+def test_bad_storage_settings(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(environ=env)
