@@ -10,7 +10,7 @@ loopback ports) as one multipart upload of 8 MiB or 64 MiB parts, with
 :data:`CONCURRENCY` parts in flight, then downloading it with one GET read in
 1 MiB chunks:
 
-* ``boto3 threads``: trioflix's own :class:`trioflix.storage.S3ObjectStore`, a
+* ``boto3 threads``: trioflix's own :class:`trioflix.storage._s3.S3ObjectStore`, a
   boto3 client whose every call runs in a worker thread behind a
   ``trio.CapacityLimiter``; a part's body is a range of the file that boto3
   reads as it sends;

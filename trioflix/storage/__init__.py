@@ -5,6 +5,9 @@ standard AWS variables; :func:`open_object_store` opens the store it
 describes; :func:`probe_object_store` checks at start-up that it works.
 Transient failures raise :class:`StorageUnavailable`, permanent ones a
 :class:`StorageError`. See docs/storage.md.
+
+The S3 backend (``trioflix.storage._s3``, on boto3) is imported only when an S3
+store is opened.
 """
 
 from __future__ import annotations
@@ -34,5 +37,3 @@ from trioflix.storage._objects import ObjectReader as ObjectReader
 from trioflix.storage._objects import ObjectStore as ObjectStore
 from trioflix.storage._objects import Part as Part
 from trioflix.storage._probe import probe_object_store as probe_object_store
-from trioflix.storage._s3 import S3ObjectStore as S3ObjectStore
-from trioflix.storage._s3 import create_s3_client as create_s3_client

@@ -21,7 +21,6 @@ import trio
 
 from trioflix.storage._errors import StorageConfigError
 from trioflix.storage._local import LocalObjectStore
-from trioflix.storage._s3 import S3ObjectStore, create_s3_client
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping
@@ -146,6 +145,10 @@ async def open_object_store(config: StorageConfig, *, data_dir: Path) -> AsyncIt
         await local.start()
         store = local
     else:
+        # boto3 is imported only for an S3 store: it costs about 100 MiB and a second
+        # at start, which a server on its data directory should not pay.
+        from trioflix.storage._s3 import S3ObjectStore, create_s3_client
+
         client = await trio.to_thread.run_sync(
             create_s3_client,
             config.endpoint_url,

@@ -24,12 +24,8 @@ import trio
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tests.conftest import _free_port
-from trioflix.storage import (
-    LocalStorageConfig,
-    S3StorageConfig,
-    create_s3_client,
-    open_object_store,
-)
+from trioflix.storage import LocalStorageConfig, S3StorageConfig, open_object_store
+from trioflix.storage._s3 import create_s3_client
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator

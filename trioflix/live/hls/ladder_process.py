@@ -48,12 +48,12 @@ from av.video.frame import PictureType
 from av.video.reformatter import VideoReformatter
 
 from protocols import amf, flv, hls
+from trioflix.live.hls.ladder_spec import CUT_MARKER
 
-__all__ = ["CUT_MARKER", "main"]
+__all__ = ["main"]
 
 logger = logging.getLogger("trioflix.live.hls.ladder_process")
 
-CUT_MARKER: Final = "onCut"
 READ_BYTES: Final = 256 * 1024
 # Decoded pictures waiting per rung: 8 is a quarter second at 30 fps, and at 1080p
 # 8 x 3 MB; the pictures are shared between rungs, not copied.

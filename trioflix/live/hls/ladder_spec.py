@@ -14,7 +14,12 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["DEFAULT_LADDER", "PlannedRung", "RungSpec", "parse_ladder", "plan_rungs"]
+__all__ = ["CUT_MARKER", "DEFAULT_LADDER", "PlannedRung", "RungSpec", "parse_ladder", "plan_rungs"]
+
+# The script-data message the server sends the ladder's child process before the frame
+# that opens a source segment. Here, beside the ladder's other shared facts, so that the
+# server side names it without importing the child process's module.
+CUT_MARKER: Final = "onCut"
 
 DEFAULT_LADDER: Final = "1080p,720p,480p,360p"
 # Video bit rates for 30 fps H.264 at x264 veryfast; the usual live-streaming figures.

@@ -45,8 +45,7 @@ import trio
 
 from protocols import amf, flv, hls
 from trioflix.live.channel.packets import Kind
-from trioflix.live.hls.ladder_process import CUT_MARKER
-from trioflix.live.hls.ladder_spec import plan_rungs
+from trioflix.live.hls.ladder_spec import CUT_MARKER, plan_rungs
 
 if TYPE_CHECKING:
     from datetime import datetime
