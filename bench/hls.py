@@ -52,7 +52,8 @@ import trio
 
 from bench.live import HOST, Server, Trioflix, cpu_seconds, serving
 from protocols import amf, flv, hls
-from trioflix.live.hls.ladder_process import CUT_MARKER, ENDLESS_GOP
+from trioflix.live.hls.ladder_process import ENDLESS_GOP
+from trioflix.live.hls.ladder_spec import CUT_MARKER
 
 RUNGS = [("720p", 1280, 720, 2800), ("480p", 854, 480, 1400), ("360p", 640, 360, 800)]
 PRESET = "veryfast"
