@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import PostgresCluster, _free_port
+from tests.waiting import wait_healthy
 from trioflix.store import MIGRATIONS
 
 if TYPE_CHECKING:
@@ -41,19 +42,6 @@ def _running(cmd: list[str], env: dict[str, str], log: Path) -> Iterator[subproc
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], limit_s: float = 20.0) -> None:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"exited with {proc.returncode}"
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{url} did not become healthy")
 
 
 def test_serve_help_documents_every_setting() -> None:
@@ -119,7 +107,7 @@ def test_serve_runs_without_tqdm(tmp_path: Path) -> None:
     port = _free_port()
     cmd = [*WITHOUT_TQDM, "serve", "--http", f"127.0.0.1:{port}"]
     with _running(cmd, _env(tmp_path / "data"), tmp_path / "stderr.log") as proc:
-        _wait_healthy(f"http://127.0.0.1:{port}", proc)
+        wait_healthy(f"http://127.0.0.1:{port}", proc)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=SHUTDOWN_LIMIT_S + 5) in (0, 130)
 
@@ -153,7 +141,7 @@ def test_serve_shuts_down_gracefully_on_signal(tmp_path: Path, signum: int) -> N
     log = tmp_path / "stderr.log"
     with _running([*TRIOFLIX, "serve", "--http", f"127.0.0.1:{port}"], _env(data_dir), log) as proc:
         url = f"http://127.0.0.1:{port}"
-        _wait_healthy(url, proc)
+        wait_healthy(url, proc)
         # The embedded defaults: SQLite file and a generated secret in the data dir.
         assert (data_dir / "trioflix.sqlite3").exists()
         assert (data_dir / "jwt-secret").stat().st_mode & 0o077 == 0
@@ -188,7 +176,7 @@ def test_plain_hypercorn_serves_the_same_app(tmp_path: Path) -> None:
     ]
     with _running(cmd, _env(tmp_path / "data"), log) as proc:
         url = f"http://127.0.0.1:{port}"
-        _wait_healthy(url, proc)
+        wait_healthy(url, proc)
         response = httpx.post(
             f"{url}/api/auth/register", json={"username": "alice", "password": "password1"}
         )
@@ -256,7 +244,7 @@ def test_user_create_and_db_migrate(
     with _running(
         [*TRIOFLIX, "serve", "--http", f"127.0.0.1:{port}"], env, tmp_path / "log"
     ) as proc:
-        _wait_healthy(f"http://127.0.0.1:{port}", proc)
+        wait_healthy(f"http://127.0.0.1:{port}", proc)
         login = httpx.post(
             f"http://127.0.0.1:{port}/api/auth/login",
             json={"username": "streamer", "password": "s3cret-password"},

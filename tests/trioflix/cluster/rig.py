@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import httpx
-
 from tests.conftest import _free_port
 from tests.trioflix.test_cli import TRIOFLIX, _env
+from tests.waiting import wait_healthy
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -61,16 +59,7 @@ class RigHost:
                 self.process.wait()
 
     def wait_healthy(self) -> None:
-        deadline = time.monotonic() + START_LIMIT_S
-        while time.monotonic() < deadline:
-            assert self.alive(), f"{self.name} exited: {self.log.read_text()[-4000:]}"
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"{self.name} did not become healthy: {self.log.read_text()[-4000:]}")
+        wait_healthy(self.url, self.process, log=self.log, limit_s=START_LIMIT_S)
 
 
 @dataclass

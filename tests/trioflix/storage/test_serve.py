@@ -17,7 +17,8 @@ import trio
 
 from tests.conftest import _free_port
 from tests.trioflix.storage.conftest import ACCESS_KEY_ID, SECRET_ACCESS_KEY, create_bucket
-from tests.trioflix.test_cli import SHUTDOWN_LIMIT_S, TRIOFLIX, _env, _running, _wait_healthy
+from tests.trioflix.test_cli import SHUTDOWN_LIMIT_S, TRIOFLIX, _env, _running
+from tests.waiting import wait_healthy
 
 if TYPE_CHECKING:
     from tests.trioflix.storage.conftest import SeaweedServer
@@ -44,7 +45,7 @@ def _serve_until_healthy(env: dict[str, str], log: Path) -> str:
     """Run ``trioflix serve`` until it answers ``/healthz``, then stop it; its stderr."""
     port = _free_port()
     with _running([*TRIOFLIX, "serve", "--http", f"127.0.0.1:{port}"], env, log) as proc:
-        _wait_healthy(f"http://127.0.0.1:{port}", proc)
+        wait_healthy(f"http://127.0.0.1:{port}", proc)
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=SHUTDOWN_LIMIT_S + 5)
     stderr = log.read_text()

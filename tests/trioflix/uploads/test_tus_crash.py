@@ -8,14 +8,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
 from tests.conftest import PostgresCluster, _free_port
+from tests.waiting import wait_healthy
 
 from .helpers import TUS, V, auth
 
@@ -36,14 +36,7 @@ def _serve(env: dict[str, str], port: int, log: Path) -> Iterator[subprocess.Pop
             stderr=stderr,
         )
         try:
-            deadline = time.monotonic() + 20
-            while True:
-                assert proc.poll() is None, log.read_text()
-                with suppress(httpx.TransportError):
-                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                        break
-                assert time.monotonic() < deadline, "the server did not come up"
-                time.sleep(0.1)
+            wait_healthy(f"http://127.0.0.1:{port}", proc, log=log)
             yield proc
         finally:
             if proc.poll() is None:
