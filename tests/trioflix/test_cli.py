@@ -13,13 +13,15 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from tests.conftest import PostgresCluster, _free_port
+from tests.ports import free_port
 from tests.waiting import wait_healthy
 from trioflix.store import MIGRATIONS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
+
+    from tests.conftest import PostgresCluster
 
 TRIOFLIX = [sys.executable, "-m", "trioflix"]
 SHUTDOWN_LIMIT_S = 5.0
@@ -104,7 +106,7 @@ def test_upload_without_tqdm_names_the_extra(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_serve_runs_without_tqdm(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     cmd = [*WITHOUT_TQDM, "serve", "--http", f"127.0.0.1:{port}"]
     with _running(cmd, _env(tmp_path / "data"), tmp_path / "stderr.log") as proc:
         wait_healthy(f"http://127.0.0.1:{port}", proc)
@@ -136,7 +138,7 @@ def test_serve_refuses_an_address_hypercorn_would_misread(tmp_path: Path, scheme
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_serve_shuts_down_gracefully_on_signal(tmp_path: Path, signum: int) -> None:
-    port = _free_port()
+    port = free_port()
     data_dir = tmp_path / "data"
     log = tmp_path / "stderr.log"
     with _running([*TRIOFLIX, "serve", "--http", f"127.0.0.1:{port}"], _env(data_dir), log) as proc:
@@ -162,7 +164,7 @@ def test_serve_shuts_down_gracefully_on_signal(tmp_path: Path, signum: int) -> N
 
 @pytest.mark.slow
 def test_plain_hypercorn_serves_the_same_app(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "stderr.log"
     cmd = [
         sys.executable,
@@ -240,7 +242,7 @@ def test_user_create_and_db_migrate(
     assert weak.returncode != 0 and "password" in weak.stderr
 
     # The account logs in through a served instance on the same storage.
-    port = _free_port()
+    port = free_port()
     with _running(
         [*TRIOFLIX, "serve", "--http", f"127.0.0.1:{port}"], env, tmp_path / "log"
     ) as proc:

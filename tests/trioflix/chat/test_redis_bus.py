@@ -16,7 +16,7 @@ import httpx
 import pytest
 import trio
 
-from tests.conftest import _free_port
+from tests.ports import free_port
 
 from .helpers import auth, chat
 
@@ -38,7 +38,7 @@ def backend() -> str:
 @contextmanager
 def _process(settings: Settings, redis_url: str, log: Path) -> Iterator[str]:
     """``trioflix serve`` as its own process; yields its base URL."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update(
         {
@@ -46,7 +46,7 @@ def _process(settings: Settings, redis_url: str, log: Path) -> Iterator[str]:
             "JWT_SECRET": str(settings.jwt_secret),
             "DATABASE_URL": str(settings.database_url),
             "TRIOFLIX_HTTP": f"127.0.0.1:{port}",
-            "TRIOFLIX_RTMP": f"127.0.0.1:{_free_port()}",
+            "TRIOFLIX_RTMP": f"127.0.0.1:{free_port()}",
             "REDIS_URL": redis_url,
             "TRIOFLIX_ADVERTISE_URL": f"http://127.0.0.1:{port}",
         }

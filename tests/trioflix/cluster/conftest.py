@@ -11,7 +11,8 @@ import coredis
 import pytest
 from coredis.retry import NoRetryPolicy
 
-from tests.conftest import REDIS_SERVER, RedisServer, _free_port
+from tests.conftest import REDIS_SERVER, RedisServer
+from tests.ports import free_port
 
 from .rig import Rig
 
@@ -44,7 +45,7 @@ def running_rig(
         pytest.skip(f"{REDIS_SERVER} not found (apt-get install redis-server)")
     workdir = tmp_path_factory.mktemp("rig")
     (workdir / "redis").mkdir()
-    redis = RedisServer(port=_free_port(), workdir=workdir / "redis")
+    redis = RedisServer(port=free_port(), workdir=workdir / "redis")
     redis.start()
     site = Rig(
         database_url=pg_cluster.url(pg_cluster.create_database()),

@@ -15,7 +15,7 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from tests.conftest import _free_port
+from tests.ports import free_port
 from tests.trioflix.test_cli import TRIOFLIX, _env
 from tests.waiting import wait_healthy
 
@@ -107,7 +107,7 @@ class Rig:
         Ports are picked only once the hosts before it have bound theirs, so two
         hosts are never handed the same free port.
         """
-        http_port, rtmp_port = _free_port(), _free_port()
+        http_port, rtmp_port = free_port(), free_port()
         log = self.workdir / f"{name}.log"
         with log.open("wb") as stderr:
             process = subprocess.Popen(
@@ -125,7 +125,7 @@ class Rig:
         """Start a host that should refuse to start: its exit status and stderr."""
         result = subprocess.run(
             [*TRIOFLIX, "serve"],
-            env=self.env(_free_port(), _free_port(), **changes),
+            env=self.env(free_port(), free_port(), **changes),
             capture_output=True,
             text=True,
             check=False,

@@ -16,8 +16,8 @@ import httpx
 import pytest
 import trio
 
-from tests.conftest import _free_port
 from tests.interop.media import FFMPEG, require
+from tests.ports import free_port
 from trioflix.cluster.site import MEMBER_TTL_S
 
 from .balancer import NGINX, STREAM_MODULE, Balancer, render, template
@@ -43,7 +43,7 @@ def nginx(tmp_path_factory: pytest.TempPathFactory) -> Balancer:
     """The balancer's ports and prefix, before the hosts start: they are told its RTMP port."""
     if not (NGINX.exists() and STREAM_MODULE.exists()):
         pytest.skip("nginx not found (apt-get install nginx libnginx-mod-stream)")
-    return Balancer(tmp_path_factory.mktemp("nginx"), _free_port(), _free_port())
+    return Balancer(tmp_path_factory.mktemp("nginx"), free_port(), free_port())
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 import trio
 
-from tests.conftest import _free_port
+from tests.ports import free_port
 from tests.trioflix.test_cli import TRIOFLIX, _env
 from trioflix.cluster.keys import secret_fingerprint
 from trioflix.cluster.members import Membership
@@ -32,7 +32,7 @@ REFUSAL_LIMIT_S = 30  # a server that started after all would run until killed
 
 
 def cluster_env(data_dir: Path, redis_url: str, **changes: str) -> dict[str, str]:
-    port = _free_port()
+    port = free_port()
     env = _env(
         data_dir,
         REDIS_URL=redis_url,

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import trio
 
-from tests.conftest import _free_port
+from tests.ports import free_port
 from tests.trioflix.chat.helpers import chat
 from trioflix.cluster.site import MEMBER_TTL_S
 
@@ -38,7 +38,7 @@ class Receiver(ThreadingHTTPServer):
     """Counts the webhook POSTs it receives, by event, and accepts each one."""
 
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", _free_port()), _Count)
+        super().__init__(("127.0.0.1", free_port()), _Count)
         self.events: Counter[str] = Counter()
         self.lock = threading.Lock()
 

@@ -12,7 +12,7 @@ import h11
 import pytest
 import trio
 
-from tests.conftest import _free_port
+from tests.ports import free_port
 from tests.trioflix.live.rtmp_client import RTMPTestClient
 from tests.trioflix.live.test_rtmp_robustness import AVC_HEADER, KEYFRAME, rtmp_address
 
@@ -25,7 +25,7 @@ SECRET = "hook-secret-" + "s" * 40
 
 @pytest.fixture
 def hook_port() -> int:
-    return _free_port()
+    return free_port()
 
 
 @pytest.fixture

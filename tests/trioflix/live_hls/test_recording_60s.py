@@ -27,8 +27,8 @@ import httpx
 import pytest
 import trio
 
-from tests.conftest import _free_port
 from tests.interop.media import FFMPEG, FFPROBE, Sample, make_sample, require
+from tests.ports import free_port
 
 from .helpers import auth, start_publisher, wait_live
 
@@ -133,13 +133,13 @@ async def _serve(
 
 async def _killed_server_case(sample: Sample, tmp_path: Path, nursery: trio.Nursery) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "JWT_SECRET")}
-    rtmp_port = _free_port()
+    rtmp_port = free_port()
     env.update(
         TRIOFLIX_DATA_DIR=str(tmp_path / "killed-data"),
         TRIOFLIX_RTMP=f"127.0.0.1:{rtmp_port}",
         TRIOFLIX_HLS_LADDER="off",
     )
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "killed-server.log"
 
     async with _serve(env, port, log) as (process, client):

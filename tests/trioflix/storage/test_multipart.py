@@ -23,7 +23,7 @@ from trioflix.storage import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from tests.trioflix.storage.conftest import SeaweedServer
+    from tests.seaweedfs import SeaweedServer
 
 pytestmark = pytest.mark.slow  # real files and, for half the runs, a real S3 server
 KEY = "uploads/u1/original"

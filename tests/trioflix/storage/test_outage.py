@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import pytest
 import trio
 
-from tests.trioflix.storage.conftest import SeaweedServer, create_bucket
+from tests.seaweedfs import SeaweedServer, create_bucket
 from trioflix.storage import StorageUnavailable, open_object_store
 
 if TYPE_CHECKING:

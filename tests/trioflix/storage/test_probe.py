@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conftest import _free_port
-from tests.trioflix.storage.conftest import SeaweedServer, create_bucket
+from tests.ports import free_port
+from tests.seaweedfs import SeaweedServer, create_bucket
 from trioflix.storage import (
     AccessDenied,
     BucketNotFound,
@@ -61,7 +61,7 @@ async def test_endpoint_down(tmp_path: Path) -> None:
     config = S3StorageConfig(
         bucket="any-bucket",
         prefix="",
-        endpoint_url=f"http://127.0.0.1:{_free_port()}",  # nothing listens there
+        endpoint_url=f"http://127.0.0.1:{free_port()}",  # nothing listens there
         region="us-east-1",
         access_key_id="key",
         secret_access_key="secret",

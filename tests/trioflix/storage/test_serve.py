@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 import pytest
 import trio
 
-from tests.conftest import _free_port
-from tests.trioflix.storage.conftest import ACCESS_KEY_ID, SECRET_ACCESS_KEY, create_bucket
+from tests.ports import free_port
+from tests.seaweedfs import ACCESS_KEY_ID, SECRET_ACCESS_KEY, create_bucket
 from tests.trioflix.test_cli import SHUTDOWN_LIMIT_S, TRIOFLIX, _env, _running
 from tests.waiting import wait_healthy
 
 if TYPE_CHECKING:
-    from tests.trioflix.storage.conftest import SeaweedServer
+    from tests.seaweedfs import SeaweedServer
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +43,7 @@ def _s3_env(
 
 def _serve_until_healthy(env: dict[str, str], log: Path) -> str:
     """Run ``trioflix serve`` until it answers ``/healthz``, then stop it; its stderr."""
-    port = _free_port()
+    port = free_port()
     with _running([*TRIOFLIX, "serve", "--http", f"127.0.0.1:{port}"], env, log) as proc:
         wait_healthy(f"http://127.0.0.1:{port}", proc)
         proc.send_signal(signal.SIGTERM)
@@ -57,7 +57,7 @@ def _serve_until_healthy(env: dict[str, str], log: Path) -> str:
 def _refused(env: dict[str, str]) -> str:
     """Run ``trioflix serve``, which must refuse to start; the line it ends with."""
     result = subprocess.run(
-        [*TRIOFLIX, "serve", "--http", f"127.0.0.1:{_free_port()}"],
+        [*TRIOFLIX, "serve", "--http", f"127.0.0.1:{free_port()}"],
         capture_output=True,
         text=True,
         env=env,
@@ -120,6 +120,6 @@ async def test_missing_bucket_is_refused(seaweed: SeaweedServer, tmp_path: Path)
 
 
 def test_closed_endpoint_is_refused(tmp_path: Path) -> None:
-    closed = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     refusal = _refused(_s3_env(tmp_path / "data", "s3://media", closed))
     assert "the storage is unreachable" in refusal

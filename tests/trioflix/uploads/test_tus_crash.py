@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from tests.conftest import PostgresCluster, _free_port
+from tests.ports import free_port
 from tests.waiting import wait_healthy
 
 from .helpers import TUS, V, auth
@@ -22,6 +22,8 @@ from .helpers import TUS, V, auth
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
+
+    from tests.conftest import PostgresCluster
 
 MIB = 1024 * 1024
 
@@ -76,7 +78,7 @@ def test_sigkill_mid_upload_then_resume(
     if backend == "postgresql":
         cluster: PostgresCluster = request.getfixturevalue("pg_cluster")
         env["DATABASE_URL"] = cluster.url(cluster.create_database())
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "server.log"
     data = os.urandom(200 * MIB)
