@@ -33,6 +33,7 @@ from trioflix.config import parse_address
 from trioflix.jobs.worker import JobWorkers
 from trioflix.live.channel.ingest import ingest_figures
 from trioflix.live.channel.metrics import LiveCollector
+from trioflix.live.channel.orphans import OrphanSweeper
 from trioflix.live.channel.registry import PublishRefused, StreamRegistry
 from trioflix.live.channel.webhooks import Webhooks
 from trioflix.live.edge.lookup import LiveChannels
@@ -56,7 +57,8 @@ if TYPE_CHECKING:
     from trioflix.cluster.members import IngestFigure
     from trioflix.cluster.site import Site
     from trioflix.config import Settings
-    from trioflix.live.channel.registry import ClaimOrigin
+    from trioflix.live.channel.registry import ClaimOrigin, OriginClaim
+    from trioflix.live.channel.stream import LiveStream
     from trioflix.store import Database
 
 __all__ = ["build_state", "run_services"]
@@ -88,18 +90,23 @@ def build_state(settings: Settings) -> AppState:
     return app_state
 
 
-def _serving(app_state: AppState) -> dict[str, dict[str, int]]:
-    """The channels live on this host and their viewers by protocol, for its member record."""
+def _served(app_state: AppState) -> list[LiveStream]:
+    """The channels live on this host that it serves to the site: not those whose
+    origin lease it lost to a Redis outage and has not been granted again."""
     registry = app_state._registry
-    streams = registry.live() if registry is not None else []
-    return {stream.channel: stream.viewers_by_protocol() for stream in streams}
+    if registry is None:
+        return []
+    return [s for s in registry.live() if registry.origin_epoch(s.channel) is not None]
+
+
+def _serving(app_state: AppState) -> dict[str, dict[str, int]]:
+    """The channels this host serves and their viewers by protocol, for its member record."""
+    return {stream.channel: stream.viewers_by_protocol() for stream in _served(app_state)}
 
 
 def _ingesting(app_state: AppState) -> dict[str, dict[str, IngestFigure]]:
-    """The ingest figures of the channels live on this host, for its member record."""
-    registry = app_state._registry
-    streams = registry.live() if registry is not None else []
-    return {stream.channel: ingest_figures(stream) for stream in streams}
+    """The ingest figures of the channels this host serves, for its member record."""
+    return {stream.channel: ingest_figures(stream) for stream in _served(app_state)}
 
 
 def _live_viewers(app_state: AppState, channel: str) -> dict[str, int] | None:
@@ -121,7 +128,7 @@ def _origin_claims(site: Site, db: Database) -> ClaimOrigin:
 
     async def claim(
         channel: str, user_id: int, key_id: int, on_superseded: Callable[[], None]
-    ) -> Callable[[], None]:
+    ) -> OriginClaim:
         async def same_key() -> bool:
             # The stored session is the site's: whichever host the channel is live
             # on (or waiting for its encoder), the key it is live from is there.
@@ -177,6 +184,15 @@ async def _start_live(nursery: trio.Nursery, app_state: AppState, db: Database, 
             idle_s=settings.edge_idle,
         )
         await nursery.start(relays.run)
+        orphans = OrphanSweeper(
+            db,
+            origin_of=site.origin_of,
+            here=lambda channel: registry.state_of(channel) is not None,
+            grace_s=settings.reconnect_grace,
+            webhooks=webhooks,
+            hand_off=recorder.hand_off,
+        )
+        await nursery.start(orphans.run)
     app_state._registry = registry
     app_state._channels = LiveChannels(registry, relays)
     app_state.metrics.registry.register(LiveCollector(registry, app_state.channels.relayed))

@@ -31,7 +31,7 @@ from trioflix.live.edge.pull import PULL_TOKEN_HEADER, session_headers
 from trioflix.state import state
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
 
     from trioflix.live.channel.stream import LiveStream
     from trioflix.live.channel.webhooks import Webhooks
@@ -94,15 +94,19 @@ async def ws_flv(channel: str) -> None:
         await websocket.close(1000, f"{channel} went offline")
 
 
-async def _pull_body(live: LiveStream, metrics: Metrics) -> AsyncIterator[bytes]:
+async def _pull_body(
+    live: LiveStream, metrics: Metrics, serving: Callable[[], bool]
+) -> AsyncIterator[bytes]:
     # A consumer of the whole session, as the HLS writer is: not counted as a viewer
-    # here (the edge counts its own), and it rides out the encoder's reconnects.
+    # here (the edge counts its own), and it rides out the encoder's reconnects. It
+    # ends when this host stops serving the channel to the site (its origin lease
+    # lapsed): the edge then follows the lease, or ends its relay.
     subscriber = live.subscribe_session()
     metrics.internal_pulls.inc()
     metrics.internal_pulls_opened.inc()
     try:
         yield flv_stream_header()
-        while batch := await subscriber.next_batch():
+        while serving() and (batch := await subscriber.next_batch()):
             data = flv_bytes(batch)
             live.count_sent(len(data))
             yield data
@@ -116,7 +120,8 @@ async def internal_pull(channel: str) -> Response:
     """Another host of the site relays a channel published here (an edge pull).
 
     Only with a pull token made with the site's secret, for this channel, unexpired;
-    it serves only a channel live on this host (never one relayed from elsewhere).
+    it serves only a channel live on this host (never one relayed from elsewhere)
+    while this host holds the channel's origin lease.
     """
     app_state = state()
     try:
@@ -125,11 +130,12 @@ async def internal_pull(channel: str) -> Response:
         )
     except PullTokenRejected as exc:
         raise APIError(403, "pull_refused", str(exc)) from None
-    live = app_state.registry.get(channel)
-    if live is None:
+    registry = app_state.registry
+    live = registry.get(channel)
+    if live is None or registry.origin_epoch(channel) is None:
         raise _not_live(channel)
     response = Response(
-        _pull_body(live, app_state.metrics),
+        _pull_body(live, app_state.metrics, lambda: registry.origin_epoch(channel) is not None),
         content_type="video/x-flv",
         headers={"Cache-Control": "no-cache", **session_headers(live)},
     )

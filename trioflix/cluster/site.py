@@ -14,6 +14,7 @@ and makes this host a channel's origin for a live session (:meth:`Site.claim_ori
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -30,7 +31,15 @@ from trioflix.cluster.checks import Mode, check_advertise_url, check_peers, clus
 from trioflix.cluster.errors import REDIS_ERRORS, ClusterError
 from trioflix.cluster.host import Host
 from trioflix.cluster.keys import secret_fingerprint
-from trioflix.cluster.lease import Lease, LeaseRefused, LossReason, Origin, OriginLeases, hold
+from trioflix.cluster.lease import (
+    RETRY_FRACTION,
+    Lease,
+    LeaseRefused,
+    LossReason,
+    Origin,
+    OriginLeases,
+    hold,
+)
 from trioflix.cluster.members import (
     BEATS_PER_TTL,
     IngestFigure,
@@ -50,6 +59,7 @@ __all__ = [
     "ORIGIN_TTL_S",
     "STOP_PATH",
     "STOP_TOKEN_HEADER",
+    "OriginClaim",
     "Serving",
     "Site",
     "SiteUnavailable",
@@ -86,6 +96,31 @@ def _no_relays() -> dict[str, dict[str, int]]:
 
 def _no_ingest() -> dict[str, dict[str, IngestFigure]]:
     return {}
+
+
+@dataclasses.dataclass(eq=False)
+class OriginClaim:
+    """A live session's hold on its channel's origin lease (:meth:`Site.claim_origin`).
+
+    Attributes:
+        lease: The lease last granted to this host for the channel.
+        held: Whether this host holds it now: ``False`` from the moment it expired
+            (Redis out of reach) until it is granted again.
+    """
+
+    lease: Lease
+    held: bool = True
+    _scope: trio.CancelScope = dataclasses.field(default_factory=trio.CancelScope)
+
+    @property
+    def epoch(self) -> int:
+        """The fencing epoch of :attr:`lease`."""
+        return self.lease.origin.epoch
+
+    def release(self) -> None:
+        """Give the channel up (at once, without waiting): the holder releases the
+        lease if it holds it."""
+        self._scope.cancel()
 
 
 class SiteUnavailable(ClusterError):
@@ -397,7 +432,7 @@ class Site:
         channel: str,
         same_key: Callable[[], Awaitable[bool]],
         on_superseded: Callable[[], object],
-    ) -> Callable[[], None]:
+    ) -> OriginClaim:
         """Become ``channel``'s origin (a cluster only) and hold the lease until released.
 
         Args:
@@ -409,16 +444,19 @@ class Site:
                 later: this host must then stop serving it.
 
         Returns:
-            Releases the lease (at once, without waiting); call it when the
-            channel's session ends.
+            The claim, with its epoch; release it when the channel's session ends.
 
         Raises:
             LeaseRefused: another host serves the channel from another key.
             SiteUnavailable: Redis does not answer (or the heartbeat is not running).
 
         Error handling:
-            A lease that expires because Redis stayed out of reach is logged and
-            not reported: the session goes on serving this host's viewers.
+            A lease that expires because Redis stayed out of reach is not a loss
+            of the channel: the claim is marked not held (the session goes on
+            serving this host's viewers, not the site's) and the lease asked for
+            again until Redis answers. Granted, the claim holds the new lease,
+            with its larger epoch; refused (another host took the channel
+            meanwhile), ``on_superseded`` is called.
         """
         leases, holders = self._leases, self._holders
         if leases is None or holders is None:
@@ -435,26 +473,59 @@ class Site:
         except REDIS_ERRORS as exc:
             raise SiteUnavailable(f"Redis does not answer: {exc!r}") from None
 
-        def lost(reason: LossReason) -> None:
-            if reason is LossReason.SUPERSEDED:
-                on_superseded()
-            else:
-                logger.warning("%s: origin lease expired; serving this host's viewers", channel)
-
-        scope = trio.CancelScope()
-        holders.start_soon(self._hold_origin, scope, leases, lease, lost)
-        return scope.cancel
+        claim = OriginClaim(lease)
+        holders.start_soon(self._hold_origin, claim, leases, on_superseded)
+        return claim
 
     async def _hold_origin(
-        self,
-        scope: trio.CancelScope,
-        leases: OriginLeases,
-        lease: Lease,
-        lost: Callable[[LossReason], None],
+        self, claim: OriginClaim, leases: OriginLeases, on_superseded: Callable[[], object]
     ) -> None:
-        """:func:`~trioflix.cluster.lease.hold` until ``scope`` is cancelled (released)."""
-        with scope:
-            await hold(leases, lease, lost)
+        """:func:`~trioflix.cluster.lease.hold` the claim's lease, asking for it again
+        after it expired, until the claim is released or superseded."""
+        channel = claim.lease.channel
+        with claim._scope:
+            while True:
+                lost: list[LossReason] = []
+                await hold(leases, claim.lease, lost.append)
+                if lost == [LossReason.SUPERSEDED]:
+                    break
+                claim.held = False
+                logger.warning(
+                    "%s: origin lease expired; serving this host's viewers only until"
+                    " Redis grants it again",
+                    channel,
+                )
+                regained = await self._regain(leases, claim.lease)
+                if regained is None:
+                    break
+                claim.lease, claim.held = regained, True
+                logger.warning("%s: origin again, epoch %d", channel, claim.epoch)
+            on_superseded()
+
+    async def _regain(self, leases: OriginLeases, lost: Lease) -> Lease | None:
+        """Ask for an expired lease again until Redis answers.
+
+        Returns:
+            The lease granted now (a larger epoch, or ``lost`` itself if Redis still
+            had it), or ``None`` if another host holds the channel.
+        """
+        while True:
+            asked_at = trio.current_time()
+            try:
+                with trio.fail_after(CLAIM_TIMEOUT_S):
+                    try:
+                        return await leases.acquire(lost.channel, self.host, lost.ttl_s)
+                    except LeaseRefused as exc:
+                        if exc.holder != lost.origin:
+                            return None
+                    # Redis was slow, not gone: it still has this lease. Refreshed
+                    # now, its TTL counts from before this refresh was sent.
+                    if await leases.refresh(lost):
+                        return dataclasses.replace(lost, granted_at=asked_at)
+                    return None
+            except (*REDIS_ERRORS, trio.TooSlowError) as exc:
+                logger.debug("asking again for the origin lease of %r: %r", lost.channel, exc)
+            await trio.sleep_until(asked_at + lost.ttl_s / RETRY_FRACTION)
 
 
 def _redis(url: str) -> coredis.Redis[bytes]:

@@ -244,6 +244,16 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             )""",
         ),
     ),
+    (
+        6,
+        "live sessions fenced by their origin's epoch",
+        (
+            # The fencing epoch of the origin lease the session is served under (0 on
+            # a single host): a host whose lease was taken over since writes with a
+            # smaller one, and that write is refused (trioflix.store.live_sessions).
+            "ALTER TABLE live_sessions ADD COLUMN origin_epoch {bigint} NOT NULL DEFAULT 0",
+        ),
+    ),
 )
 
 

@@ -4,6 +4,15 @@ States: ``ready`` (``POST /api/streaming/start`` called, no publisher yet),
 ``live``, ``reconnecting`` (the publisher dropped; within the grace window a
 publish with the same key continues this session), ``ended``. A user has at most
 one session that is not ``ended``; the registry enforces that under its lock.
+
+**Fencing.** In a cluster a session moves between hosts (a takeover, an encoder
+reconnecting elsewhere), and the host it left may still write before it learns
+that. Each session row keeps ``origin_epoch``, the fencing epoch of the origin
+lease it is served under (0 on a single host, where every write passes): the
+host that starts or continues it stores its epoch, and the writes of the host
+serving it (:func:`set_state`, :func:`end_session` given an ``epoch``) apply
+only while no larger epoch is stored. A refused write changes nothing and says
+so (``False``).
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ __all__ = [
     "end_session",
     "last_session",
     "live_sessions",
+    "on_air",
     "prepare_session",
     "set_state",
 ]
@@ -48,6 +58,7 @@ class LiveSession:
     ended_at: float | None
     end_reason: str | None
     peak_viewers: int
+    origin_epoch: int
 
     def public(self) -> dict[str, Any]:
         return {
@@ -65,7 +76,7 @@ class LiveSession:
 
 _COLUMNS = (
     "id, user_id, key_id, node, state, title, description, created_at, started_at,"
-    " ended_at, end_reason, peak_viewers"
+    " ended_at, end_reason, peak_viewers, origin_epoch"
 )
 
 
@@ -121,9 +132,18 @@ async def prepare_session(
 
 
 async def begin_publishing(
-    db: Database, user_id: int, key_id: int, node: str, *, default_title: str
-) -> LiveSession:
-    """A publisher went live: the ``ready`` session becomes ``live``, or a new one opens."""
+    db: Database, user_id: int, key_id: int, node: str, *, default_title: str, epoch: int = 0
+) -> LiveSession | None:
+    """A publisher went live: the active session (``ready``, or live or
+    ``reconnecting`` on another host) continues here, or a new one opens.
+
+    Args:
+        epoch: This host's origin epoch for the channel (0 on a single host).
+
+    Returns:
+        The session, now served under ``epoch``; ``None`` if the active session
+        is served under a larger epoch already (another host took it since).
+    """
     now = time.time()
     async with db.transaction() as tx:
         current = await active_session(tx, user_id)
@@ -131,33 +151,44 @@ async def begin_publishing(
             row = await tx.fetchrow(
                 "UPDATE live_sessions SET state = 'live', key_id = $2, node = $3,"
                 " started_at = COALESCE(started_at, $4),"
-                " title = CASE WHEN title = '' THEN $5 ELSE title END"
-                f" WHERE id = $1 RETURNING {_COLUMNS}",
+                " title = CASE WHEN title = '' THEN $5 ELSE title END, origin_epoch = $6"
+                f" WHERE id = $1 AND origin_epoch <= $6 RETURNING {_COLUMNS}",
                 current.id,
                 key_id,
                 node,
                 now,
                 default_title,
+                epoch,
             )
         else:
             row = await tx.fetchrow(
                 "INSERT INTO live_sessions (user_id, key_id, node, state, title, description,"
-                " created_at, started_at) VALUES ($1, $2, $3, 'live', $4, '', $5, $5)"
+                " created_at, started_at, origin_epoch)"
+                " VALUES ($1, $2, $3, 'live', $4, '', $5, $5, $6)"
                 f" RETURNING {_COLUMNS}",
                 user_id,
                 key_id,
                 node,
                 default_title,
                 now,
+                epoch,
             )
-        await tx.execute("UPDATE stream_keys SET last_used_at = $2 WHERE id = $1", key_id, now)
-    session = _session(row)
-    assert session is not None
-    return session
+        if row is not None:
+            await tx.execute("UPDATE stream_keys SET last_used_at = $2 WHERE id = $1", key_id, now)
+    return _session(row)
 
 
-async def set_state(db: Transaction, session_id: int, state: SessionState) -> None:
-    await db.execute("UPDATE live_sessions SET state = $2 WHERE id = $1", session_id, state)
+async def set_state(
+    db: Transaction, session_id: int, state: SessionState, *, epoch: int = 0
+) -> bool:
+    """Set a session's state, unless a larger origin epoch than ``epoch`` serves it."""
+    changed: int = await db.execute(
+        "UPDATE live_sessions SET state = $2 WHERE id = $1 AND origin_epoch <= $3",
+        session_id,
+        state,
+        epoch,
+    )
+    return changed > 0
 
 
 async def end_session(
@@ -167,16 +198,32 @@ async def end_session(
     *,
     peak_viewers: int = 0,
     ended_at: float | None = None,
-) -> None:
-    await db.execute(
+    epoch: int | None = None,
+) -> bool:
+    """End a session that has not ended yet.
+
+    Args:
+        epoch: The origin epoch of the host ending it: the end is refused if a
+            larger one serves the session. ``None``: whoever serves it (the
+            streamer's own stop when no host does).
+
+    Returns:
+        Whether this call ended it: of several hosts ending the same session,
+        exactly one gets ``True``.
+    """
+    fence = "" if epoch is None else " AND origin_epoch <= $5"
+    args: tuple[object, ...] = () if epoch is None else (epoch,)
+    ended: int = await db.execute(
         "UPDATE live_sessions SET state = 'ended', ended_at = $2, end_reason = $3,"
         " peak_viewers = CASE WHEN peak_viewers < $4 THEN $4 ELSE peak_viewers END"
-        " WHERE id = $1 AND state <> 'ended'",
+        f" WHERE id = $1 AND state <> 'ended'{fence}",
         session_id,
         time.time() if ended_at is None else ended_at,
         reason,
         peak_viewers,
+        *args,
     )
+    return ended > 0
 
 
 async def end_node_sessions(db: Transaction, node: str, reason: str) -> int:
@@ -202,4 +249,19 @@ async def live_sessions(db: Transaction) -> list[tuple[LiveSession, str, str]]:
     for row in rows:
         channel, display = row.pop("channel"), row.pop("display_name")
         result.append((LiveSession(**row), channel, display))
+    return result
+
+
+async def on_air(db: Transaction) -> list[tuple[LiveSession, str]]:
+    """Sessions some host serves or should (``live`` or ``reconnecting``), with the
+    channel's name, oldest first."""
+    rows = await db.fetch(
+        f"SELECT {', '.join('s.' + c.strip() for c in _COLUMNS.split(','))},"
+        " u.name AS channel FROM live_sessions s JOIN users u ON u.id = s.user_id"
+        " WHERE s.state IN ('live', 'reconnecting') ORDER BY s.id LIMIT 1000"
+    )
+    result = []
+    for row in rows:
+        channel = row.pop("channel")
+        result.append((LiveSession(**row), channel))
     return result

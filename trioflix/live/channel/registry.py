@@ -25,6 +25,14 @@ Rules:
    (grace window included) and is released when it ends. A host whose channel
    another host took over drops its publisher and the channel at once, without
    ending the stored session: it goes on from the other host.
+7. Fencing: the claim carries the origin lease's epoch, and every write this
+   host makes to the stored session (live, reconnecting, ended) carries it. The
+   database refuses a write when a larger epoch serves the session (another host
+   took it over and this one has not learnt it yet): the write changes nothing,
+   and this host lets the channel go as in rule 6. ``publish.end`` is sent only by
+   the host whose write ended the session, so once for the site.
+   :meth:`StreamRegistry.origin_epoch` gives the epoch to the session workers that
+   write shared state of their own.
 
 Every database write runs under one lock, so the in-memory map and the stored
 sessions never disagree, and two racing publishers cannot both win.
@@ -34,7 +42,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import trio
 
@@ -49,11 +57,12 @@ if TYPE_CHECKING:
 
     SessionWorker = Callable[[LiveStream], Awaitable[None]]
     #: ``claim(channel, user_id, key_id, on_superseded)``: makes this host the
-    #: channel's origin; returns what releases it. Raises :class:`PublishRefused`.
-    ClaimOrigin = Callable[[str, int, int, Callable[[], None]], Awaitable[Callable[[], None]]]
+    #: channel's origin; returns the claim. Raises :class:`PublishRefused`.
+    ClaimOrigin = Callable[[str, int, int, Callable[[], None]], Awaitable["OriginClaim"]]
 
 __all__ = [
     "DEFAULT_GRACE_S",
+    "OriginClaim",
     "PublishRefused",
     "PublisherHandle",
     "SessionWorker",
@@ -64,6 +73,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_GRACE_S = 10.0  # OBS retries after 2-10 s by default; longer just delays "offline"
 CLEANUP_TIMEOUT_S = 5.0
+_TAKEN_OVER = "taken over by another host"
 
 
 class PublishRefused(Exception):
@@ -73,6 +83,35 @@ class PublishRefused(Exception):
         super().__init__(description)
         self.code = code
         self.description = description
+
+
+class OriginClaim(Protocol):
+    """This host's claim to serve a channel to the site, for one live session."""
+
+    @property
+    def epoch(self) -> int:
+        """The fencing epoch last granted to this host for the channel (0 on one host)."""
+
+    @property
+    def held(self) -> bool:
+        """Whether this host holds the channel's origin lease now: ``False`` while a
+        lease lost to a Redis outage is not granted again."""
+
+    def release(self) -> None:
+        """Give the channel up (at once, without waiting)."""
+
+
+class _SingleHost:
+    """One host has no claim to make: it always serves its channels, at epoch 0."""
+
+    epoch = 0
+    held = True
+
+    def release(self) -> None:
+        """Releases nothing."""
+
+
+_SINGLE_HOST = _SingleHost()
 
 
 @dataclass(eq=False)
@@ -102,7 +141,7 @@ class StreamRegistry:
     ) -> None:
         self._db = db
         self._claim_origin = claim_origin
-        self._origins: dict[str, Callable[[], None]] = {}  # channel -> release its claim
+        self._origins: dict[str, OriginClaim] = {}  # channel -> this host's claim
         self._webhooks = webhooks
         self._session_workers = tuple(session_workers)
         self.node = node
@@ -142,6 +181,20 @@ class StreamRegistry:
     def live(self) -> list[LiveStream]:
         return list(self._live.values())
 
+    def origin_epoch(self, channel: str) -> int | None:
+        """The fencing epoch under which this host serves ``channel`` to the site now.
+
+        0 on a single host. ``None`` when no session of the channel is here, or
+        while its origin lease is lost to a Redis outage: this host serves its own
+        viewers then, but not the site. Shared state that a session worker writes
+        (playlists, recordings) should carry it, so that a host that lost the
+        channel cannot overwrite the newer origin's.
+        """
+        claim = self._origins.get(channel)
+        if claim is None or not claim.held:
+            return None
+        return claim.epoch
+
     def state_of(self, channel: str) -> str | None:
         if channel in self._live:
             return "live"
@@ -176,7 +229,11 @@ class StreamRegistry:
             pending = self._reconnecting.get(channel)
             if pending is not None and pending[0].key_id == key_id:
                 stream, timer = pending
-                await live_sessions.set_state(self._db, stream.session_id, "live")
+                if not await live_sessions.set_state(
+                    self._db, stream.session_id, "live", epoch=self._origins[channel].epoch
+                ):
+                    await self._end_locked(channel, _TAKEN_OVER, keep_session=True)
+                    raise PublishRefused("NetStream.Publish.BadName", _TAKEN_OVER)
                 timer.cancel()
                 del self._reconnecting[channel]
                 logger.info("publisher of %s reconnected within the grace window", channel)
@@ -184,15 +241,23 @@ class StreamRegistry:
                 if pending is not None:  # another key after a drop: the old session is over
                     pending[1].cancel()
                     await self._end_locked(channel, "replaced by another stream key")
-                release = await self._claim(channel, user_id, key_id)
+                claim = await self._claim(channel, user_id, key_id)
                 try:
                     session = await live_sessions.begin_publishing(
-                        self._db, user_id, key_id, self.node, default_title=f"{channel} live"
+                        self._db,
+                        user_id,
+                        key_id,
+                        self.node,
+                        default_title=f"{channel} live",
+                        epoch=claim.epoch,
                     )
                 except BaseException:
-                    release()
+                    claim.release()
                     raise
-                self._origins[channel] = release
+                if session is None:
+                    claim.release()
+                    raise PublishRefused("NetStream.Publish.BadName", _TAKEN_OVER)
+                self._origins[channel] = claim
                 stream = LiveStream(
                     channel=channel,
                     user_id=user_id,
@@ -226,7 +291,12 @@ class StreamRegistry:
             if deliberate or self._nursery is None or self.grace_s <= 0:
                 await self._end_locked(channel, "publisher stopped", stream)
                 return
-            await live_sessions.set_state(self._db, stream.session_id, "reconnecting")
+            epoch = self._origins[channel].epoch
+            if not await live_sessions.set_state(
+                self._db, stream.session_id, "reconnecting", epoch=epoch
+            ):
+                await self._end_locked(channel, _TAKEN_OVER, stream, keep_session=True)
+                return
             timer = trio.CancelScope()
             try:
                 if self._nursery is None:
@@ -238,24 +308,24 @@ class StreamRegistry:
             self._reconnecting[channel] = (stream, timer)
             logger.info("publisher of %s dropped; waiting %.0f s for it", channel, self.grace_s)
 
-    async def _claim(self, channel: str, user_id: int, key_id: int) -> Callable[[], None]:
+    async def _claim(self, channel: str, user_id: int, key_id: int) -> OriginClaim:
         """Rule 6: this host becomes the channel's origin (nothing to do on one host)."""
         if self._claim_origin is None:
-            return _nothing
-        release: Callable[[], None] | None = None
+            return _SINGLE_HOST
+        claim: OriginClaim | None = None
 
         def superseded() -> None:
             # The claim itself tells which session it was: the channel may have
             # ended, or started again with a claim of its own, meanwhile.
-            if release is not None and self._nursery is not None:
-                self._nursery.start_soon(self._taken_over, channel, release)
+            if claim is not None and self._nursery is not None:
+                self._nursery.start_soon(self._taken_over, channel, claim)
 
-        release = await self._claim_origin(channel, user_id, key_id, superseded)
-        return release
+        claim = await self._claim_origin(channel, user_id, key_id, superseded)
+        return claim
 
-    async def _taken_over(self, channel: str, claim: Callable[[], None]) -> None:
+    async def _taken_over(self, channel: str, claim: OriginClaim) -> None:
         """Rule 6: another host serves the channel now; this one lets it go."""
-        reason = "taken over by another host"
+        reason = _TAKEN_OVER
         async with self._lock:
             if self._origins.get(channel) is not claim:
                 return
@@ -318,14 +388,32 @@ class StreamRegistry:
         if pending is not None:
             pending[1].cancel()
             stream = stream or pending[0]
-        release = self._origins.pop(channel, None)
-        if release is not None:
-            release()
+        claim = self._origins.pop(channel, None)
+        if claim is not None:
+            claim.release()
         if stream is None:
             return
         stream.end(reason)
         if keep_session:  # it goes on from another host (rule 6)
             logger.info("%s went offline here: %s", channel, reason)
+            return
+        try:
+            ended = await live_sessions.end_session(
+                self._db,
+                stream.session_id,
+                reason,
+                peak_viewers=stream.peak_viewers,
+                epoch=claim.epoch if claim is not None else 0,
+            )
+        except StoreError:
+            # One host: the node id lets its next start end it (end_node_sessions).
+            # A cluster: the session is left on the air with no origin, which a
+            # host of the site ends once the database answers (its orphan sweep),
+            # sending publish.end then.
+            logger.warning("could not record the end of session %d", stream.session_id)
+            ended = self._claim_origin is None
+        if not ended:  # rule 7: a later origin serves it, or another host ended it
+            logger.info("%s went offline here: %s; the session is not this host's", channel, reason)
             return
         if self._webhooks is not None:
             self._webhooks.notify(
@@ -337,15 +425,4 @@ class StreamRegistry:
                     "peak_viewers": stream.peak_viewers,
                 },
             )
-        try:
-            await live_sessions.end_session(
-                self._db, stream.session_id, reason, peak_viewers=stream.peak_viewers
-            )
-        except StoreError:
-            # The node id lets the next start end it (end_node_sessions).
-            logger.warning("could not record the end of session %d", stream.session_id)
         logger.info("%s went offline: %s", channel, reason)
-
-
-def _nothing() -> None:
-    """Releases nothing: on one host there is no claim."""
