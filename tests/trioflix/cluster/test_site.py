@@ -14,14 +14,16 @@ from hypercorn.utils import LifespanFailureError
 
 from trioflix.app import create_app
 from trioflix.cluster.checks import ClusterConfigError, Mode
+from trioflix.cluster.host import Host
 from trioflix.cluster.keys import secret_fingerprint
+from trioflix.cluster.lease import OriginLeases
 from trioflix.cluster.members import Membership
 from trioflix.cluster.shared_storage import STORAGE_ID_FILE, storage_id
-from trioflix.cluster.site import MEMBER_TTL_S, SiteUnavailable, join_site
+from trioflix.cluster.site import MEMBER_TTL_S, ORIGIN_TTL_S, SiteUnavailable, join_site
 from trioflix.config import Settings
 from trioflix.server import hypercorn_config, serve_app
 
-from .helpers import REDIS_STOPS, wait_until
+from .helpers import REDIS_STOPS, RedisLink, wait_until
 from .test_members import member
 
 if TYPE_CHECKING:
@@ -30,12 +32,14 @@ if TYPE_CHECKING:
     import coredis
 
     from tests.conftest import RedisServer
+    from trioflix.cluster.site import OriginClaim, Site
 
 pytestmark = [pytest.mark.slow, REDIS_STOPS]
 
 SECRET = "cluster-secret-" + "s" * 32
 POSTGRES = "postgresql://trioflix:pw@127.0.0.1:1/trioflix"  # never opened: checks come first
 SERVING = {"alice": {"hls": 3, "rtmp": 0}}
+SLACK_S = 5.0  # scheduling on a busy two-core machine
 
 
 def cluster_settings(data_dir: Path, redis_url: str, **changes: object) -> Settings:
@@ -165,3 +169,74 @@ async def test_plain_hypercorn_fails_its_lifespan_with_the_refusal(
             app, hypercorn_config(settings), shutdown_trigger=trio.sleep_forever
         )
     assert isinstance(app.startup_error, ClusterConfigError)
+
+
+async def _never_asked() -> bool:
+    raise AssertionError("the channel was free: the stream key is not asked for")
+
+
+async def _cut_until_expired(
+    site: Site, link: RedisLink, redis: coredis.Redis[bytes]
+) -> tuple[OriginClaim, list[bool]]:
+    """``site`` claims alice, then loses Redis until its lease has expired, there too."""
+    superseded: list[bool] = []
+    claim = await site.claim_origin("alice", _never_asked, lambda: superseded.append(True))
+    assert claim.held
+    link.cut()
+
+    async def lapsed() -> bool:
+        return not claim.held
+
+    async def gone_from_redis() -> bool:
+        return await OriginLeases(redis).current("alice") is None
+
+    with trio.fail_after(ORIGIN_TTL_S + SLACK_S):
+        await wait_until(lapsed)
+        await wait_until(gone_from_redis)
+    assert superseded == []  # an outage is not a takeover
+    return claim, superseded
+
+
+async def test_an_origin_cut_off_from_redis_is_granted_its_channel_again(
+    tmp_path: Path, redis_server: RedisServer, redis: coredis.Redis[bytes], nursery: trio.Nursery
+) -> None:
+    link = RedisLink(redis_server)
+    await nursery.start(link.run)
+    site = await join_site(cluster_settings(tmp_path, link.url), lambda: SERVING)
+    await nursery.start(site.run)
+    claim, superseded = await _cut_until_expired(site, link, redis)
+    lapsed_epoch = claim.epoch
+    link.restore()
+
+    async def held() -> bool:
+        return claim.held
+
+    with trio.fail_after(SLACK_S):
+        await wait_until(held)
+    assert claim.epoch > lapsed_epoch
+    assert await OriginLeases(redis).current("alice") == claim.lease.origin
+    assert superseded == []
+    claim.release()
+    nursery.cancel_scope.cancel()
+
+
+async def test_an_origin_cut_off_from_redis_lets_go_of_a_channel_taken_meanwhile(
+    tmp_path: Path, redis_server: RedisServer, redis: coredis.Redis[bytes], nursery: trio.Nursery
+) -> None:
+    link = RedisLink(redis_server)
+    await nursery.start(link.run)
+    site = await join_site(cluster_settings(tmp_path, link.url), lambda: SERVING)
+    await nursery.start(site.run)
+    claim, superseded = await _cut_until_expired(site, link, redis)
+    other = Host(id="another-host", advertise_url="http://127.0.0.1:8102")
+    taken = await OriginLeases(redis).acquire("alice", other, 60)
+    link.restore()
+
+    async def told() -> bool:
+        return superseded == [True]
+
+    with trio.fail_after(SLACK_S):
+        await wait_until(told)
+    assert not claim.held
+    assert await OriginLeases(redis).current("alice") == taken.origin
+    nursery.cancel_scope.cancel()
