@@ -49,7 +49,7 @@ def running_rig(
     redis.start()
     site = Rig(
         database_url=pg_cluster.url(pg_cluster.create_database()),
-        redis_url=redis.url,
+        redis_server=redis,
         data_dir=workdir / "data",
         workdir=workdir,
         site_env=site_env,

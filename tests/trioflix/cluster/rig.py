@@ -22,6 +22,8 @@ from tests.waiting import wait_healthy
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from tests.conftest import RedisServer
+
 __all__ = ["RIG_EDGE_IDLE_S", "RIG_SECRET", "Rig", "RigHost"]
 
 RIG_SECRET = "rig-secret-" + "r" * 32
@@ -68,7 +70,7 @@ class Rig:
 
     Attributes:
         database_url: The site's PostgreSQL database.
-        redis_url: The site's redis-server.
+        redis_server: The site's redis-server, which a test may stop and start again.
         data_dir: The data directory every host shares.
         workdir: Where each host's stderr log goes.
         site_env: Settings every host of this rig gets (e.g. its webhook URLs).
@@ -76,11 +78,15 @@ class Rig:
     """
 
     database_url: str
-    redis_url: str
+    redis_server: RedisServer
     data_dir: Path
     workdir: Path
     site_env: dict[str, str] = field(default_factory=dict)
     hosts: list[RigHost] = field(default_factory=list)
+
+    @property
+    def redis_url(self) -> str:
+        return self.redis_server.url
 
     def env(self, http_port: int, rtmp_port: int, **changes: str) -> dict[str, str]:
         """A host's environment: the site's settings and its own ports; a change to

@@ -35,16 +35,27 @@ WEBHOOK_SECRET = "webhook-secret-" + "w" * 32
 
 
 class Receiver(ThreadingHTTPServer):
-    """Counts the webhook POSTs it receives, by event, and accepts each one."""
+    """Counts the webhook POSTs it receives, by event, keeps their bodies, and accepts
+    each one."""
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", free_port()), _Count)
         self.events: Counter[str] = Counter()
+        self.bodies: list[dict[str, Any]] = []
         self.lock = threading.Lock()
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}/hook"
+
+    def ends(self, session_id: int) -> list[dict[str, Any]]:
+        """The ``publish.end`` events received for the session."""
+        with self.lock:
+            return [
+                body
+                for body in self.bodies
+                if body["event"] == "publish.end" and body["session_id"] == session_id
+            ]
 
 
 class _Count(BaseHTTPRequestHandler):
@@ -54,6 +65,7 @@ class _Count(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         with self.server.lock:
             self.server.events[body["event"]] += 1
+            self.server.bodies.append(body)
         self.send_response(204)
         self.end_headers()
 
