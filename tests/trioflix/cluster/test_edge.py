@@ -1,9 +1,11 @@
 """Edge playback on the rig: ffmpeg publishes to host A, and viewers of B and C
 watch over HTTP-FLV, WS-FLV and RTMP through one internal pull per channel per
-host, which follows the channel to a new origin and closes when nobody watches."""
+host, which follows the channel to a new origin and closes when nobody watches;
+an edge SIGKILLed takes nothing from the other hosts' viewers (last: it kills C)."""
 
 from __future__ import annotations
 
+import itertools
 import signal
 import time
 from functools import partial
@@ -22,7 +24,7 @@ from trioflix.live.edge.pull import PULL_TOKEN_HEADER, pull_url
 from trioflix.live.edge.relays import FOLLOW_POLL_S
 
 from .rig import RIG_EDGE_IDLE_S, RIG_SECRET
-from .test_rig import SLACK_S, create_key, publish, sign_up, wait_origin
+from .test_rig import SLACK_S, create_key, origin_of, publish, sign_up, wait_origin
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -39,6 +41,8 @@ PLAY_S = 3  # seconds of media each player records
 # Long enough for B to take every viewer's request, short of the pull's open timeout
 # and of A's origin lease (refreshed every 2 s, lost after 6).
 ORIGIN_PAUSE_S = 1.5
+WATCH_INTERVAL_S = 2.0  # a viewer of a real-time stream gets bytes in every such window
+EDGE_KILL_WATCH_S = 5.0  # how long the other hosts' viewers are watched after an edge dies
 
 
 async def metric(host: RigHost, name: str) -> float:
@@ -116,6 +120,52 @@ async def open_http_flv(host: RigHost, path: str, headers: str = "") -> trio.Soc
         await stream.aclose()
         raise
     return stream
+
+
+class Viewer:
+    """An HTTP-FLV viewer of a channel on one host, counting the bytes it receives."""
+
+    def __init__(self, host: RigHost, channel: str) -> None:
+        self.host = host
+        self.path = f"/live/{channel}.flv"
+        self.received = 0
+        self.arrivals: list[float] = []  # trio time of each read that got bytes
+        self.ended = trio.Event()
+
+    async def run(self, *, task_status: trio.TaskStatus[None]) -> None:
+        async with await open_http_flv(self.host, self.path) as stream:
+            task_status.started()
+            while chunk := await stream.receive_some(65536):
+                self.received += len(chunk)
+                self.arrivals.append(trio.current_time())
+        self.ended.set()
+
+    async def grows(self, by: int) -> None:
+        before = self.received
+        while self.received < before + by:  # noqa: ASYNC110 (bytes arrive: poll)
+            await trio.sleep(0.05)
+
+
+async def watchable(host: RigHost, channel: str) -> bool:
+    """Whether a new HTTP-FLV viewer of ``channel`` on ``host`` gets the stream now."""
+    async with await connect(host) as stream:
+        await stream.send_all(f"GET /live/{channel}.flv HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        received = b""
+        with trio.move_on_after(WATCH_INTERVAL_S):
+            while b"\r\n\r\n" not in received or len(received.partition(b"\r\n\r\n")[2]) < 3:
+                chunk = await stream.receive_some(65536)
+                if not chunk:
+                    break
+                received += chunk
+        head, _, body = received.partition(b"\r\n\r\n")
+        # The first viewers of a relay are answered chunked, later ones with the
+        # stream itself: either way the FLV header comes first.
+        return head.startswith(b"HTTP/1.1 200") and b"FLV" in body[:16]
+
+
+async def wait_watchable(host: RigHost, channel: str) -> None:
+    while not await watchable(host, channel):  # noqa: ASYNC110 (a new viewer each try)
+        await trio.sleep(0.1)
 
 
 async def starts_on_a_keyframe_over_ws(url: str) -> bool:
@@ -274,3 +324,38 @@ async def test_edges_follow_a_takeover(rig: Rig, sample: Sample, nursery: trio.N
         async with await open_http_flv(b, "/live/dave.flv"):
             pass
     assert (await pulls(c))[0] == 1
+
+
+async def test_a_killed_edge_loses_nothing_on_the_other_hosts(
+    rig: Rig, sample: Sample, nursery: trio.Nursery
+) -> None:
+    a, b, c = rig.hosts
+    encoder, _ = await live_on(rig, nursery, sample, "frank")
+    on_a, on_b = Viewer(a, "frank"), Viewer(b, "frank")
+    with trio.fail_after(30):
+        await wait_watchable(a, "frank")  # the lease comes first, then the session
+        for viewer in (on_a, on_b):
+            await nursery.start(viewer.run)
+            await viewer.grows(50_000)
+        doomed = await open_http_flv(c, "/live/frank.flv")
+        await wait_pulls_open(a, 2)
+    try:
+        await trio.to_thread.run_sync(c.kill)
+        killed = trio.current_time()
+        with trio.fail_after(SLACK_S):
+            await wait_pulls_open(a, 1)  # C's pull is gone, B's goes on
+        while trio.current_time() - killed < EDGE_KILL_WATCH_S:
+            with trio.fail_after(WATCH_INTERVAL_S):
+                await on_a.grows(1)
+                await on_b.grows(1)
+    finally:
+        await doomed.aclose()
+    watched = trio.current_time()
+    for viewer in (on_a, on_b):
+        times = [killed, *(t for t in viewer.arrivals if t > killed), watched]
+        gap = max(later - earlier for earlier, later in itertools.pairwise(times))
+        assert gap < WATCH_INTERVAL_S, (viewer.host.name, gap)
+        assert not viewer.ended.is_set()
+    assert encoder.returncode is None
+    origin = await origin_of(rig, "frank")
+    assert origin is not None and origin.advertise_url == a.url

@@ -21,7 +21,15 @@ from trioflix.live.channel.orphans import ORPHAN_REASON, SWEEP_INTERVAL_S
 from .conftest import running_rig
 from .helpers import REDIS_STOPS
 from .test_balancer import balancer, nginx  # noqa: F401 (fixtures)
-from .test_edge import PLAY_S, connect, open_http_flv, pulls, record, wait_pulls_open
+from .test_edge import (
+    PLAY_S,
+    WATCH_INTERVAL_S,
+    Viewer,
+    pulls,
+    record,
+    wait_pulls_open,
+    wait_watchable,
+)
 from .test_rig import (
     SLACK_S,
     channels,
@@ -49,7 +57,6 @@ pytestmark = [pytest.mark.slow, REDIS_STOPS]
 # Longer than an origin lease: every origin sees its lease expire.
 REDIS_OUTAGE_S = ORIGIN_TTL_S + 2
 RECOVERY_S = 5.0  # edges serve the channel again within this of Redis returning
-WATCH_INTERVAL_S = 2.0  # a viewer of a real-time stream gets bytes in every such window
 RECONNECT_DELAY_S = 0.5  # how long the encoder waits before publishing again
 
 
@@ -70,50 +77,6 @@ def rig(
         TRIOFLIX_WEBHOOK_SECRET=WEBHOOK_SECRET,
     ) as site:
         yield site
-
-
-class Viewer:
-    """An HTTP-FLV viewer of a channel on one host, counting the bytes it receives."""
-
-    def __init__(self, host: RigHost, channel: str) -> None:
-        self.host = host
-        self.path = f"/live/{channel}.flv"
-        self.received = 0
-        self.ended = trio.Event()
-
-    async def run(self, *, task_status: trio.TaskStatus[None]) -> None:
-        async with await open_http_flv(self.host, self.path) as stream:
-            task_status.started()
-            while chunk := await stream.receive_some(65536):
-                self.received += len(chunk)
-        self.ended.set()
-
-    async def grows(self, by: int) -> None:
-        before = self.received
-        while self.received < before + by:  # noqa: ASYNC110 (bytes arrive: poll)
-            await trio.sleep(0.05)
-
-
-async def watchable(host: RigHost, channel: str) -> bool:
-    """Whether a new HTTP-FLV viewer of ``channel`` on ``host`` gets the stream now."""
-    async with await connect(host) as stream:
-        await stream.send_all(f"GET /live/{channel}.flv HTTP/1.1\r\nHost: t\r\n\r\n".encode())
-        received = b""
-        with trio.move_on_after(WATCH_INTERVAL_S):
-            while b"\r\n\r\n" not in received or len(received.partition(b"\r\n\r\n")[2]) < 3:
-                chunk = await stream.receive_some(65536)
-                if not chunk:
-                    break
-                received += chunk
-        head, _, body = received.partition(b"\r\n\r\n")
-        # The first viewers of a relay are answered chunked, later ones with the
-        # stream itself: either way the FLV header comes first.
-        return head.startswith(b"HTTP/1.1 200") and b"FLV" in body[:16]
-
-
-async def wait_watchable(host: RigHost, channel: str) -> None:
-    while not await watchable(host, channel):  # noqa: ASYNC110 (a new viewer each try)
-        await trio.sleep(0.1)
 
 
 async def test_a_redis_outage_longer_than_a_lease_under_load(
