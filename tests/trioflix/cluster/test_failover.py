@@ -189,6 +189,8 @@ async def test_the_origin_killed_under_an_encoder_publishing_through_the_balance
     back_after = trio.current_time() - killed
     assert origin is not None
     assert back_after <= rig_grace_s() + 5, back_after
+    # The same key took the dead host's lease over: it did not wait for it to expire.
+    assert back_after < ORIGIN_TTL_S, back_after
     new_origin = host_at(rig, origin.advertise_url)
     (edge,) = [host for host in survivors if host is not new_origin]
     for host in survivors:
