@@ -254,6 +254,12 @@ class OriginLeases:
         )
         return bool(released)
 
+    async def expires_in(self, channel: str) -> float | None:
+        """Seconds until the channel's lease expires unless its holder refreshes it;
+        ``None`` if no host holds it."""
+        remaining_ms = await self._redis.pttl(_keys(channel)[0])
+        return remaining_ms / 1000 if remaining_ms >= 0 else None
+
     async def current(self, channel: str) -> Origin | None:
         """The channel's origin now, or ``None`` if no host serves it."""
         host, url, epoch = await self._redis.hmget(_keys(channel)[0], ["host", "url", "epoch"])

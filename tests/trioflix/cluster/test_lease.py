@@ -90,9 +90,12 @@ async def test_epochs_only_go_up_across_release_and_reacquire(
 async def test_a_released_lease_is_never_restored(redis: coredis.Redis[bytes]) -> None:
     leases = OriginLeases(redis)
     lease = await leases.acquire("chan", A, TTL_S)
+    left = await leases.expires_in("chan")
+    assert left is not None and 0 < left <= TTL_S
     assert await leases.release(lease)
     assert not await leases.refresh(lease)
     assert await leases.current("chan") is None
+    assert await leases.expires_in("chan") is None
 
 
 async def test_an_expired_lease_frees_the_channel_and_fences_its_holder(
