@@ -131,6 +131,8 @@ async def test_one_host_serves_a_channel_and_the_same_key_moves_it(
     on_a = await publish(nursery, a, key, sample)
     with trio.fail_after(30):
         await wait_origin(rig, "alice", a)
+        while (session := await live_session(a, token)) is None:  # noqa: ASYNC110 (poll)
+            await trio.sleep(0.05)
 
     # Another key on another host is refused; the publisher on A goes on.
     refused = await publish(nursery, b, other_key, sample)
@@ -154,11 +156,25 @@ async def test_one_host_serves_a_channel_and_the_same_key_moves_it(
     with trio.fail_after(MEMBER_TTL_S + SLACK_S):
         while await channels(b, token) != {b.url: ["alice"]}:  # noqa: ASYNC110 (poll)
             await trio.sleep(0.1)
+    # The same live session goes on from B, as every host tells.
+    for host in rig.hosts:
+        assert await live_session(host, token) == session
 
     # The session ends when the encoder stops: the lease is released, not left to expire.
     on_b.terminate()
     with trio.fail_after(rig_grace_s() + SLACK_S):
         await wait_origin(rig, "alice", None)
+
+
+async def live_session(host: RigHost, token: str) -> int | None:
+    """The id of the streamer's live session, as ``host`` tells it (``None``: not live)."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.get(
+            f"{host.url}/api/streaming/status", headers={"Authorization": f"Bearer {token}"}
+        )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    return int(body["session"]["id"]) if body["state"] == "live" else None
 
 
 def rig_grace_s() -> float:
