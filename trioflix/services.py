@@ -47,7 +47,7 @@ from trioflix.media.live_thumbnails import ThumbnailCache
 from trioflix.media.processing import video_job_type
 from trioflix.state import AppState
 from trioflix.storage import open_object_store, probe_object_store
-from trioflix.store import live_sessions, open_database
+from trioflix.store import StoreError, live_sessions, open_database
 from trioflix.uploads.background import run_upload_services
 from trioflix.uploads.service import Uploads
 
@@ -139,8 +139,14 @@ def _origin_claims(site: Site, db: Database) -> ClaimOrigin:
                 and current.key_id == key_id
             )
 
+        async def resume(epoch: int) -> bool:
+            try:
+                return await live_sessions.serve_under(db, user_id, epoch)
+            except StoreError:
+                return True  # cannot tell: go on serving; the session's writes stay fenced
+
         try:
-            return await site.claim_origin(channel, same_key, on_superseded)
+            return await site.claim_origin(channel, same_key, on_superseded, resume)
         except LeaseRefused as exc:
             raise PublishRefused(
                 "NetStream.Publish.BadName",

@@ -32,6 +32,7 @@ from trioflix.cluster.errors import REDIS_ERRORS, ClusterError
 from trioflix.cluster.host import Host
 from trioflix.cluster.keys import secret_fingerprint
 from trioflix.cluster.lease import (
+    RELEASE_TIMEOUT_S,
     RETRY_FRACTION,
     Lease,
     LeaseRefused,
@@ -432,6 +433,7 @@ class Site:
         channel: str,
         same_key: Callable[[], Awaitable[bool]],
         on_superseded: Callable[[], object],
+        resume: Callable[[int], Awaitable[bool]],
     ) -> OriginClaim:
         """Become ``channel``'s origin (a cluster only) and hold the lease until released.
 
@@ -442,6 +444,9 @@ class Site:
                 host holds it.
             on_superseded: Called once if another host takes the channel over
                 later: this host must then stop serving it.
+            resume: Asked, with the new epoch, when a lease that expired is granted
+                again: whether the session is still this host's to serve (it may
+                have been ended meanwhile by another host, which saw no origin).
 
         Returns:
             The claim, with its epoch; release it when the channel's session ends.
@@ -456,7 +461,7 @@ class Site:
             serving this host's viewers, not the site's) and the lease asked for
             again until Redis answers. Granted, the claim holds the new lease,
             with its larger epoch; refused (another host took the channel
-            meanwhile), ``on_superseded`` is called.
+            meanwhile) or not resumed, ``on_superseded`` is called.
         """
         leases, holders = self._leases, self._holders
         if leases is None or holders is None:
@@ -474,11 +479,15 @@ class Site:
             raise SiteUnavailable(f"Redis does not answer: {exc!r}") from None
 
         claim = OriginClaim(lease)
-        holders.start_soon(self._hold_origin, claim, leases, on_superseded)
+        holders.start_soon(self._hold_origin, claim, leases, on_superseded, resume)
         return claim
 
     async def _hold_origin(
-        self, claim: OriginClaim, leases: OriginLeases, on_superseded: Callable[[], object]
+        self,
+        claim: OriginClaim,
+        leases: OriginLeases,
+        on_superseded: Callable[[], object],
+        resume: Callable[[int], Awaitable[bool]],
     ) -> None:
         """:func:`~trioflix.cluster.lease.hold` the claim's lease, asking for it again
         after it expired, until the claim is released or superseded."""
@@ -497,6 +506,14 @@ class Site:
                 )
                 regained = await self._regain(leases, claim.lease)
                 if regained is None:
+                    break
+                if not await resume(regained.origin.epoch):
+                    logger.warning("%s: the session ended while Redis was out of reach", channel)
+                    with trio.move_on_after(RELEASE_TIMEOUT_S):
+                        try:
+                            await leases.release(regained)
+                        except REDIS_ERRORS as exc:
+                            logger.info("releasing the origin lease of %r failed: %r", channel, exc)
                     break
                 claim.lease, claim.held = regained, True
                 logger.warning("%s: origin again, epoch %d", channel, claim.epoch)

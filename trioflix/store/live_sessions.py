@@ -35,6 +35,7 @@ __all__ = [
     "live_sessions",
     "on_air",
     "prepare_session",
+    "serve_under",
     "set_state",
 ]
 
@@ -186,6 +187,22 @@ async def set_state(
         "UPDATE live_sessions SET state = $2 WHERE id = $1 AND origin_epoch <= $3",
         session_id,
         state,
+        epoch,
+    )
+    return changed > 0
+
+
+async def serve_under(db: Transaction, user_id: int, epoch: int) -> bool:
+    """The user's session on the air is served under ``epoch`` from now on.
+
+    Returns:
+        ``False`` if it is not on the air any more (ended meanwhile) or a larger
+        epoch serves it: then it is not the caller's to serve.
+    """
+    changed: int = await db.execute(
+        "UPDATE live_sessions SET origin_epoch = $2"
+        " WHERE user_id = $1 AND state IN ('live', 'reconnecting') AND origin_epoch <= $2",
+        user_id,
         epoch,
     )
     return changed > 0

@@ -63,11 +63,16 @@ async def test_a_write_with_an_overtaken_epoch_is_refused(settings: Settings) ->
         )
         current = await live_sessions.active_session(db, user_id)
         assert current is not None and (current.state, current.node) == ("live", "b")
+        # A host granted its lease again after a Redis outage serves it from then on
+        # under its new epoch, unless a larger one serves it already.
+        assert not await live_sessions.serve_under(db, user_id, 15)
+        assert await live_sessions.serve_under(db, user_id, 20)
         # The host serving it now writes, once.
         assert await live_sessions.set_state(db, first.id, "reconnecting", epoch=20)
         assert await live_sessions.end_session(db, first.id, "publisher gone", epoch=20)
         assert not await live_sessions.end_session(db, first.id, "publisher gone", epoch=20)
         assert await live_sessions.active_session(db, user_id) is None
+        assert not await live_sessions.serve_under(db, user_id, 30)  # ended: nothing to serve
 
 
 @pytest.mark.backends("postgresql", reason="a cluster's hosts share PostgreSQL")

@@ -27,6 +27,7 @@ from .helpers import REDIS_STOPS, RedisLink, wait_until
 from .test_members import member
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
     from pathlib import Path
 
     import coredis
@@ -176,11 +177,14 @@ async def _never_asked() -> bool:
 
 
 async def _cut_until_expired(
-    site: Site, link: RedisLink, redis: coredis.Redis[bytes]
+    site: Site,
+    link: RedisLink,
+    redis: coredis.Redis[bytes],
+    resume: Callable[[int], Awaitable[bool]],
 ) -> tuple[OriginClaim, list[bool]]:
     """``site`` claims alice, then loses Redis until its lease has expired, there too."""
     superseded: list[bool] = []
-    claim = await site.claim_origin("alice", _never_asked, lambda: superseded.append(True))
+    claim = await site.claim_origin("alice", _never_asked, lambda: superseded.append(True), resume)
     assert claim.held
     link.cut()
 
@@ -204,7 +208,13 @@ async def test_an_origin_cut_off_from_redis_is_granted_its_channel_again(
     await nursery.start(link.run)
     site = await join_site(cluster_settings(tmp_path, link.url), lambda: SERVING)
     await nursery.start(site.run)
-    claim, superseded = await _cut_until_expired(site, link, redis)
+    resumed: list[int] = []
+
+    async def resume(epoch: int) -> bool:
+        resumed.append(epoch)
+        return True
+
+    claim, superseded = await _cut_until_expired(site, link, redis, resume)
     lapsed_epoch = claim.epoch
     link.restore()
 
@@ -214,6 +224,7 @@ async def test_an_origin_cut_off_from_redis_is_granted_its_channel_again(
     with trio.fail_after(SLACK_S):
         await wait_until(held)
     assert claim.epoch > lapsed_epoch
+    assert resumed == [claim.epoch]
     assert await OriginLeases(redis).current("alice") == claim.lease.origin
     assert superseded == []
     claim.release()
@@ -227,7 +238,7 @@ async def test_an_origin_cut_off_from_redis_lets_go_of_a_channel_taken_meanwhile
     await nursery.start(link.run)
     site = await join_site(cluster_settings(tmp_path, link.url), lambda: SERVING)
     await nursery.start(site.run)
-    claim, superseded = await _cut_until_expired(site, link, redis)
+    claim, superseded = await _cut_until_expired(site, link, redis, _never_resumed)
     other = Host(id="another-host", advertise_url="http://127.0.0.1:8102")
     taken = await OriginLeases(redis).acquire("alice", other, 60)
     link.restore()
@@ -239,4 +250,32 @@ async def test_an_origin_cut_off_from_redis_lets_go_of_a_channel_taken_meanwhile
         await wait_until(told)
     assert not claim.held
     assert await OriginLeases(redis).current("alice") == taken.origin
+    nursery.cancel_scope.cancel()
+
+
+async def _never_resumed(epoch: int) -> bool:
+    raise AssertionError("another host holds the lease: there is nothing to resume")
+
+
+async def test_an_origin_cut_off_from_redis_lets_go_of_a_session_ended_meanwhile(
+    tmp_path: Path, redis_server: RedisServer, redis: coredis.Redis[bytes], nursery: trio.Nursery
+) -> None:
+    link = RedisLink(redis_server)
+    await nursery.start(link.run)
+    site = await join_site(cluster_settings(tmp_path, link.url), lambda: SERVING)
+    await nursery.start(site.run)
+
+    async def ended_meanwhile(epoch: int) -> bool:
+        return False  # another host ended the session, seeing no origin
+
+    claim, superseded = await _cut_until_expired(site, link, redis, ended_meanwhile)
+    link.restore()
+
+    async def told() -> bool:
+        return superseded == [True]
+
+    with trio.fail_after(SLACK_S):
+        await wait_until(told)
+    assert not claim.held
+    assert await OriginLeases(redis).current("alice") is None  # granted, then given up
     nursery.cancel_scope.cancel()
