@@ -63,6 +63,7 @@ __all__ = [
     "SESSION_QUEUE_BYTES",
     "SOURCE",
     "HLSSession",
+    "SharedPositions",
     "Transcoder",
 ]
 
@@ -111,8 +112,14 @@ class _DateAnchors:
         return datetime.fromtimestamp(seconds, UTC)
 
 
-class _SharedPositions:
-    """One session's rendition positions in the site's shared HLS state (rule 7).
+class SharedPositions:
+    """One session's rendition positions in the site's shared HLS state (rule 7): the
+    :class:`~trioflix.live.hls.rendition.Continuity` of its renditions in a cluster.
+
+    Args:
+        shared: The site's shared HLS state (``None`` while it cannot be reached).
+        channel: The session's channel.
+        session_id: The live session.
 
     Error handling:
         Redis out of reach is logged: a rendition that cannot learn where another
@@ -191,7 +198,7 @@ class HLSSession:
         self.channel = stream.channel
         self.session_id = stream.session_id
         self._positions = (
-            _SharedPositions(hub.shared, self.channel, self.session_id)
+            SharedPositions(hub.shared, self.channel, self.session_id)
             if hub.shared is not None
             else None
         )
