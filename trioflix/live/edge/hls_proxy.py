@@ -190,15 +190,18 @@ class HLSProxy:
     async def _download(self, url: str, headers: dict[str, str]) -> Fetched:
         assert self._client is not None
         async with self._client.stream("GET", url, headers=headers) as response:
-            body = bytearray()
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > MAX_OBJECT_BYTES:
-                    raise OriginUnavailable(
-                        502, "origin_bad_answer", "the origin's answer is too large"
-                    )
+            # trioflix answers HLS objects with a length; h11 reads exactly that many
+            # bytes, so checking it bounds the body before any of it is read.
+            length = response.headers.get("content-length", "")
+            if not length.isdigit() or int(length) > MAX_OBJECT_BYTES:
+                raise OriginUnavailable(
+                    502,
+                    "origin_bad_answer",
+                    f"the origin's answer has no length or more than {MAX_OBJECT_BYTES} bytes",
+                )
+            body = await response.aread()
             passed = {k: v for k in PASSED_HEADERS if (v := response.headers.get(k)) is not None}
-            return Fetched(response.status_code, bytes(body), passed)
+            return Fetched(response.status_code, body, passed)
 
     def _keep(self, url: str, fetched: Fetched, expires_at: float) -> None:
         size = len(fetched.body)
