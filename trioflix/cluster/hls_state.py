@@ -8,11 +8,14 @@ Rules / theory of operation:
    Discontinuity Sequence Number of the segment just listed; only then does it
    publish the playlist. A host that continues the same live session later (a
    takeover, or an encoder that reconnected to it within the grace) reads the
-   record and starts past every segment a player can have seen. A record only
-   goes up (a Lua script keeps the larger), so an old origin that writes late
-   never pulls it back. Records expire :data:`POSITION_TTL_S` after their last
-   write, far past any reconnect grace.
-2. **Playback sessions** (:meth:`SiteHLS.players_seen`, :meth:`SiteHLS.players`).
+   record and starts past every segment a player can have seen. Records expire
+   :data:`POSITION_TTL_S` after their last write, far past any reconnect grace.
+2. **One writer per session** (:meth:`SiteHLS.claim`). The host that starts writing a
+   session's HLS claims it first; from then on the previous writer's records are
+   refused, and it must not list the segment it tried to record. So an old origin
+   that has not yet learnt of a takeover cannot list a segment under a number the
+   new one uses, and numbers and names never repeat. A record also only goes up.
+3. **Playback sessions** (:meth:`SiteHLS.players_seen`, :meth:`SiteHLS.players`).
    Every host adds the ``vs`` tokens of the media playlists it served to one
    sorted set per channel, scored with Redis's clock; the channel's origin counts
    the members seen within the viewer window. A player whose requests a balancer
@@ -44,12 +47,25 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
-# KEYS[1]: the session's positions; ARGV: rendition, next MSN, discontinuity seq, TTL (s).
+# The field naming the session's writer, beside the renditions' (``source``, ``720p``).
+_WRITER = "!writer"
+
+# KEYS[1]: the session's positions; ARGV: writer field, writer, TTL (s).
+_CLAIM = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+# KEYS[1]: the session's positions; ARGV: rendition, next MSN, discontinuity seq, TTL (s),
+# writer field, writer. 0: another writer holds the session; 1: recorded or behind.
 _ADVANCE = """
+local writer = redis.call('HGET', KEYS[1], ARGV[5])
+if writer and writer ~= ARGV[6] then return 0 end
 local stored = redis.call('HGET', KEYS[1], ARGV[1])
 if stored then
   local next = tonumber(string.match(stored, '^(%d+)'))
-  if next >= tonumber(ARGV[2]) then return 0 end
+  if next >= tonumber(ARGV[2]) then return 1 end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
@@ -111,24 +127,39 @@ class SiteHLS:
 
     def __init__(self, redis: coredis.Redis[bytes]) -> None:
         self._redis = redis
+        self._claim = redis.register_script(_CLAIM)
         self._advance = redis.register_script(_ADVANCE)
         self._seen = redis.register_script(_SEEN)
         self._count = redis.register_script(_COUNT)
 
+    async def claim(self, channel: str, session_id: int, writer: str) -> None:
+        """Make ``writer`` the one host writing the session's HLS from now on (rule 2)."""
+        await self._claim(
+            keys=[_positions_key(channel, session_id)], args=[_WRITER, writer, POSITION_TTL_S]
+        )
+
     async def advance(
-        self, channel: str, session_id: int, rendition: str, position: Position
-    ) -> None:
-        """Record that ``rendition`` of the session got as far as ``position``; a
-        position behind the recorded one is ignored (rule 1)."""
-        await self._advance(
+        self, channel: str, session_id: int, rendition: str, position: Position, writer: str
+    ) -> bool:
+        """Record that ``rendition`` of the session got as far as ``position``.
+
+        Returns:
+            ``False`` if another writer has claimed the session since (rule 2): the
+            segment must not be listed. A position behind the recorded one is
+            ignored (rule 1) and returns ``True``.
+        """
+        recorded: int = await self._advance(
             keys=[_positions_key(channel, session_id)],
             args=[
                 rendition,
                 position.media_sequence,
                 position.discontinuity_sequence,
                 POSITION_TTL_S,
+                _WRITER,
+                writer,
             ],
         )
+        return recorded == 1
 
     async def stopped_at(self, channel: str, session_id: int, rendition: str) -> Position | None:
         """Where ``rendition`` of the session stopped on any host; ``None``: nowhere yet."""

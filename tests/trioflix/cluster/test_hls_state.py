@@ -33,20 +33,34 @@ SESSION = 41
 async def test_a_position_only_goes_forward(redis: coredis.Redis[bytes]) -> None:
     site = SiteHLS(redis)
     assert await site.stopped_at("alice", 7, "source") is None
-    await site.advance("alice", 7, "source", Position(5, 1))
-    await site.advance("alice", 7, "720p", Position(4, 0))
+    await site.claim("alice", 7, "a")
+    assert await site.advance("alice", 7, "source", Position(5, 1), "a")
+    assert await site.advance("alice", 7, "720p", Position(4, 0), "a")
     assert await site.stopped_at("alice", 7, "source") == Position(5, 1)
     assert await site.stopped_at("alice", 7, "720p") == Position(4, 0)
-    # An old origin writing late (behind, or level) does not pull it back.
-    await site.advance("alice", 7, "source", Position(3, 0))
-    await site.advance("alice", 7, "source", Position(5, 0))
+    # Behind, or level: not recorded.
+    assert await site.advance("alice", 7, "source", Position(3, 0), "a")
+    assert await site.advance("alice", 7, "source", Position(5, 0), "a")
     assert await site.stopped_at("alice", 7, "source") == Position(5, 1)
-    await site.advance("alice", 7, "source", Position(6, 2))
+    assert await site.advance("alice", 7, "source", Position(6, 2), "a")
     assert await site.stopped_at("alice", 7, "source") == Position(6, 2)
     # Other sessions and channels are apart; the record does not outlive its use.
     assert await site.stopped_at("alice", 8, "source") is None
     assert await site.stopped_at("bob", 7, "source") is None
     assert 0 < await redis.ttl("trioflix:hls:position:alice:7") <= POSITION_TTL_S
+
+
+async def test_once_another_writer_claims_the_session_the_old_one_is_refused(
+    redis: coredis.Redis[bytes],
+) -> None:
+    site = SiteHLS(redis)
+    await site.claim("alice", 7, "a")
+    assert await site.advance("alice", 7, "source", Position(5, 0), "a")
+    await site.claim("alice", 7, "b")
+    assert not await site.advance("alice", 7, "source", Position(6, 0), "a")
+    assert await site.stopped_at("alice", 7, "source") == Position(5, 0)
+    assert await site.advance("alice", 7, "source", Position(6, 1), "b")
+    assert await site.stopped_at("alice", 7, "source") == Position(6, 1)
 
 
 def segment(n: int, *, discontinuity: bool = False) -> hls.SegmentFinished:
@@ -60,16 +74,18 @@ def segment(n: int, *, discontinuity: bool = False) -> hls.SegmentFinished:
     )
 
 
-def rendition(directory: Path, site: SiteHLS) -> Rendition:
-    """The source rendition of session :data:`SESSION` on one host."""
-    directory.mkdir(parents=True)
+async def rendition(directory: Path, site: SiteHLS) -> Rendition:
+    """The source rendition of session :data:`SESSION` on a host that starts writing it."""
+    await trio.Path(directory).mkdir(parents=True)
+    positions = SharedPositions(lambda: site, "alice", SESSION)
+    await positions.claim()
     return Rendition(
         "source",
         directory,
         session_id=SESSION,
         target_duration_s=2,
         limiter=trio.CapacityLimiter(1),
-        continuity=SharedPositions(lambda: site, "alice", SESSION),
+        continuity=positions,
     )
 
 
@@ -77,14 +93,21 @@ async def test_the_next_host_goes_on_past_the_last_segment(
     redis: coredis.Redis[bytes], tmp_path: Path
 ) -> None:
     site = SiteHLS(redis)
-    on_a = rendition(tmp_path / "a", site)
+    on_a = await rendition(tmp_path / "a", site)
     for n in range(8):  # a window of six, and a reconnect on A (a discontinuity) at 3
         await on_a.add(segment(n, discontinuity=n == 3), None)
     before = parse_media_playlist(on_a.text)
     assert before.media_sequence == 2
     assert [s.discontinuity for s in before.segments] == [False, True] + [False] * 4
 
-    on_b = rendition(tmp_path / "b", site)
+    on_b = await rendition(tmp_path / "b", site)
+    await on_b.continue_session()  # as the session starts on B: its empty playlist goes on
+    waiting = parse_media_playlist(on_b.text)
+    assert (waiting.media_sequence, waiting.segments) == (8, [])
+    # A has not learnt that B took the session: its next segment is not listed.
+    await on_a.add(segment(8), None)
+    assert on_a.superseded
+    assert parse_media_playlist(on_a.text).segments == before.segments
     for n in range(2):
         await on_b.add(segment(n), None)
     after = parse_media_playlist(on_b.text)
@@ -104,7 +127,7 @@ async def test_the_next_host_goes_on_past_the_last_segment(
 async def test_a_session_new_to_the_site_starts_at_zero(
     redis: coredis.Redis[bytes], tmp_path: Path
 ) -> None:
-    first = rendition(tmp_path / "a", SiteHLS(redis))
+    first = await rendition(tmp_path / "a", SiteHLS(redis))
     await first.add(segment(0), None)
     playlist = parse_media_playlist(first.text)
     assert playlist.media_sequence == 0
@@ -116,7 +139,7 @@ async def test_a_session_new_to_the_site_starts_at_zero(
 async def test_redis_out_of_reach_does_not_hold_the_playlist_up(
     redis: coredis.Redis[bytes], redis_server: RedisServer, tmp_path: Path
 ) -> None:
-    alone = rendition(tmp_path / "a", SiteHLS(redis))
+    alone = await rendition(tmp_path / "a", SiteHLS(redis))
     await trio.to_thread.run_sync(redis_server.stop)
     with trio.fail_after(10):
         await alone.add(segment(0), None)

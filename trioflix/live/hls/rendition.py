@@ -17,7 +17,8 @@ Rules
    playlist stopped (:class:`Continuity`) and goes on from there, its first segment
    carrying EXT-X-DISCONTINUITY, as after a reconnect on one host. Each segment's
    position is recorded before the playlist listing it is published, so numbers
-   never go back and names never repeat across hosts.
+   never go back; a segment whose record is refused (another host has taken the
+   session's HLS over since) is not listed, so names never repeat across hosts.
 """
 
 from __future__ import annotations
@@ -70,8 +71,9 @@ class Continuity(Protocol):
     async def stopped_at(self, rendition: str) -> Position | None:
         """Where ``rendition`` stopped on any host (``None``: nowhere, or unknown)."""
 
-    async def advance(self, rendition: str, position: Position) -> None:
-        """``rendition`` got as far as ``position`` here."""
+    async def advance(self, rendition: str, position: Position) -> bool:
+        """``rendition`` got as far as ``position`` here; ``False``: another host
+        writes the session now, so the segment is not to be listed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +124,7 @@ class Rendition:
         self.first_segment = trio.Event()
         self._limiter = limiter
         self._continuity = continuity
-        self._started = False  # this host listed or tried a segment of this rendition
+        self.superseded = False  # another host writes this session's HLS now (rule 4)
         self._discontinue = False  # the next segment continues another host's playlist
         self._write_lock = trio.Lock()
 
@@ -137,15 +139,14 @@ class Rendition:
         *,
         discontinuity: bool | None = None,
     ) -> None:
-        """Write the segment file (rule 1), then list it (rule 2), then delete what left the
-        window (rule 3)."""
-        if self.playlist.ended or segment.duration_ms <= 0:
+        """Write the segment file (rule 1), record its position in a cluster (rule 4), then
+        list it (rule 2), then delete what left the window (rule 3)."""
+        if self.playlist.ended or self.superseded or segment.duration_ms <= 0:
             return
-        if not self._started:
-            self._started = True
+        if not self.segments_added:
             await self._continue()
-        number = self.position().media_sequence
-        uri = f"{SEGMENT_PREFIX}-{self.session_id}-{number:06d}.ts"
+        at = self.position()
+        uri = f"{SEGMENT_PREFIX}-{self.session_id}-{at.media_sequence:06d}.ts"
         await trio.to_thread.run_sync(
             write_atomic, self.directory / uri, segment.data, limiter=self._limiter
         )
@@ -156,6 +157,18 @@ class Rendition:
             or (segment.discontinuity if discontinuity is None else discontinuity),
             program_date_time=program_date_time,
         )
+        if self._continuity is not None:
+            listed = Position(
+                at.media_sequence + 1, at.discontinuity_sequence + entry.discontinuity
+            )
+            if not await self._continuity.advance(self.name, listed):
+                # Another host writes the session now: this segment's number is theirs.
+                self.superseded = True
+                await trio.to_thread.run_sync(
+                    _unlink_all, [self.directory / uri], limiter=self._limiter
+                )
+                logger.info("%s of session %d goes on on another host", self.name, self.session_id)
+                return
         try:
             deletable = self.playlist.add_segment(entry)
         except hls.HLSError:
@@ -167,8 +180,6 @@ class Rendition:
         self.meter.add(len(segment.data), segment.duration_ms)
         self.segments_added += 1
         self.provisional_end = False
-        if self._continuity is not None:
-            await self._continuity.advance(self.name, self.position())
         await self._publish(self.playlist.render())
         self.first_segment.set()
         if deletable:
@@ -184,13 +195,21 @@ class Rendition:
             self.playlist.discontinuity_sequence + sum(s.discontinuity for s in listed),
         )
 
-    async def _continue(self) -> None:
-        """Go on from where another host left this session's rendition (rule 4)."""
-        if self._continuity is None:
-            return
+    async def continue_session(self) -> None:
+        """Before this host's first segment: go on from where another host left the
+        session (rule 4) now, so that even the empty playlist shown until that
+        segment does not go back."""
+        if await self._continue():
+            await self._publish(self.playlist.render())
+
+    async def _continue(self) -> bool:
+        """Go on from where another host left this session's rendition (rule 4), if it
+        did and this host has listed nothing yet; whether the playlist changed."""
+        if self._continuity is None or self.segments_added:
+            return False
         at = await self._continuity.stopped_at(self.name)
-        if at is None:
-            return
+        if at is None or at.media_sequence <= self.playlist.media_sequence:
+            return False
         self.playlist = hls.MediaPlaylist(
             target_duration_s=self.playlist.target_duration_s,
             media_sequence=at.media_sequence,
@@ -203,6 +222,7 @@ class Rendition:
             self.session_id,
             at.media_sequence,
         )
+        return True
 
     async def end(self, *, provisional: bool = False) -> None:
         """Show EXT-X-ENDLIST. ``provisional``: the publisher may come back (a reconnect), so

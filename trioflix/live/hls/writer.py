@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import secrets
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final, Protocol
@@ -123,14 +124,29 @@ class SharedPositions:
 
     Error handling:
         Redis out of reach is logged: a rendition that cannot learn where another
-        host stopped numbers from 0, and one that cannot record its position goes on
-        serving this host's players.
+        host stopped numbers from 0, and one that cannot record its position lists
+        the segment anyway, for this host's players.
     """
 
     def __init__(self, shared: Callable[[], SiteHLS | None], channel: str, session_id: int):
         self._shared = shared
         self._channel = channel
         self._session_id = session_id
+        self._writer = secrets.token_hex(8)  # this HLSSession, whichever host runs it
+
+    async def claim(self) -> None:
+        """This host writes the session's HLS from now on: the previous writer's
+        segments are no longer listed."""
+        site = self._shared()
+        if site is None:
+            return
+        try:
+            with trio.fail_after(SHARED_STATE_TIMEOUT_S):
+                await site.claim(self._channel, self._session_id, self._writer)
+        except REDIS_ERRORS as exc:
+            logger.warning(
+                "%s: cannot claim the HLS of session %d: %r", self._channel, self._session_id, exc
+            )
 
     async def stopped_at(self, rendition: str) -> Position | None:
         site = self._shared()
@@ -149,15 +165,18 @@ class SharedPositions:
             )
             return None
 
-    async def advance(self, rendition: str, position: Position) -> None:
+    async def advance(self, rendition: str, position: Position) -> bool:
         site = self._shared()
         if site is None:
-            return
+            return True
         try:
             with trio.fail_after(SHARED_STATE_TIMEOUT_S):
-                await site.advance(self._channel, self._session_id, rendition, position)
+                return await site.advance(
+                    self._channel, self._session_id, rendition, position, self._writer
+                )
         except REDIS_ERRORS as exc:
             logger.warning("%s: cannot record where %s stands: %r", self._channel, rendition, exc)
+            return True
 
 
 class Transcoder(Protocol):
@@ -300,6 +319,9 @@ class HLSSession:
             limiter=self.hub.limiter,
         )
         self._prepared = True
+        if self._positions is not None:
+            await self._positions.claim()
+            await self.source.continue_session()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._announce_master)
             if ladder is not None:
