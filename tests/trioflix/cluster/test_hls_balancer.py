@@ -240,9 +240,11 @@ async def test_a_player_spread_over_the_hosts_is_one_viewer(
     async def every_host_counts(expected: int) -> bool:
         return all([await hls_viewers(host, publisher.token) == expected for host in rig.hosts])
 
+    # Earlier tests' players have stopped reloading: they drop out of the count.
+    with trio.fail_after(LIVE_LIMIT_S):
+        await wait_until(lambda: every_host_counts(0), poll_s=0.5)
     players["player-on-the-edges"] = rig.hosts[1:]
     nursery.start_soon(reload, "player-on-the-edges")
-    # Earlier tests' players have stopped reloading: they drop out of the count.
     with trio.fail_after(LIVE_LIMIT_S):
         await wait_until(lambda: every_host_counts(1), poll_s=0.5)
     players["player-everywhere"] = rig.hosts
