@@ -101,7 +101,7 @@ async def _fetch(origin: Origin, channel: str, path: str, *, keep_s: float) -> F
         raise APIError(exc.status, exc.code, f"{channel}: {exc}") from None
 
 
-def _passed_on(fetched: Fetched, body: bytes | str | None = None) -> Response:
+def _passed_on(fetched: Fetched, body: bytes | None = None) -> Response:
     """The origin's answer as this host gives it: same status, body and headers."""
     return Response(
         fetched.body if body is None else body, fetched.status, headers=dict(fetched.headers)
@@ -156,8 +156,8 @@ async def master(channel: str) -> Response:
         )
         if fetched.status != 200:
             return _passed_on(fetched)
-        text = fetched.body.decode().replace(f"?vs={_EDGE_TOKEN}", f"?vs={token}")
-        return _passed_on(fetched, text)
+        mine = fetched.body.replace(f"?vs={_EDGE_TOKEN}".encode(), f"?vs={token}".encode())
+        return _passed_on(fetched, mine)
     session = _session_or_404(channel)
     if not session.master_ready.is_set():
         with trio.move_on_after(MASTER_WAIT_S):
