@@ -1,8 +1,9 @@
 """Live HLS on the rig behind nginx, with no sticky sessions: ffmpeg publishes to host A
 and players whose requests the balancer spreads round-robin over A, B and C play the
 same stream from every host, fifty players at once on an edge cost the origin one
-fetch, a player is one viewer of the site whichever hosts it asks, and a takeover by B
-continues the numbering with EXT-X-DISCONTINUITY."""
+fetch, a player is one viewer of the site whichever hosts it asks, hls.js plays in
+Chromium through the balancer, and a takeover by B continues the numbering with
+EXT-X-DISCONTINUITY."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import httpx
 import pytest
 import trio
 
+from tests.browser.helpers import PageLog, in_browser, new_context, wait_playing
 from tests.interop.media import FFMPEG, decoded_frames, require
 from tests.trioflix.live_hls.helpers import parse_master_playlist, parse_media_playlist
 
@@ -27,6 +29,8 @@ from .test_rig import SLACK_S, create_key, publish, sign_up, wait_origin
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
+
+    from playwright.sync_api import Browser
 
     from tests.interop.media import Sample
     from tests.trioflix.live_hls.helpers import MediaPlaylistText
@@ -255,6 +259,29 @@ async def test_a_player_spread_over_the_hosts_is_one_viewer(
     for host in rig.hosts:
         assert await hls_viewers(host, publisher.token) == 2
     nursery.cancel_scope.cancel()
+
+
+@pytest.mark.interop
+async def test_hls_js_in_chromium_plays_through_the_balancer(
+    rig: Rig, balancer: Balancer, publisher: Publisher
+) -> None:
+    before = [await served(host) for host in rig.hosts]
+
+    def scenario(browser: Browser) -> tuple[str | None, list[str]]:
+        page = new_context(browser, balancer.url).new_page()
+        log = PageLog()
+        log.attach(page)
+        page.goto(f"/channel/{CHANNEL}")
+        # Several target durations: hls.js reloads the playlist and fetches new segments,
+        # each request to the next host.
+        wait_playing(page, advance_s=6)
+        return page.locator(".player").get_attribute("data-engine"), log.errors
+
+    engine, errors = await in_browser(scenario)
+    assert engine == "hls"
+    assert errors == []
+    after = [await served(host) for host in rig.hosts]
+    assert all(n > m for n, m in zip(after, before, strict=True)), (before, after)
 
 
 async def test_a_takeover_continues_the_numbering_through_the_balancer(
