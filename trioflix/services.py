@@ -36,6 +36,7 @@ from trioflix.live.channel.metrics import LiveCollector
 from trioflix.live.channel.orphans import OrphanSweeper
 from trioflix.live.channel.registry import PublishRefused, StreamRegistry
 from trioflix.live.channel.webhooks import Webhooks
+from trioflix.live.edge.hls_proxy import HLSProxy
 from trioflix.live.edge.lookup import LiveChannels
 from trioflix.live.edge.relays import EdgeRelays
 from trioflix.live.hls.hub import HLSHub
@@ -178,6 +179,8 @@ async def _start_live(nursery: trio.Nursery, app_state: AppState, db: Database, 
         webhooks=webhooks,
         claim_origin=_origin_claims(site, db) if site.mode is Mode.CLUSTER else None,
     )
+    if site.mode is Mode.CLUSTER:  # HLS numbering and viewers are the site's
+        hub.shared = lambda: site.hls
     await nursery.start(hub.run, registry)
     await nursery.start(registry.run)
     await nursery.start(recorder.run)  # after the registry ended a crashed run's sessions
@@ -199,6 +202,9 @@ async def _start_live(nursery: trio.Nursery, app_state: AppState, db: Database, 
             hand_off=recorder.hand_off,
         )
         await nursery.start(orphans.run)
+        if settings.hls:
+            app_state.hls_proxy = HLSProxy()
+            await nursery.start(app_state.hls_proxy.run)
     app_state._registry = registry
     app_state._channels = LiveChannels(registry, relays)
     app_state.metrics.registry.register(LiveCollector(registry, app_state.channels.relayed))
@@ -250,6 +256,7 @@ async def run_services(
         app_state._chat = None
         app_state._site = None
         app_state._objects = None
+        app_state.hls_proxy = None
         done.set()
         logger.info("services stopped")
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from trioflix.jobs.worker import JobWorkers
     from trioflix.live.channel.registry import StreamRegistry
     from trioflix.live.channel.webhooks import Webhooks
+    from trioflix.live.edge.hls_proxy import HLSProxy
     from trioflix.live.edge.lookup import LiveChannels
     from trioflix.live.hls.hub import HLSHub
     from trioflix.live.recording.recorder import Recorder
@@ -98,6 +99,8 @@ class AppState:
     _chat: ChatHub | None = None
     _site: Site | None = None
     _objects: ObjectStore | None = None
+    #: In a cluster, the live HLS of channels whose origin is another host.
+    hls_proxy: HLSProxy | None = None
     rtmp_address: tuple[str, int] | None = None
     direct_connections: int = 0
     request_trailers: bool = False

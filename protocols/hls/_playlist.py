@@ -99,21 +99,32 @@ class MediaPlaylist:
     Args:
         target_duration_s: EXT-X-TARGETDURATION; constant for the playlist's life.
         window_size: Segments kept; ``None`` keeps all and makes an EVENT playlist.
+        media_sequence: The first segment's Media Sequence Number: a playlist that
+            continues another one's stream (written elsewhere) starts past its last.
+        discontinuity_sequence: EXT-X-DISCONTINUITY-SEQUENCE to start from, likewise.
 
     Raises:
-        ValueError: ``target_duration_s`` or ``window_size`` below 1.
+        ValueError: ``target_duration_s`` or ``window_size`` below 1, or a negative
+            sequence number.
     """
 
     def __init__(
-        self, *, target_duration_s: int, window_size: int | None = DEFAULT_WINDOW_SIZE
+        self,
+        *,
+        target_duration_s: int,
+        window_size: int | None = DEFAULT_WINDOW_SIZE,
+        media_sequence: int = 0,
+        discontinuity_sequence: int = 0,
     ) -> None:
         if target_duration_s < 1 or (window_size is not None and window_size < 1):
             raise ValueError("target duration and window size must be at least 1")
+        if media_sequence < 0 or discontinuity_sequence < 0:
+            raise ValueError("sequence numbers cannot be negative")
         self._target_s = target_duration_s
         self._window = window_size
         self._segments: deque[PlaylistSegment] = deque()
-        self._media_sequence = 0
-        self._discontinuity_sequence = 0
+        self._media_sequence = media_sequence
+        self._discontinuity_sequence = discontinuity_sequence
         self._ended = False
         self._clock_ms = 0  # media time added so far
         self._retired: deque[tuple[int, str]] = deque()  # (deletable at clock, URI)

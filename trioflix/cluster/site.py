@@ -29,6 +29,7 @@ from coredis.retry import NoRetryPolicy
 
 from trioflix.cluster.checks import Mode, check_advertise_url, check_peers, cluster_mode
 from trioflix.cluster.errors import REDIS_ERRORS, ClusterError
+from trioflix.cluster.hls_state import SiteHLS
 from trioflix.cluster.host import Host
 from trioflix.cluster.keys import secret_fingerprint
 from trioflix.cluster.lease import (
@@ -194,6 +195,7 @@ class Site:
         self._cpu = _CpuMeter()
         self._membership: Membership | None = None
         self._leases: OriginLeases | None = None
+        self._hls: SiteHLS | None = None
         self._holders: trio.Nursery | None = None
         # The other hosts' records as last read, and when (trio time): what
         # viewers() sums, synchronously, for every chat room at every tick.
@@ -326,6 +328,7 @@ class Site:
             async with _redis(redis_url) as client:
                 self._membership = Membership(client)
                 self._leases = OriginLeases(client)
+                self._hls = SiteHLS(client)
                 try:
                     # The origin leases are held here too (claim_origin): cancelled
                     # with the heartbeat, each releases its lease on the client.
@@ -338,6 +341,13 @@ class Site:
                         beats.cancel_scope.cancel()
                 finally:
                     self._membership = self._leases = self._holders = None
+                    self._hls = None
+
+    @property
+    def hls(self) -> SiteHLS | None:
+        """The live HLS state the hosts share (``None`` on a single host, or while the
+        heartbeat is not running)."""
+        return self._hls
 
     async def remote_origin(self, channel: str) -> Origin | None:
         """``channel``'s origin if it is another host of the site, else ``None``.

@@ -86,6 +86,25 @@ def test_target_duration_is_never_below_a_rounded_extinf() -> None:
     assert len(p.segments) == 1
 
 
+def test_a_playlist_continuing_another_starts_past_its_sequence_numbers() -> None:
+    p = hls.MediaPlaylist(
+        target_duration_s=2, window_size=2, media_sequence=7, discontinuity_sequence=3
+    )
+    p.add_segment(seg(7, discontinuity=True))
+    text = p.render()
+    assert "#EXT-X-MEDIA-SEQUENCE:7\n#EXT-X-DISCONTINUITY-SEQUENCE:3\n" in text
+    assert "#EXT-X-DISCONTINUITY\n#EXTINF:2.000,\nseg-000007.ts" in text
+    p.add_segment(seg(8))
+    p.add_segment(seg(9))
+    assert (p.media_sequence, p.discontinuity_sequence) == (8, 4)
+
+
+@pytest.mark.parametrize("kwargs", [{"media_sequence": -1}, {"discontinuity_sequence": -1}])
+def test_sequence_numbers_cannot_be_negative(kwargs: dict[str, int]) -> None:
+    with pytest.raises(ValueError, match="cannot be negative"):
+        hls.MediaPlaylist(target_duration_s=2, **kwargs)
+
+
 @pytest.mark.parametrize(
     "kwargs", [{"target_duration_s": 0}, {"target_duration_s": 2, "window_size": 0}]
 )

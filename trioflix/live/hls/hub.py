@@ -5,6 +5,11 @@ The hub is a registry session worker (:meth:`HLSHub.session_worker`): it runs on
 configured, gives it a :class:`~trioflix.live.hls.transcoder.Ladder`. It finds the
 sessions for the HTTP routes, counts their viewers and deletes ended sessions' files
 after :data:`~trioflix.live.hls.writer.LINGER_S`.
+
+In a cluster (:attr:`HLSHub.shared` set) the hub counts HLS viewers for the site: every
+host sends the playback sessions (``vs``) it saw to Redis once per tick, and the
+channel's origin counts them there (:class:`~trioflix.cluster.hls_state.SiteHLS`), so a
+player whose requests are spread over the hosts is one viewer of the site.
 """
 
 from __future__ import annotations
@@ -16,8 +21,15 @@ from typing import TYPE_CHECKING, Final
 
 import trio
 
+from trioflix.cluster.errors import REDIS_ERRORS
 from trioflix.live.hls.ladder_spec import parse_ladder
-from trioflix.live.hls.playback_sessions import HLSViewers
+from trioflix.live.hls.playback_sessions import (
+    ALIVE_SLACK_S,
+    ALIVE_TARGETS,
+    MAX_SESSIONS_PER_STREAM,
+    PROTOCOL,
+    HLSViewers,
+)
 from trioflix.live.hls.transcoder import Ladder, LadderSettings
 from trioflix.live.hls.writer import (
     ENDLIST_DEADLINE_S,
@@ -27,6 +39,9 @@ from trioflix.live.hls.writer import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from trioflix.cluster.hls_state import SiteHLS
     from trioflix.config import Settings
     from trioflix.live.channel.registry import StreamRegistry
     from trioflix.live.channel.stream import LiveStream
@@ -39,6 +54,9 @@ JANITOR_INTERVAL_S: Final = 5.0
 # Disk work at once across all sessions; more only queues in the kernel.
 DISK_THREADS: Final = 8
 VIEWER_TICK_S: Final = 1.0  # HLS viewer counts expire and refresh this often
+# Channels whose players this host saw in one tick, in a cluster: bounds memory against
+# requests for made-up channels (only channels with an origin are counted anyway).
+MAX_PLAYER_CHANNELS: Final = 10_000
 
 
 class HLSHub:
@@ -65,6 +83,10 @@ class HLSHub:
         self.limiter = trio.CapacityLimiter(DISK_THREADS)
         self.registry: StreamRegistry | None = None
         self.viewers = HLSViewers()
+        #: The site's shared HLS state, in a cluster (``None`` on a single host); read
+        #: at each use, since it exists only while the site's heartbeat runs.
+        self.shared: Callable[[], SiteHLS | None] | None = None
+        self._players: dict[str, set[str]] = {}  # a cluster's: seen since the last tick
         self._current: dict[str, HLSSession] = {}
         self._all: dict[tuple[str, int], HLSSession] = {}
 
@@ -73,6 +95,21 @@ class HLSHub:
         if session_id is None:
             return self._current.get(channel)
         return self._all.get((channel, session_id))
+
+    def player_seen(self, channel: str, session: HLSSession | None, key: str, now: float) -> None:
+        """A player fetched a media playlist of ``channel`` here: of ``session``, this
+        host's, or (``None``) relayed from the channel's origin on another host."""
+        if self.shared is None:
+            if session is not None:
+                self.viewers.seen(session.stream, key, now, session.target_duration_s)
+            return
+        players = self._players.get(channel)
+        if players is None:
+            if len(self._players) >= MAX_PLAYER_CHANNELS:
+                return
+            players = self._players[channel] = set()
+        if len(players) < MAX_SESSIONS_PER_STREAM:
+            players.add(key)
 
     async def run(
         self,
@@ -95,7 +132,29 @@ class HLSHub:
     async def _count_viewers(self) -> None:
         while True:
             await trio.sleep(VIEWER_TICK_S)
-            self.viewers.tick(trio.current_time())
+            if self.shared is None:
+                self.viewers.tick(trio.current_time())
+                continue
+            site = self.shared()
+            seen, self._players = self._players, {}
+            if site is None:
+                continue
+            with trio.move_on_after(VIEWER_TICK_S):
+                try:
+                    await self._count_site_viewers(site, seen)
+                except REDIS_ERRORS as exc:
+                    # The counts stay as last read until Redis answers again.
+                    logger.warning("cannot count the site's HLS viewers: %r", exc)
+
+    async def _count_site_viewers(self, site: SiteHLS, seen: dict[str, set[str]]) -> None:
+        for channel, players in seen.items():
+            await site.players_seen(channel, players)
+        for session in list(self._current.values()):
+            if session.ended:
+                continue
+            window_s = ALIVE_TARGETS * session.target_duration_s + ALIVE_SLACK_S
+            count = await site.players(session.channel, window_s)
+            session.stream.set_external_viewers(PROTOCOL, count)
 
     async def sweep(self, now: float) -> None:
         """Delete ended sessions older than :data:`LINGER_S`."""
@@ -120,6 +179,8 @@ class HLSHub:
                 source=session.source,
                 stats=stream.stats,
             )
+        # A session that comes back to this host (from another, in a cluster) writes in
+        # the directory its earlier part left here: the later part's sweep removes both.
         self._current[stream.channel] = session
         self._all[(stream.channel, stream.session_id)] = session
         subscriber = stream.subscribe_session(max_bytes=SESSION_QUEUE_BYTES)

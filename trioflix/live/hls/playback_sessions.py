@@ -28,6 +28,7 @@ __all__ = [
     "ALIVE_SLACK_S",
     "ALIVE_TARGETS",
     "MAX_SESSIONS_PER_STREAM",
+    "PROTOCOL",
     "HLSViewers",
     "live_viewer_counts",
 ]

@@ -11,6 +11,14 @@ Rules
 2. A playlist is published only once the segment it lists is on disk.
 3. Segments that leave the window are deleted once RFC 8216 6.2.2's hold time has
    passed (:class:`protocols.hls.MediaPlaylist` says when).
+4. A segment's name carries its Media Sequence Number. In a cluster the live session
+   may have been written by another host before (a takeover, an encoder that
+   reconnected here): before its first segment, a rendition asks where the session's
+   playlist stopped (:class:`Continuity`) and goes on from there, its first segment
+   carrying EXT-X-DISCONTINUITY, as after a reconnect on one host. Each segment's
+   position is recorded before the playlist listing it is published, so numbers
+   never go back; a segment whose record is refused (another host has taken the
+   session's HLS over since) is not listed, so names never repeat across hosts.
 """
 
 from __future__ import annotations
@@ -20,17 +28,18 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 import trio
 
 from protocols import hls
+from trioflix.cluster.hls_state import Position
 
 if TYPE_CHECKING:
     from datetime import datetime
     from pathlib import Path
 
-__all__ = ["Rendition", "VariantInfo", "write_atomic"]
+__all__ = ["Continuity", "Rendition", "VariantInfo", "write_atomic"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +63,17 @@ def _unlink_all(paths: list[Path]) -> None:
             path.unlink()
         except FileNotFoundError:
             pass
+
+
+class Continuity(Protocol):
+    """Where a live session's renditions stopped, as the hosts of a site share it (rule 4)."""
+
+    async def stopped_at(self, rendition: str) -> Position | None:
+        """Where ``rendition`` stopped on any host (``None``: nowhere, or unknown)."""
+
+    async def advance(self, rendition: str, position: Position) -> bool:
+        """``rendition`` got as far as ``position`` here; ``False``: another host
+        writes the session now, so the segment is not to be listed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +105,7 @@ class Rendition:
         limiter: trio.CapacityLimiter,
         nominal_bps: int = 0,
         resolution: tuple[int, int] | None = None,
+        continuity: Continuity | None = None,
     ) -> None:
         self.name = name
         self.directory = directory
@@ -102,7 +123,9 @@ class Rendition:
         self.provisional_end = False  # ENDLIST shown while the publisher is away
         self.first_segment = trio.Event()
         self._limiter = limiter
-        self._next_number = 0
+        self._continuity = continuity
+        self.superseded = False  # another host writes this session's HLS now (rule 4)
+        self._discontinue = False  # the next segment continues another host's playlist
         self._write_lock = trio.Lock()
 
     def segment_path(self, uri: str) -> Path:
@@ -116,21 +139,36 @@ class Rendition:
         *,
         discontinuity: bool | None = None,
     ) -> None:
-        """Write the segment file (rule 1), then list it (rule 2), then delete what left the
-        window (rule 3)."""
-        if self.playlist.ended or segment.duration_ms <= 0:
+        """Write the segment file (rule 1), record its position in a cluster (rule 4), then
+        list it (rule 2), then delete what left the window (rule 3)."""
+        if self.playlist.ended or self.superseded or segment.duration_ms <= 0:
             return
-        uri = f"{SEGMENT_PREFIX}-{self.session_id}-{self._next_number:06d}.ts"
-        self._next_number += 1
+        if not self.segments_added:
+            await self._continue()
+        at = self.position()
+        uri = f"{SEGMENT_PREFIX}-{self.session_id}-{at.media_sequence:06d}.ts"
         await trio.to_thread.run_sync(
             write_atomic, self.directory / uri, segment.data, limiter=self._limiter
         )
         entry = hls.PlaylistSegment(
             uri=uri,
             duration_ms=segment.duration_ms,
-            discontinuity=segment.discontinuity if discontinuity is None else discontinuity,
+            discontinuity=self._discontinue
+            or (segment.discontinuity if discontinuity is None else discontinuity),
             program_date_time=program_date_time,
         )
+        if self._continuity is not None:
+            listed = Position(
+                at.media_sequence + 1, at.discontinuity_sequence + entry.discontinuity
+            )
+            if not await self._continuity.advance(self.name, listed):
+                # Another host writes the session now: this segment's number is theirs.
+                self.superseded = True
+                await trio.to_thread.run_sync(
+                    _unlink_all, [self.directory / uri], limiter=self._limiter
+                )
+                logger.info("%s of session %d goes on on another host", self.name, self.session_id)
+                return
         try:
             deletable = self.playlist.add_segment(entry)
         except hls.HLSError:
@@ -138,6 +176,7 @@ class Rendition:
             # if it did, dropping the segment keeps the playlist valid.
             logger.exception("segment %s of %s refused by its playlist", uri, self.name)
             return
+        self._discontinue = False
         self.meter.add(len(segment.data), segment.duration_ms)
         self.segments_added += 1
         self.provisional_end = False
@@ -146,6 +185,44 @@ class Rendition:
         if deletable:
             paths = [self.directory / u for u in deletable]
             await trio.to_thread.run_sync(_unlink_all, paths, limiter=self._limiter)
+
+    def position(self) -> Position:
+        """Where this rendition's playlist stands: the next segment's Media Sequence
+        Number and the last listed segment's Discontinuity Sequence Number."""
+        listed = self.playlist.segments
+        return Position(
+            self.playlist.media_sequence + len(listed),
+            self.playlist.discontinuity_sequence + sum(s.discontinuity for s in listed),
+        )
+
+    async def continue_session(self) -> None:
+        """Before this host's first segment: go on from where another host left the
+        session (rule 4) now, so that even the empty playlist shown until that
+        segment does not go back."""
+        if await self._continue():
+            await self._publish(self.playlist.render())
+
+    async def _continue(self) -> bool:
+        """Go on from where another host left this session's rendition (rule 4), if it
+        did and this host has listed nothing yet; whether the playlist changed."""
+        if self._continuity is None or self.segments_added:
+            return False
+        at = await self._continuity.stopped_at(self.name)
+        if at is None or at.media_sequence <= self.playlist.media_sequence:
+            return False
+        self.playlist = hls.MediaPlaylist(
+            target_duration_s=self.playlist.target_duration_s,
+            media_sequence=at.media_sequence,
+            discontinuity_sequence=at.discontinuity_sequence,
+        )
+        self._discontinue = True
+        logger.info(
+            "%s of session %d continues at media sequence %d",
+            self.name,
+            self.session_id,
+            at.media_sequence,
+        )
+        return True
 
     async def end(self, *, provisional: bool = False) -> None:
         """Show EXT-X-ENDLIST. ``provisional``: the publisher may come back (a reconnect), so

@@ -26,12 +26,18 @@ Rules / theory of operation
 6. After the session, its files stay :data:`LINGER_S` for players finishing the tail,
    then the directory goes. Segment names carry the session id, so a new session on the
    same channel never serves an old player a new session's segment.
+7. In a cluster the session may continue on another host (a takeover, or the encoder
+   reconnecting there within the grace): each rendition records where it stands in the
+   site's shared HLS state and, on the next host, goes on from there
+   (:class:`~trioflix.live.hls.rendition.Continuity`), with EXT-X-DISCONTINUITY as in
+   rule 5.
 """
 
 from __future__ import annotations
 
 import bisect
 import logging
+import secrets
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final, Protocol
@@ -39,10 +45,14 @@ from typing import TYPE_CHECKING, Final, Protocol
 import trio
 
 from protocols import flv, hls
+from trioflix.cluster.errors import REDIS_ERRORS
 from trioflix.live.channel.packets import Kind
 from trioflix.live.hls.rendition import Rendition, VariantInfo, write_atomic
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from trioflix.cluster.hls_state import Position, SiteHLS
     from trioflix.live.channel.fanout import Subscriber
     from trioflix.live.channel.packets import Packet
     from trioflix.live.channel.stream import LiveStream
@@ -54,6 +64,7 @@ __all__ = [
     "SESSION_QUEUE_BYTES",
     "SOURCE",
     "HLSSession",
+    "SharedPositions",
     "Transcoder",
 ]
 
@@ -74,6 +85,8 @@ SESSION_QUEUE_BYTES: Final = 32 * 1024 * 1024
 # has one; a rung that misses it joins the master playlist for later players.
 RUNG_START_WAIT_S: Final = 6.0
 LADDER_CATCH_UP_S: Final = 0.75  # of the ENDLIST budget, for the rungs' last frames
+# Redis answers in a millisecond; a segment is not held up longer than this by an outage.
+SHARED_STATE_TIMEOUT_S: Final = 0.5
 
 
 class _DateAnchors:
@@ -98,6 +111,72 @@ class _DateAnchors:
             i = 0
         seconds = self._wall[i] + (timestamp_ms - self._ts[i]) / 1000
         return datetime.fromtimestamp(seconds, UTC)
+
+
+class SharedPositions:
+    """One session's rendition positions in the site's shared HLS state (rule 7): the
+    :class:`~trioflix.live.hls.rendition.Continuity` of its renditions in a cluster.
+
+    Args:
+        shared: The site's shared HLS state (``None`` while it cannot be reached).
+        channel: The session's channel.
+        session_id: The live session.
+
+    Error handling:
+        Redis out of reach is logged: a rendition that cannot learn where another
+        host stopped numbers from 0, and one that cannot record its position lists
+        the segment anyway, for this host's players.
+    """
+
+    def __init__(self, shared: Callable[[], SiteHLS | None], channel: str, session_id: int):
+        self._shared = shared
+        self._channel = channel
+        self._session_id = session_id
+        self._writer = secrets.token_hex(8)  # this HLSSession, whichever host runs it
+
+    async def claim(self) -> None:
+        """This host writes the session's HLS from now on: the previous writer's
+        segments are no longer listed."""
+        site = self._shared()
+        if site is None:
+            return
+        try:
+            with trio.fail_after(SHARED_STATE_TIMEOUT_S):
+                await site.claim(self._channel, self._session_id, self._writer)
+        except REDIS_ERRORS as exc:
+            logger.warning(
+                "%s: cannot claim the HLS of session %d: %r", self._channel, self._session_id, exc
+            )
+
+    async def stopped_at(self, rendition: str) -> Position | None:
+        site = self._shared()
+        if site is None:
+            return None
+        try:
+            with trio.fail_after(SHARED_STATE_TIMEOUT_S):
+                return await site.stopped_at(self._channel, self._session_id, rendition)
+        except REDIS_ERRORS as exc:
+            logger.warning(
+                "%s: cannot read where %s of session %d stopped: %r",
+                self._channel,
+                rendition,
+                self._session_id,
+                exc,
+            )
+            return None
+
+    async def advance(self, rendition: str, position: Position) -> bool:
+        site = self._shared()
+        if site is None:
+            return True
+        try:
+            with trio.fail_after(SHARED_STATE_TIMEOUT_S):
+                return await site.advance(
+                    self._channel, self._session_id, rendition, position, self._writer
+                )
+        except REDIS_ERRORS as exc:
+            logger.warning("%s: cannot record where %s stands: %r", self._channel, rendition, exc)
+            return True
 
 
 class Transcoder(Protocol):
@@ -137,6 +216,11 @@ class HLSSession:
         self.stream = stream
         self.channel = stream.channel
         self.session_id = stream.session_id
+        self._positions = (
+            SharedPositions(hub.shared, self.channel, self.session_id)
+            if hub.shared is not None
+            else None
+        )
         self.directory = hub.root / stream.channel / str(stream.session_id)
         self.segmenter = hls.Segmenter(
             target_duration_ms=hub.target_ms, max_duration_ms=hub.max_segment_ms
@@ -171,6 +255,7 @@ class HLSSession:
             limiter=self.hub.limiter,
             nominal_bps=nominal_bps,
             resolution=resolution,
+            continuity=self._positions,
         )
 
     # --- for the ladder ----------------------------------------------------------------
@@ -234,6 +319,9 @@ class HLSSession:
             limiter=self.hub.limiter,
         )
         self._prepared = True
+        if self._positions is not None:
+            await self._positions.claim()
+            await self.source.continue_session()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._announce_master)
             if ladder is not None:

@@ -1,0 +1,341 @@
+"""Live HLS on the rig behind nginx, with no sticky sessions: ffmpeg publishes to host A
+and players whose requests the balancer spreads round-robin over A, B and C play the
+same stream from every host, fifty players at once on an edge cost the origin one
+fetch, a player is one viewer of the site whichever hosts it asks, hls.js plays in
+Chromium through the balancer, and a takeover by B continues the numbering with
+EXT-X-DISCONTINUITY."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import subprocess
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+import trio
+
+from tests.browser.helpers import PageLog, in_browser, new_context, wait_playing
+from tests.interop.media import FFMPEG, decoded_frames, require
+from tests.trioflix.live_hls.helpers import parse_master_playlist, parse_media_playlist
+
+from . import test_balancer as behind_nginx
+from .helpers import wait_until
+from .test_edge import record
+from .test_rig import SLACK_S, create_key, publish, sign_up, wait_origin
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from playwright.sync_api import Browser
+
+    from tests.interop.media import Sample
+    from tests.trioflix.live_hls.helpers import MediaPlaylistText
+
+    from .balancer import Balancer
+    from .rig import Rig, RigHost
+
+pytestmark = pytest.mark.slow
+
+# The rig behind nginx, as the balancer's own tests run it (a rig of this module's own).
+nginx = behind_nginx.nginx
+rig = behind_nginx.rig
+balancer = behind_nginx.balancer
+
+CHANNEL = "hlsfan"
+PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+SEGMENT_ROUTE = "/live/<channel>/<rendition>/<segment>"
+HLS_ROUTES = (
+    "/live/<channel>/master.m3u8",
+    "/live/<channel>/<rendition>/index.m3u8",
+    SEGMENT_ROUTE,
+)
+PLAYERS_AT_ONCE = 50
+LIVE_LIMIT_S = 60.0  # the first segments on a busy two-core machine with five servers
+_SAMPLE = re.compile(r"^trioflix_http_requests_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
+
+
+@dataclass
+class Publisher:
+    """ffmpeg publishing the channel to host A for the whole module, and its account."""
+
+    token: str
+    key: str
+    encoder: subprocess.Popen[bytes]
+
+
+@pytest.fixture(scope="module")
+def publisher(rig: Rig, sample: Sample) -> Iterator[Publisher]:
+    a = rig.hosts[0]
+    # A module's fixture runs outside the tests' Trio runs: one of its own each.
+    token = trio.run(sign_up, a, CHANNEL)
+    key = trio.run(create_key, a, token)
+    cmd = [require(FFMPEG, "ffmpeg"), "-hide_banner", "-loglevel", "error", "-re"]
+    cmd += ["-stream_loop", "-1", "-i", str(sample.path), "-c", "copy", "-f", "flv"]
+    cmd.append(f"rtmp://127.0.0.1:{a.rtmp_port}/live/{key}")
+    encoder = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+    try:
+        yield Publisher(token, key, encoder)
+    finally:
+        encoder.kill()
+        encoder.wait()
+
+
+async def served(host: RigHost, routes: tuple[str, ...] = HLS_ROUTES) -> float:
+    """HLS requests ``host`` answered with 200 since it started, on ``routes``."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        text = (await client.get(f"{host.url}/metrics")).text
+    total = 0.0
+    for line in text.splitlines():
+        found = _SAMPLE.match(line)
+        if found is None or 'status="200"' not in found["labels"]:
+            continue
+        if any(f'route="{route}"' in found["labels"] for route in routes):
+            total += float(found["value"])
+    return total
+
+
+async def playlist(client: httpx.AsyncClient, url: str) -> MediaPlaylistText:
+    response = await client.get(url)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == PLAYLIST_TYPE
+    return parse_media_playlist(response.text)
+
+
+def numbered(listed: MediaPlaylistText) -> dict[int, str]:
+    """Each listed segment's URI by its media sequence number."""
+    return {listed.media_sequence + i: s.uri for i, s in enumerate(listed.segments)}
+
+
+async def test_a_player_without_stickiness_plays_through_the_balancer(
+    rig: Rig, balancer: Balancer, publisher: Publisher, tmp_path: Path
+) -> None:
+    with trio.fail_after(30):
+        await wait_origin(rig, CHANNEL, rig.hosts[0])
+    before = [await served(host) for host in rig.hosts]
+
+    base = f"{balancer.url}/live/{CHANNEL}"
+    segments: dict[int, bytes] = {}
+    async with httpx.AsyncClient(timeout=30) as client:
+        with trio.fail_after(LIVE_LIMIT_S):
+            master = await client.get(f"{base}/master.m3u8")
+        assert master.status_code == 200, master.text
+        assert master.headers["content-type"] == PLAYLIST_TYPE
+        ((_, uri),) = parse_master_playlist(master.text)
+        assert re.fullmatch(r"source/index\.m3u8\?vs=[A-Za-z0-9_-]{16}", uri), uri
+        # Playlist, then its new segments, every request to the next host in turn.
+        with trio.fail_after(LIVE_LIMIT_S):
+            while len(segments) < 4:
+                listed = await playlist(client, f"{base}/{uri}")
+                for number, name in numbered(listed).items():
+                    if number in segments:
+                        continue
+                    response = await client.get(f"{base}/source/{name}")
+                    assert response.status_code == 200, response.text
+                    assert response.headers["content-type"] == "video/mp2t"
+                    assert "immutable" in response.headers["cache-control"]
+                    segments[number] = response.content
+                await trio.sleep(0.5)
+    assert sorted(segments) == list(range(min(segments), max(segments) + 1))
+    stream = tmp_path / "segments.ts"
+    stream.write_bytes(b"".join(segments[n] for n in sorted(segments)))
+    frames = decoded_frames(stream)
+    assert frames.get("video", 0) > 30, frames
+    assert frames.get("audio", 0) > 30, frames
+    after = [await served(host) for host in rig.hosts]
+    assert all(n > m for n, m in zip(after, before, strict=True)), (before, after)
+
+    # ffmpeg's own HLS client, reading the balancer's master playlist.
+    out = tmp_path / "ffmpeg.ts"
+    cmd = [require(FFMPEG, "ffmpeg"), "-hide_banner", "-loglevel", "error"]
+    cmd += ["-i", f"{base}/master.m3u8", "-c", "copy", "-f", "mpegts", str(out)]
+    with trio.fail_after(LIVE_LIMIT_S):
+        await record(cmd, 6)
+    frames = decoded_frames(out)
+    assert frames.get("video", 0) > 30, frames
+    assert frames.get("audio", 0) > 30, frames
+
+
+async def test_every_host_gives_the_same_playlist(rig: Rig, publisher: Publisher) -> None:
+    async with httpx.AsyncClient(timeout=10) as client:
+        with trio.fail_after(LIVE_LIMIT_S):
+            while True:
+                answers = [
+                    await client.get(f"{host.url}/live/{CHANNEL}/source/index.m3u8")
+                    for host in rig.hosts
+                ]
+                texts = {response.text for response in answers}
+                # A new segment may come out between two of the requests: ask again.
+                if len({parse_media_playlist(t).media_sequence for t in texts}) == 1:
+                    lasts = {parse_media_playlist(t).segments[-1].uri for t in texts}
+                    if len(lasts) == 1:
+                        break
+                await trio.sleep(0.1)
+    assert len(texts) == 1
+    heads = {
+        (r.status_code, r.headers["content-type"], r.headers["cache-control"]) for r in answers
+    }
+    assert heads == {(200, PLAYLIST_TYPE, "no-cache")}
+
+
+async def test_fifty_players_at_once_on_an_edge_cost_the_origin_one_fetch(
+    rig: Rig, publisher: Publisher
+) -> None:
+    a, _, c = rig.hosts
+    url = f"{a.url}/live/{CHANNEL}/source/index.m3u8"
+    async with httpx.AsyncClient(timeout=30) as client:
+        # A segment nobody has asked for yet: the next one the origin lists.
+        known = len(numbered(await playlist(client, url)))
+        first = (await playlist(client, url)).media_sequence
+        with trio.fail_after(LIVE_LIMIT_S):
+            while True:
+                listed = await playlist(client, url)
+                if listed.media_sequence + len(listed.segments) > first + known:
+                    break
+                await trio.sleep(0.1)
+        name = listed.segments[-1].uri
+        fetched_before = await served(a, (SEGMENT_ROUTE,))
+        bodies: list[bytes] = []
+
+        async def player() -> None:
+            response = await client.get(f"{c.url}/live/{CHANNEL}/source/{name}")
+            assert response.status_code == 200, response.text
+            bodies.append(response.content)
+
+        with trio.fail_after(30):
+            async with trio.open_nursery() as players:
+                for _ in range(PLAYERS_AT_ONCE):
+                    players.start_soon(player)
+        assert await served(a, (SEGMENT_ROUTE,)) == fetched_before + 1
+        original = (await client.get(f"{a.url}/live/{CHANNEL}/source/{name}")).content
+    assert bodies == [original] * PLAYERS_AT_ONCE
+
+
+async def hls_viewers(host: RigHost, token: str) -> int:
+    """The channel's HLS viewers on the whole site, as ``host`` counts them."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.get(
+            f"{host.url}/api/streaming/status", headers={"Authorization": f"Bearer {token}"}
+        )
+    assert response.status_code == 200, response.text
+    count: int = response.json()["viewers"]["hls"]
+    return count
+
+
+async def test_a_player_spread_over_the_hosts_is_one_viewer(
+    rig: Rig, publisher: Publisher, nursery: trio.Nursery
+) -> None:
+    # Each player reloads its playlist twice a target duration, each time from the
+    # next of its hosts, as a round-robin balancer would send it: the first from the
+    # edges alone (the origin never sees it), the second from every host.
+    players: dict[str, list[RigHost]] = {}
+
+    async def reload(token: str) -> None:
+        async with httpx.AsyncClient(timeout=10) as client:
+            for turn in itertools.count():
+                hosts = players[token]
+                url = f"{hosts[turn % len(hosts)].url}/live/{CHANNEL}/source/index.m3u8"
+                assert (await client.get(f"{url}?vs={token}")).status_code == 200
+                await trio.sleep(0.5)
+
+    async def every_host_counts(expected: int) -> bool:
+        return all([await hls_viewers(host, publisher.token) == expected for host in rig.hosts])
+
+    # Earlier tests' players have stopped reloading: they drop out of the count.
+    with trio.fail_after(LIVE_LIMIT_S):
+        await wait_until(lambda: every_host_counts(0), poll_s=0.5)
+    players["player-on-the-edges"] = rig.hosts[1:]
+    nursery.start_soon(reload, "player-on-the-edges")
+    with trio.fail_after(LIVE_LIMIT_S):
+        await wait_until(lambda: every_host_counts(1), poll_s=0.5)
+    players["player-everywhere"] = rig.hosts
+    nursery.start_soon(reload, "player-everywhere")
+    with trio.fail_after(LIVE_LIMIT_S):
+        await wait_until(lambda: every_host_counts(2), poll_s=0.5)
+    # Every host has served them for several heartbeats now: still two, not five.
+    for host in rig.hosts:
+        assert await hls_viewers(host, publisher.token) == 2
+    nursery.cancel_scope.cancel()
+
+
+@pytest.mark.interop
+async def test_hls_js_in_chromium_plays_through_the_balancer(
+    rig: Rig, balancer: Balancer, publisher: Publisher
+) -> None:
+    before = [await served(host) for host in rig.hosts]
+
+    def scenario(browser: Browser) -> tuple[str | None, list[str]]:
+        page = new_context(browser, balancer.url).new_page()
+        log = PageLog()
+        log.attach(page)
+        page.goto(f"/channel/{CHANNEL}")
+        # Several target durations: hls.js reloads the playlist and fetches new segments,
+        # each request to the next host.
+        wait_playing(page, advance_s=6)
+        return page.locator(".player").get_attribute("data-engine"), log.errors
+
+    engine, errors = await in_browser(scenario)
+    assert engine == "hls"
+    assert errors == []
+    after = [await served(host) for host in rig.hosts]
+    assert all(n > m for n, m in zip(after, before, strict=True)), (before, after)
+
+
+async def test_a_takeover_continues_the_numbering_through_the_balancer(
+    rig: Rig,
+    balancer: Balancer,
+    publisher: Publisher,
+    sample: Sample,
+    tmp_path: Path,
+    nursery: trio.Nursery,
+) -> None:
+    b = rig.hosts[1]
+    url = f"{balancer.url}/live/{CHANNEL}/source/index.m3u8"
+    seen: dict[int, str] = {}
+    async with httpx.AsyncClient(timeout=30) as client:
+        seen.update(numbered(await playlist(client, url)))
+        before = max(seen)
+        on_b = await publish(nursery, b, publisher.key, sample)
+        with trio.fail_after(30):
+            await wait_origin(rig, CHANNEL, b)
+            # B has taken the lease; its HLS starts with the session there.
+            on_b_url = f"{b.url}/live/{CHANNEL}/source/index.m3u8"
+            while (await client.get(on_b_url)).status_code != 200:  # noqa: ASYNC110 (poll)
+                await trio.sleep(0.05)
+        # Reload through the balancer until B's part shows, two segments of it: its
+        # first carries EXT-X-DISCONTINUITY. No number is ever listed with two names.
+        moved: list[int] = []
+        with trio.fail_after(LIVE_LIMIT_S):
+            while len(moved) < 2:
+                listed = await playlist(client, url)
+                for number, name in numbered(listed).items():
+                    assert seen.setdefault(number, name) == name, (number, name, seen[number])
+                for i, segment in enumerate(listed.segments):
+                    number = listed.media_sequence + i
+                    if segment.discontinuity and number > before and not moved:
+                        moved = [number]
+                    elif moved and number == moved[-1] + 1:
+                        moved.append(number)
+                await trio.sleep(0.3)
+        parts = []
+        for number in moved:
+            response = await client.get(f"{balancer.url}/live/{CHANNEL}/source/{seen[number]}")
+            assert response.status_code == 200, response.text
+            parts.append(response.content)
+    # B went on past every segment A listed (the loop's condition), under names of
+    # its own.
+    names_on_a = {seen[n] for n in seen if n < moved[0]}
+    assert not names_on_a & {seen[n] for n in moved}
+    stream = tmp_path / "after-takeover.ts"
+    stream.write_bytes(b"".join(parts))
+    frames = decoded_frames(stream)
+    assert frames.get("video", 0) > 10, frames
+    # A dropped its encoder.
+    with trio.fail_after(30):
+        await trio.to_thread.run_sync(publisher.encoder.wait)
+    on_b.terminate()
+    with trio.fail_after(30 + SLACK_S):
+        await on_b.wait()

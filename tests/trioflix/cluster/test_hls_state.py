@@ -1,0 +1,177 @@
+"""Live HLS state the hosts share, on a real redis-server: where each rendition stopped
+(only ever forward), a session's HLS continuing on another host from there, and the
+players of a channel (one per token, whichever host saw it)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+import trio
+
+from protocols import hls
+from tests.trioflix.live_hls.helpers import parse_media_playlist
+from trioflix.cluster.hls_state import PLAYERS_TTL_S, POSITION_TTL_S, Position, SiteHLS
+from trioflix.live.hls.rendition import Rendition
+from trioflix.live.hls.writer import SharedPositions
+
+from .helpers import REDIS_STOPS, wait_until
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import coredis
+
+    from tests.conftest import RedisServer
+
+pytestmark = [pytest.mark.slow, REDIS_STOPS]
+
+WINDOW_S = 0.5
+SESSION = 41
+
+
+async def test_a_position_only_goes_forward(redis: coredis.Redis[bytes]) -> None:
+    site = SiteHLS(redis)
+    assert await site.stopped_at("alice", 7, "source") is None
+    await site.claim("alice", 7, "a")
+    assert await site.advance("alice", 7, "source", Position(5, 1), "a")
+    assert await site.advance("alice", 7, "720p", Position(4, 0), "a")
+    assert await site.stopped_at("alice", 7, "source") == Position(5, 1)
+    assert await site.stopped_at("alice", 7, "720p") == Position(4, 0)
+    # Behind, or level: not recorded.
+    assert await site.advance("alice", 7, "source", Position(3, 0), "a")
+    assert await site.advance("alice", 7, "source", Position(5, 0), "a")
+    assert await site.stopped_at("alice", 7, "source") == Position(5, 1)
+    assert await site.advance("alice", 7, "source", Position(6, 2), "a")
+    assert await site.stopped_at("alice", 7, "source") == Position(6, 2)
+    # Other sessions and channels are apart; the record does not outlive its use.
+    assert await site.stopped_at("alice", 8, "source") is None
+    assert await site.stopped_at("bob", 7, "source") is None
+    assert 0 < await redis.ttl("trioflix:hls:position:alice:7") <= POSITION_TTL_S
+
+
+async def test_once_another_writer_claims_the_session_the_old_one_is_refused(
+    redis: coredis.Redis[bytes],
+) -> None:
+    site = SiteHLS(redis)
+    await site.claim("alice", 7, "a")
+    assert await site.advance("alice", 7, "source", Position(5, 0), "a")
+    await site.claim("alice", 7, "b")
+    assert not await site.advance("alice", 7, "source", Position(6, 0), "a")
+    assert await site.stopped_at("alice", 7, "source") == Position(5, 0)
+    assert await site.advance("alice", 7, "source", Position(6, 1), "b")
+    assert await site.stopped_at("alice", 7, "source") == Position(6, 1)
+
+
+def segment(n: int, *, discontinuity: bool = False) -> hls.SegmentFinished:
+    return hls.SegmentFinished(
+        sequence=n,
+        start_ms=2000 * n,
+        duration_ms=2000,
+        data=bytes([n]) * 188,
+        discontinuity=discontinuity,
+        independent=True,
+    )
+
+
+async def rendition(directory: Path, site: SiteHLS) -> Rendition:
+    """The source rendition of session :data:`SESSION` on a host that starts writing it."""
+    await trio.Path(directory).mkdir(parents=True)
+    positions = SharedPositions(lambda: site, "alice", SESSION)
+    await positions.claim()
+    return Rendition(
+        "source",
+        directory,
+        session_id=SESSION,
+        target_duration_s=2,
+        limiter=trio.CapacityLimiter(1),
+        continuity=positions,
+    )
+
+
+async def test_the_next_host_goes_on_past_the_last_segment(
+    redis: coredis.Redis[bytes], tmp_path: Path
+) -> None:
+    site = SiteHLS(redis)
+    on_a = await rendition(tmp_path / "a", site)
+    for n in range(8):  # a window of six, and a reconnect on A (a discontinuity) at 3
+        await on_a.add(segment(n, discontinuity=n == 3), None)
+    before = parse_media_playlist(on_a.text)
+    assert before.media_sequence == 2
+    assert [s.discontinuity for s in before.segments] == [False, True] + [False] * 4
+
+    on_b = await rendition(tmp_path / "b", site)
+    await on_b.continue_session()  # as the session starts on B: its empty playlist goes on
+    waiting = parse_media_playlist(on_b.text)
+    assert (waiting.media_sequence, waiting.segments) == (8, [])
+    # A has not learnt that B took the session: its next segment is not listed.
+    await on_a.add(segment(8), None)
+    assert on_a.superseded
+    assert parse_media_playlist(on_a.text).segments == before.segments
+    for n in range(2):
+        await on_b.add(segment(n), None)
+    after = parse_media_playlist(on_b.text)
+    assert after.media_sequence == 8
+    assert [s.uri for s in after.segments] == [
+        f"seg-{SESSION}-000008.ts",
+        f"seg-{SESSION}-000009.ts",
+    ]
+    assert [s.discontinuity for s in after.segments] == [True, False]
+    # A's discontinuity at 3 is counted; the move's is the first segment's own tag.
+    assert after.discontinuity_sequence == 1
+    assert (tmp_path / "b" / f"seg-{SESSION}-000008.ts").read_bytes() == bytes([0]) * 188
+    names_a = {p.name for p in (tmp_path / "a").glob("*.ts")}
+    assert names_a and not names_a & {p.name for p in (tmp_path / "b").glob("*.ts")}
+
+
+async def test_a_session_new_to_the_site_starts_at_zero(
+    redis: coredis.Redis[bytes], tmp_path: Path
+) -> None:
+    first = await rendition(tmp_path / "a", SiteHLS(redis))
+    await first.add(segment(0), None)
+    playlist = parse_media_playlist(first.text)
+    assert playlist.media_sequence == 0
+    assert [(s.uri, s.discontinuity) for s in playlist.segments] == [
+        (f"seg-{SESSION}-000000.ts", False)
+    ]
+
+
+async def test_redis_out_of_reach_does_not_hold_the_playlist_up(
+    redis: coredis.Redis[bytes], redis_server: RedisServer, tmp_path: Path
+) -> None:
+    alone = await rendition(tmp_path / "a", SiteHLS(redis))
+    await trio.to_thread.run_sync(redis_server.stop)
+    with trio.fail_after(10):
+        await alone.add(segment(0), None)
+        await alone.add(segment(1), None)
+    assert [s.uri for s in parse_media_playlist(alone.text).segments] == [
+        f"seg-{SESSION}-000000.ts",
+        f"seg-{SESSION}-000001.ts",
+    ]
+
+
+async def test_players_seen_on_several_hosts_count_once_until_they_stop(
+    redis: coredis.Redis[bytes],
+) -> None:
+    a, b = SiteHLS(redis), SiteHLS(redis)  # two hosts, one Redis
+    await a.players_seen("alice", {"p1", "p2"})
+    await b.players_seen("alice", {"p2", "p3"})
+    await b.players_seen("bob", {"p1"})
+    assert await a.players("alice", WINDOW_S) == 3
+    assert await b.players("alice", WINDOW_S) == 3
+    assert await a.players("bob", WINDOW_S) == 1
+    assert 0 < await redis.ttl("trioflix:hls:players:alice") <= PLAYERS_TTL_S
+
+    # p1 keeps reloading; the others stop and drop out once the window has passed.
+    async def only_p1_left() -> bool:
+        await a.players_seen("alice", {"p1"})
+        return await b.players("alice", WINDOW_S) == 1
+
+    with trio.fail_after(10):
+        await wait_until(only_p1_left, poll_s=0.1)
+
+
+async def test_many_players_at_once(redis: coredis.Redis[bytes]) -> None:
+    site = SiteHLS(redis)
+    await site.players_seen("alice", {f"player-{n}" for n in range(2500)})  # several batches
+    assert await site.players("alice", 60) == 2500
