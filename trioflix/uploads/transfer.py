@@ -27,6 +27,7 @@ import trio
 
 from protocols import tus
 from trioflix.errors import APIError
+from trioflix.storage import StorageFailure
 from trioflix.store import StoreError
 from trioflix.uploads.files import COMMIT_INTERVAL_BYTES, DiskFull
 from trioflix.uploads.http_body import WRITE_BYTES
@@ -109,7 +110,8 @@ class DataFile(Protocol):
         """Append ``pieces`` at :attr:`position` and move it past them."""
 
     async def sync(self) -> None:
-        """fsync: every byte written before the call is on disk when it returns."""
+        """Every byte written before the call is stored when it returns (fsync, or the tail
+        object on object storage)."""
 
     async def truncate(self, size: int) -> None:
         """Cut the file (and :attr:`position`) back to ``size``."""
@@ -148,6 +150,8 @@ async def receive_body(
         APIError: 408 after ``BODY_IDLE_TIMEOUT_S`` without a byte, 423 if a newer
             request evicted this one, 507 when the disk is full. The bytes
             received before are kept.
+        StorageUnavailable: Object storage could not take a part or the tail;
+            what was committed before stands.
         trio.Cancelled: The client went away or the server is stopping; the
             bytes received before are kept.
     """
@@ -264,7 +268,7 @@ class _Commits:
     async def _sync_and_commit(self, offset: int) -> None:
         try:
             await self._data.sync()
-        except OSError as exc:
+        except (OSError, StorageFailure) as exc:
             self._failure = exc
             self._fsync_failed = True
         else:
@@ -291,7 +295,7 @@ class _Commits:
             return
         try:
             await self._data.sync()
-        except OSError:
+        except (OSError, StorageFailure):
             logger.warning(
                 "fsync failed; keeping the upload at offset %d", self.committed, exc_info=True
             )
@@ -334,5 +338,5 @@ async def _keep_buffered(body: Body, data: DataFile, limit: int | None, start: i
     if rest:
         try:
             await data.write(rest)
-        except OSError:
+        except (OSError, StorageFailure):
             logger.warning("could not keep %d buffered bytes", sum(map(len, rest)), exc_info=True)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import httpx
 
     from tests.conftest import Server
+    from tests.seaweedfs import SeaweedServer
 
 TUS = "/api/upload/video/tus"
 V = {"Tus-Resumable": "1.0.0"}
@@ -71,6 +72,39 @@ def stored_size(data_dir: Path, path: str) -> int:
         return (data_dir / "uploads" / f"{path.rsplit('/', 1)[1]}.bin").stat().st_size
     except FileNotFoundError:
         return 0
+
+
+def upload_id(path: str) -> str:
+    """The upload id at the end of an upload's URL path."""
+    return path.rsplit("/", 1)[1]
+
+
+async def finished_bytes(server: Server, token: str, path: str) -> bytes:
+    """The bytes of the finished upload at ``path``, where the server keeps them.
+
+    On local disk: the source file of the video it became; on object storage:
+    the object ``uploads/ID/data``.
+    """
+    if server.settings.storage_url:
+        return await server.app.trioflix.objects.read_bytes(f"uploads/{upload_id(path)}/data")
+    status = await server.client.get(f"/api/upload/status/{upload_id(path)}", headers=auth(token))
+    video_id = status.json()["upload"]["video_id"]
+    return (server.settings.data_dir / "videos" / str(video_id) / "source").read_bytes()
+
+
+async def open_multipart_uploads(seaweed: SeaweedServer, storage_url: str) -> list[str]:
+    """The keys of the multipart uploads still open in the bucket of ``storage_url``."""
+    bucket = urlsplit(storage_url).netloc
+
+    def listing() -> list[str]:
+        client = seaweed.client()
+        try:
+            answer = client.list_multipart_uploads(Bucket=bucket)
+        finally:
+            client.close()
+        return [upload["Key"] for upload in answer.get("Uploads", [])]
+
+    return await trio.to_thread.run_sync(listing)
 
 
 async def raw_patch_start(
