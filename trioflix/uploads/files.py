@@ -160,8 +160,11 @@ class DataFile:
             raise
         self.position += written
 
-    async def sync(self) -> None:
+    async def sync(self, *, whole: bool = True) -> int:
+        """fsync; returns the position before it, which is now on disk."""
+        position = self.position
         await trio.to_thread.run_sync(os.fsync, self._fd, limiter=DISK_LIMITER)
+        return position
 
     async def commit(self, db: Database, offset: int, expires_at: float | None) -> None:
         """Record ``offset`` as the upload's committed offset (call after :meth:`sync`)."""

@@ -176,23 +176,29 @@ class SpooledUpload:
         await trio.to_thread.run_sync(os.ftruncate, self._fd, 0, limiter=DISK_LIMITER)
         self._spooled = 0
 
-    async def sync(self) -> None:
-        """Make every byte written so far durable: the parts are; the tail object is written.
+    async def sync(self, *, whole: bool = True) -> int:
+        """Make the bytes written so far durable; returns the offset that now is.
+
+        The parts sent are durable already. ``whole`` writes the tail object
+        too; without it (while a body streams) the offset moves to the end of
+        the last part, if that is past the durable offset, and costs no request.
 
         Raises:
             StorageUnavailable: The tail could not be written; the last durable state stands.
         """
         async with self._lock:
-            if self.position == self._durable.offset:
-                return
-            if self._spooled:
-                await self._store.put_file(tail_key(self._upload_id), self._spool)
-            self._durable = _Durable(tuple(self._parts), self._part_bytes, self.position)
+            if whole and self.position > self._durable.offset:
+                if self._spooled:
+                    await self._store.put_file(tail_key(self._upload_id), self._spool)
+                self._durable = _Durable(tuple(self._parts), self._part_bytes, self.position)
+            elif self._part_bytes > self._durable.offset:
+                self._durable = _Durable(tuple(self._parts), self._part_bytes, self._part_bytes)
+            return self._durable.offset
 
     async def commit(self, db: Database, offset: int, expires_at: float | None) -> None:
-        """Record the state the last :meth:`sync` made durable (at least ``offset``)."""
+        """Record the state the last :meth:`sync` made durable, ``offset`` bytes."""
         durable = self._durable
-        assert durable.offset >= offset
+        assert durable.offset == offset
         async with db.transaction() as tx:
             await records.commit_parts(
                 tx,
