@@ -263,6 +263,10 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
                 size {bigint} NOT NULL,
                 PRIMARY KEY (upload_id, number)
             )""",
+            # The per-upload lock across hosts (trioflix.uploads.shared_locks).
+            "ALTER TABLE uploads ADD COLUMN lock_holder TEXT",
+            "ALTER TABLE uploads ADD COLUMN lock_until {float}",
+            "ALTER TABLE uploads ADD COLUMN lock_evict {bool} NOT NULL DEFAULT FALSE",
         ),
     ),
 )

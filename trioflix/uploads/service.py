@@ -14,6 +14,7 @@ from trioflix.uploads.files import UploadFiles
 from trioflix.uploads.locks import UploadLocks
 from trioflix.uploads.multipart import UploadObjects
 from trioflix.uploads.progress import ProgressHub
+from trioflix.uploads.shared_locks import SharedUploadLocks
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -64,7 +65,8 @@ class Uploads:
         files: Where upload bytes go: one file per upload in ``DATA_DIR/uploads``
             when media is on local disk, a multipart upload per upload when it is on
             object storage (``TRIOFLIX_STORAGE_URL=s3://...``).
-        locks: Per-upload request serialisation with takeover.
+        locks: Per-upload request serialisation with takeover: in-process, or across
+            hosts through PostgreSQL for uploads on object storage.
         hub: Live progress wake-ups for status streams.
         expiry_s: How long an unfinished upload lives after its last commit.
     """
@@ -92,7 +94,13 @@ class Uploads:
             if urlsplit(settings.storage_url or "").scheme == "s3"
             else UploadFiles(settings.data_dir / "uploads")
         )
-        self.locks = UploadLocks()
+        # Uploads on object storage can be continued on any host that shares the
+        # database (PostgreSQL); one host alone keeps its in-process lock.
+        self.locks: UploadLocks | SharedUploadLocks = (
+            SharedUploadLocks(UploadLocks(), get_db)
+            if isinstance(self.files, UploadObjects) and settings.database_url
+            else UploadLocks()
+        )
         self.hub = ProgressHub()
         self.expiry_s = float(settings.upload_expiry)
         self.job_enqueued = job_enqueued
