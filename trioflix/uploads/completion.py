@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from trioflix.uploads.records import Upload
     from trioflix.uploads.service import Uploads
 
-__all__ = ["assemble_final", "assemble_waiting_finals", "complete_upload"]
+__all__ = ["assemble_final", "assemble_waiting_finals", "complete_upload", "finish_stored"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +67,21 @@ async def complete_upload(service: Uploads, upload: Upload) -> None:
     service.job_enqueued()
     logger.info("upload %s complete: video %d queued", upload.id, video_id)
     service.hub.notify(upload.user_id)
+
+
+async def finish_stored(service: Uploads, upload_id: str) -> None:
+    """Complete an upload whose bytes are all stored but whose completion was cut short.
+
+    Raises:
+        StorageUnavailable: Object storage is still away; call again later.
+    """
+    async with service.locks.hold(upload_id, evict=False):
+        upload = await records.get_upload(service.db, upload_id, None)
+        if upload is None or upload.state != "uploading" or not upload.tus_state().finished:
+            return
+        await service.files.seal(service.db, upload)
+        await complete_upload(service, upload)
+    logger.info("upload %s: completion caught up", upload_id)
 
 
 async def assemble_final(service: Uploads, final_id: str) -> bool:

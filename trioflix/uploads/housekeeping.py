@@ -3,6 +3,8 @@
 Every :data:`SWEEP_INTERVAL_S` (and once at start, which also catches up after
 a crash) it
 
+- completes uploads whose bytes are all stored but whose completion was cut
+  short (object storage away at that moment, or the server stopped);
 - deletes the data of unfinished uploads past their ``expires_at`` (on object
   storage: aborts the multipart upload and deletes the tail) and leaves a
   tombstone, so that the client hears 410 rather than 404;
@@ -22,7 +24,7 @@ import trio
 from trioflix.storage import StorageFailure
 from trioflix.store import StoreError
 from trioflix.uploads import records
-from trioflix.uploads.completion import assemble_final
+from trioflix.uploads.completion import assemble_final, finish_stored
 
 if TYPE_CHECKING:
     from trioflix.uploads.service import Uploads
@@ -39,6 +41,8 @@ BATCH = 100  # uploads per sweep and query: a sweep never loads an unbounded lis
 async def sweep(service: Uploads) -> int:
     """One housekeeping pass. Returns the number of uploads that expired."""
     expired = 0
+    for upload_id in await records.list_stored_unfinished(service.db, BATCH):
+        await finish_stored(service, upload_id)
     for upload in await records.list_expired(service.db, time.time(), BATCH):
         if service.locks.holder(upload.id) is not None:
             continue  # a request is writing it right now: its commit slides the expiry

@@ -44,6 +44,7 @@ __all__ = [
     "get_upload",
     "list_expired",
     "list_pending_finals",
+    "list_stored_unfinished",
     "mark",
     "new_upload_id",
     "parts_of",
@@ -313,6 +314,20 @@ async def list_pending_finals(db: Transaction, limit: int) -> list[str]:
     rows = await db.fetch(
         "SELECT id FROM uploads WHERE state = 'uploading' AND concat LIKE 'final;%'"
         " ORDER BY created_at LIMIT $1",
+        limit,
+    )
+    return [row["id"] for row in rows]
+
+
+async def list_stored_unfinished(db: Transaction, limit: int) -> list[str]:
+    """Ordinary and partial uploads with every byte stored but not yet completed.
+
+    Their completion was cut short: object storage away when the last bytes were
+    joined, or the server stopped in between.
+    """
+    rows = await db.fetch(
+        "SELECT id FROM uploads WHERE state = 'uploading' AND upload_offset = upload_length"
+        " AND (concat IS NULL OR concat = 'partial') ORDER BY updated_at LIMIT $1",
         limit,
     )
     return [row["id"] for row in rows]

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from tests.seaweedfs import SeaweedServer
 
 TUS = "/api/upload/video/tus"
+JS_DIR = Path(__file__).resolve().parents[2] / "js"
+#: Runs tus-js-client scenarios (see the script's header).
+SCRIPT = JS_DIR / "tus_upload.mjs"
 V = {"Tus-Resumable": "1.0.0"}
 STREAM = {"Content-Type": "application/offset+octet-stream"}
 

@@ -16,6 +16,7 @@ import pytest
 import trio
 
 from tests.waiting import wait_until
+from trioflix.storage import StorageUnavailable
 
 from .helpers import (
     TUS,
@@ -35,7 +36,7 @@ from .helpers import (
 if TYPE_CHECKING:
     from tests.conftest import Server
     from tests.seaweedfs import SeaweedServer
-    from trioflix.storage import ObjectReader
+    from trioflix.storage import ObjectReader, Part
 
 MIB = 1024 * 1024
 PART = 5 * MIB
@@ -245,3 +246,36 @@ async def test_concatenation_copies_parts_inside_the_store(
     # The partials' objects are gone with them.
     for path in paths:
         assert await objects.list_prefix(f"uploads/{upload_id(path)}/") == []
+
+
+@pytest.mark.slow
+@pytest.mark.settings(upload_expiry=1)  # housekeeping sweeps every 0.5 s
+async def test_a_completion_cut_short_by_the_storage_is_caught_up(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token, _ = await server.register("alice")
+    data = os.urandom(6 * MIB)
+    path = await create(server.tus, token, len(data))
+    objects = server.app.trioflix.objects
+
+    async def away(*args: object, **kwargs: object) -> Part:
+        raise StorageUnavailable("the storage went away (injected)")
+
+    # Every byte is stored (a part and the tail), but joining them fails.
+    monkeypatch.setattr(objects, "upload_part_copy", away)
+    answer = await patch(server.tus, token, path, 0, data)
+    assert answer.status_code == 503
+    assert answer.json()["error"]["code"] == "storage_unavailable"
+    assert (await head(server.tus, token, path)).headers["Upload-Offset"] == str(len(data))
+    monkeypatch.undo()  # the storage is back: housekeeping completes the upload
+
+    status_url = f"/api/upload/status/{upload_id(path)}"
+
+    async def video_id() -> int | None:
+        status = await server.client.get(status_url, headers=auth(token))
+        return status.json()["upload"]["video_id"]  # type: ignore[no-any-return]
+
+    with trio.fail_after(20):
+        while await video_id() is None:  # noqa: ASYNC110 (polled over HTTP)
+            await trio.sleep(0.1)
+    assert await finished_bytes(server, token, path) == data
