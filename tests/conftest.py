@@ -13,6 +13,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -312,26 +313,39 @@ async def server(
     and as plain ``hypercorn -k trio trioflix.asgi:app`` does (every route through
     ASGI).
     """
+    async with open_server(settings, nursery, getattr(request, "param", "direct")) as served:
+        yield served
+
+
+@asynccontextmanager
+async def open_server(
+    settings: Settings, nursery: trio.Nursery, how: str = "direct"
+) -> AsyncIterator[Server]:
+    """Serve ``settings`` in ``nursery`` (``how``: ``direct`` or ``asgi``, as the
+    ``server`` fixture); stopped when the block ends. Tests of several hosts call it once
+    per host."""
     stop = trio.Event()
     app = create_app(settings)
-    if getattr(request, "param", "direct") == "asgi":
+    if how == "asgi":
         serve = partial(hypercorn.trio.serve, app, hypercorn_config(settings))
     else:
         serve = partial(serve_app, settings, app=app)
     binds = await nursery.start(partial(serve, shutdown_trigger=stop.wait))
     url = binds[0]
-    async with (
-        httpx.AsyncClient(base_url=url, timeout=10) as client,
-        httpx.AsyncClient(base_url=url, timeout=10) as tus,
-    ):
-        yield Server(
-            url=url,
-            client=client,
-            tus=tus,
-            settings=settings.replace(http=url.removeprefix("http://")),
-            app=app,
-        )
-    stop.set()
+    try:
+        async with (
+            httpx.AsyncClient(base_url=url, timeout=10) as client,
+            httpx.AsyncClient(base_url=url, timeout=10) as tus,
+        ):
+            yield Server(
+                url=url,
+                client=client,
+                tus=tus,
+                settings=settings.replace(http=url.removeprefix("http://")),
+                app=app,
+            )
+    finally:
+        stop.set()
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,6 +80,15 @@ def _positive_int(value: str, env: str) -> int:
     return number
 
 
+def _part_size(value: str, env: str) -> int:
+    from trioflix.storage import MIN_PART_SIZE
+
+    size = _positive_int(value, env)
+    if size < MIN_PART_SIZE:
+        raise ConfigError(f"{env} must be at least {MIN_PART_SIZE} (5 MiB, S3's least), got {size}")
+    return size
+
+
 def _seconds_between(low: int, high: int) -> Converter[float]:
     def convert(value: str, env: str) -> float:
         try:
@@ -270,6 +279,13 @@ class Settings:
         "TRIOFLIX_UPLOAD_EXPIRY",
         "seconds an unfinished upload is kept after its last byte arrived",
         _positive_int,
+    )
+    upload_part_size: int = _setting(
+        8 * 1024**2,
+        "TRIOFLIX_UPLOAD_PART_SIZE",
+        "with object storage, a tus upload is sent in parts of this many bytes (at least 5 MiB);"
+        " each upload spools about one part on local disk",
+        _part_size,
     )
     media_workers: int = _setting(
         1,

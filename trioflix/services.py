@@ -75,7 +75,9 @@ def build_state(settings: Settings) -> AppState:
         return app_state.db
 
     jobs = JobWorkers(db, concurrency=settings.media_workers)
-    uploads = Uploads(settings, db, lambda: app_state.request_trailers, jobs.wake)
+    uploads = Uploads(
+        settings, db, lambda: app_state.request_trailers, jobs.wake, lambda: app_state.objects
+    )
     jobs.register(video_job_type(db, settings.data_dir, uploads.hub))
     read_interval_s = settings.rtmp_read_interval_ms / 1000
     app_state = AppState(

@@ -13,6 +13,8 @@
 //   resume   a new Upload of the same file: finds the earlier one by fingerprint in
 //            "storage" (or takes "uploadUrl"), asks the server for the offset, finishes
 //
+// Any scenario: "pauseMs" waits that long before each PATCH.
+//
 // Prints one JSON object on stdout: {url, offsets, requests: [{method, status, ...}]}.
 // Exits 1 with the error on stderr if the upload fails.
 
@@ -79,6 +81,12 @@ function options(extra) {
       if (entry.method === "POST") entry.concat = req.getHeader("Upload-Concat") ?? null;
       pending.set(req, entry);
       requests.push(entry);
+      // "pauseMs": wait that long before each PATCH (tus-js-client awaits a
+      // returned promise), so that a test can act in the middle of an upload.
+      if (config.pauseMs && entry.method === "PATCH") {
+        return new Promise((resolve) => setTimeout(resolve, config.pauseMs));
+      }
+      return undefined;
     },
     onAfterResponse(req, res) {
       const entry = pending.get(req);

@@ -254,6 +254,31 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "ALTER TABLE live_sessions ADD COLUMN origin_epoch {bigint} NOT NULL DEFAULT 0",
         ),
     ),
+    (
+        7,
+        "tus uploads on object storage",
+        (
+            # On object storage an upload is a multipart upload of uploads/ID/data:
+            # its id, and how many of the committed bytes are in whole parts (the
+            # rest are in the tail object).
+            "ALTER TABLE uploads ADD COLUMN multipart_id TEXT",
+            "ALTER TABLE uploads ADD COLUMN part_bytes {bigint} NOT NULL DEFAULT 0",
+            # The parts whose bytes the committed offset counts, in upload order.
+            # Part numbers are never reused, so a part sent but never committed
+            # (a crash, a checksum that failed) is simply left out on completion.
+            """CREATE TABLE upload_object_parts (
+                upload_id TEXT NOT NULL REFERENCES uploads(id) ON DELETE CASCADE,
+                number INTEGER NOT NULL,
+                etag TEXT NOT NULL,
+                size {bigint} NOT NULL,
+                PRIMARY KEY (upload_id, number)
+            )""",
+            # The per-upload lock across hosts (trioflix.uploads.shared_locks).
+            "ALTER TABLE uploads ADD COLUMN lock_holder TEXT",
+            "ALTER TABLE uploads ADD COLUMN lock_until {float}",
+            "ALTER TABLE uploads ADD COLUMN lock_evict {bool} NOT NULL DEFAULT FALSE",
+        ),
+    ),
 )
 
 

@@ -18,12 +18,14 @@ from trioflix.jobs.queue import enqueue
 from trioflix.media.library import create_video, video_dir
 from trioflix.media.processing import PROCESS_VIDEO, adopt_source
 from trioflix.uploads import records
+from trioflix.uploads.files import UploadFiles
+from trioflix.uploads.multipart import data_key
 
 if TYPE_CHECKING:
     from trioflix.uploads.records import Upload
     from trioflix.uploads.service import Uploads
 
-__all__ = ["assemble_final", "assemble_waiting_finals", "complete_upload"]
+__all__ = ["assemble_final", "assemble_waiting_finals", "complete_upload", "finish_stored"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,17 +54,34 @@ async def complete_upload(service: Uploads, upload: Upload) -> None:
             description=(upload.metadata_text("description") or "")[:DESCRIPTION_MAX_CHARS],
             origin="upload",
         )
-        await enqueue(
-            tx,
-            PROCESS_VIDEO,
-            {"video_id": video_id, "upload": upload.id},
-            subject=f"video:{video_id}",
+        # On object storage the job reads its source from the upload's object.
+        payload: dict[str, object] = (
+            {"video_id": video_id, "upload": upload.id}
+            if isinstance(service.files, UploadFiles)
+            else {"video_id": video_id, "source": [data_key(upload.id)]}
         )
+        await enqueue(tx, PROCESS_VIDEO, payload, subject=f"video:{video_id}")
         await records.mark(tx, upload.id, "complete", video_id=video_id)
-    await adopt_source(service.files.path(upload.id), video_dir(service.data_dir, video_id))
+    if isinstance(service.files, UploadFiles):
+        await adopt_source(service.files.path(upload.id), video_dir(service.data_dir, video_id))
     service.job_enqueued()
     logger.info("upload %s complete: video %d queued", upload.id, video_id)
     service.hub.notify(upload.user_id)
+
+
+async def finish_stored(service: Uploads, upload_id: str) -> None:
+    """Complete an upload whose bytes are all stored but whose completion was cut short.
+
+    Raises:
+        StorageUnavailable: Object storage is still away; call again later.
+    """
+    async with service.locks.hold(upload_id, evict=False):
+        upload = await records.get_upload(service.db, upload_id, None)
+        if upload is None or upload.state != "uploading" or not upload.tus_state().finished:
+            return
+        await service.files.seal(service.db, upload)
+        await complete_upload(service, upload)
+    logger.info("upload %s: completion caught up", upload_id)
 
 
 async def assemble_final(service: Uploads, final_id: str) -> bool:
@@ -89,7 +108,7 @@ async def assemble_final(service: Uploads, final_id: str) -> bool:
             return False
         assert length is not None  # every part is complete
         started = time.perf_counter()
-        total = await service.files.concatenate(final_id, [p.id for p in parts])
+        total = await service.files.concatenate(service.db, final, parts)
         if total != length:
             raise RuntimeError(f"final upload {final_id}: parts hold {total} bytes, not {length}")
         async with service.db.transaction() as tx:
@@ -98,7 +117,7 @@ async def assemble_final(service: Uploads, final_id: str) -> bool:
             for part in parts:
                 await records.mark(tx, part.id, "consumed")
         for part in parts:
-            await service.files.remove(part.id)
+            await service.files.remove(part)
         logger.info(
             "assembled final upload %s from %d parts (%d bytes) in %.2f s",
             final_id,

@@ -31,9 +31,14 @@ from typing import TYPE_CHECKING, Protocol, cast
 
 import trio
 
+from trioflix.uploads import records
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from pathlib import Path
+
+    from trioflix.store import Database
+    from trioflix.uploads.records import Upload
 
 __all__ = [
     "COMMIT_INTERVAL_BYTES",
@@ -42,6 +47,7 @@ __all__ = [
     "DiskFull",
     "Hasher",
     "UploadFiles",
+    "write_all",
 ]
 
 COMMIT_INTERVAL_BYTES = 32 * 1024**2  # an fsync per 32 MiB, in the background: < 66 MiB to redo
@@ -75,7 +81,17 @@ class DiskFull(OSError):
     """No space left for upload bytes (ENOSPC/EDQUOT); what was written before stays."""
 
 
-def _write_all(fd: int, offset: int, pieces: Sequence[bytes], hasher: Hasher | None) -> int:
+def write_all(
+    fd: int, offset: int, pieces: Sequence[bytes | bytearray], hasher: Hasher | None
+) -> int:
+    """Write ``pieces`` at ``offset`` of ``fd`` (blocking: call in a worker thread).
+
+    Returns:
+        The bytes written: all of them, unless the disk filled up.
+
+    Raises:
+        DiskFull: Nothing at all could be written (ENOSPC/EDQUOT).
+    """
     # One pwritev per IOV_MAX pieces (hypercorn hands over one piece per 64 KiB
     # socket read, so 1 MiB is 16 pieces: one system call); hashing here keeps it
     # off the event loop, and hashlib releases the GIL for large buffers.
@@ -119,7 +135,8 @@ class DataFile:
         between uploads.
     """
 
-    def __init__(self, fd: int, position: int) -> None:
+    def __init__(self, upload_id: str, fd: int, position: int) -> None:
+        self._upload_id = upload_id
         self._fd = fd
         self.position = position
 
@@ -134,7 +151,7 @@ class DataFile:
         """
         try:
             written = await trio.to_thread.run_sync(
-                _write_all, self._fd, self.position, pieces, hasher, limiter=DISK_LIMITER
+                write_all, self._fd, self.position, pieces, hasher, limiter=DISK_LIMITER
             )
         except DiskFull:
             self.position = await trio.to_thread.run_sync(
@@ -143,8 +160,15 @@ class DataFile:
             raise
         self.position += written
 
-    async def sync(self) -> None:
+    async def sync(self, *, whole: bool = True) -> int:
+        """fsync; returns the position before it, which is now on disk."""
+        position = self.position
         await trio.to_thread.run_sync(os.fsync, self._fd, limiter=DISK_LIMITER)
+        return position
+
+    async def commit(self, db: Database, offset: int, expires_at: float | None) -> None:
+        """Record ``offset`` as the upload's committed offset (call after :meth:`sync`)."""
+        await records.commit_offset(db, self._upload_id, offset, expires_at)
 
     async def truncate(self, size: int) -> None:
         """Drop everything from ``size`` on (a discarded checksummed chunk, a disk-full tail)."""
@@ -207,27 +231,33 @@ class UploadFiles:
         # Upload ids are hex (records.new_upload_id), so this never leaves root.
         return self.root / f"{upload_id}.bin"
 
-    async def create(self, upload_id: str) -> None:
+    async def create(self, upload_id: str, *, final: bool) -> str | None:
+        """Create the upload's empty file; returns ``None``: no multipart upload on local disk."""
         await trio.to_thread.run_sync(self._create, upload_id, limiter=DISK_LIMITER)
+        return None
 
     def _create(self, upload_id: str) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         os.close(os.open(self.path(upload_id), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
 
-    async def open_at(self, upload_id: str, offset: int) -> DataFile:
-        """Open the upload's file for writing at ``offset``, its committed length."""
+    async def open_at(self, db: Database, upload: Upload) -> DataFile:
+        """Open the upload's file for writing at its committed offset."""
         fd = await trio.to_thread.run_sync(
-            _open_at, self.path(upload_id), offset, limiter=DISK_LIMITER
+            _open_at, self.path(upload.id), upload.offset, limiter=DISK_LIMITER
         )
-        return DataFile(fd, offset)
+        return DataFile(upload.id, fd, upload.offset)
 
-    async def concatenate(self, final_id: str, partial_ids: Sequence[str]) -> int:
+    async def seal(self, db: Database, upload: Upload) -> None:
+        """Nothing to do: a fully stored upload's file is its bytes."""
+        await trio.lowlevel.checkpoint()
+
+    async def concatenate(self, db: Database, final: Upload, partials: Sequence[Upload]) -> int:
         """Write the partial uploads' bytes, in order, into the final upload's file (fsynced)."""
-        sources = [self.path(p) for p in partial_ids]
+        sources = [self.path(p.id) for p in partials]
         total: int = await trio.to_thread.run_sync(
-            _concatenate, self.path(final_id), sources, limiter=DISK_LIMITER
+            _concatenate, self.path(final.id), sources, limiter=DISK_LIMITER
         )
         return total
 
-    async def remove(self, upload_id: str) -> None:
-        await trio.to_thread.run_sync(_remove, self.path(upload_id), limiter=DISK_LIMITER)
+    async def remove(self, upload: Upload) -> None:
+        await trio.to_thread.run_sync(_remove, self.path(upload.id), limiter=DISK_LIMITER)

@@ -3,7 +3,10 @@
 Every :data:`SWEEP_INTERVAL_S` (and once at start, which also catches up after
 a crash) it
 
-- deletes the data of unfinished uploads past their ``expires_at`` and leaves a
+- completes uploads whose bytes are all stored but whose completion was cut
+  short (object storage away at that moment, or the server stopped);
+- deletes the data of unfinished uploads past their ``expires_at`` (on object
+  storage: aborts the multipart upload and deletes the tail) and leaves a
   tombstone, so that the client hears 410 rather than 404;
 - purges tombstones older than :data:`TOMBSTONE_KEEP_S`;
 - assembles final uploads whose partials are all complete (the server may have
@@ -18,9 +21,10 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from trioflix.storage import StorageFailure
 from trioflix.store import StoreError
 from trioflix.uploads import records
-from trioflix.uploads.completion import assemble_final
+from trioflix.uploads.completion import assemble_final, finish_stored
 
 if TYPE_CHECKING:
     from trioflix.uploads.service import Uploads
@@ -37,6 +41,8 @@ BATCH = 100  # uploads per sweep and query: a sweep never loads an unbounded lis
 async def sweep(service: Uploads) -> int:
     """One housekeeping pass. Returns the number of uploads that expired."""
     expired = 0
+    for upload_id in await records.list_stored_unfinished(service.db, BATCH):
+        await finish_stored(service, upload_id)
     for upload in await records.list_expired(service.db, time.time(), BATCH):
         if service.locks.holder(upload.id) is not None:
             continue  # a request is writing it right now: its commit slides the expiry
@@ -47,7 +53,7 @@ async def sweep(service: Uploads) -> int:
             if current.expires_at > time.time():
                 continue  # a PATCH slid its expiry meanwhile
             await records.mark(service.db, upload.id, "expired")
-            await service.files.remove(upload.id)
+            await service.files.remove(current)
             expired += 1
             logger.info("upload %s expired at offset %d", upload.id, current.offset)
     await records.purge_tombstones(service.db, time.time() - TOMBSTONE_KEEP_S)
@@ -66,6 +72,6 @@ async def run_housekeeping(
     while True:
         try:
             await sweep(service)
-        except StoreError as exc:
+        except (StoreError, StorageFailure) as exc:
             logger.warning("upload housekeeping skipped a sweep: %s", exc)
         await trio.sleep(interval_s)

@@ -1,10 +1,14 @@
 """Rows of the ``uploads`` table: what survives a restart about each tus upload.
 
-The database holds the *committed* offset: the number of bytes known to be on
-disk (fsynced) at the moment it was written. The data file may be longer after
-a crash; :meth:`trioflix.uploads.files.UploadFiles.open_at` cuts it back to the
+The database holds the *committed* offset: the number of bytes known to be
+stored (fsynced on disk, or in the object store) at the moment it was written.
+The data file may be longer after a crash;
+:meth:`trioflix.uploads.files.UploadFiles.open_at` cuts it back to the
 committed offset before anything else is written, so the two never disagree
-about bytes that a client was told are stored.
+about bytes that a client was told are stored. On object storage
+(:mod:`trioflix.uploads.multipart`) the row also names the multipart upload,
+the bytes of the committed offset that are in whole parts and, in
+``upload_object_parts``, those parts.
 
 States: ``uploading`` (bytes still expected), ``complete`` (all bytes stored),
 ``consumed`` (a partial upload whose bytes went into a final upload),
@@ -21,8 +25,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
 from protocols import tus
+from trioflix.storage import Part
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from trioflix.store import Row, Transaction
 
 __all__ = [
@@ -31,16 +38,20 @@ __all__ = [
     "UploadStatus",
     "add_parts",
     "commit_offset",
+    "commit_parts",
     "create_upload",
     "finals_waiting_on",
     "get_upload",
     "list_expired",
     "list_pending_finals",
+    "list_stored_unfinished",
     "mark",
     "new_upload_id",
     "parts_of",
     "purge_tombstones",
     "set_length",
+    "set_multipart",
+    "stored_parts",
 ]
 
 UploadStatus = Literal["uploading", "complete", "consumed", "terminated", "expired"]
@@ -49,7 +60,7 @@ UPLOAD_ID_BYTES = 16  # 128 bits: ids are unguessable, though ownership is check
 
 _COLUMNS = (
     "id, user_id, upload_length, upload_offset, concat, metadata, state, video_id,"
-    " created_at, updated_at, expires_at"
+    " created_at, updated_at, expires_at, multipart_id, part_bytes"
 )
 
 
@@ -68,6 +79,8 @@ class Upload:
     created_at: float
     updated_at: float
     expires_at: float | None
+    multipart_id: str | None = None
+    part_bytes: int = 0
 
     @property
     def gone(self) -> bool:
@@ -123,6 +136,8 @@ def _upload(row: Row | None) -> Upload | None:
             created_at=row["created_at"],
             updated_at=row["updated_at"],
             expires_at=row["expires_at"],
+            multipart_id=row["multipart_id"],
+            part_bytes=row["part_bytes"],
         )
     )
 
@@ -134,13 +149,14 @@ async def create_upload(
     user_id: int,
     state: tus.UploadState,
     expires_at: float | None,
+    multipart_id: str | None = None,
 ) -> Upload:
     now = time.time()
     concat = tus.format_concat(state.concat) if state.concat is not None else None
     row = await db.fetchrow(
         "INSERT INTO uploads (id, user_id, upload_length, upload_offset, concat, metadata,"
-        " state, created_at, updated_at, expires_at)"
-        f" VALUES ($1, $2, $3, 0, $4, $5, 'uploading', $6, $6, $7) RETURNING {_COLUMNS}",
+        " state, created_at, updated_at, expires_at, multipart_id)"
+        f" VALUES ($1, $2, $3, 0, $4, $5, 'uploading', $6, $6, $7, $8) RETURNING {_COLUMNS}",
         upload_id,
         user_id,
         state.length,
@@ -148,6 +164,7 @@ async def create_upload(
         tus.encode_metadata(state.metadata),
         now,
         expires_at,
+        multipart_id,
     )
     upload = _upload(row)
     assert upload is not None
@@ -186,6 +203,64 @@ async def commit_offset(
         upload_id,
         offset,
         expires_at,
+        time.time(),
+    )
+
+
+async def commit_parts(
+    db: Transaction,
+    upload_id: str,
+    new_parts: Sequence[Part],
+    *,
+    part_bytes: int,
+    offset: int,
+    expires_at: float | None,
+) -> None:
+    """Record an upload's new parts and its committed offset (object storage), atomically.
+
+    Args:
+        db: A transaction, so that the parts and the offset move together.
+        upload_id: The upload.
+        new_parts: Parts sent since the last commit, in upload order.
+        part_bytes: Bytes of the upload in all its committed parts.
+        offset: The committed offset: the parts plus the tail object.
+        expires_at: The new expiry.
+    """
+    for part in new_parts:
+        await db.execute(
+            "INSERT INTO upload_object_parts (upload_id, number, etag, size)"
+            " VALUES ($1, $2, $3, $4)",
+            upload_id,
+            part.number,
+            part.etag,
+            part.size,
+        )
+    await db.execute(
+        "UPDATE uploads SET upload_offset = $2, part_bytes = $3, expires_at = $4, updated_at = $5"
+        " WHERE id = $1 AND state = 'uploading'",
+        upload_id,
+        offset,
+        part_bytes,
+        expires_at,
+        time.time(),
+    )
+
+
+async def stored_parts(db: Transaction, upload_id: str) -> list[Part]:
+    """The committed parts of an upload on object storage, in upload order."""
+    rows = await db.fetch(
+        "SELECT number, etag, size FROM upload_object_parts WHERE upload_id = $1 ORDER BY number",
+        upload_id,
+    )
+    return [Part(number=row["number"], etag=row["etag"], size=row["size"]) for row in rows]
+
+
+async def set_multipart(db: Transaction, upload_id: str, multipart_id: str | None) -> None:
+    """Name the multipart upload that holds the upload's bytes (a final upload's assembly)."""
+    await db.execute(
+        "UPDATE uploads SET multipart_id = $2, updated_at = $3 WHERE id = $1",
+        upload_id,
+        multipart_id,
         time.time(),
     )
 
@@ -239,6 +314,20 @@ async def list_pending_finals(db: Transaction, limit: int) -> list[str]:
     rows = await db.fetch(
         "SELECT id FROM uploads WHERE state = 'uploading' AND concat LIKE 'final;%'"
         " ORDER BY created_at LIMIT $1",
+        limit,
+    )
+    return [row["id"] for row in rows]
+
+
+async def list_stored_unfinished(db: Transaction, limit: int) -> list[str]:
+    """Ordinary and partial uploads with every byte stored but not yet completed.
+
+    Their completion was cut short: object storage away when the last bytes were
+    joined, or the server stopped in between.
+    """
+    rows = await db.fetch(
+        "SELECT id FROM uploads WHERE state = 'uploading' AND upload_offset = upload_length"
+        " AND (concat IS NULL OR concat = 'partial') ORDER BY updated_at LIMIT $1",
         limit,
     )
     return [row["id"] for row in rows]

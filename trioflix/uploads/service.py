@@ -7,17 +7,21 @@ One :class:`Uploads` is built with the app's other services
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from protocols import tus
 from trioflix.uploads.files import UploadFiles
 from trioflix.uploads.locks import UploadLocks
+from trioflix.uploads.multipart import UploadObjects
 from trioflix.uploads.progress import ProgressHub
+from trioflix.uploads.shared_locks import SharedUploadLocks
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
     from trioflix.config import Settings
+    from trioflix.storage import ObjectStore
     from trioflix.store import Database
 
 __all__ = [
@@ -52,13 +56,17 @@ class Uploads:
         request_trailers: Whether request trailers reach the app (``trioflix serve``
             delivers them; plain hypercorn cannot).
         job_enqueued: Called after a processing job was enqueued (wakes the workers).
+        get_objects: The object store (available once the services started).
 
     Attributes:
         config: The tus capabilities, with ``TRIOFLIX_MAX_UPLOAD`` as the limit
             (checksum-trailer only where the server delivers request trailers).
         data_dir: The server's data directory.
-        files: The upload data files.
-        locks: Per-upload request serialisation with takeover.
+        files: Where upload bytes go: one file per upload in ``DATA_DIR/uploads``
+            when media is on local disk, a multipart upload per upload when it is on
+            object storage (``TRIOFLIX_STORAGE_URL=s3://...``).
+        locks: Per-upload request serialisation with takeover: in-process, or across
+            hosts through PostgreSQL for uploads on object storage.
         hub: Live progress wake-ups for status streams.
         expiry_s: How long an unfinished upload lives after its last commit.
     """
@@ -69,6 +77,7 @@ class Uploads:
         get_db: Callable[[], Database],
         request_trailers: Callable[[], bool],
         job_enqueued: Callable[[], None],
+        get_objects: Callable[[], ObjectStore],
     ) -> None:
         self._get_db = get_db
         self._request_trailers = request_trailers
@@ -80,8 +89,18 @@ class Uploads:
             )
             for trailers in (False, True)
         }
-        self.files = UploadFiles(settings.data_dir / "uploads")
-        self.locks = UploadLocks()
+        self.files: UploadFiles | UploadObjects = (
+            UploadObjects(settings.data_dir / "uploads", get_objects, settings.upload_part_size)
+            if urlsplit(settings.storage_url or "").scheme == "s3"
+            else UploadFiles(settings.data_dir / "uploads")
+        )
+        # Uploads on object storage can be continued on any host that shares the
+        # database (PostgreSQL); one host alone keeps its in-process lock.
+        self.locks: UploadLocks | SharedUploadLocks = (
+            SharedUploadLocks(UploadLocks(), get_db)
+            if isinstance(self.files, UploadObjects) and settings.database_url
+            else UploadLocks()
+        )
         self.hub = ProgressHub()
         self.expiry_s = float(settings.upload_expiry)
         self.job_enqueued = job_enqueued

@@ -27,6 +27,7 @@ import trio
 
 from protocols import tus
 from trioflix.errors import APIError
+from trioflix.storage import StorageFailure, StorageUnavailable
 from trioflix.store import StoreError
 from trioflix.uploads.files import COMMIT_INTERVAL_BYTES, DiskFull
 from trioflix.uploads.http_body import WRITE_BYTES
@@ -108,8 +109,14 @@ class DataFile(Protocol):
     async def write(self, pieces: Sequence[bytes], hasher: Hasher | None = None) -> None:
         """Append ``pieces`` at :attr:`position` and move it past them."""
 
-    async def sync(self) -> None:
-        """fsync: every byte written before the call is on disk when it returns."""
+    async def sync(self, *, whole: bool = True) -> int:
+        """Make the bytes written so far durable; returns the offset that now is.
+
+        Args:
+            whole: False while a body still streams: the file may then leave
+                out its latest bytes if storing them now costs much (on object
+                storage, the tail past the last part), and return less.
+        """
 
     async def truncate(self, size: int) -> None:
         """Cut the file (and :attr:`position`) back to ``size``."""
@@ -148,6 +155,8 @@ async def receive_body(
         APIError: 408 after ``BODY_IDLE_TIMEOUT_S`` without a byte, 423 if a newer
             request evicted this one, 507 when the disk is full. The bytes
             received before are kept.
+        StorageUnavailable: Object storage could not take a part or the tail;
+            what was committed before stands.
         trio.Cancelled: The client went away or the server is stopping; the
             bytes received before are kept.
     """
@@ -208,6 +217,8 @@ async def receive_body(
                 await data.truncate(start)
             holder.received = commits.committed
             progress()
+    if commits.unavailable is not None:
+        raise commits.unavailable
     if holder.evicted:
         raise APIError(423, "upload_locked", "a newer request for this upload took over")
     return commits.committed
@@ -231,6 +242,8 @@ class _Commits:
         self._idle.set()
         self._failure: Exception | None = None
         self._fsync_failed = False
+        #: Object storage could not take the last bytes: the request must fail (503).
+        self.unavailable: StorageUnavailable | None = None
 
     async def start_due(self, nursery: trio.Nursery) -> None:
         """Start an fsync and commit if an interval was written since the last one.
@@ -245,7 +258,7 @@ class _Commits:
         await self.settle()  # one at a time
         self._idle = trio.Event()
         self._synced_from = self._data.position
-        nursery.start_soon(self._sync_and_commit, self._synced_from)
+        nursery.start_soon(self._sync_and_commit)
 
     async def settle(self) -> None:
         """Wait for the fsync and commit in progress, if any.
@@ -261,10 +274,10 @@ class _Commits:
         if self._failure is not None:
             raise self._failure
 
-    async def _sync_and_commit(self, offset: int) -> None:
+    async def _sync_and_commit(self) -> None:
         try:
-            await self._data.sync()
-        except OSError as exc:
+            offset = await self._data.sync(whole=False)
+        except (OSError, StorageFailure) as exc:
             self._failure = exc
             self._fsync_failed = True
         else:
@@ -290,10 +303,14 @@ class _Commits:
         if position == self.committed:
             return
         try:
-            await self._data.sync()
-        except OSError:
+            position = await self._data.sync()
+        except (OSError, StorageFailure) as exc:
+            if isinstance(exc, StorageUnavailable):
+                self.unavailable = exc
             logger.warning(
-                "fsync failed; keeping the upload at offset %d", self.committed, exc_info=True
+                "could not store the last bytes; keeping the upload at offset %d",
+                self.committed,
+                exc_info=True,
             )
             return
         try:
@@ -334,5 +351,5 @@ async def _keep_buffered(body: Body, data: DataFile, limit: int | None, start: i
     if rest:
         try:
             await data.write(rest)
-        except OSError:
+        except (OSError, StorageFailure):
             logger.warning("could not keep %d buffered bytes", sum(map(len, rest)), exc_info=True)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 from protocols import tus
 from trioflix.auth.bearer import user_for_authorization
 from trioflix.errors import APIError
+from trioflix.storage import StorageUnavailable
 from trioflix.store import StoreUnavailable
 from trioflix.uploads import records
 from trioflix.uploads.completion import (
@@ -41,13 +42,15 @@ if TYPE_CHECKING:
     from trioflix.uploads.records import Upload
     from trioflix.uploads.service import Uploads
 
-__all__ = ["TusAnswer", "TusBody", "TusCall", "handle_tus"]
+__all__ = ["STORAGE_RETRY_AFTER_S", "TusAnswer", "TusBody", "TusCall", "handle_tus"]
 
 logger = logging.getLogger(__name__)
 
 _CORS_ALLOW_HEADERS = ", ".join((*tus.CORS_ALLOW_HEADERS, "Authorization", "X-Request-ID"))
 _CORS_EXPOSE_HEADERS = ", ".join((*tus.CORS_EXPOSE_HEADERS, "X-Request-ID"))
 CORS_MAX_AGE_S = 86400  # browsers cache the preflight for a day
+# A restarting S3 server is back within seconds; clients wait at least this long.
+STORAGE_RETRY_AFTER_S = 5
 
 
 class TusBody(Body, Protocol):
@@ -171,6 +174,17 @@ async def handle_tus(
             "the database is unavailable; try again shortly",
             [("Retry-After", "1")],
         )
+    except StorageUnavailable as exc:
+        # Nothing acknowledged is lost: the committed offset names stored bytes only,
+        # and the client resumes from HEAD once the storage is back.
+        logger.warning("object storage unavailable: %s", exc)
+        return _error(
+            head,
+            503,
+            "storage_unavailable",
+            "the media storage is unavailable; resume the upload shortly",
+            [("Retry-After", str(STORAGE_RETRY_AFTER_S))],
+        )
 
 
 def _header(headers: tus.HeaderSource, name: str) -> str:
@@ -221,7 +235,7 @@ async def _create(
     expires_at = datetime.fromtimestamp(now + service.expiry_s, UTC)
     new_state = tus.UploadState.from_creation(req, final_length=final_length, expires_at=expires_at)
     upload_id = records.new_upload_id()
-    await service.files.create(upload_id)
+    multipart_id = await service.files.create(upload_id, final=isinstance(req.concat, tus.Final))
     async with service.db.transaction() as tx:
         upload = await records.create_upload(
             tx,
@@ -229,6 +243,7 @@ async def _create(
             user_id=user.id,
             state=new_state,
             expires_at=expires_at.timestamp(),
+            multipart_id=multipart_id,
         )
         await records.add_parts(tx, upload_id, partial_ids)
     location = f"{TUS_PATH}/{upload_id}"
@@ -279,10 +294,11 @@ async def _receive(
         await records.set_length(service.db, upload.id, plan.declared_length)
     holder.received = upload.offset
 
-    async def commit(offset: int) -> None:
-        await records.commit_offset(service.db, upload.id, offset, time.time() + service.expiry_s)
+    data = await service.files.open_at(service.db, upload)
 
-    data = await service.files.open_at(upload.id, upload.offset)
+    async def commit(offset: int) -> None:
+        await data.commit(service.db, offset, time.time() + service.expiry_s)
+
     try:
         await receive_body(
             call.body,
@@ -298,6 +314,7 @@ async def _receive(
     stored = await records.get_upload(service.db, upload.id, None)
     assert stored is not None
     if stored.tus_state().finished and stored.state == "uploading":
+        await service.files.seal(service.db, stored)
         await complete_upload(service, stored)
         stored = await records.get_upload(service.db, upload.id, None)
         assert stored is not None
@@ -340,6 +357,6 @@ async def _terminate(service: Uploads, user: User, upload_id: str) -> TusAnswer:
         await records.mark(service.db, upload_id, "terminated")
         if upload.state == "uploading" or (upload.state == "complete" and upload.is_partial):
             # A finished ordinary upload's bytes already belong to its video.
-            await service.files.remove(upload_id)
+            await service.files.remove(upload)
     logger.info("upload %s terminated", upload_id)
     return _reply(tus.termination_response())

@@ -4,6 +4,7 @@ kept-alive connection), sample media made with PyAV."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
 from contextlib import asynccontextmanager
@@ -24,8 +25,12 @@ if TYPE_CHECKING:
     import httpx
 
     from tests.conftest import Server
+    from tests.seaweedfs import SeaweedServer
 
 TUS = "/api/upload/video/tus"
+JS_DIR = Path(__file__).resolve().parents[2] / "js"
+#: Runs tus-js-client scenarios (see the script's header).
+SCRIPT = JS_DIR / "tus_upload.mjs"
 V = {"Tus-Resumable": "1.0.0"}
 STREAM = {"Content-Type": "application/offset+octet-stream"}
 
@@ -73,6 +78,39 @@ def stored_size(data_dir: Path, path: str) -> int:
         return 0
 
 
+def upload_id(path: str) -> str:
+    """The upload id at the end of an upload's URL path."""
+    return path.rsplit("/", 1)[1]
+
+
+async def finished_bytes(server: Server, token: str, path: str) -> bytes:
+    """The bytes of the finished upload at ``path``, where the server keeps them.
+
+    On local disk: the source file of the video it became; on object storage:
+    the object ``uploads/ID/data``.
+    """
+    if server.settings.storage_url:
+        return await server.app.trioflix.objects.read_bytes(f"uploads/{upload_id(path)}/data")
+    status = await server.client.get(f"/api/upload/status/{upload_id(path)}", headers=auth(token))
+    video_id = status.json()["upload"]["video_id"]
+    return (server.settings.data_dir / "videos" / str(video_id) / "source").read_bytes()
+
+
+async def open_multipart_uploads(seaweed: SeaweedServer, storage_url: str) -> list[str]:
+    """The keys of the multipart uploads still open in the bucket of ``storage_url``."""
+    bucket = urlsplit(storage_url).netloc
+
+    def listing() -> list[str]:
+        client = seaweed.client()
+        try:
+            answer = client.list_multipart_uploads(Bucket=bucket)
+        finally:
+            client.close()
+        return [upload["Key"] for upload in answer.get("Uploads", [])]
+
+    return await trio.to_thread.run_sync(listing)
+
+
 async def raw_patch_start(
     address: str,
     token: str,
@@ -96,6 +134,50 @@ async def raw_patch_start(
     )
     await stream.send_all(head_lines.encode() + sent)
     return stream
+
+
+async def raw_patch_finish(stream: trio.SocketStream, rest: bytes) -> tuple[int, bytes, bytes]:
+    """Send ``rest`` of a PATCH begun with :func:`raw_patch_start` while reading its answer,
+    which may come before the body is sent; returns (status, head, body) and closes the
+    stream."""
+    reply = bytearray()
+
+    async def send_body() -> None:
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await stream.send_all(rest)
+
+    async with stream, trio.open_nursery() as nursery:
+        nursery.start_soon(send_body)
+        with trio.fail_after(20):
+            while not _complete_response(reply):
+                chunk = await stream.receive_some(65536)
+                assert chunk, "the server closed the connection without an answer"
+                reply.extend(chunk)
+        nursery.cancel_scope.cancel()
+    head_part, _, body = bytes(reply).partition(b"\r\n\r\n")
+    return int(head_part.split()[1]), head_part, body
+
+
+async def raw_patch(
+    server: Server, token: str, path: str, offset: int, data: bytes
+) -> tuple[int, bytes]:
+    """A whole PATCH over a raw socket, for answers that arrive before the body is sent
+    (the server then closes the connection, which httpx reports as a leaked stream)."""
+    stream = await raw_patch_start(server.settings.http, token, path, offset, len(data), b"")
+    status, head_part, body = await raw_patch_finish(stream, data)
+    assert b"connection: close" in head_part.lower()  # the rest of the body is not wanted
+    return status, body
+
+
+def _complete_response(reply: bytearray) -> bool:
+    head_part, separator, body = bytes(reply).partition(b"\r\n\r\n")
+    if not separator:
+        return False
+    for line in head_part.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return len(body) >= int(value)
+    return True
 
 
 def job_children() -> dict[int, int]:

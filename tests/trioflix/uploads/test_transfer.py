@@ -58,7 +58,7 @@ class MemoryFile:
         self.position = len(self.data)
         self.events.append(("write", sum(map(len, pieces))))
 
-    async def sync(self) -> None:
+    async def sync(self, *, whole: bool = True) -> int:
         covered = self.position
         self.events.append(("sync", covered))
         self._syncs += 1
@@ -67,6 +67,7 @@ class MemoryFile:
             raise OSError(errno.EIO, "fsync failed (simulated)")
         self.synced = max(self.synced, covered)
         self.events.append(("synced", covered))
+        return covered
 
     async def truncate(self, size: int) -> None:
         del self.data[size:]

@@ -15,36 +15,24 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio
 
-from .helpers import TUS, auth, head
+from .helpers import JS_DIR, SCRIPT, TUS, auth, head
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tests.conftest import Server
 
 MIB = 1024 * 1024
-JS_DIR = Path(__file__).resolve().parents[2] / "js"
-SCRIPT = JS_DIR / "tus_upload.mjs"
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.parametrize("backend", ["sqlite"], indirect=True),
 ]
-
-
-@pytest.fixture
-def node() -> str:
-    found = shutil.which("node")
-    if found is None:
-        pytest.skip("node not found (Node.js 18 or newer)")
-    if not (JS_DIR / "node_modules" / "tus-js-client" / "package.json").exists():
-        pytest.skip("tus-js-client is not installed: npm ci --prefix tests/js (./dev test does)")
-    return found
 
 
 async def _run(node: str, **config: Any) -> tuple[int, dict[str, Any], str]:

@@ -11,19 +11,27 @@ import pytest
 
 from protocols import tus
 
-from .helpers import STREAM, TUS, V, auth, create, head, metadata, patch
+from .helpers import (
+    STREAM,
+    TUS,
+    V,
+    auth,
+    create,
+    finished_bytes,
+    head,
+    metadata,
+    open_multipart_uploads,
+    patch,
+    upload_id,
+)
 
 if TYPE_CHECKING:
     from tests.conftest import Server
 
 # Every test runs over trioflix serve's direct tus route and over plain hypercorn (ASGI).
 pytestmark = pytest.mark.parametrize("server", ["direct", "asgi"], indirect=True)
-
-
-def _stored(server: Server, upload_path: str) -> bytes:
-    return (
-        server.settings.data_dir / "uploads" / f"{upload_path.rsplit('/', 1)[1]}.bin"
-    ).read_bytes()
+# And those that store bytes, with media on local disk and on object storage.
+both_storages = pytest.mark.usefixtures("media_storage")
 
 
 async def test_options_advertises_exactly_what_is_implemented(server: Server) -> None:
@@ -65,6 +73,7 @@ async def test_cors_preflight_needs_no_token(server: Server) -> None:
     assert "location" in response.headers["Access-Control-Expose-Headers"].lower()
 
 
+@both_storages
 async def test_chunks_head_and_metadata(server: Server) -> None:
     token, _ = await server.register("alice")
     data = os.urandom(300_000)
@@ -85,12 +94,13 @@ async def test_chunks_head_and_metadata(server: Server) -> None:
     ).json()["upload"]
     assert status["received"] == 100_000 and status["percent"] == pytest.approx(33.3)
     assert status["state"] == "uploading" and status["filename"] == "trip.mp4"
-    assert _stored(server, path) == data[:100_000]
     last = await patch(server.tus, token, path, 100_000, data[100_000:])
     assert last.status_code == 204 and last.headers["Upload-Offset"] == "300000"
     assert "Upload-Expires" not in last.headers  # finished uploads do not expire
+    assert await finished_bytes(server, token, path) == data
 
 
+@both_storages
 async def test_deferred_length_is_declared_by_a_later_patch(server: Server) -> None:
     token, _ = await server.register("alice")
     path = await create(server.tus, token, None, **{"Upload-Defer-Length": "1"})
@@ -100,8 +110,10 @@ async def test_deferred_length_is_declared_by_a_later_patch(server: Server) -> N
     done = await patch(server.tus, token, path, 10, b"b" * 5, **{"Upload-Length": "15"})
     assert done.status_code == 204 and done.headers["Upload-Offset"] == "15"
     assert (await head(server.tus, token, path)).headers["Upload-Length"] == "15"
+    assert await finished_bytes(server, token, path) == b"a" * 10 + b"b" * 5
 
 
+@both_storages
 async def test_creation_with_upload(server: Server) -> None:
     token, _ = await server.register("alice")
     response = await server.tus.post(
@@ -113,6 +125,8 @@ async def test_creation_with_upload(server: Server) -> None:
     assert response.headers["Upload-Offset"] == "1000"
     path = response.headers["Location"]
     assert (await head(server.tus, token, path)).headers["Upload-Offset"] == "1000"
+    assert (await patch(server.tus, token, path, 1000, b"y" * 2000)).status_code == 204
+    assert await finished_bytes(server, token, path) == b"x" * 1000 + b"y" * 2000
 
 
 @pytest.mark.parametrize("algorithm", ["sha1", "sha256", "md5"])
@@ -127,6 +141,7 @@ async def test_checksum_accepts_a_matching_chunk(server: Server, algorithm: str)
     assert ok.status_code == 204 and ok.headers["Upload-Offset"] == "5000"
 
 
+@both_storages
 async def test_checksum_mismatch_discards_the_chunk(server: Server) -> None:
     token, _ = await server.register("alice")
     path = await create(server.tus, token, 10_000)
@@ -138,22 +153,32 @@ async def test_checksum_mismatch_discards_the_chunk(server: Server) -> None:
     assert bad.status_code == 460
     assert bad.json()["error"]["code"] == "checksum_mismatch"
     assert (await head(server.tus, token, path)).headers["Upload-Offset"] == "100"
-    assert _stored(server, path) == b"a" * 100
+    assert (await patch(server.tus, token, path, 100, b"c" * 9900)).status_code == 204
+    assert await finished_bytes(server, token, path) == b"a" * 100 + b"c" * 9900
 
 
-async def test_termination_then_410(server: Server) -> None:
+@both_storages
+async def test_termination_then_410(server: Server, request: pytest.FixtureRequest) -> None:
     token, _ = await server.register("alice")
     path = await create(server.tus, token, 100)
     await patch(server.tus, token, path, 0, b"z" * 10)
     deleted = await server.tus.delete(path, headers={**V, **auth(token)})
     assert deleted.status_code == 204
-    assert not (server.settings.data_dir / "uploads" / f"{path.rsplit('/', 1)[1]}.bin").exists()
+    if server.settings.storage_url:
+        # The multipart upload is aborted and the tail deleted.
+        seaweed = request.getfixturevalue("seaweed")
+        assert await open_multipart_uploads(seaweed, server.settings.storage_url) == []
+        objects = server.app.trioflix.objects
+        assert await objects.list_prefix(f"uploads/{upload_id(path)}/") == []
+    else:
+        assert not (server.settings.data_dir / "uploads" / f"{upload_id(path)}.bin").exists()
     again = await head(server.tus, token, path)
     assert again.status_code == 410
     resumed = await patch(server.tus, token, path, 10, b"z")
     assert resumed.status_code == 410 and resumed.json()["error"]["code"] == "upload_terminated"
 
 
+@both_storages
 async def test_concatenation_of_finished_partials(server: Server) -> None:
     token, _ = await server.register("alice")
     parts = [os.urandom(70_000), os.urandom(50_000), os.urandom(1)]
@@ -169,18 +194,14 @@ async def test_concatenation_of_finished_partials(server: Server) -> None:
     state = await head(server.tus, token, final.headers["Location"])
     assert state.headers["Upload-Offset"] == state.headers["Upload-Length"] == "120001"
     assert state.headers["Upload-Concat"].startswith("final;")
-    status = await server.client.get(
-        f"/api/upload/status/{final.headers['Location'].rsplit('/', 1)[1]}", headers=auth(token)
-    )
-    video_id = status.json()["upload"]["video_id"]
-    source = server.settings.data_dir / "videos" / str(video_id) / "source"
-    assert source.read_bytes() == b"".join(parts)
+    assert await finished_bytes(server, token, final.headers["Location"]) == b"".join(parts)
     reused = await server.tus.post(
         TUS, headers={**V, **auth(token), "Upload-Concat": "final;" + paths[0]}
     )
     assert reused.status_code == 400 and reused.json()["error"]["code"] == "invalid_concatenation"
 
 
+@both_storages
 async def test_concatenation_unfinished_assembles_when_the_last_part_arrives(
     server: Server,
 ) -> None:
@@ -202,6 +223,7 @@ async def test_concatenation_unfinished_assembles_when_the_last_part_arrives(
     ).status_code == 204
     done = await head(server.tus, token, location)
     assert done.headers["Upload-Offset"] == done.headers["Upload-Length"] == "6"
+    assert await finished_bytes(server, token, location) == b"abcdef"
     gone = await patch(server.tus, token, location, 6, b"")
     assert gone.status_code == 403  # a final upload is never patched
 

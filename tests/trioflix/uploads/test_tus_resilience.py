@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -16,7 +15,7 @@ from tusclient import client as tus_client
 
 from tests.waiting import wait_until
 
-from .helpers import TUS, auth, create, head, patch, raw_patch_start, stored_size
+from .helpers import TUS, auth, create, head, patch, raw_patch, raw_patch_start, stored_size
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -25,42 +24,6 @@ if TYPE_CHECKING:
 
 # Every test runs over trioflix serve's direct tus route and over plain hypercorn (ASGI).
 pytestmark = pytest.mark.parametrize("server", ["direct", "asgi"], indirect=True)
-
-
-async def _raw_patch(
-    server: Server, token: str, path: str, offset: int, data: bytes
-) -> tuple[int, bytes]:
-    """A whole PATCH over a raw socket, for answers that arrive before the body is sent
-    (the server then closes the connection, which httpx reports as a leaked stream)."""
-    stream = await raw_patch_start(server.settings.http, token, path, offset, len(data), b"")
-    reply = bytearray()
-
-    async def send_body() -> None:
-        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-            await stream.send_all(data)
-
-    async with stream, trio.open_nursery() as nursery:
-        nursery.start_soon(send_body)
-        with trio.fail_after(20):
-            while not _complete_response(reply):
-                chunk = await stream.receive_some(65536)
-                assert chunk, "the server closed the connection without an answer"
-                reply.extend(chunk)
-        nursery.cancel_scope.cancel()
-    head_part, _, body = bytes(reply).partition(b"\r\n\r\n")
-    assert b"connection: close" in head_part.lower()  # the rest of the body is not wanted
-    return int(head_part.split()[1]), body
-
-
-def _complete_response(reply: bytearray) -> bool:
-    head_part, separator, body = bytes(reply).partition(b"\r\n\r\n")
-    if not separator:
-        return False
-    for line in head_part.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            return len(body) >= int(value)
-    return True
 
 
 async def _wait_offset(server: Server, token: str, path: str, offset: int) -> None:
@@ -163,7 +126,7 @@ async def test_full_disk_is_a_clear_error_and_the_upload_resumes(
     # about 10 MiB of TCP buffers), so the disk fills while most of the body is unsent.
     data = os.urandom(32 * 1024 * 1024)
     path = await create(server.tus, token, len(data))
-    status, body = await _raw_patch(server, token, path, 0, data)
+    status, body = await raw_patch(server, token, path, 0, data)
     assert status == 507
     assert json.loads(body)["error"]["code"] == "insufficient_storage"
     kept = int((await head(server.tus, token, path)).headers["Upload-Offset"])

@@ -1,0 +1,281 @@
+"""tus uploads on object storage: parts as they fill, a bounded spool, the durable tail, faults.
+
+Every test here runs on the session's SeaweedFS (``media_storage`` is ``s3``), with
+5 MiB parts (S3's least) so that a few MiB cross part boundaries.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import trio
+
+from tests.waiting import wait_until
+from trioflix.storage import StorageUnavailable
+
+from .helpers import (
+    TUS,
+    V,
+    auth,
+    create,
+    finished_bytes,
+    head,
+    open_multipart_uploads,
+    patch,
+    raw_patch,
+    raw_patch_finish,
+    raw_patch_start,
+    upload_id,
+)
+
+if TYPE_CHECKING:
+    from tests.conftest import Server
+    from tests.seaweedfs import SeaweedServer
+    from trioflix.storage import ObjectReader, Part
+
+MIB = 1024 * 1024
+PART = 5 * MIB
+
+pytestmark = [
+    pytest.mark.usefixtures("media_storage"),
+    pytest.mark.parametrize("media_storage", ["s3"], indirect=True),
+    pytest.mark.backends("sqlite", reason="the point is the storage; two hosts use PostgreSQL"),
+    pytest.mark.settings(upload_part_size=PART),
+]
+
+
+async def _listed_parts(seaweed: SeaweedServer, server: Server, path: str) -> list[int]:
+    """The part numbers the store lists for the upload at ``path`` (still open)."""
+    bucket = server.settings.storage_url.split("/")[2]  # type: ignore[union-attr]
+    key = f"site/uploads/{upload_id(path)}/data"
+
+    def listing() -> list[int]:
+        client = seaweed.client()
+        try:
+            uploads = client.list_multipart_uploads(Bucket=bucket, Prefix=key)["Uploads"]
+            (only,) = uploads
+            parts = client.list_parts(Bucket=bucket, Key=key, UploadId=only["UploadId"])
+        finally:
+            client.close()
+        return [part["PartNumber"] for part in parts.get("Parts", [])]
+
+    return await trio.to_thread.run_sync(listing)
+
+
+@pytest.mark.slow
+async def test_parts_are_sent_as_they_fill_and_the_spool_stays_under_a_part(
+    server: Server,
+) -> None:
+    token, _ = await server.register("alice")
+    data = os.urandom(64 * MIB)
+    path = await create(server.tus, token, len(data))
+    spool = server.settings.data_dir / "uploads" / f"{upload_id(path)}.spool"
+    sizes: list[int] = []
+
+    async def watch(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        while True:
+            try:
+                sizes.append(spool.stat().st_size)
+            except FileNotFoundError:
+                pass
+            await trio.sleep(0.005)
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(watch)
+        with trio.fail_after(120):
+            done = await server.tus.patch(
+                path,
+                content=data,
+                headers={
+                    **V,
+                    **auth(token),
+                    "Content-Type": "application/offset+octet-stream",
+                    "Upload-Offset": "0",
+                },
+                timeout=120,
+            )
+        nursery.cancel_scope.cancel()
+    assert done.status_code == 204 and done.headers["Upload-Offset"] == str(len(data))
+    # The spool was seen filling, and never held more than one part of the 64 MiB.
+    assert max(sizes) > MIB
+    assert max(sizes) <= PART
+    assert not spool.exists()  # removed at the end of the request
+    stored = await finished_bytes(server, token, path)
+    assert hashlib.sha256(stored).digest() == hashlib.sha256(data).digest()
+    objects = await server.app.trioflix.objects.list_prefix(f"uploads/{upload_id(path)}/")
+    assert [info.key.rsplit("/", 1)[1] for info in objects] == ["data"]  # the tail is gone
+
+
+async def test_a_checksum_mismatch_after_parts_went_out_keeps_nothing_and_reuses_no_number(
+    server: Server, seaweed: SeaweedServer
+) -> None:
+    token, _ = await server.register("alice")
+    data = os.urandom(30 * MIB)
+    path = await create(server.tus, token, len(data))
+    assert (await patch(server.tus, token, path, 0, data[:100])).status_code == 204
+    chunk = data[100 : 100 + 12 * MIB]
+    wrong = base64.b64encode(hashlib.sha256(b"other bytes").digest()).decode()
+    bad = await patch(server.tus, token, path, 100, chunk, **{"Upload-Checksum": f"sha256 {wrong}"})
+    assert bad.status_code == 460
+    assert (await head(server.tus, token, path)).headers["Upload-Offset"] == "100"
+    # Two parts of the refused chunk were sent before the checksum could be known.
+    assert await _listed_parts(seaweed, server, path) == [1, 2]
+    right = base64.b64encode(hashlib.sha256(chunk).digest()).decode()
+    ok = await patch(server.tus, token, path, 100, chunk, **{"Upload-Checksum": f"sha256 {right}"})
+    assert ok.status_code == 204 and ok.headers["Upload-Offset"] == str(100 + 12 * MIB)
+    # The bytes went out again under new numbers: none was sent twice.
+    assert await _listed_parts(seaweed, server, path) == [1, 2, 3, 4]
+    rest = await patch(server.tus, token, path, 100 + 12 * MIB, data[100 + 12 * MIB :])
+    assert rest.status_code == 204 and rest.headers["Upload-Offset"] == str(len(data))
+    assert await finished_bytes(server, token, path) == data
+
+
+def _answer(head_part: bytes, body: bytes) -> tuple[str, dict[str, str]]:
+    """The JSON error code and the headers (lower-case names) of a raw answer."""
+    lines = head_part.decode("latin-1").split("\r\n")[1:]
+    headers = {
+        name.strip().lower(): value.strip()
+        for name, _, value in (line.partition(":") for line in lines)
+    }
+    return json.loads(body)["error"]["code"], headers
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("size", [MIB, 6 * MIB], ids=["tail", "part"])
+async def test_storage_away_mid_patch_is_503_and_the_upload_resumes_exactly(
+    server: Server, restart_seaweed: SeaweedServer, size: int
+) -> None:
+    token, _ = await server.register("alice")
+    data = os.urandom(16 * MIB)
+    path = await create(server.tus, token, len(data))
+    first = await patch(server.tus, token, path, 0, data[: 6 * MIB])  # a part and a tail
+    assert first.status_code == 204 and first.headers["Upload-Offset"] == str(6 * MIB)
+
+    # A PATCH is under way (its first bytes spooled after the tail read back) when
+    # the storage goes away: its tail cannot be stored, or its part cannot be sent.
+    body = data[6 * MIB : 6 * MIB + size]
+    stream = await raw_patch_start(server.settings.http, token, path, 6 * MIB, size, body[:256])
+    spool = server.settings.data_dir / "uploads" / f"{upload_id(path)}.spool"
+    await wait_until(lambda: spool.exists() and spool.stat().st_size == MIB + 256)
+    await trio.to_thread.run_sync(restart_seaweed.stop)
+    status, head_part, answer = await raw_patch_finish(stream, body[256:])
+    assert status == 503
+    code, headers = _answer(head_part, answer)
+    assert code == "storage_unavailable" and int(headers["retry-after"]) > 0
+    state = await head(server.tus, token, path)
+    assert state.status_code == 200 and state.headers["Upload-Offset"] == str(6 * MIB)
+
+    # While it is away, a PATCH is refused before its body.
+    status, answer = await raw_patch(server, token, path, 6 * MIB, body)
+    assert status == 503 and json.loads(answer)["error"]["code"] == "storage_unavailable"
+
+    await trio.to_thread.run_sync(restart_seaweed.start)
+    offset = int((await head(server.tus, token, path)).headers["Upload-Offset"])
+    assert offset == 6 * MIB  # nothing acknowledged was lost
+    done = await patch(server.tus, token, path, offset, data[offset:])
+    assert done.status_code == 204 and done.headers["Upload-Offset"] == str(len(data))
+    assert await finished_bytes(server, token, path) == data
+
+
+@pytest.mark.slow
+@pytest.mark.settings(upload_expiry=1)
+async def test_an_expired_upload_has_its_multipart_upload_aborted(
+    server: Server, seaweed: SeaweedServer
+) -> None:
+    token, _ = await server.register("alice")
+    path = await create(server.tus, token, 20 * MIB)
+    await patch(server.tus, token, path, 0, os.urandom(6 * MIB))
+    storage_url = server.settings.storage_url
+    assert storage_url is not None
+    assert len(await open_multipart_uploads(seaweed, storage_url)) == 1
+    objects = server.app.trioflix.objects
+    assert [info.key for info in await objects.list_prefix("uploads/")] == [
+        f"uploads/{upload_id(path)}/tail"
+    ]
+
+    with trio.fail_after(20):  # housekeeping sweeps every 0.5 s with this expiry
+        # The upload is marked expired first, then its multipart upload is aborted.
+        while await open_multipart_uploads(seaweed, storage_url):  # noqa: ASYNC110 (polled)
+            await trio.sleep(0.1)
+    assert (await head(server.tus, token, path)).status_code == 410
+    assert await objects.list_prefix("uploads/") == []
+
+
+@pytest.mark.parametrize(
+    ("sizes", "read"),
+    [
+        # Partials of 5 MiB or more, and a small last one: every part is copied.
+        ((6 * MIB, PART, 100_000), []),
+        # A small partial cannot be a part of its own: it is read, and so are the
+        # bytes after it until the joined part reaches 5 MiB.
+        ((100_000, 6 * MIB, 1000), [0, 1]),
+    ],
+)
+async def test_concatenation_copies_parts_inside_the_store(
+    server: Server, monkeypatch: pytest.MonkeyPatch, sizes: tuple[int, ...], read: list[int]
+) -> None:
+    token, _ = await server.register("alice")
+    parts = [os.urandom(size) for size in sizes]
+    paths = []
+    for data in parts:
+        path = await create(server.tus, token, len(data), **{"Upload-Concat": "partial"})
+        assert (await patch(server.tus, token, path, 0, data)).status_code == 204
+        paths.append(path)
+    objects = server.app.trioflix.objects
+    reads: list[str] = []
+    real_open_read = objects.open_read
+
+    async def open_read(key: str, **range_: Any) -> ObjectReader:
+        reads.append(key)
+        return await real_open_read(key, **range_)
+
+    monkeypatch.setattr(objects, "open_read", open_read)
+    final = await server.tus.post(
+        TUS, headers={**V, **auth(token), "Upload-Concat": "final;" + " ".join(paths)}
+    )
+    assert final.status_code == 201, final.text
+    monkeypatch.undo()
+    assert reads == [f"uploads/{upload_id(paths[i])}/data" for i in read]
+    assert await finished_bytes(server, token, final.headers["Location"]) == b"".join(parts)
+    # The partials' objects are gone with them.
+    for path in paths:
+        assert await objects.list_prefix(f"uploads/{upload_id(path)}/") == []
+
+
+@pytest.mark.slow
+@pytest.mark.settings(upload_expiry=1)  # housekeeping sweeps every 0.5 s
+async def test_a_completion_cut_short_by_the_storage_is_caught_up(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token, _ = await server.register("alice")
+    data = os.urandom(6 * MIB)
+    path = await create(server.tus, token, len(data))
+    objects = server.app.trioflix.objects
+
+    async def away(*args: object, **kwargs: object) -> Part:
+        raise StorageUnavailable("the storage went away (injected)")
+
+    # Every byte is stored (a part and the tail), but joining them fails.
+    monkeypatch.setattr(objects, "upload_part_copy", away)
+    answer = await patch(server.tus, token, path, 0, data)
+    assert answer.status_code == 503
+    assert answer.json()["error"]["code"] == "storage_unavailable"
+    assert (await head(server.tus, token, path)).headers["Upload-Offset"] == str(len(data))
+    monkeypatch.undo()  # the storage is back: housekeeping completes the upload
+
+    status_url = f"/api/upload/status/{upload_id(path)}"
+
+    async def video_id() -> int | None:
+        status = await server.client.get(status_url, headers=auth(token))
+        return status.json()["upload"]["video_id"]  # type: ignore[no-any-return]
+
+    with trio.fail_after(20):
+        while await video_id() is None:  # noqa: ASYNC110 (polled over HTTP)
+            await trio.sleep(0.1)
+    assert await finished_bytes(server, token, path) == data
