@@ -194,10 +194,11 @@ async def watch_rtmp(
         with trio.fail_after(CONNECT_TIMEOUT_S):
             client = RTMPClient(await trio.open_tcp_stream(host, port))
         async with client.stream:
-            with trio.fail_after(CONNECT_TIMEOUT_S):
-                stream_id = await client.open_stream(host, port)
-                client.conn.send(rtmp.Play(stream_id=stream_id, stream_name=name, start=-1.0))
-                answer = await client.until(rtmp.PlayAccepted, rtmp.PlayRejected)
+            # No limit of its own, as an HTTP viewer has none for the response head: the
+            # caller bounds the viewer.
+            stream_id = await client.open_stream(host, port)
+            client.conn.send(rtmp.Play(stream_id=stream_id, stream_name=name, start=-1.0))
+            answer = await client.until(rtmp.PlayAccepted, rtmp.PlayRejected)
             if isinstance(answer, rtmp.PlayRejected):
                 result.error = f"play refused: {answer.code}"
                 return

@@ -1,6 +1,6 @@
 """Cluster benchmark: one channel's viewers on one host, against origin + two edges.
 
-    nox -s bench -- cluster            # full run, about 8 minutes
+    nox -s bench -- cluster            # full run, about 9 minutes
     nox -s bench -- cluster --quick    # smoke run, about 3 minutes
     python -m bench.cluster --help     # from the repository root, in .venv
 
@@ -20,7 +20,9 @@ Each configuration spreads an audience over the hosts: one publisher and two vie
 on the origin (the reference for the origin's cost with edges), all viewers on the
 origin, the same number spread over the origin and both edges, and spread over the
 two edges alone. Configurations take turns, the systems alternating within each, so
-the noise of a shared machine falls on all of them. Per configuration:
+the noise of a shared machine falls on all of them, and the whole sequence is run
+:attr:`Plan.rounds` times; the report gives each figure's median over the rounds,
+and for the goals the ratio of every round. Per configuration:
 
 - CPU (``utime + stime`` of each server's process tree over a window after ramp-up):
   the origin's, all hosts', per viewer-second; redis-server and PostgreSQL apart;
@@ -49,7 +51,7 @@ import sys
 import tempfile
 import time
 from contextlib import AsyncExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -85,10 +87,12 @@ class Plan:
     viewers: int  # the audience of the big configurations
     window_s: float
     ramp_s: float  # viewers connect spread over this
+    rounds: int
 
 
-FULL = Plan(viewers=300, window_s=15.0, ramp_s=3.0)
-QUICK = Plan(viewers=30, window_s=5.0, ramp_s=1.0)
+# 300 viewers joining over 6 s: each gets a start-up GOP of up to 2 s at once.
+FULL = Plan(viewers=300, window_s=10.0, ramp_s=6.0, rounds=2)
+QUICK = Plan(viewers=30, window_s=5.0, ramp_s=1.0, rounds=1)
 
 
 @dataclass(frozen=True)
@@ -428,11 +432,13 @@ async def run(plan: Plan, workdir: Path, cache_dir: Path, meta: dict[str, Any]) 
         }
         results = []
         order = [flv_viewers, rtmp_viewers, peer]
-        for config in configs:
-            for system in order:
-                print(f"{config.name}: {system.name}", file=sys.stderr)
-                results.append(await measure(system, config, plan, source_bps, video))
-            order = order[::-1]
+        for number in range(plan.rounds):
+            for config in configs:
+                for system in order:
+                    print(f"round {number + 1}, {config.name}: {system.name}", file=sys.stderr)
+                    figures = await measure(system, config, plan, source_bps, video)
+                    results.append({"round": number + 1, **figures})
+                order = order[::-1]
         nursery.cancel_scope.cancel()
     meta["load_during"] = [r["load"] for r in results]
     return {"meta": meta, "source_bps": source_bps, "results": results}
@@ -441,7 +447,7 @@ async def run(plan: Plan, workdir: Path, cache_dir: Path, meta: dict[str, Any]) 
 # --- report ------------------------------------------------------------------------------
 
 
-def _ms(figures: dict[str, Any]) -> str:
+def _ms(figures: dict[str, Any] | None) -> str:
     if not figures or figures["p50"] is None:
         return "-"
     return f"{figures['p50']:.1f} / {figures['p99']:.1f}"
@@ -451,13 +457,41 @@ def _ratio(ours: float, theirs: float) -> str:
     return f"{ours / theirs:.2f}" if theirs else "n/a"
 
 
+def _median(rows: list[dict[str, Any]], get: Callable[[dict[str, Any]], Any]) -> Any:
+    values = [v for v in map(get, rows) if v is not None]
+    return statistics.median(values) if values else None
+
+
+def _delay(rows: list[dict[str, Any]], kind: str, host: str) -> dict[str, Any] | None:
+    """Median over the rounds of a delay's p50 and p99."""
+    p50 = _median(rows, lambda r: r[kind].get(host, {}).get("p50"))
+    p99 = _median(rows, lambda r: r[kind].get(host, {}).get("p99"))
+    return None if p50 is None else {"p50": p50, "p99": p99}
+
+
+SYSTEMS = ("trioflix HTTP-FLV", "trioflix RTMP", "nginx-rtmp RTMP")
+
+
+def _field(name: str) -> Callable[[dict[str, Any]], Any]:
+    return lambda row: row[name]
+
+
+def _rss(host: int) -> Callable[[dict[str, Any]], float]:
+    return lambda row: float(row["peak_rss_mib"][host])
+
+
 def render(report: dict[str, Any]) -> str:
     """The markdown of ``docs/benchmarks.md`` for this run."""
     source = report["source_bps"]
-    rows = report["results"]
+    names = [c.name for c in configurations(FULL)]
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in report["results"]:
+        runs.setdefault((row["system"], row["configuration"]), []).append(row)
+    rounds = max(row["round"] for row in report["results"])
     lines = [
         f"Source {source / 1e6:.2f} Mbit/s; full rate = at least {live.FULL_RATE:.0%} of it."
-        " CPU in cores (CPU-seconds per second); delays in ms, p50 / p99.",
+        " CPU in cores (CPU-seconds per second); delays in ms, p50 / p99. Medians over"
+        f" {rounds} round(s); viewers at full rate and errors summed over them.",
         "",
         "| configuration | system | viewers origin/edge/edge | origin CPU | all hosts CPU"
         " | CPU ms per viewer-s | Redis+PostgreSQL CPU | Mbit/s per viewer min / median"
@@ -465,47 +499,59 @@ def render(report: dict[str, Any]) -> str:
         " | edge hop 1 | edge hop 2 | load |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in rows:
-        n = sum(r["placement"])
-        hops, rss = r["hop_ms"], r["peak_rss_mib"]
-        lines.append(
-            f"| {r['configuration']} | {r['system']} | {'/'.join(map(str, r['placement']))}"
-            f" | {r['origin_cores']:.3f} | {r['hosts_cores']:.3f}"
-            f" | {r['cpu_ms_per_viewer_s']:.2f} | {r['service_cores']:.3f}"
-            f" | {r['bitrate_min_bps'] / 1e6:.2f} / {r['bitrate_median_bps'] / 1e6:.2f}"
-            f" | {r['full_rate']}/{n} | {r['errors']}"
-            f" | {rss[0]:.0f} / {rss[1]:.0f}, {rss[2]:.0f}"
-            f" | {_ms(r['delay_ms'].get('origin', {}))} | {_ms(hops.get('edge1', {}))}"
-            f" | {_ms(hops.get('edge2', {}))} | {r['load'].split()[0]} |"
-        )
-    by = {(r["system"], r["configuration"]): r for r in rows}
-    names = [c.name for c in configurations(FULL)]
-    lines += ["", "Goals and ratios:", ""]
-    for system in ("trioflix HTTP-FLV", "trioflix RTMP", "nginx-rtmp RTMP"):
-        base, one, three, edges = (by[(system, name)] for name in names)
-        hop_p99 = [h["p99"] for h in three["hop_ms"].values() if h["p99"] is not None]
+    for name in names:
+        for system in SYSTEMS:
+            rows = runs[(system, name)]
+            n = sum(rows[0]["placement"]) * len(rows)
+            rss = [_median(rows, _rss(i)) for i in range(3)]
+            lines.append(
+                f"| {name} | {system} | {'/'.join(map(str, rows[0]['placement']))}"
+                f" | {_median(rows, lambda r: r['origin_cores']):.3f}"
+                f" | {_median(rows, lambda r: r['hosts_cores']):.3f}"
+                f" | {_median(rows, lambda r: r['cpu_ms_per_viewer_s']):.2f}"
+                f" | {_median(rows, lambda r: r['service_cores']):.3f}"
+                f" | {_median(rows, lambda r: r['bitrate_min_bps']) / 1e6:.2f}"
+                f" / {_median(rows, lambda r: r['bitrate_median_bps']) / 1e6:.2f}"
+                f" | {sum(r['full_rate'] for r in rows)}/{n} | {sum(r['errors'] for r in rows)}"
+                f" | {rss[0]:.0f} / {rss[1]:.0f}, {rss[2]:.0f}"
+                f" | {_ms(_delay(rows, 'delay_ms', 'origin'))}"
+                f" | {_ms(_delay(rows, 'hop_ms', 'edge1'))}"
+                f" | {_ms(_delay(rows, 'hop_ms', 'edge2'))}"
+                f" | {', '.join(r['load'].split()[0] for r in rows)} |"
+            )
+    lines += ["", "Goals (per round, then the median):", ""]
+    for system in SYSTEMS:
+        base, one, three, edges = (runs[(system, name)] for name in names)
+        origin = [e["origin_cores"] / b["origin_cores"] for b, e in zip(base, edges, strict=True)]
+        total = [
+            t["cpu_ms_per_viewer_s"] / o["cpu_ms_per_viewer_s"]
+            for o, t in zip(one, three, strict=True)
+        ]
+        hop_p99 = [h["p99"] for r in three for h in r["hop_ms"].values() if h["p99"] is not None]
         lines.append(
             f"- {system}: origin CPU with two edges (edges only) / one publisher + 2 viewers"
-            f" = {edges['origin_cores']:.3f} / {base['origin_cores']:.3f}"
-            f" = {_ratio(edges['origin_cores'], base['origin_cores'])}"
-            f" (goal <= {ORIGIN_GOAL:.2f}); edge hop p99"
+            f" {', '.join(f'{x:.2f}' for x in origin)}, median {statistics.median(origin):.2f}"
+            f" (goal <= {ORIGIN_GOAL:.2f}); edge hop p99 per edge and round"
             f" {', '.join(f'{p:.1f}' for p in hop_p99) or '-'} ms (goal < {HOP_GOAL_MS:.0f});"
-            f" CPU per viewer-second, origin + 2 edges / one host"
-            f" = {_ratio(three['cpu_ms_per_viewer_s'], one['cpu_ms_per_viewer_s'])}"
+            " CPU per viewer-second, origin + 2 edges / one host"
+            f" {', '.join(f'{x:.2f}' for x in total)}, median {statistics.median(total):.2f}"
             " (goal <= 1.00)"
         )
-    lines.append("")
+    lines += ["", "trioflix / nginx-rtmp (medians):", ""]
     for name in names:
-        peer = by[("nginx-rtmp RTMP", name)]
+        peer = runs[("nginx-rtmp RTMP", name)]
         parts = []
-        for system in ("trioflix RTMP", "trioflix HTTP-FLV"):
-            ours = by[(system, name)]
-            parts.append(
-                f"{system}: origin CPU {_ratio(ours['origin_cores'], peer['origin_cores'])},"
-                f" all hosts {_ratio(ours['hosts_cores'], peer['hosts_cores'])},"
-                f" origin peak RSS {_ratio(ours['peak_rss_mib'][0], peer['peak_rss_mib'][0])}"
+        for system in SYSTEMS[1::-1]:
+            ours = runs[(system, name)]
+            origin_ratio, hosts_ratio, rss_ratio = (
+                _ratio(_median(ours, get), _median(peer, get))
+                for get in (_field("origin_cores"), _field("hosts_cores"), _rss(0))
             )
-        lines.append(f"- vs nginx-rtmp, {name}: " + "; ".join(parts))
+            parts.append(
+                f"{system}: origin CPU {origin_ratio}, all hosts {hosts_ratio},"
+                f" origin peak RSS {rss_ratio}"
+            )
+        lines.append(f"- {name}: " + "; ".join(parts))
     return "\n".join(lines)
 
 
@@ -522,15 +568,20 @@ def main(argv: list[str] | None = None) -> int:
         help="where the ffmpeg-made sample is kept between runs",
     )
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
+    parser.add_argument("--viewers", type=int, help="the audience (300; 30 with --quick)")
+    parser.add_argument("--rounds", type=int, help="times the sequence runs (2; 1 with --quick)")
     args = parser.parse_args(argv)
     if shutil.which("ffmpeg") is None or shutil.which(NGINX) is None:
         parser.error("ffmpeg and nginx must be on PATH")
     if not NGINX_RTMP_MODULE.exists():
         parser.error(f"{NGINX_RTMP_MODULE} not found (apt-get install libnginx-mod-rtmp)")
     plan = QUICK if args.quick else FULL
+    plan = replace(plan, viewers=args.viewers or plan.viewers, rounds=args.rounds or plan.rounds)
+    if plan.viewers < 3 or plan.rounds < 1:
+        parser.error("--viewers must be at least 3 and --rounds at least 1")
     meta = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "nox -s bench -- cluster" + (" --quick" if args.quick else ""),
+        "command": "nox -s bench -- cluster " + " ".join(argv or sys.argv[1:]),
         "plan": asdict(plan),
         "machine": machine(),
         "load_before": load_average(),
