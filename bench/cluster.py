@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import shutil
 import statistics
 import sys
@@ -80,6 +81,7 @@ HOP_GOAL_MS = 50.0  # p99 an edge hop may add
 ORIGIN_GOAL = 1.10  # origin CPU with two edges, against one publisher + two viewers
 CHANNEL = 0  # the one channel: trioflix's bench00, nginx's bench00
 HOSTS = ("origin", "edge1", "edge2")
+PEER = re.compile(r"\d+\.\d+\.\d+\.\d+:\d+")  # a client's address in a log message
 
 
 @dataclass(frozen=True)
@@ -367,6 +369,22 @@ async def measure(
     }
 
 
+def _log_summary(path: Path) -> dict[str, Any]:
+    """What a trioflix host logged at WARNING and above (its JSON lines): how many
+    lines, and each distinct message once."""
+    counts: dict[str, int] = {}
+    messages: dict[str, None] = {}
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        counts[record["level"]] = counts.get(record["level"], 0) + 1
+        message = PEER.sub("PEER", record["msg"])  # one line per message, not per viewer
+        messages[f"{record['level']} {record['logger']}: {message}"] = None
+    return {"lines": counts, "messages": list(messages)}
+
+
 # --- the run -----------------------------------------------------------------------------
 
 
@@ -381,9 +399,12 @@ async def run(plan: Plan, workdir: Path, cache_dir: Path, meta: dict[str, Any]) 
         services = await stack.enter_async_context(site_services(workdir))
         hosts: list[SiteHost] = []
         pids: list[int] = []
+        logs: list[Path] = []
         for name in HOSTS:  # one by one: each binds before the next
             hosts.append(SiteHost(workdir, f"trioflix-{name}", services))
-            pids.append((await stack.enter_async_context(live.serving(hosts[-1], "run"))).pid)
+            running = await stack.enter_async_context(live.serving(hosts[-1], "run"))
+            pids.append(running.pid)
+            logs.append(running.log)
         origin = hosts[0]
         await origin.create_channels(1)
         nginx: list[NginxLive] = []
@@ -441,6 +462,7 @@ async def run(plan: Plan, workdir: Path, cache_dir: Path, meta: dict[str, Any]) 
                 order = order[::-1]
         nursery.cancel_scope.cancel()
     meta["load_during"] = [r["load"] for r in results]
+    meta["trioflix_log"] = {name: _log_summary(log) for name, log in zip(HOSTS, logs, strict=True)}
     return {"meta": meta, "source_bps": source_bps, "results": results}
 
 
@@ -610,6 +632,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Load average (1, 5, 15 min): {m['load_before']} before, {m['load_after']} after")
     print()
     print(render(report))
+    print()
+    for name, summary in m["trioflix_log"].items():
+        lines = ", ".join(f"{n} {level}" for level, n in summary["lines"].items()) or "nothing"
+        print(f"trioflix {name} logged {lines}" + "".join(f"\n- {x}" for x in summary["messages"]))
     return 0
 
 
