@@ -1,6 +1,6 @@
 """Cluster benchmark: one channel's viewers on one host, against origin + two edges.
 
-    nox -s bench -- cluster            # full run, about 9 minutes
+    nox -s bench -- cluster            # full run, about 10 minutes
     nox -s bench -- cluster --quick    # smoke run, about 3 minutes
     python -m bench.cluster --help     # from the repository root, in .venv
 
@@ -72,7 +72,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 HOST = live.HOST
-RUN_BUDGET_S = 20 * 60  # the full run takes ~8 min; past this something is stuck
+RUN_BUDGET_S = 20 * 60  # the full run takes ~10 min; past this something is stuck
 LIVE_WAIT_S = 15.0  # publisher start (or an edge's first viewer) to a keyframe
 PROBE_TIMEOUT_S = 3.0  # a live stream's start-up cache hands out a keyframe at once
 WARMUP_S = 3.0  # after the last viewer connected: GOP bursts and handshakes are over
