@@ -19,7 +19,7 @@ from protocols import flv, rtmp
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["publish_paced", "read_media_tags"]
+__all__ = ["RTMPClient", "publish_paced", "read_media_tags"]
 
 RECEIVE_BYTES = 64 * 1024
 HANDSHAKE_TIMEOUT_S = 10.0  # handshake, connect, createStream, publish: a few round trips
@@ -40,10 +40,29 @@ def read_media_tags(path: Path) -> list[flv.FLVTag]:
     return tags
 
 
-class _Client:
+class RTMPClient:
+    """The client end of one RTMP connection: ``protocols.rtmp`` over a socket."""
+
     def __init__(self, stream: trio.SocketStream) -> None:
         self.stream = stream
         self.conn = rtmp.Connection(rtmp.CLIENT)
+
+    async def open_stream(self, host: str, port: int) -> int:
+        """Handshake, ``connect`` to the ``live`` application, ``createStream``: the
+        new message stream's id.
+
+        Raises:
+            PermissionError: the server refused the connect.
+        """
+        await self.until(rtmp.HandshakeComplete)
+        self.conn.send(rtmp.Connect(app="live", tc_url=f"rtmp://{host}:{port}/live"))
+        answer = await self.until(rtmp.ConnectAccepted, rtmp.ConnectRejected)
+        if isinstance(answer, rtmp.ConnectRejected):
+            raise PermissionError(answer.description)
+        self.conn.send(rtmp.CreateStream())
+        created = await self.until(rtmp.StreamCreated)
+        assert isinstance(created, rtmp.StreamCreated)
+        return created.stream_id
 
     async def flush(self) -> None:
         if data := self.conn.data_to_send():
@@ -87,18 +106,10 @@ async def publish_paced(
         PermissionError: the server refused the publish.
     """
     with trio.fail_after(HANDSHAKE_TIMEOUT_S):
-        client = _Client(await trio.open_tcp_stream(host, port))
+        client = RTMPClient(await trio.open_tcp_stream(host, port))
     async with client.stream, trio.open_nursery() as nursery:
         with trio.fail_after(HANDSHAKE_TIMEOUT_S):
-            await client.until(rtmp.HandshakeComplete)
-            client.conn.send(rtmp.Connect(app="live", tc_url=f"rtmp://{host}:{port}/live"))
-            answer = await client.until(rtmp.ConnectAccepted, rtmp.ConnectRejected)
-            if isinstance(answer, rtmp.ConnectRejected):
-                raise PermissionError(answer.description)
-            client.conn.send(rtmp.CreateStream())
-            created = await client.until(rtmp.StreamCreated)
-            assert isinstance(created, rtmp.StreamCreated)
-            stream_id = created.stream_id
+            stream_id = await client.open_stream(host, port)
             client.conn.send(rtmp.Publish(stream_id=stream_id, stream_key=stream_key))
             answer = await client.until(rtmp.PublishAccepted, rtmp.PublishRejected)
             if isinstance(answer, rtmp.PublishRejected):

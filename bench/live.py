@@ -393,17 +393,19 @@ class Running:
 
 
 @asynccontextmanager
-async def serving(server: Server, label: str) -> AsyncIterator[Running]:
-    """Run ``server`` fresh, logging to its own file; yield once it accepts on both ports."""
-    path = server.workdir / f"{server.name}-{label}.log"
-    with path.open("ab") as log:
+async def running_process(command: list[str], log_path: Path, cwd: Path) -> AsyncIterator[int]:
+    """Run ``command`` with its output in ``log_path``; yield its pid.
+
+    Resource handling:
+        On exit (and on cancellation, e.g. Ctrl-C) the process gets SIGTERM, then
+        SIGKILL if it has not exited within :data:`STOP_TIMEOUT_S`.
+    """
+    with log_path.open("ab") as log:
         process = await trio.lowlevel.open_process(
-            server.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=server.workdir
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=cwd
         )
         try:
-            with trio.fail_after(STARTUP_TIMEOUT_S):
-                await server.wait_ready()
-            yield Running(process.pid, path)
+            yield process.pid
         finally:
             with trio.move_on_after(STOP_TIMEOUT_S, shield=True):
                 if process.returncode is None:
@@ -413,6 +415,16 @@ async def serving(server: Server, label: str) -> AsyncIterator[Running]:
                 process.kill()
                 with trio.move_on_after(STOP_TIMEOUT_S, shield=True):
                     await process.wait()
+
+
+@asynccontextmanager
+async def serving(server: Server, label: str) -> AsyncIterator[Running]:
+    """Run ``server`` fresh, logging to its own file; yield once it accepts on both ports."""
+    path = server.workdir / f"{server.name}-{label}.log"
+    async with running_process(server.command(), path, server.workdir) as pid:
+        with trio.fail_after(STARTUP_TIMEOUT_S):
+            await server.wait_ready()
+        yield Running(pid, path)
 
 
 # --- clients -----------------------------------------------------------------------------
@@ -664,7 +676,7 @@ async def fanout(
     }
 
 
-def _percentile(values: list[float], fraction: float) -> float:
+def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
@@ -724,9 +736,9 @@ async def latency(
         "tags": len(delays),
         "unmatched_tags": unmatched,
         "delay_ms": {
-            "p50": _percentile(delays, 0.5),
-            "p95": _percentile(delays, 0.95),
-            "p99": _percentile(delays, 0.99),
+            "p50": percentile(delays, 0.5),
+            "p95": percentile(delays, 0.95),
+            "p99": percentile(delays, 0.99),
             "max": max(delays),
         },
         "first_keyframe_ms": {
