@@ -8,8 +8,9 @@ real-time publishing rather than two:
   a ready video whose VOD (read by ffprobe over HTTP) lasts 60 s, +- 5 s;
 - ffmpeg publishes the same sample to a ``trioflix serve`` child process, which is
   SIGKILLed about 40 s in and started again on the same data directory (and so
-  the same private SQLite database): the torn recording is handed off at start and
-  becomes a video that lasts what was published before the kill, +- 5 s.
+  the same private SQLite database and local object store): the chunks stored
+  before the kill are handed off at start and become a video that lasts what was
+  published before the kill, +- 5 s (the chunk in progress, 4 s at most, is lost).
 """
 
 from __future__ import annotations
@@ -162,13 +163,16 @@ async def _killed_server_case(sample: Sample, tmp_path: Path, nursery: trio.Nurs
         await process.wait()
     with trio.fail_after(15):
         await publisher.wait()  # the connection broke under it
-    assert any((tmp_path / "killed-data" / "recordings").iterdir()), "no recording left behind"
+    stored = tmp_path / "killed-data" / "media" / "objects" / "recordings"
+    assert any(stored.rglob("*.flv")), "no recording stored while live"
 
     async with _serve(env, port, log) as (_, client):
         video = await _wait_one_ready_video(client, token)
         assert abs(video["duration"] - published_s) < TOLERANCE_S, (video, published_s)
         duration = await _vod_duration(f"http://127.0.0.1:{port}/videos/{video['id']}/master.m3u8")
         assert abs(duration - published_s) < TOLERANCE_S, (duration, published_s)
+    # The job deleted the chunks it was handed; the spool was emptied at the start.
+    assert not any(stored.rglob("*.flv"))
     assert not any((tmp_path / "killed-data" / "recordings").iterdir())
 
 
