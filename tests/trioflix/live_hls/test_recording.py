@@ -154,6 +154,29 @@ async def test_a_reconnect_within_the_grace_window_stays_one_recording(
     assert len(await _videos(server, token)) == 1
 
 
+@pytest.mark.settings(hls_ladder="off", reconnect_grace=2.0)
+@pytest.mark.backends("sqlite", reason="the registry's grace window, not the database")
+async def test_a_publisher_that_never_comes_back_is_recorded_once_the_grace_window_ends(
+    server: Server, sample: Sample, nursery: trio.Nursery
+) -> None:
+    token, _ = await server.register("alice")
+    key = await server.create_key(token)
+    publisher = await start_publisher(nursery, server, key, sample.path)
+    await wait_live(server, "alice")
+    session_id = await _session_id(server, token)
+    with trio.fail_after(30):
+        while not await _chunks(server, session_id):  # noqa: ASYNC110 (polling)
+            await trio.sleep(0.2)
+    publisher.kill()
+    # The grace window passes: the stored session ends, and this host hands it off.
+    (video,) = await _wait_videos(server, token)
+    ended = await server.app.trioflix.db.fetchrow(
+        "SELECT state, end_reason FROM live_sessions WHERE id = $1", session_id
+    )
+    assert (ended["state"], ended["end_reason"]) == ("ended", "publisher gone")
+    assert await _source_of(server, video["id"])
+
+
 @pytest.mark.settings(hls_ladder="off")
 @pytest.mark.backends("sqlite", reason="the stream key's setting, read the same on both")
 async def test_recording_off_for_the_key(

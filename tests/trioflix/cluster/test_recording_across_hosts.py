@@ -1,0 +1,118 @@
+"""One recording across hosts: an encoder that publishes to host A, loses A to a SIGKILL
+and publishes the same key to host B within the grace window makes one video covering
+both parts (but the chunk A had in progress)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+import trio
+
+from trioflix.cluster.site import ORIGIN_TTL_S
+from trioflix.live.recording.recorder import CHUNK_S
+
+from .conftest import running_rig
+from .test_rig import SLACK_S, create_key, publish, rig_grace_s, sign_up, wait_origin
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tests.conftest import PostgresCluster
+    from tests.interop.media import Sample
+
+    from .rig import Rig, RigHost
+
+pytestmark = [pytest.mark.slow, pytest.mark.interop]
+
+TOLERANCE_S = 5.0  # "plays to within 5 s of its length" (docs/hls.md)
+ON_A_S = 10.0  # long enough for A to store two chunks before it dies
+ON_B_S = 8.0
+
+
+@pytest.fixture(scope="module")
+def rig(pg_cluster: PostgresCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    """A site of its own: the test kills one of its hosts."""
+    with running_rig(pg_cluster, tmp_path_factory) as site:
+        yield site
+
+
+async def _get(host: RigHost, token: str, path: str, **params: str) -> Any:
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.get(
+            f"{host.url}{path}", params=params, headers={"Authorization": f"Bearer {token}"}
+        )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _stored(rig: Rig, session_id: int) -> list[str]:
+    """The session's chunks in the store the hosts share (local disk in the data directory)."""
+    directory = rig.data_dir / "media" / "objects" / "recordings" / str(session_id)
+    return sorted(path.name for path in directory.glob("*.flv"))
+
+
+async def _wait_stored(rig: Rig, session_id: int, writer: int, count: int) -> list[str]:
+    with trio.fail_after(30):
+        while True:
+            names = _stored(rig, session_id)
+            if sum(name.startswith(f"{writer:06d}-") for name in names) >= count:
+                return names
+            await trio.sleep(0.2)
+
+
+async def test_a_session_continued_on_another_host_is_one_recording(
+    rig: Rig, sample: Sample, nursery: trio.Nursery
+) -> None:
+    a, b, _ = rig.hosts
+    token = await sign_up(a, "alice")
+    key = await create_key(a, token)
+    on_a = await publish(nursery, a, key, sample)
+    with trio.fail_after(30):
+        await wait_origin(rig, "alice", a)
+    started_a = time.monotonic()
+    session_id = int((await _get(a, token, "/api/streaming/status"))["session"]["id"])
+    await _wait_stored(rig, session_id, writer=0, count=2)
+    await trio.sleep(max(0.0, ON_A_S - (time.monotonic() - started_a)))
+    await trio.to_thread.run_sync(a.kill)
+    published_a = time.monotonic() - started_a
+    with trio.fail_after(30):
+        await on_a.wait()  # its connection broke
+    stored_by_a = _stored(rig, session_id)
+
+    # The same key on B within the grace window continues the same session there.
+    on_b = await publish(nursery, b, key, sample)
+    with trio.fail_after(ORIGIN_TTL_S + SLACK_S):
+        await wait_origin(rig, "alice", b)
+    started_b = time.monotonic()
+    assert int((await _get(b, token, "/api/streaming/status"))["session"]["id"]) == session_id
+    await _wait_stored(rig, session_id, writer=1, count=1)
+    await trio.sleep(max(0.0, ON_B_S - (time.monotonic() - started_b)))
+    on_b.terminate()
+    published_b = time.monotonic() - started_b
+    with trio.fail_after(rig_grace_s() + SLACK_S):
+        await wait_origin(rig, "alice", None)
+
+    with trio.fail_after(180):
+        while True:
+            videos = (await _get(b, token, "/api/videos", mine="1"))["videos"]
+            assert len(videos) <= 1, videos
+            if videos:
+                assert videos[0]["state"] != "failed", videos[0]
+                if videos[0]["state"] == "ready":
+                    break
+            await trio.sleep(0.5)
+    (video,) = videos
+    # A's chunks (but the one in progress) then B's: one stream, one video.
+    assert stored_by_a and all(name.startswith("000000-") for name in stored_by_a)
+    lost = published_a - len(stored_by_a) * CHUNK_S
+    assert lost <= CHUNK_S + SLACK_S, (published_a, stored_by_a)
+    expected = published_a + published_b
+    assert expected - CHUNK_S - TOLERANCE_S < video["duration"] < expected + TOLERANCE_S, (
+        video,
+        published_a,
+        published_b,
+    )
+    assert _stored(rig, session_id) == []  # the job deleted what it was handed
