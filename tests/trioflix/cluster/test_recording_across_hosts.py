@@ -11,8 +11,11 @@ import httpx
 import pytest
 import trio
 
+from tests.interop.media import assert_goes_forward, flv_timestamps
 from trioflix.cluster.site import ORIGIN_TTL_S
 from trioflix.live.recording.recorder import CHUNK_S
+from trioflix.media.library import video_dir
+from trioflix.media.processing import SOURCE_NAME
 
 from .conftest import running_rig
 from .test_rig import SLACK_S, create_key, publish, rig_grace_s, sign_up, wait_origin
@@ -115,4 +118,10 @@ async def test_a_session_continued_on_another_host_is_one_recording(
         published_a,
         published_b,
     )
-    assert _stored(rig, session_id) == []  # the job deleted what it was handed
+    with trio.fail_after(30):  # the job deletes what it was handed once the video is ready
+        while _stored(rig, session_id):  # noqa: ASYNC110 (polling)
+            await trio.sleep(0.1)
+    # What it read, chunk after chunk: one FLV stream whose clock goes on across hosts.
+    stamps = flv_timestamps(video_dir(rig.data_dir, video["id"]) / SOURCE_NAME)
+    assert_goes_forward(stamps)
+    assert abs(stamps[-1] / 1000 - video["duration"]) < 1.0, (stamps[-1], video)

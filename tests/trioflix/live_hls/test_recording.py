@@ -10,10 +10,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import trio
 
+from tests.interop.media import assert_goes_forward, flv_timestamps
 from tests.waiting import wait_until
 from trioflix.live.recording import recorder as recorder_module
 from trioflix.live.recording.chunks import chunk_key, parse_chunks, recording_prefix
 from trioflix.live.recording.recorder import Recorder
+from trioflix.media.library import video_dir
+from trioflix.media.processing import SOURCE_NAME
 
 from .helpers import auth, start_publisher, wait_live
 
@@ -66,6 +69,13 @@ async def _chunks(server: Server, session_id: int) -> list[Chunk]:
     return parse_chunks(session_id, await objects.list_prefix(recording_prefix(session_id)))
 
 
+async def _wait_deleted(server: Server, session_id: int) -> None:
+    """Until the session's chunks are gone (the job deletes them once the video is ready)."""
+    with trio.fail_after(30):
+        while await _chunks(server, session_id):  # noqa: ASYNC110 (polling)
+            await trio.sleep(0.1)
+
+
 async def _source_of(server: Server, video_id: int) -> list[str]:
     """The processing job's source: object keys, read in order as one stream."""
     payload = await server.app.trioflix.db.fetchval(
@@ -115,8 +125,12 @@ async def test_live_session_is_stored_in_chunks_and_becomes_one_video(
     ready = await _wait_ready(server, token, video["id"])
     assert abs(ready["duration"] - 2 * SAMPLE_SECONDS) < TOLERANCE_S, ready
     assert (ready["width"], ready["height"]) == (640, 360)
-    # The job owned the chunks and deleted them; the local spool is empty.
-    assert await _chunks(server, session_id) == []
+    # What the job read, chunk after chunk: one FLV stream covering the whole session.
+    stamps = flv_timestamps(video_dir(server.settings.data_dir, video["id"]) / SOURCE_NAME)
+    assert_goes_forward(stamps)
+    assert abs(stamps[-1] / 1000 - 2 * SAMPLE_SECONDS) < TOLERANCE_S, stamps[-1]
+    # The job owned the chunks and deletes them once the video is ready; the spool is empty.
+    await _wait_deleted(server, session_id)
     assert list(server.app.trioflix.recorder.directory.iterdir()) == []
     master = await server.client.get(f"/videos/{ready['id']}/master.m3u8")
     assert master.status_code == 200
@@ -291,8 +305,8 @@ async def test_what_a_killed_host_left_is_stored_and_handed_off_at_its_next_star
     for video in videos:
         ready = await _wait_ready(server, token, video["id"])
         assert abs(ready["duration"] - SAMPLE_SECONDS) < TOLERANCE_S, ready
-    assert await _chunks(server, spooled) == []
-    assert await _chunks(server, stored) == []
+    await _wait_deleted(server, spooled)
+    await _wait_deleted(server, stored)
 
 
 @pytest.mark.settings(hls_ladder="off")
