@@ -187,6 +187,7 @@ async def test_a_publisher_that_never_comes_back_is_recorded_once_the_grace_wind
     ended = await server.app.trioflix.db.fetchrow(
         "SELECT state, end_reason FROM live_sessions WHERE id = $1", session_id
     )
+    assert ended is not None
     assert (ended["state"], ended["end_reason"]) == ("ended", "publisher gone")
     assert await _source_of(server, video["id"])
 
