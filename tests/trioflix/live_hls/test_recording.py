@@ -256,6 +256,61 @@ async def test_storage_away_during_the_recording_and_its_hand_off(
     assert not spool.exists()
 
 
+@STORAGE_ONLY
+@pytest.mark.settings(hls_ladder="off")
+@pytest.mark.parametrize("media_storage", ["s3"], indirect=True)
+async def test_an_outage_longer_than_the_spool_drops_chunks_and_keeps_the_rest(
+    server: Server,
+    media_storage: str,
+    restart_seaweed: SeaweedServer,
+    sample: Sample,
+    nursery: trio.Nursery,
+) -> None:
+    """The spool holds one more chunk than the one in progress: the storage away for
+    longer, later chunks are dropped (never more than the bound on disk), and what
+    was kept still becomes the video once the storage is back."""
+    token, _ = await server.register("alice")
+    key = await server.create_key(token)
+    recorder = server.app.trioflix.recorder
+    publisher = await start_publisher(nursery, server, key, sample.path, loops=2)
+    await wait_live(server, "alice")
+    session_id = await _session_id(server, token)
+    with trio.fail_after(30):
+        while not (stored := await _chunks(server, session_id)):  # noqa: ASYNC110 (polling)
+            await trio.sleep(0.2)
+    recorder.spool_bytes = stored[0].size * 3 // 2
+    await trio.to_thread.run_sync(lambda: restart_seaweed.stop(kill=True))
+    spool = recorder.directory / f"session-{session_id}"
+    largest = 0
+
+    async def watch_spool(*, task_status: trio.TaskStatus[None]) -> None:
+        nonlocal largest
+        task_status.started()
+        while True:
+            on_disk = sum(path.stat().st_size for path in spool.glob("*.flv"))
+            largest = max(largest, on_disk)
+            await trio.sleep(0.05)
+
+    async with trio.open_nursery() as watching:
+        await watching.start(watch_spool)
+        with trio.fail_after(60):
+            await publisher.wait()
+        await wait_live(server, "alice", live=False)
+        watching.cancel_scope.cancel()
+    assert recorder.dropped_chunks >= 1
+    assert 0 < largest <= recorder.spool_bytes
+
+    await trio.to_thread.run_sync(restart_seaweed.start)
+    (video,) = await _wait_videos(server, token)
+    source = await _source_of(server, video["id"])
+    assert source[0] == stored[0].key
+    # The first chunk, the one the spool had room for, and those after the outage.
+    numbers = [int(key.split("/")[2][7:13]) for key in source]
+    assert len(numbers) >= 2, numbers
+    assert numbers == sorted(set(numbers)), numbers
+    await _wait_ready(server, token, video["id"])
+
+
 def _spooled_name(n: int, first_ms: int, last_ms: int) -> str:
     return f"{n:06d}-{first_ms:012d}-{last_ms:012d}.flv"
 
