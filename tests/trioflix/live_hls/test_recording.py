@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import sqlite3
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio
 
-from tests.interop.media import assert_goes_forward, flv_timestamps
+from tests.interop.media import FFMPEG, assert_goes_forward, flv_timestamps, require
+from tests.ports import free_port
 from tests.waiting import wait_until
 from trioflix.live.recording import recorder as recorder_module
 from trioflix.live.recording.chunks import chunk_key, parse_chunks, recording_prefix
@@ -18,7 +22,7 @@ from trioflix.live.recording.recorder import Recorder
 from trioflix.media.library import video_dir
 from trioflix.media.processing import SOURCE_NAME
 
-from .helpers import auth, start_publisher, wait_live
+from .helpers import auth, serve_env, serve_process, start_publisher, wait_live
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -309,6 +313,41 @@ async def test_an_outage_longer_than_the_spool_drops_chunks_and_keeps_the_rest(
     assert len(numbers) >= 2, numbers
     assert numbers == sorted(set(numbers)), numbers
     await _wait_ready(server, token, video["id"])
+
+
+async def test_a_graceful_stop_hands_the_recording_off_before_the_server_exits(
+    sample: Sample, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """SIGTERM while live: the session ends, its last chunk is stored and the video and
+    its job are made before ``trioflix serve`` exits, not at some next start."""
+    data_dir = tmp_path / "data"
+    env, rtmp_port = serve_env(data_dir)
+    stored = data_dir / "media" / "objects" / "recordings"
+    async with serve_process(env, free_port(), tmp_path / "serve.log") as (process, client):
+        registered = await client.post(
+            "/api/auth/register", json={"username": "bob", "password": "password1"}
+        )
+        token = registered.json()["token"]
+        key = (await client.post("/api/streaming/keys", headers=auth(token))).json()["key"]["key"]
+        cmd = [require(FFMPEG, "ffmpeg"), "-hide_banner", "-loglevel", "quiet", "-re"]
+        cmd += ["-i", str(sample.path), "-c", "copy", "-f", "flv"]
+        cmd.append(f"rtmp://127.0.0.1:{rtmp_port}/live/{key}")
+        await nursery.start(partial(trio.run_process, cmd, check=False, stdin=b""))
+        with trio.fail_after(30):
+            while not any(stored.rglob("*.flv")):  # noqa: ASYNC110 (another process writes)
+                await trio.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        with trio.fail_after(30):
+            await process.wait()
+    assert process.returncode == 0, (await trio.Path(tmp_path / "serve.log").read_text())[-2000:]
+    chunks = sorted(path.name for path in stored.rglob("*.flv"))
+    assert len(chunks) >= 2, chunks  # the one stored while live, the last one at the stop
+    with sqlite3.connect(data_dir / "trioflix.sqlite3") as db:
+        videos = db.execute("SELECT id, origin FROM videos").fetchall()
+        payloads = [json.loads(row[0]) for row in db.execute("SELECT payload FROM jobs")]
+    assert [origin for _, origin in videos] == ["live"]
+    assert [[key.rsplit("/", 1)[1] for key in p["source"]] for p in payloads] == [chunks]
+    assert not any((data_dir / "recordings").iterdir())  # the spool is empty
 
 
 def _spooled_name(n: int, first_ms: int, last_ms: int) -> str:

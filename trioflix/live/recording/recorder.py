@@ -40,7 +40,9 @@ Rules / theory of operation
    database outage delays it (retried with backoff), never fails it.
 7. After a crash: :meth:`Recorder.run` stores what the spool still holds and
    hands off the sessions of this node that ended meanwhile (the registry ended
-   them at start), including those whose chunks were all stored already.
+   them at start), including those whose chunks were all stored already. At a
+   graceful stop it first gives the sessions' last chunks and hand-offs
+   :data:`SHUTDOWN_DRAIN_S`, shielded.
 """
 
 from __future__ import annotations
@@ -94,6 +96,7 @@ HAND_OFF_WAIT_S: Final = 30.0  # the registry records the session's end well wit
 POLL_S: Final = 0.2
 DATABASE_RETRY_S: Final = 5.0
 CLEANUP_TIMEOUT_S: Final = 5.0
+SHUTDOWN_DRAIN_S: Final = 10.0  # a few chunks and one transaction; more is a store in trouble
 CHUNK_CONTENT_TYPE: Final = "video/x-flv"
 _SESSION_DIR = re.compile(r"session-(\d+)")
 _SPOOLED = re.compile(r"(\d{6})-(\d{12})-(\d{12})\.flv")
@@ -230,6 +233,7 @@ class Recorder:
         self._wake = wake_workers
         self._node: str | None = None
         self._nursery: trio.Nursery | None = None
+        self._spools: dict[int, _SessionSpool] = {}  # whose upload has not completed
         self._spooled_bytes = 0
         self.dropped_chunks = 0  # chunks a full spool had no room for
 
@@ -248,20 +252,30 @@ class Recorder:
         names = await trio.to_thread.run_sync(os.listdir, directory)
         self._spooled_bytes = await trio.to_thread.run_sync(_spool_size, directory)
         self._node = node
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            leftovers = set()
-            for name in sorted(names):
-                match = _SESSION_DIR.fullmatch(name)
-                if match is not None:
-                    logger.warning("storing the recording chunks %s left by a previous run", name)
-                    spool = _SessionSpool(int(match.group(1)), directory / name)
-                    spool.finished = True
-                    leftovers.add(spool.session_id)
-                    nursery.start_soon(self._upload, spool)
-            nursery.start_soon(self._hand_off_ended, leftovers)
-            task_status.started()
-            await trio.sleep_forever()
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                leftovers = set()
+                for name in sorted(names):
+                    match = _SESSION_DIR.fullmatch(name)
+                    if match is not None:
+                        logger.warning("storing the recording chunks %s a previous run left", name)
+                        spool = _SessionSpool(int(match.group(1)), directory / name)
+                        spool.finished = True
+                        leftovers.add(spool.session_id)
+                        nursery.start_soon(self._upload, spool)
+                nursery.start_soon(self._hand_off_ended, leftovers)
+                task_status.started()
+                await trio.sleep_forever()
+        finally:
+            self._nursery = None
+            # A graceful stop: the sessions ended as the registry stopped; their last
+            # chunks and hand-offs get a bounded, shielded while before the store and
+            # the database close. What does not make it waits for the next start.
+            with trio.move_on_after(SHUTDOWN_DRAIN_S, shield=True):
+                async with trio.open_nursery() as draining:
+                    for spool in list(self._spools.values()):
+                        draining.start_soon(self._upload, spool)
 
     # --- recording (rules 1-3) ----------------------------------------------------------
 
@@ -350,7 +364,9 @@ class Recorder:
     # --- storing (rules 3, 4) -----------------------------------------------------------
 
     async def _upload(self, spool: _SessionSpool) -> None:
-        """Put the spool's chunks into the store in order, until the worker finished."""
+        """Put the spool's chunks into the store in order, until the worker finished;
+        then the hand-off. Cancelled, it can run again for the same spool."""
+        self._spools[spool.session_id] = spool
         writer: _Writer | None = None
         writer_file = spool.directory / _WRITER_FILE
         while True:
@@ -373,6 +389,7 @@ class Recorder:
         if await trio.to_thread.run_sync(spool.directory.exists):
             await trio.to_thread.run_sync(_remove_spool, spool.directory)
         await self._hand_off_if_ended_here(spool.session_id)
+        del self._spools[spool.session_id]
 
     async def _writer(self, session_id: int, path: Path, first_ms: int) -> _Writer:
         """This host's place among the session's writers (rule 4), decided once."""
