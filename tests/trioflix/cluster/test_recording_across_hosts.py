@@ -1,6 +1,6 @@
 """One recording across hosts: an encoder that publishes to host A, loses A to a SIGKILL
 and publishes the same key to host B within the grace window makes one video covering
-both parts (but the chunk A had in progress)."""
+both parts (but the chunk A had in progress); so does a takeover from a live A."""
 
 from __future__ import annotations
 
@@ -66,6 +66,50 @@ async def _wait_stored(rig: Rig, session_id: int, writer: int, count: int) -> li
             await trio.sleep(0.2)
 
 
+async def _wait_ready_video(host: RigHost, token: str) -> dict[str, Any]:
+    """The user's one video, once processed (any host's workers may run the job)."""
+    with trio.fail_after(180):
+        while True:
+            videos = (await _get(host, token, "/api/videos", mine="1"))["videos"]
+            assert len(videos) <= 1, videos
+            if videos:
+                assert videos[0]["state"] != "failed", videos[0]
+                if videos[0]["state"] == "ready":
+                    video: dict[str, Any] = videos[0]
+                    return video
+            await trio.sleep(0.5)
+
+
+async def test_a_session_taken_over_by_another_host_is_one_recording(
+    rig: Rig, sample: Sample, nursery: trio.Nursery
+) -> None:
+    """A stays up: the same key publishing to B takes the channel over, A drops its
+    encoder and leaves the hand-off to B, which ends the session."""
+    a, b, _ = rig.hosts
+    token = await sign_up(a, "carol")
+    key = await create_key(a, token)
+    on_a = await publish(nursery, a, key, sample)
+    with trio.fail_after(30):
+        await wait_origin(rig, "carol", a)
+    session_id = int((await _get(a, token, "/api/streaming/status"))["session"]["id"])
+    await _wait_stored(rig, session_id, writer=0, count=2)
+    on_b = await publish(nursery, b, key, sample)
+    with trio.fail_after(30):
+        await wait_origin(rig, "carol", b)
+    with trio.fail_after(ORIGIN_TTL_S / 3 + SLACK_S):
+        await on_a.wait()  # A learnt it from its lease and dropped its encoder
+    await _wait_stored(rig, session_id, writer=1, count=2)
+    on_b.terminate()
+    with trio.fail_after(rig_grace_s() + SLACK_S):
+        await wait_origin(rig, "carol", None)
+
+    video = await _wait_ready_video(b, token)
+    stamps = flv_timestamps(video_dir(rig.data_dir, video["id"]) / SOURCE_NAME)
+    assert_goes_forward(stamps)
+    assert abs(stamps[-1] / 1000 - video["duration"]) < 1.0, (stamps[-1], video)
+    assert video["duration"] > 4 * CHUNK_S - TOLERANCE_S, video  # both hosts' chunks
+
+
 async def test_a_session_continued_on_another_host_is_one_recording(
     rig: Rig, sample: Sample, nursery: trio.Nursery
 ) -> None:
@@ -98,16 +142,7 @@ async def test_a_session_continued_on_another_host_is_one_recording(
     with trio.fail_after(rig_grace_s() + SLACK_S):
         await wait_origin(rig, "alice", None)
 
-    with trio.fail_after(180):
-        while True:
-            videos = (await _get(b, token, "/api/videos", mine="1"))["videos"]
-            assert len(videos) <= 1, videos
-            if videos:
-                assert videos[0]["state"] != "failed", videos[0]
-                if videos[0]["state"] == "ready":
-                    break
-            await trio.sleep(0.5)
-    (video,) = videos
+    video = await _wait_ready_video(b, token)
     # A's chunks (but the one in progress) then B's: one stream, one video.
     assert stored_by_a and all(name.startswith("000000-") for name in stored_by_a)
     lost = published_a - len(stored_by_a) * CHUNK_S
