@@ -12,11 +12,13 @@ Rules / theory of operation
    data (the encoder's ``onMetaData``, whose ``duration`` is 0 for live) is left
    out: readers then measure the duration from the tags themselves.
 3. A finished chunk goes to a bounded local spool, ``HOST_DIR/recordings/
-   session-{id}/``, and a task of :meth:`Recorder.run` puts the spooled chunks
-   into the store in order, retrying with backoff while the store is
-   unreachable. The spool holds at most ``spool_bytes`` for every session of this
-   host: during an outage longer than that, further chunks are dropped (a gap in
-   the recording, logged) until the store answers again. Memory holds one chunk
+   session-{id}-{worker}/`` (one per session worker, so that a session that
+   comes back to this host never shares a spool with its earlier stint), and a
+   task of :meth:`Recorder.run` puts the spooled chunks into the store in order,
+   retrying with backoff while the store is unreachable. The spool holds at
+   most ``spool_bytes`` for every session of this host: during an outage longer
+   than that, further chunks are dropped (a gap in the recording, logged) until
+   the store answers again. Memory holds one chunk
    in progress per session. A host that is killed loses that chunk, and what its
    spool still held if it never starts again.
 4. One recording across hosts: a host that continues a session another host (or
@@ -51,6 +53,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -98,7 +101,7 @@ DATABASE_RETRY_S: Final = 5.0
 CLEANUP_TIMEOUT_S: Final = 5.0
 SHUTDOWN_DRAIN_S: Final = 10.0  # a few chunks and one transaction; more is a store in trouble
 CHUNK_CONTENT_TYPE: Final = "video/x-flv"
-_SESSION_DIR = re.compile(r"session-(\d+)")
+_SESSION_DIR = re.compile(r"session-(\d+)-[0-9a-f]+")
 _SPOOLED = re.compile(r"(\d{6})-(\d{12})-(\d{12})\.flv")
 _WRITER_FILE = "writer.json"
 
@@ -233,7 +236,7 @@ class Recorder:
         self._wake = wake_workers
         self._node: str | None = None
         self._nursery: trio.Nursery | None = None
-        self._spools: dict[int, _SessionSpool] = {}  # whose upload has not completed
+        self._spools: dict[Path, _SessionSpool] = {}  # whose upload has not completed
         self._spooled_bytes = 0
         self.dropped_chunks = 0  # chunks a full spool had no room for
 
@@ -303,7 +306,8 @@ class Recorder:
             if nursery is None:
                 raise RuntimeError("the recorder is not running")
             spool = _SessionSpool(
-                stream.session_id, self.directory / f"session-{stream.session_id}"
+                stream.session_id,
+                self.directory / f"session-{stream.session_id}-{secrets.token_hex(4)}",
             )
             nursery.start_soon(self._upload, spool)
             n, size, first_ms, last_ms = 0, 0, 0, 0
@@ -366,7 +370,7 @@ class Recorder:
     async def _upload(self, spool: _SessionSpool) -> None:
         """Put the spool's chunks into the store in order, until the worker finished;
         then the hand-off. Cancelled, it can run again for the same spool."""
-        self._spools[spool.session_id] = spool
+        self._spools[spool.directory] = spool
         writer: _Writer | None = None
         writer_file = spool.directory / _WRITER_FILE
         while True:
@@ -389,7 +393,7 @@ class Recorder:
         if await trio.to_thread.run_sync(spool.directory.exists):
             await trio.to_thread.run_sync(_remove_spool, spool.directory)
         await self._hand_off_if_ended_here(spool.session_id)
-        del self._spools[spool.session_id]
+        del self._spools[spool.directory]
 
     async def _writer(self, session_id: int, path: Path, first_ms: int) -> _Writer:
         """This host's place among the session's writers (rule 4), decided once."""
