@@ -163,7 +163,7 @@ def _spool_size(directory: Path) -> int:
 def _retimed(data: bytes, offset_ms: int) -> bytes:
     """The tags of a spooled chunk with ``offset_ms`` added to every timestamp."""
     reader = flv.FLVReader()
-    reader.receive_data(b"FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00" + data)
+    reader.receive_data(flv_stream_header() + data)  # the reader wants a whole stream
     reader.receive_data(b"")
     tags = []
     while not isinstance(event := reader.next_event(), flv.FLVEnd):
