@@ -5,6 +5,7 @@ both parts (but the chunk A had in progress); so does a takeover from a live A."
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -12,19 +13,24 @@ import pytest
 import trio
 
 from tests.interop.media import assert_goes_forward, flv_timestamps
+from tests.seaweedfs import ACCESS_KEY_ID, SECRET_ACCESS_KEY, new_bucket
 from trioflix.cluster.site import ORIGIN_TTL_S
+from trioflix.live.recording.chunks import parse_chunks, recording_prefix
 from trioflix.live.recording.recorder import CHUNK_S
 from trioflix.media.library import video_dir
 from trioflix.media.processing import SOURCE_NAME
+from trioflix.storage import LocalStorageConfig, open_object_store
 
 from .conftest import running_rig
 from .test_rig import SLACK_S, create_key, publish, rig_grace_s, sign_up, wait_origin
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import AsyncIterator, Iterator
 
     from tests.conftest import PostgresCluster
     from tests.interop.media import Sample
+    from tests.seaweedfs import SeaweedServer
+    from trioflix.storage import ObjectStore, StorageConfig
 
     from .rig import Rig, RigHost
 
@@ -35,11 +41,37 @@ ON_A_S = 10.0  # long enough for A to store two chunks before it dies
 ON_B_S = 8.0
 
 
-@pytest.fixture(scope="module")
-def rig(pg_cluster: PostgresCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
-    """A site of its own: the test kills one of its hosts."""
-    with running_rig(pg_cluster, tmp_path_factory) as site:
-        yield site
+@dataclass(frozen=True)
+class Site:
+    """The rig and the object store its hosts share."""
+
+    rig: Rig
+    storage: StorageConfig
+
+
+@pytest.fixture(scope="module", params=["shared-dir", "s3"])
+def site(
+    request: pytest.FixtureRequest,
+    pg_cluster: PostgresCluster,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Site]:
+    """A site of its own (the tests kill and take over hosts), its media in the shared
+    data directory (``DATA_DIR/media``) or in a bucket of the session's SeaweedFS."""
+    if request.param == "shared-dir":
+        with running_rig(pg_cluster, tmp_path_factory) as rig:
+            yield Site(rig, LocalStorageConfig(root=rig.data_dir / "media"))
+        return
+    seaweed: SeaweedServer = request.getfixturevalue("seaweed")
+    bucket = new_bucket(seaweed)
+    env = {
+        "TRIOFLIX_STORAGE_URL": f"s3://{bucket}/site",
+        "AWS_ENDPOINT_URL_S3": seaweed.endpoint_url,
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+        "AWS_REGION": "us-east-1",
+    }
+    with running_rig(pg_cluster, tmp_path_factory, **env) as rig:
+        yield Site(rig, seaweed.config(bucket, "site/"))
 
 
 async def _get(host: RigHost, token: str, path: str, **params: str) -> Any:
@@ -51,16 +83,23 @@ async def _get(host: RigHost, token: str, path: str, **params: str) -> Any:
     return response.json()
 
 
-def _stored(rig: Rig, session_id: int) -> list[str]:
-    """The session's chunks in the store the hosts share (local disk in the data directory)."""
-    directory = rig.data_dir / "media" / "objects" / "recordings" / str(session_id)
-    return sorted(path.name for path in directory.glob("*.flv"))
+@pytest.fixture
+async def store(site: Site) -> AsyncIterator[ObjectStore]:
+    """The store the hosts share, opened as the hosts open it."""
+    async with open_object_store(site.storage, data_dir=site.rig.data_dir) as opened:
+        yield opened
 
 
-async def _wait_stored(rig: Rig, session_id: int, writer: int, count: int) -> list[str]:
+async def _stored(store: ObjectStore, session_id: int) -> list[str]:
+    """The names of the session's chunks in the store."""
+    objects = await store.list_prefix(recording_prefix(session_id))
+    return [chunk.key.rsplit("/", 1)[1] for chunk in parse_chunks(session_id, objects)]
+
+
+async def _wait_stored(store: ObjectStore, session_id: int, writer: int, count: int) -> list[str]:
     with trio.fail_after(30):
         while True:
-            names = _stored(rig, session_id)
+            names = await _stored(store, session_id)
             if sum(name.startswith(f"{writer:06d}-") for name in names) >= count:
                 return names
             await trio.sleep(0.2)
@@ -81,10 +120,11 @@ async def _wait_ready_video(host: RigHost, token: str) -> dict[str, Any]:
 
 
 async def test_a_session_taken_over_by_another_host_is_one_recording(
-    rig: Rig, sample: Sample, nursery: trio.Nursery
+    site: Site, store: ObjectStore, sample: Sample, nursery: trio.Nursery
 ) -> None:
     """A stays up: the same key publishing to B takes the channel over, A drops its
     encoder and leaves the hand-off to B, which ends the session."""
+    rig = site.rig
     a, b, _ = rig.hosts
     token = await sign_up(a, "carol")
     key = await create_key(a, token)
@@ -92,13 +132,13 @@ async def test_a_session_taken_over_by_another_host_is_one_recording(
     with trio.fail_after(30):
         await wait_origin(rig, "carol", a)
     session_id = int((await _get(a, token, "/api/streaming/status"))["session"]["id"])
-    await _wait_stored(rig, session_id, writer=0, count=2)
+    await _wait_stored(store, session_id, writer=0, count=2)
     on_b = await publish(nursery, b, key, sample)
     with trio.fail_after(30):
         await wait_origin(rig, "carol", b)
     with trio.fail_after(ORIGIN_TTL_S / 3 + SLACK_S):
         await on_a.wait()  # A learnt it from its lease and dropped its encoder
-    await _wait_stored(rig, session_id, writer=1, count=2)
+    await _wait_stored(store, session_id, writer=1, count=2)
     on_b.terminate()
     with trio.fail_after(rig_grace_s() + SLACK_S):
         await wait_origin(rig, "carol", None)
@@ -111,8 +151,9 @@ async def test_a_session_taken_over_by_another_host_is_one_recording(
 
 
 async def test_a_session_continued_on_another_host_is_one_recording(
-    rig: Rig, sample: Sample, nursery: trio.Nursery
+    site: Site, store: ObjectStore, sample: Sample, nursery: trio.Nursery
 ) -> None:
+    rig = site.rig
     a, b, _ = rig.hosts
     token = await sign_up(a, "alice")
     key = await create_key(a, token)
@@ -121,13 +162,13 @@ async def test_a_session_continued_on_another_host_is_one_recording(
         await wait_origin(rig, "alice", a)
     started_a = time.monotonic()
     session_id = int((await _get(a, token, "/api/streaming/status"))["session"]["id"])
-    await _wait_stored(rig, session_id, writer=0, count=2)
+    await _wait_stored(store, session_id, writer=0, count=2)
     await trio.sleep(max(0.0, ON_A_S - (time.monotonic() - started_a)))
     await trio.to_thread.run_sync(a.kill)
     published_a = time.monotonic() - started_a
     with trio.fail_after(30):
         await on_a.wait()  # its connection broke
-    stored_by_a = _stored(rig, session_id)
+    stored_by_a = await _stored(store, session_id)
 
     # The same key on B within the grace window continues the same session there.
     on_b = await publish(nursery, b, key, sample)
@@ -135,7 +176,7 @@ async def test_a_session_continued_on_another_host_is_one_recording(
         await wait_origin(rig, "alice", b)
     started_b = time.monotonic()
     assert int((await _get(b, token, "/api/streaming/status"))["session"]["id"]) == session_id
-    await _wait_stored(rig, session_id, writer=1, count=1)
+    await _wait_stored(store, session_id, writer=1, count=1)
     await trio.sleep(max(0.0, ON_B_S - (time.monotonic() - started_b)))
     on_b.terminate()
     published_b = time.monotonic() - started_b
@@ -154,7 +195,7 @@ async def test_a_session_continued_on_another_host_is_one_recording(
         published_b,
     )
     with trio.fail_after(30):  # the job deletes what it was handed once the video is ready
-        while _stored(rig, session_id):  # noqa: ASYNC110 (polling)
+        while await _stored(store, session_id):  # noqa: ASYNC110 (polling)
             await trio.sleep(0.1)
     # What it read, chunk after chunk: one FLV stream whose clock goes on across hosts.
     stamps = flv_timestamps(video_dir(rig.data_dir, video["id"]) / SOURCE_NAME)
