@@ -78,7 +78,7 @@ def build_state(settings: Settings) -> AppState:
     uploads = Uploads(
         settings, db, lambda: app_state.request_trailers, jobs.wake, lambda: app_state.objects
     )
-    jobs.register(video_job_type(db, settings.data_dir, uploads.hub))
+    jobs.register(video_job_type(db, settings.data_dir, uploads.hub, lambda: app_state.objects))
     read_interval_s = settings.rtmp_read_interval_ms / 1000
     app_state = AppState(
         settings=settings,
@@ -87,7 +87,12 @@ def build_state(settings: Settings) -> AppState:
         uploads=uploads,
         thumbnails=ThumbnailCache(),
         webhooks=Webhooks(settings.webhook_urls, settings.webhook_secret),
-        recorder=Recorder(settings.data_dir, db, jobs.wake, host_dir=settings.host_dir),
+        recorder=Recorder(
+            db,
+            lambda: app_state.objects,
+            jobs.wake,
+            spool_dir=settings.host_dir / "recordings",
+        ),
         rtmp_read_clock=ReadClock(read_interval_s) if read_interval_s else None,
     )
     return app_state
@@ -185,7 +190,8 @@ async def _start_live(nursery: trio.Nursery, app_state: AppState, db: Database, 
         hub.shared = lambda: site.hls
     await nursery.start(hub.run, registry)
     await nursery.start(registry.run)
-    await nursery.start(recorder.run)  # after the registry ended a crashed run's sessions
+    # After the registry ended a crashed run's sessions: the recorder hands them off.
+    await nursery.start(recorder.run, registry.node)
     relays = None
     if site.mode is Mode.CLUSTER:  # viewers here of channels whose origin is another host
         relays = EdgeRelays(

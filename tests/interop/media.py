@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from protocols import flv
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -120,6 +122,31 @@ def probe_packets(path: Path) -> list[ProbedPacket]:
         )
         for p in report.get("packets", [])
     ]
+
+
+def flv_timestamps(path: Path) -> list[int]:
+    """The tag timestamps of the FLV file ``path``, read strictly, in file order.
+
+    Fails (``FLVError``) unless the file is one FLV stream: one header, then whole
+    tags, each with its PreviousTagSize (a second header in the middle is not a tag).
+    """
+    reader = flv.FLVReader()
+    reader.receive_data(path.read_bytes())
+    reader.receive_data(b"")
+    stamps = []
+    while not isinstance(event := reader.next_event(), flv.FLVEnd):
+        if isinstance(event, flv.FLVTag):
+            stamps.append(event.timestamp_ms)
+    return stamps
+
+
+def assert_goes_forward(stamps: list[int], *, slack_ms: int = 1000) -> None:
+    """No timestamp falls back more than ``slack_ms`` behind the largest before it
+    (audio and video interleave with small steps back; a restarted clock is not that)."""
+    largest = 0
+    for index, stamp in enumerate(stamps):
+        assert stamp >= largest - slack_ms, (index, stamp, largest)
+        largest = max(largest, stamp)
 
 
 def decoded_frames(path: Path) -> dict[str, int]:

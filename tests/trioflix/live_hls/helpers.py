@@ -7,15 +7,22 @@ with any mistake it makes.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import trio
 
 from tests.api import auth as auth  # the tests import it from here
 from tests.interop.media import FFMPEG, ffprobe, probe_packets, require
+from tests.ports import free_port
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
     from pathlib import Path
 
     from tests.conftest import Server
@@ -45,6 +52,51 @@ async def wait_live(server: Server, channel: str, live: bool = True) -> None:
     with trio.fail_after(LIVE_TIMEOUT_S):
         while (server.app.trioflix.registry.get(channel) is not None) != live:  # noqa: ASYNC110
             await trio.sleep(0.05)
+
+
+def serve_env(data_dir: Path) -> tuple[dict[str, str], int]:
+    """The environment of a one-host ``trioflix serve`` on ``data_dir`` (its own SQLite),
+    without the ladder, and the RTMP port it listens on."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "JWT_SECRET")}
+    rtmp_port = free_port()
+    env.update(
+        TRIOFLIX_DATA_DIR=str(data_dir),
+        TRIOFLIX_RTMP=f"127.0.0.1:{rtmp_port}",
+        TRIOFLIX_HLS_LADDER="off",
+    )
+    return env, rtmp_port
+
+
+@asynccontextmanager
+async def serve_process(
+    env: dict[str, str], port: int, log: Path
+) -> AsyncIterator[tuple[trio.Process, httpx.AsyncClient]]:
+    """``trioflix serve`` as a child process, up once ``/healthz`` answers; killed on exit."""
+    with log.open("ab") as stderr:
+        process = await trio.lowlevel.open_process(
+            [sys.executable, "-m", "trioflix", "serve", "--http", f"127.0.0.1:{port}"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            with trio.fail_after(30):
+                while True:
+                    if process.returncode is not None:
+                        raise AssertionError(await trio.Path(log).read_text())
+                    try:
+                        if (await client.get("/healthz")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    await trio.sleep(0.1)
+            yield process, client
+    finally:
+        if process.returncode is None:
+            process.kill()
+        with trio.move_on_after(10, shield=True):
+            await process.wait()
 
 
 # --- playlists ------------------------------------------------------------------------

@@ -1,32 +1,46 @@
-"""Every live session is recorded and becomes a video through the processing pipeline."""
+"""Every live session is recorded into the object store and becomes one video."""
 
 from __future__ import annotations
 
-import itertools
+import json
 import logging
-import os
-import shutil
+import signal
+import sqlite3
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio
 
+from tests.interop.media import FFMPEG, assert_goes_forward, flv_timestamps, require
+from tests.ports import free_port
 from tests.waiting import wait_until
 from trioflix.live.recording import recorder as recorder_module
+from trioflix.live.recording.chunks import chunk_key, parse_chunks, recording_prefix
 from trioflix.live.recording.recorder import Recorder
 from trioflix.media.library import video_dir
 from trioflix.media.processing import SOURCE_NAME
 
-from .helpers import auth, start_publisher, wait_live
+from .helpers import auth, serve_env, serve_process, start_publisher, wait_live
 
 if TYPE_CHECKING:
-    from tests.conftest import DiskSyncs, Server
+    from pathlib import Path
+
+    from tests.conftest import Server
     from tests.interop.media import Sample
+    from tests.seaweedfs import SeaweedServer
+    from trioflix.live.recording.chunks import Chunk
 
 pytestmark = [pytest.mark.slow, pytest.mark.interop]
 
 SAMPLE_SECONDS = 8  # the sample fixture's length
+TOLERANCE_S = 5.0  # "plays to within 5 s of its length" (docs/hls.md)
+STORAGE_ONLY = pytest.mark.backends(
+    "sqlite",
+    reason="what it checks is the recording in the store; the hand-off's SQL runs"
+    " on both databases in the tests without media_storage",
+)
 
 
 async def _videos(server: Server, token: str) -> list[dict[str, Any]]:
@@ -36,8 +50,15 @@ async def _videos(server: Server, token: str) -> list[dict[str, Any]]:
     return videos
 
 
+async def _wait_videos(server: Server, token: str) -> list[dict[str, Any]]:
+    with trio.fail_after(30):
+        while not (videos := await _videos(server, token)):  # noqa: ASYNC110 (HTTP polling)
+            await trio.sleep(0.1)
+    return videos
+
+
 async def _wait_ready(server: Server, token: str, video_id: int) -> dict[str, Any]:
-    with trio.fail_after(90):
+    with trio.fail_after(120):
         while True:
             response = await server.client.get(f"/api/videos/{video_id}", headers=auth(token))
             video: dict[str, Any] = response.json()["video"]
@@ -47,45 +68,136 @@ async def _wait_ready(server: Server, token: str, video_id: int) -> dict[str, An
             await trio.sleep(0.25)
 
 
-async def test_live_session_becomes_a_video(
-    server: Server, sample: Sample, nursery: trio.Nursery, disk_syncs: DiskSyncs
+async def _chunks(server: Server, session_id: int) -> list[Chunk]:
+    objects = server.app.trioflix.objects
+    return parse_chunks(session_id, await objects.list_prefix(recording_prefix(session_id)))
+
+
+async def _wait_deleted(server: Server, session_id: int) -> None:
+    """Until the session's chunks are gone (the job deletes them once the video is ready)."""
+    with trio.fail_after(30):
+        while await _chunks(server, session_id):  # noqa: ASYNC110 (polling)
+            await trio.sleep(0.1)
+
+
+async def _source_of(server: Server, video_id: int) -> list[str]:
+    """The processing job's source: object keys, read in order as one stream."""
+    payload = await server.app.trioflix.db.fetchval(
+        "SELECT payload FROM jobs WHERE subject = $1", f"video:{video_id}"
+    )
+    source: list[str] = json.loads(payload)["source"]
+    return source
+
+
+async def _session_id(server: Server, token: str) -> int:
+    status = await server.client.get("/api/streaming/status", headers=auth(token))
+    return int(status.json()["session"]["id"])
+
+
+@STORAGE_ONLY
+async def test_live_session_is_stored_in_chunks_and_becomes_one_video(
+    server: Server, media_storage: str, sample: Sample, nursery: trio.Nursery
 ) -> None:
     token, _ = await server.register("alice")
     await server.client.post(
         "/api/streaming/start", json={"title": "Morning show"}, headers=auth(token)
     )
     key = await server.create_key(token)
-    publisher = await start_publisher(nursery, server, key, sample.path)
+    publisher = await start_publisher(nursery, server, key, sample.path, loops=1)
     await wait_live(server, "alice")
-    stream = server.app.trioflix.registry.get("alice")
-    assert stream is not None
-    recording = server.settings.data_dir / "recordings"
+    session_id = await _session_id(server, token)
+
+    # While it is live, the first chunks are in the store already, one FLV header first.
     with trio.fail_after(30):
+        while len(live := await _chunks(server, session_id)) < 2:  # noqa: ASYNC110 (polling)
+            await trio.sleep(0.2)
+    assert server.app.trioflix.registry.get("alice") is not None, "the session ended already"
+    objects = server.app.trioflix.objects
+    assert (await objects.read_bytes(live[0].key, length=3)) == b"FLV"
+    assert (await objects.read_bytes(live[1].key, length=3)) != b"FLV"
+    assert [chunk.writer for chunk in live] == [0, 0]
+    assert live[0].last_ms < live[1].first_ms
+
+    with trio.fail_after(60):
         await publisher.wait()
     await wait_live(server, "alice", live=False)
-    with trio.fail_after(10):
-        while not (videos := await _videos(server, token)):  # noqa: ASYNC110 (HTTP polling)
-            await trio.sleep(0.1)
-    assert len(videos) == 1
-    # docs/hls.md: the recording is fsynced every 2 s while it grows, and once more
-    # when it is closed (before the hand-off made it the video's source), all of it.
-    *periodic, closing = disk_syncs.of(recording / f"session-{stream.session_id}.flv")
-    assert len(periodic) >= 2, periodic
-    gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(periodic)]
-    assert all(1.5 <= gap <= 3.5 for gap in gaps), gaps
-    source = video_dir(server.settings.data_dir, videos[0]["id"]) / SOURCE_NAME
-    assert closing.size == source.stat().st_size
-    assert videos[0]["title"].startswith("Morning show (")
-    video = await _wait_ready(server, token, videos[0]["id"])
-    assert abs(video["duration"] - SAMPLE_SECONDS) < 5
-    assert (video["width"], video["height"]) == (640, 360)
-    # The file moved into the library; nothing is left in recordings/.
-    assert list(recording.iterdir()) == []
-    master = await server.client.get(f"/videos/{video['id']}/master.m3u8")
+    (video,) = await _wait_videos(server, token)
+    assert video["title"].startswith("Morning show (")
+    source = await _source_of(server, video["id"])
+    assert source[:2] == [chunk.key for chunk in live]
+    assert all(key.startswith(recording_prefix(session_id)) for key in source)
+    ready = await _wait_ready(server, token, video["id"])
+    assert abs(ready["duration"] - 2 * SAMPLE_SECONDS) < TOLERANCE_S, ready
+    assert (ready["width"], ready["height"]) == (640, 360)
+    # What the job read, chunk after chunk: one FLV stream covering the whole session.
+    stamps = flv_timestamps(video_dir(server.settings.data_dir, video["id"]) / SOURCE_NAME)
+    assert_goes_forward(stamps)
+    assert abs(stamps[-1] / 1000 - 2 * SAMPLE_SECONDS) < TOLERANCE_S, stamps[-1]
+    # The job owned the chunks and deletes them once the video is ready; the spool is empty.
+    await _wait_deleted(server, session_id)
+    assert list(server.app.trioflix.recorder.directory.iterdir()) == []
+    master = await server.client.get(f"/videos/{ready['id']}/master.m3u8")
     assert master.status_code == 200
 
 
 @pytest.mark.settings(hls_ladder="off")
+@pytest.mark.backends("sqlite", reason="the registry's grace window, not the database")
+async def test_a_reconnect_within_the_grace_window_stays_one_recording(
+    server: Server, sample: Sample, nursery: trio.Nursery
+) -> None:
+    token, _ = await server.register("alice")
+    key = await server.create_key(token)
+    first = await start_publisher(nursery, server, key, sample.path)
+    await wait_live(server, "alice")
+    session_id = await _session_id(server, token)
+    with trio.fail_after(30):
+        while not await _chunks(server, session_id):  # noqa: ASYNC110 (polling)
+            await trio.sleep(0.2)
+    first.kill()  # the connection drops without an unpublish: the grace window opens
+    await wait_live(server, "alice", live=False)
+    assert server.app.trioflix.registry.state_of("alice") == "reconnecting"
+    second = await start_publisher(nursery, server, key, sample.path)
+    await wait_live(server, "alice")
+    assert await _session_id(server, token) == session_id
+    with trio.fail_after(60):
+        await second.wait()
+    await wait_live(server, "alice", live=False)
+
+    (video,) = await _wait_videos(server, token)
+    source = await _source_of(server, video["id"])
+    assert {key.split("/")[2][:6] for key in source} == {"000000"}, source  # one writer
+    ready = await _wait_ready(server, token, video["id"])
+    # At least a chunk of the first publish (4 s) and all of the second.
+    assert SAMPLE_SECONDS + 3 < ready["duration"] < 2 * SAMPLE_SECONDS + TOLERANCE_S, ready
+    assert len(await _videos(server, token)) == 1
+
+
+@pytest.mark.settings(hls_ladder="off", reconnect_grace=2.0)
+@pytest.mark.backends("sqlite", reason="the registry's grace window, not the database")
+async def test_a_publisher_that_never_comes_back_is_recorded_once_the_grace_window_ends(
+    server: Server, sample: Sample, nursery: trio.Nursery
+) -> None:
+    token, _ = await server.register("alice")
+    key = await server.create_key(token)
+    publisher = await start_publisher(nursery, server, key, sample.path)
+    await wait_live(server, "alice")
+    session_id = await _session_id(server, token)
+    with trio.fail_after(30):
+        while not await _chunks(server, session_id):  # noqa: ASYNC110 (polling)
+            await trio.sleep(0.2)
+    publisher.kill()
+    # The grace window passes: the stored session ends, and this host hands it off.
+    (video,) = await _wait_videos(server, token)
+    ended = await server.app.trioflix.db.fetchrow(
+        "SELECT state, end_reason FROM live_sessions WHERE id = $1", session_id
+    )
+    assert ended is not None
+    assert (ended["state"], ended["end_reason"]) == ("ended", "publisher gone")
+    assert await _source_of(server, video["id"])
+
+
+@pytest.mark.settings(hls_ladder="off")
+@pytest.mark.backends("sqlite", reason="the stream key's setting, read the same on both")
 async def test_recording_off_for_the_key(
     server: Server, sample: Sample, nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -99,110 +211,231 @@ async def test_recording_off_for_the_key(
     assert changed.status_code == 200, changed.text
     publisher = await start_publisher(nursery, server, key, sample.path)
     await wait_live(server, "alice")
+    session_id = await _session_id(server, token)
     with trio.fail_after(30):
         await publisher.wait()
     await wait_live(server, "alice", live=False)
-    # The recorder looked at the session's key and declined: the one path without a file.
+    # The recorder looked at the session's key and declined: nothing stored or spooled.
     await wait_until(lambda: "alice: recording is off for this stream key" in caplog.messages)
     assert await _videos(server, token) == []
-    assert not any((server.settings.data_dir / "recordings").iterdir())
+    assert await _chunks(server, session_id) == []
+    assert list(server.app.trioflix.recorder.directory.iterdir()) == []
 
 
-async def test_recording_torn_by_a_crash_is_handed_off_at_next_start(
-    server: Server, sample: Sample, nursery: trio.Nursery
+@STORAGE_ONLY
+@pytest.mark.settings(hls_ladder="off")
+@pytest.mark.parametrize("media_storage", ["s3"], indirect=True)
+async def test_storage_away_during_the_recording_and_its_hand_off(
+    server: Server,
+    media_storage: str,
+    restart_seaweed: SeaweedServer,
+    sample: Sample,
+    nursery: trio.Nursery,
 ) -> None:
-    """What a killed server leaves: an open session and a recording cut mid-tag. The
-    recorder's start-up hand-off turns it into a video that plays to within 5 s."""
-    token, user = await server.register("alice")
+    """The chunks wait in the local spool, the hand-off waits too, and both complete
+    once the storage is back: nothing of the recording is lost."""
+    token, _ = await server.register("alice")
     key = await server.create_key(token)
-    publisher = await start_publisher(nursery, server, key, sample.path)
+    publisher = await start_publisher(nursery, server, key, sample.path, loops=1)
     await wait_live(server, "alice")
-    session_id = (await server.client.get("/api/streaming/status", headers=auth(token))).json()[
-        "session"
-    ]["id"]
+    session_id = await _session_id(server, token)
     with trio.fail_after(30):
+        while not await _chunks(server, session_id):  # noqa: ASYNC110 (polling)
+            await trio.sleep(0.2)
+    await trio.to_thread.run_sync(lambda: restart_seaweed.stop(kill=True))
+    spool_dir = server.app.trioflix.recorder.directory
+    with trio.fail_after(60):
         await publisher.wait()
     await wait_live(server, "alice", live=False)
-    with trio.fail_after(10):
-        while not (videos := await _videos(server, token)):  # noqa: ASYNC110 (HTTP polling)
-            await trio.sleep(0.1)
-    video = await _wait_ready(server, token, videos[0]["id"])
-    # Rebuild the crash: the source file back in recordings/, torn two thirds in, and
-    # no hand-off recorded for the session (a killed server never made one).
-    await server.app.trioflix.db.execute(
-        "DELETE FROM live_recordings WHERE session_id = $1", session_id
-    )
-    data_dir = server.settings.data_dir
-    source = data_dir / "videos" / str(video["id"]) / "source"
-    torn = data_dir / "recordings" / f"session-{session_id}.flv"
-    await trio.to_thread.run_sync(shutil.copyfile, source, torn)
-    size = torn.stat().st_size
-    await trio.to_thread.run_sync(os.truncate, torn, size * 2 // 3 + 5)
-    recorder = Recorder(data_dir, lambda: server.app.trioflix.db, lambda: None)
-    async with trio.open_nursery() as inner:
-        await inner.start(recorder.run)  # started: the leftovers are handed off
-        inner.cancel_scope.cancel()
-    assert not torn.exists()
-    videos = await _videos(server, token)
-    assert len(videos) == 2
-    recovered = await _wait_ready(server, token, videos[0]["id"])
-    assert abs(recovered["duration"] - SAMPLE_SECONDS * 2 / 3) < 5
-    assert user["name"] == "alice"
+    # The session ended with the storage away: its chunks wait on local disk.
+    pattern = f"session-{session_id}-*/*.flv"
+    await wait_until(lambda: len(list(spool_dir.glob(pattern))) >= 2)
+    assert await _videos(server, token) == []
+    await trio.sleep(2)  # a few retries fail meanwhile
+    assert await _videos(server, token) == []
+
+    await trio.to_thread.run_sync(restart_seaweed.start)
+    (video,) = await _wait_videos(server, token)
+    ready = await _wait_ready(server, token, video["id"])
+    assert abs(ready["duration"] - 2 * SAMPLE_SECONDS) < TOLERANCE_S, ready
+    assert list(spool_dir.iterdir()) == []
 
 
-class _Died(Exception):
-    """Stands for the server dying at one precise point."""
-
-
-async def test_hand_off_cut_between_commit_and_move_is_not_repeated(
-    server: Server, sample: Sample, monkeypatch: pytest.MonkeyPatch
+@STORAGE_ONLY
+@pytest.mark.settings(hls_ladder="off")
+@pytest.mark.parametrize("media_storage", ["s3"], indirect=True)
+async def test_an_outage_longer_than_the_spool_drops_chunks_and_keeps_the_rest(
+    server: Server,
+    media_storage: str,
+    restart_seaweed: SeaweedServer,
+    sample: Sample,
+    nursery: trio.Nursery,
 ) -> None:
-    """The server dies after the hand-off's transaction, before the file's move: the
-    next start moves the file into that same video instead of making a second one."""
-    token, user = await server.register("alice")
-    db = server.app.trioflix.db
-    session_id = await db.fetchval(
-        "INSERT INTO live_sessions (user_id, state, title, description, created_at,"
-        " started_at, ended_at) VALUES ($1, 'ended', 'Cut', '', $2, $2, $2) RETURNING id",
-        user["id"],
+    """The spool holds one more chunk than the one in progress: the storage away for
+    longer, later chunks are dropped (never more than the bound on disk), and what
+    was kept still becomes the video once the storage is back."""
+    token, _ = await server.register("alice")
+    key = await server.create_key(token)
+    recorder = server.app.trioflix.recorder
+    publisher = await start_publisher(nursery, server, key, sample.path, loops=2)
+    await wait_live(server, "alice")
+    session_id = await _session_id(server, token)
+    with trio.fail_after(30):
+        while not (stored := await _chunks(server, session_id)):  # noqa: ASYNC110 (polling)
+            await trio.sleep(0.2)
+    recorder.spool_bytes = stored[0].size * 3 // 2
+    await trio.to_thread.run_sync(lambda: restart_seaweed.stop(kill=True))
+    spool_dir = recorder.directory
+    largest = 0
+
+    async def watch_spool(*, task_status: trio.TaskStatus[None]) -> None:
+        nonlocal largest
+        task_status.started()
+        while True:
+            on_disk = sum(path.stat().st_size for path in spool_dir.glob("*/*.flv"))
+            largest = max(largest, on_disk)
+            await trio.sleep(0.05)
+
+    async with trio.open_nursery() as watching:
+        await watching.start(watch_spool)
+        with trio.fail_after(60):
+            await publisher.wait()
+        await wait_live(server, "alice", live=False)
+        watching.cancel_scope.cancel()
+    assert recorder.dropped_chunks >= 1
+    assert 0 < largest <= recorder.spool_bytes
+
+    await trio.to_thread.run_sync(restart_seaweed.start)
+    (video,) = await _wait_videos(server, token)
+    source = await _source_of(server, video["id"])
+    assert source[0] == stored[0].key
+    # The first chunk, the one the spool had room for, and those after the outage.
+    numbers = [int(key.split("/")[2][7:13]) for key in source]
+    assert len(numbers) >= 2, numbers
+    assert numbers == sorted(set(numbers)), numbers
+    await _wait_ready(server, token, video["id"])
+
+
+async def test_a_graceful_stop_hands_the_recording_off_before_the_server_exits(
+    sample: Sample, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """SIGTERM while live: the session ends, its last chunk is stored and the video and
+    its job are made before ``trioflix serve`` exits, not at some next start."""
+    data_dir = tmp_path / "data"
+    env, rtmp_port = serve_env(data_dir)
+    stored = data_dir / "media" / "objects" / "recordings"
+    async with serve_process(env, free_port(), tmp_path / "serve.log") as (process, client):
+        registered = await client.post(
+            "/api/auth/register", json={"username": "bob", "password": "password1"}
+        )
+        token = registered.json()["token"]
+        key = (await client.post("/api/streaming/keys", headers=auth(token))).json()["key"]["key"]
+        cmd = [require(FFMPEG, "ffmpeg"), "-hide_banner", "-loglevel", "quiet", "-re"]
+        cmd += ["-i", str(sample.path), "-c", "copy", "-f", "flv"]
+        cmd.append(f"rtmp://127.0.0.1:{rtmp_port}/live/{key}")
+        await nursery.start(partial(trio.run_process, cmd, check=False, stdin=b""))
+        with trio.fail_after(30):
+            while not any(stored.rglob("*.flv")):  # noqa: ASYNC110 (another process writes)
+                await trio.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        with trio.fail_after(30):
+            await process.wait()
+    assert process.returncode == 0, (await trio.Path(tmp_path / "serve.log").read_text())[-2000:]
+    chunks = sorted(path.name for path in stored.rglob("*.flv"))
+    assert len(chunks) >= 2, chunks  # the one stored while live, the last one at the stop
+    with sqlite3.connect(data_dir / "trioflix.sqlite3") as db:
+        videos = db.execute("SELECT id, origin FROM videos").fetchall()
+        payloads = [json.loads(row[0]) for row in db.execute("SELECT payload FROM jobs")]
+    assert [origin for _, origin in videos] == ["live"]
+    assert [[key.rsplit("/", 1)[1] for key in p["source"]] for p in payloads] == [chunks]
+    assert not any((data_dir / "recordings").iterdir())  # the spool is empty
+
+
+def _spooled_name(n: int, first_ms: int, last_ms: int) -> str:
+    return f"{n:06d}-{first_ms:012d}-{last_ms:012d}.flv"
+
+
+async def _ended_session(server: Server, user_id: int, node: str) -> int:
+    session_id: int = await server.app.trioflix.db.fetchval(
+        "INSERT INTO live_sessions (user_id, node, state, title, description, created_at,"
+        " started_at, ended_at) VALUES ($1, $2, 'ended', 'Cut', '', $3, $3, $3) RETURNING id",
+        user_id,
+        node,
         time.time(),
     )
-    data_dir = server.settings.data_dir
-    leftover = data_dir / "recordings" / f"session-{session_id}.flv"
-    await trio.to_thread.run_sync(shutil.copyfile, sample.path, leftover)
-    recorder = Recorder(data_dir, lambda: db, lambda: None)
+    return session_id
 
-    async def die(*args: object) -> None:
-        raise _Died
 
-    with monkeypatch.context() as patch:
-        patch.setattr(recorder_module, "adopt_source", die)
-        with pytest.raises(_Died):
-            await recorder.hand_off(session_id)
-    (video,) = await _videos(server, token)  # committed: the video and its job exist
-    assert leftover.exists()
+def _recorder(server: Server, spool_dir: Path) -> Recorder:
+    state = server.app.trioflix
+    return Recorder(lambda: state.db, lambda: state.objects, state.jobs.wake, spool_dir=spool_dir)
 
-    async with trio.open_nursery() as inner:  # the next start
-        await inner.start(recorder.run)
-        inner.cancel_scope.cancel()
-    assert not leftover.exists()
-    assert [v["id"] for v in await _videos(server, token)] == [video["id"]]
-    assert (data_dir / "videos" / str(video["id"]) / "source").exists()
-    jobs = await db.fetch("SELECT subject FROM jobs WHERE kind = 'video.process'")
-    assert [j["subject"] for j in jobs] == [f"video:{video['id']}"]
 
-    # A copy across disks that died before its unlink leaves a duplicate: dropped, and
-    # the video's source is kept as it is.
-    source = data_dir / "videos" / str(video["id"]) / "source"
-    await trio.Path(leftover).write_bytes(b"duplicate")
-    assert await recorder.hand_off(session_id) == video["id"]
-    assert not leftover.exists()
-    assert await trio.Path(source).read_bytes() == await trio.Path(sample.path).read_bytes()
+@pytest.mark.settings(hls_ladder="off")
+async def test_what_a_killed_host_left_is_stored_and_handed_off_at_its_next_start(
+    server: Server, sample: Sample, tmp_path: Path
+) -> None:
+    """A killed host leaves a chunk in its spool (storage was away) for one session, and
+    for another every chunk stored but no hand-off: its next start makes both videos."""
+    token, user = await server.register("alice")
+    node = server.app.trioflix.registry.node
+    spooled = await _ended_session(server, user["id"], node)
+    stored = await _ended_session(server, user["id"], node)
+    tags = (await trio.Path(sample.path).read_bytes())[13:]  # the sample's tags, no header
+    spool_dir = tmp_path / "spool"
+    leftover = spool_dir / f"session-{spooled}-0" / _spooled_name(0, 0, SAMPLE_SECONDS * 1000)
+    await trio.Path(leftover.parent).mkdir(parents=True)
+    await trio.Path(leftover).write_bytes(tags)
+    objects = server.app.trioflix.objects
+    header = (await trio.Path(sample.path).read_bytes())[:13]
+    await objects.put_bytes(chunk_key(stored, 0, 0, 0, SAMPLE_SECONDS * 1000), header + tags)
 
-    # Once its video is deleted, a recording found again for that session is dropped.
-    deleted = await server.client.delete(f"/api/videos/{video['id']}", headers=auth(token))
-    assert deleted.status_code == 204, deleted.text
-    await trio.to_thread.run_sync(shutil.copyfile, sample.path, leftover)
-    assert await recorder.hand_off(session_id) is None
-    assert not leftover.exists()
-    assert await _videos(server, token) == []
+    recorder = _recorder(server, spool_dir)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(recorder.run, node)
+        with trio.fail_after(30):
+            while len(videos := await _videos(server, token)) < 2:  # noqa: ASYNC110 (polling)
+                await trio.sleep(0.1)
+        nursery.cancel_scope.cancel()
+    assert list(spool_dir.iterdir()) == []
+    for video in videos:
+        ready = await _wait_ready(server, token, video["id"])
+        assert abs(ready["duration"] - SAMPLE_SECONDS) < TOLERANCE_S, ready
+    await _wait_deleted(server, spooled)
+    await _wait_deleted(server, stored)
+
+
+@pytest.mark.settings(hls_ladder="off")
+async def test_a_hand_off_made_twice_or_on_two_hosts_at_once_makes_one_video(
+    server: Server, sample: Sample, tmp_path: Path
+) -> None:
+    token, user = await server.register("alice")
+    session_id = await _ended_session(server, user["id"], "another-host")
+    data = await trio.Path(sample.path).read_bytes()
+    half = len(data) // 2
+    objects = server.app.trioflix.objects
+    # Two writers: another host's first half, then this host's rest after a takeover.
+    await objects.put_bytes(chunk_key(session_id, 0, 0, 0, 3990), data[:half])
+    await objects.put_bytes(chunk_key(session_id, 1, 0, 4023, 8000), data[half:])
+    hosts = [_recorder(server, tmp_path / name) for name in ("b", "c")]
+    made: list[int | None] = []
+
+    async def hand_off(recorder: Recorder) -> None:
+        made.append(await recorder.hand_off(session_id))
+
+    async with trio.open_nursery() as nursery:
+        for recorder in hosts:
+            nursery.start_soon(hand_off, recorder)
+    (video,) = await _videos(server, token)
+    assert made == [video["id"], video["id"]]
+    assert await hosts[0].hand_off(session_id) == video["id"]  # again, later
+    assert await _source_of(server, video["id"]) == [
+        chunk_key(session_id, 0, 0, 0, 3990),
+        chunk_key(session_id, 1, 0, 4023, 8000),
+    ]
+    jobs = await server.app.trioflix.db.fetch(
+        "SELECT subject FROM jobs WHERE kind = 'video.process'"
+    )
+    assert [job["subject"] for job in jobs] == [f"video:{video['id']}"]
+    ready = await _wait_ready(server, token, video["id"])
+    assert abs(ready["duration"] - SAMPLE_SECONDS) < TOLERANCE_S, ready

@@ -8,33 +8,30 @@ real-time publishing rather than two:
   a ready video whose VOD (read by ffprobe over HTTP) lasts 60 s, +- 5 s;
 - ffmpeg publishes the same sample to a ``trioflix serve`` child process, which is
   SIGKILLed about 40 s in and started again on the same data directory (and so
-  the same private SQLite database): the torn recording is handed off at start and
-  becomes a video that lasts what was published before the kill, +- 5 s.
+  the same private SQLite database and local object store): the chunks stored
+  before the kill are handed off at start and become a video that lasts what was
+  published before the kill, +- 5 s (the chunk in progress, 4 s at most, is lost).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
-from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 import trio
 
 from tests.interop.media import FFMPEG, FFPROBE, Sample, make_sample, require
 from tests.ports import free_port
 
-from .helpers import auth, start_publisher, wait_live
+from .helpers import auth, serve_env, serve_process, start_publisher, wait_live
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
     from pathlib import Path
+
+    import httpx
 
     from tests.conftest import Server
 
@@ -99,50 +96,12 @@ async def _in_process_case(server: Server, sample: Sample, nursery: trio.Nursery
     assert abs(duration - PUBLISH_S) < TOLERANCE_S, duration
 
 
-@asynccontextmanager
-async def _serve(
-    env: dict[str, str], port: int, log: Path
-) -> AsyncIterator[tuple[trio.Process, httpx.AsyncClient]]:
-    """``trioflix serve`` as a child process, up once ``/healthz`` answers; killed on exit."""
-    with log.open("ab") as stderr:
-        process = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "trioflix", "serve", "--http", f"127.0.0.1:{port}"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            with trio.fail_after(30):
-                while True:
-                    if process.returncode is not None:
-                        raise AssertionError(await trio.Path(log).read_text())
-                    try:
-                        if (await client.get("/healthz")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    await trio.sleep(0.1)
-            yield process, client
-    finally:
-        if process.returncode is None:
-            process.kill()
-        with trio.move_on_after(10, shield=True):
-            await process.wait()
-
-
 async def _killed_server_case(sample: Sample, tmp_path: Path, nursery: trio.Nursery) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "JWT_SECRET")}
-    rtmp_port = free_port()
-    env.update(
-        TRIOFLIX_DATA_DIR=str(tmp_path / "killed-data"),
-        TRIOFLIX_RTMP=f"127.0.0.1:{rtmp_port}",
-        TRIOFLIX_HLS_LADDER="off",
-    )
+    env, rtmp_port = serve_env(tmp_path / "killed-data")
     port = free_port()
     log = tmp_path / "killed-server.log"
 
-    async with _serve(env, port, log) as (process, client):
+    async with serve_process(env, port, log) as (process, client):
         registered = await client.post(
             "/api/auth/register", json={"username": "bob", "password": "password1"}
         )
@@ -162,13 +121,16 @@ async def _killed_server_case(sample: Sample, tmp_path: Path, nursery: trio.Nurs
         await process.wait()
     with trio.fail_after(15):
         await publisher.wait()  # the connection broke under it
-    assert any((tmp_path / "killed-data" / "recordings").iterdir()), "no recording left behind"
+    stored = tmp_path / "killed-data" / "media" / "objects" / "recordings"
+    assert any(stored.rglob("*.flv")), "no recording stored while live"
 
-    async with _serve(env, port, log) as (_, client):
+    async with serve_process(env, port, log) as (_, client):
         video = await _wait_one_ready_video(client, token)
         assert abs(video["duration"] - published_s) < TOLERANCE_S, (video, published_s)
         duration = await _vod_duration(f"http://127.0.0.1:{port}/videos/{video['id']}/master.m3u8")
         assert abs(duration - published_s) < TOLERANCE_S, (duration, published_s)
+    # The job deleted the chunks it was handed; the spool was emptied at the start.
+    assert not any(stored.rglob("*.flv"))
     assert not any((tmp_path / "killed-data" / "recordings").iterdir())
 
 

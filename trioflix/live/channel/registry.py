@@ -341,7 +341,10 @@ class StreamRegistry:
             await trio.sleep(self.grace_s)
             async with self._lock:
                 if self._reconnecting.get(channel, (None,))[0] is stream:
-                    await self._end_locked(channel, "publisher gone")
+                    # Out of the map first: ending it would cancel this very scope (the
+                    # timer of a pending reconnect), and the stored session's end with it.
+                    del self._reconnecting[channel]
+                    await self._end_locked(channel, "publisher gone", stream)
 
     async def _run_session_workers(self, stream: LiveStream) -> None:
         async with trio.open_nursery() as nursery:
