@@ -42,6 +42,7 @@ from trioflix.live.hls.playback_sessions import live_viewer_counts
 from trioflix.live.recording.recorder import Recorder
 from trioflix.live.rtmp.read_clock import ReadClock
 from trioflix.live.rtmp.server import serve_rtmp
+from trioflix.media.legacy import adopt_legacy_videos
 from trioflix.media.live_thumbnails import ThumbnailCache
 from trioflix.media.processing import video_job_type
 from trioflix.state import AppState
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     from trioflix.cluster.site import Site
     from trioflix.config import Settings
     from trioflix.live.channel.registry import ClaimOrigin
+    from trioflix.storage import ObjectStore
     from trioflix.store import Database
 
 __all__ = ["build_state", "run_services"]
@@ -72,8 +74,16 @@ def build_state(settings: Settings) -> AppState:
         return app_state.db
 
     jobs = JobWorkers(db, concurrency=settings.media_workers)
-    uploads = Uploads(settings, db, lambda: app_state.request_trailers, jobs.wake)
-    jobs.register(video_job_type(db, settings.data_dir, uploads.hub))
+
+    def objects() -> ObjectStore:
+        return app_state.objects
+
+    uploads = Uploads(settings, db, lambda: app_state.request_trailers, jobs.wake, objects)
+    jobs.register(
+        video_job_type(
+            db, objects, settings.data_dir, uploads.hub, keep_originals=settings.keep_originals
+        )
+    )
     read_interval_s = settings.rtmp_read_interval_ms / 1000
     app_state = AppState(
         settings=settings,
@@ -82,7 +92,7 @@ def build_state(settings: Settings) -> AppState:
         uploads=uploads,
         thumbnails=ThumbnailCache(),
         webhooks=Webhooks(settings.webhook_urls, settings.webhook_secret),
-        recorder=Recorder(settings.data_dir, db, jobs.wake, host_dir=settings.host_dir),
+        recorder=Recorder(settings.data_dir, db, objects, jobs.wake, host_dir=settings.host_dir),
         rtmp_read_clock=ReadClock(read_interval_s) if read_interval_s else None,
     )
     return app_state
@@ -244,6 +254,8 @@ async def _run_with_storage(
     if secret is None:
         secret = await trio.to_thread.run_sync(load_or_create_secret, settings.data_dir)
     async with open_database(settings) as db:
+        # Before the job workers: videos from before the object store move into it.
+        await adopt_legacy_videos(db, app_state.objects, settings.data_dir)
         app_state._db = db
         app_state._tokens = TokenIssuer(secret, settings.token_ttl)
         app_state._site = site  # before the chat hub: its ticks sum through it

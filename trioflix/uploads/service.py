@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from trioflix.config import Settings
+    from trioflix.storage import ObjectStore
     from trioflix.store import Database
 
 __all__ = [
@@ -69,8 +70,10 @@ class Uploads:
         get_db: Callable[[], Database],
         request_trailers: Callable[[], bool],
         job_enqueued: Callable[[], None],
+        get_objects: Callable[[], ObjectStore],
     ) -> None:
         self._get_db = get_db
+        self._get_objects = get_objects
         self._request_trailers = request_trailers
         self.data_dir: Path = settings.data_dir
         self._configs = {
@@ -93,3 +96,8 @@ class Uploads:
     @property
     def db(self) -> Database:
         return self._get_db()
+
+    @property
+    def objects(self) -> ObjectStore:
+        """The media object store, where a finished upload's bytes go."""
+        return self._get_objects()

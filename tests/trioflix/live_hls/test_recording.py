@@ -15,12 +15,14 @@ import trio
 from tests.waiting import wait_until
 from trioflix.live.recording import recorder as recorder_module
 from trioflix.live.recording.recorder import Recorder
-from trioflix.media.library import video_dir
-from trioflix.media.processing import SOURCE_NAME
+from trioflix.media.library import get_video
+from trioflix.media.processing import ORIGINAL_NAME
 
 from .helpers import auth, start_publisher, wait_live
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tests.conftest import DiskSyncs, Server
     from tests.interop.media import Sample
 
@@ -47,6 +49,19 @@ async def _wait_ready(server: Server, token: str, video_id: int) -> dict[str, An
             await trio.sleep(0.25)
 
 
+async def _original(server: Server, video_id: int) -> bytes:
+    """The video's kept source (``keep_originals``): the recording as handed off."""
+    video = await get_video(server.app.trioflix.db, video_id)
+    assert video is not None
+    return await server.app.trioflix.objects.read_bytes(video.prefix + ORIGINAL_NAME)
+
+
+def _recorder(server: Server, data_dir: Path) -> Recorder:
+    app_state = server.app.trioflix
+    return Recorder(data_dir, lambda: app_state.db, lambda: app_state.objects, lambda: None)
+
+
+@pytest.mark.settings(keep_originals=True)
 async def test_live_session_becomes_a_video(
     server: Server, sample: Sample, nursery: trio.Nursery, disk_syncs: DiskSyncs
 ) -> None:
@@ -73,10 +88,11 @@ async def test_live_session_becomes_a_video(
     assert len(periodic) >= 2, periodic
     gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(periodic)]
     assert all(1.5 <= gap <= 3.5 for gap in gaps), gaps
-    source = video_dir(server.settings.data_dir, videos[0]["id"]) / SOURCE_NAME
-    assert closing.size == source.stat().st_size
     assert videos[0]["title"].startswith("Morning show (")
     video = await _wait_ready(server, token, videos[0]["id"])
+    assert closing.size == len(await _original(server, video["id"]))
+    # The recording's own object went once the video was ready; its copy is the original.
+    assert await server.app.trioflix.objects.list_prefix("recordings/") == []
     assert abs(video["duration"] - SAMPLE_SECONDS) < 5
     assert (video["width"], video["height"]) == (640, 360)
     # The file moved into the library; nothing is left in recordings/.
@@ -108,6 +124,7 @@ async def test_recording_off_for_the_key(
     assert not any((server.settings.data_dir / "recordings").iterdir())
 
 
+@pytest.mark.settings(keep_originals=True)
 async def test_recording_torn_by_a_crash_is_handed_off_at_next_start(
     server: Server, sample: Sample, nursery: trio.Nursery
 ) -> None:
@@ -133,12 +150,11 @@ async def test_recording_torn_by_a_crash_is_handed_off_at_next_start(
         "DELETE FROM live_recordings WHERE session_id = $1", session_id
     )
     data_dir = server.settings.data_dir
-    source = data_dir / "videos" / str(video["id"]) / "source"
     torn = data_dir / "recordings" / f"session-{session_id}.flv"
-    await trio.to_thread.run_sync(shutil.copyfile, source, torn)
+    await trio.Path(torn).write_bytes(await _original(server, video["id"]))
     size = torn.stat().st_size
     await trio.to_thread.run_sync(os.truncate, torn, size * 2 // 3 + 5)
-    recorder = Recorder(data_dir, lambda: server.app.trioflix.db, lambda: None)
+    recorder = _recorder(server, data_dir)
     async with trio.open_nursery() as inner:
         await inner.start(recorder.run)  # started: the leftovers are handed off
         inner.cancel_scope.cancel()
@@ -154,6 +170,7 @@ class _Died(Exception):
     """Stands for the server dying at one precise point."""
 
 
+@pytest.mark.settings(keep_originals=True)
 async def test_hand_off_cut_between_commit_and_move_is_not_repeated(
     server: Server, sample: Sample, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -170,7 +187,7 @@ async def test_hand_off_cut_between_commit_and_move_is_not_repeated(
     data_dir = server.settings.data_dir
     leftover = data_dir / "recordings" / f"session-{session_id}.flv"
     await trio.to_thread.run_sync(shutil.copyfile, sample.path, leftover)
-    recorder = Recorder(data_dir, lambda: db, lambda: None)
+    recorder = _recorder(server, data_dir)
 
     async def die(*args: object) -> None:
         raise _Died
@@ -187,17 +204,18 @@ async def test_hand_off_cut_between_commit_and_move_is_not_repeated(
         inner.cancel_scope.cancel()
     assert not leftover.exists()
     assert [v["id"] for v in await _videos(server, token)] == [video["id"]]
-    assert (data_dir / "videos" / str(video["id"]) / "source").exists()
     jobs = await db.fetch("SELECT subject FROM jobs WHERE kind = 'video.process'")
     assert [j["subject"] for j in jobs] == [f"video:{video['id']}"]
+    await _wait_ready(server, token, video["id"])  # its one job found the moved source
+    assert await _original(server, video["id"]) == await trio.Path(sample.path).read_bytes()
 
     # A copy across disks that died before its unlink leaves a duplicate: dropped, and
-    # the video's source is kept as it is.
-    source = data_dir / "videos" / str(video["id"]) / "source"
+    # nothing is stored again for a video already made.
     await trio.Path(leftover).write_bytes(b"duplicate")
-    assert await recorder.hand_off(session_id) == video["id"]
+    assert await recorder.hand_off(session_id) is None
     assert not leftover.exists()
-    assert await trio.Path(source).read_bytes() == await trio.Path(sample.path).read_bytes()
+    assert await server.app.trioflix.objects.list_prefix("recordings/") == []
+    assert await _original(server, video["id"]) == await trio.Path(sample.path).read_bytes()
 
     # Once its video is deleted, a recording found again for that session is dropped.
     deleted = await server.client.delete(f"/api/videos/{video['id']}", headers=auth(token))

@@ -17,6 +17,8 @@ import h11
 import trio
 
 from tests.api import auth as auth  # the tests import it from here
+from trioflix.media.library import get_video
+from trioflix.media.processing import WORK_DIR
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -220,3 +222,25 @@ async def connect(server: Server) -> AsyncIterator[RawClient]:
     assert url.hostname is not None and url.port is not None
     async with await trio.open_tcp_stream(url.hostname, url.port) as stream:
         yield RawClient(stream, url.netloc)
+
+
+async def fetch_file(client: httpx.AsyncClient, url: str, path: Path) -> Path:
+    """GET ``url`` as a player does (following a redirect to the store) into ``path``."""
+    response = await client.get(url, follow_redirects=True)
+    assert response.status_code == 200, (url, response.status_code, response.text[:200])
+    await trio.Path(path).parent.mkdir(parents=True, exist_ok=True)
+    await trio.Path(path).write_bytes(response.content)
+    return path
+
+
+async def video_prefix(server: Server, video_id: int) -> str:
+    """Where the video's objects are in the served instance's store."""
+    video = await get_video(server.app.trioflix.db, video_id)
+    assert video is not None
+    return video.prefix
+
+
+def job_work_dirs(server: Server) -> list[str]:
+    """The processing jobs' working directories left in the data directory."""
+    work = server.settings.data_dir / WORK_DIR
+    return os.listdir(work) if work.exists() else []

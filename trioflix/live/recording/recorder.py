@@ -17,7 +17,8 @@ Rules / theory of operation
 4. When the session ends for any reason (stop API, publisher gone, shutdown), the
    file is closed (shielded, bounded) and handed to the video pipeline: a
    ``videos`` row (origin ``live``) and a ``video.process`` job in one transaction,
-   then the file moves into the video's directory as its source. The durable job
+   then the file moves into the object store as ``recordings/SESSION/data``, the
+   job's source. The durable job
    queue does the rest (metadata, thumbnails, HLS VOD), retried across restarts.
 5. A recording left by a crash (the file is still in ``recordings/``) is handed
    off by :meth:`Recorder.run` at the next start.
@@ -25,8 +26,8 @@ Rules / theory of operation
    ``live_recordings(session_id -> video_id)``. A recording found again for a
    session that has that row (the server died between the commit and the move)
    only finishes the move into the same video; the job, still queued, then finds
-   its source. If that video was deleted meanwhile, or already has its source (the
-   move completed), the file is dropped.
+   its source. If that video was deleted or processed meanwhile, or its source is
+   stored (the move completed), the file is dropped.
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ import trio
 
 from trioflix.jobs.queue import enqueue
 from trioflix.live.channel.packets import Kind, flv_stream_header
-from trioflix.media.library import create_video, video_dir
-from trioflix.media.processing import PROCESS_VIDEO, SOURCE_NAME, adopt_source
+from trioflix.media.library import create_video
+from trioflix.media.processing import PROCESS_VIDEO, adopt_source, process_payload
 from trioflix.store import StoreError
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from trioflix.live.channel.stream import LiveStream
+    from trioflix.storage import ObjectStore
     from trioflix.store import Database
 
 __all__ = ["FSYNC_INTERVAL_S", "Recorder"]
@@ -108,6 +110,7 @@ class Recorder:
         self,
         data_dir: Path,
         get_db: Callable[[], Database],
+        get_objects: Callable[[], ObjectStore],
         wake_workers: Callable[[], None],
         *,
         host_dir: Path | None = None,
@@ -115,10 +118,16 @@ class Recorder:
         self.data_dir = data_dir
         self.directory = (host_dir or data_dir) / "recordings"
         self._get_db = get_db
+        self._get_objects = get_objects
         self._wake = wake_workers
 
     def path_for(self, session_id: int) -> Path:
         return self.directory / f"session-{session_id}.flv"
+
+    @staticmethod
+    def key_for(session_id: int) -> str:
+        """The recording's object once handed off: its video's processing source."""
+        return f"recordings/{session_id}/data"
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Hand off recordings a previous run left behind (rule 5), then idle.
@@ -192,12 +201,6 @@ class Recorder:
                 if video_id is None:
                     await trio.to_thread.run_sync(path.unlink)
                     return None
-                source = video_dir(self.data_dir, video_id) / SOURCE_NAME
-                if await trio.to_thread.run_sync(source.exists):
-                    # The move completed (a copy across disks dies before its unlink):
-                    # what is left is a duplicate, never a replacement for the source.
-                    await trio.to_thread.run_sync(path.unlink)
-                    return video_id
             else:
                 video_id = await self._create_video(session_id, size)
                 if video_id is None:
@@ -209,8 +212,9 @@ class Recorder:
             return None
         # The job waits for a worker to poll; the file is in place long before. If the
         # server dies right here, the next start finds the file again and rule 6 moves
-        # it into this same video before the workers run.
-        await adopt_source(path, video_dir(self.data_dir, video_id))
+        # it into this same video before the workers run. A stored source is never
+        # replaced: a file left beside it (a copy that died before its unlink) is dropped.
+        await adopt_source(self._get_objects(), path, self.key_for(session_id))
         self._wake()
         logger.info("recording of session %d is video %d, queued", session_id, video_id)
         return video_id
@@ -236,7 +240,7 @@ class Recorder:
             await enqueue(
                 tx,
                 PROCESS_VIDEO,
-                {"video_id": video_id, "upload": None, "live_session": session_id},
+                process_payload(video_id, [self.key_for(session_id)]),
                 subject=f"video:{video_id}",
             )
             await tx.execute(
@@ -252,7 +256,7 @@ class Recorder:
         """A hand-off that committed but died before the move (rule 6): the same video."""
         db = self._get_db()
         if video_id is not None and await db.fetchval(
-            "SELECT id FROM videos WHERE id = $1", video_id
+            "SELECT id FROM videos WHERE id = $1 AND state = 'processing'", video_id
         ):
             logger.warning(
                 "recording of session %d was already video %d; finishing its move",
@@ -260,5 +264,5 @@ class Recorder:
                 video_id,
             )
             return video_id
-        logger.info("recording of session %d dropped: its video was deleted", session_id)
+        logger.info("recording of session %d dropped: its video was deleted or made", session_id)
         return None
