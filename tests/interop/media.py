@@ -92,8 +92,8 @@ class ProbedPacket:
     key: bool
 
 
-def ffprobe(path: Path, *options: str) -> tuple[dict[str, Any], str]:
-    """Run ffprobe on ``path`` with ``options`` and JSON output: (the JSON, stderr).
+def ffprobe(path: Path | str, *options: str) -> tuple[dict[str, Any], str]:
+    """Run ffprobe on ``path`` (or a URL) with ``options`` and JSON output: (the JSON, stderr).
 
     Fails the test if ffprobe itself fails; what it reports on stderr (decoding
     errors) is returned for the caller to judge.

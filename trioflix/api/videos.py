@@ -17,7 +17,7 @@ from werkzeug.http import parse_range_header
 
 from trioflix.api._http import Body, current_user, json_body, parse_id
 from trioflix.errors import APIError
-from trioflix.jobs.queue import cancel_jobs, get_job
+from trioflix.jobs.queue import cancel_jobs
 from trioflix.media.library import (
     Video,
     delete_video,
@@ -25,6 +25,7 @@ from trioflix.media.library import (
     list_videos,
     update_video,
 )
+from trioflix.media.processing import source_keys
 from trioflix.media.stored import CONTENT_TYPES, cache_control
 from trioflix.state import state
 from trioflix.storage import ObjectNotFound, StorageUnavailable
@@ -147,11 +148,9 @@ async def delete(video_id: str) -> tuple[str, int]:
     await app_state.jobs.cancel(cancelled)
     objects = app_state.objects
     try:
-        # A cancelled job owned its source objects: they go with the video.
-        for job_id in cancelled:
-            job = await get_job(app_state.db, job_id)
-            for key in job.payload.get("source", []) if job is not None else []:
-                await objects.delete(key)
+        # Its jobs' source objects (not yet processed, or kept by a failure) go with it.
+        for key in await source_keys(app_state.db, vid):
+            await objects.delete(key)
         removed = await objects.delete_prefix(video.prefix)
     except StorageUnavailable:
         # The row stays (its jobs are cancelled), so that deleting again finishes the work.

@@ -17,6 +17,7 @@ and resumes (docs/storage.md has the figures).
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import shutil
@@ -46,6 +47,7 @@ __all__ = [
     "WORK_DIR",
     "adopt_source",
     "process_payload",
+    "source_keys",
     "video_job_type",
 ]
 
@@ -61,6 +63,16 @@ CLEANUP_TIMEOUT_S = 30.0  # removing a working directory of a few GiB
 def process_payload(video_id: int, source: Sequence[str]) -> dict[str, object]:
     """A ``video.process`` job's payload: the video and its source objects, read in order."""
     return {"video_id": video_id, "source": list(source)}
+
+
+async def source_keys(db: Database, video_id: int) -> list[str]:
+    """The source objects of the video's jobs: deleting the video deletes them too."""
+    rows = await db.fetch(
+        "SELECT payload FROM jobs WHERE kind = $1 AND subject = $2",
+        PROCESS_VIDEO,
+        f"video:{video_id}",
+    )
+    return [key for row in rows for key in json.loads(row["payload"]).get("source", [])]
 
 
 async def adopt_source(objects: ObjectStore, path: Path, key: str) -> None:
@@ -94,7 +106,8 @@ def video_job_type(
     """The :class:`JobType` for :data:`PROCESS_VIDEO` jobs (payload: :func:`process_payload`).
 
     Once the job is enqueued it owns its source objects: it deletes them when the
-    video is ready, or when the video was deleted before it ran.
+    video is ready, or when the video was deleted before it ran; a failed video
+    keeps them until it is deleted.
     """
 
     async def run(job: Job) -> None:
@@ -151,9 +164,9 @@ def video_job_type(
     async def on_gave_up(job: Job, reason: str) -> None:
         video_id = int(job.payload["video_id"])
         db = get_db()
+        # The source objects stay with the failed video, for its owner to look into,
+        # until the video is deleted (see source_keys).
         await set_failed(db, video_id, reason)
-        # A failed video can never be made again from them: the source objects go.
-        await _delete_sources(get_objects(), job.payload["source"], None)
         video = await get_video(db, video_id)
         if video is not None:
             hub.notify(video.user_id)

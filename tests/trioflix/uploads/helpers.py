@@ -18,7 +18,8 @@ import trio
 
 from tests.api import auth as auth  # the tests import it from here
 from trioflix.media.library import get_video
-from trioflix.media.processing import WORK_DIR
+from trioflix.media.processing import ORIGINAL_NAME, WORK_DIR, source_keys
+from trioflix.storage import ObjectNotFound
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -100,8 +101,10 @@ async def raw_patch_start(
     return stream
 
 
-def job_children() -> dict[int, int]:
-    """This process's job children (``trioflix.jobs.child``): pid -> nice value."""
+def job_children(parent_pid: int | None = None) -> dict[int, int]:
+    """The job children (``trioflix.jobs.child``) of this process, or of
+    ``parent_pid``: pid -> nice value."""
+    parent_pid = os.getpid() if parent_pid is None else parent_pid
     found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -111,7 +114,7 @@ def job_children() -> dict[int, int]:
             command = (entry / "cmdline").read_bytes()
             # Field 4 is the parent pid; the command name (field 2) may hold spaces.
             parent = int(stat.rsplit(")", 1)[1].split()[1])
-            if parent == os.getpid() and b"trioflix.jobs.child" in command:
+            if parent == parent_pid and b"trioflix.jobs.child" in command:
                 found[int(entry.name)] = os.getpriority(os.PRIO_PROCESS, int(entry.name))
         except (FileNotFoundError, ProcessLookupError):  # it exited meanwhile
             continue
@@ -244,3 +247,14 @@ def job_work_dirs(server: Server) -> list[str]:
     """The processing jobs' working directories left in the data directory."""
     work = server.settings.data_dir / WORK_DIR
     return os.listdir(work) if work.exists() else []
+
+
+async def video_source(server: Server, video_id: int) -> bytes:
+    """The bytes a video is made from, as the store holds them: its job's source
+    objects, or, once it is ready, its kept original (``keep_originals``)."""
+    objects = server.app.trioflix.objects
+    keys = await source_keys(server.app.trioflix.db, video_id)
+    try:
+        return b"".join([await objects.read_bytes(key) for key in keys])
+    except ObjectNotFound:
+        return await objects.read_bytes(await video_prefix(server, video_id) + ORIGINAL_NAME)

@@ -261,7 +261,6 @@ async def test_a_file_that_is_not_a_video_fails_with_a_reason(server: Server) ->
     final = events[-1]
     assert final["state"] == "failed"
     assert job_work_dirs(server) == []  # a failed attempt leaves no files either
-    assert await server.app.trioflix.objects.list_prefix("uploads/") == []
     assert "not a media file" in final["reason"] or "no video stream" in final["reason"]
     listed = (
         await server.client.get("/api/videos", params={"mine": "1"}, headers=auth(token))
@@ -273,3 +272,11 @@ async def test_a_file_that_is_not_a_video_fails_with_a_reason(server: Server) ->
     assert (
         await server.client.get(f"/api/videos/{final['video_id']}")
     ).status_code == 404  # not public
+    # The source stays for its owner until the video is deleted, and goes with it.
+    objects = server.app.trioflix.objects
+    assert [info.key for info in await objects.list_prefix("uploads/")] == [
+        f"uploads/{upload_id}/data"
+    ]
+    deleted = await server.client.delete(f"/api/videos/{final['video_id']}", headers=auth(token))
+    assert deleted.status_code == 204
+    assert await objects.list_prefix("uploads/") == []

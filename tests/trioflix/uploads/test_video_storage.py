@@ -1,0 +1,158 @@
+"""Videos in the object store, on local disk and on S3: serving, ranges, privacy, outages."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+import trio
+
+from tests.waiting import wait_until
+from trioflix.jobs.queue import get_job
+from trioflix.media.library import create_video, get_video
+
+from .helpers import auth, create, job_children, make_video, patch, video_prefix
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.conftest import Server
+    from tests.seaweedfs import SeaweedServer
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.backends("sqlite", reason="the storage is the point; the database does not matter"),
+]
+READY_LIMIT_S = 120.0
+
+
+async def _upload(server: Server, token: str, source: Path) -> str:
+    data = await trio.Path(source).read_bytes()
+    path = await create(server.client, token, len(data))
+    assert (await patch(server.client, token, path, 0, data)).status_code == 204
+    return f"/api/upload/status/{path.rsplit('/', 1)[1]}"
+
+
+async def _status(server: Server, token: str, status_url: str) -> dict[str, object]:
+    response = await server.client.get(status_url, headers=auth(token))
+    assert response.status_code == 200, response.text
+    upload: dict[str, object] = response.json()["upload"]
+    return upload
+
+
+async def _ready(server: Server, token: str, status_url: str) -> int:
+    with trio.fail_after(READY_LIMIT_S):
+        while (status := await _status(server, token, status_url))["state"] != "ready":
+            assert status["state"] != "failed", status
+            await trio.sleep(0.2)
+    return int(str(status["video_id"]))
+
+
+async def test_ranges_redirects_and_privacy(
+    server: Server, tmp_path: Path, media_storage: str
+) -> None:
+    token, user = await server.register("alice")
+    source = tmp_path / "in.mp4"
+    make_video(source, seconds=2)
+    video_id = await _ready(server, token, await _upload(server, token, source))
+    prefix = await video_prefix(server, video_id)
+    poster = await server.app.trioflix.objects.read_bytes(prefix + "poster.jpg")
+    size = len(poster)
+    url = f"/videos/{video_id}/poster.jpg"
+
+    whole = await server.client.get(url)
+    assert whole.status_code == 200 and whole.content == poster
+    assert whole.headers["accept-ranges"] == "bytes"
+    assert whole.headers["cache-control"] == "public, max-age=31536000, immutable"
+    first = await server.client.get(url, headers={"Range": "bytes=0-99"})
+    assert first.status_code == 206
+    assert first.headers["content-range"] == f"bytes 0-99/{size}"
+    assert first.content == poster[:100]
+    tail = await server.client.get(url, headers={"Range": "bytes=-10"})
+    assert tail.status_code == 206 and tail.content == poster[-10:]
+    middle = await server.client.get(url, headers={"Range": f"bytes=100-{size + 50}"})
+    assert middle.status_code == 206 and middle.content == poster[100:]
+    past = await server.client.get(url, headers={"Range": f"bytes={size}-"})
+    assert past.status_code == 416
+    assert past.headers["content-range"] == f"bytes */{size}"
+    several = await server.client.get(url, headers={"Range": "bytes=0-1,5-6"})
+    assert several.status_code == 200 and several.content == poster  # the whole instead
+
+    master = await server.client.get(f"/videos/{video_id}/master.m3u8")
+    assert master.status_code == 200 and master.headers["cache-control"] == "public, max-age=60"
+    segment = f"/videos/{video_id}/240p/seg_00000.ts"  # 320x240: one rung at its size
+    playlist = await server.client.get(f"/videos/{video_id}/240p/index.m3u8")
+    assert "seg_00000.ts" in playlist.text
+    fetched = await server.client.get(segment)
+    if media_storage:  # S3: segments go straight from the store, by a presigned URL
+        assert fetched.status_code == 302
+        location = fetched.headers["location"]
+        assert prefix + "240p/seg_00000.ts" in location and "Signature=" in location
+        assert fetched.headers["cache-control"] == "private, max-age=300"
+        fetched = await server.client.get(location)
+        assert fetched.headers["content-type"] == "video/mp2t"
+    assert fetched.status_code == 200 and fetched.content[0] == 0x47  # an MPEG-TS packet
+
+    # A video that is not ready is not there, whatever the name asked for; nor is a
+    # file outside the served names.
+    processing = await create_video(
+        server.app.trioflix.db, user_id=user["id"], title="t", description="", origin="upload"
+    )
+    for name in ("master.m3u8", "poster.jpg", "240p/seg_00000.ts"):
+        assert (await server.client.get(f"/videos/{processing}/{name}")).status_code == 404
+    assert (await server.client.get(f"/videos/{video_id}/original")).status_code == 404
+    assert (await server.client.get(f"/videos/{video_id}/../x.jpg")).status_code == 404
+    # The store's keys hold the token, which the API shows to no one.
+    detail = (await server.client.get(f"/api/videos/{video_id}")).text
+    assert prefix.split("-", 1)[1].rstrip("/") not in detail
+
+
+@pytest.mark.settings(media_base_url="https://cdn.example.com/media")
+async def test_media_base_url_redirects_every_file(
+    server: Server, tmp_path: Path, media_storage: str
+) -> None:
+    token, _ = await server.register("alice")
+    source = tmp_path / "in.mp4"
+    make_video(source, seconds=1)
+    video_id = await _ready(server, token, await _upload(server, token, source))
+    prefix = await video_prefix(server, video_id)
+    for name in ("master.m3u8", "240p/seg_00000.ts", "poster.jpg"):
+        answer = await server.client.get(f"/videos/{video_id}/{name}")
+        assert answer.status_code == 302
+        assert answer.headers["location"] == f"https://cdn.example.com/media/{prefix}{name}"
+
+
+@pytest.mark.parametrize("media_storage", ["s3"], indirect=True)
+@pytest.mark.settings(media_workers=1)
+async def test_processing_waits_out_a_storage_outage(
+    server: Server, tmp_path: Path, media_storage: str, restart_seaweed: SeaweedServer
+) -> None:
+    """The store goes away while the job encodes: it waits, retries, and finishes once
+    the store is back; the video is never marked failed and no attempt is spent."""
+    token, _ = await server.register("alice")
+    source = tmp_path / "in.mp4"
+    make_video(source, seconds=8, width=640, height=360)
+    status_url = await _upload(server, token, source)
+    with trio.fail_after(READY_LIMIT_S):
+        while not (await _status(server, token, status_url))["processing_percent"]:  # noqa: ASYNC110
+            await trio.sleep(0.05)
+    await trio.to_thread.run_sync(lambda: restart_seaweed.stop(kill=True))
+    # The child finishes encoding into local files; storing them is what waits.
+    await wait_until(lambda: not job_children())
+    await trio.sleep(3)  # a few of the job's retries while the store is down
+    status = await _status(server, token, status_url)
+    assert status["state"] == "processing", status
+    video_id = int(str(status["video_id"]))
+    db = server.app.trioflix.db
+    job_id = await db.fetchval("SELECT id FROM jobs WHERE subject = $1", f"video:{video_id}")
+    job = await get_job(db, job_id)
+    assert job is not None and (job.state, job.attempts) == ("running", 1)
+
+    await trio.to_thread.run_sync(restart_seaweed.start)
+    assert await _ready(server, token, status_url) == video_id
+    job = await get_job(db, job_id)
+    assert job is not None and (job.state, job.attempts) == ("done", 1)
+    video = await get_video(db, video_id)
+    assert video is not None and video.failure is None
+    master = await server.client.get(f"/videos/{video_id}/master.m3u8")
+    assert master.status_code == 200 and "#EXT-X-STREAM-INF" in master.text
