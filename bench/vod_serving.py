@@ -178,6 +178,7 @@ def _fetch_all(url: str, names: list[str], result: Result, server_pid: int, weed
 def run(count: int, rounds: int, workdir: Path) -> list[Result]:
     payload = os.urandom(SEGMENT_BYTES)
     results = {way: Result(way) for way in WAYS}
+    (workdir / "weed").mkdir()
     with seaweedfs(workdir / "weed") as (endpoint, weed_pid):
         _fill_s3(endpoint, count, payload)
         s3_env = {

@@ -141,6 +141,11 @@ def test_a_video_survives_its_host_and_plays_from_another(
         )
         frames = {s["codec_type"]: int(s["nb_read_frames"]) for s in report["streams"]}
         assert abs(frames["video"] - SECONDS * FPS) <= 2, (rendition, frames)
+        # Following a segment's redirect to S3, ffmpeg notes that it opens a new
+        # connection for the other host: that is all it may have to say.
+        errors = "\n".join(
+            line for line in errors.splitlines() if "Cannot reuse HTTP connection" not in line
+        )
         assert frames["audio"] > 0 and errors == "", (rendition, errors)
     master = httpx.get(f"{other.url}/videos/{video_id}/master.m3u8")
     assert master.status_code == 200 and "480p/index.m3u8" in master.text

@@ -1,15 +1,23 @@
-"""Videos in the object store, on local disk and on S3: serving, ranges, privacy, outages."""
+"""Videos in the object store, on local disk and on S3: serving, ranges, privacy, outages,
+and the videos of an installation from before the store."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from typing import TYPE_CHECKING
 
 import pytest
 import trio
 
+from tests.interop.media import FFMPEG, require
 from tests.waiting import wait_until
-from trioflix.jobs.queue import get_job
+from trioflix.jobs.queue import enqueue, get_job
+from trioflix.media.legacy import adopt_legacy_videos
 from trioflix.media.library import create_video, get_video
+from trioflix.media.processing import ORIGINAL_NAME, PROCESS_VIDEO
+from trioflix.media.stored import IMMUTABLE, publish_outputs
+from trioflix.storage import LocalStorageConfig, open_object_store
 
 from .helpers import auth, create, job_children, make_video, patch, video_prefix
 
@@ -156,3 +164,95 @@ async def test_processing_waits_out_a_storage_outage(
     assert video is not None and video.failure is None
     master = await server.client.get(f"/videos/{video_id}/master.m3u8")
     assert master.status_code == 200 and "#EXT-X-STREAM-INF" in master.text
+
+
+def _legacy_hls(directory: Path) -> None:
+    """What the pipeline wrote before the store: a one-rung HLS video in its directory."""
+    rung = directory / "240p"
+    rung.mkdir(parents=True)
+    picture = "testsrc=size=320x240:rate=25:duration=2"
+    encode = "-c:v libx264 -preset ultrafast -f hls -hls_time 2 -hls_playlist_type vod"
+    output = ["-hls_segment_filename", str(rung / "seg_%05d.ts"), str(rung / "index.m3u8")]
+    ffmpeg = [require(FFMPEG, "ffmpeg"), "-v", "error", "-f", "lavfi", "-i", picture]
+    subprocess.run([*ffmpeg, *encode.split(), *output], check=True)
+    (directory / "master.m3u8").write_text(
+        "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=400000,RESOLUTION=320x240\n240p/index.m3u8\n"
+    )
+    (directory / "poster.jpg").write_bytes(b"\xff\xd8 a poster")
+
+
+async def test_videos_from_before_the_store_keep_playing(
+    server: Server, tmp_path: Path, media_storage: str
+) -> None:
+    """An installation from before the store: files in DATA_DIR/videos/ID/, rows without
+    a token, a job queued with the old payload. At start they move into the store."""
+    _, user = await server.register("alice")
+    db = server.app.trioflix.db
+    objects = server.app.trioflix.objects
+    data_dir = server.settings.data_dir
+    ready, waiting = [
+        await create_video(db, user_id=user["id"], title=t, description="", origin="upload")
+        for t in ("old", "queued")
+    ]
+    await db.execute("UPDATE videos SET media_token = NULL")
+    await db.execute("UPDATE videos SET state = 'ready' WHERE id = $1", ready)
+    await trio.to_thread.run_sync(_legacy_hls, data_dir / "videos" / str(ready))
+    segment = await trio.Path(data_dir / "videos" / str(ready) / "240p/seg_00000.ts").read_bytes()
+    await trio.Path(data_dir / "uploads").mkdir(parents=True, exist_ok=True)
+    await trio.Path(data_dir / "uploads" / "abc123.bin").write_bytes(b"the upload's bytes")
+    job_id = await enqueue(  # not due for an hour: this test runs the start-up step itself
+        db,
+        PROCESS_VIDEO,
+        {"video_id": waiting, "upload": "abc123"},
+        subject=f"video:{waiting}",
+        delay_s=3600,
+    )
+
+    assert await adopt_legacy_videos(db, objects, data_dir) == 2
+    assert not await trio.Path(data_dir / "videos" / str(ready)).exists()
+    master = await server.client.get(f"/videos/{ready}/master.m3u8")
+    assert master.status_code == 200 and "240p/index.m3u8" in master.text
+    playlist = await server.client.get(f"/videos/{ready}/240p/index.m3u8")
+    assert playlist.status_code == 200 and "seg_00000.ts" in playlist.text
+    fetched = await server.client.get(f"/videos/{ready}/240p/seg_00000.ts", follow_redirects=True)
+    assert fetched.status_code == 200 and fetched.content == segment
+    poster = await server.client.get(f"/videos/{ready}/poster.jpg")
+    assert poster.content == b"\xff\xd8 a poster"
+    prefix = await video_prefix(server, ready)
+    assert (await objects.head(prefix + "240p/seg_00000.ts")).cache_control == IMMUTABLE
+
+    # The queued job now reads the upload from the store, as every job does.
+    job = await get_job(db, job_id)
+    assert job is not None
+    original = await video_prefix(server, waiting) + ORIGINAL_NAME
+    assert job.payload == {"video_id": waiting, "source": [original]}
+    assert await objects.read_bytes(original) == b"the upload's bytes"
+    assert not await trio.Path(data_dir / "uploads" / "abc123.bin").exists()
+    assert await adopt_legacy_videos(db, objects, data_dir) == 0  # once only
+
+
+async def test_outputs_are_stored_segments_first_master_last(tmp_path: Path) -> None:
+    """What a CDN needs: no playlist is in the store before what it lists."""
+    output = tmp_path / "output"
+    for name in ("720p/seg_00000.ts", "720p/seg_00001.ts", "360p/seg_00000.ts"):
+        (output / name).parent.mkdir(parents=True, exist_ok=True)
+        (output / name).write_bytes(b"G" * 188)
+    for name in ("720p/index.m3u8", "360p/index.m3u8", "master.m3u8"):
+        (output / name).write_text("#EXTM3U\n")
+    (output / "poster.jpg").write_bytes(b"\xff\xd8")
+    root = tmp_path / "store"
+    async with open_object_store(LocalStorageConfig(root=root), data_dir=tmp_path) as store:
+        assert await publish_outputs(store, output, "videos/1-t/") == 7
+        # Local objects keep the time their bytes were written (their ETag holds it).
+        written = {
+            info.key.removeprefix("videos/1-t/"): os.stat(root / "objects" / info.key).st_mtime_ns
+            for info in await store.list_prefix("videos/1-t/")
+        }
+        playlist = await store.head("videos/1-t/360p/index.m3u8")
+    media = [written[n] for n in written if not n.endswith(".m3u8")]
+    renditions = [written["720p/index.m3u8"], written["360p/index.m3u8"]]
+    assert max(media) < min(renditions) and max(renditions) < written["master.m3u8"]
+    assert (playlist.content_type, playlist.cache_control) == (
+        "application/vnd.apple.mpegurl",
+        "public, max-age=60",
+    )
