@@ -106,7 +106,10 @@ async def test_ranges_redirects_and_privacy(
     processing = await create_video(
         server.app.trioflix.db, user_id=user["id"], title="t", description="", origin="upload"
     )
+    unready = await video_prefix(server, processing)
     for name in ("master.m3u8", "poster.jpg", "240p/seg_00000.ts"):
+        # As if its job were storing its outputs right now.
+        await server.app.trioflix.objects.put_bytes(unready + name, b"not yet")
         assert (await server.client.get(f"/videos/{processing}/{name}")).status_code == 404
     assert (await server.client.get(f"/videos/{video_id}/original")).status_code == 404
     assert (await server.client.get(f"/videos/{video_id}/../x.jpg")).status_code == 404
