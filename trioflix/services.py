@@ -44,7 +44,7 @@ from trioflix.live.rtmp.read_clock import ReadClock
 from trioflix.live.rtmp.server import serve_rtmp
 from trioflix.media.legacy import adopt_legacy_videos
 from trioflix.media.live_thumbnails import ThumbnailCache
-from trioflix.media.processing import video_job_type
+from trioflix.media.processing import clear_work_dirs, video_job_type
 from trioflix.state import AppState
 from trioflix.storage import open_object_store, probe_object_store
 from trioflix.store import live_sessions, open_database
@@ -81,7 +81,7 @@ def build_state(settings: Settings) -> AppState:
     uploads = Uploads(settings, db, lambda: app_state.request_trailers, jobs.wake, objects)
     jobs.register(
         video_job_type(
-            db, objects, settings.data_dir, uploads.hub, keep_originals=settings.keep_originals
+            db, objects, settings.host_dir, uploads.hub, keep_originals=settings.keep_originals
         )
     )
     read_interval_s = settings.rtmp_read_interval_ms / 1000
@@ -256,6 +256,7 @@ async def _run_with_storage(
     async with open_database(settings) as db:
         # Before the job workers: videos from before the object store move into it.
         await adopt_legacy_videos(db, app_state.objects, settings.data_dir)
+        await clear_work_dirs(settings.host_dir)
         app_state._db = db
         app_state._tokens = TokenIssuer(secret, settings.token_ttl)
         app_state._site = site  # before the chat hub: its ticks sum through it

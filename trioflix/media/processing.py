@@ -46,6 +46,7 @@ __all__ = [
     "PROCESS_VIDEO",
     "WORK_DIR",
     "adopt_source",
+    "clear_work_dirs",
     "process_payload",
     "source_keys",
     "video_job_type",
@@ -55,9 +56,17 @@ logger = logging.getLogger(__name__)
 
 PROCESS_VIDEO = "video.process"
 ORIGINAL_NAME = "original"  # the kept source, under the video's prefix
-WORK_DIR = "processing"  # under the data directory: one directory per running job
+WORK_DIR = "processing"  # under the host's directory: one directory per running job
 PROGRESS_STEP = 0.01  # write progress to the database at most once per percent
 CLEANUP_TIMEOUT_S = 30.0  # removing a working directory of a few GiB
+
+
+async def clear_work_dirs(host_dir: Path) -> None:
+    """Remove what jobs of this host's previous run left (a SIGKILL skips their cleanup).
+
+    Call at start, before the workers: the directory is this host's alone.
+    """
+    await trio.to_thread.run_sync(partial(shutil.rmtree, host_dir / WORK_DIR, ignore_errors=True))
 
 
 def process_payload(video_id: int, source: Sequence[str]) -> dict[str, object]:
@@ -98,7 +107,7 @@ async def _delete_sources(objects: ObjectStore, keys: Sequence[str], keep: str |
 def video_job_type(
     get_db: Callable[[], Database],
     get_objects: Callable[[], ObjectStore],
-    data_dir: Path,
+    host_dir: Path,
     hub: ProgressHub,
     *,
     keep_originals: bool,
@@ -132,7 +141,7 @@ def video_job_type(
                 hub.notify(video.user_id)
 
         original = video.prefix + ORIGINAL_NAME
-        work = data_dir / WORK_DIR / f"job-{job.id}-{secrets.token_hex(4)}"
+        work = host_dir / WORK_DIR / f"job-{job.id}-{secrets.token_hex(4)}"
         output = work / "output"
         try:
             await trio.to_thread.run_sync(lambda: output.mkdir(parents=True))

@@ -245,7 +245,7 @@ async def video_prefix(server: Server, video_id: int) -> str:
 
 def job_work_dirs(server: Server) -> list[str]:
     """The processing jobs' working directories left in the data directory."""
-    work = server.settings.data_dir / WORK_DIR
+    work = server.settings.host_dir / WORK_DIR
     return os.listdir(work) if work.exists() else []
 
 

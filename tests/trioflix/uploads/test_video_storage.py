@@ -15,7 +15,7 @@ from tests.waiting import wait_until
 from trioflix.jobs.queue import enqueue, get_job
 from trioflix.media.legacy import adopt_legacy_videos
 from trioflix.media.library import create_video, get_video
-from trioflix.media.processing import ORIGINAL_NAME, PROCESS_VIDEO
+from trioflix.media.processing import ORIGINAL_NAME, PROCESS_VIDEO, WORK_DIR, clear_work_dirs
 from trioflix.media.stored import IMMUTABLE, publish_outputs
 from trioflix.storage import LocalStorageConfig, open_object_store
 
@@ -259,3 +259,12 @@ async def test_outputs_are_stored_segments_first_master_last(tmp_path: Path) -> 
         "application/vnd.apple.mpegurl",
         "public, max-age=60",
     )
+
+
+async def test_work_dirs_left_by_a_killed_run_are_cleared_at_start(tmp_path: Path) -> None:
+    left = tmp_path / WORK_DIR / "job-7-dead" / "output" / "720p"
+    left.mkdir(parents=True)
+    (left / "seg_00000.ts").write_bytes(b"G" * 188)
+    await clear_work_dirs(tmp_path)
+    assert not (tmp_path / WORK_DIR).exists()
+    await clear_work_dirs(tmp_path)  # nothing left: nothing to do
