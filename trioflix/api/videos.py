@@ -28,7 +28,7 @@ from trioflix.media.library import (
 from trioflix.media.processing import source_keys
 from trioflix.media.stored import CONTENT_TYPES, cache_control
 from trioflix.state import state
-from trioflix.storage import ObjectNotFound, StorageUnavailable
+from trioflix.storage import ObjectNotFound
 from trioflix.store.users import get_user_by_name
 
 if TYPE_CHECKING:
@@ -48,7 +48,6 @@ PAGE_MAX = 100
 # What a VOD directory serves: playlists, segments, thumbnails, the sprite and its
 # index; one optional rendition directory deep. Never the source file.
 _VOD_FILE = re.compile(r"(?:[0-9]{3,4}p/)?[a-z0-9_]{1,32}\.(?:m3u8|ts|jpg|vtt)")
-_RETRY = {"Retry-After": "5"}
 _CORS = {"Access-Control-Allow-Origin": "*"}
 #: Files redirected to a presigned URL when the store has them (S3); the rest are
 #: streamed through the host. Chosen by measurement: docs/storage.md, "Serving".
@@ -147,16 +146,11 @@ async def delete(video_id: str) -> tuple[str, int]:
     cancelled = await cancel_jobs(app_state.db, f"video:{vid}")
     await app_state.jobs.cancel(cancelled)
     objects = app_state.objects
-    try:
-        # Its jobs' source objects (not yet processed, or kept by a failure) go with it.
-        for key in await source_keys(app_state.db, vid):
-            await objects.delete(key)
-        removed = await objects.delete_prefix(video.prefix)
-    except StorageUnavailable:
-        # The row stays (its jobs are cancelled), so that deleting again finishes the work.
-        raise APIError(
-            503, "storage_unavailable", "media storage is unavailable", headers=_RETRY
-        ) from None
+    # Its jobs' source objects (not yet processed, or kept by a failure) go with it. An
+    # outage answers 503 before the row goes, so that deleting again finishes the work.
+    for key in await source_keys(app_state.db, vid):
+        await objects.delete(key)
+    removed = await objects.delete_prefix(video.prefix)
     await delete_video(app_state.db, vid, user.id)
     logger.info("video %d deleted (%d jobs cancelled, %d objects)", vid, len(cancelled), removed)
     return "", 204
@@ -218,10 +212,6 @@ async def _stream(objects: ObjectStore, key: str, extension: str) -> Response:
             reader = await objects.open_read(key, offset=span[0], length=span[1] - span[0])
     except ObjectNotFound:
         raise APIError(404, "not_found", "no such file") from None
-    except StorageUnavailable:
-        raise APIError(
-            503, "storage_unavailable", "media storage is unavailable", headers=_RETRY
-        ) from None
     headers = {
         "Content-Type": CONTENT_TYPES[extension],
         "Content-Length": str(reader.length),

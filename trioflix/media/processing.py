@@ -89,11 +89,15 @@ async def adopt_source(objects: ObjectStore, path: Path, key: str) -> None:
 
     If ``key`` is already stored (an S3 upload leaves its bytes there, or an
     earlier call moved them), a file still at ``path`` is a leftover and goes.
+
+    Raises:
+        StorageUnavailable: The store cannot be reached; call again later (the
+            file stays where it is).
     """
     try:
-        await retrying(f"looking up {key}", lambda: objects.head(key))
+        await objects.head(key)
     except ObjectNotFound:
-        await retrying(f"storing {key}", lambda: objects.move_file(key, path))
+        await objects.move_file(key, path)
     else:
         await trio.to_thread.run_sync(lambda: path.unlink(missing_ok=True))
 

@@ -268,3 +268,26 @@ async def test_work_dirs_left_by_a_killed_run_are_cleared_at_start(tmp_path: Pat
     await clear_work_dirs(tmp_path)
     assert not (tmp_path / WORK_DIR).exists()
     await clear_work_dirs(tmp_path)  # nothing left: nothing to do
+
+
+@pytest.mark.parametrize("media_storage", ["s3"], indirect=True)
+async def test_serving_and_deleting_during_an_outage_answer_503(
+    server: Server, tmp_path: Path, media_storage: str, restart_seaweed: SeaweedServer
+) -> None:
+    token, _ = await server.register("alice")
+    source = tmp_path / "in.mp4"
+    make_video(source, seconds=1)
+    video_id = await _ready(server, token, await _upload(server, token, source))
+    prefix = await video_prefix(server, video_id)
+    await trio.to_thread.run_sync(lambda: restart_seaweed.stop(kill=True))
+    poster = await server.client.get(f"/videos/{video_id}/poster.jpg")
+    assert poster.status_code == 503 and poster.headers["retry-after"] == "5"
+    assert poster.json()["error"]["code"] == "storage_unavailable"
+    deleted = await server.client.delete(f"/api/videos/{video_id}", headers=auth(token))
+    assert deleted.status_code == 503
+    assert (await server.client.get(f"/api/videos/{video_id}")).status_code == 200  # still there
+
+    await trio.to_thread.run_sync(restart_seaweed.start)
+    deleted = await server.client.delete(f"/api/videos/{video_id}", headers=auth(token))
+    assert deleted.status_code == 204
+    assert await server.app.trioflix.objects.list_prefix(prefix) == []
