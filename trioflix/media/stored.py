@@ -19,7 +19,7 @@ import trio
 from trioflix.storage import StorageUnavailable
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Sequence
+    from collections.abc import Awaitable, Callable, Iterator, Sequence
     from pathlib import Path
 
     from trioflix.storage import ObjectStore
@@ -143,24 +143,27 @@ async def publish_outputs(store: ObjectStore, directory: Path, prefix: str) -> i
         How many objects were written.
     """
     groups = await trio.to_thread.run_sync(_publishing_order, directory)
-    slots = trio.Semaphore(PUT_CONCURRENCY)
 
     async def put(path: Path) -> None:
-        async with slots:
-            name = path.relative_to(directory).as_posix()
-            key = prefix + name
-            await retrying(
-                f"storing {key}",
-                lambda: store.put_file(
-                    key,
-                    path,
-                    content_type=CONTENT_TYPES.get(path.suffix[1:], "application/octet-stream"),
-                    cache_control=cache_control(name),
-                ),
-            )
+        name = path.relative_to(directory).as_posix()
+        key = prefix + name
+        await retrying(
+            f"storing {key}",
+            lambda: store.put_file(
+                key,
+                path,
+                content_type=CONTENT_TYPES.get(path.suffix[1:], "application/octet-stream"),
+                cache_control=cache_control(name),
+            ),
+        )
+
+    async def put_some(pending: Iterator[Path]) -> None:
+        for path in pending:  # shared by the tasks: each file goes to one of them
+            await put(path)
 
     for group in groups:
+        pending = iter(group)
         async with trio.open_nursery() as nursery:
-            for path in group:
-                nursery.start_soon(put, path)
+            for _ in range(PUT_CONCURRENCY):
+                nursery.start_soon(put_some, pending)
     return sum(map(len, groups))
