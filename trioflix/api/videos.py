@@ -160,8 +160,8 @@ async def delete(video_id: str) -> tuple[str, int]:
 async def vod_file(video_id: str, name: str) -> Response:
     """A ready video's playlists, segments and images, from the object store.
 
-    Playlists are streamed through this host, so that the relative URIs in them
-    resolve here; segments and images too, with range requests, unless the
+    Playlists and images are streamed through this host (the relative URIs in a
+    playlist then resolve here), with range requests; segments too, unless the
     store can hand out a presigned URL (S3), to which they are redirected. With
     ``TRIOFLIX_MEDIA_BASE_URL`` set, every file is a redirect under it (a CDN).
     Any other video, and any other name, is 404: the store's keys carry the
@@ -224,9 +224,12 @@ async def _stream(objects: ObjectStore, key: str, extension: str) -> Response:
     if span is not None:
         status = 206
         headers["Content-Range"] = f"bytes {span[0]}-{span[1] - 1}/{info.size}"
-    response = Response(_body(reader), status, headers=headers)
-    response.timeout = None  # a large segment to a slow client: bounded by the reads, not here
-    return response
+    if request.method == "HEAD":  # the headers alone: Quart would never start the body
+        await reader.aclose()
+        response = Response(b"", status, headers=headers)
+        response.headers["Content-Length"] = headers["Content-Length"]  # the GET's, not b""'s
+        return response
+    return Response(_body(reader), status, headers=headers)
 
 
 async def _body(reader: ObjectReader) -> AsyncIterator[bytes | bytearray]:

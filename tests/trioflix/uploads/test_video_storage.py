@@ -83,6 +83,9 @@ async def test_ranges_redirects_and_privacy(
     past = await server.client.get(url, headers={"Range": f"bytes={size}-"})
     assert past.status_code == 416
     assert past.headers["content-range"] == f"bytes */{size}"
+    described = await server.client.head(url)
+    assert described.status_code == 200 and described.content == b""
+    assert described.headers["content-length"] == str(size)
     several = await server.client.get(url, headers={"Range": "bytes=0-1,5-6"})
     assert several.status_code == 200 and several.content == poster  # the whole instead
 
