@@ -293,6 +293,14 @@ class Settings:
         "video processing jobs run at once (each in its own low-priority process)",
         _positive_int,
     )
+    keep_originals: bool = _setting(
+        False,
+        "TRIOFLIX_KEEP_ORIGINALS",
+        "'on' keeps each video's uploaded or recorded source in the store beside its"
+        " renditions (to re-encode later; the source is often larger than all renditions"
+        " together); 'off' deletes it once the video is ready",
+        _on_off,
+    )
     redis_url: str | None = _setting(
         None,
         "REDIS_URL",

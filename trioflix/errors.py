@@ -2,7 +2,7 @@
 
 Every failure reaches the client in that shape with a fitting status: our own
 :class:`APIError`, Werkzeug's HTTP errors (unknown route, wrong method, body too
-large), storage outages (503), and, as a last resort, bugs (500, logged with the
+large), database and media storage outages (503), and, as a last resort, bugs (500, logged with the
 traceback here, never sent to the client).
 """
 
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from quart import jsonify
 from werkzeug.exceptions import HTTPException
 
+from trioflix.storage import StorageUnavailable
 from trioflix.store import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -74,6 +75,16 @@ def install_error_handlers(app: Quart) -> None:
             "database_unavailable",
             "the database is unavailable; try again shortly",
             {"Retry-After": "1"},
+        )
+
+    @app.errorhandler(StorageUnavailable)
+    async def _storage_unavailable(exc: StorageUnavailable) -> Response:
+        logger.warning("media storage unavailable: %s", exc)
+        return error_response(
+            503,
+            "storage_unavailable",
+            "media storage is unavailable; try again shortly",
+            {"Retry-After": "5"},
         )
 
     @app.errorhandler(Exception)

@@ -44,8 +44,9 @@ from trioflix.live.hls.playback_sessions import live_viewer_counts
 from trioflix.live.recording.recorder import Recorder
 from trioflix.live.rtmp.read_clock import ReadClock
 from trioflix.live.rtmp.server import serve_rtmp
+from trioflix.media.legacy import adopt_legacy_videos
 from trioflix.media.live_thumbnails import ThumbnailCache
-from trioflix.media.processing import video_job_type
+from trioflix.media.processing import clear_work_dirs, video_job_type
 from trioflix.state import AppState
 from trioflix.storage import open_object_store, probe_object_store
 from trioflix.store import StoreError, live_sessions, open_database
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
     from trioflix.config import Settings
     from trioflix.live.channel.registry import ClaimOrigin, OriginClaim
     from trioflix.live.channel.stream import LiveStream
+    from trioflix.storage import ObjectStore
     from trioflix.store import Database
 
 __all__ = ["build_state", "run_services"]
@@ -75,10 +77,16 @@ def build_state(settings: Settings) -> AppState:
         return app_state.db
 
     jobs = JobWorkers(db, concurrency=settings.media_workers)
-    uploads = Uploads(
-        settings, db, lambda: app_state.request_trailers, jobs.wake, lambda: app_state.objects
+
+    def objects() -> ObjectStore:
+        return app_state.objects
+
+    uploads = Uploads(settings, db, lambda: app_state.request_trailers, jobs.wake, objects)
+    jobs.register(
+        video_job_type(
+            db, objects, settings.host_dir, uploads.hub, keep_originals=settings.keep_originals
+        )
     )
-    jobs.register(video_job_type(db, settings.data_dir, uploads.hub, lambda: app_state.objects))
     read_interval_s = settings.rtmp_read_interval_ms / 1000
     app_state = AppState(
         settings=settings,
@@ -87,12 +95,7 @@ def build_state(settings: Settings) -> AppState:
         uploads=uploads,
         thumbnails=ThumbnailCache(),
         webhooks=Webhooks(settings.webhook_urls, settings.webhook_secret),
-        recorder=Recorder(
-            db,
-            lambda: app_state.objects,
-            jobs.wake,
-            spool_dir=settings.host_dir / "recordings",
-        ),
+        recorder=Recorder(db, objects, jobs.wake, spool_dir=settings.host_dir / "recordings"),
         rtmp_read_clock=ReadClock(read_interval_s) if read_interval_s else None,
     )
     return app_state
@@ -281,6 +284,9 @@ async def _run_with_storage(
     if secret is None:
         secret = await trio.to_thread.run_sync(load_or_create_secret, settings.data_dir)
     async with open_database(settings) as db:
+        # Before the job workers: videos from before the object store move into it.
+        await adopt_legacy_videos(db, app_state.objects, settings.data_dir)
+        await clear_work_dirs(settings.host_dir)
         app_state._db = db
         app_state._tokens = TokenIssuer(secret, settings.token_ttl)
         app_state._site = site  # before the chat hub: its ticks sum through it

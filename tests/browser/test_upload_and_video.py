@@ -10,7 +10,8 @@ import pytest
 
 from tests.browser.helpers import ONE_BACKEND, PageLog, in_browser, new_context, wait_playing
 from tests.trioflix.uploads.helpers import make_video
-from trioflix.media.library import video_dir
+from trioflix.media.library import get_video
+from trioflix.media.processing import ORIGINAL_NAME
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -124,6 +125,7 @@ async def test_dropped_uploads_become_playable_videos_with_seek_previews(
     await in_browser(scenario)
 
 
+@pytest.mark.settings(keep_originals=True)  # to compare the stored bytes with the file's
 async def test_upload_cut_off_by_a_reload_resumes_where_it_stopped(
     server: Server, tmp_path: Path
 ) -> None:
@@ -180,5 +182,6 @@ async def test_upload_cut_off_by_a_reload_resumes_where_it_stopped(
     result = await in_browser(scenario)
     assert patches == [(0, half)]
     assert result["offsets"] == [str(half)]  # only the missing half was sent again
-    stored = video_dir(server.settings.data_dir, result["video_id"]) / "source"
-    assert stored.read_bytes() == data
+    video = await get_video(server.app.trioflix.db, result["video_id"])
+    assert video is not None
+    assert await server.app.trioflix.objects.read_bytes(video.prefix + ORIGINAL_NAME) == data

@@ -94,8 +94,8 @@ class ProbedPacket:
     key: bool
 
 
-def ffprobe(path: Path, *options: str) -> tuple[dict[str, Any], str]:
-    """Run ffprobe on ``path`` with ``options`` and JSON output: (the JSON, stderr).
+def ffprobe(path: Path | str, *options: str) -> tuple[dict[str, Any], str]:
+    """Run ffprobe on ``path`` (or a URL) with ``options`` and JSON output: (the JSON, stderr).
 
     Fails the test if ffprobe itself fails; what it reports on stderr (decoding
     errors) is returned for the caller to judge.
@@ -124,14 +124,14 @@ def probe_packets(path: Path) -> list[ProbedPacket]:
     ]
 
 
-def flv_timestamps(path: Path) -> list[int]:
-    """The tag timestamps of the FLV file ``path``, read strictly, in file order.
+def flv_timestamps(source: Path | bytes) -> list[int]:
+    """The tag timestamps of the FLV file (or bytes) ``source``, read strictly, in file order.
 
     Fails (``FLVError``) unless the file is one FLV stream: one header, then whole
     tags, each with its PreviousTagSize (a second header in the middle is not a tag).
     """
     reader = flv.FLVReader()
-    reader.receive_data(path.read_bytes())
+    reader.receive_data(source if isinstance(source, bytes) else source.read_bytes())
     reader.receive_data(b"")
     stamps = []
     while not isinstance(event := reader.next_event(), flv.FLVEnd):

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
 from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
-import trio
-from quart import Blueprint, Response, request, send_file
+from quart import Blueprint, Response, request
+from werkzeug.http import parse_range_header
 
 from trioflix.api._http import Body, current_user, json_body, parse_id
 from trioflix.errors import APIError
@@ -25,12 +24,17 @@ from trioflix.media.library import (
     get_video,
     list_videos,
     update_video,
-    video_dir,
 )
+from trioflix.media.processing import source_keys
+from trioflix.media.stored import CONTENT_TYPES, cache_control
 from trioflix.state import state
+from trioflix.storage import ObjectNotFound
 from trioflix.store.users import get_user_by_name
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from trioflix.storage import ObjectReader, ObjectStore
     from trioflix.store.users import User
 
 __all__ = ["blueprint"]
@@ -44,12 +48,13 @@ PAGE_MAX = 100
 # What a VOD directory serves: playlists, segments, thumbnails, the sprite and its
 # index; one optional rendition directory deep. Never the source file.
 _VOD_FILE = re.compile(r"(?:[0-9]{3,4}p/)?[a-z0-9_]{1,32}\.(?:m3u8|ts|jpg|vtt)")
-_CONTENT_TYPES = {
-    "m3u8": "application/vnd.apple.mpegurl",
-    "ts": "video/mp2t",
-    "jpg": "image/jpeg",
-    "vtt": "text/vtt",
-}
+_CORS = {"Access-Control-Allow-Origin": "*"}
+#: Files redirected to a presigned URL when the store has them (S3); the rest are
+#: streamed through the host. Chosen by measurement: docs/storage.md, "Serving".
+_REDIRECTED = frozenset({"ts"})
+PRESIGNED_S = 900
+REDIRECT_CACHE_S = 300
+STREAM_CHUNK_BYTES = 256 * 1024
 
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Description = Annotated[str, msgspec.Meta(max_length=5000)]
@@ -140,26 +145,94 @@ async def delete(video_id: str) -> tuple[str, int]:
         raise APIError(404, "not_found", "no such video")
     cancelled = await cancel_jobs(app_state.db, f"video:{vid}")
     await app_state.jobs.cancel(cancelled)
+    objects = app_state.objects
+    # Its jobs' source objects (not yet processed, or kept by a failure) go with it. An
+    # outage answers 503 before the row goes, so that deleting again finishes the work.
+    for key in await source_keys(app_state.db, vid):
+        await objects.delete(key)
+    removed = await objects.delete_prefix(video.prefix)
     await delete_video(app_state.db, vid, user.id)
-    directory = video_dir(app_state.settings.data_dir, vid)
-    await trio.to_thread.run_sync(lambda: shutil.rmtree(directory, ignore_errors=True))
-    logger.info("video %d deleted (%d jobs cancelled)", vid, len(cancelled))
+    logger.info("video %d deleted (%d jobs cancelled, %d objects)", vid, len(cancelled), removed)
     return "", 204
 
 
 @blueprint.get("/videos/<video_id>/<path:name>")
 async def vod_file(video_id: str, name: str) -> Response:
-    """A ready video's playlists, segments and images; immutable once ready."""
+    """A ready video's playlists, segments and images, from the object store.
+
+    Playlists and images are streamed through this host (the relative URIs in a
+    playlist then resolve here), with range requests; segments too, unless the
+    store can hand out a presigned URL (S3), to which they are redirected. With
+    ``TRIOFLIX_MEDIA_BASE_URL`` set, every file is a redirect under it (a CDN).
+    Any other video, and any other name, is 404: the store's keys carry the
+    video's random token, which only a ready video's answers reveal.
+    """
     if not _VOD_FILE.fullmatch(name):
         raise APIError(404, "not_found", "no such file")
     vid = parse_id(video_id, "video")
-    video = await get_video(state().db, vid)
+    app_state = state()
+    video = await get_video(app_state.db, vid)
     if video is None or video.state != "ready":
         raise APIError(404, "not_found", "no such video")
-    path = video_dir(state().settings.data_dir, vid) / name
-    if not await trio.Path(path).is_file():
-        raise APIError(404, "not_found", "no such file")
-    response = await send_file(path, mimetype=_CONTENT_TYPES[name.rsplit(".", 1)[1]])
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    response.headers["Cache-Control"] = "public, max-age=3600"
-    return response
+    key = video.prefix + name
+    extension = name.rsplit(".", 1)[1]
+    base_url = app_state.settings.media_base_url
+    if base_url is not None:
+        return _redirect(f"{base_url}/{key}")
+    if extension in _REDIRECTED:
+        url = await app_state.objects.presign_get(key, expires_s=PRESIGNED_S)
+        if url is not None:
+            return _redirect(url)
+    return await _stream(app_state.objects, key, extension)
+
+
+def _redirect(url: str) -> Response:
+    # Cached for less than the presigned URL lives: a player never follows a dead one.
+    return Response(
+        "",
+        302,
+        headers={"Location": url, "Cache-Control": f"private, max-age={REDIRECT_CACHE_S}", **_CORS},
+    )
+
+
+async def _stream(objects: ObjectStore, key: str, extension: str) -> Response:
+    """The object through this host: whole, or the one byte range asked for (206/416)."""
+    wanted = parse_range_header(request.headers.get("Range"))
+    if wanted is not None and len(wanted.ranges) != 1:
+        wanted = None  # several ranges: the whole object instead, as RFC 9110 allows
+    try:
+        if wanted is None:
+            reader = await objects.open_read(key)
+            info, span = reader.info, None
+        else:
+            info = await objects.head(key)
+            span = wanted.range_for_length(info.size)
+            if span is None:
+                return Response("", 416, headers={"Content-Range": f"bytes */{info.size}", **_CORS})
+            reader = await objects.open_read(key, offset=span[0], length=span[1] - span[0])
+    except ObjectNotFound:
+        raise APIError(404, "not_found", "no such file") from None
+    headers = {
+        "Content-Type": CONTENT_TYPES[extension],
+        "Content-Length": str(reader.length),
+        "Cache-Control": info.cache_control or cache_control(key),
+        "Accept-Ranges": "bytes",
+        "ETag": '"' + info.etag.strip('"') + '"',  # quoted on S3, bare on local disk
+        **_CORS,
+    }
+    status = 200
+    if span is not None:
+        status = 206
+        headers["Content-Range"] = f"bytes {span[0]}-{span[1] - 1}/{info.size}"
+    if request.method == "HEAD":  # the headers alone: Quart would never start the body
+        await reader.aclose()
+        response = Response(b"", status, headers=headers)
+        response.headers["Content-Length"] = headers["Content-Length"]  # the GET's, not b""'s
+        return response
+    return Response(_body(reader), status, headers=headers)
+
+
+async def _body(reader: ObjectReader) -> AsyncIterator[bytes | bytearray]:
+    async with reader:
+        while chunk := await reader.receive_some(STREAM_CHUNK_BYTES):
+            yield chunk

@@ -1,20 +1,23 @@
-"""The video library: rows in ``videos`` and their files under ``DATA_DIR/videos/<id>/``.
+"""The video library: rows in ``videos``; their files are objects under the video's prefix.
 
-A video is made by the processing pipeline from an upload (and, later, from a
-live recording). States: ``processing`` (with ``progress`` 0..1), ``ready``
-(playable: HLS ladder, thumbnails, sprite) and ``failed`` (``failure`` says why).
+A video is made by the processing pipeline from an upload or a live recording.
+States: ``processing`` (with ``progress`` 0..1), ``ready`` (playable: HLS
+ladder, thumbnails, sprite) and ``failed`` (``failure`` says why).
+
+Every object of a video lives under ``videos/ID-TOKEN/`` in the object store
+(:attr:`Video.prefix`): ``TOKEN`` is random and kept in the row, so one
+``delete_prefix`` removes the video and no URL of it can be guessed from its id.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from trioflix.store import Row, Transaction
 
 __all__ = [
@@ -25,11 +28,12 @@ __all__ = [
     "delete_video",
     "get_video",
     "list_videos",
+    "new_media_token",
     "set_failed",
     "set_progress",
     "set_ready",
     "update_video",
-    "video_dir",
+    "video_prefix",
 ]
 
 VideoState = Literal["processing", "ready", "failed"]
@@ -39,7 +43,7 @@ THUMBNAIL_POINTS: tuple[int, ...] = (10, 25, 50, 75, 90)
 _COLUMNS = (
     "v.id, v.user_id, u.name AS channel, v.title, v.description, v.origin, v.state, v.failure,"
     " v.progress, v.duration, v.width, v.height, v.media, v.renditions, v.created_at,"
-    " v.updated_at"
+    " v.updated_at, v.media_token"
 )
 _FROM = "FROM videos v JOIN users u ON u.id = v.user_id"
 
@@ -62,6 +66,13 @@ class Video:
     renditions: list[dict[str, Any]]
     created_at: float
     updated_at: float
+    media_token: str | None
+
+    @property
+    def prefix(self) -> str:
+        """The key prefix of every object of this video: ``videos/ID-TOKEN/``."""
+        assert self.media_token is not None, "videos get their token at start-up"
+        return video_prefix(self.id, self.media_token)
 
     def public(self, *, detail: bool = False) -> dict[str, Any]:
         """The video as the API shows it; ``detail`` adds the probed media facts."""
@@ -97,8 +108,16 @@ class Video:
         return out
 
 
-def video_dir(data_dir: Path, video_id: int) -> Path:
-    return data_dir / "videos" / str(video_id)
+#: Random bytes in a media token: 128 bits, as unguessable as a session token.
+MEDIA_TOKEN_BYTES = 16
+
+
+def new_media_token() -> str:
+    return secrets.token_hex(MEDIA_TOKEN_BYTES)
+
+
+def video_prefix(video_id: int, media_token: str) -> str:
+    return f"videos/{video_id}-{media_token}/"
 
 
 def _video(row: Row | None) -> Video | None:
@@ -119,12 +138,14 @@ async def create_video(
     now = time.time()
     video_id = await db.fetchval(
         "INSERT INTO videos (user_id, title, description, origin, state, progress,"
-        " created_at, updated_at) VALUES ($1, $2, $3, $4, 'processing', 0, $5, $5) RETURNING id",
+        " created_at, updated_at, media_token)"
+        " VALUES ($1, $2, $3, $4, 'processing', 0, $5, $5, $6) RETURNING id",
         user_id,
         title,
         description,
         origin,
         now,
+        new_media_token(),
     )
     assert isinstance(video_id, int)
     return video_id

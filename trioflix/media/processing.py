@@ -1,28 +1,39 @@
-"""The ``video.process`` job: from a stored source file to a playable video.
+"""The ``video.process`` job: from a stored source to a playable video in the object store.
 
-The media work itself (probe, thumbnails, sprite, HLS ladder) runs in a child
-process at lower CPU priority (:mod:`trioflix.media.pipeline`); this side
-adopts the source file, runs the child, turns its progress lines into
-``videos.progress`` and its result into a ready (or failed) video.
+Any host's worker may run it. The job reads its source objects from the store
+into a local working directory, runs the media work (probe, thumbnails,
+sprite, HLS ladder) in a child process at lower CPU priority
+(:mod:`trioflix.media.pipeline`) writing into that directory, publishes the
+output under the video's prefix (:mod:`trioflix.media.stored`), then marks
+the video ready and deletes the source objects (or keeps the source as the
+video's ``original``). The working directory is removed however the attempt
+ends: done, failed or cancelled.
+
+A source is read whole into a local file rather than handed to the decoder as
+a URL: the payload's keys are one byte stream only once joined, and an outage
+in the middle of a decoding pass would fail the attempt, where a read waits
+and resumes (docs/storage.md has the figures).
 """
 
 from __future__ import annotations
 
-import errno
-import os
+import json
+import logging
+import secrets
 import shutil
 from functools import partial
 from typing import TYPE_CHECKING
 
 import trio
 
-from trioflix.jobs.process import run_job_process
+from trioflix.jobs.process import JobFailed, run_job_process
 from trioflix.jobs.worker import JobType
-from trioflix.media.library import get_video, set_failed, set_progress, set_ready, video_dir
-from trioflix.storage import retry_unavailable
+from trioflix.media.library import get_video, set_failed, set_progress, set_ready
+from trioflix.media.stored import fetch_source, publish_outputs
+from trioflix.storage import ObjectNotFound, retry_unavailable
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from pathlib import Path
 
     from trioflix.jobs.queue import Job
@@ -30,89 +41,100 @@ if TYPE_CHECKING:
     from trioflix.store import Database
     from trioflix.uploads.progress import ProgressHub
 
-__all__ = ["PROCESS_VIDEO", "SOURCE_NAME", "adopt_source", "video_job_type"]
+__all__ = [
+    "ORIGINAL_NAME",
+    "PROCESS_VIDEO",
+    "WORK_DIR",
+    "adopt_source",
+    "clear_work_dirs",
+    "process_payload",
+    "source_keys",
+    "video_job_type",
+]
+
+logger = logging.getLogger(__name__)
 
 PROCESS_VIDEO = "video.process"
-SOURCE_NAME = "source"  # the original file, kept in the video's directory
+ORIGINAL_NAME = "original"  # the kept source, under the video's prefix
+WORK_DIR = "processing"  # under the host's directory: one directory per running job
 PROGRESS_STEP = 0.01  # write progress to the database at most once per percent
+CLEANUP_TIMEOUT_S = 30.0  # removing a working directory of a few GiB
 
 
-def _adopt(upload_file: Path, directory: Path) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / SOURCE_NAME
-    try:
-        os.replace(upload_file, target)  # same file system: atomic
-    except FileNotFoundError:
-        if not target.exists():
-            raise
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            raise
-        # Uploads on another disk: copy beside the target, then rename, so a
-        # crash never leaves a truncated source; the upload file goes last.
-        partial = directory / f"{SOURCE_NAME}.partial"
-        shutil.copyfile(upload_file, partial)
-        os.replace(partial, target)
-        upload_file.unlink()
+async def clear_work_dirs(host_dir: Path) -> None:
+    """Remove what jobs of this host's previous run left (a SIGKILL skips their cleanup).
 
-
-async def adopt_source(upload_file: Path, directory: Path) -> None:
-    """Move a finished upload's bytes into the video's directory (idempotent)."""
-    await trio.to_thread.run_sync(_adopt, upload_file, directory)
-
-
-async def _fetch_source(objects: ObjectStore, keys: list[str], directory: Path) -> None:
-    """The objects ``keys``, read in order as one byte stream, as the video's source file.
-
-    Streamed in bounded chunks into a file beside the target, renamed when whole:
-    a crash never leaves a truncated source, and a retry starts over.
+    Call at start, before the workers: the directory is this host's alone.
     """
-    target = directory / SOURCE_NAME
-    if await trio.to_thread.run_sync(target.exists):
-        return
-    await trio.to_thread.run_sync(lambda: directory.mkdir(parents=True, exist_ok=True))
-    fetching = directory / f"{SOURCE_NAME}.partial"
+    await trio.to_thread.run_sync(partial(shutil.rmtree, host_dir / WORK_DIR, ignore_errors=True))
 
-    async def fetch() -> None:
-        async with await trio.open_file(fetching, "wb") as f:
-            for key in keys:
-                reader = await objects.open_read(key)
-                async with reader:
-                    while chunk := await reader.receive_some():
-                        await f.write(chunk)
-        await trio.to_thread.run_sync(os.replace, fetching, target)
 
-    await retry_unavailable(fetch, f"reading the source of {directory}")
+def process_payload(video_id: int, source: Sequence[str]) -> dict[str, object]:
+    """A ``video.process`` job's payload: the video and its source objects, read in order."""
+    return {"video_id": video_id, "source": list(source)}
+
+
+async def source_keys(db: Database, video_id: int) -> list[str]:
+    """The source objects of the video's jobs: deleting the video deletes them too."""
+    rows = await db.fetch(
+        "SELECT payload FROM jobs WHERE kind = $1 AND subject = $2",
+        PROCESS_VIDEO,
+        f"video:{video_id}",
+    )
+    return [key for row in rows for key in json.loads(row["payload"]).get("source", [])]
+
+
+async def adopt_source(objects: ObjectStore, path: Path, key: str) -> None:
+    """Move the finished local file ``path`` into the store as ``key`` (idempotent).
+
+    If ``key`` is already stored (an S3 upload leaves its bytes there, or an
+    earlier call moved them), a file still at ``path`` is a leftover and goes.
+
+    Raises:
+        StorageUnavailable: The store cannot be reached; call again later (the
+            file stays where it is).
+    """
+    try:
+        await objects.head(key)
+    except ObjectNotFound:
+        await objects.move_file(key, path)
+    else:
+        await trio.to_thread.run_sync(lambda: path.unlink(missing_ok=True))
+
+
+async def _delete_sources(objects: ObjectStore, keys: Sequence[str], keep: str | None) -> None:
+    for key in keys:
+        if key != keep:
+            await retry_unavailable(partial(objects.delete, key), f"deleting {key}")
 
 
 def video_job_type(
     get_db: Callable[[], Database],
-    data_dir: Path,
-    hub: ProgressHub,
     get_objects: Callable[[], ObjectStore],
+    host_dir: Path,
+    hub: ProgressHub,
+    *,
+    keep_originals: bool,
 ) -> JobType:
-    """The :class:`JobType` for :data:`PROCESS_VIDEO` jobs.
+    """The :class:`JobType` for :data:`PROCESS_VIDEO` jobs (payload: :func:`process_payload`).
 
-    Payload: ``{"video_id": int, "upload": str | None}``; ``upload`` names the
-    upload whose file becomes the source if it has not been moved yet. Or
-    ``{"video_id": int, "source": [KEY, ...]}``: objects in the store, read in
-    order as one byte stream (a live recording's chunks), deleted once the
-    video is ready.
+    Once the job is enqueued it owns its source objects: it deletes them when the
+    video is ready, or when the video was deleted before it ran; a failed video
+    keeps them until it is deleted.
     """
 
     async def run(job: Job) -> None:
         video_id = int(job.payload["video_id"])
+        sources: list[str] = list(job.payload["source"])
         db = get_db()
+        objects = get_objects()
         video = await get_video(db, video_id)
-        if video is None or video.state != "processing":
-            return  # deleted meanwhile, or done by an earlier attempt
-        directory = video_dir(data_dir, video_id)
-        upload_id = job.payload.get("upload")
-        if upload_id is not None:
-            await adopt_source(data_dir / "uploads" / f"{upload_id}.bin", directory)
-        source_keys = job.payload.get("source")
-        if source_keys is not None:
-            await _fetch_source(get_objects(), list(source_keys), directory)
+        if video is None or video.state == "ready":
+            # Deleted meanwhile, or made ready by an attempt that died before cleaning up.
+            await _delete_sources(objects, sources, None)
+            return
+        if video.state != "processing":
+            return
         last = -1.0
 
         async def on_progress(fraction: float) -> None:
@@ -122,19 +144,43 @@ def video_job_type(
                 await set_progress(db, video_id, min(max(fraction, 0.0), 1.0))
                 hub.notify(video.user_id)
 
-        result = await run_job_process(
-            "trioflix.media.pipeline:process",
-            {"source": str(directory / SOURCE_NAME), "output": str(directory)},
-            on_progress,
-        )
+        original = video.prefix + ORIGINAL_NAME
+        work = host_dir / WORK_DIR / f"job-{job.id}-{secrets.token_hex(4)}"
+        output = work / "output"
+        try:
+            await trio.to_thread.run_sync(lambda: output.mkdir(parents=True))
+            source = work / "source"
+            try:
+                size = await fetch_source(objects, sources, source)
+            except ObjectNotFound as exc:
+                # A hand-off that committed the job but has not stored the file yet.
+                raise JobFailed(f"the source is not stored: {exc}") from None
+            logger.info(
+                "video %d: %d bytes of source from %d objects", video_id, size, len(sources)
+            )
+            result = await run_job_process(
+                "trioflix.media.pipeline:process",
+                {"source": str(source), "output": str(output)},
+                on_progress,
+            )
+            count = await publish_outputs(objects, output, video.prefix)
+            if keep_originals:
+                await retry_unavailable(
+                    lambda: objects.put_file(original, source), f"storing {original}"
+                )
+            logger.info("video %d: %d objects under %s", video_id, count, video.prefix)
+        finally:
+            with trio.move_on_after(CLEANUP_TIMEOUT_S, shield=True):
+                await trio.to_thread.run_sync(lambda: shutil.rmtree(work, ignore_errors=True))
         await set_ready(db, video_id, result)
         hub.notify(video.user_id)
-        for key in source_keys or ():
-            await retry_unavailable(partial(get_objects().delete, key), f"deleting {key}")
+        await _delete_sources(objects, sources, original if keep_originals else None)
 
     async def on_gave_up(job: Job, reason: str) -> None:
         video_id = int(job.payload["video_id"])
         db = get_db()
+        # The source objects stay with the failed video, for its owner to look into,
+        # until the video is deleted (see source_keys).
         await set_failed(db, video_id, reason)
         video = await get_video(db, video_id)
         if video is not None:

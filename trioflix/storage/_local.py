@@ -475,6 +475,42 @@ class LocalObjectStore(ObjectStore):
     async def aclose(self) -> None:
         await trio.lowlevel.checkpoint()
 
+    async def move_file(
+        self,
+        key: str,
+        path: Path,
+        *,
+        content_type: str = DEFAULT_CONTENT_TYPE,
+        cache_control: str | None = None,
+    ) -> ObjectInfo:
+        check_key(key)
+
+        def rename_in() -> Path | None:
+            """``path`` renamed into ``tmp/``, fsynced; None if it is on another file system."""
+            tmp = self._tmp_path()
+            try:
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    os.fsync(fd)  # the bytes are durable before the name moves
+                finally:
+                    os.close(fd)
+                os.rename(path, tmp)
+            except OSError as exc:
+                if exc.errno == errno.EXDEV:
+                    return None
+                raise _translate(exc, f"cannot move {path} into {self.location}") from exc
+            return tmp
+
+        tmp: Path | None = await self._run(rename_in)
+        if tmp is None:
+            info = await self.put_file(
+                key, path, content_type=content_type, cache_control=cache_control
+            )
+            await self._run(path.unlink)
+            return info
+        moved: ObjectInfo = await self._run(self._install, key, tmp, content_type, cache_control)
+        return moved
+
 
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)

@@ -293,3 +293,19 @@ class ObjectStore(ABC):
     @abstractmethod
     async def aclose(self) -> None:
         """Release connections and threads; the store is unusable afterwards."""
+
+    @abstractmethod
+    async def move_file(
+        self,
+        key: str,
+        path: Path,
+        *,
+        content_type: str = DEFAULT_CONTENT_TYPE,
+        cache_control: str | None = None,
+    ) -> ObjectInfo:
+        """Store the file at ``path`` under ``key`` and remove the file.
+
+        On local disk a rename when ``path`` is on the store's file system (no
+        byte is copied), else as :meth:`put_file`; the file goes only once the
+        object is stored, so a failure leaves it where it was.
+        """

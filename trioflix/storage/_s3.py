@@ -545,3 +545,17 @@ class S3ObjectStore(ObjectStore):
 
     async def aclose(self) -> None:
         await trio.to_thread.run_sync(self._client.close)
+
+    async def move_file(
+        self,
+        key: str,
+        path: Path,
+        *,
+        content_type: str = DEFAULT_CONTENT_TYPE,
+        cache_control: str | None = None,
+    ) -> ObjectInfo:
+        info = await self.put_file(
+            key, path, content_type=content_type, cache_control=cache_control
+        )
+        await trio.to_thread.run_sync(path.unlink)
+        return info

@@ -279,6 +279,15 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "ALTER TABLE uploads ADD COLUMN lock_evict {bool} NOT NULL DEFAULT FALSE",
         ),
     ),
+    (
+        8,
+        "video media tokens",
+        (
+            # The random part of the prefix under which a video's objects are stored
+            # (videos/ID-TOKEN/), so that its URLs cannot be guessed from its id.
+            "ALTER TABLE videos ADD COLUMN media_token TEXT",
+        ),
+    ),
 )
 
 

@@ -1,9 +1,10 @@
 """What happens when an upload has all its bytes: it becomes a video being processed.
 
-An ordinary or final upload turns into a ``videos`` row and a processing job in
-one transaction, so neither exists without the other; then its data file moves
-into the video's directory as ``source``. A partial upload just becomes
-``complete`` and waits for its final upload to be assembled.
+An ordinary or final upload's bytes move into the object store as
+``uploads/ID/data`` (a rename on local disk; an upload to S3 is there already),
+then the upload turns into a ``videos`` row and a processing job reading that
+object, in one transaction, so neither exists without the other. A partial
+upload just becomes ``complete`` and waits for its final upload to be assembled.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import TYPE_CHECKING
 
 from protocols import tus
 from trioflix.jobs.queue import enqueue
-from trioflix.media.library import create_video, video_dir
-from trioflix.media.processing import PROCESS_VIDEO, adopt_source
+from trioflix.media.library import create_video
+from trioflix.media.processing import PROCESS_VIDEO, adopt_source, process_payload
 from trioflix.uploads import records
 from trioflix.uploads.files import UploadFiles
 from trioflix.uploads.multipart import data_key
@@ -46,6 +47,12 @@ async def complete_upload(service: Uploads, upload: Upload) -> None:
     if upload.is_partial:
         await records.mark(service.db, upload.id, "complete")
         return
+    source = data_key(upload.id)
+    if isinstance(service.files, UploadFiles):
+        # On local disk the file moves into the store (a rename); on object storage
+        # the completed multipart upload is that object already. Before the job
+        # exists, so that whichever host's worker claims it finds its source.
+        await adopt_source(service.objects, service.files.path(upload.id), source)
     async with service.db.transaction() as tx:
         video_id = await create_video(
             tx,
@@ -54,16 +61,13 @@ async def complete_upload(service: Uploads, upload: Upload) -> None:
             description=(upload.metadata_text("description") or "")[:DESCRIPTION_MAX_CHARS],
             origin="upload",
         )
-        # On object storage the job reads its source from the upload's object.
-        payload: dict[str, object] = (
-            {"video_id": video_id, "upload": upload.id}
-            if isinstance(service.files, UploadFiles)
-            else {"video_id": video_id, "source": [data_key(upload.id)]}
+        await enqueue(
+            tx,
+            PROCESS_VIDEO,
+            process_payload(video_id, [source]),
+            subject=f"video:{video_id}",
         )
-        await enqueue(tx, PROCESS_VIDEO, payload, subject=f"video:{video_id}")
         await records.mark(tx, upload.id, "complete", video_id=video_id)
-    if isinstance(service.files, UploadFiles):
-        await adopt_source(service.files.path(upload.id), video_dir(service.data_dir, video_id))
     service.job_enqueued()
     logger.info("upload %s complete: video %d queued", upload.id, video_id)
     service.hub.notify(upload.user_id)

@@ -80,6 +80,7 @@ class Uploads:
         get_objects: Callable[[], ObjectStore],
     ) -> None:
         self._get_db = get_db
+        self._get_objects = get_objects
         self._request_trailers = request_trailers
         self.data_dir: Path = settings.data_dir
         self._configs = {
@@ -112,3 +113,8 @@ class Uploads:
     @property
     def db(self) -> Database:
         return self._get_db()
+
+    @property
+    def objects(self) -> ObjectStore:
+        """The media object store, where a finished upload's bytes go."""
+        return self._get_objects()

@@ -17,8 +17,7 @@ from tests.seaweedfs import ACCESS_KEY_ID, SECRET_ACCESS_KEY, new_bucket
 from trioflix.cluster.site import ORIGIN_TTL_S
 from trioflix.live.recording.chunks import parse_chunks, recording_prefix
 from trioflix.live.recording.recorder import CHUNK_S
-from trioflix.media.library import video_dir
-from trioflix.media.processing import SOURCE_NAME
+from trioflix.media.processing import ORIGINAL_NAME
 from trioflix.storage import LocalStorageConfig, open_object_store
 
 from .conftest import running_rig
@@ -49,6 +48,20 @@ class Site:
     storage: StorageConfig
 
 
+# The recorded source is read back after the video is ready: the hosts keep it.
+KEEP_ORIGINALS = {"TRIOFLIX_KEEP_ORIGINALS": "on"}
+
+
+async def _original(store: ObjectStore, video_id: int) -> bytes:
+    """The source a ready video was made from, kept under its prefix."""
+    (key,) = [
+        info.key
+        for info in await store.list_prefix(f"videos/{video_id}-")
+        if info.key.endswith("/" + ORIGINAL_NAME)
+    ]
+    return await store.read_bytes(key)
+
+
 @pytest.fixture(scope="module", params=["shared-dir", "s3"])
 def site(
     request: pytest.FixtureRequest,
@@ -58,12 +71,13 @@ def site(
     """A site of its own (the tests kill and take over hosts), its media in the shared
     data directory (``DATA_DIR/media``) or in a bucket of the session's SeaweedFS."""
     if request.param == "shared-dir":
-        with running_rig(pg_cluster, tmp_path_factory) as rig:
+        with running_rig(pg_cluster, tmp_path_factory, **KEEP_ORIGINALS) as rig:
             yield Site(rig, LocalStorageConfig(root=rig.data_dir / "media"))
         return
     seaweed: SeaweedServer = request.getfixturevalue("seaweed")
     bucket = new_bucket(seaweed)
     env = {
+        **KEEP_ORIGINALS,
         "TRIOFLIX_STORAGE_URL": f"s3://{bucket}/site",
         "AWS_ENDPOINT_URL_S3": seaweed.endpoint_url,
         "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
@@ -144,7 +158,7 @@ async def test_a_session_taken_over_by_another_host_is_one_recording(
         await wait_origin(rig, "carol", None)
 
     video = await _wait_ready_video(b, token)
-    stamps = flv_timestamps(video_dir(rig.data_dir, video["id"]) / SOURCE_NAME)
+    stamps = flv_timestamps(await _original(store, video["id"]))
     assert_goes_forward(stamps)
     assert abs(stamps[-1] / 1000 - video["duration"]) < 1.0, (stamps[-1], video)
     assert video["duration"] > 4 * CHUNK_S - TOLERANCE_S, video  # both hosts' chunks
@@ -198,6 +212,6 @@ async def test_a_session_continued_on_another_host_is_one_recording(
         while await _stored(store, session_id):  # noqa: ASYNC110 (polling)
             await trio.sleep(0.1)
     # What it read, chunk after chunk: one FLV stream whose clock goes on across hosts.
-    stamps = flv_timestamps(video_dir(rig.data_dir, video["id"]) / SOURCE_NAME)
+    stamps = flv_timestamps(await _original(store, video["id"]))
     assert_goes_forward(stamps)
     assert abs(stamps[-1] / 1000 - video["duration"]) < 1.0, (stamps[-1], video)

@@ -15,12 +15,12 @@ import trio
 
 from tests.interop.media import FFMPEG, assert_goes_forward, flv_timestamps, require
 from tests.ports import free_port
+from tests.trioflix.uploads.helpers import video_prefix
 from tests.waiting import wait_until
 from trioflix.live.recording import recorder as recorder_module
 from trioflix.live.recording.chunks import chunk_key, parse_chunks, recording_prefix
 from trioflix.live.recording.recorder import Recorder
-from trioflix.media.library import video_dir
-from trioflix.media.processing import SOURCE_NAME
+from trioflix.media.processing import ORIGINAL_NAME
 
 from .helpers import auth, serve_env, serve_process, start_publisher, wait_live
 
@@ -32,7 +32,12 @@ if TYPE_CHECKING:
     from tests.seaweedfs import SeaweedServer
     from trioflix.live.recording.chunks import Chunk
 
-pytestmark = [pytest.mark.slow, pytest.mark.interop]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.interop,
+    # The recorded source is read back after the video is ready: keep it.
+    pytest.mark.settings(keep_originals=True),
+]
 
 SAMPLE_SECONDS = 8  # the sample fixture's length
 TOLERANCE_S = 5.0  # "plays to within 5 s of its length" (docs/hls.md)
@@ -129,8 +134,10 @@ async def test_live_session_is_stored_in_chunks_and_becomes_one_video(
     ready = await _wait_ready(server, token, video["id"])
     assert abs(ready["duration"] - 2 * SAMPLE_SECONDS) < TOLERANCE_S, ready
     assert (ready["width"], ready["height"]) == (640, 360)
-    # What the job read, chunk after chunk: one FLV stream covering the whole session.
-    stamps = flv_timestamps(video_dir(server.settings.data_dir, video["id"]) / SOURCE_NAME)
+    # What the job read, chunk after chunk (kept as the video's original): one FLV
+    # stream covering the whole session.
+    original = await video_prefix(server, video["id"]) + ORIGINAL_NAME
+    stamps = flv_timestamps(await server.app.trioflix.objects.read_bytes(original))
     assert_goes_forward(stamps)
     assert abs(stamps[-1] / 1000 - 2 * SAMPLE_SECONDS) < TOLERANCE_S, stamps[-1]
     # The job owned the chunks and deletes them once the video is ready; the spool is empty.

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+import secrets
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,12 +13,12 @@ import trio
 from trioflix.storage import (
     DEFAULT_CONTENT_TYPE,
     InvalidRange,
+    LocalObjectStore,
+    LocalStorageConfig,
     ObjectNotFound,
     ObjectStore,
+    open_object_store,
 )
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 pytestmark = pytest.mark.slow  # real files and, for half the runs, a real S3 server
 SEGMENT = "public, max-age=31536000, immutable"
@@ -149,3 +150,33 @@ async def test_presigned_get(store: ObjectStore) -> None:
         # The signature covers the key: another key with the same query is refused.
         other = url.replace("poster.jpg", "other.jpg")
         assert (await client.get(other)).status_code == 403
+
+
+async def test_move_file_stores_and_removes_it(store: ObjectStore, tmp_path: Path) -> None:
+    data = os.urandom(2 * 1024 * 1024 + 5)
+    source = tmp_path / "upload.bin"
+    source.write_bytes(data)
+    inode = os.stat(source).st_ino
+    info = await store.move_file("uploads/u1/data", source, content_type="video/mp4")
+    assert not source.exists()
+    assert info.size == len(data)
+    assert await store.read_bytes("uploads/u1/data") == data
+    assert (await store.head("uploads/u1/data")).content_type == "video/mp4"
+    if isinstance(store, LocalObjectStore):  # a rename: the same file, no byte copied
+        assert os.stat(store.root / "objects" / "uploads/u1/data").st_ino == inode
+
+
+async def test_move_file_across_file_systems(tmp_path: Path) -> None:
+    shm = Path("/dev/shm")
+    assert os.stat(shm).st_dev != os.stat(tmp_path).st_dev, "needs /dev/shm on its own disk"
+    source = shm / f"trioflix-test-{os.getpid()}-{secrets.token_hex(4)}"
+    source.write_bytes(b"bytes from another disk")
+    try:
+        async with open_object_store(
+            LocalStorageConfig(root=tmp_path / "objects"), data_dir=tmp_path
+        ) as store:
+            await store.move_file("uploads/u2/data", source)
+            assert not source.exists()
+            assert await store.read_bytes("uploads/u2/data") == b"bytes from another disk"
+    finally:
+        source.unlink(missing_ok=True)

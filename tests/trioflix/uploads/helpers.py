@@ -18,6 +18,9 @@ import h11
 import trio
 
 from tests.api import auth as auth  # the tests import it from here
+from trioflix.media.library import get_video
+from trioflix.media.processing import ORIGINAL_NAME, WORK_DIR, source_keys
+from trioflix.storage import ObjectNotFound
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -84,16 +87,10 @@ def upload_id(path: str) -> str:
 
 
 async def finished_bytes(server: Server, token: str, path: str) -> bytes:
-    """The bytes of the finished upload at ``path``, where the server keeps them.
-
-    On local disk: the source file of the video it became; on object storage:
-    the object ``uploads/ID/data``.
-    """
-    if server.settings.storage_url:
-        return await server.app.trioflix.objects.read_bytes(f"uploads/{upload_id(path)}/data")
+    """The bytes of the finished upload at ``path``, as the store holds them
+    (:func:`video_source` of the video it became)."""
     status = await server.client.get(f"/api/upload/status/{upload_id(path)}", headers=auth(token))
-    video_id = status.json()["upload"]["video_id"]
-    return (server.settings.data_dir / "videos" / str(video_id) / "source").read_bytes()
+    return await video_source(server, status.json()["upload"]["video_id"])
 
 
 async def open_multipart_uploads(seaweed: SeaweedServer, storage_url: str) -> list[str]:
@@ -180,8 +177,10 @@ def _complete_response(reply: bytearray) -> bool:
     return True
 
 
-def job_children() -> dict[int, int]:
-    """This process's job children (``trioflix.jobs.child``): pid -> nice value."""
+def job_children(parent_pid: int | None = None) -> dict[int, int]:
+    """The job children (``trioflix.jobs.child``) of this process, or of
+    ``parent_pid``: pid -> nice value."""
+    parent_pid = os.getpid() if parent_pid is None else parent_pid
     found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -191,7 +190,7 @@ def job_children() -> dict[int, int]:
             command = (entry / "cmdline").read_bytes()
             # Field 4 is the parent pid; the command name (field 2) may hold spaces.
             parent = int(stat.rsplit(")", 1)[1].split()[1])
-            if parent == os.getpid() and b"trioflix.jobs.child" in command:
+            if parent == parent_pid and b"trioflix.jobs.child" in command:
                 found[int(entry.name)] = os.getpriority(os.PRIO_PROCESS, int(entry.name))
         except (FileNotFoundError, ProcessLookupError):  # it exited meanwhile
             continue
@@ -302,3 +301,36 @@ async def connect(server: Server) -> AsyncIterator[RawClient]:
     assert url.hostname is not None and url.port is not None
     async with await trio.open_tcp_stream(url.hostname, url.port) as stream:
         yield RawClient(stream, url.netloc)
+
+
+async def fetch_file(client: httpx.AsyncClient, url: str, path: Path) -> Path:
+    """GET ``url`` as a player does (following a redirect to the store) into ``path``."""
+    response = await client.get(url, follow_redirects=True)
+    assert response.status_code == 200, (url, response.status_code, response.text[:200])
+    await trio.Path(path).parent.mkdir(parents=True, exist_ok=True)
+    await trio.Path(path).write_bytes(response.content)
+    return path
+
+
+async def video_prefix(server: Server, video_id: int) -> str:
+    """Where the video's objects are in the served instance's store."""
+    video = await get_video(server.app.trioflix.db, video_id)
+    assert video is not None
+    return video.prefix
+
+
+def job_work_dirs(server: Server) -> list[str]:
+    """The processing jobs' working directories left in the data directory."""
+    work = server.settings.host_dir / WORK_DIR
+    return os.listdir(work) if work.exists() else []
+
+
+async def video_source(server: Server, video_id: int) -> bytes:
+    """The bytes a video is made from, as the store holds them: its job's source
+    objects, or, once it is ready, its kept original (``keep_originals``)."""
+    objects = server.app.trioflix.objects
+    keys = await source_keys(server.app.trioflix.db, video_id)
+    try:
+        return b"".join([await objects.read_bytes(key) for key in keys])
+    except ObjectNotFound:
+        return await objects.read_bytes(await video_prefix(server, video_id) + ORIGINAL_NAME)

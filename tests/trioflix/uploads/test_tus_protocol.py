@@ -29,7 +29,11 @@ if TYPE_CHECKING:
     from tests.conftest import Server
 
 # Every test runs over trioflix serve's direct tus route and over plain hypercorn (ASGI).
-pytestmark = pytest.mark.parametrize("server", ["direct", "asgi"], indirect=True)
+pytestmark = [
+    pytest.mark.parametrize("server", ["direct", "asgi"], indirect=True),
+    # The bytes are checked in the store after the video may be ready: keep its source.
+    pytest.mark.settings(keep_originals=True),
+]
 # And those that store bytes, with media on local disk and on object storage.
 both_storages = pytest.mark.usefixtures("media_storage")
 

@@ -13,7 +13,17 @@ import trio
 
 from tests.interop.media import FFMPEG, ffprobe, require
 
-from .helpers import auth, create, job_children, make_video, metadata, patch
+from .helpers import (
+    auth,
+    create,
+    fetch_file,
+    job_children,
+    job_work_dirs,
+    make_video,
+    metadata,
+    patch,
+    video_prefix,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -43,7 +53,10 @@ async def _follow_events(server: Server, token: str, upload_id: str) -> list[dic
 
 
 @pytest.mark.slow
-async def test_upload_becomes_a_playable_video(server: Server, tmp_path: Path) -> None:
+@pytest.mark.backends("sqlite", reason="the storage is the point; the database does not matter")
+async def test_upload_becomes_a_playable_video(
+    server: Server, tmp_path: Path, media_storage: str
+) -> None:
     token, _ = await server.register("alice")
     source = tmp_path / "in.mp4"
     make_video(source, seconds=5, width=854, height=480, black_until=2.0)
@@ -74,7 +87,6 @@ async def test_upload_becomes_a_playable_video(server: Server, tmp_path: Path) -
     assert master.status_code == 200
     assert master.headers["content-type"] == "application/vnd.apple.mpegurl"
     assert "RESOLUTION=854x480" in master.text and "RESOLUTION=640x360" in master.text
-    video_dir = server.settings.data_dir / "videos" / str(video_id)
     keyframe_times: list[list[float]] = []
     for rendition in ("480p", "360p"):
         playlist = (await server.client.get(f"/videos/{video_id}/{rendition}/index.m3u8")).text
@@ -82,7 +94,9 @@ async def test_upload_becomes_a_playable_video(server: Server, tmp_path: Path) -
         segments = [line for line in playlist.splitlines() if line.endswith(".ts")]
         times = []
         for segment in segments:
-            with av.open(str(video_dir / rendition / segment)) as container:
+            url = f"/videos/{video_id}/{rendition}/{segment}"
+            local = await fetch_file(server.client, url, tmp_path / rendition / segment)
+            with av.open(str(local)) as container:
                 stream = container.streams.video[0]
                 first = next(container.demux(stream))
                 assert first.is_keyframe  # every segment starts with a keyframe
@@ -101,6 +115,19 @@ async def test_upload_becomes_a_playable_video(server: Server, tmp_path: Path) -
     vtt = (await server.client.get(f"/videos/{video_id}/sprite.vtt")).text
     assert vtt.startswith("WEBVTT") and "sprite.jpg#xywh=0,0,160,90" in vtt
     assert (await server.client.get(f"/videos/{video_id}/source")).status_code == 404
+    # Every object under the video's prefix, each with its headers; the upload's
+    # source object is gone (originals are not kept by default).
+    objects = server.app.trioflix.objects
+    prefix = await video_prefix(server, video_id)
+    stored = {info.key.removeprefix(prefix) for info in await objects.list_prefix(prefix)}
+    assert {"master.m3u8", "480p/index.m3u8", "poster.jpg", "sprite.vtt"} <= stored
+    assert "original" not in stored
+    segment_info = await objects.head(f"{prefix}480p/seg_00000.ts")
+    assert segment_info.content_type == "video/mp2t"
+    assert segment_info.cache_control == "public, max-age=31536000, immutable"
+    assert (await objects.head(f"{prefix}master.m3u8")).cache_control == "public, max-age=60"
+    assert await objects.list_prefix("uploads/") == []
+    assert job_work_dirs(server) == []  # the job's local files are gone
 
 
 def _poster_luma(path: Path) -> float:
@@ -179,12 +206,13 @@ async def test_a_rotated_upload_is_turned_upright(server: Server, tmp_path: Path
     video_id = events[-1]["video_id"]
     detail = (await server.client.get(f"/api/videos/{video_id}")).json()["video"]
     assert detail["renditions"]
-    video_dir = server.settings.data_dir / "videos" / str(video_id)
     for rendition in detail["renditions"]:
         name = rendition["name"]
         playlist = (await server.client.get(f"/videos/{video_id}/{name}/index.m3u8")).text
         first = next(line for line in playlist.splitlines() if line.endswith(".ts"))
-        gray, width, height = _first_picture(video_dir / name / first)
+        url = f"/videos/{video_id}/{name}/{first}"
+        local = await fetch_file(server.client, url, tmp_path / name / first)
+        gray, width, height = _first_picture(local)
         assert width < height, (name, width, height)
         assert _white_quarter(gray, width, height) == expected, name
     poster = await server.client.get(f"/videos/{video_id}/poster.jpg")
@@ -232,6 +260,7 @@ async def test_a_file_that_is_not_a_video_fails_with_a_reason(server: Server) ->
     events = await _follow_events(server, token, upload_id)
     final = events[-1]
     assert final["state"] == "failed"
+    assert job_work_dirs(server) == []  # a failed attempt leaves no files either
     assert "not a media file" in final["reason"] or "no video stream" in final["reason"]
     listed = (
         await server.client.get("/api/videos", params={"mine": "1"}, headers=auth(token))
@@ -243,3 +272,11 @@ async def test_a_file_that_is_not_a_video_fails_with_a_reason(server: Server) ->
     assert (
         await server.client.get(f"/api/videos/{final['video_id']}")
     ).status_code == 404  # not public
+    # The source stays for its owner until the video is deleted, and goes with it.
+    objects = server.app.trioflix.objects
+    assert [info.key for info in await objects.list_prefix("uploads/")] == [
+        f"uploads/{upload_id}/data"
+    ]
+    deleted = await server.client.delete(f"/api/videos/{final['video_id']}", headers=auth(token))
+    assert deleted.status_code == 204
+    assert await objects.list_prefix("uploads/") == []

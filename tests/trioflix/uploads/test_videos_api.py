@@ -11,7 +11,16 @@ from tests.waiting import wait_until
 from trioflix.jobs.queue import get_job
 from trioflix.media.library import create_video
 
-from .helpers import auth, create, job_children, make_video, metadata, patch
+from .helpers import (
+    auth,
+    create,
+    job_children,
+    job_work_dirs,
+    make_video,
+    metadata,
+    patch,
+    video_prefix,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -73,12 +82,14 @@ async def test_library_listing_edit_and_delete(server: Server, tmp_path: Path) -
     assert (
         await server.client.delete(f"/api/videos/{ids[0]}", headers=auth(bob))
     ).status_code == 404
-    directory = server.settings.data_dir / "videos" / str(ids[0])
-    assert (directory / "master.m3u8").exists() and (directory / "source").exists()
+    objects = server.app.trioflix.objects
+    prefix = await video_prefix(server, ids[0])
+    assert f"{prefix}master.m3u8" in {info.key for info in await objects.list_prefix(prefix)}
     assert (
         await server.client.delete(f"/api/videos/{ids[0]}", headers=auth(alice))
     ).status_code == 204
-    assert not directory.exists()
+    assert await objects.list_prefix(prefix) == []
+    assert len(await objects.list_prefix("videos/")) > 0  # the other two videos stay
     assert (await server.client.get(f"/api/videos/{ids[0]}")).status_code == 404
     assert (await server.client.get(f"/videos/{ids[0]}/master.m3u8")).status_code == 404
 
@@ -103,9 +114,12 @@ async def test_deleting_a_video_while_it_is_processed_stops_the_work(
             await trio.sleep(0.05)
     video_id = status["video_id"]
     assert job_children()  # what the end of this test waits to see gone
+    prefix = await video_prefix(server, video_id)
     deleted = await server.client.delete(f"/api/videos/{video_id}", headers=auth(token))
     assert deleted.status_code == 204
-    assert not (server.settings.data_dir / "videos" / str(video_id)).exists()
+    objects = server.app.trioflix.objects
+    assert await objects.list_prefix(prefix) == []
+    assert await objects.list_prefix("uploads/") == []  # the job's source went with it
     job_id = await server.app.trioflix.db.fetchval(
         "SELECT id FROM jobs WHERE subject = $1", f"video:{video_id}"
     )
@@ -113,7 +127,8 @@ async def test_deleting_a_video_while_it_is_processed_stops_the_work(
     assert job is not None and job.state == "cancelled"
     # The cancelled job's child process is gone, so nothing can write files any more.
     await wait_until(lambda: not job_children())
-    assert not (server.settings.data_dir / "videos" / str(video_id)).exists()
+    assert await objects.list_prefix(prefix) == []
+    await wait_until(lambda: job_work_dirs(server) == [])  # cancelled: its files went too
 
 
 async def test_videos_say_whether_they_are_recordings_or_uploads(server: Server) -> None:

@@ -71,7 +71,7 @@ from trioflix.live.recording.chunks import (
     recording_source,
 )
 from trioflix.media.library import create_video
-from trioflix.media.processing import PROCESS_VIDEO
+from trioflix.media.processing import PROCESS_VIDEO, process_payload
 from trioflix.storage import StorageError, retry_unavailable
 from trioflix.store import Conflict, StoreError, StoreUnavailable
 
@@ -555,7 +555,7 @@ class Recorder:
                 await enqueue(
                     tx,
                     PROCESS_VIDEO,
-                    {"video_id": video_id, "source": [chunk.key for chunk in source]},
+                    process_payload(video_id, [chunk.key for chunk in source]),
                     subject=f"video:{video_id}",
                 )
                 await tx.execute(
