@@ -93,6 +93,10 @@ class SeaweedServer:
                     "-s3.port.lance=0",
                     "-webdav=false",
                     "-admin.ui=false",
+                    # Each bucket is a collection that takes volumes of its own; the
+                    # automatic limit (free disk / volume size) ends writes after some
+                    # 70 buckets, fewer than the suite makes.
+                    "-volume.max=10000",
                     "-master.telemetry=false",
                     # A missing bucket must be an error, as on AWS: the probe tests rely on it.
                     "-s3.autoCreateBucket=false",
