@@ -59,7 +59,7 @@ import httpx
 import trio
 
 from bench._flv_viewers import ViewerResult, watch
-from bench._machine import load_average, machine, node_version
+from bench._machine import load_average, machine, node_version, report_header
 from bench._rtmp_publisher import publish_paced, read_media_tags
 
 if TYPE_CHECKING:
@@ -967,7 +967,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": command,
         "plan": asdict(plan),
         "machine": machine(),
-        "load_before": load_average(),
+        "load_start": load_average(),
     }
     workdir = Path(tempfile.mkdtemp(prefix="trioflix-bench-live-"))
     started = time.monotonic()
@@ -979,17 +979,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     report["meta"]["duration_s"] = round(time.monotonic() - started)
-    report["meta"]["load_after"] = load_average()
+    report["meta"]["load_end"] = load_average()
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     m = report["meta"]
-    print(f"Machine: {m['machine']['cpu']}, Linux {m['machine']['kernel']}")
-    print(f"Versions: Python {m['machine']['python']}, {m['machine']['ffmpeg']}")
-    print(f"trioflix: {m['servers']['trioflix']}")
-    print(f"{UNPACED}: {m['servers'][UNPACED]}")
-    print(f"nms: {m['servers']['nms']}")
-    print(f"Command: `{m['command']}`; date: {m['date']}; took {m['duration_s']} s")
-    print(f"Load average (1, 5, 15 min): {m['load_before']} before, {m['load_after']} after")
+    print(report_header(m, versions=m["machine"]["ffmpeg"], servers=m["servers"]))
     print()
     print(render(report))
     return 0

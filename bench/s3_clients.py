@@ -60,7 +60,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from bench._machine import load_average, machine
+from bench._machine import load_average, machine, report_header
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
@@ -515,10 +515,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     m = report["meta"]
-    print(f"Machine: {m['machine']['cpu']}, Linux {m['machine']['kernel']}")
-    print(f"Versions: Python {m['machine']['python']}, {m['weed'].strip()}")
-    print(f"Command: `{m['command']}`; date: {m['date']}; took {m['duration_s']} s")
-    print(f"Load average (1/5/15 min): {m['load_start']} at the start, {m['load_end']} at the end")
+    print(report_header(m, versions=m["weed"].strip(), servers={}))
     print()
     print(render(report))
     return 0

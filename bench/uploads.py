@@ -57,7 +57,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 
-from bench._machine import load_average, machine, node_version
+from bench._machine import load_average, machine, node_version, report_header
 from trioflix.media.ladder import (
     AUDIO_BITRATE,
     AUDIO_RATE,
@@ -680,12 +680,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     m = report["meta"]
-    print(f"Machine: {m['machine']['cpu']}, Linux {m['machine']['kernel']}")
-    print(f"Versions: Python {m['machine']['python']}, {m['machine']['ffmpeg']}")
-    for name, describe in m["servers"].items():
-        print(f"{name}: {describe}")
-    print(f"Command: `{m['command']}`; date: {m['date']}; took {m['duration_s']} s")
-    print(f"Load average (1/5/15 min): {m['load_start']} at the start, {m['load_end']} at the end")
+    print(report_header(m, versions=m["machine"]["ffmpeg"], servers=m["servers"]))
     print()
     print(render(report))
     return 0
