@@ -42,7 +42,6 @@ import math
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -60,6 +59,7 @@ import trio
 
 from bench._flv_viewers import ViewerResult, watch
 from bench._machine import load_average, machine, node_version, report_header
+from bench._proc import free_port
 from bench._rtmp_publisher import publish_paced, read_media_tags
 
 if TYPE_CHECKING:
@@ -165,13 +165,6 @@ def peak_rss_mib(pid: int) -> float:
             if line.startswith("VmHWM:"):
                 total_kib += int(line.split()[1])
     return total_kib / 1024
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 async def sleep_until(deadline: float) -> None:
