@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,7 +14,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import subprocess
 
-__all__ = ["cpu_seconds", "free_port", "reset_peak_rss", "status_kib", "wait4"]
+__all__ = [
+    "cpu_seconds",
+    "exit_on_sigterm",
+    "free_port",
+    "reset_peak_rss",
+    "status_kib",
+    "wait4",
+]
 
 HOST = "127.0.0.1"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -67,3 +76,13 @@ def wait4(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
             return peak
         time.sleep(POLL_S)
     return None
+
+
+def exit_on_sigterm() -> None:
+    """Make SIGTERM (``timeout``, a CI runner giving up) unwind like Ctrl-C.
+
+    Python's default for SIGTERM is to die at once, leaving the servers it
+    started running and its work folder behind; ``SystemExit`` runs every
+    ``finally`` and ``with`` exit on the way out, which stop and remove them.
+    """
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))

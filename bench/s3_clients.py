@@ -59,7 +59,7 @@ import trio
 
 from bench._files import make_random_file
 from bench._machine import load_average, machine, report_header
-from bench._proc import cpu_seconds
+from bench._proc import cpu_seconds, exit_on_sigterm
 from bench._seaweedfs import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, seaweedfs, weed_version
 
 if TYPE_CHECKING:
@@ -409,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         return child(args)
+    exit_on_sigterm()
     plan = QUICK if args.quick else FULL
     meta: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),

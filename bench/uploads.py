@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench._files import make_random_file
 from bench._machine import load_average, machine, node_version, report_header
-from bench._proc import reset_peak_rss, status_kib, wait4
+from bench._proc import exit_on_sigterm, reset_peak_rss, status_kib, wait4
 from bench._tus_client import upload
 from bench._tus_servers import TUS_SERVER_VERSION, install_node_server, node_server, trioflix
 from trioflix.media.ladder import (
@@ -417,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         help="also run the trioflix (and protocols) packages in this folder, for before/after",
     )
     args = parser.parse_args(argv)
+    exit_on_sigterm()
     for tool in ("ffmpeg", "node", "npm", "dd", "nice"):
         if shutil.which(tool) is None:
             parser.error(f"{tool} is not on PATH")

@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench._files import DiskPeak, make_random_file
 from bench._machine import load_average, machine, node_version, report_header
-from bench._proc import cpu_seconds, reset_peak_rss, status_kib
+from bench._proc import cpu_seconds, exit_on_sigterm, reset_peak_rss, status_kib
 from bench._seaweedfs import (
     ACCESS_KEY_ID,
     REGION,
@@ -373,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         help="run the trioflix and protocols packages in this folder (default: this checkout's)",
     )
     args = parser.parse_args(argv)
+    exit_on_sigterm()
     for tool in ("node", "npm"):
         if shutil.which(tool) is None:
             parser.error(f"{tool} is not on PATH")
