@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -23,6 +22,8 @@ from pathlib import Path
 
 import httpx
 import trio
+
+from bench._proc import free_port
 
 __all__ = ["SOCKETIO_VERSION", "ServerProcess", "start_socketio", "start_trioflix"]
 
@@ -60,12 +61,6 @@ io.on("connection", (socket) => {
 
 httpServer.listen(port, "127.0.0.1", () => console.log("ready"));
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -7,8 +7,12 @@ import platform
 import shutil
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["load_average", "machine", "node_version"]
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["load_average", "machine", "node_version", "report_header"]
 
 
 def load_average() -> str:
@@ -49,3 +53,27 @@ def machine() -> dict[str, str]:
         "node": node_version(),
         "ffmpeg": _ffmpeg_version(),
     }
+
+
+def report_header(meta: Mapping[str, Any], *, versions: str, servers: Mapping[str, str]) -> str:
+    """The lines every benchmark prints above its tables, as docs/benchmarks.md quotes them.
+
+    Args:
+        meta: The run's record: ``machine`` (from :func:`machine`), ``command``,
+            ``date``, ``duration_s``, and ``load_start`` and ``load_end`` (from
+            :func:`load_average`).
+        versions: What follows "Python X.Y.Z, " on the versions line (ffmpeg's
+            or SeaweedFS's version, say).
+        servers: One line each, ``name: description``, in this order.
+    """
+    host = meta["machine"]
+    return "\n".join(
+        [
+            f"Machine: {host['cpu']}, Linux {host['kernel']}",
+            f"Versions: Python {host['python']}, {versions}",
+            *(f"{name}: {describe}" for name, describe in servers.items()),
+            f"Command: `{meta['command']}`; date: {meta['date']}; took {meta['duration_s']} s",
+            f"Load average (1/5/15 min): {meta['load_start']} at the start, "
+            f"{meta['load_end']} at the end",
+        ]
+    )

