@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from bench.live import HOST, POLL_INTERVAL_S, POLLS, Trioflix, free_port, port_open, running_process
+from bench._proc import free_port
+from bench.live import HOST, POLL_INTERVAL_S, POLLS, Trioflix, port_open, running_process
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -31,7 +31,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -47,12 +46,14 @@ import boto3
 import httpx
 
 from bench._machine import load_average, machine
-from bench.s3_clients import ACCESS_KEY_ID, BUCKET, REGION, SECRET_ACCESS_KEY, seaweedfs
+from bench._proc import cpu_seconds, free_port
+from bench._seaweedfs import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, seaweedfs
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 HOST = "127.0.0.1"
+BUCKET = "vod-serving"
 MIB = 1024 * 1024
 SEGMENT_BYTES = 2 * MIB  # about 4 s of 480p-720p video: a typical HLS segment
 START_TIMEOUT_S = 60.0
@@ -70,21 +71,10 @@ class Result:
     bytes: int = 0
 
 
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def trioflix_serve(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, int]]:
     """``trioflix serve`` on a loopback port; yields (base URL, pid)."""
-    port = _free_port()
+    port = free_port()
     url = f"http://{HOST}:{port}"
     full = (
         os.environ
@@ -163,7 +153,7 @@ def _fill_s3(endpoint: str, count: int, payload: bytes) -> None:
 def _fetch_all(url: str, names: list[str], result: Result, server_pid: int, weed_pid: int) -> None:
     with httpx.Client(timeout=REQUEST_TIMEOUT_S) as client:
         client.get(f"{url}/videos/1/{names[0]}", follow_redirects=True)  # warm: connections
-        server_cpu, weed_cpu = _cpu_s(server_pid), _cpu_s(weed_pid)
+        server_cpu, weed_cpu = cpu_seconds(server_pid), cpu_seconds(weed_pid)
         for name in names:
             started = time.perf_counter()
             answer = client.get(f"{url}/videos/1/{name}", follow_redirects=True)
@@ -171,15 +161,16 @@ def _fetch_all(url: str, names: list[str], result: Result, server_pid: int, weed
             if answer.status_code != 200 or len(answer.content) != SEGMENT_BYTES:
                 raise RuntimeError(f"{name}: {answer.status_code}, {len(answer.content)} bytes")
             result.bytes += len(answer.content)
-        result.server_cpu_s += _cpu_s(server_pid) - server_cpu
-        result.weed_cpu_s += _cpu_s(weed_pid) - weed_cpu
+        result.server_cpu_s += cpu_seconds(server_pid) - server_cpu
+        result.weed_cpu_s += cpu_seconds(weed_pid) - weed_cpu
 
 
 def run(count: int, rounds: int, workdir: Path) -> list[Result]:
     payload = os.urandom(SEGMENT_BYTES)
     results = {way: Result(way) for way in WAYS}
     (workdir / "weed").mkdir()
-    with seaweedfs(workdir / "weed") as (endpoint, weed_pid):
+    with seaweedfs(workdir / "weed", BUCKET) as weed:
+        endpoint, weed_pid = weed.endpoint, weed.pid
         _fill_s3(endpoint, count, payload)
         s3_env = {
             "TRIOFLIX_STORAGE_URL": f"s3://{BUCKET}/site",
