@@ -9,8 +9,8 @@ viewer finds the channel here or, in a cluster, relayed from its origin
 
 These are the ASGI versions, used under plain hypercorn and for a request that
 arrives on a kept-alive connection; ``trioflix serve`` answers a new
-connection's request for a live channel in :mod:`trioflix.direct.routes`, on the
-socket itself.
+connection's request for a live channel, and an edge's pull, in
+:mod:`trioflix.direct.routes`, on the socket itself.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from trioflix.live.channel.fanout import Transport
 from trioflix.live.channel.packets import flv_bytes, flv_stream_header
 from trioflix.live.channel.viewer_lifecycle import watching
 from trioflix.live.edge.pull import PULL_TOKEN_HEADER, session_headers
+from trioflix.live.edge.pull_source import pullable, serving_pull
 from trioflix.state import state
 
 if TYPE_CHECKING:
@@ -97,22 +98,14 @@ async def ws_flv(channel: str) -> None:
 async def _pull_body(
     live: LiveStream, metrics: Metrics, serving: Callable[[], bool]
 ) -> AsyncIterator[bytes]:
-    # A consumer of the whole session, as the HLS writer is: not counted as a viewer
-    # here (the edge counts its own), and it rides out the encoder's reconnects. It
-    # ends when this host stops serving the channel to the site (its origin lease
+    # It ends when this host stops serving the channel to the site (its origin lease
     # lapsed): the edge then follows the lease, or ends its relay.
-    subscriber = live.subscribe_session()
-    metrics.internal_pulls.inc()
-    metrics.internal_pulls_opened.inc()
-    try:
+    with serving_pull(live, metrics) as subscriber:
         yield flv_stream_header()
         while serving() and (batch := await subscriber.next_batch()):
             data = flv_bytes(batch)
             live.count_sent(len(data))
             yield data
-    finally:
-        live.unsubscribe(subscriber)
-        metrics.internal_pulls.dec()
 
 
 @blueprint.get("/internal/live/<channel>.flv")
@@ -131,11 +124,11 @@ async def internal_pull(channel: str) -> Response:
     except PullTokenRejected as exc:
         raise APIError(403, "pull_refused", str(exc)) from None
     registry = app_state.registry
-    live = registry.get(channel)
-    if live is None or registry.origin_epoch(channel) is None:
+    live = pullable(registry, channel)
+    if live is None:
         raise _not_live(channel)
     response = Response(
-        _pull_body(live, app_state.metrics, lambda: registry.origin_epoch(channel) is not None),
+        _pull_body(live, app_state.metrics, lambda: pullable(registry, channel) is live),
         content_type="video/x-flv",
         headers={"Cache-Control": "no-cache", **session_headers(live)},
     )

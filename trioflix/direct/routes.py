@@ -1,8 +1,10 @@
-"""The routes ``trioflix serve`` answers on the socket itself: chat, live FLV and tus.
+"""The routes ``trioflix serve`` answers on the socket itself: chat, live FLV, an
+edge's internal pull and tus.
 
 These are the routes whose cost is per write or per read, not per request: a
-chat message is written to every member of a room, a live tag to every viewer,
-an upload arrives in thousands of socket reads. Through ASGI, each of those
+chat message is written to every member of a room, a live tag to every viewer
+and to every edge that pulls the channel, an upload arrives in thousands of
+socket reads. Through ASGI, each of those
 passes Quart, hypercorn's stream, h11 or wsproto, and a lock or a queue with its
 cancel scopes; here it is one system call (docs/benchmarks.md has the figures).
 The work itself is shared with the ASGI versions of the same routes
@@ -11,13 +13,15 @@ The work itself is shared with the ASGI versions of the same routes
 transport differs.
 
 A route declines (returns ``None`` from :meth:`DirectRoutes.route_for`) whatever
-it would answer with an error, such as a channel that is not live: hypercorn and
-Quart then give the same answer they always give.
+it would answer with an error, such as a channel that is not live or a pull
+token that is refused: hypercorn and Quart then give the same answer they
+always give.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from contextlib import contextmanager
 from functools import partial
 from typing import TYPE_CHECKING
@@ -29,11 +33,14 @@ from wsproto.utilities import RemoteProtocolError
 
 from trioflix.access import record_request
 from trioflix.chat.session import serve_connection
+from trioflix.cluster.pull_auth import PullTokenRejected
 from trioflix.direct.tus import serve_tus_request, tus_target
 from trioflix.direct.websocket import DirectWebsocket
 from trioflix.live.channel.fanout import Transport
 from trioflix.live.channel.packets import flv_bytes, flv_stream_header
 from trioflix.live.channel.viewer_lifecycle import watching
+from trioflix.live.edge.pull import PULL_TOKEN_HEADER, session_headers
+from trioflix.live.edge.pull_source import pullable, serving_pull
 from trioflix.logs import new_request_id
 
 if TYPE_CHECKING:
@@ -52,6 +59,7 @@ CONTROL_MESSAGE_BYTES = 64 * 1024  # WS-FLV viewers send nothing that matters
 DISCARD_BYTES = 4096
 
 FLV_ROUTE = "/live/<channel>.flv"
+PULL_ROUTE = "/internal/live/<channel>.flv"
 
 
 class DirectRoutes:
@@ -84,7 +92,21 @@ class DirectRoutes:
                 return partial(self._http_flv, live)
             if conn := _upgrade(data):
                 return partial(self._ws_flv, live, conn)
+        elif path.startswith("/internal/live/") and path.endswith(".flv") and not head.websocket:
+            channel = path.removeprefix("/internal/live/").removesuffix(".flv")
+            return self._pull_route(channel, head) if _is_segment(channel) else None
         return None
+
+    def _pull_route(self, channel: str, head: Head) -> DirectRoute | None:
+        """An edge's pull of ``channel``, if the ASGI route would serve it (else its 403
+        or 404 comes from there)."""
+        token = head.headers.get(PULL_TOKEN_HEADER, "")
+        try:
+            self.state.pull_tokens.verify(token, channel, time.time())
+        except PullTokenRejected:
+            return None
+        live = pullable(self.state.registry, channel)
+        return partial(self._internal_pull, live) if live is not None else None
 
     def close_all(self) -> None:
         """Shutdown: end every direct connection (websockets get a 1001 first)."""
@@ -186,6 +208,41 @@ class DirectRoutes:
                     # Not kept while idle: this may be the whole primed GOP, and the
                     # task may now stay idle for as long as the viewer watches.
                     del data
+                nursery.cancel_scope.cancel()
+
+    async def _internal_pull(self, live: LiveStream, stream: trio.SocketStream, head: Head) -> None:
+        request_id = new_request_id(head.headers.get("x-request-id", ""))
+        session = "".join(f"{name}: {value}\r\n" for name, value in session_headers(live).items())
+        response_head = (
+            "HTTP/1.1 200 OK\r\n"
+            "content-type: video/x-flv\r\n"
+            "cache-control: no-cache\r\n"
+            f"{session}"
+            f"x-request-id: {request_id}\r\n"
+            "connection: close\r\n"  # the body ends when the connection does
+            "\r\n"
+        ).encode("latin-1")
+        record_request(self.state.metrics, head.method, head.path, PULL_ROUTE, 200, 0.0, request_id)
+        registry = self.state.registry
+        with (
+            self._tracked() as scope,
+            serving_pull(live, self.state.metrics) as subscriber,
+        ):
+            # An edge that stops reading is dropped when it falls too far behind,
+            # even while this task waits in a write to it that would never finish.
+            subscriber.on_too_slow = scope.cancel
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_cancel_at_eof, stream, scope)
+                socket = stream.socket
+                await send_all(socket, response_head + flv_stream_header())
+                # Until this host stops serving the channel to the site (its origin
+                # lease lapsed): the edge then follows the lease, or ends its relay.
+                while pullable(registry, live.channel) is live and (
+                    batch := await subscriber.next_batch()
+                ):
+                    data = flv_bytes(batch)
+                    await send_all(socket, data)
+                    live.count_sent(len(data))
                 nursery.cancel_scope.cancel()
 
     async def _goodbye(self, ws: DirectWebsocket, scope: trio.CancelScope) -> None:

@@ -7,9 +7,11 @@ place that writes to the socket (a lock keeps the reader's replies and the
 player's media from interleaving).
 
 Failure policy: a peer that breaks the protocol, stalls or disappears is logged
-at INFO and loses only its own connection. A bug is logged with its traceback and
-also closes only that connection. Every exit path releases the channel
-(publisher) or the viewer slot (player) in a shielded, time-bounded step.
+at INFO and loses only its own connection, except a player that disappears: that
+is how players leave (a killed player resets its connection), logged at DEBUG.
+A bug is logged with its traceback and also closes only that connection. Every
+exit path releases the channel (publisher) or the viewer slot (player) in a
+shielded, time-bounded step.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from trioflix.live.channel.fanout import Subscriber
+    from trioflix.live.channel.packets import Packet
     from trioflix.live.channel.registry import StreamRegistry
     from trioflix.live.channel.stream import LiveStream
     from trioflix.live.channel.webhooks import Webhooks
@@ -134,7 +137,8 @@ async def handle_connection(
     except* trio.TooSlowError:
         logger.info("RTMP %s: timed out", peer)
     except* (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
-        logger.info("RTMP %s: connection lost", peer)
+        level = logging.INFO if session.published else logging.DEBUG
+        logger.log(level, "RTMP %s: connection lost", peer)
     except* StoreUnavailable:
         logger.warning("RTMP %s: database unavailable; closing", peer)
     except* Exception:
@@ -169,6 +173,7 @@ class RTMPSession:
         self._scope = trio.CancelScope()
         self._connected = False
         self._closing = False
+        self.published = False  # this connection published a channel at some point
         self._nursery: trio.Nursery | None = None
         # Publishing: one stream per connection.
         self._publishing: tuple[int, LiveStream, PublisherHandle] | None = None
@@ -351,6 +356,7 @@ class RTMPSession:
             self._closing = True
             return
         self._publishing = (event.stream_id, live, handle)
+        self.published = True
         if self._read_clock is not None:
             self._read_clock.join()
         self.conn.accept_publish(event.stream_id, description=f"{owner.name} is live.")
@@ -390,7 +396,7 @@ class RTMPSession:
     ) -> None:
         try:
             with scope:
-                while batch := await subscriber.next_batch():
+                while batch := await self._next_batch(subscriber):
                     for packet in batch:
                         timestamp = packet.timestamp & 0xFFFFFFFF
                         if packet.kind is Kind.SCRIPT:
@@ -419,6 +425,21 @@ class RTMPSession:
             self._players.pop(stream_id, None)
             if self.webhooks is not None:
                 self.webhooks.notify("play.end", self._play_event(live))
+
+    @staticmethod
+    async def _next_batch(subscriber: Subscriber) -> list[Packet]:
+        """The viewer's next batch, unless the viewer has left meanwhile (``Cancelled``).
+
+        ``next_batch`` returns at once when a batch is queued, and a task it woke with
+        one is not stopped by a cancel that comes after: by the time this task runs,
+        the reader may have seen the player close its stream or the connection (the
+        cancel of this task's scope, or of the connection's nursery). The connection
+        then refuses media (``LocalProtocolError``, rightly: sending there would be a
+        bug), so a viewer who left stops here, quietly.
+        """
+        batch = await subscriber.next_batch()
+        await trio.lowlevel.checkpoint_if_cancelled()
+        return batch
 
     def _play_event(self, live: LiveStream) -> dict[str, object]:
         return {

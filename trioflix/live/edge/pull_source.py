@@ -1,0 +1,54 @@
+"""The origin's side of the internal pull, shared by its two routes.
+
+``trioflix serve`` answers an edge's pull on the socket itself
+(:mod:`trioflix.direct.routes`); plain hypercorn, and a pull that arrives on a
+kept-alive connection, through Quart (:mod:`trioflix.api.playback`). Both serve
+the same channels, count the same metrics and end the same way.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from trioflix.live.channel.fanout import Subscriber
+    from trioflix.live.channel.registry import StreamRegistry
+    from trioflix.live.channel.stream import LiveStream
+    from trioflix.metrics import Metrics
+
+__all__ = ["pullable", "serving_pull"]
+
+
+def pullable(registry: StreamRegistry, channel: str) -> LiveStream | None:
+    """``channel`` if an edge may pull it from this host now, else ``None``.
+
+    Only a channel published here (never one relayed from elsewhere), and only while
+    this host holds the channel's origin lease: a host that lost it serves its own
+    viewers, not the site. A pull checks this again at every batch and ends once it
+    is false, so that the edge follows the lease to the new origin.
+    """
+    live = registry.get(channel)
+    if live is None or registry.origin_epoch(channel) is None:
+        return None
+    return live
+
+
+@contextmanager
+def serving_pull(live: LiveStream, metrics: Metrics) -> Iterator[Subscriber]:
+    """An edge's pull of ``live`` for the duration of the ``with`` block.
+
+    A consumer of the whole session, as the HLS writer is: not counted as a viewer
+    here (the edge counts its own), and it rides out the encoder's reconnects.
+    ``trioflix_internal_pulls`` counts it while the block runs.
+    """
+    subscriber = live.subscribe_session()
+    metrics.internal_pulls.inc()
+    metrics.internal_pulls_opened.inc()
+    try:
+        yield subscriber
+    finally:
+        live.unsubscribe(subscriber)
+        metrics.internal_pulls.dec()
