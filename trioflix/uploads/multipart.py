@@ -3,8 +3,10 @@
 Upload ``ID`` is a multipart upload to ``uploads/ID/data``, begun when the upload
 is created. A PATCH's bytes go to a spool file on local disk
 (``DATA_DIR/uploads/ID.spool``); each time a whole part has arrived
-(``TRIOFLIX_UPLOAD_PART_SIZE``) it is sent as the next part and the spool starts
-over, so an upload holds at most one part of local disk whatever its size.
+(``TRIOFLIX_UPLOAD_PART_SIZE``) it is sent as the next part, from a file of its
+own, while a fresh spool takes the bytes after it. At most
+:data:`PARTS_IN_FLIGHT` parts are sent at once, so an upload holds at most that
+many parts and one more of local disk whatever its size.
 
 The bytes past the last whole part, the *tail*, are made durable before an
 offset that counts them is committed: the spool is written whole as the object
@@ -136,6 +138,9 @@ class _Sending:
     size: int
     done: trio.Event = field(default_factory=trio.Event)
     part: Part | None = None  # the store's answer, once it has the part
+    # Shielded: a request cut short still has its parts stored (and committed)
+    # in its shielded end; only closing the upload cancels a send.
+    scope: trio.CancelScope = field(default_factory=lambda: trio.CancelScope(shield=True))
 
 
 class SpooledUpload:
@@ -247,17 +252,20 @@ class SpooledUpload:
 
     async def _send(self, sending: _Sending) -> None:
         try:
-            sending.part = await self._store.upload_part(
-                data_key(self._upload_id),
-                self._multipart_id,
-                sending.number,
-                sending.path,
-                length=sending.size,
-            )
+            with sending.scope:
+                sending.part = await self._store.upload_part(
+                    data_key(self._upload_id),
+                    self._multipart_id,
+                    sending.number,
+                    sending.path,
+                    length=sending.size,
+                )
         except (StorageFailure, OSError) as exc:
             if self._failure is None:
                 self._failure = exc
         finally:
+            if sending.part is None and self._failure is None:
+                self._failure = StorageError(f"part {sending.number} was not sent")
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(_remove, sending.path, limiter=DISK_LIMITER)
             sending.done.set()
@@ -361,6 +369,9 @@ class SpooledUpload:
             )
 
     async def aclose(self) -> None:
+        """Cancel the sends still running (their tasks end soon after) and remove the spool."""
+        for sending in self._sending:
+            sending.scope.cancel()
         with trio.CancelScope(shield=True):
             await trio.to_thread.run_sync(_close_spool, self._fd, self._spool, limiter=DISK_LIMITER)
 
@@ -429,7 +440,6 @@ class UploadObjects:
                 # not inside an exception group (the sends never raise).
                 failure = exc
             finally:
-                nursery.cancel_scope.cancel()
                 await data.aclose()
         if failure is not None:
             raise failure

@@ -19,7 +19,7 @@ import trio
 from tests.waiting import wait_until
 from trioflix.storage import StorageUnavailable
 from trioflix.uploads import records
-from trioflix.uploads.multipart import PARTS_IN_FLIGHT, UploadObjects
+from trioflix.uploads.multipart import PARTS_IN_FLIGHT, SpooledUpload, UploadObjects
 
 from .helpers import (
     TUS,
@@ -111,6 +111,7 @@ class PartSends:
             try:
                 with trio.move_on_after(HOLD_LIMIT_S):
                     await self.release.wait()
+                self.release.set()  # a server sending one part at a time waits once
                 return await real(
                     key, multipart_id, number, part_path, offset=offset, length=length
                 )
@@ -120,7 +121,7 @@ class PartSends:
         monkeypatch.setattr(objects, "upload_part", upload_part)
 
 
-HOLD_LIMIT_S = 30.0  # a send held longer is let go: sends one at a time still end, and fail
+HOLD_LIMIT_S = 30.0  # a send held longer is let go: sends one at a time still end (and fail)
 
 
 def spool_bytes(directory: Path, upload: str) -> int:
@@ -223,6 +224,40 @@ async def test_a_part_stored_before_an_earlier_one_counts_only_once_that_one_is(
     done = await patch(server.tus, token, path, len(data), rest)
     assert done.status_code == 204
     assert await finished_bytes(server, token, path) == data + rest
+
+
+async def test_a_client_gone_with_parts_in_flight_keeps_what_they_stored(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token, _ = await server.register("alice")
+    data = os.urandom(32 * MIB)
+    path = await create(server.tus, token, len(data))
+    sends = PartSends(monkeypatch, server, path)
+    sends.release_when_full = False
+    sent = PARTS_IN_FLIGHT * PART + MIB
+    stream = await raw_patch_start(server.settings.http, token, path, 0, len(data), data[:sent])
+    ending = trio.Event()  # the request's last step began: it saw the client go
+    real_sync = SpooledUpload.sync
+
+    async def sync(self: SpooledUpload, *, whole: bool = True) -> int:
+        if whole:
+            ending.set()
+        return await real_sync(self, whole=whole)
+
+    monkeypatch.setattr(SpooledUpload, "sync", sync)
+    with trio.fail_after(60):
+        await sends.full.wait()
+        await stream.aclose()  # the client goes away while its parts are being sent
+        await ending.wait()
+    sends.release.set()
+    spools = server.settings.data_dir / "uploads"
+    await wait_until(lambda: not list(spools.glob(f"{upload_id(path)}*")))  # the request ended
+    # The parts in flight were stored and committed, with the MiB after them.
+    state = await head(server.tus, token, path)
+    assert state.headers["Upload-Offset"] == str(sent)
+    done = await patch(server.tus, token, path, sent, data[sent:])
+    assert done.status_code == 204 and done.headers["Upload-Offset"] == str(len(data))
+    assert await finished_bytes(server, token, path) == data
 
 
 async def test_a_checksum_mismatch_after_parts_went_out_keeps_nothing_and_reuses_no_number(
