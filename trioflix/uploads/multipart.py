@@ -61,7 +61,7 @@ logger = logging.getLogger(__name__)
 # between parts; four keep it busy, for at most five parts of local disk per
 # upload (four sending, one filling). Into SeaweedFS on loopback with 64 MiB
 # PATCHes of 8 MiB parts: 120 MiB/s with four, 88 with two (a busier machine),
-# 67 with one; peak RSS the same within 2 MiB.
+# 67 with one (an earlier run); peak RSS within 3 MiB of one in flight.
 PARTS_IN_FLIGHT = 4
 
 
