@@ -24,6 +24,7 @@ Every blocking call runs in a worker thread behind :data:`DISK_LIMITER`.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
@@ -34,7 +35,7 @@ import trio
 from trioflix.uploads import records
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import AsyncIterator, Callable, Sequence
     from pathlib import Path
 
     from trioflix.store import Database
@@ -240,12 +241,17 @@ class UploadFiles:
         self.root.mkdir(parents=True, exist_ok=True)
         os.close(os.open(self.path(upload_id), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
 
-    async def open_at(self, db: Database, upload: Upload) -> DataFile:
-        """Open the upload's file for writing at its committed offset."""
+    @contextlib.asynccontextmanager
+    async def opened(self, db: Database, upload: Upload) -> AsyncIterator[DataFile]:
+        """The upload's file, open for writing at its committed offset (closed on the way out)."""
         fd = await trio.to_thread.run_sync(
             _open_at, self.path(upload.id), upload.offset, limiter=DISK_LIMITER
         )
-        return DataFile(upload.id, fd, upload.offset)
+        data = DataFile(upload.id, fd, upload.offset)
+        try:
+            yield data
+        finally:
+            await data.aclose()
 
     async def seal(self, db: Database, upload: Upload) -> None:
         """Nothing to do: a fully stored upload's file is its bytes."""

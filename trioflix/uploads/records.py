@@ -3,7 +3,7 @@
 The database holds the *committed* offset: the number of bytes known to be
 stored (fsynced on disk, or in the object store) at the moment it was written.
 The data file may be longer after a crash;
-:meth:`trioflix.uploads.files.UploadFiles.open_at` cuts it back to the
+:meth:`trioflix.uploads.files.UploadFiles.opened` cuts it back to the
 committed offset before anything else is written, so the two never disagree
 about bytes that a client was told are stored. On object storage
 (:mod:`trioflix.uploads.multipart`) the row also names the multipart upload,

@@ -294,12 +294,11 @@ async def _receive(
         await records.set_length(service.db, upload.id, plan.declared_length)
     holder.received = upload.offset
 
-    data = await service.files.open_at(service.db, upload)
+    async with service.files.opened(service.db, upload) as data:
 
-    async def commit(offset: int) -> None:
-        await data.commit(service.db, offset, time.time() + service.expiry_s)
+        async def commit(offset: int) -> None:
+            await data.commit(service.db, offset, time.time() + service.expiry_s)
 
-    try:
         await receive_body(
             call.body,
             data,
@@ -309,8 +308,6 @@ async def _receive(
             commit=commit,
             progress=lambda: service.hub.notify(upload.user_id),
         )
-    finally:
-        await data.aclose()
     stored = await records.get_upload(service.db, upload.id, None)
     assert stored is not None
     if stored.tus_state().finished and stored.state == "uploading":

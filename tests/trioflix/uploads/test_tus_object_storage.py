@@ -7,6 +7,7 @@ Every test here runs on the session's SeaweedFS (``media_storage`` is ``s3``), w
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -17,6 +18,8 @@ import trio
 
 from tests.waiting import wait_until
 from trioflix.storage import StorageUnavailable
+from trioflix.uploads import records
+from trioflix.uploads.multipart import PARTS_IN_FLIGHT, SpooledUpload, UploadObjects
 
 from .helpers import (
     TUS,
@@ -34,6 +37,8 @@ from .helpers import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tests.conftest import Server
     from tests.seaweedfs import SeaweedServer
     from trioflix.storage import ObjectReader, Part
@@ -67,23 +72,82 @@ async def _listed_parts(seaweed: SeaweedServer, server: Server, path: str) -> li
     return await trio.to_thread.run_sync(listing)
 
 
+class PartSends:
+    """The store's real ``upload_part``, wrapped to see how many sends overlap.
+
+    Every send waits (at most :data:`HOLD_LIMIT_S`) until ``release`` is set,
+    which happens when :data:`PARTS_IN_FLIGHT` sends are under way at once, or
+    by the test; ``spooled`` is the upload's local spool bytes at each send.
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, server: Server, path: str) -> None:
+        self.active = 0
+        self.most = 0
+        self.full = trio.Event()  # PARTS_IN_FLIGHT sends were under way at once
+        self.release = trio.Event()
+        self.release_when_full = True
+        self.spooled: list[int] = []
+        self._spools = server.settings.data_dir / "uploads"
+        self._id = upload_id(path)
+        objects = server.app.trioflix.objects
+        real = objects.upload_part
+
+        async def upload_part(
+            key: str,
+            multipart_id: str,
+            number: int,
+            part_path: Path,
+            *,
+            offset: int = 0,
+            length: int | None = None,
+        ) -> Part:
+            self.active += 1
+            self.most = max(self.most, self.active)
+            self.spooled.append(spool_bytes(self._spools, self._id))
+            if self.active >= PARTS_IN_FLIGHT:
+                self.full.set()
+                if self.release_when_full:
+                    self.release.set()
+            try:
+                with trio.move_on_after(HOLD_LIMIT_S):
+                    await self.release.wait()
+                self.release.set()  # a server sending one part at a time waits once
+                return await real(
+                    key, multipart_id, number, part_path, offset=offset, length=length
+                )
+            finally:
+                self.active -= 1
+
+        monkeypatch.setattr(objects, "upload_part", upload_part)
+
+
+HOLD_LIMIT_S = 30.0  # a send held longer is let go: sends one at a time still end (and fail)
+
+
+def spool_bytes(directory: Path, upload: str) -> int:
+    """The bytes of an upload's spools: the one filling and those of parts being sent."""
+    total = 0
+    for spool in directory.glob(f"{upload}*.spool"):
+        with contextlib.suppress(FileNotFoundError):
+            total += spool.stat().st_size
+    return total
+
+
 @pytest.mark.slow
-async def test_parts_are_sent_as_they_fill_and_the_spool_stays_under_a_part(
-    server: Server,
+async def test_parts_are_sent_several_at_once_from_a_bounded_spool(
+    server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     token, _ = await server.register("alice")
     data = os.urandom(64 * MIB)
     path = await create(server.tus, token, len(data))
-    spool = server.settings.data_dir / "uploads" / f"{upload_id(path)}.spool"
+    spools = server.settings.data_dir / "uploads"
+    sends = PartSends(monkeypatch, server, path)
     sizes: list[int] = []
 
     async def watch(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
         while True:
-            try:
-                sizes.append(spool.stat().st_size)
-            except FileNotFoundError:
-                pass
+            sizes.append(spool_bytes(spools, upload_id(path)))
             await trio.sleep(0.005)
 
     async with trio.open_nursery() as nursery:
@@ -102,14 +166,98 @@ async def test_parts_are_sent_as_they_fill_and_the_spool_stays_under_a_part(
             )
         nursery.cancel_scope.cancel()
     assert done.status_code == 204 and done.headers["Upload-Offset"] == str(len(data))
-    # The spool was seen filling, and never held more than one part of the 64 MiB.
-    assert max(sizes) > MIB
-    assert max(sizes) <= PART
-    assert not spool.exists()  # removed at the end of the request
+    # PARTS_IN_FLIGHT parts were being sent at once, and never more.
+    assert sends.most == PARTS_IN_FLIGHT
+    # The body went on being read meanwhile: as the last of them went out, the
+    # spools held all of them; and at no time more than those and one filling.
+    assert max(sends.spooled) >= PARTS_IN_FLIGHT * PART
+    assert max(sizes) <= (PARTS_IN_FLIGHT + 1) * PART
+    assert max(sends.spooled) <= (PARTS_IN_FLIGHT + 1) * PART
+    assert not list(spools.glob(f"{upload_id(path)}*"))  # removed at the end of the request
     stored = await finished_bytes(server, token, path)
     assert hashlib.sha256(stored).digest() == hashlib.sha256(data).digest()
     objects = await server.app.trioflix.objects.list_prefix(f"uploads/{upload_id(path)}/")
     assert [info.key.rsplit("/", 1)[1] for info in objects] == ["data"]  # the tail is gone
+
+
+async def test_a_part_stored_before_an_earlier_one_counts_only_once_that_one_is(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token, _ = await server.register("alice")
+    data = os.urandom(3 * PART + MIB)
+    path = await create(server.tus, token, len(data) + MIB)
+    uploads = server.app.trioflix.uploads
+    assert isinstance(uploads.files, UploadObjects)
+    objects = server.app.trioflix.objects
+    real = objects.upload_part
+    first = trio.Event()
+    stored: list[int] = []
+
+    async def upload_part(
+        key: str,
+        multipart_id: str,
+        number: int,
+        part_path: Path,
+        *,
+        offset: int = 0,
+        length: int | None = None,
+    ) -> Part:
+        if number == 1:
+            await first.wait()  # the first part is stored last
+        part = await real(key, multipart_id, number, part_path, offset=offset, length=length)
+        stored.append(number)
+        return part
+
+    monkeypatch.setattr(objects, "upload_part", upload_part)
+    upload = await records.get_upload(uploads.db, upload_id(path), None)
+    assert upload is not None
+    async with uploads.files.opened(uploads.db, upload) as spooled:
+        await spooled.write([data])  # three parts go out, a MiB stays in the spool
+        await wait_until(lambda: sorted(stored) == [2, 3])
+        assert await spooled.sync(whole=False) == 0  # parts 2 and 3 wait for part 1
+        first.set()
+        offset = await spooled.sync()  # waits for part 1: then all three count, and the tail
+        assert offset == len(data)
+        await spooled.commit(uploads.db, offset, None)
+    assert (await head(server.tus, token, path)).headers["Upload-Offset"] == str(len(data))
+    rest = os.urandom(MIB)
+    done = await patch(server.tus, token, path, len(data), rest)
+    assert done.status_code == 204
+    assert await finished_bytes(server, token, path) == data + rest
+
+
+async def test_a_client_gone_with_parts_in_flight_keeps_what_they_stored(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token, _ = await server.register("alice")
+    data = os.urandom(32 * MIB)
+    path = await create(server.tus, token, len(data))
+    sends = PartSends(monkeypatch, server, path)
+    sends.release_when_full = False
+    sent = PARTS_IN_FLIGHT * PART + MIB
+    stream = await raw_patch_start(server.settings.http, token, path, 0, len(data), data[:sent])
+    ending = trio.Event()  # the request's last step began: it saw the client go
+    real_sync = SpooledUpload.sync
+
+    async def sync(self: SpooledUpload, *, whole: bool = True) -> int:
+        if whole:
+            ending.set()
+        return await real_sync(self, whole=whole)
+
+    monkeypatch.setattr(SpooledUpload, "sync", sync)
+    with trio.fail_after(60):
+        await sends.full.wait()
+        await stream.aclose()  # the client goes away while its parts are being sent
+        await ending.wait()
+    sends.release.set()
+    spools = server.settings.data_dir / "uploads"
+    await wait_until(lambda: not list(spools.glob(f"{upload_id(path)}*")))  # the request ended
+    # The parts in flight were stored and committed, with the MiB after them.
+    state = await head(server.tus, token, path)
+    assert state.headers["Upload-Offset"] == str(sent)
+    done = await patch(server.tus, token, path, sent, data[sent:])
+    assert done.status_code == 204 and done.headers["Upload-Offset"] == str(len(data))
+    assert await finished_bytes(server, token, path) == data
 
 
 async def test_a_checksum_mismatch_after_parts_went_out_keeps_nothing_and_reuses_no_number(
@@ -179,6 +327,48 @@ async def test_storage_away_mid_patch_is_503_and_the_upload_resumes_exactly(
     offset = int((await head(server.tus, token, path)).headers["Upload-Offset"])
     assert offset == 6 * MIB  # nothing acknowledged was lost
     done = await patch(server.tus, token, path, offset, data[offset:])
+    assert done.status_code == 204 and done.headers["Upload-Offset"] == str(len(data))
+    assert await finished_bytes(server, token, path) == data
+
+
+async def test_storage_away_with_parts_in_flight_is_503_and_the_upload_resumes_exactly(
+    server: Server, restart_seaweed: SeaweedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token, _ = await server.register("alice")
+    data = os.urandom(32 * MIB)
+    path = await create(server.tus, token, len(data))
+    first = await patch(server.tus, token, path, 0, data[: 6 * MIB])  # a part and a tail
+    assert first.status_code == 204 and first.headers["Upload-Offset"] == str(6 * MIB)
+
+    # The next PATCH's first parts are all being sent (held) when the storage
+    # goes away; the body is still coming.
+    sends = PartSends(monkeypatch, server, path)
+    sends.release_when_full = False
+    body = data[6 * MIB :]
+    started = PARTS_IN_FLIGHT * PART - MIB + 256  # the tail's MiB makes the first part
+    stream = await raw_patch_start(
+        server.settings.http, token, path, 6 * MIB, len(body), body[:started]
+    )
+    with trio.fail_after(60):
+        await sends.full.wait()
+    await trio.to_thread.run_sync(restart_seaweed.stop)
+    sends.release.set()
+    status, head_part, answer = await raw_patch_finish(stream, body[started:])
+    assert status == 503
+    code, headers = _answer(head_part, answer)
+    assert code == "storage_unavailable" and int(headers["retry-after"]) > 0
+    assert sends.most == PARTS_IN_FLIGHT
+    spools = server.settings.data_dir / "uploads"
+    assert not list(spools.glob(f"{upload_id(path)}*"))  # no spool left behind
+
+    await trio.to_thread.run_sync(restart_seaweed.start)
+    offset = int((await head(server.tus, token, path)).headers["Upload-Offset"])
+    assert offset == 6 * MIB  # nothing acknowledged was lost, nothing unstored counted
+    more = await patch(server.tus, token, path, offset, data[offset:-MIB])
+    assert more.status_code == 204 and more.headers["Upload-Offset"] == str(len(data) - MIB)
+    listed = await _listed_parts(restart_seaweed, server, path)
+    assert len(listed) == len(set(listed))  # no part number was sent twice
+    done = await patch(server.tus, token, path, len(data) - MIB, data[-MIB:])
     assert done.status_code == 204 and done.headers["Upload-Offset"] == str(len(data))
     assert await finished_bytes(server, token, path) == data
 
