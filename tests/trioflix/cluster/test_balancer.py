@@ -19,6 +19,7 @@ import trio
 from tests.interop.media import FFMPEG, require
 from tests.ports import free_port
 from trioflix.cluster.site import MEMBER_TTL_S
+from trioflix.storage import LocalStorageConfig, open_object_store
 
 from .balancer import NGINX, STREAM_MODULE, Balancer, render, template
 from .conftest import running_rig
@@ -150,6 +151,12 @@ async def test_a_tus_upload_through_the_balancer_completes(
             command, capture_stdout=True, capture_stderr=True, check=False, env=env
         )
     assert done.returncode == 0, done.stderr.decode() + balancer.log()
-    video_id = json.loads(done.stdout)["video_id"]
-    stored = rig.data_dir / "videos" / str(video_id) / "source"
-    assert hashlib.sha256(stored.read_bytes()).digest() == hashlib.sha256(data).digest()
+    assert json.loads(done.stdout)["video_id"]
+    # The finished upload is the object uploads/ID/data in the hosts' store (on the
+    # shared data directory here); random bytes fail processing, which keeps it.
+    upload_id = json.loads(done.stdout)["upload_id"]
+    async with open_object_store(
+        LocalStorageConfig(root=rig.data_dir / "media"), data_dir=rig.data_dir
+    ) as store:
+        stored = await store.read_bytes(f"uploads/{upload_id}/data")
+    assert hashlib.sha256(stored).digest() == hashlib.sha256(data).digest()
