@@ -96,7 +96,7 @@ async def handle_connection(
     stream: trio.SocketStream,
     hand_over: Callable[[trio.SocketStream, bytes], Awaitable[object]],
     *,
-    route_for: Callable[[Head, bytes], DirectRoute | None],
+    route_for: Callable[[Head, bytes], Awaitable[DirectRoute | None]],
     head_timeout: float,
 ) -> None:
     """Serve one new connection: each request directly while it has a direct route,
@@ -115,7 +115,7 @@ async def handle_connection(
             if not buffered:
                 return  # the client sent nothing: what hypercorn's idle timeout does
             head = parse_head(buffered)
-            route = route_for(head, buffered) if head is not None else None
+            route = await route_for(head, buffered) if head is not None else None
             if route is None:
                 await hand_over(stream, buffered)
                 return

@@ -70,7 +70,7 @@ class DirectRoutes:
         self.closing = False
         self._open: set[trio.CancelScope] = set()
 
-    def route_for(self, head: Head, data: bytes) -> DirectRoute | None:
+    async def route_for(self, head: Head, data: bytes) -> DirectRoute | None:
         """The route that serves this request head (``data``: the bytes read), if any."""
         path = head.path
         if tus_target(path) is not None:
@@ -83,9 +83,10 @@ class DirectRoutes:
                 return partial(self._chat, channel, conn)
         elif path.startswith("/live/") and path.endswith(".flv"):
             channel = path.removeprefix("/live/").removesuffix(".flv")
-            # Only a channel at hand: the first viewer of a channel to relay from its
-            # origin is served by the ASGI route, which may wait for the relay to open.
-            live = self.state.channels.get_nowait(channel) if _is_segment(channel) else None
+            # On an edge this opens the channel's relay (or waits for the one opening):
+            # its first viewer is then served here too, not for its whole stay by the
+            # ASGI route, whose writes cost several times a direct viewer's.
+            live = await self.state.channels.find(channel) if _is_segment(channel) else None
             if live is None:
                 return None
             if not head.websocket:

@@ -94,13 +94,9 @@ async def connect(host: RigHost) -> trio.SocketStream:
     return await trio.open_tcp_stream("127.0.0.1", int(host.url.rsplit(":", 1)[1]))
 
 
-async def request_flv(stream: trio.SocketStream, path: str, headers: str = "") -> None:
-    """Ask for an FLV stream on ``stream`` and read until the FLV header arrived.
-
-    The first viewers of a relay are answered through the ASGI route (chunked),
-    later ones on the socket itself (until the connection closes): both carry the
-    FLV stream.
-    """
+async def request_flv(stream: trio.SocketStream, path: str, headers: str = "") -> bytes:
+    """Ask for an FLV stream on ``stream``, read until the FLV header arrived; the
+    response head, lower-cased."""
     await stream.send_all(f"GET {path} HTTP/1.1\r\nHost: edge\r\n{headers}\r\n".encode())
     received = b""
     while b"FLV\x01" not in received.partition(b"\r\n\r\n")[2]:
@@ -108,6 +104,7 @@ async def request_flv(stream: trio.SocketStream, path: str, headers: str = "") -
         assert chunk, received
         received += chunk
     assert received.startswith(b"HTTP/1.1 200"), received
+    return received.partition(b"\r\n\r\n")[0].lower()
 
 
 async def open_http_flv(host: RigHost, path: str, headers: str = "") -> trio.SocketStream:
@@ -158,8 +155,7 @@ async def watchable(host: RigHost, channel: str) -> bool:
                     break
                 received += chunk
         head, _, body = received.partition(b"\r\n\r\n")
-        # The first viewers of a relay are answered chunked, later ones with the
-        # stream itself: either way the FLV header comes first.
+        # Served on the socket itself: the FLV header comes first in the body.
         return head.startswith(b"HTTP/1.1 200") and b"FLV" in body[:16]
 
 
@@ -236,18 +232,28 @@ async def test_a_hundred_viewers_at_once_open_one_pull_which_closes_when_idle(
     # Every viewer connected first, then all ask at once, while A is paused: they
     # all arrive while B's pull from A is opening, and wait for that same pull.
     viewers = [await connect(b) for _ in range(VIEWERS)]
+    heads: list[bytes] = []
+
+    async def arrive(stream: trio.SocketStream) -> None:
+        heads.append(await request_flv(stream, "/live/bob.flv"))
+
     try:
         with trio.fail_after(60):
             async with trio.open_nursery() as arriving:
                 a.process.send_signal(signal.SIGSTOP)
                 try:
                     for stream in viewers:
-                        arriving.start_soon(request_flv, stream, "/live/bob.flv")
+                        arriving.start_soon(arrive, stream)
                     await trio.sleep(ORIGIN_PAUSE_S)
                 finally:
                     a.process.send_signal(signal.SIGCONT)
         open_now, opened = await pulls(a)
         assert (open_now, opened - opened_before) == (1, 1)
+        # Even those that waited for the pull to open are served on the socket itself
+        # (the body ends with the connection), not by the ASGI route (chunked).
+        assert len(heads) == VIEWERS
+        assert not [head for head in heads if b"transfer-encoding: chunked" in head]
+        assert all(b"connection: close" in head for head in heads)
         # B reports its viewers, so that the site's figure is the sum over hosts.
         viewers_on_b = 'trioflix_live_viewers{channel="bob",protocol="http-flv"}'
         assert await metric(b, viewers_on_b) == VIEWERS
