@@ -68,6 +68,7 @@ class _Relay:
     stream: LiveStream | None = None
     follow: Origin | None = None  # the origin to pull from next, once this pull stops
     ended: str = "origin ended the channel"
+    retired: bool = False  # closing: no longer handed to viewers, not pulled again
 
 
 class EdgeRelays:
@@ -141,20 +142,29 @@ class EdgeRelays:
     async def _run_relay(self, relay: _Relay) -> None:
         try:
             origin = await self._other_origin(relay.channel, None)
-            while origin is not None:
+            while origin is not None and not relay.retired:
                 relay.follow = None
                 await self._pull(relay, origin)
+                if relay.retired:
+                    break
                 origin = relay.follow or await self._other_origin(relay.channel, origin)
         except Exception:
             # A bug ends this relay only, not the others or the services.
             relay.ended = "relay failed"
             logger.exception("edge: bug in the relay of %s; closing it", relay.channel)
         finally:
-            del self._relays[relay.channel]
+            self._retire(relay)
             relay.ready.set()
             if relay.stream is not None:
                 relay.stream.end(relay.ended)
                 logger.info("edge relay of %s closed: %s", relay.channel, relay.ended)
+
+    def _retire(self, relay: _Relay) -> None:
+        """Hand ``relay`` out no more: a viewer arriving now opens a new relay instead of
+        joining one that is closing (and would end its stream at once)."""
+        relay.retired = True
+        if self._relays.get(relay.channel) is relay:
+            del self._relays[relay.channel]
 
     async def _other_origin(self, channel: str, after: Origin | None) -> Origin | None:
         """The channel's origin if it is another host, and newer than ``after``."""
@@ -228,6 +238,9 @@ class EdgeRelays:
                 watched_at = now
             elif now - watched_at >= self._idle_s:
                 relay.ended = "no viewers"
+                # At once, with no wait since the viewer count was read: closing the
+                # pull takes awaits, during which nobody may join this relay.
+                self._retire(relay)
                 break
             try:
                 with trio.fail_after(LEASE_READ_TIMEOUT_S):
