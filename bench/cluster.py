@@ -62,7 +62,7 @@ import trio
 
 from bench import live
 from bench._flv_viewers import ViewerResult, watch, watch_rtmp
-from bench._machine import load_average, machine
+from bench._machine import load_average, machine, report_header
 from bench._rtmp_publisher import publish_paced, read_media_tags
 from bench._site import SiteHost, site_services
 from bench.hls import NGINX, NGINX_RTMP_MODULE, nginx_rtmp_version, nginx_version
@@ -606,7 +606,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": "nox -s bench -- cluster " + " ".join(argv or sys.argv[1:]),
         "plan": asdict(plan),
         "machine": machine(),
-        "load_before": load_average(),
+        "load_start": load_average(),
     }
     workdir = Path(tempfile.mkdtemp(prefix="trioflix-bench-cluster-"))
     started = time.monotonic()
@@ -618,18 +618,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     report["meta"]["duration_s"] = round(time.monotonic() - started)
-    report["meta"]["load_after"] = load_average()
+    report["meta"]["load_end"] = load_average()
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     m = report["meta"]
-    print(
-        f"Machine: {m['machine']['cpu']}, {m['machine']['memory']}, Linux {m['machine']['kernel']}"
-    )
-    print(f"Versions: Python {m['machine']['python']}, {m['machine']['ffmpeg']}")
-    print(f"trioflix: {m['servers']['trioflix']}")
-    print(f"nginx-rtmp: {m['servers']['nginx-rtmp']}")
-    print(f"Command: `{m['command']}`; date: {m['date']}; took {m['duration_s']} s")
-    print(f"Load average (1, 5, 15 min): {m['load_before']} before, {m['load_after']} after")
+    print(report_header(m, versions=m["machine"]["ffmpeg"], servers=m["servers"]))
     print()
     print(render(report))
     print()
