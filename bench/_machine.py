@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
 import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
-__all__ = ["load_average", "machine", "node_version", "report_header"]
+__all__ = ["load_average", "machine", "node_version", "report_header", "run_in_workdir"]
 
 
 def load_average() -> str:
@@ -77,3 +81,27 @@ def report_header(meta: Mapping[str, Any], *, versions: str, servers: Mapping[st
             f"{meta['load_end']} at the end",
         ]
     )
+
+
+def run_in_workdir(
+    run: Callable[[Path], dict[str, Any]], *, prefix: str, keep: bool, json_path: Path | None
+) -> dict[str, Any]:
+    """``run(workdir)`` in a fresh work folder, removed afterwards unless ``keep``.
+
+    ``run`` returns the report; its ``meta`` gains ``duration_s`` and ``load_end``,
+    and the whole report is written to ``json_path`` if one is given.
+    """
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    started = time.monotonic()
+    try:
+        report = run(workdir)
+    finally:
+        if keep:
+            print(f"work folder kept: {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    report["meta"]["duration_s"] = round(time.monotonic() - started)
+    report["meta"]["load_end"] = load_average()
+    if json_path:
+        json_path.write_text(json.dumps(report, indent=2))
+    return report

@@ -49,7 +49,6 @@ import re
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass, field, replace
@@ -62,7 +61,7 @@ import trio
 
 from bench import live
 from bench._flv_viewers import ViewerResult, watch, watch_rtmp
-from bench._machine import load_average, machine, report_header
+from bench._machine import load_average, machine, report_header, run_in_workdir
 from bench._rtmp_publisher import publish_paced, read_media_tags
 from bench._site import SiteHost, site_services
 from bench.hls import NGINX, NGINX_RTMP_MODULE, nginx_rtmp_version, nginx_version
@@ -608,19 +607,12 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "load_start": load_average(),
     }
-    workdir = Path(tempfile.mkdtemp(prefix="trioflix-bench-cluster-"))
-    started = time.monotonic()
-    try:
-        report = trio.run(partial(_bounded, plan, workdir, args.cache_dir, meta))
-    finally:
-        if args.keep:
-            print(f"work folder kept: {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    report["meta"]["duration_s"] = round(time.monotonic() - started)
-    report["meta"]["load_end"] = load_average()
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
+    report = run_in_workdir(
+        lambda workdir: trio.run(partial(_bounded, plan, workdir, args.cache_dir, meta)),
+        prefix="trioflix-bench-cluster-",
+        keep=args.keep,
+        json_path=args.json,
+    )
     m = report["meta"]
     print(report_header(m, versions=m["machine"]["ffmpeg"], servers=m["servers"]))
     print()

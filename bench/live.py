@@ -45,7 +45,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import asdict, dataclass
@@ -58,7 +57,7 @@ import httpx
 import trio
 
 from bench._flv_viewers import ViewerResult, watch
-from bench._machine import load_average, machine, node_version, report_header
+from bench._machine import load_average, machine, node_version, report_header, run_in_workdir
 from bench._proc import free_port
 from bench._rtmp_publisher import publish_paced, read_media_tags
 
@@ -974,19 +973,12 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "load_start": load_average(),
     }
-    workdir = Path(tempfile.mkdtemp(prefix="trioflix-bench-live-"))
-    started = time.monotonic()
-    try:
-        report = trio.run(partial(_bounded, plan, workdir, args.cache_dir, meta))
-    finally:
-        if args.keep:
-            print(f"work folder kept: {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    report["meta"]["duration_s"] = round(time.monotonic() - started)
-    report["meta"]["load_end"] = load_average()
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
+    report = run_in_workdir(
+        lambda workdir: trio.run(partial(_bounded, plan, workdir, args.cache_dir, meta)),
+        prefix="trioflix-bench-live-",
+        keep=args.keep,
+        json_path=args.json,
+    )
     m = report["meta"]
     print(report_header(m, versions=m["machine"]["ffmpeg"], servers=m["servers"]))
     print()
