@@ -1,3 +1,5 @@
 """trioflix: a live-streaming and video platform server on Trio."""
 
-__version__ = "0.1.0"
+from trioflix.version import VERSION as __version__
+
+__all__ = ["__version__"]

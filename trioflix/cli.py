@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from trioflix import __version__
 from trioflix.config import OPTIONS, ConfigError, Settings
 from trioflix.logs import configure_logging
+from trioflix.version import describe
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -34,11 +34,27 @@ def _add_options(parser: argparse.ArgumentParser, fields: Sequence[str] | None =
             )
 
 
+class _Version(argparse.Action):
+    """``--version``: asks git for the commit only when given, not at every start."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        print(f"trioflix {describe()}")
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trioflix", description="Live streaming and video platform server on Trio."
     )
-    parser.add_argument("--version", action="version", version=f"trioflix {__version__}")
+    parser.add_argument(
+        "--version", action=_Version, nargs=0, help="show the version (and commit) and exit"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser(

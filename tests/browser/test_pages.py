@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import pytest
+import trio
 
 from tests.browser.helpers import ONE_BACKEND
-from trioflix.api.pages import CONTENT_SECURITY_POLICY
+from trioflix.api.pages import CONTENT_SECURITY_POLICY, STATIC_CACHE, VERSIONED_CACHE
+from trioflix.web import assets_digest
 
 if TYPE_CHECKING:
     from tests.conftest import Server
@@ -18,11 +21,11 @@ pytestmark = ONE_BACKEND
 @pytest.mark.parametrize(
     ("path", "needle"),
     [
-        ("/", 'src="/assets/js/home.js"'),
+        ("/", '/js/home.js"'),
         ("/channel/alice", 'data-channel="alice"'),
         ("/watch/7", 'data-video-id="7"'),
-        ("/studio", 'src="/assets/js/studio.js"'),
-        ("/upload", 'src="/assets/vendor/tus.min.js"'),
+        ("/studio", '/js/studio.js"'),
+        ("/upload", '/vendor/tus.min.js"'),
         ("/login", 'id="auth-form"'),
     ],
 )
@@ -63,9 +66,41 @@ async def test_assets_and_vendor_builds_are_served(
     assert len(response.content) > 1000
 
 
+async def test_pages_link_assets_by_the_digest_of_their_contents(server: Server) -> None:
+    digest = await trio.to_thread.run_sync(assets_digest)
+    page = (await server.client.get("/channel/alice")).text
+    linked = re.findall(r'(?:src|href)="(/assets/[^"]+)"', page)
+    assert sorted(linked) == [
+        f"/assets/v/{digest}/{name}"
+        for name in (
+            "css/site.css",
+            "favicon.svg",
+            "js/channel.js",
+            "js/layout.js",
+            "vendor/hls.min.js",
+            "vendor/mpegts.js",
+        )
+    ]
+    for url in linked:
+        response = await server.client.get(url)
+        assert response.status_code == 200, url
+        assert response.headers["cache-control"] == VERSIONED_CACHE
+    # An ES module's relative import stays under the digest, and so in the long cache.
+    imported = await server.client.get(f"/assets/v/{digest}/js/api.js")
+    assert imported.headers["cache-control"] == VERSIONED_CACHE
+    # Another release's digest: the file of this one, never cached as if it were that one.
+    other = await server.client.get("/assets/v/0123456789abcdef/js/api.js")
+    assert other.status_code == 200
+    assert other.headers["cache-control"] == STATIC_CACHE
+    assert (await server.client.get("/assets/js/api.js")).headers["cache-control"] == STATIC_CACHE
+
+
 @pytest.mark.parametrize(
     "path",
     [
+        "/assets/v/0123456789abcdef/../../api/pages.py",
+        "/assets/v/0123456789abcdef/vendor/../../web/package.json",
+        "/assets/v/0123456789abcdef/vendor/lodash.throttle",
         "/assets/../api/pages.py",
         "/assets/%2e%2e/%2e%2e/pyproject.toml",
         "/assets/vendor/lodash.throttle",

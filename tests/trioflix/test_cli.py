@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from importlib.metadata import version
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
@@ -19,7 +21,6 @@ from trioflix.store import MIGRATIONS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
     from tests.conftest import PostgresCluster
 
@@ -54,6 +55,18 @@ def test_serve_help_documents_every_setting() -> None:
     ).stdout
     for option in OPTIONS:
         assert option.flag in out and option.env in out
+
+
+def test_version_names_the_release_and_the_checkout_commit() -> None:
+    root = Path(__file__).resolve().parents[2]
+    commit = subprocess.run(
+        ["git", "-C", str(root), "describe", "--always", "--dirty", "--abbrev=12"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    out = subprocess.run([*TRIOFLIX, "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout == f"trioflix {version('trioflix')} (commit {commit})\n"
 
 
 def test_bad_setting_is_a_clear_error(tmp_path: Path) -> None:

@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import json
 import logging
+from importlib.metadata import version
 from typing import TYPE_CHECKING
+
+from trioflix.version import source_commit
 
 if TYPE_CHECKING:
     import pytest
@@ -13,9 +16,13 @@ if TYPE_CHECKING:
 async def test_healthz(server: Server) -> None:
     response = await server.client.get("/healthz")
     assert response.status_code == 200
+    # Served from this checkout: the commit as well (test_cli checks it against git).
+    assert source_commit() is not None
     assert response.json() == {
         "status": "ok",
         "database": "sqlite" if server.settings.database_url is None else "postgresql",
+        "version": version("trioflix"),
+        "commit": source_commit(),
     }
 
 

@@ -8,7 +8,12 @@ its script shows "not found" from the API's 404.
 
 Files live under ``/assets/`` (``/static/`` is Quart's own route, which every app
 registers): ``/assets/js/...``, ``/assets/css/...``, and ``/assets/vendor/<name>``
-for the npm builds listed in :data:`trioflix.web.VENDOR_FILES`.
+for the npm builds listed in :data:`trioflix.web.VENDOR_FILES`. Pages link them as
+``/assets/v/<digest>/...``, the digest being a hash of all of them read at start
+(:func:`trioflix.web.assets_digest`): browsers keep those for a year, and a release
+that changes any file changes every URL, so a new page never runs with an old
+player. Our ES modules import each other by relative URL, so they stay under the same
+digest. The unversioned URLs still answer, revalidated on every use.
 """
 
 from __future__ import annotations
@@ -16,10 +21,18 @@ from __future__ import annotations
 import logging
 from typing import Final
 
-from quart import Blueprint, Response, render_template, send_file, send_from_directory
+import trio
+from quart import (
+    Blueprint,
+    Response,
+    current_app,
+    render_template,
+    send_file,
+    send_from_directory,
+)
 
 from trioflix.errors import APIError
-from trioflix.web import STATIC_DIR, TEMPLATES_DIR, VENDOR_FILES, node_modules_dir
+from trioflix.web import STATIC_DIR, TEMPLATES_DIR, assets_digest, vendor_file
 
 __all__ = ["blueprint"]
 
@@ -43,15 +56,27 @@ CONTENT_SECURITY_POLICY: Final = "; ".join(
         "frame-ancestors 'none'",
     ]
 )
-# Our files change with the code: revalidate every time (cheap: ETag / 304).
+# Unversioned URLs (and a digest from another release): revalidate every time (cheap:
+# ETag / 304), since the file behind them changes with the release.
 STATIC_CACHE: Final = "no-cache"
-# Vendor files are pinned by the lockfile; an hour is safe and spares reloads.
-VENDOR_CACHE: Final = "public, max-age=3600"
+# A URL with this release's digest names these exact bytes: keep them as long as HTTP allows.
+VERSIONED_CACHE: Final = "public, max-age=31536000, immutable"
+_DIGEST_KEY: Final = "TRIOFLIX_ASSETS_DIGEST"
 _CHANNEL_MAX: Final = 32  # usernames are 3-32 of [a-z0-9_] (docs/api.md)
 
 
+@blueprint.before_app_serving
+async def _hash_assets() -> None:
+    current_app.config[_DIGEST_KEY] = await trio.to_thread.run_sync(assets_digest)
+
+
+def _assets_base() -> str:
+    digest = current_app.config.get(_DIGEST_KEY)
+    return "/assets" if digest is None else f"/assets/v/{digest}"
+
+
 async def _page(template: str, title: str, **context: object) -> Response:
-    html = await render_template(template, title=title, **context)
+    html = await render_template(template, title=title, assets=_assets_base(), **context)
     response = Response(html, content_type="text/html; charset=utf-8")
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     response.headers["X-Content-Type-Options"] = "nosniff"
@@ -94,22 +119,38 @@ async def login() -> Response:
 
 @blueprint.get("/assets/<path:filename>")
 async def asset(filename: str) -> Response:
-    response: Response = await send_from_directory(STATIC_DIR, filename)
-    response.headers["Cache-Control"] = STATIC_CACHE
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return await _static(filename, STATIC_CACHE)
 
 
 @blueprint.get("/assets/vendor/<name>")
 async def vendor(name: str) -> Response:
-    relative = VENDOR_FILES.get(name)
-    if relative is None:
+    return await _vendor(name, STATIC_CACHE)
+
+
+@blueprint.get("/assets/v/<digest>/<path:filename>")
+async def versioned_asset(digest: str, filename: str) -> Response:
+    cache = VERSIONED_CACHE if digest == current_app.config.get(_DIGEST_KEY) else STATIC_CACHE
+    name = filename.removeprefix("vendor/")
+    if name != filename:
+        return await _vendor(name, cache)
+    return await _static(filename, cache)
+
+
+async def _static(filename: str, cache: str) -> Response:
+    response: Response = await send_from_directory(STATIC_DIR, filename)
+    response.headers["Cache-Control"] = cache
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+async def _vendor(name: str, cache: str) -> Response:
+    path = vendor_file(name)
+    if path is None:
         raise APIError(404, "not_found", "no such file")
-    path = node_modules_dir() / relative
     if not path.is_file():
         logger.error("front-end package missing: %s (run `npm ci` in web/, or ./dev serve)", path)
-        raise APIError(404, "not_installed", f"{relative} is not installed: run npm ci in web/")
+        raise APIError(404, "not_installed", f"{name} is not installed: run npm ci in web/")
     response: Response = await send_file(path, mimetype="text/javascript")
-    response.headers["Cache-Control"] = VENDOR_CACHE
+    response.headers["Cache-Control"] = cache
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
