@@ -69,13 +69,22 @@ def serve_env(data_dir: Path) -> tuple[dict[str, str], int]:
 
 @asynccontextmanager
 async def serve_process(
-    env: dict[str, str], port: int, log: Path
+    env: dict[str, str],
+    port: int,
+    log: Path,
+    *,
+    python: str = sys.executable,
+    cwd: Path | None = None,
 ) -> AsyncIterator[tuple[trio.Process, httpx.AsyncClient]]:
-    """``trioflix serve`` as a child process, up once ``/healthz`` answers; killed on exit."""
+    """``trioflix serve`` as a child process, up once ``/healthz`` answers; killed on exit.
+
+    ``python``: the interpreter whose trioflix runs (another virtual environment's).
+    """
     with log.open("ab") as stderr:
         process = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "trioflix", "serve", "--http", f"127.0.0.1:{port}"],
+            [python, "-m", "trioflix", "serve", "--http", f"127.0.0.1:{port}"],
             env=env,
+            cwd=cwd,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
         )
