@@ -43,6 +43,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.interop]
 ROOT = Path(__file__).resolve().parent.parent
 # What the pages load from the package, and the npm package each comes from.
 VENDOR = {"hls.min.js": "hls.js", "mpegts.js": "mpegts.js", "tus.min.js": "tus-js-client"}
+# What the build adds to the package (files that exist in no checkout).
+PACKAGE = "trioflix"
+WHEEL_VENDOR = f"{PACKAGE}/web/vendor"
 BUILD_TIMEOUT_S = 300  # an isolated build downloads setuptools; pip installs ~30 packages
 PROCESSING_TIMEOUT_MS = 120_000  # the uploaded video's renditions, on a loaded machine
 
@@ -97,11 +100,13 @@ def _build_and_install(work: Path) -> tuple[Path, Path, str]:
     return wheel, bin_dir, commit
 
 
-def _check_wheel_contents(wheel: Path) -> None:
+def _check_wheel_contents(wheel: Path) -> str:
+    """Assert what the wheel holds and lacks; the commit it records."""
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
-        licenses = archive.read("trioflix/web/vendor/LICENSES.txt").decode()
-        versions = json.loads(archive.read("trioflix/web/vendor/versions.json"))
+        licenses = archive.read(f"{WHEEL_VENDOR}/LICENSES.txt").decode()
+        versions = json.loads(archive.read(f"{WHEEL_VENDOR}/versions.json"))
+        recorded = archive.read(f"{PACKAGE}/commit.txt").decode()
     tops = {name.split("/")[0] for name in names}
     assert tops == {"trioflix", "protocols", wheel.name.split("-py3")[0] + ".dist-info"}, tops
     # No tests, benchmarks, development or build leftovers.
@@ -110,12 +115,12 @@ def _check_wheel_contents(wheel: Path) -> None:
         assert not {"tests", "bench", "node_modules", "__pycache__"} & set(parts), name
         assert not name.endswith((".pyc", "noxfile.py", "setup.py", "conftest.py")), name
     for name, package in VENDOR.items():
-        assert f"trioflix/web/vendor/{name}" in names
+        assert f"{WHEEL_VENDOR}/{name}" in names
         lock = json.loads((ROOT / "web" / "package-lock.json").read_text())
         pinned = lock["packages"][f"node_modules/{package}"]["version"]
         assert versions[package] == pinned
         assert f"\n{package} {pinned} (license: " in licenses
-    assert "trioflix/commit.txt" in names
+    return recorded.strip()
 
 
 def _clean_env() -> dict[str, str]:
@@ -133,7 +138,7 @@ async def test_the_wheel_installed_outside_the_checkout_serves_working_pages(
 ) -> None:
     ffmpeg = require(FFMPEG, "ffmpeg")
     wheel, bin_dir, commit = await trio.to_thread.run_sync(_build_and_install, tmp_path)
-    _check_wheel_contents(wheel)
+    assert _check_wheel_contents(wheel) == commit
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
