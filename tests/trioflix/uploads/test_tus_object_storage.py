@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 MIB = 1024 * 1024
 PART = 5 * MIB
+COPY_LIMIT = 2 * PART  # ObjectStore.max_single_bytes in the tests (5 GiB in service)
 
 pytestmark = [
     pytest.mark.usefixtures("media_storage"),
@@ -405,6 +406,9 @@ async def test_an_expired_upload_has_its_multipart_upload_aborted(
         # A small partial cannot be a part of its own: it is read, and so are the
         # bytes after it until the joined part reaches 5 MiB.
         ((100_000, 6 * MIB, 1000), [0, 1]),
+        # A partial over the limit on a copied part (5 GiB, here scaled down to
+        # COPY_LIMIT): copied as several parts.
+        ((COPY_LIMIT + MIB, 1000), []),
     ],
 )
 async def test_concatenation_copies_parts_inside_the_store(
@@ -418,6 +422,16 @@ async def test_concatenation_copies_parts_inside_the_store(
         assert (await patch(server.tus, token, path, 0, data)).status_code == 204
         paths.append(path)
     objects = server.app.trioflix.objects
+    monkeypatch.setattr(objects, "max_single_bytes", COPY_LIMIT)
+    copied: list[int] = []
+    real_copy = objects.upload_part_copy
+
+    async def upload_part_copy(*args: Any, **range_: Any) -> Part:
+        part = await real_copy(*args, **range_)
+        copied.append(part.size)
+        return part
+
+    monkeypatch.setattr(objects, "upload_part_copy", upload_part_copy)
     reads: list[str] = []
     real_open_read = objects.open_read
 
@@ -432,6 +446,7 @@ async def test_concatenation_copies_parts_inside_the_store(
     assert final.status_code == 201, final.text
     monkeypatch.undo()
     assert reads == [f"uploads/{upload_id(paths[i])}/data" for i in read]
+    assert all(size <= COPY_LIMIT for size in copied) and sum(copied) <= sum(sizes)
     assert await finished_bytes(server, token, final.headers["Location"]) == b"".join(parts)
     # The partials' objects are gone with them.
     for path in paths:
