@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from trioflix.cluster.errors import ClusterError
+from trioflix.cluster.shared_storage import OBJECT_STORE_ID
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -170,11 +171,38 @@ def check_peers(me: Member, members: Iterable[Member]) -> None:
         )
     storage = sorted(m.advertise_url for m in others if m.storage != me.storage)
     if storage:
-        raise ClusterConfigError(
-            f"TRIOFLIX_DATA_DIR is not the directory the hosts at {', '.join(storage)} use:"
-            " every host of a cluster serves the others' recordings and uploads, so point"
-            " TRIOFLIX_DATA_DIR on every host at the same shared filesystem"
+        raise ClusterConfigError(_storage_refusal(me, ", ".join(storage), others))
+
+
+def _storage_refusal(me: Member, hosts: str, others: list[Member]) -> str:
+    """What to set when this host's storage id is not the others'."""
+    on_objects = me.storage.startswith(OBJECT_STORE_ID)
+    others_on_objects = any(m.storage.startswith(OBJECT_STORE_ID) for m in others)
+    if on_objects or others_on_objects:
+        if not on_objects:
+            problem = (
+                "this host keeps its media on local disk (TRIOFLIX_STORAGE_URL unset or"
+                f" file:), but the hosts at {hosts} use object storage"
+            )
+        elif not others_on_objects:
+            problem = (
+                "TRIOFLIX_STORAGE_URL names an object store, but the hosts at"
+                f" {hosts} keep their media on local disk"
+            )
+        else:
+            problem = f"TRIOFLIX_STORAGE_URL names another object store than the hosts at {hosts}"
+        return (
+            f"{problem}: set the same TRIOFLIX_STORAGE_URL (s3://BUCKET/PREFIX) and AWS"
+            " endpoint on every host, where they find each other's recordings and uploads"
         )
+    return (
+        f"TRIOFLIX_DATA_DIR is not the directory the hosts at {hosts} use: with media on"
+        " local disk (TRIOFLIX_STORAGE_URL unset or file:) every host serves the others'"
+        " recordings and uploads from it, so point TRIOFLIX_DATA_DIR on every host at the"
+        " same shared filesystem, or put the media on object storage"
+        " (TRIOFLIX_STORAGE_URL=s3://BUCKET/PREFIX on every host), which lets each host"
+        " keep a data directory of its own"
+    )
 
 
 async def check_join(membership: Membership, me: Member) -> None:

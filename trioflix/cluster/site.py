@@ -51,7 +51,7 @@ from trioflix.cluster.members import (
     heartbeat,
 )
 from trioflix.cluster.pull_auth import PullTokenRejected, PullTokens, Rejection
-from trioflix.cluster.shared_storage import storage_id
+from trioflix.cluster.shared_storage import cluster_storage_id
 
 if TYPE_CHECKING:
     from trioflix.config import Settings
@@ -575,7 +575,8 @@ async def join_site(
     On a single host (neither ``REDIS_URL`` nor an advertise URL) nothing is
     checked or written, and the record has no advertise URL, secret fingerprint or
     storage id. In a cluster, the storage id is read (or created) in the
-    data directory and this host's record is checked against the live members'.
+    object store (media on S3) or the data directory (media on local disk), and
+    this host's record is checked against the live members'.
 
     Args:
         settings: This host's settings (a cluster's include its ``JWT_SECRET``).
@@ -587,6 +588,7 @@ async def join_site(
     Raises:
         ClusterConfigError: the settings would split the site, or this host's
             secret or storage differs from the live members'.
+        StorageProbeError: the object store does not work, or its id cannot be read.
         SiteUnavailable: in a cluster, Redis could not be asked who the members are.
     """
     mode = site_mode(settings)
@@ -600,7 +602,7 @@ async def join_site(
             serving=serving,
         )
     assert settings.advertise_url and settings.redis_url and settings.jwt_secret
-    storage = await trio.to_thread.run_sync(storage_id, settings.data_dir)
+    storage = await cluster_storage_id(settings)
     site = Site(
         mode=mode,
         host=Host.new(check_advertise_url(settings.advertise_url)),

@@ -260,6 +260,32 @@ class LocalObjectStore(ObjectStore):
         info: ObjectInfo = await self._run(self._install, key, tmp, content_type, cache_control)
         return info
 
+    async def put_bytes_if_absent(self, key: str, data: bytes) -> bool:
+        check_key(key)
+
+        async def fill(fd: int) -> None:
+            await self._run(_write_all, fd, data)
+
+        tmp = await self._write_tmp(fill)
+        created: bool = await self._run(self._link_new, key, tmp)
+        return created
+
+    def _link_new(self, key: str, tmp: Path) -> bool:
+        """Link the fsynced ``tmp`` to ``key`` unless an object is there (a link, unlike a
+        rename, fails on an existing target); ``tmp`` goes either way."""
+        target = self._object_path(key)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(tmp, target)
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            raise _translate(exc, f"cannot store {key!r} in {self.location}") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+        self._fsync_dir(target.parent)
+        return True
+
     async def put_file(
         self,
         key: str,
@@ -420,12 +446,19 @@ class LocalObjectStore(ObjectStore):
         return await self._part_from(key, upload_id, number, path, offset, length)
 
     async def upload_part_copy(
-        self, key: str, upload_id: str, number: int, source_key: str
+        self,
+        key: str,
+        upload_id: str,
+        number: int,
+        source_key: str,
+        *,
+        offset: int = 0,
+        length: int | None = None,
     ) -> Part:
         source = self._object_path(source_key)
         if not await self._run(source.is_file):
             raise ObjectNotFound(f"no object {source_key!r} in {self.location}")
-        return await self._part_from(key, upload_id, number, source, 0, None)
+        return await self._part_from(key, upload_id, number, source, offset, length)
 
     def _parts(self, key: str, upload_id: str) -> list[Part]:
         self._manifest(key, upload_id)

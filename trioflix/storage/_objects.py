@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_CONTENT_TYPE",
     "MAX_PARTS",
+    "MAX_SINGLE_BYTES",
     "MIN_PART_SIZE",
     "ObjectInfo",
     "ObjectReader",
@@ -30,6 +31,7 @@ __all__ = [
     "Part",
     "check_key",
     "check_part_number",
+    "split_evenly",
 ]
 
 # S3's own limits, enforced by the local backend too so that code tested on
@@ -37,6 +39,8 @@ __all__ = [
 # and an upload has at most 10,000 parts.
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PARTS = 10_000
+# S3's limit on one PUT and on one copied part: larger objects go in several parts.
+MAX_SINGLE_BYTES = 5 * 1024 * 1024 * 1024
 DEFAULT_CONTENT_TYPE = "application/octet-stream"  # what S3 answers when none was given
 _MAX_KEY_BYTES = 1024  # S3's limit on a key's UTF-8 length
 _BAD_SEGMENTS = {"", ".", ".."}
@@ -58,6 +62,24 @@ def check_key(key: str, *, prefix: bool = False) -> str:
     if key.startswith("/") or any(segment in _BAD_SEGMENTS for segment in segments):
         raise ValueError(f"unusable object key {key!r}: empty, '.' or '..' segment")
     return key
+
+
+def split_evenly(size: int, limit: int) -> list[tuple[int, int]]:
+    """``(offset, length)`` of the fewest near-equal pieces of ``size`` bytes, none over ``limit``.
+
+    Near-equal rather than ``limit``-sized with a remainder: with ``limit`` at least
+    twice :data:`MIN_PART_SIZE`, every piece of a split is at least that, so each can
+    be a part that is not the last.
+    """
+    count = max(1, -(-size // limit))
+    base, extra = divmod(size, count)
+    pieces = []
+    offset = 0
+    for index in range(count):
+        length = base + (index < extra)
+        pieces.append((offset, length))
+        offset += length
+    return pieces
 
 
 def check_part_number(number: int) -> int:
@@ -139,6 +161,10 @@ class ObjectStore(ABC):
 
     #: Where the objects live, for messages: ``s3://bucket/prefix`` or ``file:/path``.
     location: str
+    #: The largest object :meth:`copy_parts` copies as one part (S3's limit on a
+    #: copied part); the S3 backend also sends a file over it in parts. Tests set
+    #: it small (at least twice :data:`MIN_PART_SIZE`) to run those paths.
+    max_single_bytes: int = MAX_SINGLE_BYTES
 
     @abstractmethod
     async def put_bytes(
@@ -152,6 +178,15 @@ class ObjectStore(ABC):
         """Store ``data`` under ``key``, replacing any object there."""
 
     @abstractmethod
+    async def put_bytes_if_absent(self, key: str, data: bytes) -> bool:
+        """Store ``data`` under ``key`` unless an object is there; whether this call stored it.
+
+        Of several writers racing for one key, exactly one gets ``True`` and every
+        reader then sees its bytes: S3's conditional ``PUT`` (``If-None-Match: *``),
+        a hard link on local disk. The object has the default ``Content-Type``.
+        """
+
+    @abstractmethod
     async def put_file(
         self,
         key: str,
@@ -162,7 +197,8 @@ class ObjectStore(ABC):
     ) -> ObjectInfo:
         """Store the file at ``path`` under ``key``, streamed from disk in bounded chunks.
 
-        Up to 5 GiB (S3's limit on one ``PUT``); larger files go through a multipart upload.
+        S3 takes up to 5 GiB in one ``PUT``; the S3 backend sends a larger file
+        (over :attr:`max_single_bytes`) as a multipart upload of even parts.
         """
 
     @abstractmethod
@@ -242,16 +278,46 @@ class ObjectStore(ABC):
 
     @abstractmethod
     async def upload_part_copy(
-        self, key: str, upload_id: str, number: int, source_key: str
+        self,
+        key: str,
+        upload_id: str,
+        number: int,
+        source_key: str,
+        *,
+        offset: int = 0,
+        length: int | None = None,
     ) -> Part:
-        """Make the whole object ``source_key`` part ``number``, copied inside the store.
+        """Make ``length`` bytes of ``source_key`` from ``offset`` (all by default) part
+        ``number``, copied inside the store.
 
-        Up to 5 GiB (S3's limit on one copied part).
+        Up to 5 GiB (S3's limit on one copied part): :meth:`copy_parts` splits.
 
         Raises:
             ObjectNotFound: No object under ``source_key``.
             UploadNotFound: No such upload.
         """
+
+    async def copy_parts(
+        self, key: str, upload_id: str, first_number: int, source_key: str
+    ) -> list[Part]:
+        """Make the whole object ``source_key`` parts ``first_number`` on, copied in the store.
+
+        One part up to :attr:`max_single_bytes`, else the fewest near-equal parts
+        under it (each at least :data:`MIN_PART_SIZE`, so that more parts may follow).
+
+        Raises:
+            ObjectNotFound: No object under ``source_key``.
+            UploadNotFound: No such upload.
+        """
+        size = (await self.head(source_key)).size
+        if size <= self.max_single_bytes:
+            return [await self.upload_part_copy(key, upload_id, first_number, source_key)]
+        return [
+            await self.upload_part_copy(
+                key, upload_id, first_number + index, source_key, offset=offset, length=length
+            )
+            for index, (offset, length) in enumerate(split_evenly(size, self.max_single_bytes))
+        ]
 
     @abstractmethod
     async def list_parts(self, key: str, upload_id: str) -> list[Part]:

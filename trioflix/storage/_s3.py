@@ -27,6 +27,7 @@ Error handling:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import os
@@ -45,6 +46,7 @@ from trioflix.storage._errors import (
     InvalidRange,
     ObjectNotFound,
     StorageError,
+    StorageFailure,
     StorageUnavailable,
     UploadNotFound,
 )
@@ -56,6 +58,7 @@ from trioflix.storage._objects import (
     Part,
     check_key,
     check_part_number,
+    split_evenly,
 )
 
 if TYPE_CHECKING:
@@ -97,7 +100,13 @@ _ERROR_CODES: dict[str, type[StorageError]] = {
     "EntityTooSmall": InvalidPart,
     "InvalidRange": InvalidRange,
 }
-_TRANSIENT_CODES = {"SlowDown", "RequestTimeout", "ServiceUnavailable", "InternalError"}
+_TRANSIENT_CODES = {
+    "SlowDown",
+    "RequestTimeout",
+    "ServiceUnavailable",
+    "InternalError",
+    "ConditionalRequestConflict",  # a conditional write raced another: try again
+}
 # What the network or the server did (refused, reset, timed out, cut short), as
 # opposed to errors in our own parameters, which must not pass for an outage.
 _TRANSIENT_EXCEPTIONS = (
@@ -316,6 +325,28 @@ class S3ObjectStore(ObjectStore):
             cache_control=cache_control,
         )
 
+    async def put_bytes_if_absent(self, key: str, data: bytes) -> bool:
+        try:
+            await self._call(
+                f"creating {key!r}",
+                self._client.put_object,
+                Bucket=self.bucket,
+                Key=self._key(key),
+                Body=data,
+                IfNoneMatch="*",
+            )
+        except StorageError as exc:
+            # 412: an object is there. (AWS answers a conditional write racing
+            # another with 409 ConditionalRequestConflict: transient, retried.)
+            cause = exc.__cause__
+            if (
+                isinstance(cause, botocore.exceptions.ClientError)
+                and cause.response.get("Error", {}).get("Code") == "PreconditionFailed"
+            ):
+                return False
+            raise
+        return True
+
     async def put_file(
         self,
         key: str,
@@ -324,6 +355,9 @@ class S3ObjectStore(ObjectStore):
         content_type: str = DEFAULT_CONTENT_TYPE,
         cache_control: str | None = None,
     ) -> ObjectInfo:
+        size = (await trio.to_thread.run_sync(path.stat)).st_size
+        if size > self.max_single_bytes:
+            return await self._put_in_parts(key, path, size, content_type, cache_control)
         answer, size = await self._send_file(
             f"storing {key!r} from {path}",
             self._client.put_object,
@@ -341,6 +375,30 @@ class S3ObjectStore(ObjectStore):
             content_type=content_type,
             cache_control=cache_control,
         )
+
+    async def _put_in_parts(
+        self, key: str, path: Path, size: int, content_type: str, cache_control: str | None
+    ) -> ObjectInfo:
+        """``put_file`` of a file over :attr:`max_single_bytes`: a multipart upload of
+        even parts, aborted if a part fails (nothing is left under ``key``)."""
+        upload_id = await self.create_multipart(
+            key, content_type=content_type, cache_control=cache_control
+        )
+        try:
+            parts = [
+                await self.upload_part(key, upload_id, number, path, offset=offset, length=length)
+                for number, (offset, length) in enumerate(
+                    split_evenly(size, self.max_single_bytes), start=1
+                )
+            ]
+            return await self.complete_multipart(key, upload_id, parts)
+        except BaseException:
+            with trio.move_on_after(CONNECT_TIMEOUT_S, shield=True):
+                # Best effort: a store that is away keeps the upload, which a
+                # bucket lifecycle rule for incomplete multipart uploads ends.
+                with contextlib.suppress(StorageFailure):
+                    await self.abort_multipart(key, upload_id)
+            raise
 
     async def open_read(
         self, key: str, *, offset: int = 0, length: int | None = None
@@ -463,12 +521,27 @@ class S3ObjectStore(ObjectStore):
         return Part(number=number, etag=answer["ETag"], size=size)
 
     async def upload_part_copy(
-        self, key: str, upload_id: str, number: int, source_key: str
+        self,
+        key: str,
+        upload_id: str,
+        number: int,
+        source_key: str,
+        *,
+        offset: int = 0,
+        length: int | None = None,
     ) -> Part:
         check_part_number(number)
+        if offset < 0 or (length is not None and length < 1):
+            raise ValueError(f"bad range: offset {offset}, length {length}")
         full_key = self._key(key)
         # The copy answer carries no size; the source's HEAD does (and names a missing source).
-        size = (await self.head(source_key)).size
+        total = (await self.head(source_key)).size
+        size = total - offset if length is None else length
+        if offset + size > total:
+            raise ValueError(f"{source_key!r} is shorter than {offset + size} bytes")
+        ranged: dict[str, str] = {}
+        if offset or length is not None:
+            ranged["CopySourceRange"] = f"bytes={offset}-{offset + size - 1}"
         answer = await self._call(
             f"copying {source_key!r} into part {number} of {key!r}",
             self._client.upload_part_copy,
@@ -477,6 +550,7 @@ class S3ObjectStore(ObjectStore):
             UploadId=upload_id,
             PartNumber=number,
             CopySource=quote(f"{self.bucket}/{self._key(source_key)}", safe="/~"),
+            **ranged,
         )
         return Part(number=number, etag=answer["CopyPartResult"]["ETag"], size=size)
 

@@ -491,11 +491,12 @@ class UploadObjects:
     async def concatenate(self, db: Database, final: Upload, partials: Sequence[Upload]) -> int:
         """Build the final upload's object from its partial uploads' objects, in the store.
 
-        Each partial becomes a part copied inside the store, without a download.
-        S3 refuses a part under 5 MiB unless it is the last, so a partial that
-        small (and any after it until the joined bytes reach 5 MiB) is read into
-        the spool and sent as one part with them. Copied parts are limited to
-        5 GiB each (S3's limit on a copied part).
+        Each partial becomes a part copied inside the store, without a download
+        (a partial over 5 GiB, S3's limit on a copied part, several:
+        :meth:`~trioflix.storage.ObjectStore.copy_parts`). S3 refuses a part
+        under 5 MiB unless it is the last, so a partial that small (and any
+        after it until the joined bytes reach 5 MiB) is read into the spool and
+        sent as one part with them.
 
         Returns:
             The final upload's length.
@@ -518,9 +519,7 @@ class UploadObjects:
                 last = index == len(partials) - 1
                 source = data_key(partial.id)
                 if spooled == 0 and (last or (partial.length or 0) >= MIN_PART_SIZE):
-                    parts.append(
-                        await store.upload_part_copy(key, multipart_id, len(parts) + 1, source)
-                    )
+                    parts += await store.copy_parts(key, multipart_id, len(parts) + 1, source)
                     continue
                 reader = await store.open_read(source) if partial.length else None
                 if reader is not None:

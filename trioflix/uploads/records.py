@@ -41,7 +41,9 @@ __all__ = [
     "commit_parts",
     "create_upload",
     "finals_waiting_on",
+    "forget_multipart",
     "get_upload",
+    "list_data_left",
     "list_expired",
     "list_pending_finals",
     "list_stored_unfinished",
@@ -343,9 +345,32 @@ async def list_expired(db: Transaction, now: float, limit: int) -> list[Upload]:
     return [u for row in rows if (u := _upload(row)) is not None]
 
 
+async def list_data_left(db: Transaction, limit: int) -> list[Upload]:
+    """Terminated and expired uploads whose multipart upload is still to be aborted.
+
+    The storage was away when they ended: their row keeps the multipart id until
+    :func:`forget_multipart` says the upload and its objects are gone.
+    """
+    rows = await db.fetch(
+        f"SELECT {_COLUMNS} FROM uploads WHERE state IN ('terminated', 'expired')"
+        " AND multipart_id IS NOT NULL ORDER BY updated_at LIMIT $1",
+        limit,
+    )
+    return [u for row in rows if (u := _upload(row)) is not None]
+
+
+async def forget_multipart(db: Transaction, upload_id: str) -> None:
+    """A gone upload's multipart upload and objects were removed: nothing is left to clean."""
+    await db.execute("UPDATE uploads SET multipart_id = NULL WHERE id = $1", upload_id)
+
+
 async def purge_tombstones(db: Transaction, before: float) -> int:
-    """Forget terminated and expired uploads last touched before ``before``."""
+    """Forget terminated and expired uploads last touched before ``before``.
+
+    A row whose data is still to be removed (:func:`list_data_left`) stays until it is.
+    """
     return await db.execute(
-        "DELETE FROM uploads WHERE state IN ('terminated', 'expired') AND updated_at < $1",
+        "DELETE FROM uploads WHERE state IN ('terminated', 'expired') AND updated_at < $1"
+        " AND multipart_id IS NULL",
         before,
     )

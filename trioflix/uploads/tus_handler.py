@@ -30,6 +30,7 @@ from trioflix.uploads.completion import (
     assemble_waiting_finals,
     complete_upload,
 )
+from trioflix.uploads.housekeeping import drop_data
 from trioflix.uploads.service import TUS_PATH
 from trioflix.uploads.transfer import Body, ExpectedChecksum, receive_body
 
@@ -353,7 +354,8 @@ async def _terminate(service: Uploads, user: User, upload_id: str) -> TusAnswer:
         upload = await _owned(service, user, upload_id)
         await records.mark(service.db, upload_id, "terminated")
         if upload.state == "uploading" or (upload.state == "complete" and upload.is_partial):
-            # A finished ordinary upload's bytes already belong to its video.
-            await service.files.remove(upload)
+            # A finished ordinary upload's bytes already belong to its video. With
+            # the storage away they stay for housekeeping; the upload is ended.
+            await drop_data(service, upload)
     logger.info("upload %s terminated", upload_id)
     return _reply(tus.termination_response())

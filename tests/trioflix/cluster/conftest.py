@@ -40,7 +40,29 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[coredis.Redis[bytes]
 def running_rig(
     pg_cluster: PostgresCluster, tmp_path_factory: pytest.TempPathFactory, **site_env: str
 ) -> Iterator[Rig]:
-    """Three hosts of one site (tests/trioflix/cluster/rig.py), each with ``site_env``."""
+    """Three hosts of one site (tests/trioflix/cluster/rig.py), each with ``site_env``,
+    sharing a data directory."""
+    with _running(pg_cluster, tmp_path_factory, site_env, private_data_dirs=False) as site:
+        yield site
+
+
+@contextmanager
+def running_private_rig(
+    pg_cluster: PostgresCluster, tmp_path_factory: pytest.TempPathFactory, **site_env: str
+) -> Iterator[Rig]:
+    """As :func:`running_rig`, but each host has a data directory of its own."""
+    with _running(pg_cluster, tmp_path_factory, site_env, private_data_dirs=True) as site:
+        yield site
+
+
+@contextmanager
+def _running(
+    pg_cluster: PostgresCluster,
+    tmp_path_factory: pytest.TempPathFactory,
+    site_env: dict[str, str],
+    *,
+    private_data_dirs: bool,
+) -> Iterator[Rig]:
     if not REDIS_SERVER.exists():
         pytest.skip(f"{REDIS_SERVER} not found (apt-get install redis-server)")
     workdir = tmp_path_factory.mktemp("rig")
@@ -53,6 +75,7 @@ def running_rig(
         data_dir=workdir / "data",
         workdir=workdir,
         site_env=site_env,
+        private_data_dirs=private_data_dirs,
     )
     try:
         for name in ("a", "b", "c"):

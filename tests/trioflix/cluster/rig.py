@@ -2,10 +2,11 @@
 
 Every host gets the same ``DATABASE_URL`` (one PostgreSQL database), ``REDIS_URL``
 (one redis-server) and ``JWT_SECRET``, and its own HTTP and RTMP ports and
-``TRIOFLIX_ADVERTISE_URL``. They share one ``TRIOFLIX_DATA_DIR``, as hosts of a
-cluster share a network filesystem: recordings and uploads are served by all of
-them, and each keeps what is its own alone under ``hosts/`` in it
-(``Settings.host_dir``).
+``TRIOFLIX_ADVERTISE_URL``. By default they share one ``TRIOFLIX_DATA_DIR``, as
+hosts of a cluster with media on local disk share a network filesystem:
+recordings and uploads are served by all of them, and each keeps what is its own
+alone under ``hosts/`` in it (``Settings.host_dir``). With media on object
+storage each host may have a data directory of its own (``private_data_dirs``).
 """
 
 from __future__ import annotations
@@ -71,9 +72,11 @@ class Rig:
     Attributes:
         database_url: The site's PostgreSQL database.
         redis_server: The site's redis-server, which a test may stop and start again.
-        data_dir: The data directory every host shares.
+        data_dir: The data directory every host shares, or with
+            ``private_data_dirs`` the directory holding one per host, by name.
         workdir: Where each host's stderr log goes.
         site_env: Settings every host of this rig gets (e.g. its webhook URLs).
+        private_data_dirs: Whether each host has a data directory of its own.
         hosts: The hosts started so far, in order.
     """
 
@@ -82,17 +85,22 @@ class Rig:
     data_dir: Path
     workdir: Path
     site_env: dict[str, str] = field(default_factory=dict)
+    private_data_dirs: bool = False
     hosts: list[RigHost] = field(default_factory=list)
+
+    def data_dir_of(self, name: str) -> Path:
+        """The data directory of the host called ``name``."""
+        return self.data_dir / name if self.private_data_dirs else self.data_dir
 
     @property
     def redis_url(self) -> str:
         return self.redis_server.url
 
-    def env(self, http_port: int, rtmp_port: int, **changes: str) -> dict[str, str]:
-        """A host's environment: the site's settings and its own ports; a change to
-        ``""`` unsets that variable."""
+    def env(self, data_dir: Path, http_port: int, rtmp_port: int, **changes: str) -> dict[str, str]:
+        """A host's environment: the site's settings, its data directory and its own
+        ports; a change to ``""`` unsets that variable."""
         env = _env(
-            self.data_dir,
+            data_dir,
             DATABASE_URL=self.database_url,
             REDIS_URL=self.redis_url,
             JWT_SECRET=RIG_SECRET,
@@ -118,7 +126,7 @@ class Rig:
         with log.open("wb") as stderr:
             process = subprocess.Popen(
                 [*TRIOFLIX, "serve"],
-                env=self.env(http_port, rtmp_port, **changes),
+                env=self.env(self.data_dir_of(name), http_port, rtmp_port, **changes),
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
             )
@@ -131,7 +139,7 @@ class Rig:
         """Start a host that should refuse to start: its exit status and stderr."""
         result = subprocess.run(
             [*TRIOFLIX, "serve"],
-            env=self.env(free_port(), free_port(), **changes),
+            env=self.env(self.data_dir_of("refused"), free_port(), free_port(), **changes),
             capture_output=True,
             text=True,
             check=False,

@@ -220,9 +220,45 @@ def test_a_peer_with_another_storage_is_refused() -> None:
     with pytest.raises(ClusterConfigError) as refused:
         check_peers(member("a"), [member("b"), member("c", storage="data-dir:2")])
     assert str(refused.value) == (
-        "TRIOFLIX_DATA_DIR is not the directory the hosts at http://c:8000 use: every host of"
-        " a cluster serves the others' recordings and uploads, so point TRIOFLIX_DATA_DIR on"
-        " every host at the same shared filesystem"
+        "TRIOFLIX_DATA_DIR is not the directory the hosts at http://c:8000 use: with media on"
+        " local disk (TRIOFLIX_STORAGE_URL unset or file:) every host serves the others'"
+        " recordings and uploads from it, so point TRIOFLIX_DATA_DIR on every host at the"
+        " same shared filesystem, or put the media on object storage"
+        " (TRIOFLIX_STORAGE_URL=s3://BUCKET/PREFIX on every host), which lets each host keep"
+        " a data directory of its own"
+    )
+
+
+@pytest.mark.parametrize(
+    ("mine", "theirs", "problem"),
+    [
+        (
+            "object-store:1",
+            "object-store:2",
+            "TRIOFLIX_STORAGE_URL names another object store than the hosts at http://b:8000",
+        ),
+        (
+            "data-dir:1",
+            "object-store:2",
+            "this host keeps its media on local disk (TRIOFLIX_STORAGE_URL unset or file:),"
+            " but the hosts at http://b:8000 use object storage",
+        ),
+        (
+            "object-store:1",
+            "data-dir:2",
+            "TRIOFLIX_STORAGE_URL names an object store, but the hosts at http://b:8000 keep"
+            " their media on local disk",
+        ),
+    ],
+    ids=["another-store", "local-among-s3", "s3-among-local"],
+)
+def test_a_peer_on_another_object_store_is_refused(mine: str, theirs: str, problem: str) -> None:
+    check_peers(member("a", storage=mine), [member("b", storage=mine)])  # data dirs apart
+    with pytest.raises(ClusterConfigError) as refused:
+        check_peers(member("a", storage=mine), [member("b", storage=theirs)])
+    assert str(refused.value) == (
+        f"{problem}: set the same TRIOFLIX_STORAGE_URL (s3://BUCKET/PREFIX) and AWS endpoint"
+        " on every host, where they find each other's recordings and uploads"
     )
 
 

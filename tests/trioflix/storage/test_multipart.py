@@ -139,6 +139,62 @@ async def test_server_side_copy_concatenates_objects(store: ObjectStore) -> None
         await store.upload_part_copy("uploads/final/original", upload_id, 3, "uploads/nope")
 
 
+SMALL_LIMIT = 2 * MIN_PART_SIZE  # what tests set max_single_bytes to: S3's 5 GiB, scaled down
+
+
+async def test_an_object_over_the_limit_is_copied_as_several_parts(store: ObjectStore) -> None:
+    """tus concatenation of a partial over 5 GiB (here over the scaled-down limit): its
+    object becomes several near-equal copied parts, each a part S3 takes before another."""
+    store.max_single_bytes = SMALL_LIMIT
+    big, small = os.urandom(2 * SMALL_LIMIT + 3), os.urandom(1000)
+    await store.put_bytes("uploads/p1/data", big)
+    await store.put_bytes("uploads/p2/data", small)
+    final = "uploads/final/data"
+    upload_id = await store.create_multipart(final)
+    parts = await store.copy_parts(final, upload_id, 1, "uploads/p1/data")
+    assert [part.number for part in parts] == [1, 2, 3]
+    assert all(MIN_PART_SIZE <= part.size <= SMALL_LIMIT for part in parts)
+    assert sum(part.size for part in parts) == len(big)
+    parts += await store.copy_parts(final, upload_id, 4, "uploads/p2/data")
+    assert [part.size for part in parts[3:]] == [1000]  # under the limit: one part
+    info = await store.complete_multipart(final, upload_id, parts)
+    assert info.size == len(big) + len(small)
+    assert await store.read_bytes(final) == big + small
+
+
+async def test_a_part_copied_from_a_range(store: ObjectStore) -> None:
+    data = os.urandom(MIN_PART_SIZE + 100)
+    await store.put_bytes("uploads/p1/data", data)
+    upload_id = await store.create_multipart(KEY)
+    parts = [
+        await store.upload_part_copy(KEY, upload_id, 1, "uploads/p1/data", length=MIN_PART_SIZE),
+        await store.upload_part_copy(KEY, upload_id, 2, "uploads/p1/data", offset=MIN_PART_SIZE),
+    ]
+    assert [part.size for part in parts] == [MIN_PART_SIZE, 100]
+    await store.complete_multipart(KEY, upload_id, parts)
+    assert await store.read_bytes(KEY) == data
+
+
+async def test_a_file_over_the_limit_is_stored_whole(store: ObjectStore, tmp_path: Path) -> None:
+    """``TRIOFLIX_KEEP_ORIGINALS`` with a source over 5 GiB (the limit scaled down): on
+    S3 a multipart upload of even parts (its ETag says how many), on disk one file."""
+    store.max_single_bytes = SMALL_LIMIT
+    data = os.urandom(SMALL_LIMIT + 7)
+    path = tmp_path / "source"
+    path.write_bytes(data)
+    info = await store.put_file(KEY, path, content_type="video/mp4", cache_control="immutable")
+    assert info.size == len(data)
+    stored = await store.head(KEY)
+    assert (stored.size, stored.content_type, stored.cache_control) == (
+        len(data),
+        "video/mp4",
+        "immutable",
+    )
+    if store.location.startswith("s3://"):
+        assert stored.etag.strip('"').endswith("-2")  # S3's ETag of a two-part upload
+    assert await store.read_bytes(KEY) == data
+
+
 @pytest.mark.parametrize("bad", [0, 10_001])
 async def test_part_numbers_are_checked(store: ObjectStore, tmp_path: Path, bad: int) -> None:
     (tmp_path / "f").write_bytes(b"x")

@@ -46,6 +46,24 @@ async def test_defaults_and_overwrite(store: ObjectStore) -> None:
     assert await store.read_bytes("a/b") == b"second"
 
 
+async def test_of_writers_racing_for_a_new_key_one_wins(store: ObjectStore) -> None:
+    """``put_bytes_if_absent``: the first writer's bytes stay, every later one is told."""
+    won: list[bytes] = []
+
+    async def race(data: bytes) -> None:
+        if await store.put_bytes_if_absent("cluster/storage-id", data):
+            won.append(data)
+
+    async with trio.open_nursery() as nursery:
+        for index in range(8):
+            nursery.start_soon(race, b"writer-%d" % index)
+    assert len(won) == 1
+    assert await store.read_bytes("cluster/storage-id") == won[0]
+    assert not await store.put_bytes_if_absent("cluster/storage-id", b"late")
+    assert await store.read_bytes("cluster/storage-id") == won[0]
+    assert [info.key for info in await store.list_prefix("")] == ["cluster/storage-id"]
+
+
 async def test_file_round_trip_streams_in_chunks(store: ObjectStore, tmp_path: Path) -> None:
     data = os.urandom(3 * 1024 * 1024 + 17)
     source = tmp_path / "poster.jpg"

@@ -19,6 +19,7 @@ import trio
 from tests.waiting import wait_until
 from trioflix.storage import StorageUnavailable
 from trioflix.uploads import records
+from trioflix.uploads.housekeeping import sweep
 from trioflix.uploads.multipart import PARTS_IN_FLIGHT, SpooledUpload, UploadObjects
 
 from .helpers import (
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 
 MIB = 1024 * 1024
 PART = 5 * MIB
+COPY_LIMIT = 2 * PART  # ObjectStore.max_single_bytes in the tests (5 GiB in service)
 
 pytestmark = [
     pytest.mark.usefixtures("media_storage"),
@@ -397,6 +399,53 @@ async def test_an_expired_upload_has_its_multipart_upload_aborted(
     assert await objects.list_prefix("uploads/") == []
 
 
+@pytest.mark.slow
+async def test_a_termination_while_the_storage_is_away_is_cleaned_up_once_it_is_back(
+    server: Server, restart_seaweed: SeaweedServer
+) -> None:
+    token, _ = await server.register("alice")
+    path = await create(server.tus, token, 20 * MIB)
+    await patch(server.tus, token, path, 0, os.urandom(6 * MIB))  # a part and a tail
+    storage_url = server.settings.storage_url
+    assert storage_url is not None
+
+    await trio.to_thread.run_sync(restart_seaweed.stop)
+    deleted = await server.tus.delete(path, headers={**V, **auth(token)})
+    assert deleted.status_code == 204  # the termination stands; the bytes wait
+    assert (await head(server.tus, token, path)).status_code == 410
+    await trio.to_thread.run_sync(restart_seaweed.start)
+    assert len(await open_multipart_uploads(restart_seaweed, storage_url)) == 1
+
+    await sweep(server.app.trioflix.uploads)  # housekeeping's next pass
+    assert await open_multipart_uploads(restart_seaweed, storage_url) == []
+    assert await server.app.trioflix.objects.list_prefix("uploads/") == []
+    assert await records.list_data_left(server.app.trioflix.db, 10) == []
+    assert (await head(server.tus, token, path)).status_code == 410
+
+
+@pytest.mark.slow
+@pytest.mark.settings(upload_expiry=1)  # housekeeping sweeps every 0.5 s
+async def test_an_expiry_while_the_storage_is_away_is_cleaned_up_once_it_is_back(
+    server: Server, restart_seaweed: SeaweedServer
+) -> None:
+    token, _ = await server.register("alice")
+    path = await create(server.tus, token, 20 * MIB)
+    await trio.to_thread.run_sync(restart_seaweed.stop)
+    with trio.fail_after(20):  # it expires (and is marked so) with the storage away
+        while (await head(server.tus, token, path)).status_code != 410:  # noqa: ASYNC110 (polled)
+            await trio.sleep(0.1)
+    db = server.app.trioflix.db
+    assert [upload.id for upload in await records.list_data_left(db, 10)] == [upload_id(path)]
+
+    await trio.to_thread.run_sync(restart_seaweed.start)
+    storage_url = server.settings.storage_url
+    assert storage_url is not None
+    with trio.fail_after(20):  # the next sweeps, every 0.5 s, once the storage answers
+        while await records.list_data_left(db, 10):  # noqa: ASYNC110 (polled)
+            await trio.sleep(0.1)
+    assert await open_multipart_uploads(restart_seaweed, storage_url) == []
+
+
 @pytest.mark.parametrize(
     ("sizes", "read"),
     [
@@ -405,6 +454,9 @@ async def test_an_expired_upload_has_its_multipart_upload_aborted(
         # A small partial cannot be a part of its own: it is read, and so are the
         # bytes after it until the joined part reaches 5 MiB.
         ((100_000, 6 * MIB, 1000), [0, 1]),
+        # A partial over the limit on a copied part (5 GiB, here scaled down to
+        # COPY_LIMIT): copied as several parts.
+        ((COPY_LIMIT + MIB, 1000), []),
     ],
 )
 async def test_concatenation_copies_parts_inside_the_store(
@@ -418,6 +470,16 @@ async def test_concatenation_copies_parts_inside_the_store(
         assert (await patch(server.tus, token, path, 0, data)).status_code == 204
         paths.append(path)
     objects = server.app.trioflix.objects
+    monkeypatch.setattr(objects, "max_single_bytes", COPY_LIMIT)
+    copied: list[int] = []
+    real_copy = objects.upload_part_copy
+
+    async def upload_part_copy(*args: Any, **range_: Any) -> Part:
+        part = await real_copy(*args, **range_)
+        copied.append(part.size)
+        return part
+
+    monkeypatch.setattr(objects, "upload_part_copy", upload_part_copy)
     reads: list[str] = []
     real_open_read = objects.open_read
 
@@ -432,6 +494,7 @@ async def test_concatenation_copies_parts_inside_the_store(
     assert final.status_code == 201, final.text
     monkeypatch.undo()
     assert reads == [f"uploads/{upload_id(paths[i])}/data" for i in read]
+    assert all(size <= COPY_LIMIT for size in copied) and sum(copied) <= sum(sizes)
     assert await finished_bytes(server, token, final.headers["Location"]) == b"".join(parts)
     # The partials' objects are gone with them.
     for path in paths:
