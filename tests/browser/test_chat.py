@@ -198,9 +198,21 @@ async def test_streamer_moderates_the_chat_from_the_studio(
         say(viewer, "second")
         notice.filter(has_text="slow mode: one message every 30 s").wait_for()
         assert message(viewer, "second").count() == 0  # type: ignore[attr-defined]
+        # Emote-only mode and a minimum account age (bob's account is seconds old).
         studio.get_by_label("Slow mode").fill("0")
+        studio.get_by_label("Emote-only mode").check()
+        studio.get_by_label("Minimum account age").select_option(label="1 day")
+        studio.get_by_role("button", name="Save chat modes").click()
+        viewer.locator(".chat-modes", has_text="Emote-only mode").wait_for()
+        say(viewer, "am I new?")
+        notice.filter(has_text="accounts younger than 86400 s cannot chat here").wait_for()
+        viewer.get_by_role("button", name="Wait").wait_for()
+        studio.get_by_label("Emote-only mode").uncheck()
+        studio.get_by_label("Minimum account age").select_option(label="Any")
         studio.get_by_role("button", name="Save chat modes").click()
         viewer.locator(".chat-modes").wait_for(state="hidden")
+        # The wait the old setting imposed is lifted with it.
+        viewer.get_by_role("button", name="Chat", exact=True).wait_for()
 
         # A blocked term added in the studio refuses a message containing it.
         studio.get_by_label("Blocked term", exact=True).fill("BadWord")

@@ -20,6 +20,7 @@ const URL_PATTERN = /\bhttps?:\/\/[^\s<>"]+/gi;
 const URL_TRAILING = /[.,;:!?'")\]}]+$/;
 // Links leave the page: no referrer, no window.opener, and no ranking credit for spam.
 const LINK_REL = "nofollow noopener noreferrer";
+const SETTINGS_WAITS = new Set(["slow_mode", "account_too_new"]); // refusals the room's settings cause
 const TIMEOUT_CHOICES = [
   [60, "1 minute"],
   [600, "10 minutes"],
@@ -318,8 +319,8 @@ export class ChatPanel {
       case "settings":
         this.note(frame.id);
         this.settings = frame.settings;
-        // A wait imposed by the old slow mode may no longer apply: let the server say again.
-        if (this.feedback.dataset.code === "slow_mode") {
+        // A wait the old settings imposed may no longer apply: let the server say again.
+        if (SETTINGS_WAITS.has(this.feedback.dataset.code)) {
           this.cooldownUntil = 0;
           this.feedback.textContent = "";
           delete this.feedback.dataset.code;
@@ -559,7 +560,7 @@ export class ChatPanel {
     try {
       // Read on every opening: the owner may have added emotes since the page loaded.
       const emotes = await api(`/api/chat/${encodeURIComponent(this.channel)}/emotes`, { auth: false });
-      this.showPicker(emotes);
+      if (!this.picker.hidden) this.showPicker(emotes); // unless closed meanwhile
     } catch (error) {
       this.picker.replaceChildren(el("p", { class: "form-error" }, error.message));
     }
