@@ -59,7 +59,7 @@ function safeHref(text) {
 }
 
 /** Text with its http(s) URLs as links: DOM nodes only, the user's text never parsed as HTML. */
-export function linkify(text) {
+function linkify(text) {
   const parts = [];
   let last = 0;
   for (const match of text.matchAll(URL_PATTERN)) {
@@ -74,30 +74,20 @@ export function linkify(text) {
   return parts;
 }
 
-function emoteImage(emote) {
-  return emote.url
-    ? el("img", { class: "emote", src: emote.url, alt: ":" + emote.code + ":", width: "28", height: "28" })
-    : el("span", { class: "emoji", "aria-hidden": "true" }, emote.emoji);
+/** An emote as an image (channel) or emoji (global); `decorative` where a button names it. */
+function emoteNode(emote, { decorative = false } = {}) {
+  const name = ":" + emote.code + ":";
+  if (emote.url) {
+    const label = decorative ? { alt: "" } : { alt: name, title: name };
+    return el("img", { class: "emote", src: emote.url, width: "28", height: "28", ...label });
+  }
+  const label = decorative ? { "aria-hidden": "true" } : { role: "img", "aria-label": emote.code, title: name };
+  return el("span", { class: "emoji", ...label }, emote.emoji);
 }
 
 function renderSegments(segments, fallback) {
   if (!segments) return linkify(fallback || "");
-  return segments.flatMap((segment) => {
-    if (segment.type === "emote") {
-      if (segment.url) {
-        return el("img", {
-          class: "emote",
-          src: segment.url,
-          alt: ":" + segment.code + ":",
-          title: ":" + segment.code + ":",
-          width: "28",
-          height: "28",
-        });
-      }
-      return el("span", { class: "emoji", role: "img", "aria-label": segment.code, title: ":" + segment.code + ":" }, segment.emoji);
-    }
-    return linkify(segment.text);
-  });
+  return segments.flatMap((segment) => (segment.type === "emote" ? emoteNode(segment) : linkify(segment.text)));
 }
 
 export class ChatPanel {
@@ -586,7 +576,7 @@ export class ChatPanel {
                     "aria-label": ":" + emote.code + ":",
                     dataset: { code: emote.code },
                   },
-                  emoteImage(emote),
+                  emoteNode(emote, { decorative: true }),
                 ),
               ),
             ),
