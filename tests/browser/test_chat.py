@@ -1,4 +1,5 @@
-"""The chat panel in two browser profiles: chat, moderation, SuperChat, slow mode, reconnect."""
+"""The chat panel in two browser profiles: chat, moderation, SuperChat, slow mode, reconnect;
+the studio's chat settings, the emote picker and links in messages."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.browser.helpers import ONE_BACKEND, PageLog, in_browser, new_context
+from tests.trioflix.chat.helpers import png
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, FilePayload, Page
 
     from tests.browser.helpers import Screenshots
     from tests.conftest import Server
@@ -156,6 +158,210 @@ async def test_slow_mode_feedback_and_reconnect_with_backfill(server: Server) ->
         assert viewer.locator(".chat-message", has_text="first").count() == 1
         assert log.errors == []
         owner.context.close()
+        viewer.context.close()
+
+    await in_browser(scenario)
+
+
+def open_studio(browser: Browser, server: Server, login: tuple[str, dict[str, object]]) -> Page:
+    context = new_context(browser, server.url, login=login)
+    page = context.new_page()
+    PageLog().attach(page)
+    page.goto("/studio")
+    page.wait_for_function("() => document.getElementById('chat-slow-mode').value !== ''")
+    return page
+
+
+def feedback(page: Page) -> str:
+    return page.locator(".chat-feedback").text_content() or ""
+
+
+async def test_streamer_moderates_the_chat_from_the_studio(
+    server: Server, screenshots: Screenshots
+) -> None:
+    alice = await server.register("alice")
+    bob = await server.register("bob")
+    carol = await server.register("carol")
+
+    def scenario(browser: Browser) -> None:
+        studio = open_studio(browser, server, alice)
+        viewer = open_chat(browser, server, bob)
+        notice = viewer.locator(".chat-feedback")
+
+        # Slow mode set in the studio applies to the viewer's next message at once.
+        studio.get_by_label("Slow mode").fill("30")
+        studio.get_by_role("button", name="Save chat modes").click()
+        studio.get_by_text("Saved.").wait_for()
+        viewer.get_by_text("Slow mode: one message every 30 s").wait_for()
+        say(viewer, "first")
+        message(viewer, "first").wait_for()  # type: ignore[attr-defined]
+        say(viewer, "second")
+        notice.filter(has_text="slow mode: one message every 30 s").wait_for()
+        assert message(viewer, "second").count() == 0  # type: ignore[attr-defined]
+        # Emote-only mode and a minimum account age (bob's account is seconds old).
+        studio.get_by_label("Slow mode").fill("0")
+        studio.get_by_label("Emote-only mode").check()
+        studio.get_by_label("Minimum account age").select_option(label="1 day")
+        studio.get_by_role("button", name="Save chat modes").click()
+        viewer.locator(".chat-modes", has_text="Emote-only mode").wait_for()
+        say(viewer, "am I new?")
+        notice.filter(has_text="accounts younger than 86400 s cannot chat here").wait_for()
+        viewer.get_by_role("button", name="Wait").wait_for()
+        studio.get_by_label("Emote-only mode").uncheck()
+        studio.get_by_label("Minimum account age").select_option(label="Any")
+        studio.get_by_role("button", name="Save chat modes").click()
+        viewer.locator(".chat-modes").wait_for(state="hidden")
+        # The wait the old setting imposed is lifted with it.
+        viewer.get_by_role("button", name="Chat", exact=True).wait_for()
+
+        # A blocked term added in the studio refuses a message containing it.
+        studio.get_by_label("Blocked term", exact=True).fill("BadWord")
+        studio.get_by_role("button", name="Block", exact=True).click()
+        studio.locator("#chat-terms .chip", has_text="badword").wait_for()
+        say(viewer, "this has a badword in it")
+        notice.filter(has_text="blocked term").wait_for()
+        assert message(viewer, "this has a badword").count() == 0  # type: ignore[attr-defined]
+
+        # Ban with a reason, then unban, from the studio.
+        studio.get_by_label("User to ban").fill("bob")
+        studio.get_by_label("Reason").fill("spam")
+        studio.get_by_role("button", name="Apply").click()
+        studio.locator("#chat-bans .key-item", has_text="Banned by alice: spam").wait_for()
+        notice.filter(has_text="You are banned from this chat: spam.").wait_for()
+        assert viewer.get_by_label("Chat message", exact=True).is_disabled()
+        studio.get_by_role("button", name="Unban bob").click()
+        studio.get_by_text("Nobody is banned or timed out.").wait_for()
+        viewer.wait_for_function("() => !document.getElementById('chat-input').disabled")
+        assert "banned" not in feedback(viewer)
+        say(viewer, "back again")
+        message(viewer, "back again").wait_for()  # type: ignore[attr-defined]
+
+        # A moderator named in the studio can time people out from the chat.
+        studio.get_by_label("New moderator").fill("carol")
+        studio.get_by_role("button", name="Add moderator").click()
+        studio.get_by_role("button", name="Remove moderator carol").wait_for()
+        moderator = open_chat(browser, server, carol)
+        assert moderator.locator("#chat").get_attribute("data-role") == "moderator"
+        moderator.locator(".chat-message", has_text="back again").get_by_role(
+            "button", name="Moderate message from bob"
+        ).click()
+        moderator.get_by_role("menuitem", name="Timeout bob 1 minute").click()
+        notice.filter(has_text="You are timed out for 1 minute by a moderator.").wait_for()
+        assert " left." in feedback(viewer)
+
+        # A timeout with a reason from the studio: why and how long, live and after a reload.
+        studio.get_by_label("User to ban").fill("bob")
+        studio.get_by_label("Reason").fill("calm down")
+        studio.get_by_label("For how long").select_option("600")
+        studio.get_by_role("button", name="Apply").click()
+        timed_out = "You are timed out for 10 minutes by a moderator: calm down."
+        notice.filter(has_text=timed_out).wait_for()
+        left = viewer.locator(".chat-feedback .time-left")
+        assert (left.text_content() or "").startswith(("10:00", "9:5")), left.text_content()
+        studio.locator("#chat-bans .key-item", has_text="calm down").wait_for()
+        studio.evaluate(  # the section's top just under the sticky header
+            "window.scrollTo(0, document.getElementById('chat-settings').offsetTop - 70)"
+        )
+        screenshots.save(studio, "studio-chat-settings")
+        viewer.reload()
+        viewer.wait_for_function(
+            "() => document.getElementById('chat').dataset.state === 'connected'"
+        )
+        notice.filter(has_text=timed_out).wait_for()
+        assert viewer.get_by_role("button", name="Wait").is_disabled()
+        screenshots.save(viewer, "chat-timed-out")
+        studio.get_by_role("button", name="Unban bob").click()
+        notice.filter(has_text="timed out").wait_for(state="detached")
+        viewer.get_by_role("button", name="Chat", exact=True).wait_for()
+        say(viewer, "free again")
+        message(viewer, "free again").wait_for()  # type: ignore[attr-defined]
+        for page in (studio, viewer, moderator):
+            page.context.close()
+
+    await in_browser(scenario)
+
+
+async def test_emote_picker_and_links_in_messages(server: Server, screenshots: Screenshots) -> None:
+    alice = await server.register("alice")
+    bob = await server.register("bob")
+
+    def scenario(browser: Browser) -> None:
+        studio = open_studio(browser, server, alice)
+        studio.get_by_label("Emote code").fill("hype")
+        upload: FilePayload = {"name": "hype.png", "mimeType": "image/png", "buffer": png(28, 28)}
+        studio.get_by_label("Emote image").set_input_files(files=[upload])
+        studio.get_by_role("button", name="Upload emote").click()
+        studio.get_by_role("button", name="Delete emote :hype:").wait_for()
+
+        # The emote uploaded in the studio is in the viewer's picker and renders as an image.
+        viewer = open_chat(browser, server, bob)
+        log = PageLog()
+        log.attach(studio)
+        log.attach(viewer)
+        picker = viewer.get_by_role("dialog", name="Emotes")
+        viewer.get_by_role("button", name="Emotes").click()
+        picker.get_by_role("region", name="This channel").get_by_role(
+            "button", name=":hype:"
+        ).click()
+        picker.wait_for(state="hidden")
+        chat_input = viewer.get_by_label("Chat message", exact=True)
+        assert chat_input.input_value() == ":hype: "
+        chat_input.press("End")
+        chat_input.press_sequentially("hello")
+        viewer.get_by_role("button", name="Chat", exact=True).click()
+        sent = message(viewer, "hello")
+        sent.wait_for()  # type: ignore[attr-defined]
+        image = sent.locator("img.emote")  # type: ignore[attr-defined]
+        assert (image.get_attribute("src") or "").startswith("/api/emotes/")
+        viewer.wait_for_function(
+            "() => document.querySelector('.chat-message img.emote').naturalWidth === 28"
+        )
+
+        # By keyboard: Enter opens it on the first emote, arrows move, Enter inserts.
+        chat_input.fill("")
+        toggle = viewer.get_by_role("button", name="Emotes")
+        toggle.focus()
+        toggle.press("Enter")
+        first = picker.get_by_role("button", name=":hype:")
+        first.wait_for()
+        viewer.wait_for_function("() => document.activeElement.dataset.code === 'hype'")
+        viewer.keyboard.press("ArrowRight")
+        viewer.keyboard.press("Enter")
+        assert chat_input.input_value() == ":smile: "
+        assert viewer.evaluate("document.activeElement.id") == "chat-input"
+        toggle.press("Enter")
+        first.wait_for()
+        viewer.keyboard.press("Escape")
+        picker.wait_for(state="hidden")
+        assert viewer.evaluate("document.activeElement.getAttribute('aria-label')") == "Emotes"
+
+        # http(s) URLs become safe links; other schemes and markup stay text.
+        say(viewer, "see https://example.com/a?b=1. and javascript:alert(1) or <b>x</b>")
+        linked = message(viewer, "see ")
+        linked.wait_for()  # type: ignore[attr-defined]
+        links = linked.locator("a")  # type: ignore[attr-defined]
+        assert links.count() == 1
+        assert links.get_attribute("href") == "https://example.com/a?b=1"
+        assert links.text_content() == "https://example.com/a?b=1"
+        assert links.get_attribute("target") == "_blank"
+        assert links.get_attribute("rel") == "nofollow noopener noreferrer"
+        text = linked.locator(".chat-text").text_content() or ""  # type: ignore[attr-defined]
+        assert "javascript:alert(1) or <b>x</b>" in text
+        assert linked.locator("b").count() == 0  # type: ignore[attr-defined]
+
+        toggle.click()
+        first.wait_for()
+        screenshots.save(viewer, "chat-emote-picker")
+        viewer.keyboard.press("Escape")
+
+        # Deleted in the studio: gone from the picker.
+        studio.get_by_role("button", name="Delete emote :hype:").click()
+        studio.get_by_text("No channel emotes yet.").wait_for()
+        toggle.click()
+        picker.get_by_role("button", name=":smile:").wait_for()
+        assert picker.get_by_role("button", name=":hype:").count() == 0
+        assert log.errors == []
+        studio.context.close()
         viewer.context.close()
 
     await in_browser(scenario)

@@ -7,7 +7,6 @@ that every connection on every process sees it at once.
 
 from __future__ import annotations
 
-import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -59,13 +58,24 @@ def _require_moderator(state: RoomState, user: User) -> None:
 
 
 def _check_may_post(state: RoomState, user: User, now: float) -> None:
-    until = state.banned_until(user.id, now)
-    if until is not None:
-        if math.isinf(until):
-            raise ChatError("banned", "you are banned from this chat", status=403)
+    record = state.active_ban(user.id, now)
+    if record is None:
+        return
+    because = f": {record.reason}" if record.reason else ""
+    if record.until is None:
         raise ChatError(
-            "timed_out", "you are timed out in this chat", status=403, retry_after=until - now
+            "banned",
+            f"you are banned from this chat{because}",
+            status=403,
+            detail=record.public(),
         )
+    raise ChatError(
+        "timed_out",
+        f"you are timed out in this chat for {record.seconds} s{because}",
+        status=403,
+        retry_after=record.until - now,
+        detail=record.public(),
+    )
 
 
 def _segments(state: RoomState, text: str) -> list[dict[str, Any]]:

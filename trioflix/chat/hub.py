@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import collections
 import logging
-import math
 import time
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -230,10 +229,13 @@ class ChatHub:
             "truncated": truncated,
         }
         if user is not None:
-            until = state.banned_until(user.id, time.time())
-            if until is not None:
-                body["banned_until"] = None if math.isinf(until) else until
-                body["banned"] = math.isinf(until)
+            record = state.active_ban(user.id, time.time())
+            if record is not None:
+                body["banned"] = record.until is None
+                body["banned_until"] = record.until
+                body["ban_reason"] = record.reason
+                if record.seconds is not None:
+                    body["timeout_s"] = record.seconds
         frames = ",".join(entry.frame for entry in entries)
         frame = encode(body)[:-1] + ',"history":[' + frames + "]}"
         return frame, max((entry.seq for entry in entries), default=0)

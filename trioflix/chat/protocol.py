@@ -48,16 +48,25 @@ class ChatError(Exception):
     """A refused action. Websocket: an ``error`` frame; REST: ``status`` with the same code.
 
     ``retry_after`` (seconds) is set for rate limits, slow mode and timeouts.
+    ``detail`` holds further fields of the ``error`` frame (a ban's ``reason``, a
+    timeout's ``seconds`` and ``until``), so a client can explain the refusal.
     """
 
     def __init__(
-        self, code: str, message: str, *, status: int = 400, retry_after: float | None = None
+        self,
+        code: str,
+        message: str,
+        *,
+        status: int = 400,
+        retry_after: float | None = None,
+        detail: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.status = status
         self.retry_after = retry_after
+        self.detail = detail or {}
 
 
 Nonce = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -175,7 +184,12 @@ def encode(obj: Any) -> str:
 
 
 def error_frame(error: ChatError, nonce: str | None = None) -> str:
-    body: dict[str, Any] = {"type": "error", "code": error.code, "message": error.message}
+    body: dict[str, Any] = {
+        "type": "error",
+        **error.detail,
+        "code": error.code,
+        "message": error.message,
+    }
     if nonce is not None:
         body["nonce"] = nonce
     if error.retry_after is not None:

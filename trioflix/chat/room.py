@@ -19,7 +19,7 @@ import trio
 from trioflix.chat.content import Emote
 from trioflix.chat.limits import TokenBucket
 from trioflix.chat.protocol import CloseCode
-from trioflix.chat.store import RoomSettings
+from trioflix.chat.store import BanRecord, RoomSettings
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -159,7 +159,11 @@ class Room:
             return
         state = self.state
         if kind == "ban" or kind == "timeout":
-            state.bans[int(event["user"]["id"])] = event.get("until")
+            state.bans[int(event["user"]["id"])] = BanRecord(
+                until=event.get("until"),
+                reason=event.get("reason", ""),
+                seconds=event.get("seconds"),
+            )
         elif kind == "unban":
             state.bans.pop(int(event["user"]["id"]), None)
         elif kind == "settings":

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from trioflix.store import Database, Transaction
 
 __all__ = [
+    "BanRecord",
     "RoomSettings",
     "RoomState",
     "audit",
@@ -41,6 +42,27 @@ class RoomSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         return msgspec.structs.asdict(self)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BanRecord:
+    """A ban or timeout in force: what the user is told when refused or on joining.
+
+    Attributes:
+        until: Unix time the timeout ends; ``None`` for a ban.
+        reason: The moderator's reason, possibly empty.
+        seconds: The timeout's length as given; ``None`` for a ban.
+    """
+
+    until: float | None
+    reason: str = ""
+    seconds: int | None = None
+
+    def public(self) -> dict[str, Any]:
+        """The fields a refusal or a welcome carries (docs/chat-protocol.md)."""
+        if self.until is None:
+            return {"reason": self.reason}
+        return {"reason": self.reason, "seconds": self.seconds, "until": self.until}
+
+
 @dataclass(slots=True, kw_only=True)
 class RoomState:
     """A room's moderation state, cached in memory."""
@@ -49,24 +71,22 @@ class RoomState:
     channel: str
     settings: RoomSettings = field(default_factory=RoomSettings)
     moderators: set[int] = field(default_factory=set)
-    bans: dict[int, float | None] = field(default_factory=dict)  # user id -> until (None: ban)
+    bans: dict[int, BanRecord] = field(default_factory=dict)
     terms: list[str] = field(default_factory=list)
     emotes: dict[str, Emote] = field(default_factory=dict)
 
     def is_moderator(self, user_id: int) -> bool:
         return user_id == self.channel_id or user_id in self.moderators
 
-    def banned_until(self, user_id: int, now: float) -> float | None:
-        """``inf`` for a ban, the end of an active timeout, else ``None``."""
-        if user_id not in self.bans:
+    def active_ban(self, user_id: int, now: float) -> BanRecord | None:
+        """The ban or timeout ``user_id`` is under at ``now``, else ``None``."""
+        record = self.bans.get(user_id)
+        if record is None:
             return None
-        until = self.bans[user_id]
-        if until is None:
-            return float("inf")
-        if until <= now:
+        if record.until is not None and record.until <= now:
             del self.bans[user_id]
             return None
-        return until
+        return record
 
 
 def emote_url(emote_id: int) -> str:
@@ -83,12 +103,17 @@ async def load_room_state(db: Database, channel_id: int, channel: str, now: floa
     ):
         state.moderators.add(int(row["user_id"]))
     for row in await db.fetch(
-        "SELECT user_id, until FROM chat_bans"
+        "SELECT user_id, until, reason, created_at FROM chat_bans"
         " WHERE channel_id = $1 AND (until IS NULL OR until > $2)",
         channel_id,
         now,
     ):
-        state.bans[int(row["user_id"])] = row["until"]
+        until = row["until"]
+        # A timeout's row keeps its start and end; its length is their difference.
+        seconds = None if until is None else round(until - row["created_at"])
+        state.bans[int(row["user_id"])] = BanRecord(
+            until=until, reason=row["reason"] or "", seconds=seconds
+        )
     state.terms = [
         row["term"]
         for row in await db.fetch(

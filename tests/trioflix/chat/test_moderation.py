@@ -29,14 +29,16 @@ async def test_ban_applies_to_every_connection_of_the_user(server: Server) -> No
             assert shown["user"]["name"] == "troll" and shown["reason"] == "spam"
             for tab in (tab1, tab2):
                 refused = await tab.request({"type": "send", "text": "still here"})
-                assert refused["code"] == "banned"
+                assert refused["code"] == "banned" and refused["reason"] == "spam"
+                assert refused["message"] == "you are banned from this chat: spam"
             assert (await mod.request({"type": "unban", "user": "troll"}))["type"] == "ack"
             await tab2.until("unban")
             await tab2.say("sorry")
         # A new connection after a ban learns it in the welcome.
         await mod_ban(server, owner, "troll")
         async with chat(server.url, "streamer", troll) as (_, welcome):
-            assert welcome["banned"] is True
+            assert welcome["banned"] is True and welcome["ban_reason"] == "again"
+            assert welcome["banned_until"] is None and "timeout_s" not in welcome
     audit = await server.client.get("/api/chat/streamer/audit", headers=auth(owner))
     actions = [entry["action"] for entry in audit.json()["entries"]]
     assert actions == ["ban", "unban", "ban"]
@@ -68,16 +70,29 @@ async def test_timeout_and_delete(server: Server) -> None:
             missing = await mod.request({"type": "delete", "message_id": message_id + 1000})
             assert missing["code"] == "not_found"
 
-            answer = await mod.request({"type": "timeout", "user": "chatty", "seconds": 600})
+            answer = await mod.request(
+                {"type": "timeout", "user": "chatty", "seconds": 600, "reason": "calm down"}
+            )
             assert answer["type"] == "ack"
             shown = await person.until("timeout")
             assert shown["seconds"] == 600
             refused = await person.request({"type": "send", "text": "hello?"})
             assert refused["code"] == "timed_out" and 590 < refused["retry_after"] <= 600
+            # The refusal says why and for how long, not only when to retry.
+            assert refused["reason"] == "calm down" and refused["seconds"] == 600
+            assert refused["until"] == shown["until"]
+            assert refused["message"] == "you are timed out in this chat for 600 s: calm down"
+            # So does the welcome of another connection during the timeout.
+            async with chat(server.url, "streamer", user) as (_, welcome):
+                assert welcome["banned"] is False and welcome["banned_until"] == shown["until"]
+                assert welcome["ban_reason"] == "calm down" and welcome["timeout_s"] == 600
             too_long = await mod.request(
                 {"type": "timeout", "user": "chatty", "seconds": 15 * 86400}
             )
             assert too_long["code"] == "invalid_frame"
+    # With everyone gone the room closed: the next one reads the timeout from the database.
+    async with chat(server.url, "streamer", user) as (_, welcome):
+        assert welcome["ban_reason"] == "calm down" and welcome["timeout_s"] == 600
     # The deleted message is left out of history for whoever joins next.
     async with chat(server.url, "streamer") as (_, welcome):
         kinds = [(f["type"], f.get("message_id")) for f in welcome["history"]]

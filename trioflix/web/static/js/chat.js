@@ -1,11 +1,13 @@
 // The chat panel: the websocket protocol of docs/chat-protocol.md in a sidebar.
 //
-// Messages render the server's segments (text and emotes, never raw HTML); SuperChats
-// show in their tier colour and, while pinned, in the ticker above the list; a
-// moderator gets a menu on every message; refusals (slow mode, rate limits, bans) are
-// shown with their countdown; a dropped connection reconnects with `since` so nothing
-// is missed.
-import { api, el, formatMoney, token } from "./api.js";
+// Messages render the server's segments (text and emotes, never raw HTML; http(s)
+// URLs in the text become links that open elsewhere without the page's referrer);
+// SuperChats show in their tier colour and, while pinned, in the ticker above the list;
+// a moderator gets a menu on every message; an emote picker beside the input inserts
+// `:codes:`; refusals (slow mode, rate limits) are shown with their countdown, and a
+// ban or timeout with its reason and the time left; a dropped connection reconnects
+// with `since` so nothing is missed.
+import { api, el, formatDuration, formatMoney, token } from "./api.js";
 
 const CURRENCIES = ["USD", "EUR", "GBP", "CAD", "AUD", "CHF"];
 const SUPERCHAT_PRESETS = [200, 500, 1000, 2000, 5000];
@@ -13,6 +15,12 @@ const MAX_MESSAGES = 300; // rendered; older ones scroll away
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 15000;
 const FINAL_CLOSE_CODES = new Set([4401, 4404]);
+// A URL runs to the next space; punctuation ending it belongs to the sentence around it.
+const URL_PATTERN = /\bhttps?:\/\/[^\s<>"]+/gi;
+const URL_TRAILING = /[.,;:!?'")\]}]+$/;
+// Links leave the page: no referrer, no window.opener, and no ranking credit for spam.
+const LINK_REL = "nofollow noopener noreferrer";
+const SETTINGS_WAITS = new Set(["slow_mode", "account_too_new"]); // refusals the room's settings cause
 const TIMEOUT_CHOICES = [
   [60, "1 minute"],
   [600, "10 minutes"],
@@ -26,24 +34,60 @@ function nonce() {
   return "c" + nonceCounter + "-" + Math.random().toString(36).slice(2, 8);
 }
 
-function renderSegments(segments, fallback) {
-  if (!segments) return [fallback || ""];
-  return segments.map((segment) => {
-    if (segment.type === "emote") {
-      if (segment.url) {
-        return el("img", {
-          class: "emote",
-          src: segment.url,
-          alt: ":" + segment.code + ":",
-          title: ":" + segment.code + ":",
-          width: "28",
-          height: "28",
-        });
-      }
-      return el("span", { class: "emoji", role: "img", "aria-label": segment.code, title: ":" + segment.code + ":" }, segment.emoji);
+/** "10 minutes", "1 hour", "90 seconds": a timeout's length as a moderator chose it. */
+export function describeSeconds(seconds) {
+  for (const [size, unit] of [
+    [86400, "day"],
+    [3600, "hour"],
+    [60, "minute"],
+  ]) {
+    if (seconds >= size && seconds % size === 0) {
+      const count = seconds / size;
+      return `${count} ${unit}${count === 1 ? "" : "s"}`;
     }
-    return segment.text;
-  });
+  }
+  return `${seconds} second${seconds === 1 ? "" : "s"}`;
+}
+
+function safeHref(text) {
+  try {
+    const url = new URL(text);
+    return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Text with its http(s) URLs as links: DOM nodes only, the user's text never parsed as HTML. */
+function linkify(text) {
+  const parts = [];
+  let last = 0;
+  for (const match of text.matchAll(URL_PATTERN)) {
+    const shown = match[0].replace(URL_TRAILING, "");
+    const href = safeHref(shown);
+    if (!href) continue;
+    if (match.index > last) parts.push(text.slice(last, match.index));
+    parts.push(el("a", { class: "chat-link", href, target: "_blank", rel: LINK_REL }, shown));
+    last = match.index + shown.length;
+  }
+  if (last < text.length) parts.push(text.slice(last));
+  return parts;
+}
+
+/** An emote as an image (channel) or emoji (global); `decorative` where a button names it. */
+function emoteNode(emote, { decorative = false } = {}) {
+  const name = ":" + emote.code + ":";
+  if (emote.url) {
+    const label = decorative ? { alt: "" } : { alt: name, title: name };
+    return el("img", { class: "emote", src: emote.url, width: "28", height: "28", ...label });
+  }
+  const label = decorative ? { "aria-hidden": "true" } : { role: "img", "aria-label": emote.code, title: name };
+  return el("span", { class: "emoji", ...label }, emote.emoji);
+}
+
+function renderSegments(segments, fallback) {
+  if (!segments) return linkify(fallback || "");
+  return segments.flatMap((segment) => (segment.type === "emote" ? emoteNode(segment) : linkify(segment.text)));
 }
 
 export class ChatPanel {
@@ -81,12 +125,32 @@ export class ChatPanel {
       "aria-label": "Chat message",
     });
     this.sendButton = el("button", { type: "submit", class: "button primary" }, "Chat");
+    this.emoteButton = el(
+      "button",
+      {
+        type: "button",
+        class: "button emote-toggle",
+        title: "Emotes",
+        "aria-label": "Emotes",
+        "aria-haspopup": "dialog",
+        "aria-expanded": "false",
+        "aria-controls": "emote-picker",
+      },
+      "\u263a",
+    );
+    this.picker = el("div", { id: "emote-picker", class: "emote-picker", role: "dialog", "aria-label": "Emotes", hidden: true });
     this.superButton = el(
       "button",
       { type: "button", class: "button superchat-toggle", "aria-expanded": "false", "aria-controls": "superchat-form" },
       "SuperChat",
     );
-    this.form = el("form", { class: "chat-form", "aria-label": "Send a chat message" }, this.input, this.sendButton);
+    this.form = el(
+      "form",
+      { class: "chat-form", "aria-label": "Send a chat message" },
+      this.input,
+      this.emoteButton,
+      this.sendButton,
+    );
     this.superForm = this.buildSuperForm();
     this.signIn = el(
       "p",
@@ -99,16 +163,32 @@ export class ChatPanel {
       this.modeInfo,
       this.ticker,
       this.list,
-      el("div", { class: "chat-compose" }, this.feedback, this.signIn, this.form, this.superButton, this.superForm),
+      el(
+        "div",
+        { class: "chat-compose" },
+        this.feedback,
+        this.signIn,
+        this.picker,
+        this.form,
+        this.superButton,
+        this.superForm,
+      ),
     );
     this.form.addEventListener("submit", (event) => {
       event.preventDefault();
       this.sendMessage();
     });
     this.superButton.addEventListener("click", () => this.toggleSuperForm());
+    this.emoteButton.addEventListener("click", () => this.togglePicker());
+    this.picker.addEventListener("click", (event) => {
+      const choice = event.target.closest(".emote-choice");
+      if (choice) this.insertEmote(choice.dataset.code);
+    });
+    this.picker.addEventListener("keydown", (event) => this.onPickerKey(event));
     this.list.addEventListener("click", (event) => this.onListClick(event));
     document.addEventListener("click", (event) => {
       if (!event.target.closest(".mod-menu, .mod-button")) this.closeMenus();
+      if (!event.target.closest(".emote-picker, .emote-toggle")) this.togglePicker(false);
     });
     document.addEventListener("keydown", (event) => {
       if (event.key === "Escape") this.closeMenus();
@@ -154,6 +234,8 @@ export class ChatPanel {
     this.superButton.hidden = !signedIn || this.role === "owner";
     this.input.disabled = !canSend;
     this.sendButton.disabled = !canSend;
+    this.emoteButton.disabled = !canSend;
+    if (!canSend) this.togglePicker(false);
   }
 
   // --- connection --------------------------------------------------------------------
@@ -227,6 +309,12 @@ export class ChatPanel {
       case "settings":
         this.note(frame.id);
         this.settings = frame.settings;
+        // A wait the old settings imposed may no longer apply: let the server say again.
+        if (SETTINGS_WAITS.has(this.feedback.dataset.code)) {
+          this.cooldownUntil = 0;
+          this.feedback.textContent = "";
+          delete this.feedback.dataset.code;
+        }
         return this.showModes();
       case "viewers":
         return this.showViewers(frame.count);
@@ -268,9 +356,14 @@ export class ChatPanel {
     if (frame.viewers !== undefined) this.showViewers(frame.viewers);
     this.banned = frame.banned === true;
     this.cooldownUntil = frame.banned_until ? frame.banned_until * 1000 : 0;
-    if (this.banned) this.feedback.textContent = "You are banned from this chat.";
+    // The welcome's word overrides what replayed history said about this user.
+    if (this.banned) this.restrict({ reason: frame.ban_reason });
+    else if (frame.banned_until) {
+      this.restrict({ reason: frame.ban_reason, seconds: frame.timeout_s, until: this.cooldownUntil });
+    } else this.restrict(null);
     this.showModes();
     this.setComposer(frame.role !== "viewer" && !this.banned);
+    this.tick(); // a timeout's countdown shows on the send button at once, not a second later
     if (token()) this.showBalance();
   }
 
@@ -343,8 +436,9 @@ export class ChatPanel {
     const who = frame.user ? frame.user.name : "?";
     let text;
     if (frame.type === "ban") text = `${who} was banned by ${frame.by}`;
-    else if (frame.type === "timeout") text = `${who} was timed out for ${frame.seconds} s by ${frame.by}`;
+    else if (frame.type === "timeout") text = `${who} was timed out for ${describeSeconds(frame.seconds)} by ${frame.by}`;
     else text = `${who} may chat again (${frame.by})`;
+    if (frame.reason) text += `: ${frame.reason}`;
     if (frame.type !== "unban") {
       for (const node of this.list.querySelectorAll(`[data-user="${CSS.escape(who)}"]`)) node.classList.add("from-banned");
     }
@@ -352,14 +446,17 @@ export class ChatPanel {
     if (this.user && frame.user && frame.user.id === this.user.id) {
       if (frame.type === "ban") {
         this.banned = true;
-        this.feedback.textContent = "You were banned from this chat.";
+        this.restrict({ reason: frame.reason });
         this.setComposer(false);
       } else if (frame.type === "timeout") {
-        this.cooldownUntil = frame.until * 1000;
+        // Counted from the event's own clock, so a skewed local clock does not shift it.
+        this.cooldownUntil = Date.now() + (frame.until - frame.ts) * 1000;
+        this.restrict({ reason: frame.reason, seconds: frame.seconds, until: this.cooldownUntil });
+        this.tick();
       } else {
         this.banned = false;
         this.cooldownUntil = 0;
-        this.feedback.textContent = "";
+        this.restrict(null);
         this.setComposer(true);
       }
     }
@@ -371,20 +468,62 @@ export class ChatPanel {
       this.cooldownUntil = Date.now() + frame.retry_after * 1000;
       text = frame.message;
     }
+    if (frame.code === "banned") return this.restrict({ reason: frame.reason });
+    if (frame.code === "timed_out") {
+      return this.restrict({ reason: frame.reason, seconds: frame.seconds, until: this.cooldownUntil });
+    }
     this.feedback.textContent = text;
     this.feedback.dataset.code = frame.code;
+    return undefined;
+  }
+
+  /**
+   * Tell this user why they cannot chat: `{reason}` for a ban, `{reason, seconds, until}`
+   * (until in ms) for a timeout, whose time left tick() keeps current; `null` lifts it.
+   */
+  restrict(restriction) {
+    this.restriction = restriction;
+    if (!restriction) {
+      if (["banned", "timed_out"].includes(this.feedback.dataset.code)) {
+        this.feedback.textContent = "";
+        delete this.feedback.dataset.code;
+      }
+      return;
+    }
+    const { reason, seconds, until } = restriction;
+    const why = reason ? `: ${reason}` : "";
+    if (until === undefined) {
+      this.feedback.textContent = `You are banned from this chat${why}.`;
+      this.feedback.dataset.code = "banned";
+      return;
+    }
+    const length = seconds ? ` for ${describeSeconds(seconds)}` : "";
+    // The alert is read out once; the countdown in it changes every second, silently.
+    this.timeLeft = el("span", { class: "time-left", "aria-live": "off" });
+    this.feedback.replaceChildren(`You are timed out${length} by a moderator${why}. `, this.timeLeft);
+    this.feedback.dataset.code = "timed_out";
+    this.showTimeLeft();
+  }
+
+  showTimeLeft() {
+    const left = Math.max(0, Math.ceil((this.restriction.until - Date.now()) / 1000));
+    this.timeLeft.textContent = `${formatDuration(left)} left.`;
   }
 
   tick() {
     const now = Date.now();
+    if (this.restriction && this.restriction.until !== undefined) {
+      if (this.restriction.until > now) this.showTimeLeft();
+      else this.restrict(null);
+    }
     const left = Math.ceil((this.cooldownUntil - now) / 1000);
     if (left > 0) {
       this.sendButton.disabled = true;
-      this.sendButton.textContent = `Wait ${left} s`;
+      this.sendButton.textContent = left > 60 ? `Wait ${formatDuration(left)}` : `Wait ${left} s`;
     } else if (this.sendButton.textContent !== "Chat") {
       this.sendButton.textContent = "Chat";
       this.sendButton.disabled = this.role === "viewer" || this.banned || !this.socket || this.socket.readyState !== WebSocket.OPEN;
-      if (this.feedback.dataset.code && ["slow_mode", "rate_limited", "timed_out"].includes(this.feedback.dataset.code)) {
+      if (this.feedback.dataset.code && ["slow_mode", "rate_limited"].includes(this.feedback.dataset.code)) {
         this.feedback.textContent = "";
         delete this.feedback.dataset.code;
       }
@@ -393,6 +532,90 @@ export class ChatPanel {
       if (Number(chip.dataset.until) * 1000 <= now) chip.remove();
     }
     this.ticker.hidden = !this.ticker.children.length;
+  }
+
+  // --- emote picker ------------------------------------------------------------------
+
+  async togglePicker(open = this.picker.hidden) {
+    if (!open) {
+      if (this.picker.hidden) return;
+      this.picker.hidden = true;
+      this.emoteButton.setAttribute("aria-expanded", "false");
+      if (this.picker.contains(document.activeElement)) this.emoteButton.focus();
+      return;
+    }
+    this.picker.hidden = false;
+    this.emoteButton.setAttribute("aria-expanded", "true");
+    this.picker.replaceChildren(el("p", { class: "muted" }, "Loading…"));
+    try {
+      // Read on every opening: the owner may have added emotes since the page loaded.
+      const emotes = await api(`/api/chat/${encodeURIComponent(this.channel)}/emotes`, { auth: false });
+      if (!this.picker.hidden) this.showPicker(emotes); // unless closed meanwhile
+    } catch (error) {
+      this.picker.replaceChildren(el("p", { class: "form-error" }, error.message));
+    }
+  }
+
+  showPicker({ channel, global }) {
+    const group = (title, emotes) =>
+      emotes.length
+        ? el(
+            "section",
+            { class: "emote-group", "aria-label": title },
+            el("h3", {}, title),
+            el(
+              "div",
+              { class: "emote-grid" },
+              emotes.map((emote) =>
+                el(
+                  "button",
+                  {
+                    type: "button",
+                    class: "emote-choice",
+                    title: ":" + emote.code + ":",
+                    "aria-label": ":" + emote.code + ":",
+                    dataset: { code: emote.code },
+                  },
+                  emoteNode(emote, { decorative: true }),
+                ),
+              ),
+            ),
+          )
+        : null;
+    this.picker.replaceChildren(group("This channel", channel), group("Everywhere", global));
+    const first = this.picker.querySelector(".emote-choice");
+    if (first) first.focus();
+  }
+
+  /** Arrow keys move between emotes, Escape closes; Tab and Enter work as on any button. */
+  onPickerKey(event) {
+    if (event.key === "Escape") {
+      event.preventDefault();
+      this.togglePicker(false);
+      return;
+    }
+    const steps = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 };
+    if (!(event.key in steps)) return;
+    const choices = [...this.picker.querySelectorAll(".emote-choice")];
+    const at = choices.indexOf(document.activeElement);
+    if (at < 0) return;
+    event.preventDefault();
+    choices[(at + steps[event.key] + choices.length) % choices.length].focus();
+  }
+
+  insertEmote(code) {
+    const input = this.input;
+    const start = input.selectionStart ?? input.value.length;
+    const end = input.selectionEnd ?? start;
+    const before = input.value.slice(0, start);
+    const after = input.value.slice(end);
+    // Codes are recognised only between colons, so keep them apart from the words around.
+    const text = (before && !/\s$/.test(before) ? " " : "") + `:${code}:` + (/^\s/.test(after) ? "" : " ");
+    input.value = (before + text + after).slice(0, Number(input.maxLength));
+    this.togglePicker(false);
+    input.focus();
+    const caret = Math.min(before.length + text.length, input.value.length);
+    input.setSelectionRange(caret, caret);
   }
 
   // --- sending -----------------------------------------------------------------------
