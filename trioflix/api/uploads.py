@@ -117,6 +117,9 @@ async def _status(service: Uploads, upload: Upload) -> dict[str, Any]:
     }
     if upload.state == "expired":
         out.update(state="failed", reason="the upload expired before all bytes arrived")
+    elif upload.state == "complete" and upload.video_id is None and not upload.is_partial:
+        # Deleting a video sets its upload's video_id to NULL.
+        out.update(state="failed", reason="the video was deleted")
     elif upload.video_id is not None:
         video = await get_video(service.db, upload.video_id)
         if video is None:
