@@ -71,11 +71,21 @@ async def test_upload_with_details_edit_and_delete_from_the_pages(
     make_video(clip, seconds=2)
     notes = tmp_path / "notes.txt"
     notes.write_text("shopping list: milk, eggs\n" * 50)
-    # An upload a crash left behind: the studio lists it for deleting.
-    half = await create(
-        server.client, token, 100, **{"Upload-Metadata": metadata(filename="half.mp4")}
-    )
-    assert (await patch(server.client, token, half, 0, b"x" * 10)).status_code == 204
+    # Uploads a crash left behind: the studio lists them, and the upload page the one
+    # this browser remembers; both delete them.
+    half, remembered = [
+        await create(server.client, token, 100, **{"Upload-Metadata": metadata(filename=name)})
+        for name in ("half.mp4", "remembered.mp4")
+    ]
+    for path in (half, remembered):
+        assert (await patch(server.client, token, path, 0, b"x" * 10)).status_code == 204
+    # What tus-js-client keeps in localStorage for an upload it may resume.
+    remembered_entry = {
+        "size": 100,
+        "metadata": {"filename": "remembered.mp4"},
+        "creationTime": "Sun Dec 06 2026",
+        "uploadUrl": server.url + remembered,
+    }
 
     def scenario(browser: Browser) -> dict[str, Any]:
         context = new_context(browser, server.url, login=(token, user))
@@ -86,6 +96,16 @@ async def test_upload_with_details_edit_and_delete_from_the_pages(
         page.on("dialog", lambda dialog: dialog.accept())
 
         page.goto("/upload")
+        page.evaluate(
+            "(entry) => localStorage.setItem('tus::remembered::1', JSON.stringify(entry))",
+            remembered_entry,
+        )
+        page.reload()
+        left = page.locator("#unfinished .unfinished-item", has_text="remembered.mp4")
+        left.get_by_role("button", name="Delete").click()
+        page.locator("#unfinished").wait_for(state="hidden")
+        assert page.evaluate("localStorage.getItem('tus::remembered::1')") is None
+
         page.evaluate(WATCH_STATES)
         page.locator("#file-input").set_input_files([str(clip), str(notes)])
         row = _upload_row(page, clip.name)
@@ -154,7 +174,8 @@ async def test_upload_with_details_edit_and_delete_from_the_pages(
     assert await objects.list_prefix("uploads/") == []
     unfinished = await server.client.get("/api/upload/unfinished", headers=auth(token))
     assert unfinished.json() == {"uploads": []}
-    assert (await server.client.head(half, headers={**V, **auth(token)})).status_code == 410
+    for path in (half, remembered):
+        assert (await server.client.head(path, headers={**V, **auth(token)})).status_code == 410
 
 
 @pytest.mark.settings(reconnect_grace=1.0)
