@@ -15,6 +15,8 @@ from trioflix.uploads.playable import BLOCK_BYTES, refusal
 if TYPE_CHECKING:
     from pathlib import Path
 
+pytestmark = pytest.mark.slow  # the samples are encoded with ffmpeg, a few seconds
+
 #: name -> ffmpeg arguments after the 2 s test source (picture and tone).
 VIDEOS = {
     # Noise, so that it spans several blocks with its index (moov) at the end.
@@ -65,7 +67,6 @@ async def _refusal(samples: Path, tmp_path: Path, name: str) -> str | None:
         return await refusal(store, "uploads/x/data")
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", VIDEOS)
 async def test_videos_in_every_common_container_pass(
     samples: Path, tmp_path: Path, name: str
