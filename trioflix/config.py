@@ -301,6 +301,15 @@ class Settings:
         " together); 'off' deletes it once the video is ready",
         _on_off,
     )
+    check_uploads: bool = _setting(
+        True,
+        "TRIOFLIX_CHECK_UPLOADS",
+        "'on' checks each finished upload for a video stream whose first picture decodes"
+        " (a few reads and one decoded picture, on the host that received it) and refuses"
+        " and deletes any other file at once; 'off' queues every upload, and a file that"
+        " is no video fails in its job and stays until its video is deleted",
+        _on_off,
+    )
     redis_url: str | None = _setting(
         None,
         "REDIS_URL",

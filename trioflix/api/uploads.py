@@ -49,6 +49,7 @@ blueprint = Blueprint("uploads", __name__)
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 STATUS_STREAM_HEARTBEAT_S = 15.0  # an SSE comment line keeps proxies from closing the stream
 STATUS_STREAM_MAX_S = 3600.0  # EventSource reconnects by itself; this bounds one response
+UNFINISHED_LISTED = 50  # more unfinished uploads than a page can sensibly show
 
 
 @blueprint.record_once
@@ -117,6 +118,9 @@ async def _status(service: Uploads, upload: Upload) -> dict[str, Any]:
     }
     if upload.state == "expired":
         out.update(state="failed", reason="the upload expired before all bytes arrived")
+    elif upload.state == "complete" and upload.video_id is None and not upload.is_partial:
+        # Deleting a video sets its upload's video_id to NULL.
+        out.update(state="failed", reason="the video was deleted")
     elif upload.video_id is not None:
         video = await get_video(service.db, upload.video_id)
         if video is None:
@@ -149,6 +153,16 @@ async def upload_status(upload_id: str) -> dict[str, Any]:
     service = state().uploads
     user = await _status_user()
     return {"upload": await _status(service, await _visible(service, user, upload_id))}
+
+
+@blueprint.get("/api/upload/unfinished")
+async def unfinished_uploads() -> dict[str, Any]:
+    """The caller's uploads still waiting for bytes (newest first), as status objects:
+    what the studio lists for resuming or deleting (tus ``DELETE`` on the upload URL)."""
+    service = state().uploads
+    user = await current_user()
+    uploads = await records.list_unfinished(service.db, user.id, UNFINISHED_LISTED)
+    return {"uploads": [await _status(service, upload) for upload in uploads]}
 
 
 @blueprint.get("/api/upload/status/<upload_id>/events")

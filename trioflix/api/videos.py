@@ -45,6 +45,7 @@ blueprint = Blueprint("videos", __name__)
 
 PAGE_DEFAULT = 20
 PAGE_MAX = 100
+VIDEO_ORIGINS = ("live", "upload")  # a live session's recording, an uploaded file
 # What a VOD directory serves: playlists, segments, thumbnails, the sprite and its
 # index; one optional rendition directory deep. Never the source file.
 _VOD_FILE = re.compile(r"(?:[0-9]{3,4}p/)?[a-z0-9_]{1,32}\.(?:m3u8|ts|jpg|vtt)")
@@ -87,11 +88,20 @@ def _page_args() -> tuple[int | None, int]:
     return before, int(limit_text)
 
 
+def _origin_arg() -> str | None:
+    origin = request.args.get("origin")
+    if origin is not None and origin not in VIDEO_ORIGINS:
+        raise APIError(422, "invalid_query", "origin must be live or upload")
+    return origin
+
+
 @blueprint.get("/api/videos")
 async def list_() -> dict[str, Any]:
     """Newest first. ``?mine=1`` (token needed): the caller's videos in every state;
-    ``?channel=NAME``: that channel's ready videos; else every ready video."""
+    ``?channel=NAME``: that channel's ready videos; else every ready video.
+    ``?origin=live`` or ``upload``: recordings or uploads only."""
     before, limit = _page_args()
+    origin = _origin_arg()
     db = state().db
     owner: int | None = None
     ready_only = True
@@ -104,7 +114,7 @@ async def list_() -> dict[str, Any]:
             return {"videos": [], "next_before": None}
         owner = user.id
     videos = await list_videos(
-        db, user_id=owner, ready_only=ready_only, before_id=before, limit=limit
+        db, user_id=owner, ready_only=ready_only, before_id=before, limit=limit, origin=origin
     )
     return {
         "videos": [v.public() for v in videos],

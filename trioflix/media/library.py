@@ -162,18 +162,22 @@ async def list_videos(
     ready_only: bool,
     before_id: int | None,
     limit: int,
+    origin: str | None = None,
 ) -> list[Video]:
-    """Newest first; ``before_id`` continues a page (keyset pagination)."""
+    """Newest first; ``before_id`` continues a page (keyset pagination); ``origin``
+    keeps only recordings (``"live"``) or uploads (``"upload"``)."""
     rows = await db.fetch(
         f"SELECT {_COLUMNS} {_FROM}"
         " WHERE (CAST($1 AS BIGINT) IS NULL OR v.user_id = $1)"
         " AND (NOT $2 OR v.state = 'ready')"
         " AND (CAST($3 AS BIGINT) IS NULL OR v.id < $3)"
+        " AND (CAST($5 AS TEXT) IS NULL OR v.origin = $5)"
         " ORDER BY v.id DESC LIMIT $4",
         user_id,
         ready_only,
         before_id,
         limit,
+        origin,
     )
     return [v for row in rows if (v := _video(row)) is not None]
 

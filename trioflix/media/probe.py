@@ -3,19 +3,23 @@
 :func:`probe` opens the file, describes its container and first video and
 audio streams, and decodes one video frame to prove the video is playable
 (and to read its rotation, which lives in the frame's display matrix).
+:func:`check_video` is the quick part of that: a video stream whose first
+picture decodes, read from any seekable file object (an upload still in the
+object store), so that a file that is no video is refused before any job runs.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import av
 
 if TYPE_CHECKING:
+    import io
     from pathlib import Path
 
-__all__ = ["AudioInfo", "MediaInfo", "NotPlayable", "VideoInfo", "probe"]
+__all__ = ["AudioInfo", "MediaInfo", "NotPlayable", "VideoInfo", "check_video", "probe"]
 
 PROBE_PACKET_LIMIT = 2000  # packets read looking for a first decodable frame
 
@@ -89,6 +93,45 @@ def _duration(container: av.container.InputContainer, stream: av.VideoStream) ->
         if packet.pts is not None and packet.time_base is not None:
             end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
     return end
+
+
+def _still_picture(container: av.container.InputContainer) -> bool:
+    # FFmpeg reads a lone PNG, JPEG, WebP... as a one-frame video through its
+    # image demuxers (``png_pipe``, ``image2``); a real video never comes that way.
+    name = container.format.name
+    return name.endswith("_pipe") or name == "image2"
+
+
+def check_video(source: IO[bytes] | io.RawIOBase) -> None:
+    """Check that ``source`` holds a video stream whose first picture decodes.
+
+    Blocking (it reads and decodes): call it in a worker thread. ``source`` must
+    be readable and seekable.
+
+    Raises:
+        NotPlayable: It is not a media file, it is a still picture, it has no
+            video stream, or its first picture cannot be decoded; the message is
+            the reason in a few words, for the uploader.
+    """
+    try:
+        container = av.open(source, "r")
+    except av.error.FFmpegError:
+        raise NotPlayable("it is not a media file we can read") from None
+    with container:
+        if _still_picture(container):
+            raise NotPlayable("it is a still picture, not a video")
+        # A cover picture (an MP3's album art) is a video stream of one frame.
+        moving = [
+            stream
+            for stream in container.streams.video
+            if av.stream.Disposition.attached_pic not in stream.disposition
+        ]
+        if not moving:
+            raise NotPlayable("no video stream found")
+        try:
+            _first_frame(container, moving[0])
+        except (NotPlayable, av.error.FFmpegError):
+            raise NotPlayable("its pictures cannot be decoded") from None
 
 
 def probe(path: Path) -> MediaInfo:

@@ -1,10 +1,14 @@
 """What happens when an upload has all its bytes: it becomes a video being processed.
 
 An ordinary or final upload's bytes move into the object store as
-``uploads/ID/data`` (a rename on local disk; an upload to S3 is there already),
-then the upload turns into a ``videos`` row and a processing job reading that
-object, in one transaction, so neither exists without the other. A partial
-upload just becomes ``complete`` and waits for its final upload to be assembled.
+``uploads/ID/data`` (a rename on local disk; an upload to S3 is there already)
+and are checked to be a video we can play (:mod:`trioflix.uploads.playable`).
+Then the upload turns into a ``videos`` row and a processing job reading that
+object, in one transaction, so neither exists without the other. A file that
+is no video turns into a ``failed`` video saying why, with no job, and its
+bytes are deleted: its owner sees the reason at once and deletes the video.
+A partial upload just becomes ``complete`` and waits for its final upload to
+be assembled.
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ from typing import TYPE_CHECKING
 
 from protocols import tus
 from trioflix.jobs.queue import enqueue
-from trioflix.media.library import create_video
+from trioflix.media.library import create_video, set_failed
 from trioflix.media.processing import PROCESS_VIDEO, adopt_source, process_payload
+from trioflix.storage import StorageUnavailable
 from trioflix.uploads import records
 from trioflix.uploads.files import UploadFiles
 from trioflix.uploads.multipart import data_key
+from trioflix.uploads.playable import refusal
 
 if TYPE_CHECKING:
     from trioflix.uploads.records import Upload
@@ -53,6 +59,7 @@ async def complete_upload(service: Uploads, upload: Upload) -> None:
         # the completed multipart upload is that object already. Before the job
         # exists, so that whichever host's worker claims it finds its source.
         await adopt_source(service.objects, service.files.path(upload.id), source)
+    refused = await refusal(service.objects, source) if service.check_videos else None
     async with service.db.transaction() as tx:
         video_id = await create_video(
             tx,
@@ -61,16 +68,33 @@ async def complete_upload(service: Uploads, upload: Upload) -> None:
             description=(upload.metadata_text("description") or "")[:DESCRIPTION_MAX_CHARS],
             origin="upload",
         )
-        await enqueue(
-            tx,
-            PROCESS_VIDEO,
-            process_payload(video_id, [source]),
-            subject=f"video:{video_id}",
-        )
+        if refused is None:
+            await enqueue(
+                tx,
+                PROCESS_VIDEO,
+                process_payload(video_id, [source]),
+                subject=f"video:{video_id}",
+            )
+        else:
+            await set_failed(tx, video_id, refused)
         await records.mark(tx, upload.id, "complete", video_id=video_id)
-    service.job_enqueued()
-    logger.info("upload %s complete: video %d queued", upload.id, video_id)
+    if refused is None:
+        service.job_enqueued()
+        logger.info("upload %s complete: video %d queued", upload.id, video_id)
+    else:
+        logger.info("upload %s refused (video %d): %s", upload.id, video_id, refused)
+        await _delete_refused(service, source)
     service.hub.notify(upload.user_id)
+
+
+async def _delete_refused(service: Uploads, source: str) -> None:
+    # After the transaction: deleted before it, a crash in between would leave an
+    # upload that can never complete (its bytes gone, no video). An outage here
+    # leaves the object behind, which is only space.
+    try:
+        await service.objects.delete(source)
+    except StorageUnavailable:
+        logger.warning("the refused upload %s stays in the store: it cannot be reached", source)
 
 
 async def finish_stored(service: Uploads, upload_id: str) -> None:

@@ -47,6 +47,7 @@ __all__ = [
     "list_expired",
     "list_pending_finals",
     "list_stored_unfinished",
+    "list_unfinished",
     "mark",
     "new_upload_id",
     "parts_of",
@@ -333,6 +334,21 @@ async def list_stored_unfinished(db: Transaction, limit: int) -> list[str]:
         limit,
     )
     return [row["id"] for row in rows]
+
+
+async def list_unfinished(db: Transaction, user_id: int, limit: int) -> list[Upload]:
+    """The user's uploads still waiting for bytes, newest first.
+
+    Partial uploads are left out: they are pieces of a final upload (a client's
+    parallel upload), not files of their own.
+    """
+    rows = await db.fetch(
+        f"SELECT {_COLUMNS} FROM uploads WHERE user_id = $1 AND state = 'uploading'"
+        " AND (concat IS NULL OR concat <> 'partial') ORDER BY created_at DESC LIMIT $2",
+        user_id,
+        limit,
+    )
+    return [u for row in rows if (u := _upload(row)) is not None]
 
 
 async def list_expired(db: Transaction, now: float, limit: int) -> list[Upload]:

@@ -69,6 +69,8 @@ class Uploads:
             hosts through PostgreSQL for uploads on object storage.
         hub: Live progress wake-ups for status streams.
         expiry_s: How long an unfinished upload lives after its last commit.
+        check_videos: Whether a finished upload is checked to be a video before
+            its job is queued (``TRIOFLIX_CHECK_UPLOADS``).
     """
 
     def __init__(
@@ -104,6 +106,7 @@ class Uploads:
         )
         self.hub = ProgressHub()
         self.expiry_s = float(settings.upload_expiry)
+        self.check_videos = settings.check_uploads
         self.job_enqueued = job_enqueued
 
     @property

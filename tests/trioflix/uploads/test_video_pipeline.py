@@ -54,6 +54,7 @@ async def _follow_events(server: Server, token: str, upload_id: str) -> list[dic
 
 @pytest.mark.slow
 @pytest.mark.backends("sqlite", reason="the storage is the point; the database does not matter")
+@pytest.mark.settings(check_uploads=True)  # which lets a real video through, on both storages
 async def test_upload_becomes_a_playable_video(
     server: Server, tmp_path: Path, media_storage: str
 ) -> None:
@@ -252,7 +253,8 @@ async def test_media_jobs_run_at_nice_plus_10(server: Server, tmp_path: Path) ->
 
 
 @pytest.mark.slow
-async def test_a_file_that_is_not_a_video_fails_with_a_reason(server: Server) -> None:
+async def test_unchecked_a_file_that_is_not_a_video_fails_in_its_job(server: Server) -> None:
+    # TRIOFLIX_CHECK_UPLOADS=off (the tests' default): the job finds out.
     token, _ = await server.register("alice")
     upload_id = await _upload(
         server, token, b"this is a text file, not a film\n" * 100, filename="notes.mp4"
@@ -280,3 +282,34 @@ async def test_a_file_that_is_not_a_video_fails_with_a_reason(server: Server) ->
     deleted = await server.client.delete(f"/api/videos/{final['video_id']}", headers=auth(token))
     assert deleted.status_code == 204
     assert await objects.list_prefix("uploads/") == []
+
+
+@pytest.mark.backends("sqlite", reason="the storage is the point; the database does not matter")
+@pytest.mark.settings(check_uploads=True)
+async def test_a_file_that_is_not_a_video_is_refused_at_once(
+    server: Server, media_storage: str
+) -> None:
+    token, _ = await server.register("alice")
+    upload_id = await _upload(
+        server, token, b"this is a text file, not a film\n" * 100, filename="notes.mp4"
+    )
+    # Refused when its last byte arrived: no "processing" first, no job.
+    status = (
+        await server.client.get(f"/api/upload/status/{upload_id}", headers=auth(token))
+    ).json()["upload"]
+    reason = "This file is not a video we can play (it is not a media file we can read)."
+    assert status["state"] == "failed" and status["reason"] == reason, status
+    assert await server.app.trioflix.db.fetchval("SELECT count(*) FROM jobs") == 0
+    objects = server.app.trioflix.objects
+    assert await objects.list_prefix("uploads/") == []  # its bytes are gone
+    listed = (
+        await server.client.get("/api/videos", params={"mine": "1"}, headers=auth(token))
+    ).json()
+    assert [(v["state"], v["failure"]) for v in listed["videos"]] == [("failed", reason)]
+    assert (
+        await server.client.get(f"/api/videos/{status['video_id']}")
+    ).status_code == 404  # not public
+    deleted = await server.client.delete(f"/api/videos/{status['video_id']}", headers=auth(token))
+    assert deleted.status_code == 204
+    gone = await server.client.get(f"/api/upload/status/{upload_id}", headers=auth(token))
+    assert gone.json()["upload"]["reason"] == "the video was deleted"

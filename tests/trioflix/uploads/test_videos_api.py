@@ -12,6 +12,7 @@ from trioflix.jobs.queue import get_job
 from trioflix.media.library import create_video
 
 from .helpers import (
+    V,
     auth,
     create,
     job_children,
@@ -147,3 +148,57 @@ async def test_videos_say_whether_they_are_recordings_or_uploads(server: Server)
     ]
     one = await server.client.get(f"/api/videos/{recording}", headers=auth(token))
     assert one.json()["video"]["origin"] == "live"
+
+
+async def test_recordings_or_uploads_alone_are_listed_by_origin(server: Server) -> None:
+    token, user = await server.register("alice")
+    db = server.app.trioflix.db
+    ids = {
+        origin: await create_video(
+            db, user_id=user["id"], title=origin, description="", origin=origin
+        )
+        for origin in ("live", "upload")
+    }
+    await db.execute("UPDATE videos SET state = 'ready'")
+    for origin, video_id in ids.items():
+        for query in ({"mine": "1"}, {"channel": "alice"}, {}):
+            listed = await server.client.get(
+                "/api/videos", params={**query, "origin": origin}, headers=auth(token)
+            )
+            assert [v["id"] for v in listed.json()["videos"]] == [video_id], query
+    latest = await server.client.get(
+        "/api/videos", params={"channel": "alice", "origin": "live", "limit": "1"}
+    )
+    assert latest.json() == {"videos": [latest.json()["videos"][0]], "next_before": ids["live"]}
+    refused = await server.client.get("/api/videos", params={"origin": "film"})
+    assert refused.status_code == 422
+    assert refused.json()["error"]["code"] == "invalid_query"
+
+
+async def test_unfinished_uploads_are_listed_for_their_owner_until_deleted(
+    server: Server,
+) -> None:
+    alice, _ = await server.register("alice")
+    bob, _ = await server.register("bob")
+    waiting = await create(
+        server.client, alice, 100, **{"Upload-Metadata": metadata(filename="trip.mp4")}
+    )
+    assert (await patch(server.client, alice, waiting, 0, b"x" * 40)).status_code == 204
+    await create(server.client, alice, 10, **{"Upload-Concat": "partial"})  # a piece, not a file
+    finished = await create(server.client, alice, 3)
+    assert (await patch(server.client, alice, finished, 0, b"abc")).status_code == 204
+
+    listed = await server.client.get("/api/upload/unfinished", headers=auth(alice))
+    assert [
+        (u["id"], u["filename"], u["received"], u["percent"], u["state"])
+        for u in listed.json()["uploads"]
+    ] == [(waiting.rsplit("/", 1)[1], "trip.mp4", 40, 40.0, "uploading")]
+    others = await server.client.get("/api/upload/unfinished", headers=auth(bob))
+    assert others.json() == {"uploads": []}
+    anonymous = await server.client.get("/api/upload/unfinished")
+    assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "unauthorized"
+
+    deleted = await server.client.delete(waiting, headers={**V, **auth(alice)})
+    assert deleted.status_code == 204
+    listed = await server.client.get("/api/upload/unfinished", headers=auth(alice))
+    assert listed.json() == {"uploads": []}

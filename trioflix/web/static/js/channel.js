@@ -1,6 +1,7 @@
 // Channel: the live player beside the chat; an offline slate with the last or next
 // stream when nobody is live, and playback that starts by itself when the stream returns.
 import { api, el, timeAgo } from "./api.js";
+import { latestRecordingLine } from "./channel_videos.js";
 import { ChatPanel } from "./chat.js";
 import { Player } from "./player.js";
 
@@ -36,6 +37,8 @@ function slateFor(data) {
   } else if (session && session.ended_at) {
     lines.push(el("p", {}, `Last stream ${timeAgo(session.ended_at)}: `, el("em", {}, session.title || "")));
   }
+  const recording = latestRecordingLine();
+  if (recording) lines.push(recording);
   lines.push(el("p", { class: "muted" }, "Playback starts by itself when the stream begins."));
   return lines;
 }

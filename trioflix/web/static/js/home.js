@@ -1,5 +1,6 @@
 // Home: who is live now and the most recent videos; the live list refreshes itself.
-import { api, el, formatDuration, timeAgo } from "./api.js";
+import { api, el } from "./api.js";
+import { videoCard } from "./video_card.js";
 
 const REFRESH_MS = 15000;
 
@@ -33,26 +34,6 @@ export function liveCard(channel) {
       { class: "tile-text" },
       el("strong", { class: "tile-title" }, channel.title || channel.display_name + " live"),
       el("span", { class: "muted" }, channel.display_name),
-    ),
-  );
-}
-
-export function videoCard(video) {
-  const poster = video.thumbnails && video.thumbnails.poster;
-  return el(
-    "a",
-    { class: "card tile", href: "/watch/" + video.id, dataset: { video: video.id } },
-    el(
-      "div",
-      { class: "thumb" },
-      poster ? el("img", { src: poster, alt: "", loading: "lazy" }) : null,
-      video.duration ? el("span", { class: "badge duration" }, formatDuration(video.duration)) : null,
-    ),
-    el(
-      "div",
-      { class: "tile-text" },
-      el("strong", { class: "tile-title" }, video.title),
-      el("span", { class: "muted" }, `${video.channel} · ${timeAgo(video.created_at)}`),
     ),
   );
 }

@@ -1,9 +1,8 @@
-// Studio: stream keys and the OBS settings to paste, start/stop with a title, the live
-// ingest's health, and the channel's videos with their processing state.
+// Studio: stream keys and the OBS settings to paste, start/stop with a title, and the live
+// ingest's health. The channel's videos are studio_videos.js's.
 import { api, currentUser, el, formatBytes, formatDuration, requireLogin, timeAgo } from "./api.js";
 
 const STATUS_POLL_MS = 2000;
-const VIDEOS_POLL_MS = 5000;
 
 const $ = (id) => document.getElementById(id);
 let lastStatus = null;
@@ -192,56 +191,11 @@ $("key-form").addEventListener("submit", async (event) => {
   }
 });
 
-// --- videos -----------------------------------------------------------------------------
-
-function videoItem(video) {
-  const progress =
-    video.state === "processing"
-      ? el("progress", { max: "100", value: String(video.progress), "aria-label": `Processing ${video.title}` })
-      : null;
-  return el(
-    "li",
-    { class: "video-item", dataset: { video: video.id, state: video.state, origin: video.origin } },
-    el(
-      "a",
-      { href: video.state === "ready" ? "/watch/" + video.id : null, class: "video-title" },
-      video.title,
-    ),
-    el("span", { class: "state-badge", dataset: { state: video.state } }, video.state),
-    progress,
-    video.state === "processing" ? el("span", { class: "muted" }, `${video.progress}%`) : null,
-    video.failure ? el("span", { class: "form-error" }, video.failure) : null,
-    el("span", { class: "muted" }, video.duration ? formatDuration(video.duration) : "", " ", timeAgo(video.created_at)),
-  );
-}
-
-// Recordings are made from live sessions (origin "live"), uploads from files.
-const VIDEO_LISTS = [
-  { id: "my-recordings", live: true, empty: "No recordings yet: live sessions are recorded when the key's Record box is on." },
-  { id: "my-uploads", live: false, empty: "No uploads yet." },
-];
-
-async function loadVideos() {
-  let busy = false;
-  try {
-    const { videos } = await api("/api/videos?mine=1&limit=50");
-    busy = videos.some((video) => video.state === "processing");
-    for (const list of VIDEO_LISTS) {
-      const mine = videos.filter((video) => (video.origin === "live") === list.live);
-      $(list.id).replaceChildren(...(mine.length ? mine.map(videoItem) : [el("li", { class: "muted" }, list.empty)]));
-    }
-  } catch (error) {
-    for (const list of VIDEO_LISTS) $(list.id).replaceChildren(el("li", { class: "form-error" }, error.message));
-  }
-  setTimeout(loadVideos, busy ? VIDEOS_POLL_MS / 2 : VIDEOS_POLL_MS);
-}
-
 if (requireLogin()) {
   const user = currentUser();
   if (user) $("watch-link").href = "/channel/" + user.name;
   pollStatus();
   loadKeys();
-  loadVideos();
 }
 
 window.trioflix = { status: () => lastStatus };

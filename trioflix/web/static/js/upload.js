@@ -1,7 +1,9 @@
-// Upload: several files at once over tus (tus-js-client), each with progress, speed and
-// time left; resumable after a reload (the client keeps each upload's URL under the
-// file's fingerprint); then the processing progress until the video is ready.
-import { el, formatBytes, formatDuration, requireLogin, token } from "./api.js";
+// Upload: several files at once over tus (tus-js-client), each with its title and
+// description, progress, speed and time left; resumable after a reload (the client keeps
+// each upload's URL under the file's fingerprint); then the processing progress until the
+// video is ready. A file the server refuses (not a video) says why and can be deleted, and
+// so can an upload that did not finish.
+import { api, el, formatBytes, formatDuration, requireLogin, token } from "./api.js";
 
 const ENDPOINT = "/api/upload/video/tus";
 // One PATCH per 64 MiB: progress is committed server-side at least that often, and a
@@ -9,6 +11,9 @@ const ENDPOINT = "/api/upload/video/tus";
 const CHUNK_BYTES = 64 * 1024 * 1024;
 const RETRY_DELAYS_MS = [0, 1000, 3000, 5000, 10000];
 const SPEED_WINDOW_MS = 5000;
+
+const TITLE_MAX = 200;
+const DESCRIPTION_MAX = 5000;
 
 const list = document.getElementById("upload-list");
 const zone = document.getElementById("drop-zone");
@@ -28,16 +33,91 @@ class UploadRow {
     this.detail = el("span", { class: "upload-detail muted" }, formatBytes(file.size));
     this.pauseButton = el("button", { type: "button", class: "button subtle" }, "Pause");
     this.cancelButton = el("button", { type: "button", class: "button danger" }, "Cancel");
+    this.deleteButton = el("button", { type: "button", class: "button danger", hidden: true }, "Delete");
     this.link = el("a", { class: "button primary", hidden: true }, "Watch");
+    // The title and description go with the upload (tus metadata); edited later, they
+    // are saved on the video once the server has made it.
+    this.titleInput = el("input", { name: "title", maxlength: String(TITLE_MAX), value: titleOf(file) });
+    this.descriptionInput = el("textarea", { name: "description", maxlength: String(DESCRIPTION_MAX), rows: "2" });
+    this.saveButton = el("button", { type: "submit", class: "button subtle" }, "Save details");
+    this.savedText = el("span", { class: "muted", role: "status" });
+    this.details = el(
+      "form",
+      { class: "upload-details", "aria-label": `Details of ${file.name}` },
+      el("label", {}, "Title", this.titleInput),
+      el("label", {}, "Description", this.descriptionInput),
+      el("div", { class: "row" }, this.saveButton, this.savedText),
+    );
     this.node = el(
       "li",
       { class: "upload-item", dataset: { file: file.name } },
       el("div", { class: "upload-head" }, el("strong", { class: "upload-name" }, file.name), this.stateText),
+      this.details,
       this.bar,
-      el("div", { class: "row" }, this.detail, el("span", { class: "spacer" }), this.pauseButton, this.cancelButton, this.link),
+      el(
+        "div",
+        { class: "row" },
+        this.detail,
+        el("span", { class: "spacer" }),
+        this.pauseButton,
+        this.cancelButton,
+        this.deleteButton,
+        this.link,
+      ),
     );
     this.pauseButton.addEventListener("click", () => this.togglePause());
     this.cancelButton.addEventListener("click", () => this.cancel());
+    this.deleteButton.addEventListener("click", () => this.remove());
+    this.details.addEventListener("input", () => {
+      this.savedText.textContent = "";
+    });
+    this.details.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.saveDetails();
+    });
+  }
+
+  detailValues() {
+    return { title: this.titleInput.value.trim() || titleOf(this.file), description: this.descriptionInput.value };
+  }
+
+  // Before the video exists the details wait (what the upload was created with may be
+  // older); the video's id arrives with the processing status.
+  async saveDetails() {
+    if (this.videoId === undefined) {
+      this.detailsPending = true;
+      this.savedText.textContent = "Saved; applied when the upload is done";
+      return;
+    }
+    this.detailsPending = false;
+    try {
+      await api(`/api/videos/${this.videoId}`, { method: "PATCH", body: this.detailValues() });
+      this.savedText.textContent = "Saved";
+      this.node.dataset.detailsSaved = "true";
+    } catch (error) {
+      this.savedText.textContent = `Not saved: ${error.message}`;
+    }
+  }
+
+  // Delete what the server holds of this upload: its video (a refused or failed file) or,
+  // when it never finished, the unfinished upload itself.
+  async remove() {
+    try {
+      if (this.videoId !== undefined) {
+        await api(`/api/videos/${this.videoId}`, { method: "DELETE" });
+      } else if (this.upload) {
+        await this.upload.abort(true); // true: also DELETE it on the server
+      }
+    } catch (error) {
+      if (error.status !== 404) {
+        this.detail.textContent = `Could not delete it: ${error.message}`;
+        return;
+      }
+    }
+    if (this.events) this.events.close();
+    this.node.remove();
+    uploads.splice(uploads.indexOf(this), 1);
+    refreshUnfinished();
   }
 
   setState(state, label = state) {
@@ -52,7 +132,7 @@ class UploadRow {
       chunkSize: CHUNK_BYTES,
       retryDelays: RETRY_DELAYS_MS,
       headers: { Authorization: `Bearer ${token()}` },
-      metadata: { filename: this.file.name, filetype: this.file.type || "application/octet-stream", title: titleOf(this.file) },
+      metadata: { filename: this.file.name, filetype: this.file.type || "application/octet-stream", ...this.detailValues() },
       storeFingerprintForResuming: true,
       removeFingerprintOnSuccess: true,
       onProgress: (sent, total) => this.progress(sent, total),
@@ -119,6 +199,8 @@ class UploadRow {
     this.setState("failed", "interrupted");
     this.detail.textContent = `${error.message || error}. Choose the file again to resume.`;
     this.pauseButton.hidden = true;
+    this.cancelButton.hidden = true;
+    this.deleteButton.hidden = false;
     refreshUnfinished();
   }
 
@@ -126,8 +208,9 @@ class UploadRow {
     this.pauseButton.hidden = true;
     this.cancelButton.hidden = true;
     this.bar.value = 100;
-    this.setState("processing", "processing");
-    this.detail.textContent = "Uploaded; processing…";
+    // The server checks the file is a video before it queues its processing.
+    this.setState("checking", "checking");
+    this.detail.textContent = "Uploaded; checking the file…";
     const id = this.upload.url.split("/").pop();
     this.node.dataset.uploadId = id;
     this.follow(id);
@@ -145,6 +228,11 @@ class UploadRow {
   }
 
   showStatus(status) {
+    if (status.video_id !== null && status.video_id !== undefined && this.videoId === undefined) {
+      this.videoId = status.video_id;
+      this.node.dataset.videoId = status.video_id;
+      if (this.detailsPending) this.saveDetails();
+    }
     if (status.state === "processing") {
       const percent = status.processing_percent || 0;
       this.bar.value = percent;
@@ -156,10 +244,11 @@ class UploadRow {
       this.detail.textContent = "Ready to watch";
       this.link.href = "/watch/" + status.video_id;
       this.link.hidden = false;
-      this.node.dataset.videoId = status.video_id;
     } else if (status.state === "failed") {
       this.setState("failed");
       this.detail.textContent = status.reason || "processing failed";
+      this.bar.hidden = true;
+      this.deleteButton.hidden = false;
     }
   }
 }
@@ -181,7 +270,7 @@ function refreshUnfinished() {
     if (!key || !key.startsWith("tus::")) continue;
     try {
       const entry = JSON.parse(localStorage.getItem(key));
-      entries.push(entry);
+      entries.push({ ...entry, storageKey: key });
     } catch {
       // not ours
     }
@@ -190,9 +279,32 @@ function refreshUnfinished() {
   const waiting = entries.filter((entry) => entry.metadata && !active.has(entry.metadata.filename));
   const box = document.getElementById("unfinished");
   box.hidden = !waiting.length;
-  document.getElementById("unfinished-list").replaceChildren(
-    ...waiting.map((entry) => el("li", {}, `${entry.metadata.filename} (${formatBytes(entry.size)})`)),
+  document.getElementById("unfinished-list").replaceChildren(...waiting.map(unfinishedItem));
+}
+
+function unfinishedItem(entry) {
+  const remove = el("button", { type: "button", class: "button danger" }, "Delete");
+  const item = el(
+    "li",
+    { class: "unfinished-item", dataset: { file: entry.metadata.filename } },
+    `${entry.metadata.filename} (${formatBytes(entry.size)}) `,
+    remove,
   );
+  remove.addEventListener("click", async () => {
+    // tus termination: the server drops the bytes it has; an upload it no longer has
+    // (finished, expired, deleted elsewhere) is simply forgotten here.
+    const response = await fetch(entry.uploadUrl, {
+      method: "DELETE",
+      headers: { "Tus-Resumable": "1.0.0", Authorization: `Bearer ${token()}` },
+    });
+    if (!response.ok && response.status !== 404 && response.status !== 410) {
+      item.append(el("span", { class: "form-error" }, ` Could not delete it (${response.status}).`));
+      return;
+    }
+    localStorage.removeItem(entry.storageKey);
+    refreshUnfinished();
+  });
+  return item;
 }
 
 zone.addEventListener("click", () => input.click());
