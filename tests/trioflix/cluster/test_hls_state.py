@@ -171,6 +171,16 @@ async def test_players_seen_on_several_hosts_count_once_until_they_stop(
         await wait_until(only_p1_left, poll_s=0.1)
 
 
+async def test_a_player_that_left_counts_no_more_on_any_host(
+    redis: coredis.Redis[bytes],
+) -> None:
+    a, b = SiteHLS(redis), SiteHLS(redis)
+    await a.players_seen("alice", {"p1", "p2"})
+    await b.player_left("alice", "p1")
+    await b.player_left("alice", "p3")  # never seen: nothing to remove
+    assert await a.players("alice", 60) == 1
+
+
 async def test_many_players_at_once(redis: coredis.Redis[bytes]) -> None:
     site = SiteHLS(redis)
     await site.players_seen("alice", {f"player-{n}" for n in range(2500)})  # several batches
