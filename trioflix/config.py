@@ -244,6 +244,14 @@ class Settings:
         "seconds a dropped publisher has to reconnect and continue the same live session",
         _seconds_between(0, 3600),
     )
+    stop_cooldown: float = _setting(
+        0.0,
+        "TRIOFLIX_STOP_COOLDOWN",
+        "seconds after the streamer ends a stream (the stop API, End stream in the studio)"
+        " during which the channel's encoder is refused; 0 refuses it until the streamer"
+        " starts again",
+        _seconds_between(0, 30 * 86400),
+    )
     rtmp_read_interval_ms: int = _setting(
         30,
         "TRIOFLIX_RTMP_READ_INTERVAL_MS",

@@ -181,6 +181,7 @@ async def _start_live(nursery: trio.Nursery, app_state: AppState, db: Database, 
         db,
         node=f"{socket.gethostname()}/{settings.rtmp}",
         grace_s=settings.reconnect_grace,
+        stop_cooldown_s=settings.stop_cooldown,
         # Live HLS can be turned off for FLV-only deployments; recording always runs
         # (it is per stream key).
         session_workers=[hub.session_worker, recorder.session_worker]

@@ -135,6 +135,48 @@ async def test_low_latency_mode_plays_over_flv(
     assert viewers is not None
 
 
+# The channel page reads its count every 10 s; it must not wait for that to count this viewer.
+COUNTED_WITHIN_MS = 4000
+
+
+async def test_viewer_count_counts_this_viewer_once_over_hls_then_http_flv(
+    server: Server, live_sample: Sample, nursery: trio.Nursery
+) -> None:
+    await go_live(server, nursery, live_sample, "alice")
+
+    def site_counts() -> dict[str, int]:
+        live = trio.from_thread.run_sync(server.app.trioflix.registry.get, "alice")
+        assert live is not None
+        return trio.from_thread.run_sync(live.viewers_by_protocol)
+
+    def scenario(browser: Browser) -> None:
+        context = new_context(browser, server.url)
+        page = context.new_page()
+        log = PageLog()
+        log.attach(page)
+        page.goto("/channel/alice")
+        wait_playing(page)
+        assert page.locator(".player").get_attribute("data-engine") == "hls"
+        watching = page.locator(".player .viewers")
+        page.wait_for_function(
+            "() => document.querySelector('.player .viewers').textContent === '1 watching'",
+            timeout=COUNTED_WITHIN_MS,
+        )
+        assert site_counts()["hls"] == 1
+        # The switch ends the HLS playback session: this viewer counts once, over FLV,
+        # in the first count the page reads after the switch.
+        with page.expect_response(lambda r: r.url.endswith("/api/channels/alice")) as answer:
+            page.get_by_label("Latency mode").select_option("http-flv")
+        assert answer.value.json()["viewers"] == 1
+        assert watching.text_content() == "1 watching"
+        counts = site_counts()
+        assert (counts["hls"], counts["http-flv"]) == (0, 1)
+        assert log.errors == []
+        context.close()
+
+    await in_browser(scenario)
+
+
 async def test_offline_slate_then_playback_starts_by_itself(
     server: Server, live_sample: Sample, nursery: trio.Nursery, screenshots: Screenshots
 ) -> None:

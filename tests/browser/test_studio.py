@@ -31,6 +31,17 @@ async def test_register_create_key_go_live_and_stop_from_the_studio(
         publishers.append(await start_publisher(nursery, server, key, live_sample.path))
         await wait_live(server, "carol")
 
+    async def reconnect_refused(key: str) -> None:
+        """The stop disconnects the encoder; reconnecting at once, as OBS does, fails."""
+        with trio.fail_after(10):
+            await publishers[-1].wait()
+        await wait_live(server, "carol", live=False)
+        reconnect = await start_publisher(nursery, server, key, live_sample.path)
+        with trio.fail_after(15):
+            await reconnect.wait()
+        assert reconnect.returncode != 0
+        assert server.app.trioflix.registry.state_of("carol") is None
+
     def scenario(browser: Browser) -> None:
         context = new_context(browser, server.url)
         context.grant_permissions(["clipboard-read", "clipboard-write"])
@@ -91,13 +102,32 @@ async def test_register_create_key_go_live_and_stop_from_the_studio(
 
         page.get_by_role("button", name="End stream").click()
         page.locator("#live-state[data-state=offline]").wait_for()
+        ended = page.locator("#stream-ended")
+        ended.get_by_text(
+            "Stream ended. Your encoder will be refused until you go live again."
+        ).wait_for()
+        trio.from_thread.run(reconnect_refused, key)
+
+        # Back later: still ended, and the last stream's title and description are the
+        # next one's; the keys say how they are shown and replaced.
+        page.reload()
+        ended.wait_for()
+        page.wait_for_function(
+            "() => document.getElementById('stream-title').value === 'Studio test run'"
+        )
+        assert page.get_by_label("Description", exact=True).input_value() == "from the browser"
+        assert "shown only once" in (page.locator("#key-help").text_content() or "")
+        screenshots.save(page, "studio-ended")
+        page.get_by_role("button", name="Go live again").click()
+        page.locator("#live-state[data-state=ready]").wait_for()
+        assert ended.is_hidden()
+        trio.from_thread.run(publish, key)
+        page.locator("#live-state[data-state=live]").wait_for()
+        assert page.get_by_label("Title", exact=True).input_value() == "Studio test run"
         assert log.errors == []
         context.close()
 
     await in_browser(scenario)
-    with trio.fail_after(10):
-        await publishers[0].wait()  # the stop disconnected the encoder
-    await wait_live(server, "carol", live=False)
 
 
 async def test_recordings_and_uploads_are_listed_apart_with_their_state(server: Server) -> None:

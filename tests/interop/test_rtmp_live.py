@@ -8,13 +8,14 @@ what they receive must decode and match what was sent frame for frame.
 from __future__ import annotations
 
 import signal
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
-from protocols import flv
+from protocols import flv, rtmp
 from tests.interop.media import (
     FFMPEG,
     RTMPDUMP,
@@ -22,7 +23,9 @@ from tests.interop.media import (
     assert_received_suffix,
     require,
 )
+from tests.trioflix.live.rtmp_client import RTMPTestClient
 from tests.trioflix.live_hls.helpers import auth, start_publisher, wait_live
+from tests.waiting import wait_until
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -313,6 +316,92 @@ async def test_stop_api_disconnects_the_publisher(
     assert server.app.trioflix.registry.get("alice") is None
     again = await server.client.post("/api/streaming/stop", headers=auth(token))
     assert again.status_code == 409
+
+
+async def refused_publish(server: Server, key: str) -> rtmp.PublishRejected:
+    """Publish with ``key`` from the test client: the server's refusal, once it has also
+    closed the connection."""
+    address = server.app.trioflix.rtmp_address
+    assert address is not None
+    client = await RTMPTestClient.connect(*address)
+    try:
+        await client.handshake_and_connect()
+        stream_id = await client.create_stream()
+        client.conn.send(rtmp.Publish(stream_id=stream_id, stream_key=key))
+        with trio.fail_after(10):
+            refused = await client.wait_for(
+                lambda e: isinstance(e, rtmp.PublishAccepted | rtmp.PublishRejected)
+            )
+            assert isinstance(refused, rtmp.PublishRejected)
+            with pytest.raises(trio.BrokenResourceError):
+                await client.wait_for(lambda _: False)
+    finally:
+        await client.aclose()
+    return refused
+
+
+async def test_stopped_channel_refuses_the_encoder_until_started_again(
+    server: Server, sample: Sample, nursery: trio.Nursery
+) -> None:
+    token, user = await server.register("alice")
+    key = await server.create_key(token)
+    publisher = await start_publisher(nursery, server, key, sample.path)
+    await wait_live(server, "alice")
+    stopped = await server.client.post("/api/streaming/stop", headers=auth(token))
+    assert stopped.status_code == 200
+    session_id = stopped.json()["session"]["id"]
+    assert stopped.json()["stopped"]["reason"] == "stream ended by the streamer"
+    with trio.fail_after(15):
+        await publisher.wait()
+    # What OBS's auto-reconnect does: the same key again at once. ffmpeg gives up.
+    reconnect = await start_publisher(nursery, server, key, sample.path)
+    with trio.fail_after(15):
+        await reconnect.wait()
+    assert reconnect.returncode != 0
+    refused = await refused_publish(server, key)
+    assert refused.code == "NetStream.Publish.Rejected"
+    assert refused.description == "stream ended by the streamer"
+    ended = await status(server, token)
+    assert ended["state"] == "offline"
+    assert ended["session"] is None
+    assert ended["last_session"]["id"] == session_id
+    assert ended["stopped"]["until"] is None  # no cooldown by default
+    # No second session, so no second recording.
+    sessions = await server.app.trioflix.db.fetchval(
+        "SELECT COUNT(*) FROM live_sessions WHERE user_id = $1", user["id"]
+    )
+    assert sessions == 1
+    # A stop with nothing live is refused and leaves the encoder refused.
+    again = await server.client.post("/api/streaming/stop", headers=auth(token))
+    assert again.status_code == 409
+    assert (await status(server, token))["stopped"] is not None
+
+    started = await server.client.post("/api/streaming/start", json={}, headers=auth(token))
+    assert started.status_code == 200
+    assert started.json()["stopped"] is None
+    await start_publisher(nursery, server, key, sample.path)
+    await wait_live(server, "alice")
+    live = await status(server, token)
+    assert live["state"] == "live"
+    assert live["session"]["id"] != session_id
+
+
+@WIRE_ONLY
+@pytest.mark.settings(stop_cooldown=1.0)
+async def test_stop_cooldown_lets_the_encoder_back(
+    server: Server, sample: Sample, nursery: trio.Nursery
+) -> None:
+    token, _ = await server.register("alice")
+    key = await server.create_key(token)
+    await start_publisher(nursery, server, key, sample.path)
+    await wait_live(server, "alice")
+    stopped = (await server.client.post("/api/streaming/stop", headers=auth(token))).json()
+    assert stopped["stopped"]["until"] == pytest.approx(stopped["stopped"]["at"] + 1.0)
+    await wait_until(lambda: server.app.trioflix.registry.state_of("alice") is None)
+    await trio.sleep(max(0.0, stopped["stopped"]["until"] - time.time()))
+    assert (await status(server, token))["stopped"] is None
+    await start_publisher(nursery, server, key, sample.path)
+    await wait_live(server, "alice")
 
 
 async def test_killed_publisher_goes_offline_and_reconnect_continues_session(

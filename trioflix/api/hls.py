@@ -191,6 +191,17 @@ async def media_playlist(channel: str, rendition: str) -> Response:
     return _playlist(playlist.text)
 
 
+@blueprint.delete("/live/<channel>/players/<token>")
+async def player_left(channel: str, token: str) -> Response:
+    """A player ends its playback session ``token`` (the ``vs`` of its master playlist):
+    it stops counting as a viewer now rather than once its reloads are missed. The
+    token is the player's secret, so no other client can end it."""
+    if not _TOKEN.match(token):
+        raise APIError(404, "not_found", "no such playback session")
+    await state().hls.player_left(channel, token)
+    return Response("", status=204, headers=_HEADERS)
+
+
 @blueprint.get("/live/<channel>/<rendition>/<segment>")
 async def segment(channel: str, rendition: str, segment: str) -> Response:
     match = _SEGMENT.match(segment)

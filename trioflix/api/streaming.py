@@ -13,6 +13,7 @@ from trioflix.cluster.site import SiteUnavailable
 from trioflix.errors import APIError
 from trioflix.live.channel.fanout import VIEWER_PROTOCOLS
 from trioflix.live.channel.ingest import ingest_figures
+from trioflix.live.channel.registry import STOPPED_BY_STREAMER
 from trioflix.live.hls.playback_sessions import PROTOCOL as HLS_PROTOCOL
 from trioflix.state import state
 from trioflix.store import live_sessions, users
@@ -72,9 +73,19 @@ def _viewers(channel: str) -> dict[str, int]:
     return {"total": sum(counts.values()), **counts}
 
 
+async def _stopped(user_id: int) -> dict[str, Any] | None:
+    """The streamer's stop that refuses the encoder now: when, until when (``None``:
+    until they start again) and the reason the encoder is given."""
+    stop = await state().registry.stream_stop(user_id)
+    if stop is None:
+        return None
+    return {"at": stop.at, "until": stop.until, "reason": STOPPED_BY_STREAMER}
+
+
 async def _status(user_id: int, channel: str) -> dict[str, Any]:
     app_state = state()
     session = await live_sessions.active_session(app_state.db, user_id)
+    last = session or await live_sessions.last_session(app_state.db, user_id)
     live = app_state.registry.get(channel)
     local_state = app_state.registry.state_of(channel)
     state_name = local_state or (session.state if session is not None else "offline")
@@ -84,6 +95,10 @@ async def _status(user_id: int, channel: str) -> dict[str, Any]:
         "state": state_name,
         "channel": channel,
         "session": session.public() if session is not None else None,
+        # The newest session, ended or not: the studio's title and description for
+        # the next stream default to its.
+        "last_session": last.public() if last is not None else None,
+        "stopped": await _stopped(user_id),
         "uptime_s": round(time.time() - started, 1) if started and state_name != "ready" else 0,
         "ingest": ingest_figures(live) if live is not None else app_state.site.ingest(channel),
         "viewers": _viewers(channel),
@@ -99,7 +114,10 @@ async def _status(user_id: int, channel: str) -> dict[str, Any]:
 @blueprint.post("/api/streaming/start")
 @require_user
 async def start() -> dict[str, Any]:
-    """Set the title and description; the session goes live when the encoder publishes."""
+    """Set the title and description; the session goes live when the encoder publishes.
+
+    Also ends a stop (``POST /api/streaming/stop``): the encoder may publish again.
+    """
     body = await json_body(StartBody, allow_empty=True)
     await live_sessions.prepare_session(
         state().db, g.user.id, title=body.title, description=body.description
@@ -117,9 +135,17 @@ async def status() -> dict[str, Any]:
 @blueprint.post("/api/streaming/stop")
 @require_user
 async def stop() -> dict[str, Any]:
-    """End the session now and disconnect the publisher, on whichever host it publishes to."""
+    """End the session now and disconnect the publisher, on whichever host it publishes to.
+
+    The channel stays ended: its encoder is refused until the streamer starts again
+    (``POST /api/streaming/start``) or the stop cooldown passes. The stop is stored
+    before the publisher is disconnected, so an encoder reconnecting at once (on any
+    host of the site) is refused too.
+    """
     app_state = state()
     reason = "stopped by the streamer"
+    previous = await live_sessions.stopped_at(app_state.db, g.user.id)
+    await live_sessions.record_stop(app_state.db, g.user.id, time.time())
     stopped = await app_state.registry.stop_channel(g.user.name, reason)
     if not stopped:
         try:
@@ -132,10 +158,19 @@ async def stop() -> dict[str, Any]:
     if not stopped:
         session = await live_sessions.active_session(app_state.db, g.user.id)
         if session is None:
+            # Nothing was stopped, so the encoder is refused no more than before.
+            if previous is None:
+                await live_sessions.clear_stop(app_state.db, g.user.id)
+            else:
+                await live_sessions.record_stop(app_state.db, g.user.id, previous)
             raise APIError(409, "not_live", "there is no live or prepared session to stop")
         await live_sessions.end_session(app_state.db, session.id, "stopped by the streamer")
     last = await live_sessions.last_session(app_state.db, g.user.id)
-    return {"state": "offline", "session": last.public() if last is not None else None}
+    return {
+        "state": "offline",
+        "session": last.public() if last is not None else None,
+        "stopped": await _stopped(g.user.id),
+    }
 
 
 def _channel_entry(session: LiveSession, channel: str, display: str) -> dict[str, Any]:

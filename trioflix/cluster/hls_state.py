@@ -19,7 +19,8 @@ Rules / theory of operation:
    Every host adds the ``vs`` tokens of the media playlists it served to one
    sorted set per channel, scored with Redis's clock; the channel's origin counts
    the members seen within the viewer window. A player whose requests a balancer
-   spreads over every host is one member, so it counts once for the site.
+   spreads over every host is one member, so it counts once for the site. A
+   player that ends its session is removed at once (:meth:`SiteHLS.player_left`).
 """
 
 from __future__ import annotations
@@ -175,6 +176,10 @@ class SiteHLS:
         for start in range(0, len(listed), _BATCH):
             args: list[Any] = [PLAYERS_TTL_S, *listed[start : start + _BATCH]]
             await self._seen(keys=[_players_key(channel)], args=args)
+
+    async def player_left(self, channel: str, token: str) -> None:
+        """The player ``token`` of ``channel`` ended its playback session."""
+        await self._redis.zrem(_players_key(channel), [token])
 
     async def players(self, channel: str, window_s: float) -> int:
         """How many players fetched a media playlist of ``channel`` within ``window_s``,

@@ -288,6 +288,20 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "ALTER TABLE videos ADD COLUMN media_token TEXT",
         ),
     ),
+    (
+        9,
+        "channels ended by their streamer",
+        (
+            # One row per channel whose streamer ended the stream (the stop API): its
+            # encoder is refused until the streamer starts again (the row is deleted)
+            # or the stop cooldown passes. In the database, so that every host of a
+            # site refuses it, and a restart too.
+            """CREATE TABLE stream_stops (
+                user_id {bigint} PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+                stopped_at {float} NOT NULL
+            )""",
+        ),
+    ),
 )
 
 

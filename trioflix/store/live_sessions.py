@@ -13,6 +13,11 @@ host that starts or continues it stores its epoch, and the writes of the host
 serving it (:func:`set_state`, :func:`end_session` given an ``epoch``) apply
 only while no larger epoch is stored. A refused write changes nothing and says
 so (``False``).
+
+**Stops.** ``POST /api/streaming/stop`` is the streamer saying the stream is
+over, so it is recorded (:func:`record_stop`) and the channel's encoder is
+refused until the streamer starts again (:func:`prepare_session` clears it) or
+the stop cooldown passes: an encoder's auto-reconnect does not undo it.
 """
 
 from __future__ import annotations
@@ -29,14 +34,17 @@ __all__ = [
     "LiveSession",
     "active_session",
     "begin_publishing",
+    "clear_stop",
     "end_node_sessions",
     "end_session",
     "last_session",
     "live_sessions",
     "on_air",
     "prepare_session",
+    "record_stop",
     "serve_under",
     "set_state",
+    "stopped_at",
 ]
 
 SessionState = Literal["ready", "live", "reconnecting", "ended"]
@@ -107,8 +115,10 @@ async def last_session(db: Transaction, user_id: int) -> LiveSession | None:
 async def prepare_session(
     db: Database, user_id: int, *, title: str | None, description: str | None
 ) -> LiveSession:
-    """``POST /api/streaming/start``: retitle the active session, or open a ``ready`` one."""
+    """``POST /api/streaming/start``: retitle the active session, or open a ``ready``
+    one; a stop the streamer recorded is over."""
     async with db.transaction() as tx:
+        await clear_stop(tx, user_id)
         current = await active_session(tx, user_id)
         if current is not None:
             row = await tx.fetchrow(
@@ -130,6 +140,29 @@ async def prepare_session(
     session = _session(row)
     assert session is not None
     return session
+
+
+async def record_stop(db: Transaction, user_id: int, at: float) -> None:
+    """The streamer ended the stream at ``at``: the encoder is refused from now on."""
+    await db.execute(
+        "INSERT INTO stream_stops (user_id, stopped_at) VALUES ($1, $2)"
+        " ON CONFLICT (user_id) DO UPDATE SET stopped_at = excluded.stopped_at",
+        user_id,
+        at,
+    )
+
+
+async def clear_stop(db: Transaction, user_id: int) -> None:
+    """The streamer starts again: the encoder may publish."""
+    await db.execute("DELETE FROM stream_stops WHERE user_id = $1", user_id)
+
+
+async def stopped_at(db: Transaction, user_id: int) -> float | None:
+    """When the streamer ended the stream, if they have not started again since."""
+    at: float | None = await db.fetchval(
+        "SELECT stopped_at FROM stream_stops WHERE user_id = $1", user_id
+    )
+    return at
 
 
 async def begin_publishing(

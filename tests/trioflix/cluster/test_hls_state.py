@@ -12,6 +12,8 @@ import trio
 from protocols import hls
 from tests.trioflix.live_hls.helpers import parse_media_playlist
 from trioflix.cluster.hls_state import PLAYERS_TTL_S, POSITION_TTL_S, Position, SiteHLS
+from trioflix.config import Settings
+from trioflix.live.hls.hub import HLSHub
 from trioflix.live.hls.rendition import Rendition
 from trioflix.live.hls.writer import SharedPositions
 
@@ -169,6 +171,27 @@ async def test_players_seen_on_several_hosts_count_once_until_they_stop(
 
     with trio.fail_after(10):
         await wait_until(only_p1_left, poll_s=0.1)
+
+
+async def test_a_player_that_left_counts_no_more_on_any_host(
+    redis: coredis.Redis[bytes],
+) -> None:
+    a, b = SiteHLS(redis), SiteHLS(redis)
+    await a.players_seen("alice", {"p1", "p2"})
+    await b.player_left("alice", "p1")
+    await b.player_left("alice", "p3")  # never seen: nothing to remove
+    assert await a.players("alice", 60) == 1
+
+
+async def test_a_hub_in_a_cluster_ends_the_session_for_the_site(
+    redis: coredis.Redis[bytes], tmp_path: Path
+) -> None:
+    hub = HLSHub(Settings(data_dir=tmp_path, hls_ladder="off"))
+    site = SiteHLS(redis)
+    hub.shared = lambda: site
+    await site.players_seen("alice", {"p1", "p2"})  # sent at an earlier tick
+    await hub.player_left("alice", "p1")
+    assert await site.players("alice", 60) == 1
 
 
 async def test_many_players_at_once(redis: coredis.Redis[bytes]) -> None:

@@ -190,6 +190,9 @@ async def test_every_host_gives_one_view_and_a_stop_on_any_host_ends_it_on_the_o
     for host in (a, b, c):
         assert (await get(host, "/api/channels"))["channels"] == []
         assert (await get(host, "/api/channels/alice"))["state"] == "ended"
+        # Every host refuses the encoder now, whichever the balancer sends it to.
+        stopped = (await get(host, "/api/streaming/status", token))["stopped"]
+        assert stopped["reason"] == "stream ended by the streamer"
 
     # Each event once for the site: the origin's publish, the origin's viewer.
     expected = {"publish.start": 1, "play.start": 1, "play.end": 1, "publish.end": 1}

@@ -40,6 +40,19 @@ def test_a_session_is_one_viewer_until_it_stops_reloading() -> None:
     assert stream.peak_viewers == 2  # the peak stays
 
 
+def test_a_session_that_ends_counts_no_more_at_once() -> None:
+    stream = _stream()
+    viewers = HLSViewers()
+    viewers.seen(stream, "token-a", 100.0, 3)
+    viewers.seen(stream, "token-b", 100.0, 3)
+    viewers.left(stream, "token-a")
+    assert stream.viewers_by_protocol()["hls"] == 1
+    viewers.left(stream, "token-a")  # again, or a token never seen: nothing changes
+    viewers.left(_stream(), "token-b")  # another stream of the same session id: not its
+    assert viewers.count(stream) == 1
+    assert stream.viewers_by_protocol()["hls"] == 1
+
+
 SAMPLE_SECONDS = 10  # the sample fixture's length
 
 
@@ -68,6 +81,15 @@ async def test_status_channels_and_metrics_count_hls_viewers(
     assert channels[0]["viewers"] == 2
     metrics = (await server.client.get("/metrics")).text
     assert 'trioflix_live_viewers{channel="alice",protocol="hls"} 2.0' in metrics
+    # A player that ends its session (the web player switching to FLV) counts no more.
+    token_of_first = players[0].split("vs=", 1)[1]
+    left = await server.client.delete(f"/live/alice/players/{token_of_first}")
+    assert left.status_code == 204
+    status = (await server.client.get("/api/streaming/status", headers=auth(token))).json()
+    assert status["viewers"]["hls"] == 1
+    bad = await server.client.delete("/live/alice/players/no!")
+    assert bad.status_code == 404
+    assert bad.json()["error"]["code"] == "not_found"
     with trio.fail_after(30):
         await publisher.wait()
     await wait_live(server, "alice", live=False)

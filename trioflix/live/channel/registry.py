@@ -13,7 +13,11 @@ Rules:
    the same key in that window continues it (same session, recording and
    playlists); otherwise it ends.
 4. A deliberate end (the encoder unpublishes, ``POST /api/streaming/stop``,
-   shutdown) ends the session at once.
+   shutdown) ends the session at once. The stop API's end is the streamer's and
+   holds: it is stored (``live_sessions.record_stop``), and every publish of the
+   channel is refused until the streamer starts again or ``stop_cooldown_s``
+   passes, so an encoder's auto-reconnect does not start a new session. A drop is
+   not a stop: rule 3 applies.
 5. Session workers (HLS writers, the recorder) run for the whole session, in a
    nursery of their own under the registry: they take media through
    ``LiveStream.subscribe_session`` and finish when the session ends. A worker
@@ -41,6 +45,7 @@ sessions never disagree, and two racing publishers cannot both win.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -62,11 +67,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_GRACE_S",
+    "STOPPED_BY_STREAMER",
     "OriginClaim",
     "PublishRefused",
     "PublisherHandle",
     "SessionWorker",
     "StreamRegistry",
+    "StreamStop",
 ]
 
 logger = logging.getLogger(__name__)
@@ -74,6 +81,16 @@ logger = logging.getLogger(__name__)
 DEFAULT_GRACE_S = 10.0  # OBS retries after 2-10 s by default; longer just delays "offline"
 CLEANUP_TIMEOUT_S = 5.0
 _TAKEN_OVER = "taken over by another host"
+STOPPED_BY_STREAMER = "stream ended by the streamer"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStop:
+    """The streamer ended the stream at ``at`` (epoch seconds); the channel's encoder is
+    refused until they start again or, if not ``None``, until ``until``."""
+
+    at: float
+    until: float | None
 
 
 class PublishRefused(Exception):
@@ -134,6 +151,7 @@ class StreamRegistry:
         *,
         node: str,
         grace_s: float = DEFAULT_GRACE_S,
+        stop_cooldown_s: float = 0.0,
         gop_cache_bytes: int = DEFAULT_GOP_CACHE_BYTES,
         session_workers: Sequence[SessionWorker] = (),
         webhooks: Webhooks | None = None,
@@ -146,6 +164,7 @@ class StreamRegistry:
         self._session_workers = tuple(session_workers)
         self.node = node
         self.grace_s = grace_s
+        self.stop_cooldown_s = stop_cooldown_s  # 0: until the streamer starts again
         self.gop_cache_bytes = gop_cache_bytes
         self._lock = trio.Lock()
         self._live: dict[str, LiveStream] = {}
@@ -202,6 +221,20 @@ class StreamRegistry:
             return "reconnecting"
         return None
 
+    async def stream_stop(self, user_id: int) -> StreamStop | None:
+        """The streamer's stop that refuses the channel's encoder now, if any (rule 4).
+
+        Raises:
+            StoreUnavailable: the database did not answer.
+        """
+        at = await live_sessions.stopped_at(self._db, user_id)
+        if at is None:
+            return None
+        if self.stop_cooldown_s <= 0:
+            return StreamStop(at, None)
+        until = at + self.stop_cooldown_s
+        return StreamStop(at, until) if time.time() < until else None
+
     # --- publishing --------------------------------------------------------------------
 
     async def start_publishing(
@@ -210,10 +243,13 @@ class StreamRegistry:
         """Make ``handle`` the publisher of ``channel`` (rules 1-3 above).
 
         Raises:
-            PublishRefused: another key is publishing the channel.
+            PublishRefused: another key is publishing the channel, or the streamer
+                ended the stream (rule 4).
             StoreUnavailable: the database did not answer; nothing changed.
         """
         async with self._lock:
+            if await self.stream_stop(user_id) is not None:
+                raise PublishRefused("NetStream.Publish.Rejected", STOPPED_BY_STREAMER)
             stream = self._live.get(channel)
             if stream is not None:
                 if stream.key_id != key_id:

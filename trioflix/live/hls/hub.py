@@ -111,6 +111,27 @@ class HLSHub:
         if len(players) < MAX_SESSIONS_PER_STREAM:
             players.add(key)
 
+    async def player_left(self, channel: str, key: str) -> None:
+        """A player of ``channel`` ended its playback session (it stopped, or switched to
+        another protocol): it counts no more, here and, in a cluster, on the site."""
+        if self.shared is None:
+            session = self.session(channel)
+            if session is not None:
+                self.viewers.left(session.stream, key)
+            return
+        players = self._players.get(channel)
+        if players is not None:
+            players.discard(key)  # seen since the last tick: not to be sent after all
+        site = self.shared()
+        if site is None:
+            return
+        with trio.move_on_after(VIEWER_TICK_S):
+            try:
+                await site.player_left(channel, key)
+            except REDIS_ERRORS as exc:
+                # It is counted until its reloads are missed, as if it had not said so.
+                logger.warning("cannot end an HLS playback session of %s: %r", channel, exc)
+
     async def run(
         self,
         registry: StreamRegistry,

@@ -6,7 +6,9 @@ duration. The master playlist hands each player a session token (``vs``) that
 its media-playlist URIs carry; a token counts as one viewer while it was seen
 within :data:`ALIVE_TARGETS` target durations (plus :data:`ALIVE_SLACK_S` for
 network jitter). Switching renditions keeps the token, so an ABR player is one
-viewer, not one per rung.
+viewer, not one per rung. A player that stops (the web player switching to
+HTTP-FLV, say) ends its session (:meth:`HLSViewers.left`), so that it is not
+counted beside the viewer it has become until its reloads are missed.
 
 Counts go to the :class:`~trioflix.live.channel.stream.LiveStream` as ``hls`` viewers,
 so the status API, ``/api/channels``, the session's peak and ``/metrics`` all
@@ -66,6 +68,14 @@ class HLSViewers:
         new = key not in sessions.last_seen
         sessions.last_seen[key] = now
         if new:
+            stream.set_external_viewers(PROTOCOL, len(sessions.last_seen))
+
+    def left(self, stream: LiveStream, key: str) -> None:
+        """A player of ``stream`` ended its playback session: it counts no more."""
+        sessions = self._streams.get(stream.session_id)
+        if sessions is None or sessions.stream is not stream:
+            return
+        if sessions.last_seen.pop(key, None) is not None:
             stream.set_external_viewers(PROTOCOL, len(sessions.last_seen))
 
     def count(self, stream: LiveStream) -> int:

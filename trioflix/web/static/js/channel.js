@@ -29,6 +29,20 @@ const player = new Player(document.getElementById("player"), {
 const chat = new ChatPanel(document.getElementById("chat"), channel);
 window.trioflix = { player, chat };
 
+// The count shown first was read before this page played (so without its own viewer), and
+// the next poll is LIVE_POLL_MS away: read it again as soon as an engine plays. An engine is
+// counted from its first request, before it plays; the one it replaced ended its count.
+let countedEngine = null;
+player.video.addEventListener("playing", async () => {
+  if (player.engine === countedEngine) return; // a stall or pause ended, same viewer
+  countedEngine = player.engine;
+  try {
+    render(await fetchChannel());
+  } catch {
+    // the next poll shows it
+  }
+});
+
 function slateFor(data) {
   const session = data && data.session;
   const lines = [el("strong", { class: "slate-title" }, `${data ? data.display_name : channel} is offline`)];

@@ -49,6 +49,22 @@ function mpegtsAvailable() {
   );
 }
 
+// The server counts a live HLS player as a viewer by the playback session token (vs) in its
+// playlist URLs, until its playlist reloads stop. The player picks its own token so that it
+// can end the session when it stops playing HLS (a switch to a low-latency mode): otherwise
+// it would count twice, as HLS and FLV viewer, until the HLS reloads were missed.
+function openPlaybackSession(masterUrl) {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  const token = btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_");
+  const url = new URL(masterUrl, location.href);
+  url.searchParams.set("vs", token);
+  const leave = new URL(`players/${token}`, url); // /live/{channel}/players/{token}
+  return {
+    url: url.href,
+    end: () => fetch(leave, { method: "DELETE", keepalive: true }).catch(() => {}),
+  };
+}
+
 // --- engines -------------------------------------------------------------------------
 
 class HlsEngine {
@@ -523,7 +539,7 @@ export class Player {
       onLevel: (level) => this.showCurrentLevel(level),
     };
     if (mode === "hls") {
-      const url = this.sources.hls;
+      const url = this.live ? this.startPlaybackSession() : this.sources.hls;
       if (hlsAvailable()) {
         this.engine = new HlsEngine(this.video, url, callbacks);
       } else if (this.video.canPlayType("application/vnd.apple.mpegurl")) {
@@ -566,7 +582,20 @@ export class Player {
       this.engine.destroy();
       this.engine = null;
     }
+    this.endPlaybackSession();
     delete this.root.dataset.engine;
+  }
+
+  /** Live HLS: a playback session of this player's own; the master URL that carries it. */
+  startPlaybackSession() {
+    this.playbackSession = openPlaybackSession(this.sources.hls);
+    return this.playbackSession.url;
+  }
+
+  endPlaybackSession() {
+    if (!this.playbackSession) return;
+    this.playbackSession.end();
+    this.playbackSession = null;
   }
 
   fail(reason, status) {

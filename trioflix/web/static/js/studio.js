@@ -50,7 +50,9 @@ function showStatus(status) {
   $("watch-link").href = "/channel/" + status.channel;
   if (status.publish && status.publish.server) $("obs-server").value = status.publish.server;
   $("stream-stop").disabled = status.state === "offline";
-  const session = status.session;
+  showStopped(status.stopped);
+  // Offline, the fields hold the last stream's title and description: the next one's default.
+  const session = status.session || status.last_session;
   const form = $("stream-form");
   if (session && !form.contains(document.activeElement) && !form.dataset.dirty) {
     $("stream-title").value = session.title || "";
@@ -76,6 +78,18 @@ function showStatus(status) {
   $("h-bytes").textContent = ingest ? formatBytes(ingest.bytes_in) : dash;
 }
 
+// After End stream the server refuses the encoder (OBS reconnecting by itself) until the
+// streamer goes live again here, or the operator's cooldown passes.
+function showStopped(stopped) {
+  $("stream-ended").hidden = !stopped;
+  if (!stopped) return;
+  const until = stopped.until
+    ? `, or until ${new Date(stopped.until * 1000).toLocaleTimeString()}`
+    : "";
+  $("stream-ended-text").textContent =
+    `Stream ended. Your encoder will be refused until you go live again${until}.`;
+}
+
 async function pollStatus() {
   try {
     showStatus(await api("/api/streaming/status"));
@@ -89,16 +103,29 @@ $("stream-form").addEventListener("input", () => {
   $("stream-form").dataset.dirty = "1";
 });
 
+// Sets the title and description, and ends a stop: the encoder may publish again.
+async function startStream() {
+  $("stream-error").textContent = "";
+  const status = await api("/api/streaming/start", {
+    method: "POST",
+    body: { title: $("stream-title").value, description: $("stream-description").value },
+  });
+  delete $("stream-form").dataset.dirty;
+  showStatus(status);
+}
+
+$("stream-resume").addEventListener("click", async () => {
+  try {
+    await startStream();
+  } catch (error) {
+    $("stream-error").textContent = error.message;
+  }
+});
+
 $("stream-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  $("stream-error").textContent = "";
   try {
-    const status = await api("/api/streaming/start", {
-      method: "POST",
-      body: { title: $("stream-title").value, description: $("stream-description").value },
-    });
-    delete $("stream-form").dataset.dirty;
-    showStatus(status);
+    await startStream();
     $("stream-save").textContent = "Saved";
     setTimeout(() => {
       $("stream-save").textContent = "Save title and description";
@@ -109,7 +136,7 @@ $("stream-form").addEventListener("submit", async (event) => {
 });
 
 $("stream-stop").addEventListener("click", async () => {
-  if (!confirm("End the stream now? OBS will be disconnected.")) return;
+  if (!confirm("End the stream now? OBS will be disconnected, and refused until you go live again.")) return;
   try {
     await api("/api/streaming/stop", { method: "POST" });
     showStatus(await api("/api/streaming/status"));
