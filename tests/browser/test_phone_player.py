@@ -84,6 +84,7 @@ async def test_phone_controls_fit_and_answer_touch(
             page.get_by_label("Quality").select_option(label="160p")
             page.wait_for_function("() => document.querySelector('video').videoHeight === 160")
             assert page.get_by_label("Quality").is_hidden()  # choosing closed the panel
+            page.wait_for_function(f"() => {CONTROLS_HIDDEN}")
 
             # A double tap enters fullscreen, where the controls fit too; the button leaves.
             double_tap_video(page)
