@@ -512,6 +512,7 @@ export class Player {
 
   onPointerDown(event) {
     this.pointer = event.pointerType;
+    if (event.target !== this.video) this.lastTap = 0; // a double tap is two on the picture
     // A finger on the controls keeps them up while it uses them.
     if (event.pointerType === "touch" && this.root.classList.contains("show-controls")) this.showControls();
     if (!this.menu.contains(event.target) && !this.menuButton.contains(event.target)) this.setMenuOpen(false);
@@ -547,6 +548,12 @@ export class Player {
     this.onKey = (event) => {
       if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
       const target = event.target;
+      // Escape closes the settings panel, from its menus too; focus goes back to its button.
+      if (event.key === "Escape" && this.root.classList.contains("menu-open")) {
+        this.setMenuOpen(false);
+        this.menuButton.focus();
+        return;
+      }
       const typing =
         target instanceof HTMLInputElement ||
         target instanceof HTMLTextAreaElement ||
@@ -556,11 +563,6 @@ export class Player {
       if (typing && !(target instanceof HTMLInputElement && target.type === "range")) return;
       if (target instanceof HTMLButtonElement && (event.key === " " || event.key === "Enter")) return;
       const key = event.key.toLowerCase();
-      if (key === "escape" && this.root.classList.contains("menu-open")) {
-        this.setMenuOpen(false);
-        this.menuButton.focus();
-        return;
-      }
       const actions = {
         k: () => this.togglePlay(),
         " ": () => this.togglePlay(),
