@@ -1,5 +1,8 @@
 """The API's error shape, ``{"error": {"code", "message"}}``, and the handlers that enforce it.
 
+A body that fails validation on one value adds ``"field"``: the JSON path of that
+value (``"password"``, ``"items[2].name"``), so a form can show the message beside it.
+
 Every failure reaches the client in that shape with a fitting status: our own
 :class:`APIError`, Werkzeug's HTTP errors (unknown route, wrong method, body too
 large), database and media storage outages (503), and, as a last resort, bugs (500, logged with the
@@ -27,22 +30,45 @@ logger = logging.getLogger(__name__)
 
 
 class APIError(Exception):
-    """Raise in a route to answer ``status`` with a JSON error."""
+    """Raise in a route to answer ``status`` with a JSON error.
+
+    Args:
+        status: The HTTP status.
+        code: The machine-readable ``error.code``.
+        message: A sentence a person understands; the pages show it as it is.
+        headers: Extra response headers (``Retry-After``).
+        field: The path of the body value at fault, when there is one.
+    """
 
     def __init__(
-        self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        field: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers or {}
+        self.field = field
 
 
 def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    *,
+    field: str | None = None,
 ) -> Response:
-    response = jsonify({"error": {"code": code, "message": message}})
+    error = {"code": code, "message": message}
+    if field is not None:
+        error["field"] = field
+    response = jsonify({"error": error})
     response.status_code = status
     for name, value in (headers or {}).items():
         response.headers[name] = value
@@ -57,7 +83,7 @@ def _code_for(exc: HTTPException) -> str:
 def install_error_handlers(app: Quart) -> None:
     @app.errorhandler(APIError)
     async def _api_error(exc: APIError) -> Response:
-        return error_response(exc.status, exc.code, exc.message, exc.headers)
+        return error_response(exc.status, exc.code, exc.message, exc.headers, field=exc.field)
 
     @app.errorhandler(HTTPException)
     async def _http_error(exc: HTTPException) -> Response:

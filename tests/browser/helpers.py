@@ -49,6 +49,9 @@ CHROMIUM_ARGS = [
     "--autoplay-policy=no-user-gesture-required",
 ]
 VIEWPORT = {"width": 1280, "height": 720}
+# Phones the pages must work on: a common large one and the narrowest still sold.
+PHONES = {"390x844": {"width": 390, "height": 844}, "360x740": {"width": 360, "height": 740}}
+MIN_TAP_PX = 32  # the smallest control a finger can hit reliably
 TIMEOUT_MS = 30_000  # every Playwright wait; a stream's first HLS segments take ~6 s
 
 
@@ -120,6 +123,63 @@ def new_context(
             f"{json.dumps(json.dumps(user))});"
         )
     return context
+
+
+def new_phone_context(browser: Browser, base_url: str, viewport: dict[str, int]) -> BrowserContext:
+    """A fresh profile as a phone: ``viewport``, touch screen, mobile layout (no hover)."""
+    context = browser.new_context(
+        base_url=base_url,
+        viewport=viewport,  # type: ignore[arg-type]
+        is_mobile=True,
+        has_touch=True,
+    )
+    context.set_default_timeout(TIMEOUT_MS)
+    return context
+
+
+# Every visible control of the player (and of its settings panel when open): its box and
+# the player's, as the page lays them out.
+CONTROL_BOXES = """
+() => {
+  const player = document.querySelector('.player');
+  const box = (node) => { const r = node.getBoundingClientRect();
+    return {left: r.left, top: r.top, right: r.right, bottom: r.bottom, height: r.height}; };
+  const all = player.querySelectorAll('.controls button, .controls select, .controls input');
+  const controls = [...all]
+    .filter((node) => node.getClientRects().length > 0)
+    .map((node) => ({name: node.getAttribute('aria-label'), ...box(node)}));
+  return {player: box(player), controls};
+}
+"""
+
+
+CONTROLS_SHOWN = "getComputedStyle(document.querySelector('.player .controls')).opacity === '1'"
+CONTROLS_HIDDEN = "getComputedStyle(document.querySelector('.player .controls')).opacity === '0'"
+
+
+def tap_video(page: Page) -> None:
+    """One tap on the player's picture, above the controls."""
+    box = page.locator(".player video").bounding_box()
+    assert box is not None
+    page.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 3)
+
+
+def assert_controls_fit(page: Page) -> list[str]:
+    """Every visible control lies inside the player's box and is tall enough to tap;
+    returns their names."""
+    boxes = page.evaluate(CONTROL_BOXES)
+    player = boxes["player"]
+    names = []
+    for control in boxes["controls"]:
+        name = control["name"]
+        names.append(name)
+        assert control["left"] >= player["left"] - 0.5, (name, control, player)
+        assert control["right"] <= player["right"] + 0.5, (name, control, player)
+        assert control["top"] >= player["top"] - 0.5, (name, control, player)
+        assert control["bottom"] <= player["bottom"] + 0.5, (name, control, player)
+        if name != "Seek":  # a slider's hit area is its row, wider than its thin track
+            assert control["height"] >= MIN_TAP_PX, (name, control)
+    return names
 
 
 def video_time(page: Page) -> float:

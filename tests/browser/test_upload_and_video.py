@@ -8,7 +8,18 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.browser.helpers import ONE_BACKEND, PageLog, in_browser, new_context, wait_playing
+from tests.browser.helpers import (
+    CONTROLS_SHOWN,
+    ONE_BACKEND,
+    PHONES,
+    PageLog,
+    assert_controls_fit,
+    in_browser,
+    new_context,
+    new_phone_context,
+    tap_video,
+    wait_playing,
+)
 from tests.trioflix.uploads.helpers import make_video
 from trioflix.media.library import get_video
 from trioflix.media.processing import ORIGINAL_NAME
@@ -115,6 +126,18 @@ async def test_dropped_uploads_become_playable_videos_with_seek_previews(
         page.keyboard.press("ArrowRight")
         after = float(page.evaluate("document.querySelector('video').currentTime"))
         assert after == pytest.approx(min(before + 5, 6.0), abs=0.5)
+
+        # The same player on a phone: a tap shows its controls, all inside it.
+        phone = new_phone_context(browser, server.url, PHONES["390x844"])
+        phone_page = phone.new_page()
+        phone_page.goto(page.url)
+        wait_playing(phone_page)
+        tap_video(phone_page)
+        phone_page.wait_for_function(f"() => {CONTROLS_SHOWN}")
+        assert {"Seek", "Settings", "Fullscreen (f)"} <= set(assert_controls_fit(phone_page))
+        assert phone_page.evaluate("document.querySelector('video').paused") is False
+        screenshots.save(phone_page, "video-phone")
+        phone.close()
 
         page.goto("/")
         page.locator("#video-grid .tile", has_text="mountain trip").wait_for()

@@ -159,6 +159,47 @@ async def test_bad_input(
     assert response.headers["content-type"].startswith("application/json")
     payload: dict[str, Any] = response.json()
     assert set(payload) == {"error"}
-    assert set(payload["error"]) == {"code", "message"}
+    assert set(payload["error"]) - {"field"} == {"code", "message"}
     assert payload["error"]["code"] == code
     assert "Traceback" not in response.text
+    assert "`" not in payload["error"]["message"]  # no schema text: sentences for people
+
+
+# (body sent to /api/auth/register, the field at fault, the sentence a person reads)
+HUMAN_CASES: list[tuple[bytes, str | None, str]] = [
+    (
+        b'{"username": "ok_name", "password": "short"}',
+        "password",
+        "Password must be at least 8 characters.",
+    ),
+    (
+        b'{"username": "Bad Name!", "password": "password1"}',
+        "username",
+        "Username must be 3-32 characters: lowercase letters, digits or _.",
+    ),
+    (b'{"username": "ok_name"}', "password", "Password is required."),
+    (b'{"username": 5, "password": "password1"}', "username", "Username must be text."),
+    (
+        b'{"username": "ok_name", "password": "password1", "display_name": ""}',
+        "display_name",
+        "Display name must not be empty.",
+    ),
+    (
+        b'{"username": "ok_name", "password": "password1", "admin": true}',
+        "admin",
+        "“admin” is not a field this accepts.",
+    ),
+    (b"[1, 2]", None, "The body must be a JSON object."),
+]
+
+
+@pytest.mark.parametrize(("body", "field", "message"), HUMAN_CASES)
+async def test_invalid_bodies_name_the_field_in_a_sentence(
+    server: Server, body: bytes, field: str | None, message: str
+) -> None:
+    response = await server.client.post("/api/auth/register", content=body, headers=JSON)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_body"
+    assert error["message"] == message
+    assert error.get("field") == field

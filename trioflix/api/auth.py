@@ -49,7 +49,9 @@ async def register() -> tuple[dict[str, Any], int]:
     try:
         user = await create_account(state().db, body.username, body.password, body.display_name)
     except NameTaken:
-        raise APIError(409, "name_taken", f"the name {body.username!r} is taken") from None
+        raise APIError(
+            409, "name_taken", f"The name “{body.username}” is taken.", field="username"
+        ) from None
     return {"token": state().tokens.issue(user.id), "user": user.public()}, 201
 
 

@@ -2,9 +2,14 @@
 
 Pages are thin HTML shells rendered from Jinja templates; the ES modules under
 ``trioflix/web/static/js`` fill them from the public JSON API, the chat websocket
-and the playback URLs, exactly as any other client would. Nothing here touches the
-database: a page for a channel or video that does not exist still renders, and
-its script shows "not found" from the API's 404.
+and the playback URLs, exactly as any other client would. The page routes read the
+database only to answer 404 for what is not there: a channel without an account, a
+video that does not exist, and (with the video shell, so that its owner's script
+still shows the processing progress) a video not yet ready, which only its owner
+may see and the page request carries no token. ``/channel/Alice`` redirects to the
+stored spelling, ``/channel/alice``. An unknown path asked for by a browser (it
+prefers HTML) gets the same 404 page; ``/api/...`` and every other client get the
+JSON error.
 
 Files live under ``/assets/`` (``/static/`` is Quart's own route, which every app
 registers): ``/assets/js/...``, ``/assets/css/...``, and ``/assets/vendor/<name>``
@@ -19,20 +24,30 @@ digest. The unversioned URLs still answer, revalidated on every use.
 from __future__ import annotations
 
 import logging
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import trio
 from quart import (
     Blueprint,
     Response,
     current_app,
+    redirect,
     render_template,
+    request,
     send_file,
     send_from_directory,
 )
+from werkzeug.exceptions import NotFound
 
-from trioflix.errors import APIError
+from trioflix.auth.accounts import canonical_name
+from trioflix.errors import APIError, error_response
+from trioflix.media.library import get_video
+from trioflix.state import state
+from trioflix.store.users import get_user_by_name
 from trioflix.web import STATIC_DIR, TEMPLATES_DIR, assets_digest, vendor_file
+
+if TYPE_CHECKING:
+    from werkzeug.wrappers import Response as WerkzeugResponse
 
 __all__ = ["blueprint"]
 
@@ -62,7 +77,6 @@ STATIC_CACHE: Final = "no-cache"
 # A URL with this release's digest names these exact bytes: keep them as long as HTTP allows.
 VERSIONED_CACHE: Final = "public, max-age=31536000, immutable"
 _DIGEST_KEY: Final = "TRIOFLIX_ASSETS_DIGEST"
-_CHANNEL_MAX: Final = 32  # usernames are 3-32 of [a-z0-9_] (docs/api.md)
 
 
 @blueprint.before_app_serving
@@ -75,9 +89,9 @@ def _assets_base() -> str:
     return "/assets" if digest is None else f"/assets/v/{digest}"
 
 
-async def _page(template: str, title: str, **context: object) -> Response:
+async def _page(template: str, title: str, *, status: int = 200, **context: object) -> Response:
     html = await render_template(template, title=title, assets=_assets_base(), **context)
-    response = Response(html, content_type="text/html; charset=utf-8")
+    response = Response(html, status=status, content_type="text/html; charset=utf-8")
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
@@ -90,16 +104,49 @@ async def home() -> Response:
     return await _page("home.html", "trioflix", page="home")
 
 
+async def _not_found(heading: str, sentence: str) -> Response:
+    return await _page(
+        "not_found.html",
+        "Not found",
+        status=404,
+        page="not-found",
+        heading=heading,
+        sentence=sentence,
+    )
+
+
+@blueprint.app_errorhandler(NotFound)
+async def unknown_path(exc: NotFound) -> Response:
+    """An unmatched route: the 404 page for a browser, the JSON error for anyone else."""
+    # Browsers ask for text/html first; API clients, scripts and media requests ask
+    # for JSON or */*, which keeps the JSON error (a tie goes to the first listed).
+    wants = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    if request.path.startswith("/api/") or wants != "text/html":
+        return error_response(404, "not_found", exc.description or "not found")
+    return await _not_found("Page not found", "There is no page at this address.")
+
+
 @blueprint.get("/channel/<name>")
-async def channel(name: str) -> Response:
-    if len(name) > _CHANNEL_MAX:
-        raise APIError(404, "not_found", "no such channel")
+async def channel(name: str) -> Response | WerkzeugResponse:
+    canonical = canonical_name(name)
+    user = await get_user_by_name(state().db, canonical) if canonical is not None else None
+    if user is None:
+        return await _not_found("Channel not found", f"There is no channel called “{name}”.")
+    if user.name != name:
+        # Permanent: names are stored lowercase, so this spelling always means that one.
+        return redirect(f"/channel/{user.name}", 301)
     return await _page("channel.html", name, page="channel", channel=name)
 
 
 @blueprint.get("/watch/<int:video_id>")
 async def watch(video_id: int) -> Response:
-    return await _page("video.html", "Video", page="video", video_id=video_id)
+    video = await get_video(state().db, video_id)
+    if video is None:
+        return await _not_found("Video not found", "There is no video at this address.")
+    # A video not yet ready is its owner's alone, and a page request carries no token:
+    # 404, with the video page itself so that the owner's script shows its progress.
+    status = 200 if video.state == "ready" else 404
+    return await _page("video.html", "Video", status=status, page="video", video_id=video_id)
 
 
 @blueprint.get("/studio")

@@ -12,12 +12,29 @@ from trioflix.store.users import User, create_user
 if TYPE_CHECKING:
     from trioflix.store import Database
 
-__all__ = ["MIN_PASSWORD_LENGTH", "USERNAME_PATTERN", "NameTaken", "create_account"]
+__all__ = [
+    "MIN_PASSWORD_LENGTH",
+    "USERNAME_PATTERN",
+    "NameTaken",
+    "canonical_name",
+    "create_account",
+]
 
-# The name is the channel's name in URLs (/live/{name}/...), so it stays URL-safe.
+# The name is the channel's name in URLs (/live/{name}/...), so it stays URL-safe; it
+# is lowercase, so a name typed with capitals still finds its one channel.
 USERNAME_PATTERN = r"^[a-z0-9_]{3,32}$"
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024  # Argon2 takes any length; this only bounds the work per request
+
+
+def canonical_name(text: str) -> str | None:
+    """The stored spelling of the name ``text`` is written as, ``None`` when none can be.
+
+    Names are stored lowercase, so ``"Alice"`` is ``"alice"``'s channel; only ASCII
+    folds (``"\u212a"``, the Kelvin sign, lowercases to ``"k"`` but is not a name).
+    """
+    name = text.lower()
+    return name if text.isascii() and re.fullmatch(USERNAME_PATTERN, name) else None
 
 
 class NameTaken(Exception):

@@ -5,11 +5,12 @@ const TOKEN_KEY = "trioflix.token";
 const USER_KEY = "trioflix.user";
 
 export class ApiError extends Error {
-  constructor(status, code, message, retryAfter) {
+  constructor(status, code, message, retryAfter, field = null) {
     super(message);
     this.status = status;
     this.code = code;
     this.retryAfter = retryAfter;
+    this.field = field; // the body value at fault (422 invalid_body), e.g. "password"
   }
 }
 
@@ -60,6 +61,7 @@ export async function api(path, { method = "GET", body, auth = true, headers = {
       error.code || "http_" + response.status,
       error.message || response.statusText,
       Number(response.headers.get("Retry-After")) || null,
+      error.field || null,
     );
   }
   return data;
@@ -138,4 +140,82 @@ export function timeAgo(unixSeconds) {
 
 export function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+// --- forms ---------------------------------------------------------------------------
+// A form checks the obvious rules in the browser before sending (its inputs' required,
+// minlength, maxlength, pattern, min and max, which match the server's rules) and shows
+// each message beside its field, in the server's words. The form keeps `novalidate`,
+// so the messages are ours rather than the browser's bubbles. An input's `data-label`
+// names it in messages (default: its name), `data-rule` says what its pattern means.
+
+function fieldLabel(input) {
+  const name = input.dataset.label || input.name.replace(/_/g, " ");
+  return name.charAt(0).toUpperCase() + name.slice(1);
+}
+
+/** What is wrong with `input`, as the API would say it; "" when nothing is. */
+export function fieldProblem(input) {
+  const v = input.validity;
+  const label = fieldLabel(input);
+  if (v.valid) return "";
+  if (v.valueMissing) return `${label} is required.`;
+  if (v.tooShort) return `${label} must be at least ${input.minLength} characters.`;
+  if (v.tooLong) return `${label} must be at most ${input.maxLength} characters.`;
+  if (v.patternMismatch) return `${label} must be ${input.dataset.rule || "in the expected form"}.`;
+  if (v.rangeUnderflow) return `${label} must be at least ${input.min}.`;
+  if (v.rangeOverflow) return `${label} must be at most ${input.max}.`;
+  return `${label} is not valid.`;
+}
+
+/** Show `message` beside `input` (or clear it with ""), tied to it for screen readers. */
+export function setFieldError(input, message) {
+  const id = `${input.id || input.name}-error`;
+  let note = document.getElementById(id);
+  if (!note) {
+    note = el("small", { class: "field-error", id, role: "alert" });
+    (input.closest("label") || input).after(note); // outside the label: not part of its name
+    const described = input.getAttribute("aria-describedby");
+    input.setAttribute("aria-describedby", described ? `${described} ${id}` : id);
+  }
+  note.textContent = message;
+  note.hidden = !message;
+  if (message) input.setAttribute("aria-invalid", "true");
+  else input.removeAttribute("aria-invalid");
+}
+
+/** Clear every field message of `form` (and `summary`, its box for other errors). */
+export function clearFormErrors(form, summary = null) {
+  for (const input of form.elements) if (input.name) setFieldError(input, "");
+  if (summary) summary.textContent = "";
+}
+
+/**
+ * Check `form`'s visible fields before sending: shows each problem beside its field,
+ * focuses the first, and returns whether the form may be sent.
+ */
+export function checkForm(form) {
+  let first = null;
+  for (const input of form.elements) {
+    if (!input.name || !input.willValidate || input.closest("[hidden]")) continue;
+    const problem = fieldProblem(input);
+    setFieldError(input, problem);
+    if (problem && !first) first = input;
+  }
+  if (first) first.focus();
+  return first === null;
+}
+
+/**
+ * Show an ApiError from sending `form`: beside the field the server named (its
+ * `field`), else in `summary`.
+ */
+export function showFormError(form, error, summary) {
+  const input = error.field ? form.elements.namedItem(error.field) : null;
+  if (input instanceof HTMLElement) {
+    setFieldError(input, error.message);
+    input.focus();
+  } else {
+    summary.textContent = error.message;
+  }
 }

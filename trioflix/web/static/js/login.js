@@ -1,5 +1,5 @@
 // Sign in or register, then go back where the visitor came from (?next=).
-import { api, saveLogin } from "./api.js";
+import { api, checkForm, clearFormErrors, saveLogin, showFormError } from "./api.js";
 
 const form = document.getElementById("auth-form");
 const errorBox = document.getElementById("auth-error");
@@ -16,7 +16,7 @@ function setMode(next) {
   submit.textContent = label;
   title.textContent = label;
   document.getElementById("password").autocomplete = mode === "login" ? "current-password" : "new-password";
-  errorBox.textContent = "";
+  clearFormErrors(form, errorBox);
 }
 tabs.login.addEventListener("click", () => setMode("login"));
 tabs.register.addEventListener("click", () => setMode("register"));
@@ -30,7 +30,10 @@ function safeNext() {
 
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
-  errorBox.textContent = "";
+  clearFormErrors(form, errorBox);
+  // Trimmed as sent, so that the check sees what the server will.
+  form.elements.username.value = form.elements.username.value.trim();
+  if (!checkForm(form)) return;
   const data = Object.fromEntries(new FormData(form));
   const body = { username: data.username.trim(), password: data.password };
   if (mode === "register" && data.display_name && data.display_name.trim()) {
@@ -42,8 +45,8 @@ form.addEventListener("submit", async (event) => {
     saveLogin(answer);
     location.assign(safeNext());
   } catch (error) {
-    errorBox.textContent =
-      error.code === "invalid_credentials" ? "Wrong username or password." : error.message;
+    if (error.code === "invalid_credentials") errorBox.textContent = "Wrong username or password.";
+    else showFormError(form, error, errorBox);
   } finally {
     submit.disabled = false;
   }

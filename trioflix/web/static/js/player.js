@@ -26,6 +26,10 @@ const TICK_MS = 500;
 // not at all (docs/hls.md), so the checks stop after LADDER_RECHECK_FOR_MS.
 const LADDER_RECHECK_MS = 3000;
 const LADDER_RECHECK_FOR_MS = 45000;
+// Touch: a tap shows the controls for this long (no hover to keep them up); two taps
+// within DOUBLE_TAP_MS toggle fullscreen, as video apps on phones do.
+const CONTROLS_SHOWN_MS = 3000;
+const DOUBLE_TAP_MS = 350;
 
 /** The variant playlists (absolute paths, no query) a master playlist lists, sorted. */
 export function masterVariants(text, base) {
@@ -313,6 +317,10 @@ const ICONS = {
     ["fill", "M12 11h7v6h-7z"],
   ],
   fullscreen: [["stroke", "M4 9V4h5M15 4h5v5M20 15v5h-5M9 20H4v-5"]],
+  settings: [
+    ["stroke", "M4 6h9M17 6h3M4 12h3M11 12h9M4 18h11M19 18h1"],
+    ["stroke", "M15 4v4M9 10v4M17 16v4"],
+  ],
 };
 
 function icon(name) {
@@ -409,6 +417,28 @@ export class Player {
     this.quality.append(el("option", { value: "-1" }, "Auto"));
     this.latency = el("select", { class: "ctl-select latency", "aria-label": "Latency mode", hidden: !this.live });
     for (const [value, label] of Object.entries(MODES)) this.latency.append(el("option", { value }, label));
+    // In a wide player the two menus sit in the control row (the panel is display:
+    // contents); in a narrow one (a phone) they move into this panel, opened by the
+    // settings button, inside the player above the row and scrollable (site.css).
+    this.menu = el(
+      "div",
+      { class: "player-menu", id: `${root.id || "player"}-menu`, role: "group", "aria-label": "Playback settings" },
+      el("span", { class: "menu-label", hidden: !this.live, "aria-hidden": "true" }, "Latency"),
+      this.latency,
+      el("span", { class: "menu-label", "aria-hidden": "true" }, "Quality"),
+      this.quality,
+    );
+    this.menuButton = el(
+      "button",
+      {
+        type: "button",
+        class: "ctl menu-toggle",
+        "aria-label": "Settings",
+        "aria-expanded": "false",
+        "aria-controls": this.menu.id,
+      },
+      icon("settings"),
+    );
     this.pipButton = el(
       "button",
       {
@@ -439,8 +469,8 @@ export class Player {
         this.liveButton,
         this.viewers,
         el("span", { class: "spacer" }),
-        this.latency,
-        this.quality,
+        this.menu,
+        this.menuButton,
         this.pipButton,
         this.fullButton,
       ),
@@ -451,8 +481,15 @@ export class Player {
     const savedVolume = Number(localStorage.getItem(VOLUME_KEY));
     video.volume = Number.isFinite(savedVolume) && localStorage.getItem(VOLUME_KEY) !== null ? savedVolume : 1;
     this.volume.value = String(video.volume);
-    video.addEventListener("click", () => this.togglePlay());
-    video.addEventListener("dblclick", () => this.toggleFullscreen());
+    // A mouse click on the picture plays or pauses; a tap shows the controls instead (a
+    // finger cannot hover to find them, and a tap that paused would be a surprise).
+    this.pointer = "mouse";
+    this.lastTap = 0;
+    root.addEventListener("pointerdown", (event) => this.onPointerDown(event), { capture: true });
+    video.addEventListener("click", () => (this.pointer === "touch" ? this.onTap() : this.togglePlay()));
+    video.addEventListener("dblclick", () => {
+      if (this.pointer !== "touch") this.toggleFullscreen(); // a double tap is handled by onTap
+    });
     video.addEventListener("play", () => this.syncButtons());
     video.addEventListener("pause", () => this.syncButtons());
     video.addEventListener("volumechange", () => this.syncButtons());
@@ -466,8 +503,15 @@ export class Player {
     this.muteButton.addEventListener("click", () => this.toggleMute());
     this.volume.addEventListener("input", () => this.setVolume(Number(this.volume.value)));
     this.liveButton.addEventListener("click", () => this.jumpToLive());
-    this.quality.addEventListener("change", () => this.setQuality(Number(this.quality.value)));
-    this.latency.addEventListener("change", () => this.setMode(this.latency.value));
+    this.quality.addEventListener("change", () => {
+      this.setQuality(Number(this.quality.value));
+      this.setMenuOpen(false);
+    });
+    this.latency.addEventListener("change", () => {
+      this.setMenuOpen(false);
+      this.setMode(this.latency.value);
+    });
+    this.menuButton.addEventListener("click", () => this.setMenuOpen(!this.root.classList.contains("menu-open")));
     this.pipButton.addEventListener("click", () => this.togglePip());
     this.fullButton.addEventListener("click", () => this.toggleFullscreen());
     this.seek.addEventListener("input", () => {
@@ -480,10 +524,52 @@ export class Player {
     this.syncButtons();
   }
 
+  // --- touch ---------------------------------------------------------------------------
+
+  onPointerDown(event) {
+    this.pointer = event.pointerType;
+    if (event.target !== this.video) this.lastTap = 0; // a double tap is two on the picture
+    // A finger on the controls keeps them up while it uses them.
+    if (event.pointerType === "touch" && this.root.classList.contains("show-controls")) this.showControls();
+    if (!this.menu.contains(event.target) && !this.menuButton.contains(event.target)) this.setMenuOpen(false);
+  }
+
+  onTap() {
+    const now = performance.now();
+    if (now - this.lastTap < DOUBLE_TAP_MS) {
+      this.lastTap = 0;
+      this.toggleFullscreen();
+      return;
+    }
+    this.lastTap = now;
+    this.showControls();
+  }
+
+  /** Show the controls, and hide them again CONTROLS_SHOWN_MS after the last touch. */
+  showControls() {
+    this.root.classList.add("show-controls");
+    clearTimeout(this.hideControls);
+    this.hideControls = setTimeout(() => {
+      if (!this.root.classList.contains("menu-open")) this.root.classList.remove("show-controls");
+    }, CONTROLS_SHOWN_MS);
+  }
+
+  setMenuOpen(open) {
+    this.root.classList.toggle("menu-open", open);
+    this.menuButton.setAttribute("aria-expanded", String(open));
+    if (!open && this.pointer === "touch") this.showControls(); // then hide after a while
+  }
+
   bindKeys() {
     this.onKey = (event) => {
       if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
       const target = event.target;
+      // Escape closes the settings panel, from its menus too; focus goes back to its button.
+      if (event.key === "Escape" && this.root.classList.contains("menu-open")) {
+        this.setMenuOpen(false);
+        this.menuButton.focus();
+        return;
+      }
       const typing =
         target instanceof HTMLInputElement ||
         target instanceof HTMLTextAreaElement ||
@@ -737,7 +823,9 @@ export class Player {
     if (!this.engine) return;
     const behind = this.engine.behindLive();
     const atEdge = behind <= LIVE_SLACK_S[this.engine.kind];
-    this.liveButton.textContent = atEdge ? "LIVE" : `${Math.round(behind)} s behind`;
+    // " behind" is dropped in a narrow player (site.css), leaving "12 s".
+    if (atEdge) this.liveButton.textContent = "LIVE";
+    else this.liveButton.replaceChildren(`${Math.round(behind)} s`, el("span", { class: "ctl-long" }, " behind"));
     this.liveButton.classList.toggle("at-edge", atEdge);
     this.liveButton.setAttribute("aria-label", atEdge ? "At the live edge" : `${Math.round(behind)} seconds behind live; jump to live (l)`);
     this.root.dataset.behind = behind.toFixed(1);
@@ -775,6 +863,7 @@ export class Player {
 
   destroy() {
     clearInterval(this.timer);
+    clearTimeout(this.hideControls);
     document.removeEventListener("keydown", this.onKey);
     this.stopEngine();
   }
