@@ -141,6 +141,7 @@ async def test_assets_and_vendor_builds_are_served(
 
 
 async def test_pages_link_assets_by_the_digest_of_their_contents(server: Server) -> None:
+    await server.register("alice")
     digest = await trio.to_thread.run_sync(assets_digest)
     page = (await server.client.get("/channel/alice")).text
     linked = re.findall(r'(?:src|href)="(/assets/[^"]+)"', page)
