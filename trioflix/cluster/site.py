@@ -15,6 +15,7 @@ and makes this host a channel's origin for a live session (:meth:`Site.claim_ori
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import logging
 import math
 import time
@@ -556,8 +557,8 @@ class Site:
 
 
 def _redis(url: str) -> coredis.Redis[bytes]:
-    # coredis loads here, with the first client: a host without Redis never
-    # imports it (see redis_errors).
+    # Loaded by join_site already: a host without Redis never imports it (see
+    # redis_errors).
     import coredis
     from coredis.retry import NoRetryPolicy
 
@@ -605,6 +606,10 @@ async def join_site(
             serving=serving,
         )
     assert settings.advertise_url and settings.redis_url and settings.jwt_secret
+    # coredis loads here, on a host that joins a cluster: in a worker thread (its
+    # modules take seconds to import on a busy machine) and before the join's
+    # time limit starts, which is for Redis' answer.
+    await trio.to_thread.run_sync(importlib.import_module, "coredis")
     storage = await trio.to_thread.run_sync(storage_id, settings.data_dir)
     site = Site(
         mode=mode,
