@@ -110,6 +110,7 @@ def test_upload_without_tqdm_names_the_extra(tmp_path: Path) -> None:
 IMPORT_PEAK_LIMIT_KIB = 64 * 1024
 
 
+@pytest.mark.slow
 def test_importing_the_server_stays_small() -> None:
     code = (
         "import trioflix.server; "
