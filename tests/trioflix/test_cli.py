@@ -117,6 +117,61 @@ def test_upload_without_tqdm_names_the_extra(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+# The most memory importing the server may take: 57 MiB measured (Python 3.11,
+# this environment), 113 MiB when argon2's dummy hash was made at import and
+# PyAV and coredis loaded with the server.
+IMPORT_PEAK_LIMIT_KIB = 64 * 1024
+
+
+@pytest.mark.slow
+def test_importing_the_server_stays_small() -> None:
+    code = (
+        "import trioflix.server; "
+        "print(next(line.split()[1] for line in open('/proc/self/status') "
+        "if line.startswith('VmHWM:')))"
+    )
+    peak = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert int(peak) < IMPORT_PEAK_LIMIT_KIB, f"{int(peak) // 1024} MiB"
+
+
+# Libraries a host on the embedded defaults does not use, and what each costs it
+# resident: PyAV 17 MiB (thumbnails and the ladder load it when they run; the
+# media child processes import it themselves), coredis 13 MiB (only with
+# REDIS_URL), boto3 25 MiB with its S3 client (only with an s3:// store).
+NOT_LOADED_BY_DEFAULT = ("av", "coredis", "boto3", "botocore")
+
+
+@pytest.mark.slow
+def test_serve_on_the_defaults_loads_no_media_redis_or_s3_library(tmp_path: Path) -> None:
+    report = tmp_path / "loaded.txt"
+    # The server as `python -m trioflix` runs it, writing the top-level packages
+    # it has loaded once it has stopped.
+    cmd = [
+        sys.executable,
+        "-c",
+        "import atexit, pathlib, sys; "
+        f"atexit.register(lambda: pathlib.Path({str(report)!r}).write_text("
+        "' '.join(sorted({name.split('.')[0] for name in sys.modules})))); "
+        "from trioflix.cli import main; raise SystemExit(main())",
+        "serve",
+        "--http",
+    ]
+    port = free_port()
+    log = tmp_path / "stderr.log"
+    with _running([*cmd, f"127.0.0.1:{port}"], _env(tmp_path / "data"), log) as proc:
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url, proc, log=log)
+        for path in ("/", "/api/videos", "/live/nobody/thumbnail.jpg"):
+            assert httpx.get(url + path).status_code in (200, 404), path
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=SHUTDOWN_LIMIT_S + 5) in (0, 130), log.read_text()
+    loaded = set(report.read_text().split())
+    assert "trioflix" in loaded  # the report is the server's
+    assert loaded.isdisjoint(NOT_LOADED_BY_DEFAULT), loaded & set(NOT_LOADED_BY_DEFAULT)
+
+
 @pytest.mark.slow
 def test_serve_runs_without_tqdm(tmp_path: Path) -> None:
     port = free_port()

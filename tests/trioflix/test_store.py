@@ -10,6 +10,7 @@ import trio
 
 from trioflix.config import Settings
 from trioflix.store import MIGRATIONS, Conflict, migrate, open_database
+from trioflix.store._sqlite import WAL_LIMIT_BYTES
 from trioflix.store.users import create_user, get_user, get_user_by_name
 
 if TYPE_CHECKING:
@@ -92,3 +93,15 @@ async def test_sqlite_does_not_block_the_trio_thread(tmp_path: Path) -> None:
         )
         nursery.cancel_scope.cancel()
     assert ticks > 5
+
+
+async def test_sqlite_write_ahead_log_stays_small(tmp_path: Path) -> None:
+    """Many small commits (an upload's offsets) keep the log near WAL_LIMIT_BYTES, not 4 MiB."""
+    async with open_database(Settings(data_dir=tmp_path)) as db:
+        wal = tmp_path / "trioflix.sqlite3-wal"
+        largest = 0
+        for i in range(400):  # about 3 MiB of log frames with SQLite's default checkpoints
+            await create_user(db, name=f"user{i}", display_name="x" * 2000, password_hash="h")
+            largest = max(largest, wal.stat().st_size)
+    # One transaction's frames may pass the checkpoint size before it runs.
+    assert largest <= WAL_LIMIT_BYTES + 64 * 1024, largest

@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import sys
+
 import trio
-from coredis.exceptions import RedisError
 
-__all__ = ["REDIS_ERRORS", "ClusterError"]
+__all__ = ["ClusterError", "redis_errors"]
 
-# What a Redis call raises when the server is unreachable, refuses or is too slow.
-REDIS_ERRORS = (RedisError, OSError, TimeoutError, trio.TooSlowError)
+# What a Redis call raises when the server is unreachable, refuses or is too slow,
+# besides coredis' own errors.
+_TRANSPORT_ERRORS: tuple[type[Exception], ...] = (OSError, TimeoutError, trio.TooSlowError)
+
+
+def redis_errors() -> tuple[type[Exception], ...]:
+    """What a Redis call raises when the server is unreachable, refuses or is too slow.
+
+    For ``except redis_errors():``. coredis (13 MiB resident) is imported by the
+    first Redis client (:func:`trioflix.cluster.site.join_site` with
+    ``REDIS_URL``), not by this module: a host without Redis never loads it, and
+    until it is loaded no coredis error can have been raised.
+    """
+    exceptions = sys.modules.get("coredis.exceptions")
+    if exceptions is None:
+        return _TRANSPORT_ERRORS
+    redis_error: type[Exception] = exceptions.RedisError
+    return (redis_error, *_TRANSPORT_ERRORS)
 
 
 class ClusterError(Exception):

@@ -122,7 +122,7 @@ class SiteHLS:
 
     Error handling:
         Every method raises what the Redis client raises (one of
-        :data:`trioflix.cluster.errors.REDIS_ERRORS`) when Redis is unreachable; time
+        :func:`trioflix.cluster.errors.redis_errors`) when Redis is unreachable; time
         limits are the caller's.
     """
 

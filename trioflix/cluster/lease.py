@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from trioflix.cluster.errors import REDIS_ERRORS, ClusterError
+from trioflix.cluster.errors import ClusterError, redis_errors
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -188,7 +188,7 @@ class OriginLeases:
 
     Error handling:
         Every method raises what the Redis client raises (one of
-        :data:`trioflix.cluster.errors.REDIS_ERRORS`) when Redis is unreachable; time limits are the
+        :func:`trioflix.cluster.errors.redis_errors`) when Redis is unreachable; time limits are the
         caller's (a cancel scope around the call).
     """
 
@@ -302,7 +302,7 @@ async def hold(
             with trio.move_on_at(expires):
                 try:
                     refreshed = await leases.refresh(lease)
-                except REDIS_ERRORS as exc:
+                except redis_errors() as exc:
                     logger.info("refreshing the origin lease of %r failed: %r", lease.channel, exc)
                     next_refresh = min(expires, sent + ttl / RETRY_FRACTION)
                     continue
@@ -322,5 +322,5 @@ async def hold(
             with trio.move_on_after(RELEASE_TIMEOUT_S, shield=True):
                 try:
                     await leases.release(lease)
-                except REDIS_ERRORS as exc:
+                except redis_errors() as exc:
                     logger.info("releasing the origin lease of %r failed: %r", lease.channel, exc)

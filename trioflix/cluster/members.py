@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import msgspec
 import trio
 
-from trioflix.cluster.errors import REDIS_ERRORS
+from trioflix.cluster.errors import redis_errors
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -116,7 +116,7 @@ class Membership:
 
     Error handling:
         Every method raises what the Redis client raises (one of
-        ``trioflix.cluster.errors.REDIS_ERRORS``) when Redis is unreachable; time
+        :func:`trioflix.cluster.errors.redis_errors`) when Redis is unreachable; time
         limits are the caller's (a cancel scope around the call).
     """
 
@@ -183,7 +183,7 @@ async def heartbeat(
             with trio.move_on_after(interval):
                 try:
                     await membership.announce(describe(), ttl_s)
-                except REDIS_ERRORS as exc:
+                except redis_errors() as exc:
                     logger.warning("cluster heartbeat failed: %r", exc)
             task_status.started()
             task_status = trio.TASK_STATUS_IGNORED
@@ -192,5 +192,5 @@ async def heartbeat(
         with trio.move_on_after(LEAVE_TIMEOUT_S, shield=True):
             try:
                 await membership.leave(host)
-            except REDIS_ERRORS as exc:
+            except redis_errors() as exc:
                 logger.info("could not remove this host's member record: %r", exc)

@@ -15,6 +15,7 @@ and makes this host a channel's origin for a live session (:meth:`Site.claim_ori
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import logging
 import math
 import time
@@ -22,13 +23,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-import coredis
 import httpx
 import trio
-from coredis.retry import NoRetryPolicy
 
 from trioflix.cluster.checks import Mode, check_advertise_url, check_peers, cluster_mode
-from trioflix.cluster.errors import REDIS_ERRORS, ClusterError
+from trioflix.cluster.errors import ClusterError, redis_errors
 from trioflix.cluster.hls_state import SiteHLS
 from trioflix.cluster.host import Host
 from trioflix.cluster.keys import secret_fingerprint
@@ -54,6 +53,8 @@ from trioflix.cluster.pull_auth import PullTokenRejected, PullTokens, Rejection
 from trioflix.cluster.shared_storage import cluster_storage_id
 
 if TYPE_CHECKING:
+    import coredis
+
     from trioflix.config import Settings
 
 __all__ = [
@@ -278,7 +279,7 @@ class Site:
             raise SiteUnavailable("this host's heartbeat is not running")
         try:
             return await self._membership.members()
-        except REDIS_ERRORS as exc:
+        except redis_errors() as exc:
             raise SiteUnavailable(f"Redis does not answer: {exc!r}") from None
 
     async def origin_of(self, channel: str) -> Origin | None:
@@ -292,7 +293,7 @@ class Site:
             raise SiteUnavailable("this host's heartbeat is not running")
         try:
             return await leases.current(channel)
-        except REDIS_ERRORS as exc:
+        except redis_errors() as exc:
             raise SiteUnavailable(f"Redis does not answer: {exc!r}") from None
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -363,7 +364,7 @@ class Site:
         try:
             with trio.fail_after(LOOKUP_TIMEOUT_S):
                 origin = await self._leases.current(channel)
-        except (*REDIS_ERRORS, trio.TooSlowError) as exc:
+        except redis_errors() as exc:  # TooSlowError among them
             raise SiteUnavailable(f"Redis does not answer: {exc!r}") from None
         return origin if origin is not None and origin.host != self.host.id else None
 
@@ -431,7 +432,7 @@ class Site:
             with trio.move_on_after(interval):
                 try:
                     members = await membership.members()
-                except REDIS_ERRORS as exc:
+                except redis_errors() as exc:
                     logger.debug("could not read the other hosts' records: %r", exc)
                 else:
                     self._peers = [m for m in members if m.host != self.host.id]
@@ -485,7 +486,7 @@ class Site:
                         raise
                     # The same key on another host moves the channel here.
                     lease = await leases.take_over(channel, self.host, ORIGIN_TTL_S)
-        except REDIS_ERRORS as exc:
+        except redis_errors() as exc:
             raise SiteUnavailable(f"Redis does not answer: {exc!r}") from None
 
         claim = OriginClaim(lease)
@@ -522,7 +523,7 @@ class Site:
                     with trio.move_on_after(RELEASE_TIMEOUT_S):
                         try:
                             await leases.release(regained)
-                        except REDIS_ERRORS as exc:
+                        except redis_errors() as exc:
                             logger.info("releasing the origin lease of %r failed: %r", channel, exc)
                     break
                 claim.lease, claim.held = regained, True
@@ -550,12 +551,17 @@ class Site:
                     if await leases.refresh(lost):
                         return dataclasses.replace(lost, granted_at=asked_at)
                     return None
-            except (*REDIS_ERRORS, trio.TooSlowError) as exc:
+            except redis_errors() as exc:  # TooSlowError among them
                 logger.debug("asking again for the origin lease of %r: %r", lost.channel, exc)
             await trio.sleep_until(asked_at + lost.ttl_s / RETRY_FRACTION)
 
 
 def _redis(url: str) -> coredis.Redis[bytes]:
+    # Loaded by join_site already: a host without Redis never imports it (see
+    # redis_errors).
+    import coredis
+    from coredis.retry import NoRetryPolicy
+
     # No retries: a failed heartbeat is retried at the next beat, and a join that
     # cannot ask Redis is refused at once.
     client: coredis.Redis[bytes] = coredis.Redis.from_url(
@@ -602,6 +608,10 @@ async def join_site(
             serving=serving,
         )
     assert settings.advertise_url and settings.redis_url and settings.jwt_secret
+    # coredis loads here, on a host that joins a cluster: in a worker thread (its
+    # modules take seconds to import on a busy machine) and before the join's
+    # time limit starts, which is for Redis' answer.
+    await trio.to_thread.run_sync(importlib.import_module, "coredis")
     storage = await cluster_storage_id(settings)
     site = Site(
         mode=mode,
@@ -631,7 +641,7 @@ async def _live_members(redis_url: str) -> list[Member]:
             async with _redis(redis_url) as client:
                 found = await Membership(client).members()
     # The client's task group raises what its body raised inside a group.
-    except* REDIS_ERRORS as group:
+    except* redis_errors() as group:
         failure = group.exceptions[0]
     if failure is not None:
         raise SiteUnavailable(

@@ -15,11 +15,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
-import av
 import trio
 
 from protocols import flv
-from trioflix.media.images import encode_jpeg, fit_width
 
 if TYPE_CHECKING:
     from trioflix.live.channel.packets import Packet
@@ -70,6 +68,12 @@ def render_thumbnail(config: bytes, keyframe: bytes, width: int = THUMBNAIL_WIDT
     codec = _DECODERS.get(header.fourcc or "")
     if codec is None:
         raise ThumbnailError(f"no decoder for {header.fourcc!r}")
+    # PyAV (17 MiB of resident libraries) loads with the first thumbnail, not
+    # with the server: a host nobody publishes to never needs it.
+    import av
+
+    from trioflix.media.images import encode_jpeg, fit_width
+
     try:
         context = av.CodecContext.create(codec, "r")
         assert isinstance(context, av.VideoCodecContext)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Final
 
 import trio
 
-from trioflix.cluster.errors import REDIS_ERRORS
+from trioflix.cluster.errors import redis_errors
 from trioflix.live.hls.ladder_spec import parse_ladder
 from trioflix.live.hls.playback_sessions import (
     ALIVE_SLACK_S,
@@ -128,7 +128,7 @@ class HLSHub:
         with trio.move_on_after(VIEWER_TICK_S):
             try:
                 await site.player_left(channel, key)
-            except REDIS_ERRORS as exc:
+            except redis_errors() as exc:
                 # It is counted until its reloads are missed, as if it had not said so.
                 logger.warning("cannot end an HLS playback session of %s: %r", channel, exc)
 
@@ -163,7 +163,7 @@ class HLSHub:
             with trio.move_on_after(VIEWER_TICK_S):
                 try:
                     await self._count_site_viewers(site, seen)
-                except REDIS_ERRORS as exc:
+                except redis_errors() as exc:
                     # The counts stay as last read until Redis answers again.
                     logger.warning("cannot count the site's HLS viewers: %r", exc)
 

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Final, Protocol
 import trio
 
 from protocols import flv, hls
-from trioflix.cluster.errors import REDIS_ERRORS
+from trioflix.cluster.errors import redis_errors
 from trioflix.live.channel.packets import Kind
 from trioflix.live.hls.rendition import Rendition, VariantInfo, write_atomic
 
@@ -143,7 +143,7 @@ class SharedPositions:
         try:
             with trio.fail_after(SHARED_STATE_TIMEOUT_S):
                 await site.claim(self._channel, self._session_id, self._writer)
-        except REDIS_ERRORS as exc:
+        except redis_errors() as exc:
             logger.warning(
                 "%s: cannot claim the HLS of session %d: %r", self._channel, self._session_id, exc
             )
@@ -155,7 +155,7 @@ class SharedPositions:
         try:
             with trio.fail_after(SHARED_STATE_TIMEOUT_S):
                 return await site.stopped_at(self._channel, self._session_id, rendition)
-        except REDIS_ERRORS as exc:
+        except redis_errors() as exc:
             logger.warning(
                 "%s: cannot read where %s of session %d stopped: %r",
                 self._channel,
@@ -174,7 +174,7 @@ class SharedPositions:
                 return await site.advance(
                     self._channel, self._session_id, rendition, position, self._writer
                 )
-        except REDIS_ERRORS as exc:
+        except redis_errors() as exc:
             logger.warning("%s: cannot record where %s stands: %r", self._channel, rendition, exc)
             return True
 
