@@ -13,14 +13,13 @@ whole file.
 
 from __future__ import annotations
 
+import importlib
 import io
 from collections import OrderedDict
 from functools import partial
 from typing import TYPE_CHECKING
 
 import trio
-
-from trioflix.media.probe import NotPlayable, check_video
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -109,10 +108,13 @@ async def refusal(objects: ObjectStore, key: str) -> str | None:
         StorageUnavailable: The store cannot be reached; check again later.
         ObjectNotFound: ``key`` is not stored.
     """
+    # PyAV loads with the first check, in a worker thread: a host that takes no
+    # uploads never holds its memory, and the import never stalls the Trio thread.
+    probe = await trio.to_thread.run_sync(importlib.import_module, "trioflix.media.probe")
     info = await objects.head(key)
     source = StoredFile(objects, key, info.size)
     try:
-        await trio.to_thread.run_sync(check_video, source, limiter=CHECK_LIMITER)
-    except NotPlayable as exc:
+        await trio.to_thread.run_sync(probe.check_video, source, limiter=CHECK_LIMITER)
+    except probe.NotPlayable as exc:
         return f"This file is not a video we can play ({exc})."
     return None
