@@ -221,3 +221,44 @@ async def test_a_running_job_holds_a_60_s_lease_renewed_every_15_s(
                 while (done := await queue.get_job(db, job_id)) is None or done.state != "done":  # noqa: ASYNC110
                     await trio.sleep(0.05)
             nursery.cancel_scope.cancel()
+
+
+async def test_an_express_job_runs_while_long_jobs_hold_every_slot(settings: Settings) -> None:
+    """The worker's own slot for express jobs: a recording made watchable never waits for
+    a transcode to end."""
+    long_started, release = trio.Event(), trio.Event()
+    express_done = trio.Event()
+    ran: list[str] = []
+
+    async def run(job: queue.Job) -> None:
+        ran.append(job.payload["name"])
+        if job.priority == queue.PRIORITY_EXPRESS:
+            express_done.set()
+        else:
+            long_started.set()
+            await release.wait()
+
+    async def gave_up(job: queue.Job, reason: str) -> None:
+        raise AssertionError(reason)
+
+    async with open_database(settings) as db:
+        workers = JobWorkers(lambda: db, concurrency=1)
+        workers.register(JobType("demo", run, gave_up))
+        async with trio.open_nursery() as nursery:
+            await nursery.start(workers.run)
+            await queue.enqueue(db, "demo", {"name": "upload"})
+            await queue.enqueue(db, "demo", {"name": "queued upload"})
+            workers.wake()
+            with trio.fail_after(10):
+                await long_started.wait()
+            await queue.enqueue(db, "demo", {"name": "remux"}, priority=queue.PRIORITY_EXPRESS)
+            workers.wake()
+            with trio.fail_after(10):
+                await express_done.wait()
+            assert ran == ["upload", "remux"]  # the one shared slot is still taken
+            release.set()
+            with trio.fail_after(10):
+                while len(ran) < 3:  # noqa: ASYNC110 (the worker claims from the database)
+                    await trio.sleep(0.05)
+            nursery.cancel_scope.cancel()
+    assert ran == ["upload", "remux", "queued upload"]
