@@ -1,6 +1,7 @@
 // Studio: stream keys and the OBS settings to paste, start/stop with a title, the live
 // ingest's health, and the channel's videos with their processing state.
 import { api, currentUser, el, formatBytes, formatDuration, requireLogin, timeAgo } from "./api.js";
+import { processingText } from "./processing_state.js";
 
 const STATUS_POLL_MS = 2000;
 const VIDEOS_POLL_MS = 5000;
@@ -194,11 +195,14 @@ $("key-form").addEventListener("submit", async (event) => {
 
 // --- videos -----------------------------------------------------------------------------
 
+// Still being made: processing, or watchable with its ladder in progress.
+const busyVideo = (video) => video.state === "processing" || video.ladder === "pending";
+
 function videoItem(video) {
-  const progress =
-    video.state === "processing"
-      ? el("progress", { max: "100", value: String(video.progress), "aria-label": `Processing ${video.title}` })
-      : null;
+  const queued = video.queue && video.queue.state === "queued";
+  const progress = busyVideo(video) && !queued
+    ? el("progress", { max: "100", value: String(video.progress), "aria-label": `Processing ${video.title}` })
+    : null;
   return el(
     "li",
     { class: "video-item", dataset: { video: video.id, state: video.state, origin: video.origin } },
@@ -209,7 +213,7 @@ function videoItem(video) {
     ),
     el("span", { class: "state-badge", dataset: { state: video.state } }, video.state),
     progress,
-    video.state === "processing" ? el("span", { class: "muted" }, `${video.progress}%`) : null,
+    busyVideo(video) || video.ladder ? el("span", { class: "muted processing-state" }, processingText(video)) : null,
     video.failure ? el("span", { class: "form-error" }, video.failure) : null,
     el("span", { class: "muted" }, video.duration ? formatDuration(video.duration) : "", " ", timeAgo(video.created_at)),
   );
@@ -225,7 +229,7 @@ async function loadVideos() {
   let busy = false;
   try {
     const { videos } = await api("/api/videos?mine=1&limit=50");
-    busy = videos.some((video) => video.state === "processing");
+    busy = videos.some(busyVideo);
     for (const list of VIDEO_LISTS) {
       const mine = videos.filter((video) => (video.origin === "live") === list.live);
       $(list.id).replaceChildren(...(mine.length ? mine.map(videoItem) : [el("li", { class: "muted" }, list.empty)]));

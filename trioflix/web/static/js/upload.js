@@ -2,6 +2,7 @@
 // time left; resumable after a reload (the client keeps each upload's URL under the
 // file's fingerprint); then the processing progress until the video is ready.
 import { el, formatBytes, formatDuration, requireLogin, token } from "./api.js";
+import { processingText } from "./processing_state.js";
 
 const ENDPOINT = "/api/upload/video/tus";
 // One PATCH per 64 MiB: progress is committed server-side at least that often, and a
@@ -146,10 +147,10 @@ class UploadRow {
 
   showStatus(status) {
     if (status.state === "processing") {
-      const percent = status.processing_percent || 0;
-      this.bar.value = percent;
-      this.detail.textContent = `Processing · ${percent.toFixed(0)}%`;
-      this.setState("processing");
+      const queued = status.queue && status.queue.state === "queued";
+      this.bar.value = status.processing_percent || 0;
+      this.detail.textContent = processingText(status);
+      this.setState("processing", queued ? "queued" : "processing");
     } else if (status.state === "ready") {
       this.bar.value = 100;
       this.setState("ready");
