@@ -180,8 +180,8 @@ async def test_queued_work_is_shown_as_queued_with_the_jobs_ahead(server: Server
     assert status["queue"] == {"state": "running", "ahead": None, "retry_at": None}, status
 
     # The events say it too, until the video is ready (which ends them).
-    vid = video_id
     await db.execute("UPDATE jobs SET state = 'queued' WHERE subject = $1", f"video:{video_id}")
+    make_ready = ("UPDATE videos SET state = 'ready' WHERE id = $1", video_id)
     seen = []
     with trio.fail_after(30):
         async with server.client.stream(
@@ -191,6 +191,6 @@ async def test_queued_work_is_shown_as_queued_with_the_jobs_ahead(server: Server
                 if line.startswith("data: "):
                     seen.append(json.loads(line[len("data: ") :]))
                     if len(seen) == 1:
-                        await db.execute("UPDATE videos SET state = 'ready' WHERE id = $1", vid)
+                        await db.execute(*make_ready)
                         server.app.trioflix.uploads.hub.notify(user["id"])
     assert [(s["state"], s["queue"]) for s in seen] == [("processing", queued), ("ready", None)]
