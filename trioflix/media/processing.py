@@ -83,6 +83,7 @@ logger = logging.getLogger(__name__)
 
 PROCESS_VIDEO = "video.process"
 REMUX_RECORDING = "video.remux"
+REMUX_NICE = 0  # a stream copy takes a fraction of a CPU-second, and someone waits for it
 ORIGINAL_NAME = "original"  # the kept source, under the video's prefix
 WORK_DIR = "processing"  # under the host's directory: one directory per running job
 PROGRESS_STEP = 0.01  # write progress to the database at most once per percent
@@ -287,6 +288,7 @@ def recording_job_type(
                 "trioflix.media.remux:remux",
                 {"source": str(work.source), "output": str(work.output)},
                 _progress(get_db(), hub, video),
+                nice=REMUX_NICE,
             )
             if result["copied"]:
                 count = await publish_outputs(objects, work.output, video.prefix)
