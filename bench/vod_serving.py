@@ -73,18 +73,19 @@ class Result:
 
 @contextlib.contextmanager
 def trioflix_serve(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, int]]:
-    """``trioflix serve`` on a loopback port; yields (base URL, pid)."""
+    """``trioflix serve`` on a loopback port, with ``env`` added to its environment;
+    yields (base URL, pid)."""
     port = free_port()
     url = f"http://{HOST}:{port}"
     full = (
         os.environ
-        | env
         | {
             "TRIOFLIX_DATA_DIR": str(data_dir),
             "TRIOFLIX_HTTP": f"{HOST}:{port}",
             "TRIOFLIX_RTMP": f"{HOST}:0",
             "TRIOFLIX_LOG_LEVEL": "WARNING",
         }
+        | env  # the caller's settings win (the RTMP address, say)
     )
     with (data_dir.parent / f"{data_dir.name}.log").open("ab") as log:
         proc = subprocess.Popen(

@@ -46,7 +46,7 @@ from trioflix.live.rtmp.read_clock import ReadClock
 from trioflix.live.rtmp.server import serve_rtmp
 from trioflix.media.legacy import adopt_legacy_videos
 from trioflix.media.live_thumbnails import ThumbnailCache
-from trioflix.media.processing import clear_work_dirs, video_job_type
+from trioflix.media.processing import clear_work_dirs, recording_job_type, video_job_type
 from trioflix.state import AppState
 from trioflix.storage import open_object_store, probe_object_store
 from trioflix.store import StoreError, live_sessions, open_database
@@ -87,6 +87,7 @@ def build_state(settings: Settings) -> AppState:
             db, objects, settings.host_dir, uploads.hub, keep_originals=settings.keep_originals
         )
     )
+    jobs.register(recording_job_type(db, objects, settings.host_dir, uploads.hub, jobs.wake))
     read_interval_s = settings.rtmp_read_interval_ms / 1000
     app_state = AppState(
         settings=settings,

@@ -149,8 +149,8 @@ def assert_goes_forward(stamps: list[int], *, slack_ms: int = 1000) -> None:
         largest = max(largest, stamp)
 
 
-def decoded_frames(path: Path) -> dict[str, int]:
-    """Frames per stream type that ffprobe can actually decode from ``path``."""
+def decoded_frames(path: Path | str) -> dict[str, int]:
+    """Frames per stream type that ffprobe can actually decode from ``path`` (or a URL)."""
     report, _ = ffprobe(path, "-count_frames", "-show_entries", "stream=codec_type,nb_read_frames")
     return {s["codec_type"]: int(s["nb_read_frames"]) for s in report["streams"]}
 

@@ -20,7 +20,7 @@ from trioflix.api._http import current_user
 from trioflix.asgi_internals import request_trailers
 from trioflix.auth.bearer import user_for_token
 from trioflix.errors import APIError
-from trioflix.media.library import get_video
+from trioflix.media.library import get_video, with_queue
 from trioflix.state import state
 from trioflix.uploads import records
 from trioflix.uploads.http_body import FlowControlledBody, install_flow_control
@@ -111,6 +111,7 @@ async def _status(service: Uploads, upload: Upload) -> dict[str, Any]:
         "percent": percent,
         "state": "uploading",
         "processing_percent": None,
+        "queue": None,
         "reason": None,
         "video_id": upload.video_id,
         "filename": upload.metadata_text("filename"),
@@ -129,6 +130,8 @@ async def _status(service: Uploads, upload: Upload) -> dict[str, Any]:
             out["state"] = video.state
             out["processing_percent"] = round(video.progress * 100, 1)
             out["reason"] = video.failure
+            (video,) = await with_queue(service.db, [video])
+            out["queue"] = video.public()["queue"]
     return out
 
 

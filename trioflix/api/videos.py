@@ -24,6 +24,7 @@ from trioflix.media.library import (
     get_video,
     list_videos,
     update_video,
+    with_queue,
 )
 from trioflix.media.processing import source_keys
 from trioflix.media.stored import CONTENT_TYPES, cache_control
@@ -47,8 +48,9 @@ PAGE_DEFAULT = 20
 PAGE_MAX = 100
 VIDEO_ORIGINS = ("live", "upload")  # a live session's recording, an uploaded file
 # What a VOD directory serves: playlists, segments, thumbnails, the sprite and its
-# index; one optional rendition directory deep. Never the source file.
-_VOD_FILE = re.compile(r"(?:[0-9]{3,4}p/)?[a-z0-9_]{1,32}\.(?:m3u8|ts|jpg|vtt)")
+# index; one optional rendition directory deep (the ladder's, or a recording's
+# rendition as streamed). Never the source file.
+_VOD_FILE = re.compile(r"(?:[0-9]{3,4}p/|source/)?[a-z0-9_]{1,32}\.(?:m3u8|ts|jpg|vtt)")
 _CORS = {"Access-Control-Allow-Origin": "*"}
 #: Files redirected to a presigned URL when the store has them (S3); the rest are
 #: streamed through the host. Chosen by measurement: docs/storage.md, "Serving".
@@ -125,6 +127,7 @@ async def list_() -> dict[str, Any]:
 @blueprint.get("/api/videos/<video_id>")
 async def get_one(video_id: str) -> dict[str, Any]:
     video = await _visible_video(parse_id(video_id, "video"), await _optional_user())
+    (video,) = await with_queue(state().db, [video])
     return {"video": video.public(detail=True)}
 
 

@@ -1,6 +1,7 @@
-"""The child side of a job process: ``python -m trioflix.jobs.child MODULE:FUNCTION``.
+"""The child side of a job process: ``python -m trioflix.jobs.child MODULE:FUNCTION [NICE]``.
 
-It lowers its own CPU priority, reads the JSON payload from stdin, calls
+It lowers its own CPU priority (by ``NICE``, default :data:`NICE_INCREMENT`),
+reads the JSON payload from stdin, calls
 ``FUNCTION(payload, report)`` and speaks JSON lines on stdout:
 
 - ``{"progress": 0.42}`` each time the function calls ``report(0.42)``;
@@ -40,7 +41,7 @@ def _emit(message: dict[str, Any], out: Any) -> None:
 def main(argv: list[str]) -> int:
     target = argv[1]
     module_name, _, function_name = target.partition(":")
-    os.nice(NICE_INCREMENT)
+    os.nice(int(argv[2]) if len(argv) > 2 else NICE_INCREMENT)
     payload = json.loads(sys.stdin.read())
     function = getattr(importlib.import_module(module_name), function_name)
     out = sys.stdout

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from trioflix.jobs.child import EXIT_PERMANENT
+from trioflix.jobs.child import EXIT_PERMANENT, NICE_INCREMENT
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -54,8 +54,15 @@ async def run_job_process(
     target: str,
     payload: dict[str, Any],
     on_progress: Callable[[float], Awaitable[None]],
+    *,
+    nice: int = NICE_INCREMENT,
 ) -> dict[str, Any]:
     """Run ``target`` (``"module:function"``) on ``payload`` in a low-priority child.
+
+    Args:
+        nice: How much the child lowers its CPU priority; 0 for work of a fraction of a
+            CPU-second that someone waits on, which must not queue behind transcodes
+            for the CPU.
 
     Returns:
         The function's result.
@@ -76,7 +83,7 @@ async def run_job_process(
         process: trio.Process = await nursery.start(
             partial(
                 trio.run_process,
-                [sys.executable, "-m", "trioflix.jobs.child", target],
+                [sys.executable, "-m", "trioflix.jobs.child", target, str(nice)],
                 stdin=json.dumps(payload).encode(),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

@@ -1,6 +1,9 @@
 """Processing workers: claim jobs from the queue and run them, a bounded number at once.
 
-:class:`JobWorkers` runs in the service nursery. Each claimed job runs in its
+:class:`JobWorkers` runs in the service nursery. It has ``concurrency`` slots
+for jobs of any priority and one more kept for express jobs
+(:data:`~trioflix.jobs.queue.PRIORITY_EXPRESS`), so that a job taking seconds
+that someone waits on never waits behind long jobs holding every slot. Each claimed job runs in its
 own task under a cancel scope, next to a lease keeper that renews the job's
 lease and stops the job if someone cancelled it in the database. When the
 server stops, running jobs are handed back to the queue (shielded, bounded),
@@ -37,6 +40,7 @@ POLL_INTERVAL_S = 2.0  # for jobs enqueued by other hosts and retries coming due
 STORE_RETRY_S = 5.0  # after the database failed to answer a claim
 CLEANUP_TIMEOUT_S = 5.0
 CANCEL_WAIT_S = 10.0  # trio terminates a child process, then kills it after 5 s
+EXPRESS_SLOTS = 1  # express jobs are stream copies taking seconds: one at a time is plenty
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,15 @@ class JobType:
     on_gave_up: Callable[[queue.Job, str], Awaitable[None]]
 
 
+class _Lane:
+    """Slots that claim jobs of at least ``min_priority``, each lane on its own wake-up."""
+
+    def __init__(self, slots: int, min_priority: int) -> None:
+        self.slots = trio.Semaphore(slots)
+        self.min_priority = min_priority
+        self.wakeup = trio.Event()
+
+
 class _Running:
     def __init__(self) -> None:
         self.scope = trio.CancelScope()
@@ -60,7 +73,8 @@ class _Running:
 
 
 class JobWorkers:
-    """Runs jobs of the registered kinds, at most ``concurrency`` at once.
+    """Runs jobs of the registered kinds, at most ``concurrency`` at once plus one
+    express job.
 
     Resource handling:
         :meth:`run` is a service task; cancelling it stops every running job
@@ -70,8 +84,10 @@ class JobWorkers:
     def __init__(self, get_db: Callable[[], Database], concurrency: int) -> None:
         self._get_db = get_db
         self._types: dict[str, JobType] = {}
-        self._slots = trio.Semaphore(concurrency)
-        self._wakeup = trio.Event()
+        self._lanes = (
+            _Lane(concurrency, queue.PRIORITY_NORMAL),
+            _Lane(EXPRESS_SLOTS, queue.PRIORITY_EXPRESS),
+        )
         self._running: dict[int, _Running] = {}
         self.worker_id = f"{socket.gethostname()}:{secrets.token_hex(4)}"
 
@@ -80,7 +96,8 @@ class JobWorkers:
 
     def wake(self) -> None:
         """A job was just enqueued: look now instead of at the next poll."""
-        self._wakeup.set()
+        for lane in self._lanes:
+            lane.wakeup.set()
 
     async def cancel(self, job_ids: Sequence[int]) -> None:
         """Stop jobs running in this process (already marked cancelled in the
@@ -93,27 +110,33 @@ class JobWorkers:
                     await running.done.wait()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        kinds = tuple(self._types)
         async with trio.open_nursery() as nursery:
+            for lane in self._lanes:
+                nursery.start_soon(self._claim, nursery, lane)
             task_status.started()
-            while True:
-                await self._slots.acquire()
-                try:
-                    job = await queue.claim_job(self._get_db(), kinds, self.worker_id, LEASE_S)
-                except StoreError as exc:
-                    logger.warning("cannot claim jobs: %s", exc)
-                    self._slots.release()
-                    await trio.sleep(STORE_RETRY_S)
-                    continue
-                if job is None:
-                    self._slots.release()
-                    with trio.move_on_after(POLL_INTERVAL_S):
-                        await self._wakeup.wait()
-                    self._wakeup = trio.Event()
-                    continue
-                nursery.start_soon(self._run_job, job)
 
-    async def _run_job(self, job: queue.Job) -> None:
+    async def _claim(self, nursery: trio.Nursery, lane: _Lane) -> None:
+        kinds = tuple(self._types)
+        while True:
+            await lane.slots.acquire()
+            try:
+                job = await queue.claim_job(
+                    self._get_db(), kinds, self.worker_id, LEASE_S, min_priority=lane.min_priority
+                )
+            except StoreError as exc:
+                logger.warning("cannot claim jobs: %s", exc)
+                lane.slots.release()
+                await trio.sleep(STORE_RETRY_S)
+                continue
+            if job is None:
+                lane.slots.release()
+                with trio.move_on_after(POLL_INTERVAL_S):
+                    await lane.wakeup.wait()
+                lane.wakeup = trio.Event()
+                continue
+            nursery.start_soon(self._run_job, job, lane)
+
+    async def _run_job(self, job: queue.Job, lane: _Lane) -> None:
         running = self._running[job.id] = _Running()
         try:
             async with trio.open_nursery() as nursery:
@@ -123,7 +146,7 @@ class JobWorkers:
         finally:
             del self._running[job.id]
             running.done.set()
-            self._slots.release()
+            lane.slots.release()
 
     async def _attempt(self, job: queue.Job, scope: trio.CancelScope) -> None:
         job_type = self._types[job.kind]

@@ -29,6 +29,8 @@ __all__ = [
     "SEGMENT_SECONDS",
     "RenditionWriter",
     "Rung",
+    "avc_codec_string",
+    "measure_playlist",
     "plan_ladder",
     "x264_options",
 ]
@@ -91,7 +93,7 @@ def x264_options(rung: Rung, gop: int) -> dict[str, str]:
     }
 
 
-def _avc_codec_string(data: bytes) -> str:
+def avc_codec_string(data: bytes) -> str:
     """RFC 6381 ``avc1.PPCCLL`` from an avcC record or Annex B bytes holding the SPS."""
     if data[:1] == b"\x01" and len(data) >= 4:  # avcC: version, profile, constraints, level
         return f"avc1.{data[1]:02X}{data[2]:02X}{data[3]:02X}"
@@ -162,7 +164,7 @@ class RenditionWriter:
                 # With a global header (the HLS muxer asks for one) the SPS is in
                 # the extradata, as avcC or Annex B; otherwise in the keyframe.
                 extradata = self._video.codec_context.extradata or b""
-                codecs = [_avc_codec_string(extradata or bytes(packet))]
+                codecs = [avc_codec_string(extradata or bytes(packet))]
                 if self._audio is not None:
                     codecs.append("mp4a.40.2")
                 self.codecs = tuple(codecs)
@@ -176,7 +178,7 @@ class RenditionWriter:
 
     def variant(self, fps: Fraction) -> Variant:
         """The master playlist entry, with bandwidths measured from the written segments."""
-        peak, average = _measure(self.directory / "index.m3u8")
+        peak, average = measure_playlist(self.directory / "index.m3u8")
         return Variant(
             uri=f"{self.rung.name}/index.m3u8",
             bandwidth=max(peak, 1),
@@ -196,7 +198,7 @@ class RenditionWriter:
         }
 
 
-def _measure(playlist: Path) -> tuple[int, int]:
+def measure_playlist(playlist: Path) -> tuple[int, int]:
     """(peak, average) bits/s of the segments listed in a media playlist."""
     peak = 0
     total_bits = 0

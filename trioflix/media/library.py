@@ -4,6 +4,12 @@ A video is made by the processing pipeline from an upload or a live recording.
 States: ``processing`` (with ``progress`` 0..1), ``ready`` (playable: HLS
 ladder, thumbnails, sprite) and ``failed`` (``failure`` says why).
 
+A live recording is ready first as it was streamed (one ``source`` rendition,
+no thumbnails yet) with ``ladder_state`` ``pending``: its ladder and thumbnails
+are being made, ``progress`` counting them. Then ``ladder_state`` is NULL
+(complete), or ``failed`` if that step gave up: the video stays playable from
+its source rendition.
+
 Every object of a video lives under ``videos/ID-TOKEN/`` in the object store
 (:attr:`Video.prefix`): ``TOKEN`` is random and kept in the row, so one
 ``delete_prefix`` removes the video and no URL of it can be guessed from its id.
@@ -14,14 +20,18 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+from trioflix.jobs.queue import queue_spots
+
 if TYPE_CHECKING:
+    from trioflix.jobs.queue import QueueSpot
     from trioflix.store import Row, Transaction
 
 __all__ = [
     "THUMBNAIL_POINTS",
+    "LadderState",
     "Video",
     "VideoState",
     "create_video",
@@ -30,20 +40,25 @@ __all__ = [
     "list_videos",
     "new_media_token",
     "set_failed",
+    "set_ladder_done",
+    "set_ladder_failed",
     "set_progress",
     "set_ready",
     "update_video",
     "video_prefix",
+    "video_subject",
+    "with_queue",
 ]
 
 VideoState = Literal["processing", "ready", "failed"]
+LadderState = Literal["pending", "failed"]
 #: Where thumbnails are taken, in percent of the duration; files are ``thumb_<p>.jpg``.
 THUMBNAIL_POINTS: tuple[int, ...] = (10, 25, 50, 75, 90)
 
 _COLUMNS = (
     "v.id, v.user_id, u.name AS channel, v.title, v.description, v.origin, v.state, v.failure,"
     " v.progress, v.duration, v.width, v.height, v.media, v.renditions, v.created_at,"
-    " v.updated_at, v.media_token"
+    " v.updated_at, v.media_token, v.ladder_state"
 )
 _FROM = "FROM videos v JOIN users u ON u.id = v.user_id"
 
@@ -67,6 +82,9 @@ class Video:
     created_at: float
     updated_at: float
     media_token: str | None
+    ladder_state: LadderState | None
+    #: Its unfinished processing job's place in the queue, when read with :func:`with_queue`.
+    queue: QueueSpot | None = None
 
     @property
     def prefix(self) -> str:
@@ -78,6 +96,8 @@ class Video:
         """The video as the API shows it; ``detail`` adds the probed media facts."""
         base = f"/videos/{self.id}"
         ready = self.state == "ready"
+        # Thumbnails and the sprite are made with the ladder.
+        pictures = ready and self.ladder_state is None
         out: dict[str, Any] = {
             "id": self.id,
             "channel": self.channel,
@@ -98,9 +118,19 @@ class Video:
                 "sprite": f"{base}/sprite.jpg",
                 "sprite_vtt": f"{base}/sprite.vtt",
             }
-            if ready
+            if pictures
             else None,
             "playback": {"hls": f"{base}/master.m3u8"} if ready else None,
+            "ladder": self.ladder_state,
+            "queue": None
+            if self.queue is None
+            else {
+                "state": self.queue.state,
+                "ahead": self.queue.ahead,
+                "retry_at": self.queue.run_after
+                if self.queue.state == "queued" and self.queue.run_after > time.time()
+                else None,
+            },
         }
         if detail:
             out["media"] = self.media
@@ -118,6 +148,18 @@ def new_media_token() -> str:
 
 def video_prefix(video_id: int, media_token: str) -> str:
     return f"videos/{video_id}-{media_token}/"
+
+
+def video_subject(video_id: int) -> str:
+    """The ``subject`` of a video's jobs (deleting the video cancels them)."""
+    return f"video:{video_id}"
+
+
+async def with_queue(db: Transaction, videos: list[Video]) -> list[Video]:
+    """``videos`` with :attr:`Video.queue` filled in for those still being processed."""
+    busy = [v for v in videos if v.state == "processing" or v.ladder_state == "pending"]
+    spots = await queue_spots(db, [video_subject(v.id) for v in busy])
+    return [replace(v, queue=spots.get(video_subject(v.id))) for v in videos]
 
 
 def _video(row: Row | None) -> Video | None:
@@ -165,7 +207,8 @@ async def list_videos(
     origin: str | None = None,
 ) -> list[Video]:
     """Newest first; ``before_id`` continues a page (keyset pagination); ``origin``
-    keeps only recordings (``"live"``) or uploads (``"upload"``)."""
+    keeps only recordings (``"live"``) or uploads (``"upload"``); with
+    :attr:`Video.queue` filled in."""
     rows = await db.fetch(
         f"SELECT {_COLUMNS} {_FROM}"
         " WHERE (CAST($1 AS BIGINT) IS NULL OR v.user_id = $1)"
@@ -179,7 +222,7 @@ async def list_videos(
         limit,
         origin,
     )
-    return [v for row in rows if (v := _video(row)) is not None]
+    return await with_queue(db, [v for row in rows if (v := _video(row)) is not None])
 
 
 async def update_video(
@@ -203,27 +246,59 @@ async def update_video(
 
 
 async def set_progress(db: Transaction, video_id: int, progress: float) -> None:
+    """The processing's progress, or the ladder's of a video ready as streamed."""
     await db.execute(
-        "UPDATE videos SET progress = $2, updated_at = $3 WHERE id = $1 AND state = 'processing'",
+        "UPDATE videos SET progress = $2, updated_at = $3"
+        " WHERE id = $1 AND (state = 'processing' OR ladder_state = 'pending')",
         video_id,
         progress,
         time.time(),
     )
 
 
-async def set_ready(db: Transaction, video_id: int, result: dict[str, Any]) -> None:
-    """Store the pipeline's result (see :mod:`trioflix.media.pipeline`) and publish the video."""
+async def set_ready(
+    db: Transaction, video_id: int, result: dict[str, Any], *, ladder_pending: bool = False
+) -> None:
+    """Store the pipeline's result (see :mod:`trioflix.media.pipeline`) and publish the video.
+
+    Args:
+        ladder_pending: It is playable as streamed (:mod:`trioflix.media.remux`); its
+            ladder and thumbnails come next.
+    """
     media = result["media"]
     await db.execute(
-        "UPDATE videos SET state = 'ready', progress = 1, failure = NULL, duration = $2,"
-        " width = $3, height = $4, media = $5, renditions = $6, updated_at = $7"
-        " WHERE id = $1 AND state = 'processing'",
+        "UPDATE videos SET state = 'ready', progress = $8, failure = NULL, duration = $2,"
+        " width = $3, height = $4, media = $5, renditions = $6, updated_at = $7,"
+        " ladder_state = $9 WHERE id = $1 AND state = 'processing'",
         video_id,
         media["duration"],
         media["video"]["display_width"],
         media["video"]["display_height"],
         json.dumps(media),
         json.dumps(result["renditions"]),
+        time.time(),
+        0.0 if ladder_pending else 1.0,
+        "pending" if ladder_pending else None,
+    )
+
+
+async def set_ladder_done(db: Transaction, video_id: int, renditions: list[dict[str, Any]]) -> None:
+    """The ladder of a video ready as streamed is complete: ``renditions`` are all of them."""
+    await db.execute(
+        "UPDATE videos SET ladder_state = NULL, progress = 1, renditions = $2, updated_at = $3"
+        " WHERE id = $1 AND ladder_state = 'pending'",
+        video_id,
+        json.dumps(renditions),
+        time.time(),
+    )
+
+
+async def set_ladder_failed(db: Transaction, video_id: int) -> None:
+    """The ladder step gave up; the video stays playable as streamed."""
+    await db.execute(
+        "UPDATE videos SET ladder_state = 'failed', updated_at = $2"
+        " WHERE id = $1 AND ladder_state = 'pending'",
+        video_id,
         time.time(),
     )
 

@@ -11,6 +11,12 @@ to the renditions' AAC encoders. Output, in the video's directory:
   black or blank frame;
 - ``sprite.jpg`` (seek-preview tiles) and ``sprite.vtt`` (its WebVTT index).
 
+A live recording is playable as streamed before this runs
+(:mod:`trioflix.media.remux`): its payload's ``listed`` holds that ``source``
+rendition's master playlist entry, which the master playlist lists after the
+ladder, so that a player that loaded the first master playlist keeps working
+and a new one can pick the source too.
+
 Run it through :mod:`trioflix.jobs.child`, never in the server process.
 """
 
@@ -30,6 +36,7 @@ from trioflix.media.images import SpriteSheet, brightness, encode_jpeg, fit_widt
 from trioflix.media.ladder import AUDIO_RATE, RenditionWriter, output_fps, plan_ladder
 from trioflix.media.library import THUMBNAIL_POINTS
 from trioflix.media.probe import NotPlayable, probe
+from trioflix.media.remux import variant_from_fields
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -93,7 +100,9 @@ def process(payload: dict[str, Any], report: Callable[[float], None]) -> dict[st
     """Make a video's renditions, thumbnails and sprite from its source, decoding it once.
 
     Args:
-        payload: ``{"source": path of the upload, "output": the video's directory}``.
+        payload: ``{"source": path of the upload, "output": the video's directory}``,
+            and optionally ``listed``: master playlist entries of renditions already
+            stored (:func:`trioflix.media.remux.variant_fields`), listed after the ladder.
         report: Told the progress, 0 to 1.
 
     Returns:
@@ -144,7 +153,10 @@ def process(payload: dict[str, Any], report: Callable[[float], None]) -> dict[st
     image, index = sprite.render(duration, "sprite.jpg")
     (output / "sprite.jpg").write_bytes(image)
     (output / "sprite.vtt").write_text(index)
-    master = render_master_playlist([w.variant(fps) for w in writers], independent_segments=True)
+    listed = [variant_from_fields(fields) for fields in payload.get("listed", [])]
+    master = render_master_playlist(
+        [*(w.variant(fps) for w in writers), *listed], independent_segments=True
+    )
     (output / "master.m3u8").write_text(master)
     report(1.0)
     return {

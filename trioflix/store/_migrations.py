@@ -302,6 +302,19 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             )""",
         ),
     ),
+    (
+        10,
+        "job priorities and videos playable before their ladder",
+        (
+            # Higher runs first (trioflix.jobs.queue: live recordings ahead of uploads,
+            # with aging so that uploads are never starved).
+            "ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0",
+            # A recording is ready as streamed first: 'pending' while its ladder and
+            # thumbnails are made, 'failed' if that gave up (the video stays playable),
+            # NULL once complete or for a video made in one pass.
+            "ALTER TABLE videos ADD COLUMN ladder_state TEXT",
+        ),
+    ),
 )
 
 

@@ -120,14 +120,16 @@ async def _wait_stored(store: ObjectStore, session_id: int, writer: int, count: 
 
 
 async def _wait_ready_video(host: RigHost, token: str) -> dict[str, Any]:
-    """The user's one video, once processed (any host's workers may run the job)."""
+    """The user's one video, once processed, its ladder too (any host's workers may run
+    the jobs)."""
     with trio.fail_after(180):
         while True:
             videos = (await _get(host, token, "/api/videos", mine="1"))["videos"]
             assert len(videos) <= 1, videos
             if videos:
                 assert videos[0]["state"] != "failed", videos[0]
-                if videos[0]["state"] == "ready":
+                assert videos[0]["ladder"] != "failed", videos[0]
+                if videos[0]["state"] == "ready" and videos[0]["ladder"] is None:
                     video: dict[str, Any] = videos[0]
                     return video
             await trio.sleep(0.5)

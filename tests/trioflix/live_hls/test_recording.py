@@ -73,6 +73,17 @@ async def _wait_ready(server: Server, token: str, video_id: int) -> dict[str, An
             await trio.sleep(0.25)
 
 
+async def _wait_complete(server: Server, token: str, video_id: int) -> dict[str, Any]:
+    """Until the ladder and thumbnails of a recording ready as streamed are made too."""
+    with trio.fail_after(180):
+        while True:
+            video = await _wait_ready(server, token, video_id)
+            assert video["ladder"] != "failed", video
+            if video["ladder"] is None:
+                return video
+            await trio.sleep(0.25)
+
+
 async def _chunks(server: Server, session_id: int) -> list[Chunk]:
     objects = server.app.trioflix.objects
     return parse_chunks(session_id, await objects.list_prefix(recording_prefix(session_id)))
@@ -134,8 +145,9 @@ async def test_live_session_is_stored_in_chunks_and_becomes_one_video(
     ready = await _wait_ready(server, token, video["id"])
     assert abs(ready["duration"] - 2 * SAMPLE_SECONDS) < TOLERANCE_S, ready
     assert (ready["width"], ready["height"]) == (640, 360)
-    # What the job read, chunk after chunk (kept as the video's original): one FLV
+    # What the jobs read, chunk after chunk (kept as the video's original): one FLV
     # stream covering the whole session.
+    await _wait_complete(server, token, video["id"])
     original = await video_prefix(server, video["id"]) + ORIGINAL_NAME
     stamps = flv_timestamps(await server.app.trioflix.objects.read_bytes(original))
     assert_goes_forward(stamps)
@@ -352,7 +364,10 @@ async def test_a_graceful_stop_hands_the_recording_off_before_the_server_exits(
     assert len(chunks) >= 2, chunks  # the one stored while live, the last one at the stop
     with sqlite3.connect(data_dir / "trioflix.sqlite3") as db:
         videos = db.execute("SELECT id, origin FROM videos").fetchall()
-        payloads = [json.loads(row[0]) for row in db.execute("SELECT payload FROM jobs")]
+        payloads = [
+            json.loads(row[0])
+            for row in db.execute("SELECT payload FROM jobs WHERE kind = 'video.remux'")
+        ]
     assert [origin for _, origin in videos] == ["live"]
     assert [[key.rsplit("/", 1)[1] for key in p["source"]] for p in payloads] == [chunks]
     assert not any((data_dir / "recordings").iterdir())  # the spool is empty
@@ -440,9 +455,7 @@ async def test_a_hand_off_made_twice_or_on_two_hosts_at_once_makes_one_video(
         chunk_key(session_id, 0, 0, 0, 3990),
         chunk_key(session_id, 1, 0, 4023, 8000),
     ]
-    jobs = await server.app.trioflix.db.fetch(
-        "SELECT subject FROM jobs WHERE kind = 'video.process'"
-    )
+    jobs = await server.app.trioflix.db.fetch("SELECT subject FROM jobs WHERE kind = 'video.remux'")
     assert [job["subject"] for job in jobs] == [f"video:{video['id']}"]
     ready = await _wait_ready(server, token, video["id"])
     assert abs(ready["duration"] - SAMPLE_SECONDS) < TOLERANCE_S, ready

@@ -68,7 +68,8 @@ async def _vod_duration(url: str) -> float:
 
 
 async def _wait_one_ready_video(client: httpx.AsyncClient, token: str) -> dict[str, Any]:
-    """The user's only video, once processed (polls: the job runs in another process)."""
+    """The user's only video, once processed, its ladder too (polls: the jobs run in
+    another process)."""
     with trio.fail_after(READY_TIMEOUT_S):
         while True:
             response = await client.get("/api/videos", params={"mine": "1"}, headers=auth(token))
@@ -77,7 +78,8 @@ async def _wait_one_ready_video(client: httpx.AsyncClient, token: str) -> dict[s
             assert len(videos) <= 1, videos
             if videos:
                 assert videos[0]["state"] != "failed", videos[0]
-                if videos[0]["state"] == "ready":
+                assert videos[0]["ladder"] != "failed", videos[0]
+                if videos[0]["state"] == "ready" and videos[0]["ladder"] is None:
                     return videos[0]
             await trio.sleep(0.5)
 

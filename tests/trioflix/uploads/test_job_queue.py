@@ -69,6 +69,81 @@ async def test_cancel_by_subject_and_release_on_shutdown(settings: Settings) -> 
         assert back is not None and back.state == "queued" and back.attempts == 0
 
 
+async def _claim_all(db: Transaction, **kwargs: int) -> list[int]:
+    """Claim until the queue is empty; the ids in the order they were taken."""
+    taken = []
+    while (job := await queue.claim_job(db, ("demo",), "w1", lease_s=60, **kwargs)) is not None:
+        taken.append(job.id)
+    return taken
+
+
+async def _backdate(db: Transaction, job_id: int, waited_s: float) -> None:
+    """As if the job had been due for ``waited_s``."""
+    await db.execute("UPDATE jobs SET run_after = $2 WHERE id = $1", job_id, time.time() - waited_s)
+
+
+async def test_live_jobs_go_first_and_an_upload_due_for_long_joins_them_in_fifo_order(
+    settings: Settings,
+) -> None:
+    async with open_database(settings) as db:
+
+        async def add(priority: int) -> int:
+            return await queue.enqueue(db, "demo", {}, priority=priority)
+
+        upload = await add(queue.PRIORITY_NORMAL)
+        ladder = await add(queue.PRIORITY_HIGH)
+        remux = await add(queue.PRIORITY_EXPRESS)
+        later_upload = await add(queue.PRIORITY_NORMAL)
+        later_ladder = await add(queue.PRIORITY_HIGH)
+        # The express slot takes express jobs only.
+        assert await _claim_all(db, min_priority=queue.PRIORITY_EXPRESS) == [remux]
+        assert await _claim_all(db) == [ladder, later_ladder, upload, later_upload]
+
+        # No starvation: live work keeps coming, but an upload due for longer than
+        # AGING_S is taken with it, oldest first, so before the newer live jobs.
+        waiting = await add(queue.PRIORITY_NORMAL)
+        fresh_upload = await add(queue.PRIORITY_NORMAL)
+        await _backdate(db, waiting, queue.AGING_S + 1)
+        new_ladders = [await add(queue.PRIORITY_HIGH) for _ in range(3)]
+        assert await _claim_all(db) == [waiting, *new_ladders, fresh_upload]
+        # ...but after an older live job, and never before an express one.
+        ladder = await add(queue.PRIORITY_HIGH)
+        await _backdate(db, ladder, queue.AGING_S + 60)
+        waiting = await add(queue.PRIORITY_NORMAL)
+        await _backdate(db, waiting, queue.AGING_S + 1)
+        remux = await add(queue.PRIORITY_EXPRESS)
+        assert await _claim_all(db) == [remux, ladder, waiting]
+
+
+async def test_queue_spots_count_the_jobs_taken_before(settings: Settings) -> None:
+    async with open_database(settings) as db:
+        uploads = [await queue.enqueue(db, "demo", {}, subject=f"video:{n}") for n in (1, 2, 3)]
+        await queue.enqueue(db, "demo", {}, subject="video:4", priority=queue.PRIORITY_EXPRESS)
+        await queue.enqueue(db, "other", {}, subject="video:5", priority=queue.PRIORITY_HIGH)
+        subjects = [f"video:{n}" for n in range(1, 7)]
+        spots = await queue.queue_spots(db, subjects)
+        assert {s: (spot.state, spot.ahead) for s, spot in spots.items()} == {
+            "video:1": ("queued", 2),
+            "video:2": ("queued", 3),
+            "video:3": ("queued", 4),
+            "video:4": ("queued", 0),
+            "video:5": ("queued", 1),
+        }
+        assert spots["video:1"].job_id == uploads[0]
+        express = await queue.claim_job(db, ("demo",), "w1", lease_s=60)
+        assert express is not None and express.subject == "video:4"
+        spots = await queue.queue_spots(db, subjects)
+        assert (spots["video:4"].state, spots["video:4"].ahead) == ("running", None)
+        assert [spots[f"video:{n}"].ahead for n in (5, 1, 2, 3)] == [0, 1, 2, 3]
+        # A job waiting to be retried is not counted ahead of the others.
+        await db.execute(
+            "UPDATE jobs SET run_after = $2 WHERE id = $1", uploads[0], time.time() + 600
+        )
+        spots = await queue.queue_spots(db, subjects)
+        assert [spots[f"video:{n}"].ahead for n in (2, 3)] == [1, 2]
+        assert await queue.queue_spots(db, []) == {}
+
+
 async def test_a_failing_job_is_retried_after_10_40_160_s_then_fails_at_attempt_4(
     settings: Settings,
 ) -> None:
@@ -146,3 +221,44 @@ async def test_a_running_job_holds_a_60_s_lease_renewed_every_15_s(
                 while (done := await queue.get_job(db, job_id)) is None or done.state != "done":  # noqa: ASYNC110
                     await trio.sleep(0.05)
             nursery.cancel_scope.cancel()
+
+
+async def test_an_express_job_runs_while_long_jobs_hold_every_slot(settings: Settings) -> None:
+    """The worker's own slot for express jobs: a recording made watchable never waits for
+    a transcode to end."""
+    long_started, release = trio.Event(), trio.Event()
+    express_done = trio.Event()
+    ran: list[str] = []
+
+    async def run(job: queue.Job) -> None:
+        ran.append(job.payload["name"])
+        if job.priority == queue.PRIORITY_EXPRESS:
+            express_done.set()
+        else:
+            long_started.set()
+            await release.wait()
+
+    async def gave_up(job: queue.Job, reason: str) -> None:
+        raise AssertionError(reason)
+
+    async with open_database(settings) as db:
+        workers = JobWorkers(lambda: db, concurrency=1)
+        workers.register(JobType("demo", run, gave_up))
+        async with trio.open_nursery() as nursery:
+            await nursery.start(workers.run)
+            await queue.enqueue(db, "demo", {"name": "upload"})
+            await queue.enqueue(db, "demo", {"name": "queued upload"})
+            workers.wake()
+            with trio.fail_after(10):
+                await long_started.wait()
+            await queue.enqueue(db, "demo", {"name": "remux"}, priority=queue.PRIORITY_EXPRESS)
+            workers.wake()
+            with trio.fail_after(10):
+                await express_done.wait()
+            assert ran == ["upload", "remux"]  # the one shared slot is still taken
+            release.set()
+            with trio.fail_after(10):
+                while len(ran) < 3:  # noqa: ASYNC110 (the worker claims from the database)
+                    await trio.sleep(0.05)
+            nursery.cancel_scope.cancel()
+    assert ran == ["upload", "remux", "queued upload"]

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 import pytest
 import trio
 
 from tests.waiting import wait_until
-from trioflix.jobs.queue import get_job
-from trioflix.media.library import create_video
+from trioflix.jobs.queue import enqueue, get_job
+from trioflix.media.library import create_video, video_subject
+from trioflix.uploads import records
 
 from .helpers import (
     V,
@@ -20,6 +22,7 @@ from .helpers import (
     make_video,
     metadata,
     patch,
+    upload_id,
     video_prefix,
 )
 
@@ -202,3 +205,47 @@ async def test_unfinished_uploads_are_listed_for_their_owner_until_deleted(
     assert deleted.status_code == 204
     listed = await server.client.get("/api/upload/unfinished", headers=auth(alice))
     assert listed.json() == {"uploads": []}
+
+
+async def test_queued_work_is_shown_as_queued_with_the_jobs_ahead(server: Server) -> None:
+    """Through every route the pages read: the upload's status, its events, the video."""
+    token, user = await server.register("alice")
+    db = server.app.trioflix.db
+    # A kind no worker here runs: the jobs stay queued, in the order the queue takes them.
+    ahead = [await enqueue(db, "test.held", {}, subject=f"other:{n}") for n in range(3)]
+    video_id = await create_video(
+        db, user_id=user["id"], title="clip", description="", origin="upload"
+    )
+    await enqueue(db, "test.held", {}, subject=video_subject(video_id))
+    path = await create(server.client, token, 10)
+    await records.mark(db, upload_id(path), "complete", video_id=video_id)
+    await db.execute("UPDATE jobs SET state = 'done' WHERE id = $1", ahead[0])
+    queued = {"state": "queued", "ahead": 2, "retry_at": None}
+
+    status_url = f"/api/upload/status/{upload_id(path)}"
+    status = (await server.client.get(status_url, headers=auth(token))).json()["upload"]
+    assert (status["state"], status["queue"]) == ("processing", queued), status
+    video = (await server.client.get(f"/api/videos/{video_id}", headers=auth(token))).json()
+    assert video["video"]["queue"] == queued, video
+    listed = await server.client.get("/api/videos", params={"mine": "1"}, headers=auth(token))
+    assert [v["queue"] for v in listed.json()["videos"]] == [queued]
+
+    await db.execute("UPDATE jobs SET state = 'running' WHERE subject = $1", f"video:{video_id}")
+    status = (await server.client.get(status_url, headers=auth(token))).json()["upload"]
+    assert status["queue"] == {"state": "running", "ahead": None, "retry_at": None}, status
+
+    # The events say it too, until the video is ready (which ends them).
+    await db.execute("UPDATE jobs SET state = 'queued' WHERE subject = $1", f"video:{video_id}")
+    make_ready = ("UPDATE videos SET state = 'ready' WHERE id = $1", video_id)
+    seen = []
+    with trio.fail_after(30):
+        async with server.client.stream(
+            "GET", f"{status_url}/events", params={"token": token}, timeout=None
+        ) as events:
+            async for line in events.aiter_lines():
+                if line.startswith("data: "):
+                    seen.append(json.loads(line[len("data: ") :]))
+                    if len(seen) == 1:
+                        await db.execute(*make_ready)
+                        server.app.trioflix.uploads.hub.notify(user["id"])
+    assert [(s["state"], s["queue"]) for s in seen] == [("processing", queued), ("ready", None)]

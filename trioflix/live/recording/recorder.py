@@ -30,9 +30,11 @@ Rules / theory of operation
 5. When the session ends here (the stored session is ``ended`` and names this
    host's node), once every chunk of this host is stored, the recording is handed
    off: the chunks' keys in order (:func:`.chunks.recording_source`) become the
-   source of one ``videos`` row (origin ``live``) and its ``video.process`` job
+   source of one ``videos`` row (origin ``live``) and its ``video.remux`` job
    (payload ``{"video_id", "source": [keys]}``), in one transaction. The job owns
-   the chunks from then on. A session that went on from another host is left to
+   the chunks from then on: it makes the recording watchable as streamed within
+   seconds, ahead of any upload, and hands them on to the ladder's job
+   (:mod:`trioflix.media.processing`). A session that went on from another host is left to
    that host.
 6. The hand-off is idempotent: its transaction also records
    ``live_recordings(session_id -> video_id)``, whose primary key makes a second
@@ -62,7 +64,7 @@ from typing import TYPE_CHECKING, Final, TypeVar
 import trio
 
 from protocols import flv
-from trioflix.jobs.queue import enqueue
+from trioflix.jobs.queue import PRIORITY_EXPRESS, enqueue
 from trioflix.live.channel.packets import Kind, flv_stream_header
 from trioflix.live.recording.chunks import (
     chunk_key,
@@ -70,8 +72,8 @@ from trioflix.live.recording.chunks import (
     recording_prefix,
     recording_source,
 )
-from trioflix.media.library import create_video
-from trioflix.media.processing import PROCESS_VIDEO, process_payload
+from trioflix.media.library import create_video, video_subject
+from trioflix.media.processing import REMUX_RECORDING, process_payload
 from trioflix.storage import StorageError, retry_unavailable
 from trioflix.store import Conflict, StoreError, StoreUnavailable
 
@@ -554,9 +556,10 @@ class Recorder:
                 )
                 await enqueue(
                     tx,
-                    PROCESS_VIDEO,
+                    REMUX_RECORDING,
                     process_payload(video_id, [chunk.key for chunk in source]),
-                    subject=f"video:{video_id}",
+                    subject=video_subject(video_id),
+                    priority=PRIORITY_EXPRESS,
                 )
                 await tx.execute(
                     "INSERT INTO live_recordings (session_id, video_id, created_at)"

@@ -2,6 +2,7 @@
 // Edit (title and description) and Delete; and the uploads that have not finished, to
 // resume on the upload page or delete.
 import { api, el, formatBytes, formatDuration, timeAgo, token } from "./api.js";
+import { processingText } from "./processing_state.js";
 
 const VIDEOS_POLL_MS = 5000;
 const TUS_ENDPOINT = "/api/upload/video/tus";
@@ -15,11 +16,16 @@ const VIDEO_LISTS = [
   { id: "my-uploads", live: false, empty: "No uploads yet." },
 ];
 
+// Still being made: processing, or watchable with its ladder in progress.
+const busyVideo = (video) => video.state === "processing" || video.ladder === "pending";
+
 function processingState(video) {
-  if (video.state !== "processing") return [];
+  const queued = video.queue && video.queue.state === "queued";
   return [
-    el("progress", { max: "100", value: String(video.progress), "aria-label": `Processing ${video.title}` }),
-    el("span", { class: "muted" }, `${video.progress}%`),
+    busyVideo(video) && !queued
+      ? el("progress", { max: "100", value: String(video.progress), "aria-label": `Processing ${video.title}` })
+      : null,
+    busyVideo(video) || video.ladder ? el("span", { class: "muted processing-state" }, processingText(video)) : null,
   ];
 }
 
@@ -136,7 +142,7 @@ async function loadVideos() {
         api("/api/videos?mine=1&limit=50"),
         api("/api/upload/unfinished"),
       ]);
-      busy = videos.some((video) => video.state === "processing");
+      busy = videos.some(busyVideo);
       for (const list of VIDEO_LISTS) {
         const mine = videos.filter((video) => (video.origin === "live") === list.live);
         const items = mine.map(videoItem);

@@ -4,6 +4,7 @@
 // video is ready. A file the server refuses (not a video) says why and can be deleted, and
 // so can an upload that did not finish.
 import { api, el, formatBytes, formatDuration, requireLogin, token } from "./api.js";
+import { processingText } from "./processing_state.js";
 
 const ENDPOINT = "/api/upload/video/tus";
 // One PATCH per 64 MiB: progress is committed server-side at least that often, and a
@@ -234,10 +235,10 @@ class UploadRow {
       if (this.detailsPending) this.saveDetails();
     }
     if (status.state === "processing") {
-      const percent = status.processing_percent || 0;
-      this.bar.value = percent;
-      this.detail.textContent = `Processing · ${percent.toFixed(0)}%`;
-      this.setState("processing");
+      const queued = status.queue && status.queue.state === "queued";
+      this.bar.value = status.processing_percent || 0;
+      this.detail.textContent = processingText(status);
+      this.setState("processing", queued ? "queued" : "processing");
     } else if (status.state === "ready") {
       this.bar.value = 100;
       this.setState("ready");

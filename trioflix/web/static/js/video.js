@@ -1,7 +1,8 @@
 // Video: the VOD player with seek-preview thumbnails; a video still processing shows its
 // progress (to its owner) and starts playing once it is ready.
-import { api, el, formatDuration, timeAgo } from "./api.js";
+import { api, currentUser, el, formatDuration, timeAgo } from "./api.js";
 import { Player } from "./player.js";
+import { processingText } from "./processing_state.js";
 
 const PROCESSING_POLL_MS = 2000;
 const videoId = document.body.dataset.videoId;
@@ -31,7 +32,7 @@ async function load() {
   }
   render(video);
   if (video.state === "ready") {
-    $("video-processing").hidden = true;
+    showLadder(video);
     player = new Player($("player"), {
       live: false,
       sources: { hls: video.playback.hls },
@@ -48,11 +49,34 @@ async function load() {
     );
     return;
   }
-  $("video-processing").hidden = false;
-  $("processing-percent").textContent = String(video.progress);
-  $("processing-bar").value = video.progress;
+  showProcessing(video);
   $("player").replaceChildren(el("div", { class: "slate" }, el("strong", { class: "slate-title" }, "Processing…")));
   setTimeout(load, PROCESSING_POLL_MS);
+}
+
+function showProcessing(video) {
+  $("video-processing").hidden = false;
+  $("processing-text").textContent = processingText(video);
+  $("processing-bar").value = video.progress;
+  $("processing-bar").hidden = Boolean(video.queue && video.queue.state === "queued");
+}
+
+// A recording plays as streamed while its other qualities are made: its owner sees
+// that progress, and the player (on the master playlist it loaded) is left alone.
+async function showLadder(video) {
+  const user = currentUser();
+  if (!video.ladder || !user || user.name !== video.channel) {
+    $("video-processing").hidden = true;
+    return;
+  }
+  showProcessing(video);
+  if (video.ladder !== "pending") return;
+  await new Promise((resolve) => setTimeout(resolve, PROCESSING_POLL_MS));
+  try {
+    showLadder((await api(`/api/videos/${videoId}`)).video);
+  } catch {
+    setTimeout(() => showLadder(video), PROCESSING_POLL_MS);
+  }
 }
 
 load();
