@@ -23,10 +23,12 @@ from schemathesis.core.result import Err
 from schemathesis.engine import events, from_schema
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    ensure_resource_availability,
     negative_data_rejection,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
+    unsupported_method,
 )
 
 from tests.api import auth
@@ -56,7 +58,10 @@ CHECKS = [
     response_schema_conformance,
     response_headers_conformance,
     negative_data_rejection,
+    unsupported_method,
 ]
+# A resource a link says was created (a new key) must be there to read.
+STATEFUL_CHECKS = [*CHECKS, ensure_resource_availability]
 # Bounded so the whole module runs in about a minute on a loaded machine; the
 # same examples every run (derandomize), none replayed from a local database.
 EXAMPLES_PER_OPERATION = 10
@@ -184,37 +189,56 @@ def test_stateful_links(served: Served) -> None:
             "request-timeout": 30,
             "workers": 1,
             "generation": {"max-examples": STATEFUL_EXAMPLES, "deterministic": True},
-            "checks": {"enabled": False, **{check.__name__: {"enabled": True} for check in CHECKS}},
+            "checks": {
+                "enabled": False,
+                **{check.__name__: {"enabled": True} for check in STATEFUL_CHECKS},
+            },
             "phases": {
                 "examples": {"enabled": False},
                 "coverage": {"enabled": False},
                 "fuzzing": {"enabled": False},
-                "stateful": {"enabled": True, "max-steps": STATEFUL_STEPS},
+                "stateful": {
+                    "enabled": True,
+                    "max-steps": STATEFUL_STEPS,
+                    # The document's links alone: links schemathesis would infer from
+                    # the answers could reach a key without them.
+                    "inference": {"algorithms": []},
+                },
             },
         }
     )
     schema = schemathesis.openapi.from_url(f"{served.url}/api/openapi.json", config=config)
-    calls: set[tuple[str, int]] = set()
+    calls: set[tuple[str, str, int]] = set()
     errors: list[str] = []
     failures: list[str] = []
     for event in from_schema(schema).execute():
         if isinstance(event, events.ScenarioFinished):
             recorder = event.recorder
             for case_id, interaction in recorder.interactions.items():
-                if interaction.response is not None:
-                    label = recorder.cases[case_id].value.operation.label
-                    calls.add((label, interaction.response.status_code))
+                node = recorder.cases[case_id]
+                if (
+                    interaction.response is not None
+                    and node.transition is not None
+                    and node.is_transition_applied
+                ):
+                    label = node.value.operation.label
+                    calls.add((node.transition.id, label, interaction.response.status_code))
             failures += [
                 f"{check.name}: {check.failure_info.failure.title}"
                 for checks in recorder.checks.values()
                 for check in checks
                 if check.failure_info is not None
             ]
-        elif isinstance(event, events.NonFatalError | events.FatalError):
-            errors.append(repr(event))
+        elif isinstance(event, events.NonFatalError):
+            errors.append(f"{event.label}: {event.value!r}")
+        elif isinstance(event, events.FatalError):
+            errors.append(repr(event.exception))
         elif isinstance(event, events.EngineFinished):
             failures += [f"{failure.title}: {failure.message}" for failure in event.failures]
     assert errors == []
     assert failures == []
-    assert ("POST /api/auth/login", 200) in calls, sorted(calls)
-    assert ("GET /api/streaming/keys/{key_id}", 200) in calls, sorted(calls)
+    # Requests made from a link, with what the answer it follows gave them.
+    logged_in = "POST /api/auth/register -> [201] LogIn -> POST /api/auth/login"
+    read_key = "POST /api/streaming/keys -> [201] GetKey -> GET /api/streaming/keys/{key_id}"
+    assert (logged_in, "POST /api/auth/login", 200) in calls, sorted(calls)
+    assert (read_key, "GET /api/streaming/keys/{key_id}", 200) in calls, sorted(calls)
