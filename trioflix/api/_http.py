@@ -17,7 +17,14 @@ if TYPE_CHECKING:
 
     from trioflix.store.users import User
 
-__all__ = ["Body", "current_user", "json_body", "parse_id", "require_user"]
+__all__ = [
+    "Body",
+    "current_user",
+    "json_body",
+    "parse_id",
+    "refuse_nul_in_url",
+    "require_user",
+]
 
 T = TypeVar("T")
 MAX_ID = 2**63 - 1  # BIGINT; larger path ids cannot exist
@@ -42,11 +49,40 @@ async def json_body(model: type[T], *, allow_empty: bool = False) -> T:
     elif request.mimetype != "application/json":
         raise APIError(415, "unsupported_media_type", "the body must be application/json")
     try:
-        return msgspec.json.decode(data, type=model, strict=True)
+        body = msgspec.json.decode(data, type=model, strict=True)
     except msgspec.ValidationError as exc:
         raise APIError(422, "invalid_body", str(exc)) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise APIError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
+    if _has_nul(msgspec.to_builtins(body)):
+        raise APIError(422, "invalid_body", "text may not contain NUL (U+0000)")
+    return body
+
+
+def _has_nul(value: object) -> bool:
+    # PostgreSQL cannot store U+0000 in text, and no name or text of ours holds one.
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+def refuse_nul_in_url() -> None:
+    """404 for a path or query that holds U+0000 (``%00``): it names nothing.
+
+    PostgreSQL cannot store or compare text holding it, so without this check a
+    name with one would fail the query (a 500) instead of finding nothing.
+
+    Raises:
+        APIError: 404 ``not_found``.
+    """
+    if "\x00" in request.path or any(
+        "\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)
+    ):
+        raise APIError(404, "not_found", "no such resource (the URL holds a NUL character)")
 
 
 def parse_id(text: str, what: str) -> int:
