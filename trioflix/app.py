@@ -18,6 +18,7 @@ from quart import g, request
 
 from trioflix.access import record_request
 from trioflix.api import register_blueprints
+from trioflix.api._http import refuse_nul_in_url
 from trioflix.errors import install_error_handlers
 from trioflix.logs import new_request_id, request_id
 from trioflix.services import build_state, run_services
@@ -66,6 +67,7 @@ def create_app(settings: Settings) -> TrioflixApp:
         request_id.set(rid)
         g.request_id = rid
         g.started = time.perf_counter()
+        refuse_nul_in_url()
 
     @app.after_request
     async def _finish(response: Response) -> Response:

@@ -134,6 +134,28 @@ CASES: list[tuple[str, str, dict[str, str], bytes | None, int, str]] = [
     ("DELETE", "/api/streaming/keys/0", {}, None, 404, "not_found"),
     ("PATCH", "/api/streaming/keys/{key}", JSON, b"{}", 405, "method_not_allowed"),
     ("GET", "/api/no/such/route", {}, None, 404, "not_found"),
+    # U+0000, which PostgreSQL cannot take in text: a name holding it names nothing, a
+    # body holding it is refused, on both backends alike.
+    (
+        "POST",
+        "/api/auth/login",
+        JSON,
+        b'{"username": "al\\u0000", "password": "p"}',
+        422,
+        "invalid_body",
+    ),
+    ("POST", "/api/streaming/keys", JSON, b'{"name": "obs\\u0000"}', 422, "invalid_body"),
+    (
+        "POST",
+        "/api/chat/alice/timeouts",
+        JSON,
+        b'{"user": "\\u0000P", "seconds": 5}',
+        422,
+        "invalid_body",
+    ),
+    ("GET", "/api/channels/al%00ice", {}, None, 404, "not_found"),
+    ("DELETE", "/api/chat/alice/bans/%00P", {}, None, 404, "not_found"),
+    ("GET", "/api/videos?channel=al%00ice", {}, None, 404, "not_found"),
 ]
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "human_validation_error",
     "json_body",
     "parse_id",
+    "refuse_nul_in_url",
     "require_user",
 ]
 
@@ -81,12 +82,41 @@ async def json_body(model: type[T], *, allow_empty: bool = False) -> T:
     elif request.mimetype != "application/json":
         raise APIError(415, "unsupported_media_type", "the body must be application/json")
     try:
-        return msgspec.json.decode(data, type=model, strict=True)
+        body = msgspec.json.decode(data, type=model, strict=True)
     except msgspec.ValidationError as exc:
         field, message = human_validation_error(str(exc))
         raise APIError(422, "invalid_body", message, field=field) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise APIError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
+    if _has_nul(msgspec.to_builtins(body)):
+        raise APIError(422, "invalid_body", "text may not contain NUL (U+0000)")
+    return body
+
+
+def _has_nul(value: object) -> bool:
+    # PostgreSQL cannot store U+0000 in text, and no name or text of ours holds one.
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+def refuse_nul_in_url() -> None:
+    """404 for a path or query that holds U+0000 (``%00``): it names nothing.
+
+    PostgreSQL cannot store or compare text holding it, so without this check a
+    name with one would fail the query (a 500) instead of finding nothing.
+
+    Raises:
+        APIError: 404 ``not_found``.
+    """
+    if "\x00" in request.path or any(
+        "\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)
+    ):
+        raise APIError(404, "not_found", "no such resource (the URL holds a NUL character)")
 
 
 def human_validation_error(text: str) -> tuple[str | None, str]:

@@ -114,6 +114,8 @@ async def webhook() -> dict[str, Any]:
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise APIError(422, "invalid_body", str(exc)) from None
     _check_currency(payment.currency)
+    if "\x00" in payment.reference:  # PostgreSQL cannot store it: refused, not a 500
+        raise APIError(422, "invalid_body", "the reference may not contain NUL (U+0000)")
     reference = f"webhook:{payment.reference}"
     try:
         async with app_state.db.transaction() as tx:

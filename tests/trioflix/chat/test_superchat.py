@@ -122,6 +122,23 @@ async def test_webhook_credits_once_and_only_when_signed(server: Server) -> None
     assert (await server.client.get("/api/wallet", headers=auth(token))).json() == {"balances": {}}
 
 
+async def test_webhook_refuses_a_reference_postgresql_cannot_store(server: Server) -> None:
+    _, fan = await server.register("fan")
+    body = json.dumps(
+        {
+            "id": "evt_nul",
+            "type": "topup.succeeded",
+            "data": {"reference": "pay\x00", "user_id": fan["id"], "amount": 1, "currency": "EUR"},
+        }
+    ).encode()
+    signature = provider_signature(WEBHOOK_SECRET, body, int(time.time()))
+    response = await server.client.post(
+        "/api/wallet/webhook", content=body, headers={"Trioflix-Signature": signature}
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "invalid_body"
+
+
 async def test_topup_rejects_bad_input(server: Server) -> None:
     fan, _ = await server.register("fan")
     for body, status in [
