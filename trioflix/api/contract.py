@@ -535,6 +535,15 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         method="GET",
+        path="/api/upload/unfinished",
+        operation_id="unfinishedUploads",
+        summary="The user's uploads still waiting for bytes, newest first (to resume or delete)",
+        tag="uploads",
+        auth="required",
+        answers={200: Answer("the unfinished uploads", responses.Unfinished)},
+    ),
+    Operation(
+        method="GET",
         path="/api/videos",
         operation_id="videos",
         summary="Videos, newest first: every ready one, a channel's, or the user's own",
@@ -547,6 +556,11 @@ OPERATIONS: tuple[Operation, ...] = (
                 name="mine",
                 description="`1` or `true`: the user's own videos in every state (token"
                 " needed); any other value is not asking for them",
+            ),
+            Param(
+                name="origin",
+                schema={"type": "string", "enum": ["live", "upload"]},
+                description="only recordings (`live`) or only uploads (`upload`)",
             ),
         ),
         answers={
@@ -656,6 +670,7 @@ NOT_JSON: Mapping[str, str] = {
     "/live/<channel>/<rendition>/index.m3u8": "HLS playlists (docs/hls.md)",
     "/live/<channel>/<rendition>/<segment>": "HLS segments, MPEG-TS",
     "/live/<channel>/thumbnail.jpg": "a JPEG",
+    "/live/<channel>/players/<token>": "an HLS player ending its playback session (204, no body)",
     TUS_PATH: "tus 1.0.0: its own protocol of headers and bodies (docs/uploads.md)",
     f"{TUS_PATH}/<upload_id>": "tus 1.0.0: its own protocol of headers and bodies",
     "/api/upload/status/<upload_id>/events": "server-sent events (text/event-stream)",
@@ -670,4 +685,5 @@ NOT_JSON: Mapping[str, str] = {
     "/login": "an HTML page",
     "/assets/<path:filename>": "the pages' scripts and styles",
     "/assets/vendor/<name>": "the pages' npm builds",
+    "/assets/v/<digest>/<path:filename>": "the pages' files under the release's digest",
 }

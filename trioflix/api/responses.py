@@ -40,6 +40,7 @@ __all__ = [
     "SuperChatSent",
     "Terms",
     "Topup",
+    "Unfinished",
     "UploadAnswer",
     "UserAnswer",
     "UserToken",
@@ -56,6 +57,7 @@ class Shape(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class ErrorDetail(Shape):
     code: str
     message: str
+    field: str | msgspec.UnsetType = msgspec.UNSET  # a body value at fault: its JSON path
 
 
 class ErrorBody(Shape):
@@ -149,10 +151,21 @@ class Publish(Shape):
 ChannelState = Literal["offline", "ready", "live", "reconnecting", "ended"]
 
 
+class StreamStop(Shape):
+    """The streamer ended the stream: the encoder is refused until ``until`` (``None``:
+    until they start again)."""
+
+    at: float
+    until: float | None
+    reason: str
+
+
 class Status(Shape):
     state: ChannelState
     channel: str
     session: Session | None
+    last_session: Session | None  # the newest, ended or not: the next stream's defaults
+    stopped: StreamStop | None
     uptime_s: float
     ingest: Ingest | None
     viewers: dict[str, int]  # "total" and one count per protocol served
@@ -163,6 +176,7 @@ class Status(Shape):
 class Stopped(Shape):
     state: Literal["offline"]
     session: Session | None
+    stopped: StreamStop | None
 
 
 class LiveChannel(Shape):
@@ -314,6 +328,14 @@ class Earnings(Shape):
 # --- uploads, videos -------------------------------------------------------
 
 
+class Queue(Shape):
+    """A video's job: waiting (with how many are taken before it) or running."""
+
+    state: Literal["queued", "running"]
+    ahead: int
+    retry_at: float | None  # a retry's backoff: not taken before then
+
+
 class Upload(Shape):
     id: str
     received: int
@@ -321,6 +343,7 @@ class Upload(Shape):
     percent: float | None
     state: Literal["uploading", "processing", "ready", "failed"]
     processing_percent: float | None
+    queue: Queue | None
     reason: str | None
     video_id: int | None
     filename: str | None
@@ -329,6 +352,10 @@ class Upload(Shape):
 
 class UploadAnswer(Shape):
     upload: Upload
+
+
+class Unfinished(Shape):
+    uploads: list[Upload]
 
 
 class Thumbnails(Shape):
@@ -358,6 +385,8 @@ class Video(Shape):
     updated_at: float
     thumbnails: Thumbnails | None
     playback: VideoPlayback | None
+    ladder: Literal["pending", "failed"] | None  # a recording watchable before its ladder
+    queue: Queue | None
 
 
 class VideoDetail(Video):
@@ -380,11 +409,15 @@ class Videos(Shape):
 class Health(Shape):
     status: Literal["ok"]
     database: Literal["sqlite", "postgresql"]
+    version: str
+    commit: str | None  # when run from a git checkout or built from one
 
 
 class HealthFailure(Shape):
     status: Literal["unavailable"]
     error: ErrorDetail
+    version: str
+    commit: str | None
 
 
 class Load(Shape):
