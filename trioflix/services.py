@@ -84,7 +84,14 @@ def build_state(settings: Settings) -> AppState:
     uploads = Uploads(settings, db, lambda: app_state.request_trailers, jobs.wake, objects)
     jobs.register(
         video_job_type(
-            db, objects, settings.host_dir, uploads.hub, keep_originals=settings.keep_originals
+            db,
+            objects,
+            settings.host_dir,
+            uploads.hub,
+            keep_originals=settings.keep_originals,
+            memory_limit=None
+            if settings.media_memory_limit is None
+            else settings.media_memory_limit * 1024**2,
         )
     )
     read_interval_s = settings.rtmp_read_interval_ms / 1000

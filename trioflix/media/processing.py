@@ -115,12 +115,14 @@ def video_job_type(
     hub: ProgressHub,
     *,
     keep_originals: bool,
+    memory_limit: int | None,
 ) -> JobType:
     """The :class:`JobType` for :data:`PROCESS_VIDEO` jobs (payload: :func:`process_payload`).
 
     Once the job is enqueued it owns its source objects: it deletes them when the
     video is ready, or when the video was deleted before it ran; a failed video
-    keeps them until it is deleted.
+    keeps them until it is deleted. ``memory_limit`` caps each job process's address
+    space in bytes (``None``: no cap); past it the attempt fails and is retried.
     """
 
     async def run(job: Job) -> None:
@@ -162,6 +164,7 @@ def video_job_type(
                 "trioflix.media.pipeline:process",
                 {"source": str(source), "output": str(output)},
                 on_progress,
+                memory_limit=memory_limit,
             )
             count = await publish_outputs(objects, output, video.prefix)
             if keep_originals:
