@@ -138,11 +138,15 @@ class _SessionSpool:
 def _write_chunk(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     writing = path.with_suffix(".partial")
-    with open(writing, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(writing, path)  # a spooled chunk is whole or absent
+    try:
+        with open(writing, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(writing, path)  # a spooled chunk is whole or absent
+    except OSError:
+        writing.unlink(missing_ok=True)  # a full disk: free what the lost chunk took
+        raise
 
 
 def _spooled_chunks(directory: Path) -> list[_Spooled]:
