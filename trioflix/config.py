@@ -301,6 +301,13 @@ class Settings:
         "video processing jobs run at once (each in its own low-priority process)",
         _positive_int,
     )
+    media_memory_limit: int | None = _setting(
+        None,
+        "TRIOFLIX_MEDIA_MEMORY_LIMIT",
+        "MiB of address space each video processing process may use; one that needs more"
+        " fails and its job is retried later (unset: no limit)",
+        _positive_int,
+    )
     keep_originals: bool = _setting(
         False,
         "TRIOFLIX_KEEP_ORIGINALS",

@@ -82,12 +82,24 @@ def build_state(settings: Settings) -> AppState:
         return app_state.objects
 
     uploads = Uploads(settings, db, lambda: app_state.request_trailers, jobs.wake, objects)
+    memory_limit = (
+        None if settings.media_memory_limit is None else settings.media_memory_limit * 1024**2
+    )
     jobs.register(
         video_job_type(
-            db, objects, settings.host_dir, uploads.hub, keep_originals=settings.keep_originals
+            db,
+            objects,
+            settings.host_dir,
+            uploads.hub,
+            keep_originals=settings.keep_originals,
+            memory_limit=memory_limit,
         )
     )
-    jobs.register(recording_job_type(db, objects, settings.host_dir, uploads.hub, jobs.wake))
+    jobs.register(
+        recording_job_type(
+            db, objects, settings.host_dir, uploads.hub, jobs.wake, memory_limit=memory_limit
+        )
+    )
     read_interval_s = settings.rtmp_read_interval_ms / 1000
     app_state = AppState(
         settings=settings,

@@ -1,20 +1,31 @@
-"""A dropped connection or a database restart: 503 for that moment, then recovery by itself."""
+"""A dropped connection, a database restart or a 10 s outage: 503 for that time, then
+recovery by itself; live streams and chat go on meanwhile, and nothing acknowledged is lost."""
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 import trio
 
+from tests.conftest import open_server
+from tests.trioflix.chat.helpers import auth, chat, topup
+from tests.trioflix.live_hls.helpers import start_publisher, wait_live
+from tests.trioflix.uploads.helpers import create, finished_bytes, head, patch
+from tests.waiting import WAIT_LIMIT_S
 from trioflix.config import Settings
 from trioflix.server import serve_app
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from tests.conftest import PostgresCluster
+    from tests.conftest import PostgresCluster, Server
+    from tests.interop.media import Sample
+
+OUTAGE_S = 10.0
+RECOVERY_S = 2.0  # API calls work again within this long of the database's return
 
 
 @pytest.mark.slow
@@ -64,3 +75,100 @@ async def test_database_restart_gives_503_then_recovers(
         assert set(statuses) <= {200, 503}
         assert (await client.get("/healthz")).status_code == 200
     stop.set()
+
+
+async def _superchat(server: Server, token: str, text: str) -> httpx.Response:
+    return await server.client.post(
+        "/api/chat/streamer/superchats",
+        json={"amount": 500, "currency": "USD", "text": text},
+        headers=auth(token),
+    )
+
+
+def _segments(server: Server) -> int:
+    session = server.app.trioflix.hls.session("streamer")
+    assert session is not None
+    return session.source.segments_added
+
+
+@pytest.mark.slow
+@pytest.mark.interop
+async def test_a_10_s_outage_under_live_load(
+    private_pg_cluster: PostgresCluster, tmp_path: Path, nursery: trio.Nursery, sample: Sample
+) -> None:
+    cluster = private_pg_cluster
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=cluster.url(cluster.create_database()),
+        jwt_secret="s" * 64,
+        http="127.0.0.1:0",
+        rtmp="127.0.0.1:0",
+        hls_ladder="off",
+        dev_payments=True,
+    )
+    async with open_server(settings, nursery) as server:
+        streamer, _ = await server.register("streamer")
+        fan, _ = await server.register("fan")
+        await topup(server.client, fan, 5000)
+        assert (await _superchat(server, fan, "before")).status_code == 201
+        data = os.urandom(3 * 1024 * 1024)
+        upload = await create(server.tus, fan, len(data))
+        assert (await patch(server.tus, fan, upload, 0, data[: 1024**2])).status_code == 204
+        await server.client.post(
+            "/api/streaming/start", json={"title": "t"}, headers=auth(streamer)
+        )
+        key = await server.create_key(streamer)
+        publisher = await start_publisher(nursery, server, key, sample.path, loops=-1)
+        await wait_live(server, "streamer")
+        status = await server.client.get("/api/streaming/status", headers=auth(streamer))
+        session_id = status.json()["session"]["id"]
+        async with (
+            chat(server.url, "streamer", streamer) as (speaker, _),
+            chat(server.url, "streamer") as (watcher, _),
+        ):
+            last = await speaker.say("before")
+            await trio.to_thread.run_sync(cluster.stop, "fast")
+            stopped = trio.current_time()
+            segments = _segments(server)
+            # A PATCH during the outage: whatever it acknowledges must be kept.
+            during = await patch(server.tus, fan, upload, 1024**2, data[1024**2 : 2 * 1024**2])
+            assert during.status_code in (204, 503), during.text
+            kept = 2 * 1024**2 if during.status_code == 204 else 1024**2
+            while trio.current_time() < stopped + OUTAGE_S:
+                down = await server.client.get("/api/auth/me", headers=auth(streamer))
+                assert down.status_code == 503, down.text
+                assert down.json()["error"]["code"] == "database_unavailable"
+                assert int(down.headers["Retry-After"]) >= 1
+                refused = await _superchat(server, fan, "during")  # not acknowledged
+                assert refused.status_code == 503, refused.text
+                # Chat goes on: said, acknowledged and heard, ids going forward.
+                said = await speaker.say("during")
+                assert said > last
+                last = said
+                with trio.fail_after(WAIT_LIMIT_S):
+                    while (await watcher.until("message"))["id"] != said:
+                        pass
+                await trio.sleep(0.5)
+            assert _segments(server) > segments, "live HLS stalled during the outage"
+            assert server.app.trioflix.registry.get("streamer") is not None
+
+            await trio.to_thread.run_sync(cluster.start)
+            back = trio.current_time()
+            while (
+                await server.client.get("/api/auth/me", headers=auth(streamer))
+            ).status_code != 200:
+                assert trio.current_time() - back < RECOVERY_S, "the API did not recover in time"
+                await trio.sleep(0.05)
+            assert await speaker.say("after") > last
+        offset = int((await head(server.tus, fan, upload)).headers["Upload-Offset"])
+        assert offset >= kept
+        assert (await patch(server.tus, fan, upload, offset, data[offset:])).status_code == 204
+        assert await finished_bytes(server, fan, upload) == data
+        # Nothing acknowledged was lost: the SuperChat's debit, the live session's record.
+        ledger = (await server.client.get("/api/wallet/ledger", headers=auth(fan))).json()
+        assert sorted(entry["amount"] for entry in ledger["entries"]) == [-500, 5000]
+        state = await server.app.trioflix.db.fetchval(
+            "SELECT state FROM live_sessions WHERE id = $1", session_id
+        )
+        assert state == "live"
+        publisher.terminate()

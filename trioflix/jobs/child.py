@@ -1,8 +1,9 @@
-"""The child side of a job process: ``python -m trioflix.jobs.child MODULE:FUNCTION [NICE]``.
+"""The child side of a job process: ``python -m trioflix.jobs.child MODULE:FUNCTION NICE [LIMIT]``.
 
-It lowers its own CPU priority (by ``NICE``, default :data:`NICE_INCREMENT`),
-reads the JSON payload from stdin, calls
-``FUNCTION(payload, report)`` and speaks JSON lines on stdout:
+It lowers its own CPU priority by ``NICE``, caps its address space at ``LIMIT``
+bytes when given (an allocation past the cap fails: a crash, as below), reads the
+JSON payload from stdin, calls ``FUNCTION(payload, report)`` and speaks JSON lines
+on stdout:
 
 - ``{"progress": 0.42}`` each time the function calls ``report(0.42)``;
 - ``{"result": {...}}`` once, with the function's return value;
@@ -20,6 +21,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import resource
 import sys
 from typing import Any
 
@@ -42,6 +44,10 @@ def main(argv: list[str]) -> int:
     target = argv[1]
     module_name, _, function_name = target.partition(":")
     os.nice(int(argv[2]) if len(argv) > 2 else NICE_INCREMENT)
+    if len(argv) > 3:
+        # Set before the job's modules load, so that the cap covers all the job does.
+        limit = int(argv[3])
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     payload = json.loads(sys.stdin.read())
     function = getattr(importlib.import_module(module_name), function_name)
     out = sys.stdout

@@ -8,6 +8,7 @@ cancelled, server stopping) trio terminates the child, then kills it.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -56,13 +57,18 @@ async def run_job_process(
     on_progress: Callable[[float], Awaitable[None]],
     *,
     nice: int = NICE_INCREMENT,
+    memory_limit: int | None = None,
 ) -> dict[str, Any]:
     """Run ``target`` (``"module:function"``) on ``payload`` in a low-priority child.
 
     Args:
+        target: The job function, ``"module:function"``.
+        payload: Its JSON argument.
+        on_progress: Called with each progress fraction the function reports.
         nice: How much the child lowers its CPU priority; 0 for work of a fraction of a
             CPU-second that someone waits on, which must not queue behind transcodes
             for the CPU.
+        memory_limit: Bytes of address space the child may use (``None``: no limit).
 
     Returns:
         The function's result.
@@ -83,7 +89,14 @@ async def run_job_process(
         process: trio.Process = await nursery.start(
             partial(
                 trio.run_process,
-                [sys.executable, "-m", "trioflix.jobs.child", target, str(nice)],
+                [
+                    sys.executable,
+                    "-m",
+                    "trioflix.jobs.child",
+                    target,
+                    str(nice),
+                    *([] if memory_limit is None else [str(memory_limit)]),
+                ],
                 stdin=json.dumps(payload).encode(),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -109,8 +122,12 @@ async def run_job_process(
     if process.returncode != 0 or result is None:
         tail = stderr_tail.decode("utf-8", errors="replace").strip().splitlines()
         last = tail[-1] if tail else "no output"
-        raise JobFailed(
-            f"the job process exited with status {process.returncode}: {last}",
-            permanent=process.returncode == EXIT_PERMANENT,
-        )
+        status = process.returncode
+        assert status is not None  # run_process has waited for it
+        if status < 0:
+            # Killed: by an operator, or by the kernel's OOM killer (SIGKILL).
+            ended = f"was killed by {signal.Signals(-status).name}"
+        else:
+            ended = f"exited with status {status}"
+        raise JobFailed(f"the job process {ended}: {last}", permanent=status == EXIT_PERMANENT)
     return result

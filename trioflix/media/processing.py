@@ -182,13 +182,15 @@ def video_job_type(
     hub: ProgressHub,
     *,
     keep_originals: bool,
+    memory_limit: int | None,
 ) -> JobType:
     """The :class:`JobType` for :data:`PROCESS_VIDEO` jobs (payload: :func:`process_payload`).
 
     Once the job is enqueued it owns its source objects: it deletes them when the
     video is ready, or when the video was deleted before it ran; a failed video
     keeps them until it is deleted. For a video ready as streamed it makes the
-    ladder (see the module's docstring).
+    ladder (see the module's docstring). ``memory_limit`` caps each job process's
+    address space in bytes (``None``: no cap); past it the attempt fails and is retried.
     """
 
     async def run(job: Job) -> None:
@@ -213,7 +215,10 @@ def video_job_type(
             if ladder:
                 payload["listed"] = job.payload.get("listed", [])
             result = await run_job_process(
-                "trioflix.media.pipeline:process", payload, _progress(db, hub, video)
+                "trioflix.media.pipeline:process",
+                payload,
+                _progress(db, hub, video),
+                memory_limit=memory_limit,
             )
             count = await publish_outputs(objects, work.output, video.prefix)
             if keep_originals:
@@ -251,12 +256,15 @@ def recording_job_type(
     host_dir: Path,
     hub: ProgressHub,
     wake_workers: Callable[[], None],
+    *,
+    memory_limit: int | None,
 ) -> JobType:
     """The :class:`JobType` for :data:`REMUX_RECORDING` jobs (payload: :func:`process_payload`).
 
     It owns the source objects until it hands them, in the transaction that makes
     the video ready, to the ladder's :data:`PROCESS_VIDEO` job. If it gives up, that
-    job makes the video from the source in one pass instead.
+    job makes the video from the source in one pass instead. ``memory_limit`` caps
+    each job process's address space in bytes, as for :func:`video_job_type`.
     """
 
     async def follow_up(video: Video, sources: list[str], result: dict[str, Any] | None) -> None:
@@ -289,6 +297,7 @@ def recording_job_type(
                 {"source": str(work.source), "output": str(work.output)},
                 _progress(get_db(), hub, video),
                 nice=REMUX_NICE,
+                memory_limit=memory_limit,
             )
             if result["copied"]:
                 count = await publish_outputs(objects, work.output, video.prefix)

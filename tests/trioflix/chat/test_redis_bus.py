@@ -153,8 +153,12 @@ async def test_chat_survives_redis_going_away(
 ) -> None:
     a, b = two_hosts
     owner = await _register(a, "streamer")
+    viewer = await _register(b, "viewer")
     with trio.fail_after(90):
-        async with chat(a, "streamer", owner) as (on_a, _), chat(b, "streamer") as (on_b, _):
+        async with (
+            chat(a, "streamer", owner) as (on_a, _),
+            chat(b, "streamer", viewer) as (on_b, _),
+        ):
             first = await on_a.say("linked")
             assert (await on_b.until("message"))["id"] == first
             assert (await on_a.until("message"))["id"] == first
@@ -164,6 +168,9 @@ async def test_chat_survives_redis_going_away(
             assert local > first
             echoed = await on_a.until("message")
             assert echoed["id"] == local
+            local_b = await on_b.say("and B too")  # and by process B alone
+            assert local_b > first
+            assert (await on_b.until("message"))["id"] == local_b
 
             redis_server.start()
             # The link comes back by itself: keep talking until process B hears A again.
@@ -176,3 +183,7 @@ async def test_chat_survives_redis_going_away(
                             break
                     break
             assert sent > local  # ids never went backwards for A's clients
+            answer = await on_b.say("relinked")
+            while (await on_a.until("message"))["id"] != answer:
+                pass
+            assert answer > max(local_b, sent)  # nor for B's

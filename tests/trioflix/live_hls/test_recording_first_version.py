@@ -131,10 +131,20 @@ async def test_a_failed_ladder_leaves_the_recording_watchable_as_streamed(
             priority=queue.PRIORITY_EXPRESS,
         )
         remux = recording_job_type(
-            lambda: db, lambda: objects, settings.host_dir, hub, lambda: woken.append(None)
+            lambda: db,
+            lambda: objects,
+            settings.host_dir,
+            hub,
+            lambda: woken.append(None),
+            memory_limit=None,
         )
         ladder = video_job_type(
-            lambda: db, lambda: objects, settings.host_dir, hub, keep_originals=False
+            lambda: db,
+            lambda: objects,
+            settings.host_dir,
+            hub,
+            keep_originals=False,
+            memory_limit=None,
         )
 
         job = await queue.claim_job(db, (REMUX_RECORDING,), "test", lease_s=60)

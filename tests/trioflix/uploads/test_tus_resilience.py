@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 import tracemalloc
 from typing import TYPE_CHECKING
 
@@ -13,6 +12,7 @@ import pytest
 import trio
 from tusclient import client as tus_client
 
+from tests.disks import small_disk
 from tests.waiting import wait_until
 
 from .helpers import (
@@ -28,6 +28,7 @@ from .helpers import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
     from tests.conftest import Server
@@ -115,20 +116,11 @@ async def test_expired_upload_is_reaped_and_answers_410(server: Server) -> None:
     assert "expired" in status.json()["upload"]["reason"]
 
 
-def _mount_small_disk(target: Path, size: str) -> None:
-    target.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)], check=True)
-
-
 @pytest.fixture
-def small_upload_disk(settings: object, tmp_path: Path) -> object:
-    """Put DATA_DIR/uploads on a 4 MiB tmpfs (needs root, as CI has)."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    uploads = tmp_path / "data" / "uploads"
-    _mount_small_disk(uploads, "4m")
-    yield uploads
-    subprocess.run(["umount", "-l", str(uploads)], check=False)
+def small_upload_disk(settings: object, tmp_path: Path) -> Iterator[Path]:
+    """Put DATA_DIR/uploads on a 4 MiB tmpfs."""
+    with small_disk(tmp_path / "data" / "uploads", "4m") as uploads:
+        yield uploads
 
 
 @pytest.mark.slow

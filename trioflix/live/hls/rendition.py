@@ -19,6 +19,10 @@ Rules
    position is recorded before the playlist listing it is published, so numbers
    never go back; a segment whose record is refused (another host has taken the
    session's HLS over since) is not listed, so names never repeat across hosts.
+5. A write that fails (a full disk) costs what it wrote, not the session: a segment
+   not written is not listed, the next one that is carries EXT-X-DISCONTINUITY, and
+   a playlist file not written is served from memory here and rewritten whole by
+   the next publish. Once space returns the rendition goes on by itself.
 """
 
 from __future__ import annotations
@@ -52,9 +56,13 @@ def write_atomic(path: Path, data: bytes) -> None:
     Blocking: call through ``trio.to_thread``.
     """
     tmp = path.with_name(f".{path.name}.{threading.get_ident()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a partial file would hold on to the space it took
+        raise
 
 
 def _unlink_all(paths: list[Path]) -> None:
@@ -147,9 +155,21 @@ class Rendition:
             await self._continue()
         at = self.position()
         uri = f"{SEGMENT_PREFIX}-{self.session_id}-{at.media_sequence:06d}.ts"
-        await trio.to_thread.run_sync(
-            write_atomic, self.directory / uri, segment.data, limiter=self._limiter
-        )
+        try:
+            await trio.to_thread.run_sync(
+                write_atomic, self.directory / uri, segment.data, limiter=self._limiter
+            )
+        except OSError as exc:
+            # Rule 5: viewers skip this segment's time; the next one marks the gap.
+            logger.error(
+                "%s of session %d: segment %s not written, dropped: %s",
+                self.name,
+                self.session_id,
+                uri,
+                exc,
+            )
+            self._discontinue = True
+            return
         entry = hls.PlaylistSegment(
             uri=uri,
             duration_ms=segment.duration_ms,
@@ -249,9 +269,18 @@ class Rendition:
         # The session task (pause, resume, finish) and a rung's reader task both publish;
         # the lock keeps the file's last write the newest text.
         async with self._write_lock:
-            await trio.to_thread.run_sync(
-                write_atomic, self.directory / "index.m3u8", text.encode(), limiter=self._limiter
-            )
+            try:
+                await trio.to_thread.run_sync(
+                    write_atomic,
+                    self.directory / "index.m3u8",
+                    text.encode(),
+                    limiter=self._limiter,
+                )
+            except OSError as exc:
+                # Rule 5: this host serves ``text``; the file is for the other hosts.
+                logger.error(
+                    "%s of session %d: playlist not written: %s", self.name, self.session_id, exc
+                )
             self.text = text
 
     def variant(self) -> VariantInfo:

@@ -451,9 +451,14 @@ class HLSSession:
             return
         async with self._master_lock:
             text = self.render_master()
-            await trio.to_thread.run_sync(
-                write_atomic,
-                self.directory / "master.m3u8",
-                text.encode(),
-                limiter=self.hub.limiter,
-            )
+            try:
+                await trio.to_thread.run_sync(
+                    write_atomic,
+                    self.directory / "master.m3u8",
+                    text.encode(),
+                    limiter=self.hub.limiter,
+                )
+            except OSError as exc:
+                # A full disk: this host renders the master for its viewers itself
+                # (the file is for the other hosts); the next segment writes it again.
+                logger.error("%s: master playlist not written: %s", self.stream.channel, exc)

@@ -18,7 +18,9 @@ Rules / theory of operation
    retrying with backoff while the store is unreachable. The spool holds at
    most ``spool_bytes`` for every session of this host: during an outage longer
    than that, further chunks are dropped (a gap in the recording, logged) until
-   the store answers again. Memory holds one chunk
+   the store answers again; so are chunks the spool's disk has no room for.
+   The chunk after a dropped one starts with the stream's sequence headers
+   again, so that what follows the gap decodes. Memory holds one chunk
    in progress per session. A host that is killed loses that chunk, and what its
    spool still held if it never starts again.
 4. One recording across hosts: a host that continues a session another host (or
@@ -65,7 +67,7 @@ import trio
 
 from protocols import flv
 from trioflix.jobs.queue import PRIORITY_EXPRESS, enqueue
-from trioflix.live.channel.packets import Kind, flv_stream_header
+from trioflix.live.channel.packets import Kind, Packet, flv_stream_header
 from trioflix.live.recording.chunks import (
     chunk_key,
     parse_chunks,
@@ -140,11 +142,24 @@ class _SessionSpool:
 def _write_chunk(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     writing = path.with_suffix(".partial")
-    with open(writing, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(writing, path)  # a spooled chunk is whole or absent
+    try:
+        with open(writing, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(writing, path)  # a spooled chunk is whole or absent
+    except OSError:
+        writing.unlink(missing_ok=True)  # a full disk: free what the lost chunk took
+        raise
+
+
+def _configs(stream: LiveStream, timestamp: int) -> list[Packet]:
+    """The stream's sequence headers, stamped ``timestamp`` (a chunk's first)."""
+    return [
+        Packet(config.kind, timestamp, config.payload, config=True, generation=config.generation)
+        for config in (stream.video_config, stream.audio_config)
+        if config is not None
+    ]
 
 
 def _spooled_chunks(directory: Path) -> list[_Spooled]:
@@ -314,6 +329,10 @@ class Recorder:
             nursery.start_soon(self._upload, spool)
             n, size, first_ms, last_ms = 0, 0, 0, 0
             ended = False
+            # A lost chunk may have held the only sequence headers (the first one
+            # does): the next chunk starts with them again, or nothing after the
+            # gap could be decoded.
+            reconfigure = False
             while not ended:
                 # A chunk is cut on time even while no media comes (the grace window).
                 with trio.move_on_after(self.chunk_s):
@@ -327,11 +346,16 @@ class Recorder:
                                 continue
                             if not tags:
                                 first_ms = last_ms = packet.timestamp
+                                if reconfigure:
+                                    for config in _configs(stream, packet.timestamp):
+                                        tags.append(config.flv_tag)
+                                        size += config.size
+                                    reconfigure = False
                             tags.append(packet.flv_tag)
                             size += packet.size
                             last_ms = max(last_ms, packet.timestamp)
                 if tags and not ended:
-                    await self._spool_chunk(spool, n, first_ms, last_ms, tags)
+                    reconfigure = not await self._spool_chunk(spool, n, first_ms, last_ms, tags)
                     n, size = n + 1, 0
         finally:
             stream.unsubscribe(subscriber)
@@ -344,7 +368,8 @@ class Recorder:
 
     async def _spool_chunk(
         self, spool: _SessionSpool, n: int, first_ms: int, last_ms: int, tags: list[bytes]
-    ) -> None:
+    ) -> bool:
+        """Put a chunk in the spool; ``False`` if it was dropped (spool or disk full)."""
         data = b"".join(tags)
         tags.clear()
         if self._spooled_bytes + len(data) > self.spool_bytes:
@@ -356,7 +381,7 @@ class Recorder:
                 self._spooled_bytes,
                 n,
             )
-            return
+            return False
         path = spool.directory / f"{n:06d}-{first_ms:012d}-{last_ms:012d}.flv"
         self._spooled_bytes += len(data)
         try:
@@ -364,8 +389,9 @@ class Recorder:
         except OSError:
             self._spooled_bytes -= len(data)
             logger.exception("recording of session %d: chunk %d lost", spool.session_id, n)
-            return
+            return False
         spool.more.set()
+        return True
 
     # --- storing (rules 3, 4) -----------------------------------------------------------
 
