@@ -129,6 +129,43 @@ async def test_failed_logins_are_rate_limited_per_address(server: Server) -> Non
     assert int(response.headers["Retry-After"]) > 0
 
 
+async def test_taken_names_at_register_are_throttled_per_name(server: Server) -> None:
+    """Each taken name counts as a failed guess: the sixth try, and a login, get 429."""
+    await server.register("fred")
+    statuses = []
+    for _ in range(6):
+        response = await server.client.post(
+            "/api/auth/register", json={"username": "fred", "password": "another one"}
+        )
+        statuses.append(response.status_code)
+    assert statuses == [409] * 5 + [429]
+    assert response.json()["error"]["code"] == "too_many_attempts"
+    assert int(response.headers["Retry-After"]) > 0
+    # The budget is the login's too: probing by register cannot double the guesses.
+    response = await server.client.post(
+        "/api/auth/login", json={"username": "fred", "password": "correct horse"}
+    )
+    assert response.status_code == 429
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_taken_names_at_register_are_throttled_per_address(server: Server) -> None:
+    """20 failures from one address over names that each stay under their own limit."""
+    for name in ("gina", "hank", "ivan", "judy"):
+        await server.register(name)
+        for _ in range(5):
+            response = await server.client.post(
+                "/api/auth/register", json={"username": name, "password": "another one"}
+            )
+            assert response.status_code == 409
+    response = await server.client.post(
+        "/api/auth/register", json={"username": "kate", "password": "correct horse"}
+    )
+    assert response.status_code == 429
+    assert response.json()["error"]["code"] == "too_many_attempts"
+
+
 def _b64(data: dict[str, object]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
