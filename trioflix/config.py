@@ -252,6 +252,19 @@ class Settings:
         " soon as data arrives",
         _milliseconds_between(0, MAX_RTMP_READ_INTERVAL_MS),
     )
+    rtmp_key_failures: int = _setting(
+        10,
+        "TRIOFLIX_RTMP_KEY_FAILURES",
+        "wrong stream keys one address may try in TRIOFLIX_RTMP_KEY_WINDOW seconds; past them"
+        " its publishes are refused at once until the oldest failure is that old",
+        _positive_int,
+    )
+    rtmp_key_window: float = _setting(
+        300.0,
+        "TRIOFLIX_RTMP_KEY_WINDOW",
+        "seconds over which TRIOFLIX_RTMP_KEY_FAILURES wrong stream keys are counted",
+        _seconds_between(1, 86400),
+    )
     webhook_urls: tuple[str, ...] = _setting(
         (),
         "TRIOFLIX_WEBHOOK_URLS",

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from trioflix.auth.ratelimit import FailureLimiter
 from trioflix.auth.tokens import TokenIssuer, load_or_create_secret
 from trioflix.chat import limits as chat_limits
 from trioflix.chat.hub import ChatHub
@@ -223,7 +224,12 @@ async def _start_live(nursery: trio.Nursery, app_state: AppState, db: Database, 
         await nursery.start(app_state.rtmp_read_clock.run)
     app_state.rtmp_address = await nursery.start(
         partial(
-            serve_rtmp, read_clock=app_state.rtmp_read_clock, find_live=app_state.channels.find
+            serve_rtmp,
+            read_clock=app_state.rtmp_read_clock,
+            find_live=app_state.channels.find,
+            key_guesses=FailureLimiter(
+                limit=settings.rtmp_key_failures, window_s=settings.rtmp_key_window
+            ),
         ),
         parse_address(settings.rtmp, "TRIOFLIX_RTMP"),
         registry,
