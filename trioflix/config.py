@@ -156,6 +156,10 @@ def _secret(value: str, env: str) -> str:
     return value
 
 
+def _secrets(value: str, env: str) -> tuple[str, ...]:
+    return tuple(_secret(secret.strip(), env) for secret in value.split(",") if secret.strip())
+
+
 def _on_off(value: str, env: str) -> bool:
     if value.lower() not in ("on", "off"):
         raise ConfigError(f"{env} must be on or off, got {value!r}")
@@ -231,6 +235,13 @@ class Settings:
         "JWT_SECRET",
         "HMAC secret for tokens; unset means one generated once and kept in the data dir",
         _secret,
+    )
+    jwt_previous_secrets: tuple[str, ...] = _setting(
+        (),
+        "TRIOFLIX_JWT_PREVIOUS_SECRETS",
+        "comma-separated secrets rotated out of JWT_SECRET: tokens they signed are still"
+        " accepted, none is signed with them; drop one once TRIOFLIX_TOKEN_TTL has passed",
+        _secrets,
     )
     http: str = _setting(
         "127.0.0.1:8000", "TRIOFLIX_HTTP", "HTTP listen address HOST:PORT", _address

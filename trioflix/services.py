@@ -294,7 +294,7 @@ async def _run_with_storage(
         await adopt_legacy_videos(db, app_state.objects, settings.data_dir)
         await clear_work_dirs(settings.host_dir)
         app_state._db = db
-        app_state._tokens = TokenIssuer(secret, settings.token_ttl)
+        app_state._tokens = TokenIssuer(secret, settings.token_ttl, settings.jwt_previous_secrets)
         app_state._site = site  # before the chat hub: its ticks sum through it
         app_state._pull_tokens = PullTokens(secret)
         async with trio.open_nursery() as nursery:
