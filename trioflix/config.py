@@ -160,6 +160,22 @@ def _secrets(value: str, env: str) -> tuple[str, ...]:
     return tuple(_secret(secret.strip(), env) for secret in value.split(",") if secret.strip())
 
 
+def _origins(value: str, env: str) -> tuple[str, ...]:
+    """Browser origins: ``scheme://host[:port]``, exactly as an ``Origin`` header has them."""
+    origins = tuple(origin.strip() for origin in value.split(",") if origin.strip())
+    for origin in origins:
+        parts = urlsplit(origin)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.netloc
+            or origin != (f"{parts.scheme}://{parts.netloc}")
+        ):
+            raise ConfigError(
+                f"{env} must list origins like https://app.example.com (no path), got {origin!r}"
+            )
+    return origins
+
+
 def _on_off(value: str, env: str) -> bool:
     if value.lower() not in ("on", "off"):
         raise ConfigError(f"{env} must be on or off, got {value!r}")
@@ -242,6 +258,13 @@ class Settings:
         "comma-separated secrets rotated out of JWT_SECRET: tokens they signed are still"
         " accepted, none is signed with them; drop one once TRIOFLIX_TOKEN_TTL has passed",
         _secrets,
+    )
+    cors_origins: tuple[str, ...] = _setting(
+        (),
+        "TRIOFLIX_CORS_ORIGINS",
+        "comma-separated origins (https://app.example.com) whose pages may call the API from"
+        " a browser; the media answers every origin; unset: the API answers its own origin only",
+        _origins,
     )
     http: str = _setting(
         "127.0.0.1:8000", "TRIOFLIX_HTTP", "HTTP listen address HOST:PORT", _address

@@ -9,7 +9,8 @@ import pytest
 import trio
 
 from tests.browser.helpers import ONE_BACKEND
-from trioflix.api.pages import CONTENT_SECURITY_POLICY, STATIC_CACHE, VERSIONED_CACHE
+from trioflix.api.pages import STATIC_CACHE, VERSIONED_CACHE
+from trioflix.api.security_headers import content_security_policy
 from trioflix.web import assets_digest
 
 if TYPE_CHECKING:
@@ -33,8 +34,11 @@ async def test_pages_render_with_a_strict_policy(server: Server, path: str, need
     response = await server.client.get(path)
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/html; charset=utf-8"
-    assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
-    assert "'unsafe-inline'" not in CONTENT_SECURITY_POLICY
+    assert response.headers["content-security-policy"] == content_security_policy()
+    assert "'unsafe-inline'" not in response.headers["content-security-policy"]
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "same-origin"
     assert needle in response.text
     assert "<script>" not in response.text  # no inline script: the policy would block it
 

@@ -40,22 +40,6 @@ logger = logging.getLogger(__name__)
 
 blueprint = Blueprint("pages", __name__, template_folder=str(TEMPLATES_DIR))
 
-# Same-origin everything; blob: for the media source and hls.js's worker; ws: for chat
-# and WS-FLV. No inline script or style anywhere, so none is allowed.
-CONTENT_SECURITY_POLICY: Final = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data: blob:",
-        "media-src 'self' blob:",
-        "worker-src 'self' blob:",
-        "connect-src 'self' ws: wss:",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "frame-ancestors 'none'",
-    ]
-)
 # Unversioned URLs (and a digest from another release): revalidate every time (cheap:
 # ETag / 304), since the file behind them changes with the release.
 STATIC_CACHE: Final = "no-cache"
@@ -78,9 +62,7 @@ def _assets_base() -> str:
 async def _page(template: str, title: str, **context: object) -> Response:
     html = await render_template(template, title=title, assets=_assets_base(), **context)
     response = Response(html, content_type="text/html; charset=utf-8")
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "same-origin"
+    # Its Content-Security-Policy and framing rules: trioflix.api.security_headers.
     response.headers["Cache-Control"] = "no-cache"
     return response
 
