@@ -19,7 +19,7 @@ digest. The unversioned URLs still answer, revalidated on every use.
 from __future__ import annotations
 
 import logging
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import trio
 from quart import (
@@ -33,6 +33,9 @@ from quart import (
 
 from trioflix.errors import APIError
 from trioflix.web import STATIC_DIR, TEMPLATES_DIR, assets_digest, vendor_file
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["blueprint"]
 
@@ -119,10 +122,18 @@ async def versioned_asset(digest: str, filename: str) -> Response:
 
 
 async def _static(filename: str, cache: str) -> Response:
+    # send_from_directory refuses ".." but follows a symlink out of the directory.
+    if not await trio.to_thread.run_sync(_inside, STATIC_DIR, filename):
+        raise APIError(404, "not_found", "no such file")
     response: Response = await send_from_directory(STATIC_DIR, filename)
     response.headers["Cache-Control"] = cache
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+def _inside(root: Path, filename: str) -> bool:
+    """Whether ``root/filename``, every symlink followed, is still under ``root`` (blocking)."""
+    return (root / filename).resolve().is_relative_to(root.resolve())
 
 
 async def _vendor(name: str, cache: str) -> Response:
