@@ -321,6 +321,19 @@ class Settings:
     max_upload: int = _setting(
         10 * 1024**3, "TRIOFLIX_MAX_UPLOAD", "largest upload in bytes", _positive_int
     )
+    upload_in_flight: int = _setting(
+        20 * 1024**3,
+        "TRIOFLIX_UPLOAD_IN_FLIGHT",
+        "bytes of unfinished uploads one user may have at once (a new one past it is 429)",
+        _positive_int,
+    )
+    upload_quota: int = _setting(
+        100 * 1024**3,
+        "TRIOFLIX_UPLOAD_QUOTA",
+        "bytes one user may have uploaded, stored and in flight together (a new upload past"
+        " it is 413)",
+        _positive_int,
+    )
     upload_expiry: int = _setting(
         24 * 3600,
         "TRIOFLIX_UPLOAD_EXPIRY",

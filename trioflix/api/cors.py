@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Final
 from quart import Response, request
 
 from trioflix.errors import APIError
+from trioflix.uploads.service import TUS_PATH
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -36,6 +37,11 @@ def is_media(path: str) -> bool:
     return path.startswith(MEDIA_PREFIXES)
 
 
+def _is_api(path: str) -> bool:
+    """An API route this module answers for (tus answers its own pre-flights)."""
+    return path.startswith(API_PREFIX) and not is_media(path) and not path.startswith(TUS_PATH)
+
+
 def answer_preflight(origins: Collection[str]) -> Response | None:
     """The answer to a pre-flight of an API route; ``None`` for any other request.
 
@@ -45,8 +51,7 @@ def answer_preflight(origins: Collection[str]) -> Response | None:
     if (
         request.method != "OPTIONS"
         or "Access-Control-Request-Method" not in request.headers
-        or not request.path.startswith(API_PREFIX)
-        or is_media(request.path)
+        or not _is_api(request.path)
     ):
         return None
     origin = request.headers.get("Origin", "")
@@ -64,7 +69,7 @@ def add_cors_headers(response: Response, origins: Collection[str]) -> None:
     if is_media(request.path):
         response.headers.setdefault("Access-Control-Allow-Origin", "*")
         return
-    if not request.path.startswith(API_PREFIX):
+    if not _is_api(request.path):
         return
     response.vary.add("Origin")  # a cache must not hand one origin's answer to another
     origin = request.headers.get("Origin")

@@ -14,6 +14,7 @@ from trioflix.uploads.files import UploadFiles
 from trioflix.uploads.locks import UploadLocks
 from trioflix.uploads.multipart import UploadObjects
 from trioflix.uploads.progress import ProgressHub
+from trioflix.uploads.quota import UploadQuota
 from trioflix.uploads.shared_locks import SharedUploadLocks
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ class Uploads:
             hosts through PostgreSQL for uploads on object storage.
         hub: Live progress wake-ups for status streams.
         expiry_s: How long an unfinished upload lives after its last commit.
+        quota: Each user's limits on bytes in flight and stored.
     """
 
     def __init__(
@@ -104,6 +106,7 @@ class Uploads:
         )
         self.hub = ProgressHub()
         self.expiry_s = float(settings.upload_expiry)
+        self.quota = UploadQuota(in_flight=settings.upload_in_flight, total=settings.upload_quota)
         self.job_enqueued = job_enqueued
 
     @property
