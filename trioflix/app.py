@@ -19,6 +19,12 @@ from quart import g, request
 from trioflix.access import record_request
 from trioflix.api import register_blueprints
 from trioflix.api._http import refuse_nul_in_url
+from trioflix.api.cors import add_cors_headers, answer_preflight
+from trioflix.api.security_headers import (
+    add_security_headers,
+    content_security_policy,
+    media_origins,
+)
 from trioflix.errors import install_error_handlers
 from trioflix.logs import new_request_id, request_id
 from trioflix.services import build_state, run_services
@@ -42,6 +48,7 @@ def create_app(settings: Settings) -> TrioflixApp:
     app.config["JSON_SORT_KEYS"] = False
     install_error_handlers(app)
     register_blueprints(app)
+    policy = content_security_policy(media_origins(settings))
 
     @app.before_serving
     async def _start_services() -> None:
@@ -69,6 +76,10 @@ def create_app(settings: Settings) -> TrioflixApp:
         g.started = time.perf_counter()
         refuse_nul_in_url()
 
+    @app.before_request
+    async def _preflight() -> Response | None:
+        return answer_preflight(settings.cors_origins)
+
     @app.after_request
     async def _finish(response: Response) -> Response:
         started = getattr(g, "started", None)
@@ -77,6 +88,8 @@ def create_app(settings: Settings) -> TrioflixApp:
         rid = getattr(g, "request_id", None)
         if rid is not None:
             response.headers["X-Request-ID"] = rid
+        add_security_headers(response, policy)
+        add_cors_headers(response, settings.cors_origins)
         record_request(
             app.trioflix.metrics,
             request.method,

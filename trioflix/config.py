@@ -156,6 +156,26 @@ def _secret(value: str, env: str) -> str:
     return value
 
 
+def _secrets(value: str, env: str) -> tuple[str, ...]:
+    return tuple(_secret(secret.strip(), env) for secret in value.split(",") if secret.strip())
+
+
+def _origins(value: str, env: str) -> tuple[str, ...]:
+    """Browser origins: ``scheme://host[:port]``, exactly as an ``Origin`` header has them."""
+    origins = tuple(origin.strip() for origin in value.split(",") if origin.strip())
+    for origin in origins:
+        parts = urlsplit(origin)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.netloc
+            or origin != (f"{parts.scheme}://{parts.netloc}")
+        ):
+            raise ConfigError(
+                f"{env} must list origins like https://app.example.com (no path), got {origin!r}"
+            )
+    return origins
+
+
 def _on_off(value: str, env: str) -> bool:
     if value.lower() not in ("on", "off"):
         raise ConfigError(f"{env} must be on or off, got {value!r}")
@@ -232,6 +252,20 @@ class Settings:
         "HMAC secret for tokens; unset means one generated once and kept in the data dir",
         _secret,
     )
+    jwt_previous_secrets: tuple[str, ...] = _setting(
+        (),
+        "TRIOFLIX_JWT_PREVIOUS_SECRETS",
+        "comma-separated secrets rotated out of JWT_SECRET: tokens they signed are still"
+        " accepted, none is signed with them; drop one once TRIOFLIX_TOKEN_TTL has passed",
+        _secrets,
+    )
+    cors_origins: tuple[str, ...] = _setting(
+        (),
+        "TRIOFLIX_CORS_ORIGINS",
+        "comma-separated origins (https://app.example.com) whose pages may call the API from"
+        " a browser; the media answers every origin; unset: the API answers its own origin only",
+        _origins,
+    )
     http: str = _setting(
         "127.0.0.1:8000", "TRIOFLIX_HTTP", "HTTP listen address HOST:PORT", _address
     )
@@ -260,6 +294,19 @@ class Settings:
         " soon as data arrives",
         _milliseconds_between(0, MAX_RTMP_READ_INTERVAL_MS),
     )
+    rtmp_key_failures: int = _setting(
+        10,
+        "TRIOFLIX_RTMP_KEY_FAILURES",
+        "wrong stream keys one address may try in TRIOFLIX_RTMP_KEY_WINDOW seconds; past them"
+        " its publishes are refused at once until the oldest failure is that old",
+        _positive_int,
+    )
+    rtmp_key_window: float = _setting(
+        300.0,
+        "TRIOFLIX_RTMP_KEY_WINDOW",
+        "seconds over which TRIOFLIX_RTMP_KEY_FAILURES wrong stream keys are counted",
+        _seconds_between(1, 86400),
+    )
     webhook_urls: tuple[str, ...] = _setting(
         (),
         "TRIOFLIX_WEBHOOK_URLS",
@@ -281,6 +328,19 @@ class Settings:
     )
     max_upload: int = _setting(
         10 * 1024**3, "TRIOFLIX_MAX_UPLOAD", "largest upload in bytes", _positive_int
+    )
+    upload_in_flight: int = _setting(
+        20 * 1024**3,
+        "TRIOFLIX_UPLOAD_IN_FLIGHT",
+        "bytes of unfinished uploads one user may have at once (a new one past it is 429)",
+        _positive_int,
+    )
+    upload_quota: int = _setting(
+        100 * 1024**3,
+        "TRIOFLIX_UPLOAD_QUOTA",
+        "bytes one user may have uploaded, stored and in flight together (a new upload past"
+        " it is 413)",
+        _positive_int,
     )
     upload_expiry: int = _setting(
         24 * 3600,

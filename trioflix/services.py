@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from trioflix.auth.ratelimit import FailureLimiter
 from trioflix.auth.tokens import TokenIssuer, load_or_create_secret
 from trioflix.chat import limits as chat_limits
 from trioflix.chat.hub import ChatHub
@@ -237,7 +238,12 @@ async def _start_live(nursery: trio.Nursery, app_state: AppState, db: Database, 
         await nursery.start(app_state.rtmp_read_clock.run)
     app_state.rtmp_address = await nursery.start(
         partial(
-            serve_rtmp, read_clock=app_state.rtmp_read_clock, find_live=app_state.channels.find
+            serve_rtmp,
+            read_clock=app_state.rtmp_read_clock,
+            find_live=app_state.channels.find,
+            key_guesses=FailureLimiter(
+                limit=settings.rtmp_key_failures, window_s=settings.rtmp_key_window
+            ),
         ),
         parse_address(settings.rtmp, "TRIOFLIX_RTMP"),
         registry,
@@ -302,7 +308,7 @@ async def _run_with_storage(
         await adopt_legacy_videos(db, app_state.objects, settings.data_dir)
         await clear_work_dirs(settings.host_dir)
         app_state._db = db
-        app_state._tokens = TokenIssuer(secret, settings.token_ttl)
+        app_state._tokens = TokenIssuer(secret, settings.token_ttl, settings.jwt_previous_secrets)
         app_state._site = site  # before the chat hub: its ticks sum through it
         app_state._pull_tokens = PullTokens(secret)
         async with trio.open_nursery() as nursery:

@@ -95,7 +95,8 @@ def _run_scenario(scenario: Callable[[Browser], T]) -> T:
 
 @dataclass
 class PageLog:
-    """What the page said on its console and which scripts threw: asserted empty at the end."""
+    """What the page said on its console, which scripts threw and what its
+    Content-Security-Policy refused: asserted empty at the end."""
 
     errors: list[str] = field(default_factory=list)
 
@@ -107,6 +108,12 @@ class PageLog:
 
         page.on("console", console)
         page.on("pageerror", lambda error: self.errors.append(f"pageerror: {error}"))
+        # Every Content-Security-Policy refusal, reported by the page itself, so a
+        # policy too strict for the players or the uploader fails the test.
+        page.add_init_script(
+            "document.addEventListener('securitypolicyviolation', (e) => console.error("
+            "`CSP violation: ${e.effectiveDirective} refused ${e.blockedURI}`));"
+        )
 
 
 def new_context(

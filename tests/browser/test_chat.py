@@ -365,3 +365,56 @@ async def test_emote_picker_and_links_in_messages(server: Server, screenshots: S
         viewer.context.close()
 
     await in_browser(scenario)
+
+
+async def test_markup_in_names_messages_and_superchats_renders_as_text(server: Server) -> None:
+    """Markup anywhere a user can type reaches the other pages as text, never as elements."""
+    people = {}
+    for name, display in (
+        ("alice", "<i id=pwned-owner>Alice</i>"),
+        ("bob", "<img src=x id=pwned-name>"),
+    ):
+        response = await server.client.post(
+            "/api/auth/register",
+            json={"username": name, "password": "correct horse", "display_name": display},
+        )
+        assert response.status_code == 201, response.text
+        people[name] = (response.json()["token"], response.json()["user"])
+    message_markup = "<img src=x id=pwned-msg><script id=pwned-script></script> :fire:"
+    superchat_markup = "<b id=pwned-sc>rich</b>"
+    # Emote codes cannot carry markup at all: the API refuses them.
+    response = await server.client.put(
+        "/api/chat/alice/emotes/<b>x",
+        headers={"Authorization": f"Bearer {people['alice'][0]}", "Content-Type": "image/png"},
+        content=png(28, 28),
+    )
+    assert 400 <= response.status_code < 500
+
+    def scenario(browser: Browser) -> None:
+        owner = open_chat(browser, server, people["alice"])
+        viewer = open_chat(browser, server, people["bob"])
+        say(viewer, message_markup)
+        viewer.get_by_role("button", name="SuperChat", exact=True).click()
+        viewer.get_by_role("button", name="Top up 20.00").click()
+        viewer.get_by_text("Wallet: $20.00").wait_for()
+        viewer.get_by_label("Amount").select_option("1000")
+        viewer.get_by_label("SuperChat message").fill(superchat_markup)
+        viewer.get_by_role("button", name="Send SuperChat").click()
+        for page in (owner, viewer):
+            said = page.locator(".chat-list .chat-message", has_text="<img src=x id=pwned-msg>")
+            said.wait_for()
+            # The text itself is shown, the emote beside it still an emote.
+            assert "<script id=pwned-script></script>" in (said.text_content() or "")
+            assert said.locator(".emoji").text_content() == "🔥"
+            assert "<img src=x id=pwned-name>" in (said.text_content() or "")
+            page.locator(".superchat-pin", has_text=superchat_markup).wait_for()
+            injected = page.evaluate(
+                "() => [...document.querySelectorAll("
+                "'#pwned-owner, #pwned-name, #pwned-msg, #pwned-script, #pwned-sc')]"
+                ".map((node) => node.outerHTML)"
+            )
+            assert injected == []
+        owner.context.close()
+        viewer.context.close()
+
+    await in_browser(scenario)

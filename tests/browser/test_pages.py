@@ -10,7 +10,8 @@ import pytest
 import trio
 
 from tests.browser.helpers import ONE_BACKEND
-from trioflix.api.pages import CONTENT_SECURITY_POLICY, STATIC_CACHE, VERSIONED_CACHE
+from trioflix.api.pages import STATIC_CACHE, VERSIONED_CACHE
+from trioflix.api.security_headers import content_security_policy
 from trioflix.media.library import create_video, set_ready
 from trioflix.web import assets_digest
 
@@ -49,8 +50,11 @@ async def test_pages_render_with_a_strict_policy(server: Server, path: str, need
     response = await server.client.get(path.format(video=video), headers=HTML)
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/html; charset=utf-8"
-    assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
-    assert "'unsafe-inline'" not in CONTENT_SECURITY_POLICY
+    assert response.headers["content-security-policy"] == content_security_policy()
+    assert "'unsafe-inline'" not in response.headers["content-security-policy"]
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "same-origin"
     assert needle.format(video=video) in response.text
     assert "<script>" not in response.text  # no inline script: the policy would block it
 
@@ -77,7 +81,7 @@ async def test_what_is_not_there_gets_a_404_page(server: Server, path: str, head
     response = await server.client.get(path, headers=HTML)
     assert response.status_code == 404
     assert response.headers["content-type"] == "text/html; charset=utf-8"
-    assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert response.headers["content-security-policy"] == content_security_policy()
     assert f"<h1>{heading}</h1>" in response.text
     assert 'href="/">Go to the home page</a>' in response.text
     assert 'class="site-nav"' in response.text  # the site's header, as on every page

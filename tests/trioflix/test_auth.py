@@ -10,7 +10,13 @@ import argon2
 import jwt
 import pytest
 
+from trioflix.auth.tokens import TokenIssuer, key_id
+
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
+    import httpx
+
     from tests.conftest import Server
 
 
@@ -127,6 +133,78 @@ async def test_failed_logins_are_rate_limited_per_address(server: Server) -> Non
     assert response.status_code == 429
     assert response.json()["error"]["code"] == "too_many_attempts"
     assert int(response.headers["Retry-After"]) > 0
+
+
+async def test_taken_names_at_register_are_throttled_per_name(server: Server) -> None:
+    """Each taken name counts as a failed guess: the sixth try, and a login, get 429."""
+    await server.register("fred")
+    statuses = []
+    for _ in range(6):
+        response = await server.client.post(
+            "/api/auth/register", json={"username": "fred", "password": "another one"}
+        )
+        statuses.append(response.status_code)
+    assert statuses == [409] * 5 + [429]
+    assert response.json()["error"]["code"] == "too_many_attempts"
+    assert int(response.headers["Retry-After"]) > 0
+    # The budget is the login's too: probing by register cannot double the guesses.
+    response = await server.client.post(
+        "/api/auth/login", json={"username": "fred", "password": "correct horse"}
+    )
+    assert response.status_code == 429
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_taken_names_at_register_are_throttled_per_address(server: Server) -> None:
+    """20 failures from one address over names that each stay under their own limit."""
+    for name in ("gina", "hank", "ivan", "judy"):
+        await server.register(name)
+        for _ in range(5):
+            response = await server.client.post(
+                "/api/auth/register", json={"username": name, "password": "another one"}
+            )
+            assert response.status_code == 409
+    response = await server.client.post(
+        "/api/auth/register", json={"username": "kate", "password": "correct horse"}
+    )
+    assert response.status_code == 429
+    assert response.json()["error"]["code"] == "too_many_attempts"
+
+
+OLD_SECRET = "the-secret-rotated-out-of-jwt-secret-0123456789"
+NEW_SECRET = "the-secret-now-in-jwt-secret-after-rotation-987"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+@pytest.mark.settings(jwt_secret=NEW_SECRET, jwt_previous_secrets=(OLD_SECRET,))
+async def test_rotated_keys_still_verify_and_new_tokens_use_the_current_key(
+    server: Server,
+) -> None:
+    token, user = await server.register("rotor")
+    # New tokens: signed with the current key, which their kid names.
+    assert jwt.get_unverified_header(token)["kid"] == key_id(NEW_SECRET)
+    assert jwt.decode(token, NEW_SECRET, algorithms=["HS256"])["sub"] == str(user["id"])
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(token, OLD_SECRET, algorithms=["HS256"])
+
+    def me(token: str) -> Awaitable[httpx.Response]:
+        return server.client.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})
+
+    # Tokens issued before the rotation, with kid and from before kid existed, still work.
+    old = TokenIssuer(OLD_SECRET, 3600).issue(user["id"])
+    assert (await me(old)).json()["user"]["id"] == user["id"]
+    claims = {"sub": str(user["id"]), "iat": int(time.time()), "exp": int(time.time()) + 60}
+    assert (await me(jwt.encode(claims, OLD_SECRET, "HS256"))).status_code == 200
+    # A kid the server does not know, or a kid that lies about the key, is refused.
+    other = "some-other-secret-nobody-configured-here-0000"
+    for forged in (
+        TokenIssuer(other, 3600).issue(user["id"]),
+        jwt.encode(claims, other, "HS256", headers={"kid": key_id(OLD_SECRET)}),
+    ):
+        response = await me(forged)
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "invalid_token"
 
 
 def _b64(data: dict[str, object]) -> str:

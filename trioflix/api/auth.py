@@ -43,12 +43,44 @@ class LoginBody(Body):
     password: Annotated[str, msgspec.Meta(max_length=1024)]
 
 
+def _refuse_if_throttled(name_key: str, address_key: str, now: float) -> None:
+    """A 429 while the name or the address has used up its failures.
+
+    Logins and registrations share the limiters, so probing names through one
+    route spends the budget of the other.
+    """
+    app_state = state()
+    wait = max(
+        app_state.login_names.retry_after(name_key, now),
+        app_state.login_addresses.retry_after(address_key, now),
+    )
+    if wait > 0:
+        raise APIError(
+            429,
+            "too_many_attempts",
+            f"too many failed attempts; try again in {int(wait) + 1} s",
+            headers={"Retry-After": str(int(wait) + 1)},
+        )
+
+
+def _record_failure(name_key: str, address_key: str, now: float) -> None:
+    state().login_names.record_failure(name_key, now)
+    state().login_addresses.record_failure(address_key, now)
+
+
 @blueprint.post("/register")
 async def register() -> tuple[dict[str, Any], int]:
     body = await json_body(RegisterBody)
+    now = time.monotonic()
+    name_key = body.username.lower()
+    address_key = request.remote_addr or "unknown"
+    _refuse_if_throttled(name_key, address_key, now)
     try:
         user = await create_account(state().db, body.username, body.password, body.display_name)
     except NameTaken:
+        # A taken name tells the caller that the account exists: each one counts
+        # as a failed guess, as a wrong password does at login.
+        _record_failure(name_key, address_key, now)
         raise APIError(
             409, "name_taken", f"The name “{body.username}” is taken.", field="username"
         ) from None
@@ -62,21 +94,10 @@ async def login() -> dict[str, Any]:
     now = time.monotonic()
     name_key = body.username.lower()
     address_key = request.remote_addr or "unknown"
-    wait = max(
-        app_state.login_names.retry_after(name_key, now),
-        app_state.login_addresses.retry_after(address_key, now),
-    )
-    if wait > 0:
-        raise APIError(
-            429,
-            "too_many_attempts",
-            f"too many failed logins; try again in {int(wait) + 1} s",
-            headers={"Retry-After": str(int(wait) + 1)},
-        )
+    _refuse_if_throttled(name_key, address_key, now)
     user = await get_user_by_name(app_state.db, body.username)
     if not await verify_password(user.password_hash if user else None, body.password):
-        app_state.login_names.record_failure(name_key, now)
-        app_state.login_addresses.record_failure(address_key, now)
+        _record_failure(name_key, address_key, now)
         app_state.metrics.logins_failed.inc()
         raise APIError(401, "invalid_credentials", "wrong username or password")
     assert user is not None

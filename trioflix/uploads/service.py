@@ -14,6 +14,7 @@ from trioflix.uploads.files import UploadFiles
 from trioflix.uploads.locks import UploadLocks
 from trioflix.uploads.multipart import UploadObjects
 from trioflix.uploads.progress import ProgressHub
+from trioflix.uploads.quota import UploadQuota
 from trioflix.uploads.shared_locks import SharedUploadLocks
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ class Uploads:
         expiry_s: How long an unfinished upload lives after its last commit.
         check_videos: Whether a finished upload is checked to be a video before
             its job is queued (``TRIOFLIX_CHECK_UPLOADS``).
+        quota: Each user's limits on bytes in flight and stored.
     """
 
     def __init__(
@@ -107,6 +109,7 @@ class Uploads:
         self.hub = ProgressHub()
         self.expiry_s = float(settings.upload_expiry)
         self.check_videos = settings.check_uploads
+        self.quota = UploadQuota(in_flight=settings.upload_in_flight, total=settings.upload_quota)
         self.job_enqueued = job_enqueued
 
     @property

@@ -232,6 +232,8 @@ async def _create(
                 )
             parts.append(part.tus_state())
         final_length = tus.final_length(parts, service.config)
+    else:
+        await service.quota.check(service.db, user.id, req.length)
     now = time.time()
     expires_at = datetime.fromtimestamp(now + service.expiry_s, UTC)
     new_state = tus.UploadState.from_creation(req, final_length=final_length, expires_at=expires_at)

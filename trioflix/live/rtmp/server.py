@@ -12,6 +12,12 @@ is how players leave (a killed player resets its connection), logged at DEBUG.
 A bug is logged with its traceback and also closes only that connection. Every
 exit path releases the channel (publisher) or the viewer slot (player) in a
 shielded, time-bounded step.
+
+Stream-key guessing: each unknown or disabled key counts against the publisher's
+address (not its port) in a :class:`~trioflix.auth.ratelimit.FailureLimiter`. An
+address past its limit has every publish refused at once, before the database is
+asked, logged at WARNING with the address (an operator may want to block it; it
+is no bug of ours, so never ERROR).
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from trioflix.store import StoreUnavailable, stream_keys, users
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    from trioflix.auth.ratelimit import FailureLimiter
     from trioflix.live.channel.fanout import Subscriber
     from trioflix.live.channel.packets import Packet
     from trioflix.live.channel.registry import StreamRegistry
@@ -84,6 +91,7 @@ async def serve_rtmp(
     *,
     read_clock: ReadClock | None = None,
     find_live: FindLive | None = None,
+    key_guesses: FailureLimiter | None = None,
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Accept RTMP connections on ``address`` until cancelled.
@@ -91,7 +99,9 @@ async def serve_rtmp(
     ``read_clock`` (running elsewhere) paces the publishers' reads; without one every
     socket is read as soon as data arrives. ``find_live`` finds the channel a player
     asks for (in a cluster, relayed from its origin if need be); without one, players
-    watch the channels published to ``registry``.
+    watch the channels published to ``registry``. ``key_guesses`` counts wrong stream
+    keys per address and refuses the addresses past its limit; without one nothing is
+    throttled.
     ``task_status.started`` reports the bound address (port 0 picks a free port).
     """
     host, port = address
@@ -108,6 +118,7 @@ async def serve_rtmp(
                 webhooks=webhooks,
                 read_clock=read_clock,
                 find_live=find_live,
+                key_guesses=key_guesses,
             ),
             listeners,
             handler_nursery=nursery,
@@ -122,6 +133,7 @@ async def handle_connection(
     webhooks: Webhooks | None = None,
     read_clock: ReadClock | None = None,
     find_live: FindLive | None = None,
+    key_guesses: FailureLimiter | None = None,
 ) -> None:
     """One RTMP connection, from handshake to close (``serve_listeners`` closes the socket)."""
     try:
@@ -129,7 +141,9 @@ async def handle_connection(
         peer = f"{host}:{port}"
     except OSError:
         return  # gone before we looked
-    session = RTMPSession(stream, peer, registry, db, webhooks, read_clock, find_live)
+    session = RTMPSession(
+        stream, peer, registry, db, webhooks, read_clock, find_live, key_guesses, str(host)
+    )
     try:
         await session.run()
     except* rtmp.RemoteProtocolError as group:
@@ -155,8 +169,12 @@ class RTMPSession:
         webhooks: Webhooks | None = None,
         read_clock: ReadClock | None = None,
         find_live: FindLive | None = None,
+        key_guesses: FailureLimiter | None = None,
+        address: str = "",
     ) -> None:
         self.stream = stream
+        self._key_guesses = key_guesses
+        self._address = address  # the peer's host alone: what guessing is counted by
         self._find_live = find_live
         self.webhooks = webhooks
         self._read_clock = read_clock
@@ -327,11 +345,28 @@ class RTMPSession:
         if self._publishing is not None:
             self.conn.reject_publish(event.stream_id, description="already publishing")
             return
+        if self._key_guesses is not None:
+            wait = self._key_guesses.retry_after(self._address, trio.current_time())
+            if wait > 0:
+                logger.warning(
+                    "RTMP %s: publish refused: too many wrong stream keys from %s;"
+                    " refusing it for %d s more",
+                    self.peer,
+                    self._address,
+                    math.ceil(wait),
+                )
+                self.conn.reject_publish(
+                    event.stream_id, description="too many wrong stream keys; try again later"
+                )
+                self._closing = True
+                return
         secret = event.stream_key.split("?", 1)[0]
         key = await stream_keys.find_key(self.db, secret)
         owner = await users.get_user(self.db, key.user_id) if key is not None else None
         if key is None or owner is None or not key.enabled:
             logger.info("RTMP %s: publish refused: unknown or disabled stream key", self.peer)
+            if self._key_guesses is not None:
+                self._key_guesses.record_failure(self._address, trio.current_time())
             self.conn.reject_publish(event.stream_id, description="unknown or disabled stream key")
             self._closing = True
             return
