@@ -115,6 +115,7 @@ OPERATIONS: tuple[Operation, ...] = (
         answers={
             201: Answer("the new user and a token", responses.UserToken),
             409: Answer("`name_taken`"),
+            429: Answer("`too_many_attempts`: too many taken names tried (`Retry-After`)"),
         },
         links={
             201: {
