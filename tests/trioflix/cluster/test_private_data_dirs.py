@@ -57,6 +57,7 @@ def site(
         "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
         "AWS_REGION": "us-east-1",
         "TRIOFLIX_UPLOAD_PART_SIZE": str(5 * MIB),  # a few MiB make several parts
+        "TRIOFLIX_CHECK_UPLOADS": "off",  # the upload test reads its random bytes back
     }
     with running_private_rig(pg_cluster, tmp_path_factory, **env) as rig:
         yield Site(rig, seaweed.config(bucket, "site/"))
