@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """atheris entry point for every target: ``python tests/fuzz/fuzz.py TARGET [libFuzzer args]``.
 
 Run through ``nox -s fuzz`` (tests/fuzz/run.py sets up the corpus), or by hand with
@@ -10,6 +11,7 @@ The targets and their checks live in :mod:`tests.fuzz.harness`.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -22,11 +24,19 @@ with atheris.instrument_imports(include=["protocols", "trioflix.chat", "tests.fu
     from tests.fuzz.harness import TARGETS
 
 
+# libFuzzer's -merge re-runs argv[0] with its own flags only: the target name reaches
+# that inner process through the environment.
+TARGET_ENV = "TRIOFLIX_FUZZ_TARGET"
+
+
 def main(argv: list[str]) -> None:
-    if len(argv) < 2 or argv[1] not in TARGETS:
+    if len(argv) > 1 and argv[1] in TARGETS:
+        os.environ[TARGET_ENV] = argv.pop(1)
+    target = os.environ.get(TARGET_ENV)
+    if target not in TARGETS:
         sys.exit(f"usage: {argv[0]} {{{','.join(TARGETS)}}} [libFuzzer args]")
     # libFuzzer reads the rest of the command line as its own flags and corpus paths.
-    atheris.Setup([argv[0], *argv[2:]], TARGETS[argv[1]])
+    atheris.Setup(argv, TARGETS[target])
     atheris.Fuzz()
 
 

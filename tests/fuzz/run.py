@@ -133,11 +133,15 @@ def _save_corpus(target: str, workdir: Path) -> int:
         for path in (workdir / "corpus" / target).iterdir():
             if path.stat().st_size <= SAVE_MAX_BYTES:
                 shutil.copy(path, small)
+        # libFuzzer's merge re-runs its argv[0] (fuzz.py, through its #! line): the
+        # python3 found first on PATH must be this one, with atheris.
+        search = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
         subprocess.run(
             [sys.executable, str(FUZZ), target, "-merge=1", str(kept), small],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             check=True,
+            env={**os.environ, "PATH": search},
         )
     return len(list(kept.iterdir())) - before
 
