@@ -66,11 +66,12 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def fuzz(session: nox.Session) -> None:
-    """atheris on RTMP, AMF0 and FLV: ``nox -s fuzz -- 600 [rtmp amf0 flv]``.
+    """Every atheris target in parallel: ``nox -s fuzz -- --hours H`` (or ``-- 600 [TARGET ...]``).
 
-    The number is the wall-clock budget in seconds (default 180), shared by the
-    targets; the corpus grows in .nox/fuzz-data across runs and crash artifacts
-    land there too (see tests/fuzz/run.py). Not a default session.
+    The budget is wall-clock time (``--hours``, or seconds; default 180 s); the targets
+    share one process per CPU, round-robin. New inputs land in .nox/fuzz-data, the small
+    ones that add coverage are merged into tests/fuzz/corpus, crash artifacts land in
+    .nox/fuzz-data/artifacts (see tests/fuzz/run.py). Not a default session.
     """
     if session.venv_backend != "none":
         session.install("-e", ".[fuzz]")

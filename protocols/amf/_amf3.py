@@ -195,6 +195,10 @@ class _Decoder:
         sealed = [self.string() for _ in range(min(sealed_count, self.r.remaining()))]
         if len(sealed) < sealed_count:
             raise AMFDecodeError(f"truncated AMF3 traits: {sealed_count} members announced")
+        if "" in sealed:
+            # The empty string ends a dynamic member list; as a sealed name it could not
+            # be told apart from that end, and encode_amf3 refuses it.
+            raise AMFDecodeError("AMF3 sealed member names must not be empty")
         traits = _Traits(class_name, bool(header & 8), sealed)
         self.traits.append(traits)
         return traits

@@ -25,12 +25,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from protocols import amf, flv, rtmp
+from protocols import amf, flv, hls, rtmp, tus
+from trioflix.chat import protocol as chat
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["TARGETS", "amf0_one_input", "flv_one_input", "rtmp_one_input", "seeds"]
+__all__ = [
+    "TARGETS",
+    "amf0_one_input",
+    "amf3_one_input",
+    "chat_one_input",
+    "flv_one_input",
+    "flvconfig_one_input",
+    "hls_one_input",
+    "rtmp_one_input",
+    "seeds",
+    "tus_one_input",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 RTMP_VECTORS = ROOT / "tests" / "protocols" / "rtmp" / "vectors"
@@ -480,13 +492,296 @@ def _flv_seeds() -> dict[str, bytes]:
     return out
 
 
-TARGETS = {
+# --- FLV codec records ---------------------------------------------------------------------
+
+
+def flvconfig_one_input(data: bytes) -> None:
+    """Fuzz target: the codec record parsers alone (AVC/HEVC records, H.264 SPS, AAC
+    AudioSpecificConfig, video tag bodies with enhanced-RTMP FourCC headers).
+
+    The same parsers as the ``flv`` target's body modes, with the whole budget spent on
+    them rather than on the file reader. Modes as in :func:`flv_one_input`; mode 0 (a
+    whole file) is read as a video tag body.
+    """
+    if not data:
+        return
+    mode, body = data[0] & 7, data[1:]
+    try:
+        _FLV_BODY_PARSERS.get(mode, _video_body)(body)
+    except flv.FLVError:
+        pass
+
+
+def _flvconfig_seeds() -> dict[str, bytes]:
+    return {name: data for name, data in _flv_seeds().items() if data[0] & 7 != FLV_FILE}
+
+
+# --- AMF3 ---------------------------------------------------------------------------------
+
+
+def amf3_one_input(data: bytes) -> None:
+    """Fuzz target: decode_amf3; what decodes must re-encode stably."""
+    try:
+        values = amf.decode_amf3(data)
+    except amf.AMFDecodeError:
+        return
+    encoded = amf.encode_amf3(*values)
+    again = amf.decode_amf3(encoded)
+    assert len(again) == len(values)
+    assert amf.encode_amf3(*again) == encoded
+
+
+def _amf3_seeds() -> dict[str, bytes]:
+    moment = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    out = {
+        "scalars": amf.encode_amf3(None, True, False, 0, -1, 2**28 - 1, 2.5, "s", ""),
+        "connect": amf.encode_amf3(
+            {"app": "live", "tcUrl": "rtmp://h/live", "objectEncoding": 3.0}
+        ),
+        "nested": amf.encode_amf3([1, [2, [3, {"k": b"\x00\x01"}]], "x"]),
+        "date": amf.encode_amf3(moment),
+        "bytes": amf.encode_amf3(b"\x00" * 8),
+        # References: the second "ab" and the second object are by index (U29 ref).
+        "string-ref": b"\x06\x05ab\x06\x00",
+        "object-ref": b"\x0a\x0b\x01\x03k\x04\x01\x01\x0a\x02",
+        # Sealed trait with one member, then a trait reference.
+        "traits": b"\x09\x03\x01\x0a\x13\x03T\x03a\x04\x01\x0a\x01\x04\x02",
+        "vector-int": b"\x0d\x05\x00" + (1).to_bytes(4, "big") + (2).to_bytes(4, "big"),
+        "vector-double": b"\x0f\x03\x00" + bytes(8),
+        "xml": b"\x0b\x07<a/>",
+    }
+    return out
+
+
+# --- MPEG-TS / HLS muxer ------------------------------------------------------------------
+
+# Modes: input[0] & 1 is the segmenter's video flag (0: audio-only), (input[0] >> 1) & 3
+# picks the target duration; the rest is an FLV file whose tags (and their timestamps)
+# feed the segmenter.
+_HLS_TARGETS_MS = (1, 40, 500, 2000)
+_TS_PIDS = frozenset((hls.VIDEO_PID, hls.AUDIO_PID, hls.PMT_PID, 0))
+
+
+class _TSChecker:
+    """Checks MPEG-TS structure across the segments of one stream."""
+
+    def __init__(self) -> None:
+        self.counters: dict[int, int] = {}
+
+    def segment(self, data: bytes) -> None:
+        size = hls.TS_PACKET_SIZE
+        assert data and len(data) % size == 0, len(data)
+        pids = []
+        for pos in range(0, len(data), size):
+            assert data[pos] == 0x47, pos
+            pid = (data[pos + 1] & 0x1F) << 8 | data[pos + 2]
+            assert pid in _TS_PIDS, pid
+            assert data[pos + 3] & 0x10, "every packet carries payload"
+            counter = data[pos + 3] & 0x0F
+            last = self.counters.get(pid)
+            assert last is None or counter == (last + 1) & 0x0F, (pid, last, counter)
+            self.counters[pid] = counter
+            pids.append(pid)
+        assert pids[:2] == [0, hls.PMT_PID], pids[:2]
+
+
+def hls_one_input(data: bytes) -> None:
+    """Fuzz target: the HLS segmenter and TS muxer fed the tags of an FLV file.
+
+    Allowed: ``FLVError`` from the FLV reader or a tag body, ``HLSError`` for a corrupt
+    record or frame (the segmenter then goes on with the next tag). Every segment must
+    be whole 188-byte packets with the 0x47 sync byte, PAT and PMT first, continuity
+    counters running on across segments, in sequence order, with a duration >= 0.
+    """
+    if not data:
+        return
+    segmenter = hls.Segmenter(
+        target_duration_ms=_HLS_TARGETS_MS[data[0] >> 1 & 3], video=bool(data[0] & 1)
+    )
+    unwrapper = hls.TimestampUnwrapper()
+    checker = _TSChecker()
+    events: list[hls.SegmentEvent] = []
+    try:
+        for tag in _flv_tags(data[1:]):
+            try:
+                if tag.tag_type == flv.TagType.VIDEO:
+                    video = flv.parse_video_tag(tag.data)
+                    events += segmenter.push_video(video, unwrapper.unwrap(tag.timestamp_ms))
+                elif tag.tag_type == flv.TagType.AUDIO:
+                    audio = flv.parse_audio_tag(tag.data)
+                    events += segmenter.push_audio(audio, unwrapper.unwrap(tag.timestamp_ms))
+            except (flv.FLVError, hls.HLSError):
+                pass  # a bad tag is dropped; the stream goes on
+    except flv.FLVError:
+        pass  # the file itself is broken: what was read so far still counts
+    events += segmenter.finish()
+    opened: hls.SegmentStarted | None = None
+    for event in events:
+        if isinstance(event, hls.SegmentStarted):
+            assert opened is None
+            opened = event
+            continue
+        assert opened is not None and opened.sequence == event.sequence
+        assert event.duration_ms >= 0, event
+        checker.segment(event.data)
+        opened = None
+    assert opened is None
+
+
+def _hls_seeds() -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    for path in sorted(FLV_VECTORS.glob("*.flv")):
+        data = path.read_bytes()
+        # Video with short segments, audio-only, video with the default target.
+        for mode in (1 | 1 << 1, 1 << 1, 1 | 3 << 1):
+            out[f"{path.stem}-{mode}"] = bytes((mode,)) + data
+    return out
+
+
+# --- tus ----------------------------------------------------------------------------------
+
+# Modes: input[0] % 5 picks the method, input[0] >> 7 the resource (creation or upload URL).
+# The rest, as Latin-1 (what HTTP header bytes map to), is "Name: value" lines; in mode
+# _TUS_METADATA it is an Upload-Metadata value on its own.
+_TUS_METHODS = ("POST", "HEAD", "PATCH", "DELETE", "OPTIONS")
+_TUS_METADATA = 5
+_TUS_CONFIG = tus.TusConfig(extensions=tuple(tus.Extension), max_size=1 << 40)
+
+
+def _header_lines(text: str) -> list[tuple[str, str]]:
+    return [(n, v) for n, _, v in (line.partition(":") for line in text.split("\n"))]
+
+
+def tus_one_input(data: bytes) -> None:
+    """Fuzz target: tus request header parsing and ``Upload-Metadata``.
+
+    Allowed: a request or ``TusError`` (whose response must render). Metadata that
+    parses must survive ``encode_metadata`` and parse back equal.
+    """
+    if not data:
+        return
+    mode, text = data[0] & 7, data[1:].decode("latin-1")
+    try:
+        if mode == _TUS_METADATA:
+            metadata = tus.parse_metadata(text)
+            assert tus.parse_metadata(tus.encode_metadata(metadata)) == metadata
+            return
+        resource: tus.Resource = "upload" if data[0] >> 7 else "creation"
+        method = _TUS_METHODS[mode % len(_TUS_METHODS)]
+        tus.parse_request(method, dict(_header_lines(text)), _TUS_CONFIG, resource=resource)
+        tus.parse_request(method, _Pairs(_header_lines(text)), _TUS_CONFIG, resource=resource)
+    except tus.TusError as exc:
+        response = tus.error_response(exc)
+        assert 400 <= response.status < 500, response
+
+
+class _Pairs:
+    """Headers with repeated names (as werkzeug's ``Headers`` yields them)."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self._pairs = pairs
+
+    def items(self) -> list[tuple[str, str]]:
+        return self._pairs
+
+
+def _tus_seeds() -> dict[str, bytes]:
+    metadata = tus.encode_metadata({"filename": b"clip.mp4", "filetype": b"video/mp4", "e": b""})
+    creation = f"Tus-Resumable: 1.0.0\nUpload-Length: 1000\nUpload-Metadata: {metadata}"
+    requests = {
+        "create": (0, creation),
+        "create-deferred": (0, "Tus-Resumable: 1.0.0\nUpload-Defer-Length: 1"),
+        "create-partial": (0, "Tus-Resumable: 1.0.0\nUpload-Length: 5\nUpload-Concat: partial"),
+        "create-final": (0, "Tus-Resumable: 1.0.0\nUpload-Concat: final;/files/a /files/b"),
+        "create-with-upload": (
+            0,
+            "Tus-Resumable: 1.0.0\nUpload-Length: 5\n"
+            "Content-Type: application/offset+octet-stream\nContent-Length: 5",
+        ),
+        "head": (1 | 0x80, "Tus-Resumable: 1.0.0"),
+        "patch": (
+            2 | 0x80,
+            "Tus-Resumable: 1.0.0\nUpload-Offset: 0\n"
+            "Content-Type: application/offset+octet-stream\nContent-Length: 3\n"
+            "Upload-Checksum: sha1 Kq5sNclPz7QV2+lfQIuc6R7oRu0=",
+        ),
+        "patch-trailer": (
+            2 | 0x80,
+            "Tus-Resumable: 1.0.0\nUpload-Offset: 0\n"
+            "Content-Type: application/offset+octet-stream\nTransfer-Encoding: chunked\n"
+            "Trailer: Upload-Checksum",
+        ),
+        "delete": (3 | 0x80, "Tus-Resumable: 1.0.0"),
+        "options": (4, ""),
+        "override": (0 | 0x80, "Tus-Resumable: 1.0.0\nX-HTTP-Method-Override: DELETE"),
+        "metadata": (_TUS_METADATA, metadata),
+    }
+    return {
+        name: bytes((mode,)) + text.encode("latin-1") for name, (mode, text) in requests.items()
+    }
+
+
+# --- chat ---------------------------------------------------------------------------------
+
+
+def chat_one_input(data: bytes) -> None:
+    """Fuzz target: the chat client frame decoder (websocket text frames are UTF-8).
+
+    Allowed: a frame or ``ChatError``; a decoded frame must re-encode and decode equal,
+    and ``nonce_of`` (used to echo the nonce of a refused frame) never raises.
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return  # the websocket layer refuses such a frame before the decoder sees it
+    nonce = chat.nonce_of(text)
+    assert nonce is None or 0 < len(nonce) <= 64
+    try:
+        frame = chat.decode_client_frame(text)
+    except chat.ChatError as exc:
+        code = exc.code
+    else:
+        assert chat.decode_client_frame(chat.encode(frame)) == frame
+        return
+    assert code in {"malformed_frame", "invalid_frame"}, code
+
+
+def _chat_seeds() -> dict[str, bytes]:
+    frames = {
+        "send": {"type": "send", "nonce": "n1", "text": "hello"},
+        "superchat": {"type": "superchat", "nonce": "n2", "amount": 500, "currency": "EUR"},
+        "delete": {"type": "delete", "nonce": "n3", "message_id": 7},
+        "ban": {"type": "ban", "nonce": "n4", "user": "bob", "reason": "spam"},
+        "unban": {"type": "unban", "nonce": "n5", "user": "bob"},
+        "timeout": {"type": "timeout", "nonce": "n6", "user": "bob", "seconds": 60},
+        "settings": {"type": "settings", "nonce": "n7", "slow_mode_s": 5},
+        "blocked-terms": {"type": "blocked_terms", "nonce": "n8", "add": ["x"], "remove": []},
+        "moderator": {"type": "moderator", "nonce": "n9", "user": "bob", "add": True},
+    }
+    return {name: chat.encode(frame).encode() for name, frame in frames.items()}
+
+
+TARGETS: dict[str, Callable[[bytes], None]] = {
     "rtmp": rtmp_one_input,
     "amf0": amf0_one_input,
+    "amf3": amf3_one_input,
     "flv": flv_one_input,
+    "flvconfig": flvconfig_one_input,
+    "hls": hls_one_input,
+    "tus": tus_one_input,
+    "chat": chat_one_input,
 }
 
-_SEEDS = {"rtmp": _rtmp_seeds, "amf0": _amf0_seeds, "flv": _flv_seeds}
+_SEEDS = {
+    "rtmp": _rtmp_seeds,
+    "amf0": _amf0_seeds,
+    "amf3": _amf3_seeds,
+    "flv": _flv_seeds,
+    "flvconfig": _flvconfig_seeds,
+    "hls": _hls_seeds,
+    "tus": _tus_seeds,
+    "chat": _chat_seeds,
+}
 
 
 def seeds(target: str) -> dict[str, bytes]:

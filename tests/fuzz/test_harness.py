@@ -1,23 +1,68 @@
-"""The fuzz harnesses, run on their seed corpus under pytest (no atheris needed).
+"""The fuzz harnesses, run on their corpora under pytest (no atheris needed).
 
-This keeps the targets from rotting, and checks that every seed is a clean pass
-(events or the package's own error), so a fuzzing run starts from a sound corpus.
+This keeps the targets from rotting, checks that every seed and every input of the
+corpus kept in the repository is a clean pass (events or the package's own error), so a
+fuzzing run starts from a sound corpus, and replays every crash found and fixed
+(``tests/fuzz/regressions/TARGET/``), so each stays fixed.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from protocols import rtmp
-from tests.fuzz import harness
+from tests.fuzz import harness, run
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# The repository corpus grows by merged, small inputs only (run.SAVE_MAX_BYTES each).
+MAX_CORPUS_BYTES = 512 * 1024
+
+
+def _files(directory: Path) -> list[Path]:
+    return sorted(path for path in directory.iterdir() if path.is_file())
 
 
 @pytest.mark.parametrize("target", sorted(harness.TARGETS))
 def test_every_seed_passes_its_target(target: str) -> None:
     found = harness.seeds(target)
-    assert len(found) >= 10
+    assert len(found) >= 9
     for data in found.values():
         harness.TARGETS[target](data)
+
+
+@pytest.mark.parametrize("target", sorted(harness.TARGETS))
+def test_the_repository_corpus_passes_its_target(target: str) -> None:
+    files = _files(run.CORPUS / target)
+    assert len(files) >= 3
+    for path in files:
+        harness.TARGETS[target](path.read_bytes())
+
+
+def test_every_fixed_crash_stays_fixed() -> None:
+    directories = sorted(run.REGRESSIONS.iterdir())
+    assert {d.name for d in directories} <= set(harness.TARGETS)
+    vectors = [path for directory in directories for path in _files(directory)]
+    assert vectors, "no regression vectors: each fixed crash is kept as one"
+    for path in vectors:
+        harness.TARGETS[path.parent.name](path.read_bytes())
+
+
+def test_the_repository_corpus_stays_small() -> None:
+    total = sum(path.stat().st_size for path in run.CORPUS.rglob("*") if path.is_file())
+    assert total <= MAX_CORPUS_BYTES
+    assert {path.name for path in run.CORPUS.iterdir()} == set(harness.TARGETS)
+
+
+def test_the_plan_shares_processes_round_robin() -> None:
+    slices = run.plan(["a", "b", "c"], 3600, 2)  # 2400 CPU seconds per target
+    assert [(s.target, s.round) for s in slices[:4]] == [("a", 0), ("b", 0), ("c", 0), ("a", 1)]
+    assert {s.seconds for s in slices} == {600}
+    assert sum(s.seconds for s in slices) == 3600 * 2
+    assert [s.seconds for s in run.plan(["a"], 10, 1)] == [10]
 
 
 def test_rtmp_seeds_reach_the_media() -> None:

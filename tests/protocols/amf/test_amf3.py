@@ -104,6 +104,7 @@ INVALID: list[tuple[bytes, str]] = [
     (h("09 03 01 09 00"), "AMF3 object reference 0 is cyclic (not supported)"),
     (h("09 ff ff ff ff 01"), "truncated AMF3 array: 268435455 dense elements announced"),
     (h("0a 8f ff ff f3 01"), "truncated AMF3 traits: 4194303 members announced"),
+    (h("0a 13 03 54 01 04 02"), "AMF3 sealed member names must not be empty"),
     (h("10 ff ff ff ff 00 01"), "truncated AMF3 vector: 268435455 elements announced"),
     (h("0d 05 00 00"), "truncated AMF3 vector: need 8 bytes"),
     (h("04 ff"), "truncated AMF3 U29 integer"),
