@@ -24,7 +24,6 @@ from schemathesis.engine import events, from_schema
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     ensure_resource_availability,
-    negative_data_rejection,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
@@ -57,9 +56,13 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
     response_headers_conformance,
-    negative_data_rejection,
     unsupported_method,
 ]
+# Not negative_data_rejection: it expects a 4xx for a query parameter the document
+# does not name, which every route ignores by design, and for a request "without"
+# its Authorization header, which this harness always adds. Negative examples are
+# still sent and checked for 5xx and conformance above; the routes' refusals of bad
+# bodies and ids are asserted one by one in tests/trioflix/test_bad_input.py.
 # A resource a link says was created (a new key) must be there to read.
 STATEFUL_CHECKS = [*CHECKS, ensure_resource_availability]
 # Bounded so the whole module runs in about a minute on a loaded machine; the
