@@ -17,6 +17,7 @@ from protocols import flv, fmp4
 from tests.interop.media import FFMPEG, ffprobe, require
 
 from .helpers import FLVMedia, read_flv
+from .test_fmp4_init import picture_size
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -133,6 +134,9 @@ def test_parts_follow_the_cuts(muxed: Muxed) -> None:
 
 
 def test_ffprobe_reads_the_init_segment(muxed: Muxed, tmp_path: Path) -> None:
+    # 180 rows are coded as 184 (whole 8x8 blocks) and cropped by the SPS: the size the
+    # muxer states must be the cropped one.
+    assert picture_size(muxed.init) == (320, 180)
     path = tmp_path / "init.mp4"
     path.write_bytes(muxed.init)
     report, errors = ffprobe(path, "-show_streams")
