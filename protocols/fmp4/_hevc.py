@@ -1,9 +1,9 @@
 """The picture size in an HEVC sequence parameter set (Rec. ITU-T H.265 7.3.2.2.1).
 
 The ``hvcC`` record carries the SPS but not the size that ``tkhd`` and the sample entry
-state (players such as Safari's take the track's size from them). Only the fields up to
-the conformance window are read. The bit reader is :mod:`protocols.flv`'s, the one that
-reads H.264 parameter sets: its reading of ``u(n)``/``ue(v)`` is what H.265 uses too.
+state, and a player may size the track from those rather than from the decoder. Only the
+fields up to the conformance window are read. The bit reader is :mod:`protocols.flv`'s,
+the one that reads H.264 parameter sets: H.265 reads ``u(n)`` and ``ue(v)`` the same way.
 """
 
 from __future__ import annotations
