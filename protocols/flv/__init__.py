@@ -6,7 +6,8 @@
   :func:`parse_audio_tag` and their inverses; :func:`classify_video_tag` and
   :func:`classify_audio_tag` read only the flags (per-packet hot paths).
 - Codec records: :func:`parse_avc_config`, :func:`parse_hevc_config`,
-  :func:`parse_audio_specific_config`, and :func:`parse_h264_sps` for width/height.
+  :func:`parse_audio_specific_config`, and :func:`parse_h264_sps` and
+  :func:`parse_hevc_sps_size` for width/height.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from ._hevc import HEVCDecoderConfig as HEVCDecoderConfig
 from ._hevc import HEVCNalArray as HEVCNalArray
 from ._hevc import HEVCNalType as HEVCNalType
 from ._hevc import parse_hevc_config as parse_hevc_config
+from ._hevc_sps import parse_hevc_sps_size as parse_hevc_sps_size
 from ._tags import AACPacketType as AACPacketType
 from ._tags import AudioTag as AudioTag
 from ._tags import AVCPacketType as AVCPacketType

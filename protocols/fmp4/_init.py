@@ -27,11 +27,11 @@ from protocols.flv import (
     FLVError,
     HEVCDecoderConfig,
     parse_h264_sps,
+    parse_hevc_sps_size,
 )
 
 from ._boxes import encode_box, encode_full_box
 from ._errors import FMP4Error
-from ._hevc import hevc_picture_size
 
 __all__ = [
     "AUDIO_TRACK_ID",
@@ -184,10 +184,13 @@ def _trak(timescale: int, handler: bytes, header: bytes, entry: bytes, tkhd: byt
 
 
 def _picture_size(config: VideoConfig) -> tuple[int, int]:
-    if isinstance(config, HEVCDecoderConfig):
-        return hevc_picture_size(config)
     if not config.sps:
         return 0, 0
+    if isinstance(config, HEVCDecoderConfig):
+        try:
+            return parse_hevc_sps_size(config.sps[0])
+        except FLVError as exc:
+            raise FMP4Error(f"bad HEVC SPS in the hvcC record: {exc}") from exc
     try:
         sps = parse_h264_sps(config.sps[0])
     except FLVError as exc:

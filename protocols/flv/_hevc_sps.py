@@ -1,21 +1,18 @@
-"""The picture size in an HEVC sequence parameter set (Rec. ITU-T H.265 7.3.2.2.1).
+"""H.265: the picture size in a sequence parameter set (Rec. ITU-T H.265 7.3.2.2.1).
 
-The ``hvcC`` record carries the SPS but not the size that ``tkhd`` and the sample entry
-state, and a player may size the track from those rather than from the decoder. Only the
-fields up to the conformance window are read. The bit reader is :mod:`protocols.flv`'s,
-the one that reads H.264 parameter sets: H.265 reads ``u(n)`` and ``ue(v)`` the same way.
+The ``hvcC`` record carries the SPS but not the size that an MP4 ``tkhd`` or a playlist's
+RESOLUTION states. Only the fields up to the conformance window are read; ``u(n)`` and
+``ue(v)`` read as in H.264, so the bit reader is the one :func:`parse_h264_sps` uses.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-from protocols.flv import FLVError, HEVCDecoderConfig
-from protocols.flv._bits import BitReader, unescape_rbsp
+from ._bits import BitReader, unescape_rbsp
+from ._errors import FLVError
 
-from ._errors import FMP4Error
-
-__all__ = ["hevc_picture_size"]
+__all__ = ["parse_hevc_sps_size"]
 
 _NAL_HEADER_BYTES: Final = 2
 # profile_tier_level(): general_profile_space .. general_level_idc (H.265 7.3.3).
@@ -24,18 +21,13 @@ _SUB_LAYER_PROFILE_BITS: Final = 88
 _SUB_LAYER_LEVEL_BITS: Final = 8
 
 
-def hevc_picture_size(config: HEVCDecoderConfig) -> tuple[int, int]:
-    """Width and height of the first SPS's cropped picture; (0, 0) without an SPS.
+def parse_hevc_sps_size(nal: bytes) -> tuple[int, int]:
+    """Width and height of the cropped picture an HEVC SPS NAL unit describes.
 
     Raises:
-        FMP4Error: A truncated SPS, or a conformance window that leaves no picture.
+        FLVError: A truncated SPS, or a conformance window that leaves no picture.
     """
-    if not config.sps:
-        return 0, 0
-    try:
-        return _picture_size(BitReader(unescape_rbsp(config.sps[0][_NAL_HEADER_BYTES:])))
-    except FLVError as exc:
-        raise FMP4Error(f"bad HEVC SPS in the hvcC record: {exc}") from exc
+    return _picture_size(BitReader(unescape_rbsp(nal[_NAL_HEADER_BYTES:])))
 
 
 def _picture_size(r: BitReader) -> tuple[int, int]:
@@ -61,5 +53,5 @@ def _picture_size(r: BitReader) -> tuple[int, int]:
         width -= sub_width * (left + right)
         height -= sub_height * (top + bottom)
     if width <= 0 or height <= 0:
-        raise FMP4Error("the HEVC SPS's conformance window leaves no picture")
+        raise FLVError("the HEVC SPS's conformance window leaves no picture")
     return width, height
