@@ -14,10 +14,22 @@ import hashlib
 import hmac
 import logging
 import secrets
+import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-import jwt
+if "cryptography" in sys.modules:
+    import jwt
+else:
+    # PyJWT loads the `cryptography` package for its asymmetric algorithms whenever it
+    # is installed (aiortc brings it), which costs the server 12 MiB resident; HS256
+    # needs only hmac. Hidden while PyJWT loads, `cryptography` stays importable for
+    # whatever needs it later (WebRTC's DTLS).
+    sys.modules["cryptography"] = None  # type: ignore[assignment]
+    try:
+        import jwt
+    finally:
+        del sys.modules["cryptography"]
 
 if TYPE_CHECKING:
     from pathlib import Path
