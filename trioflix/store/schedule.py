@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
-    from trioflix.store._database import Database, Row, Transaction
+    from trioflix.store._database import Row, Transaction
 
 __all__ = [
     "MAX_DESCRIPTION",
@@ -296,7 +296,7 @@ async def due_entry(
 
 
 async def attach_due(
-    db: Database,
+    tx: Transaction,
     user_id: int,
     session_id: int,
     *,
@@ -305,29 +305,29 @@ async def attach_due(
     after_s: float,
 ) -> ScheduleEntry | None:
     """A session went live: the entry due now (:func:`due_entry`), if any, is
-    ``started`` by it, and gives it its title and description.
+    ``started`` by it, and gives it its title and description. Run in the
+    transaction that makes the session live, so that nobody sees one without the other.
 
     Returns:
         The entry as it is now, or ``None`` when none was due.
     """
-    async with db.transaction() as tx:
-        due = await due_entry(tx, user_id, now=now, before_s=before_s, after_s=after_s)
-        if due is None:
-            return None
-        await tx.execute(
-            "UPDATE schedule_entries SET state = 'started', session_id = $2, updated_at = $3"
-            " WHERE id = $1",
-            due.id,
-            session_id,
-            now,
-        )
-        await tx.execute(
-            "UPDATE live_sessions SET title = $2, description = $3 WHERE id = $1",
-            session_id,
-            due.title,
-            due.description,
-        )
-        return await get_entry(tx, due.id)
+    due = await due_entry(tx, user_id, now=now, before_s=before_s, after_s=after_s)
+    if due is None:
+        return None
+    await tx.execute(
+        "UPDATE schedule_entries SET state = 'started', session_id = $2, updated_at = $3"
+        " WHERE id = $1",
+        due.id,
+        session_id,
+        now,
+    )
+    await tx.execute(
+        "UPDATE live_sessions SET title = $2, description = $3 WHERE id = $1",
+        session_id,
+        due.title,
+        due.description,
+    )
+    return await get_entry(tx, due.id)
 
 
 async def mark_missed(db: Transaction, *, now: float, after_s: float) -> int:

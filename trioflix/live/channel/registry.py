@@ -40,8 +40,8 @@ Rules:
 8. A new session that goes live within a scheduled stream's window (``schedule_window``)
    starts that stream: the session takes its title and description, the entry is
    ``started`` (``trioflix.store.schedule.attach_due``), and ``on_scheduled_start``
-   is told. A reconnect within the grace window continues the session, not a new
-   entry. A database that cannot attach it does not stop the stream (logged).
+   is told, all in the transaction that makes the session live. A reconnect within
+   the grace window continues the session, not a new entry.
 
 Every database write runs under one lock, so the in-memory map and the stored
 sessions never disagree, and two racing publishers cannot both win.
@@ -64,7 +64,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
     from trioflix.live.channel.webhooks import Webhooks
-    from trioflix.store import Database
+    from trioflix.store import Database, Transaction
     from trioflix.store.schedule import ScheduleEntry
 
     SessionWorker = Callable[[LiveStream], Awaitable[None]]
@@ -259,24 +259,6 @@ class StreamRegistry:
             self._db, user_id, now=time.time(), before_s=before_s, after_s=after_s
         )
 
-    async def _attach_schedule(self, channel: str, user_id: int, session_id: int) -> None:
-        """Rule 8: the new session starts the scheduled stream due now, if any."""
-        if self.schedule_window is None:
-            return
-        before_s, after_s = self.schedule_window
-        try:
-            entry = await schedule_store.attach_due(
-                self._db, user_id, session_id, now=time.time(), before_s=before_s, after_s=after_s
-            )
-        except StoreError as exc:
-            logger.warning("%s: could not attach its scheduled stream: %s", channel, exc)
-            return
-        if entry is None:
-            return
-        logger.info("%s started scheduled stream %d", channel, entry.id)
-        if self._on_scheduled_start is not None:
-            self._on_scheduled_start(channel, entry)
-
     # --- publishing --------------------------------------------------------------------
 
     async def start_publishing(
@@ -320,6 +302,23 @@ class StreamRegistry:
                     pending[1].cancel()
                     await self._end_locked(channel, "replaced by another stream key")
                 claim = await self._claim(channel, user_id, key_id)
+                started: list[ScheduleEntry] = []
+
+                async def attach(tx: Transaction, session_id: int) -> None:
+                    # Rule 8, in the transaction that makes the session live.
+                    if self.schedule_window is not None:
+                        before_s, after_s = self.schedule_window
+                        entry = await schedule_store.attach_due(
+                            tx,
+                            user_id,
+                            session_id,
+                            now=time.time(),
+                            before_s=before_s,
+                            after_s=after_s,
+                        )
+                        if entry is not None:
+                            started.append(entry)
+
                 try:
                     session = await live_sessions.begin_publishing(
                         self._db,
@@ -328,6 +327,7 @@ class StreamRegistry:
                         self.node,
                         default_title=f"{channel} live",
                         epoch=claim.epoch,
+                        then=attach,
                     )
                 except BaseException:
                     claim.release()
@@ -336,7 +336,10 @@ class StreamRegistry:
                     claim.release()
                     raise PublishRefused("NetStream.Publish.BadName", _TAKEN_OVER)
                 self._origins[channel] = claim
-                await self._attach_schedule(channel, user_id, session.id)
+                for entry in started:
+                    logger.info("%s started scheduled stream %d", channel, entry.id)
+                    if self._on_scheduled_start is not None:
+                        self._on_scheduled_start(channel, entry)
                 stream = LiveStream(
                     channel=channel,
                     user_id=user_id,
