@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.slow, ONE_BACKEND]
 WEEK = [("Monday build", 1), ("Wednesday speedrun", 3), ("Friday Q&A, ask; anything", 5)]
 
 
-async def feed(server: Server) -> dict[str, icalendar.Event]:
+async def feed(server: Server) -> dict[str, icalendar.cal.Component]:
     """The channel's calendar as a subscribed calendar app reads it, by SUMMARY."""
     response = await server.client.get("/channels/erin/schedule.ics")
     assert response.status_code == 200

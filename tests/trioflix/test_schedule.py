@@ -16,6 +16,7 @@ import pytest
 import trio
 
 from tests.api import auth
+from trioflix.config import ConfigError, Settings
 from trioflix.live.channel.schedule import run_missed_sweep
 from trioflix.store import schedule as schedule_store
 
@@ -285,7 +286,7 @@ async def test_missed_entries(server: Server) -> None:
 
     async def state_of(entry_id: int) -> str:
         entries = await public_entries(server, "alice")
-        return next(e["state"] for e in entries if e["id"] == entry_id)
+        return str(next(e["state"] for e in entries if e["id"] == entry_id))
 
     # The service's sweep, on a clock just past the window: the entry is missed.
     async with trio.open_nursery() as nursery:
@@ -306,3 +307,20 @@ async def test_missed_entries(server: Server) -> None:
         db, now=entry["ends_at"] + schedule_store.PURGE_AFTER_S + 1, after_s=3600
     )
     assert await schedule_store.get_entry(db, entry["id"]) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("600,1200", (600.0, 1200.0)), (" 0 , 86400 ", (0.0, 86400.0))],
+)
+def test_schedule_window_setting(value: str, expected: tuple[float, float]) -> None:
+    assert Settings.from_env(environ={}).schedule_window == (1800.0, 3600.0)
+    assert (
+        Settings.from_env(environ={"TRIOFLIX_SCHEDULE_WINDOW": value}).schedule_window == expected
+    )
+
+
+@pytest.mark.parametrize("value", ["1800", "a,b", "1,2,3", "-1,60", "60,90000"])
+def test_schedule_window_refuses(value: str) -> None:
+    with pytest.raises(ConfigError, match="TRIOFLIX_SCHEDULE_WINDOW"):
+        Settings.from_env(environ={"TRIOFLIX_SCHEDULE_WINDOW": value})

@@ -81,7 +81,7 @@ def test_escaping_and_folding_round_trip() -> None:
         line.decode()  # no UTF-8 sequence was split by a fold
     # Lenient parsers read an unescaped comma or semicolon too: the octets themselves.
     unfolded = body.replace(b"\r\n ", b"")
-    assert "SUMMARY:Mario\\, Zelda\\; and C:\\\\games".encode() in unfolded
+    assert b"SUMMARY:Mario\\, Zelda\\; and C:\\\\games" in unfolded
     assert "“quotes”\\nnext line".encode() in unfolded
     [event] = _parse(body).walk("VEVENT")
     expected = AWKWARD.replace("\r\n", "\n")
