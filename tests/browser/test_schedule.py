@@ -9,9 +9,11 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 import pytest
+import trio
 
 from tests.browser.helpers import ONE_BACKEND, PageLog, in_browser, new_context
 from tests.trioflix.test_schedule import create
+from trioflix.chat.announcements import announce_scheduled_start
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -80,7 +82,8 @@ async def test_a_week_made_in_the_studio_and_subscribed_to(
         wednesday.get_by_role("button", name="Cancel").click()
         wednesday.get_by_text("Cancelled").wait_for()
         assert panel.locator(".schedule-item").count() == 3
-        screenshots.save(page, "studio-schedule", full_page=True)
+        panel.scroll_into_view_if_needed()
+        screenshots.save(page, "studio-schedule")
         assert log.errors == []
         context.close()
         return str(zone)
@@ -137,6 +140,13 @@ async def test_a_week_made_in_the_studio_and_subscribed_to(
         assert page.locator("#schedule-subscribe").get_attribute("href", timeout=1000) == (
             f"webcal://{server.url.removeprefix('http://')}/channels/erin/schedule.ics"
         )
+        # The chat panel shows the room's announcement as the server's own line.
+        trio.from_thread.run(
+            announce_scheduled_start, server.app.trioflix.chat, "erin", {**soon, "state": "live"}
+        )
+        page.locator(
+            "#chat .chat-announcement", has_text="“Surprise stream” is live now"
+        ).wait_for()
         screenshots.save(page, "channel-schedule", full_page=True)
         page.goto("/")
         page.locator("#soon-list .schedule-item", has_text="Surprise stream").wait_for()
