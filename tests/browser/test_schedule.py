@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.slow, ONE_BACKEND]
 
+BROWSER_ZONE = "America/New_York"
 WEEK = [("Monday build", 1), ("Wednesday speedrun", 3), ("Friday Q&A, ask; anything", 5)]
 
 
@@ -51,8 +52,13 @@ async def test_a_week_made_in_the_studio_and_subscribed_to(
         page = context.new_page()
         log = PageLog()
         log.attach(page)
+        # A browser in another zone than the machine's (UTC): the form must take the
+        # browser's, and the calendar must still hold the right moments.
+        cdp = context.new_cdp_session(page)
+        cdp.send("Emulation.setTimezoneOverride", {"timezoneId": BROWSER_ZONE})
         page.goto("/studio")
         zone = page.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone")
+        assert zone == BROWSER_ZONE
         panel = page.locator("#schedule-panel")
         page.wait_for_function(
             f"() => document.getElementById('schedule-zone').value === {zone!r}"
