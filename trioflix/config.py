@@ -117,6 +117,16 @@ def _milliseconds_between(low: int, high: int) -> Converter[int]:
     return convert
 
 
+def _window(value: str, env: str) -> tuple[float, float]:
+    """``BEFORE,AFTER``: seconds before and after a moment, each 0 to a day."""
+    parts = value.split(",")
+    if len(parts) != 2:
+        raise ConfigError(f"{env} must be BEFORE,AFTER in seconds (e.g. 1800,3600), got {value!r}")
+    seconds = _seconds_between(0, 86400)
+    before, after = (seconds(part.strip(), env) for part in parts)
+    return before, after
+
+
 def _url(*schemes: str) -> Converter[str]:
     """A URL with one of ``schemes``; the first names them in the error."""
 
@@ -285,6 +295,14 @@ class Settings:
         " during which the channel's encoder is refused; 0 refuses it until the streamer"
         " starts again",
         _seconds_between(0, 30 * 86400),
+    )
+    schedule_window: tuple[float, float] = _setting(
+        (1800.0, 3600.0),
+        "TRIOFLIX_SCHEDULE_WINDOW",
+        "BEFORE,AFTER: going live from BEFORE seconds before a scheduled stream's start to"
+        " AFTER seconds after it starts that stream (its title and description become the"
+        " session's); a scheduled stream not started AFTER seconds after its start is missed",
+        _window,
     )
     rtmp_read_interval_ms: int = _setting(
         30,

@@ -24,6 +24,7 @@ import trio
 from trioflix.auth.ratelimit import FailureLimiter
 from trioflix.auth.tokens import TokenIssuer, load_or_create_secret
 from trioflix.chat import limits as chat_limits
+from trioflix.chat.announcements import announce_scheduled_start
 from trioflix.chat.hub import ChatHub
 from trioflix.chat.metrics import expose as expose_chat_metrics
 from trioflix.cluster.checks import Mode
@@ -36,6 +37,7 @@ from trioflix.live.channel.ingest import ingest_figures
 from trioflix.live.channel.metrics import LiveCollector
 from trioflix.live.channel.orphans import OrphanSweeper
 from trioflix.live.channel.registry import PublishRefused, StreamRegistry
+from trioflix.live.channel.schedule import run_missed_sweep
 from trioflix.live.channel.webhooks import Webhooks
 from trioflix.live.edge.hls_proxy import HLSProxy
 from trioflix.live.edge.lookup import LiveChannels
@@ -64,6 +66,7 @@ if TYPE_CHECKING:
     from trioflix.live.channel.stream import LiveStream
     from trioflix.storage import ObjectStore
     from trioflix.store import Database
+    from trioflix.store.schedule import ScheduleEntry
 
 __all__ = ["build_state", "run_services"]
 
@@ -186,6 +189,16 @@ def _origin_claims(site: Site, db: Database) -> ClaimOrigin:
     return claim
 
 
+async def _announce_scheduled_start(
+    app_state: AppState, channel: str, entry: ScheduleEntry
+) -> None:
+    """Tell the channel's chat room that its scheduled stream went live."""
+    try:
+        await announce_scheduled_start(app_state.chat, channel, entry.public(channel))
+    except Exception:  # the stream is live either way; a lost announcement is logged
+        logger.exception("%s: could not announce its scheduled stream in chat", channel)
+
+
 async def _start_live(nursery: trio.Nursery, app_state: AppState, db: Database, site: Site) -> None:
     """The stream registry, then the RTMP listener that feeds it."""
     settings = app_state.settings
@@ -203,11 +216,16 @@ async def _start_live(nursery: trio.Nursery, app_state: AppState, db: Database, 
         else [recorder.session_worker],
         webhooks=webhooks,
         claim_origin=_origin_claims(site, db) if site.mode is Mode.CLUSTER else None,
+        schedule_window=settings.schedule_window,
+        on_scheduled_start=lambda channel, entry: nursery.start_soon(
+            _announce_scheduled_start, app_state, channel, entry
+        ),
     )
     if site.mode is Mode.CLUSTER:  # HLS numbering and viewers are the site's
         hub.shared = lambda: site.hls
     await nursery.start(hub.run, registry)
     await nursery.start(registry.run)
+    await nursery.start(run_missed_sweep, db, settings.schedule_window[1])
     # After the registry ended a crashed run's sessions: the recorder hands them off.
     await nursery.start(recorder.run, registry.node)
     relays = None

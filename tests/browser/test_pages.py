@@ -155,6 +155,7 @@ async def test_pages_link_assets_by_the_digest_of_their_contents(server: Server)
             "css/site.css",
             "favicon.svg",
             "js/channel.js",
+            "js/channel_schedule.js",
             "js/layout.js",
             "vendor/hls.min.js",
             "vendor/mpegts.js",

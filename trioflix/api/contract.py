@@ -12,7 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from trioflix.api import auth, chat, responses, stream_keys, streaming, videos, wallet
+from trioflix.api import (
+    auth,
+    chat,
+    responses,
+    schedule,
+    stream_keys,
+    streaming,
+    videos,
+    wallet,
+)
 from trioflix.cluster.site import STOP_TOKEN_HEADER
 from trioflix.uploads.service import TUS_PATH
 
@@ -271,6 +280,92 @@ OPERATIONS: tuple[Operation, ...] = (
         summary="A channel: its state and latest session",
         tag="channels",
         answers={200: Answer("the channel", responses.Channel)},
+    ),
+    # --- scheduled streams
+    Operation(
+        method="POST",
+        path="/api/schedule",
+        operation_id="createScheduled",
+        summary="Schedule a stream",
+        tag="schedule",
+        auth="required",
+        body=schedule.CreateEntryBody,
+        answers={
+            201: Answer("the scheduled stream", responses.EntryAnswer),
+            409: Answer("`limit_reached`: 100 scheduled streams to come already"),
+        },
+    ),
+    Operation(
+        method="GET",
+        path="/api/schedule",
+        operation_id="listScheduled",
+        summary="The user's scheduled streams to come and of the last week, soonest first",
+        tag="schedule",
+        auth="required",
+        answers={200: Answer("the scheduled streams", responses.Entries)},
+    ),
+    Operation(
+        method="PATCH",
+        path="/api/schedule/{entry_id}",
+        operation_id="updateScheduled",
+        summary="Change, cancel or restore a scheduled stream",
+        tag="schedule",
+        auth="required",
+        body=schedule.UpdateEntryBody,
+        answers={
+            200: Answer("the scheduled stream", responses.EntryAnswer),
+            409: Answer("`not_editable`: it started or was missed; `limit_reached`"),
+        },
+    ),
+    Operation(
+        method="DELETE",
+        path="/api/schedule/{entry_id}",
+        operation_id="deleteScheduled",
+        summary="Delete a scheduled stream",
+        tag="schedule",
+        auth="required",
+        answers={204: Answer("deleted", None)},
+    ),
+    Operation(
+        method="PUT",
+        path="/api/schedule/{entry_id}/cover",
+        operation_id="putScheduledCover",
+        summary="Set a scheduled stream's cover image; the body is the image",
+        tag="schedule",
+        auth="required",
+        body={"type": "string", "format": "binary"},
+        body_types=("image/png", "image/gif", "image/webp"),
+        answers={
+            200: Answer("the scheduled stream", responses.EntryAnswer),
+            413: Answer("`image_too_large`: over 64 KiB"),
+            415: Answer("`invalid_image`: not PNG, GIF or WebP, or not what its type says"),
+            422: Answer("`image_too_large`: over 1920x1920"),
+        },
+    ),
+    Operation(
+        method="DELETE",
+        path="/api/schedule/{entry_id}/cover",
+        operation_id="deleteScheduledCover",
+        summary="Remove a scheduled stream's cover image",
+        tag="schedule",
+        auth="required",
+        answers={200: Answer("the scheduled stream", responses.EntryAnswer)},
+    ),
+    Operation(
+        method="GET",
+        path="/api/schedule/soon",
+        operation_id="scheduledSoon",
+        summary="Scheduled streams live now or starting within a day, across channels",
+        tag="schedule",
+        answers={200: Answer("the scheduled streams", responses.Soon)},
+    ),
+    Operation(
+        method="GET",
+        path="/api/channels/{name}/schedule",
+        operation_id="channelSchedule",
+        summary="A channel's scheduled streams to come and of the last week",
+        tag="schedule",
+        answers={200: Answer("the scheduled streams", responses.ChannelSchedule)},
     ),
     # --- chat
     Operation(
@@ -678,6 +773,8 @@ NOT_JSON: Mapping[str, str] = {
     "/videos/<video_id>/<path:name>": "VOD playlists, segments and images",
     "/ws/chat/<channel>": "the chat websocket (docs/chat-protocol.md)",
     "/api/emotes/<emote_id>": "an emote's image",
+    "/api/schedule/covers/<entry_id>": "a scheduled stream's cover image",
+    "/channels/<name>/schedule.ics": "a channel's schedule as an iCalendar feed (text/calendar)",
     "/": "an HTML page",
     "/channel/<name>": "an HTML page",
     "/watch/<int:video_id>": "an HTML page",

@@ -19,11 +19,14 @@ __all__ = [
     "Balances",
     "Bans",
     "Channel",
+    "ChannelSchedule",
     "Channels",
     "ClusterHosts",
     "Earnings",
     "Emote",
     "Emotes",
+    "Entries",
+    "EntryAnswer",
     "ErrorBody",
     "EventId",
     "Health",
@@ -33,7 +36,9 @@ __all__ = [
     "Ledger",
     "Messages",
     "Moderators",
+    "ScheduleEntry",
     "Settings",
+    "Soon",
     "Status",
     "Stopped",
     "StoppedHere",
@@ -201,6 +206,48 @@ class Channel(Shape):
     session: Session | None
     viewers: int
     playback: Playback | msgspec.UnsetType = msgspec.UNSET  # while live
+
+
+# --- scheduled streams -------------------------------------------------------
+
+
+class ScheduleEntry(Shape):
+    id: int
+    channel: str
+    title: str
+    description: str
+    starts_at: float
+    ends_at: float
+    start_local: str  # ISO 8601 in time_zone, with its offset
+    time_zone: str
+    duration_s: int
+    state: Literal["scheduled", "live", "started", "missed", "cancelled"]
+    session_id: int | None
+    cover_url: str | None
+    revision: int
+    created_at: float
+    updated_at: float
+
+
+class SoonEntry(ScheduleEntry):
+    display_name: str
+
+
+class EntryAnswer(Shape):
+    entry: ScheduleEntry
+
+
+class Entries(Shape):
+    entries: list[ScheduleEntry]
+
+
+class ChannelSchedule(Shape):
+    channel: str
+    entries: list[ScheduleEntry]
+
+
+class Soon(Shape):
+    entries: list[SoonEntry]
 
 
 # --- chat ------------------------------------------------------------------

@@ -38,8 +38,19 @@ def _sniff(data: bytes) -> tuple[str, int, int]:
     raise ChatError("invalid_image", "the image must be PNG, GIF or WebP", status=415)
 
 
-def image_info(data: bytes, declared: str) -> str:
+def image_info(
+    data: bytes,
+    declared: str,
+    *,
+    max_side: int = MAX_EMOTE_SIDE,
+    what: str = "emotes",
+) -> str:
     """The image's content type, after checking it against ``declared`` and the size limits.
+
+    Args:
+        max_side: The most pixels either side may have (emotes by default; a
+            scheduled stream's cover passes its own).
+        what: What the images are, for the error text.
 
     Raises:
         ChatError: ``invalid_image`` (415) for an unknown or mislabelled format,
@@ -52,10 +63,10 @@ def image_info(data: bytes, declared: str) -> str:
         raise ChatError(
             "invalid_image", f"the body is {content_type}, not {declared or 'untyped'}", status=415
         )
-    if not (1 <= width <= MAX_EMOTE_SIDE and 1 <= height <= MAX_EMOTE_SIDE):
+    if not (1 <= width <= max_side and 1 <= height <= max_side):
         raise ChatError(
             "image_too_large",
-            f"{width}x{height}: emotes are at most {MAX_EMOTE_SIDE}x{MAX_EMOTE_SIDE} pixels",
+            f"{width}x{height}: {what} are at most {max_side}x{max_side} pixels",
             status=422,
         )
     return content_type

@@ -2,12 +2,14 @@
 
 SQL is written once, in the subset both engines share, with ``$1``-style
 placeholders; the SQLite backend rewrites them. Repositories (``users``,
-``stream_keys``) sit on top of :class:`Database` and never see the backend.
+``stream_keys``, ``live_sessions``, ``schedule``) sit on top of :class:`Database`
+and never see the backend.
 """
 
 from __future__ import annotations
 
 from trioflix.store import live_sessions as live_sessions
+from trioflix.store import schedule as schedule
 from trioflix.store import stream_keys as stream_keys
 from trioflix.store import users as users
 from trioflix.store._database import (

@@ -315,6 +315,36 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "ALTER TABLE videos ADD COLUMN ladder_state TEXT",
         ),
     ),
+    (
+        11,
+        "scheduled streams",
+        (
+            # One row per stream a streamer announced (trioflix.store.schedule). The
+            # start is stored in UTC with the IANA zone it was given in, so that the
+            # pages and the calendar feed show it as the streamer meant it.
+            # state: scheduled, started (a live session attached: session_id),
+            # missed (its window passed with no stream), cancelled. revision counts
+            # the edits: the calendar feed's SEQUENCE, so that subscribers update.
+            """CREATE TABLE schedule_entries (
+                id {pk},
+                user_id {bigint} NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                title TEXT NOT NULL,
+                description TEXT NOT NULL,
+                starts_at {float} NOT NULL,
+                time_zone TEXT NOT NULL,
+                duration_s INTEGER NOT NULL,
+                state TEXT NOT NULL,
+                session_id {bigint} REFERENCES live_sessions(id) ON DELETE SET NULL,
+                cover_type TEXT,
+                cover {blob},
+                revision INTEGER NOT NULL,
+                created_at {float} NOT NULL,
+                updated_at {float} NOT NULL
+            )""",
+            "CREATE INDEX schedule_entries_user ON schedule_entries (user_id, starts_at)",
+            "CREATE INDEX schedule_entries_due ON schedule_entries (state, starts_at)",
+        ),
+    ),
 )
 
 

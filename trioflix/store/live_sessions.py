@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from trioflix.store._database import Database, Row, Transaction
 
 __all__ = [
@@ -166,13 +168,23 @@ async def stopped_at(db: Transaction, user_id: int) -> float | None:
 
 
 async def begin_publishing(
-    db: Database, user_id: int, key_id: int, node: str, *, default_title: str, epoch: int = 0
+    db: Database,
+    user_id: int,
+    key_id: int,
+    node: str,
+    *,
+    default_title: str,
+    epoch: int = 0,
+    then: Callable[[Transaction, int], Awaitable[None]] | None = None,
 ) -> LiveSession | None:
     """A publisher went live: the active session (``ready``, or live or
     ``reconnecting`` on another host) continues here, or a new one opens.
 
     Args:
         epoch: This host's origin epoch for the channel (0 on a single host).
+        then: Called with the transaction and the session's id once it is live,
+            to change more in the same transaction (the scheduled stream it
+            starts): nobody sees the session live before that is done.
 
     Returns:
         The session, now served under ``epoch``; ``None`` if the active session
@@ -209,6 +221,8 @@ async def begin_publishing(
             )
         if row is not None:
             await tx.execute("UPDATE stream_keys SET last_used_at = $2 WHERE id = $1", key_id, now)
+            if then is not None:
+                await then(tx, row["id"])
     return _session(row)
 
 

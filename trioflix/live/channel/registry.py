@@ -37,6 +37,11 @@ Rules:
    the host whose write ended the session, so once for the site.
    :meth:`StreamRegistry.origin_epoch` gives the epoch to the session workers that
    write shared state of their own.
+8. A new session that goes live within a scheduled stream's window (``schedule_window``)
+   starts that stream: the session takes its title and description, the entry is
+   ``started`` (``trioflix.store.schedule.attach_due``), and ``on_scheduled_start``
+   is told, all in the transaction that makes the session live. A reconnect within
+   the grace window continues the session, not a new entry.
 
 Every database write runs under one lock, so the in-memory map and the stored
 sessions never disagree, and two racing publishers cannot both win.
@@ -53,12 +58,14 @@ import trio
 
 from trioflix.live.channel.stream import DEFAULT_GOP_CACHE_BYTES, LiveStream
 from trioflix.store import StoreError, live_sessions
+from trioflix.store import schedule as schedule_store
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
     from trioflix.live.channel.webhooks import Webhooks
-    from trioflix.store import Database
+    from trioflix.store import Database, Transaction
+    from trioflix.store.schedule import ScheduleEntry
 
     SessionWorker = Callable[[LiveStream], Awaitable[None]]
     #: ``claim(channel, user_id, key_id, on_superseded)``: makes this host the
@@ -156,8 +163,12 @@ class StreamRegistry:
         session_workers: Sequence[SessionWorker] = (),
         webhooks: Webhooks | None = None,
         claim_origin: ClaimOrigin | None = None,
+        schedule_window: tuple[float, float] | None = None,
+        on_scheduled_start: Callable[[str, ScheduleEntry], None] | None = None,
     ) -> None:
         self._db = db
+        self.schedule_window = schedule_window  # (before_s, after_s); None: no attaching
+        self._on_scheduled_start = on_scheduled_start
         self._claim_origin = claim_origin
         self._origins: dict[str, OriginClaim] = {}  # channel -> this host's claim
         self._webhooks = webhooks
@@ -235,6 +246,19 @@ class StreamRegistry:
         until = at + self.stop_cooldown_s
         return StreamStop(at, until) if time.time() < until else None
 
+    async def due_schedule(self, user_id: int) -> ScheduleEntry | None:
+        """The scheduled stream that going live now would start (rule 8), if any.
+
+        Raises:
+            StoreUnavailable: the database did not answer.
+        """
+        if self.schedule_window is None:
+            return None
+        before_s, after_s = self.schedule_window
+        return await schedule_store.due_entry(
+            self._db, user_id, now=time.time(), before_s=before_s, after_s=after_s
+        )
+
     # --- publishing --------------------------------------------------------------------
 
     async def start_publishing(
@@ -278,6 +302,23 @@ class StreamRegistry:
                     pending[1].cancel()
                     await self._end_locked(channel, "replaced by another stream key")
                 claim = await self._claim(channel, user_id, key_id)
+                started: list[ScheduleEntry] = []
+
+                async def attach(tx: Transaction, session_id: int) -> None:
+                    # Rule 8, in the transaction that makes the session live.
+                    if self.schedule_window is not None:
+                        before_s, after_s = self.schedule_window
+                        entry = await schedule_store.attach_due(
+                            tx,
+                            user_id,
+                            session_id,
+                            now=time.time(),
+                            before_s=before_s,
+                            after_s=after_s,
+                        )
+                        if entry is not None:
+                            started.append(entry)
+
                 try:
                     session = await live_sessions.begin_publishing(
                         self._db,
@@ -286,6 +327,7 @@ class StreamRegistry:
                         self.node,
                         default_title=f"{channel} live",
                         epoch=claim.epoch,
+                        then=attach,
                     )
                 except BaseException:
                     claim.release()
@@ -294,6 +336,10 @@ class StreamRegistry:
                     claim.release()
                     raise PublishRefused("NetStream.Publish.BadName", _TAKEN_OVER)
                 self._origins[channel] = claim
+                for entry in started:
+                    logger.info("%s started scheduled stream %d", channel, entry.id)
+                    if self._on_scheduled_start is not None:
+                        self._on_scheduled_start(channel, entry)
                 stream = LiveStream(
                     channel=channel,
                     user_id=user_id,

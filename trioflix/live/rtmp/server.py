@@ -371,8 +371,15 @@ class RTMPSession:
             self._closing = True
             return
         if self.webhooks is not None and self.webhooks.enabled:
+            due = await self.registry.due_schedule(owner.id)
             refusal = await self.webhooks.authorize_publish(
-                {"channel": owner.name, "key_id": key.id, "remote": self.peer}
+                {
+                    "channel": owner.name,
+                    "key_id": key.id,
+                    "remote": self.peer,
+                    # The scheduled stream this publish would start, if any.
+                    "schedule": None if due is None else due.public(owner.name),
+                }
             )
             if refusal is not None:
                 logger.info("RTMP %s: publish refused: %s", self.peer, refusal)

@@ -316,6 +316,11 @@ export class ChatPanel {
           delete this.feedback.dataset.code;
         }
         return this.showModes();
+      case "announcement": // the server's own line, e.g. a scheduled stream going live
+        this.note(frame.id);
+        return this.list.append(
+          el("li", { class: "chat-system chat-announcement", dataset: { id: frame.id } }, frame.text),
+        );
       case "viewers":
         return this.showViewers(frame.count);
       case "ack":

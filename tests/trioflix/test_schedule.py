@@ -1,0 +1,326 @@
+"""Scheduled streams: the API's rules on both databases, the calendar feed read by an
+independent iCalendar parser (the icalendar package), covers, and missed entries."""
+
+from __future__ import annotations
+
+import struct
+import time
+import zlib
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import icalendar
+import pytest
+import trio
+
+from tests.api import auth
+from trioflix.config import ConfigError, Settings
+from trioflix.live.channel.schedule import run_missed_sweep
+from trioflix.store import schedule as schedule_store
+
+if TYPE_CHECKING:
+    from tests.conftest import Server
+
+SCHEDULE = "/api/schedule"
+BERLIN = ZoneInfo("Europe/Berlin")
+AWKWARD = "Mario, Zelda; C:\\saves — part “2”\nbring snacks ✨ " + "é" * 60
+
+
+def local_start(days: float, zone: ZoneInfo = BERLIN) -> str:
+    """A local wall time ``days`` from now in ``zone``, as the studio's form sends it."""
+    moment = datetime.now(zone) + timedelta(days=days)
+    return moment.replace(second=0, microsecond=0, tzinfo=None).isoformat(timespec="minutes")
+
+
+async def create(server: Server, token: str, **fields: Any) -> dict[str, Any]:
+    body = {"title": "Speedrun", "start": local_start(1), "time_zone": "Europe/Berlin", **fields}
+    response = await server.client.post(SCHEDULE, json=body, headers=auth(token))
+    assert response.status_code == 201, response.text
+    entry: dict[str, Any] = response.json()["entry"]
+    return entry
+
+
+async def public_entries(server: Server, channel: str) -> list[dict[str, Any]]:
+    response = await server.client.get(f"/api/channels/{channel}/schedule")
+    assert response.status_code == 200, response.text
+    entries: list[dict[str, Any]] = response.json()["entries"]
+    return entries
+
+
+async def calendar(server: Server, channel: str) -> icalendar.Calendar:
+    response = await server.client.get(f"/channels/{channel}/schedule.ics")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "text/calendar; charset=utf-8"
+    return icalendar.Calendar.from_ical(response.content)
+
+
+async def test_schedule_lifecycle(server: Server) -> None:
+    token, _ = await server.register("alice")
+    start = local_start(2)
+    entry = await create(server, token, start=start, description="first\nsecond", duration_s=5400)
+    expected = datetime.fromisoformat(start).replace(tzinfo=BERLIN)
+    assert entry["starts_at"] == expected.timestamp()
+    assert entry["start_local"] == expected.isoformat(timespec="minutes")
+    assert entry["ends_at"] == entry["starts_at"] + 5400
+    assert entry["state"] == "scheduled" and entry["channel"] == "alice"
+    assert entry["cover_url"] is None and entry["revision"] == 0
+
+    later = await create(server, token, title="Later", start=local_start(3))
+    # A start with an offset is converted to the zone the entry is shown in.
+    day = (datetime.now(UTC) + timedelta(days=10)).date().isoformat()
+    tokyo = await create(
+        server, token, title="Tokyo", start=f"{day}T09:00+00:00", time_zone="Asia/Tokyo"
+    )
+    assert tokyo["start_local"] == f"{day}T18:00+09:00"
+    own = (await server.client.get(SCHEDULE, headers=auth(token))).json()["entries"]
+    assert [e["id"] for e in own] == [entry["id"], later["id"], tokyo["id"]]  # soonest first
+    assert await public_entries(server, "alice") == own
+
+    patched = await server.client.patch(
+        f"{SCHEDULE}/{entry['id']}",
+        json={"title": "Speedrun, part 2", "time_zone": "America/New_York"},
+        headers=auth(token),
+    )
+    assert patched.status_code == 200, patched.text
+    changed = patched.json()["entry"]
+    assert changed["title"] == "Speedrun, part 2" and changed["revision"] == 1
+    assert changed["starts_at"] == entry["starts_at"]  # the moment stays; only its zone moved
+    assert changed["start_local"] == expected.astimezone(ZoneInfo("America/New_York")).isoformat(
+        timespec="minutes"
+    )
+
+    cancelled = await server.client.patch(
+        f"{SCHEDULE}/{later['id']}", json={"cancelled": True}, headers=auth(token)
+    )
+    assert cancelled.json()["entry"]["state"] == "cancelled"
+
+    deleted = await server.client.delete(f"{SCHEDULE}/{tokyo['id']}", headers=auth(token))
+    assert deleted.status_code == 204
+    gone = await server.client.delete(f"{SCHEDULE}/{tokyo['id']}", headers=auth(token))
+    assert gone.status_code == 404
+    assert [e["id"] for e in await public_entries(server, "alice")] == [entry["id"], later["id"]]
+
+    soon = (await server.client.get(f"{SCHEDULE}/soon")).json()["entries"]
+    assert soon == []  # the next starts in two days
+    today = await create(server, token, title="Tonight", start=local_start(0.25))
+    [soon_entry] = (await server.client.get(f"{SCHEDULE}/soon")).json()["entries"]
+    assert soon_entry["id"] == today["id"] and soon_entry["display_name"] == "alice"
+
+
+async def test_only_the_owner_changes_an_entry(server: Server) -> None:
+    alice, _ = await server.register("alice")
+    mallory, _ = await server.register("mallory")
+    entry = await create(server, alice)
+    url = f"{SCHEDULE}/{entry['id']}"
+    assert (
+        await server.client.patch(url, json={"title": "x"}, headers=auth(mallory))
+    ).status_code == 404
+    assert (await server.client.delete(url, headers=auth(mallory))).status_code == 404
+    assert (await server.client.get(SCHEDULE, headers=auth(mallory))).json()["entries"] == []
+    assert (await server.client.get(SCHEDULE)).status_code == 401
+    assert (await server.client.post(SCHEDULE, json={})).status_code == 401
+    assert (await server.client.get("/api/channels/nobody/schedule")).status_code == 404
+    assert (await server.client.get("/channels/nobody/schedule.ics")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "sentence"),
+    [
+        ({"time_zone": "Mars/Olympus"}, "time_zone", "is not an IANA time zone"),
+        ({"time_zone": "../../etc/passwd"}, "time_zone", "is not an IANA time zone"),
+        ({"start": "next tuesday"}, "start", "must be a date and time"),
+        ({"start": "2001-01-01T10:00"}, "start", "must not be in the past"),
+        ({"start": "2999-01-01T10:00"}, "start", "at most a year ahead"),
+        ({"title": ""}, "title", "must not be empty"),
+        ({"title": "x" * 141}, "title", "at most 140 characters"),
+        ({"duration_s": 60}, "duration_s", "at least 300"),
+        ({"duration_s": 90000}, "duration_s", "at most 86400"),
+        ({"description": "d" * 5001}, "description", "at most 5000 characters"),
+    ],
+)
+@pytest.mark.backends("sqlite", reason="input checks run before the database is asked")
+async def test_bad_input_is_a_422_with_a_sentence(
+    server: Server, fields: dict[str, Any], field: str, sentence: str
+) -> None:
+    token, _ = await server.register("alice")
+    body = {"title": "Speedrun", "start": local_start(1), "time_zone": "Europe/Berlin", **fields}
+    response = await server.client.post(SCHEDULE, json=body, headers=auth(token))
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["field"] == field and sentence in error["message"]
+    entry = await create(server, token)
+    patched = await server.client.patch(
+        f"{SCHEDULE}/{entry['id']}", json=fields, headers=auth(token)
+    )
+    assert patched.status_code == 422 and patched.json()["error"]["field"] == field
+
+
+async def test_upcoming_entries_are_bounded(server: Server) -> None:
+    token, user = await server.register("alice")
+    db = server.app.trioflix.db
+    now = time.time()
+    for n in range(schedule_store.MAX_UPCOMING):
+        await schedule_store.create_entry(
+            db,
+            user_id=user["id"],
+            title=f"s{n}",
+            description="",
+            starts_at=now + 3600 * (n + 1),
+            time_zone="UTC",
+            duration_s=3600,
+        )
+    refused = await server.client.post(
+        SCHEDULE,
+        json={"title": "one more", "start": local_start(1), "time_zone": "UTC"},
+        headers=auth(token),
+    )
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "limit_reached"
+
+
+async def test_calendar_feed(server: Server) -> None:
+    token, _ = await server.register("alice")
+    first = await create(server, token, title=AWKWARD, description=AWKWARD, duration_s=5400)
+    second = await create(
+        server,
+        token,
+        title="Late show",
+        start=local_start(3, ZoneInfo("Asia/Kolkata")),
+        time_zone="Asia/Kolkata",
+    )
+    feed = await calendar(server, "alice")
+    assert str(feed["VERSION"]) == "2.0" and "trioflix" in str(feed["PRODID"])
+    events = {str(event["SUMMARY"]): event for event in feed.walk("VEVENT")}
+    assert set(events) == {AWKWARD, "Late show"}
+    awkward = events[AWKWARD]
+    assert str(awkward["DESCRIPTION"]) == AWKWARD
+    assert awkward.decoded("DTSTART") == datetime.fromtimestamp(first["starts_at"], UTC)
+    assert awkward.decoded("DURATION") == timedelta(seconds=5400)
+    assert str(awkward["URL"]) == f"{server.url}/channel/alice"
+    assert str(awkward["STATUS"]) == "CONFIRMED"
+    assert awkward.decoded("DTSTAMP").tzinfo is not None
+    late = events["Late show"]
+    assert late.decoded("DTSTART") == datetime.fromtimestamp(second["starts_at"], UTC)
+    uids = {str(event["UID"]) for event in events.values()}
+    assert len(uids) == 2
+
+    # An edit keeps the UID and raises SEQUENCE, so a subscribed calendar updates the
+    # event in place; a cancelled one stays in the feed as cancelled.
+    await server.client.patch(
+        f"{SCHEDULE}/{first['id']}",
+        json={"title": "Renamed", "start": local_start(4)},
+        headers=auth(token),
+    )
+    await server.client.patch(
+        f"{SCHEDULE}/{second['id']}", json={"cancelled": True}, headers=auth(token)
+    )
+    events = {
+        str(event["UID"]): event for event in (await calendar(server, "alice")).walk("VEVENT")
+    }
+    assert set(events) == uids
+    renamed = events[str(awkward["UID"])]
+    assert str(renamed["SUMMARY"]) == "Renamed"
+    assert renamed.decoded("SEQUENCE") > awkward.decoded("SEQUENCE")
+    assert str(events[str(late["UID"])]["STATUS"]) == "CANCELLED"
+
+
+def png(width: int, height: int) -> bytes:
+    """A valid PNG of one grey colour."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.backends(
+    "postgresql", reason="bytes in and out of BYTEA; SQLite's BLOB is the emotes' path too"
+)
+async def test_cover_image(server: Server) -> None:
+    token, _ = await server.register("alice")
+    entry = await create(server, token)
+    url = f"{SCHEDULE}/{entry['id']}/cover"
+    image = png(320, 180)
+    headers = {**auth(token), "Content-Type": "image/png"}
+    put = await server.client.put(url, content=image, headers=headers)
+    assert put.status_code == 200, put.text
+    cover_url = put.json()["entry"]["cover_url"]
+    assert cover_url.startswith(f"{SCHEDULE}/covers/{entry['id']}?")
+    served = await server.client.get(cover_url)
+    assert served.status_code == 200 and served.content == image
+    assert served.headers["content-type"] == "image/png"
+
+    wrong_type = await server.client.put(
+        url, content=image, headers={**auth(token), "Content-Type": "image/gif"}
+    )
+    assert wrong_type.status_code == 415
+    huge = await server.client.put(url, content=png(2000, 10), headers=headers)
+    assert huge.status_code == 422 and "covers are at most 1920x1920" in huge.text
+
+    removed = await server.client.delete(url, headers=auth(token))
+    assert removed.json()["entry"]["cover_url"] is None
+    assert (await server.client.get(cover_url)).status_code == 404
+
+
+async def test_missed_entries(server: Server) -> None:
+    token, _ = await server.register("alice")
+    entry = await create(server, token, start=local_start(1 / 24))  # in an hour
+    cancelled = await create(server, token, start=local_start(1 / 24))
+    await server.client.patch(
+        f"{SCHEDULE}/{cancelled['id']}", json={"cancelled": True}, headers=auth(token)
+    )
+    db = server.app.trioflix.db
+    # Just inside the window (an hour after the start): not missed yet.
+    window_end = entry["starts_at"] + 3600
+    assert await schedule_store.mark_missed(db, now=window_end - 1, after_s=3600) == 0
+
+    async def state_of(entry_id: int) -> str:
+        entries = await public_entries(server, "alice")
+        return str(next(e["state"] for e in entries if e["id"] == entry_id))
+
+    # The service's sweep, on a clock just past the window: the entry is missed.
+    async with trio.open_nursery() as nursery:
+        sweep = partial(run_missed_sweep, db, 3600, 0.05, clock=lambda: window_end + 1)
+        await nursery.start(sweep)
+        with trio.fail_after(30):
+            while await state_of(entry["id"]) != "missed":  # noqa: ASYNC110 (polls the API)
+                await trio.sleep(0.05)
+        nursery.cancel_scope.cancel()
+    assert await state_of(cancelled["id"]) == "cancelled"  # called off is not missed
+    refused = await server.client.patch(
+        f"{SCHEDULE}/{entry['id']}", json={"title": "again"}, headers=auth(token)
+    )
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "not_editable"
+
+    # Entries long over are purged.
+    await schedule_store.mark_missed(
+        db, now=entry["ends_at"] + schedule_store.PURGE_AFTER_S + 1, after_s=3600
+    )
+    assert await schedule_store.get_entry(db, entry["id"]) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("600,1200", (600.0, 1200.0)), (" 0 , 86400 ", (0.0, 86400.0))],
+)
+def test_schedule_window_setting(value: str, expected: tuple[float, float]) -> None:
+    assert Settings.from_env(environ={}).schedule_window == (1800.0, 3600.0)
+    assert (
+        Settings.from_env(environ={"TRIOFLIX_SCHEDULE_WINDOW": value}).schedule_window == expected
+    )
+
+
+@pytest.mark.parametrize("value", ["1800", "a,b", "1,2,3", "-1,60", "60,90000"])
+def test_schedule_window_refuses(value: str) -> None:
+    with pytest.raises(ConfigError, match="TRIOFLIX_SCHEDULE_WINDOW"):
+        Settings.from_env(environ={"TRIOFLIX_SCHEDULE_WINDOW": value})
