@@ -23,6 +23,7 @@ from trioflix.api import (
     uploads,
     videos,
     wallet,
+    whep,
 )
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ def register_blueprints(app: Quart) -> None:
         cluster.blueprint,
         streaming.blueprint,
         playback.blueprint,
+        whep.blueprint,
         hls.blueprint,
         thumbnails.blueprint,
         uploads.blueprint,

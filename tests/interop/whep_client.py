@@ -1,0 +1,91 @@
+"""A WHEP viewer for tests: aiortc (an independent WebRTC stack) on a trio-asyncio loop.
+
+It offers to receive H.264 video and Opus audio, as a browser does, and decodes
+what arrives with aiortc's own decoders, so a frame counted here is a frame that
+decoded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import trio_asyncio
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+
+if TYPE_CHECKING:
+    import httpx
+    from aiortc import MediaStreamTrack
+
+__all__ = ["WHEPViewer", "close_viewer", "whep_offer"]
+
+
+@dataclass
+class WHEPViewer:
+    """One client session: what it received and how to end it."""
+
+    pc: RTCPeerConnection
+    location: str
+    answer: str
+    links: list[str]
+    video_frames: int = 0
+    audio_frames: int = 0
+    video_sizes: set[tuple[int, int]] = field(default_factory=set)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+async def _consume(viewer: WHEPViewer, track: MediaStreamTrack) -> None:
+    try:
+        while True:
+            frame: Any = await track.recv()
+            if track.kind == "video":
+                viewer.video_frames += 1
+                viewer.video_sizes.add((frame.width, frame.height))
+            else:
+                viewer.audio_frames += 1
+    except MediaStreamError:
+        return
+
+
+async def _offer() -> tuple[RTCPeerConnection, str]:
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTransceiver("video", direction="recvonly")
+    pc.addTransceiver("audio", direction="recvonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    return pc, pc.localDescription.sdp
+
+
+async def _accept(viewer: WHEPViewer) -> None:
+    loop = asyncio.get_running_loop()
+
+    @viewer.pc.on("track")
+    def _track(track: MediaStreamTrack) -> None:
+        viewer._tasks.append(loop.create_task(_consume(viewer, track)))
+
+    await viewer.pc.setRemoteDescription(RTCSessionDescription(sdp=viewer.answer, type="answer"))
+
+
+async def whep_offer(
+    client: httpx.AsyncClient, url: str, loop: asyncio.AbstractEventLoop
+) -> WHEPViewer:
+    """Offer to ``url`` (the channel's WHEP endpoint) and start receiving."""
+    pc, offer = await trio_asyncio.aio_as_trio(_offer, loop=loop)()
+    response = await client.post(url, content=offer, headers={"Content-Type": "application/sdp"})
+    if response.status_code != 201:
+        await trio_asyncio.aio_as_trio(pc.close, loop=loop)()
+        raise AssertionError(f"WHEP offer answered {response.status_code}: {response.text}")
+    viewer = WHEPViewer(
+        pc=pc,
+        location=response.headers["Location"],
+        answer=response.text,
+        links=response.headers.get_list("Link"),
+    )
+    await trio_asyncio.aio_as_trio(_accept, loop=loop)(viewer)
+    return viewer
+
+
+async def close_viewer(viewer: WHEPViewer, loop: asyncio.AbstractEventLoop) -> None:
+    """Close the client's side only (no DELETE): the server must notice by itself."""
+    await trio_asyncio.aio_as_trio(viewer.pc.close, loop=loop)()
