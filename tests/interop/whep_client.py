@@ -8,18 +8,20 @@ decoded.
 from __future__ import annotations
 
 import asyncio
+import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import httpx
+import trio
 import trio_asyncio
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
 if TYPE_CHECKING:
-    import httpx
     from aiortc import MediaStreamTrack
 
-__all__ = ["WHEPViewer", "close_viewer", "whep_offer"]
+__all__ = ["WHEPViewer", "close_viewer", "connected", "whep_offer"]
 
 
 @dataclass
@@ -86,6 +88,31 @@ async def whep_offer(
     return viewer
 
 
+async def connected(viewer: WHEPViewer, loop: asyncio.AbstractEventLoop) -> None:
+    """Wait until the client's side of the connection is up."""
+    while viewer.pc.connectionState != "connected":
+        if viewer.pc.connectionState in ("failed", "closed"):
+            raise AssertionError(f"the WHEP connection {viewer.pc.connectionState}")
+        await trio.sleep(0.01)
+
+
 async def close_viewer(viewer: WHEPViewer, loop: asyncio.AbstractEventLoop) -> None:
     """Close the client's side only (no DELETE): the server must notice by itself."""
     await trio_asyncio.aio_as_trio(viewer.pc.close, loop=loop)()
+
+
+async def _watch(url: str) -> None:
+    """Connect to ``url``, say ``connected`` on stdout, then keep watching until killed."""
+    async with httpx.AsyncClient() as client, trio_asyncio.open_loop() as loop:
+        viewer = await whep_offer(client, url, loop)
+        await connected(viewer, loop)
+        print("connected", flush=True)
+        await trio.sleep_forever()
+
+
+if __name__ == "__main__":
+    import aioice.ice
+
+    # The test serves on loopback only (aioice leaves 127.0.0.1 out by default).
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
+    trio.run(_watch, sys.argv[1])

@@ -13,13 +13,18 @@ leaves these routes out (:data:`trioflix.api.contract.NOT_JSON`).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from quart import Blueprint, Response, request
 
 from trioflix.errors import APIError
 from trioflix.live.webrtc.sessions import SessionRefused
 from trioflix.state import state
 
-__all__ = ["blueprint"]
+if TYPE_CHECKING:
+    from trioflix.config import Settings
+
+__all__ = ["blueprint", "ice_server_links"]
 
 blueprint = Blueprint("whep", __name__)
 
@@ -33,9 +38,8 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _ice_links() -> list[str]:
-    """``Link`` headers for the ICE servers (WHIP 4.6; credentials as RFC 8829 names)."""
-    settings = state().settings
+def ice_server_links(settings: Settings) -> list[str]:
+    """``Link`` headers for the ICE servers (WHIP 4.6; TURN credentials as RFC 8829 names)."""
     links = []
     for url in settings.ice_servers:
         link = f'<{url}>; rel="ice-server"'
@@ -94,7 +98,7 @@ async def offer(channel: str) -> Response:
         raise APIError(exc.status, exc.code, str(exc)) from None
     response = Response(answer.sdp, 201, content_type=SDP_TYPE)
     response.headers["Location"] = f"/live/{channel}/whep/{answer.session_id}"
-    for link in _ice_links():
+    for link in ice_server_links(state().settings):
         response.headers.add("Link", link)
     response.headers["Access-Control-Expose-Headers"] = "Location, Link"
     response.headers["Cache-Control"] = "no-store"

@@ -8,8 +8,10 @@ on the channel's timeline, in milliseconds here (aiortc converts it to the
 90 kHz clock).
 
 WebRTC has no decode order: a browser renders each frame as it completes, so a
-stream whose frames are reordered (B-frames: the presentation offset varies from
-frame to frame) cannot be passed through; :class:`ReorderedFrames` says so.
+stream whose frames are reordered (B-frames: a frame's presentation time differs
+from its decode time, FLV's composition time is not 0) cannot be passed through;
+:class:`ReorderedFrames` says so. An encoder without B-frames sends every frame
+with composition time 0 (x264, NVENC, QuickSync and AMF with B-frames off).
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ class AccessUnit:
 
     Attributes:
         data: Annex B byte stream (AUD, parameter sets before an IDR, the slices).
-        pts_ms: Presentation time on the channel's timeline, in milliseconds.
+        pts_ms: Presentation (= decode) time on the channel's timeline, in ms.
         keyframe: An IDR picture: a decoder can start here.
     """
 
@@ -88,7 +90,6 @@ class VideoConverter:
 
     def __init__(self) -> None:
         self._config: flv.AVCDecoderConfig | None = None
-        self._offset_ms: int | None = None  # the presentation offset of the frames so far
 
     def convert(self, packet: Packet) -> AccessUnit | None:
         """The access unit of a video frame; ``None`` for a sequence header or an
@@ -96,7 +97,8 @@ class VideoConverter:
 
         Raises:
             UnsupportedVideo: The codec is not H.264.
-            ReorderedFrames: The frames' presentation offsets vary: B-frames.
+            ReorderedFrames: A frame's presentation time is not its decode time:
+                the encoder reorders frames (B-frames).
         """
         if packet.kind is not Kind.VIDEO:
             return None
@@ -116,13 +118,10 @@ class VideoConverter:
             return None
         if not tag.is_coded_frame or self._config is None:
             return None
-        offset = tag.composition_time_ms
-        if self._offset_ms is None:
-            self._offset_ms = offset
-        elif offset != self._offset_ms:
+        if tag.composition_time_ms:
             raise ReorderedFrames
         try:
             data, keyframe = hls.to_annex_b(tag.data, self._config)
         except hls.HLSError:
             return None
-        return AccessUnit(data, packet.timestamp + offset, keyframe)
+        return AccessUnit(data, packet.timestamp, keyframe)
