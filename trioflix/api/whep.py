@@ -2,7 +2,8 @@
 
 ``POST /live/{channel}/whep`` takes the player's SDP offer and answers ``201``
 with the SDP answer, the session's URL in ``Location`` and the ICE servers in
-``Link: <url>; rel="ice-server"`` headers. The session's URL takes ``DELETE``
+``Link: <url>; rel="ice-server"`` headers (the endpoint's ``OPTIONS`` carries them
+too, for a player to gather through them before it offers). The session's URL takes ``DELETE``
 (the viewer leaves) and answers ``PATCH`` with 405: the answer already carries
 every server candidate (aiortc gathers before it answers), and the player's own
 arrive in its offer, so there is nothing to trickle. Both answer CORS
@@ -67,7 +68,13 @@ def _service_on() -> None:
 
 @blueprint.route("/live/<channel>/whep", methods=["OPTIONS"])
 async def endpoint_preflight(channel: str) -> Response:
-    return _preflight(ENDPOINT_METHODS)
+    """The pre-flight; it also carries the ICE servers, so that a player can gather
+    through them before it makes its offer (the answer's are too late without trickle)."""
+    response = _preflight(ENDPOINT_METHODS)
+    for link in ice_server_links(state().settings):
+        response.headers.add("Link", link)
+    response.headers["Access-Control-Expose-Headers"] = "Location, Link"
+    return response
 
 
 @blueprint.post("/live/<channel>/whep")

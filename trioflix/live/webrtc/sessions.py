@@ -160,7 +160,7 @@ class WHEPSessions:
                 why: B-frames, codec); 400 the offer is no usable SDP; 503 too many
                 sessions or the service is stopping.
         """
-        reason = unsupported_reason(live.video_config, live.current_gop())
+        reason = self.refusal(live)
         if reason is not None:
             raise SessionRefused(409, "webrtc_unsupported_stream", reason)
         if len(self._sessions) >= MAX_SESSIONS:
@@ -171,6 +171,13 @@ class WHEPSessions:
             raise SessionRefused(503, "webrtc_stopping", "the server is stopping")
         answer: Answer = await self._nursery.start(self._serve, live, offer, remote)
         return answer
+
+    def refusal(self, live: LiveStream) -> str | None:
+        """Why a viewer could not watch ``live`` over WebRTC now (B-frames, the codec,
+        WebRTC turned off), or ``None``."""
+        if not self._settings.webrtc:
+            return "WebRTC playback is turned off on this server"
+        return unsupported_reason(live.video_config, live.current_gop())
 
     def has(self, channel: str, session_id: str) -> bool:
         """Whether ``session_id`` is an open session of ``channel``."""
@@ -211,6 +218,9 @@ class WHEPSessions:
 
         from trioflix.live.webrtc.peer import answer
 
+        # This task was started from a request's task and has its context: aiortc's
+        # callbacks made from here (a UDP socket's reads) find the loop through it.
+        trio_asyncio.current_loop.set(self._loop)
         settings = self._settings
         session_id = secrets.token_urlsafe(16)
         session = _Session(live.channel, trio.Event())
