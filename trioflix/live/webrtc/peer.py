@@ -116,7 +116,11 @@ async def answer(
         pc.addTransceiver(OpusTrack(listener), direction="sendonly")
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
         await pc.setLocalDescription(await pc.createAnswer())
-    except Exception as exc:
+    except BaseException as exc:
+        # Cancelled too (the viewer's request went away mid-answer): nothing may be
+        # left holding a socket.
         await pc.close()
-        raise ValueError(str(exc) or exc.__class__.__name__) from exc
+        if isinstance(exc, Exception):
+            raise ValueError(str(exc) or exc.__class__.__name__) from exc
+        raise
     return pc
