@@ -15,6 +15,7 @@ import trio
 
 from tests.browser.helpers import ONE_BACKEND, PageLog, in_browser, new_context, wait_playing
 from tests.interop.media import Sample, make_sample
+from tests.interop.whep_client import encoders_opened
 from tests.trioflix.live_hls.helpers import start_publisher, wait_live
 
 if TYPE_CHECKING:
@@ -73,8 +74,12 @@ async def test_the_channel_page_plays_over_webrtc_by_default(
         wait_playing(page, advance_s=1)
         assert int(page.evaluate(decoded)) > first > 0
         assert page.evaluate("document.querySelector('video').videoHeight") == 360
-        # One viewer, counted as webrtc, fed by the channel's one Opus transcoder.
+        # One viewer, counted as webrtc, fed by the channel's one Opus transcoder; its
+        # video sender packetises what came in, no encoder of its own.
         assert counts() == (1, 1, 1)
+        [pc] = trio.from_thread.run_sync(whep.peer_connections)
+        assert trio.from_thread.run_sync(encoders_opened, pc) == 0
+        assert pc.getTransceivers()[0].sender.track.kind == "video"
         screenshots.save(page, "channel-webrtc")
         # Leaving the page ends the session (DELETE on pagehide), without waiting for
         # the ICE consent to lapse.

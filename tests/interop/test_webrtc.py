@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aioice.ice
 import pytest
@@ -20,7 +20,7 @@ import trio
 import trio_asyncio
 
 from tests.interop.media import Sample, make_sample
-from tests.interop.whep_client import close_viewer, connected, whep_offer
+from tests.interop.whep_client import close_viewer, connected, encoders_opened, whep_offer
 from tests.trioflix.live_hls.helpers import auth, start_publisher, wait_live
 from tests.waiting import wait_until
 
@@ -56,17 +56,6 @@ async def _go_live(server: Server, source: Sample, nursery: trio.Nursery) -> str
     return token
 
 
-def _encoders_opened(pc: Any) -> int:
-    """Senders of ``pc`` that opened a codec of their own (aiortc's H264Encoder opens
-    libx264 only when handed raw frames; it reads the private attribute it keeps it in)."""
-    opened = 0
-    for transceiver in pc.getTransceivers():
-        encoder = getattr(transceiver.sender, "_RTCRtpSender__encoder", None)
-        if transceiver.kind == "video" and getattr(encoder, "codec", None) is not None:
-            opened += 1
-    return opened
-
-
 async def test_two_viewers_decode_the_passed_through_video(
     server: Server, no_b_frames: Sample, nursery: trio.Nursery
 ) -> None:
@@ -84,7 +73,7 @@ async def test_two_viewers_decode_the_passed_through_video(
         assert status.json()["viewers"]["webrtc"] == 2
         # One Opus transcoder for the channel; no video encoder for anyone.
         assert whep.feeds() == 1
-        assert [_encoders_opened(pc) for pc in whep.peer_connections()] == [0, 0]
+        assert [encoders_opened(pc) for pc in whep.peer_connections()] == [0, 0]
         # A real session takes no trickled candidates; a broken offer is the offer's fault.
         trickle = await server.client.patch(
             viewers[0].location,

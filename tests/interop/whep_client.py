@@ -21,7 +21,7 @@ from aiortc.mediastreams import MediaStreamError
 if TYPE_CHECKING:
     from aiortc import MediaStreamTrack
 
-__all__ = ["WHEPViewer", "close_viewer", "connected", "whep_offer"]
+__all__ = ["WHEPViewer", "close_viewer", "connected", "encoders_opened", "whep_offer"]
 
 
 @dataclass
@@ -94,6 +94,18 @@ async def connected(viewer: WHEPViewer, loop: asyncio.AbstractEventLoop) -> None
         if viewer.pc.connectionState in ("failed", "closed"):
             raise AssertionError(f"the WHEP connection {viewer.pc.connectionState}")
         await trio.sleep(0.01)
+
+
+def encoders_opened(pc: Any) -> int:
+    """Video senders of the server's peer connection ``pc`` that opened an encoder
+    (aiortc's H264Encoder opens libx264 only when handed raw frames; this reads the
+    private attribute aiortc keeps it in)."""
+    opened = 0
+    for transceiver in pc.getTransceivers():
+        encoder = getattr(transceiver.sender, "_RTCRtpSender__encoder", None)
+        if transceiver.kind == "video" and getattr(encoder, "codec", None) is not None:
+            opened += 1
+    return opened
 
 
 async def close_viewer(viewer: WHEPViewer, loop: asyncio.AbstractEventLoop) -> None:
