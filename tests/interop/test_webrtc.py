@@ -18,11 +18,13 @@ import aioice.ice
 import pytest
 import trio
 import trio_asyncio
+from aiortc import RTCConfiguration, RTCPeerConnection
 
 from tests.interop.media import Sample, make_sample
 from tests.interop.whep_client import close_viewer, connected, encoders_opened, whep_offer
 from tests.trioflix.live_hls.helpers import auth, start_publisher, wait_live
 from tests.waiting import wait_until
+from trioflix.live.webrtc import sessions
 
 if TYPE_CHECKING:
     import asyncio
@@ -182,6 +184,35 @@ async def test_a_viewer_that_vanishes_is_dropped_when_ice_consent_expires(
     finally:
         client.kill()
         await client.wait()
+
+
+async def test_an_offer_that_never_connects_is_dropped_after_the_connect_timeout(
+    server: Server, no_b_frames: Sample, nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The player offers and goes away before ICE: the session ends on its own (20 s in
+    production, 1 s here) and frees the viewer's place."""
+    monkeypatch.setattr(sessions, "ICE_CONNECT_TIMEOUT_S", 1.0)
+    await _go_live(server, no_b_frames, nursery)
+    whep = server.app.trioflix.whep
+    live = server.app.trioflix.registry.get("alice")
+    assert live is not None
+    async with trio_asyncio.open_loop() as loop:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc.addTransceiver("video", direction="recvonly")
+        await trio_asyncio.aio_as_trio(pc.setLocalDescription, loop=loop)(
+            await trio_asyncio.aio_as_trio(pc.createOffer, loop=loop)()
+        )
+        await trio_asyncio.aio_as_trio(pc.close, loop=loop)()  # gone before any answer
+        answered = await server.client.post(
+            "/live/alice/whep", content=pc.localDescription.sdp.encode(), headers=SDP
+        )
+        assert answered.status_code == 201, answered.text
+        assert live.viewers_by_protocol()["webrtc"] == 1
+        with trio.fail_after(10):
+            while whep.sessions:  # noqa: ASYNC110 - the connect timeout ends it
+                await trio.sleep(0.1)
+        assert live.viewers_by_protocol()["webrtc"] == 0
+        assert (await server.client.delete(answered.headers["Location"])).status_code == 404
 
 
 def _udp_ports() -> int:

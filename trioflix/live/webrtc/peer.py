@@ -16,6 +16,7 @@ from aiortc import (
     RTCPeerConnection,
     RTCRtpSender,
     RTCSessionDescription,
+    sdp,
 )
 
 from trioflix.live.webrtc.tracks import OpusTrack, PassthroughVideoTrack
@@ -88,7 +89,8 @@ async def answer(
 ) -> RTCPeerConnection:
     """A peer connection sending the channel to the viewer who made ``offer``.
 
-    The video is H.264 alone (what is passed through); the answer carries every
+    The video is H.264 alone (what is passed through), the audio Opus; an offer
+    without video or without audio gets none. The answer carries every
     local candidate (aiortc gathers before it answers). ``on_state`` is called with
     each new connection state.
 
@@ -104,16 +106,22 @@ async def answer(
         def _changed() -> None:
             on_state(pc.connectionState)
 
-        video = pc.addTransceiver(PassthroughVideoTrack(next_unit), direction="sendonly")
-        video.setCodecPreferences(
-            [
-                codec
-                for codec in RTCRtpSender.getCapabilities("video").codecs
-                if codec.mimeType == "video/H264"
-                and codec.parameters.get("packetization-mode") == "1"
-            ]
-        )
-        pc.addTransceiver(OpusTrack(listener), direction="sendonly")
+        # A transceiver per kind the offer asks for, made before the offer is applied
+        # so that the video's codec preference (H.264 alone) holds for its answer; one
+        # the offer does not have would break the answer.
+        kinds = {media.kind for media in sdp.SessionDescription.parse(offer).media}
+        if "video" in kinds:
+            video = pc.addTransceiver(PassthroughVideoTrack(next_unit), direction="sendonly")
+            video.setCodecPreferences(
+                [
+                    codec
+                    for codec in RTCRtpSender.getCapabilities("video").codecs
+                    if codec.mimeType == "video/H264"
+                    and codec.parameters.get("packetization-mode") == "1"
+                ]
+            )
+        if "audio" in kinds:
+            pc.addTransceiver(OpusTrack(listener), direction="sendonly")
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
         await pc.setLocalDescription(await pc.createAnswer())
     except BaseException as exc:
