@@ -208,6 +208,7 @@ async def test_an_offer_that_never_connects_is_dropped_after_the_connect_timeout
         )
         assert answered.status_code == 201, answered.text
         assert live.viewers_by_protocol()["webrtc"] == 1
+        assert whep.feeds() == 0  # a video-only offer: no Opus made for it
         with trio.fail_after(10):
             while whep.sessions:  # noqa: ASYNC110 - the connect timeout ends it
                 await trio.sleep(0.1)

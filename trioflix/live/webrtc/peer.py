@@ -81,7 +81,7 @@ def _ice_servers(
 async def answer(
     offer: str,
     next_unit: Callable[[], Awaitable[AccessUnit | None]],
-    listener: OpusListener,
+    listen: Callable[[], OpusListener],
     on_state: Callable[[str], None],
     ice_urls: tuple[str, ...],
     turn_username: str | None,
@@ -92,7 +92,8 @@ async def answer(
     The video is H.264 alone (what is passed through), the audio Opus; an offer
     without video or without audio gets none. The answer carries every
     local candidate (aiortc gathers before it answers). ``on_state`` is called with
-    each new connection state.
+    each new connection state; ``listen`` is called for the audio's listener if the
+    offer asks for audio.
 
     Raises:
         ValueError: ``offer`` is no SDP offer aiortc can answer (the connection is
@@ -121,7 +122,7 @@ async def answer(
                 ]
             )
         if "audio" in kinds:
-            pc.addTransceiver(OpusTrack(listener), direction="sendonly")
+            pc.addTransceiver(OpusTrack(listen()), direction="sendonly")
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
         await pc.setLocalDescription(await pc.createAnswer())
     except BaseException as exc:

@@ -27,7 +27,7 @@ import trio
 
 from trioflix.live.channel.fanout import Transport
 from trioflix.live.channel.viewer_lifecycle import watching
-from trioflix.live.webrtc.opus import OpusFeed
+from trioflix.live.webrtc.opus import OpusFeed, OpusListener
 from trioflix.live.webrtc.video import UnsupportedVideo, VideoConverter, unsupported_reason
 
 if TYPE_CHECKING:
@@ -232,8 +232,15 @@ class WHEPSessions:
             elif state in ("failed", "closed"):
                 session.ended.set()
 
-        feed = self._feed(live)
-        listener = feed.listen()
+        listening: list[tuple[OpusFeed, OpusListener]] = []
+
+        def listen() -> OpusListener:
+            # Only for an offer that asks for audio: the channel's feed starts with
+            # its first listener.
+            feed = self._feed(live)
+            listening.append((feed, feed.listen()))
+            return listening[-1][1]
+
         try:
             with watching(live, Transport.WEBRTC, remote, self._webhooks) as subscriber:
                 video = _ViewerVideo(subscriber, session.ended)
@@ -241,7 +248,7 @@ class WHEPSessions:
                     session.pc = await trio_asyncio.aio_as_trio(answer, loop=self._loop)(
                         offer,
                         video.next_unit,
-                        listener,
+                        listen,
                         on_state,
                         settings.ice_servers,
                         settings.turn_username,
@@ -272,4 +279,5 @@ class WHEPSessions:
         finally:
             # Last: a session is listed until everything it held is freed.
             self._sessions.pop(session_id, None)
-            feed.leave(listener)
+            for feed, listener in listening:
+                feed.leave(listener)
