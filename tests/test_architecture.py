@@ -66,6 +66,7 @@ LIVE_GROUPS = {
     "hls": {"channel"},
     "recording": {"channel"},
     "edge": {"channel"},
+    "webrtc": {"channel"},
 }
 
 

@@ -8,6 +8,7 @@ on top with ``Settings.from_env(overrides)``.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 from collections.abc import Callable
@@ -212,6 +213,39 @@ def _ladder(value: str, env: str) -> str:
     except ValueError as exc:
         raise ConfigError(f"{env}: {exc}") from None
     return value.strip().lower()
+
+
+def _ice_servers(value: str, env: str) -> tuple[str, ...]:
+    """STUN/TURN URLs as RFC 7064/7065 write them: ``stun:host[:port]``,
+    ``turn:host[:port]?transport=udp``."""
+    urls = tuple(url.strip() for url in value.split(",") if url.strip())
+    bad = [url for url in urls if not url.startswith(("stun:", "stuns:", "turn:", "turns:"))]
+    if bad:
+        raise ConfigError(f"{env} must list stun: or turn: URLs, got {bad[0]!r}")
+    return urls
+
+
+def _port_range(value: str, env: str) -> tuple[int, int] | None:
+    """``LOW-HIGH`` (inclusive), or ``any`` for the ports the system picks."""
+    if value.strip().lower() == "any":
+        return None
+    low, sep, high = value.partition("-")
+    if not sep or not low.strip().isdigit() or not high.strip().isdigit():
+        raise ConfigError(f"{env} must be LOW-HIGH (e.g. 50000-50999) or any, got {value!r}")
+    first, last = int(low), int(high)
+    if not 1024 <= first <= last <= 65535:
+        raise ConfigError(f"{env} must lie within 1024-65535 with LOW <= HIGH, got {value!r}")
+    return first, last
+
+
+def _ip_addresses(value: str, env: str) -> tuple[str, ...]:
+    addresses = tuple(a.strip() for a in value.split(",") if a.strip())
+    for address in addresses:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise ConfigError(f"{env} must list IP addresses, got {address!r}") from None
+    return addresses
 
 
 def _hls_preset(value: str, env: str) -> str:
@@ -462,6 +496,46 @@ class Settings:
         "TRIOFLIX_HLS_PRESET",
         "x264 preset of the live ladder (ultrafast ... medium)",
         _hls_preset,
+    )
+    webrtc: bool = _setting(
+        True,
+        "TRIOFLIX_WEBRTC",
+        "'off' turns WHEP playback (WebRTC, /live/CHANNEL/whep) off",
+        _on_off,
+    )
+    ice_servers: tuple[str, ...] = _setting(
+        (),
+        "TRIOFLIX_ICE_SERVERS",
+        "comma-separated STUN/TURN URLs for WebRTC (stun:stun.example.com:3478,"
+        " turn:turn.example.com:3478?transport=udp), used by the server and handed to"
+        " players; unset: host candidates only",
+        _ice_servers,
+    )
+    turn_username: str | None = _setting(
+        None,
+        "TRIOFLIX_TURN_USERNAME",
+        "the user name for the turn: URLs of TRIOFLIX_ICE_SERVERS",
+        _text,
+    )
+    turn_credential: str | None = _setting(
+        None,
+        "TRIOFLIX_TURN_CREDENTIAL",
+        "the password for the turn: URLs of TRIOFLIX_ICE_SERVERS",
+        _text,
+    )
+    webrtc_ports: tuple[int, int] | None = _setting(
+        None,
+        "TRIOFLIX_WEBRTC_PORTS",
+        "UDP ports WebRTC sessions bind, LOW-HIGH (one per session and address), for a"
+        " firewall; any: the system picks",
+        _port_range,
+    )
+    webrtc_addresses: tuple[str, ...] = _setting(
+        (),
+        "TRIOFLIX_WEBRTC_ADDRESSES",
+        "comma-separated IP addresses WebRTC offers as host candidates (127.0.0.1 for a"
+        " machine alone); unset: every address of the host but loopback",
+        _ip_addresses,
     )
     payment_webhook_secret: str | None = _setting(
         None,

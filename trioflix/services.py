@@ -47,6 +47,7 @@ from trioflix.live.hls.playback_sessions import live_viewer_counts
 from trioflix.live.recording.recorder import Recorder
 from trioflix.live.rtmp.read_clock import ReadClock
 from trioflix.live.rtmp.server import serve_rtmp
+from trioflix.live.webrtc.sessions import WHEPSessions
 from trioflix.media.legacy import adopt_legacy_videos
 from trioflix.media.live_thumbnails import ThumbnailCache
 from trioflix.media.processing import clear_work_dirs, recording_job_type, video_job_type
@@ -105,13 +106,15 @@ def build_state(settings: Settings) -> AppState:
         )
     )
     read_interval_s = settings.rtmp_read_interval_ms / 1000
+    webhooks = Webhooks(settings.webhook_urls, settings.webhook_secret)
     app_state = AppState(
         settings=settings,
         hls=HLSHub(settings),
         jobs=jobs,
         uploads=uploads,
         thumbnails=ThumbnailCache(),
-        webhooks=Webhooks(settings.webhook_urls, settings.webhook_secret),
+        webhooks=webhooks,
+        whep=WHEPSessions(settings, webhooks),
         recorder=Recorder(db, objects, jobs.wake, spool_dir=settings.host_dir / "recordings"),
         rtmp_read_clock=ReadClock(read_interval_s) if read_interval_s else None,
     )
@@ -251,6 +254,7 @@ async def _start_live(nursery: trio.Nursery, app_state: AppState, db: Database, 
             await nursery.start(app_state.hls_proxy.run)
     app_state._registry = registry
     app_state._channels = LiveChannels(registry, relays)
+    await nursery.start(app_state.whep.run)
     app_state.metrics.registry.register(LiveCollector(registry, app_state.channels.relayed))
     if app_state.rtmp_read_clock is not None:
         await nursery.start(app_state.rtmp_read_clock.run)

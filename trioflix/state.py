@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from trioflix.live.hls.hub import HLSHub
     from trioflix.live.recording.recorder import Recorder
     from trioflix.live.rtmp.read_clock import ReadClock
+    from trioflix.live.webrtc.sessions import WHEPSessions
     from trioflix.media.live_thumbnails import ThumbnailCache
     from trioflix.storage import ObjectStore
     from trioflix.store import Database
@@ -61,6 +62,7 @@ class AppState:
         uploads: The tus uploads of this process.
         thumbnails: The live thumbnails of each channel.
         webhooks: Live-event webhook deliveries.
+        whep: The WebRTC (WHEP) viewers.
         recorder: Records live sessions into the video library.
         rtmp_read_clock: Paces the publishers' reads; None with
             ``TRIOFLIX_RTMP_READ_INTERVAL_MS=0``.
@@ -78,6 +80,7 @@ class AppState:
     uploads: Uploads
     thumbnails: ThumbnailCache
     webhooks: Webhooks
+    whep: WHEPSessions
     recorder: Recorder
     rtmp_read_clock: ReadClock | None
     metrics: Metrics = field(default_factory=Metrics)

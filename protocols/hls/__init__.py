@@ -5,11 +5,14 @@
 - :class:`TSMuxer`: the lower-level muxer the segmenter drives.
 - :class:`MediaPlaylist`, :func:`render_vod_playlist`, :func:`render_master_playlist`.
 - :class:`TimestampUnwrapper`: RTMP's 32-bit timestamps to 64-bit ones.
+- :func:`to_annex_b`: a length-prefixed access unit as an Annex B byte stream (also
+  what WebRTC's H.264 packetiser takes).
 """
 
 from __future__ import annotations
 
 from ._errors import HLSError as HLSError
+from ._nal import to_annex_b as to_annex_b
 from ._playlist import DEFAULT_WINDOW_SIZE as DEFAULT_WINDOW_SIZE
 from ._playlist import BitrateMeter as BitrateMeter
 from ._playlist import MediaPlaylist as MediaPlaylist

@@ -47,6 +47,10 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     # Autoplay with sound, as after a click: the tests check audio+video playback.
     "--autoplay-policy=no-user-gesture-required",
+    # WebRTC between the page and the served instance on loopback: offer 127.0.0.1 as
+    # a host candidate, and as itself rather than behind an mDNS name.
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
 ]
 VIEWPORT = {"width": 1280, "height": 720}
 # Phones the pages must work on: a common large one and the narrowest still sold.

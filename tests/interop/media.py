@@ -28,7 +28,8 @@ def require(binary: str | None, name: str) -> str:
 
 @dataclass(frozen=True)
 class Sample:
-    """A short H.264 (with B-frames) + AAC FLV file and its video packet timestamps."""
+    """A short H.264 (with B-frames unless made without) + AAC FLV file and its video
+    packet timestamps."""
 
     path: Path
     video_pts_ms: list[int]
@@ -36,7 +37,9 @@ class Sample:
     audio_packets: int
 
 
-def make_sample(path: Path, *, seconds: int = 6, gop: int = 30, size: str = "640x360") -> Sample:
+def make_sample(
+    path: Path, *, seconds: int = 6, gop: int = 30, size: str = "640x360", bframes: int = 2
+) -> Sample:
     ffmpeg = require(FFMPEG, "ffmpeg")
     subprocess.run(
         [
@@ -62,9 +65,9 @@ def make_sample(path: Path, *, seconds: int = 6, gop: int = 30, size: str = "640
             "-tune",
             "zerolatency",
             "-bf",
-            "2",
+            str(bframes),
             "-x264-params",
-            "bframes=2:rc-lookahead=0",
+            f"bframes={bframes}:rc-lookahead=0",
             "-g",
             str(gop),
             "-c:a",

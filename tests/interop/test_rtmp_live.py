@@ -146,7 +146,7 @@ async def test_status_reports_codecs_resolution_and_rates(
     ready = await status(server, token)
     assert ready["state"] == "ready"
     # Every protocol the server serves is listed, at 0, before anyone watches.
-    nobody = {"total": 0, "rtmp": 0, "http-flv": 0, "ws-flv": 0, "hls": 0}
+    nobody = {"total": 0, "rtmp": 0, "http-flv": 0, "ws-flv": 0, "webrtc": 0, "hls": 0}
     assert ready["viewers"] == nobody
     key = await server.create_key(token)
     publisher = await start_publisher(nursery, server, key, sample.path)

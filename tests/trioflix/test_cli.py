@@ -139,9 +139,19 @@ def test_importing_the_server_stays_small() -> None:
 # Libraries a host on the embedded defaults does not use, and what each costs it
 # resident: PyAV 17 MiB (thumbnails and the ladder load it when they run; the
 # media child processes import it themselves), coredis 13 MiB (only with
-# REDIS_URL), boto3 25 MiB with its S3 client (only with an s3:// store),
-# cryptography 12 MiB (PyJWT loads it when installed; HS256 does not need it).
-NOT_LOADED_BY_DEFAULT = ("av", "coredis", "boto3", "botocore", "cryptography")
+# REDIS_URL), boto3 25 MiB with its S3 client (only with an s3:// store), aiortc
+# with aioice and pylibsrtp (only with the first WebRTC viewer), cryptography 12 MiB
+# (PyJWT loads it when installed; HS256 does not need it).
+NOT_LOADED_BY_DEFAULT = (
+    "av",
+    "coredis",
+    "boto3",
+    "botocore",
+    "aiortc",
+    "aioice",
+    "pylibsrtp",
+    "cryptography",
+)
 
 
 @pytest.mark.slow

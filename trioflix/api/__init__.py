@@ -24,6 +24,7 @@ from trioflix.api import (
     uploads,
     videos,
     wallet,
+    whep,
 )
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ def register_blueprints(app: Quart) -> None:
         streaming.blueprint,
         schedule.blueprint,
         playback.blueprint,
+        whep.blueprint,
         hls.blueprint,
         thumbnails.blueprint,
         uploads.blueprint,

@@ -762,6 +762,8 @@ NOT_JSON: Mapping[str, str] = {
     "/metrics": "Prometheus text format",
     "/live/<channel>.flv": "HTTP-FLV and WS-FLV: an endless FLV body or a websocket",
     "/internal/live/<channel>.flv": "an FLV pull between the hosts of a site",
+    "/live/<channel>/whep": "WHEP: an SDP offer in, an SDP answer out (docs/webrtc.md)",
+    "/live/<channel>/whep/<session_id>": "a WHEP session: DELETE ends it (docs/webrtc.md)",
     "/live/<channel>/master.m3u8": "HLS playlists (docs/hls.md)",
     "/live/<channel>/<rendition>/index.m3u8": "HLS playlists (docs/hls.md)",
     "/live/<channel>/<rendition>/<segment>": "HLS segments, MPEG-TS",

@@ -48,6 +48,11 @@ def playback_urls(channel: str) -> dict[str, str]:
     port = _rtmp_port()
     if port is not None:
         urls["rtmp"] = f"rtmp://{hostname}:{port}/live/{channel}"
+    # Offered only where a player would get a session: live on this host, and a
+    # stream WebRTC can carry (no B-frames, H.264), so players choose it by its presence.
+    live = state().registry.get(channel)
+    if live is not None and state().whep.refusal(live) is None:
+        urls["whep"] = f"{scheme}://{host}/live/{channel}/whep"
     return urls
 
 

@@ -30,7 +30,7 @@ pytestmark = [
     ),
 ]
 
-PROTOCOLS = {"rtmp", "http-flv", "ws-flv", "hls"}
+PROTOCOLS = {"rtmp", "http-flv", "ws-flv", "webrtc", "hls"}
 
 
 SAMPLE_SECONDS = 12  # the sample fixture's length
@@ -77,7 +77,14 @@ async def test_viewers_frame_carries_live_counts(
                 client, lambda f: f["live"] is not None and f["live"]["total"] == 2
             )
             assert frame["count"] == 1  # the chat member, counted as before
-            assert frame["live"] == {"total": 2, "rtmp": 0, "http-flv": 1, "ws-flv": 0, "hls": 1}
+            assert frame["live"] == {
+                "total": 2,
+                "rtmp": 0,
+                "http-flv": 1,
+                "ws-flv": 0,
+                "webrtc": 0,
+                "hls": 1,
+            }
             players.cancel_scope.cancel()
 
         # The stream ends: the room hears that there is no live count any more.

@@ -163,7 +163,7 @@ def test_viewer_counts_by_protocol() -> None:
     stream.subscribe(Transport.HTTP_FLV)
     stream.subscribe(Transport.RTMP)
     stream.subscribe_session()  # not a viewer
-    assert stream.viewers_by_protocol() == {"rtmp": 1, "http-flv": 2, "ws-flv": 0}
+    assert stream.viewers_by_protocol() == {"rtmp": 1, "http-flv": 2, "ws-flv": 0, "webrtc": 0}
     stream.unsubscribe(a)
     assert stream.viewers == 2
     assert stream.peak_viewers == 3

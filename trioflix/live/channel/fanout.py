@@ -51,6 +51,7 @@ class Transport(enum.StrEnum):
     RTMP = "rtmp"
     HTTP_FLV = "http-flv"
     WS_FLV = "ws-flv"
+    WEBRTC = "webrtc"  # WHEP: the video passed through, the audio from the channel's Opus
     INTERNAL = "internal"  # a consumer inside the server: HLS writer, transcoder, recorder
 
 

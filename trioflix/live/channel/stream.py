@@ -224,6 +224,12 @@ class LiveStream:
             return self._gop[0]
         return None
 
+    def current_gop(self) -> tuple[Packet, ...]:
+        """The current group of pictures, from its keyframe (empty before the first one
+        or while the GOP is over the cache's cap): what a new viewer gets after the
+        headers."""
+        return tuple(self._gop)
+
     def _fan_out(self, packet: Packet) -> None:
         for subscribers in (self._subscribers, self._session_subscribers):
             for subscriber in tuple(subscribers):

@@ -101,6 +101,7 @@ async function offline() {
 // Play a live channel; otherwise show its offline slate and wait for it to go live.
 function follow(data) {
   if (data.live) {
+    player.sources.whep = data.playback && data.playback.whep; // only while WebRTC can play it
     player.load();
     schedule(whileLive, LIVE_POLL_MS);
   } else {

@@ -4,19 +4,22 @@
 //           automatic quality plus a manual choice of the real renditions
 //   native  the browser's own HLS (Safari), where hls.js has no MSE to work with
 //   flv     mpegts.js over HTTP-FLV or WS-FLV (/live/{channel}.flv): the low-latency mode
+//   webrtc  WHEP (whep.js): real time, the default where the browser and the stream allow
 //
 // The vendor builds are plain scripts that define the globals Hls and mpegts.
 import { el, formatDuration } from "./api.js";
+import { WhepEngine, whepAvailable } from "./whep.js";
 
 export const MODES = {
   hls: "Standard (HLS)",
   "http-flv": "Low latency (HTTP-FLV)",
   "ws-flv": "Low latency (WS-FLV)",
+  webrtc: "Real time (WebRTC)",
 };
 const MODE_KEY = "trioflix.latencyMode";
 const VOLUME_KEY = "trioflix.volume";
 // Within this many seconds of the live edge the indicator says LIVE.
-const LIVE_SLACK_S = { hls: 2.5, native: 8, flv: 1.5 };
+const LIVE_SLACK_S = { hls: 2.5, native: 8, flv: 1.5, webrtc: 1 };
 const TICK_MS = 500;
 // hls.js reads a master playlist once, but a live ladder's rungs join the master only when
 // they have a first segment. The server holds the first master back a few seconds for them;
@@ -351,7 +354,8 @@ function icon(name) {
  * A player in `root`.
  *
  * options.live      true for a channel (live edge, latency modes), false for a VOD
- * options.sources   {hls, "http-flv", "ws-flv"} URLs (VOD: hls only)
+ * options.sources   {hls, "http-flv", "ws-flv", whep} URLs (VOD: hls only; whep only while
+ *                   the stream can be played over WebRTC)
  * options.preview   VOD only: {vtt} URL of the seek-preview sprite index
  * options.poster    poster image URL
  * options.onOffline called when the stream ends or cannot be loaded (live)
@@ -604,11 +608,13 @@ export class Player {
   // --- sources -----------------------------------------------------------------------
 
   preferredMode() {
+    const webrtc = Boolean(this.sources.whep) && whepAvailable();
     const saved = localStorage.getItem(MODE_KEY);
-    return saved && MODES[saved] ? saved : "hls";
+    if (saved && MODES[saved] && (saved !== "webrtc" || webrtc)) return saved;
+    return webrtc ? "webrtc" : "hls";
   }
 
-  /** Start playback in `mode` (live: hls, http-flv, ws-flv; VOD: hls). */
+  /** Start playback in `mode` (live: hls, http-flv, ws-flv, webrtc; VOD: hls). */
   load(mode = this.live ? this.preferredMode() : "hls") {
     this.stopEngine();
     this.mode = mode;
@@ -634,6 +640,15 @@ export class Player {
         this.setNotice("This browser cannot play HLS (the hls.js library did not load).");
         return;
       }
+    } else if (mode === "webrtc") {
+      if (!this.sources.whep || !whepAvailable()) {
+        this.fallBackToHls("it is not available for this stream");
+        return;
+      }
+      this.engine = new WhepEngine(this.video, this.sources.whep, {
+        onFatal: callbacks.onFatal,
+        onFallback: (reason) => this.fallBackToHls(reason),
+      });
     } else {
       if (!mpegtsAvailable()) {
         this.setNotice("Low-latency mode needs Media Source Extensions; using HLS.");
@@ -645,6 +660,12 @@ export class Player {
     this.root.dataset.engine = this.engine.kind;
     this.root.dataset.mode = mode;
     this.autoplay();
+  }
+
+  /** WebRTC could not play (`reason`): HLS now, for this page only (the choice is kept). */
+  fallBackToHls(reason) {
+    this.load("hls");
+    this.setNotice(`Real-time playback failed (${reason}); using HLS.`);
   }
 
   async autoplay() {

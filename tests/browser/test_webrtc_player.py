@@ -1,0 +1,94 @@
+"""The channel page plays over WebRTC (WHEP) in headless Chromium.
+
+ffmpeg publishes H.264 without B-frames; the page's player picks WebRTC by itself
+(the channel's playback URLs offer WHEP), and the video element plays frames
+Chromium decoded from the passed-through stream. A stream with B-frames is not
+offered over WebRTC: the same page plays HLS.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+import trio
+
+from tests.browser.helpers import ONE_BACKEND, PageLog, in_browser, new_context, wait_playing
+from tests.interop.media import Sample, make_sample
+from tests.interop.whep_client import encoders_opened
+from tests.trioflix.live_hls.helpers import start_publisher, wait_live
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
+    from tests.browser.helpers import Screenshots
+    from tests.conftest import Server
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.interop,
+    ONE_BACKEND,
+    pytest.mark.settings(webrtc_addresses=("127.0.0.1",), hls_ladder="off"),
+]
+
+
+@pytest.fixture(scope="module")
+def no_b_frames(tmp_path_factory: pytest.TempPathFactory) -> Sample:
+    """40 s of 360p30 H.264 without B-frames + AAC, a keyframe a second."""
+    path = tmp_path_factory.mktemp("webrtc-browser") / "no-b.flv"
+    return make_sample(path, seconds=40, gop=30, bframes=0)
+
+
+async def _go_live(server: Server, nursery: trio.Nursery, sample: Sample) -> None:
+    token, _ = await server.register("alice")
+    key = await server.create_key(token)
+    await start_publisher(nursery, server, key, sample.path)
+    await wait_live(server, "alice")
+
+
+async def test_the_channel_page_plays_over_webrtc_by_default(
+    server: Server, no_b_frames: Sample, nursery: trio.Nursery, screenshots: Screenshots
+) -> None:
+    await _go_live(server, nursery, no_b_frames)
+    whep = server.app.trioflix.whep
+
+    def counts() -> tuple[int, int, int]:
+        live = trio.from_thread.run_sync(server.app.trioflix.registry.get, "alice")
+        assert live is not None
+        webrtc = trio.from_thread.run_sync(live.viewers_by_protocol)["webrtc"]
+        return webrtc, trio.from_thread.run_sync(whep.feeds), whep.sessions
+
+    def scenario(browser: Browser) -> None:
+        context = new_context(browser, server.url)
+        page = context.new_page()
+        log = PageLog()
+        log.attach(page)
+        page.goto("/channel/alice")
+        wait_playing(page, advance_s=2)
+        player = page.locator(".player")
+        assert player.get_attribute("data-engine") == "webrtc"
+        assert page.get_by_label("Latency mode").input_value() == "webrtc"
+        # Frames decoded, and more of them as it plays: the picture is live, not frozen.
+        decoded = "document.querySelector('video').getVideoPlaybackQuality().totalVideoFrames"
+        first = int(page.evaluate(decoded))
+        wait_playing(page, advance_s=1)
+        assert int(page.evaluate(decoded)) > first > 0
+        assert page.evaluate("document.querySelector('video').videoHeight") == 360
+        # One viewer, counted as webrtc, fed by the channel's one Opus transcoder; its
+        # video sender packetises what came in, no encoder of its own.
+        assert counts() == (1, 1, 1)
+        [pc] = trio.from_thread.run_sync(whep.peer_connections)
+        assert trio.from_thread.run_sync(encoders_opened, pc) == 0
+        assert pc.getTransceivers()[0].sender.track.kind == "video"
+        screenshots.save(page, "channel-webrtc")
+        # Leaving the page ends the session (DELETE on pagehide), without waiting for
+        # the ICE consent to lapse.
+        page.goto("/")
+        page.wait_for_timeout(100)
+        assert log.errors == []
+        context.close()
+
+    await in_browser(scenario)
+    with trio.fail_after(15):
+        while whep.sessions:  # noqa: ASYNC110 - the DELETE or the DTLS close ends it
+            await trio.sleep(0.1)

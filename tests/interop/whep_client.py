@@ -1,0 +1,130 @@
+"""A WHEP viewer for tests: aiortc (an independent WebRTC stack) on a trio-asyncio loop.
+
+It offers to receive H.264 video and Opus audio, as a browser does, and decodes
+what arrives with aiortc's own decoders, so a frame counted here is a frame that
+decoded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import trio
+import trio_asyncio
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+
+if TYPE_CHECKING:
+    from aiortc import MediaStreamTrack
+
+__all__ = ["WHEPViewer", "close_viewer", "connected", "encoders_opened", "whep_offer"]
+
+
+@dataclass
+class WHEPViewer:
+    """One client session: what it received and how to end it."""
+
+    pc: RTCPeerConnection
+    location: str
+    answer: str
+    links: list[str]
+    video_frames: int = 0
+    audio_frames: int = 0
+    video_sizes: set[tuple[int, int]] = field(default_factory=set)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+async def _consume(viewer: WHEPViewer, track: MediaStreamTrack) -> None:
+    try:
+        while True:
+            frame: Any = await track.recv()
+            if track.kind == "video":
+                viewer.video_frames += 1
+                viewer.video_sizes.add((frame.width, frame.height))
+            else:
+                viewer.audio_frames += 1
+    except MediaStreamError:
+        return
+
+
+async def _offer() -> tuple[RTCPeerConnection, str]:
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTransceiver("video", direction="recvonly")
+    pc.addTransceiver("audio", direction="recvonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    return pc, pc.localDescription.sdp
+
+
+async def _accept(viewer: WHEPViewer) -> None:
+    loop = asyncio.get_running_loop()
+
+    @viewer.pc.on("track")
+    def _track(track: MediaStreamTrack) -> None:
+        viewer._tasks.append(loop.create_task(_consume(viewer, track)))
+
+    await viewer.pc.setRemoteDescription(RTCSessionDescription(sdp=viewer.answer, type="answer"))
+
+
+async def whep_offer(
+    client: httpx.AsyncClient, url: str, loop: asyncio.AbstractEventLoop
+) -> WHEPViewer:
+    """Offer to ``url`` (the channel's WHEP endpoint) and start receiving."""
+    pc, offer = await trio_asyncio.aio_as_trio(_offer, loop=loop)()
+    response = await client.post(url, content=offer, headers={"Content-Type": "application/sdp"})
+    if response.status_code != 201:
+        await trio_asyncio.aio_as_trio(pc.close, loop=loop)()
+        raise AssertionError(f"WHEP offer answered {response.status_code}: {response.text}")
+    viewer = WHEPViewer(
+        pc=pc,
+        location=response.headers["Location"],
+        answer=response.text,
+        links=response.headers.get_list("Link"),
+    )
+    await trio_asyncio.aio_as_trio(_accept, loop=loop)(viewer)
+    return viewer
+
+
+async def connected(viewer: WHEPViewer, loop: asyncio.AbstractEventLoop) -> None:
+    """Wait until the client's side of the connection is up."""
+    while viewer.pc.connectionState != "connected":
+        if viewer.pc.connectionState in ("failed", "closed"):
+            raise AssertionError(f"the WHEP connection {viewer.pc.connectionState}")
+        await trio.sleep(0.01)
+
+
+def encoders_opened(pc: Any) -> int:
+    """Video senders of the server's peer connection ``pc`` that opened an encoder
+    (aiortc's H264Encoder opens libx264 only when handed raw frames; this reads the
+    private attribute aiortc keeps it in)."""
+    opened = 0
+    for transceiver in pc.getTransceivers():
+        encoder = getattr(transceiver.sender, "_RTCRtpSender__encoder", None)
+        if transceiver.kind == "video" and getattr(encoder, "codec", None) is not None:
+            opened += 1
+    return opened
+
+
+async def close_viewer(viewer: WHEPViewer, loop: asyncio.AbstractEventLoop) -> None:
+    """Close the client's side only (no DELETE): the server must notice by itself."""
+    await trio_asyncio.aio_as_trio(viewer.pc.close, loop=loop)()
+
+
+async def _watch(url: str) -> None:
+    """Connect to ``url``, say ``connected`` on stdout, then keep watching until killed."""
+    async with httpx.AsyncClient() as client, trio_asyncio.open_loop() as loop:
+        viewer = await whep_offer(client, url, loop)
+        await connected(viewer, loop)
+        print("connected", flush=True)
+        await trio.sleep_forever()
+
+
+if __name__ == "__main__":
+    import aioice.ice
+
+    # The test serves on loopback only (aioice leaves 127.0.0.1 out by default).
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
+    trio.run(_watch, sys.argv[1])

@@ -1,0 +1,135 @@
+"""The peer connection of one WHEP viewer, and the asyncio loop's network settings.
+
+Runs on the trio-asyncio loop (the callers use ``aio_as_trio``). Imported with
+the first session: it loads aiortc, aioice and PyAV.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING, Any
+
+import aioice.ice
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+    sdp,
+)
+
+from trioflix.live.webrtc.tracks import OpusTrack, PassthroughVideoTrack
+
+if TYPE_CHECKING:
+    import asyncio
+    from collections.abc import Awaitable, Callable
+
+    from trioflix.live.webrtc.opus import OpusListener
+    from trioflix.live.webrtc.video import AccessUnit
+
+__all__ = ["answer", "configure_network"]
+
+
+def configure_network(
+    loop: asyncio.AbstractEventLoop, addresses: tuple[str, ...], ports: tuple[int, int] | None
+) -> None:
+    """Gather host candidates on ``addresses`` alone, and bind UDP within ``ports``.
+
+    aioice has no setting for either: it offers every address of the host but
+    loopback (:func:`aioice.ice.get_host_addresses`, replaced here when
+    ``addresses`` are given) and binds port 0 on each; ``loop`` is this server's
+    own trio-asyncio loop, so its ``create_datagram_endpoint`` is wrapped to try
+    the ports of the range instead, from a random one on.
+    """
+    if addresses:
+        aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: list(addresses)
+    if ports is None:
+        return
+    first, last = ports
+    bind = loop.create_datagram_endpoint
+
+    async def bind_in_range(
+        protocol_factory: Any, local_addr: Any = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        if local_addr is None or local_addr[1] != 0:
+            return await bind(protocol_factory, local_addr, *args, **kwargs)
+        count = last - first + 1
+        start = random.randrange(count)
+        for step in range(count):
+            port = first + (start + step) % count
+            try:
+                return await bind(protocol_factory, (local_addr[0], port), *args, **kwargs)
+            except OSError:
+                continue  # taken: the next one
+        raise OSError(f"no free UDP port in {first}-{last} on {local_addr[0]}")
+
+    setattr(loop, "create_datagram_endpoint", bind_in_range)  # noqa: B010 (one loop, not the class)
+
+
+def _ice_servers(
+    urls: tuple[str, ...], username: str | None, credential: str | None
+) -> list[RTCIceServer]:
+    return [
+        RTCIceServer(urls=url, username=username, credential=credential)
+        if url.startswith("turn")
+        else RTCIceServer(urls=url)
+        for url in urls
+    ]
+
+
+async def answer(
+    offer: str,
+    next_unit: Callable[[], Awaitable[AccessUnit | None]],
+    listen: Callable[[], OpusListener],
+    on_state: Callable[[str], None],
+    ice_urls: tuple[str, ...],
+    turn_username: str | None,
+    turn_credential: str | None,
+) -> RTCPeerConnection:
+    """A peer connection sending the channel to the viewer who made ``offer``.
+
+    The video is H.264 alone (what is passed through), the audio Opus; an offer
+    without video or without audio gets none. The answer carries every
+    local candidate (aiortc gathers before it answers). ``on_state`` is called with
+    each new connection state; ``listen`` is called for the audio's listener if the
+    offer asks for audio.
+
+    Raises:
+        ValueError: ``offer`` is no SDP offer aiortc can answer (the connection is
+            closed before this is raised).
+    """
+    config = RTCConfiguration(iceServers=_ice_servers(ice_urls, turn_username, turn_credential))
+    pc = RTCPeerConnection(config)
+    try:
+
+        @pc.on("connectionstatechange")
+        def _changed() -> None:
+            on_state(pc.connectionState)
+
+        # A transceiver per kind the offer asks for, made before the offer is applied
+        # so that the video's codec preference (H.264 alone) holds for its answer; one
+        # the offer does not have would break the answer.
+        kinds = {media.kind for media in sdp.SessionDescription.parse(offer).media}
+        if "video" in kinds:
+            video = pc.addTransceiver(PassthroughVideoTrack(next_unit), direction="sendonly")
+            video.setCodecPreferences(
+                [
+                    codec
+                    for codec in RTCRtpSender.getCapabilities("video").codecs
+                    if codec.mimeType == "video/H264"
+                    and codec.parameters.get("packetization-mode") == "1"
+                ]
+            )
+        if "audio" in kinds:
+            pc.addTransceiver(OpusTrack(listen()), direction="sendonly")
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+    except BaseException as exc:
+        # Cancelled too (the viewer's request went away mid-answer): nothing may be
+        # left holding a socket.
+        await pc.close()
+        if isinstance(exc, Exception):
+            raise ValueError(str(exc) or exc.__class__.__name__) from exc
+        raise
+    return pc

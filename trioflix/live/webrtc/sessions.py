@@ -1,0 +1,283 @@
+"""WHEP sessions: one WebRTC viewer each, from the offer to the last packet.
+
+aiortc is asyncio code. It runs on a trio-asyncio loop that :meth:`WHEPSessions.run`
+opens with the first session (so a server nobody watches over WebRTC never loads
+aiortc) and keeps until shutdown; every session is a Trio task in the nursery
+inside that loop, so the loop outlives each session's shielded clean-up.
+
+A session's task owns everything of its viewer: the subscriber to the channel
+(counted as a ``webrtc`` viewer, with the bounded queue and the slow-viewer rule of
+every viewer, :mod:`trioflix.live.channel.fanout`), its place on the channel's
+shared Opus feed, and the peer connection. It ends, and frees all of them, when
+the viewer sends DELETE, when the connection fails (ICE consent lost: RFC 7675
+gives a silent peer 30 s) or closes, when ICE has not connected
+``ICE_CONNECT_TIMEOUT_S`` after the answer, or when the channel's stream ends for
+it (session over, viewer too slow, B-frames appearing).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from trioflix.live.channel.fanout import Transport
+from trioflix.live.channel.viewer_lifecycle import watching
+from trioflix.live.webrtc.opus import OpusFeed, OpusListener
+from trioflix.live.webrtc.video import UnsupportedVideo, VideoConverter, unsupported_reason
+
+if TYPE_CHECKING:
+    from trioflix.config import Settings
+    from trioflix.live.channel.fanout import Subscriber
+    from trioflix.live.channel.stream import LiveStream
+    from trioflix.live.channel.webhooks import Webhooks
+    from trioflix.live.webrtc.video import AccessUnit
+
+__all__ = ["Answer", "SessionRefused", "WHEPSessions"]
+
+logger = logging.getLogger(__name__)
+
+# ICE checks run within a few seconds of the answer on any working path; a viewer
+# still not connected after this never will be (blocked UDP: the player falls back).
+ICE_CONNECT_TIMEOUT_S = 20.0
+CLEANUP_TIMEOUT_S = 5.0  # closing a peer connection sends a DTLS alert and stops tasks
+# Each session holds a UDP socket per address and a few aiortc tasks: a bound on
+# what a flood of offers can take.
+MAX_SESSIONS = 500
+
+
+class SessionRefused(Exception):
+    """A WHEP offer that gets no session: ``status``, ``code`` and the message say why."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A new session: its id (the last part of its URL) and the SDP answer."""
+
+    session_id: str
+    sdp: str
+
+
+class _ViewerVideo:
+    """One viewer's video: its subscriber's packets as access units, for its track."""
+
+    def __init__(self, subscriber: Subscriber, ended: trio.Event) -> None:
+        self._subscriber = subscriber
+        self._converter = VideoConverter()
+        self._units: deque[AccessUnit] = deque()
+        self._ended = ended
+        self.end_reason: str | None = None
+
+    async def next_unit(self) -> AccessUnit | None:
+        while not self._units:
+            batch = await self._subscriber.next_batch()
+            if not batch:
+                self.end_reason = self._subscriber.closed_reason
+                self._ended.set()
+                return None
+            try:
+                for packet in batch:
+                    unit = self._converter.convert(packet)
+                    if unit is not None:
+                        self._units.append(unit)
+            except UnsupportedVideo as exc:
+                self.end_reason = str(exc)
+                self._ended.set()
+                return None
+        return self._units.popleft()
+
+
+@dataclass(eq=False)
+class _Session:
+    channel: str
+    ended: trio.Event
+    pc: Any = None  # aiortc's RTCPeerConnection, typed loosely: aiortc loads lazily
+
+
+class WHEPSessions:
+    """Every WHEP viewer of this host.
+
+    Args:
+        settings: ICE servers, TURN credentials, candidate addresses, UDP ports.
+        webhooks: Told of each viewer's start and end, as for every protocol.
+    """
+
+    def __init__(self, settings: Settings, webhooks: Webhooks | None) -> None:
+        self._settings = settings
+        self._webhooks = webhooks
+        self._sessions: dict[str, _Session] = {}
+        self._feeds: dict[LiveStream, OpusFeed] = {}
+        self._wanted = trio.Event()
+        self._ready = trio.Event()
+        self._loop: Any = None
+        self._nursery: trio.Nursery | None = None
+
+    @property
+    def sessions(self) -> int:
+        """Sessions open now."""
+        return len(self._sessions)
+
+    def feeds(self) -> int:
+        """Opus feeds running now: one per channel with WebRTC viewers, whatever their number."""
+        return sum(1 for feed in self._feeds.values() if feed.running)
+
+    def peer_connections(self) -> list[Any]:
+        """The sessions' aiortc peer connections (for inspection)."""
+        return [s.pc for s in self._sessions.values() if s.pc is not None]
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Open the asyncio loop when the first session wants it, then host every session."""
+        task_status.started()
+        await self._wanted.wait()
+        import trio_asyncio
+
+        from trioflix.live.webrtc.peer import configure_network
+
+        async with trio_asyncio.open_loop() as loop:
+            configure_network(loop, self._settings.webrtc_addresses, self._settings.webrtc_ports)
+            async with trio.open_nursery() as nursery:
+                self._loop, self._nursery = loop, nursery
+                self._ready.set()
+                try:
+                    await trio.sleep_forever()
+                finally:
+                    self._nursery = None
+
+    async def open(self, live: LiveStream, offer: str, remote: str | None) -> Answer:
+        """Answer ``offer`` with a new session watching ``live``.
+
+        Raises:
+            SessionRefused: 409 the video cannot be passed through (the message says
+                why: B-frames, codec); 400 the offer is no usable SDP; 503 too many
+                sessions or the service is stopping.
+        """
+        reason = self.refusal(live)
+        if reason is not None:
+            raise SessionRefused(409, "webrtc_unsupported_stream", reason)
+        if len(self._sessions) >= MAX_SESSIONS:
+            raise SessionRefused(503, "webrtc_full", "too many WebRTC viewers on this host")
+        self._wanted.set()
+        await self._ready.wait()
+        if self._nursery is None:
+            raise SessionRefused(503, "webrtc_stopping", "the server is stopping")
+        answer: Answer = await self._nursery.start(self._serve, live, offer, remote)
+        return answer
+
+    def refusal(self, live: LiveStream) -> str | None:
+        """Why a viewer could not watch ``live`` over WebRTC now (B-frames, the codec,
+        WebRTC turned off), or ``None``."""
+        if not self._settings.webrtc:
+            return "WebRTC playback is turned off on this server"
+        return unsupported_reason(live.video_config, live.current_gop())
+
+    def has(self, channel: str, session_id: str) -> bool:
+        """Whether ``session_id`` is an open session of ``channel``."""
+        session = self._sessions.get(session_id)
+        return session is not None and session.channel == channel
+
+    def end(self, channel: str, session_id: str) -> bool:
+        """End a session (the viewer's DELETE); ``False`` if there is none by that id."""
+        if not self.has(channel, session_id):
+            return False
+        self._sessions[session_id].ended.set()
+        return True
+
+    def _feed(self, live: LiveStream) -> OpusFeed:
+        feed = self._feeds.get(live)
+        if feed is None or not feed.running:
+            feed = self._feeds[live] = OpusFeed(live)
+            assert self._nursery is not None
+            self._nursery.start_soon(self._run_feed, feed)
+        return feed
+
+    async def _run_feed(self, feed: OpusFeed) -> None:
+        try:
+            await feed.run()
+        finally:
+            if self._feeds.get(feed.live) is feed:
+                del self._feeds[feed.live]
+
+    async def _serve(
+        self,
+        live: LiveStream,
+        offer: str,
+        remote: str | None,
+        *,
+        task_status: trio.TaskStatus[Answer],
+    ) -> None:
+        import trio_asyncio
+
+        from trioflix.live.webrtc.peer import answer
+
+        # This task was started from a request's task and has its context: aiortc's
+        # callbacks made from here (a UDP socket's reads) find the loop through it.
+        trio_asyncio.current_loop.set(self._loop)
+        settings = self._settings
+        session_id = secrets.token_urlsafe(16)
+        session = _Session(live.channel, trio.Event())
+        connected = trio.Event()
+
+        def on_state(state: str) -> None:
+            if state == "connected":
+                connected.set()
+            elif state in ("failed", "closed"):
+                session.ended.set()
+
+        listening: list[tuple[OpusFeed, OpusListener]] = []
+
+        def listen() -> OpusListener:
+            # Only for an offer that asks for audio: the channel's feed starts with
+            # its first listener.
+            feed = self._feed(live)
+            listening.append((feed, feed.listen()))
+            return listening[-1][1]
+
+        try:
+            with watching(live, Transport.WEBRTC, remote, self._webhooks) as subscriber:
+                video = _ViewerVideo(subscriber, session.ended)
+                try:
+                    session.pc = await trio_asyncio.aio_as_trio(answer, loop=self._loop)(
+                        offer,
+                        video.next_unit,
+                        listen,
+                        on_state,
+                        settings.ice_servers,
+                        settings.turn_username,
+                        settings.turn_credential,
+                    )
+                except ValueError as exc:
+                    raise SessionRefused(
+                        400, "bad_sdp", f"the SDP offer was refused: {exc}"
+                    ) from None
+                self._sessions[session_id] = session
+                try:
+                    task_status.started(Answer(session_id, session.pc.localDescription.sdp))
+                    with trio.move_on_after(ICE_CONNECT_TIMEOUT_S):
+                        await connected.wait()
+                    if connected.is_set():
+                        await session.ended.wait()
+                    logger.info(
+                        "webrtc viewer left",
+                        extra={
+                            "channel": live.channel,
+                            "connected": connected.is_set(),
+                            "reason": video.end_reason,
+                        },
+                    )
+                finally:
+                    with trio.move_on_after(CLEANUP_TIMEOUT_S, shield=True):
+                        await trio_asyncio.aio_as_trio(session.pc.close, loop=self._loop)()
+        finally:
+            # Last: a session is listed until everything it held is freed.
+            self._sessions.pop(session_id, None)
+            for feed, listener in listening:
+                feed.leave(listener)
