@@ -11,6 +11,7 @@ from quart import g, request
 
 from trioflix.auth.accounts import USERNAME_PATTERN
 from trioflix.auth.bearer import user_for_authorization
+from trioflix.chat.protocol import IDEMPOTENCY_KEY_PATTERN
 from trioflix.errors import APIError
 from trioflix.state import state
 
@@ -60,6 +61,7 @@ _COMPARISONS: Final = {
 _PATTERN_RULES: Final = {
     USERNAME_PATTERN: "3-32 characters: lowercase letters, digits or _",
     "^[A-Z]{3}$": "a three-letter currency code such as EUR",
+    IDEMPOTENCY_KEY_PATTERN: "printable ASCII without spaces, such as a UUID",
 }
 
 

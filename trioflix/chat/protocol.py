@@ -18,10 +18,12 @@ from typing import Annotated, Any
 import msgspec
 
 __all__ = [
+    "IDEMPOTENCY_KEY_PATTERN",
     "MAX_TIMEOUT_S",
     "ChatError",
     "ClientFrame",
     "CloseCode",
+    "IdempotencyKey",
     "decode_client_frame",
     "encode",
     "error_frame",
@@ -74,6 +76,11 @@ UserName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Reason = Annotated[str, msgspec.Meta(max_length=MAX_REASON_CHARS)]
 MessageId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
 Term = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TERM_CHARS)]
+# A SuperChat attempt's key, chosen by the client (a UUID, say): printable ASCII.
+IDEMPOTENCY_KEY_PATTERN = "^[\\x21-\\x7e]+$"
+IdempotencyKey = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, pattern=IDEMPOTENCY_KEY_PATTERN)
+]
 
 
 class _Frame(msgspec.Struct, tag_field="type", forbid_unknown_fields=True):
@@ -88,6 +95,7 @@ class SendSuperChat(_Frame, tag="superchat"):
     amount: Annotated[int, msgspec.Meta(ge=1, le=10**9)]
     currency: Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")]
     text: str = ""
+    idempotency_key: IdempotencyKey | None = None
 
 
 class Delete(_Frame, tag="delete"):
