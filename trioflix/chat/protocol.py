@@ -17,6 +17,8 @@ from typing import Annotated, Any
 
 import msgspec
 
+from trioflix.store import holds_nul
+
 __all__ = [
     "IDEMPOTENCY_KEY_PATTERN",
     "MAX_TIMEOUT_S",
@@ -170,7 +172,11 @@ def decode_client_frame(text: str) -> ClientFrame:
     except msgspec.ValidationError as exc:
         raise ChatError("invalid_frame", str(exc)) from None
     except msgspec.DecodeError as exc:
+        # Also JSON that escapes an unpaired surrogate ("\ud800"): it is no text.
         raise ChatError("malformed_frame", f"not a JSON object: {exc}") from None
+    if holds_nul(msgspec.structs.astuple(frame)):
+        # As the API refuses it in every body: PostgreSQL cannot store it.
+        raise ChatError("invalid_frame", "text may not contain NUL (U+0000)")
     return frame
 
 
