@@ -30,7 +30,14 @@ if TYPE_CHECKING:
     # Any: the scope, receive and send of whichever server's typing the app uses.
     ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
-__all__ = ["Forwarded", "ForwardedMiddleware", "TrustedProxies", "resolve", "trusted_networks"]
+__all__ = [
+    "Forwarded",
+    "ForwardedMiddleware",
+    "TrustedProxies",
+    "is_trusted",
+    "resolve",
+    "trusted_networks",
+]
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -71,6 +78,12 @@ def _trusted(
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped  # a dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d
     return any(address in network for network in trusted)
+
+
+def is_trusted(peer: str, trusted: TrustedProxies) -> bool:
+    """Whether ``peer`` (an address) is one of the ``trusted`` proxies."""
+    address = _address(peer)
+    return address is not None and _trusted(address, trusted)
 
 
 def _address(text: str) -> Address | None:

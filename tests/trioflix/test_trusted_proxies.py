@@ -19,6 +19,7 @@ import trio
 from tests.api import auth
 from tests.ports import free_port
 from tests.trioflix.cluster.balancer import NGINX, STREAM_MODULE, Balancer
+from tests.trioflix.live.rtmp_client import RTMPTestClient
 from trioflix.auth.ratelimit import FailureLimiter
 from trioflix.forwarded import Forwarded, resolve, trusted_networks
 
@@ -98,6 +99,7 @@ async def _fail_logins(client: httpx.AsyncClient, count: int, spoof: str) -> lis
 @pytest.mark.interop
 @pytest.mark.backends("sqlite", reason="what passes through the proxy, not the storage")
 @pytest.mark.parametrize("server", ["direct", "asgi"], indirect=True)
+@pytest.mark.settings(rtmp_key_failures=2)
 async def test_behind_nginx_the_client_is_the_one_nginx_names(
     server: Server, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -111,6 +113,7 @@ async def test_behind_nginx_the_client_is_the_one_nginx_names(
         http_hosts=[server.url.removeprefix("http://")],
         rtmp_hosts=[f"{address[0]}:{address[1]}"],
         http_extra="proxy_bind 127.0.0.2;",  # the trusted proxy's address
+        rtmp_extra="proxy_bind 127.0.0.2; proxy_protocol on;",
     )
     await trio.to_thread.run_sync(start)
     caplog.set_level(logging.INFO, logger="trioflix.access")
@@ -154,9 +157,76 @@ async def test_behind_nginx_the_client_is_the_one_nginx_names(
             # A route the front door serves itself (tus) logs the same client.
             options = await first.options("/api/upload/video/tus")
             assert options.status_code == 204
+
+            # RTMP through the stream block, with the PROXY protocol: wrong keys count
+            # against the encoder's address, not nginx's.
+            key = await server.create_key(token)
+            rtmp = ("127.0.0.1", proxy.rtmp_port)
+            for attempt in range(2):
+                with pytest.raises(PermissionError):
+                    await _publish(rtmp, "127.0.0.3", f"live_wrong{attempt}")
+            with pytest.raises(PermissionError, match="too many wrong stream keys"):
+                await _publish(rtmp, "127.0.0.3", key)
+            await (await _publish(rtmp, "127.0.0.4", key)).aclose()
     finally:
         await trio.to_thread.run_sync(proxy.stop)
     logged = {(r.getMessage(), getattr(r, "client", None)) for r in caplog.records}
     assert ("OPTIONS /api/upload/video/tus 204", "127.0.0.3") in logged
     assert ("POST /api/auth/register 201", "127.0.0.4") in logged
     assert ("GET /api/streaming/status 200", "127.0.0.1") in logged
+
+
+async def _publish(
+    address: tuple[str, int], source: str, key: str, header: bytes = b""
+) -> RTMPTestClient:
+    """Publish ``key`` over RTMP to ``address`` from ``source``, after ``header`` (a PROXY
+    line, or none); raises PermissionError if refused."""
+    sock = trio.socket.socket()
+    await sock.bind((source, 0))
+    await sock.connect(address)
+    stream = trio.SocketStream(sock)
+    client = RTMPTestClient(stream)
+    try:
+        with trio.fail_after(10):
+            await stream.send_all(header)
+            await client.publish(key)
+    except BaseException:
+        await client.aclose()
+        raise
+    return client
+
+
+def _proxy_line(client: str) -> bytes:
+    return f"PROXY TCP4 {client} 127.0.0.1 40000 1935\r\n".encode()
+
+
+@pytest.mark.backends("sqlite", reason="what the RTMP listener reads, not the storage")
+@pytest.mark.settings(rtmp_key_failures=2)
+async def test_rtmp_key_guesses_count_the_client_a_proxy_protocol_line_names(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="trioflix.live.rtmp.server")
+    rtmp = server.app.trioflix.rtmp_address
+    assert rtmp is not None
+    token, _ = await server.register("alice")
+    key = await server.create_key(token)
+    # From the trusted proxy (127.0.0.2), two wrong keys of the client it names throttle
+    # that client: even the right key is refused, and the refusal names the client.
+    for attempt in range(2):
+        with pytest.raises(PermissionError):
+            await _publish(rtmp, "127.0.0.2", f"live_wrong{attempt}", _proxy_line("192.0.2.1"))
+    with pytest.raises(PermissionError, match="too many wrong stream keys"):
+        await _publish(rtmp, "127.0.0.2", key, _proxy_line("192.0.2.1"))
+    assert any(
+        "too many wrong stream keys from 192.0.2.1" in r.getMessage() for r in caplog.records
+    )
+    # Another client of the same proxy, and the proxy's host itself, are not held back.
+    await (await _publish(rtmp, "127.0.0.2", key, _proxy_line("192.0.2.2"))).aclose()
+    await (await _publish(rtmp, "127.0.0.2", key, b"")).aclose()
+    # From anywhere else a PROXY line is no RTMP handshake: the connection is refused.
+    with pytest.raises(trio.BrokenResourceError):
+        await _publish(rtmp, "127.0.0.1", key, _proxy_line("192.0.2.2"))
+    # A trusted peer's line that is not one ends that connection only.
+    with pytest.raises(trio.BrokenResourceError):
+        await _publish(rtmp, "127.0.0.2", key, b"PROXY TCP4 nonsense\r\n")
+    assert any("bad PROXY protocol header" in r.getMessage() for r in caplog.records)
