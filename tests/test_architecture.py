@@ -97,7 +97,16 @@ def test_live_has_only_groups() -> None:
 # domain packages and the modules they share build on each other.
 TRIOFLIX = ROOT / "trioflix"
 DOMAIN = ("auth", "chat", "cluster", "jobs", "live", "media", "storage", "store", "uploads")
-SHARED = ("config", "errors", "logs", "metrics", "web", "asgi_internals", "version")
+SHARED = (
+    "config",
+    "errors",
+    "forwarded",
+    "logs",
+    "metrics",
+    "web",
+    "asgi_internals",
+    "version",
+)
 LAYERS = (
     ("__main__",),  # python -m trioflix
     ("cli", "asgi"),  # the entry points

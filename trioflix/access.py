@@ -26,8 +26,13 @@ def record_request(
     status: int,
     elapsed_s: float,
     rid: str | None,
+    client: str | None,
 ) -> None:
-    """Count a request in ``/metrics`` and write its access-log line."""
+    """Count a request in ``/metrics`` and write its access-log line.
+
+    ``client`` is the client's address, behind trusted proxies the one they name
+    (:mod:`trioflix.forwarded`).
+    """
     metrics.http_requests.labels(route, method, str(status)).inc()
     metrics.http_duration.labels(route).observe(elapsed_s)
     access_logger.info(
@@ -35,5 +40,10 @@ def record_request(
         method,
         path,
         status,
-        extra={"duration_ms": round(elapsed_s * 1000, 2), "route": route, "request_id": rid},
+        extra={
+            "duration_ms": round(elapsed_s * 1000, 2),
+            "route": route,
+            "request_id": rid,
+            "client": client,
+        },
     )

@@ -26,6 +26,7 @@ from trioflix.api.security_headers import (
     media_origins,
 )
 from trioflix.errors import install_error_handlers
+from trioflix.forwarded import ForwardedMiddleware
 from trioflix.logs import new_request_id, request_id
 from trioflix.services import build_state, run_services
 from trioflix.state import TrioflixApp
@@ -48,6 +49,10 @@ def create_app(settings: Settings) -> TrioflixApp:
     app.config["JSON_SORT_KEYS"] = False
     install_error_handlers(app)
     register_blueprints(app)
+    if settings.trusted_proxies:
+        # Quart's place for middleware: every request and websocket sees the client
+        # the trusted proxies name (trioflix.forwarded).
+        app.asgi_app = ForwardedMiddleware(app.asgi_app, settings.trusted_proxies)  # type: ignore[method-assign]
     policy = content_security_policy(media_origins(settings))
 
     @app.before_serving
@@ -98,6 +103,7 @@ def create_app(settings: Settings) -> TrioflixApp:
             response.status_code,
             elapsed,
             rid,
+            request.remote_addr,
         )
         return response
 

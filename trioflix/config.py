@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
+from trioflix.forwarded import TrustedProxies, trusted_networks
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -169,6 +171,15 @@ def _secret(value: str, env: str) -> str:
 
 def _secrets(value: str, env: str) -> tuple[str, ...]:
     return tuple(_secret(secret.strip(), env) for secret in value.split(",") if secret.strip())
+
+
+def _networks(value: str, env: str) -> TrustedProxies:
+    try:
+        return trusted_networks(entry for entry in value.split(",") if entry.strip())
+    except ValueError as exc:
+        raise ConfigError(
+            f"{env} must list addresses or networks like 10.0.0.5 or 10.0.0.0/24: {exc}"
+        ) from None
 
 
 def _origins(value: str, env: str) -> tuple[str, ...]:
@@ -452,6 +463,14 @@ class Settings:
         "in a cluster, the base URL at which the other hosts reach this host's HTTP port,"
         " e.g. http://10.0.0.5:8000",
         _text,
+    )
+    trusted_proxies: TrustedProxies = _setting(
+        (),
+        "TRIOFLIX_TRUSTED_PROXIES",
+        "comma-separated addresses or networks (10.0.0.0/8) of the reverse proxies in front:"
+        " from them, X-Forwarded-For, -Proto and -Host say who the client is and how it"
+        " connected; unset: the connection's own address is the client, headers ignored",
+        _networks,
     )
     public_rtmp_port: int | None = _setting(
         None,

@@ -266,6 +266,7 @@ async def _start_live(nursery: trio.Nursery, app_state: AppState, db: Database, 
             key_guesses=FailureLimiter(
                 limit=settings.rtmp_key_failures, window_s=settings.rtmp_key_window
             ),
+            trusted_proxies=settings.trusted_proxies,
         ),
         parse_address(settings.rtmp, "TRIOFLIX_RTMP"),
         registry,

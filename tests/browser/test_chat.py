@@ -3,7 +3,8 @@ the studio's chat settings, the emote picker and links in messages."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -19,10 +20,21 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.slow, pytest.mark.interop, ONE_BACKEND]
 
 
-def open_chat(browser: Browser, server: Server, login: tuple[str, dict[str, object]]) -> Page:
+def open_chat(
+    browser: Browser,
+    server: Server,
+    login: tuple[str, dict[str, object]],
+    sent: list[dict[str, Any]] | None = None,
+) -> Page:
+    """Alice's channel page, connected to its chat; ``sent`` collects the frames it sends."""
     context = new_context(browser, server.url, login=login)
     page = context.new_page()
     PageLog().attach(page)
+    if sent is not None:
+        page.on(
+            "websocket",
+            lambda ws: ws.on("framesent", lambda payload: sent.append(json.loads(payload))),
+        )
     page.goto("/channel/alice")
     page.wait_for_function("() => document.getElementById('chat').dataset.state === 'connected'")
     return page
@@ -94,9 +106,11 @@ async def test_superchat_paid_from_the_wallet_appears_pinned(
     alice = await server.register("alice")
     bob = await server.register("bob")
 
+    sent: list[dict[str, Any]] = []
+
     def scenario(browser: Browser) -> None:
         owner = open_chat(browser, server, alice)
-        viewer = open_chat(browser, server, bob)
+        viewer = open_chat(browser, server, bob, sent)
         viewer.get_by_role("button", name="SuperChat", exact=True).click()
         viewer.get_by_label("Amount").select_option("1000")
         viewer.get_by_label("Currency").select_option("USD")
@@ -123,6 +137,9 @@ async def test_superchat_paid_from_the_wallet_appears_pinned(
         viewer.context.close()
 
     await in_browser(scenario)
+    # The refused attempt and its retry are one SuperChat: one idempotency key.
+    keys = [frame.get("idempotency_key") for frame in sent if frame["type"] == "superchat"]
+    assert len(keys) == 2 and keys[0] == keys[1] and isinstance(keys[0], str), sent
 
 
 async def test_slow_mode_feedback_and_reconnect_with_backfill(server: Server) -> None:

@@ -11,8 +11,10 @@ from quart import g, request
 
 from trioflix.auth.accounts import USERNAME_PATTERN
 from trioflix.auth.bearer import user_for_authorization
+from trioflix.chat.protocol import IDEMPOTENCY_KEY_PATTERN
 from trioflix.errors import APIError
 from trioflix.state import state
+from trioflix.store import holds_nul
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -60,6 +62,7 @@ _COMPARISONS: Final = {
 _PATTERN_RULES: Final = {
     USERNAME_PATTERN: "3-32 characters: lowercase letters, digits or _",
     "^[A-Z]{3}$": "a three-letter currency code such as EUR",
+    IDEMPOTENCY_KEY_PATTERN: "printable ASCII without spaces, such as a UUID",
 }
 
 
@@ -88,20 +91,9 @@ async def json_body(model: type[T], *, allow_empty: bool = False) -> T:
         raise APIError(422, "invalid_body", message, field=field) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise APIError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
-    if _has_nul(msgspec.to_builtins(body)):
+    if holds_nul(msgspec.to_builtins(body)):
         raise APIError(422, "invalid_body", "text may not contain NUL (U+0000)")
     return body
-
-
-def _has_nul(value: object) -> bool:
-    # PostgreSQL cannot store U+0000 in text, and no name or text of ours holds one.
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return False
 
 
 def refuse_nul_in_url() -> None:

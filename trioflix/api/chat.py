@@ -16,7 +16,13 @@ from quart.globals import websocket_ctx
 
 from trioflix.api._http import Body, json_body, parse_id, require_user
 from trioflix.chat import actions, store
-from trioflix.chat.protocol import MAX_REASON_CHARS, MAX_TERM_CHARS, MAX_TIMEOUT_S, ChatError
+from trioflix.chat.protocol import (
+    MAX_REASON_CHARS,
+    MAX_TERM_CHARS,
+    MAX_TIMEOUT_S,
+    ChatError,
+    IdempotencyKey,
+)
 from trioflix.chat.session import serve_connection
 from trioflix.errors import APIError
 from trioflix.state import state
@@ -67,6 +73,7 @@ class SuperChatBody(Body):
     amount: Annotated[int, msgspec.Meta(ge=1, le=10**9)]
     currency: Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")]
     text: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+    idempotency_key: IdempotencyKey | None = None
 
 
 @socket_blueprint.websocket("/ws/chat/<channel>")
@@ -243,6 +250,13 @@ async def superchat(channel: str) -> tuple[dict[str, Any], int]:
     body = await json_body(SuperChatBody)
     room = await _room(channel)
     message_id, superchat_id = await _call(
-        actions.send_superchat, state().chat, room, g.user, body.amount, body.currency, body.text
+        actions.send_superchat,
+        state().chat,
+        room,
+        g.user,
+        body.amount,
+        body.currency,
+        body.text,
+        body.idempotency_key,
     )
     return {"message_id": message_id, "superchat_id": superchat_id}, 201

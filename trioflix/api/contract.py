@@ -510,6 +510,9 @@ OPERATIONS: tuple[Operation, ...] = (
             201: Answer("the message and its SuperChat", responses.SuperChatSent),
             402: Answer("`insufficient_funds`"),
             **_CHAT_REFUSALS,
+            409: Answer(
+                "`idempotency_key_reused`; `superchat_pending` (`Retry-After`): send it again"
+            ),
         },
     ),
     Operation(

@@ -21,6 +21,7 @@ from trioflix.chat.content import (
 )
 from trioflix.chat.protocol import ChatError, event_parts
 from trioflix.chat.superchat import tier_for
+from trioflix.store import Conflict
 from trioflix.store.users import get_user_by_name
 
 if TYPE_CHECKING:
@@ -39,6 +40,12 @@ __all__ = [
     "unban",
     "update_settings",
 ]
+
+
+# Publishing a committed SuperChat takes milliseconds; one still unpublished after
+# this lost its publisher (the process died), and a resend with its key posts it.
+PUBLISH_LEASE_S = 5.0
+_PAID_COLUMNS = "id, channel_id, amount, currency, text, created_at, message_id, publishing_until"
 
 
 def _author(state: RoomState, user: User) -> dict[str, Any]:
@@ -129,17 +136,32 @@ async def send_message(hub: ChatHub, room: Room, user: User, text: str) -> int:
 
 
 async def send_superchat(
-    hub: ChatHub, state: RoomState, user: User, amount: int, currency: str, text: str
+    hub: ChatHub,
+    state: RoomState,
+    user: User,
+    amount: int,
+    currency: str,
+    text: str,
+    key: str | None = None,
 ) -> tuple[int, int]:
     """Pay for and post a SuperChat; returns (message id, SuperChat record id).
 
     The debit and the SuperChat record are one transaction; the message is
-    published only after it commits.
+    published only after it commits. ``key`` is the client's idempotency key for
+    this attempt: if ``user`` already paid with it (before a crash, a dropped
+    connection, or concurrently), the answer is that SuperChat's, and nothing is
+    paid again. The key is stored with the record, in the debit's transaction,
+    under a unique constraint, so this holds across processes, hosts and restarts.
 
     Raises:
         ChatError: ``insufficient_funds`` (402), banned or timed out, currency or
-            amount out of range, text too long for the tier, blocked term.
+            amount out of range, text too long for the tier, blocked term;
+            ``idempotency_key_reused`` (409) when ``key`` paid for a different
+            SuperChat; ``superchat_pending`` (409, with ``retry_after``) while the
+            SuperChat ``key`` paid for is being posted.
     """
+    if key is not None and (paid := await _paid(hub, user, key)) is not None:
+        return await _replay(hub, state, user, paid, amount, currency)
     now = time.time()
     if user.id == state.channel_id:
         raise ChatError("own_channel", "you cannot SuperChat in your own channel", status=403)
@@ -148,34 +170,106 @@ async def send_superchat(
     cleaned = clean_text(text, tier.max_length) if text.strip() else ""
     if cleaned and find_blocked_term(cleaned, state.terms) is not None:
         raise ChatError("blocked_term", "the message contains a blocked term", status=403)
-    async with hub.db.transaction() as tx:
-        entry = await wallet.debit(tx, user.id, currency, amount, "superchat")
-        record_id = await tx.fetchval(
-            "INSERT INTO superchats (channel_id, user_id, amount, currency, text, ledger_id,"
-            " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-            state.channel_id,
-            user.id,
-            amount,
-            currency,
-            cleaned,
-            entry.id,
-            now,
+    try:
+        async with hub.db.transaction() as tx:
+            entry = await wallet.debit(tx, user.id, currency, amount, "superchat")
+            row = await tx.fetchrow(
+                "INSERT INTO superchats (channel_id, user_id, amount, currency, text, ledger_id,"
+                " created_at, idempotency_key, publishing_until)"
+                f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {_PAID_COLUMNS}",
+                state.channel_id,
+                user.id,
+                amount,
+                currency,
+                cleaned,
+                entry.id,
+                now,
+                key,
+                now + PUBLISH_LEASE_S,
+            )
+    except (Conflict, ChatError):
+        # A concurrent attempt with the same key committed first: its unique key
+        # refused this record (and rolled the debit back), or its debit emptied the
+        # wallet. Either way the answer is that attempt's.
+        if key is None or (paid := await _paid(hub, user, key)) is None:
+            raise
+        return await _replay(hub, state, user, paid, amount, currency)
+    assert row is not None
+    return await _publish_superchat(hub, state, user, row), int(row["id"])
+
+
+async def _paid(hub: ChatHub, user: User, key: str) -> dict[str, Any] | None:
+    return await hub.db.fetchrow(
+        f"SELECT {_PAID_COLUMNS} FROM superchats WHERE user_id = $1 AND idempotency_key = $2",
+        user.id,
+        key,
+    )
+
+
+async def _replay(
+    hub: ChatHub, state: RoomState, user: User, paid: dict[str, Any], amount: int, currency: str
+) -> tuple[int, int]:
+    """The answer to a resent SuperChat ``paid`` already paid for; posts it if its
+    publisher died before it did."""
+    record_id = int(paid["id"])
+    if (paid["channel_id"], paid["amount"], paid["currency"]) != (
+        state.channel_id,
+        amount,
+        currency,
+    ):
+        raise ChatError(
+            "idempotency_key_reused",
+            "this idempotency key paid for a different SuperChat; use a new key",
+            status=409,
         )
+    if paid["message_id"] is not None:
+        return int(paid["message_id"]), record_id
+    now = time.time()
+    taken = await hub.db.execute(
+        "UPDATE superchats SET publishing_until = $2"
+        " WHERE id = $1 AND message_id IS NULL AND publishing_until <= $3",
+        record_id,
+        now + PUBLISH_LEASE_S,
+        now,
+    )
+    if not taken:
+        raise ChatError(
+            "superchat_pending",
+            "this SuperChat is paid and being posted; send it again with the same key",
+            status=409,
+            retry_after=max(float(paid["publishing_until"]) - now, 0.1),
+        )
+    return await _publish_superchat(hub, state, user, paid), record_id
+
+
+async def _publish_superchat(
+    hub: ChatHub, state: RoomState, user: User, paid: dict[str, Any]
+) -> int:
+    """Post the committed SuperChat ``paid`` and record its message id; returns that id."""
+    amount, currency, text, ts = paid["amount"], paid["currency"], paid["text"], paid["created_at"]
+    tier = tier_for(amount, currency)
     fields = {
-        "ts": now,
+        "ts": ts,
         "user": _author(state, user),
         "amount": amount,
         "currency": currency,
         "tier": tier.public(),
-        "pinned_until": now + tier.pin_s if tier.pin_s else None,
-        "text": cleaned,
-        "segments": _segments(state, cleaned) if cleaned else [],
-        "superchat_id": int(record_id),
+        "pinned_until": ts + tier.pin_s if tier.pin_s else None,
+        "text": text,
+        "segments": _segments(state, text) if text else [],
+        "superchat_id": int(paid["id"]),
     }
     seq = await hub.bus.publish(
         state.channel, "superchat", event_parts("superchat", fields), 0, fields
     )
-    return seq, int(record_id)
+    # Only the first publisher's id is kept: a takeover racing a publisher that was
+    # merely slow posts the message twice, but the answer (and the payment) is one.
+    await hub.db.execute(
+        "UPDATE superchats SET message_id = $2 WHERE id = $1 AND message_id IS NULL",
+        paid["id"],
+        seq,
+    )
+    return int(await hub.db.fetchval("SELECT message_id FROM superchats WHERE id = $1", paid["id"]))
 
 
 async def delete_message(hub: ChatHub, state: RoomState, actor: User, message_id: int) -> int:

@@ -17,11 +17,15 @@ from typing import Annotated, Any
 
 import msgspec
 
+from trioflix.store import holds_nul
+
 __all__ = [
+    "IDEMPOTENCY_KEY_PATTERN",
     "MAX_TIMEOUT_S",
     "ChatError",
     "ClientFrame",
     "CloseCode",
+    "IdempotencyKey",
     "decode_client_frame",
     "encode",
     "error_frame",
@@ -74,6 +78,11 @@ UserName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Reason = Annotated[str, msgspec.Meta(max_length=MAX_REASON_CHARS)]
 MessageId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
 Term = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TERM_CHARS)]
+# A SuperChat attempt's key, chosen by the client (a UUID, say): printable ASCII.
+IDEMPOTENCY_KEY_PATTERN = "^[\\x21-\\x7e]+$"
+IdempotencyKey = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, pattern=IDEMPOTENCY_KEY_PATTERN)
+]
 
 
 class _Frame(msgspec.Struct, tag_field="type", forbid_unknown_fields=True):
@@ -88,6 +97,7 @@ class SendSuperChat(_Frame, tag="superchat"):
     amount: Annotated[int, msgspec.Meta(ge=1, le=10**9)]
     currency: Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")]
     text: str = ""
+    idempotency_key: IdempotencyKey | None = None
 
 
 class Delete(_Frame, tag="delete"):
@@ -162,7 +172,11 @@ def decode_client_frame(text: str) -> ClientFrame:
     except msgspec.ValidationError as exc:
         raise ChatError("invalid_frame", str(exc)) from None
     except msgspec.DecodeError as exc:
+        # Also JSON that escapes an unpaired surrogate ("\ud800"): it is no text.
         raise ChatError("malformed_frame", f"not a JSON object: {exc}") from None
+    if holds_nul(msgspec.structs.astuple(frame)):
+        # As the API refuses it in every body: PostgreSQL cannot store it.
+        raise ChatError("invalid_frame", "text may not contain NUL (U+0000)")
     return frame
 
 

@@ -215,7 +215,7 @@ async def _dispatch(hub: ChatHub, member: Member, frame: ClientFrame) -> int | N
             if wait:
                 raise ChatError("rate_limited", "you are sending too fast", retry_after=wait)
             seq, _ = await actions.send_superchat(
-                hub, state, user, frame.amount, frame.currency, frame.text
+                hub, state, user, frame.amount, frame.currency, frame.text, frame.idempotency_key
             )
             return seq
         case Delete():

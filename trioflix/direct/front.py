@@ -23,8 +23,12 @@ from urllib.parse import parse_qsl, unquote
 import h11
 import trio
 
+from trioflix.forwarded import resolve
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
+
+    from trioflix.forwarded import TrustedProxies
 
     # Serves the request ``Head`` on a connection; returns the bytes read past that
     # request if the connection may carry another one, or None once it is closed.
@@ -33,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "HEAD_LIMIT",
     "Head",
+    "client_address",
     "handle_connection",
     "parse_head",
 ]
@@ -51,6 +56,7 @@ class Head:
     path: str  # percent-decoded, as Quart's router sees it
     query: dict[str, str]  # the first value of each name, as ``request.args.get`` gives
     headers: dict[str, str]  # lower-case names; a repeated name keeps its last value
+    header_pairs: tuple[tuple[bytes, bytes], ...]  # every field in order, as ASGI has them
     websocket: bool  # asks for a websocket upgrade
     has_body: bool
 
@@ -77,9 +83,21 @@ def parse_head(data: bytes) -> Head | None:
         path=unquote(raw_path),
         query=query,
         headers=headers,
+        header_pairs=tuple(event.headers),
         websocket=headers.get("upgrade", "").lower() == "websocket" and "upgrade" in connection,
         has_body=headers.get("content-length", "0") != "0" or "transfer-encoding" in headers,
     )
+
+
+def client_address(stream: trio.SocketStream, head: Head, trusted: TrustedProxies) -> str | None:
+    """The client's address: the peer's, or behind trusted proxies the one they name
+    (what ``request.remote_addr`` is on the ASGI side)."""
+    try:
+        address = stream.socket.getpeername()
+    except OSError:
+        return None
+    peer = str(address[0]) if isinstance(address, tuple) else None
+    return resolve(peer, head.header_pairs, trusted).client
 
 
 async def read_head(stream: trio.SocketStream, buffered: bytearray) -> None:

@@ -34,6 +34,7 @@ from wsproto.utilities import RemoteProtocolError
 from trioflix.access import record_request
 from trioflix.chat.session import serve_connection
 from trioflix.cluster.pull_auth import PullTokenRejected
+from trioflix.direct.front import client_address
 from trioflix.direct.tus import serve_tus_request, tus_target
 from trioflix.direct.websocket import DirectWebsocket
 from trioflix.live.channel.fanout import Transport
@@ -139,7 +140,7 @@ class DirectRoutes:
         self, channel: str, conn: WSConnection, stream: trio.SocketStream, head: Head
     ) -> None:
         ws = DirectWebsocket(
-            stream, conn, _remote_addr(stream), max_message_bytes=self._max_chat_bytes()
+            stream, conn, self._client(stream, head), max_message_bytes=self._max_chat_bytes()
         )
         with self._tracked() as scope:
             ws.on_disconnect = scope
@@ -150,7 +151,7 @@ class DirectRoutes:
         self, live: LiveStream, conn: WSConnection, stream: trio.SocketStream, head: Head
     ) -> None:
         ws = DirectWebsocket(
-            stream, conn, _remote_addr(stream), max_message_bytes=CONTROL_MESSAGE_BYTES
+            stream, conn, self._client(stream, head), max_message_bytes=CONTROL_MESSAGE_BYTES
         )
         await ws.accept()
         with (
@@ -174,7 +175,7 @@ class DirectRoutes:
 
     async def _http_flv(self, live: LiveStream, stream: trio.SocketStream, head: Head) -> None:
         request_id = new_request_id(head.headers.get("x-request-id", ""))
-        remote = _remote_addr(stream)
+        remote = self._client(stream, head)
         response_head = (
             "HTTP/1.1 200 OK\r\n"
             "content-type: video/x-flv\r\n"
@@ -185,7 +186,9 @@ class DirectRoutes:
             "\r\n"
         ).encode("latin-1")
         # Logged and counted as the ASGI route logs a streamed response: when it starts.
-        record_request(self.state.metrics, head.method, head.path, FLV_ROUTE, 200, 0.0, request_id)
+        record_request(
+            self.state.metrics, head.method, head.path, FLV_ROUTE, 200, 0.0, request_id, remote
+        )
         with (
             self._tracked() as scope,
             watching(live, Transport.HTTP_FLV, remote, self.state.webhooks) as subscriber,
@@ -223,7 +226,16 @@ class DirectRoutes:
             "connection: close\r\n"  # the body ends when the connection does
             "\r\n"
         ).encode("latin-1")
-        record_request(self.state.metrics, head.method, head.path, PULL_ROUTE, 200, 0.0, request_id)
+        record_request(
+            self.state.metrics,
+            head.method,
+            head.path,
+            PULL_ROUTE,
+            200,
+            0.0,
+            request_id,
+            self._client(stream, head),
+        )
         registry = self.state.registry
         with (
             self._tracked() as scope,
@@ -254,6 +266,9 @@ class DirectRoutes:
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     pass
 
+    def _client(self, stream: trio.SocketStream, head: Head) -> str | None:
+        return client_address(stream, head, self.state.settings.trusted_proxies)
+
     def _max_chat_bytes(self) -> int:
         # The session closes on frames longer than this many characters (1009); reading
         # stops at the UTF-8 worst case of that, so that memory stays bounded first.
@@ -278,14 +293,6 @@ async def send_all(socket: trio.socket.SocketType, data: bytes) -> None:
 def _is_segment(text: str) -> bool:
     """What Quart's default ``<name>`` converter matches: one non-empty path segment."""
     return bool(text) and "/" not in text
-
-
-def _remote_addr(stream: trio.SocketStream) -> str | None:
-    try:
-        address = stream.socket.getpeername()
-    except OSError:
-        return None
-    return str(address[0]) if isinstance(address, tuple) else None
 
 
 def _upgrade(data: bytes) -> WSConnection | None:

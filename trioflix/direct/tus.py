@@ -20,7 +20,7 @@ import h11
 import trio
 
 from trioflix.access import record_request
-from trioflix.direct.front import HEAD_LIMIT, Head
+from trioflix.direct.front import HEAD_LIMIT, Head, client_address
 from trioflix.logs import new_request_id, request_id
 from trioflix.uploads.service import TUS_PATH, TUS_UPLOAD_ROUTE
 from trioflix.uploads.tus_handler import TusAnswer, TusCall, handle_tus
@@ -168,6 +168,7 @@ async def serve_tus_request(
         answer.status,
         time.perf_counter() - started,
         rid,
+        client_address(stream, head, app_state.settings.trusted_proxies),
     )
     if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
         return None

@@ -30,6 +30,9 @@ from trioflix.store._database import (
 from trioflix.store._database import (
     Transaction as Transaction,
 )
+from trioflix.store._database import (
+    holds_nul as holds_nul,
+)
 from trioflix.store._migrations import MIGRATIONS as MIGRATIONS
 from trioflix.store._migrations import migrate as migrate
 from trioflix.store._open import open_database as open_database

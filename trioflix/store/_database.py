@@ -8,10 +8,34 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
 
-__all__ = ["Conflict", "Database", "Row", "StoreError", "StoreUnavailable", "Transaction"]
+__all__ = [
+    "Conflict",
+    "Database",
+    "Row",
+    "StoreError",
+    "StoreUnavailable",
+    "Transaction",
+    "holds_nul",
+]
 
 Row = dict[str, Any]
 Dialect = Literal["sqlite", "postgresql"]
+
+
+def holds_nul(value: object) -> bool:
+    """Whether text in ``value`` (a string, or lists and dicts of them) holds U+0000.
+
+    PostgreSQL cannot store U+0000 in text (SQLite can), so input that holds one is
+    refused before it reaches a query, on both, so that both behave alike; no name
+    or text of ours needs one.
+    """
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(holds_nul(k) or holds_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(holds_nul(item) for item in value)
+    return False
 
 
 class StoreError(Exception):

@@ -345,6 +345,23 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "CREATE INDEX schedule_entries_due ON schedule_entries (state, starts_at)",
         ),
     ),
+    (
+        12,
+        "superchat idempotency keys",
+        (
+            # The client's key for one SuperChat attempt: a resend with the same key
+            # answers with this row instead of paying again (trioflix.chat.actions).
+            # Unique per user and kept as long as the row: NULLs (SuperChats from
+            # before keys) are distinct in both dialects.
+            "ALTER TABLE superchats ADD COLUMN idempotency_key TEXT",
+            "CREATE UNIQUE INDEX superchats_idempotency ON superchats (user_id, idempotency_key)",
+            # The published message's id; NULL until the bus has published it.
+            "ALTER TABLE superchats ADD COLUMN message_id {bigint}",
+            # Until when the process that committed the row (or took it over) is
+            # publishing it; after that a resend publishes it instead.
+            "ALTER TABLE superchats ADD COLUMN publishing_until {float}",
+        ),
+    ),
 )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -155,3 +155,66 @@ async def test_topup_rejects_bad_input(server: Server) -> None:
         "/api/wallet/topups", json={"amount": 1, "currency": "USD"}
     )
     assert anonymous.status_code == 401
+
+
+async def test_superchat_resent_with_its_key_is_paid_once(server: Server) -> None:
+    """A resend with the same idempotency key answers with the first SuperChat, even once
+    the wallet is empty; a new key pays again; a key is bound to what it paid for."""
+    await server.register("streamer")
+    fan, _ = await server.register("fan")
+    await topup(server.client, fan, 1000)
+    frame = {"type": "superchat", "amount": 500, "currency": "USD", "text": "once"}
+    with trio.fail_after(20):
+        async with chat(server.url, "streamer", fan) as (payer, _):
+            first = await payer.request({**frame, "idempotency_key": "key-1"})
+            assert first["type"] == "ack", first
+            again = await payer.request({**frame, "idempotency_key": "key-1"})
+            assert again == {**first, "nonce": again["nonce"]}
+            second = await payer.request({**frame, "idempotency_key": "key-2"})
+            assert second["type"] == "ack" and second["id"] != first["id"]
+            # The wallet is empty now: a resend still gets its answer, not a refusal.
+            assert (await payer.request({**frame, "idempotency_key": "key-2"}))["id"] == (
+                second["id"]
+            )
+            other = await payer.request({**frame, "amount": 200, "idempotency_key": "key-1"})
+            assert other["type"] == "error" and other["code"] == "idempotency_key_reused"
+            spaced = await payer.request({**frame, "idempotency_key": "a key"})
+            assert spaced["code"] == "invalid_frame"
+    resent = await server.client.post(
+        "/api/chat/streamer/superchats",
+        json={"amount": 500, "currency": "USD", "text": "once", "idempotency_key": "key-1"},
+        headers=auth(fan),
+    )
+    assert resent.status_code == 201, resent.text
+    assert resent.json()["message_id"] == first["id"]
+    ledger = (await server.client.get("/api/wallet/ledger", headers=auth(fan))).json()
+    assert sorted(entry["amount"] for entry in ledger["entries"]) == [-500, -500, 1000]
+
+
+async def test_concurrent_superchats_with_one_key_pay_once(server: Server) -> None:
+    """Ten concurrent sends with one key: one debit; every answer is that SuperChat's,
+    or asks to send again while it is being posted (and then it is)."""
+    await server.register("streamer")
+    fan, _ = await server.register("fan")
+    await topup(server.client, fan, 5000)
+    body = {"amount": 500, "currency": "USD", "text": "", "idempotency_key": "same"}
+    answers: list[tuple[int, dict[str, Any]]] = []
+
+    async def fire() -> None:
+        response = await server.client.post(
+            "/api/chat/streamer/superchats", json=body, headers=auth(fan)
+        )
+        answers.append((response.status_code, response.json()))
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            for _ in range(10):
+                nursery.start_soon(fire)
+    paid = {json.dumps(answer, sort_keys=True) for status, answer in answers if status == 201}
+    pending = [answer for status, answer in answers if status != 201]
+    assert len(paid) == 1, answers
+    assert all(answer["error"]["code"] == "superchat_pending" for answer in pending), answers
+    final = await server.client.post("/api/chat/streamer/superchats", json=body, headers=auth(fan))
+    assert json.dumps(final.json(), sort_keys=True) in paid
+    ledger = (await server.client.get("/api/wallet/ledger", headers=auth(fan))).json()
+    assert sorted(entry["amount"] for entry in ledger["entries"]) == [-500, 5000]

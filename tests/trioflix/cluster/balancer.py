@@ -109,9 +109,19 @@ class Balancer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
-    def start(self, http_hosts: list[str], rtmp_hosts: list[str]) -> None:
+    def start(
+        self,
+        http_hosts: list[str],
+        rtmp_hosts: list[str],
+        http_extra: str = "",
+        rtmp_extra: str = "",
+    ) -> None:
         """Write the configuration for these hosts (``HOST:PORT`` each), start nginx
-        and wait until both its ports accept connections."""
+        and wait until both its ports accept connections.
+
+        ``http_extra``, ``rtmp_extra``: directives added to the ``http`` block and to
+        the RTMP ``server`` of the ``stream`` block, for a test's own needs.
+        """
         self.prefix.mkdir(parents=True, exist_ok=True)
         site = render(
             template(),
@@ -124,6 +134,10 @@ class Balancer:
             http_listen=f"127.0.0.1:{self.http_port}",
         )
         conf = self.prefix / "nginx.conf"
+        site = site.replace("http {\n", f"http {{\n    {http_extra}\n", 1)
+        pass_rtmp = "proxy_pass trioflix_rtmp;\n"
+        assert site.count(pass_rtmp) == 1, "the template's stream server has one proxy_pass"
+        site = site.replace(pass_rtmp, f"{pass_rtmp}        {rtmp_extra}\n")
         conf.write_text(_main_context(self.prefix, site))
         nginx = shutil.which("nginx") or str(NGINX)
         # -e: the log nginx opens before it has read the configuration.

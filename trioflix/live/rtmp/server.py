@@ -27,12 +27,14 @@ import errno
 import logging
 import math
 import os
+import socket
 from functools import partial
 from typing import TYPE_CHECKING
 
 import trio
 
-from protocols import rtmp
+from protocols import proxy, rtmp
+from trioflix.forwarded import is_trusted
 from trioflix.live.channel.fanout import Transport
 from trioflix.live.channel.packets import Kind
 from trioflix.live.channel.registry import PublisherHandle, PublishRefused
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from trioflix.auth.ratelimit import FailureLimiter
+    from trioflix.forwarded import TrustedProxies
     from trioflix.live.channel.fanout import Subscriber
     from trioflix.live.channel.packets import Packet
     from trioflix.live.channel.registry import StreamRegistry
@@ -81,6 +84,7 @@ CATCH_UP_READ_BYTES = 32 * 1024
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 MAX_PARTIAL_MESSAGES = 8  # audio, video, data and commands interleave: 3-4 in practice
 CLEANUP_TIMEOUT_S = 5.0
+PROXY_PEEK_INTERVAL_S = 0.01  # a PROXY line split across segments: look again this soon
 
 
 async def serve_rtmp(
@@ -92,6 +96,7 @@ async def serve_rtmp(
     read_clock: ReadClock | None = None,
     find_live: FindLive | None = None,
     key_guesses: FailureLimiter | None = None,
+    trusted_proxies: TrustedProxies = (),
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Accept RTMP connections on ``address`` until cancelled.
@@ -101,7 +106,7 @@ async def serve_rtmp(
     asks for (in a cluster, relayed from its origin if need be); without one, players
     watch the channels published to ``registry``. ``key_guesses`` counts wrong stream
     keys per address and refuses the addresses past its limit; without one nothing is
-    throttled.
+    throttled. ``trusted_proxies`` may send a PROXY protocol v1 line first.
     ``task_status.started`` reports the bound address (port 0 picks a free port).
     """
     host, port = address
@@ -119,6 +124,7 @@ async def serve_rtmp(
                 read_clock=read_clock,
                 find_live=find_live,
                 key_guesses=key_guesses,
+                trusted_proxies=trusted_proxies,
             ),
             listeners,
             handler_nursery=nursery,
@@ -134,13 +140,28 @@ async def handle_connection(
     read_clock: ReadClock | None = None,
     find_live: FindLive | None = None,
     key_guesses: FailureLimiter | None = None,
+    trusted_proxies: TrustedProxies = (),
 ) -> None:
-    """One RTMP connection, from handshake to close (``serve_listeners`` closes the socket)."""
+    """One RTMP connection, from handshake to close (``serve_listeners`` closes the socket).
+
+    From a ``trusted_proxies`` address, a PROXY protocol v1 line ahead of the RTMP
+    bytes names the client (:func:`read_proxy_header`): its address is then the one
+    the key throttle counts and the logs name.
+    """
     try:
         host, port = stream.socket.getpeername()[:2]
-        peer = f"{host}:{port}"
     except OSError:
         return  # gone before we looked
+    if trusted_proxies and is_trusted(str(host), trusted_proxies):
+        try:
+            with trio.fail_after(HANDSHAKE_TIMEOUT_S):
+                header = await read_proxy_header(stream)
+        except (proxy.ProxyProtocolError, trio.TooSlowError, OSError) as exc:
+            logger.info("RTMP %s:%s: bad PROXY protocol header: %s", host, port, exc)
+            return
+        if header is not None and header.source is not None:
+            host, port = header.source, header.source_port
+    peer = f"{host}:{port}"
     session = RTMPSession(
         stream, peer, registry, db, webhooks, read_clock, find_live, key_guesses, str(host)
     )
@@ -157,6 +178,31 @@ async def handle_connection(
         logger.warning("RTMP %s: database unavailable; closing", peer)
     except* Exception:
         logger.exception("RTMP %s: bug in the session; closing this connection only", peer)
+
+
+async def read_proxy_header(stream: trio.SocketStream) -> proxy.ProxyHeader | None:
+    """Take the PROXY v1 line off the front of ``stream``, if it starts with one.
+
+    The socket is peeked at, then exactly the line is read, so the RTMP bytes behind
+    it stay in the socket for the session's own reads. A proxy writes the line in one
+    send, ahead of anything else, so it nearly always arrives whole; until it has,
+    this looks again every :data:`PROXY_PEEK_INTERVAL_S` (the caller bounds the wait).
+
+    Raises:
+        ProxyProtocolError: the connection starts with a ``P`` but no valid line.
+        OSError: the connection failed.
+    """
+    sock = stream.socket
+    while True:
+        data = await sock.recv(proxy.V1_MAX_BYTES, socket.MSG_PEEK)
+        # An RTMP handshake starts with its version, 3 (6 encrypted): never a "P".
+        if not data.startswith(proxy.V1_SIGNATURE[:1]):
+            return None
+        header = proxy.parse_v1(data)
+        if header is not None:
+            await sock.recv(header.length)  # peeked: all there
+            return header
+        await trio.sleep(PROXY_PEEK_INTERVAL_S)
 
 
 class RTMPSession:

@@ -34,6 +34,12 @@ function nonce() {
   return "c" + nonceCounter + "-" + Math.random().toString(36).slice(2, 8);
 }
 
+/** A random SuperChat idempotency key (crypto.randomUUID needs a secure context; this does not). */
+function idempotencyKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
 /** "10 minutes", "1 hour", "90 seconds": a timeout's length as a moderator chose it. */
 export function describeSeconds(seconds) {
   for (const [size, unit] of [
@@ -674,12 +680,27 @@ export class ChatPanel {
     const frame = { type: "superchat", amount: Number(this.amount.value), currency: this.currency.value };
     const text = this.superText.value.trim();
     if (text) frame.text = text;
+    // One idempotency key per attempt: sending the same SuperChat again (after a dropped
+    // connection or an error) reuses it, so the server pays it at most once; a changed
+    // SuperChat is a new attempt with a new key.
+    const attempt = JSON.stringify(frame);
+    if (!this.superAttempt || this.superAttempt.frame !== attempt) {
+      this.superAttempt = { frame: attempt, key: idempotencyKey() };
+    }
+    frame.idempotency_key = this.superAttempt.key;
     this.feedback.textContent = "";
     try {
       await this.request(frame);
+      this.superAttempt = null;
       this.superText.value = "";
       this.toggleSuperForm(false);
     } catch (error) {
+      if (error.code === "superchat_pending") {
+        // Paid, and being posted by the server: ask again (same key) once it had time to.
+        this.feedback.textContent = "Your SuperChat is paid and being posted…";
+        setTimeout(() => this.sendSuperChat(), (error.retry_after || 1) * 1000);
+        return;
+      }
       this.feedback.textContent =
         error.code === "insufficient_funds" ? "Not enough in your wallet: top up first." : error.message;
     }
