@@ -75,8 +75,9 @@ async def test_register_create_key_go_live_and_stop_from_the_studio(
         server_url = page.get_by_label("Server", exact=True).input_value()
         assert server_url == server.rtmp_url
 
-        page.get_by_label("Title", exact=True).fill("Studio test run")
-        page.get_by_label("Description", exact=True).fill("from the browser")
+        stream = page.get_by_role("region", name="Stream", exact=True)
+        stream.get_by_label("Title", exact=True).fill("Studio test run")
+        stream.get_by_label("Description", exact=True).fill("from the browser")
         page.get_by_role("button", name="Save title and description").click()
         page.locator("#live-state[data-state=ready]").wait_for()
 
@@ -97,7 +98,7 @@ async def test_register_create_key_go_live_and_stop_from_the_studio(
         assert page.locator("#h-dropped").text_content() == "0"
         assert page.locator("#h-skipped").text_content() == "0 packets"
         assert page.locator("#h-discontinuities").text_content() == "0"
-        assert page.get_by_label("Title", exact=True).input_value() == "Studio test run"
+        assert stream.get_by_label("Title", exact=True).input_value() == "Studio test run"
         screenshots.save(page, "studio", full_page=True)
 
         page.get_by_role("button", name="End stream").click()
@@ -115,7 +116,7 @@ async def test_register_create_key_go_live_and_stop_from_the_studio(
         page.wait_for_function(
             "() => document.getElementById('stream-title').value === 'Studio test run'"
         )
-        assert page.get_by_label("Description", exact=True).input_value() == "from the browser"
+        assert stream.get_by_label("Description", exact=True).input_value() == "from the browser"
         assert "shown only once" in (page.locator("#key-help").text_content() or "")
         screenshots.save(page, "studio-ended")
         page.get_by_role("button", name="Go live again").click()
@@ -123,7 +124,7 @@ async def test_register_create_key_go_live_and_stop_from_the_studio(
         assert ended.is_hidden()
         trio.from_thread.run(publish, key)
         page.locator("#live-state[data-state=live]").wait_for()
-        assert page.get_by_label("Title", exact=True).input_value() == "Studio test run"
+        assert stream.get_by_label("Title", exact=True).input_value() == "Studio test run"
         assert log.errors == []
         context.close()
 
