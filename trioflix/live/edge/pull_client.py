@@ -7,8 +7,8 @@ httpcore) every one of those reads passes several async iterators, a ``recv`` tr
 first that mostly fails (the data has not arrived yet) and its exception, and a
 context manager per layer. Here a read is one wait for the socket and one ``readv``
 into a buffer large enough for everything that has arrived, and h11 frames the
-answer: close-delimited from the direct route of ``trioflix serve``, chunked from
-hypercorn.
+answer's head and a chunked body (hypercorn's). The body of ``trioflix serve``'s
+direct route ends with the connection: it is the bytes as read, without h11.
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ class PullResponse:
         self.status = 0
         #: The answer's headers, names in lower case (the last of a repeated one).
         self.headers: dict[str, str] = {}
+        self._raw = False  # a close-delimited body: read past h11
+        self._leftover = b""  # what came with the head
 
     async def receive(self) -> bytes:
         """The body's next bytes, all that have arrived; ``b""`` once it has ended.
@@ -57,6 +59,11 @@ class PullResponse:
         Raises:
             PullError: the connection broke, or the body ended before its framing did.
         """
+        if self._raw:
+            if data := self._leftover:
+                self._leftover = b""
+                return data
+            return await self._read()
         event = await self._next_event()
         if isinstance(event, h11.Data):
             return event.data
@@ -84,6 +91,11 @@ class PullResponse:
         self.headers = {
             name.decode("latin-1"): value.decode("latin-1") for name, value in event.headers
         }
+        # No length and not chunked: the body is every byte until the connection closes
+        # (RFC 9112 6.3), and h11 would only wrap each read in an event.
+        if "content-length" not in self.headers and "transfer-encoding" not in self.headers:
+            self._raw = True
+            self._leftover = self._conn.trailing_data[0]
 
     async def _next_event(self) -> h11.Event:
         try:
@@ -99,13 +111,16 @@ class PullResponse:
 
     async def _receive(self) -> None:
         """Hand h11 everything that has arrived (waiting for something if need be)."""
+        self._conn.receive_data(await self._read())
+
+    async def _read(self) -> bytes:
+        """Everything that has arrived (waiting for something if need be); ``b""`` at EOF."""
         stream = self._stream
         if not isinstance(stream, trio.SocketStream):  # TLS: trio decrypts
             try:
-                self._conn.receive_data(bytes(await stream.receive_some(RECEIVE_BYTES)))
+                return bytes(await stream.receive_some(RECEIVE_BYTES))
             except trio.BrokenResourceError as exc:
                 raise PullError(f"the pull's connection broke: {exc}") from None
-            return
         socket = stream.socket
         while True:
             await trio.lowlevel.wait_readable(socket)
@@ -116,8 +131,7 @@ class PullResponse:
             except OSError as exc:
                 raise PullError(f"the pull's connection broke: {exc}") from None
             # Only what was read is copied out of the buffer every pull shares.
-            self._conn.receive_data(bytes(_BUFFERS[0][:count]))
-            return
+            return bytes(_BUFFERS[0][:count])
 
 
 async def open_pull(url: str, headers: Mapping[str, str]) -> PullResponse:
