@@ -26,11 +26,10 @@ if TYPE_CHECKING:
 __all__ = ["PullError", "PullResponse", "open_pull"]
 
 # Everything that arrived since the last read, in one read: at 3 Mbit/s a keyframe of
-# a few hundred kilobytes is the most that waits; the buffer is shared by every pull.
+# a few hundred kilobytes is the most that waits (one buffer per pull, one pull per
+# relayed channel).
 RECEIVE_BYTES = 256 * 1024
 MAX_HEAD_BYTES = 16 * 1024  # the origin's answer head is a few hundred bytes
-_BUFFER = bytearray(RECEIVE_BYTES)
-_BUFFERS = [memoryview(_BUFFER)]
 
 
 class PullError(Exception):
@@ -52,6 +51,7 @@ class PullResponse:
         self.headers: dict[str, str] = {}
         self._raw = False  # a close-delimited body: read past h11
         self._leftover = b""  # what came with the head
+        self._buffers = [memoryview(bytearray(RECEIVE_BYTES))]  # what readv reads into
 
     async def receive(self) -> bytes:
         """The body's next bytes, all that have arrived; ``b""`` once it has ended.
@@ -125,13 +125,12 @@ class PullResponse:
         while True:
             await trio.lowlevel.wait_readable(socket)
             try:
-                count = os.readv(socket.fileno(), _BUFFERS)
+                count = os.readv(socket.fileno(), self._buffers)
             except BlockingIOError:
                 continue  # woken for nothing: wait again
             except OSError as exc:
                 raise PullError(f"the pull's connection broke: {exc}") from None
-            # Only what was read is copied out of the buffer every pull shares.
-            return bytes(_BUFFERS[0][:count])
+            return bytes(self._buffers[0][:count])  # the buffer is read into again
 
 
 async def open_pull(url: str, headers: Mapping[str, str]) -> PullResponse:
