@@ -30,7 +30,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import httpx
 import trio
 
 from protocols import amf, flv
@@ -39,6 +38,7 @@ from trioflix.cluster.lease import Origin
 from trioflix.live.channel.packets import Kind
 from trioflix.live.channel.stream import DEFAULT_GOP_CACHE_BYTES, LiveStream
 from trioflix.live.edge.pull import PULL_TOKEN_HEADER, pull_url, stream_from_headers
+from trioflix.live.edge.pull_client import PullError, PullResponse, open_pull
 
 if TYPE_CHECKING:
     from trioflix.cluster.pull_auth import PullTokens
@@ -55,6 +55,7 @@ FOLLOW_POLL_S = 0.5  # a lease read a few times per second: a new origin is foll
 # a viewer should not wait longer than this to learn that the origin is unreachable.
 OPEN_TIMEOUT_S = 5.0
 LEASE_READ_TIMEOUT_S = 1.0  # Redis answers in a millisecond; longer is an outage
+REFUSAL_LOG_BYTES = 200  # an error answer's JSON names its reason within this
 
 #: Who serves a channel now (``None``: no host); raises a ``ClusterError`` when it
 #: cannot tell (Redis unreachable).
@@ -97,7 +98,6 @@ class EdgeRelays:
         self._idle_s = idle_s
         self._gop_cache_bytes = gop_cache_bytes
         self._relays: dict[str, _Relay] = {}
-        self._client: httpx.AsyncClient | None = None
         self._nursery: trio.Nursery | None = None
 
     def relayed(self) -> list[LiveStream]:
@@ -125,14 +125,9 @@ class EdgeRelays:
         return stream if stream is not None and stream.ended_reason is None else None
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Host the relays until cancelled; each ends its stream as it stops.
-
-        Resource handling:
-            Owns the HTTP client the pulls use.
-        """
-        timeout = httpx.Timeout(OPEN_TIMEOUT_S, read=None)  # a live stream may pause
-        async with httpx.AsyncClient(timeout=timeout) as client, trio.open_nursery() as nursery:
-            self._client, self._nursery = client, nursery
+        """Host the relays until cancelled; each ends its stream as it stops."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
             task_status.started()
             try:
                 await trio.sleep_forever()
@@ -182,26 +177,23 @@ class EdgeRelays:
 
     async def _pull(self, relay: _Relay, origin: Origin) -> None:
         """Pull from ``origin`` until the pull ends, the lease moves or no one watches."""
-        assert self._client is not None
         channel = relay.channel
         headers = {PULL_TOKEN_HEADER: self._tokens.issue(channel, time.time())}
-        request = self._client.build_request(
-            "GET", pull_url(origin.advertise_url, channel), headers=headers
-        )
         try:
+            # No limit once the head has come: a live stream may pause.
             with trio.fail_after(OPEN_TIMEOUT_S):
-                response = await self._client.send(request, stream=True)
-        except (httpx.HTTPError, trio.TooSlowError) as exc:
+                response = await open_pull(pull_url(origin.advertise_url, channel), headers)
+        except (PullError, trio.TooSlowError) as exc:
             logger.warning("edge: cannot pull %s from %s: %r", channel, origin.advertise_url, exc)
             return
         try:
-            if response.status_code != 200:
+            if response.status != 200:
                 logger.warning(
                     "edge: %s refused the pull of %s: %d %s",
                     origin.advertise_url,
                     channel,
-                    response.status_code,
-                    (await response.aread())[:200].decode(errors="replace"),
+                    response.status,
+                    (await _body_start(response)).decode(errors="replace"),
                 )
                 return
             if relay.stream is None:
@@ -219,13 +211,12 @@ class EdgeRelays:
                 nursery.start_soon(self._follow, relay, origin, nursery.cancel_scope)
                 await _feed(relay.stream, response)
                 nursery.cancel_scope.cancel()
-        except (httpx.HTTPError, flv.FLVError, amf.AMFDecodeError) as exc:
+        except (PullError, flv.FLVError, amf.AMFDecodeError) as exc:
             logger.warning(
                 "edge: the pull of %s from %s broke: %r", channel, origin.advertise_url, exc
             )
         finally:
-            with trio.CancelScope(shield=True):
-                await response.aclose()
+            await response.aclose()
 
     async def _follow(self, relay: _Relay, origin: Origin, pull: trio.CancelScope) -> None:
         """Stop the pull when nobody watched for ``idle_s``, or when the lease moved."""
@@ -257,15 +248,28 @@ class EdgeRelays:
         pull.cancel()
 
 
-async def _feed(stream: LiveStream, response: httpx.Response) -> None:
+async def _body_start(response: PullResponse) -> bytes:
+    """The first bytes of a refusal's body, for the log (its error text)."""
+    body = b""
+    with trio.move_on_after(OPEN_TIMEOUT_S):
+        while len(body) < REFUSAL_LOG_BYTES and (data := await response.receive()):
+            body += data
+    return body[:REFUSAL_LOG_BYTES]
+
+
+async def _feed(stream: LiveStream, response: PullResponse) -> None:
     """Publish the FLV stream of ``response`` into ``stream`` until it ends.
 
+    Each read brings all that arrived since the last (often one batch of the origin,
+    after a pause several), and the viewers are written to once per read.
+
     Raises:
+        PullError: the connection broke.
         FLVError: the origin sent something that is not FLV.
         AMFDecodeError: its script data (``onMetaData``) does not decode.
     """
     reader = flv.FLVReader()
-    async for chunk in response.aiter_raw():
+    while chunk := await response.receive():
         reader.receive_data(chunk)
         while (event := reader.next_event()) is not flv.NEED_DATA:
             if not isinstance(event, flv.FLVTag):

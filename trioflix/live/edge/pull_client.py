@@ -1,0 +1,170 @@
+"""The edge's side of an internal pull: one HTTP/1.1 ``GET`` on a connection of its own.
+
+An edge reads its pull for as long as the channel is live, one read per batch the
+origin sends (some 70 a second for a 3 Mbit/s stream: the origin sends each read of
+its publisher at once). Through an HTTP client library's streaming path (httpx over
+httpcore) every one of those reads passes several async iterators, a ``recv`` tried
+first that mostly fails (the data has not arrived yet) and its exception, and a
+context manager per layer. Here a read is one wait for the socket and one ``readv``
+into a buffer large enough for everything that has arrived, and h11 frames the
+answer's head and a chunked body (hypercorn's). The body of ``trioflix serve``'s
+direct route ends with the connection: it is the bytes as read, without h11.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import h11
+import trio
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["PullError", "PullResponse", "open_pull"]
+
+# Everything that arrived since the last read, in one read: at 3 Mbit/s a keyframe of
+# a few hundred kilobytes is the most that waits (one buffer per pull, one pull per
+# relayed channel).
+RECEIVE_BYTES = 256 * 1024
+MAX_HEAD_BYTES = 16 * 1024  # the origin's answer head is a few hundred bytes
+
+
+class PullError(Exception):
+    """The pull's connection failed or its answer is not HTTP/1.1."""
+
+
+class PullResponse:
+    """The origin's answer to a pull: its head, then its body as it arrives.
+
+    Resource handling:
+        Owns the connection; :meth:`aclose` closes it.
+    """
+
+    def __init__(self, stream: trio.SocketStream | trio.SSLStream[trio.SocketStream]) -> None:
+        self._stream = stream
+        self._conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_BYTES)
+        self.status = 0
+        #: The answer's headers, names in lower case (the last of a repeated one).
+        self.headers: dict[str, str] = {}
+        self._raw = False  # a close-delimited body: read past h11
+        self._leftover = b""  # what came with the head
+        self._buffers = [memoryview(bytearray(RECEIVE_BYTES))]  # what readv reads into
+
+    async def receive(self) -> bytes:
+        """The body's next bytes, all that have arrived; ``b""`` once it has ended.
+
+        Raises:
+            PullError: the connection broke, or the body ended before its framing did.
+        """
+        if self._raw:
+            if data := self._leftover:
+                self._leftover = b""
+                return data
+            return await self._read()
+        event = await self._next_event()
+        if isinstance(event, h11.Data):
+            return event.data
+        return b""  # EndOfMessage: the origin ended the pull
+
+    async def aclose(self) -> None:
+        """Close the connection at once (a checkpoint; safe under cancellation)."""
+        await trio.aclose_forcefully(self._stream)
+
+    async def _send_request(self, url: str, headers: Mapping[str, str]) -> None:
+        parts = urlsplit(url)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        request = h11.Request(
+            method="GET", target=target, headers=[("host", parts.netloc), *headers.items()]
+        )
+        data = self._conn.send(request) + (self._conn.send(h11.EndOfMessage()) or b"")
+        try:
+            await self._stream.send_all(data)
+        except trio.BrokenResourceError as exc:
+            raise PullError(f"cannot send the pull: {exc}") from None
+        event = await self._next_event()
+        if not isinstance(event, h11.Response):  # an InformationalResponse: not ours
+            raise PullError(f"unexpected answer from the origin: {event!r}")
+        self.status = event.status_code
+        self.headers = {
+            name.decode("latin-1"): value.decode("latin-1") for name, value in event.headers
+        }
+        # No length and not chunked: the body is every byte until the connection closes
+        # (RFC 9112 6.3), and h11 would only wrap each read in an event.
+        if "content-length" not in self.headers and "transfer-encoding" not in self.headers:
+            self._raw = True
+            self._leftover = self._conn.trailing_data[0]
+
+    async def _next_event(self) -> h11.Event:
+        try:
+            while True:
+                event = self._conn.next_event()
+                if isinstance(event, h11.Event):
+                    return event
+                if event is h11.PAUSED:  # bytes after the end of the answer
+                    raise PullError("the origin sent more than its answer")
+                await self._receive()
+        except h11.RemoteProtocolError as exc:
+            raise PullError(f"the origin's answer does not parse: {exc}") from None
+
+    async def _receive(self) -> None:
+        """Hand h11 everything that has arrived (waiting for something if need be)."""
+        self._conn.receive_data(await self._read())
+
+    async def _read(self) -> bytes:
+        """Everything that has arrived (waiting for something if need be); ``b""`` at EOF."""
+        stream = self._stream
+        if not isinstance(stream, trio.SocketStream):  # TLS: trio decrypts
+            try:
+                return bytes(await stream.receive_some(RECEIVE_BYTES))
+            except trio.BrokenResourceError as exc:
+                raise PullError(f"the pull's connection broke: {exc}") from None
+        socket = stream.socket
+        while True:
+            await trio.lowlevel.wait_readable(socket)
+            try:
+                count = os.readv(socket.fileno(), self._buffers)
+            except BlockingIOError:
+                continue  # woken for nothing: wait again
+            except OSError as exc:
+                raise PullError(f"the pull's connection broke: {exc}") from None
+            return bytes(self._buffers[0][:count])  # the buffer is read into again
+
+
+async def open_pull(url: str, headers: Mapping[str, str]) -> PullResponse:
+    """Connect to the host of ``url`` (``http`` or ``https``), ask for it, and read
+    the answer's head.
+
+    Args:
+        url: What to ``GET``, as :func:`~trioflix.live.edge.pull.pull_url` makes it.
+        headers: Request headers besides ``Host``.
+
+    Raises:
+        PullError: the host cannot be reached, or its answer is not HTTP/1.1.
+
+    Resource handling:
+        The caller owns the answer's connection (close it with
+        :meth:`PullResponse.aclose`); on error, none is left open. Time limits are
+        the caller's (a cancel scope around the call).
+    """
+    parts = urlsplit(url)
+    https = parts.scheme == "https"
+    host = parts.hostname or ""
+    port = parts.port or (443 if https else 80)
+    stream: trio.SocketStream | trio.SSLStream[trio.SocketStream]
+    try:
+        if https:
+            stream = await trio.open_ssl_over_tcp_stream(host, port)
+        else:
+            stream = await trio.open_tcp_stream(host, port)
+    except OSError as exc:
+        raise PullError(f"cannot connect to {parts.netloc}: {exc}") from None
+    response = PullResponse(stream)
+    try:
+        await response._send_request(url, headers)
+    except BaseException:
+        await response.aclose()
+        raise
+    return response
