@@ -30,9 +30,8 @@ Rules (the draft's, as this server applies them):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Literal, NoReturn, Protocol, TypeVar
 
 from ._errors import (
     COMPLETED_UPLOAD,
@@ -48,6 +47,9 @@ from ._fields import (
     parse_byte_sequence_dictionary,
     parse_integer,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
 
 __all__ = [
     "PARTIAL_UPLOAD",
@@ -69,8 +71,15 @@ __all__ = [
 #: The media type of an append's content.
 PARTIAL_UPLOAD = "application/partial-upload"
 SHA256_SIZE = 32  # bytes of a sha-256 digest
-#: Request headers: anything with ``items()`` giving (name, value), names in any case.
-HeaderSource = Mapping[str, str]
+
+
+class HeaderSource(Protocol):
+    """Anything with ``items()`` yielding ``(name, value)`` pairs, names in any case:
+    a ``dict`` or werkzeug's ``Headers`` (repeated fields once per occurrence)."""
+
+    def items(self) -> Iterable[tuple[str, str]]: ...
+
+
 #: ``creation``: the URL uploads are created at; ``upload``: one upload's URL.
 Resource = Literal["creation", "upload"]
 
