@@ -17,7 +17,7 @@ from quart import Blueprint, Response, request
 from werkzeug.datastructures import Headers
 
 from trioflix.api._http import current_user
-from trioflix.asgi_internals import request_trailers
+from trioflix.asgi_internals import interim_sender, request_trailers
 from trioflix.auth.bearer import user_for_token
 from trioflix.errors import APIError
 from trioflix.media.library import get_video, with_queue
@@ -125,7 +125,12 @@ async def resumable_upload(upload_id: str) -> Response:
 async def _resumable(resource: resumable.Resource, upload_id: str | None) -> Response:
     body = request.body
     assert isinstance(body, FlowControlledBody)  # installed with this blueprint
-    call = ResumableCall(method=request.method, headers=request.headers, body=body)
+    call = ResumableCall(
+        method=request.method,
+        headers=request.headers,
+        body=body,
+        interim=interim_sender(request.scope),
+    )
     app_state = state()
     answer = await handle_resumable(app_state.uploads, app_state, call, resource, upload_id)
     return _response(body, answer.status, answer.headers, answer.body)

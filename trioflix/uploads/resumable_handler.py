@@ -37,6 +37,8 @@ from trioflix.uploads.transfer import ExpectedChecksum
 from trioflix.uploads.tus_handler import CORS_MAX_AGE_S, STORAGE_RETRY_AFTER_S
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from trioflix.auth.bearer import Verifier
     from trioflix.store.users import User
     from trioflix.uploads.locks import Holder
@@ -58,6 +60,8 @@ logger = logging.getLogger(__name__)
 RESUMABLE_PATH = "/api/upload/video/resumable"
 #: The upload URLs' route, as Quart names it.
 RESUMABLE_UPLOAD_ROUTE = f"{RESUMABLE_PATH}/<upload_id>"
+#: 104 (Upload Resumption Supported): the draft's interim response to a creation.
+UPLOAD_RESUMPTION_SUPPORTED = 104
 
 _FIELDS = ("Upload-Offset", "Upload-Complete", "Upload-Length", "Upload-Limit")
 _CORS_EXPOSE = ", ".join(("Location", *_FIELDS, "X-Request-ID"))
@@ -81,11 +85,14 @@ class ResumableCall:
         method: The request method.
         headers: The request headers.
         body: The request body.
+        interim: Sends an interim response (status, headers) ahead of the final
+            one; ``None`` where the connection cannot (HTTP/2, plain hypercorn).
     """
 
     method: str
     headers: resumable.HeaderSource
     body: TusBody
+    interim: Callable[[int, list[tuple[str, str]]], Awaitable[None]] | None = None
 
 
 @dataclass(frozen=True)
@@ -234,6 +241,9 @@ async def _create(
     # From here on every answer names the upload, so the client can resume it.
     location.append(("Location", f"{RESUMABLE_PATH}/{upload_id}"))
     logger.info("resumable upload %s created (length %s)", upload_id, length)
+    if call.interim is not None:
+        # A client cut off while the content arrives resumes at this Location.
+        await call.interim(UPLOAD_RESUMPTION_SUPPORTED, [*location, *_limit(service, upload)])
     async with service.locks.hold(upload_id) as holder:
         upload = await _receive(service, call, upload, req.as_append(), holder)
     await after_release(service, upload)

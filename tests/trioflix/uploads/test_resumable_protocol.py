@@ -307,19 +307,22 @@ async def test_interrupted_upload_is_resumed(server: Server) -> None:
         assert await finished_bytes(server, token, path) == data
 
 
-async def curl(*args: str) -> tuple[int, dict[str, str]]:
-    """Run curl (an independent client); returns the final status and its headers."""
+async def curl(*args: str) -> list[tuple[int, dict[str, str]]]:
+    """Run curl (an independent client); returns every response of the exchange,
+    interim (1xx) ones first, each as its status and headers."""
     result = await trio.run_process(
         ["curl", "--silent", "--show-error", "--dump-header", "-", "--output", "/dev/null", *args],
         capture_stdout=True,
     )
-    # The dump holds every response of the exchange (1xx first): keep the last.
-    final = result.stdout.decode("latin-1").strip().split("\r\n\r\n")[-1].split("\r\n")
-    headers = {}
-    for line in final[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return int(final[0].split()[1]), headers
+    responses = []
+    for block in result.stdout.decode("latin-1").strip().split("\r\n\r\n"):
+        status_line, *lines = block.split("\r\n")
+        headers = {}
+        for line in lines:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        responses.append((int(status_line.split()[1]), headers))
+    return responses
 
 
 @pytest.mark.parametrize("transport", ["--http1.1", "--http2-prior-knowledge"])
@@ -331,7 +334,7 @@ async def test_curl_uploads_in_two_requests(
     (tmp_path / "first").write_bytes(data[:200_000])
     (tmp_path / "rest").write_bytes(data[200_000:])
     common = [transport, "-H", f"Authorization: Bearer {token}"]
-    status, created = await curl(
+    *interim, (status, created) = await curl(
         *common,
         "--data-binary",
         f"@{tmp_path / 'first'}",
@@ -343,12 +346,20 @@ async def test_curl_uploads_in_two_requests(
     )
     assert status == 201
     assert created["upload-offset"] == "200000"
+    if transport == "--http1.1":
+        # 104 (Upload Resumption Supported) came first, naming the upload.
+        assert [(code, headers["location"]) for code, headers in interim] == [
+            (104, created["location"])
+        ]
+        assert interim[0][1]["upload-limit"].startswith("max-size=")
+    else:
+        assert interim == []  # hypercorn's HTTP/2 cannot send it (docs/uploads.md)
     upload_url = server.url + created["location"]
-    status, state = await curl(*common, "--head", upload_url)
+    [(status, state)] = await curl(*common, "--head", upload_url)
     assert status == 204
     assert (state["upload-offset"], state["upload-complete"]) == ("200000", "?0")
     assert state["cache-control"] == "no-store"
-    status, done = await curl(
+    [(status, done)] = await curl(
         *common,
         "-X",
         "PATCH",
