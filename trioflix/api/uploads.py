@@ -97,8 +97,13 @@ def _response(
 ) -> Response:
     """An upload route's answer as a Quart response."""
     headers = Headers(header_list)
-    if not body.complete and (
-        request.content_length or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    if (
+        not body.complete
+        and request.http_version.startswith("1.")  # h2 has no Connection field; the stream ends
+        and (
+            request.content_length
+            or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        )
     ):
         # hypercorn stops reading a request once the app has answered, so the
         # unread rest of this body would wedge a kept-alive connection.

@@ -144,7 +144,9 @@ async def test_partial_creation_then_offset_retrieval_and_appends(
     assert limits["max-size"] == str(server.settings.max_upload)
     assert 0 < int(limits["expires"]) <= server.settings.upload_expiry
     # An offset that is not where the upload stands: 409 with both offsets.
-    wrong = await append(client, token, path, 50_000, data[50_000:], complete=True)
+    # (A small body: hypercorn 0.18's HTTP/2 drops the connection when DATA frames
+    # arrive for a stream it has already answered; see docs/uploads.md.)
+    wrong = await append(client, token, path, 50_000, data[50_000:50_010], complete=False)
     body = assert_problem(wrong, 409, resumable.MISMATCHING_UPLOAD_OFFSET)
     assert (body["expected-offset"], body["provided-offset"]) == (100_000, 50_000)
     # An append's content is application/partial-upload.
