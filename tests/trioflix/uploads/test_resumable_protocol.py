@@ -184,6 +184,11 @@ async def test_length_rules(server: Server, client: httpx.AsyncClient) -> None:
     # Complete, but the content is not the declared length.
     short = await create(client, token, b"abc", complete=True, **{"Upload-Length": "10"})
     assert_problem(short, 400, resumable.INCONSISTENT_UPLOAD_LENGTH)
+    # Larger than Upload-Limit's max-size: refused before the upload exists.
+    too_large = str(server.settings.max_upload + 1)
+    refused = await create(client, token, b"", complete=False, **{"Upload-Length": too_large})
+    assert_problem(refused, 413, "about:blank")
+    assert "Location" not in refused.headers
     created = await create(client, token, b"abc", complete=False, **{"Upload-Length": "10"})
     path = created.headers["Location"]
     # The length is fixed once known; content never runs past it.
