@@ -1,9 +1,11 @@
 """Every use of hypercorn's and quart-trio's internals, in one module.
 
-``trioflix serve`` needs three things neither project offers as API: a front
+``trioflix serve`` needs four things neither project offers as API: a front
 door before hypercorn's connection handler (hypercorn has no per-connection
-hook), request trailers in the ASGI scope (ASGI has no message for them), and
-request bodies with backpressure (Quart buffers a body without limit). Each
+hook), request trailers in the ASGI scope (ASGI has no message for them),
+interim (1xx) responses of the app's choosing (ASGI has none; hypercorn sends
+only 103 Early Hints, and only on HTTP/2 and HTTP/3), and request bodies with
+backpressure (Quart buffers a body without limit). Each
 needs hypercorn's or quart-trio's private classes and attributes. They are all
 used here, and only here, behind names that say what trioflix needs of them;
 the rest of trioflix uses only the public ``hypercorn.config.Config``,
@@ -49,7 +51,12 @@ hypercorn
    ``connection.next_event()`` and hands ``EndOfMessage`` to the stream as
    the body's end after that call returns.
 4. ``hypercorn.protocol.http_stream.HTTPStream.handle``: ``scope`` is the
-   dict the app gets, and ``scope["extensions"]`` a dict in it.
+   dict the app gets, and ``scope["extensions"]`` a dict in it; its
+   ``scope["state"]`` is a copy of the ``connection_state`` dict the
+   ``H11Protocol`` was built with (so an entry put there before the first
+   request is in every request's scope), and ``H11Protocol.send`` writes a
+   ``RawData`` event to the connection (:class:`TrailerKeepingTCPServer` sends
+   interim responses with it).
 
 quart-trio (and the Quart classes it extends)
 
@@ -70,10 +77,11 @@ quart-trio (and the Quart classes it extends)
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import h11
 import trio
+from hypercorn.events import RawData
 from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.protocol.http_stream import HTTPStream
 from hypercorn.trio.lifespan import Lifespan
@@ -99,12 +107,15 @@ if TYPE_CHECKING:
     FrontDoor = Callable[[trio.SocketStream, HandOver], Awaitable[object]]
 
 __all__ = [
+    "INTERIM_RESPONSE",
     "REQUEST_TRAILERS",
+    "InterimSender",
     "PrefixedStream",
     "QuartTrioBody",
     "QuartTrioHTTPConnection",
     "TrailerKeepingTCPServer",
     "UnsupportedSettingError",
+    "interim_sender",
     "request_trailers",
     "serve_with_front_door",
     "unsupported_settings",
@@ -311,13 +322,62 @@ class _TrailerKeepingConnection(h11.Connection):
         return event
 
 
+# -- interim responses -----------------------------------------------------------------
+#
+# ASGI has no message for an informational (1xx) response of the app's choosing,
+# and hypercorn's HTTP/1.1 protocol drops the ones it makes itself (103 Early
+# Hints, HTTP/2 and HTTP/3 only). Resumable Uploads for HTTP has the server send
+# 104 with the new upload's URL while the creation request's content arrives. So
+# hypercorn's HTTP/1.1 connections under serve_with_front_door put a sender in the
+# connection's state, which hypercorn copies into every request's scope:
+#
+#     await scope["state"][INTERIM_RESPONSE](status, [(name, value), ...])
+#
+# It writes the response with the connection's h11 (which allows it while the
+# final response has not started) and does nothing once it has. It is offered for
+# HTTP/1.1 requests alone (interim_sender); elsewhere there is none: plain
+# hypercorn, HTTP/1.0, HTTP/2.
+
+#: The key of the interim-response sender in ``scope["state"]``.
+INTERIM_RESPONSE = "trioflix.interim_response"
+
+#: Sends an interim response: ``await send(status, [(name, value), ...])``.
+InterimSender: TypeAlias = "Callable[[int, list[tuple[str, str]]], Awaitable[None]]"
+
+
+def interim_sender(scope: Mapping[str, Any]) -> InterimSender | None:
+    """The request's interim-response sender; ``None``: not possible over this connection."""
+    if scope.get("http_version") != "1.1":
+        # HTTP/1.0 clients do not expect 1xx (RFC 9110 15.2); an HTTP/2 connection
+        # that began as h11 keeps the h11 connection's state, sender included.
+        return None
+    sender: InterimSender | None = scope.get("state", {}).get(INTERIM_RESPONSE)
+    return sender
+
+
+def _h11_interim_sender(protocol: H11Protocol) -> InterimSender:
+    async def send(status: int, headers: list[tuple[str, str]]) -> None:
+        connection = protocol.connection
+        assert isinstance(connection, h11.Connection)  # an HTTP request's connection
+        if connection.our_state is not h11.SEND_RESPONSE:
+            return  # the final response has begun: an interim one is too late
+        fields = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+        data = connection.send(h11.InformationalResponse(status_code=status, headers=fields))
+        assert data is not None  # only ConnectionClosed gives None
+        await protocol.send(RawData(data=data))
+
+    return send
+
+
 class TrailerKeepingTCPServer(TCPServer):
-    """hypercorn's ``TCPServer`` whose HTTP/1.1 requests keep their trailers.
+    """hypercorn's ``TCPServer`` whose HTTP/1.1 requests keep their trailers and
+    may send interim responses.
 
     ``TCPServer.run`` builds its ``ProtocolWrapper`` and assigns it to
     ``self.protocol`` before the first byte is handled; this property swaps the
     fresh ``H11Protocol``'s h11 connection (nothing was fed to it yet) for one
-    that keeps trailers. Everything else is hypercorn's.
+    that keeps trailers, and puts the interim-response sender in its connection
+    state. Everything else is hypercorn's.
     """
 
     @property
@@ -331,6 +391,7 @@ class TrailerKeepingTCPServer(TCPServer):
             inner.connection = _TrailerKeepingConnection(
                 inner, max_incomplete_event_size=inner.config.h11_max_incomplete_size
             )
+            inner.connection_state[INTERIM_RESPONSE] = _h11_interim_sender(inner)
         self._wrapper = wrapper
 
 

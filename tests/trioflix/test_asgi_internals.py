@@ -239,6 +239,23 @@ def test_http_stream_scope_has_an_extensions_dict() -> None:
     )
 
 
+def test_each_request_scope_gets_a_copy_of_the_connection_state() -> None:
+    # TrailerKeepingTCPServer puts the interim-response sender there.
+    assert "state=self.connection_state" in _source(
+        "hypercorn.protocol.h11.H11Protocol._create_stream"
+    ), (
+        "hypercorn.protocol.h11.H11Protocol._create_stream no longer passes its"
+        " connection_state to the request: compare it with"
+        " trioflix.asgi_internals.TrailerKeepingTCPServer"
+    )
+    assert '"state": event.state.copy(),' in _source(
+        "hypercorn.protocol.http_stream.HTTPStream.handle"
+    ), (
+        "hypercorn.protocol.http_stream.HTTPStream.handle no longer copies the connection"
+        " state into scope['state']: compare it with trioflix.asgi_internals.interim_sender"
+    )
+
+
 @pytest.mark.parametrize("server_class", [TCPServer, TrailerKeepingTCPServer])
 async def test_a_handed_over_connection_is_served_with_its_trailers(
     server_class: type[TCPServer],

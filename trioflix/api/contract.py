@@ -23,6 +23,7 @@ from trioflix.api import (
     wallet,
 )
 from trioflix.cluster.site import STOP_TOKEN_HEADER
+from trioflix.uploads.resumable_handler import RESUMABLE_PATH, RESUMABLE_UPLOAD_ROUTE
 from trioflix.uploads.service import TUS_PATH
 
 if TYPE_CHECKING:
@@ -774,6 +775,11 @@ NOT_JSON: Mapping[str, str] = {
     "/live/<channel>/players/<token>": "an HLS player ending its playback session (204, no body)",
     TUS_PATH: "tus 1.0.0: its own protocol of headers and bodies (docs/uploads.md)",
     f"{TUS_PATH}/<upload_id>": "tus 1.0.0: its own protocol of headers and bodies",
+    RESUMABLE_PATH: (
+        "Resumable Uploads for HTTP: its own protocol of headers and bodies; errors are"
+        " application/problem+json (docs/uploads.md)"
+    ),
+    RESUMABLE_UPLOAD_ROUTE: "Resumable Uploads for HTTP: its own protocol of headers and bodies",
     "/api/upload/status/<upload_id>/events": "server-sent events (text/event-stream)",
     "/videos/<video_id>/<path:name>": "VOD playlists, segments and images",
     "/ws/chat/<channel>": "the chat websocket (docs/chat-protocol.md)",

@@ -17,13 +17,19 @@ from quart import Blueprint, Response, request
 from werkzeug.datastructures import Headers
 
 from trioflix.api._http import current_user
-from trioflix.asgi_internals import request_trailers
+from trioflix.asgi_internals import interim_sender, request_trailers
 from trioflix.auth.bearer import user_for_token
 from trioflix.errors import APIError
 from trioflix.media.library import get_video, with_queue
 from trioflix.state import state
 from trioflix.uploads import records
 from trioflix.uploads.http_body import FlowControlledBody, install_flow_control
+from trioflix.uploads.resumable_handler import (
+    RESUMABLE_PATH,
+    RESUMABLE_UPLOAD_ROUTE,
+    ResumableCall,
+    handle_resumable,
+)
 from trioflix.uploads.service import TUS_PATH, TUS_UPLOAD_ROUTE
 from trioflix.uploads.tus_handler import TusCall, handle_tus
 
@@ -33,7 +39,7 @@ if TYPE_CHECKING:
     from quart import Quart
     from quart.blueprints import BlueprintSetupState
 
-    from protocols import tus
+    from protocols import resumable, tus
     from trioflix.store.users import User
     from trioflix.uploads.records import Upload
     from trioflix.uploads.service import Uploads
@@ -54,8 +60,8 @@ UNFINISHED_LISTED = 50  # more unfinished uploads than a page can sensibly show
 
 @blueprint.record_once
 def _install_flow_control(setup: BlueprintSetupState) -> None:
-    # The tus routes read their bodies under backpressure, past the JSON size limit.
-    install_flow_control(cast("Quart", setup.app), (TUS_PATH,))
+    # The upload routes read their bodies under backpressure, past the JSON size limit.
+    install_flow_control(cast("Quart", setup.app), (TUS_PATH, RESUMABLE_PATH))
 
 
 # --- tus --------------------------------------------------------------------
@@ -83,17 +89,56 @@ async def _tus(resource: tus.Resource, upload_id: str | None) -> Response:
     )
     app_state = state()
     answer = await handle_tus(app_state.uploads, app_state, call, resource, upload_id)
-    headers = Headers(answer.headers)
-    if not body.complete and (
-        request.content_length or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    return _response(body, answer.status, answer.headers, answer.body)
+
+
+def _response(
+    body: FlowControlledBody, status: int, header_list: list[tuple[str, str]], content: bytes
+) -> Response:
+    """An upload route's answer as a Quart response."""
+    headers = Headers(header_list)
+    if (
+        not body.complete
+        and request.http_version.startswith("1.")  # h2 has no Connection field; the stream ends
+        and (
+            request.content_length
+            or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        )
     ):
         # hypercorn stops reading a request once the app has answered, so the
         # unread rest of this body would wedge a kept-alive connection.
         headers.add("Connection", "close")
-    response = Response(answer.body, status=answer.status, headers=headers)
+    response = Response(content, status=status, headers=headers)
     if "Content-Type" not in headers:
         del response.headers["Content-Type"]  # Quart's default; there is no body to type
     return response
+
+
+# --- Resumable Uploads for HTTP ---------------------------------------------
+
+
+@blueprint.route(RESUMABLE_PATH, methods=_METHODS)
+async def resumable_creation() -> Response:
+    return await _resumable("creation", None)
+
+
+@blueprint.route(RESUMABLE_UPLOAD_ROUTE, methods=_METHODS)
+async def resumable_upload(upload_id: str) -> Response:
+    return await _resumable("upload", upload_id)
+
+
+async def _resumable(resource: resumable.Resource, upload_id: str | None) -> Response:
+    body = request.body
+    assert isinstance(body, FlowControlledBody)  # installed with this blueprint
+    call = ResumableCall(
+        method=request.method,
+        headers=request.headers,
+        body=body,
+        interim=interim_sender(request.scope),
+    )
+    app_state = state()
+    answer = await handle_resumable(app_state.uploads, app_state, call, resource, upload_id)
+    return _response(body, answer.status, answer.headers, answer.body)
 
 
 # --- status ----------------------------------------------------------------

@@ -25,22 +25,22 @@ from trioflix.errors import APIError
 from trioflix.storage import StorageUnavailable
 from trioflix.store import StoreUnavailable
 from trioflix.uploads import records
-from trioflix.uploads.completion import (
-    assemble_final,
-    assemble_waiting_finals,
-    complete_upload,
+from trioflix.uploads.appends import (
+    after_release,
+    owned_upload,
+    receive_upload,
+    terminate_upload,
 )
-from trioflix.uploads.housekeeping import drop_data
+from trioflix.uploads.appends import now as _now
+from trioflix.uploads.completion import assemble_final
 from trioflix.uploads.service import TUS_PATH
-from trioflix.uploads.transfer import Body, ExpectedChecksum, receive_body
+from trioflix.uploads.transfer import Body, ExpectedChecksum
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from trioflix.auth.bearer import Verifier
     from trioflix.store.users import User
-    from trioflix.uploads.locks import Holder
-    from trioflix.uploads.records import Upload
     from trioflix.uploads.service import Uploads
 
 __all__ = ["STORAGE_RETRY_AFTER_S", "TusAnswer", "TusBody", "TusCall", "handle_tus"]
@@ -198,22 +198,6 @@ def _header(headers: tus.HeaderSource, name: str) -> str:
     return found
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-async def _owned(service: Uploads, user: User, upload_id: str) -> Upload:
-    """The caller's upload, or 404 (unknown, or someone else's) / 410 (terminated or expired)."""
-    upload = await records.get_upload(service.db, upload_id, user.id)
-    if upload is None:
-        raise APIError(404, "not_found", "no such upload")
-    if upload.state == "expired":
-        raise tus.TusError(410, tus.ErrorCode.UPLOAD_EXPIRED, "this upload has expired")
-    if upload.state == "terminated":
-        raise APIError(410, "upload_terminated", "this upload was terminated")
-    return upload
-
-
 async def _create(
     service: Uploads, user: User, call: TusCall, req: tus.CreationRequest
 ) -> TusAnswer:
@@ -257,14 +241,16 @@ async def _create(
     elif req.has_body:
         async with service.locks.hold(upload_id) as holder:
             try:
-                upload = await _receive(service, call, upload, req.as_patch(), holder)
+                patch = req.as_patch()
+                checksum = _expected_checksum(call, patch, service.config)
+                upload = await receive_upload(service, call.body, upload, patch, holder, checksum)
             except (tus.TusError, APIError) as exc:
                 # The upload exists either way: answer with its Location and the
                 # bytes kept, and the client resumes with HEAD and PATCH.
                 logger.info("creation-with-upload %s kept partial data: %s", upload_id, exc)
-                upload = await _owned(service, user, upload_id)
-        await _after_release(service, upload)
-    upload = await _owned(service, user, upload_id)
+                upload = await owned_upload(service, user, upload_id)
+        await after_release(service, upload)
+    upload = await owned_upload(service, user, upload_id)
     return _reply(
         tus.creation_response(location=location, state=upload.tus_state(), with_upload=req.has_body)
     )
@@ -272,7 +258,7 @@ async def _create(
 
 async def _head(service: Uploads, user: User, upload_id: str) -> TusAnswer:
     async with service.locks.hold(upload_id):
-        upload = await _owned(service, user, upload_id)
+        upload = await owned_upload(service, user, upload_id)
     current = upload.tus_state()
     current.check_available(_now())
     return _reply(tus.head_response(current))
@@ -282,43 +268,12 @@ async def _patch(
     service: Uploads, user: User, call: TusCall, upload_id: str, req: tus.PatchRequest
 ) -> TusAnswer:
     async with service.locks.hold(upload_id) as holder:
-        upload = await _owned(service, user, upload_id)
-        upload = await _receive(service, call, upload, req, holder)
-    await _after_release(service, upload)
-    return _reply(tus.patch_response(upload.tus_state()))
-
-
-async def _receive(
-    service: Uploads, call: TusCall, upload: Upload, req: tus.PatchRequest, holder: Holder
-) -> Upload:
-    """Stream the request body into ``upload`` (held); returns the upload as stored after."""
-    plan = upload.tus_state().plan_patch(req, service.config, now=_now())
-    if plan.declared_length is not None:
-        await records.set_length(service.db, upload.id, plan.declared_length)
-    holder.received = upload.offset
-
-    async with service.files.opened(service.db, upload) as data:
-
-        async def commit(offset: int) -> None:
-            await data.commit(service.db, offset, time.time() + service.expiry_s)
-
-        await receive_body(
-            call.body,
-            data,
-            plan=plan,
-            checksum=_expected_checksum(call, req, service.config),
-            holder=holder,
-            commit=commit,
-            progress=lambda: service.hub.notify(upload.user_id),
+        upload = await owned_upload(service, user, upload_id)
+        upload = await receive_upload(
+            service, call.body, upload, req, holder, _expected_checksum(call, req, service.config)
         )
-    stored = await records.get_upload(service.db, upload.id, None)
-    assert stored is not None
-    if stored.tus_state().finished and stored.state == "uploading":
-        await service.files.seal(service.db, stored)
-        await complete_upload(service, stored)
-        stored = await records.get_upload(service.db, upload.id, None)
-        assert stored is not None
-    return stored
+    await after_release(service, upload)
+    return _reply(tus.patch_response(upload.tus_state()))
 
 
 def _expected_checksum(
@@ -345,19 +300,6 @@ def _expected_checksum(
     return ExpectedChecksum(config.checksum_algorithms, from_trailer)
 
 
-async def _after_release(service: Uploads, upload: Upload) -> None:
-    """Work that needs other uploads' locks, done once this upload is released."""
-    if upload.is_partial and upload.state == "complete":
-        await assemble_waiting_finals(service, upload.id)
-
-
 async def _terminate(service: Uploads, user: User, upload_id: str) -> TusAnswer:
-    async with service.locks.hold(upload_id):
-        upload = await _owned(service, user, upload_id)
-        await records.mark(service.db, upload_id, "terminated")
-        if upload.state == "uploading" or (upload.state == "complete" and upload.is_partial):
-            # A finished ordinary upload's bytes already belong to its video. With
-            # the storage away they stay for housekeeping; the upload is ended.
-            await drop_data(service, upload)
-    logger.info("upload %s terminated", upload_id)
+    await terminate_upload(service, user, upload_id)
     return _reply(tus.termination_response())
