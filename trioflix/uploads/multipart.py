@@ -40,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import mmap
 import os
 from collections import deque
 from dataclasses import dataclass, field
@@ -104,8 +105,20 @@ def _split(pieces: Sequence[bytes], size: int) -> tuple[list[bytes], list[bytes]
     return list(pieces), []
 
 
+def _new_buffer(size: int) -> mmap.mmap:
+    """A part's buffer: ``size`` bytes of anonymous memory, a mapping of its own.
+
+    Not a ``bytearray``: its pages are taken only as bytes arrive (a 1 MiB tail
+    costs 1 MiB) and go back to the kernel when it is dropped, without moving
+    malloc's thresholds. glibc raises them when a block this large that it
+    mapped is freed, and its heap then keeps the freed body pieces: in the
+    tus-into-S3 benchmark that was about 10 MiB more peak RSS per upload.
+    """
+    return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+
+
 def _fill(
-    buffer: bytearray, start: int, pieces: Sequence[bytes | bytearray], hasher: Hasher | None
+    buffer: mmap.mmap, start: int, pieces: Sequence[bytes | bytearray], hasher: Hasher | None
 ) -> int:
     """Copy ``pieces`` (which fit) into ``buffer`` from ``start``; returns their length."""
     view = memoryview(buffer)
@@ -177,7 +190,7 @@ class _Sending:
 
     number: int
     size: int
-    buffer: bytearray | None = None
+    buffer: mmap.mmap | None = None
     path: Path | None = None
     done: trio.Event = field(default_factory=trio.Event)
     part: Part | None = None  # the store's answer, once it has the part
@@ -235,9 +248,9 @@ class SpooledUpload:
         self._next_number = next_number
         # The part filling: the upload's bytes from _sent_bytes on are its first
         # _filled bytes. None until a byte needs it (a request may send none).
-        self._buffer: bytearray | None = None
+        self._buffer: mmap.mmap | None = None
         self._filled = 0
-        self._spare: bytearray | None = None  # a buffer whose send returned, for reuse
+        self._spare: mmap.mmap | None = None  # a buffer whose send returned, for reuse
         self._from_memory = 0  # sends from a buffer under way
         # Writes, tail writes and tail reloads take turns: the tail is the
         # buffer's bytes, and sending a part hands the buffer on.
@@ -246,10 +259,11 @@ class SpooledUpload:
         self._recorded = len(parts)  # parts of _durable already in the database
         self.position = upload.offset
 
-    def _filling(self) -> bytearray:
+    def _filling(self) -> mmap.mmap:
         """The buffer of the part filling, a spare one or a new one if there is none yet."""
         if self._buffer is None:
-            self._buffer, self._spare = self._spare or bytearray(self._part_size), None
+            spare, self._spare = self._spare, None
+            self._buffer = spare if spare is not None else _new_buffer(self._part_size)
         return self._buffer
 
     async def write(self, pieces: Sequence[bytes], hasher: Hasher | None = None) -> None:
@@ -426,7 +440,7 @@ class SpooledUpload:
             return
         buffer = self._filling()
         if len(buffer) < length:  # a tail kept while the part size was larger
-            buffer = self._buffer = bytearray(length)
+            buffer = self._buffer = _new_buffer(length)
         reader = await self._store.open_read(tail_key(self._upload_id), length=length)
         async with reader:
             while chunk := await reader.receive_some():
