@@ -415,7 +415,8 @@ class Settings:
         8 * 1024**2,
         "TRIOFLIX_UPLOAD_PART_SIZE",
         "with object storage, a tus upload is sent in parts of this many bytes (at least 5 MiB);"
-        " each upload spools about one part on local disk",
+        " each upload holds up to two parts in memory, and spills up to three more to local"
+        " disk only while the store is slower than the client",
         _part_size,
     )
     media_workers: int = _setting(

@@ -38,3 +38,4 @@ from trioflix.storage._objects import ObjectStore as ObjectStore
 from trioflix.storage._objects import Part as Part
 from trioflix.storage._probe import probe_object_store as probe_object_store
 from trioflix.storage._retry import retry_unavailable as retry_unavailable
+from trioflix.storage._seekable import SeekableReader as SeekableReader

@@ -57,6 +57,8 @@ from trioflix.storage._objects import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from _typeshed import ReadableBuffer
+
 __all__ = ["COPY_SLICE_BYTES", "READ_CHUNK_BYTES", "LocalObjectStore"]
 
 DISK_THREADS = 8  # concurrent blocking disk calls; more only queue in the kernel
@@ -246,7 +248,7 @@ class LocalObjectStore(ObjectStore):
     async def put_bytes(
         self,
         key: str,
-        data: bytes,
+        data: ReadableBuffer,
         *,
         content_type: str = DEFAULT_CONTENT_TYPE,
         cache_control: str | None = None,
@@ -418,20 +420,25 @@ class LocalObjectStore(ObjectStore):
         return Part(number=number, etag=_etag(st), size=st.st_size)
 
     async def _part_from(
-        self, key: str, upload_id: str, number: int, path: Path, offset: int, length: int | None
+        self, key: str, upload_id: str, number: int, fill: Callable[[int], Any]
     ) -> Part:
+        """Part ``number`` of the upload, its bytes written by ``await fill(fd)``."""
         check_key(key)
         check_part_number(number)
         await self._run(self._manifest, key, upload_id)
+        tmp = await self._write_tmp(fill)
+        part: Part = await self._run(self._install_part, key, upload_id, number, tmp)
+        return part
 
+    async def _part_from_file(
+        self, key: str, upload_id: str, number: int, path: Path, offset: int, length: int | None
+    ) -> Part:
         async def fill(fd: int) -> None:
             copied = await self._copy_into(fd, path, offset, length)
             if length is not None and copied != length:
                 raise StorageError(f"{path} is shorter than {offset + length} bytes")
 
-        tmp = await self._write_tmp(fill)
-        part: Part = await self._run(self._install_part, key, upload_id, number, tmp)
-        return part
+        return await self._part_from(key, upload_id, number, fill)
 
     async def upload_part(
         self,
@@ -443,7 +450,15 @@ class LocalObjectStore(ObjectStore):
         offset: int = 0,
         length: int | None = None,
     ) -> Part:
-        return await self._part_from(key, upload_id, number, path, offset, length)
+        return await self._part_from_file(key, upload_id, number, path, offset, length)
+
+    async def upload_part_bytes(
+        self, key: str, upload_id: str, number: int, data: ReadableBuffer
+    ) -> Part:
+        async def fill(fd: int) -> None:
+            await self._run(_write_all, fd, data)
+
+        return await self._part_from(key, upload_id, number, fill)
 
     async def upload_part_copy(
         self,
@@ -458,7 +473,7 @@ class LocalObjectStore(ObjectStore):
         source = self._object_path(source_key)
         if not await self._run(source.is_file):
             raise ObjectNotFound(f"no object {source_key!r} in {self.location}")
-        return await self._part_from(key, upload_id, number, source, offset, length)
+        return await self._part_from_file(key, upload_id, number, source, offset, length)
 
     def _parts(self, key: str, upload_id: str) -> list[Part]:
         self._manifest(key, upload_id)
@@ -545,8 +560,8 @@ class LocalObjectStore(ObjectStore):
         return moved
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
+def _write_all(fd: int, data: ReadableBuffer) -> None:
+    view = memoryview(data).cast("B")
     while view:
         view = view[os.write(fd, view) :]
 

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
+    from _typeshed import ReadableBuffer
+
 __all__ = [
     "DEFAULT_CONTENT_TYPE",
     "MAX_PARTS",
@@ -170,12 +172,15 @@ class ObjectStore(ABC):
     async def put_bytes(
         self,
         key: str,
-        data: bytes,
+        data: ReadableBuffer,
         *,
         content_type: str = DEFAULT_CONTENT_TYPE,
         cache_control: str | None = None,
     ) -> ObjectInfo:
-        """Store ``data`` under ``key``, replacing any object there."""
+        """Store ``data`` (any bytes-like object) under ``key``, replacing any object there.
+
+        ``data`` is sent as it is, without a copy: it must not change until this returns.
+        """
 
     @abstractmethod
     async def put_bytes_if_absent(self, key: str, data: bytes) -> bool:
@@ -271,6 +276,20 @@ class ObjectStore(ABC):
         for :meth:`complete_multipart` (quote the new ETag), but S3 servers differ on
         what :meth:`list_parts` then shows (SeaweedFS 4.48 lists both sends): code that
         resumes from ``list_parts`` must send each number once.
+
+        Raises:
+            UploadNotFound: The upload was completed or aborted, or never existed.
+        """
+
+    @abstractmethod
+    async def upload_part_bytes(
+        self, key: str, upload_id: str, number: int, data: ReadableBuffer
+    ) -> Part:
+        """Send ``data`` (any bytes-like object, such as a ``memoryview`` of a buffer) as
+        part ``number``, from memory: no local file holds it on the way.
+
+        ``data`` is sent as it is, without a copy: it must not change until this
+        returns. Otherwise as :meth:`upload_part`.
 
         Raises:
             UploadNotFound: The upload was completed or aborted, or never existed.

@@ -8,7 +8,7 @@ it costs the least CPU per GiB both ways.
 
 Every key is stored under the configured prefix, so one bucket can hold several
 sites (or test runs) apart. A part or file body is a range of an open file
-that boto3 reads as it sends; a read streams the response body in bounded
+(or a buffer in memory) that boto3 reads as it sends; a read streams the response body in bounded
 ``read()`` calls: memory per request stays at a chunk or two, whatever the
 object's size.
 
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import io
 import os
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
@@ -60,16 +59,19 @@ from trioflix.storage._objects import (
     check_part_number,
     split_evenly,
 )
+from trioflix.storage._seekable import SeekableReader
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from pathlib import Path
 
+    from _typeshed import ReadableBuffer
     from botocore.response import StreamingBody
     from types_boto3_s3 import S3Client
 
 __all__ = [
     "READ_CHUNK_BYTES",
+    "BufferRange",
     "FileRange",
     "S3ObjectStore",
     "create_s3_client",
@@ -173,42 +175,47 @@ def _headers(content_type: str, cache_control: str | None) -> dict[str, str]:
     return headers
 
 
-class FileRange(io.RawIOBase):
+class FileRange(SeekableReader):
     """``length`` bytes of an open file from ``offset``, as the seekable body boto3 sends.
 
     boto3 reads it in small blocks as it writes to the socket, in the call's
-    thread; it seeks back to the start when it must resend.
+    thread; it seeks back to the start when it must resend. A seek lands inside
+    the range whatever it asks, so a read never strays into the rest of the file.
     """
 
     def __init__(self, fd: int, offset: int, length: int) -> None:
-        super().__init__()
+        super().__init__(length)
         self._fd = fd
         self._offset = offset
-        self._length = length
-        self._position = 0
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._length}[whence]
-        self._position = min(max(base + offset, 0), self._length)
-        return self._position
+    def _land(self, position: int) -> int:
+        return min(max(position, 0), self.size)
 
     def readinto(self, buffer: Any) -> int:
-        count = min(len(buffer), self._length - self._position)
-        data = os.pread(self._fd, count, self._offset + self._position)
+        count = min(len(buffer), self.size - self.position)
+        data = os.pread(self._fd, count, self._offset + self.position)
         if count and not data:
-            raise StorageError(f"the file ended {self._length - self._position} bytes early")
+            raise StorageError(f"the file ended {self.size - self.position} bytes early")
         buffer[: len(data)] = data
-        self._position += len(data)
+        self.position += len(data)
         return len(data)
+
+
+class BufferRange(SeekableReader):
+    """Bytes in memory as the seekable body boto3 sends, read without a copy of the whole.
+
+    The buffer must not change until the call that sends it returns.
+    """
+
+    def __init__(self, data: ReadableBuffer) -> None:
+        self._view = memoryview(data).cast("B")
+        super().__init__(len(self._view))
+
+    def readinto(self, buffer: Any) -> int:
+        count = max(min(len(buffer), self.size - self.position), 0)
+        buffer[:count] = self._view[self.position : self.position + count]
+        self.position += count
+        return count
 
 
 class _S3Reader(ObjectReader):
@@ -304,22 +311,24 @@ class S3ObjectStore(ObjectStore):
     async def put_bytes(
         self,
         key: str,
-        data: bytes,
+        data: ReadableBuffer,
         *,
         content_type: str = DEFAULT_CONTENT_TYPE,
         cache_control: str | None = None,
     ) -> ObjectInfo:
+        body = BufferRange(data)
         answer = await self._call(
             f"storing {key!r}",
             self._client.put_object,
             Bucket=self.bucket,
             Key=self._key(key),
-            Body=data,
+            Body=body,
+            ContentLength=body.size,
             **_headers(content_type, cache_control),
         )
         return ObjectInfo(
             key=key,
-            size=len(data),
+            size=body.size,
             etag=answer["ETag"],
             content_type=content_type,
             cache_control=cache_control,
@@ -519,6 +528,23 @@ class S3ObjectStore(ObjectStore):
             PartNumber=number,
         )
         return Part(number=number, etag=answer["ETag"], size=size)
+
+    async def upload_part_bytes(
+        self, key: str, upload_id: str, number: int, data: ReadableBuffer
+    ) -> Part:
+        check_part_number(number)
+        body = BufferRange(data)
+        answer = await self._call(
+            f"sending part {number} of {key!r}",
+            self._client.upload_part,
+            Body=body,
+            ContentLength=body.size,
+            Bucket=self.bucket,
+            Key=self._key(key),
+            UploadId=upload_id,
+            PartNumber=number,
+        )
+        return Part(number=number, etag=answer["ETag"], size=body.size)
 
     async def upload_part_copy(
         self,

@@ -14,12 +14,13 @@ whole file.
 from __future__ import annotations
 
 import importlib
-import io
 from collections import OrderedDict
 from functools import partial
 from typing import TYPE_CHECKING
 
 import trio
+
+from trioflix.storage import SeekableReader
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -34,7 +35,7 @@ CACHED_BLOCKS = 4  # the decoder seeks back a little (headers, then packets); 4 
 CHECK_LIMITER = trio.CapacityLimiter(2)
 
 
-class StoredFile(io.RawIOBase):
+class StoredFile(SeekableReader):
     """An object in the store as a blocking, seekable, read-only file, for a worker thread.
 
     Reads go to the store in blocks of :data:`BLOCK_BYTES`, each one done on the
@@ -43,38 +44,20 @@ class StoredFile(io.RawIOBase):
     """
 
     def __init__(self, objects: ObjectStore, key: str, size: int) -> None:
-        super().__init__()
+        super().__init__(size)
         self._objects = objects
         self._key = key
-        self._size = size
-        self._position = 0
         self._blocks: OrderedDict[int, bytes] = OrderedDict()
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
-        if base + offset < 0:
-            raise ValueError("negative seek position")
-        self._position = base + offset
-        return self._position
-
     def readinto(self, buffer: WriteableBuffer, /) -> int:
-        if self._position >= self._size:
+        if self.position >= self.size:
             return 0
-        index, start = divmod(self._position, BLOCK_BYTES)
+        index, start = divmod(self.position, BLOCK_BYTES)
         block = self._block(index)
         view = memoryview(buffer).cast("B")
         count = min(len(view), len(block) - start)
         view[:count] = block[start : start + count]
-        self._position += count
+        self.position += count
         return count
 
     def _block(self, index: int) -> bytes:
@@ -85,7 +68,7 @@ class StoredFile(io.RawIOBase):
                 self._objects.read_bytes,
                 self._key,
                 offset=offset,
-                length=min(BLOCK_BYTES, self._size - offset),
+                length=min(BLOCK_BYTES, self.size - offset),
             )
             block = trio.from_thread.run(read)
             self._blocks[index] = block

@@ -1,4 +1,5 @@
-"""Multipart uploads on both backends: parts from files, a small last part, copy, abort, restart."""
+"""Multipart uploads on both backends: parts from files and from memory, a small last part,
+copy, abort, restart."""
 
 from __future__ import annotations
 
@@ -76,6 +77,42 @@ async def test_parts_from_file_ranges_with_small_last_part(
     )
     with pytest.raises(UploadNotFound):
         await store.list_parts(KEY, upload_id)
+
+
+async def test_parts_from_memory_join_parts_from_files(
+    store: ObjectStore, source: tuple[Path, bytes]
+) -> None:
+    """tus uploads on S3 send a part from the buffer it filled: a view of part of a
+    bytearray goes as it is, and the object is the parts in order whatever they came from."""
+    path, data = source
+    buffer = bytearray(MIN_PART_SIZE + 100)  # larger than the part: only the view is sent
+    buffer[:MIN_PART_SIZE] = data[MIN_PART_SIZE : 2 * MIN_PART_SIZE]
+    upload_id = await store.create_multipart(KEY)
+    parts = [
+        await store.upload_part(KEY, upload_id, 1, path, length=MIN_PART_SIZE),
+        await store.upload_part_bytes(KEY, upload_id, 2, memoryview(buffer)[:MIN_PART_SIZE]),
+        await store.upload_part_bytes(KEY, upload_id, 3, data[2 * MIN_PART_SIZE :]),
+    ]
+    assert [part.size for part in parts] == [MIN_PART_SIZE, MIN_PART_SIZE, 1024]
+    listed = await store.list_parts(KEY, upload_id)
+    assert [(p.number, p.size) for p in listed] == [(p.number, p.size) for p in parts]
+    info = await store.complete_multipart(KEY, upload_id, parts)
+    assert info.size == len(data)
+    assert await store.read_bytes(KEY) == data
+    with pytest.raises(UploadNotFound):
+        await store.upload_part_bytes(KEY, upload_id, 4, b"late")
+    with pytest.raises(ValueError, match="part number"):
+        await store.upload_part_bytes(KEY, upload_id, 0, b"x")
+
+
+async def test_put_bytes_takes_a_view_of_a_buffer(store: ObjectStore) -> None:
+    """The durable tail of a tus upload is the first bytes of its part buffer, stored
+    without a copy: exactly the view's bytes, not the buffer's."""
+    buffer = bytearray(os.urandom(3000))
+    info = await store.put_bytes("uploads/u1/tail", memoryview(buffer)[:1000])
+    assert info.size == 1000
+    assert await store.read_bytes("uploads/u1/tail") == bytes(buffer[:1000])
+    assert (await store.head("uploads/u1/tail")).size == 1000
 
 
 async def test_completion_takes_the_part_sent_last(store: ObjectStore, tmp_path: Path) -> None:

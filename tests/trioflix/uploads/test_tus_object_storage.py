@@ -1,4 +1,5 @@
-"""tus uploads on object storage: parts as they fill, a bounded spool, the durable tail, faults.
+"""tus uploads on object storage: parts as they fill, from memory or a bounded spool, the durable
+tail, faults.
 
 Every test here runs on the session's SeaweedFS (``media_storage`` is ``s3``), with
 5 MiB parts (S3's least) so that a few MiB cross part boundaries.
@@ -20,7 +21,12 @@ from tests.waiting import wait_until
 from trioflix.storage import StorageUnavailable
 from trioflix.uploads import records
 from trioflix.uploads.housekeeping import sweep
-from trioflix.uploads.multipart import PARTS_IN_FLIGHT, SpooledUpload, UploadObjects
+from trioflix.uploads.multipart import (
+    PARTS_FROM_MEMORY,
+    PARTS_IN_FLIGHT,
+    SpooledUpload,
+    UploadObjects,
+)
 
 from .helpers import (
     TUS,
@@ -38,7 +44,10 @@ from .helpers import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
     from pathlib import Path
+
+    from _typeshed import ReadableBuffer
 
     from tests.conftest import Server
     from tests.seaweedfs import SeaweedServer
@@ -75,11 +84,13 @@ async def _listed_parts(seaweed: SeaweedServer, server: Server, path: str) -> li
 
 
 class PartSends:
-    """The store's real ``upload_part``, wrapped to see how many sends overlap.
+    """The store's real ``upload_part`` and ``upload_part_bytes``, wrapped to see how many
+    sends overlap and where they come from.
 
     Every send waits (at most :data:`HOLD_LIMIT_S`) until ``release`` is set,
     which happens when :data:`PARTS_IN_FLIGHT` sends are under way at once, or
-    by the test; ``spooled`` is the upload's local spool bytes at each send.
+    by the test; ``spooled`` is the upload's local spool bytes at each send,
+    ``sources`` says for each send whether it went from ``"memory"`` or a ``"file"``.
     """
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, server: Server, path: str) -> None:
@@ -89,10 +100,12 @@ class PartSends:
         self.release = trio.Event()
         self.release_when_full = True
         self.spooled: list[int] = []
+        self.sources: list[str] = []
         self._spools = server.settings.data_dir / "uploads"
         self._id = upload_id(path)
         objects = server.app.trioflix.objects
-        real = objects.upload_part
+        from_file = objects.upload_part
+        from_memory = objects.upload_part_bytes
 
         async def upload_part(
             key: str,
@@ -103,31 +116,47 @@ class PartSends:
             offset: int = 0,
             length: int | None = None,
         ) -> Part:
-            self.active += 1
-            self.most = max(self.most, self.active)
-            self.spooled.append(spool_bytes(self._spools, self._id))
-            if self.active >= PARTS_IN_FLIGHT:
-                self.full.set()
-                if self.release_when_full:
-                    self.release.set()
-            try:
-                with trio.move_on_after(HOLD_LIMIT_S):
-                    await self.release.wait()
-                self.release.set()  # a server sending one part at a time waits once
-                return await real(
+            async def send() -> Part:
+                return await from_file(
                     key, multipart_id, number, part_path, offset=offset, length=length
                 )
-            finally:
-                self.active -= 1
+
+            return await self._held("file", send)
+
+        async def upload_part_bytes(
+            key: str, multipart_id: str, number: int, data: ReadableBuffer
+        ) -> Part:
+            async def send() -> Part:
+                return await from_memory(key, multipart_id, number, data)
+
+            return await self._held("memory", send)
 
         monkeypatch.setattr(objects, "upload_part", upload_part)
+        monkeypatch.setattr(objects, "upload_part_bytes", upload_part_bytes)
+
+    async def _held(self, source: str, send: Callable[[], Awaitable[Part]]) -> Part:
+        self.active += 1
+        self.most = max(self.most, self.active)
+        self.spooled.append(spool_bytes(self._spools, self._id))
+        self.sources.append(source)
+        if self.active >= PARTS_IN_FLIGHT:
+            self.full.set()
+            if self.release_when_full:
+                self.release.set()
+        try:
+            with trio.move_on_after(HOLD_LIMIT_S):
+                await self.release.wait()
+            self.release.set()  # a server sending one part at a time waits once
+            return await send()
+        finally:
+            self.active -= 1
 
 
 HOLD_LIMIT_S = 30.0  # a send held longer is let go: sends one at a time still end (and fail)
 
 
 def spool_bytes(directory: Path, upload: str) -> int:
-    """The bytes of an upload's spools: the one filling and those of parts being sent."""
+    """The bytes of an upload's spools: the files of parts being sent."""
     total = 0
     for spool in directory.glob(f"{upload}*.spool"):
         with contextlib.suppress(FileNotFoundError):
@@ -135,15 +164,11 @@ def spool_bytes(directory: Path, upload: str) -> int:
     return total
 
 
-@pytest.mark.slow
-async def test_parts_are_sent_several_at_once_from_a_bounded_spool(
-    server: Server, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    token, _ = await server.register("alice")
-    data = os.urandom(64 * MIB)
-    path = await create(server.tus, token, len(data))
+async def _patch_watching_spools(
+    server: Server, token: str, path: str, offset: int, data: bytes
+) -> list[int]:
+    """PATCH ``data`` at ``offset`` (204 expected); the upload's spool bytes, sampled meanwhile."""
     spools = server.settings.data_dir / "uploads"
-    sends = PartSends(monkeypatch, server, path)
     sizes: list[int] = []
 
     async def watch(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -162,24 +187,61 @@ async def test_parts_are_sent_several_at_once_from_a_bounded_spool(
                     **V,
                     **auth(token),
                     "Content-Type": "application/offset+octet-stream",
-                    "Upload-Offset": "0",
+                    "Upload-Offset": str(offset),
                 },
                 timeout=120,
             )
         nursery.cancel_scope.cancel()
-    assert done.status_code == 204 and done.headers["Upload-Offset"] == str(len(data))
-    # PARTS_IN_FLIGHT parts were being sent at once, and never more.
+    assert done.status_code == 204 and done.headers["Upload-Offset"] == str(offset + len(data))
+    return sizes
+
+
+@pytest.mark.slow
+async def test_parts_are_sent_several_at_once_from_memory_and_a_bounded_spool(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token, _ = await server.register("alice")
+    data = os.urandom(64 * MIB)
+    path = await create(server.tus, token, len(data))
+    sends = PartSends(monkeypatch, server, path)
+    sizes = await _patch_watching_spools(server, token, path, 0, data)
+    # PARTS_IN_FLIGHT parts were being sent at once, and never more; of those,
+    # PARTS_FROM_MEMORY from memory, the others from files.
     assert sends.most == PARTS_IN_FLIGHT
+    assert sends.sources[:PARTS_IN_FLIGHT] == ["memory"] * PARTS_FROM_MEMORY + ["file"] * (
+        PARTS_IN_FLIGHT - PARTS_FROM_MEMORY
+    )
     # The body went on being read meanwhile: as the last of them went out, the
-    # spools held all of them; and at no time more than those and one filling.
-    assert max(sends.spooled) >= PARTS_IN_FLIGHT * PART
-    assert max(sizes) <= (PARTS_IN_FLIGHT + 1) * PART
-    assert max(sends.spooled) <= (PARTS_IN_FLIGHT + 1) * PART
+    # spools held the parts sent from files; and at no time more than those.
+    on_disk = (PARTS_IN_FLIGHT - PARTS_FROM_MEMORY) * PART
+    assert max(sends.spooled) == on_disk
+    assert max(sizes) <= on_disk
+    spools = server.settings.data_dir / "uploads"
     assert not list(spools.glob(f"{upload_id(path)}*"))  # removed at the end of the request
     stored = await finished_bytes(server, token, path)
     assert hashlib.sha256(stored).digest() == hashlib.sha256(data).digest()
     objects = await server.app.trioflix.objects.list_prefix(f"uploads/{upload_id(path)}/")
     assert [info.key.rsplit("/", 1)[1] for info in objects] == ["data"]  # the tail is gone
+
+
+async def test_patches_of_one_part_use_no_local_disk(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PATCHes as long as a part (the benchmark's 8 MiB chunks of 8 MiB parts) go from
+    memory: no byte of them is written to the local disk, tail or part."""
+    token, _ = await server.register("alice")
+    data = os.urandom(3 * PART)
+    path = await create(server.tus, token, len(data))
+    sends = PartSends(monkeypatch, server, path)
+    sends.release.set()  # one send at a time: none is held
+    sizes: list[int] = []
+    for offset in range(0, len(data), PART):
+        sizes += await _patch_watching_spools(
+            server, token, path, offset, data[offset : offset + PART]
+        )
+    assert sends.sources == ["memory"] * 3
+    assert sends.spooled == [0] * 3 and max(sizes) == 0
+    assert await finished_bytes(server, token, path) == data
 
 
 async def test_a_part_stored_before_an_earlier_one_counts_only_once_that_one_is(
@@ -191,9 +253,19 @@ async def test_a_part_stored_before_an_earlier_one_counts_only_once_that_one_is(
     uploads = server.app.trioflix.uploads
     assert isinstance(uploads.files, UploadObjects)
     objects = server.app.trioflix.objects
-    real = objects.upload_part
+    from_file, from_memory = objects.upload_part, objects.upload_part_bytes
     first = trio.Event()
     stored: list[int] = []
+
+    async def upload_part_bytes(
+        key: str, multipart_id: str, number: int, data: ReadableBuffer
+    ) -> Part:
+        # The first part goes from memory (the others from files while it is
+        # under way): it is stored last.
+        await first.wait()
+        part = await from_memory(key, multipart_id, number, data)
+        stored.append(number)
+        return part
 
     async def upload_part(
         key: str,
@@ -204,17 +276,16 @@ async def test_a_part_stored_before_an_earlier_one_counts_only_once_that_one_is(
         offset: int = 0,
         length: int | None = None,
     ) -> Part:
-        if number == 1:
-            await first.wait()  # the first part is stored last
-        part = await real(key, multipart_id, number, part_path, offset=offset, length=length)
+        part = await from_file(key, multipart_id, number, part_path, offset=offset, length=length)
         stored.append(number)
         return part
 
     monkeypatch.setattr(objects, "upload_part", upload_part)
+    monkeypatch.setattr(objects, "upload_part_bytes", upload_part_bytes)
     upload = await records.get_upload(uploads.db, upload_id(path), None)
     assert upload is not None
     async with uploads.files.opened(uploads.db, upload) as spooled:
-        await spooled.write([data])  # three parts go out, a MiB stays in the spool
+        await spooled.write([data])  # three parts go out, a MiB stays in the buffer
         await wait_until(lambda: sorted(stored) == [2, 3])
         assert await spooled.sync(whole=False) == 0  # parts 2 and 3 wait for part 1
         first.set()
@@ -252,8 +323,10 @@ async def test_a_client_gone_with_parts_in_flight_keeps_what_they_stored(
         await stream.aclose()  # the client goes away while its parts are being sent
         await ending.wait()
     sends.release.set()
+    locks = server.app.trioflix.uploads.locks
+    await wait_until(lambda: locks.holder(upload_id(path)) is None)  # the request ended
     spools = server.settings.data_dir / "uploads"
-    await wait_until(lambda: not list(spools.glob(f"{upload_id(path)}*")))  # the request ended
+    assert not list(spools.glob(f"{upload_id(path)}*"))  # its part files went with it
     # The parts in flight were stored and committed, with the MiB after them.
     state = await head(server.tus, token, path)
     assert state.headers["Upload-Offset"] == str(sent)
@@ -307,12 +380,17 @@ async def test_storage_away_mid_patch_is_503_and_the_upload_resumes_exactly(
     first = await patch(server.tus, token, path, 0, data[: 6 * MIB])  # a part and a tail
     assert first.status_code == 204 and first.headers["Upload-Offset"] == str(6 * MIB)
 
-    # A PATCH is under way (its first bytes spooled after the tail read back) when
+    # A PATCH is under way (its first bytes taken after the tail was read back) when
     # the storage goes away: its tail cannot be stored, or its part cannot be sent.
     body = data[6 * MIB : 6 * MIB + size]
     stream = await raw_patch_start(server.settings.http, token, path, 6 * MIB, size, body[:256])
-    spool = server.settings.data_dir / "uploads" / f"{upload_id(path)}.spool"
-    await wait_until(lambda: spool.exists() and spool.stat().st_size == MIB + 256)
+    locks = server.app.trioflix.uploads.locks
+
+    def taken() -> bool:
+        holder = locks.holder(upload_id(path))
+        return holder is not None and holder.received == 6 * MIB + 256
+
+    await wait_until(taken)
     await trio.to_thread.run_sync(restart_seaweed.stop)
     status, head_part, answer = await raw_patch_finish(stream, body[256:])
     assert status == 503

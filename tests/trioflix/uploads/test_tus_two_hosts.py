@@ -100,8 +100,13 @@ async def test_a_request_on_another_host_evicts_a_hanging_patch(
     path = response.headers["Location"]
     # A PATCH on host B sends 6 MiB (a part and more) and then hangs, silent.
     stale = await raw_patch_start(b.settings.http, token, path, 0, len(data), data[: 6 * MIB])
-    spool = b.settings.data_dir / "uploads" / f"{upload_id(path)}.spool"
-    await wait_until(lambda: spool.exists() and spool.stat().st_size == MIB)
+    locks = b.app.trioflix.uploads.locks
+
+    def taken() -> bool:  # the part went to the store, the MiB after it is in memory
+        holder = locks.holder(upload_id(path))
+        return holder is not None and holder.received == 6 * MIB
+
+    await wait_until(taken)
     # The client comes back on host C: host B's request is evicted and stores
     # what it had, well before its 60 s body timeout.
     with trio.fail_after(15):
