@@ -234,21 +234,9 @@ class WHIPSessions:
 
         send, receive = trio.open_memory_channel[tuple[bytes, int]](AUDIO_QUEUE_PACKETS)
 
-        async def transcode() -> None:
-            async for packet in receive:
-                batch = [packet]
-                while len(batch) < AUDIO_QUEUE_PACKETS:
-                    try:
-                        batch.append(receive.receive_nowait())
-                    except trio.WouldBlock:
-                        break
-                for timestamp, body in await trio.to_thread.run_sync(transcoder.transcode, batch):
-                    live.publish(Kind.AUDIO, timestamp, body)
-                live.flush()
-
         recv = trio_asyncio.aio_as_trio(track.recv)
         async with trio.open_nursery() as nursery, send:
-            nursery.start_soon(transcode)
+            nursery.start_soon(WHIPSessions._transcode, live, receive, transcoder)
             try:
                 while True:
                     frame = await recv()
@@ -260,6 +248,25 @@ class WHIPSessions:
                         )
             except MediaStreamError:
                 session.ended.set()
+
+    @staticmethod
+    async def _transcode(
+        live: LiveStream,
+        receive: trio.MemoryReceiveChannel[tuple[bytes, int]],
+        transcoder: OpusToAAC,
+    ) -> None:
+        """Opus packets from ``receive`` as AAC into ``live``, a batch per worker-thread call."""
+        async with receive:
+            async for packet in receive:
+                batch = [packet]
+                while len(batch) < AUDIO_QUEUE_PACKETS:
+                    try:
+                        batch.append(receive.receive_nowait())
+                    except trio.WouldBlock:
+                        break
+                for timestamp, body in await trio.to_thread.run_sync(transcoder.transcode, batch):
+                    live.publish(Kind.AUDIO, timestamp, body)
+                live.flush()
 
     @staticmethod
     async def _keyframes(pc: Any, video: H264ToFLV, loop: Any) -> None:
