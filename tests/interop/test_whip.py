@@ -120,6 +120,23 @@ async def test_a_whip_publisher_is_a_live_channel_on_hls_and_http_flv(
         assert (await server.client.delete(publisher.location)).status_code == 404
         await publisher.close(loop)
 
+    # The recording becomes a video that decodes, video and audio.
+    with trio.fail_after(90):
+        while True:
+            videos = (
+                await server.client.get(
+                    "/api/videos",
+                    params={"mine": "1"},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+            ).json()["videos"]
+            if videos and videos[0]["state"] == "ready":
+                break
+            await trio.sleep(0.2)
+    recorded = f"{server.url}/videos/{videos[0]['id']}/source/index.m3u8"
+    frames = await trio.to_thread.run_sync(decoded_frames, recorded)
+    assert frames["video"] >= 30 and frames["audio"] > 0, frames
+
 
 async def test_bad_offers_and_keys_get_clear_errors_and_leave_nothing(server: Server) -> None:
     _, key = await _alice(server)
