@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from tests.conftest import Server
     from tests.interop.media import Sample
+    from tests.trioflix.live_hls.helpers import Segment
 
 pytestmark = [
     pytest.mark.slow,
@@ -82,15 +83,16 @@ async def test_a_whip_publisher_is_a_live_channel_on_hls_and_http_flv(
         assert whip.sessions == 1
 
         # HLS: a segment (cut at a keyframe the server asked for) decodes, video and audio.
-        async def segments() -> list[str]:
+        async def segments() -> list[Segment]:
             playlist = await server.client.get("/live/alice/source/index.m3u8")
             if playlist.status_code != 200:
                 return []
-            return [s.uri for s in parse_media_playlist(playlist.text).segments]
+            return parse_media_playlist(playlist.text).segments
 
         with trio.fail_after(40):
-            while not (uris := await segments()):  # noqa: ASYNC110 - polls the server
+            while not (done := await segments()):  # noqa: ASYNC110 - polls the server
                 await trio.sleep(0.2)
+        uris = [s.uri for s in done]
         segment = tmp_path / "segment.ts"
         segment.write_bytes((await server.client.get(f"/live/alice/source/{uris[0]}")).content)
         frames = await trio.to_thread.run_sync(decoded_frames, segment)
