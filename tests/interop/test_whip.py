@@ -173,6 +173,21 @@ async def test_bad_offers_and_keys_get_clear_errors_and_leave_nothing(server: Se
     assert server.app.trioflix.registry.get("alice") is None
 
 
+@pytest.mark.settings(rtmp_key_failures=2)
+async def test_wrong_keys_throttle_the_address_as_over_rtmp(server: Server) -> None:
+    _, key = await _alice(server)
+    for attempt in range(2):
+        wrong = await server.client.post(
+            WHIP, content=b"v=0\r\n", headers=_bearer(f"live_wrong{attempt}")
+        )
+        assert wrong.status_code == 401
+    # Past its wrong keys, the address is refused even the right key, before the database.
+    throttled = await server.client.post(WHIP, content=b"v=0\r\n", headers=_bearer(key))
+    assert throttled.status_code == 429
+    assert throttled.json()["error"]["code"] == "too_many_wrong_keys"
+    assert int(throttled.headers["Retry-After"]) > 0
+
+
 async def test_an_encoder_that_vanishes_ends_when_ice_consent_expires(
     server: Server, source: Sample, monkeypatch: pytest.MonkeyPatch
 ) -> None:
