@@ -25,6 +25,7 @@ from tests.interop.test_webrtc import _asyncio_tasks, _trio_tasks, _udp_ports
 from tests.interop.whip_client import wait_connected, whip_publish
 from tests.trioflix.live_hls.helpers import parse_media_playlist, wait_live
 from tests.waiting import wait_until
+from trioflix.live.webrtc import publishers
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -224,6 +225,24 @@ async def test_an_encoder_that_vanishes_ends_when_ice_consent_expires(
     finally:
         client.kill()
         await client.wait()
+
+
+async def test_an_offer_that_never_connects_is_dropped_after_the_connect_timeout(
+    server: Server, source: Sample, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The encoder offers and goes away before ICE: the session ends on its own (20 s in
+    production, 1 s here) and gives the channel back."""
+    monkeypatch.setattr(publishers, "ICE_CONNECT_TIMEOUT_S", 1.0)
+    _, key = await _alice(server)
+    whip = server.app.trioflix.whip
+    async with trio_asyncio.open_loop() as loop:
+        publisher = await whip_publish(server.client, WHIP, key, source.path, loop)
+        await publisher.close(loop)  # gone before ICE could connect
+        with trio.fail_after(10):
+            while whip.sessions:  # noqa: ASYNC110 - the connect timeout ends it
+                await trio.sleep(0.1)
+    await wait_live(server, "alice", live=False)
+    assert (await server.client.delete(publisher.location)).status_code == 404
 
 
 CYCLES = 5
