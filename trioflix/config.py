@@ -360,8 +360,8 @@ class Settings:
     rtmp_key_failures: int = _setting(
         10,
         "TRIOFLIX_RTMP_KEY_FAILURES",
-        "wrong stream keys one address may try in TRIOFLIX_RTMP_KEY_WINDOW seconds; past them"
-        " its publishes are refused at once until the oldest failure is that old",
+        "wrong stream keys (RTMP or WHIP) one address may try in TRIOFLIX_RTMP_KEY_WINDOW seconds;"
+        " past them its publishes are refused at once until the oldest failure is that old",
         _positive_int,
     )
     rtmp_key_window: float = _setting(
@@ -520,7 +520,7 @@ class Settings:
     webrtc: bool = _setting(
         True,
         "TRIOFLIX_WEBRTC",
-        "'off' turns WHEP playback (WebRTC, /live/CHANNEL/whep) off",
+        "'off' turns WebRTC off: WHEP playback (/live/CHANNEL/whep) and WHIP ingest (/api/whip)",
         _on_off,
     )
     ice_servers: tuple[str, ...] = _setting(

@@ -47,6 +47,7 @@ from trioflix.live.hls.playback_sessions import live_viewer_counts
 from trioflix.live.recording.recorder import Recorder
 from trioflix.live.rtmp.read_clock import ReadClock
 from trioflix.live.rtmp.server import serve_rtmp
+from trioflix.live.webrtc.publishers import WHIPSessions
 from trioflix.live.webrtc.sessions import WHEPSessions
 from trioflix.media.legacy import adopt_legacy_videos
 from trioflix.media.live_thumbnails import ThumbnailCache
@@ -107,6 +108,7 @@ def build_state(settings: Settings) -> AppState:
     )
     read_interval_s = settings.rtmp_read_interval_ms / 1000
     webhooks = Webhooks(settings.webhook_urls, settings.webhook_secret)
+    whep = WHEPSessions(settings, webhooks)
     app_state = AppState(
         settings=settings,
         hls=HLSHub(settings),
@@ -114,7 +116,11 @@ def build_state(settings: Settings) -> AppState:
         uploads=uploads,
         thumbnails=ThumbnailCache(),
         webhooks=webhooks,
-        whep=WHEPSessions(settings, webhooks),
+        whep=whep,
+        whip=WHIPSessions(settings, whep),
+        publish_key_guesses=FailureLimiter(
+            limit=settings.rtmp_key_failures, window_s=settings.rtmp_key_window
+        ),
         recorder=Recorder(db, objects, jobs.wake, spool_dir=settings.host_dir / "recordings"),
         rtmp_read_clock=ReadClock(read_interval_s) if read_interval_s else None,
     )
@@ -263,9 +269,7 @@ async def _start_live(nursery: trio.Nursery, app_state: AppState, db: Database, 
             serve_rtmp,
             read_clock=app_state.rtmp_read_clock,
             find_live=app_state.channels.find,
-            key_guesses=FailureLimiter(
-                limit=settings.rtmp_key_failures, window_s=settings.rtmp_key_window
-            ),
+            key_guesses=app_state.publish_key_guesses,
             trusted_proxies=settings.trusted_proxies,
         ),
         parse_address(settings.rtmp, "TRIOFLIX_RTMP"),

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from trioflix.live.hls.hub import HLSHub
     from trioflix.live.recording.recorder import Recorder
     from trioflix.live.rtmp.read_clock import ReadClock
+    from trioflix.live.webrtc.publishers import WHIPSessions
     from trioflix.live.webrtc.sessions import WHEPSessions
     from trioflix.media.live_thumbnails import ThumbnailCache
     from trioflix.storage import ObjectStore
@@ -62,7 +63,10 @@ class AppState:
         uploads: The tus uploads of this process.
         thumbnails: The live thumbnails of each channel.
         webhooks: Live-event webhook deliveries.
-        whep: The WebRTC (WHEP) viewers.
+        whep: The WebRTC (WHEP) viewers; also the host of the WebRTC loop.
+        whip: The WebRTC (WHIP) publishers.
+        publish_key_guesses: Wrong stream keys per address, for every ingest
+            protocol (``TRIOFLIX_RTMP_KEY_FAILURES`` in ``TRIOFLIX_RTMP_KEY_WINDOW``).
         recorder: Records live sessions into the video library.
         rtmp_read_clock: Paces the publishers' reads; None with
             ``TRIOFLIX_RTMP_READ_INTERVAL_MS=0``.
@@ -81,6 +85,8 @@ class AppState:
     thumbnails: ThumbnailCache
     webhooks: Webhooks
     whep: WHEPSessions
+    whip: WHIPSessions
+    publish_key_guesses: FailureLimiter
     recorder: Recorder
     rtmp_read_clock: ReadClock | None
     metrics: Metrics = field(default_factory=Metrics)

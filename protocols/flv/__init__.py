@@ -5,8 +5,9 @@
 - Tag bodies (also RTMP audio/video message bodies): :func:`parse_video_tag`,
   :func:`parse_audio_tag` and their inverses; :func:`classify_video_tag` and
   :func:`classify_audio_tag` read only the flags (per-packet hot paths).
-- Codec records: :func:`parse_avc_config`, :func:`parse_hevc_config`,
-  :func:`parse_audio_specific_config`, and :func:`parse_h264_sps` and
+- Codec records: :func:`parse_avc_config` (and :func:`encode_avc_config`, with
+  :func:`split_annex_b` to take the parameter sets out of an Annex B stream),
+  :func:`parse_hevc_config`, :func:`parse_audio_specific_config`, and :func:`parse_h264_sps` and
   :func:`parse_hevc_sps_size` for width/height.
 """
 
@@ -18,8 +19,10 @@ from ._aac import parse_audio_specific_config as parse_audio_specific_config
 from ._avc import H264SPS as H264SPS
 from ._avc import AVCDecoderConfig as AVCDecoderConfig
 from ._avc import avc_codec_string as avc_codec_string
+from ._avc import encode_avc_config as encode_avc_config
 from ._avc import parse_avc_config as parse_avc_config
 from ._avc import parse_h264_sps as parse_h264_sps
+from ._avc import split_annex_b as split_annex_b
 from ._errors import FLVError as FLVError
 from ._file import DEFAULT_MAX_TAG_SIZE as DEFAULT_MAX_TAG_SIZE
 from ._file import NEED_DATA as NEED_DATA

@@ -8,7 +8,15 @@ from typing import Final
 from ._bits import BitReader, unescape_rbsp
 from ._errors import FLVError
 
-__all__ = ["H264SPS", "AVCDecoderConfig", "avc_codec_string", "parse_avc_config", "parse_h264_sps"]
+__all__ = [
+    "H264SPS",
+    "AVCDecoderConfig",
+    "avc_codec_string",
+    "encode_avc_config",
+    "parse_avc_config",
+    "parse_h264_sps",
+    "split_annex_b",
+]
 
 # profile_idc values whose SPS carries chroma_format_idc, bit depths and scaling matrices
 # (H.264 7.3.2.1.1, the `if (profile_idc == 100 || ...)` branch).
@@ -100,6 +108,59 @@ def parse_avc_config(data: bytes) -> AVCDecoderConfig:
         sps=sps,
         pps=pps,
     )
+
+
+def encode_avc_config(config: AVCDecoderConfig) -> bytes:
+    """Serialise an AVCDecoderConfigurationRecord; the inverse of :func:`parse_avc_config`.
+
+    Raises:
+        FLVError: A length size other than 1, 2 or 4, more than 31 SPS or 255 PPS,
+            or a parameter set over 65535 bytes.
+    """
+    if config.nal_length_size not in (1, 2, 4):
+        raise FLVError(f"AVC NAL unit length size {config.nal_length_size} is not allowed")
+    if len(config.sps) > 0x1F or len(config.pps) > 0xFF:
+        raise FLVError("too many parameter sets for an AVCDecoderConfigurationRecord")
+    out = bytearray(
+        (
+            1,
+            config.profile,
+            config.compatibility,
+            config.level,
+            0xFC | (config.nal_length_size - 1),  # 6 reserved bits set (14496-15 5.3.3.1.1)
+            0xE0 | len(config.sps),  # 3 reserved bits set
+        )
+    )
+    for index, nals in enumerate((config.sps, config.pps)):
+        if index:
+            out.append(len(nals))
+        for nal in nals:
+            if len(nal) > 0xFFFF:
+                raise FLVError("a parameter set is longer than 65535 bytes")
+            out += len(nal).to_bytes(2, "big") + nal
+    return bytes(out)
+
+
+def split_annex_b(data: bytes) -> list[bytes]:
+    """The NAL units of an H.264 Annex B byte stream (H.264 B.2), without start codes.
+
+    Both start code lengths (``00 00 01`` and ``00 00 00 01``) are taken; bytes before
+    the first start code and empty units are dropped.
+    """
+    units: list[bytes] = []
+    start = -1
+    pos = data.find(b"\x00\x00\x01")
+    while pos != -1:
+        if start >= 0:
+            # A 4-byte start code's leading zero belongs to it, not to the unit before.
+            end = pos - 1 if pos > start and data[pos - 1] == 0 else pos
+            if end > start:
+                units.append(data[start:end])
+        start = pos + 3
+        pos = data.find(b"\x00\x00\x01", start)
+    if 0 <= start < len(data):
+        units.append(data[start:])
+    return units
 
 
 def _read_nal_list(data: bytes, count: int, pos: int) -> tuple[tuple[bytes, ...], int]:

@@ -74,6 +74,7 @@ async def test_register_create_key_go_live_and_stop_from_the_studio(
         assert page.evaluate("navigator.clipboard.readText()") == key
         server_url = page.get_by_label("Server", exact=True).input_value()
         assert server_url == server.rtmp_url
+        assert page.get_by_label("WHIP URL").input_value() == f"{server.url}/api/whip"
 
         stream = page.get_by_role("region", name="Stream", exact=True)
         stream.get_by_label("Title", exact=True).fill("Studio test run")

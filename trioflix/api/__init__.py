@@ -25,6 +25,7 @@ from trioflix.api import (
     videos,
     wallet,
     whep,
+    whip,
 )
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ def register_blueprints(app: Quart) -> None:
         schedule.blueprint,
         playback.blueprint,
         whep.blueprint,
+        whip.blueprint,
         hls.blueprint,
         thumbnails.blueprint,
         uploads.blueprint,

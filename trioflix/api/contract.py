@@ -768,6 +768,8 @@ NOT_JSON: Mapping[str, str] = {
     "/internal/live/<channel>.flv": "an FLV pull between the hosts of a site",
     "/live/<channel>/whep": "WHEP: an SDP offer in, an SDP answer out (docs/webrtc.md)",
     "/live/<channel>/whep/<session_id>": "a WHEP session: DELETE ends it (docs/webrtc.md)",
+    "/api/whip": "WHIP: an encoder's SDP offer in, an SDP answer out (docs/webrtc.md)",
+    "/api/whip/<session_id>": "a WHIP session: DELETE ends the publish (docs/webrtc.md)",
     "/live/<channel>/master.m3u8": "HLS playlists (docs/hls.md)",
     "/live/<channel>/<rendition>/index.m3u8": "HLS playlists (docs/hls.md)",
     "/live/<channel>/<rendition>/<segment>": "HLS segments, MPEG-TS",

@@ -25,7 +25,7 @@ from trioflix.state import state
 if TYPE_CHECKING:
     from trioflix.config import Settings
 
-__all__ = ["blueprint", "ice_server_links"]
+__all__ = ["blueprint", "ice_server_links", "preflight", "read_offer"]
 
 blueprint = Blueprint("whep", __name__)
 
@@ -52,7 +52,8 @@ def ice_server_links(settings: Settings) -> list[str]:
     return links
 
 
-def _preflight(methods: str) -> Response:
+def preflight(methods: str) -> Response:
+    """The ``204`` answer to a CORS pre-flight of a WHEP or WHIP URL taking ``methods``."""
     response = Response("", 204)
     response.headers["Allow"] = methods
     response.headers["Access-Control-Allow-Methods"] = methods
@@ -66,21 +67,13 @@ def _service_on() -> None:
         raise APIError(404, "webrtc_off", "WebRTC playback is turned off on this server")
 
 
-@blueprint.route("/live/<channel>/whep", methods=["OPTIONS"])
-async def endpoint_preflight(channel: str) -> Response:
-    """The pre-flight; it also carries the ICE servers, so that a player can gather
-    through them before it makes its offer (the answer's are too late without trickle)."""
-    response = _preflight(ENDPOINT_METHODS)
-    for link in ice_server_links(state().settings):
-        response.headers.add("Link", link)
-    response.headers["Access-Control-Expose-Headers"] = "Location, Link"
-    return response
+async def read_offer() -> str:
+    """The request's SDP offer (WHEP's or WHIP's), checked to be one before anything
+    else looks at it.
 
-
-@blueprint.post("/live/<channel>/whep")
-async def offer(channel: str) -> Response:
-    """A player's offer: a new session watching ``channel``."""
-    _service_on()
+    Raises:
+        APIError: 415 not sent as ``application/sdp``, 413 over 64 KiB, 400 not SDP.
+    """
     content_type = (request.mimetype or "").lower()
     if content_type != SDP_TYPE:
         raise APIError(415, "unsupported_media_type", f"the offer must be sent as {SDP_TYPE}")
@@ -96,6 +89,25 @@ async def offer(channel: str) -> Response:
         raise APIError(400, "bad_sdp", "the SDP offer is not UTF-8 text") from None
     if not sdp.startswith("v=0"):
         raise APIError(400, "bad_sdp", "the body is not an SDP offer (it must start with v=0)")
+    return sdp
+
+
+@blueprint.route("/live/<channel>/whep", methods=["OPTIONS"])
+async def endpointpreflight(channel: str) -> Response:
+    """The pre-flight; it also carries the ICE servers, so that a player can gather
+    through them before it makes its offer (the answer's are too late without trickle)."""
+    response = preflight(ENDPOINT_METHODS)
+    for link in ice_server_links(state().settings):
+        response.headers.add("Link", link)
+    response.headers["Access-Control-Expose-Headers"] = "Location, Link"
+    return response
+
+
+@blueprint.post("/live/<channel>/whep")
+async def offer(channel: str) -> Response:
+    """A player's offer: a new session watching ``channel``."""
+    _service_on()
+    sdp = await read_offer()
     live = await state().channels.find(channel)
     if live is None:
         raise APIError(404, "not_live", f"{channel} is not live")
@@ -113,8 +125,8 @@ async def offer(channel: str) -> Response:
 
 
 @blueprint.route("/live/<channel>/whep/<session_id>", methods=["OPTIONS"])
-async def session_preflight(channel: str, session_id: str) -> Response:
-    return _preflight(SESSION_METHODS)
+async def sessionpreflight(channel: str, session_id: str) -> Response:
+    return preflight(SESSION_METHODS)
 
 
 @blueprint.delete("/live/<channel>/whep/<session_id>")

@@ -198,6 +198,53 @@ def test_avc_config_errors(data: bytes, message: str) -> None:
         flv.parse_avc_config(data)
 
 
+def test_encode_avc_config_round_trips() -> None:
+    config = flv.parse_avc_config(AVCC)
+    assert flv.encode_avc_config(config) == AVCC
+    two = flv.AVCDecoderConfig(
+        profile=66, compatibility=0xC0, level=30, nal_length_size=2, sps=(), pps=(PPS, PPS)
+    )
+    assert flv.parse_avc_config(flv.encode_avc_config(two)) == two
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"nal_length_size": 3}, "length size 3"),
+        ({"sps": (SPS,) * 32}, "too many parameter sets"),
+        ({"pps": (PPS,) * 256}, "too many parameter sets"),
+        ({"pps": (b"\x68" * 0x10000,)}, "longer than 65535"),
+    ],
+)
+def test_encode_avc_config_errors(changes: dict[str, object], message: str) -> None:
+    fields: dict[str, object] = {
+        "profile": 100,
+        "compatibility": 0,
+        "level": 31,
+        "nal_length_size": 4,
+        "sps": (SPS,),
+        "pps": (PPS,),
+    }
+    config = flv.AVCDecoderConfig(**(fields | changes))  # type: ignore[arg-type]
+    with pytest.raises(flv.FLVError, match=message):
+        flv.encode_avc_config(config)
+
+
+@pytest.mark.parametrize(
+    ("data", "units"),
+    [
+        (b"\x00\x00\x00\x01" + SPS + b"\x00\x00\x01" + PPS, [SPS, PPS]),
+        (b"\x00\x00\x01" + SPS + b"\x00\x00\x00\x01" + PPS, [SPS, PPS]),
+        (b"junk\x00\x00\x01" + SPS, [SPS]),  # bytes before the first start code
+        (b"\x00\x00\x01\x00\x00\x01" + PPS + b"\x00\x00\x01", [PPS]),  # empty units
+        (SPS, []),
+        (b"", []),
+    ],
+)
+def test_split_annex_b(data: bytes, units: list[bytes]) -> None:
+    assert flv.split_annex_b(data) == units
+
+
 VPS = b"\x40\x01\x0c"
 HSPS = b"\x42\x01\x01"
 HPPS = b"\x44\x01\xc1"

@@ -35,10 +35,11 @@ import trio
 
 from protocols import proxy, rtmp
 from trioflix.forwarded import is_trusted
+from trioflix.live.channel.authorize import PublishDenied, authorize_publish
 from trioflix.live.channel.fanout import Transport
 from trioflix.live.channel.packets import Kind
 from trioflix.live.channel.registry import PublisherHandle, PublishRefused
-from trioflix.store import StoreUnavailable, stream_keys, users
+from trioflix.store import StoreUnavailable
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -391,50 +392,36 @@ class RTMPSession:
         if self._publishing is not None:
             self.conn.reject_publish(event.stream_id, description="already publishing")
             return
-        if self._key_guesses is not None:
-            wait = self._key_guesses.retry_after(self._address, trio.current_time())
-            if wait > 0:
+        try:
+            publisher = await authorize_publish(
+                self.db,
+                self.registry,
+                self.webhooks,
+                event.stream_key.split("?", 1)[0],
+                remote=self.peer,
+                address=self._address,
+                key_guesses=self._key_guesses,
+            )
+        except PublishDenied as denied:
+            if denied.reason == "throttled":
                 logger.warning(
                     "RTMP %s: publish refused: too many wrong stream keys from %s;"
                     " refusing it for %d s more",
                     self.peer,
                     self._address,
-                    math.ceil(wait),
+                    math.ceil(denied.retry_after_s),
                 )
-                self.conn.reject_publish(
-                    event.stream_id, description="too many wrong stream keys; try again later"
-                )
-                self._closing = True
-                return
-        secret = event.stream_key.split("?", 1)[0]
-        key = await stream_keys.find_key(self.db, secret)
-        owner = await users.get_user(self.db, key.user_id) if key is not None else None
-        if key is None or owner is None or not key.enabled:
-            logger.info("RTMP %s: publish refused: unknown or disabled stream key", self.peer)
-            if self._key_guesses is not None:
-                self._key_guesses.record_failure(self._address, trio.current_time())
-            self.conn.reject_publish(event.stream_id, description="unknown or disabled stream key")
+            else:
+                logger.info("RTMP %s: publish refused: %s", self.peer, denied.description)
+            self.conn.reject_publish(event.stream_id, description=denied.description)
             self._closing = True
             return
-        if self.webhooks is not None and self.webhooks.enabled:
-            due = await self.registry.due_schedule(owner.id)
-            refusal = await self.webhooks.authorize_publish(
-                {
-                    "channel": owner.name,
-                    "key_id": key.id,
-                    "remote": self.peer,
-                    # The scheduled stream this publish would start, if any.
-                    "schedule": None if due is None else due.public(owner.name),
-                }
-            )
-            if refusal is not None:
-                logger.info("RTMP %s: publish refused: %s", self.peer, refusal)
-                self.conn.reject_publish(event.stream_id, description=refusal)
-                self._closing = True
-                return
         try:
             live = await self.registry.start_publishing(
-                channel=owner.name, user_id=owner.id, key_id=key.id, handle=handle
+                channel=publisher.channel,
+                user_id=publisher.user_id,
+                key_id=publisher.key_id,
+                handle=handle,
             )
         except PublishRefused as refused:
             logger.info("RTMP %s: publish refused: %s", self.peer, refused.description)
@@ -447,8 +434,8 @@ class RTMPSession:
         self.published = True
         if self._read_clock is not None:
             self._read_clock.join()
-        self.conn.accept_publish(event.stream_id, description=f"{owner.name} is live.")
-        logger.info("RTMP %s: publishing %s", self.peer, owner.name)
+        self.conn.accept_publish(event.stream_id, description=f"{publisher.channel} is live.")
+        logger.info("RTMP %s: publishing %s", self.peer, publisher.channel)
 
     async def _stop_publishing(self, *, deliberate: bool) -> None:
         if self._publishing is None:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from trioflix.live.webrtc.opus import OpusListener
     from trioflix.live.webrtc.video import AccessUnit
 
-__all__ = ["answer", "configure_network"]
+__all__ = ["answer", "configure_network", "ice_servers"]
 
 
 def configure_network(
@@ -67,9 +67,10 @@ def configure_network(
     setattr(loop, "create_datagram_endpoint", bind_in_range)  # noqa: B010 (one loop, not the class)
 
 
-def _ice_servers(
+def ice_servers(
     urls: tuple[str, ...], username: str | None, credential: str | None
 ) -> list[RTCIceServer]:
+    """aiortc's ICE servers for ``urls``, the ``turn:`` ones with the credentials."""
     return [
         RTCIceServer(urls=url, username=username, credential=credential)
         if url.startswith("turn")
@@ -99,7 +100,7 @@ async def answer(
         ValueError: ``offer`` is no SDP offer aiortc can answer (the connection is
             closed before this is raised).
     """
-    config = RTCConfiguration(iceServers=_ice_servers(ice_urls, turn_username, turn_credential))
+    config = RTCConfiguration(iceServers=ice_servers(ice_urls, turn_username, turn_credential))
     pc = RTCPeerConnection(config)
     try:
 

@@ -31,6 +31,8 @@ from trioflix.live.webrtc.opus import OpusFeed, OpusListener
 from trioflix.live.webrtc.video import UnsupportedVideo, VideoConverter, unsupported_reason
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from trioflix.config import Settings
     from trioflix.live.channel.fanout import Subscriber
     from trioflix.live.channel.stream import LiveStream
@@ -165,12 +167,27 @@ class WHEPSessions:
             raise SessionRefused(409, "webrtc_unsupported_stream", reason)
         if len(self._sessions) >= MAX_SESSIONS:
             raise SessionRefused(503, "webrtc_full", "too many WebRTC viewers on this host")
+        answer: Answer = await self.start_on_loop(self._serve, live, offer, remote)
+        return answer
+
+    async def start_on_loop(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+        """Start ``fn(*args, task_status=...)`` in the nursery inside the asyncio loop
+        (opened now if this is the first WebRTC session, WHEP or WHIP), and return
+        what it reports started.
+
+        Raises:
+            SessionRefused: 503, the service is stopping.
+        """
         self._wanted.set()
         await self._ready.wait()
         if self._nursery is None:
             raise SessionRefused(503, "webrtc_stopping", "the server is stopping")
-        answer: Answer = await self._nursery.start(self._serve, live, offer, remote)
-        return answer
+        return await self._nursery.start(fn, *args)
+
+    @property
+    def loop(self) -> Any:
+        """The trio-asyncio loop (once :meth:`start_on_loop` has opened it)."""
+        return self._loop
 
     def refusal(self, live: LiveStream) -> str | None:
         """Why a viewer could not watch ``live`` over WebRTC now (B-frames, the codec,

@@ -42,6 +42,9 @@ document.addEventListener("click", async (event) => {
 
 // --- stream status ---------------------------------------------------------------------
 
+// OBS's WHIP output posts its offer here, the stream key as its bearer token.
+$("obs-whip").value = location.origin + "/api/whip";
+
 function showStatus(status) {
   lastStatus = status;
   const badge = $("live-state");
