@@ -40,6 +40,7 @@ POLL_INTERVAL_S = 2.0  # for jobs enqueued by other hosts and retries coming due
 STORE_RETRY_S = 5.0  # after the database failed to answer a claim
 CLEANUP_TIMEOUT_S = 5.0
 CANCEL_WAIT_S = 10.0  # trio terminates a child process, then kills it after 5 s
+COUNT_EVERY_S = 10.0  # the backlog gauge: one cheap COUNT per interval
 EXPRESS_SLOTS = 1  # express jobs are stream copies taking seconds: one at a time is plenty
 
 
@@ -89,7 +90,13 @@ class JobWorkers:
             _Lane(EXPRESS_SLOTS, queue.PRIORITY_EXPRESS),
         )
         self._running: dict[int, _Running] = {}
+        self.queued = 0  # jobs waiting in the queue, as last counted (for /metrics)
         self.worker_id = f"{socket.gethostname()}:{secrets.token_hex(4)}"
+
+    @property
+    def running(self) -> int:
+        """Jobs running in this process now."""
+        return len(self._running)
 
     def register(self, job_type: JobType) -> None:
         self._types[job_type.kind] = job_type
@@ -113,7 +120,16 @@ class JobWorkers:
         async with trio.open_nursery() as nursery:
             for lane in self._lanes:
                 nursery.start_soon(self._claim, nursery, lane)
+            nursery.start_soon(self._count_queued)
             task_status.started()
+
+    async def _count_queued(self) -> None:
+        while True:
+            try:
+                self.queued = await queue.count_queued(self._get_db())
+            except StoreError:
+                pass  # the claim loops log the outage; the gauge keeps its last count
+            await trio.sleep(COUNT_EVERY_S)
 
     async def _claim(self, nursery: trio.Nursery, lane: _Lane) -> None:
         kinds = tuple(self._types)

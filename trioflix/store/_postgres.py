@@ -107,6 +107,10 @@ class PostgresDatabase(Database):
         except _UNAVAILABLE as exc:
             raise StoreUnavailable(f"postgresql: {exc.__class__.__name__}: {exc}") from exc
 
+    def pool_use(self) -> tuple[int, int]:
+        size = self._pool.get_size()
+        return size - self._pool.get_idle_size(), size
+
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         rows: list[Row] = await self._call(_pool_fetch, self._pool, sql, args)
         return rows
