@@ -17,7 +17,8 @@ import logging
 import secrets
 import socket
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, TypeVar
 
 import trio
 
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from trioflix.store import Database
 
 __all__ = ["JobType", "JobWorkers"]
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -177,27 +180,60 @@ class JobWorkers:
                 await job_type.run(job)
         except JobFailed as exc:
             failure = exc
+        except StoreError as exc:
+            # An outage, not a bug: the attempt is retried after its backoff.
+            failure = JobFailed(f"the database was unavailable: {exc}")
         except Exception as exc:
             logger.exception("job %d (%s) crashed", job.id, job.kind)
             failure = JobFailed(f"{type(exc).__name__}: {exc}")
         except BaseException:
             # Server shutdown: give the job back so that the next start runs it.
             with trio.move_on_after(CLEANUP_TIMEOUT_S, shield=True):
-                await queue.release_job(db, job.id, self.worker_id)
+                try:
+                    await queue.release_job(db, job.id, self.worker_id)
+                except StoreError as exc:
+                    logger.warning(
+                        "job %d not given back (its lease will run out): %s", job.id, exc
+                    )
             raise
         if scope.cancelled_caught:
             logger.info("job %d (%s) cancelled", job.id, job.kind)
             return
         if failure is None:
-            await queue.finish_job(db, job.id, self.worker_id)
+            await self._settle(job, partial(queue.finish_job, db, job.id, self.worker_id))
             logger.info("job %d (%s) done", job.id, job.kind)
             return
-        new_state = await queue.retry_or_fail_job(
-            db, job, self.worker_id, failure.reason, permanent=failure.permanent
+        new_state = await self._settle(
+            job,
+            partial(
+                queue.retry_or_fail_job,
+                db,
+                job,
+                self.worker_id,
+                failure.reason,
+                permanent=failure.permanent,
+            ),
         )
         logger.info("job %d (%s) failed (%s): %s", job.id, job.kind, new_state, failure.reason)
         if new_state == "failed":
-            await job_type.on_gave_up(job, failure.reason)
+            await self._settle(job, partial(job_type.on_gave_up, job, failure.reason))
+
+    async def _settle(self, job: queue.Job, write: Callable[[], Awaitable[T]]) -> T | None:
+        """Record how an attempt ended: ``write()``, again every :data:`STORE_RETRY_S`
+        while the database is unavailable.
+
+        Returns None if it stayed unavailable for :data:`LEASE_S`: the job's lease
+        has run out by then, so a worker claims the job again, and an attempt that
+        finds its work done only cleans up. An outage never ends the workers.
+        """
+        with trio.move_on_after(LEASE_S):
+            while True:
+                try:
+                    return await write()
+                except StoreError as exc:
+                    logger.warning("cannot record the end of job %d yet: %s", job.id, exc)
+                    await trio.sleep(STORE_RETRY_S)
+        return None
 
     async def _keep_lease(self, job: queue.Job, scope: trio.CancelScope) -> None:
         while True:
