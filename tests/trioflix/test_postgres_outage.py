@@ -209,7 +209,7 @@ async def test_a_job_that_ends_during_an_outage_is_recorded_once_the_database_is
                 while workers.running == 0:  # noqa: ASYNC110 (the worker claims from the database)
                     await trio.sleep(0.05)
             # The job stopped the database before failing: recording that meets the outage.
-            while await trio.to_thread.run_sync(cluster.is_running):
+            while await trio.to_thread.run_sync(cluster.is_running):  # noqa: ASYNC110 (pg_ctl)
                 await trio.sleep(0.05)
             await trio.to_thread.run_sync(cluster.start)
             with trio.fail_after(WAIT_LIMIT_S):
