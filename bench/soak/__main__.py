@@ -110,6 +110,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     add("--seed", type=int, default=1)
     add("--workdir", type=Path, help="work folder (default: a new one under /tmp, kept)")
     add("--plot", type=Path, help="also copy the plot here (docs/images/soak.png)")
+    add(
+        "--summarize",
+        type=Path,
+        metavar="WORKDIR",
+        help="no run: check the goals and plot again from a work folder's files (a run cut short)",
+    )
     return parser.parse_args(argv)
 
 
@@ -368,6 +374,7 @@ async def _serve_load(
             store=host.data_dir / "media",
             scratch=workdir / f"segment-{i}.ts",
             outcomes=outcomes,
+            journal=workdir / "uploads.jsonl",
             tally=run.tally,
             pause_s=args.upload_pause,
             seed=args.seed + i,
@@ -469,8 +476,39 @@ async def _until_signalled(args: argparse.Namespace, workdir: Path) -> int:
     return code
 
 
+def summarize(args: argparse.Namespace, workdir: Path) -> int:
+    """The goals and the plot from what a run left in ``workdir``: its samples, the
+    uploads checked so far, the recordings if the run got to them, the server's log."""
+
+    def lines(name: str) -> list[dict[str, Any]]:
+        path = workdir / name
+        text = path.read_text() if path.exists() else ""
+        return [json.loads(line) for line in text.splitlines() if line]
+
+    rows = lines("samples.jsonl")
+    summary = workdir / "summary.json"
+    recordings = json.loads(summary.read_text())["recordings"] if summary.exists() else []
+    log = (workdir / "trioflix.log").read_text(errors="replace")
+    errors = [line for line in log.splitlines() if '"level": "ERROR"' in line]
+    goals = check_goals(
+        rows,
+        warmup_s=BASELINE_S + args.warmup_minutes * 60,
+        error_lines=errors,
+        uploads=lines("uploads.jsonl"),
+        recordings=recordings,
+    )
+    plot(rows, workdir / "soak.png", f"trioflix soak, {workdir.name} (summarized again)")
+    if args.plot:
+        shutil.copyfile(workdir / "soak.png", args.plot)
+    for goal in goals:
+        print(goal.line())
+    return 0 if all(g.passed for g in goals) else 1
+
+
 def main() -> None:
     args = parse_args(sys.argv[1:])
+    if args.summarize:
+        sys.exit(summarize(args, args.summarize))
     workdir = args.workdir or Path(f"/tmp/trioflix-soak-{datetime.now(UTC):%Y%m%d-%H%M%S}")
     workdir.mkdir(parents=True, exist_ok=True)
     sys.exit(trio.run(_until_signalled, args, workdir))

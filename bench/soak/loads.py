@@ -29,7 +29,7 @@ import shutil
 import subprocess
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -628,6 +628,7 @@ class Uploader:
         store: Path,
         scratch: Path,
         outcomes: list[UploadOutcome],
+        journal: Path,
         tally: Tally,
         pause_s: float,
         seed: int,
@@ -640,6 +641,7 @@ class Uploader:
         self.store = store
         self.scratch = scratch
         self.outcomes = outcomes
+        self.journal = journal
         self.tally = tally
         self.pause_s = pause_s
         self.rng = random.Random(seed)
@@ -744,6 +746,8 @@ class Uploader:
             else:
                 outcome.detail = await self._check(client, outcome, sha256)
         self.outcomes.append(outcome)
+        with self.journal.open("a") as journal:  # kept even if the run is cut short
+            journal.write(json.dumps(asdict(outcome)) + "\n")
         self.tally.counts[
             "uploads_ready" if outcome.playable and outcome.sha256_ok else "uploads_bad"
         ] += 1
