@@ -100,3 +100,15 @@ def bench(session: nox.Session) -> None:
         session.error(f"no benchmark {', '.join(unknown)}; there are: {', '.join(available)}")
     for name in names or available:
         session.run("python", "-m", f"bench.{name}", *options)
+
+
+@nox.session
+def soak(session: nox.Session) -> None:
+    """One ``trioflix serve`` on PostgreSQL and Redis under an hour of mixed load with
+    faults: ``nox -s soak -- --minutes N`` (and options scaling each load down, see
+    ``python -m bench.soak --help``). Samples, plot and PASS/FAIL per goal; figures go to
+    docs/reliability.md. Needs ffmpeg, ffprobe, PostgreSQL and redis-server. Not a
+    default session, not in CI.
+    """
+    _install(session)
+    session.run("python", "-bb", "-m", "bench.soak", *session.posargs)

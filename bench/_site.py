@@ -25,7 +25,15 @@ from bench.live import HOST, POLL_INTERVAL_S, POLLS, Trioflix, port_open, runnin
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-__all__ = ["EDGE_IDLE_S", "SiteHost", "SiteServices", "site_services"]
+__all__ = [
+    "EDGE_IDLE_S",
+    "ServiceCommands",
+    "SiteHost",
+    "SiteServices",
+    "prepare_services",
+    "site_services",
+    "wait_port",
+]
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")  # Debian 12's postgresql package
 REDIS_SERVER = "redis-server"
@@ -44,21 +52,34 @@ class SiteServices:
     pids: tuple[int, ...]
 
 
-async def _wait_port(port: int, what: str) -> None:
-    for _ in range(POLLS):
-        if await port_open(port):
-            return
-        await trio.sleep(POLL_INTERVAL_S)
-    raise TimeoutError(f"{what} does not accept connections on port {port}")
+@dataclass(frozen=True)
+class ServiceCommands:
+    """How to run a site's PostgreSQL cluster (made by ``initdb``) and redis-server.
 
-
-@asynccontextmanager
-async def site_services(workdir: Path) -> AsyncIterator[SiteServices]:
-    """A private PostgreSQL cluster and redis-server (no persistence) in ``workdir``.
-
-    Resource handling:
-        Both are stopped on exit, Ctrl-C included; their files stay in ``workdir``.
+    Attributes:
+        postgres: The postmaster's command line (as the ``postgres`` user when run by root).
+        redis: redis-server's command line, without persistence.
+        pg_ctl: ``pg_ctl`` with the cluster's data directory and user, for
+            ``stop -m fast`` and the like.
     """
+
+    postgres: list[str]
+    redis: list[str]
+    pg_ctl: list[str]
+    pg_port: int
+    redis_port: int
+
+    @property
+    def database_url(self) -> str:
+        return f"postgresql://postgres@{HOST}:{self.pg_port}/postgres"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://{HOST}:{self.redis_port}/0"
+
+
+async def prepare_services(workdir: Path) -> ServiceCommands:
+    """Make a PostgreSQL cluster in ``workdir`` (``initdb``) and pick both ports."""
     for tool in (PG_BIN / "initdb", PG_BIN / "postgres"):
         if not tool.exists():
             raise FileNotFoundError(f"{tool} not found (apt-get install postgresql)")
@@ -84,15 +105,45 @@ async def site_services(workdir: Path) -> AsyncIterator[SiteServices]:
     postgres += ["-c", f"listen_addresses={HOST}", "-c", "fsync=off"]
     redis = [REDIS_SERVER, "--port", str(redis_port), "--bind", HOST, "--save", ""]
     redis += ["--appendonly", "no", "--dir", str(workdir)]
+    return ServiceCommands(
+        postgres=[*run_as, *postgres],
+        redis=redis,
+        pg_ctl=[*run_as, str(PG_BIN / "pg_ctl"), "-D", str(data)],
+        pg_port=pg_port,
+        redis_port=redis_port,
+    )
+
+
+async def wait_port(port: int, what: str) -> None:
+    """Return once ``port`` accepts connections on 127.0.0.1.
+
+    Raises:
+        TimeoutError: it did not within about 30 s.
+    """
+    for _ in range(POLLS):
+        if await port_open(port):
+            return
+        await trio.sleep(POLL_INTERVAL_S)
+    raise TimeoutError(f"{what} does not accept connections on port {port}")
+
+
+@asynccontextmanager
+async def site_services(workdir: Path) -> AsyncIterator[SiteServices]:
+    """A private PostgreSQL cluster and redis-server (no persistence) in ``workdir``.
+
+    Resource handling:
+        Both are stopped on exit, Ctrl-C included; their files stay in ``workdir``.
+    """
+    commands = await prepare_services(workdir)
     async with (
-        running_process([*run_as, *postgres], workdir / "postgresql.log", workdir) as pg_pid,
-        running_process(redis, workdir / "redis.log", workdir) as redis_pid,
+        running_process(commands.postgres, workdir / "postgresql.log", workdir) as pg_pid,
+        running_process(commands.redis, workdir / "redis.log", workdir) as redis_pid,
     ):
-        await _wait_port(pg_port, "PostgreSQL")
-        await _wait_port(redis_port, "redis-server")
+        await wait_port(commands.pg_port, "PostgreSQL")
+        await wait_port(commands.redis_port, "redis-server")
         yield SiteServices(
-            database_url=f"postgresql://postgres@{HOST}:{pg_port}/postgres",
-            redis_url=f"redis://{HOST}:{redis_port}/0",
+            database_url=commands.database_url,
+            redis_url=commands.redis_url,
             pids=(pg_pid, redis_pid),
         )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import socket
 import time
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Protocol
 
 import httpx
 
@@ -18,13 +18,24 @@ from bench._proc import HOST
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from bench._tus_servers import Server
-
-__all__ = ["upload"]
+__all__ = ["Endpoint", "create", "cut_patch", "offset", "patch", "upload"]
 
 REQUEST_TIMEOUT_S = 300.0  # one PATCH of 1 GiB at >= 4 MiB/s; slower means something is wrong
 CREATE_TIMEOUT_S = 30.0
 RECV_BYTES = 65536
+
+
+class Endpoint(Protocol):
+    """Where uploads go: ``bench._tus_servers.Server`` or any server with these."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def create_path(self) -> str: ...
+    @property
+    def headers(self) -> dict[str, str]: ...
 
 
 def _read_response(sock: socket.socket) -> tuple[int, dict[str, str]]:
@@ -49,17 +60,21 @@ def _read_response(sock: socket.socket) -> tuple[int, dict[str, str]]:
     return int(status_line.split()[1]), headers
 
 
-def _patch(server: Server, path: str, file: IO[bytes], offset: int, count: int) -> int:
-    """One PATCH of ``count`` bytes of ``file`` from ``offset``, sent with ``sendfile``."""
-    request = (
+def _patch_head(server: Endpoint, path: str, offset: int, count: int) -> bytes:
+    return (
         f"PATCH {path} HTTP/1.1\r\nHost: {HOST}:{server.port}\r\nTus-Resumable: 1.0.0\r\n"
         "Content-Type: application/offset+octet-stream\r\n"
         f"Upload-Offset: {offset}\r\nContent-Length: {count}\r\nConnection: close\r\n"
         + "".join(f"{k}: {v}\r\n" for k, v in server.headers.items())
         + "\r\n"
-    )
+    ).encode()
+
+
+def patch(server: Endpoint, path: str, file: IO[bytes], offset: int, count: int) -> int:
+    """One PATCH of ``count`` bytes of ``file`` from ``offset``, sent with ``sendfile``:
+    the new offset."""
     with socket.create_connection((HOST, server.port), timeout=REQUEST_TIMEOUT_S) as sock:
-        sock.sendall(request.encode())
+        sock.sendall(_patch_head(server, path, offset, count))
         sent = sock.sendfile(file, offset, count)
         if sent != count:
             raise RuntimeError(f"sendfile sent {sent} of {count} bytes")
@@ -69,7 +84,46 @@ def _patch(server: Server, path: str, file: IO[bytes], offset: int, count: int) 
     return int(headers["upload-offset"])
 
 
-def upload(server: Server, source: Path, chunk: int | None) -> float:
+def cut_patch(
+    server: Endpoint, path: str, file: IO[bytes], offset: int, count: int, sent: int
+) -> None:
+    """A PATCH announcing ``count`` bytes whose connection drops after ``sent`` of them:
+    a client that lost its network mid-request."""
+    with socket.create_connection((HOST, server.port), timeout=REQUEST_TIMEOUT_S) as sock:
+        sock.sendall(_patch_head(server, path, offset, count))
+        if sock.sendfile(file, offset, sent) != sent:
+            raise RuntimeError("sendfile sent less than asked")
+        sock.shutdown(socket.SHUT_RDWR)  # no answer awaited: the request is cut short
+
+
+def offset(server: Endpoint, path: str) -> int:
+    """The offset the server has kept for the upload at ``path`` (a ``HEAD``)."""
+    answer = httpx.head(
+        f"http://{HOST}:{server.port}{path}",
+        headers={**server.headers, "Tus-Resumable": "1.0.0"},
+        timeout=CREATE_TIMEOUT_S,
+    )
+    if answer.status_code != 200:
+        raise RuntimeError(f"{server.name}: HEAD answered {answer.status_code}")
+    return int(answer.headers["upload-offset"])
+
+
+def create(server: Endpoint, size: int, metadata: str = "") -> str:
+    """Create an upload of ``size`` bytes: the path of its URL."""
+    headers = {**server.headers, "Tus-Resumable": "1.0.0", "Upload-Length": str(size)}
+    if metadata:
+        headers["Upload-Metadata"] = metadata
+    created = httpx.post(
+        f"http://{HOST}:{server.port}{server.create_path}",
+        headers=headers,
+        timeout=CREATE_TIMEOUT_S,
+    )
+    if created.status_code != 201:
+        raise RuntimeError(f"{server.name}: creation answered {created.status_code}")
+    return httpx.URL(created.headers["Location"]).path
+
+
+def upload(server: Endpoint, source: Path, chunk: int | None) -> float:
     """Upload ``source`` in PATCHes of ``chunk`` bytes (None: one PATCH).
 
     Returns:
@@ -77,16 +131,9 @@ def upload(server: Server, source: Path, chunk: int | None) -> float:
     """
     size = source.stat().st_size
     started = time.perf_counter()
-    created = httpx.post(
-        f"http://{HOST}:{server.port}{server.create_path}",
-        headers={**server.headers, "Tus-Resumable": "1.0.0", "Upload-Length": str(size)},
-        timeout=CREATE_TIMEOUT_S,
-    )
-    if created.status_code != 201:
-        raise RuntimeError(f"{server.name}: creation answered {created.status_code}")
-    path = httpx.URL(created.headers["Location"]).path
-    offset = 0
+    path = create(server, size)
+    done = 0
     with source.open("rb") as file:
-        while offset < size:
-            offset = _patch(server, path, file, offset, min(chunk or size, size - offset))
+        while done < size:
+            done = patch(server, path, file, done, min(chunk or size, size - done))
     return time.perf_counter() - started

@@ -52,6 +52,7 @@ from trioflix.live.webrtc.sessions import WHEPSessions
 from trioflix.media.legacy import adopt_legacy_videos
 from trioflix.media.live_thumbnails import ThumbnailCache
 from trioflix.media.processing import clear_work_dirs, recording_job_type, video_job_type
+from trioflix.metrics import probe_runtime
 from trioflix.state import AppState
 from trioflix.storage import open_object_store, probe_object_store
 from trioflix.store import StoreError, live_sessions, open_database
@@ -315,6 +316,8 @@ async def run_services(
         app_state._site = None
         app_state._objects = None
         app_state.hls_proxy = None
+        app_state.metrics.pool_use = None
+        app_state.metrics.job_depths = None
         done.set()
         logger.info("services stopped")
 
@@ -338,7 +341,11 @@ async def _run_with_storage(
         app_state._tokens = TokenIssuer(secret, settings.token_ttl, settings.jwt_previous_secrets)
         app_state._site = site  # before the chat hub: its ticks sum through it
         app_state._pull_tokens = PullTokens(secret)
+        jobs, metrics = app_state.jobs, app_state.metrics
+        metrics.pool_use = db.pool_use
+        metrics.job_depths = lambda: (jobs.queued, jobs.running)
         async with trio.open_nursery() as nursery:
+            await nursery.start(probe_runtime, metrics)
             if site.mode is Mode.CLUSTER:  # before publishers: they claim through it
                 await nursery.start(site.run)
             await _start_live(nursery, app_state, db, site)

@@ -5,6 +5,10 @@ import logging
 from importlib.metadata import version
 from typing import TYPE_CHECKING
 
+import trio
+
+from tests.waiting import WAIT_LIMIT_S
+from trioflix.metrics import LAG_PROBE_INTERVAL_S
 from trioflix.version import source_commit
 
 if TYPE_CHECKING:
@@ -38,6 +42,36 @@ async def test_metrics_prometheus_text(server: Server) -> None:
     # Unknown paths share one label value: cardinality stays bounded.
     assert 'route="unmatched",status="404"' in text
     assert "trioflix_http_request_duration_seconds_bucket" in text
+
+
+def _sample(text: str, series: str) -> float:
+    """The value of one sample line of a Prometheus text exposition."""
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"no {series} in /metrics")
+
+
+async def test_metrics_runtime_health(server: Server) -> None:
+    # The lag probe records a sample every LAG_PROBE_INTERVAL_S while the services run.
+    async def lag_samples() -> float:
+        text = (await server.client.get("/metrics")).text
+        return _sample(text, "trioflix_event_loop_lag_seconds_count")
+
+    first = await lag_samples()
+    with trio.fail_after(WAIT_LIMIT_S):
+        while await lag_samples() <= first:  # noqa: ASYNC110 (a counter in another task)
+            await trio.sleep(LAG_PROBE_INTERVAL_S)
+    text = (await server.client.get("/metrics")).text
+    # The test's own tasks and the services' dozens: a walk of the task tree, not a guess.
+    assert _sample(text, "trioflix_trio_tasks") > 10
+    assert _sample(text, 'trioflix_jobs{state="queued"}') == 0
+    assert _sample(text, 'trioflix_jobs{state="running"}') == 0
+    if server.settings.database_url is None:
+        assert "trioflix_db_pool_connections" not in text  # SQLite: one connection, no pool
+    else:
+        assert _sample(text, 'trioflix_db_pool_connections{state="in_use"}') >= 0
+        assert _sample(text, 'trioflix_db_pool_connections{state="idle"}') >= 1
 
 
 async def test_request_id_in_header_and_logs(

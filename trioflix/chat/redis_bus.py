@@ -27,6 +27,7 @@ import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import coredis
 import msgspec
 import trio
@@ -72,7 +73,16 @@ redis.call('PUBLISH', KEYS[3], seq .. ' ' .. ARGV[6] .. ' ' .. ARGV[7] .. ' ' ..
 return seq
 """
 
-_REDIS_ERRORS = (RedisError, OSError, TimeoutError, trio.TooSlowError)
+# anyio's stream errors: a command sent as its connection closes (Redis restarting)
+# meets them, not a RedisError.
+_REDIS_ERRORS = (
+    RedisError,
+    anyio.ClosedResourceError,
+    anyio.BrokenResourceError,
+    OSError,
+    TimeoutError,
+    trio.TooSlowError,
+)
 
 
 def _keys(channel: str) -> tuple[str, str, str]:

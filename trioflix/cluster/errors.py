@@ -25,7 +25,14 @@ def redis_errors() -> tuple[type[Exception], ...]:
     if exceptions is None:
         return _TRANSPORT_ERRORS
     redis_error: type[Exception] = exceptions.RedisError
-    return (redis_error, *_TRANSPORT_ERRORS)
+    return (redis_error, *_coredis_stream_errors(), *_TRANSPORT_ERRORS)
+
+
+def _coredis_stream_errors() -> tuple[type[Exception], ...]:
+    """What coredis lets through from anyio when a connection closes under a command
+    (Redis restarted while it was being sent): anyio's closed and broken streams."""
+    anyio = sys.modules["anyio"]  # coredis runs on anyio: loaded with it
+    return (anyio.ClosedResourceError, anyio.BrokenResourceError)
 
 
 class ClusterError(Exception):

@@ -56,6 +56,7 @@ __all__ = [
     "backoff_s",
     "cancel_jobs",
     "claim_job",
+    "count_queued",
     "enqueue",
     "finish_job",
     "get_job",
@@ -256,6 +257,11 @@ async def queue_spots(db: Transaction, subjects: Sequence[str]) -> dict[str, Que
         )
         for row in rows
     }
+
+
+async def count_queued(db: Transaction) -> int:
+    """Jobs waiting in the queue, due or not (a gauge of the backlog)."""
+    return int(await db.fetchval("SELECT COUNT(*) AS n FROM jobs WHERE state = 'queued'"))
 
 
 async def renew_lease(db: Transaction, job_id: int, worker: str, lease_s: float) -> bool:

@@ -17,7 +17,8 @@ import logging
 import secrets
 import socket
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, TypeVar
 
 import trio
 
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 
 __all__ = ["JobType", "JobWorkers"]
 
+T = TypeVar("T")
+
 logger = logging.getLogger(__name__)
 
 LEASE_S = 60.0  # a dead worker's job is taken over after at most this long
@@ -40,6 +43,7 @@ POLL_INTERVAL_S = 2.0  # for jobs enqueued by other hosts and retries coming due
 STORE_RETRY_S = 5.0  # after the database failed to answer a claim
 CLEANUP_TIMEOUT_S = 5.0
 CANCEL_WAIT_S = 10.0  # trio terminates a child process, then kills it after 5 s
+COUNT_EVERY_S = 10.0  # the backlog gauge: one cheap COUNT per interval
 EXPRESS_SLOTS = 1  # express jobs are stream copies taking seconds: one at a time is plenty
 
 
@@ -89,7 +93,13 @@ class JobWorkers:
             _Lane(EXPRESS_SLOTS, queue.PRIORITY_EXPRESS),
         )
         self._running: dict[int, _Running] = {}
+        self.queued = 0  # jobs waiting in the queue, as last counted (for /metrics)
         self.worker_id = f"{socket.gethostname()}:{secrets.token_hex(4)}"
+
+    @property
+    def running(self) -> int:
+        """Jobs running in this process now."""
+        return len(self._running)
 
     def register(self, job_type: JobType) -> None:
         self._types[job_type.kind] = job_type
@@ -113,7 +123,16 @@ class JobWorkers:
         async with trio.open_nursery() as nursery:
             for lane in self._lanes:
                 nursery.start_soon(self._claim, nursery, lane)
+            nursery.start_soon(self._count_queued)
             task_status.started()
+
+    async def _count_queued(self) -> None:
+        while True:
+            try:
+                self.queued = await queue.count_queued(self._get_db())
+            except StoreError:
+                pass  # the claim loops log the outage; the gauge keeps its last count
+            await trio.sleep(COUNT_EVERY_S)
 
     async def _claim(self, nursery: trio.Nursery, lane: _Lane) -> None:
         kinds = tuple(self._types)
@@ -161,27 +180,60 @@ class JobWorkers:
                 await job_type.run(job)
         except JobFailed as exc:
             failure = exc
+        except StoreError as exc:
+            # An outage, not a bug: the attempt is retried after its backoff.
+            failure = JobFailed(f"the database was unavailable: {exc}")
         except Exception as exc:
             logger.exception("job %d (%s) crashed", job.id, job.kind)
             failure = JobFailed(f"{type(exc).__name__}: {exc}")
         except BaseException:
             # Server shutdown: give the job back so that the next start runs it.
             with trio.move_on_after(CLEANUP_TIMEOUT_S, shield=True):
-                await queue.release_job(db, job.id, self.worker_id)
+                try:
+                    await queue.release_job(db, job.id, self.worker_id)
+                except StoreError as exc:
+                    logger.warning(
+                        "job %d not given back (its lease will run out): %s", job.id, exc
+                    )
             raise
         if scope.cancelled_caught:
             logger.info("job %d (%s) cancelled", job.id, job.kind)
             return
         if failure is None:
-            await queue.finish_job(db, job.id, self.worker_id)
+            await self._settle(job, partial(queue.finish_job, db, job.id, self.worker_id))
             logger.info("job %d (%s) done", job.id, job.kind)
             return
-        new_state = await queue.retry_or_fail_job(
-            db, job, self.worker_id, failure.reason, permanent=failure.permanent
+        new_state = await self._settle(
+            job,
+            partial(
+                queue.retry_or_fail_job,
+                db,
+                job,
+                self.worker_id,
+                failure.reason,
+                permanent=failure.permanent,
+            ),
         )
         logger.info("job %d (%s) failed (%s): %s", job.id, job.kind, new_state, failure.reason)
         if new_state == "failed":
-            await job_type.on_gave_up(job, failure.reason)
+            await self._settle(job, partial(job_type.on_gave_up, job, failure.reason))
+
+    async def _settle(self, job: queue.Job, write: Callable[[], Awaitable[T]]) -> T | None:
+        """Record how an attempt ended: ``write()``, again every :data:`STORE_RETRY_S`
+        while the database is unavailable.
+
+        Returns None if it stayed unavailable for :data:`LEASE_S`: the job's lease
+        has run out by then, so a worker claims the job again, and an attempt that
+        finds its work done only cleans up. An outage never ends the workers.
+        """
+        with trio.move_on_after(LEASE_S):
+            while True:
+                try:
+                    return await write()
+                except StoreError as exc:
+                    logger.warning("cannot record the end of job %d yet: %s", job.id, exc)
+                    await trio.sleep(STORE_RETRY_S)
+        return None
 
     async def _keep_lease(self, job: queue.Job, scope: trio.CancelScope) -> None:
         while True:

@@ -55,6 +55,7 @@ from trioflix.media.library import (
 )
 from trioflix.media.stored import fetch_source, publish_outputs
 from trioflix.storage import ObjectNotFound, retry_unavailable
+from trioflix.store import StoreError
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -168,8 +169,13 @@ def _progress(db: Database, hub: ProgressHub, video: Video) -> Callable[[float],
     async def on_progress(fraction: float) -> None:
         nonlocal last
         if fraction - last >= PROGRESS_STEP or fraction >= 1.0:
+            try:
+                await set_progress(db, video.id, min(max(fraction, 0.0), 1.0))
+            except StoreError as exc:
+                # Progress is for the uploader's eyes: an outage must not fail the job.
+                logger.warning("video %d: progress not recorded: %s", video.id, exc)
+                return
             last = fraction
-            await set_progress(db, video.id, min(max(fraction, 0.0), 1.0))
             hub.notify(video.user_id)
 
     return on_progress

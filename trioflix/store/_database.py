@@ -87,6 +87,10 @@ class Database(Transaction):
     @abstractmethod
     def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...
 
+    def pool_use(self) -> tuple[int, int] | None:
+        """Connections ``(in_use, open)`` of the pool; None without a pool (SQLite)."""
+        return None
+
     async def ping(self) -> None:
         """Raise :class:`StoreUnavailable` unless the database answers a trivial query."""
         await self.fetch("SELECT 1 AS one")

@@ -40,6 +40,11 @@ _UNAVAILABLE = (
     asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now
     asyncpg.exceptions.InsufficientResourcesError,  # too many connections, disk full
     asyncpg.exceptions.InterfaceError,  # "connection is closed" after a server restart
+    # "cannot switch to state 12; another operation (2) is in progress": a query met a
+    # connection still reading the error of a fast shutdown (seen in the soak, under
+    # load). The connection is unusable: the query's caller terminates it, and the pool
+    # opens a new one at the next acquire.
+    asyncpg.exceptions.InternalClientError,
 )
 
 
@@ -51,20 +56,28 @@ def _status_count(status: str) -> int:
 
 async def _pool_fetch(pool: asyncpg.Pool, sql: str, args: tuple[Any, ...]) -> list[Row]:
     async with pool.acquire() as conn:
-        return [dict(record) for record in await conn.fetch(sql, *args)]
+        return await _conn_fetch(conn, sql, args)
 
 
 async def _pool_execute(pool: asyncpg.Pool, sql: str, args: tuple[Any, ...]) -> int:
     async with pool.acquire() as conn:
-        return _status_count(await conn.execute(sql, *args))
+        return await _conn_execute(conn, sql, args)
 
 
 async def _conn_fetch(conn: asyncpg.Connection, sql: str, args: tuple[Any, ...]) -> list[Row]:
-    return [dict(record) for record in await conn.fetch(sql, *args)]
+    try:
+        return [dict(record) for record in await conn.fetch(sql, *args)]
+    except asyncpg.exceptions.InternalClientError:
+        conn.terminate()  # see _UNAVAILABLE
+        raise
 
 
 async def _conn_execute(conn: asyncpg.Connection, sql: str, args: tuple[Any, ...]) -> int:
-    return _status_count(await conn.execute(sql, *args))
+    try:
+        return _status_count(await conn.execute(sql, *args))
+    except asyncpg.exceptions.InternalClientError:
+        conn.terminate()  # see _UNAVAILABLE
+        raise
 
 
 async def _acquire(pool: asyncpg.Pool) -> asyncpg.Connection:
@@ -106,6 +119,10 @@ class PostgresDatabase(Database):
             raise Conflict(str(exc)) from exc
         except _UNAVAILABLE as exc:
             raise StoreUnavailable(f"postgresql: {exc.__class__.__name__}: {exc}") from exc
+
+    def pool_use(self) -> tuple[int, int]:
+        size = self._pool.get_size()
+        return size - self._pool.get_idle_size(), size
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         rows: list[Row] = await self._call(_pool_fetch, self._pool, sql, args)
