@@ -26,6 +26,12 @@ MIN_SECRET_LENGTH = 32  # HS256 wants a key at least as long as its 256-bit hash
 
 # x264 presets fast enough for live; slower ones cannot keep a ladder in real time.
 HLS_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
+# LL-HLS parts: hls.js keeps PART-HOLD-BACK (three parts) behind the live edge, so the
+# part target sets the latency; below 100 ms the requests per second cost more than
+# they win, above 1 s it is no longer low latency. 300 ms: see docs/hls.md.
+DEFAULT_HLS_PART_MS = 300
+HLS_PART_MIN_MS = 100
+HLS_PART_MAX_MS = 1000
 MAX_RTMP_READ_INTERVAL_MS = 1000  # past a second the added delay is no longer "live"
 
 
@@ -202,6 +208,12 @@ def _ladder(value: str, env: str) -> str:
     except ValueError as exc:
         raise ConfigError(f"{env}: {exc}") from None
     return value.strip().lower()
+
+
+def _hls_part(value: str, env: str) -> int | None:
+    if value.strip().lower() == "off":
+        return None
+    return _milliseconds_between(HLS_PART_MIN_MS, HLS_PART_MAX_MS)(value, env)
 
 
 def _hls_preset(value: str, env: str) -> str:
@@ -438,6 +450,12 @@ class Settings:
         "TRIOFLIX_HLS_SEGMENT",
         "live HLS target segment duration in seconds (cut on the next keyframe after it)",
         _seconds_between(1, 10),
+    )
+    hls_part: int | None = _setting(
+        DEFAULT_HLS_PART_MS,
+        "TRIOFLIX_HLS_PART",
+        "LL-HLS part target in ms (source rendition, beside the TS playlists); off for none",
+        _hls_part,
     )
     hls_preset: str = _setting(
         "veryfast",
