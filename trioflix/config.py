@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ HLS_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
 # LL-HLS parts: hls.js keeps PART-HOLD-BACK (three parts) behind the live edge, so the
 # part target sets the latency; below 100 ms the requests per second cost more than
 # they win, above 1 s it is no longer low latency. 300 ms: see docs/hls.md.
-DEFAULT_HLS_PART_MS = 300
+DEFAULT_HLS_PART_MS: Final[int | None] = 300  # typed so that "off" (None) fits
 HLS_PART_MIN_MS = 100
 HLS_PART_MAX_MS = 1000
 MAX_RTMP_READ_INTERVAL_MS = 1000  # past a second the added delay is no longer "live"
