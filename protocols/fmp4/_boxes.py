@@ -6,9 +6,21 @@ from typing import Final
 
 from ._errors import FMP4Error
 
-__all__ = ["encode_box", "encode_full_box"]
+__all__ = ["BOX_HEADER_BYTES", "box_header", "encode_box", "encode_full_box"]
 
-_HEADER_BYTES: Final = 8  # 32-bit size + four-character type
+BOX_HEADER_BYTES: Final = 8  # 32-bit size + four-character type
+
+
+def box_header(box_type: bytes, body_size: int) -> bytes:
+    """The header of a box whose body of ``body_size`` bytes the caller writes itself
+    (an ``mdat`` put together with its samples in one copy).
+
+    Raises:
+        FMP4Error: A type that is not four bytes.
+    """
+    if len(box_type) != 4:
+        raise FMP4Error(f"box type {box_type!r} is not four bytes")
+    return (BOX_HEADER_BYTES + body_size).to_bytes(4, "big") + box_type
 
 
 def encode_box(box_type: bytes, *payload: bytes) -> bytes:
@@ -25,10 +37,8 @@ def encode_box(box_type: bytes, *payload: bytes) -> bytes:
     Raises:
         FMP4Error: A type that is not four bytes.
     """
-    if len(box_type) != 4:
-        raise FMP4Error(f"box type {box_type!r} is not four bytes")
     body = b"".join(payload)
-    return (_HEADER_BYTES + len(body)).to_bytes(4, "big") + box_type + body
+    return box_header(box_type, len(body)) + body
 
 
 def encode_full_box(box_type: bytes, version: int, flags: int, *payload: bytes) -> bytes:

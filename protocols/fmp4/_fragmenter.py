@@ -33,10 +33,11 @@ Rules / theory of operation
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
-from ._boxes import encode_box, encode_full_box
+from ._boxes import BOX_HEADER_BYTES, box_header, encode_box, encode_full_box
 from ._errors import FMP4Error
 from ._init import AUDIO_TRACK_ID, VIDEO_TIMESCALE, VIDEO_TRACK_ID, VideoConfig, init_segment
 
@@ -324,21 +325,55 @@ def _u32(value: int) -> bytes:
     return value.to_bytes(4, "big")
 
 
-def _traf(track: _Track, samples: list[_Sample], end_ms: int, data_offset: int) -> bytes:
-    video = track.track_id == VIDEO_TRACK_ID
+_VIDEO_ENTRY: Final = struct.Struct(">IIIi")  # duration, size, flags, composition offset
+_AUDIO_ENTRY: Final = struct.Struct(">II")  # duration, size
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """One track's samples for a fragment, with everything but the data offset encoded."""
+
+    track: _Track
+    samples: list[_Sample]
+    times: list[int]  # each sample's decode time in ticks, then the end of the last
+    head: bytes  # tfhd + tfdt
+    trun_version: int
+    trun_flags: int
+    entries: bytes
+    data_size: int
+
+    def traf(self, data_offset: int) -> bytes:
+        trun = encode_full_box(
+            b"trun",
+            self.trun_version,
+            self.trun_flags,
+            _u32(len(self.samples)),
+            data_offset.to_bytes(4, "big", signed=True),
+            self.entries,
+        )
+        return encode_box(b"traf", self.head, trun)
+
+
+def _run(track: _Track, samples: list[_Sample], end_ms: int) -> _Run:
     times = [track.ticks(s.dts_ms) for s in samples] + [track.ticks(end_ms)]
-    entries = []
-    for i, sample in enumerate(samples):
-        entry = _u32(times[i + 1] - times[i]) + _u32(len(sample.data))
-        if video:
-            flags = _SYNC_SAMPLE if sample.keyframe else _NON_SYNC_SAMPLE
-            offset = track.ticks(sample.dts_ms + sample.cts_ms) - times[i]
-            entry += _u32(flags) + offset.to_bytes(4, "big", signed=True)
-        entries.append(entry)
-    if video:
+    tfdt = encode_full_box(b"tfdt", 1, 0, times[0].to_bytes(8, "big"))
+    if track.track_id == VIDEO_TRACK_ID:
+        entries = b"".join(
+            _VIDEO_ENTRY.pack(
+                times[i + 1] - times[i],
+                len(sample.data),
+                _SYNC_SAMPLE if sample.keyframe else _NON_SYNC_SAMPLE,
+                track.ticks(sample.dts_ms + sample.cts_ms) - times[i],
+            )
+            for i, sample in enumerate(samples)
+        )
         tfhd = encode_full_box(b"tfhd", 0, _TFHD_DEFAULT_BASE_IS_MOOF, _u32(track.track_id))
         trun_version, trun_flags = 1, _VIDEO_TRUN
     else:
+        entries = b"".join(
+            _AUDIO_ENTRY.pack(times[i + 1] - times[i], len(sample.data))
+            for i, sample in enumerate(samples)
+        )
         tfhd = encode_full_box(
             b"tfhd",
             0,
@@ -347,44 +382,47 @@ def _traf(track: _Track, samples: list[_Sample], end_ms: int, data_offset: int) 
             _u32(_SYNC_SAMPLE),
         )
         trun_version, trun_flags = 0, _AUDIO_TRUN
-    tfdt = encode_full_box(b"tfdt", 1, 0, times[0].to_bytes(8, "big"))
-    trun = encode_full_box(
-        b"trun",
+    return _Run(
+        track,
+        samples,
+        times,
+        tfhd + tfdt,
         trun_version,
         trun_flags,
-        _u32(len(samples)),
-        data_offset.to_bytes(4, "big", signed=True),
-        *entries,
+        entries,
+        sum(len(s.data) for s in samples),
     )
-    return encode_box(b"traf", tfhd, tfdt, trun)
 
 
 def _encode_fragment(
     sequence: int, runs: list[tuple[_Track, list[_Sample], int]]
 ) -> tuple[bytes, tuple[TrackRun, ...]]:
+    encoded = [_run(track, samples, end_ms) for track, samples, end_ms in runs]
     mfhd = encode_full_box(b"mfhd", 0, 0, _u32(sequence))
 
     def moof(moof_size: int) -> bytes:
         # default-base-is-moof: each trun's data_offset counts from the moof's first byte;
         # the samples start after the moof and the mdat header, one track after another.
-        offset = moof_size + 8
+        offset = moof_size + BOX_HEADER_BYTES
         trafs = []
-        for track, samples, end_ms in runs:
-            trafs.append(_traf(track, samples, end_ms, offset))
-            offset += sum(len(s.data) for s in samples)
+        for run in encoded:
+            trafs.append(run.traf(offset))
+            offset += run.data_size
         return encode_box(b"moof", mfhd, *trafs)
 
     # The offsets' values do not change the moof's size: measure it, then write it.
     header = moof(len(moof(0)))
-    payload = [s.data for _, samples, _ in runs for s in samples]
+    mdat = box_header(b"mdat", sum(run.data_size for run in encoded))
+    # One copy of the sample bytes, straight into the fragment.
+    data = b"".join([header, mdat, *(s.data for run in encoded for s in run.samples)])
     track_runs = tuple(
         TrackRun(
-            track_id=track.track_id,
-            timescale=track.timescale,
-            base_decode_time=track.ticks(samples[0].dts_ms),
-            duration=track.ticks(end_ms) - track.ticks(samples[0].dts_ms),
-            samples=len(samples),
+            track_id=run.track.track_id,
+            timescale=run.track.timescale,
+            base_decode_time=run.times[0],
+            duration=run.times[-1] - run.times[0],
+            samples=len(run.samples),
         )
-        for track, samples, end_ms in runs
+        for run in encoded
     )
-    return header + encode_box(b"mdat", *payload), track_runs
+    return data, track_runs

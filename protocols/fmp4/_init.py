@@ -31,6 +31,7 @@ from protocols.flv import (
 
 from ._boxes import encode_box, encode_full_box
 from ._errors import FMP4Error
+from ._hevc import hevc_picture_size
 
 __all__ = [
     "AUDIO_TRACK_ID",
@@ -78,15 +79,15 @@ def init_segment(
         video: The AVC or HEVC decoder configuration record (the FLV sequence header).
         audio: The AAC AudioSpecificConfig, with its ``raw`` bytes.
         size: The picture's width and height for ``tkhd`` and the sample entry. By
-            default, read from the H.264 SPS; (0, 0) for HEVC, which players ignore in
-            favour of the decoder's own (the SPS inside ``hvcC``).
+            default, read from the record's first SPS (H.264 or HEVC); (0, 0) without
+            one.
 
     Returns:
         ``ftyp`` + ``moov``.
 
     Raises:
         FMP4Error: Neither track; a record with more parameter sets than its sample entry
-            can list; an unreadable H.264 SPS; an AudioSpecificConfig without raw bytes.
+            can list; an unreadable SPS; an AudioSpecificConfig without raw bytes.
     """
     if video is None and audio is None:
         raise FMP4Error("an initialization segment needs a video or an audio track")
@@ -183,7 +184,9 @@ def _trak(timescale: int, handler: bytes, header: bytes, entry: bytes, tkhd: byt
 
 
 def _picture_size(config: VideoConfig) -> tuple[int, int]:
-    if isinstance(config, HEVCDecoderConfig) or not config.sps:
+    if isinstance(config, HEVCDecoderConfig):
+        return hevc_picture_size(config)
+    if not config.sps:
         return 0, 0
     try:
         sps = parse_h264_sps(config.sps[0])

@@ -25,7 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from protocols import amf, flv, hls, rtmp, tus
+from protocols import amf, flv, fmp4, hls, rtmp, tus
+from tests.protocols.fmp4.helpers import parse_boxes, read_fragment
 from trioflix.chat import protocol as chat
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ __all__ = [
     "chat_one_input",
     "flv_one_input",
     "flvconfig_one_input",
+    "fmp4_one_input",
     "hls_one_input",
     "rtmp_one_input",
     "seeds",
@@ -638,6 +640,123 @@ def _hls_seeds() -> dict[str, bytes]:
     return out
 
 
+# --- fMP4 muxer ---------------------------------------------------------------------------
+
+# Modes: input[0] & 3 picks after how many video frames a part is cut (keyframes always
+# cut), input[0] >> 2 & 1 cuts after every audio frame too; the rest is an FLV file whose
+# tags (and their unwrapped timestamps) feed a Fragmenter, as an LL-HLS writer would.
+_FMP4_PART_FRAMES = (1, 2, 6, 1 << 30)
+
+
+class _FMP4Session:
+    """A fragmenter per codec-record set: a changed record flushes and starts a new one
+    (a new init segment), the sequence numbers running on."""
+
+    def __init__(self) -> None:
+        self.video: fmp4.VideoConfig | None = None
+        self.audio: flv.AudioSpecificConfig | None = None
+        self.fragmenter: fmp4.Fragmenter | None = None
+        self.sequence = 1
+
+    def record(self, video: fmp4.VideoConfig | None, audio: flv.AudioSpecificConfig | None) -> None:
+        if (video, audio) != (self.video, self.audio):
+            self.emit(final=True)
+            self.fragmenter = None
+            self.video, self.audio = video, audio
+
+    def current(self) -> fmp4.Fragmenter:
+        if self.fragmenter is None:
+            self.fragmenter = fmp4.Fragmenter(
+                video=self.video, audio=self.audio, sequence=self.sequence
+            )
+            (ftyp, moov) = parse_boxes(self.fragmenter.init_segment)
+            assert (ftyp.type, moov.type) == (b"ftyp", b"moov")
+        return self.fragmenter
+
+    def emit(self, *, final: bool) -> None:
+        if self.fragmenter is None:
+            return
+        fragment = self.fragmenter.flush() if final else self.fragmenter.cut()
+        if fragment is None:
+            return
+        assert fragment.sequence == self.sequence, (fragment.sequence, self.sequence)
+        self.sequence += 1
+        assert fragment.duration_ms >= 0, fragment
+        read = read_fragment(fragment.data)
+        assert read.sequence == fragment.sequence
+        for traf, run in zip(read.trafs, fragment.tracks, strict=True):
+            assert (traf.track_id, traf.base_decode_time) == (run.track_id, run.base_decode_time)
+            assert sum(s.duration for s in traf.samples) == run.duration
+        assert self.fragmenter.pending_bytes >= 0
+
+
+def _fmp4_config(tag: flv.VideoTag | flv.ExVideoTag) -> fmp4.VideoConfig:
+    return (
+        flv.parse_avc_config(tag.data) if tag.fourcc == "avc1" else flv.parse_hevc_config(tag.data)
+    )
+
+
+def fmp4_one_input(data: bytes) -> None:
+    """Fuzz target: the fMP4 fragmenter fed the tags of an FLV file, cut into parts.
+
+    Allowed: ``FLVError`` from the FLV reader, a tag body or a codec record, and
+    ``FMP4Error`` for a sample or record the muxer refuses (dropped, the stream goes on).
+    Every init segment must be ``ftyp`` + ``moov``; every fragment one ``moof`` + ``mdat``
+    whose boxes' sizes tile it, with sequence numbers in order across fragmenters, the
+    ``trun`` samples tiling the ``mdat`` payload, and the decode times and durations the
+    :class:`~protocols.fmp4.Fragment` reports.
+    """
+    if not data:
+        return
+    part_frames = _FMP4_PART_FRAMES[data[0] & 3]
+    cut_on_audio = bool(data[0] >> 2 & 1)
+    unwrapper = hls.TimestampUnwrapper()
+    session = _FMP4Session()
+    frames = 0
+    try:
+        for tag in _flv_tags(data[1:]):
+            ts = unwrapper.unwrap(tag.timestamp_ms)
+            try:
+                if tag.tag_type == flv.TagType.VIDEO:
+                    video = flv.parse_video_tag(tag.data)
+                    if video.is_sequence_header and video.fourcc in ("avc1", "hvc1"):
+                        session.record(_fmp4_config(video), session.audio)
+                    elif video.is_coded_frame and session.video is not None:
+                        session.current().add_video(
+                            video.data,
+                            dts_ms=ts,
+                            cts_ms=video.composition_time_ms,
+                            keyframe=video.is_keyframe,
+                        )
+                        frames += 1
+                        if video.is_keyframe or frames % part_frames == 0:
+                            session.emit(final=False)
+                elif tag.tag_type == flv.TagType.AUDIO:
+                    audio = flv.parse_audio_tag(tag.data)
+                    if audio.is_sequence_header:
+                        config = flv.parse_audio_specific_config(audio.data)
+                        session.record(session.video, config)
+                    elif audio.is_aac_frame and session.audio is not None:
+                        session.current().add_audio(audio.data, dts_ms=ts)
+                        if cut_on_audio:
+                            session.emit(final=False)
+            except (flv.FLVError, fmp4.FMP4Error):
+                pass  # a bad tag or record is dropped; the stream goes on
+    except flv.FLVError:
+        pass  # the file itself is broken: what was read so far still counts
+    session.emit(final=True)
+
+
+def _fmp4_seeds() -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    for path in sorted(FLV_VECTORS.glob("*.flv")):
+        data = path.read_bytes()
+        # Parts of 2 frames, every frame and audio frame, whole GOPs.
+        for mode in (1, 0 | 1 << 2, 3):
+            out[f"{path.stem}-{mode}"] = bytes((mode,)) + data
+    return out
+
+
 # --- tus ----------------------------------------------------------------------------------
 
 # Modes: input[0] % 5 picks the method, input[0] >> 7 the resource (creation or upload URL).
@@ -768,6 +887,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "flv": flv_one_input,
     "flvconfig": flvconfig_one_input,
     "hls": hls_one_input,
+    "fmp4": fmp4_one_input,
     "tus": tus_one_input,
     "chat": chat_one_input,
 }
@@ -779,6 +899,7 @@ _SEEDS = {
     "flv": _flv_seeds,
     "flvconfig": _flvconfig_seeds,
     "hls": _hls_seeds,
+    "fmp4": _fmp4_seeds,
     "tus": _tus_seeds,
     "chat": _chat_seeds,
 }

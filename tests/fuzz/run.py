@@ -56,6 +56,7 @@ MAX_LEN_BYTES = {
     "flv": 16_000,
     "flvconfig": 4_000,
     "hls": 16_000,
+    "fmp4": 16_000,
     "tus": 4_000,
     "chat": 4_000,
 }

@@ -135,17 +135,17 @@ def read_fragment(data: bytes) -> ReadFragment:
     _, _, rest = full(moof.find(b"mfhd"))
     trafs = [read_traf(t) for t in moof.all(b"traf")]
     samples: dict[int, list[bytes]] = {}
-    mdat_start = len(data) - len(mdat.payload)
+    # The trafs' samples tile the mdat payload, one track after another.
+    pos = len(data) - len(mdat.payload)
     for traf in trafs:
-        pos = traf.data_offset  # default-base-is-moof: from the moof's first byte
-        assert traf.tfhd_flags & 0x020000
-        assert pos >= mdat_start
+        assert traf.tfhd_flags & 0x020000  # default-base-is-moof: offsets from the moof
+        assert traf.data_offset == pos, (traf.data_offset, pos)
         chunk = []
         for sample in traf.samples:
-            assert pos + sample.size <= len(data)
             chunk.append(data[pos : pos + sample.size])
             pos += sample.size
         samples[traf.track_id] = chunk
+    assert pos == len(data), "mdat holds bytes no sample owns"
     return ReadFragment(u(rest, 0, 4), trafs, samples)
 
 

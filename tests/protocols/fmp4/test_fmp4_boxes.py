@@ -20,7 +20,7 @@ def _nest(children: st.SearchStrategy[list[Box]]) -> st.SearchStrategy[Box]:
     return st.builds(lambda t, c: Box(t, b"", c), st.sampled_from(sorted(CONTAINERS)), children)
 
 
-trees = st.recursive(leaves, lambda inner: _nest(st.lists(inner, max_size=4)), max_leaves=12)
+trees = st.recursive(leaves, lambda inner: _nest(st.lists(inner, max_size=4)), max_leaves=8)
 
 
 def _encode(box: Box) -> bytes:

@@ -71,6 +71,36 @@ def test_cut_keeps_the_newest_sample_of_each_track_for_the_next_fragment() -> No
     assert (video.base_decode_time, video.samples[0].flags) == (3600, NON_SYNC)
 
 
+# One H.264 keyframe (6 bytes, DTS 1 s, CTS 40 ms) and one AAC frame (2 bytes, 1 s), then
+# flush(): written out by hand from ISO/IEC 14496-12 8.8.4-8.8.12 and 8.1.1.
+FRAGMENT_VECTOR = bytes.fromhex(
+    "000000b4 6d6f6f66"  # moof, 180 bytes
+    "00000010 6d666864 00000000 00000007"  # mfhd: sequence 7
+    "00000050 74726166"  # traf (video), 80 bytes
+    "00000010 74666864 00020000 00000001"  # tfhd: default-base-is-moof, track 1
+    "00000014 74666474 01000000 00000000 00015f90"  # tfdt v1: 90000 (1 s at 90 kHz)
+    "00000024 7472756e 01000f01 00000001"  # trun v1: offset, duration, size, flags, cts
+    "000000bc"  # data_offset 188: moof (180) + mdat header (8)
+    "00000b9a 00000006 02000000 00000e10"  # 2970 (33 ms), 6 bytes, sync, CTS 3600
+    "0000004c 74726166"  # traf (audio), 76 bytes
+    "00000014 74666864 00020020 00000002 02000000"  # tfhd: + default flags: sync
+    "00000014 74666474 01000000 00000000 0000ac44"  # tfdt v1: 44100 (1 s at 44.1 kHz)
+    "0000001c 7472756e 00000301 00000001"  # trun v0: offset, duration, size
+    "000000c2"  # data_offset 194: after the 6 video bytes
+    "000003f6 00000002"  # 1014 ticks (23 ms: 1023 ms -> 45114 minus 44100), 2 bytes
+    "00000010 6d646174 00000002 4141 2122"  # mdat: the video sample, then the audio one
+)
+
+
+def test_fragment_vector() -> None:
+    f = fmp4.Fragmenter(video=AVC_CONFIG, audio=AAC_CONFIG, sequence=7)
+    f.add_video(au(2), dts_ms=1000, cts_ms=40, keyframe=True)
+    f.add_audio(b"\x21\x22", dts_ms=1000)
+    fragment = f.flush()
+    assert fragment is not None
+    assert fragment.data == FRAGMENT_VECTOR
+
+
 def test_cut_without_a_complete_sample_is_nothing() -> None:
     f = av()
     assert f.cut() is None

@@ -125,9 +125,110 @@ def test_hevc_track_carries_its_record_and_the_given_size() -> None:
     assert trex_ids(moov) == [fmp4.VIDEO_TRACK_ID]
 
 
-def test_hevc_size_defaults_to_zero() -> None:
-    (video,) = tracks(moov_of(fmp4.init_segment(video=HEVC_CONFIG))).values()
-    assert sample_entry(video).payload[24:28] == bytes(4)
+def picture_size(init: bytes) -> tuple[int, int]:
+    (video,) = [t for t in tracks(moov_of(init)).values() if handler(t) == b"vide"]
+    entry = sample_entry(video)
+    return u(entry.payload, 24, 2), u(entry.payload, 26, 2)
+
+
+def test_hevc_size_comes_from_its_sps() -> None:
+    assert picture_size(fmp4.init_segment(video=HEVC_CONFIG)) == (160, 120)
+
+
+class Bits:
+    """An H.265 bit string: u(n) and ue(v) fields, then RBSP trailing bits and emulation
+    prevention (7.4.2), as an encoder writes a parameter set."""
+
+    def __init__(self) -> None:
+        self.bits = ""
+
+    def u(self, value: int, n: int) -> Bits:
+        self.bits += format(value, f"0{n}b") if n else ""
+        return self
+
+    def ue(self, value: int) -> Bits:
+        code = format(value + 1, "b")
+        self.bits += "0" * (len(code) - 1) + code
+        return self
+
+    def nal(self) -> bytes:
+        bits = self.bits + "1"
+        bits += "0" * (-len(bits) % 8)
+        rbsp = int(bits, 2).to_bytes(len(bits) // 8, "big")
+        out = bytearray()
+        for byte in rbsp:
+            if len(out) >= 2 and out[-2:] == b"\x00\x00" and byte <= 3:
+                out.append(3)
+            out.append(byte)
+        return b"\x42\x01" + bytes(out)  # NAL header: SPS, layer 0, temporal id 0
+
+
+def hevc_sps(
+    width: int,
+    height: int,
+    *,
+    sub_layers: tuple[tuple[int, int], ...] = (),
+    chroma: int = 1,
+    separate_planes: int = 0,
+    window: tuple[int, int, int, int] | None = None,
+) -> bytes:
+    bits = Bits().u(0, 4).u(len(sub_layers), 3).u(1, 1)
+    bits.u(0x01600000, 32).u(0, 32).u(0, 32)  # general profile_tier_level, level_idc 0
+    for profile_present, level_present in sub_layers:
+        bits.u(profile_present, 1).u(level_present, 1)
+    if sub_layers:
+        bits.u(0, 2 * (8 - len(sub_layers)))
+    for profile_present, level_present in sub_layers:
+        bits.u(0, 88 * profile_present).u(0, 8 * level_present)
+    bits.ue(0).ue(chroma)
+    if chroma == 3:
+        bits.u(separate_planes, 1)
+    bits.ue(width).ue(height).u(window is not None, 1)
+    for offset in window or ():
+        bits.ue(offset)
+    bits.ue(0).ue(0).ue(0)  # bit depths, log2_max_pic_order_cnt_lsb: beyond what is read
+    return bits.nal()
+
+
+def with_sps(*sps: bytes) -> flv.HEVCDecoderConfig:
+    arrays = [a for a in HEVC_CONFIG.arrays if a.nal_type != flv.HEVCNalType.SPS]
+    if sps:
+        arrays.append(flv.HEVCNalArray(nal_type=flv.HEVCNalType.SPS, complete=True, units=sps))
+    return dataclasses.replace(HEVC_CONFIG, arrays=tuple(arrays))
+
+
+@pytest.mark.parametrize(
+    ("sps", "size"),
+    [
+        (hevc_sps(1920, 1088, window=(0, 0, 0, 4)), (1920, 1080)),  # 4:2:0: 2 rows a unit
+        (hevc_sps(1280, 720, sub_layers=((1, 1), (0, 1), (1, 0))), (1280, 720)),
+        (hevc_sps(64, 64, chroma=2, window=(1, 2, 3, 0)), (58, 61)),  # 4:2:2: 2 columns
+        (hevc_sps(64, 64, chroma=3, window=(1, 2, 3, 0)), (61, 61)),  # 4:4:4: no subsampling
+        (hevc_sps(64, 64, chroma=3, separate_planes=1, window=(1, 0, 0, 1)), (63, 63)),
+        (hevc_sps(64, 64, chroma=0, window=(1, 1, 1, 1)), (62, 62)),  # monochrome
+    ],
+    ids=["4:2:0", "sub-layers", "4:2:2", "4:4:4", "separate-planes", "monochrome"],
+)
+def test_hevc_size_reads_the_conformance_window(sps: bytes, size: tuple[int, int]) -> None:
+    assert picture_size(fmp4.init_segment(video=with_sps(sps))) == size
+
+
+def test_hevc_without_sps_has_no_size() -> None:
+    assert picture_size(fmp4.init_segment(video=with_sps())) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("sps", "message"),
+    [
+        (hevc_sps(1280, 720)[:12], "bad HEVC SPS in the hvcC record: parameter set is truncated"),
+        (hevc_sps(16, 16, window=(4, 4, 0, 0)), "conformance window leaves no picture"),
+        (hevc_sps(16, 16, window=(0, 0, 8, 0)), "conformance window leaves no picture"),
+    ],
+    ids=["truncated", "no-width", "no-height"],
+)
+def test_hevc_sps_that_gives_no_size(sps: bytes, message: str) -> None:
+    with pytest.raises(fmp4.FMP4Error, match=message):
+        fmp4.init_segment(video=with_sps(sps))
 
 
 def test_avc_record_without_sps_has_no_size() -> None:
