@@ -174,3 +174,17 @@ async def test_blocking_requests_too_far_ahead_and_bad_directives(
     # The hinted part: asked for before it exists, it comes when made.
     hinted = await _get(client, base + str(playlist.hint))
     assert hinted.content[4:8] == b"moof"
+
+
+@pytest.mark.settings(hls_part=None)
+async def test_with_ll_hls_off_only_the_mpeg_ts_playlists_are_served(
+    server: Server, sample: Sample, nursery: trio.Nursery
+) -> None:
+    token, _ = await server.register("carol")
+    key = await server.create_key(token)
+    await start_publisher(nursery, server, key, sample.path)
+    await wait_live(server, "carol")
+    await _get(server.client, "/live/carol/master.m3u8")
+    for url in ("/live/carol/master-ll.m3u8", "/live/carol/source/ll.m3u8"):
+        response = await server.client.get(url)
+        assert response.status_code == 404, url
