@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.slow, pytest.mark.interop, ONE_BACKEND]
 
 LADDER_TIMEOUT_S = 20.0
+# The player remembers the latency mode chosen; the ladder's renditions are in the
+# standard HLS mode (LL-HLS, the default, has the source only).
+STANDARD_HLS = "localStorage.setItem('trioflix.latencyMode', 'hls')"
 
 
 async def go_live(server: Server, nursery: trio.Nursery, sample: Sample, name: str) -> str:
@@ -263,6 +266,7 @@ async def test_a_player_that_loaded_before_the_ladder_gets_its_renditions(
             route.fulfill(response=response, body=body, headers=headers)
 
         page.route("**/live/alice/master.m3u8*", early_master)
+        page.add_init_script(STANDARD_HLS)  # the ladder is in the standard mode
         page.goto("/channel/alice")
         wait_playing(page)
         # A few seconds later the player has found the rungs and plays them too.
