@@ -19,6 +19,15 @@ Rules / theory of operation
   part lasts at most the part target while frames come at a steady rate (RFC 8216bis
   4.4.4.9: a part's duration MUST NOT exceed EXT-X-PART-INF's PART-TARGET); a frame that
   arrives later than any recent one is the only way past it.
+* Within a keyframe interval (a GOP) the parts are of about equal length: the previous
+  GOP's duration is taken as the next one's, and split into as few equal shares as keep
+  each within the part target; a part ends at the frame nearest to its share's end
+  (the last one at the next start point). Cut by the target alone, a 1 s GOP of 300 ms
+  parts would end with a 100 ms part: hls.js counts a fragment as buffered once its
+  buffered range reaches within 0.2 s of the fragment's end, so a segment whose last
+  part is that short can count as complete before that part is loaded, and the player
+  stalls at the hole. Equal shares of a 1 s GOP are 250 ms (233-267 at 30 fps). The
+  first GOP after a start or a break, with nothing to go by, is cut by the target.
 * A part is INDEPENDENT when it starts with a start point (RFC 8216bis 4.4.4.9).
 * A part's duration is the next part's start minus its own; the last one's (at
   :meth:`PartCutter.finish`) counts its newest frame as one frame interval.
@@ -84,6 +93,9 @@ class PartCutter:
         self._part_independent = False
         self._last: int | None = None
         self._intervals: deque[int] = deque(maxlen=_INTERVALS_KEPT)
+        self._gop_start = 0  # the newest start point
+        self._gop_ms: int | None = None  # the last whole GOP's duration
+        self._gop_parts = 0  # parts ended since the newest start point
 
     @property
     def open(self) -> bool:
@@ -110,7 +122,7 @@ class PartCutter:
             raise ValueError(f"timestamp {timestamp_ms} ms is before {self._last} ms")
         if self._segment_start is None:
             if start_point:
-                self._segment_start = self._part_start = timestamp_ms
+                self._segment_start = self._part_start = self._gop_start = timestamp_ms
                 self._part_independent = True
                 self._last = timestamp_ms
             return None
@@ -125,7 +137,10 @@ class PartCutter:
             in_segment >= self._max_segment
         )
         step = max(self._intervals, default=0)
-        if not (ends_segment or start_point) and in_part + step <= self._part_target:
+        if (
+            not (ends_segment or start_point or self._share_ends(timestamp_ms, step))
+            and in_part + step <= self._part_target
+        ):
             return None
         ended = PartEnded(
             duration_ms=in_part,
@@ -135,9 +150,27 @@ class PartCutter:
         )
         if ends_segment:
             self._segment_start = timestamp_ms
+        if start_point:
+            self._gop_ms = timestamp_ms - self._gop_start
+            self._gop_start = timestamp_ms
+            self._gop_parts = 0
+        else:
+            self._gop_parts += 1
         self._part_start = timestamp_ms
         self._part_independent = start_point
         return ended
+
+    def _share_ends(self, timestamp_ms: int, step: int) -> bool:
+        # The frame is the nearest to the end of the open part's equal share of the GOP
+        # (as long as the last one): shares * (t - start) >= part * gop - shares * step / 2.
+        gop = self._gop_ms
+        if gop is None or gop <= self._part_target:
+            return False
+        shares = -(-gop // self._part_target)
+        part = self._gop_parts + 1
+        if part >= shares:
+            return False  # the last share ends at the next start point
+        return 2 * shares * (timestamp_ms - self._gop_start) >= 2 * part * gop - shares * step
 
     def finish(self) -> PartEnded | None:
         """Close the open part and segment (end of stream, or a cut the caller forces).
@@ -160,4 +193,5 @@ class PartCutter:
         self._segment_start = None
         self._last = None
         self._intervals.clear()
+        self._gop_ms = None
         return ended

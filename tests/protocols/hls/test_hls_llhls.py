@@ -57,6 +57,27 @@ def test_parts_end_before_the_frame_that_would_overrun_the_part_target() -> None
     assert cutter.finish() is None and not cutter.open
 
 
+def test_a_gop_is_cut_into_equal_parts_so_none_before_a_keyframe_is_short() -> None:
+    """hls.js takes a segment as buffered once its buffer reaches within 0.2 s of the
+    segment's end: a last part shorter than that may never be loaded. The first GOP (no
+    GOP to go by) is cut by the target alone and ends with a 100 ms part; the next ones
+    are cut into four shares of about 250 ms."""
+    cutter = hls.PartCutter(part_target_ms=300, segment_target_ms=2000)
+    frames = [(n * 1000 // 30, n % 30 == 0) for n in range(121)]
+    ended = [(ts, e) for (ts, _), e in zip(frames, cut_stream(cutter, frames), strict=True) if e]
+    assert [e.duration_ms for ts, e in ended if ts <= 1000] == [300, 300, 300, 100]
+    later = [e.duration_ms for ts, e in ended if ts > 1000]
+    assert later == [233, 267, 233, 267] * 3
+    # A GOP no longer than the target is one part; after a break nothing is assumed.
+    short = hls.PartCutter(part_target_ms=300, segment_target_ms=1000)
+    gops = [(n * 40, n % 5 == 0) for n in range(16)]
+    assert [e.duration_ms for e in cut_stream(short, gops) if e] == [200, 200, 200]
+    assert short.finish() is not None
+    assert short.push(1000, start_point=True) is None
+    results = [short.push(ts, start_point=ts % 1000 == 0) for ts in range(1040, 2040, 40)]
+    assert [e.duration_ms for e in results if e] == [280, 280, 280, 160]
+
+
 def test_nothing_opens_before_a_start_point_and_a_long_gop_is_cut_anyway() -> None:
     cutter = hls.PartCutter(part_target_ms=500, segment_target_ms=1000, max_segment_ms=1500)
     assert cutter.push(0, start_point=False) is None and not cutter.open
