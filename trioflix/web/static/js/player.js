@@ -102,11 +102,10 @@ class HlsEngine {
     const Hls = window.Hls;
     // Low latency: the distance from the live edge comes from the playlist's PART-HOLD-BACK,
     // and playback runs up to 1.5x faster to get back to it after a start behind or a stall.
-    // hls.js passes over a fragment that ends within maxFragLookUpTolerance (0.25 s) of the
-    // buffer's end: a part shorter than that (the last one before a keyframe often is) would
-    // never load, and playback would stall at the gap until hls.js skips it.
+    // (Parts shorter than 0.2 s, which hls.js can take as loaded when they are not, are
+    // the server's to avoid: docs/hls.md.)
     const latency = this.lowLatency
-      ? { lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5, maxFragLookUpTolerance: 0.01 }
+      ? { lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5 }
       : { lowLatencyMode: false, liveSyncDurationCount: 3 };
     this.hls = new Hls({
       enableWorker: true,
