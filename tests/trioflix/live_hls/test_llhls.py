@@ -60,6 +60,8 @@ async def test_ll_hls_follows_a_live_publish_part_by_part(
     (attrs, uri), *rest = parse_master_playlist(master.text)
     assert rest == [] and uri.startswith("source/ll.m3u8?vs=")
     assert attrs["CODECS"].startswith("avc1.") and attrs["CODECS"].endswith(",mp4a.40.2")
+    # Asked for at once, before the first MPEG-TS segment: the resolution is there already.
+    assert attrs["RESOLUTION"] == "640x360"
     base = "/live/alice/source/"
 
     history = History()

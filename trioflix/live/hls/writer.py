@@ -329,12 +329,18 @@ class HLSSession:
         MPEG-TS playlists only, in :meth:`render_master`)."""
         assert self.ll is not None  # callers check that LL-HLS is on
         source = self.source.variant()
+        resolution = source.resolution
+        stats = self.stream.stats
+        if resolution is None and stats.width and stats.height:
+            # The first part comes before the first MPEG-TS segment, which is when the
+            # source's resolution is taken: players label the variant with it.
+            resolution = (stats.width, stats.height)
         variant = hls.Variant(
             uri=f"{SOURCE}/ll.m3u8{query}",
             bandwidth=max(source.bandwidth, self.ll.meter.peak_bps),
             average_bandwidth=max(source.average_bandwidth, self.ll.meter.average_bps),
             codecs=self.ll.codecs,
-            resolution=source.resolution,
+            resolution=resolution,
             frame_rate=source.frame_rate,
         )
         return hls.render_master_playlist([variant], independent_segments=True)
