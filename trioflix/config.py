@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 from trioflix.forwarded import TrustedProxies, trusted_networks
@@ -29,6 +29,12 @@ MIN_SECRET_LENGTH = 32  # HS256 wants a key at least as long as its 256-bit hash
 
 # x264 presets fast enough for live; slower ones cannot keep a ladder in real time.
 HLS_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
+# LL-HLS parts: hls.js keeps PART-HOLD-BACK (three parts) behind the live edge, so the
+# part target sets the latency; below 100 ms the requests per second cost more than
+# they win, above 1 s it is no longer low latency. 300 ms: see docs/hls.md.
+DEFAULT_HLS_PART_MS: Final[int | None] = 300  # typed so that "off" (None) fits
+HLS_PART_MIN_MS = 100
+HLS_PART_MAX_MS = 1000
 MAX_RTMP_READ_INTERVAL_MS = 1000  # past a second the added delay is no longer "live"
 
 
@@ -257,6 +263,12 @@ def _ip_addresses(value: str, env: str) -> tuple[str, ...]:
         except ValueError:
             raise ConfigError(f"{env} must list IP addresses, got {address!r}") from None
     return addresses
+
+
+def _hls_part(value: str, env: str) -> int | None:
+    if value.strip().lower() == "off":
+        return None
+    return _milliseconds_between(HLS_PART_MIN_MS, HLS_PART_MAX_MS)(value, env)
 
 
 def _hls_preset(value: str, env: str) -> str:
@@ -510,6 +522,12 @@ class Settings:
         "TRIOFLIX_HLS_SEGMENT",
         "live HLS target segment duration in seconds (cut on the next keyframe after it)",
         _seconds_between(1, 10),
+    )
+    hls_part: int | None = _setting(
+        DEFAULT_HLS_PART_MS,
+        "TRIOFLIX_HLS_PART",
+        "LL-HLS part target in ms (source rendition, beside the TS playlists); off for none",
+        _hls_part,
     )
     hls_preset: str = _setting(
         "veryfast",

@@ -7,12 +7,22 @@
 - :class:`TimestampUnwrapper`: RTMP's 32-bit timestamps to 64-bit ones.
 - :func:`to_annex_b`: a length-prefixed access unit as an Annex B byte stream (also
   what WebRTC's H.264 packetiser takes).
+- Low-Latency HLS: :class:`PartCutter` decides where parts and segments end,
+  :class:`LLPlaylist` lists them (parts, preload hint, delta updates) and decides
+  blocking reloads (:class:`ReloadRequest`, :class:`Reload`).
 """
 
 from __future__ import annotations
 
 from ._errors import HLSError as HLSError
+from ._llplaylist import LL_PLAYLIST_VERSION as LL_PLAYLIST_VERSION
+from ._llplaylist import LLPlaylist as LLPlaylist
+from ._llplaylist import Reload as Reload
+from ._llplaylist import ReloadRequest as ReloadRequest
+from ._llplaylist import RenditionReport as RenditionReport
 from ._nal import to_annex_b as to_annex_b
+from ._parts import PartCutter as PartCutter
+from ._parts import PartEnded as PartEnded
 from ._playlist import DEFAULT_WINDOW_SIZE as DEFAULT_WINDOW_SIZE
 from ._playlist import BitrateMeter as BitrateMeter
 from ._playlist import MediaPlaylist as MediaPlaylist

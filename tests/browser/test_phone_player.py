@@ -19,7 +19,7 @@ from tests.browser.helpers import (
     tap_video,
     wait_playing,
 )
-from tests.browser.test_live_player import go_live, wait_renditions
+from tests.browser.test_live_player import STANDARD_HLS, go_live, wait_renditions
 
 if TYPE_CHECKING:
     import trio
@@ -58,6 +58,7 @@ async def test_phone_controls_fit_and_answer_touch(
             page = context.new_page()
             log = PageLog()
             log.attach(page)
+            page.add_init_script(STANDARD_HLS)  # the ladder is in the standard mode
             page.goto("/channel/alice")
             wait_playing(page)
             page.wait_for_function(

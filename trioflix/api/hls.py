@@ -1,10 +1,19 @@
-"""Live HLS over HTTP: ``/live/{channel}/master.m3u8``, media playlists and segments.
+"""Live HLS over HTTP: ``/live/{channel}/master.m3u8``, media playlists and segments;
+LL-HLS beside it: ``master-ll.m3u8``, ``{rendition}/ll.m3u8`` and its parts.
 
 Playlists are served from memory (the text the writer last published, which it
 writes to disk too); segments from their files, which appear only complete
 (temporary name, then rename). The master playlist gives each player a playback
 session token (``vs``) in its variant URIs, so that HLS viewers can be counted by
 the media-playlist reloads they make (:mod:`trioflix.live.hls.playback_sessions`).
+
+LL-HLS playlists block (RFC 8216bis 6.2.5.2): ``_HLS_msn``/``_HLS_part`` wait, on
+the version events of :class:`~trioflix.live.hls.cmaf.CMAFRendition`, until the playlist
+has that part, for at most three target durations (then 503); a request too far ahead
+is a 400. A request for the part the preload hint names waits for it the same way.
+Blocked requests per channel are bounded (503 beyond). LL-HLS is served by the host
+that writes the channel's HLS; other hosts of a site answer 404 for it, and players
+fall back to the MPEG-TS playlists, which every host serves.
 
 In a cluster, a channel whose origin is another host is served from the origin's
 HLS through :class:`~trioflix.live.edge.hls_proxy.HLSProxy` (coalesced and cached),
@@ -20,32 +29,43 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, TypeVar, TypeVarTuple
 from urllib.parse import quote
 
 import trio
 from quart import Blueprint, Response, request
 
+from protocols import hls
 from trioflix.cluster.pull_auth import PullTokenRejected
 from trioflix.cluster.site import SiteUnavailable
 from trioflix.errors import APIError
 from trioflix.live.edge.hls_proxy import OriginUnavailable
 from trioflix.live.edge.pull import PULL_TOKEN_HEADER
+from trioflix.live.hls.cmaf import WaitersExhausted
 from trioflix.state import state
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
     from pathlib import Path
 
     from trioflix.cluster.lease import Origin
     from trioflix.live.edge.hls_proxy import Fetched
+    from trioflix.live.hls.cmaf import CMAFRendition
     from trioflix.live.hls.writer import HLSSession
 
 __all__ = ["blueprint"]
 
 blueprint = Blueprint("hls", __name__)
 
+T = TypeVar("T")
+Args = TypeVarTuple("Args")
+
 PLAYLIST_TYPE: Final = "application/vnd.apple.mpegurl"
 SEGMENT_TYPE: Final = "video/mp2t"
+FMP4_TYPE: Final = "video/mp4"
+# RFC 8216bis 6.2.5.2: a blocking request that nothing satisfies within three target
+# durations is answered 503.
+BLOCK_TARGETS: Final = 3
 # A player asks for the master playlist right after the publish; the first segment
 # takes one target duration to exist. Waiting beats a 404 that players give up on.
 MASTER_WAIT_S: Final = 10.0
@@ -62,6 +82,9 @@ _EDGE_TOKEN: Final = "edge-token-placeholder"
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,32}$")
 _RENDITION = re.compile(r"^(source|\d{2,4}p)$")
 _SEGMENT = re.compile(r"^seg-(\d{1,18})-(\d{6,12})\.ts$")
+# LL-HLS: ll-{session}-{msn}.m4s (a segment), ll-{session}-{msn}.{part}.m4s, init-{session}-{n}.mp4
+_LL_FILE = re.compile(r"^ll-(\d{1,18})-(\d{1,18})(?:\.(\d{1,6}))?\.m4s$")
+_LL_INIT = re.compile(r"^init-(\d{1,18})-\d{1,6}\.mp4$")
 _HEADERS: Final = {"Access-Control-Allow-Origin": "*"}
 
 
@@ -191,6 +214,91 @@ async def media_playlist(channel: str, rendition: str) -> Response:
     return _playlist(playlist.text)
 
 
+def _ll_or_404(session: HLSSession, rendition: str) -> CMAFRendition:
+    if rendition != session.source.name or session.ll is None:
+        raise APIError(404, "not_found", "no LL-HLS playlist for this rendition")
+    return session.ll
+
+
+@blueprint.get("/live/<channel>/master-ll.m3u8")
+async def master_ll(channel: str) -> Response:
+    """The LL-HLS master playlist: the LL renditions (the source), with a playback token."""
+    token = request.args.get("vs")
+    if not (token and _TOKEN.match(token)):
+        token = secrets.token_urlsafe(12)
+    session = _session_or_404(channel)
+    ll = _ll_or_404(session, session.source.name)
+    if ll.playlist.last_part is None and not session.ended:
+        first = hls.ReloadRequest(msn=ll.playlist.media_sequence, part=0)
+        with trio.move_on_after(MASTER_WAIT_S):
+            await ll.wait_playlist(first)
+    if ll.playlist.last_part is None:
+        raise APIError(404, "not_ready", f"{channel} has no LL-HLS part yet")
+    return _playlist(session.render_master_ll(f"?vs={token}"))
+
+
+@blueprint.get("/live/<channel>/<rendition>/ll.m3u8")
+async def ll_playlist(channel: str, rendition: str) -> Response:
+    """An LL-HLS media playlist; ``_HLS_msn``, ``_HLS_part`` block, ``_HLS_skip`` deltas."""
+    try:
+        wanted = hls.ReloadRequest.parse(
+            request.args.get("_HLS_msn"),
+            request.args.get("_HLS_part"),
+            request.args.get("_HLS_skip"),
+        )
+    except hls.HLSError as exc:
+        raise APIError(400, "bad_request", str(exc)) from None
+    session = _session_or_404(channel)
+    ll = _ll_or_404(session, rendition)
+    if ll.playlist.reload(wanted) is not hls.Reload.READY:
+        decision = await _block(session, ll.wait_playlist, wanted)
+        if decision is hls.Reload.TOO_FAR:
+            raise APIError(400, "too_far_ahead", "_HLS_msn/_HLS_part too far past the playlist")
+    if not session.ended and not ll.playlist.ended and not _internal(channel):
+        key = _viewer_key(request.args.get("vs"))
+        state().hls.player_seen(channel, session, key, trio.current_time())
+    return Response(
+        ll.render(skip=wanted.skip),
+        content_type=PLAYLIST_TYPE,
+        headers={**_HEADERS, "Cache-Control": "no-cache"},
+    )
+
+
+async def _block(session: HLSSession, wait: Callable[[*Args], Awaitable[T]], *args: *Args) -> T:
+    """Run a blocking wait of an LL-HLS request: counted against the channel's bound,
+    limited to three target durations (RFC 8216bis 6.2.5.2); 503 past either."""
+    try:
+        with (
+            session.ll_waiters.admit(),
+            trio.move_on_after(BLOCK_TARGETS * session.target_duration_s),
+        ):
+            return await wait(*args)
+    except WaitersExhausted:
+        raise APIError(
+            503, "too_many_waiters", "too many blocked requests on this channel"
+        ) from None
+    raise APIError(503, "not_yet", "nothing new within three target durations")
+
+
+async def _ll_file(session: HLSSession, rendition: str, name: str) -> Response:
+    ll = _ll_or_404(session, rendition)
+    match = _LL_FILE.match(name)
+    if match is None:
+        data = ll.init_segment(name)
+    elif match.group(3) is None:
+        data = ll.segment(int(match.group(2)))
+    else:
+        data = await _block(session, ll.wait_part, int(match.group(2)), int(match.group(3)))
+    if data is None:
+        raise APIError(404, "not_found", "part expired, not yet made, or never to be")
+    return Response(
+        data,
+        content_type=FMP4_TYPE,
+        # A name is never reused with other bytes (the session and numbers are in it).
+        headers={**_HEADERS, "Cache-Control": "public, max-age=3600, immutable"},
+    )
+
+
 @blueprint.delete("/live/<channel>/players/<token>")
 async def player_left(channel: str, token: str) -> Response:
     """A player ends its playback session ``token`` (the ``vs`` of its master playlist):
@@ -204,6 +312,12 @@ async def player_left(channel: str, token: str) -> Response:
 
 @blueprint.get("/live/<channel>/<rendition>/<segment>")
 async def segment(channel: str, rendition: str, segment: str) -> Response:
+    ll_match = _LL_FILE.match(segment) or _LL_INIT.match(segment)
+    if ll_match is not None and _RENDITION.match(rendition):
+        ll_session = state().hls.session(channel, int(ll_match.group(1)))
+        if ll_session is None:
+            raise APIError(404, "not_found", "no such part")
+        return await _ll_file(ll_session, rendition, segment)
     match = _SEGMENT.match(segment)
     if match is None or not _RENDITION.match(rendition):
         raise APIError(404, "not_found", "no such segment")

@@ -60,3 +60,13 @@ def test_plan_keeps_rungs_below_the_source_and_its_aspect() -> None:
     portrait = plan_rungs(ladder, 1080, 1920)[0]
     assert (portrait.width, portrait.height) == (608, 1080)
     assert plan_rungs(ladder, 640, 360) == []
+
+
+def test_part_setting() -> None:
+    assert Settings().hls_part == 300
+    assert Settings.from_env(environ={"TRIOFLIX_HLS_PART": "200"}).hls_part == 200
+    assert Settings.from_env(environ={"TRIOFLIX_HLS_PART": "off"}).hls_part is None
+    with pytest.raises(ConfigError, match="between 100 and 1000 ms"):
+        Settings.from_env(environ={"TRIOFLIX_HLS_PART": "50"})
+    with pytest.raises(ConfigError, match="whole number of milliseconds"):
+        Settings.from_env(environ={"TRIOFLIX_HLS_PART": "0.3"})

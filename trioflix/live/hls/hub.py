@@ -74,6 +74,8 @@ class HLSHub:
         self.target_ms = round(settings.hls_segment * 1000)
         # protocols.hls's default: a keyframe-less stretch is cut 1 s past the target.
         self.max_segment_ms = self.target_ms + 1000
+        #: LL-HLS part target in ms; ``None``: LL-HLS is off.
+        self.part_ms = settings.hls_part
         self.ladder_settings = LadderSettings(
             rungs=parse_ladder(settings.hls_ladder),
             preset=settings.hls_preset,

@@ -31,6 +31,10 @@ Rules / theory of operation
    site's shared HLS state and, on the next host, goes on from there
    (:class:`~trioflix.live.hls.rendition.Continuity`), with EXT-X-DISCONTINUITY as in
    rule 5.
+8. With LL-HLS on (``TRIOFLIX_HLS_PART``), the source's tags also go, after the TS
+   segmenter (whose codec records it reuses), to a
+   :class:`~trioflix.live.hls.cmaf.CMAFRendition`: CMAF parts in memory and an LL-HLS
+   playlist beside the TS one, cut, ended and resumed with it (rule 5).
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ import trio
 from protocols import flv, hls
 from trioflix.cluster.errors import redis_errors
 from trioflix.live.channel.packets import Kind
+from trioflix.live.hls.cmaf import CMAFRendition, Waiters
 from trioflix.live.hls.rendition import Rendition, VariantInfo, write_atomic
 
 if TYPE_CHECKING:
@@ -229,6 +234,20 @@ class HLSSession:
         self.source = self._rendition(SOURCE)
         self.rungs: dict[str, Rendition] = {}
         self.dates = _DateAnchors()
+        #: LL-HLS of the source (rule 8), ``None`` while LL-HLS is off.
+        self.ll: CMAFRendition | None = None
+        if hub.part_ms is not None:
+            self.ll = CMAFRendition(
+                SOURCE,
+                session_id=self.session_id,
+                part_target_ms=hub.part_ms,
+                segment_target_ms=hub.target_ms,
+                max_segment_ms=hub.max_segment_ms,
+                target_duration_s=self.target_duration_s,
+                dates=self.program_date_time,
+            )
+        #: Requests blocked on this channel's LL-HLS playlists and parts.
+        self.ll_waiters = Waiters()
         self.master_ready = trio.Event()
         self.ended = False
         self.ended_at: float | None = None
@@ -305,6 +324,27 @@ class HLSSession:
         ]
         return hls.render_master_playlist(variants, independent_segments=True)
 
+    def render_master_ll(self, query: str = "") -> str:
+        """The LL-HLS master playlist: the source's LL playlist (the ladder's rungs have
+        MPEG-TS playlists only, in :meth:`render_master`)."""
+        assert self.ll is not None  # callers check that LL-HLS is on
+        source = self.source.variant()
+        resolution = source.resolution
+        stats = self.stream.stats
+        if resolution is None and stats.width and stats.height:
+            # The first part comes before the first MPEG-TS segment, which is when the
+            # source's resolution is taken: players label the variant with it.
+            resolution = (stats.width, stats.height)
+        variant = hls.Variant(
+            uri=f"{SOURCE}/ll.m3u8{query}",
+            bandwidth=max(source.bandwidth, self.ll.meter.peak_bps),
+            average_bandwidth=max(source.average_bandwidth, self.ll.meter.average_bps),
+            codecs=self.ll.codecs,
+            resolution=resolution,
+            frame_rate=source.frame_rate,
+        )
+        return hls.render_master_playlist([variant], independent_segments=True)
+
     # --- the worker --------------------------------------------------------------------
 
     async def run(self, subscriber: Subscriber, ladder: Transcoder | None = None) -> None:
@@ -361,13 +401,22 @@ class HLSSession:
             self._paused = False
             for rendition in self._renditions():
                 await rendition.resume()
+            if self.ll is not None:
+                self.ll.resume()
+        ll = self.ll
         try:
             if packet.kind is Kind.VIDEO:
                 tag = flv.parse_video_tag(packet.payload)
                 events = self.segmenter.push_video(tag, packet.timestamp)
+                if ll is not None:
+                    segmenter = self.segmenter
+                    video, audio = segmenter.video_config, segmenter.audio_config
+                    ll.push_video(tag, packet.timestamp, video=video, audio=audio)
             else:
-                audio = flv.parse_audio_tag(packet.payload)
-                events = self.segmenter.push_audio(audio, packet.timestamp)
+                audio_tag = flv.parse_audio_tag(packet.payload)
+                events = self.segmenter.push_audio(audio_tag, packet.timestamp)
+                if ll is not None:
+                    ll.push_audio(audio_tag, packet.timestamp)
         except (flv.FLVError, hls.HLSError) as exc:
             logger.debug("%s: skipping a bad %s tag: %s", self.channel, packet.kind.name, exc)
             return
@@ -409,6 +458,8 @@ class HLSSession:
         for event in self.segmenter.finish():
             if isinstance(event, hls.SegmentFinished):
                 await self._add_source(event)
+        if self.ll is not None:
+            self.ll.cut()
         if self.ladder is not None:
             await self.ladder.cut()
 
@@ -421,6 +472,8 @@ class HLSSession:
         await self._cut()
         for rendition in self._renditions():
             await rendition.end(provisional=True)
+        if self.ll is not None:
+            self.ll.end()
         logger.info("%s: publisher gone; HLS playlists ended (provisionally)", self.channel)
 
     async def finish(self) -> None:
@@ -435,6 +488,8 @@ class HLSSession:
             await self.ladder.close()
         for rendition in self._renditions():
             await rendition.end()
+        if self.ll is not None:
+            self.ll.end()
         await self._write_master()
         self.master_ready.set()
 

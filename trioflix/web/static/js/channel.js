@@ -20,6 +20,7 @@ const wsOrigin = origin.replace(/^http/, "ws");
 const player = new Player(document.getElementById("player"), {
   live: true,
   sources: {
+    "ll-hls": `${origin}/live/${channel}/master-ll.m3u8`,
     hls: `${origin}/live/${channel}/master.m3u8`,
     "http-flv": `${origin}/live/${channel}.flv`,
     "ws-flv": `${wsOrigin}/live/${channel}.flv`,

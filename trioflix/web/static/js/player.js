@@ -1,7 +1,9 @@
-// The player: one <video> with our own controls, fed by one of three engines.
+// The player: one <video> with our own controls, fed by one of four engines.
 //
 //   hls     hls.js (MSE): the ABR ladder of /live/{channel}/master.m3u8 or a VOD master,
-//           automatic quality plus a manual choice of the real renditions
+//           automatic quality plus a manual choice of the real renditions; in the ll-hls
+//           mode, hls.js's low-latency mode on /live/{channel}/master-ll.m3u8 (LL-HLS:
+//           parts, blocking reloads), falling back to the ladder where a channel has none
 //   native  the browser's own HLS (Safari), where hls.js has no MSE to work with
 //   flv     mpegts.js over HTTP-FLV or WS-FLV (/live/{channel}.flv): the low-latency mode
 //   webrtc  WHEP (whep.js): real time, the default where the browser and the stream allow
@@ -11,6 +13,7 @@ import { el, formatDuration } from "./api.js";
 import { WhepEngine, whepAvailable } from "./whep.js";
 
 export const MODES = {
+  "ll-hls": "Low latency (LL-HLS)",
   hls: "Standard (HLS)",
   "http-flv": "Low latency (HTTP-FLV)",
   "ws-flv": "Low latency (WS-FLV)",
@@ -19,7 +22,7 @@ export const MODES = {
 const MODE_KEY = "trioflix.latencyMode";
 const VOLUME_KEY = "trioflix.volume";
 // Within this many seconds of the live edge the indicator says LIVE.
-const LIVE_SLACK_S = { hls: 2.5, native: 8, flv: 1.5, webrtc: 1 };
+const LIVE_SLACK_S = { hls: 2.5, "ll-hls": 1.5, native: 8, flv: 1.5, webrtc: 1 };
 const TICK_MS = 500;
 // hls.js reads a master playlist once, but a live ladder's rungs join the master only when
 // they have a first segment. The server holds the first master back a few seconds for them;
@@ -75,8 +78,11 @@ function openPlaybackSession(masterUrl) {
 // --- engines -------------------------------------------------------------------------
 
 class HlsEngine {
-  constructor(video, url, callbacks) {
-    this.kind = "hls";
+  // lowLatency: the URL is an LL-HLS master playlist: hls.js's low-latency mode, which
+  // keeps PART-HOLD-BACK behind the live edge and fetches parts as they are made.
+  constructor(video, url, callbacks, { lowLatency = false } = {}) {
+    this.kind = lowLatency ? "ll-hls" : "hls";
+    this.lowLatency = lowLatency;
     this.video = video;
     this.url = url;
     this.base = new URL(url, location.href).href; // the page may give a path (VOD)
@@ -97,9 +103,16 @@ class HlsEngine {
   start(resume) {
     const { live, onFatal, onLevels, onLevel } = this.callbacks;
     const Hls = window.Hls;
+    // Low latency: the distance from the live edge comes from the playlist's PART-HOLD-BACK,
+    // and playback runs up to 1.5x faster to get back to it after a start behind or a stall.
+    // (Parts shorter than 0.2 s, which hls.js can take as loaded when they are not, are
+    // the server's to avoid: docs/hls.md.)
+    const latency = this.lowLatency
+      ? { lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5 }
+      : { lowLatencyMode: false, liveSyncDurationCount: 3 };
     this.hls = new Hls({
       enableWorker: true,
-      liveSyncDurationCount: 3,
+      ...latency,
       backBufferLength: live ? 30 : 90,
       // A session that has just started may still answer 404 for a moment.
       manifestLoadingMaxRetry: 4,
@@ -161,7 +174,7 @@ class HlsEngine {
     this.hls.destroy();
     this.restarts += 1;
     this.start({
-      behind: behind > LIVE_SLACK_S.hls ? behind : 0,
+      behind: behind > LIVE_SLACK_S[this.kind] ? behind : 0,
       height: pinned ? pinned.height : null,
     });
     if (!paused) this.video.play().catch(() => {});
@@ -201,6 +214,13 @@ class HlsEngine {
     return Math.max(0, sync - this.video.currentTime);
   }
 
+  /** Seconds from the newest media of the playlist to what is shown (hls.js's estimate);
+   * null before it knows. */
+  latency() {
+    const value = this.hls.latency;
+    return Number.isFinite(value) && value > 0 ? value : null;
+  }
+
   jumpToLive() {
     const sync = this.hls.liveSyncPosition;
     if (sync !== null && sync !== undefined) this.video.currentTime = sync;
@@ -217,6 +237,11 @@ class HlsEngine {
 class SingleLevelEngine {
   levels() {
     return [];
+  }
+
+  /** What is buffered ahead of the picture: how far behind the newest media it is. */
+  latency() {
+    return this.behindLive();
   }
 
   get auto() {
@@ -610,11 +635,15 @@ export class Player {
   preferredMode() {
     const webrtc = Boolean(this.sources.whep) && whepAvailable();
     const saved = localStorage.getItem(MODE_KEY);
-    if (saved && MODES[saved] && (saved !== "webrtc" || webrtc)) return saved;
-    return webrtc ? "webrtc" : "hls";
+    const lowLatencyHls = Boolean(this.sources["ll-hls"]);
+    if (saved && MODES[saved]) {
+      if (saved === "webrtc" ? webrtc : saved !== "ll-hls" || lowLatencyHls) return saved;
+    }
+    if (webrtc) return "webrtc";
+    return lowLatencyHls ? "ll-hls" : "hls";
   }
 
-  /** Start playback in `mode` (live: hls, http-flv, ws-flv, webrtc; VOD: hls). */
+  /** Start playback in `mode` (live: ll-hls, hls, http-flv, ws-flv, webrtc; VOD: hls). */
   load(mode = this.live ? this.preferredMode() : "hls") {
     this.stopEngine();
     this.mode = mode;
@@ -626,14 +655,24 @@ export class Player {
     this.quality.disabled = true;
     const callbacks = {
       live: this.live,
-      onFatal: (reason, status) => this.fail(reason, status),
+      onFatal: (reason, status) => {
+        // A channel without LL-HLS (the server has it off): the ladder's HLS instead; if
+        // that fails too, the channel is offline.
+        if (mode === "ll-hls") this.load("hls");
+        else this.fail(reason, status);
+      },
       onLevels: (levels, selected) => this.showLevels(levels, selected),
       onLevel: (level) => this.showCurrentLevel(level),
     };
-    if (mode === "hls") {
-      const url = this.live ? this.startPlaybackSession() : this.sources.hls;
+    if (mode === "ll-hls" && !this.sources["ll-hls"]) {
+      this.load("hls");
+      return;
+    }
+    if (mode === "hls" || mode === "ll-hls") {
+      const master = this.sources[mode];
+      const url = this.live ? this.startPlaybackSession(master) : master;
       if (hlsAvailable()) {
-        this.engine = new HlsEngine(this.video, url, callbacks);
+        this.engine = new HlsEngine(this.video, url, callbacks, { lowLatency: mode === "ll-hls" });
       } else if (this.video.canPlayType("application/vnd.apple.mpegurl")) {
         this.engine = new NativeEngine(this.video, url);
       } else {
@@ -662,9 +701,9 @@ export class Player {
     this.autoplay();
   }
 
-  /** WebRTC could not play (`reason`): HLS now, for this page only (the choice is kept). */
+  /** WebRTC could not play (`reason`): (LL-)HLS now, for this page only (the choice is kept). */
   fallBackToHls(reason) {
-    this.load("hls");
+    this.load(this.sources["ll-hls"] ? "ll-hls" : "hls");
     this.setNotice(`Real-time playback failed (${reason}); using HLS.`);
   }
 
@@ -694,8 +733,8 @@ export class Player {
   }
 
   /** Live HLS: a playback session of this player's own; the master URL that carries it. */
-  startPlaybackSession() {
-    this.playbackSession = openPlaybackSession(this.sources.hls);
+  startPlaybackSession(master) {
+    this.playbackSession = openPlaybackSession(master);
     return this.playbackSession.url;
   }
 
@@ -844,12 +883,18 @@ export class Player {
     if (!this.engine) return;
     const behind = this.engine.behindLive();
     const atEdge = behind <= LIVE_SLACK_S[this.engine.kind];
-    // " behind" is dropped in a narrow player (site.css), leaving "12 s".
-    if (atEdge) this.liveButton.textContent = "LIVE";
+    // How far the picture is from the newest media (LL-HLS: hls.js's latency estimate),
+    // shown beside LIVE at the edge; " behind" and the figure are dropped in a narrow
+    // player (site.css), leaving "LIVE" or "12 s".
+    const latency = this.engine.latency();
+    const figure = latency === null ? "" : ` ${latency.toFixed(1)} s`;
+    if (atEdge) this.liveButton.replaceChildren("LIVE", el("span", { class: "ctl-long latency" }, figure));
     else this.liveButton.replaceChildren(`${Math.round(behind)} s`, el("span", { class: "ctl-long" }, " behind"));
     this.liveButton.classList.toggle("at-edge", atEdge);
-    this.liveButton.setAttribute("aria-label", atEdge ? "At the live edge" : `${Math.round(behind)} seconds behind live; jump to live (l)`);
+    const label = atEdge ? `At the live edge${latency === null ? "" : `, ${latency.toFixed(1)} seconds behind the stream`}` : `${Math.round(behind)} seconds behind live; jump to live (l)`;
+    this.liveButton.setAttribute("aria-label", label);
     this.root.dataset.behind = behind.toFixed(1);
+    this.root.dataset.latency = latency === null ? "" : latency.toFixed(2);
   }
 
   // --- seek preview (VOD) ------------------------------------------------------------

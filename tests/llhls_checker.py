@@ -1,0 +1,306 @@
+"""An RFC 8216bis checker for Low-Latency HLS media playlists, written for the tests.
+
+It shares no code with :mod:`protocols.hls`: it parses the text the server serves and
+checks it against the specification's rules, so the renderer does not check itself.
+
+- :func:`parse` reads one playlist and checks the rules that hold within it: the
+  header tags, part durations within PART-TARGET, segment durations within
+  EXT-X-TARGETDURATION and equal to the sum of their parts, part numbering (a segment
+  lists all its parts from the first, or none), a preload hint on every live playlist
+  naming a part not yet listed, EXT-X-MAP before the first segment.
+- :class:`History` checks a run of playlists of one rendition: numbering never goes
+  back, a (segment, part) keeps its URI and duration, a hinted part is the next one
+  listed, and a delta update agrees with the full playlist around it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+__all__ = ["History", "Part", "Playlist", "PlaylistError", "Segment", "parse"]
+
+_ATTR = re.compile(r'([A-Z0-9-]+)=("[^"]*"|[^,]*)')
+# RFC 8216bis 4.4.3.8: PART-HOLD-BACK at least twice the part target (SHOULD: three times);
+# this server promises three.
+HOLD_BACK_PARTS = 3
+SKIP_TARGETS = 6  # 4.4.3.8: CAN-SKIP-UNTIL at least six target durations
+
+
+class PlaylistError(AssertionError):
+    """The playlist breaks a rule; the message says which, with the playlist."""
+
+
+@dataclass(frozen=True)
+class Part:
+    """One EXT-X-PART."""
+
+    uri: str
+    duration: float
+    independent: bool
+
+
+@dataclass
+class Segment:
+    """One media segment: its parts, and (once complete) its EXTINF and URI."""
+
+    msn: int
+    parts: list[Part] = field(default_factory=list)
+    duration: float | None = None
+    uri: str | None = None
+    program_date_time: str | None = None
+    map_uri: str | None = None
+    discontinuity: bool = False
+
+
+@dataclass
+class Playlist:
+    """What :func:`parse` read."""
+
+    text: str
+    target_duration: int
+    part_target: float
+    media_sequence: int
+    skipped: int | None
+    segments: list[Segment]
+    hint: str | None
+    ended: bool
+    hold_back: float
+    skip_until: float
+    reports: list[dict[str, str]]
+
+    @property
+    def last_part(self) -> tuple[int, int] | None:
+        for segment in reversed(self.segments):
+            if segment.parts:
+                return segment.msn, len(segment.parts) - 1
+        return None
+
+
+def _attrs(value: str) -> dict[str, str]:
+    return {k: v.strip('"') for k, v in _ATTR.findall(value)}
+
+
+def _fail(text: str, why: str) -> PlaylistError:
+    return PlaylistError(f"{why}\n--- playlist ---\n{text}")
+
+
+def parse(text: str) -> Playlist:
+    """Parse one LL-HLS media playlist, checking the rules that hold within it.
+
+    Raises:
+        PlaylistError: A rule is broken.
+    """
+    lines = text.splitlines()
+    if not lines or lines[0] != "#EXTM3U" or not text.endswith("\n"):
+        raise _fail(text, "must start with #EXTM3U and end with a newline")
+    tags: dict[str, str] = {}
+    segments: list[Segment] = []
+    reports: list[dict[str, str]] = []
+    hint = None
+    ended = False
+    pending: Segment | None = None
+    current_map = None
+    skipped = None
+    msn = None
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name in (
+            "#EXT-X-VERSION",
+            "#EXT-X-TARGETDURATION",
+            "#EXT-X-PART-INF",
+            "#EXT-X-SERVER-CONTROL",
+            "#EXT-X-MEDIA-SEQUENCE",
+            "#EXT-X-DISCONTINUITY-SEQUENCE",
+        ):
+            if segments or pending:
+                raise _fail(text, f"{name} after the first segment")
+            if name in tags:
+                raise _fail(text, f"{name} twice")
+            tags[name] = value
+            if name == "#EXT-X-MEDIA-SEQUENCE":
+                msn = int(value)
+            continue
+        if msn is None and line:
+            raise _fail(text, f"{line!r} before EXT-X-MEDIA-SEQUENCE")
+        if pending is None and (
+            line.startswith(("#EXT-X-PART:", "#EXTINF", "#EXT-X-PROGRAM-DATE-TIME", "#EXT-X-MAP"))
+            or line == "#EXT-X-DISCONTINUITY"
+        ):
+            if hint is not None:
+                raise _fail(text, "a segment after EXT-X-PRELOAD-HINT")
+            assert msn is not None
+            pending = Segment(msn=msn)
+            msn += 1
+        if name == "#EXT-X-SKIP":
+            if segments or pending:
+                raise _fail(text, "EXT-X-SKIP must come before every segment")
+            skipped = int(_attrs(value)["SKIPPED-SEGMENTS"])
+            assert msn is not None  # lines before EXT-X-MEDIA-SEQUENCE failed above
+            msn += skipped
+        elif line == "#EXT-X-DISCONTINUITY":
+            assert pending is not None
+            pending.discontinuity = True
+        elif name == "#EXT-X-MAP":
+            assert pending is not None
+            current_map = _attrs(value)["URI"]
+        elif name == "#EXT-X-PROGRAM-DATE-TIME":
+            assert pending is not None
+            pending.program_date_time = value
+        elif name == "#EXT-X-PART":
+            assert pending is not None
+            attrs = _attrs(value)
+            unknown = set(attrs) - {"DURATION", "URI", "INDEPENDENT"}
+            if unknown or attrs.get("INDEPENDENT", "YES") != "YES":
+                raise _fail(text, f"unexpected EXT-X-PART attributes {attrs}")
+            pending.parts.append(
+                Part(attrs["URI"], float(attrs["DURATION"]), "INDEPENDENT" in attrs)
+            )
+        elif name == "#EXTINF":
+            assert pending is not None
+            pending.duration = float(value.rstrip(","))
+        elif name == "#EXT-X-PRELOAD-HINT":
+            attrs = _attrs(value)
+            if attrs.get("TYPE") != "PART" or hint is not None:
+                raise _fail(text, "one EXT-X-PRELOAD-HINT of TYPE=PART")
+            hint = attrs["URI"]
+        elif name == "#EXT-X-RENDITION-REPORT":
+            reports.append(_attrs(value))
+        elif line == "#EXT-X-ENDLIST":
+            ended = True
+        elif line and not line.startswith("#"):
+            if pending is None or pending.duration is None:
+                raise _fail(text, f"URI {line!r} without EXTINF")
+            pending.uri = line
+            pending.map_uri = current_map
+            segments.append(pending)
+            pending = None
+        elif line:
+            raise _fail(text, f"unknown tag {line!r}")
+    if pending is not None:
+        if pending.duration is not None or not pending.parts:
+            raise _fail(text, "the open segment must have parts and no EXTINF")
+        pending.map_uri = current_map
+        segments.append(pending)
+    for needed in ("#EXT-X-VERSION", "#EXT-X-TARGETDURATION", "#EXT-X-PART-INF",
+                   "#EXT-X-SERVER-CONTROL", "#EXT-X-MEDIA-SEQUENCE"):  # fmt: skip
+        if needed not in tags:
+            raise _fail(text, f"{needed} missing")
+    if int(tags["#EXT-X-VERSION"]) < 9:
+        raise _fail(text, "EXT-X-SKIP and CAN-SKIP-UNTIL need version 9")
+    target = int(tags["#EXT-X-TARGETDURATION"])
+    part_target = float(_attrs(tags["#EXT-X-PART-INF"])["PART-TARGET"])
+    control = _attrs(tags["#EXT-X-SERVER-CONTROL"])
+    if control.get("CAN-BLOCK-RELOAD") != "YES":
+        raise _fail(text, "CAN-BLOCK-RELOAD=YES missing")
+    hold_back = float(control["PART-HOLD-BACK"])
+    skip_until = float(control["CAN-SKIP-UNTIL"])
+    if hold_back < HOLD_BACK_PARTS * part_target - 1e-9:
+        raise _fail(text, f"PART-HOLD-BACK {hold_back} below {HOLD_BACK_PARTS} part targets")
+    if skip_until < SKIP_TARGETS * target:
+        raise _fail(text, f"CAN-SKIP-UNTIL {skip_until} below six target durations")
+    if ended == (hint is not None):
+        raise _fail(text, "a live playlist needs EXT-X-PRELOAD-HINT; an ended one none")
+    uris: set[str] = set()
+    for i, segment in enumerate(segments):
+        if segment.map_uri is None:
+            raise _fail(text, f"segment {segment.msn} has no EXT-X-MAP")
+        if segment.program_date_time is None:
+            raise _fail(text, f"segment {segment.msn} has no EXT-X-PROGRAM-DATE-TIME")
+        for part in segment.parts:
+            if part.duration > part_target + 1e-9:
+                raise _fail(text, f"part {part.uri} longer than PART-TARGET {part_target}")
+            if part.uri in uris:
+                raise _fail(text, f"{part.uri} listed twice")
+            uris.add(part.uri)
+        if segment.duration is not None:
+            if round(segment.duration) > target:
+                raise _fail(text, f"segment {segment.msn} exceeds EXT-X-TARGETDURATION")
+            total = sum(p.duration for p in segment.parts)
+            if segment.parts and abs(total - segment.duration) > 0.0015:
+                raise _fail(text, f"segment {segment.msn}: parts sum to {total}, not its EXTINF")
+        elif i != len(segments) - 1:
+            raise _fail(text, "only the last segment may lack EXTINF")
+    if hint is not None and hint in uris:
+        raise _fail(text, f"the hinted part {hint} is already listed")
+    listing = [s for s in segments if s.parts]
+    if listing and segments[-1].duration is None and listing[-1] is not segments[-1]:
+        raise _fail(text, "the open segment lists no part")
+    # Parts are listed for the newest segments only: once a segment lists them, every
+    # later one does (RFC 8216bis 6.2.2 removes the oldest parts first).
+    first_listing = next((i for i, s in enumerate(segments) if s.parts), len(segments))
+    if any(not s.parts for s in segments[first_listing:]):
+        raise _fail(text, "a segment without parts after one with parts")
+    return Playlist(
+        text=text,
+        target_duration=target,
+        part_target=part_target,
+        media_sequence=int(tags["#EXT-X-MEDIA-SEQUENCE"]),
+        skipped=skipped,
+        segments=segments,
+        hint=hint,
+        ended=ended,
+        hold_back=hold_back,
+        skip_until=skip_until,
+        reports=reports,
+    )
+
+
+class History:
+    """The playlists of one rendition seen so far, checked against each other.
+
+    Feed every playlist served during a run to :meth:`add`, full ones and delta updates
+    alike, in the order their responses were read.
+    """
+
+    def __init__(self) -> None:
+        self.parts: dict[tuple[int, int], Part] = {}
+        self.segments: dict[int, Segment] = {}
+        self.hints: dict[str, tuple[int, int]] = {}
+        self.checked = 0
+        self.deltas = 0
+
+    def add(self, text: str) -> Playlist:
+        """Parse and check ``text``; then check it against what came before.
+
+        Raises:
+            PlaylistError: A rule is broken.
+        """
+        playlist = parse(text)
+        if playlist.skipped is not None:
+            self.deltas += 1
+            if playlist.skipped:
+                first_kept = playlist.media_sequence + playlist.skipped
+                end = sum(s.duration or sum(p.duration for p in s.parts) for s in playlist.segments)
+                # Only segments older than the skip boundary may be skipped: what is
+                # listed spans at least CAN-SKIP-UNTIL less one segment.
+                if end + playlist.target_duration < playlist.skip_until:
+                    raise _fail(text, f"skipped up to {first_kept}, inside CAN-SKIP-UNTIL")
+        for segment in playlist.segments:
+            known = self.segments.get(segment.msn)
+            if known is not None and known.uri and segment.uri and known.uri != segment.uri:
+                raise _fail(text, f"segment {segment.msn} changed its URI")
+            if known is not None and known.duration is not None and segment.duration is not None:
+                if abs(known.duration - segment.duration) > 1e-9:
+                    raise _fail(text, f"segment {segment.msn} changed its duration")
+            if known is None or segment.duration is not None:
+                self.segments[segment.msn] = segment
+            for index, part in enumerate(segment.parts):
+                seen = self.parts.setdefault((segment.msn, index), part)
+                if seen != part:
+                    raise _fail(text, f"part {segment.msn}.{index} changed: {seen} -> {part}")
+                hinted = self.hints.get(part.uri)
+                if hinted is not None and hinted != (segment.msn, index):
+                    raise _fail(text, f"hinted {part.uri} came as {segment.msn}.{index}")
+        if playlist.hint is not None:
+            last = playlist.last_part
+            open_segment = playlist.segments[-1] if playlist.segments else None
+            if last is None:
+                expected = (playlist.media_sequence + (playlist.skipped or 0), 0)
+            elif open_segment is not None and open_segment.duration is None:
+                expected = (last[0], last[1] + 1)
+            else:
+                expected = (last[0] + 1, 0)
+            self.hints[playlist.hint] = expected
+        self.checked += 1
+        return playlist

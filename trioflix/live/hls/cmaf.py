@@ -1,0 +1,345 @@
+"""Low-Latency HLS of one rendition: CMAF parts in memory, playlists, blocking delivery.
+
+Rules / theory of operation
+---------------------------
+1. A :class:`CMAFRendition` takes the same FLV tags as the MPEG-TS segmenter of its
+   session (after it, so the codec records it parsed are reused) and cuts them into
+   fMP4 parts (:class:`protocols.fmp4.Fragmenter`) where :class:`protocols.hls.PartCutter`
+   says; :class:`protocols.hls.LLPlaylist` lists them. Every byte and playlist line
+   comes from :mod:`protocols`.
+2. Parts live in memory only, and only while players can still ask for them: those of
+   the segments in the playlist window and :data:`KEEP_BEHIND_SEGMENTS` more. A whole
+   segment is its parts' bytes joined. Nothing is written to disk: a part is read by
+   players within seconds, and the MPEG-TS output stays the one on disk.
+3. A new codec record (or a first audio record after video started) starts a new
+   fragmenter, hence a new initialization segment (a new EXT-X-MAP URI), at the next
+   keyframe, after a discontinuity. So do a timestamp jump and a new publisher.
+4. Each change of the playlist makes a new *version*: one ``trio.Event`` per version,
+   set when the next one exists, is what every blocked request waits on (one wake-up
+   per version, however many requests wait), and each version's text is rendered
+   once per form (full, delta) and the bytes shared by every request that gets it.
+5. Blocked requests are bounded per channel (:class:`Waiters`); beyond the bound a
+   request is refused at once rather than queued. The timeout of a blocked request is
+   the caller's, on Trio's clock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Final
+
+import trio
+
+from protocols import fmp4, hls
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from datetime import datetime
+
+    from protocols import flv
+
+__all__ = [
+    "KEEP_BEHIND_SEGMENTS",
+    "LL_WINDOW_SEGMENTS",
+    "MAX_WAITERS",
+    "CMAFRendition",
+    "Waiters",
+    "WaitersExhausted",
+]
+
+logger = logging.getLogger(__name__)
+
+# Twelve segments: with CAN-SKIP-UNTIL at six target durations a delta update leaves out
+# what is older than that, and 24 s of 2 s segments give it something to leave out.
+LL_WINDOW_SEGMENTS: Final = 12
+# Players that loaded a playlist just before a segment left it still fetch its parts.
+KEEP_BEHIND_SEGMENTS: Final = 2
+# Initialization segments kept: the current one and those of segments still listed (a
+# new map comes only with a new publisher or new codec records).
+MAX_INIT_SEGMENTS: Final = 4
+# Blocked playlist and part requests per channel: each holds a task and a socket; a
+# thousand is far more players than one host serves at LL-HLS rates, yet a bound.
+MAX_WAITERS: Final = 1000
+# A timestamp step larger than this is a break (as protocols.hls.Segmenter's default).
+MAX_GAP_MS: Final = 500
+
+
+class WaitersExhausted(Exception):
+    """The channel has :data:`MAX_WAITERS` blocked requests already."""
+
+
+class Waiters:
+    """The blocked requests of one channel, bounded."""
+
+    def __init__(self, limit: int = MAX_WAITERS) -> None:
+        self.limit = limit
+        self.count = 0
+
+    @contextmanager
+    def admit(self) -> Iterator[None]:
+        """Count a blocked request for as long as the block runs.
+
+        Raises:
+            WaitersExhausted: The bound is reached.
+        """
+        if self.count >= self.limit:
+            raise WaitersExhausted
+        self.count += 1
+        try:
+            yield
+        finally:
+            self.count -= 1
+
+
+class CMAFRendition:
+    """One rendition's LL-HLS: its parts, its playlist and the requests waiting on them.
+
+    Args:
+        name: The rendition (``"source"``).
+        session_id: The live session; in every URI, as the TS segments' names have it.
+        part_target_ms: PART-TARGET.
+        segment_target_ms: Segments are cut at the first keyframe this far in.
+        max_segment_ms: ... or at any frame this far in.
+        target_duration_s: EXT-X-TARGETDURATION, as the TS playlist's.
+        dates: Media timestamp to wall clock, for EXT-X-PROGRAM-DATE-TIME.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        session_id: int,
+        part_target_ms: int,
+        segment_target_ms: int,
+        max_segment_ms: int,
+        target_duration_s: int,
+        dates: Callable[[int], datetime | None],
+    ) -> None:
+        self.name = name
+        self.session_id = session_id
+        self._part_target_ms = part_target_ms
+        self._segment_target_ms = segment_target_ms
+        self._max_segment_ms = max_segment_ms
+        self._dates = dates
+        self.playlist = hls.LLPlaylist(
+            prefix=f"ll-{session_id}-",
+            target_duration_s=target_duration_s,
+            part_target_ms=part_target_ms,
+            window_size=LL_WINDOW_SEGMENTS,
+        )
+        self.meter = hls.BitrateMeter()
+        self.codecs: tuple[str, ...] = ()
+        self._cutter = self._new_cutter()
+        self._fragmenter: fmp4.Fragmenter | None = None
+        self._maps = 0
+        self._next_sequence = 1  # mfhd sequence numbers run on across fragmenters
+        self._map_uri = ""
+        self._inits: OrderedDict[str, bytes] = OrderedDict()
+        self._parts: dict[tuple[int, int], bytes] = {}
+        self._part_start_ms = 0
+        self._segment_bytes = 0  # of the open segment, for the master playlist's BANDWIDTH
+        self._segment_ms = 0
+        self._last_ms: int | None = None
+        self._changed = trio.Event()
+        self._rendered: dict[bool, tuple[int, bytes]] = {}
+
+    def _new_cutter(self) -> hls.PartCutter:
+        return hls.PartCutter(
+            part_target_ms=self._part_target_ms,
+            segment_target_ms=self._segment_target_ms,
+            max_segment_ms=self._max_segment_ms,
+        )
+
+    # --- media in (rule 1) ------------------------------------------------------------
+
+    def push_video(
+        self,
+        tag: flv.VideoTag | flv.ExVideoTag,
+        timestamp_ms: int,
+        *,
+        video: fmp4.VideoConfig | None,
+        audio: flv.AudioSpecificConfig | None,
+    ) -> None:
+        """Take one video tag, given the codec records in force (the TS segmenter's)."""
+        if not tag.is_coded_frame or video is None:
+            return
+        keyframe = tag.is_keyframe
+        fragmenter = self._fragmenter
+        stale = fragmenter is None or (
+            fragmenter.video_config != video or fragmenter.audio_config != audio
+        )
+        last = self._last_ms
+        jump = last is not None and not last <= timestamp_ms <= last + MAX_GAP_MS
+        if self._cutter.open and (stale or jump):
+            self.cut()  # rule 3: a new map, or the break, after a discontinuity
+        if not self._cutter.open:
+            if not keyframe:
+                return
+            if stale:
+                self._new_map(video, audio)
+        fragmenter = self._fragmenter
+        if fragmenter is None:
+            return  # codecs fMP4 cannot carry (logged when the map was refused)
+        try:
+            fragmenter.add_video(
+                tag.data, dts_ms=timestamp_ms, cts_ms=tag.composition_time_ms, keyframe=keyframe
+            )
+        except fmp4.FMP4Error as exc:
+            logger.debug("%s: a video frame fMP4 cannot take: %s", self.name, exc)
+            return
+        opened = not self._cutter.open
+        ended = self._cutter.push(timestamp_ms, start_point=keyframe)
+        self._last_ms = timestamp_ms
+        if opened:
+            self._part_start_ms = timestamp_ms
+        if ended is not None:
+            self._add_part(fragmenter.cut(), ended)
+            self._part_start_ms = timestamp_ms
+
+    def push_audio(self, tag: flv.AudioTag, timestamp_ms: int) -> None:
+        """Take one audio tag: it joins the open part (audio never cuts)."""
+        fragmenter = self._fragmenter
+        if not (tag.is_aac_frame and self._cutter.open and fragmenter is not None):
+            return
+        if fragmenter.audio_config is None:
+            return
+        try:
+            fragmenter.add_audio(tag.data, dts_ms=timestamp_ms)
+        except fmp4.FMP4Error as exc:
+            logger.debug("%s: an audio frame fMP4 cannot take: %s", self.name, exc)
+
+    def cut(self) -> None:
+        """Close the open part and segment; the next starts at a keyframe, after
+        EXT-X-DISCONTINUITY (a new publisher, a timestamp jump, new codec records)."""
+        ended = self._cutter.finish()
+        fragmenter = self._fragmenter
+        if ended is not None and fragmenter is not None:
+            self._add_part(fragmenter.flush(), ended)
+        if fragmenter is not None:
+            # Decode times may start over after the break: a fragmenter of its own.
+            self._next_sequence = fragmenter.sequence
+            self._fragmenter = None
+        self._last_ms = None
+        if self.playlist.end_segment(discontinuity=True) is not None:
+            self._changed_now()
+
+    def end(self) -> None:
+        """EXT-X-ENDLIST: the publisher is gone (:meth:`resume` withdraws it)."""
+        self.cut()
+        if not self.playlist.ended:
+            self.playlist.end()
+            self._changed_now()
+
+    def resume(self) -> None:
+        """The publisher is back: no EXT-X-ENDLIST; the next segment is a discontinuity."""
+        if self.playlist.ended:
+            self.playlist.resume()
+            self._changed_now()
+
+    def _new_map(self, video: fmp4.VideoConfig, audio: flv.AudioSpecificConfig | None) -> None:
+        try:
+            fragmenter = fmp4.Fragmenter(video=video, audio=audio, sequence=self._next_sequence)
+        except fmp4.FMP4Error as exc:
+            logger.warning(
+                "%s: no fMP4 initialization segment for these codecs: %s", self.name, exc
+            )
+            self._fragmenter = None
+            return
+        self._fragmenter = fragmenter
+        self._map_uri = f"init-{self.session_id}-{self._maps}.mp4"
+        self._maps += 1
+        self._inits[self._map_uri] = fragmenter.init_segment
+        while len(self._inits) > MAX_INIT_SEGMENTS:
+            self._inits.popitem(last=False)
+        self.codecs = fragmenter.codecs
+
+    def _add_part(self, fragment: fmp4.Fragment | None, ended: hls.PartEnded) -> None:
+        if fragment is None:
+            return
+        # A frame later than every recent one can stretch a part past the target by
+        # that lateness; it is listed at the target (players take a few ms either way).
+        duration = min(ended.duration_ms, self._part_target_ms)
+        try:
+            at = self.playlist.add_part(
+                duration,
+                independent=ended.independent,
+                map_uri=self._map_uri,
+                program_date_time=self._dates(self._part_start_ms),
+            )
+        except hls.HLSError as exc:
+            logger.warning("%s: part dropped: %s", self.name, exc)
+            return
+        self._parts[at] = fragment.data
+        self._segment_bytes += len(fragment.data)
+        self._segment_ms += duration
+        if ended.ends_segment:
+            self.meter.add(self._segment_bytes, self._segment_ms)
+            self._segment_bytes = self._segment_ms = 0
+            first = self.playlist.end_segment()
+            if first is not None:
+                for key in [k for k in self._parts if k[0] < first - KEEP_BEHIND_SEGMENTS]:
+                    del self._parts[key]
+        self._changed_now()
+
+    def _changed_now(self) -> None:
+        # Rule 4: wake every request blocked on the previous version, once.
+        self._changed.set()
+        self._changed = trio.Event()
+
+    # --- for HTTP ---------------------------------------------------------------------
+
+    def render(self, *, skip: bool = False) -> bytes:
+        """The playlist's bytes, rendered once per version and form (rule 4)."""
+        version = self.playlist.version
+        cached = self._rendered.get(skip)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        text = self.playlist.render(skip=skip).encode()
+        self._rendered[skip] = (version, text)
+        return text
+
+    async def wait_playlist(self, request: hls.ReloadRequest) -> hls.Reload:
+        """Block until the playlist has what ``request`` asks for (or has ended).
+
+        Returns:
+            :attr:`~protocols.hls.Reload.READY`, or ``TOO_FAR`` at once for a request
+            no wait can satisfy (400).
+        """
+        while (decision := self.playlist.reload(request)) is hls.Reload.WAIT:
+            await self._changed.wait()
+        return decision
+
+    async def wait_part(self, msn: int, part: int) -> bytes | None:
+        """A part's bytes; a part not made yet (the preload hint's) is waited for.
+
+        Returns:
+            ``None`` when it is gone, will never exist (its segment ended before it,
+            the stream ended), or is further ahead than a request may wait for.
+        """
+        request = hls.ReloadRequest(msn=msn, part=part)
+        while True:
+            data = self._parts.get((msn, part))
+            if data is not None:
+                return data
+            if self.playlist.has(msn, part) or self.playlist.ended:
+                return None
+            if self.playlist.reload(request) is hls.Reload.TOO_FAR:
+                return None
+            await self._changed.wait()
+
+    def segment(self, msn: int) -> bytes | None:
+        """A complete segment: its parts joined (``None`` if gone or still open)."""
+        if msn >= self.playlist.next_part[0]:
+            return None
+        chunks = []
+        index = 0
+        while (data := self._parts.get((msn, index))) is not None:
+            chunks.append(data)
+            index += 1
+        return b"".join(chunks) if chunks else None
+
+    def init_segment(self, uri: str) -> bytes | None:
+        """An initialization segment by its EXT-X-MAP URI."""
+        return self._inits.get(uri)
