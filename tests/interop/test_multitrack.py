@@ -18,7 +18,14 @@ import trio
 
 from protocols import flv
 from tests.interop.media import decoded_frames, ffprobe
-from tests.trioflix.live_hls.helpers import wait_live
+from tests.trioflix.live_hls.helpers import (
+    MediaPlaylistText,
+    decode_errors,
+    parse_master_playlist,
+    parse_media_playlist,
+    stream_info,
+    wait_live,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -81,6 +88,14 @@ async def watch(server: Server, target: str, into: dict[str, bytes]) -> None:
     into[target] = data
 
 
+async def ended_playlist(server: Server, path: str) -> MediaPlaylistText:
+    """The media playlist at ``path`` once the publisher's end finalised it (2 s at most)."""
+    with trio.fail_after(10):
+        while not (playlist := parse_media_playlist((await server.client.get(path)).text)).ended:  # noqa: ASYNC110 (polls HTTP)
+            await trio.sleep(0.1)
+    return playlist
+
+
 def video_tags(data: bytes) -> list[tuple[int, flv.VideoTag | flv.ExVideoTag]]:
     reader = flv.FLVReader()
     reader.receive_data(data)
@@ -128,3 +143,26 @@ async def test_each_track_plays_as_a_plain_flv_stream(
     # one encoder's rungs: every keyframe of track 1 is a keyframe of track 0 too
     assert len(keyframes[targets[1]]) >= 2
     assert set(keyframes[targets[1]]) <= set(keyframes[targets[0]])
+
+    # HLS: track 1 is a variant of its own beside the source, cut at the same times
+    master = parse_master_playlist((await server.client.get("/live/alice/master.m3u8")).text)
+    assert [(attrs["RESOLUTION"], uri.split("/")[0]) for attrs, uri in master] == [
+        ("640x360", "source"),
+        ("320x180", "track1"),
+    ]
+    durations = []
+    for (_, uri), size in zip(master, SIZES, strict=True):
+        playlist = await ended_playlist(server, f"/live/alice/{uri}")
+        assert len(playlist.segments) >= 2
+        durations.append([segment.duration_ms for segment in playlist.segments])
+        rendition = uri.split("/")[0]
+        path = tmp_path / f"{rendition}.ts"
+        for segment in playlist.segments:
+            response = await server.client.get(f"/live/alice/{rendition}/{segment.uri}")
+            assert response.status_code == 200
+            with path.open("ab") as out:
+                out.write(response.content)
+        assert decode_errors(path) == ""
+        (video,) = [s for s in stream_info(path) if s["codec_type"] == "video"]
+        assert f"{video['width']}x{video['height']}" == size
+    assert durations[0] == durations[1]
