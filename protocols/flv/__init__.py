@@ -9,6 +9,9 @@
   :func:`split_annex_b` to take the parameter sets out of an Annex B stream),
   :func:`parse_hevc_config`, :func:`parse_audio_specific_config`, and :func:`parse_h264_sps` and
   :func:`parse_hevc_sps_size` for width/height.
+- Enhanced RTMP v2 multitrack bodies: :func:`parse_multitrack_video`,
+  :func:`parse_multitrack_audio` and their inverses; :func:`single_track_video` and
+  :func:`single_track_audio` turn one track into a plain body.
 """
 
 from __future__ import annotations
@@ -40,6 +43,19 @@ from ._hevc import HEVCNalArray as HEVCNalArray
 from ._hevc import HEVCNalType as HEVCNalType
 from ._hevc import parse_hevc_config as parse_hevc_config
 from ._hevc_sps import parse_hevc_sps_size as parse_hevc_sps_size
+from ._multitrack import AudioPacketType as AudioPacketType
+from ._multitrack import AvMultitrackType as AvMultitrackType
+from ._multitrack import MultitrackAudioTag as MultitrackAudioTag
+from ._multitrack import MultitrackVideoTag as MultitrackVideoTag
+from ._multitrack import TrackPacket as TrackPacket
+from ._multitrack import encode_multitrack_audio as encode_multitrack_audio
+from ._multitrack import encode_multitrack_video as encode_multitrack_video
+from ._multitrack import is_multitrack_audio as is_multitrack_audio
+from ._multitrack import is_multitrack_video as is_multitrack_video
+from ._multitrack import parse_multitrack_audio as parse_multitrack_audio
+from ._multitrack import parse_multitrack_video as parse_multitrack_video
+from ._multitrack import single_track_audio as single_track_audio
+from ._multitrack import single_track_video as single_track_video
 from ._tags import AACPacketType as AACPacketType
 from ._tags import AudioTag as AudioTag
 from ._tags import AVCPacketType as AVCPacketType

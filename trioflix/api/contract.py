@@ -764,7 +764,7 @@ OPERATIONS: tuple[Operation, ...] = (
 NOT_JSON: Mapping[str, str] = {
     "/static/<path:filename>": "Quart's static folder: files, not JSON",
     "/metrics": "Prometheus text format",
-    "/live/<channel>.flv": "HTTP-FLV and WS-FLV: an endless FLV body or a websocket",
+    "/live/<channel>.flv": "HTTP-FLV and WS-FLV: an endless FLV body or a websocket (?track=N)",
     "/internal/live/<channel>.flv": "an FLV pull between the hosts of a site",
     "/live/<channel>/whep": "WHEP: an SDP offer in, an SDP answer out (docs/webrtc.md)",
     "/live/<channel>/whep/<session_id>": "a WHEP session: DELETE ends it (docs/webrtc.md)",

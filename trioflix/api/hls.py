@@ -80,7 +80,7 @@ SEGMENT_KEEP_S: Final = 90.0
 # each player's own in its place.
 _EDGE_TOKEN: Final = "edge-token-placeholder"
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,32}$")
-_RENDITION = re.compile(r"^(source|\d{2,4}p)$")
+_RENDITION = re.compile(r"^(source|\d{2,4}p|track\d{1,3})$")  # track<N>: a multitrack publisher's
 _SEGMENT = re.compile(r"^seg-(\d{1,18})-(\d{6,12})\.ts$")
 # LL-HLS: ll-{session}-{msn}.m4s (a segment), ll-{session}-{msn}.{part}.m4s, init-{session}-{n}.mp4
 _LL_FILE = re.compile(r"^ll-(\d{1,18})-(\d{1,18})(?:\.(\d{1,6}))?\.m4s$")

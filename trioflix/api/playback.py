@@ -26,6 +26,7 @@ from trioflix.cluster.pull_auth import PullTokenRejected
 from trioflix.errors import APIError
 from trioflix.live.channel.fanout import Transport
 from trioflix.live.channel.packets import flv_bytes, flv_stream_header
+from trioflix.live.channel.tracks import TrackNotFound, requested_track
 from trioflix.live.channel.viewer_lifecycle import watching
 from trioflix.live.edge.pull import PULL_TOKEN_HEADER, session_headers
 from trioflix.live.edge.pull_source import pullable, serving_pull
@@ -64,11 +65,20 @@ async def _flv_body(
             yield data
 
 
+def _track(live: LiveStream) -> LiveStream:
+    """The track of a multitrack publisher the ``track`` query parameter asks for."""
+    try:
+        return requested_track(live, request.args.get("track"))
+    except TrackNotFound as exc:
+        raise APIError(404, "no_such_track", str(exc)) from None
+
+
 @blueprint.get("/live/<channel>.flv")
 async def http_flv(channel: str) -> Response:
     live = await state().channels.find(channel)
     if live is None:
         raise _not_live(channel)
+    live = _track(live)
     response = Response(
         _flv_body(live, request.remote_addr, state().webhooks),
         content_type="video/x-flv",
@@ -83,6 +93,11 @@ async def ws_flv(channel: str) -> None:
     live = await state().channels.find(channel)
     if live is None:
         await websocket.close(4404, f"{channel} is not live")
+        return
+    try:
+        live = requested_track(live, websocket.args.get("track"))
+    except TrackNotFound as exc:
+        await websocket.close(4404, str(exc))
         return
     await websocket.accept()
     with watching(live, Transport.WS_FLV, websocket.remote_addr, state().webhooks) as subscriber:

@@ -39,6 +39,7 @@ from trioflix.direct.tus import serve_tus_request, tus_target
 from trioflix.direct.websocket import DirectWebsocket
 from trioflix.live.channel.fanout import Transport
 from trioflix.live.channel.packets import flv_bytes, flv_stream_header
+from trioflix.live.channel.tracks import TrackNotFound, requested_track
 from trioflix.live.channel.viewer_lifecycle import watching
 from trioflix.live.edge.pull import PULL_TOKEN_HEADER, session_headers
 from trioflix.live.edge.pull_source import pullable, serving_pull
@@ -90,6 +91,10 @@ class DirectRoutes:
             live = await self.state.channels.find(channel) if _is_segment(channel) else None
             if live is None:
                 return None
+            try:
+                live = requested_track(live, head.query.get("track"))
+            except TrackNotFound:
+                return None  # the ASGI route answers with the error
             if not head.websocket:
                 return partial(self._http_flv, live)
             if conn := _upgrade(data):

@@ -25,7 +25,12 @@ def read_all(pieces: list[bytes]) -> list[flv.FLVHeader | flv.FLVTag]:
 
 
 def test_the_corpus_is_there() -> None:
-    assert FILES == ["ffmpeg-flv1-mp3.flv", "ffmpeg-h264-aac.flv", "pyav-hevc-aac.flv"]
+    assert FILES == [
+        "ffmpeg-flv1-mp3.flv",
+        "ffmpeg-h264-aac.flv",
+        "ffmpeg9-multitrack-h264-aac.flv",
+        "pyav-hevc-aac.flv",
+    ]
 
 
 @pytest.mark.parametrize("name", FILES)
@@ -76,3 +81,35 @@ def test_tag_bodies_and_codec_records(name: str, video: str | None, audio: int) 
     if audio == flv.SoundFormat.AAC:
         (asc,) = [flv.parse_audio_specific_config(a.data) for a in audios if a.is_sequence_header]
         assert asc.sample_rate == 44100
+
+
+def test_ffmpeg9_multitrack_tracks_split_into_plain_bodies() -> None:
+    """Track 1 of each multitrack body becomes a legacy body like track 0's, and round trips."""
+    tags = read_all([(VECTORS / "ffmpeg9-multitrack-h264-aac.flv").read_bytes()])
+    bodies = [t for t in tags if isinstance(t, flv.FLVTag)]
+    video = [t.data for t in bodies if t.tag_type == flv.TagType.VIDEO]
+    audio = [t.data for t in bodies if t.tag_type == flv.TagType.AUDIO]
+    multi_video_bodies = [b for b in video if flv.is_multitrack_video(b)]
+    multi_audio_bodies = [b for b in audio if flv.is_multitrack_audio(b)]
+    assert len(multi_video_bodies) >= 25 and len(multi_audio_bodies) >= 20
+    multi_video = [flv.parse_multitrack_video(b) for b in multi_video_bodies]
+    multi_audio = [flv.parse_multitrack_audio(b) for b in multi_audio_bodies]
+    assert [flv.encode_multitrack_video(t) for t in multi_video] == multi_video_bodies
+    assert [flv.encode_multitrack_audio(t) for t in multi_audio] == multi_audio_bodies
+    assert {(t.multitrack_type, tuple(p.track_id for p in t.tracks)) for t in multi_video} == {
+        (flv.AvMultitrackType.ONE_TRACK, (1,))
+    }
+    plain = [flv.single_track_video(tag, 1) for tag in multi_video]
+    parsed = [flv.parse_video_tag(b) for b in plain if b is not None]
+    assert len(parsed) == len(multi_video)
+    assert all(isinstance(v, flv.VideoTag) and v.codec_id == flv.VideoCodecId.AVC for v in parsed)
+    assert any(v.composition_time_ms > 0 for v in parsed)  # B-frames keep their offsets
+    (config,) = [flv.parse_avc_config(v.data) for v in parsed if v.is_sequence_header]
+    sps = flv.parse_h264_sps(config.sps[0])
+    assert (sps.width, sps.height) == (80, 60)
+    track0 = [flv.parse_video_tag(b) for b in video if not flv.is_multitrack_video(b)]
+    keyframes = [v.is_keyframe for v in parsed if v.is_coded_frame]
+    assert keyframes == [v.is_keyframe for v in track0 if v.is_coded_frame]
+    aac = [flv.parse_audio_tag(b) for t in multi_audio if (b := flv.single_track_audio(t, 1))]
+    (asc,) = [flv.parse_audio_specific_config(a.data) for a in aac if a.is_sequence_header]
+    assert asc.sample_rate == 44100

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from protocols import rtmp
+from protocols import flv, rtmp
 from protocols.amf import AMFValue, ECMAArray, encode_amf0
 
 from .helpers import ConnectionPair, get_all_events, seeded_random
@@ -705,3 +705,33 @@ def test_client_answers_unknown_server_commands() -> None:
             ),
         )
     ]
+
+
+def test_multitrack_media_arrives_whole() -> None:
+    """Enhanced RTMP v2 Multitrack messages are media messages like any other: their
+    bodies arrive byte for byte, and protocols.flv splits them into tracks."""
+    pair = ConnectionPair()
+    stream_id = pair.start_publishing()
+    video = flv.encode_multitrack_video(
+        flv.MultitrackVideoTag(
+            frame_type=1,
+            multitrack_type=flv.AvMultitrackType.MANY_TRACKS,
+            packet_type=flv.VideoPacketType.CODED_FRAMES,
+            tracks=(
+                flv.TrackPacket(track_id=0, fourcc="avc1", data=bytes(300)),
+                flv.TrackPacket(track_id=1, fourcc="avc1", composition_time_ms=33, data=b"\x01"),
+            ),
+        )
+    )
+    audio = b"\x95\x00mp4a\x01\x11\x90"  # OneTrack SequenceStart of AAC track 1
+    pair.client.send_media(stream_id, "video", 40, video)
+    pair.client.send_media(stream_id, "audio", 40, audio)
+    assert pair.transfer() == (
+        [
+            V(stream_id=stream_id, timestamp=40, payload=video),
+            A(stream_id=stream_id, timestamp=40, payload=audio),
+        ],
+        [],
+    )
+    tracks = flv.parse_multitrack_video(video).tracks
+    assert [(t.track_id, t.composition_time_ms) for t in tracks] == [(0, 0), (1, 33)]

@@ -59,6 +59,7 @@ def test_the_gop_cache_holds_8_mib_and_no_more() -> None:
     """docs/architecture.md: new viewers get the current GOP, capped at 8 MiB (FLV tags)."""
     stream = shipped_stream()
     first = stream.publish(Kind.VIDEO, 0, key(4 * MIB))
+    assert first is not None
     overhead = first.size - len(first.payload)
     # A delta that brings the GOP's tags to exactly 8 MiB: still cached.
     stream.publish(Kind.VIDEO, 33, delta(8 * MIB - first.size - overhead - 5))
@@ -67,6 +68,7 @@ def test_the_gop_cache_holds_8_mib_and_no_more() -> None:
     assert viewer.queued_bytes == 8 * MIB
     # One byte more in the next GOP: the cache is dropped until the keyframe after it.
     second = stream.publish(Kind.VIDEO, 66, key(4 * MIB))
+    assert second is not None
     stream.publish(Kind.VIDEO, 99, delta(8 * MIB - second.size - overhead - 5 + 1))
     assert stream.latest_keyframe() is None
     assert stream.subscribe(Transport.RTMP, max_bytes=16 * MIB).queued_bytes == 0
@@ -260,7 +262,7 @@ async def test_flush_writes_idle_direct_viewers_once_and_wakes_only_the_others()
             ]
             assert not direct._wakeup.is_set() and player._wakeup.is_set()
             stream.flush()
-            assert writes == [b"".join(p.flv_tag for p in packets)]
+            assert writes == [b"".join(p.flv_tag for p in packets if p is not None)]
             assert stream.bytes_out == bytes_out + len(writes[0])  # counted as sent
             await trio.testing.wait_all_tasks_blocked()
             assert sent == [primed] and batches == [2, 2]

@@ -9,6 +9,12 @@ stream keeps what that takes: the ``onMetaData`` properties, the latest audio an
 video sequence headers, and the current group of pictures (from the last
 keyframe on), capped at ``gop_cache_bytes``; past the cap the cache is dropped
 until the next keyframe, and new viewers wait for it.
+
+A multitrack publisher (enhanced RTMP v2) sends several encodings of the picture:
+the default track (0) is this stream, as plain messages, and every other track is a
+child stream of its own (:meth:`LiveStream.track`) with its own sequence headers, GOP
+cache, statistics and viewers, on the same timeline. A track without audio of its own
+carries the default track's audio.
 """
 
 from __future__ import annotations
@@ -19,7 +25,12 @@ from time import monotonic
 from typing import TYPE_CHECKING
 
 from protocols import flv
-from protocols.flv import classify_audio_tag, classify_video_tag
+from protocols.flv import (
+    classify_audio_tag,
+    classify_video_tag,
+    is_multitrack_audio,
+    is_multitrack_video,
+)
 from trioflix.live.channel.fanout import (
     DEFAULT_QUEUE_BYTES,
     VIEWER_PROTOCOLS,
@@ -28,6 +39,7 @@ from trioflix.live.channel.fanout import (
 )
 from trioflix.live.channel.packets import Kind, Packet, metadata_packet
 from trioflix.live.channel.timeline import Timeline
+from trioflix.live.channel.tracks import MAX_TRACKS, split_tracks
 
 if TYPE_CHECKING:
     from protocols.amf import AMFValue
@@ -128,6 +140,8 @@ class LiveStream:
         self.generation = 0
         self.bytes_out = 0  # to viewers, all protocols, this session
         self.dropped = 0  # packets viewers lost by skipping ahead (those who left)
+        self._tracks: dict[int, LiveStream] = {}  # a multitrack publisher's tracks 1..n
+        self._own_audio = False  # a track stream: its publisher sent audio for this track
 
     # --- publisher side ----------------------------------------------------------------
 
@@ -141,6 +155,8 @@ class LiveStream:
         self._gop_bytes = 0
         self._gop_valid = False
         self._awaiting_keyframe = True
+        # The new encoder may send other tracks, or none: viewers of the old ones finish.
+        self._end_tracks("the publisher reconnected")
 
     def set_metadata(self, properties: dict[str, AMFValue]) -> None:
         # @setDataFrame wrappers and encoder-specific keys pass through untouched.
@@ -152,12 +168,86 @@ class LiveStream:
             self.stats.declared_fps = fps
         self._fan_out(self.metadata)
 
-    def publish(self, kind: Kind, timestamp: int, payload: bytes) -> Packet:
-        """Take one audio or video message from the publisher and hand it to every viewer."""
+    def publish(self, kind: Kind, timestamp: int, payload: bytes) -> Packet | None:
+        """Take one audio or video message from the publisher and hand it to every viewer.
+
+        Returns:
+            The default track's packet, or ``None`` for a Multitrack message without one.
+        """
+        out_ts = self.timeline.map(kind, timestamp)
+        if is_multitrack_video(payload) if kind is Kind.VIDEO else is_multitrack_audio(payload):
+            return self._publish_tracks(kind, out_ts, payload)
+        packet = self._publish_at(kind, out_ts, payload)
+        if self._tracks and kind is Kind.AUDIO:
+            self._share_audio(packet)
+        return packet
+
+    def track(self, track_id: int) -> LiveStream | None:
+        """The stream of a multitrack publisher's track ``track_id`` (0 is this stream),
+        or ``None`` while the publisher has sent no video for it."""
+        if track_id == 0:
+            return self
+        child = self._tracks.get(track_id)
+        return child if child is not None and child.video_config is not None else None
+
+    @property
+    def track_ids(self) -> list[int]:
+        """The tracks viewers can ask for: 0 and every other track with video, in order."""
+        return [0, *sorted(t for t, child in self._tracks.items() if child.video_config)]
+
+    def _publish_tracks(self, kind: Kind, out_ts: int, payload: bytes) -> Packet | None:
+        tracks = split_tracks(kind, payload)
+        if tracks is None:
+            if kind is Kind.VIDEO:
+                self.stats.dropped_frames += 1  # as a malformed single-track frame counts
+            return None
+        packet = None
+        for track_id, body in tracks:
+            if track_id == 0:
+                packet = self._publish_at(kind, out_ts, body)
+                if kind is Kind.AUDIO:
+                    self._share_audio(packet)
+                continue
+            child = self._tracks.get(track_id)
+            if child is None:
+                if len(self._tracks) >= MAX_TRACKS - 1:
+                    continue
+                child = self._tracks[track_id] = self._new_track()
+            if kind is Kind.AUDIO:
+                child._own_audio = True
+            child._publish_at(kind, out_ts, body)
+        return packet
+
+    def _new_track(self) -> LiveStream:
+        child = LiveStream(
+            channel=self.channel,
+            user_id=self.user_id,
+            session_id=self.session_id,
+            key_id=self.key_id,
+            started_at=self.started_at,
+            gop_cache_bytes=self.gop_cache_bytes,
+        )
+        child.generation = self.generation
+        child.audio_config = self.audio_config  # until the track sends audio of its own
+        return child
+
+    def _share_audio(self, packet: Packet) -> None:
+        """The default track's audio also plays on the tracks that have none."""
+        for child in self._tracks.values():
+            if not child._own_audio:
+                if packet.config:
+                    child.audio_config = packet
+                child._fan_out(packet)
+
+    def _end_tracks(self, reason: str) -> None:
+        for child in self._tracks.values():
+            child.end(reason)
+        self._tracks.clear()
+
+    def _publish_at(self, kind: Kind, out_ts: int, payload: bytes) -> Packet:
         # Runs for every message of every publisher: the tag flags are read without
         # parsing (copying) the body, the FLV tag is encoded only if a viewer needs it
         # (Packet.flv_tag), and the common steps (stats, GOP cache) are inlined.
-        out_ts = self.timeline.map(kind, timestamp)
         stats = self.stats
         video = kind is Kind.VIDEO
         if video:
@@ -215,6 +305,8 @@ class LiveStream:
             sent += subscriber.write_direct()
         if sent:
             self.count_sent(sent)
+        for child in self._tracks.values():
+            child.flush()
 
     def latest_keyframe(self) -> Packet | None:
         """The keyframe that opens the current GOP (with :attr:`video_config`, enough to
@@ -331,6 +423,8 @@ class LiveStream:
         for subscriber in self._subscribers:
             subscriber.close(reason)
         self._subscribers.clear()
+        for child in self._tracks.values():
+            child.disconnect_viewers(reason)
 
     def end(self, reason: str) -> None:
         """The session is over: every viewer and session consumer finishes."""
@@ -339,3 +433,4 @@ class LiveStream:
         for subscriber in self._session_subscribers:
             subscriber.close(reason)
         self._session_subscribers.clear()
+        self._end_tracks(reason)

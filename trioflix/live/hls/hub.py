@@ -30,6 +30,7 @@ from trioflix.live.hls.playback_sessions import (
     PROTOCOL,
     HLSViewers,
 )
+from trioflix.live.hls.track_renditions import covered_heights
 from trioflix.live.hls.transcoder import Ladder, LadderSettings
 from trioflix.live.hls.writer import (
     ENDLIST_DEADLINE_S,
@@ -201,6 +202,7 @@ class HLSHub:
                 channel=stream.channel,
                 source=session.source,
                 stats=stream.stats,
+                covered=partial(covered_heights, stream),
             )
         # A session that comes back to this host (from another, in a cluster) writes in
         # the directory its earlier part left here: the later part's sweep removes both.

@@ -48,6 +48,7 @@ from trioflix.live.channel.packets import Kind
 from trioflix.live.hls.ladder_spec import CUT_MARKER, plan_rungs
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from datetime import datetime
 
     from trioflix.live.channel.packets import Packet
@@ -148,6 +149,8 @@ class Ladder:
             which the rungs share.
         stats: The publisher's stream: its size plans the rungs, its declared frame
             rate goes to the encoder.
+        covered: The heights the publisher already sends as tracks of their own (a
+            multitrack encoder): no rung is transcoded for them.
 
     Resource handling:
         :meth:`run` owns the child process and kills it when cancelled (shielded,
@@ -163,8 +166,10 @@ class Ladder:
         channel: str,
         source: Rendition,
         stats: IngestStats,
+        covered: Callable[[], set[int]] = set,
     ) -> None:
         self.settings = settings
+        self._covered = covered
         self.channel = channel
         self._host = host
         self._source = source
@@ -255,7 +260,12 @@ class Ladder:
         stats = self._stats
         if not (stats.width and stats.height):
             return False
-        planned = plan_rungs(self.settings.rungs, stats.width, stats.height)
+        covered = self._covered()
+        planned = [
+            plan
+            for plan in plan_rungs(self.settings.rungs, stats.width, stats.height)
+            if plan.height not in covered
+        ]
         for plan in planned:
             rendition = self._host.new_rung(
                 plan.name,

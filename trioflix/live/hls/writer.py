@@ -53,6 +53,7 @@ from trioflix.cluster.errors import redis_errors
 from trioflix.live.channel.packets import Kind
 from trioflix.live.hls.cmaf import CMAFRendition, Waiters
 from trioflix.live.hls.rendition import Rendition, VariantInfo, write_atomic
+from trioflix.live.hls.track_renditions import serve_tracks
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -279,7 +280,9 @@ class HLSSession:
 
     # --- for the ladder ----------------------------------------------------------------
 
-    def new_rung(self, name: str, *, nominal_bps: int, resolution: tuple[int, int]) -> Rendition:
+    def new_rung(
+        self, name: str, *, nominal_bps: int, resolution: tuple[int, int] | None
+    ) -> Rendition:
         """A ladder rung's rendition, beside the source's and listed with it once it has
         a segment; the ladder creates its directory."""
         rendition = self._rendition(name, nominal_bps=nominal_bps, resolution=resolution)
@@ -367,6 +370,7 @@ class HLSSession:
             if ladder is not None:
                 self.ladder = ladder
                 nursery.start_soon(ladder.run)
+            nursery.start_soon(serve_tracks, self)  # a multitrack publisher's other tracks
             await self._consume(subscriber)
             nursery.cancel_scope.cancel()
 

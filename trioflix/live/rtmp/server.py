@@ -30,6 +30,7 @@ import os
 import socket
 from functools import partial
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
 
 import trio
 
@@ -39,6 +40,7 @@ from trioflix.live.channel.authorize import PublishDenied, authorize_publish
 from trioflix.live.channel.fanout import Transport
 from trioflix.live.channel.packets import Kind
 from trioflix.live.channel.registry import PublisherHandle, PublishRefused
+from trioflix.live.channel.tracks import TrackNotFound, requested_track
 from trioflix.store import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -450,13 +452,21 @@ class RTMPSession:
             logger.warning("RTMP %s: could not record the end of %s", self.peer, live.channel)
 
     async def _play(self, event: rtmp.Play) -> None:
-        channel = event.stream_name.split("?", 1)[0].strip("/")
+        # ``channel`` or ``channel?track=N`` (a multitrack publisher's track N)
+        channel, _, query = event.stream_name.partition("?")
+        channel = channel.strip("/")
         if self._find_live is not None:
             live = await self._find_live(channel)
         else:
             live = self.registry.get(channel)
         if live is None or self._nursery is None:
             self.conn.reject_play(event.stream_id, description=f"{channel!r} is not live")
+            return
+        try:
+            track = dict(parse_qsl(query, max_num_fields=10)).get("track")
+            live = requested_track(live, track)
+        except (TrackNotFound, ValueError) as exc:
+            self.conn.reject_play(event.stream_id, description=str(exc))
             return
         self.conn.accept_play(event.stream_id)
         subscriber = live.subscribe(Transport.RTMP)

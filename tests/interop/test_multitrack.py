@@ -1,0 +1,168 @@
+"""Several video tracks in one enhanced RTMP v2 connection (ffmpeg 9), played per track.
+
+The publisher is the static ffmpeg 9 that the ``imageio-ffmpeg`` package ships: it writes
+track 0 as legacy AVC tags and every further video/audio output as Multitrack tags. Viewers
+decode with the system's ffmpeg, which knows nothing of multitrack: what the server sends
+each of them must be a plain FLV stream of one track.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING
+
+import h11
+import imageio_ffmpeg  # type: ignore[import-untyped]  # no type information shipped
+import pytest
+import trio
+
+from protocols import flv
+from tests.interop.media import decoded_frames, ffprobe
+from tests.trioflix.live_hls.helpers import (
+    MediaPlaylistText,
+    decode_errors,
+    parse_master_playlist,
+    parse_media_playlist,
+    stream_info,
+    wait_live,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.conftest import Server
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.interop,
+    pytest.mark.backends("sqlite", reason="what it checks is the media each track's viewer gets"),
+]
+
+SECONDS = 5
+SIZES = ["640x360", "320x180"]  # track 0, track 1
+
+
+def publish_command(url: str) -> list[str]:
+    """ffmpeg 9 sending one test picture as two H.264 tracks (keyframes every 1 s) + AAC."""
+    encodes = []
+    for index, size in enumerate(SIZES):
+        encodes += [f"-s:v:{index}", size]
+    return [
+        imageio_ffmpeg.get_ffmpeg_exe(),
+        *("-hide_banner", "-loglevel", "error", "-re"),
+        *("-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"),
+        *("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"),
+        *("-t", str(SECONDS), "-map", "0:v", "-map", "0:v", "-map", "1:a"),
+        *("-c:v", "libx264", "-preset", "ultrafast", "-g", "30", *encodes),
+        *("-c:a", "aac", "-b:a", "64k", "-f", "flv", url),
+    ]
+
+
+async def read_flv(server: Server, target: str) -> bytes | None:
+    """Everything an HTTP-FLV viewer of ``target`` receives, or ``None`` on a 404."""
+    host, port = server.url.removeprefix("http://").split(":")
+    conn = h11.Connection(h11.CLIENT)
+    body = bytearray()
+    async with await trio.open_tcp_stream(host, int(port)) as stream:
+        request = h11.Request(method="GET", target=target, headers=[("Host", host)])
+        await stream.send_all(conn.send(request) + conn.send(h11.EndOfMessage()))
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                conn.receive_data(await stream.receive_some(65536))
+            elif isinstance(event, h11.Response):
+                if event.status_code == 404:
+                    return None
+                assert event.status_code == 200
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                return bytes(body)
+
+
+async def watch(server: Server, target: str, into: dict[str, bytes]) -> None:
+    # Track 1 exists once its sequence header arrived, just after track 0's: until
+    # then its URL answers 404, and the viewer asks again.
+    while (data := await read_flv(server, target)) is None:  # noqa: ASYNC110 (polls HTTP)
+        await trio.sleep(0.05)
+    into[target] = data
+
+
+async def ended_playlist(server: Server, path: str) -> MediaPlaylistText:
+    """The media playlist at ``path`` once the publisher's end finalised it (2 s at most)."""
+    with trio.fail_after(10):
+        while not (playlist := parse_media_playlist((await server.client.get(path)).text)).ended:  # noqa: ASYNC110 (polls HTTP)
+            await trio.sleep(0.1)
+    return playlist
+
+
+def video_tags(data: bytes) -> list[tuple[int, flv.VideoTag | flv.ExVideoTag]]:
+    reader = flv.FLVReader()
+    reader.receive_data(data)
+    reader.receive_data(b"")
+    tags = []
+    while not isinstance(event := reader.next_event(), flv.FLVEnd):
+        if isinstance(event, flv.FLVTag) and event.tag_type == flv.TagType.VIDEO:
+            tags.append((event.timestamp_ms, flv.parse_video_tag(event.data)))
+    return tags
+
+
+async def test_each_track_plays_as_a_plain_flv_stream(
+    server: Server, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    token, _ = await server.register("alice")
+    key = await server.create_key(token)
+    cmd = publish_command(f"{server.rtmp_url}/{key}")
+    publisher: trio.Process = await nursery.start(partial(trio.run_process, cmd, check=False))
+    await wait_live(server, "alice")
+    assert await read_flv(server, "/live/alice.flv?track=7") is None  # not sent: a 404
+    received: dict[str, bytes] = {}
+    targets = ["/live/alice.flv", "/live/alice.flv?track=1"]
+    with trio.fail_after(60):
+        async with trio.open_nursery() as viewers:
+            for target in targets:
+                viewers.start_soon(watch, server, target, received)
+        await publisher.wait()
+    assert publisher.returncode == 0
+
+    keyframes = {}
+    for target, size in zip(targets, SIZES, strict=True):
+        tags = video_tags(received[target])
+        # plain legacy AVC only: the system's ffmpeg 5.1 reads it
+        assert all(isinstance(tag, flv.VideoTag) and tag.codec_id == 7 for _, tag in tags)
+        path = tmp_path / f"track{targets.index(target)}.flv"
+        path.write_bytes(received[target])
+        report, errors = ffprobe(path, "-show_entries", "stream=codec_type,width,height")
+        (video,) = [s for s in report["streams"] if s["codec_type"] == "video"]
+        assert f"{video['width']}x{video['height']}" == size
+        assert errors == ""
+        frames = decoded_frames(path)
+        coded = [tag for _, tag in tags if tag.is_coded_frame]
+        assert frames["video"] == len(coded) and frames["audio"] > 0
+        keyframes[target] = [ts for ts, tag in tags if tag.is_coded_frame and tag.is_keyframe]
+    # one encoder's rungs: every keyframe of track 1 is a keyframe of track 0 too
+    assert len(keyframes[targets[1]]) >= 2
+    assert set(keyframes[targets[1]]) <= set(keyframes[targets[0]])
+
+    # HLS: track 1 is a variant of its own beside the source, cut at the same times
+    master = parse_master_playlist((await server.client.get("/live/alice/master.m3u8")).text)
+    assert [(attrs["RESOLUTION"], uri.split("/")[0]) for attrs, uri in master] == [
+        ("640x360", "source"),
+        ("320x180", "track1"),
+    ]
+    durations = []
+    for (_, uri), size in zip(master, SIZES, strict=True):
+        playlist = await ended_playlist(server, f"/live/alice/{uri}")
+        assert len(playlist.segments) >= 2
+        durations.append([segment.duration_ms for segment in playlist.segments])
+        rendition = uri.split("/")[0]
+        path = tmp_path / f"{rendition}.ts"
+        for segment in playlist.segments:
+            response = await server.client.get(f"/live/alice/{rendition}/{segment.uri}")
+            assert response.status_code == 200
+            with path.open("ab") as out:
+                out.write(response.content)
+        assert decode_errors(path) == ""
+        (video,) = [s for s in stream_info(path) if s["codec_type"] == "video"]
+        assert f"{video['width']}x{video['height']}" == size
+    assert durations[0] == durations[1]

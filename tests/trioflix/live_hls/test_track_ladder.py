@@ -1,0 +1,95 @@
+"""The ladder transcodes only the rungs a multitrack encoder does not send itself."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import trio
+
+from protocols import flv
+from trioflix.live.channel.packets import Kind, Packet
+from trioflix.live.channel.stream import LiveStream
+from trioflix.live.hls.ladder_spec import parse_ladder
+from trioflix.live.hls.rendition import Rendition
+from trioflix.live.hls.track_renditions import covered_heights
+from trioflix.live.hls.transcoder import Ladder, LadderSettings
+from trioflix.live.hls.writer import SOURCE
+
+if TYPE_CHECKING:
+    from datetime import datetime
+    from pathlib import Path
+
+# SPS and PPS from libx264 (640x360, High profile, level 3.0) in an AVCDecoderConfigurationRecord.
+SPS = bytes.fromhex("6764001eacd940a02ff9610000030001000003003c0f162d96")
+PPS = bytes.fromhex("68ebe3cb22c0")
+RECORD = bytes((1, 0x64, 0x00, 0x1E, 0xFF, 0xE1, 0, len(SPS))) + SPS + bytes((1, 0, len(PPS))) + PPS
+
+
+class Host:
+    """The session side of the ladder: hands out renditions, remembers their names."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.limiter = trio.CapacityLimiter(1)
+        self.names: list[str] = []
+
+    @property
+    def paused(self) -> bool:
+        return False
+
+    def new_rung(self, name: str, *, nominal_bps: int, resolution: tuple[int, int]) -> Rendition:
+        self.names.append(name)
+        return Rendition(
+            name,
+            self.directory / name,
+            session_id=1,
+            target_duration_s=3,
+            limiter=self.limiter,
+            nominal_bps=nominal_bps,
+            resolution=resolution,
+        )
+
+    def program_date_time(self, timestamp_ms: int) -> datetime | None:
+        return None
+
+    async def rung_changed(self) -> None:
+        pass
+
+
+def multitrack_stream() -> LiveStream:
+    """A 1080p publisher that also sends a 640x360 track (track 1)."""
+    stream = LiveStream(channel="alice", user_id=1, session_id=1, key_id=1, started_at=0.0)
+    stream.new_publisher()
+    track = flv.MultitrackVideoTag(
+        frame_type=1,
+        multitrack_type=flv.AvMultitrackType.ONE_TRACK,
+        packet_type=flv.VideoPacketType.SEQUENCE_START,
+        tracks=(flv.TrackPacket(track_id=1, fourcc="avc1", data=RECORD),),
+    )
+    stream.publish(Kind.VIDEO, 0, flv.encode_multitrack_video(track))
+    stream.stats.width, stream.stats.height = 1920, 1080  # as the default track's SPS says
+    return stream
+
+
+def test_covered_rungs_are_not_transcoded(tmp_path: Path) -> None:
+    stream = multitrack_stream()
+    assert covered_heights(stream) == {360}
+    host = Host(tmp_path)
+    settings = LadderSettings(
+        rungs=parse_ladder("720p,480p,360p"),
+        preset="veryfast",
+        segment_ms=2000,
+        max_segment_ms=3000,
+    )
+    source = host.new_rung(SOURCE, nominal_bps=0, resolution=(1920, 1080))
+    ladder = Ladder(
+        settings,
+        host,
+        channel="alice",
+        source=source,
+        stats=stream.stats,
+        covered=lambda: covered_heights(stream),
+    )
+    config = Packet(Kind.VIDEO, 0, b"\x17\x00\x00\x00\x00" + RECORD, config=True)
+    ladder.feed(config, None)
+    assert host.names == [SOURCE, "720p", "480p"]  # 360p comes from the encoder
