@@ -156,6 +156,12 @@ export class WhepEngine {
     return 0;
   }
 
+  // No figure to show beside LIVE: the browser does not say how far behind the encoder
+  // a WebRTC picture is.
+  latency() {
+    return null;
+  }
+
   jumpToLive() {}
 
   destroy() {
