@@ -147,6 +147,8 @@ class Playback(Shape):
     ws_flv: str
     hls: str
     rtmp: str | msgspec.UnsetType = msgspec.UNSET  # only when this host takes RTMP
+    # LL-HLS, only while the channel is live on this host outside a cluster (docs/hls.md)
+    ll_hls: str | msgspec.UnsetType = msgspec.UNSET
     # WHEP, only while the stream can be played over WebRTC here (docs/webrtc.md)
     whep: str | msgspec.UnsetType = msgspec.UNSET
 

@@ -48,11 +48,17 @@ def playback_urls(channel: str) -> dict[str, str]:
     port = _rtmp_port()
     if port is not None:
         urls["rtmp"] = f"rtmp://{hostname}:{port}/live/{channel}"
-    # Offered only where a player would get a session: live on this host, and a
-    # stream WebRTC can carry (no B-frames, H.264), so players choose it by its presence.
-    live = state().registry.get(channel)
-    if live is not None and state().whep.refusal(live) is None:
-        urls["whep"] = f"{scheme}://{host}/live/{channel}/whep"
+    # LL-HLS and WHEP are offered only where a player would get them: live on this host,
+    # and not in a cluster (only the origin serves them, and a balancer may send the next
+    # request to another host); WHEP only for a stream WebRTC can carry (no B-frames,
+    # H.264). Players choose them by their presence.
+    app_state = state()
+    live = app_state.registry.get(channel)
+    if live is not None and app_state.settings.redis_url is None:
+        if app_state.settings.hls and app_state.settings.hls_part is not None:
+            urls["ll_hls"] = f"{scheme}://{host}/live/{channel}/master-ll.m3u8"
+        if app_state.whep.refusal(live) is None:
+            urls["whep"] = f"{scheme}://{host}/live/{channel}/whep"
     return urls
 
 

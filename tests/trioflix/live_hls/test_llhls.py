@@ -55,6 +55,9 @@ async def test_ll_hls_follows_a_live_publish_part_by_part(
     publisher = await start_publisher(nursery, server, key, sample.path)
     await wait_live(server, "alice")
     client = server.client
+    # Players find it in the channel's playback URLs (a host of its own: offered).
+    playback = (await _get(client, "/api/channels/alice")).json()["playback"]
+    assert playback["ll_hls"] == f"{server.url}/live/alice/master-ll.m3u8"
 
     master = await _get(client, "/live/alice/master-ll.m3u8")
     (attrs, uri), *rest = parse_master_playlist(master.text)
@@ -187,6 +190,7 @@ async def test_with_ll_hls_off_only_the_mpeg_ts_playlists_are_served(
     await start_publisher(nursery, server, key, sample.path)
     await wait_live(server, "carol")
     await _get(server.client, "/live/carol/master.m3u8")
+    assert "ll_hls" not in (await _get(server.client, "/api/channels/carol")).json()["playback"]
     for url in ("/live/carol/master-ll.m3u8", "/live/carol/source/ll.m3u8"):
         response = await server.client.get(url)
         assert response.status_code == 404, url

@@ -291,6 +291,9 @@ class WHEPSessions:
                         },
                     )
                 finally:
+                    # The track's media ends first, so that aiortc's sender is not left
+                    # waiting inside it while the connection closes.
+                    subscriber.close("viewer left")
                     with trio.move_on_after(CLEANUP_TIMEOUT_S, shield=True):
                         await trio_asyncio.aio_as_trio(session.pc.close, loop=self._loop)()
         finally:

@@ -20,7 +20,6 @@ const wsOrigin = origin.replace(/^http/, "ws");
 const player = new Player(document.getElementById("player"), {
   live: true,
   sources: {
-    "ll-hls": `${origin}/live/${channel}/master-ll.m3u8`,
     hls: `${origin}/live/${channel}/master.m3u8`,
     "http-flv": `${origin}/live/${channel}.flv`,
     "ws-flv": `${wsOrigin}/live/${channel}.flv`,
@@ -102,7 +101,9 @@ async function offline() {
 // Play a live channel; otherwise show its offline slate and wait for it to go live.
 function follow(data) {
   if (data.live) {
-    player.sources.whep = data.playback && data.playback.whep; // only while WebRTC can play it
+    // Offered only while this host can serve them (live here, WebRTC: a stream it can carry).
+    player.sources["ll-hls"] = data.playback && data.playback.ll_hls;
+    player.sources.whep = data.playback && data.playback.whep;
     player.load();
     schedule(whileLive, LIVE_POLL_MS);
   } else {
