@@ -189,10 +189,14 @@ async def test_a_job_that_ends_during_an_outage_is_recorded_once_the_database_is
     settings = Settings(data_dir=tmp_path, database_url=cluster.url(cluster.create_database()))
     ran: list[str] = []
 
+    started = trio.Event()
+    database_down = trio.Event()
+
     async def run(job: queue.Job) -> None:
         ran.append(job.payload["name"])
         if job.payload["name"] == "first":
-            await trio.to_thread.run_sync(cluster.stop, "fast")
+            started.set()
+            await database_down.wait()
             raise JobFailed("failed while the database was away")
 
     async def gave_up(job: queue.Job, reason: str) -> None:
@@ -206,11 +210,11 @@ async def test_a_job_that_ends_during_an_outage_is_recorded_once_the_database_is
             first = await queue.enqueue(db, "demo", {"name": "first"})
             workers.wake()
             with trio.fail_after(WAIT_LIMIT_S):
-                while workers.running == 0:  # noqa: ASYNC110 (the worker claims from the database)
-                    await trio.sleep(0.05)
-            # The job stopped the database before failing: recording that meets the outage.
-            while await trio.to_thread.run_sync(cluster.is_running):  # noqa: ASYNC110 (pg_ctl)
-                await trio.sleep(0.05)
+                await started.wait()
+            # The job fails once the database is stopped: recording that meets the outage.
+            await trio.to_thread.run_sync(cluster.stop, "fast")
+            database_down.set()
+            await trio.sleep(1)  # the worker tries to record the failure, and waits
             await trio.to_thread.run_sync(cluster.start)
             with trio.fail_after(WAIT_LIMIT_S):
                 while workers.running:  # noqa: ASYNC110
