@@ -105,6 +105,7 @@ SHARED = (
     "metrics",
     "web",
     "asgi_internals",
+    "slim_imports",
     "version",
 )
 LAYERS = (

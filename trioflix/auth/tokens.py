@@ -14,22 +14,13 @@ import hashlib
 import hmac
 import logging
 import secrets
-import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-if "cryptography" in sys.modules:
+from trioflix.slim_imports import hidden
+
+with hidden("cryptography"):  # PyJWT's asymmetric algorithms: HS256 needs only hmac
     import jwt
-else:
-    # PyJWT loads the `cryptography` package for its asymmetric algorithms whenever it
-    # is installed (aiortc brings it), which costs the server 12 MiB resident; HS256
-    # needs only hmac. Hidden while PyJWT loads, `cryptography` stays importable for
-    # whatever needs it later (WebRTC's DTLS).
-    sys.modules["cryptography"] = None  # type: ignore[assignment]
-    try:
-        import jwt
-    finally:
-        del sys.modules["cryptography"]
 
 if TYPE_CHECKING:
     from pathlib import Path

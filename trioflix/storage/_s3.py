@@ -33,10 +33,14 @@ import os
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
-import boto3
-import botocore.exceptions
 import trio
-from botocore.config import Config
+
+from trioflix.slim_imports import hidden
+
+with hidden("urllib3.contrib.pyopenssl"):  # botocore falls back to the ssl module's context
+    import boto3
+    import botocore.exceptions
+    from botocore.config import Config
 
 from trioflix.storage._errors import (
     AccessDenied,
