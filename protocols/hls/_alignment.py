@@ -11,8 +11,10 @@ Rules / theory of operation
   pictures (a ladder rung, which has no B-frames, or another track of the same encoder)
   gives the same aligned times to the same pictures.
 * A :class:`PartFollower` cuts a rendition's parts at the leader's starts: a part ends
-  before the first frame whose aligned time reaches the next start, and the part it
-  opens takes that start's number. So the same part numbers cover the same media time
+  before the first frame whose aligned time reaches the next start (less
+  :data:`SLACK_MS`: the same picture's millisecond timestamps in two encodings may be
+  rounded apart, as 30 fps decode and presentation times are), and the part it opens
+  takes that start's number. So the same part numbers cover the same media time
   in every rendition.
 * Nothing is open until a start point (a keyframe) reaches the start of a segment
   (part 0): a follower joins at a segment boundary, with that segment's number.
@@ -31,10 +33,14 @@ from typing import Final
 
 from ._parts import PartEnded
 
-__all__ = ["MAX_PENDING_STARTS", "PartFollower", "PartStart"]
+__all__ = ["MAX_PENDING_STARTS", "SLACK_MS", "PartFollower", "PartStart"]
 
 # 30 s of 100 ms parts: a live rendition that far behind is dropped as lagging long before.
 MAX_PENDING_STARTS: Final = 300
+# Each of two millisecond timestamps of one picture is rounded by up to 0.5 ms (at 30 fps,
+# a B-frame stream's decode time plus the keyframe's offset is 133 where the picture is
+# at 133.3, rounded down, or 134); far below any frame interval (8 ms at 120 fps).
+SLACK_MS: Final = 2
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,7 +105,7 @@ class PartFollower:
             open that does not open a part is to be dropped).
         """
         reached = None
-        while self._pending and self._pending[0].at_ms <= timestamp_ms:
+        while self._pending and self._pending[0].at_ms <= timestamp_ms + SLACK_MS:
             reached = self._pending.popleft()
         if self._last is not None and timestamp_ms > self._last:
             self._step = timestamp_ms - self._last

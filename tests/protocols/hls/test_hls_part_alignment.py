@@ -121,3 +121,13 @@ def test_a_playlist_aligned_with_another_starts_at_its_number() -> None:
     )
     with pytest.raises(RuntimeError):
         fresh.start_at(4)
+
+
+def test_a_start_is_reached_by_a_picture_rounded_a_millisecond_apart() -> None:
+    follower = hls.PartFollower()
+    follower.lead(hls.PartStart(msn=0, part=0, at_ms=67))
+    follower.lead(hls.PartStart(msn=0, part=1, at_ms=334))  # 267 + 67: the leader's DTS + offset
+    follower.push(67, start_point=True)
+    assert follower.push(300, start_point=False) is None
+    ended = follower.push(333, start_point=False)  # the same picture, at 333.3 ms rounded down
+    assert ended is not None and ended.duration_ms == 266 and follower.position == (0, 1)
