@@ -353,12 +353,16 @@ def reports(playlist: Playlist, name: str, offered: set[str]) -> dict[str, tuple
     return found
 
 
-def check_alignment(histories: dict[str, History], *, tolerance_s: float) -> int:
+def check_alignment(
+    histories: dict[str, History], *, tolerance_s: float, before_msn: int | None = None
+) -> int:
     """Check the runs of several renditions' playlists against each other.
 
     Every (segment, part) seen in two renditions lasts as long in both, to within
     ``tolerance_s`` (the renditions' frame timing); so does every segment complete in
-    both; and a segment whose parts both list has as many parts in each.
+    both; and a segment whose parts both list has as many parts in each. Segments from
+    ``before_msn`` on are left out (the last one of a stream that stopped ends where each
+    rendition's frames stopped).
 
     Returns:
         How many (rendition pair, part) comparisons were made.
@@ -372,11 +376,15 @@ def check_alignment(histories: dict[str, History], *, tolerance_s: float) -> int
         for b in names[i + 1 :]:
             first, second = histories[a], histories[b]
             for key in first.parts.keys() & second.parts.keys():
+                if before_msn is not None and key[0] >= before_msn:
+                    continue
                 da, db = first.parts[key].duration, second.parts[key].duration
                 if abs(da - db) > tolerance_s:
                     raise PlaylistError(f"part {key}: {da} s in {a}, {db} s in {b}")
                 compared += 1
             for msn in first.segments.keys() & second.segments.keys():
+                if before_msn is not None and msn >= before_msn:
+                    continue
                 sa, sb = first.segments[msn], second.segments[msn]
                 if sa.duration is not None and sb.duration is not None:
                     if abs(sa.duration - sb.duration) > tolerance_s:
