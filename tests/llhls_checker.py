@@ -11,6 +11,12 @@ checks it against the specification's rules, so the renderer does not check itse
 - :class:`History` checks a run of playlists of one rendition: numbering never goes
   back, a (segment, part) keeps its URI and duration, a hinted part is the next one
   listed, and a delta update agrees with the full playlist around it.
+- :func:`reports` reads a playlist's EXT-X-RENDITION-REPORTs and checks that there is
+  one for every other rendition offered; the caller asks each rendition for the part
+  reported (a blocking reload that must answer at once, with that part listed).
+- :func:`check_alignment` checks the runs of several renditions against each other:
+  a part number (and a segment number) lasts as long in every rendition that has it,
+  and a segment has as many parts in each.
 """
 
 from __future__ import annotations
@@ -18,7 +24,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["History", "Part", "Playlist", "PlaylistError", "Segment", "parse"]
+__all__ = [
+    "History",
+    "Part",
+    "Playlist",
+    "PlaylistError",
+    "Segment",
+    "check_alignment",
+    "parse",
+    "reports",
+]
 
 _ATTR = re.compile(r'([A-Z0-9-]+)=("[^"]*"|[^,]*)')
 # RFC 8216bis 4.4.3.8: PART-HOLD-BACK at least twice the part target (SHOULD: three times);
@@ -304,3 +319,80 @@ class History:
             self.hints[playlist.hint] = expected
         self.checked += 1
         return playlist
+
+
+def reports(playlist: Playlist, name: str, offered: set[str]) -> dict[str, tuple[int, int]]:
+    """The renditions ``playlist`` (of rendition ``name``) reports on, and where.
+
+    Args:
+        playlist: A media playlist of rendition ``name``.
+        name: Its rendition, a sibling directory of the others' (``../{other}/ll.m3u8``).
+        offered: Every rendition the master playlist offers.
+
+    Returns:
+        ``{rendition: (LAST-MSN, LAST-PART)}`` for every other rendition offered.
+
+    Raises:
+        PlaylistError: A report is missing, names a rendition not offered (or itself), or
+            its numbers are not two non-negative integers.
+    """
+    found: dict[str, tuple[int, int]] = {}
+    for report in playlist.reports:
+        uri = report.get("URI", "")
+        other = uri.removeprefix("../").removesuffix("/ll.m3u8")
+        if uri != f"../{other}/ll.m3u8" or other not in offered or other == name:
+            raise _fail(playlist.text, f"a rendition report on {uri!r}")
+        if other in found:
+            raise _fail(playlist.text, f"two rendition reports on {other}")
+        msn, part = report.get("LAST-MSN", ""), report.get("LAST-PART", "")
+        if not (msn.isdigit() and part.isdigit()):
+            raise _fail(playlist.text, f"rendition report {report}: LAST-MSN, LAST-PART")
+        found[other] = (int(msn), int(part))
+    if set(found) != offered - {name}:
+        raise _fail(playlist.text, f"rendition reports on {sorted(found)}, not all of {offered}")
+    return found
+
+
+def check_alignment(
+    histories: dict[str, History], *, tolerance_s: float, before_msn: int | None = None
+) -> int:
+    """Check the runs of several renditions' playlists against each other.
+
+    Every (segment, part) seen in two renditions lasts as long in both, to within
+    ``tolerance_s`` (the renditions' frame timing); so does every segment complete in
+    both; and a segment whose parts both list has as many parts in each. Segments from
+    ``before_msn`` on are left out (the last one of a stream that stopped ends where each
+    rendition's frames stopped).
+
+    Returns:
+        How many (rendition pair, part) comparisons were made.
+
+    Raises:
+        PlaylistError: A rule is broken.
+    """
+    compared = 0
+    names = sorted(histories)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            first, second = histories[a], histories[b]
+            for key in first.parts.keys() & second.parts.keys():
+                if before_msn is not None and key[0] >= before_msn:
+                    continue
+                da, db = first.parts[key].duration, second.parts[key].duration
+                if abs(da - db) > tolerance_s:
+                    raise PlaylistError(f"part {key}: {da} s in {a}, {db} s in {b}")
+                compared += 1
+            for msn in first.segments.keys() & second.segments.keys():
+                if before_msn is not None and msn >= before_msn:
+                    continue
+                sa, sb = first.segments[msn], second.segments[msn]
+                if sa.duration is not None and sb.duration is not None:
+                    if abs(sa.duration - sb.duration) > tolerance_s:
+                        raise PlaylistError(
+                            f"segment {msn}: {sa.duration} s in {a}, {sb.duration} s in {b}"
+                        )
+                    if sa.parts and sb.parts and len(sa.parts) != len(sb.parts):
+                        raise PlaylistError(
+                            f"segment {msn}: {len(sa.parts)} parts in {a}, {len(sb.parts)} in {b}"
+                        )
+    return compared

@@ -9,11 +9,14 @@
   what WebRTC's H.264 packetiser takes).
 - Low-Latency HLS: :class:`PartCutter` decides where parts and segments end,
   :class:`LLPlaylist` lists them (parts, preload hint, delta updates) and decides
-  blocking reloads (:class:`ReloadRequest`, :class:`Reload`).
+  blocking reloads (:class:`ReloadRequest`, :class:`Reload`); :class:`PartFollower`
+  cuts another rendition's parts where the leading one's start (:class:`PartStart`).
 """
 
 from __future__ import annotations
 
+from ._alignment import PartFollower as PartFollower
+from ._alignment import PartStart as PartStart
 from ._errors import HLSError as HLSError
 from ._llplaylist import LL_PLAYLIST_VERSION as LL_PLAYLIST_VERSION
 from ._llplaylist import LLPlaylist as LLPlaylist

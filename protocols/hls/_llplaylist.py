@@ -263,6 +263,18 @@ class LLPlaylist:
 
     # --- changes -----------------------------------------------------------------------
 
+    def start_at(self, msn: int) -> None:
+        """Number the first segment ``msn``: a rendition aligned with another that began
+        earlier takes its numbers (segment numbers cannot skip once listed).
+
+        Raises:
+            RuntimeError: A segment is listed already, or ``msn`` is below the next one.
+        """
+        if self._segments or msn < self._next_msn:
+            raise RuntimeError("only a playlist with no segment yet starts at a later number")
+        self._next_msn = msn
+        self.version += 1
+
     def add_part(
         self,
         duration_ms: int,

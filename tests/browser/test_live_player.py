@@ -72,7 +72,7 @@ async def test_hls_plays_and_quality_menu_switches_renditions(
         log = PageLog()
         log.attach(page)
         page.goto("/channel/alice")
-        # LL-HLS (the default) has the source only; the standard mode has the ladder.
+        # The standard mode (LL-HLS, the default, offers the same ladder).
         page.get_by_label("Latency mode").select_option("hls")
         page.wait_for_function("() => document.querySelector('.player').dataset.engine === 'hls'")
         wait_playing(page)
@@ -266,7 +266,7 @@ async def test_a_player_that_loaded_before_the_ladder_gets_its_renditions(
             route.fulfill(response=response, body=body, headers=headers)
 
         page.route("**/live/alice/master.m3u8*", early_master)
-        page.add_init_script(STANDARD_HLS)  # the ladder is in the standard mode
+        page.add_init_script(STANDARD_HLS)  # the route above rewrites the standard master
         page.goto("/channel/alice")
         wait_playing(page)
         # A few seconds later the player has found the rungs and plays them too.

@@ -1,4 +1,5 @@
-"""Several video tracks in one enhanced RTMP v2 connection (ffmpeg 9), played per track.
+"""Several video tracks in one enhanced RTMP v2 connection (ffmpeg 9), played per track
+(HTTP-FLV, HLS and LL-HLS).
 
 The publisher is the static ffmpeg 9 that the ``imageio-ffmpeg`` package ships: it writes
 track 0 as legacy AVC tags and every further video/audio output as Multitrack tags. Viewers
@@ -18,8 +19,10 @@ import trio
 
 from protocols import flv
 from tests.interop.media import decoded_frames, ffprobe
+from tests.llhls_checker import History, check_alignment, reports
 from tests.trioflix.live_hls.helpers import (
     MediaPlaylistText,
+    copy_with_ffmpeg,
     decode_errors,
     parse_master_playlist,
     parse_media_playlist,
@@ -166,3 +169,25 @@ async def test_each_track_plays_as_a_plain_flv_stream(
         (video,) = [s for s in stream_info(path) if s["codec_type"] == "video"]
         assert f"{video['width']}x{video['height']}" == size
     assert durations[0] == durations[1]
+
+    # LL-HLS: track 1 has an LL playlist of its own, offered beside the source's, its
+    # parts numbered and timed as the source's; ffmpeg reads it and its frames decode.
+    master_ll = (await server.client.get("/live/alice/master-ll.m3u8")).text
+    offered = [uri.split("/")[0] for _, uri in parse_master_playlist(master_ll)]
+    assert offered == ["source", "track1"]
+    histories = {}
+    for name in offered:
+        history = History()
+        ll_playlist = history.add((await server.client.get(f"/live/alice/{name}/ll.m3u8")).text)
+        assert ll_playlist.ended and len(ll_playlist.segments) >= 2
+        assert set(reports(ll_playlist, name, set(offered))) == set(offered) - {name}
+        histories[name] = history
+    assert histories["source"].segments.keys() == histories["track1"].segments.keys()
+    last = max(histories["source"].segments)
+    assert check_alignment(histories, tolerance_s=0.005, before_msn=last) >= 6
+    played = tmp_path / "track1-ll.mkv"
+    await copy_with_ffmpeg(f"{server.url}/live/alice/track1/ll.m3u8", played)
+    assert decode_errors(played) == ""
+    (video,) = [s for s in stream_info(played) if s["codec_type"] == "video"]
+    assert f"{video['width']}x{video['height']}" == SIZES[1]
+    assert decoded_frames(played)["video"] >= 2 * 30

@@ -215,14 +215,15 @@ async def media_playlist(channel: str, rendition: str) -> Response:
 
 
 def _ll_or_404(session: HLSSession, rendition: str) -> CMAFRendition:
-    if rendition != session.source.name or session.ll is None:
+    ll = session.low_latency(rendition)
+    if ll is None:
         raise APIError(404, "not_found", "no LL-HLS playlist for this rendition")
-    return session.ll
+    return ll
 
 
 @blueprint.get("/live/<channel>/master-ll.m3u8")
 async def master_ll(channel: str) -> Response:
-    """The LL-HLS master playlist: the LL renditions (the source), with a playback token."""
+    """The LL-HLS master playlist: every rendition's LL playlist, with a playback token."""
     token = request.args.get("vs")
     if not (token and _TOKEN.match(token)):
         token = secrets.token_urlsafe(12)
@@ -258,7 +259,7 @@ async def ll_playlist(channel: str, rendition: str) -> Response:
         key = _viewer_key(request.args.get("vs"))
         state().hls.player_seen(channel, session, key, trio.current_time())
     return Response(
-        ll.render(skip=wanted.skip),
+        ll.render(skip=wanted.skip, reports=session.ll_reports(rendition)),
         content_type=PLAYLIST_TYPE,
         headers={**_HEADERS, "Cache-Control": "no-cache"},
     )

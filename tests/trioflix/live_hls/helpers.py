@@ -200,6 +200,21 @@ def check_playlist_rules(playlist: MediaPlaylistText, target_ms: int) -> None:
 # --- media ----------------------------------------------------------------------------
 
 
+async def copy_with_ffmpeg(url: str, out: Path) -> None:
+    """What ffmpeg reads from the playlist at ``url``, copied into the Matroska file
+    ``out`` (run as a Trio process: the server it reads from may be this process)."""
+    with trio.fail_after(60):
+        played = await trio.run_process(
+            [
+                *(require(FFMPEG, "ffmpeg"), "-hide_banner", "-v", "error", "-i", url),
+                *("-f", "matroska", "-c", "copy", "-y", str(out)),
+            ],
+            capture_stderr=True,
+            check=False,
+        )
+    assert played.returncode == 0, played.stderr
+
+
 def video_pts_ms(path: Path) -> list[int]:
     return sorted(p.pts_ms for p in probe_packets(path) if p.codec_type == "video")
 

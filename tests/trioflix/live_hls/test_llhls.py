@@ -13,10 +13,9 @@ import av
 import pytest
 import trio
 
-from tests.interop.media import FFMPEG, Sample, require
 from tests.llhls_checker import History, Playlist
 
-from .helpers import parse_master_playlist, start_publisher, wait_live
+from .helpers import copy_with_ffmpeg, parse_master_playlist, start_publisher, wait_live
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -24,6 +23,7 @@ if TYPE_CHECKING:
     import httpx
 
     from tests.conftest import Server
+    from tests.interop.media import Sample
 
 pytestmark = [pytest.mark.slow, pytest.mark.interop]
 
@@ -114,28 +114,8 @@ async def test_ll_hls_follows_a_live_publish_part_by_part(
     assert len(inits) == 1
 
     # ffmpeg (no LL-HLS support: it reads the segments) plays the LL playlist whole.
-    ffmpeg = require(FFMPEG, "ffmpeg")
     out = tmp_path / "played.mkv"
-    with trio.fail_after(60):
-        played = await trio.run_process(
-            [
-                ffmpeg,
-                "-hide_banner",
-                "-v",
-                "error",
-                "-i",
-                f"{server.url}{base}ll.m3u8",
-                "-f",
-                "matroska",
-                "-c",
-                "copy",
-                "-y",
-                str(out),
-            ],
-            capture_stderr=True,
-            check=False,
-        )
-    assert played.returncode == 0, played.stderr
+    await copy_with_ffmpeg(f"{server.url}{base}ll.m3u8", out)
     with av.open(str(out)) as container:
         frames = sum(1 for _ in container.decode(video=0))
     first = sample.keyframe_pts_ms[0]

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from datetime import datetime
     from pathlib import Path
 
+    from trioflix.live.hls.cmaf import CMAFRendition
+
 # SPS and PPS from libx264 (640x360, High profile, level 3.0) in an AVCDecoderConfigurationRecord.
 SPS = bytes.fromhex("6764001eacd940a02ff9610000030001000003003c0f162d96")
 PPS = bytes.fromhex("68ebe3cb22c0")
@@ -50,6 +52,9 @@ class Host:
         )
 
     def program_date_time(self, timestamp_ms: int) -> datetime | None:
+        return None
+
+    def low_latency(self, name: str) -> CMAFRendition | None:
         return None
 
     async def rung_changed(self) -> None:

@@ -21,13 +21,25 @@ Rules / theory of operation
 5. Blocked requests are bounded per channel (:class:`Waiters`); beyond the bound a
    request is refused at once rather than queued. The timeout of a blocked request is
    the caller's, on Trio's clock.
+6. Parts are aligned across renditions: the source's rendition *leads* (its
+   :class:`protocols.hls.PartCutter` decides), and announces every part it opens to the
+   others (ladder rungs, multitrack tracks), whose :class:`protocols.hls.PartFollower`
+   cuts there, so a part number is the same media time in every rendition. A follower
+   joins at a segment start with that segment's number. A follower's tags are held
+   until the leader has taken tags as late (:attr:`CMAFRendition.progress_ms`), so
+   every start they reach has been announced: a multitrack track's tags come from a
+   task of their own and may run ahead of the source's (at most
+   :data:`MAX_HELD_TAGS`, past which the oldest go on regardless). One that misses a part of its
+   leader cannot keep the numbering (numbers never skip) and is *retired*: its playlist
+   ends and is offered no more.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 import trio
@@ -43,6 +55,7 @@ if TYPE_CHECKING:
 __all__ = [
     "KEEP_BEHIND_SEGMENTS",
     "LL_WINDOW_SEGMENTS",
+    "MAX_HELD_TAGS",
     "MAX_WAITERS",
     "CMAFRendition",
     "Waiters",
@@ -64,6 +77,26 @@ MAX_INIT_SEGMENTS: Final = 4
 MAX_WAITERS: Final = 1000
 # A timestamp step larger than this is a break (as protocols.hls.Segmenter's default).
 MAX_GAP_MS: Final = 500
+# A segment's parts and more (10 s of 300 ms parts): a follower made that much later
+# than its leader's last segment start can still join at it.
+RECENT_STARTS: Final = 32
+# A follower's tags waiting for its leader (rule 6): ~10 s of 30 fps video and 48 kHz AAC;
+# a leader that far behind has stopped, and its followers go on without it.
+MAX_HELD_TAGS: Final = 800
+
+
+@dataclass(frozen=True, slots=True)
+class _HeldVideo:
+    tag: flv.VideoTag | flv.ExVideoTag
+    timestamp_ms: int
+    video: fmp4.VideoConfig
+    audio: flv.AudioSpecificConfig | None
+
+
+@dataclass(frozen=True, slots=True)
+class _HeldAudio:
+    tag: flv.AudioTag
+    timestamp_ms: int
 
 
 class WaitersExhausted(Exception):
@@ -104,6 +137,8 @@ class CMAFRendition:
         max_segment_ms: ... or at any frame this far in.
         target_duration_s: EXT-X-TARGETDURATION, as the TS playlist's.
         dates: Media timestamp to wall clock, for EXT-X-PROGRAM-DATE-TIME.
+        leader: The rendition whose parts this one's are aligned with (rule 6); ``None``
+            for the one that leads.
     """
 
     def __init__(
@@ -116,6 +151,7 @@ class CMAFRendition:
         max_segment_ms: int,
         target_duration_s: int,
         dates: Callable[[int], datetime | None],
+        leader: CMAFRendition | None = None,
     ) -> None:
         self.name = name
         self.session_id = session_id
@@ -131,7 +167,26 @@ class CMAFRendition:
         )
         self.meter = hls.BitrateMeter()
         self.codecs: tuple[str, ...] = ()
-        self._cutter = self._new_cutter()
+        self._followers: list[CMAFRendition] = []
+        self._follower: hls.PartFollower | None = None
+        # A leader's newest starts, for a follower that comes later (a multitrack track
+        # appears after the source's first part).
+        self._recent_starts: deque[hls.PartStart] = deque(maxlen=RECENT_STARTS)
+        if leader is not None:
+            self._follower = hls.PartFollower()
+            for start in leader._recent_starts:
+                self._follower.lead(start)
+            leader._followers.append(self)
+        self._leader = leader
+        #: Out of step with its leader for good (rule 6): ended, not offered.
+        self.retired = False
+        self._cutter: hls.PartCutter | hls.PartFollower = self._new_cutter()
+        self._key_cts = 0  # the newest keyframe's composition offset (aligned times)
+        #: The aligned time of the newest video frame taken (a leader's, rule 6).
+        self.progress_ms: int | None = None
+        # A follower's tags not taken yet, with their aligned times (rule 6).
+        self._held: deque[tuple[int, _HeldVideo | _HeldAudio]] = deque()
+        self._held_key_cts = 0
         self._fragmenter: fmp4.Fragmenter | None = None
         self._maps = 0
         self._next_sequence = 1  # mfhd sequence numbers run on across fragmenters
@@ -143,9 +198,11 @@ class CMAFRendition:
         self._segment_ms = 0
         self._last_ms: int | None = None
         self._changed = trio.Event()
-        self._rendered: dict[bool, tuple[int, bytes]] = {}
+        self._rendered: dict[bool, tuple[int, tuple[hls.RenditionReport, ...], bytes]] = {}
 
-    def _new_cutter(self) -> hls.PartCutter:
+    def _new_cutter(self) -> hls.PartCutter | hls.PartFollower:
+        if self._follower is not None:
+            return self._follower
         return hls.PartCutter(
             part_target_ms=self._part_target_ms,
             segment_target_ms=self._segment_target_ms,
@@ -163,8 +220,47 @@ class CMAFRendition:
         audio: flv.AudioSpecificConfig | None,
     ) -> None:
         """Take one video tag, given the codec records in force (the TS segmenter's)."""
-        if not tag.is_coded_frame or video is None:
+        if not tag.is_coded_frame or video is None or self.retired:
             return
+        if self._leader is not None:
+            if tag.is_keyframe:
+                self._held_key_cts = tag.composition_time_ms
+            held = _HeldVideo(tag, timestamp_ms, video, audio)
+            self._hold(timestamp_ms + self._held_key_cts, held)
+            return
+        self._push_video(tag, timestamp_ms, video=video, audio=audio)
+        for follower in list(self._followers):  # one may retire meanwhile
+            follower._release(self.progress_ms)
+
+    def _hold(self, aligned_ms: int, item: _HeldVideo | _HeldAudio) -> None:
+        self._held.append((aligned_ms, item))
+        if len(self._held) > MAX_HELD_TAGS:
+            self._take(self._held.popleft()[1])
+        assert self._leader is not None
+        progress_ms = self._leader.progress_ms
+        if progress_ms is not None:  # the leader has no frame yet: everything waits
+            self._release(progress_ms)
+
+    def _release(self, progress_ms: int | None) -> None:
+        """Take the held tags the leader has gone past (``None``: all of them)."""
+        held = self._held
+        while held and (progress_ms is None or held[0][0] <= progress_ms):
+            self._take(held.popleft()[1])
+
+    def _take(self, item: _HeldVideo | _HeldAudio) -> None:
+        if isinstance(item, _HeldVideo):
+            self._push_video(item.tag, item.timestamp_ms, video=item.video, audio=item.audio)
+        else:
+            self._push_audio(item.tag, item.timestamp_ms)
+
+    def _push_video(
+        self,
+        tag: flv.VideoTag | flv.ExVideoTag,
+        timestamp_ms: int,
+        *,
+        video: fmp4.VideoConfig,
+        audio: flv.AudioSpecificConfig | None,
+    ) -> None:
         keyframe = tag.is_keyframe
         fragmenter = self._fragmenter
         stale = fragmenter is None or (
@@ -173,33 +269,113 @@ class CMAFRendition:
         last = self._last_ms
         jump = last is not None and not last <= timestamp_ms <= last + MAX_GAP_MS
         if self._cutter.open and (stale or jump):
-            self.cut()  # rule 3: a new map, or the break, after a discontinuity
+            self._cut()  # rule 3: a new map, or the break, after a discontinuity
+        if keyframe:
+            self._key_cts = tag.composition_time_ms
+        aligned_ms = timestamp_ms + self._key_cts  # rule 6, protocols.hls.PartStart
+        self.progress_ms = aligned_ms
         if not self._cutter.open:
-            if not keyframe:
-                return
-            if stale:
-                self._new_map(video, audio)
-        fragmenter = self._fragmenter
-        if fragmenter is None:
-            return  # codecs fMP4 cannot carry (logged when the map was refused)
-        try:
-            fragmenter.add_video(
-                tag.data, dts_ms=timestamp_ms, cts_ms=tag.composition_time_ms, keyframe=keyframe
-            )
-        except fmp4.FMP4Error as exc:
-            logger.debug("%s: a video frame fMP4 cannot take: %s", self.name, exc)
+            if keyframe:
+                self._open(tag, timestamp_ms, aligned_ms, video, audio, stale=stale)
             return
-        opened = not self._cutter.open
-        ended = self._cutter.push(timestamp_ms, start_point=keyframe)
+        fragmenter = self._fragmenter
+        assert fragmenter is not None  # a part is open only with one
+        if not self._add_video(fragmenter, tag, timestamp_ms):
+            return
+        if self._follower is not None:
+            ended = self._follower.push(aligned_ms, start_point=keyframe)
+        else:
+            ended = self._cutter.push(timestamp_ms, start_point=keyframe)
         self._last_ms = timestamp_ms
-        if opened:
-            self._part_start_ms = timestamp_ms
         if ended is not None:
             self._add_part(fragmenter.cut(), ended)
             self._part_start_ms = timestamp_ms
+            self._opened(aligned_ms)
+
+    def _open(
+        self,
+        tag: flv.VideoTag | flv.ExVideoTag,
+        timestamp_ms: int,
+        aligned_ms: int,
+        video: fmp4.VideoConfig,
+        audio: flv.AudioSpecificConfig | None,
+        *,
+        stale: bool,
+    ) -> None:
+        """A keyframe while nothing is open: open the first part, if the cutter agrees."""
+        cutter = self._cutter
+        if self._follower is not None:
+            self._follower.push(aligned_ms, start_point=True)
+            position = self._follower.position
+            if position is None:
+                return  # not at a segment start of the leader
+            if self.playlist.last_part is None and position[0] > self.playlist.next_part[0]:
+                self.playlist.start_at(position[0])  # joining late: the leader's numbers
+            if position < self.playlist.next_part:
+                self._follower.finish()  # frames from before a cut: wait for the next start
+                return
+        else:
+            cutter.push(timestamp_ms, start_point=True)
+        if stale:
+            self._new_map(video, audio)
+        fragmenter = self._fragmenter
+        if fragmenter is None or not self._add_video(fragmenter, tag, timestamp_ms):
+            cutter.finish()  # codecs fMP4 cannot carry (logged when the map was refused)
+            return
+        self._last_ms = self._part_start_ms = timestamp_ms
+        self._opened(aligned_ms)
+
+    def _add_video(
+        self, fragmenter: fmp4.Fragmenter, tag: flv.VideoTag | flv.ExVideoTag, timestamp_ms: int
+    ) -> bool:
+        try:
+            fragmenter.add_video(
+                tag.data,
+                dts_ms=timestamp_ms,
+                cts_ms=tag.composition_time_ms,
+                keyframe=tag.is_keyframe,
+            )
+        except fmp4.FMP4Error as exc:
+            logger.debug("%s: a video frame fMP4 cannot take: %s", self.name, exc)
+            return False
+        return True
+
+    def _opened(self, aligned_ms: int) -> None:
+        """A part opened: the followers hear of it; a follower checks its number."""
+        msn, part = self.playlist.next_part
+        if self._follower is not None:
+            if self._follower.position != (msn, part):
+                self.retire(f"part {self._follower.position} where {msn}.{part} was next")
+            return
+        start = hls.PartStart(msn=msn, part=part, at_ms=aligned_ms)
+        self._recent_starts.append(start)
+        for follower in list(self._followers):
+            follower.lead(start)
+
+    def lead(self, start: hls.PartStart) -> None:
+        """The leader opened a part (rule 6)."""
+        if self._follower is not None and not self.retired:
+            self._follower.lead(start)
+
+    def retire(self, why: str) -> None:
+        """Out of step with the leader for good (rule 6): end the playlist, offer it no more."""
+        if self.retired:
+            return
+        logger.warning("%s: LL-HLS playlist ended: %s", self.name, why)
+        self.retired = True
+        self._held.clear()
+        self.end()
+        if self._leader is not None and self in self._leader._followers:
+            self._leader._followers.remove(self)
 
     def push_audio(self, tag: flv.AudioTag, timestamp_ms: int) -> None:
         """Take one audio tag: it joins the open part (audio never cuts)."""
+        if self._leader is not None:
+            self._hold(timestamp_ms, _HeldAudio(tag, timestamp_ms))
+        else:
+            self._push_audio(tag, timestamp_ms)
+
+    def _push_audio(self, tag: flv.AudioTag, timestamp_ms: int) -> None:
         fragmenter = self._fragmenter
         if not (tag.is_aac_frame and self._cutter.open and fragmenter is not None):
             return
@@ -213,6 +389,10 @@ class CMAFRendition:
     def cut(self) -> None:
         """Close the open part and segment; the next starts at a keyframe, after
         EXT-X-DISCONTINUITY (a new publisher, a timestamp jump, new codec records)."""
+        self._release(None)  # a follower's held tags belong before the cut
+        self._cut()
+
+    def _cut(self) -> None:
         ended = self._cutter.finish()
         fragmenter = self._fragmenter
         if ended is not None and fragmenter is not None:
@@ -234,7 +414,7 @@ class CMAFRendition:
 
     def resume(self) -> None:
         """The publisher is back: no EXT-X-ENDLIST; the next segment is a discontinuity."""
-        if self.playlist.ended:
+        if self.playlist.ended and not self.retired:
             self.playlist.resume()
             self._changed_now()
 
@@ -290,14 +470,20 @@ class CMAFRendition:
 
     # --- for HTTP ---------------------------------------------------------------------
 
-    def render(self, *, skip: bool = False) -> bytes:
-        """The playlist's bytes, rendered once per version and form (rule 4)."""
+    def render(self, *, skip: bool = False, reports: tuple[hls.RenditionReport, ...] = ()) -> bytes:
+        """The playlist's bytes, rendered once per version, form and rendition reports
+        (rule 4).
+
+        Args:
+            skip: A delta update.
+            reports: EXT-X-RENDITION-REPORT of the other renditions.
+        """
         version = self.playlist.version
         cached = self._rendered.get(skip)
-        if cached is not None and cached[0] == version:
-            return cached[1]
-        text = self.playlist.render(skip=skip).encode()
-        self._rendered[skip] = (version, text)
+        if cached is not None and cached[:2] == (version, reports):
+            return cached[2]
+        text = self.playlist.render(skip=skip, reports=reports).encode()
+        self._rendered[skip] = (version, reports, text)
         return text
 
     async def wait_playlist(self, request: hls.ReloadRequest) -> hls.Reload:

@@ -15,6 +15,9 @@ Rules / theory of operation
    (:func:`covered_heights`).
 4. A track's worker ends when its track does (the publisher reconnected or the session
    ended); the session ends, pauses and resumes its rendition with the others'.
+5. With LL-HLS on, the track's tags also go, after its segmenter, to the track's
+   :class:`~trioflix.live.hls.cmaf.CMAFRendition`, whose parts follow the source's (the
+   same encoder's keyframes and timestamps, so the same part numbers).
 """
 
 from __future__ import annotations
@@ -89,7 +92,9 @@ async def _rendition(session: HLSSession, name: str, track: LiveStream) -> Rendi
 async def _pass_through(
     session: HLSSession, track_id: int, track: LiveStream, serving: set[int]
 ) -> None:
-    rendition = await _rendition(session, f"track{track_id}", track)
+    name = f"track{track_id}"
+    rendition = await _rendition(session, name, track)
+    ll = session.low_latency(name)
     hub = session.hub
     segmenter = hls.Segmenter(target_duration_ms=hub.target_ms, max_duration_ms=hub.max_segment_ms)
     subscriber = track.subscribe_session(max_bytes=TRACK_QUEUE_BYTES)
@@ -101,14 +106,17 @@ async def _pass_through(
                     continue
                 try:
                     if packet.kind is Kind.VIDEO:
-                        events = segmenter.push_video(
-                            flv.parse_video_tag(packet.payload), packet.timestamp
-                        )
+                        tag = flv.parse_video_tag(packet.payload)
+                        events = segmenter.push_video(tag, packet.timestamp)
                         frames += not packet.config
+                        if ll is not None:
+                            video, audio = segmenter.video_config, segmenter.audio_config
+                            ll.push_video(tag, packet.timestamp, video=video, audio=audio)
                     else:
-                        events = segmenter.push_audio(
-                            flv.parse_audio_tag(packet.payload), packet.timestamp
-                        )
+                        audio_tag = flv.parse_audio_tag(packet.payload)
+                        events = segmenter.push_audio(audio_tag, packet.timestamp)
+                        if ll is not None:
+                            ll.push_audio(audio_tag, packet.timestamp)
                 except (flv.FLVError, hls.HLSError) as exc:
                     logger.debug(
                         "%s track %d: skipping a bad tag: %s", track.channel, track_id, exc

@@ -27,6 +27,12 @@ Rules / theory of operation
    :data:`DROP_INTERVAL_S` so the others can catch up).
 6. If the child crashes, every rung is dropped and the stream goes on with the
    passthrough source rendition; the server is unaffected.
+7. With LL-HLS on, each rung's FLV tags, as they come back from the child, also go to
+   the rung's :class:`~trioflix.live.hls.cmaf.CMAFRendition` (the host's
+   :meth:`LadderHost.low_latency`), whose parts follow the source's: the child keeps
+   every picture's presentation timestamp and places keyframes only where the source
+   cut, so the rung's parts take the source's part numbers. A dropped rung's LL
+   playlist is retired with it.
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ if TYPE_CHECKING:
 
     from trioflix.live.channel.packets import Packet
     from trioflix.live.channel.stream import IngestStats
+    from trioflix.live.hls.cmaf import CMAFRendition
     from trioflix.live.hls.ladder_spec import PlannedRung, RungSpec
     from trioflix.live.hls.rendition import Rendition
 
@@ -112,14 +119,24 @@ class LadderHost(Protocol):
     def program_date_time(self, timestamp_ms: int) -> datetime | None:
         """The wall clock of a media timestamp, for EXT-X-PROGRAM-DATE-TIME."""
 
+    def low_latency(self, name: str) -> CMAFRendition | None:
+        """A rung's LL-HLS, made with its rendition (``None`` while LL-HLS is off)."""
+
     async def rung_changed(self) -> None:
         """A rung produced its first segment or was dropped."""
 
 
 class _Rung:
-    def __init__(self, plan: PlannedRung, rendition: Rendition, max_duration_ms: int) -> None:
+    def __init__(
+        self,
+        plan: PlannedRung,
+        rendition: Rendition,
+        ll: CMAFRendition | None,
+        max_duration_ms: int,
+    ) -> None:
         self.plan = plan
         self.rendition = rendition
+        self.ll = ll
         # Cut at every keyframe: the child places them only where the source cut (rule 3).
         self.segmenter = hls.Segmenter(target_duration_ms=1, max_duration_ms=max_duration_ms)
         self.unwrapper = hls.TimestampUnwrapper()
@@ -272,7 +289,8 @@ class Ladder:
                 nominal_bps=round(plan.video_kbps * 1000 * NOMINAL_HEADROOM) + AUDIO_BPS_ESTIMATE,
                 resolution=(plan.width, plan.height),
             )
-            self.rungs.append(_Rung(plan, rendition, self.settings.max_segment_ms))
+            ll = self._host.low_latency(plan.name)
+            self.rungs.append(_Rung(plan, rendition, ll, self.settings.max_segment_ms))
         self._planned.set()
         if planned:
             logger.info(
@@ -435,11 +453,17 @@ class Ladder:
         tag = flv.parse_video_tag(event.data)
         ts = rung.unwrapper.unwrap(event.timestamp_ms)
         events: list[hls.SegmentEvent] = []
+        segmenter = rung.segmenter
         if tag.is_coded_frame:
             while rung.audio and rung.audio[0][1] <= ts:
                 audio, audio_ts = rung.audio.popleft()
-                events += rung.segmenter.push_audio(audio, audio_ts)
-        events += rung.segmenter.push_video(tag, ts)
+                events += segmenter.push_audio(audio, audio_ts)
+                if rung.ll is not None:
+                    rung.ll.push_audio(audio, audio_ts)
+        events += segmenter.push_video(tag, ts)
+        if rung.ll is not None:
+            video, audio_config = segmenter.video_config, segmenter.audio_config
+            rung.ll.push_video(tag, ts, video=video, audio=audio_config)
         if tag.is_coded_frame:
             rung.rendition.newest_ms = ts
             self._progress.set()
@@ -490,6 +514,8 @@ class Ladder:
 
     def _drop_soon(self, rung: _Rung, reason: str) -> None:
         rung.rendition.dropped = True
+        if rung.ll is not None:
+            rung.ll.retire(f"rung dropped: {reason}")
         logger.warning(
             "%s: dropping rung %s from the master playlist: %s",
             self.channel,
@@ -530,6 +556,8 @@ class Ladder:
             while rung.audio:
                 audio, audio_ts = rung.audio.popleft()
                 await self._handle(rung, rung.segmenter.push_audio(audio, audio_ts))
+                if rung.ll is not None:
+                    rung.ll.push_audio(audio, audio_ts)
             await self._handle(rung, rung.segmenter.finish())
 
     async def close(self) -> None:

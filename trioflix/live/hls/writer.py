@@ -34,7 +34,10 @@ Rules / theory of operation
 8. With LL-HLS on (``TRIOFLIX_HLS_PART``), the source's tags also go, after the TS
    segmenter (whose codec records it reuses), to a
    :class:`~trioflix.live.hls.cmaf.CMAFRendition`: CMAF parts in memory and an LL-HLS
-   playlist beside the TS one, cut, ended and resumed with it (rule 5).
+   playlist beside the TS one, cut, ended and resumed with it (rule 5). Every other
+   rendition (ladder rung, multitrack track) gets one too, whose parts follow the
+   source's (:mod:`trioflix.live.hls.cmaf` rule 6); each LL playlist reports where the
+   others stand (EXT-X-RENDITION-REPORT).
 """
 
 from __future__ import annotations
@@ -235,18 +238,10 @@ class HLSSession:
         self.source = self._rendition(SOURCE)
         self.rungs: dict[str, Rendition] = {}
         self.dates = _DateAnchors()
-        #: LL-HLS of the source (rule 8), ``None`` while LL-HLS is off.
-        self.ll: CMAFRendition | None = None
-        if hub.part_ms is not None:
-            self.ll = CMAFRendition(
-                SOURCE,
-                session_id=self.session_id,
-                part_target_ms=hub.part_ms,
-                segment_target_ms=hub.target_ms,
-                max_segment_ms=hub.max_segment_ms,
-                target_duration_s=self.target_duration_s,
-                dates=self.program_date_time,
-            )
+        #: LL-HLS of every rendition by name (rule 8); empty while LL-HLS is off.
+        self.lls: dict[str, CMAFRendition] = {}
+        #: LL-HLS of the source, which the others' parts follow.
+        self.ll = self._new_ll(SOURCE, leader=None)
         #: Requests blocked on this channel's LL-HLS playlists and parts.
         self.ll_waiters = Waiters()
         self.master_ready = trio.Event()
@@ -278,16 +273,40 @@ class HLSSession:
             continuity=self._positions,
         )
 
+    def _new_ll(self, name: str, *, leader: CMAFRendition | None) -> CMAFRendition | None:
+        part_ms = self.hub.part_ms
+        if part_ms is None:
+            return None
+        ll = CMAFRendition(
+            name,
+            session_id=self.session_id,
+            part_target_ms=part_ms,
+            segment_target_ms=self.hub.target_ms,
+            max_segment_ms=self.hub.max_segment_ms,
+            target_duration_s=self.target_duration_s,
+            dates=self.program_date_time,
+            leader=leader,
+        )
+        self.lls[name] = ll
+        return ll
+
     # --- for the ladder ----------------------------------------------------------------
 
     def new_rung(
         self, name: str, *, nominal_bps: int, resolution: tuple[int, int] | None
     ) -> Rendition:
         """A ladder rung's rendition, beside the source's and listed with it once it has
-        a segment; the ladder creates its directory."""
+        a segment, and its LL-HLS (:meth:`low_latency`); the ladder creates its
+        directory."""
         rendition = self._rendition(name, nominal_bps=nominal_bps, resolution=resolution)
         self.rungs[name] = rendition
+        if self.ll is not None:
+            self._new_ll(name, leader=self.ll)
         return rendition
+
+    def low_latency(self, name: str) -> CMAFRendition | None:
+        """A rendition's LL-HLS (``None`` while LL-HLS is off)."""
+        return self.lls.get(name)
 
     def program_date_time(self, timestamp_ms: int) -> datetime | None:
         """The wall clock of a media timestamp, for EXT-X-PROGRAM-DATE-TIME."""
@@ -327,26 +346,49 @@ class HLSSession:
         ]
         return hls.render_master_playlist(variants, independent_segments=True)
 
+    def ll_variants(self) -> list[tuple[VariantInfo, CMAFRendition]]:
+        """The LL renditions to offer: those of :meth:`variants` whose LL playlist has a
+        part and is in step with the source's, in the same order."""
+        out = []
+        for variant in self.variants():
+            ll = self.lls.get(variant.name)
+            if ll is not None and not ll.retired and ll.playlist.last_part is not None:
+                out.append((variant, ll))
+        return out
+
     def render_master_ll(self, query: str = "") -> str:
-        """The LL-HLS master playlist: the source's LL playlist (the ladder's rungs have
-        MPEG-TS playlists only, in :meth:`render_master`)."""
-        assert self.ll is not None  # callers check that LL-HLS is on
-        source = self.source.variant()
-        resolution = source.resolution
-        stats = self.stream.stats
-        if resolution is None and stats.width and stats.height:
-            # The first part comes before the first MPEG-TS segment, which is when the
-            # source's resolution is taken: players label the variant with it.
-            resolution = (stats.width, stats.height)
-        variant = hls.Variant(
-            uri=f"{SOURCE}/ll.m3u8{query}",
-            bandwidth=max(source.bandwidth, self.ll.meter.peak_bps),
-            average_bandwidth=max(source.average_bandwidth, self.ll.meter.average_bps),
-            codecs=self.ll.codecs,
-            resolution=resolution,
-            frame_rate=source.frame_rate,
-        )
-        return hls.render_master_playlist([variant], independent_segments=True)
+        """The LL-HLS master playlist: the same ladder as :meth:`render_master`, each
+        rendition's LL playlist."""
+        variants = []
+        for info, ll in self.ll_variants():
+            resolution = info.resolution
+            stats = self.stream.stats
+            if info.name == SOURCE and resolution is None and stats.width and stats.height:
+                # The first part comes before the first MPEG-TS segment, which is when
+                # the source's resolution is taken: players label the variant with it.
+                resolution = (stats.width, stats.height)
+            variants.append(
+                hls.Variant(
+                    uri=f"{info.name}/ll.m3u8{query}",
+                    bandwidth=max(info.bandwidth, ll.meter.peak_bps),
+                    average_bandwidth=max(info.average_bandwidth, ll.meter.average_bps),
+                    codecs=ll.codecs,
+                    resolution=resolution,
+                    frame_rate=info.frame_rate,
+                )
+            )
+        return hls.render_master_playlist(variants, independent_segments=True)
+
+    def ll_reports(self, name: str) -> tuple[hls.RenditionReport, ...]:
+        """EXT-X-RENDITION-REPORT for rendition ``name``'s LL playlist: where every other
+        rendition offered stands (its newest part, which exists)."""
+        reports = []
+        for info, ll in self.ll_variants():
+            if info.name != name:
+                report = ll.playlist.report(f"../{info.name}/ll.m3u8")
+                if report is not None:
+                    reports.append(report)
+        return tuple(reports)
 
     # --- the worker --------------------------------------------------------------------
 
@@ -405,8 +447,8 @@ class HLSSession:
             self._paused = False
             for rendition in self._renditions():
                 await rendition.resume()
-            if self.ll is not None:
-                self.ll.resume()
+            for low_latency in self.lls.values():
+                low_latency.resume()
         ll = self.ll
         try:
             if packet.kind is Kind.VIDEO:
@@ -462,10 +504,10 @@ class HLSSession:
         for event in self.segmenter.finish():
             if isinstance(event, hls.SegmentFinished):
                 await self._add_source(event)
-        if self.ll is not None:
-            self.ll.cut()
         if self.ladder is not None:
             await self.ladder.cut()
+        for ll in self.lls.values():
+            ll.cut()
 
     async def _pause(self) -> None:
         """The publisher is gone (rule 5): finalise what we have, show ENDLIST."""
@@ -476,8 +518,8 @@ class HLSSession:
         await self._cut()
         for rendition in self._renditions():
             await rendition.end(provisional=True)
-        if self.ll is not None:
-            self.ll.end()
+        for ll in self.lls.values():
+            ll.end()
         logger.info("%s: publisher gone; HLS playlists ended (provisionally)", self.channel)
 
     async def finish(self) -> None:
@@ -492,8 +534,8 @@ class HLSSession:
             await self.ladder.close()
         for rendition in self._renditions():
             await rendition.end()
-        if self.ll is not None:
-            self.ll.end()
+        for ll in self.lls.values():
+            ll.end()
         await self._write_master()
         self.master_ready.set()
 
