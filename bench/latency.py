@@ -1,0 +1,551 @@
+"""Glass-to-glass latency of the channel page's players, and server CPU per LL-HLS viewer.
+
+    nox -s bench -- latency            # full run: 60 s per player, ~10 min
+    nox -s bench -- latency --quick    # 10 s per player, ~3 min
+    python -m bench.latency --help     # from the repository root, in .venv
+
+One ``trioflix serve`` (embedded defaults: SQLite, local files; ``--hls-ladder off``
+so that no transcoder competes with the players for the machine, WebRTC host
+candidates on 127.0.0.1) and one publisher for the whole run: a thread of this
+process draws, 30 times a second, a 640x360 frame whose blocks spell the milliseconds
+since the run's epoch at which the frame is handed to ffmpeg
+(``bench/_frame_clock.py``); ffmpeg encodes it (libx264 ``veryfast``, ``-tune
+zerolatency``, a keyframe every second, no B-frames, AAC from a sine) and publishes
+over RTMP.
+
+- glass to glass: headless Chromium (Playwright, the system's ``/usr/bin/chromium``)
+  opens the channel page with its latency mode set to LL-HLS, HLS, HTTP-FLV or
+  WebRTC in turn: the player users see, not a page of the benchmark's own. For
+  every frame the page shows (``requestVideoFrameCallback``) it draws the picture
+  to a canvas, reads the blocks and records its expected display time
+  (``performance.timeOrigin`` + ``expectedDisplayTime``, the same clock as the
+  publisher's ``time.time()``) minus the frame's time. The players run one after
+  another, never side by side: four decoders at once on two shared cores would
+  measure the machine, not the server. Rounds alternate the order so drift in the
+  machine's load falls on all four. Reported per player: p50/p95/max, frames
+  read and not readable, stalls (the picture frozen > 500 ms), and for the HLS
+  modes hls.js's own latency estimate beside it: the difference is the time a
+  frame takes from the encoder into a playlist.
+- CPU per HTTP viewer: N simple players in this process (httpx) against the same
+  channel: LL-HLS ones follow ``ll.m3u8`` with blocking reloads (``_HLS_msn`` and
+  ``_HLS_part`` of the preload hint) and fetch every new part, classic ones reload
+  ``index.m3u8`` every target duration (half that when nothing was new, as
+  hls.js does) and fetch every new segment. The server's CPU time (its process
+  tree, from ``/proc``) over a window with N viewers, less a window with none,
+  divided by N; windows alternate so drift falls on both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import re
+import statistics
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin
+
+import httpx
+import trio
+
+from bench._frame_clock import CLOCK_HEIGHT_PX, DECODE_JS, HEIGHT, WIDTH, frame_yuv420p
+from bench._machine import load_average, machine, report_header, run_in_workdir
+from bench._proc import exit_on_sigterm
+from bench.live import HOST, STOP_TIMEOUT_S, Trioflix, cpu_seconds, percentile, serving
+from tests.browser.helpers import in_browser, new_context
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
+FPS = 30
+KEYFRAME_EVERY_S = 1
+VIDEO_KBPS = 1500
+# A frame shown this long after the one before is a stall a viewer sees (the picture
+# stops), as the LL-HLS browser test counts them.
+STALL_MS = 500
+MODES = {"ll-hls": "ll-hls", "hls": "hls", "http-flv": "flv", "webrtc": "webrtc"}  # -> engine
+MODE_KEY = "trioflix.latencyMode"  # where the channel page keeps the viewer's choice
+PLAY_TIMEOUT_MS = 30_000  # page load to the first frame read: a fresh HLS player needs ~6 s
+CPU_WARMUP_S = 3.0  # players joined, first playlists and parts fetched
+SEGMENT_REQUEST_TIMEOUT_S = 15.0  # a blocking reload waits at most 3 target durations (6 s)
+RUN_BUDGET_S = 30 * 60  # the full run takes ~10 min; past this something is stuck
+LIVE_TIMEOUT_S = 30.0  # publisher start to the LL master playlist answering
+MASTER_ATTEMPTS = 10  # a second apart: the channel is live, a master answers at once
+PART_URI = re.compile(r"ll-[^/?\"]*-(\d+)\.(\d+)\.m4s")
+
+
+@dataclass(frozen=True)
+class Plan:
+    watch_s: float  # per player and round, after the warm-up
+    warmup_s: float  # page loaded and playing to the window's start: LL-HLS catches up
+    rounds: int
+    viewers: int  # HTTP players per CPU window
+    cpu_window_s: float
+    cpu_repeats: int
+
+
+FULL = Plan(watch_s=30.0, warmup_s=10.0, rounds=2, viewers=20, cpu_window_s=20.0, cpu_repeats=2)
+QUICK = Plan(watch_s=10.0, warmup_s=6.0, rounds=1, viewers=5, cpu_window_s=6.0, cpu_repeats=1)
+
+
+class LatencyServer(Trioflix):
+    """``trioflix serve`` as :class:`bench.live.Trioflix` runs it, with live HLS on
+    (source rendition only) and WebRTC host candidates on loopback."""
+
+    name = "trioflix"
+
+    def command(self) -> list[str]:
+        command = super().command()
+        command[command.index("--hls") + 1] = "on"
+        return [*command, "--hls-ladder", "off", "--webrtc-addresses", HOST]
+
+    def describe(self) -> str:
+        return (
+            "trioflix (this tree), `trioflix serve --hls-ladder off --webrtc-addresses"
+            " 127.0.0.1`, otherwise the defaults (SQLite, 2 s segments, 300 ms LL-HLS parts);"
+            " stream key with `record: false`"
+        )
+
+
+# --- the publisher -----------------------------------------------------------------------
+
+
+def encoder_command(output: str, *, audio: bool = True) -> list[str]:
+    """ffmpeg reading raw ``yuv420p`` frames from stdin, publishing H.264 (+ AAC) FLV to
+    ``output`` as a live encoder set for low latency would: x264 ``zerolatency`` (no
+    lookahead, no B-frames, which WebRTC needs), a keyframe every second."""
+    command = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y"]
+    command += ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{WIDTH}x{HEIGHT}"]
+    command += ["-framerate", str(FPS), "-thread_queue_size", "64", "-i", "pipe:0"]
+    if audio:
+        # Paced by ffmpeg (-re), as the frames are by the writer: both follow the clock.
+        command += ["-re", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
+        command += ["-map", "0:v", "-map", "1:a", "-c:a", "aac", "-b:a", "96k"]
+    command += [
+        "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-bf", "0",
+        "-g", str(FPS * KEYFRAME_EVERY_S), "-keyint_min", str(FPS * KEYFRAME_EVERY_S),
+        "-sc_threshold", "0", "-b:v", f"{VIDEO_KBPS}k", "-maxrate", f"{VIDEO_KBPS}k",
+        "-bufsize", f"{VIDEO_KBPS}k", "-pix_fmt", "yuv420p", "-f", "flv", output,
+    ]  # fmt: skip
+    return command
+
+
+def write_clock_frames(pipe: int, epoch: float, stop: threading.Event) -> int:
+    """Write to the file descriptor ``pipe`` a frame every 1/FPS s (absolute deadlines,
+    so no drift) until ``stop`` is set, each showing the milliseconds since ``epoch``
+    (``time.time()``) read just before it is written; close ``pipe`` (the encoder sees
+    the end); the number of frames written.
+
+    Runs in a thread of its own: the writes block while ffmpeg is busy.
+    """
+    start = time.monotonic()
+    index = 0
+    with open(pipe, "wb") as frames:
+        while not stop.is_set():
+            time.sleep(max(0.0, start + index / FPS - time.monotonic()))
+            try:
+                frames.write(frame_yuv420p(round((time.time() - epoch) * 1000), index))
+                frames.flush()
+            except BrokenPipeError:
+                break
+            index += 1
+    return index
+
+
+# --- glass to glass in the browser -------------------------------------------------------
+
+
+def _measuring_script(mode: str, epoch_ms: float) -> str:
+    """The init script of every page: the latency mode the player starts in, and a
+    reader of every shown frame's clock into ``window.g2g``."""
+    return f"""
+localStorage.setItem({json.dumps(MODE_KEY)}, {json.dumps(mode)});
+{DECODE_JS}
+window.g2g = {{ frames: [], unreadable: 0 }};
+document.addEventListener("DOMContentLoaded", () => {{
+  const video = document.querySelector(".player video");
+  if (!video) return;
+  const canvas = document.createElement("canvas");
+  const context = canvas.getContext("2d", {{ willReadFrequently: true }});
+  const onFrame = (_now, meta) => {{
+    const width = video.videoWidth;
+    if (width) {{
+      const height = Math.ceil(width * {CLOCK_HEIGHT_PX} / {WIDTH});
+      if (canvas.width !== width) {{ canvas.width = width; canvas.height = height; }}
+      context.drawImage(video, 0, 0, width, video.videoHeight);
+      const value = g2gDecode(context.getImageData(0, 0, width, height).data, width);
+      const shown = performance.timeOrigin + meta.expectedDisplayTime;
+      if (value === null) window.g2g.unreadable += 1;
+      else window.g2g.frames.push([shown, shown - ({epoch_ms} + value)]);
+    }}
+    video.requestVideoFrameCallback(onFrame);
+  }};
+  video.requestVideoFrameCallback(onFrame);
+}});
+"""
+
+
+ENGINE_LATENCY_JS = (
+    "(() => { const e = window.trioflix && trioflix.player.engine;"
+    " return e ? e.latency() : null; })()"
+)
+
+
+def _watch(browser: Browser, url: str, mode: str, epoch: float, plan: Plan) -> dict[str, Any]:
+    """One player on the channel page in ``mode``: frames read over the window."""
+    context = new_context(browser, url)
+    context.add_init_script(_measuring_script(mode, epoch * 1000))
+    page = context.new_page()
+    try:
+        page.goto(f"/channel/{Trioflix.channel(0)}")
+        page.wait_for_function("() => window.g2g.frames.length > 0", timeout=PLAY_TIMEOUT_MS)
+        engine = page.locator(".player").get_attribute("data-engine")
+        page.wait_for_timeout(plan.warmup_s * 1000)
+        page.evaluate("window.g2g.frames = []; window.g2g.unreadable = 0")
+        estimates = []
+        for _ in range(round(plan.watch_s)):
+            page.wait_for_timeout(1000)
+            estimate = page.evaluate(ENGINE_LATENCY_JS)
+            if estimate is not None:
+                estimates.append(float(estimate) * 1000)
+        frames, unreadable = page.evaluate("[window.g2g.frames, window.g2g.unreadable]")
+        return {
+            "engine": engine,
+            "frames": frames,
+            "unreadable": unreadable,
+            "engine_ms": estimates,
+        }
+    finally:
+        context.close()
+
+
+def _summary(runs: list[dict[str, Any]], watch_s: float) -> dict[str, Any]:
+    latencies = [ms for run in runs for _, ms in run["frames"]]
+    stalls = []
+    for run in runs:
+        shown = [at for at, _ in run["frames"]]
+        stalls += [b - a for a, b in itertools.pairwise(shown) if b - a > STALL_MS]
+    estimates = [ms for run in runs for ms in run["engine_ms"]]
+    return {
+        "engines": sorted({str(run["engine"]) for run in runs}),
+        "frames": len(latencies),
+        "fps": round(len(latencies) / (watch_s * len(runs)), 1),
+        "unreadable": sum(run["unreadable"] for run in runs),
+        "p50_ms": round(percentile(latencies, 0.5)) if latencies else None,
+        "p95_ms": round(percentile(latencies, 0.95)) if latencies else None,
+        "max_ms": round(max(latencies)) if latencies else None,
+        "min_ms": round(min(latencies)) if latencies else None,
+        "stalls": len(stalls),
+        "longest_stall_ms": round(max(stalls)) if stalls else 0,
+        "engine_p50_ms": round(statistics.median(estimates)) if estimates else None,
+    }
+
+
+async def glass_to_glass(url: str, epoch: float, plan: Plan) -> dict[str, Any]:
+    """Every mode, round after round (the order reversed each round), in one Chromium."""
+
+    def scenario(browser: Browser) -> dict[str, list[dict[str, Any]]]:
+        runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
+        order = list(MODES)
+        for _ in range(plan.rounds):
+            for mode in order:
+                print(f"glass to glass: {mode}", file=sys.stderr)
+                runs[mode].append(_watch(browser, url, mode, epoch, plan))
+            order.reverse()
+        return runs
+
+    runs = await in_browser(scenario)
+    return {mode: _summary(mode_runs, plan.watch_s) for mode, mode_runs in runs.items()}
+
+
+# --- CPU per HTTP viewer -----------------------------------------------------------------
+
+
+@dataclass
+class PlayerStats:
+    bytes: int = 0
+    requests: int = 0
+    errors: int = 0
+
+
+async def _get(client: httpx.AsyncClient, url: str, stats: PlayerStats) -> httpx.Response | None:
+    stats.requests += 1
+    try:
+        with trio.fail_after(SEGMENT_REQUEST_TIMEOUT_S):
+            answer = await client.get(url)
+    except (httpx.TransportError, trio.TooSlowError):
+        stats.errors += 1
+        return None
+    if answer.status_code != 200:
+        stats.errors += 1
+        return None
+    stats.bytes += len(answer.content)
+    return answer
+
+
+async def _variant(client: httpx.AsyncClient, master: str, stats: PlayerStats) -> str:
+    """The first variant playlist's URL (with its ``vs`` token) of a master playlist.
+
+    Raises:
+        RuntimeError: the master playlist did not answer in :data:`MASTER_ATTEMPTS` tries.
+    """
+    for _ in range(MASTER_ATTEMPTS):
+        if (answer := await _get(client, master, stats)) is not None:
+            lines = answer.text.splitlines()
+            return urljoin(master, next(line for line in lines if not line.startswith("#")))
+        await trio.sleep(1)
+    raise RuntimeError(f"{master} did not answer")
+
+
+async def ll_hls_player(client: httpx.AsyncClient, channel: str, stats: PlayerStats) -> None:
+    """Follow the LL-HLS playlist as hls.js does at the live edge: the init section
+    once, then a blocking reload for the part the preload hint names, and every part
+    newer than the last one fetched."""
+    playlist = await _variant(client, f"/live/{channel}/master-ll.m3u8", stats)
+    newest: tuple[int, int] | None = None
+    reload = playlist
+    fetched_map = False
+    while True:
+        answer = await _get(client, reload, stats)
+        if answer is None:
+            await trio.sleep(0.5)
+            reload = playlist
+            continue
+        text = answer.text
+        if not fetched_map and (found := re.search(r'#EXT-X-MAP:URI="([^"]+)"', text)):
+            await _get(client, urljoin(playlist, found[1]), stats)
+            fetched_map = True
+        parts = []
+        for line in text.splitlines():
+            if line.startswith("#EXT-X-PART:") and (found := PART_URI.search(line)):
+                parts.append(((int(found[1]), int(found[2])), line.split('URI="')[1].split('"')[0]))
+        if newest is None and parts:
+            newest = parts[-1][0]  # join at the live edge, not three segments back
+        for number, uri in parts:
+            if newest is not None and number > newest:
+                await _get(client, urljoin(playlist, uri), stats)
+                newest = number
+        hint = next((line for line in text.splitlines() if line.startswith("#EXT-X-PRELOAD")), "")
+        found = PART_URI.search(hint)
+        if found is None:  # ended or not live: plain reloads
+            await trio.sleep(1)
+            reload = playlist
+            continue
+        reload = f"{playlist}&_HLS_msn={found[1]}&_HLS_part={found[2]}"
+
+
+async def hls_player(client: httpx.AsyncClient, channel: str, stats: PlayerStats) -> None:
+    """Follow the TS playlist as hls.js does: reload every target duration (half of it
+    when nothing was new), fetch every new segment, starting three from the end."""
+    playlist = await _variant(client, f"/live/{channel}/master.m3u8", stats)
+    newest: int | None = None
+    while True:
+        answer = await _get(client, playlist, stats)
+        if answer is None:
+            await trio.sleep(1)
+            continue
+        lines = answer.text.splitlines()
+        target = float(next(line for line in lines if "TARGETDURATION" in line).split(":")[1])
+        sequence = int(next(line for line in lines if "MEDIA-SEQUENCE" in line).split(":")[1])
+        uris = [line for line in lines if line and not line.startswith("#")]
+        last = sequence + len(uris) - 1
+        if newest is None:
+            newest = last - 3
+        fresh = False
+        for number, uri in enumerate(uris, start=sequence):
+            if number > newest:
+                await _get(client, urljoin(playlist, uri), stats)
+                newest, fresh = number, True
+        await trio.sleep(target if fresh else target / 2)
+
+
+PLAYERS = {"ll-hls": ll_hls_player, "hls": hls_player}
+
+
+async def _cpu_window(
+    url: str, pid: int, kind: str | None, plan: Plan
+) -> tuple[float, list[PlayerStats]]:
+    """Server CPU (% of a core) over a window with ``plan.viewers`` players of
+    ``kind`` (None: none), and what each player fetched in it."""
+    stats = [PlayerStats() for _ in range(plan.viewers if kind else 0)]
+    limits = httpx.Limits(max_connections=2 * plan.viewers + 4)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=None) as client:
+        async with trio.open_nursery() as nursery:
+            for player in stats:
+                assert kind is not None
+                nursery.start_soon(PLAYERS[kind], client, Trioflix.channel(0), player)
+            await trio.sleep(CPU_WARMUP_S)
+            for player in stats:
+                player.bytes = player.requests = player.errors = 0
+            start_cpu, start = cpu_seconds(pid), time.monotonic()
+            await trio.sleep(plan.cpu_window_s)
+            share = 100 * (cpu_seconds(pid) - start_cpu) / (time.monotonic() - start)
+            nursery.cancel_scope.cancel()
+    return share, stats
+
+
+async def cpu_per_viewer(url: str, pid: int, plan: Plan) -> dict[str, Any]:
+    shares: dict[str, list[float]] = {"none": [], "ll-hls": [], "hls": []}
+    fetched: dict[str, list[PlayerStats]] = {"ll-hls": [], "hls": []}
+    order = ["ll-hls", "hls"]
+    for _ in range(plan.cpu_repeats):
+        for kind in [None, *order]:
+            print(f"CPU: {plan.viewers if kind else 0} {kind or ''} viewers", file=sys.stderr)
+            share, stats = await _cpu_window(url, pid, kind, plan)
+            shares[kind or "none"].append(share)
+            if kind:
+                fetched[kind] += stats
+        order.reverse()
+    base = statistics.mean(shares["none"])
+    result: dict[str, Any] = {"viewers": plan.viewers, "idle_cpu_pct": round(base, 1)}
+    for kind in order:
+        total = statistics.mean(shares[kind])
+        players = fetched[kind]
+        result[kind] = {
+            "cpu_pct": round(total, 1),
+            "per_viewer_pct": round((total - base) / plan.viewers, 3),
+            "kbps_per_viewer": round(
+                8 * sum(p.bytes for p in players) / len(players) / plan.cpu_window_s / 1000
+            ),
+            "requests_per_viewer_s": round(
+                sum(p.requests for p in players) / len(players) / plan.cpu_window_s, 1
+            ),
+            "errors": sum(p.errors for p in players),
+        }
+    classic = result["hls"]["per_viewer_pct"]
+    ll_hls = result["ll-hls"]["per_viewer_pct"]
+    result["ratio"] = round(ll_hls / classic, 2) if classic > 0 else None
+    return result
+
+
+# --- the run -----------------------------------------------------------------------------
+
+
+async def _wait_ll_live(url: str) -> None:
+    async with httpx.AsyncClient(base_url=url) as client:
+        with trio.fail_after(LIVE_TIMEOUT_S):
+            while True:
+                with trio.move_on_after(LIVE_TIMEOUT_S):
+                    answer = await client.get(f"/live/{Trioflix.channel(0)}/master-ll.m3u8")
+                    if answer.status_code == 200:
+                        return
+                await trio.sleep(0.5)
+
+
+async def run(plan: Plan, workdir: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    server = LatencyServer(workdir)
+    meta["servers"] = {server.name: server.describe()}
+    async with serving(server, "latency") as running:
+        await server.create_channels(1)
+        url = f"http://{HOST}:{server.http_port}"
+        epoch = time.time()
+        frames_in, frames_out = os.pipe()  # written by a thread: plain blocking writes
+        with (workdir / "ffmpeg.log").open("wb") as log:
+            encoder = await trio.lowlevel.open_process(
+                encoder_command(server.publish_url(0)), stdin=frames_in, stderr=log
+            )
+            os.close(frames_in)
+            stop = threading.Event()
+            try:
+                async with trio.open_nursery() as nursery:
+                    writer = partial(write_clock_frames, frames_out, epoch, stop)
+                    nursery.start_soon(partial(trio.to_thread.run_sync, writer))
+                    try:
+                        await _wait_ll_live(url)
+                        g2g = await glass_to_glass(url, epoch, plan)
+                        cpu = await cpu_per_viewer(url, running.pid, plan)
+                    finally:
+                        stop.set()  # the writer thread returns: the nursery can close
+            finally:
+                encoder.terminate()
+                with trio.move_on_after(STOP_TIMEOUT_S, shield=True):
+                    await encoder.wait()
+        meta["errors_logged"] = running.errors_logged()
+    return {"meta": meta, "glass_to_glass": g2g, "cpu": cpu}
+
+
+def render(report: dict[str, Any]) -> str:
+    plan = report["meta"]["plan"]
+    lines = [
+        f"Glass to glass ({plan['rounds']} x {plan['watch_s']:.0f} s per player after"
+        f" {plan['warmup_s']:.0f} s warm-up; ms):",
+        "",
+        "| player (engine) | p50 | p95 | max | frames/s | not readable | stalls > 500 ms"
+        " | player's own estimate, p50 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for mode, row in report["glass_to_glass"].items():
+        own = "-" if row["engine_p50_ms"] is None else str(row["engine_p50_ms"])
+        stalls = f"{row['stalls']}" + (
+            f" (longest {row['longest_stall_ms']})" if row["stalls"] else ""
+        )
+        lines.append(
+            f"| {mode} ({', '.join(row['engines'])}) | {row['p50_ms']} | {row['p95_ms']}"
+            f" | {row['max_ms']} | {row['fps']} | {row['unreadable']} | {stalls} | {own} |"
+        )
+    cpu = report["cpu"]
+    lines += [
+        "",
+        f"Server CPU per HTTP viewer ({cpu['viewers']} viewers a window, idle"
+        f" {cpu['idle_cpu_pct']} % of a core with the publisher alone):",
+        "",
+        "| player | server CPU % | per viewer (% of a core) | kbit/s per viewer"
+        " | requests/s per viewer | errors |",
+        "|---|---|---|---|---|---|",
+    ]
+    for kind in ("ll-hls", "hls"):
+        row = cpu[kind]
+        lines.append(
+            f"| {kind} | {row['cpu_pct']} | {row['per_viewer_pct']} | {row['kbps_per_viewer']}"
+            f" | {row['requests_per_viewer_s']} | {row['errors']} |"
+        )
+    lines += ["", f"LL-HLS / classic HLS CPU per viewer: {cpu['ratio']} (goal: <= 1.5)"]
+    lines.append(f"Server log lines at ERROR: {report['meta']['errors_logged']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.latency", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="a short smoke run (~3 min)")
+    parser.add_argument("--json", type=Path, help="also write every figure here")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
+    args = parser.parse_args(argv)
+    exit_on_sigterm()
+    plan = QUICK if args.quick else FULL
+    meta = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": "nox -s bench -- latency" + (" --quick" if args.quick else ""),
+        "plan": asdict(plan),
+        "machine": machine(),
+        "load_start": load_average(),
+    }
+    report = run_in_workdir(
+        lambda workdir: trio.run(partial(_bounded, plan, workdir, meta)),
+        prefix="trioflix-bench-latency-",
+        keep=args.keep,
+        json_path=args.json,
+    )
+    m = report["meta"]
+    print(report_header(m, versions=m["machine"]["ffmpeg"], servers=m["servers"]))
+    print()
+    print(render(report))
+    return 0
+
+
+async def _bounded(plan: Plan, workdir: Path, meta: dict[str, Any]) -> Any:
+    with trio.fail_after(RUN_BUDGET_S):
+        return await run(plan, workdir, meta)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,52 @@
+"""The latency benchmark's frame clock: the time drawn into a frame is read back from
+the picture after a real x264 encode (the benchmark's own ffmpeg settings) and a PyAV
+decode, and a picture without a clock reads as nothing rather than as a wrong time."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import TYPE_CHECKING
+
+import av
+import pytest
+
+from bench._frame_clock import CLOCK_HEIGHT_PX, WIDTH, decode_luma, frame_yuv420p
+from bench.latency import FPS, encoder_command
+from tests.interop.media import FFMPEG, require
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# Every bit set and cleared, in both halves of the clock, and a typical run's values.
+VALUES = [0, 1, 0xFFFF_FFFF, 0x8000_0001, 0x5555_AAAA, *range(61_234, 61_234 + 60 * 33, 33)]
+
+
+@pytest.mark.slow
+@pytest.mark.interop
+def test_the_time_in_a_frame_survives_x264_and_decoding(tmp_path: Path) -> None:
+    require(FFMPEG, "ffmpeg")
+    encoded = tmp_path / "clock.flv"
+    frames = b"".join(frame_yuv420p(value, index) for index, value in enumerate(VALUES))
+    subprocess.run(encoder_command(str(encoded), audio=False), input=frames, check=True)
+    with av.open(str(encoded)) as container:
+        read = [
+            decode_luma(bytes(frame.planes[0]), frame.planes[0].line_size)
+            for frame in container.decode(video=0)
+        ]
+    assert read == VALUES
+    assert len(VALUES) > 2 * FPS  # past the second keyframe: P-frames read too
+
+
+def test_a_picture_without_a_clock_is_not_read() -> None:
+    frame = bytearray(frame_yuv420p(0x1234_5678, 0))
+    assert decode_luma(frame, WIDTH) == 0x1234_5678
+    # One block pair smeared to grey (a half-drawn picture): the frame is not read.
+    for y in range(CLOCK_HEIGHT_PX):
+        frame[y * WIDTH : y * WIDTH + 40] = bytes([128]) * 40
+    assert decode_luma(frame, WIDTH) is None
+
+
+@pytest.mark.parametrize("value", [-1, 1 << 32])
+def test_a_time_that_does_not_fit_is_refused(value: int) -> None:
+    with pytest.raises(ValueError, match="does not fit"):
+        frame_yuv420p(value, 0)
