@@ -38,10 +38,13 @@ over RTMP.
 from __future__ import annotations
 
 import argparse
+import array
 import itertools
 import json
+import math
 import os
 import re
+import socket
 import statistics
 import sys
 import threading
@@ -56,18 +59,28 @@ from urllib.parse import urljoin
 import httpx
 import trio
 
-from bench._frame_clock import CLOCK_HEIGHT_PX, DECODE_JS, HEIGHT, WIDTH, frame_yuv420p
+from bench._frame_clock import (
+    CLOCK_HEIGHT_PX,
+    DECODE_JS,
+    HEIGHT,
+    WIDTH,
+    decode_luma,
+    frame_yuv420p,
+)
 from bench._machine import load_average, machine, report_header, run_in_workdir
 from bench._proc import exit_on_sigterm
 from bench.live import HOST, STOP_TIMEOUT_S, Trioflix, cpu_seconds, percentile, serving
 from tests.browser.helpers import in_browser, new_context
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from playwright.sync_api import Browser
 
 FPS = 30
 KEYFRAME_EVERY_S = 1
 VIDEO_KBPS = 1500
+AUDIO_RATE = 48_000
 # A frame shown this long after the one before is a stall a viewer sees (the picture
 # stops), as the LL-HLS browser test counts them.
 STALL_MS = 500
@@ -78,6 +91,8 @@ CPU_WARMUP_S = 3.0  # players joined, first playlists and parts fetched
 SEGMENT_REQUEST_TIMEOUT_S = 15.0  # a blocking reload waits at most 3 target durations (6 s)
 RUN_BUDGET_S = 30 * 60  # the full run takes ~10 min; past this something is stuck
 LIVE_TIMEOUT_S = 30.0  # publisher start to the LL master playlist answering
+TAP_WARMUP_S = 3.0  # the GOP cache's burst at the start arrives late by design
+MAX_HEAD_BYTES = 4096  # an HTTP response head; more is not the server
 MASTER_ATTEMPTS = 10  # a second apart: the channel is live, a master answers at once
 PART_URI = re.compile(r"ll-[^/?\"]*-(\d+)\.(\d+)\.m4s")
 
@@ -118,16 +133,18 @@ class LatencyServer(Trioflix):
 # --- the publisher -----------------------------------------------------------------------
 
 
-def encoder_command(output: str, *, audio: bool = True) -> list[str]:
-    """ffmpeg reading raw ``yuv420p`` frames from stdin, publishing H.264 (+ AAC) FLV to
-    ``output`` as a live encoder set for low latency would: x264 ``zerolatency`` (no
-    lookahead, no B-frames, which WebRTC needs), a keyframe every second."""
+def encoder_command(output: str, *, audio_fd: int | None = None) -> list[str]:
+    """ffmpeg reading raw ``yuv420p`` frames from stdin (and, given ``audio_fd``, raw
+    48 kHz mono audio from that descriptor), publishing H.264 (+ AAC) FLV to ``output``
+    as a live encoder set for low latency would: x264 ``zerolatency`` (no lookahead, no
+    B-frames, which WebRTC needs), a keyframe every second."""
     command = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y"]
     command += ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{WIDTH}x{HEIGHT}"]
     command += ["-framerate", str(FPS), "-thread_queue_size", "64", "-i", "pipe:0"]
-    if audio:
-        # Paced by ffmpeg (-re), as the frames are by the writer: both follow the clock.
-        command += ["-re", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
+    if audio_fd is not None:
+        # Written beside each frame, so the muxer's interleaving never waits for audio.
+        command += ["-f", "s16le", "-ar", str(AUDIO_RATE), "-ac", "1", "-analyzeduration", "0"]
+        command += ["-thread_queue_size", "64", "-i", f"pipe:{audio_fd}"]
         command += ["-map", "0:v", "-map", "1:a", "-c:a", "aac", "-b:a", "96k"]
     command += [
         "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-bf", "0",
@@ -138,26 +155,43 @@ def encoder_command(output: str, *, audio: bool = True) -> list[str]:
     return command
 
 
-def write_clock_frames(pipe: int, epoch: float, stop: threading.Event) -> int:
-    """Write to the file descriptor ``pipe`` a frame every 1/FPS s (absolute deadlines,
-    so no drift) until ``stop`` is set, each showing the milliseconds since ``epoch``
-    (``time.time()``) read just before it is written; close ``pipe`` (the encoder sees
-    the end); the number of frames written.
-
-    Runs in a thread of its own: the writes block while ffmpeg is busy.
-    """
+def _paced(pipe: int, chunk: Callable[[int], bytes], stop: threading.Event) -> int:
+    """Write ``chunk(index)`` to the file descriptor ``pipe`` every 1/FPS s (absolute
+    deadlines, so no drift) until ``stop`` is set or the reader leaves, then close it
+    (the encoder sees the end); the number of chunks written. Blocks: run in a thread."""
     start = time.monotonic()
     index = 0
-    with open(pipe, "wb") as frames:
+    with open(pipe, "wb") as out:
         while not stop.is_set():
             time.sleep(max(0.0, start + index / FPS - time.monotonic()))
             try:
-                frames.write(frame_yuv420p(round((time.time() - epoch) * 1000), index))
-                frames.flush()
+                out.write(chunk(index))
+                out.flush()
             except BrokenPipeError:
                 break
             index += 1
     return index
+
+
+def write_clock_frames(video: int, epoch: float, stop: threading.Event) -> int:
+    """Frames to ``video`` at FPS until ``stop``, each showing the milliseconds since
+    ``epoch`` (``time.time()``) read just before it is written (see :func:`_paced`)."""
+    return _paced(
+        video, lambda index: frame_yuv420p(round((time.time() - epoch) * 1000), index), stop
+    )
+
+
+def write_tone(audio: int, stop: threading.Event) -> int:
+    """A 480 Hz tone to ``audio``, a frame's length at a time at FPS, until ``stop``.
+
+    In a thread of its own, beside the frames' (one thread writing both would
+    deadlock: ffmpeg reads its inputs in turn while it opens them).
+    """
+    samples = AUDIO_RATE // FPS  # 1600: 16 periods of 480 Hz, so every chunk is the same
+    tone = array.array(
+        "h", (round(8000 * math.sin(2 * math.pi * 480 * n / AUDIO_RATE)) for n in range(samples))
+    ).tobytes()
+    return _paced(audio, lambda index: tone, stop)
 
 
 # --- glass to glass in the browser -------------------------------------------------------
@@ -264,6 +298,50 @@ async def glass_to_glass(url: str, epoch: float, plan: Plan) -> dict[str, Any]:
 
     runs = await in_browser(scenario)
     return {mode: _summary(mode_runs, plan.watch_s) for mode, mode_runs in runs.items()}
+
+
+def read_flv_clock(port: int, epoch: float, seconds: float) -> dict[str, Any]:
+    """The server's HTTP-FLV output of the channel, decoded by PyAV as it arrives: the
+    latency of each frame at its decode, for ``seconds`` after a warm-up.
+
+    No browser: this is what the encoder and the server alone take (plus one decode),
+    the part of every player's figure that the player cannot shorten. Runs in a thread
+    (blocking socket reads and decoding).
+    """
+    import av  # only this measurement decodes
+
+    latencies: list[float] = []
+    with socket.create_connection((HOST, port), timeout=SEGMENT_REQUEST_TIMEOUT_S) as sock:
+        # HTTP/1.0: the body is the FLV stream itself, not chunked.
+        request = f"GET /live/{Trioflix.channel(0)}.flv HTTP/1.0\r\nHost: {HOST}\r\n\r\n"
+        sock.sendall(request.encode())
+        stream = sock.makefile("rb", buffering=0)  # a read returns what has arrived
+        head = b""
+        while not head.endswith(b"\r\n\r\n") and len(head) < MAX_HEAD_BYTES:
+            head += stream.read(1)
+        if not head.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(f"the channel's FLV answered {head[:40]!r}")
+        # No probing ahead and no frame threads: each frame is decoded as it arrives.
+        options = {"fflags": "nobuffer", "probesize": "32", "analyzeduration": "0"}
+        with av.open(stream, mode="r", format="flv", options=options) as container:
+            video = container.streams.video[0]
+            video.thread_type = "NONE"
+            start = time.monotonic()
+            for frame in container.decode(video):
+                now = time.time()
+                plane = frame.planes[0]
+                value = decode_luma(bytes(plane), plane.line_size)
+                elapsed = time.monotonic() - start
+                if value is not None and elapsed > TAP_WARMUP_S:
+                    latencies.append(now * 1000 - (epoch * 1000 + value))
+                if elapsed > TAP_WARMUP_S + seconds:
+                    break
+    return {
+        "frames": len(latencies),
+        "p50_ms": round(percentile(latencies, 0.5)),
+        "p95_ms": round(percentile(latencies, 0.95)),
+        "max_ms": round(max(latencies)),
+    }
 
 
 # --- CPU per HTTP viewer -----------------------------------------------------------------
@@ -447,29 +525,41 @@ async def run(plan: Plan, workdir: Path, meta: dict[str, Any]) -> dict[str, Any]
         await server.create_channels(1)
         url = f"http://{HOST}:{server.http_port}"
         epoch = time.time()
-        frames_in, frames_out = os.pipe()  # written by a thread: plain blocking writes
+        # Written by threads: plain blocking writes, paced by the clock.
+        frames_in, frames_out = os.pipe()
+        sound_in, sound_out = os.pipe()
         with (workdir / "ffmpeg.log").open("wb") as log:
             encoder = await trio.lowlevel.open_process(
-                encoder_command(server.publish_url(0)), stdin=frames_in, stderr=log
+                encoder_command(server.publish_url(0), audio_fd=sound_in),
+                stdin=frames_in,
+                stderr=log,
+                pass_fds=[sound_in],
             )
             os.close(frames_in)
+            os.close(sound_in)
             stop = threading.Event()
             try:
                 async with trio.open_nursery() as nursery:
                     writer = partial(write_clock_frames, frames_out, epoch, stop)
                     nursery.start_soon(partial(trio.to_thread.run_sync, writer))
+                    tone = partial(write_tone, sound_out, stop)
+                    nursery.start_soon(partial(trio.to_thread.run_sync, tone))
                     try:
                         await _wait_ll_live(url)
+                        print("glass to glass: the server's FLV in PyAV", file=sys.stderr)
+                        tap = await trio.to_thread.run_sync(
+                            read_flv_clock, server.http_port, epoch, plan.watch_s
+                        )
                         g2g = await glass_to_glass(url, epoch, plan)
                         cpu = await cpu_per_viewer(url, running.pid, plan)
                     finally:
-                        stop.set()  # the writer thread returns: the nursery can close
+                        stop.set()  # the writer threads return: the nursery can close
             finally:
                 encoder.terminate()
                 with trio.move_on_after(STOP_TIMEOUT_S, shield=True):
                     await encoder.wait()
         meta["errors_logged"] = running.errors_logged()
-    return {"meta": meta, "glass_to_glass": g2g, "cpu": cpu}
+    return {"meta": meta, "server_flv": tap, "glass_to_glass": g2g, "cpu": cpu}
 
 
 def render(report: dict[str, Any]) -> str:
@@ -482,6 +572,12 @@ def render(report: dict[str, Any]) -> str:
         " | player's own estimate, p50 |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    tap = report["server_flv"]
+    lines.append(
+        f"| the server's HTTP-FLV in PyAV, no browser | {tap['p50_ms']} | {tap['p95_ms']}"
+        f" | {tap['max_ms']} | {tap['frames'] / report['meta']['plan']['watch_s']:.1f}"
+        " | - | - | - |"
+    )
     for mode, row in report["glass_to_glass"].items():
         own = "-" if row["engine_p50_ms"] is None else str(row["engine_p50_ms"])
         stalls = f"{row['stalls']}" + (
