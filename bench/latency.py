@@ -9,9 +9,9 @@ so that no transcoder competes with the players for the machine, WebRTC host
 candidates on 127.0.0.1) and one publisher for the whole run: a thread of this
 process draws, 30 times a second, a 640x360 frame whose blocks spell the milliseconds
 since the run's epoch at which the frame is handed to ffmpeg
-(``bench/_frame_clock.py``); ffmpeg encodes it (libx264 ``veryfast``, ``-tune
-zerolatency``, a keyframe every second, no B-frames, AAC from a sine) and publishes
-over RTMP.
+(``bench/_frame_clock.py``), and another thread a frame's length of a tone; ffmpeg
+encodes them (libx264 ``veryfast``, ``-tune zerolatency``, a keyframe every second,
+no B-frames, AAC) and publishes over RTMP.
 
 - glass to glass: headless Chromium (Playwright, the system's ``/usr/bin/chromium``)
   opens the channel page with its latency mode set to LL-HLS, HLS, HTTP-FLV or
@@ -26,6 +26,9 @@ over RTMP.
   read and not readable, stalls (the picture frozen > 500 ms), and for the HLS
   modes hls.js's own latency estimate beside it: the difference is the time a
   frame takes from the encoder into a playlist.
+- the server's share: before the browser, the channel's HTTP-FLV read on a socket
+  and decoded by PyAV as it arrives, each frame's clock against ``time.time()``:
+  what the encoder, RTMP and the server take, which no player can shorten.
 - CPU per HTTP viewer: N simple players in this process (httpx) against the same
   channel: LL-HLS ones follow ``ll.m3u8`` with blocking reloads (``_HLS_msn`` and
   ``_HLS_part`` of the preload hint) and fetch every new part, classic ones reload
