@@ -87,7 +87,8 @@ AUDIO_RATE = 48_000
 # A frame shown this long after the one before is a stall a viewer sees (the picture
 # stops), as the LL-HLS browser test counts them.
 STALL_MS = 500
-MODES = {"ll-hls": "ll-hls", "hls": "hls", "http-flv": "flv", "webrtc": "webrtc"}  # -> engine
+# The channel page's latency modes; the table names the engine each page really ran.
+MODES = ("ll-hls", "hls", "http-flv", "webrtc")
 MODE_KEY = "trioflix.latencyMode"  # where the channel page keeps the viewer's choice
 PLAY_TIMEOUT_MS = 30_000  # page load to the first frame read: a fresh HLS player needs ~6 s
 CPU_WARMUP_S = 3.0  # players joined, first playlists and parts fetched
@@ -119,8 +120,6 @@ QUICK = Plan(watch_s=10.0, warmup_s=6.0, rounds=1, viewers=5, cpu_window_s=6.0, 
 class LatencyServer(Trioflix):
     """``trioflix serve`` as :class:`bench.live.Trioflix` runs it, with live HLS on
     (source rendition only) and WebRTC host candidates on loopback."""
-
-    name = "trioflix"
 
     def command(self) -> list[str]:
         command = super().command()
@@ -527,13 +526,13 @@ async def cpu_per_viewer(url: str, pid: int, plan: Plan) -> dict[str, Any]:
 
 
 async def _wait_ll_live(url: str) -> None:
-    async with httpx.AsyncClient(base_url=url) as client:
+    """Return once the channel's LL-HLS master playlist answers (it waits for a part)."""
+    async with httpx.AsyncClient(base_url=url, timeout=None) as client:
         with trio.fail_after(LIVE_TIMEOUT_S):
             while True:
-                with trio.move_on_after(LIVE_TIMEOUT_S):
-                    answer = await client.get(f"/live/{Trioflix.channel(0)}/master-ll.m3u8")
-                    if answer.status_code == 200:
-                        return
+                answer = await client.get(f"/live/{Trioflix.channel(0)}/master-ll.m3u8")
+                if answer.status_code == 200:
+                    return
                 await trio.sleep(0.5)
 
 
