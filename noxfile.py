@@ -85,7 +85,8 @@ def bench(session: nox.Session) -> None:
     ``nox -s bench`` runs every ``bench/NAME.py`` whose name does not start with
     ``_`` (those are helpers), one after the other; ``nox -s bench -- live chat``
     runs the named ones. Options after the names go to each: ``-- live --quick``.
-    Needs ffmpeg, node and npm on PATH; talks to 127.0.0.1 only. Not a default session.
+    Needs ffmpeg, node and npm on PATH (``latency`` also Chromium at /usr/bin/chromium);
+    talks to 127.0.0.1 only. Not a default session.
     """
     _install(session)
     available = sorted(
