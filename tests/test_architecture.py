@@ -98,6 +98,7 @@ def test_live_has_only_groups() -> None:
 TRIOFLIX = ROOT / "trioflix"
 DOMAIN = ("auth", "chat", "cluster", "jobs", "live", "media", "storage", "store", "uploads")
 SHARED = (
+    "allocator",
     "config",
     "errors",
     "forwarded",

@@ -6,6 +6,7 @@ app does no I/O; the services start at ASGI lifespan startup.
 
 from __future__ import annotations
 
+from trioflix.allocator import tune_malloc
 from trioflix.app import create_app
 from trioflix.config import Settings
 from trioflix.logs import configure_logging
@@ -15,3 +16,4 @@ _settings = Settings.from_env()
 configure_logging(_settings.log_level)
 app = create_app(_settings)
 tune_gc()  # this module is imported once, by the server process
+tune_malloc()

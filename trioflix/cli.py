@@ -158,9 +158,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         if args.command == "serve":
+            from trioflix.allocator import tune_malloc
             from trioflix.server import serve_app, tune_gc
 
             tune_gc()
+            tune_malloc()
             trio.run(partial(serve_app, settings))
         elif args.command == "user":
             password = _read_password(args.password_stdin)

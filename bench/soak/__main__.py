@@ -49,7 +49,7 @@ import trio
 from bench._machine import load_average, machine
 from bench._proc import HOST
 from bench._site import SiteServices, prepare_services
-from bench.live import STARTUP_TIMEOUT_S, running_process
+from bench.live import running_process
 from bench.soak.goals import check_goals
 from bench.soak.loads import (
     PASSWORD,
@@ -73,6 +73,9 @@ BASELINE_S = 60.0
 QUIET_S = 60.0
 DRAIN_LIMIT_S = 10 * 60.0  # live sessions end, recordings and uploads processed
 OUTAGE_S = 10.0
+# trioflix serve's start (imports, migrations); a shared machine at a load average of 30
+# on 2 cores took longer than the 30 s bench.live allows.
+STARTUP_TIMEOUT_S = 120.0
 RECOVERY_LIMIT_S = 120.0
 REGISTER_AT_ONCE = 4  # Argon2id hashing runs in the server's worker threads
 # (share of the load time, what, service, seconds down)
