@@ -19,6 +19,7 @@ import pytest
 import trio
 
 from tests.api import auth
+from tests.conftest import open_server
 from trioflix.config import ConfigError, Settings
 from trioflix.live.channel.schedule import run_missed_sweep
 from trioflix.media.covers import adopt_database_covers
@@ -352,27 +353,37 @@ async def test_cover_image(server: Server, media_storage: str) -> None:
     assert await stored_keys(server) == []
 
 
-async def test_covers_kept_in_the_database_move_into_the_store(server: Server) -> None:
-    """An installation from before the store kept covers in the database: its start
-    (``run_services``) moves them into the store."""
-    token, _ = await server.register("alice")
-    entry = await create(server, token)
-    other = await create(server, token)
-    db, objects = server.app.trioflix.db, server.app.trioflix.objects
+async def test_covers_kept_in_the_database_move_into_the_store(
+    settings: Settings, nursery: trio.Nursery
+) -> None:
+    """An installation from before the store kept covers in the database: its next
+    start moves them into the store, before it serves."""
     image = png(320, 180)
-    await db.execute(
-        "UPDATE schedule_entries SET cover_type = 'image/png', cover = $2 WHERE id = $1",
-        entry["id"],
-        image,
-    )
-    assert await adopt_database_covers(db, objects) == 1
-    assert await stored_keys(server) == [f"schedule/{entry['id']}/cover"]
-    assert await schedule_store.blob_cover_ids(db) == []
-    cover_url = (await public_entries(server, "alice"))[0]["cover_url"]
-    served = await server.client.get(cover_url)
-    assert served.content == image and served.headers["content-type"] == "image/png"
-    assert (await public_entries(server, "alice"))[1]["id"] == other["id"]
-    assert await adopt_database_covers(db, objects) == 0  # the next start: nothing to do
+    async with open_server(settings, nursery) as before:
+        token, _ = await before.register("alice")
+        entry = await create(before, token)
+        other = await create(before, token)
+        # As migration 11 left it: the bytes in the row.
+        await before.app.trioflix.db.execute(
+            "UPDATE schedule_entries SET cover_type = 'image/png', cover = $2 WHERE id = $1",
+            entry["id"],
+            image,
+        )
+    assert before.app.services_done is not None
+    with trio.fail_after(30):
+        await before.app.services_done.wait()
+
+    async with open_server(settings, nursery) as after:
+        assert await stored_keys(after) == [f"schedule/{entry['id']}/cover"]
+        db = after.app.trioflix.db
+        assert await schedule_store.blob_cover_ids(db) == []
+        entries = await public_entries(after, "alice")
+        assert [e["id"] for e in entries] == [entry["id"], other["id"]]
+        served = await after.client.get(entries[0]["cover_url"])
+        assert served.content == image and served.headers["content-type"] == "image/png"
+        assert entries[1]["cover_url"] is None
+        # Another start finds nothing left to move.
+        assert await adopt_database_covers(db, after.app.trioflix.objects) == 0
 
 
 async def test_missed_entries(server: Server) -> None:
