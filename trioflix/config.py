@@ -361,6 +361,13 @@ class Settings:
         " session's); a scheduled stream not started AFTER seconds after its start is missed",
         _window,
     )
+    max_cover: int = _setting(
+        2 * 1024**2,
+        "TRIOFLIX_MAX_COVER",
+        "largest cover image of a scheduled stream in bytes (a phone's photo; the body of"
+        " its PUT is held in memory while it is checked, the rest of the API takes 64 KiB)",
+        _positive_int,
+    )
     rtmp_read_interval_ms: int = _setting(
         30,
         "TRIOFLIX_RTMP_READ_INTERVAL_MS",

@@ -49,6 +49,7 @@ from trioflix.live.rtmp.read_clock import ReadClock
 from trioflix.live.rtmp.server import serve_rtmp
 from trioflix.live.webrtc.publishers import WHIPSessions
 from trioflix.live.webrtc.sessions import WHEPSessions
+from trioflix.media.covers import adopt_database_covers
 from trioflix.media.legacy import adopt_legacy_videos
 from trioflix.media.live_thumbnails import ThumbnailCache
 from trioflix.media.processing import clear_work_dirs, recording_job_type, video_job_type
@@ -235,7 +236,7 @@ async def _start_live(nursery: trio.Nursery, app_state: AppState, db: Database, 
         hub.shared = lambda: site.hls
     await nursery.start(hub.run, registry)
     await nursery.start(registry.run)
-    await nursery.start(run_missed_sweep, db, settings.schedule_window[1])
+    await nursery.start(run_missed_sweep, db, app_state.objects, settings.schedule_window[1])
     # After the registry ended a crashed run's sessions: the recorder hands them off.
     await nursery.start(recorder.run, registry.node)
     relays = None
@@ -336,6 +337,8 @@ async def _run_with_storage(
     async with open_database(settings) as db:
         # Before the job workers: videos from before the object store move into it.
         await adopt_legacy_videos(db, app_state.objects, settings.data_dir)
+        # Before the routes serve: covers kept in the database move into the store.
+        await adopt_database_covers(db, app_state.objects)
         await clear_work_dirs(settings.host_dir)
         app_state._db = db
         app_state._tokens = TokenIssuer(secret, settings.token_ttl, settings.jwt_previous_secrets)

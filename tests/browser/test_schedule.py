@@ -12,11 +12,11 @@ import pytest
 import trio
 
 from tests.browser.helpers import ONE_BACKEND, PageLog, in_browser, new_context
-from tests.trioflix.test_schedule import create
+from tests.trioflix.test_schedule import create, jpeg
 from trioflix.chat.announcements import announce_scheduled_start
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser
+    from playwright.sync_api import Browser, FilePayload
 
     from tests.browser.helpers import Screenshots
     from tests.conftest import Server
@@ -39,6 +39,8 @@ async def test_a_week_made_in_the_studio_and_subscribed_to(
     server: Server, screenshots: Screenshots
 ) -> None:
     token, user = await server.register("erin")
+    photo = jpeg(400, 300)  # a photo's JPEG, larger than the rest of the API takes (64 KiB)
+    assert len(photo) > 64 * 1024
 
     def wall_time(days: int, zone: str) -> str:
         # 20:00 in the browser's zone, days from now, as a datetime-local input takes it.
@@ -68,6 +70,13 @@ async def test_a_week_made_in_the_studio_and_subscribed_to(
             panel.get_by_label("Start").fill(wall_time(days, zone))
             panel.get_by_label("Minutes").fill("90")
             panel.get_by_label("Description").fill(f"{title}: bring snacks")
+            if title.startswith("Friday"):
+                cover: FilePayload = {
+                    "name": "friday.jpg",
+                    "mimeType": "image/jpeg",
+                    "buffer": photo,
+                }
+                panel.locator("#schedule-cover").set_input_files(cover)
             panel.get_by_role("button", name="Schedule stream").click()
             panel.locator(".schedule-item", has_text=title).wait_for()
         # A start is required, and said so beside the field.
@@ -88,6 +97,14 @@ async def test_a_week_made_in_the_studio_and_subscribed_to(
         wednesday.get_by_role("button", name="Cancel").click()
         wednesday.get_by_text("Cancelled").wait_for()
         assert panel.locator(".schedule-item").count() == 3
+        # A photo over the limit is refused before it is sent, and said so.
+        friday = panel.locator(".schedule-item", has_text="Friday Q&A")
+        friday.get_by_role("button", name="Edit").click()
+        over = photo * (1 + 2 * 1024**2 // len(photo))
+        too_big: FilePayload = {"name": "big.jpg", "mimeType": "image/jpeg", "buffer": over}
+        panel.locator("#schedule-cover").set_input_files(too_big)
+        panel.get_by_role("button", name="Save changes").click()
+        panel.get_by_text("Cover image: at most 2 MiB").wait_for()
         panel.scroll_into_view_if_needed()
         screenshots.save(page, "studio-schedule")
         assert log.errors == []
@@ -114,6 +131,11 @@ async def test_a_week_made_in_the_studio_and_subscribed_to(
     assert str(events["Wednesday speedrun"]["STATUS"]) == "CANCELLED"
     assert str(events["Monday build, part 2"]["STATUS"]) == "CONFIRMED"
     assert events["Monday build, part 2"].decoded("SEQUENCE") >= 1
+    # The cover the studio sent, stored and served as it was.
+    entries = (await server.client.get("/api/channels/erin/schedule")).json()["entries"]
+    (friday,) = [e for e in entries if e["title"].startswith("Friday")]
+    served = await server.client.get(friday["cover_url"])
+    assert served.content == photo and served.headers["content-type"] == "image/jpeg"
 
     # One more, starting in a few minutes: the channel page counts down to it, the rest
     # of the week below; the home page lists it as starting soon.

@@ -389,10 +389,32 @@ def _h264_sps(data: bytes) -> None:
     assert sps.width > 0 and sps.height > 0, sps
 
 
+def _multitrack_video(body: bytes) -> None:
+    # What the live ingest does with a multitrack publisher's message
+    # (trioflix.live.channel.tracks.split_tracks): each track as a plain body.
+    tag = flv.parse_multitrack_video(body)
+    assert flv.encode_multitrack_video(tag) == body, tag
+    for track in tag.tracks:
+        single = flv.single_track_video(tag, track.track_id)
+        assert single is not None, track
+        _video_body(single)
+
+
+def _multitrack_audio(body: bytes) -> None:
+    tag = flv.parse_multitrack_audio(body)
+    assert flv.encode_multitrack_audio(tag) == body, tag
+    for track in tag.tracks:
+        single = flv.single_track_audio(tag, track.track_id)
+        if single is not None:
+            _audio_body(single)
+
+
 def _video_body(body: bytes) -> None:
     tag = flv.parse_video_tag(body)
     assert flv.encode_video_tag(tag) == body, tag
-    if tag.is_sequence_header and tag.fourcc == "avc1":
+    if flv.is_multitrack_video(body):
+        _multitrack_video(body)
+    elif tag.is_sequence_header and tag.fourcc == "avc1":
         _avc_config(tag.data)
     elif tag.is_sequence_header and tag.fourcc == "hvc1":
         flv.parse_hevc_config(tag.data)
@@ -401,7 +423,9 @@ def _video_body(body: bytes) -> None:
 def _audio_body(body: bytes) -> None:
     tag = flv.parse_audio_tag(body)
     assert flv.encode_audio_tag(tag) == body, tag
-    if tag.is_sequence_header:
+    if flv.is_multitrack_audio(body):
+        _multitrack_audio(body)
+    elif tag.is_sequence_header:
         flv.parse_audio_specific_config(tag.data)
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from protocols import rtmp
+from protocols import flv, rtmp
 from tests.fuzz import harness, run
 
 if TYPE_CHECKING:
@@ -92,3 +92,22 @@ def test_rtmp_seeds_reach_the_media() -> None:
         "StreamEOF",
         "ConnectionClosed",
     ]
+
+
+def test_flv_seeds_reach_the_multitrack_parsers() -> None:
+    """The captured multitrack vector seeds the ``flv`` target with multitrack video and
+    audio bodies, and the target splits each into its tracks as the live ingest does."""
+    seeds = harness.seeds("flv")
+    video = [d[1:] for d in seeds.values() if d[0] & 7 == harness.FLV_VIDEO_BODY]
+    audio = [d[1:] for d in seeds.values() if d[0] & 7 == harness.FLV_AUDIO_BODY]
+    multitrack_video = [body for body in video if flv.is_multitrack_video(body)]
+    multitrack_audio = [body for body in audio if flv.is_multitrack_audio(body)]
+    assert len(multitrack_video) >= 3 and len(multitrack_audio) >= 2
+    # A reserved AvMultitrackType is an error only the multitrack parser sees (the
+    # plain tag parser takes the body after the header byte as opaque).
+    body = multitrack_video[0]
+    broken = bytes((body[0], 0xF0 | body[1] & 0x0F)) + body[2:]
+    flv.parse_video_tag(broken)
+    with pytest.raises(flv.FLVError, match="reserved AvMultitrackType"):
+        harness._video_body(broken)
+    harness.flv_one_input(bytes((harness.FLV_VIDEO_BODY,)) + broken)

@@ -16,10 +16,13 @@ import h11
 import imageio_ffmpeg  # type: ignore[import-untyped]  # no type information shipped
 import pytest
 import trio
+from trio_websocket import open_websocket_url
 
-from protocols import flv
+from protocols import flv, rtmp
+from tests.api import auth
 from tests.interop.media import decoded_frames, ffprobe
 from tests.llhls_checker import History, check_alignment, reports
+from tests.trioflix.live.test_rtmp_tracks import play
 from tests.trioflix.live_hls.helpers import (
     MediaPlaylistText,
     copy_with_ffmpeg,
@@ -29,6 +32,7 @@ from tests.trioflix.live_hls.helpers import (
     stream_info,
     wait_live,
 )
+from tests.waiting import wait_until
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -45,7 +49,7 @@ SECONDS = 5
 SIZES = ["640x360", "320x180"]  # track 0, track 1
 
 
-def publish_command(url: str) -> list[str]:
+def publish_command(url: str, seconds: int = SECONDS) -> list[str]:
     """ffmpeg 9 sending one test picture as two H.264 tracks (keyframes every 1 s) + AAC."""
     encodes = []
     for index, size in enumerate(SIZES):
@@ -55,7 +59,7 @@ def publish_command(url: str) -> list[str]:
         *("-hide_banner", "-loglevel", "error", "-re"),
         *("-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"),
         *("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"),
-        *("-t", str(SECONDS), "-map", "0:v", "-map", "0:v", "-map", "1:a"),
+        *("-t", str(seconds), "-map", "0:v", "-map", "0:v", "-map", "1:a"),
         *("-c:v", "libx264", "-preset", "ultrafast", "-g", "30", *encodes),
         *("-c:a", "aac", "-b:a", "64k", "-f", "flv", url),
     ]
@@ -191,3 +195,83 @@ async def test_each_track_plays_as_a_plain_flv_stream(
     (video,) = [s for s in stream_info(played) if s["codec_type"] == "video"]
     assert f"{video['width']}x{video['height']}" == SIZES[1]
     assert decoded_frames(played)["video"] >= 2 * 30
+
+
+async def hold_http_flv(server: Server, target: str) -> None:
+    """An HTTP-FLV viewer of ``target`` that reads until it is cancelled."""
+    async with server.client.stream("GET", target, timeout=None) as response:
+        assert response.status_code == 200
+        async for _ in response.aiter_bytes():
+            pass
+
+
+async def hold_ws_flv(server: Server, target: str) -> None:
+    """A WS-FLV viewer of ``target`` that reads until it is cancelled."""
+    async with open_websocket_url(server.url.replace("http://", "ws://") + target) as ws:
+        try:
+            while True:
+                await ws.get_message()
+        finally:
+            await trio.aclose_forcefully(ws._stream)  # see test_rtmp_live.test_ws_flv
+
+
+async def hold_rtmp(server: Server, name: str) -> None:
+    """An RTMP player of ``name`` that reads until it is cancelled."""
+    client, answer = await play(server, name)
+    assert isinstance(answer, rtmp.PlayAccepted)
+    try:
+        while data := await client.stream.receive_some(65536):
+            client.conn.receive_data(data)
+            while client.conn.next_event() is not rtmp.NEED_DATA:
+                pass
+            await client.flush()
+    finally:
+        await client.aclose()
+
+
+async def test_viewers_of_another_track_count_as_the_channels_viewers(
+    server: Server, nursery: trio.Nursery
+) -> None:
+    token, _ = await server.register("alice")
+    key = await server.create_key(token)
+    cmd = publish_command(f"{server.rtmp_url}/{key}", seconds=60)
+    publisher: trio.Process = await nursery.start(partial(trio.run_process, cmd, check=False))
+    await wait_live(server, "alice")
+    live = server.app.trioflix.registry.get("alice")
+    assert live is not None
+    await wait_until(lambda: live.track(1) is not None)
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as viewers:
+            viewers.start_soon(hold_http_flv, server, "/live/alice.flv?track=1")
+            viewers.start_soon(hold_ws_flv, server, "/live/alice.flv?track=1")
+            viewers.start_soon(hold_rtmp, server, "alice?track=1")
+            # HLS: a player of the track's own variant, counted by its playback session
+            while True:
+                text = (await server.client.get("/live/alice/master.m3u8")).text
+                uris = [uri for _, uri in parse_master_playlist(text) if "track1/" in uri]
+                if uris:
+                    break
+                await trio.sleep(0.2)
+            assert (await server.client.get(f"/live/alice/{uris[0]}")).status_code == 200
+
+            one_each = {"rtmp": 1, "http-flv": 1, "ws-flv": 1, "webrtc": 0, "hls": 1}
+            await wait_until(lambda: live.viewers_by_protocol() == one_each)
+            status = await server.client.get("/api/streaming/status", headers=auth(token))
+            assert status.json()["viewers"] == {"total": 4, **one_each}
+            channel = (await server.client.get("/api/channels/alice")).json()
+            assert channel["viewers"] == 4
+            metrics = (await server.client.get("/metrics")).text
+            for protocol in ("rtmp", "http-flv", "ws-flv", "hls"):
+                line = f'trioflix_live_viewers{{channel="alice",protocol="{protocol}"}} 1.0'
+                assert line in metrics
+            assert live.peak_viewers == 4
+            sent = live.bytes_out
+            await wait_until(lambda: live.bytes_out > sent)  # the tracks' bytes count too
+            viewers.cancel_scope.cancel()
+
+    # The connection viewers are gone at once; the HLS player once its reloads stop.
+    await wait_until(lambda: live.viewers_by_protocol()["rtmp"] == 0)
+    assert live.viewers == live.viewers_by_protocol()["hls"]
+    assert live.peak_viewers == 4
+    publisher.kill()

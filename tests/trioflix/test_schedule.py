@@ -3,11 +3,14 @@ independent iCalendar parser (the icalendar package), covers, and missed entries
 
 from __future__ import annotations
 
+import os
 import struct
 import time
 import zlib
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -16,8 +19,10 @@ import pytest
 import trio
 
 from tests.api import auth
+from tests.conftest import open_server
 from trioflix.config import ConfigError, Settings
 from trioflix.live.channel.schedule import run_missed_sweep
+from trioflix.media.covers import adopt_database_covers
 from trioflix.store import schedule as schedule_store
 
 if TYPE_CHECKING:
@@ -225,15 +230,17 @@ async def test_calendar_feed(server: Server) -> None:
     assert str(events[str(late["UID"])]["STATUS"]) == "CANCELLED"
 
 
-def png(width: int, height: int) -> bytes:
-    """A valid PNG of one grey colour."""
+def png(width: int, height: int, *, noise: bool = False) -> bytes:
+    """A valid greyscale PNG: of one grey, or of random pixels (about a byte each)."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return (
             struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
         )
 
-    rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+    rows = b"".join(
+        b"\x00" + (os.urandom(width) if noise else b"\x80" * width) for _ in range(height)
+    )
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
@@ -243,33 +250,140 @@ def png(width: int, height: int) -> bytes:
     )
 
 
-@pytest.mark.backends(
-    "postgresql", reason="bytes in and out of BYTEA; SQLite's BLOB is the emotes' path too"
-)
-async def test_cover_image(server: Server) -> None:
+def jpeg(width: int, height: int) -> bytes:
+    """A baseline JPEG of random pixels, from PyAV's MJPEG encoder: about a byte a pixel."""
+    import av
+
+    codec = av.CodecContext.create("mjpeg", "w")
+    assert isinstance(codec, av.VideoCodecContext)
+    codec.width, codec.height, codec.pix_fmt = width, height, "yuvj420p"
+    codec.time_base = Fraction(1, 25)
+    codec.options = {"qmin": "2", "qmax": "2"}
+    frame = av.VideoFrame(width, height, "yuvj420p")
+    for plane in frame.planes:
+        plane.update(os.urandom(plane.buffer_size))
+    return b"".join(bytes(packet) for packet in [*codec.encode(frame), *codec.encode(None)])
+
+
+# A phone's kind of JPEG: progressive, after JFIF and Exif segments.
+PHONE_JPEG = Path(__file__).parents[1] / "protocols/image/vectors/pillow-33x17-progressive-exif.jpg"
+
+
+async def stored_keys(server: Server) -> list[str]:
+    return [info.key for info in await server.app.trioflix.objects.list_prefix("schedule/")]
+
+
+@pytest.mark.backends("sqlite", reason="the cover's bytes are in the media store, not the database")
+async def test_cover_image(server: Server, media_storage: str) -> None:
     token, _ = await server.register("alice")
     entry = await create(server, token)
     url = f"{SCHEDULE}/{entry['id']}/cover"
-    image = png(320, 180)
-    headers = {**auth(token), "Content-Type": "image/png"}
-    put = await server.client.put(url, content=image, headers=headers)
-    assert put.status_code == 200, put.text
-    cover_url = put.json()["entry"]["cover_url"]
-    assert cover_url.startswith(f"{SCHEDULE}/covers/{entry['id']}?")
-    served = await server.client.get(cover_url)
-    assert served.status_code == 200 and served.content == image
-    assert served.headers["content-type"] == "image/png"
+    for image, content_type in [
+        (PHONE_JPEG.read_bytes(), "image/jpeg"),
+        (jpeg(1024, 768), "image/jpeg"),  # about 1 MiB
+        (png(1024, 1024, noise=True), "image/png"),
+    ]:
+        headers = {**auth(token), "Content-Type": content_type}
+        put = await server.client.put(url, content=image, headers=headers)
+        assert put.status_code == 200, put.text
+        cover_url = put.json()["entry"]["cover_url"]
+        assert cover_url.startswith(f"{SCHEDULE}/covers/{entry['id']}?")
+        served = await server.client.get(cover_url)
+        assert served.status_code == 200 and served.content == image
+        assert served.headers["content-type"] == content_type
+        assert served.headers["cache-control"] == "public, max-age=86400"
+        assert served.headers["x-content-type-options"] == "nosniff"
+        head = await server.client.head(cover_url)
+        assert head.status_code == 200 and head.headers["content-length"] == str(len(image))
+    assert len(image) > 1024 * 1024
+    # One object per entry, under a key made of its id alone.
+    assert await stored_keys(server) == [f"schedule/{entry['id']}/cover"]
+    stored = await server.app.trioflix.objects.head(f"schedule/{entry['id']}/cover")
+    assert stored.content_type == "image/png" and stored.size == len(image)
 
+    headers = {**auth(token), "Content-Type": "image/png"}
+    over = await server.client.put(url, content=png(1600, 1400, noise=True), headers=headers)
+    assert over.status_code == 413, over.text
+    assert over.json()["error"]["code"] == "request_entity_too_large"
+    # The rest of the body is never read: the connection ends, and the next request
+    # (on a new one) is answered at once rather than after the unread body drained.
+    assert over.headers["connection"] == "close"
+    # The other API routes keep their 64 KiB.
+    long_body = {"title": "x", "start": local_start(1), "time_zone": "UTC", "pad": "x" * 70_000}
+    too_long = await server.client.post(SCHEDULE, json=long_body, headers=auth(token))
+    assert too_long.status_code == 413
     wrong_type = await server.client.put(
-        url, content=image, headers={**auth(token), "Content-Type": "image/gif"}
+        url, content=PHONE_JPEG.read_bytes(), headers={**auth(token), "Content-Type": "image/png"}
     )
     assert wrong_type.status_code == 415
+    assert wrong_type.json()["error"]["message"] == "the body is image/jpeg, not image/png"
+    bmp = await server.client.put(url, content=b"BM" + bytes(100), headers=headers)
+    assert bmp.status_code == 415
+    assert bmp.json()["error"]["message"] == "the image must be PNG, GIF, WebP or JPEG"
     huge = await server.client.put(url, content=png(2000, 10), headers=headers)
     assert huge.status_code == 422 and "covers are at most 1920x1920" in huge.text
+    # Nothing but an entry's id names an object: other paths are no entry.
+    for path in ["..%2F..%2Fprobe/cover", "1%2F..%2F2/cover", "-1/cover"]:
+        strange = await server.client.put(f"{SCHEDULE}/{path}", content=png(8, 8), headers=headers)
+        assert 400 <= strange.status_code < 500 and strange.json()["error"], path
+    for path in ["..%2Fschedule", "..", f"{entry['id']}%2F..%2F{entry['id']}"]:
+        strange = await server.client.get(f"{SCHEDULE}/covers/{path}")
+        assert 400 <= strange.status_code < 500, path
+    assert await stored_keys(server) == [f"schedule/{entry['id']}/cover"]
+    # Another streamer's entry is no entry of theirs: nothing is stored.
+    bob, _ = await server.register("bob")
+    theirs = await server.client.put(
+        url, content=png(8, 8), headers={**auth(bob), "Content-Type": "image/png"}
+    )
+    assert theirs.status_code == 404
+    assert (await server.client.get(cover_url)).content == image
 
     removed = await server.client.delete(url, headers=auth(token))
     assert removed.json()["entry"]["cover_url"] is None
     assert (await server.client.get(cover_url)).status_code == 404
+    assert await stored_keys(server) == []
+    # Deleted with its entry.
+    headers = {**auth(token), "Content-Type": "image/jpeg"}
+    assert (
+        await server.client.put(url, content=PHONE_JPEG.read_bytes(), headers=headers)
+    ).is_success
+    assert await stored_keys(server) == [f"schedule/{entry['id']}/cover"]
+    deleted = await server.client.delete(f"{SCHEDULE}/{entry['id']}", headers=auth(token))
+    assert deleted.status_code == 204
+    assert await stored_keys(server) == []
+
+
+async def test_covers_kept_in_the_database_move_into_the_store(
+    settings: Settings, nursery: trio.Nursery
+) -> None:
+    """An installation from before the store kept covers in the database: its next
+    start moves them into the store, before it serves."""
+    image = png(320, 180)
+    async with open_server(settings, nursery) as before:
+        token, _ = await before.register("alice")
+        entry = await create(before, token)
+        other = await create(before, token)
+        # As migration 11 left it: the bytes in the row.
+        await before.app.trioflix.db.execute(
+            "UPDATE schedule_entries SET cover_type = 'image/png', cover = $2 WHERE id = $1",
+            entry["id"],
+            image,
+        )
+    assert before.app.services_done is not None
+    with trio.fail_after(30):
+        await before.app.services_done.wait()
+
+    async with open_server(settings, nursery) as after:
+        assert await stored_keys(after) == [f"schedule/{entry['id']}/cover"]
+        db = after.app.trioflix.db
+        assert await schedule_store.blob_cover_ids(db) == []
+        entries = await public_entries(after, "alice")
+        assert [e["id"] for e in entries] == [entry["id"], other["id"]]
+        served = await after.client.get(entries[0]["cover_url"])
+        assert served.content == image and served.headers["content-type"] == "image/png"
+        assert entries[1]["cover_url"] is None
+        # Another start finds nothing left to move.
+        assert await adopt_database_covers(db, after.app.trioflix.objects) == 0
 
 
 async def test_missed_entries(server: Server) -> None:
@@ -290,7 +404,8 @@ async def test_missed_entries(server: Server) -> None:
 
     # The service's sweep, on a clock just past the window: the entry is missed.
     async with trio.open_nursery() as nursery:
-        sweep = partial(run_missed_sweep, db, 3600, 0.05, clock=lambda: window_end + 1)
+        objects = server.app.trioflix.objects
+        sweep = partial(run_missed_sweep, db, objects, 3600, 0.05, clock=lambda: window_end + 1)
         await nursery.start(sweep)
         with trio.fail_after(30):
             while await state_of(entry["id"]) != "missed":  # noqa: ASYNC110 (polls the API)
@@ -302,11 +417,27 @@ async def test_missed_entries(server: Server) -> None:
     )
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "not_editable"
 
-    # Entries long over are purged.
-    await schedule_store.mark_missed(
-        db, now=entry["ends_at"] + schedule_store.PURGE_AFTER_S + 1, after_s=3600
-    )
-    assert await schedule_store.get_entry(db, entry["id"]) is None
+    # Entries long over are purged, their covers first.
+    headers = {**auth(token), "Content-Type": "image/png"}
+    for with_cover in (entry, cancelled):
+        put = await server.client.put(
+            f"{SCHEDULE}/{with_cover['id']}/cover", content=png(8, 8), headers=headers
+        )
+        assert put.status_code == 200
+    purge_time = entry["ends_at"] + schedule_store.PURGE_AFTER_S + 1
+    await schedule_store.mark_missed(db, now=purge_time, after_s=3600)
+    assert await schedule_store.get_entry(db, entry["id"]) is not None  # its cover is stored
+    assert len(await stored_keys(server)) == 2
+    async with trio.open_nursery() as nursery:
+        objects = server.app.trioflix.objects
+        sweep = partial(run_missed_sweep, db, objects, 3600, 0.05, clock=lambda: purge_time)
+        await nursery.start(sweep)
+        with trio.fail_after(30):
+            while await schedule_store.get_entry(db, entry["id"]) is not None:  # noqa: ASYNC110 (polls)
+                await trio.sleep(0.05)
+        nursery.cancel_scope.cancel()
+    assert await schedule_store.get_entry(db, cancelled["id"]) is None
+    assert await stored_keys(server) == []
 
 
 @pytest.mark.parametrize(

@@ -86,6 +86,10 @@ def canary(settings: Settings) -> Path:
         # Emote images, from the object store.
         "/api/emotes/..%2f..%2fcanary.txt",
         "/api/emotes/1%2f..%2f..%2fcanary.txt",
+        # Scheduled streams' covers, from the object store.
+        "/api/schedule/covers/..%2f..%2f..%2fcanary.txt",
+        "/api/schedule/covers/1%2f..%2f..%2f..%2fcanary.txt",
+        "/api/schedule/covers/%2e%2e/%2e%2e/canary.txt",
     ],
 )
 async def test_traversal_is_refused(server: Server, canary: Path, target: str) -> None:

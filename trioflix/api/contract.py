@@ -322,10 +322,13 @@ OPERATIONS: tuple[Operation, ...] = (
         method="DELETE",
         path="/api/schedule/{entry_id}",
         operation_id="deleteScheduled",
-        summary="Delete a scheduled stream",
+        summary="Delete a scheduled stream, and its cover image",
         tag="schedule",
         auth="required",
-        answers={204: Answer("deleted", None)},
+        answers={
+            204: Answer("deleted", None),
+            503: Answer("`storage_unavailable`: its cover could not be deleted; try again"),
+        },
     ),
     Operation(
         method="PUT",
@@ -335,12 +338,17 @@ OPERATIONS: tuple[Operation, ...] = (
         tag="schedule",
         auth="required",
         body={"type": "string", "format": "binary"},
-        body_types=("image/png", "image/gif", "image/webp"),
+        body_types=("image/jpeg", "image/png", "image/gif", "image/webp"),
         answers={
             200: Answer("the scheduled stream", responses.EntryAnswer),
-            413: Answer("`image_too_large`: over 64 KiB"),
-            415: Answer("`invalid_image`: not PNG, GIF or WebP, or not what its type says"),
+            404: Answer("`not_found`: no scheduled stream of theirs"),
+            413: Answer(
+                "`request_entity_too_large`: over `TRIOFLIX_MAX_COVER` bytes (2 MiB by"
+                " default); the connection closes"
+            ),
+            415: Answer("`invalid_image`: not JPEG, PNG, GIF or WebP, or not what its type says"),
             422: Answer("`image_too_large`: over 1920x1920"),
+            503: Answer("`storage_unavailable`: the media store is away; try again"),
         },
     ),
     Operation(
@@ -350,7 +358,10 @@ OPERATIONS: tuple[Operation, ...] = (
         summary="Remove a scheduled stream's cover image",
         tag="schedule",
         auth="required",
-        answers={200: Answer("the scheduled stream", responses.EntryAnswer)},
+        answers={
+            200: Answer("the scheduled stream", responses.EntryAnswer),
+            503: Answer("`storage_unavailable`: the media store is away; try again"),
+        },
     ),
     Operation(
         method="GET",

@@ -135,7 +135,19 @@ async def watch(video_id: int) -> Response:
 
 @blueprint.get("/studio")
 async def studio() -> Response:
-    return await _page("studio.html", "Studio", page="studio")
+    # The cover field says, and checks before sending, how large a cover may be.
+    max_cover = state().settings.max_cover
+    return await _page(
+        "studio.html", "Studio", page="studio", max_cover=max_cover, max_cover_text=_size(max_cover)
+    )
+
+
+def _size(size: int) -> str:
+    """``size`` bytes as people read it: ``2 MiB``, ``512 KiB``, ``1.5 MiB``."""
+    for unit, scale in (("MiB", 1024**2), ("KiB", 1024)):
+        if size >= scale:
+            return f"{size / scale:.3g} {unit}"
+    return f"{size} bytes"
 
 
 @blueprint.get("/upload")

@@ -8,33 +8,46 @@ description of at most 5000, a duration of 5 minutes to 24 hours, a start from 5
 minutes ago to a year ahead, and at most 100 entries still to come per channel.
 Only entries still ``scheduled`` or ``cancelled`` can be edited: what became of
 the others is history.
+
+A cover image is PNG, GIF, WebP or JPEG (a phone's photo), up to
+``TRIOFLIX_MAX_COVER`` bytes: its ``PUT`` alone takes a body that large (the rest
+of the API keeps its 64 KiB). It is kept in the media store
+(:mod:`trioflix.media.covers`) and served from there through this host.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 from quart import Blueprint, Response, g, request
 
-from protocols import ical
+from protocols import ical, image
 from trioflix.api._http import Body, json_body, parse_id, require_user
-from trioflix.chat.images import MAX_EMOTE_BYTES, image_info
+from trioflix.api.videos import object_body
+from trioflix.chat.images import image_info
 from trioflix.chat.protocol import ChatError
 from trioflix.errors import APIError
+from trioflix.media import covers
 from trioflix.state import state
+from trioflix.storage import ObjectNotFound
 from trioflix.store import schedule
 from trioflix.store.users import get_user_by_name
+from trioflix.uploads.http_body import set_body_limit
 
 if TYPE_CHECKING:
+    from quart.blueprints import BlueprintSetupState
+
+    from trioflix.state import TrioflixApp
     from trioflix.store import Transaction
 
 __all__ = [
+    "COVER_PATH",
     "MAX_AHEAD_S",
-    "MAX_COVER_BYTES",
     "MAX_COVER_SIDE",
     "CreateEntryBody",
     "UpdateEntryBody",
@@ -48,9 +61,10 @@ PAST_SLACK_S: Final = 300  # a start a few minutes ago is "now" from a slow form
 RECENT_S: Final = 7 * 86400  # the lists show what ended in the last week too
 SOON_S: Final = 24 * 3600  # the home page's "starting soon": the next day
 SOON_LIMIT: Final = 20
-MAX_COVER_BYTES: Final = MAX_EMOTE_BYTES  # the API's body limit
 MAX_COVER_SIDE: Final = 1920
-COVER_CACHE: Final = "public, max-age=86400"  # its URL carries the entry's revision
+COVER_FORMATS: Final = image.FORMATS  # PNG, GIF, WebP and JPEG: what phones and editors save
+# The cover's PUT, the one API route whose body may be larger than 64 KiB.
+COVER_PATH: Final = re.compile(r"/api/schedule/[^/]+/cover")
 ICS_CACHE: Final = "public, max-age=300"  # calendar apps poll; five minutes is fresh enough
 
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=schedule.MAX_TITLE)]
@@ -182,9 +196,26 @@ async def update(entry_id: str) -> dict[str, Any]:
 @require_user
 async def delete(entry_id: str) -> tuple[str, int]:
     eid = parse_id(entry_id, "scheduled stream")
+    entry = await _own_entry(eid)
+    if entry.cover_type is not None:
+        # Its cover goes first: an outage answers 503 and leaves the entry to delete again.
+        await covers.delete_cover(state().objects, eid)
     if not await schedule.delete_entry(state().db, g.user.id, eid):
         raise _not_found()
     return "", 204
+
+
+@blueprint.record_once
+def _cover_body_limit(setup: BlueprintSetupState) -> None:
+    app = cast("TrioflixApp", setup.app)
+    set_body_limit(app, COVER_PATH, app.trioflix.settings.max_cover)
+
+
+async def _own_entry(entry_id: int) -> schedule.ScheduleEntry:
+    entry = await schedule.get_entry(state().db, entry_id, g.user.id)
+    if entry is None:
+        raise _not_found()
+    return entry
 
 
 @blueprint.put("/api/schedule/<entry_id>/cover")
@@ -194,12 +225,24 @@ async def put_cover(entry_id: str) -> dict[str, Any]:
     eid = parse_id(entry_id, "scheduled stream")
     data = await request.get_data(cache=False, as_text=False, parse_form_data=False)
     assert isinstance(data, bytes)
+    app_state = state()
     try:
-        content_type = image_info(data, request.mimetype, max_side=MAX_COVER_SIDE, what="covers")
+        content_type = image_info(
+            data,
+            request.mimetype,
+            max_bytes=app_state.settings.max_cover,
+            max_side=MAX_COVER_SIDE,
+            formats=COVER_FORMATS,
+            what="covers",
+        )
     except ChatError as exc:
         raise APIError(exc.status, exc.code, exc.message) from None
-    entry = await schedule.set_cover(state().db, g.user.id, eid, (content_type, data))
-    if entry is None:
+    await _own_entry(eid)
+    # The object first: a row never names a cover that is not stored.
+    await covers.store_cover(app_state.objects, eid, data, content_type)
+    entry = await schedule.set_cover(app_state.db, g.user.id, eid, content_type)
+    if entry is None:  # deleted meanwhile, and its cover with it
+        await covers.delete_cover(app_state.objects, eid)
         raise _not_found()
     return {"entry": entry.public(g.user.name)}
 
@@ -208,6 +251,9 @@ async def put_cover(entry_id: str) -> dict[str, Any]:
 @require_user
 async def delete_cover(entry_id: str) -> dict[str, Any]:
     eid = parse_id(entry_id, "scheduled stream")
+    await _own_entry(eid)
+    # An outage answers 503 before the row changes: deleting again finishes the work.
+    await covers.delete_cover(state().objects, eid)
     entry = await schedule.set_cover(state().db, g.user.id, eid, None)
     if entry is None:
         raise _not_found()
@@ -216,15 +262,27 @@ async def delete_cover(entry_id: str) -> dict[str, Any]:
 
 @blueprint.get("/api/schedule/covers/<entry_id>")
 async def cover(entry_id: str) -> Response:
-    image = await schedule.cover(state().db, parse_id(entry_id, "scheduled stream"))
-    if image is None:
-        raise APIError(404, "not_found", "no such cover")
-    content_type, data = image
-    return Response(
-        data,
-        content_type=content_type,
-        headers={"Cache-Control": COVER_CACHE, "X-Content-Type-Options": "nosniff"},
-    )
+    eid = parse_id(entry_id, "scheduled stream")
+    missing = APIError(404, "not_found", "no such cover")
+    content_type = await schedule.cover_type(state().db, eid)
+    if content_type is None:
+        raise missing
+    try:
+        reader = await state().objects.open_read(covers.cover_key(eid))
+    except ObjectNotFound:
+        raise missing from None
+    headers = {
+        "Content-Type": content_type,
+        "Content-Length": str(reader.length),
+        "Cache-Control": covers.COVER_CACHE,
+        "X-Content-Type-Options": "nosniff",
+    }
+    if request.method == "HEAD":  # the headers alone: Quart would never start the body
+        await reader.aclose()
+        response = Response(b"", headers=headers)
+        response.headers["Content-Length"] = headers["Content-Length"]  # the GET's, not b""'s
+        return response
+    return Response(object_body(reader), headers=headers)
 
 
 @blueprint.get("/api/schedule/soon")

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from trioflix.storage import ObjectReader, ObjectStore
     from trioflix.store.users import User
 
-__all__ = ["blueprint"]
+__all__ = ["blueprint", "object_body"]
 
 logger = logging.getLogger(__name__)
 
@@ -242,10 +242,11 @@ async def _stream(objects: ObjectStore, key: str, extension: str) -> Response:
         response = Response(b"", status, headers=headers)
         response.headers["Content-Length"] = headers["Content-Length"]  # the GET's, not b""'s
         return response
-    return Response(_body(reader), status, headers=headers)
+    return Response(object_body(reader), status, headers=headers)
 
 
-async def _body(reader: ObjectReader) -> AsyncIterator[bytes | bytearray]:
+async def object_body(reader: ObjectReader) -> AsyncIterator[bytes | bytearray]:
+    """A response body of what ``reader`` reads, a bounded chunk at a time; closes it."""
     async with reader:
         while chunk := await reader.receive_some(STREAM_CHUNK_BYTES):
             yield chunk

@@ -13,6 +13,11 @@ is missed (:func:`mark_missed`).
 
 Times are Unix seconds (UTC); ``time_zone`` is the IANA name the streamer gave
 the start in, kept to show it as they meant it.
+
+A cover image is an object of the media store (:mod:`trioflix.media.covers`);
+``cover_type`` says that the entry has one, and of which type. The ``cover``
+column held the bytes themselves before the store did: an installation's first
+start with the store moves them there (:func:`blob_cover_ids`).
 """
 
 from __future__ import annotations
@@ -33,14 +38,19 @@ __all__ = [
     "PURGE_AFTER_S",
     "ScheduleEntry",
     "attach_due",
+    "blob_cover",
+    "blob_cover_ids",
     "count_upcoming",
-    "cover",
+    "cover_type",
     "create_entry",
     "delete_entry",
+    "drop_cover",
     "due_entry",
+    "forget_blob_cover",
     "get_entry",
     "list_entries",
     "mark_missed",
+    "purgeable_covers",
     "set_cover",
     "starting_soon",
     "update_entry",
@@ -227,31 +237,65 @@ async def delete_entry(db: Transaction, user_id: int, entry_id: int) -> bool:
 
 
 async def set_cover(
-    db: Transaction, user_id: int, entry_id: int, image: tuple[str, bytes] | None
+    db: Transaction, user_id: int, entry_id: int, content_type: str | None
 ) -> ScheduleEntry | None:
-    """Store ``(content type, bytes)`` as the entry's cover, or remove it (``None``)."""
-    content_type, data = image if image is not None else (None, None)
+    """Record that the entry's cover, of ``content_type``, is in the store, or that it
+    has none (``None``); either is a new revision (the cover's URL changes)."""
     return _entry(
         await db.fetchrow(
-            "UPDATE schedule_entries SET cover_type = $3, cover = $4,"
-            " revision = revision + 1, updated_at = $5"
+            "UPDATE schedule_entries SET cover_type = $3, revision = revision + 1, updated_at = $4"
             f" WHERE id = $1 AND user_id = $2 RETURNING {_COLUMNS}",
             entry_id,
             user_id,
             content_type,
-            data,
             time.time(),
         )
     )
 
 
-async def cover(db: Transaction, entry_id: int) -> tuple[str, bytes] | None:
-    """The entry's cover image as ``(content type, bytes)``, if it has one."""
+async def cover_type(db: Transaction, entry_id: int) -> str | None:
+    """The content type of the entry's cover, if it has one."""
+    found: str | None = await db.fetchval(
+        "SELECT cover_type FROM schedule_entries WHERE id = $1", entry_id
+    )
+    return found
+
+
+async def purgeable_covers(db: Transaction, *, before: float, limit: int) -> list[int]:
+    """Entries that ended before ``before`` and still have a cover: :func:`mark_missed`
+    deletes them once their covers are gone from the store."""
+    rows = await db.fetch(
+        "SELECT id FROM schedule_entries WHERE starts_at + duration_s < $1"
+        " AND cover_type IS NOT NULL ORDER BY id LIMIT $2",
+        before,
+        limit,
+    )
+    return [row["id"] for row in rows]
+
+
+async def drop_cover(db: Transaction, entry_id: int) -> None:
+    """The entry has no cover any more (its object is gone), whoever owns it."""
+    await db.execute("UPDATE schedule_entries SET cover_type = NULL WHERE id = $1", entry_id)
+
+
+async def blob_cover_ids(db: Transaction) -> list[int]:
+    """Entries whose cover is still in the database (the ``cover`` column)."""
+    rows = await db.fetch("SELECT id FROM schedule_entries WHERE cover IS NOT NULL ORDER BY id")
+    return [row["id"] for row in rows]
+
+
+async def blob_cover(db: Transaction, entry_id: int) -> tuple[str, bytes] | None:
+    """The entry's cover as ``(content type, bytes)`` from the database, if it is there."""
     row = await db.fetchrow(
         "SELECT cover_type, cover FROM schedule_entries WHERE id = $1 AND cover IS NOT NULL",
         entry_id,
     )
     return None if row is None else (row["cover_type"], bytes(row["cover"]))
+
+
+async def forget_blob_cover(db: Transaction, entry_id: int) -> None:
+    """The entry's cover is in the store now: its bytes leave the database."""
+    await db.execute("UPDATE schedule_entries SET cover = NULL WHERE id = $1", entry_id)
 
 
 async def starting_soon(
@@ -332,7 +376,8 @@ async def attach_due(
 
 async def mark_missed(db: Transaction, *, now: float, after_s: float) -> int:
     """Mark ``missed`` every entry whose window closed with no stream, and delete
-    entries that ended more than :data:`PURGE_AFTER_S` ago; returns how many were missed."""
+    entries that ended more than :data:`PURGE_AFTER_S` ago, but those whose cover is
+    still in the store (:func:`purgeable_covers`); returns how many were missed."""
     missed = await db.execute(
         "UPDATE schedule_entries SET state = 'missed', updated_at = $1"
         " WHERE state = 'scheduled' AND starts_at < $2",
@@ -340,6 +385,7 @@ async def mark_missed(db: Transaction, *, now: float, after_s: float) -> int:
         now - after_s,
     )
     await db.execute(
-        "DELETE FROM schedule_entries WHERE starts_at + duration_s < $1", now - PURGE_AFTER_S
+        "DELETE FROM schedule_entries WHERE starts_at + duration_s < $1 AND cover_type IS NULL",
+        now - PURGE_AFTER_S,
     )
     return missed

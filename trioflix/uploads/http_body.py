@@ -15,12 +15,15 @@ message.
 
 Routes that stream their body (the tus routes) are listed by path prefix; only
 they lose Quart's app-wide ``MAX_CONTENT_LENGTH`` (tus applies its own limits).
-Everything else behaves as before, including the 413 above that limit.
+A route that reads a larger body whole (a scheduled stream's cover image) gets a
+limit of its own with :func:`set_body_limit`, applied as the request starts,
+before any of its body arrives. Everything else behaves as before, including the
+413 above the app's limit.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import trio
 from quart import Response
@@ -30,6 +33,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from trioflix.asgi_internals import QuartTrioBody, QuartTrioHTTPConnection
 
 if TYPE_CHECKING:
+    import re
     from collections.abc import Generator
 
     from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable
@@ -41,6 +45,7 @@ __all__ = [
     "FlowControlledBody",
     "FlowControlledRequest",
     "install_flow_control",
+    "set_body_limit",
 ]
 
 # One disk write of upload bytes (one worker thread round trip and one pwritev).
@@ -57,6 +62,8 @@ WRITE_BYTES = 1024 * 1024
 # two writes (plus one socket read) in memory.
 HIGH_WATER_BYTES = WRITE_BYTES
 DRAIN_TIMEOUT_S = 30.0  # unread body after the response: give up and drop the connection
+# app.config key: (path pattern, byte limit) of the routes with a limit of their own
+BODY_LIMITS: Final = "TRIOFLIX_BODY_LIMITS"
 
 
 class FlowControlledBody(QuartTrioBody):
@@ -70,6 +77,7 @@ class FlowControlledBody(QuartTrioBody):
 
     def __init__(self, expected_content_length: int | None, max_content_length: int | None) -> None:
         super().__init__(expected_content_length, max_content_length)
+        self._expected = expected_content_length  # the request's Content-Length
         self._pieces: list[bytes] = []  # received messages, not yet taken (replaces _data)
         self._buffered = 0  # bytes in _pieces
         self._received = 0
@@ -84,6 +92,18 @@ class FlowControlledBody(QuartTrioBody):
         self.max_content_length = None
         if isinstance(self.error, RequestEntityTooLarge):
             self.error = None
+
+    def set_size_limit(self, limit: int) -> None:
+        """Accept a body of at most ``limit`` bytes instead of the app's limit."""
+        self.max_content_length = limit
+        announced = self._expected
+        if isinstance(self.error, RequestEntityTooLarge) and (announced or 0) <= limit:
+            self.error = None
+
+    @property
+    def too_large(self) -> bool:
+        """The body went past the size limit (the request was refused with 413)."""
+        return isinstance(self.error, RequestEntityTooLarge)
 
     @property
     def buffered(self) -> int:
@@ -187,6 +207,12 @@ class _Connection(QuartTrioHTTPConnection):
         assert isinstance(body, FlowControlledBody)
         if request.path.startswith(self.streaming_prefixes):
             body.lift_size_limit()
+        else:
+            limits: list[tuple[re.Pattern[str], int]] = self.app.config.get(BODY_LIMITS, [])
+            for path, limit in limits:
+                if path.fullmatch(request.path):
+                    body.set_size_limit(limit)
+                    break
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._receive_body, nursery, request, receive)
             await self._respond(request, send)
@@ -200,6 +226,10 @@ class _Connection(QuartTrioHTTPConnection):
 
     async def _respond(self, request: Request, send: ASGISendCallable) -> None:
         response = await self.app.handle_request(request)
+        if isinstance(request.body, FlowControlledBody) and request.body.too_large:
+            # The rest of a body past the limit is never read: rather than wait for it
+            # to drain (an upload of megabytes), end the connection (RFC 9110 15.5.14).
+            response.headers["Connection"] = "close"
         timeout = self.app.config["RESPONSE_TIMEOUT"]
         if isinstance(response, Response) and response.timeout != Ellipsis:
             timeout = response.timeout
@@ -219,6 +249,12 @@ class _Connection(QuartTrioHTTPConnection):
                 break
         # The client is gone: cancel the handler (its shielded cleanup still runs).
         nursery.cancel_scope.cancel()
+
+
+def set_body_limit(app: Quart, path: re.Pattern[str], limit: int) -> None:
+    """Let requests whose path matches ``path`` (the whole path) send bodies of up to
+    ``limit`` bytes instead of the app's ``MAX_CONTENT_LENGTH`` (above it: 413)."""
+    app.config.setdefault(BODY_LIMITS, []).append((path, limit))
 
 
 def install_flow_control(app: Quart, streaming_prefixes: tuple[str, ...]) -> None:

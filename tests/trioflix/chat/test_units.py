@@ -121,6 +121,16 @@ def test_images_are_sniffed() -> None:
     with pytest.raises(ChatError) as huge:
         image_info(b"GIF89a" + b"\xff\xff\xff\xff" + b"\x00" * 20, "image/gif")
     assert huge.value.code == "image_too_large"
+    jpeg = b"\xff\xd8\xff\xc0\x00\x11\x08\x00\x1e\x00\x1c" + b"\x00" * 12  # 28x30 SOF0
+    with pytest.raises(ChatError) as not_for_emotes:
+        image_info(jpeg, "image/jpeg")
+    assert not_for_emotes.value.status == 415
+    assert not_for_emotes.value.message == "the image must be PNG, GIF or WebP"
+    photo = image_info(jpeg, "image/jpeg", formats=("png", "jpeg"), max_bytes=len(jpeg))
+    assert photo == "image/jpeg"
+    with pytest.raises(ChatError) as too_many_bytes:
+        image_info(jpeg, "image/jpeg", formats=("jpeg",), max_bytes=len(jpeg) - 1)
+    assert too_many_bytes.value.status == 413
 
 
 def test_token_bucket() -> None:

@@ -120,3 +120,35 @@ def test_tracks_are_bounded() -> None:
         )
         assert stream.publish(Kind.VIDEO, 0, flv.encode_multitrack_video(record)) is None
     assert stream.track_ids == list(range(MAX_TRACKS))
+
+
+def test_a_track_viewer_is_one_of_the_channels_viewers() -> None:
+    stream = make_stream()
+    tags = vector_tags()
+    for tag in tags[:12]:  # both tracks' headers and first keyframes
+        stream.publish(Kind(tag.tag_type), tag.timestamp_ms, tag.data)
+    track = stream.track(1)
+    assert track is not None
+    viewer = track.subscribe(Transport.RTMP, max_bytes=1 << 24)
+    slow = track.subscribe(Transport.WS_FLV, max_bytes=4096)  # skips ahead, never reads
+    stream.subscribe(Transport.HTTP_FLV, max_bytes=1 << 24)
+    assert stream.viewers == 3
+    assert stream.viewers_by_protocol() == {
+        "rtmp": 1,
+        "http-flv": 1,
+        "ws-flv": 1,
+        "webrtc": 0,
+    }
+    assert stream.peak_viewers == 3
+    for tag in tags[12:]:
+        stream.publish(Kind(tag.tag_type), tag.timestamp_ms, tag.data)
+    skipped = slow.dropped
+    assert skipped > 0
+    assert stream.dropped_total >= skipped
+    track.count_sent(1000)
+    assert stream.bytes_out == 1000
+    track.unsubscribe(viewer)
+    track.unsubscribe(slow)
+    assert stream.viewers == 1
+    assert stream.peak_viewers == 3
+    assert stream.dropped >= skipped  # a track viewer's drops stay the channel's when it leaves

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import trio
 import trio.testing
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from trioflix.uploads.http_body import HIGH_WATER_BYTES, WRITE_BYTES, FlowControlledBody
 
@@ -62,3 +63,38 @@ async def test_iterating_yields_everything_in_order() -> None:
         async for data in body:
             received += data
     assert received == b"".join(pieces)
+
+
+async def _whole(body: FlowControlledBody, pieces: list[bytes]) -> bytes | Exception:
+    """The body awaited whole (as a route reads an image) while ``pieces`` arrive, or
+    what awaiting it raised."""
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_send, body, pieces)
+        try:
+            data: bytes = await body
+        except RequestEntityTooLarge as exc:
+            return exc
+    return data
+
+
+async def test_a_route_limit_replaces_the_apps() -> None:
+    app_limit, route_limit = 64 * 1024, 2 * 1024 * 1024
+    pieces = [b"x" * PIECE] * (route_limit // PIECE)
+    # Announced within the route's limit: the app's refusal at the start is lifted.
+    body = FlowControlledBody(route_limit, app_limit)
+    assert body.too_large
+    body.set_size_limit(route_limit)
+    assert not body.too_large
+    with trio.fail_after(10):
+        data = await _whole(body, pieces)
+    assert isinstance(data, bytes) and len(data) == route_limit
+    # Announced past it: still refused.
+    body = FlowControlledBody(route_limit + 1, app_limit)
+    body.set_size_limit(route_limit)
+    assert body.too_large
+    # Not announced (chunked): refused once more than the limit has arrived.
+    body = FlowControlledBody(None, app_limit)
+    body.set_size_limit(route_limit)
+    with trio.fail_after(10):
+        refused = await _whole(body, [*pieces, b"x"])
+    assert isinstance(refused, RequestEntityTooLarge) and body.too_large

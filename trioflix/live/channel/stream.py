@@ -42,6 +42,8 @@ from trioflix.live.channel.timeline import Timeline
 from trioflix.live.channel.tracks import MAX_TRACKS, split_tracks
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from protocols.amf import AMFValue
 
 __all__ = ["DEFAULT_GOP_CACHE_BYTES", "IngestStats", "LiveStream"]
@@ -141,6 +143,9 @@ class LiveStream:
         self.bytes_out = 0  # to viewers, all protocols, this session
         self.dropped = 0  # packets viewers lost by skipping ahead (those who left)
         self._tracks: dict[int, LiveStream] = {}  # a multitrack publisher's tracks 1..n
+        # The channel's stream: a track's viewers, bytes and drops count there, so a
+        # viewer of any track is one of the channel's viewers.
+        self._channel_stream = self
         self._own_audio = False  # a track stream: its publisher sent audio for this track
 
     # --- publisher side ----------------------------------------------------------------
@@ -228,6 +233,7 @@ class LiveStream:
             gop_cache_bytes=self.gop_cache_bytes,
         )
         child.generation = self.generation
+        child._channel_stream = self
         child.audio_config = self.audio_config  # until the track sends audio of its own
         return child
 
@@ -355,13 +361,20 @@ class LiveStream:
 
     # --- viewer side -------------------------------------------------------------------
 
+    def _viewer_subscribers(self) -> Iterator[Subscriber]:
+        """The viewers of this stream and of every track of it."""
+        yield from self._subscribers
+        for child in self._tracks.values():
+            yield from child._subscribers
+
     @property
     def viewers(self) -> int:
-        return len(self._subscribers) + sum(self._external_viewers.values())
+        """Viewers of the channel: of every track, and those counted elsewhere."""
+        return sum(1 for _ in self._viewer_subscribers()) + sum(self._external_viewers.values())
 
     def viewers_by_protocol(self) -> dict[str, int]:
         counts = dict.fromkeys(VIEWER_PROTOCOLS, 0)
-        for subscriber in self._subscribers:
+        for subscriber in self._viewer_subscribers():
             counts[subscriber.protocol.value] += 1
         counts.update(self._external_viewers)
         return counts
@@ -384,7 +397,8 @@ class LiveStream:
         for packet in self._gop:
             subscriber.offer(packet)
         self._subscribers.add(subscriber)
-        self.peak_viewers = max(self.peak_viewers, len(self._subscribers))
+        channel = self._channel_stream
+        channel.peak_viewers = max(channel.peak_viewers, channel.viewers)
         return subscriber
 
     def subscribe_session(self, *, max_bytes: int = DEFAULT_QUEUE_BYTES) -> Subscriber:
@@ -405,18 +419,18 @@ class LiveStream:
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         if subscriber in self._subscribers or subscriber in self._session_subscribers:
-            self.dropped += subscriber.dropped
+            self._channel_stream.dropped += subscriber.dropped
         self._subscribers.discard(subscriber)
         self._session_subscribers.discard(subscriber)
 
     def count_sent(self, size: int) -> None:
-        """A viewer wrote ``size`` bytes (for metrics)."""
-        self.bytes_out += size
+        """A viewer wrote ``size`` bytes (for metrics; a track's count as the channel's)."""
+        self._channel_stream.bytes_out += size
 
     @property
     def dropped_total(self) -> int:
-        """Packets skipped by viewers, present and past."""
-        return self.dropped + sum(s.dropped for s in self._subscribers)
+        """Packets skipped by viewers of every track, present and past."""
+        return self.dropped + sum(s.dropped for s in self._viewer_subscribers())
 
     def disconnect_viewers(self, reason: str) -> None:
         """The publisher is gone: viewers drain what is queued and finish."""

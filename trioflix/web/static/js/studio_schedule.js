@@ -39,6 +39,11 @@ function edit(entry) {
 }
 
 async function uploadCover(entryId, file) {
+  const field = $("schedule-cover");
+  if (file.size > Number(field.dataset.maxBytes)) {
+    // The server would refuse it too (413), but only after the whole photo was sent.
+    throw new Error(`Cover image: at most ${field.dataset.maxText}, this one is ${(file.size / 1048576).toFixed(1)} MiB`);
+  }
   const response = await fetch(`/api/schedule/${entryId}/cover`, {
     method: "PUT",
     headers: { Authorization: `Bearer ${token()}`, "Content-Type": file.type },
