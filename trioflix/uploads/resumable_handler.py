@@ -86,7 +86,7 @@ class ResumableCall:
         headers: The request headers.
         body: The request body.
         interim: Sends an interim response (status, headers) ahead of the final
-            one; ``None`` where the connection cannot (HTTP/2, plain hypercorn).
+            one; ``None`` where the connection cannot (HTTP/1.0, plain hypercorn).
     """
 
     method: str

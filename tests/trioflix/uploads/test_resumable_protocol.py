@@ -14,6 +14,7 @@ import pytest
 import trio
 
 from protocols import resumable
+from tests.h2_client import open_h2
 from tests.waiting import wait_until
 
 from .helpers import auth, finished_bytes, upload_id
@@ -314,6 +315,31 @@ async def test_interrupted_upload_is_resumed(server: Server) -> None:
         assert await finished_bytes(server, token, path) == data
 
 
+async def test_http2_connection_survives_an_early_answer(server: Server) -> None:
+    """An append refused before its content arrived (a wrong offset) while the client
+    goes on sending: the stream is ended, the connection serves the next request."""
+    token, _ = await server.register("alice")
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        path = (await create(client, token, b"abc", complete=False)).headers["Location"]
+    head = {**auth(token), **APPEND, "Upload-Complete": "?1", "Content-Length": "64000"}
+    host, port = server.settings.http.rsplit(":", 1)
+    with trio.fail_after(30):
+        async with open_h2(host, int(port)) as h2:
+            wrong = await h2.request(
+                "PATCH", path, {**head, "Upload-Offset": "7"}, bytes(16000), end=False
+            )
+            await h2.wait_done(wrong)
+            for _ in range(3):  # what the client had on its way
+                await h2.send_in_flight(wrong, bytes(16000))
+            state = await h2.request("HEAD", path, auth(token))
+            await h2.wait_done(state)
+    [(status, fields)] = h2.responses[wrong]
+    assert (status, fields["content-type"]) == (409, PROBLEM)
+    assert h2.resets.get(wrong) == 0  # NO_ERROR: stop sending (RFC 9113 8.1)
+    [(status, fields)] = h2.responses[state]
+    assert (status, fields["upload-offset"]) == (204, "3")
+
+
 async def curl(*args: str) -> list[tuple[int, dict[str, str]]]:
     """Run curl (an independent client); returns every response of the exchange,
     interim (1xx) ones first, each as its status and headers."""
@@ -353,14 +379,11 @@ async def test_curl_uploads_in_two_requests(
     )
     assert status == 201
     assert created["upload-offset"] == "200000"
-    if transport == "--http1.1":
-        # 104 (Upload Resumption Supported) came first, naming the upload.
-        assert [(code, headers["location"]) for code, headers in interim] == [
-            (104, created["location"])
-        ]
-        assert interim[0][1]["upload-limit"].startswith("max-size=")
-    else:
-        assert interim == []  # hypercorn's HTTP/2 cannot send it (docs/uploads.md)
+    # 104 (Upload Resumption Supported) came first, naming the upload, on both transports.
+    assert [(code, headers["location"]) for code, headers in interim] == [
+        (104, created["location"])
+    ]
+    assert interim[0][1]["upload-limit"].startswith("max-size=")
     upload_url = server.url + created["location"]
     [(status, state)] = await curl(*common, "--head", upload_url)
     assert status == 204
