@@ -23,9 +23,13 @@ from hyperframe.frame import DataFrame
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-__all__ = ["H2Client", "open_h2"]
+__all__ = ["STOP_SENDING", "H2Client", "open_h2"]
 
 RECEIVE_BYTES = 65536
+#: The resets that end a request the server answered early: NO_ERROR (RFC 9113 8.1),
+#: or STREAM_CLOSED when the server's answer to a DATA frame that crossed its NO_ERROR
+#: reset went out first (hypercorn takes its bytes, then its send lock, per write).
+STOP_SENDING = (h2.errors.ErrorCodes.NO_ERROR, h2.errors.ErrorCodes.STREAM_CLOSED)
 
 
 class H2Client:
@@ -34,13 +38,13 @@ class H2Client:
     Attributes:
         responses: Per stream, each response as ``(status, headers)``, interim first.
         ended: Streams whose response has ended (END_STREAM).
-        resets: Streams the server reset, with its error code.
+        resets: Streams the server reset, with the error code of its first reset.
     """
 
     def __init__(self, stream: trio.SocketStream, authority: str) -> None:
         self._stream = stream
         self._authority = authority
-        config = h2.config.H2Configuration(client_side=True, header_encoding="latin-1")
+        config = h2.config.H2Configuration(client_side=True, header_encoding=None)
         self._connection = h2.connection.H2Connection(config=config)
         self.responses: defaultdict[int, list[tuple[int, dict[str, str]]]] = defaultdict(list)
         self.ended: set[int] = set()
@@ -102,7 +106,10 @@ class H2Client:
 
     def _record(self, event: h2.events.Event) -> None:
         if isinstance(event, h2.events.InformationalResponseReceived | h2.events.ResponseReceived):
-            fields = dict(event.headers or [])
+            fields = {
+                bytes(name).decode("latin-1"): bytes(value).decode("latin-1")
+                for name, value in event.headers or []
+            }
             status = int(fields.pop(":status"))
             self.responses[event.stream_id].append((status, fields))
         elif isinstance(event, h2.events.DataReceived):
@@ -112,7 +119,8 @@ class H2Client:
         elif isinstance(event, h2.events.StreamEnded):
             self.ended.add(event.stream_id)
         elif isinstance(event, h2.events.StreamReset):
-            self.resets[event.stream_id] = event.error_code or 0
+            # The first: DATA that crossed it on the way gets STREAM_CLOSED resets after.
+            self.resets.setdefault(event.stream_id, event.error_code or h2.errors.ErrorCodes(0))
         elif isinstance(event, h2.events.ConnectionTerminated):
             raise trio.BrokenResourceError(f"the server ended the connection: {event}")
 
