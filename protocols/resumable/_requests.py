@@ -290,7 +290,8 @@ def _content_length(headers: HeaderSource) -> int | None:
     value = _field(headers, "content-length")
     if value is None:
         return None
-    if not value.isdigit():
+    # isdigit() alone takes "²" and other Unicode digits, which int() refuses.
+    if not (value.isascii() and value.isdigit()):
         raise ResumableError(400, "invalid_header", "Content-Length is not a number")
     return int(value)
 

@@ -57,6 +57,7 @@ def test_a_partial_creation_keeps_the_representation_digest_for_later() -> None:
         ({"Upload-Complete": "?1", "Upload-Length": "-1"}, "invalid_header"),
         ({"Upload-Complete": "?1", "Upload-Length": "x"}, "invalid_header"),
         ({"Upload-Complete": "?1", "Content-Length": "x"}, "invalid_header"),
+        ({"Upload-Complete": "?1", "Content-Length": "\u00b2"}, "invalid_header"),
         ({"Upload-Complete": "?1", "Content-Digest": "sha-256"}, "invalid_header"),
         ({"Upload-Complete": "?1", "Content-Digest": "sha-256=:AAEC:"}, "invalid_header"),
         (
