@@ -1,20 +1,24 @@
 """Every use of hypercorn's and quart-trio's internals, in one module.
 
-``trioflix serve`` needs four things neither project offers as API: a front
+``trioflix serve`` needs five things neither project offers as API: a front
 door before hypercorn's connection handler (hypercorn has no per-connection
 hook), request trailers in the ASGI scope (ASGI has no message for them),
 interim (1xx) responses of the app's choosing (ASGI has none; hypercorn sends
-only 103 Early Hints, and only on HTTP/2 and HTTP/3), and request bodies with
-backpressure (Quart buffers a body without limit). Each
+only 103 Early Hints, and only on HTTP/2 and HTTP/3), HTTP/2 connections that
+survive a request answered before its content arrived (hypercorn's fail), and
+request bodies with backpressure (Quart buffers a body without limit). Each
 needs hypercorn's or quart-trio's private classes and attributes. They are all
 used here, and only here, behind names that say what trioflix needs of them;
 the rest of trioflix uses only the public ``hypercorn.config.Config``,
 ``hypercorn.typing`` and ``quart_trio.QuartTrio``.
 
 What this module relies on, in hypercorn 0.18.0 and quart-trio 0.12.0 (pinned
-in pyproject.toml). ``tests/trioflix/test_asgi_internals.py`` checks each item
-against the installed versions; when a check fails, or when either project is
-upgraded, compare the upstream function named with the code here.
+in pyproject.toml) and h2 4 (hypercorn's HTTP/2). ``tests/trioflix/test_asgi_internals.py``
+checks each item against the installed versions; when a check fails, or when
+either project is upgraded, compare the upstream function named with the code
+here. :func:`serve_with_front_door` also refuses to start with another
+hypercorn than the one this was written for (:func:`check_hypercorn`), so an
+upgrade that skipped those tests fails at start, not on some later request.
 
 hypercorn
 
@@ -41,9 +45,15 @@ hypercorn
      that;
    - it assigns ``self.protocol = ProtocolWrapper(...)`` before it feeds the
      connection's first byte: :class:`TrailerKeepingTCPServer` intercepts that
-     assignment (a property) to swap the h11 connection.
-3. ``hypercorn.protocol.ProtocolWrapper.__init__``: its ``protocol`` is an
-   ``H11Protocol`` for HTTP/1.1. ``hypercorn.protocol.h11.H11Protocol.__init__``:
+     assignment (a property) to put :class:`_ExtendedProtocolWrapper` in its place.
+3. ``hypercorn.protocol.ProtocolWrapper.__init__``: it keeps its arguments as
+   attributes of the same names (``app``, ``config``, ``context``,
+   ``task_group``, ``state``, ``ssl``, ``client``, ``server``, ``send``) and
+   assigns ``self.protocol`` an ``H11Protocol`` for HTTP/1.1;
+   ``ProtocolWrapper.handle`` assigns ``self.protocol`` an ``H2Protocol`` built
+   from those attributes (prior knowledge or an h2c upgrade) before it calls
+   its ``initiate``: :class:`_ExtendedProtocolWrapper` intercepts both
+   assignments (a property). ``hypercorn.protocol.h11.H11Protocol.__init__``:
    ``connection`` is a fresh ``h11.Connection`` built with
    ``config.h11_max_incomplete_size``, ``stream`` is ``None`` until a request
    head arrives, then an ``HTTPStream`` (a ``WSStream`` for a websocket).
@@ -57,17 +67,30 @@ hypercorn
    request is in every request's scope), and ``H11Protocol.send`` writes a
    ``RawData`` event to the connection (:class:`TrailerKeepingTCPServer` sends
    interim responses with it).
+5. ``hypercorn.protocol.h2.H2Protocol``, subclassed by :class:`_ExtendedH2Protocol`:
+   ``_create_stream(request)`` passes ``connection_state`` to the stream's
+   ``Request`` (copied into the scope, item 4); ``stream_send`` sends an
+   ``InformationalResponse`` as a HEADERS frame on its stream (and drops it
+   on h2's ``ProtocolError``, as after the final response);
+   ``_handle_events(events)`` looks ``DataReceived`` up in ``streams``
+   (``KeyError`` once the stream's app is done), which holds the streams whose
+   app runs; ``_close_stream(stream_id)`` runs when the app is done (and at a
+   reset or the connection's end, ``closed`` then); ``_send_data(stream_id)``
+   ends the response's stream; ``_flush`` sends what ``connection`` (an
+   ``h2.connection.H2Connection``) has queued. Of h2: ``H2Connection.streams``
+   and ``H2Stream.state_machine.state`` (``h2.stream.StreamState``), and
+   ``reset_stream`` / ``acknowledge_received_data``.
 
 quart-trio (and the Quart classes it extends)
 
-5. ``quart_trio.wrappers.request.TrioBody.__init__``: the private
+6. ``quart_trio.wrappers.request.TrioBody.__init__``: the private
    ``_complete`` (an event with ``is_set`` and ``wait``), ``_must_raise`` (the
    error the app's next read raises, set by the ASGI side) and
    ``_max_content_length``. ``quart.wrappers.request.Body.set_result`` calls
    ``append`` then ``set_complete``, and ``TrioRequest.get_data`` calls
    ``clear`` when it does not cache: :class:`QuartTrioBody` names the first
    three, and subclasses override the rest.
-6. ``quart_trio.asgi.TrioASGIHTTPConnection.__call__``: a subclass replaces it
+7. ``quart_trio.asgi.TrioASGIHTTPConnection.__call__``: a subclass replaces it
    and uses ``_create_request_from_scope(send)`` and
    ``_send_response(send, response)`` (:class:`QuartTrioHTTPConnection`).
    ``Quart.asgi_http_class`` and ``Quart.request_class`` are documented
@@ -77,11 +100,18 @@ quart-trio (and the Quart classes it extends)
 from __future__ import annotations
 
 from functools import partial
+from importlib.metadata import version
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+import h2.events
 import h11
 import trio
+from h2.errors import ErrorCodes
+from h2.stream import StreamState
 from hypercorn.events import RawData
+from hypercorn.protocol import ProtocolWrapper
+from hypercorn.protocol.events import InformationalResponse
+from hypercorn.protocol.h2 import H2Protocol
 from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.protocol.http_stream import HTTPStream
 from hypercorn.trio.lifespan import Lifespan
@@ -97,7 +127,6 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
 
     from hypercorn.config import Config
-    from hypercorn.protocol import ProtocolWrapper
     from hypercorn.typing import ASGIFramework, ASGISendCallable
     from quart import Request
     from quart.typing import ResponseTypes
@@ -107,6 +136,7 @@ if TYPE_CHECKING:
     FrontDoor = Callable[[trio.SocketStream, HandOver], Awaitable[object]]
 
 __all__ = [
+    "HYPERCORN_VERSION",
     "INTERIM_RESPONSE",
     "REQUEST_TRAILERS",
     "InterimSender",
@@ -115,6 +145,7 @@ __all__ = [
     "QuartTrioHTTPConnection",
     "TrailerKeepingTCPServer",
     "UnsupportedSettingError",
+    "check_hypercorn",
     "interim_sender",
     "request_trailers",
     "serve_with_front_door",
@@ -180,7 +211,10 @@ async def serve_with_front_door(
     Raises:
         UnsupportedSettingError: ``config`` sets what this worker does not
             apply (:func:`unsupported_settings`), before anything is bound.
+        RuntimeError: Another hypercorn than the one this module extends
+            (:func:`check_hypercorn`), before anything is bound.
     """
+    check_hypercorn()
     unsupported = unsupported_settings(config)
     if unsupported:
         raise UnsupportedSettingError("trioflix serve does not offer: " + "; ".join(unsupported))
@@ -328,15 +362,16 @@ class _TrailerKeepingConnection(h11.Connection):
 # and hypercorn's HTTP/1.1 protocol drops the ones it makes itself (103 Early
 # Hints, HTTP/2 and HTTP/3 only). Resumable Uploads for HTTP has the server send
 # 104 with the new upload's URL while the creation request's content arrives. So
-# hypercorn's HTTP/1.1 connections under serve_with_front_door put a sender in the
+# hypercorn's connections under serve_with_front_door put a sender in the
 # connection's state, which hypercorn copies into every request's scope:
 #
 #     await scope["state"][INTERIM_RESPONSE](status, [(name, value), ...])
 #
-# It writes the response with the connection's h11 (which allows it while the
-# final response has not started) and does nothing once it has. It is offered for
-# HTTP/1.1 requests alone (interim_sender); elsewhere there is none: plain
-# hypercorn, HTTP/1.0, HTTP/2.
+# Over HTTP/1.1 it writes the response with the connection's h11 (which allows it
+# while the final response has not started); over HTTP/2 it is a HEADERS frame on
+# the request's stream (h2 allows it before the final response's). Either does
+# nothing once the final response has begun. There is none for HTTP/1.0 (whose
+# clients must not get 1xx) nor under plain hypercorn.
 
 #: The key of the interim-response sender in ``scope["state"]``.
 INTERIM_RESPONSE = "trioflix.interim_response"
@@ -344,15 +379,35 @@ INTERIM_RESPONSE = "trioflix.interim_response"
 #: Sends an interim response: ``await send(status, [(name, value), ...])``.
 InterimSender: TypeAlias = "Callable[[int, list[tuple[str, str]]], Awaitable[None]]"
 
+#: hypercorn's version, the one this module was written for (module docstring).
+HYPERCORN_VERSION = "0.18.0"
+
+
+def check_hypercorn() -> None:
+    """Refuse to serve with a hypercorn whose internals this module was not checked against.
+
+    Raises:
+        RuntimeError: Another hypercorn is installed.
+    """
+    installed = version("hypercorn")
+    if installed != HYPERCORN_VERSION:
+        raise RuntimeError(
+            f"trioflix serve extends hypercorn {HYPERCORN_VERSION}'s internals, but"
+            f" hypercorn {installed} is installed: check trioflix/asgi_internals.py against it"
+        )
+
 
 def interim_sender(scope: Mapping[str, Any]) -> InterimSender | None:
     """The request's interim-response sender; ``None``: not possible over this connection."""
-    if scope.get("http_version") != "1.1":
-        # HTTP/1.0 clients do not expect 1xx (RFC 9110 15.2); an HTTP/2 connection
-        # that began as h11 keeps the h11 connection's state, sender included.
-        return None
+    if scope.get("http_version") not in ("1.1", "2"):
+        return None  # HTTP/1.0 clients do not expect 1xx (RFC 9110 15.2)
     sender: InterimSender | None = scope.get("state", {}).get(INTERIM_RESPONSE)
     return sender
+
+
+def _fields(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    # Lower-case: HTTP/2 refuses upper-case field names (RFC 9113 8.2.1).
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
 
 
 def _h11_interim_sender(protocol: H11Protocol) -> InterimSender:
@@ -361,23 +416,121 @@ def _h11_interim_sender(protocol: H11Protocol) -> InterimSender:
         assert isinstance(connection, h11.Connection)  # an HTTP request's connection
         if connection.our_state is not h11.SEND_RESPONSE:
             return  # the final response has begun: an interim one is too late
-        fields = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
-        data = connection.send(h11.InformationalResponse(status_code=status, headers=fields))
+        informational = h11.InformationalResponse(status_code=status, headers=_fields(headers))
+        data = connection.send(informational)
         assert data is not None  # only ConnectionClosed gives None
         await protocol.send(RawData(data=data))
 
     return send
 
 
+class _ExtendedH2Protocol(H2Protocol):
+    """hypercorn's HTTP/2 protocol, with interim responses, and early answers that end
+    their request instead of the connection.
+
+    A request answered before its content arrived (a wrong offset, say) keeps
+    getting DATA frames the client had on their way, or goes on sending.
+    hypercorn looks each up among the running streams and fails the whole
+    connection (``KeyError``) once the stream's app is done. Here such DATA is
+    dropped, its flow-control credit handed back, and once the response has
+    ended the stream is reset with NO_ERROR: RFC 9113 8.1 lets a server that
+    sent a complete response ask the client that way to stop sending the
+    request's content. The connection's other streams go on.
+    """
+
+    async def _create_stream(self, request: h2.events.RequestReceived) -> None:
+        # The Request copies the connection state into the stream's scope (item 5).
+        self.connection_state[INTERIM_RESPONSE] = self._interim_sender(request.stream_id)
+        await super()._create_stream(request)
+
+    def _interim_sender(self, stream_id: int) -> InterimSender:
+        async def send(status: int, headers: list[tuple[str, str]]) -> None:
+            # After the final response h2 refuses it, and stream_send drops it.
+            informational = InformationalResponse(
+                stream_id=stream_id, status_code=status, headers=_fields(headers)
+            )
+            await self.stream_send(informational)
+
+        return send
+
+    async def _handle_events(self, events: list[h2.events.Event]) -> None:
+        for event in events:
+            # One by one: a stream created by an earlier event is looked up by a later one.
+            if isinstance(event, h2.events.DataReceived) and event.stream_id not in self.streams:
+                # Content for a request already answered: nobody reads it.
+                self.connection.acknowledge_received_data(
+                    event.flow_controlled_length, event.stream_id
+                )
+                await self._flush()
+            else:
+                await super()._handle_events([event])
+
+    async def _close_stream(self, stream_id: int) -> None:
+        await super()._close_stream(stream_id)
+        await self._end_answered_request(stream_id)
+
+    async def _send_data(self, stream_id: int) -> None:
+        await super()._send_data(stream_id)
+        await self._end_answered_request(stream_id)
+
+    async def _end_answered_request(self, stream_id: int) -> None:
+        # Both orders happen: the app may be done before or after its response's end is sent.
+        stream = self.connection.streams.get(stream_id)
+        if (
+            not self.closed
+            and stream_id not in self.streams
+            and stream is not None
+            and stream.state_machine.state is StreamState.HALF_CLOSED_LOCAL
+        ):
+            self.connection.reset_stream(stream_id, ErrorCodes.NO_ERROR)
+            await self._flush()
+
+
+class _ExtendedProtocolWrapper(ProtocolWrapper):
+    """hypercorn's per-connection protocol switch, with the extended protocols.
+
+    ``ProtocolWrapper`` assigns ``self.protocol`` its HTTP/1.1 protocol when it
+    is built, and its HTTP/2 one when the client asks for HTTP/2 (item 3). This
+    property swaps the fresh ``H11Protocol``'s h11 connection (nothing was fed
+    to it yet) for one that keeps trailers and gives it an interim-response
+    sender, and replaces a fresh ``H2Protocol`` (not yet initiated) with
+    :class:`_ExtendedH2Protocol` built from the same arguments.
+    """
+
+    @property
+    def protocol(self) -> H11Protocol | H2Protocol:
+        return self._protocol
+
+    @protocol.setter
+    def protocol(self, protocol: H11Protocol | H2Protocol) -> None:
+        if isinstance(protocol, H11Protocol):
+            protocol.connection = _TrailerKeepingConnection(
+                protocol, max_incomplete_event_size=protocol.config.h11_max_incomplete_size
+            )
+            protocol.connection_state[INTERIM_RESPONSE] = _h11_interim_sender(protocol)
+        elif not isinstance(protocol, _ExtendedH2Protocol):
+            protocol = _ExtendedH2Protocol(
+                self.app,
+                self.config,
+                self.context,
+                self.task_group,
+                self.state,
+                self.ssl,
+                self.client,
+                self.server,
+                self.send,
+            )
+        self._protocol = protocol
+
+
 class TrailerKeepingTCPServer(TCPServer):
-    """hypercorn's ``TCPServer`` whose HTTP/1.1 requests keep their trailers and
-    may send interim responses.
+    """hypercorn's ``TCPServer`` whose requests keep their trailers (HTTP/1.1), may send
+    interim responses, and whose HTTP/2 connections survive early answers.
 
     ``TCPServer.run`` builds its ``ProtocolWrapper`` and assigns it to
-    ``self.protocol`` before the first byte is handled; this property swaps the
-    fresh ``H11Protocol``'s h11 connection (nothing was fed to it yet) for one
-    that keeps trailers, and puts the interim-response sender in its connection
-    state. Everything else is hypercorn's.
+    ``self.protocol`` before the first byte is handled; this property puts
+    :class:`_ExtendedProtocolWrapper`, built from the same arguments, in its
+    place. Everything else is hypercorn's.
     """
 
     @property
@@ -386,13 +539,18 @@ class TrailerKeepingTCPServer(TCPServer):
 
     @protocol.setter
     def protocol(self, wrapper: ProtocolWrapper) -> None:
-        inner = wrapper.protocol
-        if isinstance(inner, H11Protocol):
-            inner.connection = _TrailerKeepingConnection(
-                inner, max_incomplete_event_size=inner.config.h11_max_incomplete_size
-            )
-            inner.connection_state[INTERIM_RESPONSE] = _h11_interim_sender(inner)
-        self._wrapper = wrapper
+        # Plain TCP (serve_with_front_door has no TLS): no ALPN, HTTP/1.1 first.
+        self._wrapper = _ExtendedProtocolWrapper(
+            wrapper.app,
+            wrapper.config,
+            wrapper.context,
+            wrapper.task_group,
+            wrapper.state,
+            wrapper.ssl,
+            wrapper.client,
+            wrapper.server,
+            wrapper.send,
+        )
 
 
 # -- quart-trio --------------------------------------------------------------------------

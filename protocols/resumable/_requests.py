@@ -22,10 +22,11 @@ Rules (the draft's, as this server applies them):
   ``provided-offset``.
 - **Cancellation**: ``DELETE`` on the upload.
 - **Digests** (RFC 9530): ``Content-Digest`` covers this request's content;
-  ``Repr-Digest`` the whole upload, so it can be checked against the content
-  of a request that carries all of it (offset 0, ``Upload-Complete: ?1``).
-  Only ``sha-256`` is verified; other algorithms are ignored, as RFC 9530
-  allows. A malformed field is 400.
+  ``Repr-Digest`` the whole upload, whichever request carries it: the app
+  checks it once the upload is complete, against all its bytes. A request
+  that carries the whole upload (offset 0, ``Upload-Complete: ?1``) with
+  both, different, can never match: 400. Only ``sha-256`` is read; other
+  algorithms are ignored, as RFC 9530 allows. A malformed field is 400.
 """
 
 from __future__ import annotations
@@ -93,13 +94,15 @@ class Creation:
         length: The whole upload's size, if known (``Upload-Length``, or the
             content's length when it is complete).
         content_length: ``Content-Length``; None for a chunked body.
-        sha256: The sha-256 the content must hash to, if a digest gave one.
+        sha256: The sha-256 the content must hash to (``Content-Digest``), if given.
+        repr_sha256: The sha-256 the whole upload must hash to (``Repr-Digest``), if given.
     """
 
     complete: bool
     length: int | None
     content_length: int | None
     sha256: bytes | None = None
+    repr_sha256: bytes | None = None
 
     def as_append(self) -> Append:
         """The content as an append at offset 0 (the same rules hold for it)."""
@@ -109,6 +112,7 @@ class Creation:
             length=self.length,
             content_length=self.content_length,
             sha256=self.sha256,
+            repr_sha256=self.repr_sha256,
         )
 
 
@@ -126,7 +130,8 @@ class Append:
         complete: ``Upload-Complete``: these are the upload's last bytes.
         length: ``Upload-Length`` if sent.
         content_length: ``Content-Length``; None for a chunked body.
-        sha256: The sha-256 the content must hash to, if a digest gave one.
+        sha256: The sha-256 the content must hash to (``Content-Digest``), if given.
+        repr_sha256: The sha-256 the whole upload must hash to (``Repr-Digest``), if given.
     """
 
     offset: int
@@ -134,6 +139,7 @@ class Append:
     length: int | None = None
     content_length: int | None = None
     sha256: bytes | None = None
+    repr_sha256: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -284,28 +290,29 @@ def _content_length(headers: HeaderSource) -> int | None:
     value = _field(headers, "content-length")
     if value is None:
         return None
-    if not value.isdigit():
+    # isdigit() alone takes "²" and other Unicode digits, which int() refuses.
+    if not (value.isascii() and value.isdigit()):
         raise ResumableError(400, "invalid_header", "Content-Length is not a number")
     return int(value)
 
 
-def _sha256(headers: HeaderSource, *, whole: bool) -> bytes | None:
-    """The sha-256 the content must match: ``Content-Digest``'s, or ``Repr-Digest``'s
-    if the content is the whole upload. Different values can never both match: 400."""
-    names = ("Content-Digest", "Repr-Digest") if whole else ("Content-Digest",)
-    found: list[bytes] = []
-    for name in names:
-        digests = _optional(headers, name, parse_byte_sequence_dictionary) or {}
-        digest = digests.get("sha-256")
-        if digest is not None:
-            if len(digest) != SHA256_SIZE:
-                raise ResumableError(400, "invalid_header", f"{name}: a sha-256 has 32 bytes")
-            found.append(digest)
-    if len(set(found)) > 1:
+def _sha256(headers: HeaderSource, name: str) -> bytes | None:
+    """The ``sha-256`` member of digest field ``name``, if there is one."""
+    digest = (_optional(headers, name, parse_byte_sequence_dictionary) or {}).get("sha-256")
+    if digest is not None and len(digest) != SHA256_SIZE:
+        raise ResumableError(400, "invalid_header", f"{name}: a sha-256 has 32 bytes")
+    return digest
+
+
+def _digests(headers: HeaderSource, *, whole: bool) -> tuple[bytes | None, bytes | None]:
+    """``Content-Digest``'s and ``Repr-Digest``'s sha-256. When the content is the
+    whole upload they cover the same bytes: different values can never both match."""
+    content, representation = _sha256(headers, "Content-Digest"), _sha256(headers, "Repr-Digest")
+    if whole and None not in (content, representation) and content != representation:
         raise ResumableError(
             400, "invalid_header", "Content-Digest and Repr-Digest differ for the same bytes"
         )
-    return found[0] if found else None
+    return content, representation
 
 
 def parse_request(method: str, headers: HeaderSource, resource: Resource) -> ResumableRequest:
@@ -333,11 +340,13 @@ def parse_request(method: str, headers: HeaderSource, resource: Resource) -> Res
     length = _optional(headers, "Upload-Length", _length)
     content_length = _content_length(headers)
     if method == "POST":
+        sha256, repr_sha256 = _digests(headers, whole=complete)
         creation = Creation(
             complete=complete,
             length=length,
             content_length=content_length,
-            sha256=_sha256(headers, whole=complete),
+            sha256=sha256,
+            repr_sha256=repr_sha256,
         )
         # The same length rules as an append at offset 0 (checked on a fresh upload).
         Progress(offset=0, length=None, complete=False).plan_append(creation.as_append(), None)
@@ -348,12 +357,14 @@ def parse_request(method: str, headers: HeaderSource, resource: Resource) -> Res
             415, "unsupported_media_type", f"an append's Content-Type is {PARTIAL_UPLOAD}"
         )
     offset = _required(headers, "Upload-Offset", _length)
+    sha256, repr_sha256 = _digests(headers, whole=complete and offset == 0)
     return Append(
         offset=offset,
         complete=complete,
         length=length,
         content_length=content_length,
-        sha256=_sha256(headers, whole=complete and offset == 0),
+        sha256=sha256,
+        repr_sha256=repr_sha256,
     )
 
 

@@ -19,13 +19,16 @@ mutating real sessions in the right mode.
 
 from __future__ import annotations
 
+import base64
 import functools
+import json
 import random
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qs
 
-from protocols import amf, flv, fmp4, hls, rtmp, tus
+from protocols import amf, flv, fmp4, hls, proxy, resumable, rtmp, tus
 from tests.protocols.fmp4.helpers import parse_boxes, read_fragment
 from trioflix.chat import protocol as chat
 
@@ -41,6 +44,9 @@ __all__ = [
     "flvconfig_one_input",
     "fmp4_one_input",
     "hls_one_input",
+    "llhls_one_input",
+    "proxy_one_input",
+    "resumable_one_input",
     "rtmp_one_input",
     "seeds",
     "tus_one_input",
@@ -904,6 +910,225 @@ def _chat_seeds() -> dict[str, bytes]:
     return {name: chat.encode(frame).encode() for name, frame in frames.items()}
 
 
+# --- resumable ----------------------------------------------------------------------------
+
+# Modes (input[0] & 7): 0-3 a request (POST to the creation URL, HEAD, PATCH or DELETE on
+# an upload) whose "Name: value" lines are the rest, as Latin-1; a parsed append is then
+# planned against an upload at offset input[0] >> 3 with (mode 2) or without a known
+# length. 4-6: the rest is one field value for the Integer, Boolean or digest (Dictionary
+# of Byte Sequences) parser, which must re-serialise to a value that parses equal.
+_RESUMABLE_REQUESTS: tuple[tuple[str, resumable.Resource], ...] = (
+    ("POST", "creation"),
+    ("HEAD", "upload"),
+    ("PATCH", "upload"),
+    ("DELETE", "upload"),
+)
+_RESUMABLE_FIELD_MODES = 4
+_RESUMABLE_MAX_SIZE = 1 << 40
+
+
+def _byte_sequences(members: dict[str, bytes]) -> str:
+    """A digest field value (RFC 9651 Dictionary of Byte Sequences) for ``members``."""
+    return ", ".join(
+        f"{key}=:{base64.b64encode(value).decode()}:" for key, value in members.items()
+    )
+
+
+def _resumable_field(kind: int, text: str) -> None:
+    try:
+        if kind == 0:
+            number = resumable.parse_integer(text)
+            assert resumable.parse_integer(str(number)) == number
+        elif kind == 1:
+            flag = resumable.parse_boolean(text)
+            assert resumable.parse_boolean(resumable.format_boolean(flag)) is flag
+        else:
+            members = resumable.parse_byte_sequence_dictionary(text)
+            assert members, "a field that parses has a member"
+            assert resumable.parse_byte_sequence_dictionary(_byte_sequences(members)) == members
+    except resumable.FieldError:
+        pass
+
+
+def _check_problem(exc: resumable.ResumableError) -> None:
+    assert 400 <= exc.status < 500, exc.status
+    body = exc.problem()
+    assert body["status"] == exc.status and body["code"] == exc.code
+    json.dumps(body)  # the answer's body
+
+
+def _check_plan(request: resumable.Append, offset: int, length: int | None) -> None:
+    progress = resumable.Progress(offset=offset, length=length, complete=False)
+    try:
+        plan = progress.plan_append(request, _RESUMABLE_MAX_SIZE)
+    except resumable.ResumableError as exc:
+        _check_problem(exc)
+        return
+    assert request.offset == offset
+    known = plan.declared_length if plan.declared_length is not None else length
+    assert known is None or offset <= known <= _RESUMABLE_MAX_SIZE, (known, offset)
+    assert plan.limit is None or plan.limit >= 0
+    if known is not None:
+        assert plan.limit == known - offset
+        if request.content_length is not None:
+            assert request.content_length <= plan.limit
+    # The headers the answer then carries parse back to the same state.
+    answer = dict(resumable.progress_headers(progress))
+    assert resumable.parse_integer(answer["Upload-Offset"]) == offset
+    assert resumable.parse_boolean(answer["Upload-Complete"]) is False
+
+
+def resumable_one_input(data: bytes) -> None:
+    """Fuzz target: Resumable Uploads for HTTP request heads, append plans and the
+    structured fields (RFC 9651) they are made of.
+
+    Allowed: a request (a planned append obeys its length rules) or ``ResumableError``
+    with a 4xx problem object; a field value that parses re-serialises to one that
+    parses equal, else ``FieldError``.
+    """
+    if not data:
+        return
+    mode, text = data[0] & 7, data[1:].decode("latin-1")
+    if mode >= _RESUMABLE_FIELD_MODES:
+        _resumable_field(mode - _RESUMABLE_FIELD_MODES, text)
+        return
+    method, resource = _RESUMABLE_REQUESTS[mode]
+    # As the server gets them: the whitespace around a field value is not part of it.
+    lines = [(name, value.strip(" \t")) for name, value in _header_lines(text)]
+    try:
+        request = resumable.parse_request(method, _Pairs(lines), resource)
+        again = resumable.parse_request(method, dict(lines), resource)
+    except resumable.ResumableError as exc:
+        _check_problem(exc)
+        return
+    if isinstance(request, resumable.Creation):
+        request = request.as_append()
+    if isinstance(request, resumable.Append):
+        # Every structured field's last value counts (dict() keeps the last too).
+        assert again == request or isinstance(again, resumable.Creation)
+        offset = data[0] >> 3
+        _check_plan(request, request.offset if offset == 0 else offset, 1000 if mode == 2 else None)
+
+
+def _resumable_seeds() -> dict[str, bytes]:
+    digest = "sha-256=:ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=:"
+    append = "Content-Type: application/partial-upload\nUpload-Offset: 0"
+    requests = {
+        "create-complete": (0, f"Upload-Complete: ?1\nContent-Length: 3\nRepr-Digest: {digest}"),
+        "create-partial": (0, "Upload-Complete: ?0\nUpload-Length: 1000\nContent-Length: 10"),
+        "create-chunked": (0, "Upload-Complete: ?1"),
+        "head": (1, ""),
+        "append": (2, f"{append}\nUpload-Complete: ?0\nContent-Length: 10"),
+        "append-last": (2 | 5 << 3, f"{append}\nUpload-Complete: ?1\nContent-Digest: {digest}"),
+        "append-params": (2, f"{append};x=1\nUpload-Complete: ?1;a=b\nUpload-Length: 1000"),
+        "delete": (3, ""),
+        "integer": (4, "-123456789012345;p"),
+        "boolean": (5, " ?0;a=1 "),
+        "digests": (6, f"sha-512=:AAAA:, {digest};q, sha-256=:YWJj:"),
+    }
+    return {
+        name: bytes((mode,)) + text.encode("latin-1") for name, (mode, text) in requests.items()
+    }
+
+
+# --- proxy ---------------------------------------------------------------------------------
+
+
+def proxy_one_input(data: bytes) -> None:
+    """Fuzz target: the PROXY protocol v1 line parser, as the RTMP listener calls it
+    on what it has read so far.
+
+    Allowed: ``None`` (more may come), a header, or ``ProxyProtocolError``. A header
+    ends in CRLF within ``V1_MAX_BYTES``; every shorter prefix of it asks for more; the
+    bytes after it do not change it; a line written from what it parsed parses equal.
+    """
+    try:
+        header = proxy.parse_v1(data)
+    except proxy.ProxyProtocolError:
+        return
+    if header is None:
+        assert len(data) < proxy.V1_MAX_BYTES and b"\r\n" not in data
+        return
+    line = data[: header.length]
+    assert header.length <= proxy.V1_MAX_BYTES and line.endswith(b"\r\n")
+    assert proxy.parse_v1(line + b"\x00rest") == header
+    for cut in (0, 1, len(proxy.V1_SIGNATURE), header.length - 1):
+        assert proxy.parse_v1(line[:cut]) is None, cut
+    if header.source is None:
+        assert header.source_port is None and line.startswith(b"PROXY UNKNOWN")
+        return
+    family = "TCP6" if ":" in header.source else "TCP4"
+    target = "::1" if family == "TCP6" else "127.0.0.1"
+    written = f"PROXY {family} {header.source} {target} {header.source_port} 1935\r\n"
+    assert proxy.parse_v1(written.encode()) == proxy.ProxyHeader(
+        length=len(written), source=header.source, source_port=header.source_port
+    )
+
+
+def _proxy_seeds() -> dict[str, bytes]:
+    lines = {
+        "tcp4": b"PROXY TCP4 198.51.100.7 10.0.0.1 51234 1935\r\n",
+        "tcp4-then-rtmp": b"PROXY TCP4 192.0.2.1 192.0.2.2 0 65535\r\n\x03\x00\x00",
+        "tcp6": b"PROXY TCP6 2001:db8::7 2001:db8::1 443 1935\r\n",
+        "tcp6-longest": b"PROXY TCP6 ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff "
+        b"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 65535\r\n",
+        "unknown": b"PROXY UNKNOWN\r\n",
+        "unknown-long": b"PROXY UNKNOWN ffff::1 ffff::2 65535 65535\r\n",
+        "partial": b"PROXY TCP4 198.51.",
+        "leading-zero-port": b"PROXY TCP4 1.2.3.4 5.6.7.8 01 2\r\n",
+        "not-proxy": b"GET / HTTP/1.1\r\n",
+        "v4-in-tcp6": b"PROXY TCP6 ::ffff:1.2.3.4 ::1 1 2\r\n",
+    }
+    return lines
+
+
+# --- llhls ---------------------------------------------------------------------------------
+
+
+def llhls_one_input(data: bytes) -> None:
+    """Fuzz target: an LL-HLS playlist request's query (``_HLS_msn``, ``_HLS_part``,
+    ``_HLS_skip``), parsed as the route does and made a ``ReloadRequest``.
+
+    Allowed: a request (numbers in range, a part only with a segment) or ``HLSError``;
+    a request's directives written back as a query parse to the same request.
+    """
+    query = parse_qs(data.decode("utf-8", errors="replace"), keep_blank_values=True)
+
+    def first(name: str) -> str | None:
+        values = query.get(name)
+        return None if values is None else values[0]  # werkzeug's args.get: the first
+
+    try:
+        request = hls.ReloadRequest.parse(first("_HLS_msn"), first("_HLS_part"), first("_HLS_skip"))
+    except hls.HLSError:
+        return
+    for number in (request.msn, request.part):
+        assert number is None or 0 <= number < 2**63, number
+    assert request.part is None or request.msn is not None
+    again = hls.ReloadRequest.parse(
+        None if request.msn is None else str(request.msn),
+        None if request.part is None else str(request.part),
+        "YES" if request.skip else None,
+    )
+    assert again == request, (again, request)
+
+
+def _llhls_seeds() -> dict[str, bytes]:
+    queries = {
+        "msn": "_HLS_msn=12",
+        "msn-part": "_HLS_msn=12&_HLS_part=3",
+        "skip": "_HLS_msn=12&_HLS_part=0&_HLS_skip=YES",
+        "skip-v2": "_HLS_skip=v2",
+        "part-alone": "_HLS_part=1",
+        "too-large": "_HLS_msn=9223372036854775808",
+        "largest": "_HLS_msn=9223372036854775807&_HLS_part=9223372036854775807",
+        "repeated": "_HLS_msn=1&_HLS_msn=x&other=%00",
+        "encoded": "_HLS_msn=%31%32&_HLS_part=+3",
+        "unicode-digits": "_HLS_msn=%D9%A1",
+    }
+    return {name: query.encode() for name, query in queries.items()}
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "rtmp": rtmp_one_input,
     "amf0": amf0_one_input,
@@ -914,6 +1139,9 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "fmp4": fmp4_one_input,
     "tus": tus_one_input,
     "chat": chat_one_input,
+    "resumable": resumable_one_input,
+    "proxy": proxy_one_input,
+    "llhls": llhls_one_input,
 }
 
 _SEEDS = {
@@ -926,6 +1154,9 @@ _SEEDS = {
     "fmp4": _fmp4_seeds,
     "tus": _tus_seeds,
     "chat": _chat_seeds,
+    "resumable": _resumable_seeds,
+    "proxy": _proxy_seeds,
+    "llhls": _llhls_seeds,
 }
 
 

@@ -59,6 +59,9 @@ MAX_LEN_BYTES = {
     "fmp4": 16_000,
     "tus": 4_000,
     "chat": 4_000,
+    "resumable": 4_000,
+    "proxy": 256,  # a line is at most 107 bytes; the client's bytes follow it
+    "llhls": 1_000,
 }
 # Under .nox/ (ignored by git) but outside the session's virtualenv folder
 # (.nox/fuzz), so that the corpus outlives a rebuilt virtualenv and a --no-venv run

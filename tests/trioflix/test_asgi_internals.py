@@ -34,11 +34,15 @@ from quart_trio.asgi import TrioASGIHTTPConnection
 from quart_trio.wrappers.request import TrioBody, TrioRequest
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from tests.h2_client import STOP_SENDING, open_h2
 from trioflix.asgi_internals import (
+    HYPERCORN_VERSION,
     PrefixedStream,
     QuartTrioBody,
     TrailerKeepingTCPServer,
     UnsupportedSettingError,
+    check_hypercorn,
+    interim_sender,
     request_trailers,
     serve_with_front_door,
 )
@@ -49,7 +53,7 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[2]
 ADAPTER = ROOT / "trioflix" / "asgi_internals.py"
-PINNED = {"hypercorn": "0.18.0", "quart-trio": "0.12.0"}
+PINNED = {"hypercorn": HYPERCORN_VERSION, "quart-trio": "0.12.0"}
 
 
 def _resolve(dotted: str) -> Any:
@@ -83,6 +87,15 @@ def test_the_pinned_version_is_installed(dist: str) -> None:
     assert version(dist) == PINNED[dist], (
         f"{dist} {version(dist)} is installed, {PINNED[dist]} is pinned (pyproject.toml)"
     )
+
+
+def test_the_server_refuses_to_start_with_another_hypercorn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    check_hypercorn()  # the installed one
+    monkeypatch.setattr("trioflix.asgi_internals.version", lambda dist: "0.19.0")
+    with pytest.raises(RuntimeError, match=r"hypercorn 0\.19\.0 is installed"):
+        check_hypercorn()
 
 
 # -- 1: serve_with_front_door is a copy of hypercorn's worker loop --------------------------
@@ -130,7 +143,22 @@ SIGNATURES = {
         *("self", "app", "config", "context", "task_group", "connection_state", "ssl"),
         *("client", "server", "send"),
     ],
-    # 5, 6: quart-trio
+    # 5: what _ExtendedH2Protocol overrides and calls
+    "hypercorn.protocol.h2.H2Protocol.__init__": [
+        *("self", "app", "config", "context", "task_group", "connection_state", "ssl"),
+        *("client", "server", "send"),
+    ],
+    "hypercorn.protocol.h2.H2Protocol._create_stream": ["self", "request"],
+    "hypercorn.protocol.h2.H2Protocol._handle_events": ["self", "events"],
+    "hypercorn.protocol.h2.H2Protocol._close_stream": ["self", "stream_id"],
+    "hypercorn.protocol.h2.H2Protocol._send_data": ["self", "stream_id"],
+    "hypercorn.protocol.h2.H2Protocol._flush": ["self"],
+    "hypercorn.protocol.h2.H2Protocol.stream_send": ["self", "event"],
+    "h2.connection.H2Connection.reset_stream": ["self", "stream_id", "error_code"],
+    "h2.connection.H2Connection.acknowledge_received_data": [
+        *("self", "acknowledged_size", "stream_id"),
+    ],
+    # 6, 7: quart-trio
     "quart_trio.wrappers.request.TrioBody.__init__": [
         "self",
         "expected_content_length",
@@ -139,7 +167,7 @@ SIGNATURES = {
     "quart_trio.asgi.TrioASGIHTTPConnection.__call__": ["self", "receive", "send"],
     "quart_trio.asgi.TrioASGIHTTPConnection._create_request_from_scope": ["self", "send"],
     "quart_trio.asgi.TrioASGIHTTPConnection._send_response": ["self", "send", "response"],
-    # 5: what FlowControlledBody overrides
+    # 6: what FlowControlledBody overrides
     "quart.wrappers.request.Body.append": ["self", "data"],
     "quart.wrappers.request.Body.clear": ["self"],
     "quart.wrappers.request.Body.set_complete": ["self"],
@@ -316,7 +344,99 @@ async def test_a_handed_over_connection_is_served_with_its_trailers(
         )
 
 
-# -- 5, 6: quart-trio ---------------------------------------------------------------------
+# -- 3, 5: HTTP/2 ---------------------------------------------------------------------
+
+
+def test_protocol_wrapper_assigns_the_h2_protocol_before_initiating_it() -> None:
+    handle = _source("hypercorn.protocol.ProtocolWrapper.handle")
+    where = (
+        "hypercorn.protocol.ProtocolWrapper.handle no longer {}: compare it with"
+        " trioflix.asgi_internals._ExtendedProtocolWrapper"
+    )
+    assert handle.count("self.protocol = H2Protocol(") == 2, where.format(
+        "assigns self.protocol an H2Protocol (prior knowledge and h2c)"
+    )
+    assert handle.count("await self.protocol.initiate(") == 2, where.format(
+        "initiates the protocol it assigned"
+    )
+    for name in ("app", "config", "context", "task_group", "state", "ssl", "client"):
+        assert f"self.{name}," in handle, where.format(f"builds H2Protocol from self.{name}")
+
+
+def test_h2_protocol_hands_the_connection_state_and_looks_data_up() -> None:
+    create = _source("hypercorn.protocol.h2.H2Protocol._create_stream")
+    assert "state=self.connection_state" in create, (
+        "hypercorn.protocol.h2.H2Protocol._create_stream no longer passes connection_state to"
+        " the request: compare it with trioflix.asgi_internals._ExtendedH2Protocol"
+    )
+    events = _source("hypercorn.protocol.h2.H2Protocol._handle_events")
+    assert "await self.streams[event.stream_id].handle(\n                    Body(" in events, (
+        "hypercorn.protocol.h2.H2Protocol._handle_events no longer looks DATA up in streams:"
+        " if it drops DATA for finished streams now, _ExtendedH2Protocol may not need to"
+    )
+    send = _source("hypercorn.protocol.h2.H2Protocol.stream_send")
+    assert "isinstance(event, (InformationalResponse, Response))" in send, (
+        "hypercorn.protocol.h2.H2Protocol.stream_send no longer sends InformationalResponse:"
+        " compare it with trioflix.asgi_internals._ExtendedH2Protocol._interim_sender"
+    )
+
+
+async def test_http2_sends_interim_responses_and_survives_early_answers() -> None:
+    """End to end over loopback TCP with an HTTP/2 client: a 104 before the final
+    response, and a request answered early whose content goes on arriving, after
+    which the same connection serves another request."""
+
+    async def app(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        assert scope["type"] == "http"
+        if scope["path"] == "/interim":
+            sender = interim_sender(scope)
+            assert sender is not None
+            await sender(104, [("Location", "/uploads/1")])
+            while (await receive()).get("more_body", False):
+                pass
+            status = 201
+        else:
+            status = 409 if scope["path"] == "/early" else 200  # /early reads nothing
+        headers = [(b"content-length", b"0")]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    config = Config()
+    (listener,) = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    with trio.fail_after(10):
+        async with listener, open_h2(*listener.socket.getsockname()) as client:
+            async with await listener.accept() as server_stream, trio.open_nursery() as nursery:
+                tcp_server = TrailerKeepingTCPServer(
+                    wrap_app(app, config.wsgi_max_body_size, None),
+                    config,
+                    WorkerContext(None),
+                    ConnectionState({}),
+                    PrefixedStream(server_stream, b""),  # type: ignore[arg-type]
+                )
+                nursery.start_soon(tcp_server.run)
+                interim = await client.request("POST", "/interim", {}, b"abc")
+                await client.wait_done(interim)
+                early = await client.request(
+                    "POST", "/early", {"content-length": "64000"}, bytes(16000), end=False
+                )
+                await client.wait_done(early)
+                for _ in range(3):  # what the client had on its way
+                    await client.send_in_flight(early, bytes(16000))
+                after = await client.request("GET", "/after", {})
+                await client.wait_done(after)
+                nursery.cancel_scope.cancel()
+    [(status, _)] = client.responses[after]
+    assert status == 200, "the connection did not survive the early answer"
+    assert [status for status, _ in client.responses[early]] == [409]
+    # RFC 9113 8.1: a complete response, then NO_ERROR asks the client to stop sending.
+    assert early in client.ended and client.resets.get(early) in STOP_SENDING
+    assert [(status, fields.get("location")) for status, fields in client.responses[interim]] == [
+        (104, "/uploads/1"),
+        (201, None),
+    ]
+
+
+# -- 6, 7: quart-trio ---------------------------------------------------------------------
 
 
 def test_trio_body_keeps_its_state_in_the_private_names() -> None:

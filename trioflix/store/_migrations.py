@@ -362,6 +362,20 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "ALTER TABLE superchats ADD COLUMN publishing_until {float}",
         ),
     ),
+    (
+        13,
+        "running digests of resumable uploads",
+        (
+            # A Resumable Uploads for HTTP upload's sha-256 so far, stored at each
+            # commit (trioflix.uploads.running_digest): the state, and the offset
+            # it covers (which may trail upload_offset after a crash). NULL for tus.
+            "ALTER TABLE uploads ADD COLUMN digest_state {blob}",
+            "ALTER TABLE uploads ADD COLUMN digest_offset {bigint}",
+            # The sha-256 the whole upload must have (a Repr-Digest sent before
+            # the request that completes it); NULL: none sent.
+            "ALTER TABLE uploads ADD COLUMN repr_sha256 {blob}",
+        ),
+    ),
 )
 
 

@@ -26,8 +26,9 @@ if TYPE_CHECKING:
     from trioflix.store.users import User
     from trioflix.uploads.locks import Holder
     from trioflix.uploads.records import Upload
+    from trioflix.uploads.running_digest import RunningSha256
     from trioflix.uploads.service import Uploads
-    from trioflix.uploads.transfer import Body, ExpectedChecksum
+    from trioflix.uploads.transfer import Body, ExpectedChecksum, ExpectedRepresentation
 
 __all__ = [
     "after_release",
@@ -65,10 +66,16 @@ async def receive_upload(
     req: tus.PatchRequest,
     holder: Holder,
     checksum: ExpectedChecksum | None,
+    running: RunningSha256 | None = None,
+    representation: ExpectedRepresentation | None = None,
 ) -> Upload:
     """Stream ``body`` into ``upload`` (held); returns the upload as stored after.
 
     An upload that reached its length is finished (:func:`finish_upload`).
+    ``running`` (the upload's running sha-256, at its committed offset) is fed
+    the body, and its state stored with each offset committed;
+    ``representation`` is checked if the body ends the upload
+    (:func:`~trioflix.uploads.transfer.receive_body`).
 
     Raises:
         tus.TusError: What :meth:`tus.UploadState.plan_patch` and
@@ -84,6 +91,11 @@ async def receive_upload(
 
         async def commit(offset: int) -> None:
             await data.commit(service.db, offset, time.time() + service.expiry_s)
+            state = None if running is None else running.state_at(offset)
+            if state is not None:
+                # After the offset: a crash in between leaves a digest that says it
+                # covers less, never one that claims bytes it has not seen.
+                await records.save_digest(service.db, upload.id, offset, state)
 
         await receive_body(
             body,
@@ -93,6 +105,8 @@ async def receive_upload(
             holder=holder,
             commit=commit,
             progress=lambda: service.hub.notify(upload.user_id),
+            running=running,
+            representation=representation,
         )
     stored = await records.get_upload(service.db, upload.id, None)
     assert stored is not None

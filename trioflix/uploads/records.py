@@ -40,6 +40,7 @@ __all__ = [
     "commit_offset",
     "commit_parts",
     "create_upload",
+    "expect_sha256",
     "finals_waiting_on",
     "forget_multipart",
     "get_upload",
@@ -52,6 +53,7 @@ __all__ = [
     "new_upload_id",
     "parts_of",
     "purge_tombstones",
+    "save_digest",
     "set_length",
     "set_multipart",
     "stored_parts",
@@ -63,7 +65,8 @@ UPLOAD_ID_BYTES = 16  # 128 bits: ids are unguessable, though ownership is check
 
 _COLUMNS = (
     "id, user_id, upload_length, upload_offset, concat, metadata, state, video_id,"
-    " created_at, updated_at, expires_at, multipart_id, part_bytes"
+    " created_at, updated_at, expires_at, multipart_id, part_bytes,"
+    " digest_state, digest_offset, repr_sha256"
 )
 
 
@@ -84,6 +87,11 @@ class Upload:
     expires_at: float | None
     multipart_id: str | None = None
     part_bytes: int = 0
+    #: The running sha-256 (Resumable Uploads for HTTP; None for tus) and the offset it covers.
+    digest_state: bytes | None = None
+    digest_offset: int | None = None
+    #: The sha-256 the whole upload must have, if a ``Repr-Digest`` said so.
+    repr_sha256: bytes | None = None
 
     @property
     def gone(self) -> bool:
@@ -141,8 +149,16 @@ def _upload(row: Row | None) -> Upload | None:
             expires_at=row["expires_at"],
             multipart_id=row["multipart_id"],
             part_bytes=row["part_bytes"],
+            digest_state=_bytes(row["digest_state"]),
+            digest_offset=row["digest_offset"],
+            repr_sha256=_bytes(row["repr_sha256"]),
         )
     )
+
+
+def _bytes(value: bytes | memoryview | None) -> bytes | None:
+    # asyncpg gives bytes, sqlite3 bytes; normalise a buffer all the same.
+    return None if value is None else bytes(value)
 
 
 async def create_upload(
@@ -194,6 +210,21 @@ async def set_length(db: Transaction, upload_id: str, length: int) -> None:
         length,
         time.time(),
     )
+
+
+async def save_digest(db: Transaction, upload_id: str, offset: int, state: bytes) -> None:
+    """Record the running sha-256 ``state`` of the upload's first ``offset`` bytes."""
+    await db.execute(
+        "UPDATE uploads SET digest_state = $2, digest_offset = $3 WHERE id = $1",
+        upload_id,
+        state,
+        offset,
+    )
+
+
+async def expect_sha256(db: Transaction, upload_id: str, sha256: bytes) -> None:
+    """Record the sha-256 the whole upload must have (a ``Repr-Digest``)."""
+    await db.execute("UPDATE uploads SET repr_sha256 = $2 WHERE id = $1", upload_id, sha256)
 
 
 async def commit_offset(
@@ -326,11 +357,14 @@ async def list_stored_unfinished(db: Transaction, limit: int) -> list[str]:
     """Ordinary and partial uploads with every byte stored but not yet completed.
 
     Their completion was cut short: object storage away when the last bytes were
-    joined, or the server stopped in between.
+    joined, or the server stopped in between. Not those a ``Repr-Digest`` must
+    match: they may have all their bytes and not match; only a request that
+    checks it completes them.
     """
     rows = await db.fetch(
         "SELECT id FROM uploads WHERE state = 'uploading' AND upload_offset = upload_length"
-        " AND (concat IS NULL OR concat = 'partial') ORDER BY updated_at LIMIT $1",
+        " AND (concat IS NULL OR concat = 'partial') AND repr_sha256 IS NULL"
+        " ORDER BY updated_at LIMIT $1",
         limit,
     )
     return [row["id"] for row in rows]

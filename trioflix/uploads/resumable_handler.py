@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -33,7 +33,8 @@ from trioflix.uploads.appends import (
     receive_upload,
     terminate_upload,
 )
-from trioflix.uploads.transfer import ExpectedChecksum
+from trioflix.uploads.running_digest import RunningSha256
+from trioflix.uploads.transfer import ExpectedChecksum, ExpectedRepresentation
 from trioflix.uploads.tus_handler import CORS_MAX_AGE_S, STORAGE_RETRY_AFTER_S
 
 if TYPE_CHECKING:
@@ -86,7 +87,7 @@ class ResumableCall:
         headers: The request headers.
         body: The request body.
         interim: Sends an interim response (status, headers) ahead of the final
-            one; ``None`` where the connection cannot (HTTP/2, plain hypercorn).
+            one; ``None`` where the connection cannot (HTTP/1.0, plain hypercorn).
     """
 
     method: str
@@ -238,6 +239,9 @@ async def _create(
             expires_at=expires_at,
             multipart_id=multipart_id,
         )
+        # Its running sha-256 starts with it, so a Repr-Digest can be checked at the end.
+        await records.save_digest(tx, upload_id, 0, RunningSha256().state())
+    upload = replace(upload, digest_state=RunningSha256().state(), digest_offset=0)
     # From here on every answer names the upload, so the client can resume it.
     location.append(("Location", f"{RESUMABLE_PATH}/{upload_id}"))
     logger.info("resumable upload %s created (length %s)", upload_id, length)
@@ -289,13 +293,25 @@ async def _receive(
     """Stream the body into ``upload`` (held) as ``req`` says; the upload as stored after."""
     plan = _progress(upload).plan_append(req, service.config.max_size)
     upload.tus_state().check_available(now())
-    sha256 = None if req.sha256 is None else tus.Checksum(algorithm="sha256", digest=req.sha256)
+    content_sha256 = req.sha256
+    if content_sha256 is None and req.offset == 0 and req.complete:
+        # The content is the whole upload: its Repr-Digest is the content's digest
+        # too, so a mismatch keeps nothing of it, as Content-Digest's does.
+        content_sha256 = req.repr_sha256
+    sha256 = None
+    if content_sha256 is not None:
+        sha256 = tus.Checksum(algorithm="sha256", digest=content_sha256)
     patch = tus.PatchRequest(
         offset=upload.offset,
         length=plan.declared_length,
         content_length=req.content_length,
         checksum=sha256,
     )
+    if req.repr_sha256 is not None:
+        # Checked when the upload is complete, whichever request completes it.
+        await records.expect_sha256(service.db, upload.id, req.repr_sha256)
+    running = _running_digest(upload)
+    representation = _representation(upload, req, plan, running)
     try:
         stored = await receive_upload(
             service,
@@ -304,13 +320,13 @@ async def _receive(
             patch,
             holder,
             None if sha256 is None else ExpectedChecksum.given(sha256),
+            running,
+            representation,
         )
     except tus.TusError as exc:
         if exc.code != tus.ErrorCode.CHECKSUM_MISMATCH:
             raise
-        raise resumable.ResumableError(
-            400, "digest_mismatch", "the content does not match its sha-256 digest"
-        ) from exc
+        raise resumable.ResumableError(400, "digest_mismatch", exc.message) from exc
     if plan.complete and stored.state == "uploading":
         if stored.length is not None:
             raise resumable.ResumableError(
@@ -326,3 +342,39 @@ async def _receive(
         assert length_known is not None
         stored = await finish_upload(service, length_known)
     return stored
+
+
+def _running_digest(upload: Upload) -> RunningSha256 | None:
+    """The upload's running sha-256 at its committed offset; ``None`` if it has none there.
+
+    It has none if tus created it, or if the server stopped between committing
+    an offset and storing the digest for it (a crash): the bytes it missed
+    cannot be read back from an unfinished multipart upload, so it is given up.
+    """
+    if upload.digest_state is None or upload.digest_offset != upload.offset:
+        return None
+    return RunningSha256(upload.digest_state)
+
+
+def _representation(
+    upload: Upload,
+    req: resumable.Append,
+    plan: resumable.AppendPlan,
+    running: RunningSha256 | None,
+) -> ExpectedRepresentation | None:
+    """What the whole upload must hash to, if this request may end it and a digest says."""
+    expected = req.repr_sha256 or upload.repr_sha256
+    if expected is None:
+        return None
+    if running is None:
+        logger.warning(
+            "upload %s: its running digest was lost (a crash), Repr-Digest not checked", upload.id
+        )
+        return None
+    length = plan.declared_length if plan.declared_length is not None else upload.length
+    if length is None and not plan.complete:
+        return None  # of unknown length and not its end: it cannot end here
+    if length is not None and req.content_length is not None:
+        if upload.offset + req.content_length < length:
+            return None  # too short to end it: no need to hold its commits back
+    return ExpectedRepresentation(running, expected, length)

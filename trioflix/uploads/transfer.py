@@ -14,6 +14,13 @@ where the request started (tus checksum: the chunk MUST be discarded).
 A checksum named in a trailer (tus checksum-trailer) is only known once the
 body is in, so such a body is hashed with every offered algorithm while it
 streams (:class:`ExpectedChecksum`).
+
+An upload of Resumable Uploads for HTTP also feeds every body to its running
+sha-256 (:mod:`trioflix.uploads.running_digest`); a body that ends the upload
+is checked against the sha-256 a ``Repr-Digest`` gave for the whole upload
+(:class:`ExpectedRepresentation`). Unlike a checksum's, that check holds
+nothing back: the body is committed as it goes, and kept even if the whole
+upload does not match (which of its bytes are wrong is not known).
 """
 
 from __future__ import annotations
@@ -38,12 +45,14 @@ if TYPE_CHECKING:
 
     from trioflix.uploads.files import Hasher
     from trioflix.uploads.locks import Holder
+    from trioflix.uploads.running_digest import RunningSha256
 
 __all__ = [
     "BODY_IDLE_TIMEOUT_S",
     "CLEANUP_TIMEOUT_S",
     "WRITE_LINGER_S",
     "ExpectedChecksum",
+    "ExpectedRepresentation",
     "receive_body",
 ]
 
@@ -77,15 +86,35 @@ class ExpectedChecksum:
         return cls((checksum.algorithm,), lambda: checksum)
 
 
+@dataclass(frozen=True)
+class ExpectedRepresentation:
+    """The sha-256 a whole upload must have (``Repr-Digest``), checked if a body ends it.
+
+    Attributes:
+        running: The upload's running sha-256, fed this body too.
+        sha256: What it must be once the upload has all its bytes.
+        length: The upload's length: a body that reaches it ends the upload.
+            ``None``: the body's end is the upload's (``Upload-Complete: ?1``
+            with no length known).
+    """
+
+    running: RunningSha256
+    sha256: bytes
+    length: int | None
+
+
 class _Digests:
     """Several hashes of the same bytes, fed as one (runs in the disk worker thread)."""
 
-    def __init__(self, algorithms: tuple[str, ...]) -> None:
+    def __init__(self, algorithms: tuple[str, ...], *more: Hasher) -> None:
         self._hashes = {name: hashlib.new(name) for name in algorithms}
+        self._more = more
 
     def update(self, data: bytes | memoryview, /) -> None:
         for one in self._hashes.values():
             one.update(data)
+        for other in self._more:
+            other.update(data)
 
     def digest(self, algorithm: str) -> bytes:
         return self._hashes[algorithm].digest()
@@ -131,6 +160,8 @@ async def receive_body(
     holder: Holder,
     commit: Callable[[int], Awaitable[None]],
     progress: Callable[[], None],
+    running: RunningSha256 | None = None,
+    representation: ExpectedRepresentation | None = None,
 ) -> int:
     """Append ``body`` to ``data`` under ``plan``; returns the committed offset.
 
@@ -144,14 +175,19 @@ async def receive_body(
         holder: This request's hold on the upload; eviction cancels ``holder.transfer``.
         commit: Persists a new committed offset (called only after an fsync).
         progress: Called as bytes arrive (at most every ``NOTIFY_INTERVAL_S``).
+        running: The upload's running sha-256, fed every byte written (``commit``
+            keeps its state).
+        representation: What the whole upload must hash to, should this body
+            end it (``running`` is then its ``running``).
 
     Returns:
         The committed offset after the body.
 
     Raises:
         tus.TusError: 413 past the limit (bytes up to the limit are kept), 460 on
-            a checksum mismatch, 400 for a checksum trailer that is missing or
-            malformed (nothing kept).
+            a checksum mismatch (nothing kept) or an upload that ends not
+            matching ``representation`` (the body is kept), 400 for a checksum
+            trailer that is missing or malformed (nothing kept).
         APIError: 408 after ``BODY_IDLE_TIMEOUT_S`` without a byte, 423 if a newer
             request evicted this one, 507 when the disk is full. The bytes
             received before are kept.
@@ -161,7 +197,12 @@ async def receive_body(
             bytes received before are kept.
     """
     start = data.position
-    hasher = _Digests(checksum.algorithms) if checksum is not None else None
+    if representation is not None:
+        running = representation.running
+    feeds = () if running is None else (running,)
+    hasher = None
+    if checksum is not None or feeds:
+        hasher = _Digests(checksum.algorithms if checksum is not None else (), *feeds)
     verified = checksum is None
     next_progress = trio.current_time()
     refused = False  # 413, 460 or a full disk: nothing more may be written
@@ -180,7 +221,7 @@ async def receive_body(
                             plan.check_received(sent)  # raises 413
                         await data.write(pieces, hasher)
                         holder.received = data.position
-                        if hasher is None:
+                        if checksum is None:
                             await commits.start_due(nursery)
                         if trio.current_time() >= next_progress:
                             progress()
@@ -193,6 +234,10 @@ async def receive_body(
                         tus.verify_checksum(expected, hasher.digest(expected.algorithm))  # 460
                         refused = False
                         verified = True
+                    if representation is not None:
+                        refused = True  # the body is in: nothing more to write, what came stays
+                        _check_representation(representation, data.position)  # 460
+                        refused = False
                 except Exception as exc:
                     # Raised outside the nursery, so that callers get it as it is and
                     # not inside an exception group (the commit task never raises).
@@ -210,7 +255,7 @@ async def receive_body(
     finally:
         with trio.move_on_after(CLEANUP_TIMEOUT_S, shield=True):
             if verified and not refused:
-                await _keep_buffered(body, data, plan.limit, start)
+                await _keep_buffered(body, data, plan.limit, start, hasher)
             if verified:
                 await commits.finish()
             else:
@@ -343,13 +388,31 @@ def _first(pieces: list[bytes], size: int) -> list[bytes]:
     return out
 
 
-async def _keep_buffered(body: Body, data: DataFile, limit: int | None, start: int) -> None:
+def _check_representation(representation: ExpectedRepresentation, position: int) -> None:
+    """Check the whole upload's sha-256 if the body, ended, ends it at ``position``.
+
+    Raises:
+        tus.TusError: 460, the upload ends here and does not match (RFC 9530).
+    """
+    if representation.length is not None and position != representation.length:
+        return  # the upload goes on: checked when it ends
+    if representation.running.digest() != representation.sha256:
+        raise tus.TusError(
+            460,
+            tus.ErrorCode.CHECKSUM_MISMATCH,
+            "the upload does not match the sha-256 of its Repr-Digest",
+        )
+
+
+async def _keep_buffered(
+    body: Body, data: DataFile, limit: int | None, start: int, hasher: Hasher | None
+) -> None:
     # tus: "The Server SHOULD always attempt to store as much of the received data as possible."
     rest = body.take()
     if limit is not None:
         rest = _first(rest, limit - (data.position - start))
     if rest:
         try:
-            await data.write(rest)
+            await data.write(rest, hasher)
         except (OSError, StorageFailure):
             logger.warning("could not keep %d buffered bytes", sum(map(len, rest)), exc_info=True)

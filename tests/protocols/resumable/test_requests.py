@@ -37,16 +37,16 @@ def test_creation_complete_with_a_digest_of_the_representation() -> None:
     req = resumable.parse_request(
         "POST", {"Upload-Complete": "?1", "Content-Length": "3", "Repr-Digest": DIGEST}, "creation"
     )
-    assert req == resumable.Creation(complete=True, length=None, content_length=3, sha256=SHA)
+    assert req == resumable.Creation(complete=True, length=None, content_length=3, repr_sha256=SHA)
 
 
-def test_a_partial_creation_ignores_the_representation_digest() -> None:
-    # Repr-Digest covers the whole upload, which this request does not carry.
+def test_a_partial_creation_keeps_the_representation_digest_for_later() -> None:
+    # Repr-Digest covers the whole upload, checked once it is complete.
     req = resumable.parse_request(
-        "POST", {"Upload-Complete": "?0", "Repr-Digest": OTHER}, "creation"
+        "POST", {"Upload-Complete": "?0", "Repr-Digest": DIGEST}, "creation"
     )
     assert isinstance(req, resumable.Creation)
-    assert req.sha256 is None
+    assert (req.sha256, req.repr_sha256) == (None, SHA)
 
 
 @pytest.mark.parametrize(
@@ -57,6 +57,7 @@ def test_a_partial_creation_ignores_the_representation_digest() -> None:
         ({"Upload-Complete": "?1", "Upload-Length": "-1"}, "invalid_header"),
         ({"Upload-Complete": "?1", "Upload-Length": "x"}, "invalid_header"),
         ({"Upload-Complete": "?1", "Content-Length": "x"}, "invalid_header"),
+        ({"Upload-Complete": "?1", "Content-Length": "\u00b2"}, "invalid_header"),
         ({"Upload-Complete": "?1", "Content-Digest": "sha-256"}, "invalid_header"),
         ({"Upload-Complete": "?1", "Content-Digest": "sha-256=:AAEC:"}, "invalid_header"),
         (
@@ -110,14 +111,27 @@ def test_append() -> None:
     assert req == resumable.Append(offset=5, complete=True, sha256=SHA)
 
 
-def test_append_of_everything_checks_the_representation_digest() -> None:
+@pytest.mark.parametrize("offset", ["0", "5"])
+def test_an_append_carries_the_representation_digest(offset: str) -> None:
     req = resumable.parse_request(
         "PATCH",
-        {**APPEND, "Upload-Offset": "0", "Upload-Complete": "?1", "Repr-Digest": DIGEST},
+        {**APPEND, "Upload-Offset": offset, "Upload-Complete": "?1", "Repr-Digest": DIGEST},
         "upload",
     )
     assert isinstance(req, resumable.Append)
-    assert req.sha256 == SHA
+    assert (req.sha256, req.repr_sha256) == (None, SHA)
+
+
+def test_digests_of_the_same_bytes_must_agree() -> None:
+    both = {"Content-Digest": DIGEST, "Repr-Digest": OTHER}
+    with pytest.raises(resumable.ResumableError, match="differ for the same bytes"):
+        resumable.parse_request("POST", {"Upload-Complete": "?1", **both}, "creation")
+    # Not the same bytes: this content is not the whole upload.
+    req = resumable.parse_request(
+        "PATCH", {**APPEND, "Upload-Offset": "5", "Upload-Complete": "?1", **both}, "upload"
+    )
+    assert isinstance(req, resumable.Append)
+    assert req.sha256 == SHA and req.repr_sha256 is not None
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ import pytest
 import trio
 
 from protocols import resumable
+from tests.h2_client import STOP_SENDING, open_h2
 from tests.waiting import wait_until
 
 from .helpers import auth, finished_bytes, upload_id
@@ -251,6 +252,57 @@ async def test_a_digest_mismatch_keeps_nothing(server: Server, client: httpx.Asy
     assert (kept.headers["Upload-Offset"], kept.headers["Upload-Complete"]) == ("0", "?0")
 
 
+async def test_repr_digest_covers_the_upload_across_requests(
+    server: Server, client: httpx.AsyncClient
+) -> None:
+    """RFC 9530: a Repr-Digest is for the whole upload, whichever request carries it;
+    it is checked against all the bytes once the upload is complete."""
+    token, _ = await server.register("alice")
+    data = os.urandom(300_000)
+    # Sent at creation, checked when the last of four requests completes the upload.
+    created = await create(
+        client,
+        token,
+        data[:100_000],
+        complete=False,
+        **{"Upload-Length": str(len(data)), "Repr-Digest": sha256_digest(data)},
+    )
+    assert created.status_code == 201, created.text
+    check_transport(client, created)
+    path = created.headers["Location"]
+    for start, end in ((100_000, 150_000), (150_000, 250_000)):
+        middle = await append(client, token, path, start, data[start:end], complete=False)
+        assert middle.status_code == 204, middle.text
+    done = await append(client, token, path, 250_000, data[250_000:], complete=True)
+    assert done.status_code == 204, done.text
+    assert done.headers["Upload-Complete"] == "?1"
+    assert await finished_bytes(server, token, path) == data
+
+    # Sent with the completing request only, of an upload of unknown length. A
+    # mismatch leaves the upload incomplete with its bytes (which of them are wrong
+    # is not known); a completing request with the right digest completes it.
+    path = (await create(client, token, data[:100_000], complete=False)).headers["Location"]
+    wrong = await append(
+        client,
+        token,
+        path,
+        100_000,
+        data[100_000:],
+        complete=True,
+        **{"Repr-Digest": sha256_digest(data[:-1] + b"x")},
+    )
+    assert_problem(wrong, 400, "about:blank")
+    assert wrong.json()["code"] == "digest_mismatch"
+    state = await client.head(path, headers=auth(token))
+    assert (state.headers["Upload-Offset"], state.headers["Upload-Complete"]) == ("300000", "?0")
+    right = await append(
+        client, token, path, 300_000, b"", complete=True, **{"Repr-Digest": sha256_digest(data)}
+    )
+    assert right.status_code == 204, right.text
+    assert right.headers["Upload-Complete"] == "?1"
+    assert await finished_bytes(server, token, path) == data
+
+
 async def test_auth_ownership_and_cancellation(server: Server, client: httpx.AsyncClient) -> None:
     alice, _ = await server.register("alice")
     bob, _ = await server.register("bob")
@@ -288,7 +340,11 @@ async def test_interrupted_upload_is_resumed(server: Server) -> None:
     token, _ = await server.register("alice")
     data = os.urandom(1_000_000)
     async with httpx.AsyncClient(base_url=server.url) as client:
-        path = (await create(client, token, b"", complete=False)).headers["Location"]
+        # The digest of the whole upload, given at creation, outlives the cut connection.
+        created = await create(
+            client, token, b"", complete=False, **{"Repr-Digest": sha256_digest(data)}
+        )
+        path = created.headers["Location"]
         stale = await _hanging_append(server, token, path, len(data), data[:400_000])
         uploads = server.app.trioflix.uploads
 
@@ -303,7 +359,13 @@ async def test_interrupted_upload_is_resumed(server: Server) -> None:
         with trio.fail_after(20):
             state = await client.head(path, headers=auth(token))
         assert state.headers["Upload-Offset"] == "400000"
-        rest = await append(client, token, path, 400_000, data[400_000:], complete=True)
+        # The digest covers the bytes before the cut too: a wrong one is refused,
+        # the one given at creation matches.
+        wrong = {"Repr-Digest": sha256_digest(data[:-1] + b"x")}
+        refused = await append(client, token, path, 400_000, data[400_000:], complete=True, **wrong)
+        assert refused.json()["code"] == "digest_mismatch", refused.text
+        right = {"Repr-Digest": sha256_digest(data)}
+        rest = await append(client, token, path, len(data), b"", complete=True, **right)
         assert rest.status_code == 204
         assert rest.headers["Upload-Complete"] == "?1"
         # The request taken over was answered on its own connection.
@@ -312,6 +374,31 @@ async def test_interrupted_upload_is_resumed(server: Server) -> None:
         assert reply.startswith(b"HTTP/1.1 423")
         await stale.aclose()
         assert await finished_bytes(server, token, path) == data
+
+
+async def test_http2_connection_survives_an_early_answer(server: Server) -> None:
+    """An append refused before its content arrived (a wrong offset) while the client
+    goes on sending: the stream is ended, the connection serves the next request."""
+    token, _ = await server.register("alice")
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        path = (await create(client, token, b"abc", complete=False)).headers["Location"]
+    head = {**auth(token), **APPEND, "Upload-Complete": "?1", "Content-Length": "64000"}
+    host, port = server.settings.http.rsplit(":", 1)
+    with trio.fail_after(30):
+        async with open_h2(host, int(port)) as h2:
+            wrong = await h2.request(
+                "PATCH", path, {**head, "Upload-Offset": "7"}, bytes(16000), end=False
+            )
+            await h2.wait_done(wrong)
+            for _ in range(3):  # what the client had on its way
+                await h2.send_in_flight(wrong, bytes(16000))
+            state = await h2.request("HEAD", path, auth(token))
+            await h2.wait_done(state)
+    [(status, fields)] = h2.responses[wrong]
+    assert (status, fields["content-type"]) == (409, PROBLEM)
+    assert h2.resets.get(wrong) in STOP_SENDING  # stop sending (RFC 9113 8.1)
+    [(status, fields)] = h2.responses[state]
+    assert (status, fields["upload-offset"]) == (204, "3")
 
 
 async def curl(*args: str) -> list[tuple[int, dict[str, str]]]:
@@ -353,14 +440,11 @@ async def test_curl_uploads_in_two_requests(
     )
     assert status == 201
     assert created["upload-offset"] == "200000"
-    if transport == "--http1.1":
-        # 104 (Upload Resumption Supported) came first, naming the upload.
-        assert [(code, headers["location"]) for code, headers in interim] == [
-            (104, created["location"])
-        ]
-        assert interim[0][1]["upload-limit"].startswith("max-size=")
-    else:
-        assert interim == []  # hypercorn's HTTP/2 cannot send it (docs/uploads.md)
+    # 104 (Upload Resumption Supported) came first, naming the upload, on both transports.
+    assert [(code, headers["location"]) for code, headers in interim] == [
+        (104, created["location"])
+    ]
+    assert interim[0][1]["upload-limit"].startswith("max-size=")
     upload_url = server.url + created["location"]
     [(status, state)] = await curl(*common, "--head", upload_url)
     assert status == 204

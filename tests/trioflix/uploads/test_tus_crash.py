@@ -1,8 +1,10 @@
 """SIGKILL mid-upload: after a restart HEAD gives a correct offset and the upload completes,
-on local disk (a raw PATCH) and on object storage (tus-js-client)."""
+on local disk (a raw PATCH) and on object storage (tus-js-client); a resumable upload's
+running digest (Resumable Uploads for HTTP) outlives the restart too."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -51,19 +53,23 @@ def _serve(env: dict[str, str], port: int, log: Path) -> Iterator[subprocess.Pop
                 proc.wait()
 
 
+TUS_PATCH = {**V, "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}
+
+
 def _send_until_killed(
-    port: int, token: str, path: str, data: bytes, kill_after: int, proc: subprocess.Popen[bytes]
+    port: int,
+    token: str,
+    path: str,
+    data: bytes,
+    kill_after: int,
+    proc: subprocess.Popen[bytes],
+    headers: dict[str, str] = TUS_PATCH,
 ) -> int:
     """Stream one PATCH of all of ``data``; SIGKILL the server once ``kill_after`` bytes are out."""
     with socket.create_connection(("127.0.0.1", port)) as sock:
-        sock.sendall(
-            (
-                f"PATCH {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\n"
-                f"Authorization: Bearer {token}\r\n"
-                "Content-Type: application/offset+octet-stream\r\n"
-                f"Upload-Offset: 0\r\nContent-Length: {len(data)}\r\n\r\n"
-            ).encode()
-        )
+        fields = {**headers, "Authorization": f"Bearer {token}", "Content-Length": str(len(data))}
+        head = "".join(f"{name}: {value}\r\n" for name, value in fields.items())
+        sock.sendall(f"PATCH {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{head}\r\n".encode())
         sent = 0
         view = memoryview(data)
         while sent < kill_after:
@@ -130,6 +136,65 @@ def test_sigkill_mid_upload_then_resume(
     assert video_id is not None
     source = tmp_path / "data" / "media" / "objects" / "uploads" / path.rsplit("/", 1)[1] / "data"
     assert hashlib.sha256(source.read_bytes()).digest() == hashlib.sha256(data).digest()
+
+
+RESUMABLE = "/api/upload/video/resumable"
+
+
+@pytest.mark.slow
+def test_the_running_digest_outlives_a_sigkill(tmp_path: Path) -> None:
+    """A Repr-Digest given at creation is checked against all the bytes, those sent
+    before the server was killed mid-request included (their digest was stored with
+    the offsets committed while the request went on)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "JWT_SECRET")}
+    env.update(
+        TRIOFLIX_DATA_DIR=str(tmp_path / "data"),
+        TRIOFLIX_RTMP="127.0.0.1:0",
+        TRIOFLIX_CHECK_UPLOADS="off",
+    )
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "server.log"
+    data = os.urandom(100 * MIB)
+    digest = f"sha-256=:{base64.b64encode(hashlib.sha256(data).digest()).decode()}:"
+    append = {"Content-Type": "application/partial-upload", "Upload-Complete": "?1"}
+
+    with _serve(env, port, log) as proc:
+        registered = httpx.post(
+            f"{url}/api/auth/register", json={"username": "alice", "password": "password1"}
+        )
+        token = registered.json()["token"]
+        created = httpx.post(
+            f"{url}{RESUMABLE}",
+            headers={
+                **auth(token),
+                "Upload-Complete": "?0",
+                "Upload-Length": str(len(data)),
+                "Repr-Digest": digest,
+            },
+        )
+        path = created.headers["Location"]
+        headers = {**append, "Upload-Offset": "0"}
+        _send_until_killed(port, token, path, data, 80 * MIB, proc, headers)
+
+    with _serve(env, port, log):
+        state = httpx.head(f"{url}{path}", headers=auth(token))
+        offset = int(state.headers["Upload-Offset"])
+        assert offset >= 32 * MIB  # committed while the request went on (every 32 MiB)
+        headers = {**auth(token), **append, "Upload-Offset": str(offset)}
+        wrong = f"sha-256=:{base64.b64encode(bytes(32)).decode()}:"
+        refused = httpx.patch(
+            f"{url}{path}",
+            content=data[offset:],
+            headers={**headers, "Repr-Digest": wrong},
+            timeout=60,
+        )
+        assert refused.status_code == 400 and refused.json()["code"] == "digest_mismatch"
+        # The right one matches all the bytes, those before the kill too.
+        headers.update({"Upload-Offset": str(len(data)), "Repr-Digest": digest})
+        done = httpx.patch(f"{url}{path}", content=b"", headers=headers, timeout=60)
+        assert done.status_code == 204, done.text
+        assert done.headers["Upload-Complete"] == "?1"
 
 
 def _parts_listed(seaweed: SeaweedServer, bucket: str) -> int:
