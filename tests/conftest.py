@@ -40,6 +40,9 @@ if TYPE_CHECKING:
     from trioflix.state import TrioflixApp
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
+# How long PostgreSQL waits for a new connection's startup packet and authentication
+# (see PostgresCluster.start): well inside pg_ctl's 30 s wait for a stop.
+AUTHENTICATION_TIMEOUT_S = 10
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -99,8 +102,14 @@ class PostgresCluster:
         )
 
     def start(self) -> None:
+        # authentication_timeout: a connection that arrives while the server shuts down
+        # is served by a "dead-end" child that only answers it with an error, and a fast
+        # shutdown waits for those children, which it does not signal; one whose client
+        # has not sent its startup packet yet waits this long for it (60 s by default,
+        # past pg_ctl's 30 s). The tests' clients authenticate in milliseconds.
         options = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.datadir.parent} -c fsync=off"
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.datadir.parent}"
+            f" -c fsync=off -c authentication_timeout={AUTHENTICATION_TIMEOUT_S}s"
         )
         self.pg_ctl("-o", options, "-l", str(self.datadir.parent / "log"), "start")
 

@@ -10,7 +10,13 @@ import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
-__all__ = ["JSONFormatter", "configure_logging", "new_request_id", "request_id"]
+__all__ = [
+    "JSONFormatter",
+    "configure_logging",
+    "new_request_id",
+    "quiet_coredis_connection_errors",
+    "request_id",
+]
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
@@ -53,3 +59,30 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    quiet_coredis_connection_errors()
+
+
+# coredis logs this at ERROR, with its traceback, whenever a connection it opens fails
+# before its handshake ends (Redis restarting, or stopping under load). The callers see
+# the failure as an exception and report the outage once, at WARNING; one ERROR line
+# per failed connection would make every Redis restart look like a bug in the server.
+_COREDIS_CONNECT_FAILED = "Connection attempt failed unexpectedly!"
+
+
+class _CoredisConnectFailure(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == _COREDIS_CONNECT_FAILED and record.levelno > logging.DEBUG:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+def quiet_coredis_connection_errors() -> None:
+    """Log coredis' own ``Connection attempt failed unexpectedly!`` at DEBUG, not ERROR.
+
+    The logger is named, not imported: coredis need not be loaded (nor ever be).
+    Installing the filter again changes nothing.
+    """
+    coredis_logger = logging.getLogger("coredis")
+    if not any(isinstance(f, _CoredisConnectFailure) for f in coredis_logger.filters):
+        coredis_logger.addFilter(_CoredisConnectFailure())

@@ -14,11 +14,16 @@ from tests.conftest import open_server
 from tests.trioflix.chat.helpers import auth, chat, topup
 from tests.trioflix.live_hls.helpers import start_publisher, wait_live
 from tests.trioflix.uploads.helpers import create, finished_bytes, head, patch
-from tests.waiting import WAIT_LIMIT_S
+from tests.waiting import WAIT_LIMIT_S, wait_until
 from trioflix.config import Settings
+from trioflix.jobs import queue
+from trioflix.jobs.process import JobFailed
+from trioflix.jobs.worker import JobType, JobWorkers
 from trioflix.server import serve_app
+from trioflix.store import open_database
 
 if TYPE_CHECKING:
+    import logging
     from pathlib import Path
 
     from tests.conftest import PostgresCluster, Server
@@ -173,3 +178,61 @@ async def test_a_10_s_outage_under_live_load(
         )
         assert state == "live"
         publisher.terminate()
+
+
+def _unrecorded(record: logging.LogRecord) -> bool:
+    return record.getMessage().startswith("cannot record the end of job")
+
+
+@pytest.mark.slow
+async def test_a_job_that_ends_during_an_outage_is_recorded_once_the_database_is_back(
+    private_pg_cluster: PostgresCluster, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The workers wait for the database to record how an attempt ended, rather than
+    die with the outage and take every service down with them."""
+    cluster = private_pg_cluster
+    settings = Settings(data_dir=tmp_path, database_url=cluster.url(cluster.create_database()))
+    ran: list[str] = []
+
+    started = trio.Event()
+    database_down = trio.Event()
+
+    async def run(job: queue.Job) -> None:
+        ran.append(job.payload["name"])
+        if job.payload["name"] == "first":
+            started.set()
+            await database_down.wait()
+            raise JobFailed("failed while the database was away")
+
+    async def gave_up(job: queue.Job, reason: str) -> None:
+        raise AssertionError(reason)
+
+    async with open_database(settings) as db:
+        workers = JobWorkers(lambda: db, concurrency=1)
+        workers.register(JobType("demo", run, gave_up))
+        async with trio.open_nursery() as nursery:
+            await nursery.start(workers.run)
+            first = await queue.enqueue(db, "demo", {"name": "first"})
+            workers.wake()
+            with trio.fail_after(WAIT_LIMIT_S):
+                await started.wait()
+            # The job fails once the database is stopped: recording that meets the outage.
+            await trio.to_thread.run_sync(cluster.stop, "fast")
+            database_down.set()
+            # The worker tried to record the failure, met the outage, and waits.
+            await wait_until(lambda: any(_unrecorded(r) for r in caplog.records))
+            await trio.to_thread.run_sync(cluster.start)
+            with trio.fail_after(WAIT_LIMIT_S):
+                while workers.running:  # noqa: ASYNC110
+                    await trio.sleep(0.1)
+            job = await queue.get_job(db, first)
+            assert job is not None and job.state == "queued", job
+            assert job.last_error == "failed while the database was away"
+            # The workers are alive: the next job runs.
+            await queue.enqueue(db, "demo", {"name": "second"})
+            workers.wake()
+            with trio.fail_after(WAIT_LIMIT_S):
+                while len(ran) < 2:  # noqa: ASYNC110
+                    await trio.sleep(0.05)
+            nursery.cancel_scope.cancel()
+    assert ran == ["first", "second"]

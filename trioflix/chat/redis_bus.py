@@ -12,9 +12,14 @@ the stream before delivering anything newer. A client reconnecting to any
 process resumes from the same stream.
 
 If Redis is unreachable, publishing falls back to this process alone (ids
-continue from the last one seen here, and Redis is given that id as a floor
-when it returns, so ids never go backwards for anyone connected here). The
-subscription reconnects by itself (coredis' retry policy) and then catches up.
+continue from the last one seen or handed out here, and Redis is given that id
+as a floor when it returns, so ids never go backwards for anyone connected here).
+The link (a Redis client and its pub/sub connection) is opened again every
+:data:`RECONNECT_DELAY_S` until Redis answers, then catches up. Each link has a
+client of its own: coredis' pool loses a slot for every connection that dies
+while lent out (the pub/sub one does at every outage), so a client kept across
+outages would end up waiting forever for a connection. An outage is logged once
+at WARNING, its end at INFO.
 
 Client: coredis (anyio, so it runs natively under Trio). One pub/sub connection
 per process carries all of its rooms: one subscription per room, not per client.
@@ -32,12 +37,7 @@ import coredis
 import msgspec
 import trio
 from coredis.exceptions import RedisError
-from coredis.retry import (
-    CompositeRetryPolicy,
-    ConstantRetryPolicy,
-    ExponentialBackoffRetryPolicy,
-    NoRetryPolicy,
-)
+from coredis.retry import NoRetryPolicy
 
 from trioflix.chat.bus import history_from, next_local_seq
 from trioflix.chat.room import LogEntry, sequence_base, visible
@@ -54,7 +54,7 @@ logger = logging.getLogger(__name__)
 REDIS_TIMEOUT_S = 1.0  # a healthy Redis answers in well under a millisecond
 RETRY_REDIS_AFTER_S = 1.0  # after a failure, publish locally this long before trying again
 ATTACH_TIMEOUT_S = 2.0  # a room opens without cross-process traffic rather than wait longer
-RECONNECT_MAX_DELAY_S = 2.0  # subscription backoff cap: the link comes back within ~2 s
+RECONNECT_DELAY_S = 2.0  # between attempts to link again: the link comes back within ~2 s
 KEY_TTL_S = 7 * 86400  # a room's id sequence and history outlive a week of silence, then go
 # Kinds whose events change the rooms' cached state: decoded on receipt.
 STATEFUL = frozenset({"ban", "timeout", "unban", "settings"})
@@ -119,40 +119,36 @@ class RedisBus:
         self._subscribed: set[str] = set()
         self._changed = trio.Event()
         self._down_until = 0.0
+        self._outage = False  # logged as begun and not yet as over
+        # The highest id handed out here per room: an id Redis gave reaches the room's log
+        # only through pub/sub, which may be down while commands still succeed.
+        self._issued: dict[str, int] = {}
         self._viewers: dict[str, dict[str, tuple[int, float]]] = {}
 
     # --- the background task -------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        client: coredis.Redis[bytes] = coredis.Redis.from_url(
-            self._url, decode_responses=False, retry_policy=NoRetryPolicy()
-        )
-        retry = CompositeRetryPolicy(
-            ExponentialBackoffRetryPolicy(
-                (coredis.exceptions.ConnectionError,),
-                retries=None,
-                base_delay=0.1,
-                max_delay=RECONNECT_MAX_DELAY_S,
-                jitter=True,
-            ),
-            ConstantRetryPolicy((TimeoutError,), retries=2, delay=0.1),
-        )
         task_status.started()
         while True:
+            client: coredis.Redis[bytes] = coredis.Redis.from_url(
+                self._url, decode_responses=False, retry_policy=NoRetryPolicy()
+            )
             try:
-                async with client:
+                async with client, client.pubsub(retry_policy=NoRetryPolicy()) as pubsub:
                     self._client = client
                     self._script = client.register_script(_PUBLISH)
-                    async with client.pubsub(retry_policy=retry) as pubsub:
-                        async with trio.open_nursery() as nursery:
-                            nursery.start_soon(self._reconcile, pubsub)
-                            await self._consume(pubsub)
-            except _REDIS_ERRORS as exc:
-                logger.warning("redis link down (%s); chat is local until it returns", exc)
+                    self._changed.set()  # subscribe every room open here on this link
+                    self._report_answering()
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(self._reconcile, pubsub)
+                        await self._consume(pubsub)
+            except* _REDIS_ERRORS as group:
+                # Groups: the pub/sub's own task group and ours, a failure in either.
+                self._report_outage("link", group.exceptions[0])
             finally:
                 self._client = None
                 self._subscribed.clear()
-            await trio.sleep(RECONNECT_MAX_DELAY_S)
+            await trio.sleep(RECONNECT_DELAY_S)
 
     async def _reconcile(self, pubsub: Any) -> None:
         """Keep the pub/sub subscriptions equal to the rooms open here."""
@@ -237,12 +233,31 @@ class RedisBus:
 
     def _failed(self, what: str, exc: BaseException) -> None:
         self._down_until = time.monotonic() + RETRY_REDIS_AFTER_S
-        logger.warning("redis %s failed (%r); serving this process only", what, exc)
+        self._report_outage(what, exc)
+
+    def _report_outage(self, what: str, exc: BaseException) -> None:
+        if self._outage:
+            logger.debug("redis %s failed (%r)", what, exc)
+            return
+        self._outage = True
+        logger.warning(
+            "redis %s failed (%r); chat is local to this host until it returns", what, exc
+        )
+
+    def _report_answering(self) -> None:
+        if self._outage:
+            self._outage = False
+            logger.info("redis answers again; chat spans the hosts again")
+
+    def _issue(self, channel: str, seq: int) -> int:
+        self._issued[channel] = max(seq, self._issued.get(channel, 0))
+        return seq
 
     async def publish(
         self, channel: str, kind: str, parts: tuple[str, str], target: int, event: dict[str, Any]
     ) -> int:
         log = self._hub.log_for(channel)
+        floor = max(log.last_seq, self._issued.get(channel, 0))
         if self._usable():
             try:
                 with trio.fail_after(REDIS_TIMEOUT_S):
@@ -252,17 +267,18 @@ class RedisBus:
                             parts[0],
                             parts[1],
                             self._limits.history,
-                            log.last_seq,
+                            floor,
                             sequence_base(time.time()),
                             kind,
                             target,
                             KEY_TTL_S,
                         ],
                     )
-                return int(seq)
+                self._report_answering()
+                return self._issue(channel, int(seq))
             except _REDIS_ERRORS as exc:
                 self._failed("publish", exc)
-        seq = next_local_seq(log, time.time())
+        seq = self._issue(channel, max(next_local_seq(log, time.time()), floor + 1))
         self._hub.deliver(channel, seq, kind, target, parts[0] + str(seq) + parts[1], event)
         return seq
 
@@ -336,6 +352,7 @@ class RedisBus:
             del self._rooms[room.name]
             self._acked.pop(room.name, None)
             self._viewers.pop(room.name, None)
+            self._issued.pop(room.name, None)
             self._changed.set()
 
     def viewers(self, channel: str, local: int, now: float) -> int:
