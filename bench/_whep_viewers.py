@@ -7,12 +7,15 @@ replaced by one that adds up payload bytes and counts video frames (an RTP
 packet with the marker bit ends a frame, RFC 6184 5.1), so a process holds
 dozens of 3 Mbit/s viewers where decoding would take a core for a few.
 
-Run as a process (``python -m bench._whep_viewers --help``), like
-``bench/_flv_viewers.py``: ``--count`` viewers connect spread over ``--ramp-s``,
-count inside ``--window`` (``time.monotonic()`` values, one clock for every
-process of the machine), leave (DELETE) at ``--stop-at`` and print one JSON
-object with every viewer's figures and the process's own CPU time, so the
-orchestrator sees when the clients, not the server, were short of CPU.
+Run as a process (``python -m bench._whep_viewers --help``): ``--count`` viewers
+connect spread over ``--ramp-s``; once every one is connected (or has failed) the
+process prints ``ready`` and reads the measurement window from stdin, ``START
+END`` in ``time.monotonic()`` values (one clock for every process of the
+machine): on a loaded machine connecting takes a time no fixed window foresees.
+The viewers count inside the window, leave (DELETE) just after it, and the
+process prints one JSON object with every viewer's figures and its own CPU over
+the window, so the orchestrator sees when the clients, not the server, were
+short of CPU.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import resource
 import sys
 import time
@@ -65,19 +69,17 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def _window_cores(window: tuple[float, float], out: list[float]) -> None:
+async def _window_cores(window: list[float]) -> float:
     """This process's CPU over ``window``, in cores (1.0: it used a whole core)."""
     await asyncio.sleep(max(0.0, window[0] - time.monotonic()))
     cpu, start = _cpu_s(), time.monotonic()
     await asyncio.sleep(max(0.0, window[1] - time.monotonic()))
-    out.append((_cpu_s() - cpu) / (time.monotonic() - start))
+    return (_cpu_s() - cpu) / (time.monotonic() - start)
 
 
-def _counting(result: WHEPResult, kind: str, window: tuple[float, float]) -> Any:
-    start, end = window
-
+def _counting(result: WHEPResult, kind: str, window: list[float]) -> Any:
     async def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
-        in_window = start <= time.monotonic() < end
+        in_window = window[0] <= time.monotonic() < window[1]
         if kind == "video":
             result.video_packets += 1
             if in_window:
@@ -90,7 +92,7 @@ def _counting(result: WHEPResult, kind: str, window: tuple[float, float]) -> Any
 
 
 async def _watch(
-    client: httpx.AsyncClient, path: str, result: WHEPResult, window: tuple[float, float]
+    client: httpx.AsyncClient, path: str, result: WHEPResult, window: list[float]
 ) -> tuple[RTCPeerConnection, str | None]:
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     for kind in ("video", "audio"):
@@ -123,37 +125,29 @@ async def _watch(
 
 
 async def run_audience(
-    base_url: str,
-    path: str,
-    *,
-    count: int,
-    start_at: float,
-    ramp_s: float,
-    window: tuple[float, float],
-    stop_at: float,
-    window_cores: list[float],
-) -> list[WHEPResult]:
-    """``count`` viewers, the i-th offering at ``start_at + i * ramp_s / count``, all
-    leaving at ``stop_at``; the process's cores over the window go to ``window_cores``."""
+    base_url: str, path: str, *, count: int, ramp_s: float
+) -> tuple[list[WHEPResult], float]:
+    """``count`` viewers, the i-th offering ``i * ramp_s / count`` from now, counting in
+    the window read from stdin once all are connected: their figures, and this
+    process's cores over the window."""
     results = [WHEPResult() for _ in range(count)]
-    measuring = asyncio.create_task(_window_cores(window, window_cores))
     sessions: list[tuple[RTCPeerConnection, str | None]] = []
+    window = [math.inf, math.inf]
+    started = time.monotonic()
     async with httpx.AsyncClient(base_url=base_url, timeout=CONNECT_TIMEOUT_S) as client:
 
         async def one(index: int) -> None:
-            await asyncio.sleep(max(0.0, start_at + index * ramp_s / count - time.monotonic()))
+            await asyncio.sleep(max(0.0, started + index * ramp_s / count - time.monotonic()))
             try:
                 sessions.append(await _watch(client, path, results[index], window))
             except (httpx.HTTPError, OSError) as exc:
                 results[index].error = repr(exc)
 
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(
-                asyncio.gather(*(one(index) for index in range(count))),
-                max(0.0, stop_at - time.monotonic()),
-            )
-        await asyncio.sleep(max(0.0, stop_at - time.monotonic()))
-        await measuring
+        await asyncio.gather(*(one(index) for index in range(count)))
+        print("ready", flush=True)
+        line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        window[:] = [float(value) for value in line.split()]
+        cores = await _window_cores(window)
 
         async def leave(pc: RTCPeerConnection, location: str | None) -> None:
             if location is not None:
@@ -166,7 +160,7 @@ async def run_audience(
                 asyncio.gather(*(leave(pc, location) for pc, location in sessions)),
                 LEAVE_TIMEOUT_S,
             )
-    return results
+    return results, cores
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,32 +168,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", required=True, help="the server, e.g. http://127.0.0.1:8000")
     parser.add_argument("--path", required=True, help="the WHEP path, e.g. /live/alice/whep")
     parser.add_argument("--count", type=int, required=True)
-    parser.add_argument("--start-at", type=float, required=True, help="time.monotonic() value")
     parser.add_argument("--ramp-s", type=float, default=0.0)
-    parser.add_argument("--window", type=float, nargs=2, required=True, metavar=("START", "END"))
-    parser.add_argument("--stop-at", type=float, required=True)
     args = parser.parse_args(argv)
-    if args.stop_at - time.monotonic() > 600:
-        parser.error("--stop-at is more than 10 minutes away")
-    window_cores: list[float] = []
-    results = asyncio.run(
-        run_audience(
-            args.url,
-            args.path,
-            count=args.count,
-            start_at=args.start_at,
-            ramp_s=args.ramp_s,
-            window=tuple(args.window),
-            stop_at=args.stop_at,
-            window_cores=window_cores,
-        )
+    results, cores = asyncio.run(
+        run_audience(args.url, args.path, count=args.count, ramp_s=args.ramp_s)
     )
     json.dump(
-        {
-            "cpu_s": _cpu_s(),
-            "window_cores": window_cores[0],
-            "viewers": [asdict(r) for r in results],
-        },
+        {"cpu_s": _cpu_s(), "window_cores": cores, "viewers": [asdict(r) for r in results]},
         sys.stdout,
     )
     return 0

@@ -7,10 +7,10 @@ Live part: trioflix serves (HLS off, host candidates on 127.0.0.1) the 3 Mbit/s
 ffmpeg ``-re -c copy``. For each number of viewers a fresh server gets that many
 WHEP viewers, aiortc peer connections in processes of their own
 (``bench/_whep_viewers.py``, :data:`WHEP_PER_PROCESS` each: they decrypt and
-count, nothing is decoded), so the server's CPU is its own; over a window after
-the ramp: the server's cores, each viewer's delivered video bitrate and frame
-rate, and the viewers starved (below :data:`STARVED` of the source's video
-bitrate or frame rate). With ``--baseline SRC`` the same runs against another
+count, nothing is decoded), so the server's CPU is its own; over a window once
+every viewer is connected: the server's cores, each viewer's delivered video
+bitrate and frame rate, and the viewers starved (below :data:`STARVED` of the
+source's video bitrate or frame rate). With ``--baseline SRC`` the same runs against another
 checkout's trioflix (its ``trioflix`` imported through ``PYTHONPATH``), level by
 level alternating with this one, so both see the same machine. Then, in the same
 run, HTTP-FLV viewers of this checkout (:func:`bench.live.fanout`): viewers per
@@ -33,6 +33,7 @@ import math
 import shutil
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -48,7 +49,7 @@ import trio_asyncio
 
 from bench import live
 from bench._machine import load_average, machine
-from bench._proc import HOST
+from bench._proc import HOST, exit_on_sigterm
 from bench._rtmp_publisher import read_media_tags
 from protocols import flv
 from trioflix.live.channel.packets import Kind, Packet
@@ -57,7 +58,8 @@ from trioflix.live.webrtc.video import VideoConverter
 
 WHEP_PER_PROCESS = 25  # an aiortc client decrypts ~8000 packets/s per core: keep each below
 RAMP_S = 5.0  # offers spread over this: each costs the server an ICE gathering and a DTLS
-WARMUP_S = 5.0  # after the ramp: the last DTLS handshakes and the primed GOPs are over
+WARMUP_S = 3.0  # after the last viewer connected: the primed GOPs are sent
+LEAVE_S = 20.0  # a viewer process's DELETEs and closes, once its window is over
 WINDOW_S = 10.0
 STARVED = 0.9  # below 90% of the source's video bitrate or frame rate
 CALLS = 20_000
@@ -90,16 +92,11 @@ class WHEPTrioflix(live.Trioflix):
 # --- live ------------------------------------------------------------------------------------
 
 
-async def _viewer_process(
-    server: WHEPTrioflix,
-    count: int,
-    start_at: float,
-    window: tuple[float, float],
-    stop_at: float,
-    out: list[dict[str, Any]],
-) -> None:
-    completed = await trio.run_process(
-        [
+class _ViewerProcess:
+    """One ``bench._whep_viewers`` process: told its window once it says ``ready``."""
+
+    def __init__(self, server: WHEPTrioflix, count: int) -> None:
+        self.command = [
             sys.executable,
             "-m",
             "bench._whep_viewers",
@@ -109,27 +106,50 @@ async def _viewer_process(
             server.whep_path(0),
             "--count",
             str(count),
-            "--start-at",
-            repr(start_at),
             "--ramp-s",
             repr(RAMP_S),
-            "--window",
-            repr(window[0]),
-            repr(window[1]),
-            "--stop-at",
-            repr(stop_at),
-        ],
-        capture_stdout=True,
-        cwd=live.REPOSITORY,
-    )
-    out.append(json.loads(completed.stdout))
+        ]
+        self.ready = trio.Event()
+        self.window: tuple[float, float] | None = None
+        self.window_set = trio.Event()
+        self.output: dict[str, Any] = {}
+
+    async def run(self) -> None:
+        process = await trio.lowlevel.open_process(
+            self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=live.REPOSITORY
+        )
+        assert process.stdin is not None and process.stdout is not None
+        try:
+            out = b""
+            while b"ready\n" not in out:
+                data = await process.stdout.receive_some(65536)
+                if not data:
+                    raise RuntimeError(f"WHEP viewers ended before ready: {out!r}")
+                out += data
+            out = out.split(b"ready\n", 1)[1]
+            self.ready.set()
+            await self.window_set.wait()
+            assert self.window is not None
+            await process.stdin.send_all(f"{self.window[0]!r} {self.window[1]!r}\n".encode())
+            while data := await process.stdout.receive_some(65536):
+                out += data
+            self.output = json.loads(out)
+        finally:
+            with trio.move_on_after(LEAVE_S, shield=True):
+                await process.wait()
+            if process.returncode is None:
+                process.kill()
 
 
 async def whep_fanout(
     server: WHEPTrioflix, sample: Path, count: int, source: dict[str, float]
 ) -> dict[str, Any]:
     """``count`` WHEP viewers of one publisher on a fresh ``server``: its figures."""
-    outputs: list[dict[str, Any]] = []
+    processes = [
+        _ViewerProcess(server, count // parts + (part < count % parts))
+        for parts in [math.ceil(count / WHEP_PER_PROCESS)]
+        for part in range(parts)
+    ]
     async with (
         live.serving(server, f"whep-{count}") as running,
         trio.open_nursery() as nursery,
@@ -144,31 +164,35 @@ async def whep_fanout(
             live.PublisherRun(),
         )
         await live.wait_live(server, 0)
-        processes = math.ceil(count / WHEP_PER_PROCESS)
-        start_at = time.monotonic() + live.VIEWER_PROCESS_START_S * 2  # aiortc imports
-        window = (start_at + RAMP_S + WARMUP_S, start_at + RAMP_S + WARMUP_S + WINDOW_S)
-        load = load_average()
+        connect_start = time.monotonic()
         async with trio.open_nursery() as viewers:
-            for part in range(processes):
-                share = count // processes + (part < count % processes)
-                viewers.start_soon(
-                    _viewer_process, server, share, start_at, window, window[1] + 0.3, outputs
-                )
+            for process in processes:
+                viewers.start_soon(process.run)
+            for process in processes:
+                await process.ready.wait()
+            connect_s = time.monotonic() - connect_start
+            window = (time.monotonic() + WARMUP_S, time.monotonic() + WARMUP_S + WINDOW_S)
+            for process in processes:
+                process.window = window
+                process.window_set.set()
+            load = load_average()
             await live.sleep_until(window[0])
             cpu0, t0 = live.cpu_seconds(running.pid), time.monotonic()
             await live.sleep_until(window[1])
             cpu1, t1 = live.cpu_seconds(running.pid), time.monotonic()
         nursery.cancel_scope.cancel()
+    cores = (cpu1 - cpu0) / (t1 - t0)
+    figures = {"server": server.name, "viewers": count, "load": load, "server_cores": cores}
+    if not count:  # the publisher alone: what the viewers' figures are above
+        return figures
+    outputs = [process.output for process in processes]
     results = [v for out in outputs for v in out["viewers"]]
     rates = [v["window_video_bytes"] * 8 / WINDOW_S for v in results]
     fps = [v["window_frames"] / WINDOW_S for v in results]
-    cores = (cpu1 - cpu0) / (t1 - t0)
     return {
-        "server": server.name,
-        "viewers": count,
-        "load": load,
-        "server_cores": cores,
-        "viewers_per_core": count / cores if cores else None,
+        **figures,
+        "viewers_per_core": count / cores,
+        "connect_s": connect_s,
         "video_bps_min": min(rates),
         "video_bps_median": statistics.median(rates),
         "audio_bps_median": statistics.median(
@@ -180,10 +204,7 @@ async def whep_fanout(
             for rate, rate_fps in zip(rates, fps, strict=True)
         ),
         "not_connected": sum(v["connected_s"] is None for v in results),
-        "client_processes": processes,
-        # Over the whole life of the client processes (start-up, ramp, window): what
-        # they took of the machine, against its 2 cores.
-        "client_cpu_s": sum(out["cpu_s"] for out in outputs),
+        "client_processes": len(processes),
         "client_cores_window_max": max(out["window_cores"] for out in outputs),
         "errors_logged": running.errors_logged(),
     }
@@ -397,8 +418,8 @@ def render(report: dict[str, Any]) -> str:
         "",
         "| server | WHEP viewers | load (1/5/15) | server cores | viewers per core"
         " | video Mbit/s min / median | fps min | starved | not connected"
-        " | client cores (max process) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        " | client cores (max process) | all connected after (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     alone = {r["server"]: r["server_cores"] for r in report["whep"] if r["viewers"] == 0}
     for row in report["whep"]:
@@ -415,7 +436,8 @@ def render(report: dict[str, Any]) -> str:
             f"| {row['server']} | {row['viewers']} | {row['load']} | {row['server_cores']:.2f}"
             f" | {per_core} | {row['video_bps_min'] / 1e6:.2f} /"
             f" {row['video_bps_median'] / 1e6:.2f} | {row['fps_min']:.1f} | {row['starved']}"
-            f" | {row['not_connected']} | {row['client_cores_window_max']:.2f} |"
+            f" | {row['not_connected']} | {row['client_cores_window_max']:.2f}"
+            f" | {row['connect_s']:.0f} |"
         )
     flv_row = report["flv"]
     lines += [
@@ -449,6 +471,7 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, help="another checkout to run beside this one")
     parser.add_argument("--json", type=Path, help="write the whole report here too")
     args = parser.parse_args()
+    exit_on_sigterm()
     counts = [int(n) for n in args.viewers.split(",")]
     workdir = Path(tempfile.mkdtemp(prefix="trioflix-bench-webrtc-"))
     try:
