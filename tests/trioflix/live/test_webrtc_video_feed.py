@@ -136,3 +136,24 @@ async def test_an_asyncio_track_waits_on_its_handoff_and_old_audio_is_dropped() 
         handoff.close()
         handoff.put(99)  # after the end: ignored
     assert got == [1, 4, 5, 6, None]
+
+
+async def test_a_track_with_a_backlog_takes_turns_with_the_others() -> None:
+    """aiortc's sender sends each item it gets without pausing: a get that did not
+    yield would let one viewer's backlog hold the loop (and Trio) until it is empty."""
+    backlogs: list[Handoff[int]] = [Handoff(), Handoff()]
+    order: list[int] = []
+
+    async def track(number: int) -> None:
+        while await backlogs[number].get() is not None:
+            order.append(number)
+
+    for handoff in backlogs:
+        for item in range(TRACK_UNITS):
+            handoff.put(item)
+        handoff.close()
+    async with trio_asyncio.open_loop() as loop, trio.open_nursery() as nursery:
+        for number in (0, 1):
+            nursery.start_soon(trio_asyncio.aio_as_trio(track, loop=loop), number)
+    assert len(order) == 2 * TRACK_UNITS
+    assert order[:4] in ([0, 1, 0, 1], [1, 0, 1, 0])  # turn by turn, not one backlog first

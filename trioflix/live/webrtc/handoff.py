@@ -58,7 +58,15 @@ class Handoff(Generic[T]):
             self._waiter.set_result(None)
 
     async def get(self) -> T | None:
-        """The next item, waiting on the asyncio loop; ``None`` once closed and empty."""
+        """The next item, waiting on the asyncio loop; ``None`` once closed and empty.
+
+        Always yields to the loop, even with items queued: aiortc's sender sends
+        what it gets without another pause, so a sender with a backlog would
+        otherwise hold the loop, and the Trio thread it runs in, until its queue
+        is empty, while every other viewer waits.
+        """
+        if self._items:
+            await asyncio.sleep(0)
         while not self._items:
             if self.closed:
                 return None
