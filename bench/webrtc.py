@@ -442,7 +442,7 @@ def render(report: dict[str, Any]) -> str:
     for row in report["whep"]:
         if row["viewers"] == 0:
             lines.append(
-                f"| {row['server']} | 0 | {row['load']} | {row['server_cores']:.2f} | | | | | | |"
+                f"| {row['server']} | 0 | {row['load']} | {row['server_cores']:.2f} |" + " |" * 9
             )
             continue
         per_core = f"{row['viewers_per_core']:.0f}"
