@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
@@ -42,6 +42,9 @@ if TYPE_CHECKING:
     from trioflix.live.webrtc.opus import OpusPacket
 
 __all__ = ["Answer", "SessionRefused", "WHEPSessions"]
+
+# A channel's Opus or video feed: started with its first viewer, run until its last leaves.
+_FeedT = TypeVar("_FeedT", OpusFeed, VideoFeed)
 
 logger = logging.getLogger(__name__)
 
@@ -186,35 +189,23 @@ class WHEPSessions:
         self._sessions[session_id].ended.set()
         return True
 
-    def _feed(self, live: LiveStream) -> OpusFeed:
-        feed = self._feeds.get(live)
+    def _feed(
+        self, feeds: dict[LiveStream, _FeedT], live: LiveStream, kind: type[_FeedT]
+    ) -> _FeedT:
+        """The channel's running feed of ``kind`` in ``feeds``, started now if there is none."""
+        feed = feeds.get(live)
         if feed is None or not feed.running:
-            feed = self._feeds[live] = OpusFeed(live)
+            feed = feeds[live] = kind(live)
             assert self._nursery is not None
-            self._nursery.start_soon(self._run_feed, feed)
+            self._nursery.start_soon(self._run_feed, feeds, feed)
         return feed
 
-    async def _run_feed(self, feed: OpusFeed) -> None:
+    async def _run_feed(self, feeds: dict[LiveStream, _FeedT], feed: _FeedT) -> None:
         try:
             await feed.run()
         finally:
-            if self._feeds.get(feed.live) is feed:
-                del self._feeds[feed.live]
-
-    def _video_feed(self, live: LiveStream) -> VideoFeed:
-        feed = self._video_feeds.get(live)
-        if feed is None or not feed.running:
-            feed = self._video_feeds[live] = VideoFeed(live)
-            assert self._nursery is not None
-            self._nursery.start_soon(self._run_video_feed, feed)
-        return feed
-
-    async def _run_video_feed(self, feed: VideoFeed) -> None:
-        try:
-            await feed.run()
-        finally:
-            if self._video_feeds.get(feed.live) is feed:
-                del self._video_feeds[feed.live]
+            if feeds.get(feed.live) is feed:
+                del feeds[feed.live]
 
     async def _serve(
         self,
@@ -247,7 +238,7 @@ class WHEPSessions:
         def listen() -> Handoff[OpusPacket]:
             # Only for an offer that asks for audio: the channel's feed starts with
             # its first listener.
-            feed = self._feed(live)
+            feed = self._feed(self._feeds, live, OpusFeed)
             listening.append((feed, feed.listen()))
             return listening[-1][1]
 
@@ -269,7 +260,7 @@ class WHEPSessions:
                         400, "bad_sdp", f"the SDP offer was refused: {exc}"
                     ) from None
                 self._sessions[session_id] = session
-                video_feed = self._video_feed(live)
+                video_feed = self._feed(self._video_feeds, live, VideoFeed)
                 video_feed.join(video)
                 try:
                     task_status.started(Answer(session_id, session.pc.localDescription.sdp))
