@@ -1,6 +1,6 @@
 """WHEP viewers per core against HTTP-FLV viewers per core, and where a WHEP viewer's CPU goes.
 
-    python -m bench.webrtc [--viewers 25,50,100] [--flv-viewers 100] [--baseline SRC]
+    python -m bench.webrtc [--viewers 0,25,50,100] [--flv-viewers 100] [--baseline SRC]
 
 Live part: trioflix serves (HLS off, host candidates on 127.0.0.1) the 3 Mbit/s
 720p30 H.264 (no B-frames) + AAC sample of ``bench/live.py``, published by
@@ -484,7 +484,9 @@ def render(report: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--viewers", default="25,50,100", help="WHEP viewer levels")
+    parser.add_argument(
+        "--viewers", default="0,25,50,100", help="WHEP viewer levels (0: the publisher alone)"
+    )
     parser.add_argument("--flv-viewers", type=int, default=100)
     parser.add_argument("--baseline", type=Path, help="another checkout to run beside this one")
     parser.add_argument("--json", type=Path, help="write the whole report here too")
