@@ -1,157 +1,514 @@
-"""WHEP playback: the server's CPU per WebRTC viewer, and what trio-asyncio adds to it.
+"""WHEP viewers per core against HTTP-FLV viewers per core, and where a WHEP viewer's CPU goes.
 
-``python -m bench.webrtc [--viewers 0,2,4,8] [--seconds 10]`` serves trioflix in a
-process of its own (SQLite, no ladder, no HLS, host candidates on 127.0.0.1),
-publishes a 360p30 H.264 (no B-frames) + AAC sample with ffmpeg, and connects
-WHEP viewers made with aiortc in this process; for each number of viewers it
-reads the server's CPU time over the window. It then times the one thing the
-trio-asyncio placement adds per packet: a call from an aiortc sender's task into
-Trio (``trio_as_aio``), against an asyncio queue's ``get`` (what a child process
-running aiortc alone would do instead, before its pipe read).
+    python -m bench.webrtc [--viewers 0,25,50,100] [--flv-viewers 100] [--baseline SRC]
+
+Live part: trioflix serves (HLS off, host candidates on 127.0.0.1) the 3 Mbit/s
+720p30 H.264 (no B-frames) + AAC sample of ``bench/live.py``, published by
+ffmpeg ``-re -c copy``. For each number of viewers a fresh server gets that many
+WHEP viewers, aiortc peer connections in processes of their own
+(``bench/_whep_viewers.py``, :data:`WHEP_PER_PROCESS` each: they decrypt and
+count, nothing is decoded), so the server's CPU is its own; over a window once
+every viewer is connected: the server's cores, each viewer's delivered video
+bitrate and frame rate, and the viewers starved (below :data:`STARVED` of the
+source's video bitrate or frame rate). With ``--baseline SRC`` the same runs against another
+checkout's trioflix (its ``trioflix`` imported through ``PYTHONPATH``), level by
+level alternating with this one, so both see the same machine. Then, in the same
+run, HTTP-FLV viewers of this checkout (:func:`bench.live.fanout`): viewers per
+core for both protocols.
+
+Cost part, in this process: the time per packet of each step a WHEP viewer's
+video takes, on the sample's own frames: the FLV frame to Annex B, aiortc's H.264
+packetiser, the RTP header, SRTP (pylibsrtp), ``sendto`` on loopback; and the
+hand-off from Trio to aiortc's task, as a call into Trio from asyncio
+(``trio_as_aio``, what each viewer's track did per packet before) against the
+:class:`~trioflix.live.webrtc.handoff.Handoff` the tracks wait on now.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
+import json
+import math
+import shutil
+import socket
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
+from fractions import Fraction
+from functools import partial
 from pathlib import Path
+from typing import Any
 
-import httpx
 import trio
+import trio.testing
 import trio_asyncio
 
-from bench._proc import HOST, cpu_seconds, free_port
-from tests.interop.media import make_sample
-from tests.interop.whep_client import WHEPViewer, close_viewer, connected, whep_offer
+from bench import live
+from bench._machine import load_average, machine
+from bench._proc import HOST, exit_on_sigterm
+from bench._rtmp_publisher import read_media_tags
+from protocols import flv
+from trioflix.live.channel.packets import Kind, Packet
+from trioflix.live.webrtc.handoff import Handoff
+from trioflix.live.webrtc.video import VideoConverter
 
+WHEP_PER_PROCESS = 25  # an aiortc client decrypts ~8000 packets/s per core: keep each below
+RAMP_S = 5.0  # offers spread over this: each costs the server an ICE gathering and a DTLS
+WARMUP_S = 3.0  # after the last viewer connected: the primed GOPs are sent
+LEAVE_S = 20.0  # a viewer process's DELETEs and closes, once its window is over
+WINDOW_S = 10.0
+STARVED = 0.9  # below 90% of the source's video bitrate or frame rate
 CALLS = 20_000
+COST_FRAMES = 300  # 10 s of the sample
+HANDOFF_TRACKS = 100  # viewers of one channel: what the channel's task puts a frame to
+FLV_PLAN = live.Plan((), 0.0, (), WINDOW_S, 2.0, 0.0, 0, (), 0)
 
 
-async def _start_server(data: Path) -> tuple[trio.Process, str, str]:
-    http, rtmp = free_port(), free_port()
-    env = {
-        **os.environ,
-        "TRIOFLIX_DATA_DIR": str(data),
-        "TRIOFLIX_HTTP": f"{HOST}:{http}",
-        "TRIOFLIX_RTMP": f"{HOST}:{rtmp}",
-        "TRIOFLIX_HLS": "off",
-        "TRIOFLIX_WEBRTC_ADDRESSES": HOST,
-        "TRIOFLIX_LOG_LEVEL": "WARNING",
-    }
-    env.pop("DATABASE_URL", None)
-    process = await trio.lowlevel.open_process([sys.executable, "-m", "trioflix", "serve"], env=env)
-    url = f"http://{HOST}:{http}"
-    async with httpx.AsyncClient() as client:
-        with trio.fail_after(30):
-            while True:
-                try:
-                    if (await client.get(f"{url}/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await trio.sleep(0.1)
-    return process, url, f"rtmp://{HOST}:{rtmp}/live"
+class WHEPTrioflix(live.Trioflix):
+    """``trioflix serve`` as ``bench/live.py`` runs it, WebRTC on 127.0.0.1; with
+    ``source``, another checkout's."""
+
+    def __init__(self, workdir: Path, source: Path | None = None) -> None:
+        super().__init__(workdir)
+        self.source = source
+        if source is not None:
+            self.name = "trioflix-baseline"
+            self.data_dir = workdir / f"{self.name}-data"
+
+    def command(self) -> list[str]:
+        command = [*super().command(), "--webrtc-addresses", HOST]
+        if self.source is None:
+            return command
+        return ["env", f"PYTHONPATH={self.source}", *command]
+
+    def whep_path(self, index: int) -> str:
+        return f"/live/{self.channel(index)}/whep"
 
 
-async def _measure(counts: list[int], seconds: float) -> None:
-    with tempfile.TemporaryDirectory() as work:
-        sample = make_sample(Path(work) / "s.flv", seconds=300, gop=60, bframes=0)
-        server, url, rtmp = await _start_server(Path(work) / "data")
+# --- live ------------------------------------------------------------------------------------
+
+
+class _ViewerProcess:
+    """One ``bench._whep_viewers`` process: told its window once it says ``ready``."""
+
+    def __init__(self, server: WHEPTrioflix, count: int) -> None:
+        self.command = [
+            sys.executable,
+            "-m",
+            "bench._whep_viewers",
+            "--url",
+            f"http://{HOST}:{server.http_port}",
+            "--path",
+            server.whep_path(0),
+            "--count",
+            str(count),
+            "--ramp-s",
+            repr(RAMP_S),
+        ]
+        self.ready = trio.Event()
+        self.window: tuple[float, float] | None = None
+        self.window_set = trio.Event()
+        self.output: dict[str, Any] = {}
+
+    async def run(self) -> None:
+        process = await trio.lowlevel.open_process(
+            self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=live.REPOSITORY
+        )
+        assert process.stdin is not None and process.stdout is not None
         try:
-            async with httpx.AsyncClient(base_url=url) as client, trio_asyncio.open_loop() as loop:
-                token = (
-                    await client.post(
-                        "/api/auth/register", json={"username": "bench", "password": "x" * 12}
-                    )
-                ).json()["token"]
-                key = (
-                    await client.post(
-                        "/api/streaming/keys", headers={"Authorization": f"Bearer {token}"}
-                    )
-                ).json()["key"]["key"]
-                publisher = await trio.lowlevel.open_process(
-                    [
-                        "ffmpeg",
-                        "-loglevel",
-                        "error",
-                        "-re",
-                        "-i",
-                        str(sample.path),
-                        "-c",
-                        "copy",
-                        "-f",
-                        "flv",
-                        f"{rtmp}/{key}",
-                    ]
-                )
-                await trio.sleep(3)
-                viewers: list[WHEPViewer] = []
-                print("viewers  server CPU %  per viewer (% of a core)")
-                base = None
-                for count in counts:
-                    while len(viewers) < count:
-                        viewer = await whep_offer(client, "/live/bench/whep", loop)
-                        await connected(viewer, loop)
-                        viewers.append(viewer)
-                    await trio.sleep(2)
-                    start_cpu, start = cpu_seconds(server.pid), time.monotonic()
-                    await trio.sleep(seconds)
-                    share = 100 * (cpu_seconds(server.pid) - start_cpu) / (time.monotonic() - start)
-                    base = share if base is None else base
-                    per = (share - base) / count if count else 0.0
-                    frames = min((v.video_frames for v in viewers), default=0)
-                    print(
-                        f"{count:7d}  {share:12.1f}  {per:8.2f}   (least frames decoded: {frames})"
-                    )
-                for viewer in viewers:
-                    await client.delete(viewer.location)
-                    await close_viewer(viewer, loop)
-                publisher.kill()
-                await publisher.wait()
+            out = b""
+            while b"ready\n" not in out:
+                data = await process.stdout.receive_some(65536)
+                if not data:
+                    raise RuntimeError(f"WHEP viewers ended before ready: {out!r}")
+                out += data
+            out = out.split(b"ready\n", 1)[1]
+            self.ready.set()
+            await self.window_set.wait()
+            assert self.window is not None
+            await process.stdin.send_all(f"{self.window[0]!r} {self.window[1]!r}\n".encode())
+            while data := await process.stdout.receive_some(65536):
+                out += data
+            self.output = json.loads(out)
         finally:
-            server.terminate()
-            await server.wait()
+            with trio.move_on_after(LEAVE_S, shield=True):
+                await process.wait()
+            if process.returncode is None:
+                process.kill()
+
+
+async def publish_looped(sample: Path, url: str, log: Path) -> None:
+    """ffmpeg ``-re -c copy`` of ``sample`` over and over, until cancelled: a phase
+    lasts as long as connecting its viewers takes, which no sample's length bounds.
+    An ffmpeg that gives up (a server too starved to read it in time) starts again."""
+    with log.open("ab") as errors:
+        while True:
+            await trio.run_process(
+                [
+                    "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
+                    "-re", "-stream_loop", "-1", "-i", str(sample), "-c", "copy", "-f", "flv", url,
+                ],
+                check=False,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=errors,
+            )  # fmt: skip
+
+
+async def whep_fanout(
+    server: WHEPTrioflix, sample: Path, count: int, source: dict[str, float]
+) -> dict[str, Any]:
+    """``count`` WHEP viewers of one publisher on a fresh ``server``: its figures."""
+    processes = [
+        _ViewerProcess(server, count // parts + (part < count % parts))
+        for parts in [math.ceil(count / WHEP_PER_PROCESS)]
+        for part in range(parts)
+    ]
+    async with (
+        live.serving(server, f"whep-{count}") as running,
+        trio.open_nursery() as nursery,
+    ):
+        log = server.workdir / f"ffmpeg-{server.name}-whep-{count}.log"
+        nursery.start_soon(publish_looped, sample, server.publish_url(0), log)
+        await live.wait_live(server, 0)
+        connect_start = time.monotonic()
+        async with trio.open_nursery() as viewers:
+            for process in processes:
+                viewers.start_soon(process.run)
+            for process in processes:
+                await process.ready.wait()
+            connect_s = time.monotonic() - connect_start
+            window = (time.monotonic() + WARMUP_S, time.monotonic() + WARMUP_S + WINDOW_S)
+            for process in processes:
+                process.window = window
+                process.window_set.set()
+            load = load_average()
+            await live.sleep_until(window[0])
+            cpu0, t0 = live.cpu_seconds(running.pid), time.monotonic()
+            await live.sleep_until(window[1])
+            cpu1, t1 = live.cpu_seconds(running.pid), time.monotonic()
+        nursery.cancel_scope.cancel()
+    cores = (cpu1 - cpu0) / (t1 - t0)
+    figures = {"server": server.name, "viewers": count, "load": load, "server_cores": cores}
+    if not count:  # the publisher alone: what the viewers' figures are above
+        return figures
+    outputs = [process.output for process in processes]
+    results = [v for out in outputs for v in out["viewers"]]
+    rates = [v["window_video_bytes"] * 8 / WINDOW_S for v in results]
+    fps = [v["window_frames"] / WINDOW_S for v in results]
+    # Viewers at the source's bitrate that what was delivered adds up to: on a machine
+    # too busy to give the server the CPU it asks for, the server's cores buy this many.
+    delivered = sum(rates) / source["video_bps"]
+    return {
+        **figures,
+        "viewers_per_core": count / cores,
+        "delivered_viewers": delivered,
+        "delivered_viewers_per_core": delivered / cores,
+        "connect_s": connect_s,
+        "video_bps_min": min(rates),
+        "video_bps_median": statistics.median(rates),
+        "audio_bps_median": statistics.median(
+            v["window_audio_bytes"] * 8 / WINDOW_S for v in results
+        ),
+        "fps_min": min(fps),
+        "starved": sum(
+            rate < STARVED * source["video_bps"] or rate_fps < STARVED * source["fps"]
+            for rate, rate_fps in zip(rates, fps, strict=True)
+        ),
+        "not_connected": sum(v["connected_s"] is None for v in results),
+        "client_processes": len(processes),
+        "client_cores_window_max": max(out["window_cores"] for out in outputs),
+        "errors_logged": running.errors_logged(),
+    }
+
+
+def source_rates(tags: list[flv.FLVTag]) -> dict[str, float]:
+    """The sample's video bitrate (payload bytes, as RTP carries them) and frame rate."""
+    video = [t for t in tags if t.tag_type == flv.TagType.VIDEO]
+    seconds = (video[-1].timestamp_ms - video[0].timestamp_ms) / 1000
+    return {
+        "video_bps": sum(len(t.data) for t in video) * 8 / seconds,
+        "fps": (len(video) - 1) / seconds,
+    }
+
+
+# --- costs -----------------------------------------------------------------------------------
+
+
+def _per(fn: Any, items: list[Any]) -> float:
+    """CPU seconds per item of ``fn`` over ``items`` (this thread's CPU time: on a
+    shared machine, wall time counts the other processes' turns too)."""
+    start = time.thread_time()
+    for item in items:
+        fn(item)
+    return (time.thread_time() - start) / len(items)
+
+
+def packet_costs(tags: list[flv.FLVTag]) -> dict[str, float]:
+    """Microseconds per RTP packet of each step of a WHEP viewer's video, for one
+    viewer, on the sample's frames."""
+    import av
+    import pylibsrtp
+    from aiortc.codecs.h264 import H264Encoder
+    from aiortc.rtp import RtpPacket
+
+    video = [t for t in tags if t.tag_type == flv.TagType.VIDEO][:COST_FRAMES]
+    packets = [
+        Packet(Kind.VIDEO, t.timestamp_ms, t.data, keyframe=t.data[0] >> 4 == 1, config=i == 0)
+        for i, t in enumerate(video)
+    ]
+    converter = VideoConverter()
+    convert_s = _per(converter.convert, packets) * len(packets)
+    units = [u for u in map(VideoConverter().convert, packets) if u is not None]
+    encoder = H264Encoder()
+
+    def pack(unit: Any) -> list[bytes]:
+        packet = av.Packet(unit.data)
+        packet.pts, packet.time_base = unit.pts_ms, Fraction(1, 1000)
+        return encoder.pack(packet)[0]
+
+    pack_s = _per(pack, units) * len(units)
+    payloads = [p for unit in units for p in pack(unit)]
+
+    def rtp(numbered: tuple[int, bytes]) -> bytes:
+        # Numbered in sequence: SRTP refuses a sequence number it has protected.
+        packet = RtpPacket(payload_type=102, sequence_number=numbered[0], timestamp=1)
+        packet.ssrc, packet.payload, packet.marker = 1234, numbered[1], 0
+        return packet.serialize()
+
+    numbered = list(enumerate(payloads))
+    rtp_s = _per(rtp, numbered) * len(payloads)
+    datagrams = [rtp(n) for n in numbered]
+    policy = pylibsrtp.Policy(
+        key=bytes(range(30)),
+        ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND,
+        srtp_profile=pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80,
+    )
+    session = pylibsrtp.Session(policy)
+    srtp_s = _per(session.protect, datagrams) * len(datagrams)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
+        sink.bind((HOST, 0))
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as out:
+            out.setblocking(False)
+            address = sink.getsockname()
+
+            def send(datagram: bytes) -> None:
+                try:
+                    out.sendto(datagram, address)
+                except BlockingIOError:
+                    pass  # the sink's buffer is full: the send was still made
+
+            sendto_s = _per(send, datagrams) * len(datagrams)
+    count = len(payloads)
+    return {
+        "rtp_packets_per_frame": count / len(units),
+        "flv_to_annex_b_us": convert_s / count * 1e6,
+        "h264_packetise_us": pack_s / count * 1e6,
+        "rtp_header_us": rtp_s / count * 1e6,
+        "srtp_protect_us": srtp_s / count * 1e6,
+        "sendto_us": sendto_s / count * 1e6,
+    }
 
 
 async def _nothing() -> int:
     return 1
 
 
-async def _adapter_cost() -> None:
+async def handoff_costs() -> dict[str, float]:
+    """Microseconds per packet to get it from Trio into an aiortc track's task."""
     async with trio_asyncio.open_loop() as loop:
 
         async def through_trio() -> float:
             call = trio_asyncio.trio_as_aio(_nothing, loop=asyncio.get_running_loop())
-            start = time.perf_counter()
+            start = time.thread_time()
             for _ in range(CALLS):
                 await call()
-            return (time.perf_counter() - start) / CALLS
+            return (time.thread_time() - start) / CALLS
 
-        async def through_queue() -> float:
-            queue: asyncio.Queue[int] = asyncio.Queue()
-            start = time.perf_counter()
-            for _ in range(CALLS):
-                queue.put_nowait(1)
-                await queue.get()
-            return (time.perf_counter() - start) / CALLS
+        async def take(handoff: Handoff[int]) -> None:
+            while await handoff.get() is not None:
+                pass
+
+        async def through_handoffs(tracks: int) -> float:
+            """Per packet, when the channel's task puts one on each of ``tracks``
+            viewers' hand-offs and then lets their waiting tracks run."""
+            handoffs: list[Handoff[int]] = [Handoff() for _ in range(tracks)]
+            async with trio.open_nursery() as nursery:
+                for handoff in handoffs:
+                    nursery.start_soon(trio_asyncio.aio_as_trio(take, loop=loop), handoff)
+                await trio.testing.wait_all_tasks_blocked()
+                start = time.thread_time()
+                for number in range(CALLS // tracks):
+                    for handoff in handoffs:
+                        handoff.put(number)
+                    await trio.testing.wait_all_tasks_blocked()
+                elapsed = time.thread_time() - start
+                for handoff in handoffs:
+                    handoff.close()
+            return elapsed / (CALLS // tracks * tracks)
 
         trio_call = await trio_asyncio.aio_as_trio(through_trio, loop=loop)()
-        queue_get = await trio_asyncio.aio_as_trio(through_queue, loop=loop)()
-    print(f"aiortc task -> Trio (trio_as_aio): {trio_call * 1e6:.1f} us per packet")
-    print(f"asyncio.Queue.get (a child's own loop): {queue_get * 1e6:.1f} us per packet")
+        one = await through_handoffs(1)
+        many = await through_handoffs(HANDOFF_TRACKS)
+    native = await trio.to_thread.run_sync(asyncio.run, _native_handoffs(HANDOFF_TRACKS))
+    return {
+        "trio_as_aio_us": trio_call * 1e6,
+        "handoff_us": one * 1e6,
+        "handoffs_us": many * 1e6,
+        "native_handoffs_us": native * 1e6,
+    }
+
+
+async def _native_handoffs(tracks: int) -> float:
+    """As ``through_handoffs``, on a plain asyncio loop (what aiortc would run on in a
+    child process of its own): per packet."""
+    handoffs: list[Handoff[int]] = [Handoff() for _ in range(tracks)]
+
+    async def take(handoff: Handoff[int]) -> None:
+        while await handoff.get() is not None:
+            pass
+
+    takers = [asyncio.create_task(take(handoff)) for handoff in handoffs]
+    await asyncio.sleep(0)
+    start = time.thread_time()
+    for number in range(CALLS // tracks):
+        for handoff in handoffs:
+            handoff.put(number)
+        while any(handoff.size for handoff in handoffs):  # noqa: ASYNC110 - a busy loop is the point: no timer in the figure
+            await asyncio.sleep(0)
+    elapsed = time.thread_time() - start
+    for handoff in handoffs:
+        handoff.close()
+    await asyncio.gather(*takers)
+    return elapsed / (CALLS // tracks * tracks)
+
+
+# --- run -------------------------------------------------------------------------------------
+
+
+async def run(
+    workdir: Path, counts: list[int], flv_count: int, baseline: Path | None
+) -> dict[str, Any]:
+    sample = await live.make_sample(Path.home() / ".cache" / "trioflix-bench")
+    tags = read_media_tags(sample)
+    source = source_rates(tags)
+    meta = {
+        "machine": machine(),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_start": load_average(),
+    }
+    costs = {**packet_costs(tags), **await handoff_costs()}
+    servers = [WHEPTrioflix(workdir)]
+    if baseline is not None:
+        servers.append(WHEPTrioflix(workdir, baseline))
+    for server in servers:
+        async with live.serving(server, "setup"):
+            await server.create_channels(1)
+    whep = []
+    for count in counts:
+        for server in servers:
+            figures = await whep_fanout(server, sample, count, source)
+            print(json.dumps(figures), file=sys.stderr)
+            whep.append(figures)
+    flv_source_bps = sample.stat().st_size * 8 / live.SAMPLE_SECONDS
+    flv_load = load_average()
+    flv_figures = await live.fanout(servers[0], sample, flv_count, FLV_PLAN, flv_source_bps)
+    flv_figures["load"] = flv_load
+    flv_figures["viewers_per_core"] = flv_count / flv_figures["cpu_cores"]
+    meta["load_end"] = load_average()
+    return {"meta": meta, "source": source, "costs": costs, "whep": whep, "flv": flv_figures}
+
+
+def render(report: dict[str, Any]) -> str:
+    """The tables of ``docs/benchmarks.md`` for this run."""
+    meta, source, costs = report["meta"], report["source"], report["costs"]
+    lines = [
+        f"Machine: {meta['machine']['cpu']}; Python {meta['machine']['python']}",
+        f"Date: {meta['date']}; load average {meta['load_start']} at the start,"
+        f" {meta['load_end']} at the end",
+        f"Source video: {source['video_bps'] / 1e6:.2f} Mbit/s, {source['fps']:.0f} fps",
+        "",
+        "| server | WHEP viewers | load (1/5/15) | server cores | viewers per core"
+        " | video Mbit/s min / median | fps min | starved | not connected"
+        " | client cores (max process) | all connected after (s)"
+        " | delivered, in full-rate viewers | the same per server core |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    alone = {r["server"]: r["server_cores"] for r in report["whep"] if r["viewers"] == 0}
+    for row in report["whep"]:
+        if row["viewers"] == 0:
+            lines.append(
+                f"| {row['server']} | 0 | {row['load']} | {row['server_cores']:.2f} |" + " |" * 9
+            )
+            continue
+        per_core = f"{row['viewers_per_core']:.0f}"
+        if row["server"] in alone:  # and per viewer, the publisher's own share taken out
+            each = (row["server_cores"] - alone[row["server"]]) / row["viewers"]
+            per_core += f" ({each * 100:.1f}% of a core each)"
+        lines.append(
+            f"| {row['server']} | {row['viewers']} | {row['load']} | {row['server_cores']:.2f}"
+            f" | {per_core} | {row['video_bps_min'] / 1e6:.2f} /"
+            f" {row['video_bps_median'] / 1e6:.2f} | {row['fps_min']:.1f} | {row['starved']}"
+            f" | {row['not_connected']} | {row['client_cores_window_max']:.2f}"
+            f" | {row['connect_s']:.0f} | {row['delivered_viewers']:.1f}"
+            f" | {row['delivered_viewers_per_core']:.0f} |"
+        )
+    flv_row = report["flv"]
+    lines += [
+        "",
+        f"HTTP-FLV, same run: {flv_row['viewers']} viewers, load {flv_row['load']},"
+        f" server {flv_row['cpu_cores']:.2f} cores: {flv_row['viewers_per_core']:.0f}"
+        f" viewers per core; bitrate min {flv_row['bitrate_min_bps'] / 1e6:.2f} Mbit/s,"
+        f" {flv_row['full_rate']} of {flv_row['viewers']} at full rate",
+        "",
+        "Per RTP packet of video, one viewer, in this process (µs):",
+        "",
+        "| FLV to Annex B | H.264 packetiser | RTP header | SRTP | sendto"
+        " | Trio to aiortc: trio_as_aio | Handoff, 1 viewer"
+        f" | Handoff, {HANDOFF_TRACKS} viewers | the same on plain asyncio |",
+        "|---|---|---|---|---|---|---|---|---|",
+        f"| {costs['flv_to_annex_b_us']:.1f} | {costs['h264_packetise_us']:.1f}"
+        f" | {costs['rtp_header_us']:.1f} | {costs['srtp_protect_us']:.1f}"
+        f" | {costs['sendto_us']:.1f} | {costs['trio_as_aio_us']:.1f}"
+        f" | {costs['handoff_us']:.1f} | {costs['handoffs_us']:.1f}"
+        f" | {costs['native_handoffs_us']:.1f} |",
+        "",
+        f"({costs['rtp_packets_per_frame']:.1f} RTP packets per frame.)",
+    ]
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--viewers", default="0,2,4,8")
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--viewers", default="0,25,50,100", help="WHEP viewer levels (0: the publisher alone)"
+    )
+    parser.add_argument("--flv-viewers", type=int, default=100)
+    parser.add_argument("--baseline", type=Path, help="another checkout to run beside this one")
+    parser.add_argument("--json", type=Path, help="write the whole report here too")
     args = parser.parse_args()
-    trio.run(_measure, [int(n) for n in args.viewers.split(",")], args.seconds)
-    trio.run(_adapter_cost)
+    exit_on_sigterm()
+    counts = [int(n) for n in args.viewers.split(",")]
+    workdir = Path(tempfile.mkdtemp(prefix="trioflix-bench-webrtc-"))
+    try:
+        report = trio.run(
+            partial(
+                run,
+                workdir,
+                counts,
+                args.flv_viewers,
+                args.baseline.resolve() if args.baseline else None,
+            )
+        )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    print(render(report))
 
 
 if __name__ == "__main__":

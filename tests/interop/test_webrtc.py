@@ -73,8 +73,9 @@ async def test_two_viewers_decode_the_passed_through_video(
         assert live.viewers_by_protocol()["webrtc"] == 2
         status = await server.client.get("/api/streaming/status", headers=auth(token))
         assert status.json()["viewers"]["webrtc"] == 2
-        # One Opus transcoder for the channel; no video encoder for anyone.
+        # One Opus transcoder and one video task for the channel; no video encoder.
         assert whep.feeds() == 1
+        assert whep.video_feeds() == 1
         assert [encoders_opened(pc) for pc in whep.peer_connections()] == [0, 0]
         # A real session takes no trickled candidates; a broken offer is the offer's fault.
         trickle = await server.client.patch(
@@ -100,7 +101,7 @@ async def test_two_viewers_decode_the_passed_through_video(
             await close_viewer(viewer, loop)
         await wait_until(lambda: whep.sessions == 0)
         assert live.viewers_by_protocol()["webrtc"] == 0
-        await wait_until(lambda: whep.feeds() == 0)
+        await wait_until(lambda: whep.feeds() == 0 and whep.video_feeds() == 0)
 
 
 async def test_bad_requests_get_clear_errors_and_leave_nothing(server: Server) -> None:
@@ -303,3 +304,4 @@ async def test_connect_drop_cycles_leave_tasks_sockets_and_ports_at_baseline(
         await wait_until(lambda: all(a <= b for a, b in zip(_held(), baseline, strict=True)))
         assert live.viewers_by_protocol()["webrtc"] == 0
         assert whep.feeds() == 0
+        assert whep.video_feeds() == 0

@@ -145,11 +145,20 @@ class Subscriber:
 
     async def next_batch(self) -> list[Packet]:
         """Wait for packets and take all of them; ``[]`` once closed and drained."""
-        while not self._queue:
-            if self.closed_reason is not None:
-                return []
+        while not self._queue and self.closed_reason is None:
             self._wakeup = trio.Event()
             await self._wakeup.wait()
+        return self.batch_nowait()
+
+    def batch_nowait(self) -> list[Packet]:
+        """What :meth:`next_batch` would return, without waiting (for a task that
+        serves many viewers and learns of new packets otherwise).
+
+        Raises:
+            trio.WouldBlock: Nothing is queued and the queue is open.
+        """
+        if not self._queue and self.closed_reason is None:
+            raise trio.WouldBlock
         batch = self._take()
         if self.closed_reason == "too slow":
             return []  # what is queued is stale; the connection is being dropped

@@ -4,15 +4,14 @@ WebRTC browsers play Opus, not AAC, so the channel's AAC is decoded and encoded
 again: once per channel, whatever the number of viewers, while at least one
 watches. The PyAV work runs in a worker thread, a batch of frames at a time; the
 Trio task only moves packets. Each viewer has a small queue of its own
-(:class:`OpusListener`): a viewer that does not take its audio loses the oldest
-packets, never holds up the others, and its video's queue decides whether it is
-too slow to keep.
+(a :class:`~trioflix.live.webrtc.handoff.Handoff` to its aiortc track): a viewer
+that does not take its audio loses the oldest packets, never holds up the others,
+and its video's queue decides whether it is too slow to keep.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import deque
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -20,11 +19,12 @@ import trio
 
 from protocols import flv
 from trioflix.live.channel.packets import Kind
+from trioflix.live.webrtc.handoff import Handoff
 
 if TYPE_CHECKING:
     from trioflix.live.channel.stream import LiveStream
 
-__all__ = ["OPUS_RATE", "OpusFeed", "OpusListener", "OpusTranscoder"]
+__all__ = ["OPUS_RATE", "OpusFeed", "OpusPacket", "OpusTranscoder"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,31 +36,7 @@ LISTENER_PACKETS = 50
 # A jump in the channel's timeline (a reconnect) moves the audio clock with it.
 RESYNC_SAMPLES = OPUS_RATE // 5
 
-
-class OpusListener:
-    """One viewer's Opus packets: a bounded queue that drops its oldest when full."""
-
-    def __init__(self) -> None:
-        self._packets: deque[tuple[bytes, int]] = deque(maxlen=LISTENER_PACKETS)
-        self._wakeup = trio.Event()
-        self.closed = False
-
-    def put(self, packet: bytes, pts: int) -> None:
-        self._packets.append((packet, pts))
-        self._wakeup.set()
-
-    def close(self) -> None:
-        self.closed = True
-        self._wakeup.set()
-
-    async def next(self) -> tuple[bytes, int] | None:
-        """The next packet and its time on the 48 kHz clock; ``None`` once closed."""
-        while not self._packets:
-            if self.closed:
-                return None
-            self._wakeup = trio.Event()
-            await self._wakeup.wait()
-        return self._packets.popleft()
+OpusPacket = tuple[bytes, int]  # an Opus packet and its time on the 48 kHz clock
 
 
 class OpusTranscoder:
@@ -83,13 +59,13 @@ class OpusTranscoder:
         )
         self._next_pts: int | None = None
 
-    def transcode(self, frames: list[tuple[bytes, int]]) -> list[tuple[bytes, int]]:
+    def transcode(self, frames: list[tuple[bytes, int]]) -> list[OpusPacket]:
         """Opus packets (bytes, pts at 48 kHz) for FLV audio bodies with their times (ms).
 
         A sequence header (AudioSpecificConfig) opens a new decoder; frames before
         the first one, and frames that do not decode, are skipped.
         """
-        out: list[tuple[bytes, int]] = []
+        out: list[OpusPacket] = []
         for payload, timestamp_ms in frames:
             try:
                 tag = flv.parse_audio_tag(payload)
@@ -127,19 +103,20 @@ class OpusFeed:
 
     def __init__(self, live: LiveStream) -> None:
         self.live = live
-        self._listeners: set[OpusListener] = set()
+        self._listeners: set[Handoff[OpusPacket]] = set()
         self._scope = trio.CancelScope()
         self.frames_in = 0  # AAC frames transcoded (for tests and metrics)
 
-    def listen(self) -> OpusListener:
-        listener = OpusListener()
+    def listen(self) -> Handoff[OpusPacket]:
+        """A new listener's queue: the channel's Opus packets from now on."""
+        listener: Handoff[OpusPacket] = Handoff(maxlen=LISTENER_PACKETS)
         if self._scope.cancel_called:
             listener.close()
         else:
             self._listeners.add(listener)
         return listener
 
-    def leave(self, listener: OpusListener) -> None:
+    def leave(self, listener: Handoff[OpusPacket]) -> None:
         self._listeners.discard(listener)
         listener.close()
         if not self._listeners:
@@ -162,8 +139,8 @@ class OpusFeed:
                     self.frames_in += len(frames)
                     packets = await trio.to_thread.run_sync(transcoder.transcode, frames)
                     for listener in self._listeners:
-                        for packet, pts in packets:
-                            listener.put(packet, pts)
+                        for packet in packets:
+                            listener.put(packet)
         finally:
             self._scope.cancel()
             self.live.unsubscribe(subscriber)

@@ -23,9 +23,10 @@ from trioflix.live.webrtc.tracks import OpusTrack, PassthroughVideoTrack
 
 if TYPE_CHECKING:
     import asyncio
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Callable
 
-    from trioflix.live.webrtc.opus import OpusListener
+    from trioflix.live.webrtc.handoff import Handoff
+    from trioflix.live.webrtc.opus import OpusPacket
     from trioflix.live.webrtc.video import AccessUnit
 
 __all__ = ["answer", "configure_network", "ice_servers"]
@@ -81,8 +82,8 @@ def ice_servers(
 
 async def answer(
     offer: str,
-    next_unit: Callable[[], Awaitable[AccessUnit | None]],
-    listen: Callable[[], OpusListener],
+    units: Handoff[AccessUnit],
+    listen: Callable[[], Handoff[OpusPacket]],
     on_state: Callable[[str], None],
     ice_urls: tuple[str, ...],
     turn_username: str | None,
@@ -113,7 +114,7 @@ async def answer(
         # the offer does not have would break the answer.
         kinds = {media.kind for media in sdp.SessionDescription.parse(offer).media}
         if "video" in kinds:
-            video = pc.addTransceiver(PassthroughVideoTrack(next_unit), direction="sendonly")
+            video = pc.addTransceiver(PassthroughVideoTrack(units), direction="sendonly")
             video.setCodecPreferences(
                 [
                     codec

@@ -8,7 +8,9 @@ inside that loop, so the loop outlives each session's shielded clean-up.
 A session's task owns everything of its viewer: the subscriber to the channel
 (counted as a ``webrtc`` viewer, with the bounded queue and the slow-viewer rule of
 every viewer, :mod:`trioflix.live.channel.fanout`), its place on the channel's
-shared Opus feed, and the peer connection. It ends, and frees all of them, when
+video feed (one Trio task that moves every viewer's video to its track,
+:mod:`trioflix.live.webrtc.video_feed`) and shared Opus feed, and the peer
+connection. It ends, and frees all of them, when
 the viewer sends DELETE, when the connection fails (ICE consent lost: RFC 7675
 gives a silent peer 30 s) or closes, when ICE has not connected
 ``ICE_CONNECT_TIMEOUT_S`` after the answer, or when the channel's stream ends for
@@ -19,27 +21,30 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
 from trioflix.live.channel.fanout import Transport
 from trioflix.live.channel.viewer_lifecycle import watching
-from trioflix.live.webrtc.opus import OpusFeed, OpusListener
-from trioflix.live.webrtc.video import UnsupportedVideo, VideoConverter, unsupported_reason
+from trioflix.live.webrtc.opus import OpusFeed
+from trioflix.live.webrtc.video import unsupported_reason
+from trioflix.live.webrtc.video_feed import VideoFeed, ViewerVideo
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from trioflix.config import Settings
-    from trioflix.live.channel.fanout import Subscriber
     from trioflix.live.channel.stream import LiveStream
     from trioflix.live.channel.webhooks import Webhooks
-    from trioflix.live.webrtc.video import AccessUnit
+    from trioflix.live.webrtc.handoff import Handoff
+    from trioflix.live.webrtc.opus import OpusPacket
 
 __all__ = ["Answer", "SessionRefused", "WHEPSessions"]
+
+# A channel's Opus or video feed: started with its first viewer, run until its last leaves.
+_FeedT = TypeVar("_FeedT", OpusFeed, VideoFeed)
 
 logger = logging.getLogger(__name__)
 
@@ -69,35 +74,6 @@ class Answer:
     sdp: str
 
 
-class _ViewerVideo:
-    """One viewer's video: its subscriber's packets as access units, for its track."""
-
-    def __init__(self, subscriber: Subscriber, ended: trio.Event) -> None:
-        self._subscriber = subscriber
-        self._converter = VideoConverter()
-        self._units: deque[AccessUnit] = deque()
-        self._ended = ended
-        self.end_reason: str | None = None
-
-    async def next_unit(self) -> AccessUnit | None:
-        while not self._units:
-            batch = await self._subscriber.next_batch()
-            if not batch:
-                self.end_reason = self._subscriber.closed_reason
-                self._ended.set()
-                return None
-            try:
-                for packet in batch:
-                    unit = self._converter.convert(packet)
-                    if unit is not None:
-                        self._units.append(unit)
-            except UnsupportedVideo as exc:
-                self.end_reason = str(exc)
-                self._ended.set()
-                return None
-        return self._units.popleft()
-
-
 @dataclass(eq=False)
 class _Session:
     channel: str
@@ -118,6 +94,7 @@ class WHEPSessions:
         self._webhooks = webhooks
         self._sessions: dict[str, _Session] = {}
         self._feeds: dict[LiveStream, OpusFeed] = {}
+        self._video_feeds: dict[LiveStream, VideoFeed] = {}
         self._wanted = trio.Event()
         self._ready = trio.Event()
         self._loop: Any = None
@@ -131,6 +108,10 @@ class WHEPSessions:
     def feeds(self) -> int:
         """Opus feeds running now: one per channel with WebRTC viewers, whatever their number."""
         return sum(1 for feed in self._feeds.values() if feed.running)
+
+    def video_feeds(self) -> int:
+        """Video feeds running now: one per channel with WebRTC viewers, whatever their number."""
+        return sum(1 for feed in self._video_feeds.values() if feed.running)
 
     def peer_connections(self) -> list[Any]:
         """The sessions' aiortc peer connections (for inspection)."""
@@ -208,20 +189,23 @@ class WHEPSessions:
         self._sessions[session_id].ended.set()
         return True
 
-    def _feed(self, live: LiveStream) -> OpusFeed:
-        feed = self._feeds.get(live)
+    def _feed(
+        self, feeds: dict[LiveStream, _FeedT], live: LiveStream, kind: type[_FeedT]
+    ) -> _FeedT:
+        """The channel's running feed of ``kind`` in ``feeds``, started now if there is none."""
+        feed = feeds.get(live)
         if feed is None or not feed.running:
-            feed = self._feeds[live] = OpusFeed(live)
+            feed = feeds[live] = kind(live)
             assert self._nursery is not None
-            self._nursery.start_soon(self._run_feed, feed)
+            self._nursery.start_soon(self._run_feed, feeds, feed)
         return feed
 
-    async def _run_feed(self, feed: OpusFeed) -> None:
+    async def _run_feed(self, feeds: dict[LiveStream, _FeedT], feed: _FeedT) -> None:
         try:
             await feed.run()
         finally:
-            if self._feeds.get(feed.live) is feed:
-                del self._feeds[feed.live]
+            if feeds.get(feed.live) is feed:
+                del feeds[feed.live]
 
     async def _serve(
         self,
@@ -249,22 +233,22 @@ class WHEPSessions:
             elif state in ("failed", "closed"):
                 session.ended.set()
 
-        listening: list[tuple[OpusFeed, OpusListener]] = []
+        listening: list[tuple[OpusFeed, Handoff[OpusPacket]]] = []
 
-        def listen() -> OpusListener:
+        def listen() -> Handoff[OpusPacket]:
             # Only for an offer that asks for audio: the channel's feed starts with
             # its first listener.
-            feed = self._feed(live)
+            feed = self._feed(self._feeds, live, OpusFeed)
             listening.append((feed, feed.listen()))
             return listening[-1][1]
 
         try:
             with watching(live, Transport.WEBRTC, remote, self._webhooks) as subscriber:
-                video = _ViewerVideo(subscriber, session.ended)
+                video = ViewerVideo(subscriber, session.ended)
                 try:
                     session.pc = await trio_asyncio.aio_as_trio(answer, loop=self._loop)(
                         offer,
-                        video.next_unit,
+                        video.units,
                         listen,
                         on_state,
                         settings.ice_servers,
@@ -276,6 +260,8 @@ class WHEPSessions:
                         400, "bad_sdp", f"the SDP offer was refused: {exc}"
                     ) from None
                 self._sessions[session_id] = session
+                video_feed = self._feed(self._video_feeds, live, VideoFeed)
+                video_feed.join(video)
                 try:
                     task_status.started(Answer(session_id, session.pc.localDescription.sdp))
                     with trio.move_on_after(ICE_CONNECT_TIMEOUT_S):
@@ -293,7 +279,9 @@ class WHEPSessions:
                 finally:
                     # The track's media ends first, so that aiortc's sender is not left
                     # waiting inside it while the connection closes.
+                    video_feed.leave(video)
                     subscriber.close("viewer left")
+                    video.end("viewer left")
                     with trio.move_on_after(CLEANUP_TIMEOUT_S, shield=True):
                         await trio_asyncio.aio_as_trio(session.pc.close, loop=self._loop)()
         finally:

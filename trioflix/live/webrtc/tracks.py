@@ -4,30 +4,27 @@ aiortc's RTP sender asks its track for the next frame (``recv``, a coroutine on
 the asyncio loop); given a PyAV ``Packet`` instead of a raw frame, it skips its
 encoder and only packetises it (``H264Encoder.pack``: the Annex B stream split
 into NAL units, sent as STAP-A or FU-A; ``OpusEncoder.pack``: one packet per
-RTP payload). ``recv`` waits for the packet on the Trio side through
-trio-asyncio, in this viewer's own bounded queue. Build the tracks on the loop
-(they keep it: aiortc's sender tasks do not carry trio-asyncio's context).
+RTP payload). ``recv`` waits on the asyncio side, in this viewer's own bounded
+queue that Trio tasks fill (:class:`~trioflix.live.webrtc.handoff.Handoff`): no
+call into Trio per packet.
 
 Imported with the first session: this module loads aiortc and PyAV.
 """
 
 from __future__ import annotations
 
-import asyncio
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 import av
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
-from trio_asyncio import trio_as_aio
 
 from trioflix.live.webrtc.opus import OPUS_RATE
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
-
-    from trioflix.live.webrtc.opus import OpusListener
+    from trioflix.live.webrtc.handoff import Handoff
+    from trioflix.live.webrtc.opus import OpusPacket
     from trioflix.live.webrtc.video import AccessUnit
 
 __all__ = ["OpusTrack", "PassthroughVideoTrack"]
@@ -41,12 +38,12 @@ class PassthroughVideoTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, next_unit: Callable[[], Awaitable[AccessUnit | None]]) -> None:
+    def __init__(self, units: Handoff[AccessUnit]) -> None:
         super().__init__()
-        self._next_unit = trio_as_aio(next_unit, loop=asyncio.get_running_loop())
+        self._units = units
 
     async def recv(self) -> av.Packet[Any]:
-        unit = await self._next_unit()
+        unit = await self._units.get()
         if unit is None:
             self.stop()
             raise MediaStreamError
@@ -61,12 +58,12 @@ class OpusTrack(MediaStreamTrack):
 
     kind = "audio"
 
-    def __init__(self, listener: OpusListener) -> None:
+    def __init__(self, listener: Handoff[OpusPacket]) -> None:
         super().__init__()
-        self._next = trio_as_aio(listener.next, loop=asyncio.get_running_loop())
+        self._listener = listener
 
     async def recv(self) -> av.Packet[Any]:
-        item = await self._next()
+        item = await self._listener.get()
         if item is None:
             self.stop()
             raise MediaStreamError
