@@ -92,3 +92,57 @@ async def test_the_channel_page_plays_over_webrtc_by_default(
     with trio.fail_after(15):
         while whep.sessions:  # noqa: ASYNC110 - the DELETE or the DTLS close ends it
             await trio.sleep(0.1)
+
+
+@pytest.mark.settings(webrtc_addresses=("127.0.0.1",), hls_ladder="160p:200k")
+async def test_the_quality_menu_reconnects_at_the_chosen_rung(
+    server: Server, no_b_frames: Sample, nursery: trio.Nursery
+) -> None:
+    """On WebRTC the menu lists the renditions WHEP plays; choosing the ladder's 160p
+    rung makes a new session at it (the old one is deleted), Auto goes back to the source."""
+    await _go_live(server, nursery, no_b_frames)
+    whep = server.app.trioflix.whep
+    live = server.app.trioflix.registry.get("alice")
+    assert live is not None
+    with trio.fail_after(60):
+        while live.rendition("160p") is None:  # noqa: ASYNC110 - the ladder's child starts it
+            await trio.sleep(0.1)
+    rung = live.rendition("160p")
+    assert rung is not None
+
+    def rung_viewers() -> tuple[int, int]:
+        """(sessions, of which watch the rung), once the sessions left have ended."""
+        return whep.sessions, trio.from_thread.run_sync(rung.viewers_by_protocol)["webrtc"]
+
+    def scenario(browser: Browser) -> None:
+        context = new_context(browser, server.url)
+        page = context.new_page()
+        log = PageLog()
+        log.attach(page)
+
+        def settles_at(expected: tuple[int, int]) -> None:
+            for _ in range(150):  # a session ends within a second of its DELETE
+                if rung_viewers() == expected:
+                    return
+                page.wait_for_timeout(100)
+            assert rung_viewers() == expected
+
+        page.goto("/channel/alice")
+        wait_playing(page)
+        assert page.locator(".player").get_attribute("data-engine") == "webrtc"
+        quality = page.get_by_label("Quality")
+        labels = quality.locator("option").all_text_contents()
+        assert labels == ["Auto (360p)", "Source (360p)", "160p"]  # Auto plays the source
+        quality.select_option(label="160p")
+        page.wait_for_function("() => document.querySelector('video').videoHeight === 160")
+        wait_playing(page)
+        # One session, at the rung: the source's was deleted when the menu changed.
+        settles_at((1, 1))
+        assert page.locator(".player").get_attribute("data-level") == "160p"
+        quality.select_option(label="Auto")
+        page.wait_for_function("() => document.querySelector('video').videoHeight === 360")
+        settles_at((1, 0))
+        assert log.errors == []
+        context.close()
+
+    await in_browser(scenario)

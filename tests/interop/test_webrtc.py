@@ -104,6 +104,52 @@ async def test_two_viewers_decode_the_passed_through_video(
         await wait_until(lambda: whep.feeds() == 0 and whep.video_feeds() == 0)
 
 
+@pytest.fixture(scope="module")
+def with_b_frames(tmp_path_factory: pytest.TempPathFactory) -> Sample:
+    """H.264 with B-frames (which WebRTC cannot pass through) + AAC, 60 s."""
+    path = tmp_path_factory.mktemp("webrtc") / "b.flv"
+    return make_sample(path, seconds=60, gop=30, bframes=2, size="320x180")
+
+
+@pytest.mark.settings(
+    webrtc_addresses=("127.0.0.1",), hls_ladder="90p:100k", hls_preset="ultrafast"
+)
+async def test_a_viewer_chooses_a_ladder_rung_which_is_passed_through(
+    server: Server, with_b_frames: Sample, nursery: trio.Nursery
+) -> None:
+    """The source has B-frames, so it is refused; the ladder's 90p rung has none (its
+    encoder is tuned for zero latency), and plays at the rung's size, with no encoder
+    per viewer: the ladder's own H.264 is sent."""
+    token = await _go_live(server, with_b_frames, nursery)
+    whep = server.app.trioflix.whep
+    live = server.app.trioflix.registry.get("alice")
+    assert live is not None
+    unknown = await server.client.post(
+        "/live/alice/whep?rendition=4320p", content=b"v=0\r\n", headers=SDP
+    )
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == "no_such_rendition"
+    with trio.fail_after(60):
+        while live.rendition("90p") is None:  # noqa: ASYNC110 - the ladder's child starts it
+            await trio.sleep(0.1)
+    status = (await server.client.get("/api/streaming/status", headers=auth(token))).json()
+    assert "whep" not in status["playback"]  # the source cannot be played
+    assert status["playback"]["whep_renditions"] == [{"name": "90p", "width": 160, "height": 90}]
+    async with trio_asyncio.open_loop() as loop:
+        with pytest.raises(AssertionError, match="409"):
+            await whep_offer(server.client, "/live/alice/whep", loop)
+        viewer = await whep_offer(server.client, "/live/alice/whep?rendition=90p", loop)
+        await wait_until(lambda: viewer.video_frames >= 30 and viewer.audio_frames >= 25)
+        assert viewer.video_sizes == {(160, 90)}
+        [pc] = whep.peer_connections()
+        assert encoders_opened(pc) == 0
+        assert live.viewers_by_protocol()["webrtc"] == 1  # the rung's viewer is the channel's
+        assert (await server.client.delete(viewer.location)).status_code == 200
+        await close_viewer(viewer, loop)
+        await wait_until(lambda: whep.sessions == 0)
+    assert live.viewers_by_protocol()["webrtc"] == 0
+
+
 async def test_bad_requests_get_clear_errors_and_leave_nothing(server: Server) -> None:
     client = server.client
     whep = server.app.trioflix.whep

@@ -13,9 +13,11 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import aioice.ice
+import ifaddr
 import pytest
 import trio
 import trio_asyncio
@@ -28,8 +30,6 @@ from tests.waiting import wait_until
 from trioflix.live.webrtc import publishers
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from tests.conftest import Server
     from tests.interop.media import Sample
     from tests.trioflix.live_hls.helpers import Segment
@@ -61,6 +61,33 @@ async def _alice(server: Server) -> tuple[str, str]:
     return token, await server.create_key(token)
 
 
+async def _plays_on_hls_and_http_flv(server: Server, tmp_path: Path) -> None:
+    """alice's channel plays: an HLS segment (cut at a keyframe the server asked for)
+    and 3 s of HTTP-FLV decode, video and audio."""
+
+    async def segments() -> list[Segment]:
+        playlist = await server.client.get("/live/alice/source/index.m3u8")
+        if playlist.status_code != 200:
+            return []
+        return parse_media_playlist(playlist.text).segments
+
+    with trio.fail_after(40):
+        while not (done := await segments()):  # noqa: ASYNC110 - polls the server
+            await trio.sleep(0.2)
+    segment = tmp_path / "segment.ts"
+    segment.write_bytes((await server.client.get(f"/live/alice/source/{done[0].uri}")).content)
+    frames = await trio.to_thread.run_sync(decoded_frames, segment)
+    assert frames["video"] > 0 and frames["audio"] > 0, frames
+    ffmpeg = require(FFMPEG, "ffmpeg")
+    received = tmp_path / "http.flv"
+    cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-i", f"{server.url}/live/alice.flv"]
+    cmd += ["-t", "3", "-c", "copy", "-y", str(received)]
+    with trio.fail_after(30):
+        await trio.run_process(cmd, stdin=b"")
+    frames = await trio.to_thread.run_sync(decoded_frames, received)
+    assert frames["video"] >= 30 and frames["audio"] > 0, frames
+
+
 async def test_a_whip_publisher_is_a_live_channel_on_hls_and_http_flv(
     server: Server, source: Sample, tmp_path: Path
 ) -> None:
@@ -83,31 +110,7 @@ async def test_a_whip_publisher_is_a_live_channel_on_hls_and_http_flv(
         assert "already live from another key" in str(conflict.value)
         assert whip.sessions == 1
 
-        # HLS: a segment (cut at a keyframe the server asked for) decodes, video and audio.
-        async def segments() -> list[Segment]:
-            playlist = await server.client.get("/live/alice/source/index.m3u8")
-            if playlist.status_code != 200:
-                return []
-            return parse_media_playlist(playlist.text).segments
-
-        with trio.fail_after(40):
-            while not (done := await segments()):  # noqa: ASYNC110 - polls the server
-                await trio.sleep(0.2)
-        uris = [s.uri for s in done]
-        segment = tmp_path / "segment.ts"
-        segment.write_bytes((await server.client.get(f"/live/alice/source/{uris[0]}")).content)
-        frames = await trio.to_thread.run_sync(decoded_frames, segment)
-        assert frames["video"] > 0 and frames["audio"] > 0, frames
-
-        # HTTP-FLV: 3 s of it decode, video and audio.
-        ffmpeg = require(FFMPEG, "ffmpeg")
-        received = tmp_path / "http.flv"
-        cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-i", f"{server.url}/live/alice.flv"]
-        cmd += ["-t", "3", "-c", "copy", "-y", str(received)]
-        with trio.fail_after(30):
-            await trio.run_process(cmd, stdin=b"")
-        frames = await trio.to_thread.run_sync(decoded_frames, received)
-        assert frames["video"] >= 30 and frames["audio"] > 0, frames
+        await _plays_on_hls_and_http_flv(server, tmp_path)
         status = await server.client.get(
             "/api/streaming/status", headers={"Authorization": f"Bearer {token}"}
         )
@@ -139,6 +142,54 @@ async def test_a_whip_publisher_is_a_live_channel_on_hls_and_http_flv(
     recorded = f"{server.url}/videos/{videos[0]['id']}/source/index.m3u8"
     frames = await trio.to_thread.run_sync(decoded_frames, recorded)
     assert frames["video"] >= 30 and frames["audio"] > 0, frames
+
+
+def _host_address() -> str:
+    """An IPv4 address of this machine other than loopback: GStreamer's ICE (libnice)
+    gathers no loopback candidate, and a packet between 127.0.0.1 and another address
+    is dropped, so the server must offer this one too."""
+    for adapter in ifaddr.get_adapters():
+        for ip in adapter.ips:
+            if isinstance(ip.ip, str) and not ip.ip.startswith("127."):
+                return ip.ip
+    raise AssertionError("this machine has no IPv4 address but loopback")
+
+
+# GStreamer's WebRTC stack through PyGObject, under the system's Python (./dev installs
+# python3-gi and the GStreamer packages).
+SYSTEM_PYTHON = "/usr/bin/python3"
+GST_CLIENT = Path(__file__).with_name("gst_whip_client.py")
+
+
+@pytest.mark.settings(webrtc_addresses=(_host_address(),))
+async def test_gstreamer_publishes_over_whip_and_the_channel_plays(
+    server: Server, tmp_path: Path
+) -> None:
+    """An independent WebRTC implementation: GStreamer's webrtcbin (libnice, its own
+    DTLS and SRTP) sends x264 without B-frames and Opus; the stream plays on HLS and
+    HTTP-FLV, and the client's DELETE ends it."""
+    _, key = await _alice(server)
+    client = await trio.lowlevel.open_process(
+        [SYSTEM_PYTHON, str(GST_CLIENT), f"{server.url}{WHIP}", key], stdout=-1
+    )
+    try:
+        assert client.stdout is not None
+        with trio.fail_after(30):
+            line = await client.stdout.receive_some(1000)
+        assert line.startswith(b"published"), line
+        await wait_live(server, "alice")
+        await _plays_on_hls_and_http_flv(server, tmp_path)
+        live = server.app.trioflix.registry.get("alice")
+        assert live is not None
+        assert (live.stats.width, live.stats.height) == (320, 180)
+        client.terminate()  # the client DELETEs its session
+        with trio.fail_after(20):
+            await client.wait()
+        await wait_live(server, "alice", live=False)
+        assert server.app.trioflix.registry.state_of("alice") != "reconnecting"
+    finally:
+        client.kill()
+        await client.wait()
 
 
 async def test_bad_offers_and_keys_get_clear_errors_and_leave_nothing(server: Server) -> None:

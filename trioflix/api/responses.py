@@ -142,6 +142,15 @@ class Ingest(Shape):
     viewer_skipped_packets: int
 
 
+class WHEPRendition(Shape):
+    """A rendition a WHEP viewer can ask for: ``source``, a ladder rung (``360p``), a
+    multitrack publisher's ``track<N>``; its picture size once known."""
+
+    name: str
+    width: int | None
+    height: int | None
+
+
 class Playback(Shape):
     http_flv: str
     ws_flv: str
@@ -151,6 +160,8 @@ class Playback(Shape):
     ll_hls: str | msgspec.UnsetType = msgspec.UNSET
     # WHEP, only while the stream can be played over WebRTC here (docs/webrtc.md)
     whep: str | msgspec.UnsetType = msgspec.UNSET
+    # the renditions WHEP plays now (``?rendition=NAME``), the source first when it can
+    whep_renditions: list[WHEPRendition] | msgspec.UnsetType = msgspec.UNSET
 
 
 class Publish(Shape):

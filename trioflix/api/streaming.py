@@ -34,13 +34,13 @@ class StartBody(Body):
     description: Description | None = None
 
 
-def playback_urls(channel: str) -> dict[str, str]:
+def playback_urls(channel: str) -> dict[str, Any]:
     """Where viewers watch ``channel``, as seen from the requesting client."""
     host = request.host
     hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
     scheme = request.scheme
     ws_scheme = "wss" if scheme == "https" else "ws"
-    urls = {
+    urls: dict[str, Any] = {
         "http_flv": f"{scheme}://{host}/live/{channel}.flv",
         "ws_flv": f"{ws_scheme}://{host}/live/{channel}.flv",
         "hls": f"{scheme}://{host}/live/{channel}/master.m3u8",
@@ -59,6 +59,13 @@ def playback_urls(channel: str) -> dict[str, str]:
             urls["ll_hls"] = f"{scheme}://{host}/live/{channel}/master-ll.m3u8"
         if app_state.whep.refusal(live) is None:
             urls["whep"] = f"{scheme}://{host}/live/{channel}/whep"
+        # A B-frame source is not, but the ladder's rungs are: they are listed regardless.
+        playable = app_state.whep.playable(live)
+        if playable:
+            urls["whep_renditions"] = [
+                {"name": name, "width": stream.stats.width, "height": stream.stats.height}
+                for name, stream in playable
+            ]
     return urls
 
 

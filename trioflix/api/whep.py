@@ -7,7 +7,10 @@ too, for a player to gather through them before it offers). The session's URL ta
 (the viewer leaves) and answers ``PATCH`` with 405: the answer already carries
 every server candidate (aiortc gathers before it answers), and the player's own
 arrive in its offer, so there is nothing to trickle. Both answer CORS
-pre-flights: the media is public, so any origin may play it. Errors are JSON,
+pre-flights: the media is public, so any origin may play it. ``?rendition=NAME``
+picks what is played (the source by default, a ladder rung such as ``360p``, a
+multitrack publisher's ``track1``): the endpoint URL is opaque to a WHEP client, so
+any client plays a rung given its URL. Errors are JSON,
 like every other route's. The SDP bodies are not JSON, so the OpenAPI document
 leaves these routes out (:data:`trioflix.api.contract.NOT_JSON`).
 """
@@ -112,9 +115,12 @@ async def offer(channel: str) -> Response:
     if live is None:
         raise APIError(404, "not_live", f"{channel} is not live")
     try:
-        answer = await state().whep.open(live, sdp, request.remote_addr)
+        answer = await state().whep.open(
+            live, sdp, request.remote_addr, request.args.get("rendition")
+        )
     except SessionRefused as exc:
-        raise APIError(exc.status, exc.code, str(exc)) from None
+        headers = {"Retry-After": "2"} if exc.code == "rendition_starting" else None
+        raise APIError(exc.status, exc.code, str(exc), headers=headers) from None
     response = Response(answer.sdp, 201, content_type=SDP_TYPE)
     response.headers["Location"] = f"/live/{channel}/whep/{answer.session_id}"
     for link in ice_server_links(state().settings):

@@ -15,6 +15,11 @@ the default track (0) is this stream, as plain messages, and every other track i
 child stream of its own (:meth:`LiveStream.track`) with its own sequence headers, GOP
 cache, statistics and viewers, on the same timeline. A track without audio of its own
 carries the default track's audio.
+
+The ABR ladder's rungs are child streams too (:meth:`LiveStream.add_rendition`): the
+ladder publishes each rung's encoded video on one, on the channel's timeline, so that a
+viewer can be sent a rung as it is sent the source (WebRTC plays them, docs/webrtc.md).
+They carry video only. Viewers of every child stream count as the channel's viewers.
 """
 
 from __future__ import annotations
@@ -143,8 +148,9 @@ class LiveStream:
         self.bytes_out = 0  # to viewers, all protocols, this session
         self.dropped = 0  # packets viewers lost by skipping ahead (those who left)
         self._tracks: dict[int, LiveStream] = {}  # a multitrack publisher's tracks 1..n
-        # The channel's stream: a track's viewers, bytes and drops count there, so a
-        # viewer of any track is one of the channel's viewers.
+        self._renditions: dict[str, LiveStream] = {}  # the ladder's rungs, by name
+        # The channel's stream: the viewers, bytes and drops of a track or a rung count
+        # there, so a viewer of any of them is one of the channel's viewers.
         self._channel_stream = self
         self._own_audio = False  # a track stream: its publisher sent audio for this track
 
@@ -199,6 +205,35 @@ class LiveStream:
     def track_ids(self) -> list[int]:
         """The tracks viewers can ask for: 0 and every other track with video, in order."""
         return [0, *sorted(t for t, child in self._tracks.items() if child.video_config)]
+
+    def add_rendition(self, name: str) -> LiveStream:
+        """A new child stream for the ladder's rung ``name``, which publishes its video on
+        it with :meth:`publish_video` (its timestamps are on this stream's timeline)."""
+        child = self._renditions[name] = self._new_track()
+        child.audio_config = None  # video only: a rung's viewer takes the channel's audio
+        return child
+
+    def rendition(self, name: str) -> LiveStream | None:
+        """The rung ``name``'s stream once it has sent its first keyframe; ``None`` before
+        (or for a name the ladder never planned: see :attr:`rendition_names`)."""
+        child = self._renditions.get(name)
+        return child if child is not None and child.latest_keyframe() is not None else None
+
+    @property
+    def rendition_names(self) -> list[str]:
+        """The rungs planned for this session and not dropped, producing or not."""
+        return list(self._renditions)
+
+    def end_rendition(self, name: str, reason: str) -> None:
+        """The ladder dropped rung ``name``: its viewers finish."""
+        child = self._renditions.pop(name, None)
+        if child is not None:
+            child.end(reason)
+
+    def publish_video(self, timestamp: int, payload: bytes) -> Packet:
+        """A rung's video message (an FLV video tag body at ``timestamp`` ms on the
+        channel's timeline), to this child stream's viewers."""
+        return self._publish_at(Kind.VIDEO, timestamp, payload)
 
     def _publish_tracks(self, kind: Kind, out_ts: int, payload: bytes) -> Packet | None:
         tracks = split_tracks(kind, payload)
@@ -361,15 +396,18 @@ class LiveStream:
 
     # --- viewer side -------------------------------------------------------------------
 
+    def _children(self) -> list[LiveStream]:
+        return [*self._tracks.values(), *self._renditions.values()]
+
     def _viewer_subscribers(self) -> Iterator[Subscriber]:
-        """The viewers of this stream and of every track of it."""
+        """The viewers of this stream and of every track and rung of it."""
         yield from self._subscribers
-        for child in self._tracks.values():
+        for child in self._children():
             yield from child._subscribers
 
     @property
     def viewers(self) -> int:
-        """Viewers of the channel: of every track, and those counted elsewhere."""
+        """Viewers of the channel: of every track and rung, and those counted elsewhere."""
         return sum(1 for _ in self._viewer_subscribers()) + sum(self._external_viewers.values())
 
     def viewers_by_protocol(self) -> dict[str, int]:
@@ -437,7 +475,7 @@ class LiveStream:
         for subscriber in self._subscribers:
             subscriber.close(reason)
         self._subscribers.clear()
-        for child in self._tracks.values():
+        for child in self._children():
             child.disconnect_viewers(reason)
 
     def end(self, reason: str) -> None:
@@ -448,3 +486,6 @@ class LiveStream:
             subscriber.close(reason)
         self._session_subscribers.clear()
         self._end_tracks(reason)
+        for child in self._renditions.values():
+            child.end(reason)
+        self._renditions.clear()

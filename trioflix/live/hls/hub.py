@@ -203,6 +203,7 @@ class HLSHub:
                 source=session.source,
                 stats=stream.stats,
                 covered=partial(covered_heights, stream),
+                outlet=stream,
             )
         # A session that comes back to this host (from another, in a cluster) writes in
         # the directory its earlier part left here: the later part's sweep removes both.

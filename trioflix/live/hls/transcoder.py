@@ -18,6 +18,8 @@ Rules / theory of operation
    segment that began a discontinuity makes the rung segment starting there one too.
 4. Audio is not transcoded: each rung carries the source's AAC, held in a per-rung
    queue and muxed in timestamp order behind the rung's video.
+   Each rung's video is also published, as it comes from the child, on a child stream
+   of the channel (``LiveStream.add_rendition``), for WebRTC viewers of that rung.
 5. Never block the publisher, never buffer without bound: :meth:`Ladder.feed` is
    synchronous. Input waiting for the child is capped at :data:`FEED_MAX_BYTES`
    (past it, input is skipped to the next keyframe, and the rungs fall behind);
@@ -58,7 +60,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from trioflix.live.channel.packets import Packet
-    from trioflix.live.channel.stream import IngestStats
+    from trioflix.live.channel.stream import IngestStats, LiveStream
     from trioflix.live.hls.cmaf import CMAFRendition
     from trioflix.live.hls.ladder_spec import PlannedRung, RungSpec
     from trioflix.live.hls.rendition import Rendition
@@ -145,6 +147,7 @@ class _Rung:
         self.stream: trio.lowlevel.FdStream | None = None
         self.discontinuity_at: dict[int, bool] = {}
         self.finished = False
+        self.outlet: LiveStream | None = None  # the rung's video for other viewers
 
     @property
     def alive(self) -> bool:
@@ -168,6 +171,8 @@ class Ladder:
             rate goes to the encoder.
         covered: The heights the publisher already sends as tracks of their own (a
             multitrack encoder): no rung is transcoded for them.
+        outlet: The channel's stream, on which every rung's video is published as a
+            rendition of its own (``None``: nowhere but HLS).
 
     Resource handling:
         :meth:`run` owns the child process and kills it when cancelled (shielded,
@@ -184,8 +189,10 @@ class Ladder:
         source: Rendition,
         stats: IngestStats,
         covered: Callable[[], set[int]] = set,
+        outlet: LiveStream | None = None,
     ) -> None:
         self.settings = settings
+        self._outlet = outlet
         self._covered = covered
         self.channel = channel
         self._host = host
@@ -290,7 +297,10 @@ class Ladder:
                 resolution=(plan.width, plan.height),
             )
             ll = self._host.low_latency(plan.name)
-            self.rungs.append(_Rung(plan, rendition, ll, self.settings.max_segment_ms))
+            rung = _Rung(plan, rendition, ll, self.settings.max_segment_ms)
+            if self._outlet is not None:
+                rung.outlet = self._outlet.add_rendition(plan.name)
+            self.rungs.append(rung)
         self._planned.set()
         if planned:
             logger.info(
@@ -452,6 +462,8 @@ class Ladder:
             return
         tag = flv.parse_video_tag(event.data)
         ts = rung.unwrapper.unwrap(event.timestamp_ms)
+        if rung.outlet is not None:
+            rung.outlet.publish_video(ts, event.data)
         events: list[hls.SegmentEvent] = []
         segmenter = rung.segmenter
         if tag.is_coded_frame:
@@ -527,6 +539,8 @@ class Ladder:
         if rung.rendition.dropped:
             return
         self._drop_soon(rung, reason)
+        if self._outlet is not None:
+            self._outlet.end_rendition(rung.plan.name, f"the {rung.plan.name} rung stopped")
         rung.audio.clear()
         if rung.stream is not None:
             await rung.stream.aclose()  # the child's writes fail: that rung's thread stops

@@ -15,6 +15,11 @@ the viewer sends DELETE, when the connection fails (ICE consent lost: RFC 7675
 gives a silent peer 30 s) or closes, when ICE has not connected
 ``ICE_CONNECT_TIMEOUT_S`` after the answer, or when the channel's stream ends for
 it (session over, viewer too slow, B-frames appearing).
+
+A viewer watches one rendition, chosen at connect time: the source (the default),
+a ladder rung (its H.264 as the ladder's encoder made it, published on a child
+stream of the channel, ``LiveStream.rendition``) or a multitrack publisher's track.
+Each is passed through alike; the audio is always the channel's Opus.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ if TYPE_CHECKING:
     from trioflix.live.webrtc.handoff import Handoff
     from trioflix.live.webrtc.opus import OpusPacket
 
-__all__ = ["Answer", "SessionRefused", "WHEPSessions"]
+__all__ = ["SOURCE", "Answer", "SessionRefused", "WHEPSessions", "rendition_stream", "renditions"]
 
 # A channel's Opus or video feed: started with its first viewer, run until its last leaves.
 _FeedT = TypeVar("_FeedT", OpusFeed, VideoFeed)
@@ -55,6 +60,10 @@ CLEANUP_TIMEOUT_S = 5.0  # closing a peer connection sends a DTLS alert and stop
 # Each session holds a UDP socket per address and a few aiortc tasks: a bound on
 # what a flood of offers can take.
 MAX_SESSIONS = 500
+# The rendition names, as the HLS master playlist's directories: the publisher's own
+# encoding, ``track<N>`` for a multitrack publisher's other tracks, the rungs by name.
+SOURCE = "source"
+TRACK_PREFIX = "track"
 
 
 class SessionRefused(Exception):
@@ -72,6 +81,53 @@ class Answer:
 
     session_id: str
     sdp: str
+
+
+def rendition_stream(live: LiveStream, name: str | None) -> LiveStream:
+    """The stream whose video a viewer of rendition ``name`` of ``live`` is sent
+    (``None``: the source).
+
+    Raises:
+        SessionRefused: 404 the channel has no such rendition; 503 a rung the ladder
+            is starting, which has sent no keyframe yet.
+    """
+    if name is None or name == SOURCE:
+        return live
+    number = name.removeprefix(TRACK_PREFIX)
+    if number != name and number.isascii() and number.isdigit() and len(number) <= 3:
+        track = live.track(int(number))
+        if track is not None:
+            return track
+    rung = live.rendition(name)
+    if rung is not None:
+        return rung
+    if name in live.rendition_names:
+        raise SessionRefused(
+            503,
+            "rendition_starting",
+            f"the {name} rendition is starting (no keyframe yet); try again in a few seconds",
+        )
+    offered = ", ".join(name for name, _ in renditions(live))
+    raise SessionRefused(
+        404,
+        "no_such_rendition",
+        f"{live.channel} has no rendition {name[:40]!r} (it has {offered})",
+    )
+
+
+def renditions(live: LiveStream) -> list[tuple[str, LiveStream]]:
+    """Every rendition of ``live`` that has video now, by name: the source, the
+    publisher's other tracks, the ladder's producing rungs."""
+    found = [(SOURCE, live)]
+    for track_id in live.track_ids[1:]:
+        track = live.track(track_id)
+        if track is not None:
+            found.append((f"{TRACK_PREFIX}{track_id}", track))
+    for name in live.rendition_names:
+        rung = live.rendition(name)
+        if rung is not None:
+            found.append((name, rung))
+    return found
 
 
 @dataclass(eq=False)
@@ -110,7 +166,8 @@ class WHEPSessions:
         return sum(1 for feed in self._feeds.values() if feed.running)
 
     def video_feeds(self) -> int:
-        """Video feeds running now: one per channel with WebRTC viewers, whatever their number."""
+        """Video feeds running now: one per rendition with WebRTC viewers, whatever their
+        number (the source, a track or a rung)."""
         return sum(1 for feed in self._video_feeds.values() if feed.running)
 
     def peer_connections(self) -> list[Any]:
@@ -135,20 +192,25 @@ class WHEPSessions:
                 finally:
                     self._nursery = None
 
-    async def open(self, live: LiveStream, offer: str, remote: str | None) -> Answer:
-        """Answer ``offer`` with a new session watching ``live``.
+    async def open(
+        self, live: LiveStream, offer: str, remote: str | None, rendition: str | None = None
+    ) -> Answer:
+        """Answer ``offer`` with a new session watching ``live``'s ``rendition`` (by
+        name, :func:`rendition_stream`; ``None``: the source).
 
         Raises:
-            SessionRefused: 409 the video cannot be passed through (the message says
-                why: B-frames, codec); 400 the offer is no usable SDP; 503 too many
-                sessions or the service is stopping.
+            SessionRefused: 404 no such rendition, 503 one not producing yet; 409 the
+                video cannot be passed through (the message says why: B-frames,
+                codec); 400 the offer is no usable SDP; 503 too many sessions or the
+                service is stopping.
         """
-        reason = self.refusal(live)
+        video = rendition_stream(live, rendition)
+        reason = self.refusal(video)
         if reason is not None:
             raise SessionRefused(409, "webrtc_unsupported_stream", reason)
         if len(self._sessions) >= MAX_SESSIONS:
             raise SessionRefused(503, "webrtc_full", "too many WebRTC viewers on this host")
-        answer: Answer = await self.start_on_loop(self._serve, live, offer, remote)
+        answer: Answer = await self.start_on_loop(self._serve, live, video, offer, remote)
         return answer
 
     async def start_on_loop(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
@@ -171,11 +233,15 @@ class WHEPSessions:
         return self._loop
 
     def refusal(self, live: LiveStream) -> str | None:
-        """Why a viewer could not watch ``live`` over WebRTC now (B-frames, the codec,
-        WebRTC turned off), or ``None``."""
+        """Why a viewer could not watch ``live`` (a channel's stream or one of its
+        renditions) over WebRTC now (B-frames, the codec, WebRTC turned off), or ``None``."""
         if not self._settings.webrtc:
             return "WebRTC playback is turned off on this server"
         return unsupported_reason(live.video_config, live.current_gop())
+
+    def playable(self, live: LiveStream) -> list[tuple[str, LiveStream]]:
+        """The renditions of ``live`` a viewer can watch over WebRTC now, by name."""
+        return [(name, stream) for name, stream in renditions(live) if self.refusal(stream) is None]
 
     def has(self, channel: str, session_id: str) -> bool:
         """Whether ``session_id`` is an open session of ``channel``."""
@@ -210,6 +276,7 @@ class WHEPSessions:
     async def _serve(
         self,
         live: LiveStream,
+        shown: LiveStream,
         offer: str,
         remote: str | None,
         *,
@@ -243,7 +310,7 @@ class WHEPSessions:
             return listening[-1][1]
 
         try:
-            with watching(live, Transport.WEBRTC, remote, self._webhooks) as subscriber:
+            with watching(shown, Transport.WEBRTC, remote, self._webhooks) as subscriber:
                 video = ViewerVideo(subscriber, session.ended)
                 try:
                     session.pc = await trio_asyncio.aio_as_trio(answer, loop=self._loop)(
@@ -260,7 +327,8 @@ class WHEPSessions:
                         400, "bad_sdp", f"the SDP offer was refused: {exc}"
                     ) from None
                 self._sessions[session_id] = session
-                video_feed = self._feed(self._video_feeds, live, VideoFeed)
+                # One feed per rendition watched: it wakes on that rendition's packets.
+                video_feed = self._feed(self._video_feeds, shown, VideoFeed)
                 video_feed.join(video)
                 try:
                     task_status.started(Answer(session_id, session.pc.localDescription.sdp))

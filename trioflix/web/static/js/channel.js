@@ -104,6 +104,7 @@ function follow(data) {
     // Offered only while this host can serve them (live here, WebRTC: a stream it can carry).
     player.sources["ll-hls"] = data.playback && data.playback.ll_hls;
     player.sources.whep = data.playback && data.playback.whep;
+    player.sources.whepRenditions = data.playback && data.playback.whep_renditions;
     player.load();
     schedule(whileLive, LIVE_POLL_MS);
   } else {
@@ -130,6 +131,8 @@ async function whileLive() {
       offline();
       return;
     }
+    // The ladder's rungs join a while after the stream starts: WebRTC's quality menu too.
+    player.setWhepRenditions(data.playback && data.playback.whep_renditions);
   } catch {
     // keep the stream playing through API blips
   }

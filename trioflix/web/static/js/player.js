@@ -380,7 +380,8 @@ function icon(name) {
  *
  * options.live      true for a channel (live edge, latency modes), false for a VOD
  * options.sources   {hls, "http-flv", "ws-flv", whep} URLs (VOD: hls only; whep only while
- *                   the stream can be played over WebRTC)
+ *                   the stream can be played over WebRTC), and whepRenditions: the
+ *                   renditions WHEP plays ([{name, width, height}], setWhepRenditions)
  * options.preview   VOD only: {vtt} URL of the seek-preview sprite index
  * options.poster    poster image URL
  * options.onOffline called when the stream ends or cannot be loaded (live)
@@ -687,6 +688,9 @@ export class Player {
       this.engine = new WhepEngine(this.video, this.sources.whep, {
         onFatal: callbacks.onFatal,
         onFallback: (reason) => this.fallBackToHls(reason),
+        onLevels: callbacks.onLevels,
+        onLevel: callbacks.onLevel,
+        renditions: this.sources.whepRenditions,
       });
     } else {
       if (!mpegtsAvailable()) {
@@ -699,6 +703,12 @@ export class Player {
     this.root.dataset.engine = this.engine.kind;
     this.root.dataset.mode = mode;
     this.autoplay();
+  }
+
+  /** The renditions WHEP offers now (the channel's playback.whep_renditions). */
+  setWhepRenditions(renditions) {
+    this.sources.whepRenditions = renditions || [];
+    if (this.engine && this.engine.kind === "webrtc") this.engine.setRenditions(this.sources.whepRenditions);
   }
 
   /** WebRTC could not play (`reason`): (LL-)HLS now, for this page only (the choice is kept). */

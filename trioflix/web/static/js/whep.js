@@ -9,6 +9,12 @@
 // a stream it cannot carry, ICE not connected within CONNECT_TIMEOUT_MS) the engine
 // calls onFallback and the player plays HLS instead; when a connection that played
 // drops, onFatal("ended") sends the page back to watching the channel's state.
+//
+// Renditions: the server plays the source by default and a ladder rung (or a multitrack
+// publisher's track) when the offer is POSTed to the endpoint with ?rendition=NAME; the
+// channel's playback object lists them (whep_renditions). They are the quality menu's
+// levels here: choosing one makes a new connection at that rendition (the old session
+// is DELETEd first); Auto is the source.
 
 const GATHER_TIMEOUT_MS = 2000;
 const CONNECT_TIMEOUT_MS = 10000;
@@ -54,19 +60,38 @@ function gathered(pc) {
 }
 
 export class WhepEngine {
-  constructor(video, url, { onFatal, onFallback }) {
+  constructor(video, url, { onFatal, onFallback, onLevels = () => {}, onLevel = () => {}, renditions = [] }) {
     this.kind = "webrtc";
     this.video = video;
     this.url = url;
     this.onFatal = onFatal;
     this.onFallback = onFallback;
+    this.onLevels = onLevels;
+    this.onLevel = onLevel;
+    this.renditions = renditions || [];
+    this.rendition = null; // the chosen rendition's name; null: the server's default, the source
     this.session = null; // the session's URL, for DELETE
     this.pc = null;
     this.closed = false;
     this.played = false;
     this.onPageHide = () => this.leave();
     window.addEventListener("pagehide", this.onPageHide);
+    this.onLevels(this.levels(), this.currentLevel);
     this.start();
+  }
+
+  /** The endpoint for the chosen rendition. */
+  endpoint() {
+    if (!this.rendition) return this.url;
+    const url = new URL(this.url, location.href);
+    url.searchParams.set("rendition", this.rendition);
+    return url.href;
+  }
+
+  /** The channel's renditions changed (a rung started or stopped): the menu follows. */
+  setRenditions(renditions) {
+    this.renditions = renditions || [];
+    this.onLevels(this.levels(), this.currentLevel);
   }
 
   async start() {
@@ -80,23 +105,38 @@ export class WhepEngine {
       const stream = new MediaStream();
       pc.ontrack = (event) => {
         stream.addTrack(event.track);
-        if (this.video.srcObject !== stream) this.video.srcObject = stream;
+        if (this.video.srcObject === stream) return;
+        // A new source pauses the element: a reconnection (another rendition) plays on
+        // if the viewer was playing.
+        const paused = this.video.paused;
+        this.video.srcObject = stream;
+        if (!paused) this.video.play().catch(() => {});
       };
       pc.onconnectionstatechange = () => this.stateChanged();
       await pc.setLocalDescription(await pc.createOffer());
       await gathered(pc);
-      const answer = await fetch(this.url, {
+      const answer = await fetch(this.endpoint(), {
         method: "POST",
         headers: { "Content-Type": "application/sdp" },
         body: pc.localDescription.sdp,
       });
+      if (pc !== this.pc) {
+        pc.close(); // a connection replaced meanwhile (another rendition chosen)
+        return;
+      }
       if (this.closed) return;
+      const body = answer.status === 201 ? null : await answer.json().catch(() => null);
+      const code = body && body.error && body.error.code;
+      if (this.rendition && (code === "no_such_rendition" || code === "rendition_starting")) {
+        // The rung stopped (or is not ready yet): the source instead.
+        this.setLevel(-1);
+        return;
+      }
       if (answer.status === 404) {
         this.onFatal("ended", 404);
         return;
       }
       if (answer.status !== 201) {
-        const body = await answer.json().catch(() => null);
         this.fallBack((body && body.error && body.error.message) || `the server answered ${answer.status}`);
         return;
       }
@@ -116,6 +156,8 @@ export class WhepEngine {
     if (state === "connected") {
       this.played = true;
       clearTimeout(this.connectTimer);
+      const levels = this.levels();
+      this.onLevel(levels[this.currentLevel] || levels.find((level) => level.source));
     } else if (state === "failed" || state === "closed") {
       // Before it ever played, ICE failed (UDP blocked): HLS instead. After: the
       // stream ended or the network went; the page finds out which.
@@ -138,18 +180,45 @@ export class WhepEngine {
   }
 
   levels() {
-    return [];
+    return this.renditions.map((rendition, index) => ({
+      index,
+      name: rendition.name,
+      height: rendition.height || 0,
+      bitrate: 0,
+      source: rendition.name === "source",
+      label: rendition.height ? `${rendition.height}p` : rendition.name,
+    }));
   }
 
   get auto() {
-    return true;
+    return this.rendition === null;
   }
 
   get currentLevel() {
-    return -1;
+    return this.renditions.findIndex((rendition) => rendition.name === this.rendition);
   }
 
-  setLevel() {}
+  /** Play level `index` (-1 or the source: the server's default): a new connection. */
+  setLevel(index) {
+    const level = this.levels()[index];
+    const rendition = level && !level.source ? level.name : null;
+    if (rendition === this.rendition) return;
+    this.rendition = rendition;
+    this.reconnect();
+  }
+
+  reconnect() {
+    clearTimeout(this.connectTimer);
+    this.leave();
+    if (this.pc) {
+      this.pc.onconnectionstatechange = null;
+      this.pc.close();
+      this.pc = null;
+    }
+    this.played = false;
+    this.onLevels(this.levels(), this.currentLevel);
+    this.start();
+  }
 
   // The browser plays what arrives as it arrives: there is no buffer to be behind in.
   behindLive() {
