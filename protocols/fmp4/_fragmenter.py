@@ -267,6 +267,11 @@ class Fragmenter:
         last = track.last_dts_ms
         if last is not None and sample.dts_ms < last:
             raise FMP4Error(f"decode time {sample.dts_ms} ms goes back from {last} ms")
+        if last is not None and track.ticks(sample.dts_ms) - track.ticks(last) > _MAX_U32:
+            # A sample's duration is a 32-bit count of ticks in `trun` (13 h at 90 kHz).
+            raise FMP4Error(
+                f"decode time {sample.dts_ms} ms jumps from {last} ms: too long for a sample"
+            )
         if self._pending_bytes + len(sample.data) > self._max_bytes:
             raise FMP4Error(f"more than {self._max_bytes} bytes held: cut() first")
         if last is not None:
@@ -319,6 +324,9 @@ def _check_nal_units(data: bytes, length_size: int) -> None:
         if size == 0 or pos + size > len(data):
             raise FMP4Error(f"NAL unit length {size} does not fit the access unit")
         pos += size
+
+
+_MAX_U32: Final = 0xFFFF_FFFF
 
 
 def _u32(value: int) -> bytes:

@@ -997,7 +997,10 @@ def resumable_one_input(data: bytes) -> None:
     lines = [(name, value.strip(" \t")) for name, value in _header_lines(text)]
     try:
         request = resumable.parse_request(method, _Pairs(lines), resource)
-        again = resumable.parse_request(method, dict(lines), resource)
+        # Names differ in case only: the last of them counts, as in the list.
+        again = resumable.parse_request(
+            method, {name.lower(): value for name, value in lines}, resource
+        )
     except resumable.ResumableError as exc:
         _check_problem(exc)
         return

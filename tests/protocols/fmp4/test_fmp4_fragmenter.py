@@ -253,6 +253,18 @@ def test_bad_times_are_refused_and_leave_the_fragmenter_as_it_was() -> None:
     assert fragment.duration_ms == 0
 
 
+def test_a_decode_time_jump_longer_than_a_sample_can_last_is_refused() -> None:
+    # trun holds a sample's duration in 32 bits of ticks: at 90 kHz, 47,721,858 ms.
+    f = fmp4.Fragmenter(video=AVC_CONFIG)
+    f.add_video(au(1), dts_ms=0, keyframe=True)
+    f.add_video(au(1), dts_ms=47_721_858, keyframe=False)
+    with pytest.raises(fmp4.FMP4Error, match="jumps from 47721858 ms"):
+        f.add_video(au(1), dts_ms=2 * 47_721_858 + 1, keyframe=False)
+    fragment = f.flush()
+    assert fragment is not None
+    assert fragment.duration_ms == 2 * 47_721_858
+
+
 def test_held_bytes_are_bounded() -> None:
     with pytest.raises(ValueError, match="must be positive"):
         fmp4.Fragmenter(video=AVC_CONFIG, max_fragment_bytes=0)
