@@ -77,7 +77,7 @@ class PartFollower:
         self._step = 0  # the newest frame interval, for the last part's duration
 
     @property
-    def open(self) -> bool:
+    def is_open(self) -> bool:
         """A part is open."""
         return self._position is not None
 

@@ -98,7 +98,7 @@ class PartCutter:
         self._gop_parts = 0  # parts ended since the newest start point
 
     @property
-    def open(self) -> bool:
+    def is_open(self) -> bool:
         """A part is open (a start point has been pushed since the last :meth:`finish`)."""
         return self._segment_start is not None
 

@@ -54,7 +54,7 @@ def test_parts_end_before_the_frame_that_would_overrun_the_part_target() -> None
     )
     last = cutter.finish()
     assert last is not None and last.ends_segment and last.duration_ms <= 300
-    assert cutter.finish() is None and not cutter.open
+    assert cutter.finish() is None and not cutter.is_open
 
 
 def test_a_gop_is_cut_into_equal_parts_so_none_before_a_keyframe_is_short() -> None:
@@ -80,8 +80,8 @@ def test_a_gop_is_cut_into_equal_parts_so_none_before_a_keyframe_is_short() -> N
 
 def test_nothing_opens_before_a_start_point_and_a_long_gop_is_cut_anyway() -> None:
     cutter = hls.PartCutter(part_target_ms=500, segment_target_ms=1000, max_segment_ms=1500)
-    assert cutter.push(0, start_point=False) is None and not cutter.open
-    assert cutter.push(40, start_point=True) is None and cutter.open
+    assert cutter.push(0, start_point=False) is None and not cutter.is_open
+    assert cutter.push(40, start_point=True) is None and cutter.is_open
     assert cutter.push(40, start_point=False) is None  # same instant: never a cut
     results = [cutter.push(ts, start_point=False) for ts in range(80, 1600, 40)]
     forced = [e for e in results if e is not None and e.ends_segment]

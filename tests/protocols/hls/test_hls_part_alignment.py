@@ -19,11 +19,11 @@ def lead(
     starts = []
     msn, part = 0, 0
     for ts, key in frames:
-        was_open = cutter.open
+        was_open = cutter.is_open
         ended = cutter.push(ts, start_point=key)
         if ended is not None:
             msn, part = (msn + 1, 0) if ended.ends_segment else (msn, part + 1)
-        elif was_open or not cutter.open:
+        elif was_open or not cutter.is_open:
             continue
         starts.append((msn, part, ts))
         follower.lead(hls.PartStart(msn=msn, part=part, at_ms=ts))
@@ -48,7 +48,7 @@ def test_a_follower_cuts_where_its_leader_started_parts_and_numbers_them_alike()
             assert follower.position is not None
             assert ended.ends_segment == (follower.position[1] == 0)
             durations[opened[-1]] = ended.duration_ms
-        if follower.open and (not opened or opened[-1] != follower.position):
+        if follower.is_open and (not opened or opened[-1] != follower.position):
             assert follower.position is not None
             opened.append(follower.position)
     # It joined at the next segment start (MSN 1, part 0), then took every start after.
@@ -59,16 +59,16 @@ def test_a_follower_cuts_where_its_leader_started_parts_and_numbers_them_alike()
     last = follower.finish()
     assert last is not None and last.ends_segment and not last.next_independent
     assert last.duration_ms == 199 * FRAME_MS - starts[-1][2] + FRAME_MS
-    assert follower.finish() is None and not follower.open and follower.position is None
+    assert follower.finish() is None and not follower.is_open and follower.position is None
 
 
 def test_independent_is_the_follower_s_own_keyframes() -> None:
     follower = hls.PartFollower()
     for msn, part, at in [(4, 0, 100), (4, 1, 400), (5, 0, 700)]:
         follower.lead(hls.PartStart(msn=msn, part=part, at_ms=at))
-    assert follower.push(50, start_point=True) is None and not follower.open  # before any start
-    assert follower.push(100, start_point=False) is None and not follower.open  # no keyframe
-    assert follower.push(400, start_point=True) is None and not follower.open  # not part 0
+    assert follower.push(50, start_point=True) is None and not follower.is_open  # before any start
+    assert follower.push(100, start_point=False) is None and not follower.is_open  # no keyframe
+    assert follower.push(400, start_point=True) is None and not follower.is_open  # not part 0
     follower.lead(hls.PartStart(msn=5, part=1, at_ms=1000))
     assert follower.push(700, start_point=True) is None
     assert follower.position == (5, 0)
@@ -87,7 +87,7 @@ def test_a_missed_part_shows_in_the_position_and_old_starts_are_bounded() -> Non
     for part in range(5):
         follower.lead(hls.PartStart(msn=2, part=part, at_ms=part * 300))
     # Only the newest three are kept: part 0 is gone, so nothing opens at 0 ms.
-    assert follower.push(0, start_point=True) is None and not follower.open
+    assert follower.push(0, start_point=True) is None and not follower.is_open
     follower.lead(hls.PartStart(msn=3, part=0, at_ms=1500))
     follower.lead(hls.PartStart(msn=3, part=1, at_ms=1800))
     follower.lead(hls.PartStart(msn=3, part=2, at_ms=2100))

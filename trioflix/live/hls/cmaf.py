@@ -268,13 +268,13 @@ class CMAFRendition:
         )
         last = self._last_ms
         jump = last is not None and not last <= timestamp_ms <= last + MAX_GAP_MS
-        if self._cutter.open and (stale or jump):
+        if self._cutter.is_open and (stale or jump):
             self._cut()  # rule 3: a new map, or the break, after a discontinuity
         if keyframe:
             self._key_cts = tag.composition_time_ms
         aligned_ms = timestamp_ms + self._key_cts  # rule 6, protocols.hls.PartStart
         self.progress_ms = aligned_ms
-        if not self._cutter.open:
+        if not self._cutter.is_open:
             if keyframe:
                 self._open(tag, timestamp_ms, aligned_ms, video, audio, stale=stale)
             return
@@ -377,7 +377,7 @@ class CMAFRendition:
 
     def _push_audio(self, tag: flv.AudioTag, timestamp_ms: int) -> None:
         fragmenter = self._fragmenter
-        if not (tag.is_aac_frame and self._cutter.open and fragmenter is not None):
+        if not (tag.is_aac_frame and self._cutter.is_open and fragmenter is not None):
             return
         if fragmenter.audio_config is None:
             return
