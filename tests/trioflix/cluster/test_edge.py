@@ -80,12 +80,17 @@ async def live_on(
     return encoder, key
 
 
-async def record(cmd: list[str], seconds: float) -> None:
-    """Run a player for ``seconds``, then stop it as a viewer closes its window."""
+async def record(cmd: list[str], out: Path, seconds: float) -> None:
+    """Run a player until it has written ``seconds`` of media to ``out``, then stop it
+    as a viewer closes its window. The clock starts at the player's first bytes: on a
+    busy machine the pull through the edge may take a while to open."""
     async with trio.open_nursery() as nursery:
         process: trio.Process = await nursery.start(
             partial(trio.run_process, cmd, check=False, stdin=b"")
         )
+        written = trio.Path(out)
+        while not (await written.exists() and (await written.stat()).st_size > 0):  # noqa: ASYNC110 (a file: poll)
+            await trio.sleep(0.05)
         await trio.sleep(seconds)
         process.terminate()
 
@@ -208,8 +213,8 @@ async def test_edges_play_every_transport(
     # Every viewer at once: each edge serves them all from one pull.
     with trio.fail_after(30):
         async with trio.open_nursery() as viewers:
-            for cmd, _ in players.values():
-                viewers.start_soon(record, cmd, PLAY_S)
+            for cmd, out in players.values():
+                viewers.start_soon(record, cmd, out, PLAY_S)
             viewers.start_soon(ws_viewer)
     for name, (_, path) in players.items():
         frames = decoded_frames(path)

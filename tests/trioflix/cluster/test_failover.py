@@ -212,7 +212,7 @@ async def test_the_origin_killed_under_an_encoder_publishing_through_the_balance
         out = tmp_path / "after-failover.flv"
         cmd = [require(FFMPEG, "ffmpeg"), "-hide_banner", "-loglevel", "error"]
         cmd += ["-i", f"{edge.url}/live/dave.flv", "-c", "copy", str(out)]
-        await record(cmd, PLAY_S)
+        await record(cmd, out, PLAY_S)
     frames = decoded_frames(out)
     assert frames.get("video", 0) > 10, frames
     assert frames.get("audio", 0) > 10, frames

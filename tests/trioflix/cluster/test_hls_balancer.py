@@ -153,7 +153,7 @@ async def test_a_player_without_stickiness_plays_through_the_balancer(
     cmd = [require(FFMPEG, "ffmpeg"), "-hide_banner", "-loglevel", "error"]
     cmd += ["-i", f"{base}/master.m3u8", "-c", "copy", "-f", "mpegts", str(out)]
     with trio.fail_after(LIVE_LIMIT_S):
-        await record(cmd, 6)
+        await record(cmd, out, 6)
     frames = decoded_frames(out)
     assert frames.get("video", 0) > 30, frames
     assert frames.get("audio", 0) > 30, frames
