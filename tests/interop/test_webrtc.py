@@ -12,13 +12,14 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aioice.ice
 import pytest
 import trio
 import trio_asyncio
 from aiortc import RTCConfiguration, RTCPeerConnection
+from aiortc.rtp import RTP_HISTORY_SIZE, RtpPacket
 
 from tests.interop.media import Sample, make_sample
 from tests.interop.whep_client import close_viewer, connected, encoders_opened, whep_offer
@@ -58,6 +59,23 @@ async def _go_live(server: Server, source: Sample, nursery: trio.Nursery) -> str
     return token
 
 
+async def _sent_and_resent(sender: Any) -> tuple[int, int, int]:
+    """A server video sender's RTP packets sent as its RTCP reports count them, and
+    the datagrams it sends for a NACK of a packet it still holds, then of one long
+    gone. Nothing else runs on the loop meanwhile (no await here suspends), so the
+    transport's count moves by those alone."""
+    (outbound,) = [s for s in (await sender.getStats()).values() if s.type == "outbound-rtp"]
+    history = sender._RTCRtpSender__rtp_history
+    held = RtpPacket.parse(next(iter(history.values()))).sequence_number
+    transport = sender.transport
+    before = transport._RTCDtlsTransport__tx_packets
+    await sender._retransmit(held)
+    resent = transport._RTCDtlsTransport__tx_packets - before
+    await sender._retransmit((held - RTP_HISTORY_SIZE) & 0xFFFF)
+    gone = transport._RTCDtlsTransport__tx_packets - before - resent
+    return outbound.packetsSent, resent, gone
+
+
 async def test_two_viewers_decode_the_passed_through_video(
     server: Server, no_b_frames: Sample, nursery: trio.Nursery
 ) -> None:
@@ -77,6 +95,13 @@ async def test_two_viewers_decode_the_passed_through_video(
         assert whep.feeds() == 1
         assert whep.video_feeds() == 1
         assert [encoders_opened(pc) for pc in whep.peer_connections()] == [0, 0]
+        # The server's own RTP loop (ready payloads) keeps what RTCP reports and
+        # what a NACK resends: a packet it holds once (as RTX), one gone not at all.
+        for pc in whep.peer_connections():
+            (sender,) = [t.sender for t in pc.getTransceivers() if t.kind == "video"]
+            sent, resent, gone = await trio_asyncio.aio_as_trio(_sent_and_resent, loop=loop)(sender)
+            assert sent >= 30
+            assert (resent, gone) == (1, 0)
         # A real session takes no trickled candidates; a broken offer is the offer's fault.
         trickle = await server.client.patch(
             viewers[0].location,

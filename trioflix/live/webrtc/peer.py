@@ -19,6 +19,7 @@ from aiortc import (
     sdp,
 )
 
+from trioflix.live.webrtc.rtp_sender import send_payloads
 from trioflix.live.webrtc.tracks import OpusTrack, PassthroughVideoTrack
 
 if TYPE_CHECKING:
@@ -114,7 +115,9 @@ async def answer(
         # the offer does not have would break the answer.
         kinds = {media.kind for media in sdp.SessionDescription.parse(offer).media}
         if "video" in kinds:
-            video = pc.addTransceiver(PassthroughVideoTrack(units), direction="sendonly")
+            video_track = PassthroughVideoTrack(units)
+            video = pc.addTransceiver(video_track, direction="sendonly")
+            send_payloads(video.sender, video_track)
             video.setCodecPreferences(
                 [
                     codec
@@ -124,7 +127,9 @@ async def answer(
                 ]
             )
         if "audio" in kinds:
-            pc.addTransceiver(OpusTrack(listen()), direction="sendonly")
+            audio_track = OpusTrack(listen())
+            audio = pc.addTransceiver(audio_track, direction="sendonly")
+            send_payloads(audio.sender, audio_track)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
         await pc.setLocalDescription(await pc.createAnswer())
     except BaseException as exc:

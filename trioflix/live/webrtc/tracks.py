@@ -1,39 +1,52 @@
-"""aiortc's side of a viewer: tracks that hand over packets already encoded.
+"""aiortc's side of a viewer: tracks that give ready RTP payloads.
 
-aiortc's RTP sender asks its track for the next frame (``recv``, a coroutine on
-the asyncio loop); given a PyAV ``Packet`` instead of a raw frame, it skips its
-encoder and only packetises it (``H264Encoder.pack``: the Annex B stream split
-into NAL units, sent as STAP-A or FU-A; ``OpusEncoder.pack``: one packet per
-RTP payload). ``recv`` waits on the asyncio side, in this viewer's own bounded
-queue that Trio tasks fill (:class:`~trioflix.live.webrtc.handoff.Handoff`): no
-call into Trio per packet.
+A track's sender does not ask it for frames to encode (``recv``, aiortc's loop):
+:mod:`trioflix.live.webrtc.rtp_sender` replaces that loop with one that asks for
+each frame's RTP payloads and its RTP timestamp (:meth:`PayloadTrack.next_payloads`).
+The video's access units are split as aiortc's H.264 packetiser does (the Annex B
+stream into NAL units, sent as STAP-A or FU-A, RFC 6184), the audio's Opus packets
+are a payload each (RFC 7587). ``next_payloads`` waits on the asyncio side, in this
+viewer's own bounded queue that Trio tasks fill
+(:class:`~trioflix.live.webrtc.handoff.Handoff`): no call into Trio per packet.
 
-Imported with the first session: this module loads aiortc and PyAV.
+Imported with the first session: this module loads aiortc.
 """
 
 from __future__ import annotations
 
-from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, NoReturn
 
-import av
 from aiortc import MediaStreamTrack
+from aiortc.codecs.h264 import H264Encoder
 from aiortc.mediastreams import MediaStreamError
-
-from trioflix.live.webrtc.opus import OPUS_RATE
 
 if TYPE_CHECKING:
     from trioflix.live.webrtc.handoff import Handoff
     from trioflix.live.webrtc.opus import OpusPacket
     from trioflix.live.webrtc.video import AccessUnit
 
-__all__ = ["OpusTrack", "PassthroughVideoTrack"]
+__all__ = ["OpusTrack", "PassthroughVideoTrack", "PayloadTrack", "RtpPayloads"]
 
-MILLISECONDS = Fraction(1, 1000)
-OPUS_TIME_BASE = Fraction(1, OPUS_RATE)
+RtpPayloads = tuple[list[bytes], int]  # a frame's RTP payloads, and its RTP timestamp
+VIDEO_CLOCK_PER_MS = 90  # RFC 6184 8.2.1: H.264's RTP clock is 90 kHz
 
 
-class PassthroughVideoTrack(MediaStreamTrack):
+class PayloadTrack(MediaStreamTrack):
+    """A track whose sender sends ready payloads.
+
+    See :func:`~trioflix.live.webrtc.rtp_sender.send_payloads`.
+    """
+
+    async def next_payloads(self) -> RtpPayloads | None:
+        """The next frame's payloads; ``None`` once the track's media ended."""
+        raise NotImplementedError
+
+    async def recv(self) -> NoReturn:
+        # Only aiortc's own sending loop calls this, and send_payloads replaces it.
+        raise MediaStreamError
+
+
+class PassthroughVideoTrack(PayloadTrack):
     """H.264 access units as they came from the publisher."""
 
     kind = "video"
@@ -42,18 +55,15 @@ class PassthroughVideoTrack(MediaStreamTrack):
         super().__init__()
         self._units = units
 
-    async def recv(self) -> av.Packet[Any]:
+    async def next_payloads(self) -> RtpPayloads | None:
         unit = await self._units.get()
         if unit is None:
-            self.stop()
-            raise MediaStreamError
-        packet = av.Packet(unit.data)
-        packet.pts = unit.pts_ms
-        packet.time_base = MILLISECONDS
-        return packet
+            return None
+        nal_units = H264Encoder._split_bitstream(unit.data)
+        return H264Encoder._packetize(nal_units), unit.pts_ms * VIDEO_CLOCK_PER_MS
 
 
-class OpusTrack(MediaStreamTrack):
+class OpusTrack(PayloadTrack):
     """The channel's shared Opus packets, from this viewer's listener."""
 
     kind = "audio"
@@ -62,13 +72,9 @@ class OpusTrack(MediaStreamTrack):
         super().__init__()
         self._listener = listener
 
-    async def recv(self) -> av.Packet[Any]:
+    async def next_payloads(self) -> RtpPayloads | None:
         item = await self._listener.get()
         if item is None:
-            self.stop()
-            raise MediaStreamError
-        data, pts = item
-        packet = av.Packet(data)
-        packet.pts = pts
-        packet.time_base = OPUS_TIME_BASE
-        return packet
+            return None
+        data, pts = item  # already on Opus's 48 kHz RTP clock
+        return [data], pts
