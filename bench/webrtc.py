@@ -314,6 +314,110 @@ def packet_costs(tags: list[flv.FLVTag]) -> dict[str, float]:
     }
 
 
+class _TimedHandoff(Handoff[Any]):
+    """A track's hand-off that adds up the CPU time of its sender between taking a
+    frame and asking for the next: the frame's whole way out (an aiortc sender
+    sends all of a frame's packets without waiting), and nothing of the loop's
+    other tasks (the receiving peer's)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.busy_s = 0.0
+        self._taken: float | None = None
+
+    async def get(self) -> Any:
+        if self._taken is not None:
+            self.busy_s += time.thread_time() - self._taken
+        item = await super().get()
+        self._taken = time.thread_time()
+        return item
+
+
+async def _send_frames(units: list[Any], lean: bool) -> tuple[float, int]:
+    """CPU seconds of one viewer's video sender for ``units``, and its RTP packets:
+    with trioflix's loop (:mod:`trioflix.live.webrtc.rtp_sender`, through
+    :func:`trioflix.live.webrtc.peer.answer`) or with aiortc's own, handed PyAV
+    packets (what the tracks did before); to a receiving aiortc peer on loopback."""
+    import aioice.ice
+    import av
+    from aiortc import (
+        MediaStreamTrack,
+        RTCConfiguration,
+        RTCPeerConnection,
+        RTCRtpSender,
+        RTCSessionDescription,
+    )
+    from aiortc.mediastreams import MediaStreamError
+
+    from trioflix.live.webrtc.peer import answer
+
+    class PyAVTrack(MediaStreamTrack):
+        kind = "video"
+
+        def __init__(self, handoff: Handoff[Any]) -> None:
+            super().__init__()
+            self._handoff = handoff
+
+        async def recv(self) -> av.Packet[Any]:
+            unit = await self._handoff.get()
+            if unit is None:
+                raise MediaStreamError
+            packet = av.Packet(unit.data)
+            packet.pts, packet.time_base = unit.pts_ms, Fraction(1, 1000)
+            return packet
+
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: [HOST]
+    handoff = _TimedHandoff()
+    viewer = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    viewer.addTransceiver("video", direction="recvonly")
+    await viewer.setLocalDescription(await viewer.createOffer())
+    if lean:
+        server = await answer(
+            viewer.localDescription.sdp, handoff, Handoff, lambda state: None, (), None, None
+        )
+    else:
+        server = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        server.addTransceiver(PyAVTrack(handoff), direction="sendonly").setCodecPreferences(
+            [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType == "video/H264"]
+        )
+        await server.setRemoteDescription(viewer.localDescription)
+        await server.setLocalDescription(await server.createAnswer())
+    await viewer.setRemoteDescription(
+        RTCSessionDescription(sdp=server.localDescription.sdp, type="answer")
+    )
+    while server.connectionState != "connected":  # noqa: ASYNC110 - aiortc has no event to wait on
+        await asyncio.sleep(0.01)
+    # At the source's pace, in batches (as the channel's task puts them): a receiver
+    # flooded past its socket's buffer would make the sender's figure a lossy one.
+    for start in range(0, len(units), 10):
+        for unit in units[start : start + 10]:
+            handoff.put(unit)
+        while handoff.size:  # noqa: ASYNC110 - the sender takes them on this loop
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)  # the last frame's packets
+    (sender,) = server.getSenders()
+    (outbound,) = [s for s in (await sender.getStats()).values() if s.type == "outbound-rtp"]
+    await server.close()
+    await viewer.close()
+    return handoff.busy_s, outbound.packetsSent
+
+
+def sender_costs(tags: list[flv.FLVTag]) -> dict[str, float]:
+    """Microseconds per RTP packet of a viewer's whole video sender, aiortc's loop
+    against trioflix's, on the sample's frames (a fresh asyncio loop each)."""
+    video = [t for t in tags if t.tag_type == flv.TagType.VIDEO][:COST_FRAMES]
+    packets = [
+        Packet(Kind.VIDEO, t.timestamp_ms, t.data, keyframe=t.data[0] >> 4 == 1, config=i == 0)
+        for i, t in enumerate(video)
+    ]
+    units = [u for u in map(VideoConverter().convert, packets) if u is not None]
+    figures = {}
+    for name, lean in (("aiortc_sender_us", False), ("trioflix_sender_us", True)):
+        busy_s, sent = asyncio.run(_send_frames(units, lean))
+        figures[name] = busy_s / sent * 1e6
+    return figures
+
+
 async def _nothing() -> int:
     return 1
 
@@ -401,7 +505,11 @@ async def run(
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "load_start": load_average(),
     }
-    costs = {**packet_costs(tags), **await handoff_costs()}
+    costs = {
+        **packet_costs(tags),
+        **await handoff_costs(),
+        **await trio.to_thread.run_sync(sender_costs, tags),
+    }
     servers = [WHEPTrioflix(workdir)]
     if baseline is not None:
         servers.append(WHEPTrioflix(workdir, baseline))
@@ -469,13 +577,15 @@ def render(report: dict[str, Any]) -> str:
         "",
         "| FLV to Annex B | H.264 packetiser | RTP header | SRTP | sendto"
         " | Trio to aiortc: trio_as_aio | Handoff, 1 viewer"
-        f" | Handoff, {HANDOFF_TRACKS} viewers | the same on plain asyncio |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f" | Handoff, {HANDOFF_TRACKS} viewers | the same on plain asyncio"
+        " | whole sender: aiortc's loop | whole sender: trioflix's loop |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
         f"| {costs['flv_to_annex_b_us']:.1f} | {costs['h264_packetise_us']:.1f}"
         f" | {costs['rtp_header_us']:.1f} | {costs['srtp_protect_us']:.1f}"
         f" | {costs['sendto_us']:.1f} | {costs['trio_as_aio_us']:.1f}"
         f" | {costs['handoff_us']:.1f} | {costs['handoffs_us']:.1f}"
-        f" | {costs['native_handoffs_us']:.1f} |",
+        f" | {costs['native_handoffs_us']:.1f} | {costs['aiortc_sender_us']:.1f}"
+        f" | {costs['trioflix_sender_us']:.1f} |",
         "",
         f"({costs['rtp_packets_per_frame']:.1f} RTP packets per frame.)",
     ]
