@@ -410,9 +410,10 @@ def sender_costs(tags: list[flv.FLVTag]) -> dict[str, float]:
         Packet(Kind.VIDEO, t.timestamp_ms, t.data, keyframe=t.data[0] >> 4 == 1, config=i == 0)
         for i, t in enumerate(video)
     ]
-    units = [u for u in map(VideoConverter().convert, packets) if u is not None]
     figures = {}
     for name, lean in (("aiortc_sender_us", False), ("trioflix_sender_us", True)):
+        # Fresh units each: they keep the payloads the first track made of them.
+        units = [u for u in map(VideoConverter().convert, packets) if u is not None]
         busy_s, sent = asyncio.run(_send_frames(units, lean))
         figures[name] = busy_s / sent * 1e6
     return figures

@@ -70,6 +70,9 @@ async def test_one_task_feeds_every_viewer_and_a_lagging_track_is_left_to_its_su
         feed.join(lagging)
         # Joining hands over the primed keyframe at once, before any new packet.
         assert keeping_up.units.size == lagging.units.size == 1
+        # Converted once for both: the one object, whose RTP payloads the first
+        # track to send it makes for the other too.
+        assert keeping_up.units._items[0] is lagging.units._items[0]
         sent = 0
         for timestamp in range(1, 4 * TRACK_UNITS):
             live.publish(Kind.VIDEO, timestamp * 33, SLICE if timestamp % 5 else IDR)

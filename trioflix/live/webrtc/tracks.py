@@ -4,7 +4,8 @@ A track's sender does not ask it for frames to encode (``recv``, aiortc's loop):
 :mod:`trioflix.live.webrtc.rtp_sender` replaces that loop with one that asks for
 each frame's RTP payloads and its RTP timestamp (:meth:`PayloadTrack.next_payloads`).
 The video's access units are split as aiortc's H.264 packetiser does (the Annex B
-stream into NAL units, sent as STAP-A or FU-A, RFC 6184), the audio's Opus packets
+stream into NAL units, sent as STAP-A or FU-A, RFC 6184), once per access unit,
+which the viewers of a rendition share; the audio's Opus packets
 are a payload each (RFC 7587). ``next_payloads`` waits on the asyncio side, in this
 viewer's own bounded queue that Trio tasks fill
 (:class:`~trioflix.live.webrtc.handoff.Handoff`): no call into Trio per packet.
@@ -59,8 +60,9 @@ class PassthroughVideoTrack(PayloadTrack):
         unit = await self._units.get()
         if unit is None:
             return None
-        nal_units = H264Encoder._split_bitstream(unit.data)
-        return H264Encoder._packetize(nal_units), unit.pts_ms * VIDEO_CLOCK_PER_MS
+        if not unit.payloads:  # the first of the rendition's viewers to send it
+            unit.payloads.extend(H264Encoder._packetize(H264Encoder._split_bitstream(unit.data)))
+        return unit.payloads, unit.pts_ms * VIDEO_CLOCK_PER_MS
 
 
 class OpusTrack(PayloadTrack):

@@ -16,7 +16,7 @@ with composition time 0 (x264, NVENC, QuickSync and AMF with B-frames off).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from protocols import flv, hls
@@ -55,17 +55,22 @@ class ReorderedFrames(UnsupportedVideo):
 
 @dataclass(frozen=True, slots=True)
 class AccessUnit:
-    """One picture, ready for the packetiser.
+    """One picture, ready for the packetiser; one object for every viewer of the
+    rendition that is sent it (:class:`~trioflix.live.webrtc.video_feed.VideoFeed`).
 
     Attributes:
         data: Annex B byte stream (AUD, parameter sets before an IDR, the slices).
         pts_ms: Presentation (= decode) time on the channel's timeline, in ms.
         keyframe: An IDR picture: a decoder can start here.
+        payloads: Its RTP payloads, filled by the first viewer's track that sends
+            it (:class:`~trioflix.live.webrtc.tracks.PassthroughVideoTrack`), then
+            taken as they are by the others: a frame is packetised once.
     """
 
     data: bytes
     pts_ms: int
     keyframe: bool
+    payloads: list[bytes] = field(default_factory=list, compare=False)
 
 
 def unsupported_reason(config: Packet | None, frames: Iterable[Packet]) -> str | None:

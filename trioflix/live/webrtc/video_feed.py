@@ -10,6 +10,13 @@ the channel's packets, and for each viewer takes what its subscriber holds,
 converts it to access units and puts them on the viewer's :class:`Handoff` to
 its track, without waiting.
 
+The viewers share the access units too: a frame converted for one viewer is
+kept (:class:`SharedUnits`, the last ``SHARED_UNITS``) and given as the same
+object to the others, whose tracks then take the RTP payloads the first one made
+(:attr:`~trioflix.live.webrtc.video.AccessUnit.payloads`): a frame is converted
+and packetised once per rendition, not per viewer. Each viewer still runs its own
+converter on the sequence headers, and on a frame the others no longer hold.
+
 A viewer whose track is behind (its aiortc sender has not taken
 ``TRACK_UNITS`` access units yet: the server is short of CPU) is not given more:
 the packets stay in its subscriber, whose rules decide what it skips, and the
@@ -18,6 +25,7 @@ next batch of the channel tries again.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 import trio
@@ -27,14 +35,33 @@ from trioflix.live.webrtc.video import UnsupportedVideo, VideoConverter
 
 if TYPE_CHECKING:
     from trioflix.live.channel.fanout import Subscriber
+    from trioflix.live.channel.packets import Packet
     from trioflix.live.channel.stream import LiveStream
     from trioflix.live.webrtc.video import AccessUnit
 
-__all__ = ["TRACK_UNITS", "VideoFeed", "ViewerVideo"]
+__all__ = ["SHARED_UNITS", "TRACK_UNITS", "SharedUnits", "VideoFeed", "ViewerVideo"]
 
 # A second at 30 fps ahead of the sender: more only delays the skip that the
 # subscriber makes for a viewer that lags; a whole primed GOP is put at once anyway.
 TRACK_UNITS = 30
+# Four seconds at 30 fps (some 1.5 MB at 3 Mbit/s): a primed GOP and a second of
+# lag; a viewer further behind converts its own.
+SHARED_UNITS = 120
+
+
+class SharedUnits:
+    """A rendition's last access units by the packet they came from, for its viewers."""
+
+    def __init__(self) -> None:
+        self._units: OrderedDict[Packet, AccessUnit] = OrderedDict()
+
+    def get(self, packet: Packet) -> AccessUnit | None:
+        return self._units.get(packet)
+
+    def add(self, packet: Packet, unit: AccessUnit) -> None:
+        self._units[packet] = unit
+        if len(self._units) > SHARED_UNITS:
+            self._units.popitem(last=False)
 
 
 class ViewerVideo:
@@ -51,6 +78,7 @@ class ViewerVideo:
         self.end_reason: str | None = None
         self._converter = VideoConverter()
         self._ended = ended
+        self.shared = SharedUnits()  # its feed's, once it joins one
 
     def pull(self, *, bounded: bool = True) -> None:
         """Move what the subscriber holds to the track, unless the track is behind
@@ -66,11 +94,21 @@ class ViewerVideo:
             return
         try:
             for packet in batch:
-                unit = self._converter.convert(packet)
+                unit = self._convert(packet)
                 if unit is not None:
                     self.units.put(unit)
         except UnsupportedVideo as exc:
             self.end(str(exc))
+
+    def _convert(self, packet: Packet) -> AccessUnit | None:
+        # Only frames are shared; a sequence header goes to this viewer's converter
+        # (which it changes), as does a frame the others no longer hold.
+        if (unit := self.shared.get(packet)) is not None:
+            return unit
+        unit = self._converter.convert(packet)
+        if unit is not None:
+            self.shared.add(packet, unit)
+        return unit
 
     def end(self, reason: str | None) -> None:
         """The track gets what is queued, then its end; the session is told."""
@@ -92,6 +130,7 @@ class VideoFeed:
         self.live = live
         self._viewers: set[ViewerVideo] = set()
         self._scope = trio.CancelScope()
+        self._shared = SharedUnits()
 
     @property
     def running(self) -> bool:
@@ -103,6 +142,7 @@ class VideoFeed:
             viewer.end(viewer.subscriber.closed_reason or "the channel's video ended")
             return
         self._viewers.add(viewer)
+        viewer.shared = self._shared
         viewer.pull()
 
     def leave(self, viewer: ViewerVideo) -> None:
