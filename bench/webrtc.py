@@ -18,9 +18,11 @@ core for both protocols.
 
 Cost part, in this process: the time per packet of each step a WHEP viewer's
 video takes, on the sample's own frames: the FLV frame to Annex B, aiortc's H.264
-packetiser, the RTP header, SRTP (pylibsrtp), ``sendto`` on loopback; and the
-hand-off from Trio to aiortc's task, as a call into Trio from asyncio
-(``trio_as_aio``, what each viewer's track did per packet before) against the
+packetiser, the RTP header, SRTP (pylibsrtp), ``sendto`` on loopback; a viewer's
+whole video sender to an aiortc peer on loopback, aiortc's own loop against
+trioflix's (:func:`sender_costs`); and the hand-off from Trio to aiortc's task,
+as a call into Trio from asyncio (``trio_as_aio``, what each viewer's track did
+per packet before) against the
 :class:`~trioflix.live.webrtc.handoff.Handoff` the tracks wait on now.
 """
 
