@@ -33,6 +33,8 @@ from ._playlist import PlaylistSegment as PlaylistSegment
 from ._playlist import Variant as Variant
 from ._playlist import render_master_playlist as render_master_playlist
 from ._playlist import render_vod_playlist as render_vod_playlist
+from ._segmenter import DEFAULT_MAX_EXTRA_MS as DEFAULT_MAX_EXTRA_MS
+from ._segmenter import DEFAULT_MAX_GAP_MS as DEFAULT_MAX_GAP_MS
 from ._segmenter import DEFAULT_MAX_SEGMENT_BYTES as DEFAULT_MAX_SEGMENT_BYTES
 from ._segmenter import DEFAULT_TARGET_DURATION_MS as DEFAULT_TARGET_DURATION_MS
 from ._segmenter import Segmenter as Segmenter

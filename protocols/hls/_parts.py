@@ -39,6 +39,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Final
 
+from ._segmenter import DEFAULT_MAX_EXTRA_MS
+
 __all__ = ["PartCutter", "PartEnded"]
 
 # The intervals a part's length is projected with: a few frames, so one short step
@@ -69,7 +71,8 @@ class PartCutter:
     Args:
         part_target_ms: EXT-X-PART-INF's PART-TARGET: no part is made longer.
         segment_target_ms: Cut segments at the first start point this far in (less 5 %).
-        max_segment_ms: Cut a segment at any frame this far in (default: target + 1 s).
+        max_segment_ms: Cut a segment at any frame this far in (default: target +
+            ``DEFAULT_MAX_EXTRA_MS``, as :class:`Segmenter` does).
 
     Raises:
         ValueError: A non-positive duration, a part target above the segment target, or
@@ -80,7 +83,7 @@ class PartCutter:
         self, *, part_target_ms: int, segment_target_ms: int, max_segment_ms: int | None = None
     ) -> None:
         if max_segment_ms is None:
-            max_segment_ms = segment_target_ms + 1000
+            max_segment_ms = segment_target_ms + DEFAULT_MAX_EXTRA_MS
         if part_target_ms <= 0 or part_target_ms > segment_target_ms:
             raise ValueError("the part target must be positive and at most the segment target")
         if max_segment_ms < segment_target_ms:

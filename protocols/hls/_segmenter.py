@@ -56,6 +56,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 __all__ = [
+    "DEFAULT_MAX_EXTRA_MS",
+    "DEFAULT_MAX_GAP_MS",
     "DEFAULT_MAX_SEGMENT_BYTES",
     "DEFAULT_TARGET_DURATION_MS",
     "SegmentEvent",
@@ -67,11 +69,14 @@ __all__ = [
 DEFAULT_TARGET_DURATION_MS: Final = 2000  # short segments keep live latency near 3 x 2 s
 # A segment is cut at the next keyframe after the target; without one, this much later
 # anyway, so an encoder with a long keyframe interval still yields bounded segments.
-DEFAULT_MAX_EXTRA_MS: Final = 1000
-# Timestamp steps larger than this are discontinuities (publisher stall, encoder reset).
-# It also bounds how far a segment can overshoot: 500 ms keeps 2 s segments at
-# EXT-X-TARGETDURATION 3.
-DEFAULT_MAX_GAP_MS: Final = 500
+# With DEFAULT_MAX_GAP_MS it is the 500 ms that EXTINF rounding (RFC 8216 4.3.3.1)
+# allows past a whole-second target: 2 s segments keep EXT-X-TARGETDURATION 2, which
+# players multiply by three for their distance from the live edge (3 would cost 3 s).
+DEFAULT_MAX_EXTRA_MS: Final = 250
+# Timestamp steps larger than this are discontinuities (publisher stall, encoder reset);
+# any stream with audio, or video at 4 frames/s or more, steps less. It also bounds
+# how far a segment can overshoot its cut (see DEFAULT_MAX_EXTRA_MS).
+DEFAULT_MAX_GAP_MS: Final = 250
 # ~3 s at 170 Mbit/s: far above any sane ingest, yet a bound on what one segment buffers.
 DEFAULT_MAX_SEGMENT_BYTES: Final = 64 * 1024 * 1024
 
@@ -137,7 +142,8 @@ class Segmenter:
 
     Args:
         target_duration_ms: Cut at the first keyframe at least this far into a segment.
-        max_duration_ms: Cut at any frame this far into a segment (default: target + 1 s).
+        max_duration_ms: Cut at any frame this far into a segment (default: target +
+            :data:`DEFAULT_MAX_EXTRA_MS`).
         max_gap_ms: Larger timestamp steps are discontinuities.
         max_segment_bytes: Cut at any frame once a segment holds this many bytes.
         video: ``False`` for audio-only streams: every AAC frame is then a start point and

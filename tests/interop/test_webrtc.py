@@ -84,7 +84,12 @@ async def test_two_viewers_decode_the_passed_through_video(
     live = server.app.trioflix.registry.get("alice")
     assert live is not None
     async with trio_asyncio.open_loop() as loop:
-        viewers = [await whep_offer(server.client, "/live/alice/whep", loop) for _ in range(2)]
+        # The second offers without candidates and sends them in a PATCH (trickle ICE),
+        # ignoring the answer's: it connects only if the server uses the trickled ones.
+        viewers = [
+            await whep_offer(server.client, "/live/alice/whep", loop, trickle=trickled)
+            for trickled in (False, True)
+        ]
         await wait_until(
             lambda: all(v.video_frames >= 30 and v.audio_frames >= 25 for v in viewers)
         )
@@ -102,14 +107,22 @@ async def test_two_viewers_decode_the_passed_through_video(
             sent, resent, gone = await trio_asyncio.aio_as_trio(_sent_and_resent, loop=loop)(sender)
             assert sent >= 30
             assert (resent, gone) == (1, 0)
-        # A real session takes no trickled candidates; a broken offer is the offer's fault.
-        trickle = await server.client.patch(
-            viewers[0].location,
-            content=b"a=candidate:1 1 udp 1 127.0.0.1 9 typ host\r\n",
-            headers={"Content-Type": "application/trickle-ice-sdpfrag"},
+        # Trickle ICE as RFC 9725 4.3.1 says: the entity-tag must match, no ICE restart.
+        frag = {"Content-Type": "application/trickle-ice-sdpfrag"}
+        candidate = b"a=candidate:1 1 udp 1 127.0.0.1 9 typ host\r\n"
+        stale = await server.client.patch(
+            viewers[0].location, content=candidate, headers={**frag, "If-Match": '"other"'}
         )
-        assert trickle.status_code == 405
-        assert trickle.headers["Allow"] == "DELETE, OPTIONS"
+        assert stale.status_code == 412
+        restart = await server.client.patch(
+            viewers[0].location, content=b"a=ice-ufrag:new1\r\na=ice-pwd:" + b"p" * 22, headers=frag
+        )
+        assert restart.status_code == 422
+        assert restart.json()["error"]["code"] == "ice_restart_unsupported"
+        as_sdp = await server.client.patch(viewers[0].location, content=candidate, headers=SDP)
+        assert as_sdp.status_code == 415
+        late = await server.client.patch(viewers[0].location, content=candidate, headers=frag)
+        assert late.status_code == 204  # a connected session takes it too, harmlessly
         garbage = await server.client.post(
             "/live/alice/whep", content=b"v=0\r\nm=video nonsense\r\n", headers=SDP
         )

@@ -95,11 +95,19 @@ async def test_a_whip_publisher_is_a_live_channel_on_hls_and_http_flv(
     other_key = await server.create_key(token)
     whip = server.app.trioflix.whip
     async with trio_asyncio.open_loop() as loop:
-        publisher = await whip_publish(server.client, WHIP, key, source.path, loop)
+        # Its candidates come after the offer, in a PATCH (trickle ICE), and the
+        # answer's are dropped: it connects only through the trickled ones.
+        publisher = await whip_publish(server.client, WHIP, key, source.path, loop, trickle=True)
         assert publisher.location.startswith(f"{WHIP}/")
         assert publisher.links == []  # no ICE servers configured
         with trio.fail_after(20):
             await wait_connected(publisher)
+        stale = await server.client.patch(
+            publisher.location,
+            content=b"a=end-of-candidates\r\n",
+            headers={"Content-Type": "application/trickle-ice-sdpfrag", "If-Match": '"old"'},
+        )
+        assert stale.status_code == 412
         await wait_live(server, "alice")
         assert whip.sessions == 1
         # Another key of the channel is refused while this one is live (as over RTMP).

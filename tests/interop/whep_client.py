@@ -21,7 +21,15 @@ from aiortc.mediastreams import MediaStreamError
 if TYPE_CHECKING:
     from aiortc import MediaStreamTrack
 
-__all__ = ["WHEPViewer", "close_viewer", "connected", "encoders_opened", "whep_offer"]
+__all__ = [
+    "WHEPViewer",
+    "close_viewer",
+    "connected",
+    "encoders_opened",
+    "trickle_fragment",
+    "whep_offer",
+    "without_candidates",
+]
 
 
 @dataclass
@@ -69,22 +77,65 @@ async def _accept(viewer: WHEPViewer) -> None:
     await viewer.pc.setRemoteDescription(RTCSessionDescription(sdp=viewer.answer, type="answer"))
 
 
+def without_candidates(sdp: str) -> str:
+    """``sdp`` with no candidate and no end-of-candidates: as offered before gathering."""
+    lines = sdp.splitlines(keepends=True)
+    return "".join(
+        line for line in lines if not line.startswith(("a=candidate:", "a=end-of-candidates"))
+    )
+
+
+def trickle_fragment(sdp: str) -> str:
+    """The trickle-ice-sdpfrag (RFC 8840) carrying the candidates of ``sdp``'s first
+    media section (the BUNDLE's), with its ufrag/pwd and end-of-candidates."""
+    lines = sdp.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("m="))
+    rest = next((i for i, line in enumerate(lines) if i > first and line.startswith("m=")), None)
+    section = lines[first:rest]
+    wanted = ("a=ice-ufrag:", "a=ice-pwd:", "a=mid:", "a=candidate:")
+    body = [lines[first], *(line for line in section if line.startswith(wanted))]
+    ice = [line for line in body if line.startswith(("a=ice-ufrag:", "a=ice-pwd:"))]
+    media = [line for line in body if not line.startswith(("a=ice-ufrag:", "a=ice-pwd:"))]
+    return "\r\n".join([*ice, *media, "a=end-of-candidates"]) + "\r\n"
+
+
 async def whep_offer(
-    client: httpx.AsyncClient, url: str, loop: asyncio.AbstractEventLoop
+    client: httpx.AsyncClient,
+    url: str,
+    loop: asyncio.AbstractEventLoop,
+    *,
+    trickle: bool = False,
 ) -> WHEPViewer:
-    """Offer to ``url`` (the channel's WHEP endpoint) and start receiving."""
+    """Offer to ``url`` (the channel's WHEP endpoint) and start receiving.
+
+    With ``trickle``, the offer carries no candidate and the answer's are dropped:
+    the client's candidates reach the server only in a ``PATCH`` after the answer,
+    so the two can connect only if the server uses them.
+    """
     pc, offer = await trio_asyncio.aio_as_trio(_offer, loop=loop)()
-    response = await client.post(url, content=offer, headers={"Content-Type": "application/sdp"})
+    posted = without_candidates(offer) if trickle else offer
+    response = await client.post(url, content=posted, headers={"Content-Type": "application/sdp"})
     if response.status_code != 201:
         await trio_asyncio.aio_as_trio(pc.close, loop=loop)()
         raise AssertionError(f"WHEP offer answered {response.status_code}: {response.text}")
     viewer = WHEPViewer(
         pc=pc,
         location=response.headers["Location"],
-        answer=response.text,
+        answer=without_candidates(response.text) if trickle else response.text,
         links=response.headers.get_list("Link"),
     )
     await trio_asyncio.aio_as_trio(_accept, loop=loop)(viewer)
+    if trickle:
+        patched = await client.patch(
+            viewer.location,
+            content=trickle_fragment(offer),
+            headers={
+                "Content-Type": "application/trickle-ice-sdpfrag",
+                "If-Match": response.headers["ETag"],
+            },
+        )
+        if patched.status_code != 204:
+            raise AssertionError(f"WHEP trickle answered {patched.status_code}: {patched.text}")
     return viewer
 
 

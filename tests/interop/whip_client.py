@@ -17,6 +17,8 @@ import trio_asyncio
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer
 
+from tests.interop.whep_client import trickle_fragment, without_candidates
+
 if TYPE_CHECKING:
     import asyncio
     from pathlib import Path
@@ -57,23 +59,41 @@ async def whip_publish(
     key: str,
     source: Path,
     loop: asyncio.AbstractEventLoop,
+    *,
+    trickle: bool = False,
 ) -> WHIPPublisher:
     """Offer ``source`` to ``url`` with ``key`` and start sending.
 
+    With ``trickle``, the offer carries no candidate and the answer's are dropped:
+    the candidates reach the server only in a ``PATCH`` (trickle ICE).
+
     Raises:
-        AssertionError: the server did not answer 201 (the message has its answer).
+        AssertionError: the server did not answer 201 (the message has its answer),
+            or 204 to the trickle.
     """
     pc, player, offer = await trio_asyncio.aio_as_trio(_offer, loop=loop)(source)
     response = await client.post(
         url,
-        content=offer,
+        content=without_candidates(offer) if trickle else offer,
         headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {key}"},
     )
     if response.status_code != 201:
         await trio_asyncio.aio_as_trio(pc.close, loop=loop)()
         raise AssertionError(f"WHIP offer answered {response.status_code}: {response.text}")
-    answer = RTCSessionDescription(sdp=response.text, type="answer")
+    sdp = without_candidates(response.text) if trickle else response.text
+    answer = RTCSessionDescription(sdp=sdp, type="answer")
     await trio_asyncio.aio_as_trio(pc.setRemoteDescription, loop=loop)(answer)
+    if trickle:
+        patched = await client.patch(
+            response.headers["Location"],
+            content=trickle_fragment(offer),
+            headers={
+                "Content-Type": "application/trickle-ice-sdpfrag",
+                "If-Match": response.headers["ETag"],
+            },
+        )
+        if patched.status_code != 204:
+            raise AssertionError(f"WHIP trickle answered {patched.status_code}: {patched.text}")
     return WHIPPublisher(
         pc=pc,
         player=player,

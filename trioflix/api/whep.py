@@ -4,9 +4,12 @@
 with the SDP answer, the session's URL in ``Location`` and the ICE servers in
 ``Link: <url>; rel="ice-server"`` headers (the endpoint's ``OPTIONS`` carries them
 too, for a player to gather through them before it offers). The session's URL takes ``DELETE``
-(the viewer leaves) and answers ``PATCH`` with 405: the answer already carries
-every server candidate (aiortc gathers before it answers), and the player's own
-arrive in its offer, so there is nothing to trickle. Both answer CORS
+(the viewer leaves) and ``PATCH`` with the player's trickled candidates
+(``application/trickle-ice-sdpfrag``, RFC 9725 4.3.1: ``204``; ``If-Match``
+with another entity-tag than the ``ETag`` of the ``201``: ``412``; an ICE
+restart: ``422``; :mod:`trioflix.live.webrtc.trickle`). The server trickles
+nothing itself: its answer carries every candidate (aiortc gathers before it
+answers). Both answer CORS
 pre-flights: the media is public, so any origin may play it. ``?rendition=NAME``
 picks what is played (the source by default, a ladder rung such as ``360p``, a
 multitrack publisher's ``track1``): the endpoint URL is opaque to a WHEP client, so
@@ -23,19 +26,31 @@ from quart import Blueprint, Response, request
 
 from trioflix.errors import APIError
 from trioflix.live.webrtc.sessions import SessionRefused
+from trioflix.live.webrtc.trickle import Fragment, parse_fragment
 from trioflix.state import state
 
 if TYPE_CHECKING:
     from trioflix.config import Settings
 
-__all__ = ["blueprint", "ice_server_links", "preflight", "read_offer"]
+__all__ = [
+    "blueprint",
+    "check_if_match",
+    "ice_server_links",
+    "preflight",
+    "read_fragment",
+    "read_offer",
+    "session_etag",
+]
 
 blueprint = Blueprint("whep", __name__)
 
 SDP_TYPE = "application/sdp"
+TRICKLE_TYPE = "application/trickle-ice-sdpfrag"
 MAX_OFFER_BYTES = 64 * 1024  # a browser's offer is 3-10 KiB; more is not an offer
+MAX_FRAGMENT_BYTES = 16 * 1024  # a candidate line is about 100 bytes
 ENDPOINT_METHODS = "POST, OPTIONS"
-SESSION_METHODS = "DELETE, OPTIONS"
+SESSION_METHODS = "DELETE, PATCH, OPTIONS"
+EXPOSED = "Location, Link, ETag"
 
 
 def _quote(value: str) -> str:
@@ -77,22 +92,61 @@ async def read_offer() -> str:
     Raises:
         APIError: 415 not sent as ``application/sdp``, 413 over 64 KiB, 400 not SDP.
     """
-    content_type = (request.mimetype or "").lower()
-    if content_type != SDP_TYPE:
-        raise APIError(415, "unsupported_media_type", f"the offer must be sent as {SDP_TYPE}")
-    if (request.content_length or 0) > MAX_OFFER_BYTES:
-        raise APIError(413, "payload_too_large", "an SDP offer is at most 64 KiB")
-    body = await request.get_data(cache=False, as_text=False, parse_form_data=False)
-    assert isinstance(body, bytes)
-    if len(body) > MAX_OFFER_BYTES:
-        raise APIError(413, "payload_too_large", "an SDP offer is at most 64 KiB")
-    try:
-        sdp = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise APIError(400, "bad_sdp", "the SDP offer is not UTF-8 text") from None
+    sdp = await _body(SDP_TYPE, MAX_OFFER_BYTES, "the offer")
     if not sdp.startswith("v=0"):
         raise APIError(400, "bad_sdp", "the body is not an SDP offer (it must start with v=0)")
     return sdp
+
+
+async def _body(content_type: str, limit: int, what: str) -> str:
+    if (request.mimetype or "").lower() != content_type:
+        raise APIError(415, "unsupported_media_type", f"{what} must be sent as {content_type}")
+    if (request.content_length or 0) > limit:
+        raise APIError(413, "payload_too_large", f"{what} is at most {limit // 1024} KiB")
+    body = await request.get_data(cache=False, as_text=False, parse_form_data=False)
+    assert isinstance(body, bytes)
+    if len(body) > limit:
+        raise APIError(413, "payload_too_large", f"{what} is at most {limit // 1024} KiB")
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise APIError(400, "bad_sdp", f"{what} is not UTF-8 text") from None
+
+
+async def read_fragment() -> Fragment:
+    """The request's trickle-ice-sdpfrag (a WHEP or WHIP ``PATCH``).
+
+    Raises:
+        APIError: 415 not sent as ``application/trickle-ice-sdpfrag``, 413 over
+            16 KiB, 400 not an SDP fragment.
+    """
+    text = await _body(TRICKLE_TYPE, MAX_FRAGMENT_BYTES, "the fragment")
+    try:
+        return parse_fragment(text)
+    except SessionRefused as exc:
+        raise APIError(exc.status, exc.code, str(exc)) from None
+
+
+def session_etag(session_id: str) -> str:
+    """The entity-tag of a session's ICE session (RFC 9725 4.3.1); without ICE
+    restarts it never changes."""
+    return f'"{session_id}"'
+
+
+def check_if_match(session_id: str) -> None:
+    """Refuse a ``PATCH`` whose ``If-Match`` names another ICE session.
+
+    Raises:
+        APIError: 412 ``If-Match`` matches neither ``*`` nor the session's entity-tag.
+    """
+    wanted = request.headers.get("If-Match")
+    if wanted is None:
+        return  # no precondition (RFC 9110 13.1.1)
+    tags = {tag.strip() for tag in wanted.split(",")}
+    if "*" not in tags and session_etag(session_id) not in tags:
+        raise APIError(
+            412, "precondition_failed", "If-Match names another ICE session than this one"
+        )
 
 
 @blueprint.route("/live/<channel>/whep", methods=["OPTIONS"])
@@ -102,7 +156,7 @@ async def endpointpreflight(channel: str) -> Response:
     response = preflight(ENDPOINT_METHODS)
     for link in ice_server_links(state().settings):
         response.headers.add("Link", link)
-    response.headers["Access-Control-Expose-Headers"] = "Location, Link"
+    response.headers["Access-Control-Expose-Headers"] = EXPOSED
     return response
 
 
@@ -123,9 +177,10 @@ async def offer(channel: str) -> Response:
         raise APIError(exc.status, exc.code, str(exc), headers=headers) from None
     response = Response(answer.sdp, 201, content_type=SDP_TYPE)
     response.headers["Location"] = f"/live/{channel}/whep/{answer.session_id}"
+    response.headers["ETag"] = session_etag(answer.session_id)
     for link in ice_server_links(state().settings):
         response.headers.add("Link", link)
-    response.headers["Access-Control-Expose-Headers"] = "Location, Link"
+    response.headers["Access-Control-Expose-Headers"] = EXPOSED
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -143,14 +198,15 @@ async def leave(channel: str, session_id: str) -> Response:
     return Response("", 200)
 
 
-@blueprint.route("/live/<channel>/whep/<session_id>", methods=["PATCH"])
+@blueprint.patch("/live/<channel>/whep/<session_id>")
 async def trickle(channel: str, session_id: str) -> Response:
-    """Trickle ICE and ICE restarts are not supported: 405 (WHIP 4.4)."""
+    """The player's trickled candidates: ``204`` once they are in the ICE checks."""
     if not state().whep.has(channel, session_id):
         raise APIError(404, "no_session", "no such WebRTC session")
-    raise APIError(
-        405,
-        "method_not_allowed",
-        "this server takes no trickled candidates: its answer carries all of its own",
-        headers={"Allow": SESSION_METHODS},
-    )
+    check_if_match(session_id)
+    fragment = await read_fragment()
+    try:
+        await state().whep.trickle(channel, session_id, fragment)
+    except SessionRefused as exc:
+        raise APIError(exc.status, exc.code, str(exc)) from None
+    return Response("", 204)

@@ -11,9 +11,10 @@ its wrong keys, 403 when the ``publish.authorize`` hook refuses, 409 when the
 channel is live from another key or its streamer stopped it.
 
 The session's URL takes ``DELETE`` (the encoder stops: the live session ends at
-once) and answers ``PATCH`` with 405 (no trickle ICE or ICE restarts, WHIP
-4.4). Errors are JSON; the SDP bodies are not, so the OpenAPI document leaves
-these routes out (:data:`trioflix.api.contract.NOT_JSON`).
+once) and ``PATCH`` with the encoder's trickled candidates, as WHEP's does
+(:func:`trioflix.api.whep.trickle`: 204, 412 for a stale ``If-Match``, 422 for
+an ICE restart, which is not supported). Errors are JSON; the SDP bodies are
+not, so the OpenAPI document leaves these routes out (:data:`trioflix.api.contract.NOT_JSON`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,16 @@ import math
 
 from quart import Blueprint, Response, request
 
-from trioflix.api.whep import SDP_TYPE, ice_server_links, preflight, read_offer
+from trioflix.api.whep import (
+    EXPOSED,
+    SDP_TYPE,
+    check_if_match,
+    ice_server_links,
+    preflight,
+    read_fragment,
+    read_offer,
+    session_etag,
+)
 from trioflix.errors import APIError
 from trioflix.live.channel.authorize import PublishDenied, authorize_publish
 from trioflix.live.webrtc.sessions import SessionRefused
@@ -33,7 +43,7 @@ __all__ = ["blueprint"]
 blueprint = Blueprint("whip", __name__)
 
 ENDPOINT_METHODS = "POST, OPTIONS"
-SESSION_METHODS = "DELETE, OPTIONS"
+SESSION_METHODS = "DELETE, PATCH, OPTIONS"
 # RFC 6750 3: a request without a token, or with a bad one, is told how to authenticate.
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="trioflix WHIP"'}
 
@@ -57,7 +67,7 @@ async def endpoint_preflight() -> Response:
     response = preflight(ENDPOINT_METHODS)
     for link in ice_server_links(state().settings):
         response.headers.add("Link", link)
-    response.headers["Access-Control-Expose-Headers"] = "Location, Link"
+    response.headers["Access-Control-Expose-Headers"] = EXPOSED
     return response
 
 
@@ -97,9 +107,10 @@ async def offer() -> Response:
         raise APIError(exc.status, exc.code, str(exc)) from None
     response = Response(answer.sdp, 201, content_type=SDP_TYPE)
     response.headers["Location"] = f"/api/whip/{answer.session_id}"
+    response.headers["ETag"] = session_etag(answer.session_id)
     for link in ice_server_links(app_state.settings):
         response.headers.add("Link", link)
-    response.headers["Access-Control-Expose-Headers"] = "Location, Link"
+    response.headers["Access-Control-Expose-Headers"] = EXPOSED
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -117,14 +128,15 @@ async def stop(session_id: str) -> Response:
     return Response("", 200)
 
 
-@blueprint.route("/api/whip/<session_id>", methods=["PATCH"])
+@blueprint.patch("/api/whip/<session_id>")
 async def trickle(session_id: str) -> Response:
-    """Trickle ICE and ICE restarts are not supported: 405 (WHIP 4.4)."""
+    """The encoder's trickled candidates: ``204`` once they are in the ICE checks."""
     if not state().whip.has(session_id):
         raise APIError(404, "no_session", "no such WHIP session")
-    raise APIError(
-        405,
-        "method_not_allowed",
-        "this server takes no trickled candidates: its answer carries all of its own",
-        headers={"Allow": SESSION_METHODS},
-    )
+    check_if_match(session_id)
+    fragment = await read_fragment()
+    try:
+        await state().whip.trickle(session_id, fragment)
+    except SessionRefused as exc:
+        raise APIError(exc.status, exc.code, str(exc)) from None
+    return Response("", 204)

@@ -24,7 +24,7 @@ from trioflix.auth.bearer import user_for_authorization
 from trioflix.errors import APIError
 from trioflix.storage import StorageUnavailable
 from trioflix.store import StoreUnavailable
-from trioflix.uploads import records
+from trioflix.uploads import records, running_digest
 from trioflix.uploads.appends import (
     after_release,
     finish_upload,
@@ -239,9 +239,10 @@ async def _create(
             expires_at=expires_at,
             multipart_id=multipart_id,
         )
-        # Its running sha-256 starts with it, so a Repr-Digest can be checked at the end.
-        await records.save_digest(tx, upload_id, 0, RunningSha256().state())
-    upload = replace(upload, digest_state=RunningSha256().state(), digest_offset=0)
+        if running_digest.available():
+            # Its running sha-256 starts with it, so a Repr-Digest can be checked at the end.
+            await records.save_digest(tx, upload_id, 0, RunningSha256().state())
+            upload = replace(upload, digest_state=RunningSha256().state(), digest_offset=0)
     # From here on every answer names the upload, so the client can resume it.
     location.append(("Location", f"{RESUMABLE_PATH}/{upload_id}"))
     logger.info("resumable upload %s created (length %s)", upload_id, length)
@@ -366,6 +367,15 @@ def _representation(
     expected = req.repr_sha256 or upload.repr_sha256
     if expected is None:
         return None
+    if running is None and not running_digest.available():
+        if req.offset == 0 and req.complete:
+            return None  # the content is the whole upload: its own digest is checked
+        raise resumable.ResumableError(
+            501,
+            "repr_digest_unavailable",
+            "this server cannot keep a sha-256 across requests (no OpenSSL libcrypto):"
+            " send Repr-Digest only with a request carrying the whole upload",
+        )
     if running is None:
         logger.warning(
             "upload %s: its running digest was lost (a crash), Repr-Digest not checked", upload.id

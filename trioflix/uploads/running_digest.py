@@ -10,8 +10,14 @@ bytes not yet hashed) is stored with the upload each time its offset is
 committed, so that it always says which offset it covers.
 
 ``hashlib`` cannot export that state, so this uses OpenSSL's ``SHA256_*``
-functions (the library ``hashlib`` itself is built on) through ``ctypes``;
-they release the GIL as ``hashlib`` does, and hash as fast. The stored form
+functions through ``ctypes``, from the very libcrypto ``hashlib`` is built on:
+the symbols are looked up through Python's own ``_hashlib`` extension, which
+the dynamic loader resolves in the libraries it is linked against, so this
+works where ``ctypes.util.find_library`` finds nothing (no ``ldconfig`` cache,
+musl, slim containers) and never picks another OpenSSL than ``hashlib``'s.
+They release the GIL as ``hashlib`` does, and hash as fast. The library is
+loaded on first use: where there is none, the module still imports and only
+:class:`RunningSha256` raises :class:`DigestUnavailable`. The stored form
 (:meth:`RunningSha256.state`) is OpenSSL's context in a fixed byte order, so a
 host of another architecture can continue it.
 
@@ -23,10 +29,11 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import struct
 import threading
 
-__all__ = ["MAX_MARKS", "RunningSha256"]
+__all__ = ["MAX_MARKS", "DigestUnavailable", "RunningSha256", "available"]
 
 SHA256_SIZE = 32
 _BLOCK = 64  # bytes of one sha-256 block
@@ -50,20 +57,66 @@ class _Context(ctypes.Structure):
     )
 
 
+class DigestUnavailable(RuntimeError):
+    """No libcrypto with OpenSSL's ``SHA256_*`` functions could be loaded."""
+
+
+def _candidates() -> list[str | None]:
+    """Where to look for ``SHA256_Init``, the library ``hashlib`` uses first."""
+    candidates: list[str | None] = []
+    try:
+        import _hashlib  # hashlib's OpenSSL binding; absent from a Python without OpenSSL
+    except ImportError:
+        pass  # a Python built without OpenSSL: only a system libcrypto is left
+    else:
+        # Looked up in the extension, its symbols resolve through the libcrypto it is
+        # linked against; without a file it is built into the interpreter (None: the
+        # process's own symbols, where a static OpenSSL may export them).
+        candidates.append(getattr(_hashlib, "__file__", None))
+    system = ctypes.util.find_library("crypto")
+    if system is not None:
+        candidates.append(system)
+    return candidates
+
+
+@functools.cache
+def _load() -> ctypes.CDLL | str:
+    """OpenSSL's libcrypto, or why there is none; tried once (``find_library`` runs
+    ``ldconfig``)."""
+    tried = []
+    for name in _candidates():
+        try:
+            library = ctypes.CDLL(name)
+            functions = (library.SHA256_Init, library.SHA256_Update, library.SHA256_Final)
+        except (OSError, AttributeError) as exc:
+            tried.append(f"{name or 'the interpreter'}: {exc}")
+            continue
+        for function in functions:
+            function.restype = ctypes.c_int
+        library.SHA256_Init.argtypes = [ctypes.POINTER(_Context)]
+        library.SHA256_Update.argtypes = [
+            ctypes.POINTER(_Context),
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+        ]
+        library.SHA256_Final.argtypes = [ctypes.c_char_p, ctypes.POINTER(_Context)]
+        return library
+    return (
+        "a running sha-256 needs OpenSSL's libcrypto (SHA256_Init), found neither through"
+        " hashlib's _hashlib nor as a system library: " + ("; ".join(tried) or "none found")
+    )
+
+
 def _libcrypto() -> ctypes.CDLL:
-    name = ctypes.util.find_library("crypto")
-    if name is None:
-        raise ImportError("OpenSSL's libcrypto (which hashlib uses) is not found")
-    library = ctypes.CDLL(name)
-    for function in (library.SHA256_Init, library.SHA256_Update, library.SHA256_Final):
-        function.restype = ctypes.c_int
-    library.SHA256_Init.argtypes = [ctypes.POINTER(_Context)]
-    library.SHA256_Update.argtypes = [ctypes.POINTER(_Context), ctypes.c_void_p, ctypes.c_size_t]
-    library.SHA256_Final.argtypes = [ctypes.c_char_p, ctypes.POINTER(_Context)]
-    return library
+    loaded = _load()
+    if isinstance(loaded, str):
+        raise DigestUnavailable(loaded)
+    return loaded
 
 
-_crypto = _libcrypto()
+def available() -> bool:
+    """Whether :class:`RunningSha256` can be used on this host."""
+    return not isinstance(_load(), str)
 
 
 class RunningSha256:
@@ -74,11 +127,13 @@ class RunningSha256:
 
     Raises:
         ValueError: ``state`` is not a stored state.
+        DigestUnavailable: This host has no libcrypto to hash with.
     """
 
     def __init__(self, state: bytes = b"") -> None:
+        self._crypto = _libcrypto()
         self._context = _Context()
-        _crypto.SHA256_Init(ctypes.byref(self._context))
+        self._crypto.SHA256_Init(ctypes.byref(self._context))
         if state:
             if len(state) < _HEAD.size or len(state) - _HEAD.size >= _BLOCK:
                 raise ValueError("not a stored sha-256 state")
@@ -112,9 +167,9 @@ class RunningSha256:
         with self._lock:
             if isinstance(data, memoryview):
                 address = ctypes.addressof(ctypes.c_char.from_buffer(data)) if size else None
-                _crypto.SHA256_Update(ctypes.byref(self._context), address, size)
+                self._crypto.SHA256_Update(ctypes.byref(self._context), address, size)
             else:
-                _crypto.SHA256_Update(ctypes.byref(self._context), data, size)
+                self._crypto.SHA256_Update(ctypes.byref(self._context), data, size)
             self._marks[self.offset] = self.state()
             if len(self._marks) > MAX_MARKS:
                 del self._marks[next(iter(self._marks))]
@@ -134,5 +189,5 @@ class RunningSha256:
         with self._lock:
             done = _Context.from_buffer_copy(self._context)
         out = ctypes.create_string_buffer(SHA256_SIZE)
-        _crypto.SHA256_Final(out, ctypes.byref(done))
+        self._crypto.SHA256_Final(out, ctypes.byref(done))
         return out.raw

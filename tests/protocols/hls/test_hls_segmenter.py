@@ -80,7 +80,7 @@ def test_cuts_at_keyframes_once_the_target_is_reached() -> None:
     done = finished(events)
     assert [d.duration_ms for d in done] == [1980, 1980, 1980, 66]
     assert all(d.independent and not d.discontinuity for d in done)
-    assert s.target_duration_s == 3
+    assert s.target_duration_s == 2  # 2 s segments are announced as 2 s, not 3
     assert s.codecs == ("avc1.64001F", "mp4a.40.2")
 
 
@@ -97,8 +97,9 @@ def test_forced_cut_without_keyframes() -> None:
     s = started()
     events = run_video(s, 0, 10000, keyint=10**9)
     done = finished(events + s.finish())
-    assert [d.duration_ms for d in done] == [3003, 3003, 3003, 9999 - 9009 + 33]
-    assert [d.independent for d in done] == [True, False, False, False]
+    # Cut at the first frame 250 ms past the target: 2277 ms rounds to 2 s.
+    assert [d.duration_ms for d in done] == [2277, 2277, 2277, 2277, 9999 - 9108 + 33]
+    assert [d.independent for d in done] == [True, False, False, False, False]
     assert all(round(d.duration_ms / 1000) <= s.target_duration_s for d in done)
 
 
@@ -135,7 +136,7 @@ def test_small_backward_steps_are_tolerated() -> None:
     s = started()
     s.push_video(KEY, 1000)
     s.push_audio(AAC, 990)
-    s.push_audio(AAC, 600)  # 390 ms back: jitter, not a jump
+    s.push_audio(AAC, 790)  # 200 ms back: jitter, not a jump
     (fin,) = finished(s.finish())
     assert fin.duration_ms == 0
 
@@ -258,7 +259,9 @@ def test_invalid_parameters(kwargs: dict[str, Any]) -> None:
 
 
 def test_target_duration_bound() -> None:
-    assert hls.Segmenter(target_duration_ms=6000).target_duration_s == 7
+    assert hls.Segmenter(target_duration_ms=6000).target_duration_s == 6
+    assert hls.Segmenter(target_duration_ms=2000).target_duration_s == 2
+    assert hls.Segmenter(target_duration_ms=2000, max_gap_ms=251).target_duration_s == 3
     assert (
         hls.Segmenter(target_duration_ms=100, max_duration_ms=100, max_gap_ms=100).target_duration_s
         == 1

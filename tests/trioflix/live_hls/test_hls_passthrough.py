@@ -96,7 +96,7 @@ async def test_source_rendition_plays_and_ends(
                 break
             await trio.sleep(0.05)
     check_playlist_rules(playlist, 2000)
-    assert playlist.target_duration == 3
+    assert playlist.target_duration == 2  # 2 s segments are announced as 2 s
     assert playlist.media_sequence == 0  # 7 s fit in the window: nothing slid out
     assert not any(s.discontinuity for s in playlist.segments)
     assert len(playlist.segments) >= 3

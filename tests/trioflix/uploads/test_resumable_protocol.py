@@ -16,6 +16,7 @@ import trio
 from protocols import resumable
 from tests.h2_client import STOP_SENDING, open_h2
 from tests.waiting import wait_until
+from trioflix.uploads import running_digest
 
 from .helpers import auth, finished_bytes, upload_id
 
@@ -301,6 +302,38 @@ async def test_repr_digest_covers_the_upload_across_requests(
     assert right.status_code == 204, right.text
     assert right.headers["Upload-Complete"] == "?1"
     assert await finished_bytes(server, token, path) == data
+
+
+async def test_without_libcrypto_uploads_work_and_a_split_repr_digest_says_why(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host where no libcrypto loads (a Python built without OpenSSL) keeps no
+    running sha-256: uploads still work, a Repr-Digest of a whole upload is checked
+    as its content digest, one that spans requests is refused with the reason."""
+    monkeypatch.setattr(running_digest, "_load", lambda: "no libcrypto on this host")
+    assert not running_digest.available()
+    token, _ = await server.register("alice")
+    data = os.urandom(30_000)
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        path = (await create(client, token, data[:10_000], complete=False)).headers["Location"]
+        done = await append(client, token, path, 10_000, data[10_000:], complete=True)
+        assert done.status_code == 204, done.text
+        assert await finished_bytes(server, token, path) == data
+        whole = await create(
+            client, token, data, complete=True, **{"Repr-Digest": sha256_digest(data[1:])}
+        )
+        assert_problem(whole, 400, "about:blank")
+        assert whole.json()["code"] == "digest_mismatch"
+        split = await create(
+            client,
+            token,
+            data[:10_000],
+            complete=False,
+            **{"Upload-Length": str(len(data)), "Repr-Digest": sha256_digest(data)},
+        )
+        assert_problem(split, 501, "about:blank")
+        assert split.json()["code"] == "repr_digest_unavailable"
+        assert "libcrypto" in split.json()["detail"]
 
 
 async def test_auth_ownership_and_cancellation(server: Server, client: httpx.AsyncClient) -> None:

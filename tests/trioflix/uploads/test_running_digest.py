@@ -6,9 +6,13 @@ from __future__ import annotations
 import hashlib
 import mmap
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
+import trioflix
 from trioflix.uploads.running_digest import MAX_MARKS, RunningSha256
 
 
@@ -56,3 +60,47 @@ def test_the_states_kept_are_bounded() -> None:
 def test_a_state_that_was_not_stored_is_refused(state: bytes) -> None:
     with pytest.raises(ValueError, match="stored sha-256 state"):
         RunningSha256(state)
+
+
+def _in_a_fresh_interpreter(code: str) -> str:
+    """Run ``code`` with this tree importable; its stdout."""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(Path(trioflix.__file__).parent.parent)},
+    )
+    return done.stdout
+
+
+def test_libcrypto_is_the_one_hashlib_links_where_find_library_finds_none() -> None:
+    # As in a container without an ldconfig cache, or on musl.
+    out = _in_a_fresh_interpreter(
+        "import ctypes.util, hashlib\n"
+        "ctypes.util.find_library = lambda name: None\n"
+        "from trioflix.uploads.running_digest import RunningSha256, available\n"
+        "running = RunningSha256()\n"
+        "running.update(b'abc')\n"
+        "print(available(), running.digest() == hashlib.sha256(b'abc').digest())\n"
+    )
+    assert out.split() == ["True", "True"]
+
+
+def test_without_any_libcrypto_the_module_imports_and_says_why_when_used() -> None:
+    out = _in_a_fresh_interpreter(
+        "import ctypes.util, sys\n"
+        "ctypes.util.find_library = lambda name: None\n"
+        "sys.modules['_hashlib'] = None  # a Python built without OpenSSL\n"
+        "import trioflix.uploads.resumable_handler\n"
+        "from trioflix.uploads.running_digest import DigestUnavailable, RunningSha256, available\n"
+        "print(available())\n"
+        "try:\n"
+        "    RunningSha256()\n"
+        "except DigestUnavailable as exc:\n"
+        "    print(exc)\n"
+    )
+    verdict, reason = out.split("\n", 1)
+    assert verdict == "False"
+    assert "libcrypto" in reason and "SHA256_Init" in reason

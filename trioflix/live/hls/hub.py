@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Final
 
 import trio
 
+from protocols import hls
 from trioflix.cluster.errors import redis_errors
 from trioflix.live.hls.ladder_spec import parse_ladder
 from trioflix.live.hls.playback_sessions import (
@@ -73,8 +74,9 @@ class HLSHub:
     def __init__(self, settings: Settings) -> None:
         self.root = settings.host_dir / "live"
         self.target_ms = round(settings.hls_segment * 1000)
-        # protocols.hls's default: a keyframe-less stretch is cut 1 s past the target.
-        self.max_segment_ms = self.target_ms + 1000
+        # protocols.hls's default: a keyframe-less stretch is cut 250 ms past the target,
+        # which keeps 2 s segments at EXT-X-TARGETDURATION 2.
+        self.max_segment_ms = self.target_ms + hls.DEFAULT_MAX_EXTRA_MS
         #: LL-HLS part target in ms; ``None``: LL-HLS is off.
         self.part_ms = settings.hls_part
         self.ladder_settings = LadderSettings(

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from trioflix.live.channel.registry import StreamRegistry
     from trioflix.live.channel.stream import LiveStream
     from trioflix.live.webrtc.sessions import WHEPSessions
+    from trioflix.live.webrtc.trickle import Fragment
 
 __all__ = ["WHIPSessions"]
 
@@ -121,6 +122,23 @@ class WHIPSessions:
     def has(self, session_id: str) -> bool:
         """Whether ``session_id`` is an open session."""
         return session_id in self._sessions
+
+    async def trickle(self, session_id: str, fragment: Fragment) -> None:
+        """Add an encoder's trickled candidates to its session (the encoder's PATCH).
+
+        Raises:
+            SessionRefused: 404 no such session; what
+                :func:`~trioflix.live.webrtc.trickle.add_candidates` raises.
+        """
+        import trio_asyncio
+
+        from trioflix.live.webrtc.trickle import add_candidates
+
+        session = self._sessions.get(session_id)
+        if session is None:
+            raise SessionRefused(404, "no_session", "no such WHIP session")
+        loop = self._webrtc.loop
+        await trio_asyncio.aio_as_trio(add_candidates, loop=loop)(session.pc, fragment)
 
     async def _serve(
         self,

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from trioflix.live.channel.webhooks import Webhooks
     from trioflix.live.webrtc.handoff import Handoff
     from trioflix.live.webrtc.opus import OpusPacket
+    from trioflix.live.webrtc.trickle import Fragment
 
 __all__ = ["SOURCE", "Answer", "SessionRefused", "WHEPSessions", "rendition_stream", "renditions"]
 
@@ -247,6 +248,22 @@ class WHEPSessions:
         """Whether ``session_id`` is an open session of ``channel``."""
         session = self._sessions.get(session_id)
         return session is not None and session.channel == channel
+
+    async def trickle(self, channel: str, session_id: str, fragment: Fragment) -> None:
+        """Add a viewer's trickled candidates to its session (the viewer's PATCH).
+
+        Raises:
+            SessionRefused: 404 no such session; what
+                :func:`~trioflix.live.webrtc.trickle.add_candidates` raises.
+        """
+        import trio_asyncio
+
+        from trioflix.live.webrtc.trickle import add_candidates
+
+        if not self.has(channel, session_id):
+            raise SessionRefused(404, "no_session", "no such WebRTC session")
+        pc = self._sessions[session_id].pc
+        await trio_asyncio.aio_as_trio(add_candidates, loop=self._loop)(pc, fragment)
 
     def end(self, channel: str, session_id: str) -> bool:
         """End a session (the viewer's DELETE); ``False`` if there is none by that id."""

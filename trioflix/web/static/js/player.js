@@ -107,6 +107,9 @@ class HlsEngine {
     // and playback runs up to 1.5x faster to get back to it after a start behind or a stall.
     // (Parts shorter than 0.2 s, which hls.js can take as loaded when they are not, are
     // the server's to avoid: docs/hls.md.)
+    // Classic: three segments behind the newest one's end, the least RFC 8216 6.3.3 allows.
+    // hls.js counts them in EXT-X-TARGETDURATION, which the server keeps at the segment
+    // length (2 for 2 s segments), so three target durations are three real segments.
     const latency = this.lowLatency
       ? { lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5 }
       : { lowLatencyMode: false, liveSyncDurationCount: 3 };

@@ -1,8 +1,9 @@
 // WebRTC playback over WHEP (docs/webrtc.md): the player's real-time engine.
 //
 // One RTCPeerConnection that only receives: the offer asks for H.264 video and Opus
-// audio, carries every local candidate (the server takes no trickled ones, so the
-// offer waits for gathering, at most GATHER_TIMEOUT_MS), and is POSTed to the
+// audio, carries every local candidate (the offer waits for gathering, at most
+// GATHER_TIMEOUT_MS: the server takes trickled ones too, but one request is simpler
+// than a PATCH per candidate, and host candidates come at once), and is POSTed to the
 // channel's WHEP URL; the SDP answer connects it. The ICE servers come from the
 // endpoint's Link headers (its OPTIONS answer), so a viewer behind NAT gathers
 // through the same STUN/TURN as the server. When WebRTC cannot start (no answer,
