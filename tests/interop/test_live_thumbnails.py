@@ -43,7 +43,9 @@ async def test_thumbnail_is_a_cached_scaled_jpeg_of_the_live_stream(
 
     token, _ = await server.register("alice")
     key = await server.create_key(token)
-    publisher = await start_publisher(nursery, server, key, sample.path)
+    # Looped: the channel must stay live until the test ends it, however slowly a busy
+    # machine gets through the decodes and the cache's wait.
+    publisher = await start_publisher(nursery, server, key, sample.path, loops=-1)
     await wait_live(server, "alice")
     stream = server.app.trioflix.registry.get("alice")
     assert stream is not None
