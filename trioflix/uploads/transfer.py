@@ -253,7 +253,7 @@ async def receive_body(
             "resume once space is freed",
         ) from None
     finally:
-        with trio.move_on_after(CLEANUP_TIMEOUT_S, shield=True):
+        with trio.move_on_after(CLEANUP_TIMEOUT_S, shield=True) as cleanup:
             if verified and not refused:
                 await _keep_buffered(body, data, plan.limit, start, hasher)
             if verified:
@@ -262,6 +262,14 @@ async def receive_body(
                 await data.truncate(start)
             holder.received = commits.committed
             progress()
+        if cleanup.cancelled_caught:
+            # The client is told the offset committed so far and sends the rest again;
+            # a store that takes this long (object storage finishing its parts) is news.
+            logger.warning(
+                "upload cleanup took over %.0f s: offset %d kept, the rest is resent",
+                CLEANUP_TIMEOUT_S,
+                commits.committed,
+            )
     if commits.unavailable is not None:
         raise commits.unavailable
     if holder.evicted:

@@ -41,13 +41,14 @@ class MemoryFile:
             ``("synced", position)`` when it returns.
     """
 
-    def __init__(self, *, failing_sync: int | None = None) -> None:
+    def __init__(self, *, failing_sync: int | None = None, sync_s: float = 0.01) -> None:
         self.data = bytearray()
         self.position = 0
         self.synced = 0
         self.events: list[tuple[str, int]] = []
         self._syncs = 0
         self._failing_sync = failing_sync
+        self._sync_s = sync_s
 
     async def write(self, pieces: Sequence[bytes], hasher: Hasher | None = None) -> None:
         await trio.lowlevel.checkpoint()
@@ -62,7 +63,7 @@ class MemoryFile:
         covered = self.position
         self.events.append(("sync", covered))
         self._syncs += 1
-        await trio.sleep(0.01)
+        await trio.sleep(self._sync_s)
         if self._syncs == self._failing_sync:
             raise OSError(errno.EIO, "fsync failed (simulated)")
         self.synced = max(self.synced, covered)
@@ -155,6 +156,22 @@ async def test_no_commit_after_a_failed_fsync(autojump_clock: trio.abc.Clock) ->
     synced = [position for event, position in file.events if event == "synced"]
     assert len(synced) == 1
     assert len(commits) == 1 and 0 < commits[0] <= synced[0]
+
+
+async def test_a_cleanup_past_its_bound_keeps_the_committed_offset_and_says_so(
+    autojump_clock: trio.abc.Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = FlowControlledBody(None, None)
+    file = MemoryFile(sync_s=transfer.CLEANUP_TIMEOUT_S * 2)  # a store slower than the bound
+    sent = _pieces(4, 16 * KIB)
+    commits: list[int] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_send, body, sent)
+        committed = await _receive(body, file, Holder(), commits)
+    # The final fsync never returned in time: nothing past it is claimed.
+    assert committed == 0 and commits == []
+    assert file.data == b"".join(sent)
+    assert "upload cleanup took over 10 s: offset 0 kept" in caplog.text
 
 
 @pytest.mark.parametrize("ending", ["evicted", "client_gone"])
