@@ -5,7 +5,8 @@ A low-latency player makes a request every part duration (about eight times a
 classic player's), so what each request costs is what a viewer costs. Through
 ASGI a request passes hypercorn's h11 glue, its app queue and task switches,
 Quart's request and response objects and its hooks: most of the time of an
-answer that memory already holds (docs/benchmarks.md, "LL-HLS"). Here the
+answer that memory already holds (docs/benchmarks.md, "LL-HLS served by the
+front door"). Here the
 request head the front door parsed is answered with one write, and the
 connection goes back to the front door for the player's next request.
 
@@ -26,6 +27,7 @@ from trioflix.access import record_request
 from trioflix.api import ll_hls
 from trioflix.api.ll_hls import MEDIA_HEADERS, Player, is_ll_file, playback_token
 from trioflix.api.security_headers import ALWAYS
+from trioflix.direct.front import send_all
 from trioflix.errors import APIError, error_body
 from trioflix.live.edge.pull import PULL_TOKEN_HEADER
 from trioflix.logs import new_request_id, request_id
@@ -131,7 +133,7 @@ async def serve_ll_hls(
         fields["Connection"] = "close"
     lines = "".join(f"{name}: {value}\r\n" for name, value in fields.items())
     response_head = f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n{lines}\r\n"
-    await stream.send_all(response_head.encode("latin-1") + body)
+    await send_all(stream.socket, response_head.encode("latin-1") + body)
     record_request(
         app_state.metrics,
         head.method,

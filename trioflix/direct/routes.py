@@ -37,7 +37,7 @@ from wsproto.utilities import RemoteProtocolError
 from trioflix.access import record_request
 from trioflix.chat.session import serve_connection
 from trioflix.cluster.pull_auth import PullTokenRejected
-from trioflix.direct.front import client_address
+from trioflix.direct.front import client_address, send_all
 from trioflix.direct.ll_hls import ll_hls_target, serve_ll_hls
 from trioflix.direct.tus import serve_tus_request, tus_target
 from trioflix.direct.websocket import DirectWebsocket
@@ -296,21 +296,6 @@ class DirectRoutes:
         # The session closes on frames longer than this many characters (1009); reading
         # stops at the UTF-8 worst case of that, so that memory stays bounded first.
         return self.state.chat.limits.max_frame_chars * 4 + 4
-
-
-async def send_all(socket: trio.socket.SocketType, data: bytes) -> None:
-    """``SocketStream.send_all`` for the one task that writes to ``socket``: the same
-    system calls and checkpoints, without its per-call conflict detector, error
-    translation context and memoryview context (a fifth of a viewer's CPU at 60
-    writes a second). Raises ``BrokenResourceError`` when the peer is gone."""
-    try:
-        sent = await socket.send(data)
-        if sent < len(data):
-            view = memoryview(data)[sent:]
-            while view:
-                view = view[await socket.send(view) :]
-    except OSError as exc:
-        raise trio.BrokenResourceError(f"socket connection broken: {exc}") from exc
 
 
 def _is_segment(text: str) -> bool:
