@@ -156,7 +156,7 @@ async def master(channel: str) -> Response:
         return _passed_on(fetched, mine)
     session = session_or_404(state(), channel)
     if not session.master_ready.is_set():
-        with trio.move_on_after(MASTER_WAIT_S):
+        with trio.move_on_after(ll_hls.MASTER_WAIT_S):  # read at each call: tests shorten it
             await session.master_ready.wait()
         if not session.source.segments_added:
             raise APIError(404, "not_ready", f"{channel} has no HLS segment yet")
