@@ -29,13 +29,19 @@ no B-frames, AAC) and publishes over RTMP.
 - the server's share: before the browser, the channel's HTTP-FLV read on a socket
   and decoded by PyAV as it arrives, each frame's clock against ``time.time()``:
   what the encoder, RTMP and the server take, which no player can shorten.
-- CPU per HTTP viewer: N simple players in this process (httpx) against the same
-  channel: LL-HLS ones follow ``ll.m3u8`` with blocking reloads (``_HLS_msn`` and
-  ``_HLS_part`` of the preload hint) and fetch every new part, classic ones reload
-  ``index.m3u8`` every target duration (half that when nothing was new, as
-  hls.js does) and fetch every new segment. The server's CPU time (its process
-  tree, from ``/proc``) over a window with N viewers, less a window with none,
-  divided by N; windows alternate so drift falls on both.
+- CPU per HTTP viewer: N simple players in this process (httpx, one connection
+  each) against the same channel: LL-HLS ones follow ``ll.m3u8`` with blocking
+  reloads (``_HLS_msn`` and ``_HLS_part`` of the preload hint) and fetch every new
+  part, classic ones reload ``index.m3u8`` every target duration (half that when
+  nothing was new, as hls.js does) and fetch every new segment. LL-HLS players run
+  twice: as players do (their connection opens with LL-HLS requests, which the
+  front door answers on the socket) and with a connection that opened with another
+  request (``/healthz``), which hypercorn and Quart then serve: the path LL-HLS
+  took before the front door served it, in the same run. The server's CPU time
+  (its process tree, from ``/proc``) over a window with N viewers, less a window
+  with none, divided by N; windows alternate so drift falls on all.
+
+``--cpu-only`` measures the CPU per viewer alone (no browser, ~2 min quick).
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ import statistics
 import sys
 import threading
 import time
+from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -463,7 +470,14 @@ async def hls_player(client: httpx.AsyncClient, channel: str, stats: PlayerStats
         await trio.sleep(target if fresh else target / 2)
 
 
-PLAYERS = {"ll-hls": ll_hls_player, "hls": hls_player}
+async def ll_hls_asgi_player(client: httpx.AsyncClient, channel: str, stats: PlayerStats) -> None:
+    """:func:`ll_hls_player` on a connection that opened with ``/healthz``: hypercorn's
+    from then on, so every LL-HLS request goes through ASGI and Quart."""
+    await _get(client, "/healthz", stats)
+    await ll_hls_player(client, channel, stats)
+
+
+PLAYERS = {"ll-hls": ll_hls_player, "ll-hls-asgi": ll_hls_asgi_player, "hls": hls_player}
 
 
 async def _cpu_window(
@@ -472,26 +486,29 @@ async def _cpu_window(
     """Server CPU (% of a core) over a window with ``plan.viewers`` players of
     ``kind`` (None: none), and what each player fetched in it."""
     stats = [PlayerStats() for _ in range(plan.viewers if kind else 0)]
-    limits = httpx.Limits(max_connections=2 * plan.viewers + 4)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=None) as client:
-        async with trio.open_nursery() as nursery:
-            for player in stats:
-                assert kind is not None
-                nursery.start_soon(PLAYERS[kind], client, Trioflix.channel(0), player)
-            await trio.sleep(CPU_WARMUP_S)
-            for player in stats:
-                player.bytes = player.requests = player.errors = 0
-            start_cpu, start = cpu_seconds(pid), time.monotonic()
-            await trio.sleep(plan.cpu_window_s)
-            share = 100 * (cpu_seconds(pid) - start_cpu) / (time.monotonic() - start)
-            nursery.cancel_scope.cancel()
+    # One connection per player, as a browser's player has: the first request on it
+    # decides who serves it (the front door or hypercorn).
+    limits = httpx.Limits(max_connections=1)
+    async with AsyncExitStack() as stack, trio.open_nursery() as nursery:
+        for player in stats:
+            assert kind is not None
+            client = httpx.AsyncClient(base_url=url, limits=limits, timeout=None)
+            await stack.enter_async_context(client)
+            nursery.start_soon(PLAYERS[kind], client, Trioflix.channel(0), player)
+        await trio.sleep(CPU_WARMUP_S)
+        for player in stats:
+            player.bytes = player.requests = player.errors = 0
+        start_cpu, start = cpu_seconds(pid), time.monotonic()
+        await trio.sleep(plan.cpu_window_s)
+        share = 100 * (cpu_seconds(pid) - start_cpu) / (time.monotonic() - start)
+        nursery.cancel_scope.cancel()
     return share, stats
 
 
 async def cpu_per_viewer(url: str, pid: int, plan: Plan) -> dict[str, Any]:
-    shares: dict[str, list[float]] = {"none": [], "ll-hls": [], "hls": []}
-    fetched: dict[str, list[PlayerStats]] = {"ll-hls": [], "hls": []}
-    order = ["ll-hls", "hls"]
+    shares: dict[str, list[float]] = {"none": [], **{kind: [] for kind in PLAYERS}}
+    fetched: dict[str, list[PlayerStats]] = {kind: [] for kind in PLAYERS}
+    order = list(PLAYERS)
     for _ in range(plan.cpu_repeats):
         for kind in [None, *order]:
             print(f"CPU: {plan.viewers if kind else 0} {kind or ''} viewers", file=sys.stderr)
@@ -517,8 +534,9 @@ async def cpu_per_viewer(url: str, pid: int, plan: Plan) -> dict[str, Any]:
             "errors": sum(p.errors for p in players),
         }
     classic = result["hls"]["per_viewer_pct"]
-    ll_hls = result["ll-hls"]["per_viewer_pct"]
-    result["ratio"] = round(ll_hls / classic, 2) if classic > 0 else None
+    for kind, key in (("ll-hls", "ratio"), ("ll-hls-asgi", "ratio_asgi")):
+        ll_hls = result[kind]["per_viewer_pct"]
+        result[key] = round(ll_hls / classic, 2) if classic > 0 else None
     return result
 
 
@@ -536,7 +554,7 @@ async def _wait_ll_live(url: str) -> None:
                 await trio.sleep(0.5)
 
 
-async def run(plan: Plan, workdir: Path, meta: dict[str, Any]) -> dict[str, Any]:
+async def run(plan: Plan, workdir: Path, meta: dict[str, Any], *, cpu_only: bool) -> dict[str, Any]:
     server = LatencyServer(workdir)
     meta["servers"] = {server.name: server.describe()}
     async with serving(server, "latency") as running:
@@ -564,11 +582,12 @@ async def run(plan: Plan, workdir: Path, meta: dict[str, Any]) -> dict[str, Any]
                     nursery.start_soon(partial(trio.to_thread.run_sync, tone))
                     try:
                         await _wait_ll_live(url)
-                        print("glass to glass: the server's FLV in PyAV", file=sys.stderr)
-                        tap = await trio.to_thread.run_sync(
-                            read_flv_clock, server.http_port, epoch, plan.watch_s
-                        )
-                        g2g = await glass_to_glass(url, epoch, plan)
+                        if not cpu_only:
+                            print("glass to glass: the server's FLV in PyAV", file=sys.stderr)
+                            tap = await trio.to_thread.run_sync(
+                                read_flv_clock, server.http_port, epoch, plan.watch_s
+                            )
+                            g2g = await glass_to_glass(url, epoch, plan)
                         cpu = await cpu_per_viewer(url, running.pid, plan)
                     finally:
                         stop.set()  # the writer threads return: the nursery can close
@@ -577,10 +596,44 @@ async def run(plan: Plan, workdir: Path, meta: dict[str, Any]) -> dict[str, Any]
                 with trio.move_on_after(STOP_TIMEOUT_S, shield=True):
                     await encoder.wait()
         meta["errors_logged"] = running.errors_logged()
+    if cpu_only:
+        return {"meta": meta, "cpu": cpu}
     return {"meta": meta, "server_flv": tap, "glass_to_glass": g2g, "cpu": cpu}
 
 
 def render(report: dict[str, Any]) -> str:
+    lines = _render_latency(report) if "glass_to_glass" in report else []
+    cpu = report["cpu"]
+    lines += [
+        f"Server CPU per HTTP viewer ({cpu['viewers']} viewers a window, idle"
+        f" {cpu['idle_cpu_pct']} % of a core with the publisher alone):",
+        "",
+        "| player | server CPU % | per viewer (% of a core) | kbit/s per viewer"
+        " | requests/s per viewer | errors |",
+        "|---|---|---|---|---|---|",
+    ]
+    for kind in PLAYERS:
+        row = cpu[kind]
+        lines.append(
+            f"| {kind} | {row['cpu_pct']} | {row['per_viewer_pct']} | {row['kbps_per_viewer']}"
+            f" | {row['requests_per_viewer_s']} | {row['errors']} |"
+        )
+    if "server_flv" in report:
+        lines += [
+            "",
+            f"The stream: {report['server_flv']['kbps']} kbit/s of audio and video (as the"
+            " server's FLV carried it); a player keeping up fetches about that much.",
+        ]
+    lines += [
+        "",
+        f"LL-HLS / classic HLS CPU per viewer: {cpu['ratio']} (goal: <= 1.5);"
+        f" through ASGI: {cpu['ratio_asgi']}",
+        f"Server log lines at ERROR: {report['meta']['errors_logged']}",
+    ]
+    return "\n".join(lines)
+
+
+def _render_latency(report: dict[str, Any]) -> list[str]:
     plan = report["meta"]["plan"]
     lines = [
         f"Glass to glass ({plan['rounds']} x {plan['watch_s']:.0f} s per player after"
@@ -606,30 +659,7 @@ def render(report: dict[str, Any]) -> str:
             f" | {row['max_ms']} | {row['fps']} | {row['unreadable']} | {stalls} | {own}"
             f" | {row['requests_per_s']} |"
         )
-    cpu = report["cpu"]
-    lines += [
-        "",
-        f"Server CPU per HTTP viewer ({cpu['viewers']} viewers a window, idle"
-        f" {cpu['idle_cpu_pct']} % of a core with the publisher alone):",
-        "",
-        "| player | server CPU % | per viewer (% of a core) | kbit/s per viewer"
-        " | requests/s per viewer | errors |",
-        "|---|---|---|---|---|---|",
-    ]
-    for kind in ("ll-hls", "hls"):
-        row = cpu[kind]
-        lines.append(
-            f"| {kind} | {row['cpu_pct']} | {row['per_viewer_pct']} | {row['kbps_per_viewer']}"
-            f" | {row['requests_per_viewer_s']} | {row['errors']} |"
-        )
-    lines += [
-        "",
-        f"The stream: {report['server_flv']['kbps']} kbit/s of audio and video (as the"
-        " server's FLV carried it); a player keeping up fetches about that much.",
-    ]
-    lines += ["", f"LL-HLS / classic HLS CPU per viewer: {cpu['ratio']} (goal: <= 1.5)"]
-    lines.append(f"Server log lines at ERROR: {report['meta']['errors_logged']}")
-    return "\n".join(lines)
+    return [*lines, ""]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -637,6 +667,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench.latency", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--quick", action="store_true", help="a short smoke run (~3 min)")
+    parser.add_argument(
+        "--cpu-only", action="store_true", help="only the CPU per HTTP viewer (no browser)"
+    )
     parser.add_argument("--json", type=Path, help="also write every figure here")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
     args = parser.parse_args(argv)
@@ -644,13 +677,15 @@ def main(argv: list[str] | None = None) -> int:
     plan = QUICK if args.quick else FULL
     meta = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "nox -s bench -- latency" + (" --quick" if args.quick else ""),
+        "command": "nox -s bench -- latency"
+        + (" --quick" if args.quick else "")
+        + (" --cpu-only" if args.cpu_only else ""),
         "plan": asdict(plan),
         "machine": machine(),
         "load_start": load_average(),
     }
     report = run_in_workdir(
-        lambda workdir: trio.run(partial(_bounded, plan, workdir, meta)),
+        lambda workdir: trio.run(partial(_bounded, plan, workdir, meta, cpu_only=args.cpu_only)),
         prefix="trioflix-bench-latency-",
         keep=args.keep,
         json_path=args.json,
@@ -662,9 +697,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-async def _bounded(plan: Plan, workdir: Path, meta: dict[str, Any]) -> Any:
+async def _bounded(plan: Plan, workdir: Path, meta: dict[str, Any], *, cpu_only: bool) -> Any:
     with trio.fail_after(RUN_BUDGET_S):
-        return await run(plan, workdir, meta)
+        return await run(plan, workdir, meta, cpu_only=cpu_only)
 
 
 if __name__ == "__main__":

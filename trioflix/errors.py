@@ -11,20 +11,21 @@ traceback here, never sent to the client).
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from typing import TYPE_CHECKING
 
-from quart import jsonify
+from quart import Response
 from werkzeug.exceptions import HTTPException
 
 from trioflix.storage import StorageUnavailable
 from trioflix.store import StoreUnavailable
 
 if TYPE_CHECKING:
-    from quart import Quart, Response
+    from quart import Quart
 
-__all__ = ["APIError", "error_response", "install_error_handlers"]
+__all__ = ["APIError", "error_body", "error_response", "install_error_handlers"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,14 @@ class APIError(Exception):
         self.field = field
 
 
+def error_body(code: str, message: str, *, field: str | None = None) -> bytes:
+    """The JSON body of an error answer (what Quart's ``jsonify`` writes)."""
+    error = {"code": code, "message": message}
+    if field is not None:
+        error["field"] = field
+    return json.dumps({"error": error}, separators=(",", ":")).encode() + b"\n"
+
+
 def error_response(
     status: int,
     code: str,
@@ -65,11 +74,9 @@ def error_response(
     *,
     field: str | None = None,
 ) -> Response:
-    error = {"code": code, "message": message}
-    if field is not None:
-        error["field"] = field
-    response = jsonify({"error": error})
-    response.status_code = status
+    response = Response(
+        error_body(code, message, field=field), status, content_type="application/json"
+    )
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response

@@ -1,21 +1,24 @@
 """The routes ``trioflix serve`` answers on the socket itself: chat, live FLV, an
-edge's internal pull and tus.
+edge's internal pull, tus and LL-HLS.
 
-These are the routes whose cost is per write or per read, not per request: a
-chat message is written to every member of a room, a live tag to every viewer
-and to every edge that pulls the channel, an upload arrives in thousands of
-socket reads. Through ASGI, each of those
+These are the routes whose cost is per write or per read, or whose requests
+come many a second from every viewer: a chat message is written to every member
+of a room, a live tag to every viewer and to every edge that pulls the channel,
+an upload arrives in thousands of socket reads, an LL-HLS player asks for a
+playlist and a part every few hundred milliseconds. Through ASGI, each of those
 passes Quart, hypercorn's stream, h11 or wsproto, and a lock or a queue with its
 cancel scopes; here it is one system call (docs/benchmarks.md has the figures).
 The work itself is shared with the ASGI versions of the same routes
 (:mod:`trioflix.api.chat`, :mod:`trioflix.api.playback`,
-:mod:`trioflix.api.uploads`), which serve under plain hypercorn; only the
-transport differs.
+:mod:`trioflix.api.uploads`, :mod:`trioflix.api.ll_hls`), which serve under
+plain hypercorn; only the transport differs.
 
 A route declines (returns ``None`` from :meth:`DirectRoutes.route_for`) whatever
 it would answer with an error, such as a channel that is not live or a pull
 token that is refused: hypercorn and Quart then give the same answer they
-always give.
+always give. LL-HLS is the exception: its errors (a bad ``_HLS_msn``, a blocking
+reload that timed out) are part of playing, and their JSON is
+:func:`trioflix.errors.error_body`'s on both paths.
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ from wsproto.utilities import RemoteProtocolError
 from trioflix.access import record_request
 from trioflix.chat.session import serve_connection
 from trioflix.cluster.pull_auth import PullTokenRejected
-from trioflix.direct.front import client_address
+from trioflix.direct.front import client_address, send_all
+from trioflix.direct.ll_hls import ll_hls_target, serve_ll_hls
 from trioflix.direct.tus import serve_tus_request, tus_target
 from trioflix.direct.websocket import DirectWebsocket
 from trioflix.live.channel.fanout import Transport
@@ -49,6 +53,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from trioflix.direct.front import DirectRoute, Head
+    from trioflix.direct.ll_hls import LLTarget
     from trioflix.live.channel.stream import LiveStream
     from trioflix.state import AppState
 
@@ -79,6 +84,8 @@ class DirectRoutes:
             return partial(self._tus, data)
         if head.method != "GET" or head.has_body:
             return None
+        if path.startswith("/live/") and (ll := ll_hls_target(path)) and _plain_get(data):
+            return partial(self._ll_hls, ll, data)
         if path.startswith("/ws/chat/"):
             channel = path.removeprefix("/ws/chat/")
             if head.websocket and _is_segment(channel) and (conn := _upgrade(data)):
@@ -140,6 +147,17 @@ class DirectRoutes:
                 stream, head, data, service=self.state.uploads, app_state=self.state
             )
         return None if scope.cancelled_caught else rest
+
+    async def _ll_hls(
+        self, target: LLTarget, data: bytes, stream: trio.SocketStream, head: Head
+    ) -> bytes | None:
+        with self._tracked() as scope:
+            keep_alive = await serve_ll_hls(
+                stream, head, target, app_state=self.state, client=self._client(stream, head)
+            )
+        if scope.cancelled_caught or not keep_alive:
+            return None
+        return data[data.index(b"\r\n\r\n") + 4 :]  # a pipelined next request's bytes
 
     async def _chat(
         self, channel: str, conn: WSConnection, stream: trio.SocketStream, head: Head
@@ -280,24 +298,16 @@ class DirectRoutes:
         return self.state.chat.limits.max_frame_chars * 4 + 4
 
 
-async def send_all(socket: trio.socket.SocketType, data: bytes) -> None:
-    """``SocketStream.send_all`` for the one task that writes to ``socket``: the same
-    system calls and checkpoints, without its per-call conflict detector, error
-    translation context and memoryview context (a fifth of a viewer's CPU at 60
-    writes a second). Raises ``BrokenResourceError`` when the peer is gone."""
-    try:
-        sent = await socket.send(data)
-        if sent < len(data):
-            view = memoryview(data)[sent:]
-            while view:
-                view = view[await socket.send(view) :]
-    except OSError as exc:
-        raise trio.BrokenResourceError(f"socket connection broken: {exc}") from exc
-
-
 def _is_segment(text: str) -> bool:
     """What Quart's default ``<name>`` converter matches: one non-empty path segment."""
     return bool(text) and "/" not in text
+
+
+def _plain_get(data: bytes) -> bool:
+    """The request head in ``data`` ends as the front door reads it (so what follows is
+    the next request) and names no NUL (``%00``), which the ASGI route answers 404."""
+    line, _, _ = data.partition(b"\r\n")
+    return b"\r\n\r\n" in data and b"%00" not in line
 
 
 def _upgrade(data: bytes) -> WSConnection | None:

@@ -48,15 +48,19 @@ def _first_video_keyframe(init: bytes, part: bytes) -> bool:
 
 
 async def test_ll_hls_follows_a_live_publish_part_by_part(
-    server: Server, sample: Sample, tmp_path: Path, nursery: trio.Nursery
+    server: Server,
+    player: httpx.AsyncClient,
+    sample: Sample,
+    tmp_path: Path,
+    nursery: trio.Nursery,
 ) -> None:
     token, _ = await server.register("alice")
     key = await server.create_key(token)
     publisher = await start_publisher(nursery, server, key, sample.path)
     await wait_live(server, "alice")
-    client = server.client
+    client = player
     # Players find it in the channel's playback URLs (a host of its own: offered).
-    playback = (await _get(client, "/api/channels/alice")).json()["playback"]
+    playback = (await _get(server.client, "/api/channels/alice")).json()["playback"]
     assert playback["ll_hls"] == f"{server.url}/live/alice/master-ll.m3u8"
 
     master = await _get(client, "/live/alice/master-ll.m3u8")
@@ -125,13 +129,13 @@ async def test_ll_hls_follows_a_live_publish_part_by_part(
 
 
 async def test_blocking_requests_too_far_ahead_and_bad_directives(
-    server: Server, sample: Sample, nursery: trio.Nursery
+    server: Server, player: httpx.AsyncClient, sample: Sample, nursery: trio.Nursery
 ) -> None:
     token, _ = await server.register("bob")
     key = await server.create_key(token)
     await start_publisher(nursery, server, key, sample.path)
     await wait_live(server, "bob")
-    client = server.client
+    client = player
     base = "/live/bob/source/"
     await _get(client, "/live/bob/master-ll.m3u8")
     playlist = History().add((await _get(client, base + "ll.m3u8")).text)
@@ -165,7 +169,7 @@ async def test_blocking_requests_too_far_ahead_and_bad_directives(
 
 @pytest.mark.settings(hls_part=None)
 async def test_with_ll_hls_off_only_the_mpeg_ts_playlists_are_served(
-    server: Server, sample: Sample, nursery: trio.Nursery
+    server: Server, player: httpx.AsyncClient, sample: Sample, nursery: trio.Nursery
 ) -> None:
     token, _ = await server.register("carol")
     key = await server.create_key(token)
@@ -174,5 +178,5 @@ async def test_with_ll_hls_off_only_the_mpeg_ts_playlists_are_served(
     await _get(server.client, "/live/carol/master.m3u8")
     assert "ll_hls" not in (await _get(server.client, "/api/channels/carol")).json()["playback"]
     for url in ("/live/carol/master-ll.m3u8", "/live/carol/source/ll.m3u8"):
-        response = await server.client.get(url)
+        response = await player.get(url)
         assert response.status_code == 404, url

@@ -16,7 +16,7 @@ import trio
 
 from protocols import flv, hls
 from tests.protocols.hls.helpers import Stream, make_stream
-from trioflix.api.hls import _block
+from trioflix.api.ll_hls import block
 from trioflix.errors import APIError
 from trioflix.live.hls.cmaf import KEEP_BEHIND_SEGMENTS, CMAFRendition, Waiters
 
@@ -64,7 +64,7 @@ class Feeder:
 
 @dataclass
 class FakeSession:
-    """What :func:`_block` reads of a session."""
+    """What :func:`block` reads of a session."""
 
     ll_waiters: Waiters
     target_duration_s: int = TARGET_DURATION_S
@@ -104,12 +104,12 @@ async def test_a_blocked_request_gets_503_after_three_target_durations(
     session = cast("HLSSession", FakeSession(Waiters()))
     started = trio.current_time()
     with pytest.raises(APIError) as raised:
-        await _block(session, feeder.ll.wait_playlist, hls.ReloadRequest(msn=0, part=1))
+        await block(session, feeder.ll.wait_playlist, hls.ReloadRequest(msn=0, part=1))
     assert (raised.value.status, raised.value.code) == (503, "not_yet")
     assert trio.current_time() - started == pytest.approx(3 * TARGET_DURATION_S)
     # A request too far ahead is answered at once.
     far = hls.ReloadRequest(msn=3)
-    assert await _block(session, feeder.ll.wait_playlist, far) is hls.Reload.TOO_FAR
+    assert await block(session, feeder.ll.wait_playlist, far) is hls.Reload.TOO_FAR
     assert session.ll_waiters.count == 0
 
 
@@ -122,14 +122,14 @@ async def test_blocked_requests_are_bounded_per_channel(
     answers: list[bytes | None] = []
 
     async def fetch_hinted_part() -> None:
-        answers.append(await _block(session, feeder.ll.wait_part, 0, 1))
+        answers.append(await block(session, feeder.ll.wait_part, 0, 1))
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(fetch_hinted_part)
         nursery.start_soon(fetch_hinted_part)
         await trio.testing.wait_all_tasks_blocked()
         with pytest.raises(APIError) as raised:
-            await _block(session, feeder.ll.wait_part, 0, 1)
+            await block(session, feeder.ll.wait_part, 0, 1)
         assert (raised.value.status, raised.value.code) == (503, "too_many_waiters")
         feeder.until(0, 1)
     assert len(answers) == 2 and answers[0] is not None and answers[0][4:8] == b"moof"

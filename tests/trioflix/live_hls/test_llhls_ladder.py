@@ -122,7 +122,11 @@ def _first_pts_ms(init: bytes, part: bytes) -> tuple[int, bool]:
 
 @pytest.mark.settings(hls_ladder="240p:300k,160p")
 async def test_every_rung_has_an_ll_playlist_aligned_with_the_source(
-    server: Server, sample: Sample, tmp_path: Path, nursery: trio.Nursery
+    server: Server,
+    player: httpx.AsyncClient,
+    sample: Sample,
+    tmp_path: Path,
+    nursery: trio.Nursery,
 ) -> None:
     token, _ = await server.register("alice")
     key = await server.create_key(token)
@@ -133,9 +137,9 @@ async def test_every_rung_has_an_ll_playlist_aligned_with_the_source(
     # The rungs join master-ll.m3u8 once they have a part and an MPEG-TS segment.
     with trio.fail_after(30):
         await wait_until(lambda: len(session.ll_variants()) == 3)
-    client = server.client
+    client = player
     master = parse_master_playlist((await _get(client, "/live/alice/master-ll.m3u8")).text)
-    classic = parse_master_playlist((await _get(client, "/live/alice/master.m3u8")).text)
+    classic = parse_master_playlist((await _get(server.client, "/live/alice/master.m3u8")).text)
     names = [uri.split("/")[0] for _, uri in master]
     assert names == ["source", *RUNGS]
     assert all(uri.split("?")[0].endswith("/ll.m3u8") for _, uri in master)

@@ -1,0 +1,228 @@
+"""LL-HLS answers, whichever path a request takes: ``master-ll.m3u8``,
+``{rendition}/ll.m3u8`` (blocking reloads) and its parts, segments and init segments.
+
+A low-latency player makes about eight times the requests of a classic one (a
+blocking reload and a part every part duration), so these answers come from
+memory (:class:`~trioflix.live.hls.cmaf.CMAFRendition`), with no database or disk
+access. ``trioflix serve`` answers them on the socket
+(:mod:`trioflix.direct.ll_hls`), other servers and HTTP/2 through Quart
+(:mod:`trioflix.api.hls`): both call the functions here and only frame the
+:class:`Answer` (or the :class:`~trioflix.errors.APIError`) differently.
+
+Playlists block (RFC 8216bis 6.2.5.2): ``_HLS_msn``/``_HLS_part`` wait, on the
+version events of :class:`~trioflix.live.hls.cmaf.CMAFRendition`, until the
+playlist has that part, for at most three target durations (then 503); a request
+too far ahead is a 400. A request for the part the preload hint names waits for
+it the same way. Blocked requests per channel are bounded (503 beyond).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, TypeGuard, TypeVar, TypeVarTuple
+
+import trio
+
+from protocols import hls
+from trioflix.cluster.pull_auth import PullTokenRejected
+from trioflix.errors import APIError
+from trioflix.live.hls.cmaf import WaitersExhausted
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from trioflix.live.hls.cmaf import CMAFRendition
+    from trioflix.live.hls.writer import HLSSession
+    from trioflix.state import AppState
+
+__all__ = [
+    "BLOCK_TARGETS",
+    "IMMUTABLE",
+    "MASTER_WAIT_S",
+    "MEDIA_HEADERS",
+    "NO_CACHE",
+    "PLAYLIST_TYPE",
+    "RENDITION",
+    "Answer",
+    "Player",
+    "block",
+    "is_ll_file",
+    "ll_file",
+    "ll_playlist",
+    "master_ll",
+    "playback_token",
+    "session_or_404",
+    "valid_token",
+]
+
+T = TypeVar("T")
+Args = TypeVarTuple("Args")
+
+PLAYLIST_TYPE: Final = "application/vnd.apple.mpegurl"
+FMP4_TYPE: Final = "video/mp4"
+# RFC 8216bis 6.2.5.2: a blocking request that nothing satisfies within three target
+# durations is answered 503.
+BLOCK_TARGETS: Final = 3
+# A player asks for the master playlist right after the publish; the first segment
+# takes one target duration to exist. Waiting beats a 404 that players give up on.
+MASTER_WAIT_S: Final = 10.0
+MEDIA_HEADERS: Final = {"Access-Control-Allow-Origin": "*"}  # embeddable anywhere
+NO_CACHE: Final = "no-cache"
+# A part's or segment's name is never reused with other bytes (the session and
+# numbers are in it).
+IMMUTABLE: Final = "public, max-age=3600, immutable"
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,32}$")
+RENDITION = re.compile(r"^(source|\d{2,4}p|track\d{1,3})$")  # track<N>: a multitrack publisher's
+# ll-{session}-{msn}.m4s (a segment), ll-{session}-{msn}.{part}.m4s, init-{session}-{n}.mp4
+_LL_FILE = re.compile(r"^ll-(\d{1,18})-(\d{1,18})(?:\.(\d{1,6}))?\.m4s$")
+_LL_INIT = re.compile(r"^init-(\d{1,18})-\d{1,6}\.mp4$")
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A successful answer: its body, type and caching; every one is public media."""
+
+    body: bytes
+    content_type: str
+    cache_control: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {**MEDIA_HEADERS, "Cache-Control": self.cache_control}
+
+
+@dataclass(frozen=True, slots=True)
+class Player:
+    """Who asks for a media playlist, as far as counting viewers goes."""
+
+    token: str | None  # the ``vs`` its master playlist gave it
+    client: str | None  # its address (behind trusted proxies, the one they name)
+    user_agent: str
+    pull_token: str | None  # another host's fetch carries one
+
+    def key(self) -> str:
+        """The viewer it counts as: its playback session, else its client."""
+        if valid_token(self.token):
+            return self.token
+        # No token (a media playlist opened directly): count the client instead.
+        return f"{self.client}|{self.user_agent[:200]}"
+
+    def is_internal(self, app_state: AppState, channel: str) -> bool:
+        """The request is another host's fetch (it counts its players itself)."""
+        if self.pull_token is None:
+            return False
+        try:
+            app_state.pull_tokens.verify(self.pull_token, channel, time.time())
+        except PullTokenRejected:
+            return False
+        return True
+
+
+def valid_token(token: str | None) -> TypeGuard[str]:
+    """``token`` has the form of a playback session token (``vs``)."""
+    return token is not None and _TOKEN.match(token) is not None
+
+
+def playback_token(given: str | None) -> str:
+    """The player's playback session token ``given`` (its ``vs``), or a new one."""
+    return given if valid_token(given) else secrets.token_urlsafe(12)
+
+
+def session_or_404(app_state: AppState, channel: str, session_id: int | None = None) -> HLSSession:
+    session = app_state.hls.session(channel, session_id)
+    if session is None:
+        raise APIError(404, "not_live", f"{channel} has no live HLS stream")
+    return session
+
+
+def _ll_or_404(session: HLSSession, rendition: str) -> CMAFRendition:
+    ll = session.low_latency(rendition)
+    if ll is None:
+        raise APIError(404, "not_found", "no LL-HLS playlist for this rendition")
+    return ll
+
+
+async def master_ll(app_state: AppState, channel: str, token: str) -> Answer:
+    """The LL-HLS master playlist: every rendition's LL playlist, with playback token
+    ``token`` in their URIs."""
+    session = session_or_404(app_state, channel)
+    ll = _ll_or_404(session, session.source.name)
+    if ll.playlist.last_part is None and not session.ended:
+        first = hls.ReloadRequest(msn=ll.playlist.media_sequence, part=0)
+        with trio.move_on_after(MASTER_WAIT_S):
+            await ll.wait_playlist(first)
+    if ll.playlist.last_part is None:
+        raise APIError(404, "not_ready", f"{channel} has no LL-HLS part yet")
+    text = session.render_master_ll(f"?vs={token}")
+    return Answer(text.encode(), PLAYLIST_TYPE, NO_CACHE)
+
+
+async def ll_playlist(
+    app_state: AppState,
+    channel: str,
+    rendition: str,
+    query: tuple[str | None, str | None, str | None],
+    player: Player,
+) -> Answer:
+    """An LL-HLS media playlist; ``query`` is ``(_HLS_msn, _HLS_part, _HLS_skip)``:
+    the first two block, the last asks for a delta update."""
+    try:
+        wanted = hls.ReloadRequest.parse(*query)
+    except hls.HLSError as exc:
+        raise APIError(400, "bad_request", str(exc)) from None
+    session = session_or_404(app_state, channel)
+    ll = _ll_or_404(session, rendition)
+    if ll.playlist.reload(wanted) is not hls.Reload.READY:
+        decision = await block(session, ll.wait_playlist, wanted)
+        if decision is hls.Reload.TOO_FAR:
+            raise APIError(400, "too_far_ahead", "_HLS_msn/_HLS_part too far past the playlist")
+    if not session.ended and not ll.playlist.ended and not player.is_internal(app_state, channel):
+        app_state.hls.player_seen(channel, session, player.key(), trio.current_time())
+    body = ll.render(skip=wanted.skip, reports=session.ll_reports(rendition))
+    return Answer(body, PLAYLIST_TYPE, NO_CACHE)
+
+
+def is_ll_file(rendition: str, name: str) -> bool:
+    """``name`` (under ``rendition``) is an LL-HLS part, segment or init segment."""
+    return (
+        _LL_FILE.match(name) is not None or _LL_INIT.match(name) is not None
+    ) and RENDITION.match(rendition) is not None
+
+
+async def ll_file(app_state: AppState, channel: str, rendition: str, name: str) -> Answer:
+    """An LL-HLS part, segment or init segment (``name`` passes :func:`is_ll_file`);
+    a part not made yet (the preload hint's) is waited for."""
+    match = _LL_FILE.match(name) or _LL_INIT.match(name)
+    assert match is not None
+    session = app_state.hls.session(channel, int(match.group(1)))
+    if session is None:
+        raise APIError(404, "not_found", "no such part")
+    ll = _ll_or_404(session, rendition)
+    if match.re is _LL_INIT:
+        data = ll.init_segment(name)
+    elif match.group(3) is None:
+        data = ll.segment(int(match.group(2)))
+    else:
+        data = await block(session, ll.wait_part, int(match.group(2)), int(match.group(3)))
+    if data is None:
+        raise APIError(404, "not_found", "part expired, not yet made, or never to be")
+    return Answer(data, FMP4_TYPE, IMMUTABLE)
+
+
+async def block(session: HLSSession, wait: Callable[[*Args], Awaitable[T]], *args: *Args) -> T:
+    """Run a blocking wait of an LL-HLS request: counted against the channel's bound,
+    limited to three target durations (RFC 8216bis 6.2.5.2); 503 past either."""
+    try:
+        with (
+            session.ll_waiters.admit(),
+            trio.move_on_after(BLOCK_TARGETS * session.target_duration_s),
+        ):
+            return await wait(*args)
+    except WaitersExhausted:
+        raise APIError(
+            503, "too_many_waiters", "too many blocked requests on this channel"
+        ) from None
+    raise APIError(503, "not_yet", "nothing new within three target durations")
