@@ -341,23 +341,16 @@ class LLPlaylist:
         self.version += 1
         return segment.msn, len(segment.parts) - 1
 
-    def fill_gaps(
-        self,
-        leader: LLPlaylist,
-        until: tuple[int, int],
-        *,
-        map_uri: str,
-        program_date_time: datetime | None = None,
-    ) -> int:
+    def fill_gaps(self, leader: LLPlaylist, until: tuple[int, int], *, map_uri: str) -> int:
         """List as GAP parts the parts ``leader`` lists from this playlist's next part up
         to ``until`` (excluded), ending segments where the leader's end: a rendition
         aligned with ``leader`` that had no media for them goes on with its numbers.
 
         Args:
-            leader: The playlist whose numbers and durations this one follows.
+            leader: The playlist whose numbers and durations this one follows; a segment
+                a gap part opens takes its EXT-X-PROGRAM-DATE-TIME.
             until: The first part not to fill.
             map_uri: EXT-X-MAP of a segment a gap part opens.
-            program_date_time: ... and its EXT-X-PROGRAM-DATE-TIME.
 
         Returns:
             How many gap parts were listed: none when the leader no longer lists this
@@ -372,7 +365,7 @@ class LLPlaylist:
                         duration_ms,
                         independent=False,
                         map_uri=map_uri,
-                        program_date_time=program_date_time,
+                        program_date_time=segment.program_date_time,
                         gap=True,
                     )
                     added += 1

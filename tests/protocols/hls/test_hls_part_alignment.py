@@ -231,7 +231,7 @@ def test_a_playlist_fills_the_leader_s_parts_as_gaps_to_catch_up() -> None:
     follower = hls.LLPlaylist(prefix="r-", target_duration_s=2, part_target_ms=300, window_size=3)
     for msn in range(4):
         for part, ms in enumerate((300, 250, 200)):
-            leader.add_part(ms, independent=part == 0, map_uri="m.mp4")
+            leader.add_part(ms, independent=part == 0, map_uri="m.mp4", program_date_time=T0)
             if msn == 0 and part < 2:
                 follower.add_part(ms, independent=part == 0, map_uri="m.mp4", program_date_time=T0)
         leader.end_segment()
@@ -243,10 +243,10 @@ def test_a_playlist_fills_the_leader_s_parts_as_gaps_to_catch_up() -> None:
     )
     for _ in range(3):
         for part, ms in enumerate((300, 250, 200)):
-            leader_late.add_part(ms, independent=part == 0, map_uri="m.mp4")
+            leader_late.add_part(ms, independent=part == 0, map_uri="m.mp4", program_date_time=T0)
         leader_late.end_segment()
-    leader_late.add_part(300, independent=True, map_uri="m.mp4")
-    assert follower.fill_gaps(leader_late, (2, 1), map_uri="m.mp4", program_date_time=T0) == 5
+    leader_late.add_part(300, independent=True, map_uri="m.mp4", program_date_time=T0)
+    assert follower.fill_gaps(leader_late, (2, 1), map_uri="m.mp4") == 5
     assert follower.next_part == (2, 1)
     parsed = parse(follower.render())
     assert [
