@@ -253,6 +253,13 @@ class LLPlaylist:
             return self._segments[-1].msn, len(self._segments[-1].parts)
         return self._next_msn, 0
 
+    def part_duration(self, msn: int, part: int) -> int | None:
+        """The duration of part ``part`` of segment ``msn`` in ms (``None``: not listed)."""
+        for segment in self._segments:
+            if segment.msn == msn and part < len(segment.parts):
+                return segment.parts[part][0]
+        return None
+
     def segment_uri(self, msn: int) -> str:
         """The URI of segment ``msn``."""
         return f"{self._prefix}{msn}.m4s"

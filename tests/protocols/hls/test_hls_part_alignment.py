@@ -238,6 +238,8 @@ def test_a_playlist_fills_the_leader_s_parts_as_gaps_to_catch_up() -> None:
     leader.add_part(300, independent=True, map_uri="m.mp4")  # 4.0, open
     # The follower had two parts of segment 0; the leader still lists 1 to 4, not 0.
     assert follower.fill_gaps(leader, (2, 1), map_uri="m.mp4") == 0
+    assert leader.part_duration(1, 1) == 250 and leader.part_duration(4, 0) == 300
+    assert leader.part_duration(0, 0) is None and leader.part_duration(4, 1) is None
     leader_late = hls.LLPlaylist(
         prefix="s-", target_duration_s=2, part_target_ms=300, window_size=9
     )

@@ -447,9 +447,14 @@ class CMAFRendition:
     def _cut(self, *, catch_up: bool = False) -> None:
         """Close the open part; ``catch_up``: the leader was cut at the same point (it
         is cut first), so a follower fills in the leader's parts it has not had."""
+        position = self.playlist.next_part
         ended = self._cutter.finish()
         if ended is not None and self._leader is not None:
-            ended = replace(ended, ends_segment=False)  # rule 7: the leader's segment goes on
+            # Rule 7: the leader's segment goes on; a part the leader has ended (a cut
+            # while this rendition lags) lasts as long as the leader's, truncated.
+            leader_ms = self._leader.playlist.part_duration(*position) if catch_up else None
+            duration = ended.duration_ms if leader_ms is None else leader_ms
+            ended = replace(ended, ends_segment=False, duration_ms=duration)
         fragmenter = self._fragmenter
         if ended is not None and fragmenter is not None:
             self._add_part(fragmenter.flush(), ended)
