@@ -24,10 +24,12 @@ Rules / theory of operation
 * A GAP part (``EXT-X-PART:...,GAP=YES``) stands for media this rendition does not
   have (a ladder rung's encoder missed it) but its siblings do: it keeps the part and
   segment numbers and durations aligned with theirs. It has a URI, which clients do not
-  load (RFC 8216bis 4.4.4.9) and which answers 404. A complete segment with a GAP part
-  carries EXT-X-GAP (4.4.4.7: its URI is not to be loaded either; a segment only some of
-  whose parts are gaps is still not whole media). EXT-X-RENDITION-REPORT points at the
-  newest part that is not a gap, one a player switching over can load.
+  load (RFC 8216bis 4.4.4.9) and which answers 404 (6.2.1 allows it). The parent
+  segment of a GAP part carries EXT-X-GAP (4.4.4.7: its URI is not whole media), written
+  with its EXTINF once it is complete rather than among the parts of the open segment:
+  a player that sees EXT-X-GAP on a segment skips every part of it, the real ones too.
+  EXT-X-RENDITION-REPORT points at the newest part that is not a gap, one a player
+  switching over can load.
 * EXT-X-MAP is written before the first segment listed and wherever the map changes
   (a new publisher may bring new codec records); EXT-X-PROGRAM-DATE-TIME on every segment
   that has one.
