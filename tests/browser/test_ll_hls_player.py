@@ -167,7 +167,7 @@ async def test_ll_hls_switches_ladder_rungs_and_plays_on(
         target = names.index("160p" if names[current] != "160p" else "source")
         before = len(requested)
         page.get_by_label("Quality").select_option(str(target))
-        page.wait_for_function(f"trioflix.player.engine.hls.currentLevel === {target}")
+        page.wait_for_function(f"() => trioflix.player.engine.hls.currentLevel === {target}")
         wait_playing(page, advance_s=2.0)  # the picture goes on, from the new rung
         screenshots.save(page, "channel-ll-hls-rung")
         fatal = page.evaluate("window.fatal")
