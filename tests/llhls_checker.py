@@ -7,13 +7,16 @@ checks it against the specification's rules, so the renderer does not check itse
   header tags, part durations within PART-TARGET, segment durations within
   EXT-X-TARGETDURATION and equal to the sum of their parts, part numbering (a segment
   lists all its parts from the first, or none), a preload hint on every live playlist
-  naming a part not yet listed, EXT-X-MAP before the first segment.
+  naming a part not yet listed, EXT-X-MAP before the first segment; GAP parts
+  (``GAP=YES``, never INDEPENDENT) and EXT-X-GAP: a complete segment listing its parts
+  carries EXT-X-GAP exactly when one of them is a gap.
 - :class:`History` checks a run of playlists of one rendition: numbering never goes
   back, a (segment, part) keeps its URI and duration, a hinted part is the next one
   listed, and a delta update agrees with the full playlist around it.
 - :func:`reports` reads a playlist's EXT-X-RENDITION-REPORTs and checks that there is
   one for every other rendition offered; the caller asks each rendition for the part
-  reported (a blocking reload that must answer at once, with that part listed).
+  reported (a blocking reload that must answer at once, with that part listed, and not
+  as a gap).
 - :func:`check_alignment` checks the runs of several renditions against each other:
   a part number (and a segment number) lasts as long in every rendition that has it,
   and a segment has as many parts in each.
@@ -53,6 +56,7 @@ class Part:
     uri: str
     duration: float
     independent: bool
+    gap: bool = False
 
 
 @dataclass
@@ -66,6 +70,7 @@ class Segment:
     program_date_time: str | None = None
     map_uri: str | None = None
     discontinuity: bool = False
+    gap: bool = False
 
 
 @dataclass
@@ -140,7 +145,7 @@ def parse(text: str) -> Playlist:
             raise _fail(text, f"{line!r} before EXT-X-MEDIA-SEQUENCE")
         if pending is None and (
             line.startswith(("#EXT-X-PART:", "#EXTINF", "#EXT-X-PROGRAM-DATE-TIME", "#EXT-X-MAP"))
-            or line == "#EXT-X-DISCONTINUITY"
+            or line in ("#EXT-X-DISCONTINUITY", "#EXT-X-GAP")
         ):
             if hint is not None:
                 raise _fail(text, "a segment after EXT-X-PRELOAD-HINT")
@@ -156,6 +161,9 @@ def parse(text: str) -> Playlist:
         elif line == "#EXT-X-DISCONTINUITY":
             assert pending is not None
             pending.discontinuity = True
+        elif line == "#EXT-X-GAP":
+            assert pending is not None
+            pending.gap = True
         elif name == "#EXT-X-MAP":
             assert pending is not None
             current_map = _attrs(value)["URI"]
@@ -165,11 +173,16 @@ def parse(text: str) -> Playlist:
         elif name == "#EXT-X-PART":
             assert pending is not None
             attrs = _attrs(value)
-            unknown = set(attrs) - {"DURATION", "URI", "INDEPENDENT"}
-            if unknown or attrs.get("INDEPENDENT", "YES") != "YES":
+            unknown = set(attrs) - {"DURATION", "URI", "INDEPENDENT", "GAP"}
+            if (
+                unknown
+                or attrs.get("INDEPENDENT", "YES") != "YES"
+                or attrs.get("GAP", "YES") != "YES"
+                or {"INDEPENDENT", "GAP"} <= set(attrs)
+            ):
                 raise _fail(text, f"unexpected EXT-X-PART attributes {attrs}")
             pending.parts.append(
-                Part(attrs["URI"], float(attrs["DURATION"]), "INDEPENDENT" in attrs)
+                Part(attrs["URI"], float(attrs["DURATION"]), "INDEPENDENT" in attrs, "GAP" in attrs)
             )
         elif name == "#EXTINF":
             assert pending is not None
@@ -234,8 +247,13 @@ def parse(text: str) -> Playlist:
             total = sum(p.duration for p in segment.parts)
             if segment.parts and abs(total - segment.duration) > 0.0015:
                 raise _fail(text, f"segment {segment.msn}: parts sum to {total}, not its EXTINF")
+            # RFC 8216bis 4.4.4.7, 4.4.4.9: a segment with a part missing is not whole media.
+            if segment.parts and segment.gap != any(p.gap for p in segment.parts):
+                raise _fail(text, f"segment {segment.msn}: EXT-X-GAP and its GAP parts disagree")
         elif i != len(segments) - 1:
             raise _fail(text, "only the last segment may lack EXTINF")
+        elif segment.gap:  # the tag goes with the segment's URI, once it is complete
+            raise _fail(text, f"EXT-X-GAP on the open segment {segment.msn}")
     if hint is not None and hint in uris:
         raise _fail(text, f"the hinted part {hint} is already listed")
     listing = [s for s in segments if s.parts]
@@ -296,8 +314,8 @@ class History:
             if known is not None and known.uri and segment.uri and known.uri != segment.uri:
                 raise _fail(text, f"segment {segment.msn} changed its URI")
             if known is not None and known.duration is not None and segment.duration is not None:
-                if abs(known.duration - segment.duration) > 1e-9:
-                    raise _fail(text, f"segment {segment.msn} changed its duration")
+                if abs(known.duration - segment.duration) > 1e-9 or known.gap != segment.gap:
+                    raise _fail(text, f"segment {segment.msn} changed its duration or gap")
             if known is None or segment.duration is not None:
                 self.segments[segment.msn] = segment
             for index, part in enumerate(segment.parts):

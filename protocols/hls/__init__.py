@@ -10,11 +10,14 @@
 - Low-Latency HLS: :class:`PartCutter` decides where parts and segments end,
   :class:`LLPlaylist` lists them (parts, preload hint, delta updates) and decides
   blocking reloads (:class:`ReloadRequest`, :class:`Reload`); :class:`PartFollower`
-  cuts another rendition's parts where the leading one's start (:class:`PartStart`).
+  cuts another rendition's parts where the leading one's start (:class:`PartStart`),
+  and names the parts it has no media for (:class:`GapPart`), which the playlist lists
+  as GAP parts.
 """
 
 from __future__ import annotations
 
+from ._alignment import GapPart as GapPart
 from ._alignment import PartFollower as PartFollower
 from ._alignment import PartStart as PartStart
 from ._errors import HLSError as HLSError

@@ -18,9 +18,11 @@ Rules / theory of operation
   in every rendition.
 * Nothing is open until a start point (a keyframe) reaches the start of a segment
   (part 0): a follower joins at a segment boundary, with that segment's number.
-* A follower that misses a whole part of the leader (no frame of its own in it) takes
-  the newest start its frame reached: the number jumps, and the caller, whose playlist
-  cannot skip numbers, sees it in :attr:`PartFollower.position`.
+* A follower that misses whole parts of the leader (no frame of its own in them: a
+  rung's encoder late, a frame dropped) takes the newest start its frame reached, and
+  the parts it missed are :attr:`PartFollower.gaps`: numbered, lasting from their start
+  to the next one's, for the caller to list as GAP parts, so the numbering goes on
+  unbroken and aligned. The part that ends then lasts until the first start it missed.
 * Starts not reached yet are kept, bounded (:data:`MAX_PENDING_STARTS`): a follower that
   far behind its leader is stopped by its caller long before.
 """
@@ -29,11 +31,12 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Final
 
 from ._parts import PartEnded
 
-__all__ = ["MAX_PENDING_STARTS", "SLACK_MS", "PartFollower", "PartStart"]
+__all__ = ["MAX_PENDING_STARTS", "SLACK_MS", "GapPart", "PartFollower", "PartStart"]
 
 # 30 s of 100 ms parts: a live rendition that far behind is dropped as lagging long before.
 MAX_PENDING_STARTS: Final = 300
@@ -58,11 +61,33 @@ class PartStart:
     at_ms: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GapPart:
+    """A part of the leader the follower has no media for (a GAP part).
+
+    Attributes:
+        msn: Its segment's media sequence number.
+        part: Its number within the segment.
+        duration_ms: From its start to the leader's next one.
+        ends_segment: The leader's next start opens a segment.
+    """
+
+    msn: int
+    part: int
+    duration_ms: int
+    ends_segment: bool
+
+
+def _ends_segment(start: PartStart, following: PartStart) -> bool:
+    return following.part == 0 or following.msn != start.msn
+
+
 class PartFollower:
     """Decides a rendition's part and segment boundaries from its leader's (pure).
 
     The same calls as :class:`PartCutter` (:meth:`push`, :meth:`finish`, :attr:`open`),
-    plus :meth:`lead`, which the leader's starts go to, and :attr:`position`.
+    plus :meth:`lead`, which the leader's starts go to, :attr:`position` and
+    :attr:`gaps`.
 
     Args:
         max_pending: Starts kept before the follower reaches them; the oldest go first.
@@ -75,6 +100,7 @@ class PartFollower:
         self._part_independent = False
         self._last: int | None = None
         self._step = 0  # the newest frame interval, for the last part's duration
+        self._gaps: tuple[GapPart, ...] = ()
 
     @property
     def is_open(self) -> bool:
@@ -86,6 +112,12 @@ class PartFollower:
         """``(msn, part)`` of the open part."""
         start = self._position
         return None if start is None else (start.msn, start.part)
+
+    @property
+    def gaps(self) -> tuple[GapPart, ...]:
+        """The parts missed between the part the last :meth:`push` ended and the one it
+        opened (module rules), oldest first; empty when none was."""
+        return self._gaps
 
     def lead(self, start: PartStart) -> None:
         """The leader opened a part."""
@@ -100,13 +132,16 @@ class PartFollower:
 
         Returns:
             :class:`PartEnded` if the open part ends before this frame (which opens the
-            part now at :attr:`position`); ``None`` if the frame joins the open part or
-            opens the first one (check :attr:`open`: a frame pushed while nothing is
-            open that does not open a part is to be dropped).
+            part now at :attr:`position`, after the :attr:`gaps`); ``None`` if the
+            frame joins the open part or opens the first one (check :attr:`is_open`: a
+            frame pushed while nothing is open that does not open a part is to be
+            dropped).
         """
-        reached = None
+        passed: list[PartStart] = []
         while self._pending and self._pending[0].at_ms <= timestamp_ms + SLACK_MS:
-            reached = self._pending.popleft()
+            passed.append(self._pending.popleft())
+        reached = passed[-1] if passed else None
+        self._gaps = ()
         if self._last is not None and timestamp_ms > self._last:
             self._step = timestamp_ms - self._last
         self._last = timestamp_ms
@@ -116,18 +151,31 @@ class PartFollower:
             return None
         if reached is None:
             return None
+        # Parts passed without a frame are gaps; the open part ends at the first of them.
+        end_ms = min(timestamp_ms, passed[0].at_ms)
         ended = PartEnded(
-            duration_ms=timestamp_ms - self._part_start,
+            duration_ms=end_ms - self._part_start,
             independent=self._part_independent,
-            ends_segment=reached.part == 0 or reached.msn != self._position.msn,
+            ends_segment=_ends_segment(self._position, passed[0]),
             next_independent=start_point,
+        )
+        self._gaps = tuple(
+            GapPart(
+                msn=start.msn,
+                part=start.part,
+                duration_ms=following.at_ms - start.at_ms,
+                ends_segment=_ends_segment(start, following),
+            )
+            for start, following in pairwise(passed)
         )
         self._open(reached, timestamp_ms, start_point)
         return ended
 
     def _open(self, start: PartStart, timestamp_ms: int, start_point: bool) -> None:
+        # A part lasts from its start (or its first frame, rounded a little earlier) to
+        # the next one: a frame late after a gap leaves the durations the leader's.
         self._position = start
-        self._part_start = timestamp_ms
+        self._part_start = min(timestamp_ms, start.at_ms)
         self._part_independent = start_point
 
     def finish(self) -> PartEnded | None:

@@ -21,6 +21,15 @@ Rules / theory of operation
   leading segments that start more than CAN-SKIP-UNTIL before the end with
   EXT-X-SKIP:SKIPPED-SEGMENTS; segments after them, and all parts, are as in the full
   playlist.
+* A GAP part (``EXT-X-PART:...,GAP=YES``) stands for media this rendition does not
+  have (a ladder rung's encoder missed it) but its siblings do: it keeps the part and
+  segment numbers and durations aligned with theirs. It has a URI, which clients do not
+  load (RFC 8216bis 4.4.4.9) and which answers 404 (6.2.1 allows it). The parent
+  segment of a GAP part carries EXT-X-GAP (4.4.4.7: its URI is not whole media), written
+  with its EXTINF once it is complete rather than among the parts of the open segment:
+  a player that sees EXT-X-GAP on a segment skips every part of it, the real ones too.
+  EXT-X-RENDITION-REPORT points at the newest part that is not a gap, one a player
+  switching over can load.
 * EXT-X-MAP is written before the first segment listed and wherever the map changes
   (a new publisher may bring new codec records); EXT-X-PROGRAM-DATE-TIME on every segment
   that has one.
@@ -139,12 +148,13 @@ class _Segment:
     program_date_time: datetime | None
     discontinuity: bool
     start_ms: int  # media time since the playlist began, for part listing and skips
-    parts: list[tuple[int, bool]] = field(default_factory=list)  # (duration ms, independent)
+    # (duration ms, independent, gap)
+    parts: list[tuple[int, bool, bool]] = field(default_factory=list)
     complete: bool = False
 
     @property
     def duration_ms(self) -> int:
-        return sum(d for d, _ in self.parts)
+        return sum(d for d, _, _ in self.parts)
 
 
 def _seconds(ms: int) -> str:
@@ -245,6 +255,13 @@ class LLPlaylist:
             return self._segments[-1].msn, len(self._segments[-1].parts)
         return self._next_msn, 0
 
+    def part_duration(self, msn: int, part: int) -> int | None:
+        """The duration of part ``part`` of segment ``msn`` in ms (``None``: not listed)."""
+        for segment in self._segments:
+            if segment.msn == msn and part < len(segment.parts):
+                return segment.parts[part][0]
+        return None
+
     def segment_uri(self, msn: int) -> str:
         """The URI of segment ``msn``."""
         return f"{self._prefix}{msn}.m4s"
@@ -255,11 +272,12 @@ class LLPlaylist:
 
     def report(self, uri: str) -> RenditionReport | None:
         """This playlist's EXT-X-RENDITION-REPORT as another rendition's playlist lists
-        it at ``uri`` (``None`` before the first part)."""
-        last = self.last_part
-        if last is None:
-            return None
-        return RenditionReport(uri=uri, last_msn=last[0], last_part=last[1])
+        it at ``uri``: its newest part that is not a gap (``None`` while there is none)."""
+        for segment in reversed(self._segments):
+            for index in range(len(segment.parts) - 1, -1, -1):
+                if not segment.parts[index][2]:
+                    return RenditionReport(uri=uri, last_msn=segment.msn, last_part=index)
+        return None
 
     # --- changes -----------------------------------------------------------------------
 
@@ -282,15 +300,17 @@ class LLPlaylist:
         independent: bool,
         map_uri: str,
         program_date_time: datetime | None = None,
+        gap: bool = False,
     ) -> tuple[int, int]:
         """List a part: in the open segment, or opening the next one.
 
         Args:
             duration_ms: Its duration; at most the part target.
-            independent: It starts with a keyframe (INDEPENDENT=YES).
+            independent: It starts with a keyframe (INDEPENDENT=YES; never on a gap).
             map_uri: EXT-X-MAP of its segment (used when the part opens the segment).
             program_date_time: Wall clock of its first sample (timezone-aware); used
                 when it opens a segment.
+            gap: This rendition has no media for it (GAP=YES, module rules).
 
         Returns:
             ``(msn, part)`` of the part.
@@ -325,10 +345,43 @@ class LLPlaylist:
             raise HLSError(
                 f"segment {segment.msn} would exceed EXT-X-TARGETDURATION:{self._target_s}"
             )
-        segment.parts.append((duration_ms, independent))
+        segment.parts.append((duration_ms, independent and not gap, gap))
         self._clock_ms += duration_ms
         self.version += 1
         return segment.msn, len(segment.parts) - 1
+
+    def fill_gaps(self, leader: LLPlaylist, until: tuple[int, int], *, map_uri: str) -> int:
+        """List as GAP parts the parts ``leader`` lists from this playlist's next part up
+        to ``until`` (excluded), ending segments where the leader's end: a rendition
+        aligned with ``leader`` that had no media for them goes on with its numbers.
+
+        Args:
+            leader: The playlist whose numbers and durations this one follows; a segment
+                a gap part opens takes its EXT-X-PROGRAM-DATE-TIME.
+            until: The first part not to fill.
+            map_uri: EXT-X-MAP of a segment a gap part opens.
+
+        Returns:
+            How many gap parts were listed: none when the leader no longer lists this
+            playlist's next part (it left the leader's window).
+        """
+        added = 0
+        for segment in leader._segments:
+            for index, (duration_ms, _, _) in enumerate(segment.parts):
+                at = (segment.msn, index)
+                if at < until and at == self.next_part:
+                    self.add_part(
+                        duration_ms,
+                        independent=False,
+                        map_uri=map_uri,
+                        program_date_time=segment.program_date_time,
+                        gap=True,
+                    )
+                    added += 1
+            if segment.complete and (segment.msn + 1, 0) <= until:
+                if self.next_part == (segment.msn, len(segment.parts)):
+                    self.end_segment()
+        return added
 
     def end_segment(self, *, discontinuity: bool = False) -> int | None:
         """Complete the open segment: it gets its EXTINF; the next part opens another.
@@ -441,12 +494,18 @@ class LLPlaylist:
                 stamp = segment.program_date_time.isoformat(timespec="milliseconds")
                 lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{stamp.replace('+00:00', 'Z')}")
             if segment.start_ms >= parts_from_ms or not segment.complete:
-                for index, (duration, independent) in enumerate(segment.parts):
+                for index, (duration, independent, gap) in enumerate(segment.parts):
                     attrs = (
                         f'DURATION={_seconds(duration)},URI="{self.part_uri(segment.msn, index)}"'
                     )
-                    lines.append(f"#EXT-X-PART:{attrs}{',INDEPENDENT=YES' if independent else ''}")
+                    if independent:
+                        attrs += ",INDEPENDENT=YES"
+                    if gap:
+                        attrs += ",GAP=YES"
+                    lines.append(f"#EXT-X-PART:{attrs}")
             if segment.complete:
+                if any(gap for _, _, gap in segment.parts):
+                    lines.append("#EXT-X-GAP")
                 lines.append(f"#EXTINF:{_seconds(segment.duration_ms)},")
                 lines.append(self.segment_uri(segment.msn))
         if self._ended:

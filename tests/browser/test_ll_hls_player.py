@@ -1,6 +1,7 @@
 """The channel page's player on LL-HLS: hls.js in low-latency mode, in headless Chromium,
 plays a live ffmpeg publish (a keyframe every second) for a minute without stalling and
-within the latency goal, while the player shows how far behind the stream it is.
+within the latency goal, while the player shows how far behind the stream it is; with
+the ladder on, it switches rungs at a part boundary and plays on.
 """
 
 from __future__ import annotations
@@ -9,13 +10,14 @@ import statistics
 from typing import TYPE_CHECKING
 
 import pytest
+import trio
 
 from tests.browser.helpers import ONE_BACKEND, PageLog, in_browser, new_context, wait_playing
 from tests.interop.media import make_sample
 from tests.trioflix.live_hls.helpers import start_publisher, wait_live
+from tests.waiting import wait_until
 
 if TYPE_CHECKING:
-    import trio
     from playwright.sync_api import Browser
 
     from tests.browser.helpers import Screenshots
@@ -118,3 +120,61 @@ async def test_ll_hls_plays_a_minute_within_the_latency_goal_without_stalls(
     assert p50 < LATENCY_P50_S and p95 < LATENCY_P95_S, latencies
     # The player shows the figure beside LIVE.
     assert edge.startswith("LIVE ") and edge.endswith(" s"), edge
+
+
+@pytest.mark.settings(hls_ladder="240p:300k,160p")
+async def test_ll_hls_switches_ladder_rungs_and_plays_on(
+    server: Server,
+    keyframe_each_second: Sample,
+    nursery: trio.Nursery,
+    screenshots: Screenshots,
+) -> None:
+    """hls.js in low-latency mode on the ladder's LL master playlist: picking another
+    rung in the quality menu (hls.js ``currentLevel``) loads that rung's parts and the
+    picture goes on, with no fatal error."""
+    token, _ = await server.register("alice")
+    key = await server.create_key(token)
+    await start_publisher(nursery, server, key, keyframe_each_second.path)
+    await wait_live(server, "alice")
+    session = server.app.trioflix.hls.session("alice")
+    assert session is not None
+    with trio.fail_after(30):  # the rungs join master-ll.m3u8 once they have a part
+        await wait_until(lambda: len(session.ll_variants()) == 3)
+
+    def scenario(browser: Browser) -> tuple[str, list[str], list[str], list[str]]:
+        context = new_context(browser, server.url)
+        page = context.new_page()
+        log = PageLog()
+        log.attach(page)
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto("/channel/alice")
+        wait_playing(page, advance_s=0.5)
+        assert page.locator(".player").get_attribute("data-engine") == "ll-hls"
+        page.evaluate(
+            """() => {
+              window.fatal = [];
+              trioflix.player.engine.hls.on(Hls.Events.ERROR, (_event, data) => {
+                if (data.fatal) window.fatal.push(data.details);
+              });
+            }"""
+        )
+        urls = page.evaluate("trioflix.player.engine.hls.levels.map((level) => level.url[0])")
+        names = [url.split("?")[0].split("/")[-2] for url in urls]
+        assert sorted(names) == ["160p", "240p", "source"], urls
+        # The smallest rung, or the source if hls.js chose the smallest to start with.
+        current = int(page.evaluate("trioflix.player.engine.hls.currentLevel"))
+        target = names.index("160p" if names[current] != "160p" else "source")
+        before = len(requested)
+        page.get_by_label("Quality").select_option(str(target))
+        page.wait_for_function(f"() => trioflix.player.engine.hls.currentLevel === {target}")
+        wait_playing(page, advance_s=2.0)  # the picture goes on, from the new rung
+        screenshots.save(page, "channel-ll-hls-rung")
+        fatal = page.evaluate("window.fatal")
+        context.close()
+        return names[target], requested[before:], fatal, log.errors
+
+    rung, requested, fatal, errors = await in_browser(scenario)
+    assert fatal == [] and errors == []
+    parts = [url for url in requested if f"/{rung}/ll-" in url and ".m4s" in url]
+    assert len(parts) >= 3, requested  # the new rung's parts were loaded

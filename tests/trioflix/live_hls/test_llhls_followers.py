@@ -1,6 +1,7 @@
 """LL-HLS renditions whose parts follow the source's (ladder rungs, multitrack tracks):
 the same numbers and durations whichever task runs ahead, a late one joins at the
-source's numbers, and one that misses a part is retired rather than misnumbered.
+source's numbers, and one that misses parts (frames dropped, a stall, a cut while it
+lags) lists them as GAP parts and goes on with the source's numbers and durations.
 
 Media: H.264 + AAC encoded by PyAV, as FLV tags, fed through an MPEG-TS segmenter per
 rendition (whose codec records LL-HLS reuses) as the session does.
@@ -8,16 +9,23 @@ rendition (whose codec records LL-HLS reuses) as the session does.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
 
 from protocols import flv, hls
+from tests.llhls_checker import History, check_alignment
 from tests.protocols.hls.helpers import Stream, make_stream
 from trioflix.live.hls.cmaf import CMAFRendition
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+
+    from tests.llhls_checker import Playlist
+
+
+T0 = datetime(2026, 12, 6, 16, 0, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +41,7 @@ def rendition(leader: CMAFRendition | None = None) -> CMAFRendition:
         segment_target_ms=2000,
         max_segment_ms=3000,
         target_duration_s=3,
-        dates=lambda _ms: None,
+        dates=lambda ms: T0 + timedelta(milliseconds=ms),
         leader=leader,
     )
 
@@ -99,18 +107,74 @@ def test_a_late_follower_joins_at_the_leader_s_numbers(stream: Stream) -> None:
     assert follower.playlist.last_part == leader.playlist.last_part
 
 
-def test_a_follower_that_misses_a_part_is_retired(stream: Stream) -> None:
+def aligned(leader: CMAFRendition, follower: CMAFRendition) -> Playlist:
+    """Both playlists pass the checker, and every part and segment both list lasts as long
+    in each; returns the follower's."""
+    histories = {"source": History(), "track1": History()}
+    histories["source"].add(leader.render().decode())
+    parsed = histories["track1"].add(follower.render().decode())
+    assert check_alignment(histories, tolerance_s=0.0015) >= 10
+    return parsed
+
+
+def test_a_follower_that_misses_parts_lists_them_as_gaps(stream: Stream) -> None:
     leader = rendition()
     follower = rendition(leader)
     tags = list(stream.interleaved())
     Feeder(leader)(tags)
-    # Its encoder skipped 480 ms of pictures in the second segment, two parts of the
-    # leader's (a longer gap is a break: the follower would start again at the next
-    # segment, after a discontinuity).
+    # Its encoder skipped 480 ms of pictures in the second segment: two of the leader's
+    # parts have nothing of it.
     Feeder(follower)([t for t in tags if not (t[0] == "video" and 2480 <= t[1] < 2960)])
-    assert follower.retired and follower.playlist.ended
-    assert not leader.retired and not leader.playlist.ended
-    assert follower.playlist.last_part is not None
-    assert follower.playlist.last_part < (2, 0)
-    follower.resume()  # the publisher comes back: a retired rendition stays ended
-    assert follower.playlist.ended
+    assert not follower.retired and not follower.playlist.ended
+    assert follower.playlist.last_part == leader.playlist.last_part
+    parsed = aligned(leader, follower)
+    gaps = [(s.msn, i) for s in parsed.segments for i, p in enumerate(s.parts) if p.gap]
+    assert len(gaps) == 1 and gaps[0][0] == 1  # the part wholly inside the lost pictures
+    segment = next(s for s in parsed.segments if s.msn == 1)
+    assert segment.gap and not any(s.gap for s in parsed.segments if s.msn != 1)
+    # A gap's URI is not served (players do not load it); the segment joins the rest.
+    assert follower._parts.get(gaps[0]) is None and follower.segment(1)
+    report = follower.playlist.report("../track1/ll.m3u8")
+    assert report is not None and (report.last_msn, report.last_part) not in gaps
+
+
+def test_a_stalled_follower_goes_on_after_a_discontinuity_with_the_leader_s_numbers(
+    stream: Stream,
+) -> None:
+    leader = rendition()
+    follower = rendition(leader)
+    tags = list(stream.interleaved())
+    Feeder(leader)(tags)
+    # 1.1 s without pictures is a break: the follower starts again at the leader's next
+    # segment (4 s), the parts between are gaps.
+    Feeder(follower)([t for t in tags if not (t[0] == "video" and 2480 <= t[1] < 3600)])
+    assert not follower.retired
+    assert follower.playlist.last_part == leader.playlist.last_part
+    parsed = aligned(leader, follower)
+    by_msn = {s.msn: s for s in parsed.segments}
+    assert by_msn[1].gap and by_msn[1].parts[-1].gap and not by_msn[1].parts[0].gap
+    assert by_msn[2].discontinuity and not by_msn[2].gap
+
+
+def test_a_cut_fills_what_a_lagging_follower_missed(stream: Stream) -> None:
+    leader = rendition()
+    follower = rendition(leader)
+    tags = list(stream.interleaved())
+    half = next(i for i, t in enumerate(tags) if t[1] >= 3500)
+    Feeder(leader)(tags[:half])
+    # A new publisher while the follower is a second behind (a rung's encoder delay):
+    # the leader is cut first, then the follower, whose frames since are gaps.
+    Feeder(follower)([t for t in tags[:half] if t[1] < 2500])
+    leader.cut()
+    follower.cut()
+    assert follower.playlist.next_part == leader.playlist.next_part
+    late = hls.Segmenter()  # the old publisher's last pictures come late: dropped
+    for kind, ts, body in tags[:half]:
+        if kind == "video" and ts >= 2500:
+            tag = flv.parse_video_tag(body)
+            late.push_video(tag, ts)
+            follower.push_video(tag, ts, video=late.video_config, audio=None)
+    assert follower.playlist.next_part == leader.playlist.next_part
+    assert not follower.retired
+    parsed = aligned(leader, follower)
+    assert parsed.segments[-1].gap and parsed.segments[-1].parts[-1].gap

@@ -60,19 +60,33 @@ async def _get(client: httpx.AsyncClient, url: str, **params: str) -> httpx.Resp
 
 class Follower:
     """One rendition's player: blocking reloads for the next part, delta updates, and
-    every fourth playlist's rendition reports checked against the renditions reported."""
+    every fourth playlist's rendition reports checked against the renditions reported
+    (each names a part that exists and is not a gap). It records each rendition's newest
+    part as it goes (:attr:`newest`)."""
 
     def __init__(self, client: httpx.AsyncClient, base: str, offered: set[str]) -> None:
         self.client = client
         self.base = base
         self.offered = offered
         self.histories = {name: History() for name in offered}
+        self.newest: dict[str, list[tuple[int, int]]] = {name: [] for name in offered}
         self.reports_checked = 0
 
-    async def follow(self, name: str) -> None:
+    async def follow(self, name: str, finished: trio.Event | None = None) -> None:
+        """Follow ``name``'s playlist until it ends (and ``finished`` is set: an end
+        before it is the pause between two publishers, looked at again)."""
         history = self.histories[name]
-        playlist = history.add((await _get(self.client, f"{self.base}{name}/ll.m3u8")).text)
-        while not playlist.ended:
+        url = f"{self.base}{name}/ll.m3u8"
+        playlist = history.add((await _get(self.client, url)).text)
+        while True:
+            if playlist.last_part is not None:
+                self.newest[name].append(playlist.last_part)
+            if playlist.ended:
+                if finished is None or finished.is_set():
+                    return
+                await trio.sleep(0.2)
+                playlist = history.add((await _get(self.client, url)).text)
+                continue
             await self._check_reports(name, playlist)
             last = playlist.last_part
             assert last is not None
@@ -106,6 +120,7 @@ class Follower:
                 ).text
             )
             assert blocked.last_part is not None and blocked.last_part >= (msn, part)
+            assert not self.histories[other].parts[(msn, part)].gap, (other, msn, part)
             self.reports_checked += 1
 
 
@@ -208,3 +223,53 @@ async def test_every_rung_has_an_ll_playlist_aligned_with_the_source(
         with av.open(str(out)) as container:
             frames = sum(1 for _ in container.decode(video=0))
         assert frames >= 3 * 30, name  # several seconds of the rung
+
+
+@pytest.mark.settings(hls_ladder="240p:300k,160p")
+async def test_a_takeover_keeps_every_rung_s_ll_playlist_going(
+    server: Server, sample: Sample, nursery: trio.Nursery
+) -> None:
+    token, _ = await server.register("alice")
+    key = await server.create_key(token)
+    first = await start_publisher(nursery, server, key, sample.path)
+    await wait_live(server, "alice")
+    session = server.app.trioflix.hls.session("alice")
+    assert session is not None
+    with trio.fail_after(30):
+        await wait_until(lambda: len(session.ll_variants()) == 3)
+    names = ["source", *RUNGS]
+    follower = Follower(server.client, "/live/alice/", set(names))
+    finished = trio.Event()
+
+    def segments_after_a_break(name: str) -> list[int]:
+        """The segments of ``name`` from its first discontinuity on that have media."""
+        segments = sorted(follower.histories[name].segments.values(), key=lambda s: s.msn)
+        breaks = [s.msn for s in segments if s.discontinuity]
+        return [
+            s.msn
+            for s in segments
+            if breaks and s.msn >= breaks[0] and any(not p.gap for p in s.parts)
+        ]
+
+    with trio.fail_after(90):
+        async with trio.open_nursery() as players:
+            for name in names:
+                players.start_soon(follower.follow, name, finished)
+            # The same key again, from a new connection: it takes over, the first goes.
+            second = await start_publisher(nursery, server, key, sample.path)
+            await first.wait()  # kicked
+            # Every rung goes on after EXT-X-DISCONTINUITY with the new publisher's media,
+            # still offered.
+            await wait_until(lambda: all(len(segments_after_a_break(n)) >= 2 for n in names))
+            assert [info.name for info, _ in session.ll_variants()] == names
+            assert not any(ll.retired for ll in session.lls.values())
+            assert await second.wait() == 0
+            finished.set()
+    assert follower.reports_checked >= 6
+    for name in names:
+        newest = follower.newest[name]
+        assert newest == sorted(newest), name  # numbers never go back
+    # Aligned across the takeover: parts and segments of the same numbers last as long
+    # in every rendition (but the last segment, cut where each one's frames stopped).
+    last_msn = max(follower.histories["source"].segments)
+    assert check_alignment(follower.histories, tolerance_s=TOLERANCE_S, before_msn=last_msn) > 20

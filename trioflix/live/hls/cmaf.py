@@ -29,9 +29,18 @@ Rules / theory of operation
    until the leader has taken tags as late (:attr:`CMAFRendition.progress_ms`), so
    every start they reach has been announced: a multitrack track's tags come from a
    task of their own and may run ahead of the source's (at most
-   :data:`MAX_HELD_TAGS`, past which the oldest go on regardless). One that misses a part of its
-   leader cannot keep the numbering (numbers never skip) and is *retired*: its playlist
-   ends and is offered no more.
+   :data:`MAX_HELD_TAGS`, past which the oldest go on regardless).
+7. A follower that has no media for some of its leader's parts (a rung's encoder late,
+   a frame dropped) lists them as GAP parts (:attr:`protocols.hls.PartFollower.gaps`)
+   and goes on at the next part it has media for: its numbers and durations stay the
+   leader's, it stays in the master playlist, and players skip the gaps. A break in a
+   follower's own frames (a stall past :data:`MAX_GAP_MS`) or a cut (a new publisher;
+   the leader is cut first) closes its part but not its segment: the leader's parts
+   are filled in as gaps (:meth:`protocols.hls.LLPlaylist.fill_gaps`), on a cut at once
+   up to the leader's newest, and up to the segment start where the follower's frames
+   resume; that segment follows EXT-X-DISCONTINUITY (a new fragmenter). Only a
+   follower whose next part its leader no longer lists (one far behind) is *retired*:
+   its playlist ends and is offered no more.
 """
 
 from __future__ import annotations
@@ -39,7 +48,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict, deque
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Final
 
 import trio
@@ -178,7 +187,7 @@ class CMAFRendition:
                 self._follower.lead(start)
             leader._followers.append(self)
         self._leader = leader
-        #: Out of step with its leader for good (rule 6): ended, not offered.
+        #: Out of step with its leader for good (rule 7): ended, not offered.
         self.retired = False
         self._cutter: hls.PartCutter | hls.PartFollower = self._new_cutter()
         self._key_cts = 0  # the newest keyframe's composition offset (aligned times)
@@ -197,6 +206,7 @@ class CMAFRendition:
         self._segment_bytes = 0  # of the open segment, for the master playlist's BANDWIDTH
         self._segment_ms = 0
         self._last_ms: int | None = None
+        self._broken = False  # a follower's next segment follows a break (rule 7)
         self._changed = trio.Event()
         self._rendered: dict[bool, tuple[int, tuple[hls.RenditionReport, ...], bytes]] = {}
 
@@ -289,6 +299,8 @@ class CMAFRendition:
         self._last_ms = timestamp_ms
         if ended is not None:
             self._add_part(fragmenter.cut(), ended)
+            if self._follower is not None:
+                self._add_gaps(self._part_start_ms + ended.duration_ms, self._follower.gaps)
             self._part_start_ms = timestamp_ms
             self._opened(aligned_ms)
 
@@ -314,6 +326,10 @@ class CMAFRendition:
             if position < self.playlist.next_part:
                 self._follower.finish()  # frames from before a cut: wait for the next start
                 return
+            self._fill_gaps(position)  # rule 7: what it missed since a break
+            if self._broken:
+                self._broken = False
+                self.playlist.end_segment(discontinuity=True)
         else:
             cutter.push(timestamp_ms, start_point=True)
         if stale:
@@ -340,6 +356,42 @@ class CMAFRendition:
             return False
         return True
 
+    def _add_gaps(self, start_ms: int, gaps: tuple[hls.GapPart, ...]) -> None:
+        """List a follower's missed parts as GAP parts (rule 7); the first starts at
+        ``start_ms`` (media time, for a segment's EXT-X-PROGRAM-DATE-TIME)."""
+        for gap in gaps:
+            duration = min(gap.duration_ms, self._part_target_ms)  # as _add_part's
+            try:
+                self.playlist.add_part(
+                    duration,
+                    independent=False,
+                    map_uri=self._map_uri,
+                    program_date_time=self._dates(start_ms),
+                    gap=True,
+                )
+            except hls.HLSError as exc:
+                logger.warning("%s: gap part dropped: %s", self.name, exc)
+                return  # the numbers are off now: _opened retires this rendition
+            start_ms += gap.duration_ms
+            if gap.ends_segment:
+                self._end_segment()
+        if gaps:
+            self._changed_now()
+
+    def _fill_gaps(self, until: tuple[int, int]) -> None:
+        """A follower lists its leader's parts up to ``until`` as GAP parts (rule 7)."""
+        assert self._leader is not None
+        if self.playlist.last_part is None or self.playlist.ended:
+            return  # nothing listed yet: it joins at its leader's number instead
+        try:
+            filled = self.playlist.fill_gaps(self._leader.playlist, until, map_uri=self._map_uri)
+        except hls.HLSError as exc:
+            logger.warning("%s: gap parts dropped: %s", self.name, exc)
+            return
+        if filled:
+            self._prune(self.playlist.media_sequence)
+            self._changed_now()
+
     def _opened(self, aligned_ms: int) -> None:
         """A part opened: the followers hear of it; a follower checks its number."""
         msn, part = self.playlist.next_part
@@ -358,7 +410,7 @@ class CMAFRendition:
             self._follower.lead(start)
 
     def retire(self, why: str) -> None:
-        """Out of step with the leader for good (rule 6): end the playlist, offer it no more."""
+        """Out of step with the leader for good (rule 7): end the playlist, offer it no more."""
         if self.retired:
             return
         logger.warning("%s: LL-HLS playlist ended: %s", self.name, why)
@@ -390,10 +442,19 @@ class CMAFRendition:
         """Close the open part and segment; the next starts at a keyframe, after
         EXT-X-DISCONTINUITY (a new publisher, a timestamp jump, new codec records)."""
         self._release(None)  # a follower's held tags belong before the cut
-        self._cut()
+        self._cut(catch_up=True)
 
-    def _cut(self) -> None:
+    def _cut(self, *, catch_up: bool = False) -> None:
+        """Close the open part; ``catch_up``: the leader was cut at the same point (it
+        is cut first), so a follower fills in the leader's parts it has not had."""
+        position = self.playlist.next_part
         ended = self._cutter.finish()
+        if ended is not None and self._leader is not None:
+            # Rule 7: the leader's segment goes on; a part the leader has ended (a cut
+            # while this rendition lags) lasts as long as the leader's, truncated.
+            leader_ms = self._leader.playlist.part_duration(*position) if catch_up else None
+            duration = ended.duration_ms if leader_ms is None else leader_ms
+            ended = replace(ended, ends_segment=False, duration_ms=duration)
         fragmenter = self._fragmenter
         if ended is not None and fragmenter is not None:
             self._add_part(fragmenter.flush(), ended)
@@ -402,7 +463,13 @@ class CMAFRendition:
             self._next_sequence = fragmenter.sequence
             self._fragmenter = None
         self._last_ms = None
-        if self.playlist.end_segment(discontinuity=True) is not None:
+        if self._leader is not None:
+            # Rule 7: the segment stays open, filled in with gaps as far as the leader
+            # went (a cut), or up to where this rendition's frames resume (a stall).
+            if catch_up:
+                self._fill_gaps(self._leader.playlist.next_part)
+            self._broken = self.playlist.last_part is not None
+        elif self.playlist.end_segment(discontinuity=True) is not None:
             self._changed_now()
 
     def end(self) -> None:
@@ -455,13 +522,21 @@ class CMAFRendition:
         self._segment_bytes += len(fragment.data)
         self._segment_ms += duration
         if ended.ends_segment:
-            self.meter.add(self._segment_bytes, self._segment_ms)
-            self._segment_bytes = self._segment_ms = 0
-            first = self.playlist.end_segment()
-            if first is not None:
-                for key in [k for k in self._parts if k[0] < first - KEEP_BEHIND_SEGMENTS]:
-                    del self._parts[key]
+            self._end_segment()
         self._changed_now()
+
+    def _end_segment(self) -> None:
+        if self._segment_ms:  # a segment of gaps only has no bitrate
+            self.meter.add(self._segment_bytes, self._segment_ms)
+        self._segment_bytes = self._segment_ms = 0
+        first = self.playlist.end_segment()
+        if first is not None:
+            self._prune(first)
+
+    def _prune(self, first: int) -> None:
+        """Forget the parts players are done with: ``first`` is the first segment listed."""
+        for key in [k for k in self._parts if k[0] < first - KEEP_BEHIND_SEGMENTS]:
+            del self._parts[key]
 
     def _changed_now(self) -> None:
         # Rule 4: wake every request blocked on the previous version, once.
@@ -516,14 +591,11 @@ class CMAFRendition:
             await self._changed.wait()
 
     def segment(self, msn: int) -> bytes | None:
-        """A complete segment: its parts joined (``None`` if gone or still open)."""
+        """A complete segment: its parts joined, but the gaps (``None`` if gone, still open
+        or all gaps)."""
         if msn >= self.playlist.next_part[0]:
             return None
-        chunks = []
-        index = 0
-        while (data := self._parts.get((msn, index))) is not None:
-            chunks.append(data)
-            index += 1
+        chunks = [data for (m, _), data in self._parts.items() if m == msn]  # in order
         return b"".join(chunks) if chunks else None
 
     def init_segment(self, uri: str) -> bytes | None:

@@ -27,6 +27,9 @@ Theory of operation
   IDR. Pictures come out of the decoder in presentation order, so the marker is
   matched by presentation timestamp. A rung starts at the first marked picture,
   so its first segment starts where a source segment does.
+* Timestamps never go back in a rung: a picture not after the previous one (a new
+  publisher stitched a few ms early onto the old one's timeline) is moved to 1 ms
+  after it, as FFmpeg's muxer refuses the stream otherwise.
 * A rung whose pipe breaks (the parent dropped it) stops; the others go on. EOF
   on stdin flushes every encoder and exits 0.
 """
@@ -130,6 +133,7 @@ class Rung:
             self.alive = False
             return
         started = False
+        last_pts = -1
         try:
             while self.alive:
                 item = self.queue.get()
@@ -142,7 +146,10 @@ class Rung:
                 scaled = self.scaler.reformat(
                     frame, self.width, self.height, "yuv420p", interpolation="BICUBIC"
                 )
-                scaled.pts = frame.pts
+                # A new publisher's timestamps are stitched onto the old one's and may
+                # start a few ms before its last picture: FFmpeg's muxer refuses a
+                # timestamp that goes back (EINVAL), which would end the rung.
+                last_pts = scaled.pts = max(int(frame.pts or 0), last_pts + 1)
                 scaled.time_base = MS
                 scaled.pict_type = PictureType.I if key else PictureType.NONE
                 for packet in stream.encode(scaled):
