@@ -10,6 +10,7 @@ that returns the free pages inside the heap to the kernel now and then.
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 from typing import Final
 
@@ -94,12 +95,18 @@ async def release_free_memory(
     *,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Every ``interval_s``, :func:`trim_malloc` in a worker thread (a service task).
+    """Every ``interval_s``, a full garbage collection, then :func:`trim_malloc` in a
+    worker thread (a service task).
 
     Runs until cancelled. Memory that load peaks left free inside the heaps goes back
-    to the kernel within ``interval_s`` instead of staying with the process.
+    to the kernel within ``interval_s`` instead of staying with the process. The
+    collection comes first because a server's cyclic garbage (an exception's traceback
+    and the frames it holds, with their buffers) waits for the oldest generation,
+    which with ``trioflix.server.tune_gc``'s thresholds comes rarely and not at all
+    once load stops: until then its blocks pin the heap's pages.
     """
     task_status.started()
     while True:
         await trio.sleep(interval_s)
+        gc.collect()
         await trio.to_thread.run_sync(trim_malloc)
