@@ -23,6 +23,7 @@ __all__ = [
     "release_free_memory",
     "trim_malloc",
     "tune_malloc",
+    "tuned",
 ]
 
 # glibc malloc's arenas: the main one and one that the worker threads share. By
@@ -43,6 +44,7 @@ _M_ARENA_MAX: Final = -8
 # segment, and what was free in it stayed resident (docs/reliability.md). A trim of a
 # heap of some tens of MiB takes about a millisecond, in a worker thread.
 TRIM_INTERVAL_S: Final = 60.0
+_tuned = False  # tune_malloc ran: this process is a server's
 
 
 def tune_malloc() -> None:
@@ -57,16 +59,28 @@ def tune_malloc() -> None:
     Process-wide, so only the process entry points call it (``trioflix serve``,
     ``trioflix.asgi``), as ``trioflix.server.tune_gc``.
     """
+    global _tuned  # the process-wide policy is module state
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return
+    _tuned = True
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
     if "MALLOC_ARENA_MAX" not in os.environ:
         mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
     if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
         mallopt(_M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD_BYTES)
+
+
+def tuned() -> bool:
+    """Whether :func:`tune_malloc` set this process's policy (a server process on glibc).
+
+    The services start :func:`release_free_memory` only then: its full collections
+    are the server's policy, not that of a process that hosts an app among other work
+    (a test run: a collection there scans every test's objects, on the event loop).
+    """
+    return _tuned
 
 
 def trim_malloc() -> bool:

@@ -133,6 +133,12 @@ def test_worker_threads_share_the_arenas() -> None:
     assert int(_run(THREADS, "tuned")) <= MALLOC_ARENAS
 
 
+def test_only_a_tuned_process_runs_the_release_task() -> None:
+    script = "from trioflix.allocator import tuned\nprint(tuned())"
+    assert _run(script, "untuned") == "False"
+    assert _run(script, "tuned") == "True"
+
+
 def test_a_freed_peak_goes_back_to_the_kernel() -> None:
     held, after = map(int, _run(AFTER_A_PEAK, "tuned").split())
     assert held >= 40
