@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from trioflix.allocator import release_free_memory
+from trioflix.allocator import tuned as malloc_tuned
 from trioflix.auth.ratelimit import FailureLimiter
 from trioflix.auth.tokens import TokenIssuer, load_or_create_secret
 from trioflix.chat import limits as chat_limits
@@ -349,6 +351,8 @@ async def _run_with_storage(
         metrics.job_depths = lambda: (jobs.queued, jobs.running)
         async with trio.open_nursery() as nursery:
             await nursery.start(probe_runtime, metrics)
+            if malloc_tuned():  # a server process: its policy, not a test run's
+                await nursery.start(release_free_memory)
             if site.mode is Mode.CLUSTER:  # before publishers: they claim through it
                 await nursery.start(site.run)
             await _start_live(nursery, app_state, db, site)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import signal
 import sys
@@ -44,12 +45,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import trio
 
 from bench._machine import load_average, machine
 from bench._proc import HOST
 from bench._site import SiteServices, prepare_services
-from bench.live import running_process
+from bench.live import STOP_TIMEOUT_S, running_process
 from bench.soak.goals import check_goals
 from bench.soak.loads import (
     PASSWORD,
@@ -110,6 +112,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     add("--grace", type=float, default=10.0, help="the server's reconnect grace, seconds")
     add("--warmup-minutes", type=float, default=10.0, help="RSS growth is judged after this")
     add("--no-faults", action="store_true", help="run without the PostgreSQL and Redis faults")
+    add(
+        "--server-wrapper",
+        type=shlex.split,
+        default=[],
+        metavar="COMMAND",
+        help="run the server under this command, e.g. 'heaptrack -o DIR/heaptrack' (it must"
+        " run the server as its child and end when the server does)",
+    )
     add("--seed", type=int, default=1)
     add("--workdir", type=Path, help="work folder (default: a new one under /tmp, kept)")
     add("--plot", type=Path, help="also copy the plot here (docs/images/soak.png)")
@@ -319,9 +329,11 @@ async def soak(args: argparse.Namespace, workdir: Path) -> int:
         services = SiteServices(commands.database_url, commands.redis_url, ())
         host = SoakHost(workdir, services, args.grace)
         log = workdir / "trioflix.log"
-        async with running_process(host.command(), log, workdir) as pid:
+        command = [*args.server_wrapper, *host.command()]
+        async with running_process(command, log, workdir) as started:
             with trio.fail_after(STARTUP_TIMEOUT_S):
                 await host.wait_ready()
+            pid = server_pid(started) if args.server_wrapper else started
             base_url = f"http://{HOST}:{host.http_port}"
             code = await _serve_load(
                 args,
@@ -336,10 +348,29 @@ async def soak(args: argparse.Namespace, workdir: Path) -> int:
                 log,
                 {"postgres": postgres, "redis": redis},
             )
+            if args.server_wrapper:  # the server first, so that the wrapper ends with it
+                await stop_wrapped(pid)
     finally:
         await redis.close()
         await postgres.close()
     return code
+
+
+def server_pid(wrapper: int) -> int:
+    """The ``trioflix serve`` process that ``--server-wrapper``'s process ``wrapper`` runs
+    (the wrapper itself when it runs the server in its own process)."""
+    process = psutil.Process(wrapper)
+    for candidate in [process, *process.children(recursive=True)]:
+        if "trioflix" in candidate.cmdline():
+            return int(candidate.pid)
+    raise RuntimeError(f"no trioflix process under the server wrapper (pid {wrapper})")
+
+
+async def stop_wrapped(pid: int) -> None:
+    """SIGTERM the wrapped server ``pid`` and wait until it has exited."""
+    server = psutil.Process(pid)
+    server.terminate()
+    await trio.to_thread.run_sync(server.wait, STOP_TIMEOUT_S * 4)
 
 
 async def _serve_load(

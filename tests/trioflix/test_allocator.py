@@ -31,6 +31,15 @@ PRELUDE = textwrap.dedent(
                 return int(start, 16), int(end, 16)
         return 0, 0
 
+    def heap_resident_mib():
+        lines = iter(open("/proc/self/smaps"))
+        for line in lines:
+            if line.rstrip().endswith("[heap]"):
+                for field in lines:
+                    if field.startswith("Rss:"):
+                        return int(field.split()[1]) / 1024
+        return 0.0
+
     def arena_of(address):
         start, end = heap()
         # The main arena is the heap; a thread arena's heaps are 64 MiB-aligned.
@@ -69,6 +78,38 @@ print(len(arenas))
 """
 
 
+# A 40 MiB peak of heap blocks (under the mmap threshold), garbage in reference cycles
+# (as buffers are, held by an exception's traceback) with the collector off, each
+# followed by a small block that stays, so that once freed they are holes glibc does
+# not give back by itself; then the service task, asked to run every 0.05 s, runs
+# until the heap's resident pages drop (or 60 s pass).
+AFTER_A_PEAK = """
+import gc
+import trio
+from trioflix.allocator import release_free_memory
+
+gc.disable()
+kept = []
+for _ in range(640):
+    cycle = [b"x" * (64 * 1024 - 100)]  # written: resident
+    cycle.append(cycle)
+    kept.append(b"x" * 1000)  # after each block: the free blocks are holes, not the top
+del cycle
+held = heap_resident_mib()
+
+async def main():
+    async with trio.open_nursery() as nursery:
+        await nursery.start(release_free_memory, 0.05)
+        with trio.move_on_after(60):
+            while heap_resident_mib() > held - 30:
+                await trio.sleep(0.05)
+        nursery.cancel_scope.cancel()
+
+trio.run(main)
+print(round(held), round(heap_resident_mib()))
+"""
+
+
 def _run(script: str, mode: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     done = subprocess.run(
@@ -90,3 +131,15 @@ def test_a_freed_large_block_does_not_send_the_next_ones_to_the_heap() -> None:
 def test_worker_threads_share_the_arenas() -> None:
     assert int(_run(THREADS, "untuned")) > MALLOC_ARENAS
     assert int(_run(THREADS, "tuned")) <= MALLOC_ARENAS
+
+
+def test_only_a_tuned_process_runs_the_release_task() -> None:
+    script = "from trioflix.allocator import tuned\nprint(tuned())"
+    assert _run(script, "untuned") == "False"
+    assert _run(script, "tuned") == "True"
+
+
+def test_a_freed_peak_goes_back_to_the_kernel() -> None:
+    held, after = map(int, _run(AFTER_A_PEAK, "tuned").split())
+    assert held >= 40
+    assert after <= held - 30
