@@ -85,6 +85,23 @@ def without_candidates(sdp: str) -> str:
     )
 
 
+async def send_candidates(
+    client: httpx.AsyncClient, created: httpx.Response, offer: str, what: str
+) -> None:
+    """Trickle ``offer``'s candidates to the session ``created`` made (its Location,
+    matching its ETag), as a client that offered before gathering would."""
+    patched = await client.patch(
+        created.headers["Location"],
+        content=trickle_fragment(offer),
+        headers={
+            "Content-Type": "application/trickle-ice-sdpfrag",
+            "If-Match": created.headers["ETag"],
+        },
+    )
+    if patched.status_code != 204:
+        raise AssertionError(f"{what} trickle answered {patched.status_code}: {patched.text}")
+
+
 def trickle_fragment(sdp: str) -> str:
     """The trickle-ice-sdpfrag (RFC 8840) carrying the candidates of ``sdp``'s first
     media section (the BUNDLE's), with its ufrag/pwd and end-of-candidates."""
@@ -126,16 +143,7 @@ async def whep_offer(
     )
     await trio_asyncio.aio_as_trio(_accept, loop=loop)(viewer)
     if trickle:
-        patched = await client.patch(
-            viewer.location,
-            content=trickle_fragment(offer),
-            headers={
-                "Content-Type": "application/trickle-ice-sdpfrag",
-                "If-Match": response.headers["ETag"],
-            },
-        )
-        if patched.status_code != 204:
-            raise AssertionError(f"WHEP trickle answered {patched.status_code}: {patched.text}")
+        await send_candidates(client, response, offer, "WHEP")
     return viewer
 
 

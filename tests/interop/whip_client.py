@@ -17,7 +17,7 @@ import trio_asyncio
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer
 
-from tests.interop.whep_client import trickle_fragment, without_candidates
+from tests.interop.whep_client import send_candidates, without_candidates
 
 if TYPE_CHECKING:
     import asyncio
@@ -84,16 +84,7 @@ async def whip_publish(
     answer = RTCSessionDescription(sdp=sdp, type="answer")
     await trio_asyncio.aio_as_trio(pc.setRemoteDescription, loop=loop)(answer)
     if trickle:
-        patched = await client.patch(
-            response.headers["Location"],
-            content=trickle_fragment(offer),
-            headers={
-                "Content-Type": "application/trickle-ice-sdpfrag",
-                "If-Match": response.headers["ETag"],
-            },
-        )
-        if patched.status_code != 204:
-            raise AssertionError(f"WHIP trickle answered {patched.status_code}: {patched.text}")
+        await send_candidates(client, response, offer, "WHIP")
     return WHIPPublisher(
         pc=pc,
         player=player,
