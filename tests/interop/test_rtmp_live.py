@@ -92,11 +92,10 @@ async def test_two_publishers_paced_by_the_read_clock_each_reach_their_viewer(
     clock = server.app.trioflix.rtmp_read_clock
     assert clock is not None
     assert clock.interval == server.settings.rtmp_read_interval_ms / 1000
-    publishers = []
-    for name in ("alice", "bob"):
-        token, _ = await server.register(name)
-        key = await server.create_key(token)
-        publishers.append(await start_publisher(nursery, server, key, sample.path))
+    # Both sign up before either publishes, so no stream runs while the other signs up:
+    # the viewers, started once both are live, keep most of the sample to join in.
+    keys = [await server.create_key((await server.register(name))[0]) for name in ("alice", "bob")]
+    publishers = [await start_publisher(nursery, server, key, sample.path) for key in keys]
     for name in ("alice", "bob"):
         await wait_live(server, name)
     assert clock.pacing
