@@ -29,12 +29,13 @@ def require(binary: str | None, name: str) -> str:
 @dataclass(frozen=True)
 class Sample:
     """A short H.264 (with B-frames unless made without) + AAC FLV file and its video
-    packet timestamps."""
+    packet timestamps (and each video packet's size, by timestamp)."""
 
     path: Path
     video_pts_ms: list[int]
     keyframe_pts_ms: list[int]
     audio_packets: int
+    video_sizes: dict[int, int]
 
 
 def make_sample(
@@ -87,6 +88,7 @@ def make_sample(
         video_pts_ms=[p.pts_ms for p in video],
         keyframe_pts_ms=[p.pts_ms for p in video if p.key],
         audio_packets=sum(1 for p in packets if p.codec_type == "audio"),
+        video_sizes={p.pts_ms: p.size for p in video},
     )
 
 
@@ -95,6 +97,7 @@ class ProbedPacket:
     codec_type: str
     pts_ms: int
     key: bool
+    size: int
 
 
 def ffprobe(path: Path | str, *options: str) -> tuple[dict[str, Any], str]:
@@ -115,13 +118,14 @@ def ffprobe(path: Path | str, *options: str) -> tuple[dict[str, Any], str]:
 
 
 def probe_packets(path: Path) -> list[ProbedPacket]:
-    """Every packet of ``path`` (codec type, pts in ms, key flag), as ffprobe reads it."""
-    report, _ = ffprobe(path, "-show_entries", "packet=codec_type,pts_time,flags")
+    """Every packet of ``path`` (codec type, pts in ms, key flag, size), as ffprobe reads it."""
+    report, _ = ffprobe(path, "-show_entries", "packet=codec_type,pts_time,flags,size")
     return [
         ProbedPacket(
             codec_type=p["codec_type"],
             pts_ms=round(float(p["pts_time"]) * 1000),
             key="K" in p.get("flags", ""),
+            size=int(p["size"]),
         )
         for p in report.get("packets", [])
     ]
@@ -158,19 +162,35 @@ def decoded_frames(path: Path | str) -> dict[str, int]:
     return {s["codec_type"]: int(s["nb_read_frames"]) for s in report["streams"]}
 
 
+def record_command(url: str, received: Path) -> list[str]:
+    """ffmpeg recording the live stream at ``url`` into ``received`` as it arrives.
+
+    ``-copyts`` keeps the stream's own timestamps: without it ffmpeg shifts them so
+    the file starts at 0, and a viewer that joined at a later keyframe (a loaded
+    machine starts ffmpeg seconds late) would look as if it had the sample's first
+    GOPs and lost its last ones.
+    """
+    ffmpeg = require(FFMPEG, "ffmpeg")
+    cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-i", url]
+    return [*cmd, "-c", "copy", "-copyts", "-y", str(received)]
+
+
 def assert_received_suffix(sample: Sample, received: Path) -> list[int]:
     """The viewer got every video frame from some keyframe on, in order, and they decode.
 
     A viewer joins mid-stream and starts at the keyframe the server cached, so
     what arrives must be exactly the sample's frames from that keyframe to the
     end, with the same timestamps (the server maps the first publisher's clock
-    straight onto the channel's).
+    straight onto the channel's) and the same sizes.
     """
-    packets = probe_packets(received)
-    video_pts = [p.pts_ms for p in packets if p.codec_type == "video"]
+    packets = [p for p in probe_packets(received) if p.codec_type == "video"]
+    video_pts = [p.pts_ms for p in packets]
     assert video_pts, "no video received"
     first = video_pts[0]
     assert first in sample.keyframe_pts_ms, f"viewer did not start on a keyframe ({first} ms)"
+    # A frame of another time under this timestamp: the file's clock was shifted.
+    moved = [p.pts_ms for p in packets if sample.video_sizes.get(p.pts_ms) != p.size]
+    assert not moved, f"the frames at {moved[:5]} ms are not the sample's frames at those times"
     expected = [pts for pts in sample.video_pts_ms if pts >= first]
     assert sorted(video_pts) == sorted(expected)
     frames = decoded_frames(received)

@@ -17,10 +17,10 @@ from trio_websocket import ConnectionClosed, open_websocket_url
 
 from protocols import flv, rtmp
 from tests.interop.media import (
-    FFMPEG,
     RTMPDUMP,
     Sample,
     assert_received_suffix,
+    record_command,
     require,
 )
 from tests.trioflix.live.rtmp_client import RTMPTestClient
@@ -65,25 +65,9 @@ async def test_publish_and_watch_over_http_flv(
     assert [c["name"] for c in channels] == ["alice"]
 
     received = tmp_path / "http.flv"
-    ffmpeg = require(FFMPEG, "ffmpeg")
-    url = f"{server.url}/live/alice.flv"
+    cmd = record_command(f"{server.url}/live/alice.flv", received)
     with trio.fail_after(30):
-        viewer = await trio.run_process(
-            [
-                ffmpeg,
-                "-hide_banner",
-                "-loglevel",
-                "error",
-                "-i",
-                url,
-                "-c",
-                "copy",
-                "-y",
-                str(received),
-            ],
-            check=False,
-            stdin=b"",
-        )
+        viewer = await trio.run_process(cmd, check=False, stdin=b"")
         await publisher.wait()
     assert publisher.returncode == 0
     assert viewer.returncode == 0
@@ -108,19 +92,16 @@ async def test_two_publishers_paced_by_the_read_clock_each_reach_their_viewer(
     clock = server.app.trioflix.rtmp_read_clock
     assert clock is not None
     assert clock.interval == server.settings.rtmp_read_interval_ms / 1000
-    publishers = []
-    for name in ("alice", "bob"):
-        token, _ = await server.register(name)
-        key = await server.create_key(token)
-        publishers.append(await start_publisher(nursery, server, key, sample.path))
+    # Both sign up before either publishes, so no stream runs while the other signs up:
+    # the viewers, started once both are live, keep most of the sample to join in.
+    keys = [await server.create_key((await server.register(name))[0]) for name in ("alice", "bob")]
+    publishers = [await start_publisher(nursery, server, key, sample.path) for key in keys]
     for name in ("alice", "bob"):
         await wait_live(server, name)
     assert clock.pacing
-    ffmpeg = require(FFMPEG, "ffmpeg")
 
     async def watch(name: str) -> None:
-        cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-i", f"{server.url}/live/{name}.flv"]
-        cmd += ["-c", "copy", "-y", str(tmp_path / f"{name}.flv")]
+        cmd = record_command(f"{server.url}/live/{name}.flv", tmp_path / f"{name}.flv")
         viewer = await trio.run_process(cmd, check=False, stdin=b"")
         assert viewer.returncode == 0
 
@@ -180,18 +161,7 @@ async def test_rtmp_play(
     received = tmp_path / "rtmp.flv"
     url = f"{server.rtmp_url}/alice"
     if client == "ffmpeg":
-        cmd = [
-            require(FFMPEG, "ffmpeg"),
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-i",
-            url,
-            "-c",
-            "copy",
-            "-y",
-            str(received),
-        ]
+        cmd = record_command(url, received)
     else:
         cmd = [require(RTMPDUMP, "rtmpdump"), "-q", "--live", "-r", url, "-o", str(received)]
     with trio.fail_after(30):
