@@ -65,6 +65,7 @@ from bench.soak.loads import (
     make_publisher_sample,
     make_upload_sources,
     playable,
+    video_page,
 )
 from bench.soak.plot import plot
 from bench.soak.samples import INTERVAL_S, Sampler, sample_forever
@@ -270,7 +271,8 @@ async def _drain_then_quiet(run: Run, sampler: Sampler) -> None:
 async def check_recordings(
     base_url: str, channels: list[Channel], scratch: Path
 ) -> list[dict[str, Any]]:
-    """Every recording of the run: ready, and its first segment decodes."""
+    """Every recording of the run: ready, and its first segment decodes; a listing
+    the server answered with an error is a row that is not playable, with the error."""
     results = []
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
         for channel in channels:
@@ -280,8 +282,17 @@ async def check_recordings(
                 params: dict[str, Any] = {"mine": 1, "origin": "live", "limit": 100}
                 if before is not None:
                     params["before"] = before
-                page = (await client.get("/api/videos", params=params, headers=headers)).json()
-                for video in page["videos"]:
+                try:
+                    response = await client.get("/api/videos", params=params, headers=headers)
+                except httpx.HTTPError as exc:  # timed out, refused: as an error answer
+                    results.append(_unlisted(channel, f"GET /api/videos: {exc!r}"))
+                    break
+                page = video_page(response)
+                if isinstance(page, str):  # this channel's recordings cannot be listed
+                    results.append(_unlisted(channel, page))
+                    break
+                videos, before = page
+                for video in videos:
                     problem = None
                     if video["state"] != "ready":
                         problem = f"state {video['state']}: {video.get('failure')}"
@@ -296,10 +307,20 @@ async def check_recordings(
                             "detail": problem or "",
                         }
                     )
-                before = page["next_before"]
                 if before is None:
                     break
     return results
+
+
+def _unlisted(channel: Channel, problem: str) -> dict[str, Any]:
+    """A recording row for a listing the server refused: the goal fails, the soak goes on."""
+    return {
+        "channel": channel.name,
+        "video_id": None,
+        "duration": None,
+        "playable": False,
+        "detail": problem,
+    }
 
 
 async def soak(args: argparse.Namespace, workdir: Path) -> int:

@@ -192,11 +192,13 @@ def check_goals(
     )
     playable = [*uploads, *recordings]
     fine = sum(bool(p["playable"]) for p in playable)
+    problems = [p["detail"] for p in playable if not p["playable"] and p.get("detail")]
     goals.append(
         Goal(
             "every recording and upload playable",
             bool(recordings) and bool(uploads) and fine == len(playable),
-            f"{fine} of {len(playable)} ({len(recordings)} recordings, {len(uploads)} uploads)",
+            f"{fine} of {len(playable)} ({len(recordings)} recordings, {len(uploads)} uploads)"
+            + (f"; first problem: {problems[0]}" if problems else ""),
         )
     )
     return goals

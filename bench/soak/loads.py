@@ -223,6 +223,18 @@ async def make_upload_sources(folder: Path, sizes: Sequence[int]) -> list[tuple[
     return sources
 
 
+def video_page(response: httpx.Response) -> tuple[list[dict[str, Any]], int | None] | str:
+    """The videos of a ``GET /api/videos`` answer and the next page's ``before``, or
+    what went wrong: an error answer (an overloaded server's) with its status and body."""
+    try:
+        page = response.json()
+    except ValueError:  # not JSON: a proxy's error page, a cut-off body
+        page = None
+    if response.is_success and isinstance(page, dict) and isinstance(page.get("videos"), list):
+        return page["videos"], page.get("next_before")
+    return f"GET {response.url}: {response.status_code} {response.text[:500]!r}"
+
+
 async def playable(client: httpx.AsyncClient, master_url: str, scratch: Path) -> str | None:
     """None if the first segment of the first rendition of ``master_url`` decodes
     (ffprobe counts its video frames), else what went wrong."""

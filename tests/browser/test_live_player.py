@@ -8,6 +8,7 @@ the channel goes live.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -23,7 +24,9 @@ from tests.browser.helpers import (
 from tests.trioflix.live_hls.helpers import parse_master_playlist, start_publisher, wait_live
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Route
+    from collections.abc import Callable
+
+    from playwright.sync_api import Browser, Page, Response, Route
 
     from tests.browser.helpers import Screenshots
     from tests.conftest import Server
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.slow, pytest.mark.interop, ONE_BACKEND]
 
 LADDER_TIMEOUT_S = 20.0
+HANDLED_WITHIN_S = 20.0
 # The player remembers the latency mode chosen; the ladder's renditions are in the
 # standard HLS mode (LL-HLS, the default, has the source only).
 STANDARD_HLS = "localStorage.setItem('trioflix.latencyMode', 'hls')"
@@ -138,6 +142,15 @@ async def test_low_latency_mode_plays_over_flv(
     assert viewers is not None
 
 
+def pump_until(page: Page, predicate: Callable[[], bool], what: str) -> None:
+    """Wait until ``predicate()``, true by the page's route or event handlers (which run
+    only while Playwright waits), for at most :data:`HANDLED_WITHIN_S`."""
+    deadline = time.monotonic() + HANDLED_WITHIN_S
+    while not predicate():
+        assert time.monotonic() < deadline, f"not done within {HANDLED_WITHIN_S} s: {what}"
+        page.wait_for_timeout(100)
+
+
 # The channel page reads its count every 10 s; it must not wait for that to count this viewer.
 COUNTED_WITHIN_MS = 4000
 
@@ -167,10 +180,28 @@ async def test_viewer_count_counts_this_viewer_once_over_hls_then_http_flv(
         )
         assert site_counts()["hls"] == 1
         # The switch ends the HLS playback session: this viewer counts once, over FLV,
-        # in the first count the page reads after the switch.
-        with page.expect_response(lambda r: r.url.endswith("/api/channels/alice")) as answer:
-            page.get_by_label("Latency mode").select_option("http-flv")
-        assert answer.value.json()["viewers"] == 1
+        # in the first count the page reads after the switch, even when the session's
+        # end is slower than the FLV engine's start (as on a loaded server). The end is
+        # held in the browser until FLV plays, then let through.
+        held: list[Route] = []
+        counts_read: list[Response] = []
+
+        def hold(route: Route) -> None:
+            held.append(route)
+
+        def count_read(response: Response) -> None:
+            if response.url.endswith("/api/channels/alice"):
+                counts_read.append(response)
+
+        page.route("**/live/alice/players/*", hold)
+        page.on("response", count_read)
+        page.get_by_label("Latency mode").select_option("http-flv")
+        page.wait_for_function("() => document.querySelector('.player').dataset.engine === 'flv'")
+        wait_playing(page)
+        pump_until(page, lambda: bool(held), "the switch ended the HLS session")
+        held[0].continue_()
+        pump_until(page, lambda: bool(counts_read), "the page read the count after the switch")
+        assert counts_read[0].json()["viewers"] == 1
         assert watching.text_content() == "1 watching"
         counts = site_counts()
         assert (counts["hls"], counts["http-flv"]) == (0, 1)

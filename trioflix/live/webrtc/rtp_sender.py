@@ -14,8 +14,9 @@ loop keeps up to date), and NACK retransmission (:func:`_retransmit`, on the
 history of serialised packets this loop keeps instead of ``RtpPacket`` objects).
 
 aiortc has no public hook for this: :func:`send_payloads` replaces the two
-methods on the one sender instance (aiortc 1.16, pinned; its private state is
-read through :func:`_private`). The tracks give ready RTP payloads
+methods on the one sender instance (aiortc 1.16.0, pinned; its private state is
+read through :func:`_private`; the server refuses to start with another aiortc,
+:func:`~trioflix.live.webrtc.aiortc_version.check_aiortc`). The tracks give ready RTP payloads
 (:class:`~trioflix.live.webrtc.tracks.PayloadTrack`), never PyAV packets.
 
 Imported with the first session: this module loads aiortc.

@@ -33,6 +33,7 @@ import trio
 
 from trioflix.live.channel.fanout import Transport
 from trioflix.live.channel.viewer_lifecycle import watching
+from trioflix.live.webrtc.aiortc_version import check_aiortc
 from trioflix.live.webrtc.opus import OpusFeed
 from trioflix.live.webrtc.video import unsupported_reason
 from trioflix.live.webrtc.video_feed import VideoFeed, ViewerVideo
@@ -176,7 +177,14 @@ class WHEPSessions:
         return [s.pc for s in self._sessions.values() if s.pc is not None]
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Open the asyncio loop when the first session wants it, then host every session."""
+        """Open the asyncio loop when the first session wants it, then host every session.
+
+        Raises:
+            RuntimeError: Another aiortc than the one WebRTC was written for is
+                installed (:func:`~trioflix.live.webrtc.aiortc_version.check_aiortc`),
+                before the server starts.
+        """
+        check_aiortc()
         task_status.started()
         await self._wanted.wait()
         import trio_asyncio

@@ -31,7 +31,8 @@ window.trioflix = { player, chat };
 
 // The count shown first was read before this page played (so without its own viewer), and
 // the next poll is LIVE_POLL_MS away: read it again as soon as an engine plays. An engine is
-// counted from its first request, before it plays; the one it replaced ended its count.
+// counted from its first request, before it plays; the one it replaced ended its count
+// (`fetchChannel` waits for that to be done).
 let countedEngine = null;
 player.video.addEventListener("playing", async () => {
   if (player.engine === countedEngine) return; // a stall or pause ended, same viewer
@@ -67,7 +68,11 @@ function render(data) {
   player.setViewers(data.viewers || 0);
 }
 
+// After a switch away from HLS, the count waits for the server to have ended the HLS
+// playback session (its DELETE is not awaited by the switch): read before, it would count
+// this viewer twice.
 async function fetchChannel() {
+  await player.playbackEnded;
   return api(`/api/channels/${encodeURIComponent(channel)}`, { auth: false });
 }
 

@@ -62,7 +62,9 @@ function mpegtsAvailable() {
 // The server counts a live HLS player as a viewer by the playback session token (vs) in its
 // playlist URLs, until its playlist reloads stop. The player picks its own token so that it
 // can end the session when it stops playing HLS (a switch to a low-latency mode): otherwise
-// it would count twice, as HLS and FLV viewer, until the HLS reloads were missed.
+// it would count twice, as HLS and FLV viewer, until the HLS reloads were missed. `end()`
+// resolves once the server has answered (or the request failed); `keepalive` lets the
+// request outlive the page when it is closed.
 function openPlaybackSession(masterUrl) {
   const bytes = crypto.getRandomValues(new Uint8Array(12));
   const token = btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_");
@@ -397,6 +399,9 @@ export class Player {
     this.onOffline = options.onOffline || (() => {});
     this.engine = null;
     this.mode = null;
+    /** Resolves once the server has taken the last ended HLS playback session out of its
+     * viewer count: a count read before would still count this viewer over HLS too. */
+    this.playbackEnded = Promise.resolve();
     this.previewCues = [];
     this.build(options);
     this.bindKeys();
@@ -753,7 +758,7 @@ export class Player {
 
   endPlaybackSession() {
     if (!this.playbackSession) return;
-    this.playbackSession.end();
+    this.playbackEnded = this.playbackSession.end();
     this.playbackSession = null;
   }
 
