@@ -66,6 +66,9 @@ async def test_ll_hls_plays_a_minute_within_the_latency_goal_without_stalls(
         player = page.locator(".player")
         assert player.get_attribute("data-engine") == "ll-hls"
         assert page.evaluate("trioflix.player.engine.hls.config.lowLatencyMode") is True
+        # No back-buffer flush: one completing while a segment's parts are appended makes
+        # hls.js forget them and stall at that segment's end (docs/hls.md).
+        assert page.evaluate("trioflix.player.engine.hls.config.backBufferLength === Infinity")
         assert page.get_by_label("Latency mode").input_value() == "ll-hls"
         # HTTP-FLV stays a choice; the quality menu lists what the LL master has.
         options = page.get_by_label("Latency mode").locator("option").all_text_contents()

@@ -1,5 +1,6 @@
-"""LL-HLS delivery on Trio's clock (``autojump_clock``): blocked requests share one wake-up
-and one rendering per playlist version, time out after three target durations (503),
+"""LL-HLS delivery on Trio's clock (``autojump_clock``): no blocked request outlives the
+change that satisfies it, blocked requests share one wake-up and one rendering per
+playlist version, time out after three target durations (503),
 are bounded per channel, and a hinted part that will never exist is not waited for.
 
 Media: H.264 + AAC encoded by PyAV, in the FLV tag form an RTMP publisher sends, fed
@@ -50,16 +51,24 @@ class Feeder:
     def until(self, msn: int, part: int) -> None:
         """Feed tags until the playlist lists part ``part`` of segment ``msn``."""
         while not self.ll.playlist.has(msn, part):
+            self.step()
+
+    def step(self) -> bool:
+        """Feed the next tag; ``False`` once there is none left."""
+        try:
             kind, ts, body = next(self.tags)
-            if kind == "video":
-                tag = flv.parse_video_tag(body)
-                self.segmenter.push_video(tag, ts)
-                config = self.segmenter
-                self.ll.push_video(tag, ts, video=config.video_config, audio=config.audio_config)
-            else:
-                audio = flv.parse_audio_tag(body)
-                self.segmenter.push_audio(audio, ts)
-                self.ll.push_audio(audio, ts)
+        except StopIteration:
+            return False
+        if kind == "video":
+            tag = flv.parse_video_tag(body)
+            self.segmenter.push_video(tag, ts)
+            config = self.segmenter
+            self.ll.push_video(tag, ts, video=config.video_config, audio=config.audio_config)
+        else:
+            audio = flv.parse_audio_tag(body)
+            self.segmenter.push_audio(audio, ts)
+            self.ll.push_audio(audio, ts)
+        return True
 
 
 @dataclass
@@ -94,6 +103,58 @@ async def test_waiters_share_one_wake_up_and_one_rendering(
     assert len(got) == 50 and all(text is got[0] for text in got)  # rendered once
     assert b'URI="ll-7-0.2.m4s"' in got[0]
     assert ll.render(skip=True) is got[0] and ll.render() is not got[0]
+
+
+async def test_no_blocked_request_outlives_the_change_that_satisfies_it(
+    stream: Stream, autojump_clock: trio.abc.Clock
+) -> None:
+    """A low-latency player always has a blocking reload for the part after the newest
+    and a request for the hinted part pending. After every tag the rendition takes (new
+    parts, segment ends, a cut, the end), no request is still blocked that the playlist
+    already satisfies: one left blocked would wait out its three target durations."""
+    feeder = Feeder(stream)
+    ll = feeder.ll
+    feeder.until(0, 0)
+    reloads: set[tuple[int, int]] = set()
+    parts: set[tuple[int, int]] = set()
+    woken: list[tuple[str, int, int]] = []
+
+    async def reload(msn: int, part: int) -> None:
+        assert await ll.wait_playlist(hls.ReloadRequest(msn=msn, part=part)) is hls.Reload.READY
+        reloads.remove((msn, part))
+        woken.append(("reload", msn, part))
+
+    async def fetch(msn: int, part: int) -> None:
+        await ll.wait_part(msn, part)
+        parts.remove((msn, part))
+        woken.append(("part", msn, part))
+
+    async with trio.open_nursery() as nursery:
+        tags = 0
+        while True:
+            hinted = ll.playlist.next_part
+            if not ll.playlist.ended and hinted not in reloads:
+                reloads.add(hinted)
+                nursery.start_soon(reload, *hinted)
+            if not ll.playlist.ended and hinted not in parts:
+                parts.add(hinted)
+                nursery.start_soon(fetch, *hinted)
+            await trio.testing.wait_all_tasks_blocked()
+            for msn, part in reloads:
+                request = hls.ReloadRequest(msn=msn, part=part)
+                assert ll.playlist.reload(request) is hls.Reload.WAIT, (tags, msn, part)
+            for msn, part in parts:
+                assert not ll.playlist.has(msn, part), (tags, msn, part)
+            tags += 1
+            if tags == 150:
+                ll.cut()  # a new publisher, mid-segment
+            elif not feeder.step():
+                if ll.playlist.ended:
+                    break
+                ll.end()
+    assert reloads == parts == set()
+    # Every part of the stream was waited for, and the cut's segment end too.
+    assert {(m, p) for kind, m, p in woken if kind == "reload"} >= {(1, 0), (2, 0), (3, 0)}
 
 
 async def test_a_blocked_request_gets_503_after_three_target_durations(

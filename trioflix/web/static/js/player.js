@@ -118,7 +118,13 @@ class HlsEngine {
     this.hls = new Hls({
       enableWorker: true,
       ...latency,
-      backBufferLength: live ? 30 : 90,
+      // Media already played is kept 30 s on a classic live stream, 90 s on a video. On low
+      // latency hls.js never flushes it: a flush that completes while a segment's parts are
+      // still being appended makes hls.js 1.7 forget the parts appended so far (its fragment
+      // tracker takes the segment for evicted); at that segment's end it then loads nothing
+      // until those parts leave the playlist, a stall of seconds about once a minute. The
+      // browser's SourceBuffer quota, whose eviction hls.js follows, bounds it instead.
+      backBufferLength: live && this.lowLatency ? Infinity : live ? 30 : 90,
       // A session that has just started may still answer 404 for a moment.
       manifestLoadingMaxRetry: 4,
       levelLoadingMaxRetry: 4,
