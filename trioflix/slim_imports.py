@@ -5,7 +5,9 @@ trioflix never takes the path that uses it. aiortc (WebRTC) installs
 ``cryptography`` and pyOpenSSL; PyJWT then loads ``cryptography`` for its
 asymmetric algorithms (trioflix signs with HS256, which needs only ``hmac``), and
 botocore loads urllib3's pyOpenSSL adapter only to reach the standard library's
-``SSLContext``. Each costs a host 10-12 MiB resident, on every start.
+``SSLContext``. Each costs a host 10-12 MiB resident, on every start. httpx
+loads its command-line client whenever ``rich`` and ``pygments`` are installed
+(as development tools install them): 3 MiB the server never runs.
 
 While a module is hidden, importing it fails as it would if it were not
 installed, so those libraries take their fallback; once the library has loaded,

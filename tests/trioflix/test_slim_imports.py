@@ -54,3 +54,19 @@ def test_tokens_leave_cryptography_unloaded_and_it_still_loads_for_webrtc() -> N
         "jwt",
         "cryptography",
     ]
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "trioflix.cluster.site",
+        "trioflix.api.thumbnails",
+        "trioflix.live.channel.webhooks",
+        "trioflix.live.edge.hls_proxy",
+    ],
+)
+def test_the_servers_http_client_leaves_its_command_line_tools_unloaded(module: str) -> None:
+    # httpx loads its command-line client (rich and pygments, 3 MiB) whenever they
+    # are installed; each server module that imports httpx first leaves them out.
+    code = f"import {module}\nimport httpx\nassert httpx.AsyncClient"
+    assert _loaded_after(code, ("httpx", "rich", "pygments")) == ["httpx"]

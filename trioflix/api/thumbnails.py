@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-import httpx
 import trio
 from quart import Blueprint, Response
 
 from trioflix.cluster.site import SiteUnavailable
 from trioflix.errors import APIError
 from trioflix.media.live_thumbnails import CACHE_S, ThumbnailError
+from trioflix.slim_imports import hidden
 from trioflix.state import state
+
+with hidden("rich", "pygments"):  # httpx's command-line client, which the server never runs
+    import httpx
 
 __all__ = ["blueprint"]
 

@@ -23,7 +23,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-import httpx
 import trio
 
 from trioflix.cluster.checks import Mode, check_advertise_url, check_peers, cluster_mode
@@ -51,6 +50,10 @@ from trioflix.cluster.members import (
 )
 from trioflix.cluster.pull_auth import PullTokenRejected, PullTokens, Rejection
 from trioflix.cluster.shared_storage import cluster_storage_id
+from trioflix.slim_imports import hidden
+
+with hidden("rich", "pygments"):  # httpx's command-line client, which the server never runs
+    import httpx
 
 if TYPE_CHECKING:
     import coredis

@@ -26,8 +26,12 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import trio
+
+from trioflix.slim_imports import hidden
+
+with hidden("rich", "pygments"):  # httpx's command-line client, which the server never runs
+    import httpx
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

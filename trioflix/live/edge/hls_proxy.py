@@ -26,8 +26,12 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
-import httpx
 import trio
+
+from trioflix.slim_imports import hidden
+
+with hidden("rich", "pygments"):  # httpx's command-line client, which the server never runs
+    import httpx
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
