@@ -99,6 +99,7 @@ TRIOFLIX = ROOT / "trioflix"
 DOMAIN = ("auth", "chat", "cluster", "jobs", "live", "media", "storage", "store", "uploads")
 SHARED = (
     "allocator",
+    "asyncio_loop",
     "config",
     "errors",
     "forwarded",

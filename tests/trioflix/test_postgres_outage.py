@@ -21,6 +21,7 @@ from trioflix.jobs.process import JobFailed
 from trioflix.jobs.worker import JobType, JobWorkers
 from trioflix.server import serve_app
 from trioflix.store import open_database
+from trioflix.store._postgres import _acquire, _conn_execute, _release, open_postgres
 
 if TYPE_CHECKING:
     import logging
@@ -236,3 +237,23 @@ async def test_a_job_that_ends_during_an_outage_is_recorded_once_the_database_is
                     await trio.sleep(0.05)
             nursery.cancel_scope.cancel()
     assert ran == ["first", "second"]
+
+
+async def test_a_report_from_asyncpg_is_logged_and_the_database_goes_on(
+    pg_cluster: PostgresCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    # asyncpg tells the loop's exception handler when it releases a connection whose
+    # transaction is still open (here: BEGIN, then back to the pool, as when a
+    # transaction's ROLLBACK could not run during a restart). trio-asyncio's own
+    # handler raised that into the loop, which stopped the database for good.
+    url = pg_cluster.url(pg_cluster.create_database())
+    async with open_postgres(url) as db:
+        conn = await db._call(_acquire, db._pool)
+        await db._call(_conn_execute, conn, "BEGIN", ())
+        await db._call(_release, db._pool, conn)
+        for _ in range(3):
+            assert await db.fetch("SELECT 1 AS one") == [{"one": 1}]
+        assert db.pool_use()[0] == 0
+    reports = [r for r in caplog.records if r.name == "trioflix.store._postgres"]
+    assert [r.levelname for r in reports] == ["WARNING"], reports
+    assert "Resetting connection with an active transaction" in reports[0].getMessage()

@@ -14,6 +14,7 @@ broken connections on the next acquire, so service recovers by itself.
 from __future__ import annotations
 
 import asyncio
+import logging
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -21,12 +22,15 @@ import asyncpg
 import trio
 import trio_asyncio
 
+from trioflix.asyncio_loop import open_asyncio_loop
 from trioflix.store._database import Conflict, Database, Row, StoreUnavailable, Transaction
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
 __all__ = ["PostgresDatabase", "open_postgres"]
+
+logger = logging.getLogger(__name__)
 
 QUERY_TIMEOUT_S = 15.0  # longer than any query we run; past it the database is in trouble
 CONNECT_TIMEOUT_S = 5.0  # per connection attempt inside asyncpg
@@ -172,7 +176,7 @@ async def open_postgres(
     Raises:
         StoreUnavailable: the server cannot be reached at start.
     """
-    async with trio_asyncio.open_loop() as loop:
+    async with open_asyncio_loop(logger) as loop:
         create = trio_asyncio.aio_as_trio(asyncpg.create_pool, loop=loop)
         try:
             pool = await create(url, min_size=1, max_size=max_size, timeout=CONNECT_TIMEOUT_S)

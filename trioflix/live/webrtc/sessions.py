@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
+from trioflix.asyncio_loop import open_asyncio_loop
 from trioflix.live.channel.fanout import Transport
 from trioflix.live.channel.viewer_lifecycle import watching
 from trioflix.live.webrtc.aiortc_version import check_aiortc
@@ -187,11 +188,9 @@ class WHEPSessions:
         check_aiortc()
         task_status.started()
         await self._wanted.wait()
-        import trio_asyncio
-
         from trioflix.live.webrtc.peer import configure_network
 
-        async with trio_asyncio.open_loop() as loop:
+        async with open_asyncio_loop(logger) as loop:
             configure_network(loop, self._settings.webrtc_addresses, self._settings.webrtc_ports)
             async with trio.open_nursery() as nursery:
                 self._loop, self._nursery = loop, nursery
