@@ -29,7 +29,7 @@ from tests.browser.helpers import (
     waits_ms,
 )
 from tests.interop.media import FFMPEG, decoded_frames, require
-from tests.llhls_checker import History
+from tests.llhls_checker import History, parse
 from tests.trioflix.live_hls.helpers import parse_master_playlist, parse_media_playlist
 
 from . import test_balancer as behind_nginx
@@ -315,8 +315,13 @@ async def test_ll_hls_plays_through_the_balancer_with_the_origins_bytes(
     before = [await served(host, LL_PLAYLIST_ROUTES) for host in rig.hosts]
     base = f"{balancer.url}/live/{CHANNEL}"
     async with httpx.AsyncClient(timeout=30) as client:
-        with trio.fail_after(LIVE_LIMIT_S):
-            master = await ll_get(client, f"{base}/master-ll.m3u8", vs="ll-player-one")
+
+        async def ll_hls_served() -> bool:
+            return (await client.get(f"{base}/master-ll.m3u8")).status_code == 200
+
+        with trio.fail_after(LIVE_LIMIT_S):  # when run alone: the publish just started
+            await wait_until(ll_hls_served, poll_s=0.2)
+        master = await ll_get(client, f"{base}/master-ll.m3u8", vs="ll-player-one")
         # The player's own token, not the one the edge fetched the origin's copy with.
         ((_, uri),) = parse_master_playlist(master.text)
         assert uri == "source/ll.m3u8?vs=ll-player-one", uri
@@ -387,9 +392,16 @@ async def test_blocking_requests_on_an_edge_wait_and_share_one_upstream_request(
     edge = f"{c.url}/live/{CHANNEL}/source/"
     origin = f"{a.url}/live/{CHANNEL}/source/"
     async with httpx.AsyncClient(timeout=30) as client:
-        with trio.fail_after(LIVE_LIMIT_S):
-            history = History()
-            playlist = history.add((await ll_get(client, f"{edge}ll.m3u8")).text)
+
+        async def edge_has_ll_hls() -> bool:
+            response = await client.get(f"{edge}ll.m3u8")
+            return response.status_code == 200 and parse(response.text).last_part is not None
+
+        with trio.fail_after(LIVE_LIMIT_S):  # when run alone: the publish just started
+            await wait_origin(rig, CHANNEL, a)
+            await wait_until(edge_has_ll_hls, poll_s=0.2)
+        history = History()
+        playlist = history.add((await ll_get(client, f"{edge}ll.m3u8")).text)
         # A blocking reload through the edge waits for the part asked for, and lists it.
         waits = []
         for _ in range(8):
