@@ -513,7 +513,7 @@ async def test_hls_js_in_chromium_plays_ll_hls_then_hls_through_the_balancer(
     assert engines == ["ll-hls", "hls"]
     assert errors == []
     assert [ms for ms in waits if ms > STALL_MS] == [], waits
-    assert played_s > WATCH_S * 0.8, played_s
+    assert played_s > WATCH_S / 2, played_s  # moving: a paused video has no waits
     after = [await served(host, LL_PLAYLIST_ROUTES) for host in rig.hosts]
     assert all(n > m for n, m in zip(after, before, strict=True)), (before, after)
 
