@@ -209,6 +209,39 @@ def wait_playing(page: Page, *, advance_s: float = 1.5) -> float:
     return video_time(page)
 
 
+def time_waits(page: Page) -> None:
+    """Start timing the video's waits for data while it should play (``waiting`` to
+    ``playing``), for :func:`waits_ms`. A player's own stall events (hls.js's
+    ``bufferStalledError``) come with every wait, however short, so waits are timed."""
+    page.evaluate(
+        """() => {
+          window.waits = [];
+          window.waitingSince = null;
+          const video = document.querySelector('video');
+          video.addEventListener('waiting', () => { window.waitingSince = performance.now(); });
+          video.addEventListener('playing', () => {
+            if (window.waitingSince !== null) {
+              window.waits.push(performance.now() - window.waitingSince);
+            }
+            window.waitingSince = null;
+          });
+        }"""
+    )
+
+
+def waits_ms(page: Page, stall_ms: float) -> list[float]:
+    """The waits :func:`time_waits` saw, in ms; a wait still open counts once it is
+    longer than ``stall_ms`` (this waits for that or for its end)."""
+    page.wait_for_function(
+        f"window.waitingSince === null || performance.now() - window.waitingSince > {stall_ms}"
+    )
+    waits: list[float] = page.evaluate(
+        "window.waits.concat(window.waitingSince === null ? []"
+        " : [performance.now() - window.waitingSince])"
+    )
+    return waits
+
+
 @dataclass
 class Screenshots:
     """Saves page screenshots by name (PNG) into ``directory``."""

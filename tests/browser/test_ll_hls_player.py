@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING
 import pytest
 import trio
 
-from tests.browser.helpers import ONE_BACKEND, PageLog, in_browser, new_context, wait_playing
+from tests.browser.helpers import (
+    ONE_BACKEND,
+    PageLog,
+    in_browser,
+    new_context,
+    time_waits,
+    wait_playing,
+    waits_ms,
+)
 from tests.interop.media import make_sample
 from tests.trioflix.live_hls.helpers import start_publisher, wait_live
 from tests.waiting import wait_until
@@ -81,35 +89,15 @@ async def test_ll_hls_plays_a_minute_within_the_latency_goal_without_stalls(
         assert page.locator(".quality option").all_text_contents()[1:] == ["Source (360p)"]
         # Count stalls from here: the video waiting for data while it should play. A wait
         # of a few frames (Chromium's decoder on a loaded machine, with a second buffered)
-        # is not seen; a missing part stops the picture for seconds. hls.js's own
-        # bufferStalledError comes with every wait, however short, so waits are timed.
-        page.evaluate(
-            """() => {
-              window.waits = [];
-              window.waitingSince = null;
-              const video = document.querySelector('video');
-              video.addEventListener('waiting', () => { window.waitingSince = performance.now(); });
-              video.addEventListener('playing', () => {
-                if (window.waitingSince !== null) {
-                  window.waits.push(performance.now() - window.waitingSince);
-                }
-                window.waitingSince = null;
-              });
-            }"""
-        )
+        # is not seen; a missing part stops the picture for seconds.
+        time_waits(page)
         latencies = []
         for _ in range(WATCH_S):
             page.wait_for_timeout(1000)
             latencies.append(float(page.evaluate("trioflix.player.engine.latency() ?? 99")))
         edge = page.locator(".live-edge").text_content() or ""
         # A wait still open at the end counts once it is long enough to be a stall.
-        page.wait_for_function(
-            f"window.waitingSince === null || performance.now() - window.waitingSince > {STALL_MS}"
-        )
-        waits = page.evaluate(
-            "window.waits.concat(window.waitingSince === null ? []"
-            " : [performance.now() - window.waitingSince])"
-        )
+        waits = waits_ms(page, STALL_MS)
         page.locator(".player").hover()
         screenshots.save(page, "channel-ll-hls")
         assert log.errors == []

@@ -8,30 +8,26 @@ session token (``vs``) in its variant URIs, so that HLS viewers can be counted b
 the media-playlist reloads they make (:mod:`trioflix.live.hls.playback_sessions`).
 
 The LL-HLS answers are :mod:`trioflix.api.ll_hls`'s, which ``trioflix serve``
-gives on the socket too (:mod:`trioflix.direct.ll_hls`). LL-HLS is served by the host
-that writes the channel's HLS; other hosts of a site answer 404 for it, and players
-fall back to the MPEG-TS playlists, which every host serves.
+gives on the socket too (:mod:`trioflix.direct.ll_hls`).
 
 In a cluster, a channel whose origin is another host is served from the origin's
-HLS through :class:`~trioflix.live.edge.hls_proxy.HLSProxy` (coalesced and cached),
-so every host answers with the same playlists and segments; the same goes for a
-channel that left this host (a takeover), whose lingering output is then stale.
-The proxy's fetches carry an internal token, so the origin does not count the
-edge as a player; the edge counts its players for the site instead
+HLS, MPEG-TS and LL-HLS alike, through :mod:`trioflix.api.hls_relay` (coalesced and
+cached), so every host answers with the same playlists and segments; the same goes
+for a channel that left this host (a takeover), whose lingering output is then
+stale. The edge counts its players for the site
 (:meth:`~trioflix.live.hls.hub.HLSHub.player_seen`).
 """
 
 from __future__ import annotations
 
 import re
-import time
 from typing import TYPE_CHECKING, Final, TypeVar, TypeVarTuple
-from urllib.parse import quote
 
 import trio
 from quart import Blueprint, Response, request
 
 from trioflix.api import ll_hls
+from trioflix.api.hls_relay import EDGE_TOKEN, FETCH_LIMIT_S, elsewhere, fetch, playlist_keep_s
 from trioflix.api.ll_hls import (
     IMMUTABLE,
     MASTER_WAIT_S,
@@ -46,18 +42,14 @@ from trioflix.api.ll_hls import (
     session_or_404,
     valid_token,
 )
-from trioflix.cluster.site import SiteUnavailable
 from trioflix.errors import APIError
-from trioflix.live.edge.hls_proxy import OriginUnavailable
 from trioflix.live.edge.pull import PULL_TOKEN_HEADER
 from trioflix.state import state
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from trioflix.cluster.lease import Origin
     from trioflix.live.edge.hls_proxy import Fetched
-    from trioflix.live.hls.writer import HLSSession
 
 __all__ = ["blueprint"]
 
@@ -67,46 +59,12 @@ T = TypeVar("T")
 Args = TypeVarTuple("Args")
 
 SEGMENT_TYPE: Final = "video/mp2t"
-# An edge asking the origin: a segment or playlist takes milliseconds; the master
-# playlist may be held back up to MASTER_WAIT_S for the stream's first segment.
-FETCH_LIMIT_S: Final = 5.0
+# The master playlist may be held back up to MASTER_WAIT_S for the stream's first segment.
 MASTER_FETCH_LIMIT_S: Final = MASTER_WAIT_S + FETCH_LIMIT_S
 # A segment's name never changes content: kept while it can be listed (a window of
 # six segments of at most 10 s) and a little longer.
 SEGMENT_KEEP_S: Final = 90.0
-# An edge fetches the origin's master playlist with this token in its URIs and puts
-# each player's own in its place.
-_EDGE_TOKEN: Final = "edge-token-placeholder"
 _SEGMENT = re.compile(r"^seg-(\d{1,18})-(\d{6,12})\.ts$")
-
-
-async def _elsewhere(channel: str, session: HLSSession | None) -> Origin | None:
-    """The channel's origin if it is another host and this one has no live HLS of it."""
-    if session is not None and not session.ended:
-        return None
-    try:
-        return await state().site.remote_origin(channel)
-    except SiteUnavailable:
-        if session is not None:
-            return None  # this host's lingering output is the best it knows
-        raise APIError(
-            503, "origin_unavailable", f"cannot tell which host serves {channel}"
-        ) from None
-
-
-async def _fetch(origin: Origin, channel: str, path: str, *, keep_s: float) -> Fetched:
-    """``path`` (under the channel) of the origin's HLS, through this host's proxy."""
-    app_state = state()
-    proxy = app_state.hls_proxy
-    if proxy is None:
-        raise APIError(503, "origin_unavailable", "this host relays no HLS")
-    url = f"{origin.advertise_url}/live/{quote(channel, safe='')}/{path}"
-    headers = {PULL_TOKEN_HEADER: app_state.pull_tokens.issue(channel, time.time())}
-    limit_s = MASTER_FETCH_LIMIT_S if path.startswith("master.m3u8") else FETCH_LIMIT_S
-    try:
-        return await proxy.get(url, keep_s=keep_s, limit_s=limit_s, headers=headers)
-    except OriginUnavailable as exc:
-        raise APIError(exc.status, exc.code, f"{channel}: {exc}") from None
 
 
 def _passed_on(fetched: Fetched, body: bytes | None = None) -> Response:
@@ -114,13 +72,6 @@ def _passed_on(fetched: Fetched, body: bytes | None = None) -> Response:
     return Response(
         fetched.body if body is None else body, fetched.status, headers=dict(fetched.headers)
     )
-
-
-def _playlist_keep_s() -> float:
-    # A playlist changes with every segment: a quarter of the target duration keeps a
-    # player at most that far behind, while the origin sees one fetch per edge per
-    # quarter target however many players reload.
-    return state().settings.hls_segment / 4
 
 
 def _player() -> Player:
@@ -138,21 +89,28 @@ def _playlist(text: str) -> Response:
 
 
 def _answered(answer: Answer) -> Response:
-    return Response(answer.body, content_type=answer.content_type, headers=answer.headers)
+    return Response(
+        answer.body, answer.status, content_type=answer.content_type, headers=answer.headers
+    )
 
 
 @blueprint.get("/live/<channel>/master.m3u8")
 async def master(channel: str) -> Response:
     token = playback_token(request.args.get("vs"))
-    local = state().hls.session(channel)
-    origin = await _elsewhere(channel, local)
+    app_state = state()
+    origin = await elsewhere(app_state, channel, app_state.hls.session(channel))
     if origin is not None:
-        fetched = await _fetch(
-            origin, channel, f"master.m3u8?vs={_EDGE_TOKEN}", keep_s=_playlist_keep_s()
+        fetched = await fetch(
+            app_state,
+            origin,
+            channel,
+            f"master.m3u8?vs={EDGE_TOKEN}",
+            keep_s=playlist_keep_s(app_state),
+            limit_s=MASTER_FETCH_LIMIT_S,
         )
         if fetched.status != 200:
             return _passed_on(fetched)
-        mine = fetched.body.replace(f"?vs={_EDGE_TOKEN}".encode(), f"?vs={token}".encode())
+        mine = fetched.body.replace(f"?vs={EDGE_TOKEN}".encode(), f"?vs={token}".encode())
         return _passed_on(fetched, mine)
     session = session_or_404(state(), channel)
     if not session.master_ready.is_set():
@@ -167,11 +125,17 @@ async def master(channel: str) -> Response:
 async def media_playlist(channel: str, rendition: str) -> Response:
     if not RENDITION.match(rendition):
         raise APIError(404, "not_found", "no such rendition")
-    hub = state().hls
-    origin = await _elsewhere(channel, hub.session(channel))
+    app_state = state()
+    hub = app_state.hls
+    origin = await elsewhere(app_state, channel, hub.session(channel))
     if origin is not None:
-        fetched = await _fetch(
-            origin, channel, f"{rendition}/index.m3u8", keep_s=_playlist_keep_s()
+        fetched = await fetch(
+            app_state,
+            origin,
+            channel,
+            f"{rendition}/index.m3u8",
+            keep_s=playlist_keep_s(app_state),
+            limit_s=FETCH_LIMIT_S,
         )
         if fetched.status == 200 and b"#EXT-X-ENDLIST" not in fetched.body:
             hub.player_seen(channel, None, _player().key(), trio.current_time())
@@ -227,9 +191,16 @@ async def segment(channel: str, rendition: str, segment: str) -> Response:
     # of a session that went on elsewhere.
     data = await _read_segment(playlist.segment_path(segment)) if playlist else None
     if data is None:
-        origin = await _elsewhere(channel, session)
+        origin = await elsewhere(state(), channel, session)
         if origin is not None:
-            fetched = await _fetch(origin, channel, f"{rendition}/{segment}", keep_s=SEGMENT_KEEP_S)
+            fetched = await fetch(
+                state(),
+                origin,
+                channel,
+                f"{rendition}/{segment}",
+                keep_s=SEGMENT_KEEP_S,
+                limit_s=FETCH_LIMIT_S,
+            )
             return _passed_on(fetched)
         if playlist is None:
             raise APIError(404, "not_found", "no such segment")

@@ -14,6 +14,13 @@ version events of :class:`~trioflix.live.hls.cmaf.CMAFRendition`, until the
 playlist has that part, for at most three target durations (then 503); a request
 too far ahead is a 400. A request for the part the preload hint names waits for
 it the same way. Blocked requests per channel are bounded (503 beyond).
+
+In a cluster, a host that does not write the channel's HLS relays the origin's
+(:mod:`trioflix.api.hls_relay`): the same request, its delivery directives
+included, goes to the origin, one fetch for every player asking the same thing
+at once, and the origin's answer (its JSON errors too) is this host's. The
+player's playback token stays on this host, which counts it; the origin's
+master playlist is fetched once with a placeholder in its place.
 """
 
 from __future__ import annotations
@@ -22,11 +29,13 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Final, TypeGuard, TypeVar, TypeVarTuple
 
 import trio
 
 from protocols import hls
+from trioflix.api.hls_relay import EDGE_TOKEN, FETCH_LIMIT_S, elsewhere, fetch, playlist_keep_s
 from trioflix.cluster.pull_auth import PullTokenRejected
 from trioflix.errors import APIError
 from trioflix.live.hls.cmaf import WaitersExhausted
@@ -34,6 +43,8 @@ from trioflix.live.hls.cmaf import WaitersExhausted
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    from trioflix.cluster.lease import Origin
+    from trioflix.live.edge.hls_proxy import Fetched
     from trioflix.live.hls.cmaf import CMAFRendition
     from trioflix.live.hls.writer import HLSSession
     from trioflix.state import AppState
@@ -74,6 +85,10 @@ NO_CACHE: Final = "no-cache"
 # A part's or segment's name is never reused with other bytes (the session and
 # numbers are in it).
 IMMUTABLE: Final = "public, max-age=3600, immutable"
+# A relayed part or segment is asked for within seconds of its listing by nearly every
+# player; one far behind costs one more fetch. Shorter than MPEG-TS segments' 90 s: an
+# LL rendition's parts and segments are the same media twice.
+RELAYED_FILE_KEEP_S: Final = 30.0
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,32}$")
 RENDITION = re.compile(r"^(source|\d{2,4}p|track\d{1,3})$")  # track<N>: a multitrack publisher's
 # ll-{session}-{msn}.m4s (a segment), ll-{session}-{msn}.{part}.m4s, init-{session}-{n}.mp4
@@ -83,15 +98,45 @@ _LL_INIT = re.compile(r"^init-(\d{1,18})-\d{1,6}\.mp4$")
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """A successful answer: its body, type and caching; every one is public media."""
+    """An answer: its body, type and caching; every one is public media.
+
+    ``status`` is 200 but for an answer relayed from the origin (:func:`_relayed`),
+    which may be the origin's JSON error; this host's own errors are raised as
+    :class:`~trioflix.errors.APIError`.
+    """
 
     body: bytes
     content_type: str
-    cache_control: str
+    cache_control: str | None
+    status: int = 200
 
     @property
     def headers(self) -> dict[str, str]:
+        if self.cache_control is None:
+            return dict(MEDIA_HEADERS)
         return {**MEDIA_HEADERS, "Cache-Control": self.cache_control}
+
+
+def _relayed(fetched: Fetched, body: bytes | None = None) -> Answer:
+    """The origin's answer as this host gives it: its status, body (or ``body``), type
+    and caching.
+
+    Raises:
+        APIError: 502, the origin's status is not one HTTP defines.
+    """
+    try:
+        HTTPStatus(fetched.status)
+    except ValueError:
+        raise APIError(
+            502, "origin_bad_answer", f"the origin answered with status {fetched.status}"
+        ) from None
+    headers = fetched.headers
+    return Answer(
+        fetched.body if body is None else body,
+        headers.get("content-type", "application/octet-stream"),
+        headers.get("cache-control"),
+        fetched.status,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +193,21 @@ def _ll_or_404(session: HLSSession, rendition: str) -> CMAFRendition:
 async def master_ll(app_state: AppState, channel: str, token: str) -> Answer:
     """The LL-HLS master playlist: every rendition's LL playlist, with playback token
     ``token`` in their URIs."""
+    origin = await elsewhere(app_state, channel, app_state.hls.session(channel))
+    if origin is not None:
+        fetched = await fetch(
+            app_state,
+            origin,
+            channel,
+            f"master-ll.m3u8?vs={EDGE_TOKEN}",
+            keep_s=playlist_keep_s(app_state),
+            limit_s=MASTER_WAIT_S + FETCH_LIMIT_S,  # the origin waits for its first part
+        )
+        if fetched.status != 200:
+            return _relayed(fetched)
+        return _relayed(
+            fetched, fetched.body.replace(f"?vs={EDGE_TOKEN}".encode(), f"?vs={token}".encode())
+        )
     session = session_or_404(app_state, channel)
     ll = _ll_or_404(session, session.source.name)
     if ll.playlist.last_part is None and not session.ended:
@@ -173,6 +233,9 @@ async def ll_playlist(
         wanted = hls.ReloadRequest.parse(*query)
     except hls.HLSError as exc:
         raise APIError(400, "bad_request", str(exc)) from None
+    origin = await elsewhere(app_state, channel, app_state.hls.session(channel))
+    if origin is not None:
+        return await _relayed_playlist(app_state, origin, channel, rendition, wanted, player)
     session = session_or_404(app_state, channel)
     ll = _ll_or_404(session, rendition)
     if ll.playlist.reload(wanted) is not hls.Reload.READY:
@@ -183,6 +246,45 @@ async def ll_playlist(
         app_state.hls.player_seen(channel, session, player.key(), trio.current_time())
     body = ll.render(skip=wanted.skip, reports=session.ll_reports(rendition))
     return Answer(body, PLAYLIST_TYPE, NO_CACHE)
+
+
+async def _relayed_playlist(
+    app_state: AppState,
+    origin: Origin,
+    channel: str,
+    rendition: str,
+    wanted: hls.ReloadRequest,
+    player: Player,
+) -> Answer:
+    """The origin's answer to the same playlist request, without the player's token, so
+    that every player asking for the same part shares one fetch."""
+    if RENDITION.match(rendition) is None:
+        raise APIError(404, "not_found", "no LL-HLS playlist for this rendition")
+    directives = []
+    if wanted.msn is not None:
+        directives.append(f"_HLS_msn={wanted.msn}")
+    if wanted.part is not None:
+        directives.append(f"_HLS_part={wanted.part}")
+    if wanted.skip:
+        directives.append("_HLS_skip=YES")
+    path = f"{rendition}/ll.m3u8" + (f"?{'&'.join(directives)}" if directives else "")
+    fetched = await fetch(
+        app_state,
+        origin,
+        channel,
+        path,
+        keep_s=playlist_keep_s(app_state),
+        limit_s=_block_limit_s(app_state) if wanted.msn is not None else FETCH_LIMIT_S,
+    )
+    if fetched.status == 200 and b"#EXT-X-ENDLIST" not in fetched.body:
+        app_state.hls.player_seen(channel, None, player.key(), trio.current_time())
+    return _relayed(fetched)
+
+
+def _block_limit_s(app_state: AppState) -> float:
+    """How long a relayed blocking request may take: the origin's block (the hosts of a
+    site share ``TRIOFLIX_HLS_SEGMENT``), then the fetch itself."""
+    return BLOCK_TARGETS * app_state.settings.hls_segment + FETCH_LIMIT_S
 
 
 def is_ll_file(rendition: str, name: str) -> bool:
@@ -198,6 +300,18 @@ async def ll_file(app_state: AppState, channel: str, rendition: str, name: str) 
     match = _LL_FILE.match(name) or _LL_INIT.match(name)
     assert match is not None
     session = app_state.hls.session(channel, int(match.group(1)))
+    origin = await elsewhere(app_state, channel, session)
+    if origin is not None:
+        is_part = match.re is _LL_FILE and match.group(3) is not None  # may block
+        fetched = await fetch(
+            app_state,
+            origin,
+            channel,
+            f"{rendition}/{name}",
+            keep_s=RELAYED_FILE_KEEP_S,
+            limit_s=_block_limit_s(app_state) if is_part else FETCH_LIMIT_S,
+        )
+        return _relayed(fetched)
     if session is None:
         raise APIError(404, "not_found", "no such part")
     ll = _ll_or_404(session, rendition)

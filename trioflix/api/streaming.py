@@ -19,6 +19,7 @@ from trioflix.state import state
 from trioflix.store import live_sessions, users
 
 if TYPE_CHECKING:
+    from trioflix.live.channel.stream import LiveStream
     from trioflix.store.live_sessions import LiveSession
 
 __all__ = ["blueprint", "playback_urls"]
@@ -48,15 +49,17 @@ def playback_urls(channel: str) -> dict[str, Any]:
     port = _rtmp_port()
     if port is not None:
         urls["rtmp"] = f"rtmp://{hostname}:{port}/live/{channel}"
-    # LL-HLS and WHEP are offered only where a player would get them: live on this host,
-    # and not in a cluster (only the origin serves them, and a balancer may send the next
-    # request to another host); WHEP only for a stream WebRTC can carry (no B-frames,
-    # H.264). Players choose them by their presence.
+    # LL-HLS is offered where a player gets it from every host: live here, or in a
+    # cluster on an origin that serves it, which this host relays (api/hls_relay.py).
+    # WHEP only live on a single host (only the origin serves it, and a balancer may
+    # send the next request to another host), for a stream WebRTC can carry (no
+    # B-frames, H.264). Players choose them by their presence.
     app_state = state()
+    settings = app_state.settings
     live = app_state.registry.get(channel)
-    if live is not None and app_state.settings.redis_url is None:
-        if app_state.settings.hls and app_state.settings.hls_part is not None:
-            urls["ll_hls"] = f"{scheme}://{host}/live/{channel}/master-ll.m3u8"
+    if _ll_hls_offered(channel, live):
+        urls["ll_hls"] = f"{scheme}://{host}/live/{channel}/master-ll.m3u8"
+    if live is not None and settings.redis_url is None:
         if app_state.whep.refusal(live) is None:
             urls["whep"] = f"{scheme}://{host}/live/{channel}/whep"
         # A B-frame source is not, but the ladder's rungs are: they are listed regardless.
@@ -67,6 +70,14 @@ def playback_urls(channel: str) -> dict[str, Any]:
                 for name, stream in playable
             ]
     return urls
+
+
+def _ll_hls_offered(channel: str, live: LiveStream | None) -> bool:
+    """Whether this host serves ``channel``'s LL-HLS (``live``: its stream here, if any)."""
+    app_state = state()
+    if live is not None:
+        return app_state.settings.hls and app_state.settings.hls_part is not None
+    return app_state.hls_proxy is not None and app_state.site.origin_serves_ll_hls(channel)
 
 
 def _rtmp_port() -> int | None:

@@ -97,6 +97,8 @@ class Member(msgspec.Struct, frozen=True, kw_only=True):
             channel or protocol with none is left out, to keep the record small).
         ingest: The ingest figures of the channels it is the origin of, as the
             status API shows them, for the other hosts' status answers.
+        ll_hls: Whether it serves LL-HLS of the channels it is the origin of, which
+            the other hosts then relay and offer too.
         load: Its load figures.
     """
 
@@ -108,6 +110,7 @@ class Member(msgspec.Struct, frozen=True, kw_only=True):
     channels: tuple[str, ...] = ()
     viewers: dict[str, dict[str, int]] = {}
     ingest: dict[str, dict[str, IngestFigure]] = {}
+    ll_hls: bool = False
     load: Load = Load()
 
 

@@ -185,6 +185,7 @@ class Site:
         secret: str | None = None,
         ingesting: Ingesting = _no_ingest,
         relaying: Serving = _no_relays,
+        ll_hls: bool = False,
     ) -> None:
         self.mode = mode
         self.host = host
@@ -195,6 +196,7 @@ class Site:
         self._serving = serving
         self._relaying = relaying
         self._ingesting = ingesting
+        self._ll_hls = ll_hls
         self._stop_tokens = PullTokens(secret, _STOP_LABEL) if secret is not None else None
         self._cpu = _CpuMeter()
         self._membership: Membership | None = None
@@ -232,6 +234,7 @@ class Site:
                 if (watching := {protocol: n for protocol, n in counts.items() if n})
             },
             ingest={channel: dict(figures) for channel, figures in self._ingesting().items()},
+            ll_hls=self._ll_hls,
             load=Load(
                 publishers=len(serving),
                 viewers=sum(by_protocol.values()),
@@ -426,6 +429,13 @@ class Site:
             if channel in peer.ingest:
                 return dict(peer.ingest[channel])
         return None
+
+    def origin_serves_ll_hls(self, channel: str) -> bool:
+        """Whether another host of the site is ``channel``'s origin and serves its LL-HLS,
+        as of that host's last heartbeat (``False`` when unknown)."""
+        if trio.current_time() - self._peers_read_at > MEMBER_TTL_S:
+            return False
+        return any(peer.ll_hls and channel in peer.channels for peer in self._peers)
 
     async def _read_peers(self, membership: Membership) -> None:
         """Read the other hosts' records once per heartbeat, for :meth:`viewers`."""
@@ -626,6 +636,7 @@ async def join_site(
         secret=settings.jwt_secret,
         ingesting=ingesting,
         relaying=relaying,
+        ll_hls=settings.hls and settings.hls_part is not None,
     )
     check_peers(site.describe(), await _live_members(settings.redis_url))
     return site

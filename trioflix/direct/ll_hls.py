@@ -12,6 +12,8 @@ connection goes back to the front door for the player's next request.
 
 The answers are :mod:`trioflix.api.ll_hls`'s, exactly as over ASGI: the same
 body, status, type, caching, CORS and security headers, and the same JSON error.
+On a host that relays the channel from its origin (a cluster), they are the
+origin's, fetched while the connection waits here.
 """
 
 from __future__ import annotations
@@ -114,7 +116,7 @@ async def serve_ll_hls(
     token = request_id.set(rid)
     try:
         answer = await target.serve(app_state, head, player)
-        status, body = 200, answer.body
+        status, body = answer.status, answer.body
         headers = {"Content-Type": answer.content_type, **answer.headers}
     except APIError as exc:
         status, body = exc.status, error_body(exc.code, exc.message, field=exc.field)

@@ -113,6 +113,31 @@ async def test_viewers_are_summed_over_the_hosts_by_protocol(
     nursery.cancel_scope.cancel()
 
 
+async def test_a_host_learns_which_origins_serve_ll_hls(
+    tmp_path: Path, redis_server: RedisServer, nursery: trio.Nursery
+) -> None:
+    serving: dict[str, dict[str, dict[str, int]]] = {"a": {"alice": {}}, "b": {"bob": {}}, "c": {}}
+    sites = {}
+    for name, port, part_ms in (("a", 8101, 300), ("b", 8102, None), ("c", 8103, 300)):
+        settings = cluster_settings(
+            tmp_path, redis_server.url, advertise_url=f"http://h:{port}", hls_part=part_ms
+        )
+        sites[name] = site = await join_site(settings, partial(serving.__getitem__, name))
+        await nursery.start(site.run)
+    a, c = sites["a"], sites["c"]
+
+    async def c_sees_both() -> bool:
+        return c.viewers("alice", None) is not None and c.viewers("bob", None) is not None
+
+    with trio.fail_after(MEMBER_TTL_S + SLACK_S):
+        await wait_until(c_sees_both)
+    assert c.origin_serves_ll_hls("alice")
+    assert not c.origin_serves_ll_hls("bob")  # its origin has LL-HLS off
+    assert not c.origin_serves_ll_hls("carol")  # live nowhere
+    assert not a.origin_serves_ll_hls("alice")  # its own: not another host's
+    nursery.cancel_scope.cancel()
+
+
 async def test_a_host_with_another_secret_is_refused(
     tmp_path: Path, redis_server: RedisServer, redis: coredis.Redis[bytes]
 ) -> None:

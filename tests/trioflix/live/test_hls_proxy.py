@@ -1,6 +1,7 @@
 """The edge's HLS proxy against a real HTTP origin on a socket: one upstream fetch for many
 players at once, answers kept as long as asked and within the cache's bound, the
-origin's headers passed on, and a dead, slow or misbehaving origin refused fast."""
+origin's headers passed on, players waiting on one channel bounded, and a dead, slow or
+misbehaving origin refused fast."""
 
 from __future__ import annotations
 
@@ -83,7 +84,9 @@ async def start_proxy(nursery: trio.Nursery, **kwargs: int) -> HLSProxy:
 
 
 async def get(proxy: HLSProxy, url: str, keep_s: float = 60.0, limit_s: float = 10.0) -> bytes:
-    fetched = await proxy.get(url, keep_s=keep_s, limit_s=limit_s, headers={"X-Token": "t"})
+    fetched = await proxy.get(
+        url, channel="ch", keep_s=keep_s, limit_s=limit_s, headers={"X-Token": "t"}
+    )
     return fetched.body
 
 
@@ -122,7 +125,7 @@ async def test_the_origins_answer_is_passed_on_and_kept_as_long_as_asked(
 ) -> None:
     server, url = origin
     proxy = await start_proxy(nursery)
-    fetched = await proxy.get(f"{url}/index.m3u8", keep_s=0.2, limit_s=10, headers={})
+    fetched = await proxy.get(f"{url}/index.m3u8", channel="ch", keep_s=0.2, limit_s=10, headers={})
     assert (fetched.status, fetched.body) == (200, SEGMENT)
     assert dict(fetched.headers) == {
         "content-type": "video/mp2t",
@@ -137,10 +140,46 @@ async def test_the_origins_answer_is_passed_on_and_kept_as_long_as_asked(
 
     # The origin's 404 is passed on, not kept.
     for _ in range(2):
-        missing = await proxy.get(f"{url}/missing.ts", keep_s=60, limit_s=10, headers={})
+        missing = await proxy.get(
+            f"{url}/missing.ts", channel="ch", keep_s=60, limit_s=10, headers={}
+        )
         assert (missing.status, missing.body) == (404, b'{"error": "not_found"}')
         assert missing.headers == {"content-type": "application/json"}
     assert server.requests["/missing.ts"] == 2
+
+
+@pytest.mark.slow
+async def test_players_waiting_on_one_channel_are_bounded(
+    origin: tuple[Origin, str], nursery: trio.Nursery
+) -> None:
+    server, url = origin
+    proxy = await start_proxy(nursery, max_waiters=3)
+    server.gate = trio.Event()  # blocking requests: the origin holds them
+    bodies: list[bytes] = []
+
+    async def player(path: str, channel: str) -> None:
+        fetched = await proxy.get(f"{url}{path}", channel=channel, keep_s=0, limit_s=10, headers={})
+        bodies.append(fetched.body)
+
+    with trio.fail_after(20):
+        async with trio.open_nursery() as players:
+            # Three of one channel wait, on two fetches; a fourth is refused at once,
+            # another channel's is not.
+            for path in ("/ll.m3u8?_HLS_msn=5", "/ll.m3u8?_HLS_msn=5", "/part.m4s"):
+                players.start_soon(player, path, "ch")
+            await trio.testing.wait_all_tasks_blocked()
+            with pytest.raises(OriginUnavailable) as refused:
+                await proxy.get(f"{url}/part.m4s", channel="ch", keep_s=0, limit_s=10, headers={})
+            assert (refused.value.status, refused.value.code) == (503, "too_many_waiters")
+            players.start_soon(player, "/ll.m3u8?_HLS_msn=5", "other")
+            await trio.testing.wait_all_tasks_blocked()
+            server.gate.set()
+    assert bodies == [SEGMENT] * 4
+    assert server.requests == {"/ll.m3u8?_HLS_msn=5": 1, "/part.m4s": 1}
+    # Once they are answered, the channel's players may wait again.
+    server.gate = trio.Event()
+    server.gate.set()
+    assert await get(proxy, f"{url}/part.m4s") == SEGMENT
 
 
 @pytest.mark.slow

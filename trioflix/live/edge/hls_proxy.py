@@ -15,8 +15,13 @@ Rules / theory of operation:
   (they change with every segment). The cache is bounded in bytes, least recently
   used out first; other answers (the origin's ``404``) are passed on, not kept.
 - **Bounded**: one object is at most :data:`MAX_OBJECT_BYTES`, fetches at once at most
-  :data:`MAX_FETCHES`, and a fetch at most its limit: an origin that does not answer
-  gives :class:`OriginUnavailable` (the route's ``502``/``504``), never a hang.
+  :data:`MAX_FETCHES`, players waiting for fetches of one channel at most
+  :data:`MAX_WAITERS` (a blocking LL-HLS reload waits seconds), and a fetch at most its
+  limit: an origin that does not answer gives :class:`OriginUnavailable` (the route's
+  ``502``/``503``/``504``), never a hang.
+- **Blocking requests** (LL-HLS ``_HLS_msn``/``_HLS_part`` reloads, the hinted part) are
+  fetched the same way: the origin holds the one fetch until it can answer, and every
+  player asking the same URL meanwhile gets that answer.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ __all__ = [
     "MAX_CACHE_BYTES",
     "MAX_FETCHES",
     "MAX_OBJECT_BYTES",
+    "MAX_WAITERS",
     "PASSED_HEADERS",
     "Fetched",
     "HLSProxy",
@@ -57,6 +63,9 @@ MAX_CACHE_BYTES: Final = 256 * 1024 * 1024
 MAX_OBJECT_BYTES: Final = 16 * 1024 * 1024
 # Distinct objects fetched at once; players beyond it get 503 rather than queue.
 MAX_FETCHES: Final = 256
+# Players of one channel waiting for fetches, as many as the origin lets block there
+# (trioflix.live.hls.cmaf.MAX_WAITERS): each holds a task and a socket.
+MAX_WAITERS: Final = 1000
 #: The origin's headers an edge passes on with the body.
 PASSED_HEADERS: Final = ("content-type", "cache-control", "access-control-allow-origin")
 
@@ -102,6 +111,7 @@ class HLSProxy:
 
     Args:
         max_cache_bytes: The cache's bound (bodies only).
+        max_waiters: The bound of players waiting for fetches, per channel.
 
     Resource handling:
         :meth:`run` is a service task: it owns the HTTP client and the fetches.
@@ -110,8 +120,12 @@ class HLSProxy:
         fetches: Upstream fetches made since start (what coalescing saves shows here).
     """
 
-    def __init__(self, *, max_cache_bytes: int = MAX_CACHE_BYTES) -> None:
+    def __init__(
+        self, *, max_cache_bytes: int = MAX_CACHE_BYTES, max_waiters: int = MAX_WAITERS
+    ) -> None:
         self._max_cache_bytes = max_cache_bytes
+        self._max_waiters = max_waiters
+        self._waiters: dict[str, int] = {}  # channel -> players waiting; none: absent
         self._cache: OrderedDict[str, _Entry] = OrderedDict()
         self._cache_bytes = 0
         self._flights: dict[str, _Flight] = {}
@@ -133,12 +147,19 @@ class HLSProxy:
                 self._client = self._nursery = None
 
     async def get(
-        self, url: str, *, keep_s: float, limit_s: float, headers: Mapping[str, str]
+        self,
+        url: str,
+        *,
+        channel: str,
+        keep_s: float,
+        limit_s: float,
+        headers: Mapping[str, str],
     ) -> Fetched:
         """The object at ``url``: from the cache, from a fetch under way, or fetched now.
 
         Args:
             url: The object on the origin.
+            channel: Whose object it is: the bound of waiting players is per channel.
             keep_s: How long a ``200`` answer is served from the cache.
             limit_s: How long the fetch may take in all. The fetch is shared by every
                 player asking meanwhile, so its limit is the object's, not one caller's.
@@ -146,7 +167,8 @@ class HLSProxy:
 
         Raises:
             OriginUnavailable: the origin is unreachable, too slow or answered badly,
-                or too many fetches are under way.
+                or too many fetches are under way, or too many players of ``channel``
+                wait for fetches.
         """
         entry = self._cache.get(url)
         if entry is not None:
@@ -154,6 +176,11 @@ class HLSProxy:
                 self._cache.move_to_end(url)
                 return entry.fetched
             self._forget(url)
+        waiting = self._waiters.get(channel, 0)
+        if waiting >= self._max_waiters:
+            raise OriginUnavailable(
+                503, "too_many_waiters", "too many players wait for the origin of this channel"
+            )
         flight = self._flights.get(url)
         if flight is None:
             nursery = self._nursery
@@ -163,7 +190,14 @@ class HLSProxy:
                 raise OriginUnavailable(503, "origin_busy", "too many fetches from origins")
             flight = self._flights[url] = _Flight()
             nursery.start_soon(self._fetch, url, keep_s, limit_s, dict(headers), flight)
-        await flight.done.wait()
+        self._waiters[channel] = waiting + 1
+        try:
+            await flight.done.wait()
+        finally:
+            if (left := self._waiters[channel] - 1) > 0:
+                self._waiters[channel] = left
+            else:
+                del self._waiters[channel]
         if flight.error is not None:
             raise flight.error
         assert flight.result is not None
