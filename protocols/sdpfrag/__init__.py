@@ -22,12 +22,3 @@ from ._fragment import Fragment as Fragment
 from ._fragment import SdpFragError as SdpFragError
 from ._fragment import format_fragment as format_fragment
 from ._fragment import parse_fragment as parse_fragment
-
-__all__ = [
-    "MAX_CANDIDATES",
-    "Candidate",
-    "Fragment",
-    "SdpFragError",
-    "format_fragment",
-    "parse_fragment",
-]
