@@ -21,7 +21,12 @@ from tests.browser.helpers import (
     new_context,
     wait_playing,
 )
-from tests.trioflix.live_hls.helpers import parse_master_playlist, start_publisher, wait_live
+from tests.trioflix.live_hls.helpers import (
+    go_live,
+    parse_master_playlist,
+    start_publisher,
+    wait_live,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -41,15 +46,6 @@ HANDLED_WITHIN_S = 20.0
 STANDARD_HLS = "localStorage.setItem('trioflix.latencyMode', 'hls')"
 
 
-async def go_live(server: Server, nursery: trio.Nursery, sample: Sample, name: str) -> str:
-    """Register ``name``, publish ``sample`` with a new key; returns the token."""
-    token, _ = await server.register(name)
-    key = await server.create_key(token)
-    await start_publisher(nursery, server, key, sample.path)
-    await wait_live(server, name)
-    return token
-
-
 async def wait_renditions(server: Server, channel: str, count: int) -> list[str]:
     """Wait until the live master playlist lists ``count`` renditions; their heights."""
     with trio.fail_after(LADDER_TIMEOUT_S):
@@ -65,7 +61,7 @@ async def wait_renditions(server: Server, channel: str, count: int) -> list[str]
 async def test_hls_plays_and_quality_menu_switches_renditions(
     server: Server, live_sample: Sample, nursery: trio.Nursery, screenshots: Screenshots
 ) -> None:
-    await go_live(server, nursery, live_sample, "alice")
+    await go_live(nursery, server, live_sample.path)
     heights = await wait_renditions(server, "alice", 3)
     assert sorted(heights) == ["160", "240", "360"]
 
@@ -110,7 +106,7 @@ async def test_hls_plays_and_quality_menu_switches_renditions(
 async def test_low_latency_mode_plays_over_flv(
     server: Server, live_sample: Sample, nursery: trio.Nursery, mode: str
 ) -> None:
-    await go_live(server, nursery, live_sample, "alice")
+    await go_live(nursery, server, live_sample.path)
 
     def scenario(browser: Browser) -> float:
         context = new_context(browser, server.url)
@@ -158,7 +154,7 @@ COUNTED_WITHIN_MS = 4000
 async def test_viewer_count_counts_this_viewer_once_over_hls_then_http_flv(
     server: Server, live_sample: Sample, nursery: trio.Nursery
 ) -> None:
-    await go_live(server, nursery, live_sample, "alice")
+    await go_live(nursery, server, live_sample.path)
 
     def site_counts() -> dict[str, int]:
         live = trio.from_thread.run_sync(server.app.trioflix.registry.get, "alice")
@@ -279,7 +275,7 @@ async def test_a_player_that_loaded_before_the_ladder_gets_its_renditions(
     server: Server, live_sample: Sample, nursery: trio.Nursery
 ) -> None:
     """hls.js never reloads a master playlist: the player re-reads it and starts again."""
-    await go_live(server, nursery, live_sample, "alice")
+    await go_live(nursery, server, live_sample.path)
     await wait_renditions(server, "alice", 3)
 
     def scenario(browser: Browser) -> list[int]:

@@ -10,7 +10,6 @@ import statistics
 from typing import TYPE_CHECKING
 
 import pytest
-import trio
 
 from tests.browser.helpers import (
     ONE_BACKEND,
@@ -22,10 +21,10 @@ from tests.browser.helpers import (
     waits_ms,
 )
 from tests.interop.media import make_sample
-from tests.trioflix.live_hls.helpers import start_publisher, wait_live
-from tests.waiting import wait_until
+from tests.trioflix.live_hls.helpers import go_live
 
 if TYPE_CHECKING:
+    import trio
     from playwright.sync_api import Browser
 
     from tests.browser.helpers import Screenshots
@@ -64,10 +63,7 @@ async def test_ll_hls_plays_a_minute_within_the_latency_goal_without_stalls(
     nursery: trio.Nursery,
     screenshots: Screenshots,
 ) -> None:
-    token, _ = await server.register("alice")
-    key = await server.create_key(token)
-    await start_publisher(nursery, server, key, keyframe_each_second.path)
-    await wait_live(server, "alice")
+    await go_live(nursery, server, keyframe_each_second.path)
 
     def scenario(browser: Browser) -> tuple[list[float], list[float], str]:
         context = new_context(browser, server.url)
@@ -128,14 +124,7 @@ async def test_ll_hls_switches_ladder_rungs_and_plays_on(
     """hls.js in low-latency mode on the ladder's LL master playlist: picking another
     rung in the quality menu (hls.js ``currentLevel``) loads that rung's parts and the
     picture goes on, with no fatal error."""
-    token, _ = await server.register("alice")
-    key = await server.create_key(token)
-    await start_publisher(nursery, server, key, keyframe_each_second.path)
-    await wait_live(server, "alice")
-    session = server.app.trioflix.hls.session("alice")
-    assert session is not None
-    with trio.fail_after(30):  # the rungs join master-ll.m3u8 once they have a part
-        await wait_until(lambda: len(session.ll_variants()) == 3)
+    await go_live(nursery, server, keyframe_each_second.path, ll_variants=3)
 
     def scenario(browser: Browser) -> tuple[str, list[str], list[str], list[str]]:
         context = new_context(browser, server.url)

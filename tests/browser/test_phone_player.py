@@ -19,7 +19,8 @@ from tests.browser.helpers import (
     tap_video,
     wait_playing,
 )
-from tests.browser.test_live_player import STANDARD_HLS, go_live, wait_renditions
+from tests.browser.test_live_player import STANDARD_HLS, wait_renditions
+from tests.trioflix.live_hls.helpers import go_live
 
 if TYPE_CHECKING:
     import trio
@@ -49,7 +50,7 @@ def double_tap_video(page: Page) -> None:
 async def test_phone_controls_fit_and_answer_touch(
     server: Server, live_sample: Sample, nursery: trio.Nursery, screenshots: Screenshots
 ) -> None:
-    await go_live(server, nursery, live_sample, "alice")
+    await go_live(nursery, server, live_sample.path)
     await wait_renditions(server, "alice", 3)
 
     def scenario(browser: Browser) -> None:

@@ -16,7 +16,7 @@ import trio
 from tests.browser.helpers import ONE_BACKEND, PageLog, in_browser, new_context, wait_playing
 from tests.interop.media import Sample, make_sample
 from tests.interop.whep_client import encoders_opened
-from tests.trioflix.live_hls.helpers import start_publisher, wait_live
+from tests.trioflix.live_hls.helpers import go_live
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -39,17 +39,10 @@ def no_b_frames(tmp_path_factory: pytest.TempPathFactory) -> Sample:
     return make_sample(path, seconds=40, gop=30, bframes=0)
 
 
-async def _go_live(server: Server, nursery: trio.Nursery, sample: Sample) -> None:
-    token, _ = await server.register("alice")
-    key = await server.create_key(token)
-    await start_publisher(nursery, server, key, sample.path)
-    await wait_live(server, "alice")
-
-
 async def test_the_channel_page_plays_over_webrtc_by_default(
     server: Server, no_b_frames: Sample, nursery: trio.Nursery, screenshots: Screenshots
 ) -> None:
-    await _go_live(server, nursery, no_b_frames)
+    await go_live(nursery, server, no_b_frames.path)
     whep = server.app.trioflix.whep
 
     def counts() -> tuple[int, int, int]:
@@ -100,7 +93,7 @@ async def test_the_quality_menu_reconnects_at_the_chosen_rung(
 ) -> None:
     """On WebRTC the menu lists the renditions WHEP plays; choosing the ladder's 160p
     rung makes a new session at it (the old one is deleted), Auto goes back to the source."""
-    await _go_live(server, nursery, no_b_frames)
+    await go_live(nursery, server, no_b_frames.path)
     whep = server.app.trioflix.whep
     live = server.app.trioflix.registry.get("alice")
     assert live is not None

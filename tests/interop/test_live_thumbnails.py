@@ -9,7 +9,7 @@ import av
 import pytest
 import trio
 
-from tests.trioflix.live_hls.helpers import start_publisher, wait_live
+from tests.trioflix.live_hls.helpers import go_live, wait_live
 from tests.waiting import wait_until
 from trioflix.media import live_thumbnails
 from trioflix.media.live_thumbnails import THUMBNAIL_WIDTH
@@ -41,12 +41,9 @@ async def test_thumbnail_is_a_cached_scaled_jpeg_of_the_live_stream(
     assert offline.status_code == 404
     assert offline.json()["error"]["code"] == "not_live"
 
-    token, _ = await server.register("alice")
-    key = await server.create_key(token)
     # Looped: the channel must stay live until the test ends it, however slowly a busy
     # machine gets through the decodes and the cache's wait.
-    publisher = await start_publisher(nursery, server, key, sample.path, loops=-1)
-    await wait_live(server, "alice")
+    alice = await go_live(nursery, server, sample.path, loops=-1)
     stream = server.app.trioflix.registry.get("alice")
     assert stream is not None
     with trio.fail_after(10):
@@ -81,7 +78,7 @@ async def test_thumbnail_is_a_cached_scaled_jpeg_of_the_live_stream(
     assert cache.decodes == 2
     assert jpeg_size(newer.content) == (THUMBNAIL_WIDTH, 180)
 
-    publisher.terminate()
+    alice.publisher.terminate()
     await wait_live(server, "alice", live=False)
     gone = await server.client.get("/live/alice/thumbnail.jpg")
     assert gone.status_code == 404

@@ -24,7 +24,7 @@ from tests.interop.media import (
     require,
 )
 from tests.trioflix.live.rtmp_client import RTMPTestClient
-from tests.trioflix.live_hls.helpers import auth, start_publisher, wait_live
+from tests.trioflix.live_hls.helpers import auth, go_live, start_publisher, wait_live
 from tests.waiting import wait_until
 
 if TYPE_CHECKING:
@@ -53,12 +53,9 @@ async def status(server: Server, token: str) -> dict[str, Any]:
 async def test_publish_and_watch_over_http_flv(
     server: Server, sample: Sample, tmp_path: Path, nursery: trio.Nursery
 ) -> None:
-    token, _ = await server.register("alice")
-    key = await server.create_key(token)
-    publisher = await start_publisher(nursery, server, key, sample.path)
-    await wait_live(server, "alice")
+    alice = await go_live(nursery, server, sample.path)
 
-    live = await status(server, token)
+    live = await status(server, alice.token)
     assert live["state"] == "live"
     assert live["playback"]["http_flv"].endswith("/live/alice.flv")
     channels = (await server.client.get("/api/channels")).json()["channels"]
@@ -68,14 +65,14 @@ async def test_publish_and_watch_over_http_flv(
     cmd = record_command(f"{server.url}/live/alice.flv", received)
     with trio.fail_after(30):
         viewer = await trio.run_process(cmd, check=False, stdin=b"")
-        await publisher.wait()
-    assert publisher.returncode == 0
+        await alice.publisher.wait()
+    assert alice.publisher.returncode == 0
     assert viewer.returncode == 0
     assert_received_suffix(sample, received)
 
     # The ingest stats saw the real stream.
     await wait_live(server, "alice", live=False)
-    ended = await status(server, token)
+    ended = await status(server, alice.token)
     assert ended["state"] == "offline"
     last = (await server.client.get("/api/channels/alice")).json()
     assert last["session"]["state"] == "ended"
@@ -154,10 +151,7 @@ async def test_status_reports_codecs_resolution_and_rates(
 async def test_rtmp_play(
     server: Server, sample: Sample, tmp_path: Path, nursery: trio.Nursery, client: str
 ) -> None:
-    token, _ = await server.register("alice")
-    key = await server.create_key(token)
-    publisher = await start_publisher(nursery, server, key, sample.path)
-    await wait_live(server, "alice")
+    alice = await go_live(nursery, server, sample.path)
     received = tmp_path / "rtmp.flv"
     url = f"{server.rtmp_url}/alice"
     if client == "ffmpeg":
@@ -166,7 +160,7 @@ async def test_rtmp_play(
         cmd = [require(RTMPDUMP, "rtmpdump"), "-q", "--live", "-r", url, "-o", str(received)]
     with trio.fail_after(30):
         viewer = await trio.run_process(cmd, check=False, stdin=b"")
-        await publisher.wait()
+        await alice.publisher.wait()
     assert viewer.returncode in (0, 2), viewer  # rtmpdump: 2 = "incomplete" on live EOF
     assert_received_suffix(sample, received)
 
@@ -174,10 +168,7 @@ async def test_rtmp_play(
 @WIRE_ONLY
 @pytest.mark.parametrize("server", ["direct", "asgi"], indirect=True)
 async def test_ws_flv(server: Server, sample: Sample, nursery: trio.Nursery) -> None:
-    token, _ = await server.register("alice")
-    key = await server.create_key(token)
-    await start_publisher(nursery, server, key, sample.path)
-    await wait_live(server, "alice")
+    await go_live(nursery, server, sample.path)
     reader = flv.FLVReader()
     ws_url = server.url.replace("http://", "ws://") + "/live/alice.flv"
     with trio.fail_after(30):
@@ -276,17 +267,14 @@ async def test_second_key_refused_same_key_takes_over(
 async def test_stop_api_disconnects_the_publisher(
     server: Server, sample: Sample, nursery: trio.Nursery
 ) -> None:
-    token, _ = await server.register("alice")
-    key = await server.create_key(token)
-    publisher = await start_publisher(nursery, server, key, sample.path)
-    await wait_live(server, "alice")
-    stopped = await server.client.post("/api/streaming/stop", headers=auth(token))
+    alice = await go_live(nursery, server, sample.path)
+    stopped = await server.client.post("/api/streaming/stop", headers=auth(alice.token))
     assert stopped.status_code == 200
     assert stopped.json()["session"]["end_reason"] == "stopped by the streamer"
     with trio.fail_after(15):
-        await publisher.wait()
+        await alice.publisher.wait()
     assert server.app.trioflix.registry.get("alice") is None
-    again = await server.client.post("/api/streaming/stop", headers=auth(token))
+    again = await server.client.post("/api/streaming/stop", headers=auth(alice.token))
     assert again.status_code == 409
 
 
@@ -315,45 +303,42 @@ async def refused_publish(server: Server, key: str) -> rtmp.PublishRejected:
 async def test_stopped_channel_refuses_the_encoder_until_started_again(
     server: Server, sample: Sample, nursery: trio.Nursery
 ) -> None:
-    token, user = await server.register("alice")
-    key = await server.create_key(token)
-    publisher = await start_publisher(nursery, server, key, sample.path)
-    await wait_live(server, "alice")
-    stopped = await server.client.post("/api/streaming/stop", headers=auth(token))
+    alice = await go_live(nursery, server, sample.path)
+    stopped = await server.client.post("/api/streaming/stop", headers=auth(alice.token))
     assert stopped.status_code == 200
     session_id = stopped.json()["session"]["id"]
     assert stopped.json()["stopped"]["reason"] == "stream ended by the streamer"
     with trio.fail_after(15):
-        await publisher.wait()
+        await alice.publisher.wait()
     # What OBS's auto-reconnect does: the same key again at once. ffmpeg gives up.
-    reconnect = await start_publisher(nursery, server, key, sample.path)
+    reconnect = await start_publisher(nursery, server, alice.key, sample.path)
     with trio.fail_after(15):
         await reconnect.wait()
     assert reconnect.returncode != 0
-    refused = await refused_publish(server, key)
+    refused = await refused_publish(server, alice.key)
     assert refused.code == "NetStream.Publish.Rejected"
     assert refused.description == "stream ended by the streamer"
-    ended = await status(server, token)
+    ended = await status(server, alice.token)
     assert ended["state"] == "offline"
     assert ended["session"] is None
     assert ended["last_session"]["id"] == session_id
     assert ended["stopped"]["until"] is None  # no cooldown by default
     # No second session, so no second recording.
     sessions = await server.app.trioflix.db.fetchval(
-        "SELECT COUNT(*) FROM live_sessions WHERE user_id = $1", user["id"]
+        "SELECT COUNT(*) FROM live_sessions WHERE user_id = $1", alice.user["id"]
     )
     assert sessions == 1
     # A stop with nothing live is refused and leaves the encoder refused.
-    again = await server.client.post("/api/streaming/stop", headers=auth(token))
+    again = await server.client.post("/api/streaming/stop", headers=auth(alice.token))
     assert again.status_code == 409
-    assert (await status(server, token))["stopped"] is not None
+    assert (await status(server, alice.token))["stopped"] is not None
 
-    started = await server.client.post("/api/streaming/start", json={}, headers=auth(token))
+    started = await server.client.post("/api/streaming/start", json={}, headers=auth(alice.token))
     assert started.status_code == 200
     assert started.json()["stopped"] is None
-    await start_publisher(nursery, server, key, sample.path)
+    await start_publisher(nursery, server, alice.key, sample.path)
     await wait_live(server, "alice")
-    live = await status(server, token)
+    live = await status(server, alice.token)
     assert live["state"] == "live"
     assert live["session"]["id"] != session_id
 
@@ -363,34 +348,28 @@ async def test_stopped_channel_refuses_the_encoder_until_started_again(
 async def test_stop_cooldown_lets_the_encoder_back(
     server: Server, sample: Sample, nursery: trio.Nursery
 ) -> None:
-    token, _ = await server.register("alice")
-    key = await server.create_key(token)
-    await start_publisher(nursery, server, key, sample.path)
-    await wait_live(server, "alice")
-    stopped = (await server.client.post("/api/streaming/stop", headers=auth(token))).json()
+    alice = await go_live(nursery, server, sample.path)
+    stopped = (await server.client.post("/api/streaming/stop", headers=auth(alice.token))).json()
     assert stopped["stopped"]["until"] == pytest.approx(stopped["stopped"]["at"] + 1.0)
     await wait_until(lambda: server.app.trioflix.registry.state_of("alice") is None)
     await trio.sleep(max(0.0, stopped["stopped"]["until"] - time.time()))
-    assert (await status(server, token))["stopped"] is None
-    await start_publisher(nursery, server, key, sample.path)
+    assert (await status(server, alice.token))["stopped"] is None
+    await start_publisher(nursery, server, alice.key, sample.path)
     await wait_live(server, "alice")
 
 
 async def test_killed_publisher_goes_offline_and_reconnect_continues_session(
     server: Server, sample: Sample, nursery: trio.Nursery
 ) -> None:
-    token, _ = await server.register("alice")
-    key = await server.create_key(token)
-    publisher = await start_publisher(nursery, server, key, sample.path)
-    await wait_live(server, "alice")
-    session_id = (await status(server, token))["session"]["id"]
-    publisher.send_signal(signal.SIGKILL)
+    alice = await go_live(nursery, server, sample.path)
+    session_id = (await status(server, alice.token))["session"]["id"]
+    alice.publisher.send_signal(signal.SIGKILL)
     # The kernel closes the dead publisher's socket: the server sees it at once, not
     # after its 30 s idle timeout. The bound leaves room for a busy machine.
     with trio.fail_after(5):
         await wait_live(server, "alice", live=False)
-    assert (await status(server, token))["state"] == "reconnecting"
-    again = await start_publisher(nursery, server, key, sample.path)
+    assert (await status(server, alice.token))["state"] == "reconnecting"
+    again = await start_publisher(nursery, server, alice.key, sample.path)
     await wait_live(server, "alice")
-    assert (await status(server, token))["session"]["id"] == session_id
+    assert (await status(server, alice.token))["session"]["id"] == session_id
     again.terminate()

@@ -23,7 +23,7 @@ from aiortc.rtp import RTP_HISTORY_SIZE, RtpPacket
 
 from tests.interop.media import Sample, make_sample
 from tests.interop.whep_client import close_viewer, connected, encoders_opened, whep_offer
-from tests.trioflix.live_hls.helpers import auth, start_publisher, wait_live
+from tests.trioflix.live_hls.helpers import auth, go_live
 from tests.waiting import wait_until
 from trioflix.live.webrtc import sessions
 
@@ -50,15 +50,6 @@ def no_b_frames(tmp_path_factory: pytest.TempPathFactory) -> Sample:
     return make_sample(path, seconds=60, gop=30, bframes=0, size="320x180")
 
 
-async def _go_live(server: Server, source: Sample, nursery: trio.Nursery, *, loops: int = 0) -> str:
-    """alice publishes ``source`` (``loops`` more times, -1 until the test ends): her token."""
-    token, _ = await server.register("alice")
-    key = await server.create_key(token)
-    await start_publisher(nursery, server, key, source.path, loops=loops)
-    await wait_live(server, "alice")
-    return token
-
-
 async def _sent_and_resent(sender: Any) -> tuple[int, int, int]:
     """A server video sender's RTP packets sent as its RTCP reports count them, and
     the datagrams it sends for a NACK of a packet it still holds, then of one long
@@ -79,7 +70,7 @@ async def _sent_and_resent(sender: Any) -> tuple[int, int, int]:
 async def test_two_viewers_decode_the_passed_through_video(
     server: Server, no_b_frames: Sample, nursery: trio.Nursery
 ) -> None:
-    token = await _go_live(server, no_b_frames, nursery)
+    token = (await go_live(nursery, server, no_b_frames.path)).token
     whep = server.app.trioflix.whep
     live = server.app.trioflix.registry.get("alice")
     assert live is not None
@@ -121,6 +112,12 @@ async def test_two_viewers_decode_the_passed_through_video(
         assert restart.json()["error"]["code"] == "ice_restart_unsupported"
         as_sdp = await server.client.patch(viewers[0].location, content=candidate, headers=SDP)
         assert as_sdp.status_code == 415
+        no_fragment = await server.client.patch(viewers[0].location, content=b"hello", headers=frag)
+        assert no_fragment.status_code == 400
+        assert no_fragment.json()["error"] == {
+            "code": "bad_sdpfrag",
+            "message": "not an SDP line: 'hello'",
+        }
         late = await server.client.patch(viewers[0].location, content=candidate, headers=frag)
         assert late.status_code == 204  # a connected session takes it too, harmlessly
         garbage = await server.client.post(
@@ -158,7 +155,7 @@ async def test_a_viewer_chooses_a_ladder_rung_which_is_passed_through(
     """The source has B-frames, so it is refused; the ladder's 90p rung has none (its
     encoder is tuned for zero latency), and plays at the rung's size, with no encoder
     per viewer: the ladder's own H.264 is sent."""
-    token = await _go_live(server, with_b_frames, nursery)
+    token = (await go_live(nursery, server, with_b_frames.path)).token
     whep = server.app.trioflix.whep
     live = server.app.trioflix.registry.get("alice")
     assert live is not None
@@ -224,10 +221,7 @@ async def test_a_stream_with_b_frames_is_refused_with_what_to_change(
     server: Server, sample: Sample, nursery: trio.Nursery
 ) -> None:
     """``sample`` has B-frames (libx264's default), which WebRTC cannot play in order."""
-    token, _ = await server.register("alice")
-    key = await server.create_key(token)
-    await start_publisher(nursery, server, key, sample.path)
-    await wait_live(server, "alice")
+    await go_live(nursery, server, sample.path)
     live = server.app.trioflix.registry.get("alice")
     assert live is not None
     await wait_until(lambda: bool(live.current_gop()))
@@ -246,7 +240,7 @@ async def test_a_viewer_that_vanishes_is_dropped_when_ice_consent_expires(
     """The client process is killed: no DELETE, no DTLS close. aioice's consent checks
     (RFC 7675: 30 s in production) run every second here, so it is gone within ~10 s."""
     monkeypatch.setattr(aioice.ice, "CONSENT_INTERVAL", 1)
-    await _go_live(server, no_b_frames, nursery)
+    await go_live(nursery, server, no_b_frames.path)
     whep = server.app.trioflix.whep
     live = server.app.trioflix.registry.get("alice")
     assert live is not None
@@ -277,7 +271,7 @@ async def test_an_offer_that_never_connects_is_dropped_after_the_connect_timeout
     """The player offers and goes away before ICE: the session ends on its own (20 s in
     production, 1 s here) and frees the viewer's place."""
     monkeypatch.setattr(sessions, "ICE_CONNECT_TIMEOUT_S", 1.0)
-    await _go_live(server, no_b_frames, nursery)
+    await go_live(nursery, server, no_b_frames.path)
     whep = server.app.trioflix.whep
     live = server.app.trioflix.registry.get("alice")
     assert live is not None
@@ -344,7 +338,7 @@ async def test_connect_drop_cycles_leave_tasks_sockets_and_ports_at_baseline(
     server: Server, no_b_frames: Sample, nursery: trio.Nursery
 ) -> None:
     # A hundred cycles outlast the sample on a busy machine: publish it until the end.
-    await _go_live(server, no_b_frames, nursery, loops=-1)
+    await go_live(nursery, server, no_b_frames.path, loops=-1)
     whep: WHEPSessions = server.app.trioflix.whep
     live = server.app.trioflix.registry.get("alice")
     assert live is not None

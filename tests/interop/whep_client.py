@@ -8,8 +8,9 @@ decoded.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -17,6 +18,8 @@ import trio
 import trio_asyncio
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
+
+from protocols import sdpfrag
 
 if TYPE_CHECKING:
     from aiortc import MediaStreamTrack
@@ -105,15 +108,10 @@ async def send_candidates(
 def trickle_fragment(sdp: str) -> str:
     """The trickle-ice-sdpfrag (RFC 8840) carrying the candidates of ``sdp``'s first
     media section (the BUNDLE's), with its ufrag/pwd and end-of-candidates."""
-    lines = sdp.splitlines()
-    first = next(i for i, line in enumerate(lines) if line.startswith("m="))
-    rest = next((i for i, line in enumerate(lines) if i > first and line.startswith("m=")), None)
-    section = lines[first:rest]
-    wanted = ("a=ice-ufrag:", "a=ice-pwd:", "a=mid:", "a=candidate:")
-    body = [lines[first], *(line for line in section if line.startswith(wanted))]
-    ice = [line for line in body if line.startswith(("a=ice-ufrag:", "a=ice-pwd:"))]
-    media = [line for line in body if not line.startswith(("a=ice-ufrag:", "a=ice-pwd:"))]
-    return "\r\n".join([*ice, *media, "a=end-of-candidates"]) + "\r\n"
+    offered = sdpfrag.parse_fragment(sdp)
+    first = offered.candidates[0].media
+    bundled = itertools.takewhile(lambda c: c.media == first, offered.candidates)
+    return sdpfrag.format_fragment(replace(offered, candidates=tuple(bundled), end=True))
 
 
 async def whep_offer(

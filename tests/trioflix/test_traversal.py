@@ -14,6 +14,7 @@ import h11
 import pytest
 import trio
 
+from tests.h11_reader import read_response
 from trioflix.api import pages
 from trioflix.web import STATIC_DIR
 
@@ -35,20 +36,11 @@ async def raw_get(server: Server, target: str) -> tuple[int, bytes]:
     assert url.port is not None
     client = h11.Connection(h11.CLIENT)
     request = h11.Request(method="GET", target=target, headers=[("Host", url.netloc)])
-    status, body = 0, bytearray()
     async with await trio.open_tcp_stream(url.hostname, url.port) as stream:
         await stream.send_all(client.send(request) + client.send(h11.EndOfMessage()))
         with trio.fail_after(10):
-            while True:
-                event = client.next_event()
-                if event is h11.NEED_DATA:
-                    client.receive_data(await stream.receive_some(65536))
-                elif isinstance(event, h11.Response):
-                    status = event.status_code
-                elif isinstance(event, h11.Data):
-                    body += event.data
-                elif isinstance(event, h11.EndOfMessage):
-                    return status, bytes(body)
+            status, _, body = await read_response(client, stream)
+    return status, body
 
 
 @pytest.fixture

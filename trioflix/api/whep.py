@@ -7,7 +7,8 @@ too, for a player to gather through them before it offers). The session's URL ta
 (the viewer leaves) and ``PATCH`` with the player's trickled candidates
 (``application/trickle-ice-sdpfrag``, RFC 9725 4.3.1: ``204``; ``If-Match``
 with another entity-tag than the ``ETag`` of the ``201``: ``412``; an ICE
-restart: ``422``; :mod:`trioflix.live.webrtc.trickle`). The server trickles
+restart: ``422``; :mod:`protocols.sdpfrag` reads it,
+:mod:`trioflix.live.webrtc.trickle` adds its candidates). The server trickles
 nothing itself: its answer carries every candidate (aiortc gathers before it
 answers). Both answer CORS
 pre-flights: the media is public, so any origin may play it. ``?rendition=NAME``
@@ -24,9 +25,9 @@ from typing import TYPE_CHECKING
 
 from quart import Blueprint, Response, request
 
+from protocols import sdpfrag
 from trioflix.errors import APIError
 from trioflix.live.webrtc.sessions import SessionRefused
-from trioflix.live.webrtc.trickle import Fragment, parse_fragment
 from trioflix.state import state
 
 if TYPE_CHECKING:
@@ -113,7 +114,7 @@ async def _body(content_type: str, limit: int, what: str) -> str:
         raise APIError(400, "bad_sdp", f"{what} is not UTF-8 text") from None
 
 
-async def read_fragment() -> Fragment:
+async def read_fragment() -> sdpfrag.Fragment:
     """The request's trickle-ice-sdpfrag (a WHEP or WHIP ``PATCH``).
 
     Raises:
@@ -122,9 +123,9 @@ async def read_fragment() -> Fragment:
     """
     text = await _body(TRICKLE_TYPE, MAX_FRAGMENT_BYTES, "the fragment")
     try:
-        return parse_fragment(text)
-    except SessionRefused as exc:
-        raise APIError(exc.status, exc.code, str(exc)) from None
+        return sdpfrag.parse_fragment(text)
+    except sdpfrag.SdpFragError as exc:
+        raise APIError(400, "bad_sdpfrag", str(exc)) from None
 
 
 def session_etag(session_id: str) -> str:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import trio
 
-from tests.trioflix.live_hls.helpers import parse_master_playlist, start_publisher, wait_live
+from tests.trioflix.live_hls.helpers import go_live, parse_master_playlist
 
 from .helpers import ChatClient, chat
 
@@ -56,10 +56,7 @@ async def _watch_http_flv(url: str, *, task_status: trio.TaskStatus[None]) -> No
 async def test_viewers_frame_carries_live_counts(
     server: Server, sample: Sample, nursery: trio.Nursery
 ) -> None:
-    token, _ = await server.register("alice")
-    key = await server.create_key(token)
-    publisher = await start_publisher(nursery, server, key, sample.path)
-    await wait_live(server, "alice")
+    alice = await go_live(nursery, server, sample.path)
 
     async with chat(server.url, "alice") as (client, welcome):
         assert set(welcome["live_viewers"]) == {"total"} | PROTOCOLS
@@ -89,6 +86,6 @@ async def test_viewers_frame_carries_live_counts(
 
         # The stream ends: the room hears that there is no live count any more.
         with trio.fail_after(30):
-            await publisher.wait()
+            await alice.publisher.wait()
         frame = await _frame_where(client, lambda f: f["live"] is None)
         assert frame["count"] == 1

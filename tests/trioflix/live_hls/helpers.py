@@ -20,6 +20,7 @@ import trio
 from tests.api import auth as auth  # the tests import it from here
 from tests.interop.media import FFMPEG, ffprobe, probe_packets, require
 from tests.ports import free_port
+from tests.waiting import wait_until
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -52,6 +53,47 @@ async def wait_live(server: Server, channel: str, live: bool = True) -> None:
     with trio.fail_after(LIVE_TIMEOUT_S):
         while (server.app.trioflix.registry.get(channel) is not None) != live:  # noqa: ASYNC110
             await trio.sleep(0.05)
+
+
+@dataclass(frozen=True)
+class LiveChannel:
+    """A channel live from a sample (:func:`go_live`).
+
+    Attributes:
+        token: Its streamer's API token.
+        user: Its streamer's account, as signing up answered it.
+        key: The stream key ffmpeg publishes with.
+        publisher: The ffmpeg process, in the test's nursery.
+    """
+
+    token: str
+    user: dict[str, Any]
+    key: str
+    publisher: trio.Process
+
+
+async def go_live(
+    nursery: trio.Nursery,
+    server: Server,
+    source: Path,
+    *,
+    channel: str = "alice",
+    loops: int = 0,
+    ll_variants: int = 0,
+) -> LiveChannel:
+    """``channel`` signs up, makes a stream key and publishes ``source``
+    (:func:`start_publisher`); back once the channel is live and, with ``ll_variants``,
+    once that many renditions are in its ``master-ll.m3u8`` (a ladder's rungs join
+    once they have a part and an MPEG-TS segment)."""
+    token, user = await server.register(channel)
+    key = await server.create_key(token)
+    publisher = await start_publisher(nursery, server, key, source, loops=loops)
+    await wait_live(server, channel)
+    if ll_variants:
+        session = server.app.trioflix.hls.session(channel)
+        assert session is not None
+        await wait_until(lambda: len(session.ll_variants()) == ll_variants)
+    return LiveChannel(token, user, key, publisher)
 
 
 def serve_env(data_dir: Path) -> tuple[dict[str, str], int]:

@@ -13,12 +13,11 @@ from trioflix.live.hls.transcoder import Ladder
 from .helpers import (
     check_playlist_rules,
     decode_errors,
+    go_live,
     parse_master_playlist,
     parse_media_playlist,
-    start_publisher,
     stream_info,
     video_pts_ms,
-    wait_live,
 )
 
 if TYPE_CHECKING:
@@ -74,10 +73,7 @@ async def _playlist_until_ended(server: Server, channel: str, uri: str) -> str:
 async def test_ladder_renditions_decode_and_align(
     server: Server, sample: Sample, tmp_path: Path, nursery: trio.Nursery
 ) -> None:
-    token, _ = await server.register("alice")
-    key = await server.create_key(token)
-    publisher = await start_publisher(nursery, server, key, sample.path)
-    await wait_live(server, "alice")
+    alice = await go_live(nursery, server, sample.path)
     await _wait_rungs(server, "alice", 2)
     master = await server.client.get("/live/alice/master.m3u8")
     variants = parse_master_playlist(master.text)
@@ -89,7 +85,7 @@ async def test_ladder_renditions_decode_and_align(
     # The 240p rung's declared peak covers its configured 300 kbit/s plus audio.
     assert int(variants[1][0]["BANDWIDTH"]) >= 300_000
     with trio.fail_after(30):
-        await publisher.wait()
+        await alice.publisher.wait()
 
     starts: dict[str, list[int]] = {}
     for attrs, uri in variants:
@@ -122,10 +118,7 @@ async def test_ladder_renditions_decode_and_align(
 async def test_encoder_crash_leaves_the_source_going(
     server: Server, sample: Sample, nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
 ) -> None:
-    token, _ = await server.register("alice")
-    key = await server.create_key(token)
-    publisher = await start_publisher(nursery, server, key, sample.path, loops=2)
-    await wait_live(server, "alice")
+    alice = await go_live(nursery, server, sample.path, loops=2)
     session = await _wait_rungs(server, "alice", 2)
     master = parse_master_playlist((await server.client.get("/live/alice/master.m3u8")).text)
     assert len(master) == 3
@@ -147,17 +140,14 @@ async def test_encoder_crash_leaves_the_source_going(
         while session.source.segments_added < before + 2:  # noqa: ASYNC110
             await trio.sleep(0.1)
     assert not parse_media_playlist(session.source.text).ended
-    publisher.terminate()
+    alice.publisher.terminate()
 
 
 @LADDER
 async def test_rung_behind_real_time_is_dropped_highest_first(
     server: Server, sample: Sample, nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
 ) -> None:
-    token, _ = await server.register("alice")
-    key = await server.create_key(token)
-    publisher = await start_publisher(nursery, server, key, sample.path, loops=2)
-    await wait_live(server, "alice")
+    alice = await go_live(nursery, server, sample.path, loops=2)
     session = await _wait_rungs(server, "alice", 2)
     ladder = session.ladder
     assert isinstance(ladder, Ladder)
@@ -174,4 +164,4 @@ async def test_rung_behind_real_time_is_dropped_highest_first(
     assert [a["RESOLUTION"] for a, _ in master] == ["640x360", "284x160"]
     assert parse_media_playlist(session.rungs["240p"].text).ended
     assert ladder.process is not None and ladder.process.returncode is None
-    publisher.terminate()
+    alice.publisher.terminate()

@@ -16,6 +16,7 @@ from .helpers import (
     auth,
     check_playlist_rules,
     decode_errors,
+    go_live,
     parse_master_playlist,
     parse_media_playlist,
     start_publisher,
@@ -48,11 +49,8 @@ async def _download(server: Server, url: str, path: Path) -> None:
 async def test_source_rendition_plays_and_ends(
     server: Server, sample: Sample, tmp_path: Path, nursery: trio.Nursery
 ) -> None:
-    token, _ = await server.register("alice")
-    key = await server.create_key(token)
-    publisher = await start_publisher(nursery, server, key, sample.path)
-    await wait_live(server, "alice")
-    status = await server.client.get("/api/streaming/status", headers=auth(token))
+    alice = await go_live(nursery, server, sample.path)
+    status = await server.client.get("/api/streaming/status", headers=auth(alice.token))
     hls_url = f"{server.url}/live/alice/master.m3u8"
     assert status.json()["playback"]["hls"] == hls_url
     channels = (await server.client.get("/api/channels")).json()["channels"]
@@ -76,7 +74,7 @@ async def test_source_rendition_plays_and_ends(
     # Follow the live playlist until the publisher is done. The server ends the
     # playlist when the connection closes, which may come before ffmpeg has exited.
     sequences = []
-    while publisher.returncode is None:
+    while alice.publisher.returncode is None:
         live = await server.client.get(f"/live/alice/{uri}")
         assert live.status_code == 200
         playlist = parse_media_playlist(live.text)
@@ -86,7 +84,7 @@ async def test_source_rendition_plays_and_ends(
         await trio.sleep(0.3)
     assert sequences == sorted(sequences), "media sequence or segment count went backwards"
     with trio.fail_after(ENDLIST_WAIT_S):
-        assert await publisher.wait() == 0
+        assert await alice.publisher.wait() == 0
 
     # ffmpeg unpublished: EXT-X-ENDLIST within 2 s by design, bounded more loosely here
     # for a busy machine (a writer that waited for the reconnect grace would take 10 s).
@@ -165,10 +163,7 @@ async def test_unknown_channel_and_bad_names_are_404(server: Server) -> None:
 async def test_killed_publisher_ends_playlist_and_reconnect_continues_it(
     server: Server, sample: Sample, nursery: trio.Nursery
 ) -> None:
-    token, _ = await server.register("alice")
-    key = await server.create_key(token)
-    publisher = await start_publisher(nursery, server, key, sample.path, loops=3)
-    await wait_live(server, "alice")
+    alice = await go_live(nursery, server, sample.path, loops=3)
     master = await server.client.get("/live/alice/master.m3u8")
     uri = parse_master_playlist(master.text)[0][1]
     # Two segments to start from, however long a busy machine takes to cut them.
@@ -179,8 +174,8 @@ async def test_killed_publisher_ends_playlist_and_reconnect_continues_it(
                 break
             await trio.sleep(0.2)
 
-    publisher.send_signal(signal.SIGKILL)
-    await publisher.wait()
+    alice.publisher.send_signal(signal.SIGKILL)
+    await alice.publisher.wait()
     # The publisher dropped (no unpublish): every playlist shows the end, within 2 s by
     # design (bounded as above).
     with trio.fail_after(ENDLIST_WAIT_S):
@@ -191,12 +186,12 @@ async def test_killed_publisher_ends_playlist_and_reconnect_continues_it(
             if before.ended:
                 break
             await trio.sleep(0.05)
-    status = (await server.client.get("/api/streaming/status", headers=auth(token))).json()
+    status = (await server.client.get("/api/streaming/status", headers=auth(alice.token))).json()
     assert status["state"] == "reconnecting"
 
     # Same key within the grace window: the same playlist goes on after a discontinuity,
     # and it never answered 404 meanwhile.
-    again = await start_publisher(nursery, server, key, sample.path)
+    again = await start_publisher(nursery, server, alice.key, sample.path)
     with trio.fail_after(15):
         while True:
             response = await server.client.get(f"/live/alice/{uri}")

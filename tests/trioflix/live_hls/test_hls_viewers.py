@@ -10,7 +10,7 @@ import trio
 from trioflix.live.channel.stream import LiveStream
 from trioflix.live.hls.playback_sessions import HLSViewers
 
-from .helpers import auth, parse_master_playlist, start_publisher, wait_live
+from .helpers import auth, go_live, parse_master_playlist, wait_live
 
 if TYPE_CHECKING:
     from tests.conftest import Server
@@ -61,10 +61,7 @@ SAMPLE_SECONDS = 10  # the sample fixture's length
 async def test_status_channels_and_metrics_count_hls_viewers(
     server: Server, sample: Sample, nursery: trio.Nursery
 ) -> None:
-    token, _ = await server.register("alice")
-    key = await server.create_key(token)
-    publisher = await start_publisher(nursery, server, key, sample.path)
-    await wait_live(server, "alice")
+    alice = await go_live(nursery, server, sample.path)
     players = []
     for _ in range(2):
         master = await server.client.get("/live/alice/master.m3u8")
@@ -74,7 +71,7 @@ async def test_status_channels_and_metrics_count_hls_viewers(
         assert (await server.client.get(f"/live/alice/{uri}")).status_code == 200
     # The same player reloading (or switching renditions) stays one viewer.
     await server.client.get(f"/live/alice/{players[0]}")
-    status = (await server.client.get("/api/streaming/status", headers=auth(token))).json()
+    status = (await server.client.get("/api/streaming/status", headers=auth(alice.token))).json()
     assert status["viewers"]["hls"] == 2
     assert status["viewers"]["total"] == 2
     channels = (await server.client.get("/api/channels")).json()["channels"]
@@ -85,13 +82,13 @@ async def test_status_channels_and_metrics_count_hls_viewers(
     token_of_first = players[0].split("vs=", 1)[1]
     left = await server.client.delete(f"/live/alice/players/{token_of_first}")
     assert left.status_code == 204
-    status = (await server.client.get("/api/streaming/status", headers=auth(token))).json()
+    status = (await server.client.get("/api/streaming/status", headers=auth(alice.token))).json()
     assert status["viewers"]["hls"] == 1
     bad = await server.client.delete("/live/alice/players/no!")
     assert bad.status_code == 404
     assert bad.json()["error"]["code"] == "not_found"
     with trio.fail_after(30):
-        await publisher.wait()
+        await alice.publisher.wait()
     await wait_live(server, "alice", live=False)
     # The channel goes offline first; the session's end (with its peak) is written after.
     session = await _ended_session(server, "alice")

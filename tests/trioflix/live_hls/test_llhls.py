@@ -15,7 +15,7 @@ import trio
 
 from tests.llhls_checker import History, Playlist
 
-from .helpers import copy_with_ffmpeg, parse_master_playlist, start_publisher, wait_live
+from .helpers import copy_with_ffmpeg, go_live, parse_master_playlist
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -54,10 +54,7 @@ async def test_ll_hls_follows_a_live_publish_part_by_part(
     tmp_path: Path,
     nursery: trio.Nursery,
 ) -> None:
-    token, _ = await server.register("alice")
-    key = await server.create_key(token)
-    publisher = await start_publisher(nursery, server, key, sample.path)
-    await wait_live(server, "alice")
+    alice = await go_live(nursery, server, sample.path)
     client = player
     # Players find it in the channel's playback URLs (a host of its own: offered).
     playback = (await _get(server.client, "/api/channels/alice")).json()["playback"]
@@ -93,7 +90,7 @@ async def test_ll_hls_follows_a_live_publish_part_by_part(
             history.add((await _get(client, base + "ll.m3u8")).text)
     # The playlist ends once the server saw the publisher go; ffmpeg may still be exiting.
     with trio.fail_after(30):
-        assert await publisher.wait() == 0
+        assert await alice.publisher.wait() == 0
     # Most reloads blocked until the next part: about a part target each, not at once.
     assert len(waits) > SAMPLE_SECONDS / PART_TARGET_S / 2, waits
     assert sorted(waits)[len(waits) // 2] > PART_TARGET_S / 4, waits
@@ -131,10 +128,7 @@ async def test_ll_hls_follows_a_live_publish_part_by_part(
 async def test_blocking_requests_too_far_ahead_and_bad_directives(
     server: Server, player: httpx.AsyncClient, sample: Sample, nursery: trio.Nursery
 ) -> None:
-    token, _ = await server.register("bob")
-    key = await server.create_key(token)
-    await start_publisher(nursery, server, key, sample.path)
-    await wait_live(server, "bob")
+    await go_live(nursery, server, sample.path, channel="bob")
     client = player
     base = "/live/bob/source/"
     await _get(client, "/live/bob/master-ll.m3u8")
@@ -171,10 +165,7 @@ async def test_blocking_requests_too_far_ahead_and_bad_directives(
 async def test_with_ll_hls_off_only_the_mpeg_ts_playlists_are_served(
     server: Server, player: httpx.AsyncClient, sample: Sample, nursery: trio.Nursery
 ) -> None:
-    token, _ = await server.register("carol")
-    key = await server.create_key(token)
-    await start_publisher(nursery, server, key, sample.path)
-    await wait_live(server, "carol")
+    await go_live(nursery, server, sample.path, channel="carol")
     await _get(server.client, "/live/carol/master.m3u8")
     assert "ll_hls" not in (await _get(server.client, "/api/channels/carol")).json()["playback"]
     for url in ("/live/carol/master-ll.m3u8", "/live/carol/source/ll.m3u8"):

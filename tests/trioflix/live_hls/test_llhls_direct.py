@@ -17,10 +17,11 @@ import h11
 import pytest
 import trio
 
+from tests.h11_reader import read_response
 from tests.llhls_checker import History
 from tests.waiting import wait_until
 
-from .helpers import start_publisher, wait_live
+from .helpers import go_live
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -56,19 +57,8 @@ class Connection:
         # The request went out already: h11 only follows the exchange.
         conn.send(h11.Request(method="GET", target="/", headers=[("Host", "x")]))
         conn.send(h11.EndOfMessage())
-        status, headers, body = 0, {}, b""
         with trio.fail_after(ANSWER_LIMIT_S):
-            while True:
-                event = conn.next_event()
-                if event is h11.NEED_DATA:
-                    conn.receive_data(await self.stream.receive_some(65536))
-                elif isinstance(event, h11.Response):
-                    status = event.status_code
-                    headers = {k.decode(): v.decode() for k, v in event.headers}
-                elif isinstance(event, h11.Data):
-                    body += event.data
-                elif isinstance(event, h11.EndOfMessage):
-                    return status, headers, body
+            return await read_response(conn, self.stream)
 
     async def get(self, target: str, rid: str = "") -> tuple[int, dict[str, str], bytes]:
         await self.send(target, rid=rid)
@@ -93,10 +83,7 @@ async def _connect(server: Server) -> Connection:
 async def test_blocking_reloads_and_parts_on_one_direct_connection(
     server: Server, sample: Sample, nursery: trio.Nursery
 ) -> None:
-    token, _ = await server.register("alice")
-    key = await server.create_key(token)
-    publisher = await start_publisher(nursery, server, key, sample.path, loops=1)
-    await wait_live(server, "alice")
+    alice = await go_live(nursery, server, sample.path, loops=1)
     app = server.app.trioflix
     player = await _connect(server)
     status, _, _ = await player.get("/live/alice/master-ll.m3u8")
@@ -131,7 +118,7 @@ async def test_blocking_reloads_and_parts_on_one_direct_connection(
     # Held while nothing comes: the wait is on the front door's socket (a connection
     # hypercorn serves is not counted there), then the 503 of three target durations.
     await wait_until(lambda: app.direct_connections == 0)  # done with the answers sent
-    with paused(publisher):
+    with paused(alice.publisher):
         newest = history.add((await player.get(base + "ll.m3u8"))[2].decode()).last_part
         assert newest is not None
         await player.send(f"{base}ll.m3u8?_HLS_msn={newest[0] + 2}&_HLS_part=0")
@@ -150,10 +137,7 @@ async def test_blocking_reloads_and_parts_on_one_direct_connection(
 async def test_direct_answers_are_the_asgi_routes_answers(
     server: Server, sample: Sample, nursery: trio.Nursery
 ) -> None:
-    token, _ = await server.register("bob")
-    key = await server.create_key(token)
-    await start_publisher(nursery, server, key, sample.path)
-    await wait_live(server, "bob")
+    await go_live(nursery, server, sample.path, channel="bob")
     direct = await _connect(server)
     assert (await direct.get("/live/bob/master-ll.m3u8"))[0] == 200
     # A connection that opens with an API call is hypercorn's from then on.

@@ -21,10 +21,10 @@ from tests.waiting import wait_until
 from .helpers import (
     copy_with_ffmpeg,
     decode_errors,
+    go_live,
     parse_master_playlist,
     start_publisher,
     stream_info,
-    wait_live,
 )
 
 if TYPE_CHECKING:
@@ -143,15 +143,7 @@ async def test_every_rung_has_an_ll_playlist_aligned_with_the_source(
     tmp_path: Path,
     nursery: trio.Nursery,
 ) -> None:
-    token, _ = await server.register("alice")
-    key = await server.create_key(token)
-    publisher = await start_publisher(nursery, server, key, sample.path)
-    await wait_live(server, "alice")
-    session = server.app.trioflix.hls.session("alice")
-    assert session is not None
-    # The rungs join master-ll.m3u8 once they have a part and an MPEG-TS segment.
-    with trio.fail_after(30):
-        await wait_until(lambda: len(session.ll_variants()) == 3)
+    alice = await go_live(nursery, server, sample.path, ll_variants=3)
     client = player
     master = parse_master_playlist((await _get(client, "/live/alice/master-ll.m3u8")).text)
     classic = parse_master_playlist((await _get(server.client, "/live/alice/master.m3u8")).text)
@@ -170,7 +162,7 @@ async def test_every_rung_has_an_ll_playlist_aligned_with_the_source(
                 players.start_soon(follower.follow, name)
     # The playlists end once the server saw the publisher go; ffmpeg may still be exiting.
     with trio.fail_after(30):
-        assert await publisher.wait() == 0
+        assert await alice.publisher.wait() == 0
     assert follower.reports_checked >= 6
 
     finals = {}
@@ -229,14 +221,9 @@ async def test_every_rung_has_an_ll_playlist_aligned_with_the_source(
 async def test_a_takeover_keeps_every_rung_s_ll_playlist_going(
     server: Server, sample: Sample, nursery: trio.Nursery
 ) -> None:
-    token, _ = await server.register("alice")
-    key = await server.create_key(token)
-    first = await start_publisher(nursery, server, key, sample.path)
-    await wait_live(server, "alice")
+    alice = await go_live(nursery, server, sample.path, ll_variants=3)
     session = server.app.trioflix.hls.session("alice")
     assert session is not None
-    with trio.fail_after(30):
-        await wait_until(lambda: len(session.ll_variants()) == 3)
     names = ["source", *RUNGS]
     follower = Follower(server.client, "/live/alice/", set(names))
     finished = trio.Event()
@@ -256,8 +243,8 @@ async def test_a_takeover_keeps_every_rung_s_ll_playlist_going(
             for name in names:
                 players.start_soon(follower.follow, name, finished)
             # The same key again, from a new connection: it takes over, the first goes.
-            second = await start_publisher(nursery, server, key, sample.path)
-            await first.wait()  # kicked
+            second = await start_publisher(nursery, server, alice.key, sample.path)
+            await alice.publisher.wait()  # kicked
             # Every rung goes on after EXT-X-DISCONTINUITY with the new publisher's media,
             # still offered.
             await wait_until(lambda: all(len(segments_after_a_break(n)) >= 2 for n in names))

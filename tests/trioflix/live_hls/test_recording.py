@@ -22,7 +22,7 @@ from trioflix.live.recording.chunks import chunk_key, parse_chunks, recording_pr
 from trioflix.live.recording.recorder import Recorder
 from trioflix.media.processing import ORIGINAL_NAME
 
-from .helpers import auth, serve_env, serve_process, start_publisher, wait_live
+from .helpers import auth, go_live, serve_env, serve_process, start_publisher, wait_live
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -164,31 +164,28 @@ async def test_live_session_is_stored_in_chunks_and_becomes_one_video(
 async def test_a_reconnect_within_the_grace_window_stays_one_recording(
     server: Server, sample: Sample, nursery: trio.Nursery
 ) -> None:
-    token, _ = await server.register("alice")
-    key = await server.create_key(token)
-    first = await start_publisher(nursery, server, key, sample.path)
-    await wait_live(server, "alice")
-    session_id = await _session_id(server, token)
+    alice = await go_live(nursery, server, sample.path)
+    session_id = await _session_id(server, alice.token)
     with trio.fail_after(30):
         while not await _chunks(server, session_id):  # noqa: ASYNC110 (polling)
             await trio.sleep(0.2)
-    first.kill()  # the connection drops without an unpublish: the grace window opens
+    alice.publisher.kill()  # the connection drops without an unpublish: the grace window opens
     await wait_live(server, "alice", live=False)
     assert server.app.trioflix.registry.state_of("alice") == "reconnecting"
-    second = await start_publisher(nursery, server, key, sample.path)
+    second = await start_publisher(nursery, server, alice.key, sample.path)
     await wait_live(server, "alice")
-    assert await _session_id(server, token) == session_id
+    assert await _session_id(server, alice.token) == session_id
     with trio.fail_after(60):
         await second.wait()
     await wait_live(server, "alice", live=False)
 
-    (video,) = await _wait_videos(server, token)
+    (video,) = await _wait_videos(server, alice.token)
     source = await _source_of(server, video["id"])
-    assert {key.split("/")[2][:6] for key in source} == {"000000"}, source  # one writer
-    ready = await _wait_ready(server, token, video["id"])
+    assert {path.split("/")[2][:6] for path in source} == {"000000"}, source  # one writer
+    ready = await _wait_ready(server, alice.token, video["id"])
     # At least a chunk of the first publish (4 s) and all of the second.
     assert SAMPLE_SECONDS + 3 < ready["duration"] < 2 * SAMPLE_SECONDS + TOLERANCE_S, ready
-    assert len(await _videos(server, token)) == 1
+    assert len(await _videos(server, alice.token)) == 1
 
 
 @pytest.mark.settings(hls_ladder="off", reconnect_grace=2.0)
@@ -196,17 +193,14 @@ async def test_a_reconnect_within_the_grace_window_stays_one_recording(
 async def test_a_publisher_that_never_comes_back_is_recorded_once_the_grace_window_ends(
     server: Server, sample: Sample, nursery: trio.Nursery
 ) -> None:
-    token, _ = await server.register("alice")
-    key = await server.create_key(token)
-    publisher = await start_publisher(nursery, server, key, sample.path)
-    await wait_live(server, "alice")
-    session_id = await _session_id(server, token)
+    alice = await go_live(nursery, server, sample.path)
+    session_id = await _session_id(server, alice.token)
     with trio.fail_after(30):
         while not await _chunks(server, session_id):  # noqa: ASYNC110 (polling)
             await trio.sleep(0.2)
-    publisher.kill()
+    alice.publisher.kill()
     # The grace window passes: the stored session ends, and this host hands it off.
-    (video,) = await _wait_videos(server, token)
+    (video,) = await _wait_videos(server, alice.token)
     ended = await server.app.trioflix.db.fetchrow(
         "SELECT state, end_reason FROM live_sessions WHERE id = $1", session_id
     )
@@ -253,29 +247,26 @@ async def test_storage_away_during_the_recording_and_its_hand_off(
 ) -> None:
     """The chunks wait in the local spool, the hand-off waits too, and both complete
     once the storage is back: nothing of the recording is lost."""
-    token, _ = await server.register("alice")
-    key = await server.create_key(token)
-    publisher = await start_publisher(nursery, server, key, sample.path, loops=1)
-    await wait_live(server, "alice")
-    session_id = await _session_id(server, token)
+    alice = await go_live(nursery, server, sample.path, loops=1)
+    session_id = await _session_id(server, alice.token)
     with trio.fail_after(30):
         while not await _chunks(server, session_id):  # noqa: ASYNC110 (polling)
             await trio.sleep(0.2)
     await trio.to_thread.run_sync(lambda: restart_seaweed.stop(kill=True))
     spool_dir = server.app.trioflix.recorder.directory
     with trio.fail_after(60):
-        await publisher.wait()
+        await alice.publisher.wait()
     await wait_live(server, "alice", live=False)
     # The session ended with the storage away: its chunks wait on local disk.
     pattern = f"session-{session_id}-*/*.flv"
     await wait_until(lambda: len(list(spool_dir.glob(pattern))) >= 2)
-    assert await _videos(server, token) == []
+    assert await _videos(server, alice.token) == []
     await trio.sleep(2)  # a few retries fail meanwhile
-    assert await _videos(server, token) == []
+    assert await _videos(server, alice.token) == []
 
     await trio.to_thread.run_sync(restart_seaweed.start)
-    (video,) = await _wait_videos(server, token)
-    ready = await _wait_ready(server, token, video["id"])
+    (video,) = await _wait_videos(server, alice.token)
+    ready = await _wait_ready(server, alice.token, video["id"])
     assert abs(ready["duration"] - 2 * SAMPLE_SECONDS) < TOLERANCE_S, ready
     assert list(spool_dir.iterdir()) == []
 

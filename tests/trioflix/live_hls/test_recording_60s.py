@@ -26,7 +26,7 @@ import trio
 from tests.interop.media import FFMPEG, FFPROBE, Sample, make_sample, require
 from tests.ports import free_port
 
-from .helpers import auth, serve_env, serve_process, start_publisher, wait_live
+from .helpers import auth, go_live, serve_env, serve_process
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -85,14 +85,11 @@ async def _wait_one_ready_video(client: httpx.AsyncClient, token: str) -> dict[s
 
 
 async def _in_process_case(server: Server, sample: Sample, nursery: trio.Nursery) -> None:
-    token, _ = await server.register("alice")
-    key = await server.create_key(token)
-    publisher = await start_publisher(nursery, server, key, sample.path)
-    await wait_live(server, "alice")
+    alice = await go_live(nursery, server, sample.path)
     with trio.fail_after(PUBLISH_S + 30):
-        await publisher.wait()
-    assert publisher.returncode == 0
-    video = await _wait_one_ready_video(server.client, token)
+        await alice.publisher.wait()
+    assert alice.publisher.returncode == 0
+    video = await _wait_one_ready_video(server.client, alice.token)
     assert abs(video["duration"] - PUBLISH_S) < TOLERANCE_S, video
     duration = await _vod_duration(f"{server.url}/videos/{video['id']}/master.m3u8")
     assert abs(duration - PUBLISH_S) < TOLERANCE_S, duration

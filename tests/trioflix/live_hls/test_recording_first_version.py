@@ -23,7 +23,7 @@ from trioflix.store import open_database
 from trioflix.store.users import create_user
 from trioflix.uploads.progress import ProgressHub
 
-from .helpers import auth, start_publisher, wait_live
+from .helpers import auth, go_live
 
 if TYPE_CHECKING:
     from tests.conftest import Server
@@ -59,24 +59,23 @@ def _variants(master: str) -> list[str]:
 async def test_a_recording_is_watchable_as_streamed_then_gets_its_ladder(
     server: Server, media_storage: str, sample: Sample, nursery: trio.Nursery
 ) -> None:
-    token, _ = await server.register("alice")
-    key = await server.create_key(token)
-    publisher = await start_publisher(nursery, server, key, sample.path, loops=2)
-    await wait_live(server, "alice")
+    alice = await go_live(nursery, server, sample.path, loops=2)
     with trio.fail_after(STREAM_S * 3):
-        await publisher.wait()
+        await alice.publisher.wait()
 
     # Watchable from the source rendition alone, its ladder still to come.
     with trio.fail_after(WATCHABLE_WITHIN_S):
         while True:
             videos = (
-                await server.client.get("/api/videos", params={"mine": "1"}, headers=auth(token))
+                await server.client.get(
+                    "/api/videos", params={"mine": "1"}, headers=auth(alice.token)
+                )
             ).json()["videos"]
             if videos and videos[0]["state"] == "ready":
                 break
             assert not videos or videos[0]["state"] == "processing", videos
             await trio.sleep(0.1)
-    first = await _video(server, token, videos[0]["id"])
+    first = await _video(server, alice.token, videos[0]["id"])
     assert first["ladder"] == "pending", first
     assert [r["name"] for r in first["renditions"]] == ["source"], first
     assert first["thumbnails"] is None  # made with the ladder
@@ -93,7 +92,7 @@ async def test_a_recording_is_watchable_as_streamed_then_gets_its_ladder(
 
     # Then the ladder and the pictures, listed with the source in a new master.
     with trio.fail_after(LADDER_WITHIN_S):
-        while (video := await _video(server, token, first["id"]))["ladder"] == "pending":  # noqa: ASYNC110 (HTTP polling)
+        while (video := await _video(server, alice.token, first["id"]))["ladder"] == "pending":  # noqa: ASYNC110 (HTTP polling)
             await trio.sleep(0.5)
     assert video["ladder"] is None, video
     assert [r["name"] for r in video["renditions"]] == ["360p", "source"], video

@@ -18,6 +18,7 @@ import h11
 import trio
 
 from tests.api import auth as auth  # the tests import it from here
+from tests.h11_reader import read_response
 from trioflix.media.library import get_video
 from trioflix.media.processing import ORIGINAL_NAME, WORK_DIR, source_keys
 from trioflix.storage import ObjectNotFound
@@ -278,21 +279,10 @@ class RawClient:
                 await between()
         out += self._conn.send(h11.EndOfMessage(headers=list((trailers or {}).items())))
         await self._stream.send_all(out)
-        status, response_headers, body = 0, {}, b""
-        while True:
-            event = self._conn.next_event()
-            if event is h11.NEED_DATA:
-                self._conn.receive_data(await self._stream.receive_some(65536))
-            elif isinstance(event, h11.Response):
-                status = event.status_code
-                response_headers = {k.decode(): v.decode() for k, v in event.headers}
-            elif isinstance(event, h11.Data):
-                body += event.data
-            elif isinstance(event, h11.EndOfMessage):
-                break
+        answer = await read_response(self._conn, self._stream)
         if self._conn.their_state is h11.DONE:  # else the server closes the connection
             self._conn.start_next_cycle()
-        return status, response_headers, body
+        return answer
 
 
 @asynccontextmanager

@@ -40,12 +40,12 @@ from trioflix.live.webrtc.sessions import SessionRefused as SessionRefused
 from trioflix.store import StoreUnavailable
 
 if TYPE_CHECKING:
+    from protocols.sdpfrag import Fragment
     from trioflix.config import Settings
     from trioflix.live.channel.authorize import Publisher
     from trioflix.live.channel.registry import StreamRegistry
     from trioflix.live.channel.stream import LiveStream
     from trioflix.live.webrtc.sessions import WHEPSessions
-    from trioflix.live.webrtc.trickle import Fragment
 
 __all__ = ["WHIPSessions"]
 

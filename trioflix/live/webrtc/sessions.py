@@ -42,12 +42,12 @@ from trioflix.live.webrtc.video_feed import VideoFeed, ViewerVideo
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    from protocols.sdpfrag import Fragment
     from trioflix.config import Settings
     from trioflix.live.channel.stream import LiveStream
     from trioflix.live.channel.webhooks import Webhooks
     from trioflix.live.webrtc.handoff import Handoff
     from trioflix.live.webrtc.opus import OpusPacket
-    from trioflix.live.webrtc.trickle import Fragment
 
 __all__ = ["SOURCE", "Answer", "SessionRefused", "WHEPSessions", "rendition_stream", "renditions"]
 
