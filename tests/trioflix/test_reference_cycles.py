@@ -28,9 +28,12 @@ if TYPE_CHECKING:
 
     from tests.conftest import Server
 
-pytestmark = pytest.mark.backends(
-    "sqlite", reason="the cycles were in the connection handling, the same on both databases"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.backends(
+        "sqlite", reason="the cycles were in the connection handling, the same on both databases"
+    ),
+]
 
 CONNECTIONS = 20
 UPLOADS = 5
