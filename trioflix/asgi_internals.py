@@ -99,6 +99,7 @@ quart-trio (and the Quart classes it extends)
 
 from __future__ import annotations
 
+import weakref
 from functools import partial
 from importlib.metadata import version
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -344,12 +345,15 @@ class _TrailerKeepingConnection(h11.Connection):
 
     def __init__(self, protocol: H11Protocol, max_incomplete_event_size: int) -> None:
         super().__init__(h11.SERVER, max_incomplete_event_size=max_incomplete_event_size)
-        self._protocol = protocol
+        # Weak: the protocol holds this connection, and a strong reference back made
+        # every closed connection a reference cycle that only a full collection frees.
+        self._protocol = weakref.ref(protocol)
 
     def next_event(self) -> h11.Event | type[h11.PAUSED] | type[h11.NEED_DATA]:
         event = super().next_event()
-        if type(event) is h11.EndOfMessage:
-            stream = self._protocol.stream
+        protocol = self._protocol()
+        if type(event) is h11.EndOfMessage and protocol is not None:
+            stream = protocol.stream
             # The request was seen (it made the stream); a websocket's is never here.
             if isinstance(stream, HTTPStream):
                 stream.scope["extensions"][REQUEST_TRAILERS] = {"headers": list(event.headers)}
@@ -411,7 +415,14 @@ def _fields(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
 
 
 def _h11_interim_sender(protocol: H11Protocol) -> InterimSender:
+    # Weak: the sender is kept in the protocol's connection state, and a closure over
+    # the protocol itself made every closed connection a reference cycle.
+    protocol_ref = weakref.ref(protocol)
+
     async def send(status: int, headers: list[tuple[str, str]]) -> None:
+        protocol = protocol_ref()
+        if protocol is None:
+            return  # the connection is gone: no response of any kind follows
         connection = protocol.connection
         assert isinstance(connection, h11.Connection)  # an HTTP request's connection
         if connection.our_state is not h11.SEND_RESPONSE:
@@ -532,6 +543,14 @@ class TrailerKeepingTCPServer(TCPServer):
     :class:`_ExtendedProtocolWrapper`, built from the same arguments, in its
     place. Everything else is hypercorn's.
     """
+
+    async def run(self) -> None:
+        try:
+            await super().run()
+        finally:
+            # The wrapper (and its protocol) hold this server's bound ``protocol_send``:
+            # kept past the connection's end, the two make a reference cycle.
+            vars(self).pop("_wrapper", None)
 
     @property
     def protocol(self) -> ProtocolWrapper:

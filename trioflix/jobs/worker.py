@@ -179,7 +179,9 @@ class JobWorkers:
                     raise JobFailed("the job's worker died on every attempt", permanent=True)
                 await job_type.run(job)
         except JobFailed as exc:
-            failure = exc
+            # Without its traceback, which holds this frame (and the job's frames below
+            # it): kept in a local of this frame it made a reference cycle.
+            failure = exc.with_traceback(None)
         except StoreError as exc:
             # An outage, not a bug: the attempt is retried after its backoff.
             failure = JobFailed(f"the database was unavailable: {exc}")

@@ -524,7 +524,10 @@ class UploadObjects:
             finally:
                 data.close()
         if failure is not None:
-            raise failure
+            try:
+                raise failure
+            finally:
+                failure = None  # its traceback holds this frame: no cycle through it
 
     async def seal(self, db: Database, upload: Upload) -> None:
         """Make a fully stored upload the object ``uploads/ID/data`` and drop its tail.

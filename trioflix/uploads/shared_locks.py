@@ -96,7 +96,10 @@ class SharedUploadLocks:
                     finally:
                         nursery.cancel_scope.cancel()
                 if failure is not None:
-                    raise failure
+                    try:
+                        raise failure
+                    finally:
+                        failure = None  # its traceback holds this frame: no cycle through it
             finally:
                 with trio.move_on_after(LOCK_TTL_S, shield=True):
                     try:

@@ -243,7 +243,12 @@ async def receive_body(
                     # not inside an exception group (the commit task never raises).
                     failure = exc
             if failure is not None:
-                raise failure
+                try:
+                    raise failure
+                finally:
+                    # Its traceback holds this frame, whose local held it: a cycle
+                    # that kept a cut upload's frames, tasks and buffers alive.
+                    failure = None
     except DiskFull:
         refused = True
         raise APIError(
