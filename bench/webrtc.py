@@ -1,6 +1,6 @@
 """WHEP viewers per core against HTTP-FLV viewers per core, and where a WHEP viewer's CPU goes.
 
-    python -m bench.webrtc [--viewers 0,25,50,100] [--flv-viewers 100] [--baseline SRC]
+    python -m bench.webrtc [--viewers 0,25,50,100] [--baseline SRC]
 
 Live part: trioflix serves (HLS off, host candidates on 127.0.0.1) the 3 Mbit/s
 720p30 H.264 (no B-frames) + AAC sample of ``bench/live.py``, published by
@@ -58,12 +58,13 @@ from trioflix.live.channel.packets import Kind, Packet
 from trioflix.live.webrtc.handoff import Handoff
 from trioflix.live.webrtc.video import VideoConverter
 
-WHEP_PER_PROCESS = 25  # an aiortc client decrypts ~8000 packets/s per core: keep each below
+WHEP_PER_PROCESS = 25  # counted viewers: ~10000 datagrams/s a process, spread over the cores
+DECODING = 2  # viewers that decrypt and decode: proof that the media is valid, at ~0.1 core each
 RAMP_S = 5.0  # offers spread over this: each costs the server an ICE gathering and a DTLS
 WARMUP_S = 3.0  # after the last viewer connected: the primed GOPs are sent
 LEAVE_S = 20.0  # a viewer process's DELETEs and closes, once its window is over
 WINDOW_S = 10.0
-STARVED = 0.9  # below 90% of the source's video bitrate or frame rate
+STARVED = 0.95  # below 95% of the source's video bitrate or frame rate
 CALLS = 20_000
 COST_FRAMES = 300  # 10 s of the sample
 HANDOFF_TRACKS = 100  # viewers of one channel: what the channel's task puts a frame to
@@ -97,7 +98,7 @@ class WHEPTrioflix(live.Trioflix):
 class _ViewerProcess:
     """One ``bench._whep_viewers`` process: told its window once it says ``ready``."""
 
-    def __init__(self, server: WHEPTrioflix, count: int) -> None:
+    def __init__(self, server: WHEPTrioflix, count: int, decoding: int) -> None:
         self.command = [
             sys.executable,
             "-m",
@@ -108,6 +109,8 @@ class _ViewerProcess:
             server.whep_path(0),
             "--count",
             str(count),
+            "--decoding",
+            str(decoding),
             "--ramp-s",
             repr(RAMP_S),
         ]
@@ -166,7 +169,7 @@ async def whep_fanout(
 ) -> dict[str, Any]:
     """``count`` WHEP viewers of one publisher on a fresh ``server``: its figures."""
     processes = [
-        _ViewerProcess(server, count // parts + (part < count % parts))
+        _ViewerProcess(server, count // parts + (part < count % parts), DECODING * (part == 0))
         for parts in [math.ceil(count / WHEP_PER_PROCESS)]
         for part in range(parts)
     ]
@@ -205,6 +208,7 @@ async def whep_fanout(
     # Viewers at the source's bitrate that what was delivered adds up to: on a machine
     # too busy to give the server the CPU it asks for, the server's cores buy this many.
     delivered = sum(rates) / source["video_bps"]
+    decoders = [v for v in results if v["decoding"]]
     return {
         **figures,
         "viewers_per_core": count / cores,
@@ -222,6 +226,13 @@ async def whep_fanout(
             for rate, rate_fps in zip(rates, fps, strict=True)
         ),
         "not_connected": sum(v["connected_s"] is None for v in results),
+        # The decoding viewers: their frames decoded, and what they were sent
+        # against the counted viewers' median (the two ways of counting agree).
+        "decoding": len(decoders),
+        "decoded_fps_min": min(v["window_decoded_frames"] / WINDOW_S for v in decoders),
+        "decoded_audio_fps_min": min(v["window_decoded_audio_frames"] / WINDOW_S for v in decoders),
+        "decoded_sizes": sorted({str(v["decoded_size"]) for v in decoders}),
+        "decoding_video_bps_min": min(v["window_video_bytes"] * 8 / WINDOW_S for v in decoders),
         "client_processes": len(processes),
         "client_cores_window_max": max(out["window_cores"] for out in outputs),
         "errors_logged": running.errors_logged(),
@@ -497,9 +508,24 @@ async def _native_handoffs(tracks: int) -> float:
 # --- run -------------------------------------------------------------------------------------
 
 
-async def run(
-    workdir: Path, counts: list[int], flv_count: int, baseline: Path | None
+async def flv_fanout(
+    server: WHEPTrioflix, sample: Path, count: int, source_bps: float
 ) -> dict[str, Any]:
+    """``count`` HTTP-FLV viewers of one publisher on a fresh ``server``: its figures,
+    with the starved ones by the WHEP viewers' rule (all the file's bytes, FLV
+    headers and audio too, against the file's rate)."""
+    load = load_average()
+    figures = await live.fanout(server, sample, count, FLV_PLAN, source_bps)
+    return {
+        **figures,
+        "load": load,
+        "viewers_per_core": count / figures["cpu_cores"],
+        "starved": count - figures["full_rate"],
+        "source_bps": source_bps,
+    }
+
+
+async def run(workdir: Path, counts: list[int], baseline: Path | None) -> dict[str, Any]:
     sample = await live.make_sample(Path.home() / ".cache" / "trioflix-bench")
     tags = read_media_tags(sample)
     source = source_rates(tags)
@@ -519,19 +545,21 @@ async def run(
     for server in servers:
         async with live.serving(server, "setup"):
             await server.create_channels(1)
-    whep = []
+    flv_source_bps = sample.stat().st_size * 8 / live.SAMPLE_SECONDS
+    whep, flv_rows = [], []
+    # Level by level, WHEP and then HTTP-FLV at the same count: side by side on a
+    # machine whose load changes from minute to minute.
     for count in counts:
         for server in servers:
             figures = await whep_fanout(server, sample, count, source)
             print(json.dumps(figures), file=sys.stderr)
             whep.append(figures)
-    flv_source_bps = sample.stat().st_size * 8 / live.SAMPLE_SECONDS
-    flv_load = load_average()
-    flv_figures = await live.fanout(servers[0], sample, flv_count, FLV_PLAN, flv_source_bps)
-    flv_figures["load"] = flv_load
-    flv_figures["viewers_per_core"] = flv_count / flv_figures["cpu_cores"]
+        if count:
+            figures = await flv_fanout(servers[0], sample, count, flv_source_bps)
+            print(json.dumps(figures), file=sys.stderr)
+            flv_rows.append(figures)
     meta["load_end"] = load_average()
-    return {"meta": meta, "source": source, "costs": costs, "whep": whep, "flv": flv_figures}
+    return {"meta": meta, "source": source, "costs": costs, "whep": whep, "flv": flv_rows}
 
 
 def render(report: dict[str, Any]) -> str:
@@ -545,36 +573,51 @@ def render(report: dict[str, Any]) -> str:
         "",
         "| server | WHEP viewers | load (1/5/15) | server cores | viewers per core"
         " | video Mbit/s min / median | fps min | starved | not connected"
+        " | decoding viewers: fps min, audio frames/s min, size"
         " | client cores (max process) | all connected after (s)"
         " | delivered, in full-rate viewers | the same per server core |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     alone = {r["server"]: r["server_cores"] for r in report["whep"] if r["viewers"] == 0}
     for row in report["whep"]:
         if row["viewers"] == 0:
             lines.append(
-                f"| {row['server']} | 0 | {row['load']} | {row['server_cores']:.2f} |" + " |" * 9
+                f"| {row['server']} | 0 | {row['load']} | {row['server_cores']:.2f} |" + " |" * 10
             )
             continue
         per_core = f"{row['viewers_per_core']:.0f}"
         if row["server"] in alone:  # and per viewer, the publisher's own share taken out
             each = (row["server_cores"] - alone[row["server"]]) / row["viewers"]
-            per_core += f" ({each * 100:.1f}% of a core each)"
+            per_core += f" ({each * 100:.2f}% of a core each)"
         lines.append(
             f"| {row['server']} | {row['viewers']} | {row['load']} | {row['server_cores']:.2f}"
             f" | {per_core} | {row['video_bps_min'] / 1e6:.2f} /"
             f" {row['video_bps_median'] / 1e6:.2f} | {row['fps_min']:.1f} | {row['starved']}"
-            f" | {row['not_connected']} | {row['client_cores_window_max']:.2f}"
+            f" | {row['not_connected']} | {row['decoded_fps_min']:.1f},"
+            f" {row['decoded_audio_fps_min']:.0f}, {' '.join(row['decoded_sizes'])}"
+            f" | {row['client_cores_window_max']:.2f}"
             f" | {row['connect_s']:.0f} | {row['delivered_viewers']:.1f}"
             f" | {row['delivered_viewers_per_core']:.0f} |"
         )
-    flv_row = report["flv"]
+    whep_cores = {
+        r["viewers"]: r["server_cores"] for r in report["whep"] if r["server"] == "trioflix"
+    }
     lines += [
         "",
-        f"HTTP-FLV, same run: {flv_row['viewers']} viewers, load {flv_row['load']},"
-        f" server {flv_row['cpu_cores']:.2f} cores: {flv_row['viewers_per_core']:.0f}"
-        f" viewers per core; bitrate min {flv_row['bitrate_min_bps'] / 1e6:.2f} Mbit/s,"
-        f" {flv_row['full_rate']} of {flv_row['viewers']} at full rate",
+        "HTTP-FLV viewers of this checkout, same run, each level just after the WHEP ones:",
+        "",
+        "| HTTP-FLV viewers | load (1/5/15) | server cores | viewers per core"
+        " | Mbit/s min / median (the whole file) | starved | WHEP server cores / HTTP-FLV's |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in report["flv"]:
+        lines.append(
+            f"| {row['viewers']} | {row['load']} | {row['cpu_cores']:.2f}"
+            f" | {row['viewers_per_core']:.0f} | {row['bitrate_min_bps'] / 1e6:.2f} /"
+            f" {row['bitrate_median_bps'] / 1e6:.2f} | {row['starved']}"
+            f" | {whep_cores[row['viewers']] / row['cpu_cores']:.1f} |"
+        )
+    lines += [
         "",
         "Per RTP packet of video, one viewer, in this process (µs):",
         "",
@@ -600,7 +643,6 @@ def main() -> None:
     parser.add_argument(
         "--viewers", default="0,25,50,100", help="WHEP viewer levels (0: the publisher alone)"
     )
-    parser.add_argument("--flv-viewers", type=int, default=100)
     parser.add_argument("--baseline", type=Path, help="another checkout to run beside this one")
     parser.add_argument("--json", type=Path, help="write the whole report here too")
     args = parser.parse_args()
@@ -613,7 +655,6 @@ def main() -> None:
                 run,
                 workdir,
                 counts,
-                args.flv_viewers,
                 args.baseline.resolve() if args.baseline else None,
             )
         )
