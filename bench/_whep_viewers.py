@@ -23,7 +23,7 @@ to the channel's WHEP URL and connects with aiortc and aioice as a browser would
 
 aiortc and aioice have no hook for either: the counted viewers replace
 ``datagram_received`` on their connection's aioice ``StunProtocol`` instances
-(aioice 0.10) and the decoding ones ``_handle_rtp_packet`` on their receivers
+(aioice 0.13) and the decoding ones ``_handle_rtp_packet`` on their receivers
 (aiortc 1.16.0), both pinned. A counted viewer costs a Python call per datagram
 where decrypting, parsing and buffering cost a core per ~8000 packets a second,
 so 100 viewers at 3 Mbit/s fit in a fraction of a core beside the server.
@@ -149,8 +149,8 @@ def _counting_datagrams(
             passing(data, addr)  # STUN (consent checks) or DTLS
             return
         second = data[1]
-        if 192 <= second <= 223:
-            return  # SRTCP (RFC 5761 4): the server's sender reports
+        # SRTCP's packet types (200-204, the server's sender reports) read here as
+        # payload types 72-76 (RFC 5761 4), none of the answer's: not counted.
         payload_type = second & 0x7F
         now = time.monotonic()
         if payload_type in video:
