@@ -20,7 +20,8 @@ Cost part, in this process: the time per packet of each step a WHEP viewer's
 video takes, on the sample's own frames: the FLV frame to Annex B, aiortc's H.264
 packetiser, the RTP header, SRTP (pylibsrtp), ``sendto`` on loopback; a viewer's
 whole video sender to an aiortc peer on loopback, aiortc's own loop against
-trioflix's (:func:`sender_costs`); and the hand-off from Trio to aiortc's task,
+trioflix's, and a packet's way to the socket, through aiortc's coroutines against
+trioflix's one call (:func:`sender_costs`); and the hand-off from Trio to aiortc's task,
 as a call into Trio from asyncio (``trio_as_aio``, what each viewer's track did
 per packet before) against the
 :class:`~trioflix.live.webrtc.handoff.Handoff` the tracks wait on now.
@@ -35,6 +36,7 @@ import math
 import shutil
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -67,6 +69,8 @@ WINDOW_S = 10.0
 STARVED = 0.95  # below 95% of the source's video bitrate or frame rate
 CALLS = 20_000
 COST_FRAMES = 300  # 10 s of the sample
+SEND_PATH_ROUNDS = 3
+SEND_PATH_BATCH = 11  # RTP packets per frame of the sample, about
 HANDOFF_TRACKS = 100  # viewers of one channel: what the channel's task puts a frame to
 FLV_PLAN = live.Plan((), 0.0, (), WINDOW_S, 2.0, 0.0, 0, (), 0)
 
@@ -415,6 +419,61 @@ async def _send_frames(units: list[Any], lean: bool) -> tuple[float, int]:
     return handoff.busy_s, outbound.packetsSent
 
 
+async def _send_paths() -> tuple[float, float]:
+    """CPU microseconds per RTP packet from a sender's loop to the socket (SRTP and
+    ``sendto`` included), to an aiortc peer on loopback that no longer reads what
+    it is sent: through aiortc's DTLS transport (``_send_rtp``, its coroutines and
+    aioice's), and with the call trioflix's loop makes (one per frame of
+    :data:`SEND_PATH_BATCH` packets), alternated :data:`SEND_PATH_ROUNDS` times; the
+    medians."""
+    import aioice.ice
+    from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+    from trioflix.live.webrtc.peer import answer
+    from trioflix.live.webrtc.rtp_sender import _datagram_sender
+
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: [HOST]
+    viewer = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    viewer.addTransceiver("video", direction="recvonly")
+    await viewer.setLocalDescription(await viewer.createOffer())
+    server = await answer(
+        viewer.localDescription.sdp, Handoff(), Handoff, lambda state: None, (), None, None
+    )
+    await viewer.setRemoteDescription(
+        RTCSessionDescription(sdp=server.localDescription.sdp, type="answer")
+    )
+    while server.connectionState != "connected":  # noqa: ASYNC110 - aiortc has no event to wait on
+        await asyncio.sleep(0.01)
+    # The viewer's side drops what arrives: only the sender's CPU is in the figure.
+    for protocol in viewer.getTransceivers()[0].receiver.transport.transport._connection._protocols:
+        protocol.datagram_received = lambda data, addr: None  # type: ignore[method-assign]
+    dtls = server.getSenders()[0].transport
+    # Numbered in sequence: SRTP refuses a sequence number it has protected.
+    numbers = iter(range(2 * SEND_PATH_ROUNDS * CALLS))
+    payload = bytes(1100)
+
+    def packet() -> bytes:
+        return struct.pack("!BBHII", 0x80, 102, next(numbers) & 0xFFFF, 0, 1234) + payload
+
+    aiortc_path, direct = [], []
+    for _ in range(SEND_PATH_ROUNDS):
+        start = time.thread_time()
+        for _ in range(CALLS):
+            await dtls._send_rtp(packet())
+        aiortc_path.append((time.thread_time() - start) / CALLS)
+        await asyncio.sleep(0.1)  # the loopback socket's buffers drain
+        start = time.thread_time()
+        for _ in range(CALLS // SEND_PATH_BATCH):
+            send = _datagram_sender(dtls)
+            for _ in range(SEND_PATH_BATCH):
+                send(packet())
+        direct.append((time.thread_time() - start) / CALLS)
+        await asyncio.sleep(0.1)
+    await server.close()
+    await viewer.close()
+    return statistics.median(aiortc_path), statistics.median(direct)
+
+
 def sender_costs(tags: list[flv.FLVTag]) -> dict[str, float]:
     """Microseconds per RTP packet of a viewer's whole video sender, aiortc's loop
     against trioflix's, on the sample's frames (a fresh asyncio loop each)."""
@@ -423,7 +482,8 @@ def sender_costs(tags: list[flv.FLVTag]) -> dict[str, float]:
         Packet(Kind.VIDEO, t.timestamp_ms, t.data, keyframe=t.data[0] >> 4 == 1, config=i == 0)
         for i, t in enumerate(video)
     ]
-    figures = {}
+    aiortc_path, direct = asyncio.run(_send_paths())
+    figures = {"aiortc_send_path_us": aiortc_path * 1e6, "trioflix_send_path_us": direct * 1e6}
     for name, lean in (("aiortc_sender_us", False), ("trioflix_sender_us", True)):
         # Fresh units each: they keep the payloads the first track made of them.
         units = [u for u in map(VideoConverter().convert, packets) if u is not None]
@@ -624,14 +684,16 @@ def render(report: dict[str, Any]) -> str:
         "| FLV to Annex B | H.264 packetiser | RTP header | SRTP | sendto"
         " | Trio to aiortc: trio_as_aio | Handoff, 1 viewer"
         f" | Handoff, {HANDOFF_TRACKS} viewers | the same on plain asyncio"
-        " | whole sender: aiortc's loop | whole sender: trioflix's loop |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        " | whole sender: aiortc's loop | whole sender: trioflix's loop"
+        " | to the socket (SRTP, sendto): aiortc's path | trioflix's call |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         f"| {costs['flv_to_annex_b_us']:.1f} | {costs['h264_packetise_us']:.1f}"
         f" | {costs['rtp_header_us']:.1f} | {costs['srtp_protect_us']:.1f}"
         f" | {costs['sendto_us']:.1f} | {costs['trio_as_aio_us']:.1f}"
         f" | {costs['handoff_us']:.1f} | {costs['handoffs_us']:.1f}"
         f" | {costs['native_handoffs_us']:.1f} | {costs['aiortc_sender_us']:.1f}"
-        f" | {costs['trioflix_sender_us']:.1f} |",
+        f" | {costs['trioflix_sender_us']:.1f} | {costs['aiortc_send_path_us']:.1f}"
+        f" | {costs['trioflix_send_path_us']:.1f} |",
         "",
         f"({costs['rtp_packets_per_frame']:.1f} RTP packets per frame.)",
     ]
