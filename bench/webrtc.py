@@ -239,6 +239,8 @@ async def whep_fanout(
         "decoding_video_bps_min": min(v["window_video_bytes"] * 8 / WINDOW_S for v in decoders),
         "client_processes": len(processes),
         "client_cores_window_max": max(out["window_cores"] for out in outputs),
+        # The first process holds the decoding viewers; the others only count.
+        "client_cores_window": [out["window_cores"] for out in outputs],
         "errors_logged": running.errors_logged(),
     }
 
@@ -634,7 +636,7 @@ def render(report: dict[str, Any]) -> str:
         "| server | WHEP viewers | load (1/5/15) | server cores | viewers per core"
         " | video Mbit/s min / median | fps min | starved | not connected"
         " | decoding viewers: fps min, audio frames/s min, size"
-        " | client cores (max process) | all connected after (s)"
+        " | client cores: decoding process, max counting one | all connected after (s)"
         " | delivered, in full-rate viewers | the same per server core |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -646,6 +648,8 @@ def render(report: dict[str, Any]) -> str:
             )
             continue
         per_core = f"{row['viewers_per_core']:.0f}"
+        counting = max(row["client_cores_window"][1:], default=None)
+        counting = "-" if counting is None else f"{counting:.2f}"
         if row["server"] in alone:  # and per viewer, the publisher's own share taken out
             each = (row["server_cores"] - alone[row["server"]]) / row["viewers"]
             per_core += f" ({each * 100:.2f}% of a core each)"
@@ -655,7 +659,7 @@ def render(report: dict[str, Any]) -> str:
             f" {row['video_bps_median'] / 1e6:.2f} | {row['fps_min']:.1f} | {row['starved']}"
             f" | {row['not_connected']} | {row['decoded_fps_min']:.1f},"
             f" {row['decoded_audio_fps_min']:.0f}, {' '.join(row['decoded_sizes'])}"
-            f" | {row['client_cores_window_max']:.2f}"
+            f" | {row['client_cores_window'][0]:.2f}, {counting}"
             f" | {row['connect_s']:.0f} | {row['delivered_viewers']:.1f}"
             f" | {row['delivered_viewers_per_core']:.0f} |"
         )
