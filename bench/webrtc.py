@@ -201,7 +201,9 @@ async def whep_fanout(
             await live.sleep_until(window[1])
             cpu1, t1 = live.cpu_seconds(running.pid), time.monotonic()
         nursery.cancel_scope.cancel()
-    cores = (cpu1 - cpu0) / (t1 - t0)
+    # /proc counts in ticks (10 ms): a server that got no CPU over the window (the
+    # publisher gone, or a machine too busy) reads 0, and its per-core figures inf.
+    cores = (cpu1 - cpu0) / (t1 - t0) or math.ulp(0.0)
     figures = {"server": server.name, "viewers": count, "load": load, "server_cores": cores}
     if not count:  # the publisher alone: what the viewers' figures are above
         return figures
