@@ -139,6 +139,21 @@ class _Session:
     pc: Any = None  # aiortc's RTCPeerConnection, typed loosely: aiortc loads lazily
 
 
+def _log_asyncio_error(loop: Any, context: dict[str, Any]) -> None:
+    """The loop's exception handler: log what asyncio would log, and go on.
+
+    trio-asyncio's default raises it into the loop's nursery, which ends every
+    session and the server's lifespan; but what reaches it is one connection's
+    error that no task of ours awaits: aiortc leaves such tasks (a connection
+    closed before its connecting task ran raises ``RTCIceTransport is closed``
+    there, which a viewer leaving or timing out while a loaded server is slow to
+    connect it makes happen).
+    """
+    logger.warning(
+        "asyncio: %s", context.get("message", "error"), exc_info=context.get("exception")
+    )
+
+
 class WHEPSessions:
     """Every WHEP viewer of this host.
 
@@ -192,6 +207,7 @@ class WHEPSessions:
         from trioflix.live.webrtc.peer import configure_network
 
         async with trio_asyncio.open_loop() as loop:
+            loop.set_exception_handler(_log_asyncio_error)
             configure_network(loop, self._settings.webrtc_addresses, self._settings.webrtc_ports)
             async with trio.open_nursery() as nursery:
                 self._loop, self._nursery = loop, nursery
