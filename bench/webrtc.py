@@ -6,15 +6,17 @@ Live part: trioflix serves (HLS off, host candidates on 127.0.0.1) the 3 Mbit/s
 720p30 H.264 (no B-frames) + AAC sample of ``bench/live.py``, published by
 ffmpeg ``-re -c copy``. For each number of viewers a fresh server gets that many
 WHEP viewers, aiortc peer connections in processes of their own
-(``bench/_whep_viewers.py``, :data:`WHEP_PER_PROCESS` each: they decrypt and
-count, nothing is decoded), so the server's CPU is its own; over a window once
-every viewer is connected: the server's cores, each viewer's delivered video
-bitrate and frame rate, and the viewers starved (below :data:`STARVED` of the
-source's video bitrate or frame rate). With ``--baseline SRC`` the same runs against another
+(``bench/_whep_viewers.py``, :data:`WHEP_PER_PROCESS` each: they count the
+SRTP packets without decrypting them, but for :data:`DECODING` in the first
+process, which decode what they get), so the server's CPU is its own; over a
+window once every viewer is connected: the server's cores, each viewer's
+delivered video bitrate and frame rate, the frames the decoding viewers decoded,
+and the viewers starved (below :data:`STARVED` of the source's video bitrate or
+frame rate). With ``--baseline SRC`` the same runs against another
 checkout's trioflix (its ``trioflix`` imported through ``PYTHONPATH``), level by
-level alternating with this one, so both see the same machine. Then, in the same
-run, HTTP-FLV viewers of this checkout (:func:`bench.live.fanout`): viewers per
-core for both protocols.
+level alternating with this one, so both see the same machine. After each
+level, HTTP-FLV viewers of this checkout at the same count
+(:func:`bench.live.fanout`): viewers per core for both protocols.
 
 Cost part, in this process: the time per packet of each step a WHEP viewer's
 video takes, on the sample's own frames: the FLV frame to Annex B, aiortc's H.264
