@@ -1,26 +1,29 @@
 """WHEP viewers per core against HTTP-FLV viewers per core, and where a WHEP viewer's CPU goes.
 
-    python -m bench.webrtc [--viewers 0,25,50,100] [--flv-viewers 100] [--baseline SRC]
+    python -m bench.webrtc [--viewers 0,25,50,100] [--baseline SRC]
 
 Live part: trioflix serves (HLS off, host candidates on 127.0.0.1) the 3 Mbit/s
 720p30 H.264 (no B-frames) + AAC sample of ``bench/live.py``, published by
 ffmpeg ``-re -c copy``. For each number of viewers a fresh server gets that many
 WHEP viewers, aiortc peer connections in processes of their own
-(``bench/_whep_viewers.py``, :data:`WHEP_PER_PROCESS` each: they decrypt and
-count, nothing is decoded), so the server's CPU is its own; over a window once
-every viewer is connected: the server's cores, each viewer's delivered video
-bitrate and frame rate, and the viewers starved (below :data:`STARVED` of the
-source's video bitrate or frame rate). With ``--baseline SRC`` the same runs against another
+(``bench/_whep_viewers.py``, :data:`WHEP_PER_PROCESS` each: they count the
+SRTP packets without decrypting them, but for :data:`DECODING` in the first
+process, which decode what they get), so the server's CPU is its own; over a
+window once every viewer is connected: the server's cores, each viewer's
+delivered video bitrate and frame rate, the frames the decoding viewers decoded,
+and the viewers starved (below :data:`STARVED` of the source's video bitrate or
+frame rate). With ``--baseline SRC`` the same runs against another
 checkout's trioflix (its ``trioflix`` imported through ``PYTHONPATH``), level by
-level alternating with this one, so both see the same machine. Then, in the same
-run, HTTP-FLV viewers of this checkout (:func:`bench.live.fanout`): viewers per
-core for both protocols.
+level alternating with this one, so both see the same machine. After each
+level, HTTP-FLV viewers of this checkout at the same count
+(:func:`bench.live.fanout`): viewers per core for both protocols.
 
 Cost part, in this process: the time per packet of each step a WHEP viewer's
 video takes, on the sample's own frames: the FLV frame to Annex B, aiortc's H.264
 packetiser, the RTP header, SRTP (pylibsrtp), ``sendto`` on loopback; a viewer's
 whole video sender to an aiortc peer on loopback, aiortc's own loop against
-trioflix's (:func:`sender_costs`); and the hand-off from Trio to aiortc's task,
+trioflix's, and a packet's way to the socket, through aiortc's coroutines against
+trioflix's one call (:func:`sender_costs`); and the hand-off from Trio to aiortc's task,
 as a call into Trio from asyncio (``trio_as_aio``, what each viewer's track did
 per packet before) against the
 :class:`~trioflix.live.webrtc.handoff.Handoff` the tracks wait on now.
@@ -35,6 +38,7 @@ import math
 import shutil
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -58,14 +62,17 @@ from trioflix.live.channel.packets import Kind, Packet
 from trioflix.live.webrtc.handoff import Handoff
 from trioflix.live.webrtc.video import VideoConverter
 
-WHEP_PER_PROCESS = 25  # an aiortc client decrypts ~8000 packets/s per core: keep each below
+WHEP_PER_PROCESS = 25  # counted viewers: ~10000 datagrams/s a process, spread over the cores
+DECODING = 2  # viewers that decrypt and decode: proof that the media is valid, at ~0.1 core each
 RAMP_S = 5.0  # offers spread over this: each costs the server an ICE gathering and a DTLS
 WARMUP_S = 3.0  # after the last viewer connected: the primed GOPs are sent
 LEAVE_S = 20.0  # a viewer process's DELETEs and closes, once its window is over
 WINDOW_S = 10.0
-STARVED = 0.9  # below 90% of the source's video bitrate or frame rate
+STARVED = 0.95  # below 95% of the source's video bitrate or frame rate
 CALLS = 20_000
 COST_FRAMES = 300  # 10 s of the sample
+SEND_PATH_ROUNDS = 3
+SEND_PATH_BATCH = 11  # RTP packets per frame of the sample, about
 HANDOFF_TRACKS = 100  # viewers of one channel: what the channel's task puts a frame to
 FLV_PLAN = live.Plan((), 0.0, (), WINDOW_S, 2.0, 0.0, 0, (), 0)
 
@@ -97,7 +104,7 @@ class WHEPTrioflix(live.Trioflix):
 class _ViewerProcess:
     """One ``bench._whep_viewers`` process: told its window once it says ``ready``."""
 
-    def __init__(self, server: WHEPTrioflix, count: int) -> None:
+    def __init__(self, server: WHEPTrioflix, count: int, decoding: int) -> None:
         self.command = [
             sys.executable,
             "-m",
@@ -108,6 +115,8 @@ class _ViewerProcess:
             server.whep_path(0),
             "--count",
             str(count),
+            "--decoding",
+            str(decoding),
             "--ramp-s",
             repr(RAMP_S),
         ]
@@ -166,7 +175,7 @@ async def whep_fanout(
 ) -> dict[str, Any]:
     """``count`` WHEP viewers of one publisher on a fresh ``server``: its figures."""
     processes = [
-        _ViewerProcess(server, count // parts + (part < count % parts))
+        _ViewerProcess(server, count // parts + (part < count % parts), DECODING * (part == 0))
         for parts in [math.ceil(count / WHEP_PER_PROCESS)]
         for part in range(parts)
     ]
@@ -194,7 +203,9 @@ async def whep_fanout(
             await live.sleep_until(window[1])
             cpu1, t1 = live.cpu_seconds(running.pid), time.monotonic()
         nursery.cancel_scope.cancel()
-    cores = (cpu1 - cpu0) / (t1 - t0)
+    # /proc counts in ticks (10 ms): a server that got no CPU over the window (the
+    # publisher gone, or a machine too busy) reads 0, and its per-core figures inf.
+    cores = (cpu1 - cpu0) / (t1 - t0) or math.ulp(0.0)
     figures = {"server": server.name, "viewers": count, "load": load, "server_cores": cores}
     if not count:  # the publisher alone: what the viewers' figures are above
         return figures
@@ -205,6 +216,7 @@ async def whep_fanout(
     # Viewers at the source's bitrate that what was delivered adds up to: on a machine
     # too busy to give the server the CPU it asks for, the server's cores buy this many.
     delivered = sum(rates) / source["video_bps"]
+    decoders = [v for v in results if v["decoding"]]
     return {
         **figures,
         "viewers_per_core": count / cores,
@@ -222,8 +234,17 @@ async def whep_fanout(
             for rate, rate_fps in zip(rates, fps, strict=True)
         ),
         "not_connected": sum(v["connected_s"] is None for v in results),
+        # The decoding viewers: their frames decoded, and what they were sent
+        # against the counted viewers' median (the two ways of counting agree).
+        "decoding": len(decoders),
+        "decoded_fps_min": min(v["window_decoded_frames"] / WINDOW_S for v in decoders),
+        "decoded_audio_fps_min": min(v["window_decoded_audio_frames"] / WINDOW_S for v in decoders),
+        "decoded_sizes": sorted({str(v["decoded_size"]) for v in decoders}),
+        "decoding_video_bps_min": min(v["window_video_bytes"] * 8 / WINDOW_S for v in decoders),
         "client_processes": len(processes),
         "client_cores_window_max": max(out["window_cores"] for out in outputs),
+        # The first process holds the decoding viewers; the others only count.
+        "client_cores_window": [out["window_cores"] for out in outputs],
         "errors_logged": running.errors_logged(),
     }
 
@@ -404,6 +425,61 @@ async def _send_frames(units: list[Any], lean: bool) -> tuple[float, int]:
     return handoff.busy_s, outbound.packetsSent
 
 
+async def _send_paths() -> tuple[float, float]:
+    """CPU microseconds per RTP packet from a sender's loop to the socket (SRTP and
+    ``sendto`` included), to an aiortc peer on loopback that no longer reads what
+    it is sent: through aiortc's DTLS transport (``_send_rtp``, its coroutines and
+    aioice's), and with the call trioflix's loop makes (one per frame of
+    :data:`SEND_PATH_BATCH` packets), alternated :data:`SEND_PATH_ROUNDS` times; the
+    medians."""
+    import aioice.ice
+    from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+    from trioflix.live.webrtc.peer import answer
+    from trioflix.live.webrtc.rtp_sender import _datagram_sender
+
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: [HOST]
+    viewer = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    viewer.addTransceiver("video", direction="recvonly")
+    await viewer.setLocalDescription(await viewer.createOffer())
+    server = await answer(
+        viewer.localDescription.sdp, Handoff(), Handoff, lambda state: None, (), None, None
+    )
+    await viewer.setRemoteDescription(
+        RTCSessionDescription(sdp=server.localDescription.sdp, type="answer")
+    )
+    while server.connectionState != "connected":  # noqa: ASYNC110 - aiortc has no event to wait on
+        await asyncio.sleep(0.01)
+    # The viewer's side drops what arrives: only the sender's CPU is in the figure.
+    for protocol in viewer.getTransceivers()[0].receiver.transport.transport._connection._protocols:
+        protocol.datagram_received = lambda data, addr: None  # type: ignore[method-assign]
+    dtls = server.getSenders()[0].transport
+    # Numbered in sequence: SRTP refuses a sequence number it has protected.
+    numbers = iter(range(2 * SEND_PATH_ROUNDS * CALLS))
+    payload = bytes(1100)
+
+    def packet() -> bytes:
+        return struct.pack("!BBHII", 0x80, 102, next(numbers) & 0xFFFF, 0, 1234) + payload
+
+    aiortc_path, direct = [], []
+    for _ in range(SEND_PATH_ROUNDS):
+        start = time.thread_time()
+        for _ in range(CALLS):
+            await dtls._send_rtp(packet())
+        aiortc_path.append((time.thread_time() - start) / CALLS)
+        await asyncio.sleep(0.1)  # the loopback socket's buffers drain
+        start = time.thread_time()
+        for _ in range(CALLS // SEND_PATH_BATCH):
+            send = _datagram_sender(dtls)
+            for _ in range(SEND_PATH_BATCH):
+                send(packet())
+        direct.append((time.thread_time() - start) / CALLS)
+        await asyncio.sleep(0.1)
+    await server.close()
+    await viewer.close()
+    return statistics.median(aiortc_path), statistics.median(direct)
+
+
 def sender_costs(tags: list[flv.FLVTag]) -> dict[str, float]:
     """Microseconds per RTP packet of a viewer's whole video sender, aiortc's loop
     against trioflix's, on the sample's frames (a fresh asyncio loop each)."""
@@ -412,7 +488,8 @@ def sender_costs(tags: list[flv.FLVTag]) -> dict[str, float]:
         Packet(Kind.VIDEO, t.timestamp_ms, t.data, keyframe=t.data[0] >> 4 == 1, config=i == 0)
         for i, t in enumerate(video)
     ]
-    figures = {}
+    aiortc_path, direct = asyncio.run(_send_paths())
+    figures = {"aiortc_send_path_us": aiortc_path * 1e6, "trioflix_send_path_us": direct * 1e6}
     for name, lean in (("aiortc_sender_us", False), ("trioflix_sender_us", True)):
         # Fresh units each: they keep the payloads the first track made of them.
         units = [u for u in map(VideoConverter().convert, packets) if u is not None]
@@ -497,9 +574,24 @@ async def _native_handoffs(tracks: int) -> float:
 # --- run -------------------------------------------------------------------------------------
 
 
-async def run(
-    workdir: Path, counts: list[int], flv_count: int, baseline: Path | None
+async def flv_fanout(
+    server: WHEPTrioflix, sample: Path, count: int, source_bps: float
 ) -> dict[str, Any]:
+    """``count`` HTTP-FLV viewers of one publisher on a fresh ``server``: its figures,
+    with the starved ones by the WHEP viewers' rule (all the file's bytes, FLV
+    headers and audio too, against the file's rate)."""
+    load = load_average()
+    figures = await live.fanout(server, sample, count, FLV_PLAN, source_bps)
+    return {
+        **figures,
+        "load": load,
+        "viewers_per_core": count / figures["cpu_cores"],
+        "starved": count - figures["full_rate"],
+        "source_bps": source_bps,
+    }
+
+
+async def run(workdir: Path, counts: list[int], baseline: Path | None) -> dict[str, Any]:
     sample = await live.make_sample(Path.home() / ".cache" / "trioflix-bench")
     tags = read_media_tags(sample)
     source = source_rates(tags)
@@ -519,19 +611,21 @@ async def run(
     for server in servers:
         async with live.serving(server, "setup"):
             await server.create_channels(1)
-    whep = []
+    flv_source_bps = sample.stat().st_size * 8 / live.SAMPLE_SECONDS
+    whep, flv_rows = [], []
+    # Level by level, WHEP and then HTTP-FLV at the same count: side by side on a
+    # machine whose load changes from minute to minute.
     for count in counts:
         for server in servers:
             figures = await whep_fanout(server, sample, count, source)
             print(json.dumps(figures), file=sys.stderr)
             whep.append(figures)
-    flv_source_bps = sample.stat().st_size * 8 / live.SAMPLE_SECONDS
-    flv_load = load_average()
-    flv_figures = await live.fanout(servers[0], sample, flv_count, FLV_PLAN, flv_source_bps)
-    flv_figures["load"] = flv_load
-    flv_figures["viewers_per_core"] = flv_count / flv_figures["cpu_cores"]
+        if count:
+            figures = await flv_fanout(servers[0], sample, count, flv_source_bps)
+            print(json.dumps(figures), file=sys.stderr)
+            flv_rows.append(figures)
     meta["load_end"] = load_average()
-    return {"meta": meta, "source": source, "costs": costs, "whep": whep, "flv": flv_figures}
+    return {"meta": meta, "source": source, "costs": costs, "whep": whep, "flv": flv_rows}
 
 
 def render(report: dict[str, Any]) -> str:
@@ -545,50 +639,69 @@ def render(report: dict[str, Any]) -> str:
         "",
         "| server | WHEP viewers | load (1/5/15) | server cores | viewers per core"
         " | video Mbit/s min / median | fps min | starved | not connected"
-        " | client cores (max process) | all connected after (s)"
+        " | decoding viewers: fps min, audio frames/s min, size"
+        " | client cores: decoding process, max counting one | all connected after (s)"
         " | delivered, in full-rate viewers | the same per server core |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     alone = {r["server"]: r["server_cores"] for r in report["whep"] if r["viewers"] == 0}
     for row in report["whep"]:
         if row["viewers"] == 0:
             lines.append(
-                f"| {row['server']} | 0 | {row['load']} | {row['server_cores']:.2f} |" + " |" * 9
+                f"| {row['server']} | 0 | {row['load']} | {row['server_cores']:.2f} |" + " |" * 10
             )
             continue
         per_core = f"{row['viewers_per_core']:.0f}"
+        counting = max(row["client_cores_window"][1:], default=None)
+        counting = "-" if counting is None else f"{counting:.2f}"
         if row["server"] in alone:  # and per viewer, the publisher's own share taken out
             each = (row["server_cores"] - alone[row["server"]]) / row["viewers"]
-            per_core += f" ({each * 100:.1f}% of a core each)"
+            per_core += f" ({each * 100:.2f}% of a core each)"
         lines.append(
             f"| {row['server']} | {row['viewers']} | {row['load']} | {row['server_cores']:.2f}"
             f" | {per_core} | {row['video_bps_min'] / 1e6:.2f} /"
             f" {row['video_bps_median'] / 1e6:.2f} | {row['fps_min']:.1f} | {row['starved']}"
-            f" | {row['not_connected']} | {row['client_cores_window_max']:.2f}"
+            f" | {row['not_connected']} | {row['decoded_fps_min']:.1f},"
+            f" {row['decoded_audio_fps_min']:.0f}, {' '.join(row['decoded_sizes'])}"
+            f" | {row['client_cores_window'][0]:.2f}, {counting}"
             f" | {row['connect_s']:.0f} | {row['delivered_viewers']:.1f}"
             f" | {row['delivered_viewers_per_core']:.0f} |"
         )
-    flv_row = report["flv"]
+    whep_cores = {
+        r["viewers"]: r["server_cores"] for r in report["whep"] if r["server"] == "trioflix"
+    }
     lines += [
         "",
-        f"HTTP-FLV, same run: {flv_row['viewers']} viewers, load {flv_row['load']},"
-        f" server {flv_row['cpu_cores']:.2f} cores: {flv_row['viewers_per_core']:.0f}"
-        f" viewers per core; bitrate min {flv_row['bitrate_min_bps'] / 1e6:.2f} Mbit/s,"
-        f" {flv_row['full_rate']} of {flv_row['viewers']} at full rate",
+        "HTTP-FLV viewers of this checkout, same run, each level just after the WHEP ones:",
+        "",
+        "| HTTP-FLV viewers | load (1/5/15) | server cores | viewers per core"
+        " | Mbit/s min / median (the whole file) | starved | WHEP server cores / HTTP-FLV's |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in report["flv"]:
+        lines.append(
+            f"| {row['viewers']} | {row['load']} | {row['cpu_cores']:.2f}"
+            f" | {row['viewers_per_core']:.0f} | {row['bitrate_min_bps'] / 1e6:.2f} /"
+            f" {row['bitrate_median_bps'] / 1e6:.2f} | {row['starved']}"
+            f" | {whep_cores[row['viewers']] / row['cpu_cores']:.1f} |"
+        )
+    lines += [
         "",
         "Per RTP packet of video, one viewer, in this process (µs):",
         "",
         "| FLV to Annex B | H.264 packetiser | RTP header | SRTP | sendto"
         " | Trio to aiortc: trio_as_aio | Handoff, 1 viewer"
         f" | Handoff, {HANDOFF_TRACKS} viewers | the same on plain asyncio"
-        " | whole sender: aiortc's loop | whole sender: trioflix's loop |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        " | whole sender: aiortc's loop | whole sender: trioflix's loop"
+        " | to the socket (SRTP, sendto): aiortc's path | trioflix's call |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         f"| {costs['flv_to_annex_b_us']:.1f} | {costs['h264_packetise_us']:.1f}"
         f" | {costs['rtp_header_us']:.1f} | {costs['srtp_protect_us']:.1f}"
         f" | {costs['sendto_us']:.1f} | {costs['trio_as_aio_us']:.1f}"
         f" | {costs['handoff_us']:.1f} | {costs['handoffs_us']:.1f}"
         f" | {costs['native_handoffs_us']:.1f} | {costs['aiortc_sender_us']:.1f}"
-        f" | {costs['trioflix_sender_us']:.1f} |",
+        f" | {costs['trioflix_sender_us']:.1f} | {costs['aiortc_send_path_us']:.1f}"
+        f" | {costs['trioflix_send_path_us']:.1f} |",
         "",
         f"({costs['rtp_packets_per_frame']:.1f} RTP packets per frame.)",
     ]
@@ -600,7 +713,6 @@ def main() -> None:
     parser.add_argument(
         "--viewers", default="0,25,50,100", help="WHEP viewer levels (0: the publisher alone)"
     )
-    parser.add_argument("--flv-viewers", type=int, default=100)
     parser.add_argument("--baseline", type=Path, help="another checkout to run beside this one")
     parser.add_argument("--json", type=Path, help="write the whole report here too")
     args = parser.parse_args()
@@ -613,7 +725,6 @@ def main() -> None:
                 run,
                 workdir,
                 counts,
-                args.flv_viewers,
                 args.baseline.resolve() if args.baseline else None,
             )
         )

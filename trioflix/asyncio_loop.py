@@ -7,8 +7,11 @@ reports that way while PostgreSQL restarts under load (a connection released wit
 its transaction still open, an unexpected ``connection_lost()``, a future nobody
 read): each such report used to stop the server's database for good, its pool's
 cleanup tasks cancelled halfway and every later query waiting until it timed out
-(docs/reliability.md, "Soak"). A report is about one connection, which the library
-has already dealt with; here it is logged, and the loop goes on.
+(docs/reliability.md, "Soak"). aiortc reports a task's exception nobody retrieved when
+a viewer's connection closes before its connecting task ran, which a loaded server
+makes happen: each such report ended every WebRTC session. A report is about one
+connection, which the library has already dealt with; here it is logged, and the
+loop goes on.
 """
 
 from __future__ import annotations

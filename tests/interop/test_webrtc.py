@@ -19,6 +19,7 @@ import pytest
 import trio
 import trio_asyncio
 from aiortc import RTCConfiguration, RTCPeerConnection
+from aiortc.exceptions import InvalidStateError
 from aiortc.rtp import RTP_HISTORY_SIZE, RtpPacket
 
 from tests.interop.media import Sample, make_sample
@@ -137,6 +138,36 @@ async def test_two_viewers_decode_the_passed_through_video(
         await wait_until(lambda: whep.sessions == 0)
         assert live.viewers_by_protocol()["webrtc"] == 0
         await wait_until(lambda: whep.feeds() == 0 and whep.video_feeds() == 0)
+
+
+async def test_an_asyncio_error_nobody_retrieved_ends_no_session(
+    server: Server, no_b_frames: Sample, nursery: trio.Nursery
+) -> None:
+    """aiortc leaves tasks whose exception nobody retrieves (a connection closed
+    before its connecting task ran: ``RTCIceTransport is closed``); asyncio hands
+    those to the loop's exception handler, which in trio-asyncio raises them into
+    the loop's nursery, ending every session and the server's lifespan. The server's
+    loop logs them: a viewer watching goes on, and the next one connects."""
+    await go_live(nursery, server, no_b_frames.path)
+    whep = server.app.trioflix.whep
+    async with trio_asyncio.open_loop() as loop:
+        first = await whep_offer(server.client, "/live/alice/whep", loop)
+        await wait_until(lambda: first.video_frames >= 1)
+        whep.loop.call_exception_handler(
+            {
+                "message": "Task exception was never retrieved",
+                "exception": InvalidStateError("RTCIceTransport is closed"),
+            }
+        )
+        frames = first.video_frames
+        second = await whep_offer(server.client, "/live/alice/whep", loop)
+        await wait_until(lambda: second.video_frames >= 1 and first.video_frames >= frames + 30)
+        assert whep.sessions == 2
+        for viewer in (first, second):
+            response = await server.client.delete(viewer.location)
+            assert response.status_code == 200
+            await close_viewer(viewer, loop)
+        await wait_until(lambda: whep.sessions == 0)
 
 
 @pytest.fixture(scope="module")
