@@ -9,7 +9,7 @@ from bench._flv_viewers import TagFraming
 from protocols import flv
 
 
-def body(tags: list[tuple[int, int, bytes]]) -> bytes:
+def body(tags: list[tuple[flv.TagType, int, bytes]]) -> bytes:
     return b"".join(flv.encode_tag_fields(kind, ts, data) for kind, ts, data in tags)
 
 
