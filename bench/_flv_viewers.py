@@ -13,9 +13,10 @@ everything up to its first complete keyframe as above, then hands its socket to 
 process's :class:`Drain`: one timer reads every such socket every
 :data:`DRAIN_TICK_S`, and an HTTP-FLV viewer only walks the tag framing
 (:class:`TagFraming`: every tag header and PreviousTagSize checked, bodies skipped)
-while an RTMP viewer keeps parsing with ``protocols.rtmp`` (it must answer the
-server). A light viewer costs a few system calls a second instead of one wake-up
-per write of the server, whose cost is what is measured.
+while an RTMP viewer, handed over as soon as its play is accepted, keeps parsing with
+``protocols.rtmp`` (it must answer the server). A light viewer costs a few system
+calls a second instead of one wake-up per write of the server, whose cost is what
+is measured.
 
 Run as a process (``python -m bench._flv_viewers --help``) it starts ``--count``
 viewers spread over ``--ramp-s`` and prints one JSON object with every viewer's
@@ -384,7 +385,7 @@ async def watch_rtmp(
     ``bytes_total`` and ``window_bytes`` count what the socket delivered (RTMP chunk
     headers included, as the HTTP-FLV viewer counts FLV tag headers); ``status`` stays
     ``None``. The server's acknowledgements and pings are answered. With ``drain``,
-    the socket is read by it after the first keyframe; every message is still parsed.
+    the socket is read by it once the play is accepted; every message is still parsed.
 
     Error handling:
         As :func:`watch`; a refused play is recorded in ``result.error``, the
@@ -405,7 +406,10 @@ async def watch_rtmp(
             if isinstance(answer, rtmp.PlayRejected):
                 result.error = f"play refused: {answer.code}"
                 return
-            while result.first_keyframe_s is None or drain is None:
+            # A light player is read by the drain from here on: RTMP servers without a
+            # start-up cache (nginx-rtmp) send it messages one at a time until the next
+            # keyframe, a wake-up each if it read them itself.
+            while drain is None:
                 data = await client.stream.receive_some(RECEIVE_BYTES)
                 now = time.monotonic()
                 if _rtmp_read(client.conn, data, now, measured, on_tag) is not None:
