@@ -64,7 +64,9 @@ DRAIN_TICK_S = 0.05
 # PreviousTagSize of one tag, then the 11-byte header of the next: type, size, timestamp
 # (24 bits + 8 extended), stream id.
 _RECORD = struct.Struct(">IB3s3sB3s")
-CONNECT_TIMEOUT_S = 5.0  # loopback connects take microseconds; longer is an overloaded server
+# Loopback connects take microseconds; a thousand niced viewers on a busy shared machine,
+# where the name lookup runs in a worker thread, have been seen to take over 5 s.
+CONNECT_TIMEOUT_S = 15.0
 NEVER = math.inf
 FLV_HEADER_BYTES = 9 + 4  # the header as every server sends it (DataOffset 9), PreviousTagSize0
 
