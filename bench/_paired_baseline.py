@@ -1,6 +1,7 @@
 """Paired ingest of this checkout's trioflix against another checkout's, with nms beside them.
 
 ``python -m bench._paired_baseline /path/to/other/checkout [--publishers 10] [--rounds 3]``
+``python -m bench._paired_baseline /path/to/other/checkout --fanout 200 500 1000``
 
 A refactoring should not cost ingest CPU. This runs :func:`bench.live.paired_ingest`
 with two trioflix servers, this checkout's and the one in ``SRC`` (its ``trioflix``
@@ -8,6 +9,10 @@ package imported through ``PYTHONPATH``), and node-media-server, all at once wit
 their own publishers and their CPU read over the same window, so a shared, noisy
 machine loads them alike. It prints each round's CPU per stream-second and the
 ratios to nms; the two trioflix ratios are the comparison.
+
+With ``--fanout``, the fan-out phase of :mod:`bench.live` instead: at each audience,
+this checkout's trioflix, the other's and nginx-rtmp one after the other (the first
+of them changing from level to level), and the fan-out table.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import tempfile
 from dataclasses import replace
 from functools import partial
@@ -54,13 +60,47 @@ async def run(source: Path, publishers: int, rounds: int, workdir: Path) -> dict
     return await live.paired_ingest((ours, theirs), nms, sample, publishers, plan)
 
 
+async def run_fanout(source: Path, levels: list[int], workdir: Path) -> dict[str, Any]:
+    sample = await live.make_sample(Path.home() / ".cache" / "trioflix-bench")
+    source_bps = sample.stat().st_size * 8 / live.SAMPLE_SECONDS
+    servers: tuple[live.Server, ...] = (
+        live.Trioflix(workdir),
+        BaselineTrioflix(workdir, source),
+        live.NginxLive(workdir),
+    )
+    for server in servers[:2]:
+        assert isinstance(server, live.Trioflix)
+        async with live.serving(server, "setup"):
+            await server.create_channels(1)
+    report: dict[str, Any] = {"source_bps": source_bps}
+    report |= {server.name: {"fanout": []} for server in servers}
+    order = servers
+    for count in levels:
+        for server in order:
+            print(f"fan-out: {count} viewers <- {server.name}", file=sys.stderr)
+            figures = await live.fanout(server, sample, count, live.FULL, source_bps)
+            report[server.name]["fanout"].append(figures)
+        order = order[1:] + order[:1]
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench._paired_baseline", description=__doc__)
     parser.add_argument("source", type=Path, help="the other checkout (its root folder)")
     parser.add_argument("--publishers", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--fanout", type=int, nargs="+", metavar="VIEWERS")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="trioflix-bench-baseline-"))
+    if args.fanout:
+        try:
+            report = trio.run(partial(run_fanout, args.source.resolve(), args.fanout, workdir))
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        print(json.dumps(report))
+        names = ("trioflix", BASELINE, live.NGINX_RTMP)
+        print("\n".join(live.render_fanout(report, names)))
+        return
     try:
         report = trio.run(
             partial(run, args.source.resolve(), args.publishers, args.rounds, workdir)

@@ -1,6 +1,6 @@
 """Live benchmark: trioflix against node-media-server 4, the same workload in the same run.
 
-    nox -s bench -- live            # full run, about 11 minutes
+    nox -s bench -- live            # full run, about 20 minutes
     nox -s bench -- live --quick    # smoke run, about 2 minutes
     python -m bench.live --help     # from the repository root, in .venv
 
@@ -16,8 +16,11 @@ level by level so that the noise of a shared machine falls on both:
   machine one server's run can see twice the load of the other's; paired, all see
   the same, and the ratios hold to a few percent where the figures of separate runs
   swing by a third;
-- fan-out: one publisher, N HTTP-FLV viewers (``bench/_flv_viewers.py``, about 100
-  viewers per process): delivered bitrate per viewer, server CPU, peak RSS;
+- fan-out: one publisher, N viewers (``bench/_flv_viewers.py``, light viewers, about
+  :data:`LIGHT_VIEWERS_PER_PROCESS` per process): delivered bitrate per viewer, server
+  CPU, peak RSS; HTTP-FLV viewers of trioflix and nms, and RTMP players of nginx-rtmp
+  (Debian's ``nginx`` + ``libnginx-mod-rtmp``, ``live on``: :class:`NginxLive`; it has
+  no HTTP-FLV);
 - latency: with a second channel live (ffmpeg), a paced in-process RTMP publisher
   (``bench/_rtmp_publisher.py``) and two HTTP-FLV viewers in the same process: for
   each tag sent after the viewer connected, the time from the publisher's socket
@@ -46,8 +49,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -56,7 +60,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import trio
 
-from bench._flv_viewers import ViewerResult, watch
+from bench._flv_viewers import ViewerResult, watch, watch_rtmp
 from bench._machine import load_average, machine, node_version, report_header, run_in_workdir
 from bench._proc import free_port
 from bench._rtmp_publisher import publish_paced, read_media_tags
@@ -68,7 +72,9 @@ if TYPE_CHECKING:
 
 HOST = "127.0.0.1"
 NMS_VERSION = "4.4.3"  # node-media-server, exact: figures are only comparable per version
-RUN_BUDGET_S = 20 * 60  # the full run takes ~11 min; past this something is stuck
+# The full run takes ~20 min (fan-out to 1000 viewers, three servers); past this something
+# is stuck.
+RUN_BUDGET_S = 30 * 60
 STARTUP_TIMEOUT_S = 30.0  # trioflix runs migrations and binds two ports; node starts in ~1 s
 STOP_TIMEOUT_S = 10.0  # both shut down gracefully within a second or two
 NPM_TIMEOUT_S = 240.0
@@ -85,13 +91,20 @@ WARMUP_S = 3.0  # after the last publisher/viewer started: GOP bursts and handsh
 PROBE_TIMEOUT_S = 3.0  # a live stream's GOP cache hands out a keyframe at once
 LIVE_WAIT_S = 10.0  # publisher start to the stream being watchable
 VIEWERS_PER_PROCESS = 100  # ~20% of a core per 100 viewers at 3 Mbit/s
-VIEWER_PROCESS_START_S = 1.5  # Python + trio + h11 import before the first connect
+# Light viewers (bench/_flv_viewers.py) cost a few hundredths of a core per hundred once
+# they have their first keyframe; before, each parses its start-up GOP in full.
+LIGHT_VIEWERS_PER_PROCESS = 250
+CONNECTS_PER_S = 100  # viewers connect spread over count / this, at least Plan.ramp_s
+VIEWER_PROCESS_START_S = 2.5  # Python + trio + h11 import before the first connect
 FULL_RATE = 0.95  # a viewer at >= 95% of the source bitrate is getting the stream
 PASSWORD = "bench password, not secret"
 POLL_INTERVAL_S = 0.1
 POLLS = 300  # readiness polls: with the timeouts around them, never an endless loop
 REPOSITORY = Path(__file__).resolve().parent.parent
 UNPACED = "trioflix-0ms"  # trioflix with its read clock off, in paired ingest and latency
+NGINX_RTMP = "nginx-rtmp"
+NGINX = "nginx"
+NGINX_RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")  # libnginx-mod-rtmp
 
 
 @dataclass(frozen=True)
@@ -107,7 +120,7 @@ class Plan:
     paired_rounds: int
 
 
-FULL = Plan((1, 10, 25), 24.0, (10, 50, 100, 200), 10.0, 2.0, 20.0, 10, (1, 10, 25), 3)
+FULL = Plan((1, 10, 25), 24.0, (10, 50, 100, 200, 500, 1000), 10.0, 2.0, 20.0, 10, (1, 10, 25), 3)
 QUICK = Plan((1, 5), 10.0, (10, 50), 4.0, 1.0, 5.0, 3, (5,), 1)
 
 
@@ -211,6 +224,14 @@ class Server:
 
     def publish_url(self, index: int) -> str:
         return f"rtmp://{HOST}:{self.rtmp_port}/live/{self.stream_key(index)}"
+
+    async def watch(self, index: int, result: ViewerResult, **options: Any) -> None:
+        """Watch channel ``index`` over HTTP-FLV (``options``: those of :func:`watch`)."""
+        await watch(HOST, self.http_port, self.play_path(index), result, **options)
+
+    def viewer_options(self, index: int) -> list[str]:
+        """How a ``bench._flv_viewers`` process watches channel ``index``."""
+        return ["--port", str(self.http_port), "--path", self.play_path(index)]
 
     def describe(self) -> str:
         raise NotImplementedError
@@ -373,15 +394,87 @@ class NodeMediaServer(Server):
         )
 
 
+class NginxLive(Server):
+    """nginx with Debian's libnginx-mod-rtmp, ``live on``, RTMP in and out only (no HLS,
+    no HTTP: the module has no HTTP-FLV, so its viewers play over RTMP); with
+    ``pull_from``, an edge that pulls every stream it is asked for from that origin's
+    RTMP port. Its own prefix, config and logs; loopback ports only."""
+
+    def __init__(self, workdir: Path, name: str = NGINX_RTMP, pull_from: int | None = None) -> None:
+        super().__init__(workdir)
+        self.name = name
+        self.root = workdir / name
+        self.root.mkdir()
+        pull = f"      pull rtmp://{HOST}:{pull_from}/live;\n" if pull_from else ""
+        self.config = self.root / "nginx.conf"
+        self.config.write_text(
+            f"load_module {NGINX_RTMP_MODULE};\n"
+            # One worker: nginx-rtmp's live streams are per worker process.
+            "daemon off;\nworker_processes 1;\n"
+            f"pid {self.root / 'nginx.pid'};\nerror_log {self.root / 'error.log'} warn;\n"
+            # The fan-out's 1000 players, its publisher and probes.
+            "events { worker_connections 4096; }\n"
+            "rtmp {\n  server {\n"
+            f"    listen {HOST}:{self.rtmp_port};\n"
+            f"    application live {{\n      live on;\n      record off;\n{pull}    }}\n"
+            "  }\n}\n"
+        )
+
+    def command(self) -> list[str]:
+        return [NGINX, "-p", str(self.root), "-c", str(self.config), "-e", "stderr"]
+
+    async def wait_ready(self) -> None:
+        for _ in range(POLLS):
+            if await port_open(self.rtmp_port):
+                return
+            await trio.sleep(POLL_INTERVAL_S)
+        raise TimeoutError(f"{self.name} does not accept connections")
+
+    def stream_key(self, index: int) -> str:
+        return f"bench{index:02d}"
+
+    async def watch(self, index: int, result: ViewerResult, **options: Any) -> None:
+        """Play channel ``index`` over RTMP (``options``: those of :func:`watch_rtmp`)."""
+        await watch_rtmp(HOST, self.rtmp_port, self.stream_key(index), result, **options)
+
+    def viewer_options(self, index: int) -> list[str]:
+        return ["--rtmp", "--port", str(self.rtmp_port), "--path", self.stream_key(index)]
+
+    def describe(self) -> str:
+        return (
+            f"{nginx_version()} + libnginx-mod-rtmp {nginx_rtmp_version()}, one worker,"
+            " `live on`, no HLS, no recording"
+        )
+
+
+def nginx_version() -> str:
+    out = subprocess.run([NGINX, "-v"], capture_output=True, text=True, check=True).stderr
+    return out.strip().removeprefix("nginx version: ")
+
+
+def nginx_rtmp_version() -> str:
+    out = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Version}", "libnginx-mod-rtmp"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return out.stdout.strip() or "unknown"
+
+
 @dataclass
 class Running:
     pid: int
     log: Path
 
     def errors_logged(self) -> int:
-        """Lines at level ERROR (trioflix JSON lines, node-media-server's ``[ERROR]``)."""
+        """Lines at level ERROR (trioflix JSON lines, node-media-server's ``[ERROR]``,
+        nginx's ``[error]``)."""
         text = self.log.read_text(errors="replace")
-        return sum('"level": "ERROR"' in line or "[ERROR]" in line for line in text.splitlines())
+        return sum(
+            '"level": "ERROR"' in line or "[ERROR]" in line or "[error]" in line
+            for line in text.splitlines()
+        )
 
 
 @asynccontextmanager
@@ -466,7 +559,7 @@ async def probe(server: Server, index: int) -> ViewerResult:
     """Watch until the first keyframe (or :data:`PROBE_TIMEOUT_S`)."""
     result = ViewerResult()
     with trio.move_on_after(PROBE_TIMEOUT_S):
-        await watch(HOST, server.http_port, server.play_path(index), result, until_keyframe=True)
+        await server.watch(index, result, until_keyframe=True)
     return result
 
 
@@ -590,10 +683,8 @@ async def run_viewer_process(
             sys.executable,
             "-m",
             "bench._flv_viewers",
-            "--port",
-            str(server.http_port),
-            "--path",
-            server.play_path(0),
+            *server.viewer_options(0),
+            "--light",
             "--count",
             str(count),
             "--start-at",
@@ -624,9 +715,10 @@ async def fanout(
             run_ffmpeg, sample, server.publish_url(0), SAMPLE_SECONDS, log, publisher
         )
         await wait_live(server, 0)
-        processes = math.ceil(count / VIEWERS_PER_PROCESS)
+        processes = math.ceil(count / LIGHT_VIEWERS_PER_PROCESS)
+        ramp_s = max(plan.ramp_s, count / CONNECTS_PER_S)
         start_at = time.monotonic() + VIEWER_PROCESS_START_S
-        window_start = start_at + plan.ramp_s + WARMUP_S
+        window_start = start_at + ramp_s + WARMUP_S
         window = (window_start, window_start + plan.fanout_window_s)
         stop_at = window[1] + 0.3
         async with trio.open_nursery() as viewers:
@@ -638,7 +730,7 @@ async def fanout(
                         server,
                         share,
                         start_at,
-                        plan.ramp_s,
+                        ramp_s,
                         window,
                         stop_at,
                         outputs,
@@ -653,18 +745,25 @@ async def fanout(
     results = [ViewerResult(**v) for out in outputs for v in out["viewers"]]
     window_s = window[1] - window[0]
     rates = [r.window_bytes * 8 / window_s for r in results]
+    cores = (cpu1 - cpu0) / (t1 - t0)
     return {
         "viewers": count,
         "window_s": t1 - t0,
         "cpu_s": cpu1 - cpu0,
-        "cpu_cores": (cpu1 - cpu0) / (t1 - t0),
+        "cpu_cores": cores,
+        "viewers_per_core": count / cores if cores else None,
         "peak_rss_mib": rss,
         "bitrate_min_bps": min(rates),
         "bitrate_median_bps": statistics.median(rates),
         "full_rate": sum(rate >= FULL_RATE * source_bps for rate in rates),
         "errors": sum(r.error is not None or r.ended_early for r in results),
+        "viewer_errors": Counter(
+            r.error or "ended early" for r in results if r.error is not None or r.ended_early
+        ).most_common(5),
+        "no_keyframe": sum(r.first_keyframe_s is None for r in results),
         "viewer_cpu_s": sum(out["cpu_s"] for out in outputs),
         "errors_logged": running.errors_logged(),
+        "load": load_average(),
     }
 
 
@@ -786,6 +885,44 @@ def _mbps(bps: float) -> str:
     return f"{bps / 1e6:.2f}"
 
 
+FANOUT_SERVERS = ("trioflix", "nms", NGINX_RTMP)
+
+
+def render_fanout(report: dict[str, Any], names: Sequence[str] = FANOUT_SERVERS) -> list[str]:
+    """The fan-out table: a row per audience and server (``names``, the last the one
+    CPU is compared to)."""
+    lines = [
+        f"Fan-out (one publisher; HTTP-FLV viewers, RTMP players for {names[-1]}; source"
+        f" {_mbps(report['source_bps'])} Mbit/s; full rate = at least {FULL_RATE:.0%} of it;"
+        " viewers per core = viewers / server CPU in cores):",
+        "",
+        "| viewers | server | Mbit/s per viewer min / median | at full rate | server CPU"
+        f" (cores) | viewers per core | CPU / {names[-1]} | peak RSS MiB | viewer-client CPU"
+        " (cores) | load average after |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    levels = zip(*(report[name]["fanout"] for name in names), strict=True)
+    errors = []
+    for figures in levels:
+        peer = figures[-1]["cpu_cores"]
+        for row, (name, level) in enumerate(zip(names, figures, strict=True)):
+            n = level["viewers"]
+            per_core = level["viewers_per_core"]
+            lines.append(
+                f"| {n if row == 0 else ''} | {name}"
+                f" | {_mbps(level['bitrate_min_bps'])} / {_mbps(level['bitrate_median_bps'])}"
+                f" | {level['full_rate']}/{n} | {level['cpu_cores']:.3f}"
+                f" | {per_core or float('nan'):.0f} | {_ratio(level['cpu_cores'], peer)}"
+                f" | {level['peak_rss_mib']:.0f}"
+                f" | {level['viewer_cpu_s'] / level['window_s']:.2f}"
+                f" | {level['load'].split()[0]} |"
+            )
+            if level["errors_logged"]:
+                errors.append(f"{name} fanout-{n}: {level['errors_logged']}")
+    lines += ["", "Errors in the server logs, fan-out: " + ("; ".join(errors) or "none") + "."]
+    return lines
+
+
 def render(report: dict[str, Any]) -> str:
     """The markdown tables of ``docs/benchmarks.md`` for this run."""
     tf, nms = report["trioflix"], report["nms"]
@@ -830,29 +967,7 @@ def render(report: dict[str, Any]) -> str:
                 f"| {level['publishers'] if first else ''} | {name} | {cpu} | {ratios}"
                 f" | {median} | {dropped if first else ''} | {loads if first else ''} |"
             )
-    lines += [
-        "",
-        f"Fan-out (one publisher, HTTP-FLV viewers; source {_mbps(report['source_bps'])}"
-        f" Mbit/s; full rate = at least {FULL_RATE:.0%} of it):",
-        "",
-        "| viewers | Mbit/s per viewer min / median, trioflix | nms | at full rate, trioflix"
-        " | nms | server CPU (cores), trioflix | nms | ratio | peak RSS MiB, trioflix | nms"
-        " | viewer-client CPU (cores), trioflix run | nms run |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for ours, theirs in zip(tf["fanout"], nms["fanout"], strict=True):
-        n = ours["viewers"]
-        lines.append(
-            f"| {n}"
-            f" | {_mbps(ours['bitrate_min_bps'])} / {_mbps(ours['bitrate_median_bps'])}"
-            f" | {_mbps(theirs['bitrate_min_bps'])} / {_mbps(theirs['bitrate_median_bps'])}"
-            f" | {ours['full_rate']}/{n} | {theirs['full_rate']}/{n}"
-            f" | {ours['cpu_cores']:.3f} | {theirs['cpu_cores']:.3f}"
-            f" | {_ratio(ours['cpu_cores'], theirs['cpu_cores'])}"
-            f" | {ours['peak_rss_mib']:.0f} | {theirs['peak_rss_mib']:.0f}"
-            f" | {ours['viewer_cpu_s'] / ours['window_s']:.2f}"
-            f" | {theirs['viewer_cpu_s'] / theirs['window_s']:.2f} |"
-        )
+    lines += ["", *render_fanout(report)]
     ol, zl, tl = tf["latency"], report[UNPACED]["latency"], nms["latency"]
     lines += [
         "",
@@ -885,7 +1000,7 @@ def render(report: dict[str, Any]) -> str:
             f"{name} {phase}-{figures.get('publishers') or figures.get('viewers')}:"
             f" {figures['errors_logged']}"
             for name in ("trioflix", "nms")
-            for phase in ("ingest", "fanout")
+            for phase in ("ingest",)
             for figures in report[name][phase]
             if figures["errors_logged"]
         ]
@@ -908,11 +1023,14 @@ def render(report: dict[str, Any]) -> str:
 # --- main --------------------------------------------------------------------------------
 
 
-async def run(plan: Plan, workdir: Path, cache_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
+async def run(
+    plan: Plan, workdir: Path, cache_dir: Path, meta: dict[str, Any], *, fanout_only: bool = False
+) -> dict[str, Any]:
     sample = await make_sample(cache_dir)
     source_bps = sample.stat().st_size * 8 / SAMPLE_SECONDS
     tags = await trio.to_thread.run_sync(read_media_tags, sample)
     trioflix, nms = Trioflix(workdir), NodeMediaServer(workdir)
+    nginx = NginxLive(workdir)
     unpaced = Trioflix(workdir, read_interval_ms=0)  # the read clock's trade, measured
     assert unpaced.name == UNPACED
     print(f"installing node-media-server@{NMS_VERSION} into {nms.root}", file=sys.stderr)
@@ -920,11 +1038,20 @@ async def run(plan: Plan, workdir: Path, cache_dir: Path, meta: dict[str, Any]) 
     for ours in (trioflix, unpaced):
         async with serving(ours, "setup"):
             await ours.create_channels(max(plan.ingest_levels))
-    meta["servers"] = {server.name: server.describe() for server in (trioflix, unpaced, nms)}
+    meta["servers"] = {server.name: server.describe() for server in (trioflix, unpaced, nms, nginx)}
     results: dict[str, dict[str, Any]] = {
         server.name: {"ingest": [], "fanout": [], "latency": None}
-        for server in (trioflix, unpaced, nms)
+        for server in (trioflix, unpaced, nms, nginx)
     }
+    fanout_order: tuple[Server, ...] = (trioflix, nms, nginx)
+    for count in plan.fanout_levels:
+        for server in fanout_order:
+            print(f"fan-out: {count} viewers <- {server.name}", file=sys.stderr)
+            figures = await fanout(server, sample, count, plan, source_bps)
+            results[server.name]["fanout"].append(figures)
+        fanout_order = fanout_order[1:] + fanout_order[:1]
+    if fanout_only:
+        return {"meta": meta, "source_bps": source_bps, **results}
     order: tuple[Server, ...] = (trioflix, nms)
     for count in plan.ingest_levels:
         for server in order:
@@ -935,12 +1062,6 @@ async def run(plan: Plan, workdir: Path, cache_dir: Path, meta: dict[str, Any]) 
     paired = [
         await paired_ingest((trioflix, unpaced), nms, sample, n, plan) for n in plan.paired_levels
     ]
-    for count in plan.fanout_levels:
-        for server in order:
-            print(f"fan-out: {count} viewers <- {server.name}", file=sys.stderr)
-            figures = await fanout(server, sample, count, plan, source_bps)
-            results[server.name]["fanout"].append(figures)
-        order = order[::-1]
     for server in (*order, unpaced):
         print(f"latency: {server.name}", file=sys.stderr)
         results[server.name]["latency"] = await latency(server, sample, tags, plan)
@@ -960,12 +1081,27 @@ def main(argv: list[str] | None = None) -> int:
         help="where the ffmpeg-made sample is kept between runs",
     )
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
+    parser.add_argument(
+        "--fanout",
+        type=int,
+        nargs="+",
+        metavar="VIEWERS",
+        help="the fan-out phase only, at these audiences",
+    )
     args = parser.parse_args(argv)
-    for tool in ("ffmpeg", "node", "npm"):
+    for tool in ("ffmpeg", "node", "npm", NGINX):
         if shutil.which(tool) is None:
             parser.error(f"{tool} is not on PATH")
+    if not NGINX_RTMP_MODULE.exists():
+        parser.error(f"{NGINX_RTMP_MODULE} not found (apt-get install libnginx-mod-rtmp)")
     plan = QUICK if args.quick else FULL
-    command = "nox -s bench -- live" + (" --quick" if args.quick else "")
+    if args.fanout:
+        plan = replace(plan, fanout_levels=tuple(args.fanout))
+    command = (
+        "nox -s bench -- live"
+        + (" --quick" if args.quick else "")
+        + (" --fanout " + " ".join(map(str, args.fanout)) if args.fanout else "")
+    )
     meta = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": command,
@@ -974,7 +1110,9 @@ def main(argv: list[str] | None = None) -> int:
         "load_start": load_average(),
     }
     report = run_in_workdir(
-        lambda workdir: trio.run(partial(_bounded, plan, workdir, args.cache_dir, meta)),
+        lambda workdir: trio.run(
+            partial(_bounded, plan, workdir, args.cache_dir, meta, bool(args.fanout))
+        ),
         prefix="trioflix-bench-live-",
         keep=args.keep,
         json_path=args.json,
@@ -982,13 +1120,15 @@ def main(argv: list[str] | None = None) -> int:
     m = report["meta"]
     print(report_header(m, versions=m["machine"]["ffmpeg"], servers=m["servers"]))
     print()
-    print(render(report))
+    print("\n".join(render_fanout(report)) if args.fanout else render(report))
     return 0
 
 
-async def _bounded(plan: Plan, workdir: Path, cache_dir: Path, meta: dict[str, Any]) -> Any:
+async def _bounded(
+    plan: Plan, workdir: Path, cache_dir: Path, meta: dict[str, Any], fanout_only: bool
+) -> Any:
     with trio.fail_after(RUN_BUDGET_S):
-        return await run(plan, workdir, cache_dir, meta)
+        return await run(plan, workdir, cache_dir, meta, fanout_only=fanout_only)
 
 
 if __name__ == "__main__":

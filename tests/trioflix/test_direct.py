@@ -24,7 +24,7 @@ from tests.trioflix.live.test_rtmp_robustness import AVC_HEADER, KEYFRAME, publi
 from trioflix.app import create_app
 from trioflix.direct.front import HEAD_LIMIT, parse_head
 from trioflix.direct.websocket import text_frame
-from trioflix.live.channel.fanout import Subscriber
+from trioflix.live.channel.fanout import Audience, Subscriber
 from trioflix.server import serve_app
 
 if TYPE_CHECKING:
@@ -252,10 +252,10 @@ async def test_an_http_flv_viewer_gets_every_tag_in_order_through_slow_and_fast_
     # task while the viewer is idle, and sent by its own task after a write fell short.
     direct_bytes: list[int] = []
     task_sends: list[int] = []
-    write_direct, next_bytes = Subscriber.write_direct, Subscriber.next_bytes
+    flush, next_bytes = Audience.flush, Subscriber.next_bytes
 
-    def counting_write_direct(self: Subscriber) -> int:
-        sent = write_direct(self)
+    def counting_flush(self: Audience) -> int:
+        sent = flush(self)
         if sent:
             direct_bytes.append(sent)
         return sent
@@ -265,7 +265,7 @@ async def test_an_http_flv_viewer_gets_every_tag_in_order_through_slow_and_fast_
         task_sends.append(len(data))
         return data
 
-    monkeypatch.setattr(Subscriber, "write_direct", counting_write_direct)
+    monkeypatch.setattr(Audience, "flush", counting_flush)
     monkeypatch.setattr(Subscriber, "next_bytes", counting_next_bytes)
 
     client, stream_id = await publishing_client(server, "alice")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import trio
 import trio.testing
 
-from trioflix.live.channel.fanout import Subscriber, Transport
+from trioflix.live.channel.fanout import Audience, Subscriber, Transport
 from trioflix.live.channel.packets import Kind, Packet
 
 if TYPE_CHECKING:
@@ -126,11 +126,13 @@ class FakeSocket:
         return len(taken)
 
 
-def direct_viewer(**kwargs: int) -> tuple[Subscriber, FakeSocket]:
+def direct_viewer(**kwargs: int) -> tuple[Audience, Subscriber, FakeSocket]:
+    audience = Audience()
     sub = Subscriber(Transport.HTTP_FLV, **kwargs)
+    audience.add(sub)
     sock = FakeSocket()
     sub.attach_writer(sock.write)
-    return sub, sock
+    return audience, sub, sock
 
 
 async def viewer_task(sub: Subscriber, sock: FakeSocket, sends: list[bytes]) -> None:
@@ -141,31 +143,32 @@ async def viewer_task(sub: Subscriber, sock: FakeSocket, sends: list[bytes]) -> 
 
 
 @asynccontextmanager
-async def running_viewer() -> AsyncIterator[tuple[Subscriber, FakeSocket, list[bytes]]]:
-    """A direct viewer with its task running (and parked): the subscriber, its socket,
-    and what the task sent itself. Leaving waits for the task to end (within 5 s)."""
-    sub, sock = direct_viewer()
+async def running_viewer() -> AsyncIterator[tuple[Audience, Subscriber, FakeSocket, list[bytes]]]:
+    """A direct viewer with its task running (and parked): its audience, the
+    subscriber, its socket, and what the task sent itself. Leaving waits for the task
+    to end (within 5 s)."""
+    audience, sub, sock = direct_viewer()
     sends: list[bytes] = []
     with trio.fail_after(5):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(viewer_task, sub, sock, sends)
             await trio.testing.wait_all_tasks_blocked()
-            yield sub, sock, sends
+            yield audience, sub, sock, sends
 
 
 async def test_an_idle_viewer_is_written_at_flush_without_waking_its_task() -> None:
     packets = [frame(0, key=True), frame(33), frame(66)]
-    async with running_viewer() as (sub, sock, sends):
+    async with running_viewer() as (audience, sub, sock, sends):
         for packet in packets:
-            sub.offer(packet)
+            audience.offer(packet)
         assert not sub._wakeup.is_set()  # no wake-up for the offers
+        assert sub.queued_bytes == 0  # nor a queue of its own: the audience keeps them
         await trio.testing.wait_all_tasks_blocked()
         assert sends == [] and sock.writes == []
         joined = b"".join(p.flv_tag for p in packets)
-        assert sub.write_direct() == len(joined)
+        assert audience.flush() == len(joined)
         assert sock.writes == [joined]  # one write, all the tags
-        assert sub.queued_bytes == 0
-        assert sub.write_direct() == 0  # nothing queued: no write
+        assert audience.flush() == 0  # nothing new: no write
         assert sock.writes == [joined]
         await trio.testing.wait_all_tasks_blocked()
         assert sends == []  # the task never had anything to do
@@ -173,26 +176,56 @@ async def test_an_idle_viewer_is_written_at_flush_without_waking_its_task() -> N
     assert bytes(sock.wire) == joined
 
 
+async def test_idle_viewers_share_one_join_and_a_late_one_gets_only_what_it_lacks() -> None:
+    audience = Audience()
+    viewers = [Subscriber(Transport.HTTP_FLV) for _ in range(3)]
+    socks = [FakeSocket() for _ in viewers]
+    sends: list[bytes] = []
+    packets = [frame(0, key=True), frame(33), frame(66)]
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            for sub, sock in zip(viewers[:2], socks, strict=False):
+                audience.add(sub)
+                sub.attach_writer(sock.write)
+                nursery.start_soon(viewer_task, sub, sock, sends)
+            await trio.testing.wait_all_tasks_blocked()
+            audience.offer(packets[0])
+            # A third viewer parks after the first packet of this read: it is owed the rest.
+            audience.add(viewers[2])
+            viewers[2].attach_writer(socks[2].write)
+            nursery.start_soon(viewer_task, viewers[2], socks[2], sends)
+            await trio.testing.wait_all_tasks_blocked()
+            audience.offer(packets[1])
+            audience.offer(packets[2])
+            whole = b"".join(p.flv_tag for p in packets)
+            assert audience.flush() == 2 * len(whole) + len(whole) - packets[0].size
+            assert socks[0].writes[0] is socks[1].writes[0]  # the same bytes object
+            assert socks[2].writes == [packets[1].flv_tag + packets[2].flv_tag]
+            for sub in viewers:
+                sub.close("done")
+    assert sends == []
+
+
 async def test_a_partial_write_leaves_the_rest_to_the_task_in_order() -> None:
     packets = [frame(i * 33, key=i == 0) for i in range(6)]
-    async with running_viewer() as (sub, sock, sends):
-        sub.offer(packets[0])
-        sub.offer(packets[1])
+    async with running_viewer() as (audience, sub, sock, sends):
+        audience.offer(packets[0])
+        audience.offer(packets[1])
         sock.room = 100
-        assert sub.write_direct() == 100
+        assert audience.flush() == 100
         assert sub._wakeup.is_set()  # the task is woken for the rest
-        sub.offer(packets[2])  # arrives before the task runs: queued after the rest
-        assert sub.write_direct() == 0  # not direct idle now: the task owns the socket
+        audience.offer(packets[2])  # arrives before the task runs: queued after the rest
+        assert audience.flush() == 0  # not direct idle now: the task owns the socket
         await trio.testing.wait_all_tasks_blocked()
         rest = (packets[0].flv_tag + packets[1].flv_tag)[100:]
         assert sends == [rest, packets[2].flv_tag]
         # The queue drained, the task is idle again: back to direct writes.
         sock.room = None
-        sub.offer(packets[3])
-        sub.offer(packets[4])
-        assert sub.write_direct() == packets[3].size + packets[4].size
-        sub.offer(packets[5])
-        sub.close("publisher stopped")  # the task writes what is queued, then ends
+        audience.offer(packets[3])
+        audience.offer(packets[4])
+        assert audience.flush() == packets[3].size + packets[4].size
+        audience.offer(packets[5])
+        sub.close("publisher stopped")  # the task writes what it is owed, then ends
     assert sends[2:] == [packets[5].flv_tag]
     assert bytes(sock.wire) == b"".join(p.flv_tag for p in packets)
     assert len(sock.writes) == 2
@@ -200,38 +233,48 @@ async def test_a_partial_write_leaves_the_rest_to_the_task_in_order() -> None:
 
 async def test_a_write_that_would_block_hands_everything_to_the_task() -> None:
     packets = [frame(0, key=True), frame(33), frame(66)]
-    async with running_viewer() as (sub, sock, sends):
-        sub.offer(packets[0])
-        sub.offer(packets[1])
+    async with running_viewer() as (audience, sub, sock, sends):
+        audience.offer(packets[0])
+        audience.offer(packets[1])
         sock.room = 0
-        assert sub.write_direct() == 0
+        assert audience.flush() == 0
         await trio.testing.wait_all_tasks_blocked()
         assert sends == [packets[0].flv_tag + packets[1].flv_tag]
         sock.room = None
-        sub.offer(packets[2])
-        assert sub.write_direct() == packets[2].size
+        audience.offer(packets[2])
+        assert audience.flush() == packets[2].size
         sub.close("done")
     assert sock.writes == [packets[2].flv_tag]
     assert bytes(sock.wire) == b"".join(p.flv_tag for p in packets)
 
 
 async def test_a_writer_error_closes_that_viewer_and_ends_its_task() -> None:
-    async with running_viewer() as (sub, sock, sends):
-        sub.offer(frame(0, key=True))
+    async with running_viewer() as (audience, sub, sock, sends):
+        audience.offer(frame(0, key=True))
         sock.error = ConnectionResetError()
-        assert sub.write_direct() == 0  # no exception into the publisher's task
+        assert audience.flush() == 0  # no exception into the publisher's task
         assert sub.closed_reason is not None
-        sub.offer(frame(33))  # ignored from now on
+        assert audience.offer(frame(33)) == 0  # ignored from now on
         assert sub.queued_bytes == 0
-        assert sub.write_direct() == 0
+        assert audience.flush() == 0
     # The nursery exits: the task ended, having sent nothing.
     assert sends == [] and sock.wire == b""
 
 
+async def test_without_flushes_parked_viewers_go_back_to_their_queues() -> None:
+    packets = [frame(i * 33, key=i == 0, size=300_000) for i in range(5)]
+    async with running_viewer() as (audience, sub, sock, sends):
+        for packet in packets:  # about 1.5 MB, and nobody flushes
+            audience.offer(packet)
+        await trio.testing.wait_all_tasks_blocked()
+        assert sends  # the task took over: it sent what the audience kept
+        sub.close("done")
+    assert sock.writes == []
+    assert bytes(sock.wire) == b"".join(p.flv_tag for p in packets)
+
+
 async def test_skipping_ahead_still_bounds_memory_while_writes_block() -> None:
-    sub = Subscriber(Transport.HTTP_FLV, max_bytes=10_000, max_skips=3)
-    sock = FakeSocket()
-    sub.attach_writer(sock.write)
+    audience, sub, sock = direct_viewer(max_bytes=10_000, max_skips=3)
     too_slow: list[bool] = []
     sub.on_too_slow = lambda: too_slow.append(True)
     stuck: list[bytes] = []
@@ -244,18 +287,18 @@ async def test_skipping_ahead_still_bounds_memory_while_writes_block() -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(blocked_in_a_write)
             await trio.testing.wait_all_tasks_blocked()
-            sub.offer(config())
-            sub.offer(frame(0, key=True))
+            audience.offer(config())
+            audience.offer(frame(0, key=True))
             sock.room = 0
-            sub.write_direct()
+            audience.flush()
             await trio.testing.wait_all_tasks_blocked()
             assert len(stuck) == 1
             ts = 0
             for _ in range(10):
                 for i in range(12):
                     ts += 33
-                    sub.offer(frame(ts, key=i == 0))
-                    sub.write_direct()  # the publisher flushes after every read
+                    audience.offer(frame(ts, key=i == 0))
+                    audience.flush()  # the publisher flushes after every read
                     assert sub.queued_bytes <= 10_000 + 2000
             assert sub.dropped > 0
             assert sub.closed_reason == "too slow" and too_slow == [True]

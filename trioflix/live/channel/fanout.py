@@ -7,13 +7,15 @@ tag.
 
 A viewer whose socket can be written without waiting (HTTP-FLV) can go further:
 given a non-blocking writer (:meth:`Subscriber.attach_writer`), while its task is
-parked with nothing to send it is *direct idle*. Offers then queue without waking
-the task, and the publisher's task, once per socket read, writes what is queued
-with one non-blocking write (:meth:`Subscriber.write_direct`, through
-:meth:`LiveStream.flush`), as Node and nginx servers do. Only a write that does not
-complete wakes the task, which sends the rest as it sends anything else and parks
-again once its queue is empty. In the steady state a viewer costs one system call
-per publisher read and no task switch.
+parked with nothing to send it is *direct idle*, and its stream's :class:`Audience`
+stops offering it packets one by one. The audience keeps the packets published
+since the last flush once, for all such viewers, and the publisher's task, once per
+socket read (:meth:`Audience.flush`, through :meth:`LiveStream.flush`), joins their
+FLV tags once and writes those same bytes to each of them with one non-blocking
+write, as Node and nginx servers do. Only a write that does not complete wakes the
+viewer's task, which sends the rest as it sends anything else, is offered packets
+again, and parks again once its queue is empty. In the steady state a viewer costs
+one system call per publisher read, no task switch, and no work per packet.
 
 A viewer that cannot keep up (its queue holds more than ``max_bytes``) skips
 ahead: queued frames are dropped and nothing more is queued until the next video
@@ -38,13 +40,16 @@ if TYPE_CHECKING:
 
     from trioflix.live.channel.packets import Packet
 
-__all__ = ["DEFAULT_QUEUE_BYTES", "VIEWER_PROTOCOLS", "Subscriber", "Transport"]
+__all__ = ["DEFAULT_QUEUE_BYTES", "VIEWER_PROTOCOLS", "Audience", "Subscriber", "Transport"]
 
 # About 8 s of a 6 Mbit/s stream: enough to ride out a network hiccup, small
 # enough that a few hundred viewers cannot exhaust memory.
 DEFAULT_QUEUE_BYTES = 6 * 1024 * 1024
 # Skips without the viewer ever draining its queue in between: it has stopped reading.
 MAX_CONSECUTIVE_SKIPS = 3
+# Packets kept for direct-idle viewers between flushes. A flush follows every publisher
+# read (tens of KiB); past this nobody is flushing, and the viewers' tasks take over.
+MAX_UNFLUSHED_BYTES = 1024 * 1024
 
 
 class Transport(enum.StrEnum):
@@ -92,8 +97,8 @@ class Subscriber:
         self._skipping = False
         self._skips = 0
         self._wakeup = trio.Event()
+        self._audience: Audience | None = None  # set by Audience.add
         self._write: Callable[[bytes], int] | None = None
-        self._direct = False  # direct idle: the task is parked in next_bytes, nothing pending
         self._pending = b""  # what a direct write left unsent: the task sends it first
         self._broken = False  # the writer failed: the peer is gone, nothing more to send
 
@@ -119,8 +124,7 @@ class Subscriber:
                 return
         self._queue.append(packet)
         self._queued_bytes += packet.size
-        if not self._direct:  # direct idle: the publisher's flush writes it, no wake-up
-            self._wakeup.set()
+        self._wakeup.set()
 
     def _skip_ahead(self) -> None:
         self._skips += 1
@@ -139,9 +143,10 @@ class Subscriber:
     def close(self, reason: str) -> None:
         """End this viewer's stream: :meth:`next_batch` returns what is queued, then ``[]``."""
         if self.closed_reason is None:
+            if self._audience is not None:
+                self._audience.unpark(self)  # what it was owed joins its queue
             self.closed_reason = reason
-            self._direct = False  # the task writes what is queued, then ends
-            self._wakeup.set()
+            self._wakeup.set()  # the task writes what is queued, then ends
 
     async def next_batch(self) -> list[Packet]:
         """Wait for packets and take all of them; ``[]`` once closed and drained."""
@@ -184,37 +189,11 @@ class Subscriber:
         """
         self._write = write
 
-    def write_direct(self) -> int:
-        """If direct idle, write what is queued (FLV tags) at once; the bytes written.
-
-        Called from the publisher's task, once per read (:meth:`LiveStream.flush`).
-        What the write leaves unsent is kept for the viewer's task, which is woken;
-        a writer error closes this viewer. Never raises, never blocks.
-        """
-        if not self._direct or not self._queue:
-            return 0
-        write = self._write
-        assert write is not None
-        data = flv_bytes(self._take())
-        try:
-            sent = write(data)
-        except BlockingIOError:
-            sent = 0
-        except OSError:
-            self._broken = True
-            self.close("connection lost")
-            return 0
-        if sent < len(data):
-            self._pending = data[sent:]
-            self._direct = False
-            self._wakeup.set()
-        return sent
-
     async def next_bytes(self) -> bytes:
         """For a viewer with a writer: wait for the next bytes to send; ``b""`` at the end.
 
         What a direct write left unsent comes first, then the queue as FLV tags joined.
-        While there is nothing, the task is parked direct idle (see :meth:`write_direct`).
+        While there is nothing, the task is parked direct idle (see :class:`Audience`).
         """
         while True:
             if self._broken or self.closed_reason == "too slow":
@@ -229,8 +208,148 @@ class Subscriber:
             if self.closed_reason is not None:
                 return b""
             self._wakeup = trio.Event()
-            self._direct = self._write is not None
+            # Skipping to a keyframe, it must still be offered packets to find one.
+            audience = None if self._write is None or self._skipping else self._audience
+            parked = audience is not None and audience.park(self)
             try:
                 await self._wakeup.wait()
             finally:
-                self._direct = False
+                if parked:
+                    assert audience is not None
+                    audience.unpark(self)
+
+    def _resume(self, rest: bytes) -> None:
+        """A direct write sent only part of ``rest``'s bytes: the task sends the rest."""
+        self._pending = rest
+        self._wakeup.set()
+
+    def _lost(self) -> None:
+        """A direct write failed: the peer is gone."""
+        self._broken = True
+        self.close("connection lost")
+
+
+class Audience:
+    """The viewers of one stream: each packet goes to every one of them.
+
+    A viewer's task that waits in :meth:`Subscriber.next_bytes` with nothing to send
+    is parked here (direct idle) and offered nothing: the packets published meanwhile
+    are kept once, for all parked viewers, until :meth:`flush`. A parked viewer that
+    wakes for another reason (closed, cancelled) first takes what it was owed into its
+    own queue, where the usual bounds apply.
+
+    Attributes:
+        members: Every viewer, parked or not.
+    """
+
+    def __init__(self) -> None:
+        self.members: set[Subscriber] = set()
+        self._offered: set[Subscriber] = set()  # members that are not parked
+        # Parked viewers -> how many of _packets they already had when they parked.
+        self._parked: dict[Subscriber, int] = {}
+        self._packets: list[Packet] = []  # published since the last flush, if any are parked
+        self._bytes = 0
+
+    def add(self, subscriber: Subscriber) -> None:
+        subscriber._audience = self
+        self.members.add(subscriber)
+        self._offered.add(subscriber)
+
+    def remove(self, subscriber: Subscriber) -> None:
+        self.members.discard(subscriber)
+        self._offered.discard(subscriber)
+        self._parked.pop(subscriber, None)
+
+    def clear(self) -> None:
+        self.members.clear()
+        self._offered.clear()
+        self._parked.clear()
+
+    def offer(self, packet: Packet) -> int:
+        """Hand ``packet`` to every viewer; the packets lost by those it disconnected
+        (who are no longer members)."""
+        dropped = 0
+        if self._parked:
+            if self._bytes + packet.size > MAX_UNFLUSHED_BYTES:
+                # Nobody flushes: the viewers' tasks take over (this packet included).
+                for subscriber in list(self._parked):
+                    self.unpark(subscriber)
+                self._packets = []
+                self._bytes = 0
+            else:
+                self._packets.append(packet)
+                self._bytes += packet.size
+        for subscriber in tuple(self._offered):
+            subscriber.offer(packet)
+            if subscriber.closed_reason is not None:
+                self.remove(subscriber)
+                dropped += subscriber.dropped
+        return dropped
+
+    def park(self, subscriber: Subscriber) -> bool:
+        """``subscriber``'s task waits with nothing to send: offer it nothing until it
+        wakes, :meth:`flush` writes to it. ``False`` if it is no member."""
+        if subscriber not in self.members:
+            return False
+        self._offered.discard(subscriber)
+        self._parked[subscriber] = len(self._packets)
+        return True
+
+    def unpark(self, subscriber: Subscriber) -> None:
+        """``subscriber`` is parked no more: what it was owed goes to its queue, and it
+        is offered packets again (if still a member)."""
+        start = self._parked.pop(subscriber, None)
+        if start is None:
+            return
+        for packet in self._packets[start:]:
+            subscriber.offer(packet)
+        if subscriber in self.members:
+            self._offered.add(subscriber)
+
+    def flush(self) -> int:
+        """Write what was published since the last flush to every parked viewer: the
+        FLV tags joined once, one non-blocking write each; the bytes written.
+
+        Called from the publisher's task, once per read (:meth:`LiveStream.flush`). What
+        a write leaves unsent goes to that viewer's task, which is woken; a writer error
+        closes that viewer. Never raises, never blocks.
+        """
+        packets = self._packets
+        if not packets:
+            return 0
+        self._packets = []
+        self._bytes = 0
+        parked = self._parked
+        if not parked:  # they all woke since: each took its share
+            return 0
+        whole = flv_bytes(packets)
+        sent = 0
+        short: list[tuple[Subscriber, bytes, int]] = []  # wrote less than data: (viewer, data, n)
+        for subscriber, start in parked.items():
+            data = whole
+            if start:  # parked after some of these packets: it has them
+                parked[subscriber] = 0
+                if start == len(packets):
+                    continue
+                data = flv_bytes(packets[start:])
+            write = subscriber._write
+            assert write is not None
+            try:
+                n = write(data)
+            except BlockingIOError:
+                n = 0
+            except OSError:
+                n = -1
+            if n == len(data):
+                sent += n
+            else:
+                short.append((subscriber, data, n))
+        for subscriber, data, n in short:
+            del parked[subscriber]
+            if n < 0:
+                subscriber._lost()
+                continue
+            sent += n
+            self._offered.add(subscriber)
+            subscriber._resume(data[n:])
+        return sent

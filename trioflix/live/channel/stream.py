@@ -39,6 +39,7 @@ from protocols.flv import (
 from trioflix.live.channel.fanout import (
     DEFAULT_QUEUE_BYTES,
     VIEWER_PROTOCOLS,
+    Audience,
     Subscriber,
     Transport,
 )
@@ -140,7 +141,8 @@ class LiveStream:
         self._gop_bytes = 0
         self._gop_valid = False
         self._awaiting_keyframe = True  # this publisher has sent no keyframe yet
-        self._subscribers: set[Subscriber] = set()  # viewers: gone when the publisher drops
+        self._audience = Audience()  # viewers: gone when the publisher drops
+        self._subscribers = self._audience.members
         self._session_subscribers: set[Subscriber] = set()  # HLS, recording: whole session
         self._external_viewers: dict[str, int] = {}  # counted elsewhere (HLS playback sessions)
         self.ended_reason: str | None = None  # set by end()
@@ -339,11 +341,9 @@ class LiveStream:
         """Write what is queued for every direct-idle viewer, one write each.
 
         The publisher's task calls this once per socket read, after publishing all
-        of it (:meth:`Subscriber.write_direct`). Never raises, never blocks.
+        of it (:meth:`Audience.flush`). Never raises, never blocks.
         """
-        sent = 0
-        for subscriber in self._subscribers:
-            sent += subscriber.write_direct()
+        sent = self._audience.flush()
         if sent:
             self.count_sent(sent)
         for child in self._tracks.values():
@@ -364,12 +364,13 @@ class LiveStream:
         return tuple(self._gop)
 
     def _fan_out(self, packet: Packet) -> None:
-        for subscribers in (self._subscribers, self._session_subscribers):
-            for subscriber in tuple(subscribers):
-                subscriber.offer(packet)
-                if subscriber.closed_reason is not None:
-                    subscribers.discard(subscriber)
-                    self.dropped += subscriber.dropped
+        self.dropped += self._audience.offer(packet)
+        subscribers = self._session_subscribers
+        for subscriber in tuple(subscribers):
+            subscriber.offer(packet)
+            if subscriber.closed_reason is not None:
+                subscribers.discard(subscriber)
+                self.dropped += subscriber.dropped
 
     def _describe_video(self, payload: bytes) -> None:
         try:
@@ -434,7 +435,7 @@ class LiveStream:
                 subscriber.offer(packet)
         for packet in self._gop:
             subscriber.offer(packet)
-        self._subscribers.add(subscriber)
+        self._audience.add(subscriber)
         channel = self._channel_stream
         channel.peak_viewers = max(channel.peak_viewers, channel.viewers)
         return subscriber
@@ -458,7 +459,7 @@ class LiveStream:
     def unsubscribe(self, subscriber: Subscriber) -> None:
         if subscriber in self._subscribers or subscriber in self._session_subscribers:
             self._channel_stream.dropped += subscriber.dropped
-        self._subscribers.discard(subscriber)
+        self._audience.remove(subscriber)
         self._session_subscribers.discard(subscriber)
 
     def count_sent(self, size: int) -> None:
@@ -472,9 +473,9 @@ class LiveStream:
 
     def disconnect_viewers(self, reason: str) -> None:
         """The publisher is gone: viewers drain what is queued and finish."""
-        for subscriber in self._subscribers:
+        for subscriber in tuple(self._subscribers):
             subscriber.close(reason)
-        self._subscribers.clear()
+        self._audience.clear()
         for child in self._children():
             child.disconnect_viewers(reason)
 
