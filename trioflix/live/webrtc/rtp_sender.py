@@ -21,8 +21,8 @@ aiortc has no public hook for this: :func:`send_payloads` replaces the two
 methods on the one sender instance (aiortc 1.16.0, pinned; its private state is
 read through :func:`_private`; the server refuses to start with another aiortc,
 :func:`~trioflix.live.webrtc.aiortc_version.check_aiortc`). The way to the socket
-reads aioice's nominated pair (``Connection._nominated``, aioice 0.12 and 0.13,
-the releases aiortc 1.16.0 takes): 7.2-8.3 µs of CPU a packet against
+reads aioice's nominated pair (``Connection._nominated``; aioice 0.13.0, pinned
+beside aiortc): 7.2-8.3 µs of CPU a packet against
 9.5-10.7 µs through aiortc's coroutines, SRTP and ``sendto`` included
 (loopback, same process, alternated). The tracks give ready RTP payloads
 (:class:`~trioflix.live.webrtc.tracks.PayloadTrack`), never PyAV packets.
