@@ -1,18 +1,28 @@
 """A room on this process: its members (websocket connections), its log, its cached state.
 
-Fan-out never waits: each member has a bounded queue filled with
-``send_nowait``; a member whose queue is full is dropped (close 4408) on the
-spot, so one slow client cannot delay the others or grow memory. The queued
-``(id, frame)`` item is shared by every queue: the frame was serialised once, by
-the bus, and fan-out allocates nothing per member (a backlog of 1000 members x
-256 frames would otherwise be 256,000 tuples for the garbage collector to scan).
+Fan-out never waits. A member whose connection's writer is idle (its queue
+empty, nothing of an earlier frame left to write) and whose socket can be
+written without waiting (:class:`FrameSocket`: the front door's websocket) is
+written to by the fan-out itself: one non-blocking ``send`` of the frame's
+bytes, encoded once per event, and no task switch. Otherwise, or when the socket
+does not take the whole frame, the frame goes on the member's bounded queue
+with ``send_nowait`` and the writer sends it (coalescing what has queued); a
+member whose queue is full is dropped (close 4408) on the spot, so one slow
+client cannot delay the others or grow memory. Frames reach a member in the
+order they were offered either way: the fan-out writes only while the queue is
+empty, and stops at the first frame it cannot write whole.
+
+The queued ``(id, frame)`` item is shared by every queue: the frame was
+serialised once, by the bus, and fan-out allocates nothing per member (a backlog
+of 1000 members x 256 frames would otherwise be 256,000 tuples for the garbage
+collector to scan).
 """
 
 from __future__ import annotations
 
 import collections
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import trio
 
@@ -28,7 +38,7 @@ if TYPE_CHECKING:
     from trioflix.chat.store import RoomState
     from trioflix.store.users import User
 
-__all__ = ["LogEntry", "Member", "Room", "RoomLog", "sequence_base"]
+__all__ = ["FLUSH", "FrameSocket", "LogEntry", "Member", "Room", "RoomLog", "sequence_base"]
 
 # Kinds whose frames are subject to deletion; their history entries are hidden once deleted.
 DELETABLE = frozenset({"message", "superchat"})
@@ -77,6 +87,28 @@ def visible(entries: list[LogEntry]) -> list[LogEntry]:
     return [e for e in entries if not (e.kind in DELETABLE and e.seq in deleted)]
 
 
+# Queued to wake a member's writer when the fan-out's own write left part of a frame
+# unsent: the writer then finishes it (``FrameSocket.flush``). Compared by identity.
+FLUSH: tuple[int, str] = (0, "")
+
+
+@runtime_checkable
+class FrameSocket(Protocol):
+    """A connection the fan-out may write to itself: the front door's websocket
+    (:class:`trioflix.direct.websocket.DirectWebsocket`)."""
+
+    def send_nowait(self, text: str) -> bool:
+        """Start sending ``text`` without waiting: ``False`` when nothing was sent
+        (another send is under way); ``True`` when written whole or in part (then
+        :attr:`backlogged`). Raises ``trio.BrokenResourceError`` once the connection failed."""
+        ...
+
+    @property
+    def backlogged(self) -> bool: ...
+
+    async def flush(self) -> None: ...
+
+
 @dataclass(eq=False, slots=True, kw_only=True)
 class Member:
     """One websocket connection in a room.
@@ -85,6 +117,7 @@ class Member:
         ``outbox`` is the receive side of the bounded queue the connection's writer
         drains. :meth:`drop` removes the member and cancels ``scope`` (the
         connection's nursery) so the handler closes the socket with ``close_code``.
+        ``direct`` is set by the writer only while it waits on an empty queue.
     """
 
     user: User | None
@@ -93,9 +126,11 @@ class Member:
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     close_code: int | None = None
     room: Room | None = None
+    direct: FrameSocket | None = None  # the fan-out writes here itself (see the module doc)
+    welcome_last: int = 0  # events up to this id were in the welcome's history
 
     def offer(self, seq: int, frame: str) -> None:
-        """Queue a frame without waiting; a full queue drops this member (too slow)."""
+        """Send or queue a frame without waiting; a full queue drops this member (too slow)."""
         self.offer_item((seq, frame))
 
     def offer_item(self, item: tuple[int, str]) -> None:
@@ -103,6 +138,15 @@ class Member:
         if self.close_code is not None:
             return
         try:
+            if (direct := self.direct) is not None:
+                seq, frame = item
+                if seq and seq <= self.welcome_last:
+                    return  # a bus may deliver an event the welcome's history already had
+                if direct.send_nowait(frame):
+                    if not direct.backlogged:
+                        return
+                    item = FLUSH
+                self.direct = None  # the queue again, in order, until the writer is idle
             self.inbox.send_nowait(item)
         except trio.WouldBlock:
             self.drop(CloseCode.TOO_SLOW)
