@@ -32,7 +32,7 @@ from trioflix.chat.protocol import CloseCode
 from trioflix.chat.store import BanRecord, RoomSettings
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from trioflix.chat.limits import ChatLimits
     from trioflix.chat.store import RoomState
@@ -131,23 +131,31 @@ class Member:
 
     def offer(self, seq: int, frame: str) -> None:
         """Send or queue a frame without waiting; a full queue drops this member (too slow)."""
-        self.offer_item((seq, frame))
+        self.offer_items(((seq, frame),), frame, seq)
 
-    def offer_item(self, item: tuple[int, str]) -> None:
-        """:meth:`offer` for an ``(id, frame)`` item that may be shared with other members."""
+    def offer_items(self, items: Sequence[tuple[int, str]], text: str, first: int) -> None:
+        """Send or queue ``(id, frame)`` items that may be shared with other members.
+
+        ``text`` is the items' frames joined by newlines (one websocket frame, as
+        the writer coalesces them), ``first`` their lowest non-zero id (0: none).
+        """
         if self.close_code is not None:
             return
+        if first and first <= self.welcome_last:
+            # A bus may deliver an event the welcome's history already had.
+            items = [(seq, f) for seq, f in items if not (seq and seq <= self.welcome_last)]
+            if not items:
+                return
+            text = "\n".join(f for _, f in items)
         try:
             if (direct := self.direct) is not None:
-                seq, frame = item
-                if seq and seq <= self.welcome_last:
-                    return  # a bus may deliver an event the welcome's history already had
-                if direct.send_nowait(frame):
+                if direct.send_nowait(text):
                     if not direct.backlogged:
                         return
-                    item = FLUSH
+                    items = (FLUSH,)
                 self.direct = None  # the queue again, in order, until the writer is idle
-            self.inbox.send_nowait(item)
+            for item in items:
+                self.inbox.send_nowait(item)
         except trio.WouldBlock:
             self.drop(CloseCode.TOO_SLOW)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -178,6 +186,9 @@ class Room:
         self.viewers = 0  # last total announced to members
         self.live_viewers: dict[str, int] | None = None  # last live-stream counts announced
         self.on_drop: Callable[[int], None] | None = None  # the hub's metrics
+        # Called when the first event of a batch arrives: the hub's writer will flush it.
+        self.on_batch: Callable[[Room], None] | None = None
+        self._batch: list[tuple[int, str]] = []
         # Rate limiting per user (all of that user's connections to this process).
         self.buckets: dict[int, TokenBucket] = {}
         self.last_sent: dict[int, float] = {}
@@ -227,9 +238,24 @@ class Room:
                 state.emotes[event["code"]] = Emote(**event["emote"])
 
     def fan_out(self, seq: int, frame: str) -> None:
-        item = (seq, frame)
+        """Offer an event to every member: at the hub writer's next turn when the hub
+        has one running (``on_batch``), else at once."""
+        self._batch.append((seq, frame))
+        if len(self._batch) == 1 and self.on_batch is not None:
+            self.on_batch(self)
+        elif len(self._batch) >= self.limits.max_batch or self.on_batch is None:
+            self.flush()
+
+    def flush(self) -> None:
+        """Offer the events batched since the last flush to every member, as one frame."""
+        items = self._batch
+        if not items:
+            return
+        self._batch = []
+        text = items[0][1] if len(items) == 1 else "\n".join(frame for _, frame in items)
+        first = next((seq for seq, _ in items if seq), 0)
         for member in list(self.members):
-            member.offer_item(item)
+            member.offer_items(items, text, first)
 
     def rate_check(self, user_id: int, moderator: bool, now: float) -> float:
         """0.0 when ``user_id`` may send now, else the seconds to wait (rate limit)."""

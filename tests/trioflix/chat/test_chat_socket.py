@@ -171,15 +171,18 @@ async def test_the_served_chat_drops_a_member_past_256_waiting_frames(server: Se
             (member,) = room.members
             # No checkpoint from here on: the member's writer does not run. Under the
             # front door the fan-out writes to the socket itself until it is full (its
-            # buffers hold some megabytes at most); from then on frames wait.
+            # buffers hold some megabytes at most); from then on frames wait. Each
+            # event is flushed at once, as the hub's writer would at its next turn.
             seq = 0
             while member.inbox.statistics().current_buffer_used < 256:
                 seq += 1
                 room.fan_out(seq, frame)
+                room.flush()
                 assert member.close_code is None, seq
                 assert seq < 1000, "the socket took more than its buffers can hold"
             assert member in room.members
             room.fan_out(seq + 1, frame)
+            room.flush()
             assert member not in room.members and member.close_code == 4408
 
 

@@ -239,3 +239,29 @@ async def test_a_direct_write_to_a_closed_peer_drops_only_that_member() -> None:
             assert gone.close_code == CloseCode.GOING_AWAY and gone not in room.members
             assert staying.outbox.receive_nowait() == (1, "a")
             nursery.cancel_scope.cancel()
+
+
+async def test_events_batched_in_one_turn_reach_an_idle_member_as_one_frame() -> None:
+    limits = ChatLimits()
+    room = Room("alice", RoomLog(10), limits)
+    batched: list[Room] = []
+    room.on_batch = batched.append  # what the hub's writer task is told
+    member = _member(room)
+    room.members.add(member)
+    with direct_websocket() as (ws, client):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_write, ws, member, 0, limits.max_batch)
+            await trio.testing.wait_all_tasks_blocked()
+            room.fan_out(1, "a")
+            room.fan_out(0, "viewers")
+            room.fan_out(2, "b")
+            assert batched == [room]  # told once, at the first event
+            assert received(client) == b""  # nothing written before the flush
+            room.flush()
+            assert received(client) == text_frame("a\nviewers\nb")
+            # A batch is bounded: the event that fills it flushes it at once.
+            for seq in range(3, 3 + limits.max_batch):
+                room.fan_out(seq, "x")
+            assert received(client) == text_frame("\n".join(["x"] * limits.max_batch))
+            assert batched == [room, room]
+            nursery.cancel_scope.cancel()
