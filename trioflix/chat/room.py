@@ -1,16 +1,19 @@
 """A room on this process: its members (websocket connections), its log, its cached state.
 
-Fan-out never waits. A member whose connection's writer is idle (its queue
-empty, nothing of an earlier frame left to write) and whose socket can be
-written without waiting (:class:`FrameSocket`: the front door's websocket) is
-written to by the fan-out itself: one non-blocking ``send`` of the frame's
-bytes, encoded once per event, and no task switch. Otherwise, or when the socket
-does not take the whole frame, the frame goes on the member's bounded queue
-with ``send_nowait`` and the writer sends it (coalescing what has queued); a
-member whose queue is full is dropped (close 4408) on the spot, so one slow
-client cannot delay the others or grow memory. Frames reach a member in the
-order they were offered either way: the fan-out writes only while the queue is
-empty, and stops at the first frame it cannot write whole.
+Fan-out never waits. Events are batched per room (:meth:`Room.fan_out`) and
+offered to the members together (:meth:`Room.flush`: the hub's writer task calls
+it once per turn of the scheduler, so at low load a batch is one event). A member
+whose connection's writer is idle (its queue empty, nothing of an earlier frame
+left to write) and whose socket can be written without waiting
+(:class:`FrameSocket`: the front door's websocket) is written to right there:
+one non-blocking ``send`` of the batch as one frame, encoded once for every
+member, and no task switch. Otherwise, or when the socket does not take the
+whole frame, the events go on the member's bounded queue with ``send_nowait``
+and the writer sends them (coalescing what has queued); a member whose queue is
+full is dropped (close 4408) on the spot, so one slow client cannot delay the
+others or grow memory. Events reach a member in the order they were offered
+either way: the fan-out writes only while the queue is empty, and a frame it
+could not write whole is finished by the writer before anything queued after it.
 
 The queued ``(id, frame)`` item is shared by every queue: the frame was
 serialised once, by the bus, and fan-out allocates nothing per member (a backlog
