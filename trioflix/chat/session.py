@@ -151,14 +151,17 @@ async def _write(ws: WebsocketLike, member: Member, welcome_last: int, max_batch
     # itself (trioflix.chat.room): a delivery then wakes no task at all.
     direct = ws if isinstance(ws, FrameSocket) else None
     while True:
-        try:
-            item = outbox.receive_nowait()
-        except trio.WouldBlock:
-            member.direct = direct
+        if direct is None:
+            item = await outbox.receive()
+        else:
             try:
-                item = await outbox.receive()
-            finally:
-                member.direct = None
+                item = outbox.receive_nowait()
+            except trio.WouldBlock:  # once per spell of work, not per delivery
+                member.direct = direct
+                try:
+                    item = await outbox.receive()
+                finally:
+                    member.direct = None
         if item is FLUSH:
             assert direct is not None
             await direct.flush()
