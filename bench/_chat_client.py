@@ -100,6 +100,9 @@ class Websocket:
         self.buffer = bytearray()
         self.fragments = bytearray()
         self.close_code: int | None = None
+        # A sender's reader answers pings (socket.io's "2", websocket pings) while its
+        # sending task may be blocked in a write: one frame at a time on the socket.
+        self._send_lock = trio.Lock()
 
     @classmethod
     async def connect(
@@ -148,7 +151,8 @@ class Websocket:
         masked = (int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")).to_bytes(
             n, "big"
         )
-        await self.stream.send_all(header + mask + masked)
+        async with self._send_lock:
+            await self.stream.send_all(header + mask + masked)
 
     async def next_messages(self) -> list[bytes]:
         """Read once from the socket; returns the complete text messages (maybe none).
@@ -207,7 +211,8 @@ class Websocket:
 
     async def _send_control(self, opcode: int, payload: bytes) -> None:
         mask = b"\x00\x00\x00\x00"  # a zero mask leaves the payload as it is
-        await self.stream.send_all(bytes((0x80 | opcode, 0x80 | len(payload))) + mask + payload)
+        async with self._send_lock:
+            await self.stream.send_all(bytes((0x80 | opcode, 0x80 | len(payload))) + mask + payload)
 
 
 class Client:

@@ -1,18 +1,31 @@
 """A room on this process: its members (websocket connections), its log, its cached state.
 
-Fan-out never waits: each member has a bounded queue filled with
-``send_nowait``; a member whose queue is full is dropped (close 4408) on the
-spot, so one slow client cannot delay the others or grow memory. The queued
-``(id, frame)`` item is shared by every queue: the frame was serialised once, by
-the bus, and fan-out allocates nothing per member (a backlog of 1000 members x
-256 frames would otherwise be 256,000 tuples for the garbage collector to scan).
+Fan-out never waits. Events are batched per room (:meth:`Room.fan_out`) and
+offered to the members together (:meth:`Room.flush`: the hub's writer task calls
+it once per turn of the scheduler, so at low load a batch is one event). A member
+whose connection's writer is idle (its queue empty, nothing of an earlier frame
+left to write) and whose socket can be written without waiting
+(:class:`FrameSocket`: the front door's websocket) is written to right there:
+one non-blocking ``send`` of the batch as one frame, encoded once for every
+member, and no task switch. Otherwise, or when the socket does not take the
+whole frame, the events go on the member's bounded queue with ``send_nowait``
+and the writer sends them (coalescing what has queued); a member whose queue is
+full is dropped (close 4408) on the spot, so one slow client cannot delay the
+others or grow memory. Events reach a member in the order they were offered
+either way: the fan-out writes only while the queue is empty, and a frame it
+could not write whole is finished by the writer before anything queued after it.
+
+The queued ``(id, frame)`` item is shared by every queue: the frame was
+serialised once, by the bus, and fan-out allocates nothing per member (a backlog
+of 1000 members x 256 frames would otherwise be 256,000 tuples for the garbage
+collector to scan).
 """
 
 from __future__ import annotations
 
 import collections
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import trio
 
@@ -22,13 +35,13 @@ from trioflix.chat.protocol import CloseCode
 from trioflix.chat.store import BanRecord, RoomSettings
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from trioflix.chat.limits import ChatLimits
     from trioflix.chat.store import RoomState
     from trioflix.store.users import User
 
-__all__ = ["LogEntry", "Member", "Room", "RoomLog", "sequence_base"]
+__all__ = ["FLUSH", "FrameSocket", "LogEntry", "Member", "Room", "RoomLog", "sequence_base"]
 
 # Kinds whose frames are subject to deletion; their history entries are hidden once deleted.
 DELETABLE = frozenset({"message", "superchat"})
@@ -77,6 +90,28 @@ def visible(entries: list[LogEntry]) -> list[LogEntry]:
     return [e for e in entries if not (e.kind in DELETABLE and e.seq in deleted)]
 
 
+# Queued to wake a member's writer when the fan-out's own write left part of a frame
+# unsent: the writer then finishes it (``FrameSocket.flush``). Compared by identity.
+FLUSH: tuple[int, str] = (0, "")
+
+
+@runtime_checkable
+class FrameSocket(Protocol):
+    """A connection the fan-out may write to itself: the front door's websocket
+    (:class:`trioflix.direct.websocket.DirectWebsocket`)."""
+
+    def send_nowait(self, text: str) -> bool:
+        """Start sending ``text`` without waiting: ``False`` when nothing was sent
+        (another send is under way); ``True`` when written whole or in part (then
+        :attr:`backlogged`). Raises ``trio.BrokenResourceError`` once the connection failed."""
+        ...
+
+    @property
+    def backlogged(self) -> bool: ...
+
+    async def flush(self) -> None: ...
+
+
 @dataclass(eq=False, slots=True, kw_only=True)
 class Member:
     """One websocket connection in a room.
@@ -85,6 +120,7 @@ class Member:
         ``outbox`` is the receive side of the bounded queue the connection's writer
         drains. :meth:`drop` removes the member and cancels ``scope`` (the
         connection's nursery) so the handler closes the socket with ``close_code``.
+        ``direct`` is set by the writer only while it waits on an empty queue.
     """
 
     user: User | None
@@ -93,17 +129,36 @@ class Member:
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     close_code: int | None = None
     room: Room | None = None
+    direct: FrameSocket | None = None  # the fan-out writes here itself (see the module doc)
+    welcome_last: int = 0  # events up to this id were in the welcome's history
 
     def offer(self, seq: int, frame: str) -> None:
-        """Queue a frame without waiting; a full queue drops this member (too slow)."""
-        self.offer_item((seq, frame))
+        """Send or queue a frame without waiting; a full queue drops this member (too slow)."""
+        self.offer_items(((seq, frame),), frame, seq)
 
-    def offer_item(self, item: tuple[int, str]) -> None:
-        """:meth:`offer` for an ``(id, frame)`` item that may be shared with other members."""
+    def offer_items(self, items: Sequence[tuple[int, str]], text: str, first: int) -> None:
+        """Send or queue ``(id, frame)`` items that may be shared with other members.
+
+        ``text`` is the items' frames joined by newlines (one websocket frame, as
+        the writer coalesces them), ``first`` their lowest non-zero id (0: none).
+        """
         if self.close_code is not None:
             return
+        if first and first <= self.welcome_last:
+            # A bus may deliver an event the welcome's history already had.
+            items = [(seq, f) for seq, f in items if not (seq and seq <= self.welcome_last)]
+            if not items:
+                return
+            text = "\n".join(f for _, f in items)
         try:
-            self.inbox.send_nowait(item)
+            if (direct := self.direct) is not None:
+                if direct.send_nowait(text):
+                    if not direct.backlogged:
+                        return
+                    items = (FLUSH,)
+                self.direct = None  # the queue again, in order, until the writer is idle
+            for item in items:
+                self.inbox.send_nowait(item)
         except trio.WouldBlock:
             self.drop(CloseCode.TOO_SLOW)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -134,6 +189,9 @@ class Room:
         self.viewers = 0  # last total announced to members
         self.live_viewers: dict[str, int] | None = None  # last live-stream counts announced
         self.on_drop: Callable[[int], None] | None = None  # the hub's metrics
+        # Called when the first event of a batch arrives: the hub's writer will flush it.
+        self.on_batch: Callable[[Room], None] | None = None
+        self._batch: list[tuple[int, str]] = []
         # Rate limiting per user (all of that user's connections to this process).
         self.buckets: dict[int, TokenBucket] = {}
         self.last_sent: dict[int, float] = {}
@@ -183,9 +241,24 @@ class Room:
                 state.emotes[event["code"]] = Emote(**event["emote"])
 
     def fan_out(self, seq: int, frame: str) -> None:
-        item = (seq, frame)
+        """Offer an event to every member: at the hub writer's next turn when the hub
+        has one running (``on_batch``), else at once."""
+        self._batch.append((seq, frame))
+        if len(self._batch) == 1 and self.on_batch is not None:
+            self.on_batch(self)
+        elif len(self._batch) >= self.limits.max_batch or self.on_batch is None:
+            self.flush()
+
+    def flush(self) -> None:
+        """Offer the events batched since the last flush to every member, as one frame."""
+        items = self._batch
+        if not items:
+            return
+        self._batch = []
+        text = items[0][1] if len(items) == 1 else "\n".join(frame for _, frame in items)
+        first = next((seq for seq, _ in items if seq), 0)
         for member in list(self.members):
-            member.offer_item(item)
+            member.offer_items(items, text, first)
 
     def rate_check(self, user_id: int, moderator: bool, now: float) -> float:
         """0.0 when ``user_id`` may send now, else the seconds to wait (rate limit)."""

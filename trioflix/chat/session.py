@@ -3,8 +3,9 @@
 Two tasks per connection, in one nursery: the reader (handles one client frame at
 a time, so a client that floods slows down only itself) and the writer (drains
 the member's bounded queue, coalescing queued frames into one websocket frame
-when the client has fallen behind). When the room drops the member (too slow,
-flooding), the nursery is cancelled and the socket is closed with the code.
+when the client has fallen behind; while it is idle, the fan-out writes to a
+direct socket itself). When the room drops the member (too slow, flooding), the
+nursery is cancelled and the socket is closed with the code.
 
 Failure policy: a misbehaving client gets error frames and, past a limit, a close
 code; an unexpected exception is logged with its traceback and closes only this
@@ -39,6 +40,7 @@ from trioflix.chat.protocol import (
     error_frame,
     nonce_of,
 )
+from trioflix.chat.room import FLUSH, FrameSocket
 from trioflix.store import StoreUnavailable
 from trioflix.store.users import get_user
 
@@ -144,8 +146,27 @@ async def _serve_member(ws: WebsocketLike, hub: ChatHub, member: Member, since: 
 
 async def _write(ws: WebsocketLike, member: Member, welcome_last: int, max_batch: int) -> None:
     outbox = member.outbox
+    member.welcome_last = welcome_last
+    # While this task waits on an empty queue, the fan-out writes to a direct socket
+    # itself (trioflix.chat.room): a delivery then wakes no task at all.
+    direct = ws if isinstance(ws, FrameSocket) else None
     while True:
-        seq, frame = await outbox.receive()
+        if direct is None:
+            item = await outbox.receive()
+        else:
+            try:
+                item = outbox.receive_nowait()
+            except trio.WouldBlock:  # once per spell of work, not per delivery
+                member.direct = direct
+                try:
+                    item = await outbox.receive()
+                finally:
+                    member.direct = None
+        if item is FLUSH:
+            assert direct is not None
+            await direct.flush()
+            continue
+        seq, frame = item
         if seq and seq <= welcome_last:
             continue  # already in the welcome's history
         # Coalesce what is already queued (never wait for more). ``queued`` is counted

@@ -6,7 +6,9 @@ It offers what Quart's ``websocket`` offers the routes (``accept``, ``receive``,
 Sending is the hot path (a chat message goes to every member of a room), so it
 skips wsproto's per-connection state: a server frame is unmasked, and without
 extensions its bytes depend on the payload alone. :func:`text_frame` encodes a
-text payload once and hands the same bytes to every connection that sends it.
+text payload once and hands the same bytes to every connection that sends it,
+and :meth:`DirectWebsocket.send_nowait` lets the task that fans a message out
+write it to the socket itself, without waking the connection's own task.
 That is why this websocket never negotiates permessage-deflate: a compressed
 frame would have to be made once per connection.
 """
@@ -14,6 +16,7 @@ frame would have to be made once per connection.
 from __future__ import annotations
 
 import functools
+import os
 from collections import deque
 from typing import TYPE_CHECKING, NoReturn
 
@@ -94,6 +97,46 @@ class DirectWebsocket:
 
     async def send(self, data: str | bytes) -> None:
         await self._send(text_frame(data) if isinstance(data, str) else binary_frame(data))
+
+    def send_nowait(self, text: str) -> bool:
+        """Start sending the text frame ``text`` from the calling task, without waiting.
+
+        The chat fan-out calls this for every member whose writer is idle, so that a
+        delivery costs one ``send`` system call and no task switch.
+
+        Returns:
+            ``False``, having sent nothing, while another send is under way or part
+            of an earlier frame waits; ``True`` when the frame is taken: written
+            whole, or in part with the rest kept for :meth:`flush` (:attr:`backlogged`).
+
+        Raises:
+            trio.BrokenResourceError: the connection failed.
+        """
+        if self._failed:
+            raise trio.BrokenResourceError("the websocket's connection failed")
+        if self._unsent is not None or self._send_lock.locked():
+            return False
+        data = text_frame(text)
+        try:
+            # The socket is non-blocking (trio's); closed, fileno() is -1: EBADF.
+            sent = os.write(self._socket.fileno(), data)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            self._failed = True
+            raise trio.BrokenResourceError(f"socket connection broken: {exc}") from exc
+        if sent < len(data):
+            self._unsent = memoryview(data)[sent:]
+        return True
+
+    @property
+    def backlogged(self) -> bool:
+        """Part of a frame waits to be written (by :meth:`flush` or the next send)."""
+        return self._unsent is not None
+
+    async def flush(self) -> None:
+        """Write what :meth:`send_nowait` (or a cancelled send) left unsent."""
+        await self._send(b"")
 
     async def receive(self) -> str | bytes:
         """The next whole message; pings are answered on the way."""

@@ -21,6 +21,26 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.parametrize("server", ["direct", "asgi"], indirect=True)
 
 
+async def reader_that_stops(server: Server) -> trio.socket.SocketType:
+    """A read-only client of alice's room that reads its welcome and then nothing, with a
+    4 KiB receive buffer: what the server writes to it soon waits."""
+    host, port = server.url.removeprefix("http://").split(":")
+    sock = trio.socket.socket()
+    sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_RCVBUF, 4096)
+    await sock.connect((host, int(port)))
+    stream = trio.SocketStream(sock)
+    await stream.send_all(
+        b"GET /ws/chat/alice HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    received = b""
+    with trio.fail_after(10):
+        while b"welcome" not in received:
+            received += await stream.receive_some(4096)
+    return sock
+
+
 @pytest.fixture
 def tight_limits(monkeypatch: pytest.MonkeyPatch) -> None:
     """A short outgoing queue and no sender limit, so a slow reader overflows quickly.
@@ -143,19 +163,26 @@ async def test_slow_consumer_is_dropped_without_slowing_the_room(
 async def test_the_served_chat_drops_a_member_past_256_waiting_frames(server: Server) -> None:
     """docs/chat-protocol.md: close 4408 when more than 256 frames wait for a client."""
     await server.register("alice")
+    frame = '{"pad":"' + "x" * 65536 + '"}'
     with trio.fail_after(20):
-        async with chat(server.url, "alice") as (_, _):
+        sock = await reader_that_stops(server)
+        with sock:
             room = server.app.trioflix.chat.rooms["alice"]
             (member,) = room.members
-            # No checkpoint from here on: the member's writer cannot drain anything (a
-            # writer parked in receive takes the first frame, which then is not waiting).
+            # No checkpoint from here on: the member's writer does not run. Under the
+            # front door the fan-out writes to the socket itself until it is full (its
+            # buffers hold some megabytes at most); from then on frames wait. Each
+            # event is flushed at once, as the hub's writer would at its next turn.
             seq = 0
             while member.inbox.statistics().current_buffer_used < 256:
                 seq += 1
-                room.fan_out(seq, "{}")
+                room.fan_out(seq, frame)
+                room.flush()
                 assert member.close_code is None, seq
+                assert seq < 1000, "the socket took more than its buffers can hold"
             assert member in room.members
-            room.fan_out(seq + 1, "{}")
+            room.fan_out(seq + 1, frame)
+            room.flush()
             assert member not in room.members and member.close_code == 4408
 
 
@@ -163,20 +190,7 @@ async def test_a_client_that_resets_mid_write_is_removed_quietly(
     tight_limits: None, server: Server, caplog: pytest.LogCaptureFixture
 ) -> None:
     alice, _ = await server.register("alice")
-    host, port = server.url.removeprefix("http://").split(":")
-    sock = trio.socket.socket()
-    sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_RCVBUF, 4096)
-    await sock.connect((host, int(port)))
-    stream = trio.SocketStream(sock)
-    await stream.send_all(
-        b"GET /ws/chat/alice HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-        b"Sec-WebSocket-Version: 13\r\n\r\n"
-    )
-    received = b""
-    with trio.fail_after(10):
-        while b"welcome" not in received:
-            received += await stream.receive_some(4096)
+    sock = await reader_that_stops(server)
     with trio.fail_after(30):
         async with chat(server.url, "alice", alice) as (sender, _):
             room = server.app.trioflix.chat.rooms["alice"]
