@@ -237,38 +237,73 @@ class TSMuxer:
         return self._packetize(AUDIO_PID, pes, pts, random_access=self.video_config is None)
 
     def _packetize(self, pid: int, pes: bytes, dts: int, *, random_access: bool) -> bytes:
-        out = bytearray()
-        pos = 0
-        first = True
-        while pos < len(pes):
-            # Adaptation field content after its length byte; None: no adaptation field.
-            field: bytes | None = None
-            if first:
-                flags = 0x40 if random_access else 0  # random_access_indicator
-                pcr = b""
-                if pid == self.pcr_pid:
-                    flags |= 0x10  # PCR_flag
-                    pcr = _encode_pcr((dts - PCR_LEAD_MS * 90) % _TS_CLOCK_WRAP)
-                if flags:
-                    field = bytes((flags,)) + pcr
-            room = _PAYLOAD_SIZE - (0 if field is None else 1 + len(field))
-            remaining = len(pes) - pos
-            if remaining < room:
-                # Fill the last packet with adaptation-field stuffing (13818-1 2.4.3.5).
-                stuffing = room - remaining
-                if field is not None:
-                    field += b"\xff" * stuffing
-                elif stuffing == 1:
-                    field = b""  # adaptation_field_length 0 is exactly one byte
-                else:
-                    field = b"\x00" + b"\xff" * (stuffing - 2)
-                room = remaining
-            control = 0x10 if field is None else 0x30
-            pusi = 0x40 if first else 0
-            out += bytes((0x47, pusi | (pid >> 8), pid & 0xFF, control | self._next_counter(pid)))
-            if field is not None:
-                out += bytes((len(field),)) + field
-            out += pes[pos : pos + room]
-            pos += room
-            first = False
-        return bytes(out)
+        # A frame's PES is tens of kilobytes: hundreds of packets. Only the first packet
+        # (PUSI, maybe an adaptation field) and the last (stuffing) are built one by one;
+        # the full packets between are a precomputed header and a slice of the PES each,
+        # interleaved by slice assignment and copied once by the final join.
+        size = len(pes)
+        counter = (self._counters.get(pid, -1) + 1) & 0x0F
+        flags = 0x40 if random_access else 0  # random_access_indicator
+        if pid == self.pcr_pid:
+            pcr = _encode_pcr((dts - PCR_LEAD_MS * 90) % _TS_CLOCK_WRAP)
+            field: bytes | None = bytes((flags | 0x10,)) + pcr  # PCR_flag
+        else:
+            field = bytes((flags,)) if flags else None
+        room = _PAYLOAD_SIZE - (0 if field is None else 1 + len(field))
+        if size <= room:
+            packet = _packet(pid, 0x40, counter, field, pes)
+            self._counters[pid] = counter
+            return packet
+        chunks: list[bytes | memoryview] = [_packet(pid, 0x40, counter, field, pes[:room])]
+        view = memoryview(pes)
+        full = (size - room) // _PAYLOAD_SIZE
+        if full:
+            start = (counter + 1) & 0x0F
+            headers = _CONTINUATION_HEADERS[pid]
+            rotated = (headers[start:] + headers[:start]) * (full // 16 + 1)
+            middle: list[bytes | memoryview] = [b""] * (2 * full)
+            middle[0::2] = rotated[:full]
+            end = room + full * _PAYLOAD_SIZE
+            middle[1::2] = [
+                view[pos : pos + _PAYLOAD_SIZE] for pos in range(room, end, _PAYLOAD_SIZE)
+            ]
+            chunks += middle
+            counter = (counter + full) & 0x0F
+        else:
+            end = room
+        if end < size:
+            counter = (counter + 1) & 0x0F
+            chunks.append(_packet(pid, 0, counter, None, view[end:]))
+        self._counters[pid] = counter
+        return b"".join(chunks)
+
+
+# The header of every packet but a PES packet's first and last, by PID and continuity
+# counter: no PUSI, payload only (adaptation_field_control '01').
+_CONTINUATION_HEADERS: Final = {
+    pid: tuple(bytes((0x47, pid >> 8, pid & 0xFF, 0x10 | c)) for c in range(16))
+    for pid in (VIDEO_PID, AUDIO_PID)
+}
+
+
+def _packet(
+    pid: int, pusi: int, counter: int, field: bytes | None, payload: bytes | memoryview
+) -> bytes:
+    """One TS packet carrying ``payload`` (at most what fits beside ``field``, the
+    adaptation field's content after its length byte; ``None``: no adaptation field),
+    filled with adaptation-field stuffing (13818-1 2.4.3.5) when the payload is short."""
+    room = _PAYLOAD_SIZE - (0 if field is None else 1 + len(field))
+    stuffing = room - len(payload)
+    if stuffing:
+        if field is not None:
+            field += b"\xff" * stuffing
+        elif stuffing == 1:
+            field = b""  # adaptation_field_length 0 is exactly one byte
+        else:
+            field = b"\x00" + b"\xff" * (stuffing - 2)
+    header = bytes(
+        (0x47, pusi | (pid >> 8), pid & 0xFF, (0x10 if field is None else 0x30) | counter)
+    )
+    if field is None:
+        return header + payload
+    return b"".join((header, bytes((len(field),)), field, payload))
