@@ -98,12 +98,13 @@ def _encode_pcr(base: int) -> bytes:
     )
 
 
-def _pes(stream_id: int, payload: bytes, pts: int, dts: int | None) -> bytes:
+def _pes_header(stream_id: int, payload_size: int, pts: int, dts: int | None) -> bytes:
+    """A PES packet's header, for a payload of ``payload_size`` bytes that follows it."""
     if dts is None:
         flags, header = 0x80, _encode_timestamp(0b0010, pts)
     else:
         flags, header = 0xC0, _encode_timestamp(0b0011, pts) + _encode_timestamp(0b0001, dts)
-    length = 3 + len(header) + len(payload)
+    length = 3 + len(header) + payload_size
     # PES_packet_length 0 means "unbounded", which 13818-1 2.4.3.7 allows only for video.
     packet_length = length if length <= 0xFFFF else 0
     # '10' marker, data_alignment_indicator set: every PES starts with an access unit.
@@ -113,7 +114,6 @@ def _pes(stream_id: int, payload: bytes, pts: int, dts: int | None) -> bytes:
         + packet_length.to_bytes(2, "big")
         + bytes((0x84, flags, len(header)))
         + header
-        + payload
     )
 
 
@@ -221,8 +221,9 @@ class TSMuxer:
         annex_b, random_access = to_annex_b(data, self.video_config)
         dts = self._ts90(dts_ms)
         pts = self._ts90(dts_ms + cts_ms)
-        pes = _pes(_VIDEO_STREAM_ID, annex_b, pts, dts if pts != dts else None)
-        return self._packetize(VIDEO_PID, pes, dts, random_access=keyframe or random_access)
+        header = _pes_header(_VIDEO_STREAM_ID, len(annex_b), pts, dts if pts != dts else None)
+        random_access = keyframe or random_access
+        return self._packetize(VIDEO_PID, header, annex_b, dts, random_access=random_access)
 
     def audio_frame(self, data: bytes, *, pts_ms: int) -> bytes:
         """Mux one raw AAC frame (an RTMP/FLV AAC raw packet's payload) as ADTS.
@@ -233,15 +234,21 @@ class TSMuxer:
         if self.audio_config is None:
             raise HLSError("audio frame before the AAC sequence header")
         pts = self._ts90(pts_ms)
-        pes = _pes(_AUDIO_STREAM_ID, adts_frame(data, self.audio_config), pts, None)
-        return self._packetize(AUDIO_PID, pes, pts, random_access=self.video_config is None)
+        adts = adts_frame(data, self.audio_config)
+        header = _pes_header(_AUDIO_STREAM_ID, len(adts), pts, None)
+        return self._packetize(
+            AUDIO_PID, header, adts, pts, random_access=self.video_config is None
+        )
 
-    def _packetize(self, pid: int, pes: bytes, dts: int, *, random_access: bool) -> bytes:
-        # A frame's PES is tens of kilobytes: hundreds of packets. Only the first packet
-        # (PUSI, maybe an adaptation field) and the last (stuffing) are built one by one;
-        # the full packets between are a precomputed header and a slice of the PES each,
-        # interleaved by slice assignment and copied once by the final join.
-        size = len(pes)
+    def _packetize(
+        self, pid: int, header: bytes, payload: bytes, dts: int, *, random_access: bool
+    ) -> bytes:
+        # One PES packet (``header`` + ``payload``, never copied whole) in TS packets. A
+        # frame's PES is tens of kilobytes: hundreds of packets. Only the first packet
+        # (PUSI, the PES header, maybe an adaptation field) and the last (stuffing) are
+        # built one by one; the full packets between are a precomputed header and a slice
+        # of the payload each, interleaved by slice assignment and copied once by the join.
+        size = len(payload)
         counter = (self._counters.get(pid, -1) + 1) & 0x0F
         flags = 0x40 if random_access else 0  # random_access_indicator
         if pid == self.pcr_pid:
@@ -249,28 +256,30 @@ class TSMuxer:
             field: bytes | None = bytes((flags | 0x10,)) + pcr  # PCR_flag
         else:
             field = bytes((flags,)) if flags else None
-        room = _PAYLOAD_SIZE - (0 if field is None else 1 + len(field))
+        # Payload bytes in the first packet, after the PES header (at most 19 bytes, so
+        # it always fits there whole).
+        room = _PAYLOAD_SIZE - (0 if field is None else 1 + len(field)) - len(header)
         if size <= room:
-            packet = _packet(pid, 0x40, counter, field, pes)
+            packet = _packet(pid, 0x40, counter, field, header + payload)
             self._counters[pid] = counter
             return packet
-        chunks: list[bytes | memoryview] = [_packet(pid, 0x40, counter, field, pes[:room])]
-        view = memoryview(pes)
+        chunks: list[bytes | memoryview] = [
+            _packet(pid, 0x40, counter, field, header + payload[:room])
+        ]
+        view = memoryview(payload)
         full = (size - room) // _PAYLOAD_SIZE
+        end = room + full * _PAYLOAD_SIZE
         if full:
             start = (counter + 1) & 0x0F
             headers = _CONTINUATION_HEADERS[pid]
             rotated = (headers[start:] + headers[:start]) * (full // 16 + 1)
             middle: list[bytes | memoryview] = [b""] * (2 * full)
             middle[0::2] = rotated[:full]
-            end = room + full * _PAYLOAD_SIZE
             middle[1::2] = [
                 view[pos : pos + _PAYLOAD_SIZE] for pos in range(room, end, _PAYLOAD_SIZE)
             ]
             chunks += middle
             counter = (counter + full) & 0x0F
-        else:
-            end = room
         if end < size:
             counter = (counter + 1) & 0x0F
             chunks.append(_packet(pid, 0, counter, None, view[end:]))
