@@ -44,8 +44,9 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import trio
@@ -54,6 +55,9 @@ from bench.live import HOST, Server, Trioflix, cpu_seconds, serving
 from protocols import amf, flv, hls
 from trioflix.live.hls.ladder_process import ENDLESS_GOP
 from trioflix.live.hls.ladder_spec import CUT_MARKER
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 RUNGS = [("720p", 1280, 720, 2800), ("480p", 854, 480, 1400), ("360p", 640, 360, 800)]
 PRESET = "veryfast"
@@ -317,6 +321,10 @@ def _media_path(server: Server, index: int) -> str:
     return server.media_path(index) if isinstance(server, TrioflixHLS) else server.play_path(index)
 
 
+def _media_url(server: Server, index: int) -> str:
+    return f"http://{HOST}:{server.http_port}{_media_path(server, index)}"
+
+
 def _lists_a_segment(text: str) -> bool:
     return any(line and not line.startswith("#") for line in text.splitlines())
 
@@ -359,36 +367,52 @@ async def _record_first(
     found[kind] = await _first(client, path, listed)
 
 
-async def hls_cpu(server: Server, source: Path, streams: int, window_s: float) -> dict[str, Any]:
-    """Server CPU per stream-second with ``streams`` publishers, HLS written by the server."""
+async def hls_cpu(
+    servers: Sequence[Server], source: Path, streams: int, window_s: float
+) -> dict[str, dict[str, Any]]:
+    """Server CPU per stream-second with ``streams`` publishers each, HLS written by the
+    server, by server name. The servers run at once and their CPU is read over the same
+    window: on a shared machine one server's run alone can see twice the load of
+    another's; paired, all see the same."""
     seconds = CPU_WARMUP_S + window_s + LATENCY_DEADLINE_S + streams * LIVE_STAGGER_S
-    async with serving(server, f"hls-cpu-{streams}") as running, trio.open_nursery() as nursery:
-        if isinstance(server, Trioflix):
-            await server.create_channels(streams)
+    async with AsyncExitStack() as stack:
+        running = [
+            await stack.enter_async_context(serving(server, f"hls-cpu-{streams}"))
+            for server in servers
+        ]
+        client = await stack.enter_async_context(httpx.AsyncClient())
+        nursery = await stack.enter_async_context(trio.open_nursery())
+        for server in servers:
+            if isinstance(server, Trioflix):
+                await server.create_channels(streams)
         for index in range(streams):
-            log = server.workdir / f"ffmpeg-{server.name}-hls-{index}.log"
-            nursery.start_soon(_publish, source, server.publish_url(index), seconds, log)
+            for server in servers:
+                log = server.workdir / f"ffmpeg-{server.name}-hls-{index}.log"
+                nursery.start_soon(_publish, source, server.publish_url(index), seconds, log)
             await trio.sleep(LIVE_STAGGER_S)
-        async with httpx.AsyncClient(base_url=f"http://{HOST}:{server.http_port}") as client:
+        for server in servers:
             for index in range(streams):
-                if await _first(client, _media_path(server, index), listed=True) is None:
+                if await _first(client, _media_url(server, index), listed=True) is None:
                     raise TimeoutError(f"{server.name}: stream {index} never listed a segment")
-            await trio.sleep(CPU_WARMUP_S)
-            cpu0, t0 = cpu_seconds(running.pid), time.monotonic()
-            await trio.sleep(window_s)
-            cpu1, t1 = cpu_seconds(running.pid), time.monotonic()
+        await trio.sleep(CPU_WARMUP_S)
+        cpu0, t0 = [cpu_seconds(r.pid) for r in running], time.monotonic()
+        await trio.sleep(window_s)
+        cpu1, t1 = [cpu_seconds(r.pid) for r in running], time.monotonic()
+        result: dict[str, dict[str, Any]] = {}
+        for server, before, after in zip(servers, cpu0, cpu1, strict=True):
             alive = 0
             for index in range(streams):  # still segmenting at the end of the window?
-                response = await client.get(_media_path(server, index))
+                response = await client.get(_media_url(server, index))
                 alive += response.status_code == 200 and "#EXT-X-ENDLIST" not in response.text
+            result[server.name] = {
+                "streams": streams,
+                "window_s": round(t1 - t0, 2),
+                "cpu_s": round(after - before, 3),
+                "cpu_per_stream_s": round((after - before) / (streams * (t1 - t0)), 5),
+                "streams_live_at_end": alive,
+            }
         nursery.cancel_scope.cancel()  # the publishers: the window is over
-    return {
-        "streams": streams,
-        "window_s": round(t1 - t0, 2),
-        "cpu_s": round(cpu1 - cpu0, 3),
-        "cpu_per_stream_s": round((cpu1 - cpu0) / (streams * (t1 - t0)), 5),
-        "streams_live_at_end": alive,
-    }
+    return result
 
 
 async def hls_latency(server: Server, source: Path, runs: int) -> dict[str, Any]:
@@ -431,8 +455,8 @@ async def live_cpu(
     workdir: Path, source: Path, streams: int, window_s: float, rounds: int
 ) -> dict[str, Any]:
     """Server CPU per stream of trioflix with LL-HLS on (the default), with it off, and of
-    nginx-rtmp: each started fresh per measurement, the three in turn for ``rounds``
-    rounds so that a shared machine's load falls on all three; medians."""
+    nginx-rtmp, the three paired (:func:`hls_cpu`), each started fresh per round; the
+    medians of ``rounds`` rounds."""
     result: dict[str, Any] = {}
     runs: dict[str, list[dict[str, Any]]] = {}
     for round_ in range(rounds):
@@ -444,9 +468,8 @@ async def live_cpu(
         result["nginx"] = servers[2].describe()
         for server in servers:
             server.workdir.mkdir(exist_ok=True)
-            runs.setdefault(server.name, []).append(
-                await hls_cpu(server, source, streams, window_s)
-            )
+        for name, run in (await hls_cpu(servers, source, streams, window_s)).items():
+            runs.setdefault(name, []).append(run)
     for name, measured in runs.items():
         per_stream = [m["cpu_per_stream_s"] for m in measured]
         result[f"{name}_cpu"] = {
