@@ -23,7 +23,11 @@
   and temporary paths (never the system service):
   (a) server CPU per stream-second (``/proc`` utime + stime of the process tree)
   with N ffmpeg ``-re -c copy`` publishers of the 1080p source, over a window that
-  starts once every stream lists a segment;
+  starts once every stream lists a segment: trioflix with LL-HLS on (the default:
+  CMAF parts beside the TS segments), trioflix with ``--hls-part off`` and
+  nginx-rtmp running at once, their CPU read over the same window (paired, so a
+  loaded machine's noise falls on all three), for a few rounds; medians.
+  ``--only passthrough`` runs this alone;
   (b) per run, a fresh channel: time from starting the publisher to the first
   playlist a player gets (trioflix: the master playlist, which waits for the first
   segment; nginx-rtmp: its one playlist) and to the first segment listed in the
