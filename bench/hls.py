@@ -218,7 +218,7 @@ LATENCY_DEADLINE_S = 15.0  # publish start to a listed segment; past this, a fai
 LATENCY_PUBLISH_S = 6.0  # each latency run's publish: three segments' worth
 LIVE_STAGGER_S = 0.2  # between the CPU run's publishers' starts
 CPU_WARMUP_S = 3.0  # after every stream lists a segment: handshakes and first cuts are over
-LIVE_BUDGET_S = 600.0  # the live part takes ~4 min; past this something is stuck
+LIVE_BUDGET_S = 900.0  # the live part takes ~5 min on a loaded machine; past this, stuck
 
 
 class NginxRtmp(Server):
@@ -292,21 +292,25 @@ def nginx_rtmp_version() -> str:
 class TrioflixHLS(Trioflix):
     """``trioflix serve --hls-ladder off --hls-segment 2``: the source rendition only.
 
-    ``part_ms`` is ``--hls-part``: ``None`` keeps the default (LL-HLS on, CMAF parts
-    written beside the TS segments); ``"off"`` turns LL-HLS off.
+    ``part`` is ``--hls-part``: ``None`` keeps the default (LL-HLS on, CMAF parts
+    beside the TS segments); ``"off"`` turns LL-HLS off. ``tree``: run the trioflix of
+    that source tree (another checkout, for a before/after run) instead of this one's.
     """
 
-    def __init__(self, workdir: Path, part: str | None = None) -> None:
+    def __init__(self, workdir: Path, part: str | None = None, tree: Path | None = None) -> None:
         super().__init__(workdir)
         self.part = part
+        self.tree = tree
+        self.name = "trioflix" if tree is None else "baseline"
         if part is not None:
-            self.name = f"trioflix-part-{part}"
+            self.name += f"-part-{part}"
 
     def command(self) -> list[str]:
         command = super().command()
         command[command.index("--hls") + 1] = "on"  # the FLV-only base turns HLS off
         command += ["--hls-ladder", "off", "--hls-segment", str(SEGMENT_S)]
-        return command + ([] if self.part is None else ["--hls-part", self.part])
+        command += [] if self.part is None else ["--hls-part", self.part]
+        return command if self.tree is None else ["env", f"PYTHONPATH={self.tree}", *command]
 
     def master_path(self, index: int) -> str:
         return f"/live/{self.channel(index)}/master.m3u8"
@@ -378,7 +382,9 @@ async def hls_cpu(
     server, by server name. The servers run at once and their CPU is read over the same
     window: on a shared machine one server's run alone can see twice the load of
     another's; paired, all see the same."""
-    seconds = CPU_WARMUP_S + window_s + LATENCY_DEADLINE_S + streams * LIVE_STAGGER_S
+    # The publishers are cancelled when the window is over; until then they must outlast
+    # every server's start-up and first segments, however slow a loaded machine makes them.
+    seconds = LIVE_BUDGET_S
     async with AsyncExitStack() as stack:
         running = [
             await stack.enter_async_context(serving(server, f"hls-cpu-{streams}"))
@@ -456,20 +462,32 @@ async def hls_latency(server: Server, source: Path, runs: int) -> dict[str, Any]
 
 
 async def live_cpu(
-    workdir: Path, source: Path, streams: int, window_s: float, rounds: int
+    workdir: Path,
+    source: Path,
+    streams: int,
+    window_s: float,
+    rounds: int,
+    baseline: Path | None = None,
 ) -> dict[str, Any]:
     """Server CPU per stream of trioflix with LL-HLS on (the default), with it off, and of
     nginx-rtmp, the three paired (:func:`hls_cpu`), each started fresh per round; the
-    medians of ``rounds`` rounds."""
+    medians of ``rounds`` rounds. ``baseline``: another source tree's trioflix, LL-HLS
+    on and off, runs in the same pairing (before/after)."""
     result: dict[str, Any] = {}
     runs: dict[str, list[dict[str, Any]]] = {}
     for round_ in range(rounds):
+        nginx = NginxRtmp(workdir / f"n-cpu-{round_}")
         servers: list[Server] = [
             TrioflixHLS(workdir / f"t-cpu-{round_}"),
             TrioflixHLS(workdir / f"t-off-cpu-{round_}", part="off"),
-            NginxRtmp(workdir / f"n-cpu-{round_}"),
+            nginx,
         ]
-        result["nginx"] = servers[2].describe()
+        if baseline is not None:
+            servers += [
+                TrioflixHLS(workdir / f"b-cpu-{round_}", tree=baseline),
+                TrioflixHLS(workdir / f"b-off-cpu-{round_}", part="off", tree=baseline),
+            ]
+        result["nginx"] = nginx.describe()
         for server in servers:
             server.workdir.mkdir(exist_ok=True)
         for name, run in (await hls_cpu(servers, source, streams, window_s)).items():
@@ -480,19 +498,26 @@ async def live_cpu(
             "runs": measured,
             "cpu_per_stream_s": round(statistics.median(per_stream), 5),
         }
-    nginx = result["nginx-rtmp_cpu"]["cpu_per_stream_s"]
-    for name, key in (("trioflix", "ll_hls_on"), ("trioflix-part-off", "ll_hls_off")):
-        result[f"cpu_ratio_{key}_over_nginx"] = round(
-            result[f"{name}_cpu"]["cpu_per_stream_s"] / nginx, 2
-        )
+    nginx_cpu = result["nginx-rtmp_cpu"]["cpu_per_stream_s"]
+    for name in runs:
+        if name != "nginx-rtmp":
+            result[f"cpu_ratio_{name}_over_nginx"] = round(
+                result[f"{name}_cpu"]["cpu_per_stream_s"] / nginx_cpu, 2
+            )
     return result
 
 
 async def live_hls(
-    workdir: Path, source: Path, streams: int, window_s: float, runs: int, rounds: int
+    workdir: Path,
+    source: Path,
+    streams: int,
+    window_s: float,
+    runs: int,
+    rounds: int,
+    baseline: Path | None,
 ) -> dict[str, Any]:
     """CPU per stream (:func:`live_cpu`), then latency, trioflix and nginx-rtmp in turn."""
-    result = await live_cpu(workdir, source, streams, window_s, rounds)
+    result = await live_cpu(workdir, source, streams, window_s, rounds, baseline)
     if runs:
         for server in (TrioflixHLS(workdir / "t-lat"), NginxRtmp(workdir / "n-lat")):
             server.workdir.mkdir(exist_ok=True)
@@ -501,10 +526,16 @@ async def live_hls(
 
 
 async def _bounded_live(
-    workdir: Path, source: Path, streams: int, window_s: float, runs: int, rounds: int
+    workdir: Path,
+    source: Path,
+    streams: int,
+    window_s: float,
+    runs: int,
+    rounds: int,
+    baseline: Path | None,
 ) -> dict[str, Any]:
     with trio.fail_after(LIVE_BUDGET_S):
-        return await live_hls(workdir, source, streams, window_s, runs, rounds)
+        return await live_hls(workdir, source, streams, window_s, runs, rounds, baseline)
 
 
 def main() -> None:
@@ -515,6 +546,12 @@ def main() -> None:
         "--only",
         choices=["ladder", "live", "passthrough"],
         help="run one part (default: ladder and live); passthrough: live CPU per stream only",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout of another trioflix tree (e.g. main) to run beside this one's,"
+        " for a before/after of the passthrough CPU in the same pairing",
     )
     args = parser.parse_args()
     seconds, reps = (8, 1) if args.quick else (20, 3)
@@ -554,7 +591,9 @@ def main() -> None:
                 "repetitions": reps,
             }
         if args.only != "ladder":
-            live = trio.run(_bounded_live, Path(tmp), source, streams, window_s, runs, rounds)
+            live = trio.run(
+                _bounded_live, Path(tmp), source, streams, window_s, runs, rounds, args.baseline
+            )
             if runs:
                 lat_t, lat_n = live["trioflix_latency"], live["nginx-rtmp_latency"]
                 live |= {
