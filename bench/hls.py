@@ -23,7 +23,11 @@
   and temporary paths (never the system service):
   (a) server CPU per stream-second (``/proc`` utime + stime of the process tree)
   with N ffmpeg ``-re -c copy`` publishers of the 1080p source, over a window that
-  starts once every stream lists a segment;
+  starts once every stream lists a segment: trioflix with LL-HLS on (the default:
+  CMAF parts beside the TS segments), trioflix with ``--hls-part off`` and
+  nginx-rtmp running at once, their CPU read over the same window (paired, so a
+  loaded machine's noise falls on all three), for a few rounds; medians.
+  ``--only passthrough`` runs this alone;
   (b) per run, a fresh channel: time from starting the publisher to the first
   playlist a player gets (trioflix: the master playlist, which waits for the first
   segment; nginx-rtmp: its one playlist) and to the first segment listed in the
@@ -44,8 +48,9 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import trio
@@ -64,6 +69,9 @@ from bench.live import (
 from protocols import amf, flv, hls
 from trioflix.live.hls.ladder_process import ENDLESS_GOP
 from trioflix.live.hls.ladder_spec import CUT_MARKER
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 RUNGS = [("720p", 1280, 720, 2800), ("480p", 854, 480, 1400), ("360p", 640, 360, 800)]
 PRESET = "veryfast"
@@ -218,7 +226,7 @@ LATENCY_DEADLINE_S = 15.0  # publish start to a listed segment; past this, a fai
 LATENCY_PUBLISH_S = 6.0  # each latency run's publish: three segments' worth
 LIVE_STAGGER_S = 0.2  # between the CPU run's publishers' starts
 CPU_WARMUP_S = 3.0  # after every stream lists a segment: handshakes and first cuts are over
-LIVE_BUDGET_S = 240.0  # the live part takes ~90 s; past this something is stuck
+LIVE_BUDGET_S = 900.0  # the live part takes ~5 min on a loaded machine; past this, stuck
 
 
 class NginxRtmp(Server):
@@ -275,10 +283,27 @@ class NginxRtmp(Server):
 
 
 class TrioflixHLS(Trioflix):
-    """``trioflix serve --hls-ladder off --hls-segment 2``: the source rendition only."""
+    """``trioflix serve --hls-ladder off --hls-segment 2``: the source rendition only.
+
+    ``part`` is ``--hls-part``: ``None`` keeps the default (LL-HLS on, CMAF parts
+    beside the TS segments); ``"off"`` turns LL-HLS off. ``tree``: run the trioflix of
+    that source tree (another checkout, for a before/after run) instead of this one's.
+    """
+
+    def __init__(self, workdir: Path, part: str | None = None, tree: Path | None = None) -> None:
+        super().__init__(workdir)
+        self.part = part
+        self.tree = tree
+        self.name = "trioflix" if tree is None else "baseline"
+        if part is not None:
+            self.name += f"-part-{part}"
 
     def command(self) -> list[str]:
-        return [*super().command(), "--hls-segment", str(SEGMENT_S)]
+        command = super().command()
+        command[command.index("--hls") + 1] = "on"  # the FLV-only base turns HLS off
+        command += ["--hls-ladder", "off", "--hls-segment", str(SEGMENT_S)]
+        command += [] if self.part is None else ["--hls-part", self.part]
+        return command if self.tree is None else ["env", f"PYTHONPATH={self.tree}", *command]
 
     def master_path(self, index: int) -> str:
         return f"/live/{self.channel(index)}/master.m3u8"
@@ -295,6 +320,10 @@ def _master_path(server: Server, index: int) -> str:
 def _media_path(server: Server, index: int) -> str:
     """The playlist that lists segments."""
     return server.media_path(index) if isinstance(server, TrioflixHLS) else server.play_path(index)
+
+
+def _media_url(server: Server, index: int) -> str:
+    return f"http://{HOST}:{server.http_port}{_media_path(server, index)}"
 
 
 def _lists_a_segment(text: str) -> bool:
@@ -339,36 +368,54 @@ async def _record_first(
     found[kind] = await _first(client, path, listed)
 
 
-async def hls_cpu(server: Server, source: Path, streams: int, window_s: float) -> dict[str, Any]:
-    """Server CPU per stream-second with ``streams`` publishers, HLS written by the server."""
-    seconds = CPU_WARMUP_S + window_s + LATENCY_DEADLINE_S + streams * LIVE_STAGGER_S
-    async with serving(server, f"hls-cpu-{streams}") as running, trio.open_nursery() as nursery:
-        if isinstance(server, Trioflix):
-            await server.create_channels(streams)
+async def hls_cpu(
+    servers: Sequence[Server], source: Path, streams: int, window_s: float
+) -> dict[str, dict[str, Any]]:
+    """Server CPU per stream-second with ``streams`` publishers each, HLS written by the
+    server, by server name. The servers run at once and their CPU is read over the same
+    window: on a shared machine one server's run alone can see twice the load of
+    another's; paired, all see the same."""
+    # The publishers are cancelled when the window is over; until then they must outlast
+    # every server's start-up and first segments, however slow a loaded machine makes them.
+    seconds = LIVE_BUDGET_S
+    async with AsyncExitStack() as stack:
+        running = [
+            await stack.enter_async_context(serving(server, f"hls-cpu-{streams}"))
+            for server in servers
+        ]
+        client = await stack.enter_async_context(httpx.AsyncClient())
+        nursery = await stack.enter_async_context(trio.open_nursery())
+        for server in servers:
+            if isinstance(server, Trioflix):
+                await server.create_channels(streams)
         for index in range(streams):
-            log = server.workdir / f"ffmpeg-{server.name}-hls-{index}.log"
-            nursery.start_soon(_publish, source, server.publish_url(index), seconds, log)
+            for server in servers:
+                log = server.workdir / f"ffmpeg-{server.name}-hls-{index}.log"
+                nursery.start_soon(_publish, source, server.publish_url(index), seconds, log)
             await trio.sleep(LIVE_STAGGER_S)
-        async with httpx.AsyncClient(base_url=f"http://{HOST}:{server.http_port}") as client:
+        for server in servers:
             for index in range(streams):
-                if await _first(client, _media_path(server, index), listed=True) is None:
+                if await _first(client, _media_url(server, index), listed=True) is None:
                     raise TimeoutError(f"{server.name}: stream {index} never listed a segment")
-            await trio.sleep(CPU_WARMUP_S)
-            cpu0, t0 = cpu_seconds(running.pid), time.monotonic()
-            await trio.sleep(window_s)
-            cpu1, t1 = cpu_seconds(running.pid), time.monotonic()
+        await trio.sleep(CPU_WARMUP_S)
+        cpu0, t0 = [cpu_seconds(r.pid) for r in running], time.monotonic()
+        await trio.sleep(window_s)
+        cpu1, t1 = [cpu_seconds(r.pid) for r in running], time.monotonic()
+        result: dict[str, dict[str, Any]] = {}
+        for server, before, after in zip(servers, cpu0, cpu1, strict=True):
             alive = 0
             for index in range(streams):  # still segmenting at the end of the window?
-                response = await client.get(_media_path(server, index))
+                response = await client.get(_media_url(server, index))
                 alive += response.status_code == 200 and "#EXT-X-ENDLIST" not in response.text
+            result[server.name] = {
+                "streams": streams,
+                "window_s": round(t1 - t0, 2),
+                "cpu_s": round(after - before, 3),
+                "cpu_per_stream_s": round((after - before) / (streams * (t1 - t0)), 5),
+                "streams_live_at_end": alive,
+            }
         nursery.cancel_scope.cancel()  # the publishers: the window is over
-    return {
-        "streams": streams,
-        "window_s": round(t1 - t0, 2),
-        "cpu_s": round(cpu1 - cpu0, 3),
-        "cpu_per_stream_s": round((cpu1 - cpu0) / (streams * (t1 - t0)), 5),
-        "streams_live_at_end": alive,
-    }
+    return result
 
 
 async def hls_latency(server: Server, source: Path, runs: int) -> dict[str, Any]:
@@ -407,36 +454,103 @@ async def hls_latency(server: Server, source: Path, runs: int) -> dict[str, Any]
     }
 
 
-async def live_hls(
-    workdir: Path, source: Path, streams: int, window_s: float, runs: int
+async def live_cpu(
+    workdir: Path,
+    source: Path,
+    streams: int,
+    window_s: float,
+    rounds: int,
+    baseline: Path | None = None,
 ) -> dict[str, Any]:
-    """trioflix and nginx-rtmp, each started fresh per measurement, alternating."""
-    servers: list[Server] = [TrioflixHLS(workdir / "t-cpu"), NginxRtmp(workdir / "n-cpu")]
-    result: dict[str, Any] = {"nginx": servers[1].describe()}
-    for server in servers:
-        server.workdir.mkdir(exist_ok=True)
-        result[f"{server.name}_cpu"] = await hls_cpu(server, source, streams, window_s)
-    for server in (TrioflixHLS(workdir / "t-lat"), NginxRtmp(workdir / "n-lat")):
-        server.workdir.mkdir(exist_ok=True)
-        result[f"{server.name}_latency"] = await hls_latency(server, source, runs)
+    """Server CPU per stream of trioflix with LL-HLS on (the default), with it off, and of
+    nginx-rtmp, the three paired (:func:`hls_cpu`), each started fresh per round; the
+    medians of ``rounds`` rounds. ``baseline``: another source tree's trioflix, LL-HLS
+    on and off, runs in the same pairing (before/after)."""
+    result: dict[str, Any] = {}
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for round_ in range(rounds):
+        nginx = NginxRtmp(workdir / f"n-cpu-{round_}")
+        servers: list[Server] = [
+            TrioflixHLS(workdir / f"t-cpu-{round_}"),
+            TrioflixHLS(workdir / f"t-off-cpu-{round_}", part="off"),
+            nginx,
+        ]
+        if baseline is not None:
+            servers += [
+                TrioflixHLS(workdir / f"b-cpu-{round_}", tree=baseline),
+                TrioflixHLS(workdir / f"b-off-cpu-{round_}", part="off", tree=baseline),
+            ]
+        result["nginx"] = nginx.describe()
+        for server in servers:
+            server.workdir.mkdir(exist_ok=True)
+        for name, run in (await hls_cpu(servers, source, streams, window_s)).items():
+            runs.setdefault(name, []).append(run)
+    for name, measured in runs.items():
+        per_stream = [m["cpu_per_stream_s"] for m in measured]
+        result[f"{name}_cpu"] = {
+            "runs": measured,
+            "cpu_per_stream_s": round(statistics.median(per_stream), 5),
+        }
+    nginx_cpu = result["nginx-rtmp_cpu"]["cpu_per_stream_s"]
+    for name in runs:
+        if name != "nginx-rtmp":
+            result[f"cpu_ratio_{name}_over_nginx"] = round(
+                result[f"{name}_cpu"]["cpu_per_stream_s"] / nginx_cpu, 2
+            )
+    return result
+
+
+async def live_hls(
+    workdir: Path,
+    source: Path,
+    streams: int,
+    window_s: float,
+    runs: int,
+    rounds: int,
+    baseline: Path | None,
+) -> dict[str, Any]:
+    """CPU per stream (:func:`live_cpu`), then latency, trioflix and nginx-rtmp in turn."""
+    result = await live_cpu(workdir, source, streams, window_s, rounds, baseline)
+    if runs:
+        for server in (TrioflixHLS(workdir / "t-lat"), NginxRtmp(workdir / "n-lat")):
+            server.workdir.mkdir(exist_ok=True)
+            result[f"{server.name}_latency"] = await hls_latency(server, source, runs)
     return result
 
 
 async def _bounded_live(
-    workdir: Path, source: Path, streams: int, window_s: float, runs: int
+    workdir: Path,
+    source: Path,
+    streams: int,
+    window_s: float,
+    runs: int,
+    rounds: int,
+    baseline: Path | None,
 ) -> dict[str, Any]:
     with trio.fail_after(LIVE_BUDGET_S):
-        return await live_hls(workdir, source, streams, window_s, runs)
+        return await live_hls(workdir, source, streams, window_s, runs, rounds, baseline)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--only", choices=["ladder", "live"], help="run one part (default: both)")
+    parser.add_argument(
+        "--only",
+        choices=["ladder", "live", "passthrough"],
+        help="run one part (default: ladder and live); passthrough: live CPU per stream only",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout of another trioflix tree (e.g. main) to run beside this one's,"
+        " for a before/after of the passthrough CPU in the same pairing",
+    )
     args = parser.parse_args()
     seconds, reps = (8, 1) if args.quick else (20, 3)
-    streams, window_s, runs = (2, 6.0, 1) if args.quick else (4, 15.0, 3)
+    streams, window_s, runs, rounds = (2, 6.0, 1, 1) if args.quick else (4, 15.0, 3, 2)
+    if args.only == "passthrough":
+        runs = 0
     result: dict[str, Any] = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
         f"{platform.system()} {platform.release()}, Python {platform.python_version()}",
@@ -447,7 +561,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="trioflix-bench-hls-") as tmp:
         source = Path(tmp) / "source-1080p.flv"
         make_source(source, seconds)
-        if args.only != "live":
+        if args.only is None or args.only == "ladder":
             tags = read_tags(source)
             feed, cuts = ladder_input(tags)
             ours, theirs = [], []
@@ -470,20 +584,20 @@ def main() -> None:
                 "repetitions": reps,
             }
         if args.only != "ladder":
-            live = trio.run(_bounded_live, Path(tmp), source, streams, window_s, runs)
-            cpu_t, cpu_n = live["trioflix_cpu"], live["nginx-rtmp_cpu"]
-            lat_t, lat_n = live["trioflix_latency"], live["nginx-rtmp_latency"]
-            result["live_hls"] = live | {
-                "cpu_ratio_trioflix_over_nginx": round(
-                    cpu_t["cpu_per_stream_s"] / cpu_n["cpu_per_stream_s"], 2
-                ),
-                "first_playlist_ratio_trioflix_over_nginx": round(
-                    lat_t["first_playlist_median_s"] / lat_n["first_playlist_median_s"], 2
-                ),
-                "segment_listed_ratio_trioflix_over_nginx": round(
-                    lat_t["segment_listed_median_s"] / lat_n["segment_listed_median_s"], 2
-                ),
-            }
+            live = trio.run(
+                _bounded_live, Path(tmp), source, streams, window_s, runs, rounds, args.baseline
+            )
+            if runs:
+                lat_t, lat_n = live["trioflix_latency"], live["nginx-rtmp_latency"]
+                live |= {
+                    "first_playlist_ratio_trioflix_over_nginx": round(
+                        lat_t["first_playlist_median_s"] / lat_n["first_playlist_median_s"], 2
+                    ),
+                    "segment_listed_ratio_trioflix_over_nginx": round(
+                        lat_t["segment_listed_median_s"] / lat_n["segment_listed_median_s"], 2
+                    ),
+                }
+            result["live_hls"] = live
     result["load_average_after"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     result["wall_s"] = round(time.monotonic() - started, 1)
     print(json.dumps(result, indent=2))

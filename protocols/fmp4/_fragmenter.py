@@ -103,7 +103,10 @@ class Fragment:
         independent: It starts with a video keyframe, or it is audio of an audio-only
             stream: EXT-X-PART's INDEPENDENT=YES.
         tracks: One :class:`TrackRun` per track with samples, video first.
-        data: ``moof`` + ``mdat``.
+        chunks: ``moof`` + ``mdat`` in order: the boxes, then every sample as it was
+            added. Joined only when someone asks (:attr:`data`): a part of a 6 Mbit/s
+            stream is hundreds of kilobytes, and a fresh buffer that large is a fresh
+            memory mapping, page-faulted in, for each one.
     """
 
     sequence: int
@@ -111,12 +114,17 @@ class Fragment:
     duration_ms: int
     independent: bool
     tracks: tuple[TrackRun, ...]
-    data: bytes = field(repr=False)
+    chunks: tuple[bytes, ...] = field(repr=False)
+
+    @property
+    def data(self) -> bytes:
+        """``moof`` + ``mdat`` in one buffer (:attr:`chunks` joined: a copy)."""
+        return b"".join(self.chunks)
 
     @property
     def size(self) -> int:
         """Bytes of :attr:`data`, for EXT-X-BYTERANGE or a part's length."""
-        return len(self.data)
+        return sum(map(len, self.chunks))
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,7 +306,7 @@ class Fragmenter:
         for track, samples, _ in runs:
             del track.samples[: len(samples)]
             self._pending_bytes -= sum(len(s.data) for s in samples)
-        data, track_runs = _encode_fragment(self._sequence, runs)
+        chunks, track_runs = _encode_fragment(self._sequence, runs)
         main, samples, end_ms = runs[0]
         fragment = Fragment(
             sequence=self._sequence,
@@ -306,7 +314,7 @@ class Fragmenter:
             duration_ms=end_ms - samples[0].dts_ms,
             independent=samples[0].keyframe if main is self._video else self._video is None,
             tracks=track_runs,
-            data=data,
+            chunks=chunks,
         )
         self._sequence += 1
         return fragment
@@ -404,7 +412,7 @@ def _run(track: _Track, samples: list[_Sample], end_ms: int) -> _Run:
 
 def _encode_fragment(
     sequence: int, runs: list[tuple[_Track, list[_Sample], int]]
-) -> tuple[bytes, tuple[TrackRun, ...]]:
+) -> tuple[tuple[bytes, ...], tuple[TrackRun, ...]]:
     encoded = [_run(track, samples, end_ms) for track, samples, end_ms in runs]
     mfhd = encode_full_box(b"mfhd", 0, 0, _u32(sequence))
 
@@ -421,8 +429,8 @@ def _encode_fragment(
     # The offsets' values do not change the moof's size: measure it, then write it.
     header = moof(len(moof(0)))
     mdat = box_header(b"mdat", sum(run.data_size for run in encoded))
-    # One copy of the sample bytes, straight into the fragment.
-    data = b"".join([header, mdat, *(s.data for run in encoded for s in run.samples)])
+    # The sample bytes are not copied: the fragment is the boxes and the samples as added.
+    chunks = (header + mdat, *(s.data for run in encoded for s in run.samples))
     track_runs = tuple(
         TrackRun(
             track_id=run.track.track_id,
@@ -433,4 +441,4 @@ def _encode_fragment(
         )
         for run in encoded
     )
-    return data, track_runs
+    return chunks, track_runs

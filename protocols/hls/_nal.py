@@ -30,7 +30,9 @@ _HEVC_VPS: Final = 32
 _HEVC_AUD: Final = 35
 
 
-def _split(data: bytes, length_size: int) -> list[bytes]:
+def _split(data: bytes, length_size: int) -> list[memoryview]:
+    # Views, not copies: the one copy of a frame's NAL units is to_annex_b's join.
+    view = memoryview(data)
     nals = []
     pos = 0
     while pos < len(data):
@@ -40,7 +42,7 @@ def _split(data: bytes, length_size: int) -> list[bytes]:
         pos += length_size
         if size == 0 or pos + size > len(data):
             raise HLSError(f"NAL unit length {size} does not fit the access unit")
-        nals.append(data[pos : pos + size])
+        nals.append(view[pos : pos + size])
         pos += size
     return nals
 
@@ -66,8 +68,11 @@ def to_annex_b(data: bytes, config: AVCDecoderConfig | HEVCDecoderConfig) -> tup
         aud, aud_type, ps_type = HEVC_AUD, _HEVC_AUD, _HEVC_VPS
         random_access = any(t in _HEVC_IRAP for t in types)
         params = (*config.vps, *config.sps, *config.pps)
-    out = [START_CODE + aud]
+    out: list[bytes | memoryview] = [START_CODE, aud]
     if random_access and ps_type not in types:
-        out.extend(START_CODE + p for p in params)
-    out.extend(START_CODE + n for n, t in zip(nals, types, strict=True) if t != aud_type)
+        for p in params:
+            out += (START_CODE, p)
+    for n, t in zip(nals, types, strict=True):
+        if t != aud_type:
+            out += (START_CODE, n)
     return b"".join(out), random_access

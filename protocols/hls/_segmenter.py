@@ -108,7 +108,9 @@ class SegmentFinished:
         sequence: Segment number, as in its :class:`SegmentStarted`.
         start_ms: Timestamp of its first frame.
         duration_ms: Its duration for EXTINF.
-        data: The whole segment: 188-byte MPEG-TS packets, PAT and PMT first.
+        chunks: The whole segment in order, as muxed: PAT and PMT, then one run of
+            188-byte MPEG-TS packets per frame. A writer hands them to one gathering
+            write (``os.writev``) instead of copying megabytes into one buffer first.
         discontinuity: As in :class:`SegmentStarted`.
         independent: As in :class:`SegmentStarted`.
     """
@@ -116,9 +118,19 @@ class SegmentFinished:
     sequence: int
     start_ms: int
     duration_ms: int
-    data: bytes = field(repr=False)
+    chunks: tuple[bytes, ...] = field(repr=False)
     discontinuity: bool
     independent: bool
+
+    @property
+    def data(self) -> bytes:
+        """The whole segment in one buffer (:attr:`chunks` joined: a copy)."""
+        return b"".join(self.chunks)
+
+    @property
+    def size(self) -> int:
+        """The segment's length in bytes."""
+        return sum(map(len, self.chunks))
 
 
 SegmentEvent = SegmentStarted | SegmentFinished
@@ -401,7 +413,7 @@ class Segmenter:
             sequence=seg.sequence,
             start_ms=seg.start_ms,
             duration_ms=duration,
-            data=b"".join(seg.chunks),
+            chunks=tuple(seg.chunks),
             discontinuity=seg.discontinuity,
             independent=seg.independent,
         )

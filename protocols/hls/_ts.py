@@ -20,6 +20,8 @@ of every segment: HLS requires each segment to carry its PAT and PMT (RFC 8216 3
 
 from __future__ import annotations
 
+import struct
+from itertools import chain
 from typing import Final
 
 from protocols.flv import AudioSpecificConfig, AVCDecoderConfig, HEVCDecoderConfig
@@ -98,12 +100,13 @@ def _encode_pcr(base: int) -> bytes:
     )
 
 
-def _pes(stream_id: int, payload: bytes, pts: int, dts: int | None) -> bytes:
+def _pes_header(stream_id: int, payload_size: int, pts: int, dts: int | None) -> bytes:
+    """A PES packet's header, for a payload of ``payload_size`` bytes that follows it."""
     if dts is None:
         flags, header = 0x80, _encode_timestamp(0b0010, pts)
     else:
         flags, header = 0xC0, _encode_timestamp(0b0011, pts) + _encode_timestamp(0b0001, dts)
-    length = 3 + len(header) + len(payload)
+    length = 3 + len(header) + payload_size
     # PES_packet_length 0 means "unbounded", which 13818-1 2.4.3.7 allows only for video.
     packet_length = length if length <= 0xFFFF else 0
     # '10' marker, data_alignment_indicator set: every PES starts with an access unit.
@@ -113,7 +116,6 @@ def _pes(stream_id: int, payload: bytes, pts: int, dts: int | None) -> bytes:
         + packet_length.to_bytes(2, "big")
         + bytes((0x84, flags, len(header)))
         + header
-        + payload
     )
 
 
@@ -221,8 +223,9 @@ class TSMuxer:
         annex_b, random_access = to_annex_b(data, self.video_config)
         dts = self._ts90(dts_ms)
         pts = self._ts90(dts_ms + cts_ms)
-        pes = _pes(_VIDEO_STREAM_ID, annex_b, pts, dts if pts != dts else None)
-        return self._packetize(VIDEO_PID, pes, dts, random_access=keyframe or random_access)
+        header = _pes_header(_VIDEO_STREAM_ID, len(annex_b), pts, dts if pts != dts else None)
+        random_access = keyframe or random_access
+        return self._packetize(VIDEO_PID, header, annex_b, dts, random_access=random_access)
 
     def audio_frame(self, data: bytes, *, pts_ms: int) -> bytes:
         """Mux one raw AAC frame (an RTMP/FLV AAC raw packet's payload) as ADTS.
@@ -233,42 +236,92 @@ class TSMuxer:
         if self.audio_config is None:
             raise HLSError("audio frame before the AAC sequence header")
         pts = self._ts90(pts_ms)
-        pes = _pes(_AUDIO_STREAM_ID, adts_frame(data, self.audio_config), pts, None)
-        return self._packetize(AUDIO_PID, pes, pts, random_access=self.video_config is None)
+        adts = adts_frame(data, self.audio_config)
+        header = _pes_header(_AUDIO_STREAM_ID, len(adts), pts, None)
+        return self._packetize(
+            AUDIO_PID, header, adts, pts, random_access=self.video_config is None
+        )
 
-    def _packetize(self, pid: int, pes: bytes, dts: int, *, random_access: bool) -> bytes:
-        out = bytearray()
-        pos = 0
-        first = True
-        while pos < len(pes):
-            # Adaptation field content after its length byte; None: no adaptation field.
-            field: bytes | None = None
-            if first:
-                flags = 0x40 if random_access else 0  # random_access_indicator
-                pcr = b""
-                if pid == self.pcr_pid:
-                    flags |= 0x10  # PCR_flag
-                    pcr = _encode_pcr((dts - PCR_LEAD_MS * 90) % _TS_CLOCK_WRAP)
-                if flags:
-                    field = bytes((flags,)) + pcr
-            room = _PAYLOAD_SIZE - (0 if field is None else 1 + len(field))
-            remaining = len(pes) - pos
-            if remaining < room:
-                # Fill the last packet with adaptation-field stuffing (13818-1 2.4.3.5).
-                stuffing = room - remaining
-                if field is not None:
-                    field += b"\xff" * stuffing
-                elif stuffing == 1:
-                    field = b""  # adaptation_field_length 0 is exactly one byte
-                else:
-                    field = b"\x00" + b"\xff" * (stuffing - 2)
-                room = remaining
-            control = 0x10 if field is None else 0x30
-            pusi = 0x40 if first else 0
-            out += bytes((0x47, pusi | (pid >> 8), pid & 0xFF, control | self._next_counter(pid)))
-            if field is not None:
-                out += bytes((len(field),)) + field
-            out += pes[pos : pos + room]
-            pos += room
-            first = False
-        return bytes(out)
+    def _packetize(
+        self, pid: int, header: bytes, payload: bytes, dts: int, *, random_access: bool
+    ) -> bytes:
+        # One PES packet (``header`` + ``payload``, never copied whole) in TS packets. A
+        # frame's PES is tens of kilobytes: hundreds of packets. Only the first packet
+        # (PUSI, the PES header, maybe an adaptation field) and the last (stuffing) are
+        # built one by one; the full packets between are a precomputed header and a slice
+        # of the payload each, interleaved by slice assignment and copied once by the join.
+        size = len(payload)
+        counter = (self._counters.get(pid, -1) + 1) & 0x0F
+        flags = 0x40 if random_access else 0  # random_access_indicator
+        if pid == self.pcr_pid:
+            pcr = _encode_pcr((dts - PCR_LEAD_MS * 90) % _TS_CLOCK_WRAP)
+            field: bytes | None = bytes((flags | 0x10,)) + pcr  # PCR_flag
+        else:
+            field = bytes((flags,)) if flags else None
+        # Payload bytes in the first packet, after the PES header (at most 19 bytes, so
+        # it always fits there whole).
+        room = _PAYLOAD_SIZE - (0 if field is None else 1 + len(field)) - len(header)
+        if size <= room:
+            packet = _packet(pid, 0x40, counter, field, header + payload)
+            self._counters[pid] = counter
+            return packet
+        chunks: list[bytes | memoryview] = [
+            _packet(pid, 0x40, counter, field, header + payload[:room])
+        ]
+        view = memoryview(payload)
+        full = (size - room) // _PAYLOAD_SIZE
+        end = room + full * _PAYLOAD_SIZE
+        if full:
+            start = (counter + 1) & 0x0F
+            headers = _CONTINUATION_HEADERS[pid]
+            rotated = (headers[start:] + headers[:start]) * (full // 16 + 1)
+            middle: list[bytes | memoryview] = [b""] * (2 * full)
+            middle[0::2] = rotated[:full]
+            # Split off in C, sixteen payloads per call: a Python-level slice per packet
+            # cost several times as much as the rest of the packet together.
+            groups, rest = divmod(full, 16)
+            grouped = room + groups * 16 * _PAYLOAD_SIZE
+            payloads = list(chain.from_iterable(_PAYLOADS[16].iter_unpack(view[room:grouped])))
+            payloads += _PAYLOADS[rest].unpack_from(payload, grouped)
+            middle[1::2] = payloads
+            chunks += middle
+            counter = (counter + full) & 0x0F
+        if end < size:
+            counter = (counter + 1) & 0x0F
+            chunks.append(_packet(pid, 0, counter, None, view[end:]))
+        self._counters[pid] = counter
+        return b"".join(chunks)
+
+
+# n full packets' payloads, for n up to one continuity counter cycle.
+_PAYLOADS: Final = tuple(struct.Struct(f"{_PAYLOAD_SIZE}s" * n) for n in range(17))
+
+# The header of every packet but a PES packet's first and last, by PID and continuity
+# counter: no PUSI, payload only (adaptation_field_control '01').
+_CONTINUATION_HEADERS: Final = {
+    pid: tuple(bytes((0x47, pid >> 8, pid & 0xFF, 0x10 | c)) for c in range(16))
+    for pid in (VIDEO_PID, AUDIO_PID)
+}
+
+
+def _packet(
+    pid: int, pusi: int, counter: int, field: bytes | None, payload: bytes | memoryview
+) -> bytes:
+    """One TS packet carrying ``payload`` (at most what fits beside ``field``, the
+    adaptation field's content after its length byte; ``None``: no adaptation field),
+    filled with adaptation-field stuffing (13818-1 2.4.3.5) when the payload is short."""
+    room = _PAYLOAD_SIZE - (0 if field is None else 1 + len(field))
+    stuffing = room - len(payload)
+    if stuffing:
+        if field is not None:
+            field += b"\xff" * stuffing
+        elif stuffing == 1:
+            field = b""  # adaptation_field_length 0 is exactly one byte
+        else:
+            field = b"\x00" + b"\xff" * (stuffing - 2)
+    header = bytes(
+        (0x47, pusi | (pid >> 8), pid & 0xFF, (0x10 if field is None else 0x30) | counter)
+    )
+    if field is None:
+        return header + payload
+    return b"".join((header, bytes((len(field),)), field, payload))

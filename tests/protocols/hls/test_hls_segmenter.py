@@ -70,6 +70,9 @@ def test_first_segment_waits_for_a_keyframe() -> None:
     assert isinstance(fin, hls.SegmentFinished)
     assert (fin.sequence, fin.start_ms, fin.duration_ms) == (0, 40, 5)  # 45 - 40, no interval yet
     assert parse_ts(fin.data)[0].pid == 0
+    # Tables, then a chunk per frame: what a gathering write takes as it is.
+    assert [len(c) for c in fin.chunks] == [2 * 188, len(fin.data) - 3 * 188, 188]
+    assert fin.size == len(fin.data)
     assert s.finish() == []
 
 

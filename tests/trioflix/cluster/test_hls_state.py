@@ -70,7 +70,7 @@ def segment(n: int, *, discontinuity: bool = False) -> hls.SegmentFinished:
         sequence=n,
         start_ms=2000 * n,
         duration_ms=2000,
-        data=bytes([n]) * 188,
+        chunks=(bytes([n]) * 188,),
         discontinuity=discontinuity,
         independent=True,
     )

@@ -236,3 +236,17 @@ async def test_parts_are_kept_for_the_window_only() -> None:
     assert ll.segment(first - KEEP_BEHIND_SEGMENTS - 1) is None
     assert ll.segment(first - KEEP_BEHIND_SEGMENTS) is not None
     assert ll.segment(ll.playlist.next_part[0]) is None  # not made yet
+
+
+async def test_a_part_is_joined_once_when_first_asked_for(stream: Stream) -> None:
+    feeder = Feeder(stream)
+    ll = feeder.ll
+    feeder.until(1, 0)  # segment 0 is complete
+    count = 0
+    while ll.playlist.part_duration(0, count) is not None:
+        count += 1
+    assert count > 1
+    parts = [await ll.wait_part(0, part) for part in range(count)]
+    assert all(part is not None and part[4:8] == b"moof" for part in parts)
+    assert await ll.wait_part(0, 0) is parts[0]  # kept joined, shared by every request
+    assert ll.segment(0) == b"".join(p for p in parts if p is not None)

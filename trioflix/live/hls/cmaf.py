@@ -8,9 +8,13 @@ Rules / theory of operation
    says; :class:`protocols.hls.LLPlaylist` lists them. Every byte and playlist line
    comes from :mod:`protocols`.
 2. Parts live in memory only, and only while players can still ask for them: those of
-   the segments in the playlist window and :data:`KEEP_BEHIND_SEGMENTS` more. A whole
-   segment is its parts' bytes joined. Nothing is written to disk: a part is read by
-   players within seconds, and the MPEG-TS output stays the one on disk.
+   the segments in the playlist window and :data:`KEEP_BEHIND_SEGMENTS` more. A part is
+   kept as its fragment's chunks (boxes and samples, as muxed) and joined into one
+   buffer only when first asked for, then shared: a part of a 6 Mbit/s stream is
+   hundreds of kilobytes, a fresh memory mapping each, and most parts of a channel
+   nobody watches at low latency are never asked for. A whole segment is its parts'
+   bytes joined. Nothing is written to disk: a part is read by players within
+   seconds, and the MPEG-TS output stays the one on disk.
 3. A new codec record (or a first audio record after video started) starts a new
    fragmenter, hence a new initialization segment (a new EXT-X-MAP URI), at the next
    keyframe, after a discontinuity. So do a timestamp jump and a new publisher.
@@ -201,7 +205,8 @@ class CMAFRendition:
         self._next_sequence = 1  # mfhd sequence numbers run on across fragmenters
         self._map_uri = ""
         self._inits: OrderedDict[str, bytes] = OrderedDict()
-        self._parts: dict[tuple[int, int], bytes] = {}
+        # A part: its fragment's chunks until someone asks for it, then its bytes (rule 2).
+        self._parts: dict[tuple[int, int], bytes | tuple[bytes, ...]] = {}
         self._part_start_ms = 0
         self._segment_bytes = 0  # of the open segment, for the master playlist's BANDWIDTH
         self._segment_ms = 0
@@ -518,8 +523,8 @@ class CMAFRendition:
         except hls.HLSError as exc:
             logger.warning("%s: part dropped: %s", self.name, exc)
             return
-        self._parts[at] = fragment.data
-        self._segment_bytes += len(fragment.data)
+        self._parts[at] = fragment.chunks
+        self._segment_bytes += fragment.size
         self._segment_ms += duration
         if ended.ends_segment:
             self._end_segment()
@@ -581,9 +586,8 @@ class CMAFRendition:
         """
         request = hls.ReloadRequest(msn=msn, part=part)
         while True:
-            data = self._parts.get((msn, part))
-            if data is not None:
-                return data
+            if (msn, part) in self._parts:
+                return self._joined((msn, part))
             if self.playlist.has(msn, part) or self.playlist.ended:
                 return None
             if self.playlist.reload(request) is hls.Reload.TOO_FAR:
@@ -595,8 +599,15 @@ class CMAFRendition:
         or all gaps)."""
         if msn >= self.playlist.next_part[0]:
             return None
-        chunks = [data for (m, _), data in self._parts.items() if m == msn]  # in order
-        return b"".join(chunks) if chunks else None
+        keys = [key for key in self._parts if key[0] == msn]  # in order
+        return b"".join([self._joined(key) for key in keys]) if keys else None
+
+    def _joined(self, key: tuple[int, int]) -> bytes:
+        """A part's bytes, joined on the first request for them (rule 2)."""
+        data = self._parts[key]
+        if isinstance(data, tuple):
+            data = self._parts[key] = b"".join(data)
+        return data
 
     def init_segment(self, uri: str) -> bytes | None:
         """An initialization segment by its EXT-X-MAP URI."""

@@ -28,9 +28,11 @@ Rules
 from __future__ import annotations
 
 import copy
+import itertools
 import logging
 import os
 import threading
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol
 
@@ -40,6 +42,7 @@ from protocols import hls
 from trioflix.cluster.hls_state import Position
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from datetime import datetime
     from pathlib import Path
 
@@ -48,21 +51,39 @@ __all__ = ["Continuity", "Rendition", "VariantInfo", "write_atomic"]
 logger = logging.getLogger(__name__)
 
 SEGMENT_PREFIX: Final = "seg"
+_IOV_MAX: Final = os.sysconf("SC_IOV_MAX")  # buffers one writev takes (1024 on Linux)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary name beside ``path``, then rename it into place.
+def write_atomic(path: Path, data: bytes | Sequence[bytes]) -> None:
+    """Write ``data`` (one buffer, or the chunks of one, in order) to a temporary name
+    beside ``path``, then rename it into place.
 
     Blocking: call through ``trio.to_thread``.
     """
     tmp = path.with_name(f".{path.name}.{threading.get_ident()}.tmp")
     try:
         with open(tmp, "wb") as f:
-            f.write(data)
+            if isinstance(data, bytes):
+                f.write(data)
+            else:
+                _write_gathered(f.fileno(), data)
         os.replace(tmp, path)
     except OSError:
         tmp.unlink(missing_ok=True)  # a partial file would hold on to the space it took
         raise
+
+
+def _write_gathered(fd: int, chunks: Sequence[bytes]) -> None:
+    # One writev per IOV_MAX chunks: a segment's frames go to the file without being
+    # copied into one buffer first (megabytes, a fresh mapping each). A short write (a
+    # disk filling up) goes on from where it stopped; the next call then raises.
+    pending = deque(memoryview(chunk) for chunk in chunks)
+    while pending:
+        written = os.writev(fd, list(itertools.islice(pending, _IOV_MAX)))
+        while pending and written >= pending[0].nbytes:
+            written -= pending.popleft().nbytes
+        if written:
+            pending[0] = pending[0][written:]
 
 
 def _unlink_all(paths: list[Path]) -> None:
@@ -157,7 +178,7 @@ class Rendition:
         uri = f"{SEGMENT_PREFIX}-{self.session_id}-{at.media_sequence:06d}.ts"
         try:
             await trio.to_thread.run_sync(
-                write_atomic, self.directory / uri, segment.data, limiter=self._limiter
+                write_atomic, self.directory / uri, segment.chunks, limiter=self._limiter
             )
         except OSError as exc:
             # Rule 5: viewers skip this segment's time; the next one marks the gap.
@@ -197,7 +218,7 @@ class Rendition:
             logger.exception("segment %s of %s refused by its playlist", uri, self.name)
             return
         self._discontinue = False
-        self.meter.add(len(segment.data), segment.duration_ms)
+        self.meter.add(segment.size, segment.duration_ms)
         self.segments_added += 1
         self.provisional_end = False
         await self._publish(self.playlist.render())
