@@ -1,13 +1,15 @@
-"""Paired ingest of this checkout's trioflix against another checkout's, with nms beside them.
+"""Paired ingest of this checkout's trioflix against another checkout's, with nms and
+nginx-rtmp beside them.
 
-``python -m bench._paired_baseline /path/to/other/checkout [--publishers 10] [--rounds 3]``
+``python -m bench._paired_baseline /path/to/other/checkout [--publishers 10] [--rounds 3]
+[--read-interval-ms MS]``
 
 A refactoring should not cost ingest CPU. This runs :func:`bench.live.paired_ingest`
 with two trioflix servers, this checkout's and the one in ``SRC`` (its ``trioflix``
-package imported through ``PYTHONPATH``), and node-media-server, all at once with
-their own publishers and their CPU read over the same window, so a shared, noisy
-machine loads them alike. It prints each round's CPU per stream-second and the
-ratios to nms; the two trioflix ratios are the comparison.
+package imported through ``PYTHONPATH``), node-media-server and nginx-rtmp, all at
+once with their own publishers and their CPU read over the same window, so a shared,
+noisy machine loads them alike. It prints each round's CPU per stream-second and the
+ratios to each peer; the two trioflix ratios are the comparison.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ BASELINE = "trioflix-baseline"
 class BaselineTrioflix(live.Trioflix):
     """``trioflix serve`` from another checkout, otherwise run exactly as this one's."""
 
-    def __init__(self, workdir: Path, source: Path) -> None:
-        super().__init__(workdir)
+    def __init__(self, workdir: Path, source: Path, read_interval_ms: int | None) -> None:
+        super().__init__(workdir, read_interval_ms)
         self.name = BASELINE
         self.data_dir = workdir / f"{self.name}-data"
         self.source = source
@@ -42,16 +44,19 @@ class BaselineTrioflix(live.Trioflix):
         return ["env", f"PYTHONPATH={self.source}", *super().command()]
 
 
-async def run(source: Path, publishers: int, rounds: int, workdir: Path) -> dict[str, Any]:
+async def run(
+    source: Path, publishers: int, rounds: int, read_interval_ms: int | None, workdir: Path
+) -> dict[str, Any]:
     sample = await live.make_sample(Path.home() / ".cache" / "trioflix-bench")
-    ours, theirs = live.Trioflix(workdir), BaselineTrioflix(workdir, source)
-    nms = live.NodeMediaServer(workdir)
+    ours = live.Trioflix(workdir, read_interval_ms)
+    theirs = BaselineTrioflix(workdir, source, read_interval_ms)
+    nms, nginx = live.NodeMediaServer(workdir), live.NginxLive(workdir)
     await nms.install()
     for server in (ours, theirs):
         async with live.serving(server, "setup"):
             await server.create_channels(publishers)
     plan = replace(live.FULL, paired_rounds=rounds)
-    return await live.paired_ingest((ours, theirs), nms, sample, publishers, plan)
+    return await live.paired_ingest((ours, theirs), (nms, nginx), sample, publishers, plan)
 
 
 def main() -> None:
@@ -59,17 +64,29 @@ def main() -> None:
     parser.add_argument("source", type=Path, help="the other checkout (its root folder)")
     parser.add_argument("--publishers", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--read-interval-ms",
+        type=int,
+        help="both servers' --rtmp-read-interval-ms (default: the server's own default)",
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="trioflix-bench-baseline-"))
     try:
         report = trio.run(
-            partial(run, args.source.resolve(), args.publishers, args.rounds, workdir)
+            partial(
+                run,
+                args.source.resolve(),
+                args.publishers,
+                args.rounds,
+                args.read_interval_ms,
+                workdir,
+            )
         )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     for number, round_ in enumerate(report["rounds"], 1):
         print(f"round {number}: {json.dumps(round_)}")
-    print(f"median ratio to nms: {json.dumps(report['median_ratio'])}; load {load_average()}")
+    print(f"median ratios: {json.dumps(report['median_ratio'])}; load {load_average()}")
 
 
 if __name__ == "__main__":

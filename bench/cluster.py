@@ -64,7 +64,7 @@ from bench._flv_viewers import ViewerResult, watch, watch_rtmp
 from bench._machine import load_average, machine, report_header, run_in_workdir
 from bench._rtmp_publisher import publish_paced, read_media_tags
 from bench._site import SiteHost, site_services
-from bench.hls import NGINX, NGINX_RTMP_MODULE, nginx_rtmp_version, nginx_version
+from bench.live import NGINX, NGINX_RTMP_MODULE, NginxLive, nginx_rtmp_version, nginx_version
 from protocols import flv
 
 if TYPE_CHECKING:
@@ -133,46 +133,6 @@ class System:
     hosts: list[Endpoint]
     services: tuple[int, ...] = ()  # shared processes (Redis, PostgreSQL), CPU apart
     sent_at: dict[tuple[int, int], float] = field(default_factory=dict)
-
-
-# --- nginx-rtmp --------------------------------------------------------------------------
-
-
-class NginxLive(live.Server):
-    """nginx with Debian's libnginx-mod-rtmp, ``live on``; with ``pull_from``, an edge
-    that pulls every stream it is asked for from that origin's RTMP port."""
-
-    def __init__(self, workdir: Path, name: str, pull_from: int | None = None) -> None:
-        super().__init__(workdir)
-        self.name = name
-        self.root = workdir / name
-        self.root.mkdir()
-        pull = f"      pull rtmp://{HOST}:{pull_from}/live;\n" if pull_from else ""
-        self.config = self.root / "nginx.conf"
-        self.config.write_text(
-            f"load_module {NGINX_RTMP_MODULE};\n"
-            # One worker: nginx-rtmp's live streams are per worker process.
-            "daemon off;\nworker_processes 1;\n"
-            f"pid {self.root / 'nginx.pid'};\nerror_log {self.root / 'error.log'} warn;\n"
-            "events { worker_connections 1024; }\n"
-            "rtmp {\n  server {\n"
-            f"    listen {HOST}:{self.rtmp_port};\n"
-            f"    application live {{\n      live on;\n      record off;\n{pull}    }}\n"
-            "  }\n}\n"
-        )
-
-    def command(self) -> list[str]:
-        return [NGINX, "-p", str(self.root), "-c", str(self.config), "-e", "stderr"]
-
-    async def wait_ready(self) -> None:
-        for _ in range(live.POLLS):
-            if await live.port_open(self.rtmp_port):
-                return
-            await trio.sleep(live.POLL_INTERVAL_S)
-        raise TimeoutError(f"{self.name} does not accept connections")
-
-    def stream_key(self, index: int) -> str:
-        return f"bench{index:02d}"
 
 
 # --- measuring ---------------------------------------------------------------------------

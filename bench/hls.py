@@ -50,7 +50,17 @@ from typing import Any
 import httpx
 import trio
 
-from bench.live import HOST, Server, Trioflix, cpu_seconds, serving
+from bench.live import (
+    HOST,
+    NGINX,
+    NGINX_RTMP_MODULE,
+    Server,
+    Trioflix,
+    cpu_seconds,
+    nginx_rtmp_version,
+    nginx_version,
+    serving,
+)
 from protocols import amf, flv, hls
 from trioflix.live.hls.ladder_process import ENDLESS_GOP
 from trioflix.live.hls.ladder_spec import CUT_MARKER
@@ -201,8 +211,6 @@ def passthrough_cpu(tags: list[flv.FLVTag], seconds: float, repeat: int) -> floa
 
 # --- passthrough HLS and latency through running servers: trioflix vs nginx-rtmp ---------
 
-NGINX = "nginx"
-NGINX_RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")  # libnginx-mod-rtmp
 SEGMENT_S = 2  # both servers: 2 s target segments...
 WINDOW_SEGMENTS = 6  # ...and a 6-segment (12 s) live window, trioflix's defaults
 LISTING_POLL_S = 0.02  # playlist polling step: the latency figures' resolution
@@ -264,21 +272,6 @@ class NginxRtmp(Server):
 
     def describe(self) -> str:
         return f"{nginx_version()} + libnginx-mod-rtmp {nginx_rtmp_version()}"
-
-
-def nginx_version() -> str:
-    out = subprocess.run([NGINX, "-v"], capture_output=True, text=True, check=True).stderr
-    return out.strip().removeprefix("nginx version: ")
-
-
-def nginx_rtmp_version() -> str:
-    out = subprocess.run(
-        ["dpkg-query", "-W", "-f", "${Version}", "libnginx-mod-rtmp"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return out.stdout.strip() or "unknown"
 
 
 class TrioflixHLS(Trioflix):

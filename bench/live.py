@@ -11,11 +11,12 @@ level by level so that the noise of a shared machine falls on both:
   sample (made once by ffmpeg and cached): server CPU seconds per stream-second,
   peak RSS, publishers dropped;
 - paired ingest: the same with the servers running at once, each with its own N
-  publishers, their CPU read over the same window, for a few rounds: trioflix, nms,
-  and trioflix with its read clock off (``--rtmp-read-interval-ms 0``). On a shared
-  machine one server's run can see twice the load of the other's; paired, all see
-  the same, and the ratios hold to a few percent where the figures of separate runs
-  swing by a third;
+  publishers, their CPU read over the same window, for a few rounds: trioflix,
+  trioflix with its read clock off (``--rtmp-read-interval-ms 0``), nms, and
+  nginx-rtmp (Debian's ``nginx`` + ``libnginx-mod-rtmp``, ``live on``, RTMP in only:
+  :class:`NginxLive`). On a shared machine one server's run can see twice the load
+  of the other's; paired, all see the same, and the ratios hold to a few percent
+  where the figures of separate runs swing by a third;
 - fan-out: one publisher, N HTTP-FLV viewers (``bench/_flv_viewers.py``, about 100
   viewers per process): delivered bitrate per viewer, server CPU, peak RSS;
 - latency: with a second channel live (ffmpeg), a paced in-process RTMP publisher
@@ -23,7 +24,8 @@ level by level so that the noise of a shared machine falls on both:
   each tag sent after the viewer connected, the time from the publisher's socket
   write to the viewer's receipt; and the time from a viewer's TCP connect to its
   first complete keyframe. For trioflix with its read clock off too: the clock's
-  price in delay.
+  price in delay; and for nginx-rtmp, whose viewers play over RTMP (it has no
+  HTTP-FLV), so its figure includes RTMP's chunking where the others' do not.
 
 Every server is started fresh for each measurement, so peak RSS (``VmHWM``) is that
 workload's. CPU is ``utime + stime`` from ``/proc/PID/stat``, summed over the server's
@@ -31,7 +33,8 @@ process tree, over a window that excludes start-up and ramp-up. Everything talks
 127.0.0.1 only, and every loop is bounded in time.
 
 node-media-server is installed with npm into a temporary folder at run time, at the
-exact version :data:`NMS_VERSION`; nothing of it is kept.
+exact version :data:`NMS_VERSION`; nothing of it is kept. nginx-rtmp is the system's
+(``apt-get install nginx libnginx-mod-rtmp``).
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import trio
 
-from bench._flv_viewers import ViewerResult, watch
+from bench._flv_viewers import ViewerResult, watch, watch_rtmp
 from bench._machine import load_average, machine, node_version, report_header, run_in_workdir
 from bench._proc import free_port
 from bench._rtmp_publisher import publish_paced, read_media_tags
@@ -92,6 +95,9 @@ POLL_INTERVAL_S = 0.1
 POLLS = 300  # readiness polls: with the timeouts around them, never an endless loop
 REPOSITORY = Path(__file__).resolve().parent.parent
 UNPACED = "trioflix-0ms"  # trioflix with its read clock off, in paired ingest and latency
+NGINX_RTMP = "nginx-rtmp"  # in paired ingest and latency only: it has no HTTP-FLV to fan out
+NGINX = "nginx"
+NGINX_RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")  # libnginx-mod-rtmp
 
 
 @dataclass(frozen=True)
@@ -211,6 +217,10 @@ class Server:
 
     def publish_url(self, index: int) -> str:
         return f"rtmp://{HOST}:{self.rtmp_port}/live/{self.stream_key(index)}"
+
+    async def watch(self, index: int, result: ViewerResult, **options: Any) -> None:
+        """Watch channel ``index`` over HTTP-FLV (``options``: those of :func:`watch`)."""
+        await watch(HOST, self.http_port, self.play_path(index), result, **options)
 
     def describe(self) -> str:
         raise NotImplementedError
@@ -373,15 +383,83 @@ class NodeMediaServer(Server):
         )
 
 
+class NginxLive(Server):
+    """nginx with Debian's libnginx-mod-rtmp, ``live on``, RTMP in and out only (no HLS,
+    no HTTP: the module has no HTTP-FLV, so its viewers play over RTMP); with
+    ``pull_from``, an edge that pulls every stream it is asked for from that origin's
+    RTMP port. Its own prefix, config and logs; loopback ports only."""
+
+    def __init__(self, workdir: Path, name: str = NGINX_RTMP, pull_from: int | None = None) -> None:
+        super().__init__(workdir)
+        self.name = name
+        self.root = workdir / name
+        self.root.mkdir()
+        pull = f"      pull rtmp://{HOST}:{pull_from}/live;\n" if pull_from else ""
+        self.config = self.root / "nginx.conf"
+        self.config.write_text(
+            f"load_module {NGINX_RTMP_MODULE};\n"
+            # One worker: nginx-rtmp's live streams are per worker process.
+            "daemon off;\nworker_processes 1;\n"
+            f"pid {self.root / 'nginx.pid'};\nerror_log {self.root / 'error.log'} warn;\n"
+            "events { worker_connections 1024; }\n"
+            "rtmp {\n  server {\n"
+            f"    listen {HOST}:{self.rtmp_port};\n"
+            f"    application live {{\n      live on;\n      record off;\n{pull}    }}\n"
+            "  }\n}\n"
+        )
+
+    def command(self) -> list[str]:
+        return [NGINX, "-p", str(self.root), "-c", str(self.config), "-e", "stderr"]
+
+    async def wait_ready(self) -> None:
+        for _ in range(POLLS):
+            if await port_open(self.rtmp_port):
+                return
+            await trio.sleep(POLL_INTERVAL_S)
+        raise TimeoutError(f"{self.name} does not accept connections")
+
+    def stream_key(self, index: int) -> str:
+        return f"bench{index:02d}"
+
+    async def watch(self, index: int, result: ViewerResult, **options: Any) -> None:
+        """Play channel ``index`` over RTMP (``options``: those of :func:`watch_rtmp`)."""
+        await watch_rtmp(HOST, self.rtmp_port, self.stream_key(index), result, **options)
+
+    def describe(self) -> str:
+        return (
+            f"{nginx_version()} + libnginx-mod-rtmp {nginx_rtmp_version()}, one worker,"
+            " `live on`, no HLS, no recording"
+        )
+
+
+def nginx_version() -> str:
+    out = subprocess.run([NGINX, "-v"], capture_output=True, text=True, check=True).stderr
+    return out.strip().removeprefix("nginx version: ")
+
+
+def nginx_rtmp_version() -> str:
+    out = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Version}", "libnginx-mod-rtmp"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return out.stdout.strip() or "unknown"
+
+
 @dataclass
 class Running:
     pid: int
     log: Path
 
     def errors_logged(self) -> int:
-        """Lines at level ERROR (trioflix JSON lines, node-media-server's ``[ERROR]``)."""
+        """Lines at level ERROR (trioflix JSON lines, node-media-server's ``[ERROR]``,
+        nginx's ``[error]``)."""
         text = self.log.read_text(errors="replace")
-        return sum('"level": "ERROR"' in line or "[ERROR]" in line for line in text.splitlines())
+        return sum(
+            '"level": "ERROR"' in line or "[ERROR]" in line or "[error]" in line
+            for line in text.splitlines()
+        )
 
 
 @asynccontextmanager
@@ -466,7 +544,7 @@ async def probe(server: Server, index: int) -> ViewerResult:
     """Watch until the first keyframe (or :data:`PROBE_TIMEOUT_S`)."""
     result = ViewerResult()
     with trio.move_on_after(PROBE_TIMEOUT_S):
-        await watch(HOST, server.http_port, server.play_path(index), result, until_keyframe=True)
+        await server.watch(index, result, until_keyframe=True)
     return result
 
 
@@ -540,38 +618,44 @@ async def ingest(
 
 
 async def paired_ingest(
-    servers: Sequence[Server], nms: Server, sample: Path, count: int, plan: Plan
+    servers: Sequence[Server], peers: Sequence[Server], sample: Path, count: int, plan: Plan
 ) -> dict[str, Any]:
-    """:data:`Plan.paired_rounds` paired ingest runs of ``servers`` and ``nms`` all at
+    """:data:`Plan.paired_rounds` paired ingest runs of ``servers`` and ``peers`` all at
     once: per round, each server's CPU per stream-second over the same window, and the
-    ratio of each of ``servers`` to ``nms``."""
+    ratio of each of ``servers`` to each of ``peers`` (``ratio[peer][server]``)."""
+    everyone = (*servers, *peers)
     rounds = []
     for number in range(plan.paired_rounds):
         print(f"paired ingest: {count} publishers each, round {number + 1}", file=sys.stderr)
-        *ours, theirs = await ingest((*servers, nms), sample, count, plan)
-        nms_cpu = theirs["cpu_per_stream_s"]
+        figures = await ingest(everyone, sample, count, plan)
+        cpu = {
+            server.name: result["cpu_per_stream_s"]
+            for server, result in zip(everyone, figures, strict=True)
+        }
         rounds.append(
             {
-                "cpu_per_stream_s": {
-                    server.name: figures["cpu_per_stream_s"]
-                    for server, figures in zip((*servers, nms), (*ours, theirs), strict=True)
-                },
+                "cpu_per_stream_s": cpu,
                 "ratio": {
-                    server.name: figures["cpu_per_stream_s"] / nms_cpu
-                    for server, figures in zip(servers, ours, strict=True)
+                    peer.name: {
+                        server.name: cpu[server.name] / cpu[peer.name] for server in servers
+                    }
+                    for peer in peers
                 },
-                "dropped": sum(figures["dropped"] for figures in (*ours, theirs)),
-                "errors_logged": sum(figures["errors_logged"] for figures in (*ours, theirs)),
+                "dropped": sum(result["dropped"] for result in figures),
+                "errors_logged": sum(result["errors_logged"] for result in figures),
                 "load": load_average(),
             }
         )
     return {
         "publishers": count,
-        "servers": [server.name for server in (*servers, nms)],
+        "servers": [server.name for server in everyone],
         "rounds": rounds,
         "median_ratio": {
-            server.name: statistics.median(r["ratio"][server.name] for r in rounds)
-            for server in servers
+            peer.name: {
+                server.name: statistics.median(r["ratio"][peer.name][server.name] for r in rounds)
+                for server in servers
+            }
+            for peer in peers
         },
     }
 
@@ -706,11 +790,7 @@ async def latency(
                     def note(tag: flv.FLVTag, now: float, result: ViewerResult = result) -> None:
                         arrivals.append((result.started_at, tag.tag_type, tag.timestamp_ms, now))
 
-                    viewers.start_soon(
-                        partial(
-                            watch, HOST, server.http_port, server.play_path(0), result, on_tag=note
-                        )
-                    )
+                    viewers.start_soon(partial(server.watch, 0, result, on_tag=note))
         for _ in range(plan.keyframe_probes):
             keyframes.append((await probe(server, 0)).first_keyframe_s)
             await trio.sleep(0.25)
@@ -810,9 +890,14 @@ def render(report: dict[str, Any]) -> str:
         "Paired ingest (all servers at once, each with its own publishers, CPU over the"
         " same window):",
         "",
-        "| publishers each | server | CPU s per stream-s, per round | ratio to nms, per round"
-        " | median ratio | dropped (all) | load average per round |",
-        "|---:|---|---|---|---:|---:|---|",
+    ]
+    peers = list(report["paired_ingest"][0]["median_ratio"]) if report["paired_ingest"] else []
+    lines += [
+        "| publishers each | server | CPU s per stream-s, per round"
+        + "".join(f" | ratio to {peer}, per round" for peer in peers)
+        + "".join(f" | median ratio to {peer}" for peer in peers)
+        + " | dropped (all) | load average per round |",
+        "|---:|---|---|" + "---|" * len(peers) + "---:|" * len(peers) + "---:|---|",
     ]
     for level in report["paired_ingest"]:
         rounds = level["rounds"]
@@ -820,15 +905,23 @@ def render(report: dict[str, Any]) -> str:
         dropped = sum(r["dropped"] for r in rounds)
         for row, name in enumerate(level["servers"]):
             cpu = ", ".join(f"{r['cpu_per_stream_s'][name]:.4f}" for r in rounds)
-            if name in level["median_ratio"]:
-                ratios = ", ".join(f"{r['ratio'][name]:.2f}" for r in rounds)
-                median = f"{level['median_ratio'][name]:.2f}"
-            else:
-                ratios = median = ""
+            ratios = [
+                ", ".join(f"{r['ratio'][peer][name]:.2f}" for r in rounds)
+                if name in level["median_ratio"][peer]
+                else ""
+                for peer in peers
+            ]
+            medians = [
+                f"{level['median_ratio'][peer][name]:.2f}"
+                if name in level["median_ratio"][peer]
+                else ""
+                for peer in peers
+            ]
             first = row == 0
             lines.append(
-                f"| {level['publishers'] if first else ''} | {name} | {cpu} | {ratios}"
-                f" | {median} | {dropped if first else ''} | {loads if first else ''} |"
+                f"| {level['publishers'] if first else ''} | {name} | {cpu}"
+                + "".join(f" | {cell}" for cell in (*ratios, *medians))
+                + f" | {dropped if first else ''} | {loads if first else ''} |"
             )
     lines += [
         "",
@@ -853,31 +946,37 @@ def render(report: dict[str, Any]) -> str:
             f" | {ours['viewer_cpu_s'] / ours['window_s']:.2f}"
             f" | {theirs['viewer_cpu_s'] / theirs['window_s']:.2f} |"
         )
-    ol, zl, tl = tf["latency"], report[UNPACED]["latency"], nms["latency"]
+    rows = [("trioflix", tf), (UNPACED, report[UNPACED]), ("nms", nms)]
+    if NGINX_RTMP in report:
+        rows.append((NGINX_RTMP, report[NGINX_RTMP]))
+    names = [name for name, _ in rows]
+    figures = [result["latency"] for _, result in rows]
     lines += [
         "",
         "Latency (paced RTMP publisher to HTTP-FLV viewer, same process; per tag sent after"
-        f" the viewer connected); {UNPACED} reads each publisher as its bytes arrive:",
+        f" the viewer connected); {UNPACED} reads each publisher as its bytes arrive;"
+        f" {NGINX_RTMP}'s viewer plays over RTMP (it has no HTTP-FLV):",
         "",
-        f"| | trioflix | {UNPACED} | nms | ratio trioflix / nms |",
-        "|---|---:|---:|---:|---:|",
+        "| | " + " | ".join(names) + " | ratio trioflix / nms |",
+        "|---|" + "---:|" * (len(names) + 1),
     ]
     for key in ("p50", "p95", "p99", "max"):
-        ours_ms, unpaced_ms, theirs_ms = (x["delay_ms"][key] for x in (ol, zl, tl))
+        cells = [x["delay_ms"][key] for x in figures]
         lines.append(
-            f"| added delay {key}, ms | {ours_ms:.1f} | {unpaced_ms:.1f} | {theirs_ms:.1f}"
-            f" | {_ratio(ours_ms, theirs_ms)} |"
+            f"| added delay {key}, ms | "
+            + " | ".join(f"{ms:.1f}" for ms in cells)
+            + f" | {_ratio(cells[0], cells[2])} |"
         )
     for key in ("median", "max"):
-        ours_kf, unpaced_kf, theirs_kf = (x["first_keyframe_ms"][key] for x in (ol, zl, tl))
+        found = [x["first_keyframe_ms"][key] for x in figures]
         lines.append(
-            f"| connect to first keyframe {key}, ms | {ours_kf or float('nan'):.1f}"
-            f" | {unpaced_kf or float('nan'):.1f} | {theirs_kf or float('nan'):.1f}"
-            f" | {_ratio(ours_kf, theirs_kf)} |"
+            f"| connect to first keyframe {key}, ms | "
+            + " | ".join(f"{ms or float('nan'):.1f}" for ms in found)
+            + f" | {_ratio(found[0], found[2])} |"
         )
     lines.append(
         "| tags measured (unmatched) | "
-        + " | ".join(f"{x['tags']} ({x['unmatched_tags']})" for x in (ol, zl, tl))
+        + " | ".join(f"{x['tags']} ({x['unmatched_tags']})" for x in figures)
         + " | |"
     )
     errors = (
@@ -891,7 +990,7 @@ def render(report: dict[str, Any]) -> str:
         ]
         + [
             f"{name} latency: {report[name]['latency']['errors_logged']}"
-            for name in ("trioflix", UNPACED, "nms")
+            for name in names
             if report[name]["latency"]["errors_logged"]
         ]
         + [
@@ -912,7 +1011,7 @@ async def run(plan: Plan, workdir: Path, cache_dir: Path, meta: dict[str, Any]) 
     sample = await make_sample(cache_dir)
     source_bps = sample.stat().st_size * 8 / SAMPLE_SECONDS
     tags = await trio.to_thread.run_sync(read_media_tags, sample)
-    trioflix, nms = Trioflix(workdir), NodeMediaServer(workdir)
+    trioflix, nms, nginx = Trioflix(workdir), NodeMediaServer(workdir), NginxLive(workdir)
     unpaced = Trioflix(workdir, read_interval_ms=0)  # the read clock's trade, measured
     assert unpaced.name == UNPACED
     print(f"installing node-media-server@{NMS_VERSION} into {nms.root}", file=sys.stderr)
@@ -920,10 +1019,10 @@ async def run(plan: Plan, workdir: Path, cache_dir: Path, meta: dict[str, Any]) 
     for ours in (trioflix, unpaced):
         async with serving(ours, "setup"):
             await ours.create_channels(max(plan.ingest_levels))
-    meta["servers"] = {server.name: server.describe() for server in (trioflix, unpaced, nms)}
+    meta["servers"] = {server.name: server.describe() for server in (trioflix, unpaced, nms, nginx)}
     results: dict[str, dict[str, Any]] = {
         server.name: {"ingest": [], "fanout": [], "latency": None}
-        for server in (trioflix, unpaced, nms)
+        for server in (trioflix, unpaced, nms, nginx)
     }
     order: tuple[Server, ...] = (trioflix, nms)
     for count in plan.ingest_levels:
@@ -933,7 +1032,8 @@ async def run(plan: Plan, workdir: Path, cache_dir: Path, meta: dict[str, Any]) 
             results[server.name]["ingest"].append(figures)
         order = order[::-1]
     paired = [
-        await paired_ingest((trioflix, unpaced), nms, sample, n, plan) for n in plan.paired_levels
+        await paired_ingest((trioflix, unpaced), (nms, nginx), sample, n, plan)
+        for n in plan.paired_levels
     ]
     for count in plan.fanout_levels:
         for server in order:
@@ -941,7 +1041,7 @@ async def run(plan: Plan, workdir: Path, cache_dir: Path, meta: dict[str, Any]) 
             figures = await fanout(server, sample, count, plan, source_bps)
             results[server.name]["fanout"].append(figures)
         order = order[::-1]
-    for server in (*order, unpaced):
+    for server in (*order, unpaced, nginx):
         print(f"latency: {server.name}", file=sys.stderr)
         results[server.name]["latency"] = await latency(server, sample, tags, plan)
     return {"meta": meta, "source_bps": source_bps, "paired_ingest": paired, **results}
@@ -961,9 +1061,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
     args = parser.parse_args(argv)
-    for tool in ("ffmpeg", "node", "npm"):
+    for tool in ("ffmpeg", "node", "npm", NGINX):
         if shutil.which(tool) is None:
             parser.error(f"{tool} is not on PATH")
+    if not NGINX_RTMP_MODULE.exists():
+        parser.error(f"{NGINX_RTMP_MODULE} not found (apt-get install libnginx-mod-rtmp)")
     plan = QUICK if args.quick else FULL
     command = "nox -s bench -- live" + (" --quick" if args.quick else "")
     meta = {
