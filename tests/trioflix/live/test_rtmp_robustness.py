@@ -126,18 +126,7 @@ async def test_stalled_handshake_times_out(server: Server, monkeypatch: pytest.M
     await stream.aclose()
 
 
-# How a publisher's socket is read: by the ready poller (read clock off), or by its own
-# task (a lone publisher with the read clock on, the default).
-READS = [
-    pytest.param("poller", marks=pytest.mark.settings(rtmp_read_interval_ms=0)),
-    "own-task",
-]
-
-
-@pytest.mark.parametrize("reads", READS)
-async def test_silent_publisher_times_out(
-    server: Server, monkeypatch: pytest.MonkeyPatch, reads: str
-) -> None:
+async def test_silent_publisher_times_out(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rtmp_server, "IDLE_TIMEOUT_S", 0.5)
     publisher, _ = await publishing_client(server, "alice")
     await assert_server_closes(publisher.stream)
@@ -147,9 +136,8 @@ async def test_silent_publisher_times_out(
     await publisher.aclose()
 
 
-@pytest.mark.parametrize("reads", READS)
 async def test_publisher_sending_within_the_timeout_stays(
-    server: Server, monkeypatch: pytest.MonkeyPatch, reads: str
+    server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The idle deadline moves with the reads: five timeouts' worth of media keeps going."""
     monkeypatch.setattr(rtmp_server, "IDLE_TIMEOUT_S", 0.5)
@@ -161,26 +149,6 @@ async def test_publisher_sending_within_the_timeout_stays(
     assert live is not None
     await wait_until(lambda: live.stats.video_frames == 9)
     await publisher.aclose()
-
-
-@pytest.mark.parametrize("reads", READS)
-async def test_a_publisher_breaking_the_protocol_loses_only_its_connection(
-    server: Server, reads: str
-) -> None:
-    """A protocol error in a publisher's media (found by the poller's read, with the poller)
-    closes that connection and ends its channel; another publisher goes on."""
-    other, other_id = await publishing_client(server, "bob")
-    publisher, _ = await publishing_client(server, "alice")
-    await publisher.stream.send_all(BAD_AFTER_HANDSHAKE["chunk size 0"])
-    await assert_server_closes(publisher.stream)
-    await publisher.aclose()
-    registry = server.app.trioflix.registry
-    await wait_until(lambda: registry.get("alice") is None)
-    await other.send_video(other_id, 33, KEYFRAME)
-    live = registry.get("bob")
-    assert live is not None
-    await wait_until(lambda: live.stats.video_frames == 2)
-    await other.aclose()
 
 
 def _open_fds() -> int:

@@ -41,7 +41,6 @@ from trioflix.live.channel.fanout import Transport
 from trioflix.live.channel.packets import Kind
 from trioflix.live.channel.registry import PublisherHandle, PublishRefused
 from trioflix.live.channel.tracks import TrackNotFound, requested_track
-from trioflix.live.rtmp.ready_poller import ReadyPoller
 from trioflix.store import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -106,9 +105,7 @@ async def serve_rtmp(
     """Accept RTMP connections on ``address`` until cancelled.
 
     ``read_clock`` (running elsewhere) paces the publishers' reads; without one every
-    socket is read as soon as data arrives, and the publishing ones are read by one
-    :class:`~trioflix.live.rtmp.ready_poller.ReadyPoller` task, which serves every
-    socket ready at the same moment in one wake-up. ``find_live`` finds the channel a player
+    socket is read as soon as data arrives. ``find_live`` finds the channel a player
     asks for (in a cluster, relayed from its origin if need be); without one, players
     watch the channels published to ``registry``. ``key_guesses`` counts wrong stream
     keys per address and refuses the addresses past its limit; without one nothing is
@@ -120,10 +117,6 @@ async def serve_rtmp(
     bound = listeners[0].socket.getsockname()
     logger.info("RTMP listening on rtmp://%s:%d/%s", bound[0], bound[1], APP_NAME)
     async with trio.open_nursery() as nursery:
-        poller = None
-        if read_clock is None:
-            poller = ReadyPoller()
-            await nursery.start(poller.run)
         task_status.started((bound[0], bound[1]))
         await trio.serve_listeners(
             partial(
@@ -132,7 +125,6 @@ async def serve_rtmp(
                 db=db,
                 webhooks=webhooks,
                 read_clock=read_clock,
-                poller=poller,
                 find_live=find_live,
                 key_guesses=key_guesses,
                 trusted_proxies=trusted_proxies,
@@ -149,7 +141,6 @@ async def handle_connection(
     db: Database,
     webhooks: Webhooks | None = None,
     read_clock: ReadClock | None = None,
-    poller: ReadyPoller | None = None,
     find_live: FindLive | None = None,
     key_guesses: FailureLimiter | None = None,
     trusted_proxies: TrustedProxies = (),
@@ -175,16 +166,7 @@ async def handle_connection(
             host, port = header.source, header.source_port
     peer = f"{host}:{port}"
     session = RTMPSession(
-        stream,
-        peer,
-        registry,
-        db,
-        webhooks,
-        read_clock,
-        find_live,
-        key_guesses,
-        str(host),
-        poller=poller,
+        stream, peer, registry, db, webhooks, read_clock, find_live, key_guesses, str(host)
     )
     try:
         await session.run()
@@ -238,8 +220,6 @@ class RTMPSession:
         find_live: FindLive | None = None,
         key_guesses: FailureLimiter | None = None,
         address: str = "",
-        *,
-        poller: ReadyPoller | None = None,
     ) -> None:
         self.stream = stream
         self._key_guesses = key_guesses
@@ -247,10 +227,6 @@ class RTMPSession:
         self._find_live = find_live
         self.webhooks = webhooks
         self._read_clock = read_clock
-        self._poller = poller
-        # What the poller's callback leaves for this task: the event it must handle, or
-        # the error it must raise (None: only replies to send).
-        self._handoff: rtmp.Event | Exception | None = None
         self._last_read = 0  # bytes
         self.peer = peer
         self.registry = registry
@@ -300,12 +276,11 @@ class RTMPSession:
         # scope for the whole loop (not a fail_after per read), and its deadline moves
         # (a heap push) not at every read but once per IDLE_SLACK of the timeout, to
         # IDLE_TIMEOUT_S * (1 + IDLE_SLACK) from now: it is always between IDLE_TIMEOUT_S
-        # and that from the start of the current read. A publisher read by the poller
-        # is timed in _receive_polled instead.
+        # and that from the start of the current read.
         refresh_at = -math.inf
         with trio.CancelScope() as idle:
             while not self._closing:
-                if self._publishing is None or self._poller is not None:
+                if self._publishing is None:
                     idle.deadline = math.inf
                     refresh_at = -math.inf
                 else:
@@ -319,87 +294,31 @@ class RTMPSession:
             raise trio.TooSlowError
 
     async def _receive(self, handle: PublisherHandle) -> bool:
-        """Read once and handle every complete event; ``False`` at end of connection.
-
-        A publisher read by the poller returns here only when the poller hands the
-        connection back (a command, a reply to send, the end, an error).
-        """
-        if self._poller is not None and self._publishing is not None:
-            event = await self._receive_polled(self._poller)
-        else:
-            event = self._take(await self._read())
-        while event is not None:
+        """Read once and handle every complete event; ``False`` at end of connection."""
+        conn = self.conn
+        count = await self._read()
+        conn.receive_data(_READ_VIEW[:count])
+        if 0 < count < HEADER_ONLY_BYTES:
+            with contextlib.suppress(BlockingIOError):  # no body yet: the next _read waits
+                conn.receive_data(_READ_VIEW[: self._read_now()])
+        while (event := conn.next_event()) is not rtmp.NEED_DATA:
+            # The publisher's media, nearly every event: handled here, with no coroutine.
+            if type(event) is rtmp.VideoData or type(event) is rtmp.AudioData:
+                publishing = self._publishing
+                if publishing is not None and event.stream_id == publishing[0]:
+                    kind = Kind.VIDEO if type(event) is rtmp.VideoData else Kind.AUDIO
+                    publishing[1].publish(kind, event.timestamp, event.payload)
+                continue
             if type(event) is rtmp.ConnectionClosed:
                 return False
             await self._handle(event, handle)
             if self._closing:
                 break
-            event = self._take(None)
         if (publishing := self._publishing) is not None:
             publishing[1].flush()  # one write per direct-idle viewer for the whole read
-        if self.conn.bytes_to_send:  # most reads of a publisher queue no reply
+        if conn.bytes_to_send:  # most reads of a publisher queue no reply
             await self.flush()
         return not self._closing
-
-    async def _receive_polled(self, poller: ReadyPoller) -> rtmp.Event | None:
-        """Let ``poller`` read this publisher until it hands it back: the event to handle.
-
-        The idle timeout: a wait that sees no byte for IDLE_TIMEOUT_S is a publisher gone.
-
-        Raises:
-            TooSlowError: nothing arrived for IDLE_TIMEOUT_S.
-        """
-        conn, fd = self.conn, self.stream.socket.fileno()
-        self._handoff = None
-        received = conn.bytes_received
-        while True:
-            with trio.move_on_after(IDLE_TIMEOUT_S):
-                await poller.wait(fd, self._on_readable)
-                break
-            if conn.bytes_received == received:
-                raise trio.TooSlowError
-            received = conn.bytes_received
-        handoff = self._handoff
-        if isinstance(handoff, Exception):
-            raise handoff
-        return handoff
-
-    def _on_readable(self) -> bool:
-        """The poller's callback: read and publish; ``False`` hands back to this task."""
-        try:
-            event = self._take(self._read_now())
-        except BlockingIOError:
-            return True  # nothing after all (another reader of the socket cannot exist)
-        except Exception as exc:  # broken socket, protocol error, bug: the task raises it
-            self._handoff = exc
-            return False
-        if event is not None:
-            self._handoff = event
-            return False
-        if (publishing := self._publishing) is not None:
-            publishing[1].flush()
-        return not self.conn.bytes_to_send
-
-    def _take(self, count: int | None) -> rtmp.Event | None:
-        """Parse ``count`` more bytes of ``_READ_BUFFER`` (``None``: none) with what is
-        buffered, publishing the media: the first other event, ``None`` once all is parsed.
-        """
-        conn = self.conn
-        if count is not None:
-            conn.receive_data(_READ_VIEW[:count])
-            if 0 < count < HEADER_ONLY_BYTES:
-                with contextlib.suppress(BlockingIOError):  # no body yet: the next read waits
-                    conn.receive_data(_READ_VIEW[: self._read_now()])
-        publishing = self._publishing
-        while (event := conn.next_event()) is not rtmp.NEED_DATA:
-            # The publisher's media, nearly every event: handled here, with no coroutine.
-            if type(event) is rtmp.VideoData or type(event) is rtmp.AudioData:
-                if publishing is not None and event.stream_id == publishing[0]:
-                    kind = Kind.VIDEO if type(event) is rtmp.VideoData else Kind.AUDIO
-                    publishing[1].publish(kind, event.timestamp, event.payload)
-                continue
-            return event
-        return None
 
     async def _read(self) -> int:
         """Read once from the socket into ``_READ_BUFFER``: the byte count, 0 at EOF.
