@@ -2,7 +2,7 @@
 nginx-rtmp beside them.
 
 ``python -m bench._paired_baseline /path/to/other/checkout [--publishers 10] [--rounds 3]
-[--read-interval-ms MS]``
+[--read-interval-ms MS] [--peers nms,nginx-rtmp]``
 
 A refactoring should not cost ingest CPU. This runs :func:`bench.live.paired_ingest`
 with two trioflix servers, this checkout's and the one in ``SRC`` (its ``trioflix``
@@ -45,18 +45,28 @@ class BaselineTrioflix(live.Trioflix):
 
 
 async def run(
-    source: Path, publishers: int, rounds: int, read_interval_ms: int | None, workdir: Path
+    source: Path,
+    publishers: int,
+    rounds: int,
+    read_interval_ms: int | None,
+    peer_names: list[str],
+    workdir: Path,
 ) -> dict[str, Any]:
     sample = await live.make_sample(Path.home() / ".cache" / "trioflix-bench")
     ours = live.Trioflix(workdir, read_interval_ms)
     theirs = BaselineTrioflix(workdir, source, read_interval_ms)
-    nms, nginx = live.NodeMediaServer(workdir), live.NginxLive(workdir)
-    await nms.install()
+    peers: list[live.Server] = []
+    if "nms" in peer_names:
+        nms = live.NodeMediaServer(workdir)
+        await nms.install()
+        peers.append(nms)
+    if live.NGINX_RTMP in peer_names:
+        peers.append(live.NginxLive(workdir))
     for server in (ours, theirs):
         async with live.serving(server, "setup"):
             await server.create_channels(publishers)
     plan = replace(live.FULL, paired_rounds=rounds)
-    return await live.paired_ingest((ours, theirs), (nms, nginx), sample, publishers, plan)
+    return await live.paired_ingest((ours, theirs), peers, sample, publishers, plan)
 
 
 def main() -> None:
@@ -69,6 +79,11 @@ def main() -> None:
         type=int,
         help="both servers' --rtmp-read-interval-ms (default: the server's own default)",
     )
+    parser.add_argument(
+        "--peers",
+        default=f"nms,{live.NGINX_RTMP}",
+        help="the servers the ratios are to, comma-separated (fewer: a lighter run)",
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="trioflix-bench-baseline-"))
     try:
@@ -79,6 +94,7 @@ def main() -> None:
                 args.publishers,
                 args.rounds,
                 args.read_interval_ms,
+                args.peers.split(","),
                 workdir,
             )
         )

@@ -1,0 +1,195 @@
+"""The floor of reading publishers as their bytes arrive, in Python: waking up and reading,
+with no parsing at all, against nginx-rtmp's whole ingest over the same window.
+
+``python -m bench._read_floor [--publishers 25] [--seconds 20]``
+
+Two receivers, each a process of its own, accept N TCP connections and discard
+what arrives, each burst read as soon as it is readable (no read clock):
+
+- ``trio-tasks``: a Trio task per connection, ``wait_readable`` then one ``readv``
+  into a shared buffer: what ``RTMPSession`` does per read, minus the RTMP;
+- ``epoll``: a plain level-triggered ``select.epoll`` loop, no Trio: Python's floor.
+
+This process sends each receiver's connections the sample of ``bench/live.py`` as
+ffmpeg ``-re`` does: every FLV tag written when its timestamp comes (the
+connections start 0.1 s apart). At the same time nginx-rtmp
+(:class:`bench.live.NginxLive`) and trioflix with its read clock off
+(``--rtmp-read-interval-ms 0``) each ingest N ffmpeg ``-re -c copy`` publishers of
+the same sample. CPU is ``utime + stime`` per stream-second over one window for all
+four. If a receiver
+that only reads costs more than a multiple of nginx-rtmp's whole ingest, no RTMP
+server in Python reading bursts as they arrive can cost less than that multiple.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import select
+import socket
+import sys
+import tempfile
+import time
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from bench import live
+from bench._machine import load_average
+from bench._rtmp_publisher import read_media_tags
+
+RECEIVERS = ("trio-tasks", "epoll")
+READ_BYTES = 256 * 1024  # as RTMPSession's reads
+_BUFFERS = (bytearray(READ_BYTES),)
+
+
+def _read(fd: int) -> int:
+    try:
+        return os.readv(fd, _BUFFERS)
+    except BlockingIOError:
+        return -1
+    except OSError:
+        return 0
+
+
+async def _serve_tasks(listener: trio.SocketListener) -> None:
+    async def reader(stream: trio.SocketStream) -> None:
+        fd = stream.socket.fileno()
+        while True:
+            await trio.lowlevel.wait_readable(fd)
+            if _read(fd) == 0:
+                return
+
+    await trio.serve_listeners(reader, [listener])
+
+
+def _serve_epoll(port: int) -> None:
+    server = socket.create_server((live.HOST, port))
+    epoll = select.epoll()
+    epoll.register(server.fileno(), select.EPOLLIN)
+    sockets = {}
+    while True:
+        for fd, _ in epoll.poll():
+            if fd == server.fileno():
+                conn, _ = server.accept()
+                conn.setblocking(False)
+                sockets[conn.fileno()] = conn
+                epoll.register(conn.fileno(), select.EPOLLIN)
+            elif _read(fd) == 0:
+                epoll.unregister(fd)
+                sockets.pop(fd).close()
+
+
+def serve(mode: str, port: int) -> None:
+    """Run receiver ``mode`` on ``port`` until killed."""
+    if mode == "epoll":
+        _serve_epoll(port)
+        return
+
+    async def main() -> None:
+        (listener,) = await trio.open_tcp_listeners(port, host=live.HOST)
+        await _serve_tasks(listener)
+
+    trio.run(main)
+
+
+class Receiver(live.Server):
+    def __init__(self, workdir: Path, mode: str) -> None:
+        super().__init__(workdir)
+        self.name = mode
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "bench._read_floor",
+            "--serve",
+            self.name,
+            str(self.rtmp_port),
+        ]
+
+    async def wait_ready(self) -> None:
+        for _ in range(live.POLLS):
+            if await live.port_open(self.rtmp_port):
+                return
+            await trio.sleep(live.POLL_INTERVAL_S)
+        raise TimeoutError(f"{self.name} does not accept connections")
+
+
+async def _send(port: int, writes: list[tuple[float, bytes]], until: float) -> None:
+    """Write each of ``writes`` at its time (ffmpeg ``-re``), Nagle on as in ffmpeg."""
+    stream = await trio.open_tcp_stream(live.HOST, port)
+    async with stream:
+        start = time.monotonic()
+        for offset, data in writes:
+            if start + offset >= until:
+                return
+            await live.sleep_until(start + offset)
+            await stream.send_all(data)
+
+
+async def run(publishers: int, seconds: float, workdir: Path) -> dict[str, Any]:
+    sample = await live.make_sample(Path.home() / ".cache" / "trioflix-bench")
+    tags = await trio.to_thread.run_sync(read_media_tags, sample)
+    writes = [
+        (tag.timestamp_ms / 1000, bytes(11) + tag.data + bytes(4)) for tag in tags
+    ]  # an FLV tag's size on the wire; the header's content does not matter here
+    receivers = [Receiver(workdir, mode) for mode in RECEIVERS]
+    ours, nginx = live.Trioflix(workdir, read_interval_ms=0), live.NginxLive(workdir)
+    async with live.serving(ours, "setup"):
+        await ours.create_channels(publishers)
+    everyone: list[live.Server] = [*receivers, ours, nginx]
+    async with AsyncExitStack() as stack:
+        running = [await stack.enter_async_context(live.serving(s, "floor")) for s in everyone]
+        async with trio.open_nursery() as nursery:
+            started = time.monotonic()
+            until = started + seconds
+            for index in range(publishers):
+                for receiver in receivers:
+                    nursery.start_soon(_send, receiver.rtmp_port, writes, until)
+                for server in (ours, nginx):
+                    nursery.start_soon(
+                        live.run_ffmpeg,
+                        sample,
+                        server.publish_url(index),
+                        seconds,
+                        workdir / f"ffmpeg-{server.name}-{index}.log",
+                        live.PublisherRun(),
+                    )
+                await trio.sleep(live.PUBLISHER_STAGGER_S)
+            await live.sleep_until(time.monotonic() + live.WARMUP_S)
+            cpu0, t0 = [live.cpu_seconds(r.pid) for r in running], time.monotonic()
+            await live.sleep_until(until - 2.0)
+            cpu1, t1 = [live.cpu_seconds(r.pid) for r in running], time.monotonic()
+    cpu = {
+        server.name: (cpu1[i] - cpu0[i]) / (publishers * (t1 - t0))
+        for i, server in enumerate(everyone)
+    }
+    return {
+        "publishers": publishers,
+        "window_s": t1 - t0,
+        "cpu_per_stream_s": cpu,
+        "ratio_to_nginx": {name: cpu[name] / cpu[nginx.name] for name in (*RECEIVERS, ours.name)},
+        "load": load_average(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench._read_floor", description=__doc__)
+    parser.add_argument("--publishers", type=int, default=25)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--serve", nargs=2, metavar=("MODE", "PORT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve[0], int(args.serve[1]))
+        return
+    workdir = Path(tempfile.mkdtemp(prefix="trioflix-bench-floor-"))
+    report = trio.run(run, args.publishers, args.seconds, workdir)
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
