@@ -10,9 +10,9 @@ what arrives, each burst read as soon as it is readable (no read clock):
   into a shared buffer: what ``RTMPSession`` does per read, minus the RTMP;
 - ``epoll``: a plain level-triggered ``select.epoll`` loop, no Trio: Python's floor.
 
-This process sends each receiver's connections the sample of ``bench/live.py`` as
-ffmpeg ``-re`` does: every FLV tag written when its timestamp comes (the
-connections start 0.1 s apart). At the same time nginx-rtmp
+ffmpeg ``-re -c copy`` sends each receiver's connections the sample of
+``bench/live.py`` as plain FLV over TCP, every tag one write when its timestamp
+comes (the connections start 0.1 s apart). At the same time nginx-rtmp
 (:class:`bench.live.NginxLive`) and trioflix with its read clock off
 (``--rtmp-read-interval-ms 0``) each ingest N ffmpeg ``-re -c copy`` publishers of
 the same sample. CPU is ``utime + stime`` per stream-second over one window for all
@@ -28,6 +28,7 @@ import json
 import os
 import select
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +40,6 @@ import trio
 
 from bench import live
 from bench._machine import load_average
-from bench._rtmp_publisher import read_media_tags
 
 RECEIVERS = ("trio-tasks", "epoll")
 READ_BYTES = 256 * 1024  # as RTMPSession's reads
@@ -119,22 +119,26 @@ class Receiver(live.Server):
         raise TimeoutError(f"{self.name} does not accept connections")
 
 
-async def _send(port: int, writes: list[tuple[float, bytes]]) -> None:
-    """Write each of ``writes`` at its time (ffmpeg ``-re``), Nagle on as in ffmpeg."""
-    stream = await trio.open_tcp_stream(live.HOST, port)
-    async with stream:
-        start = time.monotonic()
-        for offset, data in writes:
-            await live.sleep_until(start + offset)
-            await stream.send_all(data)
+async def _send(sample: Path, port: int, log: Path) -> None:
+    """ffmpeg ``-re -c copy`` of ``sample`` as plain FLV over TCP: each tag one write
+    when its time comes (``-flush_packets 1``), as an RTMP publisher's message is one
+    burst (the header and body writes of RTMP are not there: fewer wake-ups)."""
+    with log.open("ab") as errors:
+        await trio.run_process(
+            [
+                "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-re",
+                "-i", str(sample), "-c", "copy", "-flush_packets", "1",
+                "-f", "flv", f"tcp://{live.HOST}:{port}",
+            ],
+            check=False,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )  # fmt: skip
 
 
 async def run(publishers: int, window_s: float, workdir: Path) -> dict[str, Any]:
     sample = await live.make_sample(Path.home() / ".cache" / "trioflix-bench")
-    tags = await trio.to_thread.run_sync(read_media_tags, sample)
-    writes = [
-        (tag.timestamp_ms / 1000, bytes(11) + tag.data + bytes(4)) for tag in tags
-    ]  # an FLV tag's size on the wire; the header's content does not matter here
     receivers = [Receiver(workdir, mode) for mode in RECEIVERS]
     ours, nginx = live.Trioflix(workdir, read_interval_ms=0), live.NginxLive(workdir)
     async with live.serving(ours, "setup"):
@@ -146,7 +150,8 @@ async def run(publishers: int, window_s: float, workdir: Path) -> dict[str, Any]
             started = time.monotonic()
             for index in range(publishers):
                 for receiver in receivers:
-                    nursery.start_soon(_send, receiver.rtmp_port, writes)
+                    log = workdir / f"ffmpeg-{receiver.name}-{index}.log"
+                    nursery.start_soon(_send, sample, receiver.rtmp_port, log)
                 for server in (ours, nginx):
                     nursery.start_soon(
                         live.run_ffmpeg,
