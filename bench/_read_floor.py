@@ -1,5 +1,5 @@
-"""The floor of reading publishers as their bytes arrive, in Python: waking up and reading,
-with no parsing at all, against nginx-rtmp's whole ingest over the same window.
+"""The floor of reading publishers as their bytes arrive, in Python: waking up and
+reading, with no parsing at all, against nginx-rtmp's whole ingest over the same window.
 
 ``python -m bench._read_floor [--publishers 25] [--window 10]``
 
@@ -16,9 +16,9 @@ comes (the connections start 0.1 s apart). At the same time nginx-rtmp
 (:class:`bench.live.NginxLive`) and trioflix with its read clock off
 (``--rtmp-read-interval-ms 0``) each ingest N ffmpeg ``-re -c copy`` publishers of
 the same sample. CPU is ``utime + stime`` per stream-second over one window for all
-four. If a receiver
-that only reads costs more than a multiple of nginx-rtmp's whole ingest, no RTMP
-server in Python reading bursts as they arrive can cost less than that multiple.
+four. If a receiver that only reads costs more than a multiple of nginx-rtmp's
+whole ingest, no RTMP server built the same way (on Trio, or on a plain epoll loop)
+can cost less than that multiple.
 """
 
 from __future__ import annotations

@@ -635,9 +635,11 @@ async def paired_ingest(
         rounds.append(
             {
                 "cpu_per_stream_s": cpu,
+                # None: the peer used less than a clock tick (nginx-rtmp in a --quick run).
                 "ratio": {
                     peer.name: {
-                        server.name: cpu[server.name] / cpu[peer.name] for server in servers
+                        server.name: cpu[server.name] / cpu[peer.name] if cpu[peer.name] else None
+                        for server in servers
                     }
                     for peer in peers
                 },
@@ -651,13 +653,16 @@ async def paired_ingest(
         "servers": [server.name for server in everyone],
         "rounds": rounds,
         "median_ratio": {
-            peer.name: {
-                server.name: statistics.median(r["ratio"][peer.name][server.name] for r in rounds)
-                for server in servers
-            }
+            peer.name: {server.name: _median_ratio(rounds, peer, server) for server in servers}
             for peer in peers
         },
     }
+
+
+def _median_ratio(rounds: list[dict[str, Any]], peer: Server, server: Server) -> float | None:
+    ratios = [r["ratio"][peer.name][server.name] for r in rounds]
+    known = [ratio for ratio in ratios if ratio is not None]
+    return statistics.median(known) if known else None
 
 
 async def run_viewer_process(
@@ -862,6 +867,10 @@ def _ratio(ours: float | None, theirs: float | None) -> str:
     return f"{ours / theirs:.2f}"
 
 
+def _figure(ratio: float | None) -> str:
+    return "n/a" if ratio is None else f"{ratio:.2f}"
+
+
 def _mbps(bps: float) -> str:
     return f"{bps / 1e6:.2f}"
 
@@ -906,13 +915,13 @@ def render(report: dict[str, Any]) -> str:
         for row, name in enumerate(level["servers"]):
             cpu = ", ".join(f"{r['cpu_per_stream_s'][name]:.4f}" for r in rounds)
             ratios = [
-                ", ".join(f"{r['ratio'][peer][name]:.2f}" for r in rounds)
+                ", ".join(_figure(r["ratio"][peer][name]) for r in rounds)
                 if name in level["median_ratio"][peer]
                 else ""
                 for peer in peers
             ]
             medians = [
-                f"{level['median_ratio'][peer][name]:.2f}"
+                _figure(level["median_ratio"][peer][name])
                 if name in level["median_ratio"][peer]
                 else ""
                 for peer in peers
