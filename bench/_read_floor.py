@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -46,13 +47,22 @@ READ_BYTES = 256 * 1024  # as RTMPSession's reads
 _BUFFERS = (bytearray(READ_BYTES),)
 
 
+_reads = [0]  # reads that brought data: printed on SIGUSR1 (see _read_counts)
+
+
 def _read(fd: int) -> int:
     try:
-        return os.readv(fd, _BUFFERS)
+        count = os.readv(fd, _BUFFERS)
     except BlockingIOError:
         return -1
     except OSError:
         return 0
+    _reads[0] += 1
+    return count
+
+
+def _report_reads(signum: int, frame: object) -> None:
+    print(f"reads {_reads[0]}", file=sys.stderr, flush=True)
 
 
 async def _serve_tasks(listener: trio.SocketListener) -> None:
@@ -84,7 +94,8 @@ def _serve_epoll(port: int) -> None:
 
 
 def serve(mode: str, port: int) -> None:
-    """Run receiver ``mode`` on ``port`` until killed."""
+    """Run receiver ``mode`` on ``port`` until killed; SIGUSR1 prints its read count."""
+    signal.signal(signal.SIGUSR1, _report_reads)
     if mode == "epoll":
         _serve_epoll(port)
         return
@@ -94,6 +105,19 @@ def serve(mode: str, port: int) -> None:
         await _serve_tasks(listener)
 
     trio.run(main)
+
+
+def _ask_reads(receivers: list[live.Running]) -> None:
+    for receiver in receivers:
+        os.kill(receiver.pid, signal.SIGUSR1)
+
+
+def _read_counts(log: Path) -> int:
+    """The last two counts a receiver printed: its reads over the window."""
+    counts = [
+        int(line.split()[1]) for line in log.read_text().splitlines() if line.startswith("reads ")
+    ]
+    return counts[-1] - counts[-2]
 
 
 class Receiver(live.Server):
@@ -163,9 +187,12 @@ async def run(publishers: int, window_s: float, workdir: Path) -> dict[str, Any]
                     )
                 await trio.sleep(live.PUBLISHER_STAGGER_S)
             await live.sleep_until(time.monotonic() + live.WARMUP_S)
+            _ask_reads(running[: len(receivers)])
             cpu0, t0 = [live.cpu_seconds(r.pid) for r in running], time.monotonic()
             await live.sleep_until(t0 + window_s)
             cpu1, t1 = [live.cpu_seconds(r.pid) for r in running], time.monotonic()
+            _ask_reads(running[: len(receivers)])
+            await trio.sleep(0.5)  # for the receivers to print
             # On a machine so busy that starting took most of the sample, the first
             # streams ended inside the window: not a measurement.
             if t1 > started + live.SAMPLE_SECONDS - 1.0:
@@ -180,6 +207,11 @@ async def run(publishers: int, window_s: float, workdir: Path) -> dict[str, Any]
         "window_s": t1 - t0,
         "cpu_per_stream_s": cpu,
         "ratio_to_nginx": {name: cpu[name] / cpu[nginx.name] for name in (*RECEIVERS, ours.name)},
+        # Reads that brought data (each one wake-up of the reader) per stream-second.
+        "reads_per_stream_s": {
+            receiver.name: _read_counts(run.log) / (publishers * (t1 - t0))
+            for receiver, run in zip(receivers, running, strict=False)
+        },
         "load": load_average(),
     }
 
