@@ -90,7 +90,11 @@ async def run_fanout(
         assert isinstance(server, live.Trioflix)
         async with live.serving(server, "setup"):
             await server.create_channels(1)
-    report: dict[str, Any] = {"source_bps": source_bps}
+    # The servers' names, as paired_ingest's: "trioflix-0ms" with --read-interval-ms 0.
+    report: dict[str, Any] = {
+        "source_bps": source_bps,
+        "servers": [server.name for server in servers],
+    }
     report |= {server.name: {"fanout": []} for server in servers}
     order = servers
     for count in levels:
@@ -130,8 +134,7 @@ def main() -> None:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         print(json.dumps(report))
-        names = ("trioflix", BASELINE, live.NGINX_RTMP)
-        print("\n".join(live.render_fanout(report, names)))
+        print("\n".join(live.render_fanout(report, report["servers"])))
         return
     try:
         report = trio.run(
