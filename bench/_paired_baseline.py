@@ -1,14 +1,17 @@
-"""Paired ingest of this checkout's trioflix against another checkout's, with nms beside them.
+"""Paired ingest of this checkout's trioflix against another checkout's, with nms and
+nginx-rtmp beside them.
 
-``python -m bench._paired_baseline /path/to/other/checkout [--publishers 10] [--rounds 3]``
-``python -m bench._paired_baseline /path/to/other/checkout --fanout 200 500 1000``
+``python -m bench._paired_baseline /path/to/other/checkout [--publishers 10] [--rounds 3]
+[--read-interval-ms MS] [--peers nms,nginx-rtmp]``
+``python -m bench._paired_baseline /path/to/other/checkout --fanout 200 500 1000
+[--read-interval-ms MS]``
 
 A refactoring should not cost ingest CPU. This runs :func:`bench.live.paired_ingest`
 with two trioflix servers, this checkout's and the one in ``SRC`` (its ``trioflix``
-package imported through ``PYTHONPATH``), and node-media-server, all at once with
-their own publishers and their CPU read over the same window, so a shared, noisy
-machine loads them alike. It prints each round's CPU per stream-second and the
-ratios to nms; the two trioflix ratios are the comparison.
+package imported through ``PYTHONPATH``), node-media-server and nginx-rtmp, all at
+once with their own publishers and their CPU read over the same window, so a shared,
+noisy machine loads them alike. It prints each round's CPU per stream-second and the
+ratios to each peer; the two trioflix ratios are the comparison.
 
 With ``--fanout``, the fan-out phase of :mod:`bench.live` instead: at each audience,
 this checkout's trioflix, the other's and nginx-rtmp one after the other (the first
@@ -38,8 +41,8 @@ BASELINE = "trioflix-baseline"
 class BaselineTrioflix(live.Trioflix):
     """``trioflix serve`` from another checkout, otherwise run exactly as this one's."""
 
-    def __init__(self, workdir: Path, source: Path) -> None:
-        super().__init__(workdir)
+    def __init__(self, workdir: Path, source: Path, read_interval_ms: int | None) -> None:
+        super().__init__(workdir, read_interval_ms)
         self.name = BASELINE
         self.data_dir = workdir / f"{self.name}-data"
         self.source = source
@@ -48,31 +51,50 @@ class BaselineTrioflix(live.Trioflix):
         return ["env", f"PYTHONPATH={self.source}", *super().command()]
 
 
-async def run(source: Path, publishers: int, rounds: int, workdir: Path) -> dict[str, Any]:
+async def run(
+    source: Path,
+    publishers: int,
+    rounds: int,
+    read_interval_ms: int | None,
+    peer_names: list[str],
+    workdir: Path,
+) -> dict[str, Any]:
     sample = await live.make_sample(Path.home() / ".cache" / "trioflix-bench")
-    ours, theirs = live.Trioflix(workdir), BaselineTrioflix(workdir, source)
-    nms = live.NodeMediaServer(workdir)
-    await nms.install()
+    ours = live.Trioflix(workdir, read_interval_ms)
+    theirs = BaselineTrioflix(workdir, source, read_interval_ms)
+    peers: list[live.Server] = []
+    if "nms" in peer_names:
+        nms = live.NodeMediaServer(workdir)
+        await nms.install()
+        peers.append(nms)
+    if live.NGINX_RTMP in peer_names:
+        peers.append(live.NginxLive(workdir))
     for server in (ours, theirs):
         async with live.serving(server, "setup"):
             await server.create_channels(publishers)
     plan = replace(live.FULL, paired_rounds=rounds)
-    return await live.paired_ingest((ours, theirs), nms, sample, publishers, plan)
+    return await live.paired_ingest((ours, theirs), peers, sample, publishers, plan)
 
 
-async def run_fanout(source: Path, levels: list[int], workdir: Path) -> dict[str, Any]:
+async def run_fanout(
+    source: Path, levels: list[int], read_interval_ms: int | None, workdir: Path
+) -> dict[str, Any]:
     sample = await live.make_sample(Path.home() / ".cache" / "trioflix-bench")
     source_bps = sample.stat().st_size * 8 / live.SAMPLE_SECONDS
     servers: tuple[live.Server, ...] = (
-        live.Trioflix(workdir),
-        BaselineTrioflix(workdir, source),
+        live.Trioflix(workdir, read_interval_ms),
+        BaselineTrioflix(workdir, source, read_interval_ms),
         live.NginxLive(workdir),
     )
     for server in servers[:2]:
         assert isinstance(server, live.Trioflix)
         async with live.serving(server, "setup"):
             await server.create_channels(1)
-    report: dict[str, Any] = {"source_bps": source_bps}
+    # The servers' names, as paired_ingest's: "trioflix-0ms" with --read-interval-ms 0.
+    report: dict[str, Any] = {
+        "source_bps": source_bps,
+        "servers": [server.name for server in servers],
+    }
     report |= {server.name: {"fanout": []} for server in servers}
     order = servers
     for count in levels:
@@ -90,26 +112,47 @@ def main() -> None:
     parser.add_argument("--publishers", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--fanout", type=int, nargs="+", metavar="VIEWERS")
+    parser.add_argument(
+        "--read-interval-ms",
+        type=int,
+        help="both servers' --rtmp-read-interval-ms (default: the server's own default)",
+    )
+    parser.add_argument(
+        "--peers",
+        default=f"nms,{live.NGINX_RTMP}",
+        help="the servers the ratios are to, comma-separated (fewer: a lighter run)",
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="trioflix-bench-baseline-"))
     if args.fanout:
         try:
-            report = trio.run(partial(run_fanout, args.source.resolve(), args.fanout, workdir))
+            report = trio.run(
+                partial(
+                    run_fanout, args.source.resolve(), args.fanout, args.read_interval_ms, workdir
+                )
+            )
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         print(json.dumps(report))
-        names = ("trioflix", BASELINE, live.NGINX_RTMP)
-        print("\n".join(live.render_fanout(report, names)))
+        print("\n".join(live.render_fanout(report, report["servers"])))
         return
     try:
         report = trio.run(
-            partial(run, args.source.resolve(), args.publishers, args.rounds, workdir)
+            partial(
+                run,
+                args.source.resolve(),
+                args.publishers,
+                args.rounds,
+                args.read_interval_ms,
+                args.peers.split(","),
+                workdir,
+            )
         )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     for number, round_ in enumerate(report["rounds"], 1):
         print(f"round {number}: {json.dumps(round_)}")
-    print(f"median ratio to nms: {json.dumps(report['median_ratio'])}; load {load_average()}")
+    print(f"median ratios: {json.dumps(report['median_ratio'])}; load {load_average()}")
 
 
 if __name__ == "__main__":

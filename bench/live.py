@@ -11,22 +11,23 @@ level by level so that the noise of a shared machine falls on both:
   sample (made once by ffmpeg and cached): server CPU seconds per stream-second,
   peak RSS, publishers dropped;
 - paired ingest: the same with the servers running at once, each with its own N
-  publishers, their CPU read over the same window, for a few rounds: trioflix, nms,
-  and trioflix with its read clock off (``--rtmp-read-interval-ms 0``). On a shared
-  machine one server's run can see twice the load of the other's; paired, all see
-  the same, and the ratios hold to a few percent where the figures of separate runs
-  swing by a third;
+  publishers, their CPU read over the same window, for a few rounds: trioflix,
+  trioflix with its read clock off (``--rtmp-read-interval-ms 0``), nms, and
+  nginx-rtmp (Debian's ``nginx`` + ``libnginx-mod-rtmp``, ``live on``:
+  :class:`NginxLive`). On a shared machine one server's run can see twice the load
+  of the other's; paired, all see the same, and the ratios hold to a few percent
+  where the figures of separate runs swing by a third;
 - fan-out: one publisher, N viewers (``bench/_flv_viewers.py``, light viewers, about
   :data:`LIGHT_VIEWERS_PER_PROCESS` per process): delivered bitrate per viewer, server
   CPU, peak RSS; HTTP-FLV viewers of trioflix and nms, and RTMP players of nginx-rtmp
-  (Debian's ``nginx`` + ``libnginx-mod-rtmp``, ``live on``: :class:`NginxLive`; it has
-  no HTTP-FLV);
+  (it has no HTTP-FLV);
 - latency: with a second channel live (ffmpeg), a paced in-process RTMP publisher
   (``bench/_rtmp_publisher.py``) and two HTTP-FLV viewers in the same process: for
   each tag sent after the viewer connected, the time from the publisher's socket
   write to the viewer's receipt; and the time from a viewer's TCP connect to its
   first complete keyframe. For trioflix with its read clock off too: the clock's
-  price in delay.
+  price in delay; and for nginx-rtmp, whose viewers play over RTMP (it has no
+  HTTP-FLV), so its figure includes RTMP's chunking where the others' do not.
 
 Every server is started fresh for each measurement, so peak RSS (``VmHWM``) is that
 workload's. CPU is ``utime + stime`` from ``/proc/PID/stat``, summed over the server's
@@ -34,7 +35,8 @@ process tree, over a window that excludes start-up and ramp-up. Everything talks
 127.0.0.1 only, and every loop is bounded in time.
 
 node-media-server is installed with npm into a temporary folder at run time, at the
-exact version :data:`NMS_VERSION`; nothing of it is kept.
+exact version :data:`NMS_VERSION`; nothing of it is kept. nginx-rtmp is the system's
+(``apt-get install nginx libnginx-mod-rtmp``).
 """
 
 from __future__ import annotations
@@ -633,40 +635,51 @@ async def ingest(
 
 
 async def paired_ingest(
-    servers: Sequence[Server], nms: Server, sample: Path, count: int, plan: Plan
+    servers: Sequence[Server], peers: Sequence[Server], sample: Path, count: int, plan: Plan
 ) -> dict[str, Any]:
-    """:data:`Plan.paired_rounds` paired ingest runs of ``servers`` and ``nms`` all at
+    """:data:`Plan.paired_rounds` paired ingest runs of ``servers`` and ``peers`` all at
     once: per round, each server's CPU per stream-second over the same window, and the
-    ratio of each of ``servers`` to ``nms``."""
+    ratio of each of ``servers`` to each of ``peers`` (``ratio[peer][server]``)."""
+    everyone = (*servers, *peers)
     rounds = []
     for number in range(plan.paired_rounds):
         print(f"paired ingest: {count} publishers each, round {number + 1}", file=sys.stderr)
-        *ours, theirs = await ingest((*servers, nms), sample, count, plan)
-        nms_cpu = theirs["cpu_per_stream_s"]
+        figures = await ingest(everyone, sample, count, plan)
+        cpu = {
+            server.name: result["cpu_per_stream_s"]
+            for server, result in zip(everyone, figures, strict=True)
+        }
         rounds.append(
             {
-                "cpu_per_stream_s": {
-                    server.name: figures["cpu_per_stream_s"]
-                    for server, figures in zip((*servers, nms), (*ours, theirs), strict=True)
-                },
+                "cpu_per_stream_s": cpu,
+                # None: the peer used less than a clock tick (nginx-rtmp in a --quick run).
                 "ratio": {
-                    server.name: figures["cpu_per_stream_s"] / nms_cpu
-                    for server, figures in zip(servers, ours, strict=True)
+                    peer.name: {
+                        server.name: cpu[server.name] / cpu[peer.name] if cpu[peer.name] else None
+                        for server in servers
+                    }
+                    for peer in peers
                 },
-                "dropped": sum(figures["dropped"] for figures in (*ours, theirs)),
-                "errors_logged": sum(figures["errors_logged"] for figures in (*ours, theirs)),
+                "dropped": sum(result["dropped"] for result in figures),
+                "errors_logged": sum(result["errors_logged"] for result in figures),
                 "load": load_average(),
             }
         )
     return {
         "publishers": count,
-        "servers": [server.name for server in (*servers, nms)],
+        "servers": [server.name for server in everyone],
         "rounds": rounds,
         "median_ratio": {
-            server.name: statistics.median(r["ratio"][server.name] for r in rounds)
-            for server in servers
+            peer.name: {server.name: _median_ratio(rounds, peer, server) for server in servers}
+            for peer in peers
         },
     }
+
+
+def _median_ratio(rounds: list[dict[str, Any]], peer: Server, server: Server) -> float | None:
+    ratios = [r["ratio"][peer.name][server.name] for r in rounds]
+    known = [ratio for ratio in ratios if ratio is not None]
+    return statistics.median(known) if known else None
 
 
 async def run_viewer_process(
@@ -805,11 +818,7 @@ async def latency(
                     def note(tag: flv.FLVTag, now: float, result: ViewerResult = result) -> None:
                         arrivals.append((result.started_at, tag.tag_type, tag.timestamp_ms, now))
 
-                    viewers.start_soon(
-                        partial(
-                            watch, HOST, server.http_port, server.play_path(0), result, on_tag=note
-                        )
-                    )
+                    viewers.start_soon(partial(server.watch, 0, result, on_tag=note))
         for _ in range(plan.keyframe_probes):
             keyframes.append((await probe(server, 0)).first_keyframe_s)
             await trio.sleep(0.25)
@@ -881,6 +890,10 @@ def _ratio(ours: float | None, theirs: float | None) -> str:
     return f"{ours / theirs:.2f}"
 
 
+def _figure(ratio: float | None) -> str:
+    return "n/a" if ratio is None else f"{ratio:.2f}"
+
+
 def _mbps(bps: float) -> str:
     return f"{bps / 1e6:.2f}"
 
@@ -947,9 +960,14 @@ def render(report: dict[str, Any]) -> str:
         "Paired ingest (all servers at once, each with its own publishers, CPU over the"
         " same window):",
         "",
-        "| publishers each | server | CPU s per stream-s, per round | ratio to nms, per round"
-        " | median ratio | dropped (all) | load average per round |",
-        "|---:|---|---|---|---:|---:|---|",
+    ]
+    peers = list(report["paired_ingest"][0]["median_ratio"]) if report["paired_ingest"] else []
+    lines += [
+        "| publishers each | server | CPU s per stream-s, per round"
+        + "".join(f" | ratio to {peer}, per round" for peer in peers)
+        + "".join(f" | median ratio to {peer}" for peer in peers)
+        + " | dropped (all) | load average per round |",
+        "|---:|---|---|" + "---|" * len(peers) + "---:|" * len(peers) + "---:|---|",
     ]
     for level in report["paired_ingest"]:
         rounds = level["rounds"]
@@ -957,42 +975,53 @@ def render(report: dict[str, Any]) -> str:
         dropped = sum(r["dropped"] for r in rounds)
         for row, name in enumerate(level["servers"]):
             cpu = ", ".join(f"{r['cpu_per_stream_s'][name]:.4f}" for r in rounds)
-            if name in level["median_ratio"]:
-                ratios = ", ".join(f"{r['ratio'][name]:.2f}" for r in rounds)
-                median = f"{level['median_ratio'][name]:.2f}"
-            else:
-                ratios = median = ""
+            ratios = [
+                ", ".join(_figure(r["ratio"][peer][name]) for r in rounds)
+                if name in level["median_ratio"][peer]
+                else ""
+                for peer in peers
+            ]
+            medians = [
+                _figure(level["median_ratio"][peer][name])
+                if name in level["median_ratio"][peer]
+                else ""
+                for peer in peers
+            ]
             first = row == 0
             lines.append(
-                f"| {level['publishers'] if first else ''} | {name} | {cpu} | {ratios}"
-                f" | {median} | {dropped if first else ''} | {loads if first else ''} |"
+                f"| {level['publishers'] if first else ''} | {name} | {cpu}"
+                + "".join(f" | {cell}" for cell in (*ratios, *medians))
+                + f" | {dropped if first else ''} | {loads if first else ''} |"
             )
     lines += ["", *render_fanout(report)]
-    ol, zl, tl = tf["latency"], report[UNPACED]["latency"], nms["latency"]
+    names = ["trioflix", UNPACED, "nms", NGINX_RTMP]
+    figures = [report[name]["latency"] for name in names]
     lines += [
         "",
         "Latency (paced RTMP publisher to HTTP-FLV viewer, same process; per tag sent after"
-        f" the viewer connected); {UNPACED} reads each publisher as its bytes arrive:",
+        f" the viewer connected); {UNPACED} reads each publisher as its bytes arrive;"
+        f" {NGINX_RTMP}'s viewer plays over RTMP (it has no HTTP-FLV):",
         "",
-        f"| | trioflix | {UNPACED} | nms | ratio trioflix / nms |",
-        "|---|---:|---:|---:|---:|",
+        "| | " + " | ".join(names) + " | ratio trioflix / nms |",
+        "|---|" + "---:|" * (len(names) + 1),
     ]
     for key in ("p50", "p95", "p99", "max"):
-        ours_ms, unpaced_ms, theirs_ms = (x["delay_ms"][key] for x in (ol, zl, tl))
+        cells = [x["delay_ms"][key] for x in figures]
         lines.append(
-            f"| added delay {key}, ms | {ours_ms:.1f} | {unpaced_ms:.1f} | {theirs_ms:.1f}"
-            f" | {_ratio(ours_ms, theirs_ms)} |"
+            f"| added delay {key}, ms | "
+            + " | ".join(f"{ms:.1f}" for ms in cells)
+            + f" | {_ratio(cells[0], cells[2])} |"
         )
     for key in ("median", "max"):
-        ours_kf, unpaced_kf, theirs_kf = (x["first_keyframe_ms"][key] for x in (ol, zl, tl))
+        found = [x["first_keyframe_ms"][key] for x in figures]
         lines.append(
-            f"| connect to first keyframe {key}, ms | {ours_kf or float('nan'):.1f}"
-            f" | {unpaced_kf or float('nan'):.1f} | {theirs_kf or float('nan'):.1f}"
-            f" | {_ratio(ours_kf, theirs_kf)} |"
+            f"| connect to first keyframe {key}, ms | "
+            + " | ".join(f"{ms or float('nan'):.1f}" for ms in found)
+            + f" | {_ratio(found[0], found[2])} |"
         )
     lines.append(
         "| tags measured (unmatched) | "
-        + " | ".join(f"{x['tags']} ({x['unmatched_tags']})" for x in (ol, zl, tl))
+        + " | ".join(f"{x['tags']} ({x['unmatched_tags']})" for x in figures)
         + " | |"
     )
     errors = (
@@ -1006,7 +1035,7 @@ def render(report: dict[str, Any]) -> str:
         ]
         + [
             f"{name} latency: {report[name]['latency']['errors_logged']}"
-            for name in ("trioflix", UNPACED, "nms")
+            for name in names
             if report[name]["latency"]["errors_logged"]
         ]
         + [
@@ -1029,8 +1058,7 @@ async def run(
     sample = await make_sample(cache_dir)
     source_bps = sample.stat().st_size * 8 / SAMPLE_SECONDS
     tags = await trio.to_thread.run_sync(read_media_tags, sample)
-    trioflix, nms = Trioflix(workdir), NodeMediaServer(workdir)
-    nginx = NginxLive(workdir)
+    trioflix, nms, nginx = Trioflix(workdir), NodeMediaServer(workdir), NginxLive(workdir)
     unpaced = Trioflix(workdir, read_interval_ms=0)  # the read clock's trade, measured
     assert unpaced.name == UNPACED
     print(f"installing node-media-server@{NMS_VERSION} into {nms.root}", file=sys.stderr)
@@ -1060,9 +1088,10 @@ async def run(
             results[server.name]["ingest"].append(figures)
         order = order[::-1]
     paired = [
-        await paired_ingest((trioflix, unpaced), nms, sample, n, plan) for n in plan.paired_levels
+        await paired_ingest((trioflix, unpaced), (nms, nginx), sample, n, plan)
+        for n in plan.paired_levels
     ]
-    for server in (*order, unpaced):
+    for server in (*order, unpaced, nginx):
         print(f"latency: {server.name}", file=sys.stderr)
         results[server.name]["latency"] = await latency(server, sample, tags, plan)
     return {"meta": meta, "source_bps": source_bps, "paired_ingest": paired, **results}
