@@ -90,9 +90,13 @@ async def go_live(
     publisher = await start_publisher(nursery, server, key, source, loops=loops)
     await wait_live(server, channel)
     if ll_variants:
-        session = server.app.trioflix.hls.session(channel)
-        assert session is not None
-        await wait_until(lambda: len(session.ll_variants()) == ll_variants)
+        # The HLS session opens beside the live stream, not before it: on a loaded
+        # machine it may not be there yet when the channel is listed live.
+        def variants() -> int:
+            session = server.app.trioflix.hls.session(channel)
+            return -1 if session is None else len(session.ll_variants())
+
+        await wait_until(lambda: variants() == ll_variants)
     return LiveChannel(token, user, key, publisher)
 
 
