@@ -62,6 +62,7 @@ _AUDIO_STREAM: Final = 0x15
 # 14496-3 Table 1.19: channelConfiguration to channel count; 0 (layout in a program config
 # element of the stream) is written as stereo, the count the sample entry cannot know.
 _CHANNELS: Final = {0: 2, 7: 8, 11: 7, 12: 8, 13: 24, 14: 8}
+_MAX_DIMENSION: Final = 0xFFFF  # VisualSampleEntry's width and height are 16-bit
 
 
 def init_segment(
@@ -87,13 +88,17 @@ def init_segment(
 
     Raises:
         FMP4Error: Neither track; a record with more parameter sets than its sample entry
-            can list; an unreadable SPS; an AudioSpecificConfig without raw bytes.
+            can list; an unreadable SPS; a picture wider or taller than 65535; an
+            AudioSpecificConfig without raw bytes.
     """
     if video is None and audio is None:
         raise FMP4Error("an initialization segment needs a video or an audio track")
     traks = []
     if video is not None:
         width, height = size if size is not None else _picture_size(video)
+        if not (0 <= width <= _MAX_DIMENSION and 0 <= height <= _MAX_DIMENSION):
+            # An SPS can describe up to 2^32 macroblocks a side; the sample entry has 16 bits.
+            raise FMP4Error(f"a {width}x{height} picture does not fit a sample entry")
         traks.append(_video_trak(video, width, height))
     if audio is not None:
         traks.append(_audio_trak(audio))

@@ -304,3 +304,19 @@ def test_records_a_sample_entry_cannot_carry(
 ) -> None:
     with pytest.raises(fmp4.FMP4Error, match=message):
         fmp4.init_segment(video=video, audio=audio)
+
+
+@pytest.mark.parametrize(
+    ("video", "size"),
+    [
+        (AVC_CONFIG, (65536, 120)),
+        (AVC_CONFIG, (160, 65536)),
+        (with_sps(hevc_sps(65536, 16)), None),
+    ],
+    ids=["given-width", "given-height", "from-sps"],
+)
+def test_a_picture_larger_than_a_sample_entry_holds(
+    video: fmp4.VideoConfig, size: tuple[int, int] | None
+) -> None:
+    with pytest.raises(fmp4.FMP4Error, match="does not fit a sample entry"):
+        fmp4.init_segment(video=video, size=size)
