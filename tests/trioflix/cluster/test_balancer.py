@@ -114,21 +114,32 @@ async def test_a_publish_through_the_balancer_is_listed_by_every_host(
             assert [entry["name"] for entry in listed] == ["alice"]
 
         # Round-robin over the hosts: the same answer every time, with the playback
-        # URLs of the balancer (the Host it was asked for).
-        answers = set()
-        for _ in range(2 * len(rig.hosts)):
-            response = await client.get(f"{balancer.url}/api/channels")
-            assert response.status_code == 200, response.text
-            (entry,) = response.json()["channels"]
-            assert entry["playback"]["http_flv"] == f"{balancer.url}/live/alice.flv"
-            assert entry["playback"]["rtmp"] == f"rtmp://127.0.0.1:{balancer.rtmp_port}/live/alice"
-            answers.add(json.dumps(response.json(), sort_keys=True))
-        assert len(answers) == 1, answers
+        # URLs of the balancer (the Host it was asked for). An edge offers LL-HLS once
+        # it has read the origin's member record (once a heartbeat): within one
+        # heartbeat of the channel going live, every host answers alike.
+        with trio.fail_after(MEMBER_TTL_S + SLACK_S):
+            while len(answers := await _round_robin(client, balancer, len(rig.hosts))) != 1:  # noqa: ASYNC110 (polling the hosts)
+                await trio.sleep(0.2)
+        (answer,) = answers
+        assert "ll_hls" in json.loads(answer)["channels"][0]["playback"]
 
     encoder.terminate()
     with trio.fail_after(30 + MEMBER_TTL_S + SLACK_S):
         await encoder.wait()
         await wait_origin(rig, "alice", None)
+
+
+async def _round_robin(client: httpx.AsyncClient, balancer: Balancer, hosts: int) -> set[str]:
+    """The distinct answers to ``/api/channels`` over two rounds of the balancer's hosts."""
+    answers = set()
+    for _ in range(2 * hosts):
+        response = await client.get(f"{balancer.url}/api/channels")
+        assert response.status_code == 200, response.text
+        (entry,) = response.json()["channels"]
+        assert entry["playback"]["http_flv"] == f"{balancer.url}/live/alice.flv"
+        assert entry["playback"]["rtmp"] == f"rtmp://127.0.0.1:{balancer.rtmp_port}/live/alice"
+        answers.add(json.dumps(response.json(), sort_keys=True))
+    return answers
 
 
 async def _origin_url(rig: Rig) -> str | None:
