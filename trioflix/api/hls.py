@@ -27,7 +27,7 @@ import trio
 from quart import Blueprint, Response, request
 
 from trioflix.api import ll_hls
-from trioflix.api.hls_relay import EDGE_TOKEN, FETCH_LIMIT_S, elsewhere, fetch, playlist_keep_s
+from trioflix.api.hls_relay import FETCH_LIMIT_S, elsewhere, fetch, fetch_master, playlist_keep_s
 from trioflix.api.ll_hls import (
     IMMUTABLE,
     MASTER_WAIT_S,
@@ -67,11 +67,9 @@ SEGMENT_KEEP_S: Final = 90.0
 _SEGMENT = re.compile(r"^seg-(\d{1,18})-(\d{6,12})\.ts$")
 
 
-def _passed_on(fetched: Fetched, body: bytes | None = None) -> Response:
+def _passed_on(fetched: Fetched) -> Response:
     """The origin's answer as this host gives it: same status, body and headers."""
-    return Response(
-        fetched.body if body is None else body, fetched.status, headers=dict(fetched.headers)
-    )
+    return Response(fetched.body, fetched.status, headers=dict(fetched.headers))
 
 
 def _player() -> Player:
@@ -100,18 +98,10 @@ async def master(channel: str) -> Response:
     app_state = state()
     origin = await elsewhere(app_state, channel, app_state.hls.session(channel))
     if origin is not None:
-        fetched = await fetch(
-            app_state,
-            origin,
-            channel,
-            f"master.m3u8?vs={EDGE_TOKEN}",
-            keep_s=playlist_keep_s(app_state),
-            limit_s=MASTER_FETCH_LIMIT_S,
+        fetched = await fetch_master(
+            app_state, origin, channel, "master.m3u8", token, limit_s=MASTER_FETCH_LIMIT_S
         )
-        if fetched.status != 200:
-            return _passed_on(fetched)
-        mine = fetched.body.replace(f"?vs={EDGE_TOKEN}".encode(), f"?vs={token}".encode())
-        return _passed_on(fetched, mine)
+        return _passed_on(fetched)
     session = session_or_404(state(), channel)
     if not session.master_ready.is_set():
         with trio.move_on_after(ll_hls.MASTER_WAIT_S):  # read at each call: tests shorten it

@@ -11,6 +11,7 @@ player; this host counts its players for the site instead.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import TYPE_CHECKING, Final
 from urllib.parse import quote
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from trioflix.live.hls.writer import HLSSession
     from trioflix.state import AppState
 
-__all__ = ["EDGE_TOKEN", "FETCH_LIMIT_S", "elsewhere", "fetch", "playlist_keep_s"]
+__all__ = ["EDGE_TOKEN", "FETCH_LIMIT_S", "elsewhere", "fetch", "fetch_master", "playlist_keep_s"]
 
 # An edge asking the origin: a segment or playlist takes milliseconds; longer limits
 # (a master playlist held back for the first segment, a blocking reload) are the caller's.
@@ -76,6 +77,30 @@ async def fetch(
         )
     except OriginUnavailable as exc:
         raise APIError(exc.status, exc.code, f"{channel}: {exc}") from None
+
+
+async def fetch_master(
+    app_state: AppState, origin: Origin, channel: str, name: str, token: str, *, limit_s: float
+) -> Fetched:
+    """The origin's master playlist ``name``, fetched once for every player of this host
+    (with :data:`EDGE_TOKEN`), with playback token ``token`` in its URIs; an error
+    answer as the origin gave it.
+
+    Raises:
+        APIError: as :func:`fetch`.
+    """
+    fetched = await fetch(
+        app_state,
+        origin,
+        channel,
+        f"{name}?vs={EDGE_TOKEN}",
+        keep_s=playlist_keep_s(app_state),
+        limit_s=limit_s,
+    )
+    if fetched.status != 200:
+        return fetched
+    mine = fetched.body.replace(f"?vs={EDGE_TOKEN}".encode(), f"?vs={token}".encode())
+    return dataclasses.replace(fetched, body=mine)
 
 
 def playlist_keep_s(app_state: AppState) -> float:

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Final, TypeGuard, TypeVar, TypeVarTuple
 import trio
 
 from protocols import hls
-from trioflix.api.hls_relay import EDGE_TOKEN, FETCH_LIMIT_S, elsewhere, fetch, playlist_keep_s
+from trioflix.api.hls_relay import FETCH_LIMIT_S, elsewhere, fetch, fetch_master, playlist_keep_s
 from trioflix.cluster.pull_auth import PullTokenRejected
 from trioflix.errors import APIError
 from trioflix.live.hls.cmaf import WaitersExhausted
@@ -117,9 +117,8 @@ class Answer:
         return {**MEDIA_HEADERS, "Cache-Control": self.cache_control}
 
 
-def _relayed(fetched: Fetched, body: bytes | None = None) -> Answer:
-    """The origin's answer as this host gives it: its status, body (or ``body``), type
-    and caching.
+def _relayed(fetched: Fetched) -> Answer:
+    """The origin's answer as this host gives it: its status, body, type and caching.
 
     Raises:
         APIError: 502, the origin's status is not one HTTP defines.
@@ -132,7 +131,7 @@ def _relayed(fetched: Fetched, body: bytes | None = None) -> Answer:
         ) from None
     headers = fetched.headers
     return Answer(
-        fetched.body if body is None else body,
+        fetched.body,
         headers.get("content-type", "application/octet-stream"),
         headers.get("cache-control"),
         fetched.status,
@@ -195,19 +194,15 @@ async def master_ll(app_state: AppState, channel: str, token: str) -> Answer:
     ``token`` in their URIs."""
     origin = await elsewhere(app_state, channel, app_state.hls.session(channel))
     if origin is not None:
-        fetched = await fetch(
+        fetched = await fetch_master(
             app_state,
             origin,
             channel,
-            f"master-ll.m3u8?vs={EDGE_TOKEN}",
-            keep_s=playlist_keep_s(app_state),
+            "master-ll.m3u8",
+            token,
             limit_s=MASTER_WAIT_S + FETCH_LIMIT_S,  # the origin waits for its first part
         )
-        if fetched.status != 200:
-            return _relayed(fetched)
-        return _relayed(
-            fetched, fetched.body.replace(f"?vs={EDGE_TOKEN}".encode(), f"?vs={token}".encode())
-        )
+        return _relayed(fetched)
     session = session_or_404(app_state, channel)
     ll = _ll_or_404(session, session.source.name)
     if ll.playlist.last_part is None and not session.ended:
