@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import struct
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aiortc import clock
 from aiortc.rtcdtlstransport import State
@@ -43,12 +43,13 @@ from aiortc.rtcrtpsender import random_sequence_number
 from aiortc.rtp import RTP_HISTORY_SIZE, RtpPacket, wrap_rtx
 from aiortc.utils import random32
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
+from trioflix.live.webrtc.udp_gso import SegmentedSender
 
+if TYPE_CHECKING:
     from aiortc import RTCDtlsTransport, RTCRtpCodecParameters, RTCRtpSender
 
     from trioflix.live.webrtc.tracks import PayloadTrack
+    from trioflix.live.webrtc.udp_gso import DatagramTransport
 
 __all__ = ["send_payloads"]
 
@@ -86,12 +87,14 @@ def _header(sender: RTCRtpSender, payload_type: int, timestamp: int) -> tuple[by
     return header[:1], header[4:]
 
 
-def _datagram_sender(dtls: RTCDtlsTransport) -> Callable[[bytes], int]:
-    """A call that protects an RTP packet and sends it to the viewer, returning the
-    datagram's size: aiortc's path to the socket (``RTCDtlsTransport._send_rtp``
-    down to aioice's ``StunProtocol.send_data``, a plain ``transport.sendto`` for
-    every candidate, a TURN relay's ``TurnTransport`` too) without its coroutines.
-    Made again for each frame: the connection may have ended since the last.
+def _socket_path(dtls: RTCDtlsTransport, path: SegmentedSender | None) -> SegmentedSender:
+    """The way to the viewer's socket: aiortc's (``RTCDtlsTransport._send_rtp`` down
+    to aioice's ``StunProtocol.send_data``, a plain ``transport.sendto`` for every
+    candidate, a TURN relay's ``TurnTransport`` too) without its coroutines, and
+    with a run of the frame's datagrams in one call (:mod:`~trioflix.live.webrtc.udp_gso`).
+    Looked up for each frame, as the connection may have ended since the last:
+    ``path``, the last frame's, again if the nominated pair is the same, else a new one
+    (``path`` closed).
 
     Raises:
         ConnectionError: DTLS is not connected, or ICE has no nominated pair (what
@@ -102,16 +105,13 @@ def _datagram_sender(dtls: RTCDtlsTransport) -> Callable[[bytes], int]:
     pair = dtls.transport._connection._nominated.get(1)  # RTP and RTCP muxed: component 1
     if pair is None:
         raise ConnectionError("Cannot send data, not connected")
-    protect = dtls._tx_srtp.protect
-    sendto = pair.protocol.transport.sendto
-    address = pair.remote_addr
-
-    def send(data: bytes) -> int:
-        datagram = protect(data)
-        sendto(datagram, address)
-        return len(datagram)
-
-    return send
+    # asyncio's own (a write buffer: typeshed's type has none) or a TURN relay's.
+    transport = cast("DatagramTransport", pair.protocol.transport)
+    if path is not None:
+        if path.transport is transport and path.address == pair.remote_addr:
+            return path
+        path.close()
+    return SegmentedSender.open(transport, pair.remote_addr)
 
 
 async def _run_rtp(sender: RTCRtpSender, track: PayloadTrack, codec: RTCRtpCodecParameters) -> None:
@@ -125,13 +125,15 @@ async def _run_rtp(sender: RTCRtpSender, track: PayloadTrack, codec: RTCRtpCodec
     timestamp_origin = random32()
     payload_type = codec.payloadType
     assert payload_type is not None  # negotiated: the sender starts with the answer
+    path: SegmentedSender | None = None
     try:
         while (frame := await track.next_payloads()) is not None:
             payloads, rtp_time = frame
             timestamp = (timestamp_origin + rtp_time) & 0xFFFFFFFF
             first, rest = _header(sender, payload_type, timestamp)
-            send = _datagram_sender(sender.transport)
-            sent_bytes = 0
+            path = _socket_path(sender.transport, path)
+            protect = sender.transport._tx_srtp.protect
+            datagrams = []
             last = len(payloads) - 1
             for index, payload in enumerate(payloads):
                 marker = 0x80 if index == last else 0
@@ -144,10 +146,11 @@ async def _run_rtp(sender: RTCRtpSender, track: PayloadTrack, codec: RTCRtpCodec
                     )
                 )
                 history[sequence_number % RTP_HISTORY_SIZE] = data
-                sent_bytes += send(data)
+                datagrams.append(protect(data))
                 sequence_number = (sequence_number + 1) & 0xFFFF
+            path.send(datagrams)
             # What the DTLS transport's statistics (getStats) read.
-            _add_private(sender.transport, "_RTCDtlsTransport__tx_bytes", sent_bytes)
+            _add_private(sender.transport, "_RTCDtlsTransport__tx_bytes", sum(map(len, datagrams)))
             _add_private(sender.transport, "_RTCDtlsTransport__tx_packets", len(payloads))
             # What aiortc's sender reports (RTCP SR) read.
             _set_private(sender, "ntp_timestamp", clock.current_ntp_time())
@@ -159,6 +162,8 @@ async def _run_rtp(sender: RTCRtpSender, track: PayloadTrack, codec: RTCRtpCodec
     except (asyncio.CancelledError, ConnectionError):
         pass
     finally:
+        if path is not None:
+            path.close()
         track.stop()
         _private(sender, "rtp_exited").set()
 
