@@ -4,8 +4,10 @@ A track's sender does not ask it for frames to encode (``recv``, aiortc's loop):
 :mod:`trioflix.live.webrtc.rtp_sender` replaces that loop with one that asks for
 each frame's RTP payloads and its RTP timestamp (:meth:`PayloadTrack.next_payloads`).
 The video's access units are split as aiortc's H.264 packetiser does (the Annex B
-stream into NAL units, sent as STAP-A or FU-A, RFC 6184), once per access unit,
-which the viewers of a rendition share; the audio's Opus packets
+stream into NAL units, sent as STAP-A or FU-A, RFC 6184), with each unit's FU-A
+fragments then cut to one size (:func:`~protocols.rtp_h264.even_fragments`: a run
+of one size is one system call, :mod:`~trioflix.live.webrtc.udp_gso`), once per
+access unit, which the viewers of a rendition share; the audio's Opus packets
 are a payload each (RFC 7587). ``next_payloads`` waits on the asyncio side, in this
 viewer's own bounded queue that Trio tasks fill
 (:class:`~trioflix.live.webrtc.handoff.Handoff`): no call into Trio per packet.
@@ -20,6 +22,8 @@ from typing import TYPE_CHECKING, NoReturn
 from aiortc import MediaStreamTrack
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.mediastreams import MediaStreamError
+
+from protocols.rtp_h264 import even_fragments
 
 if TYPE_CHECKING:
     from trioflix.live.webrtc.handoff import Handoff
@@ -61,7 +65,8 @@ class PassthroughVideoTrack(PayloadTrack):
         if unit is None:
             return None
         if not unit.payloads:  # the first of the rendition's viewers to send it
-            unit.payloads.extend(H264Encoder._packetize(H264Encoder._split_bitstream(unit.data)))
+            nal_units = H264Encoder._split_bitstream(unit.data)
+            unit.payloads.extend(even_fragments(H264Encoder._packetize(nal_units)))
         return unit.payloads, unit.pts_ms * VIDEO_CLOCK_PER_MS
 
 
