@@ -167,6 +167,17 @@ def cpu_seconds(pid: int) -> float:
     return total / CLOCK_TICKS
 
 
+def system_seconds(pid: int) -> float:
+    """The system (kernel) part of :func:`cpu_seconds`: stime, field 15 of stat."""
+    total = 0
+    for member in process_tree(pid):
+        try:
+            total += int(_stat_fields(member)[12])
+        except OSError:
+            continue
+    return total / CLOCK_TICKS
+
+
 def peak_rss_mib(pid: int) -> float:
     """Sum of ``VmHWM`` (peak resident set) over the process tree."""
     total_kib = 0

@@ -23,7 +23,8 @@ video takes, on the sample's own frames: the FLV frame to Annex B, aiortc's H.26
 packetiser, the RTP header, SRTP (pylibsrtp), ``sendto`` on loopback; a viewer's
 whole video sender to an aiortc peer on loopback, aiortc's own loop against
 trioflix's, and a packet's way to the socket, through aiortc's coroutines against
-trioflix's one call (:func:`sender_costs`); and the hand-off from Trio to aiortc's task,
+trioflix's, one ``sendto`` a packet and a frame in one ``sendmsg`` with UDP GSO
+(:func:`sender_costs`); and the hand-off from Trio to aiortc's task,
 as a call into Trio from asyncio (``trio_as_aio``, what each viewer's track did
 per packet before) against the
 :class:`~trioflix.live.webrtc.handoff.Handoff` the tracks wait on now.
@@ -47,7 +48,7 @@ from datetime import UTC, datetime
 from fractions import Fraction
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 import trio.testing
@@ -61,6 +62,9 @@ from protocols import flv
 from trioflix.live.channel.packets import Kind, Packet
 from trioflix.live.webrtc.handoff import Handoff
 from trioflix.live.webrtc.video import VideoConverter
+
+if TYPE_CHECKING:
+    from trioflix.live.webrtc.udp_gso import SegmentedSender
 
 WHEP_PER_PROCESS = 25  # counted viewers: ~10000 datagrams/s a process, spread over the cores
 DECODING = 2  # viewers that decrypt and decode: proof that the media is valid, at ~0.1 core each
@@ -200,13 +204,23 @@ async def whep_fanout(
             load = load_average()
             await live.sleep_until(window[0])
             cpu0, t0 = live.cpu_seconds(running.pid), time.monotonic()
+            system0 = live.system_seconds(running.pid)
             await live.sleep_until(window[1])
             cpu1, t1 = live.cpu_seconds(running.pid), time.monotonic()
+            system1 = live.system_seconds(running.pid)
         nursery.cancel_scope.cancel()
     # /proc counts in ticks (10 ms): a server that got no CPU over the window (the
     # publisher gone, or a machine too busy) reads 0, and its per-core figures inf.
     cores = (cpu1 - cpu0) / (t1 - t0) or math.ulp(0.0)
-    figures = {"server": server.name, "viewers": count, "load": load, "server_cores": cores}
+    figures = {
+        "server": server.name,
+        "viewers": count,
+        "load": load,
+        "server_cores": cores,
+        # The kernel's part: system calls (sendto, sendmsg, recvfrom) and, on
+        # loopback, the viewers' side of each datagram's delivery.
+        "server_system_share": (system1 - system0) / max(cpu1 - cpu0, 1 / live.CLOCK_TICKS),
+    }
     if not count:  # the publisher alone: what the viewers' figures are above
         return figures
     outputs = [process.output for process in processes]
@@ -425,13 +439,14 @@ async def _send_frames(units: list[Any], lean: bool) -> tuple[float, int]:
     return handoff.busy_s, outbound.packetsSent
 
 
-async def _send_paths() -> tuple[float, float]:
+async def _send_paths() -> tuple[float, float, float]:
     """CPU microseconds per RTP packet from a sender's loop to the socket (SRTP and
-    ``sendto`` included), to an aiortc peer on loopback that no longer reads what
-    it is sent: through aiortc's DTLS transport (``_send_rtp``, its coroutines and
-    aioice's), and as trioflix's loop sends a frame of :data:`SEND_PATH_BATCH` packets
-    of one size (its way to the socket looked up, each packet protected, all of them
-    in one ``sendmsg`` with UDP GSO), alternated :data:`SEND_PATH_ROUNDS` times; the
+    the system calls included), to an aiortc peer on loopback that no longer reads
+    what it is sent: through aiortc's DTLS transport (``_send_rtp``, its coroutines
+    and aioice's), and as trioflix's loop sends a frame of :data:`SEND_PATH_BATCH`
+    packets of one size (its way to the socket looked up, each packet protected),
+    with a ``sendto`` each (as when the kernel refuses UDP GSO) and all of them in
+    one ``sendmsg`` with UDP GSO; alternated :data:`SEND_PATH_ROUNDS` times, the
     medians."""
     import aioice.ice
     from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
@@ -456,32 +471,43 @@ async def _send_paths() -> tuple[float, float]:
         protocol.datagram_received = lambda data, addr: None  # type: ignore[method-assign]
     dtls = server.getSenders()[0].transport
     # Numbered in sequence: SRTP refuses a sequence number it has protected.
-    numbers = iter(range(2 * SEND_PATH_ROUNDS * CALLS))
+    numbers = iter(range(3 * SEND_PATH_ROUNDS * CALLS))
     payload = bytes(1100)
 
     def packet() -> bytes:
         return struct.pack("!BBHII", 0x80, 102, next(numbers) & 0xFFFF, 0, 1234) + payload
 
-    aiortc_path, direct = [], []
+    def one_by_one(dtls: Any, path: SegmentedSender | None) -> SegmentedSender:
+        path = _socket_path(dtls, path)
+        path.close()  # what a kernel's refusal leaves: the transport's sendto
+        return path
+
+    aiortc_path: list[float] = []
+    direct: dict[Any, list[float]] = {one_by_one: [], _socket_path: []}
     for _ in range(SEND_PATH_ROUNDS):
         start = time.thread_time()
         for _ in range(CALLS):
             await dtls._send_rtp(packet())
         aiortc_path.append((time.thread_time() - start) / CALLS)
         await asyncio.sleep(0.1)  # the loopback socket's buffers drain
-        path = None
-        start = time.thread_time()
-        for _ in range(CALLS // SEND_PATH_BATCH):
-            path = _socket_path(dtls, path)
-            protect = dtls._tx_srtp.protect
-            path.send([protect(packet()) for _ in range(SEND_PATH_BATCH)])
-        direct.append((time.thread_time() - start) / CALLS)
-        assert path is not None
-        path.close()
-        await asyncio.sleep(0.1)
+        for way, times in direct.items():
+            path = None
+            start = time.thread_time()
+            for _ in range(CALLS // SEND_PATH_BATCH):
+                path = way(dtls, path)
+                protect = dtls._tx_srtp.protect
+                path.send([protect(packet()) for _ in range(SEND_PATH_BATCH)])
+            times.append((time.thread_time() - start) / CALLS)
+            assert path is not None
+            path.close()
+            await asyncio.sleep(0.1)
     await server.close()
     await viewer.close()
-    return statistics.median(aiortc_path), statistics.median(direct)
+    return (
+        statistics.median(aiortc_path),
+        statistics.median(direct[one_by_one]),
+        statistics.median(direct[_socket_path]),
+    )
 
 
 def sender_costs(tags: list[flv.FLVTag]) -> dict[str, float]:
@@ -492,8 +518,12 @@ def sender_costs(tags: list[flv.FLVTag]) -> dict[str, float]:
         Packet(Kind.VIDEO, t.timestamp_ms, t.data, keyframe=t.data[0] >> 4 == 1, config=i == 0)
         for i, t in enumerate(video)
     ]
-    aiortc_path, direct = asyncio.run(_send_paths())
-    figures = {"aiortc_send_path_us": aiortc_path * 1e6, "trioflix_send_path_us": direct * 1e6}
+    aiortc_path, one_by_one, segmented = asyncio.run(_send_paths())
+    figures = {
+        "aiortc_send_path_us": aiortc_path * 1e6,
+        "trioflix_send_path_us": one_by_one * 1e6,
+        "trioflix_gso_path_us": segmented * 1e6,
+    }
     for name, lean in (("aiortc_sender_us", False), ("trioflix_sender_us", True)):
         # Fresh units each: they keep the payloads the first track made of them.
         units = [u for u in map(VideoConverter().convert, packets) if u is not None]
@@ -641,7 +671,8 @@ def render(report: dict[str, Any]) -> str:
         f" {meta['load_end']} at the end",
         f"Source video: {source['video_bps'] / 1e6:.2f} Mbit/s, {source['fps']:.0f} fps",
         "",
-        "| server | WHEP viewers | load (1/5/15) | server cores | viewers per core"
+        "| server | WHEP viewers | load (1/5/15) | server cores (system's share)"
+        " | viewers per core"
         " | video Mbit/s min / median | fps min | starved | not connected"
         " | decoding viewers: fps min, audio frames/s min, size"
         " | client cores: decoding process, max counting one | all connected after (s)"
@@ -663,7 +694,7 @@ def render(report: dict[str, Any]) -> str:
             per_core += f" ({each * 100:.2f}% of a core each)"
         lines.append(
             f"| {row['server']} | {row['viewers']} | {row['load']} | {row['server_cores']:.2f}"
-            f" | {per_core} | {row['video_bps_min'] / 1e6:.2f} /"
+            f" ({row['server_system_share']:.0%}) | {per_core} | {row['video_bps_min'] / 1e6:.2f} /"
             f" {row['video_bps_median'] / 1e6:.2f} | {row['fps_min']:.1f} | {row['starved']}"
             f" | {row['not_connected']} | {row['decoded_fps_min']:.1f},"
             f" {row['decoded_audio_fps_min']:.0f}, {' '.join(row['decoded_sizes'])}"
@@ -697,15 +728,16 @@ def render(report: dict[str, Any]) -> str:
         " | Trio to aiortc: trio_as_aio | Handoff, 1 viewer"
         f" | Handoff, {HANDOFF_TRACKS} viewers | the same on plain asyncio"
         " | whole sender: aiortc's loop | whole sender: trioflix's loop"
-        " | to the socket (SRTP, sendto): aiortc's path | trioflix's call |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        " | to the socket (SRTP, system calls): aiortc's path | trioflix's, a sendto each"
+        " | trioflix's, UDP GSO |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         f"| {costs['flv_to_annex_b_us']:.1f} | {costs['h264_packetise_us']:.1f}"
         f" | {costs['rtp_header_us']:.1f} | {costs['srtp_protect_us']:.1f}"
         f" | {costs['sendto_us']:.1f} | {costs['trio_as_aio_us']:.1f}"
         f" | {costs['handoff_us']:.1f} | {costs['handoffs_us']:.1f}"
         f" | {costs['native_handoffs_us']:.1f} | {costs['aiortc_sender_us']:.1f}"
         f" | {costs['trioflix_sender_us']:.1f} | {costs['aiortc_send_path_us']:.1f}"
-        f" | {costs['trioflix_send_path_us']:.1f} |",
+        f" | {costs['trioflix_send_path_us']:.1f} | {costs['trioflix_gso_path_us']:.1f} |",
         "",
         f"({costs['rtp_packets_per_frame']:.1f} RTP packets per frame.)",
     ]
