@@ -7,12 +7,13 @@ the map, the serialisation, and the packet kept for retransmission. For a frame
 of a dozen packets, all but the sequence number and the marker bit is the same in
 every header. This loop builds the frame's header once (with one clock read for
 ``abs-send-time``, as the viewer's congestion control only needs it per frame),
-then for each payload patches in the marker and sequence number, protects it with
-the DTLS transport's SRTP session and writes it to the nominated ICE pair's
-datagram transport (:func:`_datagram_sender`): what aiortc's own loop does through
-five coroutine layers per packet (the DTLS transport's ``_send_rtp``, the ICE
-transport's and aioice's ``send`` and ``sendto``, the protocol's ``send_data``),
-once per frame here and then a plain call per packet. aiortc keeps
+then for each payload patches in the marker and sequence number and protects it
+with the DTLS transport's SRTP session, and sends the frame's datagrams to the
+nominated ICE pair's address (:func:`_socket_path`), each run of one size in one
+system call (UDP GSO, :mod:`~trioflix.live.webrtc.udp_gso`): what aiortc's own
+loop does through five coroutine layers and a ``sendto`` per packet (the DTLS
+transport's ``_send_rtp``, the ICE transport's and aioice's ``send`` and
+``sendto``, the protocol's ``send_data``), once per frame here. aiortc keeps
 everything else: ICE, DTLS, SRTP, RTCP (its sender reports read the counters this
 loop keeps up to date), and NACK retransmission (:func:`_retransmit`, on the
 history of serialised packets this loop keeps instead of ``RtpPacket`` objects).
@@ -22,10 +23,10 @@ methods on the one sender instance (aiortc 1.16.0, pinned; its private state is
 read through :func:`_private`; the server refuses to start with another aiortc,
 :func:`~trioflix.live.webrtc.aiortc_version.check_aiortc`). The way to the socket
 reads aioice's nominated pair (``Connection._nominated``; aioice 0.13.0, pinned
-beside aiortc): 7.2-8.3 µs of CPU a packet against
-9.5-10.7 µs through aiortc's coroutines, SRTP and ``sendto`` included
-(loopback, same process, alternated). The tracks give ready RTP payloads
-(:class:`~trioflix.live.webrtc.tracks.PayloadTrack`), never PyAV packets.
+beside aiortc): 5.0 µs of CPU a packet in frames of 11 against 11.5 µs through
+aiortc's coroutines, SRTP and the system calls included (loopback, same process,
+alternated; 7.2-8.3 µs with a ``sendto`` per packet). The tracks give ready RTP
+payloads (:class:`~trioflix.live.webrtc.tracks.PayloadTrack`), never PyAV packets.
 
 Imported with the first session: this module loads aiortc.
 """
