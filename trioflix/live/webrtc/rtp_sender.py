@@ -23,9 +23,9 @@ methods on the one sender instance (aiortc 1.16.0, pinned; its private state is
 read through :func:`_private`; the server refuses to start with another aiortc,
 :func:`~trioflix.live.webrtc.aiortc_version.check_aiortc`). The way to the socket
 reads aioice's nominated pair (``Connection._nominated``; aioice 0.13.0, pinned
-beside aiortc): 5.0 µs of CPU a packet in frames of 11 against 11.5 µs through
-aiortc's coroutines, SRTP and the system calls included (loopback, same process,
-alternated; 7.2-8.3 µs with a ``sendto`` per packet). The tracks give ready RTP
+beside aiortc): 3.4-5.0 µs of CPU a packet in frames of 11, against 6.7-9.3 µs
+with a ``sendto`` each and 8.0-11.5 µs through aiortc's coroutines, SRTP and the
+system calls included (loopback, same process). The tracks give ready RTP
 payloads (:class:`~trioflix.live.webrtc.tracks.PayloadTrack`), never PyAV packets.
 
 Imported with the first session: this module loads aiortc.
