@@ -26,6 +26,7 @@ from trioflix.chat.metrics import ChatStats
 from trioflix.chat.protocol import ChatError, encode
 from trioflix.chat.room import LogEntry, Member, Room, RoomLog
 from trioflix.chat.store import RoomState, load_room_state
+from trioflix.chat.write_clock import WriteClock
 from trioflix.store.users import get_user_by_name
 
 if TYPE_CHECKING:
@@ -85,9 +86,7 @@ class ChatHub:
         self.rooms: dict[str, Room] = {}
         self.stats = ChatStats()  # read by trioflix.chat.metrics at scrape time
         self._logs: collections.OrderedDict[str, RoomLog] = collections.OrderedDict()
-        self._writing = False  # _write_batches runs
-        self._batched: list[Room] = []  # rooms with events for _write_batches to flush
-        self._batched_rooms = trio.Event()
+        self.write_clock = WriteClock(limits.flush_interval_s)
         self.bus: Bus
         if redis_url:
             from trioflix.chat.redis_bus import RedisBus
@@ -100,38 +99,8 @@ class ChatHub:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self.bus.run)
             nursery.start_soon(self._tick_viewers)
-            await nursery.start(self._write_batches)
+            await nursery.start(self.write_clock.run)
             task_status.started()
-
-    async def _write_batches(self, *, task_status: trio.TaskStatus[None]) -> None:
-        """Flush the rooms that have events batched, once per turn of the scheduler.
-
-        A room's events wait here until the tasks already runnable (other senders'
-        frames that arrived with the first one) have run, and go to each member as
-        one frame: at low load a batch is one event, under load it is what piled
-        up meanwhile, so the cost per event falls as the load rises instead of
-        the server falling behind.
-        """
-        self._writing = True
-        try:
-            task_status.started()
-            while True:
-                await self._batched_rooms.wait()
-                self._batched_rooms = trio.Event()
-                rooms, self._batched = self._batched, []
-                for room in rooms:
-                    room.flush()
-        finally:
-            self._writing = False
-            for room in self._batched:
-                room.flush()
-
-    def _batch_started(self, room: Room) -> None:
-        if self._writing:
-            self._batched.append(room)
-            self._batched_rooms.set()
-        else:
-            room.flush()  # the hub stopped: nobody would flush it
 
     # --- what the bus calls -------------------------------------------------------------
 
@@ -186,8 +155,7 @@ class ChatHub:
         if room is None:
             room = self.rooms[channel] = Room(channel, self.log_for(channel), self.limits)
             room.on_drop = self.stats.dropped_one
-            if self._writing:
-                room.on_batch = self._batch_started
+            room.on_batch = self.write_clock.batch_started
         room.refs += 1
         inbox, outbox = trio.open_memory_channel[tuple[int, str]](self.limits.outgoing_queue)
         member = Member(user=user, inbox=inbox, outbox=outbox, room=room)

@@ -14,8 +14,12 @@ class ChatLimits:
     # Frames waiting for one client. At 100 messages/s this is 2.5 s of lag; past it the
     # client is disconnected (close 4408) instead of slowing the room or growing memory.
     outgoing_queue: int = 256
-    # Frames coalesced into one websocket frame when a client falls behind.
+    # Events sent as one websocket frame at most: a room's batch, or a backlog coalesced
+    # when a client falls behind.
     max_batch: int = 64
+    # The longest a busy room holds new events after a flush (trioflix.chat.write_clock):
+    # the latency pacing may add. Measured in docs/benchmarks.md ("Chat", 2026-12-07).
+    flush_interval_s: float = 0.02
     # Messages kept per room for the welcome and for resuming after a reconnect.
     history: int = 200
     # Rooms whose history this process keeps without anyone connected (in-process bus).

@@ -1,8 +1,9 @@
 """A room on this process: its members (websocket connections), its log, its cached state.
 
 Fan-out never waits. Events are batched per room (:meth:`Room.fan_out`) and
-offered to the members together (:meth:`Room.flush`: the hub's writer task calls
-it once per turn of the scheduler, so at low load a batch is one event). A member
+offered to the members together (:meth:`Room.flush`: the hub's write clock calls
+it at the next turn of the scheduler in a quiet room, later in a busy one, so at
+low load a batch is one event: :mod:`trioflix.chat.write_clock`). A member
 whose connection's writer is idle (its queue empty, nothing of an earlier frame
 left to write) and whose socket can be written without waiting
 (:class:`FrameSocket`: the front door's websocket) is written to right there:
@@ -24,6 +25,7 @@ collector to scan).
 from __future__ import annotations
 
 import collections
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -189,9 +191,13 @@ class Room:
         self.viewers = 0  # last total announced to members
         self.live_viewers: dict[str, int] | None = None  # last live-stream counts announced
         self.on_drop: Callable[[int], None] | None = None  # the hub's metrics
-        # Called when the first event of a batch arrives: the hub's writer will flush it.
+        # Called when the first event of a batch arrives: the hub's write clock will flush it.
         self.on_batch: Callable[[Room], None] | None = None
         self._batch: list[tuple[int, str]] = []
+        # The write clock's: until when new events wait (Trio's clock), and whether a
+        # flush is scheduled (trioflix.chat.write_clock).
+        self.held_until = -math.inf
+        self.flush_pending = False
         # Rate limiting per user (all of that user's connections to this process).
         self.buckets: dict[int, TokenBucket] = {}
         self.last_sent: dict[int, float] = {}
@@ -241,8 +247,8 @@ class Room:
                 state.emotes[event["code"]] = Emote(**event["emote"])
 
     def fan_out(self, seq: int, frame: str) -> None:
-        """Offer an event to every member: at the hub writer's next turn when the hub
-        has one running (``on_batch``), else at once."""
+        """Offer an event to every member: when the hub's write clock flushes the room
+        (``on_batch``), else at once; a batch of ``max_batch`` events is flushed at once."""
         self._batch.append((seq, frame))
         if len(self._batch) == 1 and self.on_batch is not None:
             self.on_batch(self)
