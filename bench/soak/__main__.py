@@ -409,7 +409,7 @@ async def _serve_load(
 ) -> int:
     channels, chat_tokens, uploader_token = await setup(base_url, args, samples)
     run.say(f"{len(channels)} channels, {len(chat_tokens)} chat accounts registered")
-    sampler = Sampler(pid, base_url, workdir / "samples.jsonl", run.started)
+    sampler = Sampler(pid, base_url, workdir / "samples.jsonl", run.started, services["redis"].port)
     outcomes: list[UploadOutcome] = []
     loads = Loads(
         http_port=host.http_port,

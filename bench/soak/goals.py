@@ -30,10 +30,12 @@ RSS_GROWTH_LIMIT_MIB = 1.0  # per 10 minutes, after the warm-up
 LAG_LIMIT_S = 0.050  # event-loop lag p99
 LAG_QUANTILE = 0.99
 TEN_MINUTES_S = 600.0
-# What must come back to the baseline once load is zero; fds are counted without the
-# database pool's open connections (the pool keeps up to its size open once it grew:
-# bounded by design, not a leak).
-RETURNING = ("fds_own", "tasks", "children")
+# What must come back to the baseline once load is zero; fds and tasks are counted
+# without the database's and Redis' pooled connections (a pool keeps up to its size
+# open once it grew: bounded by design, not a leak; bench/soak/samples.py).
+RETURNING = ("fds_own", "tasks_own", "children")
+# Shown beside them, so that what the pools keep is seen too.
+POOLED = ("tasks", "db_open", "redis_open")
 
 
 @dataclass(frozen=True)
@@ -100,19 +102,27 @@ def quiet_windows(rows: Sequence[Row]) -> list[list[Row]]:
     return windows
 
 
+def _lowest(rows: Sequence[Row], name: str) -> Any:
+    """The lowest ``name`` of ``rows`` (``None``: not sampled, as in a run made before
+    the soak sampled it)."""
+    return min((r[name] for r in rows if r.get(name) is not None), default=None)
+
+
 def _returned(baseline: Sequence[Row], window: Sequence[Row]) -> tuple[bool, str]:
     # The lowest of each window: a sample can straddle a phase change (its /metrics is
     # read a moment after its phase), and what leaked stays in every sample anyway.
-    figures, worse = [], []
+    figures, worse, pooled = [], [], []
     for name in RETURNING:
-        before = min(r[name] for r in baseline if r[name] is not None)
-        after = min(r[name] for r in window if r[name] is not None)
+        before, after = _lowest(baseline, name), _lowest(window, name)
         figures.append(f"{name} {after}/{before}")
-        if after > before:
+        if after is None or before is None or after > before:
             worse.append(name)
+    for name in POOLED:
+        pooled.append(f"{name} {_lowest(window, name)}/{_lowest(baseline, name)}")
     return (
         not worse,
-        f"at {window[-1]['t'] / 60:.1f} min: {', '.join(figures)} (quiet/baseline)"
+        f"at {window[-1]['t'] / 60:.1f} min: {', '.join(figures)} (quiet/baseline;"
+        f" with the pools: {', '.join(pooled)})"
         + (f"; not back: {', '.join(worse)}" if worse else ""),
     )
 

@@ -42,8 +42,8 @@ def plot(rows: Sequence[dict[str, Any]], path: Path, title: str) -> None:
             "memory (MiB)",
             [("server RSS", series("rss_mib")), ("with children", series("tree_rss_mib"))],
         ),
-        ("open fds", [("fds", series("fds")), ("fds less DB pool", series("fds_own"))]),
-        ("Trio tasks", [("tasks", series("tasks"))]),
+        ("open fds", [("fds", series("fds")), ("less the pools", series("fds_own"))]),
+        ("Trio tasks", [("tasks", series("tasks")), ("less the pools", series("tasks_own"))]),
         (
             "threads, children",
             [("threads", series("threads")), ("child processes", series("children"))],
@@ -51,10 +51,11 @@ def plot(rows: Sequence[dict[str, Any]], path: Path, title: str) -> None:
         ("event-loop lag p99 per 10 s (ms)", [("p99", _interval_p99_ms(rows))]),
         ("CPU (% of one core)", [("server tree", series("cpu_percent"))]),
         (
-            "database pool, jobs",
+            "database pool, Redis, jobs",
             [
                 ("pool in use", series("db_in_use")),
                 ("pool open", series("db_open")),
+                ("Redis connections", series("redis_open")),
                 ("jobs queued", series("jobs_queued")),
                 ("jobs running", series("jobs_running")),
             ],

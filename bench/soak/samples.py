@@ -1,10 +1,18 @@
 """A sample of the server every 10 s: what psutil sees of its process tree, and ``/metrics``.
 
-psutil gives the server's RSS, open file descriptors, threads, child processes and
-CPU; the server's own ``/metrics`` (``trioflix/metrics.py``) gives what only the
-process knows: Trio tasks, event-loop lag (a histogram, kept cumulative here so any
-window's quantile can be taken later), database pool use and processing jobs.
-Each sample is one JSON line in ``samples.jsonl``.
+psutil gives the server's RSS, open file descriptors, threads, child processes,
+CPU and its connections to Redis; the server's own ``/metrics``
+(``trioflix/metrics.py``) gives what only the process knows: Trio tasks, event-loop
+lag (a histogram, kept cumulative here so any window's quantile can be taken
+later), database pool use and processing jobs. Each sample is one JSON line in
+``samples.jsonl``.
+
+The database's and Redis' client pools keep the connections a peak of load opened,
+up to their sizes (asyncpg: ``POOL_MAX_SIZE``, 10; coredis: 64 per client, and the
+server has two, the chat bus's and the site's): bounded by design, not a leak. So
+each sample also counts its fds and Trio tasks without them (``fds_own``,
+``tasks_own``): an asyncpg connection is a socket and one trio-asyncio I/O task, a
+coredis connection a socket and three tasks (its runner, reader and writer).
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ __all__ = ["INTERVAL_S", "Sample", "Sampler", "parse_metrics"]
 INTERVAL_S = 10.0
 SCRAPE_TIMEOUT_S = 5.0  # /metrics answers in milliseconds; a stalled server is itself a finding
 MIB = 1024 * 1024
+TASKS_PER_DB_CONNECTION = 1  # trio-asyncio's I/O task for its socket
+TASKS_PER_REDIS_CONNECTION = 3  # coredis: the pool's runner, the reader, the writer
 LAG_BUCKET = "trioflix_event_loop_lag_seconds_bucket"
 
 
@@ -53,11 +63,13 @@ class Sample:
     rss_mib: float  # the server process
     tree_rss_mib: float  # with its children (the job child, live ladders)
     fds: int
-    fds_own: int  # fds less the database pool's open connections
+    fds_own: int  # fds less the database's and Redis' pooled connections
     threads: int
     children: int
     cpu_percent: float  # of one core, the process tree, since the last sample
+    redis_open: int | None = None  # connections to Redis (both clients' pools)
     tasks: int | None = None
+    tasks_own: int | None = None  # tasks less those of the pooled connections
     lag_buckets: dict[str, float] = field(default_factory=dict)
     db_in_use: int | None = None
     db_open: int | None = None
@@ -70,11 +82,15 @@ class Sample:
 
 
 class Sampler:
-    """Samples the server ``pid`` (serving ``/metrics`` at ``base_url``) into ``path``."""
+    """Samples the server ``pid`` (serving ``/metrics`` at ``base_url``, using Redis on
+    ``redis_port``) into ``path``."""
 
-    def __init__(self, pid: int, base_url: str, path: Path, started: float) -> None:
+    def __init__(
+        self, pid: int, base_url: str, path: Path, started: float, redis_port: int
+    ) -> None:
         self.process = psutil.Process(pid)
         self.base_url = base_url
+        self.redis_port = redis_port
         self.path = path
         self.started = started
         self.rows: list[dict[str, Any]] = []
@@ -100,6 +116,13 @@ class Sampler:
                 continue
         return children, tree_rss / MIB
 
+    def _redis_connections(self) -> int:
+        return sum(
+            1
+            for connection in self.process.net_connections("tcp")
+            if connection.raddr and connection.raddr.port == self.redis_port
+        )
+
     async def sample(
         self, phase: str, event: str | None, clients: dict[str, int]
     ) -> dict[str, Any]:
@@ -116,6 +139,7 @@ class Sampler:
             cpu_percent = 100 * used / max(now - before_t, 1e-6)
         self._cpu = (now, cpu)
         fds = self.process.num_fds()
+        redis_open = await trio.to_thread.run_sync(self._redis_connections)
         sample = Sample(
             t=now - self.started,
             phase=phase,
@@ -124,7 +148,8 @@ class Sampler:
             rss_mib=self.process.memory_info().rss / MIB,
             tree_rss_mib=tree_rss,
             fds=fds,
-            fds_own=fds,
+            fds_own=fds - redis_open,
+            redis_open=redis_open,
             threads=self.process.num_threads(),
             children=len(children),
             cpu_percent=cpu_percent,
@@ -150,6 +175,9 @@ class Sampler:
             return None if value is None else int(value)
 
         sample.tasks = one("trioflix_trio_tasks")
+        redis_tasks = TASKS_PER_REDIS_CONNECTION * (sample.redis_open or 0)
+        if sample.tasks is not None:
+            sample.tasks_own = sample.tasks - redis_tasks
         sample.lag_buckets = {
             name.split('le="', 1)[1].split('"', 1)[0]: value
             for name, value in values.items()
@@ -159,7 +187,9 @@ class Sampler:
         idle = one('trioflix_db_pool_connections{state="idle"}')
         if sample.db_in_use is not None and idle is not None:
             sample.db_open = sample.db_in_use + idle
-            sample.fds_own = sample.fds - sample.db_open
+            sample.fds_own -= sample.db_open
+            if sample.tasks_own is not None:
+                sample.tasks_own -= TASKS_PER_DB_CONNECTION * sample.db_open
         sample.jobs_queued = one('trioflix_jobs{state="queued"}')
         sample.jobs_running = one('trioflix_jobs{state="running"}')
         sample.live_channels = one("trioflix_live_channels")

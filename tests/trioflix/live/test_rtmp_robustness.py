@@ -16,7 +16,7 @@ import trio
 
 from protocols import amf, rtmp
 from tests.trioflix.live.rtmp_client import RTMPTestClient
-from tests.waiting import wait_until
+from tests.waiting import WAIT_LIMIT_S, wait_until
 from trioflix.live.rtmp import server as rtmp_server
 from trioflix.store._postgres import POOL_MAX_SIZE
 
@@ -257,3 +257,44 @@ async def test_a_burst_larger_than_one_read_is_read_within_one_tick(server: Serv
             await trio.sleep(0.01)
     await publisher.aclose()
     await other.aclose()
+
+
+async def _drop_write_waiting(server: Server) -> bool:
+    """Whether the registry's write of a dropped publisher waits on a row lock now."""
+    waiting = await server.app.trioflix.db.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        " AND query LIKE 'UPDATE live_sessions SET state%'"
+    )
+    return bool(waiting)
+
+
+@pytest.mark.backends("postgresql", reason="a row lock holds the write back; SQLite has none")
+async def test_a_drop_whose_write_is_cut_short_still_ends_the_session(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database holds the drop's write back past the connection's cleanup deadline:
+    the grace window runs all the same, so the session ends after it and its HLS writer
+    finishes. (The stream used to be left neither live, nor waiting, nor ended: its
+    workers ran until shutdown, and a reconnect made a second HLS writer in the same
+    directory, which the first's linger then swept from under the other.)"""
+    monkeypatch.setattr(rtmp_server, "CLEANUP_TIMEOUT_S", 0.5)
+    registry = server.app.trioflix.registry
+    registry.grace_s = 1.0
+    publisher, _ = await publishing_client(server, "alice")
+    await wait_until(lambda: server.app.trioflix.hls.session("alice") is not None)
+    live = registry.get("alice")
+    session = server.app.trioflix.hls.session("alice")
+    assert live is not None and session is not None
+    db = server.app.trioflix.db
+    async with db.transaction() as tx:
+        await tx.fetchval("SELECT id FROM live_sessions WHERE id = $1 FOR UPDATE", live.session_id)
+        await publisher.aclose()
+        with trio.fail_after(WAIT_LIMIT_S):
+            while not await _drop_write_waiting(server):  # noqa: ASYNC110 (polling)
+                await trio.sleep(0.05)
+            while await _drop_write_waiting(server):  # noqa: ASYNC110 (until cancelled)
+                await trio.sleep(0.05)
+    await wait_until(lambda: session.ended)
+    await wait_until(lambda: registry.state_of("alice") is None)
+    state = await db.fetchval("SELECT state FROM live_sessions WHERE id = $1", live.session_id)
+    assert state == "ended"

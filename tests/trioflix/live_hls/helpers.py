@@ -121,10 +121,14 @@ async def serve_process(
     *,
     python: str = sys.executable,
     cwd: Path | None = None,
+    new_session: bool = False,
 ) -> AsyncIterator[tuple[trio.Process, httpx.AsyncClient]]:
     """``trioflix serve`` as a child process, up once ``/healthz`` answers; killed on exit.
 
     ``python``: the interpreter whose trioflix runs (another virtual environment's).
+    ``new_session``: in a session and process group of its own (its pid is the group's
+    id), as a server started from a terminal is: a signal to the group reaches its
+    children too, as a terminal's Ctrl-C does.
     """
     with log.open("ab") as stderr:
         process = await trio.lowlevel.open_process(
@@ -133,6 +137,7 @@ async def serve_process(
             cwd=cwd,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
+            start_new_session=new_session,
         )
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:

@@ -8,11 +8,12 @@ import pytest
 import trio
 import trio.testing
 
-from protocols import flv
+from protocols import flv, hls
 from trioflix.config import Settings
 from trioflix.live.channel.packets import Kind
 from trioflix.live.channel.stream import LiveStream
 from trioflix.live.hls.hub import HLSHub
+from trioflix.live.hls.rendition import Rendition
 
 from .helpers import check_playlist_rules, decode_errors, parse_media_playlist
 
@@ -91,3 +92,28 @@ async def test_sweep_deletes_ended_sessions_after_linger(sample: Sample, tmp_pat
     assert hub.session("bob") is None
     assert hub.session("bob", 8) is None
     assert not directory.exists()
+
+
+async def test_a_segment_written_as_its_playlist_ends_is_dropped(tmp_path: Path) -> None:
+    """A ladder rung's last segment is being written when the session ends its playlist:
+    the segment is not listed after EXT-X-ENDLIST (that raised, and took the session's
+    HLS worker down), and its file is removed."""
+    limiter = trio.CapacityLimiter(1)
+    rendition = Rendition("240p", tmp_path, session_id=1, target_duration_s=2, limiter=limiter)
+    segment = hls.SegmentFinished(
+        sequence=0,
+        start_ms=0,
+        duration_ms=2000,
+        chunks=(b"\x47" * 188,),
+        discontinuity=False,
+        independent=True,
+    )
+    async with trio.open_nursery() as nursery:
+        async with limiter:  # the disk is busy: the segment's write waits its turn
+            nursery.start_soon(rendition.add, segment, None)
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.start_soon(rendition.end)  # the playlist ends at once, its file waits
+            await trio.testing.wait_all_tasks_blocked()
+    playlist = parse_media_playlist(await trio.Path(tmp_path / "index.m3u8").read_text())
+    assert playlist.ended and playlist.segments == []
+    assert [p.name for p in await trio.Path(tmp_path).iterdir()] == ["index.m3u8"]

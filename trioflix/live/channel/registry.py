@@ -11,7 +11,10 @@ Rules:
 3. When a publisher drops (not a deliberate unpublish), viewers see the end at
    once, but the session waits ``grace_s`` in ``reconnecting``: a publish with
    the same key in that window continues it (same session, recording and
-   playlists); otherwise it ends.
+   playlists); otherwise it ends. The window opens before the database is told,
+   so a drop whose write fails or is cut short still ends the session in time
+   (without it the stream would be neither live nor waiting, its workers running
+   until shutdown).
 4. A deliberate end (the encoder unpublishes, ``POST /api/streaming/stop``,
    shutdown) ends the session at once. The stop API's end is the streamer's and
    holds: it is stored (``live_sessions.record_stop``), and every publish of the
@@ -373,22 +376,21 @@ class StreamRegistry:
             if deliberate or self._nursery is None or self.grace_s <= 0:
                 await self._end_locked(channel, "publisher stopped", stream)
                 return
-            epoch = self._origins[channel].epoch
-            if not await live_sessions.set_state(
-                self._db, stream.session_id, "reconnecting", epoch=epoch
-            ):
-                await self._end_locked(channel, _TAKEN_OVER, stream, keep_session=True)
-                return
+            # Rule 3: the window opens first; the write below may fail, or be cut
+            # short by the connection's cleanup deadline, and the timer still runs.
             timer = trio.CancelScope()
             try:
-                if self._nursery is None:
-                    raise RuntimeError("registry stopped")
                 self._nursery.start_soon(self._grace_timer, channel, stream, timer)
             except RuntimeError:  # the registry is shutting down: no grace window
                 await self._end_locked(channel, "server shutting down", stream)
                 return
             self._reconnecting[channel] = (stream, timer)
             logger.info("publisher of %s dropped; waiting %.0f s for it", channel, self.grace_s)
+            epoch = self._origins[channel].epoch
+            if not await live_sessions.set_state(
+                self._db, stream.session_id, "reconnecting", epoch=epoch
+            ):
+                await self._end_locked(channel, _TAKEN_OVER, stream, keep_session=True)
 
     async def _claim(self, channel: str, user_id: int, key_id: int) -> OriginClaim:
         """Rule 6: this host becomes the channel's origin (nothing to do on one host)."""

@@ -8,7 +8,8 @@ Rules
 -----
 1. Files are written off the Trio thread, to a temporary name and renamed into place
    (:func:`write_atomic`), so an HTTP reader never sees a partial segment or playlist.
-2. A playlist is published only once the segment it lists is on disk.
+2. A playlist is published only once the segment it lists is on disk. A segment
+   whose playlist ended while it was being written is not listed, and goes.
 3. Segments that leave the window are deleted once RFC 8216 6.2.2's hold time has
    passed (:class:`protocols.hls.MediaPlaylist` says when).
 4. A segment's name carries its Media Sequence Number. In a cluster the live session
@@ -210,6 +211,13 @@ class Rendition:
                 )
                 logger.info("%s of session %d goes on on another host", self.name, self.session_id)
                 return
+        if self.playlist.ended:
+            # Ended while the segment was written (a ladder rung's last frames racing
+            # the session's end): the playlist is final, the file is nobody's.
+            await trio.to_thread.run_sync(
+                _unlink_all, [self.directory / uri], limiter=self._limiter
+            )
+            return
         try:
             deletable = self.playlist.add_segment(entry)
         except hls.HLSError:

@@ -375,6 +375,10 @@ class Ladder:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 pass_fds=write_fds,
+                # Out of the server's process group: a terminal's Ctrl-C is for the
+                # server to act on (it stops the child when the session ends), not a
+                # crash of the child's own in the middle of the shutdown.
+                start_new_session=True,
             )
         except BaseException:
             self._close_read_fds()
