@@ -150,13 +150,24 @@ async def site_services(workdir: Path) -> AsyncIterator[SiteServices]:
 
 class SiteHost(Trioflix):
     """One host of the site: ``trioflix serve`` as :class:`bench.live.Trioflix` runs it
-    (live HLS off), with the site's database, Redis, secret and data directory."""
+    (live HLS off), with the site's database, Redis, secret and data directory.
 
-    def __init__(self, workdir: Path, name: str, services: SiteServices) -> None:
+    ``edge_read_interval_ms`` None runs the server's default edge read interval; a
+    number sets ``--edge-read-interval-ms`` (0: an edge reads its pulls as data arrives).
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        name: str,
+        services: SiteServices,
+        edge_read_interval_ms: int | None = None,
+    ) -> None:
         super().__init__(workdir)
         self.name = name
         self.data_dir = workdir / "site-data"  # shared, as a network filesystem would be
         self.services = services
+        self.edge_read_interval_ms = edge_read_interval_ms
 
     def command(self) -> list[str]:
         return [
@@ -169,11 +180,20 @@ class SiteHost(Trioflix):
             f"http://{HOST}:{self.http_port}",
             "--edge-idle",
             str(EDGE_IDLE_S),
-        ]
+        ] + (
+            []
+            if self.edge_read_interval_ms is None
+            else ["--edge-read-interval-ms", str(self.edge_read_interval_ms)]
+        )
 
     def describe(self) -> str:
+        interval = (
+            "the default edge read interval"
+            if self.edge_read_interval_ms is None
+            else f"`--edge-read-interval-ms {self.edge_read_interval_ms}` on the edges"
+        )
         return (
             "trioflix (this tree), `trioflix serve --hls off` hosts of one site (PostgreSQL,"
-            f" redis-server, `--edge-idle {EDGE_IDLE_S}`), the default read clock; stream key"
-            " with `record: false`"
+            f" redis-server, `--edge-idle {EDGE_IDLE_S}`), the default read clock, {interval};"
+            " stream key with `record: false`"
         )

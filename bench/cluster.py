@@ -347,7 +347,13 @@ def _log_summary(path: Path) -> dict[str, Any]:
 # --- the run -----------------------------------------------------------------------------
 
 
-async def run(plan: Plan, workdir: Path, cache_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
+async def run(
+    plan: Plan,
+    workdir: Path,
+    cache_dir: Path,
+    meta: dict[str, Any],
+    edge_read_interval_ms: int | None = None,
+) -> dict[str, Any]:
     sample = await live.make_sample(cache_dir)
     source_bps = sample.stat().st_size * 8 / live.SAMPLE_SECONDS
     tags = await trio.to_thread.run_sync(read_media_tags, sample)
@@ -360,7 +366,7 @@ async def run(plan: Plan, workdir: Path, cache_dir: Path, meta: dict[str, Any]) 
         pids: list[int] = []
         logs: list[Path] = []
         for name in HOSTS:  # one by one: each binds before the next
-            hosts.append(SiteHost(workdir, f"trioflix-{name}", services))
+            hosts.append(SiteHost(workdir, f"trioflix-{name}", services, edge_read_interval_ms))
             running = await stack.enter_async_context(live.serving(hosts[-1], "run"))
             pids.append(running.pid)
             logs.append(running.log)
@@ -551,6 +557,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
     parser.add_argument("--viewers", type=int, help="the audience (300; 30 with --quick)")
     parser.add_argument("--rounds", type=int, help="times the sequence runs (2; 1 with --quick)")
+    parser.add_argument(
+        "--edge-read-interval-ms",
+        type=int,
+        help="the hosts' --edge-read-interval-ms (default: the server's own default)",
+    )
     args = parser.parse_args(argv)
     if shutil.which("ffmpeg") is None or shutil.which(NGINX) is None:
         parser.error("ffmpeg and nginx must be on PATH")
@@ -568,7 +579,9 @@ def main(argv: list[str] | None = None) -> int:
         "load_start": load_average(),
     }
     report = run_in_workdir(
-        lambda workdir: trio.run(partial(_bounded, plan, workdir, args.cache_dir, meta)),
+        lambda workdir: trio.run(
+            partial(_bounded, plan, workdir, args.cache_dir, meta, args.edge_read_interval_ms)
+        ),
         prefix="trioflix-bench-cluster-",
         keep=args.keep,
         json_path=args.json,
@@ -584,9 +597,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-async def _bounded(plan: Plan, workdir: Path, cache_dir: Path, meta: dict[str, Any]) -> Any:
+async def _bounded(
+    plan: Plan,
+    workdir: Path,
+    cache_dir: Path,
+    meta: dict[str, Any],
+    edge_read_interval_ms: int | None,
+) -> Any:
     with trio.fail_after(RUN_BUDGET_S):
-        return await run(plan, workdir, cache_dir, meta)
+        return await run(plan, workdir, cache_dir, meta, edge_read_interval_ms)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ HLS_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
 DEFAULT_HLS_PART_MS: Final[int | None] = 300  # typed so that "off" (None) fits
 HLS_PART_MIN_MS = 100
 HLS_PART_MAX_MS = 1000
-MAX_RTMP_READ_INTERVAL_MS = 1000  # past a second the added delay is no longer "live"
+MAX_READ_INTERVAL_MS = 1000  # past a second the added delay is no longer "live"
 
 
 class ConfigError(ValueError):
@@ -374,7 +374,7 @@ class Settings:
         "with two or more publishers, their sockets are read together every this many"
         " milliseconds (less CPU per stream, up to this much added delay); 0 reads each as"
         " soon as data arrives",
-        _milliseconds_between(0, MAX_RTMP_READ_INTERVAL_MS),
+        _milliseconds_between(0, MAX_READ_INTERVAL_MS),
     )
     rtmp_key_failures: int = _setting(
         10,
@@ -511,6 +511,14 @@ class Settings:
         "in a cluster, seconds a channel pulled from another host stays pulled with no"
         " viewers here (a viewer who reloads finds it still open)",
         _seconds_between(1, 3600),
+    )
+    edge_read_interval_ms: int = _setting(
+        20,
+        "TRIOFLIX_EDGE_READ_INTERVAL_MS",
+        "in a cluster, a channel pulled from another host is read every this many"
+        " milliseconds while it flows, its viewers written once per read (less CPU per"
+        " edge and per viewer, up to this much added delay); 0 reads as soon as data arrives",
+        _milliseconds_between(0, MAX_READ_INTERVAL_MS),
     )
     hls: bool = _setting(
         True,

@@ -248,6 +248,7 @@ async def _start_live(nursery: trio.Nursery, app_state: AppState, db: Database, 
             this_host=site.host.id,
             tokens=app_state.pull_tokens,
             idle_s=settings.edge_idle,
+            read_interval_s=settings.edge_read_interval_ms / 1000,
         )
         await nursery.start(relays.run)
         orphans = OrphanSweeper(

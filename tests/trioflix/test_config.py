@@ -36,6 +36,14 @@ def test_rtmp_read_interval() -> None:
     assert settings.rtmp_read_interval_ms == 40
 
 
+def test_edge_read_interval() -> None:
+    assert Settings.from_env(environ={}).edge_read_interval_ms == 20
+    env = {"TRIOFLIX_EDGE_READ_INTERVAL_MS": "0"}
+    assert Settings.from_env(environ=env).edge_read_interval_ms == 0
+    settings = Settings.from_env({"edge_read_interval_ms": "15"}, environ=env)
+    assert settings.edge_read_interval_ms == 15
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -49,6 +57,9 @@ def test_rtmp_read_interval() -> None:
         ({"TRIOFLIX_RTMP_READ_INTERVAL_MS": "fast"}, "must be a whole number of milliseconds"),
         ({"TRIOFLIX_RTMP_READ_INTERVAL_MS": "-1"}, "must be between 0 and 1000 ms"),
         ({"TRIOFLIX_RTMP_READ_INTERVAL_MS": "1001"}, "must be between 0 and 1000 ms"),
+        ({"TRIOFLIX_EDGE_READ_INTERVAL_MS": "soon"}, "must be a whole number of milliseconds"),
+        ({"TRIOFLIX_EDGE_READ_INTERVAL_MS": "-1"}, "must be between 0 and 1000 ms"),
+        ({"TRIOFLIX_EDGE_READ_INTERVAL_MS": "1001"}, "must be between 0 and 1000 ms"),
     ],
 )
 def test_bad_values(env: dict[str, str], message: str) -> None:

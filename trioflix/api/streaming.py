@@ -50,7 +50,8 @@ def playback_urls(channel: str) -> dict[str, Any]:
     if port is not None:
         urls["rtmp"] = f"rtmp://{hostname}:{port}/live/{channel}"
     # LL-HLS is offered where a player gets it from every host: live here, or in a
-    # cluster on an origin that serves it, which this host relays (api/hls_relay.py).
+    # cluster on an origin that serves it, which this host relays (api/hls_relay.py);
+    # until the origin's record is read, one set up as this host is.
     # WHEP only live on a single host (only the origin serves it, and a balancer may
     # send the next request to another host), for a stream WebRTC can carry (no
     # B-frames, H.264). Players choose them by their presence.

@@ -431,11 +431,18 @@ class Site:
         return None
 
     def origin_serves_ll_hls(self, channel: str) -> bool:
-        """Whether another host of the site is ``channel``'s origin and serves its LL-HLS,
-        as of that host's last heartbeat (``False`` when unknown)."""
-        if trio.current_time() - self._peers_read_at > MEMBER_TTL_S:
-            return False
-        return any(peer.ll_hls and channel in peer.channels for peer in self._peers)
+        """Whether ``channel``'s origin, another host of the site, serves its LL-HLS.
+
+        As the origin's last heartbeat says; until this host has read a record naming
+        the channel (up to a heartbeat after it goes live), as this host does: the
+        hosts of a site are set up alike, and assuming so makes every host give the
+        same answer at once rather than the edges a heartbeat late.
+        """
+        if trio.current_time() - self._peers_read_at <= MEMBER_TTL_S:
+            origins = [peer.ll_hls for peer in self._peers if channel in peer.channels]
+            if origins:
+                return any(origins)
+        return self._ll_hls
 
     async def _read_peers(self, membership: Membership) -> None:
         """Read the other hosts' records once per heartbeat, for :meth:`viewers`."""

@@ -177,8 +177,8 @@ async def test_a_player_without_stickiness_plays_through_the_balancer(
 
 
 async def every_host_offers_ll_hls(rig: Rig) -> bool:
-    """Every host lists the channel's LL-HLS among its playback URLs (an edge once it
-    has read the origin's member record)."""
+    """Every host lists the channel's LL-HLS among its playback URLs (once the channel
+    is live: an edge relays the origin's)."""
     async with httpx.AsyncClient(timeout=10) as client:
         answers = [await client.get(f"{host.url}/api/channels/{CHANNEL}") for host in rig.hosts]
     return all("ll_hls" in answer.json().get("playback", {}) for answer in answers)
@@ -210,7 +210,7 @@ async def test_every_host_gives_the_same_playlist(rig: Rig, publisher: Publisher
     assert heads == {(200, PLAYLIST_TYPE, "no-cache")}
     # WHEP is served by the origin alone: no host of a site offers it, so a player
     # behind a balancer never asks another host for it. LL-HLS every host serves (the
-    # edges relay the origin's) and offers, once it read the origin's member record.
+    # edges relay the origin's) and offers as soon as the channel is live.
     with trio.fail_after(LIVE_LIMIT_S):
         await wait_until(lambda: every_host_offers_ll_hls(rig), poll_s=0.5)
     async with httpx.AsyncClient(timeout=10) as client:

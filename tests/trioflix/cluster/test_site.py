@@ -122,19 +122,23 @@ async def test_a_host_learns_which_origins_serve_ll_hls(
         settings = cluster_settings(
             tmp_path, redis_server.url, advertise_url=f"http://h:{port}", hls_part=part_ms
         )
-        sites[name] = site = await join_site(settings, partial(serving.__getitem__, name))
+        sites[name] = await join_site(settings, partial(serving.__getitem__, name))
+    b, c = sites["b"], sites["c"]
+    # No record read yet: each host assumes the origin is set up as it is.
+    assert c.origin_serves_ll_hls("bob")
+    assert not b.origin_serves_ll_hls("alice")
+    for site in sites.values():
         await nursery.start(site.run)
-    a, c = sites["a"], sites["c"]
 
-    async def c_sees_both() -> bool:
-        return c.viewers("alice", None) is not None and c.viewers("bob", None) is not None
+    async def both_see_each_other() -> bool:
+        return all(h.viewers(o, None) is not None for h, o in ((c, "bob"), (b, "alice")))
 
     with trio.fail_after(MEMBER_TTL_S + SLACK_S):
-        await wait_until(c_sees_both)
+        await wait_until(both_see_each_other)
     assert c.origin_serves_ll_hls("alice")
     assert not c.origin_serves_ll_hls("bob")  # its origin has LL-HLS off
-    assert not c.origin_serves_ll_hls("carol")  # live nowhere
-    assert not a.origin_serves_ll_hls("alice")  # its own: not another host's
+    assert b.origin_serves_ll_hls("alice")  # its origin has LL-HLS on, b has not
+    assert c.origin_serves_ll_hls("carol")  # live nowhere: as c is
     nursery.cancel_scope.cancel()
 
 

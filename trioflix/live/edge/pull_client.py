@@ -9,10 +9,20 @@ context manager per layer. Here a read is one wait for the socket and one ``read
 into a buffer large enough for everything that has arrived, and h11 frames the
 answer's head and a chunked body (hypercorn's). The body of ``trioflix serve``'s
 direct route ends with the connection: it is the bytes as read, without h11.
+
+A read interval (``TRIOFLIX_EDGE_READ_INTERVAL_MS``) paces the reads of the body:
+after a read, the next waits until the interval has passed since it, then takes all
+that arrived meanwhile in one ``readv``, so the edge wakes and writes its viewers at
+most once per interval while the stream flows, for at most one interval of added
+delay. A read that finds nothing waits for data as without pacing, and a large read
+(the sender is ahead of the interval: a keyframe, a high bitrate) is followed at once
+by the next, so that the bytes waiting never fill the socket's receive window and
+hold the origin back.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -30,6 +40,10 @@ __all__ = ["PullError", "PullResponse", "open_pull"]
 # relayed channel).
 RECEIVE_BYTES = 256 * 1024
 MAX_HEAD_BYTES = 16 * 1024  # the origin's answer head is a few hundred bytes
+# A paced read that brings this much is behind: the next one reads as data arrives. A
+# fresh TCP connection's receive window is ~64 KiB; 3 Mbit/s brings 7.3 KiB per 20 ms
+# interval (the same threshold as the RTMP read clock's publishers).
+CATCH_UP_READ_BYTES = 32 * 1024
 
 
 class PullError(Exception):
@@ -50,8 +64,11 @@ class PullResponse:
         #: The answer's headers, names in lower case (the last of a repeated one).
         self.headers: dict[str, str] = {}
         self._raw = False  # a close-delimited body: read past h11
+        self._ended = False  # h11 gave the body's end
         self._leftover = b""  # what came with the head
         self._buffers = [memoryview(bytearray(RECEIVE_BYTES))]  # what readv reads into
+        self._read_interval = 0.0  # seconds from one read of the body to the next
+        self._next_read = -math.inf  # trio time before which the socket is not read
 
     async def receive(self) -> bytes:
         """The body's next bytes, all that have arrived; ``b""`` once it has ended.
@@ -64,16 +81,25 @@ class PullResponse:
                 self._leftover = b""
                 return data
             return await self._read()
+        if self._ended:
+            return b""
         event = await self._next_event()
-        if isinstance(event, h11.Data):
-            return event.data
-        return b""  # EndOfMessage: the origin ended the pull
+        if not isinstance(event, h11.Data):
+            return b""  # EndOfMessage: the origin ended the pull
+        # The chunks of the same read too, so that the caller handles them as one batch.
+        chunks = [event.data]
+        while isinstance(more := self._parsed(), h11.Data):
+            chunks.append(more.data)
+        self._ended = isinstance(more, h11.EndOfMessage)
+        return b"".join(chunks)
 
     async def aclose(self) -> None:
         """Close the connection at once (a checkpoint; safe under cancellation)."""
         await trio.aclose_forcefully(self._stream)
 
-    async def _send_request(self, url: str, headers: Mapping[str, str]) -> None:
+    async def _send_request(
+        self, url: str, headers: Mapping[str, str], read_interval: float
+    ) -> None:
         parts = urlsplit(url)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         request = h11.Request(
@@ -96,25 +122,42 @@ class PullResponse:
         if "content-length" not in self.headers and "transfer-encoding" not in self.headers:
             self._raw = True
             self._leftover = self._conn.trailing_data[0]
+        self._read_interval = read_interval  # the body's reads, not the head's
 
     async def _next_event(self) -> h11.Event:
+        while (event := self._parsed()) is None:
+            await self._receive()
+        return event
+
+    def _parsed(self) -> h11.Event | None:
+        """The next event in what has been read (``None``: it needs more bytes)."""
         try:
-            while True:
-                event = self._conn.next_event()
-                if isinstance(event, h11.Event):
-                    return event
-                if event is h11.PAUSED:  # bytes after the end of the answer
-                    raise PullError("the origin sent more than its answer")
-                await self._receive()
+            event = self._conn.next_event()
         except h11.RemoteProtocolError as exc:
             raise PullError(f"the origin's answer does not parse: {exc}") from None
+        if isinstance(event, h11.Event):
+            return event
+        if event is h11.PAUSED:  # bytes after the end of the answer
+            raise PullError("the origin sent more than its answer")
+        return None
 
     async def _receive(self) -> None:
         """Hand h11 everything that has arrived (waiting for something if need be)."""
         self._conn.receive_data(await self._read())
 
     async def _read(self) -> bytes:
-        """Everything that has arrived (waiting for something if need be); ``b""`` at EOF."""
+        """Everything that has arrived (waiting for something if need be, and for the
+        read interval to pass); ``b""`` at EOF."""
+        if not self._read_interval:
+            return await self._read_now()
+        if self._next_read > trio.current_time():
+            await trio.sleep_until(self._next_read)
+        data = await self._read_now()
+        if len(data) < CATCH_UP_READ_BYTES:
+            self._next_read = trio.current_time() + self._read_interval
+        return data
+
+    async def _read_now(self) -> bytes:
         stream = self._stream
         if not isinstance(stream, trio.SocketStream):  # TLS: trio decrypts
             try:
@@ -133,13 +176,17 @@ class PullResponse:
             return bytes(self._buffers[0][:count])  # the buffer is read into again
 
 
-async def open_pull(url: str, headers: Mapping[str, str]) -> PullResponse:
+async def open_pull(
+    url: str, headers: Mapping[str, str], *, read_interval: float = 0.0
+) -> PullResponse:
     """Connect to the host of ``url`` (``http`` or ``https``), ask for it, and read
     the answer's head.
 
     Args:
         url: What to ``GET``, as :func:`~trioflix.live.edge.pull.pull_url` makes it.
         headers: Request headers besides ``Host``.
+        read_interval: Seconds from one read of the body to the next while it flows
+            (0: read as data arrives).
 
     Raises:
         PullError: the host cannot be reached, or its answer is not HTTP/1.1.
@@ -163,7 +210,7 @@ async def open_pull(url: str, headers: Mapping[str, str]) -> PullResponse:
         raise PullError(f"cannot connect to {parts.netloc}: {exc}") from None
     response = PullResponse(stream)
     try:
-        await response._send_request(url, headers)
+        await response._send_request(url, headers, read_interval)
     except BaseException:
         await response.aclose()
         raise

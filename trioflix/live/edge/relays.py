@@ -20,6 +20,11 @@ Rules / theory of operation:
   lease the same way if it moved, and ends otherwise: its viewers see the end.
   If the lease moves to this host, the relay ends too: the channel is live here.
 - A relay with no viewers for ``idle_s`` closes its pull and ends.
+- With a read interval (``read_interval_s``, ``TRIOFLIX_EDGE_READ_INTERVAL_MS``) a
+  relay reads its pull at most once per interval while the stream flows: all that
+  arrived since the last read, published as one batch, every viewer written once for
+  it (:mod:`~trioflix.live.edge.pull_client`). Both the pull's wake-ups and each
+  viewer's writes fall to one per interval, for at most one interval of added delay.
 """
 
 from __future__ import annotations
@@ -81,6 +86,8 @@ class EdgeRelays:
         tokens: Makes the pull tokens the origin checks.
         idle_s: How long a relay stays open with no viewers.
         gop_cache_bytes: The start-up cache's cap, as for a local channel.
+        read_interval_s: Seconds from one read of a pull to the next while it flows
+            (0: read as data arrives).
     """
 
     def __init__(
@@ -91,12 +98,14 @@ class EdgeRelays:
         tokens: PullTokens,
         idle_s: float = DEFAULT_IDLE_S,
         gop_cache_bytes: int = DEFAULT_GOP_CACHE_BYTES,
+        read_interval_s: float = 0.0,
     ) -> None:
         self._origin_of = origin_of
         self._this_host = this_host
         self._tokens = tokens
         self._idle_s = idle_s
         self._gop_cache_bytes = gop_cache_bytes
+        self._read_interval_s = read_interval_s
         self._relays: dict[str, _Relay] = {}
         self._nursery: trio.Nursery | None = None
 
@@ -182,7 +191,11 @@ class EdgeRelays:
         try:
             # No limit once the head has come: a live stream may pause.
             with trio.fail_after(OPEN_TIMEOUT_S):
-                response = await open_pull(pull_url(origin.advertise_url, channel), headers)
+                response = await open_pull(
+                    pull_url(origin.advertise_url, channel),
+                    headers,
+                    read_interval=self._read_interval_s,
+                )
         except (PullError, trio.TooSlowError) as exc:
             logger.warning("edge: cannot pull %s from %s: %r", channel, origin.advertise_url, exc)
             return
@@ -260,8 +273,9 @@ async def _body_start(response: PullResponse) -> bytes:
 async def _feed(stream: LiveStream, response: PullResponse) -> None:
     """Publish the FLV stream of ``response`` into ``stream`` until it ends.
 
-    Each read brings all that arrived since the last (often one batch of the origin,
-    after a pause several), and the viewers are written to once per read.
+    Each read brings all that arrived since the last (often one batch of the origin;
+    several after a pause, or paced by a read interval), and the viewers are written
+    to once per read.
 
     Raises:
         PullError: the connection broke.
