@@ -2,7 +2,9 @@
 
 The parent never blocks on the child: it reads progress lines as they come,
 keeps only the tail of stderr for error messages, and on cancellation (job
-cancelled, server stopping) trio terminates the child, then kills it.
+cancelled, server stopping) trio terminates the child, then kills it. The child
+runs in a session of its own, so that a signal to the server's process group (a
+terminal's Ctrl-C) reaches only the server, which stops the child itself.
 """
 
 from __future__ import annotations
@@ -101,6 +103,10 @@ async def run_job_process(
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 check=False,
+                # Out of the server's process group: a terminal's Ctrl-C is for the
+                # server to act on (its shutdown stops the child and hands the job
+                # back), not a crash of the child that would use up an attempt.
+                start_new_session=True,
             )
         )
         assert process.stdout is not None and process.stderr is not None

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import signal
 import sqlite3
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -13,22 +12,15 @@ import trio
 
 from tests.ports import free_port
 from tests.trioflix.live_hls.helpers import serve_env, serve_process
-from tests.trioflix.uploads.helpers import auth, create, job_children, make_video, patch
+from tests.trioflix.uploads.helpers import auth, create, exited, job_children, make_video, patch
 from tests.waiting import WAIT_LIMIT_S, wait_until
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import httpx
 
 pytestmark = pytest.mark.slow
-
-
-def _gone(pid: int) -> bool:
-    """The process has exited (a zombie counts: it runs no more)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
 
 
 def _jobs(database: Path) -> list[tuple[str, int]]:
@@ -64,7 +56,7 @@ async def test_sigkill_during_a_job_then_restart(tmp_path: Path) -> None:
         with trio.fail_after(WAIT_LIMIT_S):
             await process.wait()
     # The orphaned child finds its pipe closed and ends.
-    await wait_until(lambda: _gone(child))
+    await wait_until(lambda: exited(child))
     assert _jobs(database) == [("running", 1)]
 
     async with serve_process(env, port, log) as (process, client):

@@ -198,6 +198,15 @@ def job_children(parent_pid: int | None = None) -> dict[int, int]:
     return found
 
 
+def exited(pid: int) -> bool:
+    """The process has exited (a zombie counts: it runs no more)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
 def make_video(
     path: Path,
     *,
