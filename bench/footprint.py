@@ -141,8 +141,9 @@ def smaps_split(pid: int) -> dict[str, float]:
     return split
 
 
-async def import_peak() -> float:
-    """Peak resident MiB of a fresh interpreter that imports ``trioflix.server``."""
+async def import_peak(workdir: Path) -> float:
+    """Peak resident MiB of a fresh interpreter that imports ``trioflix.server``, from
+    ``workdir`` as the servers run: the trioflix on the path, not the current folder's."""
     code = (
         "import trioflix.server, pathlib;"
         "print(next(l.split()[1] for l in pathlib.Path('/proc/self/status').read_text()"
@@ -150,7 +151,7 @@ async def import_peak() -> float:
     )
     with trio.fail_after(IMPORT_TIMEOUT_S):
         done = await trio.run_process(
-            [sys.executable, "-c", code], capture_stdout=True, cwd=REPOSITORY
+            [sys.executable, "-c", code], capture_stdout=True, cwd=workdir
         )
     return _mib(int(done.stdout))
 
@@ -268,7 +269,7 @@ async def run(plan: Plan, workdir: Path, cache_dir: Path, meta: dict[str, Any]) 
         "load": Trioflix(workdir).describe(),
     }
     print("imports", file=sys.stderr)
-    imports = await import_peak()
+    imports = await import_peak(workdir)
     print("idle server", file=sys.stderr)
     idle_figures = await idle(workdir / "idle", plan)
     print(f"{plan.publishers} publishers, {plan.viewers} viewers", file=sys.stderr)
