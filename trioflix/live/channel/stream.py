@@ -289,8 +289,8 @@ class LiveStream:
 
     def _publish_at(self, kind: Kind, out_ts: int, payload: bytes) -> Packet:
         # Runs for every message of every publisher: the tag flags are read without
-        # parsing (copying) the body, the FLV tag is encoded only if a viewer needs it
-        # (Packet.flv_tag), and the common steps (stats, GOP cache) are inlined.
+        # parsing (copying) the body, the FLV tag's header is encoded only if a viewer
+        # needs it (Packet.flv_parts), and the common steps (stats, GOP cache) are inlined.
         stats = self.stats
         video = kind is Kind.VIDEO
         if video:
