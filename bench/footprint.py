@@ -1,6 +1,6 @@
 """Footprint benchmark: trioflix's resident memory idle, and with publishers and viewers.
 
-    nox -s bench -- footprint            # full run, about 3 minutes
+    nox -s bench -- footprint            # full run, about 90 s (2 min on a busy machine)
     nox -s bench -- footprint --quick    # smoke run, under a minute
     python -m bench.footprint --help     # from the repository root, in .venv
 
@@ -22,6 +22,10 @@ The channels and stream keys are made by an earlier run of the server on the sam
 folder: registering hashes passwords with Argon2id (64 MiB each), which is a sign-up's
 footprint, not a stream's. Everything talks to 127.0.0.1 only, every wait is bounded,
 and every process is stopped on the way out.
+
+The servers and the import run in the work folder, so they load the trioflix that is
+installed (nox's session installs this tree) or the one ``PYTHONPATH`` names: from
+.venv, ``PYTHONPATH=TREE python -m bench.footprint`` measures ``TREE``.
 """
 
 from __future__ import annotations
@@ -62,7 +66,7 @@ from bench.live import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-RUN_BUDGET_S = 10 * 60  # the full run takes ~3 min; past this something is stuck
+RUN_BUDGET_S = 10 * 60  # the full run takes ~90 s; past this something is stuck
 IMPORT_TIMEOUT_S = 60.0
 SAMPLE_EVERY_S = 1.0  # VmRSS during the load window
 VIEWERS_PER_PROCESS = 250  # light viewers: a few hundredths of a core per hundred
