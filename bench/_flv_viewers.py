@@ -49,7 +49,7 @@ from bench._rtmp_publisher import RTMPClient
 from protocols import flv, rtmp
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Sequence
 
     TagCallback = Callable[[flv.FLVTag, float], None]
     # watch or watch_rtmp: (host, port, path or stream name, result, *, window).
@@ -493,7 +493,7 @@ async def _follow_rtmp(
 async def run_audience(
     host: str,
     port: int,
-    path: str,
+    paths: Sequence[str],
     *,
     watcher: Watcher = watch,
     count: int,
@@ -503,14 +503,15 @@ async def run_audience(
     stop_at: float,
     light: bool = False,
 ) -> list[ViewerResult]:
-    """``count`` viewers, the i-th connecting at ``start_at + i * ramp_s / count``,
-    all stopped at ``stop_at``; ``light`` ones after their first keyframe (see the
-    module's docs)."""
+    """``count`` viewers, the i-th connecting at ``start_at + i * ramp_s / count`` to
+    ``paths[i % len(paths)]``, all stopped at ``stop_at``; ``light`` ones after their
+    first keyframe (see the module's docs)."""
     results = [ViewerResult() for _ in range(count)]
     drain = Drain() if light else None
 
     async def one(index: int) -> None:
         await trio.sleep(max(0.0, start_at + index * ramp_s / count - time.monotonic()))
+        path = paths[index % len(paths)]
         await watcher(host, port, path, results[index], window=window, drain=drain)
 
     with trio.move_on_after(max(0.0, stop_at - time.monotonic())):
@@ -526,7 +527,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--path", required=True, help="e.g. /live/alice.flv, or alice with --rtmp")
+    parser.add_argument(
+        "--path",
+        required=True,
+        nargs="+",
+        help="e.g. /live/alice.flv, or alice with --rtmp; several: the viewers take turns",
+    )
     parser.add_argument("--rtmp", action="store_true", help="play over RTMP: --port is RTMP's")
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--start-at", type=float, required=True, help="time.monotonic() value")

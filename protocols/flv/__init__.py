@@ -1,7 +1,8 @@
 """FLV tags and the codec records carried in them: sans-IO, bytes in, values out.
 
 - File framing: :class:`FLVReader` (incremental), :func:`encode_header`, :func:`encode_tag`
-  (:func:`encode_tag_fields` without an :class:`FLVTag`).
+  (:func:`encode_tag_fields` without an :class:`FLVTag`; :func:`encode_tag_envelope`
+  its header and trailer alone).
 - Tag bodies (also RTMP audio/video message bodies): :func:`parse_video_tag`,
   :func:`parse_audio_tag` and their inverses; :func:`classify_video_tag` and
   :func:`classify_audio_tag` read only the flags (per-packet hot paths).
@@ -37,6 +38,7 @@ from ._file import NeedData as NeedData
 from ._file import TagType as TagType
 from ._file import encode_header as encode_header
 from ._file import encode_tag as encode_tag
+from ._file import encode_tag_envelope as encode_tag_envelope
 from ._file import encode_tag_fields as encode_tag_fields
 from ._hevc import HEVCDecoderConfig as HEVCDecoderConfig
 from ._hevc import HEVCNalArray as HEVCNalArray

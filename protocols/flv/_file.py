@@ -136,6 +136,22 @@ def encode_tag_fields(tag_type: int, timestamp_ms: int, data: bytes) -> bytes:
     return _encode_tag(tag_type, timestamp_ms, data)
 
 
+def encode_tag_envelope(tag_type: int, timestamp_ms: int, size: int) -> tuple[bytes, bytes]:
+    """The tag header and the PreviousTagSize trailer around a body of ``size`` bytes.
+
+    ``header + data + trailer`` is :func:`encode_tag_fields`'s tag; kept apart, the
+    body is copied only where tags are joined for a write, not into a tag of its own.
+
+    Raises:
+        ValueError: A field out of range, as :class:`FLVTag` would raise.
+    """
+    _check_tag(tag_type, timestamp_ms, size)
+    header = _TAG_HEADER.pack(
+        tag_type << 24 | size, (timestamp_ms & 0xFFFFFF) << 8 | timestamp_ms >> 24
+    )
+    return header, _PREVIOUS_TAG_SIZE.pack(TAG_HEADER_SIZE + size)
+
+
 # type(1) DataSize(3) | Timestamp low 24 bits(3) TimestampExtended(1) | StreamID(3) = 0
 _TAG_HEADER = struct.Struct(">II3x")
 _PREVIOUS_TAG_SIZE = struct.Struct(">I")

@@ -154,6 +154,10 @@ def test_tag_validation(kwargs: dict[str, object]) -> None:
         flv.FLVTag(**kwargs)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="does not fit"):
         flv.encode_tag_fields(**kwargs)  # type: ignore[arg-type]
+    data = kwargs["data"]
+    assert isinstance(data, bytes)
+    with pytest.raises(ValueError, match="does not fit"):
+        flv.encode_tag_envelope(kwargs["tag_type"], kwargs["timestamp_ms"], len(data))  # type: ignore[arg-type]
 
 
 @given(
@@ -164,6 +168,8 @@ def test_tag_validation(kwargs: dict[str, object]) -> None:
 def test_encode_tag_fields_is_encode_tag(tag_type: int, timestamp_ms: int, data: bytes) -> None:
     tag = flv.FLVTag(tag_type=tag_type, timestamp_ms=timestamp_ms, data=data)
     assert flv.encode_tag_fields(tag_type, timestamp_ms, data) == flv.encode_tag(tag)
+    header, trailer = flv.encode_tag_envelope(tag_type, timestamp_ms, len(data))
+    assert header + data + trailer == flv.encode_tag(tag)
     assert read_all(HEADER_AV + flv.encode_tag(tag))[1] == tag
 
 

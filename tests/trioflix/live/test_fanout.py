@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import trio
 import trio.testing
 
-from trioflix.live.channel.fanout import Audience, Subscriber, Transport
-from trioflix.live.channel.packets import Kind, Packet
+from trioflix.live.channel.fanout import SEND_BYTES, Audience, Subscriber, Transport
+from trioflix.live.channel.packets import Kind, Packet, flv_bytes
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -32,6 +32,24 @@ async def test_batches_take_everything_queued() -> None:
     assert await sub.next_batch() == packets
     sub.close("done")
     assert await sub.next_batch() == []
+
+
+async def test_a_primed_gop_goes_out_a_few_sends_at_a_time_not_as_one_copy() -> None:
+    sub = Subscriber(Transport.HTTP_FLV)
+    sub.attach_writer(lambda data: len(data))
+    big = frame(0, key=True, size=3 * SEND_BYTES)  # a packet larger than a send: whole
+    packets = [config(), big, *(frame(33 * i, size=20_000) for i in range(1, 40))]
+    for packet in packets:
+        sub.offer(packet)
+    sends = []
+    while sub.queued_bytes:
+        sends.append(await sub.next_bytes())
+    assert b"".join(sends) == flv_bytes(packets)
+    assert [len(data) for data in sends[:2]] == [config().size, big.size]
+    assert all(len(data) <= SEND_BYTES for data in sends[2:])
+    assert len(sends) < len(packets) / 2  # still a few packets per send
+    sub.offer(frame(33 * 40))  # the queue emptied: taken whole again
+    assert await sub.next_bytes() == flv_bytes([frame(33 * 40)])
 
 
 async def test_next_batch_waits_for_a_packet() -> None:

@@ -7,7 +7,7 @@ import trio.testing
 
 from trioflix.live.channel.fanout import Transport
 from trioflix.live.channel.packets import Kind
-from trioflix.live.channel.stream import LiveStream
+from trioflix.live.channel.stream import RATE_STEP_S, RATE_WINDOW_S, IngestStats, LiveStream
 
 # SPS and PPS from libx264 (640x360, High profile, level 3.0) in an AVCDecoderConfigurationRecord.
 SPS = bytes.fromhex("6764001eacd940a02ff9610000030001000003003c0f162d96")
@@ -268,3 +268,21 @@ async def test_flush_writes_idle_direct_viewers_once_and_wakes_only_the_others()
             assert sent == [primed] and batches == [2, 2]
             assert [p.timestamp for p in consumer._queue][-2:] == [33, 40]
             stream.end("done")
+
+
+def test_ingest_rates_come_from_a_few_entries_per_second_not_one_per_message() -> None:
+    # 20 s of a 3 Mbit/s publisher: 30 video frames of 12,000 bytes and 47 audio
+    # frames of 400 bytes a second, as the clock of the read loop sees them.
+    stats = IngestStats()
+    messages = sorted(
+        [(1000.0 + i / 30, 12_000, True) for i in range(20 * 30)]
+        + [(1000.0 + i / 47, 400, False) for i in range(20 * 47)]
+    )
+    for now, size, video in messages:
+        stats.record(now, size, video)
+    now = messages[-1][0]
+    assert len(stats._recent) <= RATE_WINDOW_S / RATE_STEP_S + 1
+    expected_bps = (30 * 12_000 + 47 * 400) * 8
+    assert abs(stats.bitrate_bps(now) - expected_bps) < 0.03 * expected_bps
+    assert abs(stats.fps(now) - 30) < 1
+    assert stats.bytes_in == sum(size for _, size, _ in messages)

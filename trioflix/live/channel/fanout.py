@@ -3,7 +3,8 @@
 The publisher's task calls :meth:`Subscriber.offer` for every packet; it never
 waits. Each viewer's task takes everything queued in one :meth:`next_batch` and
 writes it with one send, so a viewer costs one syscall per wake-up, not one per
-tag.
+tag (:meth:`next_bytes` joins at most :data:`SEND_BYTES` for one send: a primed GOP
+or a backlog goes out in a few sends rather than as one copy of all of it).
 
 A viewer whose socket can be written without waiting (HTTP-FLV) can go further:
 given a non-blocking writer (:meth:`Subscriber.attach_writer`), while its task is
@@ -47,6 +48,12 @@ __all__ = ["DEFAULT_QUEUE_BYTES", "VIEWER_PROTOCOLS", "Audience", "Subscriber", 
 DEFAULT_QUEUE_BYTES = 6 * 1024 * 1024
 # Skips without the viewer ever draining its queue in between: it has stopped reading.
 MAX_CONSECUTIVE_SKIPS = 3
+# What a viewer's task joins for one send at most (one packet, however large, at
+# least). A new viewer is primed with the whole GOP cache (a 3 Mbit/s GOP of 2 s is
+# ~750 KiB) and a viewer that fell behind has up to DEFAULT_QUEUE_BYTES queued: joined
+# whole, each was a copy held for as long as its send took (docs/benchmarks.md,
+# "Footprint"). The queue itself holds the packets, which the GOP cache shares.
+SEND_BYTES = 64 * 1024
 # Packets kept for direct-idle viewers between flushes. A flush follows every publisher
 # read (tens of KiB); past this nobody is flushing, and the viewers' tasks take over.
 MAX_UNFLUSHED_BYTES = 1024 * 1024
@@ -178,6 +185,23 @@ class Subscriber:
             self._skips = 0  # the viewer is draining its queue: it is keeping up, for now
         return batch
 
+    def _take_front(self, max_bytes: int) -> list[Packet]:
+        """Take packets from the front of the queue, ``max_bytes`` of them at most but
+        at least one."""
+        if self._queued_bytes <= max_bytes:
+            return self._take()
+        queue = self._queue
+        first = queue.popleft()
+        batch, size = [first], first.size
+        while queue and size + queue[0].size <= max_bytes:
+            packet = queue.popleft()
+            batch.append(packet)
+            size += packet.size
+        self._queued_bytes -= size
+        if not self._skipping:
+            self._skips = 0  # as in _take: it is reading its queue
+        return batch
+
     # --- direct writes (a viewer with a non-blocking writer) ------------------------------
 
     def attach_writer(self, write: Callable[[bytes], int]) -> None:
@@ -192,7 +216,8 @@ class Subscriber:
     async def next_bytes(self) -> bytes:
         """For a viewer with a writer: wait for the next bytes to send; ``b""`` at the end.
 
-        What a direct write left unsent comes first, then the queue as FLV tags joined.
+        What a direct write left unsent comes first, then the queue as FLV tags joined,
+        :data:`SEND_BYTES` of them at a time.
         While there is nothing, the task is parked direct idle (see :class:`Audience`).
         """
         while True:
@@ -204,7 +229,7 @@ class Subscriber:
                 self._pending = b""
                 return pending
             if self._queue:
-                return flv_bytes(self._take())
+                return flv_bytes(self._take_front(SEND_BYTES))
             if self.closed_reason is not None:
                 return b""
             self._wakeup = trio.Event()

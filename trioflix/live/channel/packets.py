@@ -1,8 +1,11 @@
 """Media packets as they travel from one publisher to many viewers.
 
-A packet is encoded into its FLV tag once, when it arrives, and every HTTP-FLV
-and WS-FLV viewer sends those same bytes: the cost of a viewer is a reference,
-not a copy.
+A packet's FLV tag header and trailer are encoded once, on first use, and every
+HTTP-FLV and WS-FLV viewer sends them around the same body: the cost of a viewer
+is a reference, not a copy. The body is copied only where the tags of a write
+are joined, never into a whole tag kept with the packet: a channel's GOP cache
+keeps its packets for up to a GOP, and whole tags would keep every frame twice
+(docs/benchmarks.md, "Footprint").
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ class Packet:
     """
 
     __slots__ = (
-        "_flv_tag",
+        "_flv_parts",
         "config",
         "generation",
         "keyframe",
@@ -87,19 +90,26 @@ class Packet:
         self.config: Final = config
         self.properties: Final = properties
         self.generation: Final = generation
-        self._flv_tag: bytes | None = None
+        self._flv_parts: tuple[bytes, bytes, bytes] | None = None
+
+    @property
+    def flv_parts(self) -> tuple[bytes, bytes, bytes]:
+        """The FLV tag in three pieces: header, body (:attr:`payload` itself) and
+        PreviousTagSize. Encoded on first use and then shared: only FLV viewers and
+        the recorder need them, so a publisher without them never pays for it."""
+        parts = self._flv_parts
+        if parts is None:
+            header, trailer = flv.encode_tag_envelope(
+                self.kind, self.timestamp & 0xFFFFFFFF, len(self.payload)
+            )
+            parts = self._flv_parts = (header, self.payload, trailer)
+        return parts
 
     @property
     def flv_tag(self) -> bytes:
-        """The whole FLV tag (header, body, PreviousTagSize), encoded on first use and
-        then shared: only FLV viewers and the recorder need it, and they send the same
-        bytes, so a publisher without them never pays for it."""
-        tag = self._flv_tag
-        if tag is None:
-            tag = self._flv_tag = flv.encode_tag_fields(
-                self.kind, self.timestamp & 0xFFFFFFFF, self.payload
-            )
-        return tag
+        """The whole FLV tag, joined anew at each call (a copy of the body): for a
+        consumer that writes one packet at a time (the ladder's input)."""
+        return b"".join(self.flv_parts)
 
     @property
     def size(self) -> int:
@@ -145,9 +155,7 @@ def metadata_packet(
 
 def flv_bytes(packets: Sequence[Packet]) -> bytes:
     """The FLV tags of ``packets``, back to back: what one write to a viewer carries."""
-    if len(packets) == 1:
-        return packets[0].flv_tag
-    return b"".join([packet.flv_tag for packet in packets])
+    return b"".join([part for packet in packets for part in packet.flv_parts])
 
 
 def flv_stream_header(*, has_audio: bool = True, has_video: bool = True) -> bytes:

@@ -57,6 +57,10 @@ __all__ = ["DEFAULT_GOP_CACHE_BYTES", "IngestStats", "LiveStream"]
 # Ten seconds of a 6 Mbit/s stream: a long GOP still fits; a runaway one cannot eat memory.
 DEFAULT_GOP_CACHE_BYTES = 8 * 1024 * 1024
 RATE_WINDOW_S = 5.0  # bitrate and frame rate are averaged over the last few seconds
+# Recent traffic is counted per step this long, not per message: an entry per message
+# was ~385 tuples per 3 Mbit/s channel, 1 MiB for 25 channels (docs/benchmarks.md,
+# "Footprint"); per step it is at most 21 small lists.
+RATE_STEP_S = 0.25
 
 
 @dataclass
@@ -75,31 +79,36 @@ class IngestStats:
     # keyframe (the GOP cache, HLS and the ladder all start at a keyframe) and video
     # messages too malformed to parse (the HLS segmenter skips them).
     dropped_frames: int = 0
-    # (monotonic time, bytes, is video frame) of recent packets, for rates
-    _recent: deque[tuple[float, int, bool]] = field(default_factory=deque, repr=False)
+    # Recent traffic, for the rates: per RATE_STEP_S with packets, [step number, the
+    # monotonic time of its first packet, bytes, video frames].
+    _recent: deque[list[float]] = field(default_factory=deque, repr=False)
 
     def record(self, now: float, size: int, video_frame: bool) -> None:
         self.bytes_in += size
         recent = self._recent
-        recent.append((now, size, video_frame))
+        step = now // RATE_STEP_S
+        if recent and recent[-1][0] == step:
+            last = recent[-1]
+            last[2] += size
+            last[3] += video_frame
+            return
+        recent.append([step, now, size, video_frame])
         horizon = now - RATE_WINDOW_S
-        if recent[0][0] < horizon:
-            popleft = recent.popleft
-            while recent[0][0] < horizon:  # stops at the entry just added, at the latest
-                popleft()
+        while recent[0][1] < horizon:  # stops at the entry just added, at the latest
+            recent.popleft()
 
     def _span(self, now: float) -> float:
         if not self._recent:
             return 0.0
-        return max(now - self._recent[0][0], 1e-3)
+        return max(now - self._recent[0][1], 1e-3)
 
     def bitrate_bps(self, now: float) -> int:
         span = self._span(now)
-        return int(sum(size for _, size, _ in self._recent) * 8 / span) if span else 0
+        return int(sum(entry[2] for entry in self._recent) * 8 / span) if span else 0
 
     def fps(self, now: float) -> float:
         span = self._span(now)
-        frames = sum(1 for _, _, video in self._recent if video)
+        frames = sum(entry[3] for entry in self._recent)
         return round(frames / span, 2) if span and frames > 1 else 0.0
 
 
@@ -289,8 +298,8 @@ class LiveStream:
 
     def _publish_at(self, kind: Kind, out_ts: int, payload: bytes) -> Packet:
         # Runs for every message of every publisher: the tag flags are read without
-        # parsing (copying) the body, the FLV tag is encoded only if a viewer needs it
-        # (Packet.flv_tag), and the common steps (stats, GOP cache) are inlined.
+        # parsing (copying) the body, the FLV tag's header is encoded only if a viewer
+        # needs it (Packet.flv_parts), and the common steps (stats, GOP cache) are inlined.
         stats = self.stats
         video = kind is Kind.VIDEO
         if video:

@@ -5,8 +5,8 @@ Rules / theory of operation
 1. A registry session worker: one recording per live session (publisher
    reconnects continue it), unless the session's stream key has recording
    turned off (``stream_keys.record``).
-2. The recording is the channel's FLV tags as they arrived (each was encoded
-   once on arrival, so recording needs no muxing), cut into chunks of
+2. The recording is the channel's FLV tags as they arrived (each packet's tag
+   header is encoded once and shared, so recording needs no muxing), cut into chunks of
    :data:`CHUNK_S` seconds or :data:`CHUNK_BYTES`, whichever comes first, and
    stored under ``recordings/{session_id}/`` (:mod:`.chunks` names them). Script
    data (the encoder's ``onMetaData``, whose ``duration`` is 0 for live) is left
@@ -348,10 +348,10 @@ class Recorder:
                                 first_ms = last_ms = packet.timestamp
                                 if reconfigure:
                                     for config in _configs(stream, packet.timestamp):
-                                        tags.append(config.flv_tag)
+                                        tags += config.flv_parts
                                         size += config.size
                                     reconfigure = False
-                            tags.append(packet.flv_tag)
+                            tags += packet.flv_parts
                             size += packet.size
                             last_ms = max(last_ms, packet.timestamp)
                 if tags and not ended:
