@@ -37,7 +37,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
-from ._boxes import BOX_HEADER_BYTES, box_header, encode_box, encode_full_box
+from ._boxes import BOX_HEADER_BYTES
 from ._errors import FMP4Error
 from ._init import AUDIO_TRACK_ID, VIDEO_TIMESCALE, VIDEO_TRACK_ID, VideoConfig, init_segment
 
@@ -337,108 +337,91 @@ def _check_nal_units(data: bytes, length_size: int) -> None:
 _MAX_U32: Final = 0xFFFF_FFFF
 
 
-def _u32(value: int) -> bytes:
-    return value.to_bytes(4, "big")
-
-
+# A fragment's boxes are written into one buffer with struct, field by field: the
+# fields are few and fixed, so sizes are known before anything is written.
+_BOX: Final = struct.Struct(">I4s")  # size, type
+# A FullBox's version (8 bits) and flags (24) share a 32-bit field after the type.
+_VERSION_1: Final = 1 << 24
+_MFHD: Final = struct.Struct(">I4sII")  # ..., sequence_number
+_VIDEO_TFHD: Final = struct.Struct(">I4sII")  # ..., track_ID
+_AUDIO_TFHD: Final = struct.Struct(">I4sIII")  # ..., track_ID, default_sample_flags
+_TFDT: Final = struct.Struct(">I4sIQ")  # version 1: ..., baseMediaDecodeTime (64 bits)
+_TRUN: Final = struct.Struct(">I4sIIi")  # ..., sample_count, data_offset
 _VIDEO_ENTRY: Final = struct.Struct(">IIIi")  # duration, size, flags, composition offset
 _AUDIO_ENTRY: Final = struct.Struct(">II")  # duration, size
-
-
-@dataclass(frozen=True, slots=True)
-class _Run:
-    """One track's samples for a fragment, with everything but the data offset encoded."""
-
-    track: _Track
-    samples: list[_Sample]
-    times: list[int]  # each sample's decode time in ticks, then the end of the last
-    head: bytes  # tfhd + tfdt
-    trun_version: int
-    trun_flags: int
-    entries: bytes
-    data_size: int
-
-    def traf(self, data_offset: int) -> bytes:
-        trun = encode_full_box(
-            b"trun",
-            self.trun_version,
-            self.trun_flags,
-            _u32(len(self.samples)),
-            data_offset.to_bytes(4, "big", signed=True),
-            self.entries,
-        )
-        return encode_box(b"traf", self.head, trun)
-
-
-def _run(track: _Track, samples: list[_Sample], end_ms: int) -> _Run:
-    times = [track.ticks(s.dts_ms) for s in samples] + [track.ticks(end_ms)]
-    tfdt = encode_full_box(b"tfdt", 1, 0, times[0].to_bytes(8, "big"))
-    if track.track_id == VIDEO_TRACK_ID:
-        entries = b"".join(
-            _VIDEO_ENTRY.pack(
-                times[i + 1] - times[i],
-                len(sample.data),
-                _SYNC_SAMPLE if sample.keyframe else _NON_SYNC_SAMPLE,
-                track.ticks(sample.dts_ms + sample.cts_ms) - times[i],
-            )
-            for i, sample in enumerate(samples)
-        )
-        tfhd = encode_full_box(b"tfhd", 0, _TFHD_DEFAULT_BASE_IS_MOOF, _u32(track.track_id))
-        trun_version, trun_flags = 1, _VIDEO_TRUN
-    else:
-        entries = b"".join(
-            _AUDIO_ENTRY.pack(times[i + 1] - times[i], len(sample.data))
-            for i, sample in enumerate(samples)
-        )
-        tfhd = encode_full_box(
-            b"tfhd",
-            0,
-            _TFHD_DEFAULT_BASE_IS_MOOF | _TFHD_DEFAULT_SAMPLE_FLAGS,
-            _u32(track.track_id),
-            _u32(_SYNC_SAMPLE),
-        )
-        trun_version, trun_flags = 0, _AUDIO_TRUN
-    return _Run(
-        track,
-        samples,
-        times,
-        tfhd + tfdt,
-        trun_version,
-        trun_flags,
-        entries,
-        sum(len(s.data) for s in samples),
-    )
 
 
 def _encode_fragment(
     sequence: int, runs: list[tuple[_Track, list[_Sample], int]]
 ) -> tuple[tuple[bytes, ...], tuple[TrackRun, ...]]:
-    encoded = [_run(track, samples, end_ms) for track, samples, end_ms in runs]
-    mfhd = encode_full_box(b"mfhd", 0, 0, _u32(sequence))
-
-    def moof(moof_size: int) -> bytes:
-        # default-base-is-moof: each trun's data_offset counts from the moof's first byte;
-        # the samples start after the moof and the mdat header, one track after another.
-        offset = moof_size + BOX_HEADER_BYTES
-        trafs = []
-        for run in encoded:
-            trafs.append(run.traf(offset))
-            offset += run.data_size
-        return encode_box(b"moof", mfhd, *trafs)
-
-    # The offsets' values do not change the moof's size: measure it, then write it.
-    header = moof(len(moof(0)))
-    mdat = box_header(b"mdat", sum(run.data_size for run in encoded))
-    # The sample bytes are not copied: the fragment is the boxes and the samples as added.
-    chunks = (header + mdat, *(s.data for run in encoded for s in run.samples))
-    track_runs = tuple(
-        TrackRun(
-            track_id=run.track.track_id,
-            timescale=run.track.timescale,
-            base_decode_time=run.times[0],
-            duration=run.times[-1] - run.times[0],
-            samples=len(run.samples),
+    """The ``moof`` and ``mdat`` header of a fragment (one buffer), then its samples, and
+    what each track's ``traf`` says."""
+    tracks = []
+    moof_size = BOX_HEADER_BYTES + _MFHD.size
+    for track, samples, end_ms in runs:
+        times = [track.ticks(s.dts_ms) for s in samples]
+        times.append(track.ticks(end_ms))
+        video = track.track_id == VIDEO_TRACK_ID
+        tfhd, entry = (_VIDEO_TFHD, _VIDEO_ENTRY) if video else (_AUDIO_TFHD, _AUDIO_ENTRY)
+        trun_size = _TRUN.size + entry.size * len(samples)
+        traf_size = BOX_HEADER_BYTES + tfhd.size + _TFDT.size + trun_size
+        tracks.append((track, samples, times, video, traf_size, trun_size))
+        moof_size += traf_size
+    data_size = sum(len(s.data) for _, samples, _ in runs for s in samples)
+    out = bytearray(moof_size + BOX_HEADER_BYTES)
+    _BOX.pack_into(out, 0, moof_size, b"moof")
+    _MFHD.pack_into(out, BOX_HEADER_BYTES, _MFHD.size, b"mfhd", 0, sequence)
+    pos = BOX_HEADER_BYTES + _MFHD.size
+    # default-base-is-moof: each trun's data_offset counts from the moof's first byte; the
+    # samples start after the moof and the mdat header, one track after another.
+    data_offset = moof_size + BOX_HEADER_BYTES
+    track_runs = []
+    for track, samples, times, video, traf_size, trun_size in tracks:
+        _BOX.pack_into(out, pos, traf_size, b"traf")
+        pos += BOX_HEADER_BYTES
+        if video:
+            tfhd_flags = _TFHD_DEFAULT_BASE_IS_MOOF
+            _VIDEO_TFHD.pack_into(out, pos, _VIDEO_TFHD.size, b"tfhd", tfhd_flags, track.track_id)
+            pos += _VIDEO_TFHD.size
+        else:
+            tfhd_flags = _TFHD_DEFAULT_BASE_IS_MOOF | _TFHD_DEFAULT_SAMPLE_FLAGS
+            _AUDIO_TFHD.pack_into(
+                out, pos, _AUDIO_TFHD.size, b"tfhd", tfhd_flags, track.track_id, _SYNC_SAMPLE
+            )
+            pos += _AUDIO_TFHD.size
+        _TFDT.pack_into(out, pos, _TFDT.size, b"tfdt", _VERSION_1, times[0])
+        pos += _TFDT.size
+        # Video trun version 1: signed composition offsets; audio has none, version 0.
+        trun_flags = _VERSION_1 | _VIDEO_TRUN if video else _AUDIO_TRUN
+        _TRUN.pack_into(out, pos, trun_size, b"trun", trun_flags, len(samples), data_offset)
+        pos += _TRUN.size
+        if video:
+            ticks = track.ticks
+            for i, sample in enumerate(samples):
+                _VIDEO_ENTRY.pack_into(
+                    out,
+                    pos,
+                    times[i + 1] - times[i],
+                    len(sample.data),
+                    _SYNC_SAMPLE if sample.keyframe else _NON_SYNC_SAMPLE,
+                    ticks(sample.dts_ms + sample.cts_ms) - times[i],
+                )
+                pos += _VIDEO_ENTRY.size
+        else:
+            for i, sample in enumerate(samples):
+                _AUDIO_ENTRY.pack_into(out, pos, times[i + 1] - times[i], len(sample.data))
+                pos += _AUDIO_ENTRY.size
+        data_offset += sum(len(s.data) for s in samples)
+        track_runs.append(
+            TrackRun(
+                track_id=track.track_id,
+                timescale=track.timescale,
+                base_decode_time=times[0],
+                duration=times[-1] - times[0],
+                samples=len(samples),
+            )
         )
-        for run in encoded
-    )
-    return chunks, track_runs
+    _BOX.pack_into(out, pos, BOX_HEADER_BYTES + data_size, b"mdat")
+    # The sample bytes are not copied: the fragment is the boxes and the samples as added.
+    chunks = (bytes(out), *(s.data for _, samples, _ in runs for s in samples))
+    return chunks, tuple(track_runs)

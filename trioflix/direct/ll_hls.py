@@ -21,36 +21,38 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from email.utils import formatdate
-from functools import partial
+from functools import lru_cache, partial
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Final
 
+import trio
+
 from trioflix.access import record_request
 from trioflix.api import ll_hls
-from trioflix.api.ll_hls import MEDIA_HEADERS, Player, is_ll_file, playback_token
+from trioflix.api.ll_hls import MEDIA_HEADERS, Answer, Player, is_ll_file, playback_token
 from trioflix.api.security_headers import ALWAYS
-from trioflix.direct.front import send_all
 from trioflix.errors import APIError, error_body
 from trioflix.live.edge.pull import PULL_TOKEN_HEADER
 from trioflix.logs import new_request_id, request_id
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Mapping
 
-    import trio
-
-    from trioflix.api.ll_hls import Answer
     from trioflix.direct.front import Head
     from trioflix.state import AppState
 
     Serve = Callable[[AppState, Head, Player], Awaitable[Answer]]
 
-__all__ = ["LLTarget", "ll_hls_target", "serve_ll_hls"]
+__all__ = ["LLTarget", "ll_hls_target", "send_head_and_body", "serve_ll_hls"]
 
 # The route names Quart gives them, for /metrics and the access log.
 MASTER_ROUTE: Final = "/live/<channel>/master-ll.m3u8"
 PLAYLIST_ROUTE: Final = "/live/<channel>/<rendition>/ll.m3u8"
 FILE_ROUTE: Final = "/live/<channel>/<rendition>/<segment>"
+# The kinds of answer whose leading header lines are kept (status, type, caching): this
+# host's own are a handful; relayed ones carry the origin's type and caching.
+ANSWER_KINDS: Final = 32
+_ALWAYS_LINES: Final = "".join(f"{name}: {value}\r\n" for name, value in ALWAYS.items())
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,25 +119,16 @@ async def serve_ll_hls(
     try:
         answer = await target.serve(app_state, head, player)
         status, body = answer.status, answer.body
-        headers = {"Content-Type": answer.content_type, **answer.headers}
+        leading = _answer_lines(status, answer.content_type, answer.cache_control)
     except APIError as exc:
         status, body = exc.status, error_body(exc.code, exc.message, field=exc.field)
         headers = {"Content-Type": "application/json", **exc.headers, **MEDIA_HEADERS}
+        leading = _status_and_fields(status, headers)
     finally:
         request_id.reset(token)
     keep_alive = "close" not in head.headers.get("connection", "").lower()
-    fields = {
-        **headers,
-        "Content-Length": str(len(body)),
-        "X-Request-ID": rid,
-        **ALWAYS,
-        "Date": formatdate(usegmt=True),
-    }
-    if not keep_alive:
-        fields["Connection"] = "close"
-    lines = "".join(f"{name}: {value}\r\n" for name, value in fields.items())
-    response_head = f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n{lines}\r\n"
-    await send_all(stream.socket, response_head.encode("latin-1") + body)
+    response = leading + _rest_of_head(len(body), rid, keep_alive=keep_alive)
+    await send_head_and_body(stream.socket, response, body)
     record_request(
         app_state.metrics,
         head.method,
@@ -147,3 +140,55 @@ async def serve_ll_hls(
         client,
     )
     return keep_alive
+
+
+def _status_and_fields(status: int, fields: Mapping[str, str]) -> bytes:
+    """The status line and ``fields``, each on its line."""
+    lines = "".join(f"{name}: {value}\r\n" for name, value in fields.items())
+    return f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n{lines}".encode("latin-1")
+
+
+@lru_cache(maxsize=ANSWER_KINDS)
+def _answer_lines(status: int, content_type: str, cache_control: str | None) -> bytes:
+    """The status line, type, CORS and caching of an answer: a player's eight requests a
+    second get a few kinds of answer, whose lines are made once."""
+    headers = Answer(b"", content_type, cache_control, status).headers
+    return _status_and_fields(status, {"Content-Type": content_type, **headers})
+
+
+def _rest_of_head(length: int, rid: str, *, keep_alive: bool) -> bytes:
+    """The rest of an answer's head after its type and caching: its length, request id,
+    the headers every answer has, the date, and the blank line."""
+    close = "" if keep_alive else "Connection: close\r\n"
+    return (
+        f"Content-Length: {length}\r\nX-Request-ID: {rid}\r\n{_ALWAYS_LINES}"
+        f"Date: {_http_date(int(time.time()))}\r\n{close}\r\n"
+    ).encode("latin-1")
+
+
+@lru_cache(maxsize=1)
+def _http_date(second: int) -> str:
+    """The Date header's value: the same for every answer within a second."""
+    return formatdate(second, usegmt=True)
+
+
+async def send_head_and_body(socket: trio.socket.SocketType, head: bytes, body: bytes) -> None:
+    """Send ``head`` then ``body`` as one write would, without joining them: a part is
+    tens to hundreds of kilobytes, and the join was a fresh buffer and a copy of it for
+    every request. Raises ``BrokenResourceError`` when the peer is gone."""
+    try:
+        sent = await socket.sendmsg([head, body])
+        if sent < len(head):
+            sent += await _send_rest(socket, memoryview(head)[sent:])
+        rest = memoryview(body)[sent - len(head) :]
+        if rest:
+            await _send_rest(socket, rest)
+    except OSError as exc:
+        raise trio.BrokenResourceError(f"socket connection broken: {exc}") from exc
+
+
+async def _send_rest(socket: trio.socket.SocketType, view: memoryview) -> int:
+    sent = len(view)
+    while view:
+        view = view[await socket.send(view) :]
+    return sent

@@ -112,6 +112,13 @@ class _HeldAudio:
     timestamp_ms: int
 
 
+def _same(ours: object, theirs: object) -> bool:
+    """The codec records in force are the fragmenter's: the segmenter hands the same
+    objects on frame after frame, so identity settles it without comparing the records'
+    fields (a few microseconds per frame)."""
+    return ours is theirs or ours == theirs
+
+
 class WaitersExhausted(Exception):
     """The channel has :data:`MAX_WAITERS` blocked requests already."""
 
@@ -244,8 +251,9 @@ class CMAFRendition:
             self._hold(timestamp_ms + self._held_key_cts, held)
             return
         self._push_video(tag, timestamp_ms, video=video, audio=audio)
-        for follower in list(self._followers):  # one may retire meanwhile
-            follower._release(self.progress_ms)
+        if self._followers:
+            for follower in list(self._followers):  # one may retire meanwhile
+                follower._release(self.progress_ms)
 
     def _hold(self, aligned_ms: int, item: _HeldVideo | _HeldAudio) -> None:
         self._held.append((aligned_ms, item))
@@ -278,8 +286,8 @@ class CMAFRendition:
     ) -> None:
         keyframe = tag.is_keyframe
         fragmenter = self._fragmenter
-        stale = fragmenter is None or (
-            fragmenter.video_config != video or fragmenter.audio_config != audio
+        stale = fragmenter is None or not (
+            _same(fragmenter.video_config, video) and _same(fragmenter.audio_config, audio)
         )
         last = self._last_ms
         jump = last is not None and not last <= timestamp_ms <= last + MAX_GAP_MS
