@@ -91,9 +91,10 @@ IMMUTABLE: Final = "public, max-age=3600, immutable"
 RELAYED_FILE_KEEP_S: Final = 30.0
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,32}$")
 RENDITION = re.compile(r"^(source|\d{2,4}p|track\d{1,3})$")  # track<N>: a multitrack publisher's
-# ll-{session}-{msn}.m4s (a segment), ll-{session}-{msn}.{part}.m4s, init-{session}-{n}.mp4
+# ll-{session}-{msn}.m4s (a segment), ll-{session}-{msn}.{part}.m4s,
+# init-{session}-{msn}-{n}.mp4 (the map of segment msn on, the host's n-th)
 _LL_FILE = re.compile(r"^ll-(\d{1,18})-(\d{1,18})(?:\.(\d{1,6}))?\.m4s$")
-_LL_INIT = re.compile(r"^init-(\d{1,18})-\d{1,6}\.mp4$")
+_LL_INIT = re.compile(r"^init-(\d{1,18})-\d{1,18}-\d{1,6}\.mp4$")
 
 
 @dataclass(frozen=True, slots=True)
