@@ -193,7 +193,7 @@ def _ll_or_404(session: HLSSession, rendition: str) -> CMAFRendition:
 async def master_ll(app_state: AppState, channel: str, token: str) -> Answer:
     """The LL-HLS master playlist: every rendition's LL playlist, with playback token
     ``token`` in their URIs."""
-    origin = await elsewhere(app_state, channel, app_state.hls.session(channel))
+    origin = await elsewhere(app_state, channel, app_state.hls.session(channel), recent=True)
     if origin is not None:
         fetched = await fetch_master(
             app_state,
@@ -229,7 +229,7 @@ async def ll_playlist(
         wanted = hls.ReloadRequest.parse(*query)
     except hls.HLSError as exc:
         raise APIError(400, "bad_request", str(exc)) from None
-    origin = await elsewhere(app_state, channel, app_state.hls.session(channel))
+    origin = await elsewhere(app_state, channel, app_state.hls.session(channel), recent=True)
     if origin is not None:
         return await _relayed_playlist(app_state, origin, channel, rendition, wanted, player)
     session = session_or_404(app_state, channel)
@@ -296,7 +296,7 @@ async def ll_file(app_state: AppState, channel: str, rendition: str, name: str) 
     match = _LL_FILE.match(name) or _LL_INIT.match(name)
     assert match is not None
     session = app_state.hls.session(channel, int(match.group(1)))
-    origin = await elsewhere(app_state, channel, session)
+    origin = await elsewhere(app_state, channel, session, recent=True)
     if origin is not None:
         is_part = match.re is _LL_FILE and match.group(3) is not None  # may block
         fetched = await fetch(
