@@ -16,6 +16,7 @@ from quart import current_app
 from quart_trio import QuartTrio
 
 from trioflix.auth.ratelimit import FailureLimiter
+from trioflix.live.edge.recent_origins import RecentOrigins
 from trioflix.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -110,6 +111,8 @@ class AppState:
     _objects: ObjectStore | None = None
     #: In a cluster, the live HLS of channels whose origin is another host.
     hls_proxy: HLSProxy | None = None
+    #: ... and which host that is, as lately read, for the LL-HLS requests relayed.
+    recent_origins: RecentOrigins = field(default_factory=RecentOrigins)
     rtmp_address: tuple[str, int] | None = None
     direct_connections: int = 0
     request_trailers: bool = False

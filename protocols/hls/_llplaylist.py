@@ -279,7 +279,29 @@ class LLPlaylist:
                     return RenditionReport(uri=uri, last_msn=segment.msn, last_part=index)
         return None
 
+    @property
+    def discontinuity_sequence(self) -> int:
+        """The Discontinuity Sequence Number of the newest segment listed
+        (EXT-X-DISCONTINUITY-SEQUENCE plus the segments' EXT-X-DISCONTINUITY tags)."""
+        listed = sum(segment.discontinuity for segment in self._segments)
+        return self._discontinuity_sequence + listed
+
     # --- changes -----------------------------------------------------------------------
+
+    def continue_at(self, msn: int, discontinuity_sequence: int) -> None:
+        """Go on from a playlist of the same stream that another writer left: number the
+        first segment ``msn``, list EXT-X-DISCONTINUITY-SEQUENCE ``discontinuity_sequence``
+        and mark the first segment EXT-X-DISCONTINUITY.
+
+        Raises:
+            RuntimeError: A segment is listed already, or ``msn`` is below the next one.
+            ValueError: A negative discontinuity sequence.
+        """
+        if discontinuity_sequence < 0:
+            raise ValueError("the discontinuity sequence cannot be negative")
+        self.start_at(msn)
+        self._discontinuity_sequence = discontinuity_sequence
+        self._pending_discontinuity = True
 
     def start_at(self, msn: int) -> None:
         """Number the first segment ``msn``: a rendition aligned with another that began

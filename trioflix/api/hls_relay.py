@@ -37,8 +37,15 @@ FETCH_LIMIT_S: Final = 5.0
 EDGE_TOKEN: Final = "edge-token-placeholder"
 
 
-async def elsewhere(app_state: AppState, channel: str, session: HLSSession | None) -> Origin | None:
+async def elsewhere(
+    app_state: AppState, channel: str, session: HLSSession | None, *, recent: bool = False
+) -> Origin | None:
     """The channel's origin if it is another host and this one has no live HLS of it.
+
+    Args:
+        recent: A lookup up to :data:`~trioflix.live.edge.relays.FOLLOW_POLL_S` old will
+            do (:class:`~trioflix.live.edge.recent_origins.RecentOrigins`): the
+            LL-HLS requests, eight a second per player.
 
     Raises:
         APIError: 503, Redis cannot say who the origin is and this host has no
@@ -47,6 +54,8 @@ async def elsewhere(app_state: AppState, channel: str, session: HLSSession | Non
     if session is not None and not session.ended:
         return None
     try:
+        if recent:
+            return await app_state.recent_origins.get(channel, app_state.site.remote_origin)
         return await app_state.site.remote_origin(channel)
     except SiteUnavailable:
         if session is not None:
@@ -72,11 +81,15 @@ async def fetch(
     url = f"{origin.advertise_url}/live/{quote(channel, safe='')}/{path}"
     headers = {PULL_TOKEN_HEADER: app_state.pull_tokens.issue(channel, time.time())}
     try:
-        return await proxy.get(
+        fetched = await proxy.get(
             url, channel=channel, keep_s=keep_s, limit_s=limit_s, headers=headers
         )
     except OriginUnavailable as exc:
+        app_state.recent_origins.forget(channel)  # it may be the origin no more
         raise APIError(exc.status, exc.code, f"{channel}: {exc}") from None
+    if fetched.status >= 400:
+        app_state.recent_origins.forget(channel)
+    return fetched
 
 
 async def fetch_master(

@@ -91,9 +91,10 @@ IMMUTABLE: Final = "public, max-age=3600, immutable"
 RELAYED_FILE_KEEP_S: Final = 30.0
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,32}$")
 RENDITION = re.compile(r"^(source|\d{2,4}p|track\d{1,3})$")  # track<N>: a multitrack publisher's
-# ll-{session}-{msn}.m4s (a segment), ll-{session}-{msn}.{part}.m4s, init-{session}-{n}.mp4
+# ll-{session}-{msn}.m4s (a segment), ll-{session}-{msn}.{part}.m4s,
+# init-{session}-{msn}-{n}.mp4 (the map of segment msn on, the host's n-th)
 _LL_FILE = re.compile(r"^ll-(\d{1,18})-(\d{1,18})(?:\.(\d{1,6}))?\.m4s$")
-_LL_INIT = re.compile(r"^init-(\d{1,18})-\d{1,6}\.mp4$")
+_LL_INIT = re.compile(r"^init-(\d{1,18})-\d{1,18}-\d{1,6}\.mp4$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +193,7 @@ def _ll_or_404(session: HLSSession, rendition: str) -> CMAFRendition:
 async def master_ll(app_state: AppState, channel: str, token: str) -> Answer:
     """The LL-HLS master playlist: every rendition's LL playlist, with playback token
     ``token`` in their URIs."""
-    origin = await elsewhere(app_state, channel, app_state.hls.session(channel))
+    origin = await elsewhere(app_state, channel, app_state.hls.session(channel), recent=True)
     if origin is not None:
         fetched = await fetch_master(
             app_state,
@@ -228,7 +229,7 @@ async def ll_playlist(
         wanted = hls.ReloadRequest.parse(*query)
     except hls.HLSError as exc:
         raise APIError(400, "bad_request", str(exc)) from None
-    origin = await elsewhere(app_state, channel, app_state.hls.session(channel))
+    origin = await elsewhere(app_state, channel, app_state.hls.session(channel), recent=True)
     if origin is not None:
         return await _relayed_playlist(app_state, origin, channel, rendition, wanted, player)
     session = session_or_404(app_state, channel)
@@ -295,7 +296,7 @@ async def ll_file(app_state: AppState, channel: str, rendition: str, name: str) 
     match = _LL_FILE.match(name) or _LL_INIT.match(name)
     assert match is not None
     session = app_state.hls.session(channel, int(match.group(1)))
-    origin = await elsewhere(app_state, channel, session)
+    origin = await elsewhere(app_state, channel, session, recent=True)
     if origin is not None:
         is_part = match.re is _LL_FILE and match.group(3) is not None  # may block
         fetched = await fetch(

@@ -10,6 +10,8 @@ Rules / theory of operation:
    takeover, or an encoder that reconnected to it within the grace) reads the
    record and starts past every segment a player can have seen. Records expire
    :data:`POSITION_TTL_S` after their last write, far past any reconnect grace.
+   A rendition's LL-HLS playlist has a record of its own (:func:`low_latency`), in the
+   same session's hash, under the same claim.
 2. **One writer per session** (:meth:`SiteHLS.claim`). The host that starts writing a
    session's HLS claims it first; from then on the previous writer's records are
    refused, and it must not list the segment it tried to record. So an old origin
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
 
     import coredis
 
-__all__ = ["PLAYERS_TTL_S", "POSITION_TTL_S", "Position", "SiteHLS"]
+__all__ = ["PLAYERS_TTL_S", "POSITION_TTL_S", "Position", "SiteHLS", "low_latency"]
 
 POSITION_TTL_S: Final = 3600  # a session continues within its reconnect grace: minutes at most
 # A channel's players are dropped this long after the last one was seen: longer than
@@ -109,6 +111,11 @@ class Position:
     discontinuity_sequence: int
 
 
+def low_latency(rendition: str) -> str:
+    """The name under which ``rendition``'s LL-HLS playlist records where it stands."""
+    return f"ll:{rendition}"
+
+
 def _positions_key(channel: str, session_id: int) -> str:
     return f"{_BASE}:position:{channel}:{session_id}"
 
@@ -169,6 +176,17 @@ class SiteHLS:
             return None
         media_sequence, discontinuity_sequence = stored.decode().split(":")
         return Position(int(media_sequence), int(discontinuity_sequence))
+
+    async def positions(self, channel: str, session_id: int) -> dict[str, Position]:
+        """Where every rendition of the session stopped, by the name it recorded under."""
+        stored = await self._redis.hgetall(_positions_key(channel, session_id))
+        out = {}
+        for field, value in stored.items():
+            name = field.decode()
+            if name != _WRITER:
+                media_sequence, discontinuity_sequence = value.decode().split(":")
+                out[name] = Position(int(media_sequence), int(discontinuity_sequence))
+        return out
 
     async def players_seen(self, channel: str, tokens: Collection[str]) -> None:
         """Players (``vs`` tokens) fetched a media playlist of ``channel`` just now."""

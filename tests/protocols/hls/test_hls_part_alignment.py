@@ -289,6 +289,30 @@ def test_a_playlist_aligned_with_another_starts_at_its_number() -> None:
         fresh.start_at(4)
 
 
+def test_a_playlist_continuing_another_writers_goes_on_after_a_discontinuity() -> None:
+    playlist = hls.LLPlaylist(
+        prefix="ll-1-", target_duration_s=3, part_target_ms=300, window_size=1
+    )
+    playlist.continue_at(12, 3)
+    assert playlist.next_part == (12, 0) and playlist.discontinuity_sequence == 3
+    assert playlist.add_part(300, independent=True, map_uri="init-1-12-0.mp4") == (12, 0)
+    assert playlist.discontinuity_sequence == 4
+    text = playlist.render()
+    assert "#EXT-X-MEDIA-SEQUENCE:12\n#EXT-X-DISCONTINUITY-SEQUENCE:3\n" in text
+    assert "#EXT-X-DISCONTINUITY\n" in text
+    playlist.end_segment()
+    playlist.add_part(300, independent=True, map_uri="init-1-12-0.mp4")
+    playlist.end_segment()  # the first segment leaves the window, its break with it
+    assert "#EXT-X-DISCONTINUITY-SEQUENCE:4\n" in playlist.render()
+    assert playlist.discontinuity_sequence == 4
+    with pytest.raises(RuntimeError):
+        playlist.continue_at(20, 5)
+    with pytest.raises(ValueError, match="negative"):
+        hls.LLPlaylist(
+            prefix="ll-1-", target_duration_s=3, part_target_ms=300, window_size=1
+        ).continue_at(0, -1)
+
+
 def test_a_start_is_reached_by_a_picture_rounded_a_millisecond_apart() -> None:
     follower = hls.PartFollower()
     follower.lead(hls.PartStart(msn=0, part=0, at_ms=67))

@@ -1,6 +1,6 @@
 """Live HLS state the hosts share, on a real redis-server: where each rendition stopped
-(only ever forward), a session's HLS continuing on another host from there, and the
-players of a channel (one per token, whichever host saw it)."""
+(only ever forward), a session's HLS continuing on another host from there (LL-HLS
+too, from reservations), and the players of a channel (one per token, whichever host saw it)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,17 @@ import trio
 
 from protocols import hls
 from tests.trioflix.live_hls.helpers import parse_media_playlist
-from trioflix.cluster.hls_state import PLAYERS_TTL_S, POSITION_TTL_S, Position, SiteHLS
+from trioflix.cluster.hls_state import (
+    PLAYERS_TTL_S,
+    POSITION_TTL_S,
+    Position,
+    SiteHLS,
+    low_latency,
+)
 from trioflix.config import Settings
+from trioflix.live.hls.cmaf import CMAFRendition
 from trioflix.live.hls.hub import HLSHub
+from trioflix.live.hls.ll_continuity import LLContinuity
 from trioflix.live.hls.rendition import Rendition
 from trioflix.live.hls.writer import SharedPositions
 
@@ -63,6 +71,91 @@ async def test_once_another_writer_claims_the_session_the_old_one_is_refused(
     assert await site.stopped_at("alice", 7, "source") == Position(5, 0)
     assert await site.advance("alice", 7, "source", Position(6, 1), "b")
     assert await site.stopped_at("alice", 7, "source") == Position(6, 1)
+
+
+async def test_every_position_of_a_session_is_read_at_once(redis: coredis.Redis[bytes]) -> None:
+    site = SiteHLS(redis)
+    assert await site.positions("alice", 7) == {}
+    await site.claim("alice", 7, "a")
+    assert await site.advance("alice", 7, "source", Position(5, 1), "a")
+    assert await site.advance("alice", 7, low_latency("source"), Position(9, 2), "a")
+    assert await site.positions("alice", 7) == {
+        "source": Position(5, 1),
+        low_latency("source"): Position(9, 2),
+    }
+
+
+def low_latency_rendition(name: str, leader: CMAFRendition | None = None) -> CMAFRendition:
+    return CMAFRendition(
+        name,
+        session_id=SESSION,
+        part_target_ms=500,
+        segment_target_ms=1000,
+        max_segment_ms=2000,
+        target_duration_s=2,
+        dates=lambda _: None,
+        leader=leader,
+    )
+
+
+def list_segment(rendition: CMAFRendition, *, discontinuity: bool = False) -> None:
+    """A part opens a segment of ``rendition``'s LL playlist, which then ends."""
+    rendition.playlist.add_part(500, independent=True, map_uri="init.mp4")
+    rendition.playlist.end_segment(discontinuity=discontinuity)
+
+
+async def low_latency_host(
+    site: SiteHLS, *, rungs: tuple[str, ...] = ()
+) -> tuple[LLContinuity, dict[str, CMAFRendition]]:
+    """A host that starts writing session :data:`SESSION`'s LL-HLS: its source's, and
+    ``rungs`` made once it has started."""
+    positions = SharedPositions(lambda: site, "alice", SESSION)
+    await positions.claim()
+    source = low_latency_rendition("source")
+    lls = {"source": source}
+    continuity = LLContinuity(positions, source, lls)
+    await continuity.start()
+    for name in rungs:
+        lls[name] = low_latency_rendition(name, leader=source)
+        continuity.made(lls[name])
+    return continuity, lls
+
+
+async def test_ll_hls_goes_on_on_the_next_host_past_every_number_reserved(
+    redis: coredis.Redis[bytes],
+) -> None:
+    site = SiteHLS(redis)
+    on_a, lls_a = await low_latency_host(site, rungs=("720p",))
+    for n in range(3):  # a break (a reconnect on A) before segment 2
+        list_segment(lls_a["source"], discontinuity=n == 1)
+        list_segment(lls_a["720p"])
+        await on_a.reserve()
+    # A's next part is 3.0: numbers up to 4 may be listed before A records again; each
+    # segment not opened yet may bring a break.
+    recorded = await site.positions("alice", SESSION)
+    assert recorded[low_latency("source")] == Position(5, 1 + 2)
+    assert recorded[low_latency("720p")] == Position(5, 0 + 2)
+    assert "source" not in recorded  # the MPEG-TS records are the renditions' own
+
+    on_b, lls_b = await low_latency_host(site, rungs=("720p",))
+    for name in ("source", "720p"):
+        playlist = lls_b[name].playlist
+        assert playlist.next_part == (5, 0), name
+        list_segment(lls_b[name])
+    text = lls_b["source"].playlist.render()
+    assert "#EXT-X-MEDIA-SEQUENCE:5\n#EXT-X-DISCONTINUITY-SEQUENCE:3\n" in text
+    assert "#EXT-X-DISCONTINUITY\n" in text
+    await on_b.reserve()
+
+    # A has not learnt that B took the session: its next reservation is refused, and
+    # its LL playlists end, listing nothing past what it reserved.
+    list_segment(lls_a["source"])
+    assert lls_a["source"].playlist.next_part == (4, 0)  # below B's first number
+    await on_a.reserve()
+    assert on_a.superseded
+    assert all(ll.retired and ll.playlist.ended for ll in lls_a.values())
+    # B's reservation stands: past its next part (6), its one break and two to come.
+    assert (await site.positions("alice", SESSION))[low_latency("source")] == Position(8, 4 + 2)
 
 
 def segment(n: int, *, discontinuity: bool = False) -> hls.SegmentFinished:

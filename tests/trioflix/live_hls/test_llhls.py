@@ -151,7 +151,7 @@ async def test_blocking_requests_too_far_ahead_and_bad_directives(
     for name in (
         f"ll-{session.session_id}-{last[0] + 5}.0.m4s",
         f"ll-{session.session_id + 1}-0.0.m4s",
-        f"init-{session.session_id}-9.mp4",
+        f"init-{session.session_id}-0-9.mp4",
     ):
         response = await client.get(base + name)
         assert response.status_code == 404, name

@@ -45,6 +45,10 @@ Rules / theory of operation
    resume; that segment follows EXT-X-DISCONTINUITY (a new fragmenter). Only a
    follower whose next part its leader no longer lists (one far behind) is *retired*:
    its playlist ends and is offered no more.
+8. Names never repeat with other bytes, on any host: parts and segments are named by
+   session and numbers, which go on across hosts
+   (:mod:`trioflix.live.hls.ll_continuity`), and an initialization segment by the
+   segment it starts at and this host's count of them.
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from protocols import flv
+    from trioflix.cluster.hls_state import Position
 
 __all__ = [
     "KEEP_BEHIND_SEGMENTS",
@@ -492,6 +497,17 @@ class CMAFRendition:
             self.playlist.end()
             self._changed_now()
 
+    def continue_at(self, at: Position) -> None:
+        """Go on from where another host left this rendition's LL playlist (rule 8):
+        before anything is listed here."""
+        self.playlist.continue_at(at.media_sequence, at.discontinuity_sequence)
+        logger.info(
+            "%s of session %d: LL-HLS continues at media sequence %d",
+            self.name,
+            self.session_id,
+            at.media_sequence,
+        )
+
     def resume(self) -> None:
         """The publisher is back: no EXT-X-ENDLIST; the next segment is a discontinuity."""
         if self.playlist.ended and not self.retired:
@@ -508,7 +524,10 @@ class CMAFRendition:
             self._fragmenter = None
             return
         self._fragmenter = fragmenter
-        self._map_uri = f"init-{self.session_id}-{self._maps}.mp4"
+        # The segment's number makes the name one no other host of the site used for
+        # this session (rule 8); the count, one this host did not use at that number.
+        msn = self.playlist.next_part[0]
+        self._map_uri = f"init-{self.session_id}-{msn}-{self._maps}.mp4"
         self._maps += 1
         self._inits[self._map_uri] = fragmenter.init_segment
         while len(self._inits) > MAX_INIT_SEGMENTS:

@@ -37,7 +37,9 @@ Rules / theory of operation
    playlist beside the TS one, cut, ended and resumed with it (rule 5). Every other
    rendition (ladder rung, multitrack track) gets one too, whose parts follow the
    source's (:mod:`trioflix.live.hls.cmaf` rule 6); each LL playlist reports where the
-   others stand (EXT-X-RENDITION-REPORT).
+   others stand (EXT-X-RENDITION-REPORT). In a cluster their numbers go on across hosts
+   as the MPEG-TS ones do (rule 7), by reservations made ahead
+   (:mod:`trioflix.live.hls.ll_continuity`).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from protocols import flv, hls
 from trioflix.cluster.errors import redis_errors
 from trioflix.live.channel.packets import Kind
 from trioflix.live.hls.cmaf import CMAFRendition, Waiters
+from trioflix.live.hls.ll_continuity import LLContinuity
 from trioflix.live.hls.rendition import Rendition, VariantInfo, write_atomic
 from trioflix.live.hls.track_renditions import serve_tracks
 
@@ -174,6 +177,21 @@ class SharedPositions:
             )
             return None
 
+    async def positions(self) -> dict[str, Position]:
+        """Where every rendition of the session stopped, by the name it recorded under
+        (none while the shared state is out of reach)."""
+        site = self._shared()
+        if site is None:
+            return {}
+        try:
+            with trio.fail_after(SHARED_STATE_TIMEOUT_S):
+                return await site.positions(self._channel, self._session_id)
+        except redis_errors() as exc:
+            logger.warning(
+                "%s: cannot read where session %d stopped: %r", self._channel, self._session_id, exc
+            )
+            return {}
+
     async def advance(self, rendition: str, position: Position) -> bool:
         site = self._shared()
         if site is None:
@@ -242,6 +260,12 @@ class HLSSession:
         self.lls: dict[str, CMAFRendition] = {}
         #: LL-HLS of the source, which the others' parts follow.
         self.ll = self._new_ll(SOURCE, leader=None)
+        #: The LL renditions' numbering across hosts (rule 8), in a cluster.
+        self.ll_continuity = (
+            LLContinuity(self._positions, self.ll, self.lls)
+            if self._positions is not None and self.ll is not None
+            else None
+        )
         #: Requests blocked on this channel's LL-HLS playlists and parts.
         self.ll_waiters = Waiters()
         self.master_ready = trio.Event()
@@ -288,6 +312,8 @@ class HLSSession:
             leader=leader,
         )
         self.lls[name] = ll
+        if leader is not None and self.ll_continuity is not None:
+            self.ll_continuity.made(ll)
         return ll
 
     # --- for the ladder ----------------------------------------------------------------
@@ -407,6 +433,8 @@ class HLSSession:
         if self._positions is not None:
             await self._positions.claim()
             await self.source.continue_session()
+            if self.ll_continuity is not None:
+                await self.ll_continuity.start()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._announce_master)
             if ladder is not None:
@@ -477,6 +505,12 @@ class HLSSession:
         self.source.newest_ms = packet.timestamp
         if self.ladder is not None:
             self.ladder.feed(packet, cut)
+        await self._reserve_ll()
+
+    async def _reserve_ll(self) -> None:
+        """After the LL playlists changed: keep their numbers reserved (rule 8)."""
+        if self.ll_continuity is not None:
+            await self.ll_continuity.reserve()
 
     async def _add_source(self, segment: hls.SegmentFinished) -> None:
         source = self.source
@@ -508,6 +542,7 @@ class HLSSession:
             await self.ladder.cut()
         for ll in self.lls.values():
             ll.cut()
+        await self._reserve_ll()
 
     async def _pause(self) -> None:
         """The publisher is gone (rule 5): finalise what we have, show ENDLIST."""
@@ -520,6 +555,7 @@ class HLSSession:
             await rendition.end(provisional=True)
         for ll in self.lls.values():
             ll.end()
+        await self._reserve_ll()
         logger.info("%s: publisher gone; HLS playlists ended (provisionally)", self.channel)
 
     async def finish(self) -> None:
