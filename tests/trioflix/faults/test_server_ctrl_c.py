@@ -14,8 +14,8 @@ import trio
 
 from tests.ports import free_port
 from tests.trioflix.live_hls.helpers import serve_env, serve_process
-from tests.trioflix.uploads.helpers import auth, create, exited, job_children, make_video, patch
-from tests.waiting import WAIT_LIMIT_S, wait_until
+from tests.trioflix.uploads.helpers import auth, exited, make_video, upload_until_its_job_runs
+from tests.waiting import WAIT_LIMIT_S
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -50,14 +50,7 @@ async def test_ctrl_c_during_a_job_hands_it_back(tmp_path: Path) -> None:
     )
     data = source.read_bytes()
     async with serve_process(env, port, log, new_session=True) as (process, client):
-        registered = await client.post(
-            "/api/auth/register", json={"username": "alice", "password": "password1"}
-        )
-        token = registered.json()["token"]
-        path = await create(client, token, len(data))
-        assert (await patch(client, token, path, 0, data)).status_code == 204
-        await wait_until(lambda: bool(job_children(process.pid)))
-        (child,) = job_children(process.pid)
+        token, child = await upload_until_its_job_runs(client, process.pid, data)
         with trio.fail_after(WAIT_LIMIT_S):
             while (await _video(client, token))["progress"] == 0:  # noqa: ASYNC110
                 await trio.sleep(0.05)

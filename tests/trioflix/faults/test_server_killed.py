@@ -12,7 +12,7 @@ import trio
 
 from tests.ports import free_port
 from tests.trioflix.live_hls.helpers import serve_env, serve_process
-from tests.trioflix.uploads.helpers import auth, create, exited, job_children, make_video, patch
+from tests.trioflix.uploads.helpers import auth, exited, make_video, upload_until_its_job_runs
 from tests.waiting import WAIT_LIMIT_S, wait_until
 
 if TYPE_CHECKING:
@@ -44,14 +44,7 @@ async def test_sigkill_during_a_job_then_restart(tmp_path: Path) -> None:
     make_video(source, seconds=2)
     data = source.read_bytes()
     async with serve_process(env, port, log) as (process, client):
-        registered = await client.post(
-            "/api/auth/register", json={"username": "alice", "password": "password1"}
-        )
-        token = registered.json()["token"]
-        path = await create(client, token, len(data))
-        assert (await patch(client, token, path, 0, data)).status_code == 204
-        await wait_until(lambda: bool(job_children(process.pid)))
-        (child,) = job_children(process.pid)
+        token, child = await upload_until_its_job_runs(client, process.pid, data)
         process.send_signal(signal.SIGKILL)
         with trio.fail_after(WAIT_LIMIT_S):
             await process.wait()

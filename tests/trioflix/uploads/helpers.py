@@ -19,6 +19,7 @@ import trio
 
 from tests.api import auth as auth  # the tests import it from here
 from tests.h11_reader import read_response
+from tests.waiting import wait_until
 from trioflix.media.library import get_video
 from trioflix.media.processing import ORIGINAL_NAME, WORK_DIR, source_keys
 from trioflix.storage import ObjectNotFound
@@ -205,6 +206,22 @@ def exited(pid: int) -> bool:
     except FileNotFoundError:
         return True
     return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+async def upload_until_its_job_runs(
+    client: httpx.AsyncClient, server_pid: int, data: bytes
+) -> tuple[str, int]:
+    """Register ``alice`` on the served instance ``server_pid``, upload ``data`` whole with
+    tus, and wait for its processing job's child: her token and the child's pid."""
+    registered = await client.post(
+        "/api/auth/register", json={"username": "alice", "password": "password1"}
+    )
+    token = registered.json()["token"]
+    path = await create(client, token, len(data))
+    assert (await patch(client, token, path, 0, data)).status_code == 204
+    await wait_until(lambda: bool(job_children(server_pid)))
+    (child,) = job_children(server_pid)
+    return token, child
 
 
 def make_video(
