@@ -90,11 +90,12 @@ def settings(settings: Settings, redis_server: RedisServer) -> Settings:
     return settings.replace(redis_url=redis_server.url, advertise_url="http://127.0.0.1:8000")
 
 
-async def _wait_for_task(suffix: str) -> set[TaskPath]:
+async def _wait_for_tasks(*suffixes: str) -> set[TaskPath]:
+    """The running tasks once one of each of ``suffixes`` runs at the same time."""
     with trio.fail_after(10):
         while True:
             paths = running_paths()
-            if any(path[-1].endswith(suffix) for path in paths):
+            if all(any(path[-1].endswith(suffix) for path in paths) for suffix in suffixes):
                 return paths
             await trio.sleep(0.05)
 
@@ -104,9 +105,10 @@ async def test_the_nursery_tree_names_every_service_task(server: Server) -> None
     assert ("run_services", "Webhooks.run") in documented  # the tree was found
 
     client, _ = await publishing_client(server, "alice")
-    live = await _wait_for_task("StreamRegistry._supervise")
+    # The session's HLS writer starts a moment after its supervisor: wait for both.
+    live = await _wait_for_tasks("StreamRegistry._supervise", "HLSSession._announce_master")
     await client.aclose()
-    dropped = await _wait_for_task("StreamRegistry._grace_timer")
+    dropped = await _wait_for_tasks("StreamRegistry._grace_timer")
     running = live | dropped
 
     # What runs whatever the settings, and what the publisher started, was seen.
