@@ -3,6 +3,9 @@ out together, a quiet room's at once (trioflix.chat.write_clock)."""
 
 from __future__ import annotations
 
+import time
+from typing import TYPE_CHECKING
+
 import pytest
 import trio
 import trio.testing
@@ -11,13 +14,18 @@ from trioflix.chat.limits import ChatLimits
 from trioflix.chat.room import Member, Room, RoomLog
 from trioflix.chat.write_clock import WriteClock
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 INTERVAL = 0.02
 
 
 class CostlySocket:
     """A direct socket (:class:`~trioflix.chat.room.FrameSocket`) that records what is
     written to it and moves the mock clock on by ``cost`` seconds per write: the time a
-    flush takes, without which nothing would be held."""
+    flush takes, without which nothing would be held. Unless a test says otherwise, the
+    write clock reads the mock clock as the thread's CPU time: a flush nothing
+    preempts."""
 
     backlogged = False
 
@@ -35,9 +43,42 @@ class CostlySocket:
         raise AssertionError("a write is never left unfinished here")
 
 
-def _room(max_batch: int = 64) -> tuple[Room, WriteClock]:
+class PreemptedSocket(CostlySocket):
+    """A write that takes ``cpu`` seconds of the thread's CPU (counted in
+    :attr:`cpu_time`) and ``cost`` on the wall: the kernel ran something else in
+    between."""
+
+    cpu_time = 0.0
+
+    def __init__(self, clock: trio.testing.MockClock, cost: float, cpu: float) -> None:
+        super().__init__(clock, cost)
+        self.cpu = cpu
+
+    def send_nowait(self, text: str) -> bool:
+        PreemptedSocket.cpu_time += self.cpu
+        return super().send_nowait(text)
+
+
+class BurningSocket(CostlySocket):
+    """A write that burns ``burn`` seconds of this thread's real CPU and leaves the mock
+    clock where it was."""
+
+    def __init__(self, clock: trio.testing.MockClock, burn: float) -> None:
+        super().__init__(clock, 0)
+        self.burn = burn
+
+    def send_nowait(self, text: str) -> bool:
+        until = time.thread_time() + self.burn
+        while time.thread_time() < until:
+            pass
+        return super().send_nowait(text)
+
+
+def _room(
+    max_batch: int = 64, cpu_clock: Callable[[], float] = trio.current_time
+) -> tuple[Room, WriteClock]:
     room = Room("alice", RoomLog(10), ChatLimits(max_batch=max_batch))
-    clock = WriteClock(INTERVAL)
+    clock = WriteClock(INTERVAL, cpu_clock)
     room.on_batch = clock.batch_started
     return room, clock
 
@@ -88,6 +129,50 @@ async def test_the_hold_is_at_most_the_interval(mock_clock: trio.testing.MockClo
         await trio.testing.wait_all_tasks_blocked()
         assert ws.sent == ["a"]
         mock_clock.jump(0.002)
+        await trio.testing.wait_all_tasks_blocked()
+        assert ws.sent == ["a", "b"]
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_preempted_flush_holds_the_room_for_its_cpu_time_only(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    PreemptedSocket.cpu_time = 0.0
+    room, clock = _room(cpu_clock=lambda: PreemptedSocket.cpu_time)
+    sockets = [PreemptedSocket(mock_clock, 0.015, cpu=0.001) for _ in range(2)]
+    for ws in sockets:
+        _member(room, ws)  # a flush: 30 ms on the wall, 2 ms of CPU
+    async with trio.open_nursery() as nursery:
+        await nursery.start(clock.run)
+        room.fan_out(1, "a")
+        await trio.testing.wait_all_tasks_blocked()
+        room.fan_out(2, "b")
+        mock_clock.jump(0.0015)
+        await trio.testing.wait_all_tasks_blocked()
+        assert [ws.sent for ws in sockets] == [["a"], ["a"]]  # held for the CPU it took
+        mock_clock.jump(0.001)  # 2.5 ms: not the 20 (the interval) wall time would give
+        await trio.testing.wait_all_tasks_blocked()
+        assert [ws.sent for ws in sockets] == [["a", "b"]] * 2
+        nursery.cancel_scope.cancel()
+
+
+async def test_by_default_the_hold_is_the_threads_cpu_time(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    room = Room("alice", RoomLog(10), ChatLimits())
+    clock = WriteClock(INTERVAL)  # time.thread_time
+    room.on_batch = clock.batch_started
+    ws = BurningSocket(mock_clock, 0.005)  # 5 ms of real CPU, no time on the mock clock
+    _member(room, ws)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(clock.run)
+        room.fan_out(1, "a")
+        await trio.testing.wait_all_tasks_blocked()
+        room.fan_out(2, "b")
+        mock_clock.jump(0.0045)
+        await trio.testing.wait_all_tasks_blocked()
+        assert ws.sent == ["a"]  # held: the flush burnt at least 5 ms
+        mock_clock.jump(INTERVAL)  # and the hold is at most the interval
         await trio.testing.wait_all_tasks_blocked()
         assert ws.sent == ["a", "b"]
         nursery.cancel_scope.cancel()
