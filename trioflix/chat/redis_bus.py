@@ -19,7 +19,9 @@ The link (a Redis client and its pub/sub connection) is opened again every
 client of its own: coredis' pool loses a slot for every connection that dies
 while lent out (the pub/sub one does at every outage), so a client kept across
 outages would end up waiting forever for a connection. An outage is logged once
-at WARNING, its end at INFO.
+at WARNING, its end at INFO. A command already on its way when the link
+closes (its client's pool gone under it) is one more failure of that outage
+(:meth:`RedisBus._command`), not a fault of the chat connection that sent it.
 
 Client: coredis (anyio, so it runs natively under Trio). One pub/sub connection
 per process carries all of its rooms: one subscription per room, not per client.
@@ -30,6 +32,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -43,11 +46,13 @@ from trioflix.chat.bus import history_from, next_local_seq
 from trioflix.chat.room import LogEntry, sequence_base, visible
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from trioflix.chat.bus import Delivery
     from trioflix.chat.limits import ChatLimits
     from trioflix.chat.room import Room
 
-__all__ = ["RedisBus"]
+__all__ = ["LinkClosed", "RedisBus"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,10 +78,16 @@ redis.call('PUBLISH', KEYS[3], seq .. ' ' .. ARGV[6] .. ' ' .. ARGV[7] .. ' ' ..
 return seq
 """
 
+
+class LinkClosed(Exception):
+    """The link a command was sent on closed before the command got a connection."""
+
+
 # anyio's stream errors: a command sent as its connection closes (Redis restarting)
 # meets them, not a RedisError.
 _REDIS_ERRORS = (
     RedisError,
+    LinkClosed,
     anyio.ClosedResourceError,
     anyio.BrokenResourceError,
     OSError,
@@ -139,14 +150,18 @@ class RedisBus:
                     self._script = client.register_script(_PUBLISH)
                     self._changed.set()  # subscribe every room open here on this link
                     self._report_answering()
-                    async with trio.open_nursery() as nursery:
-                        nursery.start_soon(self._reconcile, pubsub)
-                        await self._consume(pubsub)
+                    try:
+                        async with trio.open_nursery() as nursery:
+                            nursery.start_soon(self._reconcile, pubsub)
+                            await self._consume(pubsub)
+                    finally:
+                        # Before the client closes: commands from now on are local, and
+                        # those on their way fail as this link's (_command).
+                        self._client = None
             except* _REDIS_ERRORS as group:
                 # Groups: the pub/sub's own task group and ours, a failure in either.
                 self._report_outage("link", group.exceptions[0])
             finally:
-                self._client = None
                 self._subscribed.clear()
             await trio.sleep(RECONNECT_DELAY_S)
 
@@ -213,9 +228,8 @@ class RedisBus:
         last = self._hub.log_for(name).last_seq
         end = "+" if before is None else f"0-{before - 1}"
         try:
-            with trio.fail_after(REDIS_TIMEOUT_S):
-                assert self._client is not None
-                entries = await self._client.xrange(
+            with self._command() as client:
+                entries = await client.xrange(
                     _keys(name)[1], f"0-{last + 1}", end, count=self._limits.history
                 )
         except _REDIS_ERRORS as exc:
@@ -230,6 +244,28 @@ class RedisBus:
 
     def _usable(self) -> bool:
         return self._client is not None and time.monotonic() >= self._down_until
+
+    @contextmanager
+    def _command(self) -> Iterator[coredis.Redis[bytes]]:
+        """The link's client for one command, which must answer within
+        :data:`REDIS_TIMEOUT_S`.
+
+        Raises:
+            LinkClosed: The link closed while the command waited (Redis restarting):
+                coredis raises ``RuntimeError`` from the client's pool, which had
+                exited. A ``RuntimeError`` while the link is still up is a bug and
+                propagates as it is.
+        """
+        client = self._client
+        if client is None:
+            raise LinkClosed("no link to Redis")
+        try:
+            with trio.fail_after(REDIS_TIMEOUT_S):
+                yield client
+        except RuntimeError as exc:
+            if self._client is client:
+                raise
+            raise LinkClosed(f"the link closed under the command ({exc})") from exc
 
     def _failed(self, what: str, exc: BaseException) -> None:
         self._down_until = time.monotonic() + RETRY_REDIS_AFTER_S
@@ -259,9 +295,10 @@ class RedisBus:
         log = self._hub.log_for(channel)
         floor = max(log.last_seq, self._issued.get(channel, 0))
         if self._usable():
+            script = self._script  # the link's: its client is the one _command gives
             try:
-                with trio.fail_after(REDIS_TIMEOUT_S):
-                    seq = await self._script(
+                with self._command():
+                    seq = await script(
                         keys=list(_keys(channel)),
                         args=[
                             parts[0],
@@ -287,9 +324,8 @@ class RedisBus:
             await trio.lowlevel.checkpoint()
             return False
         try:
-            with trio.fail_after(REDIS_TIMEOUT_S):
-                assert self._client is not None
-                await self._client.publish(_keys(channel)[2], payload)
+            with self._command() as client:
+                await client.publish(_keys(channel)[2], payload)
             return True
         except _REDIS_ERRORS as exc:
             self._failed("publish", exc)
@@ -305,36 +341,33 @@ class RedisBus:
     ) -> tuple[list[LogEntry], bool]:
         if self._usable():
             try:
-                with trio.fail_after(REDIS_TIMEOUT_S):
-                    return await self._stream_history(channel, since, limit)
+                with self._command() as client:
+                    return await self._stream_history(client, channel, since, limit)
             except _REDIS_ERRORS as exc:
                 self._failed("history", exc)
         return history_from(list(self._hub.log_for(channel).entries), since, limit)
 
+    @staticmethod
     async def _stream_history(
-        self, channel: str, since: int | None, limit: int
+        client: coredis.Redis[bytes], channel: str, since: int | None, limit: int
     ) -> tuple[list[LogEntry], bool]:
-        assert self._client is not None
         key = _keys(channel)[1]
         start = "-" if since is None else f"0-{since + 1}"
-        newest = await self._client.xrevrange(key, "+", start, count=limit + 1)
+        newest = await client.xrevrange(key, "+", start, count=limit + 1)
         entries = [_entry(e) for e in reversed(newest)]
         if since is None:
             return visible(entries[-limit:]), False
         truncated = len(entries) > limit
         if not truncated:
-            oldest = await self._client.xrange(key, "-", "+", count=1)
+            oldest = await client.xrange(key, "-", "+", count=1)
             truncated = bool(oldest) and _entry(oldest[0]).seq > since + 1
         return visible(entries[-limit:]), truncated
 
     async def lookup(self, channel: str, seq: int) -> LogEntry | None:
         if self._usable():
             try:
-                with trio.fail_after(REDIS_TIMEOUT_S):
-                    assert self._client is not None
-                    found = await self._client.xrange(
-                        _keys(channel)[1], f"0-{seq}", f"0-{seq}", count=1
-                    )
+                with self._command() as client:
+                    found = await client.xrange(_keys(channel)[1], f"0-{seq}", f"0-{seq}", count=1)
                 return _entry(found[0]) if found else None
             except _REDIS_ERRORS as exc:
                 self._failed("lookup", exc)
