@@ -10,13 +10,30 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Callable, Mapping
 
-__all__ = ["load_average", "machine", "node_version", "report_header", "run_in_workdir"]
+    from _typeshed import DataclassInstance
+
+__all__ = [
+    "SAMPLE_CACHE",
+    "add_run_options",
+    "load_average",
+    "machine",
+    "node_version",
+    "report_header",
+    "run_in_workdir",
+    "run_meta",
+]
+
+# Where benchmarks keep the media ffmpeg made for them between runs.
+SAMPLE_CACHE = Path.home() / ".cache" / "trioflix-bench"
 
 
 def load_average() -> str:
@@ -105,3 +122,33 @@ def run_in_workdir(
     if json_path:
         json_path.write_text(json.dumps(report, indent=2))
     return report
+
+
+def add_run_options(
+    parser: argparse.ArgumentParser, *, quick: str, sample_cache: bool = False
+) -> None:
+    """The options of a benchmark's run, whatever it measures: ``--quick`` (``quick``
+    says what the smoke run is), ``--json``, ``--keep`` and, for one that makes its
+    media with ffmpeg (``sample_cache``), ``--cache-dir``."""
+    parser.add_argument("--quick", action="store_true", help=quick)
+    parser.add_argument("--json", type=Path, help="also write every figure here")
+    if sample_cache:
+        parser.add_argument(
+            "--cache-dir",
+            type=Path,
+            default=SAMPLE_CACHE,
+            help="where the ffmpeg-made sample is kept between runs",
+        )
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
+
+
+def run_meta(command: str, plan: DataclassInstance) -> dict[str, Any]:
+    """A report's record of its run as it starts (:func:`run_in_workdir` adds how it
+    ended): when, the command that reproduces it, the plan, the machine and its load."""
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": command,
+        "plan": asdict(plan),
+        "machine": machine(),
+        "load_start": load_average(),
+    }

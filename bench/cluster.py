@@ -51,8 +51,7 @@ import statistics
 import sys
 import time
 from contextlib import AsyncExitStack
-from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,7 +60,13 @@ import trio
 
 from bench import live
 from bench._flv_viewers import ViewerResult, watch, watch_rtmp
-from bench._machine import load_average, machine, report_header, run_in_workdir
+from bench._machine import (
+    add_run_options,
+    load_average,
+    report_header,
+    run_in_workdir,
+    run_meta,
+)
 from bench._rtmp_publisher import publish_paced, read_media_tags
 from bench._site import SiteHost, site_services
 from bench.live import NGINX, NGINX_RTMP_MODULE, NginxLive, nginx_rtmp_version, nginx_version
@@ -546,15 +551,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.cluster", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--quick", action="store_true", help="a short smoke run (~3 min)")
-    parser.add_argument("--json", type=Path, help="also write every figure here")
-    parser.add_argument(
-        "--cache-dir",
-        type=Path,
-        default=Path.home() / ".cache" / "trioflix-bench",
-        help="where the ffmpeg-made sample is kept between runs",
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
+    add_run_options(parser, quick="a short smoke run (~3 min)", sample_cache=True)
     parser.add_argument("--viewers", type=int, help="the audience (300; 30 with --quick)")
     parser.add_argument("--rounds", type=int, help="times the sequence runs (2; 1 with --quick)")
     parser.add_argument(
@@ -571,13 +568,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = replace(plan, viewers=args.viewers or plan.viewers, rounds=args.rounds or plan.rounds)
     if plan.viewers < 3 or plan.rounds < 1:
         parser.error("--viewers must be at least 3 and --rounds at least 1")
-    meta = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "nox -s bench -- cluster " + " ".join(argv or sys.argv[1:]),
-        "plan": asdict(plan),
-        "machine": machine(),
-        "load_start": load_average(),
-    }
+    meta = run_meta("nox -s bench -- cluster " + " ".join(argv or sys.argv[1:]), plan)
     report = run_in_workdir(
         lambda workdir: trio.run(
             partial(_bounded, plan, workdir, args.cache_dir, meta, args.edge_read_interval_ms)

@@ -37,8 +37,7 @@ import shutil
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,7 +45,12 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import trio
 
-from bench._machine import load_average, machine, report_header, run_in_workdir
+from bench._machine import (
+    add_run_options,
+    report_header,
+    run_in_workdir,
+    run_meta,
+)
 from bench._proc import status_kib
 from bench.live import (
     HOST,
@@ -322,26 +326,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.footprint", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--quick", action="store_true", help="a short smoke run")
-    parser.add_argument("--json", type=Path, help="also write every figure here")
-    parser.add_argument(
-        "--cache-dir",
-        type=Path,
-        default=Path.home() / ".cache" / "trioflix-bench",
-        help="where the ffmpeg-made sample is kept between runs",
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
+    add_run_options(parser, quick="a short smoke run", sample_cache=True)
     args = parser.parse_args(argv)
     if shutil.which("ffmpeg") is None:
         parser.error("ffmpeg is not on PATH")
     plan = QUICK if args.quick else FULL
-    meta = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "nox -s bench -- footprint" + (" --quick" if args.quick else ""),
-        "plan": asdict(plan),
-        "machine": machine(),
-        "load_start": load_average(),
-    }
+    meta = run_meta("nox -s bench -- footprint" + (" --quick" if args.quick else ""), plan)
     report = run_in_workdir(
         lambda workdir: trio.run(partial(_bounded, plan, workdir, args.cache_dir, meta)),
         prefix="trioflix-bench-footprint-",

@@ -59,10 +59,8 @@ import sys
 import threading
 import time
 from contextlib import AsyncExitStack
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
@@ -77,13 +75,19 @@ from bench._frame_clock import (
     decode_luma,
     frame_yuv420p,
 )
-from bench._machine import load_average, machine, report_header, run_in_workdir
+from bench._machine import (
+    add_run_options,
+    report_header,
+    run_in_workdir,
+    run_meta,
+)
 from bench._proc import exit_on_sigterm
 from bench.live import HOST, STOP_TIMEOUT_S, Trioflix, cpu_seconds, percentile, serving
 from tests.browser.helpers import in_browser, new_context
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from playwright.sync_api import Browser
 
@@ -666,24 +670,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.latency", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--quick", action="store_true", help="a short smoke run (~3 min)")
+    add_run_options(parser, quick="a short smoke run (~3 min)")
     parser.add_argument(
         "--cpu-only", action="store_true", help="only the CPU per HTTP viewer (no browser)"
     )
-    parser.add_argument("--json", type=Path, help="also write every figure here")
-    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
     args = parser.parse_args(argv)
     exit_on_sigterm()
     plan = QUICK if args.quick else FULL
-    meta = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "nox -s bench -- latency"
+    command = (
+        "nox -s bench -- latency"
         + (" --quick" if args.quick else "")
-        + (" --cpu-only" if args.cpu_only else ""),
-        "plan": asdict(plan),
-        "machine": machine(),
-        "load_start": load_average(),
-    }
+        + (" --cpu-only" if args.cpu_only else "")
+    )
+    meta = run_meta(command, plan)
     report = run_in_workdir(
         lambda workdir: trio.run(partial(_bounded, plan, workdir, meta, cpu_only=args.cpu_only)),
         prefix="trioflix-bench-latency-",

@@ -54,7 +54,6 @@ import time
 from collections import Counter
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,7 +62,14 @@ import httpx
 import trio
 
 from bench._flv_viewers import ViewerResult, watch, watch_rtmp
-from bench._machine import load_average, machine, node_version, report_header, run_in_workdir
+from bench._machine import (
+    add_run_options,
+    load_average,
+    node_version,
+    report_header,
+    run_in_workdir,
+    run_meta,
+)
 from bench._proc import free_port
 from bench._rtmp_publisher import publish_paced, read_media_tags
 
@@ -1112,15 +1118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.live", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--quick", action="store_true", help="a short smoke run (~2 min)")
-    parser.add_argument("--json", type=Path, help="also write every figure here")
-    parser.add_argument(
-        "--cache-dir",
-        type=Path,
-        default=Path.home() / ".cache" / "trioflix-bench",
-        help="where the ffmpeg-made sample is kept between runs",
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
+    add_run_options(parser, quick="a short smoke run (~2 min)", sample_cache=True)
     parser.add_argument(
         "--fanout",
         type=int,
@@ -1142,13 +1140,7 @@ def main(argv: list[str] | None = None) -> int:
         + (" --quick" if args.quick else "")
         + (" --fanout " + " ".join(map(str, args.fanout)) if args.fanout else "")
     )
-    meta = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": command,
-        "plan": asdict(plan),
-        "machine": machine(),
-        "load_start": load_average(),
-    }
+    meta = run_meta(command, plan)
     report = run_in_workdir(
         lambda workdir: trio.run(
             partial(_bounded, plan, workdir, args.cache_dir, meta, bool(args.fanout))
