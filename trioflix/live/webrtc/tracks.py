@@ -11,6 +11,12 @@ call, :mod:`~trioflix.live.webrtc.udp_gso`), once per access unit, which the
 viewers of a rendition share (:func:`h264_payloads`); the audio's Opus packets
 are a payload each (RFC 7587).
 
+The access unit delimiter and the SEI messages of each frame are left out: a
+WebRTC decoder needs neither (the RTP marker bit ends an access unit, RFC 6184
+5.1; x264's SEI is picture timing), and, too small to share a datagram with a
+slice, they were a STAP-A of 13 bytes sent on its own, a third of a 720p frame's
+system calls per viewer (docs/benchmarks.md, "WebRTC").
+
 Imported with the first session: this module loads aiortc.
 """
 
@@ -27,12 +33,22 @@ from protocols.rtp_h264 import even_fragments
 if TYPE_CHECKING:
     from trioflix.live.webrtc.outlet import Outlet
 
-__all__ = ["OutletTrack", "h264_payloads"]
+__all__ = ["NOT_SENT", "OutletTrack", "h264_payloads"]
+
+# H.264 NAL unit types left out (ITU-T H.264 table 7-1): SEI, access unit
+# delimiter, end of sequence, end of stream, filler data.
+NOT_SENT = frozenset({6, 9, 10, 11, 12})
 
 
 def h264_payloads(annex_b: bytes) -> list[bytes]:
-    """An access unit's RTP payloads (RFC 6184 packetisation mode 1)."""
-    return even_fragments(H264Encoder._packetize(H264Encoder._split_bitstream(annex_b)))
+    """An access unit's RTP payloads (RFC 6184 packetisation mode 1), without the
+    NAL units a WebRTC decoder does not need (:data:`NOT_SENT`)."""
+    nal_units = [
+        unit
+        for unit in H264Encoder._split_bitstream(annex_b)
+        if unit and unit[0] & 0x1F not in NOT_SENT
+    ]
+    return even_fragments(H264Encoder._packetize(nal_units))
 
 
 class OutletTrack(MediaStreamTrack):
