@@ -429,7 +429,7 @@ async def _send_frames(units: list[Any], lean: bool) -> tuple[float, int]:
         for unit in units[start : start + 10]:
             if lean:
                 taken = time.thread_time()
-                outlet.send(_payloads(unit), unit.pts_ms * VIDEO_CLOCK_PER_MS)
+                outlet.send([(_payloads(unit), unit.pts_ms * VIDEO_CLOCK_PER_MS)])
                 busy_s += time.thread_time() - taken
             else:
                 frames.queue.put_nowait(unit)

@@ -55,13 +55,15 @@ class RecordingStream:
 
     def __init__(self) -> None:
         self.frames: list[tuple[list[bytes], int]] = []
+        self.calls = 0
         self.backlog = 0
         self.gone = False
 
-    def send(self, payloads: list[bytes], rtp_time: int) -> None:
+    def send(self, frames: list[tuple[list[bytes], int]]) -> None:
         if self.gone:
             raise ConnectionError("Cannot send encrypted RTP, not connected")
-        self.frames.append((payloads, rtp_time))
+        self.frames += frames
+        self.calls += 1
 
 
 @asynccontextmanager
@@ -99,9 +101,10 @@ async def test_one_task_sends_every_viewer_and_one_not_ready_is_left_to_its_subs
         async with _serving(keeping_up.outlet, lagging.outlet) as (sent, backed_up):
             live.publish(Kind.VIDEO, 33, SLICE)
             await trio.testing.wait_all_tasks_blocked()
-            # Connected: the primed keyframe and the new frame, one object for both
-            # viewers, packetised once.
+            # Connected: the primed keyframe and the new frame, in one call, one
+            # object for both viewers, packetised once.
             assert [time for _, time in sent.frames] == [0, 33 * VIDEO_CLOCK_PER_MS]
+            assert sent.calls == 1
             assert [p for p, _ in sent.frames] == [p for p, _ in backed_up.frames]
             assert sent.frames[0][0] is backed_up.frames[0][0]
             # RTP payloads: the parameter sets and the keyframe in one STAP-A (RFC 6184 5.7.1).
@@ -149,16 +152,16 @@ async def test_the_end_of_the_session_ends_every_viewer_after_its_frames() -> No
 async def test_an_outlets_stream_ends_when_it_closes_or_the_connection_is_gone() -> None:
     outlet = Outlet()
     assert not outlet.ready
-    assert not outlet.send([b"x"], 0)  # no stream yet: nothing sent, nothing kept
+    assert not outlet.send([([b"x"], 0)])  # no stream yet: nothing sent, nothing kept
     async with trio_asyncio.open_loop() as loop:
         stream = RecordingStream()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(trio_asyncio.aio_as_trio(outlet.serve, loop=loop), stream)
             await trio.testing.wait_all_tasks_blocked()
             assert outlet.ready
-            assert outlet.send([b"a", b"b"], 90)
+            assert outlet.send([([b"a", b"b"], 90)])
             stream.gone = True  # the connection failed: serve returns, as aiortc's loop did
-            assert not outlet.send([b"c"], 180)
+            assert not outlet.send([([b"c"], 180)])
         assert stream.frames == [([b"a", b"b"], 90)]
         assert not outlet.ready
         assert not outlet.closed  # the viewer's session ends it, when aiortc says so
@@ -168,7 +171,7 @@ async def test_an_outlets_stream_ends_when_it_closes_or_the_connection_is_gone()
             await trio.testing.wait_all_tasks_blocked()
             outlet.close()  # the viewer's media is over: serve returns
         assert not outlet.ready
-        assert not outlet.send([b"d"], 270)
+        assert not outlet.send([([b"d"], 270)])
         # A closed outlet's stream is never served.
         with trio.fail_after(5):
             await trio_asyncio.aio_as_trio(outlet.serve, loop=loop)(RecordingStream())

@@ -52,6 +52,10 @@ class OpusTranscoder:
         self._encoder.layout = "stereo"
         self._encoder.format = "s16"
         self._encoder.bit_rate = OPUS_BITRATE
+        # Constant bitrate: every packet of one size (240 bytes), so the packets a
+        # listener is sent together leave in one system call (UDP GSO needs
+        # datagrams of one size; 1.8 came together on average in the WebRTC benchmark).
+        self._encoder.options = {"vbr": "off"}
         self._encoder.time_base = Fraction(1, OPUS_RATE)
         self._resampler = av.AudioResampler(
             format="s16", layout="stereo", rate=OPUS_RATE, frame_size=OPUS_FRAME
@@ -137,10 +141,11 @@ class OpusFeed:
                         continue
                     self.frames_in += len(frames)
                     packets = await trio.to_thread.run_sync(transcoder.transcode, frames)
+                    # Each packet a frame of its own; pts already on the 48 kHz RTP clock.
+                    rtp_frames = [([data], pts) for data, pts in packets]
                     for listener in tuple(self._listeners):
-                        if listener.ready:
-                            for data, pts in packets:  # pts: already on the 48 kHz RTP clock
-                                listener.send([data], pts)
+                        if rtp_frames and listener.ready:
+                            listener.send(rtp_frames)
         finally:
             self._scope.cancel()
             self.live.unsubscribe(subscriber)

@@ -28,7 +28,9 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-__all__ = ["SOCKET_BACKLOG_BYTES", "Outlet", "Stream"]
+__all__ = ["SOCKET_BACKLOG_BYTES", "Frame", "Outlet", "Stream"]
+
+Frame = tuple[list[bytes], int]  # a frame's RTP payloads, and its time on the track's RTP clock
 
 # Datagrams the viewer's socket did not take yet (its send buffer full: asyncio's
 # transport holds them until it can write): a keyframe's worth at 3 Mbit/s. More,
@@ -44,8 +46,8 @@ class Stream(Protocol):
         """Bytes waiting for the viewer's socket."""
         ...
 
-    def send(self, payloads: list[bytes], rtp_time: int) -> None:
-        """Send one frame's RTP payloads, stamped ``rtp_time`` on the track's clock.
+    def send(self, frames: list[Frame]) -> None:
+        """Send frames (each its payloads, the marker bit on its last), in one go.
 
         Raises:
             ConnectionError: The viewer's connection is gone.
@@ -66,10 +68,10 @@ class Outlet:
         """Whether :meth:`send` sends now (see the module's docstring)."""
         return self._stream is not None and self._stream.backlog <= SOCKET_BACKLOG_BYTES
 
-    def send(self, payloads: list[bytes], rtp_time: int) -> bool:
-        """Send a frame's payloads if aiortc has started the sender; whether it did.
-        The feeds ask :attr:`ready` before they take a viewer's batch, and then send
-        it all (a frame left out would break the picture until the next keyframe).
+    def send(self, frames: list[Frame]) -> bool:
+        """Send ``frames`` if aiortc has started the sender; whether it did. The
+        feeds ask :attr:`ready` before they take a viewer's batch, and then send it
+        all (a frame left out would break the picture until the next keyframe).
 
         A connection found gone ends the stream (:meth:`serve` returns).
         """
@@ -77,7 +79,7 @@ class Outlet:
         if stream is None:
             return False
         try:
-            stream.send(payloads, rtp_time)
+            stream.send(frames)
         except ConnectionError:
             self._finish()
             return False

@@ -50,6 +50,7 @@ from trioflix.live.webrtc.udp_gso import SegmentedSender
 if TYPE_CHECKING:
     from aiortc import RTCDtlsTransport, RTCRtpCodecParameters, RTCRtpSender
 
+    from trioflix.live.webrtc.outlet import Frame
     from trioflix.live.webrtc.tracks import OutletTrack
     from trioflix.live.webrtc.udp_gso import DatagramTransport
 
@@ -153,44 +154,53 @@ class RtpStream:
     def backlog(self) -> int:
         return 0 if self._path is None else self._path.backlog
 
-    def send(self, payloads: list[bytes], rtp_time: int) -> None:
-        """Send a frame's payloads, the marker bit on the last (RFC 6184 5.1: the end
-        of an access unit; every Opus packet is a frame of its own).
+    def send(self, frames: list[Frame]) -> None:
+        """Send ``frames`` (each its payloads and its time on the track's RTP clock),
+        the marker bit on each frame's last payload (RFC 6184 5.1: the end of an
+        access unit; every Opus packet is a frame of its own), all their datagrams
+        in one go: a run of one size in one system call, the Opus packets that came
+        together too (constant bitrate, :mod:`~trioflix.live.webrtc.opus`).
 
         Raises:
             ConnectionError: DTLS is not connected, or ICE has no nominated pair.
         """
+        if not frames:
+            return
         path = self._path = _socket_path(self._dtls, self._path)
-        timestamp = (self._timestamp_origin + rtp_time) & 0xFFFFFFFF
         now = ntp_now()
-        rest = b"".join((_TIMESTAMP.pack(timestamp), self._before_time))
-        if self._after_time is not None:  # abs-send-time (6 + 18 bits of seconds), the rest
-            rest += ((now >> 14) & 0xFFFFFF).to_bytes(3) + self._after_time
+        abs_send_time = b""
+        if self._after_time is not None:  # abs-send-time: 6 + 18 bits of seconds
+            abs_send_time = ((now >> 14) & 0xFFFFFF).to_bytes(3) + self._after_time
         first, payload_type, history = self._first, self._payload_type, self._history
+        before_time, origin = self._before_time, self._timestamp_origin
         protect = self._dtls._tx_srtp.protect
         sequence_number = self._sequence_number
         datagrams = []
-        last = len(payloads) - 1
-        for index, payload in enumerate(payloads):
-            marker = 0x80 if index == last else 0
-            head = _MARKER_SEQUENCE.pack(marker | payload_type, sequence_number)
-            data = b"".join((first, head, rest, payload))
-            history[sequence_number % RTP_HISTORY_SIZE] = data
-            datagrams.append(protect(data))
-            sequence_number = (sequence_number + 1) & 0xFFFF
+        timestamp = octets = 0
+        for payloads, rtp_time in frames:
+            timestamp = (origin + rtp_time) & 0xFFFFFFFF
+            rest = b"".join((_TIMESTAMP.pack(timestamp), before_time, abs_send_time))
+            last = len(payloads) - 1
+            for index, payload in enumerate(payloads):
+                marker = 0x80 if index == last else 0
+                head = _MARKER_SEQUENCE.pack(marker | payload_type, sequence_number)
+                data = b"".join((first, head, rest, payload))
+                history[sequence_number % RTP_HISTORY_SIZE] = data
+                datagrams.append(protect(data))
+                sequence_number = (sequence_number + 1) & 0xFFFF
+                octets += len(payload)
         self._sequence_number = sequence_number
         path.send(datagrams)
         # What the DTLS transport's statistics (getStats) read.
         dtls = self._dtls
         dtls._RTCDtlsTransport__tx_bytes += sum(map(len, datagrams))  # type: ignore[attr-defined]
-        dtls._RTCDtlsTransport__tx_packets += len(payloads)  # type: ignore[attr-defined]
-        # What aiortc's sender reports (RTCP SR) read.
+        dtls._RTCDtlsTransport__tx_packets += len(datagrams)  # type: ignore[attr-defined]
+        # What aiortc's sender reports (RTCP SR) read: the last frame's times.
         sender = self._sender
         _set_private(sender, "ntp_timestamp", now)
         _set_private(sender, "rtp_timestamp", timestamp)
-        octets = _private(sender, "octet_count") + sum(map(len, payloads))
-        _set_private(sender, "octet_count", octets)
-        _set_private(sender, "packet_count", _private(sender, "packet_count") + len(payloads))
+        _set_private(sender, "octet_count", _private(sender, "octet_count") + octets)
+        _set_private(sender, "packet_count", _private(sender, "packet_count") + len(datagrams))
 
     def close(self) -> None:
         if self._path is not None:

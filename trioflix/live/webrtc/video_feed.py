@@ -104,13 +104,19 @@ class ViewerVideo:
         if not batch:
             self.end(self.subscriber.closed_reason)
             return
+        frames = []
+        unsupported = None
         try:
             for packet in batch:
                 unit = self._convert(packet)
                 if unit is not None:
-                    self.outlet.send(_payloads(unit), unit.pts_ms * VIDEO_CLOCK_PER_MS)
+                    frames.append((_payloads(unit), unit.pts_ms * VIDEO_CLOCK_PER_MS))
         except UnsupportedVideo as exc:
-            self.end(str(exc))
+            unsupported = exc
+        if frames:  # the batch's frames in one go: its runs of datagrams, one call each
+            self.outlet.send(frames)
+        if unsupported is not None:
+            self.end(str(unsupported))
 
     def _convert(self, packet: Packet) -> AccessUnit | None:
         # Only frames are shared; a sequence header goes to this viewer's converter
