@@ -24,10 +24,7 @@ packetiser, the RTP header, SRTP (pylibsrtp), ``sendto`` on loopback; a viewer's
 whole video sender to an aiortc peer on loopback, aiortc's own loop against
 trioflix's, and a packet's way to the socket, through aiortc's coroutines against
 trioflix's, one ``sendto`` a packet and a frame in one ``sendmsg`` with UDP GSO
-(:func:`sender_costs`); and the hand-off from Trio to aiortc's task,
-as a call into Trio from asyncio (``trio_as_aio``, what each viewer's track did
-per packet before) against the
-:class:`~trioflix.live.webrtc.handoff.Handoff` the tracks wait on now.
+(:func:`sender_costs`).
 """
 
 from __future__ import annotations
@@ -51,8 +48,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import trio
-import trio.testing
-import trio_asyncio
 
 from bench import live
 from bench._machine import load_average, machine
@@ -60,7 +55,7 @@ from bench._proc import HOST, exit_on_sigterm
 from bench._rtmp_publisher import read_media_tags
 from protocols import flv
 from trioflix.live.channel.packets import Kind, Packet
-from trioflix.live.webrtc.handoff import Handoff
+from trioflix.live.webrtc.outlet import Outlet
 from trioflix.live.webrtc.video import VideoConverter
 
 if TYPE_CHECKING:
@@ -77,7 +72,6 @@ CALLS = 20_000
 COST_FRAMES = 300  # 10 s of the sample
 SEND_PATH_ROUNDS = 3
 SEND_PATH_BATCH = 11  # RTP packets per frame of the sample, about
-HANDOFF_TRACKS = 100  # viewers of one channel: what the channel's task puts a frame to
 FLV_PLAN = live.Plan((), 0.0, (), WINDOW_S, 2.0, 0.0, 0, (), 0)
 
 
@@ -351,30 +345,32 @@ def packet_costs(tags: list[flv.FLVTag]) -> dict[str, float]:
     }
 
 
-class _TimedHandoff(Handoff[Any]):
-    """A track's hand-off that adds up the CPU time of its sender between taking a
+class _TimedFrames:
+    """A PyAV track's frames, with the CPU time of its aiortc sender between taking a
     frame and asking for the next: the frame's whole way out (an aiortc sender
     sends all of a frame's packets without waiting), and nothing of the loop's
     other tasks (the receiving peer's)."""
 
     def __init__(self) -> None:
-        super().__init__()
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
         self.busy_s = 0.0
         self._taken: float | None = None
 
     async def get(self) -> Any:
         if self._taken is not None:
             self.busy_s += time.thread_time() - self._taken
-        item = await super().get()
+        item = await self.queue.get()
         self._taken = time.thread_time()
         return item
 
 
 async def _send_frames(units: list[Any], lean: bool) -> tuple[float, int]:
     """CPU seconds of one viewer's video sender for ``units``, and its RTP packets:
-    with trioflix's loop (:mod:`trioflix.live.webrtc.rtp_sender`, through
-    :func:`trioflix.live.webrtc.peer.answer`) or with aiortc's own, handed PyAV
-    packets (what the tracks did before); to a receiving aiortc peer on loopback."""
+    trioflix's stream (:mod:`trioflix.live.webrtc.rtp_sender`, through
+    :func:`trioflix.live.webrtc.peer.answer`; each frame packetised and sent into
+    the viewer's outlet, as the rendition's feed task does) or aiortc's own sending
+    loop, handed PyAV packets (what the tracks did before); to a receiving aiortc
+    peer on loopback."""
     import aioice.ice
     import av
     from aiortc import (
@@ -387,16 +383,17 @@ async def _send_frames(units: list[Any], lean: bool) -> tuple[float, int]:
     from aiortc.mediastreams import MediaStreamError
 
     from trioflix.live.webrtc.peer import answer
+    from trioflix.live.webrtc.video_feed import VIDEO_CLOCK_PER_MS, _payloads
 
     class PyAVTrack(MediaStreamTrack):
         kind = "video"
 
-        def __init__(self, handoff: Handoff[Any]) -> None:
+        def __init__(self, frames: _TimedFrames) -> None:
             super().__init__()
-            self._handoff = handoff
+            self._frames = frames
 
         async def recv(self) -> av.Packet[Any]:
-            unit = await self._handoff.get()
+            unit = await self._frames.get()
             if unit is None:
                 raise MediaStreamError
             packet = av.Packet(unit.data)
@@ -404,17 +401,18 @@ async def _send_frames(units: list[Any], lean: bool) -> tuple[float, int]:
             return packet
 
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: [HOST]
-    handoff = _TimedHandoff()
+    frames = _TimedFrames()
+    outlet = Outlet()
     viewer = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     viewer.addTransceiver("video", direction="recvonly")
     await viewer.setLocalDescription(await viewer.createOffer())
     if lean:
         server = await answer(
-            viewer.localDescription.sdp, handoff, Handoff, lambda state: None, (), None, None
+            viewer.localDescription.sdp, outlet, Outlet, lambda state: None, (), None, None
         )
     else:
         server = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        server.addTransceiver(PyAVTrack(handoff), direction="sendonly").setCodecPreferences(
+        server.addTransceiver(PyAVTrack(frames), direction="sendonly").setCodecPreferences(
             [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType == "video/H264"]
         )
         await server.setRemoteDescription(viewer.localDescription)
@@ -422,21 +420,28 @@ async def _send_frames(units: list[Any], lean: bool) -> tuple[float, int]:
     await viewer.setRemoteDescription(
         RTCSessionDescription(sdp=server.localDescription.sdp, type="answer")
     )
-    while server.connectionState != "connected":  # noqa: ASYNC110 - aiortc has no event to wait on
+    while server.connectionState != "connected" or (lean and not outlet.ready):  # noqa: ASYNC110 - aiortc has no event to wait on
         await asyncio.sleep(0.01)
-    # At the source's pace, in batches (as the channel's task puts them): a receiver
+    # At the source's pace, in batches (as the channel's task sends them): a receiver
     # flooded past its socket's buffer would make the sender's figure a lossy one.
+    busy_s = 0.0
     for start in range(0, len(units), 10):
         for unit in units[start : start + 10]:
-            handoff.put(unit)
-        while handoff.size:  # noqa: ASYNC110 - the sender takes them on this loop
+            if lean:
+                taken = time.thread_time()
+                outlet.send([(_payloads(unit), unit.pts_ms * VIDEO_CLOCK_PER_MS)])
+                busy_s += time.thread_time() - taken
+            else:
+                frames.queue.put_nowait(unit)
+        while frames.queue.qsize():  # noqa: ASYNC110 - the sender takes them on this loop
             await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)
     await asyncio.sleep(0.1)  # the last frame's packets
     (sender,) = server.getSenders()
     (outbound,) = [s for s in (await sender.getStats()).values() if s.type == "outbound-rtp"]
     await server.close()
     await viewer.close()
-    return handoff.busy_s, outbound.packetsSent
+    return busy_s if lean else frames.busy_s, outbound.packetsSent
 
 
 async def _send_paths() -> tuple[float, float, float]:
@@ -459,7 +464,7 @@ async def _send_paths() -> tuple[float, float, float]:
     viewer.addTransceiver("video", direction="recvonly")
     await viewer.setLocalDescription(await viewer.createOffer())
     server = await answer(
-        viewer.localDescription.sdp, Handoff(), Handoff, lambda state: None, (), None, None
+        viewer.localDescription.sdp, Outlet(), Outlet, lambda state: None, (), None, None
     )
     await viewer.setRemoteDescription(
         RTCSessionDescription(sdp=server.localDescription.sdp, type="answer")
@@ -532,79 +537,6 @@ def sender_costs(tags: list[flv.FLVTag]) -> dict[str, float]:
     return figures
 
 
-async def _nothing() -> int:
-    return 1
-
-
-async def handoff_costs() -> dict[str, float]:
-    """Microseconds per packet to get it from Trio into an aiortc track's task."""
-    async with trio_asyncio.open_loop() as loop:
-
-        async def through_trio() -> float:
-            call = trio_asyncio.trio_as_aio(_nothing, loop=asyncio.get_running_loop())
-            start = time.thread_time()
-            for _ in range(CALLS):
-                await call()
-            return (time.thread_time() - start) / CALLS
-
-        async def take(handoff: Handoff[int]) -> None:
-            while await handoff.get() is not None:
-                pass
-
-        async def through_handoffs(tracks: int) -> float:
-            """Per packet, when the channel's task puts one on each of ``tracks``
-            viewers' hand-offs and then lets their waiting tracks run."""
-            handoffs: list[Handoff[int]] = [Handoff() for _ in range(tracks)]
-            async with trio.open_nursery() as nursery:
-                for handoff in handoffs:
-                    nursery.start_soon(trio_asyncio.aio_as_trio(take, loop=loop), handoff)
-                await trio.testing.wait_all_tasks_blocked()
-                start = time.thread_time()
-                for number in range(CALLS // tracks):
-                    for handoff in handoffs:
-                        handoff.put(number)
-                    await trio.testing.wait_all_tasks_blocked()
-                elapsed = time.thread_time() - start
-                for handoff in handoffs:
-                    handoff.close()
-            return elapsed / (CALLS // tracks * tracks)
-
-        trio_call = await trio_asyncio.aio_as_trio(through_trio, loop=loop)()
-        one = await through_handoffs(1)
-        many = await through_handoffs(HANDOFF_TRACKS)
-    native = await trio.to_thread.run_sync(asyncio.run, _native_handoffs(HANDOFF_TRACKS))
-    return {
-        "trio_as_aio_us": trio_call * 1e6,
-        "handoff_us": one * 1e6,
-        "handoffs_us": many * 1e6,
-        "native_handoffs_us": native * 1e6,
-    }
-
-
-async def _native_handoffs(tracks: int) -> float:
-    """As ``through_handoffs``, on a plain asyncio loop (what aiortc would run on in a
-    child process of its own): per packet."""
-    handoffs: list[Handoff[int]] = [Handoff() for _ in range(tracks)]
-
-    async def take(handoff: Handoff[int]) -> None:
-        while await handoff.get() is not None:
-            pass
-
-    takers = [asyncio.create_task(take(handoff)) for handoff in handoffs]
-    await asyncio.sleep(0)
-    start = time.thread_time()
-    for number in range(CALLS // tracks):
-        for handoff in handoffs:
-            handoff.put(number)
-        while any(handoff.size for handoff in handoffs):  # noqa: ASYNC110 - a busy loop is the point: no timer in the figure
-            await asyncio.sleep(0)
-    elapsed = time.thread_time() - start
-    for handoff in handoffs:
-        handoff.close()
-    await asyncio.gather(*takers)
-    return elapsed / (CALLS // tracks * tracks)
-
-
 # --- run -------------------------------------------------------------------------------------
 
 
@@ -636,7 +568,6 @@ async def run(workdir: Path, counts: list[int], baseline: Path | None) -> dict[s
     }
     costs = {
         **packet_costs(tags),
-        **await handoff_costs(),
         **await trio.to_thread.run_sync(sender_costs, tags),
     }
     servers = [WHEPTrioflix(workdir)]
@@ -725,17 +656,13 @@ def render(report: dict[str, Any]) -> str:
         "Per RTP packet of video, one viewer, in this process (µs):",
         "",
         "| FLV to Annex B | H.264 packetiser | RTP header | SRTP | sendto"
-        " | Trio to aiortc: trio_as_aio | Handoff, 1 viewer"
-        f" | Handoff, {HANDOFF_TRACKS} viewers | the same on plain asyncio"
-        " | whole sender: aiortc's loop | whole sender: trioflix's loop"
+        " | whole sender: aiortc's loop | whole sender: trioflix's stream"
         " | to the socket (SRTP, system calls): aiortc's path | trioflix's, a sendto each"
         " | trioflix's, UDP GSO |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
         f"| {costs['flv_to_annex_b_us']:.1f} | {costs['h264_packetise_us']:.1f}"
         f" | {costs['rtp_header_us']:.1f} | {costs['srtp_protect_us']:.1f}"
-        f" | {costs['sendto_us']:.1f} | {costs['trio_as_aio_us']:.1f}"
-        f" | {costs['handoff_us']:.1f} | {costs['handoffs_us']:.1f}"
-        f" | {costs['native_handoffs_us']:.1f} | {costs['aiortc_sender_us']:.1f}"
+        f" | {costs['sendto_us']:.1f} | {costs['aiortc_sender_us']:.1f}"
         f" | {costs['trioflix_sender_us']:.1f} | {costs['aiortc_send_path_us']:.1f}"
         f" | {costs['trioflix_send_path_us']:.1f} | {costs['trioflix_gso_path_us']:.1f} |",
         "",

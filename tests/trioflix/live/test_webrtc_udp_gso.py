@@ -41,10 +41,15 @@ class RecordingSocket(socket.socket):
         super().__init__(fileno=fileno)
         self.setblocking(False)
         self.calls: list[list[tuple[int, int, bytes]]] = []
+        self.lone: list[bytes] = []  # what sendto was asked to send
 
     def sendmsg(self, buffers: Any, ancdata: Any = (), flags: int = 0, address: Any = None) -> int:
         self.calls.append(list(ancdata))
         return super().sendmsg(buffers, ancdata, flags, address)
+
+    def sendto(self, data: Any, *args: Any) -> int:
+        self.lone.append(bytes(data))
+        return super().sendto(data, *args)
 
 
 class FullBufferSocket(RecordingSocket):
@@ -54,6 +59,26 @@ class FullBufferSocket(RecordingSocket):
     def sendmsg(self, buffers: Any, ancdata: Any = (), flags: int = 0, address: Any = None) -> int:
         self.calls.append(list(ancdata))
         raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    def sendto(self, data: Any, *args: Any) -> int:
+        self.lone.append(bytes(data))
+        raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+
+
+class QueueingTransport:
+    """An asyncio datagram transport whose socket is full: it queues what it is sent."""
+
+    def __init__(self) -> None:
+        self.queued: list[bytes] = []
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
+
+    def sendto(self, data: bytes, addr: Any = None, /) -> None:
+        self.queued.append(data)
+
+    def get_write_buffer_size(self) -> int:
+        return sum(map(len, self.queued))
 
 
 @asynccontextmanager
@@ -109,12 +134,13 @@ async def test_a_frame_of_equal_packets_leaves_in_one_sendmsg_as_the_same_datagr
         sender.send(frame)
         assert sock.calls == [_segment(1200)]
         assert await _received(receiver, len(frame)) == frame
-        # A lone datagram (an Opus packet) is a plain sendto; runs of other sizes
-        # each have their call.
+        # A lone datagram (an Opus packet, a frame's STAP-A) is a plain sendto on
+        # the sender's socket; runs of other sizes each have their call.
         sender.send([b"opus"])
         mixed = [b"a" * 1006, b"b" * 1115, b"c" * 1115, b"d" * 1114, b"e" * 1114]
         sender.send(mixed)
         assert sock.calls == [_segment(1200), _segment(1115)]
+        assert sock.lone == [b"opus", b"a" * 1006, b"e" * 1114]
         assert await _received(receiver, 1 + len(mixed)) == [b"opus", *mixed]
         # Past the kernel's 64 segments: two calls, every datagram in order.
         many = [i.to_bytes(2, "big") * 300 for i in range(100)]
@@ -156,5 +182,28 @@ async def test_a_full_socket_buffer_sends_that_run_through_the_transport_only(
         sender.send(frame)
         assert await _received(receiver, len(frame)) == frame
         assert sock.calls == [_segment(1000), _segment(1000)]
+        # A lone datagram the socket does not take goes to the transport too.
+        sender.send([b"opus"])
+        assert await _received(receiver, 1) == [b"opus"]
+        assert sock.lone == [b"opus"]
         assert sender.segments
         assert caplog.records == []
+
+
+async def test_what_the_transport_holds_is_the_backlog_and_nothing_overtakes_it() -> None:
+    transport = QueueingTransport()
+    address = ("127.0.0.1", 9)
+    sock = RecordingSocket(socket.socket(socket.AF_INET, socket.SOCK_DGRAM).detach())
+    sender = SegmentedSender(transport, address, sock)
+    try:
+        transport.sendto(b"queued before")
+        frame = [bytes([i]) * 1000 for i in range(4)]
+        sender.send(frame)
+        # Behind what the transport holds: every datagram to it, none on the socket.
+        assert transport.queued == [b"queued before", *frame]
+        assert (sock.calls, sock.lone) == ([], [])
+        assert sender.backlog == len(b"queued before") + 4000
+    finally:
+        sender.close()
+    # A TURN relay's transport (no socket of ours): its buffer is not ours to read.
+    assert SegmentedSender(transport, address, None).backlog == 0

@@ -20,15 +20,13 @@ from aiortc import (
 )
 
 from trioflix.live.webrtc.rtp_sender import send_payloads
-from trioflix.live.webrtc.tracks import OpusTrack, PassthroughVideoTrack
+from trioflix.live.webrtc.tracks import OutletTrack
 
 if TYPE_CHECKING:
     import asyncio
     from collections.abc import Callable
 
-    from trioflix.live.webrtc.handoff import Handoff
-    from trioflix.live.webrtc.opus import OpusPacket
-    from trioflix.live.webrtc.video import AccessUnit
+    from trioflix.live.webrtc.outlet import Outlet
 
 __all__ = ["answer", "configure_network", "ice_servers"]
 
@@ -83,8 +81,8 @@ def ice_servers(
 
 async def answer(
     offer: str,
-    units: Handoff[AccessUnit],
-    listen: Callable[[], Handoff[OpusPacket]],
+    video_outlet: Outlet,
+    listen: Callable[[], Outlet],
     on_state: Callable[[str], None],
     ice_urls: tuple[str, ...],
     turn_username: str | None,
@@ -94,9 +92,9 @@ async def answer(
 
     The video is H.264 alone (what is passed through), the audio Opus; an offer
     without video or without audio gets none. The answer carries every
-    local candidate (aiortc gathers before it answers). ``on_state`` is called with
-    each new connection state; ``listen`` is called for the audio's listener if the
-    offer asks for audio.
+    local candidate (aiortc gathers before it answers). The video is what is sent
+    into ``video_outlet``; ``listen`` is called for the audio's outlet if the offer
+    asks for audio. ``on_state`` is called with each new connection state.
 
     Raises:
         ValueError: ``offer`` is no SDP offer aiortc can answer (the connection is
@@ -115,7 +113,7 @@ async def answer(
         # the offer does not have would break the answer.
         kinds = {media.kind for media in sdp.SessionDescription.parse(offer).media}
         if "video" in kinds:
-            video_track = PassthroughVideoTrack(units)
+            video_track = OutletTrack("video", video_outlet)
             video = pc.addTransceiver(video_track, direction="sendonly")
             send_payloads(video.sender, video_track)
             video.setCodecPreferences(
@@ -127,7 +125,7 @@ async def answer(
                 ]
             )
         if "audio" in kinds:
-            audio_track = OpusTrack(listen())
+            audio_track = OutletTrack("audio", listen())
             audio = pc.addTransceiver(audio_track, direction="sendonly")
             send_payloads(audio.sender, audio_track)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))

@@ -46,8 +46,7 @@ if TYPE_CHECKING:
     from trioflix.config import Settings
     from trioflix.live.channel.stream import LiveStream
     from trioflix.live.channel.webhooks import Webhooks
-    from trioflix.live.webrtc.handoff import Handoff
-    from trioflix.live.webrtc.opus import OpusPacket
+    from trioflix.live.webrtc.outlet import Outlet
 
 __all__ = ["SOURCE", "Answer", "SessionRefused", "WHEPSessions", "rendition_stream", "renditions"]
 
@@ -324,9 +323,9 @@ class WHEPSessions:
             elif state in ("failed", "closed"):
                 session.ended.set()
 
-        listening: list[tuple[OpusFeed, Handoff[OpusPacket]]] = []
+        listening: list[tuple[OpusFeed, Outlet]] = []
 
-        def listen() -> Handoff[OpusPacket]:
+        def listen() -> Outlet:
             # Only for an offer that asks for audio: the channel's feed starts with
             # its first listener.
             feed = self._feed(self._feeds, live, OpusFeed)
@@ -339,7 +338,7 @@ class WHEPSessions:
                 try:
                     session.pc = await trio_asyncio.aio_as_trio(answer, loop=self._loop)(
                         offer,
-                        video.units,
+                        video.outlet,
                         listen,
                         on_state,
                         settings.ice_servers,

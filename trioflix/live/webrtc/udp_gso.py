@@ -133,6 +133,12 @@ class SegmentedSender:
         return cls(transport, address, sock)
 
     @property
+    def backlog(self) -> int:
+        """Bytes the transport holds for the socket (0 for a TURN relay's, whose
+        buffer is not this sender's to read)."""
+        return 0 if self._sock is None else self.transport.get_write_buffer_size()
+
+    @property
     def segments(self) -> bool:
         """Whether runs still go in one call (the kernel has not refused)."""
         return self._sock is not None
@@ -145,7 +151,9 @@ class SegmentedSender:
                 sendto(datagram, self.address)
             return
         for run in runs(datagrams):
-            if len(run) == 1 or not self._send_run(run):
+            if len(run) == 1:
+                self._send_one(run[0])
+            elif not self._send_run(run):
                 for datagram in run:
                     sendto(datagram, self.address)
 
@@ -154,6 +162,19 @@ class SegmentedSender:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+
+    def _send_one(self, datagram: bytes) -> None:
+        """Send a lone datagram on this sender's socket: the transport's ``sendto``
+        without its checks, for the one in every video frame (a STAP-A) and every
+        Opus packet; what the kernel does not take goes to the transport, which
+        queues it or reports the error, as before."""
+        if self._sock is None:  # refused UDP_SEGMENT, a run ago
+            self.transport.sendto(datagram, self.address)
+            return
+        try:
+            self._sock.sendto(datagram, self.address)
+        except OSError:
+            self.transport.sendto(datagram, self.address)
 
     def _send_run(self, run: list[bytes]) -> bool:
         """Send ``run`` in one call; ``False`` if the kernel did not take it."""

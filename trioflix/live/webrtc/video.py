@@ -62,9 +62,10 @@ class AccessUnit:
         data: Annex B byte stream (AUD, parameter sets before an IDR, the slices).
         pts_ms: Presentation (= decode) time on the channel's timeline, in ms.
         keyframe: An IDR picture: a decoder can start here.
-        payloads: Its RTP payloads, filled by the first viewer's track that sends
-            it (:class:`~trioflix.live.webrtc.tracks.PassthroughVideoTrack`), then
-            taken as they are by the others: a frame is packetised once.
+        payloads: Its RTP payloads, made for the first viewer it is sent to
+            (:func:`~trioflix.live.webrtc.tracks.h264_payloads`, by the rendition's
+            :class:`~trioflix.live.webrtc.video_feed.VideoFeed`), then taken as
+            they are for the others: a frame is packetised once.
     """
 
     data: bytes

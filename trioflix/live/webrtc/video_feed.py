@@ -1,26 +1,25 @@
-"""A channel's video for all its WHEP viewers, moved by one Trio task.
+"""A channel's video for all its WHEP viewers, sent by one Trio task per rendition.
 
 Every viewer keeps a subscriber of its own (:mod:`trioflix.live.channel.fanout`):
 it is counted, primed with the current group of pictures, and skipped ahead or
-dropped when it lags, as every viewer is. What changes is who empties it. A task
-per viewer, woken for each packet and handing it to aiortc through a call into
-Trio from the asyncio side, cost a task switch and a crossing per viewer per
-packet. Here one task per channel (:meth:`VideoFeed.run`) wakes once per batch of
-the channel's packets, and for each viewer takes what its subscriber holds,
-converts it to access units and puts them on the viewer's :class:`Handoff` to
-its track, without waiting.
+dropped when it lags, as every viewer is. What changes is who empties it and who
+sends: one task per rendition (:meth:`VideoFeed.run`) wakes once per batch of the
+channel's packets, and for each viewer takes what its subscriber holds, converts
+it to access units and sends each into the viewer's RTP stream through its
+:class:`~trioflix.live.webrtc.outlet.Outlet` (header, SRTP, the system calls)
+there and then: no task, queue or wake-up per viewer.
 
 The viewers share the access units too: a frame converted for one viewer is
 kept (:class:`SharedUnits`, the last ``SHARED_UNITS``) and given as the same
-object to the others, whose tracks then take the RTP payloads the first one made
+object to the others, with the RTP payloads the first one made
 (:attr:`~trioflix.live.webrtc.video.AccessUnit.payloads`): a frame is converted
 and packetised once per rendition, not per viewer. Each viewer still runs its own
 converter on the sequence headers, and on a frame the others no longer hold.
 
-A viewer whose track is behind (its aiortc sender has not taken
-``TRACK_UNITS`` access units yet: the server is short of CPU) is not given more:
-the packets stay in its subscriber, whose rules decide what it skips, and the
-next batch of the channel tries again.
+A viewer whose outlet is not ready (aiortc has not started its sender yet: ICE
+and DTLS are connecting; or its socket has a backlog) is given nothing: the
+packets stay in its subscriber, whose rules decide what it skips, and the next
+batch of the channel tries again.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from trioflix.live.webrtc.handoff import Handoff
+from trioflix.live.webrtc.outlet import Outlet
 from trioflix.live.webrtc.video import UnsupportedVideo, VideoConverter
 
 if TYPE_CHECKING:
@@ -39,14 +38,22 @@ if TYPE_CHECKING:
     from trioflix.live.channel.stream import LiveStream
     from trioflix.live.webrtc.video import AccessUnit
 
-__all__ = ["SHARED_UNITS", "TRACK_UNITS", "SharedUnits", "VideoFeed", "ViewerVideo"]
+__all__ = ["SHARED_UNITS", "SharedUnits", "VideoFeed", "ViewerVideo"]
 
-# A second at 30 fps ahead of the sender: more only delays the skip that the
-# subscriber makes for a viewer that lags; a whole primed GOP is put at once anyway.
-TRACK_UNITS = 30
 # Four seconds at 30 fps (some 1.5 MB at 3 Mbit/s): a primed GOP and a second of
 # lag; a viewer further behind converts its own.
 SHARED_UNITS = 120
+VIDEO_CLOCK_PER_MS = 90  # RFC 6184 8.2.1: H.264's RTP clock is 90 kHz
+
+
+def _payloads(unit: AccessUnit) -> list[bytes]:
+    """The unit's RTP payloads, made for the first viewer it is sent to."""
+    if not unit.payloads:
+        # aiortc's packetiser: loaded with the first session, as aiortc is.
+        from trioflix.live.webrtc.tracks import h264_payloads
+
+        unit.payloads.extend(h264_payloads(unit.data))
+    return unit.payloads
 
 
 class SharedUnits:
@@ -65,7 +72,7 @@ class SharedUnits:
 
 
 class ViewerVideo:
-    """One viewer's video: its subscriber's packets as access units on :attr:`units`.
+    """One viewer's video: its subscriber's packets as access units, sent into :attr:`outlet`.
 
     Args:
         subscriber: The viewer's subscriber to the channel.
@@ -74,16 +81,21 @@ class ViewerVideo:
 
     def __init__(self, subscriber: Subscriber, ended: trio.Event) -> None:
         self.subscriber = subscriber
-        self.units: Handoff[AccessUnit] = Handoff()
+        self.outlet = Outlet()
         self.end_reason: str | None = None
         self._converter = VideoConverter()
         self._ended = ended
         self.shared = SharedUnits()  # its feed's, once it joins one
 
-    def pull(self, *, bounded: bool = True) -> None:
-        """Move what the subscriber holds to the track, unless the track is behind
-        (``bounded``); end the video if the subscriber is closed and drained."""
-        if self.units.closed or (bounded and self.units.size >= TRACK_UNITS):
+    def pull(self) -> None:
+        """Send what the subscriber holds if the outlet is ready; end the video once
+        the subscriber is closed and drained (closed while the outlet is not ready:
+        at once, as nothing can be sent)."""
+        if self.outlet.closed:
+            return
+        if not self.outlet.ready:
+            if self.subscriber.closed_reason is not None:
+                self.end(self.subscriber.closed_reason)
             return
         try:
             batch = self.subscriber.batch_nowait()
@@ -92,13 +104,19 @@ class ViewerVideo:
         if not batch:
             self.end(self.subscriber.closed_reason)
             return
+        frames = []
+        unsupported = None
         try:
             for packet in batch:
                 unit = self._convert(packet)
                 if unit is not None:
-                    self.units.put(unit)
+                    frames.append((_payloads(unit), unit.pts_ms * VIDEO_CLOCK_PER_MS))
         except UnsupportedVideo as exc:
-            self.end(str(exc))
+            unsupported = exc
+        if frames:  # the batch's frames in one go: its runs of datagrams, one call each
+            self.outlet.send(frames)
+        if unsupported is not None:
+            self.end(str(unsupported))
 
     def _convert(self, packet: Packet) -> AccessUnit | None:
         # Only frames are shared; a sequence header goes to this viewer's converter
@@ -111,15 +129,15 @@ class ViewerVideo:
         return unit
 
     def end(self, reason: str | None) -> None:
-        """The track gets what is queued, then its end; the session is told."""
-        if not self.units.closed:
+        """No more video for the viewer: its sender stops; the session is told."""
+        if not self.outlet.closed:
             self.end_reason = reason
-            self.units.close()
+            self.outlet.close()
         self._ended.set()
 
 
 class VideoFeed:
-    """The video of one channel's session, for as long as a viewer is there.
+    """The video of one rendition of a channel's session, for as long as a viewer is there.
 
     Create it with the first viewer (:meth:`join`) and run :meth:`run` in a
     nursery; it ends when the last viewer leaves or the session ends, and ends
@@ -137,7 +155,8 @@ class VideoFeed:
         return not self._scope.cancel_called
 
     def join(self, viewer: ViewerVideo) -> None:
-        """Serve ``viewer`` from now on, starting with what its subscriber holds."""
+        """Serve ``viewer`` from now on, starting with what its subscriber holds once
+        its outlet is ready."""
         if not self.running:
             viewer.end(viewer.subscriber.closed_reason or "the channel's video ended")
             return
@@ -151,7 +170,7 @@ class VideoFeed:
             self._scope.cancel()
 
     async def run(self) -> None:
-        """Move every viewer's video on each batch of the channel's packets."""
+        """Send every viewer's video on each batch of the channel's packets."""
         # Its own subscriber only tells it when the channel has new packets (each
         # viewer's holds the same objects, plus its own start and skips).
         wake = self.live.subscribe_session()
@@ -164,6 +183,6 @@ class VideoFeed:
             self._scope.cancel()
             self.live.unsubscribe(wake)
             for viewer in self._viewers:
-                viewer.pull(bounded=False)
+                viewer.pull()  # what came before the end, to the viewers that can take it
                 viewer.end(viewer.subscriber.closed_reason or "the channel's video ended")
             self._viewers.clear()
