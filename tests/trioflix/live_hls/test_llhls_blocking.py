@@ -180,7 +180,7 @@ async def test_blocked_requests_are_bounded_per_channel(
     feeder = Feeder(stream)
     feeder.until(0, 0)
     session = cast("HLSSession", FakeSession(Waiters(limit=2)))
-    answers: list[bytes | None] = []
+    answers: list[bytes | memoryview | None] = []
 
     async def fetch_hinted_part() -> None:
         answers.append(await block(session, feeder.ll.wait_part, 0, 1))
@@ -203,7 +203,7 @@ async def test_a_hinted_part_comes_when_cut_and_not_at_all_after_the_end(
     feeder = Feeder(stream)
     ll = feeder.ll
     feeder.until(0, 0)
-    answers: dict[tuple[int, int], bytes | None] = {}
+    answers: dict[tuple[int, int], bytes | memoryview | None] = {}
 
     async def fetch(msn: int, part: int) -> None:
         answers[msn, part] = await ll.wait_part(msn, part)
@@ -249,4 +249,6 @@ async def test_a_part_is_joined_once_when_first_asked_for(stream: Stream) -> Non
     parts = [await ll.wait_part(0, part) for part in range(count)]
     assert all(part is not None and part[4:8] == b"moof" for part in parts)
     assert await ll.wait_part(0, 0) is parts[0]  # kept joined, shared by every request
-    assert ll.segment(0) == b"".join(p for p in parts if p is not None)
+    segment = ll.segment(0)
+    assert segment is not None
+    assert segment.tobytes() == b"".join(p for p in parts if p is not None)
