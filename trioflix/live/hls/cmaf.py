@@ -499,7 +499,8 @@ class CMAFRendition:
             if catch_up:
                 self._fill_gaps(self._leader.playlist.next_part)
             self._broken = self.playlist.last_part is not None
-        elif self.playlist.end_segment(discontinuity=True) is not None:
+        elif (first := self.playlist.end_segment(discontinuity=True)) is not None:
+            self._prune(first)
             self._changed_now()
 
     def end(self) -> None:
@@ -586,7 +587,7 @@ class CMAFRendition:
         for key in [k for k in self._parts if k[0] < parts_from]:
             del self._parts[key]
         for msn in [m for m in self._segments if m < first - KEEP_BEHIND_SEGMENTS]:
-            buffer, _ = self._segments.pop(msn)
+            buffer = self._segments.pop(msn)[0]  # its view dropped: none of ours is left
             self._buffers.give_back(buffer)
 
     def _seal(self) -> None:
