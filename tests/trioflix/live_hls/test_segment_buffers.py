@@ -26,8 +26,8 @@ def test_a_buffer_is_reused_once_no_view_of_it_is_left_and_grown_if_too_small() 
     assert again is buffer and view.tobytes() == b"bbbb" and buffers.spare == 0
     del view
     assert buffers.give_back(again)
-    grown, view = buffers.fill([b"c" * 30])
-    assert grown is buffer and view.tobytes() == b"c" * 30
+    grown, view = buffers.fill([b"c" * 3, b"d" * 30])  # the first fits in place
+    assert grown is buffer and view.tobytes() == b"c" * 3 + b"d" * 30
 
 
 def test_spare_buffers_are_bounded() -> None:

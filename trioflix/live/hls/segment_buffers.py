@@ -40,23 +40,29 @@ class SegmentBuffers:
         return len(self._spare)
 
     def fill(self, chunks: Sequence[bytes | memoryview]) -> tuple[bytearray, memoryview]:
-        """``chunks`` in one buffer, a spare one if there is one (grown if too small).
+        """``chunks`` in one buffer, a spare one if there is one.
+
+        A spare buffer takes what fits in place; the rest, or all of it in a new
+        buffer, is appended, so that each new page is written once (a buffer made
+        zeroed first and then written was twice the page faults).
 
         Returns:
             The buffer (to :meth:`give_back` once the segment is dropped) and a
             read-only view of the chunks in it.
         """
-        size = sum(map(len, chunks))
         buffer = self._spare.pop() if self._spare else bytearray()
-        if len(buffer) < size:
-            buffer.extend(bytes(size - len(buffer)))
-        view = memoryview(buffer)
-        at = 0
-        for chunk in chunks:
-            end = at + len(chunk)
-            view[at:end] = chunk
-            at = end
-        return buffer, view[:size].toreadonly()
+        at = fitted = 0
+        with memoryview(buffer) as room:
+            for chunk in chunks:
+                end = at + len(chunk)
+                if end > len(room):
+                    break
+                room[at:end] = chunk
+                at, fitted = end, fitted + 1
+        del buffer[at:]  # its length is the segment's; the memory stays for the next
+        for chunk in chunks[fitted:]:
+            buffer += chunk
+        return buffer, memoryview(buffer).toreadonly()
 
     def give_back(self, buffer: bytearray) -> bool:
         """Keep ``buffer`` for a later segment, unless a view of it is still alive
