@@ -92,7 +92,8 @@ logger = logging.getLogger(__name__)
 # Twelve segments: with CAN-SKIP-UNTIL at six target durations a delta update leaves out
 # what is older than that, and 24 s of 2 s segments give it something to leave out.
 LL_WINDOW_SEGMENTS: Final = 12
-# Players that loaded a playlist just before a segment left it still fetch its parts.
+# Players that loaded a playlist just before a segment (or its parts) left it still fetch
+# them: so many segments more are kept, and so many more segments' parts.
 KEEP_BEHIND_SEGMENTS: Final = 2
 # Initialization segments kept: the current one and those of segments still listed (a
 # new map comes only with a new publisher or new codec records).
