@@ -369,12 +369,16 @@ async def _record_first(
 
 
 async def hls_cpu(
-    servers: Sequence[Server], source: Path, streams: int, window_s: float
+    servers: Sequence[Server],
+    source: Path,
+    streams: int,
+    window_s: float,
+    warmup_s: float = CPU_WARMUP_S,
 ) -> dict[str, dict[str, Any]]:
     """Server CPU per stream-second with ``streams`` publishers each, HLS written by the
     server, by server name. The servers run at once and their CPU is read over the same
-    window: on a shared machine one server's run alone can see twice the load of
-    another's; paired, all see the same."""
+    window, ``warmup_s`` after every stream lists a segment: on a shared machine one
+    server's run alone can see twice the load of another's; paired, all see the same."""
     # The publishers are cancelled when the window is over; until then they must outlast
     # every server's start-up and first segments, however slow a loaded machine makes them.
     seconds = LIVE_BUDGET_S
@@ -397,7 +401,7 @@ async def hls_cpu(
             for index in range(streams):
                 if await _first(client, _media_url(server, index), listed=True) is None:
                     raise TimeoutError(f"{server.name}: stream {index} never listed a segment")
-        await trio.sleep(CPU_WARMUP_S)
+        await trio.sleep(warmup_s)
         cpu0, t0 = [cpu_seconds(r.pid) for r in running], time.monotonic()
         await trio.sleep(window_s)
         cpu1, t1 = [cpu_seconds(r.pid) for r in running], time.monotonic()
@@ -461,6 +465,7 @@ async def live_cpu(
     window_s: float,
     rounds: int,
     baseline: Path | None = None,
+    warmup_s: float = CPU_WARMUP_S,
 ) -> dict[str, Any]:
     """Server CPU per stream of trioflix with LL-HLS on (the default), with it off, and of
     nginx-rtmp, the three paired (:func:`hls_cpu`), each started fresh per round; the
@@ -483,7 +488,8 @@ async def live_cpu(
         result["nginx"] = nginx.describe()
         for server in servers:
             server.workdir.mkdir(exist_ok=True)
-        for name, run in (await hls_cpu(servers, source, streams, window_s)).items():
+        paired = await hls_cpu(servers, source, streams, window_s, warmup_s)
+        for name, run in paired.items():
             runs.setdefault(name, []).append(run)
     for name, measured in runs.items():
         per_stream = [m["cpu_per_stream_s"] for m in measured]
@@ -508,9 +514,10 @@ async def live_hls(
     runs: int,
     rounds: int,
     baseline: Path | None,
+    warmup_s: float = CPU_WARMUP_S,
 ) -> dict[str, Any]:
     """CPU per stream (:func:`live_cpu`), then latency, trioflix and nginx-rtmp in turn."""
-    result = await live_cpu(workdir, source, streams, window_s, rounds, baseline)
+    result = await live_cpu(workdir, source, streams, window_s, rounds, baseline, warmup_s)
     if runs:
         for server in (TrioflixHLS(workdir / "t-lat"), NginxRtmp(workdir / "n-lat")):
             server.workdir.mkdir(exist_ok=True)
@@ -526,9 +533,10 @@ async def _bounded_live(
     runs: int,
     rounds: int,
     baseline: Path | None,
+    warmup_s: float,
 ) -> dict[str, Any]:
     with trio.fail_after(LIVE_BUDGET_S):
-        return await live_hls(workdir, source, streams, window_s, runs, rounds, baseline)
+        return await live_hls(workdir, source, streams, window_s, runs, rounds, baseline, warmup_s)
 
 
 def main() -> None:
@@ -546,6 +554,13 @@ def main() -> None:
         help="a checkout of another trioflix tree (e.g. main) to run beside this one's,"
         " for a before/after of the passthrough CPU in the same pairing",
     )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=CPU_WARMUP_S,
+        help="seconds from every stream listing a segment to the CPU window (default"
+        f" {CPU_WARMUP_S:g}); 35 measures LL-HLS with its 28 s of segments already held",
+    )
     args = parser.parse_args()
     seconds, reps = (8, 1) if args.quick else (20, 3)
     streams, window_s, runs, rounds = (2, 6.0, 1, 1) if args.quick else (4, 15.0, 3, 2)
@@ -556,6 +571,7 @@ def main() -> None:
         f"{platform.system()} {platform.release()}, Python {platform.python_version()}",
         "source": f"1920x1080 {FPS} fps H.264 6 Mbit/s, {seconds} s",
         "load_average_before": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
+        "cpu_warmup_s": args.warmup,
     }
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="trioflix-bench-hls-") as tmp:
@@ -585,7 +601,15 @@ def main() -> None:
             }
         if args.only != "ladder":
             live = trio.run(
-                _bounded_live, Path(tmp), source, streams, window_s, runs, rounds, args.baseline
+                _bounded_live,
+                Path(tmp),
+                source,
+                streams,
+                window_s,
+                runs,
+                rounds,
+                args.baseline,
+                args.warmup,
             )
             if runs:
                 lat_t, lat_n = live["trioflix_latency"], live["nginx-rtmp_latency"]

@@ -157,6 +157,12 @@ class _Segment:
         return sum(d for d, _, _ in self.parts)
 
 
+def _lists_parts(segment: _Segment, parts_from_ms: int) -> bool:
+    """The playlist lists ``segment``'s parts: it is open or began at ``parts_from_ms``
+    or later (three target durations from the live edge)."""
+    return segment.start_ms >= parts_from_ms or not segment.complete
+
+
 def _seconds(ms: int) -> str:
     seconds, millis = divmod(ms, 1000)
     return f"{seconds}.{millis:03d}"
@@ -254,6 +260,20 @@ class LLPlaylist:
         if self._segments and not self._segments[-1].complete:
             return self._segments[-1].msn, len(self._segments[-1].parts)
         return self._next_msn, 0
+
+    @property
+    def parts_listed_from(self) -> int:
+        """MSN of the first segment whose parts the playlist lists (those of complete
+        segments older than three target durations are left out, RFC 8216bis 6.2.2);
+        the next segment's while none is listed."""
+        parts_from_ms = self._parts_from_ms()
+        for segment in self._segments:
+            if _lists_parts(segment, parts_from_ms):
+                return segment.msn
+        return self._next_msn
+
+    def _parts_from_ms(self) -> int:
+        return self._clock_ms - PART_LISTED_TARGETS * self._target_s * 1000
 
     def part_duration(self, msn: int, part: int) -> int | None:
         """The duration of part ``part`` of segment ``msn`` in ms (``None``: not listed)."""
@@ -504,7 +524,7 @@ class LLPlaylist:
             ):
                 skipped += 1
             lines.append(f"#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}")
-        parts_from_ms = self._clock_ms - PART_LISTED_TARGETS * self._target_s * 1000
+        parts_from_ms = self._parts_from_ms()
         map_uri = None  # written before the first segment listed, delta updates included
         for segment in segments[skipped:]:
             if segment.discontinuity:
@@ -515,7 +535,7 @@ class LLPlaylist:
             if segment.program_date_time is not None:
                 stamp = segment.program_date_time.isoformat(timespec="milliseconds")
                 lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{stamp.replace('+00:00', 'Z')}")
-            if segment.start_ms >= parts_from_ms or not segment.complete:
+            if _lists_parts(segment, parts_from_ms):
                 for index, (duration, independent, gap) in enumerate(segment.parts):
                     attrs = (
                         f'DURATION={_seconds(duration)},URI="{self.part_uri(segment.msn, index)}"'

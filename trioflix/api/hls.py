@@ -87,8 +87,12 @@ def _playlist(text: str) -> Response:
 
 
 def _answered(answer: Answer) -> Response:
+    body = answer.body
     return Response(
-        answer.body, answer.status, content_type=answer.content_type, headers=answer.headers
+        body if isinstance(body, bytes) else body.tobytes(),  # Quart takes bytes only
+        answer.status,
+        content_type=answer.content_type,
+        headers=answer.headers,
     )
 
 

@@ -106,7 +106,7 @@ class Answer:
     :class:`~trioflix.errors.APIError`.
     """
 
-    body: bytes
+    body: bytes | memoryview  # a part or segment: a view of the rendition's buffer
     content_type: str
     cache_control: str | None
     status: int = 200
@@ -311,6 +311,7 @@ async def ll_file(app_state: AppState, channel: str, rendition: str, name: str) 
     if session is None:
         raise APIError(404, "not_found", "no such part")
     ll = _ll_or_404(session, rendition)
+    data: bytes | memoryview | None
     if match.re is _LL_INIT:
         data = ll.init_segment(name)
     elif match.group(3) is None:

@@ -172,7 +172,9 @@ def _http_date(second: int) -> str:
     return formatdate(second, usegmt=True)
 
 
-async def send_head_and_body(socket: trio.socket.SocketType, head: bytes, body: bytes) -> None:
+async def send_head_and_body(
+    socket: trio.socket.SocketType, head: bytes, body: bytes | memoryview
+) -> None:
     """Send ``head`` then ``body`` as one write would, without joining them: a part is
     tens to hundreds of kilobytes, and the join was a fresh buffer and a copy of it for
     every request. Raises ``BrokenResourceError`` when the peer is gone."""

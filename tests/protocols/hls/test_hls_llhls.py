@@ -134,13 +134,14 @@ def test_playlist_text() -> None:
 def test_window_slides_parts_age_out_and_the_map_changes_with_a_discontinuity() -> None:
     p = playlist(media_sequence=5)
     assert p.media_sequence == 5 and p.report("x") is None and p.last_part is None
-    assert p.next_part == (5, 0)
+    assert p.next_part == (5, 0) and p.parts_listed_from == 5
     fill(p, 6, parts=10)  # segments of 3 s
     assert p.media_sequence == 7 and p.end_segment() is None
     text = p.render()
     assert "ll-7-6.m4s" not in text and text.count("#EXTINF") == 4
     # Parts are listed for segments starting within three target durations of the end.
     assert "ll-7-7.0.m4s" not in text and "ll-7-8.0.m4s" in text
+    assert p.parts_listed_from == 8
     assert p.next_part == (11, 0) and f'URI="{p.part_uri(11, 0)}"' in text
     p.end_segment(discontinuity=True)
     p.add_part(300, independent=True, map_uri="init-7-1.mp4", program_date_time=T0)

@@ -19,7 +19,12 @@ from protocols import flv, hls
 from tests.protocols.hls.helpers import Stream, make_stream
 from trioflix.api.ll_hls import block
 from trioflix.errors import APIError
-from trioflix.live.hls.cmaf import KEEP_BEHIND_SEGMENTS, CMAFRendition, Waiters
+from trioflix.live.hls.cmaf import (
+    KEEP_BEHIND_SEGMENTS,
+    LL_WINDOW_SEGMENTS,
+    CMAFRendition,
+    Waiters,
+)
 
 if TYPE_CHECKING:
     from trioflix.live.hls.writer import HLSSession
@@ -180,7 +185,7 @@ async def test_blocked_requests_are_bounded_per_channel(
     feeder = Feeder(stream)
     feeder.until(0, 0)
     session = cast("HLSSession", FakeSession(Waiters(limit=2)))
-    answers: list[bytes | None] = []
+    answers: list[bytes | memoryview | None] = []
 
     async def fetch_hinted_part() -> None:
         answers.append(await block(session, feeder.ll.wait_part, 0, 1))
@@ -203,7 +208,7 @@ async def test_a_hinted_part_comes_when_cut_and_not_at_all_after_the_end(
     feeder = Feeder(stream)
     ll = feeder.ll
     feeder.until(0, 0)
-    answers: dict[tuple[int, int], bytes | None] = {}
+    answers: dict[tuple[int, int], bytes | memoryview | None] = {}
 
     async def fetch(msn: int, part: int) -> None:
         answers[msn, part] = await ll.wait_part(msn, part)
@@ -249,4 +254,56 @@ async def test_a_part_is_joined_once_when_first_asked_for(stream: Stream) -> Non
     parts = [await ll.wait_part(0, part) for part in range(count)]
     assert all(part is not None and part[4:8] == b"moof" for part in parts)
     assert await ll.wait_part(0, 0) is parts[0]  # kept joined, shared by every request
-    assert ll.segment(0) == b"".join(p for p in parts if p is not None)
+    segment = ll.segment(0)
+    assert segment is not None
+    assert segment.tobytes() == b"".join(p for p in parts if p is not None)
+
+
+@pytest.fixture(scope="module")
+def long_stream() -> Stream:
+    # 2 s segments past the window and the parts' three target durations.
+    return make_stream(seconds=40.0, fps=10, keyint=10, audio=False)
+
+
+async def test_parts_go_after_three_target_durations_while_their_segment_stays(
+    long_stream: Stream,
+) -> None:
+    feeder = Feeder(long_stream)
+    ll = feeder.ll
+    feeder.until(16, 0)
+    listed_from = ll.playlist.parts_listed_from
+    gone, kept = listed_from - KEEP_BEHIND_SEGMENTS - 1, listed_from - KEEP_BEHIND_SEGMENTS
+    assert gone >= ll.playlist.media_sequence  # its segment is still listed
+    text = ll.render().decode()
+    assert ll.playlist.part_uri(gone, 0) not in text and ll.playlist.segment_uri(gone) in text
+    assert ll.playlist.part_uri(kept, 0) not in text  # not listed, yet still served
+    assert await ll.wait_part(gone, 0) is None
+    segment, part = ll.segment(gone), await ll.wait_part(kept, 0)
+    assert segment is not None and segment[4:8].tobytes() == b"moof"
+    whole = ll.segment(kept)
+    assert part is not None and whole is not None and whole[: len(part)] == part
+
+
+async def test_the_window_is_held_in_a_buffer_per_segment_reused_when_none_is_sent(
+    long_stream: Stream,
+) -> None:
+    feeder = Feeder(long_stream)
+    ll = feeder.ll
+    feeder.until(15, 0)
+    held = ll._segments
+    assert len(held) == LL_WINDOW_SEGMENTS + KEEP_BEHIND_SEGMENTS
+    # A complete segment's parts are views of its buffer; only the open one's are frames.
+    open_msn = ll.playlist.next_part[0]
+    assert all(isinstance(v, memoryview) for (msn, _), v in ll._parts.items() if msn < open_msn)
+    oldest = min(held)
+    buffer = held[oldest][0]
+    feeder.until(open_msn + 1, 0)  # the oldest segment goes, the open one is complete
+    assert oldest not in held and held[open_msn][0] is buffer
+    # An answer still being sent keeps its buffer and its bytes.
+    oldest = min(held)
+    sending, buffer = ll.segment(oldest), held[oldest][0]
+    assert sending is not None
+    sent = sending.tobytes()
+    feeder.until(open_msn + 3, 0)
+    assert oldest not in held and all(b is not buffer for b, _ in held.values())
+    assert sending.tobytes() == sent and len(held) == LL_WINDOW_SEGMENTS + KEEP_BEHIND_SEGMENTS

@@ -7,14 +7,20 @@ Rules / theory of operation
    fMP4 parts (:class:`protocols.fmp4.Fragmenter`) where :class:`protocols.hls.PartCutter`
    says; :class:`protocols.hls.LLPlaylist` lists them. Every byte and playlist line
    comes from :mod:`protocols`.
-2. Parts live in memory only, and only while players can still ask for them: those of
-   the segments in the playlist window and :data:`KEEP_BEHIND_SEGMENTS` more. A part is
-   kept as its fragment's chunks (boxes and samples, as muxed) and joined into one
+2. Parts and segments live in memory only, and only while players can still ask for
+   them: the segments of the playlist window and :data:`KEEP_BEHIND_SEGMENTS` more, the
+   parts of those whose parts the playlist lists (the last three target durations,
+   RFC 8216bis 6.2.2) and :data:`KEEP_BEHIND_SEGMENTS` more. A part of the open segment
+   is kept as its fragment's chunks (boxes and samples, as muxed) and joined into one
    buffer only when first asked for, then shared: a part of a 6 Mbit/s stream is
    hundreds of kilobytes, a fresh memory mapping each, and most parts of a channel
-   nobody watches at low latency are never asked for. A whole segment is its parts'
-   bytes joined. Nothing is written to disk: a part is read by players within
-   seconds, and the MPEG-TS output stays the one on disk.
+   nobody watches at low latency are never asked for. When its segment is complete,
+   the segment is copied into one buffer (:mod:`trioflix.live.hls.segment_buffers`),
+   reused by a later segment once this one is dropped, and the segment and its parts
+   are read-only views of it: the window is held as a dozen buffers that stay, not as
+   thousands of frames coming and going in the heap. Nothing is written to disk: a
+   part is read by players within seconds, and the MPEG-TS output stays the one on
+   disk.
 3. A new codec record (or a first audio record after video started) starts a new
    fragmenter, hence a new initialization segment (a new EXT-X-MAP URI), at the next
    keyframe, after a discontinuity. So do a timestamp jump and a new publisher.
@@ -62,6 +68,7 @@ from typing import TYPE_CHECKING, Final
 import trio
 
 from protocols import fmp4, hls
+from trioflix.live.hls.segment_buffers import SegmentBuffers
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -85,7 +92,8 @@ logger = logging.getLogger(__name__)
 # Twelve segments: with CAN-SKIP-UNTIL at six target durations a delta update leaves out
 # what is older than that, and 24 s of 2 s segments give it something to leave out.
 LL_WINDOW_SEGMENTS: Final = 12
-# Players that loaded a playlist just before a segment left it still fetch its parts.
+# Players that loaded a playlist just before a segment (or its parts) left it still fetch
+# them: so many segments more are kept, and so many more segments' parts.
 KEEP_BEHIND_SEGMENTS: Final = 2
 # Initialization segments kept: the current one and those of segments still listed (a
 # new map comes only with a new publisher or new codec records).
@@ -217,8 +225,13 @@ class CMAFRendition:
         self._next_sequence = 1  # mfhd sequence numbers run on across fragmenters
         self._map_uri = ""
         self._inits: OrderedDict[str, bytes] = OrderedDict()
-        # A part: its fragment's chunks until someone asks for it, then its bytes (rule 2).
-        self._parts: dict[tuple[int, int], bytes | tuple[bytes, ...]] = {}
+        # A part: its fragment's chunks until someone asks for it, then its bytes, and a
+        # view of its segment's buffer once the segment is complete (rule 2).
+        self._parts: dict[tuple[int, int], bytes | tuple[bytes, ...] | memoryview] = {}
+        # Complete segments: the buffer (reused once the segment is dropped) and its view.
+        self._segments: dict[int, tuple[bytearray, memoryview]] = {}
+        self._buffers = SegmentBuffers()
+        self._unsealed: deque[int] = deque()  # segments whose parts are chunks, in order
         self._part_start_ms = 0
         self._segment_bytes = 0  # of the open segment, for the master playlist's BANDWIDTH
         self._segment_ms = 0
@@ -487,7 +500,8 @@ class CMAFRendition:
             if catch_up:
                 self._fill_gaps(self._leader.playlist.next_part)
             self._broken = self.playlist.last_part is not None
-        elif self.playlist.end_segment(discontinuity=True) is not None:
+        elif (first := self.playlist.end_segment(discontinuity=True)) is not None:
+            self._prune(first)
             self._changed_now()
 
     def end(self) -> None:
@@ -551,6 +565,8 @@ class CMAFRendition:
             logger.warning("%s: part dropped: %s", self.name, exc)
             return
         self._parts[at] = fragment.chunks
+        if not self._unsealed or self._unsealed[-1] != at[0]:
+            self._unsealed.append(at[0])
         self._segment_bytes += fragment.size
         self._segment_ms += duration
         if ended.ends_segment:
@@ -566,12 +582,40 @@ class CMAFRendition:
             self._prune(first)
 
     def _prune(self, first: int) -> None:
-        """Forget the parts players are done with: ``first`` is the first segment listed."""
-        for key in [k for k in self._parts if k[0] < first - KEEP_BEHIND_SEGMENTS]:
+        """Forget the segments and parts players are done with (rule 2): ``first`` is the
+        first segment listed."""
+        parts_from = self.playlist.parts_listed_from - KEEP_BEHIND_SEGMENTS
+        for key in [k for k in self._parts if k[0] < parts_from]:
             del self._parts[key]
+        for msn in [m for m in self._segments if m < first - KEEP_BEHIND_SEGMENTS]:
+            buffer = self._segments.pop(msn)[0]  # its view dropped: none of ours is left
+            self._buffers.give_back(buffer)
+
+    def _seal(self) -> None:
+        """Copy each complete segment still held as chunks into one buffer; it and its
+        parts become views of it (rule 2)."""
+        unsealed = self._unsealed
+        while unsealed and unsealed[0] < self.playlist.next_part[0]:
+            msn = unsealed.popleft()
+            keys = [key for key in self._parts if key[0] == msn]  # in order; no gaps
+            if not keys:
+                continue  # pruned before it was complete (a cut far behind)
+            chunks: list[bytes | memoryview] = []
+            for key in keys:
+                data = self._parts[key]
+                chunks.extend(data if isinstance(data, tuple) else (data,))
+            buffer, view = self._buffers.fill(chunks)
+            self._segments[msn] = buffer, view
+            at = 0
+            for key in keys:
+                data = self._parts[key]
+                size = sum(map(len, data)) if isinstance(data, tuple) else len(data)
+                self._parts[key] = view[at : at + size]
+                at += size
 
     def _changed_now(self) -> None:
         # Rule 4: wake every request blocked on the previous version, once.
+        self._seal()
         self._changed.set()
         self._changed = trio.Event()
 
@@ -604,7 +648,7 @@ class CMAFRendition:
             await self._changed.wait()
         return decision
 
-    async def wait_part(self, msn: int, part: int) -> bytes | None:
+    async def wait_part(self, msn: int, part: int) -> bytes | memoryview | None:
         """A part's bytes; a part not made yet (the preload hint's) is waited for.
 
         Returns:
@@ -621,15 +665,14 @@ class CMAFRendition:
                 return None
             await self._changed.wait()
 
-    def segment(self, msn: int) -> bytes | None:
-        """A complete segment: its parts joined, but the gaps (``None`` if gone, still open
-        or all gaps)."""
-        if msn >= self.playlist.next_part[0]:
-            return None
-        keys = [key for key in self._parts if key[0] == msn]  # in order
-        return b"".join([self._joined(key) for key in keys]) if keys else None
+    def segment(self, msn: int) -> memoryview | None:
+        """A complete segment: its parts' bytes, but the gaps', in one buffer (``None``
+        if gone, still open or all gaps)."""
+        self._seal()
+        held = self._segments.get(msn)
+        return None if held is None else held[1]
 
-    def _joined(self, key: tuple[int, int]) -> bytes:
+    def _joined(self, key: tuple[int, int]) -> bytes | memoryview:
         """A part's bytes, joined on the first request for them (rule 2)."""
         data = self._parts[key]
         if isinstance(data, tuple):
