@@ -49,8 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,7 +57,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from bench._files import make_random_file
-from bench._machine import load_average, machine, report_header
+from bench._machine import add_run_options, load_average, report_header, run_meta
 from bench._proc import cpu_seconds, exit_on_sigterm
 from bench._seaweedfs import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, seaweedfs, weed_version
 
@@ -394,10 +393,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.s3_clients", description=doc.split("\n")[0]
     )
-    parser.add_argument("--quick", action="store_true", help="a short smoke run (256 MiB)")
-    parser.add_argument("--json", type=Path, help="also write every figure here")
+    add_run_options(parser, quick="a short smoke run (256 MiB)")
     parser.add_argument("--dir", type=Path, default=None, help="work folder parent (default /tmp)")
-    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
     # The child process's options: one measured upload.
     parser.add_argument("--child", choices=CANDIDATES, help=argparse.SUPPRESS)
     parser.add_argument("--source", type=Path, help=argparse.SUPPRESS)
@@ -411,13 +408,8 @@ def main(argv: list[str] | None = None) -> int:
         return child(args)
     exit_on_sigterm()
     plan = QUICK if args.quick else FULL
-    meta: dict[str, Any] = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "nox -s bench -- s3_clients" + (" --quick" if args.quick else ""),
-        "plan": asdict(plan),
-        "machine": machine(),
-        "weed": weed_version(),
-    }
+    meta = run_meta("nox -s bench -- s3_clients" + (" --quick" if args.quick else ""), plan)
+    meta["weed"] = weed_version()
     workdir = Path(tempfile.mkdtemp(prefix="trioflix-bench-s3-", dir=args.dir))
     started = time.monotonic()
     try:

@@ -46,13 +46,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench._files import make_random_file
-from bench._machine import load_average, machine, node_version, report_header
+from bench._machine import (
+    add_run_options,
+    load_average,
+    node_version,
+    report_header,
+    run_meta,
+)
 from bench._proc import exit_on_sigterm, reset_peak_rss, status_kib, wait4
 from bench._tus_client import upload
 from bench._tus_servers import TUS_SERVER_VERSION, install_node_server, node_server, trioflix
@@ -393,21 +398,13 @@ def render(report: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     doc = __doc__ or ""
     parser = argparse.ArgumentParser(prog="python -m bench.uploads", description=doc.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a short smoke run (128 MiB)")
-    parser.add_argument("--json", type=Path, help="also write every figure here")
-    parser.add_argument(
-        "--cache-dir",
-        type=Path,
-        default=Path.home() / ".cache" / "trioflix-bench",
-        help="where the ffmpeg-made VOD sample is kept between runs",
-    )
+    add_run_options(parser, quick="a short smoke run (128 MiB)", sample_cache=True)
     parser.add_argument(
         "--dir",
         type=Path,
         default=None,
         help="work folder parent (the disk measured; default /tmp)",
     )
-    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
     parser.add_argument(
         "--no-ladder", action="store_true", help="uploads only, without the VOD ladder"
     )
@@ -422,14 +419,12 @@ def main(argv: list[str] | None = None) -> int:
         if shutil.which(tool) is None:
             parser.error(f"{tool} is not on PATH")
     plan = QUICK if args.quick else FULL
-    meta: dict[str, Any] = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "nox -s bench -- uploads"
+    command = (
+        "nox -s bench -- uploads"
         + (" --quick" if args.quick else "")
-        + (" --no-ladder" if args.no_ladder else ""),
-        "plan": asdict(plan),
-        "machine": machine(),
-    }
+        + (" --no-ladder" if args.no_ladder else "")
+    )
+    meta = run_meta(command, plan)
     workdir = Path(tempfile.mkdtemp(prefix="trioflix-bench-uploads-", dir=args.dir))
     started = time.monotonic()
     try:

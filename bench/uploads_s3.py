@@ -52,13 +52,18 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench._files import DiskPeak, make_random_file
-from bench._machine import load_average, machine, node_version, report_header
+from bench._machine import (
+    add_run_options,
+    load_average,
+    node_version,
+    report_header,
+    run_meta,
+)
 from bench._proc import cpu_seconds, exit_on_sigterm, reset_peak_rss, status_kib
 from bench._seaweedfs import (
     ACCESS_KEY_ID,
@@ -361,12 +366,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.uploads_s3", description=doc.split("\n")[0]
     )
-    parser.add_argument("--quick", action="store_true", help="a short smoke run (256 MiB)")
-    parser.add_argument("--json", type=Path, help="also write every figure here")
+    add_run_options(parser, quick="a short smoke run (256 MiB)")
     parser.add_argument(
         "--dir", type=Path, default=None, help="work folder parent (the disk used; default /tmp)"
     )
-    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
     parser.add_argument(
         "--trioflix-src",
         type=Path,
@@ -381,15 +384,13 @@ def main(argv: list[str] | None = None) -> int:
     if trioflix_src is not None and not (trioflix_src / "trioflix").is_dir():
         parser.error(f"no trioflix package in {trioflix_src}")
     plan = QUICK if args.quick else FULL
-    meta: dict[str, Any] = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "nox -s bench -- uploads_s3"
+    command = (
+        "nox -s bench -- uploads_s3"
         + (" --quick" if args.quick else "")
-        + (f" --trioflix-src {trioflix_src}" if trioflix_src else ""),
-        "plan": asdict(plan),
-        "machine": machine(),
-        "weed": weed_version(),
-    }
+        + (f" --trioflix-src {trioflix_src}" if trioflix_src else "")
+    )
+    meta = run_meta(command, plan)
+    meta["weed"] = weed_version()
     workdir = Path(tempfile.mkdtemp(prefix="trioflix-bench-uploads-s3-", dir=args.dir))
     started = time.monotonic()
     try:
