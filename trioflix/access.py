@@ -33,8 +33,11 @@ def record_request(
     ``client`` is the client's address, behind trusted proxies the one they name
     (:mod:`trioflix.forwarded`).
     """
-    metrics.http_requests.labels(route, method, str(status)).inc()
-    metrics.http_duration.labels(route).observe(elapsed_s)
+    requests, duration = metrics.request_metrics(route, method, status)
+    requests.inc()
+    duration.observe(elapsed_s)
+    if not access_logger.isEnabledFor(logging.INFO):
+        return  # the line's fields are not worth building for nobody
     access_logger.info(
         "%s %s %d",
         method,

@@ -108,8 +108,10 @@ def resolve(
     peer: str | None, headers: Iterable[tuple[bytes, bytes]], trusted: TrustedProxies
 ) -> Forwarded:
     """The client of a request from ``peer`` with ``headers`` (raw ASGI-style pairs)."""
-    peer_address = _address(peer) if peer is not None else None
-    if not trusted or peer_address is None or not _trusted(peer_address, trusted):
+    if not trusted or peer is None:
+        return Forwarded(peer)  # no proxy to believe: not worth parsing the address
+    peer_address = _address(peer)
+    if peer_address is None or not _trusted(peer_address, trusted):
         return Forwarded(peer)
     headers = list(headers)
     client = peer

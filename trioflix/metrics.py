@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from prometheus_client.core import Metric
 
-__all__ = ["LAG_PROBE_INTERVAL_S", "Metrics", "count_tasks", "probe_runtime"]
+__all__ = ["KEPT_REQUEST_LABELS", "LAG_PROBE_INTERVAL_S", "Metrics", "count_tasks", "probe_runtime"]
 
 #: How often the lag probe asks to be woken up: ten samples a second cost nothing
 #: and catch any stall of the scheduler longer than a few milliseconds.
@@ -29,6 +29,8 @@ LAG_PROBE_INTERVAL_S = 0.1
 # Fine below 50 ms (a live segment or chat frame late by that much is noticed),
 # coarse above: a stall of seconds is a bug whatever its exact length.
 LAG_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# Routes x methods x statuses seen: a few dozen; the bound keeps odd methods from growing it.
+KEPT_REQUEST_LABELS = 256
 
 
 def count_tasks() -> int:
@@ -97,6 +99,25 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_RuntimeCollector(self))
+        self._request_metrics: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def request_metrics(self, route: str, method: str, status: int) -> tuple[Counter, Histogram]:
+        """The request counter and duration histogram of one route, method and status.
+
+        ``labels()`` takes a lock and builds its key on every call; an LL-HLS player's
+        eight requests a second ask for the same few, which are kept (up to
+        :data:`KEPT_REQUEST_LABELS`; past that they are looked up each time).
+        """
+        key = (route, method, status)
+        kept = self._request_metrics.get(key)
+        if kept is None:
+            kept = (
+                self.http_requests.labels(route, method, str(status)),
+                self.http_duration.labels(route),
+            )
+            if len(self._request_metrics) < KEPT_REQUEST_LABELS:
+                self._request_metrics[key] = kept
+        return kept
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

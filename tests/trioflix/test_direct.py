@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 import trio
+from hypothesis import given
+from hypothesis import strategies as st
 from trio_websocket import ConnectionClosed, open_websocket_url
 
 from protocols import flv
 from tests.trioflix.live.test_rtmp_robustness import AVC_HEADER, KEYFRAME, publishing_client
 from trioflix.app import create_app
-from trioflix.direct.front import HEAD_LIMIT, parse_head
+from trioflix.direct.front import HEAD_LIMIT, parse_head, parse_head_with_h11
 from trioflix.direct.websocket import text_frame
 from trioflix.live.channel.fanout import Audience, Subscriber
 from trioflix.server import serve_app
@@ -82,6 +84,68 @@ def test_parse_head_notices_bodies_and_plain_requests() -> None:
     assert posted is not None and posted.has_body
     assert chunked is not None and chunked.has_body
     assert plain is not None and not plain.websocket  # Upgrade without Connection: upgrade
+
+
+# Pieces of request heads: plain ones, and each thing the plain reading leaves to h11
+# (folding, bare LF, odd bytes and spaces, body framing, Host missing or repeated).
+REQUEST_LINES = [
+    b"GET /live/a/source/ll.m3u8?vs=abcdefgh&_HLS_msn=3&_HLS_part=1 HTTP/1.1",
+    b"GET /live/a/source/ll-1-3.2.m4s HTTP/1.1",
+    b"PATCH /api/upload/video/tus/x HTTP/1.1",
+    b"GET /%00x HTTP/1.1",
+    b"GET /a HTTP/1.0",
+    b"GET /a HTTP/2.0",
+    b"GET  /a HTTP/1.1",
+    b"GET /a\xff HTTP/1.1",
+    b"G(T /a HTTP/1.1",
+    b"",
+]
+FIELD_LINES = [
+    b"Host: x",
+    b"host:x",
+    b"HOST: \tx \t",
+    b"User-Agent: hls.js \x80\xff",
+    b"Accept: */*",
+    b"X-Empty:",
+    b"X-Empty:  \t ",
+    b"Connection: close",
+    b"Connection: keep-alive, Upgrade",
+    b"Upgrade: websocket",
+    b"Content-Length: 0",
+    b"Content-Length: 3",
+    b"Content-Length: 3, 4",
+    b"Transfer-Encoding: chunked",
+    b"Transfer-Encoding: gzip",
+    b" folded",
+    b"\tfolded",
+    b"Bad Name: x",
+    b"X-Nul: a\x00b",
+    b"X-Cr: a\rb",
+    b"X-Vt: a\x0bb",
+    b"X-Lf: a\nb",
+    b": no name",
+    b"no colon",
+]
+
+
+@given(
+    request_line=st.sampled_from(REQUEST_LINES),
+    fields=st.lists(st.sampled_from(FIELD_LINES), max_size=6),
+    line_end=st.sampled_from([b"\r\n", b"\n"]),
+    rest=st.sampled_from([b"", b"GET /next HTTP/1.1\r\n", b"\r\n", b"abc"]),
+)
+def test_parse_head_reads_every_head_as_h11_does(
+    request_line: bytes, fields: list[bytes], line_end: bytes, rest: bytes
+) -> None:
+    data = line_end.join([request_line, *fields, b"", b""]) + rest
+    assert parse_head(data) == parse_head_with_h11(data)
+
+
+@given(st.binary(max_size=300))
+def test_parse_head_reads_any_bytes_as_h11_does(data: bytes) -> None:
+    assert parse_head(data) == parse_head_with_h11(data)
+    head = b"GET /a HTTP/1.1\r\nHost: x\r\n" + data
+    assert parse_head(head) == parse_head_with_h11(head)
 
 
 def test_text_frames_are_encoded_once_and_shared() -> None:

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import trio
 
 from tests.waiting import WAIT_LIMIT_S
-from trioflix.metrics import LAG_PROBE_INTERVAL_S
+from trioflix.access import record_request
+from trioflix.metrics import KEPT_REQUEST_LABELS, LAG_PROBE_INTERVAL_S, Metrics
 from trioflix.version import source_commit
 
 if TYPE_CHECKING:
@@ -91,3 +92,18 @@ async def test_request_id_in_header_and_logs(
     assert [line.get("request_id") for line in lines][-2:] == ["abc-123", generated]
     assert lines[-1]["msg"] == "GET /healthz 200"
     assert lines[-1]["route"] == "/healthz"
+
+
+async def test_request_metrics_count_past_the_labels_kept() -> None:
+    metrics = Metrics()
+    for index in range(KEPT_REQUEST_LABELS + 10):
+        record_request(metrics, f"M{index}", "/x", "/x", 200, 0.001, None, None)
+        record_request(metrics, f"M{index}", "/x", "/x", 200, 0.002, None, None)
+    text = metrics.render().decode()
+    last = KEPT_REQUEST_LABELS + 9
+    assert 'trioflix_http_requests_total{method="M0",route="/x",status="200"} 2.0' in text
+    assert f'trioflix_http_requests_total{{method="M{last}",route="/x",status="200"}} 2.0' in text
+    assert (
+        'trioflix_http_request_duration_seconds_count{route="/x"} ' + (f"{2 * (last + 1)}.0")
+        in text
+    )

@@ -17,6 +17,7 @@ the same.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote
@@ -41,6 +42,7 @@ __all__ = [
     "client_address",
     "handle_connection",
     "parse_head",
+    "parse_head_with_h11",
     "send_all",
 ]
 
@@ -63,8 +65,49 @@ class Head:
     has_body: bool
 
 
+# The plain request heads :func:`parse_head` reads without h11: a subset of what h11
+# accepts (its grammar for the request line and each field line, RFC 9110/9112), taken
+# as h11 takes it. Anything else (another version, obsolete line folding, bare LF line
+# ends, a body's framing, no Host or several) is left to h11.
+_PLAIN_REQUEST_LINE = re.compile(rb"([-!#$%&'*+.^_`|~0-9a-zA-Z]+) ([\x21-\x7e]+) HTTP/1\.1")
+_PLAIN_FIELD = re.compile(
+    rb"([-!#$%&'*+.^_`|~0-9a-zA-Z]+):[ \t]*([^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?[ \t]*"
+)
+_BODY_FRAMING = frozenset((b"content-length", b"transfer-encoding"))
+
+
 def parse_head(data: bytes) -> Head | None:
-    """The request head at the start of ``data``; ``None`` if it is not one (yet)."""
+    """The request head at the start of ``data``; ``None`` if it is not one (yet).
+
+    A player's kept-alive connection sends a head every few hundred milliseconds, and a
+    new ``h11.Connection`` per head was a fifth of what answering it cost: a plain head
+    is read here, as h11 would read it; any other goes to :func:`parse_head_with_h11`.
+    """
+    end = data.find(b"\r\n\r\n")
+    if end < 0 or end > HEAD_LIMIT:
+        return parse_head_with_h11(data)
+    request_line, *lines = data[:end].split(b"\r\n")
+    request = _PLAIN_REQUEST_LINE.fullmatch(request_line)
+    if request is None:
+        return parse_head_with_h11(data)
+    fields = []
+    hosts = 0
+    for line in lines:
+        field = _PLAIN_FIELD.fullmatch(line)
+        if field is None:
+            return parse_head_with_h11(data)
+        name = field[1].lower()
+        if name in _BODY_FRAMING:
+            return parse_head_with_h11(data)  # h11 checks the framing
+        hosts += name == b"host"
+        fields.append((name, field[2] or b""))
+    if hosts != 1:
+        return parse_head_with_h11(data)  # h11 refuses it
+    return _head(request[1], request[2], fields)
+
+
+def parse_head_with_h11(data: bytes) -> Head | None:
+    """:func:`parse_head` by h11, for any head."""
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=HEAD_LIMIT)
     try:
         conn.receive_data(data)
@@ -73,19 +116,23 @@ def parse_head(data: bytes) -> Head | None:
         return None
     if not isinstance(event, h11.Request) or event.http_version != b"1.1":
         return None
-    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in event.headers}
-    target = event.target.decode("ascii", "replace")
+    return _head(event.method, event.target, list(event.headers))
+
+
+def _head(method: bytes, raw_target: bytes, fields: list[tuple[bytes, bytes]]) -> Head:
+    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in fields}
+    target = raw_target.decode("ascii", "replace")
     raw_path, _, raw_query = target.partition("?")
     query: dict[str, str] = {}
     for name, value in parse_qsl(raw_query, keep_blank_values=True, max_num_fields=100):
         query.setdefault(name, value)
     connection = {token.strip().lower() for token in headers.get("connection", "").split(",")}
     return Head(
-        method=event.method.decode("ascii"),
+        method=method.decode("ascii"),
         path=unquote(raw_path),
         query=query,
         headers=headers,
-        header_pairs=tuple(event.headers),
+        header_pairs=tuple(fields),
         websocket=headers.get("upgrade", "").lower() == "websocket" and "upgrade" in connection,
         has_body=headers.get("content-length", "0") != "0" or "transfer-encoding" in headers,
     )
@@ -105,8 +152,14 @@ def client_address(stream: trio.SocketStream, head: Head, trusted: TrustedProxie
 async def read_head(stream: trio.SocketStream, buffered: bytearray) -> None:
     """Read into ``buffered`` until a whole request head has arrived, more than
     :data:`HEAD_LIMIT` bytes have, or EOF."""
+    socket = stream.socket
     while b"\r\n\r\n" not in buffered and len(buffered) <= HEAD_LIMIT:
-        data = await stream.receive_some(READ_BYTES)
+        try:
+            # ``stream.receive_some`` without its conflict detector and error
+            # translation context, as in :func:`send_all`: one read per request.
+            data = await socket.recv(READ_BYTES)
+        except OSError as exc:
+            raise trio.BrokenResourceError(f"socket connection broken: {exc}") from exc
         if not data:
             return
         buffered += data
