@@ -17,6 +17,7 @@ the same.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -193,28 +194,57 @@ async def handle_connection(
     async with stream:
         buffered: bytes | None = b""
         while buffered is not None:
-            received = bytearray(buffered)
-            try:
-                with trio.move_on_after(head_timeout):
-                    await read_head(stream, received)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                received.clear()
-            buffered = bytes(received)
-            if not buffered:
-                return  # the client sent nothing: what hypercorn's idle timeout does
-            head = parse_head(buffered)
-            route = await route_for(head, buffered) if head is not None else None
-            if route is None:
-                await hand_over(stream, buffered)
-                return
-            assert head is not None
-            try:
-                buffered = await route(stream, head)
-            except* (trio.BrokenResourceError, trio.ClosedResourceError):
-                # The client went away mid-write (a route's nursery reports it in a group).
-                buffered = None
-            except* Exception:
-                # Whatever it is, it ends this connection only: the listener and every
-                # other connection go on.
-                logger.exception("bug in a direct route; closing its connection")
-                buffered = None
+            # One scope waits for the connection's heads, with a deadline while a head is
+            # awaited and none while one is served: an LL-HLS player sends eight heads a
+            # second, and a scope of its own for each was a tenth of what the front door
+            # spent on it. A deadline that passes spends the scope: what was read by then
+            # is served (or handed over) outside it, as it was read, and the next head
+            # gets a new scope.
+            received = bytearray()
+            with trio.CancelScope() as waiting:
+                while buffered is not None:
+                    received = bytearray(buffered)
+                    waiting.deadline = trio.current_time() + head_timeout
+                    await _read_head_until_closed(stream, received)
+                    waiting.deadline = math.inf
+                    if waiting.cancel_called:
+                        break  # it passed just as the head came (the read's last checkpoint)
+                    buffered = await _serve(stream, bytes(received), hand_over, route_for)
+            if waiting.cancel_called:
+                buffered = await _serve(stream, bytes(received), hand_over, route_for)
+
+
+async def _read_head_until_closed(stream: trio.SocketStream, received: bytearray) -> None:
+    """:func:`read_head`; a connection that breaks meanwhile leaves nothing to serve."""
+    try:
+        await read_head(stream, received)
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        received.clear()
+
+
+async def _serve(
+    stream: trio.SocketStream,
+    buffered: bytes,
+    hand_over: Callable[[trio.SocketStream, bytes], Awaitable[object]],
+    route_for: Callable[[Head, bytes], Awaitable[DirectRoute | None]],
+) -> bytes | None:
+    """Serve the request at the start of ``buffered`` (all that was read); the bytes read
+    past it if the connection may carry another request, else ``None``."""
+    if not buffered:
+        return None  # the client sent nothing: what hypercorn's idle timeout does
+    head = parse_head(buffered)
+    route = await route_for(head, buffered) if head is not None else None
+    if route is None:
+        await hand_over(stream, buffered)
+        return None
+    assert head is not None
+    rest: bytes | None = None
+    try:
+        rest = await route(stream, head)
+    except* (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass  # the client went away mid-write (a route's nursery reports it in a group)
+    except* Exception:
+        # Whatever it is, it ends this connection only: the listener and every other
+        # connection go on.
+        logger.exception("bug in a direct route; closing its connection")
+    return rest

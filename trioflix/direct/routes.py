@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import time
-from contextlib import contextmanager
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -50,7 +49,7 @@ from trioflix.live.edge.pull_source import pullable, serving_pull
 from trioflix.logs import new_request_id
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from types import TracebackType
 
     from trioflix.direct.front import DirectRoute, Head
     from trioflix.direct.ll_hls import LLTarget
@@ -128,18 +127,8 @@ class DirectRoutes:
         for scope in self._open:
             scope.cancel()
 
-    @contextmanager
-    def _tracked(self) -> Iterator[trio.CancelScope]:
-        with trio.CancelScope() as scope:
-            self._open.add(scope)
-            self.state.direct_connections = len(self._open)
-            try:
-                if self.closing:
-                    scope.cancel()
-                yield scope
-            finally:
-                self._open.discard(scope)
-                self.state.direct_connections = len(self._open)
+    def _tracked(self) -> _Tracked:
+        return _Tracked(self)
 
     async def _tus(self, data: bytes, stream: trio.SocketStream, head: Head) -> bytes | None:
         with self._tracked() as scope:
@@ -296,6 +285,33 @@ class DirectRoutes:
         # The session closes on frames longer than this many characters (1009); reading
         # stops at the UTF-8 worst case of that, so that memory stays bounded first.
         return self.state.chat.limits.max_frame_chars * 4 + 4
+
+
+class _Tracked:
+    """The cancel scope of a direct route, which :meth:`DirectRoutes.close_all` cancels
+    while it runs. A class, not a generator: LL-HLS enters one per request."""
+
+    __slots__ = ("_routes", "_scope")
+
+    def __init__(self, routes: DirectRoutes) -> None:
+        self._routes = routes
+        self._scope = trio.CancelScope()
+
+    def __enter__(self) -> trio.CancelScope:
+        routes, scope = self._routes, self._scope.__enter__()
+        routes._open.add(scope)
+        routes.state.direct_connections = len(routes._open)
+        if routes.closing:
+            scope.cancel()
+        return scope
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        routes = self._routes
+        routes._open.discard(self._scope)
+        routes.state.direct_connections = len(routes._open)
+        return self._scope.__exit__(kind, exc, tb)
 
 
 def _is_segment(text: str) -> bool:

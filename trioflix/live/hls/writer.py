@@ -408,6 +408,8 @@ class HLSSession:
     def ll_reports(self, name: str) -> tuple[hls.RenditionReport, ...]:
         """EXT-X-RENDITION-REPORT for rendition ``name``'s LL playlist: where every other
         rendition offered stands (its newest part, which exists)."""
+        if self.lls.keys() <= {name}:
+            return ()  # no other rendition (no ladder): asked at every blocking reload
         reports = []
         for info, ll in self.ll_variants():
             if info.name != name:
