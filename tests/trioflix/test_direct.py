@@ -214,6 +214,25 @@ async def test_a_silent_connection_is_closed(server: Server) -> None:
             assert await stream.receive_some(100) == b""
 
 
+async def test_a_head_cut_short_past_the_timeout_reaches_hypercorn_after_a_direct_request(
+    server: Server,
+) -> None:
+    host, port = server.url.removeprefix("http://").split(":")
+    async with await trio.open_tcp_stream(host, int(port)) as stream:
+        # A tus OPTIONS is served directly and leaves the connection to the front door.
+        await stream.send_all(head("OPTIONS /api/upload/video/tus HTTP/1.1\nHost: x\n"))
+        answered = await read_until(stream, b"\r\n\r\n")
+        assert answered.startswith(b"HTTP/1.1 204 ")
+        # The next head stops halfway for longer than the front door waits for heads
+        # (hypercorn's keep-alive timeout, 5 s): what came is handed over, and hypercorn
+        # answers once the rest arrives.
+        await stream.send_all(b"GET /healthz HTTP/1.1\r\nHo")
+        await trio.sleep(6)
+        await stream.send_all(b"st: x\r\n\r\n")
+        answered = await read_until(stream, b"\r\n\r\n")
+    assert answered.startswith(b"HTTP/1.1 200 ")
+
+
 async def test_channels_that_are_not_live_get_the_apis_404(server: Server) -> None:
     response = await server.client.get("/live/nobody.flv")
     assert response.status_code == 404

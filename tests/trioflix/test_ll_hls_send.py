@@ -4,6 +4,7 @@ arrives in order however the kernel splits the writes, and a peer that is gone i
 
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
@@ -45,3 +46,23 @@ async def test_a_peer_that_is_gone_is_a_broken_resource() -> None:
     reader.close()
     with writer, pytest.raises(trio.BrokenResourceError):
         await send_head_and_body(writer, b"HTTP/1.1 200 OK\r\n\r\n", b"x" * 100_000)
+
+
+async def test_an_answer_behind_a_full_socket_waits_for_it() -> None:
+    writer, reader = _pair()
+    queued = bytearray()
+    while True:  # fill the socket: the answer's first write takes nothing
+        try:
+            queued += b"q" * os.write(writer.fileno(), b"q" * 4096)
+        except BlockingIOError:
+            break
+    head, body = b"HTTP/1.1 200 OK\r\n\r\n", b"b" * 100_000
+    got = bytearray()
+    with writer, reader:
+        async with trio.open_nursery() as nursery:
+            # The reader starts at the first wait: the answer's first write finds the
+            # socket full.
+            nursery.start_soon(_read_all, reader, got)
+            await send_head_and_body(writer, head, body)
+            writer.shutdown(socket.SHUT_WR)
+    assert got == queued + head + body

@@ -18,6 +18,7 @@ origin's, fetched while the connection waits here.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from email.utils import formatdate
@@ -177,9 +178,17 @@ async def send_head_and_body(
 ) -> None:
     """Send ``head`` then ``body`` as one write would, without joining them: a part is
     tens to hundreds of kilobytes, and the join was a fresh buffer and a copy of it for
-    every request. Raises ``BrokenResourceError`` when the peer is gone."""
+    every request. Raises ``BrokenResourceError`` when the peer is gone.
+
+    The first write is ``os.writev`` on the non-blocking socket (as the HTTP-FLV path's
+    ``os.write``): it nearly always takes the whole answer, and ``socket.sendmsg``
+    yields to the scheduler once more after a write that succeeded. Only what it could
+    not take waits for the socket."""
     try:
-        sent = await socket.sendmsg([head, body])
+        try:
+            sent = os.writev(socket.fileno(), (head, body))  # closed: fileno -1, EBADF
+        except BlockingIOError:
+            sent = 0
         if sent < len(head):
             sent += await _send_rest(socket, memoryview(head)[sent:])
         rest = memoryview(body)[sent - len(head) :]
