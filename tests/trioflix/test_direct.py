@@ -87,15 +87,26 @@ def test_parse_head_notices_bodies_and_plain_requests() -> None:
 
 
 # Pieces of request heads: plain ones, and each thing the plain reading leaves to h11
-# (folding, bare LF, odd bytes and spaces, body framing, Host missing or repeated).
+# (folding, bare LF, odd bytes and spaces, body framing, Host missing or repeated),
+# including what llhttp takes and h11 does not (extra spaces in the request line, a
+# blank line before it, a value's trailing whitespace) or the other way round.
 REQUEST_LINES = [
     b"GET /live/a/source/ll.m3u8?vs=abcdefgh&_HLS_msn=3&_HLS_part=1 HTTP/1.1",
     b"GET /live/a/source/ll-1-3.2.m4s HTTP/1.1",
     b"PATCH /api/upload/video/tus/x HTTP/1.1",
+    b"CONNECT example.com:443 HTTP/1.1",
+    b"GET * HTTP/1.1",
+    b"GET /a#b HTTP/1.1",
+    b"GET a HTTP/1.1",
     b"GET /%00x HTTP/1.1",
     b"GET /a HTTP/1.0",
     b"GET /a HTTP/2.0",
+    b"GET / HTTP/0.9",
+    b"GET /a",
     b"GET  /a HTTP/1.1",
+    b"GET /a  HTTP/1.1",
+    b"GET /a HTTP/1.1 ",
+    b"\r\nGET /a HTTP/1.1",
     b"GET /a\xff HTTP/1.1",
     b"G(T /a HTTP/1.1",
     b"",
@@ -108,6 +119,7 @@ FIELD_LINES = [
     b"Accept: */*",
     b"X-Empty:",
     b"X-Empty:  \t ",
+    b"X-Tab:\ta\tb \t",
     b"Connection: close",
     b"Connection: keep-alive, Upgrade",
     b"Upgrade: websocket",
@@ -119,9 +131,11 @@ FIELD_LINES = [
     b" folded",
     b"\tfolded",
     b"Bad Name: x",
+    b"Host : x",
     b"X-Nul: a\x00b",
     b"X-Cr: a\rb",
     b"X-Vt: a\x0bb",
+    b"X-Del: a\x7fb",
     b"X-Lf: a\nb",
     b": no name",
     b"no colon",
@@ -138,6 +152,23 @@ def test_parse_head_reads_every_head_as_h11_does(
     request_line: bytes, fields: list[bytes], line_end: bytes, rest: bytes
 ) -> None:
     data = line_end.join([request_line, *fields, b"", b""]) + rest
+    assert parse_head(data) == parse_head_with_h11(data)
+
+
+def long_head(size: int) -> bytes:
+    return b"GET /a HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * size + b"\r\n"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        long_head(HEAD_LIMIT - 100) + b"\r\n",
+        long_head(HEAD_LIMIT + 100) + b"\r\n",
+        long_head(HEAD_LIMIT + 100),
+    ],
+    ids=["within-the-limit", "past-the-limit", "past-the-limit-incomplete"],
+)
+def test_parse_head_reads_long_heads_as_h11_does(data: bytes) -> None:
     assert parse_head(data) == parse_head_with_h11(data)
 
 

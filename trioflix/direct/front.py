@@ -1,11 +1,12 @@
 """The front door of ``trioflix serve``: a connection's first request picks who serves it.
 
 Every new connection's request head is read here (bounded in size and time) and
-parsed with h11. A request for a route in :mod:`trioflix.direct.routes` (a chat
-websocket, a live channel's FLV, a tus request, LL-HLS) is served right here, on
-the socket; anything else, including anything this module does not fully
-understand, is handed to hypercorn with the bytes read so far replayed in front
-of the stream, so that hypercorn sees the connection exactly as the client sent it.
+parsed with httptools, or with h11 when it is not a plain HTTP/1.1 head. A request
+for a route in :mod:`trioflix.direct.routes` (a chat websocket, a live channel's
+FLV, a tus request, LL-HLS) is served right here, on the socket; anything else,
+including anything this module does not fully understand, is handed to hypercorn
+with the bytes read so far replayed in front of the stream, so that hypercorn sees
+the connection exactly as the client sent it.
 
 A route may give the connection back for its next request (tus and LL-HLS
 requests on a kept-alive connection); the next head is then looked at the same
@@ -18,12 +19,12 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote
 
 import h11
+import httptools
 import trio
 
 from trioflix.forwarded import resolve
@@ -66,14 +67,6 @@ class Head:
     has_body: bool
 
 
-# The plain request heads :func:`parse_head` reads without h11: a subset of what h11
-# accepts (its grammar for the request line and each field line, RFC 9110/9112), taken
-# as h11 takes it. Anything else (another version, obsolete line folding, bare LF line
-# ends, a body's framing, no Host or several) is left to h11.
-_PLAIN_REQUEST_LINE = re.compile(rb"([-!#$%&'*+.^_`|~0-9a-zA-Z]+) ([\x21-\x7e]+) HTTP/1\.1")
-_PLAIN_FIELD = re.compile(
-    rb"([-!#$%&'*+.^_`|~0-9a-zA-Z]+):[ \t]*([^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?[ \t]*"
-)
 _BODY_FRAMING = frozenset((b"content-length", b"transfer-encoding"))
 
 
@@ -82,29 +75,55 @@ def parse_head(data: bytes) -> Head | None:
 
     A player's kept-alive connection sends a head every few hundred milliseconds, and a
     new ``h11.Connection`` per head was a fifth of what answering it cost: a plain head
-    is read here, as h11 would read it; any other goes to :func:`parse_head_with_h11`.
+    (HTTP/1.1, CRLF line ends, one ``Host``, no body framing) is read by httptools
+    (llhttp, in its strict mode), taken as h11 would take it; any other goes to
+    :func:`parse_head_with_h11`, and so does any head httptools refuses.
     """
     end = data.find(b"\r\n\r\n")
     if end < 0 or end > HEAD_LIMIT:
         return parse_head_with_h11(data)
-    request_line, *lines = data[:end].split(b"\r\n")
-    request = _PLAIN_REQUEST_LINE.fullmatch(request_line)
-    if request is None:
+    reading = _HeadReading()
+    parser = httptools.HttpRequestParser(reading)
+    try:
+        parser.feed_data(memoryview(data)[: end + 4])  # the head only: not what follows
+    except httptools.HttpParserUpgrade:
+        pass  # raised once the head is complete
+    except httptools.HttpParserError:
         return parse_head_with_h11(data)
-    fields = []
-    hosts = 0
-    for line in lines:
-        field = _PLAIN_FIELD.fullmatch(line)
-        if field is None:
-            return parse_head_with_h11(data)
-        name = field[1].lower()
-        if name in _BODY_FRAMING:
-            return parse_head_with_h11(data)  # h11 checks the framing
-        hosts += name == b"host"
-        fields.append((name, field[2] or b""))
-    if hosts != 1:
-        return parse_head_with_h11(data)  # h11 refuses it
-    return _head(request[1], request[2], fields)
+    if not reading.complete or reading.hosts != 1 or reading.framed:
+        return parse_head_with_h11(data)  # h11 refuses no Host or several; checks framing
+    method = parser.get_method()
+    # llhttp takes a request line h11 refuses (several spaces, blank lines before it,
+    # other versions): only the one h11 reads is taken here.
+    if not data.startswith(b"%s %s HTTP/1.1\r\n" % (method, reading.target)):
+        return parse_head_with_h11(data)
+    return _head(method, reading.target, reading.fields)
+
+
+class _HeadReading:
+    """What httptools' callbacks say of a head, each field as h11 gives it."""
+
+    __slots__ = ("complete", "fields", "framed", "hosts", "target")
+
+    def __init__(self) -> None:
+        self.target = b""
+        self.fields: list[tuple[bytes, bytes]] = []
+        self.hosts = 0
+        self.framed = False
+        self.complete = False
+
+    def on_url(self, url: bytes) -> None:
+        self.target += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()
+        self.hosts += name == b"host"
+        self.framed = self.framed or name in _BODY_FRAMING
+        # llhttp drops the whitespace before a value, h11 also the whitespace after it.
+        self.fields.append((name, value.rstrip(b" \t")))
+
+    def on_headers_complete(self) -> None:
+        self.complete = True
 
 
 def parse_head_with_h11(data: bytes) -> Head | None:
