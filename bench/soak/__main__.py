@@ -379,9 +379,11 @@ async def soak(args: argparse.Namespace, workdir: Path) -> int:
 
 def server_pid(wrapper: int) -> int:
     """The ``trioflix serve`` process that ``--server-wrapper``'s process ``wrapper`` runs
-    (the wrapper itself when it runs the server in its own process)."""
+    (the wrapper itself when it runs the server in its own process). The wrapper's own
+    command line names the server's too (``heaptrack -o ... python -m trioflix serve``):
+    its descendants are asked first."""
     process = psutil.Process(wrapper)
-    for candidate in [process, *process.children(recursive=True)]:
+    for candidate in [*process.children(recursive=True), process]:
         if "trioflix" in candidate.cmdline():
             return int(candidate.pid)
     raise RuntimeError(f"no trioflix process under the server wrapper (pid {wrapper})")

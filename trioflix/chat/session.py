@@ -132,6 +132,8 @@ def _parse_since(text: str | None) -> int | None:
 async def _serve_member(ws: WebsocketLike, hub: ChatHub, member: Member, since: int | None) -> None:
     welcome, welcome_last = await hub.welcome(member, since)
     await ws.send(welcome)
+    # The room's history, up to ~100 KiB: this frame lives as long as the connection.
+    del welcome
     try:
         async with trio.open_nursery() as nursery:
             member.scope = nursery.cancel_scope

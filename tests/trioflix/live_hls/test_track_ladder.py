@@ -1,7 +1,9 @@
-"""The ladder transcodes only the rungs a multitrack encoder does not send itself."""
+"""The ladder transcodes only the rungs a multitrack encoder does not send itself, and
+keeps no input when it has nothing to transcode."""
 
 from __future__ import annotations
 
+import tracemalloc
 from typing import TYPE_CHECKING
 
 import trio
@@ -98,3 +100,61 @@ def test_covered_rungs_are_not_transcoded(tmp_path: Path) -> None:
     config = Packet(Kind.VIDEO, 0, b"\x17\x00\x00\x00\x00" + RECORD, config=True)
     ladder.feed(config, None)
     assert host.names == [SOURCE, "720p", "480p"]  # 360p comes from the encoder
+
+
+FRAME = b"\x27\x01\x00\x00\x00" + bytes(100_000)  # an inter frame's FLV tag body
+
+
+def fed_bytes_kept(ladder: Ladder, frames: int) -> int:
+    """Memory still held after ``frames`` frames of 100 kB went into the ladder."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for index in range(frames):
+            ladder.feed(Packet(Kind.VIDEO, 33 * (index + 1), FRAME), None)
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
+def ladder_for(stream: LiveStream, host: Host, ladder: str) -> Ladder:
+    settings = LadderSettings(
+        rungs=parse_ladder(ladder), preset="veryfast", segment_ms=2000, max_segment_ms=3000
+    )
+    source = host.new_rung(SOURCE, nominal_bps=0, resolution=(640, 360))
+    built = Ladder(
+        settings,
+        host,
+        channel="alice",
+        source=source,
+        stats=stream.stats,
+        covered=lambda: covered_heights(stream),
+    )
+    built.feed(Packet(Kind.VIDEO, 0, b"\x17\x00\x00\x00\x00" + RECORD, config=True), None)
+    return built
+
+
+def small_stream() -> LiveStream:
+    """A 640x360 publisher."""
+    stream = LiveStream(channel="alice", user_id=1, session_id=1, key_id=1, started_at=0.0)
+    stream.new_publisher()
+    stream.stats.width, stream.stats.height = 640, 360
+    return stream
+
+
+def test_a_source_below_every_rung_keeps_no_input(tmp_path: Path) -> None:
+    """Every video tag was queued for a child that never started: 16 MiB a channel."""
+    host = Host(tmp_path)
+    ladder = ladder_for(small_stream(), host, "720p,480p,360p")
+    assert host.names == [SOURCE]  # no rung below 360p
+    assert fed_bytes_kept(ladder, 100) < 1_000_000  # 10 MB fed
+
+
+def test_a_ladder_whose_rungs_were_all_dropped_keeps_no_input(tmp_path: Path) -> None:
+    host = Host(tmp_path)
+    ladder = ladder_for(small_stream(), host, "240p")
+    assert host.names == [SOURCE, "240p"]
+    assert fed_bytes_kept(ladder, 20) > 1_000_000  # queued for the child while it lives
+    for rung in ladder.rungs:  # as when the child dies or the rung falls behind
+        rung.rendition.dropped = True
+    assert fed_bytes_kept(ladder, 100) < 1_000_000

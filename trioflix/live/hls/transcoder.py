@@ -225,6 +225,10 @@ class Ladder:
         if not self._planned.is_set():
             if not packet.config or not self._plan():
                 return
+        if not any(rung.alive for rung in self.rungs):
+            # Nothing to transcode: the source is no taller than any rung (or the
+            # encoder sends them all), or every rung was dropped and the child is gone.
+            return
         if self._skipping:
             if not (packet.keyframe or packet.config):
                 self.skipped_frames += 1
