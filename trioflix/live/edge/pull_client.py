@@ -86,7 +86,7 @@ class PullResponse:
         self._ended = False  # h11 gave the body's end
         self._leftover = b""  # what came with the head
         self._buffers = [memoryview(bytearray(RECEIVE_BYTES))]  # what readv reads into
-        self._read_interval = 0.0  # seconds from one read of the body to the next
+        self._read_interval = 0.0  # paces the body's reads (see the module's docstring)
         self._next_read = -math.inf  # trio time before which the socket is not read
         # The bytes a paced read waits for (SO_RCVLOWAT); until the stream's rate is
         # known, only a read that would catch up.
@@ -261,7 +261,7 @@ async def open_pull(
     Args:
         url: What to ``GET``, as :func:`~trioflix.live.edge.pull.pull_url` makes it.
         headers: Request headers besides ``Host``.
-        read_interval: Seconds from one read of the body to the next while it flows
+        read_interval: Seconds that pace the reads of the body, as the module says
             (0: read as data arrives).
 
     Raises:
