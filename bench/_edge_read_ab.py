@@ -1,10 +1,14 @@
-"""Same-run A/B of the edge read interval: two edges of one origin, side by side.
+"""Same-run A/B of two edges of one origin, side by side: two edge read intervals, or
+two source trees.
 
 ``python -m bench._edge_read_ab [--intervals 0 20] [--viewers 30 100] [--rounds 2]``
+``python -m bench._edge_read_ab --trees BEFORE AFTER [--viewers 30 100] [--rounds 2]``
 
 One site (:mod:`bench._site`: PostgreSQL, redis-server), its origin with the paced
 3 Mbit/s publisher of :mod:`bench.cluster`, and two edges that differ only in
-``--edge-read-interval-ms`` (the two ``--intervals``). At each audience the same
+``--edge-read-interval-ms`` (the two ``--intervals``) or, with ``--trees``, in the
+checkout they run from (``PYTHONPATH``; the origin runs from the first, both edges at
+the server's default interval unless ``--intervals`` is given). At each audience the same
 number of HTTP-FLV viewers (:mod:`bench._flv_viewers`) watch each edge at once, one
 more on the origin in this process for the delays, and each host's process tree's
 CPU is read over the same window (:func:`bench.cluster.measure`), so a shared,
@@ -50,7 +54,12 @@ RAMP_S = 3.0
 
 
 async def run(
-    intervals: tuple[int, int], audiences: list[int], rounds: int, workdir: Path, cache_dir: Path
+    intervals: tuple[int | None, int | None],
+    trees: tuple[Path | None, Path | None],
+    audiences: list[int],
+    rounds: int,
+    workdir: Path,
+    cache_dir: Path,
 ) -> list[dict[str, Any]]:
     sample = await live.make_sample(cache_dir)
     source_bps = sample.stat().st_size * 8 / live.SAMPLE_SECONDS
@@ -60,8 +69,11 @@ async def run(
     results = []
     async with AsyncExitStack() as stack:
         services = await stack.enter_async_context(site_services(workdir))
-        hosts = [SiteHost(workdir, "trioflix-origin", services)]
-        hosts += [SiteHost(workdir, f"trioflix-edge-{ms}ms", services, ms) for ms in intervals]
+        hosts = [SiteHost(workdir, "trioflix-origin", services, source_tree=trees[0])]
+        hosts += [
+            SiteHost(workdir, f"trioflix-edge{n}", services, ms, tree)
+            for n, (ms, tree) in enumerate(zip(intervals, trees, strict=True), 1)
+        ]
         pids = []
         for host in hosts:  # one by one: each binds before the next
             pids.append((await stack.enter_async_context(live.serving(host, "run"))).pid)
@@ -117,12 +129,12 @@ def wakeups(pid: int) -> int:
     return total
 
 
-def render(intervals: tuple[int, int], results: list[dict[str, Any]]) -> str:
-    a, b = intervals
+def render(labels: tuple[str, str], results: list[dict[str, Any]]) -> str:
+    a, b = labels
     lines = [
-        f"| viewers on each edge | round | edge {a} ms, cores | edge {b} ms, cores"
-        f" | {b} ms / {a} ms | hop p50 / p99 at {a} ms | hop p50 / p99 at {b} ms"
-        f" | wake-ups/s at {a} ms, {b} ms | at full rate | load |",
+        f"| viewers on each edge | round | edge {a}, cores | edge {b}, cores"
+        f" | {b} / {a} | hop p50 / p99 at {a} | hop p50 / p99 at {b}"
+        f" | wake-ups/s at {a}, {b} | at full rate | load |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in results:
@@ -142,18 +154,31 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench._edge_read_ab", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--intervals", type=int, nargs=2, default=[0, 20], metavar="MS")
+    parser.add_argument("--intervals", type=int, nargs=2, metavar="MS")
+    parser.add_argument(
+        "--trees", type=Path, nargs=2, metavar="DIR", help="the checkouts the edges run from"
+    )
     parser.add_argument("--viewers", type=int, nargs="+", default=[30, 100])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "trioflix-bench")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
     args = parser.parse_args(argv)
-    intervals = (args.intervals[0], args.intervals[1])
+    trees: tuple[Path | None, Path | None] = (None, None)
+    intervals: tuple[int | None, int | None] = (None, None) if args.trees else (0, 20)
+    if args.intervals:
+        intervals = (args.intervals[0], args.intervals[1])
+    if args.trees:
+        trees = (args.trees[0].resolve(), args.trees[1].resolve())
+        labels = (str(args.trees[0]), str(args.trees[1]))
+    else:
+        labels = (f"{intervals[0]} ms", f"{intervals[1]} ms")
     load_start = load_average()
 
     async def bounded(workdir: Path) -> dict[str, Any]:
         with trio.fail_after(RUN_BUDGET_S):
-            results = await run(intervals, args.viewers, args.rounds, workdir, args.cache_dir)
+            results = await run(
+                intervals, trees, args.viewers, args.rounds, workdir, args.cache_dir
+            )
         return {"meta": {}, "results": results}
 
     def in_workdir(workdir: Path) -> dict[str, Any]:
@@ -163,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         in_workdir, prefix="trioflix-bench-edge-ab-", keep=args.keep, json_path=None
     )
     print(f"load {load_start} before, {report['meta']['load_end']} after")
-    print(render(intervals, report["results"]))
+    print(render(labels, report["results"]))
     return 0
 
 

@@ -154,6 +154,8 @@ class SiteHost(Trioflix):
 
     ``edge_read_interval_ms`` None runs the server's default edge read interval; a
     number sets ``--edge-read-interval-ms`` (0: an edge reads its pulls as data arrives).
+    ``source_tree`` runs the server from that checkout (``PYTHONPATH``) instead of the
+    benchmark's own: two trees' edges side by side, in the same window.
     """
 
     def __init__(
@@ -162,15 +164,19 @@ class SiteHost(Trioflix):
         name: str,
         services: SiteServices,
         edge_read_interval_ms: int | None = None,
+        source_tree: Path | None = None,
     ) -> None:
         super().__init__(workdir)
         self.name = name
         self.data_dir = workdir / "site-data"  # shared, as a network filesystem would be
         self.services = services
         self.edge_read_interval_ms = edge_read_interval_ms
+        self.source_tree = source_tree
 
     def command(self) -> list[str]:
+        tree = [] if self.source_tree is None else ["env", f"PYTHONPATH={self.source_tree}"]
         return [
+            *tree,
             *super().command(),
             "--database-url",
             self.services.database_url,

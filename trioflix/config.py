@@ -515,9 +515,11 @@ class Settings:
     edge_read_interval_ms: int = _setting(
         20,
         "TRIOFLIX_EDGE_READ_INTERVAL_MS",
-        "in a cluster, a channel pulled from another host is read every this many"
-        " milliseconds while it flows, its viewers written once per read (less CPU per"
-        " edge and per viewer, up to this much added delay); 0 reads as soon as data arrives",
+        "in a cluster, a channel pulled from another host is read once about this many"
+        " milliseconds of it have arrived (a video frame, as a rule) and twice this many"
+        " after the previous read at the latest, its viewers written once per read (less"
+        " CPU per edge and per viewer, up to two intervals of added delay); 0 reads as"
+        " soon as data arrives",
         _milliseconds_between(0, MAX_READ_INTERVAL_MS),
     )
     hls: bool = _setting(

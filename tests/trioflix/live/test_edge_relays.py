@@ -1,6 +1,7 @@
 """An edge relay against a real HTTP origin on a socket: a relay closing for want of
 viewers is not handed to a viewer who arrives while it closes; a relay with a read
-interval reads its pull at most once per interval while the stream flows."""
+interval reads its pull once the low-water mark's worth has come (a frame, the audio
+before it with it), or two intervals after the previous read at the latest."""
 
 from __future__ import annotations
 
@@ -168,24 +169,50 @@ async def _relay_batches(
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["close-delimited", "chunked"])
-async def test_a_paced_relay_reads_at_most_once_per_interval(
+async def test_a_paced_relay_reads_small_tags_once_per_two_intervals(
     autojump_clock: trio.testing.MockClock, chunked: bool
 ) -> None:
-    # 40 tags 5 ms apart, a pause, then one more.
+    # 40 small tags 5 ms apart (never the low-water mark's worth), a pause, then one more.
     schedule = [(TAG_GAP_S, _aac(n)) for n in range(40)] + [(0.5, _aac(40))]
     batches, sent_at = await _relay_batches(schedule, INTERVAL_S, chunked)
 
     assert [body for _, batch in batches for body in batch] == [body for _, body in schedule]
     times = [at for at, _ in batches]
-    assert all(b - a >= INTERVAL_S - 1e-9 for a, b in itertools.pairwise(times))
-    # While it flows, reads from the first tag to an interval past the last (0.215 s):
-    # eleven at most for 40 tags; then one for the tag after the pause.
-    flowing = sent_at[39] - sent_at[0] + INTERVAL_S
-    assert len(batches) <= flowing / INTERVAL_S + 1 + 1
-    # Each tag waits at most an interval; the one after the pause, read as it came, none.
+    assert all(b - a >= 2 * INTERVAL_S - 1e-9 for a, b in itertools.pairwise(times))
+    # While it flows, reads from the first tag to two intervals past the last (0.235 s):
+    # six at most for 40 tags; then one for the tag after the pause.
+    flowing = sent_at[39] - sent_at[0] + 2 * INTERVAL_S
+    assert len(batches) <= flowing / (2 * INTERVAL_S) + 1 + 1
+    # Each tag waits two intervals at most; the one after the pause, read as it came, none.
     delivered = [at for at, batch in batches for _ in batch]
-    assert all(0 <= d - s <= INTERVAL_S + 1e-9 for s, d in zip(sent_at, delivered, strict=True))
+    assert all(0 <= d - s <= 2 * INTERVAL_S + 1e-9 for s, d in zip(sent_at, delivered, strict=True))
     assert delivered[-1] == sent_at[-1]
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["close-delimited", "chunked"])
+async def test_a_paced_relay_reads_each_frame_as_it_comes(
+    autojump_clock: trio.testing.MockClock, chunked: bool
+) -> None:
+    # A frame (4 KB) every 35 ms (less than two intervals), with three small audio tags
+    # 8 ms apart between frames, for 1.75 s: once the relay knows the rate (after a
+    # second), the low-water mark (three quarters of an interval's bytes, some 1.7 KB)
+    # is reached by each frame and not by the audio before it.
+    frame_gap, audio_gap = 0.035, 0.008
+    schedule: list[tuple[float, bytes]] = []
+    for n in range(50):
+        schedule += [(audio_gap, _aac(4 * n + k)) for k in range(3)]
+        schedule.append((frame_gap - 3 * audio_gap, _aac(4 * n + 3, size=4000)))
+    batches, sent_at = await _relay_batches(schedule, INTERVAL_S, chunked)
+
+    assert [body for _, batch in batches for body in batch] == [body for _, body in schedule]
+    later = [(at, batch) for at, batch in batches if at > sent_at[0] + 1.1]
+    assert len(later) >= 15
+    # Every read after the first second is a frame as it came, the audio before it with it.
+    frames = {body: sent for (_, body), sent in zip(schedule, sent_at, strict=True)}
+    for at, batch in later:
+        assert len(batch[-1]) > 1000
+        assert at == frames[batch[-1]]
+        assert all(len(body) < 1000 for body in batch[:-1])
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["close-delimited", "chunked"])

@@ -10,20 +10,30 @@ into a buffer large enough for everything that has arrived, and h11 frames the
 answer's head and a chunked body (hypercorn's). The body of ``trioflix serve``'s
 direct route ends with the connection: it is the bytes as read, without h11.
 
-A read interval (``TRIOFLIX_EDGE_READ_INTERVAL_MS``) paces the reads of the body:
-after a read, the next waits until the interval has passed since it, then takes all
-that arrived meanwhile in one ``readv``, so the edge wakes and writes its viewers at
-most once per interval while the stream flows, for at most one interval of added
-delay. A read that finds nothing waits for data as without pacing, and a large read
-(the sender is ahead of the interval: a keyframe, a high bitrate) is followed at once
-by the next, so that the bytes waiting never fill the socket's receive window and
-hold the origin back.
+A read interval (``TRIOFLIX_EDGE_READ_INTERVAL_MS``) paces the reads of the body so
+that the edge wakes, and writes its viewers, about once per interval or less, without a
+timer that fires at every read: waking costs a process more than the read itself
+(docs/benchmarks.md, "Cluster"). The kernel does the waiting: the socket's low-water
+mark (``SO_RCVLOWAT``) is set to three quarters of what the stream brings in an
+interval (its rate over the last second), so the socket becomes readable once that
+much has arrived. A video frame of a 30 fps stream is about that much or more, and the
+audio between frames less, so the reads follow the frames: a frame is read as it
+arrives and the audio before it rides along. Two intervals after a read the next takes
+whatever has come meanwhile (a deadline that fires only when the stream brings less
+than the mark: a pause, audio only, small frames; and in the pull's first second, while
+the rate is not known yet), so no byte waits longer than that.
+A read that finds nothing waits for data as without pacing, and a large read (the
+sender is ahead: a keyframe, a catch-up) is followed at once by the next, so that the
+bytes waiting never fill the socket's receive window and hold the origin back. Over TLS
+(trio decrypts: the socket's bytes are not the stream's) a read sleeps until one
+interval has passed since the last, then takes all that arrived.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import socket as stdlib_socket
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -44,6 +54,15 @@ MAX_HEAD_BYTES = 16 * 1024  # the origin's answer head is a few hundred bytes
 # fresh TCP connection's receive window is ~64 KiB; 3 Mbit/s brings 7.3 KiB per 20 ms
 # interval (the same threshold as the RTMP read clock's publishers).
 CATCH_UP_READ_BYTES = 32 * 1024
+# The stream's rate is measured over this long to set the low-water mark: long enough
+# to hold a few frames, short enough to follow a bitrate change within a second or two.
+RATE_WINDOW_S = 1.0
+# A read is due once this share of an interval's bytes has arrived, or two intervals
+# after the previous read. Three quarters: most frames of a 30 fps stream reach it (for
+# the benchmark's 3 Mbit/s sample, all but 1% of its video frames; their audio never
+# does), so the reads follow the frames; a 60 fps stream's frames mostly do not, so
+# two of them make a read (docs/cluster.md).
+LOW_WATER_SHARE = 0.75
 
 
 class PullError(Exception):
@@ -67,8 +86,14 @@ class PullResponse:
         self._ended = False  # h11 gave the body's end
         self._leftover = b""  # what came with the head
         self._buffers = [memoryview(bytearray(RECEIVE_BYTES))]  # what readv reads into
-        self._read_interval = 0.0  # seconds from one read of the body to the next
+        self._read_interval = 0.0  # paces the body's reads (see the module's docstring)
         self._next_read = -math.inf  # trio time before which the socket is not read
+        # The bytes a paced read waits for (SO_RCVLOWAT); until the stream's rate is
+        # known, only a read that would catch up.
+        self._low_water = CATCH_UP_READ_BYTES
+        self._socket_low_water = 1  # what the socket has now (1: the kernel's default)
+        self._rate_since = -math.inf  # the rate window's start (trio time)
+        self._rate_bytes = 0  # read since then
 
     async def receive(self) -> bytes:
         """The body's next bytes, all that have arrived; ``b""`` once it has ended.
@@ -147,15 +172,54 @@ class PullResponse:
 
     async def _read(self) -> bytes:
         """Everything that has arrived (waiting for something if need be, and for the
-        read interval to pass); ``b""`` at EOF."""
+        read to be due); ``b""`` at EOF."""
         if not self._read_interval:
             return await self._read_now()
-        if self._next_read > trio.current_time():
-            await trio.sleep_until(self._next_read)
-        data = await self._read_now()
+        stream = self._stream
+        if isinstance(stream, trio.SocketStream):
+            data = await self._read_paced(stream.socket)
+            self._measure_rate(len(data))
+            wait = 2 * self._read_interval  # at the latest: the low-water mark comes first
+        else:
+            if self._next_read > trio.current_time():
+                await trio.sleep_until(self._next_read)
+            data = await self._read_now()
+            wait = self._read_interval
         if len(data) < CATCH_UP_READ_BYTES:
-            self._next_read = trio.current_time() + self._read_interval
+            self._next_read = trio.current_time() + wait
         return data
+
+    def _measure_rate(self, size: int) -> None:
+        """Count a read's ``size``; once per :data:`RATE_WINDOW_S`, set the low-water
+        mark from the stream's rate."""
+        now = trio.current_time()
+        self._rate_bytes += size
+        if now - self._rate_since < RATE_WINDOW_S:
+            return
+        if self._rate_since > -math.inf:
+            per_interval = self._rate_bytes * self._read_interval / (now - self._rate_since)
+            self._low_water = max(1, min(int(per_interval * LOW_WATER_SHARE), CATCH_UP_READ_BYTES))
+        self._rate_since, self._rate_bytes = now, 0
+
+    async def _read_paced(self, socket: trio.socket.SocketType) -> bytes:
+        """The next read of the body on the socket, once it is due: the low-water mark
+        has been reached, or the deadline has passed and something has arrived."""
+        if self._next_read > trio.current_time():
+            self._set_low_water(socket, self._low_water)
+            with trio.move_on_at(self._next_read):
+                await trio.lowlevel.wait_readable(socket)
+        else:
+            await trio.lowlevel.checkpoint()
+        try:
+            return self._readv(socket)
+        except BlockingIOError:  # nothing yet: the first byte to come is read at once
+            self._set_low_water(socket, 1)
+            return await self._read_now()
+
+    def _set_low_water(self, socket: trio.socket.SocketType, size: int) -> None:
+        if size != self._socket_low_water:
+            socket.setsockopt(stdlib_socket.SOL_SOCKET, stdlib_socket.SO_RCVLOWAT, size)
+            self._socket_low_water = size
 
     async def _read_now(self) -> bytes:
         stream = self._stream
@@ -168,12 +232,24 @@ class PullResponse:
         while True:
             await trio.lowlevel.wait_readable(socket)
             try:
-                count = os.readv(socket.fileno(), self._buffers)
+                return self._readv(socket)
             except BlockingIOError:
                 continue  # woken for nothing: wait again
-            except OSError as exc:
-                raise PullError(f"the pull's connection broke: {exc}") from None
-            return bytes(self._buffers[0][:count])  # the buffer is read into again
+
+    def _readv(self, socket: trio.socket.SocketType) -> bytes:
+        """What has arrived, without waiting.
+
+        Raises:
+            BlockingIOError: nothing has.
+            PullError: the connection broke.
+        """
+        try:
+            count = os.readv(socket.fileno(), self._buffers)
+        except BlockingIOError:
+            raise
+        except OSError as exc:
+            raise PullError(f"the pull's connection broke: {exc}") from None
+        return bytes(self._buffers[0][:count])  # the buffer is read into again
 
 
 async def open_pull(
@@ -185,7 +261,7 @@ async def open_pull(
     Args:
         url: What to ``GET``, as :func:`~trioflix.live.edge.pull.pull_url` makes it.
         headers: Request headers besides ``Host``.
-        read_interval: Seconds from one read of the body to the next while it flows
+        read_interval: Seconds that pace the reads of the body, as the module says
             (0: read as data arrives).
 
     Raises:

@@ -21,10 +21,12 @@ Rules / theory of operation:
   If the lease moves to this host, the relay ends too: the channel is live here.
 - A relay with no viewers for ``idle_s`` closes its pull and ends.
 - With a read interval (``read_interval_s``, ``TRIOFLIX_EDGE_READ_INTERVAL_MS``) a
-  relay reads its pull at most once per interval while the stream flows: all that
-  arrived since the last read, published as one batch, every viewer written once for
-  it (:mod:`~trioflix.live.edge.pull_client`). Both the pull's wake-ups and each
-  viewer's writes fall to one per interval, for at most one interval of added delay.
+  relay reads its pull once three quarters of an interval's worth of the stream has
+  arrived (a video frame, as a rule), two intervals after the previous read at the
+  latest: all that arrived since the last read, published as one batch, every viewer
+  written once for it (:mod:`~trioflix.live.edge.pull_client`). Both the pull's
+  wake-ups and each viewer's writes fall to about one per frame, for at most two
+  intervals of added delay.
 """
 
 from __future__ import annotations
@@ -86,8 +88,8 @@ class EdgeRelays:
         tokens: Makes the pull tokens the origin checks.
         idle_s: How long a relay stays open with no viewers.
         gop_cache_bytes: The start-up cache's cap, as for a local channel.
-        read_interval_s: Seconds from one read of a pull to the next while it flows
-            (0: read as data arrives).
+        read_interval_s: Paces the reads of a pull (0: read as data arrives; see
+            :mod:`~trioflix.live.edge.pull_client`).
     """
 
     def __init__(
