@@ -82,23 +82,7 @@ def test_covered_rungs_are_not_transcoded(tmp_path: Path) -> None:
     stream = multitrack_stream()
     assert covered_heights(stream) == {360}
     host = Host(tmp_path)
-    settings = LadderSettings(
-        rungs=parse_ladder("720p,480p,360p"),
-        preset="veryfast",
-        segment_ms=2000,
-        max_segment_ms=3000,
-    )
-    source = host.new_rung(SOURCE, nominal_bps=0, resolution=(1920, 1080))
-    ladder = Ladder(
-        settings,
-        host,
-        channel="alice",
-        source=source,
-        stats=stream.stats,
-        covered=lambda: covered_heights(stream),
-    )
-    config = Packet(Kind.VIDEO, 0, b"\x17\x00\x00\x00\x00" + RECORD, config=True)
-    ladder.feed(config, None)
+    ladder_for(stream, host, "720p,480p,360p")
     assert host.names == [SOURCE, "720p", "480p"]  # 360p comes from the encoder
 
 
@@ -118,10 +102,12 @@ def fed_bytes_kept(ladder: Ladder, frames: int) -> int:
 
 
 def ladder_for(stream: LiveStream, host: Host, ladder: str) -> Ladder:
+    """A ladder of ``stream``'s session, fed its video sequence header."""
     settings = LadderSettings(
         rungs=parse_ladder(ladder), preset="veryfast", segment_ms=2000, max_segment_ms=3000
     )
-    source = host.new_rung(SOURCE, nominal_bps=0, resolution=(640, 360))
+    size = (stream.stats.width or 0, stream.stats.height or 0)
+    source = host.new_rung(SOURCE, nominal_bps=0, resolution=size)
     built = Ladder(
         settings,
         host,
