@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from contextlib import contextmanager
@@ -10,10 +11,20 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
     from pathlib import Path
 
-__all__ = ["small_disk"]
+__all__ = ["bytes_on_disk", "small_disk"]
+
+
+def bytes_on_disk(paths: Iterable[Path]) -> int:
+    """The summed sizes of ``paths``, of a directory a server is writing into: a file
+    renamed or deleted between listing it and reading its size counts nothing."""
+    total = 0
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            total += path.stat().st_size
+    return total
 
 
 @contextmanager

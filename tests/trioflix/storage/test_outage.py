@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import pytest
 import trio
 
+from tests.disks import bytes_on_disk
 from tests.seaweedfs import SeaweedServer, create_bucket
 from trioflix.storage import StorageUnavailable, open_object_store
 
@@ -52,10 +53,9 @@ async def _drain(reader: ObjectReader, received: list[int]) -> None:
 
 
 def _stored_bytes(root: Path) -> int:
-    return sum(
-        (Path(dirpath) / name).stat().st_size
-        for dirpath, _dirs, files in os.walk(root)
-        for name in files
+    # SeaweedFS renames its temporary files as it goes.
+    return bytes_on_disk(
+        Path(dirpath) / name for dirpath, _dirs, files in os.walk(root) for name in files
     )
 
 

@@ -8,7 +8,6 @@ Every test here runs on the session's SeaweedFS (``media_storage`` is ``s3``), w
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import json
 import os
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import trio
 
+from tests.disks import bytes_on_disk
 from tests.waiting import wait_until
 from trioflix.storage import StorageUnavailable
 from trioflix.uploads import records
@@ -157,11 +157,7 @@ HOLD_LIMIT_S = 30.0  # a send held longer is let go: sends one at a time still e
 
 def spool_bytes(directory: Path, upload: str) -> int:
     """The bytes of an upload's spools: the files of parts being sent."""
-    total = 0
-    for spool in directory.glob(f"{upload}*.spool"):
-        with contextlib.suppress(FileNotFoundError):
-            total += spool.stat().st_size
-    return total
+    return bytes_on_disk(directory.glob(f"{upload}*.spool"))
 
 
 async def _patch_watching_spools(
