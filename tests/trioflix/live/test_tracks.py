@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import trio
+import trio.testing
+
 from protocols import flv
 from trioflix.live.channel.fanout import Subscriber, Transport
 from trioflix.live.channel.packets import Kind, Packet
 from trioflix.live.channel.stream import LiveStream
-from trioflix.live.channel.tracks import MAX_TRACKS
+from trioflix.live.channel.tracks import MAX_TRACKS, split_tracks
 
 # ffmpeg 9: H.264 160x120 on track 0 (legacy tags), 80x60 on track 1 (Multitrack tags),
 # AAC on tracks 0 and 1 (tests/protocols/flv/vectors/README.md).
@@ -152,3 +155,40 @@ def test_a_track_viewer_is_one_of_the_channels_viewers() -> None:
     assert stream.viewers == 1
     assert stream.peak_viewers == 3
     assert stream.dropped >= skipped  # a track viewer's drops stay the channel's when it leaves
+
+
+async def test_a_waiter_wakes_when_a_track_gets_its_video_and_not_otherwise() -> None:
+    stream = make_stream()
+    tags = vector_tags()
+    first_track_video = next(
+        i
+        for i, tag in enumerate(tags)
+        if flv.is_multitrack_video(tag.data)
+        and any(track_id == 1 for track_id, _ in split_tracks(Kind.VIDEO, tag.data) or ())
+    )
+    woken: list[list[int]] = []
+
+    async def waiter() -> None:
+        await stream.wait_for_new_track()
+        woken.append(stream.track_ids)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(waiter)
+        await trio.testing.wait_all_tasks_blocked()
+        for tag in tags[:first_track_video]:  # the default track's media, track 1's audio
+            stream.publish(Kind(tag.tag_type), tag.timestamp_ms, tag.data)
+        await trio.testing.wait_all_tasks_blocked()
+        assert woken == []
+        stream.publish(
+            Kind.VIDEO, tags[first_track_video].timestamp_ms, tags[first_track_video].data
+        )
+        await trio.testing.wait_all_tasks_blocked()
+        assert woken == [[0, 1]]
+        # Later frames of a track already announced wake nobody.
+        nursery.start_soon(waiter)
+        await trio.testing.wait_all_tasks_blocked()
+        for tag in tags[first_track_video + 1 :]:
+            stream.publish(Kind(tag.tag_type), tag.timestamp_ms, tag.data)
+        await trio.testing.wait_all_tasks_blocked()
+        assert woken == [[0, 1]]
+        nursery.cancel_scope.cancel()

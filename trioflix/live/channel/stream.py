@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from time import monotonic
 from typing import TYPE_CHECKING
 
+import trio
+
 from protocols import flv
 from protocols.flv import (
     classify_audio_tag,
@@ -159,6 +161,7 @@ class LiveStream:
         self.bytes_out = 0  # to viewers, all protocols, this session
         self.dropped = 0  # packets viewers lost by skipping ahead (those who left)
         self._tracks: dict[int, LiveStream] = {}  # a multitrack publisher's tracks 1..n
+        self._new_track_video: trio.Event | None = None  # see wait_for_new_track
         self._renditions: dict[str, LiveStream] = {}  # the ladder's rungs, by name
         # The channel's stream: the viewers, bytes and drops of a track or a rung count
         # there, so a viewer of any of them is one of the channel's viewers.
@@ -217,6 +220,13 @@ class LiveStream:
         """The tracks viewers can ask for: 0 and every other track with video, in order."""
         return [0, *sorted(t for t, child in self._tracks.items() if child.video_config)]
 
+    async def wait_for_new_track(self) -> None:
+        """Wait until a track joins :attr:`track_ids` (its first video sequence header):
+        what serves every track waits here rather than polling."""
+        if self._new_track_video is None:
+            self._new_track_video = trio.Event()
+        await self._new_track_video.wait()
+
     def add_rendition(self, name: str) -> LiveStream:
         """A new child stream for the ladder's rung ``name``, which publishes its video on
         it with :meth:`publish_video` (its timestamps are on this stream's timeline)."""
@@ -266,8 +276,16 @@ class LiveStream:
                 child = self._tracks[track_id] = self._new_track()
             if kind is Kind.AUDIO:
                 child._own_audio = True
+            had_video = child.video_config is not None
             child._publish_at(kind, out_ts, body)
+            if not had_video and child.video_config is not None:
+                self._announce_new_track()
         return packet
+
+    def _announce_new_track(self) -> None:
+        if self._new_track_video is not None:
+            self._new_track_video.set()
+            self._new_track_video = None
 
     def _new_track(self) -> LiveStream:
         child = LiveStream(

@@ -35,13 +35,10 @@ if TYPE_CHECKING:
     from trioflix.live.hls.rendition import Rendition
     from trioflix.live.hls.writer import HLSSession
 
-__all__ = ["TRACK_POLL_S", "covered_heights", "serve_tracks"]
+__all__ = ["covered_heights", "serve_tracks"]
 
 logger = logging.getLogger(__name__)
 
-# New tracks are looked for this often: they start with the publisher, so a track's
-# first segment is late by at most this much, well under one segment.
-TRACK_POLL_S: Final = 0.5
 # Half of the 2 s in which every playlist ends (``trioflix.live.hls.writer.ENDLIST_DEADLINE_S``):
 # the rest is for ending the playlists.
 TRACK_FLUSH_S: Final = 1.0
@@ -73,7 +70,7 @@ async def serve_tracks(session: HLSSession) -> None:
                 if track is not None and id(track) not in serving:
                     serving.add(id(track))
                     nursery.start_soon(_pass_through, session, track_id, track, serving)
-            await trio.sleep(TRACK_POLL_S)
+            await stream.wait_for_new_track()
 
 
 async def _rendition(session: HLSSession, name: str, track: LiveStream) -> Rendition:
