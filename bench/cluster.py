@@ -1,6 +1,6 @@
 """Cluster benchmark: one channel's viewers on one host, against origin + two edges.
 
-    nox -s bench -- cluster            # full run, about 10 minutes
+    nox -s bench -- cluster            # full run, about 17 minutes
     nox -s bench -- cluster --quick    # smoke run, about 3 minutes
     python -m bench.cluster --help     # from the repository root, in .venv
 
@@ -17,12 +17,17 @@ played in a loop) to its origin:
   viewers play over RTMP: the like-for-like comparison is trioflix over RTMP.
 
 Each configuration spreads an audience over the hosts: one publisher and two viewers
-on the origin (the reference for the origin's cost with edges), all viewers on the
-origin, the same number spread over the origin and both edges, and spread over the
-two edges alone. Configurations take turns, the systems alternating within each, so
-the noise of a shared machine falls on all of them, and the whole sequence is run
-:attr:`Plan.rounds` times; the report gives each figure's median over the rounds,
-and for the goals the ratio of every round. Per configuration:
+on the origin (the reference for the origin's cost with edges), one viewer on each
+edge and none on the origin (the origin serving two edges' pulls, the machine as
+lightly loaded as in the reference), all viewers on the origin, the same number spread
+over the origin and both edges, and spread over the two edges alone. The two light
+configurations are measured over a longer window (their CPU is a few hundredths of a
+core, which a 10 s window of 10 ms ticks reads to a few percent only), and before a
+configuration with no edge viewers every trioflix edge has closed its pull (the
+origin's ``trioflix_internal_pulls`` is 0). Configurations take turns, the systems
+alternating within each, so the noise of a shared machine falls on all of them, and
+the whole sequence is run :attr:`Plan.rounds` times; the report gives each figure's
+median over the rounds, and for the goals the ratio of every round. Per configuration:
 
 - CPU (``utime + stime`` of each server's process tree over a window after ramp-up):
   the origin's, all hosts', per viewer-second; redis-server and PostgreSQL apart;
@@ -56,6 +61,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import trio
 
 from bench import live
@@ -76,7 +82,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 HOST = live.HOST
-RUN_BUDGET_S = 20 * 60  # the full run takes ~10 min; past this something is stuck
+ROUND_BUDGET_S = 15 * 60  # a full round takes ~8 min; past this something is stuck
+SET_UP_BUDGET_S = 5 * 60  # servers, publishers, the sample
+PULLS_CLOSED_WAIT_S = 30.0  # an edge closes an unwatched pull after 10 s
 LIVE_WAIT_S = 15.0  # publisher start (or an edge's first viewer) to a keyframe
 PROBE_TIMEOUT_S = 3.0  # a live stream's start-up cache hands out a keyframe at once
 WARMUP_S = 3.0  # after the last viewer connected: GOP bursts and handshakes are over
@@ -92,13 +100,18 @@ PEER = re.compile(r"\d+\.\d+\.\d+\.\d+:\d+")  # a client's address in a log mess
 class Plan:
     viewers: int  # the audience of the big configurations
     window_s: float
+    light_window_s: float  # for the configurations of a few viewers (Configuration.light)
     ramp_s: float  # viewers connect spread over this
     rounds: int
 
 
 # 300 viewers joining over 6 s: each gets a start-up GOP of up to 2 s at once.
-FULL = Plan(viewers=300, window_s=10.0, ramp_s=6.0, rounds=2)
-QUICK = Plan(viewers=30, window_s=5.0, ramp_s=1.0, rounds=1)
+FULL = Plan(viewers=300, window_s=10.0, light_window_s=30.0, ramp_s=6.0, rounds=2)
+QUICK = Plan(viewers=30, window_s=5.0, light_window_s=5.0, ramp_s=1.0, rounds=1)
+
+
+def run_budget_s(plan: Plan) -> float:
+    return SET_UP_BUDGET_S + plan.rounds * ROUND_BUDGET_S
 
 
 @dataclass(frozen=True)
@@ -106,14 +119,25 @@ class Configuration:
     name: str
     placement: tuple[int, int, int]  # viewers on the origin, edge 1, edge 2
 
+    @property
+    def light(self) -> bool:
+        """A few viewers: the origin's cost, measured over the plan's longer window."""
+        return sum(self.placement) <= 2
+
+
+REFERENCE = "1 publisher + 2 viewers"
+TWO_EDGES = "2 edges, a viewer each"
+EDGES_ONLY = "2 edges only"
+
 
 def configurations(plan: Plan) -> list[Configuration]:
     n = plan.viewers
     return [
-        Configuration("1 publisher + 2 viewers", (2, 0, 0)),
+        Configuration(REFERENCE, (2, 0, 0)),
+        Configuration(TWO_EDGES, (0, 1, 1)),
         Configuration("one host", (n, 0, 0)),
         Configuration("origin + 2 edges", (n // 3, n // 3, n - 2 * (n // 3))),
-        Configuration("2 edges only", (0, n // 2, n - n // 2)),
+        Configuration(EDGES_ONLY, (0, n // 2, n - n // 2)),
     ]
 
 
@@ -138,6 +162,23 @@ class System:
     hosts: list[Endpoint]
     services: tuple[int, ...] = ()  # shared processes (Redis, PostgreSQL), CPU apart
     sent_at: dict[tuple[int, int], float] = field(default_factory=dict)
+    metrics_url: str | None = None  # the trioflix origin's /metrics
+
+
+async def wait_pulls_closed(system: System) -> None:
+    """Wait until no edge pulls from the origin (trioflix; nginx-rtmp has no such figure)."""
+    if system.metrics_url is None:
+        return
+    gauge = re.compile(rb"^trioflix_internal_pulls (\S+)$", re.MULTILINE)
+    async with httpx.AsyncClient() as client:
+        with trio.move_on_after(PULLS_CLOSED_WAIT_S) as waited:
+            while True:
+                found = gauge.search((await client.get(system.metrics_url)).content)
+                if found is not None and float(found.group(1)) == 0:
+                    return
+                await trio.sleep(0.5)
+    if waited.cancelled_caught:
+        raise RuntimeError(f"the edges still pull after {PULLS_CLOSED_WAIT_S:.0f} s")
 
 
 # --- measuring ---------------------------------------------------------------------------
@@ -233,7 +274,8 @@ async def measure(
     for pid in (*pids, *system.services):
         reset_peak_rss(pid)
     start_at = time.monotonic() + live.VIEWER_PROCESS_START_S
-    window = (start_at + plan.ramp_s + WARMUP_S, start_at + plan.ramp_s + WARMUP_S + plan.window_s)
+    window_s = plan.light_window_s if config.light else plan.window_s
+    window = (start_at + plan.ramp_s + WARMUP_S, start_at + plan.ramp_s + WARMUP_S + window_s)
     stop_at = window[1] + 0.3
     outputs: list[tuple[int, dict[str, Any]]] = []
     # One viewer per host that has any in this process: the delay probes.
@@ -288,7 +330,7 @@ async def measure(
         per_host[i].append(result)
     results = [r for host in per_host for r in host]
     viewers = sum(config.placement)
-    rates = [r.window_bytes * 8 / plan.window_s for r in results]
+    rates = [r.window_bytes * 8 / window_s for r in results]
     # Delays of the tags sent inside the window, when every probe was connected.
     sent = {
         video[k]: t for k, t in system.sent_at.items() if k in video and window[0] <= t < window[1]
@@ -362,7 +404,9 @@ async def run(
     sample = await live.make_sample(cache_dir)
     source_bps = sample.stat().st_size * 8 / live.SAMPLE_SECONDS
     tags = await trio.to_thread.run_sync(read_media_tags, sample)
-    tags = looped(tags, live.SAMPLE_SECONDS * 1000, math.ceil(RUN_BUDGET_S / live.SAMPLE_SECONDS))
+    tags = looped(
+        tags, live.SAMPLE_SECONDS * 1000, math.ceil(run_budget_s(plan) / live.SAMPLE_SECONDS)
+    )
     video = {(t.tag_type, t.timestamp_ms): t.data for t in tags if t.tag_type == flv.TagType.VIDEO}
     configs = configurations(plan)
     async with AsyncExitStack() as stack:
@@ -389,6 +433,7 @@ async def run(
                 for pid, h in zip(pids[:3], hosts, strict=True)
             ],
             services.pids,
+            metrics_url=f"http://{HOST}:{origin.http_port}/metrics",
         )
         rtmp_viewers = System(
             "trioflix RTMP",
@@ -398,6 +443,7 @@ async def run(
             ],
             services.pids,
             flv_viewers.sent_at,  # one publisher
+            flv_viewers.metrics_url,
         )
         peer = System(
             "nginx-rtmp RTMP",
@@ -427,6 +473,8 @@ async def run(
             for config in configs:
                 for system in order:
                     print(f"round {number + 1}, {config.name}: {system.name}", file=sys.stderr)
+                    if config.placement[1:] == (0, 0):
+                        await wait_pulls_closed(system)
                     figures = await measure(system, config, plan, source_bps, video)
                     results.append({"round": number + 1, **figures})
                 order = order[::-1]
@@ -513,17 +561,19 @@ def render(report: dict[str, Any]) -> str:
             )
     lines += ["", "Goals (per round, then the median):", ""]
     for system in SYSTEMS:
-        base, one, three, edges = (runs[(system, name)] for name in names)
-        origin = [e["origin_cores"] / b["origin_cores"] for b, e in zip(base, edges, strict=True)]
+        base, two, one, three, edges = (runs[(system, name)] for name in names)
+        origin = [e["origin_cores"] / b["origin_cores"] for b, e in zip(base, two, strict=True)]
+        loaded = [e["origin_cores"] / b["origin_cores"] for b, e in zip(base, edges, strict=True)]
         total = [
             t["cpu_ms_per_viewer_s"] / o["cpu_ms_per_viewer_s"]
             for o, t in zip(one, three, strict=True)
         ]
         hop_p99 = [h["p99"] for r in three for h in r["hop_ms"].values() if h["p99"] is not None]
         lines.append(
-            f"- {system}: origin CPU with two edges (edges only) / one publisher + 2 viewers"
+            f"- {system}: origin CPU with two edges (a viewer each) / one publisher + 2 viewers"
             f" {', '.join(f'{x:.2f}' for x in origin)}, median {statistics.median(origin):.2f}"
-            f" (goal <= {ORIGIN_GOAL:.2f}); edge hop p99 per edge and round"
+            f" (goal <= {ORIGIN_GOAL:.2f}), with the edges' whole audience (edges only)"
+            f" {', '.join(f'{x:.2f}' for x in loaded)}; edge hop p99 per edge and round"
             f" {', '.join(f'{p:.1f}' for p in hop_p99) or '-'} ms (goal < {HOP_GOAL_MS:.0f});"
             " CPU per viewer-second, origin + 2 edges / one host"
             f" {', '.join(f'{x:.2f}' for x in total)}, median {statistics.median(total):.2f}"
@@ -595,7 +645,7 @@ async def _bounded(
     meta: dict[str, Any],
     edge_read_interval_ms: int | None,
 ) -> Any:
-    with trio.fail_after(RUN_BUDGET_S):
+    with trio.fail_after(run_budget_s(plan)):
         return await run(plan, workdir, cache_dir, meta, edge_read_interval_ms)
 
 
