@@ -3,6 +3,7 @@ watch the ingest health, end the stream."""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -13,7 +14,7 @@ from tests.trioflix.live_hls.helpers import start_publisher, wait_live
 from trioflix.media.library import create_video, set_failed, set_progress
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser
+    from playwright.sync_api import Browser, Route
 
     from tests.browser.helpers import Screenshots
     from tests.conftest import Server
@@ -163,6 +164,52 @@ async def test_recordings_and_uploads_are_listed_apart_with_their_state(server: 
         assert failed.locator(".state-badge").text_content() == "failed"
         assert "no video stream" in (failed.text_content() or "")
         assert uploads.locator(".video-item").count() == 1
+        assert log.errors == []
+        context.close()
+
+    await in_browser(scenario)
+
+
+# The studio reloads its lists every 5 s (studio_videos.js, VIDEOS_POLL_MS).
+NEXT_LOAD_WITHIN_S = 15.0
+
+
+async def test_an_edit_form_opened_while_the_lists_load_stays_open(server: Server) -> None:
+    token, user = await server.register("erin")
+    video = await create_video(
+        server.app.trioflix.db, user_id=user["id"], title="Picnic", description="", origin="upload"
+    )
+
+    def scenario(browser: Browser) -> None:
+        context = new_context(browser, server.url, login=(token, user))
+        page = context.new_page()
+        log = PageLog()
+        log.attach(page)
+        page.goto("/studio")
+        item = page.locator(f".video-item[data-video='{video}']")
+        item.wait_for()
+        # Hold the next reload of the lists, open the form, then let the reload answer.
+        held: list[Route] = []
+
+        def hold(route: Route) -> None:
+            held.append(route)
+
+        page.route(lambda url: "/api/videos?mine=1" in url, hold)
+        deadline = time.monotonic() + NEXT_LOAD_WITHIN_S
+        while not held:
+            assert time.monotonic() < deadline, "the studio did not reload its lists"
+            page.wait_for_timeout(100)
+        item.get_by_role("button", name="Edit").click()
+        form = item.get_by_role("form")
+        form.get_by_label("Title").fill("Picnic by the lake")
+        with page.expect_request_finished(lambda request: "/api/videos?mine=1" in request.url):
+            held[0].continue_()
+        page.wait_for_timeout(300)  # the answer drawn, were it drawn
+        assert form.is_visible(), "the reload redrew the list under the open form"
+        assert form.get_by_label("Title").input_value() == "Picnic by the lake"
+        page.unroute_all()
+        form.get_by_role("button", name="Save").click()
+        item.locator(".video-title", has_text="Picnic by the lake").wait_for()  # saved, redrawn
         assert log.errors == []
         context.close()
 

@@ -143,14 +143,20 @@ async function loadVideos() {
         api("/api/upload/unfinished"),
       ]);
       busy = videos.some(busyVideo);
-      for (const list of VIDEO_LISTS) {
-        const mine = videos.filter((video) => (video.origin === "live") === list.live);
-        const items = mine.map(videoItem);
-        if (!list.live) items.unshift(...uploads.map(unfinishedItem));
-        $(list.id).replaceChildren(...(items.length ? items : [el("li", { class: "muted" }, list.empty)]));
+      // An edit form opened while the lists were on their way stays open: the next
+      // load after it closes redraws them.
+      if (!editing) {
+        for (const list of VIDEO_LISTS) {
+          const mine = videos.filter((video) => (video.origin === "live") === list.live);
+          const items = mine.map(videoItem);
+          if (!list.live) items.unshift(...uploads.map(unfinishedItem));
+          $(list.id).replaceChildren(...(items.length ? items : [el("li", { class: "muted" }, list.empty)]));
+        }
       }
     } catch (error) {
-      for (const list of VIDEO_LISTS) $(list.id).replaceChildren(el("li", { class: "form-error" }, error.message));
+      if (!editing) {
+        for (const list of VIDEO_LISTS) $(list.id).replaceChildren(el("li", { class: "form-error" }, error.message));
+      }
     }
   }
   timer = setTimeout(loadVideos, busy ? VIDEOS_POLL_MS / 2 : VIDEOS_POLL_MS);
