@@ -85,6 +85,7 @@ HOST = live.HOST
 ROUND_BUDGET_S = 15 * 60  # a full round takes ~8 min; past this something is stuck
 SET_UP_BUDGET_S = 5 * 60  # servers, publishers, the sample
 PULLS_CLOSED_WAIT_S = 30.0  # an edge closes an unwatched pull after 10 s
+PULLS_GAUGE = re.compile(rb"^trioflix_internal_pulls (\S+)$", re.MULTILINE)  # in /metrics
 LIVE_WAIT_S = 15.0  # publisher start (or an edge's first viewer) to a keyframe
 PROBE_TIMEOUT_S = 3.0  # a live stream's start-up cache hands out a keyframe at once
 WARMUP_S = 3.0  # after the last viewer connected: GOP bursts and handshakes are over
@@ -169,16 +170,14 @@ async def wait_pulls_closed(system: System) -> None:
     """Wait until no edge pulls from the origin (trioflix; nginx-rtmp has no such figure)."""
     if system.metrics_url is None:
         return
-    gauge = re.compile(rb"^trioflix_internal_pulls (\S+)$", re.MULTILINE)
     async with httpx.AsyncClient() as client:
-        with trio.move_on_after(PULLS_CLOSED_WAIT_S) as waited:
+        with trio.move_on_after(PULLS_CLOSED_WAIT_S):
             while True:
-                found = gauge.search((await client.get(system.metrics_url)).content)
+                found = PULLS_GAUGE.search((await client.get(system.metrics_url)).content)
                 if found is not None and float(found.group(1)) == 0:
                     return
                 await trio.sleep(0.5)
-    if waited.cancelled_caught:
-        raise RuntimeError(f"the edges still pull after {PULLS_CLOSED_WAIT_S:.0f} s")
+    raise RuntimeError(f"the edges still pull after {PULLS_CLOSED_WAIT_S:.0f} s")
 
 
 # --- measuring ---------------------------------------------------------------------------
