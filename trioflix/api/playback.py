@@ -29,7 +29,7 @@ from trioflix.live.channel.packets import flv_bytes, flv_stream_header
 from trioflix.live.channel.tracks import TrackNotFound, requested_track
 from trioflix.live.channel.viewer_lifecycle import watching
 from trioflix.live.edge.pull import PULL_TOKEN_HEADER, session_headers
-from trioflix.live.edge.pull_source import pullable, serving_pull
+from trioflix.live.edge.pull_source import pullable, serving_pull, still_pullable
 from trioflix.state import state
 
 if TYPE_CHECKING:
@@ -143,7 +143,7 @@ async def internal_pull(channel: str) -> Response:
     if live is None:
         raise _not_live(channel)
     response = Response(
-        _pull_body(live, app_state.metrics, lambda: pullable(registry, channel) is live),
+        _pull_body(live, app_state.metrics, lambda: still_pullable(registry, live)),
         content_type="video/x-flv",
         headers={"Cache-Control": "no-cache", **session_headers(live)},
     )

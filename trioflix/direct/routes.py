@@ -45,7 +45,7 @@ from trioflix.live.channel.packets import flv_bytes, flv_stream_header
 from trioflix.live.channel.tracks import TrackNotFound, requested_track
 from trioflix.live.channel.viewer_lifecycle import watching
 from trioflix.live.edge.pull import PULL_TOKEN_HEADER, session_headers
-from trioflix.live.edge.pull_source import pullable, serving_pull
+from trioflix.live.edge.pull_source import end_when_not_pullable, pullable, serving_pull
 from trioflix.logs import new_request_id
 
 if TYPE_CHECKING:
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
     from trioflix.direct.front import DirectRoute, Head
     from trioflix.direct.ll_hls import LLTarget
+    from trioflix.live.channel.fanout import Subscriber
     from trioflix.live.channel.stream import LiveStream
     from trioflix.state import AppState
 
@@ -208,22 +209,8 @@ class DirectRoutes:
             subscriber.on_too_slow = scope.cancel
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_cancel_at_eof, stream, scope)
-                socket = stream.socket
-                await send_all(socket, response_head + flv_stream_header())
-
-                def write(data: bytes) -> int:
-                    # The socket is non-blocking (trio's); closed, fileno() is -1: EBADF.
-                    return os.write(socket.fileno(), data)
-
-                # While this task is idle, the publisher's task writes to the socket
-                # itself; this task sends only what such a write could not.
-                subscriber.attach_writer(write)
-                while data := await subscriber.next_bytes():
-                    await send_all(socket, data)
-                    live.count_sent(len(data))
-                    # Not kept while idle: this may be the whole primed GOP, and the
-                    # task may now stay idle for as long as the viewer watches.
-                    del data
+                await send_all(stream.socket, response_head + flv_stream_header())
+                await _send_written_directly(live, stream, subscriber)
                 nursery.cancel_scope.cancel()
 
     async def _internal_pull(self, live: LiveStream, stream: trio.SocketStream, head: Head) -> None:
@@ -248,7 +235,6 @@ class DirectRoutes:
             request_id,
             self._client(stream, head),
         )
-        registry = self.state.registry
         with (
             self._tracked() as scope,
             serving_pull(live, self.state.metrics) as subscriber,
@@ -258,16 +244,11 @@ class DirectRoutes:
             subscriber.on_too_slow = scope.cancel
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_cancel_at_eof, stream, scope)
-                socket = stream.socket
-                await send_all(socket, response_head + flv_stream_header())
                 # Until this host stops serving the channel to the site (its origin
                 # lease lapsed): the edge then follows the lease, or ends its relay.
-                while pullable(registry, live.channel) is live and (
-                    batch := await subscriber.next_batch()
-                ):
-                    data = flv_bytes(batch)
-                    await send_all(socket, data)
-                    live.count_sent(len(data))
+                nursery.start_soon(end_when_not_pullable, self.state.registry, live, scope)
+                await send_all(stream.socket, response_head + flv_stream_header())
+                await _send_written_directly(live, stream, subscriber)
                 nursery.cancel_scope.cancel()
 
     async def _goodbye(self, ws: DirectWebsocket, scope: trio.CancelScope) -> None:
@@ -343,6 +324,30 @@ async def _discard_messages(ws: DirectWebsocket, scope: trio.CancelScope) -> Non
     with scope:
         while True:
             await ws.receive()
+
+
+async def _send_written_directly(
+    live: LiveStream, stream: trio.SocketStream, subscriber: Subscriber
+) -> None:
+    """Send ``subscriber``'s media (an HTTP-FLV viewer's, an edge's pull) until it ends.
+
+    While this task is idle, the publisher's task writes to the socket itself, once
+    per read for all such subscribers (:class:`~trioflix.live.channel.fanout.Audience`);
+    this task sends only what such a write could not.
+    """
+    socket = stream.socket
+
+    def write(data: bytes) -> int:
+        # The socket is non-blocking (trio's); closed, fileno() is -1: EBADF.
+        return os.write(socket.fileno(), data)
+
+    subscriber.attach_writer(write)
+    while data := await subscriber.next_bytes():
+        await send_all(socket, data)
+        live.count_sent(len(data))
+        # Not kept while idle: this may be the whole primed GOP, and the task may now
+        # stay idle for as long as the viewer watches.
+        del data
 
 
 async def _cancel_at_eof(stream: trio.SocketStream, scope: trio.CancelScope) -> None:

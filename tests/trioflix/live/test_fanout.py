@@ -68,6 +68,39 @@ async def test_next_batch_waits_for_a_packet() -> None:
     assert len(got) == 1
 
 
+async def test_a_nudge_is_answered_once_the_queue_is_drained_and_only_once() -> None:
+    sub = Subscriber(Transport.INTERNAL)
+    sub.offer(frame(0, key=True))
+    sub.nudge()
+    with trio.fail_after(5):
+        assert len(await sub.next_batch_or_nudge() or []) == 1  # packets first
+        assert await sub.next_batch_or_nudge() is None
+        sub.offer(frame(33))
+        assert len(await sub.next_batch_or_nudge() or []) == 1  # the nudge was used up
+        sub.close("publisher gone")
+        assert await sub.next_batch_or_nudge() == []  # closed wins over a nudge
+    sub.nudge()
+    assert await sub.next_batch_or_nudge() == []
+
+
+async def test_next_batch_ignores_nudges() -> None:
+    sub = Subscriber(Transport.INTERNAL)
+    got: list[Packet] = []
+
+    async def reader() -> None:
+        got.extend(await sub.next_batch())
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(reader)
+            await trio.testing.wait_all_tasks_blocked()
+            sub.nudge()
+            await trio.testing.wait_all_tasks_blocked()
+            assert got == []  # still waiting
+            sub.offer(frame(0, key=True))
+    assert len(got) == 1
+
+
 def test_slow_viewer_skips_to_next_keyframe_and_memory_stays_bounded() -> None:
     sub = Subscriber(Transport.HTTP_FLV, max_bytes=10_000)
     sub.offer(config())

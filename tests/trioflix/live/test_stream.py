@@ -6,7 +6,7 @@ import trio
 import trio.testing
 
 from trioflix.live.channel.fanout import Transport
-from trioflix.live.channel.packets import Kind
+from trioflix.live.channel.packets import Kind, Packet
 from trioflix.live.channel.stream import RATE_STEP_S, RATE_WINDOW_S, IngestStats, LiveStream
 
 # SPS and PPS from libx264 (640x360, High profile, level 3.0) in an AVCDecoderConfigurationRecord.
@@ -147,6 +147,27 @@ def test_viewers_go_on_publisher_drop_session_consumers_stay() -> None:
     assert consumer.closed_reason == "publisher gone"
 
 
+async def test_a_publisher_drop_wakes_a_waiting_session_consumer_with_nothing_queued() -> None:
+    """The HLS writer learns of a drop from this, not from a timer per batch."""
+    stream = make_stream()
+    consumer = stream.subscribe_session()
+    stream.publish(Kind.VIDEO, 0, key())
+    woken: list[list[Packet] | None] = []
+
+    async def consume() -> None:
+        woken.append(await consumer.next_batch_or_nudge())
+        woken.append(await consumer.next_batch_or_nudge())
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(consume)
+            await trio.testing.wait_all_tasks_blocked()
+            assert len(woken) == 1  # the keyframe; then it waits
+            stream.disconnect_viewers("publisher stopped")
+    assert woken[1] is None
+    assert consumer.closed_reason is None  # still there for a reconnect
+
+
 async def test_a_viewer_of_an_ended_session_sees_the_end_at_once() -> None:
     """A viewer looked the stream up just before it ended (an edge relay that closed)."""
     stream = make_stream()
@@ -268,6 +289,51 @@ async def test_flush_writes_idle_direct_viewers_once_and_wakes_only_the_others()
             assert sent == [primed] and batches == [2, 2]
             assert [p.timestamp for p in consumer._queue][-2:] == [33, 40]
             stream.end("done")
+
+
+async def test_a_session_consumer_with_a_writer_is_written_at_flush_and_rides_out_a_drop() -> None:
+    """An edge's pull: written to by the publisher's task like an idle HTTP-FLV viewer,
+    kept (not closed) when the publisher drops, closed when the session ends."""
+    stream = make_stream()
+    stream.publish(Kind.VIDEO, 0, AVC_CONFIG)
+    stream.publish(Kind.VIDEO, 0, key())
+    pull = stream.subscribe_session()
+    writes: list[bytes] = []
+
+    def write(data: bytes) -> int:
+        writes.append(data)
+        return len(data)
+
+    pull.attach_writer(write)
+    sent: list[bytes] = []
+
+    async def pull_task() -> None:
+        while data := await pull.next_bytes():
+            sent.append(data)
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(pull_task)
+            await trio.testing.wait_all_tasks_blocked()
+            assert len(sent) == 1  # the primed headers and GOP, through the task
+            first = stream.publish(Kind.VIDEO, 33, delta())
+            assert first is not None and not pull._wakeup.is_set()
+            stream.flush()
+            assert writes == [first.flv_tag]
+            assert stream.viewers == 0  # the edge counts its viewers, not the origin
+
+            stream.disconnect_viewers("publisher stopped")
+            await trio.testing.wait_all_tasks_blocked()
+            assert pull.closed_reason is None
+            stream.new_publisher()  # the encoder is back within the grace window
+            again = stream.publish(Kind.VIDEO, 0, key())
+            stream.flush()
+            assert again is not None and writes[-1] == again.flv_tag
+            assert len(sent) == 1  # its task slept throughout
+
+            stream.end("publisher gone")
+    assert pull.closed_reason == "publisher gone"
+    assert not stream._session_subscribers
 
 
 def test_ingest_rates_come_from_a_few_entries_per_second_not_one_per_message() -> None:

@@ -108,6 +108,7 @@ class Subscriber:
         self._write: Callable[[bytes], int] | None = None
         self._pending = b""  # what a direct write left unsent: the task sends it first
         self._broken = False  # the writer failed: the peer is gone, nothing more to send
+        self._nudged = False  # see nudge()
 
     @property
     def queued_bytes(self) -> int:
@@ -160,6 +161,28 @@ class Subscriber:
         while not self._queue and self.closed_reason is None:
             self._wakeup = trio.Event()
             await self._wakeup.wait()
+        return self.batch_nowait()
+
+    def nudge(self) -> None:
+        """Wake :meth:`next_batch_or_nudge` without a packet: the publisher left, and a
+        session consumer has something to look at (the stream stays open through the
+        grace window)."""
+        self._nudged = True
+        self._wakeup.set()
+
+    async def next_batch_or_nudge(self) -> list[Packet] | None:
+        """:meth:`next_batch`, or ``None`` once the queue is drained after a :meth:`nudge`.
+
+        A consumer that must notice the publisher leaving waits here instead of polling
+        with a timeout: a deadline per batch is a cancel scope entered and left for
+        every read of the stream.
+        """
+        while not self._queue and self.closed_reason is None and not self._nudged:
+            self._wakeup = trio.Event()
+            await self._wakeup.wait()
+        if self._nudged and not self._queue and self.closed_reason is None:
+            self._nudged = False
+            return None
         return self.batch_nowait()
 
     def batch_nowait(self) -> list[Packet]:

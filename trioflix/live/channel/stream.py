@@ -154,7 +154,11 @@ class LiveStream:
         self._awaiting_keyframe = True  # this publisher has sent no keyframe yet
         self._audience = Audience()  # viewers: gone when the publisher drops
         self._subscribers = self._audience.members
-        self._session_subscribers: set[Subscriber] = set()  # HLS, recording: whole session
+        # The session's consumers (HLS, recording, edge pulls): they stay for a reconnect.
+        # An audience too, so that one with a writer (an edge's pull) is written to at
+        # flush like an HTTP-FLV viewer, not woken for every read.
+        self._session_audience = Audience()
+        self._session_subscribers = self._session_audience.members
         self._external_viewers: dict[str, int] = {}  # counted elsewhere (HLS playback sessions)
         self.ended_reason: str | None = None  # set by end()
         self.generation = 0
@@ -365,12 +369,12 @@ class LiveStream:
         return packet
 
     def flush(self) -> None:
-        """Write what is queued for every direct-idle viewer, one write each.
+        """Write what is queued for every direct-idle viewer and edge pull, one write each.
 
         The publisher's task calls this once per socket read, after publishing all
         of it (:meth:`Audience.flush`). Never raises, never blocks.
         """
-        sent = self._audience.flush()
+        sent = self._audience.flush() + self._session_audience.flush()
         if sent:
             self.count_sent(sent)
         for child in self._tracks.values():
@@ -391,13 +395,7 @@ class LiveStream:
         return tuple(self._gop)
 
     def _fan_out(self, packet: Packet) -> None:
-        self.dropped += self._audience.offer(packet)
-        subscribers = self._session_subscribers
-        for subscriber in tuple(subscribers):
-            subscriber.offer(packet)
-            if subscriber.closed_reason is not None:
-                subscribers.discard(subscriber)
-                self.dropped += subscriber.dropped
+        self.dropped += self._audience.offer(packet) + self._session_audience.offer(packet)
 
     def _describe_video(self, payload: bytes) -> None:
         try:
@@ -468,9 +466,11 @@ class LiveStream:
         return subscriber
 
     def subscribe_session(self, *, max_bytes: int = DEFAULT_QUEUE_BYTES) -> Subscriber:
-        """A consumer for the whole session (HLS writer, recorder): it stays subscribed
-        across publisher reconnects and is closed only when the session ends.
-        Packets of a new publisher carry a new ``generation``."""
+        """A consumer for the whole session (HLS writer, recorder, an edge's pull): it
+        stays subscribed across publisher reconnects and is closed only when the session
+        ends. Packets of a new publisher carry a new ``generation``. One that attaches a
+        writer (:meth:`Subscriber.attach_writer`) is written to at :meth:`flush` while
+        its task is idle, as a viewer is."""
         subscriber = Subscriber(Transport.INTERNAL, max_bytes=max_bytes)
         if self.ended_reason is not None:
             # A session worker that starts after a very short session ended must not wait
@@ -480,14 +480,14 @@ class LiveStream:
         for packet in (self.metadata, self.video_config, self.audio_config, *self._gop):
             if packet is not None:
                 subscriber.offer(packet)
-        self._session_subscribers.add(subscriber)
+        self._session_audience.add(subscriber)
         return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         if subscriber in self._subscribers or subscriber in self._session_subscribers:
             self._channel_stream.dropped += subscriber.dropped
         self._audience.remove(subscriber)
-        self._session_subscribers.discard(subscriber)
+        self._session_audience.remove(subscriber)
 
     def count_sent(self, size: int) -> None:
         """A viewer wrote ``size`` bytes (for metrics; a track's count as the channel's)."""
@@ -499,9 +499,12 @@ class LiveStream:
         return self.dropped + sum(s.dropped for s in self._viewer_subscribers())
 
     def disconnect_viewers(self, reason: str) -> None:
-        """The publisher is gone: viewers drain what is queued and finish."""
+        """The publisher is gone: viewers drain what is queued and finish; the session's
+        consumers, which stay for a reconnect, are nudged."""
         for subscriber in tuple(self._subscribers):
             subscriber.close(reason)
+        for subscriber in self._session_subscribers:
+            subscriber.nudge()
         self._audience.clear()
         for child in self._children():
             child.disconnect_viewers(reason)
@@ -510,9 +513,9 @@ class LiveStream:
         """The session is over: every viewer and session consumer finishes."""
         self.ended_reason = self.ended_reason or reason
         self.disconnect_viewers(reason)
-        for subscriber in self._session_subscribers:
+        for subscriber in tuple(self._session_subscribers):
             subscriber.close(reason)
-        self._session_subscribers.clear()
+        self._session_audience.clear()
         self._end_tracks(reason)
         for child in self._renditions.values():
             child.end(reason)

@@ -85,9 +85,6 @@ logger = logging.getLogger(__name__)
 SOURCE: Final = "source"
 # The promise (docs/hls.md): every playlist ends within 2 s of the publisher stopping.
 ENDLIST_DEADLINE_S: Final = 2.0
-# An idle writer looks this often whether the publisher is gone; 4 checks fit in the
-# ENDLIST deadline with room for the writes.
-IDLE_CHECK_S: Final = 0.25
 # Players finishing the last segments of an ended session; then the directory goes.
 LINGER_S: Final = 60.0
 # 32 MiB is ~40 s of a 6 Mbit/s stream: a slow disk is ridden out, not skipped over
@@ -449,10 +446,8 @@ class HLSSession:
     async def _consume(self, subscriber: Subscriber) -> None:
         registry = self.hub.registry
         while True:
-            batch: list[Packet] | None = None
-            with trio.move_on_after(IDLE_CHECK_S):
-                batch = await subscriber.next_batch()
-            if batch is None:
+            batch = await subscriber.next_batch_or_nudge()
+            if batch is None:  # the publisher left: in the grace window, or gone for good
                 if (
                     not self._paused
                     and registry is not None
