@@ -120,6 +120,15 @@ class PageLog:
         )
 
 
+def logged_page(context: BrowserContext, *, allow: tuple[str, ...] = ()) -> tuple[Page, PageLog]:
+    """A new page of ``context`` and the :class:`PageLog` watching it (``allow``: console
+    errors it expects, such as an API's 4xx)."""
+    page = context.new_page()
+    log = PageLog()
+    log.attach(page, allow=allow)
+    return page, log
+
+
 def new_context(
     browser: Browser, base_url: str, *, login: tuple[str, dict[str, Any]] | None = None
 ) -> BrowserContext:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tests.browser.helpers import ONE_BACKEND, PageLog, in_browser, new_context
+from tests.browser.helpers import ONE_BACKEND, in_browser, logged_page, new_context
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Request
@@ -25,9 +25,7 @@ async def test_sign_up_checks_the_rules_first_and_shows_the_servers_words(
 
     def scenario(browser: Browser) -> None:
         context = new_context(browser, server.url)
-        page = context.new_page()
-        log = PageLog()
-        log.attach(page, allow=EXPECTED_4XX)
+        page, log = logged_page(context, allow=EXPECTED_4XX)
         sent: list[str] = []
 
         def record(request: Request) -> None:
@@ -81,9 +79,7 @@ async def test_missing_pages_are_404_pages_and_channel_names_ignore_case(server:
 
     def scenario(browser: Browser) -> None:
         context = new_context(browser, server.url)
-        page = context.new_page()
-        log = PageLog()
-        log.attach(page, allow=EXPECTED_4XX)
+        page, log = logged_page(context, allow=EXPECTED_4XX)
         for path, heading in [
             ("/no/such/page", "Page not found"),
             ("/channel/Nobody", "Channel not found"),

@@ -14,13 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 import trio
 
-from tests.browser.helpers import (
-    ONE_BACKEND,
-    PageLog,
-    in_browser,
-    new_context,
-    wait_playing,
-)
+from tests.browser.helpers import ONE_BACKEND, in_browser, logged_page, new_context, wait_playing
 from tests.trioflix.live_hls.helpers import (
     go_live,
     parse_master_playlist,
@@ -67,9 +61,7 @@ async def test_hls_plays_and_quality_menu_switches_renditions(
 
     def scenario(browser: Browser) -> None:
         context = new_context(browser, server.url)
-        page = context.new_page()
-        log = PageLog()
-        log.attach(page)
+        page, log = logged_page(context)
         page.goto("/channel/alice")
         # The standard mode (LL-HLS, the default, offers the same ladder).
         page.get_by_label("Latency mode").select_option("hls")
@@ -110,9 +102,7 @@ async def test_low_latency_mode_plays_over_flv(
 
     def scenario(browser: Browser) -> float:
         context = new_context(browser, server.url)
-        page = context.new_page()
-        log = PageLog()
-        log.attach(page)
+        page, log = logged_page(context)
         page.goto("/channel/alice")
         page.get_by_label("Latency mode").select_option(mode)
         page.wait_for_function(
@@ -163,9 +153,7 @@ async def test_viewer_count_counts_this_viewer_once_over_hls_then_http_flv(
 
     def scenario(browser: Browser) -> None:
         context = new_context(browser, server.url)
-        page = context.new_page()
-        log = PageLog()
-        log.attach(page)
+        page, log = logged_page(context)
         page.goto("/channel/alice")
         wait_playing(page)
         assert page.locator(".player").get_attribute("data-engine") == "ll-hls"
@@ -224,9 +212,7 @@ async def test_offline_slate_then_playback_starts_by_itself(
 
     def scenario(browser: Browser) -> None:
         context = new_context(browser, server.url)
-        page = context.new_page()
-        log = PageLog()
-        log.attach(page)
+        page, log = logged_page(context)
         page.goto("/channel/alice")
         slate = page.locator(".slate")
         slate.get_by_text("alice is offline").wait_for()
@@ -280,9 +266,7 @@ async def test_a_player_that_loaded_before_the_ladder_gets_its_renditions(
 
     def scenario(browser: Browser) -> list[int]:
         context = new_context(browser, server.url)
-        page = context.new_page()
-        log = PageLog()
-        log.attach(page)
+        page, log = logged_page(context)
         masters: list[int] = []
 
         def early_master(route: Route) -> None:

@@ -13,8 +13,8 @@ import pytest
 
 from tests.browser.helpers import (
     ONE_BACKEND,
-    PageLog,
     in_browser,
+    logged_page,
     new_context,
     time_waits,
     wait_playing,
@@ -67,9 +67,7 @@ async def test_ll_hls_plays_a_minute_within_the_latency_goal_without_stalls(
 
     def scenario(browser: Browser) -> tuple[list[float], list[float], str]:
         context = new_context(browser, server.url)
-        page = context.new_page()
-        log = PageLog()
-        log.attach(page)
+        page, log = logged_page(context)
         page.goto("/channel/alice")
         wait_playing(page)
         player = page.locator(".player")
@@ -128,9 +126,7 @@ async def test_ll_hls_switches_ladder_rungs_and_plays_on(
 
     def scenario(browser: Browser) -> tuple[str, list[str], list[str], list[str]]:
         context = new_context(browser, server.url)
-        page = context.new_page()
-        log = PageLog()
-        log.attach(page)
+        page, log = logged_page(context)
         requested: list[str] = []
         page.on("request", lambda request: requested.append(request.url))
         page.goto("/channel/alice")

@@ -12,9 +12,9 @@ from tests.browser.helpers import (
     CONTROLS_SHOWN,
     ONE_BACKEND,
     PHONES,
-    PageLog,
     assert_controls_fit,
     in_browser,
+    logged_page,
     new_phone_context,
     tap_video,
     wait_playing,
@@ -56,9 +56,7 @@ async def test_phone_controls_fit_and_answer_touch(
     def scenario(browser: Browser) -> None:
         for size, viewport in PHONES.items():
             context = new_phone_context(browser, server.url, viewport)
-            page = context.new_page()
-            log = PageLog()
-            log.attach(page)
+            page, log = logged_page(context)
             page.add_init_script(STANDARD_HLS)  # the ladder is in the standard mode
             page.goto("/channel/alice")
             wait_playing(page)

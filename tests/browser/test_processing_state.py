@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.browser.helpers import ONE_BACKEND, PageLog, in_browser, new_context
+from tests.browser.helpers import ONE_BACKEND, in_browser, logged_page, new_context
 from trioflix.jobs.queue import enqueue
 from trioflix.media.library import create_video, set_progress, video_subject
 
@@ -43,9 +43,7 @@ async def test_the_studio_and_the_video_page_say_queued_with_the_jobs_ahead(
 
     def scenario(browser: Browser) -> None:
         context = new_context(browser, server.url, login=(token, user))
-        page = context.new_page()
-        log = PageLog()
-        log.attach(page)
+        page, log = logged_page(context)
         page.goto("/studio")
         queued = page.locator(f"#my-uploads .video-item[data-video='{waiting}']")
         queued.locator(".processing-state").wait_for()

@@ -11,7 +11,7 @@ import icalendar
 import pytest
 import trio
 
-from tests.browser.helpers import ONE_BACKEND, PageLog, in_browser, new_context
+from tests.browser.helpers import ONE_BACKEND, in_browser, logged_page, new_context
 from tests.trioflix.test_schedule import create, jpeg
 from trioflix.chat.announcements import announce_scheduled_start
 
@@ -51,9 +51,7 @@ async def test_a_week_made_in_the_studio_and_subscribed_to(
 
     def make_week(browser: Browser) -> str:
         context = new_context(browser, server.url, login=(token, user))
-        page = context.new_page()
-        log = PageLog()
-        log.attach(page)
+        page, log = logged_page(context)
         # A browser in another zone than the machine's (UTC): the form must take the
         # browser's, and the calendar must still hold the right moments.
         cdp = context.new_cdp_session(page)
@@ -149,9 +147,7 @@ async def test_a_week_made_in_the_studio_and_subscribed_to(
 
     def watch_countdown(browser: Browser) -> None:
         context = new_context(browser, server.url)
-        page = context.new_page()
-        log = PageLog()
-        log.attach(page)
+        page, log = logged_page(context)
         page.goto("/channel/erin")
         card = page.locator("#schedule-next")
         card.get_by_text("Surprise stream").wait_for()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 import trio
 
-from tests.browser.helpers import ONE_BACKEND, PageLog, in_browser, new_context
+from tests.browser.helpers import ONE_BACKEND, in_browser, logged_page, new_context
 from tests.trioflix.live_hls.helpers import start_publisher, wait_live
 from trioflix.media.library import create_video, set_failed, set_progress
 
@@ -46,9 +46,7 @@ async def test_register_create_key_go_live_and_stop_from_the_studio(
     def scenario(browser: Browser) -> None:
         context = new_context(browser, server.url)
         context.grant_permissions(["clipboard-read", "clipboard-write"])
-        page = context.new_page()
-        log = PageLog()
-        log.attach(page)
+        page, log = logged_page(context)
         page.on("dialog", lambda dialog: dialog.accept())
 
         # Not signed in: the studio sends you to sign in, and back afterwards.
@@ -147,9 +145,7 @@ async def test_recordings_and_uploads_are_listed_apart_with_their_state(server: 
 
     def scenario(browser: Browser) -> None:
         context = new_context(browser, server.url, login=(token, user))
-        page = context.new_page()
-        log = PageLog()
-        log.attach(page)
+        page, log = logged_page(context)
         page.goto("/studio")
         recordings = page.get_by_role("region", name="Recordings", exact=True)
         uploads = page.get_by_role("region", name="Uploads", exact=True)
@@ -182,9 +178,7 @@ async def test_an_edit_form_opened_while_the_lists_load_stays_open(server: Serve
 
     def scenario(browser: Browser) -> None:
         context = new_context(browser, server.url, login=(token, user))
-        page = context.new_page()
-        log = PageLog()
-        log.attach(page)
+        page, log = logged_page(context)
         page.goto("/studio")
         item = page.locator(f".video-item[data-video='{video}']")
         item.wait_for()

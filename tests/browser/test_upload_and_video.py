@@ -12,9 +12,9 @@ from tests.browser.helpers import (
     CONTROLS_SHOWN,
     ONE_BACKEND,
     PHONES,
-    PageLog,
     assert_controls_fit,
     in_browser,
+    logged_page,
     new_context,
     new_phone_context,
     tap_video,
@@ -76,9 +76,7 @@ async def test_dropped_uploads_become_playable_videos_with_seek_previews(
 
     def scenario(browser: Browser) -> None:
         context = new_context(browser, server.url, login=login)
-        page = context.new_page()
-        log = PageLog()
-        log.attach(page)
+        page, log = logged_page(context)
         page.goto("/upload")
         drop_files(page, [trip, short])
         for name in (trip.name, short.name):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import trio
 
-from tests.browser.helpers import ONE_BACKEND, PageLog, in_browser, new_context
+from tests.browser.helpers import ONE_BACKEND, in_browser, logged_page, new_context
 from tests.interop.media import make_sample
 from tests.trioflix.live_hls.helpers import start_publisher, wait_live
 from tests.trioflix.uploads.helpers import V, auth, create, make_video, metadata, patch
@@ -89,10 +89,8 @@ async def test_upload_with_details_edit_and_delete_from_the_pages(
 
     def scenario(browser: Browser) -> dict[str, Any]:
         context = new_context(browser, server.url, login=(token, user))
-        page = context.new_page()
-        log = PageLog()
         # The refused file's status stream ends with its failure; nothing else may complain.
-        log.attach(page)
+        page, log = logged_page(context)
         page.on("dialog", lambda dialog: dialog.accept())
 
         page.goto("/upload")
@@ -204,9 +202,7 @@ async def test_the_offline_slate_links_the_latest_recording(
 
     def scenario(browser: Browser) -> None:
         context = new_context(browser, server.url)
-        page = context.new_page()
-        log = PageLog()
-        log.attach(page)
+        page, log = logged_page(context)
         page.goto("/channel/bob")
         link = page.locator(".slate").get_by_role("link", name="Watch the latest recording")
         link.wait_for()

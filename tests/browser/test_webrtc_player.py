@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 import trio
 
-from tests.browser.helpers import ONE_BACKEND, PageLog, in_browser, new_context, wait_playing
+from tests.browser.helpers import ONE_BACKEND, in_browser, logged_page, new_context, wait_playing
 from tests.interop.media import Sample, make_sample
 from tests.interop.whep_client import encoders_opened
 from tests.trioflix.live_hls.helpers import go_live
@@ -53,9 +53,7 @@ async def test_the_channel_page_plays_over_webrtc_by_default(
 
     def scenario(browser: Browser) -> None:
         context = new_context(browser, server.url)
-        page = context.new_page()
-        log = PageLog()
-        log.attach(page)
+        page, log = logged_page(context)
         page.goto("/channel/alice")
         wait_playing(page, advance_s=2)
         player = page.locator(".player")
@@ -109,9 +107,7 @@ async def test_the_quality_menu_reconnects_at_the_chosen_rung(
 
     def scenario(browser: Browser) -> None:
         context = new_context(browser, server.url)
-        page = context.new_page()
-        log = PageLog()
-        log.attach(page)
+        page, log = logged_page(context)
 
         def settles_at(expected: tuple[int, int]) -> None:
             for _ in range(150):  # a session ends within a second of its DELETE

@@ -27,6 +27,7 @@ status is 1 if any target crashed.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import re
 import shutil
@@ -172,6 +173,12 @@ def main(argv: list[str]) -> int:
     unknown = sorted(set(targets) - set(harness.TARGETS))
     if unknown:
         parser.error(f"unknown targets {unknown}; choose from {list(harness.TARGETS)}")
+    if importlib.util.find_spec("atheris") is None:
+        # Every slice would exit at once, read as a crash with no execution.
+        parser.error(
+            f"atheris is not installed for {sys.executable}: run `nox -s fuzz`, or "
+            "`pip install -e '.[fuzz]'` into a virtualenv of its own"
+        )
     seconds = round(args.hours * 3600) if args.hours is not None else args.seconds
     jobs = max(1, min(args.jobs, len(targets)))
     for sub in ("logs", "artifacts"):

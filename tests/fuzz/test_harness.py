@@ -57,6 +57,16 @@ def test_the_repository_corpus_stays_small() -> None:
     assert {path.name for path in run.CORPUS.iterdir()} == set(harness.TARGETS)
 
 
+def test_the_runner_says_atheris_is_missing_instead_of_reporting_crashes(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(run.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(SystemExit) as exited:
+        run.main(["1", "amf0"])
+    assert exited.value.code == 2
+    assert "atheris is not installed" in capsys.readouterr().err
+
+
 def test_the_plan_shares_processes_round_robin() -> None:
     slices = run.plan(["a", "b", "c"], 3600, 2)  # 2400 CPU seconds per target
     assert [(s.target, s.round) for s in slices[:4]] == [("a", 0), ("b", 0), ("c", 0), ("a", 1)]
