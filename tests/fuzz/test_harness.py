@@ -8,6 +8,7 @@ fuzzing run starts from a sound corpus, and replays every crash found and fixed
 
 from __future__ import annotations
 
+import importlib.util
 from typing import TYPE_CHECKING
 
 import pytest
@@ -60,7 +61,7 @@ def test_the_repository_corpus_stays_small() -> None:
 def test_the_runner_says_atheris_is_missing_instead_of_reporting_crashes(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(run.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(SystemExit) as exited:
         run.main(["1", "amf0"])
     assert exited.value.code == 2
