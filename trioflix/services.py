@@ -152,8 +152,8 @@ def _ingesting(app_state: AppState) -> dict[str, dict[str, IngestFigure]]:
 
 def _live_viewers(app_state: AppState, channel: str) -> dict[str, int] | None:
     """``channel``'s viewers on the whole site, shaped for the chat's frames."""
-    live = app_state.registry.get(channel)
-    here = live.viewers_by_protocol() if live is not None else None
+    channels = app_state._channels
+    here = channels.viewers_here(channel) if channels is not None else None
     return live_viewer_counts(app_state.site.viewers(channel, here))
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from trioflix.config import ConfigError, Settings
+from trioflix.config import OPTIONS, ConfigError, Settings
 from trioflix.storage import LocalStorageConfig, S3StorageConfig
 
 
@@ -14,6 +14,18 @@ def test_defaults() -> None:
     assert settings.data_dir == Path("./trioflix-data")
     assert settings.database_url is None
     assert settings.sqlite_path == Path("./trioflix-data/trioflix.sqlite3")
+
+
+def test_the_readme_lists_every_setting() -> None:
+    """Its configuration table is where an operator looks for a variable."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| `")]
+    missing = [
+        option.env
+        for option in OPTIONS
+        if not any(f"`{option.env}`" in row and f"`{option.flag}`" in row for row in rows)
+    ]
+    assert missing == []
 
 
 def test_flags_override_environment() -> None:

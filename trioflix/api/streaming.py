@@ -97,8 +97,7 @@ def _viewers(channel: str) -> dict[str, int]:
     counts = dict.fromkeys(VIEWER_PROTOCOLS, 0)
     if app_state.settings.hls:
         counts[HLS_PROTOCOL] = 0
-    live = app_state.registry.get(channel)
-    here = live.viewers_by_protocol() if live is not None else None
+    here = app_state.channels.viewers_here(channel)
     counts.update(app_state.site.viewers(channel, here) or {})
     return {"total": sum(counts.values()), **counts}
 

@@ -40,6 +40,21 @@ class LiveChannels:
         """The channels relayed here from their origin now."""
         return self._relays.relayed() if self._relays is not None else []
 
+    def viewers_here(self, channel: str) -> dict[str, int] | None:
+        """The channel's viewers on this host by protocol, of its stream published here
+        and of its relay from another host (what this host's heartbeat tells the
+        others); ``None`` if it has neither."""
+        streams = [self._registry.get(channel)]
+        if self._relays is not None:
+            streams.append(self._relays.get_nowait(channel))
+        counts: dict[str, int] | None = None
+        for stream in streams:
+            if stream is not None:
+                counts = counts if counts is not None else {}
+                for protocol, count in stream.viewers_by_protocol().items():
+                    counts[protocol] = counts.get(protocol, 0) + count
+        return counts
+
     async def find(self, channel: str) -> LiveStream | None:
         """The channel's stream, relaying it from its origin if that is another host;
         ``None`` if no host serves it now."""
