@@ -223,8 +223,13 @@ class Play(Event):
 
     Attributes:
         stream_name: Name to play (a channel name for trioflix).
-        start: -2 live or recorded, -1 live only, >= 0 seconds into a recording.
-        duration: -1 until the end; seconds otherwise.
+        start: Negative for live: -2 live or recorded, -1 live only (-2000 and
+            -1000 from most clients); >= 0 into a recording. -2 if not sent.
+        duration: Negative (-1 if not sent): until the end; how long to play
+            otherwise.
+
+    Both as the client sent them: in milliseconds from every client in use (Flash
+    Player, librtmp, ffmpeg), though the specification's text says seconds.
         reset: Whether to flush any previous playlist.
     """
 

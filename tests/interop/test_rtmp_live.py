@@ -20,6 +20,8 @@ from tests.interop.media import (
     RTMPDUMP,
     Sample,
     assert_received_suffix,
+    decoded_frames,
+    probe_packets,
     record_command,
     require,
 )
@@ -163,6 +165,30 @@ async def test_rtmp_play(
         await alice.publisher.wait()
     assert viewer.returncode in (0, 2), viewer  # rtmpdump: 2 = "incomplete" on live EOF
     assert_received_suffix(sample, received)
+
+
+# rtmpdump --stop 3: three seconds of the stream, then Play.Stop, with one frame's slack
+# either side (B-frames reorder presentation times by up to two frames).
+STOP_AFTER_S = 3
+SPAN_SLACK_MS = 120
+
+
+@WIRE_ONLY
+async def test_rtmpdump_stop_gets_that_much_of_the_live_stream_and_ends(
+    server: Server, sample: Sample, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    alice = await go_live(nursery, server, sample.path, loops=3)
+    received = tmp_path / "three-seconds.flv"
+    url = f"{server.rtmp_url}/alice"
+    cmd = [require(RTMPDUMP, "rtmpdump"), "-q", "--live", "-B", str(STOP_AFTER_S), "-r", url]
+    with trio.fail_after(20):  # without the server ending the play, rtmpdump never stops
+        viewer = await trio.run_process([*cmd, "-o", str(received)], check=False, stdin=b"")
+    assert viewer.returncode in (0, 2), viewer
+    assert alice.publisher.returncode is None  # the play ended, not the stream
+    stamps = [p.pts_ms for p in probe_packets(received)]
+    span_ms = max(stamps) - min(stamps)
+    assert STOP_AFTER_S * 1000 - SPAN_SLACK_MS <= span_ms <= STOP_AFTER_S * 1000 + SPAN_SLACK_MS
+    assert decoded_frames(received)["video"] > 0
 
 
 @WIRE_ONLY

@@ -41,6 +41,7 @@ from trioflix.live.channel.fanout import Transport
 from trioflix.live.channel.packets import Kind
 from trioflix.live.channel.registry import PublisherHandle, PublishRefused
 from trioflix.live.channel.tracks import TrackNotFound, requested_track
+from trioflix.live.rtmp.play_duration import PlayDuration
 from trioflix.store import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -474,14 +475,26 @@ class RTMPSession:
             self.webhooks.notify("play.start", self._play_event(live))
         scope = trio.CancelScope()
         self._players[event.stream_id] = scope
-        self._nursery.start_soon(self._send_to_player, event.stream_id, live, subscriber, scope)
+        # rtmpdump --stop: a positive duration ends this play (not the connection) after it.
+        duration = PlayDuration(event.duration) if event.duration > 0 else None
+        self._nursery.start_soon(
+            self._send_to_player, event.stream_id, live, subscriber, scope, duration
+        )
 
     async def _send_to_player(
-        self, stream_id: int, live: LiveStream, subscriber: Subscriber, scope: trio.CancelScope
+        self,
+        stream_id: int,
+        live: LiveStream,
+        subscriber: Subscriber,
+        scope: trio.CancelScope,
+        duration: PlayDuration | None,
     ) -> None:
         try:
             with scope:
                 while batch := await self._next_batch(subscriber):
+                    played = False
+                    if duration is not None:
+                        batch, played = duration.take(batch)
                     for packet in batch:
                         timestamp = packet.timestamp & 0xFFFFFFFF
                         if packet.kind is Kind.SCRIPT:
@@ -493,6 +506,9 @@ class RTMPSession:
                     with trio.fail_after(SEND_TIMEOUT_S):
                         await self.flush()
                     live.count_sent(sum(p.size for p in batch))
+                    if duration is not None and played:
+                        await self._end_play(stream_id, duration.duration_ms)
+                        return
                 # The channel went offline (or this viewer fell too far behind).
                 self.conn.send_stream_eof(stream_id)
                 self.conn.send(
@@ -510,6 +526,20 @@ class RTMPSession:
             self._players.pop(stream_id, None)
             if self.webhooks is not None:
                 self.webhooks.notify("play.end", self._play_event(live))
+
+    async def _end_play(self, stream_id: int, duration_ms: float) -> None:
+        """The play's duration is over: the stream ends, the connection stays (the
+        player closes it, or plays again)."""
+        self.conn.send_stream_eof(stream_id)
+        self.conn.send(
+            rtmp.Status(
+                stream_id=stream_id,
+                code="NetStream.Play.Stop",
+                description=f"played the {duration_ms:.0f} ms asked for",
+            )
+        )
+        with trio.fail_after(SEND_TIMEOUT_S):
+            await self.flush()
 
     @staticmethod
     async def _next_batch(subscriber: Subscriber) -> list[Packet]:
