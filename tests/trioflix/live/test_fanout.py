@@ -52,7 +52,7 @@ async def test_a_primed_gop_goes_out_a_few_sends_at_a_time_not_as_one_copy() -> 
     assert await sub.next_bytes() == flv_bytes([frame(33 * 40)])
 
 
-async def test_next_batch_waits_for_a_packet() -> None:
+async def test_next_batch_waits_for_a_packet_and_ignores_nudges() -> None:
     sub = Subscriber(Transport.RTMP)
     got: list[Packet] = []
 
@@ -64,6 +64,9 @@ async def test_next_batch_waits_for_a_packet() -> None:
             nursery.start_soon(reader)
             await trio.testing.wait_all_tasks_blocked()
             assert got == []
+            sub.nudge()
+            await trio.testing.wait_all_tasks_blocked()
+            assert got == []  # still waiting
             sub.offer(frame(0, key=True))
     assert len(got) == 1
 
@@ -81,24 +84,6 @@ async def test_a_nudge_is_answered_once_the_queue_is_drained_and_only_once() -> 
         assert await sub.next_batch_or_nudge() == []  # closed wins over a nudge
     sub.nudge()
     assert await sub.next_batch_or_nudge() == []
-
-
-async def test_next_batch_ignores_nudges() -> None:
-    sub = Subscriber(Transport.INTERNAL)
-    got: list[Packet] = []
-
-    async def reader() -> None:
-        got.extend(await sub.next_batch())
-
-    with trio.fail_after(5):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(reader)
-            await trio.testing.wait_all_tasks_blocked()
-            sub.nudge()
-            await trio.testing.wait_all_tasks_blocked()
-            assert got == []  # still waiting
-            sub.offer(frame(0, key=True))
-    assert len(got) == 1
 
 
 def test_slow_viewer_skips_to_next_keyframe_and_memory_stays_bounded() -> None:

@@ -507,19 +507,19 @@ class RTMPSession:
                         await self.flush()
                     live.count_sent(sum(p.size for p in batch))
                     if duration is not None and played:
-                        await self._end_play(stream_id, duration.duration_ms)
+                        # The connection stays: the player closes it, or plays again.
+                        await self._end_stream(
+                            stream_id,
+                            "NetStream.Play.Stop",
+                            f"played the {duration.duration_ms:.0f} ms asked for",
+                        )
                         return
                 # The channel went offline (or this viewer fell too far behind).
-                self.conn.send_stream_eof(stream_id)
-                self.conn.send(
-                    rtmp.Status(
-                        stream_id=stream_id,
-                        code="NetStream.Play.UnpublishNotify",
-                        description=f"{live.channel} is offline ({subscriber.closed_reason}).",
-                    )
+                await self._end_stream(
+                    stream_id,
+                    "NetStream.Play.UnpublishNotify",
+                    f"{live.channel} is offline ({subscriber.closed_reason}).",
                 )
-                with trio.fail_after(SEND_TIMEOUT_S):
-                    await self.flush()
                 self._scope.cancel()  # players such as ffmpeg exit when the connection closes
         finally:
             live.unsubscribe(subscriber)
@@ -527,17 +527,10 @@ class RTMPSession:
             if self.webhooks is not None:
                 self.webhooks.notify("play.end", self._play_event(live))
 
-    async def _end_play(self, stream_id: int, duration_ms: float) -> None:
-        """The play's duration is over: the stream ends, the connection stays (the
-        player closes it, or plays again)."""
+    async def _end_stream(self, stream_id: int, code: str, description: str) -> None:
+        """A played stream ends: Stream EOF, then the status that says why."""
         self.conn.send_stream_eof(stream_id)
-        self.conn.send(
-            rtmp.Status(
-                stream_id=stream_id,
-                code="NetStream.Play.Stop",
-                description=f"played the {duration_ms:.0f} ms asked for",
-            )
-        )
+        self.conn.send(rtmp.Status(stream_id=stream_id, code=code, description=description))
         with trio.fail_after(SEND_TIMEOUT_S):
             await self.flush()
 
